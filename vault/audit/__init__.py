@@ -1,0 +1,6 @@
+"""Tamper-evident audit log: the chain, its only writer, verification, checkpoints and export."""
+
+from .chain import CHAINED_FIELDS, canonical, compute_mac, record_dict
+from .log import AuditLog
+
+__all__ = ["CHAINED_FIELDS", "AuditLog", "canonical", "compute_mac", "record_dict"]

@@ -1,0 +1,24 @@
+"""The `vault` command line: the same services as the pages, run by an operator on the server."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from .common import cli
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "vault.cli.setup",
+    "vault.cli.users",
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name)
+
+
+def main() -> None:
+    cli(prog_name="vault")
+
+
+__all__ = ["cli", "click", "main"]

@@ -1,0 +1,67 @@
+"""`vault init` and `vault run`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from crypto import Keyring
+
+from .. import schema
+from ..config import Settings
+from ..db import Database
+from ..runtime import make_store
+from .common import cli, settings
+
+
+def initialise(conf: Settings) -> Keyring:
+    """Create what is missing (data folder, keyring, schema, bucket); safe to run any number of times."""
+    conf.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(conf.data_dir, 0o700)
+    path = Path(conf.keyring_path)
+    if path.exists():
+        keyring = Keyring.load(path)
+        click.echo(f"keyring: {path} (active key {keyring.active_key_id})")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keyring = Keyring.create(path)
+        click.echo(f"keyring: created {path} (mode 0600, active key {keyring.active_key_id})")
+    db = Database(conf.database)
+    try:
+        before = schema.current_revision(db)
+        schema.upgrade(db)
+        after = schema.current_revision(db)
+        click.echo(f"database: {_safe_url(conf.database)} at revision {after}"
+                   + ("" if before == after else f" (was {before or 'empty'})"))
+    finally:
+        db.dispose()
+    store = make_store(conf)
+    store.ensure_ready()
+    click.echo(f"storage: {store.describe()} ready")
+    return keyring
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@cli.command("init")
+def init_command() -> None:
+    """Create the data folder, keyring, database schema and bucket (idempotent)."""
+    initialise(settings())
+
+
+@cli.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--debug/--no-debug", default=False)
+def run_command(host: str, port: int, debug: bool) -> None:
+    """Serve the application with the development server (use gunicorn in production)."""
+    from .. import create_app
+
+    app = create_app()
+    app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)

@@ -1,0 +1,226 @@
+"""Settings: `VAULT_*` environment variables, an optional TOML policy file, and test overrides.
+
+Unknown keys are an error at start-up, so a typo in a deployment is caught before the first request
+instead of silently falling back to a default (a mistyped `VAULT_S3_SECURE` must not mean plain HTTP).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A setting is unknown, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class GradeRule:
+    """What a grade demands; the defaults are the product's table, a deployment may change them."""
+
+    views: int
+    loan_required: bool
+    approvals: int
+    release_required: bool
+    download: bool
+    trusted_places_only: bool
+    max_days: int | None
+
+
+DEFAULT_GRADES: dict[int, GradeRule] = {
+    1: GradeRule(views=10, loan_required=False, approvals=0, release_required=False, download=True,
+                 trusted_places_only=False, max_days=None),
+    2: GradeRule(views=3, loan_required=True, approvals=1, release_required=False, download=True,
+                 trusted_places_only=False, max_days=30),
+    3: GradeRule(views=3, loan_required=True, approvals=1, release_required=True, download=False,
+                 trusted_places_only=True, max_days=7),
+}
+
+
+@dataclass(frozen=True)
+class TrustedPlace:
+    name: str
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def parse_trusted_places(text: str) -> tuple[TrustedPlace, ...]:
+    """Parse `Head office=10.1.0.0/16,10.2.0.0/16;Branch=192.168.5.0/24`."""
+    places: list[TrustedPlace] = []
+    for chunk in filter(None, (part.strip() for part in text.split(";"))):
+        name, sep, nets = chunk.partition("=")
+        if not sep or not name.strip() or not nets.strip():
+            raise ConfigError(f"trusted place {chunk!r} is not NAME=CIDR[,CIDR...]")
+        try:
+            networks = tuple(ipaddress.ip_network(n.strip(), strict=False) for n in nets.split(",") if n.strip())
+        except ValueError as exc:
+            raise ConfigError(f"trusted place {name.strip()!r}: {exc}") from exc
+        places.append(TrustedPlace(name=name.strip(), networks=networks))
+    return tuple(places)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the application reads. Field names map to `VAULT_<NAME>` environment variables."""
+
+    data_dir: Path = Path("vault-data")
+    database_url: str = ""
+    storage: str = "local"
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_bucket: str = "vault"
+    s3_secure: bool = True
+    secret_key: str = ""
+    keyring: Path | None = None
+    config: Path | None = None
+    max_upload_mb: int = 100
+    trusted_places: tuple[TrustedPlace, ...] = ()
+    proxy_count: int = 0
+    base_url: str = ""
+    content_url_seconds: int = 60
+    password_hash: str = "argon2"  # noqa: S105 (the name of the scheme, not a secret)
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    audit_checkpoint_every: int = 1000
+    audit_checkpoint_minutes: int = 60
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    timezone: str = "UTC"
+    webhook_url: str = ""
+    log_level: str = "INFO"
+    grades: dict[int, GradeRule] = field(default_factory=lambda: dict(DEFAULT_GRADES))
+    policy: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'vault.db').resolve()}"
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.keyring or self.data_dir / "keyring.json"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def grade(self, grade: int) -> GradeRule:
+        try:
+            return self.grades[grade]
+        except KeyError:
+            raise ConfigError(f"no rule for grade {grade}") from None
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A free-form policy section from the TOML file (`[departure]`, `[alerts]`...), validated by its user."""
+        return dict(self.policy.get(name, {}))
+
+
+_ENV_FIELDS = {f.name for f in fields(Settings)} - {"grades", "policy"}
+_TOML_SECTIONS = {"grades", "departure", "alerts", "working_hours", "security"}
+_GRADE_KEYS = {f.name for f in fields(GradeRule)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = Settings.__dataclass_fields__[name].type
+    if name == "trusted_places":
+        return parse_trusted_places(raw) if isinstance(raw, str) else raw
+    if name in {"data_dir", "keyring", "config"}:
+        return Path(raw) if raw not in (None, "") else (None if name != "data_dir" else Path("vault-data"))
+    if "bool" in str(kind):
+        if isinstance(raw, bool):
+            return raw
+        value = str(raw).strip().lower()
+        if value in {"1", "true", "yes", "on"}:
+            return True
+        if value in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"VAULT_{name.upper()} must be true or false, not {raw!r}")
+    if "int" in str(kind):
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"VAULT_{name.upper()} must be a whole number, not {raw!r}") from None
+    return raw
+
+
+def _load_toml(path: Path) -> tuple[dict[int, GradeRule], dict[str, Any]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"VAULT_CONFIG names {path}, which does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    unknown = set(data) - _TOML_SECTIONS
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
+    grades = dict(DEFAULT_GRADES)
+    for key, values in data.get("grades", {}).items():
+        if key not in {"1", "2", "3"} or not isinstance(values, dict):
+            raise ConfigError(f"{path}: [grades.{key}] must be grades.1, grades.2 or grades.3")
+        bad = set(values) - _GRADE_KEYS
+        if bad:
+            raise ConfigError(f"{path}: [grades.{key}] unknown key(s) {', '.join(sorted(bad))}")
+        grades[int(key)] = replace(grades[int(key)], **values)
+    for number, rule in grades.items():
+        if rule.views < 0 or rule.approvals < 0 or (rule.max_days is not None and rule.max_days < 1):
+            raise ConfigError(f"{path}: [grades.{number}] numbers must be positive")
+        if rule.loan_required and rule.approvals < 1:
+            raise ConfigError(f"{path}: [grades.{number}] a loan needs at least one approval")
+    policy = {name: values for name, values in data.items() if name != "grades"}
+    return grades, policy
+
+
+def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Build the settings from the environment, the TOML file it names, and explicit overrides.
+
+    Raises:
+        ConfigError: a `VAULT_*` variable or override key is unknown, or a value is malformed.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for key, raw in env.items():
+        if not key.startswith("VAULT_"):
+            continue
+        name = key[len("VAULT_"):].lower()
+        if name not in _ENV_FIELDS:
+            raise ConfigError(f"unknown setting {key}; see the configuration table in the README")
+        values[name] = _coerce(name, raw)
+    for name, raw in (overrides or {}).items():
+        if name not in Settings.__dataclass_fields__:
+            raise ConfigError(f"unknown setting {name!r}")
+        values[name] = raw if name in {"grades", "policy"} else _coerce(name, raw)
+    if values.get("config"):
+        grades, policy = _load_toml(values["config"])
+        values.setdefault("grades", grades)
+        values["policy"] = {**policy, **values.get("policy", {})}
+    settings = Settings(**values)
+    if settings.storage not in {"local", "s3"}:
+        raise ConfigError(f"VAULT_STORAGE must be 'local' or 's3', not {settings.storage!r}")
+    if settings.storage == "s3" and not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
+        raise ConfigError("VAULT_STORAGE=s3 needs VAULT_S3_ENDPOINT, VAULT_S3_ACCESS_KEY and VAULT_S3_SECRET_KEY")
+    if not 1 <= settings.content_url_seconds <= 60:
+        raise ConfigError("VAULT_CONTENT_URL_SECONDS must be between 1 and 60")
+    return settings
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Use VAULT_SECRET_KEY, or one generated once into the data folder so sessions survive restarts."""
+    if settings.secret_key:
+        return settings
+    path = settings.data_dir / "secret_key"
+    if path.exists():
+        return replace(settings, secret_key=path.read_text(encoding="utf-8").strip())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return replace(settings, secret_key=key)

@@ -1,0 +1,75 @@
+"""Engine and sessions. One session per request or command, one commit point, rollback on any error.
+
+On SQLite every transaction starts with BEGIN IMMEDIATE: the quota counter and the audit chain read
+and then write, and a deferred transaction would fail to upgrade its lock under concurrency instead of
+waiting its turn. PostgreSQL serializes the same spots with row locks instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+
+class Database:
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = url
+        self.engine: Engine = _make_engine(url, **engine_options)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits if the block ends normally, rolls back otherwise."""
+        session = self.sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(url: str, **options: Any) -> Engine:
+    if url.startswith("sqlite"):
+        options.setdefault("connect_args", {})
+        options["connect_args"].setdefault("timeout", 60)
+        options["connect_args"].setdefault("check_same_thread", False)
+        if ":memory:" not in url and url not in {"sqlite://", "sqlite:///"}:
+            options.setdefault("poolclass", NullPool)
+        engine = create_engine(url, **options)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Hand transaction control to the "begin" hook below (pysqlite would otherwise BEGIN lazily).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    options.setdefault("pool_size", 10)
+    options.setdefault("max_overflow", 40)
+    return create_engine(url, **options)

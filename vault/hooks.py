@@ -1,0 +1,32 @@
+"""In-process listeners for domain events, so early-warning rules can watch views and refusals
+without the view and loan services knowing about them.
+
+Listeners run inside the caller's transaction (their alerts commit with the act they are about) and
+must not do slow I/O: anything external (a webhook) is handed to a background sender.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+Listener = Callable[..., None]
+_listeners: dict[str, list[Listener]] = defaultdict(list)
+
+# Event names: "view.opened" (session, rt, view), "access.denied" (session, rt, user, action, code, ctx),
+# "loan.requested" (session, rt, loan), "quota.exhausted" (session, rt, user, document).
+
+
+def listen(event: str) -> Callable[[Listener], Listener]:
+    def register(func: Listener) -> Listener:
+        if func not in _listeners[event]:
+            _listeners[event].append(func)
+        return func
+
+    return register
+
+
+def emit(event: str, **kwargs: Any) -> None:
+    for func in list(_listeners[event]):
+        func(**kwargs)

@@ -1,0 +1,33 @@
+"""Customers, the asset the vault exists to keep with the company."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime, utcnow
+from .users import User
+
+
+class Segment(StrEnum):
+    VIP = "vip"
+    KEY = "key"
+    ORDINARY = "ordinary"
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    segment: Mapped[Segment] = mapped_column(String(16), default=Segment.ORDINARY)
+    # The account manager who owns the relationship; handed to a successor on departure.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])

@@ -1,0 +1,61 @@
+"""Customer files and their encrypted versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime, utcnow
+from .customers import Customer
+from .users import User
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (CheckConstraint("grade BETWEEN 1 AND 3", name="grade_range"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    grade: Mapped[int] = mapped_column(Integer)
+    compiler_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    custodian_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Per-document override of the grade's views-per-person, set by a custodian.
+    view_quota: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+    compiler: Mapped[User] = relationship(foreign_keys=[compiler_id])
+    custodian: Mapped[User | None] = relationship(foreign_keys=[custodian_id])
+    versions: Mapped[list[DocumentVersion]] = relationship(
+        back_populates="document", order_by="DocumentVersion.number", cascade="all, delete-orphan"
+    )
+
+    @property
+    def latest(self) -> DocumentVersion | None:
+        return self.versions[-1] if self.versions else None
+
+
+class DocumentVersion(Base):
+    """One encrypted object. The data key is kept only wrapped, beside the id of the key that wraps it."""
+
+    __tablename__ = "document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    object_key: Mapped[str] = mapped_column(String(255), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(127))
+    original_name: Mapped[str] = mapped_column(String(255))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    document: Mapped[Document] = relationship(back_populates="versions")
+    uploaded_by: Mapped[User] = relationship()

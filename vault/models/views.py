@@ -1,0 +1,67 @@
+"""Views (openings of a document's content) and the per-person, per-document quota counter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime, utcnow
+from .documents import Document, DocumentVersion
+from .users import User
+
+
+class ViewStatus(StrEnum):
+    RESERVED = "reserved"  # quota spent, content URL handed out, no byte delivered yet
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    PARTIAL = "partial"  # the stream broke midway: stays spent
+    REFUNDED = "refunded"  # never delivered a byte: the unit went back
+
+
+SPENT_STATUSES = (ViewStatus.RESERVED, ViewStatus.DELIVERING, ViewStatus.DELIVERED, ViewStatus.PARTIAL)
+
+
+class DocumentView(Base):
+    __tablename__ = "document_views"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), index=True)
+    download: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text)
+    declared_place: Mapped[str] = mapped_column(String(200), default="")
+    client_addr: Mapped[str] = mapped_column(String(64), default="")
+    named_place: Mapped[str | None] = mapped_column(String(100))
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+    status: Mapped[ViewStatus] = mapped_column(String(16), default=ViewStatus.RESERVED, index=True)
+    # SHA-256 of the single-use content URL's secret; the secret itself is never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    document: Mapped[Document] = relationship()
+    version: Mapped[DocumentVersion] = relationship()
+    user: Mapped[User] = relationship()
+
+
+class QuotaUsage(Base):
+    """Units spent by one person on one document, across all loans and versions.
+
+    A single counter row updated with a conditional UPDATE is what makes fifty simultaneous opens on a
+    quota of three give exactly three views on both SQLite and PostgreSQL.
+    """
+
+    __tablename__ = "quota_usage"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,139 @@
+"""Decision type, the role gate, and the dispatcher to object rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..models import Role, User
+from ..permissions import Action
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    code: str
+    message: str = ""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+class Denied(Exception):
+    """A refused decision, raised so the request pipeline rolls back, audits the refusal and explains it."""
+
+    def __init__(self, decision: Decision, **audit: Any) -> None:
+        super().__init__(decision.message or decision.code)
+        self.decision = decision
+        self.audit = audit  # targets for the audit record of the refusal (document_id=..., loan_id=...)
+
+
+# Plain words for every reason code, shown to people; codes are what machines match on.
+MESSAGES: dict[str, str] = {
+    "ok": "Allowed.",
+    "not_authenticated": "Please sign in.",
+    "account_disabled": "This account is disabled.",
+    "not_permitted": "Your roles do not allow this.",
+    "not_found": "No such item, or you may not see it.",
+    "separation_of_duties": "The same person cannot hold two duties on one loan.",
+    "role_conflict": "These roles cannot be held together.",
+    "not_compiler": "Only the compiler of this file may add a version.",
+    "invalid_grade": "The grade must be 1, 2 or 3.",
+}
+
+
+def message_for(code: str) -> str:
+    return MESSAGES.get(code, code.replace("_", " ").capitalize() + ".")
+
+
+def allow() -> Decision:
+    return Decision(True, "ok")
+
+
+def deny(code: str, message: str | None = None) -> Decision:
+    return Decision(False, code, message or message_for(code))
+
+
+# Who may use an action at all. An action missing here is refused to everyone: deny by default.
+ROLE_RULES: dict[Action, frozenset[Role] | None] = {
+    Action.PUBLIC: None,
+    Action.ACCOUNT_SELF: frozenset(Role),
+    Action.ALERT_MANAGE: frozenset({Role.AUDITOR, Role.APPROVER}),
+    Action.ALERT_READ: frozenset({Role.AUDITOR, Role.APPROVER}),
+    Action.AUDIT_EXPORT: frozenset({Role.AUDITOR}),
+    Action.AUDIT_READ: frozenset({Role.AUDITOR}),
+    Action.AUDIT_VERIFY: frozenset({Role.AUDITOR}),
+    Action.CUSTOMER_CREATE: frozenset({Role.COMPILER}),
+    Action.CUSTOMER_READ: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER}),
+    Action.DEPARTURE_MANAGE: frozenset({Role.ADMIN}),
+    Action.DEPARTURE_OVERRIDE: frozenset({Role.APPROVER}),
+    Action.DEPARTURE_REPORT: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Action.DOCUMENT_DOWNLOAD: frozenset({Role.BORROWER}),
+    Action.DOCUMENT_READ: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER}),
+    Action.DOCUMENT_UPLOAD: frozenset({Role.COMPILER}),
+    Action.DOCUMENT_VERSION: frozenset({Role.COMPILER}),
+    Action.DOCUMENT_VIEW: frozenset({Role.BORROWER}),
+    Action.HANDOVER_CONFIRM: frozenset(Role) - {Role.ADMIN, Role.AUDITOR},
+    Action.LOAN_APPROVE: frozenset({Role.APPROVER}),
+    Action.LOAN_QUEUE: frozenset({Role.APPROVER, Role.CUSTODIAN}),
+    Action.LOAN_READ: frozenset({Role.BORROWER, Role.APPROVER, Role.CUSTODIAN}),
+    Action.LOAN_REJECT: frozenset({Role.APPROVER}),
+    Action.LOAN_RELEASE: frozenset({Role.CUSTODIAN}),
+    Action.LOAN_REQUEST: frozenset({Role.BORROWER}),
+    Action.LOAN_RETURN: frozenset({Role.BORROWER, Role.CUSTODIAN}),
+    Action.LOAN_REVOKE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
+    Action.QUOTA_OVERRIDE: frozenset({Role.CUSTODIAN}),
+    Action.ROLE_ASSIGN: frozenset({Role.ADMIN}),
+    Action.USER_MANAGE: frozenset({Role.ADMIN}),
+}
+
+ObjectRule = Callable[[User, Any, dict[str, Any]], Decision]
+OBJECT_RULES: dict[Action, ObjectRule] = {}
+
+
+def object_rule(action: Action) -> Callable[[ObjectRule], ObjectRule]:
+    """Register the rule that decides `action` on a particular target (one rule per action)."""
+
+    def register(func: ObjectRule) -> ObjectRule:
+        if action in OBJECT_RULES:
+            raise RuntimeError(f"two object rules for {action}")
+        OBJECT_RULES[action] = func
+        return func
+
+    return register
+
+
+def role_allows(actor: User, action: Action) -> bool:
+    roles = ROLE_RULES.get(action, frozenset())
+    return roles is None or bool(actor.role_set & roles)
+
+
+def authorize(actor: User | None, action: Action, target: Any = None, **context: Any) -> Decision:
+    """Decide whether `actor` may do `action` (on `target`, when given).
+
+    Without a target only the role gate is checked (is this kind of act open to this person at all?);
+    with one, the object rule registered for the action decides, after the role gate.
+    """
+    if action not in ROLE_RULES:
+        return deny("not_permitted")
+    if ROLE_RULES[action] is None:
+        return allow()
+    if actor is None:
+        return deny("not_authenticated")
+    if not actor.can_sign_in:
+        return deny("account_disabled")
+    if not role_allows(actor, action):
+        return deny("not_permitted")
+    if target is None:
+        return allow()
+    rule = OBJECT_RULES.get(action)
+    return rule(actor, target, context) if rule else allow()
+
+
+def require(actor: User | None, action: Action, target: Any = None, **context: Any) -> Decision:
+    """Like `authorize`, but raise `Denied` on refusal; returns the granting decision."""
+    decision = authorize(actor, action, target, **context)
+    if not decision:
+        raise Denied(decision, **context.get("audit", {}))
+    return decision

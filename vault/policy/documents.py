@@ -1,0 +1,25 @@
+"""Rules on customers and documents as objects (not on reading their content: see loans and views)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import Document, User
+from ..permissions import Action
+from .core import Decision, allow, deny, object_rule
+
+
+@object_rule(Action.DOCUMENT_VERSION)
+def _new_version(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    document: Document = target
+    if document.compiler_id != actor.id:
+        return deny("not_compiler")
+    return allow()
+
+
+@object_rule(Action.DOCUMENT_UPLOAD)
+def _upload(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the customer; `context['grade']` the grade asked for."""
+    if context.get("grade") not in (1, 2, 3):
+        return deny("invalid_grade")
+    return allow()

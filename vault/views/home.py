@@ -1,0 +1,38 @@
+"""The start page and the load balancer's health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+from sqlalchemy import text
+
+from ..permissions import Action
+from ..web import auth
+from ..web.guard import permission
+from ..web.pipeline import db_session, runtime
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+@permission(Action.ACCOUNT_SELF)
+def index():
+    return render_template("index.html", user=auth.current())
+
+
+@bp.route("/healthz")
+@permission(Action.PUBLIC)
+def healthz():
+    """Database and object store reachable; says which part failed, never why in detail."""
+    checks: dict[str, str] = {}
+    try:
+        db_session().execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:
+        checks["database"] = "unreachable"
+    try:
+        runtime().store.check()
+        checks["storage"] = "ok"
+    except Exception:
+        checks["storage"] = "unreachable"
+    healthy = all(v == "ok" for v in checks.values())
+    return jsonify(status="ok" if healthy else "unhealthy", **checks), 200 if healthy else 503
