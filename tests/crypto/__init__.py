@@ -1,0 +1,1 @@
+"""Tests of the crypto package: streaming AEAD, Tink interoperability, keyring."""

@@ -1,0 +1,341 @@
+"""The keyring file, wrapping of data keys, rotation and the audit keys."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from crypto import DecryptionError, Keyring, KeyringError, associated_data, new_data_key
+
+CONTEXT = associated_data(10, 1)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "keyring.json"
+
+
+@pytest.fixture
+def keyring(path: Path) -> Keyring:
+    return Keyring.create(path)
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def rewrite(path: Path, change) -> None:
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+    path.chmod(0o600)
+
+
+def test_create_writes_a_private_file_that_loads_back(keyring: Keyring, path: Path) -> None:
+    assert mode_of(path) == 0o600
+    document = json.loads(path.read_text())
+    assert document["format"] == 1
+    assert document["active_kek"] == keyring.active_key_id == "k0001"
+    assert document["keks"]["k0001"]["status"] == "active"
+    assert document["keks"]["k0001"]["created"].endswith("Z")
+
+    loaded = Keyring.load(path)
+    assert loaded.active_key_id == "k0001"
+    assert loaded.key_ids() == ["k0001"]
+    assert loaded.key_status("k0001") == "active"
+    assert loaded.key_created("k0001") == keyring.key_created("k0001")
+    assert loaded.audit_key == keyring.audit_key and len(loaded.audit_key) == 32
+    assert loaded.checkpoint_public_key_pem() == keyring.checkpoint_public_key_pem()
+    assert loaded.path == path
+
+
+def test_the_keys_are_distinct_and_random(tmp_path: Path) -> None:
+    first, second = Keyring.create(tmp_path / "a.json"), Keyring.create(tmp_path / "b.json")
+    assert first.audit_key != second.audit_key
+    assert first.checkpoint_public_key_pem() != second.checkpoint_public_key_pem()
+    assert new_data_key() != new_data_key() and len(new_data_key()) == 32
+    document = json.loads((tmp_path / "a.json").read_text())
+    assert document["audit_key"] != document["keks"]["k0001"]["key"]
+
+
+def test_create_refuses_to_overwrite(keyring: Keyring, path: Path) -> None:
+    before = path.read_bytes()
+    with pytest.raises(KeyringError, match="already exists; refusing to overwrite"):
+        Keyring.create(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp file left behind
+
+
+def test_create_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(KeyringError, match=r"cannot write keyring file .*No such file"):
+        Keyring.create(tmp_path / "missing" / "keyring.json")
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o602, 0o620, 0o700 | 0o070])
+def test_load_refuses_a_file_others_can_access(keyring: Keyring, path: Path, mode: int) -> None:
+    path.chmod(mode)
+    with pytest.raises(KeyringError) as raised:
+        Keyring.load(path)
+    message = str(raised.value)
+    assert str(path) in message and "chmod 600" in message and f"{mode:04o}" in message
+
+
+def test_load_accepts_owner_only_modes(keyring: Keyring, path: Path) -> None:
+    path.chmod(0o400)
+    assert Keyring.load(path).active_key_id == keyring.active_key_id
+
+
+def test_load_of_a_missing_file_names_it(path: Path) -> None:
+    with pytest.raises(KeyringError, match=f"keyring file {re.escape(str(path))} does not exist"):
+        Keyring.load(path)
+
+
+def test_load_of_a_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    folder.mkdir(mode=0o700)
+    with pytest.raises(KeyringError, match="not a regular file"):
+        Keyring.load(folder)
+
+
+def test_load_through_a_file_is_a_keyring_error(keyring: Keyring, path: Path) -> None:
+    with pytest.raises(KeyringError, match="cannot be read: Not a directory"):
+        Keyring.load(path / "keyring.json")
+
+
+def test_a_read_error_is_a_keyring_error(keyring: Keyring, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_read(_self):
+        raise OSError(5, "Input/output error")
+
+    # A failing disk cannot be produced on demand; the read is where it would surface.
+    monkeypatch.setattr(Path, "read_bytes", failing_read)
+    with pytest.raises(KeyringError, match=f"keyring file {re.escape(str(path))} cannot be read: Input/output error"):
+        Keyring.load(path)
+
+
+def _set(field, value):
+    def change(document):
+        document[field] = value
+
+    return change
+
+
+def _set_kek(field, value):
+    def change(document):
+        document["keks"]["k0001"][field] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (_set("format", 2), "unsupported format 2"),
+        (_set("active_kek", "k0002"), "active_kek is 'k0002'"),
+        (_set("keks", {}), "keks must be a non-empty object"),
+        (_set("keks", []), "keks must be a non-empty object"),
+        (_set("audit_key", "not base64!"), "audit_key is not base64"),
+        (_set("audit_key", base64.b64encode(b"short").decode()), "audit_key must be 32 bytes"),
+        (_set("audit_key", 12), "audit_key is not base64"),
+        (_set("checkpoint_signing_key", ""), "checkpoint_signing_key must be 32 bytes"),
+        (_set("extra", 1), "unknown fields \\['extra'\\]"),
+        (lambda d: d.pop("audit_key"), "missing fields \\['audit_key'\\]"),
+        (_set_kek("status", "old"), "unknown status 'old'"),
+        (_set_kek("status", "retired"), "KEKs marked active are \\[\\]"),
+        (_set_kek("created", 5), "non-text creation time"),
+        (_set_kek("key", "AAAA"), "must be 32 bytes, found 3"),
+        (lambda d: d["keks"]["k0001"].pop("created"), "exactly key, created and status"),
+        (lambda d: d["keks"].update({"other": d["keks"]["k0001"]}), "KEK id 'other' is not of the form"),
+    ],
+)
+def test_load_refuses_malformed_content(keyring: Keyring, path: Path, change, why: str) -> None:
+    rewrite(path, change)
+    with pytest.raises(KeyringError, match=f"keyring file {re.escape(str(path))} is malformed: .*{why}"):
+        Keyring.load(path)
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b"[1, 2]", b"null"])
+def test_load_refuses_non_keyring_files(path: Path, content: bytes) -> None:
+    path.write_bytes(content)
+    path.chmod(0o600)
+    with pytest.raises(KeyringError, match=f"keyring file {re.escape(str(path))} is (not valid JSON|malformed)"):
+        Keyring.load(path)
+
+
+def test_wrap_and_unwrap_round_trip(keyring: Keyring) -> None:
+    dek = new_data_key()
+    key_id, wrapped = keyring.wrap(dek, CONTEXT)
+    assert key_id == keyring.active_key_id
+    assert len(wrapped) == 60 and dek not in wrapped
+    assert keyring.unwrap(key_id, wrapped, CONTEXT) == dek
+    assert Keyring.load(keyring.path).unwrap(key_id, wrapped, CONTEXT) == dek
+    assert keyring.wrap(dek, CONTEXT)[1] != wrapped  # fresh nonce every time
+
+
+def test_every_altered_bit_of_a_wrapped_key_is_refused(keyring: Keyring) -> None:
+    key_id, wrapped = keyring.wrap(new_data_key(), CONTEXT)
+    for position in range(len(wrapped)):
+        for bit in range(8):
+            altered = bytearray(wrapped)
+            altered[position] ^= 1 << bit
+            with pytest.raises(DecryptionError):
+                keyring.unwrap(key_id, bytes(altered), CONTEXT)
+
+
+@pytest.mark.parametrize("cut", [b"", b"\x00", "truncate", "extend"])
+def test_wrapped_keys_of_the_wrong_length_are_refused(keyring: Keyring, cut) -> None:
+    key_id, wrapped = keyring.wrap(new_data_key(), CONTEXT)
+    value = {"truncate": wrapped[:-1], "extend": wrapped + b"\x00"}.get(cut, cut)
+    with pytest.raises(DecryptionError):
+        keyring.unwrap(key_id, value, CONTEXT)
+
+
+def test_the_wrong_context_is_refused(keyring: Keyring) -> None:
+    key_id, wrapped = keyring.wrap(new_data_key(), CONTEXT)
+    for other in (associated_data(10, 2), associated_data(11, 1), b""):
+        with pytest.raises(DecryptionError):
+            keyring.unwrap(key_id, wrapped, other)
+
+
+def test_a_wrapped_key_relabelled_with_another_id_is_refused(keyring: Keyring) -> None:
+    old_id, wrapped = keyring.wrap(new_data_key(), CONTEXT)
+    keyring.rotate()
+    with pytest.raises(DecryptionError):
+        keyring.unwrap(keyring.active_key_id, wrapped, CONTEXT)
+    assert keyring.unwrap(old_id, wrapped, CONTEXT)
+
+
+def test_unknown_key_id_is_a_keyring_error(keyring: Keyring) -> None:
+    _, wrapped = keyring.wrap(new_data_key(), CONTEXT)
+    with pytest.raises(KeyringError, match="unknown master key id 'k0009'"):
+        keyring.unwrap("k0009", wrapped, CONTEXT)
+    with pytest.raises(KeyringError, match="unknown master key id"):
+        keyring.key_status("k0009")
+
+
+@pytest.mark.parametrize("dek", [b"", b"x" * 31, b"x" * 33, bytearray(32), "x" * 32])
+def test_only_32_byte_data_keys_are_wrapped(keyring: Keyring, dek) -> None:
+    with pytest.raises(KeyringError, match="a data key must be 32 bytes"):
+        keyring.wrap(dek, CONTEXT)
+
+
+def test_rotation_keeps_old_keys_and_wraps_with_the_new_one(keyring: Keyring, path: Path) -> None:
+    dek = new_data_key()
+    old_id, old_wrapped = keyring.wrap(dek, CONTEXT)
+    new_id = keyring.rotate()
+    assert new_id == keyring.active_key_id == "k0002"
+    assert keyring.key_ids() == ["k0001", "k0002"]
+    assert keyring.key_status("k0001") == "retired" and keyring.key_status("k0002") == "active"
+    assert keyring.wrap(dek, CONTEXT)[0] == "k0002"
+    assert keyring.unwrap(old_id, old_wrapped, CONTEXT) == dek
+
+    reloaded = Keyring.load(path)  # rotate() saved
+    assert reloaded.active_key_id == "k0002"
+    assert reloaded.unwrap(old_id, old_wrapped, CONTEXT) == dek
+    assert mode_of(path) == 0o600
+
+    assert keyring.rotate() == "k0003"
+    assert Keyring.load(path).key_ids() == ["k0001", "k0002", "k0003"]
+
+
+def test_rewrap_moves_a_key_to_the_active_kek(keyring: Keyring) -> None:
+    dek = new_data_key()
+    old_id, old_wrapped = keyring.wrap(dek, CONTEXT)
+    keyring.rotate()
+    new_id, new_wrapped = keyring.rewrap(old_id, old_wrapped, CONTEXT)
+    assert new_id == keyring.active_key_id != old_id
+    assert keyring.unwrap(new_id, new_wrapped, CONTEXT) == dek
+
+
+def test_drop_is_refused_while_referenced_or_active(keyring: Keyring, path: Path) -> None:
+    keyring.rotate()
+    with pytest.raises(KeyringError, match="k0001 still wraps 3 data key"):
+        keyring.drop("k0001", still_used=3)
+    with pytest.raises(KeyringError, match="k0002 is the active key"):
+        keyring.drop("k0002", still_used=0)
+    with pytest.raises(KeyringError, match="unknown master key id"):
+        keyring.drop("k0042", still_used=0)
+    assert Keyring.load(path).key_ids() == ["k0001", "k0002"]
+
+
+def test_drop_of_an_unused_retired_key(keyring: Keyring, path: Path) -> None:
+    old_id, old_wrapped = keyring.wrap(new_data_key(), CONTEXT)
+    keyring.rotate()
+    keyring.drop(old_id, still_used=0)
+    assert keyring.key_ids() == ["k0002"]
+    assert Keyring.load(path).key_ids() == ["k0002"]
+    with pytest.raises(KeyringError, match="unknown master key id"):
+        keyring.unwrap(old_id, old_wrapped, CONTEXT)
+    assert keyring.rotate() == "k0003"  # ids are never reused
+
+
+def test_save_is_atomic_and_private(keyring: Keyring, path: Path) -> None:
+    path.chmod(0o644)
+    inode = path.stat().st_ino
+    with path.open("rb") as old_reader:
+        old_content = old_reader.read()
+        old_reader.seek(0)
+        old_umask = os.umask(0o000)  # even a permissive umask must not widen the file
+        try:
+            keyring.save()
+        finally:
+            os.umask(old_umask)
+        # A new file was renamed into place; whoever had the old one open still reads it whole.
+        assert path.stat().st_ino != inode
+        assert old_reader.read() == old_content
+    assert mode_of(path) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert Keyring.load(path).key_ids() == ["k0001"]
+
+
+def test_a_failed_save_leaves_the_previous_file_and_state(
+    keyring: Keyring, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = path.read_bytes()
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    # The disk cannot be filled on demand; the rename is where a real failure would bite.
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(KeyringError, match=r"cannot write keyring file .*No space left"):
+        keyring.rotate()
+    assert keyring.active_key_id == "k0001" and keyring.key_ids() == ["k0001"]
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    monkeypatch.undo()
+
+    keyring.rotate()
+    rotated = path.read_bytes()
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(KeyringError):
+        keyring.drop("k0001", still_used=0)
+    assert keyring.key_ids() == ["k0001", "k0002"]
+    assert path.read_bytes() == rotated
+
+
+def test_checkpoint_key_signs_and_the_pem_verifies(keyring: Keyring) -> None:
+    private = keyring.checkpoint_private_key
+    assert isinstance(private, Ed25519PrivateKey)
+    signature = private.sign(b"checkpoint 1: chain head")
+    public = serialization.load_pem_public_key(keyring.checkpoint_public_key_pem())
+    assert isinstance(public, Ed25519PublicKey)
+    public.verify(signature, b"checkpoint 1: chain head")
+    loaded = Keyring.load(keyring.path)
+    public.verify(loaded.checkpoint_private_key.sign(b"x"), b"x")
+
+
+def test_repr_shows_no_key_material(keyring: Keyring) -> None:
+    text = repr(keyring)
+    assert "k0001" in text
+    document = json.loads(keyring.path.read_text())
+    for secret in (document["audit_key"], document["checkpoint_signing_key"], document["keks"]["k0001"]["key"]):
+        assert secret not in text
+    assert repr(keyring.audit_key) not in text
