@@ -1,0 +1,39 @@
+# Everyday commands. The work is done by scripts/, so each also runs without make.
+#   make run     set up and start vault with a demo company (embedded defaults: SQLite, local folder)
+#   make test    the whole suite, lint and coverage floor (scripts/test.sh); pytest options in ARGS="..."
+#   make lint    ruff
+#   make bench   every benchmark in bench/, each printing its table
+#   make clean   remove test artefacts and caches (distclean also removes .venv)
+
+VENV := .venv
+ARGS ?=
+
+.PHONY: run test lint bench clean distclean
+
+run:
+	bash scripts/bootstrap.sh
+	$(VENV)/bin/vault demo
+
+test:
+	bash scripts/test.sh $(ARGS)
+
+lint:
+	@test -x $(VENV)/bin/ruff || bash scripts/bootstrap.sh --test
+	$(VENV)/bin/ruff check .
+
+# Benches start the same real services as the tests, so they need the test set-up; the repository
+# root goes on the path so they can use the test fixtures' server helpers.
+bench:
+	bash scripts/bootstrap.sh --test
+	@set -e; for bench in bench/[!_]*.py; do \
+		[ -e "$$bench" ] || { echo "no benchmarks in bench/"; exit 1; }; \
+		echo "===== $$bench ====="; \
+		PYTHONPATH="$(CURDIR)" $(VENV)/bin/python "$$bench"; \
+	done
+
+clean:
+	rm -rf test-artifacts htmlcov .coverage .coverage.* .pytest_cache .ruff_cache .hypothesis build dist
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
