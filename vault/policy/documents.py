@@ -19,7 +19,14 @@ def _new_version(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
 @object_rule(Action.DOCUMENT_UPLOAD)
 def _upload(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the customer; `context['grade']` the grade asked for."""
-    if context.get("grade") not in (1, 2, 3):
+    """`target` is the customer; `context['grade']` the grade asked for, `context['custodian']` the
+    person named to keep the file, if any."""
+    grade = context.get("grade")
+    if isinstance(grade, bool) or grade not in (1, 2, 3):
         return deny("invalid_grade")
+    custodian: User | None = context.get("custodian")
+    if custodian is not None and custodian.id == actor.id:
+        # The custodian releases loans of the file; the compiler releasing their own would be one
+        # person holding two duties on it.
+        return deny("separation_of_duties", "The compiler of a file cannot also be its custodian.")
     return allow()

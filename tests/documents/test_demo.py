@@ -1,0 +1,118 @@
+"""`vault demo`: a realistic company set up through the real services, the same on every run."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from PIL import Image
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from tests.conftest import FAST_HASH
+from vault.cli import cli
+from vault.config import load_settings
+from vault.models import Customer, Document, DocumentVersion, Role, User
+from vault.policy import role_conflict
+from vault.runtime import Runtime
+from vault.services import demo, demo_content, documents
+
+
+@pytest.fixture
+def demo_env(tmp_path, database_url):
+    return {"VAULT_DATABASE_URL": database_url, "VAULT_SECRET_KEY": "demo-test-secret",
+            **{f"VAULT_{name.upper()}": str(value) for name, value in FAST_HASH.items()}}
+
+
+def _run(env, *args):
+    return CliRunner().invoke(cli, ["demo", *args], env=env, catch_exceptions=False)
+
+
+def _runtime(data_dir, database_url):
+    return Runtime.build(load_settings({"data_dir": data_dir, "database_url": database_url, **FAST_HASH},
+                                       environ={}))
+
+
+def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_env, monkeypatch):
+    data_dir = tmp_path / "demo"
+    first = _run(demo_env, "--no-serve", "--data-dir", str(data_dir))
+    assert first.exit_code == 0, first.output
+    assert "people: 11 (11 new)" in first.output
+    assert "customers: 30 (30 new)" in first.output
+    assert "files: 60 (60 new" in first.output
+    assert f"password for all: {demo.DEMO_PASSWORD}" in first.output
+    for user in demo.USERS:
+        assert user.username in first.output
+
+    second = _run(demo_env, "--no-serve", "--data-dir", str(data_dir))
+    assert second.exit_code == 0, second.output
+    assert "people: 11 (0 new)" in second.output
+    assert "customers: 30 (0 new)" in second.output
+    assert "files: 60 (0 new" in second.output
+
+    rt = _runtime(data_dir, database_url)
+    try:
+        with rt.db.session() as session:
+            people = list(session.scalars(select(User)))
+            assert len(people) == 11
+            held = Counter(role for user in people for role in user.role_set)
+            assert held[Role.ADMIN] >= 1 and held[Role.AUDITOR] >= 1
+            assert held[Role.APPROVER] >= 2 and held[Role.CUSTODIAN] >= 2
+            assert held[Role.COMPILER] >= 2 and held[Role.BORROWER] >= 3
+            for user in people:  # the separation of duties holds for every account
+                roles = set(user.role_set)
+                assert all(role_conflict(roles - {role}, role) is None for role in roles), user.username
+            assert rt.passwords.verify(people[0].password_hash, demo.DEMO_PASSWORD)
+
+            assert session.scalar(select(func.count()).select_from(Customer)) == 30
+            segments = Counter(session.scalars(select(Customer.segment)))
+            assert set(segments) == {"vip", "key", "ordinary"}
+            assert session.scalar(select(func.count()).select_from(Document)) == 60
+            assert session.scalar(select(func.count()).select_from(DocumentVersion)) == 60
+            assert set(session.scalars(select(Document.grade))) == {1, 2, 3}
+            types = Counter(session.scalars(select(DocumentVersion.content_type)))
+            assert types["application/pdf"] == 30
+            assert types["image/png"] >= 10
+            assert types["text/csv"] >= 5 and types["text/markdown"] >= 5 and types["text/plain"] >= 5
+
+            plan = {(f.customer.name, f.title): f for f in demo_content.files()}
+            checked = set()
+            for document in session.scalars(select(Document).order_by(Document.id)):
+                kind = plan[(document.customer.name, document.title)].kind
+                if kind in checked:
+                    continue
+                checked.add(kind)
+                expected = plan[(document.customer.name, document.title)].render()
+                with documents.plaintext_chunks(rt, document.latest) as chunks:
+                    plaintext = b"".join(chunks)
+                assert plaintext == expected, document.title
+                with rt.store.open(document.latest.object_key) as handle:
+                    stored = handle.read()
+                assert expected[:64] not in stored  # encrypted at rest
+                if kind == "dossier":
+                    text = PdfReader(io.BytesIO(plaintext)).pages[0].extract_text()
+                    assert document.customer.name in text and "Commercial terms" in text
+                if kind == "chart":
+                    assert Image.open(io.BytesIO(plaintext)).size == (640, 360)
+                if kind == "orders":
+                    assert plaintext.startswith(b"date,order,product,quantity")
+            assert checked == {"dossier", "orders", "chart", "visits", "calls"}
+    finally:
+        rt.close()
+
+    served = {}
+
+    def run(app, **options):  # stands in for the blocking server loop only
+        served.update(options, app=app)
+
+    monkeypatch.setattr(Flask, "run", run)
+    third = _run(demo_env, "--data-dir", str(data_dir))
+    assert third.exit_code == 0, third.output
+    assert "files: 60 (0 new" in third.output
+    assert (served["host"], served["port"]) == ("127.0.0.1", 5000)
+    assert "Serving on http://127.0.0.1:5000/" in third.output
+    client = served["app"].test_client()
+    assert client.get("/healthz").get_json()["status"] == "ok"

@@ -1,0 +1,122 @@
+"""`vault keys ...`: rotation re-wraps data keys only, can be resumed, and a key is dropped only when unused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from crypto import Keyring
+from tests.documents.conftest import cli_env, events, pdf_bytes, read_object, stored_keys, text_bytes
+from vault.cli import cli
+from vault.models import DocumentVersion
+from vault.services import documents, keys
+
+
+@pytest.fixture
+def keyring_path(tmp_path):
+    """A keyring of this test's own: rotating the shared one would change every other test's keys."""
+    path = tmp_path / "own-keyring.json"
+    Keyring.create(path)
+    return path
+
+
+def _vault(rt, *args):
+    return CliRunner().invoke(cli, list(args), env=cli_env(rt), catch_exceptions=False)
+
+
+def _versions(rt):
+    with rt.db.session() as session:
+        return list(session.scalars(select(DocumentVersion).order_by(DocumentVersion.id)))
+
+
+def _upload_three(company):
+    contents = [text_bytes(1_300_000, b"one"), pdf_bytes(b"two"), text_bytes(5000, b"three")]
+    for i, data in enumerate(contents):
+        company.upload(data=data, name=f"f{i}.txt" if i != 1 else "f1.pdf", title=f"File {i}")
+    return contents
+
+
+def test_rotation_rewraps_every_data_key_and_leaves_objects_alone(rt, company, keyring_path):
+    contents = _upload_three(company)
+    before = {key: read_object(rt, key) for key in stored_keys(rt)}
+    wrapped_before = {v.id: v.wrapped_dek for v in _versions(rt)}
+
+    refused = _vault(rt, "keys", "drop", "k0001")
+    assert refused.exit_code == 1
+    assert "k0001 is the active key" in refused.output
+
+    result = _vault(rt, "keys", "rotate", "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+    assert "new active master key k0002; k0001 is retired" in result.output
+    assert "re-wrapped 3 data key(s) in 2 batch(es); objects untouched" in result.output
+
+    rt.keyring = Keyring.load(keyring_path)  # what a restarted server would load
+    assert rt.keyring.active_key_id == "k0002"
+    versions = _versions(rt)
+    assert {v.key_id for v in versions} == {"k0002"}
+    assert all(wrapped_before[v.id] != v.wrapped_dek for v in versions)
+    assert {key: read_object(rt, key) for key in stored_keys(rt)} == before  # byte-identical
+    for version, data in zip(versions, contents, strict=True):
+        with documents.plaintext_chunks(rt, version) as chunks:
+            assert b"".join(chunks) == data
+
+    listing = _vault(rt, "keys", "list")
+    assert listing.exit_code == 0
+    lines = {line.split()[0]: line.split() for line in listing.output.splitlines()[1:]}
+    assert (lines["k0001"][1], lines["k0001"][-1]) == ("retired", "0")
+    assert (lines["k0002"][1], lines["k0002"][-1]) == ("active", "3")
+
+    dropped = _vault(rt, "keys", "drop", "k0001")
+    assert dropped.exit_code == 0, dropped.output
+    rt.keyring = Keyring.load(keyring_path)
+    assert rt.keyring.key_ids() == ["k0002"]
+    for version, data in zip(_versions(rt), contents, strict=True):
+        with documents.plaintext_chunks(rt, version) as chunks:
+            assert b"".join(chunks) == data
+    assert _vault(rt, "fsck").exit_code == 0
+
+    [rotation] = events(rt, "key:rotate")
+    assert json.loads(rotation.detail) == {"active_key_id": "k0002", "previous_key_id": "k0001",
+                                           "rewrapped": 3, "batches": 2}
+    assert [json.loads(e.detail)["key_id"] for e in events(rt, "key:drop")] == ["k0001"]
+
+
+def test_an_interrupted_rotation_is_resumed_and_blocks_the_drop_until_then(rt, company, keyring_path):
+    contents = _upload_three(company)
+
+    def interrupt(_count):
+        raise KeyboardInterrupt  # the operator pressed Ctrl+C after the first batch committed
+
+    with pytest.raises(KeyboardInterrupt):
+        keys.rotate(rt, batch_size=2, progress=interrupt)
+    assert sorted(v.key_id for v in _versions(rt)) == ["k0001", "k0002", "k0002"]
+    assert keys.pending(rt) == 1
+    # The file saved before any data key moved: a new process can read every version right now.
+    rt.keyring = Keyring.load(keyring_path)
+    for version, data in zip(_versions(rt), contents, strict=True):
+        with documents.plaintext_chunks(rt, version) as chunks:
+            assert b"".join(chunks) == data
+
+    refused = _vault(rt, "keys", "drop", "k0001")
+    assert refused.exit_code == 1
+    assert "master key k0001 still wraps 1 data key(s)" in refused.output
+    assert events(rt, "key:drop") == []
+
+    resumed = _vault(rt, "keys", "rewrap")
+    assert resumed.exit_code == 0, resumed.output
+    assert "re-wrapped 1 data key(s) in 1 batch(es)" in resumed.output
+    assert _vault(rt, "keys", "drop", "k0001").exit_code == 0
+    rt.keyring = Keyring.load(keyring_path)
+    assert rt.keyring.key_ids() == ["k0002"]
+    for version, data in zip(_versions(rt), contents, strict=True):
+        with documents.plaintext_chunks(rt, version) as chunks:
+            assert b"".join(chunks) == data
+
+
+def test_unknown_key_cannot_be_dropped(rt, company):
+    result = _vault(rt, "keys", "drop", "k0042")
+    assert result.exit_code == 1
+    assert "unknown master key id 'k0042'" in result.output

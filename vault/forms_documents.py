@@ -1,0 +1,52 @@
+"""Forms of the customer and document pages (Flask-WTF: every form carries a CSRF token).
+
+The forms only check shape (required, lengths, one of the offered choices); the rules about names,
+owners, grades and files live in the services, so the API and the command line obey the same ones.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from .models import Segment
+
+SEGMENT_CHOICES = [
+    SelectChoice(str(Segment.ORDINARY), _l("Ordinary")),
+    SelectChoice(str(Segment.KEY), _l("Key account")),
+    SelectChoice(str(Segment.VIP), _l("VIP")),
+]
+GRADE_CHOICES = [
+    SelectChoice(1, _l("Grade 1 — internal")),  # type: ignore[arg-type]
+    SelectChoice(2, _l("Grade 2 — confidential (loan with approval)")),  # type: ignore[arg-type]
+    SelectChoice(3, _l("Grade 3 — strictly confidential (approval and custodian release)")),  # type: ignore[arg-type]
+]
+NO_CUSTODIAN = 0
+
+
+def choice(value: object, label: object) -> SelectChoice:
+    """One option of a select filled at request time (people, customers)."""
+    return SelectChoice(value, label)  # type: ignore[arg-type]
+
+
+class CustomerForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    segment = SelectField(_l("Segment"), choices=SEGMENT_CHOICES, default=str(Segment.ORDINARY))
+    owner = SelectField(_l("Account manager"), coerce=int)
+    notes = TextAreaField(_l("Notes"), validators=[Length(max=4000)])
+
+
+class UploadForm(FlaskForm):
+    customer = SelectField(_l("Customer"), coerce=int)
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    grade = SelectField(_l("Grade"), coerce=int, choices=GRADE_CHOICES, default=2)
+    custodian = SelectField(_l("Custodian"), coerce=int, default=NO_CUSTODIAN)
+    file = FileField(_l("File"), validators=[FileRequired(_l("Choose a file to upload."))])
+
+
+class VersionForm(FlaskForm):
+    file = FileField(_l("New version"), validators=[FileRequired(_l("Choose a file to upload."))])

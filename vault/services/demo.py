@@ -1,0 +1,112 @@
+"""A realistic demo company: people in every role, thirty customers and sixty encrypted files.
+
+Everything goes through the real services (accounts, customers, the upload pipeline with its
+encryption and audit), so the demo shows the product as it is, not a shortcut around it. Seeding is
+idempotent and resumable: people, customers and files are looked up by name first, and each customer's
+files commit together, so a second run adds nothing and an interrupted one finishes what is missing.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from ..context import AccessContext
+from ..models import Document, Role, Segment
+from ..runtime import Runtime
+from . import accounts, customers, demo_content, documents
+
+# One password for every demo account, printed by `vault demo`; never use the demo in production.
+DEMO_PASSWORD = "harbour-lantern-47"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    display_name: str
+    roles: tuple[Role, ...]
+
+
+# Every role, with the separation of duties kept: the administrator holds no other role, the auditor
+# is neither approver, custodian nor compiler. Raj both compiles files and borrows others' files.
+USERS: tuple[DemoUser, ...] = (
+    DemoUser("admin", "Ada Lindgren", (Role.ADMIN,)),
+    DemoUser("oskar", "Oskar Brandt", (Role.AUDITOR,)),
+    DemoUser("mia", "Mia Svensson", (Role.APPROVER,)),
+    DemoUser("leo", "Leo Hartmann", (Role.APPROVER,)),
+    DemoUser("ines", "Ines Moreau", (Role.CUSTODIAN,)),
+    DemoUser("tom", "Tom Becker", (Role.CUSTODIAN,)),
+    DemoUser("nora", "Nora Patel", (Role.COMPILER,)),
+    DemoUser("raj", "Raj Iyer", (Role.COMPILER, Role.BORROWER)),
+    DemoUser("eva", "Eva Kowalski", (Role.BORROWER,)),
+    DemoUser("sam", "Sam Okafor", (Role.BORROWER,)),
+    DemoUser("lena", "Lena Fischer", (Role.BORROWER,)),
+)
+COMPILERS = ("nora", "raj")
+CUSTODIANS = ("ines", "tom")
+ACCOUNT_MANAGERS = ("nora", "raj", "eva", "sam", "lena")
+
+
+@dataclass
+class DemoSummary:
+    users_created: int = 0
+    customers_created: int = 0
+    documents_created: int = 0
+    users: int = 0
+    customers: int = 0
+    documents: int = 0
+
+
+def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], None] = lambda _m: None) -> DemoSummary:
+    """Create what is missing of the demo company; returns what exists and what was added."""
+    ctx = AccessContext.cli()
+    summary = DemoSummary()
+    with rt.db.session() as session:
+        for spec in USERS:
+            if accounts.find_user(session, spec.username) is None:
+                accounts.create_user(rt, session, username=spec.username, password=DEMO_PASSWORD,
+                                     display_name=spec.display_name, roles=spec.roles, ctx=ctx)
+                summary.users_created += 1
+    summary.users = len(USERS)
+    echo(f"people: {summary.users} ({summary.users_created} new)")
+
+    files_by_customer: dict[str, list[demo_content.DemoFile]] = {}
+    for item in demo_content.files(seed):
+        files_by_customer.setdefault(item.customer.name, []).append(item)
+
+    for spec in demo_content.CUSTOMERS:
+        compiler_name = COMPILERS[spec.index % len(COMPILERS)]
+        custodian_name = CUSTODIANS[spec.index % len(CUSTODIANS)]
+        # One transaction per customer: a crash leaves whole customers, and the next run goes on.
+        with rt.db.session() as session:
+            compiler = accounts.get_user(session, compiler_name)
+            custodian = accounts.get_user(session, custodian_name)
+            customer = customers.find_by_name(session, spec.name)
+            if customer is None:
+                owner = accounts.get_user(session, ACCOUNT_MANAGERS[spec.index % len(ACCOUNT_MANAGERS)])
+                customer = customers.create_customer(
+                    rt, session, compiler, name=spec.name, segment=Segment(spec.segment), owner=owner,
+                    notes=_notes(spec, seed), ctx=ctx)
+                summary.customers_created += 1
+            existing = set(session.scalars(select(Document.title).where(Document.customer_id == customer.id)))
+            for item in files_by_customer.get(spec.name, []):
+                summary.documents += 1
+                if item.title in existing:
+                    continue
+                documents.upload_document(
+                    rt, session, compiler, customer, title=item.title, grade=item.grade,
+                    stream=io.BytesIO(item.render(seed)), filename=item.filename, content_type=None, ctx=ctx,
+                    custodian=custodian)
+                summary.documents_created += 1
+        summary.customers += 1
+    echo(f"customers: {summary.customers} ({summary.customers_created} new)")
+    echo(f"files: {summary.documents} ({summary.documents_created} new, encrypted in {rt.store.describe()})")
+    return summary
+
+
+def _notes(spec: demo_content.DemoCustomer, seed: int) -> str:
+    p = demo_content.profile(spec, seed)
+    return f"{p.street}, {p.city}. Customer since {p.since}. Payment: {p.payment_terms}."

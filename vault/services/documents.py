@@ -1,0 +1,318 @@
+"""Documents: uploading encrypted versions, policy-scoped look-ups, and the decrypted stream of a version.
+
+An upload streams from the request through the upload rules (`uploads.ValidatingReader`), through the
+encryption (`crypto.stream.EncryptingReader`, under a fresh data key per version) into the object store:
+the file is never held whole in memory, and the store only ever sees ciphertext. The object is written
+before its row, so the failure to care about is "object written, row not": every path that abandons the
+upload deletes the object (at once when this module sees the exception, and again when the caller's
+transaction rolls back or ends without a commit). `vault fsck` finds what a crash leaves behind anyway.
+
+Reading content is not offered here to people: `plaintext_chunks` is the building block of the view
+service, which owns loans, quotas and the audit of every opening.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, SessionTransaction
+
+from crypto import EncryptingReader, associated_data, decrypt_stream, new_data_key
+from storage import ObjectNotFound, ObjectStore
+
+from .. import policy
+from ..context import AccessContext
+from ..models import Customer, Document, DocumentVersion, Role, RoleAssignment, User
+from ..permissions import Action
+from ..runtime import Runtime
+from .errors import NotFound, ServiceError
+from .uploads import ValidatingReader, kind_for, sanitize_filename
+
+log = logging.getLogger(__name__)
+
+OBJECT_PREFIX = "documents/"
+MAX_TITLE = 200
+_PENDING = "vault_pending_objects"
+
+
+def object_key(document_id: int, number: int) -> str:
+    """Where a version's ciphertext lives; the random part keeps a retried upload from overwriting."""
+    return f"{OBJECT_PREFIX}{document_id}/{number}-{uuid.uuid4().hex}"
+
+
+def version_context(version: DocumentVersion) -> bytes:
+    """The bytes both the ciphertext and the wrapped data key are bound to (document id and number)."""
+    return associated_data(version.document_id, version.number)
+
+
+# -- look-ups ------------------------------------------------------------------------------------------
+
+
+def get_customer(session: Session, actor: User, customer_id: int) -> Customer:
+    """The customer, if the actor may see it; otherwise NotFound, so ids cannot be probed."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or not policy.authorize(actor, Action.CUSTOMER_READ, customer):
+        raise NotFound("customer")
+    return customer
+
+
+def get_document(session: Session, actor: User, document_id: int) -> Document:
+    """The document's metadata, if the actor may see it; otherwise NotFound (404, not 403)."""
+    document = session.get(Document, document_id)
+    if document is None or not policy.authorize(actor, Action.DOCUMENT_READ, document):
+        raise NotFound("document")
+    return document
+
+
+def customer_documents(session: Session, actor: User, customer: Customer) -> list[Document]:
+    """The customer's documents the actor may see, newest first."""
+    documents = session.scalars(
+        select(Document).where(Document.customer_id == customer.id).order_by(Document.created_at.desc(),
+                                                                             Document.id.desc())
+    )
+    return [d for d in documents if policy.authorize(actor, Action.DOCUMENT_READ, d)]
+
+
+def custodian_choices(session: Session, actor: User) -> list[User]:
+    """People who may be named custodian of a file the actor compiles (never the actor)."""
+    users = session.scalars(
+        select(User).join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(RoleAssignment.role == Role.CUSTODIAN, User.id != actor.id).order_by(User.display_name)
+    )
+    return [u for u in users if u.can_sign_in]
+
+
+# -- uploads -------------------------------------------------------------------------------------------
+
+
+def clean_title(title: str | None) -> str:
+    text = unicodedata.normalize("NFC", title or "").strip()
+    if not text:
+        raise ServiceError("invalid_title", "A file needs a title.")
+    if len(text) > MAX_TITLE:
+        raise ServiceError("invalid_title", f"A title has at most {MAX_TITLE} characters.")
+    if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in text):
+        raise ServiceError("invalid_title", "A title cannot contain control characters.")
+    return text
+
+
+def upload_document(
+    rt: Runtime,
+    session: Session,
+    actor: User,
+    customer: Customer,
+    *,
+    title: str,
+    grade: int,
+    stream: BinaryIO,
+    filename: str | None,
+    content_type: str | None,
+    ctx: AccessContext,
+    custodian: User | None = None,
+) -> Document:
+    """Create a document for `customer` with its first version, encrypted into the object store.
+
+    `content_type` (what the client declared) is ignored: the type recorded is the one the content
+    sniffs as. The caller commits; if it rolls back instead, the stored object is deleted.
+
+    Raises:
+        policy.Denied: the actor may not upload (role), the grade is not 1-3, or the custodian is the
+            actor (separation of duties).
+        ServiceError: bad title or custodian, or the file broke an upload rule (see `uploads`).
+        storage.StorageError: the object store failed; nothing is left behind.
+    """
+    policy.require(actor, Action.DOCUMENT_UPLOAD, customer, grade=grade, custodian=custodian,
+                   audit={"customer_id": customer.id})
+    title = clean_title(title)
+    kind_for(sanitize_filename(filename))  # a refused extension is refused before anything is written
+    if custodian is not None and (not custodian.has_role(Role.CUSTODIAN) or not custodian.can_sign_in):
+        raise ServiceError("invalid_custodian", "The custodian must be an active person with the custodian role.")
+    document = Document(customer_id=customer.id, title=title, grade=grade, compiler_id=actor.id,
+                        custodian_id=custodian.id if custodian else None)
+    session.add(document)
+    session.flush()  # the id is part of the object key and of the encryption context
+    _store_version(rt, session, actor, document, 1, stream, filename, action="document:upload", ctx=ctx)
+    session.expire(document, ["versions"])
+    return document
+
+
+def add_version(
+    rt: Runtime,
+    session: Session,
+    actor: User,
+    document: Document,
+    *,
+    stream: BinaryIO,
+    filename: str | None,
+    content_type: str | None,
+    ctx: AccessContext,
+) -> DocumentVersion:
+    """Add a new version of `document`; only its compiler may. Same guarantees as `upload_document`.
+
+    Raises:
+        policy.Denied: `not_compiler` when the actor did not compile the document.
+    """
+    policy.require(actor, Action.DOCUMENT_VERSION, document,
+                   audit={"document_id": document.id, "customer_id": document.customer_id})
+    # Numbers come from the database, under the row lock of the document, so two concurrent new
+    # versions cannot take the same number (the unique constraint would refuse the second anyway).
+    session.execute(select(Document.id).where(Document.id == document.id).with_for_update())
+    number = (session.scalar(
+        select(func.max(DocumentVersion.number)).where(DocumentVersion.document_id == document.id)) or 0) + 1
+    version = _store_version(rt, session, actor, document, number, stream, filename,
+                             action="document:version", ctx=ctx)
+    session.expire(document, ["versions"])
+    return version
+
+
+def _store_version(
+    rt: Runtime,
+    session: Session,
+    actor: User,
+    document: Document,
+    number: int,
+    stream: BinaryIO,
+    filename: str | None,
+    *,
+    action: str,
+    ctx: AccessContext,
+) -> DocumentVersion:
+    name = sanitize_filename(filename)
+    checked = ValidatingReader(stream, name, rt.settings.max_upload_bytes)  # refuses a bad extension now
+    context = associated_data(document.id, number)
+    dek = new_data_key()
+    key_id, wrapped = rt.keyring.wrap(dek, context)
+    key = object_key(document.id, number)
+    reader = EncryptingReader(dek, context, checked)
+    _track(session, rt.store, key)
+    try:
+        rt.store.put(key, reader, length=None)
+        version = DocumentVersion(
+            document_id=document.id, number=number, object_key=key, size=reader.plaintext_bytes,
+            sha256=reader.sha256, wrapped_dek=wrapped, key_id=key_id, content_type=checked.content_type,
+            original_name=name, uploaded_by_id=actor.id,
+        )
+        session.add(version)
+        session.flush()
+        rt.audit.record(
+            session, action=action, actor=actor, ctx=ctx, customer_id=document.customer_id,
+            document_id=document.id, version_id=version.id,
+            detail={"size": version.size, "sha256": version.sha256, "content_type": version.content_type,
+                    "name": name, "number": number, "grade": document.grade},
+        )
+    except BaseException:
+        _untrack(session, key)
+        discard_object(rt.store, key)
+        raise
+    return version
+
+
+def discard_object(store: ObjectStore, key: str) -> None:
+    """Delete an abandoned object if it is there; a failure is logged, not raised (fsck finds it)."""
+    try:
+        store.delete(key)
+    except ObjectNotFound:
+        pass
+    except Exception:
+        log.exception("could not delete the abandoned object %s; `vault fsck --repair` will", key)
+
+
+# Objects written in a transaction that has not committed yet. If the transaction ends any other way
+# (rollback, a failed commit, a session closed without commit), the objects are deleted: a row that
+# never committed must not leave a ciphertext behind.
+def _track(session: Session, store: ObjectStore, key: str) -> None:
+    session.info.setdefault(_PENDING, []).append((store, key))
+
+
+def _untrack(session: Session, key: str) -> None:
+    pending = session.info.get(_PENDING, [])
+    session.info[_PENDING] = [(s, k) for s, k in pending if k != key]
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None or transaction.nested:
+        return
+    for store, key in session.info.pop(_PENDING, []):
+        discard_object(store, key)
+
+
+# -- content -------------------------------------------------------------------------------------------
+
+
+class PlaintextStream:
+    """Decrypted, authenticated segments of one version; close it to release the storage connection.
+
+    Built by `plaintext_chunks`, which has already authenticated the first segment, so a caller that
+    got this object knows the content is readable before it sends a byte to anybody.
+    """
+
+    def __init__(self, source: BinaryIO, chunks: Iterator[bytes], first: bytes | None) -> None:
+        self._source = source
+        self._chunks = chunks
+        self._first = first
+
+    def __iter__(self) -> PlaintextStream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._first is not None:
+            chunk, self._first = self._first, None
+            return chunk
+        try:
+            return next(self._chunks)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._first = None
+        close = getattr(self._chunks, "close", None)
+        with contextlib.suppress(Exception):
+            if close is not None:
+                close()
+        with contextlib.suppress(Exception):
+            self._source.close()
+
+    def __enter__(self) -> PlaintextStream:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+
+def plaintext_chunks(rt: Runtime, version: DocumentVersion) -> PlaintextStream:
+    """Open a version's object and decrypt it segment by segment (constant memory).
+
+    The data key is unwrapped and the first segment authenticated before this returns, so every
+    failure that can be known before the first byte (missing object, wrong key, tampered start) is
+    raised here, with nothing yielded.
+
+    Raises:
+        crypto.DecryptionError: the wrapped key or the ciphertext does not authenticate.
+        crypto.KeyringError: the key that wrapped the data key is not in the keyring.
+        storage.ObjectNotFound, storage.StorageError: the object cannot be read.
+    """
+    context = version_context(version)
+    dek = rt.keyring.unwrap(version.key_id, version.wrapped_dek, context)
+    source = rt.store.open(version.object_key)
+    try:
+        chunks = decrypt_stream(dek, context, source)
+        first = next(chunks, b"")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            source.close()
+        raise
+    return PlaintextStream(source, chunks, first)
+

@@ -1,0 +1,147 @@
+"""Master key rotation: a new key encryption key, and every data key re-wrapped under it.
+
+Only the small wrapped data keys in the database change; the encrypted objects are never touched, so a
+rotation costs a few milliseconds per thousand files whatever their size. The keyring is saved with the
+new active key first, then data keys are re-wrapped in batches, each batch its own transaction: an
+interrupted rotation is resumed by running it again (`rewrap` moves everything not under the active
+key), and until then every data key is still readable because retired keys stay in the keyring until
+they are dropped, which is refused while anything refers to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from crypto import CryptoError, KeyringError
+
+from ..context import AccessContext
+from ..models import DocumentVersion
+from ..runtime import Runtime
+from .documents import version_context
+from .errors import ServiceError
+
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    status: str
+    created: str
+    versions: int
+
+
+@dataclass(frozen=True)
+class RewrapResult:
+    active_key_id: str
+    previous_key_id: str | None
+    rewrapped: int
+    batches: int
+
+
+def usage(rt: Runtime) -> dict[str, int]:
+    """How many versions name each key id (ids no longer in the keyring included: that is damage)."""
+    with rt.db.session() as session:
+        rows = session.execute(select(DocumentVersion.key_id, func.count()).group_by(DocumentVersion.key_id))
+        return {key_id: count for key_id, count in rows}
+
+
+def list_keys(rt: Runtime) -> list[KeyInfo]:
+    counts = usage(rt)
+    return [
+        KeyInfo(key_id, rt.keyring.key_status(key_id), rt.keyring.key_created(key_id), counts.get(key_id, 0))
+        for key_id in rt.keyring.key_ids()
+    ]
+
+
+def pending(rt: Runtime) -> int:
+    """Versions whose data key is not yet wrapped by the active key."""
+    with rt.db.session() as session:
+        return session.scalar(select(func.count()).select_from(DocumentVersion)
+                              .where(DocumentVersion.key_id != rt.keyring.active_key_id)) or 0
+
+
+def rewrap(
+    rt: Runtime,
+    *,
+    batch_size: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+    ctx: AccessContext | None = None,
+    previous_key_id: str | None = None,
+    action: str = "key:rewrap",
+) -> RewrapResult:
+    """Re-wrap every data key not under the active key, committing after each batch.
+
+    Each batch locks its rows, so an upload or another rewrap running at the same time cannot lose an
+    update. A row whose key cannot be unwrapped stops the run with a ServiceError naming it: that is
+    damage for `vault fsck`, not something to skip silently.
+    """
+    active = rt.keyring.active_key_id
+    done = batches = 0
+    last_id = 0
+    while True:
+        with rt.db.session() as session:
+            page = list(session.scalars(
+                select(DocumentVersion)
+                .where(DocumentVersion.key_id != active, DocumentVersion.id > last_id)
+                .order_by(DocumentVersion.id).limit(batch_size).with_for_update()
+            ))
+            if not page:
+                break
+            for version in page:
+                try:
+                    version.key_id, version.wrapped_dek = rt.keyring.rewrap(
+                        version.key_id, version.wrapped_dek, version_context(version))
+                except CryptoError as exc:
+                    raise ServiceError(
+                        "rewrap_failed",
+                        f"The data key of version {version.id} ({version.object_key}) cannot be re-wrapped: "
+                        f"{exc}. Run `vault fsck` and restore it from a backup.",
+                    ) from None
+            last_id = page[-1].id
+            done += len(page)
+            batches += 1
+        if progress is not None:
+            progress(len(page))
+    with rt.db.session() as session:
+        rt.audit.record(session, action=action, actor=None, ctx=ctx or AccessContext.cli(),
+                        detail={"active_key_id": active, "previous_key_id": previous_key_id,
+                                "rewrapped": done, "batches": batches})
+    return RewrapResult(active, previous_key_id, done, batches)
+
+
+def rotate(
+    rt: Runtime,
+    *,
+    batch_size: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+    ctx: AccessContext | None = None,
+) -> RewrapResult:
+    """Add a new active master key (saved to the keyring file first), then re-wrap every data key."""
+    previous = rt.keyring.active_key_id
+    rt.keyring.rotate()
+    return rewrap(rt, batch_size=batch_size, progress=progress, ctx=ctx, previous_key_id=previous,
+                  action="key:rotate")
+
+
+def drop(rt: Runtime, key_id: str, *, ctx: AccessContext | None = None) -> None:
+    """Delete a retired master key that no data key refers to any more.
+
+    Raises:
+        ServiceError: the key is unknown, active, or still wraps data keys (with the count).
+    """
+    with rt.db.session() as session:
+        # The count and the audit record share one transaction; new data keys only ever use the active
+        # key, which cannot be dropped, so the count cannot grow behind our back.
+        still_used = session.scalar(select(func.count()).select_from(DocumentVersion)
+                                    .where(DocumentVersion.key_id == key_id)) or 0
+        # Recorded first: if the keyring refuses, the record rolls back with the rest.
+        rt.audit.record(session, action="key:drop", actor=None, ctx=ctx or AccessContext.cli(),
+                        detail={"key_id": key_id})
+        try:
+            rt.keyring.drop(key_id, still_used)
+        except KeyringError as exc:
+            raise ServiceError("key_in_use" if still_used else "key_not_droppable", str(exc)) from None
