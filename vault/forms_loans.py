@@ -1,0 +1,79 @@
+"""Forms of the loan and view pages.
+
+They only parse (types, lengths); whether a reason, a place or a number of days is acceptable is the
+policy's decision, so that a page, the API and the command line refuse the same input the same way.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional
+
+from .models import Category
+
+CATEGORY_LABELS = {
+    Category.VISIT_PREPARATION.value: _l("Visit preparation"),
+    Category.CONTRACT_RENEWAL.value: _l("Contract renewal"),
+    Category.COMPLAINT.value: _l("Complaint"),
+    Category.HANDOVER.value: _l("Handover"),
+    Category.QUOTATION.value: _l("Quotation"),
+    Category.OTHER.value: _l("Other"),
+}
+CATEGORY_CHOICES = [SelectChoice(value, label) for value, label in CATEGORY_LABELS.items()]
+
+MAX_TEXT = 2000
+MAX_PLACE = 200
+
+
+class WholeNumberField(IntegerField):
+    """An integer field whose parse error says, in the page's words, what to type."""
+
+    def __init__(self, label: object = None, *, message: object, optional: bool = False, **kwargs: object) -> None:
+        kwargs["validators"] = [Optional()] if optional else [InputRequired(message)]
+        super().__init__(label, **kwargs)
+        self.message = message
+
+    def process_formdata(self, valuelist: list[object]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(str(self.message)) from None
+
+
+class _Purpose(FlaskForm):
+    reason = TextAreaField(_l("Why do you need it?"), validators=[Length(max=MAX_TEXT)])
+    category = SelectField(_l("Category"), choices=CATEGORY_CHOICES, validate_choice=False)
+    place = StringField(_l("Where will you read it?"), validators=[Length(max=MAX_PLACE)])
+
+
+class LoanRequestForm(_Purpose):
+    days = WholeNumberField(_l("For how many days?"), message=_l("Enter a whole number of days."))
+
+
+class ExtensionForm(_Purpose):
+    extra_views = WholeNumberField(_l("How many more views?"), message=_l("Enter a whole number of views."))
+
+
+class OpenViewForm(FlaskForm):
+    reason = TextAreaField(_l("Why are you reading it now?"), validators=[Length(max=MAX_TEXT)])
+    place = StringField(_l("Where are you?"), validators=[Length(max=MAX_PLACE)])
+    download = BooleanField(_l("Download the file instead of viewing it"))
+
+
+class DecisionForm(FlaskForm):
+    comment = TextAreaField(_l("Comment"), validators=[Length(max=MAX_TEXT)])
+    next = HiddenField()
+
+
+class RevokeForm(FlaskForm):
+    reason = TextAreaField(_l("Why is the loan revoked?"), validators=[Length(max=MAX_TEXT)])
+    next = HiddenField()
+
+
+class QuotaForm(FlaskForm):
+    views = WholeNumberField(_l("Views per person (empty: the grade's number)"),
+                             message=_l("Enter a whole number of views, or nothing."), optional=True)
+    next = HiddenField()

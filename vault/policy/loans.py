@@ -1,0 +1,271 @@
+"""Rules on loans: who may ask for one, decide it, release it, end it, and what a request must say.
+
+Separation of duties, as applied here: on every loan the borrower, each approver and the releasing
+custodian are different people, and the document's compiler never approves or releases a loan of
+their own file. The compiler may *borrow* their own file, but only through a loan that others approve
+and under the same quota as anyone else, even at grade 1 where nobody else needs a loan: after upload
+the compiler reads the file like any borrower, never as its author.
+
+Input rules (reason, category, place, days) are decided here too, not in forms, so that the pages, the
+API and the command line refuse the same requests with the same reason codes and the same audit trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from ..config import ConfigError, GradeRule, Settings
+from ..models import Category, Document, Loan, LoanKind, LoanStatus, Role, User, UserStatus
+from ..permissions import Action
+from .core import MESSAGES, Decision, allow, deny, object_rule
+
+MIN_REASON_CHARS = 10
+# Grade 1 has no loan length of its own; a compiler's loan of their grade-1 file still ends.
+DEFAULT_MAX_DAYS = 30
+MAX_EXTRA_VIEWS = 20
+MAX_QUOTA = 1000
+
+# Plain English; pages translate them. A reason that only repeats one of these says nothing.
+CATEGORY_LABELS: dict[Category, str] = {
+    Category.VISIT_PREPARATION: "Visit preparation",
+    Category.CONTRACT_RENEWAL: "Contract renewal",
+    Category.COMPLAINT: "Complaint",
+    Category.HANDOVER: "Handover",
+    Category.QUOTATION: "Quotation",
+    Category.OTHER: "Other",
+}
+
+DEPARTURE_MODES = ("second_approver", "refuse")
+
+MESSAGES.update({
+    "no_active_loan": "You need an active, approved loan to open this document.",
+    "compiler_needs_loan": "The compiler of a file reads it only through an approved loan, like any borrower.",
+    "loan_expired": "Your loan of this document has expired.",
+    "loan_not_needed": "Files of this grade need no loan: open them directly.",
+    "loan_already_open": "You already have an open loan or request for this document.",
+    "extension_already_open": "You already asked for more views of this document; wait for the decision.",
+    "quota_not_exhausted": "You still have views left; ask for more once they are used up.",
+    "extra_views_invalid": f"Ask for between 1 and {MAX_EXTRA_VIEWS} extra views.",
+    "departing_refused": "People on notice cannot request loans of important or confidential files.",
+    "invalid_state": "The loan is not in a state that allows this.",
+    "invalid_kind": "A request is either a loan or an extension.",
+    "not_borrower": "Only the borrower or a custodian may return a loan.",
+    "borrower_inactive": "The borrower can no longer sign in.",
+    "already_decided": "You have already decided on this request.",
+    "comment_required": "Say why you reject the request.",
+    "reason_too_short": f"Give a reason of at least {MIN_REASON_CHARS} characters.",
+    "reason_not_meaningful": "The reason must be written in words, not only punctuation.",
+    "reason_copies_category": "Say why in your own words: a category name is not a reason.",
+    "invalid_category": "Choose one of the listed categories.",
+    "place_required": "Say where you will read the document.",
+    "days_invalid": "A loan lasts at least one day.",
+    "days_too_long": "This loan is longer than the grade allows.",
+    "quota_invalid": f"A view quota is a whole number from 0 to {MAX_QUOTA}, or empty for the grade's default.",
+})
+
+
+def _normal(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+_LABELS_NORMAL = {_normal(label) for label in CATEGORY_LABELS.values()} | {_normal(c.value) for c in Category}
+
+
+def reason_problem(text: str | None) -> str | None:
+    """The reason code that makes `text` unacceptable as a stated purpose, or None.
+
+    The purpose is what a reviewer reads afterwards to judge whether an access was legitimate, so
+    filler ("..........") and a repeated category name ("Complaint") are refused like an empty one.
+    """
+    stripped = (text or "").strip()
+    if len(stripped) < MIN_REASON_CHARS:
+        return "reason_too_short"
+    if not any(ch.isalnum() for ch in stripped):
+        return "reason_not_meaningful"
+    if _normal(stripped) in _LABELS_NORMAL:
+        return "reason_copies_category"
+    return None
+
+
+def departure_mode(settings: Settings) -> str:
+    """`[departure] on_notice`: how loans for people on notice are handled (validated when used).
+
+    Raises:
+        ConfigError: the value is not one of `DEPARTURE_MODES`.
+    """
+    mode = settings.section("departure").get("on_notice", "second_approver")
+    if mode not in DEPARTURE_MODES:
+        raise ConfigError(f"[departure] on_notice must be one of {', '.join(DEPARTURE_MODES)}, not {mode!r}")
+    return mode
+
+
+def max_days(rule: GradeRule) -> int:
+    return rule.max_days if rule.max_days is not None else DEFAULT_MAX_DAYS
+
+
+def approvals_needed(rule: GradeRule, borrower: User) -> int:
+    """Distinct approvals a new request needs; fixed on the loan when it is made.
+
+    Someone on notice is the person most likely to take customers along, so their requests for
+    important and confidential files need one approver more than usual, and never fewer than two.
+    """
+    base = max(1, rule.approvals)
+    if borrower.status == UserStatus.DEPARTING and rule.loan_required:
+        return max(2, base + 1)
+    return base
+
+
+def _request_input(rule: GradeRule, ctx: dict[str, Any], kind: LoanKind) -> Decision:
+    problem = reason_problem(ctx.get("reason"))
+    if problem:
+        return deny(problem)
+    if ctx.get("category") not in {c.value for c in Category}:
+        return deny("invalid_category")
+    if not (ctx.get("place") or "").strip():
+        return deny("place_required")
+    if kind == LoanKind.EXTENSION:
+        extra = ctx.get("extra_views")
+        if not isinstance(extra, int) or isinstance(extra, bool) or not 1 <= extra <= MAX_EXTRA_VIEWS:
+            return deny("extra_views_invalid")
+        return allow()
+    days = ctx.get("days")
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        return deny("days_invalid")
+    limit = max_days(rule)
+    if days > limit:
+        return deny("days_too_long", f"Loans of grade-{ctx.get('grade', '')} files last at most {limit} days.")
+    return allow()
+
+
+@object_rule(Action.LOAN_REQUEST)
+def _request(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the document; context: rule, grade, kind, reason, category, place, days, extra_views,
+    open_request (an open request of the same kind exists), remaining (views left), departure_mode."""
+    document: Document = target
+    rule: GradeRule = context["rule"]
+    try:
+        kind = LoanKind(context.get("kind", LoanKind.LOAN))
+    except ValueError:
+        return deny("invalid_kind")
+    is_compiler = document.compiler_id == actor.id
+    if kind == LoanKind.LOAN:
+        if not rule.loan_required and not is_compiler:
+            return deny("loan_not_needed")
+        if context.get("open_request"):
+            return deny("loan_already_open")
+    else:
+        if context.get("open_request"):
+            return deny("extension_already_open")
+        if context.get("remaining", 0) > 0:
+            return deny("quota_not_exhausted")
+    if actor.status == UserStatus.DEPARTING and rule.loan_required and context.get("departure_mode") == "refuse":
+        return deny("departing_refused")
+    return _request_input(rule, context, kind)
+
+
+def _wrong_state(loan: Loan, message: str) -> Decision:
+    """A refusal for a loan in the wrong state; an expired loan says so, being the usual case."""
+    if loan.status == LoanStatus.EXPIRED:
+        return deny("loan_expired", "This loan has expired.")
+    return deny("invalid_state", message)
+
+
+@object_rule(Action.LOAN_APPROVE)
+def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the loan; context: decided (ids of people who already decided it), comment."""
+    loan: Loan = target
+    decided: Collection[int] = context.get("decided", ())
+    if loan.borrower_id == actor.id:
+        return deny("separation_of_duties", "Nobody decides on their own request.")
+    if loan.document.compiler_id == actor.id:
+        return deny("separation_of_duties", "The compiler of a file cannot decide on loans of it.")
+    if actor.id in decided:
+        return deny("already_decided")
+    if loan.status != LoanStatus.REQUESTED:
+        return _wrong_state(loan, "Only a request waiting for a decision can be decided.")
+    if not loan.borrower.can_sign_in:
+        return deny("borrower_inactive")
+    return allow()
+
+
+@object_rule(Action.LOAN_REJECT)
+def _reject(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    decision = _approve(actor, target, context)
+    if decision and not (context.get("comment") or "").strip():
+        return deny("comment_required")
+    return decision
+
+
+@object_rule(Action.LOAN_RELEASE)
+def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    loan: Loan = target
+    if loan.borrower_id == actor.id:
+        return deny("separation_of_duties", "Nobody releases their own loan.")
+    if loan.document.compiler_id == actor.id:
+        return deny("separation_of_duties", "The compiler of a file cannot release loans of it.")
+    if actor.id in loan.approver_ids:
+        return deny("separation_of_duties", "You approved this loan: another custodian must release it.")
+    if loan.status != LoanStatus.APPROVED or not loan.release_required or loan.kind != LoanKind.LOAN:
+        return _wrong_state(loan, "Only an approved loan waiting for release can be released.")
+    if not loan.borrower.can_sign_in:
+        return deny("borrower_inactive")
+    return allow()
+
+
+@object_rule(Action.LOAN_RETURN)
+def _return(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    loan: Loan = target
+    if loan.borrower_id != actor.id and Role.CUSTODIAN not in actor.role_set:
+        return deny("not_borrower")
+    if loan.kind != LoanKind.LOAN or loan.status != LoanStatus.ACTIVE:
+        return _wrong_state(loan, "Only an active loan can be returned.")
+    return allow()
+
+
+@object_rule(Action.LOAN_REVOKE)
+def _revoke(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the loan; context: reason (why it is revoked, kept in the audit log)."""
+    loan: Loan = target
+    if loan.borrower_id == actor.id:
+        return deny("separation_of_duties", "Nobody revokes their own loan: return it instead.")
+    if loan.status not in (LoanStatus.APPROVED, LoanStatus.ACTIVE):
+        return _wrong_state(loan, "Only an approved or active loan can be revoked.")
+    problem = reason_problem(context.get("reason"))
+    return deny(problem) if problem else allow()
+
+
+def involved(actor: User, loan: Loan) -> bool:
+    """Whether `actor` has acted on `loan` (decided, released or closed it)."""
+    return (actor.id in {d.approver_id for d in loan.decisions}
+            or actor.id in (loan.released_by_id, loan.closed_by_id))
+
+
+@object_rule(Action.LOAN_READ)
+def _read(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """Borrowers see their own loans; approvers and custodians the loans they may act on or acted on.
+
+    An approver sees every open loan, including those they may not decide (their own file), so that
+    a forbidden decision is refused with its reason rather than hidden behind "not found".
+    """
+    loan: Loan = target
+    if loan.borrower_id == actor.id or involved(actor, loan):
+        return allow()
+    roles = actor.role_set
+    if Role.APPROVER in roles and loan.status in (LoanStatus.REQUESTED, LoanStatus.APPROVED, LoanStatus.ACTIVE):
+        return allow()
+    if Role.CUSTODIAN in roles and loan.status in (LoanStatus.APPROVED, LoanStatus.ACTIVE):
+        return allow()
+    return deny("not_found")
+
+
+@object_rule(Action.QUOTA_OVERRIDE)
+def _quota(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the document; context: views (the new per-person quota, or None for the grade's)."""
+    document: Document = target
+    if document.compiler_id == actor.id:
+        return deny("separation_of_duties", "The compiler of a file cannot change how often it may be read.")
+    views = context.get("views")
+    if views is not None and (not isinstance(views, int) or isinstance(views, bool) or not 0 <= views <= MAX_QUOTA):
+        return deny("quota_invalid")
+    return allow()

@@ -1,0 +1,64 @@
+"""Rules on opening a document's content: loan, place, download, purpose, and the quota's last word.
+
+The quota itself is enforced by an atomic counter in the database (see `services.views`); the policy
+only words the refusal, so that "quota exhausted" reads the same wherever it is met.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import GradeRule
+from ..models import Document, Loan, LoanStatus, User
+from ..permissions import Action
+from .core import MESSAGES, Decision, allow, deny, object_rule
+from .loans import reason_problem
+
+MESSAGES.update({
+    "quota_exhausted": "You have used all your views of this document.",
+    "place_not_trusted": "Confidential files open only from a trusted place (a company network).",
+    "download_not_allowed": "Files of this grade may be read but not downloaded.",
+    "no_content": "This document has no file yet.",
+    "content_url_used": "This link has already been used. Open the document again for a new one.",
+    "content_url_expired": "This link expired before it was used; the view was given back to you.",
+})
+
+
+def quota_exhausted(limit: int) -> Decision:
+    """The refusal for a spent quota, naming the number so the borrower knows what they had."""
+    if limit == 1:
+        return deny("quota_exhausted", "You have used your only view of this document.")
+    return deny("quota_exhausted", f"You have used your {limit} views of this document.")
+
+
+def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the document; context: rule (its grade's), loan (the actor's active loan or None),
+    loan_expired (their latest loan of it ran out), named_place (the trusted place the request comes
+    from, or None), download, reason, place (the declared one)."""
+    document: Document = target
+    rule: GradeRule = context["rule"]
+    loan: Loan | None = context.get("loan")
+    is_compiler = document.compiler_id == actor.id
+    if rule.loan_required or is_compiler:
+        if loan is None or loan.status != LoanStatus.ACTIVE or loan.borrower_id != actor.id:
+            if context.get("loan_expired"):
+                return deny("loan_expired")
+            if is_compiler and not rule.loan_required:
+                return deny("no_active_loan", MESSAGES["compiler_needs_loan"])
+            return deny("no_active_loan")
+        if actor.id in loan.approver_ids or actor.id == loan.released_by_id:
+            return deny("separation_of_duties")
+    if rule.trusted_places_only and not context.get("named_place"):
+        return deny("place_not_trusted")
+    if context.get("download") and not rule.download:
+        return deny("download_not_allowed")
+    problem = reason_problem(context.get("reason"))
+    if problem:
+        return deny(problem)
+    if not (context.get("place") or "").strip():
+        return deny("place_required")
+    return allow()
+
+
+object_rule(Action.DOCUMENT_VIEW)(_open)
+object_rule(Action.DOCUMENT_DOWNLOAD)(_open)

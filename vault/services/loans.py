@@ -1,0 +1,393 @@
+"""Loans: request → approve/reject → release (grade 3) → active until due → returned, expired or revoked.
+
+Every transition locks the loan row, asks the policy (which refuses with a reason code when the state
+or the person is wrong), changes the state and appends its audit record in the caller's transaction.
+
+Expiry is checked wherever a loan is used, not only by `vault loans expire`: a loan past its due time
+is expired on the spot. That expiry is committed at once, before the act that found it is decided,
+because the act is usually refused because of it and the refusal rolls back the request's work: the
+expiry (and its audit record) must not be rolled back with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from .. import hooks, policy
+from ..context import AccessContext
+from ..models import (
+    OPEN_STATUSES,
+    SPENT_STATUSES,
+    AuditEvent,
+    Document,
+    DocumentView,
+    Loan,
+    LoanDecision,
+    LoanKind,
+    LoanStatus,
+    User,
+    utcnow,
+)
+from ..permissions import Action
+from ..policy import loans as rules
+from ..runtime import Runtime
+from . import quota
+from .errors import NotFound
+
+
+def targets(loan: Loan) -> dict[str, int | None]:
+    """The audit targets of a loan: the refusal or success record names loan, document and customer."""
+    return {"loan_id": loan.id, "document_id": loan.document_id, "customer_id": loan.document.customer_id}
+
+
+def _record(rt: Runtime, session: Session, action: str, actor: User | None, loan: Loan, ctx: AccessContext | None,
+            reason_text: str | None = None, **detail: object) -> None:
+    rt.audit.record(session, action=action, actor=actor, ctx=ctx or AccessContext(), reason_text=reason_text,
+                    subject_user_id=loan.borrower_id, detail={"kind": str(loan.kind), "status": str(loan.status),
+                                                              **detail},
+                    **targets(loan))
+
+
+def _lock(session: Session, loan: Loan) -> Loan:
+    """Reload the loan under a row lock (PostgreSQL; SQLite's transaction already holds the database),
+    so two approvers deciding at once count each other's decisions."""
+    session.execute(
+        select(Loan).where(Loan.id == loan.id).with_for_update().execution_options(populate_existing=True)
+    )
+    session.expire(loan, ["decisions"])
+    return loan
+
+
+# -- expiry --------------------------------------------------------------------------------------------
+
+
+def expire_loan(rt: Runtime, session: Session, loan: Loan, *, now: datetime, ctx: AccessContext | None = None) -> None:
+    """Mark an active loan past its due time expired (by the system), and refund its unused reservations."""
+    loan.status = LoanStatus.EXPIRED
+    loan.closed_at = now
+    session.flush()
+    _record(rt, session, "loan:expire", None, loan, ctx, due_at=loan.due_at.isoformat() if loan.due_at else None)
+    quota.refund_loan_reservations(rt, session, loan, cause="loan_expired", actor=None, ctx=ctx)
+
+
+def _due(loan: Loan, now: datetime) -> bool:
+    return loan.status == LoanStatus.ACTIVE and loan.due_at is not None and loan.due_at <= now
+
+
+def settle(rt: Runtime, session: Session, *, user: User, document: Document | None = None,
+           loan: Loan | None = None, actor: User | None = None, ctx: AccessContext | None = None) -> bool:
+    """Expire the person's due loans (of `document`, or just `loan`) and refund their stale reservations.
+
+    `actor` (default: `user`) is who touched them, named on the refund records. Commits when it
+    changed anything (see the module docstring); returns whether it did.
+    """
+    now = utcnow()
+    changed = False
+    if loan is not None:
+        due = [loan] if _due(loan, now) else []
+    else:
+        query = select(Loan).where(Loan.borrower_id == user.id, Loan.status == LoanStatus.ACTIVE,
+                                   Loan.due_at <= now)
+        if document is not None:
+            query = query.where(Loan.document_id == document.id)
+        due = list(session.scalars(query))
+    for item in due:
+        expire_loan(rt, session, item, now=now, ctx=ctx)
+        changed = True
+    if quota.refund_stale(rt, session, now=now, user_id=user.id, actor=actor or user, ctx=ctx):
+        changed = True
+    if changed:
+        session.commit()
+    return changed
+
+
+@dataclass(frozen=True)
+class Sweep:
+    loans_expired: int
+    views_refunded: int
+
+
+def sweep(rt: Runtime, session: Session, *, now: datetime | None = None) -> Sweep:
+    """Expire every loan past due and refund every reservation whose content URL expired unused."""
+    now = now or utcnow()
+    ctx = AccessContext.cli()
+    due = session.scalars(
+        select(Loan).where(Loan.status == LoanStatus.ACTIVE, Loan.due_at <= now).order_by(Loan.id)
+    ).all()
+    for loan in due:
+        expire_loan(rt, session, loan, now=now, ctx=ctx)
+    refunded = quota.refund_stale(rt, session, now=now, ctx=ctx)
+    return Sweep(loans_expired=len(due), views_refunded=refunded)
+
+
+def expire_due(rt: Runtime, session: Session, *, now: datetime | None = None) -> int:
+    """Expire loans past due and refund stale reservations; returns the number of loans expired."""
+    return sweep(rt, session, now=now).loans_expired
+
+
+# -- look-ups ------------------------------------------------------------------------------------------
+
+
+def get_loan(session: Session, actor: User, loan_id: int) -> Loan:
+    """The loan if the actor may see it (policy `loan:read`); otherwise NotFound, so ids cannot be probed."""
+    loan = session.get(Loan, loan_id)
+    if loan is None or not policy.authorize(actor, Action.LOAN_READ, loan):
+        raise NotFound("loan")
+    return loan
+
+
+def list_loans(session: Session, actor: User, *, mine: bool = False, status: str | None = None) -> list[Loan]:
+    """Loans the actor may see, newest first; `mine` keeps those they borrow."""
+    query = select(Loan).order_by(Loan.requested_at.desc(), Loan.id.desc())
+    if status is not None:
+        query = query.where(Loan.status == LoanStatus(status))
+    if mine:
+        query = query.where(Loan.borrower_id == actor.id)
+    else:
+        decided = exists().where(LoanDecision.loan_id == Loan.id, LoanDecision.approver_id == actor.id)
+        query = query.where(or_(Loan.borrower_id == actor.id, Loan.status.in_(OPEN_STATUSES), decided,
+                                Loan.released_by_id == actor.id, Loan.closed_by_id == actor.id))
+    return [loan for loan in session.scalars(query) if policy.authorize(actor, Action.LOAN_READ, loan)]
+
+
+def active_loan(session: Session, user: User, document: Document) -> Loan | None:
+    """The person's active loan of the document (the one a view is opened under), if any."""
+    return session.scalars(
+        select(Loan).where(Loan.borrower_id == user.id, Loan.document_id == document.id,
+                           Loan.kind == LoanKind.LOAN, Loan.status == LoanStatus.ACTIVE)
+        .order_by(Loan.due_at.desc())
+    ).first()
+
+
+def open_request(session: Session, user: User, document: Document, kind: LoanKind) -> Loan | None:
+    """An undecided extension request, or an open (requested, approved or active) loan."""
+    statuses = (LoanStatus.REQUESTED,) if kind == LoanKind.EXTENSION else OPEN_STATUSES
+    return session.scalars(
+        select(Loan).where(Loan.borrower_id == user.id, Loan.document_id == document.id,
+                           Loan.kind == kind, Loan.status.in_(statuses)).order_by(Loan.id.desc())
+    ).first()
+
+
+def latest_loan(session: Session, user: User, document: Document) -> Loan | None:
+    return session.scalars(
+        select(Loan).where(Loan.borrower_id == user.id, Loan.document_id == document.id, Loan.kind == LoanKind.LOAN)
+        .order_by(Loan.requested_at.desc(), Loan.id.desc())
+    ).first()
+
+
+# -- transitions ---------------------------------------------------------------------------------------
+
+
+def request_loan(
+    rt: Runtime,
+    session: Session,
+    actor: User,
+    document: Document,
+    *,
+    reason: str,
+    category: str,
+    place: str,
+    days: int,
+    ctx: AccessContext,
+    kind: str = "loan",
+    extra_views: int = 0,
+) -> Loan:
+    """Ask to borrow `document` for `days` days (kind "loan"), or for `extra_views` more views of it
+    once the quota is spent (kind "extension", which needs no days: it adds views, not time).
+
+    Raises:
+        policy.Denied: not a borrower; no loan needed (grade 1, not the compiler); an open request
+            exists; a person on notice where `[departure] on_notice = "refuse"`; bad reason, category,
+            place, days or extra views (each with its reason code).
+        ConfigError: `[departure] on_notice` is not a known value.
+    """
+    audit = {"document_id": document.id, "customer_id": document.customer_id}
+    settle(rt, session, user=actor, document=document, ctx=ctx)
+    rule = rt.settings.grade(document.grade)
+    loan_kind = LoanKind(kind) if kind in {k.value for k in LoanKind} else None
+    reason = (reason or "").strip()
+    place = (place or "").strip()
+    remaining = 0
+    if loan_kind == LoanKind.EXTENSION:
+        remaining = quota.limit_for(rt.settings, session, actor.id, document) - quota.used(
+            session, actor.id, document.id)
+    policy.require(
+        actor, Action.LOAN_REQUEST, document, rule=rule, grade=document.grade, kind=kind, reason=reason,
+        category=category, place=place, days=days, extra_views=extra_views, remaining=remaining,
+        open_request=loan_kind is not None and open_request(session, actor, document, loan_kind) is not None,
+        departure_mode=rules.departure_mode(rt.settings), audit=audit,
+    )
+    loan_kind = LoanKind(kind)  # known: the policy refuses any other
+    extension = loan_kind == LoanKind.EXTENSION
+    loan = Loan(
+        kind=loan_kind, document_id=document.id, borrower_id=actor.id, reason=reason, category=category,
+        declared_place=place, days=0 if extension else days, extra_views=extra_views if extension else 0,
+        approvals_required=rules.approvals_needed(rule, actor),
+        release_required=rule.release_required and not extension,
+        status=LoanStatus.REQUESTED, requested_at=utcnow(),
+    )
+    session.add(loan)
+    session.flush()
+    _record(rt, session, "loan:request", actor, loan, ctx.declaring(place), reason_text=reason,
+            category=category, days=loan.days, extra_views=loan.extra_views, grade=document.grade,
+            approvals_required=loan.approvals_required, release_required=loan.release_required)
+    hooks.emit("loan.requested", session=session, rt=rt, loan=loan)
+    return loan
+
+
+def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: str, ctx: AccessContext) -> Loan:
+    """Record one approval; with enough distinct approvals the loan becomes active (or waits for release).
+
+    Raises:
+        policy.Denied: `separation_of_duties` (own request, own file), `already_decided`,
+            `invalid_state`, `borrower_inactive`.
+    """
+    _lock(session, loan)
+    decided = {d.approver_id for d in loan.decisions}
+    policy.require(actor, Action.LOAN_APPROVE, loan, decided=decided, comment=comment, audit=targets(loan))
+    now = utcnow()
+    session.add(LoanDecision(loan_id=loan.id, approver_id=actor.id, decision="approve",
+                             comment=(comment or "").strip(), decided_at=now))
+    session.flush()
+    session.expire(loan, ["decisions"])
+    approvals = len(loan.approver_ids)
+    if approvals >= loan.approvals_required:
+        loan.approved_at = now
+        if loan.kind == LoanKind.LOAN and not loan.release_required:
+            loan.status = LoanStatus.ACTIVE
+            loan.due_at = now + timedelta(days=loan.days)
+        else:
+            # An extension counts from approval on; a grade-3 loan waits for a custodian's release.
+            loan.status = LoanStatus.APPROVED
+    session.flush()
+    _record(rt, session, "loan:approve", actor, loan, ctx, reason_text=(comment or "").strip() or None,
+            approvals=approvals, approvals_required=loan.approvals_required)
+    return loan
+
+
+def reject(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: str, ctx: AccessContext) -> Loan:
+    """One rejection, with its reason, ends the request.
+
+    Raises:
+        policy.Denied: as `approve`, plus `comment_required`.
+    """
+    _lock(session, loan)
+    decided = {d.approver_id for d in loan.decisions}
+    comment = (comment or "").strip()
+    policy.require(actor, Action.LOAN_REJECT, loan, decided=decided, comment=comment, audit=targets(loan))
+    now = utcnow()
+    session.add(LoanDecision(loan_id=loan.id, approver_id=actor.id, decision="reject", comment=comment,
+                             decided_at=now))
+    loan.status = LoanStatus.REJECTED
+    loan.closed_at = now
+    loan.closed_by_id = actor.id
+    loan.close_reason = comment
+    session.flush()
+    _record(rt, session, "loan:reject", actor, loan, ctx, reason_text=comment)
+    return loan
+
+
+def release(rt: Runtime, session: Session, actor: User, loan: Loan, *, ctx: AccessContext) -> Loan:
+    """A custodian hands out an approved grade-3 loan; its days run from now.
+
+    Raises:
+        policy.Denied: `separation_of_duties` (borrower, compiler or an approver of it), `invalid_state`.
+    """
+    _lock(session, loan)
+    policy.require(actor, Action.LOAN_RELEASE, loan, audit=targets(loan))
+    now = utcnow()
+    loan.status = LoanStatus.ACTIVE
+    loan.released_by_id = actor.id
+    loan.released_at = now
+    loan.due_at = now + timedelta(days=loan.days)
+    session.flush()
+    _record(rt, session, "loan:release", actor, loan, ctx, due_at=loan.due_at.isoformat())
+    return loan
+
+
+def return_loan(rt: Runtime, session: Session, actor: User, loan: Loan, *, ctx: AccessContext) -> Loan:
+    """The borrower (or a custodian) ends an active loan before its due time.
+
+    Raises:
+        policy.Denied: `not_borrower`, `loan_expired` (it ran out: it is expired, not returned),
+            `invalid_state`.
+    """
+    settle(rt, session, user=loan.borrower, loan=loan, actor=actor, ctx=ctx)
+    _lock(session, loan)
+    policy.require(actor, Action.LOAN_RETURN, loan, audit=targets(loan))
+    _close(loan, LoanStatus.RETURNED, actor, None)
+    session.flush()
+    _record(rt, session, "loan:return", actor, loan, ctx)
+    quota.refund_loan_reservations(rt, session, loan, cause="loan_returned", actor=actor, ctx=ctx)
+    return loan
+
+
+def revoke(rt: Runtime, session: Session, actor: User, loan: Loan, *, reason: str, ctx: AccessContext) -> Loan:
+    """A custodian or an approver ends an approved or active loan (or an extension), saying why.
+
+    Raises:
+        policy.Denied: `separation_of_duties` (own loan), `loan_expired`, `invalid_state`, and the
+            reason codes of a bad reason.
+    """
+    settle(rt, session, user=loan.borrower, loan=loan, actor=actor, ctx=ctx)
+    _lock(session, loan)
+    reason = (reason or "").strip()
+    policy.require(actor, Action.LOAN_REVOKE, loan, reason=reason, audit=targets(loan))
+    _close(loan, LoanStatus.REVOKED, actor, reason)
+    session.flush()
+    _record(rt, session, "loan:revoke", actor, loan, ctx, reason_text=reason)
+    quota.refund_loan_reservations(rt, session, loan, cause="loan_revoked", actor=actor, ctx=ctx)
+    return loan
+
+
+def _close(loan: Loan, status: LoanStatus, actor: User, reason: str | None) -> None:
+    loan.status = status
+    loan.closed_at = utcnow()
+    loan.closed_by_id = actor.id
+    loan.close_reason = reason
+
+
+def set_quota_override(
+    rt: Runtime, session: Session, actor: User, document: Document, views: int | None, *, ctx: AccessContext
+) -> None:
+    """A custodian sets how many views each person gets of this document (None: the grade's number).
+
+    Units already spent stay spent; lowering the quota below them only stops further views.
+
+    Raises:
+        policy.Denied: `separation_of_duties` (the compiler), `quota_invalid`.
+    """
+    policy.require(actor, Action.QUOTA_OVERRIDE, document, views=views,
+                   audit={"document_id": document.id, "customer_id": document.customer_id})
+    previous = document.view_quota
+    document.view_quota = views
+    session.flush()
+    rt.audit.record(session, action="quota:override", actor=actor, ctx=ctx, document_id=document.id,
+                    customer_id=document.customer_id,
+                    detail={"views": views, "previous": previous, "grade": document.grade,
+                            "grade_views": rt.settings.grade(document.grade).views})
+
+
+# -- for the approver: what the requester did before ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    loans: int
+    views: int
+    refusals: int
+
+
+def requester_history(session: Session, loan: Loan) -> History:
+    """Earlier loans, views and refusals of the person asking: what an approver weighs a request by."""
+    borrower_id = loan.borrower_id
+    loans = session.scalar(select(func.count(Loan.id)).where(Loan.borrower_id == borrower_id, Loan.id != loan.id))
+    views = session.scalar(select(func.count(DocumentView.id)).where(
+        DocumentView.user_id == borrower_id, DocumentView.status.in_(SPENT_STATUSES)))
+    refusals = session.scalar(select(func.count(AuditEvent.seq)).where(
+        AuditEvent.actor_id == borrower_id, AuditEvent.outcome == "denied"))
+    return History(loans=loans or 0, views=views or 0, refusals=refusals or 0)

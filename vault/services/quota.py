@@ -1,0 +1,135 @@
+"""The view quota: one counter row per person and document, spent and given back atomically.
+
+A unit is spent by a conditional UPDATE (`used = used + 1 WHERE used < limit`) on a row that exists
+beforehand (`INSERT ... ON CONFLICT DO NOTHING`); the database decides who gets the last unit, so fifty
+simultaneous openings on a quota of three give exactly three views on SQLite (one writer at a time) and
+on PostgreSQL (the row lock makes a second UPDATE re-check its WHERE against the committed value).
+
+A unit goes back ("refund") only for a view that never delivered a byte, and every refund is audited,
+so the units spent always equal the views that delivered content.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..context import AccessContext
+from ..models import Document, DocumentView, Loan, LoanKind, LoanStatus, QuotaUsage, User, ViewStatus, utcnow
+from ..runtime import Runtime
+
+SETTINGS_KEY = "vault_settings"
+
+
+def settings_of(session: Session) -> Settings:
+    """The settings of the runtime that made `session` (see `Runtime.__post_init__`).
+
+    Some look-ups get only a session (the API's document view asks for the remaining views), yet the
+    quota depends on the grade rules of the deployment.
+    """
+    settings = session.info.get(SETTINGS_KEY)
+    if settings is None:
+        raise RuntimeError("this session was not made by a vault Runtime: its settings are unknown")
+    return settings
+
+
+def limit_for(settings: Settings, session: Session, user_id: int, document: Document) -> int:
+    """Views allowed to one person on one document: the document's override or its grade's number,
+    plus the extra views of the person's approved extensions for it."""
+    base = document.view_quota if document.view_quota is not None else settings.grade(document.grade).views
+    extra = session.scalar(
+        select(func.coalesce(func.sum(Loan.extra_views), 0)).where(
+            Loan.borrower_id == user_id, Loan.document_id == document.id,
+            Loan.kind == LoanKind.EXTENSION, Loan.status == LoanStatus.APPROVED,
+        )
+    )
+    return base + int(extra or 0)
+
+
+def used(session: Session, user_id: int, document_id: int) -> int:
+    return session.scalar(
+        select(QuotaUsage.used).where(QuotaUsage.user_id == user_id, QuotaUsage.document_id == document_id)
+    ) or 0
+
+
+def reserve(session: Session, user_id: int, document_id: int, limit: int) -> int | None:
+    """Spend one unit if fewer than `limit` are spent; the count after spending, or None if none is left."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(QuotaUsage).values(user_id=user_id, document_id=document_id, used=0, note="").on_conflict_do_nothing()
+    )
+    result = session.execute(
+        update(QuotaUsage)
+        .where(QuotaUsage.user_id == user_id, QuotaUsage.document_id == document_id, QuotaUsage.used < limit)
+        .values(used=QuotaUsage.used + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    return used(session, user_id, document_id)
+
+
+def refund(
+    rt: Runtime, session: Session, view: DocumentView, *, cause: str, actor: User | None,
+    ctx: AccessContext | None = None,
+) -> bool:
+    """Give back the unit of a view that delivered nothing; False if it was not (or no longer) refundable.
+
+    The view's own row is the guard: only a reserved or just-claimed view with no byte sent turns to
+    refunded, once, so two sweeps or a sweep racing a late opening cannot give a unit back twice.
+    """
+    now = utcnow()
+    result = session.execute(
+        update(DocumentView)
+        .where(DocumentView.id == view.id, DocumentView.bytes_sent == 0,
+               DocumentView.status.in_([ViewStatus.RESERVED, ViewStatus.DELIVERING]))
+        .values(status=ViewStatus.REFUNDED, completed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.execute(
+        update(QuotaUsage)
+        .where(QuotaUsage.user_id == view.user_id, QuotaUsage.document_id == view.document_id, QuotaUsage.used > 0)
+        .values(used=QuotaUsage.used - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(view)
+    document = session.get(Document, view.document_id)
+    rt.audit.record(
+        session, action="view:refund", actor=actor, ctx=ctx or AccessContext(),
+        customer_id=document.customer_id if document else None, document_id=view.document_id,
+        version_id=view.version_id, loan_id=view.loan_id, subject_user_id=view.user_id,
+        detail={"view_id": view.id, "cause": cause},
+    )
+    return True
+
+
+def refund_stale(
+    rt: Runtime, session: Session, *, now: datetime | None = None, user_id: int | None = None,
+    actor: User | None = None, ctx: AccessContext | None = None,
+) -> int:
+    """Refund reservations whose content URL expired unused (all of them, or one person's)."""
+    now = now or utcnow()
+    query = select(DocumentView).where(DocumentView.status == ViewStatus.RESERVED, DocumentView.expires_at < now)
+    if user_id is not None:
+        query = query.where(DocumentView.user_id == user_id)
+    count = 0
+    for view in session.scalars(query.order_by(DocumentView.id)).all():
+        count += refund(rt, session, view, cause="expired_unused", actor=actor, ctx=ctx)
+    return count
+
+
+def refund_loan_reservations(
+    rt: Runtime, session: Session, loan: Loan, *, cause: str, actor: User | None, ctx: AccessContext | None,
+) -> int:
+    """Refund the unused reservations made under a loan that has just ended: they can no longer deliver."""
+    views = session.scalars(
+        select(DocumentView).where(DocumentView.loan_id == loan.id, DocumentView.status == ViewStatus.RESERVED)
+    ).all()
+    return sum(refund(rt, session, view, cause=cause, actor=actor, ctx=ctx) for view in views)

@@ -1,0 +1,351 @@
+"""Views: opening a document (one unit of quota, one single-use content URL) and delivering its bytes.
+
+Opening is one transaction: policy check, the atomic spend of a unit, the view row and its audit
+record commit together or not at all. Delivery is three: a claim that turns the view from reserved to
+delivering (so a replayed URL gets nothing) and commits *before* a byte is read, because on SQLite any
+open transaction holds the database's write lock and a download may take minutes; then the stream,
+outside any transaction; then a short transaction recording how it ended.
+
+A view that never delivered a byte gives its unit back (expired URL, storage down, undecryptable
+start), each refund with its own audit record; a stream that breaks midway stays spent ("partial"),
+since some content did leave.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crypto import CryptoError
+from storage import ObjectNotFound, StorageError
+
+from .. import hooks, policy
+from ..context import AccessContext
+from ..models import (
+    Document,
+    DocumentVersion,
+    DocumentView,
+    Loan,
+    LoanStatus,
+    User,
+    ViewStatus,
+    utcnow,
+)
+from ..permissions import Action
+from ..policy import views as rules
+from ..runtime import Runtime
+from . import loans, quota
+from .documents import PlaintextStream, plaintext_chunks
+from .errors import Conflict, NotFound, ServiceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OpenedView:
+    view: DocumentView
+    secret: str  # goes into the content URL; only its hash is stored
+    remaining: int
+    expires_at: datetime
+
+
+class ContentUnavailable(ServiceError):
+    """The content could not be read before its first byte; the view's unit was given back."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(code, message)
+        self.status = status
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def quota_limit(rt: Runtime, session: Session, user: User, document: Document) -> int:
+    """How many views `user` may spend on `document` in all (override or grade, plus extensions)."""
+    return quota.limit_for(rt.settings, session, user.id, document)
+
+
+def remaining_views(session: Session, user: User, document: Document) -> int:
+    """Views `user` has left on `document` (never negative, even after a custodian lowered the quota)."""
+    limit = quota.limit_for(quota.settings_of(session), session, user.id, document)
+    return max(0, limit - quota.used(session, user.id, document.id))
+
+
+def _targets(document: Document, loan: Loan | None = None) -> dict[str, int | None]:
+    out: dict[str, int | None] = {"document_id": document.id, "customer_id": document.customer_id}
+    if loan is not None:
+        out["loan_id"] = loan.id
+    return out
+
+
+def open_view(
+    rt: Runtime,
+    session: Session,
+    actor: User,
+    document: Document,
+    *,
+    reason: str,
+    place: str,
+    download: bool,
+    ctx: AccessContext,
+) -> OpenedView:
+    """Spend one view of `document` and hand out a single-use content URL secret.
+
+    Stale reservations of the actor and their loans past due are settled (and committed) first, so
+    a refusal that follows does not undo them. The caller commits the opening.
+
+    Raises:
+        policy.Denied: `no_active_loan`, `loan_expired`, `separation_of_duties`, `place_not_trusted`,
+            `download_not_allowed`, a bad reason or place, `quota_exhausted`, or the role gate.
+        Conflict: the document has no version yet.
+    """
+    action = Action.DOCUMENT_DOWNLOAD if download else Action.DOCUMENT_VIEW
+    reason = (reason or "").strip()
+    place = (place or "").strip()
+    ctx = ctx.declaring(place)
+    loans.settle(rt, session, user=actor, document=document, ctx=ctx)
+    rule = rt.settings.grade(document.grade)
+    loan = loans.active_loan(session, actor, document)
+    latest = loans.latest_loan(session, actor, document) if loan is None else None
+    audit = _targets(document, loan)
+    policy.require(
+        actor, action, document, rule=rule, loan=loan,
+        loan_expired=latest is not None and latest.status == LoanStatus.EXPIRED,
+        named_place=ctx.named_place, download=bool(download), reason=reason, place=place, audit=audit,
+    )
+    version = document.latest
+    if version is None:
+        raise Conflict("no_content", policy.message_for("no_content"))
+    limit = quota_limit(rt, session, actor, document)
+    spent = quota.reserve(session, actor.id, document.id, limit)
+    if spent is None:
+        raise policy.Denied(rules.quota_exhausted(limit), **audit)
+    now = utcnow()
+    secret = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(seconds=rt.settings.content_url_seconds)
+    view = DocumentView(
+        document_id=document.id, version_id=version.id, user_id=actor.id, loan_id=loan.id if loan else None,
+        download=bool(download), reason=reason, declared_place=place, client_addr=ctx.client_addr or "",
+        named_place=ctx.named_place, user_agent=(ctx.user_agent or "")[:400], status=ViewStatus.RESERVED,
+        token_hash=hash_secret(secret), opened_at=now, expires_at=expires_at,
+    )
+    session.add(view)
+    session.flush()
+    remaining = limit - spent
+    rt.audit.record(
+        session, action=str(action), actor=actor, ctx=ctx, version_id=version.id, reason_text=reason,
+        detail={"view_id": view.id, "remaining": remaining, "limit": limit, "grade": document.grade,
+                "version": version.number},
+        **audit,
+    )
+    hooks.emit("view.opened", session=session, rt=rt, view=view)
+    if remaining == 0:
+        hooks.emit("quota.exhausted", session=session, rt=rt, user=actor, document=document)
+    return OpenedView(view=view, secret=secret, remaining=remaining, expires_at=expires_at)
+
+
+# -- delivery ------------------------------------------------------------------------------------------
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()-]+")
+
+
+def content_disposition(kind: str, filename: str | None) -> str:
+    """`inline` or `attachment` with an ASCII `filename` for old clients and the exact name (RFC 5987)."""
+    name = "".join(ch for ch in (filename or "") if unicodedata.category(ch)[0] != "C" and ch not in "/\\\"")
+    name = name.strip().strip(".") or "document"
+    fallback = _UNSAFE_NAME.sub("_", unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode())
+    fallback = fallback.strip(" _") or "document"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@dataclass
+class Delivery:
+    """The bytes of one claimed view, ready to stream; iterate `chunks()` once, to the end or close it."""
+
+    view_id: int
+    filename: str
+    content_type: str
+    size: int
+    disposition: str  # the whole Content-Disposition header value
+    download: bool
+    _content: _Content = field(repr=False)
+
+    def chunks(self) -> _Content:
+        return self._content
+
+
+class _Content:
+    """The decrypted stream of a delivery, recording how it ended in a transaction of its own.
+
+    A class rather than a generator: a WSGI server closes the iterable when the client goes away, and
+    a generator closed before its first step runs none of its code, which would leave the view
+    "delivering" forever. `close()` always settles it.
+    """
+
+    def __init__(self, stream: PlaintextStream, size: int, finish: Callable[[str, int, str | None], None]) -> None:
+        self._stream = stream
+        self._size = size
+        self._finish = finish
+        self._sent = 0
+        self._ended = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._ended:
+            raise StopIteration
+        try:
+            chunk = next(self._stream)
+        except StopIteration:
+            self._end("delivered", None)
+            raise
+        except Exception as exc:
+            # The server aborts the response (its Content-Length is not met); the view stays spent.
+            self._end("partial", type(exc).__name__)
+            raise
+        self._sent += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        if not self._ended:
+            # Not run to the end: the client left. Nothing handed out at all means nothing was seen.
+            self._end("partial" if self._sent else "refund", "client_gone")
+
+    def _end(self, outcome: str, cause: str | None) -> None:
+        self._ended = True
+        self._stream.close()
+        try:
+            self._finish(outcome, self._sent, cause)
+        except Exception:
+            log.exception("could not record the end of a content delivery (%s, %d bytes)", outcome, self._sent)
+
+
+def _claim(session: Session, view: DocumentView) -> bool:
+    result = session.execute(
+        update(DocumentView)
+        .where(DocumentView.id == view.id, DocumentView.status == ViewStatus.RESERVED)
+        .values(status=ViewStatus.DELIVERING, started_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def start_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx: AccessContext) -> Delivery:
+    """Claim the view behind a content URL secret and open its decrypted stream.
+
+    Commits and closes `session` before returning (see the module docstring): the caller must not use
+    it for anything but a new unit of work. The first segment is decrypted before this returns, so
+    every failure known before the first byte refunds the view and raises, with nothing sent.
+
+    Raises:
+        NotFound: no view has this secret.
+        policy.Denied: `not_found` (another person's URL, audited), `content_url_used` (replayed),
+            `content_url_expired` (refunded), `loan_expired` / `no_active_loan` (the loan ended since).
+        ContentUnavailable: storage down (503) or content not decryptable (500); refunded.
+    """
+    view = session.scalar(select(DocumentView).where(DocumentView.token_hash == hash_secret(secret)))
+    if view is None:
+        raise NotFound("content link")
+    document = session.get(Document, view.document_id)
+    assert document is not None
+    audit = {**_targets(document), "version_id": view.version_id, "loan_id": view.loan_id}
+    if view.user_id != actor.id:
+        raise policy.Denied(policy.deny("not_found"), subject_user_id=view.user_id, **audit)
+    if view.status != ViewStatus.RESERVED:
+        raise policy.Denied(policy.deny("content_url_used"), **audit)
+    if view.expires_at <= utcnow():
+        quota.refund(rt, session, view, cause="expired_unused", actor=actor, ctx=ctx)
+        session.commit()
+        raise policy.Denied(policy.deny("content_url_expired"), **audit)
+    if view.loan_id is not None:
+        _check_loan(rt, session, actor, view, audit, ctx)
+    if not _claim(session, view):
+        raise policy.Denied(policy.deny("content_url_used"), **audit)
+    version = session.get(DocumentVersion, view.version_id)
+    assert version is not None
+    view_id, download = view.id, view.download
+    session.commit()
+    session.close()
+
+    def finish(outcome: str, sent: int, cause: str | None) -> None:
+        _record_end(rt, view_id, actor.id, outcome, sent, cause, ctx)
+
+    try:
+        stream = plaintext_chunks(rt, version)
+    except (ObjectNotFound, CryptoError) as exc:
+        log.error("view %d: the content of version %d cannot be read: %s", view_id, version.id, exc)
+        finish("refund", 0, "content_unreadable")
+        raise ContentUnavailable("content_unreadable", "The file cannot be read; the view was given back. "
+                                 "The custodians have to restore it.", 500) from None
+    except StorageError as exc:
+        log.error("view %d: storage unavailable: %s", view_id, exc)
+        finish("refund", 0, "storage_unavailable")
+        raise ContentUnavailable("storage_unavailable", "The file store cannot be reached; the view was given "
+                                 "back. Try again later.", 503) from None
+    except Exception:
+        finish("refund", 0, "error")
+        raise
+    kind = "attachment" if download else "inline"
+    return Delivery(
+        view_id=view_id, filename=version.original_name, content_type=version.content_type or
+        "application/octet-stream", size=version.size, disposition=content_disposition(kind, version.original_name),
+        download=download, _content=_Content(stream, version.size, finish),
+    )
+
+
+def _check_loan(rt: Runtime, session: Session, actor: User, view: DocumentView, audit: dict[str, int | None],
+                ctx: AccessContext) -> None:
+    """The loan the view was opened under must still be active: a revocation takes effect at once."""
+    loan = session.get(Loan, view.loan_id)
+    assert loan is not None
+    now = utcnow()
+    if loan.status == LoanStatus.ACTIVE and loan.due_at is not None and loan.due_at <= now:
+        loans.expire_loan(rt, session, loan, now=now, ctx=ctx)  # refunds this reservation too
+        session.commit()
+        raise policy.Denied(policy.deny("loan_expired"), **audit)
+    if loan.status != LoanStatus.ACTIVE:
+        quota.refund(rt, session, view, cause="loan_ended", actor=actor, ctx=ctx)
+        session.commit()
+        raise policy.Denied(policy.deny("no_active_loan"), **audit)
+
+
+def _record_end(rt: Runtime, view_id: int, user_id: int, outcome: str, sent: int, cause: str | None,
+                ctx: AccessContext) -> None:
+    """Record how a delivery ended, in a short transaction of its own."""
+    with rt.db.session() as session:
+        view = session.get(DocumentView, view_id)
+        user = session.get(User, user_id)
+        assert view is not None
+        if outcome == "refund":
+            quota.refund(rt, session, view, cause=cause or "not_sent", actor=user, ctx=ctx)
+            return
+        status = ViewStatus.DELIVERED if outcome == "delivered" else ViewStatus.PARTIAL
+        session.execute(
+            update(DocumentView)
+            .where(DocumentView.id == view_id, DocumentView.status == ViewStatus.DELIVERING)
+            .values(status=status, bytes_sent=sent, completed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        document = session.get(Document, view.document_id)
+        detail: dict[str, object] = {"view_id": view_id, "bytes": sent}
+        if cause:
+            detail["cause"] = cause
+        rt.audit.record(
+            session, action=f"content:{outcome}", actor=user, ctx=ctx,
+            outcome="allowed" if outcome == "delivered" else "failed",
+            customer_id=document.customer_id if document else None, document_id=view.document_id,
+            version_id=view.version_id, loan_id=view.loan_id, detail=detail,
+        )

@@ -1,0 +1,356 @@
+"""Loan and view pages: the borrower's loans and requests, opening a view, the approver's queue and the
+custodian's desk. Every decision is the policy's (through the services); these pages parse, call, and
+explain a refusal in plain words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from .. import policy
+from ..config import GradeRule
+from ..forms import ConfirmForm
+from ..forms_loans import (
+    CATEGORY_LABELS,
+    DecisionForm,
+    ExtensionForm,
+    LoanRequestForm,
+    OpenViewForm,
+    QuotaForm,
+    RevokeForm,
+)
+from ..models import Document, Loan, LoanKind, LoanStatus, User, utcnow
+from ..permissions import Action
+from ..policy import loans as loan_rules
+from ..services import documents as documents_service
+from ..services import loans as loans_service
+from ..services import quota
+from ..services import views as views_service
+from ..services.errors import ServiceError
+from ..web import auth, navigation
+from ..web.guard import permission
+from ..web.pipeline import access_context, db_session, record_refusal, runtime
+from ..web.redirects import safe_next
+from .customers import hidden_as_not_found
+
+bp = Blueprint("loans", __name__)
+navigation.add("loans.mine", Action.LOAN_REQUEST, "My loans")
+navigation.add("loans.approvals", Action.LOAN_APPROVE, "Approvals")
+navigation.add("loans.custody", Action.LOAN_RELEASE, "Custody")
+
+STATUS_LABELS = {
+    LoanStatus.REQUESTED: _l("waiting for approval"),
+    LoanStatus.APPROVED: _l("approved"),
+    LoanStatus.ACTIVE: _l("active"),
+    LoanStatus.REJECTED: _l("rejected"),
+    LoanStatus.RETURNED: _l("returned"),
+    LoanStatus.EXPIRED: _l("expired"),
+    LoanStatus.REVOKED: _l("revoked"),
+}
+# Codes that only say the typed input is not acceptable: the page shows the form again, filled in.
+_INPUT_CODES = {"reason_too_short", "reason_not_meaningful", "reason_copies_category", "comment_required"}
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Any:
+    return render_template("loans/problem.html", message=exc.message, code=exc.code), exc.status
+
+
+def _refused(exc: policy.Denied, template: str, **context: Any) -> Any:
+    """Record the refusal (rolled back work, own transaction) and show it on a page of our own."""
+    try:
+        record_refusal(exc)
+    except Exception:
+        current_app.logger.exception("could not record a refusal")
+    return render_template(template, decision=exc.decision, **context), 403
+
+
+def _document(document_id: int) -> Document:
+    with hidden_as_not_found(document_id=document_id):
+        return documents_service.get_document(db_session(), auth.current(), document_id)
+
+
+def _loan(loan_id: int) -> Loan:
+    with hidden_as_not_found(loan_id=loan_id):
+        return loans_service.get_loan(db_session(), auth.current(), loan_id)
+
+
+def _could(actor: User, action: Action, loan: Loan, **context: Any) -> bool:
+    """Whether the act is open to the actor, given acceptable input (to decide which forms to show)."""
+    decision = policy.authorize(actor, action, loan, **context)
+    return decision.allowed or decision.code in _INPUT_CODES
+
+
+# -- the panel on a document's page --------------------------------------------------------------------
+
+
+@dataclass
+class Panel:
+    """What the document page shows about reading the file, for the person looking at it."""
+
+    document: Document
+    rule: GradeRule
+    borrower: bool
+    needs_loan: bool
+    loan: Loan | None
+    pending: Loan | None
+    expired: bool
+    limit: int
+    remaining: int
+    extension: Loan | None
+    can_download: bool
+    place_ok: bool
+    may_override: bool
+    form: OpenViewForm
+    request_form: LoanRequestForm
+    max_days: int
+
+
+@bp.app_template_global("loan_panel")
+def loan_panel(document: Document) -> Panel:
+    session, actor = db_session(), auth.current()
+    rule = runtime().settings.grade(document.grade)
+    borrower = bool(policy.authorize(actor, Action.DOCUMENT_VIEW))
+    loan = loans_service.active_loan(session, actor, document) if borrower else None
+    if loan is not None and loan.due_at is not None and loan.due_at <= utcnow():
+        loan = None  # expired on the next touch; never offered as usable
+    pending = None
+    expired = False
+    if borrower and loan is None:
+        pending = loans_service.open_request(session, actor, document, LoanKind.LOAN)
+        latest = loans_service.latest_loan(session, actor, document)
+        expired = latest is not None and (latest.status == LoanStatus.EXPIRED or (
+            latest.status == LoanStatus.ACTIVE and latest.due_at is not None and latest.due_at <= utcnow()))
+    limit = views_service.quota_limit(runtime(), session, actor, document)
+    remaining = max(0, limit - quota.used(session, actor.id, document.id))
+    form = OpenViewForm(formdata=None)
+    if loan is not None:
+        form.reason.data = loan.reason
+        form.place.data = loan.declared_place
+    return Panel(
+        document=document, rule=rule, borrower=borrower,
+        needs_loan=rule.loan_required or document.compiler_id == actor.id, loan=loan, pending=pending,
+        expired=expired, limit=limit, remaining=remaining,
+        extension=loans_service.open_request(session, actor, document, LoanKind.EXTENSION) if borrower else None,
+        can_download=rule.download and bool(policy.authorize(actor, Action.DOCUMENT_DOWNLOAD)),
+        place_ok=not rule.trusted_places_only or bool(access_context().named_place),
+        may_override=bool(policy.authorize(actor, Action.QUOTA_OVERRIDE, document, views=None)),
+        form=form, request_form=LoanRequestForm(formdata=None), max_days=loan_rules.max_days(rule),
+    )
+
+
+@bp.app_template_global("loan_status_label")
+def loan_status_label(status: str) -> str:
+    return str(STATUS_LABELS.get(LoanStatus(status), status))
+
+
+@bp.app_template_global("category_label")
+def category_label(category: str) -> str:
+    return str(CATEGORY_LABELS.get(category, category))
+
+
+@bp.route("/documents/<int:document_id>/reading")
+@permission(Action.DOCUMENT_READ)
+def reading(document_id: int) -> Any:
+    """The reading panel of one document on its own (linked from the loan pages)."""
+    return render_template("loans/reading.html", document=_document(document_id))
+
+
+# -- borrower ------------------------------------------------------------------------------------------
+
+
+@bp.route("/loans")
+@permission(Action.LOAN_READ)
+def mine() -> Any:
+    session, actor = db_session(), auth.current()
+    loans = loans_service.list_loans(session, actor, mine=True)
+    remaining = {loan.document_id: views_service.remaining_views(session, actor, loan.document) for loan in loans}
+    return render_template("loans/mine.html", loans=loans, remaining=remaining, now=utcnow())
+
+
+@bp.route("/documents/<int:document_id>/loans/new", methods=["GET", "POST"])
+@permission(Action.LOAN_REQUEST)
+def request_loan(document_id: int) -> Any:
+    return _request(document_id, LoanKind.LOAN)
+
+
+@bp.route("/documents/<int:document_id>/extension", methods=["GET", "POST"])
+@permission(Action.LOAN_REQUEST)
+def request_extension(document_id: int) -> Any:
+    return _request(document_id, LoanKind.EXTENSION)
+
+
+def _request(document_id: int, kind: LoanKind) -> Any:
+    session, actor = db_session(), auth.current()
+    document = _document(document_id)
+    extension = kind == LoanKind.EXTENSION
+    form = ExtensionForm() if extension else LoanRequestForm()
+    rule = runtime().settings.grade(document.grade)
+    page = {"document": document, "form": form, "kind": str(kind), "rule": rule,
+            "max_days": loan_rules.max_days(rule),
+            "limit": views_service.quota_limit(runtime(), session, actor, document)}
+    if request.method == "GET":
+        active = loans_service.active_loan(session, actor, document)
+        if active is not None:
+            form.place.data = active.declared_place
+            form.category.data = active.category
+        return render_template("loans/request.html", **page)
+    if not form.validate():
+        return render_template("loans/request.html", **page), 400
+    place = form.place.data or ""
+    g.access_context = access_context().declaring(place.strip())
+    try:
+        loan = loans_service.request_loan(
+            runtime(), session, actor, document, reason=form.reason.data or "", category=form.category.data or "",
+            place=place, days=0 if extension else form.days.data, ctx=access_context(), kind=str(kind),
+            extra_views=form.extra_views.data if extension else 0,
+        )
+        session.commit()
+    except policy.Denied as exc:
+        return _refused(exc, "loans/request.html", **page)
+    flash(_("Your request is sent to the approvers."), "success")
+    return redirect(url_for("loans.show", loan_id=loan.id))
+
+
+@bp.route("/documents/<int:document_id>/view", methods=["POST"])
+@permission(Action.DOCUMENT_VIEW)
+def open_view(document_id: int) -> Any:
+    """Opening is a POST carrying the purpose and the place: it spends a view, so never a link or a GET."""
+    session, actor = db_session(), auth.current()
+    document = _document(document_id)
+    form = OpenViewForm()
+    if not form.validate():
+        return render_template("loans/reading.html", document=document), 400
+    place = (form.place.data or "").strip()
+    if form.download.data:
+        g.vault_denied_action = str(Action.DOCUMENT_DOWNLOAD)
+    g.access_context = access_context().declaring(place)
+    try:
+        opened = views_service.open_view(runtime(), session, actor, document, reason=form.reason.data or "",
+                                         place=place, download=bool(form.download.data), ctx=access_context())
+        session.commit()
+    except policy.Denied as exc:
+        return _refused(exc, "loans/view_refused.html", document=document,
+                        may_extend=exc.decision.code == "quota_exhausted")
+    return render_template(
+        "loans/opened.html", document=document, opened=opened, seconds=runtime().settings.content_url_seconds,
+        url=url_for("content.deliver", secret=opened.secret),
+    )
+
+
+@bp.route("/loans/<int:loan_id>")
+@permission(Action.LOAN_READ)
+def show(loan_id: int) -> Any:
+    actor = auth.current()
+    loan = _loan(loan_id)
+    decided = {d.approver_id for d in loan.decisions}
+    return render_template(
+        "loans/show.html", loan=loan, now=utcnow(),
+        history=loans_service.requester_history(db_session(), loan) if loan.borrower_id != actor.id else None,
+        may_approve=_could(actor, Action.LOAN_APPROVE, loan, decided=decided),
+        may_release=_could(actor, Action.LOAN_RELEASE, loan),
+        may_return=_could(actor, Action.LOAN_RETURN, loan),
+        may_revoke=_could(actor, Action.LOAN_REVOKE, loan),
+        decision_form=DecisionForm(formdata=None), revoke_form=RevokeForm(formdata=None),
+        confirm_form=ConfirmForm(formdata=None),
+    )
+
+
+def _act(loan_id: int, act: Any, done: str) -> Any:
+    session, actor = db_session(), auth.current()
+    loan = _loan(loan_id)
+    act(runtime(), session, actor, loan, access_context())
+    session.commit()
+    flash(done, "success")
+    return redirect(safe_next(request.form.get("next"), url_for("loans.show", loan_id=loan_id)))
+
+
+@bp.route("/loans/<int:loan_id>/approve", methods=["POST"])
+@permission(Action.LOAN_APPROVE)
+def approve(loan_id: int) -> Any:
+    form = DecisionForm()
+    return _act(loan_id, lambda rt, s, a, loan, ctx: loans_service.approve(
+        rt, s, a, loan, comment=form.comment.data or "", ctx=ctx), _("Your approval is recorded."))
+
+
+@bp.route("/loans/<int:loan_id>/reject", methods=["POST"])
+@permission(Action.LOAN_REJECT)
+def reject(loan_id: int) -> Any:
+    form = DecisionForm()
+    return _act(loan_id, lambda rt, s, a, loan, ctx: loans_service.reject(
+        rt, s, a, loan, comment=form.comment.data or "", ctx=ctx), _("The request is rejected."))
+
+
+@bp.route("/loans/<int:loan_id>/release", methods=["POST"])
+@permission(Action.LOAN_RELEASE)
+def release(loan_id: int) -> Any:
+    return _act(loan_id, lambda rt, s, a, loan, ctx: loans_service.release(rt, s, a, loan, ctx=ctx),
+                _("The loan is released; its days start now."))
+
+
+@bp.route("/loans/<int:loan_id>/return", methods=["POST"])
+@permission(Action.LOAN_RETURN)
+def return_loan(loan_id: int) -> Any:
+    return _act(loan_id, lambda rt, s, a, loan, ctx: loans_service.return_loan(rt, s, a, loan, ctx=ctx),
+                _("The loan is returned."))
+
+
+@bp.route("/loans/<int:loan_id>/revoke", methods=["POST"])
+@permission(Action.LOAN_REVOKE)
+def revoke(loan_id: int) -> Any:
+    form = RevokeForm()
+    return _act(loan_id, lambda rt, s, a, loan, ctx: loans_service.revoke(
+        rt, s, a, loan, reason=form.reason.data or "", ctx=ctx), _("The loan is revoked."))
+
+
+# -- approver and custodian ----------------------------------------------------------------------------
+
+
+@bp.route("/loans/approvals")
+@permission(Action.LOAN_APPROVE)
+def approvals() -> Any:
+    session, actor = db_session(), auth.current()
+    waiting = loans_service.list_loans(session, actor, status=str(LoanStatus.REQUESTED))
+    rows = []
+    for loan in waiting:
+        decided = {d.approver_id for d in loan.decisions}
+        if _could(actor, Action.LOAN_APPROVE, loan, decided=decided):
+            rows.append((loan, loans_service.requester_history(session, loan)))
+    return render_template("loans/approvals.html", rows=rows)
+
+
+@bp.route("/loans/custody")
+@permission(Action.LOAN_RELEASE)
+def custody() -> Any:
+    session, actor = db_session(), auth.current()
+    approved = loans_service.list_loans(session, actor, status=str(LoanStatus.APPROVED))
+    releases = [loan for loan in approved if loan.kind == LoanKind.LOAN and loan.release_required]
+    active = sorted(loans_service.list_loans(session, actor, status=str(LoanStatus.ACTIVE)),
+                    key=lambda loan: loan.due_at or utcnow())
+    overrides = session.scalars(select(Document).where(Document.view_quota.is_not(None)).order_by(Document.title))
+    return render_template(
+        "loans/custody.html", releases=[(loan, _could(actor, Action.LOAN_RELEASE, loan)) for loan in releases],
+        active=active, overrides=list(overrides), now=utcnow(), confirm_form=ConfirmForm(formdata=None),
+        quota_form=QuotaForm(formdata=None),
+    )
+
+
+@bp.route("/documents/<int:document_id>/quota", methods=["POST"])
+@permission(Action.QUOTA_OVERRIDE)
+def quota_override(document_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    document = _document(document_id)
+    form = QuotaForm()
+    if not form.validate():
+        flash(_("A view quota is a whole number, or empty for the grade's default."), "error")
+        return render_template("loans/reading.html", document=document), 400
+    loans_service.set_quota_override(runtime(), session, actor, document, form.views.data, ctx=access_context())
+    session.commit()
+    flash(_("The view quota of this document is set."), "success")
+    return redirect(safe_next(form.next.data, url_for("loans.reading", document_id=document_id)))
