@@ -1,0 +1,489 @@
+"""What opening a view costs, next to the bare GET + decrypt it is built on, measured in the same run.
+
+Run ``python bench/view_bench.py`` (``--quick`` for a short run). It starts a private SeaweedFS and
+PostgreSQL (the production database), uploads files of 4 KiB, 1 MiB and 64 MiB through the product's
+upload service, serves the product and ``bench/baseline_app.py`` with gunicorn (same worker class,
+worker and thread counts) on loopback ports, then prints:
+
+* latency, interleaved round by round so that drift hits every path alike, of
+  (A) an in-process ``minio`` GET + our streaming decrypt,
+  (B) the same GET + decrypt served by the bare baseline WSGI app over loopback HTTP,
+  (C) a view through the product over loopback HTTP with a bearer token: ``POST`` the view (policy,
+      quota, audit), then ``GET`` its content URL and receive every byte;
+  with p50, p99 and the ratios C/B and C/A (goals on the p50 ratio C/B: at most 1.5 at 4 KiB, 1.25 at
+  1 MiB, 1.05 at 64 MiB);
+* throughput with 16 concurrent clients (separate processes, one document each): views per second
+  through the product beside the baseline's requests per second.
+
+Grade-1 files with a very large view quota are used, so quotas and loans never stop the bench; every
+view is still decided, counted and audited as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import http.client
+import io
+import json
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+# Run as a script from a checkout: make the project's packages importable without installing them.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from minio import Minio
+
+from crypto import Keyring, associated_data, decrypt_stream
+from tests.fixtures.postgres import PostgresCluster
+from tests.fixtures.seaweed import SeaweedServer
+from vault import schema
+from vault.config import load_settings
+from vault.context import AccessContext
+from vault.db import Database
+from vault.models import DocumentVersion, Role
+from vault.runtime import Runtime
+from vault.services import accounts, agreement, customers, documents
+
+ROOT = Path(__file__).resolve().parent.parent
+KIB = 1024
+MIB = 1024 * KIB
+SIZES = (4 * KIB, 1 * MIB, 64 * MIB)
+GOALS = {4 * KIB: 1.5, 1 * MIB: 1.25, 64 * MIB: 1.05}
+ROUNDS = {4 * KIB: 300, 1 * MIB: 60, 64 * MIB: 10}
+QUICK_ROUNDS = {4 * KIB: 60, 1 * MIB: 15, 64 * MIB: 3}
+CLIENTS = 16
+THROUGHPUT_SIZE = 4 * KIB
+HUGE_QUOTA = 10_000_000
+VIEW_BODY = json.dumps({"reason": "Benchmark reading of the file", "place": "Bench", "download": False})
+READ_BUFFER = 1 * MIB
+
+
+def label(size: int) -> str:
+    return f"{size // MIB} MiB" if size >= MIB else f"{size // KIB} KiB"
+
+
+# -- files ---------------------------------------------------------------------------------------------
+
+
+class PdfSource(io.RawIOBase):
+    """``size`` bytes that sniff as a PDF, produced on demand: the file never exists whole in memory."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        super().__init__()
+        header = b"%PDF-1.7\n"
+        self._header = header
+        self._block = random.Random(seed).randbytes(MIB + 13)
+        self._remaining = size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), self._remaining)
+        filled = 0
+        while filled < count:
+            if self._position < len(self._header):
+                part = min(count - filled, len(self._header) - self._position)
+                view[filled:filled + part] = self._header[self._position:self._position + part]
+            else:
+                start = (self._position - len(self._header)) % len(self._block)
+                part = min(count - filled, len(self._block) - start)
+                view[filled:filled + part] = self._block[start:start + part]
+            filled += part
+            self._position += part
+        self._remaining -= count
+        return count
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One uploaded file: its document id and what the baseline needs to read it without the product."""
+
+    name: str
+    document_id: int
+    size: int
+    sha256: str
+    object_name: str
+    key: bytes
+    ad: bytes
+
+    def manifest(self) -> dict[str, Any]:
+        return {"object": self.object_name, "key": self.key.hex(), "ad": self.ad.hex(), "size": self.size}
+
+
+# -- the product's set-up ------------------------------------------------------------------------------
+
+
+def product_settings(work: Path, database_url: str, seaweed: SeaweedServer) -> dict[str, str]:
+    """The `VAULT_*` environment of the product, also used to build the seeding runtime."""
+    config = work / "vault.toml"
+    # Grade 1 needs no loan; a quota this large never runs out during the bench.
+    config.write_text(f"[grades.1]\nviews = {HUGE_QUOTA}\n")
+    return {
+        "VAULT_DATA_DIR": str(work / "data"),
+        "VAULT_DATABASE_URL": database_url,
+        "VAULT_KEYRING": str(work / "keyring.json"),
+        "VAULT_SECRET_KEY": "bench-secret-key-not-for-production",
+        "VAULT_CONFIG": str(config),
+        "VAULT_STORAGE": "s3",
+        "VAULT_S3_ENDPOINT": seaweed.endpoint,
+        "VAULT_S3_ACCESS_KEY": seaweed.access_key,
+        "VAULT_S3_SECRET_KEY": seaweed.secret_key,
+        "VAULT_S3_BUCKET": seaweed.bucket,
+        "VAULT_S3_SECURE": "false",
+        "VAULT_LOG_LEVEL": "WARNING",
+    }
+
+
+def seed(env: dict[str, str], clients: int) -> tuple[dict[int, Stored], list[Stored], str, list[str]]:
+    """Users, one customer, one document per size and one small document per concurrent client.
+
+    Returns the latency documents by size, the throughput documents, the latency reader's token and
+    one token per concurrent client.
+    """
+    Keyring.create(env["VAULT_KEYRING"])
+    settings = load_settings(environ=env)
+    db = Database(settings.database)
+    schema.upgrade(db)
+    db.dispose()
+    rt = Runtime.build(settings)
+    rt.store.ensure_ready()
+    ctx = AccessContext.cli()
+    try:
+        with rt.db.session() as session:
+            compiler = accounts.create_user(rt, session, username="compiler", password="bench password 1",
+                                            roles=(Role.COMPILER,), ctx=ctx)
+            readers = [accounts.create_user(rt, session, username=f"reader{n:02d}", password="bench password 1",
+                                            roles=(Role.BORROWER,), ctx=ctx) for n in range(clients + 1)]
+            tokens = []
+            for reader in readers:
+                agreement.accept(rt, session, reader, ctx)
+                tokens.append(accounts.create_token(rt, session, reader, name="bench").secret)
+            customer = customers.create_customer(rt, session, compiler, name="Bench customer", segment="ordinary",
+                                                 ctx=ctx)
+        by_size = {size: upload(rt, compiler, customer, f"latency-{size}", size) for size in SIZES}
+        spread = [upload(rt, compiler, customer, f"spread-{n:02d}", THROUGHPUT_SIZE) for n in range(clients)]
+    finally:
+        rt.close()
+    return by_size, spread, tokens[0], tokens[1:]
+
+
+def upload(rt: Runtime, compiler: Any, customer: Any, name: str, size: int) -> Stored:
+    with rt.db.session() as session:
+        document = documents.upload_document(
+            rt, session, compiler, customer, title=name, grade=1, stream=PdfSource(size, seed=size + len(name)),
+            filename=f"{name}.pdf", content_type="application/pdf", ctx=AccessContext.cli(),
+        )
+        version = session.get(DocumentVersion, document.versions[0].id)
+        assert version is not None
+        context = associated_data(document.id, version.number)
+        key = rt.keyring.unwrap(version.key_id, version.wrapped_dek, context)
+        return Stored(name=name, document_id=document.id, size=version.size, sha256=version.sha256,
+                      object_name=version.object_key, key=key, ad=context)
+
+
+# -- servers -------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(app: str, env: dict[str, str], workers: int, threads: int, ready_path: str,
+             chdir: Path | None = None) -> Iterator[int]:
+    """Serve `app` on a free loopback port until the block ends; yields the port."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
+        "--workers", str(workers), "--threads", str(threads), "--keep-alive", "120", "--timeout", "300",
+        "--log-level", "warning",
+    ]
+    if chdir is not None:
+        command += ["--chdir", str(chdir)]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BASELINE_"))}
+    process = subprocess.Popen([*command, app], cwd=ROOT, env={**clean, **env}, start_new_session=True)
+    try:
+        wait_ready(port, ready_path, process)
+        yield port
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_ready(port: int, path: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with code {process.returncode} while starting")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+                if answer.status == 200:
+                    answer.read()
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn on port {port} did not answer {path} within 60 s")
+
+
+# -- the three ways of reading a file --------------------------------------------------------------------
+
+
+def drain(response: http.client.HTTPResponse, buffer: memoryview, digest: Any = None) -> int:
+    total = 0
+    while True:
+        count = response.readinto(buffer)
+        if not count:
+            return total
+        if digest is not None:
+            digest.update(buffer[:count])
+        total += count
+
+
+class ProductClient:
+    """(C): a view through the product's API over one keep-alive connection, with a bearer token."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.buffer = memoryview(bytearray(READ_BUFFER))
+        self.open_times: list[float] = []  # the POST part of each read, to split C in the report
+
+    def read(self, document: Stored, digest: Any = None) -> int:
+        start = time.perf_counter()
+        self.connection.request("POST", f"/api/v1/documents/{document.document_id}/views", VIEW_BODY,
+                                {**self.headers, "Content-Type": "application/json"})
+        answer = self.connection.getresponse()
+        body = answer.read()
+        if answer.status != 201:
+            raise RuntimeError(f"opening a view answered {answer.status}: {body[:300]!r}")
+        path = urlsplit(json.loads(body)["content_url"]).path
+        self.open_times.append(time.perf_counter() - start)
+        self.connection.request("GET", path, headers=self.headers)
+        answer = self.connection.getresponse()
+        if answer.status != 200:
+            raise RuntimeError(f"the content URL answered {answer.status}: {answer.read()[:300]!r}")
+        return drain(answer, self.buffer, digest)
+
+
+class BaselineClient:
+    """(B): the bare GET + decrypt app over one keep-alive connection."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        self.buffer = memoryview(bytearray(READ_BUFFER))
+
+    def read(self, document: Stored, digest: Any = None) -> int:
+        self.connection.request("GET", f"/objects/{document.name}")
+        answer = self.connection.getresponse()
+        if answer.status != 200:
+            raise RuntimeError(f"the baseline answered {answer.status}")
+        return drain(answer, self.buffer, digest)
+
+
+class InProcess:
+    """(A): ``minio`` GET + our decrypt in this process: the floor under both servers."""
+
+    def __init__(self, seaweed: SeaweedServer) -> None:
+        self.client = Minio(endpoint=seaweed.endpoint, access_key=seaweed.access_key,
+                            secret_key=seaweed.secret_key, secure=False)
+        self.bucket = seaweed.bucket
+
+    def read(self, document: Stored, digest: Any = None) -> int:
+        response = self.client.get_object(self.bucket, document.object_name)
+        total = 0
+        try:
+            for chunk in decrypt_stream(document.key, document.ad, response):
+                if digest is not None:
+                    digest.update(chunk)
+                total += len(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        return total
+
+
+# -- measurements --------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile: with few samples p99 is the slowest one, never an interpolation."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def check_bytes(readers: dict[str, Any], document: Stored) -> None:
+    """Every path delivers exactly the uploaded file (so the bench measures correct transfers)."""
+    for name, reader in readers.items():
+        digest = hashlib.sha256()
+        count = reader.read(document, digest)
+        if count != document.size or digest.hexdigest() != document.sha256:
+            raise RuntimeError(f"({name}) delivered {count} bytes that do not match the upload of {document.name}")
+
+
+def latency(readers: dict[str, Any], documents: dict[int, Stored], rounds: dict[int, int],
+            warmup: int) -> dict[int, dict[str, list[float]]]:
+    results: dict[int, dict[str, list[float]]] = {}
+    shuffler = random.Random(7)
+    for size, document in documents.items():
+        check_bytes(readers, document)
+        for _ in range(warmup if size < 64 * MIB else 1):
+            for reader in readers.values():
+                reader.read(document)
+        times: dict[str, list[float]] = {name: [] for name in readers}
+        readers["C"].open_times.clear()
+        order = list(readers)
+        for _ in range(rounds[size]):
+            shuffler.shuffle(order)  # interleaved, in a different order each round
+            for name in order:
+                start = time.perf_counter()
+                count = readers[name].read(document)
+                times[name].append(time.perf_counter() - start)
+                if count != document.size:
+                    raise RuntimeError(f"({name}) delivered {count} of {document.size} bytes")
+        times["C open"] = list(readers["C"].open_times)
+        results[size] = times
+        print(f"  {label(size):>6}: {rounds[size]} rounds done", file=sys.stderr, flush=True)
+    return results
+
+
+def _client_loop(kind: str, port: int, token: str, document: Stored, start_at: float, duration: float) -> int:
+    """One concurrent client (in its own process): complete reads between start_at and start_at + duration."""
+    reader: Any = ProductClient(port, token) if kind == "product" else BaselineClient(port)
+    reader.read(document)  # its connection is open and its worker warm before the clock starts
+    time.sleep(max(0.0, start_at - time.time()))
+    done = 0
+    end = start_at + duration
+    while time.time() < end:
+        reader.read(document)
+        done += 1
+    return done
+
+
+def throughput(kind: str, port: int, tokens: list[str], spread: list[Stored], duration: float) -> float:
+    context = get_context("fork")
+    with ProcessPoolExecutor(max_workers=len(spread), mp_context=context) as pool:
+        start_at = time.time() + 2.0
+        futures = [pool.submit(_client_loop, kind, port, token, document, start_at, duration)
+                   for token, document in zip(tokens, spread, strict=True)]
+        total = sum(future.result() for future in futures)
+    return total / duration
+
+
+# -- report --------------------------------------------------------------------------------------------
+
+
+def report(results: dict[int, dict[str, list[float]]], rates: dict[str, float], args: argparse.Namespace) -> bool:
+    print()
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"View latency, ms (SeaweedFS, PostgreSQL, gunicorn gthread {args.workers} workers x {args.threads} "
+          f"threads for both servers; {os.cpu_count()} CPUs, load average {load})")
+    header = (f"{'size':>7} {'rounds':>6} | {'A p50':>8} {'A p99':>8} | {'B p50':>8} {'B p99':>8} | "
+              f"{'C p50':>8} {'C p99':>8} | {'C/B p50':>7} {'C/B p99':>7} {'C/A p50':>7} | {'goal C/B':>8} {'met':>4}")
+    print(header)
+    print("-" * len(header))
+    all_met = True
+    for size, times in results.items():
+        p50 = {name: percentile(values, 0.50) for name, values in times.items()}
+        p99 = {name: percentile(values, 0.99) for name, values in times.items()}
+        ratio = p50["C"] / p50["B"]
+        met = ratio <= GOALS[size]
+        all_met &= met
+        print(f"{label(size):>7} {len(times['A']):>6} | {p50['A'] * 1e3:8.2f} {p99['A'] * 1e3:8.2f} | "
+              f"{p50['B'] * 1e3:8.2f} {p99['B'] * 1e3:8.2f} | {p50['C'] * 1e3:8.2f} {p99['C'] * 1e3:8.2f} | "
+              f"{ratio:7.2f} {p99['C'] / p99['B']:7.2f} {p50['C'] / p50['A']:7.2f} | "
+              f"{'<= ' + format(GOALS[size], '.2f'):>8} {'yes' if met else 'NO':>4}")
+    print()
+    print("C split, p50 ms: opening the view (POST) / receiving the content (GET)")
+    for size, times in results.items():
+        opening = percentile(times["C open"], 0.50)
+        print(f"{label(size):>7}: {opening * 1e3:8.2f} / {(percentile(times['C'], 0.50) - opening) * 1e3:8.2f}")
+    print()
+    print(f"Throughput, {len(args.spread)} concurrent clients on distinct {label(THROUGHPUT_SIZE)} documents, "
+          f"{args.duration:.0f} s each")
+    print(f"  (C) product views/s (open + content): {rates['product']:8.1f}")
+    print(f"  (B) baseline requests/s (GET+decrypt): {rates['baseline']:8.1f}")
+    print(f"  C/B: {rates['product'] / rates['baseline']:.2f}")
+    print()
+    print("A: in-process minio GET + decrypt; B: the same served by bench/baseline_app.py over loopback HTTP;")
+    print("C: POST /api/v1/documents/{id}/views then GET its content URL (policy, quota, audit, delivery).")
+    print(f"Goals {'all met' if all_met else 'NOT all met'}.")
+    return all_met
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and a shorter throughput run")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both servers")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker for both servers")
+    parser.add_argument("--clients", type=int, default=CLIENTS, help="concurrent clients for the throughput run")
+    args = parser.parse_args(argv)
+    rounds = QUICK_ROUNDS if args.quick else ROUNDS
+    args.duration = 5.0 if args.quick else 20.0
+    warmup = 10 if args.quick else 30
+
+    with tempfile.TemporaryDirectory(prefix="vault-view-bench-") as temp, \
+            PostgresCluster() as postgres, SeaweedServer(bucket="vault-bench") as seaweed:
+        work = Path(temp)
+        postgres.create_database("bench")
+        env = product_settings(work, postgres.url("bench"), seaweed)
+        print("seeding: uploading the files through the product ...", file=sys.stderr, flush=True)
+        by_size, spread, token, tokens = seed(env, args.clients)
+        args.spread = spread
+        manifest = work / "manifest.json"
+        manifest.write_text(json.dumps({d.name: d.manifest() for d in [*by_size.values(), *spread]}))
+        baseline_env = {
+            "BASELINE_S3_ENDPOINT": seaweed.endpoint,
+            "BASELINE_S3_ACCESS_KEY": seaweed.access_key,
+            "BASELINE_S3_SECRET_KEY": seaweed.secret_key,
+            "BASELINE_S3_BUCKET": seaweed.bucket,
+            "BASELINE_MANIFEST": str(manifest),
+        }
+        first = by_size[SIZES[0]].name
+        with gunicorn("vault:create_app()", env, args.workers, args.threads, "/healthz") as product_port, \
+                gunicorn("baseline_app:app", baseline_env, args.workers, args.threads, f"/objects/{first}",
+                         chdir=ROOT / "bench") as baseline_port:
+            readers: dict[str, Any] = {
+                "A": InProcess(seaweed),
+                "B": BaselineClient(baseline_port),
+                "C": ProductClient(product_port, token),
+            }
+            print("latency ...", file=sys.stderr, flush=True)
+            results = latency(readers, by_size, rounds, warmup)
+            print("throughput ...", file=sys.stderr, flush=True)
+            rates = {
+                "baseline": throughput("baseline", baseline_port, tokens, spread, args.duration),
+                "product": throughput("product", product_port, tokens, spread, args.duration),
+            }
+    report(results, rates, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""API test helpers: callers by name with their bearer tokens, a cast of people, and every JSON answer
+checked against the OpenAPI document (a status or body the document does not describe fails the test).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import jsonschema
+import pytest
+from sqlalchemy import select
+
+from vault.api.openapi import build
+from vault.context import AccessContext
+from vault.models import AuditEvent, Role
+from vault.services import accounts, agreement
+
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
+
+# Who plays which part in most tests.
+CAST: dict[str, tuple[Role, ...]] = {
+    "carl": (Role.COMPILER,),  # uploads files
+    "bob": (Role.BORROWER,),
+    "bea": (Role.BORROWER,),  # a second borrower, for "another person's" ids
+    "ann": (Role.APPROVER,),
+    "kim": (Role.CUSTODIAN,),
+    "aud": (Role.AUDITOR,),
+    "adm": (Role.ADMIN,),
+}
+
+
+class Api:
+    """Calls the API as a named person; every answer is checked against the OpenAPI document."""
+
+    def __init__(self, app: Any, client: Any, users: Any) -> None:
+        self.app = app
+        self.client = client
+        self.users = users
+        self.tokens: dict[str, str] = {}
+        self.document = build(app)
+
+    def token(self, username: str) -> str:
+        """A bearer token of `username`, who has accepted the confidentiality agreement (the API's condition)."""
+        if username not in self.tokens:
+            accept_agreement(self.users.rt, username)
+            self.tokens[username] = self.users.token(username)
+        return self.tokens[username]
+
+    def call(self, method: str, path: str, user: str | None = None, *, token: str | None = None,
+             check: bool = True, **options: Any) -> Any:
+        headers = dict(options.pop("headers", {}))
+        if user is not None:
+            token = self.token(user)
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        response = self.client.open(path, method=method, headers=headers, **options)
+        if check:
+            self.check(method, path, response)
+        return response
+
+    def get(self, path: str, user: str | None = None, **options: Any) -> Any:
+        return self.call("GET", path, user, **options)
+
+    def post(self, path: str, user: str | None = None, **options: Any) -> Any:
+        return self.call("POST", path, user, **options)
+
+    def check(self, method: str, path: str, response: Any) -> None:
+        """The status is documented for this operation, and a JSON body matches its schema."""
+        operation = self.operation(method, path)
+        if operation is None:  # an unmatched path: only the generic JSON error is expected
+            assert response.status_code in (404, 405), (method, path, response.status_code)
+            self.validate(response.get_json(), "Error")
+            return
+        responses = operation["responses"]
+        status = str(response.status_code)
+        assert status in responses, f"{method} {path} answered {status}, not documented: {response.get_data()[:300]}"
+        content = responses[status]["content"]
+        if "application/json" in content:
+            assert response.mimetype == "application/json", response.mimetype
+            schema = content["application/json"]["schema"]
+            self.validate(response.get_json(), schema["$ref"].rpartition("/")[2])
+
+    def validate(self, body: Any, component: str) -> None:
+        schema = {"$ref": f"#/components/schemas/{component}", "components": self.document["components"]}
+        jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(body)
+
+    def operation(self, method: str, path: str) -> dict[str, Any] | None:
+        path = path.split("?", 1)[0]
+        if path.startswith("http"):
+            path = "/" + path.split("/", 3)[3]
+        for template, item in self.document["paths"].items():
+            pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+            if re.match(pattern, path) and method.lower() in item:
+                return item[method.lower()]
+        return None
+
+    # -- shortcuts for setting the scene through the API itself ----------------------------------------
+
+    def customer(self, name: str = "Acme", user: str = "carl", **fields: Any) -> int:
+        response = self.post("/api/v1/customers", user, json={"name": name, "segment": "key", **fields})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    def upload(self, customer_id: int, grade: int = 2, user: str = "carl", content: bytes = PDF,
+               filename: str = "report.pdf", title: str = "Annual report", **fields: Any) -> int:
+        response = self.post(
+            f"/api/v1/customers/{customer_id}/documents", user,
+            data={"file": (io.BytesIO(content), filename), "title": title, "grade": str(grade), **fields},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    def loan(self, document_id: int, user: str = "bob", **fields: Any) -> int:
+        body = {"document_id": document_id, "reason": "Visit on Monday", "category": "visit_preparation",
+                "place": "Office", "days": 5, **fields}
+        response = self.post("/api/v1/loans", user, json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    def approved_loan(self, document_id: int, user: str = "bob", approver: str = "ann") -> int:
+        loan_id = self.loan(document_id, user)
+        response = self.post(f"/api/v1/loans/{loan_id}/approve", approver, json={"comment": "ok"})
+        assert response.status_code == 200, response.get_json()
+        return loan_id
+
+    def open_view(self, document_id: int, user: str = "bob", **options: Any) -> Any:
+        body = {"reason": "Preparing the visit", "place": "Office", **options.pop("json", {})}
+        return self.post(f"/api/v1/documents/{document_id}/views", user, json=body, **options)
+
+
+@pytest.fixture
+def cast(users: Any) -> dict[str, Any]:
+    return {name: users.make(name, *roles) for name, roles in CAST.items()}
+
+
+@pytest.fixture
+def api(app: Any, client: Any, users: Any, cast: dict[str, Any]) -> Api:
+    return Api(app, client, users)
+
+
+def accept_agreement(rt: Any, username: str) -> None:
+    with rt.db.session() as session:
+        agreement.accept(rt, session, accounts.get_user(session, username), AccessContext.cli())
+
+
+def events(rt: Any, action: str, outcome: str | None = "allowed") -> list[AuditEvent]:
+    """Audit events of one action with one outcome (None: any), in order."""
+    query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+    if outcome is not None:
+        query = query.where(AuditEvent.outcome == outcome)
+    with rt.db.session() as session:
+        return list(session.scalars(query))
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, (response.status_code, response.get_data()[:500])
+    body = response.get_json()
+    assert body["code"] == code, body
+    assert body["error"]
+    return body

@@ -1,0 +1,91 @@
+"""Customers through the API: create, search, one customer with its documents, and bad input."""
+
+from __future__ import annotations
+
+from tests.api.conftest import assert_error, events
+
+
+def test_compiler_creates_a_customer_once_and_it_is_audited(api, rt, cast):
+    response = api.post("/api/v1/customers", "carl", json={"name": "Acme Steel", "segment": "vip", "owner": "bob",
+                                                          "notes": "met at the fair"})
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["name"] == "Acme Steel"
+    assert body["segment"] == "vip"
+    assert body["owner"]["username"] == "bob"
+    created = events(rt, "customer:create")
+    assert [(e.actor_name, e.customer_id, e.subject_user_id) for e in created] == [
+        ("carl", body["id"], cast["bob"].id)]
+    # The same name again (any case) is a conflict, and nothing more is recorded.
+    again = api.post("/api/v1/customers", "carl", json={"name": "acme steel", "segment": "key"})
+    assert_error(again, 409, "customer_exists")
+    assert len(events(rt, "customer:create")) == 1
+
+
+def test_owner_defaults_to_the_creator_and_must_exist(api):
+    assert api.post("/api/v1/customers", "carl", json={"name": "A", "segment": "key"}).get_json()["owner"][
+        "username"] == "carl"
+    body = assert_error(api.post("/api/v1/customers", "carl", json={"name": "B", "segment": "key", "owner": "zed"}),
+                        422, "invalid_request")
+    assert body["fields"] == {"owner": "is not a known user name"}
+    # An existing user who cannot own customers is refused by the service, plainly.
+    assert_error(api.post("/api/v1/customers", "carl", json={"name": "C", "segment": "key", "owner": "ann"}),
+                 400, "invalid_owner")
+
+
+def test_list_and_search(api):
+    for name in ("Acme", "Beta Foods", "acme north"):
+        api.customer(name)
+    every = api.get("/api/v1/customers", "bob").get_json()
+    assert [c["name"] for c in every["customers"]] == ["Acme", "acme north", "Beta Foods"]
+    assert (every["total"], every["page"], every["pages"]) == (3, 1, 1)
+    found = api.get("/api/v1/customers?q=ACME", "bob").get_json()
+    assert [c["name"] for c in found["customers"]] == ["Acme", "acme north"]
+    # LIKE wildcards in the search are plain characters.
+    assert api.get("/api/v1/customers?q=%25", "bob").get_json()["customers"] == []
+    assert_error(api.get("/api/v1/customers?page=0", "bob"), 422, "invalid_request")
+    assert_error(api.get("/api/v1/customers?sort=name", "bob"), 422, "invalid_request")
+    assert_error(api.get("/api/v1/customers?q=%00", "bob"), 422, "invalid_request")
+
+
+def test_one_customer_with_the_metadata_of_its_documents(api):
+    customer_id = api.customer("Acme")
+    first = api.upload(customer_id, grade=1, title="Price list")
+    second = api.upload(customer_id, grade=3, title="Contract")
+    body = api.get(f"/api/v1/customers/{customer_id}", "bob").get_json()
+    assert body["name"] == "Acme"
+    assert {d["id"]: (d["title"], d["grade"], d["latest_version"]) for d in body["documents"]} == {
+        first: ("Price list", 1, 1), second: ("Contract", 3, 1)}
+
+
+def test_customer_ids_are_checked(api):
+    assert_error(api.get("/api/v1/customers/999", "bob"), 404, "not_found")
+    assert_error(api.get("/api/v1/customers/abc", "bob"), 404, "not_found")
+    assert_error(api.get("/api/v1/customers/-1", "bob"), 404, "not_found")
+    assert_error(api.get("/api/v1/customers/99999999999999999999", "bob"), 404, "not_found")
+
+
+def test_bad_bodies_get_clear_errors_and_change_nothing(api, rt):
+    url = "/api/v1/customers"
+    assert_error(api.post(url, "carl", data="name=Acme", content_type="application/x-www-form-urlencoded"),
+                 415, "json_required")
+    assert_error(api.post(url, "carl", data="{not json", content_type="application/json"), 400, "invalid_json")
+    assert_error(api.post(url, "carl", json=["Acme"]), 422, "invalid_request")
+    body = assert_error(api.post(url, "carl", json={"segment": "gold", "nmae": "Acme"}), 422, "invalid_request")
+    assert body["fields"] == {"name": "is required", "segment": "must be one of: vip, key, ordinary",
+                              "nmae": "is not a known field"}
+    body = assert_error(api.post(url, "carl", json={"name": 7, "segment": "key"}), 422, "invalid_request")
+    assert body["fields"] == {"name": "must be a string"}
+    body = assert_error(api.post(url, "carl", json={"name": "   ", "segment": "key"}), 422, "invalid_request")
+    assert body["fields"] == {"name": "must not be empty"}
+    body = assert_error(api.post(url, "carl", json={"name": "A\u0000B", "segment": "key"}), 422, "invalid_request")
+    assert body["fields"] == {"name": "must not contain control characters"}
+    body = assert_error(api.post(url, "carl", data='{"name": "\\ud800", "segment": "key"}',
+                                 content_type="application/json"), 422, "invalid_request")
+    assert body["fields"] == {"name": "must be valid Unicode text"}
+    body = assert_error(api.post(url, "carl", json={"name": "x" * 201, "segment": "key"}), 422, "invalid_request")
+    assert body["fields"] == {"name": "must be at most 200 characters"}
+    assert_error(api.post(url, "carl", data=b'{"name": "' + b"x" * 70000 + b'"}', content_type="application/json"),
+                 413, "too_large")
+    assert events(rt, "customer:create") == []
+    assert api.get(url, "carl").get_json()["customers"] == []

@@ -1,0 +1,158 @@
+"""Loans through the API: request, decide, release, return, revoke; who may see which loan."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import assert_error, events
+from vault.models import Role
+
+
+@pytest.fixture
+def document_id(api):
+    return api.upload(api.customer(), grade=2)
+
+
+def test_request_list_and_read_a_loan(api, rt, document_id, cast):
+    response = api.post("/api/v1/loans", "bob", json={
+        "document_id": document_id, "reason": "Visit on Monday", "category": "visit_preparation",
+        "place": "Customer site", "days": 5})
+    assert response.status_code == 201
+    created = response.get_json()
+    assert created["status"] == "requested"
+    loan_id = created["id"]
+    requested = events(rt, "loan:request")
+    assert [(e.actor_name, e.loan_id, e.document_id) for e in requested] == [("bob", loan_id, document_id)]
+
+    mine = api.get("/api/v1/loans?mine=1", "bob").get_json()["loans"]
+    assert [(loan["id"], loan["status"], loan["borrower"]["username"]) for loan in mine] == [
+        (loan_id, "requested", "bob")]
+    assert api.get("/api/v1/loans?mine=1", "bea").get_json()["loans"] == []
+    queue = api.get("/api/v1/loans?status=requested", "ann").get_json()["loans"]
+    assert [loan["id"] for loan in queue] == [loan_id]
+    loan = api.get(f"/api/v1/loans/{loan_id}", "bob").get_json()
+    assert (loan["document_id"], loan["reason"], loan["category"], loan["place"], loan["days"]) == (
+        document_id, "Visit on Monday", "visit_preparation", "Customer site", 5)
+    assert loan["approvals_required"] == 1
+
+
+def test_another_persons_loan_is_404(api, document_id):
+    loan_id = api.loan(document_id, "bob")
+    assert_error(api.get(f"/api/v1/loans/{loan_id}", "bea"), 404, "not_found")
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/return", "bea"), 404, "not_found")
+    assert_error(api.get("/api/v1/loans/99999", "bob"), 404, "not_found")
+    assert_error(api.get("/api/v1/loans/x1", "bob"), 404, "not_found")
+
+
+def test_approve_then_return(api, rt, document_id):
+    loan_id = api.loan(document_id)
+    response = api.post(f"/api/v1/loans/{loan_id}/approve", "ann", json={"comment": "Fine"})
+    assert response.status_code == 200
+    loan = response.get_json()
+    assert loan["status"] == "active"
+    assert [(d["approver"]["username"], d["decision"], d["comment"]) for d in loan["decisions"]] == [
+        ("ann", "approve", "Fine")]
+    assert loan["due_at"] is not None
+    assert [(e.actor_name, e.loan_id) for e in events(rt, "loan:approve")] == [("ann", loan_id)]
+    # Deciding twice is refused; the approval without a body is fine on another request.
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/approve", "ann", json={}), 403, "already_decided")
+    returned = api.post(f"/api/v1/loans/{loan_id}/return", "bob")
+    assert returned.status_code == 200
+    assert returned.get_json()["status"] == "returned"
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/return", "bob"), 403, "invalid_state")
+
+
+def test_reject_needs_a_comment(api, rt, document_id):
+    loan_id = api.loan(document_id)
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/reject", "ann"), 403, "comment_required")
+    response = api.post(f"/api/v1/loans/{loan_id}/reject", "ann", json={"comment": "Not for this visit"})
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "rejected"
+    assert len(events(rt, "loan:reject")) == 1
+
+
+def test_revoke_needs_a_reason_and_the_right_role(api, rt, document_id):
+    loan_id = api.approved_loan(document_id)
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/revoke", "bob", json={"reason": "no longer needed"}),
+                 403, "not_permitted")
+    body = assert_error(api.post(f"/api/v1/loans/{loan_id}/revoke", "kim", json={}), 422, "invalid_request")
+    assert body["fields"] == {"reason": "is required"}
+    response = api.post(f"/api/v1/loans/{loan_id}/revoke", "kim", json={"reason": "The customer asked us to stop"})
+    assert response.status_code == 200
+    loan = response.get_json()
+    assert (loan["status"], loan["closed_by"]["username"]) == ("revoked", "kim")
+    assert [e.actor_name for e in events(rt, "loan:revoke")] == ["kim"]
+
+
+def test_grade_3_needs_a_custodians_release(api, rt):
+    document_id = api.upload(api.customer(), grade=3)
+    loan_id = api.approved_loan(document_id)
+    assert api.get(f"/api/v1/loans/{loan_id}", "bob").get_json()["status"] == "approved"
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/release", "ann"), 403, "not_permitted")
+    response = api.post(f"/api/v1/loans/{loan_id}/release", "kim", json={})
+    assert response.status_code == 200
+    loan = response.get_json()
+    assert (loan["status"], loan["released_by"]["username"]) == ("active", "kim")
+    assert [e.actor_name for e in events(rt, "loan:release")] == ["kim"]
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/release", "kim"), 403, "invalid_state")
+
+
+def test_separation_of_duties(api, users, rt):
+    # People holding two duties, each refused the second one on the same loan.
+    users.make("dora", Role.BORROWER, Role.APPROVER)
+    users.make("cleo", Role.COMPILER, Role.APPROVER)
+    users.make("cody", Role.APPROVER, Role.CUSTODIAN)
+    users.make("bert", Role.BORROWER, Role.CUSTODIAN)
+    customer_id = api.customer()
+    mine = api.upload(customer_id, grade=3, user="cleo")
+    own_request = api.loan(mine, "dora")
+    assert_error(api.post(f"/api/v1/loans/{own_request}/approve", "dora", json={}), 403, "separation_of_duties")
+    assert_error(api.post(f"/api/v1/loans/{own_request}/approve", "cleo", json={}), 403, "separation_of_duties")
+    assert api.post(f"/api/v1/loans/{own_request}/approve", "cody", json={}).status_code == 200
+    assert_error(api.post(f"/api/v1/loans/{own_request}/release", "cody"), 403, "separation_of_duties")
+    bert_loan = api.approved_loan(api.upload(customer_id, grade=2, title="Other"), "bert")
+    assert_error(api.post(f"/api/v1/loans/{bert_loan}/revoke", "bert", json={"reason": "trying my own loan"}),
+                 403, "separation_of_duties")
+    refused = events(rt, "loan:approve", "denied") + events(rt, "loan:release", "denied") + events(
+        rt, "loan:revoke", "denied")
+    assert sorted((e.actor_name, e.reason_code) for e in refused) == [
+        ("bert", "separation_of_duties"), ("cleo", "separation_of_duties"), ("cody", "separation_of_duties"),
+        ("dora", "separation_of_duties")]
+
+
+def test_wrong_roles_are_refused(api, document_id):
+    loan_id = api.loan(document_id)
+    assert_error(api.post("/api/v1/loans", "carl", json={
+        "document_id": document_id, "reason": "Visit on Monday", "category": "other", "place": "x", "days": 1}),
+        403, "not_permitted")
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/approve", "kim", json={}), 403, "not_permitted")
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/reject", "bob", json={"comment": "no"}), 403, "not_permitted")
+    assert_error(api.get("/api/v1/loans", "carl"), 403, "not_permitted")
+
+
+def test_loan_request_input_errors(api, rt, document_id):
+    body = assert_error(api.post("/api/v1/loans", "bob", json={"document_id": "1", "category": "fun", "days": 0}),
+                        422, "invalid_request")
+    assert body["fields"] == {
+        "document_id": "must be a whole number", "category": "must be one of: visit_preparation, "
+        "contract_renewal, complaint, handover, quotation, other", "days": "must be at least 1",
+        "reason": "is required", "place": "is required"}
+    good = {"document_id": document_id, "reason": "Visit on Monday", "category": "other", "place": "x", "days": 1}
+    assert_error(api.post("/api/v1/loans", "bob", json={**good, "days": True}), 422, "invalid_request")
+    assert_error(api.post("/api/v1/loans", "bob", json={**good, "document_id": 2**40}), 422, "invalid_request")
+    assert_error(api.post("/api/v1/loans", "bob", json={**good, "document_id": 99999}), 404, "not_found")
+    # The policy's own rules on the content of a request, with its reason codes.
+    assert_error(api.post("/api/v1/loans", "bob", json={**good, "reason": "because"}), 403, "reason_too_short")
+    assert_error(api.post("/api/v1/loans", "bob", json={**good, "days": 31}), 403, "days_too_long")
+    assert_error(api.get("/api/v1/loans?status=lost", "bob"), 422, "invalid_request")
+    assert_error(api.get("/api/v1/loans?mine=maybe", "bob"), 422, "invalid_request")
+    assert events(rt, "loan:request", "allowed") == []
+
+
+def test_decision_bodies_are_checked(api, document_id):
+    loan_id = api.loan(document_id)
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/approve", "ann", json={"comment": 5}), 422, "invalid_request")
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/approve", "ann", data="comment=x",
+                          content_type="text/plain"), 415, "json_required")
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/release", "kim", json={"now": True}), 422, "invalid_request")
+    assert api.get(f"/api/v1/loans/{loan_id}", "bob").get_json()["status"] == "requested"

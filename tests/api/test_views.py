@@ -1,0 +1,158 @@
+"""Views through the API: opening (quota, loan, place, download rules) and the single-use content URL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from tests.api.conftest import PDF, assert_error, events
+from vault.models import DocumentView, Role, utcnow
+
+TRUSTED = {"REMOTE_ADDR": "10.1.2.3"}
+OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"trusted_places": "Head office=10.1.0.0/16"}
+
+
+@pytest.fixture
+def customer_id(api):
+    return api.customer()
+
+
+def test_a_view_delivers_the_bytes_once_with_safe_headers(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=1, filename="Prices 2024.pdf")
+    response = api.open_view(document_id)
+    assert response.status_code == 201
+    opened = response.get_json()
+    assert opened["remaining"] == 9  # grade 1: ten views
+    assert opened["content_url"].startswith("http://localhost/api/v1/content/")
+    content = api.get(opened["content_url"], "bob")
+    assert content.status_code == 200
+    assert content.get_data() == PDF
+    assert content.headers["Content-Type"] == "application/pdf"
+    assert content.headers["Content-Length"] == str(len(PDF))
+    assert content.headers["Cache-Control"] == "no-store"
+    assert content.headers["Content-Disposition"].startswith('inline; filename="Prices 2024.pdf"')
+    assert content.headers["Content-Security-Policy"].startswith("sandbox")
+    assert [(e.actor_name, e.document_id) for e in events(rt, "document:view")] == [("bob", document_id)]
+    assert len(events(rt, "content:delivered")) == 1
+    # The same URL again: gone, and recorded as a refusal; nothing more is delivered.
+    again = api.get(opened["content_url"], "bob")
+    assert_error(again, 410, "content_url_used")
+    assert [e.reason_code for e in events(rt, "content:open", "denied")] == ["content_url_used"]
+    assert len(events(rt, "content:delivered")) == 1
+
+
+def test_a_download_is_an_attachment(api, customer_id):
+    document_id = api.upload(customer_id, grade=1)
+    opened = api.open_view(document_id, json={"download": True}).get_json()
+    content = api.get(opened["content_url"], "bob")
+    assert content.headers["Content-Disposition"].startswith("attachment;")
+    assert content.get_data() == PDF
+
+
+def test_another_persons_content_url_is_404_and_stays_usable(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=1)
+    url = api.open_view(document_id).get_json()["content_url"]
+    assert_error(api.get(url, "bea"), 404, "not_found")
+    assert_error(api.get(url), 401, "not_authenticated")
+    assert_error(api.get(url + "x", "bob"), 404, "not_found")
+    assert api.call("HEAD", url, "bob", check=False).status_code == 405
+    assert api.get(url, "bob").get_data() == PDF
+    assert [(e.actor_name, e.reason_code) for e in events(rt, "content:open", "denied")] == [("bea", "not_found")]
+
+
+def test_grade_2_needs_an_active_loan(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=2)
+    assert_error(api.open_view(document_id), 403, "no_active_loan")
+    loan_id = api.loan(document_id)
+    assert_error(api.open_view(document_id), 403, "no_active_loan")  # requested is not approved
+    api.post(f"/api/v1/loans/{loan_id}/approve", "ann", json={})
+    assert api.open_view(document_id).status_code == 201
+    # Another borrower's loan is no loan of yours.
+    assert_error(api.open_view(document_id, "bea"), 403, "no_active_loan")
+    assert [e.reason_code for e in events(rt, "document:view", "denied")] == [
+        "no_active_loan", "no_active_loan", "no_active_loan"]
+
+
+def test_quota_exhausted(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=2)
+    api.approved_loan(document_id)
+    remaining = [api.open_view(document_id).get_json()["remaining"] for _ in range(3)]
+    assert remaining == [2, 1, 0]
+    body = assert_error(api.open_view(document_id), 403, "quota_exhausted")
+    assert "3 views" in body["error"]
+    assert api.get(f"/api/v1/documents/{document_id}", "bob").get_json()["remaining_views"] == 0
+    assert len(events(rt, "document:view")) == 3
+    assert [e.reason_code for e in events(rt, "document:view", "denied")] == ["quota_exhausted"]
+
+
+def test_grade_3_opens_only_from_a_trusted_place_and_never_downloads(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=3)
+    loan_id = api.approved_loan(document_id)
+    api.post(f"/api/v1/loans/{loan_id}/release", "kim")
+    assert_error(api.open_view(document_id, environ_base=OUTSIDE), 403, "place_not_trusted")
+    assert_error(api.open_view(document_id, environ_base=TRUSTED, json={"download": True}), 403,
+                 "download_not_allowed")
+    response = api.open_view(document_id, environ_base=TRUSTED)
+    assert response.status_code == 201
+    opened = events(rt, "document:view")
+    assert [(e.named_place, e.client_addr, e.declared_place) for e in opened] == [("Head office", "10.1.2.3", "Office")]
+    denied = [(e.action, e.reason_code, e.client_addr, e.declared_place)
+              for e in events(rt, "document:view", "denied") + events(rt, "document:download", "denied")]
+    assert sorted(denied) == [
+        ("document:download", "download_not_allowed", "10.1.2.3", "Office"),
+        ("document:view", "place_not_trusted", "203.0.113.9", "Office")]
+    # No unit was spent by the refusals.
+    assert response.get_json()["remaining"] == 2
+
+
+def test_a_loan_revoked_after_opening_stops_the_delivery(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=2)
+    loan_id = api.approved_loan(document_id)
+    url = api.open_view(document_id).get_json()["content_url"]
+    api.post(f"/api/v1/loans/{loan_id}/revoke", "ann", json={"reason": "The customer relationship ended"})
+    assert_error(api.get(url, "bob"), 410, "content_url_used")  # the revocation gave the unit back, URL dead
+    assert events(rt, "content:delivered") == []
+
+
+def test_a_compiler_reads_their_own_file_only_through_a_loan_others_approve(api, users, customer_id):
+    users.make("cora", Role.COMPILER, Role.BORROWER, Role.APPROVER)
+    document_id = api.upload(customer_id, grade=1, user="cora")
+    assert_error(api.open_view(document_id, "cora"), 403, "no_active_loan")
+    loan_id = api.loan(document_id, "cora")
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/approve", "cora", json={}), 403, "separation_of_duties")
+    api.post(f"/api/v1/loans/{loan_id}/approve", "ann", json={})
+    assert api.open_view(document_id, "cora").status_code == 201
+
+
+def test_view_input_errors(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=1)
+    body = assert_error(api.post(f"/api/v1/documents/{document_id}/views", "bob", json={"download": "yes"}),
+                        422, "invalid_request")
+    assert body["fields"] == {"reason": "is required", "place": "is required", "download": "must be true or false"}
+    assert_error(api.open_view(document_id, json={"reason": "short"}), 403, "reason_too_short")
+    assert_error(api.open_view(99999), 404, "not_found")
+    assert_error(api.open_view(document_id, "carl"), 403, "not_permitted")
+    assert api.get(f"/api/v1/documents/{document_id}", "bob").get_json()["remaining_views"] == 10
+    assert api.get(f"/api/v1/documents/{document_id}", "carl").get_json()["remaining_views"] is None
+    assert events(rt, "document:view") == []
+
+
+def test_an_expired_content_url_is_gone_and_gives_the_view_back(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=1)
+    opened = api.open_view(document_id).get_json()
+    assert opened["remaining"] == 9
+    # The URL lives at most a minute; move its expiry into the past rather than wait for it.
+    with rt.db.session() as session:
+        session.execute(update(DocumentView).where(DocumentView.id == opened["view_id"])
+                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert_error(api.get(opened["content_url"], "bob"), 410, "content_url_expired")
+    assert api.get(f"/api/v1/documents/{document_id}", "bob").get_json()["remaining_views"] == 10
+    assert [e.reason_code for e in events(rt, "content:open", "denied")] == ["content_url_expired"]
+    assert events(rt, "content:delivered") == []

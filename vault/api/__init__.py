@@ -1,0 +1,17 @@
+"""The JSON API under /api/v1: bearer tokens only, the same policy and services as the pages.
+
+Resources live in their own modules (me, customers, documents, loans, views, openapi); importing them
+registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` JSON.
+"""
+
+from __future__ import annotations
+
+from . import customers, documents, errors, loans, me, openapi, views
+from .blueprint import bp
+
+# Bearer tokens only (cookies are ignored under /api), so there is no browser session to forge requests with.
+CSRF_EXEMPT = True
+
+errors.install(bp)
+
+__all__ = ["CSRF_EXEMPT", "bp", "customers", "documents", "loans", "me", "openapi", "views"]

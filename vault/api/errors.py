@@ -1,0 +1,62 @@
+"""JSON error answers of the API: one shape, `{"error": ..., "code": ...}`, for every failure.
+
+Policy refusals (`policy.Denied`) and plain HTTP errors are turned into this shape by the request
+pipeline; this module adds the API's own input errors and the services' `ServiceError`s, which would
+otherwise surface as server errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from storage import StorageError
+
+from ..services.errors import ServiceError
+
+# Service codes whose HTTP status differs from the service's generic "bad input" (400).
+STATUS_BY_CODE: dict[str, int] = {"file_too_large": 413}
+
+
+class ApiError(Exception):
+    """Bad input caught by the API itself, with field-by-field details when there are any."""
+
+    def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+
+
+def invalid(fields: dict[str, str], message: str = "The request is not valid.") -> ApiError:
+    return ApiError(422, "invalid_request", message, fields)
+
+
+def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> Any:
+    body: dict[str, Any] = {"error": message, "code": code}
+    if fields:
+        body["fields"] = fields
+    return jsonify(body), status
+
+
+def install(bp: Blueprint) -> None:
+    @bp.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Any:
+        return error_response(exc.status, exc.code, exc.message, exc.fields)
+
+    @bp.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError) -> Any:
+        # The request's session is rolled back at teardown: nothing of the failed act is kept.
+        return error_response(STATUS_BY_CODE.get(exc.code, exc.status), exc.code, exc.message)
+
+    @bp.errorhandler(StorageError)
+    def _storage(exc: StorageError) -> Any:
+        current_app.logger.exception("object store failure")
+        return error_response(503, "storage_unavailable", "The file store cannot be reached; try again later.")
+
+    @bp.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> Any:
+        return error_response(413, "too_large", "The request body is larger than this server accepts.")

@@ -1,0 +1,149 @@
+"""Loans: requesting one, the approver's and custodian's decisions, returning and revoking.
+
+Each act answers with the loan as it now stands. A loan the caller may not see is "not found" (404),
+whatever its id, so ids cannot be used to probe other people's loans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import jsonify
+from sqlalchemy.orm import Session
+
+from ..context import AccessContext
+from ..models import Category, Loan, LoanKind, LoanStatus, User
+from ..permissions import Action
+from ..runtime import Runtime
+from ..services import documents as documents_service
+from ..services import loans as loans_service
+from ..web import auth
+from ..web.guard import permission
+from ..web.pipeline import access_context, db_session, runtime
+from . import serializers
+from .blueprint import ID, bp
+from .inputs import MAX_ID, Field, JsonBody, Query, parse_query
+from .spec import operation
+
+REQUEST = JsonBody(
+    "LoanRequest",
+    fields=(
+        Field("document_id", "integer", "The document to borrow.", minimum=1, maximum=MAX_ID),
+        Field("reason", "string", "Why the document is needed (recorded and shown to the approver).",
+              max_length=2000),
+        Field("category", "string", "The kind of need.", choices=tuple(str(c) for c in Category)),
+        Field("place", "string", "Where the document will be read.", max_length=200),
+        Field("days", "integer", "How long the loan should last (the grade caps it).", minimum=1, maximum=3650),
+        Field("kind", "string", "`extension` asks for more views on a document whose quota is spent.",
+              required=False, default=str(LoanKind.LOAN), choices=tuple(str(k) for k in LoanKind)),
+        Field("extra_views", "integer", "For an extension: how many more views.", required=False, default=0,
+              minimum=0, maximum=1000),
+    ),
+)
+DECISION = JsonBody(
+    "LoanDecision",
+    fields=(Field("comment", "string", "The approver's comment, kept with the decision.", required=False,
+                  default="", max_length=2000),),
+    required=False,
+)
+REVOKE = JsonBody(
+    "LoanRevoke",
+    fields=(Field("reason", "string", "Why the loan is ended early (recorded).", max_length=2000),),
+)
+NO_BODY = JsonBody("Empty", fields=(), required=False, description="No body, or an empty JSON object.")
+LIST_QUERY = (
+    Query("mine", "boolean", "1: only the caller's own loans (as borrower)."),
+    Query("status", "string", "Only loans in this state.", choices=tuple(str(s) for s in LoanStatus)),
+)
+
+
+@bp.post("/loans")
+@permission(Action.LOAN_REQUEST)
+@operation("Request a loan of a document", tag="loans", ok=201, response="LoanCreated", body=REQUEST,
+           errors=(404,),
+           description="The policy refuses (403) with its reason code: no loan needed at this grade, an open "
+                       "request already, a reason too short, too many days, and so on.")
+def request_loan() -> Any:
+    values = REQUEST.parse()
+    session, actor = db_session(), auth.current()
+    document = documents_service.get_document(session, actor, values["document_id"])
+    loan = loans_service.request_loan(
+        runtime(), session, actor, document, reason=values["reason"], category=values["category"],
+        place=values["place"], days=values["days"], ctx=access_context(), kind=values["kind"],
+        extra_views=values["extra_views"],
+    )
+    session.commit()
+    return jsonify(id=loan.id, status=str(loan.status)), 201
+
+
+@bp.get("/loans")
+@permission(Action.LOAN_READ)
+@operation("Loans the caller may see", tag="loans", response="LoanList", query=LIST_QUERY)
+def list_loans() -> Any:
+    params = parse_query(LIST_QUERY)
+    loans = loans_service.list_loans(db_session(), auth.current(), mine=params["mine"], status=params["status"])
+    return jsonify(loans=[serializers.loan(loan) for loan in loans])
+
+
+@bp.get(f"/loans/<{ID}:loan_id>")
+@permission(Action.LOAN_READ)
+@operation("One loan", tag="loans", response="Loan")
+def show_loan(loan_id: int) -> Any:
+    return jsonify(serializers.loan(loans_service.get_loan(db_session(), auth.current(), loan_id)))
+
+
+@bp.post(f"/loans/<{ID}:loan_id>/approve")
+@permission(Action.LOAN_APPROVE)
+@operation("Approve a requested loan", tag="loans", response="Loan", body=DECISION)
+def approve_loan(loan_id: int) -> Any:
+    values = DECISION.parse()
+    return _act(loan_id, lambda rt, session, actor, loan, ctx: loans_service.approve(
+        rt, session, actor, loan, comment=values["comment"], ctx=ctx))
+
+
+@bp.post(f"/loans/<{ID}:loan_id>/reject")
+@permission(Action.LOAN_REJECT)
+@operation("Reject a requested loan", tag="loans", response="Loan", body=DECISION)
+def reject_loan(loan_id: int) -> Any:
+    values = DECISION.parse()
+    return _act(loan_id, lambda rt, session, actor, loan, ctx: loans_service.reject(
+        rt, session, actor, loan, comment=values["comment"], ctx=ctx))
+
+
+@bp.post(f"/loans/<{ID}:loan_id>/release")
+@permission(Action.LOAN_RELEASE)
+@operation("Release an approved loan (custodian, where the grade requires it)", tag="loans", response="Loan",
+           body=NO_BODY)
+def release_loan(loan_id: int) -> Any:
+    NO_BODY.parse()
+    return _act(loan_id, lambda rt, session, actor, loan, ctx: loans_service.release(
+        rt, session, actor, loan, ctx=ctx))
+
+
+@bp.post(f"/loans/<{ID}:loan_id>/return")
+@permission(Action.LOAN_RETURN)
+@operation("Return a loan", tag="loans", response="Loan", body=NO_BODY)
+def return_loan(loan_id: int) -> Any:
+    NO_BODY.parse()
+    return _act(loan_id, lambda rt, session, actor, loan, ctx: loans_service.return_loan(
+        rt, session, actor, loan, ctx=ctx))
+
+
+@bp.post(f"/loans/<{ID}:loan_id>/revoke")
+@permission(Action.LOAN_REVOKE)
+@operation("Revoke a loan", tag="loans", response="Loan", body=REVOKE)
+def revoke_loan(loan_id: int) -> Any:
+    values = REVOKE.parse()
+    return _act(loan_id, lambda rt, session, actor, loan, ctx: loans_service.revoke(
+        rt, session, actor, loan, reason=values["reason"], ctx=ctx))
+
+
+def _act(loan_id: int, act: Callable[[Runtime, Session, User, Loan, AccessContext], object]) -> Any:
+    """Load the loan as the caller may see it, do the act, commit, answer with the loan."""
+    session, actor = db_session(), auth.current()
+    loan = loans_service.get_loan(session, actor, loan_id)
+    act(runtime(), session, actor, loan, access_context())
+    session.commit()
+    session.refresh(loan)
+    return jsonify(serializers.loan(loan))

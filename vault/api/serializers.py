@@ -1,0 +1,234 @@
+"""Model objects as JSON, and the OpenAPI schemas of exactly those shapes, side by side.
+
+Keeping each serializer next to its schema is what keeps the document honest: the API tests check
+real responses against these schemas.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..models import Category, Customer, Document, DocumentVersion, Loan, LoanKind, LoanStatus, Role, Segment, User
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def user_ref(user: User | None) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": user.id, "username": user.username, "display_name": user.display_name}
+
+
+def me(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "roles": sorted(str(role) for role in user.role_set),
+        "status": "disabled" if user.disabled else str(user.status),
+    }
+
+
+def customer(item: Customer) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "name": item.name,
+        "segment": str(item.segment),
+        "owner": user_ref(item.owner),
+        "notes": item.notes,
+        "created_at": timestamp(item.created_at),
+    }
+
+
+def customer_detail(item: Customer, documents: list[Document]) -> dict[str, Any]:
+    return {**customer(item), "documents": [document_summary(d) for d in documents]}
+
+
+def version(item: DocumentVersion) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "number": item.number,
+        "size": item.size,
+        "sha256": item.sha256,
+        "content_type": item.content_type,
+        "filename": item.original_name,
+        "uploaded_by": user_ref(item.uploaded_by),
+        "uploaded_at": timestamp(item.uploaded_at),
+    }
+
+
+def document_summary(item: Document) -> dict[str, Any]:
+    latest = item.latest
+    return {
+        "id": item.id,
+        "customer_id": item.customer_id,
+        "title": item.title,
+        "grade": item.grade,
+        "latest_version": latest.number if latest else None,
+        "created_at": timestamp(item.created_at),
+    }
+
+
+def document(item: Document, remaining_views: int | None) -> dict[str, Any]:
+    return {
+        **document_summary(item),
+        "compiler": user_ref(item.compiler),
+        "custodian": user_ref(item.custodian),
+        "versions": [version(v) for v in item.versions],
+        "remaining_views": remaining_views,
+    }
+
+
+def loan(item: Loan) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "kind": str(item.kind),
+        "status": str(item.status),
+        "document_id": item.document_id,
+        "borrower": user_ref(item.borrower),
+        "reason": item.reason,
+        "category": str(item.category),
+        "place": item.declared_place,
+        "days": item.days,
+        "extra_views": item.extra_views,
+        "approvals_required": item.approvals_required,
+        "release_required": item.release_required,
+        "decisions": [
+            {"approver": user_ref(d.approver), "decision": d.decision, "comment": d.comment,
+             "decided_at": timestamp(d.decided_at)}
+            for d in item.decisions
+        ],
+        "requested_at": timestamp(item.requested_at),
+        "approved_at": timestamp(item.approved_at),
+        "released_by": user_ref(item.released_by),
+        "released_at": timestamp(item.released_at),
+        "due_at": timestamp(item.due_at),
+        "closed_at": timestamp(item.closed_at),
+        "closed_by": user_ref(item.closed_by),
+        "close_reason": item.close_reason,
+    }
+
+
+# -- schemas -----------------------------------------------------------------------------------------
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable_ref(name: str) -> dict[str, Any]:
+    return {"oneOf": [_ref(name), {"type": "null"}]}
+
+
+def _object(properties: dict[str, Any], description: str = "") -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+_ID = {"type": "integer", "minimum": 1}
+_TS = {"type": "string", "format": "date-time"}
+_TS_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+_TEXT = {"type": "string"}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "description": "Every error answer. `code` is stable and meant for programs; `error` is for people.",
+        "properties": {
+            "error": {"type": "string"},
+            "code": {"type": "string", "examples": ["not_authenticated", "not_permitted", "not_found",
+                                                    "invalid_request", "no_active_loan", "quota_exhausted",
+                                                    "place_not_trusted", "separation_of_duties",
+                                                    "download_not_allowed"]},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"},
+                       "description": "For `invalid_request`: each bad field or parameter and what is wrong."},
+        },
+        "required": ["error", "code"],
+        "additionalProperties": False,
+    },
+    "UserRef": _object({"id": _ID, "username": _TEXT, "display_name": _TEXT}),
+    "Me": _object({
+        "id": _ID, "username": _TEXT, "display_name": _TEXT,
+        "roles": {"type": "array", "items": {"type": "string", "enum": [str(r) for r in Role]}},
+        "status": {"type": "string", "enum": ["active", "departing", "departed", "disabled"]},
+    }),
+    "Customer": _object({
+        "id": _ID, "name": _TEXT, "segment": {"type": "string", "enum": [str(s) for s in Segment]},
+        "owner": _nullable_ref("UserRef"), "notes": _TEXT, "created_at": _TS,
+    }),
+    "CustomerList": _object({
+        "customers": {"type": "array", "items": _ref("Customer")},
+        "total": {"type": "integer", "minimum": 0, "description": "Customers matching, on all pages."},
+        "page": {"type": "integer", "minimum": 1},
+        "pages": {"type": "integer", "minimum": 1},
+    }),
+    "DocumentSummary": _object({
+        "id": _ID, "customer_id": _ID, "title": _TEXT, "grade": {"type": "integer", "enum": [1, 2, 3]},
+        "latest_version": {"type": ["integer", "null"], "minimum": 1}, "created_at": _TS,
+    }),
+    "Version": _object({
+        "id": _ID, "number": {"type": "integer", "minimum": 1}, "size": {"type": "integer", "minimum": 0},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "content_type": _TEXT, "filename": _TEXT,
+        "uploaded_by": _nullable_ref("UserRef"), "uploaded_at": _TS,
+    }),
+    "Created": _object({"id": _ID, "version": {"type": "integer", "minimum": 1}},
+                       "The document and the number of the version just stored."),
+    "LoanCreated": _object({"id": _ID, "status": {"type": "string", "enum": [str(s) for s in LoanStatus]}}),
+    "LoanList": _object({"loans": {"type": "array", "items": _ref("Loan")}}),
+    "Loan": _object({
+        "id": _ID,
+        "kind": {"type": "string", "enum": [str(k) for k in LoanKind]},
+        "status": {"type": "string", "enum": [str(s) for s in LoanStatus]},
+        "document_id": _ID,
+        "borrower": _ref("UserRef"),
+        "reason": _TEXT,
+        "category": {"type": "string", "enum": [str(c) for c in Category]},
+        "place": _TEXT,
+        "days": {"type": "integer", "minimum": 1},
+        "extra_views": {"type": "integer", "minimum": 0},
+        "approvals_required": {"type": "integer", "minimum": 0},
+        "release_required": {"type": "boolean"},
+        "decisions": {"type": "array", "items": _object({
+            "approver": _ref("UserRef"), "decision": {"type": "string", "enum": ["approve", "reject"]},
+            "comment": _TEXT, "decided_at": _TS,
+        })},
+        "requested_at": _TS,
+        "approved_at": _TS_OR_NULL,
+        "released_by": _nullable_ref("UserRef"),
+        "released_at": _TS_OR_NULL,
+        "due_at": _TS_OR_NULL,
+        "closed_at": _TS_OR_NULL,
+        "closed_by": _nullable_ref("UserRef"),
+        "close_reason": {"type": ["string", "null"]},
+    }),
+    "ViewOpened": _object({
+        "view_id": _ID,
+        "remaining": {"type": "integer", "minimum": 0, "description": "Views of this document left to the caller."},
+        "content_url": {"type": "string", "format": "uri-reference",
+                        "description": "Single use, short-lived, only for the same caller's token."},
+        "expires_at": _TS,
+    }),
+}
+
+SCHEMAS["CustomerDetail"] = {
+    **_object({**SCHEMAS["Customer"]["properties"],
+               "documents": {"type": "array", "items": _ref("DocumentSummary")}}),
+    "description": "The customer with the metadata of the documents the caller may see.",
+}
+SCHEMAS["Document"] = _object({
+    **SCHEMAS["DocumentSummary"]["properties"],
+    "compiler": _ref("UserRef"),
+    "custodian": _nullable_ref("UserRef"),
+    "versions": {"type": "array", "items": _ref("Version")},
+    "remaining_views": {"type": ["integer", "null"], "minimum": 0,
+                        "description": "Views left to the caller on this document (null: the caller cannot view it)."},
+})

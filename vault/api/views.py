@@ -1,0 +1,95 @@
+"""Opening a view of a document, and fetching its bytes once through the single-use content URL.
+
+Opening spends a unit of the caller's quota and returns a short-lived secret URL; the bytes are
+streamed from the object store through decryption straight to the client (never whole in memory),
+with exactly the headers the pages send (type, disposition, length, `no-store`, a sandboxing CSP).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g, jsonify, request, url_for
+from werkzeug.exceptions import MethodNotAllowed
+
+from .. import policy
+from ..permissions import Action
+from ..services import documents as documents_service
+from ..services import views as views_service
+from ..views.content import content_response
+from ..web import auth
+from ..web.guard import permission
+from ..web.pipeline import access_context, db_session, runtime
+from .blueprint import ID, bp
+from .inputs import Field, JsonBody
+from .serializers import timestamp
+from .spec import operation
+
+# Refusals of a content URL that was good once: used already, or expired unused (its unit given back).
+GONE = frozenset({"content_url_used", "content_url_expired"})
+
+OPEN = JsonBody(
+    "ViewOpen",
+    fields=(
+        Field("reason", "string", "Why the document is read now (recorded).", max_length=2000),
+        Field("place", "string", "Where it is read (recorded; trusted places are judged by address).",
+              max_length=200),
+        Field("download", "boolean", "Ask for the file as an attachment (only where the grade allows).",
+              required=False, default=False),
+    ),
+)
+
+
+@bp.post(f"/documents/<{ID}:document_id>/views")
+@permission(Action.DOCUMENT_VIEW)
+@operation("Open a view: spends one unit of quota, returns a single-use content URL", tag="views", ok=201,
+           response="ViewOpened", body=OPEN, errors=(409,),
+           description="Refusals (403) carry the policy's code: no_active_loan, quota_exhausted, "
+                       "place_not_trusted, separation_of_duties, download_not_allowed, not_permitted...")
+def open_view(document_id: int) -> Any:
+    values = OPEN.parse()
+    session, actor = db_session(), auth.current()
+    document = documents_service.get_document(session, actor, document_id)
+    # As on the pages: a refused download is recorded as such, with the place the caller declared.
+    if values["download"]:
+        g.vault_denied_action = str(Action.DOCUMENT_DOWNLOAD)
+    g.access_context = access_context().declaring(values["place"].strip())
+    opened = views_service.open_view(
+        runtime(), session, actor, document, reason=values["reason"], place=values["place"],
+        download=values["download"], ctx=access_context(),
+    )
+    session.commit()
+    return jsonify(
+        view_id=opened.view.id,
+        remaining=opened.remaining,
+        content_url=content_url(opened.secret),
+        expires_at=timestamp(opened.expires_at),
+    ), 201
+
+
+@bp.get("/content/<string(maxlength=200):secret>")
+@permission(Action.DOCUMENT_VIEW)
+@operation("The bytes of an opened view, once", tag="views", binary=True, errors=(410, 500, 503),
+           description="Only for the token's owner who opened the view (anyone else: 404), within its short "
+                       "lifetime, once (afterwards: 410). 403 when the loan it was opened under has ended.")
+def content(secret: str) -> Any:
+    if request.method == "HEAD":
+        # A HEAD would spend the single use without delivering a byte.
+        raise MethodNotAllowed(valid_methods=["GET"])
+    g.vault_denied_action = "content:open"  # refusals are recorded as the pages record them
+    try:
+        # Commits and closes the request's session: the stream runs outside any transaction.
+        delivery = views_service.start_delivery(runtime(), db_session(), auth.current(), secret, access_context())
+    except policy.Denied as exc:
+        if exc.decision.code not in GONE:
+            raise
+        # The pipeline's handler records the refusal as for any other; only the status says "gone".
+        response = current_app.make_response(current_app.handle_user_exception(exc))
+        response.status_code = 410
+        return response
+    return content_response(delivery)
+
+
+def content_url(secret: str) -> str:
+    """An absolute URL on the host the client called (behind proxies, as `VAULT_PROXY_COUNT` trusts)."""
+    return url_for("api.content", secret=secret, _external=True)
