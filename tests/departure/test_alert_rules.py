@@ -1,0 +1,236 @@
+"""The early-warning rules one by one: when each fires, when it does not, one alert per window, and a
+broken rule never breaking the view it watches."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.departure.conftest import HOME, OFFICE, TRUSTED, ApiCaller, days_from_today, evening_policy
+from vault.alerts import rules
+from vault.alerts.config import working_hours
+from vault.config import ConfigError, load_settings
+from vault.models import Alert, Document, DocumentView, Loan, ViewStatus
+from vault.runtime import Runtime
+from vault.services import departures
+
+ALL_HOURS = {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": 0, "end": 24}
+
+
+@pytest.fixture
+def settings_overrides(request) -> dict[str, Any]:
+    marker = request.node.get_closest_marker("policy")
+    policy = marker.args[0] if marker else {"working_hours": ALL_HOURS}
+    return {"trusted_places": TRUSTED, "policy": policy}
+
+
+policy = pytest.mark.policy
+
+
+def _start(rt, company, user: str = "sam") -> None:
+    with rt.db.session() as session:
+        departures.start_departure(rt, session, None, company.user(session, user), last_day=days_from_today(20),
+                                   successor=company.user(session, "sue"), ctx=OFFICE)
+
+
+def test_views_inside_working_hours_from_the_usual_place_raise_nothing(rt, company):
+    doc = company.document(company.customer("Acme"))
+    for _ in range(3):
+        company.view(doc, ctx=OFFICE)
+    assert company.alerts() == []
+
+
+def test_a_new_place_is_reported_once_a_baseline_exists(rt, company):
+    first, second = (company.document(company.customer(name)) for name in ("Acme", "Bolt"))
+    company.view(first, ctx=HOME, place="Home")  # no earlier view: nothing to compare with
+    assert company.rules() == []
+    company.view(first, ctx=HOME, place="Home")  # the same place again
+    assert company.rules() == []
+    company.view(second, ctx=OFFICE, place="Head office")
+    (alert,) = company.alerts()
+    assert alert.rule == "new_place" and alert.severity == "medium"
+    assert alert.evidence["places"] == ["address: 10.1.2.3", "named place: Head office",
+                                        "declared place: Head office"]
+    company.view(second, ctx=OFFICE, place="head office ")  # known now, whatever the case and spaces
+    assert len(company.alerts()) == 1 and company.alerts()[0].occurrences == 1
+
+
+@policy({"working_hours": ALL_HOURS, "alerts": {"customers_per_day": 3}})
+def test_many_customers_in_a_day_is_one_high_alert_with_its_evidence(rt, company):
+    docs = [company.document(company.customer(f"Customer {n}")) for n in range(5)]
+    for doc in docs[:3]:
+        company.view(doc)
+    assert company.rules() == []
+    company.view(docs[3])
+    company.view(docs[4])
+    (alert,) = company.alerts()
+    assert (alert.rule, alert.severity, alert.occurrences) == ("many_customers", "high", 2)
+    assert alert.evidence["value"] == 5 and alert.evidence["threshold"] == 3
+    assert len(alert.evidence["customers"]) == 5 and alert.evidence["documents"] == docs[3:]
+    assert [json.loads(e.detail)["rule"] for e in company.events("alert:raise")] == ["many_customers"]
+
+
+@policy({"working_hours": ALL_HOURS, "alerts": {"median_factor": 3, "median_min_views": 2, "new_place": False}})
+def test_a_volume_spike_is_measured_against_the_persons_own_median(rt, company):
+    doc = company.document(company.customer("Acme"))
+    company.view(doc)
+    # a month of history: one view a day (the views table as it would be after thirty working days)
+    with rt.db.session() as session:
+        view = session.scalar(select(DocumentView))
+        noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+        for day in range(1, 31):
+            session.add(DocumentView(
+                document_id=view.document_id, version_id=view.version_id, user_id=view.user_id, reason="history",
+                declared_place="Head office", client_addr="10.1.2.3", named_place="Head office",
+                status=ViewStatus.DELIVERED, token_hash=f"{day:064x}", opened_at=noon - timedelta(days=day),
+                expires_at=noon - timedelta(days=day)))
+    company.view(doc)
+    assert company.rules() == []  # two today, the median is one: below three times the median
+    company.view(doc)
+    (alert,) = company.alerts()
+    assert alert.rule == "volume_spike" and alert.evidence["median"] == 1 and alert.evidence["value"] == 3
+
+
+@policy({"working_hours": {"timezone": "UTC", "days": []}})
+def test_outside_hours_escalates_to_medium_for_important_files(rt, company):
+    plain = company.document(company.customer("Acme"), grade=1)
+    graded = company.document(company.customer("Bolt"), grade=2)
+    company.view(plain)
+    (alert,) = company.alerts()
+    assert (alert.rule, alert.severity) == ("outside_hours", "low")
+    company.loan(graded)
+    company.view(graded)
+    (alert,) = company.alerts()
+    assert (alert.severity, alert.occurrences) == ("medium", 2)
+    assert [json.loads(e.detail)["severity"] for e in company.events("alert:escalate")] == ["medium"]
+
+
+@policy({"working_hours": ALL_HOURS, "alerts": {"refusals_per_hour": 3}})
+def test_repeated_refusals_are_probing(rt, app, company, users):
+    graded = [company.document(company.customer(f"Graded {n}"), grade=2) for n in range(4)]
+    api = ApiCaller(app, users.token("tom"), HOME.client_addr)
+    assert [api.open_view(doc).status_code for doc in graded[:2]] == [403, 403]
+    assert company.alerts("tom") == []
+    assert api.open_view(graded[2]).status_code == 403
+    (alert,) = company.alerts("tom")
+    assert (alert.rule, alert.severity, alert.evidence["value"]) == ("probing", "high", 3)
+    assert alert.evidence["codes"] == ["no_active_loan"] and sorted(alert.evidence["documents"]) == graded[:3]
+    assert api.open_view(graded[3]).status_code == 403
+    (alert,) = company.alerts("tom")
+    assert alert.occurrences == 2 and alert.evidence["value"] == 4
+    # refusals without a known person (no or a bad token) count for nobody
+    stranger = ApiCaller(app, "vt_not-a-token", HOME.client_addr)
+    for _ in range(4):
+        assert stranger.open_view(graded[0]).status_code == 401
+    assert len(company.alerts()) == 0 and len(company.alerts("tom")) == 1
+
+
+@policy({"working_hours": ALL_HOURS, "alerts": {"quotas_per_day": 2}})
+def test_several_quotas_used_up_in_a_day(rt, company):
+    docs = [company.document(company.customer(f"C{n}"), grade=1) for n in range(2)]
+    with rt.db.session() as session:
+        for doc in docs:
+            session.get(Document, doc).view_quota = 1
+    company.view(docs[0])
+    assert company.rules() == []
+    company.view(docs[1])
+    (alert,) = company.alerts()
+    assert alert.rule == "quotas_exhausted" and sorted(alert.evidence["documents"]) == docs
+
+
+def test_a_person_on_notice_touching_important_files(rt, company):
+    plain = company.document(company.customer("Acme"), grade=1)
+    graded = company.document(company.customer("Bolt"), grade=2)
+    loan_id = company.loan(graded)
+    _start(rt, company)
+    company.view(plain)
+    assert company.rules() == ["notice"]
+    company.view(graded)
+    assert company.rules() == ["departing_access", "notice"]
+    other = company.document(company.customer("Core"), grade=3)
+    company.request(other)
+    alert = next(a for a in company.alerts() if a.rule == "departing_access")
+    assert alert.occurrences == 2 and sorted(alert.evidence["grades"]) == [2, 3]
+    with rt.db.session() as session:
+        assert session.get(Loan, loan_id).status == "active"  # no automatic suspension unless configured
+
+
+@policy({"working_hours": ALL_HOURS, "alerts": {"auto_suspend": True}})
+def test_automatic_suspension_on_a_high_alert(rt, app, company, users):
+    graded = [company.document(company.customer(f"Graded {n}"), grade=2) for n in range(2)]
+    loans = [company.loan(doc) for doc in graded]
+    _start(rt, company)
+    mark = company.head()
+    opened = company.view(graded[0])
+    with rt.db.session() as session:
+        assert [session.get(Loan, loan).status for loan in loans] == ["revoked", "revoked"]
+        assert {session.get(Loan, loan).close_reason for loan in loans} == {"suspended by early warning"}
+        assert session.get(DocumentView, opened.view.id).status == "refunded"  # nothing was delivered
+    revokes = company.events("loan:revoke", after=mark)
+    assert [(e.actor_name, e.loan_id, e.reason_text) for e in revokes] == [
+        ("system", loan, "suspended by early warning") for loan in loans]
+    alert = next(a for a in company.alerts() if a.rule == "departing_access")
+    assert alert.evidence["suspended_loans"] == loans
+    api = ApiCaller(app, users.token("sam"), OFFICE.client_addr)
+    fetched = api.call("GET", f"/api/v1/content/{opened.secret}")
+    assert fetched.status_code == 410 and fetched.get_json()["code"] == "content_url_used"  # nothing to read
+
+
+def test_a_failing_rule_never_breaks_the_view(rt, company, monkeypatch, caplog):
+    def broken(*_args: Any) -> Any:
+        raise RuntimeError("rule bug")
+
+    doc = company.document(company.customer("Acme"))
+    monkeypatch.setattr(rules, "VIEW_RULES", (rules.outside_hours, broken))
+    opened = company.view(doc)
+    assert opened.remaining == 9
+    assert company.alerts() == []
+    assert "evaluating a view failed" in caplog.text
+    with rt.db.session() as session:
+        assert session.scalar(select(DocumentView)).status == "reserved"
+
+
+@pytest.mark.parametrize(("policy_sections", "message"), [
+    ({"alerts": {"customer_per_day": 5}}, "unknown key"),
+    ({"alerts": {"customers_per_day": -1}}, "at least 0"),
+    ({"alerts": {"auto_suspend": "yes"}}, "true or false"),
+    ({"working_hours": {"start": "25:00"}}, "start"),
+    ({"working_hours": {"start": 18, "end": 8}}, "before end"),
+    ({"working_hours": {"days": ["monday", "funday"]}}, "funday"),
+    ({"working_hours": {"timezone": "Mars/Olympus"}}, "unknown timezone"),
+    ({"departure": {"lookback_days": 0}}, "lookback_days"),
+    ({"departure": {"key_segments": ["gold"]}}, "key_segments"),
+    ({"departure": {"on_notice": "shrug"}}, "on_notice"),
+    ({"departure": {"lookback": 30}}, "unknown key"),
+])
+def test_a_malformed_policy_stops_the_start_up(tmp_path, keyring_path, policy_sections, message):
+    settings = load_settings({"data_dir": tmp_path, "keyring": keyring_path, "policy": policy_sections}, environ={})
+    with pytest.raises(ConfigError, match=message):
+        Runtime.build(settings)
+
+
+def test_a_webhook_url_must_be_http(tmp_path, keyring_path):
+    settings = load_settings({"data_dir": tmp_path, "keyring": keyring_path, "webhook_url": "file:///etc/passwd"},
+                             environ={})
+    with pytest.raises(ConfigError, match="http"):
+        Runtime.build(settings)
+
+
+def test_the_evening_policy_helper_is_outside_working_hours_now():
+    hours = working_hours(load_settings({"policy": evening_policy()}, environ={}))
+    assert not hours.contains(datetime.now(UTC)) and not hours.contains(datetime.now(UTC) + timedelta(hours=23))
+    assert working_hours(load_settings({"policy": {"working_hours": ALL_HOURS}}, environ={})).contains(
+        datetime.now(UTC))
+
+
+def test_alert_rows_are_unique_per_rule_person_and_window(rt, company):
+    from sqlalchemy.exc import IntegrityError
+
+    with rt.db.session() as session:
+        session.add(Alert(user_id=company.ids["sam"], rule="probing", window_key="w", severity="high", summary="x"))
+    with pytest.raises(IntegrityError), rt.db.session() as session:
+        session.add(Alert(user_id=company.ids["sam"], rule="probing", window_key="w", severity="low", summary="y"))

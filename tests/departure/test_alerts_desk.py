@@ -1,0 +1,103 @@
+"""The alerts page: auditors and approvers read alerts with their evidence, acknowledge and resolve them;
+nobody reads or settles an alert about themselves, and the other roles do not see the page."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import login
+from tests.departure.conftest import OFFICE
+from vault import policy
+from vault.alerts import desk
+from vault.alerts.raising import Finding, raise_alert
+from vault.models import Alert, Severity
+
+
+@pytest.fixture
+def alert_ids(rt, company) -> dict[str, int]:
+    """One alert about Sam (with a document as evidence) and one about Ann, an approver."""
+    doc = company.document(company.customer("Acme"), grade=2, title="Price list")
+    company.loan(doc)
+    company.view(doc)  # outside working hours (see the evening policy): an alert about Sam
+    (about_sam,) = company.alerts()
+    with rt.db.session() as session:
+        about_ann = raise_alert(rt, session, company.user(session, "ann"),
+                                Finding("probing", Severity.HIGH, "2026-01-01T10", "5 refused attempts", {}))
+    return {"sam": about_sam.id, "ann": about_ann.id, "doc": doc}
+
+
+def test_the_auditor_reads_alerts_with_links_into_the_audit_trail(app, company, alert_ids):
+    auditor = app.test_client()
+    login(auditor, "aud")
+    listing = auditor.get("/alerts/")
+    assert listing.status_code == 200
+    html = listing.get_data(as_text=True)
+    assert f"/alerts/{alert_ids['sam']}" in html and f"/alerts/{alert_ids['ann']}" in html
+    detail = auditor.get(f"/alerts/{alert_ids['sam']}").get_data(as_text=True)
+    assert "Price list" in detail and "Access outside working hours" in detail
+    assert f"/audit/?actor={company.ids['sam']}&amp;document={alert_ids['doc']}" in detail
+    assert f"/audit/?user={company.ids['sam']}" in detail
+    high = auditor.get("/alerts/?severity=high&status=all").get_data(as_text=True)
+    assert f"/alerts/{alert_ids['ann']}" in high and f"/alerts/{alert_ids['sam']}\"" not in high
+    assert auditor.get("/alerts/?status=bogus").status_code == 400
+
+
+def test_an_approver_acknowledges_and_resolves_with_a_note(rt, app, company, alert_ids):
+    abe = app.test_client()
+    token = login(abe, "abe")
+    path = f"/alerts/{alert_ids['sam']}"
+    assert abe.post(f"{path}/acknowledge", data={"csrf_token": token}).status_code == 302
+    again = abe.post(f"{path}/acknowledge", data={"csrf_token": token})
+    assert again.status_code == 403
+    short = abe.post(f"{path}/resolve", data={"csrf_token": token, "note": "ok"})
+    assert short.status_code == 403 and "at least 10 characters" in short.get_data(as_text=True)
+    done = abe.post(f"{path}/resolve", data={"csrf_token": token, "note": "Loan approved for the Monday visit"})
+    assert done.status_code == 302
+    with rt.db.session() as session:
+        alert = session.get(Alert, alert_ids["sam"])
+        assert (alert.status, alert.resolved_by_id, alert.resolution_note) == (
+            "resolved", company.ids["abe"], "Loan approved for the Monday visit")
+    settled = [(e.action, e.outcome, e.reason_code, e.actor_name, e.subject_user_id)
+               for e in company.events() if e.action.startswith("alert:") and e.action != "alert:raise"]
+    assert settled == [
+        ("alert:acknowledge", "allowed", None, "abe", company.ids["sam"]),
+        ("alert:manage", "denied", "alert_acknowledged", "abe", company.ids["sam"]),
+        ("alert:manage", "denied", "note_required", "abe", company.ids["sam"]),
+        ("alert:resolve", "allowed", None, "abe", company.ids["sam"]),
+    ]
+    assert abe.post(f"{path}/resolve", data={"csrf_token": token, "note": "Once more with feeling"}).status_code \
+        == 403
+
+
+def test_nobody_sees_or_settles_an_alert_about_themselves(rt, app, company, alert_ids):
+    ann = app.test_client()
+    token = login(ann, "ann")
+    assert f"/alerts/{alert_ids['ann']}" not in ann.get("/alerts/?status=all").get_data(as_text=True)
+    assert ann.get(f"/alerts/{alert_ids['ann']}").status_code == 404
+    assert ann.post(f"/alerts/{alert_ids['ann']}/resolve",
+                    data={"csrf_token": token, "note": "Nothing to see here at all"}).status_code == 404
+    with rt.db.session() as session:
+        assert session.get(Alert, alert_ids["ann"]).status == "open"
+        alert = session.get(Alert, alert_ids["ann"])
+        with pytest.raises(policy.Denied) as refused:
+            desk.resolve(rt, session, company.user(session, "ann"), alert, note="Nothing to see here", ctx=OFFICE)
+        assert refused.value.decision.code == "own_alert"
+
+
+@pytest.mark.parametrize("who", ["sam", "kim", "adm", "carl"])
+def test_the_alerts_page_is_for_auditors_and_approvers_only(app, company, alert_ids, who):
+    client = app.test_client()
+    token = login(client, who)
+    assert client.get("/alerts/").status_code == 403
+    assert client.get(f"/alerts/{alert_ids['sam']}").status_code == 403
+    assert client.post(f"/alerts/{alert_ids['sam']}/acknowledge", data={"csrf_token": token}).status_code == 403
+
+
+def test_the_desk_counts_open_alerts_by_severity(rt, company, alert_ids):
+    with rt.db.session() as session:
+        auditor = company.user(session, "aud")
+        assert desk.count_open(session, auditor) == {"high": 1, "medium": 1}
+        assert desk.count_open(session, company.user(session, "ann")) == {"medium": 1}
+        assert len(desk.list_alerts(session, auditor, status="all").alerts) == 2
+        assert session.scalars(select(Alert)).all()

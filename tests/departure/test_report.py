@@ -1,0 +1,143 @@
+"""The departure report as evidence: built from the audit log, written as CSV and PDF (opened again with
+pypdf), produced from the command line, and audited every time it is produced."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pypdf
+import pytest
+from sqlalchemy import select
+
+from tests.departure.conftest import HOME, OFFICE, days_from_today, run_cli
+from vault import policy
+from vault.models import AuditEvent, utcnow
+from vault.services import departures, report
+from vault.services.errors import ServiceError
+
+
+@pytest.fixture
+def story(rt, company) -> dict[str, int]:
+    """Sam owns two customers, compiles a file, borrows and reads others; gives notice to Sue."""
+    own = company.customer("=HYPERLINK(\"http://evil\") Trading", "vip")
+    other = company.customer("Müller & Söhne <GmbH>", owner="tom")
+    untouched = company.customer("Never Seen Ltd", owner="tom")
+    compiled = company.document(own, grade=1, title="Sam's visit notes", compiler="sam")
+    graded = company.document(other, grade=2, title="Price list 2027")
+    plain = company.document(other, grade=1, title="Contacts")
+    company.document(untouched, grade=1, title="Untouched file")
+    company.loan(graded)
+    company.view(graded, ctx=OFFICE, place="Head office")
+    company.view(plain, ctx=HOME, place="Kitchen table")
+    with rt.db.session() as session:
+        departures.start_departure(rt, session, None, company.user(session, "sam"), last_day=days_from_today(7),
+                                   successor=company.user(session, "sue"), ctx=OFFICE)
+    return {"own": own, "other": other, "untouched": untouched, "compiled": compiled, "graded": graded,
+            "plain": plain}
+
+
+def _produce(rt, company, fmt: str, actor: str | None = "aud", days: int | None = None) -> report.Report:
+    with rt.db.session() as session:
+        return report.produce(rt, session, company.user(session, actor) if actor else None,
+                              company.user(session, "sam"), fmt=fmt, lookback_days=days, ctx=OFFICE)
+
+
+def test_the_report_lists_what_the_audit_log_says_was_touched(rt, company, story):
+    data = _produce(rt, company, "html")
+    assert {c.customer_id for c in data.customers} == {story["own"], story["other"]}
+    lines = {c.customer_id: c for c in data.customers}
+    assert lines[story["own"]].owned and lines[story["own"]].handover_to == "Sue"
+    assert lines[story["own"]].handover_state == "awaiting confirmation"
+    assert not lines[story["other"]].owned
+    documents = {d.document_id: d for d in data.documents}
+    assert documents[story["compiled"]].compiled == 1
+    graded = documents[story["graded"]]
+    assert (graded.borrowed, graded.viewed, graded.refused) == (1, 1, 0)
+    assert graded.places == ["Head office (10.1.2.3)"] and "Head office" in graded.declared_places
+    assert graded.reasons == ["Prepare the quarterly visit to the customer"]
+    assert documents[story["plain"]].places == ["203.0.113.9"]
+    assert documents[story["plain"]].declared_places == ["Kitchen table"]
+    assert story["untouched"] not in {d.customer_id for d in data.documents}
+    assert [loan.status for loan in data.loans] == ["active"]
+    assert {a.rule for a in data.alerts} >= {"notice"}
+    # the audit record of its production names the person and the chain head it was built on
+    (event,) = company.events("departure:report")
+    assert (event.actor_name, event.subject_user_id, event.seq) == ("aud", company.ids["sam"], data.audit_seq)
+    assert json.loads(event.detail)["audit_head_seq"] == data.audit_head_seq == event.seq - 1
+
+
+def test_the_lookback_window_leaves_out_older_acts(rt, company, story):
+    """Seen from three days ahead with a one-day window, the story's acts are older than the window:
+    only the customers the person owned remain (the audit log is append-only, so time moves instead)."""
+    with rt.db.session() as session:
+        data = report.build_report(rt, session, company.user(session, "sam"), lookback_days=1,
+                                   now=utcnow() + timedelta(days=3))
+    assert data.documents == [] and data.loans == [] and data.events == 0
+    assert [(c.customer_id, c.owned, c.events) for c in data.customers] == [(story["own"], True, 0)]
+
+
+def test_the_csv_cannot_run_formulas_in_a_spreadsheet(rt, company, story):
+    data = _produce(rt, company, "csv")
+    rows = list(csv.DictReader(io.StringIO(report.csv_bytes(data).decode("utf-8-sig"))))
+    names = {r["customer"] for r in rows if r["kind"] == "customer"}
+    assert "'=HYPERLINK(\"http://evil\") Trading" in names and "Müller & Söhne <GmbH>" in names
+    assert all(not r["customer"].startswith(("=", "+", "-", "@")) for r in rows)
+    assert {r["kind"] for r in rows} == {"customer", "document", "loan", "alert"}
+
+
+def test_the_pdf_opens_and_says_what_the_report_says(rt, company, story):
+    data = _produce(rt, company, "pdf")
+    reader = pypdf.PdfReader(io.BytesIO(report.pdf_bytes(data)))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Departure report: Sam (sam)" in text
+    for expected in ("Müller & Söhne <GmbH>", "=HYPERLINK(\"http://evil\") Trading", "Price list 2027",
+                     "Sam's visit notes", "Kitchen table", "203.0.113.9", "Prepare the quarterly visit",
+                     f"audit event #{data.audit_seq}", f"#{data.audit_head_seq}", "Successor: Sue"):
+        assert expected in text, expected
+    assert "Never Seen Ltd" not in text
+    assert reader.metadata.title == "Departure report: Sam (sam)"
+
+
+def test_the_report_from_the_command_line(rt, company, story, tmp_path):
+    out = tmp_path / "sam.pdf"
+    result = run_cli(rt, tmp_path, "departure", "report", "sam", "--format", "pdf", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = "\n".join(page.extract_text() for page in pypdf.PdfReader(out).pages)
+    assert "Price list 2027" in text and "Generated by: command line" in text
+    csv_out = tmp_path / "sam.csv"
+    result = run_cli(rt, tmp_path, "departure", "report", "sam", "--format", "csv", "--out", str(csv_out),
+                     "--lookback-days", "30")
+    assert result.exit_code == 0, result.output
+    assert "Price list 2027" in csv_out.read_text(encoding="utf-8-sig")
+    events = company.events("departure:report")
+    assert [(e.actor_name, json.loads(e.detail)["format"], json.loads(e.detail)["lookback_days"])
+            for e in events] == [("system", "pdf", 180), ("system", "csv", 30)]
+    # a file that cannot be written: no report, no audit record of one
+    result = run_cli(rt, tmp_path, "departure", "report", "sam", "--format", "csv", "--out",
+                     str(tmp_path / "missing" / "dir" / "x.csv"))
+    assert result.exit_code != 0 and "cannot write" in result.output
+    assert len(company.events("departure:report")) == 2
+
+
+def test_producing_the_report_is_refused_to_others_and_to_the_person(rt, company, users, story):
+    from vault.models import Role
+
+    users.make("audrey", Role.AUDITOR, Role.BORROWER)
+    for actor, code in (("sue", "not_permitted"), ("ann", "not_permitted"), ("kim", "not_permitted")):
+        with pytest.raises(policy.Denied) as refused:
+            _produce(rt, company, "pdf", actor)
+        assert refused.value.decision.code == code
+    with rt.db.session() as session, pytest.raises(policy.Denied) as own:
+        report.produce(rt, session, company.user(session, "audrey"), company.user(session, "audrey"), fmt="csv",
+                       ctx=OFFICE)
+    assert own.value.decision.code == "own_departure"
+    with pytest.raises(ServiceError):
+        _produce(rt, company, "docx")
+    with pytest.raises(ServiceError):
+        _produce(rt, company, "csv", days=0)
+    with rt.db.session() as session:
+        assert session.scalars(select(AuditEvent).where(AuditEvent.action == "departure:report",
+                                                        AuditEvent.outcome == "allowed")).all() == []

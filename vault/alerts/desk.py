@@ -1,0 +1,120 @@
+"""The alerts desk: auditors and approvers list, acknowledge and resolve alerts (never their own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .. import policy
+from ..context import AccessContext
+from ..models import SEVERITY_RANK, Alert, AlertStatus, Severity, User, utcnow
+from ..permissions import Action
+from ..runtime import Runtime
+from ..services.errors import NotFound, ServiceError
+from .raising import RULE_TITLES
+
+PAGE_SIZE = 50
+MAX_ID = 2**31 - 1  # user ids are 32-bit columns; PostgreSQL refuses to compare with a larger number
+STATUS_FILTERS = ("active", "open", "acknowledged", "resolved", "all")
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    alerts: list[Alert]
+    total: int
+    page: int
+    pages: int
+
+
+def list_alerts(session: Session, actor: User, *, status: str = "active", severity: str | None = None,
+                rule: str | None = None, user_id: int | None = None, page: int = 1) -> AlertPage:
+    """Alerts the actor may see, newest first; "active" means open or acknowledged.
+
+    Raises:
+        policy.Denied: the role gate (auditors and approvers).
+        ServiceError: an unknown status or severity filter.
+    """
+    policy.require(actor, Action.ALERT_READ)
+    query = select(Alert).where(Alert.user_id != actor.id)  # the object rule, as a query
+    if status not in STATUS_FILTERS:
+        raise ServiceError("invalid_filter", f"The status filter is one of {', '.join(STATUS_FILTERS)}.")
+    if status == "active":
+        query = query.where(Alert.status.in_([AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]))
+    elif status != "all":
+        query = query.where(Alert.status == AlertStatus(status))
+    if severity:
+        if severity not in {s.value for s in Severity}:
+            raise ServiceError("invalid_filter", "The severity filter is low, medium or high.")
+        query = query.where(Alert.severity == severity)
+    if rule:
+        if rule not in RULE_TITLES:
+            raise ServiceError("invalid_filter", f"The rule filter is one of {', '.join(RULE_TITLES)}.")
+        query = query.where(Alert.rule == rule)
+    if user_id is not None:
+        if not 0 < user_id <= MAX_ID:
+            raise ServiceError("invalid_filter", "The person filter is a user id.")
+        query = query.where(Alert.user_id == user_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    alerts = list(session.scalars(query.order_by(Alert.last_seen_at.desc(), Alert.id.desc())
+                                  .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    return AlertPage(alerts=alerts, total=total, page=page, pages=pages)
+
+
+def get_alert(session: Session, actor: User, alert_id: int) -> Alert:
+    """The alert if the actor may read it; NotFound otherwise (their own alerts included)."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or not policy.authorize(actor, Action.ALERT_READ, alert):
+        raise NotFound("alert")
+    return alert
+
+
+def count_open(session: Session, actor: User) -> dict[str, int]:
+    rows = session.execute(
+        select(Alert.severity, func.count()).where(Alert.status == AlertStatus.OPEN, Alert.user_id != actor.id)
+        .group_by(Alert.severity)
+    ).all()
+    counts = {str(severity): int(n) for severity, n in rows}
+    return dict(sorted(counts.items(), key=lambda kv: -SEVERITY_RANK[Severity(kv[0])]))
+
+
+def acknowledge(rt: Runtime, session: Session, actor: User, alert: Alert, *, ctx: AccessContext) -> Alert:
+    """Someone is looking into it: the alert stays on the list, marked as taken.
+
+    Raises:
+        policy.Denied: `own_alert`, `alert_resolved`, `alert_acknowledged`.
+    """
+    policy.require(actor, Action.ALERT_MANAGE, alert, step="acknowledge",
+                   audit={"subject_user_id": alert.user_id})
+    alert.status = AlertStatus.ACKNOWLEDGED
+    alert.acknowledged_by_id = actor.id
+    alert.acknowledged_at = utcnow()
+    session.flush()
+    rt.audit.record(session, action="alert:acknowledge", actor=actor, ctx=ctx, subject_user_id=alert.user_id,
+                    detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity)})
+    return alert
+
+
+def resolve(rt: Runtime, session: Session, actor: User, alert: Alert, *, note: str, ctx: AccessContext) -> Alert:
+    """Close the alert with what was found (the note is kept in the audit log too).
+
+    Raises:
+        policy.Denied: `own_alert`, `alert_resolved`, `note_required`.
+    """
+    note = (note or "").strip()
+    policy.require(actor, Action.ALERT_MANAGE, alert, step="resolve", note=note,
+                   audit={"subject_user_id": alert.user_id})
+    alert.status = AlertStatus.RESOLVED
+    alert.resolved_by_id = actor.id
+    alert.resolved_at = utcnow()
+    alert.resolution_note = note[:2000]
+    if alert.acknowledged_at is None:
+        alert.acknowledged_by_id, alert.acknowledged_at = actor.id, alert.resolved_at
+    session.flush()
+    rt.audit.record(session, action="alert:resolve", actor=actor, ctx=ctx, subject_user_id=alert.user_id,
+                    reason_text=alert.resolution_note,
+                    detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity)})
+    return alert

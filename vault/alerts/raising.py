@@ -1,0 +1,181 @@
+"""Raising an alert: one per person, rule and window, with its evidence, audit record, webhook and,
+when configured, the suspension of the person's loans.
+
+A later trigger in the same window adds its evidence to the existing alert (and may raise its
+severity) instead of raising another: forty views in an evening are one alert with forty documents,
+not forty alerts nobody reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..context import AccessContext
+from ..models import (
+    SEVERITY_RANK,
+    Alert,
+    AlertStatus,
+    Loan,
+    LoanStatus,
+    Severity,
+    User,
+    utcnow,
+)
+from ..runtime import Runtime
+from . import webhook
+from .config import alert_settings
+
+log = logging.getLogger(__name__)
+
+# Evidence lists are capped: the alert points at the audit trail, it does not copy it.
+MAX_EVIDENCE_ITEMS = 100
+SUSPEND_REASON = "suspended by early warning"
+SYSTEM_CTX = AccessContext(named_place="system", user_agent="vault early warning")
+
+RULE_TITLES: dict[str, str] = {
+    "many_customers": "Many customers' files in 24 hours",
+    "volume_spike": "Views far above the person's usual",
+    "outside_hours": "Access outside working hours",
+    "new_place": "Access from a new place",
+    "probing": "Repeated refused attempts",
+    "departing_access": "Important file accessed by a person on notice",
+    "quotas_exhausted": "Several view quotas used up in a day",
+    "notice": "Notice given",
+}
+
+
+@dataclass
+class Finding:
+    """What a rule found: the alert to raise, or to add to if one exists for the window."""
+
+    rule: str
+    severity: Severity
+    window_key: str
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def merge_evidence(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Lists are united (first seen first, capped); other values take the latest."""
+    out = dict(old)
+    for key, value in new.items():
+        if isinstance(value, list):
+            merged = list(out.get(key) or [])
+            for item in value:
+                if item not in merged and len(merged) < MAX_EVIDENCE_ITEMS:
+                    merged.append(item)
+            out[key] = merged
+        else:
+            out[key] = value
+    return out
+
+
+def _existing(session: Session, user_id: int, finding: Finding) -> Alert | None:
+    return session.scalar(
+        select(Alert).where(Alert.user_id == user_id, Alert.rule == finding.rule,
+                            Alert.window_key == finding.window_key)
+        .with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, now: datetime | None = None) -> Alert:
+    """Raise (or add to) the alert for `finding`, in the caller's transaction."""
+    now = now or utcnow()
+    alert = _existing(session, user.id, finding)
+    if alert is None:
+        try:
+            # A savepoint, so that losing a race for the same window (PostgreSQL: another request
+            # inserted it first) costs this insert only, not the caller's transaction.
+            with session.begin_nested():
+                alert = Alert(user_id=user.id, rule=finding.rule, window_key=finding.window_key,
+                              severity=finding.severity, status=AlertStatus.OPEN, summary=finding.summary,
+                              occurrences=1, created_at=now, last_seen_at=now)
+                alert.evidence = merge_evidence({}, finding.evidence)
+                session.add(alert)
+        except IntegrityError:
+            alert = _existing(session, user.id, finding)
+            if alert is None:
+                raise
+        else:
+            rt.audit.record(session, action="alert:raise", actor=None, ctx=SYSTEM_CTX, subject_user_id=user.id,
+                            detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity),
+                                    "window": alert.window_key})
+            _announce(rt, session, alert, user, "alert.raised")
+            _after_high(rt, session, alert, user, None)
+            return alert
+    previous = Severity(alert.severity)
+    alert.evidence = merge_evidence(alert.evidence, finding.evidence)
+    alert.occurrences += 1
+    alert.last_seen_at = now
+    if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[previous]:
+        alert.severity = finding.severity
+        # A resolved alert stays resolved for its window (someone looked and decided); the next
+        # window raises anew.
+        if alert.status != AlertStatus.RESOLVED:
+            rt.audit.record(session, action="alert:escalate", actor=None, ctx=SYSTEM_CTX, subject_user_id=user.id,
+                            detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity),
+                                    "previous": str(previous)})
+            _announce(rt, session, alert, user, "alert.escalated")
+            _after_high(rt, session, alert, user, previous)
+    alert.summary = finding.summary
+    session.flush()
+    return alert
+
+
+def payload(alert: Alert, user: User, event: str) -> dict[str, Any]:
+    return {
+        "event": event,
+        "alert_id": alert.id,
+        "rule": alert.rule,
+        "title": RULE_TITLES.get(alert.rule, alert.rule),
+        "severity": str(alert.severity),
+        "status": str(alert.status),
+        "summary": alert.summary,
+        "user": {"id": user.id, "username": user.username, "status": str(user.status)},
+        "window": alert.window_key,
+        "created_at": alert.created_at.isoformat(),
+    }
+
+
+def _announce(rt: Runtime, session: Session, alert: Alert, user: User, event: str) -> None:
+    url = rt.settings.webhook_url
+    if not url:
+        return
+    cfg = alert_settings(rt.settings)
+    webhook.send_after_commit(session, webhook.Message(
+        url=url, payload=payload(alert, user, event), attempts=cfg.webhook_attempts,
+        backoff=cfg.webhook_backoff_seconds, timeout=cfg.webhook_timeout_seconds,
+    ))
+
+
+def _after_high(rt: Runtime, session: Session, alert: Alert, user: User, previous: Severity | None) -> None:
+    if alert.severity != Severity.HIGH or previous == Severity.HIGH:
+        return
+    if not alert_settings(rt.settings).auto_suspend:
+        return
+    suspended = suspend_loans(rt, session, user, alert=alert)
+    if suspended:
+        alert.evidence = merge_evidence(alert.evidence, {"suspended_loans": suspended})
+
+
+def suspend_loans(rt: Runtime, session: Session, user: User, *, alert: Alert) -> list[int]:
+    """Revoke the person's approved and active loans, each audited, naming the alert."""
+    from ..services.departures import revoke_by_system
+
+    loans = session.scalars(
+        select(Loan).where(Loan.borrower_id == user.id, Loan.status.in_([LoanStatus.APPROVED, LoanStatus.ACTIVE]))
+        .order_by(Loan.id)
+    ).all()
+    revoked = []
+    for loan in loans:
+        if revoke_by_system(rt, session, loan, reason=SUSPEND_REASON, ctx=SYSTEM_CTX,
+                            detail={"alert_id": alert.id, "rule": alert.rule}):
+            revoked.append(loan.id)
+    return revoked

@@ -1,0 +1,303 @@
+"""The early-warning rules, evaluated on every view, refusal, loan request and spent quota.
+
+Each rule looks at what the database already holds (the views table, the audit log) and returns a
+`Finding`, or nothing. Windows are days (or hours) in the working-hours timezone, so "one alert per
+rule, person and window" means what a reader of the alerts page expects: one per evening, not one per
+rolling 24 hours.
+
+1. many_customers   more than N distinct customers' files opened in 24 hours
+2. volume_spike     views today at least K times the person's own 30-day daily median
+3. outside_hours    a view outside the working hours
+4. new_place        a view from an address, named place or declared place new for the person
+5. probing          M or more refused attempts within an hour
+6. departing_access a grade 2-3 file viewed (or asked for) by a person on notice
+7. quotas_exhausted several documents' quotas used up in one day
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .. import hooks
+from ..context import AccessContext
+from ..models import (
+    AuditEvent,
+    Document,
+    DocumentView,
+    Loan,
+    QuotaExhaustion,
+    Severity,
+    User,
+    UserStatus,
+    utcnow,
+)
+from ..runtime import Runtime
+from . import webhook
+from .config import AlertSettings, WorkingHours, alert_settings, working_hours
+from .raising import Finding, raise_alert
+
+log = logging.getLogger(__name__)
+
+MEDIAN_DAYS = 30
+MAX_LISTED = 50  # refusals whose codes and documents are named in a probing alert
+
+
+def day_key(hours: WorkingHours, moment: datetime) -> str:
+    return hours.local(moment).date().isoformat()
+
+
+def hour_key(hours: WorkingHours, moment: datetime) -> str:
+    return hours.local(moment).strftime("%Y-%m-%dT%H")
+
+
+def _local_midnight(hours: WorkingHours, moment: datetime) -> datetime:
+    local = hours.local(moment)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _view_evidence(view: DocumentView, document: Document) -> dict[str, Any]:
+    return {"documents": [document.id], "customers": [document.customer_id], "views": [view.id]}
+
+
+# -- rules on a view -----------------------------------------------------------------------------------
+
+
+def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
+                   document: Document) -> Finding | None:
+    if not cfg.customers_per_day:
+        return None
+    since = view.opened_at - timedelta(hours=24)
+    customers = list(session.scalars(
+        select(Document.customer_id).join(DocumentView, DocumentView.document_id == Document.id)
+        .where(DocumentView.user_id == view.user_id, DocumentView.opened_at > since).distinct()
+    ))
+    if len(customers) <= cfg.customers_per_day:
+        return None
+    return Finding(
+        "many_customers", Severity.HIGH, day_key(hours, view.opened_at),
+        f"Files of {len(customers)} different customers opened within 24 hours "
+        f"(more than {cfg.customers_per_day}).",
+        {**_view_evidence(view, document), "customers": sorted(customers), "value": len(customers),
+         "threshold": cfg.customers_per_day},
+    )
+
+
+def volume_spike(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
+                 document: Document) -> Finding | None:
+    if not cfg.median_factor:
+        return None
+    today = _local_midnight(hours, view.opened_at)
+    start = today - timedelta(days=MEDIAN_DAYS)
+    times = session.scalars(
+        select(DocumentView.opened_at).where(DocumentView.user_id == view.user_id,
+                                             DocumentView.opened_at >= start)
+    )
+    per_day = Counter(hours.local(t).date() for t in times)
+    count_today = per_day.get(today.date(), 0)
+    history = [per_day.get((today - timedelta(days=n)).date(), 0) for n in range(1, MEDIAN_DAYS + 1)]
+    median = statistics.median(history)
+    threshold = max(cfg.median_min_views, math.ceil(cfg.median_factor * median))
+    if count_today < threshold:
+        return None
+    return Finding(
+        "volume_spike", Severity.MEDIUM, day_key(hours, view.opened_at),
+        f"{count_today} views today, against a usual {median:g} a day over the last {MEDIAN_DAYS} days.",
+        {**_view_evidence(view, document), "value": count_today, "median": median, "threshold": threshold},
+    )
+
+
+def outside_hours(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
+                  document: Document) -> Finding | None:
+    if not cfg.outside_hours or hours.contains(view.opened_at):
+        return None
+    local = hours.local(view.opened_at)
+    severity = Severity.MEDIUM if document.grade >= 2 else Severity.LOW
+    return Finding(
+        "outside_hours", severity, day_key(hours, view.opened_at),
+        f"Files opened outside working hours ({local:%A %H:%M}).",
+        {**_view_evidence(view, document), "times": [local.isoformat(timespec="minutes")]},
+    )
+
+
+def new_place(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
+              document: Document) -> Finding | None:
+    """A place never seen in the person's earlier views. Someone with no earlier view has no baseline,
+    so their first views say nothing."""
+    if not cfg.new_place:
+        return None
+    earlier = select(DocumentView.id).where(DocumentView.user_id == view.user_id, DocumentView.id != view.id)
+    if session.scalar(earlier.limit(1)) is None:
+        return None
+    novel: list[str] = []
+    checks = (
+        ("address", DocumentView.client_addr, view.client_addr),
+        ("named place", DocumentView.named_place, view.named_place),
+    )
+    for label, column, value in checks:
+        if value and session.scalar(earlier.where(column == value).limit(1)) is None:
+            novel.append(f"{label}: {value}")
+    declared = (view.declared_place or "").strip()
+    if declared and session.scalar(
+            earlier.where(func.lower(func.trim(DocumentView.declared_place)) == declared.lower()).limit(1)) is None:
+        novel.append(f"declared place: {declared}")
+    if not novel:
+        return None
+    return Finding(
+        "new_place", Severity.MEDIUM, day_key(hours, view.opened_at),
+        "Files opened from a place not seen before for this person (" + "; ".join(novel) + ").",
+        {**_view_evidence(view, document), "places": novel},
+    )
+
+
+def departing_view(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
+                   document: Document) -> Finding | None:
+    user = view.user
+    if not cfg.departing_access or user.status != UserStatus.DEPARTING or document.grade < 2:
+        return None
+    return Finding(
+        "departing_access", Severity.HIGH, day_key(hours, view.opened_at),
+        f"A grade-{document.grade} file was opened by a person on notice.",
+        {**_view_evidence(view, document), "grades": [document.grade]},
+    )
+
+
+VIEW_RULES: tuple[Callable[..., Finding | None], ...] = (
+    many_customers, volume_spike, outside_hours, new_place, departing_view,
+)
+
+
+def evaluate_view(rt: Runtime, session: Session, view: DocumentView) -> list[Finding]:
+    cfg, hours = alert_settings(rt.settings), working_hours(rt.settings)
+    document = view.document
+    findings = [f for rule in VIEW_RULES if (f := rule(session, cfg, hours, view, document)) is not None]
+    for finding in findings:
+        raise_alert(rt, session, view.user, finding, now=view.opened_at)
+    return findings
+
+
+# -- rules on refusals, loan requests and quotas ---------------------------------------------------------
+
+
+def probing(rt: Runtime, session: Session, user: User, now: datetime) -> Finding | None:
+    cfg, hours = alert_settings(rt.settings), working_hours(rt.settings)
+    if not cfg.refusals_per_hour:
+        return None
+    refusals = session.execute(
+        select(AuditEvent.reason_code, AuditEvent.document_id).where(
+            AuditEvent.actor_id == user.id, AuditEvent.outcome == "denied", AuditEvent.ts > now - timedelta(hours=1),
+            AuditEvent.action.not_like("auth:%"),
+        ).order_by(AuditEvent.seq.desc()).limit(MAX_LISTED)
+    ).all()
+    count = session.scalar(
+        select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.actor_id == user.id, AuditEvent.outcome == "denied", AuditEvent.ts > now - timedelta(hours=1),
+            AuditEvent.action.not_like("auth:%"),
+        )
+    ) or 0
+    if count < cfg.refusals_per_hour:
+        return None
+    return Finding(
+        "probing", Severity.HIGH, hour_key(hours, now),
+        f"{count} refused attempts within an hour (the limit is {cfg.refusals_per_hour}).",
+        {"value": count, "threshold": cfg.refusals_per_hour,
+         "codes": sorted({code for code, _doc in refusals if code}),
+         "documents": sorted({doc for _code, doc in refusals if doc is not None})},
+    )
+
+
+def departing_request(rt: Runtime, loan: Loan) -> Finding | None:
+    cfg, hours = alert_settings(rt.settings), working_hours(rt.settings)
+    user, document = loan.borrower, loan.document
+    if not cfg.departing_access or user.status != UserStatus.DEPARTING or document.grade < 2:
+        return None
+    return Finding(
+        "departing_access", Severity.HIGH, day_key(hours, loan.requested_at),
+        f"A person on notice asked to borrow a grade-{document.grade} file.",
+        {"documents": [document.id], "customers": [document.customer_id], "loans": [loan.id],
+         "grades": [document.grade]},
+    )
+
+
+def quotas_exhausted(rt: Runtime, session: Session, user: User, document: Document, now: datetime) -> Finding | None:
+    cfg, hours = alert_settings(rt.settings), working_hours(rt.settings)
+    session.add(QuotaExhaustion(user_id=user.id, document_id=document.id, at=now))
+    session.flush()
+    if not cfg.quotas_per_day:
+        return None
+    since = _local_midnight(hours, now)
+    documents = sorted(session.scalars(
+        select(QuotaExhaustion.document_id).where(QuotaExhaustion.user_id == user.id,
+                                                  QuotaExhaustion.at >= since).distinct()
+    ))
+    if len(documents) < cfg.quotas_per_day:
+        return None
+    return Finding(
+        "quotas_exhausted", Severity.MEDIUM, day_key(hours, now),
+        f"The view quotas of {len(documents)} documents were used up today.",
+        {"documents": documents, "value": len(documents), "threshold": cfg.quotas_per_day},
+    )
+
+
+# -- listeners -----------------------------------------------------------------------------------------
+
+
+def guarded(session: Session, what: str, evaluate: Callable[[], object]) -> None:
+    """Run a rule evaluation in a savepoint: a fault in the early warning is logged and undone, and the
+    act it watches (already decided, already audited) goes on."""
+    queued = len(webhook.pending(session))
+    try:
+        with session.begin_nested():
+            evaluate()
+    except Exception:
+        del webhook.pending(session)[queued:]
+        log.exception("early warning: evaluating %s failed", what)
+
+
+@hooks.listen("view.opened")
+def on_view_opened(session: Session, rt: Runtime, view: DocumentView, **_: Any) -> None:
+    guarded(session, "a view", lambda: evaluate_view(rt, session, view))
+
+
+@hooks.listen("access.denied")
+def on_access_denied(session: Session, rt: Runtime, user: User | None, action: str = "", code: str = "",
+                     ctx: AccessContext | None = None, **_: Any) -> None:
+    if user is None:
+        return
+
+    def evaluate() -> None:
+        now = utcnow()
+        finding = probing(rt, session, user, now)
+        if finding is not None:
+            raise_alert(rt, session, user, finding, now=now)
+
+    guarded(session, "a refusal", evaluate)
+
+
+@hooks.listen("loan.requested")
+def on_loan_requested(session: Session, rt: Runtime, loan: Loan, **_: Any) -> None:
+    def evaluate() -> None:
+        finding = departing_request(rt, loan)
+        if finding is not None:
+            raise_alert(rt, session, loan.borrower, finding, now=loan.requested_at)
+
+    guarded(session, "a loan request", evaluate)
+
+
+@hooks.listen("quota.exhausted")
+def on_quota_exhausted(session: Session, rt: Runtime, user: User, document: Document, **_: Any) -> None:
+    def evaluate() -> None:
+        now = utcnow()
+        finding = quotas_exhausted(rt, session, user, document, now)
+        if finding is not None:
+            raise_alert(rt, session, user, finding, now=now)
+
+    guarded(session, "a spent quota", evaluate)

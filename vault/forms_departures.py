@@ -1,0 +1,50 @@
+"""Forms of the departure, handover and alert pages.
+
+They only parse (types, lengths); whether a date, a successor or a note is acceptable is decided by
+the services and the policy, so the pages and the command line refuse the same input the same way.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
+
+MAX_TEXT = 2000
+NOBODY = 0  # the "no successor" choice: customers go to the reassignment list
+
+
+class DepartureForm(FlaskForm):
+    user = SelectField(_l("Person giving notice"), coerce=int, validators=[InputRequired()])
+    notice_date = DateField(_l("Notice given on"), validators=[Optional()])
+    last_day = DateField(_l("Last working day"), validators=[InputRequired(_l("Enter the last working day."))])
+    successor = SelectField(_l("Successor (receives the customers)"), coerce=int, default=NOBODY)
+    note = TextAreaField(_l("Note"), validators=[Length(max=MAX_TEXT)])
+
+
+class DepartureUpdateForm(FlaskForm):
+    last_day = DateField(_l("Last working day"), validators=[Optional()])
+    successor = SelectField(_l("Successor"), coerce=int, default=NOBODY)
+    note = TextAreaField(_l("Note"), validators=[Length(max=MAX_TEXT)])
+
+
+class ReassignForm(FlaskForm):
+    to_user = SelectField(_l("Hand this customer to"), coerce=int, validators=[InputRequired()])
+
+
+class ContactForm(FlaskForm):
+    contact_date = DateField(_l("Date of the contact"), validators=[InputRequired(_l("Enter the date."))])
+    note = TextAreaField(_l("What was discussed"), validators=[Length(max=MAX_TEXT)])
+
+
+class OverrideForm(FlaskForm):
+    reason = TextAreaField(_l("Why the confirmations are waived"), validators=[Length(max=MAX_TEXT)])
+
+
+class LeaverRevokeForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[Length(max=MAX_TEXT)])
+
+
+class ResolveForm(FlaskForm):
+    note = TextAreaField(_l("What was found"), validators=[Length(max=MAX_TEXT)])

@@ -1,0 +1,170 @@
+"""Departures (notice → handover → departed), the customers handed over, and early-warning alerts."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime, utcnow
+from .customers import Customer
+from .documents import Document
+from .users import User
+
+
+class DepartureStatus(StrEnum):
+    NOTICE = "notice"  # notice given: handover under way, access continues until the last day
+    COMPLETED = "completed"  # the person has left and every customer has a new owner
+
+
+class Departure(Base):
+    """One person's way out. At most one departure per person: a person leaves once."""
+
+    __tablename__ = "departures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    status: Mapped[DepartureStatus] = mapped_column(String(16), default=DepartureStatus.NOTICE, index=True)
+    # The last day itself lives on the user (`User.last_day`, `User.access_ends_at`), where every
+    # request's check of `User.can_sign_in` finds it without another query.
+    notice_date: Mapped[date] = mapped_column(Date)
+    successor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the last-day steps (loans, tokens, sessions, account) were carried out.
+    offboarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    successor: Mapped[User | None] = relationship(foreign_keys=[successor_id])
+    started_by: Mapped[User | None] = relationship(foreign_keys=[started_by_id])
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+    items: Mapped[list[HandoverItem]] = relationship(
+        back_populates="departure", order_by="HandoverItem.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == DepartureStatus.NOTICE
+
+    @property
+    def last_day(self) -> date | None:
+        return self.user.last_day
+
+
+class HandoverItem(Base):
+    """One customer the leaver owned, the person it goes to, and (for key customers) the proof of contact.
+
+    The "customer confirmation" rule: a key customer counts as handed over only once its new owner has
+    confirmed speaking to the customer, or an approver has waived that with a reason.
+    """
+
+    __tablename__ = "handover_items"
+    __table_args__ = (UniqueConstraint("departure_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    departure_id: Mapped[int] = mapped_column(ForeignKey("departures.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    # None: on the reassignment list, still owned by the leaver until someone is named.
+    to_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    key: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_reason: Mapped[str] = mapped_column(String(100), default="")
+    transferred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    contact_date: Mapped[date | None] = mapped_column(Date)
+    confirmation_note: Mapped[str | None] = mapped_column(Text)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    waived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    waived_reason: Mapped[str | None] = mapped_column(Text)
+
+    departure: Mapped[Departure] = relationship(back_populates="items")
+    customer: Mapped[Customer] = relationship()
+    to_user: Mapped[User | None] = relationship(foreign_keys=[to_user_id])
+    confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
+    waived_by: Mapped[User | None] = relationship(foreign_keys=[waived_by_id])
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+    @property
+    def settled(self) -> bool:
+        """Handed over for good: has a new owner and, if key, a confirmation or a waiver."""
+        if self.to_user_id is None or self.transferred_at is None:
+            return False
+        return not self.key or self.confirmed_at is not None or self.waived_at is not None
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Alert(Base):
+    """One early-warning finding about one person, for one rule and one time window.
+
+    The unique key (person, rule, window) is what keeps a burst of views from raising forty alerts:
+    later triggers in the same window add their evidence to the existing alert.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("user_id", "rule", "window_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(32), index=True)
+    window_key: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[Severity] = mapped_column(String(8), index=True)
+    status: Mapped[AlertStatus] = mapped_column(String(16), default=AlertStatus.OPEN, index=True)
+    summary: Mapped[str] = mapped_column(Text)
+    evidence_json: Mapped[str] = mapped_column(Text, default="{}")
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
+    resolved_by: Mapped[User | None] = relationship(foreign_keys=[resolved_by_id])
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        return json.loads(self.evidence_json or "{}")
+
+    @evidence.setter
+    def evidence(self, value: dict[str, Any]) -> None:
+        self.evidence_json = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class QuotaExhaustion(Base):
+    """A person used up their views of a document: the history rule 7 ("several quotas in a day") counts."""
+
+    __tablename__ = "quota_exhaustions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    document: Mapped[Document] = relationship()

@@ -1,0 +1,151 @@
+"""Rules on departures, handovers and alerts.
+
+The people involved in a departure keep apart: the leaver manages, confirms, waives and reports on
+nothing of their own departure; the successor cannot waive the confirmations they owe; nobody reads or
+settles an alert about themselves (an approver under watch must not be able to close their own case).
+
+State rules (a completed departure changes no more, a key customer counts only once confirmed or
+waived) are decided here too, so pages, the API and the command line refuse with the same codes.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ..models import Alert, AlertStatus, Departure, HandoverItem, User
+from ..permissions import Action
+from .core import MESSAGES, Decision, allow, deny, object_rule
+from .loans import reason_problem
+
+MESSAGES.update({
+    "own_departure": "Nobody manages, waives or reports on their own departure.",
+    "departure_closed": "This departure is completed; it changes no more.",
+    "not_successor": "Only the person the customer was handed to confirms the contact.",
+    "not_transferred": "The customer has no new owner yet.",
+    "already_confirmed": "The contact with this customer is already confirmed.",
+    "contact_date_future": "The contact date cannot be in the future.",
+    "contact_before_notice": "The contact must have taken place after the notice was given.",
+    "nothing_to_override": "Every key customer is confirmed: there is nothing to waive.",
+    "handover_incomplete": "Some customers have no new owner yet: reassign them first.",
+    "customers_unconfirmed": "Key customers are not confirmed by their new owner; confirm them, or have an "
+                             "approver waive the confirmation with a reason.",
+    "own_alert": "Nobody reads or settles an alert about themselves.",
+    "alert_resolved": "This alert is already resolved.",
+    "alert_acknowledged": "This alert is already acknowledged.",
+    "note_required": "Write a note of at least 10 characters.",
+})
+
+
+def _leaver_id(target: Any) -> int | None:
+    if isinstance(target, Departure):
+        return target.user_id
+    if isinstance(target, HandoverItem):
+        return target.departure.user_id
+    if isinstance(target, User):
+        return target.id
+    return None
+
+
+def completion_problem(departure: Departure) -> Decision:
+    """Whether the departure may complete: open, every customer has a new owner, every key one settled."""
+    if not departure.is_open:
+        return deny("departure_closed")
+    if any(item.to_user_id is None or item.transferred_at is None for item in departure.items):
+        return deny("handover_incomplete")
+    if not all(item.settled for item in departure.items):
+        return deny("customers_unconfirmed")
+    return allow()
+
+
+@object_rule(Action.DEPARTURE_MANAGE)
+def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target`: the leaver (starting), the departure or a handover item; context `step` = "complete"
+    asks whether the departure may complete now."""
+    if _leaver_id(target) == actor.id:
+        return deny("own_departure")
+    departure = target.departure if isinstance(target, HandoverItem) else target
+    if isinstance(departure, Departure):
+        if context.get("step") == "complete":
+            return completion_problem(departure)
+        if not departure.is_open:
+            return deny("departure_closed")
+    return allow()
+
+
+@object_rule(Action.DEPARTURE_REPORT)
+def _report(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the person reported on."""
+    if _leaver_id(target) == actor.id:
+        return deny("own_departure")
+    return allow()
+
+
+def check_confirmation(item: HandoverItem, *, contact_date: date | None, note: str | None, today: date) -> Decision:
+    """The state and input rules of a contact confirmation, whoever gives it."""
+    if not item.departure.is_open:
+        return deny("departure_closed")
+    if item.to_user_id is None or item.transferred_at is None:
+        return deny("not_transferred")
+    if item.confirmed_at is not None:
+        return deny("already_confirmed")
+    if contact_date is None or contact_date > today:
+        return deny("contact_date_future")
+    if contact_date < item.departure.notice_date:
+        return deny("contact_before_notice")
+    problem = reason_problem(note)
+    return deny(problem) if problem else allow()
+
+
+@object_rule(Action.HANDOVER_CONFIRM)
+def _confirm(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the handover item; context: contact_date, note, today (in the company's timezone)."""
+    item: HandoverItem = target
+    if item.departure.user_id == actor.id:
+        return deny("own_departure")
+    if item.to_user_id != actor.id:
+        return deny("not_successor")
+    return check_confirmation(item, contact_date=context.get("contact_date"), note=context.get("note"),
+                              today=context["today"])
+
+
+def check_override(departure: Departure, reason: str | None) -> Decision:
+    if not departure.is_open:
+        return deny("departure_closed")
+    if not [item for item in departure.items if item.key and not item.settled and item.to_user_id is not None]:
+        return deny("nothing_to_override")
+    problem = reason_problem(reason)
+    return deny(problem) if problem else allow()
+
+
+@object_rule(Action.DEPARTURE_OVERRIDE)
+def _override(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the departure; context: reason."""
+    departure: Departure = target
+    if departure.user_id == actor.id:
+        return deny("own_departure")
+    pending = [item for item in departure.items if item.key and not item.settled]
+    if any(item.to_user_id == actor.id for item in pending):
+        return deny("separation_of_duties", "You cannot waive confirmations that are yours to give.")
+    return check_override(departure, context.get("reason"))
+
+
+@object_rule(Action.ALERT_READ)
+def _read_alert(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    alert: Alert = target
+    return deny("not_found") if alert.user_id == actor.id else allow()
+
+
+@object_rule(Action.ALERT_MANAGE)
+def _manage_alert(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the alert; context: step ("acknowledge" or "resolve"), note (resolving)."""
+    alert: Alert = target
+    if alert.user_id == actor.id:
+        return deny("own_alert")
+    if alert.status == AlertStatus.RESOLVED:
+        return deny("alert_resolved")
+    if context.get("step") == "acknowledge" and alert.status == AlertStatus.ACKNOWLEDGED:
+        return deny("alert_acknowledged")
+    if context.get("step") == "resolve" and reason_problem(context.get("note")):
+        return deny("note_required")
+    return allow()

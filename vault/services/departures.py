@@ -1,0 +1,523 @@
+"""Departures: notice → handover → last day → departed.
+
+On notice the person's status turns to "departing" at once (their requests for grade 2-3 loans then
+need one approver more, or are refused: see `policy.loans`), every customer they own is handed to the
+successor (or put on the reassignment list), an alert is raised, and custodians see their open loans.
+
+The last working day ends at midnight in the company's timezone. From that instant `User.can_sign_in`
+is false, so every page, API call and old token is refused without anything else happening; the
+last-day steps (loans and tokens revoked, sessions ended, account disabled, each audited) are then
+carried out by `vault departures run`, by the first request that notices, or by completing the
+departure.
+
+The "customer confirmation" rule: each key customer (a configured segment, VIP by default, or any
+customer with a grade 2-3 file) counts as handed over only once its new owner confirms having spoken
+to the customer, or an approver waives that with a reason. Until then the departure cannot complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from .. import policy
+from ..alerts.config import zone
+from ..alerts.raising import Finding, raise_alert
+from ..config import ConfigError, Settings
+from ..context import AccessContext
+from ..models import (
+    OPEN_STATUSES,
+    ApiToken,
+    Customer,
+    Departure,
+    DepartureStatus,
+    Document,
+    HandoverItem,
+    Loan,
+    LoanStatus,
+    Segment,
+    Severity,
+    User,
+    UserStatus,
+    utcnow,
+)
+from ..permissions import Action
+from ..policy import departures as rules
+from ..policy.loans import departure_mode
+from ..runtime import Runtime
+from . import accounts, quota
+from .customers import OWNER_ROLES
+from .errors import Conflict, NotFound, ServiceError
+from .loans import targets
+
+LAST_DAY_REASON = "Access ended on the borrower's last working day"
+MAX_NOTE = 2000
+
+
+@dataclass(frozen=True)
+class DepartureSettings:
+    lookback_days: int = 180
+    key_segments: frozenset[Segment] = frozenset({Segment.VIP})
+    on_notice: str = "second_approver"
+
+
+def departure_settings(settings: Settings) -> DepartureSettings:
+    """Parse `[departure]`: lookback_days, key_segments, on_notice (the loan rule for people on notice).
+
+    Raises:
+        ConfigError: an unknown key or a malformed value.
+    """
+    raw = settings.section("departure")
+    unknown = set(raw) - {"lookback_days", "key_segments", "on_notice"}
+    if unknown:
+        raise ConfigError(f"[departure] unknown key(s) {', '.join(sorted(unknown))}")
+    lookback = raw.get("lookback_days", 180)
+    if not isinstance(lookback, int) or isinstance(lookback, bool) or not 1 <= lookback <= 3660:
+        raise ConfigError("[departure] lookback_days must be a whole number of days from 1 to 3660")
+    segments_raw = raw.get("key_segments", ["vip"])
+    if not isinstance(segments_raw, list) or not all(isinstance(s, str) for s in segments_raw):
+        raise ConfigError("[departure] key_segments must be a list such as [\"vip\", \"key\"]")
+    try:
+        segments = frozenset(Segment(s.strip().lower()) for s in segments_raw)
+    except ValueError:
+        raise ConfigError(f"[departure] key_segments: each must be one of {', '.join(Segment)}") from None
+    return DepartureSettings(lookback_days=lookback, key_segments=segments, on_notice=departure_mode(settings))
+
+
+# -- time ----------------------------------------------------------------------------------------------
+
+
+def today(settings: Settings, now: datetime | None = None) -> date:
+    """The date in the company's timezone (VAULT_TIMEZONE): what "today" means for notices and last days."""
+    return (now or utcnow()).astimezone(zone(settings.timezone, "VAULT_TIMEZONE")).date()
+
+
+def end_of_day(settings: Settings, day: date) -> datetime:
+    """The instant `day` ends (midnight after it) in the company's timezone, in UTC."""
+    tz = zone(settings.timezone, "VAULT_TIMEZONE")
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+
+
+# -- look-ups ------------------------------------------------------------------------------------------
+
+
+def departure_of(session: Session, user: User) -> Departure | None:
+    return session.scalar(select(Departure).where(Departure.user_id == user.id))
+
+
+def get_departure(session: Session, departure_id: int) -> Departure:
+    departure = session.get(Departure, departure_id)
+    if departure is None:
+        raise NotFound("departure")
+    return departure
+
+
+def get_item(session: Session, item_id: int) -> HandoverItem:
+    item = session.get(HandoverItem, item_id)
+    if item is None:
+        raise NotFound("handover item")
+    return item
+
+
+def list_departures(session: Session) -> list[Departure]:
+    return list(session.scalars(
+        select(Departure).order_by(Departure.status.desc(), Departure.started_at.desc(), Departure.id.desc())))
+
+
+def items_for(session: Session, user: User) -> list[HandoverItem]:
+    """Handover items given to `user` in departures still open: the contacts they have to confirm."""
+    return list(session.scalars(
+        select(HandoverItem).join(Departure).where(HandoverItem.to_user_id == user.id,
+                                                   Departure.status == DepartureStatus.NOTICE)
+        .order_by(HandoverItem.key.desc(), HandoverItem.id)
+    ))
+
+
+def awaiting_override(session: Session, actor: User) -> list[Departure]:
+    """Open departures with unconfirmed key customers that `actor` could waive."""
+    departures = session.scalars(select(Departure).where(Departure.status == DepartureStatus.NOTICE)
+                                 .order_by(Departure.started_at))
+    return [d for d in departures
+            if any(i.key and not i.settled and i.to_user_id is not None for i in d.items)
+            and policy.authorize(actor, Action.DEPARTURE_OVERRIDE, d, reason="x" * 20)]
+
+
+def leavers_open_loans(session: Session) -> list[Loan]:
+    """Open loans (requested, approved, active) of everyone on notice: what custodians look at first."""
+    return list(session.scalars(
+        select(Loan).join(User, User.id == Loan.borrower_id)
+        .where(User.status == UserStatus.DEPARTING, Loan.status.in_(OPEN_STATUSES))
+        .order_by(User.username, Loan.id)
+    ))
+
+
+def is_key_customer(session: Session, customer: Customer, key_segments: frozenset[Segment]) -> str:
+    """Why the customer is a key one ("" if it is not): its segment, or a grade 2-3 file."""
+    if Segment(customer.segment) in key_segments:
+        return f"segment {customer.segment}"
+    graded = session.scalar(select(exists().where(Document.customer_id == customer.id, Document.grade >= 2)))
+    return "grade 2-3 file" if graded else ""
+
+
+# -- checks --------------------------------------------------------------------------------------------
+
+
+def _decide(actor: User | None, action: Action, target: Any, fallback: policy.Decision | None = None,
+            **context: Any) -> None:
+    """Ask the policy for a person; for the operator at the command line (actor None), apply the same
+    state rules (`fallback`) without the role gate."""
+    if actor is not None:
+        policy.require(actor, action, target, **context)
+    elif fallback is not None and not fallback:
+        raise policy.Denied(fallback, **context.get("audit", {}))
+
+
+def _check_successor(user: User, successor: User | None) -> None:
+    if successor is None:
+        return
+    if successor.id == user.id:
+        raise ServiceError("invalid_successor", "The successor must be someone other than the person leaving.")
+    if not successor.can_sign_in or successor.status != UserStatus.ACTIVE:
+        raise ServiceError("invalid_successor", "The successor must be an active person who is not leaving.")
+    if not successor.role_set & set(OWNER_ROLES):
+        raise ServiceError("invalid_successor", "The successor must be an account manager (compiler or borrower).")
+
+
+def _clean_note(note: str | None) -> str:
+    text = (note or "").strip()
+    if len(text) > MAX_NOTE:
+        raise ServiceError("note_too_long", f"A note has at most {MAX_NOTE} characters.")
+    return text
+
+
+# -- starting ------------------------------------------------------------------------------------------
+
+
+def start_departure(
+    rt: Runtime,
+    session: Session,
+    actor: User | None,
+    user: User,
+    *,
+    last_day: date,
+    successor: User | None,
+    notice_date: date | None = None,
+    note: str = "",
+    ctx: AccessContext,
+) -> Departure:
+    """Record the notice of `user`: departing at once, customers handed over, alert raised.
+
+    `actor` None is the operator at the command line. A last day already past ends access at once
+    (`User.can_sign_in`); the last-day steps follow with `run_due`.
+
+    Raises:
+        policy.Denied: `own_departure`, or the role gate (admins manage departures).
+        ServiceError: bad dates or successor; Conflict when the person already gave notice or is gone.
+    """
+    audit = {"subject_user_id": user.id}
+    _decide(actor, Action.DEPARTURE_MANAGE, user, audit=audit)
+    if departure_of(session, user) is not None or user.status != UserStatus.ACTIVE:
+        raise Conflict("already_departing", f"{user.username} has already given notice or left.")
+    if user.disabled:
+        raise Conflict("account_disabled", f"The account of {user.username} is disabled.")
+    _check_successor(user, successor)
+    current = today(rt.settings)
+    notice_date = notice_date or current
+    if notice_date > current:
+        raise ServiceError("invalid_dates", "The notice date cannot be in the future.")
+    if last_day < notice_date:
+        raise ServiceError("invalid_dates", "The last working day cannot be before the notice date.")
+    now = utcnow()
+    user.status = UserStatus.DEPARTING
+    user.last_day = last_day
+    user.access_ends_at = end_of_day(rt.settings, last_day)
+    departure = Departure(user_id=user.id, status=DepartureStatus.NOTICE, notice_date=notice_date,
+                          successor_id=successor.id if successor else None, note=_clean_note(note),
+                          started_by_id=actor.id if actor else None, started_at=now)
+    session.add(departure)
+    session.flush()
+    open_loans = session.scalars(select(Loan.id).where(Loan.borrower_id == user.id,
+                                                       Loan.status.in_(OPEN_STATUSES))).all()
+    rt.audit.record(session, action="departure:start", actor=actor, ctx=ctx, subject_user_id=user.id,
+                    reason_text=departure.note or None,
+                    detail={"departure_id": departure.id, "notice_date": notice_date.isoformat(),
+                            "last_day": last_day.isoformat(), "access_ends_at": user.access_ends_at.isoformat(),
+                            "successor_id": departure.successor_id, "open_loans": list(open_loans)})
+    added = sync_items(rt, session, departure, actor=actor, ctx=ctx)
+    raise_alert(rt, session, user, Finding(
+        "notice", Severity.MEDIUM, f"departure-{departure.id}",
+        f"{user.display_name} gave notice; last working day {last_day.isoformat()}. "
+        f"{len(added)} customer(s) to hand over, {len(open_loans)} open loan(s).",
+        {"customers": [item.customer_id for item in added], "loans": list(open_loans),
+         "departure_id": departure.id},
+    ), now=now)
+    return departure
+
+
+def sync_items(rt: Runtime, session: Session, departure: Departure, *, actor: User | None,
+               ctx: AccessContext) -> list[HandoverItem]:
+    """Add a handover item for every customer the leaver still owns (new ones since the notice too),
+    handing it to the successor at once; refresh which open items are key customers."""
+    key_segments = departure_settings(rt.settings).key_segments
+    known = {item.customer_id for item in departure.items}
+    owned = session.scalars(select(Customer).where(Customer.owner_id == departure.user_id).order_by(Customer.id))
+    added: list[HandoverItem] = []
+    for customer in owned:
+        if customer.id in known:
+            continue
+        reason = is_key_customer(session, customer, key_segments)
+        item = HandoverItem(departure_id=departure.id, customer_id=customer.id, key=bool(reason), key_reason=reason)
+        departure.items.append(item)
+        session.flush()
+        added.append(item)
+        if departure.successor is not None:
+            _transfer(rt, session, item, departure.successor, actor=actor, ctx=ctx)
+    for item in departure.items:
+        if not item.key:  # a customer that got a grade 2-3 file since the notice now needs confirming
+            reason = is_key_customer(session, item.customer, key_segments)
+            if reason:
+                item.key, item.key_reason = True, reason
+    session.flush()
+    return added
+
+
+def _transfer(rt: Runtime, session: Session, item: HandoverItem, to_user: User, *, actor: User | None,
+              ctx: AccessContext) -> None:
+    customer = item.customer
+    previous_owner = customer.owner_id
+    customer.owner_id = to_user.id
+    item.to_user_id = to_user.id
+    item.transferred_at = utcnow()
+    # A new owner confirms for themselves: an earlier confirmation or waiver was about someone else.
+    item.confirmed_at = item.confirmed_by_id = item.contact_date = item.confirmation_note = None
+    item.waived_at = item.waived_by_id = item.waived_reason = None
+    session.flush()
+    rt.audit.record(session, action="customer:handover", actor=actor, ctx=ctx, customer_id=customer.id,
+                    subject_user_id=to_user.id,
+                    detail={"departure_id": item.departure_id, "item_id": item.id, "from_user_id": previous_owner,
+                            "to_user_id": to_user.id, "key": item.key})
+
+
+# -- changes during the notice period -------------------------------------------------------------------
+
+
+def update_departure(
+    rt: Runtime,
+    session: Session,
+    actor: User | None,
+    departure: Departure,
+    *,
+    last_day: date | None = None,
+    successor: User | None = None,
+    note: str | None = None,
+    ctx: AccessContext,
+) -> Departure:
+    """Move the last day (a day in the past ends access at once; `run_due` then carries out the
+    last-day steps), name a (new) successor, who receives every customer not yet confirmed, or change
+    the note.
+
+    Raises:
+        policy.Denied: `own_departure`, `departure_closed`.
+        ServiceError: bad dates or successor.
+    """
+    _decide(actor, Action.DEPARTURE_MANAGE, departure,
+            None if departure.is_open else policy.deny("departure_closed"),
+            audit={"subject_user_id": departure.user_id})
+    user = departure.user
+    changes: dict[str, Any] = {}
+    if last_day is not None and last_day != user.last_day:
+        if last_day < departure.notice_date:
+            raise ServiceError("invalid_dates", "The last working day cannot be before the notice date.")
+        changes["last_day"] = {"from": user.last_day.isoformat() if user.last_day else None,
+                               "to": last_day.isoformat()}
+        user.last_day = last_day
+        user.access_ends_at = end_of_day(rt.settings, last_day)
+    if successor is not None and successor.id != departure.successor_id:
+        _check_successor(user, successor)
+        changes["successor_id"] = {"from": departure.successor_id, "to": successor.id}
+        departure.successor_id = successor.id
+        session.flush()
+        session.refresh(departure, ["successor"])
+    if note is not None and note.strip() != departure.note:
+        departure.note = _clean_note(note)
+        changes["note"] = True
+    if not changes:
+        return departure
+    session.flush()
+    rt.audit.record(session, action="departure:update", actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail={"departure_id": departure.id, **changes})
+    if "successor_id" in changes and successor is not None:
+        for item in departure.items:
+            if not item.confirmed and (item.to_user_id is None or item.to_user_id == changes["successor_id"]["from"]):
+                _transfer(rt, session, item, successor, actor=actor, ctx=ctx)
+    return departure
+
+
+def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverItem, to_user: User, *,
+             ctx: AccessContext) -> HandoverItem:
+    """Hand one customer to someone other than the successor (or take it off the reassignment list).
+
+    Raises:
+        policy.Denied: `own_departure`, `departure_closed`.
+        ServiceError: `invalid_successor` for a recipient who cannot own customers.
+    """
+    departure = item.departure
+    _decide(actor, Action.DEPARTURE_MANAGE, item, None if departure.is_open else policy.deny("departure_closed"),
+            audit={"subject_user_id": departure.user_id, "customer_id": item.customer_id})
+    _check_successor(departure.user, to_user)
+    if item.to_user_id == to_user.id:
+        return item
+    _transfer(rt, session, item, to_user, actor=actor, ctx=ctx)
+    return item
+
+
+def confirm_contact(rt: Runtime, session: Session, actor: User, item: HandoverItem, *, contact_date: date | None,
+                    note: str, ctx: AccessContext) -> HandoverItem:
+    """The new owner confirms having spoken to the customer (the "customer confirmation" rule).
+
+    Raises:
+        policy.Denied: `not_successor`, `own_departure`, `departure_closed`, `not_transferred`,
+            `already_confirmed`, `contact_date_future`, `contact_before_notice`, or a bad note.
+    """
+    note = (note or "").strip()
+    departure = item.departure
+    policy.require(actor, Action.HANDOVER_CONFIRM, item, contact_date=contact_date, note=note,
+                   today=today(rt.settings), audit={"customer_id": item.customer_id,
+                                                    "subject_user_id": departure.user_id})
+    item.contact_date = contact_date
+    item.confirmation_note = _clean_note(note)
+    item.confirmed_by_id = actor.id
+    item.confirmed_at = utcnow()
+    session.flush()
+    rt.audit.record(session, action="handover:confirm", actor=actor, ctx=ctx, customer_id=item.customer_id,
+                    subject_user_id=departure.user_id, reason_text=item.confirmation_note,
+                    detail={"departure_id": departure.id, "item_id": item.id,
+                            "contact_date": contact_date.isoformat() if contact_date else None})
+    return item
+
+
+def override(rt: Runtime, session: Session, actor: User, departure: Departure, *, reason: str,
+             ctx: AccessContext) -> list[HandoverItem]:
+    """An approver waives the confirmation of every key customer still unconfirmed, saying why.
+
+    Raises:
+        policy.Denied: `own_departure`, `separation_of_duties` (the successor waiving their own
+            confirmations), `departure_closed`, `nothing_to_override`, or a bad reason.
+    """
+    reason = (reason or "").strip()
+    policy.require(actor, Action.DEPARTURE_OVERRIDE, departure, reason=reason,
+                   audit={"subject_user_id": departure.user_id})
+    now = utcnow()
+    waived = [item for item in departure.items if item.key and not item.settled and item.to_user_id is not None]
+    for item in waived:
+        item.waived_by_id = actor.id
+        item.waived_at = now
+        item.waived_reason = _clean_note(reason)
+    session.flush()
+    rt.audit.record(session, action="departure:override", actor=actor, ctx=ctx, subject_user_id=departure.user_id,
+                    reason_text=reason,
+                    detail={"departure_id": departure.id, "items": [i.id for i in waived],
+                            "customers": [i.customer_id for i in waived]})
+    return waived
+
+
+# -- the end -------------------------------------------------------------------------------------------
+
+
+def revoke_by_system(rt: Runtime, session: Session, loan: Loan, *, reason: str, ctx: AccessContext,
+                     detail: dict[str, Any] | None = None) -> bool:
+    """End an open loan without a person acting (last day, early-warning suspension), audited as
+    `loan:revoke` by the system; its unused reservations are given back. False if it was not open."""
+    session.execute(select(Loan).where(Loan.id == loan.id).with_for_update()
+                    .execution_options(populate_existing=True))
+    if loan.status not in OPEN_STATUSES:
+        return False
+    previous = loan.status
+    loan.status = LoanStatus.REVOKED
+    loan.closed_at = utcnow()
+    loan.closed_by_id = None
+    loan.close_reason = reason
+    session.flush()
+    rt.audit.record(session, action="loan:revoke", actor=None, ctx=ctx, reason_text=reason,
+                    subject_user_id=loan.borrower_id,
+                    detail={"kind": str(loan.kind), "status": str(loan.status), "previous": str(previous),
+                            "by": "system", **(detail or {})},
+                    **targets(loan))
+    quota.refund_loan_reservations(rt, session, loan, cause="loan_revoked", actor=None, ctx=ctx)
+    return True
+
+
+@dataclass(frozen=True)
+class Offboarding:
+    loans_revoked: int
+    tokens_revoked: int
+
+
+def offboard(rt: Runtime, session: Session, departure: Departure, *, actor: User | None = None,
+             ctx: AccessContext) -> Offboarding:
+    """The last-day steps: every open loan revoked, every token revoked, every session ended, the account
+    disabled; each step audited, then one record summing them up. Safe to run again."""
+    user = departure.user
+    loans = session.scalars(select(Loan).where(Loan.borrower_id == user.id, Loan.status.in_(OPEN_STATUSES))
+                            .order_by(Loan.id)).all()
+    revoked = sum(revoke_by_system(rt, session, loan, reason=LAST_DAY_REASON, ctx=ctx,
+                                   detail={"departure_id": departure.id}) for loan in loans)
+    tokens = len(session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id,
+                                                           ApiToken.revoked_at.is_(None))).all())
+    # Tokens are revoked (each audited), sessions end (the epoch moves) and the account is disabled.
+    epoch = user.session_epoch
+    accounts.disable_user(rt, session, user, None, ctx)
+    if user.session_epoch == epoch:
+        accounts.end_sessions(user)
+    rt.audit.record(session, action="auth:sessions_end", actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail={"session_epoch": user.session_epoch, "departure_id": departure.id})
+    departure.offboarded_at = utcnow()
+    session.flush()
+    rt.audit.record(session, action="departure:offboard", actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail={"departure_id": departure.id, "loans_revoked": revoked, "tokens_revoked": tokens,
+                            "session_epoch": user.session_epoch, "disabled": True})
+    return Offboarding(loans_revoked=revoked, tokens_revoked=tokens)
+
+
+def run_due(rt: Runtime, session: Session, *, ctx: AccessContext | None = None,
+            now: datetime | None = None) -> list[Departure]:
+    """Carry out the last-day steps of every departure whose last day has ended (`vault departures run`)."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(Departure).join(User, User.id == Departure.user_id)
+        .where(Departure.offboarded_at.is_(None), User.access_ends_at <= now).order_by(Departure.id)
+    ).all()
+    for departure in due:
+        offboard(rt, session, departure, ctx=ctx or AccessContext.cli())
+    return list(due)
+
+
+def complete(rt: Runtime, session: Session, actor: User | None, departure: Departure, *,
+             ctx: AccessContext) -> Departure:
+    """Close the departure: every customer has a new owner and every key one is confirmed or waived.
+    The person is "departed" from now on; the last-day steps run now if they have not yet.
+
+    Raises:
+        policy.Denied: `handover_incomplete`, `customers_unconfirmed`, `departure_closed`, `own_departure`.
+    """
+    if departure.is_open:
+        sync_items(rt, session, departure, actor=actor, ctx=ctx)
+    _decide(actor, Action.DEPARTURE_MANAGE, departure, rules.completion_problem(departure), step="complete",
+            audit={"subject_user_id": departure.user_id})
+    if departure.offboarded_at is None:
+        offboard(rt, session, departure, actor=actor, ctx=ctx)
+    user = departure.user
+    user.status = UserStatus.DEPARTED
+    departure.status = DepartureStatus.COMPLETED
+    departure.completed_at = utcnow()
+    departure.completed_by_id = actor.id if actor else None
+    session.flush()
+    rt.audit.record(session, action="departure:complete", actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail={"departure_id": departure.id, "customers": len(departure.items),
+                            "confirmed": sum(1 for i in departure.items if i.confirmed),
+                            "waived": sum(1 for i in departure.items if i.waived_at is not None)})
+    return departure

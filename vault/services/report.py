@@ -1,0 +1,462 @@
+"""The departure report: what a person touched in the look-back window, as evidence.
+
+It is built from the audit log (every act the person did that names a document or a customer, with
+its time, address, place and stated reason) and completed from the loans and views tables (loan
+states, what was actually delivered). The audit log is the source of "touched": a customer appears
+here exactly when an audit record of the person names it or one of its files, plus every customer the
+person owned. The report names the head of the audit chain when it was made, and its own audit
+record, so a reader can check it against the log later.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, BinaryIO, TextIO
+from xml.sax.saxutils import escape
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from .. import policy
+from ..context import AccessContext
+from ..models import (
+    Alert,
+    AuditEvent,
+    AuditHead,
+    Customer,
+    Departure,
+    Document,
+    DocumentView,
+    HandoverItem,
+    Loan,
+    User,
+    ViewStatus,
+    utcnow,
+)
+from ..permissions import Action
+from ..runtime import Runtime
+from .departures import departure_of, departure_settings
+from .errors import ServiceError
+
+FORMATS = ("html", "csv", "pdf")
+MAX_LISTED = 20  # distinct reasons or places shown per document
+
+COMPILED = {"document:upload", "document:version"}
+BORROWED = {"loan:request"}
+VIEWED = {"document:view"}
+DOWNLOADED = {"document:download"}
+
+
+@dataclass
+class DocumentLine:
+    document_id: int
+    title: str
+    grade: int
+    customer_id: int
+    compiled: int = 0
+    borrowed: int = 0
+    viewed: int = 0
+    downloaded: int = 0
+    delivered: int = 0  # views whose content was actually sent (views table)
+    refused: int = 0
+    other: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    places: list[str] = field(default_factory=list)
+    declared_places: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def events(self) -> int:
+        return self.compiled + self.borrowed + self.viewed + self.downloaded + self.refused + self.other
+
+
+@dataclass
+class CustomerLine:
+    customer_id: int
+    name: str
+    segment: str
+    owned: bool  # owned by the person (now, or until handed over in their departure)
+    handover_to: str = ""
+    handover_state: str = ""
+    documents: int = 0
+    events: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+
+
+@dataclass
+class LoanLine:
+    loan_id: int
+    document_id: int
+    title: str
+    customer: str
+    kind: str
+    status: str
+    category: str
+    reason: str
+    declared_place: str
+    requested_at: datetime
+    approvals: int
+    approvals_required: int
+
+
+@dataclass
+class Report:
+    user: User
+    departure: Departure | None
+    generated_at: datetime
+    window_start: datetime
+    lookback_days: int
+    customers: list[CustomerLine]
+    documents: list[DocumentLine]
+    loans: list[LoanLine]
+    alerts: list[Alert]
+    events: int
+    audit_head_seq: int
+    audit_head_mac: str
+    generated_by: str = "command line"
+    audit_seq: int | None = None  # the report's own audit record
+    customer_names: dict[int, str] = field(default_factory=dict)
+    # Facts copied at build time, so the report renders without a database session.
+    status: str = ""
+    notice_date: date | None = None
+    last_day: date | None = None
+    successor: str = ""
+
+    def customer_name(self, customer_id: int) -> str:
+        return self.customer_names.get(customer_id, f"#{customer_id}")
+
+
+def _widen(line: DocumentLine | CustomerLine, ts: datetime) -> None:
+    if line.first_at is None or ts < line.first_at:
+        line.first_at = ts
+    if line.last_at is None or ts > line.last_at:
+        line.last_at = ts
+
+
+def _add_distinct(values: list[str], value: str | None) -> None:
+    value = (value or "").strip()
+    if value and value not in values and len(values) < MAX_LISTED:
+        values.append(value)
+
+
+def _place(event: AuditEvent) -> str:
+    if event.named_place and event.client_addr:
+        return f"{event.named_place} ({event.client_addr})"
+    return event.named_place or event.client_addr or ""
+
+
+def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: int | None = None,
+                 now: datetime | None = None) -> Report:
+    """Collect the report (no policy, no audit: see `produce`)."""
+    now = now or utcnow()
+    lookback_days = lookback_days or departure_settings(rt.settings).lookback_days
+    start = now - timedelta(days=lookback_days)
+    departure = departure_of(session, user)
+
+    documents: dict[int, DocumentLine] = {}
+    customer_events: dict[int, CustomerLine] = {}
+    loose_customer_ids: set[int] = set()
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.actor_id == user.id, AuditEvent.ts >= start, AuditEvent.ts <= now,
+                                 or_(AuditEvent.document_id.is_not(None), AuditEvent.customer_id.is_not(None)))
+        .order_by(AuditEvent.seq).execution_options(yield_per=500)
+    )
+    document_cache: dict[int, Document | None] = {}
+    count = 0
+    for event in events:
+        count += 1
+        customer_id = event.customer_id
+        if event.document_id is not None:
+            if event.document_id not in document_cache:
+                document_cache[event.document_id] = session.get(Document, event.document_id)
+            document = document_cache[event.document_id]
+            if document is not None:
+                customer_id = document.customer_id
+                line = documents.get(document.id)
+                if line is None:
+                    line = documents[document.id] = DocumentLine(document.id, document.title, document.grade,
+                                                                 document.customer_id)
+                if event.outcome == "denied":
+                    line.refused += 1
+                elif event.action in COMPILED:
+                    line.compiled += 1
+                elif event.action in BORROWED:
+                    line.borrowed += 1
+                elif event.action in VIEWED:
+                    line.viewed += 1
+                elif event.action in DOWNLOADED:
+                    line.downloaded += 1
+                else:
+                    line.other += 1
+                _widen(line, event.ts)
+                _add_distinct(line.places, _place(event))
+                _add_distinct(line.declared_places, event.declared_place)
+                if event.outcome != "denied" and event.action in BORROWED | VIEWED | DOWNLOADED:
+                    _add_distinct(line.reasons, event.reason_text)
+        if customer_id is None:
+            continue
+        loose_customer_ids.add(customer_id)
+        cline = customer_events.get(customer_id)
+        if cline is None:
+            cline = customer_events[customer_id] = CustomerLine(customer_id, "", "", False)
+        cline.events += 1
+        _widen(cline, event.ts)
+
+    delivered = session.execute(
+        select(DocumentView.document_id, DocumentView.id).where(
+            DocumentView.user_id == user.id, DocumentView.opened_at >= start, DocumentView.opened_at <= now,
+            DocumentView.status.in_([ViewStatus.DELIVERED, ViewStatus.PARTIAL]))
+    ).all()
+    for document_id, _view_id in delivered:
+        if document_id in documents:
+            documents[document_id].delivered += 1
+
+    # Customers: those touched, those owned now, those handed over in the departure.
+    owned_ids = set(session.scalars(select(Customer.id).where(Customer.owner_id == user.id)))
+    items: dict[int, HandoverItem] = {}
+    if departure is not None:
+        items = {item.customer_id: item for item in departure.items}
+        owned_ids |= set(items)
+    for line in documents.values():
+        loose_customer_ids.add(line.customer_id)
+    all_ids = loose_customer_ids | owned_ids
+    customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(all_ids)))} if all_ids else {}
+    lines: list[CustomerLine] = []
+    for customer_id in all_ids:
+        customer = customers.get(customer_id)
+        line = customer_events.get(customer_id) or CustomerLine(customer_id, "", "", False)
+        line.name = customer.name if customer else f"#{customer_id}"
+        line.segment = str(customer.segment) if customer else ""
+        line.owned = customer_id in owned_ids
+        line.documents = sum(1 for d in documents.values() if d.customer_id == customer_id)
+        item = items.get(customer_id)
+        if item is not None:
+            line.handover_to = item.to_user.display_name if item.to_user else ""
+            line.handover_state = _handover_state(item)
+        lines.append(line)
+    lines.sort(key=lambda c: (c.name.casefold(), c.customer_id))
+
+    loans = [
+        LoanLine(loan.id, loan.document_id, loan.document.title, loan.document.customer.name, str(loan.kind),
+                 str(loan.status), str(loan.category), loan.reason, loan.declared_place,
+                 loan.requested_at, len(loan.approver_ids), loan.approvals_required)
+        for loan in session.scalars(select(Loan).where(Loan.borrower_id == user.id, Loan.requested_at >= start,
+                                                       Loan.requested_at <= now).order_by(Loan.requested_at))
+    ]
+    alerts = list(session.scalars(select(Alert).where(Alert.user_id == user.id, Alert.last_seen_at >= start)
+                                  .order_by(Alert.created_at)))
+    head = session.get(AuditHead, 1)
+    names = {cid: c.name for cid, c in customers.items()}
+    return Report(
+        user=user, departure=departure, generated_at=now, window_start=start, lookback_days=lookback_days,
+        customers=lines, documents=sorted(documents.values(), key=lambda d: (names.get(d.customer_id, ""), d.title)),
+        loans=loans, alerts=alerts, events=count, audit_head_seq=head.seq if head else 0,
+        audit_head_mac=head.mac if head else "", customer_names=names, status=str(user.status),
+        notice_date=departure.notice_date if departure else None, last_day=user.last_day,
+        successor=departure.successor.display_name if departure and departure.successor else "",
+    )
+
+
+def _handover_state(item: HandoverItem) -> str:
+    if item.to_user_id is None:
+        return "to reassign"
+    if item.confirmed_at is not None:
+        return f"confirmed (contact {item.contact_date.isoformat() if item.contact_date else '?'})"
+    if item.waived_at is not None:
+        return "confirmation waived"
+    return "awaiting confirmation" if item.key else "handed over"
+
+
+def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fmt: str,
+            lookback_days: int | None = None, ctx: AccessContext) -> Report:
+    """Build the report for `actor` (None: the operator at the command line) and audit its production.
+
+    Raises:
+        policy.Denied: the role gate (admins, auditors) or `own_departure`.
+        ServiceError: an unknown format or a look-back outside 1-3660 days.
+    """
+    if fmt not in FORMATS:
+        raise ServiceError("invalid_format", f"The format must be one of {', '.join(FORMATS)}.")
+    if lookback_days is not None and not 1 <= lookback_days <= 3660:
+        raise ServiceError("invalid_lookback", "The look-back window is 1 to 3660 days.")
+    if actor is not None:
+        policy.require(actor, Action.DEPARTURE_REPORT, user, audit={"subject_user_id": user.id})
+    report = build_report(rt, session, user, lookback_days=lookback_days)
+    event = rt.audit.record(
+        session, action="departure:report", actor=actor, ctx=ctx, subject_user_id=user.id,
+        detail={"format": fmt, "lookback_days": report.lookback_days, "customers": len(report.customers),
+                "documents": len(report.documents), "events": report.events,
+                "audit_head_seq": report.audit_head_seq, "window_start": report.window_start.isoformat()},
+    )
+    report.audit_seq = event.seq
+    report.generated_by = actor.display_name if actor else "command line"
+    return report
+
+
+# -- CSV -----------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "kind", "customer_id", "customer", "segment", "owned", "handover_to", "handover_state", "document_id",
+    "document", "grade", "files", "records", "compiled", "borrowed", "viewed", "downloaded", "delivered",
+    "refused", "other", "first_at", "last_at", "places", "declared_places", "reasons", "loan_id", "status",
+    "alert_id", "rule", "severity", "summary",
+)
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will not run: text starting like a formula gets a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = " | ".join(value) if isinstance(value, list) else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
+    for c in report.customers:
+        yield {"kind": "customer", "customer_id": c.customer_id, "customer": c.name, "segment": c.segment,
+               "owned": c.owned, "handover_to": c.handover_to, "handover_state": c.handover_state,
+               "files": c.documents, "records": c.events, "first_at": c.first_at, "last_at": c.last_at}
+    for d in report.documents:
+        yield {"kind": "document", "customer_id": d.customer_id, "customer": report.customer_name(d.customer_id),
+               "document_id": d.document_id, "document": d.title, "grade": d.grade, "compiled": d.compiled,
+               "borrowed": d.borrowed, "viewed": d.viewed, "downloaded": d.downloaded, "delivered": d.delivered,
+               "refused": d.refused, "other": d.other, "records": d.events, "first_at": d.first_at,
+               "last_at": d.last_at,
+               "places": d.places, "declared_places": d.declared_places, "reasons": d.reasons}
+    for loan in report.loans:
+        yield {"kind": "loan", "customer": loan.customer, "document_id": loan.document_id, "document": loan.title,
+               "loan_id": loan.loan_id, "status": loan.status, "first_at": loan.requested_at,
+               "declared_places": [loan.declared_place], "reasons": [loan.reason]}
+    for alert in report.alerts:
+        yield {"kind": "alert", "alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity),
+               "status": str(alert.status), "summary": alert.summary, "first_at": alert.created_at,
+               "last_at": alert.last_seen_at}
+
+
+def write_csv(report: Report, out: TextIO) -> None:
+    """One table, a `kind` column telling customer, document, loan and alert rows apart."""
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="raise")
+    writer.writeheader()
+    for row in csv_rows(report):
+        writer.writerow({name: _cell(row.get(name)) for name in CSV_COLUMNS})
+
+
+def csv_bytes(report: Report) -> bytes:
+    text = io.StringIO()
+    write_csv(report, text)
+    return text.getvalue().encode("utf-8-sig")  # the BOM makes spreadsheets read UTF-8
+
+
+# -- PDF -----------------------------------------------------------------------------------------------
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def write_pdf(report: Report, out: BinaryIO) -> None:
+    """A landscape A4 document: the facts, the customers, the documents, the loans and the alerts."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+    styles = getSampleStyleSheet()
+    small = styles["BodyText"].clone("small", fontSize=7.5, leading=9)
+    head = small.clone("head", fontName="Helvetica-Bold")
+
+    def p(text: Any, style: Any = small) -> Paragraph:
+        return Paragraph(escape(str(text if text is not None else "")), style)
+
+    def table(header: list[str], rows: list[list[Any]], widths: list[float]) -> Table:
+        data = [[p(h, head) for h in header]] + [[p(cell) for cell in row] for row in rows]
+        result = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
+        result.setStyle(TableStyle([
+            ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e7ebf2")),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ]))
+        return result
+
+    user = report.user
+    title = f"Departure report: {user.display_name} ({user.username})"
+    footer = (f"{title} · generated {_when(report.generated_at)} · audit chain head #{report.audit_head_seq}"
+              + (f" · report recorded as audit event #{report.audit_seq}" if report.audit_seq else ""))
+
+    def on_page(canvas: Any, document: Any) -> None:
+        canvas.saveState()
+        canvas.setFont("Helvetica", 7)
+        canvas.drawString(12 * mm, 7 * mm, footer)
+        canvas.drawRightString(landscape(A4)[0] - 12 * mm, 7 * mm, f"page {document.page}")
+        canvas.restoreState()
+
+    story: list[Any] = [Paragraph(escape(title), styles["Title"])]
+    facts = [
+        f"Status: {report.status}"
+        + (f"; notice given {report.notice_date.isoformat()}" if report.notice_date else ""),
+        f"Last working day: {report.last_day.isoformat() if report.last_day else '-'}",
+        f"Successor: {report.successor or '-'}",
+        f"Look-back window: {report.lookback_days} days, from {_when(report.window_start)} "
+        f"to {_when(report.generated_at)}",
+        f"Audit records of the person naming a customer or file: {report.events}",
+        f"Audit chain head when generated: #{report.audit_head_seq} (MAC {report.audit_head_mac[:16]}…)",
+        f"Generated by: {report.generated_by}",
+    ]
+    story += [Paragraph(escape(line), styles["BodyText"]) for line in facts]
+    story.append(Spacer(1, 4 * mm))
+
+    story.append(Paragraph(f"Customers ({len(report.customers)})", styles["Heading2"]))
+    story.append(table(
+        ["Customer", "Segment", "Owned", "Handed to", "Handover", "Files", "Records", "First", "Last"],
+        [[c.name, c.segment, "yes" if c.owned else "", c.handover_to, c.handover_state, c.documents, c.events,
+          _when(c.first_at), _when(c.last_at)] for c in report.customers],
+        [55, 18, 13, 35, 38, 12, 15, 34, 34],
+    ))
+    story.append(Paragraph(f"Documents ({len(report.documents)})", styles["Heading2"]))
+    story.append(table(
+        ["Customer", "Document", "Gr.", "Comp.", "Loans", "Views", "Downl.", "Deliv.", "Refused", "First",
+         "Last", "Places", "Reasons"],
+        [[report.customer_name(d.customer_id), d.title, d.grade, d.compiled, d.borrowed, d.viewed, d.downloaded,
+          d.delivered, d.refused, _when(d.first_at), _when(d.last_at),
+          "; ".join(d.places + [f"declared: {x}" for x in d.declared_places]), "; ".join(d.reasons)]
+         for d in report.documents],
+        [30, 32, 8, 10, 10, 10, 11, 10, 12, 24, 24, 43, 49],
+    ))
+    story.append(Paragraph(f"Loans ({len(report.loans)})", styles["Heading2"]))
+    story.append(table(
+        ["Loan", "Customer", "Document", "Kind", "Status", "Approvals", "Requested", "Place", "Reason"],
+        [[loan.loan_id, loan.customer, loan.title, loan.kind, loan.status,
+          f"{loan.approvals}/{loan.approvals_required}", _when(loan.requested_at), loan.declared_place, loan.reason]
+         for loan in report.loans],
+        [12, 38, 40, 16, 18, 18, 30, 35, 66],
+    ))
+    story.append(Paragraph(f"Alerts ({len(report.alerts)})", styles["Heading2"]))
+    story.append(table(
+        ["Alert", "Rule", "Severity", "Status", "Raised", "Last seen", "Times", "Summary"],
+        [[a.id, a.rule, str(a.severity), str(a.status), _when(a.created_at), _when(a.last_seen_at), a.occurrences,
+          a.summary] for a in report.alerts],
+        [12, 28, 16, 22, 30, 30, 12, 123],
+    ))
+    doc = SimpleDocTemplate(out, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,
+                            topMargin=12 * mm, bottomMargin=14 * mm, title=title, author="vault",
+                            subject="Departure report")
+    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
+
+
+def pdf_bytes(report: Report) -> bytes:
+    out = io.BytesIO()
+    write_pdf(report, out)
+    return out.getvalue()

@@ -1,0 +1,115 @@
+"""The alerts page: what the early warning found, its evidence with links into the audit trail, and
+acknowledging and resolving (auditors and approvers; nobody sees or settles an alert about themselves)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from .. import policy
+from ..alerts import RULE_TITLES, desk
+from ..forms import ConfirmForm
+from ..forms_departures import ResolveForm
+from ..models import Alert, Customer, Document
+from ..permissions import Action
+from ..services.errors import NotFound, ServiceError
+from ..web import auth, navigation
+from ..web.guard import permission
+from ..web.pipeline import access_context, db_session, record_refusal, runtime
+
+bp = Blueprint("alerts", __name__, url_prefix="/alerts")
+navigation.add("alerts.index", Action.ALERT_READ, "Alerts")
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Any:
+    return render_template("departures/problem.html", message=exc.message, code=exc.code), exc.status
+
+
+@bp.app_template_filter("rule_title")
+def _rule_title(rule: str) -> str:
+    return _(RULE_TITLES.get(rule, rule))
+
+
+def _alert(alert_id: int) -> Alert:
+    try:
+        return desk.get_alert(db_session(), auth.current(), alert_id)
+    except NotFound:
+        raise policy.Denied(policy.deny("not_found")) from None
+
+
+@bp.route("/")
+@permission(Action.ALERT_READ)
+def index() -> Any:
+    session, actor = db_session(), auth.current()
+    status = request.args.get("status", "active", type=str)
+    severity = request.args.get("severity", "", type=str) or None
+    rule = request.args.get("rule", "", type=str) or None
+    user_id = request.args.get("user", type=int)
+    found = desk.list_alerts(session, actor, status=status, severity=severity, rule=rule, user_id=user_id,
+                             page=request.args.get("page", 1, type=int))
+    return render_template("alerts/index.html", found=found, status=status, severity=severity or "",
+                           rule=rule or "", user_id=user_id, statuses=desk.STATUS_FILTERS, rules=RULE_TITLES,
+                           open_counts=desk.count_open(session, actor))
+
+
+def _page(alert: Alert, resolve_form: ResolveForm | None = None, decision: policy.Decision | None = None) -> str:
+    session, actor = db_session(), auth.current()
+    evidence = alert.evidence
+    documents = {d.id: d for d in session.scalars(select(Document).where(
+        Document.id.in_(evidence.get("documents", []))))}
+    customers = {c.id: c for c in session.scalars(select(Customer).where(
+        Customer.id.in_(evidence.get("customers", []))))}
+    audit_url = url_for("audit.index") if "audit.index" in current_app.view_functions else None
+    return render_template(
+        "alerts/show.html", alert=alert, evidence=evidence, documents=documents, customers=customers,
+        audit_url=audit_url, ack_form=ConfirmForm(formdata=None),
+        resolve_form=resolve_form or ResolveForm(formdata=None), decision=decision,
+        may_manage=bool(policy.authorize(actor, Action.ALERT_MANAGE, alert, step="acknowledge")),
+        may_resolve=bool(policy.authorize(actor, Action.ALERT_MANAGE, alert, step="resolve", note="x" * 20)),
+    )
+
+
+@bp.route("/<int:alert_id>")
+@permission(Action.ALERT_READ)
+def show(alert_id: int) -> Any:
+    return _page(_alert(alert_id))
+
+
+@bp.route("/<int:alert_id>/acknowledge", methods=["POST"])
+@permission(Action.ALERT_MANAGE)
+def acknowledge(alert_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    alert = _alert(alert_id)
+    if not ConfirmForm().validate_on_submit():
+        raise ServiceError("invalid_form", _("The form has expired; try again."))
+    desk.acknowledge(runtime(), session, actor, alert, ctx=access_context())
+    session.commit()
+    flash(_("Alert acknowledged."), "success")
+    return redirect(url_for("alerts.show", alert_id=alert.id))
+
+
+@bp.route("/<int:alert_id>/resolve", methods=["POST"])
+@permission(Action.ALERT_MANAGE)
+def resolve(alert_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    alert = _alert(alert_id)
+    form = ResolveForm()
+    if not form.validate_on_submit():
+        raise ServiceError("invalid_form", _("The form has expired; try again."))
+    try:
+        desk.resolve(runtime(), session, actor, alert, note=form.note.data or "", ctx=access_context())
+    except policy.Denied as exc:
+        if exc.decision.code != "note_required":
+            raise
+        try:
+            record_refusal(exc)
+        except Exception:
+            current_app.logger.exception("could not record a refusal")
+        return _page(_alert(alert_id), form, exc.decision), 403
+    session.commit()
+    flash(_("Alert resolved."), "success")
+    return redirect(url_for("alerts.show", alert_id=alert.id))

@@ -1,0 +1,387 @@
+"""Departure pages: notice, the handover and its confirmations, the report, and the leavers' loans.
+
+Who sees what: administrators give notice, move the last day, reassign customers and complete a
+departure; auditors (and administrators) read departures and their reports; the successor confirms
+contacts; approvers waive missing confirmations; custodians and approvers revoke leavers' loans.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from .. import policy
+from ..context import AccessContext
+from ..forms import ConfirmForm
+from ..forms_departures import (
+    NOBODY,
+    ContactForm,
+    DepartureForm,
+    DepartureUpdateForm,
+    LeaverRevokeForm,
+    OverrideForm,
+    ReassignForm,
+)
+from ..models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAssignment, User, UserStatus
+from ..permissions import Action
+from ..policy import departures as departure_rules
+from ..services import departures as service
+from ..services import loans as loans_service
+from ..services import report as report_service
+from ..services.customers import OWNER_ROLES
+from ..services.errors import NotFound, ServiceError
+from ..web import auth, navigation
+from ..web.guard import permission
+from ..web.pipeline import access_context, db_session, record_refusal, runtime
+
+bp = Blueprint("departures", __name__, url_prefix="/departures")
+navigation.add("departures.index", Action.DEPARTURE_REPORT, "Departures")
+navigation.add("departures.handover", Action.HANDOVER_CONFIRM, "Handover")
+navigation.add("departures.leavers_loans", Action.LOAN_REVOKE, "Leavers' loans")
+
+LEAVER_REVOKE_REASON = "The borrower is leaving the company (notice given)."
+# Refusals that only say the typed input is not acceptable: the form is shown again, filled in.
+INPUT_CODES = {"reason_too_short", "reason_not_meaningful", "reason_copies_category", "contact_date_future",
+               "contact_before_notice", "note_required"}
+# How often a request looks for departures whose last day has ended (the steps are idempotent).
+SWEEP_SECONDS = 60.0
+_SWEEP_KEY = "vault.departures.next_sweep"
+
+
+# -- the last-day sweep on requests ---------------------------------------------------------------------
+
+
+@bp.record_once
+def _install_sweep(state: BlueprintSetupState) -> None:
+    """Run the sweep before anything else in a request: before the guard opens the request's session,
+    because on SQLite every transaction holds the write lock and the sweep writes in its own."""
+    app: Flask = state.app
+    app.extensions[_SWEEP_KEY] = 0.0
+    app.before_request_funcs.setdefault(None, []).insert(0, _sweep_due_departures)
+
+
+def _sweep_due_departures() -> None:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    now = time.monotonic()
+    if now < app.extensions.get(_SWEEP_KEY, 0.0):
+        return
+    app.extensions[_SWEEP_KEY] = now + SWEEP_SECONDS
+    rt = runtime()
+    ctx = AccessContext(named_place="system", user_agent="vault departures (on request)")
+    try:
+        with rt.db.session() as session:
+            done = service.run_due(rt, session, ctx=ctx)
+        for departure in done:
+            current_app.logger.info("last-day steps carried out for departure %d", departure.id)
+    except Exception:
+        # Access is already refused by `User.can_sign_in`; the steps are retried at the next sweep.
+        app.extensions[_SWEEP_KEY] = 0.0
+        current_app.logger.exception("could not carry out the last-day steps of due departures")
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Any:
+    return render_template("departures/problem.html", message=exc.message, code=exc.code), exc.status
+
+
+def _refused_input(exc: policy.Denied, template: str, **context: Any) -> Any:
+    """An input refusal: audited like any other, then the form again with the reason."""
+    try:
+        record_refusal(exc)
+    except Exception:
+        current_app.logger.exception("could not record a refusal")
+    return render_template(template, decision=exc.decision, **context), 403
+
+
+def _departure(departure_id: int) -> Departure:
+    try:
+        return service.get_departure(db_session(), departure_id)
+    except NotFound:
+        raise policy.Denied(policy.deny("not_found")) from None
+
+
+def _item(departure: Departure, item_id: int) -> HandoverItem:
+    item = db_session().get(HandoverItem, item_id)
+    if item is None or item.departure_id != departure.id:
+        raise policy.Denied(policy.deny("not_found"), subject_user_id=departure.user_id)
+    return item
+
+
+def _owners(exclude: int | None = None) -> list[User]:
+    """Active people who can receive customers (account managers not leaving)."""
+    users = db_session().scalars(
+        select(User).join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(RoleAssignment.role.in_(OWNER_ROLES)).distinct().order_by(User.display_name))
+    return [u for u in users if u.can_sign_in and u.status == UserStatus.ACTIVE and u.id != exclude]
+
+
+def _choices(people: list[User], none_label: str | None = None) -> list[tuple[int, str]]:
+    out = [(NOBODY, none_label)] if none_label else []
+    return out + [(u.id, f"{u.display_name} ({u.username})") for u in people]
+
+
+def _user(user_id: int) -> User | None:
+    return db_session().get(User, user_id) if user_id and user_id != NOBODY else None
+
+
+def _audit_url() -> str | None:
+    return url_for("audit.index") if "audit.index" in current_app.view_functions else None
+
+
+def _finish_due() -> None:
+    """After a change that ends access (a last day in the past), carry out the last-day steps now."""
+    rt = runtime()
+    with rt.db.session() as session:
+        service.run_due(rt, session, ctx=access_context())
+
+
+# -- list, notice, one departure -----------------------------------------------------------------------
+
+
+@bp.route("/")
+@permission(Action.DEPARTURE_REPORT)
+def index() -> Any:
+    return render_template("departures/index.html", departures=service.list_departures(db_session()))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@permission(Action.DEPARTURE_MANAGE)
+def new() -> Any:
+    session, actor = db_session(), auth.current()
+    form = DepartureForm()
+    leavers = [u for u in session.scalars(select(User).where(User.status == UserStatus.ACTIVE)
+                                          .order_by(User.display_name))
+               if u.id != actor.id and u.can_sign_in and not u.has_role(Role.ADMIN)]
+    form.user.choices = _choices(leavers)
+    form.successor.choices = _choices(_owners(), _("Nobody yet: put the customers on the reassignment list"))
+    if request.method == "GET":
+        form.notice_date.data = service.today(runtime().settings)
+    if form.validate_on_submit():
+        leaver = _user(form.user.data)
+        if leaver is None:
+            raise policy.Denied(policy.deny("not_found"))
+        departure = service.start_departure(
+            runtime(), session, actor, leaver, last_day=form.last_day.data, successor=_user(form.successor.data),
+            notice_date=form.notice_date.data, note=form.note.data or "", ctx=access_context())
+        session.commit()
+        if leaver.past_last_day:
+            _finish_due()
+        flash(_("Notice recorded for %(name)s.", name=leaver.display_name), "success")
+        return redirect(url_for("departures.show", departure_id=departure.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("departures/new.html", form=form), status
+
+
+@bp.route("/<int:departure_id>")
+@permission(Action.DEPARTURE_REPORT)
+def show(departure_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    departure = _departure(departure_id)
+    policy.require(actor, Action.DEPARTURE_REPORT, departure.user, audit={"subject_user_id": departure.user_id})
+    may_manage = bool(policy.authorize(actor, Action.DEPARTURE_MANAGE, departure))
+    owners = _owners(exclude=departure.user_id)
+    update_form = DepartureUpdateForm(formdata=None)
+    update_form.successor.choices = _choices(owners, _("(unchanged)"))
+    update_form.last_day.data = departure.user.last_day
+    update_form.note.data = departure.note
+    reassign_form = ReassignForm(formdata=None)
+    reassign_form.to_user.choices = _choices(owners)
+    loans = list(session.scalars(select(Loan).where(Loan.borrower_id == departure.user_id)
+                                 .order_by(Loan.requested_at.desc()).limit(100)))
+    return render_template(
+        "departures/show.html", departure=departure, may_manage=may_manage, update_form=update_form,
+        reassign_form=reassign_form, confirm_form=ConfirmForm(formdata=None), loans=loans,
+        completion=departure_rules.completion_problem(departure), audit_url=_audit_url(),
+    )
+
+
+@bp.route("/<int:departure_id>/update", methods=["POST"])
+@permission(Action.DEPARTURE_MANAGE)
+def update(departure_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    departure = _departure(departure_id)
+    form = DepartureUpdateForm()
+    form.successor.choices = _choices(_owners(exclude=departure.user_id), "-")
+    if not form.validate_on_submit():
+        raise ServiceError("invalid_form", _("Check the last day and the successor."))
+    service.update_departure(runtime(), session, actor, departure, last_day=form.last_day.data,
+                             successor=_user(form.successor.data), note=form.note.data, ctx=access_context())
+    session.commit()
+    if departure.user.past_last_day and departure.offboarded_at is None:
+        _finish_due()
+    flash(_("Departure updated."), "success")
+    return redirect(url_for("departures.show", departure_id=departure.id))
+
+
+@bp.route("/<int:departure_id>/items/<int:item_id>/reassign", methods=["POST"])
+@permission(Action.DEPARTURE_MANAGE)
+def reassign(departure_id: int, item_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    departure = _departure(departure_id)
+    item = _item(departure, item_id)
+    form = ReassignForm()
+    form.to_user.choices = _choices(_owners(exclude=departure.user_id))
+    if not form.validate_on_submit():
+        raise ServiceError("invalid_form", _("Choose who receives the customer."))
+    to_user = _user(form.to_user.data)
+    if to_user is None:
+        raise ServiceError("invalid_successor", _("Choose who receives the customer."))
+    service.reassign(runtime(), session, actor, item, to_user, ctx=access_context())
+    session.commit()
+    flash(_("%(customer)s now belongs to %(name)s.", customer=item.customer.name, name=to_user.display_name),
+          "success")
+    return redirect(url_for("departures.show", departure_id=departure.id))
+
+
+@bp.route("/<int:departure_id>/complete", methods=["POST"])
+@permission(Action.DEPARTURE_MANAGE)
+def complete(departure_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    departure = _departure(departure_id)
+    if not ConfirmForm().validate_on_submit():
+        raise ServiceError("invalid_form", _("The form has expired; try again."))
+    service.complete(runtime(), session, actor, departure, ctx=access_context())
+    session.commit()
+    flash(_("Departure of %(name)s completed.", name=departure.user.display_name), "success")
+    return redirect(url_for("departures.show", departure_id=departure.id))
+
+
+# -- the report ----------------------------------------------------------------------------------------
+
+
+def _report(departure_id: int, fmt: str) -> report_service.Report:
+    session, actor = db_session(), auth.current()
+    departure = _departure(departure_id)
+    days = request.args.get("days", type=int)
+    report = report_service.produce(runtime(), session, actor, departure.user, fmt=fmt, lookback_days=days,
+                                    ctx=access_context())
+    session.commit()
+    return report
+
+
+def _filename(report: report_service.Report, ext: str) -> str:
+    return f"departure-report-{report.user.username}-{report.generated_at:%Y%m%d-%H%M}.{ext}"
+
+
+@bp.route("/<int:departure_id>/report")
+@permission(Action.DEPARTURE_REPORT)
+def report(departure_id: int) -> Any:
+    data = _report(departure_id, "html")
+    return render_template("departures/report.html", report=data, departure_id=departure_id,
+                           audit_url=_audit_url())
+
+
+@bp.route("/<int:departure_id>/report.csv")
+@permission(Action.DEPARTURE_REPORT)
+def report_csv(departure_id: int) -> Any:
+    data = _report(departure_id, "csv")
+    return Response(report_service.csv_bytes(data), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_filename(data, "csv")}"', "Cache-Control": "no-store"})
+
+
+@bp.route("/<int:departure_id>/report.pdf")
+@permission(Action.DEPARTURE_REPORT)
+def report_pdf(departure_id: int) -> Any:
+    data = _report(departure_id, "pdf")
+    return Response(report_service.pdf_bytes(data), mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{_filename(data, "pdf")}"', "Cache-Control": "no-store"})
+
+
+# -- handover: the successor's confirmations and the approver's waiver -----------------------------------
+
+
+@bp.route("/handover")
+@permission(Action.HANDOVER_CONFIRM)
+def handover() -> Any:
+    session, actor = db_session(), auth.current()
+    items = service.items_for(session, actor)
+    override_candidates = (service.awaiting_override(session, actor)
+                           if policy.authorize(actor, Action.DEPARTURE_OVERRIDE) else [])
+    return render_template("departures/handover.html", items=items, forms={
+        item.id: ContactForm(formdata=None, prefix=f"i{item.id}") for item in items if not item.confirmed},
+        override_candidates=override_candidates)
+
+
+@bp.route("/handover/items/<int:item_id>/confirm", methods=["POST"])
+@permission(Action.HANDOVER_CONFIRM)
+def confirm(item_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    item = session.get(HandoverItem, item_id)
+    if item is None:
+        raise policy.Denied(policy.deny("not_found"))
+    form = ContactForm(prefix=f"i{item.id}")
+    if not form.validate_on_submit():
+        raise ServiceError("invalid_date", _("Enter the date of the contact (YYYY-MM-DD)."))
+    try:
+        service.confirm_contact(runtime(), session, actor, item, contact_date=form.contact_date.data,
+                                note=form.note.data or "", ctx=access_context())
+    except policy.Denied as exc:
+        if exc.decision.code not in INPUT_CODES:
+            raise
+        return _refused_input(exc, "departures/handover.html", items=service.items_for(session, actor),
+                              forms={item.id: form}, override_candidates=[], failed_item=item.id)
+    session.commit()
+    flash(_("Contact with %(customer)s confirmed.", customer=item.customer.name), "success")
+    return redirect(url_for("departures.handover"))
+
+
+@bp.route("/<int:departure_id>/override", methods=["GET", "POST"])
+@permission(Action.DEPARTURE_OVERRIDE)
+def override(departure_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    departure = _departure(departure_id)
+    form = OverrideForm()
+    pending = [i for i in departure.items if i.key and not i.settled and i.to_user_id is not None]
+    if form.validate_on_submit():
+        try:
+            service.override(runtime(), session, actor, departure, reason=form.reason.data or "",
+                             ctx=access_context())
+        except policy.Denied as exc:
+            if exc.decision.code not in INPUT_CODES:
+                raise
+            return _refused_input(exc, "departures/override.html", departure=departure, pending=pending, form=form)
+        session.commit()
+        flash(_("Confirmations waived for %(n)d customer(s).", n=len(pending)), "success")
+        return redirect(url_for("departures.handover"))
+    policy.require(actor, Action.DEPARTURE_OVERRIDE, departure, reason="x" * 20,
+                   audit={"subject_user_id": departure.user_id})
+    return render_template("departures/override.html", departure=departure, pending=pending, form=form)
+
+
+# -- custodians: the open loans of people on notice -------------------------------------------------------
+
+
+@bp.route("/loans")
+@permission(Action.LOAN_REVOKE)
+def leavers_loans() -> Any:
+    session, actor = db_session(), auth.current()
+    loans = service.leavers_open_loans(session)
+    revocable = {loan.id for loan in loans if loan.status in (LoanStatus.APPROVED, LoanStatus.ACTIVE)
+                 and policy.authorize(actor, Action.LOAN_REVOKE, loan, reason=LEAVER_REVOKE_REASON)}
+    form = LeaverRevokeForm(formdata=None)
+    form.reason.data = LEAVER_REVOKE_REASON
+    return render_template("departures/loans.html", loans=loans, revocable=revocable, form=form)
+
+
+@bp.route("/loans/<int:loan_id>/revoke", methods=["POST"])
+@permission(Action.LOAN_REVOKE)
+def revoke_leaver_loan(loan_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    loan = session.get(Loan, loan_id)
+    if loan is None or loan.borrower.status != UserStatus.DEPARTING:
+        raise policy.Denied(policy.deny("not_found"), loan_id=loan_id)
+    form = LeaverRevokeForm()
+    if not form.validate_on_submit():
+        raise ServiceError("invalid_form", _("The form has expired; try again."))
+    loans_service.revoke(runtime(), session, actor, loan, reason=form.reason.data or "", ctx=access_context())
+    session.commit()
+    flash(_("Loan %(id)d of %(name)s revoked.", id=loan.id, name=loan.borrower.display_name), "success")
+    return redirect(url_for("departures.leavers_loans"))
