@@ -1,0 +1,70 @@
+"""`vault init`, `vault user add`, `vault token ...`, and the refusal to start with an unsafe keyring."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from crypto import KeyringError
+from vault import create_app
+from vault.cli import cli
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"VAULT_DATA_DIR": str(tmp_path / "data"), "VAULT_ARGON2_TIME_COST": "1",
+            "VAULT_ARGON2_MEMORY_KIB": "1024"}
+
+
+def run(env, *args, input=None):
+    result = CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+    return result
+
+
+def test_init_is_idempotent_and_private(env, tmp_path):
+    first = run(env, "init")
+    assert first.exit_code == 0, first.output
+    assert "created" in first.output
+    second = run(env, "init")
+    assert second.exit_code == 0 and "created" not in second.output
+    data = tmp_path / "data"
+    assert (data / "keyring.json").stat().st_mode & 0o777 == 0o600
+    assert data.stat().st_mode & 0o077 == 0
+    assert (data / "vault.db").exists() and (data / "objects").is_dir()
+
+
+def test_user_add_and_token_lifecycle(env):
+    run(env, "init")
+    added = run(env, "user", "add", "alice", "--role", "borrower", "--password-stdin",
+                input="a long enough passphrase 42\n")
+    assert added.exit_code == 0, added.output
+    conflict = run(env, "user", "add", "root1", "--role", "admin", "--role", "auditor", "--password-stdin",
+                   input="another long passphrase 42\n")
+    assert conflict.exit_code != 0 and "administrator holds no other role" in conflict.output
+    created = run(env, "token", "create", "alice")
+    assert created.exit_code == 0
+    secret = created.output.strip().splitlines()[-1]
+    assert secret.startswith("vt_")
+    revoked = run(env, "token", "revoke", "alice")
+    assert "revoked 1 token" in revoked.output
+    listing = run(env, "user", "list")
+    assert "alice" in listing.output and "borrower" in listing.output
+
+
+def test_the_app_refuses_to_start_when_the_keyring_is_readable_by_others(env, tmp_path, monkeypatch):
+    run(env, "init")
+    keyring = tmp_path / "data" / "keyring.json"
+    os.chmod(keyring, 0o644)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(KeyringError, match="chmod 600"):
+        create_app()
+    os.chmod(keyring, 0o600)
+    assert create_app() is not None
+
+
+def test_commands_without_init_say_what_to_do(env):
+    result = run(env, "user", "list")
+    assert result.exit_code != 0 and "vault init" in result.output

@@ -1,0 +1,82 @@
+"""Settings: typos are errors at start-up, values are checked, the TOML file changes the grade table."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from vault.config import DEFAULT_GRADES, ConfigError, ensure_secret_key, load_settings, parse_trusted_places
+from vault.web.places import named_place
+
+
+def test_defaults_are_the_embedded_product():
+    settings = load_settings(environ={})
+    assert settings.storage == "local"
+    assert settings.database.startswith("sqlite:///") and settings.database.endswith("vault-data/vault.db")
+    assert settings.grade(3).release_required and not settings.grade(3).download
+    assert settings.grade(1).views == 10 and settings.grade(2).views == 3
+
+
+def test_an_unknown_variable_is_an_error_not_a_silent_default():
+    with pytest.raises(ConfigError, match="VAULT_S3_SECUR"):
+        load_settings(environ={"VAULT_S3_SECUR": "false"})
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("VAULT_S3_SECURE", "maybe"), ("VAULT_MAX_UPLOAD_MB", "ten"), ("VAULT_STORAGE", "ftp"),
+    ("VAULT_CONTENT_URL_SECONDS", "600"), ("VAULT_LOG_LEVEL", "LOUD"), ("VAULT_TRUSTED_PLACES", "Office"),
+    ("VAULT_TRUSTED_PLACES", "Office=10.0.0.0/33"),
+])
+def test_malformed_values_are_refused(name, value):
+    with pytest.raises(ConfigError):
+        load_settings(environ={name: value})
+
+
+def test_s3_needs_its_endpoint_and_keys():
+    with pytest.raises(ConfigError, match="VAULT_S3_ENDPOINT"):
+        load_settings(environ={"VAULT_STORAGE": "s3"})
+    settings = load_settings(environ={"VAULT_STORAGE": "s3", "VAULT_S3_ENDPOINT": "127.0.0.1:9000",
+                                      "VAULT_S3_ACCESS_KEY": "a", "VAULT_S3_SECRET_KEY": "b",
+                                      "VAULT_S3_SECURE": "false"})
+    assert settings.s3_secure is False
+
+
+def test_trusted_places_are_parsed_and_matched():
+    places = parse_trusted_places("Head office=10.1.0.0/16,10.2.0.0/16;Branch=192.168.5.0/24")
+    assert [p.name for p in places] == ["Head office", "Branch"]
+    assert places[0].networks[1] == ipaddress.ip_network("10.2.0.0/16")
+    assert named_place("10.2.3.4", places) == "Head office"
+    assert named_place("192.168.5.77", places) == "Branch"
+    assert named_place("192.168.6.1", places) is None
+    assert named_place("not an address", places) is None
+    assert named_place("::1", places) is None
+
+
+def test_toml_file_changes_grades_and_rejects_unknown_keys(tmp_path):
+    good = tmp_path / "vault.toml"
+    good.write_text('[grades.3]\napprovals = 2\nviews = 2\n\n[departure]\non_notice = "refuse"\n')
+    settings = load_settings(environ={"VAULT_CONFIG": str(good)})
+    assert settings.grade(3).approvals == 2 and settings.grade(3).views == 2
+    assert settings.grade(2) == DEFAULT_GRADES[2]
+    assert settings.section("departure") == {"on_notice": "refuse"}
+
+    for text, message in [
+        ("[grades.3]\napprovels = 2\n", "approvels"),
+        ("[grade]\nx = 1\n", "unknown section"),
+        ("[grades.4]\nviews = 1\n", "grades.4"),
+        ("[grades.2]\napprovals = 0\n", "at least one approval"),
+        ("not toml at all [", "vault.toml"),
+    ]:
+        good.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_settings(environ={"VAULT_CONFIG": str(good)})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(environ={"VAULT_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_secret_key_is_generated_once_and_kept_private(tmp_path):
+    settings = ensure_secret_key(load_settings({"data_dir": tmp_path / "data"}, environ={}))
+    again = ensure_secret_key(load_settings({"data_dir": tmp_path / "data"}, environ={}))
+    assert settings.secret_key == again.secret_key and len(settings.secret_key) > 40
+    assert ((tmp_path / "data" / "secret_key").stat().st_mode & 0o077) == 0
