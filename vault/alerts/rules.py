@@ -19,12 +19,11 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from .. import hooks
@@ -76,12 +75,13 @@ def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, vi
     if not cfg.customers_per_day:
         return None
     since = view.opened_at - timedelta(hours=24)
-    customers = list(session.scalars(
-        select(Document.customer_id).join(DocumentView, DocumentView.document_id == Document.id)
-        .where(DocumentView.user_id == view.user_id, DocumentView.opened_at > since).distinct()
-    ))
-    if len(customers) <= cfg.customers_per_day:
+    recent = (select(Document.customer_id).join(DocumentView, DocumentView.document_id == Document.id)
+              .where(DocumentView.user_id == view.user_id, DocumentView.opened_at > since))
+    # Counted in the database; the customers are listed only for an alert.
+    count = session.scalar(select(func.count()).select_from(recent.distinct().subquery())) or 0
+    if count <= cfg.customers_per_day:
         return None
+    customers = list(session.scalars(recent.distinct()))
     return Finding(
         "many_customers", Severity.HIGH, day_key(hours, view.opened_at),
         f"Files of {len(customers)} different customers opened within 24 hours "
@@ -91,19 +91,32 @@ def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, vi
     )
 
 
+def _midnight(hours: WorkingHours, day: date) -> datetime:
+    """The start of a local calendar day (its UTC offset taken on that day, across clock changes)."""
+    return datetime.combine(day, time(0), tzinfo=hours.zone)
+
+
 def volume_spike(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
                  document: Document) -> Finding | None:
     if not cfg.median_factor:
         return None
-    today = _local_midnight(hours, view.opened_at)
-    start = today - timedelta(days=MEDIAN_DAYS)
-    times = session.scalars(
-        select(DocumentView.opened_at).where(DocumentView.user_id == view.user_id,
-                                             DocumentView.opened_at >= start)
-    )
-    per_day = Counter(hours.local(t).date() for t in times)
-    count_today = per_day.get(today.date(), 0)
-    history = [per_day.get((today - timedelta(days=n)).date(), 0) for n in range(1, MEDIAN_DAYS + 1)]
+    today = hours.local(view.opened_at).date()
+    mine = DocumentView.user_id == view.user_id
+    count_today = session.scalar(
+        select(func.count()).select_from(DocumentView).where(mine, DocumentView.opened_at >= _midnight(hours, today))
+    ) or 0
+    # The threshold is never below `median_min_views`: under it the history cannot matter.
+    if count_today < cfg.median_min_views:
+        return None
+    # One count per earlier local day, computed in the database (one row back, however many views).
+    starts = [_midnight(hours, today - timedelta(days=n)) for n in range(MEDIAN_DAYS, -1, -1)]
+    counts = session.execute(
+        select(*[func.coalesce(func.sum(case((DocumentView.opened_at < end, 1), else_=0)), 0)
+                 for end in starts[1:]])
+        .where(mine, DocumentView.opened_at >= starts[0], DocumentView.opened_at < starts[-1])
+    ).one()
+    # counts[i] is the number of views before the end of day i; per day is the difference.
+    history = [int(counts[0])] + [int(counts[i]) - int(counts[i - 1]) for i in range(1, MEDIAN_DAYS)]
     median = statistics.median(history)
     threshold = max(cfg.median_min_views, math.ceil(cfg.median_factor * median))
     if count_today < threshold:
@@ -135,20 +148,20 @@ def new_place(session: Session, cfg: AlertSettings, hours: WorkingHours, view: D
     if not cfg.new_place:
         return None
     earlier = select(DocumentView.id).where(DocumentView.user_id == view.user_id, DocumentView.id != view.id)
-    if session.scalar(earlier.limit(1)) is None:
-        return None
-    novel: list[str] = []
-    checks = (
-        ("address", DocumentView.client_addr, view.client_addr),
-        ("named place", DocumentView.named_place, view.named_place),
-    )
-    for label, column, value in checks:
-        if value and session.scalar(earlier.where(column == value).limit(1)) is None:
-            novel.append(f"{label}: {value}")
     declared = (view.declared_place or "").strip()
-    if declared and session.scalar(
-            earlier.where(func.lower(func.trim(DocumentView.declared_place)) == declared.lower()).limit(1)) is None:
-        novel.append(f"declared place: {declared}")
+    checks = [
+        ("address", view.client_addr, DocumentView.client_addr == view.client_addr),
+        ("named place", view.named_place, DocumentView.named_place == view.named_place),
+        ("declared place", declared, func.lower(func.trim(DocumentView.declared_place)) == declared.lower()),
+    ]
+    asked = [(label, value, condition) for label, value, condition in checks if value]
+    # Whether there is any earlier view, and one from each place, in one round trip.
+    seen = session.execute(
+        select(earlier.exists(), *[earlier.where(condition).exists() for _label, _value, condition in asked])
+    ).one()
+    if not seen[0]:
+        return None
+    novel = [f"{label}: {value}" for (label, value, _c), found in zip(asked, seen[1:], strict=True) if not found]
     if not novel:
         return None
     return Finding(

@@ -12,7 +12,7 @@ expiry (and its audit record) must not be rolled back with it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -79,16 +79,21 @@ def _due(loan: Loan, now: datetime) -> bool:
 
 
 def settle(rt: Runtime, session: Session, *, user: User, document: Document | None = None,
-           loan: Loan | None = None, actor: User | None = None, ctx: AccessContext | None = None) -> bool:
+           loan: Loan | None = None, held: list[Loan] | None = None, actor: User | None = None,
+           ctx: AccessContext | None = None) -> bool:
     """Expire the person's due loans (of `document`, or just `loan`) and refund their stale reservations.
 
-    `actor` (default: `user`) is who touched them, named on the refund records. Commits when it
-    changed anything (see the module docstring); returns whether it did.
+    `held`: the person's loans of `document` as `loans_of` returned them, when the caller has them
+    already (they are not looked up again). `actor` (default: `user`) is who touched them, named on
+    the refund records. Commits when it changed anything (see the module docstring); returns whether
+    it did.
     """
     now = utcnow()
     changed = False
     if loan is not None:
         due = [loan] if _due(loan, now) else []
+    elif held is not None:
+        due = [item for item in held if _due(item, now)]
     else:
         query = select(Loan).where(Loan.borrower_id == user.id, Loan.status == LoanStatus.ACTIVE,
                                    Loan.due_at <= now)
@@ -161,6 +166,30 @@ def active_loan(session: Session, user: User, document: Document) -> Loan | None
                            Loan.kind == LoanKind.LOAN, Loan.status == LoanStatus.ACTIVE)
         .order_by(Loan.due_at.desc())
     ).first()
+
+
+def loans_of(session: Session, user: User, document: Document) -> list[Loan]:
+    """Every loan and extension the person has (had) of the document, in one query: opening a view
+    needs the active loan, the latest loan and the approved extensions, all among these."""
+    return list(session.scalars(
+        select(Loan).where(Loan.borrower_id == user.id, Loan.document_id == document.id).order_by(Loan.id)
+    ))
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)  # an active loan always has a due time; sorts one without first
+
+
+def active_among(held: list[Loan]) -> Loan | None:
+    """`active_loan`, chosen among `loans_of`'s list (the active loan due last)."""
+    active = [loan for loan in held if loan.kind == LoanKind.LOAN and loan.status == LoanStatus.ACTIVE]
+    return max(active, key=lambda loan: loan.due_at or _NEVER,
+               default=None)
+
+
+def latest_among(held: list[Loan]) -> Loan | None:
+    """`latest_loan`, chosen among `loans_of`'s list (the loan asked for last)."""
+    return max((loan for loan in held if loan.kind == LoanKind.LOAN),
+               key=lambda loan: (loan.requested_at, loan.id), default=None)
 
 
 def open_request(session: Session, user: User, document: Document, kind: LoanKind) -> Loan | None:

@@ -41,14 +41,24 @@ def settings_of(session: Session) -> Settings:
 def limit_for(settings: Settings, session: Session, user_id: int, document: Document) -> int:
     """Views allowed to one person on one document: the document's override or its grade's number,
     plus the extra views of the person's approved extensions for it."""
-    base = document.view_quota if document.view_quota is not None else settings.grade(document.grade).views
     extra = session.scalar(
         select(func.coalesce(func.sum(Loan.extra_views), 0)).where(
             Loan.borrower_id == user_id, Loan.document_id == document.id,
             Loan.kind == LoanKind.EXTENSION, Loan.status == LoanStatus.APPROVED,
         )
     )
-    return base + int(extra or 0)
+    return base_limit(settings, document) + int(extra or 0)
+
+
+def base_limit(settings: Settings, document: Document) -> int:
+    """The document's own quota (its override, or its grade's number), before any extension."""
+    return document.view_quota if document.view_quota is not None else settings.grade(document.grade).views
+
+
+def extension_views(loans: list[Loan]) -> int:
+    """The extra views granted by the approved extensions among `loans` (one person's, of one document)."""
+    return sum(loan.extra_views for loan in loans
+               if loan.kind == LoanKind.EXTENSION and loan.status == LoanStatus.APPROVED)
 
 
 def used(session: Session, user_id: int, document_id: int) -> int:
@@ -58,20 +68,28 @@ def used(session: Session, user_id: int, document_id: int) -> int:
 
 
 def reserve(session: Session, user_id: int, document_id: int, limit: int) -> int | None:
-    """Spend one unit if fewer than `limit` are spent; the count after spending, or None if none is left."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(QuotaUsage).values(user_id=user_id, document_id=document_id, used=0, note="").on_conflict_do_nothing()
-    )
-    result = session.execute(
+    """Spend one unit if fewer than `limit` are spent; the count after spending, or None if none is left.
+
+    The conditional UPDATE returns the new count itself, so the common case (the counter row exists)
+    is one statement; only a first opening creates the row and tries again.
+    """
+    spend = (
         update(QuotaUsage)
         .where(QuotaUsage.user_id == user_id, QuotaUsage.document_id == document_id, QuotaUsage.used < limit)
         .values(used=QuotaUsage.used + 1)
+        .returning(QuotaUsage.used)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
-        return None
-    return used(session, user_id, document_id)
+    spent = session.execute(spend).scalar_one_or_none()
+    if spent is not None:
+        return spent
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # Whether this inserted the row or found it (spent out, or made just now by a simultaneous first
+    # opening), the UPDATE decides again on the committed count.
+    session.execute(
+        insert(QuotaUsage).values(user_id=user_id, document_id=document_id, used=0, note="").on_conflict_do_nothing()
+    )
+    return session.execute(spend).scalar_one_or_none()
 
 
 def refund(

@@ -114,10 +114,13 @@ def open_view(
     reason = (reason or "").strip()
     place = (place or "").strip()
     ctx = ctx.declaring(place)
-    loans.settle(rt, session, user=actor, document=document, ctx=ctx)
+    # The person's loans of the document, read once: due ones are settled, then the active one, the
+    # latest one and the approved extensions (extra views) all come from this list.
+    held = loans.loans_of(session, actor, document)
+    loans.settle(rt, session, user=actor, document=document, held=held, ctx=ctx)
     rule = rt.settings.grade(document.grade)
-    loan = loans.active_loan(session, actor, document)
-    latest = loans.latest_loan(session, actor, document) if loan is None else None
+    loan = loans.active_among(held)
+    latest = loans.latest_among(held) if loan is None else None
     audit = _targets(document, loan)
     policy.require(
         actor, action, document, rule=rule, loan=loan,
@@ -127,7 +130,7 @@ def open_view(
     version = document.latest
     if version is None:
         raise Conflict("no_content", policy.message_for("no_content"))
-    limit = quota_limit(rt, session, actor, document)
+    limit = quota.base_limit(rt.settings, document) + quota.extension_views(held)
     spent = quota.reserve(session, actor.id, document.id, limit)
     if spent is None:
         raise policy.Denied(rules.quota_exhausted(limit), **audit)
@@ -140,18 +143,21 @@ def open_view(
         named_place=ctx.named_place, user_agent=(ctx.user_agent or "")[:400], status=ViewStatus.RESERVED,
         token_hash=hash_secret(secret), opened_at=now, expires_at=expires_at,
     )
+    view.document, view.user = document, actor  # the listeners read them; nothing to load again
     session.add(view)
     session.flush()
     remaining = limit - spent
+    hooks.emit("view.opened", session=session, rt=rt, view=view)
+    if remaining == 0:
+        hooks.emit("quota.exhausted", session=session, rt=rt, user=actor, document=document)
+    # Last, right before the caller commits: appending to the audit chain locks its head row until
+    # the commit, and every other opening waits on that lock, so nothing else may run while it is held.
     rt.audit.record(
         session, action=str(action), actor=actor, ctx=ctx, version_id=version.id, reason_text=reason,
         detail={"view_id": view.id, "remaining": remaining, "limit": limit, "grade": document.grade,
                 "version": version.number},
         **audit,
     )
-    hooks.emit("view.opened", session=session, rt=rt, view=view)
-    if remaining == 0:
-        hooks.emit("quota.exhausted", session=session, rt=rt, user=actor, document=document)
     return OpenedView(view=view, secret=secret, remaining=remaining, expires_at=expires_at)
 
 
@@ -256,12 +262,18 @@ def start_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
             `content_url_expired` (refunded), `loan_expired` / `no_active_loan` (the loan ended since).
         ContentUnavailable: storage down (503) or content not decryptable (500); refunded.
     """
-    view = session.scalar(select(DocumentView).where(DocumentView.token_hash == hash_secret(secret)))
-    if view is None:
+    # The view, its document's customer (for the audit records) and its version, in one query.
+    found = session.execute(
+        select(DocumentView, Document.customer_id, DocumentVersion)
+        .join(Document, Document.id == DocumentView.document_id)
+        .join(DocumentVersion, DocumentVersion.id == DocumentView.version_id)
+        .where(DocumentView.token_hash == hash_secret(secret))
+    ).first()
+    if found is None:
         raise NotFound("content link")
-    document = session.get(Document, view.document_id)
-    assert document is not None
-    audit = {**_targets(document), "version_id": view.version_id, "loan_id": view.loan_id}
+    view, customer_id, version = found
+    audit = {"document_id": view.document_id, "customer_id": customer_id, "version_id": view.version_id,
+             "loan_id": view.loan_id}
     if view.user_id != actor.id:
         raise policy.Denied(policy.deny("not_found"), subject_user_id=view.user_id, **audit)
     if view.status != ViewStatus.RESERVED:
@@ -274,14 +286,12 @@ def start_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
         _check_loan(rt, session, actor, view, audit, ctx)
     if not _claim(session, view):
         raise policy.Denied(policy.deny("content_url_used"), **audit)
-    version = session.get(DocumentVersion, view.version_id)
-    assert version is not None
     view_id, download = view.id, view.download
     session.commit()
     session.close()
 
     def finish(outcome: str, sent: int, cause: str | None) -> None:
-        _record_end(rt, view_id, actor.id, outcome, sent, cause, ctx)
+        _record_end(rt, view_id, actor, audit, outcome, sent, cause, ctx)
 
     try:
         stream = plaintext_chunks(rt, version)
@@ -322,15 +332,18 @@ def _check_loan(rt: Runtime, session: Session, actor: User, view: DocumentView, 
         raise policy.Denied(policy.deny("no_active_loan"), **audit)
 
 
-def _record_end(rt: Runtime, view_id: int, user_id: int, outcome: str, sent: int, cause: str | None,
-                ctx: AccessContext) -> None:
-    """Record how a delivery ended, in a short transaction of its own."""
+def _record_end(rt: Runtime, view_id: int, actor: User, audit: dict[str, int | None], outcome: str, sent: int,
+                cause: str | None, ctx: AccessContext) -> None:
+    """Record how a delivery ended, in a short transaction of its own.
+
+    `actor` (detached from the request's closed session, its columns loaded) and `audit` (the view's
+    targets) were read when the view was claimed and do not change, so they are not read again.
+    """
     with rt.db.session() as session:
-        view = session.get(DocumentView, view_id)
-        user = session.get(User, user_id)
-        assert view is not None
         if outcome == "refund":
-            quota.refund(rt, session, view, cause=cause or "not_sent", actor=user, ctx=ctx)
+            view = session.get(DocumentView, view_id)
+            assert view is not None
+            quota.refund(rt, session, view, cause=cause or "not_sent", actor=actor, ctx=ctx)
             return
         status = ViewStatus.DELIVERED if outcome == "delivered" else ViewStatus.PARTIAL
         session.execute(
@@ -339,13 +352,10 @@ def _record_end(rt: Runtime, view_id: int, user_id: int, outcome: str, sent: int
             .values(status=status, bytes_sent=sent, completed_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        document = session.get(Document, view.document_id)
         detail: dict[str, object] = {"view_id": view_id, "bytes": sent}
         if cause:
             detail["cause"] = cause
         rt.audit.record(
-            session, action=f"content:{outcome}", actor=user, ctx=ctx,
-            outcome="allowed" if outcome == "delivered" else "failed",
-            customer_id=document.customer_id if document else None, document_id=view.document_id,
-            version_id=view.version_id, loan_id=view.loan_id, detail=detail,
+            session, action=f"content:{outcome}", actor=actor, ctx=ctx,
+            outcome="allowed" if outcome == "delivered" else "failed", detail=detail, **audit,
         )
