@@ -1,0 +1,110 @@
+"""Fill the audit log fast with genuine chained records, for tests and benches that need many rows.
+
+Appending a million records one transaction at a time would take far longer than the thing being
+measured, so the rows are generated and MAC'd here with the reference encoder (`chain.compute_mac`,
+not the fast one under test), then bulk-inserted: COPY on PostgreSQL, executemany on SQLite. The
+chain head is moved to the last row, so the result is indistinguishable from real appends.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from vault.audit.chain import CHAINED_FIELDS, compute_mac, format_ts
+from vault.db import Database
+from vault.models import AuditHead
+
+ACTIONS = ("auth:login", "document:view", "document:view", "document:view", "loan:request", "loan:approve",
+           "document:upload", "document:download", "auth:logout")
+NAMES = ("alice", "bob", "chloé", "dmitri", "eve", "françois", "grace", "hiro")
+PLACES = (None, "Head office", "Branch Nord")
+COLUMNS = (*CHAINED_FIELDS, "mac")
+
+
+def records(key: bytes, count: int, start_seq: int, previous_mac: str, *, seed: int = 7,
+            start: datetime | None = None) -> Iterator[tuple[dict[str, Any], datetime]]:
+    """`count` chained records after (`start_seq` - 1, `previous_mac`), one per 10 ms of a day's work."""
+    rng = random.Random(seed)
+    moment = start or datetime.now(UTC) - timedelta(seconds=count / 100 + 60)
+    mac = previous_mac
+    for seq in range(start_seq, start_seq + count):
+        moment += timedelta(microseconds=10_000 + rng.randrange(1000))
+        actor = rng.randrange(len(NAMES))
+        action = rng.choice(ACTIONS)
+        denied = rng.random() < 0.05
+        detail: dict[str, Any] = {}
+        if action == "document:view":
+            detail = {"bytes": rng.randrange(10_000, 5_000_000), "mode": "view"}
+        elif action == "loan:request":
+            detail = {"days": rng.randrange(1, 30), "note": "réunion client \"Q3\""}
+        record = {
+            "seq": seq, "ts": format_ts(moment), "actor_id": actor + 1, "actor_name": NAMES[actor],
+            "action": action, "outcome": "denied" if denied else "allowed",
+            "reason_code": "quota_exhausted" if denied else None,
+            "customer_id": rng.randrange(1, 500), "document_id": rng.randrange(1, 5000),
+            "version_id": rng.randrange(1, 9000) if action.startswith("document") else None,
+            "loan_id": rng.randrange(1, 800) if action.startswith("loan") else None,
+            "subject_user_id": actor + 1 if action.startswith("auth") else None,
+            "client_addr": f"10.1.{rng.randrange(256)}.{rng.randrange(256)}", "named_place": rng.choice(PLACES),
+            "declared_place": "Client site, Lyon" if rng.random() < 0.1 else None,
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0",
+            "reason_text": "Preparing the renewal meeting" if action == "loan:request" else None,
+            "request_id": f"{rng.getrandbits(64):016x}{seq:016x}", "detail": detail,
+        }
+        mac = compute_mac(key, record, mac)
+        record["mac"] = mac
+        yield record, moment
+
+
+def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int = 7) -> tuple[int, str]:
+    """Append `count` records after the current head; returns the new head (seq, mac)."""
+    with db.session() as session:
+        head = session.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == 1)).one()
+    seq, mac = int(head[0]), head[1]
+    if count <= 0:
+        return seq, mac
+    generated = records(key, count, seq + 1, mac, seed=seed)
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        if db.dialect == "postgresql":
+            with cursor.copy(f"COPY audit_events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for record, moment in generated:
+                    copy.write_row(_values(record, moment))
+                    seq, mac = record["seq"], record["mac"]
+        else:
+            cursor.execute("BEGIN IMMEDIATE")
+            statement = (f"INSERT INTO audit_events ({', '.join(COLUMNS)}) "
+                         f"VALUES ({', '.join('?' for _ in COLUMNS)})")
+            rows: list[tuple[Any, ...]] = []
+            for record, moment in generated:
+                rows.append(_values(record, moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")))
+                seq, mac = record["seq"], record["mac"]
+                if len(rows) >= batch:
+                    cursor.executemany(statement, rows)
+                    rows.clear()
+            cursor.executemany(statement, rows)
+        raw.commit()
+    finally:
+        raw.close()
+    with db.session() as session:
+        session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, mac=mac))
+    return seq, mac
+
+
+def _values(record: dict[str, Any], ts: Any) -> tuple[Any, ...]:
+    values = []
+    for name in COLUMNS:
+        if name == "ts":
+            values.append(ts)
+        elif name == "detail":
+            values.append(json.dumps(record["detail"], sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+        else:
+            values.append(record[name])
+    return tuple(values)

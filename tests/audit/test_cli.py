@@ -1,0 +1,109 @@
+"""`vault audit ...` end to end: verify with its exit code, export with its manifest, and the offline
+check of an export with each kind of key material."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from vault.cli import cli
+from vault.models import AuditEvent
+
+from .conftest import append, attack, drop_append_only
+
+
+@pytest.fixture
+def run(rt):
+    env = {"VAULT_DATA_DIR": str(rt.settings.data_dir), "VAULT_DATABASE_URL": rt.settings.database_url,
+           "VAULT_KEYRING": str(rt.settings.keyring), "VAULT_SECRET_KEY": "test-secret-key",
+           "VAULT_AUDIT_CHECKPOINT_EVERY": "10"}
+
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, ["audit", *args], env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def _verify_records(rt):
+    with rt.db.session() as session:
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == "audit:verify")))
+
+
+def test_verify_intact_then_damaged(rt, run):
+    append(rt, 14)
+    result = run("verify")
+    assert result.exit_code == 0, result.output
+    assert "audit log intact: 14 records verified (seq 1..14), 1 checkpoint(s) verified" in result.output
+    drop_append_only(rt)
+    attack(rt, "UPDATE audit_events SET reason_text = 'nothing to see' WHERE seq = 5")
+    result = run("verify")
+    assert result.exit_code == 1
+    assert "audit log DAMAGED: first bad seq 5: modified" in result.output
+    records = _verify_records(rt)
+    assert [json.loads(r.detail)["result"] for r in records] == ["intact", "damaged"]
+    assert json.loads(records[1].detail)["first_bad_seq"] == 5
+    assert records[0].actor_name.startswith("cli:") and records[0].client_addr == "cli"
+    result = run("verify", "--from", "6")
+    assert result.exit_code == 0, result.output
+
+
+def test_export_and_verify_export_with_each_key(rt, run, tmp_path):
+    append(rt, 11)
+    out = tmp_path / "audit.jsonl"
+    result = run("export", "--format", "jsonl", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "12 rows (seq 1..12)" in result.output
+    pub, key = tmp_path / "pub.pem", tmp_path / "audit.key"
+    assert run("public-key", "--out", str(pub)).exit_code == 0
+    assert pub.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    assert run("hmac-key", "--out", str(key)).exit_code == 0
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    assert run("hmac-key", "--out", str(key)).exit_code != 0  # never overwritten
+    for options in (["--keyring", str(rt.settings.keyring)], ["--public-key", str(pub)],
+                    ["--audit-key-file", str(key)], ["--audit-key-file", str(key), "--public-key", str(pub)]):
+        result = run("verify-export", str(out), *options)
+        assert result.exit_code == 0, (options, result.output)
+        assert "export intact" in result.output
+    public_only = run("verify-export", str(out), "--public-key", str(pub)).output
+    assert "ok: manifest signature valid" in public_only and "row MACs not checked" in public_only
+    out.write_bytes(out.read_bytes().replace(b'"tester2"', b'"mallory"', 1))
+    result = run("verify-export", str(out), "--audit-key-file", str(key))
+    assert result.exit_code == 1
+    assert "BAD: seq 3: the MAC does not match the record" in result.output
+    with rt.db.session() as session:
+        actions = list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
+    assert actions.count("audit:export") == 1 and actions.count("audit:key_export") == 1
+
+
+def test_filtered_csv_export_and_bad_filters(rt, run, tmp_path):
+    append(rt, 3, action="loan:request")
+    append(rt, 2, action="auth:login")
+    out = tmp_path / "loans.csv"
+    result = run("export", "--format", "csv", "--action", "loan:*", "--since", "2000-01-01", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "3 rows (seq 1..3)" in result.output
+    assert run("verify-export", str(out), "--keyring", str(rt.settings.keyring)).exit_code == 0
+    bad = run("export", "--since", "yesterday", "--out", str(tmp_path / "x.jsonl"))
+    assert bad.exit_code == 2 and "--since" in bad.output and "is not a date" in bad.output
+    nobody = run("export", "--user", "nobody", "--out", str(tmp_path / "x.jsonl"))
+    assert nobody.exit_code == 2 and "there is no user 'nobody'" in nobody.output
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_checkpoint_command(rt, run):
+    append(rt, 3)
+    result = run("checkpoint")
+    assert result.exit_code == 0 and "checkpoint 3 " in result.output
+    assert "nothing new" in run("checkpoint").output
+
+
+def test_verify_export_needs_a_manifest(run, tmp_path):
+    lonely = tmp_path / "lonely.jsonl"
+    lonely.write_text("{}\n")
+    result = run("verify-export", str(lonely))
+    assert result.exit_code == 1 and "no manifest" in result.output

@@ -1,0 +1,173 @@
+"""Each kind of damage done directly in the database, as an attacker holding it would, is reported with
+the first bad sequence number and its kind. The attacker first drops the append-only trigger."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert, select
+
+from vault.audit.chain import compute_mac, record_dict
+from vault.audit.checkpoints import SignedCheckpoint, object_key
+from vault.audit.verify import verify_chain
+from vault.context import AccessContext
+from vault.models import AuditCheckpoint, AuditEvent, AuditHead
+
+from .conftest import append, attack, drop_append_only
+
+COUNT = 25  # checkpoints at 10 and 20 (every 10 records)
+
+
+@pytest.fixture
+def chain(rt):
+    append(rt, COUNT)
+    report = verify_chain(rt.db, rt.audit.key, rt.audit.checkpoints)
+    assert report.ok, report.summary()
+    assert report.checkpoints == 2
+    drop_append_only(rt)
+    return rt
+
+
+def first_damage(rt, from_seq: int = 1):
+    report = verify_chain(rt.db, rt.audit.key, rt.audit.checkpoints, from_seq=from_seq)
+    assert not report.ok
+    return report.first.seq, report.first.kind
+
+
+def _swap(rt, a: int, b: int) -> None:
+    attack(rt, "UPDATE audit_events SET seq = -1 WHERE seq = :a", "UPDATE audit_events SET seq = :a WHERE seq = :b",
+           "UPDATE audit_events SET seq = :b WHERE seq = -1", a=a, b=b)
+
+
+def _forged(seq: int) -> dict:
+    return {"seq": seq, "ts": datetime.now(UTC), "actor_id": None, "actor_name": "mallory", "action": "auth:login",
+            "outcome": "allowed", "detail": "{}", "mac": "0" * 64}
+
+
+def test_intact_chain_reports_no_damage(chain):
+    report = verify_chain(chain.db, chain.audit.key, chain.audit.checkpoints)
+    assert report.ok and report.checked == COUNT and report.last_seq == COUNT and report.head_seq == COUNT
+
+
+def test_modified_row(chain):
+    attack(chain, "UPDATE audit_events SET actor_name = 'mallory' WHERE seq = 7")
+    assert first_damage(chain) == (7, "modified")
+
+
+def test_modified_last_row(chain):
+    attack(chain, "UPDATE audit_events SET outcome = 'denied' WHERE seq = :seq", seq=COUNT)
+    assert first_damage(chain) == (COUNT, "modified")
+
+
+def test_deleted_middle_row(chain):
+    attack(chain, "DELETE FROM audit_events WHERE seq = 7")
+    assert first_damage(chain) == (7, "deleted")
+
+
+def test_deleted_row_with_the_gap_closed(chain):
+    attack(chain, "DELETE FROM audit_events WHERE seq = 7",
+           "UPDATE audit_events SET seq = seq + 1000 WHERE seq > 7",
+           "UPDATE audit_events SET seq = seq - 1001 WHERE seq > 1000")
+    assert first_damage(chain) == (7, "deleted")
+
+
+def test_inserted_row(chain):
+    attack(chain, "UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 7",
+           "UPDATE audit_events SET seq = seq - 999 WHERE seq > 1000")
+    with chain.db.engine.begin() as connection:
+        connection.execute(insert(AuditEvent).values(**_forged(7)))
+    assert first_damage(chain) == (7, "inserted")
+
+
+def test_row_inserted_beyond_the_head(chain):
+    with chain.db.engine.begin() as connection:
+        connection.execute(insert(AuditEvent).values(**_forged(COUNT + 1)))
+    assert first_damage(chain) == (COUNT + 1, "inserted")
+
+
+def test_reordered_neighbours(chain):
+    _swap(chain, 7, 8)
+    assert first_damage(chain) == (7, "reordered")
+
+
+def test_reordered_far_apart(chain):
+    _swap(chain, 7, 13)
+    assert first_damage(chain) == (7, "reordered")
+
+
+def test_truncated_tail(chain):
+    attack(chain, "DELETE FROM audit_events WHERE seq >= 23")
+    assert first_damage(chain) == (23, "truncated")
+
+
+def test_truncated_behind_a_checkpoint_with_the_head_rewritten(chain):
+    """The head row is the attacker's to change; the write-once checkpoint at 20 is not."""
+    with chain.db.session() as session:
+        mac14 = session.get(AuditEvent, 14).mac
+    attack(chain, "DELETE FROM audit_events WHERE seq >= 15")
+    attack(chain, "UPDATE audit_head SET seq = 14, mac = :mac", mac=mac14)
+    attack(chain, "DELETE FROM audit_checkpoints WHERE seq = 20")
+    assert first_damage(chain) == (15, "truncated")
+
+
+def test_history_rewritten_with_the_audit_key_is_caught_by_the_checkpoint(chain):
+    """Even holding the audit key and recomputing every MAC, the signed checkpoint gives it away."""
+    with chain.db.session() as session:
+        events = list(session.scalars(select(AuditEvent).where(AuditEvent.seq >= 12).order_by(AuditEvent.seq)))
+        previous = session.get(AuditEvent, 11).mac
+        rewritten = []
+        for event in events:
+            record = record_dict(event)
+            if event.seq == 13:
+                record["actor_name"] = "someone innocent"
+            previous = compute_mac(chain.audit.key, record, previous)
+            rewritten.append((event.seq, record["actor_name"], previous))
+    for seq, name, mac in rewritten:
+        attack(chain, "UPDATE audit_events SET actor_name = :name, mac = :mac WHERE seq = :seq",
+               name=name, mac=mac, seq=seq)
+    attack(chain, "UPDATE audit_head SET mac = :mac", mac=rewritten[-1][2])
+    report = verify_chain(chain.db, chain.audit.key, chain.audit.checkpoints)
+    assert (report.first.seq, report.first.kind) == (20, "modified")
+    assert "between seq 11 and 20" in report.first.message
+
+
+def test_forged_checkpoint_is_reported(chain):
+    private = chain.keyring.checkpoint_private_key
+    genuine = SignedCheckpoint.sign(private, 5, "f" * 64, datetime.now(UTC))
+    forged = SignedCheckpoint(5, "f" * 64, genuine.ts, genuine.signature, genuine.fingerprint)
+    tampered = SignedCheckpoint(5, "e" * 64, genuine.ts, genuine.signature, genuine.fingerprint)
+    assert forged.verify(private.public_key()) and not tampered.verify(private.public_key())
+    body = tampered.to_bytes()
+    chain.store.put(object_key(5), io.BytesIO(body), length=len(body))
+    assert first_damage(chain) == (5, "checkpoint")
+
+
+def test_checkpoint_row_without_its_stored_object_is_reported(chain):
+    with chain.db.session() as session:
+        session.add(AuditCheckpoint(seq=15, mac="a" * 64, ts=datetime.now(UTC), object_key=object_key(15),
+                                    signature="AAAA"))
+    assert first_damage(chain) == (15, "checkpoint")
+
+
+def test_verification_from_a_sequence_number_skips_earlier_damage(chain):
+    attack(chain, "UPDATE audit_events SET actor_name = 'mallory' WHERE seq = 7")
+    report = verify_chain(chain.db, chain.audit.key, chain.audit.checkpoints, from_seq=12)
+    assert report.ok, report.summary()
+    assert (report.checked, report.last_seq) == (COUNT - 11, COUNT)
+    attack(chain, "UPDATE audit_events SET actor_name = 'mallory' WHERE seq = 16")
+    assert first_damage(chain, from_seq=12) == (16, "modified")
+
+
+def test_appends_after_verification_damage_keep_going(chain):
+    """Damage is reported, never repaired or hidden: new records still chain from the head."""
+    attack(chain, "UPDATE audit_events SET actor_name = 'mallory' WHERE seq = 7")
+    with chain.db.session() as session:
+        chain.audit.record(session, action="test:after", actor=None, ctx=AccessContext.cli())
+        assert session.get(AuditHead, 1).seq == COUNT + 1
+    assert first_damage(chain) == (7, "modified")
+    with chain.db.session() as session:
+        event = session.get(AuditEvent, COUNT + 1)
+        assert event.mac == compute_mac(chain.audit.key, record_dict(event),
+                                        session.get(AuditEvent, COUNT).mac)

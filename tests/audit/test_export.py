@@ -1,0 +1,173 @@
+"""Exports: what a row carries, the signed manifest, offline checks without the database, and memory
+that does not grow with the number of rows."""
+
+from __future__ import annotations
+
+import csv
+import gc
+import hashlib
+import json
+import tracemalloc
+
+import pytest
+from sqlalchemy import func, select
+
+from vault.audit.chain import CHAINED_FIELDS, compute_mac
+from vault.audit.export import CSV_HEADER
+from vault.audit.filters import AuditFilter, parse
+from vault.audit.offline import verify_export
+from vault.audit.service import export_to_file, manifest_path
+from vault.context import AccessContext
+from vault.models import AuditEvent
+
+from .conftest import append
+from .filler import fill
+
+CLI = AccessContext.cli()
+
+
+def _export(rt, path, fmt="jsonl", filters=None):
+    return export_to_file(rt, filters=filters or AuditFilter(), fmt=fmt, path=path, actor=None, ctx=CLI,
+                          actor_name="cli:tester")
+
+
+def _keys(rt):
+    return {"audit_key": rt.audit.key, "public_key": rt.keyring.checkpoint_private_key.public_key()}
+
+
+def test_full_jsonl_export_is_one_verifiable_chain(rt, tmp_path):
+    append(rt, 12)
+    out = tmp_path / "log.jsonl"
+    manifest = _export(rt, out)
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    # The export's own record (seq 13) was committed before the snapshot, so it is the last row.
+    assert [row["seq"] for row in lines] == list(range(1, 14))
+    assert lines[-1]["action"] == "audit:export" and lines[-1]["actor_name"] == "cli:tester"
+    assert lines[-1]["detail"] == {"destination": "file", "filters": {}, "format": "jsonl"}
+    previous = ""
+    for row in lines:
+        assert set(row) == {*CHAINED_FIELDS, "mac", "prev_mac"}
+        assert row["prev_mac"] == previous
+        assert compute_mac(rt.audit.key, {k: row[k] for k in CHAINED_FIELDS}, previous) == row["mac"]
+        previous = row["mac"]
+    assert manifest_path(out).exists()
+    assert json.loads(manifest_path(out).read_text()) == manifest
+    assert manifest["rows"] == 13 and (manifest["first_seq"], manifest["last_seq"]) == (1, 13)
+    assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert manifest["full"] is True and manifest["filters"] == {} and manifest["export_event_seq"] == 13
+    assert manifest["checkpoint"]["seq"] == 13 and manifest["checkpoint"]["mac"] == lines[-1]["mac"]
+    check = verify_export(out, manifest, **_keys(rt))
+    assert check.ok, check.problems
+    assert check.rows == 13
+
+
+def test_filtered_export_rows_carry_their_previous_mac(rt, tmp_path):
+    append(rt, 6, action="test:kept")
+    append(rt, 6, action="test:other")
+    append(rt, 2, action="test:kept")
+    out = tmp_path / "kept.jsonl"
+    manifest = _export(rt, out, filters=parse({"action": "test:kept"}))
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [row["seq"] for row in lines] == [1, 2, 3, 4, 5, 6, 13, 14]
+    with rt.db.session() as session:
+        assert lines[6]["prev_mac"] == session.get(AuditEvent, 12).mac
+    assert manifest["full"] is False and manifest["filters"] == {"action": "test:kept"}
+    assert manifest["checkpoint"]["seq"] == 15  # the head after the export's own record
+    check = verify_export(out, manifest, **_keys(rt))
+    assert check.ok, check.problems
+
+
+def test_a_changed_row_is_caught_offline(rt, tmp_path):
+    append(rt, 5)
+    out = tmp_path / "log.jsonl"
+    manifest = _export(rt, out)
+    text = out.read_text(encoding="utf-8").replace('"actor_name":"tester1"', '"actor_name":"mallory"', 1)
+    out.write_text(text, encoding="utf-8")
+    no_keys = verify_export(out, manifest)
+    assert any("SHA-256" in p for p in no_keys.problems)
+    with_key = verify_export(out, manifest, audit_key=rt.audit.key)
+    assert any(p == "seq 2: the MAC does not match the record" for p in with_key.problems)
+    # Re-hashing the file does not help: the manifest is signed.
+    manifest["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
+    public_only = verify_export(out, manifest, public_key=rt.keyring.checkpoint_private_key.public_key())
+    assert any("manifest's signature is invalid" in p for p in public_only.problems)
+
+
+def test_a_dropped_row_is_caught_offline(rt, tmp_path):
+    append(rt, 5)
+    out = tmp_path / "log.jsonl"
+    manifest = _export(rt, out)
+    lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
+    out.write_text("".join(lines[:2] + lines[3:]), encoding="utf-8")
+    check = verify_export(out, manifest, audit_key=rt.audit.key)
+    assert "line 3: a full export jumps from seq 2 to 4" in check.problems
+    assert "the file has rows 5, the manifest says 6" in check.problems
+
+
+def test_csv_export(rt, tmp_path):
+    append(rt, 4, customer_id=77)
+    out = tmp_path / "log.csv"
+    manifest = _export(rt, out, fmt="csv", filters=parse({"customer": "77"}))
+    with out.open(newline="", encoding="utf-8") as handle:
+        table = list(csv.reader(handle))
+    assert tuple(table[0]) == CSV_HEADER
+    assert [int(row[0]) for row in table[1:]] == [1, 2, 3, 4]
+    assert json.loads(table[1][CSV_HEADER.index("detail")]) == {"i": 0, "note": "équipe \"nord\""}
+    assert table[1][CSV_HEADER.index("prev_mac")] == ""
+    assert table[2][CSV_HEADER.index("prev_mac")] == table[1][CSV_HEADER.index("mac")]
+    assert manifest["file_format"] == "csv" and manifest["rows"] == 4
+    check = verify_export(out, manifest, **_keys(rt))
+    assert check.ok, check.problems
+
+
+def test_an_export_is_recorded_even_when_it_matches_nothing(rt, tmp_path):
+    out = tmp_path / "none.jsonl"
+    manifest = _export(rt, out, filters=parse({"action": "nothing:here"}))
+    assert out.read_bytes() == b"" and manifest["rows"] == 0
+    with rt.db.session() as session:
+        assert session.scalar(select(func.count()).where(AuditEvent.action == "audit:export")) == 1
+    assert verify_export(out, manifest, **_keys(rt)).ok
+
+
+def _peak_export_memory(rt, path) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        _export(rt, path)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.slow
+def test_export_memory_does_not_grow_with_the_number_of_rows(rt, tmp_path):
+    fill(rt.db, rt.audit.key, 2_000)
+    small = _peak_export_memory(rt, tmp_path / "small.jsonl")
+    fill(rt.db, rt.audit.key, 18_000)
+    large = _peak_export_memory(rt, tmp_path / "large.jsonl")
+    assert json.loads(manifest_path(tmp_path / "large.jsonl").read_text())["rows"] == 20_002
+    # Ten times the rows: a design that kept them would need ten times the memory (several MB here).
+    assert large < small * 1.5 + 256 * 1024, (small, large)
+
+
+def test_exotic_text_survives_both_formats(rt, tmp_path):
+    """Quotes, backslashes, control characters, separators and non-BMP text: the database-built lines
+    (PostgreSQL's COPY) and the Python-built ones must both parse back to what was recorded."""
+    values = ["quote \" back \\ slash", "tab\tnew\nline\r", "\x01\x1e\x1f\x7f", "😀 中文 é", "\u2028", ",;|"]
+    for value in values:
+        with rt.db.session() as session:
+            rt.audit.record(session, action="test:exotic", actor=None, actor_name=value, ctx=CLI,
+                            reason_text=value, detail={"v": value})
+    for fmt in ("jsonl", "csv"):
+        out = tmp_path / f"exotic.{fmt}"
+        manifest = _export(rt, out, fmt=fmt, filters=parse({"action": "test:exotic"}))
+        check = verify_export(out, manifest, **_keys(rt))
+        assert check.ok and check.rows == len(values), (fmt, check.problems)
+    # Split on "\n" only: JSON leaves U+2028 raw, which str.splitlines() would take for a line break.
+    text = (tmp_path / "exotic.jsonl").read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in text.split("\n")[:-1]]
+    assert [row["actor_name"] for row in lines] == values
+    assert [row["detail"]["v"] for row in lines] == values
+    with (tmp_path / "exotic.csv").open(newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert [row["reason_text"] for row in table] == values

@@ -1,0 +1,152 @@
+"""The audit log over the JSON API: a streamed export and a verification, for auditor tokens only.
+
+Kept apart from the rest of the API (its own blueprint under /api/v1/audit) because it is the audit
+log's own surface; the request pipeline treats it as API by its path (bearer tokens only, JSON errors).
+`OPENAPI_PATHS` describes the routes for the OpenAPI document, which merges it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+
+from .audit import service
+from .audit.export import FORMATS, load_manifest
+from .audit.filters import FilterError, parse
+from .models import User
+from .permissions import Action
+from .views.audit import stream_export
+from .web import auth
+from .web.guard import permission
+from .web.pipeline import access_context, db_session, runtime
+
+bp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit")
+CSRF_EXEMPT = True
+
+EXPORT_PARAMS = ("since", "until", "actor", "user", "customer", "document", "loan", "action", "outcome", "place",
+                 "format")
+
+
+def _invalid(fields: dict[str, str]) -> Any:
+    return jsonify(error="The request is not valid.", code="invalid_request", fields=fields), 422
+
+
+@bp.route("", methods=["GET"])
+@permission(Action.AUDIT_EXPORT)
+def export() -> Any:
+    unknown = sorted(set(request.args) - set(EXPORT_PARAMS))
+    if unknown:
+        return _invalid({name: "unknown parameter" for name in unknown})
+    fmt = request.args.get("format", "jsonl")
+    if fmt not in FORMATS:
+        return _invalid({"format": f"must be one of {', '.join(FORMATS)}"})
+    session = db_session()
+    try:
+        filters = parse({key: request.args.get(key, "") for key in EXPORT_PARAMS if key != "format"},
+                        lambda name: session.scalar(select(User.id).where(User.username == name)))
+    except FilterError as exc:
+        return _invalid({exc.field: exc.message})
+    return stream_export(filters, fmt, manifest_endpoint="api_audit.manifest")
+
+
+@bp.route("/verify", methods=["GET"])
+@permission(Action.AUDIT_VERIFY)
+def verify() -> Any:
+    raw = request.args.get("from", "1")
+    if set(request.args) - {"from"}:
+        return _invalid({name: "unknown parameter" for name in sorted(set(request.args) - {"from"})})
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 2**63 - 1:
+        return _invalid({"from": "must be a sequence number of 1 or more"})
+    session = db_session()
+    session.commit()  # hold no lock while the chain is read (SQLite would stall every writer)
+    report = service.verify(runtime(), session, actor=auth.current(), ctx=access_context(), from_seq=int(raw))
+    session.commit()
+    return jsonify(report.as_dict())
+
+
+@bp.route("/exports/<int(max=9223372036854775807):event_seq>/manifest", methods=["GET"])
+@permission(Action.AUDIT_EXPORT)
+def manifest(event_seq: int) -> Any:
+    data = load_manifest(runtime().store, event_seq)
+    if data is None:
+        return jsonify(error="No manifest for this export (it may not have finished).", code="not_found"), 404
+    return Response(data, mimetype="application/json")
+
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_FILTER_PARAMS: list[dict[str, Any]] = [
+    {"name": "since", "in": "query", "schema": {"type": "string"},
+     "description": "From this date (2026-01-31) or date-time (UTC unless an offset is given)."},
+    {"name": "until", "in": "query", "schema": {"type": "string"},
+     "description": "Up to this date (the whole day) or date-time."},
+    {"name": "actor", "in": "query", "schema": {"type": "string"},
+     "description": "Who acted: a user id, or a name as recorded (unknown login names too)."},
+    {"name": "user", "in": "query", "schema": {"type": "string"},
+     "description": "Events by or about this user (name or id)."},
+    {"name": "customer", "in": "query", "schema": {"type": "integer"}},
+    {"name": "document", "in": "query", "schema": {"type": "integer"}},
+    {"name": "loan", "in": "query", "schema": {"type": "integer"}},
+    {"name": "action", "in": "query", "schema": {"type": "string"},
+     "description": "An action name (loan:approve) or a prefix ending in * (loan:*)."},
+    {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": ["allowed", "denied", "failed"]}},
+    {"name": "place", "in": "query", "schema": {"type": "string"},
+     "description": "Named place (trusted network) or declared place."},
+    {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(FORMATS), "default": "jsonl"}},
+]
+_ERRORS = {
+    "401": {"description": "No valid bearer token.", "content": {"application/json": {"schema": _ERROR}}},
+    "403": {"description": "Not an auditor.", "content": {"application/json": {"schema": _ERROR}}},
+    "422": {"description": "A parameter is unknown or malformed; `fields` says which.",
+            "content": {"application/json": {"schema": _ERROR}}},
+}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/audit": {"get": {
+        "tags": ["audit"], "operationId": "exportAudit", "summary": "Export the audit log (streamed)",
+        "description": ("Streams the matching records in sequence order, each with its `mac` and `prev_mac`. "
+                        "The export is itself recorded before the first byte; its signed manifest (row count, "
+                        "first and last seq, SHA-256, covering checkpoint) is served afterwards at the URL in "
+                        "the `X-Vault-Export-Manifest` header."),
+        "parameters": _FILTER_PARAMS,
+        "responses": {
+            "200": {"description": "The records.",
+                    "headers": {"X-Vault-Export-Manifest": {"schema": {"type": "string"},
+                                                            "description": "Where the manifest will be."}},
+                    "content": {"application/x-ndjson": {"schema": {"type": "string"}},
+                                "text/csv": {"schema": {"type": "string"}}}},
+            **_ERRORS,
+        },
+    }},
+    "/api/v1/audit/verify": {"get": {
+        "tags": ["audit"], "operationId": "verifyAudit", "summary": "Verify the chain and its checkpoints",
+        "description": "Recomputes every MAC and checks the signed checkpoints; the check is itself recorded.",
+        "parameters": [{"name": "from", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1},
+                        "description": "Start here, trusting the MAC of the record before."}],
+        "responses": {
+            "200": {"description": "The result (ok false names the first damage).", "content": {"application/json": {
+                "schema": {"type": "object", "required": ["ok", "checked", "first_bad_seq", "kind"], "properties": {
+                    "ok": {"type": "boolean"}, "from_seq": {"type": "integer"}, "checked": {"type": "integer"},
+                    "last_seq": {"type": "integer"}, "head_seq": {"type": ["integer", "null"]},
+                    "checkpoints": {"type": "integer"}, "first_bad_seq": {"type": ["integer", "null"]},
+                    "kind": {"type": ["string", "null"], "enum": ["modified", "deleted", "inserted", "reordered",
+                                                                   "truncated", "checkpoint", None]},
+                    "message": {"type": ["string", "null"]},
+                    "damage": {"type": "array", "items": {"type": "object", "properties": {
+                        "seq": {"type": "integer"}, "kind": {"type": "string"}, "message": {"type": "string"}}}},
+                    "seconds": {"type": "number"}}}}}},
+            **_ERRORS,
+        },
+    }},
+    "/api/v1/audit/exports/{event_seq}/manifest": {"get": {
+        "tags": ["audit"], "operationId": "auditExportManifest", "summary": "The signed manifest of an export",
+        "parameters": [{"name": "event_seq", "in": "path", "required": True, "schema": {"type": "integer"},
+                        "description": "The sequence number of the export's own audit record."}],
+        "responses": {
+            "200": {"description": "The manifest.", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "404": {"description": "No such export, or it did not finish.",
+                    "content": {"application/json": {"schema": _ERROR}}},
+            **{k: v for k, v in _ERRORS.items() if k != "422"},
+        },
+    }},
+}

@@ -1,0 +1,260 @@
+"""Export the log as CSV or JSON Lines, streamed in constant memory, with a signed manifest.
+
+Every exported row carries its `mac` and the `prev_mac` it chains from, so an outside auditor holding
+the audit key can check each row of even a filtered export on its own, and the rows of a full export as
+one unbroken chain. The manifest (row count, first and last sequence, SHA-256 of the file, filters, and
+the checkpoint that covers the export) is signed with the checkpoint key, so with nothing but the public
+key one can tell that the file is the one the vault produced.
+
+A checkpoint is written at the export's snapshot head before the first byte leaves, so the last row of a
+full export is vouched for by a signature; for a filtered export the checkpoint is at or after its rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from storage import ObjectNotFound, ObjectStore
+
+from ..db import Database
+from ..models import AuditEvent, utcnow
+from . import rows
+from .chain import CHAINED_FIELDS, format_ts
+from .checkpoints import Checkpointer, SignedCheckpoint, object_key
+from .filters import AuditFilter
+
+FORMATS = ("jsonl", "csv")
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+MANIFEST_FORMAT = "vault-audit-export/1"
+MANIFEST_PREFIX = "audit/exports/"
+CSV_HEADER = (*CHAINED_FIELDS, "mac", "prev_mac")
+# Rows per chunk handed to the writer or the HTTP response: big enough to amortise the join and the
+# hash update, small enough that memory does not depend on the size of the export.
+LINES_PER_CHUNK = 1000
+_PREV = object()  # stands for the previous-MAC column in `_selected`
+
+
+def manifest_message(manifest: dict[str, Any]) -> bytes:
+    """The bytes a manifest's signature covers: its canonical JSON without the signature."""
+    body = {key: value for key, value in manifest.items() if key != "signature"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def manifest_key(event_seq: int) -> str:
+    return f"{MANIFEST_PREFIX}{event_seq:020d}.manifest.json"
+
+
+@dataclass
+class ExportStats:
+    rows: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    digest: Any = field(default_factory=hashlib.sha256)
+
+
+class AuditExport:
+    """One export: a read snapshot of the log, the checkpoint covering it, and its bytes.
+
+    Open it (or use it as a context manager), iterate `chunks()`, then ask for the `manifest()`.
+    """
+
+    def __init__(self, db: Database, checkpointer: Checkpointer, filters: AuditFilter, fmt: str,
+                 *, batch: int = rows.BATCH) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+        self.db = db
+        self.checkpointer = checkpointer
+        self.filters = filters
+        self.format = fmt
+        self.batch = batch
+        self.stats = ExportStats()
+        self.through_seq = 0
+        self.checkpoint: SignedCheckpoint | None = None
+        self._snapshot: Any = None
+        self._connection: Connection | None = None
+
+    def open(self) -> AuditExport:
+        """Take the snapshot and make sure a checkpoint covers it (before any byte is produced)."""
+        self._snapshot = rows.read_snapshot(self.db)
+        self._connection = self._snapshot.__enter__()
+        try:
+            head = rows.head(self._connection)
+            self.through_seq, head_mac = head if head else (0, "")
+            if self.through_seq > 0:
+                self.checkpoint = self.checkpointer.write(at=(self.through_seq, head_mac))
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        snapshot, self._snapshot, self._connection = self._snapshot, None, None
+        if snapshot is not None:
+            snapshot.__exit__(None, None, None)
+
+    def __enter__(self) -> AuditExport:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def chunks(self) -> Iterator[bytes]:
+        """The file's bytes, a chunk of rows at a time; stats and SHA-256 are updated as they go."""
+        if self._connection is None:
+            raise RuntimeError("open the export first")
+        if self.db.dialect == "postgresql":
+            yield from self._copy(self._connection)
+        elif self.format == "csv":
+            yield from self._python_csv(self._connection)
+        else:
+            yield from self._jsonl(self._connection)
+
+    def _jsonl(self, connection: Connection) -> Iterator[bytes]:
+        """Each line is the record's canonical JSON (built by the database) with its MAC and the MAC it
+        chains from: tracked along a full export, joined for a filtered one."""
+        full = self.filters.is_empty
+        query = rows.canonical_query(self.db.dialect, None if full else self.filters, through_seq=self.through_seq,
+                                     with_prev=not full)
+        stats = self.stats
+        lines: list[str] = []
+        last_seq, last_mac = -1, ""
+        for row in rows.stream(connection, query, self.batch):
+            seq, text, mac = row[0], row[1], row[2]
+            if full:
+                # The record before is the previous row, unless records are missing (damage).
+                prev = last_mac if seq == last_seq + 1 else rows.mac_at(connection, seq - 1)
+                last_seq, last_mac = seq, mac
+            else:
+                prev = row[3] if seq > 1 else ""
+            if stats.first_seq is None:
+                stats.first_seq = seq
+            stats.last_seq = seq
+            stats.rows += 1
+            prev_text = "null" if prev is None else '"' + prev + '"'
+            lines.append(text[:-1] + ',"mac":"' + mac + '","prev_mac":' + prev_text + "}\n")
+            if len(lines) >= LINES_PER_CHUNK:
+                yield self._emit("".join(lines))
+                lines.clear()
+        if lines:
+            yield self._emit("".join(lines))
+
+    def _selected(self, *columns: Any) -> Any:
+        """`columns` (which may use the previous MAC) over the exported records, in sequence order."""
+        prev, joined = rows.previous_mac(self.filters.is_empty)
+        query = select(*[prev.label("prev_mac") if c is _PREV else c for c in columns])
+        if joined is not None:
+            query = query.outerjoin(joined, joined.seq == AuditEvent.seq - 1)
+        return rows.bounded(query, None if self.filters.is_empty else self.filters, 1, self.through_seq)
+
+    def _csv_query(self) -> Any:
+        e = AuditEvent
+        columns = [rows.ts_text(self.db.dialect).label("ts") if name == "ts" else getattr(e, name)
+                   for name in CHAINED_FIELDS]
+        return self._selected(*columns, e.mac, _PREV)
+
+    def _python_csv(self, connection: Connection) -> Iterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        stats = self.stats
+        for batch in rows.batches(connection, self._csv_query(), self.batch):
+            writer.writerows(batch)
+            if stats.first_seq is None:
+                stats.first_seq = batch[0][0]
+            stats.last_seq = batch[-1][0]
+            stats.rows += len(batch)
+            yield self._emit(buffer.getvalue())
+            buffer.seek(0)
+            buffer.truncate()
+        if stats.rows == 0:
+            yield self._emit(buffer.getvalue())
+
+    def _copy(self, connection: Connection) -> Iterator[bytes]:
+        """PostgreSQL writes the file itself (COPY ... TO STDOUT) inside the snapshot; we hash and pass on.
+
+        CSV: NULL is an empty field and an empty string a quoted one (""), a distinction the Python
+        writer used for SQLite cannot make; the offline check reads neither. JSON Lines: each row is one
+        text column built by the database, copied in CSV mode with a delimiter and a quote character that
+        JSON text never contains raw (it escapes every control character), so the lines come out as is.
+        """
+        e = AuditEvent
+        if self.format == "csv":
+            query, options = self._csv_query(), "FORMAT csv, HEADER true"
+        else:
+            prev, joined = rows.previous_mac(self.filters.is_empty)
+            query = select(rows.export_line("postgresql", prev))
+            if joined is not None:
+                query = query.outerjoin(joined, joined.seq == e.seq - 1)
+            query = rows.bounded(query, None if self.filters.is_empty else self.filters, 1, self.through_seq)
+            options = "FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e'"
+        compiled = query.compile(dialect=connection.dialect)
+        span = connection.execute(rows.bounded(select(func.count(), func.min(e.seq), func.max(e.seq)),
+                                               None if self.filters.is_empty else self.filters, 1,
+                                               self.through_seq).order_by(None)).one()
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            with cursor.copy(f"COPY ({compiled}) TO STDOUT WITH ({options})", compiled.params) as copy:
+                for block in copy:
+                    yield self._emit(bytes(block))
+        finally:
+            cursor.close()
+        self.stats.rows, self.stats.first_seq, self.stats.last_seq = int(span[0]), span[1], span[2]
+
+    def _emit(self, text: str | bytes) -> bytes:
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        self.stats.digest.update(data)
+        return data
+
+    def manifest(self, *, file_name: str, event_seq: int | None) -> dict[str, Any]:
+        """The signed description of what was exported; call once `chunks()` is exhausted."""
+        checkpoint = None
+        if self.checkpoint is not None:
+            checkpoint = {**self.checkpoint.to_json(), "object_key": object_key(self.checkpoint.seq)}
+        manifest: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "file": file_name,
+            "file_format": self.format,
+            "rows": self.stats.rows,
+            "first_seq": self.stats.first_seq,
+            "last_seq": self.stats.last_seq,
+            "sha256": self.stats.digest.hexdigest(),
+            "filters": self.filters.describe(),
+            "full": self.filters.is_empty,
+            "through_seq": self.through_seq,
+            "export_event_seq": event_seq,
+            "exported_at": format_ts(utcnow()),
+            "checkpoint": checkpoint,
+            "public_key_fingerprint": self.checkpointer.fingerprint,
+        }
+        manifest["signature"] = self.checkpointer.sign(manifest_message(manifest))
+        return manifest
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def save_manifest(store: ObjectStore, event_seq: int, manifest: dict[str, Any]) -> str:
+    """Keep the manifest of a download in the store, where the desk and the API serve it from."""
+    key = manifest_key(event_seq)
+    data = manifest_bytes(manifest)
+    store.put(key, io.BytesIO(data), length=len(data), content_type="application/json")
+    return key
+
+
+def load_manifest(store: ObjectStore, event_seq: int) -> bytes | None:
+    try:
+        with store.open(manifest_key(event_seq)) as handle:
+            return handle.read()
+    except ObjectNotFound:
+        return None

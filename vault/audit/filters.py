@@ -1,0 +1,169 @@
+"""What part of the log to show or export: one filter type shared by the desk, the API and the CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_
+
+from ..models import AuditEvent
+
+OUTCOMES = ("allowed", "denied", "failed")
+# Ids of people, customers, documents and loans are 32-bit columns on every backend: a larger number
+# matches nothing, and must not reach the database (PostgreSQL refuses it as out of range).
+MAX_ID = 2**31 - 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class FilterError(ValueError):
+    """A filter value that cannot be understood; `field` names the offending parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Every field narrows the selection; `until` is exclusive (a date means the whole day)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    user_id: int | None = None  # the person acted or was acted upon
+    actor: str | None = None  # who acted: an id, or a name as recorded (unknown login names too)
+    customer_id: int | None = None
+    document_id: int | None = None
+    loan_id: int | None = None
+    action: str | None = None  # exact, or a prefix ending in "*" ("loan:*")
+    outcome: str | None = None
+    place: str | None = None  # named place or declared place
+
+    @property
+    def is_empty(self) -> bool:
+        return all(value is None for value in asdict(self).values())
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        e = AuditEvent
+        out: list[ColumnElement[bool]] = []
+        if self.since is not None:
+            out.append(e.ts >= self.since)
+        if self.until is not None:
+            out.append(e.ts < self.until)
+        if self.user_id is not None:
+            out.append(or_(e.actor_id == self.user_id, e.subject_user_id == self.user_id))
+        if self.actor is not None:
+            out.append(e.actor_id == int(self.actor) if _is_id(self.actor) else e.actor_name == self.actor)
+        if self.customer_id is not None:
+            out.append(e.customer_id == self.customer_id)
+        if self.document_id is not None:
+            out.append(e.document_id == self.document_id)
+        if self.loan_id is not None:
+            out.append(e.loan_id == self.loan_id)
+        if self.action is not None:
+            if self.action.endswith("*"):
+                prefix = self.action[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                out.append(e.action.like(prefix + "%", escape="\\"))
+            else:
+                out.append(e.action == self.action)
+        if self.outcome is not None:
+            out.append(e.outcome == self.outcome)
+        if self.place is not None:
+            out.append(or_(e.named_place == self.place, e.declared_place == self.place))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """The filters as JSON values, for manifests and audit records."""
+        out: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if value is not None:
+                out[name] = value.astimezone(UTC).isoformat().replace("+00:00", "Z") if isinstance(
+                    value, datetime) else value
+        return out
+
+
+def parse_time(text: str, *, end: bool = False) -> datetime:
+    """ISO date or date-time; naive means UTC. With `end`, a bare date means "up to the end of that day"."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return start + timedelta(days=1) if end else start
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (2026-01-31) or a date-time (2026-01-31T14:00:00Z)") from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment + timedelta(microseconds=1) if end else moment
+
+
+def _is_id(text: str) -> bool:
+    """ASCII digits within the id range ("²" and "١٢٣" are digits to `str.isdigit`, not to `int`)."""
+    return text.isascii() and text.isdigit() and int(text) <= MAX_ID
+
+
+def _int(name: str, text: str) -> int:
+    if not _is_id(text.strip()):
+        raise FilterError(name, f"{name} must be a whole number from 0 to {MAX_ID}, not {text!r}")
+    return int(text)
+
+
+def parse(args: Mapping[str, str], resolve_user: Callable[[str], int | None] | None = None) -> AuditFilter:
+    """Build a filter from request or command-line parameters; blank values are ignored.
+
+    `user` may be an id or a user name (looked up with `resolve_user`); an unknown name is an error,
+    while `actor` matches recorded names too, so refused logins with invented names can be found.
+
+    Raises:
+        FilterError: a value is malformed; `field` says which.
+    """
+    values = {key: str(value).strip() for key, value in args.items() if value is not None and str(value).strip()}
+    for key, value in values.items():
+        # No recorded name, place or action holds one, and PostgreSQL refuses NUL in a query.
+        if _CONTROL.search(value):
+            raise FilterError(key, f"{key} must not contain control characters")
+    fields: dict[str, Any] = {}
+    for name in ("since", "until"):
+        if name in values:
+            try:
+                fields[name] = parse_time(values[name], end=name == "until")
+            except ValueError as exc:
+                raise FilterError(name, str(exc)) from None
+    if "since" in fields and "until" in fields and fields["since"] >= fields["until"]:
+        raise FilterError("until", "the end of the period must come after its start")
+    if "user" in values:
+        text = values["user"]
+        if text.isascii() and text.isdigit():
+            user_id = int(text) if _is_id(text) else None
+        else:
+            user_id = resolve_user(text) if resolve_user else None
+        if user_id is None:
+            raise FilterError("user", f"there is no user {text!r}")
+        fields["user_id"] = user_id
+    if "actor" in values:
+        if len(values["actor"]) > 200:
+            raise FilterError("actor", "actor is at most 200 characters")
+        if values["actor"].isascii() and values["actor"].isdigit() and not _is_id(values["actor"]):
+            raise FilterError("actor", f"actor ids go up to {MAX_ID}")
+        fields["actor"] = values["actor"]
+    for name, field in (("customer", "customer_id"), ("document", "document_id"), ("loan", "loan_id")):
+        if name in values:
+            fields[field] = _int(name, values[name])
+    if "action" in values:
+        action = values["action"]
+        if len(action) > 64 or not all(ch.isalnum() or ch in ":_-.*" for ch in action) or "*" in action[:-1]:
+            raise FilterError("action", f"{action!r} is not an action name (like loan:approve or loan:*)")
+        fields["action"] = action
+    if "outcome" in values:
+        if values["outcome"] not in OUTCOMES:
+            raise FilterError("outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
+        fields["outcome"] = values["outcome"]
+    if "place" in values:
+        if len(values["place"]) > 200:
+            raise FilterError("place", "place is at most 200 characters")
+        fields["place"] = values["place"]
+    return AuditFilter(**fields)

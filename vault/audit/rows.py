@@ -1,0 +1,215 @@
+"""Reading the log in bulk: one consistent snapshot, raw rows in canonical column order, streamed.
+
+Verification and export walk millions of rows, so they read through a server-side cursor (PostgreSQL)
+or a lazily stepped cursor (SQLite) in fixed-size batches, never holding more than one batch; and they
+read inside one snapshot so the chain head, the checkpoint rows and the records agree with each other
+even while workers keep appending. On SQLite the snapshot is a deferred transaction, which does not
+block writers in WAL mode; on PostgreSQL it is a REPEATABLE READ, READ ONLY transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, String, Text, case, cast, func, literal_column, select, type_coerce
+from sqlalchemy.orm import aliased
+
+from ..db import READ_SNAPSHOT, Database
+from ..models import AuditEvent, AuditHead
+from .chain import INT_FIELDS, ROW_COLUMNS
+from .filters import AuditFilter
+
+BATCH = 1000
+HEAD_ID = 1
+# Index of the stored MAC in a chain row (after the ROW_COLUMNS), and of the previous MAC in an
+# export row (present only when the query joins it).
+MAC = len(ROW_COLUMNS)
+PREV_MAC = MAC + 1
+SEQ = ROW_COLUMNS.index("seq")
+
+
+@contextmanager
+def read_snapshot(db: Database) -> Iterator[Connection]:
+    options: dict[str, Any] = {READ_SNAPSHOT: True}
+    if db.dialect == "postgresql":
+        options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    with db.engine.connect() as connection:
+        connection.execution_options(**options)
+        transaction = connection.begin()
+        try:
+            yield connection
+        finally:
+            transaction.rollback()
+
+
+def ts_text(dialect: str) -> Any:
+    """The record time as canonical text, computed by the database (no datetime object per row)."""
+    e = AuditEvent
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", e.ts), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, always six fraction digits).
+    return func.replace(type_coerce(e.ts, String), " ", "T") + "Z"
+
+
+def _sql_string(text: str) -> Any:
+    """A constant piece of the canonical text (our own key names: no quoting hazards)."""
+    return literal_column("'" + text.replace("'", "''") + "'", Text)
+
+
+def _json_value(dialect: str, column: Any, *, integer: bool) -> Any:
+    if dialect == "postgresql":
+        # to_json escapes exactly as Python's json module does (checked for every code point).
+        return func.coalesce(cast(column if integer else func.to_json(column), Text), _sql_string("null"))
+    return func.json_quote(column)  # SQLite: "null" for NULL, the same escaping as well
+
+
+def _canonical_parts(dialect: str) -> list[Any]:
+    """The pieces of the canonical JSON text of a record, all but the closing brace."""
+    e = AuditEvent
+    parts: list[Any] = []
+    for i, name in enumerate(ROW_COLUMNS):
+        parts.append(_sql_string(("{" if i == 0 else ",") + f'"{name}":'))
+        if name == "ts":
+            parts += [_sql_string('"'), ts_text(dialect), _sql_string('"')]
+        elif name == "detail":
+            parts.append(func.coalesce(func.nullif(e.detail, ""), _sql_string("{}")))
+        else:
+            parts.append(_json_value(dialect, getattr(e, name), integer=name in INT_FIELDS))
+    return parts
+
+
+def _concat(parts: list[Any]) -> Any:
+    text = parts[0]
+    for part in parts[1:]:
+        text = text.op("||", return_type=Text)(part)
+    return text
+
+
+def canonical_text(dialect: str) -> Any:
+    """The canonical JSON text of each record, built by the database itself.
+
+    The same bytes as `chain.canonical_row_text`, produced in C by the database (and, on PostgreSQL,
+    on the other core): verification then only hashes. It is a shortcut, never the judge: a record
+    whose MAC fails through it is checked again with the Python encoder before it is called damaged.
+    """
+    return _concat([*_canonical_parts(dialect), _sql_string("}")]).label("canonical")
+
+
+def export_line(dialect: str, prev: Any) -> Any:
+    """A JSON Lines export row built by the database: the canonical record plus `mac` and `prev_mac`."""
+    quoted_prev = func.coalesce(_concat([_sql_string('"'), prev, _sql_string('"')]), _sql_string("null"))
+    return _concat([*_canonical_parts(dialect), _sql_string(',"mac":"'), AuditEvent.mac,
+                    _sql_string('","prev_mac":'), quoted_prev, _sql_string("}")]).label("line")
+
+
+def previous_mac(full: bool) -> tuple[Any, Any | None]:
+    """The MAC each exported record chains from, and the table to join for it (None: no join).
+
+    Along a full export it is the previous row's (a window function, one ordered scan), as long as
+    that row is the record before; a filtered export looks the record before up by its number.
+    """
+    e = AuditEvent
+    if full:
+        before = func.lag(e.seq).over(order_by=e.seq)
+        return case((e.seq == 1, _sql_string("")),
+                    (before == e.seq - 1, func.lag(e.mac).over(order_by=e.seq)), else_=None), None
+    joined = aliased(AuditEvent)
+    return case((e.seq == 1, _sql_string("")), else_=joined.mac), joined
+
+
+def canonical_query(dialect: str, filters: AuditFilter | None = None, *, from_seq: int = 1,
+                    through_seq: int | None = None, with_prev: bool = False) -> Select[Any]:
+    """(seq, canonical text, mac[, previous mac]) in sequence order."""
+    e = AuditEvent
+    columns = [e.seq, canonical_text(dialect), e.mac]
+    query = select(*columns)
+    if with_prev:
+        before = aliased(AuditEvent)
+        query = select(*columns, before.mac).outerjoin(before, before.seq == e.seq - 1)
+    return bounded(query, filters, from_seq, through_seq)
+
+
+def chain_columns(dialect: str) -> list[Any]:
+    e = AuditEvent
+    return [ts_text(dialect) if name == "ts" else getattr(e, name) for name in ROW_COLUMNS] + [e.mac]
+
+
+def chain_query(dialect: str, filters: AuditFilter | None = None, *, from_seq: int = 1,
+                through_seq: int | None = None, with_prev: bool = False) -> Select[Any]:
+    """Rows in sequence order; `with_prev` adds the MAC of seq-1 (for filtered exports)."""
+    e = AuditEvent
+    columns = chain_columns(dialect)
+    query = select(*columns)
+    if with_prev:
+        before = aliased(AuditEvent)
+        query = select(*columns, before.mac).outerjoin(before, before.seq == e.seq - 1)
+    return bounded(query, filters, from_seq, through_seq)
+
+
+def bounded(query: Select[Any], filters: AuditFilter | None, from_seq: int, through_seq: int | None) -> Select[Any]:
+    e = AuditEvent
+    if from_seq > 1:
+        query = query.where(e.seq >= from_seq)
+    if through_seq is not None:
+        query = query.where(e.seq <= through_seq)
+    if filters is not None:
+        query = query.where(*filters.conditions())
+    return query.order_by(e.seq)
+
+
+def stream(connection: Connection, query: Select[Any], batch: int = BATCH) -> Iterator[tuple[Any, ...]]:
+    """The query's rows as plain tuples, fetched `batch` at a time (see `batches`)."""
+    for chunk in batches(connection, query, batch):
+        yield from chunk
+
+
+def batches(connection: Connection, query: Select[Any], batch: int = BATCH) -> Iterator[list[tuple[Any, ...]]]:
+    """The query's rows in lists of at most `batch` plain tuples, through a streaming cursor.
+
+    SQLAlchemy compiles the query, but the rows are fetched from the DBAPI cursor directly: building
+    a Row object per record costs as much as fetching it, and every column here is already a plain
+    int or str (times are formatted by the database), so there is nothing for result processing to do.
+    PostgreSQL gets a named (server-side) cursor, so only one batch is ever held in memory.
+    """
+    dialect = connection.dialect
+    compiled = query.compile(dialect=dialect)
+    raw = connection.connection.dbapi_connection
+    if raw is None:
+        raise RuntimeError("the connection is closed")
+    if dialect.name == "postgresql":
+        params: Any = {name: _raw_value(value, dialect.name) for name, value in compiled.params.items()}
+        cursor = raw.cursor(name=f"audit_{uuid.uuid4().hex[:16]}")
+        cursor.itersize = batch
+    else:
+        params = tuple(_raw_value(compiled.params[name], dialect.name) for name in compiled.positiontup or ())
+        cursor = raw.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        while chunk := cursor.fetchmany(batch):
+            yield chunk
+    finally:
+        cursor.close()
+
+
+def _raw_value(value: Any, dialect: str) -> Any:
+    """Bind values as the column types would have sent them (only times need converting)."""
+    if isinstance(value, datetime) and dialect == "sqlite":
+        # The stored form of UTCDateTime on SQLite: naive UTC text, compared as text.
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def head(connection: Connection) -> tuple[int, str] | None:
+    row = connection.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == HEAD_ID)).one_or_none()
+    return (int(row[0]), row[1]) if row is not None else None
+
+
+def mac_at(connection: Connection, seq: int) -> str | None:
+    """The stored MAC of one record ("" before the first: the chain's starting value)."""
+    if seq <= 0:
+        return ""
+    return connection.execute(select(AuditEvent.mac).where(AuditEvent.seq == seq)).scalar_one_or_none()

@@ -1,0 +1,112 @@
+"""Verification and export as acts: each is checked by the policy and recorded in the log itself.
+
+An export is recorded and committed *before* its first byte leaves (fail closed: no record, no
+export), so that the export's own snapshot already contains its record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from .. import policy
+from ..context import AccessContext
+from ..models import User
+from ..permissions import Action
+from .checkpoints import Checkpointer
+from .export import AuditExport, manifest_bytes
+from .filters import AuditFilter
+from .verify import VerifyReport, verify_chain
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+
+def operator_name() -> str:
+    """Who ran a command on the server, as the log names them (the command line has no vault user)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:uid-{os.getuid()}"
+
+
+def verify(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessContext, from_seq: int = 1,
+           actor_name: str | None = None, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Verify the chain and its checkpoints, then record "audit:verify" with the result in `session`.
+
+    The verification reads through a snapshot of its own; the caller should hold no write transaction
+    meanwhile (on SQLite that would stall every writer for as long as the check takes), and commits.
+    """
+    if actor is not None:
+        policy.require(actor, Action.AUDIT_VERIFY)
+    report = verify_chain(rt.db, rt.audit.key, _checkpointer(rt), from_seq=from_seq, progress=progress)
+    summary = report.as_dict()
+    detail = {key: summary[key] for key in ("from_seq", "checked", "last_seq", "checkpoints", "first_bad_seq", "kind")}
+    rt.audit.record(session, action=Action.AUDIT_VERIFY, actor=actor, actor_name=actor_name, ctx=ctx,
+                    detail={"result": "intact" if report.ok else "damaged", **detail})
+    return report
+
+
+def record_export(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessContext, filters: AuditFilter,
+                  fmt: str, destination: str, actor_name: str | None = None) -> int:
+    """Record "audit:export" in `session`; returns the record's sequence number. The caller commits
+    before the first byte is produced."""
+    if actor is not None:
+        policy.require(actor, Action.AUDIT_EXPORT)
+    event = rt.audit.record(session, action=Action.AUDIT_EXPORT, actor=actor, actor_name=actor_name, ctx=ctx,
+                            detail={"format": fmt, "filters": filters.describe(), "destination": destination})
+    return event.seq
+
+
+def _checkpointer(rt: Runtime) -> Checkpointer:
+    if rt.audit.checkpoints is None:
+        raise RuntimeError("the audit log has no checkpointer")
+    return rt.audit.checkpoints
+
+
+def export_to_file(rt: Runtime, *, filters: AuditFilter, fmt: str, path: Path, actor: User | None,
+                   ctx: AccessContext, actor_name: str | None = None,
+                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Export to `path` and write `path`.manifest.json beside it; returns the manifest.
+
+    The file is written under a temporary name and renamed when complete, so an interrupted export
+    never leaves a file that looks finished.
+    """
+    checkpointer = _checkpointer(rt)
+    with rt.db.session() as session:
+        event_seq = record_export(rt, session, actor=actor, ctx=ctx, filters=filters, fmt=fmt, destination="file",
+                                  actor_name=actor_name)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with AuditExport(rt.db, checkpointer, filters, fmt) as export, partial.open("wb") as out:
+            done = 0
+            for chunk in export.chunks():
+                out.write(chunk)
+                if progress is not None and export.stats.last_seq is not None:
+                    progress(export.stats.last_seq - done)
+                    done = export.stats.last_seq
+            out.flush()
+            os.fsync(out.fileno())
+            manifest = export.manifest(file_name=path.name, event_seq=event_seq)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise
+    manifest_path(path).write_bytes(manifest_bytes(manifest))
+    return manifest
+
+
+def manifest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".manifest.json")
+
+
+def report_json(report: VerifyReport) -> str:
+    return json.dumps(report.as_dict(), indent=2, sort_keys=True)

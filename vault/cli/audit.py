@@ -1,0 +1,208 @@
+"""`vault audit ...`: verify the chain, sign checkpoints, export, and check an export offline."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from crypto import Keyring, KeyringError
+
+from ..audit import service
+from ..audit.checkpoints import CheckpointError, load_public_key, object_key
+from ..audit.export import FORMATS
+from ..audit.filters import FilterError, parse
+from ..audit.offline import load_manifest, verify_export
+from ..context import AccessContext
+from ..models import AuditHead, User
+from .common import cli, open_runtime
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log."""
+
+
+def _head_seq(rt) -> int:
+    with rt.db.session() as session:
+        return session.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
+
+
+@audit_group.command("verify")
+@click.option("--from", "from_seq", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Start at this sequence number, trusting the MAC of the record before it.")
+def audit_verify(from_seq: int) -> None:
+    """Recompute the chain and check the signed checkpoints; exit 1 naming the first damage."""
+    rt = open_runtime()
+    try:
+        total = max(0, _head_seq(rt) - from_seq + 1)
+        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar, \
+                rt.db.session() as session:
+            report = service.verify(rt, session, actor=None, actor_name=service.operator_name(),
+                                    ctx=AccessContext.cli(), from_seq=from_seq, progress=bar.update)
+    finally:
+        rt.close()
+    click.echo(report.summary())
+    if not report.ok:
+        for damage in sorted(report.damage, key=lambda d: d.seq):
+            click.echo(f"  seq {damage.seq}: {damage.kind}: {damage.message}", err=True)
+        sys.exit(1)
+
+
+@audit_group.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign and store a checkpoint of the current head now (run from cron for quiet periods)."""
+    rt = open_runtime()
+    try:
+        checkpointer = rt.audit.checkpoints
+        assert checkpointer is not None
+        checkpoint = checkpointer.write()
+    finally:
+        rt.close()
+    if checkpoint is None:
+        click.echo("nothing new to checkpoint")
+    else:
+        click.echo(f"checkpoint {checkpoint.seq} ({checkpoint.mac[:16]}…) stored as {object_key(checkpoint.seq)}")
+
+
+@audit_group.command("public-key")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def audit_public_key(out: Path) -> None:
+    """Write the checkpoint verification key (PEM) for outside verifiers."""
+    rt = open_runtime()
+    try:
+        checkpointer = rt.audit.checkpoints
+        assert checkpointer is not None
+        out.write_bytes(checkpointer.public_key_pem())
+        click.echo(f"public key {checkpointer.fingerprint} written to {out}")
+    finally:
+        rt.close()
+
+
+@audit_group.command("hmac-key")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def audit_hmac_key(out: Path) -> None:
+    """Write the audit HMAC key (base64, mode 0600) for an auditor who checks exports offline.
+
+    Whoever holds it can recompute the chain, so handing it over is itself recorded.
+    """
+    rt = open_runtime()
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        rt.close()
+        raise click.ClickException(f"{out} exists; refusing to overwrite it") from None
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            # Recorded before the key is written: no record, no key.
+            with rt.db.session() as session:
+                rt.audit.record(session, action="audit:key_export", actor=None, actor_name=service.operator_name(),
+                                ctx=AccessContext.cli(), detail={"key": "audit-hmac"})
+            handle.write(base64.b64encode(rt.audit.key).decode("ascii") + "\n")
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    finally:
+        rt.close()
+    click.echo(f"audit key written to {out}")
+
+
+@audit_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
+@click.option("--since", help="From this date or date-time (UTC unless an offset is given).")
+@click.option("--until", help="Up to this date (the whole day) or date-time.")
+@click.option("--user", help="Events by or about this user (name or id).")
+@click.option("--customer", help="Events about this customer (id).")
+@click.option("--document", help="Events about this document (id).")
+@click.option("--action", help="An action name, or a prefix like loan:*.")
+@click.option("--outcome", type=click.Choice(["allowed", "denied", "failed"]))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def audit_export(fmt: str, since: str | None, until: str | None, user: str | None, customer: str | None,
+                 document: str | None, action: str | None, outcome: str | None, out: Path) -> None:
+    """Export the log (streamed) with a signed manifest beside it (FILE.manifest.json)."""
+    rt = open_runtime()
+    try:
+        def resolve(name: str) -> int | None:
+            with rt.db.session() as session:
+                return session.scalar(select(User.id).where(User.username == name))
+
+        try:
+            filters = parse({"since": since, "until": until, "user": user, "customer": customer,
+                             "document": document, "action": action, "outcome": outcome}, resolve)
+        except FilterError as exc:
+            raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+        with click.progressbar(length=_head_seq(rt) + 1, label="exporting", file=sys.stderr) as bar:
+            manifest = service.export_to_file(rt, filters=filters, fmt=fmt, path=out, actor=None,
+                                              actor_name=service.operator_name(), ctx=AccessContext.cli(),
+                                              progress=bar.update)
+    finally:
+        rt.close()
+    click.echo(f"{manifest['rows']} rows (seq {manifest['first_seq']}..{manifest['last_seq']}) written to {out}; "
+               f"manifest {service.manifest_path(out)}")
+
+
+def _read_audit_key(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if len(raw) == 32:
+        return raw
+    text = raw.strip().decode("ascii", errors="replace")
+    with contextlib.suppress(ValueError, binascii.Error):
+        key = base64.b64decode(text, validate=True)
+        if len(key) == 32:
+            return key
+    with contextlib.suppress(ValueError):
+        key = bytes.fromhex(text)
+        if len(key) == 32:
+            return key
+    raise click.BadParameter("expected a 32-byte key, in base64, hex or raw", param_hint="--audit-key-file")
+
+
+@audit_group.command("verify-export")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--manifest", "manifest_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Default: FILE.manifest.json.")
+@click.option("--keyring", "keyring_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The vault keyring (gives the audit key and the public key).")
+@click.option("--audit-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The audit HMAC key alone (see `vault audit hmac-key`).")
+@click.option("--public-key", "public_key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The checkpoint public key (PEM, see `vault audit public-key`).")
+def audit_verify_export(file: Path, manifest_file: Path | None, keyring_file: Path | None,
+                        audit_key_file: Path | None, public_key_file: Path | None) -> None:
+    """Check an exported file against its manifest, without the database."""
+    audit_key = public_key = None
+    if keyring_file is not None:
+        try:
+            keyring = Keyring.load(keyring_file)
+        except KeyringError as exc:
+            raise click.ClickException(str(exc)) from None
+        audit_key, public_key = keyring.audit_key, keyring.checkpoint_private_key.public_key()
+    if audit_key_file is not None:
+        audit_key = _read_audit_key(audit_key_file)
+    if public_key_file is not None:
+        try:
+            public_key = load_public_key(public_key_file.read_bytes())
+        except CheckpointError as exc:
+            raise click.BadParameter(str(exc), param_hint="--public-key") from None
+    try:
+        manifest = load_manifest(manifest_file or service.manifest_path(file))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    check = verify_export(file, manifest, audit_key=audit_key, public_key=public_key)
+    for line in check.checked:
+        click.echo(f"ok: {line}")
+    if audit_key is None:
+        click.echo("note: no audit key given, row MACs not checked")
+    if public_key is None:
+        click.echo("note: no public key given, signatures not checked")
+    if not check.ok:
+        for problem in check.problems:
+            click.echo(f"BAD: {problem}", err=True)
+        sys.exit(1)
+    click.echo(f"export intact: {file}")

@@ -1,0 +1,232 @@
+"""The auditor's desk: the log filtered and paged, timelines, charts, verification and downloads.
+
+Only auditors read the log (the policy's AUDIT_* actions); administrators manage accounts and must not
+be able to read the trail of what they did. Paging is keyset on the sequence number, so the hundredth
+page costs what the first does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from wtforms import IntegerField, SelectField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import NumberRange, Optional
+
+from ..audit import charts, service
+from ..audit.export import FORMATS, MEDIA_TYPES, AuditExport, load_manifest, save_manifest
+from ..audit.filters import AuditFilter, FilterError, parse
+from ..models import AuditEvent, Customer, Document, Loan, User
+from ..permissions import Action
+from ..web import auth, navigation
+from ..web.guard import permission
+from ..web.pipeline import access_context, db_session, runtime
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+navigation.add("audit.index", Action.AUDIT_READ, "Audit log")
+
+PAGE_SIZE = 50
+SEQ_LIMIT = 2**63 - 1
+FILTER_KEYS = ("since", "until", "user", "actor", "customer", "document", "loan", "action", "outcome", "place")
+TRAIL_KINDS = {"user": "user", "customer": "customer", "document": "document", "loan": "loan"}
+# Event names offered as suggestions in the action filter (any name may be typed).
+KNOWN_ACTIONS = sorted({str(a) for a in Action if a != Action.PUBLIC} | {
+    "auth:login", "auth:logout", "user:create", "role:assign", "role:remove", "token:create", "token:revoke",
+    "key:rotate", "audit:key_export", "loan:*", "document:*", "auth:*",
+})
+
+
+class VerifyForm(FlaskForm):
+    from_seq = IntegerField(_l("From sequence number"), validators=[Optional(), NumberRange(min=1)])
+
+
+class ExportForm(FlaskForm):
+    format = SelectField(_l("Format"), choices=[SelectChoice("csv", "CSV"), SelectChoice("jsonl", _l("JSON Lines"))],
+                         default="csv")
+
+
+@dataclass
+class Page:
+    events: list[AuditEvent]
+    newer: int | None  # `after` value of the newer page, if there is one
+    older: int | None  # `before` value of the older page, if there is one
+
+
+def _resolve_user(session: Session) -> Any:
+    return lambda name: session.scalar(select(User.id).where(User.username == name))
+
+
+def _filter_args() -> dict[str, str]:
+    return {key: request.values.get(key, "", type=str)[:200] for key in FILTER_KEYS
+            if request.values.get(key, "").strip()}
+
+
+def _seq_bound(name: str) -> int | None:
+    """A keyset bound from the query string, held to the range of the sequence column (a larger number
+    is past every record; the databases refuse it rather than compare)."""
+    value = request.args.get(name, type=int)
+    return None if value is None else max(-SEQ_LIMIT, min(value, SEQ_LIMIT))
+
+
+def _page(session: Session, filters: AuditFilter) -> Page:
+    """Newest first; `before`/`after` are the keyset bounds (exclusive) in sequence numbers."""
+    before, after = _seq_bound("before"), _seq_bound("after")
+    query = select(AuditEvent).where(*filters.conditions())
+    if after is not None:
+        found = list(session.scalars(query.where(AuditEvent.seq > after).order_by(AuditEvent.seq)
+                                     .limit(PAGE_SIZE + 1)))
+        more_newer = len(found) > PAGE_SIZE
+        events = list(reversed(found[:PAGE_SIZE]))
+        newer = events[0].seq if more_newer and events else None
+        older = events[-1].seq if events else None
+        if older is not None and session.scalar(select(AuditEvent.seq).where(
+                *filters.conditions(), AuditEvent.seq < older).limit(1)) is None:
+            older = None
+        return Page(events, newer, older)
+    if before is not None:
+        query = query.where(AuditEvent.seq < before)
+    found = list(session.scalars(query.order_by(AuditEvent.seq.desc()).limit(PAGE_SIZE + 1)))
+    events = found[:PAGE_SIZE]
+    older = events[-1].seq if len(found) > PAGE_SIZE else None
+    newer = events[0].seq if before is not None and events else None
+    return Page(events, newer, older)
+
+
+def _names(session: Session, events: list[AuditEvent]) -> dict[str, dict[int, str]]:
+    """Current names of the targets on the page, for readable links (the record keeps the ids)."""
+    customers = {e.customer_id for e in events if e.customer_id}
+    documents = {e.document_id for e in events if e.document_id}
+    users = {e.subject_user_id for e in events if e.subject_user_id}
+    return {
+        "customer": dict(session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(customers))).all())
+        if customers else {},
+        "document": dict(session.execute(select(Document.id, Document.title).where(Document.id.in_(documents))).all())
+        if documents else {},
+        "user": dict(session.execute(select(User.id, User.username).where(User.id.in_(users))).all()) if users else {},
+    }
+
+
+def _desk(template: str, filters: AuditFilter | None, args: dict[str, str], error: FilterError | None = None,
+          **context: Any) -> Any:
+    session = db_session()
+    page = Page([], None, None)
+    per_day = per_user = None
+    if filters is not None:
+        page = _page(session, filters)
+        per_day = charts.views_per_day(session, filters)
+        per_user = charts.views_per_user(session, filters)
+    html = render_template(
+        template, page=page, names=_names(session, page.events), args=args, error=error,
+        per_day=per_day, per_user=per_user, known_actions=KNOWN_ACTIONS, verify_form=VerifyForm(),
+        export_form=ExportForm(), recent_exports=_recent_exports(session), **context)
+    return html, 400 if error else 200
+
+
+def _recent_exports(session: Session) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == str(Action.AUDIT_EXPORT))
+                                .order_by(AuditEvent.seq.desc()).limit(5)))
+
+
+@bp.route("/")
+@permission(Action.AUDIT_READ)
+def index() -> Any:
+    args = _filter_args()
+    try:
+        filters = parse(args, _resolve_user(db_session()))
+    except FilterError as exc:
+        return _desk("audit/index.html", None, args, exc)
+    return _desk("audit/index.html", filters, args)
+
+
+@bp.route("/trail/<kind>/<int(max=2147483647):ident>")
+@permission(Action.AUDIT_READ)
+def trail(kind: str, ident: int) -> Any:
+    """The timeline of one user, customer, document or loan (linked from their pages)."""
+    if kind not in TRAIL_KINDS:
+        abort(404)
+    session = db_session()
+    subject = session.get({"user": User, "customer": Customer, "document": Document, "loan": Loan}[kind], ident)
+    own = {key: value for key, value in _filter_args().items() if key != kind}
+    args = {**own, kind: str(ident)}
+    context = {"kind": kind, "ident": ident, "subject": subject, "own": own}
+    try:
+        filters = parse(args, _resolve_user(session))
+    except FilterError as exc:
+        return _desk("audit/trail.html", None, args, exc, **context)
+    return _desk("audit/trail.html", filters, args, **context)
+
+
+@bp.route("/verify", methods=["POST"])
+@permission(Action.AUDIT_VERIFY)
+def verify() -> Any:
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        return render_template("audit/verify.html", report=None, form=form), 400
+    session = db_session()
+    session.commit()  # hold no lock while the chain is read (SQLite would stall every writer)
+    report = service.verify(runtime(), session, actor=auth.current(), ctx=access_context(),
+                            from_seq=form.from_seq.data or 1)
+    session.commit()
+    return render_template("audit/verify.html", report=report, form=form)
+
+
+@bp.route("/export", methods=["POST"])
+@permission(Action.AUDIT_EXPORT)
+def export() -> Any:
+    """Download the filtered log; recorded before the first byte, manifest kept in the object store."""
+    form = ExportForm()
+    args = _filter_args()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        filters = parse(args, _resolve_user(db_session()))
+    except FilterError as exc:
+        return _desk("audit/index.html", None, args, exc)
+    return stream_export(filters, form.format.data, manifest_endpoint="audit.manifest")
+
+
+def stream_export(filters: AuditFilter, fmt: str, *, manifest_endpoint: str) -> Response:
+    """Record the export, open its snapshot and stream it; shared with the API."""
+    rt = runtime()
+    if fmt not in FORMATS:
+        abort(400)
+    checkpointer = rt.audit.checkpoints
+    assert checkpointer is not None
+    session = db_session()
+    event_seq = service.record_export(rt, session, actor=auth.current(), ctx=access_context(), filters=filters,
+                                      fmt=fmt, destination="download")
+    # Committed before the first byte: no record, no export. The export then reads its own snapshot.
+    session.commit()
+    name = f"audit-{event_seq}.{fmt}"
+    export = AuditExport(rt.db, checkpointer, filters, fmt).open()
+
+    def body() -> Any:
+        try:
+            yield from export.chunks()
+            save_manifest(rt.store, event_seq, export.manifest(file_name=name, event_seq=event_seq))
+        finally:
+            export.close()
+
+    response = Response(body(), mimetype=MEDIA_TYPES[fmt])
+    response.call_on_close(export.close)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["X-Vault-Export-Manifest"] = url_for(manifest_endpoint, event_seq=event_seq)
+    return response
+
+
+@bp.route("/exports/<int(max=9223372036854775807):event_seq>/manifest")
+@permission(Action.AUDIT_EXPORT)
+def manifest(event_seq: int) -> Any:
+    data = load_manifest(runtime().store, event_seq)
+    if data is None:
+        abort(404, description=_("No manifest for this export (it may not have finished)."))
+    response = Response(data, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="audit-{event_seq}.manifest.json"'
+    return response
