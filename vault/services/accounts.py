@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +18,7 @@ from ..models import ApiToken, Role, RoleAssignment, User, UserStatus, utcnow
 from ..passwords import MIN_LENGTH
 from ..permissions import Action
 from ..runtime import Runtime
+from . import throttle, totp
 from .errors import Conflict, NotFound, ServiceError
 
 TOKEN_PREFIX = "vt_"  # noqa: S105 (a public marker, not a secret)
@@ -32,9 +35,23 @@ def get_user(session: Session, username: str) -> User:
     return user
 
 
-def check_password_rules(password: str) -> None:
+COMMON_PASSWORDS = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    lines = COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def check_password_rules(password: str, username: str | None = None) -> None:
+    """Refuse passwords that guessing finds first: short ones, listed ones, and ones built on the name."""
     if len(password) < MIN_LENGTH:
         raise ServiceError("weak_password", f"A password needs at least {MIN_LENGTH} characters.")
+    if password.strip().lower() in _common_passwords():
+        raise ServiceError("common_password", "This password is on the list of common passwords; choose another.")
+    if username and username.strip().lower() in password.lower():
+        raise ServiceError("password_contains_username", "A password must not contain the user name.")
 
 
 def create_user(
@@ -56,7 +73,7 @@ def create_user(
         raise Conflict("user_exists", f"The user {username} already exists.")
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE)
-    check_password_rules(password)
+    check_password_rules(password, username)
     user = User(username=username, display_name=display_name or username, password_hash=rt.passwords.hash(password),
                 status=UserStatus.ACTIVE)
     session.add(user)
@@ -157,5 +174,90 @@ def user_for_token(session: Session, secret: str) -> User | None:
         return None
     if not token.user.can_sign_in:
         return None
-    token.last_used_at = now
+    # A write on every request would serialise API calls on the token row; a minute's precision is enough.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
+        token.last_used_at = now
     return token.user
+
+
+def end_sessions(user: User) -> None:
+    """End every signed-in session of `user` at their next request (sessions carry the epoch they began in)."""
+    user.session_epoch = (user.session_epoch or 0) + 1
+
+
+def log_out_everywhere(rt: Runtime, session: Session, user: User, ctx: AccessContext) -> None:
+    end_sessions(user)
+    rt.audit.record(session, action="auth:logout_everywhere", actor=user, ctx=ctx, subject_user_id=user.id)
+
+
+def disable_user(
+    rt: Runtime, session: Session, user: User, actor: User | None, ctx: AccessContext | None = None
+) -> None:
+    """Disable an account: its sessions and its API tokens stop working at once, not at their expiry."""
+    ctx = ctx or AccessContext.cli()
+    if actor is not None:
+        policy.require(actor, Action.USER_MANAGE, audit={"subject_user_id": user.id})
+        if actor.id == user.id:
+            raise policy.Denied(policy.deny("self_disable"), subject_user_id=user.id)
+    user.disabled = True
+    end_sessions(user)
+    revoke_tokens(rt, session, user, actor=actor, ctx=ctx)
+    rt.audit.record(session, action="user:disable", actor=actor, ctx=ctx, subject_user_id=user.id)
+
+
+def enable_user(
+    rt: Runtime, session: Session, user: User, actor: User | None, ctx: AccessContext | None = None
+) -> None:
+    """Re-enable an account, lifting a sign-in lockout too (the administrator has spoken to the person)."""
+    ctx = ctx or AccessContext.cli()
+    if actor is not None:
+        policy.require(actor, Action.USER_MANAGE, audit={"subject_user_id": user.id})
+    user.disabled = False
+    throttle.clear(session, user.username)
+    rt.audit.record(session, action="user:enable", actor=actor, ctx=ctx, subject_user_id=user.id)
+
+
+def confirm_password(
+    rt: Runtime, session: Session, user: User, password: str, ctx: AccessContext, *, action: str
+) -> None:
+    """Ask a signed-in person for their password again before a sensitive change of their account.
+
+    Counted like a sign-in, so a session left open is not a way to guess the password; raises
+    ServiceError (after auditing the refusal in the caller's transaction, which the caller commits).
+    """
+    block = throttle.blocked(session, user.username, ctx.client_addr)
+    if block:
+        rt.audit.record(session, action=action, actor=user, ctx=ctx, outcome="denied", reason_code=block,
+                        subject_user_id=user.id)
+        raise ServiceError(block, "Too many failed attempts; try again later.")
+    if not rt.passwords.verify(user.password_hash, password):
+        throttle.count_failure(rt, session, user, user.username, ctx)
+        rt.audit.record(session, action=action, actor=user, ctx=ctx, outcome="denied",
+                        reason_code="bad_credentials", subject_user_id=user.id)
+        raise ServiceError("bad_credentials", "The password is wrong.")
+
+
+def change_password(
+    rt: Runtime, session: Session, user: User, *, current: str, new: str, ctx: AccessContext
+) -> None:
+    """Change one's own password (the current one is asked again); the person's other sessions end."""
+    confirm_password(rt, session, user, current, ctx, action="account:password")
+    check_password_rules(new, user.username)
+    user.password_hash = rt.passwords.hash(new)
+    end_sessions(user)
+    rt.audit.record(session, action="account:password", actor=user, ctx=ctx, subject_user_id=user.id)
+
+
+def reset_second_factor(
+    rt: Runtime, session: Session, user: User, actor: User | None, ctx: AccessContext | None = None
+) -> None:
+    """Remove a person's authenticator and recovery codes (a lost phone); their sessions end, and a role
+    that requires a second factor makes them set up a new one at their next sign-in."""
+    ctx = ctx or AccessContext.cli()
+    if actor is not None:
+        policy.require(actor, Action.USER_MANAGE, audit={"subject_user_id": user.id})
+        if actor.id == user.id:
+            raise policy.Denied(policy.deny("separation_of_duties", "Nobody may reset their own second factor."),
+                                subject_user_id=user.id)
+    totp.remove(rt, session, user, actor=actor, ctx=ctx, action="totp:reset")
+    end_sessions(user)

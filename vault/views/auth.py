@@ -1,19 +1,37 @@
-"""Sign in and sign out."""
+"""Sign in (password, then the authenticator code), the confidentiality agreement, and sign out."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, StringField
+from wtforms.validators import DataRequired, Length
 
 from ..forms import ConfirmForm, LoginForm
 from ..permissions import Action
-from ..services import signin
-from ..web import auth
+from ..services import agreement, signin
+from ..web import auth, sessions
 from ..web.guard import permission
 from ..web.pipeline import access_context, db_session, runtime
 from ..web.redirects import safe_next
 
 bp = Blueprint("auth", __name__)
+
+
+def failed_sign_in_message() -> str:
+    # One message for an unknown name, a wrong password, a locked account and a throttled address:
+    # anything more precise would tell a guesser which names exist.
+    return _("Wrong user name or password. After repeated failures, signing in is paused for a while.")
+
+
+class CodeForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
+
+
+class AgreementForm(FlaskForm):
+    accept = BooleanField(_l("I have read this agreement and accept it."), validators=[DataRequired()])
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -22,13 +40,64 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         session = db_session()
-        user = signin.authenticate(runtime(), session, form.username.data, form.password.data, access_context())
+        result = signin.check_password(runtime(), session, form.username.data, form.password.data,
+                                       access_context())
         session.commit()
-        if user is not None:
-            auth.sign_in(user)
-            return redirect(safe_next(form.next.data, url_for("home.index")))
-        flash(_("Wrong user name or password."), "error")
+        if result.user is not None:
+            auth.sign_in(result.user, sessions.PENDING if result.second_factor else sessions.NONE)
+            target = safe_next(form.next.data, url_for("home.index"))
+            # The page asked for; the guard sends the person through any step still owed first.
+            return redirect(target)
+        flash(failed_sign_in_message(), "error")
     return render_template("login.html", form=form)
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@permission(Action.ACCOUNT_SELF)
+def second_factor():
+    if auth.step_owed() != "second_factor":
+        return redirect(url_for("home.index"))
+    user = auth.current()
+    form = CodeForm()
+    if form.validate_on_submit():
+        session = db_session()
+        outcome = signin.check_second_factor(runtime(), session, user, form.code.data, access_context())
+        session.commit()
+        if outcome == "ok":
+            sessions.second_factor_done()
+            return redirect(sessions.continue_url(user))
+        if outcome in {"locked", "throttled"}:
+            auth.sign_out()
+            flash(failed_sign_in_message(), "error")
+            return redirect(url_for("auth.login"))
+        if outcome == "code_reused":
+            flash(_("This code has already been used; wait for the next one."), "error")
+        else:
+            flash(_("The code is not valid."), "error")
+    return render_template("auth/second_factor.html", form=form)
+
+
+@bp.route("/agreement", methods=["GET", "POST"], endpoint="agreement")
+@permission(Action.ACCOUNT_SELF)
+def agreement_page():
+    user = auth.current()
+    settings = runtime().settings
+    session = db_session()
+    form = AgreementForm()
+    if form.validate_on_submit():
+        agreement.accept(runtime(), session, user, access_context())
+        session.commit()
+        sessions.agreed(settings.agreement_version)
+        flash(_("Thank you: your acceptance is recorded."), "success")
+        return redirect(sessions.continue_url(user))
+    return render_template(
+        "auth/agreement.html",
+        form=form,
+        blocks=agreement.blocks(agreement.text(settings)),
+        version=settings.agreement_version,
+        accepted=agreement.accepted(session, user, settings.agreement_version),
+        pending=auth.step_owed() == "agreement",
+    )
 
 
 @bp.route("/logout", methods=["POST"])

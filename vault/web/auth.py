@@ -2,28 +2,36 @@
 
 The API ignores cookies on purpose: a request that carries no token cannot be a cross-site forgery
 riding on a browser session, which is why the API can be exempt from CSRF tokens.
+
+A page session counts only while it is within its timeouts, carries the person's current session
+epoch, and owes no step of the sign-in (see `sessions`); the API answers only tokens of people who
+have accepted the current confidentiality agreement.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import LoginManager, current_user, login_user, logout_user
 
 from .. import policy
 from ..models import User
+from ..services import agreement
 from ..services.accounts import user_for_token
-from .pipeline import db_session, refusal_response, wants_json
+from . import sessions
+from .pipeline import access_context, db_session, refusal_response, runtime, wants_json
+from .redirects import safe_next
 
 login_manager = LoginManager()
-
 
 
 def install(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+    sessions.install(app)
 
     @login_manager.user_loader
     def _load(user_id: str) -> Any:
@@ -50,9 +58,10 @@ class _LoginUser:
         return str(self.user.id)
 
 
-def sign_in(user: User) -> None:
+def sign_in(user: User, second_factor: str = sessions.NONE) -> None:
+    """Begin a session for `user`, who has passed the password step (`second_factor`: see `sessions`)."""
     session.clear()
-    session["epoch"] = user.session_epoch
+    sessions.start(user, second_factor)
     login_user(_LoginUser(user))
 
 
@@ -61,18 +70,49 @@ def sign_out() -> None:
     session.clear()
 
 
-def page_user() -> User | None:
+def session_user() -> User | None:
+    """The person behind the session cookie, whatever step their sign-in has reached."""
     if current_user.is_authenticated:
         return current_user.user
     return None
 
 
+def page_user() -> User | None:
+    """The person behind the session, if the session is whole and may open the page asked for."""
+    user = session_user()
+    if user is None:
+        return None
+    reason = sessions.expired()
+    if reason:
+        _end_expired(user, reason)
+        return None
+    sessions.touch()
+    step = sessions.step_owed(user)
+    g.vault_step = step
+    if step and request.endpoint not in sessions.open_during(step):
+        return None
+    return user
+
+
+def _end_expired(user: User, reason: str) -> None:
+    db = db_session()
+    runtime().audit.record(db, action="auth:session_expired", actor=user, ctx=access_context(),
+                           subject_user_id=user.id, detail={"reason": reason})
+    db.commit()
+    sign_out()
+    g.vault_session_expired = True
+
+
 def api_user() -> User | None:
     header = request.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
+    scheme, _sep, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
-    return user_for_token(db_session(), secret.strip())
+    user = user_for_token(db_session(), secret.strip())
+    if user is not None and not agreement.accepted(db_session(), user, runtime().settings.agreement_version):
+        g.vault_user = user
+        raise policy.Denied(policy.deny("agreement_required"))
+    return user
 
 
 def authenticate() -> User | None:
@@ -85,7 +125,18 @@ def authenticate() -> User | None:
 def unauthenticated() -> Any:
     if wants_json():
         return refusal_response(policy.deny("not_authenticated", "A valid bearer token is required."), 401)
-    return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+    step = g.get("vault_step")
+    if step and session_user() is not None:
+        if request.method == "GET" and request.endpoint not in sessions.STEP_PAGES.values():
+            sessions.remember_next(safe_next(_here(), url_for("home.index")))
+        return redirect(url_for(sessions.STEP_PAGES[step]))
+    if g.get("vault_session_expired"):
+        flash(_("Your session has expired; please sign in again."), "info")
+    return redirect(url_for("auth.login", next=_here()))
+
+
+def _here() -> str:
+    return request.full_path if request.query_string else request.path
 
 
 def current() -> User:
@@ -94,3 +145,8 @@ def current() -> User:
     if user is None:
         raise policy.Denied(policy.deny("not_authenticated"))
     return user
+
+
+def step_owed() -> str | None:
+    """The sign-in step this request's session still owes (set by the guard), or None."""
+    return g.get("vault_step")

@@ -1,0 +1,89 @@
+"""The confidentiality agreement every person accepts before using vault, and again when it changes.
+
+The acceptance is kept with its time, address, named place and browser, like an audit record, because
+it is what the company will show if a person later says they never agreed. The version is a setting
+(`agreement_version`): raising it asks everyone again at their next request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..config import Settings
+from ..context import AccessContext
+from ..models import AgreementAcceptance, User
+from ..runtime import Runtime
+
+DEFAULT_TEXT = Path(__file__).resolve().parent.parent / "data" / "agreement.md"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A piece of the agreement text: a heading, a paragraph, or a list of items."""
+
+    kind: str
+    text: str = ""
+    items: tuple[str, ...] = field(default_factory=tuple)
+
+
+def text(settings: Settings) -> str:
+    return (settings.agreement_path or DEFAULT_TEXT).read_text(encoding="utf-8")
+
+
+def blocks(source: str) -> list[Block]:
+    """Split the agreement's plain Markdown (headings, paragraphs, `-` lists) into blocks for the page.
+
+    Only this small subset is understood, and everything is shown as text (escaped by the template),
+    so the file cannot inject markup into the page.
+    """
+    result: list[Block] = []
+    for chunk in source.replace("\r\n", "\n").split("\n\n"):
+        lines = [line.rstrip() for line in chunk.strip("\n").split("\n") if line.strip()]
+        if not lines:
+            continue
+        if lines[0].startswith("#"):
+            result.append(Block("heading", lines[0].lstrip("#").strip()))
+            lines = lines[1:]
+            if not lines:
+                continue
+        if lines[0].lstrip().startswith(("- ", "* ")):
+            items: list[str] = []
+            for line in lines:
+                stripped = line.strip()
+                if stripped.startswith(("- ", "* ")):
+                    items.append(stripped[2:].strip())
+                elif items:
+                    items[-1] += " " + stripped
+            result.append(Block("list", items=tuple(items)))
+        else:
+            result.append(Block("paragraph", " ".join(line.strip() for line in lines)))
+    return result
+
+
+def accepted(session: Session, user: User, version: str) -> bool:
+    return session.scalar(
+        select(AgreementAcceptance.id).where(AgreementAcceptance.user_id == user.id,
+                                             AgreementAcceptance.version == version).limit(1)
+    ) is not None
+
+
+def accept(rt: Runtime, session: Session, user: User, ctx: AccessContext) -> AgreementAcceptance:
+    """Record that `user` accepts the current version (once: accepting again changes nothing)."""
+    version = rt.settings.agreement_version
+    existing = session.scalar(
+        select(AgreementAcceptance).where(AgreementAcceptance.user_id == user.id,
+                                          AgreementAcceptance.version == version).limit(1)
+    )
+    if existing is not None:
+        return existing
+    row = AgreementAcceptance(user_id=user.id, version=version, client_addr=ctx.client_addr,
+                              named_place=ctx.named_place, user_agent=(ctx.user_agent or "")[:400] or None)
+    session.add(row)
+    session.flush()
+    rt.audit.record(session, action="agreement:accept", actor=user, ctx=ctx, subject_user_id=user.id,
+                    detail={"version": version, "acceptance_id": row.id})
+    return row
