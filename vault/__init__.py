@@ -44,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None, runtime: Runtime | None = N
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
     )
     app.extensions["vault"] = runtime
+    app.logger.setLevel(settings.log_level.upper())
     if settings.proxy_count:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
                                 x_host=settings.proxy_count)  # type: ignore[method-assign]

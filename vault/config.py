@@ -83,13 +83,20 @@ class Settings:
     proxy_count: int = 0
     base_url: str = ""
     content_url_seconds: int = 60
-    password_hash: str = "argon2"  # noqa: S105 (the name of the scheme, not a secret)
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     audit_checkpoint_every: int = 1000
     audit_checkpoint_minutes: int = 60
+    audit_retention_days: int = 3650
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
+    login_max_failures: int = 5
+    login_address_max_failures: int = 50
+    login_window_minutes: int = 15
+    login_lockout_minutes: int = 15
+    totp_issuer: str = "Vault"
+    agreement_version: str = "1"
+    agreement_path: Path | None = None
     timezone: str = "UTC"
     webhook_url: str = ""
     log_level: str = "INFO"
@@ -132,7 +139,7 @@ def _coerce(name: str, raw: Any) -> Any:
     kind = Settings.__dataclass_fields__[name].type
     if name == "trusted_places":
         return parse_trusted_places(raw) if isinstance(raw, str) else raw
-    if name in {"data_dir", "keyring", "config"}:
+    if name in {"data_dir", "keyring", "config", "agreement_path"}:
         return Path(raw) if raw not in (None, "") else (None if name != "data_dir" else Path("vault-data"))
     if "bool" in str(kind):
         if isinstance(raw, bool):
@@ -206,8 +213,18 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         raise ConfigError(f"VAULT_STORAGE must be 'local' or 's3', not {settings.storage!r}")
     if settings.storage == "s3" and not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
         raise ConfigError("VAULT_STORAGE=s3 needs VAULT_S3_ENDPOINT, VAULT_S3_ACCESS_KEY and VAULT_S3_SECRET_KEY")
+    if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"VAULT_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {settings.log_level!r}")
     if not 1 <= settings.content_url_seconds <= 60:
         raise ConfigError("VAULT_CONTENT_URL_SECONDS must be between 1 and 60")
+    for name in ("login_max_failures", "login_address_max_failures", "login_window_minutes",
+                 "login_lockout_minutes", "session_idle_minutes", "session_absolute_hours"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"VAULT_{name.upper()} must be at least 1")
+    if not settings.agreement_version.strip() or len(settings.agreement_version) > 64:
+        raise ConfigError("VAULT_AGREEMENT_VERSION must be 1 to 64 characters")
+    if settings.agreement_path is not None and not settings.agreement_path.is_file():
+        raise ConfigError(f"VAULT_AGREEMENT_PATH names {settings.agreement_path}, which is not a file")
     return settings
 
 

@@ -17,6 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 
+# Execution option for a connection that only reads and wants one consistent view of the data.
+READ_SNAPSHOT = "vault_read_snapshot"
+
+
 class Database:
     def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = url
@@ -66,7 +70,12 @@ def _make_engine(url: str, **options: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A long read (audit verification or export) asks for a deferred snapshot instead, so it
+            # does not hold the write lock and stall every writer for minutes.
+            if connection.get_execution_options().get(READ_SNAPSHOT):
+                connection.exec_driver_sql("BEGIN DEFERRED")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     options.setdefault("pool_pre_ping", True)

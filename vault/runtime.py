@@ -8,6 +8,7 @@ from crypto import Keyring
 from storage import LocalStore, ObjectStore, S3Store
 
 from .audit import AuditLog
+from .audit.checkpoints import Checkpointer
 from .config import Settings
 from .db import Database
 from .passwords import Passwords
@@ -34,20 +35,32 @@ class Runtime:
     audit: AuditLog
     passwords: Passwords
 
+    def __post_init__(self) -> None:
+        # Every session carries the settings, for look-ups that get only a session (remaining views).
+        self.db.sessions.configure(info={"vault_settings": self.settings})
+
     @classmethod
     def build(cls, settings: Settings, keyring: Keyring | None = None) -> Runtime:
         """Open the database, object store and keyring named by `settings`.
 
         Raises:
             crypto.KeyringError: the keyring is missing or readable by others (the app must not start).
+            ConfigError: a malformed policy section (see `vault.alerts.install`).
         """
+        # Registers the early-warning listeners and checks the policy sections they and departures read,
+        # so a bad [alerts], [working_hours] or [departure] stops the start-up, not a request.
+        from .alerts import install as install_alerts
+
+        install_alerts(settings)
         keyring = keyring or Keyring.load(settings.keyring_path)
+        db = Database(settings.database)
+        store = make_store(settings)
         return cls(
             settings=settings,
-            db=Database(settings.database),
-            store=make_store(settings),
+            db=db,
+            store=store,
             keyring=keyring,
-            audit=AuditLog(keyring.audit_key),
+            audit=AuditLog(keyring.audit_key, checkpoints=Checkpointer(db, store, keyring, settings)),
             passwords=Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib),
         )
 

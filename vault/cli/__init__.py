@@ -9,8 +9,13 @@ import click
 from .common import cli
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "vault.cli.audit",
+    "vault.cli.loans",
     "vault.cli.setup",
     "vault.cli.users",
+    "vault.cli.documents",
+    "vault.cli.demo",
+    "vault.cli.departures",
 )
 
 for _name in COMMAND_MODULES:

@@ -3,14 +3,29 @@
 from .audit import AuditCheckpoint, AuditEvent, AuditHead
 from .base import Base, UTCDateTime, utcnow
 from .customers import Customer, Segment
+from .departures import (
+    SEVERITY_RANK,
+    Alert,
+    AlertStatus,
+    Departure,
+    DepartureStatus,
+    HandoverItem,
+    QuotaExhaustion,
+    Severity,
+)
 from .documents import Document, DocumentVersion
 from .loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
+from .security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from .users import ApiToken, Role, RoleAssignment, User, UserStatus
 from .views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewStatus
 
 __all__ = [
     "OPEN_STATUSES",
+    "SEVERITY_RANK",
     "SPENT_STATUSES",
+    "AgreementAcceptance",
+    "Alert",
+    "AlertStatus",
     "ApiToken",
     "AuditCheckpoint",
     "AuditEvent",
@@ -18,17 +33,25 @@ __all__ = [
     "Base",
     "Category",
     "Customer",
+    "Departure",
+    "DepartureStatus",
     "Document",
     "DocumentVersion",
     "DocumentView",
+    "HandoverItem",
     "Loan",
     "LoanDecision",
     "LoanKind",
     "LoanStatus",
+    "LoginAttempt",
+    "QuotaExhaustion",
     "QuotaUsage",
+    "RecoveryCode",
     "Role",
     "RoleAssignment",
     "Segment",
+    "Severity",
+    "TotpSecret",
     "UTCDateTime",
     "User",
     "UserStatus",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
@@ -40,6 +40,10 @@ class User(Base):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when notice is given: the last working day, and the instant it ends in the timezone that was
+    # configured then (stored in UTC so the check below needs no settings).
+    last_day: Mapped[date | None] = mapped_column(Date)
+    access_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     roles: Mapped[list[RoleAssignment]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin",
@@ -55,7 +59,20 @@ class User(Base):
 
     @property
     def can_sign_in(self) -> bool:
-        return not self.disabled and self.status != UserStatus.DEPARTED
+        """False once disabled, departed, or past the last working day of a notice period.
+
+        The last-day test is here, where every page, API call and token look-up already asks, so the
+        moment the last day ends nothing is readable any more, even before `vault departures run`
+        has revoked the person's loans and tokens.
+        """
+        if self.disabled or self.status == UserStatus.DEPARTED:
+            return False
+        return not (self.status == UserStatus.DEPARTING and self.access_ends_at is not None
+                    and self.access_ends_at <= utcnow())
+
+    @property
+    def past_last_day(self) -> bool:
+        return self.access_ends_at is not None and self.access_ends_at <= utcnow()
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"

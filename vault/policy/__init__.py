@@ -11,8 +11,11 @@ Rules live in the submodules by subject (roles, documents, loans, views...) and 
 
 from __future__ import annotations
 
-from . import documents as _documents  # noqa: F401  (registers its rules)
+from . import departures as _departures  # noqa: F401  (registers its rules)
+from . import documents as _documents  # noqa: F401
+from . import loans as _loans  # noqa: F401
 from . import roles as _roles  # noqa: F401
+from . import views as _views  # noqa: F401
 from .core import (
     OBJECT_RULES,
     ROLE_RULES,

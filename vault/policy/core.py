@@ -40,6 +40,18 @@ MESSAGES: dict[str, str] = {
     "role_conflict": "These roles cannot be held together.",
     "not_compiler": "Only the compiler of this file may add a version.",
     "invalid_grade": "The grade must be 1, 2 or 3.",
+    "bad_credentials": "Wrong user name or password.",
+    "throttled": "Too many failed sign-ins from this address; try again later.",
+    "locked": "Too many failed sign-ins for this account; try again later.",
+    "bad_second_factor": "The code is not valid.",
+    "code_reused": "This code has already been used; wait for the next one.",
+    "second_factor_required": "Your roles require a second factor; set it up to continue.",
+    "agreement_required": "Accept the confidentiality agreement (sign in to the web pages) before using vault.",
+    "session_expired": "Your session has expired; please sign in again.",
+    "weak_password": "The password is too short.",
+    "common_password": "This password is too common; choose another.",
+    "password_contains_username": "A password must not contain the user name.",
+    "self_disable": "Nobody may disable their own account.",
 }
 
 

@@ -15,7 +15,7 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from .. import policy
+from .. import hooks, policy
 from ..context import AccessContext
 from ..runtime import Runtime
 from .places import named_place
@@ -56,20 +56,29 @@ def refusal_response(decision: policy.Decision, status: int = 403) -> Any:
     return render_template("refused.html", decision=decision), status
 
 
-def _record_refusal(exc: policy.Denied) -> None:
+def record_refusal(exc: policy.Denied) -> None:
+    """Roll back the request's work and record the refusal in a transaction of its own.
+
+    "access.denied" listeners (early warning) run in that transaction, once per refusal, so what they
+    write commits with the refusal's record and is not lost with the rolled-back act.
+    """
     session = db_session()
     session.rollback()
     user = g.get("vault_user")
+    action = str(g.get("vault_denied_action") or g.get("vault_action") or request.endpoint or "request")
+    ctx = access_context()
     runtime().audit.record(
         session,
-        action=str(g.get("vault_denied_action") or g.get("vault_action") or request.endpoint or "request"),
+        action=action,
         actor=user,
-        ctx=access_context(),
+        ctx=ctx,
         outcome="denied",
         reason_code=exc.decision.code,
         detail={"path": request.path, "method": request.method},
         **exc.audit,
     )
+    hooks.emit("access.denied", session=session, rt=runtime(), user=user, action=action, code=exc.decision.code,
+               ctx=ctx)
     session.commit()
 
 
@@ -90,7 +99,7 @@ def install(app: Flask) -> None:
     def _denied(exc: policy.Denied) -> Any:
         # Fail closed: if even the refusal cannot be recorded, the answer is still a refusal.
         try:
-            _record_refusal(exc)
+            record_refusal(exc)
         except Exception:
             current_app.logger.exception("could not record a refusal")
         status = 404 if exc.decision.code == "not_found" else 403

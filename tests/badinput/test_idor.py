@@ -1,0 +1,220 @@
+"""Other people's ids: every route that takes an id, tried by someone who must not see that object.
+
+The routes are found by walking the URL map (every rule with a converter, pages and API), and the
+test fails when a new one has no attempt below, so a route cannot be added without being tried. Each
+attempt must be answered 403 or 404, never with the object's data (its distinctive words are looked
+for in the body), and must change nothing (the whole state is compared before and after).
+
+Where a role alone keeps the person out the attacker is someone without it; where the role is right
+but the object is not theirs (another borrower's loan, another compiler's file, an alert about
+oneself, one's own departure report, a handover item owed by someone else, a content URL opened by
+someone else) that subtler person is the attacker.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.badinput.scene import TEXTS, Scene, changed, person_word, snapshot
+from tests.conftest import login
+from vault.audit.export import load_manifest
+
+
+@dataclass(frozen=True)
+class Attempt:
+    who: str
+    values: dict[str, Any]
+    forbidden: tuple[str, ...]
+    form: dict[str, Any] = field(default_factory=dict)  # page POSTs: the fields a real form would send
+    json: dict[str, Any] | None = None  # API POSTs with a JSON body
+    upload: bool = False  # a multipart body with a file (uploads and versions)
+    code: str | None = None  # the refusal's reason code, where it is the object rule's
+
+
+LOAN_WORDS = ("Wombat", "Tapir")  # bob's reason, ann's comment
+CONTENT = ("Manatee",)
+CUSTOMER = ("Quokka",)
+DOCUMENT = ("Narwhal", "Quokka")
+REASON = "Because the customer asked for it"
+UPLOAD_FIELDS = {"title": "Injected", "grade": "1"}
+
+
+def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[str, str], list[Attempt]]:
+    s = scene
+    ann = s.ids["ann"]
+    ann_words = (TEXTS.open_alert_summary.split()[2], "Jackal")
+    loan = {"loan_id": s.loan_active}
+    requested = {"loan_id": s.loan_requested}
+    doc = {"document_id": s.doc2}
+    return {
+        # account administration: only administrators, whoever the person is
+        ("admin.user", "GET"): [Attempt("kim", {"user_id": ann}, (person_word("ann"),))],
+        ("admin.disable", "POST"): [Attempt("kim", {"user_id": ann}, ())],
+        ("admin.enable", "POST"): [Attempt("kim", {"user_id": ann}, ())],
+        ("admin.role_add", "POST"): [Attempt("kim", {"user_id": ann}, (), form={"role": "custodian"})],
+        ("admin.role_remove", "POST"): [Attempt("kim", {"user_id": ann}, (), form={"role": "approver"})],
+        ("admin.second_factor_reset", "POST"): [Attempt("kim", {"user_id": ann}, ())],
+        # alerts: an approver never sees or settles an alert about themselves
+        ("alerts.show", "GET"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words),
+                                 Attempt("ann", {"alert_id": s.alert_ann}, ("Bison", "Jackal")),
+                                 Attempt("bob", {"alert_id": s.alert_notice}, (person_word("sam"),))],
+        ("alerts.acknowledge", "POST"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words)],
+        ("alerts.resolve", "POST"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words,
+                                             form={"note": "Nothing to see here, all fine"})],
+        # the audit desk: auditors only
+        ("audit.trail", "GET"): [Attempt("bob", {"kind": "customer", "ident": s.customer}, CUSTOMER),
+                                 Attempt("adm", {"kind": "user", "ident": s.ids["bob"]}, (person_word("bob"),))],
+        ("audit.manifest", "GET"): [Attempt("bob", {"event_seq": manifest_seq}, (manifest_word,)),
+                                    Attempt("adm", {"event_seq": manifest_seq}, (manifest_word,))],
+        ("api_audit.manifest", "GET"): [Attempt("bob", {"event_seq": manifest_seq}, (manifest_word,))],
+        # content: the single-use URL of someone else's view (and it is not burnt by the attempt)
+        ("content.deliver", "GET"): [Attempt("eve", {"secret": s.view_secret}, CONTENT, code="not_found")],
+        ("api.content", "GET"): [Attempt("eve", {"secret": s.view_secret}, CONTENT)],
+        # customers and documents: metadata is for the four working roles, not admins or auditors
+        ("customers.show", "GET"): [Attempt("aud", {"customer_id": s.customer}, DOCUMENT),
+                                    Attempt("adm", {"customer_id": s.customer}, DOCUMENT)],
+        ("api.show_customer", "GET"): [Attempt("aud", {"customer_id": s.customer}, DOCUMENT)],
+        ("api.upload_document", "POST"): [Attempt("aud", {"customer_id": s.customer}, CUSTOMER, upload=True,
+                                                  form=UPLOAD_FIELDS),
+                                          Attempt("bob", {"customer_id": s.customer}, CUSTOMER, upload=True,
+                                                  form=UPLOAD_FIELDS)],
+        ("documents.show", "GET"): [Attempt("adm", doc, DOCUMENT)],
+        ("api.show_document", "GET"): [Attempt("aud", doc, DOCUMENT)],
+        ("documents.add_version", "POST"): [Attempt("cam", doc, CONTENT, upload=True, code="not_compiler")],
+        ("api.add_version", "POST"): [Attempt("cam", doc, CONTENT, upload=True)],
+        ("loans.reading", "GET"): [Attempt("aud", doc, DOCUMENT)],
+        ("loans.request_loan", "GET"): [Attempt("aud", doc, DOCUMENT)],
+        ("loans.request_loan", "POST"): [Attempt("aud", doc, DOCUMENT, form={
+            "reason": REASON, "category": "other", "place": "Office", "days": "3"})],
+        ("loans.request_extension", "GET"): [Attempt("kim", doc, ())],
+        ("loans.request_extension", "POST"): [Attempt("kim", doc, (), form={
+            "reason": REASON, "category": "other", "place": "Office", "extra_views": "2"})],
+        ("loans.open_view", "POST"): [Attempt("eve", doc, CONTENT, form={"reason": REASON, "place": "Office"},
+                                              code="no_active_loan")],
+        ("api.open_view", "POST"): [Attempt("eve", doc, CONTENT, json={"reason": REASON, "place": "Office"})],
+        ("loans.quota_override", "POST"): [Attempt("eve", doc, (), form={"views": "50"})],
+        # loans: another borrower's loan is "not found"; an approver does not see closed loans of others
+        ("loans.show", "GET"): [Attempt("eve", loan, LOAN_WORDS),
+                                Attempt("abe", {"loan_id": s.loan_revoked}, ("Gecko", "Wombat"))],
+        ("api.show_loan", "GET"): [Attempt("eve", loan, LOAN_WORDS),
+                                   Attempt("abe", {"loan_id": s.loan_revoked}, ("Gecko", "Wombat"))],
+        ("loans.approve", "POST"): [Attempt("eve", requested, ("Ibex",)),
+                                    Attempt("abe", {"loan_id": s.loan_revoked}, ("Gecko",))],
+        ("api.approve_loan", "POST"): [Attempt("eve", requested, ("Ibex",), json={}),
+                                       Attempt("abe", {"loan_id": s.loan_revoked}, ("Gecko",), json={})],
+        ("loans.reject", "POST"): [Attempt("eve", requested, ("Ibex",), form={"comment": "No, not needed"})],
+        ("api.reject_loan", "POST"): [Attempt("eve", requested, ("Ibex",), json={"comment": "No, not needed"})],
+        ("loans.release", "POST"): [Attempt("eve", {"loan_id": s.loan_release}, LOAN_WORDS)],
+        ("api.release_loan", "POST"): [Attempt("eve", {"loan_id": s.loan_release}, LOAN_WORDS)],
+        ("loans.return_loan", "POST"): [Attempt("eve", loan, LOAN_WORDS, code="not_found")],
+        ("api.return_loan", "POST"): [Attempt("eve", loan, LOAN_WORDS)],
+        ("loans.revoke", "POST"): [Attempt("eve", loan, LOAN_WORDS, form={"reason": REASON})],
+        ("api.revoke_loan", "POST"): [Attempt("eve", loan, LOAN_WORDS, json={"reason": REASON})],
+        # departures: read by auditors and admins, never one's own; handover owed by the successor only
+        ("departures.show", "GET"): [Attempt("aux", {"departure_id": s.departure_aux}, ("Walrus",),
+                                             code="own_departure"),
+                                     Attempt("bob", {"departure_id": s.departure}, ("Walrus",))],
+        ("departures.report", "GET"): [Attempt("aux", {"departure_id": s.departure_aux}, ("Walrus",),
+                                               code="own_departure"),
+                                       Attempt("sue", {"departure_id": s.departure}, ("Dingo", "Ibex"))],
+        ("departures.report_csv", "GET"): [Attempt("aux", {"departure_id": s.departure_aux}, ("Walrus",)),
+                                           Attempt("sue", {"departure_id": s.departure}, ("Dingo", "Ibex"))],
+        ("departures.report_pdf", "GET"): [Attempt("aux", {"departure_id": s.departure_aux}, ("Walrus",)),
+                                           Attempt("sue", {"departure_id": s.departure}, ("Dingo", "Ibex"))],
+        ("departures.update", "POST"): [Attempt("aud", {"departure_id": s.departure}, ("Walrus",),
+                                                form={"note": "moved"})],
+        ("departures.complete", "POST"): [Attempt("aud", {"departure_id": s.departure}, ("Walrus",))],
+        ("departures.reassign", "POST"): [Attempt("aud", {"departure_id": s.departure, "item_id": s.item},
+                                                  CUSTOMER, form={"to_user": str(s.ids["eve"])})],
+        ("departures.override", "GET"): [Attempt("sue", {"departure_id": s.departure}, CUSTOMER)],
+        ("departures.override", "POST"): [Attempt("sue", {"departure_id": s.departure}, CUSTOMER,
+                                                  form={"reason": REASON})],
+        ("departures.confirm", "POST"): [Attempt("eve", {"item_id": s.item}, ("Heron",), code="not_successor",
+                                                 form={f"i{s.item}-contact_date": "2020-01-01",
+                                                       f"i{s.item}-note": REASON})],
+        ("departures.revoke_leaver_loan", "POST"): [Attempt("kim", loan, LOAN_WORDS, form={"reason": REASON})],
+    }
+
+
+def _routes(app: Any) -> set[tuple[str, str]]:
+    return {(rule.endpoint, method) for rule in app.url_map.iter_rules()
+            if rule.arguments and rule.endpoint != "static"
+            for method in rule.methods - {"HEAD", "OPTIONS"}}
+
+
+class Callers:
+    """Signed-in browsers and API tokens of the scene's people, made once each."""
+
+    def __init__(self, app: Any, scene: Scene) -> None:
+        self.app = app
+        self.scene = scene
+        self.browsers: dict[str, tuple[Any, str]] = {}
+
+    def page(self, who: str) -> tuple[Any, str]:
+        if who not in self.browsers:
+            client = self.app.test_client()
+            self.browsers[who] = (client, login(client, who))
+        return self.browsers[who]
+
+    def call(self, endpoint: str, method: str, attempt: Attempt) -> Any:
+        path = self.app.url_map.bind("localhost").build(endpoint, attempt.values)
+        if path.startswith("/api/"):
+            headers = {"Authorization": f"Bearer {self.scene.token(attempt.who)}"}
+            client = self.app.test_client()
+            if attempt.upload:
+                return client.open(path, method=method, headers=headers, content_type="multipart/form-data",
+                                   data={"file": (io.BytesIO(b"%PDF-1.7\nnew\n%%EOF\n"), "new.pdf"),
+                                         **attempt.form})
+            return client.open(path, method=method, headers=headers, json=attempt.json)
+        client, token = self.page(attempt.who)
+        if method == "GET":
+            return client.get(path)
+        data: dict[str, Any] = {"csrf_token": token, **attempt.form}
+        if attempt.upload:
+            data["file"] = (io.BytesIO(b"%PDF-1.7\nnew\n%%EOF\n"), "new.pdf")
+        return client.post(path, data=data, content_type="multipart/form-data" if attempt.upload else None)
+
+
+def test_every_route_with_an_id_refuses_people_who_may_not_see_the_object(app: Any, scene: Scene) -> None:
+    aud = {"Authorization": f"Bearer {scene.token('aud')}"}
+    export = app.test_client().get("/api/v1/audit", headers=aud)
+    assert export.status_code == 200
+    export.get_data()  # the manifest is written once the whole export has been streamed
+    manifest_seq = int(export.headers["X-Vault-Export-Manifest"].split("/")[-2])
+    manifest = load_manifest(scene.rt.store, manifest_seq)
+    assert manifest is not None
+    table = attempts(scene, manifest_seq, json.loads(manifest)["sha256"])
+
+    missing = _routes(app) - set(table)
+    assert not missing, f"routes with an id and no IDOR attempt: {sorted(missing)}"
+    assert not set(table) - _routes(app), "attempts for routes that no longer exist"
+
+    callers = Callers(app, scene)
+    failures: list[str] = []
+    for (endpoint, method), tries in sorted(table.items()):
+        for attempt in tries:
+            callers.page(attempt.who) if not endpoint.startswith("api") else scene.token(attempt.who)
+            before = snapshot(scene.rt)
+            response = callers.call(endpoint, method, attempt)
+            label = f"{method} {endpoint} by {attempt.who} {attempt.values}"
+            body = response.get_data().decode("utf-8", "replace")
+            if response.status_code not in (403, 404):
+                failures.append(f"{label}: answered {response.status_code}")
+            leaked = [word for word in attempt.forbidden if word in body]
+            if leaked:
+                failures.append(f"{label}: the body shows {leaked}")
+            if attempt.code and f"Reason code: {attempt.code}" not in body:
+                failures.append(f"{label}: not refused with {attempt.code}")
+            difference = changed(before, snapshot(scene.rt))
+            if difference:
+                failures.append(f"{label}: changed {sorted(difference)}")
+    assert not failures, "\n".join(failures)
+
+    # The content URL eve tried is still bob's, unused.
+    bob, _token = callers.page("bob")
+    response = bob.get(f"/content/{scene.view_secret}")
+    assert response.status_code == 200
+    assert response.get_data() == TEXTS.content
