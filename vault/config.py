@@ -214,7 +214,8 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
     if settings.storage == "s3" and not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
         raise ConfigError("VAULT_STORAGE=s3 needs VAULT_S3_ENDPOINT, VAULT_S3_ACCESS_KEY and VAULT_S3_SECRET_KEY")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise ConfigError(f"VAULT_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {settings.log_level!r}")
+        raise ConfigError(f"VAULT_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+                          f"not {settings.log_level!r}")
     if not 1 <= settings.content_url_seconds <= 60:
         raise ConfigError("VAULT_CONTENT_URL_SECONDS must be between 1 and 60")
     for name in ("login_max_failures", "login_address_max_failures", "login_window_minutes",

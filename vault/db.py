@@ -16,7 +16,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-
 # Execution option for a connection that only reads and wants one consistent view of the data.
 READ_SNAPSHOT = "vault_read_snapshot"
 

@@ -17,7 +17,6 @@ from typing import Any
 from markupsafe import escape
 from sqlalchemy import func, select, true, update
 
-from tests.api.conftest import accept_agreement
 from vault.alerts import desk
 from vault.alerts.raising import Finding, raise_alert
 from vault.context import AccessContext
@@ -41,7 +40,7 @@ from vault.models import (
     User,
 )
 from vault.runtime import Runtime
-from vault.services import accounts, customers, departures, documents, loans, views
+from vault.services import accounts, agreement, customers, departures, documents, loans, views
 from vault.services.departures import today
 
 XSS = "<script>alert(1)</script>"
@@ -140,10 +139,12 @@ class Scene:
         return user
 
     def token(self, name: str) -> str:
+        """A bearer token of the person, who has accepted the agreement (the API's condition)."""
         if name not in self.tokens:
-            accept_agreement(self.rt, name)
             with self.rt.db.session() as session:
-                self.tokens[name] = accounts.create_token(self.rt, session, self.user(session, name)).secret
+                user = self.user(session, name)
+                agreement.accept(self.rt, session, user, AccessContext.cli())
+                self.tokens[name] = accounts.create_token(self.rt, session, user).secret
         return self.tokens[name]
 
 

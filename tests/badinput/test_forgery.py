@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from tests.badinput.scene import Scene, changed, snapshot
 from tests.conftest import PASSWORD, csrf_from, login
+from vault.models import Role
 
 COOKIE = "vault_session"
 REASON = "Because the customer asked for it"
@@ -166,8 +167,6 @@ def _signed_out(app: Any, value: str) -> bool:
 
 @pytest.fixture
 def bob_cookie(app: Any, users: Any) -> str:
-    from vault.models import Role
-
     users.make("bob", Role.BORROWER)
     client = app.test_client()
     login(client, "bob")
@@ -195,38 +194,37 @@ def test_tampered_session_cookies_are_treated_as_signed_out(app: Any, bob_cookie
 
 
 def _forge(app: Any, secret: str, data: dict[str, Any]) -> str:
-    forger = app.test_request_context()
-    interface = SecureCookieSessionInterface()
-    with forger:
-        original = app.secret_key
-        app.secret_key = secret
-        try:
-            serializer = interface.get_signing_serializer(app)
-        finally:
-            app.secret_key = original
+    """A session cookie with `data`, signed the way Flask signs them, with `secret` as the key."""
+    original = app.secret_key
+    app.secret_key = secret
+    try:
+        serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    finally:
+        app.secret_key = original
     assert serializer is not None
     return serializer.dumps(data)
 
 
 def test_a_session_forged_with_another_secret_is_treated_as_signed_out(app: Any, users: Any, rt: Any) -> None:
-    from vault.models import Role
-
     bob = users.make("bob", Role.BORROWER)
     client = app.test_client()
     login(client, "bob")
     with client.session_transaction() as state:
         genuine = dict(state)
     assert genuine["_user_id"] == str(bob.id)
-    # The same contents, signed with another key (a guessed or leaked development key).
+    ann = users.make("ann", Role.APPROVER)
+    claiming_ann = {**genuine, "_user_id": str(ann.id)}
+    # The same contents, or a claim to be someone else, signed with another key (a guessed default,
+    # a leaked development key, the real one with a stray space).
     for secret in ("dev", "another-secret-key", "test-secret-key "):
         assert _signed_out(app, _forge(app, secret, genuine)), secret
-    # Signed with the right key but naming a user id that was never signed in: only the server signs.
-    assert not _signed_out(app, _forge(app, rt.settings.secret_key, genuine)), "the control must work"
+        assert _signed_out(app, _forge(app, secret, claiming_ann)), secret
+    # The control: the same contents signed with the application's key are accepted, so what refuses
+    # the forgeries above is the signature alone.
+    assert not _signed_out(app, _forge(app, rt.settings.secret_key, genuine))
 
 
 def test_sign_in_form_without_csrf_does_not_sign_in(app: Any, users: Any) -> None:
-    from vault.models import Role
-
     users.make("bob", Role.BORROWER)
     client = app.test_client()
     client.get("/login")
