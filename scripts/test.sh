@@ -54,6 +54,20 @@ import xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
 count = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
+# Per-part counts: the same tests run once per database; browser journeys drive Chromium.
+parts = {"on SQLite": 0, "on PostgreSQL": 0, "browser journeys": 0, "other (no database)": 0}
+failed_parts = dict.fromkeys(parts, 0)
+for case in root.iter("testcase"):
+    name, klass = case.get("name", ""), case.get("classname", "")
+    part = ("browser journeys" if klass.startswith("tests.browser") else
+            "on PostgreSQL" if "postgresql" in name else "on SQLite" if "sqlite" in name else "other (no database)")
+    if case.find("skipped") is not None:
+        continue
+    parts[part] += 1
+    if case.find("failure") is not None or case.find("error") is not None:
+        failed_parts[part] += 1
+for part, total in parts.items():
+    print(f"  {part:22} {total - failed_parts[part]:5} passed, {failed_parts[part]} failed")
 bad = count["failures"] + count["errors"]
 passed = count["tests"] - bad - count["skipped"]
 print(f"tests: {passed} passed, {bad} failed, {count['skipped']} skipped")
