@@ -39,7 +39,6 @@ CSV_HEADER = (*CHAINED_FIELDS, "mac", "prev_mac")
 # Rows per chunk handed to the writer or the HTTP response: big enough to amortise the join and the
 # hash update, small enough that memory does not depend on the size of the export.
 LINES_PER_CHUNK = 1000
-_PREV = object()  # stands for the previous-MAC column in `_selected`
 
 
 def manifest_message(manifest: dict[str, Any]) -> bytes:
@@ -146,26 +145,36 @@ class AuditExport:
         if lines:
             yield self._emit("".join(lines))
 
-    def _selected(self, *columns: Any) -> Any:
-        """`columns` (which may use the previous MAC) over the exported records, in sequence order."""
-        prev, joined = rows.previous_mac(self.filters.is_empty)
-        query = select(*[prev.label("prev_mac") if c is _PREV else c for c in columns])
-        if joined is not None:
-            query = query.outerjoin(joined, joined.seq == AuditEvent.seq - 1)
-        return rows.bounded(query, None if self.filters.is_empty else self.filters, 1, self.through_seq)
-
-    def _csv_query(self) -> Any:
+    def _csv_query(self, *, with_prev: bool = True) -> Any:
+        """The CSV columns in export order, with the previous MAC joined unless the caller tracks it."""
         e = AuditEvent
         columns = [rows.ts_text(self.db.dialect).label("ts") if name == "ts" else getattr(e, name)
                    for name in CHAINED_FIELDS]
-        return self._selected(*columns, e.mac, _PREV)
+        query = select(*columns, e.mac)
+        if with_prev:
+            prev, joined = rows.previous_mac()
+            query = select(*columns, e.mac, prev.label("prev_mac")).outerjoin(joined, joined.seq == e.seq - 1)
+        return rows.bounded(query, None if self.filters.is_empty else self.filters, 1, self.through_seq)
 
     def _python_csv(self, connection: Connection) -> Iterator[bytes]:
+        """SQLite: along a full export the previous MAC is the previous row's (cheaper than SQLite's
+        per-row lookup); a filtered export joins it."""
+        full = self.filters.is_empty
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         stats = self.stats
-        for batch in rows.batches(connection, self._csv_query(), self.batch):
+        last_seq, last_mac = -1, ""
+        mac_at = len(CHAINED_FIELDS)
+        for batch in rows.batches(connection, self._csv_query(with_prev=not full), self.batch):
+            if full:
+                tracked = []
+                for row in batch:
+                    seq = row[0]
+                    prev = last_mac if seq == last_seq + 1 else rows.mac_at(connection, seq - 1)
+                    last_seq, last_mac = seq, row[mac_at]
+                    tracked.append((*row, prev))
+                batch = tracked
             writer.writerows(batch)
             if stats.first_seq is None:
                 stats.first_seq = batch[0][0]
@@ -189,10 +198,8 @@ class AuditExport:
         if self.format == "csv":
             query, options = self._csv_query(), "FORMAT csv, HEADER true"
         else:
-            prev, joined = rows.previous_mac(self.filters.is_empty)
-            query = select(rows.export_line("postgresql", prev))
-            if joined is not None:
-                query = query.outerjoin(joined, joined.seq == e.seq - 1)
+            prev, joined = rows.previous_mac()
+            query = select(rows.export_line("postgresql", prev)).outerjoin(joined, joined.seq == e.seq - 1)
             query = rows.bounded(query, None if self.filters.is_empty else self.filters, 1, self.through_seq)
             options = "FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e'"
         compiled = query.compile(dialect=connection.dialect)
