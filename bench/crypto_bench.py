@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bench._source import GeneratedSource
 from crypto import (
     SEGMENT_SIZE,
     EncryptingReader,
@@ -43,31 +44,6 @@ RSS_GOAL_MIB = 100
 REPEATS = 5
 
 
-class GeneratedSource(io.RawIOBase):
-    """``size`` bytes produced on demand from one random block: the plaintext never exists whole."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        # An odd block length so block edges never line up with segment edges.
-        self._block = os.urandom(MIB + 7)
-        self._remaining = size
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        view = memoryview(buffer).cast("B")
-        count = min(len(view), self._remaining)
-        filled = 0
-        while filled < count:
-            start = self._position % len(self._block)
-            part = min(count - filled, len(self._block) - start)
-            view[filled : filled + part] = self._block[start : start + part]
-            filled += part
-            self._position += part
-        self._remaining -= count
-        return count
 
 
 def best_rates(size: int, runs: dict[str, Callable[[], None]]) -> dict[str, float]:

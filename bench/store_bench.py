@@ -20,7 +20,6 @@ otherwise idle: SeaweedFS and the client share its cores.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 # Run as a script from a checkout: make the project's packages importable without installing them.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._source import GeneratedSource
 from crypto.stream import EncryptingReader, associated_data, ciphertext_size, decrypt_stream
 from storage import S3Store
 from tests.fixtures.seaweed import SeaweedServer
@@ -46,31 +46,6 @@ GET_SAMPLES_PER_ROUND = 2
 READ_CHUNK = MIB
 
 
-class GeneratedSource(io.RawIOBase):
-    """``size`` bytes produced on demand from one random block: the data never exists whole."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        # An odd block length so block edges never line up with segment or part edges.
-        self._block = os.urandom(MIB + 7)
-        self._remaining = size
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        view = memoryview(buffer).cast("B")
-        count = min(len(view), self._remaining)
-        filled = 0
-        while filled < count:
-            start = self._position % len(self._block)
-            part = min(count - filled, len(self._block) - start)
-            view[filled : filled + part] = self._block[start : start + part]
-            filled += part
-            self._position += part
-        self._remaining -= count
-        return count
 
 
 def cases(server: SeaweedServer, store: S3Store, size: int) -> dict[str, Callable[[], None]]:
