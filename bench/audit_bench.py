@@ -39,14 +39,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from crypto import Keyring
 from tests.audit.filler import fill
 from tests.fixtures.postgres import PostgresCluster
-from vault import schema
 from vault.audit import rows
 from vault.audit.chain import canonical_row_text
 from vault.audit.export import AuditExport
 from vault.audit.filters import AuditFilter
 from vault.audit.verify import verify_chain
-from vault.config import load_settings
-from vault.context import AccessContext
+from vault.config.settings import load_settings
+from vault.core.context import AccessContext
+from vault.db import schema
 from vault.models import AuditEvent, utcnow
 from vault.runtime import Runtime
 

@@ -53,10 +53,10 @@ from minio import Minio
 from crypto import Keyring, associated_data, decrypt_stream
 from tests.fixtures.postgres import PostgresCluster
 from tests.fixtures.seaweed import SeaweedServer
-from vault import schema
-from vault.config import load_settings
-from vault.context import AccessContext
-from vault.db import Database
+from vault.config.settings import load_settings
+from vault.core.context import AccessContext
+from vault.db import schema
+from vault.db.engine import Database
 from vault.models import DocumentVersion, Role
 from vault.runtime import Runtime
 from vault.services import accounts, agreement, customers, documents

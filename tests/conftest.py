@@ -20,11 +20,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+import vault.alerts  # noqa: F401  (the early warning listens in every test, as in the app)
 from crypto import Keyring
-from vault import create_app, schema
-from vault.config import load_settings
-from vault.context import AccessContext
-from vault.db import Database
+from vault import create_app
+from vault.config.settings import load_settings
+from vault.core.context import AccessContext
+from vault.db import schema
+from vault.db.engine import Database
 from vault.models import Role, User
 from vault.runtime import Runtime
 from vault.services import accounts, totp

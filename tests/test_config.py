@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from vault.config import DEFAULT_GRADES, ConfigError, ensure_secret_key, load_settings, parse_trusted_places
+from vault.config.settings import DEFAULT_GRADES, ConfigError, ensure_secret_key, load_settings, parse_trusted_places
 from vault.web.places import named_place
 
 
@@ -59,7 +59,7 @@ def test_toml_file_changes_grades_and_rejects_unknown_keys(tmp_path):
     settings = load_settings(environ={"VAULT_CONFIG": str(good)})
     assert settings.grade(3).approvals == 2 and settings.grade(3).views == 2
     assert settings.grade(2) == DEFAULT_GRADES[2]
-    assert settings.section("departure") == {"on_notice": "refuse"}
+    assert settings.departure.on_notice == "refuse"
 
     for text, message in [
         ("[grades.3]\napprovels = 2\n", "approvels"),

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from vault.permissions import Action
+from vault.core.actions import Action
 from vault.web.guard import coverage
 
 PUBLIC_ENDPOINTS = {"auth.login", "home.healthz", "static"}

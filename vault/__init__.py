@@ -4,65 +4,6 @@
 used by tests); `gunicorn "vault:create_app()"` serves it in production.
 """
 
-from __future__ import annotations
+from vault.app import create_app
 
-import importlib
-from pathlib import Path
-from typing import Any
-
-from flask import Flask, request
-from flask_babel import Babel
-from flask_wtf.csrf import CSRFProtect
-from werkzeug.middleware.proxy_fix import ProxyFix
-
-from .config import ensure_secret_key, load_settings
-from .runtime import Runtime
-
-ROOT = Path(__file__).resolve().parent.parent
-LANGUAGES = ("en",)
-
-csrf = CSRFProtect()
-babel = Babel()
-
-
-def create_app(config: dict[str, Any] | None = None, runtime: Runtime | None = None) -> Flask:
-    """Build the application. Refuses to start without a safe keyring (see `vault init`)."""
-    if runtime is None:
-        settings = ensure_secret_key(load_settings(config))
-        runtime = Runtime.build(settings)
-    settings = runtime.settings
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder="static")
-    app.config.update(
-        SECRET_KEY=settings.secret_key,
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
-        SESSION_COOKIE_NAME="vault_session",
-        WTF_CSRF_TIME_LIMIT=None,
-        BABEL_DEFAULT_LOCALE="en",
-        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
-    )
-    app.extensions["vault"] = runtime
-    app.logger.setLevel(settings.log_level.upper())
-    if settings.proxy_count:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
-                                x_host=settings.proxy_count)  # type: ignore[method-assign]
-    csrf.init_app(app)
-    babel.init_app(app, locale_selector=lambda: request.accept_languages.best_match(LANGUAGES) or "en")
-
-    from .web import setup
-
-    setup.install(app)
-    for module_name in _blueprint_modules():
-        module = importlib.import_module(module_name)
-        app.register_blueprint(module.bp)
-        if getattr(module, "CSRF_EXEMPT", False):
-            csrf.exempt(module.bp)
-    return app
-
-
-def _blueprint_modules() -> tuple[str, ...]:
-    from .blueprints import BLUEPRINTS
-
-    return BLUEPRINTS
+__all__ = ["create_app"]

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 from crypto import Keyring
 from storage import LocalStore, ObjectStore, S3Store
-
-from .audit import AuditLog
-from .audit.checkpoints import Checkpointer
-from .config import Settings
-from .db import Database
-from .passwords import Passwords
+from vault.audit import AuditLog
+from vault.audit.checkpoints import Checkpointer
+from vault.config.settings import Settings
+from vault.core.passwords import Passwords
+from vault.db.engine import Database
 
 
 def make_store(settings: Settings) -> ObjectStore:
@@ -45,13 +44,7 @@ class Runtime:
 
         Raises:
             crypto.KeyringError: the keyring is missing or readable by others (the app must not start).
-            ConfigError: a malformed policy section (see `vault.alerts.install`).
         """
-        # Registers the early-warning listeners and checks the policy sections they and departures read,
-        # so a bad [alerts], [working_hours] or [departure] stops the start-up, not a request.
-        from .alerts import install as install_alerts
-
-        install_alerts(settings)
         keyring = keyring or Keyring.load(settings.keyring_path)
         db = Database(settings.database)
         store = make_store(settings)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from vault.api.openapi import build
-from vault.context import AccessContext
+from vault.core.context import AccessContext
 from vault.models import AuditEvent, Role
 from vault.services import accounts, agreement
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from vault.context import AccessContext
+from vault.core.context import AccessContext
 from vault.runtime import Runtime
 
 CTX = AccessContext(client_addr="10.0.0.7", named_place="Head office", user_agent="pytest", request_id="req-12345678")

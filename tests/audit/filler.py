@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from vault.audit.chain import CHAINED_FIELDS, compute_mac, format_ts
-from vault.db import Database
+from vault.db.engine import Database
 from vault.models import AuditHead
 
 ACTIONS = ("auth:login", "document:view", "document:view", "document:view", "loan:request", "loan:approve",

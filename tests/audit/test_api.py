@@ -9,7 +9,7 @@ import json
 from sqlalchemy import select
 
 from tests.conftest import login
-from vault.context import AccessContext
+from vault.core.context import AccessContext
 from vault.models import AuditEvent, Role
 from vault.services import accounts, agreement
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from vault.audit.chain import compute_mac, record_dict
 from vault.audit.checkpoints import SignedCheckpoint, object_key
 from vault.audit.verify import verify_chain
-from vault.context import AccessContext
+from vault.core.context import AccessContext
 from vault.models import AuditCheckpoint, AuditEvent, AuditHead
 
 from .conftest import append, attack, drop_append_only

@@ -17,7 +17,7 @@ from vault.audit.export import CSV_HEADER
 from vault.audit.filters import AuditFilter, parse
 from vault.audit.offline import verify_export
 from vault.audit.service import export_to_file, manifest_path
-from vault.context import AccessContext
+from vault.core.context import AccessContext
 from vault.models import AuditEvent
 
 from .conftest import append

@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from tests.conftest import PASSWORD, csrf_from
 from tests.loans.helpers import PLACE, REASON, make_document
 from vault.audit import AuditLog
-from vault.context import AccessContext
+from vault.core.context import AccessContext
 from vault.models import AuditEvent, AuditHead, Document, DocumentView, QuotaUsage, Role, User
 from vault.services import accounts
 from vault.services.views import open_view

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, true, update
 
 from vault.alerts import desk
 from vault.alerts.raising import Finding, raise_alert
-from vault.context import AccessContext
+from vault.core.context import AccessContext
 from vault.models import (
     Alert,
     ApiToken,

@@ -179,7 +179,9 @@ def test_tampered_session_cookies_are_treated_as_signed_out(app: Any, bob_cookie
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 
     @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(position=st.integers(0, len(bob_cookie) - 1), replacement=st.sampled_from(alphabet),
+    # The last character is left alone: base64 ignores its low bits, so some replacements of it decode
+    # to the very same signature bytes and the cookie stays valid (not a forgery).
+    @given(position=st.integers(0, len(bob_cookie) - 2), replacement=st.sampled_from(alphabet),
            cut=st.integers(0, len(bob_cookie)))
     def flipped(position: int, replacement: str, cut: int) -> None:
         if bob_cookie[position] != replacement:

@@ -41,8 +41,9 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 
 from vault import policy
-from vault.config import GradeRule
-from vault.context import AccessContext
+from vault.config.settings import GradeRule
+from vault.core.context import AccessContext
+from vault.core.errors import ServiceError
 from vault.models import (
     OPEN_STATUSES as OPEN,
 )
@@ -61,7 +62,6 @@ from vault.models import (
     utcnow,
 )
 from vault.services import accounts, departures, documents, loans, quota, views
-from vault.services.errors import ServiceError
 
 GRADES = {
     1: GradeRule(views=2, loan_required=False, approvals=0, release_required=False, download=True,
@@ -297,17 +297,16 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
             if not self.urls:
                 return
             secret, owner = self.urls[-1 - pick % len(self.urls)]  # the newest most often
-            session = rt.db.sessions()
             try:
-                who = session.get(User, owner) if actor is None else self.user(session, actor)
-                delivery = views.start_delivery(rt, session, who, secret, CTX)
+                with rt.db.session() as session:
+                    who = session.get(User, owner) if actor is None else self.user(session, actor)
+                    claim = views.claim_delivery(rt, session, who, secret, CTX)
+                delivery = views.open_delivery(rt, claim)
             except (policy.Denied, ServiceError) as exc:
                 code = exc.decision.code if isinstance(exc, policy.Denied) else exc.code
                 totals[f"fetch refused: {code}"] += 1
                 event(f"fetch: refused ({code})")
                 return
-            finally:
-                session.close()
             chunks = delivery.chunks()
             if how == "whole":
                 assert b"".join(chunks).startswith(b"Customer file")

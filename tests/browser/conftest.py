@@ -25,7 +25,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from tests.conftest import FAST_HASH, Users
 from tests.fixtures.seaweed import SeaweedServer
 from vault import create_app
-from vault.config import load_settings
+from vault.config.settings import load_settings
 from vault.runtime import Runtime
 
 # The backends the journeys run on: PostgreSQL, what production runs. Adding "sqlite" works and runs

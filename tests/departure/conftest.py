@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from vault.alerts.config import DAY_NAMES
-from vault.context import AccessContext
+from vault.config.policy_file import DAY_NAMES
+from vault.core.context import AccessContext
 from vault.models import Alert, AuditEvent, Customer, Document, Loan, Role, User
 from vault.runtime import Runtime
 from vault.services import accounts, agreement, customers, documents, loans, views

@@ -12,10 +12,8 @@ from sqlalchemy import select
 
 from tests.departure.conftest import HOME, OFFICE, TRUSTED, ApiCaller, days_from_today, evening_policy
 from vault.alerts import rules
-from vault.alerts.config import working_hours
-from vault.config import ConfigError, load_settings
+from vault.config.settings import ConfigError, load_settings
 from vault.models import Alert, Document, DocumentView, Loan, ViewStatus
-from vault.runtime import Runtime
 from vault.services import departures
 
 ALL_HOURS = {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": 0, "end": 24}
@@ -208,22 +206,27 @@ def test_a_failing_rule_never_breaks_the_view(rt, company, monkeypatch, caplog):
     ({"departure": {"lookback": 30}}, "unknown key"),
 ])
 def test_a_malformed_policy_stops_the_start_up(tmp_path, keyring_path, policy_sections, message):
-    settings = load_settings({"data_dir": tmp_path, "keyring": keyring_path, "policy": policy_sections}, environ={})
+    # Parsed once, when the settings are loaded: nothing starts with a policy it cannot read.
     with pytest.raises(ConfigError, match=message):
-        Runtime.build(settings)
+        load_settings({"data_dir": tmp_path, "keyring": keyring_path, "policy": policy_sections}, environ={})
+
+
+@pytest.mark.parametrize("sections", [{"security": {"anything": 1}}, {"alert": {}}, {"alerts": 5}])
+def test_unknown_or_malformed_sections_are_errors(tmp_path, keyring_path, sections):
+    with pytest.raises(ConfigError, match=r"unknown section|must be a table"):
+        load_settings({"data_dir": tmp_path, "keyring": keyring_path, "policy": sections}, environ={})
 
 
 def test_a_webhook_url_must_be_http(tmp_path, keyring_path):
-    settings = load_settings({"data_dir": tmp_path, "keyring": keyring_path, "webhook_url": "file:///etc/passwd"},
-                             environ={})
     with pytest.raises(ConfigError, match="http"):
-        Runtime.build(settings)
+        load_settings({"data_dir": tmp_path, "keyring": keyring_path, "webhook_url": "file:///etc/passwd"},
+                      environ={})
 
 
 def test_the_evening_policy_helper_is_outside_working_hours_now():
-    hours = working_hours(load_settings({"policy": evening_policy()}, environ={}))
+    hours = load_settings({"policy": evening_policy()}, environ={}).working_hours
     assert not hours.contains(datetime.now(UTC)) and not hours.contains(datetime.now(UTC) + timedelta(hours=23))
-    assert working_hours(load_settings({"policy": {"working_hours": ALL_HOURS}}, environ={})).contains(
+    assert load_settings({"policy": {"working_hours": ALL_HOURS}}, environ={}).working_hours.contains(
         datetime.now(UTC))
 
 

@@ -29,10 +29,10 @@ from tests.departure.conftest import (
     evening_policy,
     run_cli,
 )
-from vault.config import DEFAULT_GRADES
+from vault.config.settings import DEFAULT_GRADES
 from vault.models import ApiToken, Document, Loan, QuotaUsage
+from vault.pages import departures as departure_pages
 from vault.services import accounts, departures
-from vault.views import departures as departure_pages
 
 QUOTA = 2  # grade-1 views per person in this story, so quotas run out within the evening
 HOME_ADDRESS = HOME.client_addr

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from tests.conftest import csrf_from, login
 from tests.departure.conftest import OFFICE, days_from_today
 from vault import policy
+from vault.core.actions import Action
+from vault.core.errors import Conflict, ServiceError
 from vault.models import Customer, Departure, HandoverItem, Loan, Role
-from vault.permissions import Action
 from vault.services import departures
-from vault.services.errors import Conflict, ServiceError
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests.conftest import csrf_from, login
 from tests.departure.conftest import HOME, OFFICE, TRUSTED, ApiCaller, days_from_today, evening_policy
 from vault import policy
-from vault.config import load_settings
+from vault.config.settings import load_settings
 from vault.models import Departure, Loan, User, UserStatus
 from vault.services import departures
 

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from tests.departure.conftest import HOME, OFFICE, days_from_today, run_cli
 from vault import policy
+from vault.core.errors import ServiceError
 from vault.models import AuditEvent, utcnow
 from vault.services import departures, report
-from vault.services.errors import ServiceError
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from storage import StorageUnavailable
-from vault.context import AccessContext
+from vault.core.context import AccessContext
 from vault.models import AuditEvent, Customer, Document, DocumentVersion, Role, Segment, User
 from vault.runtime import Runtime
 from vault.services import customers, documents

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import FAST_HASH
 from vault.cli import cli
-from vault.config import load_settings
+from vault.config.settings import load_settings
 from vault.models import Customer, Document, DocumentVersion, Role, User
 from vault.policy import role_conflict
 from vault.runtime import Runtime

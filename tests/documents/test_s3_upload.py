@@ -12,9 +12,9 @@ from sqlalchemy import select
 from storage import S3Store
 from tests.conftest import Users, make_runtime
 from tests.documents.conftest import CTX, Company, Trickle, events, row_counts, stored_keys, text_bytes
+from vault.core.errors import ServiceError
 from vault.models import DocumentVersion, Role, Segment, User
 from vault.services import customers, documents, integrity
-from vault.services.errors import ServiceError
 
 pytestmark = pytest.mark.s3
 

@@ -9,8 +9,8 @@ import tarfile
 import pytest
 
 from tests.documents.conftest import PNG_HEAD, Trickle, docx_bytes, odt_bytes, pdf_bytes, text_bytes, zip_bytes
+from vault.core.errors import ServiceError
 from vault.services import uploads
-from vault.services.errors import ServiceError
 
 
 @pytest.mark.parametrize(("raw", "clean"), [

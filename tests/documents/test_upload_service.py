@@ -27,9 +27,9 @@ from tests.documents.conftest import (
     zip_bytes,
 )
 from vault import policy
+from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, Document, DocumentVersion
 from vault.services import documents
-from vault.services.errors import NotFound, ServiceError
 
 
 def _version(rt, document_id, number=1):

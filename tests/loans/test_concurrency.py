@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tests.loans.helpers import PLACE, REASON, Audit, make_document, used, view_rows
 from vault import policy
-from vault.context import AccessContext
+from vault.core.context import AccessContext
 from vault.models import AuditEvent, Document, Role, User
 from vault.services import views
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from tests.loans.helpers import PLACE, loan_rows, one_loan, set_status
-from vault.config import DEFAULT_GRADES
+from vault.config.settings import DEFAULT_GRADES
 from vault.models import LoanStatus, UserStatus
 
 

@@ -11,12 +11,12 @@ from click.testing import CliRunner
 from tests.loans.helpers import PLACE, REASON, Audit, make_document, set_rows, used, view_rows
 from vault import policy
 from vault.cli import cli
-from vault.config import DEFAULT_GRADES, ConfigError, load_settings
-from vault.context import AccessContext
+from vault.config.settings import DEFAULT_GRADES, ConfigError, load_settings
+from vault.core.context import AccessContext
+from vault.core.errors import NotFound
 from vault.models import Document, DocumentView, Loan, LoanStatus, Role, User, UserStatus, ViewStatus, utcnow
-from vault.policy.loans import approvals_needed, departure_mode, reason_problem
+from vault.policy.loans import approvals_needed, reason_problem
 from vault.services import loans, views
-from vault.services.errors import NotFound
 
 CTX = AccessContext(client_addr="10.0.0.5", user_agent="tests")
 
@@ -86,8 +86,9 @@ def _delivery(rt, cast, doc):
         ann, document = session.get(User, cast["ann"]), session.get(Document, doc)
         secret = views.open_view(rt, session, ann, document, reason=REASON, place=PLACE, download=False,
                                  ctx=CTX).secret
-    session = rt.db.sessions()
-    return views.start_delivery(rt, session, session.get(User, cast["ann"]), secret, CTX)
+    with rt.db.session() as session:
+        claim = views.claim_delivery(rt, session, session.get(User, cast["ann"]), secret, CTX)
+    return views.open_delivery(rt, claim)
 
 
 def test_a_client_gone_before_the_first_byte_gets_the_view_back(rt, cast):
@@ -145,11 +146,11 @@ def test_the_sweep_expires_loans_and_refunds_stale_reservations(rt, cast, keyrin
 
 
 def test_an_unknown_departure_setting_is_an_error():
-    assert departure_mode(load_settings({}, environ={})) == "second_approver"
+    assert load_settings({}, environ={}).departure.on_notice == "second_approver"
     refuse = load_settings({"policy": {"departure": {"on_notice": "refuse"}}}, environ={})
-    assert departure_mode(refuse) == "refuse"
+    assert refuse.departure.on_notice == "refuse"
     with pytest.raises(ConfigError, match="on_notice must be one of second_approver, refuse, not 'maybe'"):
-        departure_mode(load_settings({"policy": {"departure": {"on_notice": "maybe"}}}, environ={}))
+        load_settings({"policy": {"departure": {"on_notice": "maybe"}}}, environ={})
 
 
 def test_an_unknown_kind_is_refused(rt, cast):

@@ -24,7 +24,7 @@ from tests.loans.helpers import (
     used,
     view_rows,
 )
-from vault import hooks
+from vault.core import events as domain_events
 from vault.models import DocumentView, LoanKind, LoanStatus, ViewStatus, utcnow
 
 TRUSTED = {"trusted_places": "Head office=10.1.0.0/16;Branch=192.168.5.0/24"}
@@ -48,7 +48,7 @@ def heard(monkeypatch):
     for name in ("view.opened", "quota.exhausted", "access.denied"):
         def listener(_name=name, **kwargs):
             events.append((_name, kwargs))
-        monkeypatch.setitem(hooks._listeners, name, [*hooks._listeners[name], listener])
+        monkeypatch.setitem(domain_events._listeners, name, [*domain_events._listeners[name], listener])
     return events
 
 

@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from tests.conftest import PASSWORD, login
 from tests.security.helpers import events, flashes, location, password_step
+from vault.core.actions import Action
 from vault.models import Role, TotpSecret
-from vault.permissions import Action
 from vault.services import accounts, totp
 from vault.web.guard import coverage
 

@@ -6,8 +6,8 @@ import pytest
 
 from tests.conftest import login
 from tests.security.helpers import password_step
+from vault.core.actions import Action
 from vault.models import Role
-from vault.permissions import Action
 from vault.web.guard import permission
 
 EXPECTED = {

@@ -7,10 +7,10 @@ from argon2 import extract_parameters
 
 from tests.conftest import PASSWORD, login
 from tests.security.helpers import events, flashes, location, post_form
+from vault.core.errors import ServiceError
+from vault.core.passwords import MIN_LENGTH, Passwords
 from vault.models import Role
-from vault.passwords import MIN_LENGTH, Passwords
 from vault.services import accounts
-from vault.services.errors import ServiceError
 
 
 def _code(password, username=None):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from tests.conftest import PASSWORD, csrf_from, login
 from tests.security.helpers import events, flashes, location, password_step, post_form
-from vault.context import AccessContext
+from vault.core.context import AccessContext
 from vault.models import ApiToken, Role
 from vault.services import accounts, agreement
 from vault.web import sessions

@@ -12,9 +12,9 @@ from sqlalchemy import select, update
 from tests.conftest import PASSWORD, csrf_from, login, make_runtime
 from tests.security.helpers import events, flashes, location, password_step, without_csrf
 from vault import create_app
-from vault.context import AccessContext
+from vault.core.context import AccessContext
+from vault.core.passwords import Passwords
 from vault.models import LoginAttempt, Role, utcnow
-from vault.passwords import Passwords
 from vault.services import signin, throttle
 
 GENERIC = "Wrong user name or password. After repeated failures, signing in is paused for a while."

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import policy
-from ..context import AccessContext
-from ..models import SEVERITY_RANK, Alert, AlertStatus, Severity, User, utcnow
-from ..permissions import Action
-from ..runtime import Runtime
-from ..services.errors import NotFound, ServiceError
-from .raising import RULE_TITLES
+from vault import policy
+from vault.alerts.raising import RULE_TITLES
+from vault.core.actions import Action
+from vault.core.context import AccessContext
+from vault.core.errors import NotFound, ServiceError
+from vault.models import SEVERITY_RANK, Alert, AlertStatus, Severity, User, utcnow
+from vault.runtime import Runtime
 
 PAGE_SIZE = 50
 MAX_ID = 2**31 - 1  # user ids are 32-bit columns; PostgreSQL refuses to compare with a larger number

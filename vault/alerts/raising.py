@@ -17,20 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..context import AccessContext
-from ..models import (
-    SEVERITY_RANK,
-    Alert,
-    AlertStatus,
-    Loan,
-    LoanStatus,
-    Severity,
-    User,
-    utcnow,
-)
-from ..runtime import Runtime
-from . import webhook
-from .config import alert_settings
+from vault.alerts import webhook
+from vault.core.context import AccessContext
+from vault.models import SEVERITY_RANK, Alert, AlertStatus, Loan, LoanStatus, Severity, User, utcnow
+from vault.runtime import Runtime
+from vault.services.departures import revoke_by_system
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +139,7 @@ def _announce(rt: Runtime, session: Session, alert: Alert, user: User, event: st
     url = rt.settings.webhook_url
     if not url:
         return
-    cfg = alert_settings(rt.settings)
+    cfg = rt.settings.alerts
     webhook.send_after_commit(session, webhook.Message(
         url=url, payload=payload(alert, user, event), attempts=cfg.webhook_attempts,
         backoff=cfg.webhook_backoff_seconds, timeout=cfg.webhook_timeout_seconds,
@@ -158,7 +149,7 @@ def _announce(rt: Runtime, session: Session, alert: Alert, user: User, event: st
 def _after_high(rt: Runtime, session: Session, alert: Alert, user: User, previous: Severity | None) -> None:
     if alert.severity != Severity.HIGH or previous == Severity.HIGH:
         return
-    if not alert_settings(rt.settings).auto_suspend:
+    if not rt.settings.alerts.auto_suspend:
         return
     suspended = suspend_loans(rt, session, user, alert=alert)
     if suspended:
@@ -167,8 +158,6 @@ def _after_high(rt: Runtime, session: Session, alert: Alert, user: User, previou
 
 def suspend_loans(rt: Runtime, session: Session, user: User, *, alert: Alert) -> list[int]:
     """Revoke the person's approved and active loans, each audited, naming the alert."""
-    from ..services.departures import revoke_by_system
-
     loans = session.scalars(
         select(Loan).where(Loan.borrower_id == user.id, Loan.status.in_([LoanStatus.APPROVED, LoanStatus.ACTIVE]))
         .order_by(Loan.id)

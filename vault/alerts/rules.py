@@ -26,10 +26,14 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from .. import hooks
-from ..context import AccessContext
-from ..models import (
+from vault.alerts import webhook
+from vault.alerts.raising import Finding, raise_alert
+from vault.config.policy_file import AlertSettings, WorkingHours
+from vault.core import events
+from vault.core.context import AccessContext
+from vault.models import (
     AuditEvent,
+    Departure,
     Document,
     DocumentView,
     Loan,
@@ -39,10 +43,7 @@ from ..models import (
     UserStatus,
     utcnow,
 )
-from ..runtime import Runtime
-from . import webhook
-from .config import AlertSettings, WorkingHours, alert_settings, working_hours
-from .raising import Finding, raise_alert
+from vault.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ VIEW_RULES: tuple[Callable[..., Finding | None], ...] = (
 
 
 def evaluate_view(rt: Runtime, session: Session, view: DocumentView) -> list[Finding]:
-    cfg, hours = alert_settings(rt.settings), working_hours(rt.settings)
+    cfg, hours = rt.settings.alerts, rt.settings.working_hours
     document = view.document
     findings = [f for rule in VIEW_RULES if (f := rule(session, cfg, hours, view, document)) is not None]
     for finding in findings:
@@ -201,7 +202,7 @@ def evaluate_view(rt: Runtime, session: Session, view: DocumentView) -> list[Fin
 
 
 def probing(rt: Runtime, session: Session, user: User, now: datetime) -> Finding | None:
-    cfg, hours = alert_settings(rt.settings), working_hours(rt.settings)
+    cfg, hours = rt.settings.alerts, rt.settings.working_hours
     if not cfg.refusals_per_hour:
         return None
     refusals = session.execute(
@@ -228,7 +229,7 @@ def probing(rt: Runtime, session: Session, user: User, now: datetime) -> Finding
 
 
 def departing_request(rt: Runtime, loan: Loan) -> Finding | None:
-    cfg, hours = alert_settings(rt.settings), working_hours(rt.settings)
+    cfg, hours = rt.settings.alerts, rt.settings.working_hours
     user, document = loan.borrower, loan.document
     if not cfg.departing_access or user.status != UserStatus.DEPARTING or document.grade < 2:
         return None
@@ -241,7 +242,7 @@ def departing_request(rt: Runtime, loan: Loan) -> Finding | None:
 
 
 def quotas_exhausted(rt: Runtime, session: Session, user: User, document: Document, now: datetime) -> Finding | None:
-    cfg, hours = alert_settings(rt.settings), working_hours(rt.settings)
+    cfg, hours = rt.settings.alerts, rt.settings.working_hours
     session.add(QuotaExhaustion(user_id=user.id, document_id=document.id, at=now))
     session.flush()
     if not cfg.quotas_per_day:
@@ -275,12 +276,12 @@ def guarded(session: Session, what: str, evaluate: Callable[[], object]) -> None
         log.exception("early warning: evaluating %s failed", what)
 
 
-@hooks.listen("view.opened")
+@events.listen("view.opened")
 def on_view_opened(session: Session, rt: Runtime, view: DocumentView, **_: Any) -> None:
     guarded(session, "a view", lambda: evaluate_view(rt, session, view))
 
 
-@hooks.listen("access.denied")
+@events.listen("access.denied")
 def on_access_denied(session: Session, rt: Runtime, user: User | None, action: str = "", code: str = "",
                      ctx: AccessContext | None = None, **_: Any) -> None:
     if user is None:
@@ -295,7 +296,7 @@ def on_access_denied(session: Session, rt: Runtime, user: User | None, action: s
     guarded(session, "a refusal", evaluate)
 
 
-@hooks.listen("loan.requested")
+@events.listen("loan.requested")
 def on_loan_requested(session: Session, rt: Runtime, loan: Loan, **_: Any) -> None:
     def evaluate() -> None:
         finding = departing_request(rt, loan)
@@ -305,7 +306,7 @@ def on_loan_requested(session: Session, rt: Runtime, loan: Loan, **_: Any) -> No
     guarded(session, "a loan request", evaluate)
 
 
-@hooks.listen("quota.exhausted")
+@events.listen("quota.exhausted")
 def on_quota_exhausted(session: Session, rt: Runtime, user: User, document: Document, **_: Any) -> None:
     def evaluate() -> None:
         now = utcnow()
@@ -314,3 +315,15 @@ def on_quota_exhausted(session: Session, rt: Runtime, user: User, document: Docu
             raise_alert(rt, session, user, finding, now=now)
 
     guarded(session, "a spent quota", evaluate)
+
+
+@events.listen("departure.started")
+def on_departure_started(session: Session, rt: Runtime, departure: Departure, user: User, customers: list[int],
+                         loans: list[int], now: datetime, **_: Any) -> None:
+    """A notice is always an alert (not a guarded rule): if it cannot be raised, the notice is not given."""
+    raise_alert(rt, session, user, Finding(
+        "notice", Severity.MEDIUM, f"departure-{departure.id}",
+        f"{user.display_name} gave notice; last working day {departure.user.last_day.isoformat()}. "
+        f"{len(customers)} customer(s) to hand over, {len(loans)} open loan(s).",
+        {"customers": customers, "loans": loans, "departure_id": departure.id},
+    ), now=now)

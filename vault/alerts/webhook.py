@@ -18,12 +18,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
-
-from ..config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +36,6 @@ class Message:
     backoff: float
     timeout: float
 
-
-def check_url(url: str) -> None:
-    """Only http and https: urllib would also open file: and ftp: URLs, which a webhook has no use for.
-
-    Raises:
-        ConfigError: another scheme, or no host.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError(f"VAULT_WEBHOOK_URL must be an http:// or https:// URL, not {url!r}")
 
 
 def post(message: Message) -> int:

@@ -6,8 +6,8 @@ registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` 
 
 from __future__ import annotations
 
-from . import customers, documents, errors, loans, me, openapi, views
-from .blueprint import bp
+from vault.api import customers, documents, errors, loans, me, openapi, views
+from vault.api.blueprint import bp
 
 # Bearer tokens only (cookies are ignored under /api), so there is no browser session to forge requests with.
 CSRF_EXEMPT = True

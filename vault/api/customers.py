@@ -6,19 +6,19 @@ from typing import Any
 
 from flask import jsonify
 
-from ..models import Segment
-from ..permissions import Action
-from ..services import customers as customers_service
-from ..services import documents as documents_service
-from ..services.accounts import find_user
-from ..web import auth
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
-from . import serializers
-from .blueprint import ID, bp
-from .errors import invalid
-from .inputs import Field, JsonBody, Query, parse_query
-from .spec import operation
+from vault.api import serializers
+from vault.api.blueprint import ID, bp
+from vault.api.errors import invalid
+from vault.api.inputs import Field, JsonBody, Query, parse_query
+from vault.api.spec import operation
+from vault.core.actions import Action
+from vault.models import Segment
+from vault.services import customers as customers_service
+from vault.services import documents as documents_service
+from vault.services.accounts import find_user
+from vault.web import auth
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, runtime
 
 LIST_QUERY = (
     Query("q", "string", "Only customers whose name contains this text (case-insensitive)."),
@@ -62,7 +62,6 @@ def create_customer() -> Any:
         runtime(), session, auth.current(), name=values["name"], segment=values["segment"], owner=owner,
         notes=values["notes"], ctx=access_context(),
     )
-    session.commit()
     return jsonify(serializers.customer(customer)), 201
 
 

@@ -6,20 +6,20 @@ from typing import Any
 
 from flask import jsonify
 
-from .. import policy
-from ..models import User
-from ..permissions import Action
-from ..services import documents as documents_service
-from ..services import views as views_service
-from ..services.accounts import find_user
-from ..web import auth
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
-from . import serializers
-from .blueprint import ID, bp
-from .errors import invalid
-from .inputs import Field, FormBody
-from .spec import operation
+from vault import policy
+from vault.api import serializers
+from vault.api.blueprint import ID, bp
+from vault.api.errors import invalid
+from vault.api.inputs import Field, FormBody
+from vault.api.spec import operation
+from vault.core.actions import Action
+from vault.models import User
+from vault.services import documents as documents_service
+from vault.services import views as views_service
+from vault.services.accounts import find_user
+from vault.web import auth
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, runtime
 
 _FILE_NOTE = "The file's type is judged by its content and must agree with its name's extension."
 
@@ -52,7 +52,6 @@ def upload_document(customer_id: int) -> Any:
         runtime(), session, actor, customer, title=values["title"], grade=values["grade"], stream=upload.stream,
         filename=upload.filename, content_type=upload.mimetype, ctx=access_context(), custodian=custodian,
     )
-    session.commit()
     return jsonify(id=document.id, version=1), 201
 
 
@@ -82,7 +81,6 @@ def add_version(document_id: int) -> Any:
         runtime(), session, actor, document, stream=upload.stream, filename=upload.filename,
         content_type=upload.mimetype, ctx=access_context(),
     )
-    session.commit()
     return jsonify(id=document.id, version=version.number), 201
 
 

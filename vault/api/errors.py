@@ -13,8 +13,8 @@ from flask import Blueprint, current_app, jsonify
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from storage import StorageError
-
-from ..services.errors import ServiceError
+from vault.core.errors import NotFound, ServiceError
+from vault.web.pipeline import not_found_response
 
 # Service codes whose HTTP status differs from the service's generic "bad input" (400).
 STATUS_BY_CODE: dict[str, int] = {"file_too_large": 413}
@@ -46,6 +46,8 @@ def install(bp: Blueprint) -> None:
     @bp.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Any:
         return error_response(exc.status, exc.code, exc.message, exc.fields)
+
+    bp.register_error_handler(NotFound, not_found_response)
 
     @bp.errorhandler(ServiceError)
     def _service_error(exc: ServiceError) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 from flask import request
 from werkzeug.datastructures import FileStorage
 
-from .errors import ApiError, invalid
+from vault.api.errors import ApiError, invalid
 
 # JSON bodies are a few short fields; anything bigger is not a request this API understands.
 MAX_JSON_BYTES = 64 * 1024

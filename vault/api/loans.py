@@ -12,19 +12,19 @@ from typing import Any
 from flask import jsonify
 from sqlalchemy.orm import Session
 
-from ..context import AccessContext
-from ..models import Category, Loan, LoanKind, LoanStatus, User
-from ..permissions import Action
-from ..runtime import Runtime
-from ..services import documents as documents_service
-from ..services import loans as loans_service
-from ..web import auth
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
-from . import serializers
-from .blueprint import ID, bp
-from .inputs import MAX_ID, Field, JsonBody, Query, parse_query
-from .spec import operation
+from vault.api import serializers
+from vault.api.blueprint import ID, bp
+from vault.api.inputs import MAX_ID, Field, JsonBody, Query, parse_query
+from vault.api.spec import operation
+from vault.core.actions import Action
+from vault.core.context import AccessContext
+from vault.models import Category, Loan, LoanKind, LoanStatus, User
+from vault.runtime import Runtime
+from vault.services import documents as documents_service
+from vault.services import loans as loans_service
+from vault.web import auth
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, runtime
 
 REQUEST = JsonBody(
     "LoanRequest",
@@ -73,7 +73,6 @@ def request_loan() -> Any:
         place=values["place"], days=values["days"], ctx=access_context(), kind=values["kind"],
         extra_views=values["extra_views"],
     )
-    session.commit()
     return jsonify(id=loan.id, status=str(loan.status)), 201
 
 
@@ -144,6 +143,5 @@ def _act(loan_id: int, act: Callable[[Runtime, Session, User, Loan, AccessContex
     session, actor = db_session(), auth.current()
     loan = loans_service.get_loan(session, actor, loan_id)
     act(runtime(), session, actor, loan, access_context())
-    session.commit()
     session.refresh(loan)
     return jsonify(serializers.loan(loan))

@@ -6,12 +6,12 @@ from typing import Any
 
 from flask import jsonify
 
-from ..permissions import Action
-from ..web import auth
-from ..web.guard import permission
-from . import serializers
-from .blueprint import bp
-from .spec import operation
+from vault.api import serializers
+from vault.api.blueprint import bp
+from vault.api.spec import operation
+from vault.core.actions import Action
+from vault.web import auth
+from vault.web.guard import permission
 
 
 @bp.get("/me")

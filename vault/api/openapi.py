@@ -7,18 +7,18 @@ what is served. Other blueprints under /api/v1 (the audit API) contribute their 
 
 from __future__ import annotations
 
-import importlib
 import re
+import sys
 from typing import Any
 
 from flask import Flask, current_app, jsonify
 
-from ..permissions import Action
-from ..web.guard import permission
-from .blueprint import bp
-from .inputs import FormBody, JsonBody
-from .serializers import SCHEMAS
-from .spec import ERROR_STATUSES, Operation, operation, operation_of
+from vault.api.blueprint import bp
+from vault.api.inputs import FormBody, JsonBody
+from vault.api.serializers import SCHEMAS
+from vault.api.spec import ERROR_STATUSES, Operation, operation, operation_of
+from vault.core.actions import Action
+from vault.web.guard import permission
 
 PREFIX = "/api/v1"
 _PARAM = re.compile(r"<(?:(?P<converter>[a-z]+)(?:\([^)]*\))?:)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)>")
@@ -148,17 +148,12 @@ def _operation(endpoint: str, described: Operation, parameters: list[dict[str, A
 
 def _contributions(app: Flask) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """OPENAPI_PATHS (and OPENAPI_SCHEMAS) of the other registered blueprints' modules, where defined."""
-    from ..blueprints import BLUEPRINTS
-
     found = []
-    for module_name in BLUEPRINTS:
-        if module_name == __package__:
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:  # a blueprint that cannot load is not served either
+    for blueprint in app.blueprints.values():
+        module = sys.modules.get(blueprint.import_name)
+        if module is None or blueprint.import_name == __package__:
             continue
         extra = getattr(module, "OPENAPI_PATHS", None)
-        if extra and getattr(module, "bp", None) is not None and module.bp.name in app.blueprints:
+        if extra:
             found.append((dict(extra), dict(getattr(module, "OPENAPI_SCHEMAS", None) or {})))
     return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..models import Category, Customer, Document, DocumentVersion, Loan, LoanKind, LoanStatus, Role, Segment, User
+from vault.models import Category, Customer, Document, DocumentVersion, Loan, LoanKind, LoanStatus, Role, Segment, User
 
 
 def timestamp(value: datetime | None) -> str | None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .inputs import FormBody, JsonBody, Query
+from vault.api.inputs import FormBody, JsonBody, Query
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -12,18 +12,18 @@ from typing import Any
 from flask import current_app, g, jsonify, request, url_for
 from werkzeug.exceptions import MethodNotAllowed
 
-from .. import policy
-from ..permissions import Action
-from ..services import documents as documents_service
-from ..services import views as views_service
-from ..views.content import content_response
-from ..web import auth
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
-from .blueprint import ID, bp
-from .inputs import Field, JsonBody
-from .serializers import timestamp
-from .spec import operation
+from vault import policy
+from vault.api.blueprint import ID, bp
+from vault.api.inputs import Field, JsonBody
+from vault.api.serializers import timestamp
+from vault.api.spec import operation
+from vault.core.actions import Action
+from vault.pages.content import content_response
+from vault.services import documents as documents_service
+from vault.services import views as views_service
+from vault.web import auth
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 
 # Refusals of a content URL that was good once: used already, or expired unused (its unit given back).
 GONE = frozenset({"content_url_used", "content_url_expired"})
@@ -58,7 +58,6 @@ def open_view(document_id: int) -> Any:
         runtime(), session, actor, document, reason=values["reason"], place=values["place"],
         download=values["download"], ctx=access_context(),
     )
-    session.commit()
     return jsonify(
         view_id=opened.view.id,
         remaining=opened.remaining,
@@ -78,8 +77,9 @@ def content(secret: str) -> Any:
         raise MethodNotAllowed(valid_methods=["GET"])
     g.vault_denied_action = "content:open"  # refusals are recorded as the pages record them
     try:
-        # Commits and closes the request's session: the stream runs outside any transaction.
-        delivery = views_service.start_delivery(runtime(), db_session(), auth.current(), secret, access_context())
+        claim = views_service.claim_delivery(runtime(), db_session(), auth.current(), secret, access_context())
+        commit_so_far()  # the claim stands before a byte is read (see the views service)
+        delivery = views_service.open_delivery(runtime(), claim)
     except policy.Denied as exc:
         if exc.decision.code not in GONE:
             raise

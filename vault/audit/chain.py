@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-from ..models import AuditEvent
+from vault.models import AuditEvent
 
 # The fields a MAC covers, in the order exports show them. Changing this list breaks every chain.
 CHAINED_FIELDS: tuple[str, ...] = (

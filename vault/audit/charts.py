@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import AuditEvent
-from ..permissions import Action
-from .filters import AuditFilter
+from vault.audit.filters import AuditFilter
+from vault.core.actions import Action
+from vault.models import AuditEvent
 
 # "View opened" is the event counted as a view; refusals and content deliveries are other events.
 VIEW_ACTION = str(Action.DOCUMENT_VIEW)

@@ -35,11 +35,10 @@ from sqlalchemy.exc import IntegrityError
 
 from crypto import Keyring
 from storage import ObjectLocked, ObjectNotFound, ObjectStore
-
-from ..config import Settings
-from ..db import Database
-from ..models import AuditCheckpoint, AuditHead, utcnow
-from .chain import format_ts
+from vault.audit.chain import format_ts
+from vault.config.settings import Settings
+from vault.db.engine import Database
+from vault.models import AuditCheckpoint, AuditHead, utcnow
 
 FORMAT = "vault-audit-checkpoint/1"
 PREFIX = "audit/checkpoints/"

@@ -23,13 +23,12 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from storage import ObjectNotFound, ObjectStore
-
-from ..db import Database
-from ..models import AuditEvent, utcnow
-from . import rows
-from .chain import CHAINED_FIELDS, format_ts
-from .checkpoints import Checkpointer, SignedCheckpoint, object_key
-from .filters import AuditFilter
+from vault.audit import rows
+from vault.audit.chain import CHAINED_FIELDS, format_ts
+from vault.audit.checkpoints import Checkpointer, SignedCheckpoint, object_key
+from vault.audit.filters import AuditFilter
+from vault.db.engine import Database
+from vault.models import AuditEvent, utcnow
 
 FORMATS = ("jsonl", "csv")
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_
 
-from ..models import AuditEvent
+from vault.models import AuditEvent
 
 OUTCOMES = ("allowed", "denied", "failed")
 # Ids of people, customers, documents and loans are 32-bit columns on every backend: a larger number

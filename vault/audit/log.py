@@ -26,12 +26,12 @@ from sqlalchemy import String, bindparam, func, insert, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from ..context import AccessContext
-from ..models import AuditEvent, AuditHead, User, utcnow
-from .chain import ROW_COLUMNS, canonical_detail, format_ts, row_mac
+from vault.audit.chain import ROW_COLUMNS, canonical_detail, format_ts, row_mac
+from vault.core.context import AccessContext
+from vault.models import AuditEvent, AuditHead, User, utcnow
 
 if TYPE_CHECKING:
-    from .checkpoints import Checkpointer
+    from vault.audit.checkpoints import Checkpointer
 
 HEAD_ID = 1
 _DUE = "vault_audit_checkpoint_due"
@@ -71,7 +71,8 @@ class AuditLog:
 
         Args:
             action: an `Action` value or another stable event name such as "auth:login".
-            actor: the person acting (None for the system or an unknown login name, given in actor_name).
+            actor: the person acting (None for the system, a command line operator named in `ctx.operator`,
+                or an unknown login name given in actor_name).
             outcome: "allowed", "denied" or "failed".
             reason_code: the policy's reason code for a refusal.
         """
@@ -81,7 +82,8 @@ class AuditLog:
         session.flush()
         values: dict[str, Any] = {
             "actor_id": actor.id if actor is not None else None,
-            "actor_name": actor_name if actor_name is not None else (actor.username if actor else "system"),
+            "actor_name": actor_name if actor_name is not None else (
+                actor.username if actor else (ctx.operator or "system")),
             "action": str(action),
             "outcome": outcome,
             "reason_code": reason_code,

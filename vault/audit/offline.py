@@ -18,9 +18,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from .chain import CHAINED_FIELDS, compute_mac
-from .checkpoints import CheckpointError, SignedCheckpoint, public_key_fingerprint, verify_message
-from .export import CSV_HEADER, MANIFEST_FORMAT, manifest_message
+from vault.audit.chain import CHAINED_FIELDS, compute_mac
+from vault.audit.checkpoints import CheckpointError, SignedCheckpoint, public_key_fingerprint, verify_message
+from vault.audit.export import CSV_HEADER, MANIFEST_FORMAT, manifest_message
 
 READ_SIZE = 1024 * 1024
 MAX_PROBLEMS = 20

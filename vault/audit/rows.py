@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, Select, String, Text, case, cast, func, literal_column, select, type_coerce
 from sqlalchemy.orm import aliased
 
-from ..db import READ_SNAPSHOT, Database
-from ..models import AuditEvent, AuditHead
-from .chain import INT_FIELDS, ROW_COLUMNS
-from .filters import AuditFilter
+from vault.audit.chain import INT_FIELDS, ROW_COLUMNS
+from vault.audit.filters import AuditFilter
+from vault.db.engine import READ_SNAPSHOT, Database
+from vault.models import AuditEvent, AuditHead
 
 BATCH = 1000
 HEAD_ID = 1

@@ -7,7 +7,6 @@ export), so that the export's own snapshot already contains its record.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 from collections.abc import Callable
@@ -16,25 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from .. import policy
-from ..context import AccessContext
-from ..models import User
-from ..permissions import Action
-from .checkpoints import Checkpointer
-from .export import AuditExport, manifest_bytes
-from .filters import AuditFilter
-from .verify import VerifyReport, verify_chain
+from vault import policy
+from vault.audit.checkpoints import Checkpointer
+from vault.audit.export import AuditExport, manifest_bytes
+from vault.audit.filters import AuditFilter
+from vault.audit.verify import VerifyReport, verify_chain
+from vault.core.actions import Action
+from vault.core.context import AccessContext
+from vault.models import User
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from vault.runtime import Runtime
 
-
-def operator_name() -> str:
-    """Who ran a command on the server, as the log names them (the command line has no vault user)."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return f"cli:uid-{os.getuid()}"
 
 
 def verify(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessContext, from_seq: int = 1,

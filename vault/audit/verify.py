@@ -29,11 +29,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from ..db import Database
-from ..models import AuditCheckpoint
-from . import rows
-from .chain import mac_function, row_mac
-from .checkpoints import Checkpointer, CheckpointError, SignedCheckpoint
+from vault.audit import rows
+from vault.audit.chain import mac_function, row_mac
+from vault.audit.checkpoints import Checkpointer, CheckpointError, SignedCheckpoint
+from vault.db.engine import Database
+from vault.models import AuditCheckpoint
 
 KINDS = ("modified", "deleted", "inserted", "reordered", "truncated", "checkpoint")
 # How far ahead to look for the partner of a swapped record; swaps further apart read as "modified".

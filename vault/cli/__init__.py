@@ -6,7 +6,7 @@ import importlib
 
 import click
 
-from .common import cli
+from vault.cli.common import cli
 
 COMMAND_MODULES: tuple[str, ...] = (
     "vault.cli.audit",
@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vault.cli.documents",
     "vault.cli.demo",
     "vault.cli.departures",
+    "vault.cli.maintenance",
 )
 
 for _name in COMMAND_MODULES:

@@ -13,15 +13,14 @@ import click
 from sqlalchemy import select
 
 from crypto import Keyring, KeyringError
-
-from ..audit import service
-from ..audit.checkpoints import CheckpointError, load_public_key, object_key
-from ..audit.export import FORMATS
-from ..audit.filters import FilterError, parse
-from ..audit.offline import load_manifest, verify_export
-from ..context import AccessContext
-from ..models import AuditHead, User
-from .common import cli, open_runtime
+from vault.audit import service
+from vault.audit.checkpoints import CheckpointError, load_public_key, object_key
+from vault.audit.export import FORMATS
+from vault.audit.filters import FilterError, parse
+from vault.audit.offline import load_manifest, verify_export
+from vault.cli.common import cli, open_runtime
+from vault.core.context import AccessContext, operator_name
+from vault.models import AuditHead, User
 
 
 @cli.group("audit")
@@ -44,7 +43,7 @@ def audit_verify(from_seq: int) -> None:
         total = max(0, _head_seq(rt) - from_seq + 1)
         with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar, \
                 rt.db.session() as session:
-            report = service.verify(rt, session, actor=None, actor_name=service.operator_name(),
+            report = service.verify(rt, session, actor=None, actor_name=operator_name(),
                                     ctx=AccessContext.cli(), from_seq=from_seq, progress=bar.update)
     finally:
         rt.close()
@@ -102,7 +101,7 @@ def audit_hmac_key(out: Path) -> None:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             # Recorded before the key is written: no record, no key.
             with rt.db.session() as session:
-                rt.audit.record(session, action="audit:key_export", actor=None, actor_name=service.operator_name(),
+                rt.audit.record(session, action="audit:key_export", actor=None, actor_name=operator_name(),
                                 ctx=AccessContext.cli(), detail={"key": "audit-hmac"})
             handle.write(base64.b64encode(rt.audit.key).decode("ascii") + "\n")
     except BaseException:
@@ -139,7 +138,7 @@ def audit_export(fmt: str, since: str | None, until: str | None, user: str | Non
             raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
         with click.progressbar(length=_head_seq(rt) + 1, label="exporting", file=sys.stderr) as bar:
             manifest = service.export_to_file(rt, filters=filters, fmt=fmt, path=out, actor=None,
-                                              actor_name=service.operator_name(), ctx=AccessContext.cli(),
+                                              actor_name=operator_name(), ctx=AccessContext.cli(),
                                               progress=bar.update)
     finally:
         rt.close()

@@ -10,18 +10,25 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
+import vault.alerts  # noqa: F401  (registers the early-warning listeners on the domain events)
 from crypto import KeyringError
-
-from .. import policy
-from ..config import ConfigError, ensure_secret_key, load_settings
-from ..runtime import Runtime
-from ..services.errors import ServiceError
+from vault import policy
+from vault.config.settings import ConfigError, ensure_secret_key, load_settings
+from vault.core.context import operator_name_var
+from vault.core.errors import ServiceError
+from vault.runtime import Runtime
 
 
 @click.group(help="Keep customer files in the company's hands.")
 @click.version_option(package_name="vault")
-def cli() -> None:
-    pass
+@click.option("--operator", metavar="NAME", default=None,
+              help="Who is running this command, as the audit log records it (default: the OS user).")
+def cli(operator: str | None) -> None:
+    if operator is not None:
+        operator = operator.strip()
+        if not operator or len(operator) > 64 or not operator.isprintable():
+            raise click.BadParameter("1 to 64 printable characters", param_hint="--operator")
+        operator_name_var.set(operator)
 
 
 def settings(overrides: dict[str, Any] | None = None):

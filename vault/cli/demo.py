@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from ..runtime import Runtime
-from ..services import demo
-from .common import cli, settings
-from .setup import initialise
+from vault import create_app
+from vault.cli.common import cli, settings
+from vault.cli.setup import initialise
+from vault.runtime import Runtime
+from vault.services import demo
 
 
 @cli.command("demo")
@@ -35,8 +36,6 @@ def demo_command(host: str, port: int, no_serve: bool, data_dir: Path | None) ->
             click.echo(f"  {user.username:8} {user.display_name:16} {roles}")
         if no_serve:
             return
-        from .. import create_app
-
         app = create_app(runtime=rt)
         click.echo(f"\nServing on http://{host}:{port}/ (Ctrl+C to stop)")
         app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)

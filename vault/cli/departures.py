@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from ..alerts import webhook
-from ..context import AccessContext
-from ..services import accounts
-from ..services import departures as service
-from ..services import report as report_service
-from ..services.errors import NotFound
-from .common import cli, open_runtime, unit_of_work
+from vault.alerts import webhook
+from vault.cli.common import cli, open_runtime, unit_of_work
+from vault.core.context import AccessContext
+from vault.core.errors import NotFound
+from vault.services import accounts
+from vault.services import departures as service
+from vault.services import report as report_service
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 # How long a command waits for alert webhooks still being sent before it exits.

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import click
 
-from ..services import integrity, keys
-from ..services.errors import ServiceError
-from .common import cli, open_runtime
+from vault.cli.common import cli, open_runtime
+from vault.core.errors import ServiceError
+from vault.services import integrity, keys
 
 
 @cli.command("fsck")

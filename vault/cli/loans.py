@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from ..services import loans
-from .common import cli, open_runtime, unit_of_work
+from vault.cli.common import cli, open_runtime, unit_of_work
+from vault.services import loans
 
 
 @cli.group("loans")

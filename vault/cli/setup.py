@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 
 from crypto import Keyring
-
-from .. import schema
-from ..config import Settings
-from ..db import Database
-from ..runtime import make_store
-from .common import cli, settings
+from vault import create_app
+from vault.cli.common import cli, settings
+from vault.config.settings import Settings
+from vault.db import schema
+from vault.db.engine import Database
+from vault.runtime import make_store
 
 
 def initialise(conf: Settings) -> Keyring:
@@ -61,7 +61,5 @@ def init_command() -> None:
 @click.option("--debug/--no-debug", default=False)
 def run_command(host: str, port: int, debug: bool) -> None:
     """Serve the application with the development server (use gunicorn in production)."""
-    from .. import create_app
-
     app = create_app()
     app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)

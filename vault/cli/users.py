@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy import select
 
-from ..models import Role
-from ..services import accounts
-from .common import cli, open_runtime, unit_of_work
+from vault.cli.common import cli, open_runtime, unit_of_work
+from vault.models import Role, User
+from vault.services import accounts
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 
@@ -55,10 +56,6 @@ def user_role(username: str, add: tuple[str, ...], remove: tuple[str, ...]) -> N
 @user_group.command("list")
 def user_list() -> None:
     """Every account with its status and roles."""
-    from sqlalchemy import select
-
-    from ..models import User
-
     rt = open_runtime()
     with unit_of_work(rt) as session:
         for user in session.scalars(select(User).order_by(User.username)):

@@ -1,9 +1,9 @@
 """Typed SQLAlchemy 2.0 models, one module per part of the domain."""
 
-from .audit import AuditCheckpoint, AuditEvent, AuditHead
-from .base import Base, UTCDateTime, utcnow
-from .customers import Customer, Segment
-from .departures import (
+from vault.models.audit import AuditCheckpoint, AuditEvent, AuditHead
+from vault.models.base import Base, UTCDateTime, utcnow
+from vault.models.customers import Customer, Segment
+from vault.models.departures import (
     SEVERITY_RANK,
     Alert,
     AlertStatus,
@@ -13,11 +13,11 @@ from .departures import (
     QuotaExhaustion,
     Severity,
 )
-from .documents import Document, DocumentVersion
-from .loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
-from .security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
-from .users import ApiToken, Role, RoleAssignment, User, UserStatus
-from .views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewStatus
+from vault.models.documents import Document, DocumentVersion
+from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
+from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
+from vault.models.users import ApiToken, Role, RoleAssignment, User, UserStatus
+from vault.models.views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewStatus
 
 __all__ = [
     "OPEN_STATUSES",

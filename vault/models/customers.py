@@ -8,8 +8,8 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
-from .users import User
+from vault.models.base import Base, UTCDateTime, utcnow
+from vault.models.users import User
 
 
 class Segment(StrEnum):

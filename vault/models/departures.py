@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
-from .customers import Customer
-from .documents import Document
-from .users import User
+from vault.models.base import Base, UTCDateTime, utcnow
+from vault.models.customers import Customer
+from vault.models.documents import Document
+from vault.models.users import User
 
 
 class DepartureStatus(StrEnum):

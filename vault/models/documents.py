@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
-from .customers import Customer
-from .users import User
+from vault.models.base import Base, UTCDateTime, utcnow
+from vault.models.customers import Customer
+from vault.models.users import User
 
 
 class Document(Base):

@@ -8,9 +8,9 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
-from .documents import Document
-from .users import User
+from vault.models.base import Base, UTCDateTime, utcnow
+from vault.models.documents import Document
+from vault.models.users import User
 
 
 class LoanStatus(StrEnum):

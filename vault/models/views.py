@@ -8,9 +8,9 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, UTCDateTime, utcnow
-from .documents import Document, DocumentVersion
-from .users import User
+from vault.models.base import Base, UTCDateTime, utcnow
+from vault.models.documents import Document, DocumentVersion
+from vault.models.users import User
 
 
 class ViewStatus(StrEnum):

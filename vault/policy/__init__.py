@@ -11,33 +11,41 @@ Rules live in the submodules by subject (roles, documents, loans, views...) and 
 
 from __future__ import annotations
 
-from . import departures as _departures  # noqa: F401  (registers its rules)
-from . import documents as _documents  # noqa: F401
-from . import loans as _loans  # noqa: F401
-from . import roles as _roles  # noqa: F401
-from . import views as _views  # noqa: F401
-from .core import (
+from vault.policy import accounts as _accounts  # noqa: F401  (registers its rules)
+from vault.policy import customers as _customers  # noqa: F401
+from vault.policy import departures as _departures  # noqa: F401
+from vault.policy import documents as _documents  # noqa: F401
+from vault.policy import loans as _loans  # noqa: F401
+from vault.policy import roles as _roles  # noqa: F401
+from vault.policy import views as _views  # noqa: F401
+from vault.policy.core import (
     OBJECT_RULES,
     ROLE_RULES,
     Decision,
     Denied,
+    MissingRule,
     allow,
     authorize,
     deny,
     message_for,
     require,
 )
-from .roles import role_conflict
+from vault.policy.roles import role_conflict
+from vault.policy.visibility import visible_customers, visible_documents, visible_loans
 
 __all__ = [
     "OBJECT_RULES",
     "ROLE_RULES",
     "Decision",
     "Denied",
+    "MissingRule",
     "allow",
     "authorize",
     "deny",
     "message_for",
     "require",
     "role_conflict",
+    "visible_customers",
+    "visible_documents",
+    "visible_loans",
 ]

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import Role, User
-from ..permissions import Action
+from vault.core.actions import Action
+from vault.core.errors import Refusal
+from vault.models import Role, User
 
 
 @dataclass(frozen=True)
@@ -20,13 +21,20 @@ class Decision:
         return self.allowed
 
 
-class Denied(Exception):
+class Denied(Refusal):
     """A refused decision, raised so the request pipeline rolls back, audits the refusal and explains it."""
 
-    def __init__(self, decision: Decision, **audit: Any) -> None:
+    def __init__(self, decision: Decision, *, keep_work: bool = False, **audit: Any) -> None:
         super().__init__(decision.message or decision.code)
         self.decision = decision
+        # The refusal follows work that must stand (an expired reservation refunded, a loan that ran out
+        # expired): the pipeline commits that work with the refusal's record instead of rolling it back.
+        self.keep_work = keep_work
         self.audit = audit  # targets for the audit record of the refusal (document_id=..., loan_id=...)
+
+
+class MissingRule(RuntimeError):
+    """An action was asked about a target, and no object rule decides it: a programming error."""
 
 
 # Plain words for every reason code, shown to people; codes are what machines match on.
@@ -140,7 +148,11 @@ def authorize(actor: User | None, action: Action, target: Any = None, **context:
     if target is None:
         return allow()
     rule = OBJECT_RULES.get(action)
-    return rule(actor, target, context) if rule else allow()
+    if rule is None:
+        # Deny by default at object level too: a target with no rule to judge it is a gap in the policy,
+        # not a permission (`tests/policy/test_completeness.py` finds every such call in the code).
+        raise MissingRule(f"no object rule for {action}, used with a target")
+    return rule(actor, target, context)
 
 
 def require(actor: User | None, action: Action, target: Any = None, **context: Any) -> Decision:

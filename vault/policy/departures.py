@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ..models import Alert, AlertStatus, Departure, HandoverItem, User
-from ..permissions import Action
-from .core import MESSAGES, Decision, allow, deny, object_rule
-from .loans import reason_problem
+from vault.core.actions import Action
+from vault.models import Alert, AlertStatus, Departure, HandoverItem, User
+from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
+from vault.policy.loans import reason_problem
 
 MESSAGES.update({
     "own_departure": "Nobody manages, waives or reports on their own departure.",

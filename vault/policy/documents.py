@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import Document, User
-from ..permissions import Action
-from .core import Decision, allow, deny, object_rule
+from vault.core.actions import Action
+from vault.models import Document, User
+from vault.policy.core import Decision, allow, deny, object_rule
 
 
 @object_rule(Action.DOCUMENT_VERSION)

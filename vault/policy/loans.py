@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from ..config import ConfigError, GradeRule, Settings
-from ..models import Category, Document, Loan, LoanKind, LoanStatus, Role, User, UserStatus
-from ..permissions import Action
-from .core import MESSAGES, Decision, allow, deny, object_rule
+from vault.config.policy_file import GradeRule
+from vault.core.actions import Action
+from vault.models import Category, Document, Loan, LoanKind, LoanStatus, Role, User, UserStatus
+from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 
 MIN_REASON_CHARS = 10
 # Grade 1 has no loan length of its own; a compiler's loan of their grade-1 file still ends.
@@ -36,7 +36,6 @@ CATEGORY_LABELS: dict[Category, str] = {
     Category.OTHER: "Other",
 }
 
-DEPARTURE_MODES = ("second_approver", "refuse")
 
 MESSAGES.update({
     "no_active_loan": "You need an active, approved loan to open this document.",
@@ -87,17 +86,6 @@ def reason_problem(text: str | None) -> str | None:
         return "reason_copies_category"
     return None
 
-
-def departure_mode(settings: Settings) -> str:
-    """`[departure] on_notice`: how loans for people on notice are handled (validated when used).
-
-    Raises:
-        ConfigError: the value is not one of `DEPARTURE_MODES`.
-    """
-    mode = settings.section("departure").get("on_notice", "second_approver")
-    if mode not in DEPARTURE_MODES:
-        raise ConfigError(f"[departure] on_notice must be one of {', '.join(DEPARTURE_MODES)}, not {mode!r}")
-    return mode
 
 
 def max_days(rule: GradeRule) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..models import Role, User
-from ..permissions import Action
-from .core import Decision, allow, deny, object_rule
+from vault.core.actions import Action
+from vault.models import Role, User
+from vault.policy.core import Decision, allow, deny, object_rule
 
 # An auditor watches the people who approve, keep and write files, so must not be one of them; an admin
 # manages accounts and must not be able to grant themselves the means to read files.

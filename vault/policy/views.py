@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import GradeRule
-from ..models import Document, Loan, LoanStatus, User
-from ..permissions import Action
-from .core import MESSAGES, Decision, allow, deny, object_rule
-from .loans import reason_problem
+from vault.config.policy_file import GradeRule
+from vault.core.actions import Action
+from vault.models import Document, Loan, LoanStatus, User
+from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
+from vault.policy.loans import reason_problem
 
 MESSAGES.update({
     "quota_exhausted": "You have used all your views of this document.",

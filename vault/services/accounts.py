@@ -12,14 +12,14 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import policy
-from ..context import AccessContext
-from ..models import ApiToken, Role, RoleAssignment, User, UserStatus, utcnow
-from ..passwords import MIN_LENGTH
-from ..permissions import Action
-from ..runtime import Runtime
-from . import throttle, totp
-from .errors import Conflict, NotFound, ServiceError
+from vault import policy
+from vault.core.actions import Action
+from vault.core.context import AccessContext
+from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.core.passwords import MIN_LENGTH
+from vault.models import ApiToken, Role, RoleAssignment, User, UserStatus, utcnow
+from vault.runtime import Runtime
+from vault.services import throttle, totp
 
 TOKEN_PREFIX = "vt_"  # noqa: S105 (a public marker, not a secret)
 
@@ -107,9 +107,7 @@ def remove_role(
     rt: Runtime, session: Session, user: User, role: Role, *, actor: User | None, ctx: AccessContext | None = None
 ) -> None:
     if actor is not None:
-        policy.require(actor, Action.USER_MANAGE)
-        if actor.id == user.id:
-            raise policy.Denied(policy.deny("separation_of_duties", "Nobody may change their own roles."))
+        policy.require(actor, Action.USER_MANAGE, user, change="remove_role", audit={"subject_user_id": user.id})
     for assignment in list(user.roles):
         if assignment.role == role:
             user.roles.remove(assignment)
@@ -196,9 +194,7 @@ def disable_user(
     """Disable an account: its sessions and its API tokens stop working at once, not at their expiry."""
     ctx = ctx or AccessContext.cli()
     if actor is not None:
-        policy.require(actor, Action.USER_MANAGE, audit={"subject_user_id": user.id})
-        if actor.id == user.id:
-            raise policy.Denied(policy.deny("self_disable"), subject_user_id=user.id)
+        policy.require(actor, Action.USER_MANAGE, user, change="disable", audit={"subject_user_id": user.id})
     user.disabled = True
     end_sessions(user)
     revoke_tokens(rt, session, user, actor=actor, ctx=ctx)
@@ -211,7 +207,7 @@ def enable_user(
     """Re-enable an account, lifting a sign-in lockout too (the administrator has spoken to the person)."""
     ctx = ctx or AccessContext.cli()
     if actor is not None:
-        policy.require(actor, Action.USER_MANAGE, audit={"subject_user_id": user.id})
+        policy.require(actor, Action.USER_MANAGE, user, change="enable", audit={"subject_user_id": user.id})
     user.disabled = False
     throttle.clear(session, user.username)
     rt.audit.record(session, action="user:enable", actor=actor, ctx=ctx, subject_user_id=user.id)
@@ -255,9 +251,7 @@ def reset_second_factor(
     that requires a second factor makes them set up a new one at their next sign-in."""
     ctx = ctx or AccessContext.cli()
     if actor is not None:
-        policy.require(actor, Action.USER_MANAGE, audit={"subject_user_id": user.id})
-        if actor.id == user.id:
-            raise policy.Denied(policy.deny("separation_of_duties", "Nobody may reset their own second factor."),
-                                subject_user_id=user.id)
+        policy.require(actor, Action.USER_MANAGE, user, change="reset_second_factor",
+                       audit={"subject_user_id": user.id})
     totp.remove(rt, session, user, actor=actor, ctx=ctx, action="totp:reset")
     end_sessions(user)

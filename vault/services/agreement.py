@@ -13,10 +13,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..config import Settings
-from ..context import AccessContext
-from ..models import AgreementAcceptance, User
-from ..runtime import Runtime
+from vault.config.settings import Settings
+from vault.core.context import AccessContext
+from vault.models import AgreementAcceptance, User
+from vault.runtime import Runtime
 
 DEFAULT_TEXT = Path(__file__).resolve().parent.parent / "data" / "agreement.md"
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, false, func, select, true
+from sqlalchemy import ColumnElement, and_, false, func, select
 from sqlalchemy.orm import Session
 
-from .. import policy
-from ..context import AccessContext
-from ..models import Customer, Role, RoleAssignment, Segment, User
-from ..permissions import Action
-from ..runtime import Runtime
-from .errors import Conflict, ServiceError
+from vault import policy
+from vault.core.actions import Action
+from vault.core.context import AccessContext
+from vault.core.errors import Conflict, ServiceError
+from vault.models import Customer, Role, RoleAssignment, Segment, User
+from vault.runtime import Runtime
 
 MAX_NAME = 200
 PAGE_SIZE = 50
@@ -102,14 +102,14 @@ def list_customers(session: Session, actor: User, *, query: str = "", page: int 
         policy.Denied: the actor's roles do not allow reading customers (admins, auditors).
     """
     policy.require(actor, Action.CUSTOMER_READ)
-    condition: ColumnElement[bool] = true()
+    condition: ColumnElement[bool] = policy.visible_customers(actor)
     text = " ".join(unicodedata.normalize("NFC", query or "").split())[:MAX_NAME]
     if any(unicodedata.category(ch) == "Cc" for ch in text):
         # No name holds one (see `clean_name`); SQLite would cut the pattern at a NUL and match every
         # name, PostgreSQL refuses the query.
         condition = false()
     elif text:
-        condition = func.lower(Customer.name).like(_like_pattern(text), escape="\\")
+        condition = and_(condition, func.lower(Customer.name).like(_like_pattern(text), escape="\\"))
     total = session.scalar(select(func.count()).select_from(Customer).where(condition)) or 0
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)

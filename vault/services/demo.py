@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..context import AccessContext
-from ..models import Document, Role, Segment
-from ..runtime import Runtime
-from . import accounts, customers, demo_content, documents
+from vault.core.context import AccessContext
+from vault.models import Document, Role, Segment
+from vault.runtime import Runtime
+from vault.services import accounts, customers, demo_content, documents
 
 # One password for every demo account, printed by `vault demo`; never use the demo in production.
 DEMO_PASSWORD = "harbour-lantern-47"  # noqa: S105

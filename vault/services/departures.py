@@ -24,12 +24,14 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from .. import policy
-from ..alerts.config import zone
-from ..alerts.raising import Finding, raise_alert
-from ..config import ConfigError, Settings
-from ..context import AccessContext
-from ..models import (
+from vault import policy
+from vault.config.policy_file import zone
+from vault.config.settings import Settings
+from vault.core import events
+from vault.core.actions import Action
+from vault.core.context import AccessContext
+from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.models import (
     OPEN_STATUSES,
     ApiToken,
     Customer,
@@ -40,52 +42,19 @@ from ..models import (
     Loan,
     LoanStatus,
     Segment,
-    Severity,
     User,
     UserStatus,
     utcnow,
 )
-from ..permissions import Action
-from ..policy import departures as rules
-from ..policy.loans import departure_mode
-from ..runtime import Runtime
-from . import accounts, quota
-from .customers import OWNER_ROLES
-from .errors import Conflict, NotFound, ServiceError
-from .loans import targets
+from vault.policy import departures as rules
+from vault.runtime import Runtime
+from vault.services import accounts, quota
+from vault.services.customers import OWNER_ROLES
+from vault.services.loans import targets
 
 LAST_DAY_REASON = "Access ended on the borrower's last working day"
 MAX_NOTE = 2000
 
-
-@dataclass(frozen=True)
-class DepartureSettings:
-    lookback_days: int = 180
-    key_segments: frozenset[Segment] = frozenset({Segment.VIP})
-    on_notice: str = "second_approver"
-
-
-def departure_settings(settings: Settings) -> DepartureSettings:
-    """Parse `[departure]`: lookback_days, key_segments, on_notice (the loan rule for people on notice).
-
-    Raises:
-        ConfigError: an unknown key or a malformed value.
-    """
-    raw = settings.section("departure")
-    unknown = set(raw) - {"lookback_days", "key_segments", "on_notice"}
-    if unknown:
-        raise ConfigError(f"[departure] unknown key(s) {', '.join(sorted(unknown))}")
-    lookback = raw.get("lookback_days", 180)
-    if not isinstance(lookback, int) or isinstance(lookback, bool) or not 1 <= lookback <= 3660:
-        raise ConfigError("[departure] lookback_days must be a whole number of days from 1 to 3660")
-    segments_raw = raw.get("key_segments", ["vip"])
-    if not isinstance(segments_raw, list) or not all(isinstance(s, str) for s in segments_raw):
-        raise ConfigError("[departure] key_segments must be a list such as [\"vip\", \"key\"]")
-    try:
-        segments = frozenset(Segment(s.strip().lower()) for s in segments_raw)
-    except ValueError:
-        raise ConfigError(f"[departure] key_segments: each must be one of {', '.join(Segment)}") from None
-    return DepartureSettings(lookback_days=lookback, key_segments=segments, on_notice=departure_mode(settings))
 
 
 # -- time ----------------------------------------------------------------------------------------------
@@ -248,13 +217,9 @@ def start_departure(
                             "last_day": last_day.isoformat(), "access_ends_at": user.access_ends_at.isoformat(),
                             "successor_id": departure.successor_id, "open_loans": list(open_loans)})
     added = sync_items(rt, session, departure, actor=actor, ctx=ctx)
-    raise_alert(rt, session, user, Finding(
-        "notice", Severity.MEDIUM, f"departure-{departure.id}",
-        f"{user.display_name} gave notice; last working day {last_day.isoformat()}. "
-        f"{len(added)} customer(s) to hand over, {len(open_loans)} open loan(s).",
-        {"customers": [item.customer_id for item in added], "loans": list(open_loans),
-         "departure_id": departure.id},
-    ), now=now)
+    # The early warning raises its "notice" alert from this event, in this transaction.
+    events.emit("departure.started", session=session, rt=rt, departure=departure, user=user,
+                customers=[item.customer_id for item in added], loans=list(open_loans), now=now)
     return departure
 
 
@@ -262,7 +227,7 @@ def sync_items(rt: Runtime, session: Session, departure: Departure, *, actor: Us
                ctx: AccessContext) -> list[HandoverItem]:
     """Add a handover item for every customer the leaver still owns (new ones since the notice too),
     handing it to the successor at once; refresh which open items are key customers."""
-    key_segments = departure_settings(rt.settings).key_segments
+    key_segments = rt.settings.departure.key_segments
     known = {item.customer_id for item in departure.items}
     owned = session.scalars(select(Customer).where(Customer.owner_id == departure.user_id).order_by(Customer.id))
     added: list[HandoverItem] = []

@@ -25,14 +25,13 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from crypto import EncryptingReader, associated_data, decrypt_stream, new_data_key
 from storage import ObjectNotFound, ObjectStore
-
-from .. import policy
-from ..context import AccessContext
-from ..models import Customer, Document, DocumentVersion, Role, RoleAssignment, User
-from ..permissions import Action
-from ..runtime import Runtime
-from .errors import NotFound, ServiceError
-from .uploads import ValidatingReader, kind_for, sanitize_filename
+from vault import policy
+from vault.core.actions import Action
+from vault.core.context import AccessContext
+from vault.core.errors import NotFound, ServiceError
+from vault.models import Customer, Document, DocumentVersion, Role, RoleAssignment, User
+from vault.runtime import Runtime
+from vault.services.uploads import ValidatingReader, kind_for, sanitize_filename
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def get_customer(session: Session, actor: User, customer_id: int) -> Customer:
     """The customer, if the actor may see it; otherwise NotFound, so ids cannot be probed."""
     customer = session.get(Customer, customer_id)
     if customer is None or not policy.authorize(actor, Action.CUSTOMER_READ, customer):
-        raise NotFound("customer")
+        raise NotFound("customer", customer_id=customer_id)
     return customer
 
 
@@ -66,17 +65,16 @@ def get_document(session: Session, actor: User, document_id: int) -> Document:
     """The document's metadata, if the actor may see it; otherwise NotFound (404, not 403)."""
     document = session.get(Document, document_id)
     if document is None or not policy.authorize(actor, Action.DOCUMENT_READ, document):
-        raise NotFound("document")
+        raise NotFound("document", document_id=document_id)
     return document
 
 
 def customer_documents(session: Session, actor: User, customer: Customer) -> list[Document]:
     """The customer's documents the actor may see, newest first."""
-    documents = session.scalars(
-        select(Document).where(Document.customer_id == customer.id).order_by(Document.created_at.desc(),
-                                                                             Document.id.desc())
-    )
-    return [d for d in documents if policy.authorize(actor, Action.DOCUMENT_READ, d)]
+    return list(session.scalars(
+        select(Document).where(Document.customer_id == customer.id, policy.visible_documents(actor))
+        .order_by(Document.created_at.desc(), Document.id.desc())
+    ))
 
 
 def custodian_choices(session: Session, actor: User) -> list[User]:

@@ -25,11 +25,10 @@ from sqlalchemy import func, select
 
 from crypto import CryptoError, KeyringError, decrypt_stream
 from storage import ObjectInfo, ObjectNotFound, StorageError
-
-from ..context import AccessContext
-from ..models import DocumentVersion
-from ..runtime import Runtime
-from .documents import OBJECT_PREFIX, discard_object, version_context
+from vault.core.context import AccessContext
+from vault.models import DocumentVersion
+from vault.runtime import Runtime
+from vault.services.documents import OBJECT_PREFIX, discard_object, version_context
 
 BATCH = 500
 DEFAULT_MIN_AGE = timedelta(minutes=15)

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from crypto import CryptoError, KeyringError
-
-from ..context import AccessContext
-from ..models import DocumentVersion
-from ..runtime import Runtime
-from .documents import version_context
-from .errors import ServiceError
+from vault.core.context import AccessContext
+from vault.core.errors import ServiceError
+from vault.models import DocumentVersion
+from vault.runtime import Runtime
+from vault.services.documents import version_context
 
 BATCH = 200
 

@@ -4,9 +4,9 @@ Every transition locks the loan row, asks the policy (which refuses with a reaso
 or the person is wrong), changes the state and appends its audit record in the caller's transaction.
 
 Expiry is checked wherever a loan is used, not only by `vault loans expire`: a loan past its due time
-is expired on the spot. That expiry is committed at once, before the act that found it is decided,
-because the act is usually refused because of it and the refusal rolls back the request's work: the
-expiry (and its audit record) must not be rolled back with it.
+is expired on the spot. That expiry stands even when the act that found it is refused (the act is
+usually refused because of it): `settle` marks the unit of work so a refusal commits the expiry and its
+audit record with the refusal's record instead of rolling them back.
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import hooks, policy
-from ..context import AccessContext
-from ..models import (
+from vault import policy
+from vault.core import events
+from vault.core.actions import Action
+from vault.core.context import AccessContext
+from vault.core.errors import NotFound
+from vault.db import unit_of_work
+from vault.models import (
     OPEN_STATUSES,
     SPENT_STATUSES,
     AuditEvent,
@@ -32,11 +36,9 @@ from ..models import (
     User,
     utcnow,
 )
-from ..permissions import Action
-from ..policy import loans as rules
-from ..runtime import Runtime
-from . import quota
-from .errors import NotFound
+from vault.policy import loans as rules
+from vault.runtime import Runtime
+from vault.services import quota
 
 
 def targets(loan: Loan) -> dict[str, int | None]:
@@ -85,8 +87,8 @@ def settle(rt: Runtime, session: Session, *, user: User, document: Document | No
 
     `held`: the person's loans of `document` as `loans_of` returned them, when the caller has them
     already (they are not looked up again). `actor` (default: `user`) is who touched them, named on
-    the refund records. Commits when it changed anything (see the module docstring); returns whether
-    it did.
+    the refund records. Marks the unit of work to keep this when the act is refused (see the module
+    docstring); returns whether it changed anything.
     """
     now = utcnow()
     changed = False
@@ -106,7 +108,7 @@ def settle(rt: Runtime, session: Session, *, user: User, document: Document | No
     if quota.refund_stale(rt, session, now=now, user_id=user.id, actor=actor or user, ctx=ctx):
         changed = True
     if changed:
-        session.commit()
+        unit_of_work.keep_on_refusal(session)
     return changed
 
 
@@ -116,10 +118,10 @@ class Sweep:
     views_refunded: int
 
 
-def sweep(rt: Runtime, session: Session, *, now: datetime | None = None) -> Sweep:
+def sweep(rt: Runtime, session: Session, *, now: datetime | None = None, ctx: AccessContext | None = None) -> Sweep:
     """Expire every loan past due and refund every reservation whose content URL expired unused."""
     now = now or utcnow()
-    ctx = AccessContext.cli()
+    ctx = ctx or AccessContext.cli()
     due = session.scalars(
         select(Loan).where(Loan.status == LoanStatus.ACTIVE, Loan.due_at <= now).order_by(Loan.id)
     ).all()
@@ -141,7 +143,7 @@ def get_loan(session: Session, actor: User, loan_id: int) -> Loan:
     """The loan if the actor may see it (policy `loan:read`); otherwise NotFound, so ids cannot be probed."""
     loan = session.get(Loan, loan_id)
     if loan is None or not policy.authorize(actor, Action.LOAN_READ, loan):
-        raise NotFound("loan")
+        raise NotFound("loan", loan_id=loan_id)
     return loan
 
 
@@ -152,11 +154,7 @@ def list_loans(session: Session, actor: User, *, mine: bool = False, status: str
         query = query.where(Loan.status == LoanStatus(status))
     if mine:
         query = query.where(Loan.borrower_id == actor.id)
-    else:
-        decided = exists().where(LoanDecision.loan_id == Loan.id, LoanDecision.approver_id == actor.id)
-        query = query.where(or_(Loan.borrower_id == actor.id, Loan.status.in_(OPEN_STATUSES), decided,
-                                Loan.released_by_id == actor.id, Loan.closed_by_id == actor.id))
-    return [loan for loan in session.scalars(query) if policy.authorize(actor, Action.LOAN_READ, loan)]
+    return list(session.scalars(query.where(policy.visible_loans(actor))))
 
 
 def active_loan(session: Session, user: User, document: Document) -> Loan | None:
@@ -248,7 +246,7 @@ def request_loan(
         actor, Action.LOAN_REQUEST, document, rule=rule, grade=document.grade, kind=kind, reason=reason,
         category=category, place=place, days=days, extra_views=extra_views, remaining=remaining,
         open_request=loan_kind is not None and open_request(session, actor, document, loan_kind) is not None,
-        departure_mode=rules.departure_mode(rt.settings), audit=audit,
+        departure_mode=rt.settings.departure.on_notice, audit=audit,
     )
     loan_kind = LoanKind(kind)  # known: the policy refuses any other
     extension = loan_kind == LoanKind.EXTENSION
@@ -264,7 +262,7 @@ def request_loan(
     _record(rt, session, "loan:request", actor, loan, ctx.declaring(place), reason_text=reason,
             category=category, days=loan.days, extra_views=loan.extra_views, grade=document.grade,
             approvals_required=loan.approvals_required, release_required=loan.release_required)
-    hooks.emit("loan.requested", session=session, rt=rt, loan=loan)
+    events.emit("loan.requested", session=session, rt=rt, loan=loan)
     return loan
 
 

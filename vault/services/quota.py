@@ -18,10 +18,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ..config import Settings
-from ..context import AccessContext
-from ..models import Document, DocumentView, Loan, LoanKind, LoanStatus, QuotaUsage, User, ViewStatus, utcnow
-from ..runtime import Runtime
+from vault.config.settings import Settings
+from vault.core.context import AccessContext
+from vault.models import Document, DocumentView, Loan, LoanKind, LoanStatus, QuotaUsage, User, ViewStatus, utcnow
+from vault.runtime import Runtime
 
 SETTINGS_KEY = "vault_settings"
 

@@ -21,9 +21,11 @@ from xml.sax.saxutils import escape
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from .. import policy
-from ..context import AccessContext
-from ..models import (
+from vault import policy
+from vault.core.actions import Action
+from vault.core.context import AccessContext
+from vault.core.errors import ServiceError
+from vault.models import (
     Alert,
     AuditEvent,
     AuditHead,
@@ -37,10 +39,8 @@ from ..models import (
     ViewStatus,
     utcnow,
 )
-from ..permissions import Action
-from ..runtime import Runtime
-from .departures import departure_of, departure_settings
-from .errors import ServiceError
+from vault.runtime import Runtime
+from vault.services.departures import departure_of
 
 FORMATS = ("html", "csv", "pdf")
 MAX_LISTED = 20  # distinct reasons or places shown per document
@@ -155,7 +155,7 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
                  now: datetime | None = None) -> Report:
     """Collect the report (no policy, no audit: see `produce`)."""
     now = now or utcnow()
-    lookback_days = lookback_days or departure_settings(rt.settings).lookback_days
+    lookback_days = lookback_days or rt.settings.departure.lookback_days
     start = now - timedelta(days=lookback_days)
     departure = departure_of(session, user)
 

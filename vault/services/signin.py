@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..context import AccessContext
-from ..models import User, utcnow
-from ..runtime import Runtime
-from . import throttle, totp
-from .accounts import find_user
+from vault.core.context import AccessContext
+from vault.models import User, utcnow
+from vault.runtime import Runtime
+from vault.services import throttle, totp
+from vault.services.accounts import find_user
 
 
 @dataclass(frozen=True)

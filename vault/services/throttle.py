@@ -18,10 +18,10 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..config import Settings
-from ..context import AccessContext
-from ..models import LoginAttempt, User, utcnow
-from ..runtime import Runtime
+from vault.config.settings import Settings
+from vault.core.context import AccessContext
+from vault.models import LoginAttempt, User, utcnow
+from vault.runtime import Runtime
 
 
 def user_key(username: str) -> str:

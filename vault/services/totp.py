@@ -21,10 +21,10 @@ import segno
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..context import AccessContext
-from ..models import RecoveryCode, Role, TotpSecret, User, utcnow
-from ..runtime import Runtime
-from .errors import Conflict, ServiceError
+from vault.core.context import AccessContext
+from vault.core.errors import Conflict, ServiceError
+from vault.models import RecoveryCode, Role, TotpSecret, User, utcnow
+from vault.runtime import Runtime
 
 REQUIRED_FOR = frozenset({Role.ADMIN, Role.APPROVER, Role.AUDITOR, Role.CUSTODIAN})
 STEP_SECONDS = 30

@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .errors import ServiceError
+from vault.core.errors import ServiceError
 
 # Bytes looked at to recognise a file: enough for a tar header (magic at 257) and a zip's first entry.
 SNIFF_BYTES = 4096

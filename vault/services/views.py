@@ -2,9 +2,9 @@
 
 Opening is one transaction: policy check, the atomic spend of a unit, the view row and its audit
 record commit together or not at all. Delivery is three: a claim that turns the view from reserved to
-delivering (so a replayed URL gets nothing) and commits *before* a byte is read, because on SQLite any
-open transaction holds the database's write lock and a download may take minutes; then the stream,
-outside any transaction; then a short transaction recording how it ended.
+delivering (so a replayed URL gets nothing), committed by the request's unit of work *before* a byte is
+read, because on SQLite any open transaction holds the database's write lock and a download may take
+minutes; then the stream, outside any transaction; then a short unit of work recording how it ended.
 
 A view that never delivered a byte gives its unit back (expired URL, storage down, undecryptable
 start), each refund with its own audit record; a stream that breaks midway stays spent ("partial"),
@@ -28,25 +28,16 @@ from sqlalchemy.orm import Session
 
 from crypto import CryptoError
 from storage import ObjectNotFound, StorageError
-
-from .. import hooks, policy
-from ..context import AccessContext
-from ..models import (
-    Document,
-    DocumentVersion,
-    DocumentView,
-    Loan,
-    LoanStatus,
-    User,
-    ViewStatus,
-    utcnow,
-)
-from ..permissions import Action
-from ..policy import views as rules
-from ..runtime import Runtime
-from . import loans, quota
-from .documents import PlaintextStream, plaintext_chunks
-from .errors import Conflict, NotFound, ServiceError
+from vault import policy
+from vault.core import events
+from vault.core.actions import Action
+from vault.core.context import AccessContext
+from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.models import Document, DocumentVersion, DocumentView, Loan, LoanStatus, User, ViewStatus, utcnow
+from vault.policy import views as rules
+from vault.runtime import Runtime
+from vault.services import loans, quota
+from vault.services.documents import PlaintextStream, plaintext_chunks
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +93,8 @@ def open_view(
 ) -> OpenedView:
     """Spend one view of `document` and hand out a single-use content URL secret.
 
-    Stale reservations of the actor and their loans past due are settled (and committed) first, so
-    a refusal that follows does not undo them. The caller commits the opening.
+    Stale reservations of the actor and their loans past due are settled first, and kept even if the
+    opening is then refused. The caller's unit of work commits the opening.
 
     Raises:
         policy.Denied: `no_active_loan`, `loan_expired`, `separation_of_duties`, `place_not_trusted`,
@@ -147,9 +138,9 @@ def open_view(
     session.add(view)
     session.flush()
     remaining = limit - spent
-    hooks.emit("view.opened", session=session, rt=rt, view=view)
+    events.emit("view.opened", session=session, rt=rt, view=view)
     if remaining == 0:
-        hooks.emit("quota.exhausted", session=session, rt=rt, user=actor, document=document)
+        events.emit("quota.exhausted", session=session, rt=rt, user=actor, document=document)
     # Last, right before the caller commits: appending to the audit chain locks its head row until
     # the commit, and every other opening waits on that lock, so nothing else may run while it is held.
     rt.audit.record(
@@ -249,18 +240,28 @@ def _claim(session: Session, view: DocumentView) -> bool:
     return result.rowcount == 1
 
 
-def start_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx: AccessContext) -> Delivery:
-    """Claim the view behind a content URL secret and open its decrypted stream.
+@dataclass(frozen=True)
+class Claim:
+    """A view turned from reserved to delivering: what `open_delivery` needs once the claim is committed."""
 
-    Commits and closes `session` before returning (see the module docstring): the caller must not use
-    it for anything but a new unit of work. The first segment is decrypted before this returns, so
-    every failure known before the first byte refunds the view and raises, with nothing sent.
+    view_id: int
+    actor: User
+    version: DocumentVersion
+    download: bool
+    audit: dict[str, int | None]
+    ctx: AccessContext
+
+
+def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx: AccessContext) -> Claim:
+    """Claim the view behind a content URL secret, in the caller's unit of work.
+
+    The caller commits the claim before calling `open_delivery` (on SQLite an open transaction holds
+    the write lock, and a download may take minutes), so a replayed URL gets nothing.
 
     Raises:
         NotFound: no view has this secret.
         policy.Denied: `not_found` (another person's URL, audited), `content_url_used` (replayed),
             `content_url_expired` (refunded), `loan_expired` / `no_active_loan` (the loan ended since).
-        ContentUnavailable: storage down (503) or content not decryptable (500); refunded.
     """
     # The view, its document's customer (for the audit records) and its version, in one query.
     found = session.execute(
@@ -280,18 +281,27 @@ def start_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
         raise policy.Denied(policy.deny("content_url_used"), **audit)
     if view.expires_at <= utcnow():
         quota.refund(rt, session, view, cause="expired_unused", actor=actor, ctx=ctx)
-        session.commit()
-        raise policy.Denied(policy.deny("content_url_expired"), **audit)
+        raise policy.Denied(policy.deny("content_url_expired"), keep_work=True, **audit)
     if view.loan_id is not None:
         _check_loan(rt, session, actor, view, audit, ctx)
     if not _claim(session, view):
         raise policy.Denied(policy.deny("content_url_used"), **audit)
-    view_id, download = view.id, view.download
-    session.commit()
-    session.close()
+    return Claim(view_id=view.id, actor=actor, version=version, download=view.download, audit=audit, ctx=ctx)
+
+
+def open_delivery(rt: Runtime, claim: Claim) -> Delivery:
+    """Open the decrypted stream of a committed claim, outside any transaction.
+
+    The first segment is decrypted before this returns, so every failure known before the first byte
+    refunds the view (in a unit of work of its own) and raises, with nothing sent.
+
+    Raises:
+        ContentUnavailable: storage down (503) or content not decryptable (500); refunded.
+    """
+    view_id, version, download = claim.view_id, claim.version, claim.download
 
     def finish(outcome: str, sent: int, cause: str | None) -> None:
-        _record_end(rt, view_id, actor, audit, outcome, sent, cause, ctx)
+        _record_end(rt, view_id, claim.actor, claim.audit, outcome, sent, cause, claim.ctx)
 
     try:
         stream = plaintext_chunks(rt, version)
@@ -324,12 +334,10 @@ def _check_loan(rt: Runtime, session: Session, actor: User, view: DocumentView, 
     now = utcnow()
     if loan.status == LoanStatus.ACTIVE and loan.due_at is not None and loan.due_at <= now:
         loans.expire_loan(rt, session, loan, now=now, ctx=ctx)  # refunds this reservation too
-        session.commit()
-        raise policy.Denied(policy.deny("loan_expired"), **audit)
+        raise policy.Denied(policy.deny("loan_expired"), keep_work=True, **audit)
     if loan.status != LoanStatus.ACTIVE:
         quota.refund(rt, session, view, cause="loan_ended", actor=actor, ctx=ctx)
-        session.commit()
-        raise policy.Denied(policy.deny("no_active_loan"), **audit)
+        raise policy.Denied(policy.deny("no_active_loan"), keep_work=True, **audit)
 
 
 def _record_end(rt: Runtime, view_id: int, actor: User, audit: dict[str, int | None], outcome: str, sent: int,

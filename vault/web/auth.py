@@ -16,13 +16,13 @@ from flask import Flask, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import LoginManager, current_user, login_user, logout_user
 
-from .. import policy
-from ..models import User
-from ..services import agreement
-from ..services.accounts import user_for_token
-from . import sessions
-from .pipeline import access_context, db_session, refusal_response, runtime, wants_json
-from .redirects import safe_next
+from vault import policy
+from vault.models import User
+from vault.services import agreement
+from vault.services.accounts import user_for_token
+from vault.web import sessions
+from vault.web.pipeline import access_context, db_session, keep_work, refusal_response, runtime, wants_json
+from vault.web.redirects import safe_next
 
 login_manager = LoginManager()
 
@@ -98,7 +98,7 @@ def _end_expired(user: User, reason: str) -> None:
     db = db_session()
     runtime().audit.record(db, action="auth:session_expired", actor=user, ctx=access_context(),
                            subject_user_id=user.id, detail={"reason": reason})
-    db.commit()
+    keep_work()  # the record stands whatever the request's answer
     sign_out()
     g.vault_session_expired = True
 

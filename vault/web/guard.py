@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
-from .. import policy
-from ..permissions import Action
+from vault import policy
+from vault.core.actions import Action
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-from ..permissions import Action
+from vault.core.actions import Action
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,18 @@
-"""Per-request plumbing: the database session, the access context, refusals and their audit records.
+"""Per-request plumbing: the unit of work, the access context, refusals and their audit records.
 
-The order is fixed for every request (as in indico's request handler): guard → load objects → policy →
-work → one commit, or rollback. A refusal rolls back whatever the request had done, then records the
-refusal in a transaction of its own, so refusals are audited even though the act is not.
+The order is fixed for every request (as in indico's request handler): CSRF → guard (authentication
+and the role gate) → maintenance when due (its own unit of work) → load objects → policy → work → one
+commit, or rollback. The request's unit of work commits here, when the handler has returned a
+successful answer (status below 400), and nowhere else; an error answer or an exception rolls it back.
+A refusal rolls back whatever the request had done (unless the service settled something the refusal
+depends on, `Denied(keep_work=True)`), then records the refusal in the same unit, so refusals are
+audited even though the act is not. A streaming answer's bytes leave after this commit.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -15,12 +20,18 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from .. import hooks, policy
-from ..context import AccessContext
-from ..runtime import Runtime
-from .places import named_place
+from vault import policy
+from vault.core import events
+from vault.core.context import AccessContext
+from vault.core.errors import NotFound
+from vault.db import unit_of_work
+from vault.runtime import Runtime
+from vault.services import maintenance
+from vault.web.places import named_place
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+MAINTENANCE_SECONDS = 60.0
+_MAINTENANCE_KEY = "vault.maintenance.next_run"
 
 
 def runtime() -> Runtime:
@@ -32,6 +43,19 @@ def db_session() -> Session:
     if "db_session" not in g:
         g.db_session = runtime().db.sessions()
     return g.db_session
+
+
+def keep_work() -> None:
+    """What the request has done so far stands even if its answer is an error or a refusal (a failed
+    sign-in counted, an expired session recorded): the pipeline commits it instead of rolling back."""
+    g.vault_keep_work = True
+
+
+def commit_so_far() -> None:
+    """Commit the request's work now; the rest of the request runs in a new transaction. For the few
+    handlers that must: an export recorded before its snapshot opens, a verification that must not
+    hold SQLite's write lock while it reads the whole chain."""
+    unit_of_work.commit(db_session())
 
 
 def access_context() -> AccessContext:
@@ -63,7 +87,8 @@ def record_refusal(exc: policy.Denied) -> None:
     write commits with the refusal's record and is not lost with the rolled-back act.
     """
     session = db_session()
-    session.rollback()
+    if not (unit_of_work.kept_on_refusal(session) or exc.keep_work or g.get("vault_keep_work")):
+        session.rollback()
     user = g.get("vault_user")
     action = str(g.get("vault_denied_action") or g.get("vault_action") or request.endpoint or "request")
     ctx = access_context()
@@ -77,9 +102,25 @@ def record_refusal(exc: policy.Denied) -> None:
         detail={"path": request.path, "method": request.method},
         **exc.audit,
     )
-    hooks.emit("access.denied", session=session, rt=runtime(), user=user, action=action, code=exc.decision.code,
+    events.emit("access.denied", session=session, rt=runtime(), user=user, action=action, code=exc.decision.code,
                ctx=ctx)
     session.commit()
+
+
+def not_found_response(exc: NotFound) -> Any:
+    """A missing or hidden object: the same audited `not_found` refusal for pages and API, so probing
+    ids through either is recorded (and counted by the early warning)."""
+    return _refuse(policy.Denied(policy.deny("not_found"), **{k: v for k, v in exc.audit.items() if v is not None}))
+
+
+def _refuse(exc: policy.Denied) -> Any:
+    # Fail closed: if even the refusal cannot be recorded, the answer is still a refusal.
+    try:
+        record_refusal(exc)
+    except Exception:
+        current_app.logger.exception("could not record a refusal")
+    status = 404 if exc.decision.code == "not_found" else 403
+    return refusal_response(exc.decision, status)
 
 
 def install(app: Flask) -> None:
@@ -95,15 +136,8 @@ def install(app: Flask) -> None:
             session.rollback()
             session.close()
 
-    @app.errorhandler(policy.Denied)
-    def _denied(exc: policy.Denied) -> Any:
-        # Fail closed: if even the refusal cannot be recorded, the answer is still a refusal.
-        try:
-            record_refusal(exc)
-        except Exception:
-            current_app.logger.exception("could not record a refusal")
-        status = 404 if exc.decision.code == "not_found" else 403
-        return refusal_response(exc.decision, status)
+    app.register_error_handler(policy.Denied, _refuse)
+    app.register_error_handler(NotFound, not_found_response)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
@@ -113,6 +147,36 @@ def install(app: Flask) -> None:
         return render_template("error.html", error=exc), exc.code
 
     @app.after_request
-    def _headers(response: Any) -> Any:
+    def _finish(response: Any) -> Any:
         response.headers.setdefault("X-Request-ID", g.get("request_id", ""))
+        session: Session | None = g.get("db_session")
+        if session is not None:
+            if response.status_code < 400 or g.get("vault_keep_work"):
+                unit_of_work.commit(session)  # the request's one commit; if it fails, the answer is an error
+            else:
+                session.rollback()
         return response
+
+
+def run_due_maintenance() -> None:
+    """The maintenance sweep, at most once a minute per worker, after CSRF and the guard and before the
+    request's own unit of work: it runs in a unit of its own, so the request's reads so far are ended
+    first (on SQLite an open transaction holds the write lock the sweep needs)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    now = time.monotonic()
+    if now < app.extensions.get(_MAINTENANCE_KEY, 0.0):
+        return
+    app.extensions[_MAINTENANCE_KEY] = now + MAINTENANCE_SECONDS
+    session: Session | None = g.get("db_session")
+    if session is not None:
+        unit_of_work.commit(session)
+    rt = runtime()
+    try:
+        with unit_of_work.unit_of_work(rt.db) as sweep_session:
+            report = maintenance.run(rt, sweep_session, ctx=AccessContext.system("vault maintenance (on request)"))
+        for departure_id in report.departures_offboarded:
+            current_app.logger.info("last-day steps carried out for departure %d", departure_id)
+    except Exception:
+        # Access is already refused without it (`User.can_sign_in`, due times); retried at the next sweep.
+        app.extensions[_MAINTENANCE_KEY] = 0.0
+        current_app.logger.exception("the maintenance sweep failed")

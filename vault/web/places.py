@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..config import TrustedPlace
+from vault.config.settings import TrustedPlace
 
 
 def named_place(address: str | None, places: tuple[TrustedPlace, ...]) -> str | None:

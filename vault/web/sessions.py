@@ -18,9 +18,9 @@ import time
 from flask import Flask, has_request_context, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
-from ..models import User
-from ..services import agreement, totp
-from .pipeline import db_session, runtime
+from vault.models import User
+from vault.services import agreement, totp
+from vault.web.pipeline import db_session, runtime
 
 # The step owed → the page that settles it.
 STEP_PAGES = {

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Flask, g
 
-from .. import policy
-from ..permissions import Action
-from . import auth, guard, headers, navigation, pipeline
+from vault import policy
+from vault.core.actions import Action
+from vault.web import auth, guard, headers, navigation, pipeline
 
 
 def install(app: Flask) -> None:
@@ -19,6 +19,11 @@ def install(app: Flask) -> None:
     @app.before_request
     def _guard() -> Any:
         return guard.check_request(auth.authenticate, auth.unauthenticated)
+
+    @app.before_request
+    def _maintenance() -> None:
+        if g.get("vault_user") is not None:
+            pipeline.run_due_maintenance()
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template
 from sqlalchemy import text
 
-from ..permissions import Action
-from ..web import auth
-from ..web.guard import permission
-from ..web.pipeline import db_session, runtime
+from vault.core.actions import Action
+from vault.web import auth
+from vault.web.guard import permission
+from vault.web.pipeline import db_session, runtime
 
 bp = Blueprint("home", __name__)
 

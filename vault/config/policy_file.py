@@ -1,17 +1,21 @@
-"""The `[alerts]` and `[working_hours]` sections of the policy file, checked key by key.
+"""The policy file's sections (`[grades]`, `[alerts]`, `[working_hours]`, `[departure]`), typed and checked
+key by key once, at start-up.
 
 A mistyped threshold must stop the start-up, not silently leave a rule at its default: a company that
 believes it lowered "customers per day" to 10 and still runs at 20 is worse off than one that knows.
+Every section is parsed into a frozen dataclass here and nowhere else; the rest of the code reads the
+fields of `Settings.alerts`, `Settings.working_hours`, `Settings.departure` and `Settings.grades`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..config import ConfigError, Settings
+from vault.config.errors import ConfigError
+from vault.models.customers import Segment
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -39,13 +43,12 @@ _INT_MIN = {"customers_per_day": 0, "median_min_views": 1, "refusals_per_hour": 
 _FLOAT_MIN = {"median_factor": 0.0, "webhook_backoff_seconds": 0.0, "webhook_timeout_seconds": 0.1}
 
 
-def alert_settings(settings: Settings) -> AlertSettings:
+def parse_alerts(raw: dict[str, Any]) -> AlertSettings:
     """Parse `[alerts]`.
 
     Raises:
         ConfigError: an unknown key, or a value of the wrong type or range.
     """
-    raw = settings.section("alerts")
     known = {f.name for f in fields(AlertSettings)}
     unknown = set(raw) - known
     if unknown:
@@ -101,17 +104,16 @@ def _clock(value: Any, key: str) -> time:
     raise ConfigError(f"[working_hours] {key} must be an hour (0-24) or \"HH:MM\", not {value!r}")
 
 
-def working_hours(settings: Settings) -> WorkingHours:
+def parse_working_hours(raw: dict[str, Any], default_timezone: str) -> WorkingHours:
     """Parse `[working_hours]`: timezone (default VAULT_TIMEZONE), days, start and end.
 
     Raises:
         ConfigError: an unknown key or a malformed value.
     """
-    raw = settings.section("working_hours")
     unknown = set(raw) - {"timezone", "days", "start", "end"}
     if unknown:
         raise ConfigError(f"[working_hours] unknown key(s) {', '.join(sorted(unknown))}")
-    tz = zone(str(raw.get("timezone", settings.timezone)), "[working_hours] timezone")
+    tz = zone(str(raw.get("timezone", default_timezone)), "[working_hours] timezone")
     days_raw = raw.get("days", list(DAY_NAMES[:5]))
     if not isinstance(days_raw, list) or not all(isinstance(d, str) for d in days_raw):
         raise ConfigError("[working_hours] days must be a list of day names such as [\"mon\", \"tue\"]")
@@ -128,8 +130,89 @@ def working_hours(settings: Settings) -> WorkingHours:
     return WorkingHours(zone=tz, days=frozenset(days), start=start, end=end)
 
 
-def check(settings: Settings) -> None:
-    """Parse every section the alerts and departures read, so a bad file stops the start-up."""
-    alert_settings(settings)
-    working_hours(settings)
-    zone(settings.timezone, "VAULT_TIMEZONE")
+
+DEPARTURE_MODES = ("second_approver", "refuse")
+
+
+@dataclass(frozen=True)
+class DepartureSettings:
+    """`[departure]`: how far back a departure report looks, which segments are key customers, and how
+    loans for people on notice are handled (`second_approver` or `refuse`)."""
+
+    lookback_days: int = 180
+    key_segments: frozenset[Segment] = frozenset({Segment.VIP})
+    on_notice: str = "second_approver"
+
+
+def parse_departure(raw: dict[str, Any]) -> DepartureSettings:
+    """Parse `[departure]`: lookback_days, key_segments, on_notice.
+
+    Raises:
+        ConfigError: an unknown key or a malformed value.
+    """
+    unknown = set(raw) - {"lookback_days", "key_segments", "on_notice"}
+    if unknown:
+        raise ConfigError(f"[departure] unknown key(s) {', '.join(sorted(unknown))}")
+    lookback = raw.get("lookback_days", 180)
+    if not isinstance(lookback, int) or isinstance(lookback, bool) or not 1 <= lookback <= 3660:
+        raise ConfigError("[departure] lookback_days must be a whole number of days from 1 to 3660")
+    segments_raw = raw.get("key_segments", ["vip"])
+    if not isinstance(segments_raw, list) or not all(isinstance(s, str) for s in segments_raw):
+        raise ConfigError("[departure] key_segments must be a list such as [\"vip\", \"key\"]")
+    try:
+        segments = frozenset(Segment(s.strip().lower()) for s in segments_raw)
+    except ValueError:
+        raise ConfigError(f"[departure] key_segments: each must be one of {', '.join(Segment)}") from None
+    mode = raw.get("on_notice", "second_approver")
+    if mode not in DEPARTURE_MODES:
+        raise ConfigError(f"[departure] on_notice must be one of {', '.join(DEPARTURE_MODES)}, not {mode!r}")
+    return DepartureSettings(lookback_days=lookback, key_segments=segments, on_notice=mode)
+
+
+@dataclass(frozen=True)
+class GradeRule:
+    """What a grade demands; the defaults are the product's table, a deployment may change them."""
+
+    views: int
+    loan_required: bool
+    approvals: int
+    release_required: bool
+    download: bool
+    trusted_places_only: bool
+    max_days: int | None
+
+
+DEFAULT_GRADES: dict[int, GradeRule] = {
+    1: GradeRule(views=10, loan_required=False, approvals=0, release_required=False, download=True,
+                 trusted_places_only=False, max_days=None),
+    2: GradeRule(views=3, loan_required=True, approvals=1, release_required=False, download=True,
+                 trusted_places_only=False, max_days=30),
+    3: GradeRule(views=3, loan_required=True, approvals=1, release_required=True, download=False,
+                 trusted_places_only=True, max_days=7),
+}
+_GRADE_KEYS = {f.name for f in fields(GradeRule)}
+
+
+def parse_grades(raw: dict[str, Any], where: str = "policy file") -> dict[int, GradeRule]:
+    """Parse `[grades.N]` tables over the product's defaults.
+
+    Raises:
+        ConfigError: a grade other than 1-3, an unknown key, or an inconsistent rule.
+    """
+    grades = dict(DEFAULT_GRADES)
+    for key, values in raw.items():
+        if str(key) not in {"1", "2", "3"} or not isinstance(values, dict):
+            raise ConfigError(f"{where}: [grades.{key}] must be grades.1, grades.2 or grades.3")
+        bad = set(values) - _GRADE_KEYS
+        if bad:
+            raise ConfigError(f"{where}: [grades.{key}] unknown key(s) {', '.join(sorted(bad))}")
+        grades[int(key)] = replace(grades[int(key)], **values)
+    for number, rule in grades.items():
+        if rule.views < 0 or rule.approvals < 0 or (rule.max_days is not None and rule.max_days < 1):
+            raise ConfigError(f"{where}: [grades.{number}] numbers must be positive")
+        if rule.loan_required and rule.approvals < 1:
+            raise ConfigError(f"{where}: [grades.{number}] a loan needs at least one approval")
+    return grades
+
+
+SECTIONS = ("grades", "alerts", "working_hours", "departure")

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed over by `vault.schema`, or on the configured URL."""
+"""Alembic environment: runs on the connection handed over by `vault.db.schema`, or on the configured URL."""
 
 from __future__ import annotations
 

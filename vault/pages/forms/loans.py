@@ -12,7 +12,7 @@ from wtforms import BooleanField, HiddenField, IntegerField, SelectField, String
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
-from .models import Category
+from vault.models import Category
 
 CATEGORY_LABELS = {
     Category.VISIT_PREPARATION.value: _l("Visit preparation"),

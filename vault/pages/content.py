@@ -12,12 +12,12 @@ from typing import Any
 from flask import Blueprint, Response, g, render_template, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from ..permissions import Action
-from ..services import views as views_service
-from ..services.errors import ServiceError
-from ..web import auth
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
+from vault.core.actions import Action
+from vault.core.errors import ServiceError
+from vault.services import views as views_service
+from vault.web import auth
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 
 bp = Blueprint("content", __name__)
 
@@ -50,7 +50,9 @@ def deliver(secret: str) -> Any:
         raise MethodNotAllowed(valid_methods=["GET"])
     g.vault_denied_action = "content:open"
     try:
-        delivery = views_service.start_delivery(runtime(), db_session(), auth.current(), secret, access_context())
+        claim = views_service.claim_delivery(runtime(), db_session(), auth.current(), secret, access_context())
+        commit_so_far()  # the claim stands before a byte is read (see the views service)
+        delivery = views_service.open_delivery(runtime(), claim)
     except ServiceError as exc:
         return render_template("loans/problem.html", message=exc.message, code=exc.code), exc.status
     return content_response(delivery)

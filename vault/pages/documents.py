@@ -13,18 +13,17 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from storage import StorageError
-
-from .. import policy
-from ..forms_documents import NO_CUSTODIAN, UploadForm, VersionForm, choice
-from ..models import Customer, Document, User
-from ..permissions import Action
-from ..services import documents as documents_service
-from ..services.errors import ServiceError
-from ..services.uploads import ALLOWED_EXTENSIONS, human_size
-from ..web import auth, navigation
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
-from .customers import hidden_as_not_found
+from vault import policy
+from vault.core.actions import Action
+from vault.core.errors import ServiceError
+from vault.models import Customer, Document, User
+from vault.pages.customers import hidden_as_not_found
+from vault.pages.forms.documents import NO_CUSTODIAN, UploadForm, VersionForm, choice
+from vault.services import documents as documents_service
+from vault.services.uploads import ALLOWED_EXTENSIONS, human_size
+from vault.web import auth, navigation
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, runtime
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 navigation.add("documents.new", Action.DOCUMENT_UPLOAD, "Upload a file")
@@ -69,7 +68,6 @@ def new() -> Any:
                 runtime(), session, actor, customer, title=form.title.data, grade=form.grade.data,
                 stream=upload.stream, filename=upload.filename, content_type=upload.mimetype,
                 ctx=access_context(), custodian=custodian)
-            session.commit()
         except ServiceError as exc:
             session.rollback()
             _field_for(exc.code, form).errors = [exc.message]
@@ -116,7 +114,6 @@ def add_version(document_id: int) -> Any:
         version = documents_service.add_version(
             runtime(), session, actor, document, stream=upload.stream, filename=upload.filename,
             content_type=upload.mimetype, ctx=access_context())
-        session.commit()
     except ServiceError as exc:
         session.rollback()
         form.file.errors = [exc.message]

@@ -20,14 +20,14 @@ from wtforms import IntegerField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
-from ..audit import charts, service
-from ..audit.export import FORMATS, MEDIA_TYPES, AuditExport, load_manifest, save_manifest
-from ..audit.filters import AuditFilter, FilterError, parse
-from ..models import AuditEvent, Customer, Document, Loan, User
-from ..permissions import Action
-from ..web import auth, navigation
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
+from vault.audit import charts, service
+from vault.audit.export import FORMATS, MEDIA_TYPES, AuditExport, load_manifest, save_manifest
+from vault.audit.filters import AuditFilter, FilterError, parse
+from vault.core.actions import Action
+from vault.models import AuditEvent, Customer, Document, Loan, User
+from vault.web import auth, navigation
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 navigation.add("audit.index", Action.AUDIT_READ, "Audit log")
@@ -170,10 +170,9 @@ def verify() -> Any:
     if not form.validate_on_submit():
         return render_template("audit/verify.html", report=None, form=form), 400
     session = db_session()
-    session.commit()  # hold no lock while the chain is read (SQLite would stall every writer)
+    commit_so_far()  # hold no lock while the chain is read (SQLite would stall every writer)
     report = service.verify(runtime(), session, actor=auth.current(), ctx=access_context(),
                             from_seq=form.from_seq.data or 1)
-    session.commit()
     return render_template("audit/verify.html", report=report, form=form)
 
 
@@ -202,8 +201,8 @@ def stream_export(filters: AuditFilter, fmt: str, *, manifest_endpoint: str) -> 
     session = db_session()
     event_seq = service.record_export(rt, session, actor=auth.current(), ctx=access_context(), filters=filters,
                                       fmt=fmt, destination="download")
-    # Committed before the first byte: no record, no export. The export then reads its own snapshot.
-    session.commit()
+    # Committed before the snapshot opens and before the first byte: no record, no export.
+    commit_so_far()
     name = f"audit-{event_seq}.{fmt}"
     export = AuditExport(rt.db, checkpointer, filters, fmt).open()
 

@@ -9,13 +9,13 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..forms import ConfirmForm, LoginForm
-from ..permissions import Action
-from ..services import agreement, signin
-from ..web import auth, sessions
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
-from ..web.redirects import safe_next
+from vault.core.actions import Action
+from vault.pages.forms import ConfirmForm, LoginForm
+from vault.services import agreement, signin
+from vault.web import auth, sessions
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, runtime
+from vault.web.redirects import safe_next
 
 bp = Blueprint("auth", __name__)
 
@@ -42,7 +42,6 @@ def login():
         session = db_session()
         result = signin.check_password(runtime(), session, form.username.data, form.password.data,
                                        access_context())
-        session.commit()
         if result.user is not None:
             auth.sign_in(result.user, sessions.PENDING if result.second_factor else sessions.NONE)
             target = safe_next(form.next.data, url_for("home.index"))
@@ -62,7 +61,6 @@ def second_factor():
     if form.validate_on_submit():
         session = db_session()
         outcome = signin.check_second_factor(runtime(), session, user, form.code.data, access_context())
-        session.commit()
         if outcome == "ok":
             sessions.second_factor_done()
             return redirect(sessions.continue_url(user))
@@ -86,7 +84,6 @@ def agreement_page():
     form = AgreementForm()
     if form.validate_on_submit():
         agreement.accept(runtime(), session, user, access_context())
-        session.commit()
         sessions.agreed(settings.agreement_version)
         flash(_("Thank you: your acceptance is recorded."), "success")
         return redirect(sessions.continue_url(user))
@@ -107,7 +104,6 @@ def logout():
     if form.validate_on_submit():
         session = db_session()
         signin.sign_out(runtime(), session, auth.current(), access_context())
-        session.commit()
         auth.sign_out()
         flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))

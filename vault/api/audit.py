@@ -12,15 +12,15 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from .audit import service
-from .audit.export import FORMATS, load_manifest
-from .audit.filters import FilterError, parse
-from .models import User
-from .permissions import Action
-from .views.audit import stream_export
-from .web import auth
-from .web.guard import permission
-from .web.pipeline import access_context, db_session, runtime
+from vault.audit import service
+from vault.audit.export import FORMATS, load_manifest
+from vault.audit.filters import FilterError, parse
+from vault.core.actions import Action
+from vault.models import User
+from vault.pages.audit import stream_export
+from vault.web import auth
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 
 bp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit")
 CSRF_EXEMPT = True
@@ -60,9 +60,8 @@ def verify() -> Any:
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 2**63 - 1:
         return _invalid({"from": "must be a sequence number of 1 or more"})
     session = db_session()
-    session.commit()  # hold no lock while the chain is read (SQLite would stall every writer)
+    commit_so_far()  # hold no lock while the chain is read (SQLite would stall every writer)
     report = service.verify(runtime(), session, actor=auth.current(), ctx=access_context(), from_seq=int(raw))
-    session.commit()
     return jsonify(report.as_dict())
 
 

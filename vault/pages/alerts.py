@@ -9,19 +9,22 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from .. import policy
-from ..alerts import RULE_TITLES, desk
-from ..forms import ConfirmForm
-from ..forms_departures import ResolveForm
-from ..models import Alert, Customer, Document
-from ..permissions import Action
-from ..services.errors import NotFound, ServiceError
-from ..web import auth, navigation
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, record_refusal, runtime
+from vault import policy
+from vault.alerts import RULE_TITLES, desk
+from vault.core.actions import Action
+from vault.core.errors import NotFound, ServiceError
+from vault.models import Alert, Customer, Document
+from vault.pages.forms import ConfirmForm
+from vault.pages.forms.departures import ResolveForm
+from vault.web import auth, navigation
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, not_found_response, record_refusal, runtime
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 navigation.add("alerts.index", Action.ALERT_READ, "Alerts")
+
+
+bp.register_error_handler(NotFound, not_found_response)
 
 
 @bp.errorhandler(ServiceError)
@@ -87,7 +90,6 @@ def acknowledge(alert_id: int) -> Any:
     if not ConfirmForm().validate_on_submit():
         raise ServiceError("invalid_form", _("The form has expired; try again."))
     desk.acknowledge(runtime(), session, actor, alert, ctx=access_context())
-    session.commit()
     flash(_("Alert acknowledged."), "success")
     return redirect(url_for("alerts.show", alert_id=alert.id))
 
@@ -110,6 +112,5 @@ def resolve(alert_id: int) -> Any:
         except Exception:
             current_app.logger.exception("could not record a refusal")
         return _page(_alert(alert_id), form, exc.decision), 403
-    session.commit()
     flash(_("Alert resolved."), "success")
     return redirect(url_for("alerts.show", alert_id=alert.id))

@@ -10,17 +10,17 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from .. import policy
-from ..forms_documents import CustomerForm, choice
-from ..models import Document, User
-from ..permissions import Action
-from ..services import customers as customers_service
-from ..services import documents as documents_service
-from ..services.errors import NotFound, ServiceError
-from ..services.uploads import human_size
-from ..web import auth, navigation
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
+from vault import policy
+from vault.core.actions import Action
+from vault.core.errors import NotFound, ServiceError
+from vault.models import Document, User
+from vault.pages.forms.documents import CustomerForm, choice
+from vault.services import customers as customers_service
+from vault.services import documents as documents_service
+from vault.services.uploads import human_size
+from vault.web import auth, navigation
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, runtime
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 navigation.add("customers.index", Action.CUSTOMER_READ, "Customers")
@@ -79,7 +79,6 @@ def new() -> Any:
             customer = customers_service.create_customer(
                 runtime(), session, actor, name=form.name.data, segment=form.segment.data, owner=owner,
                 notes=form.notes.data or "", ctx=access_context())
-            session.commit()
         except ServiceError as exc:
             session.rollback()
             form.name.errors = [*form.name.errors, exc.message]

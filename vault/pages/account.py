@@ -9,14 +9,14 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from ..forms import ConfirmForm
-from ..passwords import MIN_LENGTH
-from ..permissions import Action
-from ..services import accounts, totp
-from ..services.errors import ServiceError
-from ..web import auth, navigation, sessions
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
+from vault.core.actions import Action
+from vault.core.errors import ServiceError
+from vault.core.passwords import MIN_LENGTH
+from vault.pages.forms import ConfirmForm
+from vault.services import accounts, totp
+from vault.web import auth, navigation, sessions
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, runtime
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -71,10 +71,8 @@ def password():
         accounts.change_password(runtime(), session, user, current=form.current.data, new=form.new.data,
                                  ctx=access_context())
     except ServiceError as exc:
-        session.commit()  # a wrong current password is counted and audited
         flash(_(exc.message), "error")
         return redirect(url_for("account.index"))
-    session.commit()
     sessions.renew_epoch(user)
     flash(_("Your password is changed; your other sessions are signed out."), "success")
     return redirect(url_for("account.index"))
@@ -90,16 +88,13 @@ def second_factor():
         flash(_("Your second factor is already set up."), "info")
         return redirect(url_for("account.index"))
     row = totp.begin_enrolment(session, user)
-    session.commit()
     form = EnrolForm()
     if form.validate_on_submit():
         try:
             codes = totp.confirm_enrolment(runtime(), session, user, form.code.data, access_context())
         except ServiceError as exc:
-            session.commit()
             flash(_(exc.message), "error")
         else:
-            session.commit()
             sessions.second_factor_done()
             return render_template("account/recovery_codes.html", codes=codes,
                                    next_url=sessions.continue_url(user), enrolled_now=True)
@@ -123,11 +118,9 @@ def second_factor_remove():
         accounts.confirm_password(runtime(), session, user, form.password.data, access_context(),
                                   action="totp:remove")
     except ServiceError as exc:
-        session.commit()
         flash(_(exc.message), "error")
         return redirect(url_for("account.index"))
     totp.remove(runtime(), session, user, actor=user, ctx=access_context(), action="totp:remove")
-    session.commit()
     flash(_("Your second factor is removed."), "success")
     return redirect(url_for("account.index"))
 
@@ -145,10 +138,8 @@ def recovery_codes():
                                   action="totp:recovery_codes")
         codes = totp.new_recovery_codes(runtime(), session, user, access_context())
     except ServiceError as exc:
-        session.commit()
         flash(_(exc.message), "error")
         return redirect(url_for("account.index"))
-    session.commit()
     return render_template("account/recovery_codes.html", codes=codes, next_url=url_for("account.index"),
                            enrolled_now=False)
 
@@ -161,7 +152,6 @@ def logout_everywhere():
     if form.validate_on_submit():
         session = db_session()
         accounts.log_out_everywhere(runtime(), session, user, access_context())
-        session.commit()
         auth.sign_out()
         flash(_("Every session of yours, this one included, is signed out."), "info")
         return redirect(url_for("auth.login"))

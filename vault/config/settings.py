@@ -13,33 +13,27 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from vault.config.errors import ConfigError
+from vault.config.policy_file import (
+    DEFAULT_GRADES,
+    SECTIONS,
+    AlertSettings,
+    DepartureSettings,
+    GradeRule,
+    WorkingHours,
+    parse_alerts,
+    parse_departure,
+    parse_grades,
+    parse_working_hours,
+    zone,
+)
+
+__all__ = ["ConfigError", "GradeRule", "Settings", "TrustedPlace", "ensure_secret_key", "load_settings"]
 
 
-class ConfigError(Exception):
-    """A setting is unknown, malformed or inconsistent."""
 
-
-@dataclass(frozen=True)
-class GradeRule:
-    """What a grade demands; the defaults are the product's table, a deployment may change them."""
-
-    views: int
-    loan_required: bool
-    approvals: int
-    release_required: bool
-    download: bool
-    trusted_places_only: bool
-    max_days: int | None
-
-
-DEFAULT_GRADES: dict[int, GradeRule] = {
-    1: GradeRule(views=10, loan_required=False, approvals=0, release_required=False, download=True,
-                 trusted_places_only=False, max_days=None),
-    2: GradeRule(views=3, loan_required=True, approvals=1, release_required=False, download=True,
-                 trusted_places_only=False, max_days=30),
-    3: GradeRule(views=3, loan_required=True, approvals=1, release_required=True, download=False,
-                 trusted_places_only=True, max_days=7),
-}
 
 
 @dataclass(frozen=True)
@@ -101,7 +95,9 @@ class Settings:
     webhook_url: str = ""
     log_level: str = "INFO"
     grades: dict[int, GradeRule] = field(default_factory=lambda: dict(DEFAULT_GRADES))
-    policy: dict[str, Any] = field(default_factory=dict)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    working_hours: WorkingHours = field(default_factory=lambda: parse_working_hours({}, "UTC"))
+    departure: DepartureSettings = field(default_factory=DepartureSettings)
 
     @property
     def database(self) -> str:
@@ -125,14 +121,10 @@ class Settings:
         except KeyError:
             raise ConfigError(f"no rule for grade {grade}") from None
 
-    def section(self, name: str) -> dict[str, Any]:
-        """A free-form policy section from the TOML file (`[departure]`, `[alerts]`...), validated by its user."""
-        return dict(self.policy.get(name, {}))
 
 
-_ENV_FIELDS = {f.name for f in fields(Settings)} - {"grades", "policy"}
-_TOML_SECTIONS = {"grades", "departure", "alerts", "working_hours", "security"}
-_GRADE_KEYS = {f.name for f in fields(GradeRule)}
+_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure"}
+_ENV_FIELDS = {f.name for f in fields(Settings)} - _POLICY_FIELDS
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -158,31 +150,30 @@ def _coerce(name: str, raw: Any) -> Any:
     return raw
 
 
-def _load_toml(path: Path) -> tuple[dict[int, GradeRule], dict[str, Any]]:
+def _load_toml(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"VAULT_CONFIG names {path}, which does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(data) - _TOML_SECTIONS
+    return data
+
+
+def _parse_policy(sections: dict[str, Any], timezone: str, where: str) -> dict[str, Any]:
+    """The policy file's sections as typed settings; an unknown section or key is an error."""
+    unknown = set(sections) - set(SECTIONS)
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}")
-    grades = dict(DEFAULT_GRADES)
-    for key, values in data.get("grades", {}).items():
-        if key not in {"1", "2", "3"} or not isinstance(values, dict):
-            raise ConfigError(f"{path}: [grades.{key}] must be grades.1, grades.2 or grades.3")
-        bad = set(values) - _GRADE_KEYS
-        if bad:
-            raise ConfigError(f"{path}: [grades.{key}] unknown key(s) {', '.join(sorted(bad))}")
-        grades[int(key)] = replace(grades[int(key)], **values)
-    for number, rule in grades.items():
-        if rule.views < 0 or rule.approvals < 0 or (rule.max_days is not None and rule.max_days < 1):
-            raise ConfigError(f"{path}: [grades.{number}] numbers must be positive")
-        if rule.loan_required and rule.approvals < 1:
-            raise ConfigError(f"{path}: [grades.{number}] a loan needs at least one approval")
-    policy = {name: values for name, values in data.items() if name != "grades"}
-    return grades, policy
+        raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}")
+    for name, value in sections.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table")
+    return {
+        "grades": parse_grades(sections.get("grades", {}), where),
+        "alerts": parse_alerts(sections.get("alerts", {})),
+        "working_hours": parse_working_hours(sections.get("working_hours", {}), timezone),
+        "departure": parse_departure(sections.get("departure", {})),
+    }
 
 
 def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -200,14 +191,27 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         if name not in _ENV_FIELDS:
             raise ConfigError(f"unknown setting {key}; see the configuration table in the README")
         values[name] = _coerce(name, raw)
+    # Overrides (tests, embedding) may give the policy file's sections as "policy" (a dict shaped like the
+    # TOML file) and grade rules as "grades"; both go through the same parser as the file.
+    sections: dict[str, Any] = {}
+    grade_rules: dict[int, GradeRule] | None = None
     for name, raw in (overrides or {}).items():
-        if name not in Settings.__dataclass_fields__:
+        if name == "policy":
+            sections = dict(raw)
+        elif name == "grades":
+            grade_rules = dict(raw)
+        elif name not in _ENV_FIELDS:
             raise ConfigError(f"unknown setting {name!r}")
-        values[name] = raw if name in {"grades", "policy"} else _coerce(name, raw)
+        else:
+            values[name] = _coerce(name, raw)
+    zone(str(values.get("timezone", "UTC")), "VAULT_TIMEZONE")
+    where = "policy"
     if values.get("config"):
-        grades, policy = _load_toml(values["config"])
-        values.setdefault("grades", grades)
-        values["policy"] = {**policy, **values.get("policy", {})}
+        where = str(values["config"])
+        sections = {**_load_toml(values["config"]), **sections}
+    values.update(_parse_policy(sections, str(values.get("timezone", "UTC")), where))
+    if grade_rules is not None:
+        values["grades"] = grade_rules
     settings = Settings(**values)
     if settings.storage not in {"local", "s3"}:
         raise ConfigError(f"VAULT_STORAGE must be 'local' or 's3', not {settings.storage!r}")
@@ -222,6 +226,11 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
                  "login_lockout_minutes", "session_idle_minutes", "session_absolute_hours"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"VAULT_{name.upper()} must be at least 1")
+    if settings.webhook_url:
+        # Only http and https: urllib would also open file: and ftp: URLs, which a webhook has no use for.
+        parts = urlsplit(settings.webhook_url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ConfigError(f"VAULT_WEBHOOK_URL must be an http:// or https:// URL, not {settings.webhook_url!r}")
     if not settings.agreement_version.strip() or len(settings.agreement_version) > 64:
         raise ConfigError("VAULT_AGREEMENT_VERSION must be 1 to 64 characters")
     if settings.agreement_path is not None and not settings.agreement_path.is_file():

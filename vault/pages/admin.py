@@ -16,15 +16,15 @@ from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import policy
-from ..forms import ConfirmForm
-from ..models import Role, TotpSecret, User
-from ..permissions import Action
-from ..services import accounts, totp
-from ..services.errors import ServiceError
-from ..web import auth, navigation
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, runtime
+from vault import policy
+from vault.core.actions import Action
+from vault.core.errors import ServiceError
+from vault.models import Role, TotpSecret, User
+from vault.pages.forms import ConfirmForm
+from vault.services import accounts, totp
+from vault.web import auth, navigation
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, runtime
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -76,7 +76,6 @@ def users():
             session.rollback()
             flash(_(exc.message), "error")
         else:
-            session.commit()
             flash(_("Account %(name)s created.", name=created.username), "success")
             return redirect(url_for("admin.user", user_id=created.id))
     elif form.is_submitted():
@@ -108,7 +107,6 @@ def role_add(user_id: int):
         session = db_session()
         accounts.assign_role(runtime(), session, person, Role(form.role.data), actor=auth.current(),
                              ctx=access_context())
-        session.commit()
         flash(_("Role %(role)s given to %(name)s.", role=form.role.data, name=person.username), "success")
     else:
         _flash_form_errors(form)
@@ -124,7 +122,6 @@ def role_remove(user_id: int):
         session = db_session()
         accounts.remove_role(runtime(), session, person, Role(form.role.data), actor=auth.current(),
                              ctx=access_context())
-        session.commit()
         flash(_("Role %(role)s taken from %(name)s.", role=form.role.data, name=person.username), "success")
     else:
         _flash_form_errors(form)
@@ -138,7 +135,6 @@ def disable(user_id: int):
     if ConfirmForm().validate_on_submit():
         session = db_session()
         accounts.disable_user(runtime(), session, person, auth.current(), access_context())
-        session.commit()
         flash(_("%(name)s is disabled: their sessions and tokens have ended.", name=person.username), "success")
     return redirect(url_for("admin.user", user_id=person.id))
 
@@ -150,7 +146,6 @@ def enable(user_id: int):
     if ConfirmForm().validate_on_submit():
         session = db_session()
         accounts.enable_user(runtime(), session, person, auth.current(), access_context())
-        session.commit()
         flash(_("%(name)s is enabled.", name=person.username), "success")
     return redirect(url_for("admin.user", user_id=person.id))
 
@@ -162,7 +157,6 @@ def second_factor_reset(user_id: int):
     if ConfirmForm().validate_on_submit():
         session = db_session()
         accounts.reset_second_factor(runtime(), session, person, auth.current(), access_context())
-        session.commit()
         flash(_("The second factor of %(name)s is reset; they set up a new one at their next sign-in.",
                 name=person.username), "success")
     return redirect(url_for("admin.user", user_id=person.id))

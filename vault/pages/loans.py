@@ -13,10 +13,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from .. import policy
-from ..config import GradeRule
-from ..forms import ConfirmForm
-from ..forms_loans import (
+from vault import policy
+from vault.config.policy_file import GradeRule
+from vault.core.actions import Action
+from vault.core.errors import NotFound, ServiceError
+from vault.models import Document, Loan, LoanKind, LoanStatus, User, utcnow
+from vault.pages.customers import hidden_as_not_found
+from vault.pages.forms import ConfirmForm
+from vault.pages.forms.loans import (
     CATEGORY_LABELS,
     DecisionForm,
     ExtensionForm,
@@ -25,19 +29,15 @@ from ..forms_loans import (
     QuotaForm,
     RevokeForm,
 )
-from ..models import Document, Loan, LoanKind, LoanStatus, User, utcnow
-from ..permissions import Action
-from ..policy import loans as loan_rules
-from ..services import documents as documents_service
-from ..services import loans as loans_service
-from ..services import quota
-from ..services import views as views_service
-from ..services.errors import ServiceError
-from ..web import auth, navigation
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, record_refusal, runtime
-from ..web.redirects import safe_next
-from .customers import hidden_as_not_found
+from vault.policy import loans as loan_rules
+from vault.services import documents as documents_service
+from vault.services import loans as loans_service
+from vault.services import quota
+from vault.services import views as views_service
+from vault.web import auth, navigation
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, not_found_response, record_refusal, runtime
+from vault.web.redirects import safe_next
 
 bp = Blueprint("loans", __name__)
 navigation.add("loans.mine", Action.LOAN_REQUEST, "My loans")
@@ -55,6 +55,9 @@ STATUS_LABELS = {
 }
 # Codes that only say the typed input is not acceptable: the page shows the form again, filled in.
 _INPUT_CODES = {"reason_too_short", "reason_not_meaningful", "reason_copies_category", "comment_required"}
+
+
+bp.register_error_handler(NotFound, not_found_response)
 
 
 @bp.errorhandler(ServiceError)
@@ -211,7 +214,6 @@ def _request(document_id: int, kind: LoanKind) -> Any:
             place=place, days=0 if extension else form.days.data, ctx=access_context(), kind=str(kind),
             extra_views=form.extra_views.data if extension else 0,
         )
-        session.commit()
     except policy.Denied as exc:
         return _refused(exc, "loans/request.html", **page)
     flash(_("Your request is sent to the approvers."), "success")
@@ -234,7 +236,6 @@ def open_view(document_id: int) -> Any:
     try:
         opened = views_service.open_view(runtime(), session, actor, document, reason=form.reason.data or "",
                                          place=place, download=bool(form.download.data), ctx=access_context())
-        session.commit()
     except policy.Denied as exc:
         return _refused(exc, "loans/view_refused.html", document=document,
                         may_extend=exc.decision.code == "quota_exhausted")
@@ -266,7 +267,6 @@ def _act(loan_id: int, act: Any, done: str) -> Any:
     session, actor = db_session(), auth.current()
     loan = _loan(loan_id)
     act(runtime(), session, actor, loan, access_context())
-    session.commit()
     flash(done, "success")
     return redirect(safe_next(request.form.get("next"), url_for("loans.show", loan_id=loan_id)))
 
@@ -351,6 +351,5 @@ def quota_override(document_id: int) -> Any:
         flash(_("A view quota is a whole number, or empty for the grade's default."), "error")
         return render_template("loans/reading.html", document=document), 400
     loans_service.set_quota_override(runtime(), session, actor, document, form.views.data, ctx=access_context())
-    session.commit()
     flash(_("The view quota of this document is set."), "success")
     return redirect(safe_next(form.next.data, url_for("loans.reading", document_id=document_id)))

@@ -7,18 +7,18 @@ contacts; approvers waive missing confirmations; custodians and approvers revoke
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, url_for
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from .. import policy
-from ..context import AccessContext
-from ..forms import ConfirmForm
-from ..forms_departures import (
+from vault import policy
+from vault.core.actions import Action
+from vault.core.errors import NotFound, ServiceError
+from vault.models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAssignment, User, UserStatus
+from vault.pages.forms import ConfirmForm
+from vault.pages.forms.departures import (
     NOBODY,
     ContactForm,
     DepartureForm,
@@ -27,17 +27,14 @@ from ..forms_departures import (
     OverrideForm,
     ReassignForm,
 )
-from ..models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAssignment, User, UserStatus
-from ..permissions import Action
-from ..policy import departures as departure_rules
-from ..services import departures as service
-from ..services import loans as loans_service
-from ..services import report as report_service
-from ..services.customers import OWNER_ROLES
-from ..services.errors import NotFound, ServiceError
-from ..web import auth, navigation
-from ..web.guard import permission
-from ..web.pipeline import access_context, db_session, record_refusal, runtime
+from vault.policy import departures as departure_rules
+from vault.services import departures as service
+from vault.services import loans as loans_service
+from vault.services import report as report_service
+from vault.services.customers import OWNER_ROLES
+from vault.web import auth, navigation
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, not_found_response, record_refusal, runtime
 
 bp = Blueprint("departures", __name__, url_prefix="/departures")
 navigation.add("departures.index", Action.DEPARTURE_REPORT, "Departures")
@@ -49,42 +46,15 @@ LEAVER_REVOKE_REASON = "The borrower is leaving the company (notice given)."
 INPUT_CODES = {"reason_too_short", "reason_not_meaningful", "reason_copies_category", "contact_date_future",
                "contact_before_notice", "note_required"}
 # How often a request looks for departures whose last day has ended (the steps are idempotent).
-SWEEP_SECONDS = 60.0
-_SWEEP_KEY = "vault.departures.next_sweep"
 
 
 # -- the last-day sweep on requests ---------------------------------------------------------------------
 
 
-@bp.record_once
-def _install_sweep(state: BlueprintSetupState) -> None:
-    """Run the sweep before anything else in a request: before the guard opens the request's session,
-    because on SQLite every transaction holds the write lock and the sweep writes in its own."""
-    app: Flask = state.app
-    app.extensions[_SWEEP_KEY] = 0.0
-    app.before_request_funcs.setdefault(None, []).insert(0, _sweep_due_departures)
-
-
-def _sweep_due_departures() -> None:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    now = time.monotonic()
-    if now < app.extensions.get(_SWEEP_KEY, 0.0):
-        return
-    app.extensions[_SWEEP_KEY] = now + SWEEP_SECONDS
-    rt = runtime()
-    ctx = AccessContext(named_place="system", user_agent="vault departures (on request)")
-    try:
-        with rt.db.session() as session:
-            done = service.run_due(rt, session, ctx=ctx)
-        for departure in done:
-            current_app.logger.info("last-day steps carried out for departure %d", departure.id)
-    except Exception:
-        # Access is already refused by `User.can_sign_in`; the steps are retried at the next sweep.
-        app.extensions[_SWEEP_KEY] = 0.0
-        current_app.logger.exception("could not carry out the last-day steps of due departures")
-
-
 # -- helpers -------------------------------------------------------------------------------------------
+
+
+bp.register_error_handler(NotFound, not_found_response)
 
 
 @bp.errorhandler(ServiceError)
@@ -171,7 +141,6 @@ def new() -> Any:
         departure = service.start_departure(
             runtime(), session, actor, leaver, last_day=form.last_day.data, successor=_user(form.successor.data),
             notice_date=form.notice_date.data, note=form.note.data or "", ctx=access_context())
-        session.commit()
         if leaver.past_last_day:
             _finish_due()
         flash(_("Notice recorded for %(name)s.", name=leaver.display_name), "success")
@@ -214,7 +183,6 @@ def update(departure_id: int) -> Any:
         raise ServiceError("invalid_form", _("Check the last day and the successor."))
     service.update_departure(runtime(), session, actor, departure, last_day=form.last_day.data,
                              successor=_user(form.successor.data), note=form.note.data, ctx=access_context())
-    session.commit()
     if departure.user.past_last_day and departure.offboarded_at is None:
         _finish_due()
     flash(_("Departure updated."), "success")
@@ -235,7 +203,6 @@ def reassign(departure_id: int, item_id: int) -> Any:
     if to_user is None:
         raise ServiceError("invalid_successor", _("Choose who receives the customer."))
     service.reassign(runtime(), session, actor, item, to_user, ctx=access_context())
-    session.commit()
     flash(_("%(customer)s now belongs to %(name)s.", customer=item.customer.name, name=to_user.display_name),
           "success")
     return redirect(url_for("departures.show", departure_id=departure.id))
@@ -249,7 +216,6 @@ def complete(departure_id: int) -> Any:
     if not ConfirmForm().validate_on_submit():
         raise ServiceError("invalid_form", _("The form has expired; try again."))
     service.complete(runtime(), session, actor, departure, ctx=access_context())
-    session.commit()
     flash(_("Departure of %(name)s completed.", name=departure.user.display_name), "success")
     return redirect(url_for("departures.show", departure_id=departure.id))
 
@@ -263,7 +229,6 @@ def _report(departure_id: int, fmt: str) -> report_service.Report:
     days = request.args.get("days", type=int)
     report = report_service.produce(runtime(), session, actor, departure.user, fmt=fmt, lookback_days=days,
                                     ctx=access_context())
-    session.commit()
     return report
 
 
@@ -328,7 +293,6 @@ def confirm(item_id: int) -> Any:
             raise
         return _refused_input(exc, "departures/handover.html", items=service.items_for(session, actor),
                               forms={item.id: form}, override_candidates=[], failed_item=item.id)
-    session.commit()
     flash(_("Contact with %(customer)s confirmed.", customer=item.customer.name), "success")
     return redirect(url_for("departures.handover"))
 
@@ -348,7 +312,6 @@ def override(departure_id: int) -> Any:
             if exc.decision.code not in INPUT_CODES:
                 raise
             return _refused_input(exc, "departures/override.html", departure=departure, pending=pending, form=form)
-        session.commit()
         flash(_("Confirmations waived for %(n)d customer(s).", n=len(pending)), "success")
         return redirect(url_for("departures.handover"))
     policy.require(actor, Action.DEPARTURE_OVERRIDE, departure, reason="x" * 20,
@@ -382,6 +345,5 @@ def revoke_leaver_loan(loan_id: int) -> Any:
     if not form.validate_on_submit():
         raise ServiceError("invalid_form", _("The form has expired; try again."))
     loans_service.revoke(runtime(), session, actor, loan, reason=form.reason.data or "", ctx=access_context())
-    session.commit()
     flash(_("Loan %(id)d of %(name)s revoked.", id=loan.id, name=loan.borrower.display_name), "success")
     return redirect(url_for("departures.leavers_loans"))

@@ -1,4 +1,4 @@
-"""Engine and sessions. One session per request or command, one commit point, rollback on any error.
+"""Engine and sessions. One session per request or command; the commit point is `vault.db.unit_of_work`.
 
 On SQLite every transaction starts with BEGIN IMMEDIATE: the quota counter and the audit chain read
 and then write, and a deferred transaction would fail to upgrade its lock under concurrency instead of
@@ -7,14 +7,15 @@ waiting its turn. PostgreSQL serializes the same spots with row locks instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
+
+from vault.db.unit_of_work import unit_of_work
 
 # Execution option for a connection that only reads and wants one consistent view of the data.
 READ_SNAPSHOT = "vault_read_snapshot"
@@ -30,18 +31,9 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: commits if the block ends normally, rolls back otherwise."""
-        session = self.sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    def session(self) -> AbstractContextManager[Session]:
+        """A unit of work on a new session (see `vault.db.unit_of_work`)."""
+        return unit_of_work(self)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -13,7 +13,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from .models import Segment
+from vault.models import Segment
 
 SEGMENT_CHOICES = [
     SelectChoice(str(Segment.ORDINARY), _l("Ordinary")),

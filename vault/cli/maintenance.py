@@ -1,0 +1,27 @@
+"""`vault maintenance run`: the due work of loans, reservations and departures, for cron."""
+
+from __future__ import annotations
+
+import click
+
+from vault.cli.common import cli, open_runtime, unit_of_work
+from vault.core.context import AccessContext
+from vault.services import maintenance
+
+
+@cli.group("maintenance")
+def maintenance_group() -> None:
+    """Work that falls due with time (run it from cron every few minutes)."""
+
+
+@maintenance_group.command("run")
+def run() -> None:
+    """Expire loans past due, refund unused views, and carry out due last-day steps of departures."""
+    rt = open_runtime()
+    try:
+        with unit_of_work(rt) as session:
+            report = maintenance.run(rt, session, ctx=AccessContext.cli())
+    finally:
+        rt.close()
+    click.echo(f"expired {report.loans_expired} loan(s); refunded {report.views_refunded} unused view(s); "
+               f"last-day steps for {len(report.departures_offboarded)} departure(s)")

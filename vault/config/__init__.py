@@ -1,0 +1,1 @@
+"""Configuration: the `VAULT_*` settings (settings.py) and the sections of the policy file."""

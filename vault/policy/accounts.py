@@ -1,0 +1,35 @@
+"""Rules on people's accounts as objects: nobody widens, or quietly narrows, their own standing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vault.core.actions import Action
+from vault.models import User
+from vault.policy.core import Decision, allow, deny, object_rule
+
+# What an administrator may not do to their own account, and the refusal each gets.
+_NOT_ON_ONESELF = {
+    "remove_role": ("separation_of_duties", "Nobody may change their own roles."),
+    "disable": ("self_disable", None),
+    "reset_second_factor": ("separation_of_duties", "Nobody may reset their own second factor."),
+}
+CHANGES = frozenset({"create", "enable", *_NOT_ON_ONESELF})
+
+
+@object_rule(Action.USER_MANAGE)
+def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the account; `context['change']` one of `CHANGES`.
+
+    Removing one's own role, disabling oneself or resetting one's own second factor would let one
+    person step around the checks that bind them (a second factor they dislike, a role conflict they
+    created): a second administrator does it.
+    """
+    change = context.get("change")
+    if change not in CHANGES:
+        return deny("not_permitted", "Unknown change to an account.")
+    user: User = target
+    if user.id == actor.id and change in _NOT_ON_ONESELF:
+        code, message = _NOT_ON_ONESELF[change]
+        return deny(code, message)
+    return allow()

@@ -1,0 +1,38 @@
+"""Maintenance: the work that falls due with time rather than with a request.
+
+Loans past their due time expire (their unused reservations are refunded), content URLs that expired
+unused give their view back, and departures whose last day has ended get their last-day steps (loans and
+tokens revoked, sessions ended, the account disabled). Access is already refused without this work
+(`User.can_sign_in`, the loan's due time): the sweep makes the records and the counters say so.
+
+It runs as a unit of work of its own: from `vault maintenance run` (for cron) and from the request
+pipeline at most once a minute per worker, after the guard, before the request's own unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from vault.core.context import AccessContext
+from vault.models import utcnow
+from vault.runtime import Runtime
+from vault.services import departures, loans
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    loans_expired: int
+    views_refunded: int
+    departures_offboarded: tuple[int, ...]
+
+
+def run(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime | None = None) -> MaintenanceReport:
+    """Everything that is due at `now`, in the caller's unit of work (it does not commit)."""
+    now = now or utcnow()
+    swept = loans.sweep(rt, session, now=now, ctx=ctx)
+    done = departures.run_due(rt, session, ctx=ctx, now=now)
+    return MaintenanceReport(loans_expired=swept.loans_expired, views_refunded=swept.views_refunded,
+                             departures_offboarded=tuple(d.id for d in done))
