@@ -1,0 +1,40 @@
+"""The rendition engine of the secure viewer: a file version in, page images out, once, at upload.
+
+The public interface is :func:`render` and what it returns (see :mod:`vault.rendering.engine` for the
+contract), the :class:`Limits` it is held to, the page encoding (:data:`PAGE_MEDIA_TYPE`), and the
+errors. Nothing here touches storage, the database or requests; the upload service drives it.
+"""
+
+from .engine import DEFAULT_LIMITS, NoPreview, Rendition, render
+from .errors import (
+    ConversionTimeout,
+    EncryptedDocument,
+    ImageTooLarge,
+    MalformedDocument,
+    RenditionError,
+    RenditionFailed,
+    RenditionRefused,
+    TooManyPages,
+)
+from .limits import Limits
+from .page import PAGE_EXTENSION, PAGE_MEDIA_TYPE, Page, encode_page
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "PAGE_EXTENSION",
+    "PAGE_MEDIA_TYPE",
+    "ConversionTimeout",
+    "EncryptedDocument",
+    "ImageTooLarge",
+    "Limits",
+    "MalformedDocument",
+    "NoPreview",
+    "Page",
+    "Rendition",
+    "RenditionError",
+    "RenditionFailed",
+    "RenditionRefused",
+    "TooManyPages",
+    "encode_page",
+    "render",
+]
