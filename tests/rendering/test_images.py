@@ -119,11 +119,17 @@ def test_what_is_not_one_of_the_four_formats_is_refused(data: bytes) -> None:
         render(io.BytesIO(data), "image/png", "a.png")
 
 
-def test_a_damaged_body_fails_while_drawing_not_before() -> None:
+def test_a_damaged_png_is_refused_when_opened() -> None:
+    data = image_bytes(Image.effect_noise((400, 400), 50).convert("RGB"), "PNG")
+    with pytest.raises(MalformedDocument):
+        render(io.BytesIO(data[: len(data) // 2]), "image/png", "half.png")
+
+
+def test_a_damaged_jpeg_body_fails_while_drawing() -> None:
     # The header is intact, so render() accepts it; the missing pixel data surfaces when the page is
     # drawn, as the one error the upload turns into "no preview".
-    data = image_bytes(Image.effect_noise((400, 400), 50).convert("RGB"), "PNG")
-    with render(io.BytesIO(data[: len(data) // 2]), "image/png", "half.png") as rendition:
+    data = image_bytes(Image.effect_noise((400, 400), 50).convert("RGB"), "JPEG")
+    with render(io.BytesIO(data[: len(data) // 2]), "image/jpeg", "half.jpg") as rendition:
         assert rendition.page_count == 1
         with pytest.raises(RenditionFailed):
             list(rendition.pages())
