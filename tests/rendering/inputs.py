@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import io
 import struct
+import zipfile
 import zlib
 
+from docx import Document
+from openpyxl import Workbook
 from PIL import Image
+from pptx import Presentation
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
@@ -45,3 +49,61 @@ def png_header_only(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
             + chunk(b"IEND", b""))
+
+
+def docx_bytes() -> bytes:
+    document = Document()
+    document.add_heading("Quarterly report Отчёт 报告", 0)
+    for number in range(60):
+        document.add_paragraph(f"Paragraph {number}: the customer asked for a new offer. Клиент. 客户。")
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def xlsx_bytes() -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Customer", "Amount"])
+    for number in range(20):
+        sheet.append([f"Customer {number}", number * 10])
+    sheet.append(["Total", "=SUM(B2:B21)"])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def pptx_bytes() -> bytes:
+    deck = Presentation()
+    for number in range(3):
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = f"Slide {number + 1}"
+        slide.placeholders[1].text = "Point one\nPoint two"
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def odt_bytes() -> bytes:
+    """The smallest ODF text document LibreOffice accepts: mimetype, manifest and content."""
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+        "<office:body><office:text><text:p>Hello from ODF, Привет, 你好</text:p></office:text></office:body>"
+        "</office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+        'manifest:version="1.2">'
+        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        "</manifest:manifest>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text", zipfile.ZIP_STORED)
+        archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+        archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+    return out.getvalue()

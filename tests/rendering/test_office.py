@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import io
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
-from docx import Document
-from openpyxl import Workbook
-from pptx import Presentation
 
 from vault.rendering import ConversionTimeout, Limits, MalformedDocument, Page, render
 from vault.rendering.office import convert_to_pdf, soffice_path
+
+from .inputs import docx_bytes, odt_bytes, pptx_bytes, xlsx_bytes
 
 pytestmark = pytest.mark.skipif(soffice_path() is None, reason="LibreOffice is not installed")
 
@@ -23,69 +21,11 @@ PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentatio
 ODT = "application/vnd.oasis.opendocument.text"
 
 
-def _docx() -> bytes:
-    document = Document()
-    document.add_heading("Quarterly report Отчёт 报告", 0)
-    for number in range(60):
-        document.add_paragraph(f"Paragraph {number}: the customer asked for a new offer. Клиент. 客户。")
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
-
-
-def _xlsx() -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.append(["Customer", "Amount"])
-    for number in range(20):
-        sheet.append([f"Customer {number}", number * 10])
-    sheet.append(["Total", "=SUM(B2:B21)"])
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
-
-
-def _pptx() -> bytes:
-    deck = Presentation()
-    for number in range(3):
-        slide = deck.slides.add_slide(deck.slide_layouts[1])
-        slide.shapes.title.text = f"Slide {number + 1}"
-        slide.placeholders[1].text = "Point one\nPoint two"
-    out = io.BytesIO()
-    deck.save(out)
-    return out.getvalue()
-
-
-def _odt() -> bytes:
-    """The smallest ODF text document LibreOffice accepts: mimetype, manifest and content."""
-    content = (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
-        "<office:body><office:text><text:p>Hello from ODF, Привет, 你好</text:p></office:text></office:body>"
-        "</office:document-content>"
-    )
-    manifest = (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
-        'manifest:version="1.2">'
-        '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>'
-        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
-        "</manifest:manifest>"
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("mimetype", "application/vnd.oasis.opendocument.text", zipfile.ZIP_STORED)
-        archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
-        archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
-    return out.getvalue()
-
-
 CASES = {
-    "docx": (_docx, DOCX, "report.docx"),
-    "xlsx": (_xlsx, XLSX, "figures.xlsx"),
-    "pptx": (_pptx, PPTX, "deck.pptx"),
-    "odt": (_odt, ODT, "letter.odt"),
+    "docx": (docx_bytes, DOCX, "report.docx"),
+    "xlsx": (xlsx_bytes, XLSX, "figures.xlsx"),
+    "pptx": (pptx_bytes, PPTX, "deck.pptx"),
+    "odt": (odt_bytes, ODT, "letter.odt"),
 }
 
 
@@ -147,7 +87,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     workdir = tmp_path / "job"
     workdir.mkdir()
     source = workdir / "document.docx"
-    source.write_bytes(_docx())
+    source.write_bytes(docx_bytes())
     started = time.monotonic()
     with pytest.raises(ConversionTimeout) as caught:
         convert_to_pdf(source, "docx", workdir, timeout=0.5)
@@ -161,6 +101,6 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
 
 
 def test_timeout_through_render_is_a_no_preview_outcome() -> None:
-    with render(io.BytesIO(_docx()), DOCX, "slow.docx", Limits(convert_timeout=0.2)) as outcome:
+    with render(io.BytesIO(docx_bytes()), DOCX, "slow.docx", Limits(convert_timeout=0.2)) as outcome:
         assert not outcome.has_preview and outcome.code == "conversion_timeout"
         assert "longer than" in outcome.reason
