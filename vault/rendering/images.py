@@ -91,8 +91,10 @@ class ImagePages:
             image.seek(frame)
             if image.format == "JPEG":
                 # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the page needs no more: a 40 MP photo
-                # then never exists full size in memory.
-                image.draft("RGB", (limits.page_width, 1))
+                # then never exists full size in memory. The request is in stored (not yet upright)
+                # coordinates, so a rotated photo asks for its page width as height.
+                rotated = image.getexif().get(_EXIF_ORIENTATION) in _ROTATED
+                image.draft("RGB", (1, limits.page_width) if rotated else (limits.page_width, 1))
             upright = _to_rgb(ImageOps.exif_transpose(image))
         except (OSError, ValueError, EOFError, SyntaxError) as exc:
             raise RenditionFailed(f"Frame {frame + 1} of the image could not be decoded.") from exc

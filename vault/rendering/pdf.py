@@ -83,6 +83,9 @@ class PdfPages:
                         raise ImageTooLarge(
                             f"Page {index + 1} of the PDF is too long to show ({width} × {height} pixels)."
                         )
+            except pdfium.PdfiumError:
+                document.close()
+                raise MalformedDocument("The PDF's page tree cannot be read.") from None
             except BaseException:
                 document.close()
                 raise
