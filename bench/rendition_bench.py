@@ -3,7 +3,7 @@
 Run ``python bench/rendition_bench.py`` (``--quick`` for a short run). One table is printed:
 
 * throughput on a 200-page text PDF, pages per second, drawing only and drawing plus encoding in the
-  stored page format (lossless WebP);
+  stored page format (lossless: greyscale PNG or WebP);
 * peak RSS of a fresh process that renders and encodes every page of a 20-page and of a 500-page PDF
   (goal: the same within a few MiB, that is, memory does not grow with the page count);
 * for one small file of each accepted type, the time from ``render()`` to the last encoded page,
@@ -47,6 +47,9 @@ def peak_rss_mib() -> float:
 
 def child(path: str) -> None:
     """Render and encode every page of the PDF at ``path``; print pages, seconds and peak RSS as JSON."""
+    if path == "-":  # the baseline: interpreter and imports only
+        print(json.dumps({"pages": 0, "seconds": 0, "stored": 0, "peak_rss_mib": peak_rss_mib()}))
+        return
     start = time.perf_counter()
     stored = 0
     with render(path, "application/pdf", "bench.pdf") as rendition:
@@ -61,8 +64,9 @@ def measure_rss(pages: int) -> dict[str, float]:
     """Run :func:`child` in a fresh interpreter so earlier allocations do not count."""
     with tempfile.TemporaryDirectory(prefix="vault-rendition-bench-") as folder:
         path = Path(folder) / "bench.pdf"
-        path.write_bytes(pdf_bytes(pages))
-        output = subprocess.run([sys.executable, __file__, "--child", str(path)], check=True,
+        if pages:
+            path.write_bytes(pdf_bytes(pages))
+        output = subprocess.run([sys.executable, __file__, "--child", str(path) if pages else "-"], check=True,
                                 capture_output=True, text=True).stdout
     return json.loads(output)
 
@@ -104,26 +108,28 @@ def _tiff() -> bytes:
     return image_bytes(frames[0], "TIFF", save_all=True, append_images=frames[1:], compression="tiff_lzw")
 
 
-TYPES: list[tuple[str, Callable[[], bytes], str, str]] = [
-    ("PDF, 10 text pages", lambda: pdf_bytes(10), "application/pdf", "a.pdf"),
-    ("PNG 2400×1800", _photo("PNG"), "image/png", "a.png"),
-    ("JPEG 2400×1800", _photo("JPEG", quality=90), "image/jpeg", "a.jpg"),
-    ("WebP 2400×1800", _photo("WEBP", quality=90), "image/webp", "a.webp"),
-    ("TIFF, 3 frames", _tiff, "image/tiff", "a.tif"),
-    ("text, 120 lines, 3 scripts", _text, "text/plain", "a.txt"),
-    ("Markdown, 40-row table", _markdown, "text/markdown", "a.md"),
-    ("CSV, 300 rows", _csv, "text/csv", "a.csv"),
-    ("docx (python-docx, 61 paragraphs)", docx_bytes, "application/octet-stream", "a.docx"),
-    ("xlsx (openpyxl, 22 rows)", xlsx_bytes, "application/octet-stream", "a.xlsx"),
-    ("pptx (python-pptx, 3 slides)", pptx_bytes, "application/octet-stream", "a.pptx"),
-    ("odt (minimal)", odt_bytes, "application/octet-stream", "a.odt"),
-]
+def accepted_types() -> list[tuple[str, Callable[[], bytes], str, str]]:
+    """(label, input builder, declared media type, file name) for one file of each accepted type."""
+    return [
+        ("PDF, 10 text pages", lambda: pdf_bytes(10), "application/pdf", "a.pdf"),
+        ("PNG 2400×1800", _photo("PNG"), "image/png", "a.png"),
+        ("JPEG 2400×1800", _photo("JPEG", quality=90), "image/jpeg", "a.jpg"),
+        ("WebP 2400×1800", _photo("WEBP", quality=90), "image/webp", "a.webp"),
+        ("TIFF, 3 frames", _tiff, "image/tiff", "a.tif"),
+        ("text, 120 lines, 3 scripts", _text, "text/plain", "a.txt"),
+        ("Markdown, 40-row table", _markdown, "text/markdown", "a.md"),
+        ("CSV, 300 rows", _csv, "text/csv", "a.csv"),
+        ("docx (python-docx, 61 paragraphs)", docx_bytes, "application/octet-stream", "a.docx"),
+        ("xlsx (openpyxl, 22 rows)", xlsx_bytes, "application/octet-stream", "a.xlsx"),
+        ("pptx (python-pptx, 3 slides)", pptx_bytes, "application/octet-stream", "a.pptx"),
+        ("odt (minimal)", odt_bytes, "application/octet-stream", "a.odt"),
+    ]
 
 
 def per_type() -> list[tuple[str, int, float, int]]:
     """(label, pages, seconds from render() to the last encoded page, stored bytes) for each type."""
     results = []
-    for label, build, media_type, name in TYPES:
+    for label, build, media_type, name in accepted_types():
         data = build()
         start = time.perf_counter()
         stored = 0
@@ -152,6 +158,7 @@ def main() -> None:
     with render(io.BytesIO(pdf_bytes(1)), "application/pdf", "warm.pdf") as rendition:
         list(rendition.pages())
     draw_rate, encode_rate = throughput(throughput_pages)
+    baseline = measure_rss(0)
     rss = [measure_rss(pages) for pages in rss_pages]
     types = per_type()
 
@@ -159,6 +166,7 @@ def main() -> None:
         (f"PDF {throughput_pages} pages, draw only", f"{draw_rate:,.0f} pages/s", "", ""),
         (f"PDF {throughput_pages} pages, draw + encode", f"{encode_rate:,.0f} pages/s", "", ""),
     ]
+    rows.append(("peak RSS, interpreter + imports only", f"{baseline['peak_rss_mib']:.0f} MiB", "", ""))
     for result in rss:
         rows.append((f"peak RSS, {int(result['pages'])}-page PDF, fresh process",
                      f"{result['peak_rss_mib']:.0f} MiB",
@@ -173,7 +181,8 @@ def main() -> None:
 
     header = ("measure", "result", "detail", "stored")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    print("rendition bench: pages 1240 px wide, stored as lossless WebP (method 0); one process, one thread")
+    print("rendition bench: pages 1240 px wide, stored losslessly (grey pages PNG, colour pages WebP); "
+          "one process, one thread")
     for row in [header, tuple("-" * width for width in widths), *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 

@@ -7,14 +7,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageChops
 from pypdf import PdfReader, PdfWriter
 
 from vault.rendering import (
-    PAGE_MEDIA_TYPE,
     EncryptedDocument,
     ImageTooLarge,
     Limits,
     MalformedDocument,
+    Page,
     TooManyPages,
     render,
 )
@@ -40,8 +41,8 @@ def test_multi_page_pdf_yields_every_page_at_page_width() -> None:
     assert pages[0].image.mode == "RGB"
     # Ink on the page: the heading was drawn, not a blank bitmap.
     assert pages[0].image.convert("L").getextrema()[0] < 100
-    assert PAGE_MEDIA_TYPE == "image/webp"
-    assert pages[0].encode()[8:12] == b"WEBP"
+    # A black-on-white text page has no colour: stored as greyscale PNG.
+    assert pages[0].media_type == "image/png" and pages[0].encode()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_path_source_and_octet_stream_fall_back_to_the_extension(tmp_path: Path) -> None:
@@ -51,13 +52,17 @@ def test_path_source_and_octet_stream_fall_back_to_the_extension(tmp_path: Path)
         assert rendition.kind == "pdf" and rendition.page_count == 2
 
 
-def test_encoded_page_decodes_back_losslessly() -> None:
-    from PIL import Image, ImageChops
-
-    with render(io.BytesIO(pdf_bytes(1)), "application/pdf", "a.pdf") as rendition:
-        page = next(rendition.pages())
+@pytest.mark.parametrize(
+    ("colour", "media_type", "magic"), [(False, "image/png", b"\x89PNG"), (True, "image/webp", b"RIFF")]
+)
+def test_encoded_page_decodes_back_losslessly(colour: bool, media_type: str, magic: bytes) -> None:
+    image = Image.effect_noise((1240, 300), 60).convert("RGB")
+    if colour:
+        image.paste((200, 30, 30), (0, 0, 100, 100))
+    page = Page(1, image)
+    assert page.media_type == media_type and page.encode().startswith(magic)
     decoded = Image.open(io.BytesIO(page.encode())).convert("RGB")
-    assert ImageChops.difference(decoded, page.image).getbbox() is None
+    assert ImageChops.difference(decoded, image).getbbox() is None
 
 
 @pytest.mark.parametrize(("user", "owner"), [("secret", "owner"), ("", "owner")], ids=["user-password", "owner-only"])

@@ -1,7 +1,7 @@
 """The rendition engine of the secure viewer: a file version in, page images out, once, at upload.
 
 The public interface is :func:`render` and what it returns (see :mod:`vault.rendering.engine` for the
-contract), the :class:`Limits` it is held to, the page encoding (:data:`PAGE_MEDIA_TYPE`), and the
+contract), the :class:`Limits` it is held to, the stored page encodings (:data:`PAGE_MEDIA_TYPES`), and the
 errors. Nothing here touches storage, the database or requests; the upload service drives it.
 """
 
@@ -17,12 +17,13 @@ from .errors import (
     TooManyPages,
 )
 from .limits import Limits
-from .page import PAGE_EXTENSION, PAGE_MEDIA_TYPE, Page, encode_page
+from .page import COLOUR_MEDIA_TYPE, GREY_MEDIA_TYPE, PAGE_MEDIA_TYPES, Page, encode_page
 
 __all__ = [
+    "COLOUR_MEDIA_TYPE",
     "DEFAULT_LIMITS",
-    "PAGE_EXTENSION",
-    "PAGE_MEDIA_TYPE",
+    "GREY_MEDIA_TYPE",
+    "PAGE_MEDIA_TYPES",
     "ConversionTimeout",
     "EncryptedDocument",
     "ImageTooLarge",

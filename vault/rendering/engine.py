@@ -6,7 +6,7 @@ This is the whole interface the upload uses::
         if not rendition.has_preview:
             ...  # keep the file, mark it "no preview" with rendition.reason / rendition.code
         for page in rendition.pages():  # one at a time; memory stays flat
-            store(page.number, page.encode())  # PAGE_MEDIA_TYPE, page.width × page.height
+            store(page.number, page.encode(), page.media_type)  # lossless PNG or WebP, width × height
 
 ``render`` raises a :class:`RenditionRefused` subclass for a file the viewer will not handle (encrypted
 or malformed PDF, decompression bomb, too many pages). Everything else that stops a preview (an unknown
