@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
-from vault.rendering import Limits
+from vault.rendering import Limits, PageRenderer, Renderer
 from vault.rendering.kinds import kind_of
 
 
@@ -38,3 +40,12 @@ def test_kind_of(media_type: str, filename: str, expected: str | None) -> None:
 def test_limits_reject_nonsense(changes: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="Limits"):
         Limits(**changes)
+
+
+def test_page_renderer_binds_the_limits() -> None:
+    renderer = PageRenderer(Limits(max_text_bytes=10))
+    assert isinstance(renderer, Renderer)
+    with renderer.render(io.BytesIO(b"x" * 11), "text/plain", "a.txt") as outcome:
+        assert not outcome.has_preview and "larger than" in outcome.reason
+    with renderer.render(io.BytesIO(b"x" * 10), "text/plain", "a.txt") as rendition:
+        assert rendition.has_preview and rendition.page_count == 1

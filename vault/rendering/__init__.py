@@ -5,7 +5,7 @@ contract), the :class:`Limits` it is held to, the stored page encodings (:data:`
 errors. Nothing here touches storage, the database or requests; the upload service drives it.
 """
 
-from .engine import DEFAULT_LIMITS, NoPreview, Rendition, render
+from .engine import DEFAULT_LIMITS, NoPreview, PageRenderer, Renderer, Rendition, render
 from .errors import (
     ConversionTimeout,
     EncryptedDocument,
@@ -31,6 +31,8 @@ __all__ = [
     "MalformedDocument",
     "NoPreview",
     "Page",
+    "PageRenderer",
+    "Renderer",
     "Rendition",
     "RenditionError",
     "RenditionFailed",

@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from . import kinds
 from .csv_layout import csv_to_pdf
@@ -177,7 +177,7 @@ def _render_text(kind: str, source: Source, filename: str, limits: Limits) -> Re
     data = _read_limited(source, limits.max_text_bytes)
     if data is None:
         raise RenditionFailed(
-            f"The text file is larger than {limits.max_text_bytes // (1024 * 1024)} MiB, too long to lay out."
+            f"The text file is larger than {_size(limits.max_text_bytes)}, too long to lay out."
         )
     if looks_binary(data):
         raise RenditionFailed("The file is not text.")
@@ -211,6 +211,31 @@ def _render_office(kind: str, source: Source, limits: Limits) -> Rendition:
         raise
 
 
+def _size(count: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:g} {unit}"
+    return f"{count} bytes"
+
+
 def _title(filename: str) -> str:
     """The PDF title of a laid-out file: the upload's base name (it never leaves the process)."""
     return os.path.basename(filename.replace("\\", "/"))[:200]
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    """What the upload service depends on: one method, so a deployment's limits are bound once."""
+
+    def render(self, source: Source, media_type: str, filename: str) -> Rendition: ...
+
+
+class PageRenderer:
+    """The renderer of this package, holding the :class:`Limits` from the configuration."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+
+    def render(self, source: Source, media_type: str, filename: str) -> Rendition:
+        """See :func:`render`."""
+        return render(source, media_type, filename, self.limits)
