@@ -140,6 +140,14 @@ def test_csv_is_a_table_whose_header_repeats_on_every_page() -> None:
         assert rendition.kind == "csv" and rendition.page_count == len(pages)
 
 
+def test_csv_rows_beyond_the_limit_are_left_out_with_a_note() -> None:
+    text = "\n".join(["n"] + [f"row {n}" for n in range(30)])
+    with render(io.BytesIO(text.encode()), "text/csv", "a.csv", Limits(max_table_rows=11)) as rendition:
+        drawn = rendition._source._document[0].get_textpage().get_text_range()
+    assert "Only the first 11 of 31 rows are shown." in drawn
+    assert "row 9" in drawn and "row 10" not in drawn
+
+
 def test_ragged_and_unusual_csv_still_lays_out() -> None:
     text = 'a,b,c\n1\n"quoted, comma",2,3,4,5\n\n<b>,&amp;,\x07x\n'
     with render(io.BytesIO(text.encode()), "text/csv", "odd.csv") as rendition:

@@ -32,8 +32,8 @@ def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.excel
 
 
-def csv_to_pdf(text: str, out: BinaryIO, title: str) -> None:
-    """Lay CSV ``text`` out as a table; the first row is taken as the header."""
+def csv_to_pdf(text: str, out: BinaryIO, title: str, max_rows: int = 10_000) -> None:
+    """Lay CSV ``text`` out as a table; the first row is taken as the header, ``max_rows`` rows at most."""
     style_map = styles()
     try:
         rows = list(csv.reader(io.StringIO(text), _dialect(text[:65536])))
@@ -45,6 +45,10 @@ def csv_to_pdf(text: str, out: BinaryIO, title: str) -> None:
         story.append(Spacer(1, 1))
         build_pdf(story, out, title)
         return
+    if len(rows) > max_rows:
+        story.append(Paragraph(markup(f"Only the first {max_rows:,} of {len(rows):,} rows are shown."),
+                               style_map["body"]))
+        rows = rows[:max_rows]
     width = min(max(len(row) for row in rows), MAX_COLUMNS)
     if any(len(row) > MAX_COLUMNS for row in rows):
         story.append(Paragraph(markup(f"Only the first {MAX_COLUMNS} columns are shown."), style_map["body"]))

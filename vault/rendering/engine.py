@@ -170,7 +170,7 @@ def _read_limited(source: Source, limit: int) -> bytes | None:
     return None if len(data) > limit else data
 
 
-_LAYOUTS = {kinds.TEXT: text_to_pdf, kinds.MARKDOWN: markdown_to_pdf, kinds.CSV: csv_to_pdf}
+_LAYOUTS = {kinds.TEXT: text_to_pdf, kinds.MARKDOWN: markdown_to_pdf}
 
 
 def _render_text(kind: str, source: Source, filename: str, limits: Limits) -> Rendition:
@@ -183,7 +183,11 @@ def _render_text(kind: str, source: Source, filename: str, limits: Limits) -> Re
         raise RenditionFailed("The file is not text.")
     laid_out = tempfile.TemporaryFile(prefix="vault-layout-")  # noqa: SIM115 - the rendition closes it
     try:
-        _LAYOUTS[kind](decode_text(data), laid_out, _title(filename))
+        text = decode_text(data)
+        if kind == kinds.CSV:
+            csv_to_pdf(text, laid_out, _title(filename), max_rows=limits.max_table_rows)
+        else:
+            _LAYOUTS[kind](text, laid_out, _title(filename))
         return Rendition(kind, PdfPages(laid_out, limits), cleanup=[laid_out])
     except BaseException:
         laid_out.close()

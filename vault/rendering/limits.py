@@ -22,7 +22,9 @@ class Limits:
             this height, so a long screenshot becomes several pages rather than one huge one.
         convert_timeout: seconds the office converter may run before its whole process group is killed.
         max_text_bytes: text, Markdown and CSV files larger than this are not laid out (no preview):
-            layout is in memory, and 8 MiB of text is already some 2,000 pages.
+            layout is in memory, and 2 MiB of plain text is already some 500 pages.
+        max_table_rows: rows of a CSV file laid out; the rest are left out with a note saying so. A
+            table row costs about 15 ms of layout and drawing, so 10,000 rows take a few minutes.
     """
 
     max_pages: int = 2000
@@ -31,11 +33,12 @@ class Limits:
     page_width: int = 1240
     slice_height: int = 1754
     convert_timeout: float = 60.0
-    max_text_bytes: int = 8 * 1024 * 1024
+    max_text_bytes: int = 2 * 1024 * 1024
+    max_table_rows: int = 10_000
 
     def __post_init__(self) -> None:
         for name in ("max_pages", "max_image_pixels", "max_page_pixels", "page_width", "slice_height",
-                     "max_text_bytes"):
+                     "max_text_bytes", "max_table_rows"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive")
         if self.convert_timeout <= 0:
