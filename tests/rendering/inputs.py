@@ -84,13 +84,25 @@ def pptx_bytes() -> bytes:
     return out.getvalue()
 
 
-def odt_bytes() -> bytes:
-    """The smallest ODF text document LibreOffice accepts: mimetype, manifest and content."""
+def odt_bytes(linked_image: str | None = None) -> bytes:
+    """The smallest ODF text document LibreOffice accepts: mimetype, manifest and content.
+
+    With ``linked_image``, the paragraph also holds an image that is not embedded but linked by that URL.
+    """
+    frame = (
+        '<draw:frame draw:name="i" text:anchor-type="as-char" svg:width="2cm" svg:height="2cm">'
+        f'<draw:image xlink:href="{linked_image}" xlink:type="simple" xlink:show="embed" xlink:actuate="onLoad"/>'
+        "</draw:frame>"
+        if linked_image
+        else ""
+    )
     content = (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
-        "<office:body><office:text><text:p>Hello from ODF, Привет, 你好</text:p></office:text></office:body>"
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+        'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        'xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0" office:version="1.2">'
+        f"<office:body><office:text><text:p>Hello from ODF, Привет, 你好{frame}</text:p></office:text></office:body>"
         "</office:document-content>"
     )
     manifest = (

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import io
+import threading
 import time
 from pathlib import Path
 
@@ -104,3 +106,29 @@ def test_timeout_through_render_is_a_no_preview_outcome() -> None:
     with render(io.BytesIO(docx_bytes()), DOCX, "slow.docx", Limits(convert_timeout=0.2)) as outcome:
         assert not outcome.has_preview and outcome.code == "conversion_timeout"
         assert "longer than" in outcome.reason
+
+
+def test_images_linked_by_url_are_not_fetched() -> None:
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/pixel.png"
+        with render(io.BytesIO(odt_bytes(linked_image=url)), ODT, "linked.odt") as rendition:
+            assert rendition.has_preview and len(list(rendition.pages())) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Without the profile setting, LibreOffice 7.4 requests /pixel.png during the conversion.
+    assert requests == []

@@ -7,6 +7,9 @@ runs in a new session (its own process group) and the whole group is killed with
 timeout passes and again once it has finished: killing only the direct child leaves ``soffice.bin`` and
 its helpers running, finishing the job and taking over the next one.
 
+The profile is seeded with settings that keep a conversion from fetching images a document links to by
+URL and from running macros (see PROFILE_SETTINGS).
+
 The import filter is pinned for each type, because LibreOffice otherwise guesses and imports random
 bytes named ``.docx`` as plain text, producing a PDF of garbage with exit code 0. The exit code is not
 trusted either: success is a non-empty PDF at the expected path.
@@ -22,6 +25,21 @@ import subprocess
 from pathlib import Path
 
 from .errors import ConversionTimeout, RenditionFailed
+
+# Written into each fresh profile before LibreOffice starts. BlockUntrustedRefererLinks stops it from
+# fetching images a document links to by URL (without it a conversion requests them: a tracking pixel,
+# or a request to an internal address made from the server). Macros never run in a conversion.
+PROFILE_SETTINGS = """<?xml version="1.0" encoding="UTF-8"?>
+<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema"
+ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting"><prop oor:name="BlockUntrustedRefererLinks"
+ oor:op="fuse"><value>true</value></prop></item>
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting"><prop oor:name="MacroSecurityLevel"
+ oor:op="fuse"><value>3</value></prop></item>
+<item oor:path="/org.openoffice.Office.Common/Security/Scripting"><prop oor:name="DisableMacrosExecution"
+ oor:op="fuse"><value>true</value></prop></item>
+</oor:items>
+"""
 
 # kind -> (file extension, LibreOffice import filter name)
 FILTERS: dict[str, tuple[str, str]] = {
@@ -54,8 +72,9 @@ def convert_to_pdf(source: Path, kind: str, workdir: Path, timeout: float) -> Pa
         raise RenditionFailed("LibreOffice is not installed, so office documents cannot be shown.")
     extension, import_filter = FILTERS[kind]
     home, profile, outdir = workdir / "home", workdir / "profile", workdir / "out"
-    for folder in (home, profile, outdir):
+    for folder in (home, profile, profile / "user", outdir):
         folder.mkdir(mode=0o700)
+    (profile / "user" / "registrymodifications.xcu").write_text(PROFILE_SETTINGS, encoding="utf-8")
     # A fixed input name: the output is named after it, and the user's file name never reaches a
     # command line.
     document = workdir / f"document{extension}"
