@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything vault needs to run (and, with --test, to be tested) from a fresh clone.
 #
-#   scripts/bootstrap.sh          .venv with vault installed (editable)
+#   scripts/bootstrap.sh          .venv with vault installed (editable), and the Debian packages the
+#                                 document viewer needs: LibreOffice (office files) and fonts
 #   scripts/bootstrap.sh --test   also the test tools, and the Debian packages the tests drive for real:
 #                                 postgresql (database server) and chromium (browser)
 #
@@ -63,6 +64,18 @@ apt_install() {
     fi
 }
 
+can_be_root() { [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null 2>&1; }
+
+# The document viewer turns uploads into page images: LibreOffice converts office files (the -nogui
+# builds: no X11 or desktop libraries), DejaVu and WenQuanYi Micro Hei (TrueType outlines, which the
+# text layout needs; the Noto CJK fonts are CFF) cover Latin, Cyrillic and CJK, and Liberation, Carlito
+# and Caladea are metric-compatible with Arial/Times, Calibri and Cambria so documents keep their
+# pagination. Without them vault still runs; those files are kept and marked "no preview".
+VIEWER_PACKAGES=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui
+                 fonts-dejavu-core fonts-wqy-microhei fonts-liberation2 fonts-crosextra-carlito
+                 fonts-crosextra-caladea)
+package_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
 have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null; }
 have_chromium() { [ -x "${VAULT_CHROMIUM:-/usr/bin/chromium}" ]; }
 # Playwright's bundled Node.js links against libatomic, which minimal Debian images lack.
@@ -83,6 +96,24 @@ EOF
 if [ ! -x "$VENV/bin/python" ] && ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
     command -v apt-get >/dev/null 2>&1 || die "$PYTHON cannot create virtual environments (no ensurepip)"
     missing+=("python3-venv")
+fi
+if command -v dpkg-query >/dev/null 2>&1; then
+    viewer_missing=()
+    for package in "${VIEWER_PACKAGES[@]}"; do
+        package_installed "$package" || viewer_missing+=("$package")
+    done
+    if [ "${#viewer_missing[@]}" -gt 0 ]; then
+        if can_be_root && command -v apt-get >/dev/null 2>&1; then
+            missing+=("${viewer_missing[@]}")
+        else
+            say "warning: the document viewer needs ${viewer_missing[*]}, and installing them needs root."
+            say "         Until they are installed, office and text files get no preview. As root, run:"
+            say "         apt-get update && apt-get install -y --no-install-recommends ${viewer_missing[*]}"
+        fi
+    fi
+else
+    say "warning: not a Debian system; install LibreOffice (writer, calc, impress) and the DejaVu, WenQuanYi"
+    say "         Micro Hei, Liberation, Carlito and Caladea fonts yourself, or office files get no preview"
 fi
 if [ "$want_test" -eq 1 ]; then
     have_postgres || missing+=("postgresql")

@@ -1,0 +1,43 @@
+"""The rendition engine of the secure viewer: a file version in, page images out, once, at upload.
+
+The public interface is :func:`render` and what it returns (see :mod:`vault.rendering.engine` for the
+contract), the :class:`Limits` it is held to, the stored page encodings (:data:`PAGE_MEDIA_TYPES`), and the
+errors. Nothing here touches storage, the database or requests; the upload service drives it.
+"""
+
+from .engine import DEFAULT_LIMITS, NoPreview, PageRenderer, Renderer, Rendition, render
+from .errors import (
+    ConversionTimeout,
+    EncryptedDocument,
+    ImageTooLarge,
+    MalformedDocument,
+    RenditionError,
+    RenditionFailed,
+    RenditionRefused,
+    TooManyPages,
+)
+from .limits import Limits
+from .page import COLOUR_MEDIA_TYPE, GREY_MEDIA_TYPE, PAGE_MEDIA_TYPES, Page, encode_page
+
+__all__ = [
+    "COLOUR_MEDIA_TYPE",
+    "DEFAULT_LIMITS",
+    "GREY_MEDIA_TYPE",
+    "PAGE_MEDIA_TYPES",
+    "ConversionTimeout",
+    "EncryptedDocument",
+    "ImageTooLarge",
+    "Limits",
+    "MalformedDocument",
+    "NoPreview",
+    "Page",
+    "PageRenderer",
+    "Renderer",
+    "Rendition",
+    "RenditionError",
+    "RenditionFailed",
+    "RenditionRefused",
+    "TooManyPages",
+    "encode_page",
+    "render",
+]

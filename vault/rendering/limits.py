@@ -1,0 +1,47 @@
+"""The bounds every rendition stays within, in one dataclass so a deployment can tighten them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits on what one file version may cost to render.
+
+    Attributes:
+        max_pages: pages in one rendition; a longer document is refused (:class:`TooManyPages`).
+        max_image_pixels: pixels in one source image (width × height) before it is decoded; above it the
+            image is refused as a decompression bomb. 100 MP covers a 10,000 × 10,000 scan.
+        max_page_pixels: pixels in one rendered page. An A4 page at the page width is 1240 × 1754 =
+            2.2 MP; the default leaves room for A3 and long slides but refuses a PDF page sized to
+            render as a 1240 × 1,000,000 strip.
+        page_width: width in pixels of a rendered page. 1240 px is A4 at 150 dpi, readable on screen and
+            small enough to stamp and encode per delivery in tens of milliseconds.
+        slice_height: an image taller than this (after scaling to the page width) is cut into slices of
+            this height, so a long screenshot becomes several pages rather than one huge one.
+        convert_timeout: seconds the office converter may run before its whole process group is killed.
+        max_text_bytes: text, Markdown and CSV files larger than this are not laid out (no preview):
+            layout is in memory, and 2 MiB of plain text is already some 500 pages.
+        max_table_rows: rows of a CSV file laid out; the rest are left out with a note saying so. A
+            table row costs about 15 ms of layout and drawing, so 10,000 rows take a few minutes.
+    """
+
+    max_pages: int = 2000
+    max_image_pixels: int = 100_000_000
+    max_page_pixels: int = 12_000_000
+    page_width: int = 1240
+    slice_height: int = 1754
+    convert_timeout: float = 60.0
+    max_text_bytes: int = 2 * 1024 * 1024
+    max_table_rows: int = 10_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_pages", "max_image_pixels", "max_page_pixels", "page_width", "slice_height",
+                     "max_text_bytes", "max_table_rows"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"Limits.{name} must be positive")
+        if self.convert_timeout <= 0:
+            raise ValueError("Limits.convert_timeout must be positive")
+        if self.page_width * self.slice_height > self.max_page_pixels:
+            raise ValueError("Limits.page_width × slice_height must fit within max_page_pixels")

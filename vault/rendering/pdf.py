@@ -1,0 +1,130 @@
+"""PDF pages to images with PDFium (pypdfium2), one page at a time.
+
+PDFium is not thread-safe, so every call into it holds :data:`PDFIUM_LOCK`, a process-wide lock. That is
+the simpler of the two safe designs: a worker process per render would let two uploads render in
+parallel inside one web worker, but the web server already runs several worker processes, an upload
+renders once, and a text page takes about 8 ms. The lock is held per page, not per document, so two
+uploads in one process interleave page by page instead of one waiting for the other's 500 pages.
+
+Memory stays flat whatever the page count: a page is loaded, drawn into a bitmap, copied out as a
+Pillow image and closed before the next one is touched.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from .errors import EncryptedDocument, ImageTooLarge, MalformedDocument, RenditionFailed, TooManyPages
+from .limits import Limits
+from .page import Page
+
+PDFIUM_LOCK = threading.RLock()
+
+# FPDF_ERR_PASSWORD: PDFium's code for "this document needs a password".
+_ERR_PASSWORD = 4
+
+
+def _page_pixels(width_pt: float, height_pt: float, limits: Limits) -> tuple[int, int]:
+    if not (width_pt > 0 and height_pt > 0 and math.isfinite(width_pt) and math.isfinite(height_pt)):
+        raise MalformedDocument("The PDF has a page without a usable size.")
+    return limits.page_width, math.ceil(height_pt * limits.page_width / width_pt)
+
+
+class PdfPages:
+    """An open PDF whose pages are drawn on demand.
+
+    Opening checks everything that can be checked without drawing: that PDFium can parse the file, that
+    it is not encrypted, the page count, and each page's size at the rendered width. So a refusal comes
+    before the first page is stored, not at page 400.
+
+    Encryption: any document with an encryption dictionary is refused, including one that opens without
+    a password because it has only an owner password. PDFium ignores the permission bits such a file
+    carries (no printing, no copying), and honouring half of a protection scheme is worse than refusing
+    it with a message the uploader can act on (save an unprotected copy).
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | BinaryIO, limits: Limits) -> None:
+        self._limits = limits
+        with PDFIUM_LOCK:
+            try:
+                document = pdfium.PdfDocument(source, password=None, autoclose=False)
+            except pdfium.PdfiumError as exc:
+                if getattr(exc, "err_code", None) == _ERR_PASSWORD:
+                    raise EncryptedDocument(
+                        "The PDF is protected with a password. Upload a copy saved without a password."
+                    ) from None
+                raise MalformedDocument("The file is not a readable PDF.") from None
+            try:
+                if pdfium_c.FPDF_GetSecurityHandlerRevision(document) != -1:
+                    raise EncryptedDocument(
+                        "The PDF is encrypted (it restricts printing or copying). "
+                        "Upload a copy saved without protection."
+                    )
+                # Filled-in form fields are part of what the reader sees; PDFium draws them only when
+                # forms are initialised before any page is loaded. This PDFium has no JavaScript engine.
+                document.init_forms()
+                count = len(document)
+                if count == 0:
+                    raise MalformedDocument("The PDF has no pages.")
+                if count > limits.max_pages:
+                    raise TooManyPages(
+                        f"The PDF has {count} pages; at most {limits.max_pages} can be shown."
+                    )
+                for index in range(count):
+                    width, height = _page_pixels(*document.get_page_size(index), limits)
+                    if width * height > limits.max_page_pixels:
+                        raise ImageTooLarge(
+                            f"Page {index + 1} of the PDF is too long to show ({width} × {height} pixels)."
+                        )
+            except pdfium.PdfiumError:
+                document.close()
+                raise MalformedDocument("The PDF's page tree cannot be read.") from None
+            except BaseException:
+                document.close()
+                raise
+        self._document: pdfium.PdfDocument | None = document
+        self.page_count = count
+
+    def pages(self, first_number: int = 1) -> Iterator[Page]:
+        """Draw the pages in order, at :attr:`Limits.page_width`, numbering them from ``first_number``."""
+        for index in range(self.page_count):
+            yield Page(first_number + index, self.render_page(index))
+
+    def render_page(self, index: int):  # -> PIL.Image.Image, RGB
+        """Draw one page (0-based ``index``) as an RGB image, exactly :attr:`Limits.page_width` wide."""
+        document = self._document
+        if document is None:
+            raise RenditionFailed("The PDF was closed before all its pages were drawn.")
+        with PDFIUM_LOCK:
+            page = document[index]
+            try:
+                width_pt, height_pt = page.get_size()
+                width, height = _page_pixels(width_pt, height_pt, self._limits)
+                if width * height > self._limits.max_page_pixels:
+                    raise ImageTooLarge(f"Page {index + 1} of the PDF is too long to show.")
+                # scale = width / width_pt, not 150/72: PDFium rounds the pixel size up, and 150/72 gives
+                # 1241 px for A4.
+                bitmap = page.render(scale=width / width_pt, may_draw_forms=True)
+                try:
+                    # to_pil() shares the bitmap's buffer; convert() makes an independent RGB copy.
+                    image = bitmap.to_pil().convert("RGB")
+                finally:
+                    bitmap.close()
+            except pdfium.PdfiumError as exc:
+                raise RenditionFailed(f"Page {index + 1} of the PDF could not be drawn.") from exc
+            finally:
+                page.close()
+        return image
+
+    def close(self) -> None:
+        if self._document is not None:
+            with PDFIUM_LOCK:
+                self._document.close()
+            self._document = None
