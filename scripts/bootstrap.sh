@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything vault needs to run (and, with --test, to be tested) from a fresh clone.
 #
-#   scripts/bootstrap.sh          .venv with vault installed (editable)
+#   scripts/bootstrap.sh          .venv with vault installed (editable), and the fonts the page stamp draws
+#                                 with (DejaVu and Noto for Latin/Cyrillic/Greek, Noto CJK for CJK names)
 #   scripts/bootstrap.sh --test   also the test tools, and the Debian packages the tests drive for real:
 #                                 postgresql (database server) and chromium (browser)
 #
@@ -28,7 +29,7 @@ VENV=.venv
 STAMP="$VENV/.bootstrap-stamp"
 started=$SECONDS
 
-# --- system packages (tests only) --------------------------------------------------------------------
+# --- system packages -----------------------------------------------------------------------------------
 
 # Run a command as root: directly, or through sudo for a developer's own account.
 as_root() {
@@ -67,6 +68,13 @@ have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || co
 have_chromium() { [ -x "${VAULT_CHROMIUM:-/usr/bin/chromium}" ]; }
 # Playwright's bundled Node.js links against libatomic, which minimal Debian images lack.
 have_libatomic() { ldconfig -p 2>/dev/null | grep -q 'libatomic\.so\.1 '; }
+# The visible stamp on every viewed page names the viewer; Pillow has no font fallback, so each script the
+# names may use needs a font of its own on disk (vault/marking/fonts.py looks for these files).
+FONT_PACKAGES=(
+    "fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    "fonts-noto-core:/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"
+    "fonts-noto-cjk:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+)
 
 missing=()
 if ! command -v python3 >/dev/null 2>&1 && [ -z "${PYTHON:-}" ]; then
@@ -84,6 +92,9 @@ if [ ! -x "$VENV/bin/python" ] && ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev
     command -v apt-get >/dev/null 2>&1 || die "$PYTHON cannot create virtual environments (no ensurepip)"
     missing+=("python3-venv")
 fi
+for entry in "${FONT_PACKAGES[@]}"; do
+    [ -e "${entry#*:}" ] || missing+=("${entry%%:*}")
+done
 if [ "$want_test" -eq 1 ]; then
     have_postgres || missing+=("postgresql")
     have_chromium || missing+=("chromium")
