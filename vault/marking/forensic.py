@@ -71,6 +71,8 @@ import numpy as np
 from PIL import Image
 from reedsolo import ReedSolomonError, RSCodec
 
+from vault.marking.errors import MarkingError
+
 VERSION_LABEL = b"vault/marking/forensic/v1"
 ID_BITS = 48
 ID_BYTES = ID_BITS // 8
@@ -94,7 +96,7 @@ _BASIS = ((2, 3), (3, 2), (1, 4), (4, 1))
 _RS = RSCodec(PARITY_BYTES)
 
 
-class ForensicError(ValueError):
+class ForensicError(MarkingError):
     """The view id or the image cannot be marked (id out of range, image too small or of no known mode)."""
 
 
