@@ -10,8 +10,11 @@ from PIL import Image
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-WORDS = ("customer invoice account balance contract renewal quarterly meeting delivery address phone "
-         "payment terms discount order reference contact manager region north south pending approved").split()
+WORDS = [
+    "customer", "invoice", "account", "balance", "contract", "renewal", "quarterly", "meeting", "delivery",
+    "address", "phone", "payment", "terms", "discount", "order", "reference", "contact", "manager", "region",
+    "north", "south", "pending", "approved",
+]
 
 
 def text_pdf(pages: int = 1, seed: int = 0) -> bytes:
@@ -19,7 +22,7 @@ def text_pdf(pages: int = 1, seed: int = 0) -> bytes:
     rng = random.Random(seed)
     out = io.BytesIO()
     pdf = canvas.Canvas(out, pagesize=A4)
-    width, height = A4
+    _width, height = A4
     for number in range(pages):
         pdf.setFont("Helvetica-Bold", 16)
         pdf.drawString(56, height - 60, f"Customer file {seed}-{number + 1}")
@@ -40,7 +43,8 @@ def render(pdf_bytes: bytes, width: int = 1240) -> list[Image.Image]:
         images = []
         for index in range(len(document)):
             page = document[index]
-            scale = width / page.get_size()[0]
+            # PDFium rounds the pixel width up: aim a hair below so 1240 stays 1240, not 1241.
+            scale = (width - 0.01) / page.get_size()[0]
             images.append(page.render(scale=scale).to_pil().convert("RGB"))
             page.close()
         return images

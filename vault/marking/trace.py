@@ -85,7 +85,8 @@ def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
                 return TraceResult(claim.view_id, claim.where, forged=forged)
         for index in range(min(count, MAX_TRACE_PAGES)):
             page = document[index]
-            scale = forensic.NOMINAL_WIDTH / page.get_size()[0]
+            # PDFium rounds the pixel width up: aim a hair below so the width is exactly nominal.
+            scale = (forensic.NOMINAL_WIDTH - 0.01) / page.get_size()[0]
             image = page.render(scale=scale).to_pil().convert("RGB")
             page.close()
             view_id = forensic.decode(image, secret)
