@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
@@ -11,7 +13,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from tests.marking.pages import render
-from vault.marking import MarkingError, StampText, images_to_stamped_pdf, stamp_pdf, trace
+from vault.marking import MarkingError, StampText, decode, images_to_stamped_pdf, stamp_pdf, trace
 from vault.marking.pdf import META_ID, META_MAC, view_mac
 
 from .conftest import SECRET, VIEW_ID
@@ -123,3 +125,35 @@ def test_encrypted_pdf_is_refused(source_pdf: bytes, stamp_text: StampText) -> N
     writer.write(out)
     with pytest.raises(MarkingError, match="encrypted"):
         stamp_pdf(out.getvalue(), stamp_text, SECRET)
+
+
+def test_rotated_and_offset_pages_are_stamped_as_displayed(source_pdf: bytes, stamp_text: StampText) -> None:
+    """A /Rotate page is stamped upright as the reader sees it; a page whose box does not start at 0, 0 too."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(source_pdf)))
+    writer.pages[0].rotate(90)
+    box = writer.pages[1].mediabox
+    writer.pages[1].mediabox = type(box)((-50, 100, float(box.width) - 50, float(box.height) + 100))
+    out = io.BytesIO()
+    writer.write(out)
+    original = out.getvalue()
+    stamped = stamp_pdf(original, stamp_text, SECRET)
+    before, after = render(original), render(stamped)
+    assert [im.size for im in after] == [im.size for im in before]
+    assert after[0].width > after[0].height  # still landscape, as displayed
+    for page_before, page_after in zip(before, after, strict=True):
+        footer = np.asarray(page_after.convert("L"))[-30:]
+        assert (footer < 100).sum() > 1000, "footer text missing at the displayed bottom"
+        assert np.abs(np.asarray(page_after, dtype=int) - np.asarray(page_before, dtype=int)).sum() > 0
+    found = trace(images_only_pdf(after), SECRET)
+    assert found is not None and found.view_id == VIEW_ID
+
+
+def test_oversized_and_strange_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    trace_module = importlib.import_module("vault.marking.trace")  # the package's `trace` is the function
+    buffer = io.BytesIO()
+    Image.new("RGB", (200, 200), "white").save(buffer, "PNG")
+    monkeypatch.setattr(trace_module, "MAX_IMAGE_PIXELS", 10_000)
+    with pytest.raises(MarkingError, match="too large"):
+        trace(buffer.getvalue(), SECRET)
+    # A thin strip is neither decoded as it is nor blown up to page width: no id, no gigapixel resize.
+    assert decode(Image.new("RGB", (4, 40_000), "white"), SECRET) is None

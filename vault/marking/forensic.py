@@ -85,6 +85,8 @@ PEAK = 8.0
 NOMINAL_WIDTH = 1240
 """Width in pixels at which pages are rendered for viewing (A4 at 150 dpi), and at which marks are read."""
 MAX_CORRECTIONS = 2
+MAX_ASIS_PIXELS = 4 * NOMINAL_WIDTH * 1754
+"""Largest image decoded at its own size: four nominal A4 pages' worth (the work grows with the area)."""
 ENERGY_RATIO = 6.0
 """The best pixel offset's tile energy must be this many times the median offset's (measured: a marked
 text page after every tested attack stays above 11, unmarked text pages below 3, noise below 1.5; a
@@ -274,10 +276,16 @@ def decode(image: Image.Image, secret: bytes, *, nominal_width: int = NOMINAL_WI
     Never returns an id that was not marked with ``secret`` (see the module docstring for the bound).
     """
     keyed = _keyed(bytes(secret))
-    attempts = [image]
-    if image.width != nominal_width and image.width > 0:
-        height = max(1, round(image.height * nominal_width / image.width))
-        attempts.append(image.convert("RGB").resize((nominal_width, height), Image.Resampling.BICUBIC))
+    width, height = image.size
+    attempts = []
+    # As it is: the mark's blocks keep their size only in a crop of a page at the nominal width, so a
+    # much wider image is not tried as it is (which also bounds the work spent on a huge photo).
+    if width <= nominal_width * 1.5 and width * height <= MAX_ASIS_PIXELS:
+        attempts.append(image)
+    # Resized: only for page-like shapes, so a 1 x 100000 strip cannot ask for a gigapixel resize.
+    if width != nominal_width and width > 0 and 0.2 <= height / width <= 5:
+        resized_height = max(1, round(height * nominal_width / width))
+        attempts.append(image.convert("RGB").resize((nominal_width, resized_height), Image.Resampling.BICUBIC))
     best: tuple[int, int] | None = None
     for attempt in attempts:
         if attempt.width < BLOCK * TILE_COLS or attempt.height < BLOCK * TILE_ROWS:

@@ -29,6 +29,8 @@ from vault.marking.pdf import PdfClaim, metadata_claim, text_claims
 
 MAX_TRACE_PAGES = 50
 """Pages rendered when looking for the image mark in a PDF; a leak of the first pages is enough."""
+MAX_IMAGE_PIXELS = 64_000_000
+"""Larger images are refused before decoding: a phone photo is 12-50 megapixels, a bomb far more."""
 _IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
 
 
@@ -47,6 +49,8 @@ def _trace_image(data: bytes, secret: bytes) -> TraceResult | None:
         with Image.open(io.BytesIO(data)) as image:
             if image.format not in _IMAGE_FORMATS:
                 raise MarkingError(f"unsupported image format {image.format}; expected PNG, JPEG or WebP")
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise MarkingError(f"the image is too large to trace ({image.width} x {image.height} pixels)")
             image.load()
             rgb = image.convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
@@ -85,8 +89,12 @@ def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
                 return TraceResult(claim.view_id, claim.where, forged=forged)
         for index in range(min(count, MAX_TRACE_PAGES)):
             page = document[index]
+            page_width, page_height = page.get_size()
+            if not 0.2 <= page_height / max(page_width, 1e-6) <= 5:
+                page.close()  # not page-like: rendering it at the nominal width could need gigapixels
+                continue
             # PDFium rounds the pixel width up: aim a hair below so the width is exactly nominal.
-            scale = (forensic.NOMINAL_WIDTH - 0.01) / page.get_size()[0]
+            scale = (forensic.NOMINAL_WIDTH - 0.01) / page_width
             image = page.render(scale=scale).to_pil().convert("RGB")
             page.close()
             view_id = forensic.decode(image, secret)
