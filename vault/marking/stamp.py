@@ -7,8 +7,8 @@ attribute; the invisible mark (:mod:`vault.marking.forensic`) carries the view i
 cropped or painted out.
 
 Speed: the text masks depend only on the facts and the page size, so they are built once and kept
-(an LRU cache); stamping a page is then two ``Image.paste`` calls of a solid colour through a mask,
-about 6 ms for a 1240 x 1754 page.
+(an LRU cache); stamping a page is then ``Image.paste`` of cached solid images through the masks,
+about 5 to 8 ms for a 1240 x 1754 page on an idle core.
 """
 
 from __future__ import annotations
@@ -134,15 +134,19 @@ def stamp_page(page: Image.Image, text: StampText) -> Image.Image:
     """Return ``page`` (as RGB) with the watermark and footer strip of ``text`` drawn on it."""
     stamped = page.convert("RGB") if page.mode != "RGB" else page.copy()
     width, height = stamped.size
-    stamped.paste(WATERMARK_COLOUR, (0, 0, width, height), watermark_mask(text.watermark_lines(), (width, height)))
+    # Pasting a (cached) solid image through the mask is about twice as fast as pasting a colour tuple.
+    mask = watermark_mask(text.watermark_lines(), (width, height))
+    stamped.paste(_solid(WATERMARK_COLOUR, (width, height)), (0, 0), mask)
     strip_height = footer_height(width)
     top = height - strip_height
     if top > 0:
-        stamped.paste((255, 255, 255), (0, top, width, height), _solid(FOOTER_ALPHA, (width, strip_height)))
-        stamped.paste(FOOTER_TEXT, (0, top, width, height), footer_mask(text.footer_line(), width))
+        strip = (width, strip_height)
+        stamped.paste(_solid((255, 255, 255), strip), (0, top), _solid(FOOTER_ALPHA, strip))
+        stamped.paste(_solid(FOOTER_TEXT, strip), (0, top), footer_mask(text.footer_line(), width))
     return stamped
 
 
-@functools.lru_cache(maxsize=8)
-def _solid(level: int, size: tuple[int, int]) -> Image.Image:
-    return Image.new("L", size, level)
+@functools.lru_cache(maxsize=16)
+def _solid(colour: int | tuple[int, int, int], size: tuple[int, int]) -> Image.Image:
+    """A solid image, ``L`` for a level and RGB for a colour; shared and never modified."""
+    return Image.new("L" if isinstance(colour, int) else "RGB", size, colour)
