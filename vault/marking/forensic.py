@@ -22,6 +22,9 @@ Format (version 1)::
     delta     = sign * ALPHA * P in each block, sign = +1 for a 1 bit and -1 for a 0 bit;
                 ALPHA is chosen so that the largest |delta| is PEAK = 8 grey levels
     marked    = clip(round(pixel + delta), 0, 255), the same delta on R, G and B, so only luma moves
+    overlay   = for vector PDF pages, which can only be darkened: black drawn with alpha
+                clip(round(OVERLAY_TINT - delta), 0, 255) / 255 over the page, OVERLAY_TINT = 4
+                (see :func:`tile_alpha_overlay`), one overlay pixel per pixel of a NOMINAL_WIDTH render
 
 Why PEAK is 8: at 4 and 6 JPEG q75 and WebP q80 of white text pages lost too many bits; at 8 every
 tested attack decodes (PSNR about 43.6 dB on a white text page, where clipping keeps only the darker
