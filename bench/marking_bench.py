@@ -6,6 +6,8 @@ Run ``python bench/marking_bench.py`` (``--pages 10`` by default). It renders de
 * timings per page, median over the pages: the visible stamp (cached masks, so after the first page),
   embedding the invisible mark, decoding it, and encoding the stamped, marked page as WebP q80
   (method 0, as delivered) and PNG;
+* whole documents: a stamped copy of a ``--pages`` page PDF, the same pages as a stamped image PDF,
+  and tracing the copy through its metadata and, with metadata and text gone, through its pixels;
 * robustness: for each attack, on how many of the pages (each with its own random 48-bit id) the
   decoder returned exactly that id; and for unmarked pages, noise and a wrong key, how many returned
   any id at all (the goal there is 0).
@@ -29,9 +31,9 @@ from PIL import Image
 # Run as a script from a checkout: make the project's packages importable without installing them.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.marking.pages import text_pages
+from tests.marking.pages import render, text_pages, text_pdf
 from tests.marking.test_forensic import ATTACKS
-from vault.marking import StampText, decode, embed, stamp_page
+from vault.marking import StampText, decode, embed, images_to_stamped_pdf, stamp_page, stamp_pdf, trace
 
 SECRET = b"bench-marking-secret"
 
@@ -96,6 +98,23 @@ def main() -> None:
         print(f"{label:<34} {statistics.median(times[key]):8.1f} {max(times[key]):8.1f}")
     webp_kib, png_kib = statistics.median(sizes["webp"]) / 1024, statistics.median(sizes["png"]) / 1024
     print(f"sizes: WebP {webp_kib:.0f} KiB, PNG {png_kib:.0f} KiB")
+    text = StampText("Anna Ivanova", "aivanova", datetime.now(UTC), 0x0123456789AB, "Head office",
+                     "CONFIDENTIAL — GRADE 3")
+    source = text_pdf(len(pages), seed=42)
+    copy: list[bytes] = []
+    pdf_ms = timed(lambda: copy.append(stamp_pdf(source, text, SECRET)))
+    images_ms = timed(lambda: images_to_stamped_pdf(pages, text, SECRET))
+    trace_meta_ms = timed(lambda: trace(copy[0], SECRET))
+    first_page = io.BytesIO()
+    render(copy[0])[0].save(first_page, "PNG")
+    trace_pixels_ms = timed(lambda: trace(first_page.getvalue(), SECRET))
+    print()
+    print(f"Whole documents ({len(pages)} pages), ms")
+    print(f"  stamp_pdf (vector PDF, overlay built once)   {pdf_ms:8.1f}  ({pdf_ms / len(pages):.1f} per page; "
+          f"{len(source) // 1024} KiB -> {len(copy[0]) // 1024} KiB)")
+    print(f"  images_to_stamped_pdf (stamp+mark+JPEG q90)  {images_ms:8.1f}  ({images_ms / len(pages):.1f} per page)")
+    print(f"  trace stamped PDF (metadata)                 {trace_meta_ms:8.1f}")
+    print(f"  trace a PNG render of one page (pixels)      {trace_pixels_ms:8.1f}")
     print()
     print("Robustness: pages whose id came back exactly / pages")
     for name, count in ok.items():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.marking.pages import render
-from vault.marking import StampText, stamp_page, stamp_pdf
+from vault.marking import StampText, fonts, stamp_page, stamp_pdf
 from vault.marking.fonts import font_name_for, has_cjk
 from vault.marking.stamp import footer_height
 
@@ -80,3 +81,12 @@ def test_naive_time_and_bad_id_are_refused(stamp_text: StampText) -> None:
 def test_view_reference_format(stamp_text: StampText) -> None:
     assert stamp_text.view_ref == "5ec0-1234-abcd"
     assert "2026-12-04 18:44:08 UTC" in stamp_text.footer_line()
+
+
+def test_without_installed_fonts_the_stamp_still_appears(
+    page: Image.Image, stamp_text: StampText, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(fonts, "FONT_DIRS", (tmp_path,))
+    text = replace(stamp_text, viewer_name="Fallback Font Viewer")
+    assert font_name_for(text.viewer_name) == "default"
+    assert_stamped(page, stamp_page(page, text))
