@@ -2,7 +2,8 @@
 # Set up everything vault needs to run (and, with --test, to be tested) from a fresh clone.
 #
 #   scripts/bootstrap.sh          .venv with vault installed (editable), and the Debian packages the
-#                                 document viewer needs: LibreOffice (office files) and fonts
+#                                 document viewer needs: LibreOffice (office files) and fonts (DejaVu, Noto,
+#                                 Noto CJK for the page stamp; WenQuanYi Micro Hei for laying out CJK text)
 #   scripts/bootstrap.sh --test   also the test tools, and the Debian packages the tests drive for real:
 #                                 postgresql (database server) and chromium (browser)
 #
@@ -29,7 +30,7 @@ VENV=.venv
 STAMP="$VENV/.bootstrap-stamp"
 started=$SECONDS
 
-# --- system packages (tests only) --------------------------------------------------------------------
+# --- system packages -----------------------------------------------------------------------------------
 
 # Run a command as root: directly, or through sudo for a developer's own account.
 as_root() {
@@ -80,6 +81,13 @@ have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || co
 have_chromium() { [ -x "${VAULT_CHROMIUM:-/usr/bin/chromium}" ]; }
 # Playwright's bundled Node.js links against libatomic, which minimal Debian images lack.
 have_libatomic() { ldconfig -p 2>/dev/null | grep -q 'libatomic\.so\.1 '; }
+# The visible stamp on every viewed page names the viewer; Pillow has no font fallback, so each script the
+# names may use needs a font of its own on disk (vault/marking/fonts.py looks for these files).
+FONT_PACKAGES=(
+    "fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    "fonts-noto-core:/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"
+    "fonts-noto-cjk:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+)
 
 missing=()
 if ! command -v python3 >/dev/null 2>&1 && [ -z "${PYTHON:-}" ]; then
@@ -115,6 +123,9 @@ else
     say "warning: not a Debian system; install LibreOffice (writer, calc, impress) and the DejaVu, WenQuanYi"
     say "         Micro Hei, Liberation, Carlito and Caladea fonts yourself, or office files get no preview"
 fi
+for entry in "${FONT_PACKAGES[@]}"; do
+    [ -e "${entry#*:}" ] || missing+=("${entry%%:*}")
+done
 if [ "$want_test" -eq 1 ]; then
     have_postgres || missing+=("postgresql")
     have_chromium || missing+=("chromium")

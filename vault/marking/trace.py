@@ -1,0 +1,117 @@
+"""Tracing a leaked copy back to the view that produced it.
+
+Given a file found outside the company (a PDF, or a PNG, JPEG or WebP image: a screenshot, a photo
+of a screen, a page of a stamped copy), :func:`trace` reports the view id it carries and how it was
+found, trying the cheapest trustworthy evidence first:
+
+1. PDF metadata (``/VaultViewId`` with its MAC);
+2. the invisible id line in the PDF's text;
+3. the forensic mark in the pixels: of the image itself, or of each PDF page rendered at the nominal
+   width, stopping at the first page that decodes.
+
+A claim whose MAC does not verify is never reported as the answer; it is kept in
+``TraceResult.forged`` so an investigator sees that someone tried to plant an id.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import pypdfium2
+from PIL import Image, UnidentifiedImageError
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+
+from vault.marking import forensic
+from vault.marking.errors import MarkingError
+from vault.marking.pdf import PdfClaim, metadata_claim, text_claims
+
+MAX_TRACE_PAGES = 50
+"""Pages rendered when looking for the image mark in a PDF; a leak of the first pages is enough."""
+MAX_IMAGE_PIXELS = 64_000_000
+"""Larger images are refused before decoding: a phone photo is 12-50 megapixels, a bomb far more."""
+_IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """The view id found, how (``metadata``, ``text``, ``image`` or ``pdf-render``) and on which page."""
+
+    view_id: int
+    method: str
+    page: int | None = None
+    forged: tuple[int, ...] = field(default=())
+
+
+def _trace_image(data: bytes, secret: bytes) -> TraceResult | None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in _IMAGE_FORMATS:
+                raise MarkingError(f"unsupported image format {image.format}; expected PNG, JPEG or WebP")
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise MarkingError(f"the image is too large to trace ({image.width} x {image.height} pixels)")
+            image.load()
+            rgb = image.convert("RGB")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise MarkingError("the file is neither a PDF nor a readable PNG, JPEG or WebP image") from exc
+    view_id = forensic.decode(rgb, secret)
+    return None if view_id is None else TraceResult(view_id, "image")
+
+
+def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
+    claims: list[PdfClaim] = []
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if not reader.is_encrypted:
+            meta = metadata_claim(reader, secret)
+            if meta is not None:
+                claims.append(meta)
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError):
+        pass  # pypdf is stricter than PDFium; the text and pixels may still be readable
+    try:
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as exc:
+        raise MarkingError("the file is not a readable PDF") from exc
+    try:
+        count = len(document)
+        texts = []
+        for index in range(count):
+            page = document[index]
+            textpage = page.get_textpage()
+            texts.append(textpage.get_text_range())
+            textpage.close()
+            page.close()
+        claims.extend(text_claims(texts, secret))
+        forged = tuple(sorted({c.view_id for c in claims if not c.verified}))
+        for claim in claims:
+            if claim.verified:
+                return TraceResult(claim.view_id, claim.where, forged=forged)
+        for index in range(min(count, MAX_TRACE_PAGES)):
+            page = document[index]
+            page_width, page_height = page.get_size()
+            if not 0.2 <= page_height / max(page_width, 1e-6) <= 5:
+                page.close()  # not page-like: rendering it at the nominal width could need gigapixels
+                continue
+            # PDFium rounds the pixel width up: aim a hair below so the width is exactly nominal.
+            scale = (forensic.NOMINAL_WIDTH - 0.01) / page_width
+            image = page.render(scale=scale).to_pil().convert("RGB")
+            page.close()
+            view_id = forensic.decode(image, secret)
+            if view_id is not None:
+                return TraceResult(view_id, "pdf-render", page=index, forged=forged)
+        return None
+    finally:
+        document.close()
+
+
+def trace(data: bytes, secret: bytes) -> TraceResult | None:
+    """The view a leaked file came from, or None when it carries no id readable with ``secret``.
+
+    Raises:
+        MarkingError: the file is neither a PDF nor a PNG, JPEG or WebP image that can be read.
+    """
+    data = bytes(data)
+    if data.lstrip()[:5] == b"%PDF-":
+        return _trace_pdf(data, secret)
+    return _trace_image(data, secret)
