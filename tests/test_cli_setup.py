@@ -68,3 +68,55 @@ def test_the_app_refuses_to_start_when_the_keyring_is_readable_by_others(env, tm
 def test_commands_without_init_say_what_to_do(env):
     result = run(env, "user", "list")
     assert result.exit_code != 0 and "vault init" in result.output
+
+
+def _actor_names(env, action):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{env['VAULT_DATA_DIR']}/vault.db")
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT actor_name FROM audit_events WHERE action = :a ORDER BY seq"),
+                                  {"a": action}).all()
+    engine.dispose()
+    return [row[0] for row in rows]
+
+
+def test_the_command_line_records_its_operator_by_name(env):
+    from vault.core.context import operator_name
+
+    run(env, "init")
+    named = run(env, "--operator", "Dana Ops", "user", "add", "alice", "--role", "borrower", "--password-stdin",
+                input="a long enough passphrase 42\n")
+    assert named.exit_code == 0, named.output
+    unnamed = run(env, "user", "add", "bruno", "--role", "borrower", "--password-stdin",
+                  input="another long passphrase 42\n")
+    assert unnamed.exit_code == 0, unnamed.output
+    # Never "system": the person at the server, as they said, or the OS account they used.
+    assert _actor_names(env, "user:create") == ["cli:Dana Ops", operator_name()]
+    assert run(env, "--operator", "", "user", "list").exit_code != 0
+    assert run(env, "--operator", "x" * 65, "user", "list").exit_code != 0
+
+
+def test_policy_show_prints_a_file_that_reads_back_the_same(env, tmp_path):
+    import tomllib
+
+    from vault.config.settings import load_settings
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[alerts]\ncustomers_per_day = 7\n[working_hours]\nstart = "07:30"\nend = 24\n'
+                      '[departure]\non_notice = "refuse"\n[grades.3]\nviews = 2\n', encoding="utf-8")
+    shown = run({**env, "VAULT_CONFIG": str(policy)}, "policy", "show")
+    assert shown.exit_code == 0, shown.output
+    again = load_settings({"policy": tomllib.loads(shown.output)}, environ={})
+    original = load_settings({"config": policy}, environ={})
+    assert again.policy_sections() == original.policy_sections()
+    assert again.alerts.customers_per_day == 7 and again.grade(3).views == 2
+    assert again.departure.on_notice == "refuse"
+
+
+def test_maintenance_run_reports_what_it_did(env):
+    run(env, "init")
+    result = run(env, "maintenance", "run")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == ("expired 0 loan(s); refunded 0 unused view(s); "
+                                     "last-day steps for 0 departure(s)")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from vault.config.policy_file import DAY_NAMES
+from vault.config.policy_file import DAY_NAMES, to_toml
 from vault.core.context import AccessContext
 from vault.models import Alert, AuditEvent, Customer, Document, Loan, Role, User
 from vault.runtime import Runtime
@@ -153,26 +153,10 @@ def days_from_today(n: int) -> Any:
     return (datetime.now(UTC) + timedelta(days=n)).date()
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
 
 def policy_file(rt: Runtime, path: Any) -> Any:
-    """The runtime's policy sections (and grade rules) as the TOML file a deployment would write."""
-    lines: list[str] = []
-    for section, values in rt.settings.policy.items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
-    for number, rule in rt.settings.grades.items():
-        lines.append(f"[grades.{number}]")
-        lines += [f"{key} = {_toml_value(value)}" for key, value in vars(rule).items() if value is not None]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """The runtime's policy (sections and grade rules) as the TOML file a deployment would write."""
+    path.write_text(to_toml(rt.settings.policy_sections()), encoding="utf-8")
     return path
 
 

@@ -7,6 +7,7 @@ import json
 from sqlalchemy import select
 
 from tests.departure.conftest import OFFICE, days_from_today, run_cli
+from vault.core.context import operator_name
 from vault.models import Customer, HandoverItem
 
 
@@ -20,7 +21,7 @@ def test_start_show_complete_from_the_command_line(rt, company, tmp_path):
     assert f"last working day {last}" in started.output and "2 (1 key) to sue" in started.output
     (event,) = company.events("departure:start")
     assert (event.actor_name, event.subject_user_id, event.reason_text, event.user_agent) == (
-        "system", company.ids["sam"], "Moving abroad", "vault-cli")
+        operator_name(), company.ids["sam"], "Moving abroad", "vault-cli")
     assert json.loads(event.detail)["last_day"] == last
     shown = run_cli(rt, tmp_path, "departure", "show", "sam")
     assert "departing" in shown.output and "Vip Holdings" in shown.output and "pending" in shown.output

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from tests.departure.conftest import HOME, OFFICE, days_from_today, run_cli
 from vault import policy
+from vault.core.context import operator_name
 from vault.core.errors import ServiceError
 from vault.models import AuditEvent, utcnow
 from vault.services import departures, report
@@ -114,7 +115,7 @@ def test_the_report_from_the_command_line(rt, company, story, tmp_path):
     assert "Price list 2027" in csv_out.read_text(encoding="utf-8-sig")
     events = company.events("departure:report")
     assert [(e.actor_name, json.loads(e.detail)["format"], json.loads(e.detail)["lookback_days"])
-            for e in events] == [("system", "pdf", 180), ("system", "csv", 30)]
+            for e in events] == [(operator_name(), "pdf", 180), (operator_name(), "csv", 30)]
     # a file that cannot be written: no report, no audit record of one
     result = run_cli(rt, tmp_path, "departure", "report", "sam", "--format", "csv", "--out",
                      str(tmp_path / "missing" / "dir" / "x.csv"))

@@ -12,7 +12,7 @@ from tests.loans.helpers import PLACE, REASON, Audit, make_document, set_rows, u
 from vault import policy
 from vault.cli import cli
 from vault.config.settings import DEFAULT_GRADES, ConfigError, load_settings
-from vault.core.context import AccessContext
+from vault.core.context import AccessContext, operator_name
 from vault.core.errors import NotFound
 from vault.models import Document, DocumentView, Loan, LoanStatus, Role, User, UserStatus, ViewStatus, utcnow
 from vault.policy.loans import approvals_needed, reason_problem
@@ -136,7 +136,7 @@ def test_the_sweep_expires_loans_and_refunds_stale_reservations(rt, cast, keyrin
         assert session.get(Loan, due).status == LoanStatus.EXPIRED
         assert session.get(Loan, running).status == LoanStatus.ACTIVE
     assert [(e.loan_id, e.actor_name, e.client_addr) for e in audit.since("loan:expire")] == [
-        (due, "system", "cli")]
+        (due, operator_name(), "cli")]
     assert len(audit.since("view:refund")) == 1
     assert used(rt, cast["ann"], grade1) == 0
     again = CliRunner().invoke(cli, ["loans", "expire"], env=env)

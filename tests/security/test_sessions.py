@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from tests.conftest import PASSWORD, csrf_from, login
 from tests.security.helpers import events, flashes, location, password_step, post_form
-from vault.core.context import AccessContext
+from vault.core.context import AccessContext, operator_name
 from vault.models import ApiToken, Role
 from vault.services import accounts, agreement
 from vault.web import sessions
@@ -128,7 +128,7 @@ def test_disable_user_service_is_immediate_for_the_cli_too(app, users, rt):
     with rt.db.session() as session:
         accounts.disable_user(rt, session, accounts.get_user(session, "bob"), None)
     assert location(bob.get("/")).startswith("/login")
-    assert [(e.actor_name, e.named_place) for e in events(rt, "user:disable")] == [("system", "command line")]
+    assert [(e.actor_name, e.named_place) for e in events(rt, "user:disable")] == [(operator_name(), "command line")]
 
 
 def test_a_tampered_cookie_is_refused(app, users):

@@ -1,10 +1,12 @@
-"""`vault maintenance run`: the due work of loans, reservations and departures, for cron."""
+"""`vault maintenance run` (the due work of loans, reservations and departures, for cron) and
+`vault policy show` (the policy in force)."""
 
 from __future__ import annotations
 
 import click
 
-from vault.cli.common import cli, open_runtime, unit_of_work
+from vault.cli.common import cli, open_runtime, settings, unit_of_work
+from vault.config.policy_file import to_toml
 from vault.core.context import AccessContext
 from vault.services import maintenance
 
@@ -25,3 +27,14 @@ def run() -> None:
         rt.close()
     click.echo(f"expired {report.loans_expired} loan(s); refunded {report.views_refunded} unused view(s); "
                f"last-day steps for {len(report.departures_offboarded)} departure(s)")
+
+
+@cli.group("policy")
+def policy_group() -> None:
+    """The policy file in force."""
+
+
+@policy_group.command("show")
+def policy_show() -> None:
+    """Print the policy in force (the file's settings over the defaults) as a policy file."""
+    click.echo(to_toml(settings().policy_sections()), nl=False)

@@ -216,3 +216,46 @@ def parse_grades(raw: dict[str, Any], where: str = "policy file") -> dict[int, G
 
 
 SECTIONS = ("grades", "alerts", "working_hours", "departure")
+
+
+def _clock_text(moment: time) -> str:
+    return "24:00" if moment == time(23, 59, 59, 999999) else moment.strftime("%H:%M")
+
+
+def policy_sections(grades: dict[int, GradeRule], alerts: AlertSettings, hours: WorkingHours,
+                    departure: DepartureSettings) -> dict[str, Any]:
+    """The policy in force, shaped like the policy file (`vault policy show` prints it as TOML): reading
+    it back gives the same settings."""
+    return {
+        "grades": {str(n): {k: v for k, v in vars(rule).items() if v is not None} for n, rule in grades.items()},
+        "alerts": {f.name: getattr(alerts, f.name) for f in fields(AlertSettings)},
+        "working_hours": {"timezone": hours.zone.key, "days": [DAY_NAMES[d] for d in sorted(hours.days)],
+                          "start": _clock_text(hours.start), "end": _clock_text(hours.end)},
+        "departure": {"lookback_days": departure.lookback_days,
+                      "key_segments": sorted(str(s) for s in departure.key_segments),
+                      "on_notice": departure.on_notice},
+    }
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_toml(sections: dict[str, Any]) -> str:
+    """`policy_sections` as the text of a policy file."""
+    lines: list[str] = []
+    for name, values in sections.items():
+        if name == "grades":
+            for number, rule in values.items():
+                lines.append(f"[grades.{number}]")
+                lines += [f"{key} = {_toml_value(value)}" for key, value in rule.items()]
+            continue
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"

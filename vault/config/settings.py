@@ -27,6 +27,7 @@ from vault.config.policy_file import (
     parse_departure,
     parse_grades,
     parse_working_hours,
+    policy_sections,
     zone,
 )
 
@@ -114,6 +115,10 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
+
+    def policy_sections(self) -> dict[str, Any]:
+        """The policy in force, shaped like the policy file."""
+        return policy_sections(self.grades, self.alerts, self.working_hours, self.departure)
 
     def grade(self, grade: int) -> GradeRule:
         try:

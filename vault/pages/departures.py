@@ -107,10 +107,9 @@ def _audit_url() -> str | None:
 
 
 def _finish_due() -> None:
-    """After a change that ends access (a last day in the past), carry out the last-day steps now."""
-    rt = runtime()
-    with rt.db.session() as session:
-        service.run_due(rt, session, ctx=access_context())
+    """After a change that ends access (a last day in the past), carry out the last-day steps now, in the
+    same unit of work as the change."""
+    service.run_due(runtime(), db_session(), ctx=access_context())
 
 
 # -- list, notice, one departure -----------------------------------------------------------------------

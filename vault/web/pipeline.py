@@ -31,7 +31,7 @@ from vault.web.places import named_place
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 MAINTENANCE_SECONDS = 60.0
-_MAINTENANCE_KEY = "vault.maintenance.next_run"
+MAINTENANCE_KEY = "vault.maintenance.next_run"
 
 
 def runtime() -> Runtime:
@@ -103,8 +103,8 @@ def record_refusal(exc: policy.Denied) -> None:
         **exc.audit,
     )
     events.emit("access.denied", session=session, rt=runtime(), user=user, action=action, code=exc.decision.code,
-               ctx=ctx)
-    session.commit()
+                ctx=ctx)
+    unit_of_work.commit(session)
 
 
 def not_found_response(exc: NotFound) -> Any:
@@ -164,9 +164,9 @@ def run_due_maintenance() -> None:
     first (on SQLite an open transaction holds the write lock the sweep needs)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     now = time.monotonic()
-    if now < app.extensions.get(_MAINTENANCE_KEY, 0.0):
+    if now < app.extensions.get(MAINTENANCE_KEY, 0.0):
         return
-    app.extensions[_MAINTENANCE_KEY] = now + MAINTENANCE_SECONDS
+    app.extensions[MAINTENANCE_KEY] = now + MAINTENANCE_SECONDS
     session: Session | None = g.get("db_session")
     if session is not None:
         unit_of_work.commit(session)
@@ -178,5 +178,5 @@ def run_due_maintenance() -> None:
             current_app.logger.info("last-day steps carried out for departure %d", departure_id)
     except Exception:
         # Access is already refused without it (`User.can_sign_in`, due times); retried at the next sweep.
-        app.extensions[_MAINTENANCE_KEY] = 0.0
+        app.extensions[MAINTENANCE_KEY] = 0.0
         current_app.logger.exception("the maintenance sweep failed")
