@@ -219,3 +219,20 @@ def login(client: Any, username: str, password: str = PASSWORD) -> str:
         assert done.status_code in (200, 302), (step, done.get_data(as_text=True)[:500])
     assert home.status_code == 200, (home.status_code, home.headers.get("Location"))
     return csrf_from(home.get_data(as_text=True))
+
+
+def everyone_works(rt: Runtime, customer_id: int) -> None:
+    """Scene setting for tests about something other than need to know: every account manager (borrower
+    or compiler) co-owns the customer, so each sees it as the people of the scene expect. Written straight
+    to the database, past the three-co-owner limit, which the need-to-know tests check on their own."""
+    from sqlalchemy import select
+
+    from vault.models import Customer, CustomerCoOwner, RoleAssignment
+
+    with rt.db.session() as session:
+        customer = session.get(Customer, customer_id)
+        assert customer is not None
+        workers = set(session.scalars(select(RoleAssignment.user_id).where(
+            RoleAssignment.role.in_([Role.BORROWER, Role.COMPILER]))))
+        for user_id in sorted(workers - customer.co_owner_ids - {customer.owner_id}):
+            session.add(CustomerCoOwner(customer_id=customer_id, user_id=user_id))

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import everyone_works
 from vault.api.openapi import build
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Role
@@ -98,10 +99,15 @@ class Api:
 
     # -- shortcuts for setting the scene through the API itself ----------------------------------------
 
-    def customer(self, name: str = "Acme", user: str = "carl", **fields: Any) -> int:
+    def customer(self, name: str = "Acme", user: str = "carl", *, shared: bool = True, **fields: Any) -> int:
+        """A customer created by `user` (its owner unless `owner` is given); `shared`: every account manager
+        of the scene works it too (`everyone_works`), as tests about other things expect."""
         response = self.post("/api/v1/customers", user, json={"name": name, "segment": "key", **fields})
         assert response.status_code == 201, response.get_json()
-        return response.get_json()["id"]
+        customer_id = response.get_json()["id"]
+        if shared:
+            everyone_works(self.users.rt, customer_id)
+        return customer_id
 
     def upload(self, customer_id: int, grade: int = 2, user: str = "carl", content: bytes = PDF,
                filename: str = "report.pdf", title: str = "Annual report", **fields: Any) -> int:

@@ -11,7 +11,7 @@ from tests.api.conftest import assert_error, events
 
 def test_upload_request_approve_read_three_times_then_quota_exhausted(api, rt):
     content = b"%PDF-1.7\n" + os.urandom(300_000) + b"\n%%EOF\n"  # several encryption segments' worth
-    customer = api.post("/api/v1/customers", "carl", json={"name": "Acme", "segment": "vip"}).get_json()
+    customer = {"id": api.customer("Acme", segment="vip")}
     uploaded = api.post(f"/api/v1/customers/{customer['id']}/documents", "carl",
                         data={"file": (io.BytesIO(content), "contract.pdf"), "title": "Contract", "grade": "2"},
                         content_type="multipart/form-data")

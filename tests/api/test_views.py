@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.api.conftest import PDF, assert_error, events
+from tests.conftest import everyone_works
 from vault.models import DocumentView, Role, utcnow
 
 TRUSTED = {"REMOTE_ADDR": "10.1.2.3"}
@@ -125,8 +126,9 @@ def test_a_loan_revoked_after_opening_stops_the_delivery(api, rt, customer_id):
     assert events(rt, "content:delivered") == []
 
 
-def test_a_compiler_reads_their_own_file_only_through_a_loan_others_approve(api, users, customer_id):
+def test_a_compiler_reads_their_own_file_only_through_a_loan_others_approve(api, users, rt, customer_id):
     users.make("cora", Role.COMPILER, Role.BORROWER, Role.APPROVER)
+    everyone_works(rt, customer_id)
     document_id = api.upload(customer_id, grade=1, user="cora")
     assert_error(api.open_view(document_id, "cora"), 403, "no_active_loan")
     loan_id = api.loan(document_id, "cora")

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from storage import StorageUnavailable
+from tests.conftest import everyone_works
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Customer, Document, DocumentVersion, Role, Segment, User
 from vault.runtime import Runtime
@@ -129,6 +130,7 @@ def company(rt: Runtime, users: Any) -> Company:
         cora = session.scalar(select(User).where(User.username == "cora"))
         customer = customers.create_customer(rt, session, cora, name="Acme Corp", segment=Segment.KEY, ctx=CTX)
         customer_id = customer.id
+    everyone_works(rt, customer_id)
     return Company(rt, customer_id)
 
 

@@ -40,7 +40,7 @@ def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_
     data_dir = tmp_path / "demo"
     first = _run(demo_env, "--no-serve", "--data-dir", str(data_dir))
     assert first.exit_code == 0, first.output
-    assert "people: 11 (11 new)" in first.output
+    assert "people: 13 (13 new)" in first.output
     assert "customers: 30 (30 new)" in first.output
     assert "files: 60 (60 new" in first.output
     assert f"password for all: {demo.DEMO_PASSWORD}" in first.output
@@ -49,7 +49,7 @@ def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_
 
     second = _run(demo_env, "--no-serve", "--data-dir", str(data_dir))
     assert second.exit_code == 0, second.output
-    assert "people: 11 (0 new)" in second.output
+    assert "people: 13 (0 new)" in second.output
     assert "customers: 30 (0 new)" in second.output
     assert "files: 60 (0 new" in second.output
 
@@ -57,7 +57,7 @@ def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_
     try:
         with rt.db.session() as session:
             people = list(session.scalars(select(User)))
-            assert len(people) == 11
+            assert len(people) == 13
             held = Counter(role for user in people for role in user.role_set)
             assert held[Role.ADMIN] >= 1 and held[Role.AUDITOR] >= 1
             assert held[Role.APPROVER] >= 2 and held[Role.CUSTODIAN] >= 2

@@ -248,16 +248,24 @@ def test_bad_titles_and_custodians_are_refused(rt, company, users):
     assert row_counts(rt) == (0, 0)
 
 
-def test_document_metadata_is_seen_by_the_file_roles_only(rt, company):
+def test_document_metadata_is_seen_by_those_who_work_the_customer_only(rt, company):
     document_id = company.upload()
     with rt.db.session() as session:
         customer = session.get(Customer, company.customer_id)
-        for who in ("cora", "bob", "kate", "april"):
+        # Need to know: an approver or custodian with nothing of this customer in their queue sees nothing.
+        for who in ("kate", "april"):
+            actor = company.user(session, who)
+            with pytest.raises(NotFound):
+                documents.get_document(session, actor, document_id)
+    kept = company.upload(custodian="kate")  # keeping one of its files opens the customer to the custodian
+    with rt.db.session() as session:
+        customer = session.get(Customer, company.customer_id)
+        for who in ("cora", "bob", "kate"):
             actor = company.user(session, who)
             assert documents.get_document(session, actor, document_id).id == document_id
             assert documents.get_customer(session, actor, company.customer_id).name == "Acme Corp"
-            assert [d.id for d in documents.customer_documents(session, actor, customer)] == [document_id]
-        for who in ("adam", "audrey"):
+            assert {d.id for d in documents.customer_documents(session, actor, customer)} == {document_id, kept}
+        for who in ("adam", "audrey", "april"):
             actor = company.user(session, who)
             with pytest.raises(NotFound):
                 documents.get_document(session, actor, document_id)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from crypto import EncryptingReader, associated_data, ciphertext_size, new_data_key
 from storage import StorageUnavailable
-from tests.conftest import login
+from tests.conftest import everyone_works, login
 from vault.models import (
     AuditEvent,
     Customer,
@@ -69,7 +69,9 @@ def make_document(rt: Runtime, *, compiler_id: int, grade: int, content: bytes =
         session.add(document)
         session.flush()
         add_version(rt, session, document, content, name=name, content_type=content_type)
-        return document.id
+        customer_id, document_id = customer.id, document.id
+    everyone_works(rt, customer_id)
+    return document_id
 
 
 class Browser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,7 +30,8 @@ class AlertPage:
 
 
 def list_alerts(session: Session, actor: User, *, status: str = "active", severity: str | None = None,
-                rule: str | None = None, user_id: int | None = None, page: int = 1) -> AlertPage:
+                rule: str | None = None, user_id: int | None = None, since: datetime | None = None,
+                page: int = 1) -> AlertPage:
     """Alerts the actor may see, newest first; "active" means open or acknowledged.
 
     Raises:
@@ -56,6 +58,8 @@ def list_alerts(session: Session, actor: User, *, status: str = "active", severi
         if not 0 < user_id <= MAX_ID:
             raise ServiceError("invalid_filter", "The person filter is a user id.")
         query = query.where(Alert.user_id == user_id)
+    if since is not None:
+        query = query.where(Alert.last_seen_at >= since)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
@@ -118,3 +122,18 @@ def resolve(rt: Runtime, session: Session, actor: User, alert: Alert, *, note: s
                     reason_text=alert.resolution_note,
                     detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity)})
     return alert
+
+
+def lift_suspension(rt: Runtime, session: Session, actor: User, alert: Alert, *, ctx: AccessContext) -> User:
+    """Give the person back their access to customer records (an approver, after looking into the alert).
+
+    Raises:
+        policy.Denied: `own_alert`, `not_permitted` (not an approver), `not_suspended`.
+    """
+    policy.require(actor, Action.ALERT_MANAGE, alert, step="lift", audit={"subject_user_id": alert.user_id})
+    person = alert.user
+    person.customers_suspended_at = None
+    session.flush()
+    rt.audit.record(session, action="customer:access_restore", actor=actor, ctx=ctx, subject_user_id=person.id,
+                    detail={"alert_id": alert.id, "rule": alert.rule})
+    return person

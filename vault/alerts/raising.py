@@ -39,7 +39,12 @@ RULE_TITLES: dict[str, str] = {
     "departing_access": "Important file accessed by a person on notice",
     "quotas_exhausted": "Several view quotas used up in a day",
     "notice": "Notice given",
+    "directory_sweep": "Many customer records read or looked up",
+    "outside_book": "Customer outside their book read by a person on notice",
 }
+# Rules about the customer directory: with auto_suspend, a high-severity one also suspends the person's
+# access to customer records (not only their loans).
+DIRECTORY_RULES = frozenset({"directory_sweep", "outside_book"})
 
 
 @dataclass
@@ -154,6 +159,11 @@ def _after_high(rt: Runtime, session: Session, alert: Alert, user: User, previou
     suspended = suspend_loans(rt, session, user, alert=alert)
     if suspended:
         alert.evidence = merge_evidence(alert.evidence, {"suspended_loans": suspended})
+    if alert.rule in DIRECTORY_RULES and user.customers_suspended_at is None:
+        user.customers_suspended_at = utcnow()
+        rt.audit.record(session, action="customer:access_suspend", actor=None, ctx=SYSTEM_CTX,
+                        subject_user_id=user.id, detail={"alert_id": alert.id, "rule": alert.rule})
+        alert.evidence = merge_evidence(alert.evidence, {"customer_access_suspended": True})
 
 
 def suspend_loans(rt: Runtime, session: Session, user: User, *, alert: Alert) -> list[int]:

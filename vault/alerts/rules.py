@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from vault.alerts import webhook
@@ -33,6 +33,9 @@ from vault.core import events
 from vault.core.context import AccessContext
 from vault.models import (
     AuditEvent,
+    Customer,
+    CustomerAccess,
+    CustomerCoOwner,
     Departure,
     Document,
     DocumentView,
@@ -327,3 +330,54 @@ def on_departure_started(session: Session, rt: Runtime, departure: Departure, us
         f"{len(customers)} customer(s) to hand over, {len(loans)} open loan(s).",
         {"customers": customers, "loans": loans, "departure_id": departure.id},
     ), now=now)
+
+
+# -- the customer directory ------------------------------------------------------------------------------
+
+
+def _distinct_customers(session: Session, user: User, since: datetime) -> int:
+    return session.scalar(select(func.count(func.distinct(CustomerAccess.customer_id)))
+                          .where(CustomerAccess.user_id == user.id, CustomerAccess.at >= since)) or 0
+
+
+def directory_sweep(rt: Runtime, session: Session, user: User, now: datetime) -> Finding | None:
+    """Rule 8: more distinct customer records read or looked up than `directory_per_hour` within the
+    last hour, or than `directory_per_day` within the working day: someone copying the directory."""
+    cfg, hours = rt.settings.alerts, rt.settings.working_hours
+    if cfg.directory_per_hour and (n := _distinct_customers(session, user, now - timedelta(hours=1))) \
+            > cfg.directory_per_hour:
+        return Finding("directory_sweep", Severity.HIGH, "h:" + hour_key(hours, now),
+                       f"{user.display_name} read or looked up {n} different customers within an hour "
+                       f"(more than {cfg.directory_per_hour}).", {"customers_in_hour": n})
+    start = datetime.combine(hours.local(now).date(), time(0), tzinfo=hours.zone)
+    if cfg.directory_per_day and (n := _distinct_customers(session, user, start)) > cfg.directory_per_day:
+        return Finding("directory_sweep", Severity.HIGH, "d:" + day_key(hours, now),
+                       f"{user.display_name} read or looked up {n} different customers today "
+                       f"(more than {cfg.directory_per_day}).", {"customers_today": n})
+    return None
+
+
+def outside_book(rt: Runtime, session: Session, user: User, customer_ids: list[int], now: datetime) -> Finding | None:
+    """Rule 9: a person on notice reads or looks up a customer they neither own nor co-own."""
+    if not rt.settings.alerts.outside_book or user.status != UserStatus.DEPARTING or not customer_ids:
+        return None
+    outside = sorted(set(customer_ids) - set(session.scalars(
+        select(Customer.id).where(Customer.id.in_(customer_ids), or_(
+            Customer.owner_id == user.id,
+            exists().where(CustomerCoOwner.customer_id == Customer.id, CustomerCoOwner.user_id == user.id))))))
+    if not outside:
+        return None
+    return Finding("outside_book", Severity.HIGH, day_key(rt.settings.working_hours, now),
+                   f"{user.display_name}, on notice, read or looked up {len(outside)} customer(s) outside their "
+                   "own book.", {"customers": outside})
+
+
+@events.listen("customer.accessed")
+def on_customer_accessed(session: Session, rt: Runtime, user: User, customer_ids: list[int], now: datetime,
+                         **_: Any) -> None:
+    def evaluate() -> None:
+        for finding in (directory_sweep(rt, session, user, now), outside_book(rt, session, user, customer_ids, now)):
+            if finding is not None:
+                raise_alert(rt, session, user, finding, now=now)
+
+    guarded(session, "a customer read", evaluate)

@@ -115,6 +115,18 @@ def resolve(alert_id: int) -> Any:
     return jsonify(alert_json(alert))
 
 
+@bp.post(f"/alerts/<{ID}:alert_id>/lift-suspension")
+@permission(Action.ALERT_MANAGE)
+@operation("Lift the suspension of customer access an alert caused (approvers)", tag="alerts", response="Alert",
+           body=NO_BODY)
+def lift_suspension(alert_id: int) -> Any:
+    NO_BODY.parse()
+    session, actor = db_session(), auth.current()
+    alert = desk.get_alert(session, actor, alert_id)
+    desk.lift_suspension(runtime(), session, actor, alert, ctx=access_context())
+    return jsonify(alert_json(alert))
+
+
 _ALERT = {
     "type": "object",
     "additionalProperties": False,

@@ -1,4 +1,6 @@
-"""Customers: the policy-scoped list with search, creation by compilers, one customer with its documents."""
+"""Customers: the ones the caller works (with search), the look-up for any other, creation by compilers, one
+customer with its documents, and who works it. Every read is audited; a customer the caller does not see is
+a 404 like a missing one."""
 
 from __future__ import annotations
 
@@ -21,8 +23,23 @@ from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
 
 LIST_QUERY = (
-    Query("q", "string", "Only customers whose name contains this text (case-insensitive)."),
+    Query("q", "string", "Only customers whose name contains this text (accents and case ignored)."),
+    Query("mine", "boolean", "1: only the customers the caller owns or co-owns."),
     Query("page", "integer", "Page number, from 1 (50 customers a page)."),
+)
+LOOKUP_QUERY = (
+    Query("q", "string", "At least 4 letters of the customer's name (accents and case ignored)."),
+)
+OWNER = JsonBody(
+    "CustomerOwner",
+    fields=(
+        Field("owner", "string", "User name of the new account manager.", max_length=64),
+        Field("reason", "string", "Why (recorded).", required=False, default="", max_length=2000),
+    ),
+)
+CO_OWNER = JsonBody(
+    "CustomerCoOwner",
+    fields=(Field("user", "string", "User name of the co-owner.", max_length=64),),
 )
 CREATE = JsonBody(
     "CustomerCreate",
@@ -38,11 +55,13 @@ CREATE = JsonBody(
 
 @bp.get("/customers")
 @permission(Action.CUSTOMER_READ)
-@operation("Customers the caller may see, by name", tag="customers", response="CustomerList", query=LIST_QUERY)
+@operation("Customers the caller works, by name", tag="customers", response="CustomerList", query=LIST_QUERY,
+           description="Owned or co-owned, the caller's team's (down the chain of managers), and those whose files "
+                       "the caller holds or handles. Recorded as `customer:list` with the ids returned.")
 def list_customers() -> Any:
     params = parse_query(LIST_QUERY)
-    found = customers_service.list_customers(db_session(), auth.current(), query=params["q"] or "",
-                                             page=params["page"] or 1)
+    found = customers_service.list_customers(runtime(), db_session(), auth.current(), query=params["q"] or "",
+                                             page=params["page"] or 1, mine=params["mine"], ctx=access_context())
     return jsonify(customers=[serializers.customer(c) for c in found.customers], total=found.total,
                    page=found.page, pages=found.pages)
 
@@ -71,6 +90,63 @@ def create_customer() -> Any:
            response="CustomerDetail")
 def show_customer(customer_id: int) -> Any:
     session, actor = db_session(), auth.current()
-    customer = documents_service.get_customer(session, actor, customer_id)
+    customer = customers_service.read_customer(runtime(), session, actor, customer_id, ctx=access_context())
     documents = documents_service.customer_documents(session, actor, customer)
     return jsonify(serializers.customer_detail(customer, documents))
+
+
+@bp.get("/customers/lookup")
+@permission(Action.CUSTOMER_LOOKUP)
+@operation("Look up a customer the caller does not work", tag="customers", response="CustomerLookup",
+           query=LOOKUP_QUERY, errors=(400,),
+           description="At most 5 names for at least 4 letters; recorded as `customer:lookup` with the query and "
+                       "the ids returned. Each customer found stays visible to the caller for a day.")
+def lookup_customer() -> Any:
+    params = parse_query(LOOKUP_QUERY)
+    found = customers_service.lookup(runtime(), db_session(), auth.current(), params["q"] or "",
+                                     ctx=access_context())
+    return jsonify(customers=[serializers.customer(c) for c in found])
+
+
+def _person(session: Any, username: str, field: str) -> Any:
+    person = find_user(session, username.strip())
+    if person is None:
+        raise invalid({field: "is not a known user name"})
+    return person
+
+
+@bp.post(f"/customers/<{ID}:customer_id>/owner")
+@permission(Action.CUSTOMER_ASSIGN)
+@operation("Give the customer to another account manager", tag="customers", response="Customer", body=OWNER,
+           description="The owner's manager (anywhere up the chain) or an approver; never the person gaining it.")
+def change_owner(customer_id: int) -> Any:
+    values = OWNER.parse()
+    session, actor = db_session(), auth.current()
+    customer = customers_service.get_for_assignment(session, actor, customer_id)
+    customers_service.set_owner(runtime(), session, actor, customer, _person(session, values["owner"], "owner"),
+                                reason=values["reason"], ctx=access_context())
+    return jsonify(serializers.customer(customer))
+
+
+@bp.post(f"/customers/<{ID}:customer_id>/co-owners")
+@permission(Action.CUSTOMER_ASSIGN)
+@operation("Add a co-owner (at most three)", tag="customers", response="Customer", body=CO_OWNER, errors=(409,))
+def add_co_owner(customer_id: int) -> Any:
+    values = CO_OWNER.parse()
+    session, actor = db_session(), auth.current()
+    customer = customers_service.get_for_assignment(session, actor, customer_id)
+    customers_service.add_co_owner(runtime(), session, actor, customer, _person(session, values["user"], "user"),
+                                   ctx=access_context())
+    return jsonify(serializers.customer(customer))
+
+
+@bp.post(f"/customers/<{ID}:customer_id>/co-owners/remove")
+@permission(Action.CUSTOMER_ASSIGN)
+@operation("Take a co-owner off the customer", tag="customers", response="Customer", body=CO_OWNER)
+def remove_co_owner(customer_id: int) -> Any:
+    values = CO_OWNER.parse()
+    session, actor = db_session(), auth.current()
+    customer = customers_service.get_for_assignment(session, actor, customer_id)
+    customers_service.remove_co_owner(runtime(), session, actor, customer,
+                                      _person(session, values["user"], "user"), ctx=access_context())
+    return jsonify(serializers.customer(customer))

@@ -24,7 +24,9 @@ def user_group() -> None:
 @click.option("--role", "roles", multiple=True, type=ROLE_CHOICE, help="Repeat for several roles.")
 @click.option("--name", "display_name", default=None, help="Full name shown in pages and reports.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def user_add(username: str, roles: tuple[str, ...], display_name: str | None, password_stdin: bool) -> None:
+@click.option("--manager", default=None, metavar="NAME", help="User name of the person's manager.")
+def user_add(username: str, roles: tuple[str, ...], display_name: str | None, password_stdin: bool,
+             manager: str | None) -> None:
     """Create an account with the given roles."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -34,7 +36,26 @@ def user_add(username: str, roles: tuple[str, ...], display_name: str | None, pa
     with unit_of_work(rt) as session:
         user = accounts.create_user(rt, session, username=username, password=password,
                                     display_name=display_name, roles=tuple(Role(r) for r in roles))
-        click.echo(f"created {user.username} with roles {', '.join(sorted(roles)) or 'none'}")
+        if manager:
+            accounts.set_manager(rt, session, user, accounts.get_user(session, manager), actor=None)
+        click.echo(f"created {user.username} with roles {', '.join(sorted(roles)) or 'none'}"
+                   + (f", reporting to {manager}" if manager else ""))
+
+
+@user_group.command("manager")
+@click.argument("username")
+@click.argument("manager", required=False)
+@click.option("--none", "clear", is_flag=True, help="The person reports to nobody.")
+def user_manager(username: str, manager: str | None, clear: bool) -> None:
+    """Name USERNAME's manager (managers see the customers their reports own)."""
+    if bool(manager) == clear:
+        raise click.UsageError("give a MANAGER, or --none")
+    rt = open_runtime()
+    with unit_of_work(rt) as session:
+        user = accounts.get_user(session, username)
+        accounts.set_manager(rt, session, user, accounts.get_user(session, manager) if manager else None,
+                             actor=None)
+        click.echo(f"{user.username} reports to {manager or 'nobody'}")
 
 
 @user_group.command("role")

@@ -32,14 +32,19 @@ class AlertSettings:
     refusals_per_hour: int = 5  # rule 5: this many refused attempts within an hour
     departing_access: bool = True  # rule 6
     quotas_per_day: int = 3  # rule 7: this many documents' quotas used up in one day
-    auto_suspend: bool = False  # revoke the person's loans when a high-severity alert is raised
+    directory_per_hour: int = 15  # rule 8: more than this many distinct customer records read or looked up in an hour
+    directory_per_day: int = 40  # rule 8: ...or in a day (the working-hours timezone's day)
+    outside_book: bool = True  # rule 9: a person on notice reads a customer they neither own nor co-own
+    # With a high-severity alert: revoke the person's loans, and for rules 8-9 suspend their access to
+    # customer records until an approver lifts it.
+    auto_suspend: bool = False
     webhook_attempts: int = 5
     webhook_backoff_seconds: float = 2.0  # doubled after each failed attempt
     webhook_timeout_seconds: float = 5.0
 
 
 _INT_MIN = {"customers_per_day": 0, "median_min_views": 1, "refusals_per_hour": 0, "quotas_per_day": 0,
-            "webhook_attempts": 1}
+            "directory_per_hour": 0, "directory_per_day": 0, "webhook_attempts": 1}
 _FLOAT_MIN = {"median_factor": 0.0, "webhook_backoff_seconds": 0.0, "webhook_timeout_seconds": 0.1}
 
 

@@ -2,7 +2,7 @@
 
 from vault.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from vault.models.base import Base, UTCDateTime, utcnow
-from vault.models.customers import Customer, Segment
+from vault.models.customers import Customer, CustomerAccess, CustomerCoOwner, Segment
 from vault.models.departures import (
     SEVERITY_RANK,
     Alert,
@@ -33,6 +33,8 @@ __all__ = [
     "Base",
     "Category",
     "Customer",
+    "CustomerAccess",
+    "CustomerCoOwner",
     "Departure",
     "DepartureStatus",
     "Document",

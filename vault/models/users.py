@@ -44,7 +44,13 @@ class User(Base):
     # configured then (stored in UTC so the check below needs no settings).
     last_day: Mapped[date | None] = mapped_column(Date)
     access_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The person's manager: managers see the customers their reports own, down the whole chain.
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # Set by a high-severity directory alert (auto_suspend): customer records are refused until an
+    # approver lifts it.
+    customers_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    manager: Mapped[User | None] = relationship(remote_side="User.id", foreign_keys=[manager_id])
     roles: Mapped[list[RoleAssignment]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin",
         foreign_keys="RoleAssignment.user_id",

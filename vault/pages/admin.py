@@ -7,7 +7,7 @@ account. Role conflicts are refused by the policy with its reason, audited like 
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -43,6 +43,23 @@ class CreateUserForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+
+
+class ManagerForm(FlaskForm):
+    manager = SelectField(_l("Manager"), coerce=int)
+
+
+NO_MANAGER = 0
+
+
+def _manager_form(person: User) -> ManagerForm:
+    form = ManagerForm()
+    others = db_session().scalars(select(User).where(User.id != person.id, User.disabled.is_(False))
+                                  .order_by(User.display_name)).all()
+    form.manager.choices = [(NO_MANAGER, _("Nobody")), *((u.id, f"{u.display_name} ({u.username})") for u in others)]
+    if request.method == "GET":
+        form.manager.data = person.manager_id or NO_MANAGER
+    return form
 
 
 def _user(user_id: int) -> User:
@@ -94,8 +111,27 @@ def user(user_id: int):
     return render_template(
         "admin/user.html", person=person, enrolled=totp.enrolled(session, person),
         second_factor_required=totp.required(person), role_form=RoleForm(), confirm_form=ConfirmForm(),
-        is_me=person.id == auth.current().id,
+        is_me=person.id == auth.current().id, manager_form=_manager_form(person),
     )
+
+
+@bp.route("/users/<int:user_id>/manager", methods=["POST"])
+@permission(Action.USER_MANAGE)
+def manager(user_id: int):
+    person = _user(user_id)
+    form = _manager_form(person)
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return redirect(url_for("admin.user", user_id=person.id))
+    boss = _user(form.manager.data) if form.manager.data != NO_MANAGER else None
+    try:
+        accounts.set_manager(runtime(), db_session(), person, boss, actor=auth.current(), ctx=access_context())
+    except ServiceError as exc:
+        flash(_(exc.message), "error")
+    else:
+        flash(_("%(name)s now reports to %(boss)s.", name=person.display_name,
+                boss=boss.display_name if boss else _("nobody")), "success")
+    return redirect(url_for("admin.user", user_id=person.id))
 
 
 @bp.route("/users/<int:user_id>/roles/add", methods=["POST"])

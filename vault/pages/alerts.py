@@ -73,6 +73,8 @@ def _page(alert: Alert, resolve_form: ResolveForm | None = None, decision: polic
         resolve_form=resolve_form or ResolveForm(formdata=None), decision=decision,
         may_manage=bool(policy.authorize(actor, Action.ALERT_MANAGE, alert, step="acknowledge")),
         may_resolve=bool(policy.authorize(actor, Action.ALERT_MANAGE, alert, step="resolve", note="x" * 20)),
+        may_lift=bool(policy.authorize(actor, Action.ALERT_MANAGE, alert, step="lift")),
+        lift_form=ConfirmForm(formdata=None),
     )
 
 
@@ -113,4 +115,17 @@ def resolve(alert_id: int) -> Any:
             current_app.logger.exception("could not record a refusal")
         return _page(_alert(alert_id), form, exc.decision), 403
     flash(_("Alert resolved."), "success")
+    return redirect(url_for("alerts.show", alert_id=alert.id))
+
+
+@bp.route("/<int:alert_id>/lift", methods=["POST"])
+@permission(Action.ALERT_MANAGE)
+def lift(alert_id: int) -> Any:
+    """An approver gives back the customer access a directory alert suspended."""
+    session, actor = db_session(), auth.current()
+    alert = _alert(alert_id)
+    if not ConfirmForm().validate_on_submit():
+        raise ServiceError("invalid_form", _("The form has expired; try again."))
+    person = desk.lift_suspension(runtime(), session, actor, alert, ctx=access_context())
+    flash(_("%(name)s can read customer records again.", name=person.display_name), "success")
     return redirect(url_for("alerts.show", alert_id=alert.id))

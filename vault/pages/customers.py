@@ -1,4 +1,5 @@
-"""Customer pages: the list with search, creation by compilers, and one customer with its documents."""
+"""Customer pages: the customers one works (with search), the look-up for any other, creation by compilers,
+one customer with its documents, and who works it."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ from sqlalchemy import func, select
 from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Document, User
+from vault.models import Customer, Document, User
+from vault.pages.forms.customers import CoOwnerForm, LookupForm, OwnerForm, RemoveCoOwnerForm
 from vault.pages.forms.documents import CustomerForm, choice
 from vault.services import customers as customers_service
 from vault.services import documents as documents_service
 from vault.services.uploads import human_size
 from vault.web import auth, navigation
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, runtime
+from vault.web.pipeline import access_context, db_session, not_found_response, runtime
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 navigation.add("customers.index", Action.CUSTOMER_READ, "Customers")
@@ -52,15 +54,36 @@ def hidden_as_not_found(**audit: Any) -> Iterator[None]:
 def index() -> Any:
     query = request.args.get("q", "", type=str)[:200]
     page = request.args.get("page", 1, type=int)
+    mine = request.args.get("mine", "") == "1"
     session = db_session()
-    found = customers_service.list_customers(session, auth.current(), query=query, page=page)
+    found = customers_service.list_customers(runtime(), session, auth.current(), query=query, page=page,
+                                             mine=mine, ctx=access_context())
     counts: dict[int, int] = {}
     if found.customers:
         ids = [c.id for c in found.customers]
         counts = dict(session.execute(  # type: ignore[arg-type]
             select(Document.customer_id, func.count()).where(Document.customer_id.in_(ids))
             .group_by(Document.customer_id)).all())
-    return render_template("customers/index.html", found=found, query=query, counts=counts)
+    return render_template("customers/index.html", found=found, query=query, counts=counts, mine=mine,
+                           lookup_form=LookupForm(formdata=None))
+
+
+@bp.route("/lookup")
+@permission(Action.CUSTOMER_LOOKUP)
+def lookup() -> Any:
+    """Look up a customer one does not work: at most five names, each look-up audited."""
+    form = LookupForm(request.args)
+    found = None
+    status = 200
+    if request.args:
+        try:
+            found = customers_service.lookup(runtime(), db_session(), auth.current(), form.q.data or "",
+                                             ctx=access_context())
+        except ServiceError as exc:
+            form.q.errors = [_(exc.message)]
+            status = 400
+    return render_template("customers/lookup.html", form=form, found=found,
+                           limit=customers_service.LOOKUP_MAX), status
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -95,7 +118,93 @@ def new() -> Any:
 @permission(Action.CUSTOMER_READ)
 def show(customer_id: int) -> Any:
     session, actor = db_session(), auth.current()
-    with hidden_as_not_found(customer_id=customer_id):
-        customer = documents_service.get_customer(session, actor, customer_id)
+    customer = customers_service.read_customer(runtime(), session, actor, customer_id, ctx=access_context())
     documents = documents_service.customer_documents(session, actor, customer)
-    return render_template("customers/show.html", customer=customer, documents=documents)
+    forms = _assignment_forms(customer) if _may_assign(customer) else None
+    return render_template("customers/show.html", customer=customer, documents=documents, forms=forms)
+
+
+def _may_assign(customer: Customer) -> bool:
+    return bool(policy.authorize(auth.current(), Action.CUSTOMER_ASSIGN, customer, gaining=None))
+
+
+def _assignment_forms(customer: Customer) -> dict[str, Any]:
+    actor = auth.current()
+    people = [u for u in customers_service.owner_choices(db_session()) if u.id != actor.id]
+    owner = OwnerForm(prefix="owner")
+    owner.owner.choices = [choice(u.id, f"{u.display_name} ({u.username})") for u in people
+                           if u.id != customer.owner_id]
+    co_owner = CoOwnerForm(prefix="co")
+    co_owner.person.choices = [choice(u.id, f"{u.display_name} ({u.username})") for u in people
+                               if not customer.worked_by(u.id)]
+    remove = RemoveCoOwnerForm(prefix="rm")
+    remove.person.choices = [choice(c.user_id, c.user.display_name) for c in customer.co_owners]
+    return {"owner": owner, "co_owner": co_owner, "remove": remove}
+
+
+def _assignable(customer_id: int) -> Customer:
+    """The customer, for someone who may decide who works it (otherwise an audited "not found")."""
+    return customers_service.get_for_assignment(db_session(), auth.current(), customer_id)
+
+
+def _person(user_id: int | None) -> User:
+    person = db_session().get(User, user_id) if user_id else None
+    if person is None:
+        raise NotFound("person")
+    return person
+
+
+@bp.route("/<int:customer_id>/owner", methods=["POST"])
+@permission(Action.CUSTOMER_ASSIGN)
+def change_owner(customer_id: int) -> Any:
+    customer = _assignable(customer_id)
+    form = _assignment_forms(customer)["owner"]
+    if form.validate_on_submit():
+        person = _person(form.owner.data)
+        customers_service.set_owner(runtime(), db_session(), auth.current(), customer, person,
+                                    reason=form.reason.data or "", ctx=access_context())
+        flash(_("%(name)s is now the account manager.", name=person.display_name), "success")
+        return redirect(url_for("customers.show", customer_id=customer.id))
+    flash(_("Choose the new account manager."), "error")
+    return redirect(url_for("customers.show", customer_id=customer.id))
+
+
+@bp.route("/<int:customer_id>/co-owners", methods=["POST"])
+@permission(Action.CUSTOMER_ASSIGN)
+def add_co_owner(customer_id: int) -> Any:
+    customer = _assignable(customer_id)
+    form = _assignment_forms(customer)["co_owner"]
+    if form.validate_on_submit():
+        person = _person(form.person.data)
+        customers_service.add_co_owner(runtime(), db_session(), auth.current(), customer, person,
+                                       ctx=access_context())
+        flash(_("%(name)s now co-owns the customer.", name=person.display_name), "success")
+    else:
+        flash(_("Choose a person."), "error")
+    return redirect(url_for("customers.show", customer_id=customer.id))
+
+
+@bp.route("/<int:customer_id>/co-owners/remove", methods=["POST"])
+@permission(Action.CUSTOMER_ASSIGN)
+def remove_co_owner(customer_id: int) -> Any:
+    customer = _assignable(customer_id)
+    form = _assignment_forms(customer)["remove"]
+    if form.validate_on_submit():
+        person = _person(form.person.data)
+        customers_service.remove_co_owner(runtime(), db_session(), auth.current(), customer, person,
+                                          ctx=access_context())
+        flash(_("%(name)s no longer co-owns the customer.", name=person.display_name), "success")
+    else:
+        flash(_("Choose a co-owner."), "error")
+    return redirect(url_for("customers.show", customer_id=customer.id))
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Any:
+    if isinstance(exc, NotFound):
+        return not_found_response(exc)
+    flash(_(exc.message), "error")
+    customer_id = (request.view_args or {}).get("customer_id")
+    if customer_id is not None and request.method == "POST":
+        return redirect(url_for("customers.show", customer_id=customer_id))
+    return render_template("error.html", error=exc), exc.status

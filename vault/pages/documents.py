@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from storage import StorageError
@@ -50,7 +50,8 @@ def _too_large(_exc: RequestEntityTooLarge) -> Any:
 def new() -> Any:
     session, actor = db_session(), auth.current()
     form = UploadForm()
-    customers = list(session.scalars(select(Customer).order_by(func.lower(Customer.name), Customer.id)))
+    customers = list(session.scalars(select(Customer).where(policy.visible_customers(actor))
+                                     .order_by(Customer.name_key, Customer.id)))
     form.customer.choices = [choice(c.id, c.name) for c in customers]
     custodians = documents_service.custodian_choices(session, actor)
     form.custodian.choices = [choice(NO_CUSTODIAN, _("None yet")),

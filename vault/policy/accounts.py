@@ -11,6 +11,7 @@ from vault.policy.core import Decision, allow, deny, object_rule
 # What an administrator may not do to their own account, and the refusal each gets.
 _NOT_ON_ONESELF = {
     "remove_role": ("separation_of_duties", "Nobody may change their own roles."),
+    "manager": ("separation_of_duties", "Nobody may name their own manager."),
     "disable": ("self_disable", None),
     "reset_second_factor": ("separation_of_duties", "Nobody may reset their own second factor."),
 }

@@ -1,12 +1,13 @@
-"""Rules on reading customers and documents as objects (their content: see loans and views)."""
+"""Rules on customers and documents as objects: who sees them, who decides who works a customer (their
+content: see loans and views)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from vault.core.actions import Action
-from vault.models import User
-from vault.policy.core import Decision, object_rule
+from vault.models import Customer, Role, User
+from vault.policy.core import Decision, allow, deny, object_rule
 from vault.policy.visibility import customer_visible, document_visible
 
 
@@ -20,3 +21,37 @@ def _read_customer(actor: User, target: Any, context: dict[str, Any]) -> Decisio
 def _read_document(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """Whether `actor` sees this document's metadata: the same rule as `visible_documents`."""
     return document_visible(actor, target)
+
+
+MAX_CO_OWNERS = 3
+
+
+def manages(actor: User, person: User | None) -> bool:
+    """Whether `actor` is above `person` in the chain of managers (a cycle stops the walk)."""
+    seen: set[int] = set()
+    boss = person.manager if person is not None else None
+    while boss is not None and boss.id not in seen:
+        if boss.id == actor.id:
+            return True
+        seen.add(boss.id)
+        boss = boss.manager
+    return False
+
+
+@object_rule(Action.CUSTOMER_ASSIGN)
+def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the customer; context: `gaining` (the person given the customer, as owner or co-owner,
+    or None when someone is taken off it), `co_owners` (how many it would have).
+
+    Who works a customer is decided above the people working it: the owner's manager (anywhere up the
+    chain) or an approver; never the person who gains it, so nobody widens their own book.
+    """
+    customer: Customer = target
+    gaining: User | None = context.get("gaining")
+    if gaining is not None and gaining.id == actor.id:
+        return deny("own_gain")
+    if context.get("co_owners", 0) > MAX_CO_OWNERS:
+        return deny("too_many_co_owners")
+    if Role.APPROVER in actor.role_set or manages(actor, customer.owner):
+        return allow()
+    return deny("not_owners_manager")

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from vault.core.actions import Action
-from vault.models import Alert, AlertStatus, Departure, HandoverItem, User
+from vault.models import Alert, AlertStatus, Departure, HandoverItem, Role, User
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 from vault.policy.loans import reason_problem
 
@@ -138,10 +138,17 @@ def _read_alert(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
 @object_rule(Action.ALERT_MANAGE)
 def _manage_alert(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the alert; context: step ("acknowledge" or "resolve"), note (resolving)."""
+    """`target` is the alert; context: step ("acknowledge", "resolve" or "lift": an approver lifting the
+    suspension of the person's customer access the alert caused), note (resolving)."""
     alert: Alert = target
     if alert.user_id == actor.id:
         return deny("own_alert")
+    if context.get("step") == "lift":
+        if Role.APPROVER not in actor.role_set:
+            return deny("not_permitted", "Only an approver may lift a suspension.")
+        if alert.user.customers_suspended_at is None:
+            return deny("not_suspended", "The person's customer access is not suspended.")
+        return allow()
     if alert.status == AlertStatus.RESOLVED:
         return deny("alert_resolved")
     if context.get("step") == "acknowledge" and alert.status == AlertStatus.ACKNOWLEDGED:

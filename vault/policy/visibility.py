@@ -1,42 +1,111 @@
 """Who sees which rows: the policy's visibility rules as SQL conditions, and the same rules for one row.
 
-Lists and look-ups are filtered in the database through these conditions (and paginated there), not
-in Python after loading: a row the actor may not see is never loaded, and an id outside the visible
-set is the same "not found" whether it exists or not. Each `visible_*` condition and its one-row twin
-(`*_visible`) state one rule; `tests/policy/test_visibility.py` checks they agree row for row.
+Need to know: people see the customers they work, and nothing else of the customer base without an
+audited look-up. A person sees a customer (its name, segment, owner and file titles) when they
+- own or co-own it;
+- manage its owner, directly or further up the chain of managers;
+- hold an active loan of one of its files;
+- looked it up by name within the last `LOOKUP_GRANT` (a look-up returns at most five names and is
+  audited: it is the way to reach a customer one does not work, never a way to browse);
+- as an approver, have one of its files' loans open in their queue (requested, approved or active);
+- as a custodian, have one of its files' loans awaiting release or active, or keep one of its files;
+- as a compiler, created it or compiled one of its files.
+Auditors see customers through the audit log only; administrators see none. A person whose customer
+access is suspended (a high-severity directory alert) sees none until an approver lifts it.
+
+Lists and look-ups are filtered in the database through these conditions (and paginated there), not in
+Python after loading: a row the actor may not see is never loaded, and an id outside the visible set is
+the same "not found" whether it exists or not. The one-row rules evaluate the same condition for that
+row, so the two cannot disagree.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, true
+from datetime import datetime, timedelta
 
-from vault.models import OPEN_STATUSES, Customer, Document, Loan, LoanDecision, LoanStatus, Role, User
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy.orm import object_session
+
+from vault.models import (
+    OPEN_STATUSES,
+    Customer,
+    CustomerAccess,
+    CustomerCoOwner,
+    Document,
+    Loan,
+    LoanDecision,
+    LoanStatus,
+    Role,
+    User,
+    utcnow,
+)
 from vault.policy.core import Decision, allow, deny
 
-# Roles that work customers' files: they see the customer directory and its documents' titles.
+LOOKUP_GRANT = timedelta(hours=24)
 _WORKING_ROLES = frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER})
 
 
-def _works(actor: User) -> bool:
-    return bool(actor.role_set & _WORKING_ROLES)
+def reports_of(manager_id: int):
+    """Everyone below `manager_id` in the chain of managers (a recursive query; UNION stops at cycles)."""
+    chain = select(User.id).where(User.manager_id == manager_id).cte("reports", recursive=True)
+    return chain.union(select(User.id).where(User.manager_id == chain.c.id))
 
 
-def visible_customers(actor: User) -> ColumnElement[bool]:
-    """Condition on `Customer` rows the actor sees."""
-    return true() if _works(actor) else false()
+def _loan_on_customer(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists().where(Loan.document_id == Document.id, Document.customer_id == Customer.id, *conditions)
+
+
+def visible_customers(actor: User, now: datetime | None = None) -> ColumnElement[bool]:
+    """Condition on `Customer` rows the actor sees (see the module docstring)."""
+    roles = actor.role_set
+    if not roles & _WORKING_ROLES or actor.customers_suspended_at is not None:
+        return false()
+    now = now or utcnow()
+    reports = reports_of(actor.id)
+    conditions: list[ColumnElement[bool]] = [
+        Customer.owner_id == actor.id,
+        exists().where(CustomerCoOwner.customer_id == Customer.id, CustomerCoOwner.user_id == actor.id),
+        Customer.owner_id.in_(select(reports.c.id)),
+        _loan_on_customer(Loan.borrower_id == actor.id, Loan.status == LoanStatus.ACTIVE),
+        exists().where(CustomerAccess.customer_id == Customer.id, CustomerAccess.user_id == actor.id,
+                       CustomerAccess.kind == "lookup", CustomerAccess.at >= now - LOOKUP_GRANT),
+    ]
+    if Role.APPROVER in roles:
+        conditions.append(_loan_on_customer(Loan.status.in_(OPEN_STATUSES)))
+    if Role.CUSTODIAN in roles:
+        conditions.append(_loan_on_customer(Loan.status.in_((LoanStatus.APPROVED, LoanStatus.ACTIVE))))
+        conditions.append(exists().where(Document.customer_id == Customer.id, Document.custodian_id == actor.id))
+    if Role.COMPILER in roles:
+        conditions.append(Customer.created_by_id == actor.id)
+        conditions.append(exists().where(Document.customer_id == Customer.id, Document.compiler_id == actor.id))
+    return or_(*conditions)
 
 
 def customer_visible(actor: User, customer: Customer) -> Decision:
-    return allow() if _works(actor) else deny("not_found")
+    """The one-row twin of `visible_customers`."""
+    if actor.customers_suspended_at is not None and actor.role_set & _WORKING_ROLES:
+        return deny("access_suspended")
+    session = object_session(customer)
+    if session is None or customer.id is None:
+        return deny("not_found")
+    seen = session.scalar(select(exists().where(Customer.id == customer.id, visible_customers(actor))))
+    return allow() if seen else deny("not_found")
 
 
-def visible_documents(actor: User) -> ColumnElement[bool]:
-    """Condition on `Document` rows whose metadata (title, grade, customer) the actor sees."""
-    return true() if _works(actor) else false()
+def visible_documents(actor: User, now: datetime | None = None) -> ColumnElement[bool]:
+    """Condition on `Document` rows whose metadata (title, grade, customer) the actor sees: those of the
+    customers they see."""
+    return Document.customer_id.in_(select(Customer.id).where(visible_customers(actor, now)))
 
 
 def document_visible(actor: User, document: Document) -> Decision:
-    return allow() if _works(actor) else deny("not_found")
+    if actor.customers_suspended_at is not None and actor.role_set & _WORKING_ROLES:
+        return deny("access_suspended")
+    session = object_session(document)
+    if session is None or document.id is None:
+        return deny("not_found")
+    seen = session.scalar(select(exists().where(Document.id == document.id, visible_documents(actor))))
+    return allow() if seen else deny("not_found")
 
 
 def visible_loans(actor: User) -> ColumnElement[bool]:

@@ -1,18 +1,26 @@
-"""Customers: creation by compilers, and the policy-scoped list with search by name."""
+"""Customers: creation by compilers, who works each one, and every read of the directory.
+
+Need to know (see `vault.policy.visibility`): the list holds only the customers the person sees, and
+reaching any other customer is a look-up by name (at least 4 letters, at most 5 answers). Every read of
+a customer's record, every list and every look-up is an audited act; reads and look-ups are also
+`CustomerAccess` rows, so the early warning can count them and a departure report can name them.
+"""
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, false, func, select
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from vault import policy
+from vault.core import events
 from vault.core.actions import Action
 from vault.core.context import AccessContext
-from vault.core.errors import Conflict, ServiceError
-from vault.models import Customer, Role, RoleAssignment, Segment, User
+from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.models import Customer, CustomerAccess, CustomerCoOwner, Role, RoleAssignment, Segment, User, utcnow
+from vault.models.customers import name_key
 from vault.runtime import Runtime
 
 MAX_NAME = 200
@@ -42,7 +50,7 @@ def owner_choices(session: Session) -> list[User]:
 
 
 def find_by_name(session: Session, name: str) -> Customer | None:
-    return session.scalar(select(Customer).where(func.lower(Customer.name) == clean_name(name).lower()))
+    return session.scalar(select(Customer).where(Customer.name_key == name_key(clean_name(name))))
 
 
 def create_customer(
@@ -94,22 +102,28 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped.lower()}%"
 
 
-def list_customers(session: Session, actor: User, *, query: str = "", page: int = 1,
-                   page_size: int = PAGE_SIZE) -> CustomerPage:
-    """Customers the actor may see, by name, optionally those whose name contains `query`.
+def list_customers(rt: Runtime, session: Session, actor: User, *, query: str = "", page: int = 1,
+                   page_size: int = PAGE_SIZE, ctx: AccessContext, mine: bool = False) -> CustomerPage:
+    """Customers the actor sees, by name, optionally those whose name contains `query` (accents and case
+    ignored) or only their own book (`mine`); the page's ids are recorded ("customer:list").
 
     Raises:
-        policy.Denied: the actor's roles do not allow reading customers (admins, auditors).
+        policy.Denied: the actor's roles do not allow reading customers (admins, auditors), or their
+            customer access is suspended.
     """
     policy.require(actor, Action.CUSTOMER_READ)
+    _not_suspended(actor)
     condition: ColumnElement[bool] = policy.visible_customers(actor)
+    if mine:
+        condition = and_(condition, or_(Customer.owner_id == actor.id, exists().where(
+            CustomerCoOwner.customer_id == Customer.id, CustomerCoOwner.user_id == actor.id)))
     text = " ".join(unicodedata.normalize("NFC", query or "").split())[:MAX_NAME]
     if any(unicodedata.category(ch) == "Cc" for ch in text):
         # No name holds one (see `clean_name`); SQLite would cut the pattern at a NUL and match every
         # name, PostgreSQL refuses the query.
         condition = false()
     elif text:
-        condition = and_(condition, func.lower(Customer.name).like(_like_pattern(text), escape="\\"))
+        condition = and_(condition, Customer.name_key.like(_like_pattern(name_key(text)), escape="\\"))
     total = session.scalar(select(func.count()).select_from(Customer).where(condition)) or 0
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
@@ -117,4 +131,162 @@ def list_customers(session: Session, actor: User, *, query: str = "", page: int 
         select(Customer).where(condition).order_by(func.lower(Customer.name), Customer.id)
         .offset((page - 1) * page_size).limit(page_size)
     ))
+    rt.audit.record(session, action="customer:list", actor=actor, ctx=ctx,
+                    detail={"ids": [c.id for c in customers], "query": text, "page": page, "mine": mine})
     return CustomerPage(customers=customers, total=total, page=page, pages=pages)
+
+
+def _not_suspended(actor: User) -> None:
+    if actor.customers_suspended_at is not None:
+        raise policy.Denied(policy.deny("access_suspended"))
+
+
+def _accessed(rt: Runtime, session: Session, actor: User, ids: list[int], kind: str) -> None:
+    now = utcnow()
+    session.add_all(CustomerAccess(user_id=actor.id, customer_id=i, kind=kind, at=now) for i in ids)
+    session.flush()
+    # The early warning counts the directory reads (sweeps, reads outside a leaver's book).
+    events.emit("customer.accessed", session=session, rt=rt, user=actor, customer_ids=ids, kind=kind, now=now)
+
+
+def read_customer(rt: Runtime, session: Session, actor: User, customer_id: int, *, ctx: AccessContext) -> Customer:
+    """Open a customer's record: visible customers only (anything else is "not found"), audited.
+
+    Raises:
+        NotFound: no such customer, or one the actor does not see.
+        policy.Denied: `access_suspended`.
+    """
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("customer", customer_id=customer_id)
+    decision = policy.authorize(actor, Action.CUSTOMER_READ, customer)
+    if not decision:
+        if decision.code == "not_found":
+            raise NotFound("customer", customer_id=customer_id)
+        raise policy.Denied(decision, customer_id=customer_id)
+    rt.audit.record(session, action="customer:read", actor=actor, ctx=ctx, customer_id=customer.id)
+    _accessed(rt, session, actor, [customer.id], "read")
+    return customer
+
+
+LOOKUP_MIN = 4
+LOOKUP_MAX = 5
+
+
+def lookup(rt: Runtime, session: Session, actor: User, query: str, *, ctx: AccessContext) -> list[Customer]:
+    """Look a customer up by name, whoever works it: at most `LOOKUP_MAX` answers to a query of at least
+    `LOOKUP_MIN` letters, accents and case ignored; audited with the query and the ids returned. Each
+    answer is visible to the person for a day (`policy.visibility.LOOKUP_GRANT`), so they can ask for a
+    file of it; the directory as a whole cannot be browsed this way.
+
+    Raises:
+        policy.Denied: the role gate, `access_suspended`.
+        ServiceError: `query_too_short` (or control characters).
+    """
+    policy.require(actor, Action.CUSTOMER_LOOKUP)
+    _not_suspended(actor)
+    text = " ".join(unicodedata.normalize("NFC", query or "").split())[:MAX_NAME]
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise ServiceError("invalid_query", "A name cannot contain control characters.")
+    key = name_key(text)
+    if len(key.replace(" ", "")) < LOOKUP_MIN:
+        raise ServiceError("query_too_short", policy.message_for("query_too_short"))
+    found = list(session.scalars(
+        select(Customer).where(Customer.name_key.like(_like_pattern(key), escape="\\"))
+        # The exact name first (false sorts before true), then the shortest names.
+        .order_by(Customer.name_key != key, func.length(Customer.name_key), Customer.id).limit(LOOKUP_MAX)
+    ))
+    rt.audit.record(session, action="customer:lookup", actor=actor, ctx=ctx, reason_text=text[:200],
+                    detail={"query": text, "ids": [c.id for c in found]})
+    _accessed(rt, session, actor, [c.id for c in found], "lookup")
+    return found
+
+
+# -- who works a customer --------------------------------------------------------------------------------
+
+
+def get_for_assignment(session: Session, actor: User, customer_id: int) -> Customer:
+    """The customer, for someone who may decide who works it (the owner's managers, approvers), whether or
+    not they see it otherwise; "not found" for anyone else (the change itself is audited).
+
+    Raises:
+        NotFound: no such customer, or the actor may not assign it.
+    """
+    customer = session.get(Customer, customer_id)
+    if customer is None or not policy.authorize(actor, Action.CUSTOMER_ASSIGN, customer, gaining=None):
+        raise NotFound("customer", customer_id=customer_id)
+    return customer
+
+
+def _eligible_owner(user: User) -> None:
+    if not user.can_sign_in or not (user.role_set & set(OWNER_ROLES)):
+        raise ServiceError("invalid_owner", "The owner must be an active account manager (compiler or borrower).")
+
+
+def set_owner(rt: Runtime, session: Session, actor: User | None, customer: Customer, owner: User, *,
+              ctx: AccessContext, reason: str = "") -> Customer:
+    """Give the customer to another account manager (the previous one stays in the history).
+
+    Raises:
+        policy.Denied: `own_gain`, `not_owners_manager` (see `policy.customers`).
+        ServiceError: the new owner cannot own customers.
+    """
+    if actor is not None:
+        policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=owner,
+                       audit={"customer_id": customer.id, "subject_user_id": owner.id})
+    _eligible_owner(owner)
+    previous = customer.owner_id
+    if previous == owner.id:
+        return customer
+    customer.owner_id = owner.id
+    for co in list(customer.co_owners):
+        if co.user_id == owner.id:  # the new owner is no longer a co-owner too
+            customer.co_owners.remove(co)
+    session.flush()
+    rt.audit.record(session, action="customer:owner", actor=actor, ctx=ctx, customer_id=customer.id,
+                    subject_user_id=owner.id, reason_text=reason.strip()[:2000] or None,
+                    detail={"from": previous, "to": owner.id})
+    return customer
+
+
+def add_co_owner(rt: Runtime, session: Session, actor: User | None, customer: Customer, person: User, *,
+                 ctx: AccessContext) -> Customer:
+    """Add a co-owner (team selling: at most `policy.customers.MAX_CO_OWNERS`).
+
+    Raises:
+        policy.Denied: `own_gain`, `not_owners_manager`, `too_many_co_owners`.
+        ServiceError: the person cannot work customers, or already does.
+    """
+    if actor is not None:
+        policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=person,
+                       co_owners=len(customer.co_owners) + 1,
+                       audit={"customer_id": customer.id, "subject_user_id": person.id})
+    _eligible_owner(person)
+    if customer.worked_by(person.id):
+        raise Conflict("already_working", f"{person.display_name} already works this customer.")
+    customer.co_owners.append(CustomerCoOwner(user_id=person.id, added_by_id=actor.id if actor else None))
+    session.flush()
+    rt.audit.record(session, action="customer:co_owner_add", actor=actor, ctx=ctx, customer_id=customer.id,
+                    subject_user_id=person.id)
+    return customer
+
+
+def remove_co_owner(rt: Runtime, session: Session, actor: User | None, customer: Customer, person: User, *,
+                    ctx: AccessContext) -> Customer:
+    """Take a co-owner off the customer.
+
+    Raises:
+        policy.Denied: `not_owners_manager`.
+        NotFound: the person is not a co-owner.
+    """
+    if actor is not None:
+        policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=None,
+                       audit={"customer_id": customer.id, "subject_user_id": person.id})
+    row = next((co for co in customer.co_owners if co.user_id == person.id), None)
+    if row is None:
+        raise NotFound("co-owner")
+    customer.co_owners.remove(row)
+    session.flush()
+    rt.audit.record(session, action="customer:co_owner_remove", actor=actor, ctx=ctx, customer_id=customer.id,
+                    subject_user_id=person.id)
+    return customer

@@ -44,7 +44,15 @@ USERS: tuple[DemoUser, ...] = (
     DemoUser("eva", "Eva Kowalski", (Role.BORROWER,)),
     DemoUser("sam", "Sam Okafor", (Role.BORROWER,)),
     DemoUser("lena", "Lena Fischer", (Role.BORROWER,)),
+    DemoUser("hana", "Hana Sato", (Role.BORROWER,)),
+    DemoUser("victor", "Victor Lindqvist", (Role.BORROWER,)),
 )
+# A two-level sales organisation: Victor runs sales, Hana leads a team under him. Managers see their
+# reports' customers (down the whole chain); everyone else reaches a customer only by a look-up.
+MANAGERS: dict[str, str] = {
+    "hana": "victor", "lena": "victor", "nora": "victor",
+    "eva": "hana", "sam": "hana", "raj": "hana",
+}
 COMPILERS = ("nora", "raj")
 CUSTODIANS = ("ines", "tom")
 ACCOUNT_MANAGERS = ("nora", "raj", "eva", "sam", "lena")
@@ -70,6 +78,10 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
                 accounts.create_user(rt, session, username=spec.username, password=DEMO_PASSWORD,
                                      display_name=spec.display_name, roles=spec.roles, ctx=ctx)
                 summary.users_created += 1
+        for username, boss in MANAGERS.items():
+            person = accounts.get_user(session, username)
+            if person.manager is None or person.manager.username != boss:
+                accounts.set_manager(rt, session, person, accounts.get_user(session, boss), actor=None, ctx=ctx)
     summary.users = len(USERS)
     echo(f"people: {summary.users} ({summary.users_created} new)")
 
@@ -91,6 +103,10 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
                     rt, session, compiler, name=spec.name, segment=Segment(spec.segment), owner=owner,
                     notes=_notes(spec, seed), ctx=ctx)
                 summary.customers_created += 1
+            if customer.segment == Segment.VIP and not customer.co_owners:
+                # Key accounts are sold by a team: the next account manager co-owns each VIP customer.
+                partner = accounts.get_user(session, ACCOUNT_MANAGERS[(spec.index + 1) % len(ACCOUNT_MANAGERS)])
+                customers.add_co_owner(rt, session, None, customer, partner, ctx=ctx)
             existing = set(session.scalars(select(Document.title).where(Document.customer_id == customer.id)))
             for item in files_by_customer.get(spec.name, []):
                 summary.documents += 1

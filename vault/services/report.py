@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, BinaryIO, TextIO
 from xml.sax.saxutils import escape
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from vault import policy
@@ -30,6 +30,7 @@ from vault.models import (
     AuditEvent,
     AuditHead,
     Customer,
+    CustomerAccess,
     Departure,
     Document,
     DocumentView,
@@ -87,6 +88,8 @@ class CustomerLine:
     events: int = 0
     first_at: datetime | None = None
     last_at: datetime | None = None
+    read: int = 0  # times the person opened the customer's record
+    looked_up: int = 0  # times a look-up of theirs returned the customer
 
 
 @dataclass
@@ -225,6 +228,22 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
         owned_ids |= set(items)
     for line in documents.values():
         loose_customer_ids.add(line.customer_id)
+    # Records read and customers looked up, with or without a file opened: the directory is what a
+    # leaver takes, so every customer they looked at is named.
+    accessed: dict[tuple[int, str], int] = {}
+    for customer_id, kind, n, first, last in session.execute(
+        select(CustomerAccess.customer_id, CustomerAccess.kind, func.count(), func.min(CustomerAccess.at),
+               func.max(CustomerAccess.at))
+        .where(CustomerAccess.user_id == user.id, CustomerAccess.at >= start, CustomerAccess.at <= now)
+        .group_by(CustomerAccess.customer_id, CustomerAccess.kind)
+    ).all():
+        accessed[(customer_id, kind)] = n
+        loose_customer_ids.add(customer_id)
+        cline = customer_events.get(customer_id)
+        if cline is None:
+            cline = customer_events[customer_id] = CustomerLine(customer_id, "", "", False)
+        _widen(cline, first)
+        _widen(cline, last)
     all_ids = loose_customer_ids | owned_ids
     customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(all_ids)))} if all_ids else {}
     lines: list[CustomerLine] = []
@@ -235,6 +254,8 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
         line.segment = str(customer.segment) if customer else ""
         line.owned = customer_id in owned_ids
         line.documents = sum(1 for d in documents.values() if d.customer_id == customer_id)
+        line.read = accessed.get((customer_id, "read"), 0)
+        line.looked_up = accessed.get((customer_id, "lookup"), 0)
         item = items.get(customer_id)
         if item is not None:
             line.handover_to = item.to_user.display_name if item.to_user else ""
@@ -302,7 +323,8 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
 # -- CSV -----------------------------------------------------------------------------------------------
 
 CSV_COLUMNS = (
-    "kind", "customer_id", "customer", "segment", "owned", "handover_to", "handover_state", "document_id",
+    "kind", "customer_id", "customer", "segment", "owned", "handover_to", "handover_state", "read", "looked_up",
+    "document_id",
     "document", "grade", "files", "records", "compiled", "borrowed", "viewed", "downloaded", "delivered",
     "refused", "other", "first_at", "last_at", "places", "declared_places", "reasons", "loan_id", "status",
     "alert_id", "rule", "severity", "summary",
@@ -327,7 +349,8 @@ def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
     for c in report.customers:
         yield {"kind": "customer", "customer_id": c.customer_id, "customer": c.name, "segment": c.segment,
                "owned": c.owned, "handover_to": c.handover_to, "handover_state": c.handover_state,
-               "files": c.documents, "records": c.events, "first_at": c.first_at, "last_at": c.last_at}
+               "read": c.read, "looked_up": c.looked_up, "files": c.documents, "records": c.events,
+               "first_at": c.first_at, "last_at": c.last_at}
     for d in report.documents:
         yield {"kind": "document", "customer_id": d.customer_id, "customer": report.customer_name(d.customer_id),
                "document_id": d.document_id, "document": d.title, "grade": d.grade, "compiled": d.compiled,
@@ -420,10 +443,11 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
 
     story.append(Paragraph(f"Customers ({len(report.customers)})", styles["Heading2"]))
     story.append(table(
-        ["Customer", "Segment", "Owned", "Handed to", "Handover", "Files", "Records", "First", "Last"],
-        [[c.name, c.segment, "yes" if c.owned else "", c.handover_to, c.handover_state, c.documents, c.events,
-          _when(c.first_at), _when(c.last_at)] for c in report.customers],
-        [55, 18, 13, 35, 38, 12, 15, 34, 34],
+        ["Customer", "Segment", "Owned", "Handed to", "Handover", "Read", "Looked up", "Files", "Records", "First",
+         "Last"],
+        [[c.name, c.segment, "yes" if c.owned else "", c.handover_to, c.handover_state, c.read, c.looked_up,
+          c.documents, c.events, _when(c.first_at), _when(c.last_at)] for c in report.customers],
+        [46, 14, 11, 30, 32, 10, 13, 10, 12, 33, 33],
     ))
     story.append(Paragraph(f"Documents ({len(report.documents)})", styles["Heading2"]))
     story.append(table(

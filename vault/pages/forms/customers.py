@@ -1,0 +1,30 @@
+"""Forms of the customer pages: looking a customer up, and who works it."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+
+class LookupForm(FlaskForm):
+    """A GET form (no CSRF token: looking up changes nothing but is audited)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Customer name"), validators=[DataRequired(), Length(min=4, max=200)])
+
+
+class OwnerForm(FlaskForm):
+    owner = SelectField(_l("New account manager"), coerce=int)
+    reason = TextAreaField(_l("Why"), validators=[Length(max=2000)])
+
+
+class CoOwnerForm(FlaskForm):
+    person = SelectField(_l("Co-owner"), coerce=int)
+
+
+class RemoveCoOwnerForm(FlaskForm):
+    person = SelectField(_l("Co-owner"), coerce=int, validators=[DataRequired()])
