@@ -24,6 +24,7 @@ from vault.audit import charts, service
 from vault.audit.export import FORMATS, MEDIA_TYPES, AuditExport, load_manifest, save_manifest
 from vault.audit.filters import AuditFilter, FilterError, parse
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.models import AuditEvent, Customer, Document, Loan, User
 from vault.web import auth, navigation
 from vault.web.guard import permission
@@ -36,11 +37,10 @@ PAGE_SIZE = 50
 SEQ_LIMIT = 2**63 - 1
 FILTER_KEYS = ("since", "until", "user", "actor", "customer", "document", "loan", "action", "outcome", "place")
 TRAIL_KINDS = {"user": "user", "customer": "customer", "document": "document", "loan": "loan"}
-# Event names offered as suggestions in the action filter (any name may be typed).
-KNOWN_ACTIONS = sorted({str(a) for a in Action if a != Action.PUBLIC} | {
-    "auth:login", "auth:logout", "user:create", "role:assign", "role:remove", "token:create", "token:revoke",
-    "key:rotate", "audit:key_export", "loan:*", "document:*", "auth:*",
-})
+# Event names offered as suggestions in the action filter (any name may be typed): every event the
+# log can hold, then a prefix pattern per family ("loan:*").
+KNOWN_ACTIONS = sorted(str(a) for a in AuditAction if a != AuditAction.PUBLIC) + sorted(
+    {str(a).split(":")[0] + ":*" for a in AuditAction if ":" in a})
 
 
 class VerifyForm(FlaskForm):

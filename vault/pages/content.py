@@ -13,6 +13,7 @@ from flask import Blueprint, Response, g, render_template, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.errors import ServiceError
 from vault.services import views as views_service
 from vault.web import auth
@@ -48,7 +49,7 @@ def deliver(secret: str) -> Any:
     if request.method == "HEAD":
         # A HEAD would spend the single use without delivering a byte.
         raise MethodNotAllowed(valid_methods=["GET"])
-    g.vault_denied_action = "content:open"
+    g.vault_denied_action = AuditAction.CONTENT_OPEN
     try:
         claim = views_service.claim_delivery(runtime(), db_session(), auth.current(), secret, access_context())
         commit_so_far()  # the claim stands before a byte is read (see the views service)

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 
 from crypto import CryptoError, KeyringError, decrypt_stream
 from storage import ObjectInfo, ObjectNotFound, StorageError
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import DocumentVersion
 from vault.runtime import Runtime
@@ -121,7 +122,7 @@ def fsck(
                     report.removed.append(problem.key)
     with rt.db.session() as session:
         rt.audit.record(
-            session, action="storage:fsck", actor=None, ctx=ctx or AccessContext.cli(),
+            session, action=AuditAction.STORAGE_FSCK, actor=None, ctx=ctx or AccessContext.cli(),
             outcome="allowed" if report.ok else "failed",
             reason_code=None if report.ok else "integrity_problems",
             detail={**report.summary(), "repair": repair,
