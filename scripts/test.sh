@@ -4,6 +4,8 @@
 #
 #   scripts/test.sh                 everything
 #   scripts/test.sh -x -k loans     extra arguments go to pytest (the coverage floor still applies)
+#   scripts/test.sh --fast [...]    the everyday lane (under 5 minutes): SQLite only, no browser journeys,
+#                                   no tests marked slow, no coverage; lint and the layer contract still run
 #
 # Tests run against real services, started by the test fixtures: PostgreSQL and SeaweedFS (S3) servers
 # in temporary folders, and a headless Chromium. Screenshots, the JUnit report and the coverage report
@@ -75,12 +77,28 @@ EOF
     fi
 }
 
+fast=0
+if [ "${1:-}" = "--fast" ]; then
+    fast=1
+    shift
+fi
+
 rm -rf "$ARTIFACTS" .coverage .coverage.*
 mkdir -p "$ARTIFACTS"
 
 step "set-up (bootstrap --test)" bash scripts/bootstrap.sh --test || { summary; exit 1; }
 
 step "lint (ruff check)" .venv/bin/ruff check .
+
+if [ "$fast" -eq 1 ]; then
+    step "tests, fast lane (pytest)" .venv/bin/pytest \
+        -m "not slow and not browser and not postgres" -k "not postgresql" \
+        --junitxml="$ARTIFACTS/junit.xml" \
+        --durations=10 \
+        "$@"
+    summary
+    exit "$failed"
+fi
 
 step "tests (pytest)" .venv/bin/pytest \
     --cov=crypto --cov=storage --cov=vault --cov-report=term \
