@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run every check vault has: set-up, lint, the whole test suite with coverage, and the coverage floor
-# of the security-critical packages (crypto/ and storage/ at 95% or more).
+# Run every check vault has: set-up, lint, the layer contract, the whole test suite with coverage, and the
+# coverage floor of the security-critical packages (crypto/ and storage/ at 95% or more).
 #
 #   scripts/test.sh                 everything
 #   scripts/test.sh -x -k loans     extra arguments go to pytest (the coverage floor still applies)
@@ -89,6 +89,9 @@ mkdir -p "$ARTIFACTS"
 step "set-up (bootstrap --test)" bash scripts/bootstrap.sh --test || { summary; exit 1; }
 
 step "lint (ruff check)" .venv/bin/ruff check .
+
+# The layer contract ([tool.importlinter] in pyproject.toml): a wrong-way import fails the build.
+step "layers (lint-imports)" .venv/bin/lint-imports
 
 if [ "$fast" -eq 1 ]; then
     step "tests, fast lane (pytest)" .venv/bin/pytest \

@@ -16,9 +16,9 @@ from vault.audit.chain import CHAINED_FIELDS, compute_mac
 from vault.audit.export import CSV_HEADER
 from vault.audit.filters import AuditFilter, parse
 from vault.audit.offline import verify_export
-from vault.audit.service import export_to_file, manifest_path
 from vault.core.context import AccessContext
 from vault.models import AuditEvent
+from vault.services.audit import export_to_file, manifest_path
 
 from .conftest import append
 from .filler import fill

@@ -19,10 +19,10 @@ from vault.api.serializers import timestamp
 from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
-from vault.pages.content import content_response
 from vault.services import documents as documents_service
 from vault.services import views as views_service
 from vault.web import auth
+from vault.web.content import content_response
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 

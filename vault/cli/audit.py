@@ -13,7 +13,6 @@ import click
 from sqlalchemy import select
 
 from crypto import Keyring, KeyringError
-from vault.audit import service
 from vault.audit.checkpoints import CheckpointError, load_public_key, object_key
 from vault.audit.export import FORMATS
 from vault.audit.filters import FilterError, parse
@@ -22,6 +21,7 @@ from vault.cli.common import cli, open_runtime
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext, operator_name
 from vault.models import AuditHead, User
+from vault.services import audit as service
 
 
 @cli.group("audit")

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from vault.core.segments import Segment
 from vault.models.base import Base, UTCDateTime, utcnow
 from vault.models.users import User
-
-
-class Segment(StrEnum):
-    VIP = "vip"
-    KEY = "key"
-    ORDINARY = "ordinary"
 
 
 class Customer(Base):
