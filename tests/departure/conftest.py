@@ -164,9 +164,9 @@ def _toml_value(value: Any) -> str:
 
 
 def policy_file(rt: Runtime, path: Any) -> Any:
-    """The suite's policy sections (and the runtime's grade rules) as the TOML file a deployment would write."""
+    """The runtime's policy sections (and grade rules) as the TOML file a deployment would write."""
     lines: list[str] = []
-    for section, values in evening_policy().items():
+    for section, values in rt.settings.policy.items():
         lines.append(f"[{section}]")
         lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
     for number, rule in rt.settings.grades.items():

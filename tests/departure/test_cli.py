@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 
 from sqlalchemy import select
@@ -21,7 +20,7 @@ def test_start_show_complete_from_the_command_line(rt, company, tmp_path):
     assert f"last working day {last}" in started.output and "2 (1 key) to sue" in started.output
     (event,) = company.events("departure:start")
     assert (event.actor_name, event.subject_user_id, event.reason_text, event.user_agent) == (
-        f"cli:{getpass.getuser()}", company.ids["sam"], "Moving abroad", "vault-cli")
+        "system", company.ids["sam"], "Moving abroad", "vault-cli")
     assert json.loads(event.detail)["last_day"] == last
     shown = run_cli(rt, tmp_path, "departure", "show", "sam")
     assert "departing" in shown.output and "Vip Holdings" in shown.output and "pending" in shown.output
