@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -27,7 +27,7 @@ from crypto import CryptoError, KeyringError, decrypt_stream
 from storage import ObjectInfo, ObjectNotFound, StorageError
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
-from vault.models import DocumentVersion
+from vault.models import DocumentVersion, utcnow
 from vault.runtime import Runtime
 from vault.services.documents import OBJECT_PREFIX, discard_object, version_context
 
@@ -105,7 +105,7 @@ def fsck(
             (report.missing if problem.kind == "missing" else report.corrupt).append(problem)
         if progress is not None:
             progress(1)
-    now = datetime.now(UTC)
+    now = utcnow()
     for info in _orphans(rt, report):
         problem = Problem(info.key, None, "orphan", f"{info.size} bytes")
         if info.modified is not None and now - info.modified < min_age:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 
 import pyotp
 import segno
@@ -22,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vault.core.audit_actions import AuditAction
+from vault.core.clock import clock
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, ServiceError
 from vault.models import RecoveryCode, Role, TotpSecret, User, utcnow
@@ -53,7 +53,7 @@ def enrolled(session: Session, user: User) -> bool:
 
 
 def time_step(at: float | None = None) -> int:
-    return int((time.time() if at is None else at) // STEP_SECONDS)
+    return int((clock.timestamp() if at is None else at) // STEP_SECONDS)
 
 
 def code_at(secret: str, step: int) -> str:
