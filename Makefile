@@ -36,7 +36,7 @@ bench:
 	done
 
 clean:
-	rm -rf test-artifacts htmlcov .coverage .coverage.* .pytest_cache .ruff_cache .hypothesis build dist
+	rm -rf test-artifacts htmlcov .coverage .coverage.* .pytest_cache .ruff_cache .hypothesis .import_linter_cache build dist
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 
 distclean: clean

@@ -12,6 +12,7 @@ import http.cookiejar
 import importlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from vault.services.demo import DEMO_PASSWORD, USERS
 from vault.web import navigation
 
 ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ("pyproject.toml", "README.md", "MANIFEST.in", "babel.cfg", "vault", "crypto", "storage", "templates")
 pytestmark = pytest.mark.slow
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _SECRET = re.compile(r'<code class="secret">([A-Z2-7 ]+)</code>')
@@ -102,8 +104,17 @@ class Browser:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtual environment holding the wheel built from this checkout; returns its bin folder."""
     work = tmp_path_factory.mktemp("wheel")
+    # Built from a copy of what is tracked, so no build folder is left in (or taken from) the checkout.
+    source = work / "source"
+    source.mkdir()
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, symlinks=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(work / "dist"), str(ROOT)], check=True, cwd=work, timeout=180)
+                    "-w", str(work / "dist"), str(source)], check=True, cwd=work, timeout=180, env=_clean_env())
     (wheel,) = (work / "dist").glob("vault-*.whl")
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
