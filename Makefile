@@ -1,6 +1,7 @@
 # Everyday commands. The work is done by scripts/, so each also runs without make.
 #   make run     set up and start vault with a demo company (embedded defaults: SQLite, local folder)
 #   make test    the whole suite, lint and coverage floor (scripts/test.sh); pytest options in ARGS="..."
+#   make test-fast  the everyday lane, under 5 minutes: SQLite only, no browser, nothing marked slow
 #   make lint    ruff
 #   make bench   every benchmark in bench/, each printing its table
 #   make clean   remove test artefacts and caches (distclean also removes .venv)
@@ -8,7 +9,7 @@
 VENV := .venv
 ARGS ?=
 
-.PHONY: run test lint bench clean distclean
+.PHONY: run test test-fast lint bench clean distclean
 
 run:
 	bash scripts/bootstrap.sh
@@ -16,6 +17,9 @@ run:
 
 test:
 	bash scripts/test.sh $(ARGS)
+
+test-fast:
+	bash scripts/test.sh --fast $(ARGS)
 
 lint:
 	@test -x $(VENV)/bin/ruff || bash scripts/bootstrap.sh --test
@@ -32,7 +36,7 @@ bench:
 	done
 
 clean:
-	rm -rf test-artifacts htmlcov .coverage .coverage.* .pytest_cache .ruff_cache .hypothesis build dist
+	rm -rf test-artifacts htmlcov .coverage .coverage.* .pytest_cache .ruff_cache .hypothesis .import_linter_cache build dist
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 
 distclean: clean

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Run every check vault has: set-up, lint, the whole test suite with coverage, and the coverage floor
-# of the security-critical packages (crypto/ and storage/ at 95% or more).
+# Run every check vault has: set-up, lint, the layer contract, the whole test suite with coverage, and the
+# coverage floor of the security-critical packages (crypto/ and storage/ at 95% or more).
 #
 #   scripts/test.sh                 everything
 #   scripts/test.sh -x -k loans     extra arguments go to pytest (the coverage floor still applies)
+#   scripts/test.sh --fast [...]    the everyday lane (under 5 minutes): SQLite only, no browser journeys,
+#                                   no tests marked slow, no coverage; lint and the layer contract still run
 #
 # Tests run against real services, started by the test fixtures: PostgreSQL and SeaweedFS (S3) servers
 # in temporary folders, and a headless Chromium. Screenshots, the JUnit report and the coverage report
@@ -75,12 +77,31 @@ EOF
     fi
 }
 
+fast=0
+if [ "${1:-}" = "--fast" ]; then
+    fast=1
+    shift
+fi
+
 rm -rf "$ARTIFACTS" .coverage .coverage.*
 mkdir -p "$ARTIFACTS"
 
 step "set-up (bootstrap --test)" bash scripts/bootstrap.sh --test || { summary; exit 1; }
 
 step "lint (ruff check)" .venv/bin/ruff check .
+
+# The layer contract ([tool.importlinter] in pyproject.toml): a wrong-way import fails the build.
+step "layers (lint-imports)" .venv/bin/lint-imports
+
+if [ "$fast" -eq 1 ]; then
+    step "tests, fast lane (pytest)" .venv/bin/pytest \
+        -m "not slow and not browser and not postgres" -k "not postgresql" \
+        --junitxml="$ARTIFACTS/junit.xml" \
+        --durations=10 \
+        "$@"
+    summary
+    exit "$failed"
+fi
 
 step "tests (pytest)" .venv/bin/pytest \
     --cov=crypto --cov=storage --cov=vault --cov-report=term \

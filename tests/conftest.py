@@ -12,7 +12,6 @@ import itertools
 import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,18 +21,17 @@ import pytest
 
 import vault.alerts  # noqa: F401  (the early warning listens in every test, as in the app)
 from crypto import Keyring
+from tests.support.clock import clock  # noqa: F401  (the fixture, offered to every test)
+from tests.support.factories import PASSWORD, Users, everyone_works  # noqa: F401 (shared)
 from vault import create_app
 from vault.config.settings import load_settings
-from vault.core.context import AccessContext
 from vault.db import schema
 from vault.db.engine import Database
-from vault.models import Role, User
 from vault.runtime import Runtime
 from vault.services import accounts, totp
 
 pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.browser", "tests.fixtures.seaweed"]
 
-PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
 
 # Cheap Argon2 parameters: the real ones cost ~0.2 s per hash, which would dominate the suite.
@@ -122,41 +120,6 @@ def client(app: Any) -> Any:
     return app.test_client()
 
 
-class Users:
-    """Creates accounts on demand: `users.make("bob", Role.BORROWER)`.
-
-    People whose roles require a second factor get an authenticator enrolled at once, as they would
-    at their first sign-in, so `login()` can answer the code step; their recovery codes are kept in
-    `recovery_codes[username]`. `second_factor=False` leaves them unenrolled (to test enrolment),
-    `second_factor=True` enrols anyone.
-    """
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.recovery_codes: dict[str, list[str]] = {}
-
-    def make(self, username: str, *roles: Role, password: str = PASSWORD, second_factor: bool | None = None) -> User:
-        with self.rt.db.session() as session:
-            user = accounts.create_user(self.rt, session, username=username, password=password,
-                                        display_name=username.title(), roles=roles, ctx=AccessContext.cli())
-            if totp.required(user) if second_factor is None else second_factor:
-                self.recovery_codes[username] = _enrol_second_factor(self.rt, session, user)
-            return user
-
-    def token(self, username: str) -> str:
-        with self.rt.db.session() as session:
-            user = accounts.get_user(session, username)
-            return accounts.create_token(self.rt, session, user).secret
-
-
-def _enrol_second_factor(rt: Runtime, session: Any, user: User) -> list[str]:
-    # Confirmed with a code from two steps ago, so the codes of the current steps are still unused.
-    at = time.time() - 2 * totp.STEP_SECONDS
-    row = totp.begin_enrolment(session, user)
-    return totp.confirm_enrolment(rt, session, user, totp.code_at(row.secret, totp.time_step(at)),
-                                  AccessContext.cli(), at=at)
-
-
 def second_factor_code(rt: Runtime, username: str) -> str:
     """An unused authenticator code of `username`, as their phone would show it now.
 
@@ -220,19 +183,3 @@ def login(client: Any, username: str, password: str = PASSWORD) -> str:
     assert home.status_code == 200, (home.status_code, home.headers.get("Location"))
     return csrf_from(home.get_data(as_text=True))
 
-
-def everyone_works(rt: Runtime, customer_id: int) -> None:
-    """Scene setting for tests about something other than need to know: every account manager (borrower
-    or compiler) co-owns the customer, so each sees it as the people of the scene expect. Written straight
-    to the database, past the three-co-owner limit, which the need-to-know tests check on their own."""
-    from sqlalchemy import select
-
-    from vault.models import Customer, CustomerCoOwner, RoleAssignment
-
-    with rt.db.session() as session:
-        customer = session.get(Customer, customer_id)
-        assert customer is not None
-        workers = set(session.scalars(select(RoleAssignment.user_id).where(
-            RoleAssignment.role.in_([Role.BORROWER, Role.COMPILER]))))
-        for user_id in sorted(workers - customer.co_owner_ids - {customer.owner_id}):
-            session.add(CustomerCoOwner(customer_id=customer_id, user_id=user_id))

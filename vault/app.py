@@ -18,7 +18,11 @@ from vault.config.settings import ensure_secret_key, load_settings
 from vault.runtime import Runtime
 from vault.web import setup
 
-ROOT = Path(__file__).resolve().parent.parent
+# The pages' templates live in the top-level templates/ folder; vault/templates links to it, so the
+# package finds them the same way in a checkout and installed from a wheel (which carries the files).
+TEMPLATES = Path(__file__).parent / "templates"
+# Message catalogues (`messages.pot` is the template translators start from; see babel.cfg).
+TRANSLATIONS = Path(__file__).parent / "translations"
 
 # Every blueprint the application serves, in one list (the route guard covers them all).
 BLUEPRINTS: tuple[str, ...] = (
@@ -48,7 +52,7 @@ def create_app(config: dict[str, Any] | None = None, runtime: Runtime | None = N
         settings = ensure_secret_key(load_settings(config))
         runtime = Runtime.build(settings)
     settings = runtime.settings
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder="static")
+    app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 1024 * 1024,
@@ -58,7 +62,7 @@ def create_app(config: dict[str, Any] | None = None, runtime: Runtime | None = N
         SESSION_COOKIE_NAME="vault_session",
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="en",
-        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
     )
     app.extensions["vault"] = runtime
     app.logger.setLevel(settings.log_level.upper())

@@ -13,7 +13,7 @@ from vault.runtime import Runtime
 CTX = AccessContext(client_addr="10.0.0.7", named_place="Head office", user_agent="pytest", request_id="req-12345678")
 
 
-def append(rt: Runtime, count: int, *, action: str = "test:event", **fields: Any) -> list[int]:
+def append(rt: Runtime, count: int, *, action: str = "storage:fsck", **fields: Any) -> list[int]:
     """`count` real appends, one transaction each, as the application makes them; returns their seqs."""
     seqs = []
     for i in range(count):

@@ -85,10 +85,10 @@ def test_a_session_reused_after_commit_appends_after_the_real_head(rt):
     """Sessions keep objects after commit; the head must be re-read, or a second append would fork."""
     session = rt.db.sessions()
     try:
-        rt.audit.record(session, action="test:a", actor=None)
+        rt.audit.record(session, action="storage:fsck", actor=None)
         session.commit()
         append(rt, 2)  # another worker moves the head meanwhile
-        event = rt.audit.record(session, action="test:b", actor=None)
+        event = rt.audit.record(session, action="storage:fsck", actor=None)
         session.commit()
         assert event.seq == 4
     finally:
@@ -100,14 +100,14 @@ def test_a_failed_transaction_leaves_no_trace_in_the_chain(rt):
     append(rt, 2)
     session = rt.db.sessions()
     try:
-        rt.audit.record(session, action="test:rolled-back", actor=None)
+        rt.audit.record(session, action="storage:fsck", actor=None)
         session.rollback()
     finally:
         session.close()
     append(rt, 1)
     with rt.db.session() as session:
         assert [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.seq))] == [
-            "test:event", "test:event", "test:event"]
+            "storage:fsck", "storage:fsck", "storage:fsck"]
     assert verify_chain(rt.db, rt.audit.key, rt.audit.checkpoints).ok
 
 
@@ -122,7 +122,7 @@ def test_concurrent_appends_from_eight_workers_stay_one_chain(rt):
             start.wait()
             for i in range(per_thread):
                 with rt.db.session() as session:
-                    rt.audit.record(session, action="test:concurrent", actor=None, actor_name=f"w{n}",
+                    rt.audit.record(session, action="storage:fsck", actor=None, actor_name=f"w{n}",
                                     detail={"i": i})
         except BaseException as exc:
             errors.append(exc)
@@ -157,7 +157,7 @@ def test_the_database_builds_the_same_canonical_text(rt):
     """Verification and export let the database encode records; it must agree with Python byte for byte."""
     for i, value in enumerate(EXOTIC):
         with rt.db.session() as session:
-            rt.audit.record(session, action=f"test:{i}", actor=None, actor_name=value,
+            rt.audit.record(session, action="storage:fsck", actor=None, actor_name=value,
                             ctx=CTX.declaring(value[:200] or None), reason_text=value or None,
                             customer_id=i or None, detail={"v": value, "n": [i, None, True, 1.5]})
     with rt.db.session() as session:
@@ -171,7 +171,7 @@ def test_the_database_builds_the_same_canonical_text(rt):
 
 def test_over_long_values_are_clipped_to_their_columns_on_both_databases(rt):
     with rt.db.session() as session:
-        event = rt.audit.record(session, action="test:long", actor=None, actor_name="n" * 500,
+        event = rt.audit.record(session, action="storage:fsck", actor=None, actor_name="n" * 500,
                                 ctx=CTX.declaring("p" * 500), reason_text="r" * 5000)
     assert (len(event.actor_name), len(event.declared_place), len(event.reason_text)) == (200, 200, 5000)
     with rt.db.session() as session:

@@ -58,7 +58,7 @@ def test_no_checkpoint_for_a_transaction_that_rolls_back(rt):
     session = rt.db.sessions()
     try:
         for _ in range(5):
-            rt.audit.record(session, action="test:undone", actor=None, ctx=CTX)
+            rt.audit.record(session, action="storage:fsck", actor=None, ctx=CTX)
         session.rollback()
     finally:
         session.close()

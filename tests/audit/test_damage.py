@@ -164,7 +164,7 @@ def test_appends_after_verification_damage_keep_going(chain):
     """Damage is reported, never repaired or hidden: new records still chain from the head."""
     attack(chain, "UPDATE audit_events SET actor_name = 'mallory' WHERE seq = 7")
     with chain.db.session() as session:
-        chain.audit.record(session, action="test:after", actor=None, ctx=AccessContext.cli())
+        chain.audit.record(session, action="storage:fsck", actor=None, ctx=AccessContext.cli())
         assert session.get(AuditHead, 1).seq == COUNT + 1
     assert first_damage(chain) == (7, "modified")
     with chain.db.session() as session:

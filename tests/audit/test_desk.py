@@ -93,9 +93,9 @@ def test_filters(rt, client, auditor, users):
 
 
 def test_keyset_pages(rt, client, auditor):
-    append(rt, 120, action="test:page")
-    newest = max(e.seq for e in _events(rt, "test:page"))
-    html = client.get("/audit/", query_string={"action": "test:page"}).get_data(as_text=True)
+    append(rt, 120, action="key:rewrap")
+    newest = max(e.seq for e in _events(rt, "key:rewrap"))
+    html = client.get("/audit/", query_string={"action": "key:rewrap"}).get_data(as_text=True)
     assert _seqs(html) == list(range(newest, newest - 50, -1))
     older = re.search(r'href="([^"]*before=\d+[^"]*)">Older', html).group(1).replace("&amp;", "&")
     html2 = client.get(older).get_data(as_text=True)
@@ -162,8 +162,8 @@ def test_download_honours_the_filters_and_keeps_a_manifest(rt, client, auditor):
 
 
 def test_trail_pages_keep_the_subject(rt, client, auditor):
-    append(rt, 60, action="test:page", loan_id=9)
-    append(rt, 5, action="test:page", loan_id=10)
+    append(rt, 60, action="key:rewrap", loan_id=9)
+    append(rt, 5, action="key:rewrap", loan_id=10)
     html = client.get("/audit/trail/loan/9").get_data(as_text=True)
     assert "Trail of loan #9" in html
     first = _seqs(html)

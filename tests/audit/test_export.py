@@ -16,9 +16,9 @@ from vault.audit.chain import CHAINED_FIELDS, compute_mac
 from vault.audit.export import CSV_HEADER
 from vault.audit.filters import AuditFilter, parse
 from vault.audit.offline import verify_export
-from vault.audit.service import export_to_file, manifest_path
 from vault.core.context import AccessContext
 from vault.models import AuditEvent
+from vault.services.audit import export_to_file, manifest_path
 
 from .conftest import append
 from .filler import fill
@@ -62,16 +62,16 @@ def test_full_jsonl_export_is_one_verifiable_chain(rt, tmp_path):
 
 
 def test_filtered_export_rows_carry_their_previous_mac(rt, tmp_path):
-    append(rt, 6, action="test:kept")
-    append(rt, 6, action="test:other")
-    append(rt, 2, action="test:kept")
+    append(rt, 6, action="key:rotate")
+    append(rt, 6, action="key:drop")
+    append(rt, 2, action="key:rotate")
     out = tmp_path / "kept.jsonl"
-    manifest = _export(rt, out, filters=parse({"action": "test:kept"}))
+    manifest = _export(rt, out, filters=parse({"action": "key:rotate"}))
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [row["seq"] for row in lines] == [1, 2, 3, 4, 5, 6, 13, 14]
     with rt.db.session() as session:
         assert lines[6]["prev_mac"] == session.get(AuditEvent, 12).mac
-    assert manifest["full"] is False and manifest["filters"] == {"action": "test:kept"}
+    assert manifest["full"] is False and manifest["filters"] == {"action": "key:rotate"}
     assert manifest["checkpoint"]["seq"] == 15  # the head after the export's own record
     check = verify_export(out, manifest, **_keys(rt))
     assert check.ok, check.problems
@@ -156,11 +156,11 @@ def test_exotic_text_survives_both_formats(rt, tmp_path):
     values = ["quote \" back \\ slash", "tab\tnew\nline\r", "\x01\x1e\x1f\x7f", "😀 中文 é", "\u2028", ",;|"]
     for value in values:
         with rt.db.session() as session:
-            rt.audit.record(session, action="test:exotic", actor=None, actor_name=value, ctx=CLI,
+            rt.audit.record(session, action="audit:key_export", actor=None, actor_name=value, ctx=CLI,
                             reason_text=value, detail={"v": value})
     for fmt in ("jsonl", "csv"):
         out = tmp_path / f"exotic.{fmt}"
-        manifest = _export(rt, out, fmt=fmt, filters=parse({"action": "test:exotic"}))
+        manifest = _export(rt, out, fmt=fmt, filters=parse({"action": "audit:key_export"}))
         check = verify_export(out, manifest, **_keys(rt))
         assert check.ok and check.rows == len(values), (fmt, check.problems)
     # Split on "\n" only: JSON leaves U+2028 raw, which str.splitlines() would take for a line break.

@@ -7,21 +7,17 @@ alone; the encryption and the object store are the real ones.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
-import uuid
 from typing import Any
 
 from sqlalchemy import func, select, update
 
-from crypto import EncryptingReader, associated_data, ciphertext_size, new_data_key
 from storage import StorageUnavailable
-from tests.conftest import everyone_works, login
+from tests.conftest import login
+from tests.support.factories import TEXT, add_version, make_customer, make_document  # noqa: F401 (shared)
 from vault.models import (
     AuditEvent,
-    Customer,
-    Document,
     DocumentVersion,
     DocumentView,
     Loan,
@@ -31,47 +27,8 @@ from vault.models import (
 )
 from vault.runtime import Runtime
 
-TEXT = b"Customer file: Example Industries. Contacts, prices and the history of the account.\n"
 REASON = "Prepare the Tuesday visit to the customer"
 PLACE = "Head office, third floor"
-
-
-def add_version(rt: Runtime, session: Any, document: Document, content: bytes, *, name: str = "notes.txt",
-                content_type: str = "text/plain", uploader_id: int | None = None) -> DocumentVersion:
-    number = (session.scalar(select(func.max(DocumentVersion.number))
-                             .where(DocumentVersion.document_id == document.id)) or 0) + 1
-    context = associated_data(document.id, number)
-    dek = new_data_key()
-    key_id, wrapped = rt.keyring.wrap(dek, context)
-    key = f"documents/{document.id}/{number}-{uuid.uuid4().hex}"
-    rt.store.put(key, EncryptingReader(dek, context, io.BytesIO(content)), length=ciphertext_size(len(content)))
-    version = DocumentVersion(
-        document_id=document.id, number=number, object_key=key, size=len(content),
-        sha256=hashlib.sha256(content).hexdigest(), wrapped_dek=wrapped, key_id=key_id, content_type=content_type,
-        original_name=name, uploaded_by_id=uploader_id or document.compiler_id,
-    )
-    session.add(version)
-    session.flush()
-    session.expire(document, ["versions"])
-    return version
-
-
-def make_document(rt: Runtime, *, compiler_id: int, grade: int, content: bytes = TEXT, title: str = "Account plan",
-                  name: str = "notes.txt", content_type: str = "text/plain", custodian_id: int | None = None,
-                  view_quota: int | None = None) -> int:
-    with rt.db.session() as session:
-        customer = Customer(name=f"Example Industries {uuid.uuid4().hex[:6]}", owner_id=compiler_id,
-                            created_by_id=compiler_id)
-        session.add(customer)
-        session.flush()
-        document = Document(customer_id=customer.id, title=title, grade=grade, compiler_id=compiler_id,
-                            custodian_id=custodian_id, view_quota=view_quota)
-        session.add(document)
-        session.flush()
-        add_version(rt, session, document, content, name=name, content_type=content_type)
-        customer_id, document_id = customer.id, document.id
-    everyone_works(rt, customer_id)
-    return document_id
 
 
 class Browser:

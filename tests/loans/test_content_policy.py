@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from vault.pages.content import content_response
 from vault.services.views import Delivery
+from vault.web.content import content_response
 
 
 def _headers(content_type: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from vault import policy
 from vault.alerts.raising import RULE_TITLES
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
 from vault.models import SEVERITY_RANK, Alert, AlertStatus, Severity, User, utcnow
@@ -97,7 +98,7 @@ def acknowledge(rt: Runtime, session: Session, actor: User, alert: Alert, *, ctx
     alert.acknowledged_by_id = actor.id
     alert.acknowledged_at = utcnow()
     session.flush()
-    rt.audit.record(session, action="alert:acknowledge", actor=actor, ctx=ctx, subject_user_id=alert.user_id,
+    rt.audit.record(session, action=AuditAction.ALERT_ACKNOWLEDGE, actor=actor, ctx=ctx, subject_user_id=alert.user_id,
                     detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity)})
     return alert
 
@@ -118,7 +119,7 @@ def resolve(rt: Runtime, session: Session, actor: User, alert: Alert, *, note: s
     if alert.acknowledged_at is None:
         alert.acknowledged_by_id, alert.acknowledged_at = actor.id, alert.resolved_at
     session.flush()
-    rt.audit.record(session, action="alert:resolve", actor=actor, ctx=ctx, subject_user_id=alert.user_id,
+    rt.audit.record(session, action=AuditAction.ALERT_RESOLVE, actor=actor, ctx=ctx, subject_user_id=alert.user_id,
                     reason_text=alert.resolution_note,
                     detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity)})
     return alert

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault.alerts import webhook
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import SEVERITY_RANK, Alert, AlertStatus, Loan, LoanStatus, Severity, User, utcnow
 from vault.runtime import Runtime
@@ -100,7 +101,8 @@ def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, 
             if alert is None:
                 raise
         else:
-            rt.audit.record(session, action="alert:raise", actor=None, ctx=SYSTEM_CTX, subject_user_id=user.id,
+            rt.audit.record(session, action=AuditAction.ALERT_RAISE, actor=None, ctx=SYSTEM_CTX,
+                            subject_user_id=user.id,
                             detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity),
                                     "window": alert.window_key})
             _announce(rt, session, alert, user, "alert.raised")
@@ -115,7 +117,8 @@ def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, 
         # A resolved alert stays resolved for its window (someone looked and decided); the next
         # window raises anew.
         if alert.status != AlertStatus.RESOLVED:
-            rt.audit.record(session, action="alert:escalate", actor=None, ctx=SYSTEM_CTX, subject_user_id=user.id,
+            rt.audit.record(session, action=AuditAction.ALERT_ESCALATE, actor=None, ctx=SYSTEM_CTX,
+                            subject_user_id=user.id,
                             detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity),
                                     "previous": str(previous)})
             _announce(rt, session, alert, user, "alert.escalated")

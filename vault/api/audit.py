@@ -12,13 +12,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from vault.audit import service
 from vault.audit.export import FORMATS, load_manifest
 from vault.audit.filters import FilterError, parse
 from vault.core.actions import Action
 from vault.models import User
-from vault.pages.audit import stream_export
+from vault.services import audit as service
 from vault.web import auth
+from vault.web.exports import stream_export
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 

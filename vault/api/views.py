@@ -18,10 +18,11 @@ from vault.api.inputs import Field, JsonBody
 from vault.api.serializers import timestamp
 from vault.api.spec import operation
 from vault.core.actions import Action
-from vault.pages.content import content_response
+from vault.core.audit_actions import AuditAction
 from vault.services import documents as documents_service
 from vault.services import views as views_service
 from vault.web import auth
+from vault.web.content import content_response
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 
@@ -75,7 +76,7 @@ def content(secret: str) -> Any:
     if request.method == "HEAD":
         # A HEAD would spend the single use without delivering a byte.
         raise MethodNotAllowed(valid_methods=["GET"])
-    g.vault_denied_action = "content:open"  # refusals are recorded as the pages record them
+    g.vault_denied_action = AuditAction.CONTENT_OPEN  # refusals are recorded as the pages record them
     try:
         claim = views_service.claim_delivery(runtime(), db_session(), auth.current(), secret, access_context())
         commit_so_far()  # the claim stands before a byte is read (see the views service)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from vault.audit.filters import AuditFilter
 from vault.core.actions import Action
-from vault.models import AuditEvent
+from vault.models import AuditEvent, utcnow
 
 # "View opened" is the event counted as a view; refusals and content deliveries are other events.
 VIEW_ACTION = str(Action.DOCUMENT_VIEW)
@@ -60,7 +60,7 @@ def view_filters(filters: AuditFilter) -> AuditFilter:
 
 def day_range(filters: AuditFilter, today: date | None = None) -> tuple[date, date]:
     """The days to draw: the filter's period, or the last 30 days; at most 92 days (the latest)."""
-    today = today or datetime.now(UTC).date()
+    today = today or utcnow().date()
     last = (filters.until - timedelta(microseconds=1)).date() if filters.until else today
     first = filters.since.date() if filters.since else last - timedelta(days=DEFAULT_DAYS - 1)
     if (last - first).days + 1 > MAX_DAYS:

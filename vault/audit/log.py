@@ -27,6 +27,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from vault.audit.chain import ROW_COLUMNS, canonical_detail, format_ts, row_mac
+from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction, audit_action
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, AuditHead, User, utcnow
 
@@ -53,7 +55,7 @@ class AuditLog:
         self,
         session: Session,
         *,
-        action: str,
+        action: AuditAction | Action,
         actor: User | None,
         ctx: AccessContext | None = None,
         outcome: str = "allowed",
@@ -70,12 +72,14 @@ class AuditLog:
         """Append one event to the chain within `session`'s transaction.
 
         Args:
-            action: an `Action` value or another stable event name such as "auth:login".
+            action: an `AuditAction` member (or an `Action`, each of which is one); any other name
+                raises ValueError before anything is written, so a misspelt event fails at once.
             actor: the person acting (None for the system, a command line operator named in `ctx.operator`,
                 or an unknown login name given in actor_name).
             outcome: "allowed", "denied" or "failed".
             reason_code: the policy's reason code for a refusal.
         """
+        action = audit_action(action)
         ctx = ctx or AccessContext()
         # Anything the caller has pending goes to the database first, so it is not written while we
         # hold the head lock below.

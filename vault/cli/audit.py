@@ -13,14 +13,15 @@ import click
 from sqlalchemy import select
 
 from crypto import Keyring, KeyringError
-from vault.audit import service
 from vault.audit.checkpoints import CheckpointError, load_public_key, object_key
 from vault.audit.export import FORMATS
 from vault.audit.filters import FilterError, parse
 from vault.audit.offline import load_manifest, verify_export
 from vault.cli.common import cli, open_runtime
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext, operator_name
 from vault.models import AuditHead, User
+from vault.services import audit as service
 
 
 @cli.group("audit")
@@ -101,7 +102,7 @@ def audit_hmac_key(out: Path) -> None:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             # Recorded before the key is written: no record, no key.
             with rt.db.session() as session:
-                rt.audit.record(session, action="audit:key_export", actor=None, actor_name=operator_name(),
+                rt.audit.record(session, action=AuditAction.AUDIT_KEY_EXPORT, actor=None, actor_name=operator_name(),
                                 ctx=AccessContext.cli(), detail={"key": "audit-hmac"})
             handle.write(base64.b64encode(rt.audit.key).decode("ascii") + "\n")
     except BaseException:

@@ -1,18 +1,10 @@
 """Typed SQLAlchemy 2.0 models, one module per part of the domain."""
 
+from vault.models.alerts import SEVERITY_RANK, Alert, AlertStatus, QuotaExhaustion, Severity
 from vault.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from vault.models.base import Base, UTCDateTime, utcnow
 from vault.models.customers import Customer, CustomerAccess, CustomerCoOwner, Segment
-from vault.models.departures import (
-    SEVERITY_RANK,
-    Alert,
-    AlertStatus,
-    Departure,
-    DepartureStatus,
-    HandoverItem,
-    QuotaExhaustion,
-    Severity,
-)
+from vault.models.departures import Departure, DepartureStatus, HandoverItem
 from vault.models.documents import Document, DocumentVersion
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret

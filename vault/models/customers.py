@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from vault.core.segments import Segment
 from vault.models.base import Base, UTCDateTime, utcnow
 from vault.models.users import User
 
@@ -19,12 +19,6 @@ def name_key(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", name or "")
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(plain.casefold().split())[:200]
-
-
-class Segment(StrEnum):
-    VIP = "vip"
-    KEY = "key"
-    ORDINARY = "ordinary"
 
 
 class Customer(Base):

@@ -10,6 +10,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.errors import ServiceError
 from vault.core.passwords import MIN_LENGTH
 from vault.pages.forms import ConfirmForm
@@ -116,11 +117,11 @@ def second_factor_remove():
         return redirect(url_for("account.index"))
     try:
         accounts.confirm_password(runtime(), session, user, form.password.data, access_context(),
-                                  action="totp:remove")
+                                  action=AuditAction.TOTP_REMOVE)
     except ServiceError as exc:
         flash(_(exc.message), "error")
         return redirect(url_for("account.index"))
-    totp.remove(runtime(), session, user, actor=user, ctx=access_context(), action="totp:remove")
+    totp.remove(runtime(), session, user, actor=user, ctx=access_context(), action=AuditAction.TOTP_REMOVE)
     flash(_("Your second factor is removed."), "success")
     return redirect(url_for("account.index"))
 
@@ -135,7 +136,7 @@ def recovery_codes():
         return redirect(url_for("account.index"))
     try:
         accounts.confirm_password(runtime(), session, user, form.password.data, access_context(),
-                                  action="totp:recovery_codes")
+                                  action=AuditAction.TOTP_RECOVERY_CODES)
         codes = totp.new_recovery_codes(runtime(), session, user, access_context())
     except ServiceError as exc:
         flash(_(exc.message), "error")

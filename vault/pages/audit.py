@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -20,12 +20,15 @@ from wtforms import IntegerField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
-from vault.audit import charts, service
-from vault.audit.export import FORMATS, MEDIA_TYPES, AuditExport, load_manifest, save_manifest
+from vault.audit import charts
+from vault.audit.export import load_manifest
 from vault.audit.filters import AuditFilter, FilterError, parse
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.models import AuditEvent, Customer, Document, Loan, User
+from vault.services import audit as service
 from vault.web import auth, navigation
+from vault.web.exports import stream_export
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 
@@ -36,11 +39,10 @@ PAGE_SIZE = 50
 SEQ_LIMIT = 2**63 - 1
 FILTER_KEYS = ("since", "until", "user", "actor", "customer", "document", "loan", "action", "outcome", "place")
 TRAIL_KINDS = {"user": "user", "customer": "customer", "document": "document", "loan": "loan"}
-# Event names offered as suggestions in the action filter (any name may be typed).
-KNOWN_ACTIONS = sorted({str(a) for a in Action if a != Action.PUBLIC} | {
-    "auth:login", "auth:logout", "user:create", "role:assign", "role:remove", "token:create", "token:revoke",
-    "key:rotate", "audit:key_export", "loan:*", "document:*", "auth:*",
-})
+# Event names offered as suggestions in the action filter (any name may be typed): every event the
+# log can hold, then a prefix pattern per family ("loan:*").
+KNOWN_ACTIONS = sorted(str(a) for a in AuditAction if a != AuditAction.PUBLIC) + sorted(
+    {str(a).split(":")[0] + ":*" for a in AuditAction if ":" in a})
 
 
 class VerifyForm(FlaskForm):
@@ -189,35 +191,6 @@ def export() -> Any:
     except FilterError as exc:
         return _desk("audit/index.html", None, args, exc)
     return stream_export(filters, form.format.data, manifest_endpoint="audit.manifest")
-
-
-def stream_export(filters: AuditFilter, fmt: str, *, manifest_endpoint: str) -> Response:
-    """Record the export, open its snapshot and stream it; shared with the API."""
-    rt = runtime()
-    if fmt not in FORMATS:
-        abort(400)
-    checkpointer = rt.audit.checkpoints
-    assert checkpointer is not None
-    session = db_session()
-    event_seq = service.record_export(rt, session, actor=auth.current(), ctx=access_context(), filters=filters,
-                                      fmt=fmt, destination="download")
-    # Committed before the snapshot opens and before the first byte: no record, no export.
-    commit_so_far()
-    name = f"audit-{event_seq}.{fmt}"
-    export = AuditExport(rt.db, checkpointer, filters, fmt).open()
-
-    def body() -> Any:
-        try:
-            yield from export.chunks()
-            save_manifest(rt.store, event_seq, export.manifest(file_name=name, event_seq=event_seq))
-        finally:
-            export.close()
-
-    response = Response(body(), mimetype=MEDIA_TYPES[fmt])
-    response.call_on_close(export.close)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    response.headers["X-Vault-Export-Manifest"] = url_for(manifest_endpoint, event_seq=event_seq)
-    return response
 
 
 @bp.route("/exports/<int(max=9223372036854775807):event_seq>/manifest")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from vault import policy
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.core.passwords import MIN_LENGTH
@@ -78,7 +79,7 @@ def create_user(
                 status=UserStatus.ACTIVE)
     session.add(user)
     session.flush()
-    rt.audit.record(session, action="user:create", actor=actor, ctx=ctx or AccessContext.cli(),
+    rt.audit.record(session, action=AuditAction.USER_CREATE, actor=actor, ctx=ctx or AccessContext.cli(),
                     subject_user_id=user.id, detail={"username": username})
     for role in roles:
         assign_role(rt, session, user, role, actor=actor, ctx=ctx)
@@ -99,7 +100,7 @@ def assign_role(
         return
     user.roles.append(RoleAssignment(role=role, granted_by_id=actor.id if actor else None))
     session.flush()
-    rt.audit.record(session, action="role:assign", actor=actor, ctx=ctx or AccessContext.cli(),
+    rt.audit.record(session, action=AuditAction.ROLE_ASSIGN, actor=actor, ctx=ctx or AccessContext.cli(),
                     subject_user_id=user.id, detail={"role": str(role)})
 
 
@@ -112,7 +113,7 @@ def remove_role(
         if assignment.role == role:
             user.roles.remove(assignment)
     session.flush()
-    rt.audit.record(session, action="role:remove", actor=actor, ctx=ctx or AccessContext.cli(),
+    rt.audit.record(session, action=AuditAction.ROLE_REMOVE, actor=actor, ctx=ctx or AccessContext.cli(),
                     subject_user_id=user.id, detail={"role": str(role)})
 
 
@@ -138,7 +139,7 @@ def create_token(
                      expires_at=expires_at)
     session.add(token)
     session.flush()
-    rt.audit.record(session, action="token:create", actor=actor, ctx=ctx or AccessContext.cli(),
+    rt.audit.record(session, action=AuditAction.TOKEN_CREATE, actor=actor, ctx=ctx or AccessContext.cli(),
                     subject_user_id=user.id, detail={"token_id": token.id, "name": token.name})
     return NewToken(token=token, secret=secret)
 
@@ -157,7 +158,7 @@ def revoke_tokens(
     now = utcnow()
     for token in tokens:
         token.revoked_at = now
-        rt.audit.record(session, action="token:revoke", actor=actor, ctx=ctx or AccessContext.cli(),
+        rt.audit.record(session, action=AuditAction.TOKEN_REVOKE, actor=actor, ctx=ctx or AccessContext.cli(),
                         subject_user_id=user.id, detail={"token_id": token.id})
     return len(tokens)
 
@@ -185,7 +186,7 @@ def end_sessions(user: User) -> None:
 
 def log_out_everywhere(rt: Runtime, session: Session, user: User, ctx: AccessContext) -> None:
     end_sessions(user)
-    rt.audit.record(session, action="auth:logout_everywhere", actor=user, ctx=ctx, subject_user_id=user.id)
+    rt.audit.record(session, action=AuditAction.AUTH_LOGOUT_EVERYWHERE, actor=user, ctx=ctx, subject_user_id=user.id)
 
 
 def disable_user(
@@ -198,7 +199,7 @@ def disable_user(
     user.disabled = True
     end_sessions(user)
     revoke_tokens(rt, session, user, actor=actor, ctx=ctx)
-    rt.audit.record(session, action="user:disable", actor=actor, ctx=ctx, subject_user_id=user.id)
+    rt.audit.record(session, action=AuditAction.USER_DISABLE, actor=actor, ctx=ctx, subject_user_id=user.id)
 
 
 def enable_user(
@@ -210,11 +211,11 @@ def enable_user(
         policy.require(actor, Action.USER_MANAGE, user, change="enable", audit={"subject_user_id": user.id})
     user.disabled = False
     throttle.clear(session, user.username)
-    rt.audit.record(session, action="user:enable", actor=actor, ctx=ctx, subject_user_id=user.id)
+    rt.audit.record(session, action=AuditAction.USER_ENABLE, actor=actor, ctx=ctx, subject_user_id=user.id)
 
 
 def confirm_password(
-    rt: Runtime, session: Session, user: User, password: str, ctx: AccessContext, *, action: str
+    rt: Runtime, session: Session, user: User, password: str, ctx: AccessContext, *, action: AuditAction
 ) -> None:
     """Ask a signed-in person for their password again before a sensitive change of their account.
 
@@ -237,11 +238,11 @@ def change_password(
     rt: Runtime, session: Session, user: User, *, current: str, new: str, ctx: AccessContext
 ) -> None:
     """Change one's own password (the current one is asked again); the person's other sessions end."""
-    confirm_password(rt, session, user, current, ctx, action="account:password")
+    confirm_password(rt, session, user, current, ctx, action=AuditAction.ACCOUNT_PASSWORD)
     check_password_rules(new, user.username)
     user.password_hash = rt.passwords.hash(new)
     end_sessions(user)
-    rt.audit.record(session, action="account:password", actor=user, ctx=ctx, subject_user_id=user.id)
+    rt.audit.record(session, action=AuditAction.ACCOUNT_PASSWORD, actor=user, ctx=ctx, subject_user_id=user.id)
 
 
 def reset_second_factor(
@@ -253,7 +254,7 @@ def reset_second_factor(
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE, user, change="reset_second_factor",
                        audit={"subject_user_id": user.id})
-    totp.remove(rt, session, user, actor=actor, ctx=ctx, action="totp:reset")
+    totp.remove(rt, session, user, actor=actor, ctx=ctx, action=AuditAction.TOTP_RESET)
     end_sessions(user)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.config.settings import Settings
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import AgreementAcceptance, User
 from vault.runtime import Runtime
@@ -84,6 +85,6 @@ def accept(rt: Runtime, session: Session, user: User, ctx: AccessContext) -> Agr
                               named_place=ctx.named_place, user_agent=(ctx.user_agent or "")[:400] or None)
     session.add(row)
     session.flush()
-    rt.audit.record(session, action="agreement:accept", actor=user, ctx=ctx, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.AGREEMENT_ACCEPT, actor=user, ctx=ctx, subject_user_id=user.id,
                     detail={"version": version, "acceptance_id": row.id})
     return row

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from vault import policy
 from vault.core import events
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.models import Customer, CustomerAccess, CustomerCoOwner, Role, RoleAssignment, Segment, User, utcnow
@@ -84,7 +85,7 @@ def create_customer(
     customer = Customer(name=name, segment=segment, owner_id=owner.id, notes=notes.strip(), created_by_id=actor.id)
     session.add(customer)
     session.flush()
-    rt.audit.record(session, action="customer:create", actor=actor, ctx=ctx, customer_id=customer.id,
+    rt.audit.record(session, action=AuditAction.CUSTOMER_CREATE, actor=actor, ctx=ctx, customer_id=customer.id,
                     subject_user_id=owner.id, detail={"name": name, "segment": str(segment)})
     return customer
 

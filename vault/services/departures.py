@@ -29,6 +29,7 @@ from vault.config.policy_file import zone
 from vault.config.settings import Settings
 from vault.core import events
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.models import (
@@ -211,7 +212,7 @@ def start_departure(
     session.flush()
     open_loans = session.scalars(select(Loan.id).where(Loan.borrower_id == user.id,
                                                        Loan.status.in_(OPEN_STATUSES))).all()
-    rt.audit.record(session, action="departure:start", actor=actor, ctx=ctx, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.DEPARTURE_START, actor=actor, ctx=ctx, subject_user_id=user.id,
                     reason_text=departure.note or None,
                     detail={"departure_id": departure.id, "notice_date": notice_date.isoformat(),
                             "last_day": last_day.isoformat(), "access_ends_at": user.access_ends_at.isoformat(),
@@ -261,7 +262,7 @@ def _transfer(rt: Runtime, session: Session, item: HandoverItem, to_user: User, 
     item.confirmed_at = item.confirmed_by_id = item.contact_date = item.confirmation_note = None
     item.waived_at = item.waived_by_id = item.waived_reason = None
     session.flush()
-    rt.audit.record(session, action="customer:handover", actor=actor, ctx=ctx, customer_id=customer.id,
+    rt.audit.record(session, action=AuditAction.CUSTOMER_HANDOVER, actor=actor, ctx=ctx, customer_id=customer.id,
                     subject_user_id=to_user.id,
                     detail={"departure_id": item.departure_id, "item_id": item.id, "from_user_id": previous_owner,
                             "to_user_id": to_user.id, "key": item.key})
@@ -313,7 +314,7 @@ def update_departure(
     if not changes:
         return departure
     session.flush()
-    rt.audit.record(session, action="departure:update", actor=actor, ctx=ctx, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.DEPARTURE_UPDATE, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"departure_id": departure.id, **changes})
     if "successor_id" in changes and successor is not None:
         for item in departure.items:
@@ -358,7 +359,7 @@ def confirm_contact(rt: Runtime, session: Session, actor: User, item: HandoverIt
     item.confirmed_by_id = actor.id
     item.confirmed_at = utcnow()
     session.flush()
-    rt.audit.record(session, action="handover:confirm", actor=actor, ctx=ctx, customer_id=item.customer_id,
+    rt.audit.record(session, action=AuditAction.HANDOVER_CONFIRM, actor=actor, ctx=ctx, customer_id=item.customer_id,
                     subject_user_id=departure.user_id, reason_text=item.confirmation_note,
                     detail={"departure_id": departure.id, "item_id": item.id,
                             "contact_date": contact_date.isoformat() if contact_date else None})
@@ -383,7 +384,8 @@ def override(rt: Runtime, session: Session, actor: User, departure: Departure, *
         item.waived_at = now
         item.waived_reason = _clean_note(reason)
     session.flush()
-    rt.audit.record(session, action="departure:override", actor=actor, ctx=ctx, subject_user_id=departure.user_id,
+    rt.audit.record(session, action=AuditAction.DEPARTURE_OVERRIDE, actor=actor, ctx=ctx,
+                    subject_user_id=departure.user_id,
                     reason_text=reason,
                     detail={"departure_id": departure.id, "items": [i.id for i in waived],
                             "customers": [i.customer_id for i in waived]})
@@ -407,7 +409,7 @@ def revoke_by_system(rt: Runtime, session: Session, loan: Loan, *, reason: str, 
     loan.closed_by_id = None
     loan.close_reason = reason
     session.flush()
-    rt.audit.record(session, action="loan:revoke", actor=None, ctx=ctx, reason_text=reason,
+    rt.audit.record(session, action=AuditAction.LOAN_REVOKE, actor=None, ctx=ctx, reason_text=reason,
                     subject_user_id=loan.borrower_id,
                     detail={"kind": str(loan.kind), "status": str(loan.status), "previous": str(previous),
                             "by": "system", **(detail or {})},
@@ -438,11 +440,11 @@ def offboard(rt: Runtime, session: Session, departure: Departure, *, actor: User
     accounts.disable_user(rt, session, user, None, ctx)
     if user.session_epoch == epoch:
         accounts.end_sessions(user)
-    rt.audit.record(session, action="auth:sessions_end", actor=actor, ctx=ctx, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.AUTH_SESSIONS_END, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"session_epoch": user.session_epoch, "departure_id": departure.id})
     departure.offboarded_at = utcnow()
     session.flush()
-    rt.audit.record(session, action="departure:offboard", actor=actor, ctx=ctx, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.DEPARTURE_OFFBOARD, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"departure_id": departure.id, "loans_revoked": revoked, "tokens_revoked": tokens,
                             "session_epoch": user.session_epoch, "disabled": True})
     return Offboarding(loans_revoked=revoked, tokens_revoked=tokens)
@@ -481,7 +483,7 @@ def complete(rt: Runtime, session: Session, actor: User | None, departure: Depar
     departure.completed_at = utcnow()
     departure.completed_by_id = actor.id if actor else None
     session.flush()
-    rt.audit.record(session, action="departure:complete", actor=actor, ctx=ctx, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.DEPARTURE_COMPLETE, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"departure_id": departure.id, "customers": len(departure.items),
                             "confirmed": sum(1 for i in departure.items if i.confirmed),
                             "waived": sum(1 for i in departure.items if i.waived_at is not None)})

@@ -27,6 +27,7 @@ from crypto import EncryptingReader, associated_data, decrypt_stream, new_data_k
 from storage import ObjectNotFound, ObjectStore
 from vault import policy
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, Document, DocumentVersion, Role, RoleAssignment, User
@@ -135,7 +136,7 @@ def upload_document(
                         custodian_id=custodian.id if custodian else None)
     session.add(document)
     session.flush()  # the id is part of the object key and of the encryption context
-    _store_version(rt, session, actor, document, 1, stream, filename, action="document:upload", ctx=ctx)
+    _store_version(rt, session, actor, document, 1, stream, filename, action=AuditAction.DOCUMENT_UPLOAD, ctx=ctx)
     session.expire(document, ["versions"])
     return document
 
@@ -164,7 +165,7 @@ def add_version(
     number = (session.scalar(
         select(func.max(DocumentVersion.number)).where(DocumentVersion.document_id == document.id)) or 0) + 1
     version = _store_version(rt, session, actor, document, number, stream, filename,
-                             action="document:version", ctx=ctx)
+                             action=AuditAction.DOCUMENT_VERSION, ctx=ctx)
     session.expire(document, ["versions"])
     return version
 
@@ -178,7 +179,7 @@ def _store_version(
     stream: BinaryIO,
     filename: str | None,
     *,
-    action: str,
+    action: AuditAction,
     ctx: AccessContext,
 ) -> DocumentVersion:
     name = sanitize_filename(filename)

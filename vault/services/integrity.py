@@ -19,14 +19,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from crypto import CryptoError, KeyringError, decrypt_stream
 from storage import ObjectInfo, ObjectNotFound, StorageError
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
-from vault.models import DocumentVersion
+from vault.models import DocumentVersion, utcnow
 from vault.runtime import Runtime
 from vault.services.documents import OBJECT_PREFIX, discard_object, version_context
 
@@ -104,7 +105,7 @@ def fsck(
             (report.missing if problem.kind == "missing" else report.corrupt).append(problem)
         if progress is not None:
             progress(1)
-    now = datetime.now(UTC)
+    now = utcnow()
     for info in _orphans(rt, report):
         problem = Problem(info.key, None, "orphan", f"{info.size} bytes")
         if info.modified is not None and now - info.modified < min_age:
@@ -121,7 +122,7 @@ def fsck(
                     report.removed.append(problem.key)
     with rt.db.session() as session:
         rt.audit.record(
-            session, action="storage:fsck", actor=None, ctx=ctx or AccessContext.cli(),
+            session, action=AuditAction.STORAGE_FSCK, actor=None, ctx=ctx or AccessContext.cli(),
             outcome="allowed" if report.ok else "failed",
             reason_code=None if report.ok else "integrity_problems",
             detail={**report.summary(), "repair": repair,

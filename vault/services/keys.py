@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from crypto import CryptoError, KeyringError
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
 from vault.models import DocumentVersion
@@ -70,7 +71,7 @@ def rewrap(
     progress: Callable[[int], None] | None = None,
     ctx: AccessContext | None = None,
     previous_key_id: str | None = None,
-    action: str = "key:rewrap",
+    action: AuditAction = AuditAction.KEY_REWRAP,
 ) -> RewrapResult:
     """Re-wrap every data key not under the active key, committing after each batch.
 
@@ -123,7 +124,7 @@ def rotate(
     previous = rt.keyring.active_key_id
     rt.keyring.rotate()
     return rewrap(rt, batch_size=batch_size, progress=progress, ctx=ctx, previous_key_id=previous,
-                  action="key:rotate")
+                  action=AuditAction.KEY_ROTATE)
 
 
 def drop(rt: Runtime, key_id: str, *, ctx: AccessContext | None = None) -> None:
@@ -138,7 +139,7 @@ def drop(rt: Runtime, key_id: str, *, ctx: AccessContext | None = None) -> None:
         still_used = session.scalar(select(func.count()).select_from(DocumentVersion)
                                     .where(DocumentVersion.key_id == key_id)) or 0
         # Recorded first: if the keyring refuses, the record rolls back with the rest.
-        rt.audit.record(session, action="key:drop", actor=None, ctx=ctx or AccessContext.cli(),
+        rt.audit.record(session, action=AuditAction.KEY_DROP, actor=None, ctx=ctx or AccessContext.cli(),
                         detail={"key_id": key_id})
         try:
             rt.keyring.drop(key_id, still_used)

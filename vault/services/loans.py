@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from vault import policy
 from vault.core import events
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.db import unit_of_work
@@ -46,7 +47,8 @@ def targets(loan: Loan) -> dict[str, int | None]:
     return {"loan_id": loan.id, "document_id": loan.document_id, "customer_id": loan.document.customer_id}
 
 
-def _record(rt: Runtime, session: Session, action: str, actor: User | None, loan: Loan, ctx: AccessContext | None,
+def _record(rt: Runtime, session: Session, action: AuditAction, actor: User | None, loan: Loan,
+            ctx: AccessContext | None,
             reason_text: str | None = None, **detail: object) -> None:
     rt.audit.record(session, action=action, actor=actor, ctx=ctx or AccessContext(), reason_text=reason_text,
                     subject_user_id=loan.borrower_id, detail={"kind": str(loan.kind), "status": str(loan.status),
@@ -72,7 +74,8 @@ def expire_loan(rt: Runtime, session: Session, loan: Loan, *, now: datetime, ctx
     loan.status = LoanStatus.EXPIRED
     loan.closed_at = now
     session.flush()
-    _record(rt, session, "loan:expire", None, loan, ctx, due_at=loan.due_at.isoformat() if loan.due_at else None)
+    _record(rt, session, AuditAction.LOAN_EXPIRE, None, loan, ctx,
+            due_at=loan.due_at.isoformat() if loan.due_at else None)
     quota.refund_loan_reservations(rt, session, loan, cause="loan_expired", actor=None, ctx=ctx)
 
 
@@ -259,7 +262,7 @@ def request_loan(
     )
     session.add(loan)
     session.flush()
-    _record(rt, session, "loan:request", actor, loan, ctx.declaring(place), reason_text=reason,
+    _record(rt, session, AuditAction.LOAN_REQUEST, actor, loan, ctx.declaring(place), reason_text=reason,
             category=category, days=loan.days, extra_views=loan.extra_views, grade=document.grade,
             approvals_required=loan.approvals_required, release_required=loan.release_required)
     events.emit("loan.requested", session=session, rt=rt, loan=loan)
@@ -291,7 +294,7 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
             # An extension counts from approval on; a grade-3 loan waits for a custodian's release.
             loan.status = LoanStatus.APPROVED
     session.flush()
-    _record(rt, session, "loan:approve", actor, loan, ctx, reason_text=(comment or "").strip() or None,
+    _record(rt, session, AuditAction.LOAN_APPROVE, actor, loan, ctx, reason_text=(comment or "").strip() or None,
             approvals=approvals, approvals_required=loan.approvals_required)
     return loan
 
@@ -314,7 +317,7 @@ def reject(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: s
     loan.closed_by_id = actor.id
     loan.close_reason = comment
     session.flush()
-    _record(rt, session, "loan:reject", actor, loan, ctx, reason_text=comment)
+    _record(rt, session, AuditAction.LOAN_REJECT, actor, loan, ctx, reason_text=comment)
     return loan
 
 
@@ -332,7 +335,7 @@ def release(rt: Runtime, session: Session, actor: User, loan: Loan, *, ctx: Acce
     loan.released_at = now
     loan.due_at = now + timedelta(days=loan.days)
     session.flush()
-    _record(rt, session, "loan:release", actor, loan, ctx, due_at=loan.due_at.isoformat())
+    _record(rt, session, AuditAction.LOAN_RELEASE, actor, loan, ctx, due_at=loan.due_at.isoformat())
     return loan
 
 
@@ -348,7 +351,7 @@ def return_loan(rt: Runtime, session: Session, actor: User, loan: Loan, *, ctx: 
     policy.require(actor, Action.LOAN_RETURN, loan, audit=targets(loan))
     _close(loan, LoanStatus.RETURNED, actor, None)
     session.flush()
-    _record(rt, session, "loan:return", actor, loan, ctx)
+    _record(rt, session, AuditAction.LOAN_RETURN, actor, loan, ctx)
     quota.refund_loan_reservations(rt, session, loan, cause="loan_returned", actor=actor, ctx=ctx)
     return loan
 
@@ -366,7 +369,7 @@ def revoke(rt: Runtime, session: Session, actor: User, loan: Loan, *, reason: st
     policy.require(actor, Action.LOAN_REVOKE, loan, reason=reason, audit=targets(loan))
     _close(loan, LoanStatus.REVOKED, actor, reason)
     session.flush()
-    _record(rt, session, "loan:revoke", actor, loan, ctx, reason_text=reason)
+    _record(rt, session, AuditAction.LOAN_REVOKE, actor, loan, ctx, reason_text=reason)
     quota.refund_loan_reservations(rt, session, loan, cause="loan_revoked", actor=actor, ctx=ctx)
     return loan
 
@@ -393,7 +396,7 @@ def set_quota_override(
     previous = document.view_quota
     document.view_quota = views
     session.flush()
-    rt.audit.record(session, action="quota:override", actor=actor, ctx=ctx, document_id=document.id,
+    rt.audit.record(session, action=AuditAction.QUOTA_OVERRIDE, actor=actor, ctx=ctx, document_id=document.id,
                     customer_id=document.customer_id,
                     detail={"views": views, "previous": previous, "grade": document.grade,
                             "grade_views": rt.settings.grade(document.grade).views})

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from vault.config.settings import Settings
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import Document, DocumentView, Loan, LoanKind, LoanStatus, QuotaUsage, User, ViewStatus, utcnow
 from vault.runtime import Runtime
@@ -120,7 +121,7 @@ def refund(
     session.expire(view)
     document = session.get(Document, view.document_id)
     rt.audit.record(
-        session, action="view:refund", actor=actor, ctx=ctx or AccessContext(),
+        session, action=AuditAction.VIEW_REFUND, actor=actor, ctx=ctx or AccessContext(),
         customer_id=document.customer_id if document else None, document_id=view.document_id,
         version_id=view.version_id, loan_id=view.loan_id, subject_user_id=view.user_id,
         detail={"view_id": view.id, "cause": cause},

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from vault import policy
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
 from vault.models import (
@@ -46,10 +47,10 @@ from vault.services.departures import departure_of
 FORMATS = ("html", "csv", "pdf")
 MAX_LISTED = 20  # distinct reasons or places shown per document
 
-COMPILED = {"document:upload", "document:version"}
-BORROWED = {"loan:request"}
-VIEWED = {"document:view"}
-DOWNLOADED = {"document:download"}
+COMPILED = {AuditAction.DOCUMENT_UPLOAD, AuditAction.DOCUMENT_VERSION}
+BORROWED = {AuditAction.LOAN_REQUEST}
+VIEWED = {AuditAction.DOCUMENT_VIEW}
+DOWNLOADED = {AuditAction.DOCUMENT_DOWNLOAD}
 
 
 @dataclass
@@ -310,7 +311,7 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
         policy.require(actor, Action.DEPARTURE_REPORT, user, audit={"subject_user_id": user.id})
     report = build_report(rt, session, user, lookback_days=lookback_days)
     event = rt.audit.record(
-        session, action="departure:report", actor=actor, ctx=ctx, subject_user_id=user.id,
+        session, action=AuditAction.DEPARTURE_REPORT, actor=actor, ctx=ctx, subject_user_id=user.id,
         detail={"format": fmt, "lookback_days": report.lookback_days, "customers": len(report.customers),
                 "documents": len(report.documents), "events": report.events,
                 "audit_head_seq": report.audit_head_seq, "window_start": report.window_start.isoformat()},

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import User, utcnow
 from vault.runtime import Runtime
@@ -57,7 +58,7 @@ def check_password(rt: Runtime, session: Session, username: str, password: str, 
     if rt.passwords.needs_rehash(user.password_hash):
         user.password_hash = rt.passwords.hash(password)
     if totp.enrolled(session, user):
-        rt.audit.record(session, action="auth:password", actor=user, ctx=ctx, subject_user_id=user.id,
+        rt.audit.record(session, action=AuditAction.AUTH_PASSWORD, actor=user, ctx=ctx, subject_user_id=user.id,
                         detail={"second_factor": "pending"})
         return PasswordCheck(user, "ok", second_factor=True)
     user.last_login_at = utcnow()
@@ -100,14 +101,15 @@ def check_second_factor(
 
 
 def sign_out(rt: Runtime, session: Session, user: User, ctx: AccessContext) -> None:
-    rt.audit.record(session, action="auth:logout", actor=user, ctx=ctx, subject_user_id=user.id)
+    rt.audit.record(session, action=AuditAction.AUTH_LOGOUT, actor=user, ctx=ctx, subject_user_id=user.id)
 
 
 def _audit_login(
     rt: Runtime, session: Session, user: User | None, name: str, ctx: AccessContext, *, outcome: str = "allowed",
     reason_code: str | None = None, detail: dict[str, object] | None = None,
 ) -> None:
-    rt.audit.record(session, action="auth:login", actor=user, actor_name=None if user else name[:200], ctx=ctx,
+    rt.audit.record(session, action=AuditAction.AUTH_LOGIN, actor=user, actor_name=None if user else name[:200],
+                    ctx=ctx,
                     outcome=outcome, reason_code=reason_code, subject_user_id=user.id if user else None,
                     detail=detail)
 

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from vault.config.settings import Settings
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import LoginAttempt, User, utcnow
 from vault.runtime import Runtime
@@ -90,7 +91,7 @@ def count_failure(rt: Runtime, session: Session, user: User | None, name: str, c
     started = None
     for key in record_failure(session, rt.settings, name, ctx.client_addr):
         account = key.startswith("user:")
-        rt.audit.record(session, action="auth:lockout", actor=user, actor_name=None if user else name[:200],
+        rt.audit.record(session, action=AuditAction.AUTH_LOCKOUT, actor=user, actor_name=None if user else name[:200],
                         ctx=ctx, outcome="denied", reason_code="locked" if account else "throttled",
                         subject_user_id=user.id if user else None,
                         detail={"key": "account" if account else "address",

@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 
 import pyotp
 import segno
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from vault.core.audit_actions import AuditAction
+from vault.core.clock import clock
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, ServiceError
 from vault.models import RecoveryCode, Role, TotpSecret, User, utcnow
@@ -52,7 +53,7 @@ def enrolled(session: Session, user: User) -> bool:
 
 
 def time_step(at: float | None = None) -> int:
-    return int((time.time() if at is None else at) // STEP_SECONDS)
+    return int((clock.timestamp() if at is None else at) // STEP_SECONDS)
 
 
 def code_at(secret: str, step: int) -> str:
@@ -105,12 +106,12 @@ def confirm_enrolment(
         raise Conflict("not_enrolling", "There is no second factor being set up.")
     outcome = _match(row, code, at)
     if outcome != "ok":
-        rt.audit.record(session, action="totp:enrol", actor=user, ctx=ctx, outcome="denied",
+        rt.audit.record(session, action=AuditAction.TOTP_ENROL, actor=user, ctx=ctx, outcome="denied",
                         reason_code=outcome, subject_user_id=user.id)
         raise ServiceError(outcome, "The code does not match; check the time on your phone and try again.")
     row.confirmed_at = utcnow()
     codes = _new_recovery_codes(session, user)
-    rt.audit.record(session, action="totp:enrol", actor=user, ctx=ctx, subject_user_id=user.id)
+    rt.audit.record(session, action=AuditAction.TOTP_ENROL, actor=user, ctx=ctx, subject_user_id=user.id)
     return codes
 
 
@@ -141,12 +142,12 @@ def new_recovery_codes(rt: Runtime, session: Session, user: User, ctx: AccessCon
     if not enrolled(session, user):
         raise Conflict("not_enrolled", "There is no second factor to make recovery codes for.")
     codes = _new_recovery_codes(session, user)
-    rt.audit.record(session, action="totp:recovery_codes", actor=user, ctx=ctx, subject_user_id=user.id)
+    rt.audit.record(session, action=AuditAction.TOTP_RECOVERY_CODES, actor=user, ctx=ctx, subject_user_id=user.id)
     return codes
 
 
 def remove(
-    rt: Runtime, session: Session, user: User, *, actor: User | None, ctx: AccessContext, action: str
+    rt: Runtime, session: Session, user: User, *, actor: User | None, ctx: AccessContext, action: AuditAction
 ) -> bool:
     """Delete the second factor and its recovery codes; returns whether there was one."""
     existed = record(session, user) is not None

@@ -31,6 +31,7 @@ from storage import ObjectNotFound, StorageError
 from vault import policy
 from vault.core import events
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.models import Document, DocumentVersion, DocumentView, Loan, LoanStatus, User, ViewStatus, utcnow
@@ -340,6 +341,9 @@ def _check_loan(rt: Runtime, session: Session, actor: User, view: DocumentView, 
         raise policy.Denied(policy.deny("no_active_loan"), keep_work=True, **audit)
 
 
+_END_ACTIONS = {"delivered": AuditAction.CONTENT_DELIVERED, "partial": AuditAction.CONTENT_PARTIAL}
+
+
 def _record_end(rt: Runtime, view_id: int, actor: User, audit: dict[str, int | None], outcome: str, sent: int,
                 cause: str | None, ctx: AccessContext) -> None:
     """Record how a delivery ended, in a short transaction of its own.
@@ -364,6 +368,6 @@ def _record_end(rt: Runtime, view_id: int, actor: User, audit: dict[str, int | N
         if cause:
             detail["cause"] = cause
         rt.audit.record(
-            session, action=f"content:{outcome}", actor=actor, ctx=ctx,
+            session, action=_END_ACTIONS[outcome], actor=actor, ctx=ctx,
             outcome="allowed" if outcome == "delivered" else "failed", detail=detail, **audit,
         )

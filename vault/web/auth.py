@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_login import LoginManager, current_user, login_user, logout_user
 
 from vault import policy
+from vault.core.audit_actions import AuditAction
 from vault.models import User
 from vault.services import agreement
 from vault.services.accounts import user_for_token
@@ -96,7 +97,7 @@ def page_user() -> User | None:
 
 def _end_expired(user: User, reason: str) -> None:
     db = db_session()
-    runtime().audit.record(db, action="auth:session_expired", actor=user, ctx=access_context(),
+    runtime().audit.record(db, action=AuditAction.AUTH_SESSION_EXPIRED, actor=user, ctx=access_context(),
                            subject_user_id=user.id, detail={"reason": reason})
     keep_work()  # the record stands whatever the request's answer
     sign_out()

@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from vault import policy
 from vault.core import events
+from vault.core.audit_actions import AuditAction, audit_action
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.db import unit_of_work
@@ -90,7 +91,11 @@ def record_refusal(exc: policy.Denied) -> None:
     if not (unit_of_work.kept_on_refusal(session) or exc.keep_work or g.get("vault_keep_work")):
         session.rollback()
     user = g.get("vault_user")
-    action = str(g.get("vault_denied_action") or g.get("vault_action") or request.endpoint or "request")
+    # The action refused; a route without a policy mark has none, and is recorded as such with its endpoint.
+    action = audit_action(g.get("vault_denied_action") or g.get("vault_action") or AuditAction.ROUTE_UNMARKED)
+    detail = {"path": request.path, "method": request.method}
+    if action == AuditAction.ROUTE_UNMARKED:
+        detail["endpoint"] = request.endpoint or ""
     ctx = access_context()
     runtime().audit.record(
         session,
@@ -99,7 +104,7 @@ def record_refusal(exc: policy.Denied) -> None:
         ctx=ctx,
         outcome="denied",
         reason_code=exc.decision.code,
-        detail={"path": request.path, "method": request.method},
+        detail=detail,
         **exc.audit,
     )
     events.emit("access.denied", session=session, rt=runtime(), user=user, action=action, code=exc.decision.code,

@@ -13,11 +13,10 @@ page sends the person to it.
 
 from __future__ import annotations
 
-import time
-
 from flask import Flask, has_request_context, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
+from vault.core.clock import clock
 from vault.models import User
 from vault.services import agreement, totp
 from vault.web.pipeline import db_session, runtime
@@ -37,7 +36,7 @@ PENDING, VERIFIED, NONE = "pending", "verified", "none"
 
 
 def now() -> int:
-    return int(time.time())
+    return int(clock.timestamp())
 
 
 class _SessionInterface(SecureCookieSessionInterface):

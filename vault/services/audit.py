@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -23,10 +23,7 @@ from vault.audit.verify import VerifyReport, verify_chain
 from vault.core.actions import Action
 from vault.core.context import AccessContext
 from vault.models import User
-
-if TYPE_CHECKING:
-    from vault.runtime import Runtime
-
+from vault.runtime import Runtime
 
 
 def verify(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessContext, from_seq: int = 1,
