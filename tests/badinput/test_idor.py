@@ -57,6 +57,7 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         ("admin.role_add", "POST"): [Attempt("kim", {"user_id": ann}, (), form={"role": "custodian"})],
         ("admin.role_remove", "POST"): [Attempt("kim", {"user_id": ann}, (), form={"role": "approver"})],
         ("admin.second_factor_reset", "POST"): [Attempt("kim", {"user_id": ann}, ())],
+        ("admin.manager", "POST"): [Attempt("kim", {"user_id": ann}, (), form={"manager": str(s.ids["kim"])})],
         # alerts: an approver never sees or settles an alert about themselves
         ("alerts.show", "GET"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words),
                                  Attempt("ann", {"alert_id": s.alert_ann}, ("Bison", "Jackal")),
@@ -64,6 +65,23 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         ("alerts.acknowledge", "POST"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words)],
         ("alerts.resolve", "POST"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words,
                                              form={"note": "Nothing to see here, all fine"})],
+        ("alerts.lift", "POST"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words)],
+        ("api.show_alert", "GET"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words)],
+        ("api.acknowledge_alert", "POST"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words, json={})],
+        ("api.resolve_alert", "POST"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words,
+                                                json={"note": "Nothing to see here, all fine"})],
+        ("api.lift_suspension", "POST"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words, json={})],
+        # who works a customer: only the owner's managers and approvers, never the person gaining it
+        ("customers.change_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER,
+                                                     form={"owner-owner": str(s.ids["eve"])})],
+        ("customers.add_co_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER,
+                                                     form={"co-person": str(s.ids["eve"])})],
+        ("customers.remove_co_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER,
+                                                        form={"rm-person": str(s.ids["bob"])})],
+        ("api.change_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={"owner": "eve"})],
+        ("api.add_co_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={"user": "eve"})],
+        ("api.remove_co_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER,
+                                                  json={"user": "bob"})],
         # the audit desk: auditors only
         ("audit.trail", "GET"): [Attempt("bob", {"kind": "customer", "ident": s.customer}, CUSTOMER),
                                  Attempt("adm", {"kind": "user", "ident": s.ids["bob"]}, (person_word("bob"),))],
@@ -83,7 +101,8 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                                   form=UPLOAD_FIELDS)],
         ("documents.show", "GET"): [Attempt("adm", doc, DOCUMENT)],
         ("api.show_document", "GET"): [Attempt("aud", doc, DOCUMENT)],
-        ("documents.add_version", "POST"): [Attempt("cam", doc, CONTENT, upload=True, code="not_compiler")],
+        # cam compiles for other customers: this one is not his to see (need to know), let alone to version
+        ("documents.add_version", "POST"): [Attempt("cam", doc, CONTENT, upload=True, code="not_found")],
         ("api.add_version", "POST"): [Attempt("cam", doc, CONTENT, upload=True)],
         ("loans.reading", "GET"): [Attempt("aud", doc, DOCUMENT)],
         ("loans.request_loan", "GET"): [Attempt("aud", doc, DOCUMENT)],
@@ -93,7 +112,7 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         ("loans.request_extension", "POST"): [Attempt("kim", doc, (), form={
             "reason": REASON, "category": "other", "place": "Office", "extra_views": "2"})],
         ("loans.open_view", "POST"): [Attempt("eve", doc, CONTENT, form={"reason": REASON, "place": "Office"},
-                                              code="no_active_loan")],
+                                              code="not_found")],
         ("api.open_view", "POST"): [Attempt("eve", doc, CONTENT, json={"reason": REASON, "place": "Office"})],
         ("loans.quota_override", "POST"): [Attempt("eve", doc, (), form={"views": "50"})],
         # loans: another borrower's loan is "not found"; an approver does not see closed loans of others

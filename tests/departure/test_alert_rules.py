@@ -109,7 +109,7 @@ def test_outside_hours_escalates_to_medium_for_important_files(rt, company):
 
 @policy({"working_hours": ALL_HOURS, "alerts": {"refusals_per_hour": 3}})
 def test_repeated_refusals_are_probing(rt, app, company, users):
-    graded = [company.document(company.customer(f"Graded {n}"), grade=2) for n in range(4)]
+    graded = [company.document(company.customer(f"Graded {n}", owner="tom"), grade=2) for n in range(4)]
     api = ApiCaller(app, users.token("tom"), HOME.client_addr)
     assert [api.open_view(doc).status_code for doc in graded[:2]] == [403, 403]
     assert company.alerts("tom") == []

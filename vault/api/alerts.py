@@ -96,7 +96,7 @@ def show_alert(alert_id: int) -> Any:
 @bp.post(f"/alerts/<{ID}:alert_id>/acknowledge")
 @permission(Action.ALERT_MANAGE)
 @operation("Take an alert: someone is looking into it", tag="alerts", response="Alert", body=NO_BODY)
-def acknowledge(alert_id: int) -> Any:
+def acknowledge_alert(alert_id: int) -> Any:
     NO_BODY.parse()
     session, actor = db_session(), auth.current()
     alert = desk.acknowledge(runtime(), session, actor, desk.get_alert(session, actor, alert_id),
@@ -107,7 +107,7 @@ def acknowledge(alert_id: int) -> Any:
 @bp.post(f"/alerts/<{ID}:alert_id>/resolve")
 @permission(Action.ALERT_MANAGE)
 @operation("Close an alert with what was found", tag="alerts", response="Alert", body=RESOLVE)
-def resolve(alert_id: int) -> Any:
+def resolve_alert(alert_id: int) -> Any:
     values = RESOLVE.parse()
     session, actor = db_session(), auth.current()
     alert = desk.resolve(runtime(), session, actor, desk.get_alert(session, actor, alert_id), note=values["note"],

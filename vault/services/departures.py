@@ -36,6 +36,7 @@ from vault.models import (
     OPEN_STATUSES,
     ApiToken,
     Customer,
+    CustomerCoOwner,
     Departure,
     DepartureStatus,
     Document,
@@ -262,10 +263,17 @@ def _transfer(rt: Runtime, session: Session, item: HandoverItem, to_user: User, 
     item.confirmed_at = item.confirmed_by_id = item.contact_date = item.confirmation_note = None
     item.waived_at = item.waived_by_id = item.waived_reason = None
     session.flush()
+    leaver_id = item.departure.user_id
+    stays = previous_owner == leaver_id and leaver_id not in customer.co_owner_ids
+    if stays:
+        # The leaver stays on the customer as a co-owner until their last day, to introduce the successor;
+        # the last-day steps take them off (`offboard`).
+        customer.co_owners.append(CustomerCoOwner(user_id=leaver_id, added_by_id=actor.id if actor else None))
+    session.flush()
     rt.audit.record(session, action=AuditAction.CUSTOMER_HANDOVER, actor=actor, ctx=ctx, customer_id=customer.id,
                     subject_user_id=to_user.id,
                     detail={"departure_id": item.departure_id, "item_id": item.id, "from_user_id": previous_owner,
-                            "to_user_id": to_user.id, "key": item.key})
+                            "to_user_id": to_user.id, "key": item.key, "leaver_co_owner_until_last_day": stays})
 
 
 # -- changes during the notice period -------------------------------------------------------------------
@@ -442,11 +450,16 @@ def offboard(rt: Runtime, session: Session, departure: Departure, *, actor: User
         accounts.end_sessions(user)
     rt.audit.record(session, action=AuditAction.AUTH_SESSIONS_END, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"session_epoch": user.session_epoch, "departure_id": departure.id})
+    # Off every customer they still co-own (those they handed over, and any other).
+    left = session.scalars(select(CustomerCoOwner).where(CustomerCoOwner.user_id == user.id)).all()
+    for row in left:
+        session.delete(row)
     departure.offboarded_at = utcnow()
     session.flush()
     rt.audit.record(session, action=AuditAction.DEPARTURE_OFFBOARD, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"departure_id": departure.id, "loans_revoked": revoked, "tokens_revoked": tokens,
-                            "session_epoch": user.session_epoch, "disabled": True})
+                            "session_epoch": user.session_epoch, "disabled": True,
+                            "co_ownerships_ended": sorted(row.customer_id for row in left)})
     return Offboarding(loans_revoked=revoked, tokens_revoked=tokens)
 
 
