@@ -14,6 +14,7 @@ from vault.models.departures import (
     Severity,
 )
 from vault.models.documents import Document, DocumentVersion
+from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSession
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from vault.models.users import ApiToken, Role, RoleAssignment, User, UserStatus
@@ -44,11 +45,14 @@ __all__ = [
     "LoanKind",
     "LoanStatus",
     "LoginAttempt",
+    "PasswordLink",
     "QuotaExhaustion",
     "QuotaUsage",
     "RecoveryCode",
+    "RequestStatus",
     "Role",
     "RoleAssignment",
+    "RoleRequest",
     "Segment",
     "Severity",
     "TotpSecret",
@@ -56,5 +60,6 @@ __all__ = [
     "User",
     "UserStatus",
     "ViewStatus",
+    "WebSession",
     "utcnow",
 ]

@@ -41,6 +41,8 @@ def install(app: Flask) -> None:
             return None
         if user is None or not user.can_sign_in or session.get("epoch") != user.session_epoch:
             return None
+        if not sessions.live(user):
+            return None
         return _LoginUser(user)
 
 
@@ -66,6 +68,9 @@ def sign_in(user: User, second_factor: str = sessions.NONE) -> None:
 
 
 def sign_out() -> None:
+    """End the session here and on the server (the caller's unit of work records the end)."""
+    sessions.end()
+    keep_work()
     logout_user()
     session.clear()
 
