@@ -103,7 +103,7 @@ ROLE_RULES: dict[Action, frozenset[Role] | None] = {
     Action.LOAN_REQUEST: frozenset({Role.BORROWER}),
     Action.LOAN_RETURN: frozenset({Role.BORROWER, Role.CUSTODIAN}),
     Action.LOAN_REVOKE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
-    Action.QUOTA_OVERRIDE: frozenset({Role.CUSTODIAN}),
+    Action.QUOTA_OVERRIDE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
     Action.ROLE_ASSIGN: frozenset({Role.ADMIN}),
     Action.USER_MANAGE: frozenset({Role.ADMIN}),
 }

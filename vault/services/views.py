@@ -121,7 +121,8 @@ def open_view(
     version = document.latest
     if version is None:
         raise Conflict("no_content", policy.message_for("no_content"))
-    limit = quota.base_limit(rt.settings, document) + quota.extension_views(held)
+    limit = quota.base_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id)) \
+        + quota.extension_views(held)
     spent = quota.reserve(session, actor.id, document.id, limit)
     if spent is None:
         raise policy.Denied(rules.quota_exhausted(limit), **audit)
