@@ -60,6 +60,7 @@ MESSAGES: dict[str, str] = {
     "common_password": "This password is too common; choose another.",
     "password_contains_username": "A password must not contain the user name.",
     "self_disable": "Nobody may disable their own account.",
+    "token_scope": "This token may only read; making changes (opening a view included) needs a write token.",
 }
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import policy
+from vault.config.settings import Settings
 from vault.core.actions import Action
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
@@ -22,6 +23,20 @@ from vault.runtime import Runtime
 from vault.services import throttle, totp
 
 TOKEN_PREFIX = "vt_"  # noqa: S105 (a public marker, not a secret)
+TOKEN_SCOPES = ("read", "write")
+DEFAULT_TOKEN_DAYS = 30
+# Roles whose tokens act with power over others' access: short-lived, and made with a fresh second factor.
+DUTY_ROLES = frozenset({Role.APPROVER, Role.CUSTODIAN, Role.AUDITOR, Role.ADMIN})
+DUTY_TOKEN_HOURS = 12
+
+
+def has_duty_role(user: User) -> bool:
+    return bool(user.role_set & DUTY_ROLES)
+
+
+def token_cap(settings: Settings, user: User) -> timedelta:
+    """The longest a token of `user` may live: 12 hours for a duty role, else the configured maximum."""
+    return timedelta(hours=DUTY_TOKEN_HOURS) if has_duty_role(user) else timedelta(days=settings.token_max_days)
 
 
 def find_user(session: Session, username: str) -> User | None:
@@ -128,18 +143,50 @@ def hash_token(secret: str) -> str:
 
 def create_token(
     rt: Runtime, session: Session, user: User, *, name: str = "cli", expires_at: datetime | None = None,
-    actor: User | None = None, ctx: AccessContext | None = None,
+    scope: str = "write", code: str | None = None, actor: User | None = None, ctx: AccessContext | None = None,
 ) -> NewToken:
-    """A bearer token for `user`; the secret is returned once and only its hash is stored."""
+    """A bearer token for `user`; the secret is returned once and only its hash is stored.
+
+    `actor` is the person making their own token on their account page, or None for the operator on the
+    server (service accounts, `vault token create`). Every token expires: by default after 30 days (12
+    hours for a duty role), never later than `token_cap`. A person with a duty role making their own token
+    gives a fresh authenticator code (`code`): a stolen session alone does not mint a token.
+
+    Raises:
+        ServiceError: `account_disabled`, `invalid_scope`, `token_expiry` (past or beyond the cap),
+            `second_factor_required` / `bad_second_factor` / `code_reused`.
+    """
+    ctx = ctx or AccessContext.cli()
     if not user.can_sign_in:
         raise ServiceError("account_disabled", "A disabled or departed account cannot get a token.")
+    if scope not in TOKEN_SCOPES:
+        raise ServiceError("invalid_scope", "A token's scope is read or write.")
+    now = utcnow()
+    cap = token_cap(rt.settings, user)
+    if expires_at is None:
+        expires_at = now + min(cap, timedelta(days=DEFAULT_TOKEN_DAYS))
+    if expires_at <= now or expires_at - now > cap + timedelta(minutes=1):
+        hours = int(cap.total_seconds() // 3600)
+        limit = f"{hours} hours" if hours < 48 else f"{hours // 24} days"
+        raise ServiceError("token_expiry", f"A token of {user.username} must expire within {limit}.")
+    if actor is not None and has_duty_role(user):
+        if not code or not totp.enrolled(session, user):
+            raise ServiceError("second_factor_required",
+                               "Your roles need a fresh code from your authenticator to make a token.")
+        outcome, _method = totp.verify(rt, session, user, code)
+        if outcome != "ok":
+            throttle.count_failure(rt, session, user, user.username, ctx)
+            rt.audit.record(session, action="token:create", actor=actor, ctx=ctx, outcome="denied",
+                            reason_code=outcome, subject_user_id=user.id)
+            raise ServiceError(outcome, "The code is not valid.")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name[:100], token_hash=hash_token(secret), prefix=secret[:10],
-                     expires_at=expires_at)
+                     expires_at=expires_at, scope=scope, created_at=now)
     session.add(token)
     session.flush()
-    rt.audit.record(session, action="token:create", actor=actor, ctx=ctx or AccessContext.cli(),
-                    subject_user_id=user.id, detail={"token_id": token.id, "name": token.name})
+    rt.audit.record(session, action="token:create", actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail={"token_id": token.id, "name": token.name, "scope": scope,
+                            "expires_at": expires_at.isoformat(timespec="seconds")})
     return NewToken(token=token, secret=secret)
 
 
@@ -162,20 +209,36 @@ def revoke_tokens(
     return len(tokens)
 
 
-def user_for_token(session: Session, secret: str) -> User | None:
-    """The active user behind a bearer secret, or None (revoked, expired, disabled or unknown)."""
+def token_for_secret(session: Session, secret: str) -> ApiToken | None:
+    """The live token behind a bearer secret, or None: unknown, revoked, expired, its owner disabled,
+    departed or locked out, or a duty role's token older than 12 hours (whatever its stored expiry)."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
     now = utcnow()
     if token is None or token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
         return None
-    if not token.user.can_sign_in:
+    user = token.user
+    if not user.can_sign_in or throttle.account_locked(session, user.username, now):
         return None
+    if has_duty_role(user) and token.created_at + timedelta(hours=DUTY_TOKEN_HOURS) <= now:
+        return None  # made before a duty role was granted, or before tokens expired
     # A write on every request would serialise API calls on the token row; a minute's precision is enough.
     if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
         token.last_used_at = now
-    return token.user
+    return token
+
+
+def user_for_token(session: Session, secret: str) -> User | None:
+    """The active user behind a bearer secret, or None (see `token_for_secret`)."""
+    token = token_for_secret(session, secret)
+    return token.user if token is not None else None
+
+
+def list_tokens(session: Session, user: User) -> list[ApiToken]:
+    """A person's tokens that still work or worked lately, newest first (never their secrets)."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                                .order_by(ApiToken.id.desc())))
 
 
 def end_sessions(user: User) -> None:
