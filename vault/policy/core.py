@@ -105,6 +105,7 @@ ROLE_RULES: dict[Action, frozenset[Role] | None] = {
     Action.LOAN_RETURN: frozenset({Role.BORROWER, Role.CUSTODIAN}),
     Action.LOAN_REVOKE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
     Action.QUOTA_OVERRIDE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
+    Action.ROLE_APPROVE: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.ROLE_ASSIGN: frozenset({Role.ADMIN}),
     Action.USER_MANAGE: frozenset({Role.ADMIN}),
 }

@@ -1,4 +1,5 @@
-"""Accounts: creation, roles (with their static conflicts), password checks and API tokens."""
+"""Accounts: creation, roles (with their static conflicts and the two-person rule), first passwords set
+through one-time links, password checks and API tokens."""
 
 from __future__ import annotations
 
@@ -18,7 +19,18 @@ from vault.core.actions import Action
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.core.passwords import MIN_LENGTH
-from vault.models import ApiToken, Role, RoleAssignment, User, UserStatus, utcnow
+from vault.models import (
+    ApiToken,
+    PasswordLink,
+    RequestStatus,
+    Role,
+    RoleAssignment,
+    RoleRequest,
+    User,
+    UserStatus,
+    utcnow,
+)
+from vault.policy.roles import needs_second_person
 from vault.runtime import Runtime
 from vault.services import throttle, totp
 
@@ -69,18 +81,26 @@ def check_password_rules(password: str, username: str | None = None) -> None:
         raise ServiceError("password_contains_username", "A password must not contain the user name.")
 
 
+PASSWORD_LINK_HOURS = 72
+
+
 def create_user(
     rt: Runtime,
     session: Session,
     *,
     username: str,
-    password: str,
+    password: str | None,
     display_name: str | None = None,
     roles: tuple[Role, ...] = (),
     actor: User | None = None,
     ctx: AccessContext | None = None,
 ) -> User:
-    """Create an account and give it `roles`; `actor` None means the command line (the operator)."""
+    """Create an account and give it `roles`; `actor` None means the command line (the operator).
+
+    An administrator (`actor`) chooses no password: `password` must be None, the account gets an unusable
+    random one, and its owner sets theirs through `create_password_link`. Roles that need a second person
+    (see `policy.roles.needs_second_person`) become requests instead of grants.
+    """
     username = username.strip()
     if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise ServiceError("invalid_username", "A user name is 1–64 letters, digits, dots, dashes or underscores.")
@@ -88,7 +108,13 @@ def create_user(
         raise Conflict("user_exists", f"The user {username} already exists.")
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE)
-    check_password_rules(password, username)
+        if password is not None:
+            raise ServiceError("password_by_admin", "An administrator does not choose anyone's password.")
+        password = secrets.token_urlsafe(32)  # never told to anyone: the owner sets theirs through a link
+    elif password is None:
+        raise ServiceError("weak_password", f"A password needs at least {MIN_LENGTH} characters.")
+    else:
+        check_password_rules(password, username)
     user = User(username=username, display_name=display_name or username, password_hash=rt.passwords.hash(password),
                 status=UserStatus.ACTIVE)
     session.add(user)
@@ -102,20 +128,129 @@ def create_user(
 
 def assign_role(
     rt: Runtime, session: Session, user: User, role: Role, *, actor: User | None, ctx: AccessContext | None = None
-) -> None:
-    """Give `user` a role, refusing the static conflicts (admin alone; auditor apart from the duties)."""
+) -> RoleRequest | None:
+    """Give `user` a role, refusing the static conflicts (admin alone; auditor apart from the duties).
+
+    From a page (`actor` set), a role of power, or any role for a person on notice, is only requested: the
+    request is returned and the role waits for a second person (`decide_role_request`). The command line
+    (`actor` None) is trusted, as whoever runs it holds the server; it grants at once under the operator's
+    name, which is how an installation with a single administrator gives duty roles.
+    """
     if actor is not None:
-        policy.require(actor, Action.ROLE_ASSIGN, user, role=role, audit={"subject_user_id": user.id})
+        pending = frozenset(Role(r.role) for r in pending_role_requests(session, user))
+        policy.require(actor, Action.ROLE_ASSIGN, user, role=role, pending=pending,
+                       audit={"subject_user_id": user.id})
     else:
         conflict = policy.role_conflict(user.role_set, role)
         if conflict:
             raise ServiceError("role_conflict", conflict)
     if role in user.role_set:
-        return
+        return None
+    if actor is not None and needs_second_person(user, role):
+        return _request_role(rt, session, user, role, actor=actor, ctx=ctx or AccessContext.cli())
+    _grant(rt, session, user, role, actor=actor, ctx=ctx or AccessContext.cli())
+    return None
+
+
+def _grant(rt: Runtime, session: Session, user: User, role: Role, *, actor: User | None,
+           ctx: AccessContext, request_id: int | None = None) -> None:
     user.roles.append(RoleAssignment(role=role, granted_by_id=actor.id if actor else None))
     session.flush()
-    rt.audit.record(session, action="role:assign", actor=actor, ctx=ctx or AccessContext.cli(),
-                    subject_user_id=user.id, detail={"role": str(role)})
+    detail: dict[str, object] = {"role": str(role)}
+    if request_id is not None:
+        detail["request_id"] = request_id
+    rt.audit.record(session, action="role:assign", actor=actor, ctx=ctx, subject_user_id=user.id, detail=detail)
+
+
+def _request_role(rt: Runtime, session: Session, user: User, role: Role, *, actor: User,
+                  ctx: AccessContext) -> RoleRequest:
+    existing = session.scalar(select(RoleRequest).where(
+        RoleRequest.user_id == user.id, RoleRequest.role == str(role), RoleRequest.status == RequestStatus.PENDING))
+    if existing is not None:
+        return existing
+    request = RoleRequest(user_id=user.id, role=str(role), status=RequestStatus.PENDING, requested_by_id=actor.id,
+                          requested_at=utcnow())
+    session.add(request)
+    session.flush()
+    rt.audit.record(session, action="role:request", actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail={"request_id": request.id, "role": str(role)})
+    return request
+
+
+def pending_role_requests(session: Session, user: User | None = None) -> list[RoleRequest]:
+    """Requests waiting for a second person (of one account, or of everyone), oldest first."""
+    query = select(RoleRequest).where(RoleRequest.status == RequestStatus.PENDING).order_by(RoleRequest.id)
+    if user is not None:
+        query = query.where(RoleRequest.user_id == user.id)
+    return list(session.scalars(query))
+
+
+def get_role_request(session: Session, request_id: int) -> RoleRequest:
+    request = session.get(RoleRequest, request_id)
+    if request is None or request.status != RequestStatus.PENDING:
+        raise NotFound("role request")
+    return request
+
+
+def decide_role_request(
+    rt: Runtime, session: Session, request: RoleRequest, *, approve: bool, actor: User, ctx: AccessContext
+) -> None:
+    """The second person's decision: approving gives the role now; refusing closes the request. Both
+    are recorded ("role:approve" / "role:refuse"), the grant too ("role:assign").
+
+    Raises:
+        policy.Denied: `separation_of_duties` (the one who asked, or the person themselves),
+            `not_permitted` (an auditor role needs an auditor, other roles an admin), `role_conflict`.
+    """
+    audit = {"subject_user_id": request.user_id}
+    policy.require(actor, Action.ROLE_APPROVE, request, audit=audit)
+    request.status = RequestStatus.APPROVED if approve else RequestStatus.REFUSED
+    request.decided_by_id, request.decided_at = actor.id, utcnow()
+    detail = {"request_id": request.id, "role": request.role, "requested_by_id": request.requested_by_id}
+    rt.audit.record(session, action="role:approve" if approve else "role:refuse", actor=actor, ctx=ctx,
+                    detail=detail, **audit)
+    if approve and Role(request.role) not in request.user.role_set:
+        _grant(rt, session, request.user, Role(request.role), actor=actor, ctx=ctx, request_id=request.id)
+
+
+def create_password_link(
+    rt: Runtime, session: Session, user: User, *, actor: User | None, ctx: AccessContext | None = None
+) -> str:
+    """A single-use secret with which `user` sets their own password, valid for 72 hours; only its hash is
+    kept, and earlier unused links of the person stop working."""
+    if actor is not None:
+        policy.require(actor, Action.USER_MANAGE, user, change="password_link", audit={"subject_user_id": user.id})
+    now = utcnow()
+    for old in session.scalars(select(PasswordLink).where(PasswordLink.user_id == user.id,
+                                                          PasswordLink.used_at.is_(None))):
+        old.used_at = now
+    secret = secrets.token_urlsafe(32)
+    session.add(PasswordLink(user_id=user.id, token_hash=hash_token(secret), created_by_id=actor.id if actor else None,
+                             created_at=now, expires_at=now + timedelta(hours=PASSWORD_LINK_HOURS)))
+    session.flush()
+    rt.audit.record(session, action="account:password_link", actor=actor, ctx=ctx or AccessContext.cli(),
+                    subject_user_id=user.id, detail={"hours": PASSWORD_LINK_HOURS})
+    return secret
+
+
+def password_link(session: Session, secret: str) -> PasswordLink:
+    """The live link behind `secret`; NotFound when unknown, used or expired."""
+    link = session.scalar(select(PasswordLink).where(PasswordLink.token_hash == hash_token(secret)))
+    if link is None or link.used_at is not None or link.expires_at <= utcnow() or not link.user.can_sign_in:
+        raise NotFound("password link")
+    return link
+
+
+def set_password_with_link(rt: Runtime, session: Session, secret: str, new: str, ctx: AccessContext) -> User:
+    """Set a password through a one-time link; the link is spent and the person's sessions end."""
+    link = password_link(session, secret)
+    user = link.user
+    check_password_rules(new, user.username)
+    link.used_at = utcnow()
+    user.password_hash = rt.passwords.hash(new)
+    end_sessions(user)
+    rt.audit.record(session, action="account:password_set", actor=user, ctx=ctx, subject_user_id=user.id)
+    return user
 
 
 def remove_role(
