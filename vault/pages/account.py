@@ -12,8 +12,9 @@ from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
+from vault import policy
 from vault.core.actions import Action
-from vault.core.errors import ServiceError
+from vault.core.errors import NotFound, ServiceError
 from vault.core.passwords import MIN_LENGTH
 from vault.models import utcnow
 from vault.pages.forms import ConfirmForm
@@ -104,10 +105,10 @@ def token_revoke(token_id: int):
         try:
             accounts.revoke_tokens(runtime(), db_session(), user, token_id=token_id, actor=user,
                                    ctx=access_context())
-        except ServiceError:
-            flash(_("No such token."), "error")
-        else:
-            flash(_("The token is revoked."), "success")
+        except NotFound:
+            # Someone else's token is as unknown as one that never existed.
+            raise policy.Denied(policy.deny("not_found")) from None
+        flash(_("The token is revoked."), "success")
     return redirect(url_for("account.index"))
 
 

@@ -137,11 +137,14 @@ def role_requests():
                            confirm_form=ConfirmForm(), me=auth.current())
 
 
-@bp.route("/role-requests/<int(max=2147483647):request_id>/<any(approve, refuse):verdict>", methods=["POST"])
+@bp.route("/role-requests/<int(max=2147483647):request_id>/<string(maxlength=10):verdict>", methods=["POST"])
 @permission(Action.ROLE_APPROVE)
 def role_decide(request_id: int, verdict: str):
+    """`verdict` is "approve" or "refuse"."""
     session = db_session()
     me = auth.current()
+    if verdict not in ("approve", "refuse"):
+        raise policy.Denied(policy.deny("not_found"))
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("admin.role_requests"))
     try:
