@@ -53,6 +53,18 @@ def test_user_add_and_token_lifecycle(env):
     assert "alice" in listing.output and "borrower" in listing.output
 
 
+def test_token_create_takes_an_expiry_and_a_scope(env):
+    run(env, "init")
+    run(env, "user", "add", "sync", "--role", "borrower", "--password-stdin", input="a long enough passphrase 42\n")
+    made = run(env, "token", "create", "sync", "--expires", "7d", "--scope", "read")
+    assert made.exit_code == 0, made.output
+    assert "scope read" in made.output and made.output.strip().splitlines()[-1].startswith("vt_")
+    too_long = run(env, "token", "create", "sync", "--expires", "91d")
+    assert too_long.exit_code != 0 and "must expire within 90 days" in too_long.output
+    bad = run(env, "token", "create", "sync", "--expires", "soon")
+    assert bad.exit_code != 0 and "like 12h or 30d" in bad.output
+
+
 def test_the_app_refuses_to_start_when_the_keyring_is_readable_by_others(env, tmp_path, monkeypatch):
     run(env, "init")
     keyring = tmp_path / "data" / "keyring.json"

@@ -9,7 +9,8 @@ import pytest
 from vault.core.actions import Action
 from vault.web.guard import coverage
 
-PUBLIC_ENDPOINTS = {"auth.login", "home.healthz", "static"}
+# auth.set_password: a one-time link's secret is the credential (it sets a first password once).
+PUBLIC_ENDPOINTS = {"auth.login", "auth.set_password", "home.healthz", "static"}
 
 
 @pytest.fixture(params=["sqlite"])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
 
 from tests.api.conftest import accept_agreement, assert_error, events
 from tests.conftest import login
-from vault.models import Role, User
-from vault.services import accounts
+from vault.core.errors import ServiceError
+from vault.models import ApiToken, Role, User, utcnow
+from vault.services import accounts, throttle
 
 
 def test_me_describes_the_token_owner(api):
@@ -81,3 +85,50 @@ def test_a_token_works_only_once_the_agreement_is_accepted(api, users, rt):
     assert_error(api.get("/api/v1/me", token=token), 403, "agreement_required")
     accept_agreement(rt, "newcomer")
     assert api.get("/api/v1/me", token=token).status_code == 200
+
+
+def _token_row(rt, token):
+    with rt.db.session() as session:
+        return session.scalar(select(ApiToken).where(ApiToken.token_hash == accounts.hash_token(token)))
+
+
+def test_a_locked_approvers_token_stops_at_once(api, rt):
+    """Finding 6: an account lockout used to leave its tokens working."""
+    token = api.token("ann")
+    assert api.get("/api/v1/me", token=token).status_code == 200
+    with rt.db.session() as session:
+        for _ in range(rt.settings.login_max_failures):
+            throttle.record_failure(session, rt.settings, "ann", "203.0.113.1")
+    assert_error(api.get("/api/v1/me", token=token), 401, "not_authenticated")
+
+
+def test_every_token_expires_and_a_duty_roles_within_12_hours(api, rt):
+    bob, ann = api.token("bob"), api.token("ann")
+    bob_row, ann_row = _token_row(rt, bob), _token_row(rt, ann)
+    assert timedelta(days=29) < bob_row.expires_at - bob_row.created_at <= timedelta(days=30)
+    assert ann_row.expires_at - ann_row.created_at <= timedelta(hours=12)
+    # An old duty-role token without an expiry (as made before) is refused after 12 hours all the same.
+    with rt.db.session() as session:
+        session.execute(update(ApiToken).where(ApiToken.id == ann_row.id).values(
+            expires_at=None, created_at=utcnow() - timedelta(hours=13)))
+        session.execute(update(ApiToken).where(ApiToken.id == bob_row.id).values(
+            expires_at=utcnow() - timedelta(seconds=1)))
+    assert_error(api.get("/api/v1/me", token=ann), 401, "not_authenticated")
+    assert_error(api.get("/api/v1/me", token=bob), 401, "not_authenticated")
+    with rt.db.session() as session, pytest.raises(ServiceError) as refused:
+        accounts.create_token(rt, session, accounts.get_user(session, "ann"),
+                              expires_at=utcnow() + timedelta(hours=13))
+    assert refused.value.code == "token_expiry"
+    with rt.db.session() as session, pytest.raises(ServiceError) as refused:
+        accounts.create_token(rt, session, accounts.get_user(session, "bob"),
+                              expires_at=utcnow() + timedelta(days=rt.settings.token_max_days + 1))
+    assert refused.value.code == "token_expiry"
+
+
+def test_a_read_token_cannot_change_anything(api, rt):
+    api.token("carl")  # accepts the agreement
+    with rt.db.session() as session:
+        read = accounts.create_token(rt, session, accounts.get_user(session, "carl"), scope="read").secret
+    assert api.get("/api/v1/customers", token=read).status_code == 200
+    assert_error(api.post("/api/v1/customers", token=read, json={"name": "Example Ltd"}), 403, "token_scope")
+    assert events(rt, "customer:create") == []

@@ -162,3 +162,20 @@ def test_an_expired_content_url_is_gone_and_gives_the_view_back(api, rt, custome
     assert api.get(f"/api/v1/documents/{document_id}", "bob").get_json()["remaining_views"] == 10
     assert [e.reason_code for e in events(rt, "content:open", "denied")] == ["content_url_expired"]
     assert events(rt, "content:delivered") == []
+
+
+def test_grade_3_content_is_delivered_only_to_a_trusted_place(api, rt, customer_id):
+    """Finding 3: opening from the office, then fetching the bytes from outside, is refused and refunded."""
+    document_id = api.upload(customer_id, grade=3)
+    loan_id = api.approved_loan(document_id)
+    api.post(f"/api/v1/loans/{loan_id}/release", "kim")
+    opened = api.open_view(document_id, environ_base=TRUSTED)
+    assert opened.status_code == 201
+    url = opened.get_json()["content_url"]
+    assert_error(api.get(url, "bob", environ_base=OUTSIDE), 403, "place_not_trusted")
+    assert events(rt, "content:delivered") == []
+    assert ["place_not_trusted" in e.detail for e in events(rt, "view:refund")] == [True]
+    # The unit came back: the next opening, from the office, still has both of the grade's views.
+    again = api.open_view(document_id, environ_base=TRUSTED)
+    assert again.get_json()["remaining"] == 2
+    assert api.get(again.get_json()["content_url"], "bob", environ_base=TRUSTED).status_code == 200

@@ -4,16 +4,18 @@ the first bad sequence number and its kind. The attacker first drops the append-
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
+from vault.audit import service as audit_service
 from vault.audit.chain import compute_mac, record_dict
 from vault.audit.checkpoints import SignedCheckpoint, object_key
 from vault.audit.verify import verify_chain
 from vault.core.context import AccessContext
 from vault.models import AuditCheckpoint, AuditEvent, AuditHead
+from vault.services.maintenance import run_due_checkpoint
 
 from .conftest import append, attack, drop_append_only
 
@@ -171,3 +173,31 @@ def test_appends_after_verification_damage_keep_going(chain):
         event = session.get(AuditEvent, COUNT + 1)
         assert event.mac == compute_mac(chain.audit.key, record_dict(event),
                                         session.get(AuditEvent, COUNT).mac)
+
+
+def test_newest_records_deleted_and_the_head_reset_are_caught_after_a_verification(chain):
+    """Finding 5: records after the last periodic checkpoint, deleted with the head reset to match, used to
+    pass. A verification signs what it verified, so the store's checkpoint is then ahead of the database."""
+    with chain.db.session() as session:
+        report = audit_service.verify(chain, session, actor=None, actor_name="cli:tester", ctx=AccessContext.cli())
+    assert report.ok, report.summary()
+    assert max(chain.audit.checkpoints.stored_checkpoints(), key=lambda c: c.seq).seq == COUNT
+    with chain.db.session() as session:
+        mac22 = session.get(AuditEvent, 22).mac
+    attack(chain, "DELETE FROM audit_events WHERE seq >= 23")
+    attack(chain, "UPDATE audit_head SET seq = 22, mac = :mac, last_checkpoint_seq = 20", mac=mac22)
+    attack(chain, "DELETE FROM audit_checkpoints WHERE seq > 20")
+    report = verify_chain(chain.db, chain.audit.key, chain.audit.checkpoints)
+    assert (report.first.seq, report.first.kind) == (23, "truncated")
+    assert report.first.message.startswith(
+        f"records after seq 22 are missing (the write-once store holds a checkpoint of seq {COUNT};")
+
+
+def test_an_idle_log_is_checkpointed_after_m_minutes(chain):
+    """The minute clock is kept by maintenance too, so records followed by silence get signed."""
+    assert chain.audit.checkpoints.write_if_stale() is None  # the clock has not run out
+    with chain.db.engine.begin() as connection:
+        connection.execute(update(AuditHead).values(last_checkpoint_at=datetime.now(UTC) - timedelta(minutes=61)))
+    run_due_checkpoint(chain)
+    assert max(c.seq for c in chain.audit.checkpoints.stored_checkpoints()) == COUNT
+    assert run_due_checkpoint(chain) is None  # nothing new to sign

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from vault.audit.chain import CHAINED_FIELDS, compute_mac
-from vault.audit.export import CSV_HEADER
+from vault.audit.export import CSV_HEADER, unescape_cell
 from vault.audit.filters import AuditFilter, parse
 from vault.audit.offline import verify_export
 from vault.core.context import AccessContext
@@ -171,3 +171,41 @@ def test_exotic_text_survives_both_formats(rt, tmp_path):
     with (tmp_path / "exotic.csv").open(newline="", encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     assert [row["reason_text"] for row in table] == values
+
+
+FORMULAS = ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tindent", "\rreturn", "'quoted", "plain"]
+
+
+def test_csv_cells_that_start_like_a_formula_are_escaped(rt, tmp_path):
+    """Finding 4: a failed sign-in puts a formula into the log; the CSV must not hand it to a spreadsheet."""
+    for value in FORMULAS:
+        with rt.db.session() as session:
+            rt.audit.record(session, action="auth:login", actor=None, actor_name=value, ctx=CLI.declaring(value),
+                            outcome="denied", reason_text=value, detail={"v": value})
+    out = tmp_path / "formulas.csv"
+    manifest = _export(rt, out, fmt="csv", filters=parse({"action": "auth:login"}))
+    with out.open(newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    expected = ["'" + value if value != "plain" else value for value in FORMULAS]
+    for column in ("actor_name", "reason_text", "declared_place"):
+        assert [row[column] for row in table] == expected, column
+    assert [unescape_cell(row["actor_name"]) for row in table] == FORMULAS
+    check = verify_export(out, manifest, **_keys(rt))
+    assert check.ok, check.problems
+    # The full export escapes too (the other path through the writer).
+    full = tmp_path / "full.csv"
+    verify = verify_export(full, _export(rt, full, fmt="csv"), **_keys(rt))
+    assert verify.ok, verify.problems
+    assert "\n=HYP" not in full.read_text(encoding="utf-8") and ",=HYP" not in full.read_text(encoding="utf-8")
+
+
+def test_verify_export_refuses_a_csv_with_an_unescaped_formula(rt, tmp_path):
+    with rt.db.session() as session:
+        rt.audit.record(session, action="auth:login", actor=None, actor_name="=1+1", ctx=CLI, outcome="denied")
+    out = tmp_path / "one.csv"
+    manifest = _export(rt, out, fmt="csv", filters=parse({"action": "auth:login"}))
+    edited = out.read_bytes().replace(b"'=1+1", b"=1+1")
+    out.write_bytes(edited)
+    manifest["sha256"] = hashlib.sha256(edited).hexdigest()
+    check = verify_export(out, manifest)
+    assert any("formula" in problem for problem in check.problems), check.problems

@@ -18,9 +18,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from tests.badinput.scene import TEXTS, Scene, changed, person_word, snapshot
 from tests.conftest import login
 from vault.audit.export import load_manifest
+from vault.models import ApiToken
+from vault.services import accounts
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,13 @@ REASON = "Because the customer asked for it"
 UPLOAD_FIELDS = {"title": "Injected", "grade": "1"}
 
 
+def _token_id(scene: Scene, name: str) -> int:
+    """The id of `name`'s API token (made for the scene if need be)."""
+    secret = scene.token(name)
+    with scene.rt.db.session() as session:
+        return session.scalar(select(ApiToken.id).where(ApiToken.token_hash == accounts.hash_token(secret)))
+
+
 def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[str, str], list[Attempt]]:
     s = scene
     ann = s.ids["ann"]
@@ -58,6 +69,14 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         ("admin.role_remove", "POST"): [Attempt("kim", {"user_id": ann}, (), form={"role": "approver"})],
         ("admin.second_factor_reset", "POST"): [Attempt("kim", {"user_id": ann}, ())],
         ("admin.manager", "POST"): [Attempt("kim", {"user_id": ann}, (), form={"manager": str(s.ids["kim"])})],
+        ("admin.password_link", "POST"): [Attempt("kim", {"user_id": ann}, ())],
+        ("admin.role_decide", "POST"): [Attempt("kim", {"request_id": 1, "verdict": "approve"}, ())],
+        # one's own things: another person's token is "not found"; a made-up password link too
+        ("account.token_revoke", "POST"): [Attempt("eve", {"token_id": _token_id(s, "bob")}, ())],
+        ("auth.set_password", "GET"): [Attempt("eve", {"secret": "not-a-real-link"}, ())],
+        ("auth.set_password", "POST"): [Attempt("eve", {"secret": "not-a-real-link"}, (),
+                                                form={"new": "a much longer secret 42",
+                                                      "confirm": "a much longer secret 42"})],
         # alerts: an approver never sees or settles an alert about themselves
         ("alerts.show", "GET"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words),
                                  Attempt("ann", {"alert_id": s.alert_ann}, ("Bison", "Jackal")),

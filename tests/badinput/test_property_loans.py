@@ -61,6 +61,7 @@ from vault.models import (
     User,
     utcnow,
 )
+from vault.policy.roles import needs_second_person
 from vault.services import accounts, departures, documents, loans, quota, views
 
 GRADES = {
@@ -140,7 +141,9 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
 
         def assign(self, session: Any, user: User, role: Role, actor: User | None) -> None:
             """Give a role, and check the account service refuses exactly the static conflicts."""
-            conflict = policy.role_conflict(user.role_set, role)
+            # On a page, roles still waiting for a second person count towards conflicts too.
+            pending = {Role(r.role) for r in accounts.pending_role_requests(session, user)} if actor else set()
+            conflict = policy.role_conflict(user.role_set | pending, role)
             expected = "role_conflict" if conflict else None
             if actor is not None and not actor.has_role(Role.ADMIN):
                 expected = "not_permitted"
@@ -148,13 +151,18 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
                 expected = "separation_of_duties"
             try:
                 with session.begin_nested():
-                    accounts.assign_role(rt, session, user, role, actor=actor, ctx=CTX)
+                    waiting = accounts.assign_role(rt, session, user, role, actor=actor, ctx=CTX)
             except (policy.Denied, ServiceError) as exc:
                 code = exc.decision.code if isinstance(exc, policy.Denied) else exc.code
                 assert code == expected, (sorted(user.role_set), role, code)
                 totals[f"role refused: {code}"] += 1
                 return
             assert expected is None, (sorted(user.role_set), role, "was given despite", expected)
+            if waiting is not None:
+                # A role of power (or any role of a person on notice) from a page waits for a second admin.
+                assert actor is not None and needs_second_person(user, role) and role not in user.role_set
+                totals["role requested"] += 1
+                return
             assert role in user.role_set
             totals["role given"] += 1
 
@@ -351,9 +359,10 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
                 with rt.db.session() as session:
                     loans.sweep(rt, session)
             elif kind == "quota":
+                # One person's quota (everyone's is an approver's call, refused to a custodian).
                 self.attempt("quota", lambda session: loans.set_quota_override(
                     rt, session, self.actor(session, actor, Role.CUSTODIAN), session.get(Document, document),
-                    views_, ctx=CTX))
+                    views_, person=self.user(session, pick % PEOPLE), ctx=CTX))
             elif kind == "role":
                 with rt.db.session() as session:
                     self.assign(session, self.user(session, pick % PEOPLE), role,

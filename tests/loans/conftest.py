@@ -22,6 +22,7 @@ CAST: dict[str, tuple[Role, ...]] = {
     "cole": (Role.COMPILER, Role.BORROWER),  # reads his own files only through a loan
     "val": (Role.APPROVER, Role.CUSTODIAN),  # may approve or release a loan, not both
     "cid": (Role.COMPILER, Role.CUSTODIAN),
+    "kira": (Role.CUSTODIAN, Role.BORROWER),  # may keep files and borrow them, never set her own quota
 }
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select
 
 from tests.loans.helpers import PLACE, loan_rows, one_loan, set_status
 from vault.config.settings import DEFAULT_GRADES
-from vault.models import LoanStatus, UserStatus
+from vault.models import Document, LoanStatus, QuotaUsage, UserStatus
 
 
 def _approved(world, rt, doc, borrower="ann", approver="paula"):
@@ -238,3 +239,20 @@ def test_a_departed_borrower_can_do_nothing(world, rt):
     response = ann.request_loan(doc)
     assert response.status_code == 302 and "/login" in response.headers["Location"]  # the session ended
     assert loan_rows(rt) == []
+
+
+def test_a_custodian_who_may_borrow_cannot_set_a_quota(world, rt):
+    """Finding 1: a custodian who is also a borrower raised a quota to 1000 and spent it himself."""
+    doc = world.document(3)
+    kira = world.browser("kira")
+    for data in ({"views": "1000", "person": "kira"}, {"views": "1000"}, {"views": "1000", "person": "ann"}):
+        audit = world.audit.mark()
+        assert kira.post(f"/documents/{doc}/quota", data).status_code == 403, data
+        audit.one_refusal("quota:override", "quota_own_reach", "kira", document_id=doc)
+    abby = world.browser("abby")  # an approver who may borrow: no document-wide override either
+    audit = world.audit.mark()
+    assert abby.post(f"/documents/{doc}/quota", {"views": "1000"}).status_code == 403
+    audit.one_refusal("quota:override", "quota_own_reach", "abby", document_id=doc)
+    with rt.db.session() as session:
+        assert session.get(Document, doc).view_quota is None
+        assert session.scalars(select(QuotaUsage).where(QuotaUsage.view_quota.is_not(None))).all() == []

@@ -93,23 +93,38 @@ def test_the_quota_ends_with_a_plain_refusal_and_an_extension_adds_views(world, 
     assert used(rt, world.ids["ann"], doc) == 4
 
 
-def test_a_custodian_overrides_the_quota_of_a_document(world, rt):
+def test_a_custodian_overrides_the_quota_of_one_person(world, rt):
     doc = world.document(1)
-    cora, ann = world.browser("cora"), world.browser("ann")
+    cora, ann, bob = world.browser("cora"), world.browser("ann"), world.browser("bob")
     audit = world.audit.mark()
-    assert cora.post(f"/documents/{doc}/quota", {"views": "-1"}).status_code == 403
+    assert cora.post(f"/documents/{doc}/quota", {"views": "-1", "person": "ann"}).status_code == 403
     audit.one_refusal("quota:override", "quota_invalid", "cora", document_id=doc)
     audit.mark()
-    assert cora.post(f"/documents/{doc}/quota", {"views": "1"}).status_code == 302
+    assert cora.post(f"/documents/{doc}/quota", {"views": "1", "person": "ann"}).status_code == 302
     event = audit.one_success("quota:override", "cora", document_id=doc)
-    assert '"previous":null' in event.detail and '"views":1' in event.detail
+    assert '"previous":null' in event.detail and '"views":1' in event.detail and '"person":"ann"' in event.detail
+    assert event.subject_user_id == world.ids["ann"]
     assert "View quota overrides" in cora.get("/loans/custody").get_data(as_text=True)
     assert ann.read(doc)[0].status_code == 200
     refused = ann.open_view(doc)
     assert "You have used your only view of this document." in refused.get_data(as_text=True)
-    assert cora.post(f"/documents/{doc}/quota", {"views": ""}).status_code == 302  # back to the grade's 10
+    # The override is ann's alone: bob keeps the grade's ten.
+    assert "Views left: 10 of 10" in bob.get(f"/documents/{doc}/reading").get_data(as_text=True)
+    assert cora.post(f"/documents/{doc}/quota", {"views": "", "person": "ann"}).status_code == 302  # the grade's 10
     assert "Views left: 9 of 10" in ann.get(f"/documents/{doc}/reading").get_data(as_text=True)
-    assert ann.post(f"/documents/{doc}/quota", {"views": "99"}).status_code == 403  # borrowers may not
+    assert ann.post(f"/documents/{doc}/quota", {"views": "99", "person": "ann"}).status_code == 403  # not borrowers
+
+
+def test_only_an_approver_changes_a_documents_quota_for_everyone(world, rt):
+    doc = world.document(1)
+    cora, paula, bob = world.browser("cora"), world.browser("paula"), world.browser("bob")
+    audit = world.audit.mark()
+    assert cora.post(f"/documents/{doc}/quota", {"views": "3"}).status_code == 403
+    audit.one_refusal("quota:override", "quota_document_wide", "cora", document_id=doc)
+    audit.mark()
+    assert paula.post(f"/documents/{doc}/quota", {"views": "3"}).status_code == 302
+    audit.one_success("quota:override", "paula", document_id=doc)
+    assert "Views left: 3 of 3" in bob.get(f"/documents/{doc}/reading").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("settings_overrides", [TRUSTED])

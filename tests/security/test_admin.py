@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, csrf_from, login
 from tests.security.helpers import events, flashes, location, password_step
 from vault.core.actions import Action
 from vault.models import Role, TotpSecret
@@ -34,29 +34,32 @@ def test_admin_lists_and_creates_people(client, users, rt):
     page = client.get("/admin/users").get_data(as_text=True)
     assert ">adm</a>" in page and ">bob</a>" in page
     response = client.post("/admin/users", data={
-        "csrf_token": token, "username": "newbie", "display_name": "New Person", "password": "a fine long passphrase",
-        "roles": ["borrower", "compiler"]})
+        "csrf_token": token, "username": "newbie", "display_name": "New Person", "roles": ["borrower", "compiler"]})
     assert location(response) == f"/admin/users/{_id(rt, 'newbie')}"
-    assert _roles(rt, "newbie") == {"borrower", "compiler"}
+    assert _roles(rt, "newbie") == {"borrower", "compiler"}  # no role of power: no second person needed
     created = events(rt, "user:create")
     assert [(e.actor_name, e.detail) for e in created][-1] == ("adm", '{"username":"newbie"}')
     assert [e.actor_name for e in events(rt, "role:assign")][-2:] == ["adm", "adm"]
-    # The new person signs in with the first password.
+    # The new person sets their first password through the one-time link the admin hands over.
+    link = re.search(r'<code class="password-link">[^<]*?(/password/set/[A-Za-z0-9_-]+)</code>',
+                     client.get(location(response)).get_data(as_text=True)).group(1)
+    person = client.application.test_client()
+    form = csrf_from(person.get(link).get_data(as_text=True))
+    person.post(link, data={"csrf_token": form, "new": "a fine long passphrase", "confirm": "a fine long passphrase"})
     login(client.application.test_client(), "newbie", "a fine long passphrase")
 
 
-def test_creating_with_a_bad_password_or_conflicting_roles_creates_nothing(client, users, rt):
+def test_creating_with_a_bad_name_or_conflicting_roles_creates_nothing(client, users, rt):
     users.make("adm", Role.ADMIN)
     token = login(client, "adm")
-    weak = client.post("/admin/users", data={"csrf_token": token, "username": "x1", "password": "password123"})
+    weak = client.post("/admin/users", data={"csrf_token": token, "username": "x 1"})
     assert weak.status_code == 200
-    assert ("error", "This password is on the list of common passwords; choose another.") in flashes(weak)
-    clash = client.post("/admin/users", data={"csrf_token": token, "username": "x2",
-                                              "password": "a fine long passphrase", "roles": ["admin", "borrower"]})
+    assert ("error", "A user name is 1–64 letters, digits, dots, dashes or underscores.") in flashes(weak)
+    clash = client.post("/admin/users", data={"csrf_token": token, "username": "x2", "roles": ["admin", "borrower"]})
     assert clash.status_code == 403
     assert "An administrator holds no other role." in clash.get_data(as_text=True)
     with rt.db.session() as session:
-        assert accounts.find_user(session, "x1") is None
+        assert accounts.find_user(session, "x 1") is None
         assert accounts.find_user(session, "x2") is None
     assert [e.reason_code for e in events(rt, "role:assign", "denied")] == ["role_conflict"]
 

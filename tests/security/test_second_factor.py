@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import urllib.parse
+from datetime import timedelta
 
 import pyotp
 from sqlalchemy import select
@@ -227,3 +228,43 @@ def test_secret_is_160_bits_and_codes_follow_rfc_6238(rt, users):
     reference = pyotp.TOTP(row.secret)
     for moment in (0, 59, 1111111109, 2000000000):
         assert totp.code_at(row.secret, totp.time_step(moment)) == reference.at(moment)
+
+
+_TOKEN_SECRET = re.compile(r'<code class="token-secret">(vt_[A-Za-z0-9_-]+)</code>')
+
+
+def test_people_make_their_own_tokens_and_a_duty_role_gives_a_fresh_code(app, users, rt):
+    """Finding 6: a duty role's token needs a fresh second factor and lives at most 12 hours."""
+    users.make("val", Role.APPROVER)
+    client = app.test_client()
+    login(client, "val")
+    refused = post_form(client, "/account", "/account/tokens", name="script", scope="read", hours="2")
+    assert location(refused) == "/account"
+    assert ("error", "Your roles need a fresh code from your authenticator to make a token.") in flashes(
+        client.get("/account"))
+    too_long = post_form(client, "/account", "/account/tokens", name="script", scope="read", hours="13",
+                         code=second_factor_code(rt, "val"))
+    assert location(too_long) == "/account"
+    made = post_form(client, "/account", "/account/tokens", name="script", scope="read", hours="2",
+                     code=second_factor_code(rt, "val"))
+    assert made.status_code == 200
+    secret = _TOKEN_SECRET.search(made.get_data(as_text=True)).group(1)
+    # Shown once: the account page lists the token by its first characters only.
+    page = client.get("/account").get_data(as_text=True)
+    assert secret not in page and secret[:10] in page
+    assert [e.outcome for e in events(rt, "token:create")] == ["allowed"]
+    with rt.db.session() as session:
+        token = accounts.token_for_secret(session, secret)
+        assert token.scope == "read" and token.expires_at - token.created_at <= timedelta(hours=2, minutes=1)
+
+
+def test_a_borrower_makes_a_token_without_a_code(app, users, rt):
+    users.make("bob", Role.BORROWER)
+    client = app.test_client()
+    login(client, "bob")
+    made = post_form(client, "/account", "/account/tokens", name="sync", scope="write")
+    assert made.status_code == 200
+    secret = _TOKEN_SECRET.search(made.get_data(as_text=True)).group(1)
+    with rt.db.session() as session:
+        token = accounts.token_for_secret(session, secret)
+        assert token.scope == "write" and token.expires_at - token.created_at == timedelta(days=30)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from tests.conftest import PASSWORD, csrf_from, login
 from tests.security.helpers import events, flashes, location, password_step, post_form
 from vault.core.context import AccessContext, operator_name
-from vault.models import ApiToken, Role
+from vault.models import ApiToken, Role, WebSession
 from vault.services import accounts, agreement
 from vault.web import sessions
 
@@ -207,3 +207,19 @@ def test_a_cookie_replayed_from_another_browser_is_dropped(app, users):
     thief.environ_base["HTTP_USER_AGENT"] = "OtherBrowser/9"
     thief.set_cookie(COOKIE, original.get_cookie(COOKIE).value)
     assert location(thief.get("/")).startswith("/login")
+
+
+def test_sign_out_ends_the_session_on_the_server_too(app, users, rt):
+    """Finding 8: a cookie copied before "sign out" must not keep working afterwards."""
+    users.make("ann", Role.BORROWER)
+    browser = app.test_client()
+    token = login(browser, "ann")
+    copied = browser.get_cookie(COOKIE).value
+    thief = app.test_client()
+    thief.set_cookie(COOKIE, copied)
+    assert thief.get("/").status_code == 200  # the copy works while the session lives
+    browser.post("/logout", data={"csrf_token": token})
+    assert location(thief.get("/")).startswith("/login")
+    with rt.db.session() as session:
+        rows = list(session.scalars(select(WebSession)))
+    assert len(rows) == 1 and rows[0].ended_at is not None

@@ -211,3 +211,31 @@ def test_old_counters_are_purged(rt):
     with rt.db.session() as session:
         keys = set(session.scalars(select(LoginAttempt.key)))
     assert keys == {"user:locked", "user:new", "addr:10.0.0.1"}
+
+
+def test_wrong_codes_after_a_right_password_lock_the_account(app, users, rt):
+    """Finding 2: a right password must not wipe the count before the second factor succeeds."""
+    users.make("val", Role.APPROVER)
+    for _ in range(3):
+        client = app.test_client()
+        assert location(password_step(client, "val")) == "/"
+        token = csrf_from(client.get("/login/code").get_data(as_text=True))
+        client.post("/login/code", data={"code": "000000", "csrf_token": token})
+    assert [e.reason_code for e in events(rt, "auth:lockout")] == ["locked"]
+    # Locked now: even the right password and a right code do not sign in.
+    client = app.test_client()
+    response = password_step(client, "val")
+    assert ("error", GENERIC) in flashes(response)
+    assert client.get("/").status_code == 302
+
+
+def test_a_second_factor_success_clears_the_count(app, users, rt):
+    users.make("val", Role.APPROVER)
+    for _ in range(2):
+        client = app.test_client()
+        password_step(client, "val")
+        token = csrf_from(client.get("/login/code").get_data(as_text=True))
+        client.post("/login/code", data={"code": "000000", "csrf_token": token})
+    login(app.test_client(), "val")
+    with rt.db.session() as session:
+        assert session.get(LoginAttempt, "user:val") is None

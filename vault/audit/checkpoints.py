@@ -189,6 +189,21 @@ class Checkpointer:
         finally:
             self._lock.release()
 
+    def write_if_stale(self, now: datetime | None = None) -> SignedCheckpoint | None:
+        """Sign the head when records are unsigned and the minute clock ran out, even with no new append.
+
+        Appends check the clock only when they happen; without this, the last records before a quiet
+        spell would stay unsigned (and deletable with the head reset) until the next append.
+        """
+        now = now or utcnow()
+        with self.db.session() as session:
+            head = session.get(AuditHead, HEAD_ID)
+            if head is None or head.seq <= head.last_checkpoint_seq:
+                return None
+            if head.last_checkpoint_at is not None and now - head.last_checkpoint_at < self.interval:
+                return None
+        return self.write(wait=False)
+
     def _write(self, at: tuple[int, str] | None) -> SignedCheckpoint | None:
         with self.db.session() as session:
             head = session.get(AuditHead, HEAD_ID)

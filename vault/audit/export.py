@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, literal, or_, select
 
 from storage import ObjectNotFound, ObjectStore
 from vault.audit import rows
-from vault.audit.chain import CHAINED_FIELDS, format_ts
+from vault.audit.chain import CHAINED_FIELDS, INT_FIELDS, format_ts
 from vault.audit.checkpoints import Checkpointer, SignedCheckpoint, object_key
 from vault.audit.filters import AuditFilter
 from vault.db.engine import Database
@@ -38,6 +38,28 @@ CSV_HEADER = (*CHAINED_FIELDS, "mac", "prev_mac")
 # Rows per chunk handed to the writer or the HTTP response: big enough to amortise the join and the
 # hash update, small enough that memory does not depend on the size of the export.
 LINES_PER_CHUNK = 1000
+# A spreadsheet runs a cell that starts like a formula (OWASP "CSV injection"); such cells, and cells that
+# already start with the apostrophe used to escape them (so unescaping is exact), get one apostrophe in
+# front. A failed sign-in is enough to put any text into the log, so every text column is escaped.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+ESCAPE = "'"
+
+
+def escape_cell(value: Any) -> Any:
+    """The CSV cell for a database value: text that a spreadsheet would run gets a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return ESCAPE + value
+    return value
+
+
+def unescape_cell(text: str) -> str:
+    """The recorded value behind an exported CSV cell (the inverse of `escape_cell` on text)."""
+    return text[1:] if text[:1] == ESCAPE else text
+
+
+def is_escaped(text: str) -> bool:
+    """False for a cell a spreadsheet would run: the export never writes one."""
+    return text[:1] not in FORMULA_STARTS or (text[:1] == ESCAPE and text[1:2] in FORMULA_STARTS)
 
 
 def manifest_message(manifest: dict[str, Any]) -> bytes:
@@ -149,6 +171,10 @@ class AuditExport:
         e = AuditEvent
         columns = [rows.ts_text(self.db.dialect).label("ts") if name == "ts" else getattr(e, name)
                    for name in CHAINED_FIELDS]
+        if self.db.dialect == "postgresql":
+            # COPY writes the cells itself, so the database escapes them as `escape_cell` does.
+            columns = [column if name in INT_FIELDS or name == "ts" else _escaped_sql(column).label(name)
+                       for name, column in zip(CHAINED_FIELDS, columns, strict=True)]
         query = select(*columns, e.mac)
         if with_prev:
             prev, joined = rows.previous_mac()
@@ -174,7 +200,7 @@ class AuditExport:
                     last_seq, last_mac = seq, row[mac_at]
                     tracked.append((*row, prev))
                 batch = tracked
-            writer.writerows(batch)
+            _write_rows(buffer, writer, batch)
             if stats.first_seq is None:
                 stats.first_seq = batch[0][0]
             stats.last_seq = batch[-1][0]
@@ -244,6 +270,30 @@ class AuditExport:
         }
         manifest["signature"] = self.checkpointer.sign(manifest_message(manifest))
         return manifest
+
+
+def _escaped_sql(column: Any) -> Any:
+    """`escape_cell` in SQL, for the text columns PostgreSQL's COPY writes."""
+    first = func.substr(column, 1, 1)
+    return case((or_(*(first == literal(start) for start in FORMULA_STARTS)), literal(ESCAPE) + column),
+                else_=column)
+
+
+def _write_rows(buffer: io.StringIO, writer: Any, batch: Any) -> None:
+    """Write escaped rows. Python 3.11's writer quotes a cell holding a line feed but not one holding a
+    lone carriage return, which a reader then takes for a line break; such rare rows are written with
+    "\r\n" as terminator (so the writer quotes them) and the terminator turned back into "\n"."""
+    cr_writer = None
+    for row in batch:
+        cells = [escape_cell(value) for value in row]
+        if any(isinstance(cell, str) and "\r" in cell for cell in cells):
+            cr_writer = cr_writer or csv.writer(cr_buffer := io.StringIO(), lineterminator="\r\n")
+            cr_writer.writerow(cells)
+            buffer.write(cr_buffer.getvalue()[:-2] + "\n")
+            cr_buffer.seek(0)
+            cr_buffer.truncate()
+        else:
+            writer.writerow(cells)
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:

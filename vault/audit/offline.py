@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault.audit.chain import CHAINED_FIELDS, compute_mac
 from vault.audit.checkpoints import CheckpointError, SignedCheckpoint, public_key_fingerprint, verify_message
-from vault.audit.export import CSV_HEADER, MANIFEST_FORMAT, manifest_message
+from vault.audit.export import CSV_HEADER, MANIFEST_FORMAT, is_escaped, manifest_message
 
 READ_SIZE = 1024 * 1024
 MAX_PROBLEMS = 20
@@ -177,6 +177,10 @@ def _csv(check: ExportCheck, path: Path, checkpoint: SignedCheckpoint | None) ->
                 check.problem(f"line {number}: seq {seq} does not follow seq {last_seq}")
             if checkpoint is not None and seq == checkpoint.seq and mac != checkpoint.mac:
                 check.problem(f"seq {seq}: the MAC differs from the one signed in checkpoint {seq}")
+            unsafe = [CSV_HEADER[i] for i, cell in enumerate(fields) if not is_escaped(cell)]
+            if unsafe:
+                check.problem(f"line {number}: {', '.join(unsafe)} starts like a formula and is not escaped "
+                              "(the vault escapes such cells with a leading apostrophe)")
             if check.first_seq is None:
                 check.first_seq = seq
             last_seq = seq

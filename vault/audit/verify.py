@@ -11,12 +11,16 @@ only verifies at its original place):
   renumbered back (the later records were shifted to make room); at the end, a record beyond the head;
 - reordered: a later record chains here when given this sequence number, and this one chains at the
   later record's place: the two were swapped;
-- truncated: the chain ends before the head row's sequence or before the last signed checkpoint;
+- truncated: the chain ends before the head row's sequence or before the last signed checkpoint in the
+  store ("records after seq S are missing": the head row alone is not trusted, since whoever deletes the
+  newest records can reset it to match);
 - checkpoint: a stored checkpoint whose signature is invalid or that the store lost.
 
 Someone holding the audit key can recompute every MAC after a change; the signed checkpoints, kept
 write-once outside the database, still catch that: the record at a checkpoint's sequence then no longer
-carries the signed MAC. Changes after the last checkpoint are beyond what any checkpoint can vouch for.
+carries the signed MAC. Changes after the last checkpoint are beyond what any checkpoint can vouch for,
+which is why a checkpoint is written every N records, at least every M minutes (by maintenance, even when
+the log is idle), and by every verification that finds the chain intact.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class VerifyReport:
     checked: int = 0
     last_seq: int = 0
     head_seq: int | None = None
+    last_mac: str = ""  # the MAC of `last_seq`, which a verification that found no damage signs
     checkpoints: int = 0
     damage: list[Damage] = field(default_factory=list)
     seconds: float = 0.0
@@ -191,7 +196,7 @@ def _walk(report: VerifyReport, key: bytes, connection: Connection, dialect: str
         previous = mac
         expected += 1
         report.checked += 1
-        report.last_seq = seq
+        report.last_seq, report.last_mac = seq, mac
         if progress is not None and report.checked % rows.BATCH == 0:
             progress(rows.BATCH)
     if progress is not None:
@@ -207,8 +212,10 @@ def _walk(report: VerifyReport, key: bytes, connection: Connection, dialect: str
         report.damage.append(Damage(last, "modified", f"the chain head disagrees with record {last}'s MAC"))
     beyond = [seq for seq in signed if seq > last]
     if beyond:
-        report.damage.append(Damage(last + 1, "truncated",
-                                    f"the chain ends at seq {last} but checkpoint {max(beyond)} was signed"))
+        # The head row is the attacker's to reset; the write-once store is not.
+        report.damage.append(Damage(last + 1, "truncated", (
+            f"records after seq {last} are missing (the write-once store holds a checkpoint of seq "
+            f"{max(beyond)}; the database's chain ends at seq {last})")))
 
 
 def _classify(key: bytes, row: Any, previous: str, stream: _Peekable, head: tuple[int, str] | None) -> Damage:

@@ -18,15 +18,18 @@ def maintenance_group() -> None:
 
 @maintenance_group.command("run")
 def run() -> None:
-    """Expire loans past due, refund unused views, and carry out due last-day steps of departures."""
+    """Expire loans past due, refund unused views, carry out due last-day steps, sign an idle audit log."""
     rt = open_runtime()
     try:
         with unit_of_work(rt) as session:
             report = maintenance.run(rt, session, ctx=AccessContext.cli())
+        checkpoint = maintenance.run_due_checkpoint(rt)
     finally:
         rt.close()
     click.echo(f"expired {report.loans_expired} loan(s); refunded {report.views_refunded} unused view(s); "
-               f"last-day steps for {len(report.departures_offboarded)} departure(s)")
+               f"last-day steps for {len(report.departures_offboarded)} departure(s)"
+               + (f"; signed audit checkpoint {checkpoint.seq}" if checkpoint else ""))
+
 
 
 @cli.group("policy")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import click
 from sqlalchemy import select
 
 from vault.cli.common import cli, open_runtime, unit_of_work
-from vault.models import Role, User
+from vault.core.context import AccessContext
+from vault.models import Role, User, utcnow
 from vault.services import accounts
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
@@ -90,16 +92,35 @@ def token_group() -> None:
     """API bearer tokens."""
 
 
+def _lifetime(text: str | None) -> timedelta | None:
+    """"12h" or "30d" (or None: the default, 30 days, 12 hours for a duty role)."""
+    if text is None:
+        return None
+    number, unit = text[:-1], text[-1:].lower()
+    if not number.isdigit() or unit not in ("h", "d") or int(number) < 1:
+        raise click.BadParameter("a number of hours or days, like 12h or 30d", param_hint="--expires")
+    return timedelta(hours=int(number)) if unit == "h" else timedelta(days=int(number))
+
+
 @token_group.command("create")
 @click.argument("username")
 @click.option("--name", default="cli", show_default=True)
-def token_create(username: str, name: str) -> None:
-    """Create a token; the secret is printed once, as the last line."""
+@click.option("--expires", default=None, metavar="12h|30d",
+              help="Lifetime (default 30 days; duty roles at most 12 hours; others at most VAULT_TOKEN_MAX_DAYS).")
+@click.option("--scope", type=click.Choice(accounts.TOKEN_SCOPES), default="write", show_default=True,
+              help="read: GET only (lists and look-ups); write: everything the account may do.")
+def token_create(username: str, name: str, expires: str | None, scope: str) -> None:
+    """Create a token (for service accounts above all); the secret is printed once, as the last line."""
+    lifetime = _lifetime(expires)
     rt = open_runtime()
     with unit_of_work(rt) as session:
         user = accounts.get_user(session, username)
-        new = accounts.create_token(rt, session, user, name=name)
-    click.echo(f"token {new.token.id} for {username} (keep it secret; it is not shown again):")
+        new = accounts.create_token(rt, session, user, name=name, scope=scope,
+                                    expires_at=utcnow() + lifetime if lifetime else None,
+                                    ctx=AccessContext.cli())
+    expiry = new.token.expires_at.strftime("%Y-%m-%d %H:%M UTC") if new.token.expires_at else "never"
+    click.echo(f"token {new.token.id} for {username}, scope {scope}, expires {expiry} "
+               "(keep it secret; it is not shown again):")
     click.echo(new.secret)
 
 

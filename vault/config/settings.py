@@ -85,6 +85,8 @@ class Settings:
     audit_retention_days: int = 3650
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
+    # The longest an API token of a person without a duty role may live (duty roles: 12 hours at most).
+    token_max_days: int = 90
     login_max_failures: int = 5
     login_address_max_failures: int = 50
     login_window_minutes: int = 15

@@ -37,5 +37,6 @@ class Action(StrEnum):
     LOAN_REVOKE = "loan:revoke"
     PUBLIC = "public"
     QUOTA_OVERRIDE = "quota:override"
+    ROLE_APPROVE = "role:approve"
     ROLE_ASSIGN = "role:assign"
     USER_MANAGE = "user:manage"

@@ -6,6 +6,7 @@ from vault.models.base import Base, UTCDateTime, utcnow
 from vault.models.customers import Customer, CustomerAccess, CustomerCoOwner, Segment
 from vault.models.departures import Departure, DepartureStatus, HandoverItem
 from vault.models.documents import Document, DocumentVersion
+from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSession
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from vault.models.users import ApiToken, Role, RoleAssignment, User, UserStatus
@@ -38,11 +39,14 @@ __all__ = [
     "LoanKind",
     "LoanStatus",
     "LoginAttempt",
+    "PasswordLink",
     "QuotaExhaustion",
     "QuotaUsage",
     "RecoveryCode",
+    "RequestStatus",
     "Role",
     "RoleAssignment",
+    "RoleRequest",
     "Segment",
     "Severity",
     "TotpSecret",
@@ -50,5 +54,6 @@ __all__ = [
     "User",
     "UserStatus",
     "ViewStatus",
+    "WebSession",
     "utcnow",
 ]

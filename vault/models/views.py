@@ -64,4 +64,6 @@ class QuotaUsage(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
     used: Mapped[int] = mapped_column(Integer, default=0)
+    # This person's own quota of the document, set by a custodian or an approver (None: the document's).
+    view_quota: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(Text, default="")

@@ -1,18 +1,23 @@
-"""My account: password, second factor, recovery codes, and signing out of every session."""
+"""My account: password, second factor, recovery codes, API tokens, and signing out of every session."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import IntegerField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
+from vault import policy
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
-from vault.core.errors import ServiceError
+from vault.core.errors import NotFound, ServiceError
 from vault.core.passwords import MIN_LENGTH
+from vault.models import utcnow
 from vault.pages.forms import ConfirmForm
 from vault.services import accounts, totp
 from vault.web import auth, navigation, sessions
@@ -35,6 +40,15 @@ class ReauthForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
 
 
+class TokenForm(FlaskForm):
+    name = StringField(_l("Name (what the token is for)"), validators=[DataRequired(), Length(max=100)])
+    scope = SelectField(_l("Scope"), choices=[SelectChoice("read", _l("read: lists and look-ups only")),
+                                              SelectChoice("write", _l("write: everything you may do"))],
+                        default="read")
+    hours = IntegerField(_l("Expires after (hours)"), validators=[Optional(), NumberRange(min=1, max=24 * 3650)])
+    code = StringField(_l("Code from your authenticator"), validators=[Length(max=40)])
+
+
 class EnrolForm(FlaskForm):
     code = StringField(_l("Code from the app"), validators=[DataRequired(), Length(max=12)])
 
@@ -54,7 +68,49 @@ def index():
         reauth_form=ReauthForm(),
         confirm_form=ConfirmForm(),
         min_length=MIN_LENGTH,
+        token_form=TokenForm(),
+        tokens=accounts.list_tokens(session, user),
+        duty=accounts.has_duty_role(user),
+        token_cap_hours=int(accounts.token_cap(runtime().settings, user).total_seconds() // 3600),
     )
+
+
+@bp.route("/tokens", methods=["POST"])
+@permission(Action.ACCOUNT_SELF)
+def token_create():
+    """Make one's own API token; the secret is shown on this answer only. Duty roles give a fresh code."""
+    user = auth.current()
+    form = TokenForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(url_for("account.index"))
+    expires_at = utcnow() + timedelta(hours=form.hours.data) if form.hours.data else None
+    try:
+        new = accounts.create_token(runtime(), db_session(), user, name=form.name.data, scope=form.scope.data,
+                                    expires_at=expires_at, code=(form.code.data or "").strip() or None,
+                                    actor=user, ctx=access_context())
+    except ServiceError as exc:
+        flash(_(exc.message), "error")
+        return redirect(url_for("account.index"))  # a refused code is counted and recorded (302 commits)
+    return render_template("account/token_created.html", token=new.token, secret=new.secret)
+
+
+@bp.route("/tokens/<int(max=2147483647):token_id>/revoke", methods=["POST"])
+@permission(Action.ACCOUNT_SELF)
+def token_revoke(token_id: int):
+    user = auth.current()
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            accounts.revoke_tokens(runtime(), db_session(), user, token_id=token_id, actor=user,
+                                   ctx=access_context())
+        except NotFound:
+            # Someone else's token is as unknown as one that never existed.
+            raise policy.Denied(policy.deny("not_found")) from None
+        flash(_("The token is revoked."), "success")
+    return redirect(url_for("account.index"))
 
 
 @bp.route("/password", methods=["POST"])

@@ -1,24 +1,30 @@
-"""Account administration: people, roles, disabling, second-factor resets.
+"""Account administration: people, roles, disabling, second-factor resets, and the two-person rule.
 
 An administrator manages accounts and nothing else: the policy keeps every other role away from an
 admin (static conflict), so these pages are the whole of what an admin can open besides their own
 account. Role conflicts are refused by the policy with its reason, audited like every refusal.
+
+A role of power (approver, custodian, auditor, admin), or any role for a person on notice, given here is
+only a request: a second admin (an auditor, for the auditor role) approves or refuses it, on the person's
+page or on the list of waiting requests. A new account gets no password from the admin: the page shows,
+once, a one-time link with which its owner sets their own.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from vault import policy
 from vault.core.actions import Action
-from vault.core.errors import ServiceError
+from vault.core.errors import NotFound, ServiceError
 from vault.models import Role, TotpSecret, User
 from vault.pages.forms import ConfirmForm
 from vault.services import accounts, totp
@@ -29,6 +35,10 @@ from vault.web.pipeline import access_context, db_session, runtime
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 navigation.add("admin.users", Action.USER_MANAGE, "Users")
+navigation.add("admin.role_requests", Action.ROLE_APPROVE, "Role requests")
+
+# The one-time link of a new account, kept in the admin's own session until their next page shows it.
+_LINK_KEY = "vault.password_link"
 
 ROLE_CHOICES = [role.value for role in Role]
 
@@ -36,7 +46,6 @@ ROLE_CHOICES = [role.value for role in Role]
 class CreateUserForm(FlaskForm):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
     display_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
-    password = PasswordField(_l("First password"), validators=[DataRequired(), Length(max=1024)])
     roles = SelectMultipleField(_l("Roles"), choices=ROLE_CHOICES, option_widget=CheckboxInput(),
                                 widget=ListWidget(prefix_label=False))
 
@@ -86,13 +95,15 @@ def users():
             g.vault_denied_action = str(Action.ROLE_ASSIGN)  # a refusal here is a role conflict
         try:
             created = accounts.create_user(
-                runtime(), session, username=form.username.data, password=form.password.data,
+                runtime(), session, username=form.username.data, password=None,
                 display_name=form.display_name.data or None,
                 roles=tuple(Role(value) for value in form.roles.data or ()), actor=me, ctx=access_context())
+            secret = accounts.create_password_link(runtime(), session, created, actor=me, ctx=access_context())
         except ServiceError as exc:
             session.rollback()
             flash(_(exc.message), "error")
         else:
+            _hand_over(created, secret)
             flash(_("Account %(name)s created.", name=created.username), "success")
             return redirect(url_for("admin.user", user_id=created.id))
     elif form.is_submitted():
@@ -108,10 +119,14 @@ def users():
 def user(user_id: int):
     person = _user(user_id)
     session = db_session()
+    handed = cookie.pop(_LINK_KEY, None)
+    link = handed.get("url") if isinstance(handed, dict) and handed.get("user_id") == person.id else None
     return render_template(
         "admin/user.html", person=person, enrolled=totp.enrolled(session, person),
         second_factor_required=totp.required(person), role_form=RoleForm(), confirm_form=ConfirmForm(),
         is_me=person.id == auth.current().id, manager_form=_manager_form(person),
+        pending=accounts.pending_role_requests(session, person),
+        password_link=link,
     )
 
 
@@ -134,6 +149,56 @@ def manager(user_id: int):
     return redirect(url_for("admin.user", user_id=person.id))
 
 
+def _hand_over(person: User, secret: str) -> None:
+    """Show the link once, on the person's page, for the admin to hand over (it is not kept anywhere else)."""
+    cookie[_LINK_KEY] = {"user_id": person.id, "url": url_for("auth.set_password", secret=secret, _external=True)}
+
+
+@bp.route("/users/<int:user_id>/password-link", methods=["POST"])
+@permission(Action.USER_MANAGE)
+def password_link(user_id: int):
+    """A new one-time link (the old one stops working), e.g. when the first one expired unused."""
+    person = _user(user_id)
+    if ConfirmForm().validate_on_submit():
+        secret = accounts.create_password_link(runtime(), db_session(), person, actor=auth.current(),
+                                               ctx=access_context())
+        _hand_over(person, secret)
+    return redirect(url_for("admin.user", user_id=person.id))
+
+
+@bp.route("/role-requests")
+@permission(Action.ROLE_APPROVE)
+def role_requests():
+    """Every request waiting for a second person (admins and auditors decide from here)."""
+    return render_template("admin/role_requests.html", requests=accounts.pending_role_requests(db_session()),
+                           confirm_form=ConfirmForm(), me=auth.current())
+
+
+@bp.route("/role-requests/<int(max=2147483647):request_id>/<string(maxlength=10):verdict>", methods=["POST"])
+@permission(Action.ROLE_APPROVE)
+def role_decide(request_id: int, verdict: str):
+    """`verdict` is "approve" or "refuse"."""
+    session = db_session()
+    me = auth.current()
+    if verdict not in ("approve", "refuse"):
+        raise policy.Denied(policy.deny("not_found"))
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("admin.role_requests"))
+    try:
+        pending = accounts.get_role_request(session, request_id)
+    except NotFound:
+        raise policy.Denied(policy.deny("not_found")) from None
+    accounts.decide_role_request(runtime(), session, pending, approve=verdict == "approve", actor=me,
+                                 ctx=access_context())
+    if verdict == "approve":
+        flash(_("Role %(role)s given to %(name)s.", role=pending.role, name=pending.user.username), "success")
+    else:
+        flash(_("The request for %(role)s is refused.", role=pending.role), "info")
+    if Role.ADMIN in me.role_set and request.form.get("back") == "user":
+        return redirect(url_for("admin.user", user_id=pending.user_id))
+    return redirect(url_for("admin.role_requests"))
+
+
 @bp.route("/users/<int:user_id>/roles/add", methods=["POST"])
 @permission(Action.ROLE_ASSIGN)
 def role_add(user_id: int):
@@ -141,9 +206,13 @@ def role_add(user_id: int):
     form = RoleForm()
     if form.validate_on_submit():
         session = db_session()
-        accounts.assign_role(runtime(), session, person, Role(form.role.data), actor=auth.current(),
-                             ctx=access_context())
-        flash(_("Role %(role)s given to %(name)s.", role=form.role.data, name=person.username), "success")
+        waiting = accounts.assign_role(runtime(), session, person, Role(form.role.data), actor=auth.current(),
+                                       ctx=access_context())
+        if waiting is not None:
+            flash(_("Role %(role)s requested for %(name)s: a second person must approve it.", role=form.role.data,
+                    name=person.username), "info")
+        else:
+            flash(_("Role %(role)s given to %(name)s.", role=form.role.data, name=person.username), "success")
     else:
         _flash_form_errors(form)
     return redirect(url_for("admin.user", user_id=person.id))

@@ -1,4 +1,5 @@
-"""Sign in (password, then the authenticator code), the confidentiality agreement, and sign out."""
+"""Sign in (password, then the authenticator code), the confidentiality agreement, sign out, and setting
+one's first password through a one-time link."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from vault.core.actions import Action
+from vault.core.errors import NotFound, ServiceError
 from vault.pages.forms import ConfirmForm, LoginForm
-from vault.services import agreement, signin
+from vault.services import accounts, agreement, signin
 from vault.web import auth, sessions
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
@@ -28,6 +30,12 @@ def failed_sign_in_message() -> str:
 
 class CodeForm(FlaskForm):
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
+
+
+class SetPasswordForm(FlaskForm):
+    new = PasswordField(_l("Your new password"), validators=[DataRequired(), Length(max=1024)])
+    confirm = PasswordField(_l("The same again"),
+                            validators=[DataRequired(), EqualTo("new", message=_l("The two passwords differ."))])
 
 
 class AgreementForm(FlaskForm):
@@ -107,3 +115,24 @@ def logout():
         auth.sign_out()
         flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/password/set/<string(maxlength=100):secret>", methods=["GET", "POST"], endpoint="set_password")
+@permission(Action.PUBLIC)
+def set_password(secret: str):
+    """The one-time link an administrator handed over: the person chooses their own password here."""
+    session = db_session()
+    try:
+        link = accounts.password_link(session, secret)
+    except NotFound:
+        return render_template("auth/set_password.html", form=None, username=None), 404
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_password_with_link(runtime(), session, secret, form.new.data, access_context())
+        except ServiceError as exc:
+            flash(_(exc.message), "error")
+        else:
+            flash(_("Your password is set; sign in with it."), "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/set_password.html", form=form, username=link.user.username)

@@ -17,7 +17,7 @@ from vault import policy
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Document, Loan, LoanKind, LoanStatus, User, utcnow
+from vault.models import Document, Loan, LoanKind, LoanStatus, QuotaUsage, User, utcnow
 from vault.pages.customers import hidden_as_not_found
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.loans import (
@@ -30,9 +30,9 @@ from vault.pages.forms.loans import (
     RevokeForm,
 )
 from vault.policy import loans as loan_rules
+from vault.services import accounts, quota
 from vault.services import documents as documents_service
 from vault.services import loans as loans_service
-from vault.services import quota
 from vault.services import views as views_service
 from vault.web import auth, navigation
 from vault.web.guard import permission
@@ -143,9 +143,15 @@ def loan_panel(document: Document) -> Panel:
         extension=loans_service.open_request(session, actor, document, LoanKind.EXTENSION) if borrower else None,
         can_download=rule.download and bool(policy.authorize(actor, Action.DOCUMENT_DOWNLOAD)),
         place_ok=not rule.trusted_places_only or bool(access_context().named_place),
-        may_override=bool(policy.authorize(actor, Action.QUOTA_OVERRIDE, document, views=None)),
+        may_override=_may_override(actor, document),
         form=form, request_form=LoanRequestForm(formdata=None), max_days=loan_rules.max_days(rule),
     )
+
+
+def _may_override(actor: User, document: Document) -> bool:
+    """Whether to offer the quota form: for one person at least (everyone's is an approver's call)."""
+    decision = policy.authorize(actor, Action.QUOTA_OVERRIDE, document, views=None)
+    return bool(decision) or decision.code == "quota_document_wide"
 
 
 @bp.app_template_global("loan_status_label")
@@ -334,9 +340,14 @@ def custody() -> Any:
     active = sorted(loans_service.list_loans(session, actor, status=str(LoanStatus.ACTIVE)),
                     key=lambda loan: loan.due_at or utcnow())
     overrides = session.scalars(select(Document).where(Document.view_quota.is_not(None)).order_by(Document.title))
+    personal = session.execute(
+        select(QuotaUsage, Document, User).join(Document, Document.id == QuotaUsage.document_id)
+        .join(User, User.id == QuotaUsage.user_id).where(QuotaUsage.view_quota.is_not(None))
+        .order_by(Document.title, User.username)).all()
     return render_template(
         "loans/custody.html", releases=[(loan, _could(actor, Action.LOAN_RELEASE, loan)) for loan in releases],
-        active=active, overrides=list(overrides), now=utcnow(), confirm_form=ConfirmForm(formdata=None),
+        active=active, overrides=list(overrides), personal=personal, now=utcnow(),
+        confirm_form=ConfirmForm(formdata=None),
         quota_form=QuotaForm(formdata=None),
     )
 
@@ -350,6 +361,10 @@ def quota_override(document_id: int) -> Any:
     if not form.validate():
         flash(_("A view quota is a whole number, or empty for the grade's default."), "error")
         return render_template("loans/reading.html", document=document), 400
-    loans_service.set_quota_override(runtime(), session, actor, document, form.views.data, ctx=access_context())
-    flash(_("The view quota of this document is set."), "success")
+    name = (form.person.data or "").strip()
+    person = accounts.find_user(session, name) if name else None
+    loans_service.set_quota_override(runtime(), session, actor, document, form.views.data, person=person,
+                                     person_given=bool(name), ctx=access_context())
+    flash(_("The view quota of %(who)s is set.", who=name) if name else _("The view quota of this document is set."),
+          "success")
     return redirect(safe_next(form.next.data, url_for("loans.reading", document_id=document_id)))

@@ -14,6 +14,7 @@ _NOT_ON_ONESELF = {
     "manager": ("separation_of_duties", "Nobody may name their own manager."),
     "disable": ("self_disable", None),
     "reset_second_factor": ("separation_of_duties", "Nobody may reset their own second factor."),
+    "password_link": ("separation_of_duties", "Change your own password from My account."),
 }
 CHANGES = frozenset({"create", "enable", *_NOT_ON_ONESELF})
 

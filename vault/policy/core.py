@@ -66,6 +66,7 @@ MESSAGES: dict[str, str] = {
     "common_password": "This password is too common; choose another.",
     "password_contains_username": "A password must not contain the user name.",
     "self_disable": "Nobody may disable their own account.",
+    "token_scope": "This token may only read; making changes (opening a view included) needs a write token.",
 }
 
 
@@ -111,7 +112,8 @@ ROLE_RULES: dict[Action, frozenset[Role] | None] = {
     Action.LOAN_REQUEST: frozenset({Role.BORROWER}),
     Action.LOAN_RETURN: frozenset({Role.BORROWER, Role.CUSTODIAN}),
     Action.LOAN_REVOKE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
-    Action.QUOTA_OVERRIDE: frozenset({Role.CUSTODIAN}),
+    Action.QUOTA_OVERRIDE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
+    Action.ROLE_APPROVE: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.ROLE_ASSIGN: frozenset({Role.ADMIN}),
     Action.USER_MANAGE: frozenset({Role.ADMIN}),
 }

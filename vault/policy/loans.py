@@ -60,6 +60,9 @@ MESSAGES.update({
     "place_required": "Say where you will read the document.",
     "days_invalid": "A loan lasts at least one day.",
     "days_too_long": "This loan is longer than the grade allows.",
+    "quota_own_reach": "Nobody sets the view quota of a document they may borrow themselves.",
+    "quota_document_wide": "Only an approver changes a document's view quota for everyone; set it for one person.",
+    "quota_unknown_person": "There is no such person.",
     "quota_invalid": f"A view quota is a whole number from 0 to {MAX_QUOTA}, or empty for the grade's default.",
 })
 
@@ -249,10 +252,23 @@ def _read(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
 @object_rule(Action.QUOTA_OVERRIDE)
 def _quota(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the document; context: views (the new per-person quota, or None for the grade's)."""
+    """`target` is the document; context: views (the new quota, or None for the default), person (the one
+    person it is for, or None for everyone: an approver's call), person_given (a name was typed).
+
+    Nobody widens their own reach: whoever may borrow documents (a custodian who is also a borrower, an
+    approver who is also one) sets no quota at all, for anyone, since a quota raised for everyone or for an
+    accomplice is one they could spend themselves.
+    """
     document: Document = target
     if document.compiler_id == actor.id:
         return deny("separation_of_duties", "The compiler of a file cannot change how often it may be read.")
+    person: User | None = context.get("person")
+    if Role.BORROWER in actor.role_set or (person is not None and person.id == actor.id):
+        return deny("quota_own_reach")
+    if context.get("person_given") and person is None:
+        return deny("quota_unknown_person")
+    if person is None and Role.APPROVER not in actor.role_set:
+        return deny("quota_document_wide")
     views = context.get("views")
     if views is not None and (not isinstance(views, int) or isinstance(views, bool) or not 0 <= views <= MAX_QUOTA):
         return deny("quota_invalid")

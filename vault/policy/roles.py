@@ -1,4 +1,10 @@
-"""Static separation of duties, checked when a role is assigned."""
+"""Static separation of duties, checked when a role is assigned, and the two-person rule for power.
+
+Approver, custodian, auditor and admin are the roles that decide over others' access (or watch it); one
+administrator giving them could build, alone, every account a grade-3 file needs. So one admin asks, and
+a second person decides: another admin, or an auditor for the auditor role. A person on notice gets no
+role at all on one admin's word.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from vault.core.actions import Action
-from vault.models import Role, User
+from vault.models import Role, RoleRequest, User, UserStatus
 from vault.policy.core import Decision, allow, deny, object_rule
 
 # An auditor watches the people who approve, keep and write files, so must not be one of them; an admin
@@ -29,10 +35,36 @@ def role_conflict(existing: Iterable[Role], new: Role) -> str | None:
 
 @object_rule(Action.ROLE_ASSIGN)
 def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the user receiving `context['role']`."""
+    """`target` is the user receiving `context['role']`; context['pending']: roles already requested for
+    them (a conflict with a role still waiting for approval is refused now, not at the approval)."""
     user: User = target
     role = Role(context["role"])
     if user.id == actor.id:
         return deny("separation_of_duties", "Nobody may change their own roles.")
-    conflict = role_conflict(user.role_set, role)
+    conflict = role_conflict(user.role_set | frozenset(context.get("pending", ())), role)
+    return deny("role_conflict", conflict) if conflict else allow()
+
+
+POWER_ROLES = frozenset({Role.APPROVER, Role.CUSTODIAN, Role.AUDITOR, Role.ADMIN})
+
+
+def needs_second_person(user: User, role: Role) -> bool:
+    """Whether giving `role` to `user` on a page is a request a second person must approve."""
+    return role in POWER_ROLES or user.status == UserStatus.DEPARTING
+
+
+@object_rule(Action.ROLE_APPROVE)
+def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the pending `RoleRequest`; the same rule decides approving and refusing it."""
+    request: RoleRequest = target
+    if request.requested_by_id == actor.id:
+        return deny("separation_of_duties", "The person who asked for a role cannot also approve it.")
+    if request.user_id == actor.id:
+        return deny("separation_of_duties", "Nobody decides on their own roles.")
+    role = Role(request.role)
+    if role == Role.AUDITOR and Role.AUDITOR not in actor.role_set:
+        return deny("not_permitted", "Only an auditor approves the auditor role.")
+    if role != Role.AUDITOR and Role.ADMIN not in actor.role_set:
+        return deny("not_permitted", "Only a second administrator approves this role.")
+    conflict = role_conflict(request.user.role_set, role)
     return deny("role_conflict", conflict) if conflict else allow()

@@ -60,5 +60,12 @@ def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     return allow()
 
 
+def delivery_place(rule: GradeRule, named_place: str | None) -> Decision:
+    """The place rule again when the bytes are fetched: a content URL may travel, the grade's rule does not."""
+    if rule.trusted_places_only and not named_place:
+        return deny("place_not_trusted")
+    return allow()
+
+
 object_rule(Action.DOCUMENT_VIEW)(_open)
 object_rule(Action.DOCUMENT_DOWNLOAD)(_open)

@@ -1,4 +1,5 @@
-"""Accounts: creation, roles (with their static conflicts), password checks and API tokens."""
+"""Accounts: creation, roles (with their static conflicts and the two-person rule), first passwords set
+through one-time links, password checks and API tokens."""
 
 from __future__ import annotations
 
@@ -13,16 +14,42 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import policy
+from vault.config.settings import Settings
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.core.passwords import MIN_LENGTH
-from vault.models import ApiToken, Role, RoleAssignment, User, UserStatus, utcnow
+from vault.models import (
+    ApiToken,
+    PasswordLink,
+    RequestStatus,
+    Role,
+    RoleAssignment,
+    RoleRequest,
+    User,
+    UserStatus,
+    utcnow,
+)
+from vault.policy.roles import needs_second_person
 from vault.runtime import Runtime
 from vault.services import throttle, totp
 
 TOKEN_PREFIX = "vt_"  # noqa: S105 (a public marker, not a secret)
+TOKEN_SCOPES = ("read", "write")
+DEFAULT_TOKEN_DAYS = 30
+# Roles whose tokens act with power over others' access: short-lived, and made with a fresh second factor.
+DUTY_ROLES = frozenset({Role.APPROVER, Role.CUSTODIAN, Role.AUDITOR, Role.ADMIN})
+DUTY_TOKEN_HOURS = 12
+
+
+def has_duty_role(user: User) -> bool:
+    return bool(user.role_set & DUTY_ROLES)
+
+
+def token_cap(settings: Settings, user: User) -> timedelta:
+    """The longest a token of `user` may live: 12 hours for a duty role, else the configured maximum."""
+    return timedelta(hours=DUTY_TOKEN_HOURS) if has_duty_role(user) else timedelta(days=settings.token_max_days)
 
 
 def find_user(session: Session, username: str) -> User | None:
@@ -55,18 +82,26 @@ def check_password_rules(password: str, username: str | None = None) -> None:
         raise ServiceError("password_contains_username", "A password must not contain the user name.")
 
 
+PASSWORD_LINK_HOURS = 72
+
+
 def create_user(
     rt: Runtime,
     session: Session,
     *,
     username: str,
-    password: str,
+    password: str | None,
     display_name: str | None = None,
     roles: tuple[Role, ...] = (),
     actor: User | None = None,
     ctx: AccessContext | None = None,
 ) -> User:
-    """Create an account and give it `roles`; `actor` None means the command line (the operator)."""
+    """Create an account and give it `roles`; `actor` None means the command line (the operator).
+
+    An administrator (`actor`) chooses no password: `password` must be None, the account gets an unusable
+    random one, and its owner sets theirs through `create_password_link`. Roles that need a second person
+    (see `policy.roles.needs_second_person`) become requests instead of grants.
+    """
     username = username.strip()
     if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise ServiceError("invalid_username", "A user name is 1–64 letters, digits, dots, dashes or underscores.")
@@ -74,7 +109,13 @@ def create_user(
         raise Conflict("user_exists", f"The user {username} already exists.")
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE)
-    check_password_rules(password, username)
+        if password is not None:
+            raise ServiceError("password_by_admin", "An administrator does not choose anyone's password.")
+        password = secrets.token_urlsafe(32)  # never told to anyone: the owner sets theirs through a link
+    elif password is None:
+        raise ServiceError("weak_password", f"A password needs at least {MIN_LENGTH} characters.")
+    else:
+        check_password_rules(password, username)
     user = User(username=username, display_name=display_name or username, password_hash=rt.passwords.hash(password),
                 status=UserStatus.ACTIVE)
     session.add(user)
@@ -88,20 +129,129 @@ def create_user(
 
 def assign_role(
     rt: Runtime, session: Session, user: User, role: Role, *, actor: User | None, ctx: AccessContext | None = None
-) -> None:
-    """Give `user` a role, refusing the static conflicts (admin alone; auditor apart from the duties)."""
+) -> RoleRequest | None:
+    """Give `user` a role, refusing the static conflicts (admin alone; auditor apart from the duties).
+
+    From a page (`actor` set), a role of power, or any role for a person on notice, is only requested: the
+    request is returned and the role waits for a second person (`decide_role_request`). The command line
+    (`actor` None) is trusted, as whoever runs it holds the server; it grants at once under the operator's
+    name, which is how an installation with a single administrator gives duty roles.
+    """
     if actor is not None:
-        policy.require(actor, Action.ROLE_ASSIGN, user, role=role, audit={"subject_user_id": user.id})
+        pending = frozenset(Role(r.role) for r in pending_role_requests(session, user))
+        policy.require(actor, Action.ROLE_ASSIGN, user, role=role, pending=pending,
+                       audit={"subject_user_id": user.id})
     else:
         conflict = policy.role_conflict(user.role_set, role)
         if conflict:
             raise ServiceError("role_conflict", conflict)
     if role in user.role_set:
-        return
+        return None
+    if actor is not None and needs_second_person(user, role):
+        return _request_role(rt, session, user, role, actor=actor, ctx=ctx or AccessContext.cli())
+    _grant(rt, session, user, role, actor=actor, ctx=ctx or AccessContext.cli())
+    return None
+
+
+def _grant(rt: Runtime, session: Session, user: User, role: Role, *, actor: User | None,
+           ctx: AccessContext, request_id: int | None = None) -> None:
     user.roles.append(RoleAssignment(role=role, granted_by_id=actor.id if actor else None))
     session.flush()
-    rt.audit.record(session, action=AuditAction.ROLE_ASSIGN, actor=actor, ctx=ctx or AccessContext.cli(),
-                    subject_user_id=user.id, detail={"role": str(role)})
+    detail: dict[str, object] = {"role": str(role)}
+    if request_id is not None:
+        detail["request_id"] = request_id
+    rt.audit.record(session, action="role:assign", actor=actor, ctx=ctx, subject_user_id=user.id, detail=detail)
+
+
+def _request_role(rt: Runtime, session: Session, user: User, role: Role, *, actor: User,
+                  ctx: AccessContext) -> RoleRequest:
+    existing = session.scalar(select(RoleRequest).where(
+        RoleRequest.user_id == user.id, RoleRequest.role == str(role), RoleRequest.status == RequestStatus.PENDING))
+    if existing is not None:
+        return existing
+    request = RoleRequest(user_id=user.id, role=str(role), status=RequestStatus.PENDING, requested_by_id=actor.id,
+                          requested_at=utcnow())
+    session.add(request)
+    session.flush()
+    rt.audit.record(session, action="role:request", actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail={"request_id": request.id, "role": str(role)})
+    return request
+
+
+def pending_role_requests(session: Session, user: User | None = None) -> list[RoleRequest]:
+    """Requests waiting for a second person (of one account, or of everyone), oldest first."""
+    query = select(RoleRequest).where(RoleRequest.status == RequestStatus.PENDING).order_by(RoleRequest.id)
+    if user is not None:
+        query = query.where(RoleRequest.user_id == user.id)
+    return list(session.scalars(query))
+
+
+def get_role_request(session: Session, request_id: int) -> RoleRequest:
+    request = session.get(RoleRequest, request_id)
+    if request is None or request.status != RequestStatus.PENDING:
+        raise NotFound("role request")
+    return request
+
+
+def decide_role_request(
+    rt: Runtime, session: Session, request: RoleRequest, *, approve: bool, actor: User, ctx: AccessContext
+) -> None:
+    """The second person's decision: approving gives the role now; refusing closes the request. Both
+    are recorded ("role:approve" / "role:refuse"), the grant too ("role:assign").
+
+    Raises:
+        policy.Denied: `separation_of_duties` (the one who asked, or the person themselves),
+            `not_permitted` (an auditor role needs an auditor, other roles an admin), `role_conflict`.
+    """
+    audit = {"subject_user_id": request.user_id}
+    policy.require(actor, Action.ROLE_APPROVE, request, audit=audit)
+    request.status = RequestStatus.APPROVED if approve else RequestStatus.REFUSED
+    request.decided_by_id, request.decided_at = actor.id, utcnow()
+    detail = {"request_id": request.id, "role": request.role, "requested_by_id": request.requested_by_id}
+    rt.audit.record(session, action="role:approve" if approve else "role:refuse", actor=actor, ctx=ctx,
+                    detail=detail, **audit)
+    if approve and Role(request.role) not in request.user.role_set:
+        _grant(rt, session, request.user, Role(request.role), actor=actor, ctx=ctx, request_id=request.id)
+
+
+def create_password_link(
+    rt: Runtime, session: Session, user: User, *, actor: User | None, ctx: AccessContext | None = None
+) -> str:
+    """A single-use secret with which `user` sets their own password, valid for 72 hours; only its hash is
+    kept, and earlier unused links of the person stop working."""
+    if actor is not None:
+        policy.require(actor, Action.USER_MANAGE, user, change="password_link", audit={"subject_user_id": user.id})
+    now = utcnow()
+    for old in session.scalars(select(PasswordLink).where(PasswordLink.user_id == user.id,
+                                                          PasswordLink.used_at.is_(None))):
+        old.used_at = now
+    secret = secrets.token_urlsafe(32)
+    session.add(PasswordLink(user_id=user.id, token_hash=hash_token(secret), created_by_id=actor.id if actor else None,
+                             created_at=now, expires_at=now + timedelta(hours=PASSWORD_LINK_HOURS)))
+    session.flush()
+    rt.audit.record(session, action="account:password_link", actor=actor, ctx=ctx or AccessContext.cli(),
+                    subject_user_id=user.id, detail={"hours": PASSWORD_LINK_HOURS})
+    return secret
+
+
+def password_link(session: Session, secret: str) -> PasswordLink:
+    """The live link behind `secret`; NotFound when unknown, used or expired."""
+    link = session.scalar(select(PasswordLink).where(PasswordLink.token_hash == hash_token(secret)))
+    if link is None or link.used_at is not None or link.expires_at <= utcnow() or not link.user.can_sign_in:
+        raise NotFound("password link")
+    return link
+
+
+def set_password_with_link(rt: Runtime, session: Session, secret: str, new: str, ctx: AccessContext) -> User:
+    """Set a password through a one-time link; the link is spent and the person's sessions end."""
+    link = password_link(session, secret)
+    user = link.user
+    check_password_rules(new, user.username)
+    link.used_at = utcnow()
+    user.password_hash = rt.passwords.hash(new)
+    end_sessions(user)
+    rt.audit.record(session, action="account:password_set", actor=user, ctx=ctx, subject_user_id=user.id)
+    return user
 
 
 def remove_role(
@@ -129,18 +279,50 @@ def hash_token(secret: str) -> str:
 
 def create_token(
     rt: Runtime, session: Session, user: User, *, name: str = "cli", expires_at: datetime | None = None,
-    actor: User | None = None, ctx: AccessContext | None = None,
+    scope: str = "write", code: str | None = None, actor: User | None = None, ctx: AccessContext | None = None,
 ) -> NewToken:
-    """A bearer token for `user`; the secret is returned once and only its hash is stored."""
+    """A bearer token for `user`; the secret is returned once and only its hash is stored.
+
+    `actor` is the person making their own token on their account page, or None for the operator on the
+    server (service accounts, `vault token create`). Every token expires: by default after 30 days (12
+    hours for a duty role), never later than `token_cap`. A person with a duty role making their own token
+    gives a fresh authenticator code (`code`): a stolen session alone does not mint a token.
+
+    Raises:
+        ServiceError: `account_disabled`, `invalid_scope`, `token_expiry` (past or beyond the cap),
+            `second_factor_required` / `bad_second_factor` / `code_reused`.
+    """
+    ctx = ctx or AccessContext.cli()
     if not user.can_sign_in:
         raise ServiceError("account_disabled", "A disabled or departed account cannot get a token.")
+    if scope not in TOKEN_SCOPES:
+        raise ServiceError("invalid_scope", "A token's scope is read or write.")
+    now = utcnow()
+    cap = token_cap(rt.settings, user)
+    if expires_at is None:
+        expires_at = now + min(cap, timedelta(days=DEFAULT_TOKEN_DAYS))
+    if expires_at <= now or expires_at - now > cap + timedelta(minutes=1):
+        hours = int(cap.total_seconds() // 3600)
+        limit = f"{hours} hours" if hours < 48 else f"{hours // 24} days"
+        raise ServiceError("token_expiry", f"A token of {user.username} must expire within {limit}.")
+    if actor is not None and has_duty_role(user):
+        if not code or not totp.enrolled(session, user):
+            raise ServiceError("second_factor_required",
+                               "Your roles need a fresh code from your authenticator to make a token.")
+        outcome, _method = totp.verify(rt, session, user, code)
+        if outcome != "ok":
+            throttle.count_failure(rt, session, user, user.username, ctx)
+            rt.audit.record(session, action="token:create", actor=actor, ctx=ctx, outcome="denied",
+                            reason_code=outcome, subject_user_id=user.id)
+            raise ServiceError(outcome, "The code is not valid.")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name[:100], token_hash=hash_token(secret), prefix=secret[:10],
-                     expires_at=expires_at)
+                     expires_at=expires_at, scope=scope, created_at=now)
     session.add(token)
     session.flush()
-    rt.audit.record(session, action=AuditAction.TOKEN_CREATE, actor=actor, ctx=ctx or AccessContext.cli(),
-                    subject_user_id=user.id, detail={"token_id": token.id, "name": token.name})
+    rt.audit.record(session, action="token:create", actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail={"token_id": token.id, "name": token.name, "scope": scope,
+                            "expires_at": expires_at.isoformat(timespec="seconds")})
     return NewToken(token=token, secret=secret)
 
 
@@ -163,20 +345,36 @@ def revoke_tokens(
     return len(tokens)
 
 
-def user_for_token(session: Session, secret: str) -> User | None:
-    """The active user behind a bearer secret, or None (revoked, expired, disabled or unknown)."""
+def token_for_secret(session: Session, secret: str) -> ApiToken | None:
+    """The live token behind a bearer secret, or None: unknown, revoked, expired, its owner disabled,
+    departed or locked out, or a duty role's token older than 12 hours (whatever its stored expiry)."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
     now = utcnow()
     if token is None or token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
         return None
-    if not token.user.can_sign_in:
+    user = token.user
+    if not user.can_sign_in or throttle.account_locked(session, user.username, now):
         return None
+    if has_duty_role(user) and token.created_at + timedelta(hours=DUTY_TOKEN_HOURS) <= now:
+        return None  # made before a duty role was granted, or before tokens expired
     # A write on every request would serialise API calls on the token row; a minute's precision is enough.
     if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
         token.last_used_at = now
-    return token.user
+    return token
+
+
+def user_for_token(session: Session, secret: str) -> User | None:
+    """The active user behind a bearer secret, or None (see `token_for_secret`)."""
+    token = token_for_secret(session, secret)
+    return token.user if token is not None else None
+
+
+def list_tokens(session: Session, user: User) -> list[ApiToken]:
+    """A person's tokens that still work or worked lately, newest first (never their secrets)."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                                .order_by(ApiToken.id.desc())))
 
 
 def end_sessions(user: User) -> None:

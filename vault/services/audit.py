@@ -28,14 +28,20 @@ from vault.runtime import Runtime
 
 def verify(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessContext, from_seq: int = 1,
            actor_name: str | None = None, progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Verify the chain and its checkpoints, then record "audit:verify" with the result in `session`.
+    """Verify the chain and its checkpoints, sign a checkpoint of an intact chain's last record, then
+    record "audit:verify" with the result in `session`.
 
     The verification reads through a snapshot of its own; the caller should hold no write transaction
     meanwhile (on SQLite that would stall every writer for as long as the check takes), and commits.
     """
     if actor is not None:
         policy.require(actor, Action.AUDIT_VERIFY)
-    report = verify_chain(rt.db, rt.audit.key, _checkpointer(rt), from_seq=from_seq, progress=progress)
+    checkpointer = _checkpointer(rt)
+    report = verify_chain(rt.db, rt.audit.key, checkpointer, from_seq=from_seq, progress=progress)
+    if report.ok and report.last_seq >= 1:
+        # What was just verified is signed into the write-once store, so deleting the newest records and
+        # resetting the head later cannot pass the next verification.
+        checkpointer.write(at=(report.last_seq, report.last_mac))
     summary = report.as_dict()
     detail = {key: summary[key] for key in ("from_seq", "checked", "last_seq", "checkpoints", "first_bad_seq", "kind")}
     rt.audit.record(session, action=Action.AUDIT_VERIFY, actor=actor, actor_name=actor_name, ctx=ctx,

@@ -382,24 +382,33 @@ def _close(loan: Loan, status: LoanStatus, actor: User, reason: str | None) -> N
 
 
 def set_quota_override(
-    rt: Runtime, session: Session, actor: User, document: Document, views: int | None, *, ctx: AccessContext
+    rt: Runtime, session: Session, actor: User, document: Document, views: int | None, *,
+    person: User | None = None, person_given: bool = False, ctx: AccessContext,
 ) -> None:
-    """A custodian sets how many views each person gets of this document (None: the grade's number).
+    """Set how many views `person` gets of this document (None: back to the document's number); without
+    a person, how many everyone gets, which only an approver decides.
 
     Units already spent stay spent; lowering the quota below them only stops further views.
 
     Raises:
-        policy.Denied: `separation_of_duties` (the compiler), `quota_invalid`.
+        policy.Denied: `separation_of_duties` (the compiler), `quota_own_reach` (the actor may borrow, or
+            sets their own), `quota_document_wide` (not an approver), `quota_unknown_person`, `quota_invalid`.
     """
-    policy.require(actor, Action.QUOTA_OVERRIDE, document, views=views,
-                   audit={"document_id": document.id, "customer_id": document.customer_id})
-    previous = document.view_quota
-    document.view_quota = views
-    session.flush()
-    rt.audit.record(session, action=AuditAction.QUOTA_OVERRIDE, actor=actor, ctx=ctx, document_id=document.id,
-                    customer_id=document.customer_id,
-                    detail={"views": views, "previous": previous, "grade": document.grade,
-                            "grade_views": rt.settings.grade(document.grade).views})
+    audit = {"document_id": document.id, "customer_id": document.customer_id}
+    if person is not None:
+        audit["subject_user_id"] = person.id
+    policy.require(actor, Action.QUOTA_OVERRIDE, document, views=views, person=person, person_given=person_given,
+                   audit=audit)
+    detail: dict[str, object] = {"views": views, "grade": document.grade,
+                                 "grade_views": rt.settings.grade(document.grade).views}
+    if person is None:
+        detail["previous"], document.view_quota = document.view_quota, views
+        detail["scope"] = "document"
+        session.flush()
+    else:
+        detail["previous"] = quota.set_person_quota(session, person.id, document.id, views)
+        detail["scope"], detail["person"] = "person", person.username
+    rt.audit.record(session, action="quota:override", actor=actor, ctx=ctx, detail=detail, **audit)
 
 
 # -- for the approver: what the requester did before ----------------------------------------------------

@@ -5,8 +5,10 @@ unused give their view back, and departures whose last day has ended get their l
 tokens revoked, sessions ended, the account disabled). Access is already refused without this work
 (`User.can_sign_in`, the loan's due time): the sweep makes the records and the counters say so.
 
-It runs as a unit of work of its own: from `vault maintenance run` (for cron) and from the request
-pipeline at most once a minute per worker, after the guard, before the request's own unit.
+An idle audit log is also signed after the checkpoint interval (`run_due_checkpoint`), so the newest
+records never stay unsigned for long. The sweep runs as a unit of work of its own: from
+`vault maintenance run` (for cron) and from the request pipeline at most once a minute per worker, after
+the guard, before the request's own unit.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from vault.audit.checkpoints import SignedCheckpoint
 from vault.core.context import AccessContext
 from vault.models import utcnow
 from vault.runtime import Runtime
@@ -36,3 +39,11 @@ def run(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime | No
     done = departures.run_due(rt, session, ctx=ctx, now=now)
     return MaintenanceReport(loans_expired=swept.loans_expired, views_refunded=swept.views_refunded,
                              departures_offboarded=tuple(d.id for d in done))
+
+
+def run_due_checkpoint(rt: Runtime, *, now: datetime | None = None) -> SignedCheckpoint | None:
+    """Sign the audit head if its minute clock ran out; outside any unit of work (the checkpointer
+    writes the store first and its own row after, in transactions of its own)."""
+    if rt.audit.checkpoints is None:
+        return None
+    return rt.audit.checkpoints.write_if_stale(now)

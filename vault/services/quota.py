@@ -48,12 +48,36 @@ def limit_for(settings: Settings, session: Session, user_id: int, document: Docu
             Loan.kind == LoanKind.EXTENSION, Loan.status == LoanStatus.APPROVED,
         )
     )
-    return base_limit(settings, document) + int(extra or 0)
+    return base_limit(settings, document, person_quota(session, user_id, document.id)) + int(extra or 0)
 
 
-def base_limit(settings: Settings, document: Document) -> int:
-    """The document's own quota (its override, or its grade's number), before any extension."""
+def base_limit(settings: Settings, document: Document, person: int | None = None) -> int:
+    """The quota before any extension: the person's own override, else the document's (an approver's),
+    else its grade's number."""
+    if person is not None:
+        return person
     return document.view_quota if document.view_quota is not None else settings.grade(document.grade).views
+
+
+def person_quota(session: Session, user_id: int, document_id: int) -> int | None:
+    """The override a custodian or an approver set for this one person on this document, if any."""
+    return session.scalar(
+        select(QuotaUsage.view_quota).where(QuotaUsage.user_id == user_id, QuotaUsage.document_id == document_id)
+    )
+
+
+def set_person_quota(session: Session, user_id: int, document_id: int, views: int | None) -> int | None:
+    """Set (or with None, clear) one person's quota of a document; returns the previous one."""
+    row = session.get(QuotaUsage, (user_id, document_id))
+    if row is None:
+        if views is None:
+            return None
+        row = QuotaUsage(user_id=user_id, document_id=document_id, used=0, note="")
+        session.add(row)
+    previous = row.view_quota
+    row.view_quota = views
+    session.flush()
+    return previous
 
 
 def extension_views(loans: list[Loan]) -> int:

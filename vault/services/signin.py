@@ -54,13 +54,15 @@ def check_password(rt: Runtime, session: Session, username: str, password: str, 
     assert user is not None
     if not user.can_sign_in:
         return refuse("account_disabled")
-    throttle.record_success(session, name)
     if rt.passwords.needs_rehash(user.password_hash):
         user.password_hash = rt.passwords.hash(password)
     if totp.enrolled(session, user):
-        rt.audit.record(session, action=AuditAction.AUTH_PASSWORD, actor=user, ctx=ctx, subject_user_id=user.id,
+        # The run of failures ends only when the whole sign-in succeeds: clearing it here would give
+        # anyone who knows the password a fresh set of code guesses at every sign-in.
+        rt.audit.record(session, action="auth:password", actor=user, ctx=ctx, subject_user_id=user.id,
                         detail={"second_factor": "pending"})
         return PasswordCheck(user, "ok", second_factor=True)
+    throttle.record_success(session, name)
     user.last_login_at = utcnow()
     detail = {"second_factor": "enrolment_required"} if totp.required(user) else {}
     _audit_login(rt, session, user, name, ctx, detail=detail)

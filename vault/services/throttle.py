@@ -68,6 +68,12 @@ def blocked(session: Session, username: str, address: str | None, now: datetime 
     return None
 
 
+def account_locked(session: Session, username: str, now: datetime | None = None) -> bool:
+    """The account name is locked out now (its API tokens stop too, not only its sign-ins)."""
+    row = session.get(LoginAttempt, user_key(username))
+    return row is not None and row.locked_until is not None and row.locked_until > (now or utcnow())
+
+
 def record_failure(
     session: Session, settings: Settings, username: str, address: str | None, now: datetime | None = None
 ) -> list[str]:

@@ -122,7 +122,8 @@ def open_view(
     version = document.latest
     if version is None:
         raise Conflict("no_content", policy.message_for("no_content"))
-    limit = quota.base_limit(rt.settings, document) + quota.extension_views(held)
+    limit = quota.base_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id)) \
+        + quota.extension_views(held)
     spent = quota.reserve(session, actor.id, document.id, limit)
     if spent is None:
         raise policy.Denied(rules.quota_exhausted(limit), **audit)
@@ -262,18 +263,19 @@ def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
     Raises:
         NotFound: no view has this secret.
         policy.Denied: `not_found` (another person's URL, audited), `content_url_used` (replayed),
-            `content_url_expired` (refunded), `loan_expired` / `no_active_loan` (the loan ended since).
+            `content_url_expired` (refunded), `loan_expired` / `no_active_loan` (the loan ended since),
+            `place_not_trusted` (the grade needs a trusted place and the fetch comes from elsewhere; refunded).
     """
     # The view, its document's customer (for the audit records) and its version, in one query.
     found = session.execute(
-        select(DocumentView, Document.customer_id, DocumentVersion)
+        select(DocumentView, Document.customer_id, Document.grade, DocumentVersion)
         .join(Document, Document.id == DocumentView.document_id)
         .join(DocumentVersion, DocumentVersion.id == DocumentView.version_id)
         .where(DocumentView.token_hash == hash_secret(secret))
     ).first()
     if found is None:
         raise NotFound("content link")
-    view, customer_id, version = found
+    view, customer_id, grade, version = found
     audit = {"document_id": view.document_id, "customer_id": customer_id, "version_id": view.version_id,
              "loan_id": view.loan_id}
     if view.user_id != actor.id:
@@ -285,6 +287,11 @@ def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
         raise policy.Denied(policy.deny("content_url_expired"), keep_work=True, **audit)
     if view.loan_id is not None:
         _check_loan(rt, session, actor, view, audit, ctx)
+    place = rules.delivery_place(rt.settings.grade(grade), ctx.named_place)
+    if not place:
+        # Opened from the office, fetched from elsewhere: the bytes go nowhere the grade forbids.
+        quota.refund(rt, session, view, cause=place.code, actor=actor, ctx=ctx)
+        raise policy.Denied(place, keep_work=True, **audit)
     if not _claim(session, view):
         raise policy.Denied(policy.deny("content_url_used"), **audit)
     return Claim(view_id=view.id, actor=actor, version=version, download=view.download, audit=audit, ctx=ctx)

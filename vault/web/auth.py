@@ -20,12 +20,13 @@ from vault import policy
 from vault.core.audit_actions import AuditAction
 from vault.models import User
 from vault.services import agreement
-from vault.services.accounts import user_for_token
+from vault.services.accounts import token_for_secret
 from vault.web import sessions
 from vault.web.pipeline import access_context, db_session, keep_work, refusal_response, runtime, wants_json
 from vault.web.redirects import safe_next
 
 login_manager = LoginManager()
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def install(app: Flask) -> None:
@@ -41,6 +42,8 @@ def install(app: Flask) -> None:
         except (TypeError, ValueError):
             return None
         if user is None or not user.can_sign_in or session.get("epoch") != user.session_epoch:
+            return None
+        if not sessions.live(user):
             return None
         return _LoginUser(user)
 
@@ -67,6 +70,9 @@ def sign_in(user: User, second_factor: str = sessions.NONE) -> None:
 
 
 def sign_out() -> None:
+    """End the session here and on the server (the caller's unit of work records the end)."""
+    sessions.end()
+    keep_work()
     logout_user()
     session.clear()
 
@@ -109,10 +115,17 @@ def api_user() -> User | None:
     scheme, _sep, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
-    user = user_for_token(db_session(), secret.strip())
-    if user is not None and not agreement.accepted(db_session(), user, runtime().settings.agreement_version):
+    token = token_for_secret(db_session(), secret.strip())
+    if token is None:
+        return None
+    user = token.user
+    if not agreement.accepted(db_session(), user, runtime().settings.agreement_version):
         g.vault_user = user
         raise policy.Denied(policy.deny("agreement_required"))
+    if token.scope != "write" and request.method not in SAFE_METHODS:
+        # A read token lists and looks up; anything that changes state, opening a view included, needs write.
+        g.vault_user = user
+        raise policy.Denied(policy.deny("token_scope"))
     return user
 
 

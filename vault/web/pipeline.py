@@ -181,6 +181,7 @@ def run_due_maintenance() -> None:
             report = maintenance.run(rt, sweep_session, ctx=AccessContext.system("vault maintenance (on request)"))
         for departure_id in report.departures_offboarded:
             current_app.logger.info("last-day steps carried out for departure %d", departure_id)
+        maintenance.run_due_checkpoint(rt)
     except Exception:
         # Access is already refused without it (`User.can_sign_in`, due times); retried at the next sweep.
         app.extensions[MAINTENANCE_KEY] = 0.0

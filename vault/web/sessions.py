@@ -3,7 +3,9 @@
 The session cookie is signed by Flask and carries only ids, timestamps and the step reached; what
 makes it invalid lives in the database: `User.session_epoch` (bumped by "log out everywhere", a
 password change, a second-factor reset or disabling the account) is compared on every request, so a
-copied cookie dies with the others.
+copied cookie dies with the others; and each session has its own row (`WebSession`, found by the
+SHA-256 of a random id the cookie carries) that signing out ends, so a cookie copied before "sign out"
+is dead after it while the person's other sessions live on.
 
 After the password a session may still owe steps, in this order: the authenticator code (people who
 have one), enrolling one (roles that require it and have none), accepting the current confidentiality
@@ -13,11 +15,14 @@ page sends the person to it.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+
 from flask import Flask, has_request_context, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from vault.core.clock import clock
-from vault.models import User
+from vault.models import User, WebSession, utcnow
 from vault.services import agreement, totp
 from vault.web.pipeline import db_session, runtime
 
@@ -54,13 +59,39 @@ def install(app: Flask) -> None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
 
+def _sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def start(user: User, second_factor: str) -> None:
-    """Fill a fresh session (the caller has cleared it) for `user` just past the password."""
+    """Fill a fresh session (the caller has cleared it) for `user` just past the password, and record it
+    on the server (committed with the request's unit of work)."""
+    sid = secrets.token_urlsafe(32)
+    db_session().add(WebSession(id=_sid_hash(sid), user_id=user.id, created_at=utcnow()))
+    session["sid"] = sid
     moment = now()
     session["epoch"] = user.session_epoch
     session["iat"] = moment
     session["seen"] = moment
     session["mfa"] = second_factor
+
+
+def live(user: User) -> bool:
+    """The cookie names a session of `user` the server has not ended."""
+    sid = session.get("sid")
+    if not isinstance(sid, str) or not sid:
+        return False
+    row = db_session().get(WebSession, _sid_hash(sid))
+    return row is not None and row.user_id == user.id and row.ended_at is None
+
+
+def end() -> None:
+    """End this session on the server: a copy of its cookie is refused from now on."""
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        row = db_session().get(WebSession, _sid_hash(sid))
+        if row is not None and row.ended_at is None:
+            row.ended_at = utcnow()
 
 
 def renew_epoch(user: User) -> None:

@@ -76,4 +76,6 @@ class RevokeForm(FlaskForm):
 class QuotaForm(FlaskForm):
     views = WholeNumberField(_l("Views per person (empty: the grade's number)"),
                              message=_l("Enter a whole number of views, or nothing."), optional=True)
+    # Whose quota: a user name; empty means everyone's (an approver's decision).
+    person = StringField(_l("For whom (user name; empty: everyone, approvers only)"), validators=[Length(max=64)])
     next = HiddenField()
