@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select, update
 
-from vault.audit import service as audit_service
 from vault.audit.chain import compute_mac, record_dict
 from vault.audit.checkpoints import SignedCheckpoint, object_key
 from vault.audit.verify import verify_chain
 from vault.core.context import AccessContext
 from vault.models import AuditCheckpoint, AuditEvent, AuditHead
+from vault.services import audit as audit_service
 from vault.services.maintenance import run_due_checkpoint
 
 from .conftest import append, attack, drop_append_only

@@ -23,7 +23,9 @@ from vault.web.guard import coverage
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # Public acts: signing in is how a person gets a permission at all; its refusals are tested in tests/security.
-PUBLIC = {("auth.login", "POST")}
+# Setting one's first password through a one-time link: the link itself is the credential (its refusals
+# are tested in tests/security/test_two_person_rule.py).
+PUBLIC = {("auth.login", "POST"), ("auth.set_password", "POST")}
 WARNINGS = (AuditAction.ALERT_RAISE, AuditAction.ALERT_ESCALATE)
 
 
@@ -39,6 +41,10 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("account.recovery_codes", "POST"): {},
         ("account.second_factor", "POST"): {},
         ("account.second_factor_remove", "POST"): {},
+        ("account.token_create", "POST"): {},
+        ("account.token_revoke", "POST"): {"token_id": 1},
+        ("admin.password_link", "POST"): user,
+        ("admin.role_decide", "POST"): {"request_id": 1, "verdict": "approve"},
         ("admin.disable", "POST"): user,
         ("admin.enable", "POST"): user,
         ("admin.role_add", "POST"): user,

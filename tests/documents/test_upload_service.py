@@ -9,7 +9,7 @@ import json
 import tracemalloc
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from crypto import DecryptionError, ciphertext_size
 from storage import StorageUnavailable
@@ -28,7 +28,7 @@ from tests.documents.conftest import (
 )
 from vault import policy
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Customer, Document, DocumentVersion
+from vault.models import Customer, CustomerCoOwner, Document, DocumentVersion
 from vault.services import documents
 
 
@@ -250,6 +250,9 @@ def test_bad_titles_and_custodians_are_refused(rt, company, users):
 
 def test_document_metadata_is_seen_by_those_who_work_the_customer_only(rt, company):
     document_id = company.upload()
+    with rt.db.session() as session:  # the scene's approver and custodian do not work this customer
+        for who in ("kate", "april"):
+            session.execute(delete(CustomerCoOwner).where(CustomerCoOwner.user_id == company.user(session, who).id))
     with rt.db.session() as session:
         customer = session.get(Customer, company.customer_id)
         # Need to know: an approver or custodian with nothing of this customer in their queue sees nothing.

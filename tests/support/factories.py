@@ -127,14 +127,15 @@ def make_loan(rt: Runtime, *, document_id: int, borrower_id: int, reason: str = 
 
 
 def everyone_works(rt: Runtime, customer_id: int) -> None:
-    """Scene setting for tests about something other than need to know: every account manager (borrower
-    or compiler) co-owns the customer, so each sees it as the people of the scene expect. Written straight
-    to the database, past the three-co-owner limit, which the need-to-know tests check on their own."""
+    """Scene setting for tests about something other than need to know: everyone in a working role
+    (borrower, compiler, custodian, approver) co-owns the customer, so each sees it as the people of the
+    scene expect. Written straight to the database, past the product's rules (only account managers
+    co-own, at most three), which the need-to-know tests check on their own scenes."""
     with rt.db.session() as session:
         customer = session.get(Customer, customer_id)
         assert customer is not None
         workers = set(session.scalars(select(RoleAssignment.user_id).where(
-            RoleAssignment.role.in_([Role.BORROWER, Role.COMPILER]))))
+            RoleAssignment.role.in_([Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER]))))
         for user_id in sorted(workers - customer.co_owner_ids - {customer.owner_id}):
             session.add(CustomerCoOwner(customer_id=customer_id, user_id=user_id))
 
