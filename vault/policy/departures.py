@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from vault.core.actions import Action
-from vault.models import Alert, AlertStatus, Departure, HandoverItem, User
+from vault.models import Alert, AlertStatus, Departure, HandoverItem, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 from vault.policy.loans import reason_problem
 
@@ -22,6 +22,7 @@ MESSAGES.update({
     "own_departure": "Nobody manages, waives or reports on their own departure.",
     "departure_closed": "This departure is completed; it changes no more.",
     "not_successor": "Only the person the customer was handed to confirms the contact.",
+    "successor_departing": "You have given notice yourself: an approver waives or reassigns this confirmation.",
     "not_transferred": "The customer has no new owner yet.",
     "already_confirmed": "The contact with this customer is already confirmed.",
     "contact_date_future": "The contact date cannot be in the future.",
@@ -105,6 +106,9 @@ def _confirm(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("own_departure")
     if item.to_user_id != actor.id:
         return deny("not_successor")
+    if actor.status != UserStatus.ACTIVE:
+        # A successor on notice is leaving too: their word that the customer stays is worth nothing.
+        return deny("successor_departing")
     return check_confirmation(item, contact_date=context.get("contact_date"), note=context.get("note"),
                               today=context["today"])
 

@@ -104,6 +104,12 @@ def approvals_needed(rule: GradeRule, borrower: User) -> int:
     return base
 
 
+def approvals_due(rule: GradeRule, loan: Loan) -> int:
+    """Approvals `loan` needs now: what was fixed when it was made, raised if the borrower has given
+    notice since (a request filed the day before the notice must not get through on the old count)."""
+    return max(loan.approvals_required, approvals_needed(rule, loan.borrower))
+
+
 def _request_input(rule: GradeRule, ctx: dict[str, Any], kind: LoanKind) -> Decision:
     problem = reason_problem(ctx.get("reason"))
     if problem:
@@ -161,7 +167,8 @@ def _wrong_state(loan: Loan, message: str) -> Decision:
 
 @object_rule(Action.LOAN_APPROVE)
 def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the loan; context: decided (ids of people who already decided it), comment."""
+    """`target` is the loan; context: decided (ids of people who already decided it), comment, rule (the
+    document's grade rule), departure_mode (`[departure] on_notice`)."""
     loan: Loan = target
     decided: Collection[int] = context.get("decided", ())
     if loan.borrower_id == actor.id:
@@ -174,12 +181,17 @@ def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return _wrong_state(loan, "Only a request waiting for a decision can be decided.")
     if not loan.borrower.can_sign_in:
         return deny("borrower_inactive")
+    rule: GradeRule | None = context.get("rule")
+    if (loan.borrower.status == UserStatus.DEPARTING and rule is not None and rule.loan_required
+            and context.get("departure_mode") == "refuse" and context.get("step") != "reject"):
+        # Filed before the notice, decided after it: the notice's rules apply to the decision.
+        return deny("departing_refused")
     return allow()
 
 
 @object_rule(Action.LOAN_REJECT)
 def _reject(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    decision = _approve(actor, target, context)
+    decision = _approve(actor, target, {**context, "step": "reject"})
     if decision and not (context.get("comment") or "").strip():
         return deny("comment_required")
     return decision

@@ -275,7 +275,10 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
     """
     _lock(session, loan)
     decided = {d.approver_id for d in loan.decisions}
-    policy.require(actor, Action.LOAN_APPROVE, loan, decided=decided, comment=comment, audit=targets(loan))
+    rule = rt.settings.grade(loan.document.grade)
+    policy.require(actor, Action.LOAN_APPROVE, loan, decided=decided, comment=comment, rule=rule,
+                   departure_mode=rt.settings.departure.on_notice, audit=targets(loan))
+    loan.approvals_required = rules.approvals_due(rule, loan)
     now = utcnow()
     session.add(LoanDecision(loan_id=loan.id, approver_id=actor.id, decision="approve",
                              comment=(comment or "").strip(), decided_at=now))
