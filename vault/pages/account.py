@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
@@ -13,6 +12,7 @@ from vault.core.actions import Action
 from vault.core.errors import ServiceError
 from vault.core.passwords import MIN_LENGTH
 from vault.pages.forms import ConfirmForm
+from vault.pages.forms.text import SafeForm
 from vault.services import accounts, totp
 from vault.web import auth, navigation, sessions
 from vault.web.guard import permission
@@ -23,18 +23,18 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 navigation.add("account.index", Action.ACCOUNT_SELF, "My account")
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(SafeForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
     new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
     confirm = PasswordField(_l("New password again"),
                             validators=[DataRequired(), EqualTo("new", message=_l("The two new passwords differ."))])
 
 
-class ReauthForm(FlaskForm):
+class ReauthForm(SafeForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
 
 
-class EnrolForm(FlaskForm):
+class EnrolForm(SafeForm):
     code = StringField(_l("Code from the app"), validators=[DataRequired(), Length(max=12)])
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
@@ -21,6 +20,7 @@ from vault.core.actions import Action
 from vault.core.errors import ServiceError
 from vault.models import Role, TotpSecret, User
 from vault.pages.forms import ConfirmForm
+from vault.pages.forms.text import SafeForm
 from vault.services import accounts, totp
 from vault.web import auth, navigation
 from vault.web.guard import permission
@@ -33,7 +33,7 @@ navigation.add("admin.users", Action.USER_MANAGE, "Users")
 ROLE_CHOICES = [role.value for role in Role]
 
 
-class CreateUserForm(FlaskForm):
+class CreateUserForm(SafeForm):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
     display_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
     password = PasswordField(_l("First password"), validators=[DataRequired(), Length(max=1024)])
@@ -41,7 +41,7 @@ class CreateUserForm(FlaskForm):
                                 widget=ListWidget(prefix_label=False))
 
 
-class RoleForm(FlaskForm):
+class RoleForm(SafeForm):
     role = SelectField(_l("Role"), choices=ROLE_CHOICES)
 
 
@@ -52,7 +52,7 @@ def _user(user_id: int) -> User:
     return user
 
 
-def _flash_form_errors(form: FlaskForm) -> None:
+def _flash_form_errors(form: SafeForm) -> None:
     for errors in form.errors.values():
         for error in errors:
             flash(str(error), "error")

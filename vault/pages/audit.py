@@ -13,7 +13,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import IntegerField, SelectField
@@ -25,6 +24,7 @@ from vault.audit.export import FORMATS, MEDIA_TYPES, AuditExport, load_manifest,
 from vault.audit.filters import AuditFilter, FilterError, parse
 from vault.core.actions import Action
 from vault.models import AuditEvent, Customer, Document, Loan, User
+from vault.pages.forms.text import SafeForm
 from vault.web import auth, navigation
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
@@ -43,11 +43,11 @@ KNOWN_ACTIONS = sorted({str(a) for a in Action if a != Action.PUBLIC} | {
 })
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(SafeForm):
     from_seq = IntegerField(_l("From sequence number"), validators=[Optional(), NumberRange(min=1)])
 
 
-class ExportForm(FlaskForm):
+class ExportForm(SafeForm):
     format = SelectField(_l("Format"), choices=[SelectChoice("csv", "CSV"), SelectChoice("jsonl", _l("JSON Lines"))],
                          default="csv")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
 
 from vault.core.actions import Action
 from vault.pages.forms import ConfirmForm, LoginForm
+from vault.pages.forms.text import SafeForm
 from vault.services import agreement, signin
 from vault.web import auth, sessions
 from vault.web.guard import permission
@@ -26,11 +26,11 @@ def failed_sign_in_message() -> str:
     return _("Wrong user name or password. After repeated failures, signing in is paused for a while.")
 
 
-class CodeForm(FlaskForm):
+class CodeForm(SafeForm):
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
 
 
-class AgreementForm(FlaskForm):
+class AgreementForm(SafeForm):
     accept = BooleanField(_l("I have read this agreement and accept it."), validators=[DataRequired()])
 
 
