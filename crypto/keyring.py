@@ -45,9 +45,10 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from crypto.errors import DecryptionError, KeyringError
 
@@ -447,6 +448,13 @@ class Keyring:
     def checkpoint_private_key(self) -> Ed25519PrivateKey:
         """Ed25519 key that signs audit checkpoints."""
         return Ed25519PrivateKey.from_private_bytes(self._checkpoint_key)
+
+    def derive_key(self, label: bytes) -> bytes:
+        """A 32-byte key for one purpose (`label`), derived with HKDF-SHA256 from the checkpoint
+        signing seed: a secret that never leaves the keyring (unlike the audit key, which an auditor may
+        be given), so a separate key per use needs no new entry in the file."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"vault keyring derive v1",
+                    info=label).derive(self._checkpoint_key)
 
     def checkpoint_public_key_pem(self) -> bytes:
         """Public half of the checkpoint key, PEM (SubjectPublicKeyInfo), for outside verifiers."""

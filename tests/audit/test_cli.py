@@ -55,9 +55,16 @@ def test_verify_intact_then_damaged(rt, run):
 def test_export_and_verify_export_with_each_key(rt, run, tmp_path):
     append(rt, 11)
     out = tmp_path / "audit.jsonl"
-    result = run("export", "--format", "jsonl", "--out", str(out))
+    old_umask = os.umask(0o022)
+    try:
+        result = run("export", "--format", "jsonl", "--out", str(out))
+    finally:
+        os.umask(old_umask)
     assert result.exit_code == 0, result.output
     assert "12 rows (seq 1..12)" in result.output
+    # Finding 14: the export and its manifest name people and customers: the owner's alone.
+    for written in (out, tmp_path / "audit.jsonl.manifest.json"):
+        assert stat.S_IMODE(os.stat(written).st_mode) == 0o600, written
     pub, key = tmp_path / "pub.pem", tmp_path / "audit.key"
     assert run("public-key", "--out", str(pub)).exit_code == 0
     assert pub.read_text().startswith("-----BEGIN PUBLIC KEY-----")

@@ -87,7 +87,7 @@ def second_factor():
     if totp.enrolled(session, user):
         flash(_("Your second factor is already set up."), "info")
         return redirect(url_for("account.index"))
-    row = totp.begin_enrolment(session, user)
+    secret = totp.begin_enrolment(runtime(), session, user)
     form = EnrolForm()
     if form.validate_on_submit():
         try:
@@ -98,8 +98,8 @@ def second_factor():
             sessions.second_factor_done()
             return render_template("account/recovery_codes.html", codes=codes,
                                    next_url=sessions.continue_url(user), enrolled_now=True)
-    uri = totp.provisioning_uri(runtime(), user, row.secret)
-    return render_template("account/enrol.html", form=form, qr=totp.qr_data_uri(uri), secret=row.secret,
+    uri = totp.provisioning_uri(runtime(), user, secret)
+    return render_template("account/enrol.html", form=form, qr=totp.qr_data_uri(uri), secret=secret,
                            required=totp.required(user), pending=auth.step_owed() == "enrol")
 
 
