@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crypto import CryptoError
@@ -33,7 +33,21 @@ from vault.core import events
 from vault.core.actions import Action
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
-from vault.models import Document, DocumentVersion, DocumentView, Loan, LoanStatus, User, ViewStatus, utcnow
+from vault.models import (
+    Alert,
+    AlertStatus,
+    Departure,
+    Document,
+    DocumentVersion,
+    DocumentView,
+    Loan,
+    LoanStatus,
+    Severity,
+    User,
+    UserStatus,
+    ViewStatus,
+    utcnow,
+)
 from vault.policy import views as rules
 from vault.runtime import Runtime
 from vault.services import loans, quota
@@ -80,6 +94,24 @@ def _targets(document: Document, loan: Loan | None = None) -> dict[str, int | No
     return out
 
 
+def access_suspended(session: Session, user: User) -> bool:
+    """Whether an unresolved high-severity alert has suspended the person's access to all content
+    (`[alerts] auto_suspend`); resolving that alert lifts it."""
+    alerts = session.scalars(select(Alert).where(Alert.user_id == user.id, Alert.severity == Severity.HIGH,
+                                                 Alert.status != AlertStatus.RESOLVED))
+    return any(alert.evidence.get("access_suspended") for alert in alerts)
+
+
+def _opened_on_notice(session: Session, user: User) -> int:
+    """Views of files needing no loan (grade 1) the person opened in the last 24 hours since the notice."""
+    since = utcnow() - timedelta(days=1)
+    notice = session.scalar(select(Departure.started_at).where(Departure.user_id == user.id))
+    if notice is not None:
+        since = max(since, notice)
+    return session.scalar(select(func.count()).select_from(DocumentView).where(
+        DocumentView.user_id == user.id, DocumentView.loan_id.is_(None), DocumentView.opened_at >= since)) or 0
+
+
 def open_view(
     rt: Runtime,
     session: Session,
@@ -113,8 +145,12 @@ def open_view(
     loan = loans.active_among(held)
     latest = loans.latest_among(held) if loan is None else None
     audit = _targets(document, loan)
+    notice: dict[str, int] = {}
+    if actor.status == UserStatus.DEPARTING and not rule.loan_required:
+        notice = {"notice_cap": rt.settings.departure.notice_grade1_daily_cap,
+                  "notice_opened_today": _opened_on_notice(session, actor)}
     policy.require(
-        actor, action, document, rule=rule, loan=loan,
+        actor, action, document, rule=rule, loan=loan, suspended=access_suspended(session, actor), **notice,
         loan_expired=latest is not None and latest.status == LoanStatus.EXPIRED,
         named_place=ctx.named_place, download=bool(download), reason=reason, place=place, audit=audit,
     )
