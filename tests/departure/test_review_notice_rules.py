@@ -57,3 +57,41 @@ def test_a_successor_who_has_since_given_notice_cannot_confirm_handovers(rt, com
                                      departures.get_departure(session, sam_departure),
                                      reason="Sue is leaving as well; Tom called the buyer", ctx=OFFICE)
         assert [i.customer_id for i in waived] == [vip]
+
+
+def test_a_notice_withdrawn_on_the_page_restores_normal_policy(rt, app, company):
+    """"A notice cannot be withdrawn": the departure page's button restores the normal rules, audited."""
+    from tests.conftest import csrf_from, login
+
+    customer = company.customer("Stay Ltd")
+    departure_id = _notice(rt, company, "sam", "sue")
+    browser = app.test_client()
+    login(browser, "adm")
+    page = browser.get(f"/departures/{departure_id}")
+    assert page.status_code == 200 and "Withdraw the notice" in page.get_data(as_text=True)
+    token = csrf_from(page.get_data(as_text=True))
+    short = browser.post(f"/departures/{departure_id}/withdraw", data={"csrf_token": token, "reason": "no"})
+    assert short.status_code == 403 and company.refresh("sam").status == "departing"
+    done = browser.post(f"/departures/{departure_id}/withdraw",
+                        data={"csrf_token": token, "reason": "Sam accepted the counter-offer"})
+    assert done.status_code == 302
+    assert company.refresh("sam").status == "active" and company.refresh("sam").last_day is None
+    with rt.db.session() as session:
+        from vault.models import Customer
+
+        assert session.get(Customer, customer).owner_id == company.ids["sam"]
+    assert [e.actor_name for e in company.events("departure:withdraw")] == ["adm"]
+    # Normal policy again: one approval suffices for a grade-2 loan.
+    document = company.document(customer, grade=2)
+    assert company.approve(company.request(document), "ann").status == "active"
+
+
+def test_a_notice_cannot_be_withdrawn_after_the_last_day(rt, company):
+    with rt.db.session() as session:
+        departure = departures.start_departure(
+            rt, session, company.user(session, "adm"), company.user(session, "sam"), last_day=days_from_today(-1),
+            successor=company.user(session, "sue"), notice_date=days_from_today(-3), ctx=OFFICE)
+        with pytest.raises(policy.Denied) as refused:
+            departures.withdraw(rt, session, company.user(session, "adm"), departure,
+                                reason="Changed our mind about it", ctx=OFFICE)
+    assert refused.value.decision.code == "already_offboarded"

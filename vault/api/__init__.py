@@ -1,12 +1,12 @@
 """The JSON API under /api/v1: bearer tokens only, the same policy and services as the pages.
 
-Resources live in their own modules (me, customers, documents, loans, views, openapi); importing them
+Resources live in their own modules (me, customers, documents, loans, views, departures, openapi); importing them
 registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` JSON.
 """
 
 from __future__ import annotations
 
-from vault.api import customers, documents, errors, loans, me, openapi, views
+from vault.api import customers, departures, documents, errors, loans, me, openapi, views
 from vault.api.blueprint import bp
 
 # Bearer tokens only (cookies are ignored under /api), so there is no browser session to forge requests with.
@@ -14,4 +14,4 @@ CSRF_EXEMPT = True
 
 errors.install(bp)
 
-__all__ = ["CSRF_EXEMPT", "bp", "customers", "documents", "loans", "me", "openapi", "views"]
+__all__ = ["CSRF_EXEMPT", "bp", "customers", "departures", "documents", "loans", "me", "openapi", "views"]

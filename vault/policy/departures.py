@@ -22,6 +22,7 @@ MESSAGES.update({
     "own_departure": "Nobody manages, waives or reports on their own departure.",
     "departure_closed": "This departure is completed; it changes no more.",
     "not_successor": "Only the person the customer was handed to confirms the contact.",
+    "already_offboarded": "The last day has passed and access has ended: the notice can no longer be withdrawn.",
     "successor_departing": "You have given notice yourself: an approver waives or reassigns this confirmation.",
     "not_transferred": "The customer has no new owner yet.",
     "already_confirmed": "The contact with this customer is already confirmed.",
@@ -59,6 +60,16 @@ def completion_problem(departure: Departure) -> Decision:
     return allow()
 
 
+def withdrawal_problem(departure: Departure, reason: str | None) -> Decision:
+    """Whether the notice may be withdrawn: still open, before the last-day steps, with a reason."""
+    if not departure.is_open:
+        return deny("departure_closed")
+    if departure.offboarded_at is not None or not departure.user.can_sign_in:
+        return deny("already_offboarded")
+    problem = reason_problem(reason)
+    return deny(problem) if problem else allow()
+
+
 @object_rule(Action.DEPARTURE_MANAGE)
 def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target`: the leaver (starting), the departure or a handover item; context `step` = "complete"
@@ -69,6 +80,8 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     if isinstance(departure, Departure):
         if context.get("step") == "complete":
             return completion_problem(departure)
+        if context.get("step") == "withdraw":
+            return withdrawal_problem(departure, context.get("reason"))
         if not departure.is_open:
             return deny("departure_closed")
     return allow()

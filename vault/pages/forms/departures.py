@@ -43,6 +43,10 @@ class OverrideForm(SafeForm):
     reason = TextAreaField(_l("Why the confirmations are waived"), validators=[Length(max=MAX_TEXT)])
 
 
+class WithdrawForm(SafeForm):
+    reason = TextAreaField(_l("Why the notice is withdrawn"), validators=[Length(max=MAX_TEXT)])
+
+
 class LeaverRevokeForm(SafeForm):
     reason = TextAreaField(_l("Reason"), validators=[Length(max=MAX_TEXT)])
 
