@@ -109,6 +109,8 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         ("api.reject_loan", "POST"): [Attempt("eve", requested, ("Ibex",), json={"comment": "No, not needed"})],
         ("loans.release", "POST"): [Attempt("eve", {"loan_id": s.loan_release}, LOAN_WORDS)],
         ("api.release_loan", "POST"): [Attempt("eve", {"loan_id": s.loan_release}, LOAN_WORDS)],
+        ("api.designate_custodian", "POST"): [Attempt("eve", {"loan_id": s.loan_release}, LOAN_WORDS,
+                                                      json={"custodian": "kim", "reason": REASON})],
         ("loans.return_loan", "POST"): [Attempt("eve", loan, LOAN_WORDS, code="not_found")],
         ("api.return_loan", "POST"): [Attempt("eve", loan, LOAN_WORDS)],
         ("loans.revoke", "POST"): [Attempt("eve", loan, LOAN_WORDS, form={"reason": REASON})],

@@ -60,6 +60,9 @@ MESSAGES.update({
     "place_required": "Say where you will read the document.",
     "days_invalid": "A loan lasts at least one day.",
     "days_too_long": "This loan is longer than the grade allows.",
+    "not_the_custodian": "Only the file's custodian, or the custodian an approver designated for this release, "
+                         "releases it.",
+    "invalid_custodian": "Name an active custodian who has no other part in this loan.",
     "quota_invalid": f"A view quota is a whole number from 0 to {MAX_QUOTA}, or empty for the grade's default.",
 })
 
@@ -210,7 +213,27 @@ def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return _wrong_state(loan, "Only an approved loan waiting for release can be released.")
     if not loan.borrower.can_sign_in:
         return deny("borrower_inactive")
+    named = loan.document.custodian_id
+    if named is not None and actor.id not in (named, loan.release_custodian_id):
+        return deny("not_the_custodian")
     return allow()
+
+
+@object_rule(Action.LOAN_DESIGNATE)
+def _designate(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the loan; context: custodian (the person named for this release), reason."""
+    loan: Loan = target
+    custodian: User | None = context.get("custodian")
+    if actor.id in (loan.borrower_id, loan.document.compiler_id):
+        return deny("separation_of_duties", "Nobody designates the custodian of their own loan or file.")
+    if loan.status != LoanStatus.APPROVED or not loan.release_required or loan.kind != LoanKind.LOAN:
+        return _wrong_state(loan, "Only an approved loan waiting for release can be given a custodian.")
+    if (custodian is None or Role.CUSTODIAN not in custodian.role_set or not custodian.can_sign_in
+            or custodian.id in (loan.borrower_id, loan.document.compiler_id, actor.id)
+            or custodian.id in loan.approver_ids):
+        return deny("invalid_custodian")
+    problem = reason_problem(context.get("reason"))
+    return deny(problem) if problem else allow()
 
 
 @object_rule(Action.LOAN_RETURN)

@@ -299,6 +299,23 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
     return loan
 
 
+def designate_custodian(rt: Runtime, session: Session, actor: User, loan: Loan, custodian: User | None, *,
+                        reason: str, ctx: AccessContext) -> Loan:
+    """An approver names the custodian who may release `loan` while the file's own custodian is away.
+
+    Raises:
+        policy.Denied: `separation_of_duties`, `invalid_state`, `invalid_custodian`, a reason too short.
+    """
+    _lock(session, loan)
+    reason = (reason or "").strip()
+    policy.require(actor, Action.LOAN_DESIGNATE, loan, custodian=custodian, reason=reason, audit=targets(loan))
+    loan.release_custodian_id = custodian.id  # type: ignore[union-attr]  (the policy refuses None)
+    session.flush()
+    _record(rt, session, "loan:designate", actor, loan, ctx, reason_text=reason,
+            custodian_id=loan.release_custodian_id, file_custodian_id=loan.document.custodian_id)
+    return loan
+
+
 def reject(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: str, ctx: AccessContext) -> Loan:
     """One rejection, with its reason, ends the request.
 
