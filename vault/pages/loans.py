@@ -65,6 +65,11 @@ def _service_error(exc: ServiceError) -> Any:
     return render_template("loans/problem.html", message=exc.message, code=exc.code), exc.status
 
 
+# Refusals of what the person typed (not of who or where they are): worth a second try at once.
+RETRYABLE_VIEW_REFUSALS = frozenset({"reason_too_short", "reason_not_meaningful", "reason_copies_category",
+                                     "place_required", "download_not_allowed"})
+
+
 def _refused(exc: policy.Denied, template: str, **context: Any) -> Any:
     """Record the refusal (rolled back work, own transaction) and show it on a page of our own."""
     try:
@@ -237,8 +242,10 @@ def open_view(document_id: int) -> Any:
         opened = views_service.open_view(runtime(), session, actor, document, reason=form.reason.data or "",
                                          place=place, download=bool(form.download.data), ctx=access_context())
     except policy.Denied as exc:
+        # What was typed stays typed: a refusal of the input itself shows the form again, filled in.
+        retry = form if exc.decision.code in RETRYABLE_VIEW_REFUSALS else None
         return _refused(exc, "loans/view_refused.html", document=document,
-                        may_extend=exc.decision.code == "quota_exhausted")
+                        may_extend=exc.decision.code == "quota_exhausted", retry=retry)
     return render_template(
         "loans/opened.html", document=document, opened=opened, seconds=runtime().settings.content_url_seconds,
         url=url_for("content.deliver", secret=opened.secret),
