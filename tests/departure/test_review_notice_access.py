@@ -4,6 +4,7 @@ alert with auto-suspend stops all content access until the alert is resolved."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -45,6 +46,23 @@ def test_on_notice_grade_1_files_count_against_a_daily_cap(rt, company):
     company.view(files[2])
     assert _refused(company, files[3]) == "notice_daily_cap"
     company.view(files[3], user="tom")  # nobody else is capped
+
+
+@pytest.mark.policy({"working_hours": ALL_HOURS, "departure": {"notice_grade1_daily_cap": 5}})
+def test_on_notice_grade_1_files_need_a_kind_of_need(rt, company):
+    document = company.document(company.customer("Shop"), grade=1)
+    company.view(document, category=None)  # before the notice: not asked
+    _notice(rt, company)
+    assert _refused_without_category(company, document) == "category_required"
+    company.view(document, category="quotation")
+    [*_, last] = company.events("document:view")
+    assert json.loads(last.detail)["category"] == "quotation"
+
+
+def _refused_without_category(company, document: int) -> str:
+    with pytest.raises(vault_policy.Denied) as refused:
+        company.view(document, category=None)
+    return refused.value.decision.code
 
 
 @pytest.mark.policy({"working_hours": ALL_HOURS, "alerts": {"auto_suspend": True}})

@@ -10,7 +10,7 @@ from typing import Any
 
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
-from vault.models import Document, Loan, LoanStatus, User, UserStatus
+from vault.models import Category, Document, Loan, LoanStatus, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 from vault.policy.loans import reason_problem
 
@@ -21,6 +21,7 @@ MESSAGES.update({
     "no_content": "This document has no file yet.",
     "content_url_used": "This link has already been used. Open the document again for a new one.",
     "access_suspended": "Your access to documents is suspended after an alert; an approver must lift it.",
+    "category_required": "People on notice say which kind of need a file answers: choose a category.",
     "notice_daily_cap": "People on notice may open only a limited number of files a day; try again tomorrow.",
     "content_url_expired": "This link expired before it was used; the view was given back to you.",
 })
@@ -38,7 +39,8 @@ def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     loan_expired (their latest loan of it ran out), named_place (the trusted place the request comes
     from, or None), download, reason, place (the declared one), suspended (an early-warning alert has
     suspended the actor's access), notice_cap and notice_opened_today (for someone on notice: the daily
-    cap on files needing no loan, and how many they opened today)."""
+    cap on files needing no loan, and how many they opened today), category (the kind of need, which
+    someone on notice must give for those files)."""
     document: Document = target
     rule: GradeRule = context["rule"]
     if context.get("suspended"):
@@ -54,10 +56,13 @@ def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:
             return deny("no_active_loan")
         if actor.id in loan.approver_ids or actor.id == loan.released_by_id:
             return deny("separation_of_duties")
-    if (actor.status == UserStatus.DEPARTING and not rule.loan_required
-            and context.get("notice_opened_today", 0) >= context.get("notice_cap", 0)):
-        # Finding of the attack review: on notice, every grade-1 file in one evening.
-        return deny("notice_daily_cap")
+    if actor.status == UserStatus.DEPARTING and not rule.loan_required:
+        # On notice, files needing no loan are still read for a stated kind of need, and only so many a
+        # day: someone leaving once pulled every grade-1 file in one evening.
+        if context.get("category") not in {c.value for c in Category}:
+            return deny("category_required")
+        if context.get("notice_opened_today", 0) >= context.get("notice_cap", 0):
+            return deny("notice_daily_cap")
     if rule.trusted_places_only and not context.get("named_place"):
         return deny("place_not_trusted")
     if context.get("download") and not rule.download:

@@ -122,6 +122,7 @@ def open_view(
     place: str,
     download: bool,
     ctx: AccessContext,
+    category: str | None = None,
 ) -> OpenedView:
     """Spend one view of `document` and hand out a single-use content URL secret.
 
@@ -147,7 +148,7 @@ def open_view(
     audit = _targets(document, loan)
     notice: dict[str, int] = {}
     if actor.status == UserStatus.DEPARTING and not rule.loan_required:
-        notice = {"notice_cap": rt.settings.departure.notice_grade1_daily_cap,
+        notice = {"notice_cap": rt.settings.departure.notice_grade1_daily_cap, "category": category,
                   "notice_opened_today": _opened_on_notice(session, actor)}
     policy.require(
         actor, action, document, rule=rule, loan=loan, suspended=access_suspended(session, actor), **notice,
@@ -182,7 +183,7 @@ def open_view(
     rt.audit.record(
         session, action=str(action), actor=actor, ctx=ctx, version_id=version.id, reason_text=reason,
         detail={"view_id": view.id, "remaining": remaining, "limit": limit, "grade": document.grade,
-                "version": version.number},
+                "version": version.number, **({"category": category} if category else {})},
         **audit,
     )
     return OpenedView(view=view, secret=secret, remaining=remaining, expires_at=expires_at)

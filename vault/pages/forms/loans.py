@@ -61,6 +61,9 @@ class OpenViewForm(SafeForm):
     reason = TextAreaField(_l("Why are you reading it now?"), validators=[Length(max=MAX_TEXT)])
     place = StringField(_l("Where are you?"), validators=[Length(max=MAX_PLACE)])
     download = BooleanField(_l("Download the file instead of viewing it"))
+    # Asked of people on notice for files needing no loan (see `policy.views`).
+    category = SelectField(_l("Kind of need"), choices=[SelectChoice("", "—"), *CATEGORY_CHOICES],
+                           validate_choice=False)
 
 
 class DecisionForm(SafeForm):
