@@ -45,9 +45,10 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from crypto.errors import DecryptionError, KeyringError
 
@@ -82,6 +83,16 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells a rewritten file from the one read: inode (saves rename a new file over it),
+    modification time and size."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -106,12 +117,47 @@ class Keyring:
         self._keks = keks
         self._audit_key = audit_key
         self._checkpoint_key = checkpoint_key
+        self._stamp = _file_stamp(path)
 
     def __repr__(self) -> str:
         # Never show key material, e.g. in a traceback or a debugger.
         return f"Keyring(path={str(self._path)!r}, active_key_id={self._active!r}, keys={len(self._keks)})"
 
     # -- file ---------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Reload the keyring if its file changed since this process read or wrote it.
+
+        `vault keys rotate` runs in another process; a running server's workers learn of the new key
+        here, without a restart: uploads check before wrapping (so new data keys go under the new
+        master key), and unwrapping retries once after a refresh when it meets an unknown key id.
+        The audit and checkpoint keys never change, so nothing else needs to follow. Returns whether
+        anything was reloaded.
+
+        Raises:
+            KeyringError: the changed file is unsafe or malformed (as at start-up).
+        """
+        if _file_stamp(self._path) == self._stamp:
+            return False
+        fresh = Keyring.load(self._path)
+        if fresh._audit_key != self._audit_key or fresh._checkpoint_key != self._checkpoint_key:
+            raise KeyringError(f"keyring file {self._path} now holds other audit keys; restart to accept them")
+        self._keks, self._active, self._stamp = fresh._keks, fresh._active, fresh._stamp
+        return True
+
+    def unwrap_current(self, key_id: str, wrapped: bytes, context: bytes) -> bytes:
+        """:meth:`unwrap`, reloading the file once if `key_id` is unknown (another process rotated)."""
+        try:
+            return self.unwrap(key_id, wrapped, context)
+        except KeyringError:
+            if key_id in self._keks or not self.refresh():
+                raise
+        return self.unwrap(key_id, wrapped, context)
+
+    def wrap_current(self, dek: bytes, context: bytes) -> tuple[str, bytes]:
+        """:meth:`wrap` under the active key of the file as it is now (a stat per call)."""
+        self.refresh()
+        return self.wrap(dek, context)
 
     @classmethod
     def create(cls, path: str | os.PathLike[str]) -> Keyring:
@@ -280,6 +326,7 @@ class Keyring:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+        self._stamp = _file_stamp(self._path)  # our own write is no news to reload
 
     # -- master keys ---------------------------------------------------------
 
@@ -447,6 +494,13 @@ class Keyring:
     def checkpoint_private_key(self) -> Ed25519PrivateKey:
         """Ed25519 key that signs audit checkpoints."""
         return Ed25519PrivateKey.from_private_bytes(self._checkpoint_key)
+
+    def derive_key(self, label: bytes) -> bytes:
+        """A 32-byte key for one purpose (`label`), derived with HKDF-SHA256 from the checkpoint
+        signing seed: a secret that never leaves the keyring (unlike the audit key, which an auditor may
+        be given), so a separate key per use needs no new entry in the file."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"vault keyring derive v1",
+                    info=label).derive(self._checkpoint_key)
 
     def checkpoint_public_key_pem(self) -> bytes:
         """Public half of the checkpoint key, PEM (SubjectPublicKeyInfo), for outside verifiers."""

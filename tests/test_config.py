@@ -80,3 +80,52 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path):
     again = ensure_secret_key(load_settings({"data_dir": tmp_path / "data"}, environ={}))
     assert settings.secret_key == again.secret_key and len(settings.secret_key) > 40
     assert ((tmp_path / "data" / "secret_key").stat().st_mode & 0o077) == 0
+
+
+def test_a_session_secret_readable_by_others_stops_the_start(tmp_path):
+    """Finding 14: with a world-readable secret_key file anyone on the host forged an admin session."""
+    settings = ensure_secret_key(load_settings({"data_dir": tmp_path / "data"}, environ={}))
+    path = tmp_path / "data" / "secret_key"
+    for mode in (0o644, 0o640, 0o602):
+        path.chmod(mode)
+        with pytest.raises(ConfigError, match="chmod 600"):
+            ensure_secret_key(load_settings({"data_dir": tmp_path / "data"}, environ={}))
+    path.chmod(0o600)
+    assert ensure_secret_key(load_settings({"data_dir": tmp_path / "data"}, environ={})).secret_key == \
+        settings.secret_key
+
+
+def test_the_sqlite_database_is_created_private(tmp_path):
+    """Finding 14: vault.db was created world-readable under the usual umask."""
+    import os
+
+    from vault.db import schema
+    from vault.db.engine import Database
+
+    old = os.umask(0o022)
+    try:
+        db = Database(f"sqlite:///{tmp_path / 'vault.db'}")
+        schema.upgrade(db)
+        db.dispose()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "vault.db").stat().st_mode & 0o077 == 0
+
+
+def test_private_files_are_0600_whatever_the_umask(tmp_path):
+    """Finding 14: the writers of audit exports and departure reports share this helper."""
+    import os
+
+    from vault.core.private_files import write_private
+
+    target = tmp_path / "report.csv"
+    target.write_bytes(b"old")
+    target.chmod(0o644)
+    old = os.umask(0o000)
+    try:
+        write_private(target, b"new")
+        write_private(tmp_path / "fresh.csv", b"new")
+    finally:
+        os.umask(old)
+    assert [p.stat().st_mode & 0o777 for p in (target, tmp_path / "fresh.csv")] == [0o600, 0o600]
+    assert target.read_bytes() == b"new"

@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import vault.alerts  # noqa: F401  (registers the early-warning listeners on the domain events)
 from vault.config.settings import ensure_secret_key, load_settings
 from vault.runtime import Runtime
-from vault.web import setup
+from vault.web import converters, setup
 
 # The pages' templates live in the top-level templates/ folder; vault/templates links to it, so the
 # package finds them the same way in a checkout and installed from a wheel (which carries the files).
@@ -72,6 +72,7 @@ def create_app(config: dict[str, Any] | None = None, runtime: Runtime | None = N
     csrf.init_app(app)
     babel.init_app(app, locale_selector=lambda: request.accept_languages.best_match(LANGUAGES) or "en")
 
+    converters.install(app)
     setup.install(app)
     for module_name in BLUEPRINTS:
         module = importlib.import_module(module_name)

@@ -55,9 +55,16 @@ def test_verify_intact_then_damaged(rt, run):
 def test_export_and_verify_export_with_each_key(rt, run, tmp_path):
     append(rt, 11)
     out = tmp_path / "audit.jsonl"
-    result = run("export", "--format", "jsonl", "--out", str(out))
+    old_umask = os.umask(0o022)
+    try:
+        result = run("export", "--format", "jsonl", "--out", str(out))
+    finally:
+        os.umask(old_umask)
     assert result.exit_code == 0, result.output
     assert "12 rows (seq 1..12)" in result.output
+    # Finding 14: the export and its manifest name people and customers: the owner's alone.
+    for written in (out, tmp_path / "audit.jsonl.manifest.json"):
+        assert stat.S_IMODE(os.stat(written).st_mode) == 0o600, written
     pub, key = tmp_path / "pub.pem", tmp_path / "audit.key"
     assert run("public-key", "--out", str(pub)).exit_code == 0
     assert pub.read_text().startswith("-----BEGIN PUBLIC KEY-----")
@@ -107,3 +114,26 @@ def test_verify_export_needs_a_manifest(run, tmp_path):
     lonely.write_text("{}\n")
     result = run("verify-export", str(lonely))
     assert result.exit_code == 1 and "no manifest" in result.output
+
+
+def test_verify_export_without_a_key_never_says_intact(rt, run, tmp_path):
+    """Finding 15: an edited export with a recomputed manifest passed as "export intact" without a key.
+    Without a key only the file's internal consistency can be checked, and the answer says so, with
+    its own exit status (3), whether or not the file was edited."""
+    import hashlib
+
+    append(rt, 4)
+    out = tmp_path / "audit.jsonl"
+    assert run("export", "--format", "jsonl", "--out", str(out)).exit_code == 0
+    honest = run("verify-export", str(out))
+    out.write_bytes(out.read_bytes().replace(b'"tester2"', b'"mallory"', 1))
+    manifest_path = tmp_path / "audit.jsonl.manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    forged = run("verify-export", str(out))
+    for result in (honest, forged):
+        assert result.exit_code == 3, result.output
+        assert "export intact" not in result.output
+        assert "NOT AUTHENTICATED: without a key only internal consistency was checked" in result.output
+    assert run("verify-export", str(out), "--keyring", str(rt.settings.keyring)).exit_code == 1

@@ -39,6 +39,7 @@ VALUES: tuple[str, ...] = (
 CORE_VALUES: tuple[str, ...] = (
     SQLISH, "%", "_", "\\", "*", "Ünïcødé 名前 😀", "²", "١٢٣", "-1", "2147483648", "9223372036854775808",
     "99999999999999999999999", "\x00", "a\x00b", "\x1b[31m", "\u202eevil", "x" * 10_000,
+    "0001-01-01", "9999-12-31",  # the calendar's ends, in the date filters
 )
 # Raw query-string bytes that are not valid UTF-8 once percent-decoded.
 RAW_VALUES = ("%ED%A0%80", "%FF%FE", "%C0%AF", "%", "%zz")

@@ -114,10 +114,12 @@ class Company:
                 loans.release(self.rt, session, self.user(session, "kim"), session.get(Loan, loan_id), ctx=OFFICE)
         return loan_id
 
-    def view(self, document_id: int, user: str = "sam", ctx: AccessContext = OFFICE, place: str = "Head office"):
+    def view(self, document_id: int, user: str = "sam", ctx: AccessContext = OFFICE, place: str = "Head office",
+             category: str | None = "visit_preparation"):
+        """Open a view as the person would; the kind of need is given, as the form asks it on notice."""
         with self.rt.db.session() as session:
             return views.open_view(self.rt, session, self.user(session, user), session.get(Document, document_id),
-                                   reason=REASON, place=place, download=False, ctx=ctx)
+                                   reason=REASON, place=place, download=False, ctx=ctx, category=category)
 
     def alerts(self, user: str = "sam") -> list[Alert]:
         with self.rt.db.session() as session:
@@ -193,4 +195,5 @@ class ApiCaller:
                                 environ_base={"REMOTE_ADDR": self.address}, **kwargs)
 
     def open_view(self, document_id: int, place: str = "Home") -> Any:
-        return self.call("POST", f"/api/v1/documents/{document_id}/views", json={"reason": REASON, "place": place})
+        return self.call("POST", f"/api/v1/documents/{document_id}/views", json={"reason": REASON, "place": place,
+                                                                                     "category": "visit_preparation"})

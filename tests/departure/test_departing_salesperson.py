@@ -43,7 +43,10 @@ HOME_ADDRESS = HOME.client_addr
 def settings_overrides() -> dict[str, Any]:
     grades = dict(DEFAULT_GRADES)
     grades[1] = replace(grades[1], views=QUOTA)
-    return {"trusted_places": TRUSTED, "policy": evening_policy(), "grades": grades}
+    # The evening's forty files must reach the early warning, so this deployment sets no daily cap on
+    # grade-1 files on notice worth the name (the cap itself: `test_review_notice_access.py`).
+    policy = {**evening_policy(), "departure": {"notice_grade1_daily_cap": 1000}}
+    return {"trusted_places": TRUSTED, "policy": policy, "grades": grades}
 
 
 def test_a_departing_salesperson_cannot_walk_away_with_the_customers(rt, app, company, users, tmp_path):

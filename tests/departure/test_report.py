@@ -113,6 +113,8 @@ def test_the_report_from_the_command_line(rt, company, story, tmp_path):
                      "--lookback-days", "30")
     assert result.exit_code == 0, result.output
     assert "Price list 2027" in csv_out.read_text(encoding="utf-8-sig")
+    # Finding 14: a report names customers and files: the owner's alone, whatever the umask.
+    assert all(path.stat().st_mode & 0o777 == 0o600 for path in (out, csv_out))
     events = company.events("departure:report")
     assert [(e.actor_name, json.loads(e.detail)["format"], json.loads(e.detail)["lookback_days"])
             for e in events] == [(operator_name(), "pdf", 180), (operator_name(), "csv", 30)]

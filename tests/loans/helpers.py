@@ -62,8 +62,11 @@ class Browser:
     def decide(self, loan_id: int, verb: str, **data: Any) -> Any:
         return self.post(f"/loans/{loan_id}/{verb}", data)
 
-    def open_view(self, document_id: int, *, reason: str = REASON, place: str = PLACE, download: bool = False) -> Any:
+    def open_view(self, document_id: int, *, reason: str = REASON, place: str = PLACE, download: bool = False,
+                  category: str | None = None) -> Any:
         data = {"reason": reason, "place": place}
+        if category:
+            data["category"] = category
         if download:
             data["download"] = "y"
         return self.post(f"/documents/{document_id}/view", data)

@@ -216,7 +216,11 @@ def test_a_departing_borrower_needs_a_second_approver(world, rt):
     assert "on notice" in world.browser("quinn").get("/loans/approvals").get_data(as_text=True)
     world.browser("quinn").decide(loan.id, "approve")
     assert one_loan(rt, document_id=grade2).status == LoanStatus.ACTIVE
-    response, _body = ann.read(grade1)  # grade 1 needs no loan, on notice or not
+    # Grade 1 needs no loan, on notice or not; on notice it needs the kind of need.
+    refused = ann.open_view(grade1)
+    assert refused.status_code == 403 and "Reason code: category_required" in refused.get_data(as_text=True)
+    assert 'id="view-category"' in refused.get_data(as_text=True)  # asked again, the rest kept
+    response, _body = ann.read(grade1, category="quotation")
     assert response.status_code == 200
 
 

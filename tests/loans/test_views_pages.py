@@ -331,3 +331,17 @@ def test_a_large_file_is_delivered_whole(world, rt):
     assert response.status_code == 200 and body == BIG
     [view] = view_rows(rt)
     assert (view.status, view.bytes_sent) == (ViewStatus.DELIVERED, len(BIG))
+
+
+def test_a_refused_view_keeps_the_reason_and_place_typed(world, rt):
+    """A refusal of the input shows the form again with what was typed; nothing is spent."""
+    doc = world.document(1)
+    ann = world.browser("ann")
+    refused = ann.open_view(doc, reason="Because", place="Lyon branch, room 4")
+    assert refused.status_code == 403
+    page = refused.get_data(as_text=True)
+    assert "Reason code: reason_too_short" in page
+    assert "Because</textarea>" in page and 'value="Lyon branch, room 4"' in page
+    assert view_rows(rt) == [] and used(rt, world.ids["ann"], doc) == 0
+    no_place = ann.open_view(doc, reason="Preparing the visit on Monday", place="  ")
+    assert "Preparing the visit on Monday</textarea>" in no_place.get_data(as_text=True)

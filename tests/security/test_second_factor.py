@@ -8,10 +8,12 @@ import urllib.parse
 from datetime import timedelta
 
 import pyotp
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from tests.conftest import csrf_from, login, second_factor_code
 from tests.security.helpers import events, flashes, location, password_step, post_form
+from vault.core.errors import ServiceError
 from vault.models import RecoveryCode, Role, TotpSecret
 from vault.services import accounts, totp
 
@@ -97,7 +99,7 @@ def test_sign_in_asks_for_the_code_and_accepts_a_valid_one(client, users, rt):
     assert events(rt, "auth:login", "allowed") == []
     assert [e.actor_name for e in events(rt, "auth:password")] == ["val"]
     with rt.db.session() as session:
-        secret = totp.record(session, accounts.get_user(session, "val")).secret
+        secret = totp.secret_of(rt, totp.record(session, accounts.get_user(session, "val")))
     response = _code_step(client, pyotp.TOTP(secret).now())  # what a phone app shows
     assert response.status_code == 302
     allowed = events(rt, "auth:login", "allowed")
@@ -110,7 +112,7 @@ def test_wrong_code_is_refused_and_audited(client, users, rt):
     users.make("val", Role.APPROVER)
     password_step(client, "val")
     with rt.db.session() as session:
-        secret = totp.record(session, accounts.get_user(session, "val")).secret
+        secret = totp.secret_of(rt, totp.record(session, accounts.get_user(session, "val")))
     wrong = "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
     response = _code_step(client, wrong)
     assert response.status_code == 200
@@ -137,7 +139,7 @@ def test_a_code_is_accepted_once(app, users, rt):
     # An older code (an earlier step within the drift window) is refused as well.
     with rt.db.session() as session:
         row = totp.record(session, accounts.get_user(session, "val"))
-        older = totp.code_at(row.secret, row.last_step - 1)
+        older = totp.code_at(totp.secret_of(rt, row), row.last_step - 1)
     assert _code_step(second, older).status_code == 200
     assert location(second.get("/")) == "/login/code"
 
@@ -223,11 +225,11 @@ def test_a_role_that_requires_the_factor_given_mid_session_sends_to_enrolment(cl
 def test_secret_is_160_bits_and_codes_follow_rfc_6238(rt, users):
     users.make("val", Role.APPROVER)
     with rt.db.session() as session:
-        row = session.scalar(select(TotpSecret))
-    assert len(row.secret) == 32  # base32: 160 bits
-    reference = pyotp.TOTP(row.secret)
+        secret = totp.secret_of(rt, session.scalar(select(TotpSecret)))
+    assert len(secret) == 32  # base32: 160 bits
+    reference = pyotp.TOTP(secret)
     for moment in (0, 59, 1111111109, 2000000000):
-        assert totp.code_at(row.secret, totp.time_step(moment)) == reference.at(moment)
+        assert totp.code_at(secret, totp.time_step(moment)) == reference.at(moment)
 
 
 _TOKEN_SECRET = re.compile(r'<code class="token-secret">(vt_[A-Za-z0-9_-]+)</code>')
@@ -268,3 +270,24 @@ def test_a_borrower_makes_a_token_without_a_code(app, users, rt):
     with rt.db.session() as session:
         token = accounts.token_for_secret(session, secret)
         assert token.scope == "write" and token.expires_at - token.created_at == timedelta(days=30)
+
+
+def test_secrets_are_encrypted_at_rest_and_old_plain_ones_sealed_on_use(client, rt, users):
+    """Finding 14: the TOTP secrets were stored in plain text: a database reader computed every code."""
+    users.make("val", Role.APPROVER)
+    with rt.db.session() as session:
+        row = session.scalar(select(TotpSecret))
+        stored, secret = row.secret, totp.secret_of(rt, row)
+    assert secret not in stored and len(stored) == 64
+    # Bound to its owner: the same ciphertext on another person's row does not open.
+    other = TotpSecret(user_id=row.user_id + 1, secret=stored)
+    with pytest.raises(ServiceError):
+        totp.secret_of(rt, other)
+    # A secret stored in plain text by an older version still works, and is sealed by its next use.
+    with rt.db.session() as session:
+        session.execute(update(TotpSecret).values(secret=secret))
+    password_step(client, "val")
+    assert _code_step(client, pyotp.TOTP(secret).now()).status_code == 302
+    with rt.db.session() as session:
+        resealed = session.scalar(select(TotpSecret.secret))
+    assert resealed != secret and len(resealed) == 64

@@ -223,3 +223,25 @@ def test_sign_out_ends_the_session_on_the_server_too(app, users, rt):
     with rt.db.session() as session:
         rows = list(session.scalars(select(WebSession)))
     assert len(rows) == 1 and rows[0].ended_at is not None
+def test_a_forwarded_for_header_does_not_carry_a_cookie_to_another_address(app, users):
+    """Finding 9: with no proxy configured (VAULT_PROXY_COUNT=0) the session's address binding used a
+    raw X-Forwarded-For, so a thief naming the victim's address in that header kept the session."""
+    users.make("ann", Role.BORROWER)
+    original = app.test_client()
+    original.environ_base.update(REMOTE_ADDR="10.0.0.1", HTTP_USER_AGENT="Browser/1")
+    login(original, "ann")
+    assert original.get("/").status_code == 200
+    thief = app.test_client()
+    thief.environ_base.update(REMOTE_ADDR="198.51.100.7", HTTP_USER_AGENT="Browser/1",
+                              HTTP_X_FORWARDED_FOR="10.0.0.1")
+    thief.set_cookie(COOKIE, original.get_cookie(COOKIE).value)
+    assert location(thief.get("/")).startswith("/login")
+
+
+def test_the_same_address_keeps_its_session_whatever_it_forwards(app, users):
+    users.make("ann", Role.BORROWER)
+    browser = app.test_client()
+    browser.environ_base.update(REMOTE_ADDR="10.0.0.1", HTTP_USER_AGENT="Browser/1")
+    login(browser, "ann")
+    browser.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.50"
+    assert browser.get("/").status_code == 200

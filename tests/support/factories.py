@@ -56,16 +56,8 @@ class Users:
 def _enrol_second_factor(rt: Runtime, session: Any, user: User) -> list[str]:
     # Confirmed with a code from two steps ago, so the codes of the current steps are still unused.
     at = time.time() - 2 * totp.STEP_SECONDS
-    row = totp.begin_enrolment(session, user)
-    return totp.confirm_enrolment(rt, session, user, totp.code_at(row.secret, totp.time_step(at)),
-                                  AccessContext.cli(), at=at)
-
-
-def _enrol_second_factor(rt: Runtime, session: Any, user: User) -> list[str]:
-    # Confirmed with a code from two steps ago, so the codes of the current steps are still unused.
-    at = time.time() - 2 * totp.STEP_SECONDS
-    row = totp.begin_enrolment(session, user)
-    return totp.confirm_enrolment(rt, session, user, totp.code_at(row.secret, totp.time_step(at)),
+    secret = totp.begin_enrolment(rt, session, user)
+    return totp.confirm_enrolment(rt, session, user, totp.code_at(secret, totp.time_step(at)),
                                   AccessContext.cli(), at=at)
 
 

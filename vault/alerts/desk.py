@@ -100,6 +100,10 @@ def acknowledge(rt: Runtime, session: Session, actor: User, alert: Alert, *, ctx
     session.flush()
     rt.audit.record(session, action=AuditAction.ALERT_ACKNOWLEDGE, actor=actor, ctx=ctx, subject_user_id=alert.user_id,
                     detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity)})
+    if alert.evidence.get("access_suspended"):
+        # Resolving the alert is what lifts the suspension of content access it caused.
+        rt.audit.record(session, action="access:resume", actor=actor, ctx=ctx, subject_user_id=alert.user_id,
+                        reason_text=alert.resolution_note, detail={"alert_id": alert.id, "rule": alert.rule})
     return alert
 
 
@@ -122,6 +126,10 @@ def resolve(rt: Runtime, session: Session, actor: User, alert: Alert, *, note: s
     rt.audit.record(session, action=AuditAction.ALERT_RESOLVE, actor=actor, ctx=ctx, subject_user_id=alert.user_id,
                     reason_text=alert.resolution_note,
                     detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity)})
+    if alert.evidence.get("access_suspended"):
+        # Resolving the alert is what lifts the suspension of content access it caused.
+        rt.audit.record(session, action="access:resume", actor=actor, ctx=ctx, subject_user_id=alert.user_id,
+                        reason_text=alert.resolution_note, detail={"alert_id": alert.id, "rule": alert.rule})
     return alert
 
 

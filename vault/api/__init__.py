@@ -1,12 +1,13 @@
 """The JSON API under /api/v1: bearer tokens only, the same policy and services as the pages.
 
-Resources live in their own modules (me, customers, documents, loans, views, alerts, openapi); importing them
+Resources live in their own modules (me, customers, documents, loans, views, alerts, departures, openapi);
+importing them
 registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` JSON.
 """
 
 from __future__ import annotations
 
-from vault.api import alerts, customers, documents, errors, loans, me, openapi, views
+from vault.api import alerts, customers, departures, documents, errors, loans, me, openapi, views
 from vault.api.blueprint import bp
 
 # Bearer tokens only (cookies are ignored under /api), so there is no browser session to forge requests with.
@@ -14,4 +15,5 @@ CSRF_EXEMPT = True
 
 errors.install(bp)
 
-__all__ = ["CSRF_EXEMPT", "alerts", "bp", "customers", "documents", "loans", "me", "openapi", "views"]
+__all__ = ["CSRF_EXEMPT", "alerts", "bp", "customers", "departures", "documents", "loans", "me", "openapi",
+           "views"]

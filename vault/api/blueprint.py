@@ -10,4 +10,4 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Database ids are 32-bit integers on every backend; a larger number in a URL is "no such item",
 # not an overflow error from the database.
-ID = "int(max=2147483647)"
+ID = "int"  # bounded to a 32-bit id column by `vault.web.converters`

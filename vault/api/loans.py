@@ -20,6 +20,7 @@ from vault.core.actions import Action
 from vault.core.context import AccessContext
 from vault.models import Category, Loan, LoanKind, LoanStatus, User
 from vault.runtime import Runtime
+from vault.services import accounts
 from vault.services import documents as documents_service
 from vault.services import loans as loans_service
 from vault.web import auth
@@ -50,6 +51,14 @@ DECISION = JsonBody(
 REVOKE = JsonBody(
     "LoanRevoke",
     fields=(Field("reason", "string", "Why the loan is ended early (recorded).", max_length=2000),),
+)
+DESIGNATE = JsonBody(
+    "LoanDesignate",
+    fields=(
+        Field("custodian", "string", "The user name of the custodian who may release this loan.", max_length=64),
+        Field("reason", "string", "Why the file's own custodian does not release it (recorded).",
+              max_length=2000),
+    ),
 )
 NO_BODY = JsonBody("Empty", fields=(), required=False, description="No body, or an empty JSON object.")
 LIST_QUERY = (
@@ -118,6 +127,17 @@ def release_loan(loan_id: int) -> Any:
     NO_BODY.parse()
     return _act(loan_id, lambda rt, session, actor, loan, ctx: loans_service.release(
         rt, session, actor, loan, ctx=ctx))
+
+
+@bp.post(f"/loans/<{ID}:loan_id>/designate")
+@permission(Action.LOAN_DESIGNATE)
+@operation("Name the custodian who releases this loan while the file's custodian is away (approvers)",
+           tag="loans", response="Loan", body=DESIGNATE, errors=(404,))
+def designate_custodian(loan_id: int) -> Any:
+    values = DESIGNATE.parse()
+    custodian = accounts.find_user(db_session(), values["custodian"])
+    return _act(loan_id, lambda rt, session, actor, loan, ctx: loans_service.designate_custodian(
+        rt, session, actor, loan, custodian, reason=values["reason"], ctx=ctx))
 
 
 @bp.post(f"/loans/<{ID}:loan_id>/return")

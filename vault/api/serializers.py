@@ -222,6 +222,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     }),
 }
 
+_DATE = {"type": "string", "format": "date"}
+SCHEMAS["Departure"] = _object({
+    "id": _ID, "person": _ref("UserRef"), "status": {"type": "string", "enum": ["notice", "completed"]},
+    "notice_date": _DATE, "last_day": {"type": ["string", "null"], "format": "date"},
+    "successor": _nullable_ref("UserRef"), "started_at": _TS, "completed_at": _TS_OR_NULL,
+    "customers": {"type": "array", "items": _object({
+        "customer_id": _ID, "to_user_id": {"type": ["integer", "null"], "minimum": 1},
+        "key": {"type": "boolean"}, "settled": {"type": "boolean"},
+    })},
+}, "A departure and its handover: each customer, who it went to, whether it is a key customer and settled.")
+SCHEMAS["DepartureList"] = _object({"departures": {"type": "array", "items": _ref("Departure")}})
+SCHEMAS["Withdrawn"] = _object({"id": _ID, "person": _ref("UserRef"),
+                                "status": {"type": "string", "enum": ["withdrawn"]}},
+                               "The notice is withdrawn; the departure no longer exists.")
+
 SCHEMAS["CustomerDetail"] = {
     **_object({**SCHEMAS["Customer"]["properties"],
                "documents": {"type": "array", "items": _ref("DocumentSummary")}}),

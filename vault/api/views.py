@@ -19,6 +19,7 @@ from vault.api.serializers import timestamp
 from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
+from vault.models import Category
 from vault.services import documents as documents_service
 from vault.services import views as views_service
 from vault.web import auth
@@ -37,6 +38,8 @@ OPEN = JsonBody(
               max_length=200),
         Field("download", "boolean", "Ask for the file as an attachment (only where the grade allows).",
               required=False, default=False),
+        Field("category", "string", "The kind of need (required of people on notice for files needing no loan).",
+              required=False, default=None, nullable=True, choices=tuple(str(c) for c in Category)),
     ),
 )
 
@@ -57,7 +60,7 @@ def open_view(document_id: int) -> Any:
     g.access_context = access_context().declaring(values["place"].strip())
     opened = views_service.open_view(
         runtime(), session, actor, document, reason=values["reason"], place=values["place"],
-        download=values["download"], ctx=access_context(),
+        download=values["download"], ctx=access_context(), category=values["category"],
     )
     return jsonify(
         view_id=opened.view.id,

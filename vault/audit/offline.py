@@ -3,7 +3,9 @@
 With the audit key every row's MAC is recomputed from the row and its `prev_mac`, and consecutive rows
 must chain (a full export must be one unbroken chain). With only the public key the manifest's and the
 checkpoint's signatures are checked, and the row at the checkpoint's sequence, if exported, must carry
-the signed MAC. With neither, only the SHA-256, the row count and the sequence range are checked.
+the signed MAC. With neither, only the SHA-256, the row count and the sequence range are checked:
+anyone who edits the file can recompute those, so such a check is `authenticated = False` and must
+never be reported as "intact".
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class ExportCheck:
     last_seq: int | None = None
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Whether a key vouched for the contents (MACs or the manifest's signature were checked).
+    authenticated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -60,7 +64,7 @@ def load_manifest(path: Path) -> dict[str, Any]:
 def verify_export(path: Path, manifest: dict[str, Any], *, audit_key: bytes | None = None,
                   public_key: Ed25519PublicKey | None = None) -> ExportCheck:
     """Check `path` against `manifest`; see the module text for what each key adds."""
-    check = ExportCheck()
+    check = ExportCheck(authenticated=audit_key is not None or public_key is not None)
     checkpoint = _checkpoint(check, manifest, public_key)
     fmt = manifest.get("file_format")
     if fmt == "jsonl":

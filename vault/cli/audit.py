@@ -163,6 +163,10 @@ def _read_audit_key(path: Path) -> bytes:
     raise click.BadParameter("expected a 32-byte key, in base64, hex or raw", param_hint="--audit-key-file")
 
 
+# Distinct from 1 (damaged) and 2 (usage): consistent, but nothing vouched for the contents.
+EXIT_UNAUTHENTICATED = 3
+
+
 @audit_group.command("verify-export")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--manifest", "manifest_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -175,7 +179,10 @@ def _read_audit_key(path: Path) -> bytes:
               help="The checkpoint public key (PEM, see `vault audit public-key`).")
 def audit_verify_export(file: Path, manifest_file: Path | None, keyring_file: Path | None,
                         audit_key_file: Path | None, public_key_file: Path | None) -> None:
-    """Check an exported file against its manifest, without the database."""
+    """Check an exported file against its manifest, without the database.
+
+    Exit status: 0 intact (checked with a key), 1 damaged, 3 consistent but unauthenticated (no key).
+    """
     audit_key = public_key = None
     if keyring_file is not None:
         try:
@@ -205,4 +212,10 @@ def audit_verify_export(file: Path, manifest_file: Path | None, keyring_file: Pa
         for problem in check.problems:
             click.echo(f"BAD: {problem}", err=True)
         sys.exit(1)
+    if not check.authenticated:
+        # Anyone who edits the file can recompute its digest and counts: that proves nothing.
+        click.echo("NOT AUTHENTICATED: without a key only internal consistency was checked; an edited "
+                   "export with a recomputed manifest would pass. Give --keyring, --audit-key-file or "
+                   f"--public-key to verify it: {file}")
+        sys.exit(EXIT_UNAUTHENTICATED)
     click.echo(f"export intact: {file}")

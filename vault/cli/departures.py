@@ -12,6 +12,7 @@ from vault.alerts import webhook
 from vault.cli.common import cli, open_runtime, unit_of_work
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
+from vault.core.private_files import write_private
 from vault.services import accounts
 from vault.services import departures as service
 from vault.services import report as report_service
@@ -99,7 +100,7 @@ def report(username: str, fmt: str, out: Path, lookback_days: int | None) -> Non
             sys.stdout.buffer.flush()
         else:
             try:
-                out.write_bytes(content)
+                write_private(out, content)  # names customers and files: mode 0600
             except OSError as exc:
                 raise click.ClickException(f"cannot write {out}: {exc.strerror}") from None
     if str(out) != "-":

@@ -147,15 +147,17 @@ class DepartureSettings:
     lookback_days: int = 180
     key_segments: frozenset[Segment] = frozenset({Segment.VIP})
     on_notice: str = "second_approver"
+    # Grade-1 files need no loan; someone on notice may still open at most this many a day.
+    notice_grade1_daily_cap: int = 10
 
 
 def parse_departure(raw: dict[str, Any]) -> DepartureSettings:
-    """Parse `[departure]`: lookback_days, key_segments, on_notice.
+    """Parse `[departure]`: lookback_days, key_segments, on_notice, notice_grade1_daily_cap.
 
     Raises:
         ConfigError: an unknown key or a malformed value.
     """
-    unknown = set(raw) - {"lookback_days", "key_segments", "on_notice"}
+    unknown = set(raw) - {"lookback_days", "key_segments", "on_notice", "notice_grade1_daily_cap"}
     if unknown:
         raise ConfigError(f"[departure] unknown key(s) {', '.join(sorted(unknown))}")
     lookback = raw.get("lookback_days", 180)
@@ -171,7 +173,11 @@ def parse_departure(raw: dict[str, Any]) -> DepartureSettings:
     mode = raw.get("on_notice", "second_approver")
     if mode not in DEPARTURE_MODES:
         raise ConfigError(f"[departure] on_notice must be one of {', '.join(DEPARTURE_MODES)}, not {mode!r}")
-    return DepartureSettings(lookback_days=lookback, key_segments=segments, on_notice=mode)
+    cap = raw.get("notice_grade1_daily_cap", 10)
+    if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap <= 10_000:
+        raise ConfigError("[departure] notice_grade1_daily_cap must be a whole number from 0 to 10000")
+    return DepartureSettings(lookback_days=lookback, key_segments=segments, on_notice=mode,
+                             notice_grade1_daily_cap=cap)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -246,11 +247,19 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
 
 
 def ensure_secret_key(settings: Settings) -> Settings:
-    """Use VAULT_SECRET_KEY, or one generated once into the data folder so sessions survive restarts."""
+    """Use VAULT_SECRET_KEY, or one generated once into the data folder so sessions survive restarts.
+
+    Whoever reads the file can sign a session cookie for anyone, an administrator included: like the
+    keyring, a file that others may read (any of the 0o077 bits) stops the start-up.
+    """
     if settings.secret_key:
         return settings
     path = settings.data_dir / "secret_key"
     if path.exists():
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode) or mode & 0o077:
+            raise ConfigError(f"the session-signing secret {path} is readable or writable by others "
+                              f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}` and start again")
         return replace(settings, secret_key=path.read_text(encoding="utf-8").strip())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)

@@ -28,6 +28,7 @@ class Action(StrEnum):
     DOCUMENT_VIEW = "document:view"
     HANDOVER_CONFIRM = "handover:confirm"
     LOAN_APPROVE = "loan:approve"
+    LOAN_DESIGNATE = "loan:designate"
     LOAN_QUEUE = "loan:queue"
     LOAN_READ = "loan:read"
     LOAN_REJECT = "loan:reject"

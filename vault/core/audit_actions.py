@@ -84,8 +84,8 @@ class AuditAction(StrEnum):
     ROLE_REQUEST = "role:request"
     ROLE_APPROVE = "role:approve"
     ROLE_REFUSE = "role:refuse"
-    ACCOUNT_PASSWORD_LINK = "account:password_link"
-    ACCOUNT_PASSWORD_SET = "account:password_set"
+    ACCOUNT_PASSWORD_LINK = "account:password_link"  # noqa: S105 (an event name)
+    ACCOUNT_PASSWORD_SET = "account:password_set"  # noqa: S105 (an event name)
     DEPARTURE_START = "departure:start"
     DEPARTURE_UPDATE = "departure:update"
     DEPARTURE_OFFBOARD = "departure:offboard"

@@ -8,13 +8,15 @@ waiting its turn. PostgreSQL serializes the same spots with row locks instead.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from vault.core.private_files import ensure_private_file
 from vault.db.unit_of_work import unit_of_work
 
 # Execution option for a connection that only reads and wants one consistent view of the data.
@@ -46,6 +48,10 @@ def _make_engine(url: str, **options: Any) -> Engine:
         options["connect_args"].setdefault("check_same_thread", False)
         if ":memory:" not in url and url not in {"sqlite://", "sqlite:///"}:
             options.setdefault("poolclass", NullPool)
+            database = make_url(url).database
+            if database and not database.startswith("file:"):
+                # Created 0600 before SQLite creates it 0644 (its -wal and -shm files copy the mode).
+                ensure_private_file(Path(database))
         engine = create_engine(url, **options)
 
         @event.listens_for(engine, "connect")

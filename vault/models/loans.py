@@ -64,6 +64,8 @@ class Loan(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     close_reason: Mapped[str | None] = mapped_column(Text)
+    # When the file's custodian is away, an approver names another custodian for this one release.
+    release_custodian_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     document: Mapped[Document] = relationship()
     borrower: Mapped[User] = relationship(foreign_keys=[borrower_id])

@@ -7,7 +7,6 @@ from datetime import timedelta
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
@@ -19,6 +18,7 @@ from vault.core.errors import NotFound, ServiceError
 from vault.core.passwords import MIN_LENGTH
 from vault.models import utcnow
 from vault.pages.forms import ConfirmForm
+from vault.pages.forms.text import SafeForm
 from vault.services import accounts, totp
 from vault.web import auth, navigation, sessions
 from vault.web.guard import permission
@@ -29,18 +29,18 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 navigation.add("account.index", Action.ACCOUNT_SELF, "My account")
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(SafeForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1024)])
     new = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1024)])
     confirm = PasswordField(_l("New password again"),
                             validators=[DataRequired(), EqualTo("new", message=_l("The two new passwords differ."))])
 
 
-class ReauthForm(FlaskForm):
+class ReauthForm(SafeForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
 
 
-class TokenForm(FlaskForm):
+class TokenForm(SafeForm):
     name = StringField(_l("Name (what the token is for)"), validators=[DataRequired(), Length(max=100)])
     scope = SelectField(_l("Scope"), choices=[SelectChoice("read", _l("read: lists and look-ups only")),
                                               SelectChoice("write", _l("write: everything you may do"))],
@@ -49,7 +49,7 @@ class TokenForm(FlaskForm):
     code = StringField(_l("Code from your authenticator"), validators=[Length(max=40)])
 
 
-class EnrolForm(FlaskForm):
+class EnrolForm(SafeForm):
     code = StringField(_l("Code from the app"), validators=[DataRequired(), Length(max=12)])
 
 
@@ -144,7 +144,7 @@ def second_factor():
     if totp.enrolled(session, user):
         flash(_("Your second factor is already set up."), "info")
         return redirect(url_for("account.index"))
-    row = totp.begin_enrolment(session, user)
+    secret = totp.begin_enrolment(runtime(), session, user)
     form = EnrolForm()
     if form.validate_on_submit():
         try:
@@ -155,8 +155,8 @@ def second_factor():
             sessions.second_factor_done()
             return render_template("account/recovery_codes.html", codes=codes,
                                    next_url=sessions.continue_url(user), enrolled_now=True)
-    uri = totp.provisioning_uri(runtime(), user, row.secret)
-    return render_template("account/enrol.html", form=form, qr=totp.qr_data_uri(uri), secret=row.secret,
+    uri = totp.provisioning_uri(runtime(), user, secret)
+    return render_template("account/enrol.html", form=form, qr=totp.qr_data_uri(uri), secret=secret,
                            required=totp.required(user), pending=auth.step_owed() == "enrol")
 
 

@@ -16,7 +16,6 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
@@ -27,6 +26,7 @@ from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.models import Role, TotpSecret, User
 from vault.pages.forms import ConfirmForm
+from vault.pages.forms.text import SafeForm
 from vault.services import accounts, totp
 from vault.web import auth, navigation
 from vault.web.guard import permission
@@ -43,18 +43,18 @@ _LINK_KEY = "vault.password_link"
 ROLE_CHOICES = [role.value for role in Role]
 
 
-class CreateUserForm(FlaskForm):
+class CreateUserForm(SafeForm):
     username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
     display_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
     roles = SelectMultipleField(_l("Roles"), choices=ROLE_CHOICES, option_widget=CheckboxInput(),
                                 widget=ListWidget(prefix_label=False))
 
 
-class RoleForm(FlaskForm):
+class RoleForm(SafeForm):
     role = SelectField(_l("Role"), choices=ROLE_CHOICES)
 
 
-class ManagerForm(FlaskForm):
+class ManagerForm(SafeForm):
     manager = SelectField(_l("Manager"), coerce=int)
 
 
@@ -78,7 +78,7 @@ def _user(user_id: int) -> User:
     return user
 
 
-def _flash_form_errors(form: FlaskForm) -> None:
+def _flash_form_errors(form: SafeForm) -> None:
     for errors in form.errors.values():
         for error in errors:
             flash(str(error), "error")

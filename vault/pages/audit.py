@@ -13,7 +13,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import IntegerField, SelectField
@@ -26,6 +25,7 @@ from vault.audit.filters import AuditFilter, FilterError, parse
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.models import AuditEvent, Customer, Document, Loan, User
+from vault.pages.forms.text import SafeForm
 from vault.services import audit as service
 from vault.web import auth, navigation
 from vault.web.exports import stream_export
@@ -45,11 +45,11 @@ KNOWN_ACTIONS = sorted(str(a) for a in AuditAction if a != AuditAction.PUBLIC) +
     {str(a).split(":")[0] + ":*" for a in AuditAction if ":" in a})
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(SafeForm):
     from_seq = IntegerField(_l("From sequence number"), validators=[Optional(), NumberRange(min=1)])
 
 
-class ExportForm(FlaskForm):
+class ExportForm(SafeForm):
     format = SelectField(_l("Format"), choices=[SelectChoice("csv", "CSV"), SelectChoice("jsonl", _l("JSON Lines"))],
                          default="csv")
 

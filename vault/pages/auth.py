@@ -6,13 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.pages.forms import ConfirmForm, LoginForm
+from vault.pages.forms.text import SafeForm
 from vault.services import accounts, agreement, signin
 from vault.web import auth, sessions
 from vault.web.guard import permission
@@ -28,17 +28,17 @@ def failed_sign_in_message() -> str:
     return _("Wrong user name or password. After repeated failures, signing in is paused for a while.")
 
 
-class CodeForm(FlaskForm):
+class CodeForm(SafeForm):
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(SafeForm):
     new = PasswordField(_l("Your new password"), validators=[DataRequired(), Length(max=1024)])
     confirm = PasswordField(_l("The same again"),
                             validators=[DataRequired(), EqualTo("new", message=_l("The two passwords differ."))])
 
 
-class AgreementForm(FlaskForm):
+class AgreementForm(SafeForm):
     accept = BooleanField(_l("I have read this agreement and accept it."), validators=[DataRequired()])
 
 

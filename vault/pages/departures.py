@@ -26,6 +26,7 @@ from vault.pages.forms.departures import (
     LeaverRevokeForm,
     OverrideForm,
     ReassignForm,
+    WithdrawForm,
 )
 from vault.policy import departures as departure_rules
 from vault.services import departures as service
@@ -167,6 +168,7 @@ def show(departure_id: int) -> Any:
     return render_template(
         "departures/show.html", departure=departure, may_manage=may_manage, update_form=update_form,
         reassign_form=reassign_form, confirm_form=ConfirmForm(formdata=None), loans=loans,
+        withdraw_form=WithdrawForm(formdata=None),
         completion=departure_rules.completion_problem(departure), audit_url=_audit_url(),
     )
 
@@ -217,6 +219,21 @@ def complete(departure_id: int) -> Any:
     service.complete(runtime(), session, actor, departure, ctx=access_context())
     flash(_("Departure of %(name)s completed.", name=departure.user.display_name), "success")
     return redirect(url_for("departures.show", departure_id=departure.id))
+
+
+@bp.route("/<int:departure_id>/withdraw", methods=["POST"])
+@permission(Action.DEPARTURE_MANAGE)
+def withdraw(departure_id: int) -> Any:
+    """The notice is withdrawn: normal policy again for the person (see `services.departures.withdraw`)."""
+    session, actor = db_session(), auth.current()
+    departure = _departure(departure_id)
+    form = WithdrawForm()
+    if not form.validate_on_submit():
+        raise ServiceError("invalid_form", _("The form has expired or holds characters it cannot; try again."))
+    user = service.withdraw(runtime(), session, actor, departure, reason=form.reason.data or "",
+                            ctx=access_context())
+    flash(_("The notice of %(name)s is withdrawn.", name=user.display_name), "success")
+    return redirect(url_for("departures.index"))
 
 
 # -- the report ----------------------------------------------------------------------------------------

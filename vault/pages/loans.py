@@ -17,7 +17,7 @@ from vault import policy
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Document, Loan, LoanKind, LoanStatus, QuotaUsage, User, utcnow
+from vault.models import Document, Loan, LoanKind, LoanStatus, QuotaUsage, User, UserStatus, utcnow
 from vault.pages.customers import hidden_as_not_found
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.loans import (
@@ -65,6 +65,11 @@ def _service_error(exc: ServiceError) -> Any:
     return render_template("loans/problem.html", message=exc.message, code=exc.code), exc.status
 
 
+# Refusals of what the person typed (not of who or where they are): worth a second try at once.
+RETRYABLE_VIEW_REFUSALS = frozenset({"reason_too_short", "reason_not_meaningful", "reason_copies_category",
+                                     "place_required", "download_not_allowed", "category_required"})
+
+
 def _refused(exc: policy.Denied, template: str, **context: Any) -> Any:
     """Record the refusal (rolled back work, own transaction) and show it on a page of our own."""
     try:
@@ -110,6 +115,7 @@ class Panel:
     can_download: bool
     place_ok: bool
     may_override: bool
+    asks_category: bool  # someone on notice opening a file that needs no loan
     form: OpenViewForm
     request_form: LoanRequestForm
     max_days: int
@@ -144,6 +150,7 @@ def loan_panel(document: Document) -> Panel:
         can_download=rule.download and bool(policy.authorize(actor, Action.DOCUMENT_DOWNLOAD)),
         place_ok=not rule.trusted_places_only or bool(access_context().named_place),
         may_override=_may_override(actor, document),
+        asks_category=actor.status == UserStatus.DEPARTING and not rule.loan_required,
         form=form, request_form=LoanRequestForm(formdata=None), max_days=loan_rules.max_days(rule),
     )
 
@@ -241,10 +248,13 @@ def open_view(document_id: int) -> Any:
     g.access_context = access_context().declaring(place)
     try:
         opened = views_service.open_view(runtime(), session, actor, document, reason=form.reason.data or "",
-                                         place=place, download=bool(form.download.data), ctx=access_context())
+                                         place=place, download=bool(form.download.data), ctx=access_context(),
+                                         category=form.category.data or None)
     except policy.Denied as exc:
+        # What was typed stays typed: a refusal of the input itself shows the form again, filled in.
+        retry = form if exc.decision.code in RETRYABLE_VIEW_REFUSALS else None
         return _refused(exc, "loans/view_refused.html", document=document,
-                        may_extend=exc.decision.code == "quota_exhausted")
+                        may_extend=exc.decision.code == "quota_exhausted", retry=retry)
     return render_template(
         "loans/opened.html", document=document, opened=opened, seconds=runtime().settings.content_url_seconds,
         url=url_for("content.deliver", secret=opened.secret),

@@ -109,6 +109,7 @@ ROLE_RULES: dict[Action, frozenset[Role] | None] = {
     Action.LOAN_READ: frozenset({Role.BORROWER, Role.APPROVER, Role.CUSTODIAN}),
     Action.LOAN_REJECT: frozenset({Role.APPROVER}),
     Action.LOAN_RELEASE: frozenset({Role.CUSTODIAN}),
+    Action.LOAN_DESIGNATE: frozenset({Role.APPROVER}),
     Action.LOAN_REQUEST: frozenset({Role.BORROWER}),
     Action.LOAN_RETURN: frozenset({Role.BORROWER, Role.CUSTODIAN}),
     Action.LOAN_REVOKE: frozenset({Role.CUSTODIAN, Role.APPROVER}),

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from vault.core.actions import Action
-from vault.models import Alert, AlertStatus, Departure, HandoverItem, Role, User
+from vault.models import Alert, AlertStatus, Departure, HandoverItem, Role, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 from vault.policy.loans import reason_problem
 
@@ -22,6 +22,8 @@ MESSAGES.update({
     "own_departure": "Nobody manages, waives or reports on their own departure.",
     "departure_closed": "This departure is completed; it changes no more.",
     "not_successor": "Only the person the customer was handed to confirms the contact.",
+    "already_offboarded": "The last day has passed and access has ended: the notice can no longer be withdrawn.",
+    "successor_departing": "You have given notice yourself: an approver waives or reassigns this confirmation.",
     "not_transferred": "The customer has no new owner yet.",
     "already_confirmed": "The contact with this customer is already confirmed.",
     "contact_date_future": "The contact date cannot be in the future.",
@@ -58,6 +60,16 @@ def completion_problem(departure: Departure) -> Decision:
     return allow()
 
 
+def withdrawal_problem(departure: Departure, reason: str | None) -> Decision:
+    """Whether the notice may be withdrawn: still open, before the last-day steps, with a reason."""
+    if not departure.is_open:
+        return deny("departure_closed")
+    if departure.offboarded_at is not None or not departure.user.can_sign_in:
+        return deny("already_offboarded")
+    problem = reason_problem(reason)
+    return deny(problem) if problem else allow()
+
+
 @object_rule(Action.DEPARTURE_MANAGE)
 def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target`: the leaver (starting), the departure or a handover item; context `step` = "complete"
@@ -68,6 +80,8 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     if isinstance(departure, Departure):
         if context.get("step") == "complete":
             return completion_problem(departure)
+        if context.get("step") == "withdraw":
+            return withdrawal_problem(departure, context.get("reason"))
         if not departure.is_open:
             return deny("departure_closed")
     return allow()
@@ -105,6 +119,9 @@ def _confirm(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("own_departure")
     if item.to_user_id != actor.id:
         return deny("not_successor")
+    if actor.status != UserStatus.ACTIVE:
+        # A successor on notice is leaving too: their word that the customer stays is worth nothing.
+        return deny("successor_departing")
     return check_confirmation(item, contact_date=context.get("contact_date"), note=context.get("note"),
                               today=context["today"])
 

@@ -63,6 +63,9 @@ MESSAGES.update({
     "quota_own_reach": "Nobody sets the view quota of a document they may borrow themselves.",
     "quota_document_wide": "Only an approver changes a document's view quota for everyone; set it for one person.",
     "quota_unknown_person": "There is no such person.",
+    "not_the_custodian": "Only the file's custodian, or the custodian an approver designated for this release, "
+                         "releases it.",
+    "invalid_custodian": "Name an active custodian who has no other part in this loan.",
     "quota_invalid": f"A view quota is a whole number from 0 to {MAX_QUOTA}, or empty for the grade's default.",
 })
 
@@ -105,6 +108,12 @@ def approvals_needed(rule: GradeRule, borrower: User) -> int:
     if borrower.status == UserStatus.DEPARTING and rule.loan_required:
         return max(2, base + 1)
     return base
+
+
+def approvals_due(rule: GradeRule, loan: Loan) -> int:
+    """Approvals `loan` needs now: what was fixed when it was made, raised if the borrower has given
+    notice since (a request filed the day before the notice must not get through on the old count)."""
+    return max(loan.approvals_required, approvals_needed(rule, loan.borrower))
 
 
 def _request_input(rule: GradeRule, ctx: dict[str, Any], kind: LoanKind) -> Decision:
@@ -164,7 +173,8 @@ def _wrong_state(loan: Loan, message: str) -> Decision:
 
 @object_rule(Action.LOAN_APPROVE)
 def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the loan; context: decided (ids of people who already decided it), comment."""
+    """`target` is the loan; context: decided (ids of people who already decided it), comment, rule (the
+    document's grade rule), departure_mode (`[departure] on_notice`)."""
     loan: Loan = target
     decided: Collection[int] = context.get("decided", ())
     if loan.borrower_id == actor.id:
@@ -177,12 +187,17 @@ def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return _wrong_state(loan, "Only a request waiting for a decision can be decided.")
     if not loan.borrower.can_sign_in:
         return deny("borrower_inactive")
+    rule: GradeRule | None = context.get("rule")
+    if (loan.borrower.status == UserStatus.DEPARTING and rule is not None and rule.loan_required
+            and context.get("departure_mode") == "refuse" and context.get("step") != "reject"):
+        # Filed before the notice, decided after it: the notice's rules apply to the decision.
+        return deny("departing_refused")
     return allow()
 
 
 @object_rule(Action.LOAN_REJECT)
 def _reject(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    decision = _approve(actor, target, context)
+    decision = _approve(actor, target, {**context, "step": "reject"})
     if decision and not (context.get("comment") or "").strip():
         return deny("comment_required")
     return decision
@@ -201,7 +216,27 @@ def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return _wrong_state(loan, "Only an approved loan waiting for release can be released.")
     if not loan.borrower.can_sign_in:
         return deny("borrower_inactive")
+    named = loan.document.custodian_id
+    if named is not None and actor.id not in (named, loan.release_custodian_id):
+        return deny("not_the_custodian")
     return allow()
+
+
+@object_rule(Action.LOAN_DESIGNATE)
+def _designate(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the loan; context: custodian (the person named for this release), reason."""
+    loan: Loan = target
+    custodian: User | None = context.get("custodian")
+    if actor.id in (loan.borrower_id, loan.document.compiler_id):
+        return deny("separation_of_duties", "Nobody designates the custodian of their own loan or file.")
+    if loan.status != LoanStatus.APPROVED or not loan.release_required or loan.kind != LoanKind.LOAN:
+        return _wrong_state(loan, "Only an approved loan waiting for release can be given a custodian.")
+    if (custodian is None or Role.CUSTODIAN not in custodian.role_set or not custodian.can_sign_in
+            or custodian.id in (loan.borrower_id, loan.document.compiler_id, actor.id)
+            or custodian.id in loan.approver_ids):
+        return deny("invalid_custodian")
+    problem = reason_problem(context.get("reason"))
+    return deny(problem) if problem else allow()
 
 
 @object_rule(Action.LOAN_RETURN)

@@ -10,7 +10,7 @@ from typing import Any
 
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
-from vault.models import Document, Loan, LoanStatus, User
+from vault.models import Category, Document, Loan, LoanStatus, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 from vault.policy.loans import reason_problem
 
@@ -20,6 +20,9 @@ MESSAGES.update({
     "download_not_allowed": "Files of this grade may be read but not downloaded.",
     "no_content": "This document has no file yet.",
     "content_url_used": "This link has already been used. Open the document again for a new one.",
+    "access_suspended": "Your access to documents is suspended after an alert; an approver must lift it.",
+    "category_required": "People on notice say which kind of need a file answers: choose a category.",
+    "notice_daily_cap": "People on notice may open only a limited number of files a day; try again tomorrow.",
     "content_url_expired": "This link expired before it was used; the view was given back to you.",
 })
 
@@ -34,9 +37,14 @@ def quota_exhausted(limit: int) -> Decision:
 def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the document; context: rule (its grade's), loan (the actor's active loan or None),
     loan_expired (their latest loan of it ran out), named_place (the trusted place the request comes
-    from, or None), download, reason, place (the declared one)."""
+    from, or None), download, reason, place (the declared one), suspended (an early-warning alert has
+    suspended the actor's access), notice_cap and notice_opened_today (for someone on notice: the daily
+    cap on files needing no loan, and how many they opened today), category (the kind of need, which
+    someone on notice must give for those files)."""
     document: Document = target
     rule: GradeRule = context["rule"]
+    if context.get("suspended"):
+        return deny("access_suspended")
     loan: Loan | None = context.get("loan")
     is_compiler = document.compiler_id == actor.id
     if rule.loan_required or is_compiler:
@@ -48,6 +56,13 @@ def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:
             return deny("no_active_loan")
         if actor.id in loan.approver_ids or actor.id == loan.released_by_id:
             return deny("separation_of_duties")
+    if actor.status == UserStatus.DEPARTING and not rule.loan_required:
+        # On notice, files needing no loan are still read for a stated kind of need, and only so many a
+        # day: someone leaving once pulled every grade-1 file in one evening.
+        if context.get("category") not in {c.value for c in Category}:
+            return deny("category_required")
+        if context.get("notice_opened_today", 0) >= context.get("notice_cap", 0):
+            return deny("notice_daily_cap")
     if rule.trusted_places_only and not context.get("named_place"):
         return deny("place_not_trusted")
     if context.get("download") and not rule.download:

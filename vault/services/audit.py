@@ -22,6 +22,7 @@ from vault.audit.filters import AuditFilter
 from vault.audit.verify import VerifyReport, verify_chain
 from vault.core.actions import Action
 from vault.core.context import AccessContext
+from vault.core.private_files import open_private, write_private
 from vault.models import User
 from vault.runtime import Runtime
 
@@ -80,7 +81,7 @@ def export_to_file(rt: Runtime, *, filters: AuditFilter, fmt: str, path: Path, a
                                   actor_name=actor_name)
     partial = path.with_name(path.name + ".partial")
     try:
-        with AuditExport(rt.db, checkpointer, filters, fmt) as export, partial.open("wb") as out:
+        with AuditExport(rt.db, checkpointer, filters, fmt) as export, open_private(partial) as out:
             done = 0
             for chunk in export.chunks():
                 out.write(chunk)
@@ -95,7 +96,7 @@ def export_to_file(rt: Runtime, *, filters: AuditFilter, fmt: str, path: Path, a
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
         raise
-    manifest_path(path).write_bytes(manifest_bytes(manifest))
+    write_private(manifest_path(path), manifest_bytes(manifest))
     return manifest
 
 

@@ -501,3 +501,43 @@ def complete(rt: Runtime, session: Session, actor: User | None, departure: Depar
                             "confirmed": sum(1 for i in departure.items if i.confirmed),
                             "waived": sum(1 for i in departure.items if i.waived_at is not None)})
     return departure
+
+
+def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Departure, *, reason: str,
+             ctx: AccessContext) -> User:
+    """The notice is withdrawn (the person stays): normal policy again for them, customers given back.
+
+    The person's status is "active" again, their last day cleared; every customer still owned by the
+    one it was handed to goes back to them (each audited as a handover). The departure and its
+    handover items are removed, so a later notice starts afresh; the audit log keeps the whole story
+    (`departure:withdraw` names the departure, its dates and the customers given back).
+
+    Raises:
+        policy.Denied: `own_departure`, `departure_closed`, `already_offboarded` (the last day has
+            passed: access ended, tokens revoked; the account is re-enabled by an administrator,
+            not by a withdrawal), or a reason too short.
+    """
+    reason = (reason or "").strip()
+    _decide(actor, Action.DEPARTURE_MANAGE, departure, rules.withdrawal_problem(departure, reason),
+            step="withdraw", reason=reason, audit={"subject_user_id": departure.user_id})
+    user = departure.user
+    returned = []
+    for item in departure.items:
+        customer = item.customer
+        if item.to_user_id is not None and customer.owner_id == item.to_user_id:
+            customer.owner_id = user.id
+            returned.append(customer.id)
+            rt.audit.record(session, action="customer:handover", actor=actor, ctx=ctx, customer_id=customer.id,
+                            subject_user_id=user.id,
+                            detail={"departure_id": departure.id, "from_user_id": item.to_user_id,
+                                    "to_user_id": user.id, "withdrawn": True})
+    detail = {"departure_id": departure.id, "notice_date": departure.notice_date.isoformat(),
+              "last_day": user.last_day.isoformat() if user.last_day else None, "customers_returned": returned}
+    user.status = UserStatus.ACTIVE
+    user.last_day = None
+    user.access_ends_at = None
+    session.delete(departure)
+    session.flush()
+    rt.audit.record(session, action="departure:withdraw", actor=actor, ctx=ctx, subject_user_id=user.id,
+                    reason_text=reason, detail=detail)
+    return user

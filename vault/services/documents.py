@@ -186,7 +186,7 @@ def _store_version(
     checked = ValidatingReader(stream, name, rt.settings.max_upload_bytes)  # refuses a bad extension now
     context = associated_data(document.id, number)
     dek = new_data_key()
-    key_id, wrapped = rt.keyring.wrap(dek, context)
+    key_id, wrapped = rt.keyring.wrap_current(dek, context)
     key = object_key(document.id, number)
     reader = EncryptingReader(dek, context, checked)
     _track(session, rt.store, key)
@@ -304,7 +304,7 @@ def plaintext_chunks(rt: Runtime, version: DocumentVersion) -> PlaintextStream:
         storage.ObjectNotFound, storage.StorageError: the object cannot be read.
     """
     context = version_context(version)
-    dek = rt.keyring.unwrap(version.key_id, version.wrapped_dek, context)
+    dek = rt.keyring.unwrap_current(version.key_id, version.wrapped_dek, context)
     source = rt.store.open(version.object_key)
     try:
         chunks = decrypt_stream(dek, context, source)

@@ -145,7 +145,7 @@ def verify_version(rt: Runtime, version: DocumentVersion) -> Problem | None:
         return Problem(version.object_key, version.id, "unreadable", str(exc))
     try:
         context = version_context(version)
-        dek = rt.keyring.unwrap(version.key_id, version.wrapped_dek, context)
+        dek = rt.keyring.unwrap_current(version.key_id, version.wrapped_dek, context)
         for chunk in decrypt_stream(dek, context, source):
             digest.update(chunk)
             size += len(chunk)

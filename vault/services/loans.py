@@ -278,7 +278,10 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
     """
     _lock(session, loan)
     decided = {d.approver_id for d in loan.decisions}
-    policy.require(actor, Action.LOAN_APPROVE, loan, decided=decided, comment=comment, audit=targets(loan))
+    rule = rt.settings.grade(loan.document.grade)
+    policy.require(actor, Action.LOAN_APPROVE, loan, decided=decided, comment=comment, rule=rule,
+                   departure_mode=rt.settings.departure.on_notice, audit=targets(loan))
+    loan.approvals_required = rules.approvals_due(rule, loan)
     now = utcnow()
     session.add(LoanDecision(loan_id=loan.id, approver_id=actor.id, decision="approve",
                              comment=(comment or "").strip(), decided_at=now))
@@ -296,6 +299,23 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
     session.flush()
     _record(rt, session, AuditAction.LOAN_APPROVE, actor, loan, ctx, reason_text=(comment or "").strip() or None,
             approvals=approvals, approvals_required=loan.approvals_required)
+    return loan
+
+
+def designate_custodian(rt: Runtime, session: Session, actor: User, loan: Loan, custodian: User | None, *,
+                        reason: str, ctx: AccessContext) -> Loan:
+    """An approver names the custodian who may release `loan` while the file's own custodian is away.
+
+    Raises:
+        policy.Denied: `separation_of_duties`, `invalid_state`, `invalid_custodian`, a reason too short.
+    """
+    _lock(session, loan)
+    reason = (reason or "").strip()
+    policy.require(actor, Action.LOAN_DESIGNATE, loan, custodian=custodian, reason=reason, audit=targets(loan))
+    loan.release_custodian_id = custodian.id  # type: ignore[union-attr]  (the policy refuses None)
+    session.flush()
+    _record(rt, session, "loan:designate", actor, loan, ctx, reason_text=reason,
+            custodian_id=loan.release_custodian_id, file_custodian_id=loan.document.custodian_id)
     return loan
 
 

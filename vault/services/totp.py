@@ -7,16 +7,26 @@ A code is accepted once: the time step of the last accepted code is stored and o
 count, so a code read over someone's shoulder (or replayed from a captured request) is refused even
 inside its 30-second window. Recovery codes are random (80 bits), so a plain SHA-256 is enough to
 keep them useless to someone reading the database.
+
+TOTP secrets are kept encrypted (AES-256-GCM, see `seal`): someone who reads the database, or a backup
+of it, learns nothing that would let them compute codes. A secret written in plain text by an older
+version (32 base32 characters; sealed ones are 64 base64 characters, so the two cannot be confused)
+is sealed the next time it is used (an enrolment page, a code checked); no migration is needed, and
+no key reaches the database's migration step.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
 
 import pyotp
 import segno
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -34,6 +44,48 @@ DIGITS = 6
 DRIFT_STEPS = 1
 RECOVERY_CODE_COUNT = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: codes are typed from paper
+
+
+_SEAL_LABEL = b"vault totp secret at rest v1"
+_NONCE_BYTES = 12
+_SECRET_BYTES = 20  # 160 bits, as RFC 4226 recommends: 32 base32 characters
+_PLAIN_CHARS = 32
+
+
+def _aead(rt: Runtime) -> AESGCM:
+    return AESGCM(rt.keyring.derive_key(_SEAL_LABEL))
+
+
+def _aad(user_id: int) -> bytes:
+    # The owner's id is bound in: a sealed secret copied onto another person's row does not open.
+    return f"totp:{user_id}".encode("ascii")
+
+
+def seal(rt: Runtime, user_id: int, secret: str) -> str:
+    """Encrypt a base32 secret for the database: base64url(nonce || ciphertext || tag), 64 characters."""
+    raw = base64.b32decode(secret)
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    return base64.urlsafe_b64encode(nonce + _aead(rt).encrypt(nonce, raw, _aad(user_id))).decode("ascii")
+
+
+def is_sealed(stored: str) -> bool:
+    return len(stored) != _PLAIN_CHARS
+
+
+def secret_of(rt: Runtime, row: TotpSecret) -> str:
+    """The base32 secret of `row`. A plain-text one (older versions) is sealed in place as it is read."""
+    if not is_sealed(row.secret):
+        plain = row.secret
+        row.secret = seal(rt, row.user_id, plain)
+        return plain
+    try:
+        blob = base64.urlsafe_b64decode(row.secret.encode("ascii"))
+        raw = _aead(rt).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad(row.user_id))
+    except (InvalidTag, binascii.Error, ValueError) as exc:
+        raise ServiceError("second_factor_unreadable",
+                           "The second factor cannot be read with this keyring; an administrator must reset it."
+                           ) from exc
+    return base64.b32encode(raw).decode("ascii")
 
 
 def required(user: User) -> bool:
@@ -60,16 +112,19 @@ def code_at(secret: str, step: int) -> str:
     return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).at(step * STEP_SECONDS)
 
 
-def begin_enrolment(session: Session, user: User) -> TotpSecret:
-    """The secret being enrolled: the pending one if the person reloads the page, else a new one."""
+def begin_enrolment(rt: Runtime, session: Session, user: User) -> str:
+    """The base32 secret being enrolled: the pending one if the person reloads the page, else a new one
+    (stored sealed)."""
     row = record(session, user, lock=True)
     if row is not None and row.confirmed_at is not None:
         raise Conflict("already_enrolled", "A second factor is already set up.")
     if row is None:
-        row = TotpSecret(user_id=user.id, secret=pyotp.random_base32(32))
+        secret = base64.b32encode(secrets.token_bytes(_SECRET_BYTES)).decode("ascii")
+        row = TotpSecret(user_id=user.id, secret=seal(rt, user.id, secret))
         session.add(row)
         session.flush()
-    return row
+        return secret
+    return secret_of(rt, row)
 
 
 def provisioning_uri(rt: Runtime, user: User, secret: str) -> str:
@@ -82,14 +137,15 @@ def qr_data_uri(uri: str) -> str:
     return segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
 
 
-def _match(row: TotpSecret, code: str, at: float | None) -> str:
+def _match(rt: Runtime, row: TotpSecret, code: str, at: float | None) -> str:
     """"ok" (and the step is remembered), "code_reused" or "bad_second_factor"."""
     code = "".join(code.split())
     if len(code) != DIGITS or not code.isdigit():
         return "bad_second_factor"
+    secret = secret_of(rt, row)
     now = time_step(at)
     for step in range(now - DRIFT_STEPS, now + DRIFT_STEPS + 1):
-        if hmac.compare_digest(code_at(row.secret, step), code):
+        if hmac.compare_digest(code_at(secret, step), code):
             if row.last_step is not None and step <= row.last_step:
                 return "code_reused"
             row.last_step = step
@@ -104,7 +160,7 @@ def confirm_enrolment(
     row = record(session, user, lock=True)
     if row is None or row.confirmed_at is not None:
         raise Conflict("not_enrolling", "There is no second factor being set up.")
-    outcome = _match(row, code, at)
+    outcome = _match(rt, row, code, at)
     if outcome != "ok":
         rt.audit.record(session, action=AuditAction.TOTP_ENROL, actor=user, ctx=ctx, outcome="denied",
                         reason_code=outcome, subject_user_id=user.id)
@@ -128,7 +184,7 @@ def verify(
         return "bad_second_factor", "totp"
     compact = "".join(code.split())
     if compact.isdigit():
-        return _match(row, compact, at), "totp"
+        return _match(rt, row, compact, at), "totp"
     return ("ok" if _use_recovery_code(session, user, code) else "bad_second_factor"), "recovery_code"
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crypto import CryptoError
@@ -34,7 +34,21 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
-from vault.models import Document, DocumentVersion, DocumentView, Loan, LoanStatus, User, ViewStatus, utcnow
+from vault.models import (
+    Alert,
+    AlertStatus,
+    Departure,
+    Document,
+    DocumentVersion,
+    DocumentView,
+    Loan,
+    LoanStatus,
+    Severity,
+    User,
+    UserStatus,
+    ViewStatus,
+    utcnow,
+)
 from vault.policy import views as rules
 from vault.runtime import Runtime
 from vault.services import loans, quota
@@ -81,6 +95,24 @@ def _targets(document: Document, loan: Loan | None = None) -> dict[str, int | No
     return out
 
 
+def access_suspended(session: Session, user: User) -> bool:
+    """Whether an unresolved high-severity alert has suspended the person's access to all content
+    (`[alerts] auto_suspend`); resolving that alert lifts it."""
+    alerts = session.scalars(select(Alert).where(Alert.user_id == user.id, Alert.severity == Severity.HIGH,
+                                                 Alert.status != AlertStatus.RESOLVED))
+    return any(alert.evidence.get("access_suspended") for alert in alerts)
+
+
+def _opened_on_notice(session: Session, user: User) -> int:
+    """Views of files needing no loan (grade 1) the person opened in the last 24 hours since the notice."""
+    since = utcnow() - timedelta(days=1)
+    notice = session.scalar(select(Departure.started_at).where(Departure.user_id == user.id))
+    if notice is not None:
+        since = max(since, notice)
+    return session.scalar(select(func.count()).select_from(DocumentView).where(
+        DocumentView.user_id == user.id, DocumentView.loan_id.is_(None), DocumentView.opened_at >= since)) or 0
+
+
 def open_view(
     rt: Runtime,
     session: Session,
@@ -91,6 +123,7 @@ def open_view(
     place: str,
     download: bool,
     ctx: AccessContext,
+    category: str | None = None,
 ) -> OpenedView:
     """Spend one view of `document` and hand out a single-use content URL secret.
 
@@ -114,8 +147,12 @@ def open_view(
     loan = loans.active_among(held)
     latest = loans.latest_among(held) if loan is None else None
     audit = _targets(document, loan)
+    notice: dict[str, int] = {}
+    if actor.status == UserStatus.DEPARTING and not rule.loan_required:
+        notice = {"notice_cap": rt.settings.departure.notice_grade1_daily_cap, "category": category,
+                  "notice_opened_today": _opened_on_notice(session, actor)}
     policy.require(
-        actor, action, document, rule=rule, loan=loan,
+        actor, action, document, rule=rule, loan=loan, suspended=access_suspended(session, actor), **notice,
         loan_expired=latest is not None and latest.status == LoanStatus.EXPIRED,
         named_place=ctx.named_place, download=bool(download), reason=reason, place=place, audit=audit,
     )
@@ -148,7 +185,7 @@ def open_view(
     rt.audit.record(
         session, action=str(action), actor=actor, ctx=ctx, version_id=version.id, reason_text=reason,
         detail={"view_id": view.id, "remaining": remaining, "limit": limit, "grade": document.grade,
-                "version": version.number},
+                "version": version.number, **({"category": category} if category else {})},
         **audit,
     )
     return OpenedView(view=view, secret=secret, remaining=remaining, expires_at=expires_at)

@@ -10,6 +10,7 @@ have accepted the current confidentiality agreement.
 
 from __future__ import annotations
 
+from hashlib import sha512
 from typing import Any
 
 from flask import Flask, flash, g, redirect, request, session, url_for
@@ -33,6 +34,7 @@ def install(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+    login_manager._session_identifier_generator = _session_identifier  # type: ignore[attr-defined]
     sessions.install(app)
 
     @login_manager.user_loader
@@ -46,6 +48,18 @@ def install(app: Flask) -> None:
         if not sessions.live(user):
             return None
         return _LoginUser(user)
+
+
+def _session_identifier() -> str:
+    """What a session is bound to: the client's address and browser.
+
+    flask-login's own identifier reads a raw `X-Forwarded-For`, which anybody can send; with no proxy
+    configured (`VAULT_PROXY_COUNT=0`) a thief naming the victim's address there kept the session.
+    `request.remote_addr` is the socket's peer, or what the configured number of proxies reported
+    (`ProxyFix` rewrites it), never a header the client chose.
+    """
+    agent = request.headers.get("User-Agent", "")
+    return sha512(f"{request.remote_addr}|{agent}".encode("utf-8", "replace")).hexdigest()
 
 
 class _LoginUser:

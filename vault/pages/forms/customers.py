@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from vault.pages.forms.text import SafeForm
 
-class LookupForm(FlaskForm):
+
+class LookupForm(SafeForm):
     """A GET form (no CSRF token: looking up changes nothing but is audited)."""
 
     class Meta:
@@ -17,14 +18,14 @@ class LookupForm(FlaskForm):
     q = StringField(_l("Customer name"), validators=[DataRequired(), Length(min=4, max=200)])
 
 
-class OwnerForm(FlaskForm):
+class OwnerForm(SafeForm):
     owner = SelectField(_l("New account manager"), coerce=int)
     reason = TextAreaField(_l("Why"), validators=[Length(max=2000)])
 
 
-class CoOwnerForm(FlaskForm):
+class CoOwnerForm(SafeForm):
     person = SelectField(_l("Co-owner"), coerce=int)
 
 
-class RemoveCoOwnerForm(FlaskForm):
+class RemoveCoOwnerForm(SafeForm):
     person = SelectField(_l("Co-owner"), coerce=int, validators=[DataRequired()])

@@ -7,15 +7,16 @@ the services and the policy, so the pages and the command line refuse the same i
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
+
+from vault.pages.forms.text import SafeForm
 
 MAX_TEXT = 2000
 NOBODY = 0  # the "no successor" choice: customers go to the reassignment list
 
 
-class DepartureForm(FlaskForm):
+class DepartureForm(SafeForm):
     user = SelectField(_l("Person giving notice"), coerce=int, validators=[InputRequired()])
     notice_date = DateField(_l("Notice given on"), validators=[Optional()])
     last_day = DateField(_l("Last working day"), validators=[InputRequired(_l("Enter the last working day."))])
@@ -23,28 +24,32 @@ class DepartureForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Length(max=MAX_TEXT)])
 
 
-class DepartureUpdateForm(FlaskForm):
+class DepartureUpdateForm(SafeForm):
     last_day = DateField(_l("Last working day"), validators=[Optional()])
     successor = SelectField(_l("Successor"), coerce=int, default=NOBODY)
     note = TextAreaField(_l("Note"), validators=[Length(max=MAX_TEXT)])
 
 
-class ReassignForm(FlaskForm):
+class ReassignForm(SafeForm):
     to_user = SelectField(_l("Hand this customer to"), coerce=int, validators=[InputRequired()])
 
 
-class ContactForm(FlaskForm):
+class ContactForm(SafeForm):
     contact_date = DateField(_l("Date of the contact"), validators=[InputRequired(_l("Enter the date."))])
     note = TextAreaField(_l("What was discussed"), validators=[Length(max=MAX_TEXT)])
 
 
-class OverrideForm(FlaskForm):
+class OverrideForm(SafeForm):
     reason = TextAreaField(_l("Why the confirmations are waived"), validators=[Length(max=MAX_TEXT)])
 
 
-class LeaverRevokeForm(FlaskForm):
+class WithdrawForm(SafeForm):
+    reason = TextAreaField(_l("Why the notice is withdrawn"), validators=[Length(max=MAX_TEXT)])
+
+
+class LeaverRevokeForm(SafeForm):
     reason = TextAreaField(_l("Reason"), validators=[Length(max=MAX_TEXT)])
 
 
-class ResolveForm(FlaskForm):
+class ResolveForm(SafeForm):
     note = TextAreaField(_l("What was found"), validators=[Length(max=MAX_TEXT)])

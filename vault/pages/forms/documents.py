@@ -7,13 +7,13 @@ owners, grades and files live in the services, so the API and the command line o
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from vault.models import Segment
+from vault.pages.forms.text import SafeForm
 
 SEGMENT_CHOICES = [
     SelectChoice(str(Segment.ORDINARY), _l("Ordinary")),
@@ -33,14 +33,14 @@ def choice(value: object, label: object) -> SelectChoice:
     return SelectChoice(value, label)  # type: ignore[arg-type]
 
 
-class CustomerForm(FlaskForm):
+class CustomerForm(SafeForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     segment = SelectField(_l("Segment"), choices=SEGMENT_CHOICES, default=str(Segment.ORDINARY))
     owner = SelectField(_l("Account manager"), coerce=int)
     notes = TextAreaField(_l("Notes"), validators=[Length(max=4000)])
 
 
-class UploadForm(FlaskForm):
+class UploadForm(SafeForm):
     customer = SelectField(_l("Customer"), coerce=int)
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     grade = SelectField(_l("Grade"), coerce=int, choices=GRADE_CHOICES, default=2)
@@ -48,5 +48,5 @@ class UploadForm(FlaskForm):
     file = FileField(_l("File"), validators=[FileRequired(_l("Choose a file to upload."))])
 
 
-class VersionForm(FlaskForm):
+class VersionForm(SafeForm):
     file = FileField(_l("New version"), validators=[FileRequired(_l("Choose a file to upload."))])

@@ -7,12 +7,12 @@ policy's decision, so that a page, the API and the command line refuse the same 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from vault.models import Category
+from vault.pages.forms.text import SafeForm
 
 CATEGORY_LABELS = {
     Category.VISIT_PREPARATION.value: _l("Visit preparation"),
@@ -43,7 +43,7 @@ class WholeNumberField(IntegerField):
             raise ValueError(str(self.message)) from None
 
 
-class _Purpose(FlaskForm):
+class _Purpose(SafeForm):
     reason = TextAreaField(_l("Why do you need it?"), validators=[Length(max=MAX_TEXT)])
     category = SelectField(_l("Category"), choices=CATEGORY_CHOICES, validate_choice=False)
     place = StringField(_l("Where will you read it?"), validators=[Length(max=MAX_PLACE)])
@@ -57,23 +57,26 @@ class ExtensionForm(_Purpose):
     extra_views = WholeNumberField(_l("How many more views?"), message=_l("Enter a whole number of views."))
 
 
-class OpenViewForm(FlaskForm):
+class OpenViewForm(SafeForm):
     reason = TextAreaField(_l("Why are you reading it now?"), validators=[Length(max=MAX_TEXT)])
     place = StringField(_l("Where are you?"), validators=[Length(max=MAX_PLACE)])
     download = BooleanField(_l("Download the file instead of viewing it"))
+    # Asked of people on notice for files needing no loan (see `policy.views`).
+    category = SelectField(_l("Kind of need"), choices=[SelectChoice("", "—"), *CATEGORY_CHOICES],
+                           validate_choice=False)
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(SafeForm):
     comment = TextAreaField(_l("Comment"), validators=[Length(max=MAX_TEXT)])
     next = HiddenField()
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(SafeForm):
     reason = TextAreaField(_l("Why is the loan revoked?"), validators=[Length(max=MAX_TEXT)])
     next = HiddenField()
 
 
-class QuotaForm(FlaskForm):
+class QuotaForm(SafeForm):
     views = WholeNumberField(_l("Views per person (empty: the grade's number)"),
                              message=_l("Enter a whole number of views, or nothing."), optional=True)
     # Whose quota: a user name; empty means everyone's (an approver's decision).

@@ -1,7 +1,7 @@
 """need to know: managers, co-owners, folded customer names, customer reads, suspended customer access
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-04 19:30:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import vault.models.base
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,82 @@
+"""Departures through the API, as an HR system uses it: notice, list, show, report, withdraw, complete."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from tests.api.conftest import assert_error, events
+from vault.models import Customer, User
+
+
+def _day(offset: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=offset)).date().isoformat()
+
+
+def _owner(rt, customer_id: int) -> int:
+    with rt.db.session() as session:
+        return session.get(Customer, customer_id).owner_id
+
+
+def _status(rt, username: str) -> str:
+    with rt.db.session() as session:
+        return str(session.scalar(select(User.status).where(User.username == username)))
+
+
+def test_an_hr_system_gives_notice_reads_it_and_withdraws_it(api, rt, cast):
+    customer = api.customer("Acme", owner="bob")
+    started = api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(14),
+                                                           "successor": "bea", "notice_date": _day(0)})
+    assert started.status_code == 201, started.get_json()
+    departure = started.get_json()
+    assert departure["person"]["username"] == "bob" and departure["status"] == "notice"
+    assert departure["last_day"] == _day(14) and departure["successor"]["username"] == "bea"
+    assert _status(rt, "bob") == "departing" and _owner(rt, customer) == cast["bea"].id
+    listed = api.get("/api/v1/departures", "aud").get_json()["departures"]
+    assert [d["id"] for d in listed] == [departure["id"]]
+    shown = api.get(f"/api/v1/departures/{departure['id']}", "aud").get_json()
+    assert shown["customers"] == [{"customer_id": customer, "to_user_id": cast["bea"].id, "key": False,
+                                   "settled": True}]
+    report = api.get(f"/api/v1/departures/{departure['id']}/report?format=csv", "aud")
+    assert report.status_code == 200 and report.mimetype == "text/csv" and b"Acme" in report.get_data()
+    pdf = api.get(f"/api/v1/departures/{departure['id']}/report?format=pdf", "aud")
+    assert pdf.status_code == 200 and pdf.get_data().startswith(b"%PDF")
+    # A notice withdrawn: a reason is needed, then normal policy again and the customer back.
+    assert_error(api.post(f"/api/v1/departures/{departure['id']}/withdraw", "adm", json={"reason": "short"}),
+                 403, "reason_too_short")
+    withdrawn = api.post(f"/api/v1/departures/{departure['id']}/withdraw", "adm",
+                         json={"reason": "Bob decided to stay with the company"})
+    assert withdrawn.status_code == 200, withdrawn.get_json()
+    assert _status(rt, "bob") == "active" and _owner(rt, customer) == cast["bob"].id
+    [record] = events(rt, "departure:withdraw")
+    assert record.actor_name == "adm" and record.reason_text == "Bob decided to stay with the company"
+    assert json.loads(record.detail)["customers_returned"] == [customer]
+    assert api.get(f"/api/v1/departures/{departure['id']}", "aud").status_code == 404
+    again = api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(30)})
+    assert again.status_code == 201  # a later notice starts afresh
+
+
+def test_departure_api_refusals(api, rt, cast):
+    assert_error(api.post("/api/v1/departures", "aud", json={"person": "bob", "last_day": _day(3)}),
+                 403, "not_permitted")
+    assert_error(api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": "tomorrow"}),
+                 422, "invalid_request")
+    assert_error(api.post("/api/v1/departures", "adm", json={"person": "nobody", "last_day": _day(3)}),
+                 404, "not_found")
+    assert_error(api.get("/api/v1/departures", "bob"), 403, "not_permitted")
+    started = api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(3)}).get_json()
+    assert_error(api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(3)}),
+                 409, "already_departing")
+    completed = api.post(f"/api/v1/departures/{started['id']}/complete", "adm")
+    assert completed.status_code == 200 and completed.get_json()["status"] == "completed"
+    assert_error(api.post(f"/api/v1/departures/{started['id']}/withdraw", "adm",
+                          json={"reason": "Too late for this, really"}), 403, "departure_closed")
+
+
+def test_the_departure_routes_are_in_the_openapi_document(api):
+    paths = api.document["paths"]
+    assert {"post", "get"} <= set(paths["/api/v1/departures"])
+    for suffix in ("", "/report", "/withdraw", "/complete"):
+        assert f"/api/v1/departures/{{departure_id}}{suffix}" in paths
