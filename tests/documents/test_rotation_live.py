@@ -21,10 +21,11 @@ from sqlalchemy import select
 
 from crypto import Keyring
 from tests.documents.conftest import cli_env
+from tests.support.factories import everyone_works
 from vault.cli import cli
 from vault.core.context import AccessContext
 from vault.models import DocumentVersion, Role
-from vault.services import agreement, customers
+from vault.services import accounts, agreement, customers
 
 PLAIN = b"Account plan: prices 4711, margins 12%.\n" * 200
 REASON = {"reason": "Prepare the visit to the customer", "place": "Head office"}
@@ -84,10 +85,9 @@ def test_rotation_under_a_running_server_needs_no_restart(rt, users, server, key
     carl = {"Authorization": f"Bearer {_token(rt, users, 'carl', Role.COMPILER)}"}
     bob = {"Authorization": f"Bearer {_token(rt, users, 'bob', Role.BORROWER)}"}
     with rt.db.session() as session:
-        from vault.services import accounts
-
         customer = customers.create_customer(rt, session, accounts.get_user(session, "carl"), name="Acme",
                                              segment="ordinary", ctx=AccessContext.cli()).id
+    everyone_works(rt, customer)
 
     def upload(title: str) -> int:
         answer = requests.post(f"{server}/api/v1/customers/{customer}/documents", headers=carl,
