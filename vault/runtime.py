@@ -52,6 +52,7 @@ class Runtime:
         from .alerts import install as install_alerts
 
         install_alerts(settings)
+        from . import mail  # noqa: F401  (registers the mail listeners)
         keyring = keyring or Keyring.load(settings.keyring_path)
         db = Database(settings.database)
         store = make_store(settings)

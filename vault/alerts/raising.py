@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .. import hooks
 from ..context import AccessContext
 from ..models import (
     SEVERITY_RANK,
@@ -145,6 +146,7 @@ def payload(alert: Alert, user: User, event: str) -> dict[str, Any]:
 
 
 def _announce(rt: Runtime, session: Session, alert: Alert, user: User, event: str) -> None:
+    hooks.emit("alert.announced", session=session, rt=rt, alert=alert, user=user, announcement=event)
     url = rt.settings.webhook_url
     if not url:
         return

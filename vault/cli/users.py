@@ -23,7 +23,9 @@ def user_group() -> None:
 @click.option("--role", "roles", multiple=True, type=ROLE_CHOICE, help="Repeat for several roles.")
 @click.option("--name", "display_name", default=None, help="Full name shown in pages and reports.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def user_add(username: str, roles: tuple[str, ...], display_name: str | None, password_stdin: bool) -> None:
+@click.option("--email", default=None, help="Address for notifications.")
+def user_add(username: str, roles: tuple[str, ...], display_name: str | None, password_stdin: bool,
+             email: str | None) -> None:
     """Create an account with the given roles."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -33,6 +35,11 @@ def user_add(username: str, roles: tuple[str, ...], display_name: str | None, pa
     with unit_of_work(rt) as session:
         user = accounts.create_user(rt, session, username=username, password=password,
                                     display_name=display_name, roles=tuple(Role(r) for r in roles))
+        if email:
+            from ..context import AccessContext
+            from ..mail.accounts import set_email
+
+            set_email(rt, session, user, email, actor=None, ctx=AccessContext.cli())
         click.echo(f"created {user.username} with roles {', '.join(sorted(roles)) or 'none'}")
 
 

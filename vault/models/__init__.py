@@ -15,6 +15,7 @@ from .departures import (
 )
 from .documents import Document, DocumentVersion
 from .loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
+from .mail import MailMode, MailOutbox, MailPreference, MailStatus
 from .security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from .users import ApiToken, Role, RoleAssignment, User, UserStatus
 from .views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewStatus
@@ -44,6 +45,10 @@ __all__ = [
     "LoanKind",
     "LoanStatus",
     "LoginAttempt",
+    "MailMode",
+    "MailOutbox",
+    "MailPreference",
+    "MailStatus",
     "QuotaExhaustion",
     "QuotaUsage",
     "RecoveryCode",

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from .. import policy
+from .. import hooks, policy
 from ..alerts.config import zone
 from ..alerts.raising import Finding, raise_alert
 from ..config import ConfigError, Settings
@@ -255,6 +255,7 @@ def start_departure(
         {"customers": [item.customer_id for item in added], "loans": list(open_loans),
          "departure_id": departure.id},
     ), now=now)
+    hooks.emit("departure.step", session=session, rt=rt, departure=departure, step="started", actor=actor)
     return departure
 
 
@@ -300,6 +301,7 @@ def _transfer(rt: Runtime, session: Session, item: HandoverItem, to_user: User, 
                     subject_user_id=to_user.id,
                     detail={"departure_id": item.departure_id, "item_id": item.id, "from_user_id": previous_owner,
                             "to_user_id": to_user.id, "key": item.key})
+    hooks.emit("customer.handed_over", session=session, rt=rt, item=item, to_user=to_user)
 
 
 # -- changes during the notice period -------------------------------------------------------------------
@@ -480,6 +482,7 @@ def offboard(rt: Runtime, session: Session, departure: Departure, *, actor: User
     rt.audit.record(session, action="departure:offboard", actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"departure_id": departure.id, "loans_revoked": revoked, "tokens_revoked": tokens,
                             "session_epoch": user.session_epoch, "disabled": True})
+    hooks.emit("departure.step", session=session, rt=rt, departure=departure, step="offboarded", actor=actor)
     return Offboarding(loans_revoked=revoked, tokens_revoked=tokens)
 
 
@@ -520,4 +523,5 @@ def complete(rt: Runtime, session: Session, actor: User | None, departure: Depar
                     detail={"departure_id": departure.id, "customers": len(departure.items),
                             "confirmed": sum(1 for i in departure.items if i.confirmed),
                             "waived": sum(1 for i in departure.items if i.waived_at is not None)})
+    hooks.emit("departure.step", session=session, rt=rt, departure=departure, step="completed", actor=actor)
     return departure

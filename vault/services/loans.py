@@ -295,6 +295,7 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
     session.flush()
     _record(rt, session, "loan:approve", actor, loan, ctx, reason_text=(comment or "").strip() or None,
             approvals=approvals, approvals_required=loan.approvals_required)
+    hooks.emit("loan.decided", session=session, rt=rt, loan=loan, actor=actor)
     return loan
 
 
@@ -317,6 +318,7 @@ def reject(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: s
     loan.close_reason = comment
     session.flush()
     _record(rt, session, "loan:reject", actor, loan, ctx, reason_text=comment)
+    hooks.emit("loan.decided", session=session, rt=rt, loan=loan, actor=actor)
     return loan
 
 

@@ -15,7 +15,7 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from .. import hooks, policy
+from .. import hooks, mail, policy
 from ..context import AccessContext
 from ..runtime import Runtime
 from .places import named_place
@@ -92,6 +92,7 @@ def install(app: Flask) -> None:
     def _close(_exc: BaseException | None) -> None:
         session: Session | None = g.pop("db_session", None)
         if session is not None:
+            mail.send_committed(runtime(), session)  # the request's committed mail, tried in the background
             session.rollback()
             session.close()
 

@@ -1,0 +1,80 @@
+"""E-mail notifications: an outbox written in the act's own transaction, sent later over SMTP.
+
+- `outbox.enqueue` renders and queues mail (no commit, no network); `notifications` wires it to events.
+- `sender.send_pending` claims due mail, sends it with no transaction open, retries with back-off.
+- `digest.send_digests` bundles the mail people chose to get once a day.
+- `send_committed` lets the web layer try a request's mail at once, in the background, after its commit.
+- `vault mail send-pending|status|test` (cron and operators) live in `vault.cli.mail`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from ..models import utcnow
+from . import notifications as _notifications  # noqa: F401  (registers the listeners)
+from .config import SmtpConfig, parse_smtp_url
+from .digest import send_digests
+from .kinds import Kind
+from .outbox import enqueue
+from .sender import SendResult, send_pending
+from .smtp import SmtpTransport
+from .transport import PermanentFailure, TemporaryFailure, Transport, TransportError
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def install(settings: Settings) -> None:
+    """Nothing to check beyond `load_settings`; importing this package registered the listeners."""
+
+
+def transport_for(settings: Settings) -> Transport | None:
+    """The configured transport, or None when sending is off (mail still queues)."""
+    if not settings.smtp_url:
+        return None
+    return SmtpTransport(parse_smtp_url(settings.smtp_url))
+
+
+def send_committed(rt: Runtime, session: Session) -> bool:
+    """After the web layer's commit: try the mail this session queued, in a background thread.
+
+    Never raises and never waits: the rows are committed as `queued` already, so whatever happens here
+    (server down, queue full) they are sent by the next `vault mail send-pending`.
+    """
+    from .sender import send_committed as _send
+
+    try:
+        settings = rt.settings
+        if not settings.smtp_url:
+            return False
+        timeout = parse_smtp_url(settings.smtp_url).timeout
+        return _send(rt.db, session, lambda: transport_for(settings), now=utcnow,  # type: ignore[arg-type,return-value]
+                     max_seconds=timeout * 3)
+    except Exception:
+        log.exception("mail: could not hand the request's mail to the background sender")
+        return False
+
+
+__all__ = [
+    "Kind",
+    "PermanentFailure",
+    "SendResult",
+    "SmtpConfig",
+    "SmtpTransport",
+    "TemporaryFailure",
+    "Transport",
+    "TransportError",
+    "enqueue",
+    "install",
+    "send_committed",
+    "send_digests",
+    "send_pending",
+    "transport_for",
+]
