@@ -70,8 +70,11 @@ def loan_decided(*, session: Session, rt: Any, loan: Loan, actor: User | None = 
     enqueue(session, Kind.LOAN_DECIDED, [loan.borrower], "loan_decided", context,
             dedupe=f"loan-decided:{loan.id}")
     if waits:
+        # The file's own custodian when it has one who may release this loan; otherwise every custodian.
         custodians = _except(users_with_role(session, Role.CUSTODIAN), loan.borrower_id,
                              loan.document.compiler_id, *loan.approver_ids)
+        named = [person for person in custodians if person.id == loan.document.custodian_id]
+        custodians = named or custodians
         enqueue(session, Kind.RELEASE_NEEDED, custodians, "release_needed", _loan_context(loan),
                 dedupe=f"release-needed:{loan.id}")
 

@@ -174,6 +174,9 @@ def send_pending(db: Database, transport: Transport, now: datetime, batch: int =
 def _committed(session: Session) -> None:
     from .outbox import NEW_IDS
 
+    # Releasing a savepoint fires after_commit too; only the outermost commit makes the rows real.
+    if session.in_nested_transaction():
+        return
     ids = session.info.pop(NEW_IDS, None)
     if ids:
         session.info.setdefault(_COMMITTED, []).extend(ids)

@@ -10,6 +10,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..forms import ConfirmForm
+from ..mail import notification_page
 from ..passwords import MIN_LENGTH
 from ..permissions import Action
 from ..services import accounts, totp
@@ -53,6 +54,7 @@ def index():
         reauth_form=ReauthForm(),
         confirm_form=ConfirmForm(),
         min_length=MIN_LENGTH,
+        notification_form=notification_page.form_for(session, user),
     )
 
 
@@ -78,6 +80,12 @@ def password():
     sessions.renew_epoch(user)
     flash(_("Your password is changed; your other sessions are signed out."), "success")
     return redirect(url_for("account.index"))
+
+
+@bp.route("/notifications", methods=["POST"])
+@permission(Action.ACCOUNT_SELF)
+def notifications():
+    return notification_page.save(runtime(), db_session(), auth.current(), access_context())
 
 
 @bp.route("/second-factor", methods=["GET", "POST"])
