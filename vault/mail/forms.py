@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, RadioField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from ..models import MailMode
@@ -21,6 +22,6 @@ class NotificationForm(FlaskForm):
 for _kind in CHOOSABLE:
     setattr(NotificationForm, f"mode_{_kind}", RadioField(
         _l(LABELS[_kind]),
-        choices=[(str(mode), _l(MODE_LABELS[mode])) for mode in allowed_modes(_kind)],
+        choices=[SelectChoice(str(mode), _l(MODE_LABELS[mode])) for mode in allowed_modes(_kind)],
         default=str(MailMode.IMMEDIATE),
     ))
