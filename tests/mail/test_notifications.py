@@ -161,3 +161,17 @@ def test_bare_addresses_are_checked(rt) -> None:
                             "test", {})
     assert [row.recipient for row in rows] == ["ops@example.com"]
     assert [row.status for row in outbox(rt)] == [MailStatus.QUEUED]
+
+
+def test_titles_are_escaped_in_html_and_kept_in_one_subject_line(rt, cast, smtp) -> None:
+    give_email(rt, cast["paula"], "paula@example.com", locale="de")  # no German catalogue yet: English
+    title = '<b onclick="x()">Q4</b> & co\nBcc: evil@example.com'
+    loan_id = request(rt, cast["ann"], make_document(rt, compiler_id=cast["carl"], grade=2, title=title))
+    send(rt)
+    [received] = smtp.to("paula@example.com")
+    assert received.recipients == ["paula@example.com"] and received.message["Bcc"] is None
+    subject = " ".join(str(received.message["Subject"]).split())  # as a reader unfolds a long header
+    assert subject.startswith("Loan request for") and subject.endswith("by Ann")
+    assert "<b onclick" not in received.html and "&lt;b onclick=" in received.html
+    assert "<b onclick" in received.text  # plain text is not HTML: shown as typed
+    assert f"{BASE_URL}/loans/{loan_id}" in received.text

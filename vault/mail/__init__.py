@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def install(settings: Settings) -> None:
-    """Nothing to check beyond `load_settings`; importing this package registered the listeners."""
-
-
 def transport_for(settings: Settings) -> Transport | None:
     """The configured transport, or None when sending is off (mail still queues)."""
     if not settings.smtp_url:
@@ -72,7 +68,6 @@ __all__ = [
     "Transport",
     "TransportError",
     "enqueue",
-    "install",
     "send_committed",
     "send_digests",
     "send_pending",
