@@ -63,14 +63,16 @@ class _Handler:
             await asyncio.sleep(self.server.delay)
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         with self.server.lock:
+            tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
             self.server.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message,  # type: ignore[arg-type]
-                                                 session.ssl is not None))
+                                                 tls))
         return "250 OK"
 
 
 class SmtpServer:
-    def __init__(self, tls: ssl.SSLContext | None = None, login: bool = False) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, login: bool = False, implicit: bool = False) -> None:
         self.tls = tls
+        self.implicit = implicit  # TLS from the first byte (smtps://) instead of STARTTLS
         self.login = login
         self.port = 0
         self.received: list[Received] = []
@@ -85,7 +87,11 @@ class SmtpServer:
 
     def start(self) -> SmtpServer:
         kwargs: dict[str, Any] = {}
-        if self.tls is not None:
+        if self.tls is not None and self.implicit:
+            # aiosmtpd only counts STARTTLS as TLS when deciding to offer AUTH; this connection is TLS
+            # from its first byte, so AUTH may be offered at once.
+            kwargs.update(ssl_context=self.tls, auth_require_tls=False)
+        elif self.tls is not None:
             kwargs.update(tls_context=self.tls, require_starttls=True)
         if self.login:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
@@ -103,7 +109,8 @@ class SmtpServer:
     def url(self, **options: str) -> str:
         auth = f"{USER}:{PASSWORD.replace(' ', '%20')}@" if self.login else ""
         query = "&".join(f"{k}={v}" for k, v in options.items())
-        return f"smtp://{auth}127.0.0.1:{self.port}" + (f"?{query}" if query else "")
+        scheme = "smtps" if self.implicit else "smtp"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}" + (f"?{query}" if query else "")
 
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.recipients]

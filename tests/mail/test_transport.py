@@ -4,6 +4,7 @@ into a temporary or a permanent one (the sender's retry decision rests on that s
 from __future__ import annotations
 
 import socket
+import ssl
 from email.message import EmailMessage
 
 import pytest
@@ -44,6 +45,20 @@ def test_plain_delivery(smtp: SmtpServer) -> None:
 def test_starttls_with_login(smtp_tls: SmtpServer, certificate) -> None:
     _send(smtp_tls.url(starttls="1", cafile=str(certificate[0]), timeout="5"))
     assert len(smtp_tls.received) == 1 and smtp_tls.received[0].tls
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_implicit_tls_with_login(certificate) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    server = SmtpServer(tls=context, login=True, implicit=True).start()
+    try:
+        _send(server.url(cafile=str(certificate[0]), timeout="5"))
+        with pytest.raises(TemporaryFailure):  # the system's CAs do not know the test certificate
+            _send(server.url(timeout="5"))
+    finally:
+        server.stop()
+    assert len(server.received) == 1 and server.received[0].tls
 
 
 def test_starttls_with_an_untrusted_certificate_is_refused(smtp_tls: SmtpServer) -> None:
