@@ -148,9 +148,10 @@ def send_pending(db: Database, transport: Transport, now: datetime, batch: int =
                 if not sender:
                     raise TransportError("no sender address (VAULT_MAIL_FROM)")
                 transport.send(sender, row.recipient, build_message(sender, row))
-            except TransportError as exc:
-                error = str(exc)[:MAX_ERROR_CHARS]
-                if exc.permanent or row.attempts >= MAX_ATTEMPTS:
+            except Exception as exc:  # a transport bug must not strand the claimed rows for a whole lease
+                error = (str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}")
+                error = error[:MAX_ERROR_CHARS]
+                if getattr(exc, "permanent", False) or row.attempts >= MAX_ATTEMPTS:
                     _record(db, row, status=MailStatus.FAILED, last_error=error)
                     result.failed += 1
                     log.error("mail %s to %s failed for good: %s", row.id, row.recipient, error)
