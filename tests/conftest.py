@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import vault.alerts  # noqa: F401  (the early warning listens in every test, as in the app)
+import vault.alerts
+import vault.mail  # noqa: F401  (registers the notification listeners)
 from crypto import Keyring
 from tests.support.clock import clock  # noqa: F401  (the fixture, offered to every test)
 from tests.support.factories import PASSWORD, Users, everyone_works  # noqa: F401 (shared)

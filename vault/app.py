@@ -13,7 +13,8 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-import vault.alerts  # noqa: F401  (registers the early-warning listeners on the domain events)
+import vault.alerts
+import vault.mail  # noqa: F401  (registers the notification listeners)
 from vault.config.settings import ensure_secret_key, load_settings
 from vault.runtime import Runtime
 from vault.web import converters, setup

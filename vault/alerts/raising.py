@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vault.alerts import webhook
+from vault.core import events
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import SEVERITY_RANK, Alert, AlertStatus, Loan, LoanStatus, Severity, User, utcnow
@@ -144,6 +145,7 @@ def payload(alert: Alert, user: User, event: str) -> dict[str, Any]:
 
 
 def _announce(rt: Runtime, session: Session, alert: Alert, user: User, event: str) -> None:
+    events.emit("alert.announced", session=session, rt=rt, alert=alert, user=user, announcement=event)
     url = rt.settings.webhook_url
     if not url:
         return

@@ -10,7 +10,8 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-import vault.alerts  # noqa: F401  (registers the early-warning listeners on the domain events)
+import vault.alerts
+import vault.mail  # noqa: F401  (registers the notification listeners)
 from crypto import KeyringError
 from vault import policy
 from vault.config.settings import ConfigError, ensure_secret_key, load_settings

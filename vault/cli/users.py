@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from vault.cli.common import cli, open_runtime, unit_of_work
 from vault.core.context import AccessContext
+from vault.mail.accounts import set_email
 from vault.models import Role, User, utcnow
 from vault.services import accounts
 
@@ -27,8 +28,9 @@ def user_group() -> None:
 @click.option("--name", "display_name", default=None, help="Full name shown in pages and reports.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--manager", default=None, metavar="NAME", help="User name of the person's manager.")
+@click.option("--email", default=None, help="Address for notifications.")
 def user_add(username: str, roles: tuple[str, ...], display_name: str | None, password_stdin: bool,
-             manager: str | None) -> None:
+             manager: str | None, email: str | None) -> None:
     """Create an account with the given roles."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -38,6 +40,8 @@ def user_add(username: str, roles: tuple[str, ...], display_name: str | None, pa
     with unit_of_work(rt) as session:
         user = accounts.create_user(rt, session, username=username, password=password,
                                     display_name=display_name, roles=tuple(Role(r) for r in roles))
+        if email:
+            set_email(rt, session, user, email, actor=None, ctx=AccessContext.cli())
         if manager:
             accounts.set_manager(rt, session, user, accounts.get_user(session, manager), actor=None)
         click.echo(f"created {user.username} with roles {', '.join(sorted(roles)) or 'none'}"

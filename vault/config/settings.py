@@ -31,6 +31,7 @@ from vault.config.policy_file import (
     policy_sections,
     zone,
 )
+from vault.config.smtp import check as check_smtp
 
 __all__ = ["ConfigError", "GradeRule", "Settings", "TrustedPlace", "ensure_secret_key", "load_settings"]
 
@@ -97,6 +98,9 @@ class Settings:
     agreement_path: Path | None = None
     timezone: str = "UTC"
     webhook_url: str = ""
+    smtp_url: str = ""
+    mail_from: str = ""
+    security_contacts: tuple[str, ...] = ()
     log_level: str = "INFO"
     grades: dict[int, GradeRule] = field(default_factory=lambda: dict(DEFAULT_GRADES))
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -139,6 +143,8 @@ def _coerce(name: str, raw: Any) -> Any:
     kind = Settings.__dataclass_fields__[name].type
     if name == "trusted_places":
         return parse_trusted_places(raw) if isinstance(raw, str) else raw
+    if name == "security_contacts":
+        return tuple(a.strip() for a in raw.split(",") if a.strip()) if isinstance(raw, str) else tuple(raw)
     if name in {"data_dir", "keyring", "config", "agreement_path"}:
         return Path(raw) if raw not in (None, "") else (None if name != "data_dir" else Path("vault-data"))
     if "bool" in str(kind):
@@ -243,6 +249,7 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         raise ConfigError("VAULT_AGREEMENT_VERSION must be 1 to 64 characters")
     if settings.agreement_path is not None and not settings.agreement_path.is_file():
         raise ConfigError(f"VAULT_AGREEMENT_PATH names {settings.agreement_path}, which is not a file")
+    check_smtp(settings)
     return settings
 
 

@@ -8,6 +8,7 @@ from vault.models.departures import Departure, DepartureStatus, HandoverItem
 from vault.models.documents import Document, DocumentVersion
 from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSession
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
+from vault.models.mail import MailMode, MailOutbox, MailPreference, MailStatus
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from vault.models.users import ApiToken, Role, RoleAssignment, User, UserStatus
 from vault.models.views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewStatus
@@ -39,6 +40,10 @@ __all__ = [
     "LoanKind",
     "LoanStatus",
     "LoginAttempt",
+    "MailMode",
+    "MailOutbox",
+    "MailPreference",
+    "MailStatus",
     "PasswordLink",
     "QuotaExhaustion",
     "QuotaUsage",

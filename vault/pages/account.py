@@ -16,6 +16,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.errors import NotFound, ServiceError
 from vault.core.passwords import MIN_LENGTH
+from vault.mail import notification_page
 from vault.models import utcnow
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.text import SafeForm
@@ -72,6 +73,7 @@ def index():
         tokens=accounts.list_tokens(session, user),
         duty=accounts.has_duty_role(user),
         token_cap_hours=int(accounts.token_cap(runtime().settings, user).total_seconds() // 3600),
+        notification_form=notification_page.form_for(session, user),
     )
 
 
@@ -133,6 +135,12 @@ def password():
     sessions.renew_epoch(user)
     flash(_("Your password is changed; your other sessions are signed out."), "success")
     return redirect(url_for("account.index"))
+
+
+@bp.route("/notifications", methods=["POST"])
+@permission(Action.ACCOUNT_SELF)
+def notifications():
+    return notification_page.save(runtime(), db_session(), auth.current(), access_context())
 
 
 @bp.route("/second-factor", methods=["GET", "POST"])

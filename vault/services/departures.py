@@ -222,6 +222,7 @@ def start_departure(
     # The early warning raises its "notice" alert from this event, in this transaction.
     events.emit("departure.started", session=session, rt=rt, departure=departure, user=user,
                 customers=[item.customer_id for item in added], loans=list(open_loans), now=now)
+    events.emit("departure.step", session=session, rt=rt, departure=departure, step="started", actor=actor)
     return departure
 
 
@@ -274,6 +275,7 @@ def _transfer(rt: Runtime, session: Session, item: HandoverItem, to_user: User, 
                     subject_user_id=to_user.id,
                     detail={"departure_id": item.departure_id, "item_id": item.id, "from_user_id": previous_owner,
                             "to_user_id": to_user.id, "key": item.key, "leaver_co_owner_until_last_day": stays})
+    events.emit("customer.handed_over", session=session, rt=rt, item=item, to_user=to_user)
 
 
 # -- changes during the notice period -------------------------------------------------------------------
@@ -460,6 +462,7 @@ def offboard(rt: Runtime, session: Session, departure: Departure, *, actor: User
                     detail={"departure_id": departure.id, "loans_revoked": revoked, "tokens_revoked": tokens,
                             "session_epoch": user.session_epoch, "disabled": True,
                             "co_ownerships_ended": sorted(row.customer_id for row in left)})
+    events.emit("departure.step", session=session, rt=rt, departure=departure, step="offboarded", actor=actor)
     return Offboarding(loans_revoked=revoked, tokens_revoked=tokens)
 
 
@@ -500,6 +503,7 @@ def complete(rt: Runtime, session: Session, actor: User | None, departure: Depar
                     detail={"departure_id": departure.id, "customers": len(departure.items),
                             "confirmed": sum(1 for i in departure.items if i.confirmed),
                             "waived": sum(1 for i in departure.items if i.waived_at is not None)})
+    events.emit("departure.step", session=session, rt=rt, departure=departure, step="completed", actor=actor)
     return departure
 
 

@@ -23,7 +23,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
-from vault.db import unit_of_work
+from vault.db.engine import unit_of_work
 from vault.models import (
     OPEN_STATUSES,
     SPENT_STATUSES,
@@ -299,6 +299,7 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
     session.flush()
     _record(rt, session, AuditAction.LOAN_APPROVE, actor, loan, ctx, reason_text=(comment or "").strip() or None,
             approvals=approvals, approvals_required=loan.approvals_required)
+    events.emit("loan.decided", session=session, rt=rt, loan=loan, actor=actor)
     return loan
 
 
@@ -338,6 +339,7 @@ def reject(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: s
     loan.close_reason = comment
     session.flush()
     _record(rt, session, AuditAction.LOAN_REJECT, actor, loan, ctx, reason_text=comment)
+    events.emit("loan.decided", session=session, rt=rt, loan=loan, actor=actor)
     return loan
 
 

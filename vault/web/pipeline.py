@@ -20,12 +20,12 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from vault import policy
+from vault import mail, policy
 from vault.core import events
 from vault.core.audit_actions import AuditAction, audit_action
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
-from vault.db import unit_of_work
+from vault.db.engine import unit_of_work
 from vault.runtime import Runtime
 from vault.services import maintenance
 from vault.web.places import named_place
@@ -138,6 +138,7 @@ def install(app: Flask) -> None:
     def _close(_exc: BaseException | None) -> None:
         session: Session | None = g.pop("db_session", None)
         if session is not None:
+            mail.send_committed(runtime(), session)  # the request's committed mail, tried in the background
             session.rollback()
             session.close()
 

@@ -1,7 +1,7 @@
 """per-person quota overrides, token scope, role requests, password links, server-side page sessions
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-04 19:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import vault.models.base
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,107 @@
+"""`vault mail send-pending|status|test` and `vault user email`: the outbox for cron and operators."""
+
+from __future__ import annotations
+
+import click
+
+from vault.cli.common import cli, open_runtime, unit_of_work
+from vault.cli.users import user_group
+from vault.core.context import AccessContext
+from vault.mail import Kind, enqueue, send_digests, send_pending, transport_for
+from vault.mail.accounts import set_email
+from vault.mail.sender import DEFAULT_BATCH, SendResult
+from vault.mail.status import outbox_status
+from vault.models import utcnow
+from vault.services import accounts
+
+# One cron run sends at most this many batches, so a huge backlog cannot keep it running for hours.
+MAX_BATCHES = 20
+
+
+@cli.group("mail")
+def mail_group() -> None:
+    """E-mail notifications: the outbox and its sending."""
+
+
+@mail_group.command("send-pending")
+@click.option("--batch", type=click.IntRange(1, 1000), default=DEFAULT_BATCH, show_default=True)
+def mail_send_pending(batch: int) -> None:
+    """Bundle finished days into digests, then send due mail (for cron, e.g. every minute)."""
+    rt = open_runtime()
+    try:
+        digests = send_digests(rt.db, utcnow())
+        transport = transport_for(rt.settings)
+        if transport is None:
+            click.echo(f"queued {digests} digest(s); sending is off (VAULT_SMTP_URL is empty), mail stays queued")
+            return
+        total = SendResult()
+        for _ in range(MAX_BATCHES):
+            result = send_pending(rt.db, transport, utcnow(), batch)
+            total.sent += result.sent
+            total.retrying += result.retrying
+            total.failed += result.failed
+            total.released += result.released
+            if result.claimed < batch or result.released:
+                break
+    finally:
+        rt.close()
+    click.echo(f"queued {digests} digest(s); sent {total.sent}, will retry {total.retrying}, "
+               f"failed {total.failed}")
+
+
+@mail_group.command("status")
+def mail_status() -> None:
+    """Mail by status, the age of the oldest unsent mail, and the latest errors."""
+    rt = open_runtime()
+    try:
+        with unit_of_work(rt) as session:
+            status = outbox_status(session, utcnow())
+    finally:
+        rt.close()
+    click.echo("sending: " + ("on" if rt.settings.smtp_url else "off (VAULT_SMTP_URL is empty)"))
+    for name, count in status.counts.items():
+        click.echo(f"{name:10} {count}")
+    if status.oldest_waiting is not None:
+        click.echo(f"oldest unsent: {int(status.oldest_waiting.total_seconds() // 60)} minute(s) old")
+    for row_id, recipient, state, error in status.last_errors:
+        click.echo(f"error #{row_id} {recipient} ({state}): {error}")
+
+
+@mail_group.command("test")
+@click.argument("address")
+def mail_test(address: str) -> None:
+    """Send a test message to ADDRESS now, through the configured server."""
+    rt = open_runtime()
+    try:
+        transport = transport_for(rt.settings)
+        if transport is None:
+            raise click.ClickException("sending is off: set VAULT_SMTP_URL and VAULT_MAIL_FROM")
+        with unit_of_work(rt) as session:
+            rows = enqueue(session, Kind.TEST, [address], "test", {})
+            if not rows:
+                raise click.ClickException(f"{address!r} is not an e-mail address")
+            row_id = rows[0].id
+        result = send_pending(rt.db, transport, utcnow(), 1, ids=[row_id])
+        with unit_of_work(rt) as session:
+            error = outbox_status(session, utcnow(), errors=1).last_errors
+    finally:
+        rt.close()
+    if result.sent != 1:
+        detail = error[0][3] if error and error[0][0] == row_id else "not sent"
+        raise click.ClickException(f"test message #{row_id} not sent: {detail}")
+    click.echo(f"test message #{row_id} sent to {address}")
+
+
+@user_group.command("email")
+@click.argument("username")
+@click.argument("address")
+def user_email(username: str, address: str) -> None:
+    """Set a person's e-mail address (an empty ADDRESS removes it)."""
+    rt = open_runtime()
+    try:
+        with unit_of_work(rt) as session:
+            user = accounts.get_user(session, username)
+            stored = set_email(rt, session, user, address, actor=None, ctx=AccessContext.cli())
+    finally:
+        rt.close()
+    click.echo(f"{username}: {stored or 'no e-mail address'}")

@@ -1,0 +1,48 @@
+"""The kinds of notification, who may silence them, and how each is described on the account page."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from vault.models import MailMode
+
+
+class Kind(StrEnum):
+    LOAN_REQUESTED = "loan_requested"  # to the approvers who may decide it
+    LOAN_DECIDED = "loan_decided"  # to the borrower
+    RELEASE_NEEDED = "release_needed"  # to the custodians, for an approved grade-3 loan
+    HANDOVER_ASSIGNED = "handover_assigned"  # to the person who receives a leaver's customers
+    DEPARTURE_STEP = "departure_step"  # to whoever started the departure
+    SECURITY_ALERT = "security_alert"  # to the security contacts
+    DIGEST = "digest"  # the daily summary itself
+    TEST = "test"  # `vault mail test`
+
+
+# What a person chooses for on the account page, in the order shown.
+CHOOSABLE: tuple[Kind, ...] = (Kind.LOAN_REQUESTED, Kind.LOAN_DECIDED, Kind.RELEASE_NEEDED,
+                               Kind.HANDOVER_ASSIGNED, Kind.DEPARTURE_STEP, Kind.SECURITY_ALERT)
+
+# A security alert exists to be read: its recipients may bundle it into the digest, never silence it.
+CANNOT_BE_OFF: frozenset[Kind] = frozenset({Kind.SECURITY_ALERT, Kind.TEST, Kind.DIGEST})
+
+# Plain English; the account page translates them.
+LABELS: dict[Kind, str] = {
+    Kind.LOAN_REQUESTED: "A loan request waits for my decision",
+    Kind.LOAN_DECIDED: "My loan request was decided",
+    Kind.RELEASE_NEEDED: "An approved loan waits for a custodian's release",
+    Kind.HANDOVER_ASSIGNED: "Customers are handed over to me",
+    Kind.DEPARTURE_STEP: "A departure I started moves on",
+    Kind.SECURITY_ALERT: "Security alerts",
+}
+
+MODE_LABELS: dict[MailMode, str] = {
+    MailMode.IMMEDIATE: "Immediately",
+    MailMode.DIGEST: "Daily digest",
+    MailMode.OFF: "Off",
+}
+
+
+def allowed_modes(kind: Kind) -> tuple[MailMode, ...]:
+    if kind in CANNOT_BE_OFF:
+        return (MailMode.IMMEDIATE, MailMode.DIGEST)
+    return (MailMode.IMMEDIATE, MailMode.DIGEST, MailMode.OFF)
