@@ -42,6 +42,7 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("account.second_factor", "POST"): {},
         ("account.second_factor_remove", "POST"): {},
         ("account.token_create", "POST"): {},
+        ("account.notifications", "POST"): {},
         ("account.token_revoke", "POST"): {"token_id": 1},
         ("admin.password_link", "POST"): user,
         ("api.start_departure", "POST"): {},

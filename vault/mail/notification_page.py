@@ -41,6 +41,5 @@ def save(rt: Runtime, session: Session, user: User, ctx: AccessContext) -> Respo
         session.rollback()
         flash(_(exc.message), "error")
         return redirect(url_for("account.index"))  # type: ignore[return-value]
-    session.commit()
     flash(_("Your notification settings are saved."), "success")
     return redirect(url_for("account.index"))  # type: ignore[return-value]

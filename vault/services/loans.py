@@ -23,7 +23,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
-from vault.db.engine import unit_of_work
+from vault.db import unit_of_work
 from vault.models import (
     OPEN_STATUSES,
     SPENT_STATUSES,

@@ -25,7 +25,7 @@ from vault.core import events
 from vault.core.audit_actions import AuditAction, audit_action
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
-from vault.db.engine import unit_of_work
+from vault.db import unit_of_work
 from vault.runtime import Runtime
 from vault.services import maintenance
 from vault.web.places import named_place
