@@ -30,6 +30,7 @@ from vault.models import (
     UserStatus,
 )
 from vault.runtime import Runtime
+from vault.services.renditions import store_rendition
 
 TEXT = b"Customer file: Example Industries. Contacts, prices and the history of the account.\n"
 REASON = "Prepare the Tuesday visit to the customer"
@@ -52,6 +53,7 @@ def add_version(rt: Runtime, session: Any, document: Document, content: bytes, *
     )
     session.add(version)
     session.flush()
+    store_rendition(rt, session, version, io.BytesIO(content), dek, track=lambda _key: None)
     session.expire(document, ["versions"])
     return version
 
@@ -112,8 +114,10 @@ class Browser:
     def read(self, document_id: int, **kwargs: Any) -> tuple[Any, bytes]:
         """Open a view and fetch its content URL; returns (content response, body)."""
         opened = self.open_view(document_id, **kwargs)
-        assert opened.status_code == 200, opened.get_data(as_text=True)[:2000]
-        response = self.get(content_url(opened))
+        assert opened.status_code == 303, opened.get_data(as_text=True)[:2000]
+        page = self.get(opened.headers["Location"])
+        assert page.status_code == 200, page.get_data(as_text=True)[:2000]
+        response = self.get(content_url(page))
         return response, response.get_data()
 
 

@@ -13,7 +13,7 @@ from vault.models.departures import (
     QuotaExhaustion,
     Severity,
 )
-from vault.models.documents import Document, DocumentVersion
+from vault.models.documents import PREVIEW_NONE, PREVIEW_READY, Document, DocumentVersion, VersionPage
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from vault.models.users import ApiToken, Role, RoleAssignment, User, UserStatus
@@ -21,6 +21,8 @@ from vault.models.views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewSta
 
 __all__ = [
     "OPEN_STATUSES",
+    "PREVIEW_NONE",
+    "PREVIEW_READY",
     "SEVERITY_RANK",
     "SPENT_STATUSES",
     "AgreementAcceptance",
@@ -54,6 +56,7 @@ __all__ = [
     "TotpSecret",
     "UTCDateTime",
     "User",
+    "VersionPage",
     "UserStatus",
     "ViewStatus",
     "utcnow",

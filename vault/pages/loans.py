@@ -20,6 +20,7 @@ from vault.core.errors import NotFound, ServiceError
 from vault.models import Document, Loan, LoanKind, LoanStatus, User, utcnow
 from vault.pages.customers import hidden_as_not_found
 from vault.pages.forms import ConfirmForm
+from vault.pages.viewer import remember_download
 from vault.pages.forms.loans import (
     CATEGORY_LABELS,
     DecisionForm,
@@ -239,10 +240,10 @@ def open_view(document_id: int) -> Any:
     except policy.Denied as exc:
         return _refused(exc, "loans/view_refused.html", document=document,
                         may_extend=exc.decision.code == "quota_exhausted")
-    return render_template(
-        "loans/opened.html", document=document, opened=opened, seconds=runtime().settings.content_url_seconds,
-        url=url_for("content.deliver", secret=opened.secret),
-    )
+    if opened.view.download:
+        remember_download(opened.view.id, opened.secret)
+    # Post/redirect/get: Back and reload land on the viewer of this view, never on a second opening.
+    return redirect(url_for("viewer.show", view_id=opened.view.id), code=303)
 
 
 @bp.route("/loans/<int:loan_id>")

@@ -21,6 +21,10 @@ MESSAGES.update({
     "no_content": "This document has no file yet.",
     "content_url_used": "This link has already been used. Open the document again for a new one.",
     "content_url_expired": "This link expired before it was used; the view was given back to you.",
+    "view_window_closed": "This view has closed. Open the document again to read it.",
+    "page_not_found": "This document has no such page.",
+    "no_preview": "This file has no preview, so it cannot be read in the viewer.",
+    "no_stamped_copy": "This file has no preview, so no stamped copy of it can be made for download.",
 })
 
 

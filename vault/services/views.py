@@ -121,6 +121,13 @@ def open_view(
     version = document.latest
     if version is None:
         raise Conflict("no_content", policy.message_for("no_content"))
+    if not version.has_preview:
+        # Reading happens in the viewer, which needs pages; a download needs them for its stamped copy,
+        # unless the grade lets the original leave (or the file is a PDF, which is stamped as it is).
+        if not download:
+            raise policy.Denied(policy.deny("no_preview"), **audit)
+        if not rule.download_original and version.content_type != "application/pdf":
+            raise policy.Denied(policy.deny("no_stamped_copy"), **audit)
     limit = quota.base_limit(rt.settings, document) + quota.extension_views(held)
     spent = quota.reserve(session, actor.id, document.id, limit)
     if spent is None:
