@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vault.cli.demo",
     "vault.cli.departures",
     "vault.cli.maintenance",
+    "vault.cli.trace",
 )
 
 for _name in COMMAND_MODULES:
