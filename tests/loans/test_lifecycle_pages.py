@@ -55,7 +55,7 @@ def test_grade2_loan_from_request_to_return(world, rt):
     assert opened.status_code == 303
     opened = ann.get(opened.headers["Location"])
     assert "Views left: 2" in opened.get_data(as_text=True)
-    view_event = audit.one_success("document:view", "ann", loan_id=loan.id, document_id=doc, reason_text=REASON,
+    view_event = audit.one_success("document:download", "ann", loan_id=loan.id, document_id=doc, reason_text=REASON,
                                    declared_place=PLACE)
     assert view_event.client_addr == "127.0.0.1"
     content = ann.get(content_url(opened))
@@ -130,7 +130,8 @@ def test_revoke_needs_a_reason_and_ends_access_at_once(world, rt):
     ann.request_loan(doc)
     loan = one_loan(rt, document_id=doc)
     paula.decide(loan.id, "approve")
-    opened = ann.get(ann.open_view(doc, download=True).headers["Location"])  # a reservation made before the revocation...
+    # a reservation made before the revocation...
+    opened = ann.get(ann.open_view(doc, download=True).headers["Location"])
 
     audit = world.audit.mark()
     short = cora.decide(loan.id, "revoke", reason="bad")

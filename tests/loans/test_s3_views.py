@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from storage import S3Store
-from tests.loans.helpers import content_url, used, view_rows
+from tests.loans.helpers import used, view_rows
 from vault.models import ViewStatus
 
 pytestmark = pytest.mark.s3

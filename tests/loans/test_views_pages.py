@@ -16,7 +16,6 @@ from tests.loans.helpers import (
     REASON,
     TEXT,
     FaultyStore,
-    content_url,
     loan_rows,
     one_loan,
     set_rows,

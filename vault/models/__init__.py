@@ -56,8 +56,8 @@ __all__ = [
     "TotpSecret",
     "UTCDateTime",
     "User",
-    "VersionPage",
     "UserStatus",
+    "VersionPage",
     "ViewStatus",
     "utcnow",
 ]

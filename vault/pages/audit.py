@@ -26,9 +26,9 @@ from vault.audit.filters import AuditFilter, FilterError, parse
 from vault.core.actions import Action
 from vault.core.errors import ServiceError
 from vault.models import AuditEvent, Customer, Document, Loan, User
+from vault.services import tracing
 from vault.web import auth, navigation
 from vault.web.guard import permission
-from vault.services import tracing
 from vault.web.pipeline import access_context, commit_so_far, db_session, keep_work, runtime
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")

@@ -20,7 +20,6 @@ from vault.core.errors import NotFound, ServiceError
 from vault.models import Document, Loan, LoanKind, LoanStatus, User, utcnow
 from vault.pages.customers import hidden_as_not_found
 from vault.pages.forms import ConfirmForm
-from vault.pages.viewer import remember_download
 from vault.pages.forms.loans import (
     CATEGORY_LABELS,
     DecisionForm,
@@ -30,6 +29,7 @@ from vault.pages.forms.loans import (
     QuotaForm,
     RevokeForm,
 )
+from vault.pages.viewer import remember_download
 from vault.policy import loans as loan_rules
 from vault.services import documents as documents_service
 from vault.services import loans as loans_service

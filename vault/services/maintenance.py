@@ -1,7 +1,8 @@
 """Maintenance: the work that falls due with time rather than with a request.
 
 Loans past their due time expire (their unused reservations are refunded), content URLs that expired
-unused give their view back, viewer windows that passed get their closing record, and departures whose last day has ended get their last-day steps (loans and
+unused give their view back, viewer windows that passed get their closing record, and departures whose
+last day has ended get their last-day steps (loans and
 tokens revoked, sessions ended, the account disabled). Access is already refused without this work
 (`User.can_sign_in`, the loan's due time): the sweep makes the records and the counters say so.
 
