@@ -106,6 +106,8 @@ _ERRORS = {
 @permission(Action.AUDIT_READ)
 def trace() -> Any:
     """Which view a leaked copy (multipart `file`: PNG, JPEG, WebP or PDF) came from; the trace is recorded."""
+    if request.mimetype != "multipart/form-data":
+        return jsonify(error="Send the file as multipart/form-data.", code="unsupported_media_type"), 415
     upload = request.files.get("file")
     if upload is None:
         return _invalid({"file": "required"})
@@ -171,7 +173,11 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "reason": {"type": "string"}, "document": {"type": "object"}, "customer": {"type": "object"}}}}}},
             "400": {"description": "The file cannot be read as an image or a PDF.",
                     "content": {"application/json": {"schema": _ERROR}}},
-            **{k: v for k, v in _ERRORS.items() if k != "400"},
+            "413": {"description": "The file is larger than the server accepts.",
+                    "content": {"application/json": {"schema": _ERROR}}},
+            "415": {"description": "The body is not multipart/form-data.",
+                    "content": {"application/json": {"schema": _ERROR}}},
+            **_ERRORS,
         },
     }},
     "/api/v1/audit/exports/{event_seq}/manifest": {"get": {
