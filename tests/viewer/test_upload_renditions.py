@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from crypto import DecryptionError
 from tests.conftest import login
-from tests.documents.conftest import CTX, Company, company  # noqa: F401 - the fixture
+from tests.documents.conftest import Company
 from tests.rendering.inputs import docx_bytes, image_bytes, pdf_bytes, png_header_only, pptx_bytes, xlsx_bytes
 from vault.models import PREVIEW_NONE, PREVIEW_READY, Document, DocumentVersion, VersionPage
 from vault.rendering.office import soffice_path
@@ -122,6 +122,3 @@ def test_fsck_checks_page_objects(rt, company: Company):
     rt.store.delete(version.pages[0].object_key)
     assert [(p.key, p.kind) for p in integrity.fsck(rt).missing] == [(version.pages[0].object_key, "missing")]
 
-
-def test_no_stray_context(rt):
-    assert CTX.request_id  # the documents helpers' context is the one used above

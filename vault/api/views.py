@@ -81,6 +81,7 @@ def open_view(document_id: int) -> Any:
                        "pages 1..pages (beyond: 403 page_not_found). Every page carries the visible stamp and "
                        "the invisible mark of the view; `Cache-Control: no-store`.")
 def view_page(token: str, number: int) -> Any:
+    g.vault_denied_action = "view:page"  # as the pages record a refused page
     page = viewer_service.deliver_page(runtime(), db_session(), auth.current(), token, number, access_context())
     return page_response(page)
 

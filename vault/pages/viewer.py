@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request, session, url_for
+from flask import Blueprint, Response, g, jsonify, render_template, request, session, url_for
 
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
@@ -75,6 +75,7 @@ def show(view_id: int) -> Any:
 @bp.route("/views/pages/<string(maxlength=300):token>/<int:number>")
 @permission(Action.DOCUMENT_VIEW)
 def page_image(token: str, number: int) -> Any:
+    g.vault_denied_action = "view:page"  # a refused page is recorded under this name
     page = viewer_service.deliver_page(runtime(), db_session(), auth.current(), token, number, access_context())
     return page_response(page)
 

@@ -105,7 +105,7 @@ def get_view(session: Session, actor: User, view_id: int) -> DocumentView:
     """The actor's own view; anybody else's (or none) is NotFound."""
     view = session.get(DocumentView, view_id)
     if view is None or view.user_id != actor.id:
-        raise NotFound("view", view_id=view_id)
+        raise NotFound("view", subject_user_id=view.user_id if view is not None else None)
     return view
 
 
@@ -165,7 +165,7 @@ def deliver_page(rt: Runtime, session: Session, actor: User, token: str, number:
     if claim is None:
         raise NotFound("view page")
     if claim.user_id != actor.id:
-        raise NotFound("view page", view_id=claim.view_id, subject_user_id=claim.user_id)
+        raise NotFound("view page", subject_user_id=claim.user_id)
     row = session.execute(
         select(DocumentView, User, Document, DocumentVersion, VersionPage, Loan.status)
         .join(User, User.id == DocumentView.user_id)
@@ -176,11 +176,11 @@ def deliver_page(rt: Runtime, session: Session, actor: User, token: str, number:
         .where(DocumentView.id == claim.view_id)
     ).first()
     if row is None:
-        raise NotFound("view page", view_id=claim.view_id)
+        raise NotFound("view page")
     view, user, document, version, page, loan_status = row
     audit = _audit_of(view, document.customer_id)
     if view.user_id != actor.id:
-        raise NotFound("view page", view_id=view.id, **audit)
+        raise NotFound("view page", **audit)
     now = utcnow()
     if (claim.expires <= now or view.status not in OPEN_STATUSES or view.window_ends_at is None
             or view.window_ends_at <= now or (view.loan_id is not None and loan_status != LoanStatus.ACTIVE)):
