@@ -198,3 +198,17 @@ def test_a_download_is_a_stamped_copy_that_traces_back(world, rt):
     [view] = view_rows(rt)
     found = trace(response.get_data(), marking_secret(rt.settings))
     assert found is not None and found.view_id == view.id
+
+
+def test_a_tiny_image_is_shown_on_paper_large_enough_for_the_stamp_and_the_mark(world, rt):
+    tiny = io.BytesIO()
+    Image.new("RGB", (16, 8), (200, 30, 30)).save(tiny, format="PNG")
+    doc = world.document(1, content=tiny.getvalue(), name="plan.png", content_type="image/png")
+    ann, location = _open(world, doc)
+    response = ann.get(page_url(ann.get(location), 1))
+    assert response.status_code == 200
+    delivered = Image.open(io.BytesIO(response.get_data()))
+    assert delivered.width == 1240 and delivered.height >= 400
+    assert decode(delivered.convert("RGB"), marking_secret(rt.settings)) == view_rows(rt)[0].id
+    copy = ann.get(ann.download_link(doc))  # the stamped download of a tiny image works too
+    assert copy.status_code == 200 and copy.mimetype == "image/png"

@@ -309,7 +309,8 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
 CSV_COLUMNS = (
     "kind", "customer_id", "customer", "segment", "owned", "handover_to", "handover_state", "document_id",
     "document", "grade", "files", "records", "compiled", "borrowed", "viewed", "downloaded", "delivered",
-    "seconds_open", "pages_seen", "refused", "other", "first_at", "last_at", "places", "declared_places", "reasons", "loan_id", "status",
+    "seconds_open", "pages_seen", "refused", "other", "first_at", "last_at", "places", "declared_places",
+    "reasons", "loan_id", "status",
     "alert_id", "rule", "severity", "summary",
 )
 
@@ -337,7 +338,8 @@ def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
         yield {"kind": "document", "customer_id": d.customer_id, "customer": report.customer_name(d.customer_id),
                "document_id": d.document_id, "document": d.title, "grade": d.grade, "compiled": d.compiled,
                "borrowed": d.borrowed, "viewed": d.viewed, "downloaded": d.downloaded, "delivered": d.delivered,
-               "seconds_open": d.seconds_open, "pages_seen": d.pages_seen, "refused": d.refused, "other": d.other, "records": d.events, "first_at": d.first_at,
+               "seconds_open": d.seconds_open, "pages_seen": d.pages_seen, "refused": d.refused, "other": d.other,
+               "records": d.events, "first_at": d.first_at,
                "last_at": d.last_at,
                "places": d.places, "declared_places": d.declared_places, "reasons": d.reasons}
     for loan in report.loans:

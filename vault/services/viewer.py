@@ -209,11 +209,27 @@ def stamp_text(view: DocumentView, user: User, grade: int) -> StampText:
                      place=place[:60], grade_label=grade_label(grade))
 
 
+MIN_PAGE_SIZE = (256, 400)
+"""A page smaller than this (a strip cut from a long image, a tiny picture) is set on white paper of at least
+this size, so that the stamp's footer and at least one whole tile of the mark fit on it."""
+
+
+def padded(image: Image.Image) -> Image.Image:
+    """``image`` as RGB, set on white paper when it is smaller than :data:`MIN_PAGE_SIZE`."""
+    rgb = image.convert("RGB")
+    width, height = max(rgb.width, MIN_PAGE_SIZE[0]), max(rgb.height, MIN_PAGE_SIZE[1])
+    if (width, height) == rgb.size:
+        return rgb
+    paper = Image.new("RGB", (width, height), "white")
+    paper.paste(rgb, (0, 0))
+    return paper
+
+
 def render_stamped(stored: bytes, text: StampText, secret: bytes) -> bytes:
     """Stamp and mark one stored page and encode it for delivery."""
     with Image.open(io.BytesIO(stored)) as image:
         image.load()
-        marked = embed(stamp_page(image, text), text.view_id, secret)
+        marked = embed(stamp_page(padded(image), text), text.view_id, secret)
     out = io.BytesIO()
     marked.save(out, format="JPEG", quality=JPEG_QUALITY)
     return out.getvalue()

@@ -408,7 +408,7 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None) 
         stored = renditions.read_page(rt, dek, version.document_id, version.number, page.object_key, page.number)
         with Image.open(io.BytesIO(stored)) as image:
             image.load()
-            images.append(image.convert("RGB"))
+            images.append(viewer.padded(image))
     if version.content_type.startswith("image/") and len(images) == 1:
         marked = embed(stamp_page(images[0], text), text.view_id, secret)
         out = io.BytesIO()
