@@ -125,7 +125,7 @@ class Scene:
     loan_revoked: int = 0
     view_secret: str = ""  # bob's opened, unused download of doc2
     view_id: int = 0
-    reading_view: int = 0  # bob's open viewer of doc2
+    reading_view: int = 0  # bob's open viewer of doc1
     page_token: str = ""  # its page URL token
     departure: int = 0  # sam's
     departure_aux: int = 0
@@ -190,7 +190,7 @@ def build(rt: Runtime, users: Any) -> Scene:
         opened = views.open_view(rt, session, bob, session.get(Document, scene.doc2), reason=t.view_reason,
                                  place=t.place, download=True, ctx=CTX)
         scene.view_secret, scene.view_id = opened.secret, opened.view.id
-        reading = views.open_view(rt, session, bob, session.get(Document, scene.doc2), reason=t.view_reason,
+        reading = views.open_view(rt, session, bob, session.get(Document, scene.doc1), reason=t.view_reason,
                                   place=t.place, download=False, ctx=CTX).view
         viewer.start_window(rt, session, bob, reading, CTX)
         scene.reading_view, scene.page_token = reading.id, viewer.page_token(rt, reading)

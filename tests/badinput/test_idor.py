@@ -74,8 +74,8 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         ("content.deliver", "GET"): [Attempt("eve", {"secret": s.view_secret}, CONTENT, code="not_found")],
         ("api.content", "GET"): [Attempt("eve", {"secret": s.view_secret}, CONTENT)],
         # the viewer: bob's view, its page URLs and its heartbeat are his alone
-        ("viewer.show", "GET"): [Attempt("eve", {"view_id": s.reading_view}, DOCUMENT, code="not_found")],
-        ("viewer.heartbeat", "POST"): [Attempt("eve", {"view_id": s.reading_view}, DOCUMENT)],
+        ("viewer.show", "GET"): [Attempt("eve", {"view_id": s.reading_view}, ("Pangolin",), code="not_found")],
+        ("viewer.heartbeat", "POST"): [Attempt("eve", {"view_id": s.reading_view}, ("Pangolin",))],
         ("viewer.page_image", "GET"): [Attempt("eve", {"token": s.page_token, "number": 1}, CONTENT,
                                                code="not_found")],
         ("api.view_page", "GET"): [Attempt("eve", {"token": s.page_token, "number": 1}, CONTENT)],
