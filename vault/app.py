@@ -35,6 +35,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "vault.pages.documents",
     "vault.pages.loans",
     "vault.pages.content",
+    "vault.pages.viewer",
     "vault.api",
     "vault.api.audit",
     "vault.pages.audit",

@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import everyone_works
+from tests.rendering.inputs import pdf_bytes
 from vault.api.openapi import build
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Role
 from vault.services import accounts, agreement
 
-PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
+PDF = pdf_bytes(1)  # a real one-page PDF: the viewer renders it at upload
 
 # Who plays which part in most tests.
 CAST: dict[str, tuple[Role, ...]] = {

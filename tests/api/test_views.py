@@ -17,7 +17,9 @@ OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}
 
 @pytest.fixture
 def settings_overrides():
-    return {"trusted_places": "Head office=10.1.0.0/16"}
+    # The content URL tests fetch the original bytes, which a grade may allow (stamped copies: tests/viewer).
+    return {"trusted_places": "Head office=10.1.0.0/16",
+            "policy": {"grades": {"1": {"download_original": True}, "2": {"download_original": True}}}}
 
 
 @pytest.fixture
@@ -27,7 +29,7 @@ def customer_id(api):
 
 def test_a_view_delivers_the_bytes_once_with_safe_headers(api, rt, customer_id):
     document_id = api.upload(customer_id, grade=1, filename="Prices 2024.pdf")
-    response = api.open_view(document_id)
+    response = api.open_view(document_id, json={"download": True})
     assert response.status_code == 201
     opened = response.get_json()
     assert opened["remaining"] == 9  # grade 1: ten views
@@ -38,11 +40,11 @@ def test_a_view_delivers_the_bytes_once_with_safe_headers(api, rt, customer_id):
     assert content.headers["Content-Type"] == "application/pdf"
     assert content.headers["Content-Length"] == str(len(PDF))
     assert content.headers["Cache-Control"] == "no-store"
-    assert content.headers["Content-Disposition"].startswith('inline; filename="Prices 2024.pdf"')
+    assert content.headers["Content-Disposition"].startswith('attachment; filename="Prices 2024.pdf"')
     # A PDF is not sandboxed (Chromium's viewer would refuse to start) but may still run no page script.
     csp = content.headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp and "frame-ancestors 'none'" in csp
-    assert [(e.actor_name, e.document_id) for e in events(rt, "document:view")] == [("bob", document_id)]
+    assert [(e.actor_name, e.document_id) for e in events(rt, "document:download")] == [("bob", document_id)]
     assert len(events(rt, "content:delivered")) == 1
     # The same URL again: gone, and recorded as a refusal; nothing more is delivered.
     again = api.get(opened["content_url"], "bob")
@@ -61,7 +63,7 @@ def test_a_download_is_an_attachment(api, customer_id):
 
 def test_another_persons_content_url_is_404_and_stays_usable(api, rt, customer_id):
     document_id = api.upload(customer_id, grade=1)
-    url = api.open_view(document_id).get_json()["content_url"]
+    url = api.open_view(document_id, json={"download": True}).get_json()["content_url"]
     assert_error(api.get(url, "bea"), 404, "not_found")
     assert_error(api.get(url), 401, "not_authenticated")
     assert_error(api.get(url + "x", "bob"), 404, "not_found")
@@ -120,7 +122,7 @@ def test_grade_3_opens_only_from_a_trusted_place_and_never_downloads(api, rt, cu
 def test_a_loan_revoked_after_opening_stops_the_delivery(api, rt, customer_id):
     document_id = api.upload(customer_id, grade=2)
     loan_id = api.approved_loan(document_id)
-    url = api.open_view(document_id).get_json()["content_url"]
+    url = api.open_view(document_id, json={"download": True}).get_json()["content_url"]
     api.post(f"/api/v1/loans/{loan_id}/revoke", "ann", json={"reason": "The customer relationship ended"})
     assert_error(api.get(url, "bob"), 410, "content_url_used")  # the revocation gave the unit back, URL dead
     assert events(rt, "content:delivered") == []
@@ -152,7 +154,7 @@ def test_view_input_errors(api, rt, customer_id):
 
 def test_an_expired_content_url_is_gone_and_gives_the_view_back(api, rt, customer_id):
     document_id = api.upload(customer_id, grade=1)
-    opened = api.open_view(document_id).get_json()
+    opened = api.open_view(document_id, json={"download": True}).get_json()
     assert opened["remaining"] == 9
     # The URL lives at most a minute; move its expiry into the past rather than wait for it.
     with rt.db.session() as session:

@@ -8,12 +8,11 @@ import json
 
 from sqlalchemy import select
 
+from tests.audit.conftest import CTX, append, attack, drop_append_only
 from tests.conftest import login
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Role
 from vault.services import accounts, agreement
-
-from .conftest import CTX, append, attack, drop_append_only
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from tests.audit.conftest import CTX, append
 from vault.audit import rows
 from vault.audit.chain import (
     CHAINED_FIELDS,
@@ -23,8 +24,6 @@ from vault.audit.chain import (
 )
 from vault.audit.verify import verify_chain
 from vault.models import AuditEvent, AuditHead
-
-from .conftest import CTX, append
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 maybe_text = st.none() | text

@@ -13,11 +13,10 @@ import pytest
 from sqlalchemy import select, update
 
 from storage import ObjectLocked, StorageError
+from tests.audit.conftest import CTX, append
 from vault.audit.checkpoints import Checkpointer, SignedCheckpoint, object_key
 from vault.audit.verify import verify_chain
 from vault.models import AuditCheckpoint, AuditEvent, AuditHead
-
-from .conftest import CTX, append
 
 
 def stored_seqs(store) -> list[int]:

@@ -11,10 +11,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from tests.audit.conftest import append, attack, drop_append_only
 from vault.cli import cli
 from vault.models import AuditEvent
-
-from .conftest import append, attack, drop_append_only
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select, update
 
+from tests.audit.conftest import append, attack, drop_append_only
 from vault.audit.chain import compute_mac, record_dict
 from vault.audit.checkpoints import SignedCheckpoint, object_key
 from vault.audit.verify import verify_chain
@@ -16,8 +17,6 @@ from vault.core.context import AccessContext
 from vault.models import AuditCheckpoint, AuditEvent, AuditHead
 from vault.services import audit as audit_service
 from vault.services.maintenance import run_due_checkpoint
-
-from .conftest import append, attack, drop_append_only
 
 COUNT = 25  # checkpoints at 10 and 20 (every 10 records)
 

@@ -9,10 +9,9 @@ import re
 import pytest
 from sqlalchemy import select
 
+from tests.audit.conftest import CTX, append, attack, drop_append_only
 from tests.conftest import login
 from vault.models import AuditEvent, AuditHead, Role
-
-from .conftest import CTX, append, attack, drop_append_only
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import tracemalloc
 import pytest
 from sqlalchemy import func, select
 
+from tests.audit.conftest import append
+from tests.audit.filler import fill
 from vault.audit.chain import CHAINED_FIELDS, compute_mac
 from vault.audit.export import CSV_HEADER, unescape_cell
 from vault.audit.filters import AuditFilter, parse
@@ -19,9 +21,6 @@ from vault.audit.offline import verify_export
 from vault.core.context import AccessContext
 from vault.models import AuditEvent
 from vault.services.audit import export_to_file, manifest_path
-
-from .conftest import append
-from .filler import fill
 
 CLI = AccessContext.cli()
 

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
+from tests.audit.conftest import append
 from tests.conftest import PASSWORD, csrf_from
 from tests.loans.helpers import PLACE, REASON, make_document
 from vault.audit import AuditLog
@@ -13,8 +14,6 @@ from vault.core.context import AccessContext
 from vault.models import AuditEvent, AuditHead, Document, DocumentView, QuotaUsage, Role, User
 from vault.services import accounts
 from vault.services.views import open_view
-
-from .conftest import append
 
 
 def test_update_of_an_audit_row_is_refused_by_the_database(rt):

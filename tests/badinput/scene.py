@@ -40,7 +40,7 @@ from vault.models import (
     User,
 )
 from vault.runtime import Runtime
-from vault.services import accounts, agreement, customers, departures, documents, loans, views
+from vault.services import accounts, agreement, customers, departures, documents, loans, viewer, views
 from vault.services.departures import today
 
 XSS = "<script>alert(1)</script>"
@@ -123,8 +123,10 @@ class Scene:
     loan_release: int = 0
     loan_requested: int = 0
     loan_revoked: int = 0
-    view_secret: str = ""  # bob's opened, unused view of doc2
+    view_secret: str = ""  # bob's opened, unused download of doc2
     view_id: int = 0
+    reading_view: int = 0  # bob's open viewer of doc1
+    page_token: str = ""  # its page URL token
     departure: int = 0  # sam's
     departure_aux: int = 0
     item: int = 0  # sam's customer, handed to sue
@@ -186,8 +188,12 @@ def build(rt: Runtime, users: Any) -> Scene:
     with rt.db.session() as session:
         bob, sam = scene.user(session, "bob"), scene.user(session, "sam")
         opened = views.open_view(rt, session, bob, session.get(Document, scene.doc2), reason=t.view_reason,
-                                 place=t.place, download=False, ctx=CTX)
+                                 place=t.place, download=True, ctx=CTX)
         scene.view_secret, scene.view_id = opened.secret, opened.view.id
+        reading = views.open_view(rt, session, bob, session.get(Document, scene.doc1), reason=t.view_reason,
+                                  place=t.place, download=False, ctx=CTX).view
+        viewer.start_window(rt, session, bob, reading, CTX)
+        scene.reading_view, scene.page_token = reading.id, viewer.page_token(rt, reading)
         views.open_view(rt, session, sam, session.get(Document, scene.doc1), reason=t.sam_view_reason,
                         place=t.place, download=False, ctx=CTX)
 

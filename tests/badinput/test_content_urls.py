@@ -22,11 +22,18 @@ from vault.services import loans, views
 REASON = "Reading before the customer call"
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Content URLs are the download path; here the grades let the originals leave, so the bytes can be
+    compared with the upload (stamped copies are tested in tests/viewer)."""
+    return {"policy": {"grades": {"1": {"download_original": True}, "2": {"download_original": True}}}}
+
+
 def _open(scene: Scene, who: str = "bob", document_id: int | None = None) -> str:
     with scene.rt.db.session() as session:
         user = session.get(User, scene.ids[who])
         opened = views.open_view(scene.rt, session, user, session.get(Document, document_id or scene.doc2),
-                                 reason=REASON, place="Office", download=False, ctx=CTX)
+                                 reason=REASON, place="Office", download=True, ctx=CTX)
         return opened.secret
 
 

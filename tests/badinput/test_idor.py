@@ -110,6 +110,12 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         # content: the single-use URL of someone else's view (and it is not burnt by the attempt)
         ("content.deliver", "GET"): [Attempt("eve", {"secret": s.view_secret}, CONTENT, code="not_found")],
         ("api.content", "GET"): [Attempt("eve", {"secret": s.view_secret}, CONTENT)],
+        # the viewer: bob's view, its page URLs and its heartbeat are his alone
+        ("viewer.show", "GET"): [Attempt("eve", {"view_id": s.reading_view}, ("Pangolin",), code="not_found")],
+        ("viewer.heartbeat", "POST"): [Attempt("eve", {"view_id": s.reading_view}, ("Pangolin",))],
+        ("viewer.page_image", "GET"): [Attempt("eve", {"token": s.page_token, "number": 1}, CONTENT,
+                                               code="not_found")],
+        ("api.view_page", "GET"): [Attempt("eve", {"token": s.page_token, "number": 1}, CONTENT)],
         # customers and documents: metadata is for the four working roles, not admins or auditors
         ("customers.show", "GET"): [Attempt("aud", {"customer_id": s.customer}, DOCUMENT),
                                     Attempt("adm", {"customer_id": s.customer}, DOCUMENT)],
@@ -266,8 +272,8 @@ def test_every_route_with_an_id_refuses_people_who_may_not_see_the_object(app: A
                 failures.append(f"{label}: changed {sorted(difference)}")
     assert not failures, "\n".join(failures)
 
-    # The content URL eve tried is still bob's, unused.
+    # The content URL eve tried is still bob's, unused: it gives him his stamped copy.
     bob, _token = callers.page("bob")
     response = bob.get(f"/content/{scene.view_secret}")
     assert response.status_code == 200
-    assert response.get_data() == TEXTS.content
+    assert response.mimetype == "application/pdf" and response.get_data() != TEXTS.content

@@ -64,13 +64,15 @@ from vault.models import (
 from vault.policy.roles import needs_second_person
 from vault.services import accounts, departures, documents, loans, quota, views
 
+# The histories fetch every view's content through its content URL and check the bytes, so the originals may
+# leave at every grade here (in production a reading view's content URL secret is never handed out).
 GRADES = {
     1: GradeRule(views=2, loan_required=False, approvals=0, release_required=False, download=True,
-                 trusted_places_only=False, max_days=None),
+                 download_original=True, trusted_places_only=False, max_days=None),
     2: GradeRule(views=2, loan_required=True, approvals=1, release_required=False, download=True,
-                 trusted_places_only=False, max_days=30),
+                 download_original=True, trusted_places_only=False, max_days=30),
     3: GradeRule(views=1, loan_required=True, approvals=1, release_required=True, download=False,
-                 trusted_places_only=True, max_days=7),
+                 download_original=True, trusted_places_only=True, max_days=7),
 }
 CTX = AccessContext(client_addr="10.0.0.9", named_place="Head office", user_agent="property", request_id="prop-0001")
 REASON = "Preparing the customer meeting"

@@ -18,12 +18,11 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import ConsoleMessage, Download, Locator, Page, Route, expect
 
+from tests.browser.conftest import Vault
 from tests.conftest import PASSWORD, second_factor_code
 from tests.fixtures.browser import shot
 from vault.models import Role
 from vault.services import totp
-
-from .conftest import Vault
 
 LOCAL_HOST = "127.0.0.1"
 # Chromium reports a blocked resource or script as a console error naming the policy; the event

@@ -27,10 +27,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from tests.browser.conftest import Vault
+from tests.browser.helpers import Cast, Person, Watch, message, post_form
 from vault.models import AuditEvent, Customer, Role
-
-from .conftest import Vault
-from .helpers import Cast, Person, Watch, message, post_form
 
 pytestmark = pytest.mark.browser
 
@@ -154,7 +153,8 @@ def approve(approver: Person, loan_id: int, title: str, comment: str) -> None:
 
 
 def open_view(borrower: Person, document_id: int, *, left_before: int, limit: int, download: bool = False) -> str:
-    """Spend one view from the document's reading panel; return the single-use content URL offered."""
+    """Spend one view from the document's reading panel; return the viewer's URL, or for a download the
+    single-use content URL its page offers."""
     page = borrower.go(f"/documents/{document_id}/reading")
     expect(page.locator("#reading .views-left")).to_have_text(f"Views left: {left_before} of {limit}")
     page.get_by_label("Why are you reading it now?").fill("Checking prices before the visit on Monday")
@@ -162,23 +162,37 @@ def open_view(borrower: Person, document_id: int, *, left_before: int, limit: in
     if download:
         page.get_by_label("Download the file instead of viewing it").check()
     borrower.submit(page.get_by_role("button", name="Open (uses one view)"))
-    expect(page.locator(".views-left")).to_have_text(f"Views left after this one: {left_before - 1}")
+    expect(page.locator(".views-left")).to_have_text(f"Views left: {left_before - 1}")
+    expect(page.locator(".grade-banner")).to_contain_text("CONFIDENTIAL — GRADE")
+    assert re.search(r"/views/\d+$", page.url), page.url  # post/redirect/get: the viewer's own URL
+    if not download:
+        return page.url
     link = page.locator("#content-link")
-    expect(link).to_have_text("Download the file" if download else "Open the document")
+    expect(link).to_have_text("Download the stamped copy")
     href = link.get_attribute("href")
     assert href and href.startswith("/content/"), href
     return href
 
 
-def show_content(borrower: Person) -> bytes:
-    """Follow the opened view's link in the window: the browser displays the file; return its bytes."""
+def shown_pages(borrower: Person, uploaded: bytes) -> list[bytes]:
+    """Scroll through the viewer: every page image loads (lazily, as it comes into sight); each one, fetched
+    again with the window's session, is a stamped JPEG, never the uploaded bytes."""
     page = borrower.page
-    with page.expect_response(lambda response: "/content/" in response.url) as answer:
-        page.locator("#content-link").click()
-    response = answer.value
-    assert response.status == 200, response.status
-    assert response.headers["cache-control"] == "no-store"
-    return response.body()
+    images = page.locator("img.page-image")
+    bodies: list[bytes] = []
+    for index in range(images.count()):
+        image = images.nth(index)
+        image.scroll_into_view_if_needed()
+        expect(image).to_have_attribute("src", re.compile(r"/views/pages/"))
+        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+        response = page.request.get(borrower.vault.url(image.get_attribute("src")))
+        assert response.status == 200, response.status
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["content-type"] == "image/jpeg"
+        body = response.body()
+        assert body != uploaded and hashlib.sha256(body).digest() != hashlib.sha256(uploaded).digest()
+        bodies.append(body)
+    return bodies
 
 
 # What the auditor expects of Bruno's reading: two views and a download allowed, the fourth refused.
@@ -293,27 +307,29 @@ def test_grade_2_file_from_upload_to_the_fourth_view(
     # Three views, each a different way the bytes reach the person: shown in the window, fetched
     # with the window's own session, saved as a download. Each is exactly the uploaded file.
     uploaded = file.read_bytes()
-    open_view(bruno, document_id, left_before=3, limit=3)
+    viewer = open_view(bruno, document_id, left_before=3, limit=3)
     bruno.shot("view-1-opened")
-    assert show_content(bruno) == uploaded
-    expect(page.locator("body")).to_contain_text("Dupont Industries — negotiated prices 2025")
+    assert len(shown_pages(bruno, uploaded)) == 1
     bruno.shot("view-1-shown")
+    # Reloading the viewer shows the same view again and spends nothing.
+    page.reload()
+    expect(page.locator(".views-left")).to_have_text("Views left: 2")
+    assert page.url == viewer
 
-    href = open_view(bruno, document_id, left_before=2, limit=3)
+    open_view(bruno, document_id, left_before=2, limit=3)
     bruno.shot("view-2-opened")
-    fetched = page.request.get(vault.url(href))
-    assert fetched.status == 200
-    assert fetched.body() == uploaded
-    # The link works once: the same URL again gives nothing.
-    again = page.request.get(vault.url(href))
-    assert again.status != 200
-    assert again.body() != uploaded
+    page.go_back()
+    page.go_forward()
+    expect(page.locator(".views-left")).to_have_text("Views left: 1")
 
-    open_view(bruno, document_id, left_before=1, limit=3, download=True)
+    # Grade 2 allows a download: what leaves is a stamped copy (a PDF naming Bruno), not the file itself.
+    href = open_view(bruno, document_id, left_before=1, limit=3, download=True)
     bruno.shot("view-3-download-offered")
     download, saved = bruno.download(page.locator("#content-link"))
-    assert saved == uploaded
-    assert download.suggested_filename == file.name
+    assert saved != uploaded and saved.startswith(b"%PDF-")
+    assert download.suggested_filename == file.stem + ".pdf"
+    again = page.request.get(vault.url(href))  # the link works once
+    assert again.status != 200
 
     # The fourth: the panel says the views are used up, and an attempt is refused with the reason.
     page = bruno.go(f"/documents/{document_id}/reading")
@@ -382,8 +398,10 @@ def test_grade_3_file_released_by_the_custodian_in_a_trusted_place(
     expect(page.get_by_label("Download the file instead of viewing it")).to_have_count(0)
     open_view(bruno, document_id, left_before=3, limit=3)
     bruno.shot("opened")
-    assert show_content(bruno) == file.read_bytes()
-    expect(page.locator("img")).to_be_visible()
+    page = bruno.page
+    assert len(shown_pages(bruno, file.read_bytes())) == 1
+    expect(page.locator("img.page-image")).to_be_visible()
+    expect(page.get_by_text("Download", exact=False)).to_have_count(0)
     bruno.shot("shown")
     with vault.rt.db.session() as session:
         view = session.scalars(select(AuditEvent).where(AuditEvent.action == "document:view",

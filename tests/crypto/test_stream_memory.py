@@ -6,8 +6,7 @@ import hashlib
 import tracemalloc
 
 from crypto import SEGMENT_SIZE, DecryptingReader, EncryptingReader, associated_data
-
-from .helpers import PatternSource
+from tests.crypto.helpers import PatternSource
 
 MIB = 1 << 20
 

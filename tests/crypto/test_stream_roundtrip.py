@@ -22,8 +22,7 @@ from crypto import (
     encrypt_stream,
 )
 from crypto.stream import HEADER_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, TAG_SIZE
-
-from .helpers import ReadOnlySource, TrickleSource, first_plaintext_size, split_segments
+from tests.crypto.helpers import ReadOnlySource, TrickleSource, first_plaintext_size, split_segments
 
 AD = associated_data(7, 1)
 

@@ -9,8 +9,7 @@ import pytest
 
 from crypto import DecryptingReader, DecryptionError, EncryptingReader, associated_data, decrypt_stream
 from crypto.stream import HEADER_SIZE, TAG_SIZE
-
-from .helpers import first_plaintext_size, split_segments
+from tests.crypto.helpers import first_plaintext_size, split_segments
 
 SEGMENT = 64
 AD = associated_data(3, 2)

@@ -16,8 +16,7 @@ from tink.proto import aes_gcm_hkdf_streaming_pb2, common_pb2, tink_pb2
 
 from crypto import SEGMENT_SIZE, EncryptingReader, associated_data, ciphertext_size, decrypt_stream
 from crypto.stream import TAG_SIZE
-
-from .helpers import first_plaintext_size
+from tests.crypto.helpers import first_plaintext_size
 
 TYPE_URL = "type.googleapis.com/google.crypto.tink.AesGcmHkdfStreamingKey"
 AD = associated_data(41, 5)

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.rendering.inputs import pdf_bytes
 from vault.config.policy_file import DAY_NAMES, to_toml
 from vault.core.context import AccessContext
 from vault.models import Alert, AuditEvent, Customer, Document, Loan, Role, User
 from vault.runtime import Runtime
 from vault.services import accounts, agreement, customers, documents, loans, views
 
-PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n" + b"% customer dossier: prices, contacts\n" * 50 + b"%%EOF\n"
+PDF = pdf_bytes(1)  # a real one-page PDF: the viewer renders it at upload
 REASON = "Prepare the quarterly visit to the customer"
 OFFICE = AccessContext(client_addr="10.1.2.3", named_place="Head office", user_agent="pytest",
                        request_id="office-request-0001")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,13 +15,23 @@ from storage import StorageUnavailable
 from tests.conftest import everyone_works
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Customer, Document, DocumentVersion, Role, Segment, User
+from vault.rendering import Limits, PageRenderer
 from vault.runtime import Runtime
-from vault.services import customers, documents
+from vault.services import customers, documents, renditions
 
 CTX = AccessContext(client_addr="192.0.2.10", user_agent="pytest", request_id="test-request-0001")
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 PDF_BODY = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n" + b"% customer dossier: Acme terms 30 days net\n" * 200
+
+
+@pytest.fixture(autouse=True)
+def small_text_renditions() -> Iterator[None]:
+    """These tests are about storage, with text files of megabytes: a deployment limit on laid-out text
+    (the real renderer, tighter) keeps them from rendering hundreds of pages (they get "no preview")."""
+    previous = renditions.set_renderer(PageRenderer(Limits(max_text_bytes=64 * 1024)))
+    yield
+    renditions.set_renderer(previous)
 
 
 def pdf_bytes(marker: bytes = b"") -> bytes:

@@ -56,6 +56,16 @@ class World:
         return make_document(self.rt, compiler_id=self.ids[compiler], grade=grade, **kwargs)
 
 
+# The loan tests exercise the single-use content URL with the original bytes (a grade may allow that);
+# stamped copies, the default, are tested in tests/viewer.
+ORIGINALS = {"policy": {"grades": {"1": {"download_original": True}, "2": {"download_original": True}}}}
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return dict(ORIGINALS)
+
+
 @pytest.fixture
 def world(rt: Any, app: Any, users: Any) -> World:
     return World(rt, app, users)

@@ -71,12 +71,34 @@ class Browser:
             data["download"] = "y"
         return self.post(f"/documents/{document_id}/view", data)
 
+    def download_link(self, document_id: int, **kwargs: Any) -> str:
+        """Open a download view and return its single-use content URL (from the page it redirects to)."""
+        opened = self.open_view(document_id, download=True, **kwargs)
+        assert opened.status_code == 303, opened.get_data(as_text=True)[:2000]
+        return content_url(self.get(opened.headers["Location"]))
+
     def read(self, document_id: int, **kwargs: Any) -> tuple[Any, bytes]:
         """Open a view and fetch its content URL; returns (content response, body)."""
         opened = self.open_view(document_id, **kwargs)
-        assert opened.status_code == 200, opened.get_data(as_text=True)[:2000]
-        response = self.get(content_url(opened))
+        assert opened.status_code == 303, opened.get_data(as_text=True)[:2000]
+        page = self.get(opened.headers["Location"])
+        assert page.status_code == 200, page.get_data(as_text=True)[:2000]
+        if not kwargs.get("download"):
+            response = self.get(page_url(page, 1))  # the viewer: a stamped page image
+            return response, response.get_data()
+        response = self.get(content_url(page))
         return response, response.get_data()
+
+
+_PAGE = re.compile(r'data-src="([^"]+)"')
+
+
+def page_url(response: Any, number: int) -> str:
+    """The URL of page ``number`` on a viewer page."""
+    urls = _PAGE.findall(response.get_data(as_text=True))
+    assert urls, "no page images on the viewer"
+    first = urls[0].replace("&amp;", "&")
+    return first.rsplit("/", 1)[0] + f"/{number}"
 
 
 _LINK = re.compile(r'id="content-link" href="([^"]+)"')

@@ -88,7 +88,7 @@ def test_fifty_page_requests_spend_exactly_three_units(world, rt, app):
         return post
 
     _run([worker(client) for client in clients])
-    assert sorted(statuses) == [200] * 3 + [403] * 47
+    assert sorted(statuses) == [303] * 3 + [403] * 47
     assert used(rt, world.ids["ann"], doc) == 3
     assert len(view_rows(rt)) == 3
     assert len(audit.since("document:view", "allowed")) == 3

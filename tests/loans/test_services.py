@@ -84,7 +84,7 @@ def test_remaining_views_needs_only_a_session(rt, cast):
 def _delivery(rt, cast, doc):
     with rt.db.session() as session:
         ann, document = session.get(User, cast["ann"]), session.get(Document, doc)
-        secret = views.open_view(rt, session, ann, document, reason=REASON, place=PLACE, download=False,
+        secret = views.open_view(rt, session, ann, document, reason=REASON, place=PLACE, download=True,
                                  ctx=CTX).secret
     with rt.db.session() as session:
         claim = views.claim_delivery(rt, session, session.get(User, cast["ann"]), secret, CTX)

@@ -12,11 +12,10 @@ from pypdf import PdfReader, PdfWriter
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
+from tests.marking.conftest import SECRET, VIEW_ID
 from tests.marking.pages import render
 from vault.marking import MarkingError, StampText, decode, images_to_stamped_pdf, stamp_pdf, trace
 from vault.marking.pdf import META_ID, META_MAC, view_mac
-
-from .conftest import SECRET, VIEW_ID
 
 
 @pytest.fixture(scope="module")

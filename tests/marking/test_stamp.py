@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.marking.conftest import SECRET
 from tests.marking.pages import render
 from vault.marking import StampText, fonts, stamp_page, stamp_pdf
 from vault.marking.fonts import font_name_for, has_cjk
 from vault.marking.stamp import footer_height
-
-from .conftest import SECRET
 
 
 def changed(before: Image.Image, after: Image.Image) -> np.ndarray:

@@ -7,6 +7,7 @@ import io
 import pytest
 from PIL import Image
 
+from tests.rendering.inputs import image_bytes, png_header_only
 from vault.rendering import (
     DEFAULT_LIMITS,
     ImageTooLarge,
@@ -17,8 +18,6 @@ from vault.rendering import (
     TooManyPages,
     render,
 )
-
-from .inputs import image_bytes, png_header_only
 
 RED = (220, 20, 20)
 

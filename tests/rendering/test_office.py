@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.rendering.inputs import docx_bytes, odt_bytes, pptx_bytes, xlsx_bytes
 from vault.rendering import ConversionTimeout, Limits, MalformedDocument, Page, render
 from vault.rendering.office import convert_to_pdf, soffice_path
-
-from .inputs import docx_bytes, odt_bytes, pptx_bytes, xlsx_bytes
 
 pytestmark = pytest.mark.skipif(soffice_path() is None, reason="LibreOffice is not installed")
 

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image, ImageChops
 from pypdf import PdfReader, PdfWriter
 
+from tests.rendering.inputs import pdf_bytes
 from vault.rendering import (
     EncryptedDocument,
     ImageTooLarge,
@@ -19,8 +20,6 @@ from vault.rendering import (
     TooManyPages,
     render,
 )
-
-from .inputs import pdf_bytes
 
 
 def _encrypt(data: bytes, user: str, owner: str) -> bytes:

@@ -13,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from storage import ObjectInfo, ObjectLocked, ObjectNotFound, ObjectStore
-
-from .streams import MIB, Boom, FailingStream, GeneratedStream, ReadOnlyStream, TrickleStream, digest_of
+from tests.storage.streams import MIB, Boom, FailingStream, GeneratedStream, ReadOnlyStream, TrickleStream, digest_of
 
 # Larger than S3Store's 16 MiB part: the S3 run goes through a real multipart upload.
 MULTIPART_SIZE = 20 * MIB

@@ -17,8 +17,7 @@ import pytest
 
 from storage import LocalStore, ObjectLocked, ObjectNotFound, StorageError, StorageUnavailable
 from storage import local as local_module
-
-from .streams import MIB, FailingStream, GeneratedStream, digest_of
+from tests.storage.streams import MIB, FailingStream, GeneratedStream, digest_of
 
 
 def temp_files(root: Path) -> list[Path]:

@@ -15,8 +15,7 @@ from minio.error import S3Error
 
 from storage import ObjectNotFound, S3Store, StorageAuthError, StorageError, StorageUnavailable
 from tests.fixtures.seaweed import SeaweedServer
-
-from .streams import MIB, FailingStream, GeneratedStream, digest_of
+from tests.storage.streams import MIB, FailingStream, GeneratedStream, digest_of
 
 pytestmark = pytest.mark.s3
 

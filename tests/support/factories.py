@@ -21,6 +21,7 @@ from vault.core.context import AccessContext
 from vault.models import Customer, CustomerCoOwner, Document, DocumentVersion, Loan, Role, RoleAssignment, Segment, User
 from vault.runtime import Runtime
 from vault.services import accounts, loans, totp
+from vault.services.renditions import store_rendition
 
 PASSWORD = "correct horse battery"
 TEXT = b"Customer file: Example Industries. Contacts, prices and the history of the account.\n"
@@ -87,6 +88,7 @@ def add_version(rt: Runtime, session: Any, document: Document, content: bytes, *
     )
     session.add(version)
     session.flush()
+    store_rendition(rt, session, version, io.BytesIO(content), dek, track=lambda _key: None)
     session.expire(document, ["versions"])
     return version
 

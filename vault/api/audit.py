@@ -15,12 +15,14 @@ from sqlalchemy import select
 from vault.audit.export import FORMATS, load_manifest
 from vault.audit.filters import FilterError, parse
 from vault.core.actions import Action
+from vault.core.errors import ServiceError
 from vault.models import User
 from vault.services import audit as service
+from vault.services import tracing
 from vault.web import auth
 from vault.web.exports import stream_export
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
+from vault.web.pipeline import access_context, commit_so_far, db_session, keep_work, runtime
 
 bp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit")
 CSRF_EXEMPT = True
@@ -100,6 +102,24 @@ _ERRORS = {
     "422": {"description": "A parameter is unknown or malformed; `fields` says which.",
             "content": {"application/json": {"schema": _ERROR}}},
 }
+@bp.route("/trace", methods=["POST"])
+@permission(Action.AUDIT_READ)
+def trace() -> Any:
+    """Which view a leaked copy (multipart `file`: PNG, JPEG, WebP or PDF) came from; the trace is recorded."""
+    if request.mimetype != "multipart/form-data":
+        return jsonify(error="Send the file as multipart/form-data.", code="unsupported_media_type"), 415
+    upload = request.files.get("file")
+    if upload is None:
+        return _invalid({"file": "required"})
+    try:
+        traced = tracing.trace_file(runtime(), db_session(), upload.read(tracing.MAX_TRACE_BYTES + 1),
+                                    actor=auth.current(), ctx=access_context(), name=upload.filename or "")
+    except ServiceError as exc:
+        keep_work()  # the failed trace's record stands
+        return jsonify(error=exc.message, code=exc.code), 400
+    return jsonify(traced.as_dict())
+
+
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/audit": {"get": {
         "tags": ["audit"], "operationId": "exportAudit", "summary": "Export the audit log (streamed)",
@@ -134,6 +154,29 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "damage": {"type": "array", "items": {"type": "object", "properties": {
                         "seq": {"type": "integer"}, "kind": {"type": "string"}, "message": {"type": "string"}}}},
                     "seconds": {"type": "number"}}}}}},
+            **_ERRORS,
+        },
+    }},
+    "/api/v1/audit/trace": {"post": {
+        "tags": ["audit"], "operationId": "traceLeak", "summary": "Trace a leaked copy to the view it came from",
+        "description": ("Reads the invisible mark of a page image (PNG, JPEG, WebP) or the view id of a stamped "
+                        "PDF, and answers the view: person, time, place, reason, document, customer. "
+                        "`found` is false when the file carries no mark. Every trace is recorded (audit:trace)."),
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}},
+        "responses": {
+            "200": {"description": "The result.", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["found"], "properties": {
+                    "found": {"type": "boolean"}, "view_id": {"type": "integer"}, "method": {"type": "string"},
+                    "page": {"type": ["integer", "null"]}, "person": {"type": "object"},
+                    "opened_at": {"type": "string", "format": "date-time"}, "place": {"type": ["string", "null"]},
+                    "reason": {"type": "string"}, "document": {"type": "object"}, "customer": {"type": "object"}}}}}},
+            "400": {"description": "The file cannot be read as an image or a PDF.",
+                    "content": {"application/json": {"schema": _ERROR}}},
+            "413": {"description": "The file is larger than the server accepts.",
+                    "content": {"application/json": {"schema": _ERROR}}},
+            "415": {"description": "The body is not multipart/form-data.",
+                    "content": {"application/json": {"schema": _ERROR}}},
             **_ERRORS,
         },
     }},

@@ -131,8 +131,8 @@ def _operation(endpoint: str, described: Operation, parameters: list[dict[str, A
                 "Content-Length": {"schema": {"type": "integer", "minimum": 0}},
                 "Cache-Control": {"schema": {"type": "string", "const": "no-store"}},
             },
-            "content": {"application/octet-stream": {"schema": {"type": "string",
-                                                                  "contentMediaType": "application/octet-stream"}}},
+            "content": {described.binary_type: {"schema": {"type": "string",
+                                                             "contentMediaType": described.binary_type}}},
         }
     else:
         ok = {"description": "Success.",

@@ -213,13 +213,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "closed_by": _nullable_ref("UserRef"),
         "close_reason": {"type": ["string", "null"]},
     }),
-    "ViewOpened": _object({
-        "view_id": _ID,
-        "remaining": {"type": "integer", "minimum": 0, "description": "Views of this document left to the caller."},
-        "content_url": {"type": "string", "format": "uri-reference",
-                        "description": "Single use, short-lived, only for the same caller's token."},
-        "expires_at": _TS,
-    }),
+    "ViewOpened": {
+        **_object({
+            "view_id": _ID,
+            "remaining": {"type": "integer", "minimum": 0, "description": "Views of this document left to the caller."},
+            "pages": {"type": "integer", "minimum": 0, "description": "Pages of the rendition (0 for a download)."},
+            "page_url": {"type": ["string", "null"],
+                         "description": "A URI template (RFC 6570): replace `{n}` with a page number (1-based) "
+                                        "and GET it with the same token for the stamped page image (image/jpeg). "
+                                        "Bound to this view and the caller, valid until `expires_at`. Null for a "
+                                        "download."},
+            "expires_at": _TS,
+            "content_url": {"type": "string", "format": "uri-reference",
+                            "description": "Only when a download was asked for and allowed: the stamped copy (or "
+                                           "the original where the grade says download_original), single use, "
+                                           "short-lived, only for the same caller's token."},
+        }),
+        "required": ["view_id", "remaining", "pages", "page_url", "expires_at"],
+    },
 }
 
 _DATE = {"type": "string", "format": "date"}

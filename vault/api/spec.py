@@ -42,6 +42,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     description: str = ""
     binary: bool = False
+    binary_type: str = "application/octet-stream"  # the media type of a binary answer
 
     def statuses(self, has_path_params: bool) -> list[int]:
         codes = {401, 403, *self.errors}

@@ -21,9 +21,10 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.models import Category
 from vault.services import documents as documents_service
+from vault.services import viewer as viewer_service
 from vault.services import views as views_service
 from vault.web import auth
-from vault.web.content import content_response
+from vault.web.content import content_response, page_response, page_url_template
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 
@@ -46,7 +47,8 @@ OPEN = JsonBody(
 
 @bp.post(f"/documents/<{ID}:document_id>/views")
 @permission(Action.DOCUMENT_VIEW)
-@operation("Open a view: spends one unit of quota, returns a single-use content URL", tag="views", ok=201,
+@operation("Open a view: spends one unit of quota, returns its page URLs (or a download's content URL)",
+           tag="views", ok=201,
            response="ViewOpened", body=OPEN, errors=(409,),
            description="Refusals (403) carry the policy's code: no_active_loan, quota_exhausted, "
                        "place_not_trusted, separation_of_duties, download_not_allowed, not_permitted...")
@@ -62,12 +64,29 @@ def open_view(document_id: int) -> Any:
         runtime(), session, actor, document, reason=values["reason"], place=values["place"],
         download=values["download"], ctx=access_context(), category=values["category"],
     )
-    return jsonify(
-        view_id=opened.view.id,
-        remaining=opened.remaining,
-        content_url=content_url(opened.secret),
-        expires_at=timestamp(opened.expires_at),
-    ), 201
+    if values["download"]:
+        return jsonify(view_id=opened.view.id, remaining=opened.remaining, pages=0, page_url=None,
+                       content_url=content_url(opened.secret), expires_at=timestamp(opened.expires_at)), 201
+    # An API client asked for the pages: its window opens now (a browser's opens when the viewer shows).
+    viewer_service.start_window(runtime(), session, actor, opened.view, access_context())
+    view = opened.view
+    assert view.window_ends_at is not None
+    return jsonify(view_id=view.id, remaining=opened.remaining, pages=view.version.page_count,
+                   page_url=page_url_template(view, api=True), expires_at=timestamp(view.window_ends_at)), 201
+
+
+@bp.get("/views/pages/<string(maxlength=300):token>/<int:number>")
+@permission(Action.DOCUMENT_VIEW)
+@operation("One page of an open view, stamped and marked for the caller", tag="views", binary=True,
+           binary_type="image/jpeg", errors=(403,),
+           description="The URL comes from `page_url` of an opened view. Only for the caller who opened it "
+                       "(anyone else: 404), within the view's window (afterwards: 403 view_window_closed), "
+                       "pages 1..pages (beyond: 403 page_not_found). Every page carries the visible stamp and "
+                       "the invisible mark of the view; `Cache-Control: no-store`.")
+def view_page(token: str, number: int) -> Any:
+    g.vault_denied_action = "view:page"  # as the pages record a refused page
+    page = viewer_service.deliver_page(runtime(), db_session(), auth.current(), token, number, access_context())
+    return page_response(page)
 
 
 @bp.get("/content/<string(maxlength=200):secret>")

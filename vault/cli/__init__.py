@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vault.cli.departures",
     "vault.cli.maintenance",
     "vault.cli.mail",
+    "vault.cli.trace",
 )
 
 for _name in COMMAND_MODULES:

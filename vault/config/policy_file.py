@@ -191,6 +191,8 @@ class GradeRule:
     download: bool
     trusted_places_only: bool
     max_days: int | None
+    # Where downloading is allowed, what leaves is a stamped copy; the original bytes only where this is set.
+    download_original: bool = False
 
 
 DEFAULT_GRADES: dict[int, GradeRule] = {

@@ -80,6 +80,7 @@ class Settings:
     proxy_count: int = 0
     base_url: str = ""
     content_url_seconds: int = 60
+    view_window_minutes: int = 15
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     audit_checkpoint_every: int = 1000
@@ -236,6 +237,8 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
                           f"not {settings.log_level!r}")
     if not 1 <= settings.content_url_seconds <= 60:
         raise ConfigError("VAULT_CONTENT_URL_SECONDS must be between 1 and 60")
+    if not 1 <= settings.view_window_minutes <= 24 * 60:
+        raise ConfigError("VAULT_VIEW_WINDOW_MINUTES must be between 1 and 1440")
     for name in ("login_max_failures", "login_address_max_failures", "login_window_minutes",
                  "login_lockout_minutes", "session_idle_minutes", "session_absolute_hours"):
         if getattr(settings, name) < 1:

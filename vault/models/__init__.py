@@ -5,7 +5,7 @@ from vault.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from vault.models.base import Base, UTCDateTime, utcnow
 from vault.models.customers import Customer, CustomerAccess, CustomerCoOwner, Segment
 from vault.models.departures import Departure, DepartureStatus, HandoverItem
-from vault.models.documents import Document, DocumentVersion
+from vault.models.documents import PREVIEW_NONE, PREVIEW_READY, Document, DocumentVersion, VersionPage
 from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSession
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.mail import MailMode, MailOutbox, MailPreference, MailStatus
@@ -15,6 +15,8 @@ from vault.models.views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewSta
 
 __all__ = [
     "OPEN_STATUSES",
+    "PREVIEW_NONE",
+    "PREVIEW_READY",
     "SEVERITY_RANK",
     "SPENT_STATUSES",
     "AgreementAcceptance",
@@ -58,6 +60,7 @@ __all__ = [
     "UTCDateTime",
     "User",
     "UserStatus",
+    "VersionPage",
     "ViewStatus",
     "WebSession",
     "utcnow",

@@ -56,6 +56,46 @@ class DocumentVersion(Base):
     original_name: Mapped[str] = mapped_column(String(255))
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The viewer's rendition, made once at upload: "ready" (pages stored), "none" (kept, no preview; the
+    # reason says why), or NULL for a version stored before renditions existed (treated as "none").
+    preview: Mapped[str | None] = mapped_column(String(16))
+    preview_reason: Mapped[str | None] = mapped_column(String(300))
+    page_count: Mapped[int] = mapped_column(Integer, default=0)
 
     document: Mapped[Document] = relationship(back_populates="versions")
     uploaded_by: Mapped[User] = relationship()
+    pages: Mapped[list[VersionPage]] = relationship(
+        back_populates="version", order_by="VersionPage.number", cascade="all, delete-orphan"
+    )
+
+    @property
+    def has_preview(self) -> bool:
+        return self.preview == PREVIEW_READY and self.page_count > 0
+
+
+PREVIEW_READY = "ready"
+PREVIEW_NONE = "none"
+
+
+class VersionPage(Base):
+    """One rendered page of a version: an encrypted object beside the version's, under the same data key.
+
+    The page's ciphertext is bound to the document id, version number and page number (see
+    `services.renditions.page_context`), so a page object swapped for another page or another version's
+    page fails authentication.
+    """
+
+    __tablename__ = "version_pages"
+    __table_args__ = (UniqueConstraint("version_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    object_key: Mapped[str] = mapped_column(String(255), unique=True)
+    media_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+    version: Mapped[DocumentVersion] = relationship(back_populates="pages")

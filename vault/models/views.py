@@ -46,6 +46,12 @@ class DocumentView(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The viewer: until when its page URLs work, and what the heartbeats told (time on the document).
+    window_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seconds_open: Mapped[int] = mapped_column(Integer, default=0)
+    pages_seen: Mapped[int] = mapped_column(Integer, default=0)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     document: Mapped[Document] = relationship()
     version: Mapped[DocumentVersion] = relationship()

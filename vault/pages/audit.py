@@ -24,13 +24,15 @@ from vault.audit.export import load_manifest
 from vault.audit.filters import AuditFilter, FilterError, parse
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
+from vault.core.errors import ServiceError
 from vault.models import AuditEvent, Customer, Document, Loan, User
 from vault.pages.forms.text import SafeForm
 from vault.services import audit as service
+from vault.services import tracing
 from vault.web import auth, navigation
 from vault.web.exports import stream_export
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
+from vault.web.pipeline import access_context, commit_so_far, db_session, keep_work, runtime
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 navigation.add("audit.index", Action.AUDIT_READ, "Audit log")
@@ -176,6 +178,24 @@ def verify() -> Any:
     report = service.verify(runtime(), session, actor=auth.current(), ctx=access_context(),
                             from_seq=form.from_seq.data or 1)
     return render_template("audit/verify.html", report=report, form=form)
+
+
+@bp.route("/trace", methods=["GET", "POST"])
+@permission(Action.AUDIT_READ)
+def trace() -> Any:
+    """Trace a leaked copy: upload it, see the view it came from (the trace is recorded)."""
+    if request.method == "GET":
+        return render_template("audit/trace.html", traced=None)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return render_template("audit/trace.html", traced=None, error="Choose a file to trace."), 400
+    try:
+        traced = tracing.trace_file(runtime(), db_session(), upload.read(tracing.MAX_TRACE_BYTES + 1),
+                                    actor=auth.current(), ctx=access_context(), name=upload.filename)
+    except ServiceError as exc:
+        keep_work()
+        return render_template("audit/trace.html", traced=None, error=exc.message), 400
+    return render_template("audit/trace.html", traced=traced.as_dict())
 
 
 @bp.route("/export", methods=["POST"])

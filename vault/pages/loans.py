@@ -29,6 +29,7 @@ from vault.pages.forms.loans import (
     QuotaForm,
     RevokeForm,
 )
+from vault.pages.viewer import remember_download
 from vault.policy import loans as loan_rules
 from vault.services import accounts, quota
 from vault.services import documents as documents_service
@@ -255,10 +256,10 @@ def open_view(document_id: int) -> Any:
         retry = form if exc.decision.code in RETRYABLE_VIEW_REFUSALS else None
         return _refused(exc, "loans/view_refused.html", document=document,
                         may_extend=exc.decision.code == "quota_exhausted", retry=retry)
-    return render_template(
-        "loans/opened.html", document=document, opened=opened, seconds=runtime().settings.content_url_seconds,
-        url=url_for("content.deliver", secret=opened.secret),
-    )
+    if opened.view.download:
+        remember_download(opened.view.id, opened.secret)
+    # Post/redirect/get: Back and reload land on the viewer of this view, never on a second opening.
+    return redirect(url_for("viewer.show", view_id=opened.view.id), code=303)
 
 
 @bp.route("/loans/<int:loan_id>")

@@ -24,6 +24,10 @@ MESSAGES.update({
     "category_required": "People on notice say which kind of need a file answers: choose a category.",
     "notice_daily_cap": "People on notice may open only a limited number of files a day; try again tomorrow.",
     "content_url_expired": "This link expired before it was used; the view was given back to you.",
+    "view_window_closed": "This view has closed. Open the document again to read it.",
+    "page_not_found": "This document has no such page.",
+    "no_preview": "This file has no preview, so it cannot be read in the viewer.",
+    "no_stamped_copy": "This file has no preview, so no stamped copy of it can be made for download.",
 })
 
 

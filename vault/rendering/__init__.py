@@ -5,8 +5,8 @@ contract), the :class:`Limits` it is held to, the stored page encodings (:data:`
 errors. Nothing here touches storage, the database or requests; the upload service drives it.
 """
 
-from .engine import DEFAULT_LIMITS, NoPreview, PageRenderer, Renderer, Rendition, render
-from .errors import (
+from vault.rendering.engine import DEFAULT_LIMITS, NoPreview, PageRenderer, Renderer, Rendition, render
+from vault.rendering.errors import (
     ConversionTimeout,
     EncryptedDocument,
     ImageTooLarge,
@@ -16,8 +16,8 @@ from .errors import (
     RenditionRefused,
     TooManyPages,
 )
-from .limits import Limits
-from .page import COLOUR_MEDIA_TYPE, GREY_MEDIA_TYPE, PAGE_MEDIA_TYPES, Page, encode_page
+from vault.rendering.limits import Limits
+from vault.rendering.page import COLOUR_MEDIA_TYPE, GREY_MEDIA_TYPE, PAGE_MEDIA_TYPES, Page, encode_page
 
 __all__ = [
     "COLOUR_MEDIA_TYPE",

@@ -9,9 +9,9 @@ from typing import BinaryIO
 from reportlab.lib import colors
 from reportlab.platypus import LongTable, Paragraph, Spacer, TableStyle
 
-from .errors import RenditionFailed
-from .fonts import markup
-from .layout import FRAME_WIDTH, build_pdf, styles
+from vault.rendering.errors import RenditionFailed
+from vault.rendering.fonts import markup
+from vault.rendering.layout import FRAME_WIDTH, build_pdf, styles
 
 # Columns beyond this are dropped with a note: at 60 columns an A4 cell is under 3 mm wide.
 MAX_COLUMNS = 40

@@ -30,17 +30,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from . import kinds
-from .csv_layout import csv_to_pdf
-from .errors import MalformedDocument, RenditionFailed
-from .images import ImagePages
-from .layout import decode_text, looks_binary
-from .limits import Limits
-from .markdown_layout import markdown_to_pdf
-from .office import FILTERS, convert_to_pdf
-from .page import Page
-from .pdf import PdfPages
-from .text_layout import text_to_pdf
+from vault.rendering import kinds
+from vault.rendering.csv_layout import csv_to_pdf
+from vault.rendering.errors import MalformedDocument, RenditionFailed
+from vault.rendering.images import ImagePages
+from vault.rendering.layout import decode_text, looks_binary
+from vault.rendering.limits import Limits
+from vault.rendering.markdown_layout import markdown_to_pdf
+from vault.rendering.office import FILTERS, convert_to_pdf
+from vault.rendering.page import Page
+from vault.rendering.pdf import PdfPages
+from vault.rendering.text_layout import text_to_pdf
 
 log = logging.getLogger(__name__)
 

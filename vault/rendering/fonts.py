@@ -24,7 +24,7 @@ from reportlab.lib.fonts import addMapping
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
-from .errors import RenditionFailed
+from vault.rendering.errors import RenditionFailed
 
 SANS = "VaultSans"
 MONO = "VaultMono"

@@ -20,9 +20,9 @@ from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageTooLarge, MalformedDocument, RenditionFailed, TooManyPages
-from .limits import Limits
-from .page import Page
+from vault.rendering.errors import ImageTooLarge, MalformedDocument, RenditionFailed, TooManyPages
+from vault.rendering.limits import Limits
+from vault.rendering.page import Page
 
 FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height

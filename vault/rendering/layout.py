@@ -12,8 +12,8 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, SimpleDocTemplate
 
-from .errors import RenditionFailed
-from .fonts import MONO, SANS, register_fonts
+from vault.rendering.errors import RenditionFailed
+from vault.rendering.fonts import MONO, SANS, register_fonts
 
 MARGIN = 18 * mm
 FRAME_WIDTH = A4[0] - 2 * MARGIN

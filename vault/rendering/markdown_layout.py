@@ -18,9 +18,9 @@ from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import Flowable, HRFlowable, LongTable, Paragraph, Spacer, TableStyle
 
-from .fonts import MONO, SANS, markup
-from .layout import FRAME_WIDTH, build_pdf, styles
-from .text_layout import keep_spaces
+from vault.rendering.fonts import MONO, SANS, markup
+from vault.rendering.layout import FRAME_WIDTH, build_pdf, styles
+from vault.rendering.text_layout import keep_spaces
 
 _PARSER = MarkdownIt("commonmark", {"html": False}).enable("table")
 

@@ -24,7 +24,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from .errors import ConversionTimeout, RenditionFailed
+from vault.rendering.errors import ConversionTimeout, RenditionFailed
 
 # Written into each fresh profile before LibreOffice starts. BlockUntrustedRefererLinks stops it from
 # fetching images a document links to by URL (without it a conversion requests them: a tracking pixel,

@@ -21,9 +21,9 @@ from typing import BinaryIO
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from .errors import EncryptedDocument, ImageTooLarge, MalformedDocument, RenditionFailed, TooManyPages
-from .limits import Limits
-from .page import Page
+from vault.rendering.errors import EncryptedDocument, ImageTooLarge, MalformedDocument, RenditionFailed, TooManyPages
+from vault.rendering.limits import Limits
+from vault.rendering.page import Page
 
 PDFIUM_LOCK = threading.RLock()
 

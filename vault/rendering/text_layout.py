@@ -7,8 +7,8 @@ from typing import BinaryIO
 
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
-from .fonts import MONO, markup
-from .layout import build_pdf, styles
+from vault.rendering.fonts import MONO, markup
+from vault.rendering.layout import build_pdf, styles
 
 _SPACES = re.compile(" {2,}")
 

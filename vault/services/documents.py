@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, Document, DocumentVersion, Role, RoleAssignment, User
 from vault.runtime import Runtime
+from vault.services import renditions
 from vault.services.uploads import ValidatingReader, kind_for, sanitize_filename
 
 log = logging.getLogger(__name__)
@@ -188,28 +190,54 @@ def _store_version(
     dek = new_data_key()
     key_id, wrapped = rt.keyring.wrap_current(dek, context)
     key = object_key(document.id, number)
-    reader = EncryptingReader(dek, context, checked)
-    _track(session, rt.store, key)
-    try:
-        rt.store.put(key, reader, length=None)
-        version = DocumentVersion(
-            document_id=document.id, number=number, object_key=key, size=reader.plaintext_bytes,
-            sha256=reader.sha256, wrapped_dek=wrapped, key_id=key_id, content_type=checked.content_type,
-            original_name=name, uploaded_by_id=actor.id,
-        )
-        session.add(version)
-        session.flush()
-        rt.audit.record(
-            session, action=action, actor=actor, ctx=ctx, customer_id=document.customer_id,
-            document_id=document.id, version_id=version.id,
-            detail={"size": version.size, "sha256": version.sha256, "content_type": version.content_type,
-                    "name": name, "number": number, "grade": document.grade},
-        )
-    except BaseException:
-        _untrack(session, key)
-        discard_object(rt.store, key)
-        raise
+    # The plaintext is kept aside, in an unlinked private temporary file, for the one rendition made below.
+    with tempfile.TemporaryFile(prefix="vault-upload-") as plaintext:
+        reader = EncryptingReader(dek, context, _Tee(checked, plaintext))
+        written = [key]
+
+        def track(page_key: str) -> None:
+            written.append(page_key)
+            _track(session, rt.store, page_key)
+
+        _track(session, rt.store, key)
+        try:
+            rt.store.put(key, reader, length=None)
+            version = DocumentVersion(
+                document_id=document.id, number=number, object_key=key, size=reader.plaintext_bytes,
+                sha256=reader.sha256, wrapped_dek=wrapped, key_id=key_id, content_type=checked.content_type,
+                original_name=name, uploaded_by_id=actor.id,
+            )
+            session.add(version)
+            session.flush()
+            plaintext.seek(0)
+            renditions.store_rendition(rt, session, version, plaintext, dek, track)
+            rt.audit.record(
+                session, action=action, actor=actor, ctx=ctx, customer_id=document.customer_id,
+                document_id=document.id, version_id=version.id,
+                detail={"size": version.size, "sha256": version.sha256, "content_type": version.content_type,
+                        "name": name, "number": number, "grade": document.grade, "preview": version.preview,
+                        "pages": version.page_count},
+            )
+        except BaseException:
+            for written_key in written:
+                _untrack(session, written_key)
+                discard_object(rt.store, written_key)
+            raise
     return version
+
+
+class _Tee:
+    """A read-only stream that copies what it passes on into ``copy``."""
+
+    def __init__(self, source: Any, copy: BinaryIO) -> None:
+        self._source = source
+        self._copy = copy
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._source.read(size)
+        if data:
+            self._copy.write(data)
+        return data
 
 
 def discard_object(store: ObjectStore, key: str) -> None:

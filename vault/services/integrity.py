@@ -8,6 +8,8 @@ Three kinds of damage are looked for:
 * missing objects: a version row whose object is gone. Nothing can repair that but a backup.
 * corrupt versions: the object does not authenticate under its data key, or decrypts to a different
   size or SHA-256 than was recorded at upload.
+* the viewer's page objects of each version (`version_pages`): missing, not authenticating under the
+  version's key and page binding, or with another SHA-256 than recorded; fewer rows than the page count.
 
 Everything is streamed and paged, so memory is flat in the number and size of files. An object younger
 than `min_age` that no row names yet may be an upload whose transaction has not committed: it is
@@ -27,8 +29,9 @@ from crypto import CryptoError, KeyringError, decrypt_stream
 from storage import ObjectInfo, ObjectNotFound, StorageError
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
-from vault.models import DocumentVersion, utcnow
+from vault.models import PREVIEW_READY, DocumentVersion, VersionPage, utcnow
 from vault.runtime import Runtime
+from vault.services import renditions
 from vault.services.documents import OBJECT_PREFIX, discard_object, version_context
 
 BATCH = 500
@@ -39,7 +42,7 @@ DEFAULT_MIN_AGE = timedelta(minutes=15)
 class Problem:
     key: str
     version_id: int | None
-    kind: str  # orphan | missing | undecryptable | size_mismatch | sha256_mismatch | unreadable
+    kind: str  # orphan | missing | undecryptable | size_mismatch | sha256_mismatch | unreadable | pages_missing
     detail: str = ""
 
 
@@ -103,6 +106,9 @@ def fsck(
         report.versions_checked += 1
         if problem is not None:
             (report.missing if problem.kind == "missing" else report.corrupt).append(problem)
+        else:
+            for problem in verify_pages(rt, version):
+                (report.missing if problem.kind == "missing" else report.corrupt).append(problem)
         if progress is not None:
             progress(1)
     now = utcnow()
@@ -164,6 +170,39 @@ def verify_version(rt: Runtime, version: DocumentVersion) -> Problem | None:
     return None
 
 
+def verify_pages(rt: Runtime, version: DocumentVersion) -> list[Problem]:
+    """Every rendered page of a version: present, decrypting under the version's key and its page binding,
+    and with the SHA-256 recorded at upload; and as many page rows as the version says it has."""
+    with rt.db.session() as session:
+        pages = list(session.scalars(select(VersionPage).where(VersionPage.version_id == version.id)
+                                     .order_by(VersionPage.number)))
+    problems: list[Problem] = []
+    if version.preview == PREVIEW_READY and len(pages) != version.page_count:
+        problems.append(Problem(version.object_key, version.id, "pages_missing",
+                                f"{len(pages)} page rows, the version says {version.page_count}"))
+    if not pages:
+        return problems
+    try:
+        dek = rt.keyring.unwrap(version.key_id, version.wrapped_dek, version_context(version))
+    except CryptoError as exc:
+        return [*problems, Problem(version.object_key, version.id, "undecryptable", str(exc))]
+    for page in pages:
+        try:
+            data = renditions.read_page(rt, dek, version.document_id, version.number, page.object_key, page.number)
+        except ObjectNotFound:
+            problems.append(Problem(page.object_key, version.id, "missing", f"page {page.number}"))
+            continue
+        except CryptoError:
+            problems.append(Problem(page.object_key, version.id, "undecryptable", f"page {page.number}"))
+            continue
+        except StorageError as exc:
+            problems.append(Problem(page.object_key, version.id, "unreadable", str(exc)))
+            continue
+        if hashlib.sha256(data).hexdigest() != page.sha256:
+            problems.append(Problem(page.object_key, version.id, "sha256_mismatch", f"page {page.number}"))
+    return problems
+
+
 def _versions(rt: Runtime) -> Iterator[DocumentVersion]:
     """Every version, a page at a time in id order, each page read in a transaction of its own."""
     last = 0
@@ -197,11 +236,14 @@ def _unreferenced(rt: Runtime, batch: list[ObjectInfo]) -> list[ObjectInfo]:
     keys = [info.key for info in batch]
     with rt.db.session() as session:
         known = set(session.scalars(select(DocumentVersion.object_key).where(DocumentVersion.object_key.in_(keys))))
+        known |= set(session.scalars(select(VersionPage.object_key).where(VersionPage.object_key.in_(keys))))
     return [info for info in batch if info.key not in known]
 
 
 def _still_orphan(rt: Runtime, key: str) -> bool:
     """Ask again right before deleting: a row may have committed since the listing."""
     with rt.db.session() as session:
-        return session.scalar(select(func.count()).select_from(DocumentVersion)
-                              .where(DocumentVersion.object_key == key)) == 0
+        return (session.scalar(select(func.count()).select_from(DocumentVersion)
+                               .where(DocumentVersion.object_key == key)) == 0
+                and session.scalar(select(func.count()).select_from(VersionPage)
+                                   .where(VersionPage.object_key == key)) == 0)

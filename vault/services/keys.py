@@ -1,7 +1,9 @@
 """Master key rotation: a new key encryption key, and every data key re-wrapped under it.
 
 Only the small wrapped data keys in the database change; the encrypted objects are never touched, so a
-rotation costs a few milliseconds per thousand files whatever their size. The keyring is saved with the
+rotation costs a few milliseconds per thousand files whatever their size. The viewer's page objects
+(`services.renditions`) are encrypted under their version's data key, so re-wrapping that key covers them
+too: there is nothing more to rotate. The keyring is saved with the
 new active key first, then data keys are re-wrapped in batches, each batch its own transaction: an
 interrupted rotation is resumed by running it again (`rewrap` moves everything not under the active
 key), and until then every data key is still readable because retired keys stay in the keyring until

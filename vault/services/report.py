@@ -64,6 +64,8 @@ class DocumentLine:
     viewed: int = 0
     downloaded: int = 0
     delivered: int = 0  # views whose content was actually sent (views table)
+    seconds_open: int = 0  # time on the document in the viewer (heartbeats)
+    pages_seen: int = 0  # the most pages seen in one view
     refused: int = 0
     other: int = 0
     first_at: datetime | None = None
@@ -213,13 +215,16 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
         _widen(cline, event.ts)
 
     delivered = session.execute(
-        select(DocumentView.document_id, DocumentView.id).where(
+        select(DocumentView.document_id, DocumentView.id, DocumentView.seconds_open, DocumentView.pages_seen).where(
             DocumentView.user_id == user.id, DocumentView.opened_at >= start, DocumentView.opened_at <= now,
-            DocumentView.status.in_([ViewStatus.DELIVERED, ViewStatus.PARTIAL]))
+            DocumentView.status.in_([ViewStatus.DELIVERED, ViewStatus.PARTIAL, ViewStatus.DELIVERING]))
     ).all()
-    for document_id, _view_id in delivered:
+    for document_id, _view_id, seconds, pages in delivered:
         if document_id in documents:
-            documents[document_id].delivered += 1
+            line = documents[document_id]
+            line.delivered += 1
+            line.seconds_open += seconds or 0
+            line.pages_seen = max(line.pages_seen, pages or 0)
 
     # Customers: those touched, those owned now, those handed over in the departure.
     owned_ids = set(session.scalars(select(Customer.id).where(Customer.owner_id == user.id)))
@@ -327,7 +332,8 @@ CSV_COLUMNS = (
     "kind", "customer_id", "customer", "segment", "owned", "handover_to", "handover_state", "read", "looked_up",
     "document_id",
     "document", "grade", "files", "records", "compiled", "borrowed", "viewed", "downloaded", "delivered",
-    "refused", "other", "first_at", "last_at", "places", "declared_places", "reasons", "loan_id", "status",
+    "seconds_open", "pages_seen", "refused", "other", "first_at", "last_at", "places", "declared_places",
+    "reasons", "loan_id", "status",
     "alert_id", "rule", "severity", "summary",
 )
 
@@ -356,7 +362,8 @@ def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
         yield {"kind": "document", "customer_id": d.customer_id, "customer": report.customer_name(d.customer_id),
                "document_id": d.document_id, "document": d.title, "grade": d.grade, "compiled": d.compiled,
                "borrowed": d.borrowed, "viewed": d.viewed, "downloaded": d.downloaded, "delivered": d.delivered,
-               "refused": d.refused, "other": d.other, "records": d.events, "first_at": d.first_at,
+               "seconds_open": d.seconds_open, "pages_seen": d.pages_seen, "refused": d.refused, "other": d.other,
+               "records": d.events, "first_at": d.first_at,
                "last_at": d.last_at,
                "places": d.places, "declared_places": d.declared_places, "reasons": d.reasons}
     for loan in report.loans:

@@ -89,8 +89,9 @@ ALLOWED_EXTENSIONS: tuple[str, ...] = tuple(sorted(KINDS))
 
 _ZIP_LOCAL = b"PK\x03\x04"
 _ZIP_HEADER = struct.Struct("<4sHHHHHIIIHH")  # the 30 fixed bytes of a zip local file header
-# OOXML writers put the content-types part first; some put the package relationships first instead.
-_OOXML_FIRST = ("[Content_Types].xml", "_rels/.rels")
+# OOXML writers put the content-types part first; some put the package relationships first instead, and
+# some (openpyxl) the document properties.
+_OOXML_FIRST = ("[Content_Types].xml", "_rels/.rels", "docProps/app.xml", "docProps/core.xml")
 # Magic numbers of archive and compression formats, refused whatever their name says.
 _ARCHIVES: tuple[tuple[bytes, str], ...] = (
     (b"PK\x05\x06", "zip"),

@@ -14,15 +14,18 @@ since some content did leave.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import re
 import secrets
+import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from PIL import Image
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -34,6 +37,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.marking import MarkingError, StampText, embed, images_to_stamped_pdf, stamp_page, stamp_pdf
 from vault.models import (
     Alert,
     AlertStatus,
@@ -51,8 +55,9 @@ from vault.models import (
 )
 from vault.policy import views as rules
 from vault.runtime import Runtime
-from vault.services import loans, quota
-from vault.services.documents import PlaintextStream, plaintext_chunks
+from vault.services import loans, quota, renditions, viewer
+from vault.services.documents import PlaintextStream, plaintext_chunks, version_context
+from vault.services.marking_key import marking_secret
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +164,13 @@ def open_view(
     version = document.latest
     if version is None:
         raise Conflict("no_content", policy.message_for("no_content"))
+    if not version.has_preview:
+        # Reading happens in the viewer, which needs pages; a download needs them for its stamped copy,
+        # unless the grade lets the original leave (or the file is a PDF, which is stamped as it is).
+        if not download:
+            raise policy.Denied(policy.deny("no_preview"), **audit)
+        if not rule.download_original and version.content_type != "application/pdf":
+            raise policy.Denied(policy.deny("no_stamped_copy"), **audit)
     limit = quota.base_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id)) \
         + quota.extension_views(held)
     spent = quota.reserve(session, actor.id, document.id, limit)
@@ -289,6 +301,8 @@ class Claim:
     download: bool
     audit: dict[str, int | None]
     ctx: AccessContext
+    original: bool = True  # the original bytes may leave (the grade's download_original)
+    stamp: StampText | None = None  # else: the facts stamped on the copy that leaves
 
 
 def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx: AccessContext) -> Claim:
@@ -331,7 +345,12 @@ def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
         raise policy.Denied(place, keep_work=True, **audit)
     if not _claim(session, view):
         raise policy.Denied(policy.deny("content_url_used"), **audit)
-    return Claim(view_id=view.id, actor=actor, version=version, download=view.download, audit=audit, ctx=ctx)
+    document = session.get(Document, view.document_id)
+    assert document is not None
+    original = rt.settings.grade(document.grade).download_original
+    stamp = None if original else viewer.stamp_text(view, actor, document.grade)
+    return Claim(view_id=view.id, actor=actor, version=version, download=view.download, audit=audit, ctx=ctx,
+                 original=original, stamp=stamp)
 
 
 def open_delivery(rt: Runtime, claim: Claim) -> Delivery:
@@ -349,7 +368,12 @@ def open_delivery(rt: Runtime, claim: Claim) -> Delivery:
         _record_end(rt, view_id, claim.actor, claim.audit, outcome, sent, cause, claim.ctx)
 
     try:
-        stream = plaintext_chunks(rt, version)
+        if claim.original:
+            stream: PlaintextStream | _Bytes = plaintext_chunks(rt, version)
+        else:
+            with rt.db.session() as reading:  # the claim is committed; the pages are read afresh
+                copy = stamped_copy(rt, reading.get(DocumentVersion, version.id) or version, claim.stamp)
+            stream = _Bytes(copy.data)
     except (ObjectNotFound, CryptoError) as exc:
         log.error("view %d: the content of version %d cannot be read: %s", view_id, version.id, exc)
         finish("refund", 0, "content_unreadable")
@@ -364,11 +388,78 @@ def open_delivery(rt: Runtime, claim: Claim) -> Delivery:
         finish("refund", 0, "error")
         raise
     kind = "attachment" if download else "inline"
+    if not claim.original:
+        return Delivery(
+            view_id=view_id, filename=copy.filename, content_type=copy.media_type, size=len(copy.data),
+            disposition=content_disposition(kind, copy.filename), download=download,
+            _content=_Content(stream, len(copy.data), finish),
+        )
     return Delivery(
         view_id=view_id, filename=version.original_name, content_type=version.content_type or
         "application/octet-stream", size=version.size, disposition=content_disposition(kind, version.original_name),
         download=download, _content=_Content(stream, version.size, finish),
     )
+
+
+class _Bytes:
+    """A stamped copy, already made, iterated as one chunk (what `_Content` reads)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def __next__(self) -> bytes:
+        if self._data is None:
+            raise StopIteration
+        data, self._data = self._data, None
+        return data
+
+    def close(self) -> None:
+        self._data = None
+
+
+@dataclass(frozen=True)
+class StampedCopy:
+    data: bytes
+    media_type: str
+    filename: str
+
+
+def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None) -> StampedCopy:
+    """The copy of a version that leaves on a download: stamped and marked with the view's facts.
+
+    A PDF keeps its own pages (the stamp and the mark drawn over each, the view id in the metadata and
+    an invisible text line); an image becomes its stamped, marked page(s) (one page: a PNG; more: a PDF);
+    any other type becomes the stamped PDF of its rendition. Made in memory, never stored.
+
+    Raises:
+        crypto.CryptoError, storage.StorageError: the content or a page cannot be read.
+    """
+    assert text is not None
+    secret = marking_secret(rt.settings)
+    stem = version.original_name.rsplit(".", 1)[0] or "document"
+    if version.content_type == "application/pdf":
+        with plaintext_chunks(rt, version) as chunks, tempfile.TemporaryFile(prefix="vault-copy-") as source:
+            for chunk in chunks:
+                source.write(chunk)
+            source.seek(0)
+            try:
+                return StampedCopy(stamp_pdf(source, text, secret), "application/pdf", f"{stem}.pdf")
+            except MarkingError:
+                if not version.has_preview:
+                    raise CryptoError("the PDF cannot be stamped") from None
+    dek = rt.keyring.unwrap(version.key_id, version.wrapped_dek, version_context(version))
+    images = []
+    for page in version.pages:
+        stored = renditions.read_page(rt, dek, version.document_id, version.number, page.object_key, page.number)
+        with Image.open(io.BytesIO(stored)) as image:
+            image.load()
+            images.append(viewer.padded(image))
+    if version.content_type.startswith("image/") and len(images) == 1:
+        marked = embed(stamp_page(images[0], text), text.view_id, secret)
+        out = io.BytesIO()
+        marked.save(out, format="PNG", compress_level=3)
+        return StampedCopy(out.getvalue(), "image/png", f"{stem}.png")
+    return StampedCopy(images_to_stamped_pdf(images, text, secret), "application/pdf", f"{stem}.pdf")
 
 
 def _check_loan(rt: Runtime, session: Session, actor: User, view: DocumentView, audit: dict[str, int | None],

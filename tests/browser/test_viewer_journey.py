@@ -1,0 +1,74 @@
+"""The viewer in a real Chromium: a multi-page grade-3 file read in the office, page by page, with the
+banner, no download control, and Back and reload that never spend a second view. Screenshots are kept."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Vault
+from tests.browser.helpers import Cast, message
+from tests.browser.test_journeys import approve, create_customer, open_view, request_loan, shown_pages, upload
+from tests.rendering.inputs import pdf_bytes
+from vault.models import Role
+
+pytestmark = pytest.mark.browser
+PAGES = 5
+
+
+def test_a_grade_3_document_is_read_in_the_viewer_and_never_carried_away(
+    open_vault: Callable[..., Vault], new_page: Callable[[], Page], tmp_path: Path
+) -> None:
+    vault = open_vault(trusted_places="Office=127.0.0.0/8")
+    cast = Cast(vault, new_page)
+    carla = cast.enter("carla", Role.COMPILER)
+    cora = cast.enter("cora", Role.CUSTODIAN)
+    bruno = cast.enter("bruno", Role.BORROWER)
+    alice = cast.enter("alice", Role.APPROVER)
+
+    file = tmp_path / "tender-terms.pdf"
+    file.write_bytes(pdf_bytes(PAGES))
+    customer_id = create_customer(carla, "Nordic Freight", segment="Key account")
+    document_id = upload(carla, customer_id, "Tender terms", 3, file, custodian="cora")
+    bruno.go(f"/documents/{document_id}")
+    loan_id = request_loan(bruno, document_id, "Preparing the tender answer due on Friday", days=2, place="Office")
+    approve(alice, loan_id, "Tender terms", "Needed for the tender")
+    page = cora.go("/")
+    cora.menu("Custody")
+    cora.submit(page.locator("table.releases tr", has_text="Tender terms").get_by_role("button", name="Release"))
+    expect(message(page, "success")).to_have_text("The loan is released; its days start now.")
+
+    viewer = open_view(bruno, document_id, left_before=3, limit=3)
+    page = bruno.page
+    expect(page.locator("#grade-banner")).to_have_text("CONFIDENTIAL — GRADE 3")
+    expect(page.locator("#window-ends")).to_contain_text("This view closes at")
+    expect(page.locator("img.page-image")).to_have_count(PAGES)
+    # Lazy: the last page is not fetched before it scrolls into sight.
+    assert page.locator(f"#page-{PAGES} img").get_attribute("src") is None
+    expect(page.get_by_role("link", name=re.compile("download", re.I))).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("download", re.I))).to_have_count(0)
+    bruno.shot("viewer-top")
+    bodies = shown_pages(bruno, file.read_bytes())
+    assert len(bodies) == PAGES
+    bruno.shot("viewer-last-page")
+    page.get_by_role("button", name="Zoom in").click()
+    expect(page.locator("#zoom-level")).to_have_text("125%")
+    page.locator("#page-number").fill("2")
+    page.locator("#page-number").press("Enter")
+    bruno.shot("viewer-zoomed-page-2")
+
+    # Back and reload land on the viewer again, never on a second opening.
+    page.reload()
+    expect(page.locator("#grade-banner")).to_be_visible()
+    page.go_back()
+    page.go_forward()
+    assert page.url == viewer
+    expect(page.locator(".views-left")).to_have_text("Views left: 2")
+    page = bruno.go(f"/documents/{document_id}/reading")
+    expect(page.locator("#reading .views-left")).to_have_text("Views left: 2 of 3")
+    bruno.shot("one-view-spent")
+    cast.assert_clean()
