@@ -174,7 +174,7 @@ def test_a_departing_salesperson_cannot_walk_away_with_the_customers(rt, app, co
         ("aud", sam.id, "html"), ("aud", sam.id, "csv"), ("aud", sam.id, "pdf")]
 
     # -- the last day is brought forward to yesterday: from now on nothing is readable -------------------
-    unfetched = api.open_view(doc_ids[10]).get_json()  # a content link handed out, not yet used
+    unfetched = api.open_view(doc_ids[10]).get_json()  # a view opened, its pages not yet fetched
     app.extensions[pipeline.MAINTENANCE_KEY] = float("inf")  # no request carries out the steps here
     with rt.db.session() as session:
         departures.update_departure(rt, session, company.user(session, "adm"), departure_ref(session, sam.id),
@@ -186,7 +186,7 @@ def test_a_departing_salesperson_cannot_walk_away_with_the_customers(rt, app, co
         assert accounts.user_for_token(session, sam_token) is None
     assert api.call("GET", "/api/v1/me").status_code == 401
     assert api.open_view(doc_ids[11]).status_code == 401
-    assert api.call("GET", unfetched["content_url"]).status_code == 401
+    assert api.call("GET", unfetched["page_url"].replace("{n}", "1")).status_code == 401
     assert api.call("POST", "/api/v1/loans", json={"document_id": doc_ids[38], "reason": "Quarterly visit prep",
                                                    "category": "visit_preparation", "place": "Home",
                                                    "days": 3}).status_code == 401

@@ -21,18 +21,22 @@ def trace_command(file: Path, as_json: bool) -> None:
     """Print the view FILE (PNG, JPEG, WebP or PDF) came from: person, time, place, reason, document,
     customer. Exits with status 1 when no mark is found, 2 when the file cannot be read."""
     rt = open_runtime()
+    unreadable: ServiceError | None = None
     try:
+        # The unit commits either way: a trace that could not read the file is recorded too.
         with rt.db.session() as session:
             try:
                 traced = tracing.trace_file(rt, session, file.read_bytes(), actor=None, ctx=AccessContext.cli(),
                                             name=file.name)
             except ServiceError as exc:
-                session.commit()
-                click.echo(exc.message, err=True)
-                sys.exit(2)
-            info = traced.as_dict()
+                unreadable = exc
+            else:
+                info = traced.as_dict()
     finally:
         rt.close()
+    if unreadable is not None:
+        click.echo(unreadable.message, err=True)
+        sys.exit(2)
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
     elif not info["found"]:

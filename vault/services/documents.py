@@ -25,7 +25,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from crypto import EncryptingReader, associated_data, decrypt_stream, new_data_key
-from storage import ObjectNotFound, ObjectStore
+from storage import ObjectStore
 from vault import policy
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
@@ -34,6 +34,7 @@ from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, Document, DocumentVersion, Role, RoleAssignment, User
 from vault.runtime import Runtime
 from vault.services import renditions
+from vault.services.objects import discard_object
 from vault.services.uploads import ValidatingReader, kind_for, sanitize_filename
 
 log = logging.getLogger(__name__)
@@ -238,16 +239,6 @@ class _Tee:
         if data:
             self._copy.write(data)
         return data
-
-
-def discard_object(store: ObjectStore, key: str) -> None:
-    """Delete an abandoned object if it is there; a failure is logged, not raised (fsck finds it)."""
-    try:
-        store.delete(key)
-    except ObjectNotFound:
-        pass
-    except Exception:
-        log.exception("could not delete the abandoned object %s; `vault fsck --repair` will", key)
 
 
 # Objects written in a transaction that has not committed yet. If the transaction ends any other way

@@ -452,3 +452,18 @@ def requester_history(session: Session, loan: Loan) -> History:
     refusals = session.scalar(select(func.count(AuditEvent.seq)).where(
         AuditEvent.actor_id == borrower_id, AuditEvent.outcome == "denied"))
     return History(loans=loans or 0, views=views or 0, refusals=refusals or 0)
+
+
+def check_view_loan(rt: Runtime, session: Session, actor: User, view: DocumentView, audit: dict[str, int | None],
+                ctx: AccessContext) -> None:
+    """The loan a view was opened under must still be active when its bytes or pages are fetched: a
+    revocation takes effect at once (one rule for downloads and the viewer)."""
+    loan = session.get(Loan, view.loan_id)
+    assert loan is not None
+    now = utcnow()
+    if loan.status == LoanStatus.ACTIVE and loan.due_at is not None and loan.due_at <= now:
+        expire_loan(rt, session, loan, now=now, ctx=ctx)  # refunds this reservation too
+        raise policy.Denied(policy.deny("loan_expired"), keep_work=True, **audit)
+    if loan.status != LoanStatus.ACTIVE:
+        quota.refund(rt, session, view, cause="loan_ended", actor=actor, ctx=ctx)
+        raise policy.Denied(policy.deny("no_active_loan"), keep_work=True, **audit)

@@ -36,6 +36,7 @@ from vault.core.errors import ServiceError
 from vault.models import PREVIEW_NONE, PREVIEW_READY, DocumentVersion, VersionPage
 from vault.rendering import DEFAULT_LIMITS, MalformedDocument, PageRenderer, Renderer, RenditionFailed, RenditionRefused
 from vault.runtime import Runtime
+from vault.services.objects import discard_object
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +129,6 @@ def _reason(rendition: object) -> str:
 
 
 def _discard(rt: Runtime, keys: list[str]) -> None:
-    from vault.services.documents import discard_object  # the documents service imports this module
-
     for key in keys:
         discard_object(rt.store, key)
 

@@ -30,6 +30,7 @@ from PIL import Image
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from crypto import associated_data
 from vault import policy
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
@@ -45,8 +46,9 @@ from vault.models import (
     ViewStatus,
     utcnow,
 )
+from vault.policy import views as view_rules
 from vault.runtime import Runtime
-from vault.services import quota
+from vault.services import loans, quota
 from vault.services.marking_key import marking_secret
 from vault.services.renditions import read_page
 
@@ -126,9 +128,7 @@ def start_window(rt: Runtime, session: Session, actor: User, view: DocumentView,
             quota.refund(rt, session, view, cause="expired_unused", actor=actor, ctx=ctx)
             raise policy.Denied(policy.deny("content_url_expired"), keep_work=True, **audit)
         if view.loan_id is not None:
-            from vault.services.views import _check_loan  # one rule for downloads and the viewer
-
-            _check_loan(rt, session, actor, view, audit, ctx)
+            loans.check_view_loan(rt, session, actor, view, audit, ctx)
         ends = now + timedelta(minutes=rt.settings.view_window_minutes)
         claimed = session.execute(
             update(DocumentView)
@@ -187,7 +187,11 @@ def deliver_page(rt: Runtime, session: Session, actor: User, token: str, number:
         raise policy.Denied(policy.deny("view_window_closed"), **audit)
     if page is None:
         raise policy.Denied(policy.deny("page_not_found"), **audit)
-    dek = rt.keyring.unwrap(version.key_id, version.wrapped_dek,
+    # The grade's place rule holds for every page, not only at the opening: a page URL may travel.
+    placed = view_rules.delivery_place(rt.settings.grade(document.grade), ctx.named_place)
+    if not placed:
+        raise policy.Denied(placed, **audit)
+    dek = rt.keyring.unwrap_current(version.key_id, version.wrapped_dek,
                             version_context_of(version.document_id, version.number))
     stored = read_page(rt, dek, version.document_id, version.number, page.object_key, page.number)
     text = stamp_text(view, user, document.grade)
@@ -195,8 +199,6 @@ def deliver_page(rt: Runtime, session: Session, actor: User, token: str, number:
 
 
 def version_context_of(document_id: int, number: int) -> bytes:
-    from crypto import associated_data
-
     return associated_data(document_id, number)
 
 

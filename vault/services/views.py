@@ -337,7 +337,7 @@ def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
         quota.refund(rt, session, view, cause="expired_unused", actor=actor, ctx=ctx)
         raise policy.Denied(policy.deny("content_url_expired"), keep_work=True, **audit)
     if view.loan_id is not None:
-        _check_loan(rt, session, actor, view, audit, ctx)
+        loans.check_view_loan(rt, session, actor, view, audit, ctx)
     place = rules.delivery_place(rt.settings.grade(grade), ctx.named_place)
     if not place:
         # Opened from the office, fetched from elsewhere: the bytes go nowhere the grade forbids.
@@ -447,7 +447,7 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None) 
             except MarkingError:
                 if not version.has_preview:
                     raise CryptoError("the PDF cannot be stamped") from None
-    dek = rt.keyring.unwrap(version.key_id, version.wrapped_dek, version_context(version))
+    dek = rt.keyring.unwrap_current(version.key_id, version.wrapped_dek, version_context(version))
     images = []
     for page in version.pages:
         stored = renditions.read_page(rt, dek, version.document_id, version.number, page.object_key, page.number)
@@ -460,20 +460,6 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None) 
         marked.save(out, format="PNG", compress_level=3)
         return StampedCopy(out.getvalue(), "image/png", f"{stem}.png")
     return StampedCopy(images_to_stamped_pdf(images, text, secret), "application/pdf", f"{stem}.pdf")
-
-
-def _check_loan(rt: Runtime, session: Session, actor: User, view: DocumentView, audit: dict[str, int | None],
-                ctx: AccessContext) -> None:
-    """The loan the view was opened under must still be active: a revocation takes effect at once."""
-    loan = session.get(Loan, view.loan_id)
-    assert loan is not None
-    now = utcnow()
-    if loan.status == LoanStatus.ACTIVE and loan.due_at is not None and loan.due_at <= now:
-        loans.expire_loan(rt, session, loan, now=now, ctx=ctx)  # refunds this reservation too
-        raise policy.Denied(policy.deny("loan_expired"), keep_work=True, **audit)
-    if loan.status != LoanStatus.ACTIVE:
-        quota.refund(rt, session, view, cause="loan_ended", actor=actor, ctx=ctx)
-        raise policy.Denied(policy.deny("no_active_loan"), keep_work=True, **audit)
 
 
 _END_ACTIONS = {"delivered": AuditAction.CONTENT_DELIVERED, "partial": AuditAction.CONTENT_PARTIAL}
