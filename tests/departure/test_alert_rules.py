@@ -127,6 +127,18 @@ def test_repeated_refusals_are_probing(rt, app, company, users):
     assert len(company.alerts()) == 0 and len(company.alerts("tom")) == 1
 
 
+@policy({"working_hours": ALL_HOURS, "alerts": {"refusals_per_hour": 3}})
+def test_probing_ids_through_the_api_is_probing_too(rt, app, company, users):
+    """A missing or hidden id on the API is the same audited `not_found` as on the pages, so enumerating
+    ids through the API is counted like any other probing."""
+    hidden = company.document(company.customer("Not Tom's"), grade=1)  # owned by Sam: Tom does not see it
+    api = ApiCaller(app, users.token("tom"), HOME.client_addr)
+    for path in (f"/api/v1/documents/{hidden}", "/api/v1/documents/987654", "/api/v1/loans/987654"):
+        assert api.call("GET", path).status_code == 404
+    (alert,) = company.alerts("tom")
+    assert (alert.rule, alert.evidence["value"], alert.evidence["codes"]) == ("probing", 3, ["not_found"])
+
+
 @policy({"working_hours": ALL_HOURS, "alerts": {"quotas_per_day": 2}})
 def test_several_quotas_used_up_in_a_day(rt, company):
     docs = [company.document(company.customer(f"C{n}"), grade=1) for n in range(2)]
