@@ -121,7 +121,7 @@ def show_departure(departure_id: int) -> Any:
 @bp.get(f"/departures/<{ID}:departure_id>/report")
 @permission(Action.DEPARTURE_REPORT)
 @operation("The departure report, as CSV or PDF (audited)", tag="departures", binary=True, query=REPORT_QUERY,
-           errors=(400,))
+           binary_type="text/csv, application/pdf", errors=(400,))
 def departure_report(departure_id: int) -> Any:
     params = parse_query(REPORT_QUERY)
     fmt = params["format"] or "csv"

@@ -131,8 +131,8 @@ def _operation(endpoint: str, described: Operation, parameters: list[dict[str, A
                 "Content-Length": {"schema": {"type": "integer", "minimum": 0}},
                 "Cache-Control": {"schema": {"type": "string", "const": "no-store"}},
             },
-            "content": {described.binary_type: {"schema": {"type": "string",
-                                                             "contentMediaType": described.binary_type}}},
+            "content": {media: {"schema": {"type": "string", "contentMediaType": media}}
+                        for media in (m.strip() for m in described.binary_type.split(","))},
         }
     else:
         ok = {"description": "Success.",

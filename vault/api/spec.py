@@ -42,7 +42,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     description: str = ""
     binary: bool = False
-    binary_type: str = "application/octet-stream"  # the media type of a binary answer
+    binary_type: str = "application/octet-stream"  # the media type(s) of a binary answer, comma-separated
 
     def statuses(self, has_path_params: bool) -> list[int]:
         codes = {401, 403, *self.errors}
