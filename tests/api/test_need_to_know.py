@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
@@ -166,6 +167,14 @@ def test_a_leaver_reading_outside_their_book_is_an_alert_and_the_report_names_th
             if r["kind"] == "customer"]
     read = {r["customer"]: (r["read"], r["looked_up"], r["files"]) for r in rows}
     assert read["Nordlicht Handel"] == ("1", "1", "0")
+    # The PDF, the form HR files, names it too: among the customers, and nowhere among the documents.
+    pdf = api.get(f"/api/v1/departures/{_departure_id(rt)}/report?format=pdf", "aud")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
+    customers_part, documents_part = text.split("Documents (", 1)
+    row = " ".join(customers_part.split("Customers (", 1)[1].split("Nordlicht Handel", 1)[1].split()[:4])
+    assert row == "key 1 1 0", row  # segment, read, looked up, files
+    assert "Nordlicht Handel" not in documents_part
 
 
 def _departure_id(rt: Any) -> int:
