@@ -91,12 +91,12 @@ CONTENT = JsonBody(
 @bp.post(f"/documents/<{ID}:document_id>/content")
 @permission(Action.DOCUMENT_VIEW)
 @operation("Open a view and receive its bytes in one request: spends one unit of quota", tag="views",
-           body=CONTENT, binary=True, errors=(409, 500, 503),
+           body=CONTENT, binary=True, binary_type="*/*", errors=(409, 500, 503),
            description="For API clients: the policy check, the spend, the view and its audit record commit, "
                        "then the bytes follow in the same response (an attachment), as a download opened with "
                        "`/views` would deliver them: the original where the grade allows it, else the stamped "
-                       "copy. There is no content URL to replay. Refusals (403) carry the policy's code: "
-                       "no_active_loan, quota_exhausted, place_not_trusted, download_not_allowed, "
+                       "copy (a PDF or PNG). There is no content URL to replay. Refusals (403) carry "
+                       "the policy's code: no_active_loan, quota_exhausted, place_not_trusted, download_not_allowed, "
                        "no_stamped_copy... 500/503: the file could not be read; the view was given back.")
 def open_content(document_id: int) -> Any:
     values = CONTENT.parse()
