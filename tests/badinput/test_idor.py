@@ -139,6 +139,7 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         ("loans.open_view", "POST"): [Attempt("eve", doc, CONTENT, form={"reason": REASON, "place": "Office"},
                                               code="not_found")],
         ("api.open_view", "POST"): [Attempt("eve", doc, CONTENT, json={"reason": REASON, "place": "Office"})],
+        ("api.open_content", "POST"): [Attempt("eve", doc, CONTENT, json={"reason": REASON, "place": "Office"})],
         ("loans.quota_override", "POST"): [Attempt("eve", doc, (), form={"views": "50"})],
         # loans: another borrower's loan is "not found"; an approver does not see closed loans of others
         ("loans.show", "GET"): [Attempt("eve", loan, LOAN_WORDS),

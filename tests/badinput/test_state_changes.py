@@ -77,6 +77,7 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("api.approve_loan", "POST"): requested,
         ("api.create_customer", "POST"): {},
         ("api.open_view", "POST"): doc,
+        ("api.open_content", "POST"): doc,
         ("api.reject_loan", "POST"): requested,
         ("api.release_loan", "POST"): {"loan_id": s.loan_release},
         ("api.request_loan", "POST"): {},

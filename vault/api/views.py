@@ -21,6 +21,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.models import Category
 from vault.services import documents as documents_service
+from vault.services import view_alerts
 from vault.services import viewer as viewer_service
 from vault.services import views as views_service
 from vault.web import auth
@@ -73,6 +74,44 @@ def open_view(document_id: int) -> Any:
     assert view.window_ends_at is not None
     return jsonify(view_id=view.id, remaining=opened.remaining, pages=view.version.page_count,
                    page_url=page_url_template(view, api=True), expires_at=timestamp(view.window_ends_at)), 201
+
+
+CONTENT = JsonBody(
+    "ContentOpen",
+    fields=(
+        Field("reason", "string", "Why the document is read now (recorded).", max_length=2000),
+        Field("place", "string", "Where it is read (recorded; trusted places are judged by address).",
+              max_length=200),
+        Field("category", "string", "The kind of need (required of people on notice for files needing no loan).",
+              required=False, default=None, nullable=True, choices=tuple(str(c) for c in Category)),
+    ),
+)
+
+
+@bp.post(f"/documents/<{ID}:document_id>/content")
+@permission(Action.DOCUMENT_VIEW)
+@operation("Open a view and receive its bytes in one request: spends one unit of quota", tag="views",
+           body=CONTENT, binary=True, binary_type="*/*", errors=(409, 500, 503),
+           description="For API clients: the policy check, the spend, the view and its audit record commit, "
+                       "then the bytes follow in the same response (an attachment), as a download opened with "
+                       "`/views` would deliver them: the original where the grade allows it, else the stamped "
+                       "copy (a PDF or PNG). There is no content URL to replay. Refusals (403) carry "
+                       "the policy's code: no_active_loan, quota_exhausted, place_not_trusted, download_not_allowed, "
+                       "no_stamped_copy... 500/503: the file could not be read; the view was given back.")
+def open_content(document_id: int) -> Any:
+    values = CONTENT.parse()
+    session, actor = db_session(), auth.current()
+    g.vault_denied_action = str(Action.DOCUMENT_DOWNLOAD)  # refused as the download it is
+    g.access_context = access_context().declaring(values["place"].strip())
+    claim = views_service.open_content(
+        runtime(), session, actor, document_id, reason=values["reason"], place=values["place"],
+        ctx=access_context(), category=values["category"],
+    )
+    # The view's early-warning rules wait for the last byte; the commit must not run them.
+    pending = view_alerts.take(session)
+    commit_so_far()  # the view and its record stand before a byte is read
+    delivery = views_service.open_delivery(runtime(), claim, then=lambda: view_alerts.run(pending))
+    return content_response(delivery)
 
 
 @bp.get("/views/pages/<string(maxlength=300):token>/<int:number>")

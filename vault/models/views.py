@@ -52,6 +52,8 @@ class DocumentView(Base):
     pages_seen: Mapped[int] = mapped_column(Integer, default=0)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # When the early-warning rules ran on this view: after its opening committed (`services.view_alerts`).
+    alerts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     document: Mapped[Document] = relationship()
     version: Mapped[DocumentVersion] = relationship()

@@ -7,11 +7,11 @@ import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, literal, select
+from sqlalchemy.orm import Session, contains_eager
 
 from vault import policy
 from vault.config.settings import Settings
@@ -21,7 +21,9 @@ from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.core.passwords import MIN_LENGTH
 from vault.models import (
+    AgreementAcceptance,
     ApiToken,
+    LoginAttempt,
     PasswordLink,
     RequestStatus,
     Role,
@@ -363,6 +365,41 @@ def token_for_secret(session: Session, secret: str) -> ApiToken | None:
     if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
         token.last_used_at = now
     return token
+
+
+def api_caller(session: Session, secret: str, agreement_version: str) -> tuple[ApiToken, bool] | None:
+    """The live token behind a bearer secret and whether its owner accepted `agreement_version`, in one
+    statement: the token, its owner, the owner's roles, the owner's lockout and the acceptance are
+    joined, since every API request asks all of them before anything else (None: as `token_for_secret`).
+    """
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    accepted = exists().where(AgreementAcceptance.user_id == ApiToken.user_id,
+                              AgreementAcceptance.version == agreement_version)
+    locked_until = (select(LoginAttempt.locked_until)
+                    .where(LoginAttempt.key == literal(throttle.user_key("")) + User.username).scalar_subquery())
+    rows = session.execute(
+        select(ApiToken, accepted.label("accepted"), locked_until.label("locked_until"))
+        .join(ApiToken.user).outerjoin(User.roles)
+        .options(contains_eager(ApiToken.user).contains_eager(User.roles))
+        .where(ApiToken.token_hash == hash_token(secret))
+    ).unique().all()
+    if not rows:
+        return None
+    token, agreed, locked = rows[0]
+    now = utcnow()
+    if token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
+        return None
+    user = token.user
+    if locked is not None and locked.tzinfo is None:
+        locked = locked.replace(tzinfo=UTC)
+    if not user.can_sign_in or (locked is not None and locked > now):
+        return None
+    if has_duty_role(user) and token.created_at + timedelta(hours=DUTY_TOKEN_HOURS) <= now:
+        return None
+    if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
+        token.last_used_at = now
+    return token, bool(agreed)
 
 
 def user_for_token(session: Session, secret: str) -> User | None:

@@ -85,8 +85,9 @@ def _due(loan: Loan, now: datetime) -> bool:
 
 def settle(rt: Runtime, session: Session, *, user: User, document: Document | None = None,
            loan: Loan | None = None, held: list[Loan] | None = None, actor: User | None = None,
-           ctx: AccessContext | None = None) -> bool:
-    """Expire the person's due loans (of `document`, or just `loan`) and refund their stale reservations.
+           ctx: AccessContext | None = None, stale: bool = True) -> bool:
+    """Expire the person's due loans (of `document`, or just `loan`) and refund their stale reservations
+    (unless `stale` is False: opening a view settles those only when its spend finds no unit left).
 
     `held`: the person's loans of `document` as `loans_of` returned them, when the caller has them
     already (they are not looked up again). `actor` (default: `user`) is who touched them, named on
@@ -108,7 +109,7 @@ def settle(rt: Runtime, session: Session, *, user: User, document: Document | No
     for item in due:
         expire_loan(rt, session, item, now=now, ctx=ctx)
         changed = True
-    if quota.refund_stale(rt, session, now=now, user_id=user.id, actor=actor or user, ctx=ctx):
+    if stale and quota.refund_stale(rt, session, now=now, user_id=user.id, actor=actor or user, ctx=ctx):
         changed = True
     if changed:
         unit_of_work.keep_on_refusal(session)

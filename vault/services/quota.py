@@ -92,29 +92,34 @@ def used(session: Session, user_id: int, document_id: int) -> int:
     ) or 0
 
 
-def reserve(session: Session, user_id: int, document_id: int, limit: int) -> int | None:
-    """Spend one unit if fewer than `limit` are spent; the count after spending, or None if none is left.
+def spend(settings: Settings, session: Session, user_id: int, document: Document, extra: int) -> tuple[int, int] | None:
+    """Spend one unit of `document` for `user_id`; (units spent now, the limit), or None if none is left.
 
-    The conditional UPDATE returns the new count itself, so the common case (the counter row exists)
-    is one statement; only a first opening creates the row and tries again.
+    The limit is decided in the same statement as the spend: the person's override (a column of the
+    counter row itself) or the document's or grade's number, plus `extra` (approved extensions). So the
+    common case (the row exists) is one statement; only a first opening creates the row and tries again.
     """
-    spend = (
+    base = document.view_quota if document.view_quota is not None else settings.grade(document.grade).views
+    statement = (
         update(QuotaUsage)
-        .where(QuotaUsage.user_id == user_id, QuotaUsage.document_id == document_id, QuotaUsage.used < limit)
+        .where(QuotaUsage.user_id == user_id, QuotaUsage.document_id == document.id,
+               QuotaUsage.used < func.coalesce(QuotaUsage.view_quota, base) + extra)
         .values(used=QuotaUsage.used + 1)
-        .returning(QuotaUsage.used)
+        .returning(QuotaUsage.used, QuotaUsage.view_quota)
         .execution_options(synchronize_session=False)
     )
-    spent = session.execute(spend).scalar_one_or_none()
-    if spent is not None:
-        return spent
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    # Whether this inserted the row or found it (spent out, or made just now by a simultaneous first
-    # opening), the UPDATE decides again on the committed count.
-    session.execute(
-        insert(QuotaUsage).values(user_id=user_id, document_id=document_id, used=0, note="").on_conflict_do_nothing()
-    )
-    return session.execute(spend).scalar_one_or_none()
+    row = session.execute(statement).one_or_none()
+    if row is None:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            insert(QuotaUsage).values(user_id=user_id, document_id=document.id, used=0, note="")
+            .on_conflict_do_nothing()
+        )
+        row = session.execute(statement).one_or_none()
+    if row is None:
+        return None
+    used_now, person = row
+    return used_now, (person if person is not None else base) + extra
 
 
 def refund(

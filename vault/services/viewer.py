@@ -167,8 +167,7 @@ def deliver_page(rt: Runtime, session: Session, actor: User, token: str, number:
     if claim.user_id != actor.id:
         raise NotFound("view page", subject_user_id=claim.user_id)
     row = session.execute(
-        select(DocumentView, User, Document, DocumentVersion, VersionPage, Loan.status)
-        .join(User, User.id == DocumentView.user_id)
+        select(DocumentView, Document, DocumentVersion, VersionPage, Loan.status)
         .join(Document, Document.id == DocumentView.document_id)
         .join(DocumentVersion, DocumentVersion.id == DocumentView.version_id)
         .outerjoin(VersionPage, (VersionPage.version_id == DocumentVersion.id) & (VersionPage.number == number))
@@ -177,7 +176,8 @@ def deliver_page(rt: Runtime, session: Session, actor: User, token: str, number:
     ).first()
     if row is None:
         raise NotFound("view page")
-    view, user, document, version, page, loan_status = row
+    view, document, version, page, loan_status = row
+    user = actor  # the view is the actor's own (checked below); they are loaded already
     audit = _audit_of(view, document.customer_id)
     if view.user_id != actor.id:
         raise NotFound("view page", **audit)

@@ -26,17 +26,17 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from PIL import Image
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from crypto import CryptoError
 from storage import ObjectNotFound, StorageError
 from vault import policy
-from vault.core import events
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.db import unit_of_work
 from vault.marking import MarkingError, StampText, embed, images_to_stamped_pdf, stamp_page, stamp_pdf
 from vault.models import (
     Alert,
@@ -55,7 +55,7 @@ from vault.models import (
 )
 from vault.policy import views as rules
 from vault.runtime import Runtime
-from vault.services import loans, quota, renditions, viewer
+from vault.services import loans, quota, renditions, view_alerts, viewer
 from vault.services.documents import PlaintextStream, plaintext_chunks, version_context
 from vault.services.marking_key import marking_secret
 
@@ -118,6 +118,71 @@ def _opened_on_notice(session: Session, user: User) -> int:
         DocumentView.user_id == user.id, DocumentView.loan_id.is_(None), DocumentView.opened_at >= since)) or 0
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What opening a view reads about the document before it decides, read by `opening_of` at once."""
+
+    document: Document
+    version: DocumentVersion | None  # the latest
+    held: list[Loan]  # every loan and extension the actor has (had) of the document
+    maybe_suspended: bool  # the actor has an unresolved high alert (which may suspend their access)
+
+
+def opening_of(session: Session, actor: User, document_id: int) -> Opening:
+    """The document the actor may see, its latest version, the actor's loans of it and whether an alert
+    may have suspended them, in one statement (a view is opened on the hot path of every reading).
+
+    Raises:
+        NotFound: no such document, or one the actor may not see (the same rule as `get_document`).
+    """
+    latest = (select(func.max(DocumentVersion.number)).where(DocumentVersion.document_id == Document.id)
+              .correlate(Document).scalar_subquery())
+    alerting = exists().where(Alert.user_id == actor.id, Alert.severity == Severity.HIGH,
+                              Alert.status != AlertStatus.RESOLVED)
+    rows = session.execute(
+        select(Document, DocumentVersion, Loan, alerting.label("alerting"))
+        .outerjoin(DocumentVersion, and_(DocumentVersion.document_id == Document.id, DocumentVersion.number == latest))
+        .outerjoin(Loan, and_(Loan.document_id == Document.id, Loan.borrower_id == actor.id))
+        .where(Document.id == document_id, policy.visible_documents(actor))
+        .order_by(Loan.id)
+    ).all()
+    if not rows:
+        raise NotFound("document", document_id=document_id)
+    document, version, _loan, alerting_now = rows[0]
+    return Opening(document=document, version=version, held=[row[2] for row in rows if row[2] is not None],
+                   maybe_suspended=bool(alerting_now))
+
+
+def open_content(
+    rt: Runtime, session: Session, actor: User, document_id: int, *, reason: str, place: str,
+    ctx: AccessContext, category: str | None = None,
+) -> Claim:
+    """Open a view and claim its delivery at once, for a client that takes the bytes in the same request.
+
+    The same decision as opening a download (`open_view` with `download=True`): policy, the spend, the
+    view (inserted already delivering, so no content URL exists to replay) and its audit record, in the
+    caller's unit of work, which commits before `open_delivery` reads a byte. The trusted-place rule is
+    judged once, on this request's address, which is also where the bytes go. What leaves is what the
+    two-step flow's download gives for the grade: the original where `download_original` is set, else
+    the stamped copy.
+
+    Raises:
+        NotFound: no such document or not visible to the actor.
+        policy.Denied, Conflict: as `open_view`.
+    """
+    known = opening_of(session, actor, document_id)
+    document = known.document
+    opened = open_view(rt, session, actor, document, reason=reason, place=place, download=True, ctx=ctx,
+                       category=category, known=known, claimed=True)
+    view = opened.view
+    original = rt.settings.grade(document.grade).download_original
+    stamp = None if original else viewer.stamp_text(view, actor, document.grade)
+    audit = {"document_id": document.id, "customer_id": document.customer_id, "version_id": view.version_id,
+             "loan_id": view.loan_id}
+    return Claim(view_id=view.id, actor=actor, version=view.version, download=True, audit=audit,
+                 ctx=ctx.declaring((place or "").strip()), original=original, stamp=stamp)
+
+
 def open_view(
     rt: Runtime,
     session: Session,
@@ -129,11 +194,19 @@ def open_view(
     download: bool,
     ctx: AccessContext,
     category: str | None = None,
+    known: Opening | None = None,
+    claimed: bool = False,
 ) -> OpenedView:
     """Spend one view of `document` and hand out a single-use content URL secret.
 
-    Stale reservations of the actor and their loans past due are settled first, and kept even if the
-    opening is then refused. The caller's unit of work commits the opening.
+    The actor's loans past due are settled first, and their stale reservations when the spend finds
+    no unit left (a reservation that expired unused gives its unit back); both are kept even if the
+    opening is then refused. The caller's unit of work commits the opening; the early-warning rules
+    run after that commit (`view_alerts`).
+
+    `known`: what `opening_of` read in one statement (else it is read here); `claimed`: the bytes are
+    delivered in this same request, so the view is inserted already claimed (delivering) and its
+    content URL secret is never handed out.
 
     Raises:
         policy.Denied: `no_active_loan`, `loan_expired`, `separation_of_duties`, `place_not_trusted`,
@@ -146,8 +219,8 @@ def open_view(
     ctx = ctx.declaring(place)
     # The person's loans of the document, read once: due ones are settled, then the active one, the
     # latest one and the approved extensions (extra views) all come from this list.
-    held = loans.loans_of(session, actor, document)
-    loans.settle(rt, session, user=actor, document=document, held=held, ctx=ctx)
+    held = known.held if known is not None else loans.loans_of(session, actor, document)
+    loans.settle(rt, session, user=actor, document=document, held=held, ctx=ctx, stale=False)
     rule = rt.settings.grade(document.grade)
     loan = loans.active_among(held)
     latest = loans.latest_among(held) if loan is None else None
@@ -156,12 +229,16 @@ def open_view(
     if actor.status == UserStatus.DEPARTING and not rule.loan_required:
         notice = {"notice_cap": rt.settings.departure.notice_grade1_daily_cap, "category": category,
                   "notice_opened_today": _opened_on_notice(session, actor)}
+    if known is None:
+        suspended = access_suspended(session, actor)
+    else:
+        suspended = known.maybe_suspended and access_suspended(session, actor)
     policy.require(
-        actor, action, document, rule=rule, loan=loan, suspended=access_suspended(session, actor), **notice,
+        actor, action, document, rule=rule, loan=loan, suspended=suspended, **notice,
         loan_expired=latest is not None and latest.status == LoanStatus.EXPIRED,
         named_place=ctx.named_place, download=bool(download), reason=reason, place=place, audit=audit,
     )
-    version = document.latest
+    version = known.version if known is not None else document.latest
     if version is None:
         raise Conflict("no_content", policy.message_for("no_content"))
     if not version.has_preview:
@@ -171,27 +248,31 @@ def open_view(
             raise policy.Denied(policy.deny("no_preview"), **audit)
         if not rule.download_original and version.content_type != "application/pdf":
             raise policy.Denied(policy.deny("no_stamped_copy"), **audit)
-    limit = quota.base_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id)) \
-        + quota.extension_views(held)
-    spent = quota.reserve(session, actor.id, document.id, limit)
+    extra = quota.extension_views(held)
+    spent = quota.spend(rt.settings, session, actor.id, document, extra)
+    if spent is None and quota.refund_stale(rt, session, user_id=actor.id, actor=actor, ctx=ctx):
+        # Units held by reservations that expired unused came back: settled, and kept whatever follows.
+        unit_of_work.keep_on_refusal(session)
+        spent = quota.spend(rt.settings, session, actor.id, document, extra)
     if spent is None:
+        limit = quota.base_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id)) + extra
         raise policy.Denied(rules.quota_exhausted(limit), **audit)
+    used, limit = spent
     now = utcnow()
     secret = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=rt.settings.content_url_seconds)
     view = DocumentView(
         document_id=document.id, version_id=version.id, user_id=actor.id, loan_id=loan.id if loan else None,
         download=bool(download), reason=reason, declared_place=place, client_addr=ctx.client_addr or "",
-        named_place=ctx.named_place, user_agent=(ctx.user_agent or "")[:400], status=ViewStatus.RESERVED,
+        named_place=ctx.named_place, user_agent=(ctx.user_agent or "")[:400],
+        status=ViewStatus.DELIVERING if claimed else ViewStatus.RESERVED, started_at=now if claimed else None,
         token_hash=hash_secret(secret), opened_at=now, expires_at=expires_at,
     )
-    view.document, view.user = document, actor  # the listeners read them; nothing to load again
+    view.document, view.user, view.version = document, actor, version  # known already; nothing to load again
     session.add(view)
     session.flush()
-    remaining = limit - spent
-    events.emit("view.opened", session=session, rt=rt, view=view)
-    if remaining == 0:
-        events.emit("quota.exhausted", session=session, rt=rt, user=actor, document=document)
+    remaining = limit - used
+    view_alerts.defer(session, rt, view.id, exhausted=remaining == 0)
     # Last, right before the caller commits: appending to the audit chain locks its head row until
     # the commit, and every other opening waits on that lock, so nothing else may run while it is held.
     rt.audit.record(
@@ -353,11 +434,13 @@ def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
                  original=original, stamp=stamp)
 
 
-def open_delivery(rt: Runtime, claim: Claim) -> Delivery:
+def open_delivery(rt: Runtime, claim: Claim, then: Callable[[], None] | None = None) -> Delivery:
     """Open the decrypted stream of a committed claim, outside any transaction.
 
     The first segment is decrypted before this returns, so every failure known before the first byte
-    refunds the view (in a unit of work of its own) and raises, with nothing sent.
+    refunds the view (in a unit of work of its own) and raises, with nothing sent. `then` runs once the
+    delivery has ended and its end is recorded, however it ended (the early-warning rules of a view
+    opened in the same request: they wait for the last byte, not the client).
 
     Raises:
         ContentUnavailable: storage down (503) or content not decryptable (500); refunded.
@@ -365,7 +448,11 @@ def open_delivery(rt: Runtime, claim: Claim) -> Delivery:
     view_id, version, download = claim.view_id, claim.version, claim.download
 
     def finish(outcome: str, sent: int, cause: str | None) -> None:
-        _record_end(rt, view_id, claim.actor, claim.audit, outcome, sent, cause, claim.ctx)
+        try:
+            _record_end(rt, view_id, claim.actor, claim.audit, outcome, sent, cause, claim.ctx)
+        finally:
+            if then is not None:
+                then()
 
     try:
         if claim.original:

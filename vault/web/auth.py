@@ -20,8 +20,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from vault import policy
 from vault.core.audit_actions import AuditAction
 from vault.models import User
-from vault.services import agreement
-from vault.services.accounts import token_for_secret
+from vault.services.accounts import api_caller
 from vault.web import sessions
 from vault.web.pipeline import access_context, db_session, keep_work, refusal_response, runtime, wants_json
 from vault.web.redirects import safe_next
@@ -129,11 +128,12 @@ def api_user() -> User | None:
     scheme, _sep, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
-    token = token_for_secret(db_session(), secret.strip())
-    if token is None:
+    found = api_caller(db_session(), secret.strip(), runtime().settings.agreement_version)
+    if found is None:
         return None
+    token, accepted = found
     user = token.user
-    if not agreement.accepted(db_session(), user, runtime().settings.agreement_version):
+    if not accepted:
         g.vault_user = user
         raise policy.Denied(policy.deny("agreement_required"))
     if token.scope != "write" and request.method not in SAFE_METHODS:

@@ -1,0 +1,224 @@
+"""A view in one request (`POST /api/v1/documents/{id}/content`): decided, spent, recorded and committed,
+then delivered in the same response; every refusal, the refunds before the first byte, the quota under
+fifty simultaneous requests, and an act whose record cannot be written not happening."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.api.conftest import PDF, accept_agreement, assert_error, events
+from tests.audit.test_fail_closed import _refuse_audit_inserts
+from tests.loans.helpers import FaultyStore, tamper, used, view_rows
+from vault.core.context import AccessContext
+from vault.models import Alert, AuditEvent, Document, QuotaExhaustion, QuotaUsage, ViewStatus, utcnow
+from vault.services import accounts, maintenance, view_alerts
+
+TRUSTED = {"REMOTE_ADDR": "10.1.2.3"}
+OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}
+BODY = {"reason": "Preparing the visit", "place": "Office"}
+
+
+@pytest.fixture
+def settings_overrides():
+    # Grade 1 lets the original leave; grade 2 gives a stamped copy, and only to a trusted place.
+    return {"trusted_places": "Head office=10.1.0.0/16",
+            "policy": {"grades": {"1": {"download_original": True},
+                                  "2": {"trusted_places_only": True}}}}
+
+
+@pytest.fixture
+def customer_id(api):
+    return api.customer()
+
+
+def set_quota(rt, document_id, views):
+    with rt.db.session() as session:
+        session.get(Document, document_id).view_quota = views
+
+
+def fetch(api, document_id, user="bob", body=None, **options):
+    return api.post(f"/api/v1/documents/{document_id}/content", user, json=BODY if body is None else body,
+                    **options)
+
+
+def test_one_request_delivers_the_original_and_records_the_view(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=1, filename="Prices 2024.pdf")
+    response = fetch(api, document_id)
+    assert response.status_code == 200
+    assert response.get_data() == PDF
+    assert response.headers["Content-Type"] == "application/pdf"
+    assert response.headers["Content-Length"] == str(len(PDF))
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="Prices 2024.pdf"')
+    [opened] = events(rt, "document:download")
+    assert (opened.actor_name, opened.document_id, opened.declared_place) == ("bob", document_id, "Office")
+    assert '"remaining":9' in opened.detail
+    [delivered] = events(rt, "content:delivered")
+    assert f'"bytes":{len(PDF)}' in delivered.detail
+    [view] = view_rows(rt)
+    assert (view.status, view.download, view.bytes_sent) == (ViewStatus.DELIVERED, True, len(PDF))
+    assert view.alerts_at is not None  # the early-warning rules ran, after the last byte
+    assert api.get(f"/api/v1/documents/{document_id}", "bob").get_json()["remaining_views"] == 9
+
+
+def test_a_grade_without_originals_gets_the_stamped_copy_at_a_trusted_place(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=2)
+    api.approved_loan(document_id)
+    assert_error(fetch(api, document_id, environ_base=OUTSIDE), 403, "place_not_trusted")
+    response = fetch(api, document_id, environ_base=TRUSTED)
+    assert response.status_code == 200
+    data = response.get_data()
+    assert data.startswith(b"%PDF") and data != PDF  # stamped and marked, as the two-step download
+    assert response.headers["Content-Type"] == "application/pdf"
+    [view] = view_rows(rt)
+    assert (view.status, view.named_place) == (ViewStatus.DELIVERED, "Head office")
+    assert used(rt, view.user_id, document_id) == 1  # the refusal spent nothing
+
+
+def test_refusals_spend_nothing_and_are_recorded(api, rt, users, customer_id):
+    graded = api.upload(customer_id, grade=2)
+    assert_error(fetch(api, graded, environ_base=TRUSTED), 403, "no_active_loan")
+    top = api.upload(customer_id, grade=3)
+    loan_id = api.approved_loan(top)
+    api.post(f"/api/v1/loans/{loan_id}/release", "kim")
+    assert_error(fetch(api, top, environ_base=TRUSTED), 403, "download_not_allowed")
+    plain = api.upload(customer_id, grade=1)
+    assert_error(fetch(api, plain, body={"reason": "x", "place": "Office"}), 403, "reason_too_short")
+    assert_error(fetch(api, plain, body={"reason": "Preparing the visit", "place": " "}), 422, "invalid_request")
+    assert_error(fetch(api, plain, body={"reason": "Preparing the visit"}), 422, "invalid_request")
+    assert_error(fetch(api, 987654), 404, "not_found")
+    assert_error(fetch(api, plain, user=None), 401, "not_authenticated")
+    assert_error(fetch(api, plain, user="aud"), 403, "not_permitted")
+    hidden = api.upload(api.customer("Not shared", shared=False), grade=1)
+    assert_error(fetch(api, hidden), 404, "not_found")
+    accept_agreement(rt, "bea")
+    with rt.db.session() as session:
+        read_only = accounts.create_token(rt, session, accounts.get_user(session, "bea"), scope="read").secret
+    assert_error(api.post(f"/api/v1/documents/{plain}/content", token=read_only, json=BODY), 403, "token_scope")
+    assert view_rows(rt) == []
+    codes = sorted(e.reason_code for e in events(rt, "document:download", "denied"))
+    assert codes == ["download_not_allowed", "no_active_loan", "not_found", "not_found", "reason_too_short"]
+
+
+def test_the_quota_runs_out(api, rt, customer_id):
+    document_id = api.upload(customer_id, grade=1)
+    set_quota(rt, document_id, 2)
+    assert [fetch(api, document_id).get_data() for _ in range(2)] == [PDF, PDF]
+    body = assert_error(fetch(api, document_id), 403, "quota_exhausted")
+    assert "2 views" in body["error"]
+    assert len(events(rt, "document:download")) == 2
+
+
+@pytest.mark.parametrize("fault", ["storage_unavailable", "content_unreadable"])
+def test_a_failure_before_the_first_byte_gives_the_view_back(api, rt, customer_id, fault):
+    document_id = api.upload(customer_id, grade=1)
+    real = rt.store
+    if fault == "storage_unavailable":
+        rt.store = FaultyStore(real, open_fails=True)
+    else:
+        tamper(rt, document_id, offset=100)
+    try:
+        response = fetch(api, document_id)
+    finally:
+        rt.store = real
+    assert_error(response, 503 if fault == "storage_unavailable" else 500, fault)
+    [refund] = events(rt, "view:refund")
+    assert f'"cause":"{fault}"' in refund.detail
+    assert events(rt, "content:delivered") == []
+    [view] = view_rows(rt)
+    assert view.status == ViewStatus.REFUNDED and used(rt, view.user_id, document_id) == 0
+
+
+def test_the_view_does_not_happen_when_its_record_cannot_be_written(api, app, rt, customer_id):
+    document_id = api.upload(customer_id, grade=1)
+    api.token("bob")
+    _refuse_audit_inserts(rt)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = fetch(api, document_id, check=False)
+    assert response.status_code == 500
+    assert PDF not in response.get_data()
+    assert view_rows(rt) == []
+    with rt.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "document:download")) == 0
+    with rt.db.session() as session:
+        assert session.scalar(select(func.coalesce(func.sum(QuotaUsage.used), 0))) == 0
+
+
+def test_fifty_simultaneous_requests_on_a_quota_of_three_give_three(api, app, rt, customer_id):
+    document_id = api.upload(customer_id, grade=1)
+    set_quota(rt, document_id, 3)
+    token = api.token("bob")
+    barrier = threading.Barrier(50)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        client = app.test_client()
+        barrier.wait()
+        response = client.post(f"/api/v1/documents/{document_id}/content", json=BODY,
+                               headers={"Authorization": f"Bearer {token}"})
+        response.get_data()
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert sorted(statuses) == [200] * 3 + [403] * 47
+    assert len(view_rows(rt)) == 3 and len(events(rt, "content:delivered")) == 3
+    refused = events(rt, "document:download", "denied")
+    assert len(refused) == 47 and {e.reason_code for e in refused} == {"quota_exhausted"}
+    with rt.db.session() as session:  # the chain stayed gapless
+        assert session.scalar(select(func.count(AuditEvent.seq))) == session.scalar(select(func.max(AuditEvent.seq)))
+
+
+def test_alerts_run_after_the_view_and_a_lost_evaluation_is_swept(api, rt, customer_id, monkeypatch):
+    document_id = api.upload(customer_id, grade=1)
+    assert fetch(api, document_id).get_data() == PDF  # the person's first place: no baseline, no alert
+
+    def database_gone(*_args, **_kwargs):
+        raise RuntimeError("the database went away between the commit and the rules")
+
+    monkeypatch.setattr(view_alerts, "evaluate", database_gone)
+    response = fetch(api, document_id, body={"reason": "Preparing the visit", "place": "Kitchen table"})
+    assert response.status_code == 200 and response.get_data() == PDF  # the view is not harmed
+    monkeypatch.undo()
+    assert alerts_of(rt, "new_place") == []
+    later = view_rows(rt)[-1]
+    assert later.alerts_at is None
+    # Not before its own request had its chance; then once, and never again.
+    with rt.db.session() as session:
+        assert maintenance.run(rt, session, ctx=AccessContext.cli()).views_evaluated == 0
+    with rt.db.session() as session:
+        report = maintenance.run(rt, session, ctx=AccessContext.cli(), now=utcnow() + timedelta(minutes=3))
+        assert report.views_evaluated == 1
+    [alert] = alerts_of(rt, "new_place")
+    assert later.id in alert.evidence["views"]
+    with rt.db.session() as session:
+        report = maintenance.run(rt, session, ctx=AccessContext.cli(), now=utcnow() + timedelta(minutes=4))
+        assert report.views_evaluated == 0
+    assert [a.occurrences for a in alerts_of(rt, "new_place")] == [1]
+
+
+def test_the_quota_rule_is_swept_from_the_opening_record(api, rt, customer_id, monkeypatch):
+    document_id = api.upload(customer_id, grade=1)
+    set_quota(rt, document_id, 1)
+    monkeypatch.setattr(view_alerts, "evaluate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("gone")))
+    assert fetch(api, document_id).get_data() == PDF
+    monkeypatch.undo()
+    with rt.db.session() as session:
+        maintenance.run(rt, session, ctx=AccessContext.cli(), now=utcnow() + timedelta(minutes=3))
+    with rt.db.session() as session:
+        assert [row.document_id for row in session.scalars(select(QuotaExhaustion))] == [document_id]
+
+
+def alerts_of(rt, rule):
+    with rt.db.session() as session:
+        return list(session.scalars(select(Alert).where(Alert.rule == rule).order_by(Alert.id)))

@@ -1,0 +1,85 @@
+"""What a one-request view costs the database before its first byte: counted, statement by statement.
+
+A listener on the engine records every statement and commit; the count is taken when the application
+has returned its response (the stream not yet read), which is the moment the first byte could leave.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from tests.api.conftest import PDF
+from vault.web.pipeline import MAINTENANCE_KEY
+
+BODY = {"reason": "Preparing the visit", "place": "Office"}
+# PostgreSQL appends an audit record in two statements (claim the head; insert the record and move the
+# head in one data-modifying CTE); SQLite has no such CTE, so its append takes one statement more.
+LIMITS = {"postgresql": 6, "sqlite": 7}
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"policy": {"grades": {"1": {"download_original": True}}}}
+
+
+class Recorder:
+    def __init__(self, engine: Any) -> None:
+        self.statements: list[str] = []
+        self.commits = 0
+        self.engine = engine
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):  # SQLite's explicit BEGIN IMMEDIATE
+            self.statements.append(statement)
+
+    def _commit(self, _conn: Any) -> None:
+        self.commits += 1
+
+    def remove(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._commit)
+
+
+def test_a_view_costs_at_most_six_statements_and_one_commit_before_its_first_byte(api, app, rt, db_backend):
+    customer_id = api.customer()
+    document_id = api.upload(customer_id, grade=1)
+    path = f"/api/v1/documents/{document_id}/content"
+    assert api.post(path, "bob", json=BODY).get_data() == PDF  # warm: the counter row, the token's use mark
+    app.extensions[MAINTENANCE_KEY] = float("inf")  # the once-a-minute sweep is not part of a view
+    recorder = Recorder(rt.db.engine)
+    try:
+        response = api.post(path, "bob", json=BODY)
+        before = list(recorder.statements), recorder.commits
+        assert response.get_data() == PDF
+    finally:
+        recorder.remove()
+    statements, commits = before
+    assert commits == 1, statements
+    assert len(statements) <= LIMITS[db_backend], "\n".join(statements)
+    # After the last byte: the closing record and the early-warning rules, each in a unit of its own.
+    assert recorder.commits >= 2
+
+
+def test_a_stamped_viewer_page_costs_one_statement_beyond_authentication(api, app, rt):
+    customer_id = api.customer()
+    document_id = api.upload(customer_id, grade=1)
+    opened = api.open_view(document_id).get_json()
+    page = opened["page_url"].replace("{n}", "1")
+    assert api.get(page, "bob").status_code == 200  # warm: the token's use mark
+    app.extensions[MAINTENANCE_KEY] = float("inf")
+    recorder = Recorder(rt.db.engine)
+    try:
+        response = api.get(page, "bob")
+        assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    finally:
+        recorder.remove()
+    # The bearer token (one statement) and the view's grant behind the signed page token (one more);
+    # no audit append per page (the view's closing record is the flow's one append), no commit.
+    assert len(recorder.statements) <= 2, "\n".join(recorder.statements)
+    assert not any("audit" in statement for statement in recorder.statements)
+    assert recorder.commits <= 1

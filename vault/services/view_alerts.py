@@ -1,0 +1,134 @@
+"""The early-warning rules on a view, evaluated after the view has committed, never inside its transaction.
+
+Opening a view holds the quota row and the audit chain head until it commits; the rules read the views
+table and the audit log and may raise alerts, which is work every other opening would wait for. So the
+opening only notes (in its session) that its view is to be looked at, and once the opening has
+committed the rules run in a short unit of work of their own, in the same request thread: not a queue
+that a crash could lose. A delivery in one request runs them after its last byte instead (see the API's
+content route), so they cost its client nothing.
+
+Each view row carries `alerts_at`, set in the same unit that evaluates the rules for it, by a
+conditional UPDATE: the rules run for a view once, whoever gets there first. If that unit fails (the
+database went away between the two), the maintenance sweep finds the views still unevaluated and
+evaluates them from what was recorded: the view row, and its opening audit record for whether that
+opening spent the person's last view.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, SessionTransaction
+
+from vault.core import events
+from vault.core.actions import Action
+from vault.db.unit_of_work import unit_of_work
+from vault.models import AuditEvent, DocumentView, utcnow
+from vault.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+_PENDING = "vault_view_alerts_pending"
+# The sweep leaves a view this long to its own request before evaluating it (a request evaluates right
+# after its commit; a one-request delivery after its last byte, hence the margin).
+SWEEP_GRACE = timedelta(minutes=2)
+OPENING_ACTIONS = (str(Action.DOCUMENT_VIEW), str(Action.DOCUMENT_DOWNLOAD))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A committed view whose rules are still to run."""
+
+    rt: Runtime
+    view_id: int
+    exhausted: bool  # the opening spent the person's last view of the document
+
+
+def defer(session: Session, rt: Runtime, view_id: int, *, exhausted: bool) -> None:
+    """Note that `view_id` is to be evaluated once `session` commits (forgotten if it rolls back)."""
+    session.info.setdefault(_PENDING, []).append(Pending(rt, view_id, exhausted))
+
+
+def take(session: Session) -> list[Pending]:
+    """The evaluations `session` owes, handed to the caller (who runs them later with `run`)."""
+    return session.info.pop(_PENDING, [])
+
+
+def run(pending: list[Pending]) -> None:
+    """Evaluate each view in a unit of work of its own; a failure is logged and left to the sweep."""
+    for item in pending:
+        try:
+            with unit_of_work(item.rt.db) as session:
+                evaluate(item.rt, session, item.view_id, exhausted=item.exhausted)
+        except Exception:
+            log.exception("early warning: view %d not evaluated now; the maintenance sweep will", item.view_id)
+
+
+def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, now: datetime | None = None) -> bool:
+    """Claim the view's evaluation and run the rules on it, in the caller's unit of work.
+
+    Returns False when the view was evaluated already (by its request or by a sweep).
+    """
+    claimed = session.execute(
+        update(DocumentView).where(DocumentView.id == view_id, DocumentView.alerts_at.is_(None))
+        .values(alerts_at=now or utcnow()).execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return False
+    view = session.get(DocumentView, view_id)
+    assert view is not None
+    events.emit("view.opened", session=session, rt=rt, view=view)
+    if exhausted:
+        events.emit("quota.exhausted", session=session, rt=rt, user=view.user, document=view.document)
+    return True
+
+
+def sweep(rt: Runtime, session: Session, *, now: datetime | None = None) -> int:
+    """Evaluate the views whose own request could not (older than `SWEEP_GRACE`); returns how many."""
+    now = now or utcnow()
+    views = session.execute(
+        select(DocumentView.id, DocumentView.user_id, DocumentView.document_id)
+        .where(DocumentView.alerts_at.is_(None), DocumentView.opened_at <= now - SWEEP_GRACE)
+        .order_by(DocumentView.id)
+    ).all()
+    done = 0
+    for view_id, user_id, document_id in views:
+        done += evaluate(rt, session, view_id, exhausted=_spent_last(session, view_id, user_id, document_id))
+    return done
+
+
+def _spent_last(session: Session, view_id: int, user_id: int, document_id: int) -> bool:
+    """Whether the view's opening record says it spent the last view ("remaining": 0)."""
+    details = session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.actor_id == user_id, AuditEvent.document_id == document_id,
+                                        AuditEvent.action.in_(OPENING_ACTIONS), AuditEvent.outcome == "allowed")
+        .order_by(AuditEvent.seq.desc())
+    )
+    for text in details:
+        detail = json.loads(text or "{}")
+        if detail.get("view_id") == view_id:
+            return detail.get("remaining") == 0
+    return False
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _evaluate_after_commit(session: Session) -> None:
+    # A released savepoint fires this too, while the opening's transaction still holds its locks.
+    if session.in_nested_transaction():
+        return
+    pending = take(session)
+    if pending:
+        run(pending)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended without committing (a commit has taken its list already): its
+    # views were rolled back with it. A savepoint's end changes nothing.
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(_PENDING, None)
