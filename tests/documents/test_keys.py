@@ -60,7 +60,7 @@ def test_rotation_rewraps_every_data_key_and_leaves_objects_alone(rt, company, k
     assert all(wrapped_before[v.id] != v.wrapped_dek for v in versions)
     assert {key: read_object(rt, key) for key in stored_keys(rt)} == before  # byte-identical
     for version, data in zip(versions, contents, strict=True):
-        with documents.plaintext_chunks(rt, version) as chunks:
+        with documents.plaintext_chunks(rt, version, documents.ReadGrant.for_check(version)) as chunks:
             assert b"".join(chunks) == data
 
     listing = _vault(rt, "keys", "list")
@@ -74,7 +74,7 @@ def test_rotation_rewraps_every_data_key_and_leaves_objects_alone(rt, company, k
     rt.keyring = Keyring.load(keyring_path)
     assert rt.keyring.key_ids() == ["k0002"]
     for version, data in zip(_versions(rt), contents, strict=True):
-        with documents.plaintext_chunks(rt, version) as chunks:
+        with documents.plaintext_chunks(rt, version, documents.ReadGrant.for_check(version)) as chunks:
             assert b"".join(chunks) == data
     assert _vault(rt, "fsck").exit_code == 0
 
@@ -97,7 +97,7 @@ def test_an_interrupted_rotation_is_resumed_and_blocks_the_drop_until_then(rt, c
     # The file saved before any data key moved: a new process can read every version right now.
     rt.keyring = Keyring.load(keyring_path)
     for version, data in zip(_versions(rt), contents, strict=True):
-        with documents.plaintext_chunks(rt, version) as chunks:
+        with documents.plaintext_chunks(rt, version, documents.ReadGrant.for_check(version)) as chunks:
             assert b"".join(chunks) == data
 
     refused = _vault(rt, "keys", "drop", "k0001")
@@ -112,7 +112,7 @@ def test_an_interrupted_rotation_is_resumed_and_blocks_the_drop_until_then(rt, c
     rt.keyring = Keyring.load(keyring_path)
     assert rt.keyring.key_ids() == ["k0002"]
     for version, data in zip(_versions(rt), contents, strict=True):
-        with documents.plaintext_chunks(rt, version) as chunks:
+        with documents.plaintext_chunks(rt, version, documents.ReadGrant.for_check(version)) as chunks:
             assert b"".join(chunks) == data
 
 

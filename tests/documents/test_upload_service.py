@@ -79,7 +79,7 @@ def test_plaintext_chunks_round_trip(rt, company):
     data = text_bytes(2_200_000)
     document_id = company.upload(data=data, name="log.txt")
     version = _version(rt, document_id)
-    with documents.plaintext_chunks(rt, version) as chunks:
+    with documents.plaintext_chunks(rt, version, documents.ReadGrant.for_check(version)) as chunks:
         parts = list(chunks)
     assert len(parts) == 3  # streamed a segment at a time, never as one piece
     assert b"".join(parts) == data
@@ -93,7 +93,7 @@ def test_plaintext_chunks_fails_before_the_first_byte_when_tampered(rt, company)
     raw[100] ^= 0x01  # one bit inside the first segment
     path.write_bytes(bytes(raw))
     with pytest.raises(DecryptionError):
-        documents.plaintext_chunks(rt, version)
+        documents.plaintext_chunks(rt, version, documents.ReadGrant.for_check(version))
 
 
 def test_plaintext_chunks_is_bound_to_its_document_and_version(rt, company):
@@ -102,7 +102,18 @@ def test_plaintext_chunks_is_bound_to_its_document_and_version(rt, company):
     second = _version(rt, company.upload(data=pdf_bytes(b"second"), name="b.pdf"))
     (rt.store.root / second.object_key).write_bytes((rt.store.root / first.object_key).read_bytes())
     with pytest.raises(DecryptionError):
-        documents.plaintext_chunks(rt, second)
+        documents.plaintext_chunks(rt, second, documents.ReadGrant.for_check(second))
+
+
+def test_a_read_grant_opens_only_the_version_it_was_issued_for(rt, company):
+    """Plaintext needs a grant, and a grant for one version is refused for another, before any byte."""
+    first = _version(rt, company.upload(data=pdf_bytes(b"first"), name="a.pdf"))
+    second = _version(rt, company.upload(data=pdf_bytes(b"second"), name="b.pdf"))
+    with pytest.raises(documents.GrantMismatch):
+        documents.plaintext_chunks(rt, second, documents.ReadGrant.for_check(first))
+    grant = documents.ReadGrant.for_view(view_id=7, version_id=second.id)
+    with documents.plaintext_chunks(rt, second, grant) as chunks:
+        assert b"second" in b"".join(chunks)
 
 
 def test_the_compiler_adds_versions_and_nobody_else(rt, company):
@@ -117,7 +128,8 @@ def test_the_compiler_adds_versions_and_nobody_else(rt, company):
         assert version.content_type == "application/pdf"  # sniffed, not the declared text/html
     [event] = events(rt, "document:version")
     assert (event.actor_name, event.document_id, event.version_id) == ("cora", document_id, version.id)
-    with documents.plaintext_chunks(rt, _version(rt, document_id, 2)) as chunks:
+    second = _version(rt, document_id, 2)
+    with documents.plaintext_chunks(rt, second, documents.ReadGrant.for_check(second)) as chunks:
         assert b"".join(chunks) == pdf_bytes(b"v2")
 
     before = sorted(stored_keys(rt))
@@ -307,7 +319,7 @@ def test_memory_stays_flat_in_the_size_of_the_upload(rt, company):
     version = _version(rt, document_id)
     assert version.size == size
     total = 0
-    with documents.plaintext_chunks(rt, version) as chunks:
+    with documents.plaintext_chunks(rt, version, documents.ReadGrant.for_check(version)) as chunks:
         for chunk in chunks:
             total += len(chunk)
     assert total == size

@@ -8,7 +8,9 @@ upload deletes the object (at once when this module sees the exception, and agai
 transaction rolls back or ends without a commit). `vault fsck` finds what a crash leaves behind anyway.
 
 Reading content is not offered here to people: `plaintext_chunks` is the building block of the view
-service, which owns loans, quotas and the audit of every opening.
+service, which owns loans, quotas and the audit of every opening, and it takes the `ReadGrant` that
+service issues for a view policy allowed and the caller committed, so no path reaches plaintext without
+one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import tempfile
 import unicodedata
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from sqlalchemy import event, func, select
@@ -310,8 +313,37 @@ class PlaintextStream:
         self.close()
 
 
-def plaintext_chunks(rt: Runtime, version: DocumentVersion) -> PlaintextStream:
-    """Open a version's object and decrypt it segment by segment (constant memory).
+@dataclass(frozen=True)
+class ReadGrant:
+    """The permission to have one version's plaintext, and why.
+
+    Issued by the view service for a view it opened after policy allowed it and the caller committed the
+    claim (`for_view`), or for an operator's check of the store against the database (`for_check`:
+    `vault fsck`, the demo's set-up, tests). `plaintext_chunks` refuses a grant for another version, so a
+    grant cannot be stretched to a file it was not given for.
+    """
+
+    version_id: int
+    purpose: str
+    view_id: int | None = None
+
+    @classmethod
+    def for_view(cls, view_id: int, version_id: int) -> ReadGrant:
+        return cls(version_id=version_id, purpose="view", view_id=view_id)
+
+    @classmethod
+    def for_check(cls, version: DocumentVersion) -> ReadGrant:
+        return cls(version_id=version.id, purpose="check")
+
+
+class GrantMismatch(ServiceError):
+    """A read grant presented for a version it was not issued for: a programming error, refused."""
+
+    status = 500
+
+
+def plaintext_chunks(rt: Runtime, version: DocumentVersion, grant: ReadGrant) -> PlaintextStream:
+    """Open a version's object and decrypt it segment by segment (constant memory), under `grant`.
 
     The data key is unwrapped and the first segment authenticated before this returns, so every
     failure that can be known before the first byte (missing object, wrong key, tampered start) is
@@ -321,7 +353,10 @@ def plaintext_chunks(rt: Runtime, version: DocumentVersion) -> PlaintextStream:
         crypto.DecryptionError: the wrapped key or the ciphertext does not authenticate.
         crypto.KeyringError: the key that wrapped the data key is not in the keyring.
         storage.ObjectNotFound, storage.StorageError: the object cannot be read.
+        GrantMismatch: the grant is for another version.
     """
+    if grant.version_id != version.id:
+        raise GrantMismatch("grant_mismatch", "This read grant is not for that version.")
     context = version_context(version)
     dek = rt.keyring.unwrap_current(version.key_id, version.wrapped_dek, context)
     source = rt.store.open(version.object_key)

@@ -56,7 +56,7 @@ from vault.models import (
 from vault.policy import views as rules
 from vault.runtime import Runtime
 from vault.services import loans, quota, renditions, view_alerts, viewer
-from vault.services.documents import PlaintextStream, plaintext_chunks, version_context
+from vault.services.documents import PlaintextStream, ReadGrant, plaintext_chunks, version_context
 from vault.services.marking_key import marking_secret
 
 log = logging.getLogger(__name__)
@@ -385,6 +385,11 @@ class Claim:
     original: bool = True  # the original bytes may leave (the grade's download_original)
     stamp: StampText | None = None  # else: the facts stamped on the copy that leaves
 
+    @property
+    def grant(self) -> ReadGrant:
+        """The read grant of this claim: made only here, from a view policy allowed and the caller claimed."""
+        return ReadGrant.for_view(self.view_id, self.version.id)
+
 
 def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx: AccessContext) -> Claim:
     """Claim the view behind a content URL secret, in the caller's unit of work.
@@ -456,10 +461,11 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[], None] | None = N
 
     try:
         if claim.original:
-            stream: PlaintextStream | _Bytes = plaintext_chunks(rt, version)
+            stream: PlaintextStream | _Bytes = plaintext_chunks(rt, version, claim.grant)
         else:
             with rt.db.session() as reading:  # the claim is committed; the pages are read afresh
-                copy = stamped_copy(rt, reading.get(DocumentVersion, version.id) or version, claim.stamp)
+                copy = stamped_copy(rt, reading.get(DocumentVersion, version.id) or version, claim.stamp,
+                                    claim.grant)
             stream = _Bytes(copy.data)
     except (ObjectNotFound, CryptoError) as exc:
         log.error("view %d: the content of version %d cannot be read: %s", view_id, version.id, exc)
@@ -511,7 +517,7 @@ class StampedCopy:
     filename: str
 
 
-def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None) -> StampedCopy:
+def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None, grant: ReadGrant) -> StampedCopy:
     """The copy of a version that leaves on a download: stamped and marked with the view's facts.
 
     A PDF keeps its own pages (the stamp and the mark drawn over each, the view id in the metadata and
@@ -525,7 +531,7 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None) 
     secret = marking_secret(rt.settings)
     stem = version.original_name.rsplit(".", 1)[0] or "document"
     if version.content_type == "application/pdf":
-        with plaintext_chunks(rt, version) as chunks, tempfile.TemporaryFile(prefix="vault-copy-") as source:
+        with plaintext_chunks(rt, version, grant) as chunks, tempfile.TemporaryFile(prefix="vault-copy-") as source:
             for chunk in chunks:
                 source.write(chunk)
             source.seek(0)
