@@ -88,9 +88,11 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "loans.quota_override": ("kim", {"document_id": s.doc2}, {"views": "50"}),
         "loans.approve": ("abe", {"loan_id": s.loan_requested}, {"comment": "fine"}),
         "loans.reject": ("abe", {"loan_id": s.loan_requested}, {"comment": "No, not needed"}),
-        "loans.release": ("kim", {"loan_id": s.loan_release}, {}),
+        "loans.release": ("kim", {"loan_id": s.loan_release}, {"confirm": "y"}),
+        "loans.withdraw": ("sam", {"loan_id": s.loan_requested}, {}),
+        "loans.approve_batch": ("abe", {}, {"loan": str(s.loan_requested), "comment": "fine"}),
         "loans.return_loan": ("bob", {"loan_id": s.loan_active}, {}),
-        "loans.revoke": ("kim", {"loan_id": s.loan_active}, {"reason": REASON}),
+        "loans.revoke": ("kim", {"loan_id": s.loan_active}, {"reason": REASON, "confirm": "y"}),
     }
 
 

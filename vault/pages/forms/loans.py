@@ -17,7 +17,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from vault.models import Category
 from vault.pages.forms.text import SafeForm
@@ -103,8 +103,12 @@ class LoanIdsField(SelectMultipleField):
     """Loan ids ticked in a queue: whole numbers, at most a page of them, whatever the choices."""
 
     def pre_validate(self, form: object) -> None:
-        if self.data and len(self.data) > MAX_BATCH:
-            raise ValueError(str(_l("Choose at most %(n)d requests at once.", n=MAX_BATCH)))
+        if self.process_errors:
+            return  # what was sent is not a list of ids: that error says it
+        if not self.data:
+            raise ValidationError(str(_l("Tick at least one request.")))
+        if len(self.data) > MAX_BATCH:
+            raise ValidationError(str(_l("Choose at most %(n)d requests at once.", n=MAX_BATCH)))
 
     def process_formdata(self, valuelist: list[str]) -> None:
         try:
@@ -120,8 +124,7 @@ class LoanIdsField(SelectMultipleField):
 class BatchApprovalForm(SafeForm):
     """Several requests approved with one comment; each is still the policy's decision on its own."""
 
-    loan = LoanIdsField(_l("Requests"), validators=[DataRequired(_l("Tick at least one request."))],
-                        validate_choice=False)
+    loan = LoanIdsField(_l("Requests"), validate_choice=False)
     comment = TextAreaField(_l("Comment for all of them (optional)"), validators=[Length(max=MAX_TEXT)])
 
 
