@@ -70,7 +70,7 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "departures.update": ("adm", {"departure_id": s.departure}, {"note": "moved", "last_day": today}),
         "departures.reassign": ("adm", {"departure_id": s.departure, "item_id": s.item},
                                 {"to_user": str(s.ids["bob"])}),
-        "departures.complete": ("adm", {"departure_id": s.departure}, {}),
+        "departures.complete": ("adm", {"departure_id": s.departure}, {"confirm": "y"}),
         "departures.withdraw": ("adm", {"departure_id": s.departure}, {"reason": REASON}),
         "departures.override": ("ann", {"departure_id": s.departure}, {"reason": REASON}),
         "departures.confirm": ("sue", {"item_id": s.item}, {f"i{s.item}-contact_date": today,

@@ -177,7 +177,7 @@ class LoanPage:
 
 
 def page_of_loans(session: Session, actor: User, *, mine: bool = False, others: bool = False, status: str | None = None,
-                  awaiting_release: bool = False, page: int = 1, page_size: int = PAGE_SIZE,
+                  awaiting_release: bool = False, page: int = 1, page_size: int | None = None,
                   order: str = "newest") -> LoanPage:
     """One page of the loans the actor may see (filtered in SQL, counted in SQL), numbered from 1 like
     the customer list; a page past the end is the last page.
@@ -187,6 +187,7 @@ def page_of_loans(session: Session, actor: User, *, mine: bool = False, others: 
     "due" (active loans, the one that ends first on top). `awaiting_release`: approved loans a custodian
     still has to hand out.
     """
+    page_size = page_size or PAGE_SIZE
     condition = policy.visible_loans(actor)
     if status is not None:
         condition = and_(condition, Loan.status == LoanStatus(status))
