@@ -360,11 +360,12 @@ def _show(loan: Loan, status: int = 200, **forms: Any) -> Any:
         allows=allowance(loan) if awaiting else None,
         warning=place_warning(loan) if loan.borrower_id != actor.id else None,
         may_approve=_could(actor, Action.LOAN_APPROVE, loan, decided=decided),
+        # Not on one's own request: a borrower is not offered decisions on it, even closed ones.
         approve_blocked=_blocked(actor, Action.LOAN_APPROVE, loan, decided=decided)
-        if loan.status == LoanStatus.REQUESTED else None,
+        if loan.status == LoanStatus.REQUESTED and loan.borrower_id != actor.id else None,
         may_release=_could(actor, Action.LOAN_RELEASE, loan),
         release_blocked=_blocked(actor, Action.LOAN_RELEASE, loan)
-        if loan.status == LoanStatus.APPROVED and loan.release_required else None,
+        if loan.status == LoanStatus.APPROVED and loan.release_required and loan.borrower_id != actor.id else None,
         may_return=_could(actor, Action.LOAN_RETURN, loan),
         may_revoke=_could(actor, Action.LOAN_REVOKE, loan),
         may_withdraw=_could(actor, Action.LOAN_WITHDRAW, loan),
