@@ -70,7 +70,7 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "departures.update": ("adm", {"departure_id": s.departure}, {"note": "moved", "last_day": today}),
         "departures.reassign": ("adm", {"departure_id": s.departure, "item_id": s.item},
                                 {"to_user": str(s.ids["bob"])}),
-        "departures.complete": ("adm", {"departure_id": s.departure}, {}),
+        "departures.complete": ("adm", {"departure_id": s.departure}, {"confirm": "y"}),
         "departures.withdraw": ("adm", {"departure_id": s.departure}, {"reason": REASON}),
         "departures.override": ("ann", {"departure_id": s.departure}, {"reason": REASON}),
         "departures.confirm": ("sue", {"item_id": s.item}, {f"i{s.item}-contact_date": today,
@@ -88,9 +88,11 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "loans.quota_override": ("kim", {"document_id": s.doc2}, {"views": "50"}),
         "loans.approve": ("abe", {"loan_id": s.loan_requested}, {"comment": "fine"}),
         "loans.reject": ("abe", {"loan_id": s.loan_requested}, {"comment": "No, not needed"}),
-        "loans.release": ("kim", {"loan_id": s.loan_release}, {}),
+        "loans.release": ("kim", {"loan_id": s.loan_release}, {"confirm": "y"}),
+        "loans.withdraw": ("sam", {"loan_id": s.loan_requested}, {}),
+        "loans.approve_batch": ("abe", {}, {"loan": str(s.loan_requested), "comment": "fine"}),
         "loans.return_loan": ("bob", {"loan_id": s.loan_active}, {}),
-        "loans.revoke": ("kim", {"loan_id": s.loan_active}, {"reason": REASON}),
+        "loans.revoke": ("kim", {"loan_id": s.loan_active}, {"reason": REASON, "confirm": "y"}),
     }
 
 

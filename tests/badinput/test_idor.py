@@ -158,7 +158,11 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                                       json={"custodian": "kim", "reason": REASON})],
         ("loans.return_loan", "POST"): [Attempt("eve", loan, LOAN_WORDS, code="not_found")],
         ("api.return_loan", "POST"): [Attempt("eve", loan, LOAN_WORDS)],
-        ("loans.revoke", "POST"): [Attempt("eve", loan, LOAN_WORDS, form={"reason": REASON})],
+        ("loans.revoke", "POST"): [Attempt("eve", loan, LOAN_WORDS, form={"reason": REASON, "confirm": "y"})],
+        # withdrawing: another borrower's request is "not found"; an approver has no such act at all
+        ("loans.withdraw", "POST"): [Attempt("eve", requested, ("Ibex",), code="not_found"),
+                                     Attempt("abe", requested, ())],
+        ("api.withdraw_loan", "POST"): [Attempt("eve", requested, ("Ibex",)), Attempt("abe", requested, ())],
         ("api.revoke_loan", "POST"): [Attempt("eve", loan, LOAN_WORDS, json={"reason": REASON})],
         # departures: read by auditors and admins, never one's own; handover owed by the successor only
         ("departures.show", "GET"): [Attempt("aux", {"departure_id": s.departure_aux}, ("Walrus",),

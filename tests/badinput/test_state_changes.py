@@ -83,6 +83,7 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("api.request_loan", "POST"): {},
         ("api.return_loan", "POST"): loan,
         ("api.revoke_loan", "POST"): loan,
+        ("api.withdraw_loan", "POST"): requested,
         ("api.upload_document", "POST"): {"customer_id": s.customer},
         ("audit.export", "POST"): {},
         ("audit.verify", "POST"): {},
@@ -108,6 +109,8 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("loans.request_loan", "POST"): doc,
         ("loans.return_loan", "POST"): loan,
         ("loans.revoke", "POST"): loan,
+        ("loans.withdraw", "POST"): requested,
+        ("loans.approve_batch", "POST"): {},
     }
 
 

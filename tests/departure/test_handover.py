@@ -289,8 +289,13 @@ def test_the_handover_pages_confirm_and_override(rt, app, company, notice):
     login(admin, "adm")
     show = admin.get(f"/departures/{notice['departure']}")
     assert show.status_code == 200 and "can be completed" in show.get_data(as_text=True)
+    # Without the box ticked, nothing happens: the page again, the box marked (the server checks it).
+    unticked = admin.post(f"/departures/{notice['departure']}/complete",
+                          data={"csrf_token": csrf_from(show.get_data(as_text=True))})
+    assert unticked.status_code == 400 and "Tick the box to confirm." in unticked.get_data(as_text=True)
+    assert company.refresh("sam").status != "departed"
     completed = admin.post(f"/departures/{notice['departure']}/complete",
-                           data={"csrf_token": csrf_from(show.get_data(as_text=True))})
+                           data={"csrf_token": csrf_from(show.get_data(as_text=True)), "confirm": "y"})
     assert completed.status_code == 302
     assert company.refresh("sam").status == "departed"
     with rt.db.session() as session:

@@ -60,7 +60,10 @@ class Browser:
                          {"reason": reason, "category": category, "place": place, "extra_views": extra_views})
 
     def decide(self, loan_id: int, verb: str, **data: Any) -> Any:
-        return self.post(f"/loans/{loan_id}/{verb}", data)
+        """POST a decision; release and revoke tick their confirmation box unless `confirm=None`."""
+        if verb in ("release", "revoke"):
+            data.setdefault("confirm", "y")
+        return self.post(f"/loans/{loan_id}/{verb}", {k: v for k, v in data.items() if v is not None})
 
     def open_view(self, document_id: int, *, reason: str = REASON, place: str = PLACE, download: bool = False,
                   category: str | None = None) -> Any:

@@ -10,6 +10,7 @@ from tests.conftest import PASSWORD, csrf_from, login
 from tests.security.helpers import events, flashes, location, password_step
 from vault.core.actions import Action
 from vault.models import Role, TotpSecret
+from vault.pages import admin as admin_pages
 from vault.services import accounts, totp
 from vault.web.guard import coverage
 
@@ -47,6 +48,21 @@ def test_admin_lists_and_creates_people(client, users, rt):
     form = csrf_from(person.get(link).get_data(as_text=True))
     person.post(link, data={"csrf_token": form, "new": "a fine long passphrase", "confirm": "a fine long passphrase"})
     login(client.application.test_client(), "newbie", "a fine long passphrase")
+
+
+def test_the_people_list_is_paginated(client, users, monkeypatch):
+    users.make("adm", Role.ADMIN)
+    for name in ("bob", "cyd", "dan"):
+        users.make(name, Role.BORROWER)
+    monkeypatch.setattr(admin_pages, "USERS_PAGE", 2)
+    login(client, "adm")
+    first = client.get("/admin/users").get_data(as_text=True)
+    assert ">adm</a>" in first and ">bob</a>" in first and ">cyd</a>" not in first
+    assert "Page 1 of 2" in first
+    second = client.get("/admin/users?page=2").get_data(as_text=True)
+    assert ">cyd</a>" in second and ">dan</a>" in second and ">adm</a>" not in second
+    for page in ("0", "-1", "99", "x"):
+        assert client.get(f"/admin/users?page={page}").status_code == 200
 
 
 def test_creating_with_a_bad_name_or_conflicting_roles_creates_nothing(client, users, rt):

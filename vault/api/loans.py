@@ -64,6 +64,7 @@ NO_BODY = JsonBody("Empty", fields=(), required=False, description="No body, or 
 LIST_QUERY = (
     Query("mine", "boolean", "1: only the caller's own loans (as borrower)."),
     Query("status", "string", "Only loans in this state.", choices=tuple(str(s) for s in LoanStatus)),
+    Query("page", "integer", "Page number, from 1 (50 loans a page, newest first)."),
 )
 
 
@@ -90,8 +91,10 @@ def request_loan() -> Any:
 @operation("Loans the caller may see", tag="loans", response="LoanList", query=LIST_QUERY)
 def list_loans() -> Any:
     params = parse_query(LIST_QUERY)
-    loans = loans_service.list_loans(db_session(), auth.current(), mine=params["mine"], status=params["status"])
-    return jsonify(loans=[serializers.loan(loan) for loan in loans])
+    found = loans_service.page_of_loans(db_session(), auth.current(), mine=params["mine"], status=params["status"],
+                                        page=params["page"] or 1)
+    return jsonify(loans=[serializers.loan(loan) for loan in found.loans], total=found.total, page=found.page,
+                   pages=found.pages)
 
 
 @bp.get(f"/loans/<{ID}:loan_id>")
@@ -156,6 +159,17 @@ def revoke_loan(loan_id: int) -> Any:
     values = REVOKE.parse()
     return _act(loan_id, lambda rt, session, actor, loan, ctx: loans_service.revoke(
         rt, session, actor, loan, reason=values["reason"], ctx=ctx))
+
+
+@bp.post(f"/loans/<{ID}:loan_id>/withdraw")
+@permission(Action.LOAN_WITHDRAW)
+@operation("Withdraw one's own request while nobody has approved it", tag="loans", response="Loan", body=NO_BODY,
+           description="Only the borrower, and only while the request waits with no approval yet; otherwise "
+                       "403 with `not_your_request`, `already_decided_withdraw` or `invalid_state`.")
+def withdraw_loan(loan_id: int) -> Any:
+    NO_BODY.parse()
+    return _act(loan_id, lambda rt, session, actor, loan, ctx: loans_service.withdraw(
+        rt, session, actor, loan, ctx=ctx))
 
 
 def _act(loan_id: int, act: Callable[[Runtime, Session, User, Loan, AccessContext], object]) -> Any:

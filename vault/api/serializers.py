@@ -186,7 +186,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Created": _object({"id": _ID, "version": {"type": "integer", "minimum": 1}},
                        "The document and the number of the version just stored."),
     "LoanCreated": _object({"id": _ID, "status": {"type": "string", "enum": [str(s) for s in LoanStatus]}}),
-    "LoanList": _object({"loans": {"type": "array", "items": _ref("Loan")}}),
+    "LoanList": _object({
+        "loans": {"type": "array", "items": _ref("Loan"), "maxItems": 50},
+        "total": {"type": "integer", "minimum": 0, "description": "Loans matching, on all pages."},
+        "page": {"type": "integer", "minimum": 1},
+        "pages": {"type": "integer", "minimum": 1},
+    }),
     "Loan": _object({
         "id": _ID,
         "kind": {"type": "string", "enum": [str(k) for k in LoanKind]},

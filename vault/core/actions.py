@@ -36,6 +36,7 @@ class Action(StrEnum):
     LOAN_REQUEST = "loan:request"
     LOAN_RETURN = "loan:return"
     LOAN_REVOKE = "loan:revoke"
+    LOAN_WITHDRAW = "loan:withdraw"
     PUBLIC = "public"
     QUOTA_OVERRIDE = "quota:override"
     ROLE_APPROVE = "role:approve"

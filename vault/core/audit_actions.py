@@ -39,6 +39,7 @@ class AuditAction(StrEnum):
     LOAN_REQUEST = "loan:request"
     LOAN_RETURN = "loan:return"
     LOAN_REVOKE = "loan:revoke"
+    LOAN_WITHDRAW = "loan:withdraw"  # the borrower takes back a request nobody has decided yet
     PUBLIC = "public"
     QUOTA_OVERRIDE = "quota:override"
     ROLE_ASSIGN = "role:assign"

@@ -21,6 +21,7 @@ class LoanStatus(StrEnum):
     RETURNED = "returned"
     EXPIRED = "expired"
     REVOKED = "revoked"
+    WITHDRAWN = "withdrawn"  # the borrower took the request back before anyone decided it
 
 
 OPEN_STATUSES = (LoanStatus.REQUESTED, LoanStatus.APPROVED, LoanStatus.ACTIVE)

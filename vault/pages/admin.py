@@ -16,7 +16,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -39,6 +39,7 @@ navigation.add("admin.role_requests", Action.ROLE_APPROVE, "Role requests")
 
 # The one-time link of a new account, kept in the admin's own session until their next page shows it.
 _LINK_KEY = "vault.password_link"
+USERS_PAGE = 50  # accounts a page, by user name (as the customer and loan lists)
 
 ROLE_CHOICES = [role.value for role in Role]
 
@@ -108,10 +109,16 @@ def users():
             return redirect(url_for("admin.user", user_id=created.id))
     elif form.is_submitted():
         _flash_form_errors(form)
-    people = list(session.scalars(select(User).order_by(User.username)))
-    enrolled = set(session.scalars(select(TotpSecret.user_id).where(TotpSecret.confirmed_at.is_not(None))))
+    total = session.scalar(select(func.count()).select_from(User)) or 0
+    pages = max(1, -(-total // USERS_PAGE))
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
+    people = list(session.scalars(select(User).order_by(User.username, User.id)
+                                  .offset((page - 1) * USERS_PAGE).limit(USERS_PAGE)))
+    enrolled = set(session.scalars(select(TotpSecret.user_id).where(
+        TotpSecret.confirmed_at.is_not(None), TotpSecret.user_id.in_([person.id for person in people]))))
     required = {person.id for person in people if totp.required(person)}
-    return render_template("admin/users.html", people=people, enrolled=enrolled, required=required, form=form)
+    return render_template("admin/users.html", people=people, enrolled=enrolled, required=required, form=form,
+                           page=page, pages=pages)
 
 
 @bp.route("/users/<int:user_id>")

@@ -20,6 +20,7 @@ from vault.models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAs
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import (
     NOBODY,
+    CompleteForm,
     ContactForm,
     DepartureForm,
     DepartureUpdateForm,
@@ -152,8 +153,12 @@ def new() -> Any:
 @bp.route("/<int:departure_id>")
 @permission(Action.DEPARTURE_REPORT)
 def show(departure_id: int) -> Any:
+    return _show(_departure(departure_id))
+
+
+def _show(departure: Departure, complete_form: CompleteForm | None = None, status: int = 200) -> Any:
+    """The departure page; after an unconfirmed completion, with the box's error beside it."""
     session, actor = db_session(), auth.current()
-    departure = _departure(departure_id)
     policy.require(actor, Action.DEPARTURE_REPORT, departure.user, audit={"subject_user_id": departure.user_id})
     may_manage = bool(policy.authorize(actor, Action.DEPARTURE_MANAGE, departure))
     owners = _owners(exclude=departure.user_id)
@@ -168,9 +173,9 @@ def show(departure_id: int) -> Any:
     return render_template(
         "departures/show.html", departure=departure, may_manage=may_manage, update_form=update_form,
         reassign_form=reassign_form, confirm_form=ConfirmForm(formdata=None), loans=loans,
-        withdraw_form=WithdrawForm(formdata=None),
+        withdraw_form=WithdrawForm(formdata=None), complete_form=complete_form or CompleteForm(formdata=None),
         completion=departure_rules.completion_problem(departure), audit_url=_audit_url(),
-    )
+    ), status
 
 
 @bp.route("/<int:departure_id>/update", methods=["POST"])
@@ -214,8 +219,9 @@ def reassign(departure_id: int, item_id: int) -> Any:
 def complete(departure_id: int) -> Any:
     session, actor = db_session(), auth.current()
     departure = _departure(departure_id)
-    if not ConfirmForm().validate_on_submit():
-        raise ServiceError("invalid_form", _("The form has expired; try again."))
+    form = CompleteForm()
+    if not form.validate_on_submit():
+        return _show(departure, form, 400)
     service.complete(runtime(), session, actor, departure, ctx=access_context())
     flash(_("Departure of %(name)s completed.", name=departure.user.display_name), "success")
     return redirect(url_for("departures.show", departure_id=departure.id))

@@ -22,11 +22,13 @@ from vault.pages.customers import hidden_as_not_found
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.loans import (
     CATEGORY_LABELS,
+    BatchApprovalForm,
     DecisionForm,
     ExtensionForm,
     LoanRequestForm,
     OpenViewForm,
     QuotaForm,
+    ReleaseForm,
     RevokeForm,
 )
 from vault.pages.viewer import remember_download
@@ -53,9 +55,17 @@ STATUS_LABELS = {
     LoanStatus.RETURNED: _l("returned"),
     LoanStatus.EXPIRED: _l("expired"),
     LoanStatus.REVOKED: _l("revoked"),
+    LoanStatus.WITHDRAWN: _l("withdrawn"),
 }
 # Codes that only say the typed input is not acceptable: the page shows the form again, filled in.
 _INPUT_CODES = {"reason_too_short", "reason_not_meaningful", "reason_copies_category", "comment_required"}
+# Which field of the loan page a refusal of typed input belongs to, so its message stands beside it.
+_FIELD_OF = {"comment_required": "reject", "reason_too_short": "revoke", "reason_not_meaningful": "revoke",
+             "reason_copies_category": "revoke"}
+# Which field of the request form a refusal of typed input belongs to.
+_REQUEST_FIELD_OF = {"reason_too_short": "reason", "reason_not_meaningful": "reason",
+                     "reason_copies_category": "reason", "invalid_category": "category", "place_required": "place",
+                     "days_invalid": "days", "days_too_long": "days", "extra_views_invalid": "extra_views"}
 
 
 bp.register_error_handler(NotFound, not_found_response)
@@ -182,13 +192,20 @@ def reading(document_id: int) -> Any:
 # -- borrower ------------------------------------------------------------------------------------------
 
 
+def _page_number() -> int:
+    """The `page` of a list's address: a whole number from 1; anything else is the first page."""
+    page = request.args.get("page", 1, type=int)
+    return page if page is not None and 1 <= page <= 1_000_000 else 1
+
+
 @bp.route("/loans")
 @permission(Action.LOAN_READ)
 def mine() -> Any:
     session, actor = db_session(), auth.current()
-    loans = loans_service.list_loans(session, actor, mine=True)
-    remaining = {loan.document_id: views_service.remaining_views(session, actor, loan.document) for loan in loans}
-    return render_template("loans/mine.html", loans=loans, remaining=remaining, now=utcnow())
+    found = loans_service.page_of_loans(session, actor, mine=True, page=_page_number())
+    remaining = {loan.document_id: views_service.remaining_views(session, actor, loan.document)
+                 for loan in found.loans}
+    return render_template("loans/mine.html", loans=found.loans, found=found, remaining=remaining, now=utcnow())
 
 
 @bp.route("/documents/<int:document_id>/loans/new", methods=["GET", "POST"])
@@ -211,7 +228,8 @@ def _request(document_id: int, kind: LoanKind) -> Any:
     rule = runtime().settings.grade(document.grade)
     page = {"document": document, "form": form, "kind": str(kind), "rule": rule,
             "max_days": loan_rules.max_days(rule),
-            "limit": views_service.quota_limit(runtime(), session, actor, document)}
+            "limit": views_service.quota_limit(runtime(), session, actor, document),
+            "untrusted": rule.trusted_places_only and not access_context().named_place}
     if request.method == "GET":
         active = loans_service.active_loan(session, actor, document)
         if active is not None:
@@ -229,8 +247,16 @@ def _request(document_id: int, kind: LoanKind) -> Any:
             extra_views=form.extra_views.data if extension else 0,
         )
     except policy.Denied as exc:
-        return _refused(exc, "loans/request.html", **page)
+        field = getattr(form, _REQUEST_FIELD_OF.get(exc.decision.code, ""), None)
+        if field is None:
+            return _refused(exc, "loans/request.html", **page)
+        # A refusal of what was typed stands beside the field it is about, the form filled in.
+        field.errors = [*field.errors, _(exc.decision.message)]
+        return _refused(exc, "loans/request.html", field_refusal=exc.decision, **page)
     flash(_("Your request is sent to the approvers."), "success")
+    if page["untrusted"]:
+        flash(_("You are not in a trusted place now: once approved, this file opens only from one "
+                "(a company network)."), "warning")
     return redirect(url_for("loans.show", loan_id=loan.id))
 
 
@@ -262,22 +288,139 @@ def open_view(document_id: int) -> Any:
     return redirect(url_for("viewer.show", view_id=opened.view.id), code=303)
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """What a loan will allow once it goes through, from the grade's rule and the borrower's quota: what
+    an approver needs to see before saying yes."""
+
+    views: int
+    days: int
+    extra_views: int
+    download: bool
+    download_original: bool
+    approvals_required: int
+    approvals_given: int
+    release_required: bool
+    trusted_places_only: bool
+
+    @property
+    def approvals_after_mine(self) -> int:
+        """Approvals still needed after one more (0: the next approval decides it)."""
+        return max(0, self.approvals_required - self.approvals_given - 1)
+
+
+def allowance(loan: Loan) -> Allowance:
+    rule = runtime().settings.grade(loan.document.grade)
+    return Allowance(
+        views=views_service.quota_limit(runtime(), db_session(), loan.borrower, loan.document),
+        days=loan.days, extra_views=loan.extra_views, download=rule.download,
+        download_original=rule.download and rule.download_original,
+        approvals_required=loan_rules.approvals_due(rule, loan), approvals_given=len(loan.approver_ids),
+        release_required=loan.release_required, trusted_places_only=rule.trusted_places_only,
+    )
+
+
+@dataclass(frozen=True)
+class PlaceWarning:
+    """A grade-3 loan whose borrower was last seen outside every trusted place: approving or releasing
+    it is allowed, but the file will not open where they are."""
+
+    seen: bool
+
+
+def place_warning(loan: Loan) -> PlaceWarning | None:
+    rule = runtime().settings.grade(loan.document.grade)
+    if not rule.trusted_places_only or loan.status not in (LoanStatus.REQUESTED, LoanStatus.APPROVED):
+        return None
+    seen, place = loans_service.last_known_place(db_session(), loan.borrower_id)
+    return None if place else PlaceWarning(seen=seen)
+
+
+def _blocked(actor: User, action: Action, loan: Loan, **context: Any) -> str | None:
+    """Why an act the actor's roles allow is closed on this loan (shown beside the disabled button), or
+    None when it is open (given acceptable input) or not theirs at all (then no button is shown)."""
+    if not policy.authorize(actor, action):
+        return None
+    decision = policy.authorize(actor, action, loan, **context)
+    if decision.allowed or decision.code in _INPUT_CODES:
+        return None
+    return _(decision.message)
+
+
+def _show(loan: Loan, status: int = 200, **forms: Any) -> Any:
+    """The loan page, with the forms as given (filled in and with their errors after a failed try)."""
+    actor = auth.current()
+    decided = {d.approver_id for d in loan.decisions}
+    awaiting = loan.status in (LoanStatus.REQUESTED, LoanStatus.APPROVED)
+    page = render_template(
+        "loans/show.html", loan=loan, now=utcnow(),
+        history=loans_service.requester_history(db_session(), loan) if loan.borrower_id != actor.id else None,
+        customer_history=(loans_service.customer_history(db_session(), loan)
+                          if loan.borrower_id != actor.id else None),
+        allows=allowance(loan) if awaiting else None,
+        warning=place_warning(loan) if loan.borrower_id != actor.id else None,
+        may_approve=_could(actor, Action.LOAN_APPROVE, loan, decided=decided),
+        # Not on one's own request: a borrower is not offered decisions on it, even closed ones.
+        approve_blocked=_blocked(actor, Action.LOAN_APPROVE, loan, decided=decided)
+        if loan.status == LoanStatus.REQUESTED and loan.borrower_id != actor.id else None,
+        may_release=_could(actor, Action.LOAN_RELEASE, loan),
+        release_blocked=_blocked(actor, Action.LOAN_RELEASE, loan)
+        if loan.status == LoanStatus.APPROVED and loan.release_required and loan.borrower_id != actor.id else None,
+        may_return=_could(actor, Action.LOAN_RETURN, loan),
+        may_revoke=_could(actor, Action.LOAN_REVOKE, loan),
+        may_withdraw=_could(actor, Action.LOAN_WITHDRAW, loan),
+        withdraw_blocked=_blocked(actor, Action.LOAN_WITHDRAW, loan)
+        if loan.borrower_id == actor.id and loan.status == LoanStatus.REQUESTED else None,
+        decision_form=forms.get("decision") or DecisionForm(formdata=None),
+        reject_form=forms.get("reject") or DecisionForm(formdata=None),
+        revoke_form=forms.get("revoke") or RevokeForm(formdata=None),
+        release_form=forms.get("release") or ReleaseForm(formdata=None),
+        confirm_form=ConfirmForm(formdata=None),
+    )
+    return page, status
+
+
 @bp.route("/loans/<int:loan_id>")
 @permission(Action.LOAN_READ)
 def show(loan_id: int) -> Any:
-    actor = auth.current()
-    loan = _loan(loan_id)
-    decided = {d.approver_id for d in loan.decisions}
-    return render_template(
-        "loans/show.html", loan=loan, now=utcnow(),
-        history=loans_service.requester_history(db_session(), loan) if loan.borrower_id != actor.id else None,
-        may_approve=_could(actor, Action.LOAN_APPROVE, loan, decided=decided),
-        may_release=_could(actor, Action.LOAN_RELEASE, loan),
-        may_return=_could(actor, Action.LOAN_RETURN, loan),
-        may_revoke=_could(actor, Action.LOAN_REVOKE, loan),
-        decision_form=DecisionForm(formdata=None), revoke_form=RevokeForm(formdata=None),
-        confirm_form=ConfirmForm(formdata=None),
-    )
+    return _show(_loan(loan_id))
+
+
+def _input_refused(exc: policy.Denied, loan: Loan, forms: dict[str, Any]) -> Any:
+    """A refusal of what was typed (a reject without a comment, a revoke with a poor reason): recorded
+    like any refusal, and shown beside the field on the loan page, with what was typed kept."""
+    name = _FIELD_OF.get(exc.decision.code)
+    form = forms.get(name or "")
+    if form is None:
+        raise exc
+    field = form.reason if name == "revoke" else form.comment
+    field.errors = [*field.errors, _(exc.decision.message)]
+    try:
+        record_refusal(exc)
+    except Exception:
+        current_app.logger.exception("could not record a refusal")
+    return _show(db_session().get(Loan, loan.id) or loan, 403, **forms)
+
+
+def _next_waiting(actor: User, after: int) -> Loan | None:
+    """The oldest request the approver may decide now, other than the one just decided."""
+    found = loans_service.page_of_loans(db_session(), actor, status=str(LoanStatus.REQUESTED), others=True,
+                                        order="oldest")
+    for loan in found.loans:
+        if loan.id != after and _could(actor, Action.LOAN_APPROVE, loan,
+                                       decided={d.approver_id for d in loan.decisions}):
+            return loan
+    return None
+
+
+def _back_to_queue(actor: User, decided: int, done: str) -> Any:
+    """After a decision: straight on to the next request waiting for this approver, or the queue."""
+    following = _next_waiting(actor, decided)
+    if following is None:
+        flash(done + " " + _("Nothing else is waiting for you."), "success")
+        return redirect(url_for("loans.approvals"))
+    flash(done + " " + _("Here is the next request."), "success")
+    return redirect(url_for("loans.show", loan_id=following.id))
 
 
 def _act(loan_id: int, act: Any, done: str) -> Any:
@@ -291,24 +434,43 @@ def _act(loan_id: int, act: Any, done: str) -> Any:
 @bp.route("/loans/<int:loan_id>/approve", methods=["POST"])
 @permission(Action.LOAN_APPROVE)
 def approve(loan_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    loan = _loan(loan_id)
     form = DecisionForm()
-    return _act(loan_id, lambda rt, s, a, loan, ctx: loans_service.approve(
-        rt, s, a, loan, comment=form.comment.data or "", ctx=ctx), _("Your approval is recorded."))
+    if not form.validate():
+        return _show(loan, 400, decision=form)
+    loans_service.approve(runtime(), session, actor, loan, comment=form.comment.data or "", ctx=access_context())
+    return _back_to_queue(actor, loan_id, _("Your approval is recorded."))
 
 
 @bp.route("/loans/<int:loan_id>/reject", methods=["POST"])
 @permission(Action.LOAN_REJECT)
 def reject(loan_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    loan = _loan(loan_id)
     form = DecisionForm()
-    return _act(loan_id, lambda rt, s, a, loan, ctx: loans_service.reject(
-        rt, s, a, loan, comment=form.comment.data or "", ctx=ctx), _("The request is rejected."))
+    if not form.validate():
+        return _show(loan, 400, reject=form)
+    try:
+        loans_service.reject(runtime(), session, actor, loan, comment=form.comment.data or "", ctx=access_context())
+    except policy.Denied as exc:
+        return _input_refused(exc, loan, {"reject": form})
+    return _back_to_queue(actor, loan_id, _("The request is rejected."))
 
 
 @bp.route("/loans/<int:loan_id>/release", methods=["POST"])
 @permission(Action.LOAN_RELEASE)
 def release(loan_id: int) -> Any:
-    return _act(loan_id, lambda rt, s, a, loan, ctx: loans_service.release(rt, s, a, loan, ctx=ctx),
-                _("The loan is released; its days start now."))
+    session, actor = db_session(), auth.current()
+    loan = _loan(loan_id)
+    form = ReleaseForm()
+    # Unconfirmed: the form again, with the box marked; unless the policy refuses the act anyway, which
+    # is then a refusal like any other (recorded), not a form to fill in.
+    if not form.validate() and _could(actor, Action.LOAN_RELEASE, loan):
+        return _show(loan, 400, release=form)
+    loans_service.release(runtime(), session, actor, loan, ctx=access_context())
+    flash(_("The loan is released; its days start now."), "success")
+    return redirect(safe_next(form.next.data, url_for("loans.show", loan_id=loan_id)))
 
 
 @bp.route("/loans/<int:loan_id>/return", methods=["POST"])
@@ -321,46 +483,116 @@ def return_loan(loan_id: int) -> Any:
 @bp.route("/loans/<int:loan_id>/revoke", methods=["POST"])
 @permission(Action.LOAN_REVOKE)
 def revoke(loan_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    loan = _loan(loan_id)
     form = RevokeForm()
-    return _act(loan_id, lambda rt, s, a, loan, ctx: loans_service.revoke(
-        rt, s, a, loan, reason=form.reason.data or "", ctx=ctx), _("The loan is revoked."))
+    if not form.validate() and _could(actor, Action.LOAN_REVOKE, loan, reason=form.reason.data or ""):
+        return _show(loan, 400, revoke=form)
+    try:
+        loans_service.revoke(runtime(), session, actor, loan, reason=form.reason.data or "", ctx=access_context())
+    except policy.Denied as exc:
+        return _input_refused(exc, loan, {"revoke": form})
+    flash(_("The loan is revoked."), "success")
+    return redirect(safe_next(form.next.data, url_for("loans.show", loan_id=loan_id)))
+
+
+@bp.route("/loans/<int:loan_id>/withdraw", methods=["POST"])
+@permission(Action.LOAN_WITHDRAW)
+def withdraw(loan_id: int) -> Any:
+    """The borrower takes back a request nobody has decided yet."""
+    session, actor = db_session(), auth.current()
+    loan = _loan(loan_id)
+    loans_service.withdraw(runtime(), session, actor, loan, ctx=access_context())
+    flash(_("Your request is withdrawn."), "success")
+    return redirect(url_for("loans.mine"))
 
 
 # -- approver and custodian ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class QueueRow:
+    """One request in a queue: whether this person may act on it, and if not, why (beside the box)."""
+
+    loan: Loan
+    blocked: str | None
+    history: loans_service.History
+    warning: PlaceWarning | None
+    allows: Allowance | None = None
+
+
+def _approval_rows(actor: User, loans: list[Loan]) -> list[QueueRow]:
+    session = db_session()
+    rows = []
+    for loan in loans:
+        decided = {d.approver_id for d in loan.decisions}
+        decision = policy.authorize(actor, Action.LOAN_APPROVE, loan, decided=decided)
+        rows.append(QueueRow(loan=loan, blocked=None if decision.allowed else _(decision.message),
+                             history=loans_service.requester_history(session, loan), warning=place_warning(loan),
+                             allows=allowance(loan)))
+    return rows
+
+
 @bp.route("/loans/approvals")
 @permission(Action.LOAN_APPROVE)
 def approvals() -> Any:
+    return _approvals_page(BatchApprovalForm(formdata=None))
+
+
+def _approvals_page(form: BatchApprovalForm, status: int = 200) -> Any:
     session, actor = db_session(), auth.current()
-    waiting = loans_service.list_loans(session, actor, status=str(LoanStatus.REQUESTED))
-    rows = []
-    for loan in waiting:
-        decided = {d.approver_id for d in loan.decisions}
-        if _could(actor, Action.LOAN_APPROVE, loan, decided=decided):
-            rows.append((loan, loans_service.requester_history(session, loan)))
-    return render_template("loans/approvals.html", rows=rows)
+    found = loans_service.page_of_loans(session, actor, status=str(LoanStatus.REQUESTED), others=True,
+                                        order="oldest", page=_page_number())
+    rows = _approval_rows(actor, found.loans)
+    return render_template("loans/approvals.html", rows=rows, found=found, form=form,
+                           any_open=any(row.blocked is None for row in rows)), status
+
+
+@bp.route("/loans/approvals", methods=["POST"])
+@permission(Action.LOAN_APPROVE)
+def approve_batch() -> Any:
+    """Approve the ticked requests with one comment. Each is approved or refused on its own (and
+    recorded on its own); the answer says which went through and why the others did not."""
+    session, actor = db_session(), auth.current()
+    form = BatchApprovalForm()
+    if not form.validate():
+        return _approvals_page(form, 400)
+    outcome = loans_service.approve_many(runtime(), session, actor, form.loan.data or [],
+                                         comment=form.comment.data or "", ctx=access_context())
+    if outcome.approved:
+        flash(_("%(n)d request(s) approved: %(which)s.", n=len(outcome.approved),
+                which=", ".join(f"#{loan.id} {loan.document.title}" for loan in outcome.approved)), "success")
+    for loan_id, decision in outcome.refused:
+        flash(_("Request #%(id)d was not approved: %(why)s", id=loan_id, why=_(decision.message)), "error")
+    return redirect(url_for("loans.approvals"))
 
 
 @bp.route("/loans/custody")
 @permission(Action.LOAN_RELEASE)
 def custody() -> Any:
     session, actor = db_session(), auth.current()
-    approved = loans_service.list_loans(session, actor, status=str(LoanStatus.APPROVED))
-    releases = [loan for loan in approved if loan.kind == LoanKind.LOAN and loan.release_required]
-    active = sorted(loans_service.list_loans(session, actor, status=str(LoanStatus.ACTIVE)),
-                    key=lambda loan: loan.due_at or utcnow())
+    waiting = loans_service.page_of_loans(session, actor, status=str(LoanStatus.APPROVED), awaiting_release=True,
+                                          order="oldest", page=_page_number())
+    releases = [QueueRow(loan=loan, blocked=_release_blocked(actor, loan),
+                         history=loans_service.customer_history(session, loan), warning=place_warning(loan))
+                for loan in waiting.loans]
+    active = loans_service.page_of_loans(session, actor, status=str(LoanStatus.ACTIVE), order="due",
+                                         page=request.args.get("active_page", 1, type=int) or 1)
     overrides = session.scalars(select(Document).where(Document.view_quota.is_not(None)).order_by(Document.title))
     personal = session.execute(
         select(QuotaUsage, Document, User).join(Document, Document.id == QuotaUsage.document_id)
         .join(User, User.id == QuotaUsage.user_id).where(QuotaUsage.view_quota.is_not(None))
         .order_by(Document.title, User.username)).all()
     return render_template(
-        "loans/custody.html", releases=[(loan, _could(actor, Action.LOAN_RELEASE, loan)) for loan in releases],
-        active=active, overrides=list(overrides), personal=personal, now=utcnow(),
-        confirm_form=ConfirmForm(formdata=None),
-        quota_form=QuotaForm(formdata=None),
+        "loans/custody.html", releases=releases, waiting=waiting, active=active.loans, active_found=active,
+        overrides=list(overrides), personal=personal, now=utcnow(),
+        release_form=ReleaseForm(formdata=None), quota_form=QuotaForm(formdata=None),
     )
+
+
+def _release_blocked(actor: User, loan: Loan) -> str | None:
+    decision = policy.authorize(actor, Action.LOAN_RELEASE, loan)
+    return None if decision.allowed else _(decision.message)
 
 
 @bp.route("/documents/<int:document_id>/quota", methods=["POST"])

@@ -51,6 +51,8 @@ MESSAGES.update({
     "invalid_kind": "A request is either a loan or an extension.",
     "not_borrower": "Only the borrower or a custodian may return a loan.",
     "borrower_inactive": "The borrower can no longer sign in.",
+    "not_your_request": "Only the person who asked for it withdraws a request.",
+    "already_decided_withdraw": "Someone has already approved this request: it can no longer be withdrawn.",
     "already_decided": "You have already decided on this request.",
     "comment_required": "Say why you reject the request.",
     "reason_too_short": f"Give a reason of at least {MIN_REASON_CHARS} characters.",
@@ -259,6 +261,21 @@ def _revoke(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return _wrong_state(loan, "Only an approved or active loan can be revoked.")
     problem = reason_problem(context.get("reason"))
     return deny(problem) if problem else allow()
+
+
+@object_rule(Action.LOAN_WITHDRAW)
+def _withdraw(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the loan. The borrower takes back their own request while nobody has acted on it: once
+    an approver has approved it, withdrawing would erase a decision in flight, so it must be rejected or
+    returned instead."""
+    loan: Loan = target
+    if loan.borrower_id != actor.id:
+        return deny("not_your_request")
+    if loan.status != LoanStatus.REQUESTED:
+        return _wrong_state(loan, "Only a request waiting for a decision can be withdrawn.")
+    if loan.approver_ids:
+        return deny("already_decided_withdraw")
+    return allow()
 
 
 def involved(actor: User, loan: Loan) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from vault import policy
@@ -161,6 +161,51 @@ def list_loans(session: Session, actor: User, *, mine: bool = False, status: str
     return list(session.scalars(query.where(policy.visible_loans(actor))))
 
 
+_ORDERS = {
+    "newest": (Loan.requested_at.desc(), Loan.id.desc()),
+    "oldest": (Loan.requested_at, Loan.id),
+    "due": (Loan.due_at, Loan.id),
+}
+PAGE_SIZE = 50  # as the customer list: a page a person reads, and a bounded answer
+
+
+@dataclass(frozen=True)
+class LoanPage:
+    loans: list[Loan]
+    total: int
+    page: int
+    pages: int
+
+
+def page_of_loans(session: Session, actor: User, *, mine: bool = False, others: bool = False, status: str | None = None,
+                  awaiting_release: bool = False, page: int = 1, page_size: int | None = None,
+                  order: str = "newest") -> LoanPage:
+    """One page of the loans the actor may see (filtered in SQL, counted in SQL), numbered from 1 like
+    the customer list; a page past the end is the last page.
+
+    `mine`: only those the actor borrows; `others`: only other people's.
+    `order`: "newest" (the borrower's own list, the API), "oldest" (queues: first come, first served) or
+    "due" (active loans, the one that ends first on top). `awaiting_release`: approved loans a custodian
+    still has to hand out.
+    """
+    page_size = page_size or PAGE_SIZE
+    condition = policy.visible_loans(actor)
+    if status is not None:
+        condition = and_(condition, Loan.status == LoanStatus(status))
+    if mine:
+        condition = and_(condition, Loan.borrower_id == actor.id)
+    if others:  # a queue never offers one's own requests
+        condition = and_(condition, Loan.borrower_id != actor.id)
+    if awaiting_release:
+        condition = and_(condition, Loan.kind == LoanKind.LOAN, Loan.release_required.is_(True))
+    total = session.scalar(select(func.count()).select_from(Loan).where(condition)) or 0
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
+    query = select(Loan).where(condition)
+    loans = list(session.scalars(query.order_by(*_ORDERS[order]).offset((page - 1) * page_size).limit(page_size)))
+    return LoanPage(loans=loans, total=total, page=page, pages=pages)
+
+
 def active_loan(session: Session, user: User, document: Document) -> Loan | None:
     """The person's active loan of the document (the one a view is opened under), if any."""
     return session.scalars(
@@ -304,6 +349,51 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
     return loan
 
 
+@dataclass(frozen=True)
+class BulkApproval:
+    """What one approval of several requests did: each loan approved or refused on its own."""
+
+    approved: list[Loan]
+    refused: list[tuple[int, policy.Decision]]  # loan id and the policy's refusal
+
+
+def approve_many(rt: Runtime, session: Session, actor: User, loan_ids: list[int], *, comment: str,
+                 ctx: AccessContext) -> BulkApproval:
+    """Approve several requests with one comment, each exactly as if approved alone.
+
+    One comment saves typing, not judgement: the policy decides every loan by itself (separation of
+    duties holds per loan, so a request for a file the approver compiled is refused while the others
+    go through), and every approval and every refusal gets its own audit record. A loan the approver
+    may not see is refused as `not_found`, like a probe on its page. `approve` refuses before it writes
+    anything, so a refusal leaves nothing of its own behind but its record.
+    """
+    approved: list[Loan] = []
+    refused: list[tuple[int, policy.Decision]] = []
+    for loan_id in dict.fromkeys(loan_ids):  # once each, in the order given
+        try:
+            approved.append(approve(rt, session, actor, get_loan(session, actor, loan_id), comment=comment,
+                                    ctx=ctx))
+        except NotFound:
+            refused.append((loan_id, _refusal(rt, session, actor, ctx, policy.deny("not_found"), loan_id=loan_id)))
+        except policy.Denied as exc:
+            refused.append((loan_id, _refusal(rt, session, actor, ctx, exc.decision, **exc.audit)))
+    return BulkApproval(approved=approved, refused=refused)
+
+
+def _refusal(rt: Runtime, session: Session, actor: User, ctx: AccessContext, decision: policy.Decision,
+             **audit: int | None) -> policy.Decision:
+    """Record one refused approval of a batch (the batch itself is no refusal: the others stand)."""
+    rt.audit.record(session, action=AuditAction.LOAN_APPROVE, actor=actor, ctx=ctx, outcome="denied",
+                    reason_code=decision.code, detail={"batch": True},
+                    **{k: v for k, v in audit.items() if k in _AUDIT_TARGETS})
+    events.emit("access.denied", session=session, rt=rt, user=actor, action=AuditAction.LOAN_APPROVE,
+                code=decision.code, ctx=ctx)
+    return decision
+
+
+_AUDIT_TARGETS = {"loan_id", "document_id", "customer_id", "subject_user_id"}
+
+
 def designate_custodian(rt: Runtime, session: Session, actor: User, loan: Loan, custodian: User | None, *,
                         reason: str, ctx: AccessContext) -> Loan:
     """An approver names the custodian who may release `loan` while the file's own custodian is away.
@@ -397,6 +487,21 @@ def revoke(rt: Runtime, session: Session, actor: User, loan: Loan, *, reason: st
     return loan
 
 
+def withdraw(rt: Runtime, session: Session, actor: User, loan: Loan, *, ctx: AccessContext) -> Loan:
+    """The borrower takes back a request nobody has approved yet; it ends as "withdrawn".
+
+    Raises:
+        policy.Denied: `not_your_request` (someone else's), `already_decided_withdraw` (an approval is
+            recorded), `invalid_state` (decided, active or ended).
+    """
+    _lock(session, loan)
+    policy.require(actor, Action.LOAN_WITHDRAW, loan, audit=targets(loan))
+    _close(loan, LoanStatus.WITHDRAWN, actor, None)
+    session.flush()
+    _record(rt, session, AuditAction.LOAN_WITHDRAW, actor, loan, ctx)
+    return loan
+
+
 def _close(loan: Loan, status: LoanStatus, actor: User, reason: str | None) -> None:
     loan.status = status
     loan.closed_at = utcnow()
@@ -453,6 +558,31 @@ def requester_history(session: Session, loan: Loan) -> History:
     refusals = session.scalar(select(func.count(AuditEvent.seq)).where(
         AuditEvent.actor_id == borrower_id, AuditEvent.outcome == "denied"))
     return History(loans=loans or 0, views=views or 0, refusals=refusals or 0)
+
+
+def customer_history(session: Session, loan: Loan) -> History:
+    """The borrower's earlier loans, views and refusals on the customer of this loan's file: what a
+    custodian weighs a release by (someone who has read this customer's files every week is not someone
+    asking for the first time)."""
+    borrower_id, customer_id = loan.borrower_id, loan.document.customer_id
+    loans = session.scalar(select(func.count(Loan.id)).join(Document, Document.id == Loan.document_id).where(
+        Loan.borrower_id == borrower_id, Document.customer_id == customer_id, Loan.id != loan.id))
+    views = session.scalar(select(func.count(DocumentView.id)).join(
+        Document, Document.id == DocumentView.document_id).where(
+        DocumentView.user_id == borrower_id, Document.customer_id == customer_id,
+        DocumentView.status.in_(SPENT_STATUSES)))
+    refusals = session.scalar(select(func.count(AuditEvent.seq)).where(
+        AuditEvent.actor_id == borrower_id, AuditEvent.customer_id == customer_id, AuditEvent.outcome == "denied"))
+    return History(loans=loans or 0, views=views or 0, refusals=refusals or 0)
+
+
+def last_known_place(session: Session, user_id: int) -> tuple[bool, str | None]:
+    """Whether the person has been seen at all, and the trusted place of their latest recorded act
+    (None: outside every trusted place). An approver or a custodian of a grade-3 loan is warned when the
+    borrower is not in one: such a file opens only from a trusted place, so the loan would be unusable."""
+    row = session.execute(select(AuditEvent.named_place).where(AuditEvent.actor_id == user_id)
+                          .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    return (row is not None, row[0] if row is not None else None)
 
 
 def check_view_loan(rt: Runtime, session: Session, actor: User, view: DocumentView, audit: dict[str, int | None],

@@ -7,8 +7,8 @@ the services and the policy, so the pages and the command line refuse the same i
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, SelectField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms import BooleanField, DateField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from vault.pages.forms.text import SafeForm
 
@@ -53,3 +53,11 @@ class LeaverRevokeForm(SafeForm):
 
 class ResolveForm(SafeForm):
     note = TextAreaField(_l("What was found"), validators=[Length(max=MAX_TEXT)])
+
+
+class CompleteForm(SafeForm):
+    """Completing a departure ends the person's access for good: the box is checked by the server, not
+    by a script, so a stray click or a replayed form does not complete anything."""
+
+    confirm = BooleanField(_l("I understand: the person becomes departed, and their loans, tokens and sessions end."),
+                           validators=[DataRequired(_l("Tick the box to confirm."))])

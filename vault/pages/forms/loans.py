@@ -7,9 +7,17 @@ policy's decision, so that a page, the API and the command line refuse the same 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from vault.models import Category
 from vault.pages.forms.text import SafeForm
@@ -71,9 +79,53 @@ class DecisionForm(SafeForm):
     next = HiddenField()
 
 
+def confirmation(label: object) -> BooleanField:
+    """A box the person ticks to say they mean it; the server refuses the act without it (a script
+    in the page is no confirmation: a stray click or a replayed form would not pass through it)."""
+    return BooleanField(label, validators=[DataRequired(_l("Tick the box to confirm."))])
+
+
 class RevokeForm(SafeForm):
     reason = TextAreaField(_l("Why is the loan revoked?"), validators=[Length(max=MAX_TEXT)])
+    confirm = confirmation(_l("I understand the borrower loses access at once."))
     next = HiddenField()
+
+
+class ReleaseForm(SafeForm):
+    confirm = confirmation(_l("I have read the reason and hand the file out now."))
+    next = HiddenField()
+
+
+MAX_BATCH = 50  # one queue page
+
+
+class LoanIdsField(SelectMultipleField):
+    """Loan ids ticked in a queue: whole numbers, at most a page of them, whatever the choices."""
+
+    def pre_validate(self, form: object) -> None:
+        if self.process_errors:
+            return  # what was sent is not a list of ids: that error says it
+        if not self.data:
+            raise ValidationError(str(_l("Tick at least one request.")))
+        if len(self.data) > MAX_BATCH:
+            raise ValidationError(str(_l("Choose at most %(n)d requests at once.", n=MAX_BATCH)))
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        try:
+            self.data = [int(value) for value in valuelist]
+        except ValueError:
+            self.data = []
+            raise ValueError(str(_l("Choose requests from the list."))) from None
+        if any(not 1 <= value <= 2**31 - 1 for value in self.data):
+            self.data = []
+            raise ValueError(str(_l("Choose requests from the list.")))
+
+
+class BatchApprovalForm(SafeForm):
+    """Several requests approved with one comment; each is still the policy's decision on its own."""
+
+    loan = LoanIdsField(_l("Requests"), validate_choice=False)
+    comment = TextAreaField(_l("Comment for all of them (optional)"), validators=[Length(max=MAX_TEXT)])
 
 
 class QuotaForm(SafeForm):
