@@ -9,12 +9,14 @@ a search returns, the refusals included.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
+from tests.conftest import login
 from vault.models import Document, Role, User
 from vault.services import accounts
 
@@ -151,3 +153,33 @@ def test_titles_are_folded_when_they_change(api, rt, scene):
         document = session.get(Document, scene["foods"])
         document.title = "Lista de PRECIÓS"
     assert _found(api, "bea", "precios")[1] == {"Lista de PRECIÓS"}
+
+
+def test_the_search_page_shows_grade_and_type_and_refuses_like_the_api(app, api, rt, scene):
+    client = app.test_client()
+    login(client, "eva")
+    assert client.get("/search/").status_code == 200  # the form alone: nothing searched, nothing recorded
+    assert events(rt, "customer:search") == []
+    page = client.get("/search/", query_string={"q": "IBERICA", "mine": "1"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Ibérica Logística" in html and "Contrato Marco Ibérica" in html and "Ruta IBERICA" not in html
+    assert "Grade 2" in html and '<span class="file-type">Text</span>' in html
+    assert 'name="mine" value="1" checked' in html
+    assert '<a href="/search/">Search</a>' in html  # in the menu
+    bad = client.get("/search/", query_string={"q": "ib\x01"})
+    assert bad.status_code == 400 and "control characters" in bad.get_data(as_text=True)
+    auditor = app.test_client()
+    login(auditor, "aud")
+    refused = auditor.get("/search/", query_string={"q": "iberica"})
+    assert refused.status_code == 403 and "Search" not in re.findall(r"<nav>(.*?)</nav>", refused.get_data(
+        as_text=True), re.S)[0]
+    assert [e.actor_name for e in events(rt, "customer:search")] == ["eva"]
+
+
+def test_the_customer_list_keeps_my_customers_across_pages(app, api, scene):
+    client = app.test_client()
+    login(client, "bea")
+    html = client.get("/customers/", query_string={"mine": "1"}).get_data(as_text=True)
+    assert "Ibérica Logística" in html and "Adriatic Foods" in html
+    assert 'name="mine" value="1" checked' in html
