@@ -56,8 +56,7 @@ def _section(html: str, name: str) -> str:
 
 
 def _badge(html: str, endpoint_path: str) -> str | None:
-    match = re.search(rf'<a href="{re.escape(endpoint_path)}">[^<]*<span class="badge nav-count"[^>]*>(\d+)</span>',
-                      html)
+    match = re.search(rf'<a href="{re.escape(endpoint_path)}">[^<]*</a><span class="badge nav-count">(\d+)<', html)
     return match.group(1) if match else None
 
 
