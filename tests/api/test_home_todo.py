@@ -124,3 +124,16 @@ def test_the_to_do_takes_a_handful_of_statements(app, rt, scene):
             event.remove(engine, "before_cursor_execute", listener)
     assert len(waiting.decisions) == 1 and waiting.alerts_total >= 1
     assert len(statements) <= 12, statements
+
+
+def test_a_failing_count_leaves_the_page_without_badges_not_broken(app, scene, monkeypatch):
+    client = app.test_client()
+    login(client, "ann")
+
+    def broken(*_args: Any) -> dict[str, int]:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(todo, "counts_for", broken)
+    page = client.get("/loans/approvals")
+    assert page.status_code == 200
+    assert "nav-count" not in page.get_data(as_text=True)

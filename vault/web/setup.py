@@ -40,7 +40,12 @@ def install(app: Flask) -> None:
             if user is None:
                 return {}
             if "vault_nav_badges" not in g:
-                g.vault_nav_badges = navigation.badges(todo.counts_for(pipeline.db_session(), user))
+                try:
+                    g.vault_nav_badges = navigation.badges(todo.counts_for(pipeline.db_session(), user))
+                except Exception:
+                    # The menu must not turn an error page (a database gone away) into a crash of its own.
+                    app.logger.exception("could not count the to-do badges")
+                    g.vault_nav_badges = {}
             return g.vault_nav_badges
 
         links = [link for link in navigation.NAV if link.endpoint in app.view_functions]
