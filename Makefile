@@ -1,5 +1,6 @@
 # Everyday commands. The work is done by scripts/, so each also runs without make.
-#   make run     set up and start vault with a demo company (embedded defaults: SQLite, local folder)
+#   make run     set up and start vault with a demo company, served by gunicorn (embedded defaults: SQLite,
+#                local folder; this computer is a trusted place, so every grade opens)
 #   make test    the whole suite, lint and coverage floor (scripts/test.sh); pytest options in ARGS="..."
 #   make test-fast  the everyday lane, under 5 minutes: SQLite only, no browser, nothing marked slow
 #   make lint    ruff

@@ -282,3 +282,42 @@ def test_every_route_with_an_id_refuses_people_who_may_not_see_the_object(app: A
     response = bob.get(f"/content/{scene.view_secret}")
     assert response.status_code == 200
     assert response.mimetype == "application/pdf" and response.get_data() != TEXTS.content
+
+
+# Search takes no id, but it is the other way to reach other people's objects: by their words. Each
+# person below works none of the scene's customer (Quokka) or files (Narwhal, Axolotl, Pangolin, Okapi),
+# nor is its owner (Sam) in their chain; a prefix is searched so the page's echo of the query cannot
+# itself contain the word looked for.
+HIDDEN_SEARCHES = {
+    "eve": ("quokk", "narwh", "axolo", "pangol", "okap", "sam doe"),  # a borrower of another team
+    "cam": ("quokk", "narwh", "sam doe"),  # another compiler
+}
+HIDDEN_WORDS = ("Quokka", "Narwhal", "Axolotl", "Pangolin", "Okapi")
+
+
+def test_search_never_reaches_what_the_person_may_not_see(app: Any, scene: Scene) -> None:
+    callers = Callers(app, scene)
+    failures: list[str] = []
+    for who, queries in HIDDEN_SEARCHES.items():
+        browser, _token = callers.page(who)
+        headers = {"Authorization": f"Bearer {scene.token(who)}"}
+        for query in queries:
+            page = browser.get("/search/", query_string={"q": query})
+            api = app.test_client().get("/api/v1/search", query_string={"q": query}, headers=headers)
+            for label, response in (("page", page), ("api", api)):
+                body = response.get_data(as_text=True)
+                if response.status_code != 200:
+                    failures.append(f"{who} {label} {query!r}: answered {response.status_code}")
+                leaked = [word for word in (*HIDDEN_WORDS, person_word("sam")) if word in body]
+                if leaked:
+                    failures.append(f"{who} {label} {query!r}: shows {leaked}")
+            answer = api.get_json()
+            if answer.get("customers") or answer.get("files"):
+                failures.append(f"{who} api {query!r}: found {answer}")
+    assert not failures, "\n".join(failures)
+    # The control: Bob holds a loan of the Narwhal file, so he finds it (and only what he may see),
+    # with the names escaped on the page.
+    bob, _token = callers.page("bob")
+    found = bob.get("/search/", query_string={"q": "narwh"}).get_data(as_text=True)
+    assert "Plan Narwhal" in found and "Quokka" in found and "Axolotl" not in found
+    assert "<script>" not in found

@@ -57,6 +57,7 @@ def targets(scene: Scene) -> list[tuple[str, str | None, tuple[str, ...], tuple[
     """(path, who reads it, its parameters, the values tried) for every search and filter."""
     return [
         ("/customers/", "carl", ("q", "page"), VALUES),
+        ("/search/", "carl", ("q", "mine"), VALUES),
         ("/audit/", "aud", (*AUDIT_FILTERS, "before", "after"), CORE_VALUES),
         (f"/audit/trail/customer/{scene.customer}", "aud", (*AUDIT_FILTERS, "before", "after"), CORE_VALUES),
         ("/alerts/", "aud", ("status", "severity", "rule", "user", "page"), VALUES),
@@ -64,6 +65,7 @@ def targets(scene: Scene) -> list[tuple[str, str | None, tuple[str, ...], tuple[
         ("/documents/new", "carl", ("customer",), VALUES),
         ("/login", None, ("next",), VALUES),
         ("/api/v1/customers", "carl", ("q", "page"), VALUES),
+        ("/api/v1/search", "carl", ("q", "mine"), VALUES),
         ("/api/v1/loans", "ann", ("mine", "status"), VALUES),
         ("/api/v1/audit", "aud", (*AUDIT_FILTERS, "format"), CORE_VALUES),
         ("/api/v1/audit/verify", "aud", ("from",), VALUES),

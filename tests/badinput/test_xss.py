@@ -25,6 +25,11 @@ def pages(scene: Scene) -> list[tuple[str, str, tuple[str, ...]]]:
     return [
         ("carl", "/customers/", (T.customer,)),
         ("carl", "/customers/?q=Quokka", (T.customer,)),
+        ("carl", "/search/?q=quokka", (T.customer, display_name("sue"))),
+        ("carl", "/search/?q=narwhal", (T.title, T.customer)),
+        ("ann", "/", (T.title, display_name("sam"))),
+        ("aud", "/", (T.open_alert_summary,)),
+        ("bob", "/", (T.title,)),
         ("carl", f"/customers/{s.customer}", (T.customer, T.title, display_name("sue"))),
         ("carl", f"/documents/{s.doc2}", (T.title, T.customer, T.filename)),
         ("bob", "/loans", (T.title, T.title3, T.title_revoked)),

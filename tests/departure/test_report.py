@@ -17,7 +17,7 @@ from vault import policy
 from vault.core.context import operator_name
 from vault.core.errors import ServiceError
 from vault.models import AuditEvent, utcnow
-from vault.services import departures, report
+from vault.services import departures, pdf_layout, report
 
 
 @pytest.fixture
@@ -100,6 +100,46 @@ def test_the_pdf_opens_and_says_what_the_report_says(rt, company, story):
         assert expected in text, expected
     assert "Never Seen Ltd" not in text
     assert reader.metadata.title == "Departure report: Sam (sam)"
+
+
+HEADERS = ("Customer", "Segment", "Owned", "Handed to", "Handover", "Looked up", "Records", "Document", "Comp.",
+           "Loans", "Views", "Downl.", "Deliv.", "Refused", "Approvals", "Requested", "Severity", "Last seen")
+
+
+def test_the_pdf_headers_keep_their_words_whole_and_pages_say_x_of_y(rt, company, story):
+    data = _produce(rt, company, "pdf")
+    # Enough loans to run over several pages, so "of y" is tested with y > 1.
+    data.loans = data.loans * 40
+    reader = pypdf.PdfReader(io.BytesIO(report.pdf_bytes(data)))
+    total = len(reader.pages)
+    assert total >= 2
+    words: set[str] = set()
+    for number, page in enumerate(reader.pages, start=1):
+        text = page.extract_text()
+        assert f"page {number} of {total}" in text, (number, text[-200:])
+        words |= {word for line in text.splitlines() for word in line.split()}
+    for header in HEADERS:
+        for word in header.split():
+            assert word in words, f"header word {word!r} is split or missing"
+
+
+def test_fitted_widths_keep_the_total_and_fit_every_header_word():
+    headers = ["Customer", "Gr.", "Refused", "Looked up", "Reasons"]
+    widths = [80.0, 10.0, 20.0, 20.0, 150.0]
+    fitted = pdf_layout.fit_widths(headers, widths, "Helvetica-Bold", 7.5)
+    assert sum(fitted) == pytest.approx(sum(widths))
+    assert fitted[0] == widths[0]  # the name column had less to spare than the free-text one
+    for header, width in zip(headers, fitted, strict=True):
+        assert width >= pdf_layout.minimum_width(header, "Helvetica-Bold", 7.5) - 1e-6, header
+    assert fitted[4] < widths[4]  # the room came from the wide column
+    # Wide enough already: unchanged. No room anywhere: the minimums win over splitting a word.
+    assert pdf_layout.fit_widths(["A", "B"], [50.0, 50.0], "Helvetica-Bold", 7.5) == [50.0, 50.0]
+    # Free room on the page is used before any column gives.
+    grown = pdf_layout.fit_widths(headers, widths, "Helvetica-Bold", 7.5, total=400.0)
+    assert grown[0] == widths[0] and grown[4] == widths[4] and sum(grown) <= 400.0
+    squeezed = pdf_layout.fit_widths(["Refused", "Approvals"], [5.0, 5.0], "Helvetica-Bold", 7.5)
+    assert squeezed == [pdf_layout.minimum_width("Refused", "Helvetica-Bold", 7.5),
+                        pdf_layout.minimum_width("Approvals", "Helvetica-Bold", 7.5)]
 
 
 def test_the_report_from_the_command_line(rt, company, story, tmp_path):

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections import Counter
 
 import pytest
 from click.testing import CliRunner
-from flask import Flask
 from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from crypto import Keyring
 from tests.conftest import FAST_HASH
 from vault.cli import cli
+from vault.cli.demo import DemoServer
 from vault.config.settings import load_settings
 from vault.models import Customer, Document, DocumentVersion, Role, User
 from vault.policy import role_conflict
 from vault.runtime import Runtime
 from vault.services import demo, demo_content, documents
+from vault.web.places import named_place
 
 
 @pytest.fixture
@@ -104,16 +112,44 @@ def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_
     finally:
         rt.close()
 
-    served = {}
+    # Served by gunicorn, the production server: a real process answering on a real port.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, **demo_env}
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from vault.cli import main; main()", "demo", "--data-dir", str(data_dir),
+         "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        answer = None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                answer = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert answer is not None, server.stdout.read() if server.poll() is not None else "no answer"
+        assert answer.status == 200 and b'"status":"ok"' in answer.read().replace(b" ", b"")
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert "with gunicorn" in output and "Booting worker" in output, output[-2000:]
+    assert "This computer (demo)" in output
 
-    def run(app, **options):  # stands in for the blocking server loop only
-        served.update(options, app=app)
 
-    monkeypatch.setattr(Flask, "run", run)
-    third = _run(demo_env, "--data-dir", str(data_dir))
-    assert third.exit_code == 0, third.output
-    assert "files: 60 (0 new" in third.output
-    assert (served["host"], served["port"]) == ("127.0.0.1", 5000)
-    assert "Serving on http://127.0.0.1:5000/" in third.output
-    client = served["app"].test_client()
-    assert client.get("/healthz").get_json()["status"] == "ok"
+def test_the_demo_trusts_loopback_so_every_grade_opens(tmp_path):
+    conf = demo.with_loopback_trusted(load_settings({"data_dir": tmp_path}, environ={}))
+    assert named_place("127.0.0.1", conf.trusted_places) == "This computer (demo)"
+    assert named_place("::1", conf.trusted_places) == "This computer (demo)"
+    assert named_place("10.0.0.8", conf.trusted_places) is None
+    # A place the operator configured that already covers loopback is kept as it is.
+    office = load_settings({"data_dir": tmp_path, "trusted_places": "Office=127.0.0.0/8"}, environ={})
+    assert demo.with_loopback_trusted(office).trusted_places == office.trusted_places
+
+
+def test_the_demo_server_is_gunicorn_with_threads(tmp_path):
+    conf = load_settings({"data_dir": tmp_path, "secret_key": "x" * 32, **FAST_HASH}, environ={})
+    server = DemoServer(conf, Keyring.create(tmp_path / "keyring.json"), "127.0.0.1", 5999)
+    assert server.cfg.bind == ["127.0.0.1:5999"]
+    assert (server.cfg.workers, server.cfg.threads, server.cfg.worker_class_str) == (2, 4, "gthread")

@@ -214,6 +214,23 @@ def test_new_recovery_codes_replace_the_old_ones(client, users, rt):
     assert _code_step(other, new[0]).status_code == 302
 
 
+def test_recovery_codes_can_be_downloaded_and_printed(client, users):
+    users.make("val", Role.APPROVER)
+    token = login(client, "val")
+    page = client.post("/account/recovery-codes", data={"password": "correct horse battery", "csrf_token": token}
+                       ).get_data(as_text=True)
+    codes = _CODES.findall(page)
+    link = re.search(r'id="download-codes" download="([^"]+)"\s+href="data:text/plain;charset=utf-8,([^"]+)"', page)
+    assert link and link.group(1) == "vault-recovery-codes-val.txt"
+    text = urllib.parse.unquote(html.unescape(link.group(2)))
+    assert text.splitlines()[2:] == codes and "Val (val)" in text
+    assert "data-print" in page and "/static/js/print.js" in page
+    script = client.get("/static/js/print.js")
+    assert script.status_code == 200 and b"window.print()" in script.get_data()
+    css = client.get("/static/css/vault.css").get_data(as_text=True)
+    assert "@media print" in css and ".topbar, .no-print" in css
+
+
 def test_a_role_that_requires_the_factor_given_mid_session_sends_to_enrolment(client, users, rt):
     users.make("bob", Role.BORROWER)
     login(client, "bob")

@@ -1,13 +1,14 @@
 """The JSON API under /api/v1: bearer tokens only, the same policy and services as the pages.
 
-Resources live in their own modules (me, customers, documents, loans, views, alerts, departures, openapi);
+Resources live in their own modules (me, customers, documents, loans, views, alerts, departures, search,
+openapi);
 importing them
 registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` JSON.
 """
 
 from __future__ import annotations
 
-from vault.api import alerts, customers, departures, documents, errors, loans, me, openapi, views
+from vault.api import alerts, customers, departures, documents, errors, loans, me, openapi, search, views
 from vault.api.blueprint import bp
 
 # Bearer tokens only (cookies are ignored under /api), so there is no browser session to forge requests with.
@@ -16,4 +17,4 @@ CSRF_EXEMPT = True
 errors.install(bp)
 
 __all__ = ["CSRF_EXEMPT", "alerts", "bp", "customers", "departures", "documents", "loans", "me", "openapi",
-           "views"]
+           "search", "views"]

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from vault.models import Category, Customer, Document, DocumentVersion, Loan, LoanKind, LoanStatus, Role, Segment, User
+from vault.services.search import FileHit
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -71,6 +72,11 @@ def document_summary(item: Document) -> dict[str, Any]:
         "latest_version": latest.number if latest else None,
         "created_at": timestamp(item.created_at),
     }
+
+
+def file_hit(hit: FileHit) -> dict[str, Any]:
+    """A file found by search: its summary, its customer's name and its type (the latest version's)."""
+    return {**document_summary(hit.document), "customer": hit.customer.name, "content_type": hit.content_type}
 
 
 def document(item: Document, remaining_views: int | None) -> dict[str, Any]:
@@ -177,6 +183,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "DocumentSummary": _object({
         "id": _ID, "customer_id": _ID, "title": _TEXT, "grade": {"type": "integer", "enum": [1, 2, 3]},
         "latest_version": {"type": ["integer", "null"], "minimum": 1}, "created_at": _TS,
+    }),
+    "FileHit": _object({
+        **{"id": _ID, "customer_id": _ID, "title": _TEXT, "grade": {"type": "integer", "enum": [1, 2, 3]},
+           "latest_version": {"type": ["integer", "null"], "minimum": 1}, "created_at": _TS},
+        "customer": _TEXT,
+        "content_type": {"type": ["string", "null"], "description": "The latest version's media type."},
+    }, "A file found by search, with its customer and type."),
+    "SearchResult": _object({
+        "query": {"type": "string", "description": "The query as searched (spaces collapsed)."},
+        "customers": {"type": "array", "items": _ref("Customer")},
+        "files": {"type": "array", "items": _ref("FileHit")},
+        "more_customers": {"type": "boolean", "description": "More customers match than are listed."},
+        "more_files": {"type": "boolean", "description": "More files match than are listed."},
     }),
     "Version": _object({
         "id": _ID, "number": {"type": "integer", "minimum": 1}, "size": {"type": "integer", "minimum": 0},

@@ -1,16 +1,52 @@
-"""`vault demo`: a ready-to-try vault with a demo company, served on this machine."""
+"""`vault demo`: a ready-to-try vault with a demo company, served on this machine by gunicorn (the same
+production server as a real deployment, not Flask's development server)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
+from gunicorn.app.base import BaseApplication
 
+from crypto import Keyring
 from vault import create_app
 from vault.cli.common import cli, settings
 from vault.cli.setup import initialise
+from vault.config.settings import Settings
 from vault.runtime import Runtime
 from vault.services import demo
+
+# Two worker processes of four threads each: enough for a few people trying the demo at once, and a
+# worker that is busy rendering a large file does not stall the others.
+WORKERS = 2
+THREADS = 4
+
+
+class DemoServer(BaseApplication):
+    """gunicorn with the demo's settings, embedded. Each worker builds its own runtime after the fork, so
+    no database connection or file handle is shared between processes."""
+
+    def __init__(self, conf: Settings, keyring: Keyring, host: str, port: int) -> None:
+        self.conf = conf
+        self.keyring = keyring
+        self.options: dict[str, Any] = {
+            "bind": f"{host}:{port}",
+            "workers": WORKERS,
+            "threads": THREADS,
+            "worker_class": "gthread",
+            "timeout": 120,  # an upload's rendition can take a while
+            "accesslog": "-",
+            "proc_name": "vault-demo",
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return create_app(runtime=Runtime.build(self.conf, keyring=self.keyring))
 
 
 @cli.command("demo")
@@ -22,9 +58,10 @@ from vault.services import demo
 def demo_command(host: str, port: int, no_serve: bool, data_dir: Path | None) -> None:
     """Create a demo company (people in every role, 30 customers, 60 encrypted files) and serve it.
 
-    Safe to run again: nothing is duplicated, and what is missing is added.
+    Safe to run again: nothing is duplicated, and what is missing is added. This computer (loopback) is
+    a trusted place, so files of every grade open.
     """
-    conf = settings({"data_dir": data_dir} if data_dir is not None else None)
+    conf = demo.with_loopback_trusted(settings({"data_dir": data_dir} if data_dir is not None else None))
     keyring = initialise(conf)
     rt = Runtime.build(conf, keyring=keyring)
     try:
@@ -34,10 +71,10 @@ def demo_command(host: str, port: int, no_serve: bool, data_dir: Path | None) ->
         for user in demo.USERS:
             roles = ", ".join(str(role) for role in user.roles)
             click.echo(f"  {user.username:8} {user.display_name:16} {roles}")
-        if no_serve:
-            return
-        app = create_app(runtime=rt)
-        click.echo(f"\nServing on http://{host}:{port}/ (Ctrl+C to stop)")
-        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        click.echo(f"Trusted places: {', '.join(place.name for place in conf.trusted_places)}")
     finally:
         rt.close()
+    if no_serve:
+        return
+    click.echo(f"\nServing on http://{host}:{port}/ with gunicorn (Ctrl+C to stop)")
+    DemoServer(conf, keyring, host, port).run()

@@ -76,6 +76,7 @@ class AuditAction(StrEnum):
     # Departures and alerts.
     CUSTOMER_HANDOVER = "customer:handover"
     CUSTOMER_LIST = "customer:list"
+    CUSTOMER_SEARCH = "customer:search"  # one search over customers and files, with the ids it returned
     CUSTOMER_OWNER = "customer:owner"
     CUSTOMER_CO_OWNER_ADD = "customer:co_owner_add"
     CUSTOMER_CO_OWNER_REMOVE = "customer:co_owner_remove"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.models.base import Base, UTCDateTime, utcnow
-from vault.models.customers import Customer
+from vault.models.customers import Customer, name_key
 from vault.models.users import User
 
 
@@ -19,6 +19,9 @@ class Document(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
+    # The title folded like a customer's name ("Contrato Ibérica" → "contrato iberica"), so search
+    # matches alike on SQLite and PostgreSQL; kept by the model (see `_fold_title`).
+    title_key: Mapped[str] = mapped_column(String(200), index=True, default="")
     grade: Mapped[int] = mapped_column(Integer)
     compiler_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     custodian_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -36,6 +39,13 @@ class Document(Base):
     @property
     def latest(self) -> DocumentVersion | None:
         return self.versions[-1] if self.versions else None
+
+
+@event.listens_for(Document, "before_insert")
+@event.listens_for(Document, "before_update")
+def _fold_title(_mapper: object, _connection: object, document: Document) -> None:
+    # Kept by the model itself, so no path that titles a document can leave the key stale.
+    document.title_key = name_key(document.title)
 
 
 class DocumentVersion(Base):

@@ -1,4 +1,4 @@
-"""The start page and the load balancer's health check."""
+"""The start page (the person's to-do list) and the load balancer's health check."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from flask import Blueprint, jsonify, render_template
 from sqlalchemy import text
 
 from vault.core.actions import Action
+from vault.models import utcnow
+from vault.services import todo
 from vault.web import auth
 from vault.web.guard import permission
 from vault.web.pipeline import db_session, runtime
@@ -16,7 +18,10 @@ bp = Blueprint("home", __name__)
 @bp.route("/")
 @permission(Action.ACCOUNT_SELF)
 def index():
-    return render_template("index.html", user=auth.current())
+    """What waits for the person, first; the areas of the menu after."""
+    user = auth.current()
+    waiting = todo.todo_for(db_session(), user)
+    return render_template("index.html", user=user, todo=waiting, now=utcnow())
 
 
 @bp.route("/healthz")

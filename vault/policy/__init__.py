@@ -31,7 +31,7 @@ from vault.policy.core import (
     require,
 )
 from vault.policy.roles import role_conflict
-from vault.policy.visibility import visible_customers, visible_documents, visible_loans
+from vault.policy.visibility import visible_alerts, visible_customers, visible_documents, visible_loans
 
 __all__ = [
     "OBJECT_RULES",
@@ -45,6 +45,7 @@ __all__ = [
     "message_for",
     "require",
     "role_conflict",
+    "visible_alerts",
     "visible_customers",
     "visible_documents",
     "visible_loans",

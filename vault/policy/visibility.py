@@ -28,6 +28,7 @@ from sqlalchemy.orm import object_session
 
 from vault.models import (
     OPEN_STATUSES,
+    Alert,
     Customer,
     CustomerAccess,
     CustomerCoOwner,
@@ -122,3 +123,14 @@ def visible_loans(actor: User) -> ColumnElement[bool]:
     if Role.CUSTODIAN in roles:
         conditions.append(Loan.status.in_((LoanStatus.APPROVED, LoanStatus.ACTIVE)))
     return and_(or_(*conditions))
+
+
+_ALERT_ROLES = frozenset({Role.AUDITOR, Role.APPROVER})
+
+
+def visible_alerts(actor: User) -> ColumnElement[bool]:
+    """Condition on `Alert` rows the actor sees: auditors and approvers see everyone's alerts but their
+    own (the one-row rule is `policy.departures` `alert:read`); everyone else sees none."""
+    if not actor.role_set & _ALERT_ROLES:
+        return false()
+    return Alert.user_id != actor.id

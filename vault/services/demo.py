@@ -8,12 +8,15 @@ files commit together, so a second run adds nothing and an interrupted one finis
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from vault.config.settings import Settings, TrustedPlace
 from vault.core.context import AccessContext
 from vault.models import Document, Role, Segment
 from vault.runtime import Runtime
@@ -21,6 +24,21 @@ from vault.services import accounts, customers, demo_content, documents
 
 # One password for every demo account, printed by `vault demo`; never use the demo in production.
 DEMO_PASSWORD = "harbour-lantern-47"  # noqa: S105
+
+
+# The demo runs on one computer and is opened from it: loopback is its trusted place, so grade-3 files
+# (which open only from a trusted place) can be tried like every other grade.
+LOOPBACK = TrustedPlace(name="This computer (demo)",
+                        networks=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")))
+
+
+def with_loopback_trusted(settings: Settings) -> Settings:
+    """The demo's settings: the configured trusted places, plus loopback unless one already covers it."""
+    covered = any(ipaddress.ip_address("127.0.0.1") in net for place in settings.trusted_places
+                  for net in place.networks if net.version == 4)
+    if covered:
+        return settings
+    return dataclasses.replace(settings, trusted_places=(*settings.trusted_places, LOOPBACK))
 
 
 @dataclass(frozen=True)

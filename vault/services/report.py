@@ -42,6 +42,7 @@ from vault.models import (
     utcnow,
 )
 from vault.runtime import Runtime
+from vault.services import pdf_layout
 from vault.services.departures import departure_of
 
 FORMATS = ("html", "csv", "pdf")
@@ -414,7 +415,10 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
 
     def table(header: list[str], rows: list[list[Any]], widths: list[float]) -> Table:
         data = [[p(h, head) for h in header]] + [[p(cell) for cell in row] for row in rows]
-        result = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
+        # Wide enough for every header word: a header split mid-word reads as a typo.
+        columns = pdf_layout.fit_widths(header, [w * mm for w in widths], head.fontName, head.fontSize,
+                                        total=landscape(A4)[0] - 24 * mm)
+        result = Table(data, colWidths=columns, repeatRows=1)
         result.setStyle(TableStyle([
             ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e7ebf2")),
@@ -430,8 +434,7 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
     def on_page(canvas: Any, document: Any) -> None:
         canvas.saveState()
         canvas.setFont("Helvetica", 7)
-        canvas.drawString(12 * mm, 7 * mm, footer)
-        canvas.drawRightString(landscape(A4)[0] - 12 * mm, 7 * mm, f"page {document.page}")
+        canvas.drawString(12 * mm, 7 * mm, footer)  # "page x of y" is drawn by the canvas, once y is known
         canvas.restoreState()
 
     story: list[Any] = [Paragraph(escape(title), styles["Title"])]
@@ -485,7 +488,7 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
     doc = SimpleDocTemplate(out, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,
                             topMargin=12 * mm, bottomMargin=14 * mm, title=title, author="vault",
                             subject="Departure report")
-    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
+    doc.build(story, onFirstPage=on_page, onLaterPages=on_page, canvasmaker=pdf_layout.NumberedCanvas)
 
 
 def pdf_bytes(report: Report) -> bytes:

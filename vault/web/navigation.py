@@ -21,3 +21,20 @@ NAV: list[NavLink] = []
 
 def add(endpoint: str, action: Action, label: str) -> None:
     NAV.append(NavLink(endpoint, action, _l(label)))
+
+
+# Which to-do count (`services.todo.counts_for`) each menu link carries as a badge; the start page carries
+# the sum. Kept here rather than on each `add` so the pages that own the links need not know about it.
+BADGES: dict[str, tuple[str, ...]] = {
+    "home.index": ("decisions", "releases", "handovers", "overdue", "alerts"),
+    "loans.approvals": ("decisions",),
+    "loans.custody": ("releases",),
+    "departures.handover": ("handovers",),
+    "alerts.index": ("alerts",),
+}
+
+
+def badges(counts: dict[str, int]) -> dict[str, int]:
+    """The number to show beside each menu link (links with nothing waiting are left out)."""
+    shown = {endpoint: sum(counts.get(key, 0) for key in keys) for endpoint, keys in BADGES.items()}
+    return {endpoint: n for endpoint, n in shown.items() if n}

@@ -28,6 +28,7 @@ from vault.core.errors import NotFound
 from vault.db import unit_of_work
 from vault.runtime import Runtime
 from vault.services import maintenance
+from vault.web import refusals
 from vault.web.places import named_place
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -78,7 +79,9 @@ def wants_json() -> bool:
 def refusal_response(decision: policy.Decision, status: int = 403) -> Any:
     if wants_json():
         return jsonify(error=decision.message, code=decision.code), status
-    return render_template("refused.html", decision=decision), status
+    return render_template("refused.html", decision=decision, title=refusals.title_for(decision.code),
+                           hint=refusals.HINTS.get(decision.code),
+                           steps=refusals.next_steps(decision.code, g.get("vault_user"), request.view_args)), status
 
 
 def record_refusal(exc: policy.Denied) -> None:

@@ -8,7 +8,8 @@ from flask import Flask, g
 
 from vault import policy
 from vault.core.actions import Action
-from vault.web import auth, guard, headers, navigation, pipeline
+from vault.services import todo
+from vault.web import auth, file_types, guard, headers, navigation, pipeline
 
 
 def install(app: Flask) -> None:
@@ -25,11 +26,27 @@ def install(app: Flask) -> None:
         if g.get("vault_user") is not None:
             pipeline.run_due_maintenance()
 
+    app.add_template_filter(file_types.label, "file_type")
+
     @app.context_processor
     def _helpers() -> dict[str, Any]:
         def can(action: str) -> bool:
             user = g.get("vault_user")
             return bool(user is not None and policy.authorize(user, Action(action)))
 
+        def nav_badges() -> dict[str, int]:
+            """Counts beside the menu links, computed once per page and only when the menu is drawn."""
+            user = g.get("vault_user")
+            if user is None:
+                return {}
+            if "vault_nav_badges" not in g:
+                try:
+                    g.vault_nav_badges = navigation.badges(todo.counts_for(pipeline.db_session(), user))
+                except Exception:
+                    # The menu must not turn an error page (a database gone away) into a crash of its own.
+                    app.logger.exception("could not count the to-do badges")
+                    g.vault_nav_badges = {}
+            return g.vault_nav_badges
+
         links = [link for link in navigation.NAV if link.endpoint in app.view_functions]
-        return {"can": can, "me": g.get("vault_user"), "nav_links": links}
+        return {"can": can, "me": g.get("vault_user"), "nav_links": links, "nav_badges": nav_badges}

@@ -1,7 +1,7 @@
 """views remember when their early-warning rules ran (they run after the opening commits)
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-04 22:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import vault.models.base
 
 revision = '0012'
-down_revision = '0009'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
