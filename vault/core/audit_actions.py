@@ -84,6 +84,7 @@ class AuditAction(StrEnum):
     CUSTOMER_CO_OWNER_REMOVE = "customer:co_owner_remove"
 
     # The customer record.
+    CUSTOMER_CONFIRM = "customer:confirm"  # the owner found the record current and changed nothing
     CUSTOMER_VERSION_READ = "customer:version_read"
     CUSTOMER_ACCESS_SUSPEND = "customer:access_suspend"
     CUSTOMER_ACCESS_RESTORE = "customer:access_restore"

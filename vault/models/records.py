@@ -39,6 +39,8 @@ class CustomerRecord(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The owner saw the record and found it current without changing anything (the cadence restarts).
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class CustomerRecordVersion(Base):

@@ -387,8 +387,10 @@ def _changed_groups(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 def edit(rt: Runtime, session: Session, actor: User | None, customer: Customer, values: dict[str, Any], *,
          ctx: AccessContext) -> CustomerRecordVersion | None:
-    """Apply an edit (absent fields unchanged) and keep the result as a new sealed version; None when
-    nothing changed. Audited as `customer:edit` with the names of the fields changed (never values).
+    """Apply an edit (absent fields unchanged) and keep the result as a new sealed version. Audited as
+    `customer:edit` with the names of the fields changed (never values). An edit that changes nothing is
+    the owner confirming the record is current: no version, `confirmed_at` set (the cadence restarts),
+    audited as `customer:confirm`, and None returned.
     `actor` None is the product itself (demo data, migrations of records).
 
     Raises:
@@ -406,6 +408,10 @@ def edit(rt: Runtime, session: Session, actor: User | None, customer: Customer, 
              "notes": changes.get("notes", before["notes"])}
     changed = _changed_groups(before, after)
     if not changed:
+        record.confirmed_at = utcnow()
+        session.flush()
+        rt.audit.record(session, action=AuditAction.CUSTOMER_CONFIRM, actor=actor, ctx=ctx, customer_id=customer.id,
+                        detail={"version": record.version})
         return None
     key = record_key(rt, record)
     for name in FACTS:

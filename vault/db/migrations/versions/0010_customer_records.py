@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('updated_at', vault.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('confirmed_at', vault.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'],
                             name=op.f('fk_customer_records_customer_id_customers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['updated_by_id'], ['users.id'], name=op.f('fk_customer_records_updated_by_id_users')),
