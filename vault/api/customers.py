@@ -12,6 +12,7 @@ from vault.api import record_serializers, serializers
 from vault.api.blueprint import ID, bp
 from vault.api.errors import invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
+from vault.api.records import SHARED_ID, customer_of
 from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.models import Segment
@@ -85,14 +86,14 @@ def create_customer() -> Any:
     return jsonify(serializers.customer(customer)), 201
 
 
-@bp.get(f"/customers/<{ID}:customer_id>")
+@bp.get(f"/customers/<{SHARED_ID}:customer_id>")
 @permission(Action.CUSTOMER_READ)
 @operation("A customer with its record (masked) and the metadata of the documents the caller may see",
            tag="customers", response="CustomerDetail", errors=(409,),
            description="Contacts, terms, notes and the contact log are masked; `POST …/reveal` shows them.")
 def show_customer(customer_id: int) -> Any:
     session, actor = db_session(), auth.current()
-    customer = customers_service.read_customer(runtime(), session, actor, customer_id, ctx=access_context())
+    customer = customer_of(customer_id)
     documents = documents_service.customer_documents(session, actor, customer)
     record = records_service.masked_view(runtime(), session, customer)
     return jsonify({**serializers.customer_detail(customer, documents), "record": record_serializers.record(record)})

@@ -18,11 +18,12 @@ from vault.api.errors import ApiError, invalid
 from vault.api.inputs import Field, JsonBody, read_json
 from vault.api.spec import operation
 from vault.core.actions import Action
-from vault.core.errors import ServiceError
+from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer
 from vault.services import customers as customers_service
 from vault.services import records
 from vault.web import auth
+from vault.web.converters import ID_MAX
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
 
@@ -66,7 +67,15 @@ LOG = JsonBody(
 )
 
 
-def _customer(customer_id: int) -> Customer:
+# `GET` and `PATCH /customers/{id}` are two rules on one path. When an id is too large for the bounded
+# `int` converter, werkzeug answers the second rule's method with 405 instead of 404; both rules take
+# any number here, and `_customer` answers an id no column can hold as "not found" before the database.
+SHARED_ID = f"int(max={10**30})"
+
+
+def customer_of(customer_id: int) -> Customer:
+    if customer_id > ID_MAX:
+        raise NotFound("customer", customer_id=None)
     return customers_service.read_customer(runtime(), db_session(), auth.current(), customer_id,
                                            ctx=access_context())
 
@@ -86,14 +95,14 @@ def _as_fields(exc: ServiceError) -> ApiError:
                        "reason and place, and counted by the directory alerts.")
 def reveal(customer_id: int) -> Any:
     values = REVEAL.parse()
-    customer = _customer(customer_id)
+    customer = customer_of(customer_id)
     shown = records.reveal(runtime(), db_session(), auth.current(), customer, reason=values["reason"],
                            place=values["place"], ctx=access_context())
     return jsonify(record=record_serializers.record(shown.record), remaining=shown.remaining,
                    remaining_today=shown.remaining_today)
 
 
-@bp.patch(f"/customers/<{ID}:customer_id>")
+@bp.patch(f"/customers/<{SHARED_ID}:customer_id>")
 @permission(Action.CUSTOMER_EDIT)
 @operation("Change the customer's record (a new version)", tag="customers", response="CustomerRecord", body=EDIT,
            errors=(409,),
@@ -102,7 +111,7 @@ def reveal(customer_id: int) -> Any:
 def edit(customer_id: int) -> Any:
     values = EDIT.parse()
     session, actor = db_session(), auth.current()
-    customer = _customer(customer_id)
+    customer = customer_of(customer_id)
     try:
         changes = records.clean_changes(values)
     except ServiceError as exc:
@@ -117,7 +126,7 @@ def edit(customer_id: int) -> Any:
            errors=(409,),
            description="The owner, co-owners and their managers. Sensitive values in the diffs are masked.")
 def history(customer_id: int) -> Any:
-    customer = _customer(customer_id)
+    customer = customer_of(customer_id)
     versions = records.history(runtime(), db_session(), auth.current(), customer, ctx=access_context())
     return jsonify(versions=[record_serializers.version(v) for v in versions])
 
@@ -127,7 +136,7 @@ def history(customer_id: int) -> Any:
 @operation("One past version of the customer's record (masked)", tag="customers", response="RecordSnapshot",
            errors=(409,))
 def old_version(customer_id: int, number: int) -> Any:
-    customer = _customer(customer_id)
+    customer = customer_of(customer_id)
     data = records.old_version(runtime(), db_session(), auth.current(), customer, number, ctx=access_context())
     return jsonify(record_serializers.old_version(number, data))
 
@@ -144,7 +153,7 @@ def add_log(customer_id: int) -> Any:
         happened_on = date.fromisoformat(values["happened_on"])
     except ValueError:
         raise invalid({"happened_on": "must be a date (YYYY-MM-DD)"}) from None
-    customer = _customer(customer_id)
+    customer = customer_of(customer_id)
     entry = records.add_log(runtime(), db_session(), auth.current(), customer, happened_on=happened_on,
                             channel=values["channel"], contact=values["contact"], topic=values["topic"],
                             result=values["result"], next_step=values["next_step"],
