@@ -139,3 +139,19 @@ def test_the_contact_log_is_sealed_and_masked(api, rt, customer):
                  400, "invalid_log")
     assert_error(api.post(f"/api/v1/customers/{customer}/log", "bob", json=entry | {"happened_on": "2999-01-01"}),
                  400, "invalid_log")
+
+
+def test_a_manager_logs_a_verification_visit(api, rt, users, customer):
+    users.make("hana", Role.BORROWER)
+    with rt.db.session() as session:
+        accounts.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
+                             actor=None)
+    entry = {"happened_on": date.today().isoformat(), "channel": "visit", "contact": "jana  novák",
+             "topic": "Checked the file with the customer", "verification": True}
+    created = api.post(f"/api/v1/customers/{customer}/log", "hana", json=entry)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["main_contact"] is True  # accents, case and spaces aside, the first contact
+    line = api.get(f"/api/v1/customers/{customer}", "hana").get_json()["record"]["log"][0]
+    assert (line["verification"], line["author"]) == (True, "Hana")
+    logged = events(rt, "customer:log")
+    assert json.loads(logged[-1].detail)["verification"] is True and "Checked" not in logged[-1].detail

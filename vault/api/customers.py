@@ -12,7 +12,7 @@ from vault.api import record_serializers, serializers
 from vault.api.blueprint import ID, bp
 from vault.api.errors import invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
-from vault.api.records import SHARED_ID, customer_of
+from vault.api.records import customer_of
 from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.models import Segment
@@ -86,7 +86,7 @@ def create_customer() -> Any:
     return jsonify(serializers.customer(customer)), 201
 
 
-@bp.get(f"/customers/<{SHARED_ID}:customer_id>")
+@bp.get(f"/customers/<{ID}:customer_id>")
 @permission(Action.CUSTOMER_READ)
 @operation("A customer with its record (masked) and the metadata of the documents the caller may see",
            tag="customers", response="CustomerDetail", errors=(409,),

@@ -18,12 +18,11 @@ from vault.api.errors import ApiError, invalid
 from vault.api.inputs import Field, JsonBody, read_json
 from vault.api.spec import operation
 from vault.core.actions import Action
-from vault.core.errors import NotFound, ServiceError
+from vault.core.errors import ServiceError
 from vault.models import Customer
 from vault.services import customers as customers_service
 from vault.services import records
 from vault.web import auth
-from vault.web.converters import ID_MAX
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
 
@@ -67,15 +66,8 @@ LOG = JsonBody(
 )
 
 
-# `GET` and `PATCH /customers/{id}` are two rules on one path. When an id is too large for the bounded
-# `int` converter, werkzeug answers the second rule's method with 405 instead of 404; both rules take
-# any number here, and `_customer` answers an id no column can hold as "not found" before the database.
-SHARED_ID = f"int(max={10**30})"
-
-
 def customer_of(customer_id: int) -> Customer:
-    if customer_id > ID_MAX:
-        raise NotFound("customer", customer_id=None)
+    """The customer, read through the audited, visibility-checked read of `services.customers`."""
     return customers_service.read_customer(runtime(), db_session(), auth.current(), customer_id,
                                            ctx=access_context())
 
@@ -102,7 +94,7 @@ def reveal(customer_id: int) -> Any:
                    remaining_today=shown.remaining_today)
 
 
-@bp.patch(f"/customers/<{SHARED_ID}:customer_id>")
+@bp.patch(f"/customers/<{ID}:customer_id>")
 @permission(Action.CUSTOMER_EDIT)
 @operation("Change the customer's record (a new version)", tag="customers", response="CustomerRecord", body=EDIT,
            errors=(409,),
