@@ -119,6 +119,9 @@ def edit(customer_id: int) -> Any:
 @permission(Action.CUSTOMER_LOG)
 def add_log(customer_id: int) -> Any:
     customer = _customer(customer_id)
+    actor = auth.current()
+    policy.require(actor, Action.CUSTOMER_LOG, customer, audit={"customer_id": customer.id},
+                   successor=records.successor_of(db_session(), actor, customer) is not None)
     form = LogForm(prefix="log")
     if not form.validate_on_submit():
         return render_customer(customer, log_form=form, status=400)
