@@ -32,6 +32,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "vault.pages.auth",
     "vault.pages.home",
     "vault.pages.customers",
+    "vault.pages.records",
     "vault.pages.search",
     "vault.pages.documents",
     "vault.pages.loans",

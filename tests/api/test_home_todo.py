@@ -99,10 +99,21 @@ def test_auditors_and_administrators_see_no_work_of_others(app, scene):
     assert "nav-count" not in admin
 
 
-def test_overdue_customers_is_empty_until_the_record_says_otherwise(rt, users, scene):
+def test_overdue_records_are_those_of_the_book_and_team_past_their_cadence(api, rt, scene, clock):
+    """Bea's new key customer has had no record edit since it was made: not overdue within its cadence,
+    overdue once it has passed; nobody outside her book has it in their list. (The scene's customer is
+    worked by everyone, so it is overdue for both.)"""
+    mine = api.customer("Nordlicht Handel", owner="bea", shared=False)
+    bea_id, kim_id = _uid(rt, "bea"), _uid(rt, "kim")
     with rt.db.session() as session:
-        bob = session.get(User, _uid(rt, "bob"))
-        assert todo.overdue_customers(session, bob) == []
+        assert todo.overdue_customers(rt, session, session.get(User, bea_id)) == []
+    clock.advance(timedelta(days=rt.settings.records.cadence("key") + 2))
+    with rt.db.session() as session:
+        bea, kim = session.get(User, bea_id), session.get(User, kim_id)
+        late = todo.overdue_customers(rt, session, bea)
+        assert sorted((item.id, item.overdue_days) for item in late) == sorted([(mine, 2), (scene["customer"], 2)])
+        assert todo.counts_for(rt, session, bea)["overdue"] == 2
+        assert [item.id for item in todo.overdue_customers(rt, session, kim)] == [scene["customer"]]
 
 
 def _uid(rt: Any, username: str) -> int:
@@ -119,7 +130,7 @@ def test_the_to_do_takes_a_handful_of_statements(app, rt, scene):
         listener = lambda *args: statements.append(args[2])  # noqa: E731
         event.listen(engine, "before_cursor_execute", listener)
         try:
-            waiting = todo.todo_for(session, ann)
+            waiting = todo.todo_for(rt, session, ann)
         finally:
             event.remove(engine, "before_cursor_execute", listener)
     assert len(waiting.decisions) == 1 and waiting.alerts_total >= 1

@@ -17,6 +17,7 @@ from typing import Any
 from markupsafe import escape
 from sqlalchemy import func, select, true, update
 
+from tests.support.factories import reach_main_contact
 from vault.alerts import desk
 from vault.alerts.raising import Finding, raise_alert
 from vault.core.context import AccessContext
@@ -204,6 +205,7 @@ def build(rt: Runtime, users: Any) -> Scene:
                                                      note=t.departure_note, ctx=CTX).id
         scene.departure_aux = departures.start_departure(rt, session, adm, aux, last_day=last_day, successor=None,
                                                          note=t.departure_note, ctx=CTX).id
+    reach_main_contact(rt, scene.customer, "sue")
     with rt.db.session() as session:
         item = session.scalar(select(HandoverItem).where(HandoverItem.departure_id == scene.departure))
         assert item is not None

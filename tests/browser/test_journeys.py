@@ -101,6 +101,30 @@ def upload(compiler: Person, customer_id: int, title: str, grade: int, file: Pat
     return int(re.search(r"/documents/(\d+)$", page.url).group(1))
 
 
+def update_record(owner: Person, customer_id: int, **fields: str) -> None:
+    """Fill the record's edit form on the customer page (`contacts` one per line) and save it."""
+    page = owner.go(f"/customers/{customer_id}")
+    form = page.locator("#record-edit")
+    for name, value in fields.items():
+        form.locator(f"#rec-{name}").fill(value)
+    owner.shot("record-edit")
+    owner.submit(form.get_by_role("button", name="Save the record"))
+    expect(message(page, "success")).to_contain_text("Record saved as version")
+
+
+def log_contact(person: Person, customer_id: int, *, contact: str, topic: str, channel: str = "call") -> None:
+    """Log a contact with the form under the customer page's contact log."""
+    page = person.go(f"/customers/{customer_id}")
+    form = page.locator("#log-form")
+    form.locator("#log-happened_on").fill(datetime.now(UTC).date().isoformat())
+    form.locator("#log-channel").select_option(value=channel)
+    form.locator("#log-contact").fill(contact)
+    form.locator("#log-topic").fill(topic)
+    person.shot(f"log-{channel}")
+    person.submit(form.get_by_role("button", name="Log the contact"))
+    expect(message(page, "success")).to_have_text("Contact logged.")
+
+
 def _option_label(page: Page, label: str, username: str) -> str:
     """The visible text of the select option naming `username` ("Cora (cora)")."""
     options = page.get_by_label(label).locator("option").all_inner_texts()
@@ -433,7 +457,9 @@ def test_departure_hands_over_a_key_customer_and_ends_access_after_the_last_day(
 
     # Lea looks after a VIP customer: a key customer, whose handover must be confirmed.
     customer_id = create_customer(carla, "Lambert SA", segment="VIP", owner="lea")
-    expect(carla.page.locator("dl.facts")).to_contain_text("Lea")
+    expect(carla.page.locator("dl.facts").first).to_contain_text("Lea")
+    update_record(lea, customer_id, city="Lyon",
+                  contacts="Marc Lambert | Managing director | +33 4 7255 0142 | marc@lambert.example")
 
     # The administrator records her notice, with Sam as successor.
     today = datetime.now(UTC).date()
@@ -459,6 +485,8 @@ def test_departure_hands_over_a_key_customer_and_ends_access_after_the_last_day(
     lea.go("/")
     expect(lea.page.get_by_role("heading", name="Welcome, Lea")).to_be_visible()
 
+    # The successor calls the main contact and logs it: what confirming a key customer asks for.
+    log_contact(sam, customer_id, contact="Marc Lambert", topic="Introduced myself as the new account manager")
     # The successor confirms he has spoken to the customer.
     page = sam.go("/")
     sam.menu("Handover")

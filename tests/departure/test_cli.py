@@ -7,6 +7,7 @@ import json
 from sqlalchemy import select
 
 from tests.departure.conftest import OFFICE, days_from_today, run_cli
+from tests.support.factories import reach_main_contact
 from vault.core.context import operator_name
 from vault.models import Customer, HandoverItem
 
@@ -29,6 +30,7 @@ def test_start_show_complete_from_the_command_line(rt, company, tmp_path):
     assert "sam" in listed.output and "handover 1/2" in listed.output
     refused = run_cli(rt, tmp_path, "departure", "complete", "sam")
     assert refused.exit_code != 0 and "customers_unconfirmed" in refused.output
+    reach_main_contact(rt, vip, "sue")
     with rt.db.session() as session:
         item = session.scalar(select(HandoverItem).where(HandoverItem.customer_id == vip))
         from vault.services import departures

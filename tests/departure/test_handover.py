@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_from, login
 from tests.departure.conftest import OFFICE, days_from_today
+from tests.support.factories import reach_main_contact
 from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import Conflict, ServiceError
@@ -70,6 +71,7 @@ def test_the_departure_cannot_complete_while_key_customers_are_unconfirmed(rt, c
 
 def test_the_successor_confirms_contact_and_the_departure_completes(rt, company, notice):
     for key in ("vip", "graded"):
+        reach_main_contact(rt, notice[key], "sue")
         with rt.db.session() as session:
             item = session.get(HandoverItem, notice["items"][notice[key]])
             departures.confirm_contact(rt, session, company.user(session, "sue"), item, contact_date=days_from_today(0),
@@ -163,6 +165,7 @@ def test_the_override_is_not_for_the_leaver_the_successor_or_without_need(rt, co
                             reason="I will call them later on, promise", ctx=OFFICE)
     assert refused.value.decision.code == "separation_of_duties"
     for key in ("vip", "graded"):
+        reach_main_contact(rt, notice[key], "sal")
         with rt.db.session() as session:
             departures.confirm_contact(rt, session, company.user(session, "sal"),
                                        session.get(HandoverItem, notice["items"][notice[key]]),
@@ -175,6 +178,7 @@ def test_the_override_is_not_for_the_leaver_the_successor_or_without_need(rt, co
 
 
 def test_a_new_successor_receives_the_unconfirmed_customers_and_must_confirm_anew(rt, company, notice):
+    reach_main_contact(rt, notice["vip"], "sue")
     with rt.db.session() as session:
         departures.confirm_contact(rt, session, company.user(session, "sue"),
                                    session.get(HandoverItem, notice["items"][notice["vip"]]),
@@ -260,6 +264,12 @@ def test_the_handover_pages_confirm_and_override(rt, app, company, notice):
         "csrf_token": token, f"i{vip_item}-contact_date": days_from_today(0).isoformat(), f"i{vip_item}-note": "hi"})
     assert bad.status_code == 403 and "at least 10 characters" in bad.get_data(as_text=True)
     assert company.events("handover:confirm", "denied")[-1].reason_code == "reason_too_short"
+    unlogged = sue.post(f"/departures/handover/items/{vip_item}/confirm", data={
+        "csrf_token": token, f"i{vip_item}-contact_date": days_from_today(0).isoformat(),
+        f"i{vip_item}-note": "Phoned the managing director"})
+    assert unlogged.status_code == 403 and "contact log" in unlogged.get_data(as_text=True)
+    assert company.events("handover:confirm", "denied")[-1].reason_code == "contact_not_logged"
+    reach_main_contact(rt, notice["vip"], "sue")
     ok = sue.post(f"/departures/handover/items/{vip_item}/confirm", data={
         "csrf_token": token, f"i{vip_item}-contact_date": days_from_today(0).isoformat(),
         f"i{vip_item}-note": "Phoned the managing director"})

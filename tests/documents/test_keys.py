@@ -80,7 +80,7 @@ def test_rotation_rewraps_every_data_key_and_leaves_objects_alone(rt, company, k
 
     [rotation] = events(rt, "key:rotate")
     assert json.loads(rotation.detail) == {"active_key_id": "k0002", "previous_key_id": "k0001",
-                                           "rewrapped": 3, "batches": 2}
+                                           "rewrapped": 3, "batches": 2, "records": 0}
     assert [json.loads(e.detail)["key_id"] for e in events(rt, "key:drop")] == ["k0001"]
 
 

@@ -20,7 +20,7 @@ from crypto import EncryptingReader, associated_data, ciphertext_size, new_data_
 from vault.core.context import AccessContext
 from vault.models import Customer, CustomerCoOwner, Document, DocumentVersion, Loan, Role, RoleAssignment, Segment, User
 from vault.runtime import Runtime
-from vault.services import accounts, loans, totp
+from vault.services import accounts, loans, records, totp
 from vault.services.renditions import store_rendition
 
 PASSWORD = "correct horse battery"
@@ -133,3 +133,19 @@ def everyone_works(rt: Runtime, customer_id: int) -> None:
         for user_id in sorted(workers - customer.co_owner_ids - {customer.owner_id}):
             session.add(CustomerCoOwner(customer_id=customer_id, user_id=user_id))
 
+
+
+def reach_main_contact(rt: Runtime, customer_id: int, username: str) -> None:
+    """`username` logs reaching the customer's main contact today (a contact is recorded first when the
+    record has none): what confirming a key customer's handover asks of the successor."""
+    with rt.db.session() as session:
+        customer = session.get(Customer, customer_id)
+        contacts = records.snapshot(rt, records.record_of(session, customer_id))["contacts"]
+        if not contacts:
+            records.edit(rt, session, None, customer, {"contacts": [{"name": "Main Contact",
+                                                                      "phones": ["+49 30 5550100"]}]},
+                         ctx=AccessContext.cli())
+            contacts = records.snapshot(rt, records.record_of(session, customer_id))["contacts"]
+        records.add_log(rt, session, accounts.get_user(session, username), customer,
+                        happened_on=records.utcnow().date(), channel="call", contact=contacts[0]["name"],
+                        topic="Introduced as the new account manager", ctx=AccessContext.cli())

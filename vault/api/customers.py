@@ -8,15 +8,17 @@ from typing import Any
 
 from flask import jsonify
 
-from vault.api import serializers
+from vault.api import record_serializers, serializers
 from vault.api.blueprint import ID, bp
 from vault.api.errors import invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
+from vault.api.records import customer_of
 from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.models import Segment
 from vault.services import customers as customers_service
 from vault.services import documents as documents_service
+from vault.services import records as records_service
 from vault.services.accounts import find_user
 from vault.web import auth
 from vault.web.guard import permission
@@ -86,13 +88,15 @@ def create_customer() -> Any:
 
 @bp.get(f"/customers/<{ID}:customer_id>")
 @permission(Action.CUSTOMER_READ)
-@operation("A customer with the metadata of the documents the caller may see", tag="customers",
-           response="CustomerDetail")
+@operation("A customer with its record (masked) and the metadata of the documents the caller may see",
+           tag="customers", response="CustomerDetail", errors=(409,),
+           description="Contacts, terms, notes and the contact log are masked; `POST …/reveal` shows them.")
 def show_customer(customer_id: int) -> Any:
     session, actor = db_session(), auth.current()
-    customer = customers_service.read_customer(runtime(), session, actor, customer_id, ctx=access_context())
+    customer = customer_of(customer_id)
     documents = documents_service.customer_documents(session, actor, customer)
-    return jsonify(serializers.customer_detail(customer, documents))
+    record = records_service.masked_view(runtime(), session, customer)
+    return jsonify({**serializers.customer_detail(customer, documents), "record": record_serializers.record(record)})
 
 
 @bp.get("/customers/lookup")

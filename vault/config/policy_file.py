@@ -1,4 +1,4 @@
-"""The policy file's sections (`[grades]`, `[alerts]`, `[working_hours]`, `[departure]`), typed and checked
+"""The policy file's sections (`[grades]`, `[alerts]`, `[working_hours]`, `[departure]`, `[records]`), typed and checked
 key by key once, at start-up.
 
 A mistyped threshold must stop the start-up, not silently leave a rule at its default: a company that
@@ -181,6 +181,54 @@ def parse_departure(raw: dict[str, Any]) -> DepartureSettings:
 
 
 @dataclass(frozen=True)
+class RecordSettings:
+    """`[records]`: how often each person may reveal a customer's contacts and terms, and how often each
+    segment's record must be updated or confirmed.
+
+    A reveal spends one unit of the person's quota for that customer (per `reveal_window_days`, counted in
+    fixed windows since 1970, so the database can spend it with one conditional UPDATE) and one unit of
+    their daily cap across customers. Owners and co-owners have their own, higher, quotas: the leaver is
+    usually the owner, so they are counted too.
+    """
+
+    reveals_vip: int = 3
+    reveals_key: int = 5
+    reveals_ordinary: int = 10
+    owner_reveals_vip: int = 10
+    owner_reveals_key: int = 15
+    owner_reveals_ordinary: int = 30
+    reveal_window_days: int = 30
+    reveals_per_day: int = 20
+    cadence_vip: int = 30  # days within which a record must be updated or confirmed
+    cadence_key: int = 60
+    cadence_ordinary: int = 180
+
+    def reveals(self, segment: Segment | str, owner: bool) -> int:
+        """The per-customer reveal quota of one person for a customer of `segment`."""
+        return int(getattr(self, f"{'owner_' if owner else ''}reveals_{Segment(segment).value}"))
+
+    def cadence(self, segment: Segment | str) -> int:
+        return int(getattr(self, f"cadence_{Segment(segment).value}"))
+
+
+def parse_records(raw: dict[str, Any]) -> RecordSettings:
+    """Parse `[records]`: whole numbers only; quotas may be 0 (nobody reveals), windows and cadences not.
+
+    Raises:
+        ConfigError: an unknown key, or a value of the wrong type or range.
+    """
+    known = {f.name for f in fields(RecordSettings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"[records] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    for name, value in raw.items():
+        least = 1 if name.startswith(("cadence_", "reveal_window")) else 0
+        if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= 100_000:
+            raise ConfigError(f"[records] {name} must be a whole number from {least} to 100000")
+    return RecordSettings(**raw)
+
+
+@dataclass(frozen=True)
 class GradeRule:
     """What a grade demands; the defaults are the product's table, a deployment may change them."""
 
@@ -228,7 +276,7 @@ def parse_grades(raw: dict[str, Any], where: str = "policy file") -> dict[int, G
     return grades
 
 
-SECTIONS = ("grades", "alerts", "working_hours", "departure")
+SECTIONS = ("grades", "alerts", "working_hours", "departure", "records")
 
 
 def _clock_text(moment: time) -> str:
@@ -236,7 +284,7 @@ def _clock_text(moment: time) -> str:
 
 
 def policy_sections(grades: dict[int, GradeRule], alerts: AlertSettings, hours: WorkingHours,
-                    departure: DepartureSettings) -> dict[str, Any]:
+                    departure: DepartureSettings, records: RecordSettings | None = None) -> dict[str, Any]:
     """The policy in force, shaped like the policy file (`vault policy show` prints it as TOML): reading
     it back gives the same settings."""
     return {
@@ -247,6 +295,7 @@ def policy_sections(grades: dict[int, GradeRule], alerts: AlertSettings, hours: 
         "departure": {"lookback_days": departure.lookback_days,
                       "key_segments": sorted(str(s) for s in departure.key_segments),
                       "on_notice": departure.on_notice},
+        "records": {f.name: getattr(records or RecordSettings(), f.name) for f in fields(RecordSettings)},
     }
 
 

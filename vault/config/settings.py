@@ -23,10 +23,12 @@ from vault.config.policy_file import (
     AlertSettings,
     DepartureSettings,
     GradeRule,
+    RecordSettings,
     WorkingHours,
     parse_alerts,
     parse_departure,
     parse_grades,
+    parse_records,
     parse_working_hours,
     policy_sections,
     zone,
@@ -107,6 +109,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     working_hours: WorkingHours = field(default_factory=lambda: parse_working_hours({}, "UTC"))
     departure: DepartureSettings = field(default_factory=DepartureSettings)
+    records: RecordSettings = field(default_factory=RecordSettings)
 
     @property
     def database(self) -> str:
@@ -126,7 +129,7 @@ class Settings:
 
     def policy_sections(self) -> dict[str, Any]:
         """The policy in force, shaped like the policy file."""
-        return policy_sections(self.grades, self.alerts, self.working_hours, self.departure)
+        return policy_sections(self.grades, self.alerts, self.working_hours, self.departure, self.records)
 
     def grade(self, grade: int) -> GradeRule:
         try:
@@ -136,7 +139,7 @@ class Settings:
 
 
 
-_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure"}
+_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure", "records"}
 _ENV_FIELDS = {f.name for f in fields(Settings)} - _POLICY_FIELDS
 
 
@@ -188,6 +191,7 @@ def _parse_policy(sections: dict[str, Any], timezone: str, where: str) -> dict[s
         "alerts": parse_alerts(sections.get("alerts", {})),
         "working_hours": parse_working_hours(sections.get("working_hours", {}), timezone),
         "departure": parse_departure(sections.get("departure", {})),
+        "records": parse_records(sections.get("records", {})),
     }
 
 

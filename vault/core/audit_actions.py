@@ -20,8 +20,12 @@ class AuditAction(StrEnum):
     AUDIT_VERIFY = "audit:verify"
     CUSTOMER_ASSIGN = "customer:assign"
     CUSTOMER_CREATE = "customer:create"
+    CUSTOMER_EDIT = "customer:edit"
+    CUSTOMER_HISTORY = "customer:history"
+    CUSTOMER_LOG = "customer:log"
     CUSTOMER_LOOKUP = "customer:lookup"
     CUSTOMER_READ = "customer:read"
+    CUSTOMER_REVEAL = "customer:reveal"
     DEPARTURE_MANAGE = "departure:manage"
     DEPARTURE_OVERRIDE = "departure:override"
     DEPARTURE_REPORT = "departure:report"
@@ -80,6 +84,10 @@ class AuditAction(StrEnum):
     CUSTOMER_OWNER = "customer:owner"
     CUSTOMER_CO_OWNER_ADD = "customer:co_owner_add"
     CUSTOMER_CO_OWNER_REMOVE = "customer:co_owner_remove"
+
+    # The customer record.
+    CUSTOMER_CONFIRM = "customer:confirm"  # the owner found the record current and changed nothing
+    CUSTOMER_VERSION_READ = "customer:version_read"
     CUSTOMER_ACCESS_SUSPEND = "customer:access_suspend"
     CUSTOMER_ACCESS_RESTORE = "customer:access_restore"
     USER_MANAGER = "user:manager"

@@ -9,6 +9,7 @@ from vault.models.documents import PREVIEW_NONE, PREVIEW_READY, Document, Docume
 from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSession
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.mail import MailMode, MailOutbox, MailPreference, MailStatus
+from vault.models.records import ContactLogEntry, CustomerRecord, CustomerRecordVersion, RevealUsage
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from vault.models.users import ApiToken, Role, RoleAssignment, User, UserStatus
 from vault.models.views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewStatus
@@ -28,9 +29,12 @@ __all__ = [
     "AuditHead",
     "Base",
     "Category",
+    "ContactLogEntry",
     "Customer",
     "CustomerAccess",
     "CustomerCoOwner",
+    "CustomerRecord",
+    "CustomerRecordVersion",
     "Departure",
     "DepartureStatus",
     "Document",
@@ -51,6 +55,7 @@ __all__ = [
     "QuotaUsage",
     "RecoveryCode",
     "RequestStatus",
+    "RevealUsage",
     "Role",
     "RoleAssignment",
     "RoleRequest",

@@ -17,8 +17,8 @@ from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, Document, User
 from vault.pages.forms.customers import CoOwnerForm, LookupForm, OwnerForm, RemoveCoOwnerForm
 from vault.pages.forms.documents import CustomerForm, choice
+from vault.pages.records import render_customer
 from vault.services import customers as customers_service
-from vault.services import documents as documents_service
 from vault.services.uploads import human_size
 from vault.web import auth, navigation
 from vault.web.guard import permission
@@ -119,9 +119,8 @@ def new() -> Any:
 def show(customer_id: int) -> Any:
     session, actor = db_session(), auth.current()
     customer = customers_service.read_customer(runtime(), session, actor, customer_id, ctx=access_context())
-    documents = documents_service.customer_documents(session, actor, customer)
     forms = _assignment_forms(customer) if _may_assign(customer) else None
-    return render_template("customers/show.html", customer=customer, documents=documents, forms=forms)
+    return render_customer(customer, assignment=forms)
 
 
 def _may_assign(customer: Customer) -> bool:

@@ -20,7 +20,7 @@ bp = Blueprint("home", __name__)
 def index():
     """What waits for the person, first; the areas of the menu after."""
     user = auth.current()
-    waiting = todo.todo_for(db_session(), user)
+    waiting = todo.todo_for(runtime(), db_session(), user)
     return render_template("index.html", user=user, todo=waiting, now=utcnow())
 
 

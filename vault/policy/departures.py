@@ -24,6 +24,8 @@ MESSAGES.update({
     "not_successor": "Only the person the customer was handed to confirms the contact.",
     "already_offboarded": "The last day has passed and access has ended: the notice can no longer be withdrawn.",
     "successor_departing": "You have given notice yourself: an approver waives or reassigns this confirmation.",
+    "contact_not_logged": "Log your contact with the customer's main contact first (the customer page's contact "
+                          "log): a key customer's handover is confirmed by the successor reaching them.",
     "not_transferred": "The customer has no new owner yet.",
     "already_confirmed": "The contact with this customer is already confirmed.",
     "contact_date_future": "The contact date cannot be in the future.",
@@ -113,7 +115,8 @@ def check_confirmation(item: HandoverItem, *, contact_date: date | None, note: s
 
 @object_rule(Action.HANDOVER_CONFIRM)
 def _confirm(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the handover item; context: contact_date, note, today (in the company's timezone)."""
+    """`target` is the handover item; context: contact_date, note, today (in the company's timezone),
+    contact_logged (whether the actor logged reaching the customer's main contact since the notice)."""
     item: HandoverItem = target
     if item.departure.user_id == actor.id:
         return deny("own_departure")
@@ -122,8 +125,13 @@ def _confirm(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     if actor.status != UserStatus.ACTIVE:
         # A successor on notice is leaving too: their word that the customer stays is worth nothing.
         return deny("successor_departing")
-    return check_confirmation(item, contact_date=context.get("contact_date"), note=context.get("note"),
-                              today=context["today"])
+    checked = check_confirmation(item, contact_date=context.get("contact_date"), note=context.get("note"),
+                                 today=context["today"])
+    if checked and item.key and context.get("contact_logged") is False:
+        # A key customer stays with the company when its main contact knows the successor: the contact
+        # log, not a date typed into this form, shows that they met.
+        return deny("contact_not_logged")
+    return checked
 
 
 def check_override(departure: Departure, reason: str | None) -> Decision:

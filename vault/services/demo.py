@@ -20,7 +20,7 @@ from vault.config.settings import Settings, TrustedPlace
 from vault.core.context import AccessContext
 from vault.models import Document, Role, Segment
 from vault.runtime import Runtime
-from vault.services import accounts, customers, demo_content, documents
+from vault.services import accounts, customers, demo_content, demo_records, documents
 
 # One password for every demo account, printed by `vault demo`; never use the demo in production.
 DEMO_PASSWORD = "harbour-lantern-47"  # noqa: S105
@@ -81,13 +81,16 @@ class DemoSummary:
     users_created: int = 0
     customers_created: int = 0
     documents_created: int = 0
+    records_created: int = 0
     users: int = 0
     customers: int = 0
     documents: int = 0
 
 
-def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], None] = lambda _m: None) -> DemoSummary:
-    """Create what is missing of the demo company; returns what exists and what was added."""
+def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], None] = lambda _m: None,
+         files: bool = True) -> DemoSummary:
+    """Create what is missing of the demo company; returns what exists and what was added. `files=False`
+    leaves the sixty files out (tests of the people, customers and records need no rendering)."""
     ctx = AccessContext.cli()
     summary = DemoSummary()
     with rt.db.session() as session:
@@ -125,8 +128,12 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
                 # Key accounts are sold by a team: the next account manager co-owns each VIP customer.
                 partner = accounts.get_user(session, ACCOUNT_MANAGERS[(spec.index + 1) % len(ACCOUNT_MANAGERS)])
                 customers.add_co_owner(rt, session, None, customer, partner, ctx=ctx)
+            team = [u for u in (customer.owner, *(co.user for co in customer.co_owners)) if u is not None]
+            manager = customer.owner.manager if customer.owner is not None else None
+            summary.records_created += demo_records.seed_record(rt, session, customer, spec, team, manager,
+                                                                seed=seed, ctx=ctx)
             existing = set(session.scalars(select(Document.title).where(Document.customer_id == customer.id)))
-            for item in files_by_customer.get(spec.name, []):
+            for item in files_by_customer.get(spec.name, []) if files else []:
                 summary.documents += 1
                 if item.title in existing:
                     continue
@@ -137,6 +144,8 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
                 summary.documents_created += 1
         summary.customers += 1
     echo(f"customers: {summary.customers} ({summary.customers_created} new)")
+    echo(f"records: {summary.customers} ({summary.records_created} new; contacts, terms, notes and a year of "
+         "contact log, sealed)")
     echo(f"files: {summary.documents} ({summary.documents_created} new, encrypted in {rt.store.describe()})")
     return summary
 

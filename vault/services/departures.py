@@ -53,6 +53,7 @@ from vault.runtime import Runtime
 from vault.services import accounts, quota
 from vault.services.customers import OWNER_ROLES
 from vault.services.loans import targets
+from vault.services.records import reached_main_contact
 
 LAST_DAY_REASON = "Access ended on the borrower's last working day"
 MAX_NOTE = 2000
@@ -353,16 +354,20 @@ def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverIt
 
 def confirm_contact(rt: Runtime, session: Session, actor: User, item: HandoverItem, *, contact_date: date | None,
                     note: str, ctx: AccessContext) -> HandoverItem:
-    """The new owner confirms having spoken to the customer (the "customer confirmation" rule).
+    """The new owner confirms having spoken to the customer (the "customer confirmation" rule). For a key
+    customer the successor must first have logged reaching its main contact (the record's first contact)
+    since the notice began (`records.reached_main_contact`).
 
     Raises:
         policy.Denied: `not_successor`, `own_departure`, `departure_closed`, `not_transferred`,
-            `already_confirmed`, `contact_date_future`, `contact_before_notice`, or a bad note.
+            `already_confirmed`, `contact_date_future`, `contact_before_notice`, `contact_not_logged`, or a
+            bad note.
     """
     note = (note or "").strip()
     departure = item.departure
+    logged = reached_main_contact(session, item.customer_id, actor.id, departure.started_at)
     policy.require(actor, Action.HANDOVER_CONFIRM, item, contact_date=contact_date, note=note,
-                   today=today(rt.settings), audit={"customer_id": item.customer_id,
+                   today=today(rt.settings), contact_logged=logged, audit={"customer_id": item.customer_id,
                                                     "subject_user_id": departure.user_id})
     item.contact_date = contact_date
     item.confirmation_note = _clean_note(note)

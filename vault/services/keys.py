@@ -21,9 +21,10 @@ from crypto import CryptoError, KeyringError
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
-from vault.models import DocumentVersion
+from vault.models import CustomerRecord, DocumentVersion
 from vault.runtime import Runtime
 from vault.services.documents import version_context
+from vault.services.record_crypto import key_context
 
 BATCH = 200
 
@@ -45,10 +46,48 @@ class RewrapResult:
 
 
 def usage(rt: Runtime) -> dict[str, int]:
-    """How many versions name each key id (ids no longer in the keyring included: that is damage)."""
+    """How many data keys (file versions and customer records) name each key id (ids no longer in the
+    keyring included: that is damage)."""
+    counts: dict[str, int] = {}
     with rt.db.session() as session:
-        rows = session.execute(select(DocumentVersion.key_id, func.count()).group_by(DocumentVersion.key_id))
-        return {key_id: count for key_id, count in rows}
+        for model in (DocumentVersion, CustomerRecord):
+            for key_id, count in session.execute(select(model.key_id, func.count()).group_by(model.key_id)):
+                counts[key_id] = counts.get(key_id, 0) + count
+    return counts
+
+
+def _records_under(session: object, key_id: str) -> int:
+    return session.scalar(select(func.count()).select_from(CustomerRecord)  # type: ignore[attr-defined]
+                          .where(CustomerRecord.key_id == key_id)) or 0
+
+
+def rewrap_records(rt: Runtime, *, batch_size: int = BATCH) -> int:
+    """Re-wrap every customer record's data key not under the active key (the sealed fields stay as they
+    are); batches of locked rows, each its own transaction, like the file versions."""
+    active = rt.keyring.active_key_id
+    done = 0
+    last_id = 0
+    while True:
+        with rt.db.session() as session:
+            page = list(session.scalars(
+                select(CustomerRecord)
+                .where(CustomerRecord.key_id != active, CustomerRecord.customer_id > last_id)
+                .order_by(CustomerRecord.customer_id).limit(batch_size).with_for_update()
+            ))
+            if not page:
+                return done
+            for record in page:
+                try:
+                    record.key_id, record.wrapped_key = rt.keyring.rewrap(
+                        record.key_id, record.wrapped_key, key_context(record.customer_id))
+                except CryptoError as exc:
+                    raise ServiceError(
+                        "rewrap_failed",
+                        f"The data key of customer {record.customer_id}'s record cannot be re-wrapped: {exc}. "
+                        "Restore it from a backup.",
+                    ) from None
+            last_id = page[-1].customer_id
+            done += len(page)
 
 
 def list_keys(rt: Runtime) -> list[KeyInfo]:
@@ -60,10 +99,13 @@ def list_keys(rt: Runtime) -> list[KeyInfo]:
 
 
 def pending(rt: Runtime) -> int:
-    """Versions whose data key is not yet wrapped by the active key."""
+    """Versions and customer records whose data key is not yet wrapped by the active key."""
     with rt.db.session() as session:
-        return session.scalar(select(func.count()).select_from(DocumentVersion)
-                              .where(DocumentVersion.key_id != rt.keyring.active_key_id)) or 0
+        active = rt.keyring.active_key_id
+        return (session.scalar(select(func.count()).select_from(DocumentVersion)
+                               .where(DocumentVersion.key_id != active)) or 0) + \
+            (session.scalar(select(func.count()).select_from(CustomerRecord)
+                            .where(CustomerRecord.key_id != active)) or 0)
 
 
 def rewrap(
@@ -108,10 +150,11 @@ def rewrap(
             batches += 1
         if progress is not None:
             progress(len(page))
+    records = rewrap_records(rt, batch_size=batch_size)
     with rt.db.session() as session:
         rt.audit.record(session, action=action, actor=None, ctx=ctx or AccessContext.cli(),
                         detail={"active_key_id": active, "previous_key_id": previous_key_id,
-                                "rewrapped": done, "batches": batches})
+                                "rewrapped": done, "batches": batches, "records": records})
     return RewrapResult(active, previous_key_id, done, batches)
 
 
@@ -138,8 +181,8 @@ def drop(rt: Runtime, key_id: str, *, ctx: AccessContext | None = None) -> None:
     with rt.db.session() as session:
         # The count and the audit record share one transaction; new data keys only ever use the active
         # key, which cannot be dropped, so the count cannot grow behind our back.
-        still_used = session.scalar(select(func.count()).select_from(DocumentVersion)
-                                    .where(DocumentVersion.key_id == key_id)) or 0
+        still_used = (session.scalar(select(func.count()).select_from(DocumentVersion)
+                                     .where(DocumentVersion.key_id == key_id)) or 0) + _records_under(session, key_id)
         # Recorded first: if the keyring refuses, the record rolls back with the rest.
         rt.audit.record(session, action=AuditAction.KEY_DROP, actor=None, ctx=ctx or AccessContext.cli(),
                         detail={"key_id": key_id})

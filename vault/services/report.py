@@ -43,7 +43,8 @@ from vault.models import (
 )
 from vault.runtime import Runtime
 from vault.services import pdf_layout
-from vault.services.departures import departure_of
+from vault.services.departures import departure_of, end_of_day
+from vault.services.upkeep import states_for
 
 FORMATS = ("html", "csv", "pdf")
 MAX_LISTED = 20  # distinct reasons or places shown per document
@@ -94,6 +95,11 @@ class CustomerLine:
     last_at: datetime | None = None
     read: int = 0  # times the person opened the customer's record
     looked_up: int = 0  # times a look-up of theirs returned the customer
+    revealed: int = 0  # times they revealed the customer's contacts and terms
+    # For customers they owned: the record's completeness (0-100) at the end of the day of notice (or now
+    # without a departure), and how many days it was overdue then: what the successor inherits.
+    completeness: int | None = None
+    overdue_days: int | None = None
 
 
 @dataclass
@@ -263,12 +269,17 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
         line.documents = sum(1 for d in documents.values() if d.customer_id == customer_id)
         line.read = accessed.get((customer_id, "read"), 0)
         line.looked_up = accessed.get((customer_id, "lookup"), 0)
+        line.revealed = accessed.get((customer_id, "reveal"), 0)
         item = items.get(customer_id)
         if item is not None:
             line.handover_to = item.to_user.display_name if item.to_user else ""
             line.handover_state = _handover_state(item)
         lines.append(line)
     lines.sort(key=lambda c: (c.name.casefold(), c.customer_id))
+    notice_end = min(now, end_of_day(rt.settings, departure.notice_date)) if departure else None
+    for customer_id, state in states_for(rt, session, sorted(owned_ids), at=notice_end).items():
+        line = next(c for c in lines if c.customer_id == customer_id)
+        line.completeness, line.overdue_days = state.completeness, state.overdue_days
 
     loans = [
         LoanLine(loan.id, loan.document_id, loan.document.title, loan.document.customer.name, str(loan.kind),
@@ -331,7 +342,7 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
 
 CSV_COLUMNS = (
     "kind", "customer_id", "customer", "segment", "owned", "handover_to", "handover_state", "read", "looked_up",
-    "document_id",
+    "revealed", "completeness", "overdue_days", "document_id",
     "document", "grade", "files", "records", "compiled", "borrowed", "viewed", "downloaded", "delivered",
     "seconds_open", "pages_seen", "refused", "other", "first_at", "last_at", "places", "declared_places",
     "reasons", "loan_id", "status",
@@ -357,7 +368,8 @@ def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
     for c in report.customers:
         yield {"kind": "customer", "customer_id": c.customer_id, "customer": c.name, "segment": c.segment,
                "owned": c.owned, "handover_to": c.handover_to, "handover_state": c.handover_state,
-               "read": c.read, "looked_up": c.looked_up, "files": c.documents, "records": c.events,
+               "read": c.read, "looked_up": c.looked_up, "revealed": c.revealed, "completeness": c.completeness,
+               "overdue_days": c.overdue_days, "files": c.documents, "records": c.events,
                "first_at": c.first_at, "last_at": c.last_at}
     for d in report.documents:
         yield {"kind": "document", "customer_id": d.customer_id, "customer": report.customer_name(d.customer_id),
@@ -454,11 +466,13 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
 
     story.append(Paragraph(f"Customers ({len(report.customers)})", styles["Heading2"]))
     story.append(table(
-        ["Customer", "Segment", "Owned", "Handed to", "Handover", "Read", "Looked up", "Files", "Records", "First",
-         "Last"],
+        ["Customer", "Segment", "Owned", "Handed to", "Handover", "Read", "Looked up", "Reveals", "Complete",
+         "Files", "Records", "First", "Last"],
         [[c.name, c.segment, "yes" if c.owned else "", c.handover_to, c.handover_state, c.read, c.looked_up,
+          c.revealed, "" if c.completeness is None else f"{c.completeness}%"
+          + (f", {c.overdue_days} d late" if c.overdue_days else ""),
           c.documents, c.events, _when(c.first_at), _when(c.last_at)] for c in report.customers],
-        [46, 14, 11, 30, 32, 10, 13, 10, 12, 33, 33],
+        [46, 14, 11, 28, 28, 10, 13, 12, 18, 10, 12, 27, 27],
     ))
     story.append(Paragraph(f"Documents ({len(report.documents)})", styles["Heading2"]))
     story.append(table(

@@ -31,7 +31,8 @@ from vault.models import (
     QuotaUsage,
     User,
 )
-from vault.services import quota
+from vault.runtime import Runtime
+from vault.services import quota, upkeep
 
 # Lists of files show their type, the latest version's: loaded with the loans, not one query per row.
 _WITH_FILE = selectinload(Loan.document).selectinload(Document.versions)
@@ -53,7 +54,7 @@ class Todo:
     decisions: list[Loan] = field(default_factory=list)  # requests waiting for my decision (approvers)
     releases: list[Loan] = field(default_factory=list)  # approved grade-3 loans waiting for my release
     handovers: list[HandoverItem] = field(default_factory=list)  # customers handed to me, to confirm
-    overdue: list[Customer] = field(default_factory=list)  # my customer records past their cadence
+    overdue: list[upkeep.Overdue] = field(default_factory=list)  # my customer records past their cadence
     loans: list[HeldLoan] = field(default_factory=list)  # my active loans
     alerts: list[Alert] = field(default_factory=list)  # open alerts, for those who handle them
     alerts_total: int = 0
@@ -67,14 +68,12 @@ class Todo:
         return not (any(self.counts().values()) or self.loans)
 
 
-def overdue_customers(session: Session, actor: User) -> list[Customer]:
-    """The actor's customers whose record is overdue for an update: always empty for now.
-
-    Whether a record is overdue is for the customer record itself to say (its update cadence), and
-    customers hold no such record yet; guessing a cadence here would flag customers nobody has to call.
-    The home page already shows this section and its count, so the record only has to fill this in.
-    """
-    return []
+def overdue_customers(rt: Runtime, session: Session, actor: User) -> list[upkeep.Overdue]:
+    """The records of the actor's book (and, for a manager, their team's) past their update cadence, most
+    overdue first (`services.upkeep`); nobody else's."""
+    if not policy.authorize(actor, Action.CUSTOMER_READ) or actor.customers_suspended_at is not None:
+        return []
+    return upkeep.overdue_book(rt, session, actor)
 
 
 def _decisions(session: Session, actor: User) -> list[Loan]:
@@ -146,19 +145,19 @@ def _alerts(session: Session, actor: User) -> tuple[list[Alert], int]:
     return shown, total
 
 
-def todo_for(session: Session, actor: User) -> Todo:
+def todo_for(rt: Runtime, session: Session, actor: User) -> Todo:
     """Everything waiting for `actor`, each list empty when their roles give them no part in it."""
     alerts, alerts_total = _alerts(session, actor)
     return Todo(decisions=_decisions(session, actor), releases=_releases(session, actor),
-                handovers=_handovers(session, actor), overdue=overdue_customers(session, actor),
+                handovers=_handovers(session, actor), overdue=overdue_customers(rt, session, actor),
                 loans=_held_loans(session, actor), alerts=alerts, alerts_total=alerts_total)
 
 
-def counts_for(session: Session, actor: User) -> dict[str, int]:
+def counts_for(rt: Runtime, session: Session, actor: User) -> dict[str, int]:
     """The menu's badges: how many requests, releases, handovers, overdue records and open alerts wait."""
     _shown, alerts_total = _alerts(session, actor)
     return {"decisions": len(_decisions(session, actor)), "releases": len(_releases(session, actor)),
-            "handovers": len(_handovers(session, actor)), "overdue": len(overdue_customers(session, actor)),
+            "handovers": len(_handovers(session, actor)), "overdue": len(overdue_customers(rt, session, actor)),
             "alerts": alerts_total}
 
 

@@ -13,6 +13,11 @@ from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
 ID_MAX = 2**31 - 1
+# The numbers 0..2**31-1 as a pattern. An id out of range must not even match the path: werkzeug checks a
+# rule's method before its converter's value, so with two rules on one path (GET and PATCH of a customer)
+# a number rejected only by `max` answered the second method with 405 instead of 404.
+_UP_TO_ID_MAX = (r"(?:\d{1,9}|1\d{9}|20\d{8}|21[0-3]\d{7}|214[0-6]\d{6}|2147[0-3]\d{5}|21474[0-7]\d{4}"
+                 r"|214748[0-2]\d{3}|2147483[0-5]\d{2}|21474836[0-3]\d|214748364[0-7])")
 
 
 class BoundedId(IntegerConverter):
@@ -21,6 +26,8 @@ class BoundedId(IntegerConverter):
     def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = None, max: int | None = ID_MAX,
                  signed: bool = False) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+        if max == ID_MAX and not fixed_digits and not signed:
+            self.regex = _UP_TO_ID_MAX
 
 
 def install(app: Flask) -> None:

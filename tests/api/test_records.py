@@ -1,0 +1,157 @@
+"""The customer record through the API: masked reads, reveals within quotas, edits into versions with diffs,
+history for the owner's managers, and the contact log."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import assert_error, events
+from vault.models import Role
+from vault.services import accounts
+
+pytestmark = pytest.mark.parametrize("settings_overrides", [{"policy": {
+    "records": {"reveals_key": 2, "owner_reveals_key": 3, "reveals_per_day": 3}}}])
+
+CONTACTS = [{"name": "Jana Novak", "role": "Buyer", "phones": ["+49 170 5550196"],
+             "emails": ["jana@nordlicht.example"], "messaging": {"telegram": "@jananovak77"},
+             "birthday": "1980-05-17", "preferences": "Mornings only"}]
+TERMS = {"payment": "30 days net", "discount": "7%", "credit_limit": 50000}
+
+
+@pytest.fixture
+def customer(api: Any, rt: Any) -> int:
+    customer_id = api.customer("Nordlicht Handel", owner="bob", shared=False)
+    response = api.call("PATCH", f"/api/v1/customers/{customer_id}", "bob",
+                        json={"city": "Hamburg", "industry": "Wholesale", "status": "active", "contacts": CONTACTS,
+                              "terms": TERMS, "notes": "Prefers German-speaking staff"})
+    assert response.status_code == 200, response.get_json()
+    return customer_id
+
+
+def _raw(response: Any) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_a_read_is_masked_and_names_no_contact(api, customer):
+    body = api.get(f"/api/v1/customers/{customer}", "bob").get_json()
+    record = body["record"]
+    assert record["revealed"] is False and record["city"] == "Hamburg" and record["version"] == 1
+    assert record["contacts"][0]["phones"] == ["+49 ••• ••• 96"]
+    assert record["contacts"][0]["emails"] == ["j•••@nordlicht.example"]
+    assert record["contacts"][0]["messaging"] == {"telegram": "@•••"}
+    assert record["terms"] == {"payment": "•••", "discount": "•••", "credit_limit": "•••"}
+    text = _raw(api.get(f"/api/v1/customers/{customer}", "bob"))
+    for secret in ("5550196", "jana@", "jananovak77", "30 days net", "German-speaking", "Jana Novak"):
+        assert secret not in text
+
+
+def test_a_reveal_shows_everything_and_spends_the_quota(api, rt, customer):
+    reveal = {"reason": "Call about the renewal", "place": "Head office"}
+    first = api.post(f"/api/v1/customers/{customer}/reveal", "bob", json=reveal)
+    assert first.status_code == 200, first.get_json()
+    body = first.get_json()
+    assert body["record"]["contacts"] == CONTACTS
+    assert body["record"]["terms"] == {"payment": "30 days net", "discount": "7%", "credit_limit": "50000"}
+    # The owner has the owner's quota (3 for a key customer here), and the daily cap of 3.
+    assert (body["remaining"], body["remaining_today"]) == (2, 2)
+    for _ in range(2):
+        assert api.post(f"/api/v1/customers/{customer}/reveal", "bob", json=reveal).status_code == 200
+    assert_error(api.post(f"/api/v1/customers/{customer}/reveal", "bob", json=reveal), 403, "reveal_quota")
+    done = events(rt, "customer:reveal")
+    assert len(done) == 3 and done[0].reason_text == "Call about the renewal"
+    assert events(rt, "customer:reveal", "denied")
+
+
+def test_a_reveal_needs_a_reason_and_a_place(api, customer):
+    body = assert_error(api.post(f"/api/v1/customers/{customer}/reveal", "bob", json={"reason": "", "place": "x"}),
+                        422, "invalid_request")
+    assert "reason" in body["fields"]
+    assert_error(api.post(f"/api/v1/customers/{customer}/reveal", "bob", json={"reason": "why"}), 422,
+                 "invalid_request")
+
+
+def test_the_daily_cap_holds_across_customers(api, rt, customer):
+    others = [api.customer(f"Second Customer {i}", owner="bob", shared=False) for i in range(3)]
+    reveal = {"reason": "Tour", "place": "Office"}
+    answers = [api.post(f"/api/v1/customers/{c}/reveal", "bob", json=reveal).status_code
+               for c in [customer, *others]]
+    assert answers == [200, 200, 200, 403]
+    assert_error(api.post(f"/api/v1/customers/{others[-1]}/reveal", "bob", json=reveal), 403, "reveal_daily_cap")
+    # The refused reveal did not spend that customer's quota either: a new day restores both.
+
+
+def test_only_the_owner_and_co_owners_edit(api, customer):
+    assert_error(api.call("PATCH", f"/api/v1/customers/{customer}", "bea", json={"city": "Kiel"}), 404, "not_found")
+    # Someone who sees the customer (its compiler) but does not own it is refused, not hidden.
+    assert_error(api.call("PATCH", f"/api/v1/customers/{customer}", "carl", json={"city": "Kiel"}), 403, "not_owner")
+    bad = api.call("PATCH", f"/api/v1/customers/{customer}", "bob",
+                   json={"contacts": [{"name": "X", "emails": ["not-an-address"]}]})
+    assert "contacts[0].emails" in assert_error(bad, 422, "invalid_request")["fields"]
+    bad = api.call("PATCH", f"/api/v1/customers/{customer}", "bob", json={"status": "bankrupt"})
+    assert_error(bad, 422, "invalid_request")
+
+
+def test_an_edit_makes_a_version_whose_diff_the_history_shows(api, rt, users, customer):
+    changed = CONTACTS[0] | {"phones": ["+49 170 5550112"]}
+    response = api.call("PATCH", f"/api/v1/customers/{customer}", "bob",
+                        json={"city": "Lübeck", "contacts": [changed]})
+    assert response.get_json()["version"] == 2
+    edits = events(rt, "customer:edit")
+    assert [json.loads(e.detail)["changed"] for e in edits] == [
+        ["city", "industry", "status", "contacts", "terms", "notes"], ["city", "contacts"]]
+    history = api.get(f"/api/v1/customers/{customer}/history", "bob")
+    versions = history.get_json()["versions"]
+    assert [v["number"] for v in versions] == [2, 1]
+    assert {(c["field"], c["before"], c["after"]) for c in versions[0]["changes"]} == {
+        ("city", "Hamburg", "Lübeck"), ("contacts[0].phones[0]", "+49 ••• ••• 96", "+49 ••• ••• 12")}
+    assert "5550112" not in _raw(history)
+    # The owner's manager reads the old version; a colleague who sees the customer does not.
+    users.make("hana", Role.BORROWER)
+    with rt.db.session() as session:
+        accounts.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
+                             actor=None)
+    old = api.get(f"/api/v1/customers/{customer}/history/1", "hana")
+    assert old.status_code == 200 and old.get_json()["city"] == "Hamburg"
+    assert events(rt, "customer:version_read")[0].actor_name == "hana"
+    assert_error(api.get(f"/api/v1/customers/{customer}/history", "carl"), 403, "not_in_chain")
+    assert_error(api.get(f"/api/v1/customers/{customer}/history/9", "bob"), 404, "not_found")
+
+
+def test_the_contact_log_is_sealed_and_masked(api, rt, customer):
+    entry = {"happened_on": date.today().isoformat(), "channel": "visit", "contact": "Jana Novak",
+             "topic": "Renewal of the frame contract", "result": "Agreed in principle", "next_step": "Send offer"}
+    created = api.post(f"/api/v1/customers/{customer}/log", "bob", json=entry)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["main_contact"] is True
+    shown = api.get(f"/api/v1/customers/{customer}", "bob")
+    line = shown.get_json()["record"]["log"][0]
+    assert (line["channel"], line["contact"], line["topic"]) == ("visit", "J••• N•••", "•••")
+    assert "frame contract" not in _raw(shown)
+    revealed = api.post(f"/api/v1/customers/{customer}/reveal", "bob", json={"reason": "r", "place": "p"})
+    assert revealed.get_json()["record"]["log"][0]["topic"] == "Renewal of the frame contract"
+    # Only people working the customer log; a verification visit is a manager's.
+    assert_error(api.post(f"/api/v1/customers/{customer}/log", "carl", json=entry), 403, "not_working")
+    assert_error(api.post(f"/api/v1/customers/{customer}/log", "bob", json=entry | {"verification": True}),
+                 400, "invalid_log")
+    assert_error(api.post(f"/api/v1/customers/{customer}/log", "bob", json=entry | {"happened_on": "2999-01-01"}),
+                 400, "invalid_log")
+
+
+def test_a_manager_logs_a_verification_visit(api, rt, users, customer):
+    users.make("hana", Role.BORROWER)
+    with rt.db.session() as session:
+        accounts.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
+                             actor=None)
+    entry = {"happened_on": date.today().isoformat(), "channel": "visit", "contact": "jana  novák",
+             "topic": "Checked the file with the customer", "verification": True}
+    created = api.post(f"/api/v1/customers/{customer}/log", "hana", json=entry)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["main_contact"] is True  # accents, case and spaces aside, the first contact
+    line = api.get(f"/api/v1/customers/{customer}", "hana").get_json()["record"]["log"][0]
+    assert (line["verification"], line["author"]) == (True, "Hana")
+    logged = events(rt, "customer:log")
+    assert json.loads(logged[-1].detail)["verification"] is True and "Checked" not in logged[-1].detail

@@ -1,0 +1,83 @@
+"""The record on the customer page: masked, revealed by a form with a reason, edited into versions, the
+contact log, and the history with its diffs."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from tests.conftest import login
+from tests.support.factories import make_customer
+from vault.core.context import AccessContext
+from vault.models import Role, Segment
+from vault.services import accounts, records
+
+pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+
+PHONE = "+49 170 5550196"
+
+
+@pytest.fixture
+def scene(rt: Any, users: Any) -> dict[str, int]:
+    bob = users.make("bob", Role.BORROWER)
+    hana = users.make("hana", Role.BORROWER)
+    users.make("bea", Role.BORROWER)
+    with rt.db.session() as session:
+        accounts.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
+                             actor=None)
+        customer = make_customer(session, owner_id=bob.id, name="Nordlicht Handel", segment=Segment.VIP)
+        records.edit(rt, session, None, customer, {
+            "city": "Hamburg", "contacts": [{"name": "Jana Novak", "phones": [PHONE],
+                                            "emails": ["jana@nordlicht.example"]}],
+            "terms": {"payment": "30 days net"}}, ctx=AccessContext.cli())
+        session.commit()
+        return {"customer": customer.id, "bob": bob.id, "hana": hana.id}
+
+
+def _form(page: str) -> str:
+    return page
+
+
+def test_the_page_masks_then_a_reveal_shows(client, rt, scene):
+    token = login(client, "bob")
+    page = client.get(f"/customers/{scene['customer']}").get_data(as_text=True)
+    assert "+49 ••• ••• 96" in page and "j•••@nordlicht.example" in page
+    assert "5550196" not in page and "jana@" not in page and "30 days net" not in page
+    missing = client.post(f"/customers/{scene['customer']}/reveal", data={"csrf_token": token, "rv-place": "Office"})
+    assert missing.status_code == 400
+    shown = client.post(f"/customers/{scene['customer']}/reveal",
+                        data={"csrf_token": token, "rv-reason": "Renewal call", "rv-place": "Office"})
+    assert shown.status_code == 200
+    text = shown.get_data(as_text=True)
+    assert PHONE in text and "jana@nordlicht.example" in text and "30 days net" in text
+
+
+def test_edit_log_and_history(client, rt, scene):
+    token = login(client, "bob")
+    cid = scene["customer"]
+    saved = client.post(f"/customers/{cid}/record", data={"csrf_token": token, "rec-city": "Lübeck",
+                                                          "rec-industry": "Wholesale", "rec-status": "active"})
+    assert saved.status_code == 302
+    logged = client.post(f"/customers/{cid}/log", data={
+        "csrf_token": token, "log-happened_on": date.today().isoformat(), "log-channel": "visit",
+        "log-contact": "Jana Novak", "log-topic": "Frame contract"})
+    assert logged.status_code == 302
+    page = client.get(f"/customers/{cid}").get_data(as_text=True)
+    assert "Lübeck" in page and "Frame contract" not in page and "J••• N•••" in page
+    bad = client.post(f"/customers/{cid}/record", data={"csrf_token": token, "rec-status": "bankrupt"})
+    assert bad.status_code == 400
+    bad = client.post(f"/customers/{cid}/record", data={"csrf_token": token, "rec-contacts": "X | | | nonsense"})
+    assert bad.status_code == 400 and "contacts[0].emails" in bad.get_data(as_text=True)
+    history = client.get(f"/customers/{cid}/history").get_data(as_text=True)
+    assert "Version 2" in history and "Hamburg" in history and "Lübeck" in history
+
+
+def test_history_is_the_chain_s_and_others_are_refused(client, rt, scene):
+    login(client, "hana")
+    assert client.get(f"/customers/{scene['customer']}/history/1").status_code == 200
+    client.get("/logout")
+    other = client.application.test_client()
+    login(other, "bea")
+    assert other.get(f"/customers/{scene['customer']}/history").status_code == 404

@@ -1,0 +1,115 @@
+"""The customer record as JSON (masked or revealed), its history and contact log, with their OpenAPI schemas.
+
+Registered into `vault.api.serializers.SCHEMAS` at import, like every other shape of the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vault.api.serializers import SCHEMAS, _object, _ref, timestamp
+from vault.services.records import CHANNELS, FACTS, SIZES, STATUSES, Change, LogLine, RecordView, VersionView
+
+_TEXT = {"type": "string"}
+_TEXTS = {"type": "array", "items": _TEXT}
+
+
+def log_line(line: LogLine) -> dict[str, Any]:
+    return {"id": line.id, "happened_on": line.happened_on.isoformat(), "channel": line.channel,
+            "author": line.author, "verification": line.verification, "main_contact": line.main_contact,
+            "contact": line.contact, "topic": line.topic, "result": line.result, "next_step": line.next_step}
+
+
+def record(view: RecordView) -> dict[str, Any]:
+    return {"revealed": view.revealed, "version": view.version, "updated_at": timestamp(view.updated_at),
+            **{name: view.facts.get(name, "") for name in FACTS},
+            "contacts": view.contacts, "terms": view.terms, "notes": view.notes,
+            "log": [log_line(line) for line in view.log]}
+
+
+def _change(change: Change) -> dict[str, Any]:
+    return {"field": change.field, "before": change.before, "after": change.after}
+
+
+def version(item: VersionView) -> dict[str, Any]:
+    return {"number": item.number, "at": timestamp(item.at), "author": item.author, "changed": item.changed,
+            "changes": [_change(c) for c in item.changes]}
+
+
+def old_version(number: int, data: dict[str, Any]) -> dict[str, Any]:
+    return {"number": number, **{name: data["facts"].get(name, "") for name in FACTS},
+            "contacts": data["contacts"], "terms": data["terms"], "notes": data["notes"]}
+
+
+_CONTACT = _object({
+    "name": _TEXT, "role": _TEXT, "phones": _TEXTS, "emails": _TEXTS,
+    "messaging": {"type": "object", "additionalProperties": _TEXT}, "birthday": _TEXT, "preferences": _TEXT,
+}, "A contact person; masked (`+49 ••• ••• 96`, `j•••@nordlicht.example`) until revealed.")
+_FACTS = {name: _TEXT for name in FACTS}
+_GROUPS = {"contacts": {"type": "array", "items": _ref("RecordContact")},
+           "terms": {"type": "object", "additionalProperties": _TEXT}, "notes": _TEXT}
+_SCALAR_OR_NULL = {"type": ["string", "null"]}
+
+SCHEMAS["RecordContact"] = _CONTACT
+SCHEMAS["LogEntry"] = _object({
+    "id": {"type": "integer", "minimum": 1}, "happened_on": {"type": "string", "format": "date"},
+    "channel": {"type": "string", "enum": list(CHANNELS)}, "author": _TEXT, "verification": {"type": "boolean"},
+    "main_contact": {"type": "boolean"}, "contact": _TEXT, "topic": _TEXT, "result": _TEXT, "next_step": _TEXT,
+}, "A visit, call or meeting; who was reached and what was said are masked until revealed.")
+SCHEMAS["CustomerRecord"] = _object({
+    "revealed": {"type": "boolean"}, "version": {"type": "integer", "minimum": 0},
+    "updated_at": {"type": ["string", "null"], "format": "date-time"}, **_FACTS, **_GROUPS,
+    "log": {"type": "array", "items": _ref("LogEntry")},
+}, "The structured record: facts in clear; contacts, terms, notes and the log masked unless `revealed`.")
+SCHEMAS["CustomerDetail"]["properties"]["record"] = _ref("CustomerRecord")
+SCHEMAS["CustomerDetail"]["required"] = [*SCHEMAS["CustomerDetail"]["required"], "record"]
+SCHEMAS["Revealed"] = _object({
+    "record": _ref("CustomerRecord"),
+    "remaining": {"type": "integer", "minimum": 0, "description": "Reveals of this customer left in the period."},
+    "remaining_today": {"type": "integer", "minimum": 0, "description": "Reveals of any customer left today."},
+})
+SCHEMAS["RecordChange"] = _object({"field": _TEXT, "before": _SCALAR_OR_NULL, "after": _SCALAR_OR_NULL})
+SCHEMAS["RecordVersion"] = _object({
+    "number": {"type": "integer", "minimum": 1}, "at": {"type": "string", "format": "date-time"}, "author": _TEXT,
+    "changed": _TEXTS, "changes": {"type": "array", "items": _ref("RecordChange")},
+}, "One version: who, when, which fields, and the diff against the version before (sensitive values masked).")
+SCHEMAS["RecordHistory"] = _object({"versions": {"type": "array", "items": _ref("RecordVersion")}})
+SCHEMAS["RecordSnapshot"] = _object({"number": {"type": "integer", "minimum": 1}, **_FACTS, **_GROUPS},
+                                    "A past version of the record, masked like the current one.")
+SCHEMAS["LogCreated"] = _object({"id": {"type": "integer", "minimum": 1}, "main_contact": {"type": "boolean"}})
+
+_CONTACT_INPUT = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "role": {"type": "string", "maxLength": 100},
+        "phones": {"type": "array", "maxItems": 5,
+                   "items": {"type": "string", "pattern": r"^\+?[0-9][0-9 ()./-]{3,38}$", "maxLength": 40}},
+        "emails": {"type": "array", "maxItems": 5,
+                   "items": {"type": "string", "format": "email", "maxLength": 200}},
+        "messaging": {"type": "object", "maxProperties": 5,
+                      "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 100}},
+        "birthday": {"type": "string", "format": "date"},
+        "preferences": {"type": "string", "maxLength": 500},
+    },
+    "required": ["name"],
+    "additionalProperties": False,
+}
+RECORD_EDIT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Fields left out stay as they are; `contacts`, `terms` and `notes` replace the whole group.",
+    "properties": {
+        "legal_name": {"type": "string", "maxLength": 200},
+        "address": {"type": "string", "maxLength": 300},
+        "city": {"type": "string", "maxLength": 100},
+        "industry": {"type": "string", "maxLength": 100},
+        "size": {"type": "string", "enum": ["", *SIZES]},
+        "status": {"type": "string", "enum": ["", *STATUSES]},
+        "contacts": {"type": "array", "maxItems": 20, "items": _CONTACT_INPUT},
+        "terms": {"type": "object", "maxProperties": 20,
+                  "additionalProperties": {"type": ["string", "number"], "maxLength": 200},
+                  "description": "payment, discount, credit_limit, price_list, renewal_date, or any other."},
+        "notes": {"type": "string", "maxLength": 4000},
+    },
+    "additionalProperties": False,
+}

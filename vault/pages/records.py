@@ -1,0 +1,163 @@
+"""Customer record pages: the record on the customer page (masked), the reveal, the edit form, the
+contact log and the history with its diffs.
+
+The customer page itself (`vault.pages.customers.show`) renders through `render_customer` here, so the
+masked record, the forms and the reveal's answer share one template.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+from vault import policy
+from vault.core.actions import Action
+from vault.core.errors import NotFound, ServiceError
+from vault.models import Customer
+from vault.pages.forms.records import (
+    LogForm,
+    RecordForm,
+    RevealForm,
+    format_contacts,
+    format_terms,
+    parse_contacts,
+    parse_terms,
+)
+from vault.services import customers as customers_service
+from vault.services import documents as documents_service
+from vault.services import records, upkeep
+from vault.services.records import RecordView
+from vault.web import auth
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, not_found_response, runtime
+
+bp = Blueprint("records", __name__, url_prefix="/customers")
+
+
+def _may(action: Action, customer: Customer, **context: Any) -> bool:
+    return bool(policy.authorize(auth.current(), action, customer, **context))
+
+
+def render_customer(customer: Customer, *, view: RecordView | None = None, reveal_form: RevealForm | None = None,
+                    edit_form: RecordForm | None = None, log_form: LogForm | None = None,
+                    assignment: dict[str, Any] | None = None, status: int = 200) -> Any:
+    """The customer page: facts, the record (masked unless `view` is a reveal's), the forms the actor may
+    use, and the files."""
+    session, actor, rt = db_session(), auth.current(), runtime()
+    view = view or records.masked_view(rt, session, customer)
+    if edit_form is None and _may(Action.CUSTOMER_EDIT, customer):
+        edit_form = RecordForm(prefix="rec", formdata=None, data=dict(view.facts))
+        if view.revealed:  # the person has paid for these with a reveal: they may edit from them
+            edit_form.contacts.data = format_contacts(view.contacts)
+            edit_form.terms.data = format_terms(view.terms)
+            edit_form.notes.data = view.notes
+    successor = records.successor_of(session, actor, customer) is not None
+    if log_form is None and _may(Action.CUSTOMER_LOG, customer, successor=successor):
+        log_form = LogForm(prefix="log", formdata=None)
+    remaining, today = records.remaining_reveals(rt, session, actor, customer)
+    documents = documents_service.customer_documents(session, actor, customer)
+    currency = upkeep.record_state(rt, session, customer)
+    return render_template("customers/show.html", customer=customer, documents=documents, forms=assignment,
+                           record=view, reveal_form=reveal_form or RevealForm(prefix="rv", formdata=None),
+                           edit_form=edit_form, log_form=log_form, remaining=remaining, remaining_today=today,
+                           may_history=_may(Action.CUSTOMER_HISTORY, customer), currency=currency), status
+
+
+def _customer(customer_id: int) -> Customer:
+    return customers_service.read_customer(runtime(), db_session(), auth.current(), customer_id,
+                                           ctx=access_context())
+
+
+@bp.route("/<int:customer_id>/reveal", methods=["POST"])
+@permission(Action.CUSTOMER_REVEAL)
+def reveal(customer_id: int) -> Any:
+    """Show the contacts, terms, notes and log in clear, once, for a reason and a place (spends a reveal)."""
+    customer = _customer(customer_id)
+    form = RevealForm(prefix="rv")
+    if not form.validate_on_submit():
+        return render_customer(customer, reveal_form=form, status=400)
+    shown = records.reveal(runtime(), db_session(), auth.current(), customer, reason=form.reason.data,
+                           place=form.place.data, ctx=access_context())
+    flash(_("Revealed for you: %(left)s reveal(s) of this customer left in the period, %(today)s today.",
+            left=shown.remaining, today=shown.remaining_today), "success")
+    return render_customer(customer, view=shown.record)
+
+
+@bp.route("/<int:customer_id>/record", methods=["POST"])
+@permission(Action.CUSTOMER_EDIT)
+def edit(customer_id: int) -> Any:
+    customer = _customer(customer_id)
+    policy.require(auth.current(), Action.CUSTOMER_EDIT, customer, audit={"customer_id": customer.id})
+    form = RecordForm(prefix="rec")
+    if not form.validate_on_submit():
+        return render_customer(customer, edit_form=form, status=400)
+    values: dict[str, Any] = {name: getattr(form, name).data or "" for name in records.FACTS}
+    if (form.contacts.data or "").strip():
+        values["contacts"] = parse_contacts(form.contacts.data)
+    if (form.terms.data or "").strip():
+        values["terms"] = parse_terms(form.terms.data)
+    if (form.notes.data or "").strip():
+        values["notes"] = form.notes.data
+    try:
+        version = records.edit(runtime(), db_session(), auth.current(), customer, values, ctx=access_context())
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        db_session().rollback()
+        form.contacts.errors = [exc.message]
+        return render_customer(_customer(customer_id), edit_form=form, status=400)
+    if version is None:
+        flash(_("Nothing changed."), "info")
+    else:
+        flash(_("Record saved as version %(n)s.", n=version.number), "success")
+    return redirect(url_for("customers.show", customer_id=customer.id))
+
+
+@bp.route("/<int:customer_id>/log", methods=["POST"])
+@permission(Action.CUSTOMER_LOG)
+def add_log(customer_id: int) -> Any:
+    customer = _customer(customer_id)
+    actor = auth.current()
+    policy.require(actor, Action.CUSTOMER_LOG, customer, audit={"customer_id": customer.id},
+                   successor=records.successor_of(db_session(), actor, customer) is not None)
+    form = LogForm(prefix="log")
+    if not form.validate_on_submit():
+        return render_customer(customer, log_form=form, status=400)
+    try:
+        records.add_log(runtime(), db_session(), auth.current(), customer, happened_on=form.happened_on.data,
+                        channel=form.channel.data, contact=form.contact.data, topic=form.topic.data,
+                        result=form.result.data or "", next_step=form.next_step.data or "",
+                        verification=form.verification.data, ctx=access_context())
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        db_session().rollback()
+        form.topic.errors = [exc.message]
+        return render_customer(_customer(customer_id), log_form=form, status=400)
+    flash(_("Contact logged."), "success")
+    return redirect(url_for("customers.show", customer_id=customer.id))
+
+
+@bp.route("/<int:customer_id>/history")
+@permission(Action.CUSTOMER_HISTORY)
+def history(customer_id: int) -> Any:
+    customer = _customer(customer_id)
+    versions = records.history(runtime(), db_session(), auth.current(), customer, ctx=access_context())
+    return render_template("customers/history.html", customer=customer, versions=versions)
+
+
+@bp.route("/<int:customer_id>/history/<int:number>")
+@permission(Action.CUSTOMER_HISTORY)
+def version(customer_id: int, number: int) -> Any:
+    customer = _customer(customer_id)
+    data = records.old_version(runtime(), db_session(), auth.current(), customer, number, ctx=access_context())
+    return render_template("customers/version.html", customer=customer, number=number, data=data)
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Any:
+    if isinstance(exc, NotFound):
+        return not_found_response(exc)
+    return render_template("error.html", error=exc), exc.status

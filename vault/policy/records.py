@@ -1,0 +1,58 @@
+"""Rules on the customer record: who reveals, edits, reads the history of, and logs contacts with a customer.
+
+Seeing a customer (`policy.visibility`) is the floor for all of them: a customer the actor does not see
+is "not found" whatever they ask. Above it:
+- reveal: anyone who sees the customer, within their quotas (the service spends them);
+- edit: the owner and the co-owners, who answer for the record;
+- history (old versions with their diffs): the owner, the co-owners and everyone above one of them in
+  the chain of managers, who check the file;
+- contact log: the people working the customer (owner, co-owners, their managers, who log verification
+  visits) and a successor taking it over in a departure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vault.core.actions import Action
+from vault.models import Customer, User
+from vault.policy.core import Decision, allow, deny, object_rule
+from vault.policy.customers import manages
+from vault.policy.visibility import customer_visible
+
+
+def in_chain(actor: User, customer: Customer) -> bool:
+    """Whether the actor owns or co-owns the customer, or manages (up the chain) one who does."""
+    if customer.worked_by(actor.id):
+        return True
+    return manages(actor, customer.owner) or any(manages(actor, co.user) for co in customer.co_owners)
+
+
+@object_rule(Action.CUSTOMER_REVEAL)
+def _reveal(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    return customer_visible(actor, target)
+
+
+@object_rule(Action.CUSTOMER_EDIT)
+def _edit(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    seen = customer_visible(actor, target)
+    if not seen:
+        return seen
+    return allow() if target.worked_by(actor.id) else deny("not_owner")
+
+
+@object_rule(Action.CUSTOMER_HISTORY)
+def _history(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    seen = customer_visible(actor, target)
+    if not seen:
+        return seen
+    return allow() if in_chain(actor, target) else deny("not_in_chain")
+
+
+@object_rule(Action.CUSTOMER_LOG)
+def _log(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """context: `successor` — the actor is the successor of an open handover of this customer."""
+    seen = customer_visible(actor, target)
+    if not seen:
+        return seen
+    return allow() if in_chain(actor, target) or context.get("successor") else deny("not_working")

@@ -1,0 +1,565 @@
+"""The customer record: reading it masked, revealing it per need, editing it into versions, and its contact log.
+
+Callers first open the customer through `vault.services.customers.read_customer` (visibility, the audited
+read); the functions here take that customer. What leaves this module for a page or an API answer is
+masked (`vault.services.masking`) unless it comes from `reveal`, which checks the reason and place,
+spends one unit of the person's quota for the customer and of their daily cap (`reveal_quota`), records
+the reveal in the audit log and counts it as a directory access for the early warning.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault import policy
+from vault.core import events
+from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
+from vault.core.context import AccessContext
+from vault.core.errors import NotFound, ServiceError
+from vault.models import (
+    ContactLogEntry,
+    Customer,
+    CustomerAccess,
+    CustomerRecord,
+    CustomerRecordVersion,
+    Departure,
+    DepartureStatus,
+    HandoverItem,
+    User,
+    utcnow,
+)
+from vault.runtime import Runtime
+from vault.services import masking, reveal_quota
+from vault.services.record_crypto import new_record_key, open_sealed, record_key, seal
+
+FACTS = ("legal_name", "address", "city", "industry", "size", "status")
+GROUPS = ("contacts", "terms", "notes")
+STATUSES = ("prospect", "active", "dormant", "closed")
+SIZES = ("1-10", "11-50", "51-250", "251-1000", "1000+")
+CHANNELS = ("visit", "call", "meeting", "video", "email")
+TERM_KEYS = ("payment", "discount", "credit_limit", "price_list", "renewal_date")
+_FACT_LIMITS = {"legal_name": 200, "address": 300, "city": 100, "industry": 100}
+MAX_CONTACTS = 20
+MAX_PER_CONTACT = 5
+MAX_TERMS = 20
+MAX_NOTES = 4000
+MAX_REASON = 500
+MAX_PLACE = 100
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{2,38}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+# -- input ----------------------------------------------------------------------------------------------
+
+
+def _bad(field_name: str, why: str) -> ServiceError:
+    return ServiceError("invalid_record", f"{field_name}: {why}")
+
+
+def _text(value: Any, field_name: str, limit: int, *, lines: bool = False) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _bad(field_name, "must be text")
+    text = unicodedata.normalize("NFC", value).strip()
+    allowed = {"\n", "\r", "\t"} if lines else set()
+    if any(unicodedata.category(ch) in {"Cc", "Cf"} and ch not in allowed for ch in text):
+        raise _bad(field_name, "cannot contain control characters")
+    if len(text) > limit:
+        raise _bad(field_name, f"has at most {limit} characters")
+    return text
+
+
+def _list(value: Any, field_name: str, limit: int) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad(field_name, "must be a list")
+    if len(value) > limit:
+        raise _bad(field_name, f"has at most {limit} entries")
+    return value
+
+
+def clean_contact(raw: Any, where: str) -> dict[str, Any]:
+    """One contact as stored: name (required), role, phones, emails, messaging {service: id}, birthday
+    (YYYY-MM-DD), preferences.
+
+    Raises:
+        ServiceError: `invalid_record`, naming the field.
+    """
+    if not isinstance(raw, dict):
+        raise _bad(where, "must be an object")
+    unknown = set(raw) - {"name", "role", "phones", "emails", "messaging", "birthday", "preferences"}
+    if unknown:
+        raise _bad(where, f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    name = _text(raw.get("name"), f"{where}.name", 100)
+    if not name:
+        raise _bad(f"{where}.name", "is required")
+    phones = [_text(p, f"{where}.phones", 40) for p in _list(raw.get("phones"), f"{where}.phones", MAX_PER_CONTACT)]
+    for phone in phones:
+        if not _PHONE.match(phone) or sum(ch.isdigit() for ch in phone) < 4:
+            raise _bad(f"{where}.phones", f"{phone!r} is not a phone number")
+    emails = [_text(e, f"{where}.emails", 200) for e in _list(raw.get("emails"), f"{where}.emails", MAX_PER_CONTACT)]
+    for email in emails:
+        if not _EMAIL.match(email):
+            raise _bad(f"{where}.emails", "is not an e-mail address")
+    messaging_raw = raw.get("messaging") or {}
+    if not isinstance(messaging_raw, dict) or len(messaging_raw) > MAX_PER_CONTACT:
+        raise _bad(f"{where}.messaging", f"must be an object of at most {MAX_PER_CONTACT} services")
+    messaging: dict[str, str] = {}
+    for service, handle in messaging_raw.items():
+        key = _text(service, f"{where}.messaging", 32).lower()
+        value = _text(handle, f"{where}.messaging.{key}", 100)
+        if not key or not value:
+            raise _bad(f"{where}.messaging", "needs a service name and an id")
+        messaging[key] = value
+    birthday = _text(raw.get("birthday"), f"{where}.birthday", 10)
+    if birthday:
+        try:
+            date.fromisoformat(birthday)
+        except ValueError:
+            raise _bad(f"{where}.birthday", "must be a date (YYYY-MM-DD)") from None
+    return {"name": name, "role": _text(raw.get("role"), f"{where}.role", 100), "phones": phones,
+            "emails": emails, "messaging": messaging, "birthday": birthday,
+            "preferences": _text(raw.get("preferences"), f"{where}.preferences", 500, lines=True)}
+
+
+def clean_terms(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise _bad("terms", "must be an object")
+    if len(raw) > MAX_TERMS:
+        raise _bad("terms", f"has at most {MAX_TERMS} entries")
+    terms: dict[str, str] = {}
+    for key, value in raw.items():
+        name = _text(key, "terms", 50)
+        if not name:
+            raise _bad("terms", "a term needs a name")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise _bad(f"terms.{name}", "must be text or a number")
+        terms[name] = _text(str(value), f"terms.{name}", 200)
+    return terms
+
+
+def clean_changes(values: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an edit, checked; absent fields stay as they are.
+
+    Raises:
+        ServiceError: `invalid_record` naming the first bad field.
+    """
+    unknown = set(values) - set(FACTS) - set(GROUPS)
+    if unknown:
+        raise _bad(", ".join(sorted(unknown)), "unknown field")
+    changes: dict[str, Any] = {}
+    for name in FACTS:
+        if name in values:
+            text = _text(values[name], name, _FACT_LIMITS.get(name, 32))
+            if name == "status" and text and text not in STATUSES:
+                raise _bad("status", f"must be one of {', '.join(STATUSES)}")
+            if name == "size" and text and text not in SIZES:
+                raise _bad("size", f"must be one of {', '.join(SIZES)}")
+            changes[name] = text
+    if "contacts" in values:
+        changes["contacts"] = [clean_contact(c, f"contacts[{i}]")
+                               for i, c in enumerate(_list(values["contacts"], "contacts", MAX_CONTACTS))]
+    if "terms" in values:
+        changes["terms"] = clean_terms(values["terms"] if values["terms"] is not None else {})
+    if "notes" in values:
+        changes["notes"] = _text(values["notes"], "notes", MAX_NOTES, lines=True)
+    return changes
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LogLine:
+    id: int
+    happened_on: date
+    channel: str
+    author: str
+    verification: bool
+    main_contact: bool
+    contact: str
+    topic: str
+    result: str
+    next_step: str
+
+
+@dataclass
+class RecordView:
+    """A record as shown: facts in clear; contacts, terms, notes and log masked unless `revealed`."""
+
+    customer_id: int
+    facts: dict[str, str]
+    contacts: list[dict[str, Any]]
+    terms: dict[str, Any]
+    notes: str
+    version: int
+    updated_at: datetime | None
+    revealed: bool
+    log: list[LogLine] = field(default_factory=list)
+
+
+def record_of(session: Session, customer_id: int) -> CustomerRecord | None:
+    return session.get(CustomerRecord, customer_id)
+
+
+def ensure_record(rt: Runtime, session: Session, customer: Customer) -> CustomerRecord:
+    """The customer's record, made (with a fresh data key) if it has none yet."""
+    record = record_of(session, customer.id)
+    if record is None:
+        key_id, wrapped, _dek = new_record_key(rt, customer.id)
+        record = CustomerRecord(customer_id=customer.id, key_id=key_id, wrapped_key=wrapped, version=0,
+                                legal_name="", address="", city="", industry="", size="", status="")
+        session.add(record)
+        session.flush()
+    return record
+
+
+def snapshot(rt: Runtime, record: CustomerRecord | None) -> dict[str, Any]:
+    """The whole record in plain form (for sealing a version or a reveal; never for a page as is)."""
+    if record is None:
+        return {"facts": dict.fromkeys(FACTS, ""), "contacts": [], "terms": {}, "notes": ""}
+    key = record_key(rt, record)
+    return {
+        "facts": {name: getattr(record, name) or "" for name in FACTS},
+        "contacts": open_sealed(key, record.customer_id, "contacts", record.contacts, []),
+        "terms": open_sealed(key, record.customer_id, "terms", record.terms, {}),
+        "notes": open_sealed(key, record.customer_id, "notes", record.notes, ""),
+    }
+
+
+def masked(data: dict[str, Any]) -> dict[str, Any]:
+    return {"facts": dict(data["facts"]), "contacts": [masking.mask_contact(c) for c in data["contacts"]],
+            "terms": masking.mask_terms(data["terms"]), "notes": masking.mask_text(data["notes"])}
+
+
+def _log_lines(rt: Runtime, session: Session, record: CustomerRecord | None, customer_id: int,
+               *, reveal: bool) -> list[LogLine]:
+    entries = list(session.scalars(select(ContactLogEntry).where(ContactLogEntry.customer_id == customer_id)
+                                   .order_by(ContactLogEntry.happened_on.desc(), ContactLogEntry.id.desc())))
+    if not entries:
+        return []
+    key = record_key(rt, record) if record is not None else None
+    authors = {u.id: u.display_name for u in session.scalars(
+        select(User).where(User.id.in_({e.author_id for e in entries if e.author_id})))}
+    lines = []
+    for entry in entries:
+        body = open_sealed(key, customer_id, f"log:{entry.id}", entry.payload, {}) if key else {}
+        if not reveal:
+            body = {"contact": masking.mask_name(body.get("contact", "")),
+                    **{k: masking.mask_text(body.get(k, "")) for k in ("topic", "result", "next_step")}}
+        lines.append(LogLine(entry.id, entry.happened_on, entry.channel, authors.get(entry.author_id or 0, ""),
+                             entry.verification, entry.main_contact, body.get("contact", ""),
+                             body.get("topic", ""), body.get("result", ""), body.get("next_step", "")))
+    return lines
+
+
+def _view(rt: Runtime, session: Session, customer: Customer, *, reveal: bool) -> RecordView:
+    record = record_of(session, customer.id)
+    data = snapshot(rt, record)
+    shown = data if reveal else masked(data)
+    return RecordView(customer_id=customer.id, facts=shown["facts"], contacts=shown["contacts"],
+                      terms=shown["terms"], notes=shown["notes"], version=record.version if record else 0,
+                      updated_at=record.updated_at if record else None, revealed=reveal,
+                      log=_log_lines(rt, session, record, customer.id, reveal=reveal))
+
+
+def masked_view(rt: Runtime, session: Session, customer: Customer) -> RecordView:
+    """The record as every page and API answer shows it before a reveal."""
+    return _view(rt, session, customer, reveal=False)
+
+
+# -- revealing --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revealed:
+    record: RecordView
+    remaining: int  # reveals of this customer left in the period
+    remaining_today: int  # reveals of any customer left today
+
+
+def reveal_limits(rt: Runtime, actor: User, customer: Customer) -> tuple[int, int]:
+    """(per-customer quota, daily cap) of the actor for this customer."""
+    cfg = rt.settings.records
+    return cfg.reveals(customer.segment, customer.worked_by(actor.id)), cfg.reveals_per_day
+
+
+def remaining_reveals(rt: Runtime, session: Session, actor: User, customer: Customer) -> tuple[int, int]:
+    """(reveals of this customer left in the period, reveals left today), without spending any."""
+    now = utcnow()
+    quota, cap = reveal_limits(rt, actor, customer)
+    window = rt.settings.records.reveal_window_days
+    spent = reveal_quota.used(session, actor.id, reveal_quota.CUSTOMER, customer.id,
+                              reveal_quota.period_of(reveal_quota.CUSTOMER, now, window))
+    today = reveal_quota.used(session, actor.id, reveal_quota.DAY, 0, reveal_quota.day_number(now))
+    return max(0, quota - spent), max(0, cap - today)
+
+
+def reveal(rt: Runtime, session: Session, actor: User, customer: Customer, *, reason: str, place: str,
+           ctx: AccessContext) -> Revealed:
+    """Show the record unmasked to the actor, once, for a stated reason and place.
+
+    Spends a unit of the per-customer quota (owners and co-owners have their own, higher, one) and of the
+    daily cap in this transaction; audited as `customer:reveal` with the reason and place, and counted as
+    a directory access (`CustomerAccess` kind "reveal") for the sweep and outside-book alerts.
+
+    Raises:
+        ServiceError: `reason_required` / `place_required` (or too long).
+        policy.Denied: not visible, `reveal_quota`, `reveal_daily_cap`.
+    """
+    policy.require(actor, Action.CUSTOMER_REVEAL, customer, audit={"customer_id": customer.id})
+    reason = _text(reason, "reason", MAX_REASON, lines=True)
+    place = _text(place, "place", MAX_PLACE)
+    if not reason:
+        raise ServiceError("reason_required", "Say why you need the contacts and terms.")
+    if not place:
+        raise ServiceError("place_required", "Say where you are (office, customer site, home...).")
+    now = utcnow()
+    quota, cap = reveal_limits(rt, actor, customer)
+    window = rt.settings.records.reveal_window_days
+    spent = reveal_quota.spend(session, actor.id, reveal_quota.CUSTOMER, customer.id,
+                               reveal_quota.period_of(reveal_quota.CUSTOMER, now, window), quota)
+    if spent is None:
+        raise policy.Denied(policy.deny("reveal_quota"), customer_id=customer.id)
+    today = reveal_quota.spend(session, actor.id, reveal_quota.DAY, 0, reveal_quota.day_number(now), cap)
+    if today is None:
+        # The refusal rolls the transaction back, and the customer's unit with it.
+        raise policy.Denied(policy.deny("reveal_daily_cap"), customer_id=customer.id)
+    rt.audit.record(session, action=AuditAction.CUSTOMER_REVEAL, actor=actor, ctx=ctx.declaring(place),
+                    customer_id=customer.id, reason_text=reason,
+                    detail={"place": place, "used": spent, "quota": quota, "today": today, "cap": cap})
+    session.add(CustomerAccess(user_id=actor.id, customer_id=customer.id, kind="reveal", at=now))
+    session.flush()
+    events.emit("customer.accessed", session=session, rt=rt, user=actor, customer_ids=[customer.id], kind="reveal",
+                now=now)
+    return Revealed(_view(rt, session, customer, reveal=True), quota - spent, cap - today)
+
+
+# -- editing ----------------------------------------------------------------------------------------------
+
+
+def flatten(data: dict[str, Any]) -> dict[str, Any]:
+    """A record as path → value (`city`, `contacts[0].phones[1]`, `contacts[0].messaging.wechat`,
+    `terms.discount`, `notes`), the unit of a diff."""
+    flat: dict[str, Any] = {name: value for name, value in data["facts"].items() if value}
+    for i, contact in enumerate(data["contacts"]):
+        for key, value in contact.items():
+            if isinstance(value, list):
+                flat.update({f"contacts[{i}].{key}[{j}]": v for j, v in enumerate(value)})
+            elif isinstance(value, dict):
+                flat.update({f"contacts[{i}].{key}.{k}": v for k, v in value.items()})
+            elif value:
+                flat[f"contacts[{i}].{key}"] = value
+    flat.update({f"terms.{k}": v for k, v in data["terms"].items()})
+    if data["notes"]:
+        flat["notes"] = data["notes"]
+    return flat
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    before: Any
+    after: Any
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+    """What changed between two snapshots, with sensitive values masked (facts stay clear)."""
+    old, new = flatten(before), flatten(after)
+    return [Change(path, masking.mask_value(path, old.get(path)), masking.mask_value(path, new.get(path)))
+            for path in sorted(set(old) | set(new)) if old.get(path) != new.get(path)]
+
+
+def _changed_groups(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    names = [name for name in FACTS if before["facts"][name] != after["facts"][name]]
+    return names + [name for name in GROUPS if before[name] != after[name]]
+
+
+def edit(rt: Runtime, session: Session, actor: User | None, customer: Customer, values: dict[str, Any], *,
+         ctx: AccessContext) -> CustomerRecordVersion | None:
+    """Apply an edit (absent fields unchanged) and keep the result as a new sealed version. Audited as
+    `customer:edit` with the names of the fields changed (never values). An edit that changes nothing is
+    the owner confirming the record is current: no version, `confirmed_at` set (the cadence restarts),
+    audited as `customer:confirm`, and None returned.
+    `actor` None is the product itself (demo data, migrations of records).
+
+    Raises:
+        policy.Denied: not the owner or a co-owner (`not_owner`), or not visible.
+        ServiceError: `invalid_record`.
+    """
+    if actor is not None:
+        policy.require(actor, Action.CUSTOMER_EDIT, customer, audit={"customer_id": customer.id})
+    changes = clean_changes(values)
+    record = ensure_record(rt, session, customer)
+    before = snapshot(rt, record)
+    after = {"facts": {**before["facts"], **{k: v for k, v in changes.items() if k in FACTS}},
+             "contacts": changes.get("contacts", before["contacts"]),
+             "terms": changes.get("terms", before["terms"]),
+             "notes": changes.get("notes", before["notes"])}
+    changed = _changed_groups(before, after)
+    if not changed:
+        record.confirmed_at = utcnow()
+        session.flush()
+        rt.audit.record(session, action=AuditAction.CUSTOMER_CONFIRM, actor=actor, ctx=ctx, customer_id=customer.id,
+                        detail={"version": record.version})
+        return None
+    key = record_key(rt, record)
+    for name in FACTS:
+        setattr(record, name, after["facts"][name])
+    for group in GROUPS:
+        if group in changed:
+            setattr(record, group, seal(key, customer.id, group, after[group]))
+    record.version += 1
+    record.updated_at = utcnow()
+    record.updated_by_id = actor.id if actor else None
+    version = CustomerRecordVersion(customer_id=customer.id, number=record.version,
+                                    author_id=record.updated_by_id, at=record.updated_at,
+                                    changed=",".join(changed)[:300],
+                                    payload=seal(key, customer.id, f"version:{record.version}", after))
+    session.add(version)
+    session.flush()
+    rt.audit.record(session, action=AuditAction.CUSTOMER_EDIT, actor=actor, ctx=ctx, customer_id=customer.id,
+                    detail={"version": record.version, "changed": changed})
+    return version
+
+
+# -- history ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VersionView:
+    number: int
+    at: datetime
+    author: str
+    changed: list[str]
+    changes: list[Change]
+
+
+def _open_version(rt: Runtime, record: CustomerRecord, version: CustomerRecordVersion) -> dict[str, Any]:
+    return open_sealed(record_key(rt, record), version.customer_id, f"version:{version.number}", version.payload)
+
+
+def history(rt: Runtime, session: Session, actor: User, customer: Customer, *, ctx: AccessContext) -> list[VersionView]:
+    """Every version, newest first, with its diff against the one before (masked); audited.
+
+    Raises:
+        policy.Denied: `not_in_chain` (only the owner, co-owners and their managers), or not visible.
+    """
+    policy.require(actor, Action.CUSTOMER_HISTORY, customer, audit={"customer_id": customer.id})
+    record = record_of(session, customer.id)
+    rows = [] if record is None else list(session.scalars(
+        select(CustomerRecordVersion).where(CustomerRecordVersion.customer_id == customer.id)
+        .order_by(CustomerRecordVersion.number)))
+    authors = {u.id: u.display_name for u in session.scalars(
+        select(User).where(User.id.in_({r.author_id for r in rows if r.author_id})))}
+    views: list[VersionView] = []
+    previous = snapshot(rt, None)
+    for row in rows:
+        assert record is not None
+        current = _open_version(rt, record, row)
+        views.append(VersionView(row.number, row.at, authors.get(row.author_id or 0, ""),
+                                 [c for c in row.changed.split(",") if c], diff(previous, current)))
+        previous = current
+    rt.audit.record(session, action=AuditAction.CUSTOMER_HISTORY, actor=actor, ctx=ctx, customer_id=customer.id,
+                    detail={"versions": len(rows)})
+    return list(reversed(views))
+
+
+def old_version(rt: Runtime, session: Session, actor: User, customer: Customer, number: int, *,
+                ctx: AccessContext) -> dict[str, Any]:
+    """One past version of the record, masked like the current one; audited as `customer:version_read`.
+
+    Raises:
+        policy.Denied: as `history`.
+        NotFound: no such version.
+    """
+    policy.require(actor, Action.CUSTOMER_HISTORY, customer, audit={"customer_id": customer.id})
+    record = record_of(session, customer.id)
+    row = None if record is None else session.scalar(select(CustomerRecordVersion).where(
+        CustomerRecordVersion.customer_id == customer.id, CustomerRecordVersion.number == number))
+    if record is None or row is None:
+        raise NotFound("version", customer_id=customer.id)
+    rt.audit.record(session, action=AuditAction.CUSTOMER_VERSION_READ, actor=actor, ctx=ctx,
+                    customer_id=customer.id, detail={"version": number})
+    return masked(_open_version(rt, record, row))
+
+
+# -- contact log ------------------------------------------------------------------------------------------
+
+
+def successor_of(session: Session, actor: User, customer: Customer) -> HandoverItem | None:
+    """The open handover item giving this customer to the actor, if a departure is under way."""
+    return session.scalar(
+        select(HandoverItem).join(Departure, Departure.id == HandoverItem.departure_id)
+        .where(HandoverItem.customer_id == customer.id, HandoverItem.to_user_id == actor.id,
+               Departure.status != DepartureStatus.COMPLETED, HandoverItem.confirmed_at.is_(None))
+        .order_by(HandoverItem.id.desc()).limit(1))
+
+
+def _same_person(a: str, b: str) -> bool:
+    def fold(text: str) -> str:
+        plain = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+        return " ".join(plain.casefold().split())
+    return bool(a.strip()) and fold(a) == fold(b)
+
+
+def add_log(rt: Runtime, session: Session, actor: User | None, customer: Customer, *, happened_on: date,
+            channel: str, contact: str, topic: str, result: str = "", next_step: str = "",
+            verification: bool = False, ctx: AccessContext) -> ContactLogEntry:
+    """Log a visit, call or meeting (sealed like the notes); audited as `customer:log` without its text.
+
+    A verification visit is a manager's: only someone above the owner in the chain may mark one. The entry
+    is flagged `main_contact` when the person reached is the record's first contact (the handover of a key
+    customer asks for such an entry by the successor).
+
+    Raises:
+        policy.Denied: `not_working`, or not visible.
+        ServiceError: `invalid_log` (bad channel, date in the future or over a year back, empty topic).
+    """
+    if actor is not None:
+        policy.require(actor, Action.CUSTOMER_LOG, customer, successor=successor_of(session, actor, customer)
+                       is not None, audit={"customer_id": customer.id})
+    if channel not in CHANNELS:
+        raise ServiceError("invalid_log", f"The channel must be one of {', '.join(CHANNELS)}.")
+    today = utcnow().date()
+    if not isinstance(happened_on, date) or happened_on > today or happened_on < today - timedelta(days=366):
+        raise ServiceError("invalid_log", "The date must be within the last year and not in the future.")
+    body = {"contact": _text(contact, "contact", 100), "topic": _text(topic, "topic", 500, lines=True),
+            "result": _text(result, "result", 2000, lines=True),
+            "next_step": _text(next_step, "next_step", 500, lines=True)}
+    if not body["contact"] or not body["topic"]:
+        raise ServiceError("invalid_log", "Name the person reached and the topic.")
+    if verification and actor is not None and customer.worked_by(actor.id):
+        raise ServiceError("invalid_log", "A verification visit is made by a manager, not by the account team.")
+    record = ensure_record(rt, session, customer)
+    contacts = snapshot(rt, record)["contacts"]
+    entry = ContactLogEntry(customer_id=customer.id, author_id=actor.id if actor else None,
+                            happened_on=happened_on, channel=channel, verification=bool(verification),
+                            main_contact=bool(contacts) and _same_person(body["contact"], contacts[0]["name"]),
+                            logged_at=utcnow(), payload=b"")
+    session.add(entry)
+    session.flush()
+    entry.payload = seal(record_key(rt, record), customer.id, f"log:{entry.id}", body)
+    session.flush()
+    rt.audit.record(session, action=AuditAction.CUSTOMER_LOG, actor=actor, ctx=ctx, customer_id=customer.id,
+                    detail={"entry": entry.id, "channel": channel, "on": happened_on.isoformat(),
+                            "verification": entry.verification, "main_contact": entry.main_contact})
+    return entry
+
+
+def reached_main_contact(session: Session, customer_id: int, user_id: int, since: datetime) -> bool:
+    """Whether `user_id` logged reaching the customer's main contact on or after `since` (the handover rule)."""
+    return session.scalar(select(ContactLogEntry.id).where(
+        ContactLogEntry.customer_id == customer_id, ContactLogEntry.author_id == user_id,
+        ContactLogEntry.main_contact.is_(True), ContactLogEntry.happened_on >= since.date(),
+        ContactLogEntry.logged_at >= since).limit(1)) is not None

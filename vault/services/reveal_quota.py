@@ -1,0 +1,55 @@
+"""Reveal quotas, spent atomically: one counter row per person, scope, target and period.
+
+The same approach as the view quota (`vault.services.quota`): the row is made beforehand with INSERT …
+ON CONFLICT DO NOTHING, and a unit is spent by a conditional UPDATE (`used = used + 1 WHERE used <
+limit`) whose RETURNING says whether it was spent. The database decides who gets the last unit: twenty
+simultaneous reveals on a quota of three give exactly three on SQLite (one writer at a time) and on
+PostgreSQL (the row lock makes the second UPDATE re-check its WHERE against the committed count).
+
+Periods are fixed windows counted from 1970-01-01 in UTC: the per-customer quota resets every
+`reveal_window_days`, the daily cap every day. A reveal spends both in the request's transaction; if the
+second is refused the transaction rolls back and gives the first back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from vault.models import RevealUsage
+
+CUSTOMER = "customer"
+DAY = "day"
+
+
+def day_number(moment: datetime) -> int:
+    return (moment.date() - datetime(1970, 1, 1).date()).days
+
+
+def period_of(scope: str, moment: datetime, window_days: int) -> int:
+    return day_number(moment) // window_days if scope == CUSTOMER else day_number(moment)
+
+
+def spend(session: Session, user_id: int, scope: str, target: int, period: int, limit: int) -> int | None:
+    """Spend one unit if fewer than `limit` are spent; the count after spending, or None if none is left."""
+    key = (RevealUsage.user_id == user_id, RevealUsage.scope == scope, RevealUsage.target == target,
+           RevealUsage.period == period)
+    statement = (update(RevealUsage).where(*key, RevealUsage.used < limit).values(used=RevealUsage.used + 1)
+                 .returning(RevealUsage.used).execution_options(synchronize_session=False))
+    spent = session.execute(statement).scalar_one_or_none()
+    if spent is not None:
+        return spent
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(RevealUsage).values(user_id=user_id, scope=scope, target=target, period=period, used=0)
+                    .on_conflict_do_nothing())
+    return session.execute(statement).scalar_one_or_none()
+
+
+def used(session: Session, user_id: int, scope: str, target: int, period: int) -> int:
+    return session.scalar(select(RevealUsage.used).where(
+        RevealUsage.user_id == user_id, RevealUsage.scope == scope, RevealUsage.target == target,
+        RevealUsage.period == period)) or 0
