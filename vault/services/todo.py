@@ -20,7 +20,6 @@ from vault.core.actions import Action
 from vault.models import (
     Alert,
     AlertStatus,
-    Customer,
     Departure,
     DepartureStatus,
     Document,

@@ -41,7 +41,8 @@ def install(app: Flask) -> None:
                 return {}
             if "vault_nav_badges" not in g:
                 try:
-                    g.vault_nav_badges = navigation.badges(todo.counts_for(pipeline.runtime(), pipeline.db_session(), user))
+                    counts = todo.counts_for(pipeline.runtime(), pipeline.db_session(), user)
+                    g.vault_nav_badges = navigation.badges(counts)
                 except Exception:
                     # The menu must not turn an error page (a database gone away) into a crash of its own.
                     app.logger.exception("could not count the to-do badges")
