@@ -64,16 +64,21 @@ class AppServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> AppServer:
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> AppServer:
+        """Start gunicorn without waiting for it (``wait_ready`` waits), so several start side by side."""
         self.port = free_port()
         command = [
             sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--worker-class", "gthread",
             "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", str(self.timeout),
-            "--graceful-timeout", "5", "--log-level", "warning", "vault:create_app()",
+            "--graceful-timeout", "2", "--log-level", "warning", "vault:create_app()",
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_ready()
         return self
 
     def wait_ready(self) -> None:
@@ -112,12 +117,17 @@ class AppServer:
             time.sleep(0.1)
         raise RuntimeError(f"gunicorn has {len(self.worker_pids())} workers, not {count}")
 
+    def terminate(self) -> None:
+        """Ask the server to stop (SIGTERM to its group); ``stop`` waits for it."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
     def stop(self) -> None:
+        self.terminate()
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -216,11 +226,14 @@ class Deployment:
             self._rt = Runtime.build(load_settings(environ=self.settings_env))
         return self._rt
 
-    def serve(self, *, workers: int = 2, threads: int = 4, timeout: int = 60) -> AppServer:
-        server = AppServer(self.env, self.work / f"gunicorn-{len(self.servers)}.log", workers=workers,
-                           threads=threads, timeout=timeout).start()
-        self.servers.append(server)
-        return server
+    def serve(self, *, workers: int = 2, threads: int = 4, timeout: int = 60, count: int = 1) -> list[AppServer]:
+        """Start `count` application servers side by side and wait until each answers."""
+        servers = [AppServer(self.env, self.work / f"gunicorn-{len(self.servers) + n}.log", workers=workers,
+                             threads=threads, timeout=timeout).launch() for n in range(count)]
+        self.servers.extend(servers)
+        for server in servers:
+            server.wait_ready()
+        return servers
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run `vault ARGS` in a separate process against this deployment."""
@@ -235,6 +248,8 @@ class Deployment:
 
     def close(self) -> None:
         for server in self.servers:
+            server.terminate()
+        for server in self.servers:
             server.stop()
         self.servers.clear()
         if self._rt is not None:
@@ -243,7 +258,7 @@ class Deployment:
 
     @contextlib.contextmanager
     def running(self, **options: int) -> Iterator[AppServer]:
-        server = self.serve(**options)
+        [server] = self.serve(**options)
         try:
             yield server
         finally:
