@@ -43,7 +43,7 @@ class Scene:
         self.users = Users(self.rt)
         self.tokens: dict[str, str] = {}
         for name, role in (("ann", Role.BORROWER), ("carl", Role.COMPILER), ("bea", Role.BORROWER)):
-            user = self.users.make(name, role)
+            self.users.make(name, role)
             with self.rt.db.session() as session:
                 agreement.accept(self.rt, session, accounts.get_user(session, name), AccessContext.cli())
             self.tokens[name] = self.users.token(name)

@@ -1,7 +1,8 @@
 """Maintenance: the work that falls due with time rather than with a request.
 
 Loans past their due time expire (their unused reservations are refunded), content URLs that expired
-unused give their view back, viewer windows that passed get their closing record, and departures whose
+unused give their view back, viewer windows that passed get their closing record, deliveries whose
+process died are settled as partial (`lost_deliveries`), and departures whose
 last day has ended get their last-day steps (loans and
 tokens revoked, sessions ended, the account disabled). Access is already refused without this work
 (`User.can_sign_in`, the loan's due time): the sweep makes the records and the counters say so.
@@ -23,7 +24,7 @@ from vault.audit.checkpoints import SignedCheckpoint
 from vault.core.context import AccessContext
 from vault.models import utcnow
 from vault.runtime import Runtime
-from vault.services import departures, loans, viewer
+from vault.services import departures, loans, lost_deliveries, viewer
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class MaintenanceReport:
     views_refunded: int
     departures_offboarded: tuple[int, ...]
     views_closed: int = 0
+    deliveries_lost: int = 0
 
 
 def run(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime | None = None) -> MaintenanceReport:
@@ -40,8 +42,10 @@ def run(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime | No
     swept = loans.sweep(rt, session, now=now, ctx=ctx)
     done = departures.run_due(rt, session, ctx=ctx, now=now)
     closed = viewer.close_lapsed(rt, session, now=now, ctx=ctx)
+    lost = lost_deliveries.settle_lost(rt, session, ctx=ctx, now=now)
     return MaintenanceReport(loans_expired=swept.loans_expired, views_refunded=swept.views_refunded,
-                             departures_offboarded=tuple(d.id for d in done), views_closed=closed)
+                             departures_offboarded=tuple(d.id for d in done), views_closed=closed,
+                             deliveries_lost=lost)
 
 
 def run_due_checkpoint(rt: Runtime, *, now: datetime | None = None) -> SignedCheckpoint | None:
