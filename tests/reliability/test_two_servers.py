@@ -27,6 +27,9 @@ from vault.core.context import AccessContext
 from vault.models import Alert, AuditEvent, Document, DocumentVersion, Role
 from vault.services import accounts, agreement
 
+# Real servers started, killed and restarted: tens of seconds on a loaded 2-core machine.
+pytestmark = pytest.mark.slow
+
 OPENERS = 50
 QUOTA = 3
 VIEW = {"reason": "Prepare the visit to the customer", "place": "Head office", "download": True}
