@@ -314,13 +314,15 @@ def soak(deployment: Deployment, args: argparse.Namespace) -> int:
                  if fsck.stdout.strip() else fsck.stderr.strip()[-100:], fsck.returncode == 0))
     rows.append(("vault audit verify", verify.stdout.strip().splitlines()[-1] if verify.stdout.strip()
                  else verify.stderr.strip()[-100:], verify.returncode == 0))
+    # From minute 2 (for runs too short for that: from the middle) to the end.
+    rss_from = RSS_FROM if elapsed >= RSS_FROM + 30 else elapsed / 2
     for pid, series in sorted(samples.items()):
-        later = [kib for at, kib in series if at >= min(RSS_FROM, elapsed / 2)]
+        later = [kib for at, kib in series if at >= rss_from]
         if len(later) < 2:
             rows.append((f"RSS drift worker {pid}", "too few samples", False))
             continue
         drift = (later[-1] - later[0]) / later[0]
-        rows.append((f"RSS drift worker {pid} (minute {min(RSS_FROM, elapsed / 2) / 60:.1f} to end)",
+        rows.append((f"RSS drift worker {pid} (minute {rss_from / 60:.1f} to end)",
                      f"{later[0] / 1024:.0f} -> {later[-1] / 1024:.0f} MiB ({drift:+.1%})", drift < RSS_LIMIT))
 
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
