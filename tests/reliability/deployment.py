@@ -50,8 +50,9 @@ class AppServer:
     """One gunicorn (gthread) serving the product on a loopback port, in a process group of its own."""
 
     def __init__(self, env: dict[str, str], log_path: Path, *, workers: int = 2, threads: int = 4,
-                 timeout: int = 60) -> None:
+                 timeout: int = 60, keep_alive: int = 2) -> None:
         self.env = env
+        self.keep_alive = keep_alive
         self.log_path = log_path
         self.workers = workers
         self.threads = threads
@@ -74,7 +75,8 @@ class AppServer:
         command = [
             sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--worker-class", "gthread",
             "--workers", str(self.workers), "--threads", str(self.threads), "--timeout", str(self.timeout),
-            "--graceful-timeout", "2", "--log-level", "warning", "vault:create_app()",
+            "--graceful-timeout", "2", "--keep-alive", str(self.keep_alive), "--log-level", "warning",
+            "vault:create_app()",
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
@@ -226,10 +228,12 @@ class Deployment:
             self._rt = Runtime.build(load_settings(environ=self.settings_env))
         return self._rt
 
-    def serve(self, *, workers: int = 2, threads: int = 4, timeout: int = 60, count: int = 1) -> list[AppServer]:
+    def serve(self, *, workers: int = 2, threads: int = 4, timeout: int = 60, count: int = 1,
+              keep_alive: int = 2) -> list[AppServer]:
         """Start `count` application servers side by side and wait until each answers."""
         servers = [AppServer(self.env, self.work / f"gunicorn-{len(self.servers) + n}.log", workers=workers,
-                             threads=threads, timeout=timeout).launch() for n in range(count)]
+                             threads=threads, timeout=timeout, keep_alive=keep_alive).launch()
+                   for n in range(count)]
         self.servers.extend(servers)
         for server in servers:
             server.wait_ready()
