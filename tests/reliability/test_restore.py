@@ -217,8 +217,9 @@ def test_a_backup_that_does_not_match_its_manifest_is_refused_before_anything_is
     assert target_rows(stranger) == 0 and list(stranger.runtime().store.list("")) == []
 
 
-def test_a_backup_folder_inside_the_keyrings_folder_is_refused(instances: Instances, tmp_path: Path) -> None:
-    source = instances.source
+def test_a_backup_folder_inside_the_keyrings_folder_is_refused(tmp_path: Path) -> None:
+    """The same on either database: the check comes before any dump."""
+    source = Deployment(tmp_path / "source", policy=ORIGINALS).init()
     inside = source.keyring_path.parent / "backups" / "today"
     refused = source.cli("backup", "--out", str(inside))
     assert refused.returncode == 1 and "inside the keyring's folder" in refused.stderr, refused.stderr
@@ -231,3 +232,4 @@ def test_a_backup_folder_inside_the_keyrings_folder_is_refused(instances: Instan
     busy = source.cli("backup", "--out", str(used))
     assert busy.returncode == 1 and "not empty" in busy.stderr, busy.stderr
     assert [path.name for path in used.iterdir()] == ["notes.txt"]
+    source.close()
