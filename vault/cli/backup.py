@@ -32,6 +32,8 @@ def backup_command(out: Path, copy_objects: bool) -> None:
     click.echo(f"database: {out / result.database_file}")
     click.echo(f"objects: {result.objects} ({result.object_bytes} bytes) "
                + ("copied" if result.copied else "listed, not copied (the store's own replication must keep them)"))
+    if result.skipped:
+        click.echo(f"left out {result.skipped} object(s) written after the dump (no row of it names them)")
     click.echo(f"audit head: seq {result.head_seq}; latest checkpoint: "
                + (f"seq {result.checkpoint_seq}" if result.checkpoint_seq is not None else "none"))
     click.echo(f"manifest: {out / service.MANIFEST}")

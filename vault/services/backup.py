@@ -16,7 +16,9 @@ The keyring is never in it: whoever holds both holds every file. It is exported 
 (`vault keys export`), and a backup folder inside the keyring's folder is refused.
 
 The database is dumped before the store is listed: an object is always written before the row that
-names it, so every object the dump refers to is in the listing (at worst with an orphan or two more).
+names it, so every object the dump refers to is in the listing. Objects written after the dump (an
+upload's object whose row the dump lacks, a checkpoint past the dump's head) are left out, so the
+restored instance holds no orphan and no checkpoint of records it does not have.
 
 A restore goes into an empty instance only, checks the whole backup against its manifest before writing
 anything, loads the dump and the objects, then checks the result the way `vault fsck` and `vault audit
@@ -45,14 +47,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from storage import StorageError
+from vault.audit.checkpoints import PREFIX as CHECKPOINT_PREFIX
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
 from vault.core.private_files import ensure_private_file, open_private
-from vault.models import AuditCheckpoint, AuditHead, DocumentVersion, utcnow
+from vault.models import AuditCheckpoint, AuditHead, DocumentVersion, VersionPage, utcnow
 from vault.runtime import Runtime
 from vault.services import audit as audit_service
 from vault.services import integrity
+from vault.services.documents import OBJECT_PREFIX
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -76,6 +80,17 @@ class DumpState:
     checkpoint: dict[str, Any] | None
     versions: dict[str, dict[str, Any]]  # object key -> version id, plaintext size and SHA-256
     key_ids: list[str]
+    pages: frozenset[str] = frozenset()  # the viewer's page objects the dump names
+
+    def belongs(self, key: str) -> bool:
+        """Whether the object is part of the state the dump holds: an object under `documents/` that no
+        row of the dump names (an upload after the dump) or a checkpoint past the dump's head is not."""
+        if key.startswith(OBJECT_PREFIX):
+            return key in self.versions or key in self.pages
+        if key.startswith(CHECKPOINT_PREFIX):
+            number = key.removeprefix(CHECKPOINT_PREFIX).removesuffix(".json")
+            return not number.isdigit() or int(number) <= self.head_seq
+        return True
 
 
 @dataclass
@@ -88,6 +103,7 @@ class BackupResult:
     head_seq: int = 0
     checkpoint_seq: int | None = None
     missing: list[str] = field(default_factory=list)  # versions named by the dump but absent from the store
+    skipped: int = 0  # objects written after the dump (no row of the dump names them)
 
 
 @dataclass
@@ -153,6 +169,9 @@ def backup(rt: Runtime, out: Path, *, copy_objects: bool = False, ctx: AccessCon
                           checkpoint_seq=state.checkpoint["seq"] if state.checkpoint else None)
     objects: list[dict[str, Any]] = []
     for info in rt.store.list(""):
+        if not state.belongs(info.key):
+            result.skipped += 1
+            continue
         entry: dict[str, Any] = {"key": info.key}
         with rt.store.open(info.key) as body:
             if copy:
@@ -191,6 +210,7 @@ def backup(rt: Runtime, out: Path, *, copy_objects: bool = False, ctx: AccessCon
                         reason_code="objects_missing" if result.missing else None,
                         detail={"out": str(out.resolve()), "dialect": dialect, "objects": result.objects,
                                 "bytes": result.object_bytes, "objects_copied": copy,
+                                "skipped_after_dump": result.skipped,
                                 "audit_head_seq": state.head_seq, "checkpoint_seq": result.checkpoint_seq,
                                 "missing": result.missing[:100]})
     return result
@@ -210,12 +230,13 @@ def _read_state(session: Session) -> DumpState:
                                                           DocumentVersion.size, DocumentVersion.sha256))
     }
     key_ids = sorted(session.scalars(select(DocumentVersion.key_id).distinct()))
+    pages = frozenset(session.scalars(select(VersionPage.object_key)))
     return DumpState(
         head_seq=head.seq if head else 0, head_mac=head.mac if head else "",
         checkpoint=None if checkpoint is None else {
             "seq": checkpoint.seq, "mac": checkpoint.mac, "ts": checkpoint.ts.isoformat(),
             "object_key": checkpoint.object_key, "signature": checkpoint.signature},
-        versions=versions, key_ids=key_ids)
+        versions=versions, key_ids=key_ids, pages=pages)
 
 
 def _dump_sqlite(rt: Runtime, path: Path) -> DumpState:
