@@ -236,4 +236,7 @@ def test_a_backup_folder_inside_the_keyrings_folder_is_refused(tmp_path: Path) -
     busy = source.cli("backup", "--out", str(used))
     assert busy.returncode == 1 and "not empty" in busy.stderr, busy.stderr
     assert [path.name for path in used.iterdir()] == ["notes.txt"]
+    # A folder that is no backup at all is refused by restore with a message saying so.
+    stray = source.cli("restore", str(used))
+    assert stray.returncode == 1 and "not a vault backup" in stray.stderr, stray.stderr
     source.close()
