@@ -229,6 +229,9 @@ def test_a_backup_folder_inside_the_keyrings_folder_is_refused(tmp_path: Path) -
     assert refused.returncode == 1 and "inside the keyring's folder" in refused.stderr, refused.stderr
     assert "vault keys export" in refused.stderr
     assert not inside.exists()
+    with source.runtime().db.session() as session:
+        denied = session.scalars(select(AuditEvent).where(AuditEvent.action == "backup:create")).one()
+        assert (denied.outcome, denied.reason_code) == ("denied", "backup_beside_keyring")
     # A folder that already holds something is refused as well: one backup per folder.
     used = tmp_path / "used"
     used.mkdir()

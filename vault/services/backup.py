@@ -135,8 +135,8 @@ def check_destination(out: Path, keyring_path: Path) -> None:
     if target == keyring_dir or keyring_dir in target.parents or target in keyring_path.resolve().parents:
         raise ServiceError(
             "backup_beside_keyring",
-            f"{out} is inside the keyring's folder {keyring_dir}: a backup must never travel with the key "
-            "that decrypts it. Choose a folder elsewhere and export the keyring separately with "
+            f"{out} is inside the keyring's folder {keyring_dir} (or holds it): a backup must never travel with "
+            "the key that decrypts it. Choose a folder elsewhere and export the keyring separately with "
             "`vault keys export`.")
     if target.exists() and not target.is_dir():
         raise ServiceError("backup_not_a_folder", f"{out} exists and is not a folder")
@@ -151,9 +151,17 @@ def backup(rt: Runtime, out: Path, *, copy_objects: bool = False, ctx: AccessCon
     Objects are always copied from a local-folder store; from S3 only with `copy_objects`.
 
     Raises:
-        ServiceError: the destination is refused, or the dump tool failed (its message included).
+        ServiceError: the destination is refused (recorded as a denied "backup:create"), or the dump tool
+            failed (its message included).
     """
-    check_destination(out, rt.settings.keyring_path)
+    ctx = ctx or AccessContext.cli()
+    try:
+        check_destination(out, rt.settings.keyring_path)
+    except ServiceError as exc:
+        with rt.db.session() as session:
+            rt.audit.record(session, action=AuditAction.BACKUP_CREATE, actor=None, ctx=ctx, outcome="denied",
+                            reason_code=exc.code, detail={"out": str(out.resolve())})
+        raise
     copy = copy_objects or rt.settings.storage != "s3"
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     dialect = rt.db.dialect
@@ -205,7 +213,7 @@ def backup(rt: Runtime, out: Path, *, copy_objects: bool = False, ctx: AccessCon
     with open_private(out / MANIFEST) as handle:
         handle.write(json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
     with rt.db.session() as session:
-        rt.audit.record(session, action=AuditAction.BACKUP_CREATE, actor=None, ctx=ctx or AccessContext.cli(),
+        rt.audit.record(session, action=AuditAction.BACKUP_CREATE, actor=None, ctx=ctx,
                         outcome="allowed" if not result.missing else "failed",
                         reason_code="objects_missing" if result.missing else None,
                         detail={"out": str(out.resolve()), "dialect": dialect, "objects": result.objects,
