@@ -243,3 +243,34 @@ def test_a_backup_folder_inside_the_keyrings_folder_is_refused(tmp_path: Path) -
     stray = source.cli("restore", str(used))
     assert stray.returncode == 1 and "not a vault backup" in stray.stderr, stray.stderr
     source.close()
+
+
+@pytest.mark.parametrize("instances", ["postgresql+s3"], indirect=True)
+def test_a_backup_without_objects_restores_onto_a_replica_of_the_store(instances: Instances,
+                                                                        tmp_path: Path) -> None:
+    """Without `--objects` the S3 store's own replication keeps the objects: the restore then checks the
+    replica against the manifest, and only the database must be empty."""
+    source = instances.source
+    documents, token = seed(source)
+    out = tmp_path / "backup"
+    done = source.cli("backup", "--out", str(out))
+    assert done.returncode == 0 and "not copied" in done.stdout, done.stdout + done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["objects_copied"] is False and not (out / "objects").exists()
+    target = instances.empty("target")
+    shutil.copy2(source.keyring_path, target.keyring_path)
+    target.init()
+    keys = [entry["key"] for entry in manifest["objects"]]
+    replica, original = target.runtime().store, source.runtime().store
+    for key in keys[1:]:  # the replica lacks one object
+        with original.open(key) as body:
+            replica.put(key, body, length=original.stat(key).size)
+    refused = target.cli("restore", str(out))
+    assert refused.returncode == 1 and f"object {keys[0]} is not in the store" in refused.stderr, refused.stderr
+    assert target_rows(target) == 0
+    with original.open(keys[0]) as body:
+        replica.put(keys[0], body, length=original.stat(keys[0]).size)
+    restored = target.cli("restore", str(out))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "intact" in restored.stdout and "sample: 2 of 2 file(s)" in restored.stdout, restored.stdout
+    assert read(target, documents[1], token) == OTHER
