@@ -30,11 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import random
-import shutil
-import sqlite3
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,7 +38,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import create_engine, func, inspect, select, text
-from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -51,10 +46,11 @@ from vault.audit.checkpoints import PREFIX as CHECKPOINT_PREFIX
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
-from vault.core.private_files import ensure_private_file, open_private
+from vault.core.private_files import open_private
 from vault.models import AuditCheckpoint, AuditHead, DocumentVersion, VersionPage, utcnow
 from vault.runtime import Runtime
 from vault.services import audit as audit_service
+from vault.services import database_dumps as dumps
 from vault.services import integrity
 from vault.services.documents import OBJECT_PREFIX
 
@@ -249,14 +245,7 @@ def _read_state(session: Session) -> DumpState:
 
 def _dump_sqlite(rt: Runtime, path: Path) -> DumpState:
     """SQLite's online backup API: a consistent copy while other connections read and write."""
-    ensure_private_file(path)
-    source = sqlite3.connect(_sqlite_file(rt.settings.database), timeout=60)
-    copy = sqlite3.connect(path)
-    try:
-        source.backup(copy)
-    finally:
-        copy.close()
-        source.close()
+    dumps.sqlite_copy(dumps.sqlite_file(rt.settings.database), path)
     engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
     try:
         with Session(engine) as session:
@@ -267,7 +256,7 @@ def _dump_sqlite(rt: Runtime, path: Path) -> DumpState:
 
 def _dump_postgres(rt: Runtime, path: Path) -> DumpState:
     """`pg_dump -Fc` in a snapshot exported by a transaction that reads the head and versions in it."""
-    tool = _pg_tool("pg_dump")
+    dumps.pg_tool("pg_dump")  # before the snapshot: a missing tool is said at once
     with rt.db.engine.connect() as connection:
         connection = connection.execution_options(isolation_level="REPEATABLE READ")
         transaction = connection.begin()
@@ -275,9 +264,7 @@ def _dump_postgres(rt: Runtime, path: Path) -> DumpState:
             snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
             with Session(bind=connection) as session:
                 state = _read_state(session)
-            args, env = _libpq(rt.settings.database)
-            ensure_private_file(path)
-            _run([tool, "-Fc", "--no-owner", f"--snapshot={snapshot}", "-f", str(path), *args], env, "pg_dump")
+            dumps.pg_dump(rt.settings.database, path, snapshot=snapshot)
         finally:
             transaction.rollback()  # a read: nothing to keep
     return state
@@ -495,71 +482,16 @@ def _check_sample(rt: Runtime, manifest: dict[str, Any], sample: int, seed: int 
 def _load_sqlite(rt: Runtime, dump: Path) -> None:
     """Copy the dump into the instance's database file with the backup API (safe with WAL files)."""
     rt.db.dispose()
-    path = Path(_sqlite_file(rt.settings.database))
+    path = Path(dumps.sqlite_file(rt.settings.database))
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    ensure_private_file(path)
-    source = sqlite3.connect(f"file:{dump}?mode=ro", uri=True)
-    target = sqlite3.connect(path, timeout=60)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
+    dumps.sqlite_copy(dump, path, read_only=True)
 
 
 def _load_postgres(rt: Runtime, dump: Path) -> None:
     """`pg_restore` into the (empty) database, dropping the empty schema `vault init` may have made."""
-    tool = _pg_tool("pg_restore")
+    dumps.pg_tool("pg_restore")
     rt.db.dispose()
-    args, env = _libpq(rt.settings.database)
-    _run([tool, "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error",
-          *args, str(dump)], env, "pg_restore")
-
-
-# -- tools ---------------------------------------------------------------------------------------------
-
-
-def _sqlite_file(url: str) -> str:
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        raise ServiceError("backup_unsupported", "an in-memory SQLite database cannot be backed up or restored")
-    return database
-
-
-def _pg_tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise ServiceError("backup_tool_missing",
-                           f"`{name}` is not on the PATH; install the PostgreSQL client tools of the server's "
-                           "major version (or newer)")
-    return found
-
-
-def _libpq(database_url: str) -> tuple[list[str], dict[str, str]]:
-    """Command-line arguments and environment for a libpq tool from the SQLAlchemy URL (the password in
-    the environment, never on the command line)."""
-    url: URL = make_url(database_url)
-    host = url.host or url.query.get("host")
-    args = ["-d", url.database or ""]
-    if isinstance(host, tuple):
-        host = host[0]
-    if host:
-        args += ["-h", str(host)]
-    if url.port:
-        args += ["-p", str(url.port)]
-    if url.username:
-        args += ["-U", url.username]
-    env = dict(os.environ)
-    if url.password:
-        env["PGPASSWORD"] = str(url.password)
-    return args, env
-
-
-def _run(command: list[str], env: dict[str, str], what: str) -> None:
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise ServiceError(f"{what.replace('_', '')}_failed",
-                           f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    dumps.pg_restore(rt.settings.database, dump)
 
 
 __all__ = ["BackupResult", "RestoreResult", "backup", "check_backup", "check_destination", "instance_contents",
