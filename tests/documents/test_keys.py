@@ -120,3 +120,24 @@ def test_unknown_key_cannot_be_dropped(rt, company):
     result = _vault(rt, "keys", "drop", "k0042")
     assert result.exit_code == 1
     assert "unknown master key id 'k0042'" in result.output
+
+
+def test_export_writes_a_private_copy_once_and_records_it(rt, tmp_path):
+    out = tmp_path / "keyring-export.json"
+    result = _vault(rt, "keys", "export", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o777 == 0o600
+    copy = Keyring.load(out)
+    assert copy.key_ids() == rt.keyring.key_ids() and copy.audit_key == rt.keyring.audit_key
+    [event] = events(rt, "key:export")
+    assert json.loads(event.detail)["key_ids"] == rt.keyring.key_ids()
+
+    # An existing file is never overwritten, and a refused export records nothing.
+    out.write_text("something else")
+    again = _vault(rt, "keys", "export", "--out", str(out))
+    assert again.exit_code == 1 and "refusing to overwrite" in again.output
+    assert out.read_text() == "something else"
+    assert len(events(rt, "key:export")) == 1
+    missing_folder = _vault(rt, "keys", "export", "--out", str(tmp_path / "no-such-folder" / "k.json"))
+    assert missing_folder.exit_code == 1 and "cannot be written" in missing_folder.output
+    assert len(events(rt, "key:export")) == 1

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from storage import StorageError
+from storage import StorageError, StorageUnavailable
 from vault.core.errors import NotFound, ServiceError
 from vault.web.pipeline import not_found_response
 
@@ -57,7 +57,11 @@ def install(bp: Blueprint) -> None:
     @bp.errorhandler(StorageError)
     def _storage(exc: StorageError) -> Any:
         current_app.logger.exception("object store failure")
-        return error_response(503, "storage_unavailable", "The file store cannot be reached; try again later.")
+        if isinstance(exc, StorageUnavailable):
+            return error_response(503, "storage_unavailable", "The file store cannot be reached; try again later.")
+        # Reached, but it refused: a full disk is the usual cause, and "cannot be reached" would mislead.
+        return error_response(503, "storage_unavailable", "The file store refused the operation (it may be out of "
+                                                          "space); nothing was saved. Try again later.")
 
     @bp.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Any:

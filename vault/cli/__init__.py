@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vault.cli.maintenance",
     "vault.cli.mail",
     "vault.cli.trace",
+    "vault.cli.backup",
 )
 
 for _name in COMMAND_MODULES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import click
 
@@ -130,3 +131,21 @@ def keys_drop(key_id: str) -> None:
     finally:
         rt.close()
     click.echo(f"dropped master key {key_id}")
+
+
+@keys_group.command("export")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="A new file (mode 0600), kept apart from the backups it makes readable.")
+def keys_export(out: Path) -> None:
+    """Write a copy of the keyring (every master key, the audit and checkpoint keys) for safekeeping.
+
+    Refuses to overwrite a file; the export is recorded in the audit log before the copy is written.
+    """
+    rt = open_runtime()
+    try:
+        keys.export(rt, out)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        rt.close()
+    click.echo(f"keyring written to {out} (mode 0600); keep it apart from the backups")

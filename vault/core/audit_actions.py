@@ -119,6 +119,9 @@ class AuditAction(StrEnum):
     KEY_DROP = "key:drop"
     STORAGE_FSCK = "storage:fsck"
     AUDIT_KEY_EXPORT = "audit:key_export"
+    KEY_EXPORT = "key:export"
+    BACKUP_CREATE = "backup:create"
+    BACKUP_RESTORE = "backup:restore"
 
     # A request to a route the access policy does not cover (refused; the endpoint is in the detail).
     ROUTE_UNMARKED = "route:unmarked"

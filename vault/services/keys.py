@@ -12,8 +12,10 @@ they are dropped, which is refused while anything refers to them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -190,3 +192,35 @@ def drop(rt: Runtime, key_id: str, *, ctx: AccessContext | None = None) -> None:
             rt.keyring.drop(key_id, still_used)
         except KeyringError as exc:
             raise ServiceError("key_in_use" if still_used else "key_not_droppable", str(exc)) from None
+
+
+def export(rt: Runtime, path: Path, *, ctx: AccessContext | None = None) -> None:
+    """Write the keyring to `path` (mode 0600), refusing to overwrite anything; recorded as "key:export".
+
+    The keyring is what makes every backup readable, so it is kept apart from them: exporting it is an
+    act of its own, recorded before the file is written (no record, no copy). A half-written copy is
+    removed.
+
+    Raises:
+        ServiceError: `path` exists, or cannot be written.
+    """
+    content = rt.keyring.path.read_bytes()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ServiceError("export_exists", f"{path} exists; refusing to overwrite it") from None
+    except OSError as exc:
+        raise ServiceError("export_unwritable", f"{path} cannot be written: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            with rt.db.session() as session:
+                rt.audit.record(session, action=AuditAction.KEY_EXPORT, actor=None, ctx=ctx or AccessContext.cli(),
+                                detail={"path": str(path.resolve()), "key_ids": rt.keyring.key_ids(),
+                                        "active_key_id": rt.keyring.active_key_id})
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise

@@ -1,7 +1,8 @@
 """Maintenance: the work that falls due with time rather than with a request.
 
 Loans past their due time expire (their unused reservations are refunded), content URLs that expired
-unused give their view back, viewer windows that passed get their closing record, and departures whose
+unused give their view back, viewer windows that passed get their closing record, deliveries whose
+process died are settled as partial (`lost_deliveries`), and departures whose
 last day has ended get their last-day steps (loans and
 tokens revoked, sessions ended, the account disabled), and views whose early-warning rules could not run
 after their opening are evaluated (`view_alerts.sweep`), so no alert is lost. Access is already refused
@@ -24,7 +25,7 @@ from vault.audit.checkpoints import SignedCheckpoint
 from vault.core.context import AccessContext
 from vault.models import utcnow
 from vault.runtime import Runtime
-from vault.services import departures, loans, view_alerts, viewer
+from vault.services import departures, loans, lost_deliveries, view_alerts, viewer
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class MaintenanceReport:
     departures_offboarded: tuple[int, ...]
     views_closed: int = 0
     views_evaluated: int = 0
+    deliveries_lost: int = 0
 
 
 def run(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime | None = None) -> MaintenanceReport:
@@ -43,9 +45,10 @@ def run(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime | No
     done = departures.run_due(rt, session, ctx=ctx, now=now)
     closed = viewer.close_lapsed(rt, session, now=now, ctx=ctx)
     evaluated = view_alerts.sweep(rt, session, now=now)
+    lost = lost_deliveries.settle_lost(rt, session, ctx=ctx, now=now)
     return MaintenanceReport(loans_expired=swept.loans_expired, views_refunded=swept.views_refunded,
                              departures_offboarded=tuple(d.id for d in done), views_closed=closed,
-                             views_evaluated=evaluated)
+                             views_evaluated=evaluated, deliveries_lost=lost)
 
 
 def run_due_checkpoint(rt: Runtime, *, now: datetime | None = None) -> SignedCheckpoint | None:
