@@ -128,6 +128,7 @@ def _the_checks_can_fail(person: Person, axe: str) -> None:
     assert ["image-alt", "critical"] in found, found
 
 
+@pytest.mark.timeout(600)  # the demo company is set up first (about 25 s)
 def test_every_page_from_the_menus_fits_a_phone_and_passes_axe(vault: Vault, new_page: Callable[[], Page]) -> None:
     demo.seed(vault.rt)
     _work_in_flight(vault)
