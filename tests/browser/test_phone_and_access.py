@@ -154,6 +154,7 @@ def test_every_page_from_the_menus_fits_a_phone_and_passes_axe(vault: Vault, new
         for path in list(to_visit):
             if not _check(person, path, axe, problems):
                 continue
+            person.shot("phone" + (_kind(path).rstrip("/").replace("/", "-") or "-home"))
             for inner in _inner_links(person.page):
                 if _kind(inner) not in seen:
                     seen.add(_kind(inner))

@@ -30,7 +30,7 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 92
 TOP_USERS = 12
 # Room around the plot for the axis labels (SVG user units).
-LEFT, BOTTOM = 44, 34
+LEFT, RIGHT, BOTTOM = 44, 24, 34
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def columns(data: list[tuple[str, int]], *, width: int = 720, height: int = 160)
     """Vertical bars, one per label, left to right, right of a count axis (0, half, maximum) and above
     a day axis labelled about once a week."""
     maximum = max((v for _, v in data), default=0)
-    plot = width - LEFT
+    plot = width - LEFT - RIGHT
     step = plot / max(1, len(data))
     bars = []
     for i, (label, value) in enumerate(data):
