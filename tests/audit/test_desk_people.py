@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.audit.conftest import CTX
+from tests.audit.conftest import CTX, attack, drop_append_only
 from tests.conftest import login
 from tests.support.factories import make_document
 from vault.audit import charts
@@ -138,6 +138,12 @@ def test_refunded_views_are_not_counted(rt, client, auditor, users):
     assert "Views 3 · Refusals 1 · Alerts 1" in html
     assert "Views per day <span class=\"muted\">· total 3</span>" in html
     assert re.search(r">day \(UTC\)</text>", html)  # the axes are labelled
+    # A record damaged in the database is verification's business: the charts still draw.
+    damaged = _view(rt, eva, document_id, ViewStatus.DELIVERED)
+    drop_append_only(rt)
+    attack(rt, "UPDATE audit_events SET detail = 'garbled {\"view_id\":' WHERE seq = :seq", seq=damaged)
+    response = client.get(f"/audit/trail/user/{eva.id}")
+    assert response.status_code == 200 and "Views 4 · Refusals 1 · Alerts 1" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
