@@ -80,6 +80,8 @@ def test_filters_by_display_name_customer_name_and_document_title(rt, client, au
 
     assert shown(user="eva kowalski", action="loan:request") == mine
     assert shown(user="eva", action="loan:request") == mine
+    timeline = client.get("/audit/", query_string={"user": "Eva Kowalski"}).get_data(as_text=True)
+    assert f'href="/audit/trail/user/{eva.id}">Their day-by-day timeline</a>' in timeline
     assert shown(customer="iberica valvulas", action="loan:*") == mine  # accents and case ignored
     assert shown(customer="Ibérica Válvulas", document="price list", action="loan:request") == mine
     assert theirs in shown(document=str(other))

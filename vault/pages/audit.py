@@ -157,6 +157,7 @@ def _desk(template: str, filters: AuditFilter | None, args: dict[str, str], erro
         template, page=page, names=_names(session, page.events), args=args, error=error,
         per_day=per_day, per_user=per_user, strip=strip, action_groups=ACTION_GROUPS,
         suggestions=suggestions(session), pretty=_pretty, verify_form=VerifyForm(),
+        person_id=filters.user_id if filters is not None else None,
         export_form=ExportForm(), recent_exports=_recent_exports(session), **context)
     return html, 400 if error else 200
 
