@@ -45,7 +45,7 @@ def test_full_jsonl_export_is_one_verifiable_chain(rt, tmp_path):
     assert lines[-1]["detail"] == {"destination": "file", "filters": {}, "format": "jsonl"}
     previous = ""
     for row in lines:
-        assert set(row) == {*CHAINED_FIELDS, "mac", "prev_mac"}
+        assert set(row) == {*CHAINED_FIELDS, "mac", "prev_mac", "names"}
         assert row["prev_mac"] == previous
         assert compute_mac(rt.audit.key, {k: row[k] for k in CHAINED_FIELDS}, previous) == row["mac"]
         previous = row["mac"]

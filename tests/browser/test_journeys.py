@@ -237,9 +237,9 @@ def review_reading(auditor: Person, vault: Vault, document_id: int) -> None:
     """Filter the log to one borrower's reading of one document, check the table, download it as CSV."""
     page = auditor.go("/")
     auditor.menu("Audit log")
-    page.get_by_label("User (by or about)").fill("bruno")
-    page.get_by_label("Document id").fill(str(document_id))
-    page.get_by_label("Action").fill("document:*")
+    page.get_by_label("Person (by or about)").fill("bruno")
+    page.get_by_label("Document", exact=True).fill(str(document_id))
+    page.get_by_label("Action").select_option(value="document:*")
     auditor.submit(page.get_by_role("button", name="Show"))
     table = page.locator("table.audit-table tbody tr")
     expect(table).to_have_count(len(EXPECTED_READING))
@@ -280,7 +280,7 @@ def review_reading(auditor: Person, vault: Vault, document_id: int) -> None:
     assert manifest["file"] == download.suggested_filename
 
     # Every refusal Bruno met, newest first: the fourth view, the used link, his own approval.
-    page.get_by_label("User (by or about)").fill("bruno")
+    page.get_by_label("Person (by or about)").fill("bruno")
     page.get_by_label("Outcome").select_option(value="denied")
     auditor.submit(page.get_by_role("button", name="Show"))
     expect(table).to_have_count(3)

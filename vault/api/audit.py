@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
 
 from vault.audit.export import FORMATS, load_manifest
 from vault.audit.filters import FilterError, parse
+from vault.audit.names import NameResolver
 from vault.core.actions import Action
 from vault.core.errors import ServiceError
-from vault.models import User
 from vault.services import audit as service
 from vault.services import tracing
 from vault.web import auth
@@ -46,8 +45,9 @@ def export() -> Any:
         return _invalid({"format": f"must be one of {', '.join(FORMATS)}"})
     session = db_session()
     try:
-        filters = parse({key: request.args.get(key, "") for key in EXPORT_PARAMS if key != "format"},
-                        lambda name: session.scalar(select(User.id).where(User.username == name)))
+        names = NameResolver(session)
+        filters = parse({key: request.args.get(key, "") for key in EXPORT_PARAMS if key != "format"}, names.user,
+                        resolve_customer=names.customer, resolve_document=names.document)
     except FilterError as exc:
         return _invalid({exc.field: exc.message})
     return stream_export(filters, fmt, manifest_endpoint="api_audit.manifest")

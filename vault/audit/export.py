@@ -8,6 +8,11 @@ key one can tell that the file is the one the vault produced.
 
 A checkpoint is written at the export's snapshot head before the first byte leaves, so the last row of a
 full export is vouched for by a signature; for a filtered export the checkpoint is at or after its rows.
+
+Beside the ids each row carries today's names of the people, customer and document it mentions (CSV:
+columns after `prev_mac`; JSON Lines: a `names` object). Names are read when the file is made, not
+recorded in the chain (a person may be renamed, a record may not change), so they are outside every
+MAC; they are inside the file, so the SHA-256 and the signed manifest still vouch for them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, case, func, literal, or_, select
+from sqlalchemy import Connection, Text, case, cast, func, literal, or_, select
+from sqlalchemy.orm import aliased
 
 from storage import ObjectNotFound, ObjectStore
 from vault.audit import rows
@@ -28,13 +34,18 @@ from vault.audit.chain import CHAINED_FIELDS, INT_FIELDS, format_ts
 from vault.audit.checkpoints import Checkpointer, SignedCheckpoint, object_key
 from vault.audit.filters import AuditFilter
 from vault.db.engine import Database
-from vault.models import AuditEvent, utcnow
+from vault.models import AuditEvent, Customer, Document, User, utcnow
 
 FORMATS = ("jsonl", "csv")
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 MANIFEST_FORMAT = "vault-audit-export/1"
 MANIFEST_PREFIX = "audit/exports/"
-CSV_HEADER = (*CHAINED_FIELDS, "mac", "prev_mac")
+CHAINED_HEADER = (*CHAINED_FIELDS, "mac", "prev_mac")
+# Today's names beside the recorded ids (see the module text): keys of the JSON Lines `names` object,
+# and, with a prefix saying what they name, the CSV columns after the chained ones.
+NAME_KEYS = ("actor", "customer", "document", "subject_user")
+NAME_COLUMNS = ("actor_display_name", "customer_name", "document_title", "subject_user_display_name")
+CSV_HEADER = (*CHAINED_HEADER, *NAME_COLUMNS)
 # Rows per chunk handed to the writer or the HTTP response: big enough to amortise the join and the
 # hash update, small enough that memory does not depend on the size of the export.
 LINES_PER_CHUNK = 1000
@@ -70,6 +81,22 @@ def manifest_message(manifest: dict[str, Any]) -> bytes:
 
 def manifest_key(event_seq: int) -> str:
     return f"{MANIFEST_PREFIX}{event_seq:020d}.manifest.json"
+
+
+def _with_names(query: Any) -> Any:
+    """`query` with the current names of the actor, customer, document and subject user added as its
+    last columns (outer joins: a record about something since deleted keeps its row, without a name)."""
+    e = AuditEvent
+    actor, subject = aliased(User), aliased(User)
+    labelled = [column.label(name) for column, name in zip(
+        (actor.display_name, Customer.name, Document.title, subject.display_name), NAME_COLUMNS, strict=True)]
+    return (query.add_columns(*labelled)
+            .outerjoin(actor, actor.id == e.actor_id).outerjoin(Customer, Customer.id == e.customer_id)
+            .outerjoin(Document, Document.id == e.document_id).outerjoin(subject, subject.id == e.subject_user_id))
+
+
+def _names_json(values: Any) -> str:
+    return json.dumps(dict(zip(NAME_KEYS, values, strict=True)), ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass
@@ -141,8 +168,9 @@ class AuditExport:
         """Each line is the record's canonical JSON (built by the database) with its MAC and the MAC it
         chains from: tracked along a full export, joined for a filtered one."""
         full = self.filters.is_empty
-        query = rows.canonical_query(self.db.dialect, None if full else self.filters, through_seq=self.through_seq,
-                                     with_prev=not full)
+        query = _with_names(rows.canonical_query(self.db.dialect, None if full else self.filters,
+                                                 through_seq=self.through_seq, with_prev=not full))
+        names_at = 3 if full else 4
         stats = self.stats
         lines: list[str] = []
         last_seq, last_mac = -1, ""
@@ -159,7 +187,8 @@ class AuditExport:
             stats.last_seq = seq
             stats.rows += 1
             prev_text = "null" if prev is None else '"' + prev + '"'
-            lines.append(text[:-1] + ',"mac":"' + mac + '","prev_mac":' + prev_text + "}\n")
+            lines.append(text[:-1] + ',"mac":"' + mac + '","prev_mac":' + prev_text + ',"names":'
+                         + _names_json(row[names_at:]) + "}\n")
             if len(lines) >= LINES_PER_CHUNK:
                 yield self._emit("".join(lines))
                 lines.clear()
@@ -179,6 +208,12 @@ class AuditExport:
         if with_prev:
             prev, joined = rows.previous_mac()
             query = select(*columns, e.mac, prev.label("prev_mac")).outerjoin(joined, joined.seq == e.seq - 1)
+        query = _with_names(query)
+        if self.db.dialect == "postgresql":
+            names = [_escaped_sql(column).label(name) for column, name
+                     in zip(query.selected_columns[-len(NAME_COLUMNS):], NAME_COLUMNS, strict=True)]
+            query = query.with_only_columns(*query.selected_columns[:-len(NAME_COLUMNS)], *names,
+                                            maintain_column_froms=True)
         return rows.bounded(query, None if self.filters.is_empty else self.filters, 1, self.through_seq)
 
     def _python_csv(self, connection: Connection) -> Iterator[bytes]:
@@ -191,6 +226,7 @@ class AuditExport:
         stats = self.stats
         last_seq, last_mac = -1, ""
         mac_at = len(CHAINED_FIELDS)
+        names_at = mac_at + 1
         for batch in rows.batches(connection, self._csv_query(with_prev=not full), self.batch):
             if full:
                 tracked = []
@@ -198,7 +234,7 @@ class AuditExport:
                     seq = row[0]
                     prev = last_mac if seq == last_seq + 1 else rows.mac_at(connection, seq - 1)
                     last_seq, last_mac = seq, row[mac_at]
-                    tracked.append((*row, prev))
+                    tracked.append((*row[:names_at], prev, *row[names_at:]))
                 batch = tracked
             _write_rows(buffer, writer, batch)
             if stats.first_seq is None:
@@ -224,7 +260,15 @@ class AuditExport:
             query, options = self._csv_query(), "FORMAT csv, HEADER true"
         else:
             prev, joined = rows.previous_mac()
-            query = select(rows.export_line("postgresql", prev)).outerjoin(joined, joined.seq == e.seq - 1)
+            actor, subject = aliased(User), aliased(User)
+            names = cast(func.json_build_object(
+                "actor", actor.display_name, "customer", Customer.name, "document", Document.title,
+                "subject_user", subject.display_name), Text)
+            query = (select(rows.export_line("postgresql", prev, names=names)).select_from(e)
+                     .outerjoin(joined, joined.seq == e.seq - 1)
+                     .outerjoin(actor, actor.id == e.actor_id).outerjoin(Customer, Customer.id == e.customer_id)
+                     .outerjoin(Document, Document.id == e.document_id)
+                     .outerjoin(subject, subject.id == e.subject_user_id))
             query = rows.bounded(query, None if self.filters.is_empty else self.filters, 1, self.through_seq)
             options = "FORMAT csv, DELIMITER E'\\x1f', QUOTE E'\\x1e'"
         compiled = query.compile(dialect=connection.dialect)
@@ -267,6 +311,9 @@ class AuditExport:
             "exported_at": format_ts(utcnow()),
             "checkpoint": checkpoint,
             "public_key_fingerprint": self.checkpointer.fingerprint,
+            "names": {"columns": list(NAME_COLUMNS) if self.format == "csv" else ["names." + k for k in NAME_KEYS],
+                      "note": "current names beside the recorded ids, read at export time; outside the MACs, "
+                              "covered by sha256"},
         }
         manifest["signature"] = self.checkpointer.sign(manifest_message(manifest))
         return manifest

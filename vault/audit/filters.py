@@ -119,17 +119,28 @@ def _is_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and int(text) <= MAX_ID
 
 
+def _looks_numeric(text: str) -> bool:
+    """An id typed as such ("41", "#41"); anything else is a name to look up."""
+    return text.lstrip("#").strip().isdigit()
+
+
 def _int(name: str, text: str) -> int:
+    text = text.strip().removeprefix("#")
     if not _is_id(text.strip()):
         raise FilterError(name, f"{name} must be a whole number from 0 to {MAX_ID}, not {text!r}")
     return int(text)
 
 
-def parse(args: Mapping[str, str], resolve_user: Callable[[str], int | None] | None = None) -> AuditFilter:
+def parse(args: Mapping[str, str], resolve_user: Callable[[str], int | None] | None = None, *,
+          resolve_customer: Callable[[str], int] | None = None,
+          resolve_document: Callable[[str, int | None], int] | None = None) -> AuditFilter:
     """Build a filter from request or command-line parameters; blank values are ignored.
 
-    `user` may be an id or a user name (looked up with `resolve_user`); an unknown name is an error,
+    `user` may be an id or a name (looked up with `resolve_user`); an unknown name is an error,
     while `actor` matches recorded names too, so refused logins with invented names can be found.
+    `customer` and `document` may be ids or, given their resolvers, names (a document's title is
+    looked up within the chosen customer); the resolvers raise FilterError for a name that means
+    nothing or several things.
 
     Raises:
         FilterError: a value is malformed; `field` says which.
@@ -164,8 +175,15 @@ def parse(args: Mapping[str, str], resolve_user: Callable[[str], int | None] | N
             raise FilterError("actor", f"actor ids go up to {MAX_ID}")
         fields["actor"] = values["actor"]
     for name, field in (("customer", "customer_id"), ("document", "document_id"), ("loan", "loan_id")):
-        if name in values:
-            fields[field] = _int(name, values[name])
+        if name not in values:
+            continue
+        text = values[name]
+        if name == "customer" and resolve_customer is not None and not _looks_numeric(text):
+            fields[field] = resolve_customer(text)
+        elif name == "document" and resolve_document is not None and not _looks_numeric(text):
+            fields[field] = resolve_document(text, fields.get("customer_id"))
+        else:
+            fields[field] = _int(name, text)
     if "action" in values:
         action = values["action"]
         if len(action) > 64 or not all(ch.isalnum() or ch in ":_-.*" for ch in action) or "*" in action[:-1]:

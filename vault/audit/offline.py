@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault.audit.chain import CHAINED_FIELDS, compute_mac
 from vault.audit.checkpoints import CheckpointError, SignedCheckpoint, public_key_fingerprint, verify_message
-from vault.audit.export import CSV_HEADER, MANIFEST_FORMAT, is_escaped, manifest_message
+from vault.audit.export import CHAINED_HEADER, CSV_HEADER, MANIFEST_FORMAT, is_escaped, manifest_message
 
 READ_SIZE = 1024 * 1024
 MAX_PROBLEMS = 20
@@ -165,7 +165,8 @@ def _csv(check: ExportCheck, path: Path, checkpoint: SignedCheckpoint | None) ->
         text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
         reader = csv.reader(text)
         header = next(reader, None)
-        if header is None or tuple(header) != CSV_HEADER:
+        # Exports made before names were added end at prev_mac; both layouts are vault exports.
+        if header is None or tuple(header) not in (CSV_HEADER, CHAINED_HEADER):
             check.problem("the CSV header is not that of a vault audit export")
             return digest.hexdigest()
         seq_at, mac_at = CSV_HEADER.index("seq"), CSV_HEADER.index("mac")
@@ -181,7 +182,7 @@ def _csv(check: ExportCheck, path: Path, checkpoint: SignedCheckpoint | None) ->
                 check.problem(f"line {number}: seq {seq} does not follow seq {last_seq}")
             if checkpoint is not None and seq == checkpoint.seq and mac != checkpoint.mac:
                 check.problem(f"seq {seq}: the MAC differs from the one signed in checkpoint {seq}")
-            unsafe = [CSV_HEADER[i] for i, cell in enumerate(fields) if not is_escaped(cell)]
+            unsafe = [header[i] for i, cell in enumerate(fields[:len(header)]) if not is_escaped(cell)]
             if unsafe:
                 check.problem(f"line {number}: {', '.join(unsafe)} starts like a formula and is not escaped "
                               "(the vault escapes such cells with a leading apostrophe)")

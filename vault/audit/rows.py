@@ -99,11 +99,13 @@ def canonical_text(dialect: str) -> Any:
     return _concat([*_canonical_parts(dialect), _sql_string("}")]).label("canonical")
 
 
-def export_line(dialect: str, prev: Any) -> Any:
-    """A JSON Lines export row built by the database: the canonical record plus `mac` and `prev_mac`."""
+def export_line(dialect: str, prev: Any, *, names: Any = None) -> Any:
+    """A JSON Lines export row built by the database: the canonical record plus `mac` and `prev_mac`,
+    and `names` (a JSON object text) when given."""
     quoted_prev = func.coalesce(_concat([_sql_string('"'), prev, _sql_string('"')]), _sql_string("null"))
+    tail = [] if names is None else [_sql_string(',"names":'), names]
     return _concat([*_canonical_parts(dialect), _sql_string(',"mac":"'), AuditEvent.mac,
-                    _sql_string('","prev_mac":'), quoted_prev, _sql_string("}")]).label("line")
+                    _sql_string('","prev_mac":'), quoted_prev, *tail, _sql_string("}")]).label("line")
 
 
 def previous_mac() -> tuple[Any, Any]:

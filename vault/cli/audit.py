@@ -16,11 +16,12 @@ from crypto import Keyring, KeyringError
 from vault.audit.checkpoints import CheckpointError, load_public_key, object_key
 from vault.audit.export import FORMATS
 from vault.audit.filters import FilterError, parse
+from vault.audit.names import NameResolver
 from vault.audit.offline import load_manifest, verify_export
 from vault.cli.common import cli, open_runtime
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext, operator_name
-from vault.models import AuditHead, User
+from vault.models import AuditHead
 from vault.services import audit as service
 
 
@@ -128,13 +129,12 @@ def audit_export(fmt: str, since: str | None, until: str | None, user: str | Non
     """Export the log (streamed) with a signed manifest beside it (FILE.manifest.json)."""
     rt = open_runtime()
     try:
-        def resolve(name: str) -> int | None:
-            with rt.db.session() as session:
-                return session.scalar(select(User.id).where(User.username == name))
-
         try:
-            filters = parse({"since": since, "until": until, "user": user, "customer": customer,
-                             "document": document, "action": action, "outcome": outcome}, resolve)
+            with rt.db.session() as session:
+                names = NameResolver(session)
+                filters = parse({"since": since, "until": until, "user": user, "customer": customer,
+                                 "document": document, "action": action, "outcome": outcome}, names.user,
+                                resolve_customer=names.customer, resolve_document=names.document)
         except FilterError as exc:
             raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
         with click.progressbar(length=_head_seq(rt) + 1, label="exporting", file=sys.stderr) as bar:

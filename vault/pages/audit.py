@@ -7,6 +7,7 @@ page costs what the first does.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from wtforms.validators import NumberRange, Optional
 from vault.audit import charts
 from vault.audit.export import load_manifest
 from vault.audit.filters import AuditFilter, FilterError, parse
+from vault.audit.names import NameResolver, suggestions
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.errors import ServiceError
@@ -41,10 +43,20 @@ PAGE_SIZE = 50
 SEQ_LIMIT = 2**63 - 1
 FILTER_KEYS = ("since", "until", "user", "actor", "customer", "document", "loan", "action", "outcome", "place")
 TRAIL_KINDS = {"user": "user", "customer": "customer", "document": "document", "loan": "loan"}
-# Event names offered as suggestions in the action filter (any name may be typed): every event the
-# log can hold, then a prefix pattern per family ("loan:*").
-KNOWN_ACTIONS = sorted(str(a) for a in AuditAction if a != AuditAction.PUBLIC) + sorted(
-    {str(a).split(":")[0] + ":*" for a in AuditAction if ":" in a})
+
+
+def _action_groups() -> list[tuple[str, list[str]]]:
+    """The action picker's groups: every event the log can hold, grouped by its subject (the part
+    before ":"), each group led by its "all of them" pattern ("loan:*")."""
+    groups: dict[str, list[str]] = {}
+    for action in AuditAction:
+        if action != AuditAction.PUBLIC and ":" in action:
+            groups.setdefault(str(action).split(":")[0], []).append(str(action))
+    return [(subject, [f"{subject}:*", *sorted(names)]) for subject, names in sorted(groups.items())]
+
+
+ACTION_GROUPS = _action_groups()
+KNOWN_ACTIONS = [name for _subject, names in ACTION_GROUPS for name in names]
 
 
 class VerifyForm(SafeForm):
@@ -63,8 +75,10 @@ class Page:
     older: int | None  # `before` value of the older page, if there is one
 
 
-def _resolve_user(session: Session) -> Any:
-    return lambda name: session.scalar(select(User.id).where(User.username == name))
+def _parse(session: Session, args: dict[str, str]) -> AuditFilter:
+    """The filters of the form; people, customers and documents may be given by name."""
+    names = NameResolver(session)
+    return parse(args, names.user, resolve_customer=names.customer, resolve_document=names.document)
 
 
 def _filter_args() -> dict[str, str]:
@@ -107,28 +121,43 @@ def _names(session: Session, events: list[AuditEvent]) -> dict[str, dict[int, st
     """Current names of the targets on the page, for readable links (the record keeps the ids)."""
     customers = {e.customer_id for e in events if e.customer_id}
     documents = {e.document_id for e in events if e.document_id}
-    users = {e.subject_user_id for e in events if e.subject_user_id}
+    users = {e.subject_user_id for e in events if e.subject_user_id} | {e.actor_id for e in events if e.actor_id}
     return {
         "customer": dict(session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(customers))).all())
         if customers else {},
         "document": dict(session.execute(select(Document.id, Document.title).where(Document.id.in_(documents))).all())
         if documents else {},
-        "user": dict(session.execute(select(User.id, User.username).where(User.id.in_(users))).all()) if users else {},
+        "user": dict(session.execute(select(User.id, User.display_name).where(User.id.in_(users))).all())
+        if users else {},
     }
 
 
+def _pretty(detail: str | None) -> str:
+    """An event's JSON detail laid out for reading (folded away on the page until asked for)."""
+    if not detail or detail == "{}":
+        return ""
+    try:
+        return json.dumps(json.loads(detail), indent=2, ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        return detail
+
+
 def _desk(template: str, filters: AuditFilter | None, args: dict[str, str], error: FilterError | None = None,
-          **context: Any) -> Any:
+          strip_of: int | None = None, **context: Any) -> Any:
     session = db_session()
     page = Page([], None, None)
-    per_day = per_user = None
+    per_day = per_user = strip = None
     if filters is not None:
         page = _page(session, filters)
         per_day = charts.views_per_day(session, filters)
         per_user = charts.views_per_user(session, filters)
+        if strip_of is not None:
+            strip = charts.person_strip(session, strip_of, filters)
     html = render_template(
         template, page=page, names=_names(session, page.events), args=args, error=error,
-        per_day=per_day, per_user=per_user, known_actions=KNOWN_ACTIONS, verify_form=VerifyForm(),
+        per_day=per_day, per_user=per_user, strip=strip, action_groups=ACTION_GROUPS,
+        suggestions=suggestions(session), pretty=_pretty, verify_form=VerifyForm(),
+        person_id=filters.user_id if filters is not None else None,
         export_form=ExportForm(), recent_exports=_recent_exports(session), **context)
     return html, 400 if error else 200
 
@@ -143,7 +172,7 @@ def _recent_exports(session: Session) -> list[AuditEvent]:
 def index() -> Any:
     args = _filter_args()
     try:
-        filters = parse(args, _resolve_user(db_session()))
+        filters = _parse(db_session(), args)
     except FilterError as exc:
         return _desk("audit/index.html", None, args, exc)
     return _desk("audit/index.html", filters, args)
@@ -161,10 +190,10 @@ def trail(kind: str, ident: int) -> Any:
     args = {**own, kind: str(ident)}
     context = {"kind": kind, "ident": ident, "subject": subject, "own": own}
     try:
-        filters = parse(args, _resolve_user(session))
+        filters = _parse(session, args)
     except FilterError as exc:
         return _desk("audit/trail.html", None, args, exc, **context)
-    return _desk("audit/trail.html", filters, args, **context)
+    return _desk("audit/trail.html", filters, args, strip_of=ident if kind == "user" else None, **context)
 
 
 @bp.route("/verify", methods=["POST"])
@@ -207,7 +236,7 @@ def export() -> Any:
     if not form.validate_on_submit():
         abort(400)
     try:
-        filters = parse(args, _resolve_user(db_session()))
+        filters = _parse(db_session(), args)
     except FilterError as exc:
         return _desk("audit/index.html", None, args, exc)
     return stream_export(filters, form.format.data, manifest_endpoint="audit.manifest")

@@ -12,6 +12,8 @@ from flask import Response, abort, url_for
 
 from vault.audit.export import FORMATS, MEDIA_TYPES, AuditExport, save_manifest
 from vault.audit.filters import AuditFilter
+from vault.audit.names import export_file_name
+from vault.models import utcnow
 from vault.services import audit as service
 from vault.web import auth
 from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
@@ -27,9 +29,11 @@ def stream_export(filters: AuditFilter, fmt: str, *, manifest_endpoint: str) -> 
     session = db_session()
     event_seq = service.record_export(rt, session, actor=auth.current(), ctx=access_context(), filters=filters,
                                       fmt=fmt, destination="download")
+    # Named (the names are read) while the request's transaction is still open: after the commit a new
+    # one would begin, and hold the write lock SQLite gives it while the checkpoint waits for that lock.
+    name = export_file_name(session, filters, fmt, event_seq, utcnow())
     # Committed before the snapshot opens and before the first byte: no record, no export.
     commit_so_far()
-    name = f"audit-{event_seq}.{fmt}"
     export = AuditExport(rt.db, checkpointer, filters, fmt).open()
 
     def body() -> Any:
