@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.core.actions import Action
 from vault.models import Alert, AlertStatus, Departure, HandoverItem, Role, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
@@ -143,7 +145,7 @@ def _override(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("own_departure")
     pending = [item for item in departure.items if item.key and not item.settled]
     if any(item.to_user_id == actor.id for item in pending):
-        return deny("separation_of_duties", "You cannot waive confirmations that are yours to give.")
+        return deny("separation_of_duties", _l("You cannot waive confirmations that are yours to give."))
     return check_override(departure, context.get("reason"))
 
 
@@ -162,9 +164,9 @@ def _manage_alert(actor: User, target: Any, context: dict[str, Any]) -> Decision
         return deny("own_alert")
     if context.get("step") == "lift":
         if Role.APPROVER not in actor.role_set:
-            return deny("not_permitted", "Only an approver may lift a suspension.")
+            return deny("not_permitted", _l("Only an approver may lift a suspension."))
         if alert.user.customers_suspended_at is None:
-            return deny("not_suspended", "The person's customer access is not suspended.")
+            return deny("not_suspended", _l("The person's customer access is not suspended."))
         return allow()
     if alert.status == AlertStatus.RESOLVED:
         return deny("alert_resolved")

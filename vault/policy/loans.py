@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.models import Category, Document, Loan, LoanKind, LoanStatus, Role, User, UserStatus
@@ -134,7 +136,8 @@ def _request_input(rule: GradeRule, ctx: dict[str, Any], kind: LoanKind) -> Deci
         return deny("days_invalid")
     limit = max_days(rule)
     if days > limit:
-        return deny("days_too_long", f"Loans of grade-{ctx.get('grade', '')} files last at most {limit} days.")
+        return deny("days_too_long", _l("Loans of grade-%(value)s files last at most %(limit)s days.",
+                                        value=ctx.get("grade", ""), limit=limit))
     return allow()
 
 
@@ -167,7 +170,7 @@ def _request(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 def _wrong_state(loan: Loan, message: str) -> Decision:
     """A refusal for a loan in the wrong state; an expired loan says so, being the usual case."""
     if loan.status == LoanStatus.EXPIRED:
-        return deny("loan_expired", "This loan has expired.")
+        return deny("loan_expired", _l("This loan has expired."))
     return deny("invalid_state", message)
 
 
@@ -178,9 +181,9 @@ def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     loan: Loan = target
     decided: Collection[int] = context.get("decided", ())
     if loan.borrower_id == actor.id:
-        return deny("separation_of_duties", "Nobody decides on their own request.")
+        return deny("separation_of_duties", _l("Nobody decides on their own request."))
     if loan.document.compiler_id == actor.id:
-        return deny("separation_of_duties", "The compiler of a file cannot decide on loans of it.")
+        return deny("separation_of_duties", _l("The compiler of a file cannot decide on loans of it."))
     if actor.id in decided:
         return deny("already_decided")
     if loan.status != LoanStatus.REQUESTED:
@@ -207,11 +210,11 @@ def _reject(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     loan: Loan = target
     if loan.borrower_id == actor.id:
-        return deny("separation_of_duties", "Nobody releases their own loan.")
+        return deny("separation_of_duties", _l("Nobody releases their own loan."))
     if loan.document.compiler_id == actor.id:
-        return deny("separation_of_duties", "The compiler of a file cannot release loans of it.")
+        return deny("separation_of_duties", _l("The compiler of a file cannot release loans of it."))
     if actor.id in loan.approver_ids:
-        return deny("separation_of_duties", "You approved this loan: another custodian must release it.")
+        return deny("separation_of_duties", _l("You approved this loan: another custodian must release it."))
     if loan.status != LoanStatus.APPROVED or not loan.release_required or loan.kind != LoanKind.LOAN:
         return _wrong_state(loan, "Only an approved loan waiting for release can be released.")
     if not loan.borrower.can_sign_in:
@@ -228,7 +231,7 @@ def _designate(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     loan: Loan = target
     custodian: User | None = context.get("custodian")
     if actor.id in (loan.borrower_id, loan.document.compiler_id):
-        return deny("separation_of_duties", "Nobody designates the custodian of their own loan or file.")
+        return deny("separation_of_duties", _l("Nobody designates the custodian of their own loan or file."))
     if loan.status != LoanStatus.APPROVED or not loan.release_required or loan.kind != LoanKind.LOAN:
         return _wrong_state(loan, "Only an approved loan waiting for release can be given a custodian.")
     if (custodian is None or Role.CUSTODIAN not in custodian.role_set or not custodian.can_sign_in
@@ -254,7 +257,7 @@ def _revoke(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the loan; context: reason (why it is revoked, kept in the audit log)."""
     loan: Loan = target
     if loan.borrower_id == actor.id:
-        return deny("separation_of_duties", "Nobody revokes their own loan: return it instead.")
+        return deny("separation_of_duties", _l("Nobody revokes their own loan: return it instead."))
     if loan.status not in (LoanStatus.APPROVED, LoanStatus.ACTIVE):
         return _wrong_state(loan, "Only an approved or active loan can be revoked.")
     problem = reason_problem(context.get("reason"))
@@ -296,7 +299,7 @@ def _quota(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """
     document: Document = target
     if document.compiler_id == actor.id:
-        return deny("separation_of_duties", "The compiler of a file cannot change how often it may be read.")
+        return deny("separation_of_duties", _l("The compiler of a file cannot change how often it may be read."))
     person: User | None = context.get("person")
     if Role.BORROWER in actor.role_set or (person is not None and person.id == actor.id):
         return deny("quota_own_reach")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.models import Category, Document, Loan, LoanStatus, User, UserStatus
@@ -34,8 +36,8 @@ MESSAGES.update({
 def quota_exhausted(limit: int) -> Decision:
     """The refusal for a spent quota, naming the number so the borrower knows what they had."""
     if limit == 1:
-        return deny("quota_exhausted", "You have used your only view of this document.")
-    return deny("quota_exhausted", f"You have used your {limit} views of this document.")
+        return deny("quota_exhausted", _l("You have used your only view of this document."))
+    return deny("quota_exhausted", _l("You have used your %(limit)s views of this document.", limit=limit))
 
 
 def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:

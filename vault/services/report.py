@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, BinaryIO, TextIO
 from xml.sax.saxutils import escape
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -309,9 +310,9 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
         ServiceError: an unknown format or a look-back outside 1-3660 days.
     """
     if fmt not in FORMATS:
-        raise ServiceError("invalid_format", f"The format must be one of {', '.join(FORMATS)}.")
+        raise ServiceError("invalid_format", _l("The format must be one of %(value)s.", value=", ".join(FORMATS)))
     if lookback_days is not None and not 1 <= lookback_days <= 3660:
-        raise ServiceError("invalid_lookback", "The look-back window is 1 to 3660 days.")
+        raise ServiceError("invalid_lookback", _l("The look-back window is 1 to 3660 days."))
     if actor is not None:
         policy.require(actor, Action.DEPARTURE_REPORT, user, audit={"subject_user_id": user.id})
     report = build_report(rt, session, user, lookback_days=lookback_days)

@@ -77,7 +77,7 @@ def wants_json() -> bool:
 
 def refusal_response(decision: policy.Decision, status: int = 403) -> Any:
     if wants_json():
-        return jsonify(error=decision.message, code=decision.code), status
+        return jsonify(error=str(decision.message), code=decision.code), status
     return render_template("refused.html", decision=decision), status
 
 
