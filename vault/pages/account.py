@@ -7,8 +7,8 @@ from zoneinfo import available_timezones
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_babel import refresh
 from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
@@ -54,8 +54,8 @@ class TokenForm(SafeForm):
 
 
 # Zones a person may pick: the IANA names of places (not the Etc/ offsets and old aliases).
-ZONES: tuple[str, ...] = tuple(sorted(z for z in available_timezones()
-                                      if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))))
+_NOT_PLACES = ("Etc/", "SystemV/", "US/", "posix/", "right/")
+ZONES: tuple[str, ...] = tuple(sorted(z for z in available_timezones() if "/" in z and not z.startswith(_NOT_PLACES)))
 
 
 class LanguageForm(SafeForm):
