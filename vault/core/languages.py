@@ -73,3 +73,9 @@ def valid_timezone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+def N_(text: str) -> str:
+    """Mark `text` for the catalogue without translating it: tables of plain English kept as data (rule
+    titles, notification kinds), translated with `_()` where they are shown, in the reader's language."""
+    return text

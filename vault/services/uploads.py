@@ -76,15 +76,15 @@ KINDS: dict[str, FileKind] = {
 
 # What a sniffed family is called in an error message.
 FAMILY_LABELS: dict[str, str] = {
-    "pdf": "a PDF document",
-    "text": "text",
-    "png": "a PNG image",
-    "jpeg": "a JPEG image",
-    "gif": "a GIF image",
-    "webp": "a WebP image",
-    "ooxml": "an Office (OOXML) document",
-    "odf:" + ODT: "an OpenDocument text",
-    "odf:" + ODS: "an OpenDocument spreadsheet",
+    "pdf": _l("a PDF document"),
+    "text": _l("text"),
+    "png": _l("a PNG image"),
+    "jpeg": _l("a JPEG image"),
+    "gif": _l("a GIF image"),
+    "webp": _l("a WebP image"),
+    "ooxml": _l("an Office (OOXML) document"),
+    "odf:" + ODT: _l("an OpenDocument text"),
+    "odf:" + ODS: _l("an OpenDocument spreadsheet"),
 }
 
 ALLOWED_EXTENSIONS: tuple[str, ...] = tuple(sorted(KINDS))
@@ -162,11 +162,11 @@ def kind_for(name: str) -> FileKind:
     ext = extension(name)
     kind = KINDS.get(ext)
     if kind is None:
-        shown = f"“.{ext}” files are" if ext else "Files without an extension are"
+        accepted = ", ".join("." + e for e in ALLOWED_EXTENSIONS)
         raise ServiceError(
             "file_type_not_allowed",
-            _l("%(shown)s not accepted. Accepted: %(value)s.",
-               shown=shown, value=", ".join("." + e for e in ALLOWED_EXTENSIONS)),
+            _l("“.%(ext)s” files are not accepted. Accepted: %(accepted)s.", ext=ext, accepted=accepted) if ext
+            else _l("Files without an extension are not accepted. Accepted: %(accepted)s.", accepted=accepted),
         )
     return kind
 
