@@ -505,7 +505,6 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
     story.append(p(gettext("Documents (%(n)s)", n=len(report.documents)), heading))
     declared = gettext("declared: %(place)s", place="%s")
     story.append(table(
-        # Translators: narrow column headings of the departure report's documents table (abbreviate freely)
         [gettext("Customer"), gettext("Document"), gettext("Gr."), gettext("Comp."), gettext("Loans"),
          gettext("Views"), gettext("Downl."), gettext("Deliv."), gettext("Refused"), gettext("First"),
          gettext("Last"), gettext("Places"), gettext("Reasons")],
