@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from vault import policy
@@ -328,7 +329,8 @@ def override(departure_id: int) -> Any:
             if exc.decision.code not in INPUT_CODES:
                 raise
             return _refused_input(exc, "departures/override.html", departure=departure, pending=pending, form=form)
-        flash(_("Confirmations waived for %(n)d customer(s).", n=len(pending)), "success")
+        flash(ngettext("Confirmation waived for %(num)d customer.", "Confirmations waived for %(num)d customers.",
+                       len(pending)), "success")
         return redirect(url_for("departures.handover"))
     policy.require(actor, Action.DEPARTURE_OVERRIDE, departure, reason="x" * 20,
                    audit={"subject_user_id": departure.user_id})

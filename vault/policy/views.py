@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
@@ -37,7 +38,8 @@ def quota_exhausted(limit: int) -> Decision:
     """The refusal for a spent quota, naming the number so the borrower knows what they had."""
     if limit == 1:
         return deny("quota_exhausted", _l("You have used your only view of this document."))
-    return deny("quota_exhausted", _l("You have used your %(limit)s views of this document.", limit=limit))
+    return deny("quota_exhausted", lazy_ngettext("You have used your %(num)d view of this document.",
+                                                 "You have used your %(num)d views of this document.", limit))
 
 
 def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:
