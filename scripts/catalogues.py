@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOGUES = ROOT / "vault" / "translations"
 TEMPLATE = CATALOGUES / "messages.pot"
 LANGUAGES = ("zh_Hans", "ru")
-EXTRACT_ARGS = ("-F", "babel.cfg", "-k", "_l", "-k", "N_", "-k", "lazy_ngettext:1,2", "-k", "add:3", "-c", "Translators:", "--no-location",
-                "--sort-output", "--project", "vault", "--copyright-holder", "the company running vault")
+EXTRACT_ARGS = ("-F", "babel.cfg", "-k", "_l", "-k", "N_", "-k", "lazy_ngettext:1,2", "-k", "add:3",
+                "-c", "Translators:", "--no-location", "--sort-output", "--project", "vault",
+                "--copyright-holder", "the company running vault")
 
 
 def pybabel(*args: str) -> None:
