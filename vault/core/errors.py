@@ -11,7 +11,7 @@ NOT_FOUND_MESSAGES: dict[str, object] = {
     "customer": _l("No such customer, or you may not see it."),
     "document": _l("No such document, or you may not see it."),
     "loan": _l("No such loan, or you may not see it."),
-    "user": _l("No such person, or you may not see them."),
+    "user": _l("No such user, or you may not see it."),
     "person": _l("No such person, or you may not see them."),
     "view": _l("No such view, or you may not see it."),
     "alert": _l("No such alert, or you may not see it."),
