@@ -39,6 +39,8 @@ from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, not_found_response, record_refusal, runtime
 
 bp = Blueprint("departures", __name__, url_prefix="/departures")
+# The report's handover states in the reader's words, for the report page (`{{ c.handover_state|handover_state }}`).
+bp.add_app_template_filter(report_service.handover_label, "handover_state")
 navigation.add("departures.index", Action.DEPARTURE_REPORT, "Departures")
 navigation.add("departures.handover", Action.HANDOVER_CONFIRM, "Handover")
 navigation.add("departures.leavers_loans", Action.LOAN_REVOKE, "Leavers' loans")

@@ -419,7 +419,17 @@ def _draw_runs(canvas: Any, x: float, y: float, text: str, size: float, *, right
         x += canvas.stringWidth(chunk, face, size)
 
 
-def _handover_label(state: str) -> str:
+# Stored codes shown in the reader's words (the msgids are the pages' own labels for them).
+_LOAN_STATUS = {"requested": "waiting for approval", "approved": "approved", "active": "active",
+                "rejected": "rejected", "returned": "returned", "expired": "expired", "revoked": "revoked"}
+_SEGMENT = {"vip": "VIP", "key": "Key account", "ordinary": "Ordinary"}
+
+
+def _word(table: dict[str, str], code: str) -> str:
+    return gettext(table[code]) if code in table else code
+
+
+def handover_label(state: str) -> str:
     """The handover state in the reader's language (the CSV keeps the stable English words)."""
     if state.startswith("confirmed (contact "):
         return gettext("confirmed (contact %(date)s)", date=state[len("confirmed (contact "):-1])
@@ -498,8 +508,8 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
         [gettext("Customer"), gettext("Segment"), gettext("Owned"), gettext("Handed to"), gettext("Handover"),
          gettext("Read"), gettext("Looked up"), gettext("Files"), gettext("Records"), gettext("First"),
          gettext("Last")],
-        [[c.name, c.segment, yes if c.owned else "", c.handover_to, _handover_label(c.handover_state), c.read,
-          c.looked_up, c.documents, c.events, _when(c.first_at), _when(c.last_at)] for c in report.customers],
+        [[c.name, _word(_SEGMENT, c.segment), yes if c.owned else "", c.handover_to, handover_label(c.handover_state),
+          c.read, c.looked_up, c.documents, c.events, _when(c.first_at), _when(c.last_at)] for c in report.customers],
         [46, 14, 11, 30, 32, 10, 13, 10, 12, 33, 33],
     ))
     story.append(p(gettext("Documents (%(n)s)", n=len(report.documents)), heading))
@@ -518,7 +528,7 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
     story.append(table(
         [gettext("Loan"), gettext("Customer"), gettext("Document"), gettext("Kind"), gettext("Status"),
          gettext("Approvals"), gettext("Requested"), gettext("Place"), gettext("Reason")],
-        [[loan.loan_id, loan.customer, loan.title, loan.kind, loan.status,
+        [[loan.loan_id, loan.customer, loan.title, loan.kind, _word(_LOAN_STATUS, loan.status),
           f"{loan.approvals}/{loan.approvals_required}", _when(loan.requested_at), loan.declared_place, loan.reason]
          for loan in report.loans],
         [12, 38, 40, 16, 18, 18, 30, 35, 66],
