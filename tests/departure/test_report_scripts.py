@@ -66,3 +66,18 @@ def test_the_names_extract_back_equal(scripts_report: bytes) -> None:
     for name in (*NAMES, "报价单 深圳前海"):
         assert name in text, name
     assert "■" not in text and "\ufffd" not in text
+
+
+@pytest.mark.parametrize(("header", "words"), [
+    ("ru", ("Отчёт об увольняющемся: Ёлкина Дарья Сергеевна (sam)", "Период анализа: 21 день",
+            "Клиенты (2)", "Составил: Aud")),
+    ("zh-CN", ("离职报告：Ёлкина Дарья Сергеевна（sam）", "回溯期：21 天", "客户（2）", "生成人：Aud")),
+])
+def test_the_report_is_written_in_the_readers_language(rt, app, company, scripts_report, header, words) -> None:
+    with app.test_request_context(headers={"Accept-Language": header}), rt.db.session() as session:
+        data = report.produce(rt, session, company.user(session, "aud"), company.user(session, "sam"), fmt="pdf",
+                              lookback_days=21, ctx=OFFICE)
+        pdf = report.pdf_bytes(data)
+    text = " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages).split())
+    for expected in words:
+        assert expected in text, expected
