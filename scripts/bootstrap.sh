@@ -178,4 +178,7 @@ else
     echo "$digest $mode" >"$STAMP"
 fi
 
+# The message catalogues (Chinese, Russian): compiled here, not kept in git.
+"$VENV/bin/python" scripts/catalogues.py compile >/dev/null || say "a catalogue is incomplete (scripts/catalogues.py compile says which)"
+
 say "ready in $((SECONDS - started)) s"

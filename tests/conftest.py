@@ -12,6 +12,8 @@ import itertools
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,16 @@ from vault.services import accounts, totp
 pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.browser", "tests.fixtures.seaweed"]
 
 _counter = itertools.count(1)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the message catalogues (.mo files are built, not kept in git), so pages, mail and the
+    reports speak Chinese and Russian however the tests were started."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "catalogues.py"), "compile"], cwd=ROOT,
+                   capture_output=True, check=False)
+
 
 # Cheap Argon2 parameters: the real ones cost ~0.2 s per hash, which would dominate the suite.
 FAST_HASH = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}

@@ -8,7 +8,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -16,8 +16,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import vault.alerts
 import vault.mail  # noqa: F401  (registers the notification listeners)
 from vault.config.settings import ensure_secret_key, load_settings
+from vault.core import languages
 from vault.runtime import Runtime
-from vault.web import converters, setup
+from vault.web import converters, locale, setup
 
 # The pages' templates live in the top-level templates/ folder; vault/templates links to it, so the
 # package finds them the same way in a checkout and installed from a wheel (which carries the files).
@@ -44,7 +45,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "vault.pages.departures",
     "vault.pages.alerts",
 )
-LANGUAGES = ("en",)
+LANGUAGES = languages.LANGUAGES
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -74,7 +75,8 @@ def create_app(config: dict[str, Any] | None = None, runtime: Runtime | None = N
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
                                 x_host=settings.proxy_count)  # type: ignore[method-assign]
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=lambda: request.accept_languages.best_match(LANGUAGES) or "en")
+    babel.init_app(app, locale_selector=locale.select_locale, timezone_selector=locale.select_timezone)
+    locale.install(app)
 
     converters.install(app)
     setup.install(app)

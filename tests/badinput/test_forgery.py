@@ -31,6 +31,7 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
     today = date.today().isoformat()
     return {
         "account.logout_everywhere": ("bob", {}, {}),
+        "account.language_choice": ("bob", {}, {"locale": "ru", "timezone": "Europe/Moscow"}),
         "account.notifications": ("bob", {}, {"email": "bob@example.com", "mode_loan_decided": "off"}),
         "account.password": ("bob", {}, {"current": "correct horse battery", "new": "a much longer secret 42",
                                          "confirm": "a much longer secret 42"}),

@@ -43,6 +43,7 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("account.second_factor_remove", "POST"): {},
         ("account.token_create", "POST"): {},
         ("account.notifications", "POST"): {},
+        ("account.language_choice", "POST"): {},
         ("audit.trace", "POST"): {},
         ("api_audit.trace", "POST"): {},
         ("viewer.heartbeat", "POST"): {"view_id": 1},

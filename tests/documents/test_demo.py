@@ -48,24 +48,24 @@ def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_
     data_dir = tmp_path / "demo"
     first = _run(demo_env, "--no-serve", "--data-dir", str(data_dir))
     assert first.exit_code == 0, first.output
-    assert "people: 13 (13 new)" in first.output
-    assert "customers: 30 (30 new)" in first.output
-    assert "files: 60 (60 new" in first.output
+    assert "people: 17 (17 new)" in first.output
+    assert "customers: 36 (36 new)" in first.output
+    assert "files: 72 (72 new" in first.output
     assert f"password for all: {demo.DEMO_PASSWORD}" in first.output
     for user in demo.USERS:
         assert user.username in first.output
 
     second = _run(demo_env, "--no-serve", "--data-dir", str(data_dir))
     assert second.exit_code == 0, second.output
-    assert "people: 13 (0 new)" in second.output
-    assert "customers: 30 (0 new)" in second.output
-    assert "files: 60 (0 new" in second.output
+    assert "people: 17 (0 new)" in second.output
+    assert "customers: 36 (0 new)" in second.output
+    assert "files: 72 (0 new" in second.output
 
     rt = _runtime(data_dir, database_url)
     try:
         with rt.db.session() as session:
             people = list(session.scalars(select(User)))
-            assert len(people) == 13
+            assert len(people) == 17
             held = Counter(role for user in people for role in user.role_set)
             assert held[Role.ADMIN] >= 1 and held[Role.AUDITOR] >= 1
             assert held[Role.APPROVER] >= 2 and held[Role.CUSTODIAN] >= 2
@@ -75,14 +75,21 @@ def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_
                 assert all(role_conflict(roles - {role}, role) is None for role in roles), user.username
             assert rt.passwords.verify(people[0].password_hash, demo.DEMO_PASSWORD)
 
-            assert session.scalar(select(func.count()).select_from(Customer)) == 30
+            assert session.scalar(select(func.count()).select_from(Customer)) == 36
+            # Chinese and Russian customers and people among the others, working in their own language
+            names = set(session.scalars(select(Customer.name)))
+            assert {"上海明珠贸易有限公司", "ООО «Северный ветер»"} <= names
+            by_name = {user.username: user for user in people}
+            assert (by_name["wei"].display_name, by_name["wei"].locale, by_name["wei"].timezone) == (
+                "王伟", "zh_Hans", "Asia/Shanghai")
+            assert (by_name["dmitry"].locale, by_name["dmitry"].timezone) == ("ru", "Europe/Moscow")
             segments = Counter(session.scalars(select(Customer.segment)))
             assert set(segments) == {"vip", "key", "ordinary"}
-            assert session.scalar(select(func.count()).select_from(Document)) == 60
-            assert session.scalar(select(func.count()).select_from(DocumentVersion)) == 60
+            assert session.scalar(select(func.count()).select_from(Document)) == 72
+            assert session.scalar(select(func.count()).select_from(DocumentVersion)) == 72
             assert set(session.scalars(select(Document.grade))) == {1, 2, 3}
             types = Counter(session.scalars(select(DocumentVersion.content_type)))
-            assert types["application/pdf"] == 30
+            assert types["application/pdf"] == 36
             assert types["image/png"] >= 10
             assert types["text/csv"] >= 5 and types["text/markdown"] >= 5 and types["text/plain"] >= 5
 
@@ -153,3 +160,16 @@ def test_the_demo_server_is_gunicorn_with_threads(tmp_path):
     server = DemoServer(conf, Keyring.create(tmp_path / "keyring.json"), "127.0.0.1", 5999)
     assert server.cfg.bind == ["127.0.0.1:5999"]
     assert (server.cfg.workers, server.cfg.threads, server.cfg.worker_class_str) == (2, 4, "gthread")
+
+
+@pytest.mark.parametrize("name", ["上海明珠贸易有限公司", "ООО «Северный ветер»"])
+def test_chinese_and_russian_dossiers_read_back_their_names(name):
+    """The dossier of a Chinese or Russian customer draws its name and contacts in embedded fonts."""
+    spec = next(c for c in demo_content.CUSTOMERS if c.name == name)
+    plan = next(f for f in demo_content.files() if f.customer == spec and f.kind == "dossier")
+    reader = PdfReader(io.BytesIO(plan.render()))
+    text = " ".join(reader.pages[0].extract_text().split())
+    assert name in text
+    assert all(contact[0] in text for contact in demo_content.profile(spec).contacts)
+    faces = {str(f.get_object()["/BaseFont"]) for f in reader.pages[0]["/Resources"]["/Font"].values()}
+    assert "/Helvetica" not in faces

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -42,22 +43,24 @@ def list_alerts(session: Session, actor: User, *, status: str = "active", severi
     policy.require(actor, Action.ALERT_READ)
     query = select(Alert).where(Alert.user_id != actor.id)  # the object rule, as a query
     if status not in STATUS_FILTERS:
-        raise ServiceError("invalid_filter", f"The status filter is one of {', '.join(STATUS_FILTERS)}.")
+        raise ServiceError("invalid_filter", _l("The status filter is one of %(value)s.",
+                                                value=", ".join(STATUS_FILTERS)))
     if status == "active":
         query = query.where(Alert.status.in_([AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]))
     elif status != "all":
         query = query.where(Alert.status == AlertStatus(status))
     if severity:
         if severity not in {s.value for s in Severity}:
-            raise ServiceError("invalid_filter", "The severity filter is low, medium or high.")
+            raise ServiceError("invalid_filter", _l("The severity filter is low, medium or high."))
         query = query.where(Alert.severity == severity)
     if rule:
         if rule not in RULE_TITLES:
-            raise ServiceError("invalid_filter", f"The rule filter is one of {', '.join(RULE_TITLES)}.")
+            raise ServiceError("invalid_filter", _l("The rule filter is one of %(value)s.",
+                                                    value=", ".join(RULE_TITLES)))
         query = query.where(Alert.rule == rule)
     if user_id is not None:
         if not 0 < user_id <= MAX_ID:
-            raise ServiceError("invalid_filter", "The person filter is a user id.")
+            raise ServiceError("invalid_filter", _l("The person filter is a user id."))
         query = query.where(Alert.user_id == user_id)
     if since is not None:
         query = query.where(Alert.last_seen_at >= since)

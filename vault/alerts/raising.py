@@ -21,6 +21,7 @@ from vault.alerts import webhook
 from vault.core import events
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
+from vault.core.languages import N_
 from vault.models import SEVERITY_RANK, Alert, AlertStatus, Loan, LoanStatus, Severity, User, utcnow
 from vault.runtime import Runtime
 from vault.services.departures import revoke_by_system
@@ -33,16 +34,16 @@ SUSPEND_REASON = "suspended by early warning"
 SYSTEM_CTX = AccessContext(named_place="system", user_agent="vault early warning")
 
 RULE_TITLES: dict[str, str] = {
-    "many_customers": "Many customers' files in 24 hours",
-    "volume_spike": "Views far above the person's usual",
-    "outside_hours": "Access outside working hours",
-    "new_place": "Access from a new place",
-    "probing": "Repeated refused attempts",
-    "departing_access": "Important file accessed by a person on notice",
-    "quotas_exhausted": "Several view quotas used up in a day",
-    "notice": "Notice given",
-    "directory_sweep": "Many customer records read or looked up",
-    "outside_book": "Customer outside their book read by a person on notice",
+    "many_customers": N_("Many customers' files in 24 hours"),
+    "volume_spike": N_("Views far above the person's usual"),
+    "outside_hours": N_("Access outside working hours"),
+    "new_place": N_("Access from a new place"),
+    "probing": N_("Repeated refused attempts"),
+    "departing_access": N_("Important file accessed by a person on notice"),
+    "quotas_exhausted": N_("Several view quotas used up in a day"),
+    "notice": N_("Notice given"),
+    "directory_sweep": N_("Many customer records read or looked up"),
+    "outside_book": N_("Customer outside their book read by a person on notice"),
 }
 # Rules about the customer directory: with auto_suspend, a high-severity one also suspends the person's
 # access to customer records (not only their loans).

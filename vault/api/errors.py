@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from storage import StorageError, StorageUnavailable
@@ -23,20 +24,20 @@ STATUS_BY_CODE: dict[str, int] = {"file_too_large": 413}
 class ApiError(Exception):
     """Bad input caught by the API itself, with field-by-field details when there are any."""
 
-    def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: object, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
-        self.message = message
+        self.message = str(message)  # put into words now, in the request's language (a lazy text is allowed)
         self.fields = fields or {}
 
 
-def invalid(fields: dict[str, str], message: str = "The request is not valid.") -> ApiError:
-    return ApiError(422, "invalid_request", message, fields)
+def invalid(fields: dict[str, str], message: object = None) -> ApiError:
+    return ApiError(422, "invalid_request", message or _l("The request is not valid."), fields)
 
 
-def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> Any:
-    body: dict[str, Any] = {"error": message, "code": code}
+def error_response(status: int, code: str, message: object, fields: dict[str, str] | None = None) -> Any:
+    body: dict[str, Any] = {"error": str(message), "code": code}
     if fields:
         body["fields"] = fields
     return jsonify(body), status
@@ -58,11 +59,11 @@ def install(bp: Blueprint) -> None:
     def _storage(exc: StorageError) -> Any:
         current_app.logger.exception("object store failure")
         if isinstance(exc, StorageUnavailable):
-            return error_response(503, "storage_unavailable", "The file store cannot be reached; try again later.")
+            return error_response(503, "storage_unavailable", _l("The file store cannot be reached; try again later."))
         # Reached, but it refused: a full disk is the usual cause, and "cannot be reached" would mislead.
-        return error_response(503, "storage_unavailable", "The file store refused the operation (it may be out of "
-                                                          "space); nothing was saved. Try again later.")
+        return error_response(503, "storage_unavailable", _l("The file store refused the operation (it may be out "
+                                                             "of space); nothing was saved. Try again later."))
 
     @bp.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Any:
-        return error_response(413, "too_large", "The request body is larger than this server accepts.")
+        return error_response(413, "too_large", _l("The request body is larger than this server accepts."))

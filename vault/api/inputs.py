@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import request
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 
 from vault.api.errors import ApiError, invalid
@@ -120,7 +121,7 @@ class JsonBody:
             return {f.name: f.default for f in self.fields}
         data = read_json()
         if not isinstance(data, dict):
-            raise ApiError(422, "invalid_request", "The body must be a JSON object.")
+            raise ApiError(422, "invalid_request", _l("The body must be a JSON object."))
         return check_fields(self.fields, data)
 
 
@@ -154,7 +155,7 @@ class FormBody:
             ApiError: 415 when the body is not multipart, 422 with every bad or missing field.
         """
         if request.mimetype != "multipart/form-data":
-            raise ApiError(415, "multipart_required", "The body must be multipart/form-data.")
+            raise ApiError(415, "multipart_required", _l("The body must be multipart/form-data."))
         # Reading the form is what enforces the size limit (RequestEntityTooLarge → 413).
         form, uploads = request.form, request.files
         problems: dict[str, str] = {}
@@ -292,14 +293,16 @@ def _has_body() -> bool:
 def read_json() -> Any:
     """The request body parsed as JSON, refusing other media types, oversized and malformed bodies."""
     if not request.is_json:
-        raise ApiError(415, "json_required", "The body must be JSON (Content-Type: application/json).")
+        raise ApiError(415, "json_required", _l("The body must be JSON (Content-Type: application/json)."))
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise ApiError(413, "too_large", f"A JSON body may have at most {MAX_JSON_BYTES} bytes.")
+        raise ApiError(413, "too_large", _l("A JSON body may have at most %(limit)s bytes.",
+                                            limit=MAX_JSON_BYTES))
     raw = request.stream.read(MAX_JSON_BYTES + 1)
     if len(raw) > MAX_JSON_BYTES:
-        raise ApiError(413, "too_large", f"A JSON body may have at most {MAX_JSON_BYTES} bytes.")
+        raise ApiError(413, "too_large", _l("A JSON body may have at most %(limit)s bytes.",
+                                            limit=MAX_JSON_BYTES))
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "The body is not valid JSON.") from None
+        raise ApiError(400, "invalid_json", _l("The body is not valid JSON.")) from None
 

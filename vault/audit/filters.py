@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, or_
 
 from vault.models import AuditEvent
@@ -22,10 +23,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 class FilterError(ValueError):
     """A filter value that cannot be understood; `field` names the offending parameter."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field: str, message: object) -> None:
+        super().__init__(str(message))
         self.field = field
-        self.message = message
+        self.message = str(message)  # a lazy text is put into words in the request's language
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def _looks_numeric(text: str) -> bool:
 def _int(name: str, text: str) -> int:
     text = text.strip().removeprefix("#")
     if not _is_id(text.strip()):
-        raise FilterError(name, f"{name} must be a whole number from 0 to {MAX_ID}, not {text!r}")
+        raise FilterError(name, _l("%(name)s must be a whole number from 0 to %(MAX_ID)s, not %(text)s",
+                                   name=name, MAX_ID=MAX_ID, text=repr(text)))
     return int(text)
 
 
@@ -149,7 +151,7 @@ def parse(args: Mapping[str, str], resolve_user: Callable[[str], int | None] | N
     for key, value in values.items():
         # No recorded name, place or action holds one, and PostgreSQL refuses NUL in a query.
         if _CONTROL.search(value):
-            raise FilterError(key, f"{key} must not contain control characters")
+            raise FilterError(key, _l("%(key)s must not contain control characters", key=key))
     fields: dict[str, Any] = {}
     for name in ("since", "until"):
         if name in values:
@@ -158,7 +160,7 @@ def parse(args: Mapping[str, str], resolve_user: Callable[[str], int | None] | N
             except ValueError as exc:
                 raise FilterError(name, str(exc)) from None
     if "since" in fields and "until" in fields and fields["since"] >= fields["until"]:
-        raise FilterError("until", "the end of the period must come after its start")
+        raise FilterError("until", _l("the end of the period must come after its start"))
     if "user" in values:
         text = values["user"]
         if text.isascii() and text.isdigit():
@@ -166,13 +168,13 @@ def parse(args: Mapping[str, str], resolve_user: Callable[[str], int | None] | N
         else:
             user_id = resolve_user(text) if resolve_user else None
         if user_id is None:
-            raise FilterError("user", f"there is no user {text!r}")
+            raise FilterError("user", _l("there is no user %(text)s", text=repr(text)))
         fields["user_id"] = user_id
     if "actor" in values:
         if len(values["actor"]) > 200:
-            raise FilterError("actor", "actor is at most 200 characters")
+            raise FilterError("actor", _l("actor is at most 200 characters"))
         if values["actor"].isascii() and values["actor"].isdigit() and not _is_id(values["actor"]):
-            raise FilterError("actor", f"actor ids go up to {MAX_ID}")
+            raise FilterError("actor", _l("actor ids go up to %(MAX_ID)s", MAX_ID=MAX_ID))
         fields["actor"] = values["actor"]
     for name, field in (("customer", "customer_id"), ("document", "document_id"), ("loan", "loan_id")):
         if name not in values:
@@ -187,14 +189,15 @@ def parse(args: Mapping[str, str], resolve_user: Callable[[str], int | None] | N
     if "action" in values:
         action = values["action"]
         if len(action) > 64 or not all(ch.isalnum() or ch in ":_-.*" for ch in action) or "*" in action[:-1]:
-            raise FilterError("action", f"{action!r} is not an action name (like loan:approve or loan:*)")
+            raise FilterError("action", _l("%(action)s is not an action name (like loan:approve or loan:*)",
+                                           action=repr(action)))
         fields["action"] = action
     if "outcome" in values:
         if values["outcome"] not in OUTCOMES:
-            raise FilterError("outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
+            raise FilterError("outcome", _l("outcome must be one of %(value)s", value=", ".join(OUTCOMES)))
         fields["outcome"] = values["outcome"]
     if "place" in values:
         if len(values["place"]) > 200:
-            raise FilterError("place", "place is at most 200 characters")
+            raise FilterError("place", _l("place is at most 200 characters"))
         fields["place"] = values["place"]
     return AuditFilter(**fields)

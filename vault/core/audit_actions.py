@@ -99,6 +99,7 @@ class AuditAction(StrEnum):
     VIEW_PAGE = "view:page"
     AUDIT_TRACE = "audit:trace"
     USER_EMAIL = "user:email"
+    ACCOUNT_LANGUAGE = "account:language"
     ROLE_REQUEST = "role:request"
     ROLE_APPROVE = "role:approve"
     ROLE_REFUSE = "role:refuse"

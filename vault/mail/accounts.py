@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,10 +27,10 @@ def set_email(rt: Runtime, session: Session, user: User, address: str | None, *,
         try:
             value = normalize(address)
         except InvalidAddress:
-            raise ServiceError("invalid_email", "That is not an e-mail address (name@example.com).") from None
+            raise ServiceError("invalid_email", _l("That is not an e-mail address (name@example.com).")) from None
         other = session.scalar(select(User.id).where(func.lower(User.email) == value, User.id != user.id))
         if other is not None:
-            raise Conflict("email_taken", "Another account already uses this e-mail address.")
+            raise Conflict("email_taken", _l("Another account already uses this e-mail address."))
     if value == user.email:
         return value
     previous = user.email

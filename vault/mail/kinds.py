@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from vault.core.languages import N_
 from vault.models import MailMode
 
 
@@ -27,18 +28,18 @@ CANNOT_BE_OFF: frozenset[Kind] = frozenset({Kind.SECURITY_ALERT, Kind.TEST, Kind
 
 # Plain English; the account page translates them.
 LABELS: dict[Kind, str] = {
-    Kind.LOAN_REQUESTED: "A loan request waits for my decision",
-    Kind.LOAN_DECIDED: "My loan request was decided",
-    Kind.RELEASE_NEEDED: "An approved loan waits for a custodian's release",
-    Kind.HANDOVER_ASSIGNED: "Customers are handed over to me",
-    Kind.DEPARTURE_STEP: "A departure I started moves on",
-    Kind.SECURITY_ALERT: "Security alerts",
+    Kind.LOAN_REQUESTED: N_("A loan request waits for my decision"),
+    Kind.LOAN_DECIDED: N_("My loan request was decided"),
+    Kind.RELEASE_NEEDED: N_("An approved loan waits for a custodian's release"),
+    Kind.HANDOVER_ASSIGNED: N_("Customers are handed over to me"),
+    Kind.DEPARTURE_STEP: N_("A departure I started moves on"),
+    Kind.SECURITY_ALERT: N_("Security alerts"),
 }
 
 MODE_LABELS: dict[MailMode, str] = {
-    MailMode.IMMEDIATE: "Immediately",
-    MailMode.DIGEST: "Daily digest",
-    MailMode.OFF: "Off",
+    MailMode.IMMEDIATE: N_("Immediately"),
+    MailMode.DIGEST: N_("Daily digest"),
+    MailMode.OFF: N_("Off"),
 }
 
 

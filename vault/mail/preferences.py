@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,12 +30,12 @@ def set_mode(session: Session, user: User, kind: str, mode: str) -> MailPreferen
         ServiceError: `invalid_kind` or `invalid_mode`, including `off` for a security alert.
     """
     if kind not in {str(k) for k in CHOOSABLE}:
-        raise ServiceError("invalid_kind", "Unknown kind of notification.")
+        raise ServiceError("invalid_kind", _l("Unknown kind of notification."))
     known = Kind(kind)
     if mode not in {str(m) for m in allowed_modes(known)}:
         if mode == MailMode.OFF:
-            raise ServiceError("invalid_mode", "Security alerts cannot be turned off.")
-        raise ServiceError("invalid_mode", "Choose immediately, daily digest or off.")
+            raise ServiceError("invalid_mode", _l("Security alerts cannot be turned off."))
+        raise ServiceError("invalid_mode", _l("Choose immediately, daily digest or off."))
     row = session.scalar(select(MailPreference).where(MailPreference.user_id == user.id,
                                                       MailPreference.kind == kind))
     if row is None:

@@ -18,6 +18,8 @@ from typing import Any
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from vault.core import languages
+
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 DEFAULT_LOCALE = "en"
@@ -56,7 +58,8 @@ def render(name: str, context: dict[str, Any], *, locale: str | None, base_url: 
     `context` gets `link(path)` (absolute link) and `base_url` added.
     """
     env = environment(locale or DEFAULT_LOCALE)
-    values = {**context, "base_url": base_url, "link": lambda path: link(base_url, path)}
+    values = {"lang": languages.html_lang(locale or DEFAULT_LOCALE), **context, "base_url": base_url,
+              "link": lambda path: link(base_url, path)}
     subject = " ".join(env.get_template(f"mail/{name}.subject.txt").render(values).split())
     text = env.get_template(f"mail/{name}.txt").render(values).strip() + "\n"
     html = env.get_template(f"mail/{name}.html").render(values)

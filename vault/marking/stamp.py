@@ -37,7 +37,11 @@ REFERENCE_WIDTH = 1240
 
 @dataclass(frozen=True)
 class StampText:
-    """The facts a stamp shows. ``viewed_at`` must be timezone-aware; it is shown in UTC."""
+    """The facts a stamp shows. ``viewed_at`` must be timezone-aware; it is shown in UTC.
+
+    The two words of the stamp (``viewed_by``, ``view_word``) come in the viewer's language; the facts
+    (name, login, time in UTC, view id, place) are the same whatever the language, so a photo of a
+    stamped page is read back the same way by anyone."""
 
     viewer_name: str
     login: str
@@ -45,6 +49,8 @@ class StampText:
     view_id: int
     place: str
     grade_label: str
+    viewed_by: str = "viewed by"
+    view_word: str = "view"
 
     def __post_init__(self) -> None:
         if self.viewed_at.tzinfo is None:
@@ -64,11 +70,11 @@ class StampText:
 
     def watermark_lines(self) -> tuple[str, ...]:
         return (f"{self.viewer_name} ({self.login})", self.time_text,
-                f"view {self.view_ref} · {self.place}", self.grade_label)
+                f"{self.view_word} {self.view_ref} · {self.place}", self.grade_label)
 
     def footer_line(self) -> str:
-        return (f"{self.grade_label} · viewed by {self.viewer_name} ({self.login}) · {self.time_text} · "
-                f"{self.place} · view {self.view_ref}")
+        return (f"{self.grade_label} · {self.viewed_by} {self.viewer_name} ({self.login}) · {self.time_text} · "
+                f"{self.place} · {self.view_word} {self.view_ref}")
 
 
 def _scaled(value: int, width: int) -> int:

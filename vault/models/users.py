@@ -33,7 +33,9 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254), unique=True, index=True)
+    # The person's own language and time zone (account page); None: the browser's language, the company's zone.
     locale: Mapped[str | None] = mapped_column(String(16))
+    timezone: Mapped[str | None] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(255))
     status: Mapped[UserStatus] = mapped_column(String(16), default=UserStatus.ACTIVE)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import available_timezones
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
 from vault import policy
+from vault.core import languages
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.errors import NotFound, ServiceError
@@ -20,7 +23,7 @@ from vault.mail import notification_page
 from vault.models import utcnow
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.text import SafeForm
-from vault.services import accounts, totp
+from vault.services import accounts, language, totp
 from vault.web import auth, navigation, sessions
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
@@ -50,6 +53,19 @@ class TokenForm(SafeForm):
     code = StringField(_l("Code from your authenticator"), validators=[Length(max=40)])
 
 
+# Zones a person may pick: the IANA names of places (not the Etc/ offsets and old aliases).
+_NOT_PLACES = ("Etc/", "SystemV/", "US/", "posix/", "right/")
+ZONES: tuple[str, ...] = tuple(sorted(z for z in available_timezones() if "/" in z and not z.startswith(_NOT_PLACES)))
+
+
+class LanguageForm(SafeForm):
+    locale = SelectField(_l("Language"), choices=[SelectChoice("", _l("As my browser asks"))]
+                         + [SelectChoice(code, languages.NATIVE_NAMES[code]) for code in languages.LANGUAGES],
+                         default="")
+    timezone = SelectField(_l("Time zone"), choices=[SelectChoice("", _l("The company's time zone"))]
+                           + [SelectChoice(zone, zone) for zone in ZONES], default="")
+
+
 class EnrolForm(SafeForm):
     code = StringField(_l("Code from the app"), validators=[DataRequired(), Length(max=12)])
 
@@ -74,7 +90,31 @@ def index():
         duty=accounts.has_duty_role(user),
         token_cap_hours=int(accounts.token_cap(runtime().settings, user).total_seconds() // 3600),
         notification_form=notification_page.form_for(session, user),
+        language_form=LanguageForm(formdata=None, locale=user.locale or "", timezone=user.timezone or ""),
     )
+
+
+@bp.route("/language", methods=["POST"])
+@permission(Action.ACCOUNT_SELF)
+def language_choice():
+    """Store the person's language and time zone; the next page is already in the chosen language."""
+    user = auth.current()
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(str(error), "error")
+        return redirect(url_for("account.index"))
+    try:
+        changed = language.set_language(runtime(), db_session(), user, locale=form.locale.data,
+                                        timezone=form.timezone.data, ctx=access_context())
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("account.index"))
+    if changed:
+        refresh()  # this answer's own message in the language just chosen
+        flash(_("Your language and time zone are saved."), "success")
+    return redirect(url_for("account.index"))
 
 
 @bp.route("/tokens", methods=["POST"])

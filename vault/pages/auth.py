@@ -4,6 +4,7 @@ one's first password through a one-time link."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, PasswordField, StringField
@@ -98,7 +99,7 @@ def agreement_page():
     return render_template(
         "auth/agreement.html",
         form=form,
-        blocks=agreement.blocks(agreement.text(settings)),
+        blocks=agreement.blocks(agreement.text(settings, str(get_locale()))),
         version=settings.agreement_version,
         accepted=agreement.accepted(session, user, settings.agreement_version),
         pending=auth.step_owed() == "agreement",

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
+from vault.core.languages import N_
 from vault.models import Customer, Document, User
 from vault.pages.forms.customers import CoOwnerForm, LookupForm, OwnerForm, RemoveCoOwnerForm
 from vault.pages.forms.documents import CustomerForm, choice
@@ -27,7 +28,7 @@ from vault.web.pipeline import access_context, db_session, not_found_response, r
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 navigation.add("customers.index", Action.CUSTOMER_READ, "Customers")
 
-SEGMENT_LABELS = {"vip": "VIP", "key": "Key account", "ordinary": "Ordinary"}
+SEGMENT_LABELS = {"vip": N_("VIP"), "key": N_("Key account"), "ordinary": N_("Ordinary")}
 
 
 @bp.app_template_filter("filesize")

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from vault import policy
@@ -39,6 +40,8 @@ from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, not_found_response, record_refusal, runtime
 
 bp = Blueprint("departures", __name__, url_prefix="/departures")
+# The report's handover states in the reader's words, for the report page (`{{ c.handover_state|handover_state }}`).
+bp.add_app_template_filter(report_service.handover_label, "handover_state")
 navigation.add("departures.index", Action.DEPARTURE_REPORT, "Departures")
 navigation.add("departures.handover", Action.HANDOVER_CONFIRM, "Handover")
 navigation.add("departures.leavers_loans", Action.LOAN_REVOKE, "Leavers' loans")
@@ -334,7 +337,8 @@ def override(departure_id: int) -> Any:
             if exc.decision.code not in INPUT_CODES:
                 raise
             return _refused_input(exc, "departures/override.html", departure=departure, pending=pending, form=form)
-        flash(_("Confirmations waived for %(n)d customer(s).", n=len(pending)), "success")
+        flash(ngettext("Confirmation waived for %(num)d customer.", "Confirmations waived for %(num)d customers.",
+                       len(pending)), "success")
         return redirect(url_for("departures.handover"))
     policy.require(actor, Action.DEPARTURE_OVERRIDE, departure, reason="x" * 20,
                    audit={"subject_user_id": departure.user_id})

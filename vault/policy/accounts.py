@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.core.actions import Action
 from vault.models import User
 from vault.policy.core import Decision, allow, deny, object_rule
@@ -29,7 +31,7 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """
     change = context.get("change")
     if change not in CHANGES:
-        return deny("not_permitted", "Unknown change to an account.")
+        return deny("not_permitted", _l("Unknown change to an account."))
     user: User = target
     if user.id == actor.id and change in _NOT_ON_ONESELF:
         code, message = _NOT_ON_ONESELF[change]

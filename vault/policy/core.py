@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.core.actions import Action
 from vault.core.errors import Refusal
 from vault.models import Role, User
@@ -13,9 +15,11 @@ from vault.models import Role, User
 
 @dataclass(frozen=True)
 class Decision:
+    """An answer of the policy. `message` may be a lazy translation: it is put into words when shown."""
+
     allowed: bool
     code: str
-    message: str = ""
+    message: Any = ""
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -38,45 +42,46 @@ class MissingRule(RuntimeError):
 
 
 # Plain words for every reason code, shown to people; codes are what machines match on.
-MESSAGES: dict[str, str] = {
-    "ok": "Allowed.",
-    "not_authenticated": "Please sign in.",
-    "account_disabled": "This account is disabled.",
-    "not_permitted": "Your roles do not allow this.",
-    "not_found": "No such item, or you may not see it.",
-    "access_suspended": "Your access to customer records is suspended after an early-warning alert; an approver "
-                        "can lift it.",
-    "query_too_short": "Type at least 4 letters of the customer's name.",
-    "not_owners_manager": "Only the owner's manager (or higher up), or an approver, may change who works a customer.",
-    "own_gain": "Nobody may give a customer to themselves.",
-    "too_many_co_owners": "A customer has at most three co-owners.",
-    "not_owner": "Only the customer's owner or a co-owner may change the record.",
-    "not_in_chain": "Only the owner, the co-owners and their managers may read the record's history.",
-    "not_working": "Only the people working this customer (owner, co-owners, their managers, a successor taking "
-                   "it over) may add to its contact log.",
-    "reveal_quota": "You have used all your reveals of this customer for the period.",
-    "reveal_daily_cap": "You have used all your reveals for today.",
-    "separation_of_duties": "The same person cannot hold two duties on one loan.",
-    "role_conflict": "These roles cannot be held together.",
-    "not_compiler": "Only the compiler of this file may add a version.",
-    "invalid_grade": "The grade must be 1, 2 or 3.",
-    "bad_credentials": "Wrong user name or password.",
-    "throttled": "Too many failed sign-ins from this address; try again later.",
-    "locked": "Too many failed sign-ins for this account; try again later.",
-    "bad_second_factor": "The code is not valid.",
-    "code_reused": "This code has already been used; wait for the next one.",
-    "second_factor_required": "Your roles require a second factor; set it up to continue.",
-    "agreement_required": "Accept the confidentiality agreement (sign in to the web pages) before using vault.",
-    "session_expired": "Your session has expired; please sign in again.",
-    "weak_password": "The password is too short.",
-    "common_password": "This password is too common; choose another.",
-    "password_contains_username": "A password must not contain the user name.",
-    "self_disable": "Nobody may disable their own account.",
-    "token_scope": "This token may only read; making changes (opening a view included) needs a write token.",
+MESSAGES: dict[str, Any] = {
+    "ok": _l("Allowed."),
+    "not_authenticated": _l("Please sign in."),
+    "account_disabled": _l("This account is disabled."),
+    "not_permitted": _l("Your roles do not allow this."),
+    "not_found": _l("No such item, or you may not see it."),
+    "access_suspended": _l("Your access to customer records is suspended after an early-warning alert; an approver "
+                        "can lift it."),
+    "query_too_short": _l("Type at least 4 letters of the customer's name."),
+    "not_owners_manager": _l("Only the owner's manager (or higher up), or an approver, may change who works a "
+                             "customer."),
+    "own_gain": _l("Nobody may give a customer to themselves."),
+    "too_many_co_owners": _l("A customer has at most three co-owners."),
+    "not_owner": _l("Only the customer's owner or a co-owner may change the record."),
+    "not_in_chain": _l("Only the owner, the co-owners and their managers may read the record's history."),
+    "not_working": _l("Only the people working this customer (owner, co-owners, their managers, a successor taking "
+                   "it over) may add to its contact log."),
+    "reveal_quota": _l("You have used all your reveals of this customer for the period."),
+    "reveal_daily_cap": _l("You have used all your reveals for today."),
+    "separation_of_duties": _l("The same person cannot hold two duties on one loan."),
+    "role_conflict": _l("These roles cannot be held together."),
+    "not_compiler": _l("Only the compiler of this file may add a version."),
+    "invalid_grade": _l("The grade must be 1, 2 or 3."),
+    "bad_credentials": _l("Wrong user name or password."),
+    "throttled": _l("Too many failed sign-ins from this address; try again later."),
+    "locked": _l("Too many failed sign-ins for this account; try again later."),
+    "bad_second_factor": _l("The code is not valid."),
+    "code_reused": _l("This code has already been used; wait for the next one."),
+    "second_factor_required": _l("Your roles require a second factor; set it up to continue."),
+    "agreement_required": _l("Accept the confidentiality agreement (sign in to the web pages) before using vault."),
+    "session_expired": _l("Your session has expired; please sign in again."),
+    "weak_password": _l("The password is too short."),
+    "common_password": _l("This password is too common; choose another."),
+    "password_contains_username": _l("A password must not contain the user name."),
+    "self_disable": _l("Nobody may disable their own account."),
+    "token_scope": _l("This token may only read; making changes (opening a view included) needs a write token."),
 }
 
 
-def message_for(code: str) -> str:
+def message_for(code: str) -> Any:
     return MESSAGES.get(code, code.replace("_", " ").capitalize() + ".")
 
 
@@ -84,7 +89,7 @@ def allow() -> Decision:
     return Decision(True, "ok")
 
 
-def deny(code: str, message: str | None = None) -> Decision:
+def deny(code: str, message: Any = None) -> Decision:
     return Decision(False, code, message or message_for(code))
 
 

@@ -13,31 +13,33 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.core.actions import Action
 from vault.models import Alert, AlertStatus, Departure, HandoverItem, Role, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 from vault.policy.loans import reason_problem
 
 MESSAGES.update({
-    "own_departure": "Nobody manages, waives or reports on their own departure.",
-    "departure_closed": "This departure is completed; it changes no more.",
-    "not_successor": "Only the person the customer was handed to confirms the contact.",
-    "already_offboarded": "The last day has passed and access has ended: the notice can no longer be withdrawn.",
-    "successor_departing": "You have given notice yourself: an approver waives or reassigns this confirmation.",
-    "contact_not_logged": "Log your contact with the customer's main contact first (the customer page's contact "
-                          "log): a key customer's handover is confirmed by the successor reaching them.",
-    "not_transferred": "The customer has no new owner yet.",
-    "already_confirmed": "The contact with this customer is already confirmed.",
-    "contact_date_future": "The contact date cannot be in the future.",
-    "contact_before_notice": "The contact must have taken place after the notice was given.",
-    "nothing_to_override": "Every key customer is confirmed: there is nothing to waive.",
-    "handover_incomplete": "Some customers have no new owner yet: reassign them first.",
-    "customers_unconfirmed": "Key customers are not confirmed by their new owner; confirm them, or have an "
-                             "approver waive the confirmation with a reason.",
-    "own_alert": "Nobody reads or settles an alert about themselves.",
-    "alert_resolved": "This alert is already resolved.",
-    "alert_acknowledged": "This alert is already acknowledged.",
-    "note_required": "Write a note of at least 10 characters.",
+    "own_departure": _l("Nobody manages, waives or reports on their own departure."),
+    "departure_closed": _l("This departure is completed; it changes no more."),
+    "not_successor": _l("Only the person the customer was handed to confirms the contact."),
+    "already_offboarded": _l("The last day has passed and access has ended: the notice can no longer be withdrawn."),
+    "successor_departing": _l("You have given notice yourself: an approver waives or reassigns this confirmation."),
+    "contact_not_logged": _l("Log your contact with the customer's main contact first (the customer page's contact "
+                          "log): a key customer's handover is confirmed by the successor reaching them."),
+    "not_transferred": _l("The customer has no new owner yet."),
+    "already_confirmed": _l("The contact with this customer is already confirmed."),
+    "contact_date_future": _l("The contact date cannot be in the future."),
+    "contact_before_notice": _l("The contact must have taken place after the notice was given."),
+    "nothing_to_override": _l("Every key customer is confirmed: there is nothing to waive."),
+    "handover_incomplete": _l("Some customers have no new owner yet: reassign them first."),
+    "customers_unconfirmed": _l("Key customers are not confirmed by their new owner; confirm them, or have an "
+                             "approver waive the confirmation with a reason."),
+    "own_alert": _l("Nobody reads or settles an alert about themselves."),
+    "alert_resolved": _l("This alert is already resolved."),
+    "alert_acknowledged": _l("This alert is already acknowledged."),
+    "note_required": _l("Write a note of at least 10 characters."),
 })
 
 
@@ -151,7 +153,7 @@ def _override(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("own_departure")
     pending = [item for item in departure.items if item.key and not item.settled]
     if any(item.to_user_id == actor.id for item in pending):
-        return deny("separation_of_duties", "You cannot waive confirmations that are yours to give.")
+        return deny("separation_of_duties", _l("You cannot waive confirmations that are yours to give."))
     return check_override(departure, context.get("reason"))
 
 
@@ -170,9 +172,9 @@ def _manage_alert(actor: User, target: Any, context: dict[str, Any]) -> Decision
         return deny("own_alert")
     if context.get("step") == "lift":
         if Role.APPROVER not in actor.role_set:
-            return deny("not_permitted", "Only an approver may lift a suspension.")
+            return deny("not_permitted", _l("Only an approver may lift a suspension."))
         if alert.user.customers_suspended_at is None:
-            return deny("not_suspended", "The person's customer access is not suspended.")
+            return deny("not_suspended", _l("The person's customer access is not suspended."))
         return allow()
     if alert.status == AlertStatus.RESOLVED:
         return deny("alert_resolved")

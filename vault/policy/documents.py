@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.core.actions import Action
 from vault.models import Document, User
 from vault.policy.core import Decision, allow, deny, object_rule
@@ -28,5 +30,5 @@ def _upload(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     if custodian is not None and custodian.id == actor.id:
         # The custodian releases loans of the file; the compiler releasing their own would be one
         # person holding two duties on it.
-        return deny("separation_of_duties", "The compiler of a file cannot also be its custodian.")
+        return deny("separation_of_duties", _l("The compiler of a file cannot also be its custodian."))
     return allow()

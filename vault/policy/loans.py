@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.models import Category, Document, Loan, LoanKind, LoanStatus, Role, User, UserStatus
@@ -38,36 +40,36 @@ CATEGORY_LABELS: dict[Category, str] = {
 
 
 MESSAGES.update({
-    "no_active_loan": "You need an active, approved loan to open this document.",
-    "compiler_needs_loan": "The compiler of a file reads it only through an approved loan, like any borrower.",
-    "loan_expired": "Your loan of this document has expired.",
-    "loan_not_needed": "Files of this grade need no loan: open them directly.",
-    "loan_already_open": "You already have an open loan or request for this document.",
-    "extension_already_open": "You already asked for more views of this document; wait for the decision.",
-    "quota_not_exhausted": "You still have views left; ask for more once they are used up.",
+    "no_active_loan": _l("You need an active, approved loan to open this document."),
+    "compiler_needs_loan": _l("The compiler of a file reads it only through an approved loan, like any borrower."),
+    "loan_expired": _l("Your loan of this document has expired."),
+    "loan_not_needed": _l("Files of this grade need no loan: open them directly."),
+    "loan_already_open": _l("You already have an open loan or request for this document."),
+    "extension_already_open": _l("You already asked for more views of this document; wait for the decision."),
+    "quota_not_exhausted": _l("You still have views left; ask for more once they are used up."),
     "extra_views_invalid": f"Ask for between 1 and {MAX_EXTRA_VIEWS} extra views.",
-    "departing_refused": "People on notice cannot request loans of important or confidential files.",
-    "invalid_state": "The loan is not in a state that allows this.",
-    "invalid_kind": "A request is either a loan or an extension.",
-    "not_borrower": "Only the borrower or a custodian may return a loan.",
-    "borrower_inactive": "The borrower can no longer sign in.",
-    "not_your_request": "Only the person who asked for it withdraws a request.",
-    "already_decided_withdraw": "Someone has already approved this request: it can no longer be withdrawn.",
-    "already_decided": "You have already decided on this request.",
-    "comment_required": "Say why you reject the request.",
+    "departing_refused": _l("People on notice cannot request loans of important or confidential files."),
+    "invalid_state": _l("The loan is not in a state that allows this."),
+    "invalid_kind": _l("A request is either a loan or an extension."),
+    "not_borrower": _l("Only the borrower or a custodian may return a loan."),
+    "borrower_inactive": _l("The borrower can no longer sign in."),
+    "not_your_request": _l("Only the person who asked for it withdraws a request."),
+    "already_decided_withdraw": _l("Someone has already approved this request: it can no longer be withdrawn."),
+    "already_decided": _l("You have already decided on this request."),
+    "comment_required": _l("Say why you reject the request."),
     "reason_too_short": f"Give a reason of at least {MIN_REASON_CHARS} characters.",
-    "reason_not_meaningful": "The reason must be written in words, not only punctuation.",
-    "reason_copies_category": "Say why in your own words: a category name is not a reason.",
-    "invalid_category": "Choose one of the listed categories.",
-    "place_required": "Say where you will read the document.",
-    "days_invalid": "A loan lasts at least one day.",
-    "days_too_long": "This loan is longer than the grade allows.",
-    "quota_own_reach": "Nobody sets the view quota of a document they may borrow themselves.",
-    "quota_document_wide": "Only an approver changes a document's view quota for everyone; set it for one person.",
-    "quota_unknown_person": "There is no such person.",
-    "not_the_custodian": "Only the file's custodian, or the custodian an approver designated for this release, "
-                         "releases it.",
-    "invalid_custodian": "Name an active custodian who has no other part in this loan.",
+    "reason_not_meaningful": _l("The reason must be written in words, not only punctuation."),
+    "reason_copies_category": _l("Say why in your own words: a category name is not a reason."),
+    "invalid_category": _l("Choose one of the listed categories."),
+    "place_required": _l("Say where you will read the document."),
+    "days_invalid": _l("A loan lasts at least one day."),
+    "days_too_long": _l("This loan is longer than the grade allows."),
+    "quota_own_reach": _l("Nobody sets the view quota of a document they may borrow themselves."),
+    "quota_document_wide": _l("Only an approver changes a document's view quota for everyone; set it for one person."),
+    "quota_unknown_person": _l("There is no such person."),
+    "not_the_custodian": _l("Only the file's custodian, or the custodian an approver designated for this release, "
+                         "releases it."),
+    "invalid_custodian": _l("Name an active custodian who has no other part in this loan."),
     "quota_invalid": f"A view quota is a whole number from 0 to {MAX_QUOTA}, or empty for the grade's default.",
 })
 
@@ -136,7 +138,8 @@ def _request_input(rule: GradeRule, ctx: dict[str, Any], kind: LoanKind) -> Deci
         return deny("days_invalid")
     limit = max_days(rule)
     if days > limit:
-        return deny("days_too_long", f"Loans of grade-{ctx.get('grade', '')} files last at most {limit} days.")
+        return deny("days_too_long", _l("Loans of grade-%(value)s files last at most %(limit)s days.",
+                                        value=ctx.get("grade", ""), limit=limit))
     return allow()
 
 
@@ -169,7 +172,7 @@ def _request(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 def _wrong_state(loan: Loan, message: str) -> Decision:
     """A refusal for a loan in the wrong state; an expired loan says so, being the usual case."""
     if loan.status == LoanStatus.EXPIRED:
-        return deny("loan_expired", "This loan has expired.")
+        return deny("loan_expired", _l("This loan has expired."))
     return deny("invalid_state", message)
 
 
@@ -180,9 +183,9 @@ def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     loan: Loan = target
     decided: Collection[int] = context.get("decided", ())
     if loan.borrower_id == actor.id:
-        return deny("separation_of_duties", "Nobody decides on their own request.")
+        return deny("separation_of_duties", _l("Nobody decides on their own request."))
     if loan.document.compiler_id == actor.id:
-        return deny("separation_of_duties", "The compiler of a file cannot decide on loans of it.")
+        return deny("separation_of_duties", _l("The compiler of a file cannot decide on loans of it."))
     if actor.id in decided:
         return deny("already_decided")
     if loan.status != LoanStatus.REQUESTED:
@@ -209,11 +212,11 @@ def _reject(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     loan: Loan = target
     if loan.borrower_id == actor.id:
-        return deny("separation_of_duties", "Nobody releases their own loan.")
+        return deny("separation_of_duties", _l("Nobody releases their own loan."))
     if loan.document.compiler_id == actor.id:
-        return deny("separation_of_duties", "The compiler of a file cannot release loans of it.")
+        return deny("separation_of_duties", _l("The compiler of a file cannot release loans of it."))
     if actor.id in loan.approver_ids:
-        return deny("separation_of_duties", "You approved this loan: another custodian must release it.")
+        return deny("separation_of_duties", _l("You approved this loan: another custodian must release it."))
     if loan.status != LoanStatus.APPROVED or not loan.release_required or loan.kind != LoanKind.LOAN:
         return _wrong_state(loan, "Only an approved loan waiting for release can be released.")
     if not loan.borrower.can_sign_in:
@@ -230,7 +233,7 @@ def _designate(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     loan: Loan = target
     custodian: User | None = context.get("custodian")
     if actor.id in (loan.borrower_id, loan.document.compiler_id):
-        return deny("separation_of_duties", "Nobody designates the custodian of their own loan or file.")
+        return deny("separation_of_duties", _l("Nobody designates the custodian of their own loan or file."))
     if loan.status != LoanStatus.APPROVED or not loan.release_required or loan.kind != LoanKind.LOAN:
         return _wrong_state(loan, "Only an approved loan waiting for release can be given a custodian.")
     if (custodian is None or Role.CUSTODIAN not in custodian.role_set or not custodian.can_sign_in
@@ -256,7 +259,7 @@ def _revoke(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the loan; context: reason (why it is revoked, kept in the audit log)."""
     loan: Loan = target
     if loan.borrower_id == actor.id:
-        return deny("separation_of_duties", "Nobody revokes their own loan: return it instead.")
+        return deny("separation_of_duties", _l("Nobody revokes their own loan: return it instead."))
     if loan.status not in (LoanStatus.APPROVED, LoanStatus.ACTIVE):
         return _wrong_state(loan, "Only an approved or active loan can be revoked.")
     problem = reason_problem(context.get("reason"))
@@ -313,7 +316,7 @@ def _quota(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """
     document: Document = target
     if document.compiler_id == actor.id:
-        return deny("separation_of_duties", "The compiler of a file cannot change how often it may be read.")
+        return deny("separation_of_duties", _l("The compiler of a file cannot change how often it may be read."))
     person: User | None = context.get("person")
     if Role.BORROWER in actor.role_set or (person is not None and person.id == actor.id):
         return deny("quota_own_reach")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.core.actions import Action
 from vault.models import Role, RoleRequest, User, UserStatus
 from vault.policy.core import Decision, allow, deny, object_rule
@@ -40,7 +42,7 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     user: User = target
     role = Role(context["role"])
     if user.id == actor.id:
-        return deny("separation_of_duties", "Nobody may change their own roles.")
+        return deny("separation_of_duties", _l("Nobody may change their own roles."))
     conflict = role_conflict(user.role_set | frozenset(context.get("pending", ())), role)
     return deny("role_conflict", conflict) if conflict else allow()
 
@@ -58,13 +60,13 @@ def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the pending `RoleRequest`; the same rule decides approving and refusing it."""
     request: RoleRequest = target
     if request.requested_by_id == actor.id:
-        return deny("separation_of_duties", "The person who asked for a role cannot also approve it.")
+        return deny("separation_of_duties", _l("The person who asked for a role cannot also approve it."))
     if request.user_id == actor.id:
-        return deny("separation_of_duties", "Nobody decides on their own roles.")
+        return deny("separation_of_duties", _l("Nobody decides on their own roles."))
     role = Role(request.role)
     if role == Role.AUDITOR and Role.AUDITOR not in actor.role_set:
-        return deny("not_permitted", "Only an auditor approves the auditor role.")
+        return deny("not_permitted", _l("Only an auditor approves the auditor role."))
     if role != Role.AUDITOR and Role.ADMIN not in actor.role_set:
-        return deny("not_permitted", "Only a second administrator approves this role.")
+        return deny("not_permitted", _l("Only a second administrator approves this role."))
     conflict = role_conflict(request.user.role_set, role)
     return deny("role_conflict", conflict) if conflict else allow()

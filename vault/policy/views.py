@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
+
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.models import Category, Document, Loan, LoanStatus, User, UserStatus
@@ -15,27 +18,28 @@ from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 from vault.policy.loans import reason_problem
 
 MESSAGES.update({
-    "quota_exhausted": "You have used all your views of this document.",
-    "place_not_trusted": "Confidential files open only from a trusted place (a company network).",
-    "download_not_allowed": "Files of this grade may be read but not downloaded.",
-    "no_content": "This document has no file yet.",
-    "content_url_used": "This link has already been used. Open the document again for a new one.",
-    "access_suspended": "Your access to documents is suspended after an alert; an approver must lift it.",
-    "category_required": "People on notice say which kind of need a file answers: choose a category.",
-    "notice_daily_cap": "People on notice may open only a limited number of files a day; try again tomorrow.",
-    "content_url_expired": "This link expired before it was used; the view was given back to you.",
-    "view_window_closed": "This view has closed. Open the document again to read it.",
-    "page_not_found": "This document has no such page.",
-    "no_preview": "This file has no preview, so it cannot be read in the viewer.",
-    "no_stamped_copy": "This file has no preview, so no stamped copy of it can be made for download.",
+    "quota_exhausted": _l("You have used all your views of this document."),
+    "place_not_trusted": _l("Confidential files open only from a trusted place (a company network)."),
+    "download_not_allowed": _l("Files of this grade may be read but not downloaded."),
+    "no_content": _l("This document has no file yet."),
+    "content_url_used": _l("This link has already been used. Open the document again for a new one."),
+    "access_suspended": _l("Your access to documents is suspended after an alert; an approver must lift it."),
+    "category_required": _l("People on notice say which kind of need a file answers: choose a category."),
+    "notice_daily_cap": _l("People on notice may open only a limited number of files a day; try again tomorrow."),
+    "content_url_expired": _l("This link expired before it was used; the view was given back to you."),
+    "view_window_closed": _l("This view has closed. Open the document again to read it."),
+    "page_not_found": _l("This document has no such page."),
+    "no_preview": _l("This file has no preview, so it cannot be read in the viewer."),
+    "no_stamped_copy": _l("This file has no preview, so no stamped copy of it can be made for download."),
 })
 
 
 def quota_exhausted(limit: int) -> Decision:
     """The refusal for a spent quota, naming the number so the borrower knows what they had."""
     if limit == 1:
-        return deny("quota_exhausted", "You have used your only view of this document.")
-    return deny("quota_exhausted", f"You have used your {limit} views of this document.")
+        return deny("quota_exhausted", _l("You have used your only view of this document."))
+    return deny("quota_exhausted", lazy_ngettext("You have used your %(num)d view of this document.",
+                                                 "You have used your %(num)d views of this document.", limit))
 
 
 def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:

@@ -30,6 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol, runtime_checkable
 
+from flask_babel import lazy_gettext as _l
+
 from vault.rendering import kinds
 from vault.rendering.csv_layout import csv_to_pdf
 from vault.rendering.errors import MalformedDocument, RenditionFailed
@@ -207,7 +209,7 @@ def _render_office(kind: str, source: Source, limits: Limits) -> Rendition:
                 shutil.copyfileobj(source, out)
         with open(document, "rb") as handle:
             if handle.read(4) != _ZIP_MAGIC:
-                raise MalformedDocument("The file is not a readable office document.")
+                raise MalformedDocument(_l("The file is not a readable office document."))
         pdf_path = convert_to_pdf(document, kind, workdir, limits.convert_timeout)
         return Rendition(kind, PdfPages(pdf_path, limits), cleanup=[workdir])
     except BaseException:

@@ -19,9 +19,16 @@ class RenditionError(Exception):
 
     code = "rendition_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: object) -> None:
         super().__init__(message)
-        self.message = message
+        self._message = message  # may be a lazy translation, put into words when read
+
+    @property
+    def message(self) -> str:
+        return str(self._message)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class RenditionRefused(RenditionError):

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vault.rendering.errors import ImageTooLarge, MalformedDocument, RenditionFailed, TooManyPages
@@ -40,24 +41,26 @@ class ImagePages:
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 image = Image.open(source, formats=FORMATS)
         except Image.DecompressionBombError:
-            raise ImageTooLarge("The image has too many pixels to show.") from None
+            raise ImageTooLarge(_l("The image has too many pixels to show.")) from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            raise MalformedDocument("The file is not a readable PNG, JPEG, WebP or TIFF image.") from None
+            raise MalformedDocument(_l("The file is not a readable PNG, JPEG, WebP or TIFF image.")) from None
         self._image: Image.Image | None = image
         try:
             frames = getattr(image, "n_frames", 1) if image.format == "TIFF" else 1
             if frames > limits.max_pages:
-                raise TooManyPages(f"The image has {frames} frames; at most {limits.max_pages} can be shown.")
+                raise TooManyPages(_l("The image has %(frames)s frames; at most %(max_pages)s can be shown.",
+                                      frames=frames, max_pages=limits.max_pages))
             self._slices: list[int] = []
             for frame in range(frames):
                 image.seek(frame)
                 width, height = image.size
                 if width <= 0 or height <= 0:
-                    raise MalformedDocument("The image has no pixels.")
+                    raise MalformedDocument(_l("The image has no pixels."))
                 if width * height > limits.max_image_pixels:
                     raise ImageTooLarge(
-                        f"The image is {width} × {height} pixels; at most {limits.max_image_pixels:,} "
-                        "pixels can be shown."
+                        _l("The image is %(width)s × %(height)s pixels; at most %(max_image_pixels)s pixels can "
+                           "be shown.",
+                           width=width, height=height, max_image_pixels=format(limits.max_image_pixels, ","))
                     )
                 if image.getexif().get(_EXIF_ORIENTATION) in _ROTATED:
                     width, height = height, width
@@ -65,15 +68,15 @@ class ImagePages:
                 self._slices.append(max(1, math.ceil(scaled / limits.slice_height)))
         except (OSError, ValueError, EOFError, SyntaxError):
             self.close()
-            raise MalformedDocument("The image file is damaged.") from None
+            raise MalformedDocument(_l("The image file is damaged.")) from None
         except BaseException:
             self.close()
             raise
         self.page_count = sum(self._slices)
         if self.page_count > limits.max_pages:
             self.close()
-            raise TooManyPages(f"The image would make {self.page_count} pages; at most {limits.max_pages} "
-                               "can be shown.")
+            raise TooManyPages(_l("The image would make %(page_count)s pages; at most %(max_pages)s can be shown.",
+                                  page_count=self.page_count, max_pages=limits.max_pages))
 
     def pages(self) -> Iterator[Page]:
         number = 1

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
+from flask_babel import lazy_gettext as _l
 
 from vault.rendering.errors import EncryptedDocument, ImageTooLarge, MalformedDocument, RenditionFailed, TooManyPages
 from vault.rendering.limits import Limits
@@ -33,7 +34,7 @@ _ERR_PASSWORD = 4
 
 def _page_pixels(width_pt: float, height_pt: float, limits: Limits) -> tuple[int, int]:
     if not (width_pt > 0 and height_pt > 0 and math.isfinite(width_pt) and math.isfinite(height_pt)):
-        raise MalformedDocument("The PDF has a page without a usable size.")
+        raise MalformedDocument(_l("The PDF has a page without a usable size."))
     return limits.page_width, math.ceil(height_pt * limits.page_width / width_pt)
 
 
@@ -58,34 +59,36 @@ class PdfPages:
             except pdfium.PdfiumError as exc:
                 if getattr(exc, "err_code", None) == _ERR_PASSWORD:
                     raise EncryptedDocument(
-                        "The PDF is protected with a password. Upload a copy saved without a password."
+                        _l("The PDF is protected with a password. Upload a copy saved without a password.")
                     ) from None
-                raise MalformedDocument("The file is not a readable PDF.") from None
+                raise MalformedDocument(_l("The file is not a readable PDF.")) from None
             try:
                 if pdfium_c.FPDF_GetSecurityHandlerRevision(document) != -1:
                     raise EncryptedDocument(
-                        "The PDF is encrypted (it restricts printing or copying). "
-                        "Upload a copy saved without protection."
+                        _l("The PDF is encrypted (it restricts printing or copying). "
+                        "Upload a copy saved without protection.")
                     )
                 # Filled-in form fields are part of what the reader sees; PDFium draws them only when
                 # forms are initialised before any page is loaded. This PDFium has no JavaScript engine.
                 document.init_forms()
                 count = len(document)
                 if count == 0:
-                    raise MalformedDocument("The PDF has no pages.")
+                    raise MalformedDocument(_l("The PDF has no pages."))
                 if count > limits.max_pages:
                     raise TooManyPages(
-                        f"The PDF has {count} pages; at most {limits.max_pages} can be shown."
+                        _l("The PDF has %(count)s pages; at most %(max_pages)s can be shown.",
+                           count=count, max_pages=limits.max_pages)
                     )
                 for index in range(count):
                     width, height = _page_pixels(*document.get_page_size(index), limits)
                     if width * height > limits.max_page_pixels:
                         raise ImageTooLarge(
-                            f"Page {index + 1} of the PDF is too long to show ({width} × {height} pixels)."
+                            _l("Page %(value)s of the PDF is too long to show (%(width)s × %(height)s pixels).",
+                               value=index + 1, width=width, height=height)
                         )
             except pdfium.PdfiumError:
                 document.close()
-                raise MalformedDocument("The PDF's page tree cannot be read.") from None
+                raise MalformedDocument(_l("The PDF's page tree cannot be read.")) from None
             except BaseException:
                 document.close()
                 raise
@@ -108,7 +111,7 @@ class PdfPages:
                 width_pt, height_pt = page.get_size()
                 width, height = _page_pixels(width_pt, height_pt, self._limits)
                 if width * height > self._limits.max_page_pixels:
-                    raise ImageTooLarge(f"Page {index + 1} of the PDF is too long to show.")
+                    raise ImageTooLarge(_l("Page %(value)s of the PDF is too long to show.", value=index + 1))
                 # scale = width / width_pt, not 150/72: PDFium rounds the pixel size up, and 150/72 gives
                 # 1241 px for A4.
                 bitmap = page.render(scale=width / width_pt, may_draw_forms=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, literal, select
 from sqlalchemy.orm import Session, contains_eager
 
@@ -77,11 +78,12 @@ def _common_passwords() -> frozenset[str]:
 def check_password_rules(password: str, username: str | None = None) -> None:
     """Refuse passwords that guessing finds first: short ones, listed ones, and ones built on the name."""
     if len(password) < MIN_LENGTH:
-        raise ServiceError("weak_password", f"A password needs at least {MIN_LENGTH} characters.")
+        raise ServiceError("weak_password", _l("A password needs at least %(MIN_LENGTH)s characters.",
+                                               MIN_LENGTH=MIN_LENGTH))
     if password.strip().lower() in _common_passwords():
-        raise ServiceError("common_password", "This password is on the list of common passwords; choose another.")
+        raise ServiceError("common_password", _l("This password is on the list of common passwords; choose another."))
     if username and username.strip().lower() in password.lower():
-        raise ServiceError("password_contains_username", "A password must not contain the user name.")
+        raise ServiceError("password_contains_username", _l("A password must not contain the user name."))
 
 
 PASSWORD_LINK_HOURS = 72
@@ -106,16 +108,17 @@ def create_user(
     """
     username = username.strip()
     if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
-        raise ServiceError("invalid_username", "A user name is 1–64 letters, digits, dots, dashes or underscores.")
+        raise ServiceError("invalid_username", _l("A user name is 1–64 letters, digits, dots, dashes or underscores."))
     if find_user(session, username):
-        raise Conflict("user_exists", f"The user {username} already exists.")
+        raise Conflict("user_exists", _l("The user %(username)s already exists.", username=username))
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE)
         if password is not None:
-            raise ServiceError("password_by_admin", "An administrator does not choose anyone's password.")
+            raise ServiceError("password_by_admin", _l("An administrator does not choose anyone's password."))
         password = secrets.token_urlsafe(32)  # never told to anyone: the owner sets theirs through a link
     elif password is None:
-        raise ServiceError("weak_password", f"A password needs at least {MIN_LENGTH} characters.")
+        raise ServiceError("weak_password", _l("A password needs at least %(MIN_LENGTH)s characters.",
+                                               MIN_LENGTH=MIN_LENGTH))
     else:
         check_password_rules(password, username)
     user = User(username=username, display_name=display_name or username, password_hash=rt.passwords.hash(password),
@@ -296,9 +299,9 @@ def create_token(
     """
     ctx = ctx or AccessContext.cli()
     if not user.can_sign_in:
-        raise ServiceError("account_disabled", "A disabled or departed account cannot get a token.")
+        raise ServiceError("account_disabled", _l("A disabled or departed account cannot get a token."))
     if scope not in TOKEN_SCOPES:
-        raise ServiceError("invalid_scope", "A token's scope is read or write.")
+        raise ServiceError("invalid_scope", _l("A token's scope is read or write."))
     now = utcnow()
     cap = token_cap(rt.settings, user)
     if expires_at is None:
@@ -306,17 +309,18 @@ def create_token(
     if expires_at <= now or expires_at - now > cap + timedelta(minutes=1):
         hours = int(cap.total_seconds() // 3600)
         limit = f"{hours} hours" if hours < 48 else f"{hours // 24} days"
-        raise ServiceError("token_expiry", f"A token of {user.username} must expire within {limit}.")
+        raise ServiceError("token_expiry", _l("A token of %(username)s must expire within %(limit)s.",
+                                              username=user.username, limit=limit))
     if actor is not None and has_duty_role(user):
         if not code or not totp.enrolled(session, user):
             raise ServiceError("second_factor_required",
-                               "Your roles need a fresh code from your authenticator to make a token.")
+                               _l("Your roles need a fresh code from your authenticator to make a token."))
         outcome, _method = totp.verify(rt, session, user, code)
         if outcome != "ok":
             throttle.count_failure(rt, session, user, user.username, ctx)
             rt.audit.record(session, action="token:create", actor=actor, ctx=ctx, outcome="denied",
                             reason_code=outcome, subject_user_id=user.id)
-            raise ServiceError(outcome, "The code is not valid.")
+            raise ServiceError(outcome, _l("The code is not valid."))
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name[:100], token_hash=hash_token(secret), prefix=secret[:10],
                      expires_at=expires_at, scope=scope, created_at=now)
@@ -461,12 +465,12 @@ def confirm_password(
     if block:
         rt.audit.record(session, action=action, actor=user, ctx=ctx, outcome="denied", reason_code=block,
                         subject_user_id=user.id)
-        raise ServiceError(block, "Too many failed attempts; try again later.")
+        raise ServiceError(block, _l("Too many failed attempts; try again later."))
     if not rt.passwords.verify(user.password_hash, password):
         throttle.count_failure(rt, session, user, user.username, ctx)
         rt.audit.record(session, action=action, actor=user, ctx=ctx, outcome="denied",
                         reason_code="bad_credentials", subject_user_id=user.id)
-        raise ServiceError("bad_credentials", "The password is wrong.")
+        raise ServiceError("bad_credentials", _l("The password is wrong."))
 
 
 def change_password(
@@ -510,8 +514,9 @@ def set_manager(rt: Runtime, session: Session, user: User, manager: User | None,
         seen: set[int] = set()
         while boss is not None and boss.id not in seen:
             if boss.id == user.id:
-                raise ServiceError("manager_cycle", f"{manager.display_name} reports to {user.display_name}: "
-                                   "a chain of managers cannot loop.")
+                raise ServiceError("manager_cycle", _l("%(manager)s reports to %(person)s: a chain of managers "
+                                                       "cannot loop.",
+                                                       manager=manager.display_name, person=user.display_name))
             seen.add(boss.id)
             boss = boss.manager
     previous = user.manager_id

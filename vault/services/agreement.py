@@ -31,8 +31,16 @@ class Block:
     items: tuple[str, ...] = field(default_factory=tuple)
 
 
-def text(settings: Settings) -> str:
-    return (settings.agreement_path or DEFAULT_TEXT).read_text(encoding="utf-8")
+def text(settings: Settings, locale: str | None = None) -> str:
+    """The agreement in `locale` when a translation sits next to the text (`agreement.ru.md` beside
+    `agreement.md`, for the company's own file as for the default), else the text itself. Every
+    translation states the same duties: the version accepted is the same whatever the language."""
+    source = settings.agreement_path or DEFAULT_TEXT
+    if locale:
+        translated = source.with_name(f"{source.stem}.{locale}{source.suffix}")
+        if translated.is_file():
+            return translated.read_text(encoding="utf-8")
+    return source.read_text(encoding="utf-8")
 
 
 def blocks(source: str) -> list[Block]:

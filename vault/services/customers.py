@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -33,11 +34,12 @@ OWNER_ROLES = (Role.COMPILER, Role.BORROWER)
 def clean_name(name: str | None) -> str:
     text = " ".join(unicodedata.normalize("NFC", name or "").split())
     if not text:
-        raise ServiceError("invalid_name", "A customer needs a name.")
+        raise ServiceError("invalid_name", _l("A customer needs a name."))
     if len(text) > MAX_NAME:
-        raise ServiceError("invalid_name", f"A customer name has at most {MAX_NAME} characters.")
+        raise ServiceError("invalid_name", _l("A customer name has at most %(MAX_NAME)s characters.",
+                                              MAX_NAME=MAX_NAME))
     if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in text):
-        raise ServiceError("invalid_name", "A customer name cannot contain control characters.")
+        raise ServiceError("invalid_name", _l("A customer name cannot contain control characters."))
     return text
 
 
@@ -76,12 +78,12 @@ def create_customer(
     try:
         segment = Segment(segment)
     except ValueError:
-        raise ServiceError("invalid_segment", "The segment must be vip, key or ordinary.") from None
+        raise ServiceError("invalid_segment", _l("The segment must be vip, key or ordinary.")) from None
     owner = owner or actor
     if not owner.can_sign_in or not (owner.role_set & set(OWNER_ROLES)):
-        raise ServiceError("invalid_owner", "The owner must be an active account manager (compiler or borrower).")
+        raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
     if find_by_name(session, name) is not None:
-        raise Conflict("customer_exists", f"A customer named {name} already exists.")
+        raise Conflict("customer_exists", _l("A customer named %(name)s already exists.", name=name))
     customer = Customer(name=name, segment=segment, owner_id=owner.id, notes=notes.strip(), created_by_id=actor.id)
     session.add(customer)
     session.flush()
@@ -188,7 +190,7 @@ def lookup(rt: Runtime, session: Session, actor: User, query: str, *, ctx: Acces
     _not_suspended(actor)
     text = " ".join(unicodedata.normalize("NFC", query or "").split())[:MAX_NAME]
     if any(unicodedata.category(ch) == "Cc" for ch in text):
-        raise ServiceError("invalid_query", "A name cannot contain control characters.")
+        raise ServiceError("invalid_query", _l("A name cannot contain control characters."))
     key = name_key(text)
     if len(key.replace(" ", "")) < LOOKUP_MIN:
         raise ServiceError("query_too_short", policy.message_for("query_too_short"))
@@ -221,7 +223,7 @@ def get_for_assignment(session: Session, actor: User, customer_id: int) -> Custo
 
 def _eligible_owner(user: User) -> None:
     if not user.can_sign_in or not (user.role_set & set(OWNER_ROLES)):
-        raise ServiceError("invalid_owner", "The owner must be an active account manager (compiler or borrower).")
+        raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
 
 
 def set_owner(rt: Runtime, session: Session, actor: User | None, customer: Customer, owner: User, *,
@@ -264,7 +266,8 @@ def add_co_owner(rt: Runtime, session: Session, actor: User | None, customer: Cu
                        audit={"customer_id": customer.id, "subject_user_id": person.id})
     _eligible_owner(person)
     if customer.worked_by(person.id):
-        raise Conflict("already_working", f"{person.display_name} already works this customer.")
+        raise Conflict("already_working", _l("%(display_name)s already works this customer.",
+                                             display_name=person.display_name))
     customer.co_owners.append(CustomerCoOwner(user_id=person.id, added_by_id=actor.id if actor else None))
     session.flush()
     rt.audit.record(session, action="customer:co_owner_add", actor=actor, ctx=ctx, customer_id=customer.id,

@@ -1,4 +1,5 @@
-"""A realistic demo company: people in every role, thirty customers and sixty encrypted files.
+"""A realistic demo company: people in every role (some in Shanghai and Moscow, working in Chinese and
+Russian), thirty-six customers (six of them Chinese and Russian) and seventy-two encrypted files.
 
 Everything goes through the real services (accounts, customers, the upload pipeline with its
 encryption and audit), so the demo shows the product as it is, not a shortcut around it. Seeding is
@@ -20,7 +21,7 @@ from vault.config.settings import Settings, TrustedPlace
 from vault.core.context import AccessContext
 from vault.models import Document, Role, Segment
 from vault.runtime import Runtime
-from vault.services import accounts, customers, demo_content, demo_records, documents
+from vault.services import accounts, customers, demo_content, demo_records, documents, language
 
 # One password for every demo account, printed by `vault demo`; never use the demo in production.
 DEMO_PASSWORD = "harbour-lantern-47"  # noqa: S105
@@ -46,6 +47,8 @@ class DemoUser:
     username: str
     display_name: str
     roles: tuple[Role, ...]
+    locale: str = ""
+    timezone: str = ""
 
 
 # Every role, with the separation of duties kept: the administrator holds no other role, the auditor
@@ -64,12 +67,18 @@ USERS: tuple[DemoUser, ...] = (
     DemoUser("lena", "Lena Fischer", (Role.BORROWER,)),
     DemoUser("hana", "Hana Sato", (Role.BORROWER,)),
     DemoUser("victor", "Victor Lindqvist", (Role.BORROWER,)),
+    # Colleagues in the Shanghai and Moscow offices, each with their language and time zone chosen.
+    DemoUser("wei", "王伟", (Role.BORROWER,), "zh_Hans", "Asia/Shanghai"),
+    DemoUser("xiaoyan", "陈晓燕", (Role.APPROVER,), "zh_Hans", "Asia/Shanghai"),
+    DemoUser("dmitry", "Дмитрий Соколов", (Role.BORROWER,), "ru", "Europe/Moscow"),
+    DemoUser("olga", "Ольга Смирнова", (Role.APPROVER,), "ru", "Europe/Moscow"),
 )
 # A two-level sales organisation: Victor runs sales, Hana leads a team under him. Managers see their
 # reports' customers (down the whole chain); everyone else reaches a customer only by a look-up.
 MANAGERS: dict[str, str] = {
     "hana": "victor", "lena": "victor", "nora": "victor",
     "eva": "hana", "sam": "hana", "raj": "hana",
+    "wei": "victor", "dmitry": "victor",
 }
 COMPILERS = ("nora", "raj")
 CUSTODIANS = ("ines", "tom")
@@ -96,8 +105,10 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
     with rt.db.session() as session:
         for spec in USERS:
             if accounts.find_user(session, spec.username) is None:
-                accounts.create_user(rt, session, username=spec.username, password=DEMO_PASSWORD,
-                                     display_name=spec.display_name, roles=spec.roles, ctx=ctx)
+                person = accounts.create_user(rt, session, username=spec.username, password=DEMO_PASSWORD,
+                                              display_name=spec.display_name, roles=spec.roles, ctx=ctx)
+                if spec.locale or spec.timezone:
+                    language.set_language(rt, session, person, locale=spec.locale, timezone=spec.timezone, ctx=ctx)
                 summary.users_created += 1
         for username, boss in MANAGERS.items():
             person = accounts.get_user(session, username)
@@ -119,7 +130,7 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
             custodian = accounts.get_user(session, custodian_name)
             customer = customers.find_by_name(session, spec.name)
             if customer is None:
-                owner = accounts.get_user(session, ACCOUNT_MANAGERS[spec.index % len(ACCOUNT_MANAGERS)])
+                owner = accounts.get_user(session, spec.owner or ACCOUNT_MANAGERS[spec.index % len(ACCOUNT_MANAGERS)])
                 customer = customers.create_customer(
                     rt, session, compiler, name=spec.name, segment=Segment(spec.segment), owner=owner,
                     notes=_notes(spec, seed), ctx=ctx)

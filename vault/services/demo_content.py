@@ -14,6 +14,9 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from vault.marking.fonts import font_for
+from vault.rendering import fonts
+
 SEED = 20240611
 YEARS = (2021, 2022, 2023, 2024)
 
@@ -37,14 +40,33 @@ TOPICS = ("renewal of the service contract", "delays on the last two deliveries"
           "expanding to their second site", "quality issues on the sensor batch")
 
 
+# Chinese and Russian customers: contacts, streets and cities of their own country (the customers above
+# keep theirs, so their files are unchanged).
+LOCAL: dict[str, dict[str, tuple[str, ...]]] = {
+    "zh": {"first": ("伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "涛"),
+           "last": ("王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴", "徐", "孙"),
+           "streets": ("南京西路", "深南大道", "长安街", "中山路", "人民路", "解放路"),
+           "cities": ("上海", "深圳", "北京", "广州", "杭州", "苏州"),
+           "roles": ("采购经理", "财务总监", "运营总监", "总经理", "设备经理", "质量主管")},
+    "ru": {"first": ("Алексей", "Мария", "Сергей", "Елена", "Дмитрий", "Ольга", "Андрей", "Наталья", "Игорь"),
+           "last": ("Иванов", "Смирнова", "Кузнецов", "Попова", "Васильев", "Петрова", "Соколов", "Морозова"),
+           "streets": ("ул. Ленина", "Невский проспект", "ул. Мира", "пр. Победы", "ул. Гагарина"),
+           "cities": ("Москва", "Санкт-Петербург", "Екатеринбург", "Новосибирск", "Казань"),
+           "roles": ("Менеджер по закупкам", "Финансовый директор", "Операционный директор",
+                     "Генеральный директор", "Главный инженер")},
+}
+
+
 @dataclass(frozen=True)
 class DemoCustomer:
     name: str
     segment: str
     index: int
+    country: str = ""  # "zh", "ru": contacts and addresses of that country (LOCAL)
+    owner: str = ""  # the account manager, when not the one chosen in turn
 
 
-CUSTOMERS: tuple[DemoCustomer, ...] = tuple(
+_FIRST_THIRTY: tuple[DemoCustomer, ...] = tuple(
     DemoCustomer(name, segment, i) for i, (name, segment) in enumerate((
         ("Nordlicht Logistik GmbH", "vip"), ("Harbor & Pine Outfitters", "ordinary"),
         ("Castellano Foods S.L.", "key"), ("Meridian Dental Group", "key"), ("Blue Fjord Seafood AS", "vip"),
@@ -60,6 +82,15 @@ CUSTOMERS: tuple[DemoCustomer, ...] = tuple(
         ("Coastal Freight Lines", "key"), ("Ibérica Textiles", "ordinary"), ("Summit Health Clinics", "key"),
         ("Aurelia Private Bank", "vip"),
     ))
+)
+CUSTOMERS: tuple[DemoCustomer, ...] = (
+    *_FIRST_THIRTY,
+    DemoCustomer("上海明珠贸易有限公司", "vip", 30, "zh", "wei"),
+    DemoCustomer("ООО «Северный ветер»", "vip", 31, "ru", "dmitry"),
+    DemoCustomer("深圳前海智能制造有限公司", "key", 32, "zh", "wei"),
+    DemoCustomer("АО «Уральские станки»", "key", 33, "ru", "dmitry"),
+    DemoCustomer("杭州西湖茶业有限公司", "ordinary", 34, "zh", "wei"),
+    DemoCustomer("ИП Кузнецова Анна Викторовна", "ordinary", 35, "ru", "dmitry"),
 )
 
 
@@ -85,6 +116,8 @@ def _rng(*parts: object) -> random.Random:
 
 
 def profile(customer: DemoCustomer, seed: int = SEED) -> Profile:
+    if customer.country:
+        return _local_profile(customer, seed)
     rng = _rng(seed, customer.name)
     domain = "".join(ch for ch in customer.name.lower().split()[0] if ch.isalnum()) + ".example"
     contacts = []
@@ -106,6 +139,31 @@ def profile(customer: DemoCustomer, seed: int = SEED) -> Profile:
     )
 
 
+def _local_profile(customer: DemoCustomer, seed: int) -> Profile:
+    """A Chinese or Russian customer: names, roles and addresses of its country, ASCII e-mail addresses."""
+    rng = _rng(seed, customer.name)
+    words = LOCAL[customer.country]
+    domain = f"customer{customer.index}.example"
+    contacts = []
+    for n in range(3):
+        first, last = rng.choice(words["first"]), rng.choice(words["last"])
+        name = f"{last}{first}" if customer.country == "zh" else f"{first} {last}"
+        phone = f"+86 {rng.randint(130, 189)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}" \
+            if customer.country == "zh" else f"+7 {rng.randint(900, 999)} {rng.randint(100, 999)}-{rng.randint(10, 99)}"
+        contacts.append((name, rng.choice(words["roles"]), phone, f"contact{n + 1}@{domain}"))
+    scale = {"vip": 900_000, "key": 300_000, "ordinary": 60_000}[customer.segment]
+    base = rng.randint(scale // 2, scale)
+    revenue = [base]
+    for _ in YEARS[1:]:
+        revenue.append(int(revenue[-1] * (1 + rng.uniform(-0.12, 0.22))))
+    return Profile(
+        customer=customer, seed=seed, street=f"{rng.choice(words['streets'])} {rng.randint(1, 180)}",
+        city=rng.choice(words["cities"]), since=rng.randint(2004, 2019), contacts=tuple(contacts),
+        payment_terms=rng.choice(PAYMENT_TERMS), discount=rng.choice((0, 3, 5, 8, 10, 12)),
+        credit_limit=int(round(base / 4, -3)), revenue=tuple(revenue),
+    )
+
+
 def _money(value: float) -> str:
     return f"EUR {value:,.0f}"
 
@@ -121,21 +179,25 @@ def dossier_pdf(p: Profile) -> bytes:
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     rng = _rng(p.seed, p.customer.name, "history")
-    styles = getSampleStyleSheet()
+    fonts.register_fonts()  # Latin, Cyrillic and CJK names, embedded (Helvetica draws them as boxes)
+    base = getSampleStyleSheet()
+    styles = {name: base[name].clone(f"demo-{name}", fontName=fonts.SANS if name == "Normal" else f"{fonts.SANS}-Bold")
+              for name in ("Title", "Normal", "Heading2")}
     out = io.BytesIO()
     # invariant: no creation date and a content-derived document id, so the bytes depend on the input only.
     doc = SimpleDocTemplate(out, pagesize=A4, title=f"Customer dossier: {p.customer.name}", author="Vault demo",
-                            invariant=True, leftMargin=2 * cm, rightMargin=2 * cm)
+                            invariant=True, leftMargin=2 * cm, rightMargin=2 * cm, initialFontName=fonts.SANS)
     grid = TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
                        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e7ebf2")),
-                       ("FONTSIZE", (0, 0), (-1, -1), 9)])
+                       ("FONTSIZE", (0, 0), (-1, -1), 9), ("FONTNAME", (0, 0), (-1, -1), fonts.SANS)])
     story = [
         Paragraph(f"Customer dossier — {_escape(p.customer.name)}", styles["Title"]),
         Paragraph(f"Segment: {p.customer.segment.upper()} · Customer since {p.since} · "
                   f"{_escape(p.street)}, {_escape(p.city)}", styles["Normal"]),
         Spacer(1, 12),
         Paragraph("Contacts", styles["Heading2"]),
-        Table([["Name", "Role", "Phone", "E-mail"], *[list(c) for c in p.contacts]], style=grid),
+        Table([["Name", "Role", "Phone", "E-mail"],
+               *[[Paragraph(_escape(cell), styles["Normal"]) for cell in c] for c in p.contacts]], style=grid),
         Spacer(1, 12),
         Paragraph("Commercial terms", styles["Heading2"]),
         Table([["Term", "Agreed"],
@@ -162,7 +224,8 @@ def dossier_pdf(p: Profile) -> bytes:
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escaped for a Paragraph, each run set in a font that has its glyphs."""
+    return fonts.markup(text)
 
 
 # -- CSV, Markdown, text ------------------------------------------------------------------------------
@@ -221,7 +284,8 @@ def revenue_png(p: Profile) -> bytes:
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
-    draw.text((margin, 14), f"Revenue per year: {p.customer.name}", fill=(29, 36, 48), font=font)
+    title = f"Revenue per year: {p.customer.name}"
+    draw.text((margin, 14), title, fill=(29, 36, 48), font=font_for(title, 13) if not title.isascii() else font)
     top = max(p.revenue)
     bar = (width - 2 * margin) // len(YEARS)
     base_y = height - margin

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
@@ -152,17 +153,17 @@ def _check_successor(user: User, successor: User | None) -> None:
     if successor is None:
         return
     if successor.id == user.id:
-        raise ServiceError("invalid_successor", "The successor must be someone other than the person leaving.")
+        raise ServiceError("invalid_successor", _l("The successor must be someone other than the person leaving."))
     if not successor.can_sign_in or successor.status != UserStatus.ACTIVE:
-        raise ServiceError("invalid_successor", "The successor must be an active person who is not leaving.")
+        raise ServiceError("invalid_successor", _l("The successor must be an active person who is not leaving."))
     if not successor.role_set & set(OWNER_ROLES):
-        raise ServiceError("invalid_successor", "The successor must be an account manager (compiler or borrower).")
+        raise ServiceError("invalid_successor", _l("The successor must be an account manager (compiler or borrower)."))
 
 
 def _clean_note(note: str | None) -> str:
     text = (note or "").strip()
     if len(text) > MAX_NOTE:
-        raise ServiceError("note_too_long", f"A note has at most {MAX_NOTE} characters.")
+        raise ServiceError("note_too_long", _l("A note has at most %(MAX_NOTE)s characters.", MAX_NOTE=MAX_NOTE))
     return text
 
 
@@ -193,16 +194,17 @@ def start_departure(
     audit = {"subject_user_id": user.id}
     _decide(actor, Action.DEPARTURE_MANAGE, user, audit=audit)
     if departure_of(session, user) is not None or user.status != UserStatus.ACTIVE:
-        raise Conflict("already_departing", f"{user.username} has already given notice or left.")
+        raise Conflict("already_departing", _l("%(username)s has already given notice or left.",
+                                               username=user.username))
     if user.disabled:
-        raise Conflict("account_disabled", f"The account of {user.username} is disabled.")
+        raise Conflict("account_disabled", _l("The account of %(username)s is disabled.", username=user.username))
     _check_successor(user, successor)
     current = today(rt.settings)
     notice_date = notice_date or current
     if notice_date > current:
-        raise ServiceError("invalid_dates", "The notice date cannot be in the future.")
+        raise ServiceError("invalid_dates", _l("The notice date cannot be in the future."))
     if last_day < notice_date:
-        raise ServiceError("invalid_dates", "The last working day cannot be before the notice date.")
+        raise ServiceError("invalid_dates", _l("The last working day cannot be before the notice date."))
     now = utcnow()
     user.status = UserStatus.DEPARTING
     user.last_day = last_day
@@ -308,7 +310,7 @@ def update_departure(
     changes: dict[str, Any] = {}
     if last_day is not None and last_day != user.last_day:
         if last_day < departure.notice_date:
-            raise ServiceError("invalid_dates", "The last working day cannot be before the notice date.")
+            raise ServiceError("invalid_dates", _l("The last working day cannot be before the notice date."))
         changes["last_day"] = {"from": user.last_day.isoformat() if user.last_day else None,
                                "to": last_day.isoformat()}
         user.last_day = last_day

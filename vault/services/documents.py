@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -99,11 +100,11 @@ def custodian_choices(session: Session, actor: User) -> list[User]:
 def clean_title(title: str | None) -> str:
     text = unicodedata.normalize("NFC", title or "").strip()
     if not text:
-        raise ServiceError("invalid_title", "A file needs a title.")
+        raise ServiceError("invalid_title", _l("A file needs a title."))
     if len(text) > MAX_TITLE:
-        raise ServiceError("invalid_title", f"A title has at most {MAX_TITLE} characters.")
+        raise ServiceError("invalid_title", _l("A title has at most %(MAX_TITLE)s characters.", MAX_TITLE=MAX_TITLE))
     if any(unicodedata.category(ch) in {"Cc", "Cf"} for ch in text):
-        raise ServiceError("invalid_title", "A title cannot contain control characters.")
+        raise ServiceError("invalid_title", _l("A title cannot contain control characters."))
     return text
 
 
@@ -137,7 +138,7 @@ def upload_document(
     title = clean_title(title)
     kind_for(sanitize_filename(filename))  # a refused extension is refused before anything is written
     if custodian is not None and (not custodian.has_role(Role.CUSTODIAN) or not custodian.can_sign_in):
-        raise ServiceError("invalid_custodian", "The custodian must be an active person with the custodian role.")
+        raise ServiceError("invalid_custodian", _l("The custodian must be an active person with the custodian role."))
     document = Document(customer_id=customer.id, title=title, grade=grade, compiler_id=actor.id,
                         custodian_id=custodian.id if custodian else None)
     session.add(document)

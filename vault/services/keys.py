@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from crypto import CryptoError, KeyringError
@@ -144,8 +145,9 @@ def rewrap(
                 except CryptoError as exc:
                     raise ServiceError(
                         "rewrap_failed",
-                        f"The data key of version {version.id} ({version.object_key}) cannot be re-wrapped: "
-                        f"{exc}. Run `vault fsck` and restore it from a backup.",
+                        _l("The data key of version %(id)s (%(object_key)s) cannot be re-wrapped: %(exc)s. Run "
+                           "`vault fsck` and restore it from a backup.",
+                           id=version.id, object_key=version.object_key, exc=exc),
                     ) from None
             last_id = page[-1].id
             done += len(page)

@@ -61,6 +61,12 @@ class NumberedCanvas(canvas.Canvas):
     """A canvas that writes "page x of y" at the bottom right of every page once the total is known."""
 
     font = ("Helvetica", 7)
+    label = "page %(n)s of %(total)s"  # a report sets its translated format
+
+    def draw_label(self, text: str) -> None:
+        """Draw the page label at the bottom right (a report may draw it in its own faces)."""
+        self.setFont(*self.font)
+        self.drawRightString(self._pagesize[0] - self.margin, self.baseline, text)
     margin = 12 * 72 / 25.4  # 12 mm, in points
     baseline = 7 * 72 / 25.4  # 7 mm
 
@@ -77,8 +83,7 @@ class NumberedCanvas(canvas.Canvas):
         for number, state in enumerate(self._pages, start=1):
             self.__dict__.update(state)
             self.saveState()
-            self.setFont(*self.font)
-            self.drawRightString(self._pagesize[0] - self.margin, self.baseline, f"page {number} of {total}")
+            self.draw_label(self.label % {"n": number, "total": total})
             self.restoreState()
             super().showPage()
         super().save()

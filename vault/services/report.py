@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, BinaryIO, TextIO
-from xml.sax.saxutils import escape
 
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,7 @@ from vault.models import (
     ViewStatus,
     utcnow,
 )
+from vault.rendering import fonts
 from vault.runtime import Runtime
 from vault.services import pdf_layout
 from vault.services.departures import departure_of, end_of_day
@@ -321,9 +323,9 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
         ServiceError: an unknown format or a look-back outside 1-3660 days.
     """
     if fmt not in FORMATS:
-        raise ServiceError("invalid_format", f"The format must be one of {', '.join(FORMATS)}.")
+        raise ServiceError("invalid_format", _l("The format must be one of %(value)s.", value=", ".join(FORMATS)))
     if lookback_days is not None and not 1 <= lookback_days <= 3660:
-        raise ServiceError("invalid_lookback", "The look-back window is 1 to 3660 days.")
+        raise ServiceError("invalid_lookback", _l("The look-back window is 1 to 3660 days."))
     if actor is not None:
         policy.require(actor, Action.DEPARTURE_REPORT, user, audit={"subject_user_id": user.id})
     report = build_report(rt, session, user, lookback_days=lookback_days)
@@ -404,10 +406,49 @@ def csv_bytes(report: Report) -> bytes:
 
 
 # -- PDF -----------------------------------------------------------------------------------------------
+# Words are in the language of the request that asks for the report (English at the command line);
+# names, places and reasons are drawn with fonts that cover Latin, Cyrillic and CJK (vault.rendering.fonts),
+# and every font is embedded, so the report reads the same on any machine.
 
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def _draw_runs(canvas: Any, x: float, y: float, text: str, size: float, *, right: bool = False) -> None:
+    """Draw `text` on the page canvas one font run at a time (reportlab's canvas has no font fallback)."""
+    runs: list[tuple[str, str]] = []
+    for char in text:
+        face = fonts.font_for(char)
+        if runs and runs[-1][0] == face:
+            runs[-1] = (face, runs[-1][1] + char)
+        else:
+            runs.append((face, char))
+    if right:
+        x -= sum(canvas.stringWidth(chunk, face, size) for face, chunk in runs)
+    for face, chunk in runs:
+        canvas.setFont(face, size)
+        canvas.drawString(x, y, chunk)
+        x += canvas.stringWidth(chunk, face, size)
+
+
+# Stored codes shown in the reader's words (the msgids are the pages' own labels for them).
+_LOAN_STATUS = {"requested": "waiting for approval", "approved": "approved", "active": "active",
+                "rejected": "rejected", "returned": "returned", "expired": "expired", "revoked": "revoked"}
+_SEGMENT = {"vip": "VIP", "key": "Key account", "ordinary": "Ordinary"}
+
+
+def _word(table: dict[str, str], code: str) -> str:
+    return gettext(table[code]) if code in table else code
+
+
+def handover_label(state: str) -> str:
+    """The handover state in the reader's language (the CSV keeps the stable English words)."""
+    if state.startswith("confirmed (contact "):
+        return gettext("confirmed (contact %(date)s)", date=state[len("confirmed (contact "):-1])
+    return {"to reassign": gettext("to reassign"), "confirmation waived": gettext("confirmation waived"),
+            "awaiting confirmation": gettext("awaiting confirmation"),
+            "handed over": gettext("handed over")}.get(state, state)
 
 
 def write_pdf(report: Report, out: BinaryIO) -> None:
@@ -418,12 +459,16 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+    fonts.register_fonts()
     styles = getSampleStyleSheet()
-    small = styles["BodyText"].clone("small", fontSize=7.5, leading=9)
-    head = small.clone("head", fontName="Helvetica-Bold")
+    body = styles["BodyText"].clone("body", fontName=fonts.SANS)
+    heading = styles["Heading2"].clone("heading", fontName=f"{fonts.SANS}-Bold")
+    title_style = styles["Title"].clone("title", fontName=f"{fonts.SANS}-Bold")
+    small = body.clone("small", fontSize=7.5, leading=9)
+    head = small.clone("head", fontName=f"{fonts.SANS}-Bold")
 
     def p(text: Any, style: Any = small) -> Paragraph:
-        return Paragraph(escape(str(text if text is not None else "")), style)
+        return Paragraph(fonts.markup(str(text if text is not None else "")), style)
 
     def table(header: list[str], rows: list[list[Any]], widths: list[float]) -> Table:
         data = [[p(h, head) for h in header]] + [[p(cell) for cell in row] for row in rows]
@@ -435,74 +480,97 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
             ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
             ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e7ebf2")),
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("FONTNAME", (0, 0), (-1, -1), fonts.SANS),  # the cells' own face (the text is in Paragraphs)
         ]))
         return result
 
     user = report.user
-    title = f"Departure report: {user.display_name} ({user.username})"
-    footer = (f"{title} · generated {_when(report.generated_at)} · audit chain head #{report.audit_head_seq}"
-              + (f" · report recorded as audit event #{report.audit_seq}" if report.audit_seq else ""))
+    yes = gettext("yes")
+    title = gettext("Departure report: %(name)s (%(login)s)", name=user.display_name, login=user.username)
+    footer = gettext("%(title)s · generated %(when)s · audit chain head #%(seq)s", title=title,
+                     when=_when(report.generated_at), seq=report.audit_head_seq)
+    if report.audit_seq:
+        footer += " · " + gettext("report recorded as audit event #%(seq)s", seq=report.audit_seq)
 
     def on_page(canvas: Any, document: Any) -> None:
         canvas.saveState()
-        canvas.setFont("Helvetica", 7)
-        canvas.drawString(12 * mm, 7 * mm, footer)  # "page x of y" is drawn by the canvas, once y is known
+        _draw_runs(canvas, 12 * mm, 7 * mm, footer, 7)  # "page x of y" is drawn by the canvas, once y is known
         canvas.restoreState()
 
-    story: list[Any] = [Paragraph(escape(title), styles["Title"])]
+    story: list[Any] = [p(title, title_style)]
+    status = gettext("Status: %(status)s", status=report.status)
+    if report.notice_date:
+        status += "; " + gettext("notice given %(date)s", date=report.notice_date.isoformat())
     facts = [
-        f"Status: {report.status}"
-        + (f"; notice given {report.notice_date.isoformat()}" if report.notice_date else ""),
-        f"Last working day: {report.last_day.isoformat() if report.last_day else '-'}",
-        f"Successor: {report.successor or '-'}",
-        f"Look-back window: {report.lookback_days} days, from {_when(report.window_start)} "
-        f"to {_when(report.generated_at)}",
-        f"Audit records of the person naming a customer or file: {report.events}",
-        f"Audit chain head when generated: #{report.audit_head_seq} (MAC {report.audit_head_mac[:16]}…)",
-        f"Generated by: {report.generated_by}",
+        status,
+        gettext("Last working day: %(date)s", date=report.last_day.isoformat() if report.last_day else "-"),
+        gettext("Successor: %(name)s", name=report.successor or "-"),
+        ngettext("Look-back window: %(num)d day, from %(start)s to %(end)s",
+                 "Look-back window: %(num)d days, from %(start)s to %(end)s", report.lookback_days,
+                 start=_when(report.window_start), end=_when(report.generated_at)),
+        gettext("Audit records of the person naming a customer or file: %(n)s", n=report.events),
+        gettext("Audit chain head when generated: #%(seq)s (MAC %(mac)s…)", seq=report.audit_head_seq,
+                mac=report.audit_head_mac[:16]),
+        gettext("Generated by: %(name)s", name=gettext("command line") if report.generated_by == "command line"
+                else report.generated_by),
     ]
-    story += [Paragraph(escape(line), styles["BodyText"]) for line in facts]
+    story += [p(line, body) for line in facts]
     story.append(Spacer(1, 4 * mm))
 
-    story.append(Paragraph(f"Customers ({len(report.customers)})", styles["Heading2"]))
+    story.append(p(gettext("Customers (%(n)s)", n=len(report.customers)), heading))
     story.append(table(
-        ["Customer", "Segment", "Owned", "Handed to", "Handover", "Read", "Looked up", "Reveals", "Complete",
-         "Files", "Records", "First", "Last"],
-        [[c.name, c.segment, "yes" if c.owned else "", c.handover_to, c.handover_state, c.read, c.looked_up,
-          c.revealed, "" if c.completeness is None else f"{c.completeness}%"
-          + (f", {c.overdue_days} d late" if c.overdue_days else ""),
+        [gettext("Customer"), gettext("Segment"), gettext("Owned"), gettext("Handed to"), gettext("Handover"),
+         gettext("Read"), gettext("Looked up"), gettext("Reveals"), gettext("Complete"), gettext("Files"),
+         gettext("Records"), gettext("First"), gettext("Last")],
+        [[c.name, _word(_SEGMENT, c.segment), yes if c.owned else "", c.handover_to, handover_label(c.handover_state),
+          c.read, c.looked_up, c.revealed, "" if c.completeness is None else f"{c.completeness}%"
+          + (", " + ngettext("%(num)d day late", "%(num)d days late", c.overdue_days) if c.overdue_days else ""),
           c.documents, c.events, _when(c.first_at), _when(c.last_at)] for c in report.customers],
         [46, 14, 11, 28, 28, 10, 13, 12, 18, 10, 12, 27, 27],
     ))
-    story.append(Paragraph(f"Documents ({len(report.documents)})", styles["Heading2"]))
+    story.append(p(gettext("Documents (%(n)s)", n=len(report.documents)), heading))
+    declared = gettext("declared: %(place)s", place="%s")
     story.append(table(
-        ["Customer", "Document", "Gr.", "Comp.", "Loans", "Views", "Downl.", "Deliv.", "Refused", "First",
-         "Last", "Places", "Reasons"],
+        [gettext("Customer"), gettext("Document"), gettext("Gr."), gettext("Comp."), gettext("Loans"),
+         gettext("Views"), gettext("Downl."), gettext("Deliv."), gettext("Refused"), gettext("First"),
+         gettext("Last"), gettext("Places"), gettext("Reasons")],
         [[report.customer_name(d.customer_id), d.title, d.grade, d.compiled, d.borrowed, d.viewed, d.downloaded,
           d.delivered, d.refused, _when(d.first_at), _when(d.last_at),
-          "; ".join(d.places + [f"declared: {x}" for x in d.declared_places]), "; ".join(d.reasons)]
+          "; ".join(d.places + [declared % x for x in d.declared_places]), "; ".join(d.reasons)]
          for d in report.documents],
         [30, 32, 8, 10, 10, 10, 11, 10, 12, 24, 24, 43, 49],
     ))
-    story.append(Paragraph(f"Loans ({len(report.loans)})", styles["Heading2"]))
+    story.append(p(gettext("Loans (%(n)s)", n=len(report.loans)), heading))
     story.append(table(
-        ["Loan", "Customer", "Document", "Kind", "Status", "Approvals", "Requested", "Place", "Reason"],
-        [[loan.loan_id, loan.customer, loan.title, loan.kind, loan.status,
+        [gettext("Loan"), gettext("Customer"), gettext("Document"), gettext("Kind"), gettext("Status"),
+         gettext("Approvals"), gettext("Requested"), gettext("Place"), gettext("Reason")],
+        [[loan.loan_id, loan.customer, loan.title, loan.kind, _word(_LOAN_STATUS, loan.status),
           f"{loan.approvals}/{loan.approvals_required}", _when(loan.requested_at), loan.declared_place, loan.reason]
          for loan in report.loans],
         [12, 38, 40, 16, 18, 18, 30, 35, 66],
     ))
-    story.append(Paragraph(f"Alerts ({len(report.alerts)})", styles["Heading2"]))
+    story.append(p(gettext("Alerts (%(n)s)", n=len(report.alerts)), heading))
     story.append(table(
-        ["Alert", "Rule", "Severity", "Status", "Raised", "Last seen", "Times", "Summary"],
-        [[a.id, a.rule, str(a.severity), str(a.status), _when(a.created_at), _when(a.last_seen_at), a.occurrences,
-          a.summary] for a in report.alerts],
+        [gettext("Alert"), gettext("Rule"), gettext("Severity"), gettext("Status"), gettext("Raised"),
+         gettext("Last seen"), gettext("Times"), gettext("Summary")],
+        [[a.id, a.rule, str(a.severity), str(a.status), _when(a.created_at),
+          _when(a.last_seen_at), a.occurrences, a.summary] for a in report.alerts],
         [12, 28, 16, 22, 30, 30, 12, 123],
     ))
     doc = SimpleDocTemplate(out, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,
                             topMargin=12 * mm, bottomMargin=14 * mm, title=title, author="vault",
-                            subject="Departure report")
-    doc.build(story, onFirstPage=on_page, onLaterPages=on_page, canvasmaker=pdf_layout.NumberedCanvas)
+                            subject=gettext("Departure report"),
+                            # The canvas starts in our own face, so no unembedded standard font is named.
+                            initialFontName=fonts.SANS)
+    page_label = gettext("page %(n)s of %(total)s")  # the format, filled in by the canvas
+
+    class Numbered(pdf_layout.NumberedCanvas):
+        label = page_label
+
+        def draw_label(self, text: str) -> None:  # in the report's embedded faces, CJK included
+            _draw_runs(self, self._pagesize[0] - self.margin, self.baseline, text, 7, right=True)
+
+    doc.build(story, onFirstPage=on_page, onLaterPages=on_page, canvasmaker=Numbered)
 
 
 def pdf_bytes(report: Report) -> bytes:

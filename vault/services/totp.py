@@ -27,6 +27,7 @@ import pyotp
 import segno
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -83,7 +84,7 @@ def secret_of(rt: Runtime, row: TotpSecret) -> str:
         raw = _aead(rt).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad(row.user_id))
     except (InvalidTag, binascii.Error, ValueError) as exc:
         raise ServiceError("second_factor_unreadable",
-                           "The second factor cannot be read with this keyring; an administrator must reset it."
+                           _l("The second factor cannot be read with this keyring; an administrator must reset it.")
                            ) from exc
     return base64.b32encode(raw).decode("ascii")
 
@@ -117,7 +118,7 @@ def begin_enrolment(rt: Runtime, session: Session, user: User) -> str:
     (stored sealed)."""
     row = record(session, user, lock=True)
     if row is not None and row.confirmed_at is not None:
-        raise Conflict("already_enrolled", "A second factor is already set up.")
+        raise Conflict("already_enrolled", _l("A second factor is already set up."))
     if row is None:
         secret = base64.b32encode(secrets.token_bytes(_SECRET_BYTES)).decode("ascii")
         row = TotpSecret(user_id=user.id, secret=seal(rt, user.id, secret))
@@ -159,12 +160,12 @@ def confirm_enrolment(
     """Confirm the pending secret with a code from the person's app; returns the recovery codes (shown once)."""
     row = record(session, user, lock=True)
     if row is None or row.confirmed_at is not None:
-        raise Conflict("not_enrolling", "There is no second factor being set up.")
+        raise Conflict("not_enrolling", _l("There is no second factor being set up."))
     outcome = _match(rt, row, code, at)
     if outcome != "ok":
         rt.audit.record(session, action=AuditAction.TOTP_ENROL, actor=user, ctx=ctx, outcome="denied",
                         reason_code=outcome, subject_user_id=user.id)
-        raise ServiceError(outcome, "The code does not match; check the time on your phone and try again.")
+        raise ServiceError(outcome, _l("The code does not match; check the time on your phone and try again."))
     row.confirmed_at = utcnow()
     codes = _new_recovery_codes(session, user)
     rt.audit.record(session, action=AuditAction.TOTP_ENROL, actor=user, ctx=ctx, subject_user_id=user.id)
@@ -196,7 +197,7 @@ def remaining_recovery_codes(session: Session, user: User) -> int:
 def new_recovery_codes(rt: Runtime, session: Session, user: User, ctx: AccessContext) -> list[str]:
     """Replace the person's recovery codes (the old ones stop working); returns the new ones, shown once."""
     if not enrolled(session, user):
-        raise Conflict("not_enrolled", "There is no second factor to make recovery codes for.")
+        raise Conflict("not_enrolled", _l("There is no second factor to make recovery codes for."))
     codes = _new_recovery_codes(session, user)
     rt.audit.record(session, action=AuditAction.TOTP_RECOVERY_CODES, actor=user, ctx=ctx, subject_user_id=user.id)
     return codes

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from vault.core.context import AccessContext
@@ -57,14 +58,14 @@ def trace_file(rt: Runtime, session: Session, data: bytes, *, actor: User | None
             `trace_too_large`.
     """
     if len(data) > MAX_TRACE_BYTES:
-        raise ServiceError("trace_too_large", "The file is too large to trace.")
+        raise ServiceError("trace_too_large", _l("The file is too large to trace."))
     try:
         result = trace(data, marking_secret(rt.settings))
     except MarkingError as exc:
         rt.audit.record(session, action="audit:trace", actor=actor, ctx=ctx, outcome="failed",
                         reason_code="trace_unreadable",
                         detail={"sha256": hashlib.sha256(data).hexdigest(), "name": name[:200]})
-        raise ServiceError("trace_unreadable", f"The file cannot be traced: {exc}.") from None
+        raise ServiceError("trace_unreadable", _l("The file cannot be traced: %(exc)s.", exc=exc)) from None
     view = session.get(DocumentView, result.view_id) if result is not None else None
     detail: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(), "name": name[:200],
                               "found": result is not None}

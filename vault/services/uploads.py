@@ -20,6 +20,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from flask_babel import lazy_gettext as _l
+
 from vault.core.errors import ServiceError
 
 # Bytes looked at to recognise a file: enough for a tar header (magic at 257) and a zip's first entry.
@@ -74,15 +76,15 @@ KINDS: dict[str, FileKind] = {
 
 # What a sniffed family is called in an error message.
 FAMILY_LABELS: dict[str, str] = {
-    "pdf": "a PDF document",
-    "text": "text",
-    "png": "a PNG image",
-    "jpeg": "a JPEG image",
-    "gif": "a GIF image",
-    "webp": "a WebP image",
-    "ooxml": "an Office (OOXML) document",
-    "odf:" + ODT: "an OpenDocument text",
-    "odf:" + ODS: "an OpenDocument spreadsheet",
+    "pdf": _l("a PDF document"),
+    "text": _l("text"),
+    "png": _l("a PNG image"),
+    "jpeg": _l("a JPEG image"),
+    "gif": _l("a GIF image"),
+    "webp": _l("a WebP image"),
+    "ooxml": _l("an Office (OOXML) document"),
+    "odf:" + ODT: _l("an OpenDocument text"),
+    "odf:" + ODS: _l("an OpenDocument spreadsheet"),
 }
 
 ALLOWED_EXTENSIONS: tuple[str, ...] = tuple(sorted(KINDS))
@@ -160,10 +162,11 @@ def kind_for(name: str) -> FileKind:
     ext = extension(name)
     kind = KINDS.get(ext)
     if kind is None:
-        shown = f"“.{ext}” files are" if ext else "Files without an extension are"
+        accepted = ", ".join("." + e for e in ALLOWED_EXTENSIONS)
         raise ServiceError(
             "file_type_not_allowed",
-            f"{shown} not accepted. Accepted: {', '.join('.' + e for e in ALLOWED_EXTENSIONS)}.",
+            _l("“.%(ext)s” files are not accepted. Accepted: %(accepted)s.", ext=ext, accepted=accepted) if ext
+            else _l("Files without an extension are not accepted. Accepted: %(accepted)s.", accepted=accepted),
         )
     return kind
 
@@ -222,21 +225,22 @@ def check_head(kind: FileKind, head: bytes, shown_ext: str) -> None:
     if family.startswith("archive:"):
         raise ServiceError(
             "file_type_not_allowed",
-            f"The file is a {family.partition(':')[2]} archive; archives are not accepted "
-            "(upload the files inside it one by one).",
+            _l("The file is a %(value)s archive; archives are not accepted (upload the files inside it one by one).",
+               value=family.partition(":")[2]),
         )
     if family.startswith("odf:") and family not in FAMILY_LABELS:
-        raise ServiceError("file_type_not_allowed", "This kind of OpenDocument file is not accepted.")
+        raise ServiceError("file_type_not_allowed", _l("This kind of OpenDocument file is not accepted."))
     if family == "unknown":
         raise ServiceError(
             "file_type_not_allowed",
-            f"The content of this file is not {FAMILY_LABELS.get(kind.family, kind.label)} "
-            f"as its name (.{shown_ext}) says, nor any other accepted kind.",
+            _l("The content of this file is not %(value)s as its name (.%(shown_ext)s) says, nor any other "
+               "accepted kind.", value=FAMILY_LABELS.get(kind.family, kind.label), shown_ext=shown_ext),
         )
     if family != kind.family:
         raise ServiceError(
             "file_type_mismatch",
-            f"The file name says .{shown_ext} ({kind.label}) but the content is {FAMILY_LABELS[family]}.",
+            _l("The file name says .%(shown_ext)s (%(label)s) but the content is %(value)s.",
+               shown_ext=shown_ext, label=kind.label, value=FAMILY_LABELS[family]),
         )
 
 
@@ -266,12 +270,12 @@ class ValidatingReader:
         if self.size > self.max_bytes:
             raise ServiceError(
                 "file_too_large",
-                f"The file is larger than the limit of {human_size(self.max_bytes)}.",
+                _l("The file is larger than the limit of %(value)s.", value=human_size(self.max_bytes)),
             )
         if self.kind.family == "text" and b"\x00" in chunk:
             # Text has no NUL bytes; a text-looking start followed by binary content is not text.
-            raise ServiceError("file_type_mismatch", f"The file name says .{extension(self.name)} "
-                               "(text) but the content is binary.")
+            raise ServiceError("file_type_mismatch", _l("The file name says .%(value)s (text) but the content "
+                                                        "is binary.", value=extension(self.name)))
         return chunk
 
     def _start(self) -> None:
@@ -286,7 +290,7 @@ class ValidatingReader:
             got += len(chunk)
         head = b"".join(parts)
         if not head:
-            raise ServiceError("empty_file", "The file is empty.")
+            raise ServiceError("empty_file", _l("The file is empty."))
         check_head(self.kind, head, extension(self.name))
         self._pending = self._count(head)
 

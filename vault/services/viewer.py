@@ -25,6 +25,7 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flask_babel import gettext, pgettext
 from itsdangerous import BadSignature, URLSafeSerializer
 from PIL import Image
 from sqlalchemy import select, update
@@ -61,8 +62,9 @@ OPEN_STATUSES = (ViewStatus.DELIVERING, ViewStatus.DELIVERED)
 
 
 def grade_label(grade: int) -> str:
-    """The banner and stamp text for a grade (the stamp stays in one language: it is evidence)."""
-    return f"CONFIDENTIAL — GRADE {grade}"
+    """The banner and stamp text for a grade, in the reader's language (the stamp's facts, the name, the
+    time in UTC and the view id, read the same in every language)."""
+    return gettext("CONFIDENTIAL — GRADE %(grade)s", grade=grade)
 
 
 # -- the page URL token ----------------------------------------------------------------------------------
@@ -208,7 +210,11 @@ def stamp_text(view: DocumentView, user: User, grade: int) -> StampText:
     opened = view.started_at or view.opened_at
     return StampText(viewer_name=user.display_name or user.username, login=user.username,
                      viewed_at=opened if opened.tzinfo else opened.replace(tzinfo=UTC), view_id=view.id,
-                     place=place[:60], grade_label=grade_label(grade))
+                     place=place[:60], grade_label=grade_label(grade),
+                     # Translators: on the stamped page, before the viewer's name ("viewed by Ann Lee (ann)")
+                     viewed_by=pgettext("stamp", "viewed by"),
+                     # Translators: on the stamped page, before the view's number ("view 0000-0000-002a")
+                     view_word=pgettext("stamp", "view"))
 
 
 MIN_PAGE_SIZE = (256, 400)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from flask_babel import lazy_gettext as _l
 from PIL import Image
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session
@@ -470,13 +471,13 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[], None] | None = N
     except (ObjectNotFound, CryptoError) as exc:
         log.error("view %d: the content of version %d cannot be read: %s", view_id, version.id, exc)
         finish("refund", 0, "content_unreadable")
-        raise ContentUnavailable("content_unreadable", "The file cannot be read; the view was given back. "
-                                 "The custodians have to restore it.", 500) from None
+        raise ContentUnavailable("content_unreadable", _l("The file cannot be read; the view was given back. "
+                                 "The custodians have to restore it."), 500) from None
     except StorageError as exc:
         log.error("view %d: storage unavailable: %s", view_id, exc)
         finish("refund", 0, "storage_unavailable")
-        raise ContentUnavailable("storage_unavailable", "The file store cannot be reached; the view was given "
-                                 "back. Try again later.", 503) from None
+        raise ContentUnavailable("storage_unavailable", _l("The file store cannot be reached; the view was given "
+                                 "back. Try again later."), 503) from None
     except Exception:
         finish("refund", 0, "error")
         raise

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, login_user, logout_user
 
 from vault import policy
@@ -152,7 +153,7 @@ def authenticate() -> User | None:
 
 def unauthenticated() -> Any:
     if wants_json():
-        return refusal_response(policy.deny("not_authenticated", "A valid bearer token is required."), 401)
+        return refusal_response(policy.deny("not_authenticated", _l("A valid bearer token is required.")), 401)
     step = g.get("vault_step")
     if step and session_user() is not None:
         if request.method == "GET" and request.endpoint not in sessions.STEP_PAGES.values():

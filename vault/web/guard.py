@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
+from flask_babel import lazy_gettext as _l
 
 from vault import policy
 from vault.core.actions import Action
@@ -58,7 +59,7 @@ def check_request(authenticate: Callable[[], Any], unauthenticated: Callable[[],
     action = action_for_request()
     if action is None:
         current_app.logger.error("route %s has no policy mark: refused", request.endpoint)
-        raise policy.Denied(policy.deny("not_permitted", "This page is not covered by the access policy."))
+        raise policy.Denied(policy.deny("not_permitted", _l("This page is not covered by the access policy.")))
     g.vault_action = action
     if action == Action.PUBLIC:
         return None

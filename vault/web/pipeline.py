@@ -14,9 +14,11 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -33,6 +35,22 @@ from vault.web import refusals
 from vault.web.places import named_place
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# HTTP errors in the reader's words: (title, explanation) by status. werkzeug's own texts are English;
+# a handler's own description (abort(404, description=...)) is kept as given.
+HTTP_TEXTS: dict[int, tuple[Any, Any]] = {
+    400: (_l("Bad request"), _l("The request could not be understood. Go back and try again.")),
+    403: (_l("Forbidden"), _l("You may not do this.")),
+    404: (_l("Not found"), _l("There is nothing at this address. Check the link, or start again from the menu.")),
+    405: (_l("Method not allowed"), _l("This address does not answer this kind of request.")),
+    409: (_l("Conflict"), _l("Someone else changed this at the same time. Reload the page and try again.")),
+    410: (_l("Gone"), _l("This is no longer available.")),
+    413: (_l("Too large"), _l("What you sent is larger than vault accepts.")),
+    415: (_l("Unsupported media type"), _l("vault cannot read this kind of content.")),
+    422: (_l("Unprocessable content"), _l("The request was understood but its content is not valid.")),
+    429: (_l("Too many requests"), _l("Too many requests in a short time; wait a little and try again.")),
+    500: (_l("Internal error"), _l("Something went wrong on our side. Try again in a moment.")),
+    503: (_l("Service unavailable"), _l("vault cannot answer just now. Try again in a moment.")),
+}
 MAINTENANCE_SECONDS = 60.0
 MAINTENANCE_KEY = "vault.maintenance.next_run"
 
@@ -79,7 +97,7 @@ def wants_json() -> bool:
 
 def refusal_response(decision: policy.Decision, status: int = 403) -> Any:
     if wants_json():
-        return jsonify(error=decision.message, code=decision.code), status
+        return jsonify(error=str(decision.message), code=decision.code), status
     return render_template("refused.html", decision=decision, title=refusals.title_for(decision.code),
                            hint=refusals.HINTS.get(decision.code),
                            steps=refusals.next_steps(decision.code, g.get("vault_user"), request.view_args)), status
@@ -132,8 +150,8 @@ def _refuse(exc: policy.Denied) -> Any:
     return refusal_response(exc.decision, status)
 
 
-DATABASE_UNAVAILABLE = ("The database cannot be reached or cannot write right now (restarting, or out of disk "
-                        "space); nothing was changed. Try again in a moment.")
+DATABASE_UNAVAILABLE = _l("The database cannot be reached or cannot write right now (restarting, or out of disk "
+                           "space); nothing was changed. Try again in a moment.")
 
 
 def database_unavailable_response(exc: BaseException) -> Any:
@@ -142,13 +160,29 @@ def database_unavailable_response(exc: BaseException) -> Any:
     not a server error. Refusals and audit records are not lost: none was committed."""
     current_app.logger.error("database unavailable: %s", getattr(exc, "orig", None) or exc)
     if wants_json():
-        response = jsonify(error=DATABASE_UNAVAILABLE, code="database_unavailable")
+        response = jsonify(error=str(DATABASE_UNAVAILABLE), code="database_unavailable")
     else:
         response = current_app.make_response(
-            render_template("error.html", error=ServiceUnavailable(DATABASE_UNAVAILABLE)))
+            render_template("error.html", error=translated_http_error(ServiceUnavailable(str(DATABASE_UNAVAILABLE)))))
     response.status_code = 503
     response.headers["Retry-After"] = "5"
     return response
+@dataclass(frozen=True)
+class ShownError:
+    """What the error page shows of an HTTP error."""
+
+    code: int | None
+    name: str
+    description: str
+
+
+def translated_http_error(exc: HTTPException) -> ShownError:
+    """`exc`'s name and (unless the handler gave its own) description, in the reader's language."""
+    texts = HTTP_TEXTS.get(exc.code or 0)
+    if texts is None:
+        return ShownError(exc.code, exc.name, exc.description or "")
+    own = exc.description and exc.description != type(exc).description
+    return ShownError(exc.code, str(texts[0]), str(exc.description if own else texts[1]))
 
 
 def install(app: Flask) -> None:
@@ -176,10 +210,11 @@ def install(app: Flask) -> None:
         cause = getattr(exc, "original_exception", None)
         if isinstance(cause, OperationalError | InterfaceError | PendingRollbackError):  # the commit itself failed
             return database_unavailable_response(cause)
+        code = (exc.name or "error").lower().replace(" ", "_")  # stable, from werkzeug's English name
+        shown = translated_http_error(exc)
         if wants_json():
-            code = (exc.name or "error").lower().replace(" ", "_")
-            return jsonify(error=exc.description, code=code), exc.code
-        return render_template("error.html", error=exc), exc.code
+            return jsonify(error=shown.description, code=code), exc.code
+        return render_template("error.html", error=shown), exc.code
 
     @app.after_request
     def _finish(response: Any) -> Any:

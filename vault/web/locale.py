@@ -1,0 +1,77 @@
+"""The language and time zone of a request, and the template filters that show dates, times and
+numbers the way the reader's language writes them.
+
+Language: the person's stored choice (account page), else the first language of the browser's
+`Accept-Language` that vault has a catalogue for, else English. Time zone: the person's stored zone,
+else the company's (VAULT_TIMEZONE). Dates and times are stored in UTC and converted only here, when
+shown, so every page, whatever its language, shows the same instant.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale
+
+from vault.core import languages
+
+
+def select_locale() -> str:
+    """The catalogue for this request (Flask-Babel's locale selector)."""
+    if not has_request_context():
+        return languages.DEFAULT
+    user = g.get("vault_user")
+    stored = getattr(user, "locale", None)
+    if stored in languages.LANGUAGES:
+        return stored
+    return languages.from_accept(list(request.accept_languages)) or languages.DEFAULT
+
+
+def select_timezone() -> str:
+    """The IANA zone dates and times are shown in (Flask-Babel's time zone selector)."""
+    if has_request_context():
+        stored = getattr(g.get("vault_user"), "timezone", None)
+        if stored and languages.valid_timezone(stored):
+            return stored
+    return current_app.extensions["vault"].settings.timezone or "UTC"
+
+
+def html_lang() -> str:
+    """The request's language as `<html lang>` wants it (`zh-Hans`, `ru`, `en`)."""
+    return languages.html_lang(str(get_locale() or languages.DEFAULT))
+
+
+def when(value: datetime | None, width: str = "medium") -> str:
+    """A moment, in the reader's zone and language, with the zone named (`4 дек. 2026 г., 22:15 MSK`)."""
+    if value is None:
+        return "—"
+    if width == "short":
+        return format_datetime(value, "short")
+    return format_datetime(value, width) + " " + format_datetime(value, "zzz")
+
+
+def day(value: date | datetime | None, width: str = "medium") -> str:
+    """A calendar date in the reader's language (`2026年12月4日`, `4 дек. 2026 г.`)."""
+    if value is None:
+        return "—"
+    return format_date(value, width)
+
+
+def clock(value: datetime | None) -> str:
+    """A time of day in the reader's zone and language."""
+    return "—" if value is None else format_time(value, "short")
+
+
+def number(value: float | int | None) -> str:
+    """A number with the reader's digit grouping and decimal sign (`12,345.5`, `12 345,5`)."""
+    return "—" if value is None else format_decimal(value)
+
+
+def install(app: Flask) -> None:
+    app.jinja_env.filters.update(when=when, day=day, clock=clock, number=number)
+
+    @app.context_processor
+    def _language() -> dict[str, Any]:
+        return {"html_lang": html_lang()}
