@@ -23,6 +23,14 @@ def test_an_unknown_variable_is_an_error_not_a_silent_default():
         load_settings(environ={"VAULT_S3_SECUR": "false"})
 
 
+def test_where_helper_programs_live_is_accepted_but_not_a_setting():
+    """LibreOffice, the fonts and the test browser are found through their own variables; setting one
+    must not stop start-up (it did: `VAULT_SOFFICE` was read by the renderer and refused here)."""
+    settings = load_settings(environ={"VAULT_SOFFICE": "/opt/lo/soffice", "VAULT_FONT_DIR": "/srv/fonts",
+                                      "VAULT_CHROMIUM": "/usr/bin/chromium"})
+    assert settings.storage == "local"
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("VAULT_S3_SECURE", "maybe"), ("VAULT_MAX_UPLOAD_MB", "ten"), ("VAULT_STORAGE", "ftp"),
     ("VAULT_CONTENT_URL_SECONDS", "600"), ("VAULT_LOG_LEVEL", "LOUD"), ("VAULT_TRUSTED_PLACES", "Office"),

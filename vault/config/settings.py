@@ -195,6 +195,12 @@ def _parse_policy(sections: dict[str, Any], timezone: str, where: str) -> dict[s
     }
 
 
+# `VAULT_*` variables that say where a helper program or data lives rather than how vault behaves: read by
+# the code that starts LibreOffice (`VAULT_SOFFICE`), finds fonts (`VAULT_FONT_DIR`) or the test set-up's
+# browser (`VAULT_CHROMIUM`); accepted here so that setting one does not stop start-up.
+TOOL_LOCATIONS = frozenset({"soffice", "font_dir", "chromium"})
+
+
 def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Build the settings from the environment, the TOML file it names, and explicit overrides.
 
@@ -207,6 +213,8 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         if not key.startswith("VAULT_"):
             continue
         name = key[len("VAULT_"):].lower()
+        if name in TOOL_LOCATIONS:
+            continue  # read where the tool is started (rendering, fonts, the test set-up), not a setting
         if name not in _ENV_FIELDS:
             raise ConfigError(f"unknown setting {key}; see the configuration table in the README")
         values[name] = _coerce(name, raw)
