@@ -173,7 +173,7 @@ def test_a_leaver_reading_outside_their_book_is_an_alert_and_the_report_names_th
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
     customers_part, documents_part = text.split("Documents (", 1)
     row = " ".join(customers_part.split("Customers (", 1)[1].split("Nordlicht Handel", 1)[1].split()[:4])
-    assert row == "key 1 1 0", row  # segment, read, looked up, files
+    assert row == "Key account 1 1", row  # segment, read, looked up
     assert "Nordlicht Handel" not in documents_part
 
 

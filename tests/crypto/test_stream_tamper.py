@@ -131,7 +131,8 @@ def test_wrong_key_is_refused(key: bytes, ciphertext: bytes) -> None:
     assert refused(flipped, ciphertext)
 
 
-@pytest.mark.parametrize("extra", [b"\x00", os.urandom(TAG_SIZE), os.urandom(SEGMENT)])
+@pytest.mark.parametrize("extra", [b"\x00", os.urandom(TAG_SIZE), os.urandom(SEGMENT)],
+                         ids=["one-byte", "one-tag", "one-segment"])
 def test_trailing_data_is_refused(key: bytes, ciphertext: bytes, extra: bytes) -> None:
     assert refused(key, ciphertext + extra)
 
