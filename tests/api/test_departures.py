@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
-from vault.models import Customer, User
+from vault.core.context import AccessContext
+from vault.models import Customer, Role, User
+from vault.services import accounts, departures
 
 
 def _day(offset: int) -> str:
@@ -80,3 +82,28 @@ def test_the_departure_routes_are_in_the_openapi_document(api):
     assert {"post", "get"} <= set(paths["/api/v1/departures"])
     for suffix in ("", "/report", "/withdraw", "/complete"):
         assert f"/api/v1/departures/{{departure_id}}{suffix}" in paths
+
+
+def test_the_departure_list_is_paged_in_the_database_and_never_shows_ones_own(api, rt, cast, users):
+    """Three people on notice, an auditor among them: she never sees her own departure, in the API or the
+    service's pages; the pages are cut in SQL, open ones first."""
+    for name in ("dan", "eli"):
+        users.make(name, Role.BORROWER)
+    users.make("ada", Role.AUDITOR)
+    with rt.db.session() as session:
+        for name in ("dan", "eli", "ada"):
+            departures.start_departure(rt, session, None, accounts.get_user(session, name),
+                                       last_day=departures.today(rt.settings) + timedelta(days=10),
+                                       successor=None, ctx=AccessContext.cli())
+        session.commit()
+    listed = api.get("/api/v1/departures", "aud").get_json()
+    assert (listed["total"], listed["page"], listed["pages"]) == (3, 1, 1)
+    own = api.get("/api/v1/departures?page=7", "ada").get_json()  # past the end: the last page
+    assert {d["person"]["username"] for d in own["departures"]} == {"dan", "eli"}
+    assert (own["total"], own["page"]) == (2, 1)
+    with rt.db.session() as session:
+        auditor = accounts.get_user(session, "aud")
+        first = departures.page_of_departures(session, auditor, page=1, page_size=2)
+        second = departures.page_of_departures(session, auditor, page=2, page_size=2)
+        assert (first.total, first.pages, len(first.departures), len(second.departures)) == (3, 2, 2, 1)
+        assert {d.id for d in first.departures}.isdisjoint({d.id for d in second.departures})

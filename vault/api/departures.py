@@ -96,13 +96,18 @@ def start_departure() -> Any:
     return jsonify(departure_json(departure)), 201
 
 
+LIST_QUERY = (Query("page", "integer", "Page number, from 1 (50 departures a page, open ones first)."),)
+
+
 @bp.get("/departures")
 @permission(Action.DEPARTURE_REPORT)
-@operation("Every departure, open ones first", tag="departures", response="DepartureList")
+@operation("Every departure but the caller's own, open ones first", tag="departures", response="DepartureList",
+           query=LIST_QUERY)
 def list_departures() -> Any:
-    actor = auth.current()
-    return jsonify(departures=[departure_json(d) for d in service.list_departures(db_session())
-                               if d.user_id != actor.id])
+    params = parse_query(LIST_QUERY)
+    found = service.page_of_departures(db_session(), auth.current(), page=params["page"] or 1)
+    return jsonify(departures=[departure_json(d) for d in found.departures], total=found.total, page=found.page,
+                   pages=found.pages)
 
 
 def _visible(departure_id: int) -> Departure:

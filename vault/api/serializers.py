@@ -267,7 +267,12 @@ SCHEMAS["Departure"] = _object({
         "key": {"type": "boolean"}, "settled": {"type": "boolean"},
     })},
 }, "A departure and its handover: each customer, who it went to, whether it is a key customer and settled.")
-SCHEMAS["DepartureList"] = _object({"departures": {"type": "array", "items": _ref("Departure")}})
+SCHEMAS["DepartureList"] = _object({
+    "departures": {"type": "array", "items": _ref("Departure"), "maxItems": 50},
+    "total": {"type": "integer", "minimum": 0, "description": "Departures listed, on all pages."},
+    "page": {"type": "integer", "minimum": 1},
+    "pages": {"type": "integer", "minimum": 1},
+})
 SCHEMAS["Withdrawn"] = _object({"id": _ID, "person": _ref("UserRef"),
                                 "status": {"type": "string", "enum": ["withdrawn"]}},
                                "The notice is withdrawn; the departure no longer exists.")

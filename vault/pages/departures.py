@@ -123,7 +123,8 @@ def _finish_due() -> None:
 @bp.route("/")
 @permission(Action.DEPARTURE_REPORT)
 def index() -> Any:
-    return render_template("departures/index.html", departures=service.list_departures(db_session()))
+    found = service.page_of_departures(db_session(), auth.current(), page=request.args.get("page", 1, type=int))
+    return render_template("departures/index.html", departures=found.departures, found=found)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from vault import policy
@@ -96,9 +96,34 @@ def get_item(session: Session, item_id: int) -> HandoverItem:
     return item
 
 
+_DEPARTURE_ORDER = (Departure.status.desc(), Departure.started_at.desc(), Departure.id.desc())
+PAGE_SIZE = 50
+
+
 def list_departures(session: Session) -> list[Departure]:
-    return list(session.scalars(
-        select(Departure).order_by(Departure.status.desc(), Departure.started_at.desc(), Departure.id.desc())))
+    """Every departure, open ones first (the command line's list, for the operator)."""
+    return list(session.scalars(select(Departure).order_by(*_DEPARTURE_ORDER)))
+
+
+@dataclass(frozen=True)
+class DeparturePage:
+    departures: list[Departure]
+    total: int
+    page: int
+    pages: int
+
+
+def page_of_departures(session: Session, actor: User, *, page: int = 1, page_size: int = PAGE_SIZE) -> DeparturePage:
+    """One page of the departures `actor` may look at, open ones first, counted and cut in SQL: everyone's
+    but their own (nobody manages or reports on their own departure, `policy.departures`). A page past the
+    end is the last page."""
+    condition = Departure.user_id != actor.id
+    total = session.scalar(select(func.count()).select_from(Departure).where(condition)) or 0
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
+    found = list(session.scalars(select(Departure).where(condition).order_by(*_DEPARTURE_ORDER)
+                                 .offset((page - 1) * page_size).limit(page_size)))
+    return DeparturePage(departures=found, total=total, page=page, pages=pages)
 
 
 def items_for(session: Session, user: User) -> list[HandoverItem]:
