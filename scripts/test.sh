@@ -97,7 +97,7 @@ step "lint (ruff check)" .venv/bin/ruff check .
 step "layers (lint-imports)" .venv/bin/lint-imports
 
 if [ "$fast" -eq 1 ]; then
-    step "tests, fast lane (pytest)" .venv/bin/pytest -n "${TEST_WORKERS:-2}" --dist loadfile \
+    step "tests, fast lane (pytest)" .venv/bin/pytest -n "${TEST_WORKERS:-2}" --dist worksteal \
         -m "not slow and not browser and not postgres" -k "not postgresql" \
         --junitxml="$ARTIFACTS/junit.xml" \
         --durations=10 \
@@ -111,7 +111,7 @@ fi
 # Two workers (`-n`): the tests mostly wait on PostgreSQL, SeaweedFS, LibreOffice and Chromium, so two
 # processes keep both cores busy; each worker starts its own servers, and a file's tests stay together
 # (`loadfile`) so module fixtures are built once.
-step "tests (pytest)" .venv/bin/pytest -n "${TEST_WORKERS:-2}" --dist loadfile \
+step "tests (pytest)" .venv/bin/pytest -n "${TEST_WORKERS:-2}" --dist worksteal \
     --cov=crypto --cov=storage --cov-report=term \
     --cov-report="xml:$ARTIFACTS/coverage.xml" \
     --junitxml="$ARTIFACTS/junit.xml" \
