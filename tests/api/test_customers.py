@@ -13,6 +13,12 @@ def test_compiler_creates_a_customer_once_and_it_is_audited(api, rt, cast):
     assert body["name"] == "Acme Steel"
     assert body["segment"] == "vip"
     assert body["owner"]["username"] == "bob"
+    # The notes are sealed into the record: never echoed in clear, masked in the record until revealed.
+    assert "notes" not in body and "met at the fair" not in response.get_data(as_text=True)
+    shown = api.get(f"/api/v1/customers/{body['id']}", "bob")
+    assert shown.status_code == 200
+    assert "met at the fair" not in shown.get_data(as_text=True)
+    assert shown.get_json()["record"]["version"] == 1 and shown.get_json()["record"]["notes"]
     created = events(rt, "customer:create")
     assert [(e.actor_name, e.customer_id, e.subject_user_id) for e in created] == [
         ("carl", body["id"], cast["bob"].id)]

@@ -155,6 +155,39 @@ def test_titles_are_folded_when_they_change(api, rt, scene):
     assert _found(api, "bea", "precios")[1] == {"Lista de PRECIÓS"}
 
 
+def _set_city(api: Any, who: str, customer_id: int, city: str) -> None:
+    response = api.call("PATCH", f"/api/v1/customers/{customer_id}", who, json={"city": city})
+    assert response.status_code == 200, response.get_json()
+
+
+def test_the_city_is_found_folded_and_only_within_visible_customers(api, rt, scene):
+    _set_city(api, "bob", scene["bob"], "München")
+    for query in ("munchen", "MÜNCHEN", "Münch", "unche"):
+        customers, files = _found(api, "bob", query)
+        assert customers == {"Nordlicht Handel"}, query
+        assert files == set()  # a city finds the customer, not its files
+    # Hana leads Bob's team and sees the customer; Eva and Bea do not, and find nothing by its city.
+    assert _found(api, "hana", "munchen")[0] == {"Nordlicht Handel"}
+    for who in ("eva", "bea"):
+        assert _found(api, who, "munchen") == (set(), set()), who
+    [event] = [e for e in events(rt, "customer:search") if e.actor_name == "eva"]
+    assert json.loads(event.detail)["ids"] == []
+    # A city no customer has finds nothing; the old city stops matching once the record moves.
+    assert _found(api, "bob", "hamburg") == (set(), set())
+    _set_city(api, "bob", scene["bob"], "Hamburg")
+    assert _found(api, "bob", "munchen")[0] == set()
+    assert _found(api, "bob", "hamburg")[0] == {"Nordlicht Handel"}
+
+
+def test_city_wildcards_are_literal(api, scene):
+    _set_city(api, "bob", scene["bob"], "Saint_Étienne 100%")
+    assert _found(api, "bob", "saint_etienne")[0] == {"Nordlicht Handel"}
+    assert _found(api, "bob", "saint%")[0] == set()
+    assert _found(api, "bob", "100%")[0] == {"Nordlicht Handel"}
+    assert _found(api, "bob", "t_e")[0] == {"Nordlicht Handel"}
+    assert _found(api, "bob", "sa_nt")[0] == set()
+
+
 def test_the_search_page_shows_grade_and_type_and_refuses_like_the_api(app, api, rt, scene):
     client = app.test_client()
     login(client, "eva")

@@ -33,6 +33,17 @@ def secrets_of_demo() -> list[str]:
     return found
 
 
+def terms_of_demo() -> list[str]:
+    """What the demo once wrote into the clear customer notes and now seals: each customer's payment terms
+    and the old notes sentence (street, city, since, payment). The street and city alone are clear record
+    facts by design (`vault.models.records`), so they are not searched for by themselves."""
+    found = []
+    for spec in demo_content.CUSTOMERS:
+        p = demo_content.profile(spec)
+        found += [p.payment_terms, f"{p.street}, {p.city}. Customer since {p.since}.", f"Payment: {p.payment_terms}"]
+    return sorted(set(found))
+
+
 def _leaks(blob: bytes, values: list[str]) -> list[str]:
     return [v for v in values if v.encode("utf-8") in blob or v.encode("utf-16-le") in blob]
 
@@ -94,7 +105,7 @@ def test_upkeep_figures_match_the_hand_computed_ones(company: Any) -> None:
 
 def test_no_contact_value_is_in_the_database_or_the_logs(company: Any, database_url: str, tmp_path: Path,
                                                          request: pytest.FixtureRequest) -> None:
-    values = secrets_of_demo()
+    values = secrets_of_demo() + terms_of_demo()
     log_file = tmp_path / "vault.log"
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
@@ -109,6 +120,7 @@ def test_no_contact_value_is_in_the_database_or_the_logs(company: Any, database_
             shown = records.reveal(company, session, owner, customer, reason="Call", place="Office",
                                    ctx=AccessContext.cli())
             assert shown.record.contacts[0]["phones"][0] in values
+            assert shown.record.terms["payment"] in values  # the terms searched for are the stored ones
             records.edit(company, session, owner, customer, {"contacts": shown.record.contacts[::-1]},
                          ctx=AccessContext.cli())
             session.commit()

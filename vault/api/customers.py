@@ -50,7 +50,9 @@ CREATE = JsonBody(
         Field("segment", "string", "vip, key or ordinary.", choices=tuple(str(s) for s in Segment)),
         Field("owner", "string", "User name of the account manager; the caller when left out.",
               required=False, nullable=True, max_length=64),
-        Field("notes", "string", "Free notes.", required=False, default="", max_length=4000),
+        Field("notes", "string", "Notes on the relationship: sealed into the customer's record as its first "
+              "version, shown masked as `record.notes` (`POST …/reveal` shows them).", required=False, default="",
+              max_length=4000),
     ),
 )
 

@@ -17,7 +17,7 @@ from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
 
 SEARCH_QUERY = (
-    Query("q", "string", "Part of a customer's name, a file's title or an account manager's name "
+    Query("q", "string", "Part of a customer's name or city, a file's title or an account manager's name "
                          "(accents and case ignored)."),
     Query("mine", "boolean", "1: only the customers the caller owns or co-owns, and their files."),
 )

@@ -40,7 +40,6 @@ def customer(item: Customer) -> dict[str, Any]:
         "segment": str(item.segment),
         "owner": user_ref(item.owner),
         "co_owners": [user_ref(co.user) for co in item.co_owners],
-        "notes": item.notes,
         "created_at": timestamp(item.created_at),
     }
 
@@ -171,7 +170,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Customer": _object({
         "id": _ID, "name": _TEXT, "segment": {"type": "string", "enum": [str(s) for s in Segment]},
         "owner": _nullable_ref("UserRef"), "co_owners": {"type": "array", "items": _ref("UserRef")},
-        "notes": _TEXT, "created_at": _TS,
+        "created_at": _TS,
     }),
     "CustomerLookup": _object({"customers": {"type": "array", "items": _ref("Customer"), "maxItems": 5}}),
     "CustomerList": _object({

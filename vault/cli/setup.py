@@ -12,8 +12,8 @@ from vault import create_app
 from vault.cli.common import cli, settings
 from vault.config.settings import Settings
 from vault.db import schema
-from vault.db.engine import Database
-from vault.runtime import make_store
+from vault.runtime import Runtime, make_store
+from vault.services import legacy_notes
 
 
 def initialise(conf: Settings) -> Keyring:
@@ -28,15 +28,16 @@ def initialise(conf: Settings) -> Keyring:
         path.parent.mkdir(parents=True, exist_ok=True)
         keyring = Keyring.create(path)
         click.echo(f"keyring: created {path} (mode 0600, active key {keyring.active_key_id})")
-    db = Database(conf.database)
+    rt = Runtime.build(conf, keyring)
     try:
-        before = schema.current_revision(db)
-        schema.upgrade(db)
-        after = schema.current_revision(db)
+        before = schema.current_revision(rt.db)
+        # Revision 0014 seals the customers' old clear notes into their records: only here is the keyring.
+        schema.upgrade(rt.db, seal_notes=legacy_notes.sealer(rt))
+        after = schema.current_revision(rt.db)
         click.echo(f"database: {_safe_url(conf.database)} at revision {after}"
                    + ("" if before == after else f" (was {before or 'empty'})"))
     finally:
-        db.dispose()
+        rt.close()
     store = make_store(conf)
     store.ensure_ready()
     click.echo(f"storage: {store.describe()} ready")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 
 from vault.db.engine import Database
 
@@ -21,10 +23,15 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, revision: str = "head", *, seal_notes: Callable[[Connection], None] | None = None) -> None:
+    """Bring the schema to `revision` in one transaction. `seal_notes` seals the customers' old clear notes
+    into their records on the migration's connection (revision 0014 needs it when any customer has some;
+    only a caller holding the keyring can give it)."""
     cfg = alembic_config(db.url)
     with db.engine.begin() as connection:
         cfg.attributes["connection"] = connection
+        if seal_notes is not None:
+            cfg.attributes["seal_notes"] = seal_notes
         command.upgrade(cfg, revision)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, event
+from sqlalchemy import ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.core.segments import Segment
@@ -32,7 +32,6 @@ class Customer(Base):
     segment: Mapped[Segment] = mapped_column(String(16), default=Segment.ORDINARY)
     # The account manager who owns the relationship; handed to a successor on departure.
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    notes: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

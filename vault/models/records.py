@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.models.base import Base, UTCDateTime, utcnow
+from vault.models.customers import name_key
 
 
 class CustomerRecord(Base):
@@ -26,6 +27,9 @@ class CustomerRecord(Base):
     legal_name: Mapped[str] = mapped_column(String(200), default="")
     address: Mapped[str] = mapped_column(String(300), default="")
     city: Mapped[str] = mapped_column(String(100), default="")
+    # The city folded like customer names ("München" → "munchen"), so search finds it alike on SQLite and
+    # PostgreSQL; kept by the model itself (`_fold_city`).
+    city_key: Mapped[str] = mapped_column(String(100), index=True, default="")
     industry: Mapped[str] = mapped_column(String(100), default="")
     size: Mapped[str] = mapped_column(String(32), default="")
     status: Mapped[str] = mapped_column(String(32), default="")
@@ -41,6 +45,13 @@ class CustomerRecord(Base):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # The owner saw the record and found it current without changing anything (the cadence restarts).
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+@event.listens_for(CustomerRecord, "before_insert")
+@event.listens_for(CustomerRecord, "before_update")
+def _fold_city(_mapper: object, _connection: object, record: CustomerRecord) -> None:
+    # Written on every save, so no path that changes the city can leave the search key stale.
+    record.city_key = name_key(record.city)[:100]
 
 
 class CustomerRecordVersion(Base):

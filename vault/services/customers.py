@@ -24,6 +24,7 @@ from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.models import Customer, CustomerAccess, CustomerCoOwner, Role, RoleAssignment, Segment, User, utcnow
 from vault.models.customers import name_key
 from vault.runtime import Runtime
+from vault.services import records
 
 MAX_NAME = 200
 PAGE_SIZE = 50
@@ -67,11 +68,12 @@ def create_customer(
     notes: str = "",
     ctx: AccessContext,
 ) -> Customer:
-    """Create a customer; the owner (account manager) defaults to the creator.
+    """Create a customer; the owner (account manager) defaults to the creator. `notes` are sealed into the
+    customer's record (`vault.services.records.first_version`), never kept in clear.
 
     Raises:
         policy.Denied: the actor may not create customers.
-        ServiceError: bad name, segment or owner; Conflict when the name is taken.
+        ServiceError: bad name, segment, owner or notes (`invalid_record`); Conflict when the name is taken.
     """
     policy.require(actor, Action.CUSTOMER_CREATE)
     name = clean_name(name)
@@ -84,11 +86,15 @@ def create_customer(
         raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
     if find_by_name(session, name) is not None:
         raise Conflict("customer_exists", _l("A customer named %(name)s already exists.", name=name))
-    customer = Customer(name=name, segment=segment, owner_id=owner.id, notes=notes.strip(), created_by_id=actor.id)
+    sealed = records.clean_changes({"notes": notes}) if (notes or "").strip() else {}
+    customer = Customer(name=name, segment=segment, owner_id=owner.id, created_by_id=actor.id)
     session.add(customer)
     session.flush()
     rt.audit.record(session, action=AuditAction.CUSTOMER_CREATE, actor=actor, ctx=ctx, customer_id=customer.id,
                     subject_user_id=owner.id, detail={"name": name, "segment": str(segment)})
+    if sealed:
+        # Notes are the relationship's, never clear text: they open the sealed record as its first version.
+        records.first_version(rt, session, actor, customer, sealed, ctx=ctx)
     return customer
 
 

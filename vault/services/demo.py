@@ -132,8 +132,7 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
             if customer is None:
                 owner = accounts.get_user(session, spec.owner or ACCOUNT_MANAGERS[spec.index % len(ACCOUNT_MANAGERS)])
                 customer = customers.create_customer(
-                    rt, session, compiler, name=spec.name, segment=Segment(spec.segment), owner=owner,
-                    notes=_notes(spec, seed), ctx=ctx)
+                    rt, session, compiler, name=spec.name, segment=Segment(spec.segment), owner=owner, ctx=ctx)
                 summary.customers_created += 1
             if customer.segment == Segment.VIP and not customer.co_owners:
                 # Key accounts are sold by a team: the next account manager co-owns each VIP customer.
@@ -160,7 +159,3 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
     echo(f"files: {summary.documents} ({summary.documents_created} new, encrypted in {rt.store.describe()})")
     return summary
 
-
-def _notes(spec: demo_content.DemoCustomer, seed: int) -> str:
-    p = demo_content.profile(spec, seed)
-    return f"{p.street}, {p.city}. Customer since {p.since}. Payment: {p.payment_terms}."

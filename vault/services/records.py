@@ -399,6 +399,24 @@ def edit(rt: Runtime, session: Session, actor: User | None, customer: Customer, 
     """
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_EDIT, customer, audit={"customer_id": customer.id})
+    return _apply(rt, session, actor, customer, values, ctx=ctx)
+
+
+def first_version(rt: Runtime, session: Session, creator: User | None, customer: Customer, values: dict[str, Any],
+                  *, ctx: AccessContext) -> CustomerRecordVersion | None:
+    """The record's first content, given with the customer at its creation (the notes typed on the create
+    form or sent to `POST /customers`): made with the customer's data key and kept as version 1, audited as
+    `customer:edit` by the creator like any edit. The creator's right to create the customer covers it, even
+    when the customer is made for another account manager; a customer that already has a record is edited.
+
+    Raises:
+        ServiceError: `invalid_record`.
+    """
+    return _apply(rt, session, creator, customer, values, ctx=ctx)
+
+
+def _apply(rt: Runtime, session: Session, actor: User | None, customer: Customer, values: dict[str, Any], *,
+           ctx: AccessContext) -> CustomerRecordVersion | None:
     changes = clean_changes(values)
     record = ensure_record(rt, session, customer)
     before = snapshot(rt, record)

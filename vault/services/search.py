@@ -1,16 +1,17 @@
-"""One search over the customers and files a person may see: by customer name, file title, and account
-manager (the customer's owner), accents and case ignored on every database.
+"""One search over the customers and files a person may see: by customer name, city, file title, and
+account manager (the customer's owner), accents and case ignored on every database.
 
-Matching compares folded keys (`vault.models.customers.name_key`): customers keep `name_key`, documents
-`title_key`, both written by the models, so "iberica" finds "Ibérica" with a plain LIKE on SQLite and on
-PostgreSQL alike. People's names are folded in Python: the directory of people is small, and an owner
+Matching compares folded keys (`vault.models.customers.name_key`): customers keep `name_key`, their
+records `city_key`, documents `title_key`, all written by the models, so "iberica" finds "Ibérica" and
+"munchen" finds "München" with a plain LIKE on SQLite and on PostgreSQL alike. A city match finds the
+customer only (its files are found by title or account manager).
+
+People's names are folded in Python: the directory of people is small, and an owner
 match only narrows rows that the visibility conditions already allow.
 
 Search never widens what a person sees: both queries are filtered in the database by
 `policy.visible_customers` / `policy.visible_documents`, exactly like the customer list, and the search is
 audited like the list (`customer:search`, with the query and the ids returned).
-
-A customer's city is not searched: customers hold no address field yet (free notes are not an address).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
-from vault.models import Customer, CustomerCoOwner, Document, DocumentVersion, User
+from vault.models import Customer, CustomerCoOwner, CustomerRecord, Document, DocumentVersion, User
 from vault.models.customers import name_key
 from vault.runtime import Runtime
 
@@ -84,7 +85,7 @@ def _mine(actor: User) -> ColumnElement[bool]:
 
 def search(rt: Runtime, session: Session, actor: User, query: str, *, ctx: AccessContext,
            mine: bool = False) -> SearchResult:
-    """Customers and files the actor sees whose name, title or account manager contains `query`
+    """Customers and files the actor sees whose name, city, title or account manager contains `query`
     (accents and case ignored); `mine` keeps the customers the actor owns or co-owns, and their files.
 
     Raises:
@@ -98,7 +99,8 @@ def search(rt: Runtime, session: Session, actor: User, query: str, *, ctx: Acces
     text = clean_query(query)
     key = name_key(text)
     if not key:
-        raise ServiceError("query_required", "Type part of a customer's name, a file's title or a person's name.")
+        raise ServiceError("query_required",
+                           "Type part of a customer's name or city, a file's title or a person's name.")
     pattern = _pattern(key)
     owners = _owners_matching(session, key)
     by_owner: ColumnElement[bool] = Customer.owner_id.in_(owners) if owners else false()
@@ -106,8 +108,10 @@ def search(rt: Runtime, session: Session, actor: User, query: str, *, ctx: Acces
     if mine:
         customer_scope = and_(customer_scope, _mine(actor))
 
+    by_city = exists().where(CustomerRecord.customer_id == Customer.id,
+                             CustomerRecord.city_key.like(pattern, escape="\\"))
     customers = list(session.scalars(
-        select(Customer).where(customer_scope, or_(Customer.name_key.like(pattern, escape="\\"), by_owner))
+        select(Customer).where(customer_scope, or_(Customer.name_key.like(pattern, escape="\\"), by_city, by_owner))
         .order_by(func.lower(Customer.name), Customer.id).limit(LIMIT + 1)))
 
     latest_type = (select(DocumentVersion.content_type).where(DocumentVersion.document_id == Document.id)
