@@ -90,13 +90,19 @@ def test_the_borrower_sees_her_loans_and_handovers_never_her_own_request(app, sc
     assert "Account plan" not in _section(successor, "decisions")  # her own request
 
 
-def test_auditors_and_administrators_see_no_work_of_others(app, scene):
+def test_auditors_see_no_work_of_others_and_administrators_their_departures(app, scene):
     auditor = _home(app, "aud")
     assert "Bob read many customers" in _section(auditor, "alerts")
     assert not _section(auditor, "decisions") and not _section(auditor, "loans")
+    assert not _section(auditor, "departures")
     admin = _home(app, "adm")
     assert all(not _section(admin, name) for name in ("decisions", "releases", "loans", "alerts", "overdue"))
-    assert "nav-count" not in admin
+    # The administrator's own work: the departure they are mailed about, not yet ready to complete
+    # (Bob's key customer waits for Bea's confirmation).
+    departures = _section(admin, "departures")
+    assert re.search(r'<a href="/departures/\d+">Bob</a>', departures), departures
+    assert "handovers still open" in departures and "ready to complete" not in departures
+    assert _badge(admin, "/departures/") == "1"
 
 
 def test_overdue_records_are_those_of_the_book_and_team_past_their_cadence(api, rt, scene, clock):

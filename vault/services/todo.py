@@ -48,6 +48,14 @@ class HeldLoan:
     due_at: datetime | None
 
 
+@dataclass(frozen=True)
+class OpenDeparture:
+    """A departure on notice that the person manages, and whether it may be completed now."""
+
+    departure: Departure
+    ready: bool
+
+
 @dataclass
 class Todo:
     decisions: list[Loan] = field(default_factory=list)  # requests waiting for my decision (approvers)
@@ -57,10 +65,12 @@ class Todo:
     loans: list[HeldLoan] = field(default_factory=list)  # my active loans
     alerts: list[Alert] = field(default_factory=list)  # open alerts, for those who handle them
     alerts_total: int = 0
+    departures: list[OpenDeparture] = field(default_factory=list)  # departures to see through (admins)
 
     def counts(self) -> dict[str, int]:
         return {"decisions": len(self.decisions), "releases": len(self.releases),
-                "handovers": len(self.handovers), "overdue": len(self.overdue), "alerts": self.alerts_total}
+                "handovers": len(self.handovers), "overdue": len(self.overdue), "alerts": self.alerts_total,
+                "departures": len(self.departures)}
 
     @property
     def empty(self) -> bool:
@@ -144,12 +154,26 @@ def _alerts(session: Session, actor: User) -> tuple[list[Alert], int]:
     return shown, total
 
 
+def _departures(session: Session, actor: User) -> list[OpenDeparture]:
+    """The departures on notice the actor may see through (never their own): an administrator is mailed
+    their steps, so the home page must show them too, each saying whether it may be completed now."""
+    if not policy.authorize(actor, Action.DEPARTURE_MANAGE):
+        return []
+    open_ = session.scalars(
+        select(Departure).where(Departure.status == DepartureStatus.NOTICE)
+        .options(selectinload(Departure.user), selectinload(Departure.items))
+        .order_by(Departure.id))
+    return [OpenDeparture(departure, policy.authorize(actor, Action.DEPARTURE_MANAGE, departure, step="complete"))
+            for departure in open_ if policy.authorize(actor, Action.DEPARTURE_MANAGE, departure)]
+
+
 def todo_for(rt: Runtime, session: Session, actor: User) -> Todo:
     """Everything waiting for `actor`, each list empty when their roles give them no part in it."""
     alerts, alerts_total = _alerts(session, actor)
     return Todo(decisions=_decisions(session, actor), releases=_releases(session, actor),
                 handovers=_handovers(session, actor), overdue=overdue_customers(rt, session, actor),
-                loans=_held_loans(session, actor), alerts=alerts, alerts_total=alerts_total)
+                loans=_held_loans(session, actor), alerts=alerts, alerts_total=alerts_total,
+                departures=_departures(session, actor))
 
 
 def counts_for(rt: Runtime, session: Session, actor: User) -> dict[str, int]:
@@ -157,7 +181,7 @@ def counts_for(rt: Runtime, session: Session, actor: User) -> dict[str, int]:
     _shown, alerts_total = _alerts(session, actor)
     return {"decisions": len(_decisions(session, actor)), "releases": len(_releases(session, actor)),
             "handovers": len(_handovers(session, actor)), "overdue": len(overdue_customers(rt, session, actor)),
-            "alerts": alerts_total}
+            "alerts": alerts_total, "departures": len(_departures(session, actor))}
 
 
-__all__ = ["ALERTS_SHOWN", "HeldLoan", "Todo", "counts_for", "overdue_customers", "todo_for"]
+__all__ = ["ALERTS_SHOWN", "HeldLoan", "OpenDeparture", "Todo", "counts_for", "overdue_customers", "todo_for"]
