@@ -109,8 +109,8 @@ fi
 # Coverage is measured where the floor applies (crypto/ and storage/): tracing the whole application
 # slowed the suite by about 40 % for a figure nothing enforced.
 # Two workers (`-n`): the tests mostly wait on PostgreSQL, SeaweedFS, LibreOffice and Chromium, so two
-# processes keep both cores busy; each worker starts its own servers, and a file's tests stay together
-# (`loadfile`) so module fixtures are built once.
+# processes keep both cores busy; each worker starts its own servers, and an idle worker takes tests
+# still queued on the other (`worksteal`), so one long file (the API fuzzing) does not hold up the run.
 step "tests (pytest)" .venv/bin/pytest -n "${TEST_WORKERS:-2}" --dist worksteal \
     --cov=crypto --cov=storage --cov-report=term \
     --cov-report="xml:$ARTIFACTS/coverage.xml" \

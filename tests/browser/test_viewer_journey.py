@@ -47,7 +47,9 @@ def test_a_grade_3_document_is_read_in_the_viewer_and_never_carried_away(
     approve(alice, loan_id, "Tender terms", "Needed for the tender")
     page = cora.go("/")
     cora.menu("Custody")
-    cora.submit(page.locator("table.releases tr", has_text="Tender terms").get_by_role("button", name="Release"))
+    row = page.locator("table.releases tr", has_text="Tender terms")
+    row.get_by_label("I have read the reason").check()  # the server checks the box too
+    cora.submit(row.get_by_role("button", name="Release"))
     expect(message(page, "success")).to_have_text("The loan is released; its days start now.")
 
     viewer = open_view(bruno, document_id, left_before=3, limit=3)
