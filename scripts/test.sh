@@ -97,7 +97,7 @@ step "lint (ruff check)" .venv/bin/ruff check .
 step "layers (lint-imports)" .venv/bin/lint-imports
 
 if [ "$fast" -eq 1 ]; then
-    step "tests, fast lane (pytest)" .venv/bin/pytest -n "${TEST_WORKERS:-2}" --dist worksteal \
+    step "tests, fast lane (pytest)" .venv/bin/pytest -n "${TEST_WORKERS:-2}" --dist loadgroup \
         -m "not slow and not browser and not postgres" -k "not postgresql" \
         --junitxml="$ARTIFACTS/junit.xml" \
         --durations=10 \
@@ -109,9 +109,10 @@ fi
 # Coverage is measured where the floor applies (crypto/ and storage/): tracing the whole application
 # slowed the suite by about 40 % for a figure nothing enforced.
 # Two workers (`-n`): the tests mostly wait on PostgreSQL, SeaweedFS, LibreOffice and Chromium, so two
-# processes keep both cores busy; each worker starts its own servers, and an idle worker takes tests
-# still queued on the other (`worksteal`), so one long file (the API fuzzing) does not hold up the run.
-step "tests (pytest)" .venv/bin/pytest -n "${TEST_WORKERS:-2}" --dist worksteal \
+# processes keep both cores busy; each worker starts its own servers. Tests are handed out one by one, so
+# one long file (the API fuzzing) does not hold up the run, except a group marked `xdist_group`
+# (`loadgroup`): the fault tests share one scene whose counts carry over, so they run on one worker, in order.
+step "tests (pytest)" .venv/bin/pytest -n "${TEST_WORKERS:-2}" --dist loadgroup \
     --cov=crypto --cov=storage --cov-report=term \
     --cov-report="xml:$ARTIFACTS/coverage.xml" \
     --junitxml="$ARTIFACTS/junit.xml" \

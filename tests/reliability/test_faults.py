@@ -40,7 +40,8 @@ from vault.models import Document, Role, utcnow
 from vault.services import accounts, agreement, lost_deliveries, maintenance
 
 # Real servers started, killed and restarted: tens of seconds on a loaded 2-core machine.
-pytestmark = pytest.mark.slow
+# One shared scene runs the faults in order (its counts carry from one to the next): one worker, in order.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
 MIB = 1024 * 1024
 # Text over the renderer's layout limit: stored without a preview, so uploads cost only their bytes.
