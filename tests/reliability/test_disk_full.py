@@ -34,6 +34,9 @@ VIEW = {"reason": "Prepare the visit to the customer", "place": "Head office", "
 BIG = b"order 4711; Example Industries; 12 units at 31.50; delivered Tuesday.\n" * (20 * MIB // 70)
 
 
+# One full disk for the module, its state carried from test to test: one worker, in order.
+pytestmark = pytest.mark.xdist_group("disk_full")
+
 @pytest.fixture(scope="module")
 def small_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mount = tmp_path_factory.mktemp("small-disk")

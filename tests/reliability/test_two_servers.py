@@ -29,7 +29,8 @@ from vault.models import Alert, AuditEvent, Document, DocumentVersion, Role
 from vault.services import accounts, agreement
 
 # Real servers started, killed and restarted: tens of seconds on a loaded 2-core machine.
-pytestmark = pytest.mark.slow
+# One pair of servers for the module, its state carried from test to test: one worker, in order.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("two_servers")]
 
 OPENERS = 50
 QUOTA = 3
