@@ -17,7 +17,10 @@ _listeners: dict[str, list[Listener]] = defaultdict(list)
 # Event names: "view.opened" (session, rt, view), "access.denied" (session, rt, user, action, code, ctx),
 # "loan.requested" (session, rt, loan), "quota.exhausted" (session, rt, user, document),
 # "loan.decided" (session, rt, loan, actor), "customer.handed_over" (session, rt, item, to_user),
-# "departure.step" (session, rt, departure, step, actor), "alert.announced" (session, rt, alert, user, announcement).
+# "departure.step" (session, rt, departure, step, actor), "alert.announced" (session, rt, alert, user, announcement),
+# "customer.owner_changed" (session, rt, customer, previous_owner_id, new_owner, cause, actor, ctx): emitted by
+# every change of a customer's owner (`cause`: "assignment", "handover", and whatever else moves ownership), so
+# what follows any change (the letter to the customer) is written once.
 
 
 def listen(event: str) -> Callable[[Listener], Listener]:

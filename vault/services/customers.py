@@ -255,6 +255,8 @@ def set_owner(rt: Runtime, session: Session, actor: User | None, customer: Custo
     rt.audit.record(session, action="customer:owner", actor=actor, ctx=ctx, customer_id=customer.id,
                     subject_user_id=owner.id, reason_text=reason.strip()[:2000] or None,
                     detail={"from": previous, "to": owner.id})
+    events.emit("customer.owner_changed", session=session, rt=rt, customer=customer, previous_owner_id=previous,
+                new_owner=owner, cause="assignment", actor=actor, ctx=ctx)
     return customer
 
 

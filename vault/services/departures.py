@@ -304,6 +304,8 @@ def _transfer(rt: Runtime, session: Session, item: HandoverItem, to_user: User, 
                     detail={"departure_id": item.departure_id, "item_id": item.id, "from_user_id": previous_owner,
                             "to_user_id": to_user.id, "key": item.key, "leaver_co_owner_until_last_day": stays})
     events.emit("customer.handed_over", session=session, rt=rt, item=item, to_user=to_user)
+    events.emit("customer.owner_changed", session=session, rt=rt, customer=customer, previous_owner_id=previous_owner,
+                new_owner=to_user, cause="handover", actor=actor, ctx=ctx)
 
 
 # -- changes during the notice period -------------------------------------------------------------------
