@@ -232,3 +232,34 @@ def test_tenure_counts_from_the_last_change_of_owner(api, rt, cast, users, clock
     with rt.db.session() as session:
         assert session.get(RotationProposal, proposal["id"]).status == ProposalStatus.VOID
         assert session.scalar(select(User.id).where(User.username == "bob")) is not None
+
+
+def test_the_plan_spreads_a_team_s_due_customers_evenly(rt, users, clock):
+    """Six customers of two owners fall due in a team of four: every book ends within one customer of the
+    others, nobody receives their own customer, and the manager above never receives one."""
+    team = {name: users.make(name, Role.BORROWER).id for name in ("lea", "max", "ned", "ola")}
+    boss = users.make("pam", Role.APPROVER)
+    clock.advance(timedelta(days=-800))
+    with rt.db.session() as session:
+        pam = session.get(User, boss.id)
+        for user_id in team.values():
+            accounts.set_manager(rt, session, session.get(User, user_id), pam, actor=None)
+        for index in range(6):
+            session.add(Customer(name=f"Due {index}", segment="key", owner_id=team["lea" if index < 4 else "max"],
+                                 created_by_id=team["lea"]))
+        session.commit()
+    clock.reset()
+    with rt.db.session() as session:
+        made = rotation.propose(rt, session, None, ctx=AccessContext.cli())
+        moves = [(p.from_user_id, p.to_user_id) for p in made]
+        session.commit()
+    assert len(moves) == 6 and all(src != dst for src, dst in moves)
+    assert boss.id not in {dst for _src, dst in moves}
+    books = {user_id: 0 for user_id in team.values()}
+    books[team["lea"]], books[team["max"]] = 4, 2
+    for src, dst in moves:
+        books[src] -= 1
+        books[dst] += 1
+    assert sorted(books.values()) == [1, 1, 2, 2], books  # 6 customers over 4 people
+    # The two owners swap too: each receives some of the other's customers.
+    assert {(team["max"], team["lea"]), (team["lea"], team["max"])} <= set(moves)

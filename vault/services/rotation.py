@@ -191,11 +191,17 @@ def propose(rt: Runtime, session: Session, actor: User | None, *, ctx: AccessCon
                 book[from_id] -= 1
             if to_id in book:
                 book[to_id] += 1
+        # Every due customer leaves its owner: their books count without them from the start, so an owner
+        # giving customers away receives in turn (swaps), rather than ending with none.
+        for customer in customers:
+            if customer.owner_id in book:
+                book[customer.owner_id] -= 1
         received: dict[int, int] = defaultdict(int)
         for customer in customers:
             candidates = [m for m in team if m.id != customer.owner_id]
             fresh = [m for m in candidates if m.id != before.get(customer.id)] or candidates
             if not fresh:
+                book[customer.owner_id] = book.get(customer.owner_id, 0) + 1
                 continue
             chosen = min(fresh, key=lambda m: (book[m.id], received[m.id], m.id))
             proposal = RotationProposal(customer_id=customer.id, segment=segment, team_manager_id=manager_id,
@@ -207,10 +213,9 @@ def propose(rt: Runtime, session: Session, actor: User | None, *, ctx: AccessCon
                     session.add(proposal)
                     session.flush()
             except IntegrityError:
+                book[customer.owner_id] = book.get(customer.owner_id, 0) + 1
                 continue  # proposed meanwhile by another run
             book[chosen.id] += 1
-            if customer.owner_id in book:
-                book[customer.owner_id] -= 1
             received[chosen.id] += 1
             made.append(proposal)
             rt.audit.record(session, action=AuditAction.ROTATION_PROPOSE, actor=actor, ctx=ctx,
