@@ -234,6 +234,25 @@ def test_tenure_counts_from_the_last_change_of_owner(api, rt, cast, users, clock
         assert session.scalar(select(User.id).where(User.username == "bob")) is not None
 
 
+def test_a_leaver_s_customer_goes_with_the_handover_not_the_rotation(api, rt, cast, users, clock):
+    _team(rt, users)
+    acme = api.customer("Acme", owner="bob", shared=False)
+    _later(api, clock, 400)
+    [proposal] = api.post("/api/v1/rotations/propose", "mia").get_json()["proposed"]
+    with rt.db.session() as session:  # bob gives notice; nobody is named successor yet
+        departures.start_departure(rt, session, None, accounts.get_user(session, "bob"),
+                                   last_day=departures.today(rt.settings) + timedelta(days=20), successor=None,
+                                   ctx=AccessContext.cli())
+        session.commit()
+    assert_error(api.post(f"/api/v1/rotations/{proposal['id']}/approve", "mia"), 409, "owner_departing")
+    assert _owner(rt, acme) == "bob"
+    assert api.post("/api/v1/rotations/propose", "mia").get_json()["proposed"] == []
+    with rt.db.session() as session:
+        assert session.get(RotationProposal, proposal["id"]).status == ProposalStatus.VOID
+    [void] = events(rt, "rotation:void")
+    assert void.reason_text == "owner_departing" and void.customer_id == acme
+
+
 def test_the_plan_spreads_a_team_s_due_customers_evenly(rt, users, clock):
     """Six customers of two owners fall due in a team of four: every book ends within one customer of the
     others, nobody receives their own customer, and the manager above never receives one."""

@@ -101,13 +101,16 @@ def _void(rt: Runtime, session: Session, proposal: RotationProposal, why: str, *
 
 
 def _void_stale(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessContext) -> None:
-    """Open proposals the world has overtaken: the owner changed another way, or the proposed owner can no
-    longer receive customers (on notice, disabled). They are voided; the plan may propose afresh."""
+    """Open proposals the world has overtaken: the owner changed another way or gave notice (the departure's
+    handover takes over), or the proposed owner can no longer receive customers (on notice, disabled). They
+    are voided; the plan may propose afresh."""
     stale = session.scalars(select(RotationProposal).where(RotationProposal.status == ProposalStatus.OPEN)
                             .options(selectinload(RotationProposal.customer)).order_by(RotationProposal.id))
     for proposal in stale:
         if proposal.customer.owner_id != proposal.from_user_id:
             _void(rt, session, proposal, "owner_changed", actor=actor, ctx=ctx)
+        elif proposal.from_user.status != UserStatus.ACTIVE:
+            _void(rt, session, proposal, "owner_departing", actor=actor, ctx=ctx)
         elif not can_receive(proposal.to_user):
             _void(rt, session, proposal, "proposed_owner_unavailable", actor=actor, ctx=ctx)
 
@@ -318,6 +321,9 @@ def _still_open(proposal: RotationProposal) -> None:
         raise Conflict("already_decided", _l("This proposal has already been decided."))
     if proposal.customer.owner_id != proposal.from_user_id:
         raise Conflict("owner_changed", _l("The customer has changed owner since the proposal; propose again."))
+    if proposal.from_user.status != UserStatus.ACTIVE:
+        # A leaver's customers go with the departure's handover, which has its own confirmations.
+        raise Conflict("owner_departing", _l("The owner has given notice: the customer goes with the handover."))
 
 
 def end_previous_owners_loans(rt: Runtime, session: Session, proposal: RotationProposal, *,
@@ -340,7 +346,7 @@ def approve(rt: Runtime, session: Session, actor: User, proposal: RotationPropos
 
     Raises:
         policy.Denied: `own_gain`, `own_rotation`, `not_owners_manager`.
-        Conflict: `already_decided`, `owner_changed`.
+        Conflict: `already_decided`, `owner_changed`, `owner_departing`.
         ServiceError: `invalid_owner` (cannot receive customers, or the current owner), `not_in_team`.
     """
     customer = proposal.customer
@@ -377,7 +383,7 @@ def skip(rt: Runtime, session: Session, actor: User, proposal: RotationProposal,
 
     Raises:
         policy.Denied: `own_gain`, `own_rotation`, `not_owners_manager`.
-        Conflict: `already_decided`, `owner_changed`.
+        Conflict: `already_decided`, `owner_changed`, `owner_departing`.
         ServiceError: `reason_required`, `reason_too_long`.
     """
     policy.require(actor, Action.ROTATION_DECIDE, proposal, gaining=None,
