@@ -6,6 +6,8 @@ owner a contact to confirm; refusals leave everything as it was."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -282,3 +284,41 @@ def test_the_plan_spreads_a_team_s_due_customers_evenly(rt, users, clock):
     assert sorted(books.values()) == [1, 1, 2, 2], books  # 6 customers over 4 people
     # The two owners swap too: each receives some of the other's customers.
     assert {(team["max"], team["lea"]), (team["lea"], team["max"])} <= set(moves)
+
+
+def test_two_runs_at_once_make_one_proposal_per_customer(rt, users, clock, db_backend):
+    """The unique index on open proposals holds when two runs propose together (PostgreSQL: the second
+    waits for the first's commit, then skips the customer; SQLite runs them one after the other)."""
+    team = {name: users.make(name, Role.BORROWER).id for name in ("lea", "max", "ned")}
+    boss = users.make("pam", Role.APPROVER)
+    clock.advance(timedelta(days=-800))
+    with rt.db.session() as session:
+        for user_id in team.values():
+            accounts.set_manager(rt, session, session.get(User, user_id), session.get(User, boss.id), actor=None)
+        for index in range(4):
+            session.add(Customer(name=f"Due {index}", segment="key", owner_id=team["lea"], created_by_id=team["lea"]))
+        session.commit()
+    clock.reset()
+    started, made = threading.Barrier(2), []
+
+    def run() -> None:
+        with rt.db.session() as session:
+            started.wait(timeout=10)
+            made.append(len(rotation.propose(rt, session, None, ctx=AccessContext.cli())))
+            time.sleep(0.2)
+            session.commit()
+
+    if db_backend == "sqlite":  # one writer at a time: the second run follows the first
+        started = threading.Barrier(1)
+        run()
+        run()
+    else:
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    with rt.db.session() as session:
+        rows = session.scalars(select(RotationProposal.customer_id).where(
+            RotationProposal.status == ProposalStatus.OPEN)).all()
+    assert sorted(made) == [0, 4] and len(rows) == len(set(rows)) == 4
