@@ -35,8 +35,10 @@ class Customer(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Since when the current owner has held the relationship: the rotation plan's tenure. Kept by the
-    # model (`_owner_moved`), so every way of changing the owner restarts it.
-    owner_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    # model (`_owner_moved`), so every way of changing the owner restarts it. Loaded only when asked for
+    # (the rotation plan undefers it): schema revision 0014 seals old notes through this model before
+    # revision 0016 adds the column.
+    owner_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, deferred=True)
 
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
     co_owners: Mapped[list[CustomerCoOwner]] = relationship(

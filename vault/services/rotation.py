@@ -26,7 +26,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from vault import policy
 from vault.core.actions import Action
@@ -141,7 +141,8 @@ def _due(session: Session, rt: Runtime, now: datetime) -> list[Customer]:
         select(Customer).join(User, User.id == Customer.owner_id)
         .where(or_(*segment_conditions), ~blocked.exists(), User.status == UserStatus.ACTIVE,
                User.manager_id.is_not(None))
-        .options(selectinload(Customer.owner)).order_by(Customer.owner_since, Customer.id)))
+        .options(selectinload(Customer.owner), undefer(Customer.owner_since))
+        .order_by(Customer.owner_since, Customer.id)))
 
 
 def _last_owner(session: Session, customer_ids: list[int]) -> dict[int, int]:
