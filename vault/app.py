@@ -43,6 +43,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "vault.api.audit",
     "vault.pages.audit",
     "vault.pages.departures",
+    "vault.pages.rotation",
     "vault.pages.alerts",
 )
 LANGUAGES = languages.LANGUAGES

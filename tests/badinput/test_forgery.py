@@ -99,6 +99,12 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "loans.approve_batch": ("abe", {}, {"loan": str(s.loan_requested), "comment": "fine"}),
         "loans.return_loan": ("bob", {"loan_id": s.loan_active}, {}),
         "loans.revoke": ("kim", {"loan_id": s.loan_active}, {"reason": REASON, "confirm": "y"}),
+        "rotation.propose": ("abe", {}, {}),
+        "rotation.approve": ("abe", {"proposal_id": s.rotation_open},
+                             {f"a{s.rotation_open}-to_user": str(s.ids["cam"]), f"a{s.rotation_open}-confirm": "y"}),
+        "rotation.skip": ("abe", {"proposal_id": s.rotation_open},
+                          {f"s{s.rotation_open}-reason": REASON, f"s{s.rotation_open}-confirm": "y"}),
+        "rotation.confirm": ("cam", {"proposal_id": s.rotation_task}, {f"c{s.rotation_task}-note": REASON}),
     }
 
 

@@ -42,6 +42,7 @@ LOAN_WORDS = ("Wombat", "Tapir")  # bob's reason, ann's comment
 CONTENT = ("Manatee",)
 CUSTOMER = ("Quokka",)
 DOCUMENT = ("Narwhal", "Quokka")
+ROTATED = ("Puffin",)
 REASON = "Because the customer asked for it"
 UPLOAD_FIELDS = {"title": "Injected", "grade": "1"}
 
@@ -58,6 +59,7 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
     ann = s.ids["ann"]
     ann_words = (TEXTS.open_alert_summary.split()[2], "Jackal")
     loan = {"loan_id": s.loan_active}
+    rotation = {"proposal_id": s.rotation_open}
     requested = {"loan_id": s.loan_requested}
     doc = {"document_id": s.doc2}
     return {
@@ -218,6 +220,27 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                                  form={f"i{s.item}-contact_date": "2020-01-01",
                                                        f"i{s.item}-note": REASON})],
         ("departures.revoke_leaver_loan", "POST"): [Attempt("kim", loan, LOAN_WORDS, form={"reason": REASON})],
+        # rotation: decided by the owner's managers and approvers, never by the owner or the one who gains;
+        # the contact confirmed by the new owner only
+        ("rotation.approve", "POST"): [
+            Attempt("eve", rotation, ROTATED, code="not_found",
+                    form={f"a{s.rotation_open}-to_user": str(s.ids["cam"]), f"a{s.rotation_open}-confirm": "y"}),
+            Attempt("carl", rotation, ROTATED, form={f"a{s.rotation_open}-to_user": str(s.ids["cam"]),
+                                                     f"a{s.rotation_open}-confirm": "y"}),
+            Attempt("cam", rotation, ROTATED, form={f"a{s.rotation_open}-to_user": str(s.ids["cam"]),
+                                                    f"a{s.rotation_open}-confirm": "y"})],
+        ("rotation.skip", "POST"): [Attempt("eve", rotation, ROTATED, code="not_found",
+                                            form={f"s{s.rotation_open}-reason": REASON,
+                                                  f"s{s.rotation_open}-confirm": "y"}),
+                                    Attempt("cam", rotation, ROTATED, form={f"s{s.rotation_open}-reason": REASON,
+                                                                            f"s{s.rotation_open}-confirm": "y"})],
+        ("rotation.confirm", "POST"): [Attempt("carl", {"proposal_id": s.rotation_task}, ("Lemur",),
+                                               code="not_found", form={f"c{s.rotation_task}-note": REASON})],
+        ("api.approve_rotation", "POST"): [Attempt("eve", rotation, ROTATED, json={}),
+                                           Attempt("cam", rotation, ROTATED, json={}),
+                                           Attempt("abe", rotation, ROTATED, json={"to": "abe"})],
+        ("api.skip_rotation", "POST"): [Attempt("eve", rotation, ROTATED, json={"reason": REASON}),
+                                        Attempt("carl", rotation, ROTATED, json={"reason": REASON})],
     }
 
 

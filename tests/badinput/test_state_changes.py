@@ -118,6 +118,13 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("loans.revoke", "POST"): loan,
         ("loans.withdraw", "POST"): requested,
         ("loans.approve_batch", "POST"): {},
+        ("rotation.propose", "POST"): {},
+        ("rotation.approve", "POST"): {"proposal_id": s.rotation_open},
+        ("rotation.skip", "POST"): {"proposal_id": s.rotation_open},
+        ("rotation.confirm", "POST"): {"proposal_id": s.rotation_task},
+        ("api.propose_rotations", "POST"): {},
+        ("api.approve_rotation", "POST"): {"proposal_id": s.rotation_open},
+        ("api.skip_rotation", "POST"): {"proposal_id": s.rotation_open},
     }
 
 

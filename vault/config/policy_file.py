@@ -1,4 +1,5 @@
-"""The policy file's sections (`[grades]`, `[alerts]`, `[working_hours]`, `[departure]`, `[records]`), typed and checked
+"""The policy file's sections (`[grades]`, `[alerts]`, `[working_hours]`, `[departure]`, `[records]`,
+`[rotation]`), typed and checked
 key by key once, at start-up.
 
 A mistyped threshold must stop the start-up, not silently leave a rule at its default: a company that
@@ -276,7 +277,47 @@ def parse_grades(raw: dict[str, Any], where: str = "policy file") -> dict[int, G
     return grades
 
 
-SECTIONS = ("grades", "alerts", "working_hours", "departure", "records")
+@dataclass(frozen=True)
+class RotationSettings:
+    """`[rotation]`: how often the account manager of each segment's customers changes hands, in months
+    (0: that segment does not rotate), and how long a new owner keeps a customer before the plan may move
+    it again (`min_tenure_months`, so a customer handed over last month is not rotated on). The plan is a
+    proposal: a manager approves, edits or skips every swap (`vault.services.rotation`)."""
+
+    interval_vip: int = 0
+    interval_key: int = 12
+    interval_ordinary: int = 0
+    min_tenure_months: int = 6
+
+    def interval(self, segment: Segment | str) -> int:
+        """Months between rotations for a customer of `segment` (0: never rotated)."""
+        return int(getattr(self, f"interval_{Segment(segment).value}"))
+
+    def due_after(self, segment: Segment | str) -> int:
+        """Months an owner holds a customer of `segment` before a swap is proposed (0: never): the
+        interval, and never less than the minimum tenure."""
+        months = self.interval(segment)
+        return max(months, self.min_tenure_months) if months else 0
+
+
+def parse_rotation(raw: dict[str, Any]) -> RotationSettings:
+    """Parse `[rotation]`: interval_vip, interval_key, interval_ordinary, min_tenure_months, whole numbers
+    of months from 0 to 120.
+
+    Raises:
+        ConfigError: an unknown key, or a value of the wrong type or range.
+    """
+    known = {f.name for f in fields(RotationSettings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"[rotation] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    for name, value in raw.items():
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 120:
+            raise ConfigError(f"[rotation] {name} must be a whole number of months from 0 to 120")
+    return RotationSettings(**raw)
+
+
+SECTIONS = ("grades", "alerts", "working_hours", "departure", "records", "rotation")
 
 
 def _clock_text(moment: time) -> str:
@@ -284,7 +325,8 @@ def _clock_text(moment: time) -> str:
 
 
 def policy_sections(grades: dict[int, GradeRule], alerts: AlertSettings, hours: WorkingHours,
-                    departure: DepartureSettings, records: RecordSettings | None = None) -> dict[str, Any]:
+                    departure: DepartureSettings, records: RecordSettings | None = None,
+                    rotation: RotationSettings | None = None) -> dict[str, Any]:
     """The policy in force, shaped like the policy file (`vault policy show` prints it as TOML): reading
     it back gives the same settings."""
     return {
@@ -296,6 +338,7 @@ def policy_sections(grades: dict[int, GradeRule], alerts: AlertSettings, hours: 
                       "key_segments": sorted(str(s) for s in departure.key_segments),
                       "on_notice": departure.on_notice},
         "records": {f.name: getattr(records or RecordSettings(), f.name) for f in fields(RecordSettings)},
+        "rotation": {f.name: getattr(rotation or RotationSettings(), f.name) for f in fields(RotationSettings)},
     }
 
 

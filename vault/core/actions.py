@@ -45,4 +45,6 @@ class Action(StrEnum):
     QUOTA_OVERRIDE = "quota:override"
     ROLE_APPROVE = "role:approve"
     ROLE_ASSIGN = "role:assign"
+    ROTATION_CONFIRM = "rotation:confirm"
+    ROTATION_DECIDE = "rotation:decide"
     USER_MANAGE = "user:manage"

@@ -47,6 +47,8 @@ class AuditAction(StrEnum):
     PUBLIC = "public"
     QUOTA_OVERRIDE = "quota:override"
     ROLE_ASSIGN = "role:assign"
+    ROTATION_CONFIRM = "rotation:confirm"  # the new owner confirms having reached a rotated customer
+    ROTATION_DECIDE = "rotation:decide"
     USER_MANAGE = "user:manage"
 
     # Accounts and signing in.
@@ -84,6 +86,12 @@ class AuditAction(StrEnum):
     CUSTOMER_OWNER = "customer:owner"
     CUSTOMER_CO_OWNER_ADD = "customer:co_owner_add"
     CUSTOMER_CO_OWNER_REMOVE = "customer:co_owner_remove"
+
+    # Rotation of account managers.
+    ROTATION_PROPOSE = "rotation:propose"  # the plan proposed moving one customer to another owner
+    ROTATION_APPROVE = "rotation:approve"  # a manager approved (perhaps naming someone else): ownership moved
+    ROTATION_SKIP = "rotation:skip"  # a manager kept the customer with its owner, saying why
+    ROTATION_VOID = "rotation:void"  # the owner changed another way before anyone decided
 
     # The customer record.
     CUSTOMER_CONFIRM = "customer:confirm"  # the owner found the record current and changed nothing

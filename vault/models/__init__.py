@@ -10,6 +10,7 @@ from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSes
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.mail import MailMode, MailOutbox, MailPreference, MailStatus
 from vault.models.records import ContactLogEntry, CustomerRecord, CustomerRecordVersion, RevealUsage
+from vault.models.rotation import ProposalStatus, RotationProposal
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from vault.models.users import ApiToken, Role, RoleAssignment, User, UserStatus
 from vault.models.views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewStatus
@@ -51,6 +52,7 @@ __all__ = [
     "MailPreference",
     "MailStatus",
     "PasswordLink",
+    "ProposalStatus",
     "QuotaExhaustion",
     "QuotaUsage",
     "RecoveryCode",
@@ -59,6 +61,7 @@ __all__ = [
     "Role",
     "RoleAssignment",
     "RoleRequest",
+    "RotationProposal",
     "Segment",
     "Severity",
     "TotpSecret",

@@ -18,6 +18,7 @@ from vault.policy import documents as _documents  # noqa: F401
 from vault.policy import loans as _loans  # noqa: F401
 from vault.policy import records as _records  # noqa: F401
 from vault.policy import roles as _roles  # noqa: F401
+from vault.policy import rotation as _rotation  # noqa: F401
 from vault.policy import views as _views  # noqa: F401
 from vault.policy.core import (
     OBJECT_RULES,

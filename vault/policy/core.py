@@ -132,6 +132,8 @@ ROLE_RULES: dict[Action, frozenset[Role] | None] = {
     Action.QUOTA_OVERRIDE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
     Action.ROLE_APPROVE: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.ROLE_ASSIGN: frozenset({Role.ADMIN}),
+    Action.ROTATION_CONFIRM: frozenset(Role) - {Role.ADMIN, Role.AUDITOR},
+    Action.ROTATION_DECIDE: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER}),
     Action.USER_MANAGE: frozenset({Role.ADMIN}),
 }
 

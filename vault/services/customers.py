@@ -227,7 +227,12 @@ def get_for_assignment(session: Session, actor: User, customer_id: int) -> Custo
     return customer
 
 
-def _eligible_owner(user: User) -> None:
+def eligible_owner(user: User) -> None:
+    """Raise unless `user` may own customers: an active account manager (compiler or borrower).
+
+    Raises:
+        ServiceError: `invalid_owner`.
+    """
     if not user.can_sign_in or not (user.role_set & set(OWNER_ROLES)):
         raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
 
@@ -243,21 +248,33 @@ def set_owner(rt: Runtime, session: Session, actor: User | None, customer: Custo
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=owner,
                        audit={"customer_id": customer.id, "subject_user_id": owner.id})
-    _eligible_owner(owner)
+    eligible_owner(owner)
+    move_owner(rt, session, actor, customer, owner, cause="assignment", ctx=ctx, reason=reason)
+    return customer
+
+
+def move_owner(rt: Runtime, session: Session, actor: User | None, customer: Customer, owner: User, *,
+               cause: str, ctx: AccessContext, reason: str = "") -> int | None:
+    """Make `owner` the customer's owner: the one step every decided change of owner shares (an assignment,
+    a rotation), so each leaves the same `customer:owner` record and the same `customer.owner_changed`
+    event. The caller has checked the decision and that `owner` may own customers. Returns the previous
+    owner's id; nothing happens when `owner` already owns it."""
     previous = customer.owner_id
     if previous == owner.id:
-        return customer
+        return previous
     customer.owner_id = owner.id
     for co in list(customer.co_owners):
         if co.user_id == owner.id:  # the new owner is no longer a co-owner too
             customer.co_owners.remove(co)
     session.flush()
-    rt.audit.record(session, action="customer:owner", actor=actor, ctx=ctx, customer_id=customer.id,
-                    subject_user_id=owner.id, reason_text=reason.strip()[:2000] or None,
-                    detail={"from": previous, "to": owner.id})
+    detail: dict[str, object] = {"from": previous, "to": owner.id}
+    if cause != "assignment":
+        detail["cause"] = cause
+    rt.audit.record(session, action=AuditAction.CUSTOMER_OWNER, actor=actor, ctx=ctx, customer_id=customer.id,
+                    subject_user_id=owner.id, reason_text=reason.strip()[:2000] or None, detail=detail)
     events.emit("customer.owner_changed", session=session, rt=rt, customer=customer, previous_owner_id=previous,
-                new_owner=owner, cause="assignment", actor=actor, ctx=ctx)
-    return customer
+                new_owner=owner, cause=cause, actor=actor, ctx=ctx)
+    return previous
 
 
 def add_co_owner(rt: Runtime, session: Session, actor: User | None, customer: Customer, person: User, *,
@@ -272,7 +289,7 @@ def add_co_owner(rt: Runtime, session: Session, actor: User | None, customer: Cu
         policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=person,
                        co_owners=len(customer.co_owners) + 1,
                        audit={"customer_id": customer.id, "subject_user_id": person.id})
-    _eligible_owner(person)
+    eligible_owner(person)
     if customer.worked_by(person.id):
         raise Conflict("already_working", _l("%(display_name)s already works this customer.",
                                              display_name=person.display_name))
