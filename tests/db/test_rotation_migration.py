@@ -1,4 +1,4 @@
-"""Migration 0016 on a database with customers: each customer's tenure starts at the last change of owner
+"""Migration 0015 on a database with customers: each customer's tenure starts at the last change of owner
 the audit log records, else at its creation; the downgrade takes the rotation away again."""
 
 from __future__ import annotations

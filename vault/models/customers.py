@@ -37,7 +37,7 @@ class Customer(Base):
     # Since when the current owner has held the relationship: the rotation plan's tenure. Kept by the
     # model (`_owner_moved`), so every way of changing the owner restarts it. Loaded only when asked for
     # (the rotation plan undefers it): schema revision 0014 seals old notes through this model before
-    # revision 0016 adds the column.
+    # revision 0015 adds the column.
     owner_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, deferred=True)
 
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
