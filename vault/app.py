@@ -44,6 +44,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "vault.pages.audit",
     "vault.pages.departures",
     "vault.pages.alerts",
+    "vault.pages.letters",
 )
 LANGUAGES = languages.LANGUAGES
 
