@@ -64,6 +64,6 @@ def links(smtp: SmtpServer) -> dict[str, str]:
     found = {}
     for message in smtp.received:
         match = LINK.search(message.text)
-        assert match, message.text
-        found[message.recipients[0]] = match.group(1)
+        if match:  # the staff's own notices (a handover) have none
+            found[message.recipients[0]] = match.group(1)
     return found

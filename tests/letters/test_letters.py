@@ -53,12 +53,12 @@ def test_each_main_contact_gets_one_letter_in_their_language(rt, company, smtp):
             assert "Jana" not in shown or message is english
 
     letters = _letters(rt)
-    assert [(l.language, l.cause, l.contact_index) for l in letters] == [
+    assert [(ltr.language, ltr.cause, ltr.contact_index) for ltr in letters] == [
         ("en", "assignment", 0), ("zh_Hans", "assignment", 1), ("ru", "assignment", 2)]
-    assert all(l.token_hash and len(l.token_hash) == 64 and l.outbox_id for l in letters)
+    assert all(ltr.token_hash and len(ltr.token_hash) == 64 and ltr.outbox_id for ltr in letters)
     with rt.db.session() as session:
         # The link's hash alone is stored: the path in the mail is not in the letter row.
-        assert all(links(smtp)[a].split("/")[-1] not in {l.token_hash for l in letters} for a in links(smtp))
+        assert all(links(smtp)[a].split("/")[-1] not in {ltr.token_hash for ltr in letters} for a in links(smtp))
         log = list(session.scalars(select(ContactLogEntry).where(ContactLogEntry.customer_id == customer)))
         assert [(e.channel, e.author_id, e.main_contact) for e in log] == [("letter", None, True)] * 3
         actions = [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.customer_id == customer))]
