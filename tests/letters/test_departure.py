@@ -17,7 +17,7 @@ from tests.mail.helpers import send
 from tests.support.factories import reach_main_contact
 from vault import policy
 from vault.models import CustomerLetter, Departure, HandoverItem
-from vault.services import departures
+from vault.services import departures, todo
 
 REASON = "Sue met the buyer on site after the letter; the answer predates it"
 
@@ -94,7 +94,13 @@ def test_a_vip_saying_not_contacted_stops_the_departure_until_an_approver_waives
     assert "A key customer says nobody has contacted them" in text
     assert f"/departures/{notice['departure']}" in text
 
+    approver = app.test_client()
+    login(approver, "ann")
+    override_page = approver.get(f"/departures/{notice['departure']}/override").get_data(as_text=True)
+    assert "Vip Holdings" in override_page and "customer says not contacted" in override_page
     with rt.db.session() as session:
+        # The successor sees the customer on their to-do list again, though they confirmed it.
+        assert notice["items"][notice["vip"]] in [i.id for i in todo._handovers(session, company.user(session, "sue"))]
         # The successor cannot waive the customer's answer about themselves; an approver can, with a reason.
         with pytest.raises(policy.Denied) as own:
             departures.override(rt, session, company.user(session, "sue"), session.get(Departure, notice["departure"]),

@@ -332,7 +332,7 @@ def override(departure_id: int) -> Any:
     session, actor = db_session(), auth.current()
     departure = _departure(departure_id)
     form = OverrideForm()
-    pending = [i for i in departure.items if i.key and not i.settled and i.to_user_id is not None]
+    pending = departure_rules.waivable(departure)
     if form.validate_on_submit():
         try:
             service.override(runtime(), session, actor, departure, reason=form.reason.data or "",
