@@ -4,6 +4,7 @@ never showing anything else of the customer's record."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,8 @@ from tests.departure.conftest import OFFICE
 from tests.letters.conftest import COMPANY, SECRET_NAME, SECRET_TERM, links, write_contacts
 from tests.mail.helpers import send
 from vault.core import events
-from vault.models import AuditEvent, ContactLogEntry, Customer, CustomerLetter, MailOutbox, User
+from vault.models import AuditEvent, ContactLogEntry, Customer, CustomerLetter, MailOutbox, User, utcnow
+from vault.pages.forms.records import format_contacts, parse_contacts
 from vault.services import customers, records
 
 
@@ -112,3 +114,34 @@ def test_the_contact_language_and_main_mark_are_checked(rt, company):
     assert "language" not in records.clean_contact({"name": "X"}, "c")
     with rt.db.session() as session:
         assert session.get(User, company.ids["tom"]) is not None
+
+
+def test_a_letter_queued_while_the_server_is_down_is_retried_and_sent_once(rt, company, smtp):
+    smtp.stop()
+    customer = company.customer("Delta Ports")
+    write_contacts(rt, customer)
+    _assign(rt, company, customer, "tom")
+    now = utcnow()
+    first = send(rt, now)
+    assert (first.sent, first.retrying) == (0, 3)
+    assert send(rt, now).claimed == 0  # the back-off is respected
+    smtp.start()  # the same port again
+    later = now + timedelta(minutes=2)
+    assert send(rt, later).sent == 3
+    assert send(rt, later + timedelta(days=1)).claimed == 0
+    assert sorted(m.recipients[0] for m in smtp.received) == [
+        "jana@customer.example", "li.wei@customer.example", "olga@customer.example"]
+    with rt.db.session() as session:
+        rows = list(session.scalars(select(MailOutbox).where(MailOutbox.kind == "customer_letter")))
+    assert {(row.status, row.attempts) for row in rows} == {("sent", 2)}
+
+
+def test_the_record_form_carries_the_language_and_main_mark(rt, company):
+    line = "Li Wei | buyer | +86 21 5555 0100 | li.wei@customer.example | wechat:liwei |  |  | zh-CN | main"
+    [parsed] = parse_contacts(line)
+    assert (parsed["language"], parsed["main"]) == ("zh-CN", True)
+    cleaned = records.clean_contact(parsed, "contacts[0]")
+    assert (cleaned["language"], cleaned["main"]) == ("zh_Hans", True)
+    assert format_contacts([cleaned]).endswith("| zh_Hans | main")
+    plain = records.clean_contact({"name": "Old Style"}, "c")
+    assert format_contacts([plain]).count("|") == 6  # contacts without either keep the old seven cells

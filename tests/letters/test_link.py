@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, login
 from tests.departure.conftest import OFFICE
 from tests.letters.conftest import COMPANY, CONTACTS, SECRET_NAME, SECRET_TERM, links, write_contacts
 from tests.mail.helpers import send
@@ -121,8 +121,6 @@ def test_a_revoked_link_is_refused_and_only_the_right_people_revoke(rt, company,
 
 
 def test_the_new_owner_revokes_from_the_customer_page(rt, company, client, sent):
-    from tests.conftest import login
-
     login(client, "tom")
     page = client.get(f"/customers/{sent['customer']}")
     html = page.get_data(as_text=True)
