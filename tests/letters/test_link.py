@@ -163,3 +163,37 @@ def test_the_contact_log_shows_the_letter_entries_without_an_author(rt, company,
             ContactLogEntry.customer_id == sent["customer"])))
     assert len(entries) == 3 and all(e.author_id is None for e in entries)
     assert SECRET_NAME  # the fourth contact is not a main one: no entry, no letter
+
+
+def test_of_two_answers_racing_only_one_is_recorded(rt, company, sent, db_backend):
+    """Both sessions find the link open; the one that writes second finds it spent and is refused."""
+    if db_backend == "sqlite":
+        pytest.skip("SQLite runs one writing transaction at a time (BEGIN IMMEDIATE): no two answers overlap")
+    path = sent["links"]["jana@customer.example"]
+    link = path.rsplit("/", 1)[-1]
+    with rt.db.session() as first, rt.db.session() as second:
+        letters.open_link(rt, first, link)
+        letters.open_link(rt, second, link)
+        letters.answer(rt, first, link, "contacted", "", ctx=OFFICE)
+        first.commit()
+        with pytest.raises(letters.LinkRefused) as refused:
+            letters.answer(rt, second, link, "not_contacted", "", ctx=OFFICE)
+        assert refused.value.code == "used"
+        second.rollback()
+    with rt.db.session() as session:
+        answered = session.scalars(select(CustomerLetter).where(CustomerLetter.answered_at.is_not(None))).all()
+    assert [ltr.answer for ltr in answered] == ["contacted"]
+    assert len(_actions(rt, "letter:answer")) == 1
+
+
+def test_without_a_public_address_the_letter_has_no_link(rt, company, smtp):
+    object.__setattr__(rt.settings, "base_url", "")
+    customer = company.customer("Inland Depot")
+    write_contacts(rt, customer, [{"name": "Ina Land", "emails": ["ina@depot.example"]}])
+    with rt.db.session() as session:
+        customers.set_owner(rt, session, company.user(session, "ann"), session.get(Customer, customer),
+                            company.user(session, "tom"), ctx=OFFICE)
+    send(rt)
+    [message] = smtp.received
+    assert "/letter/" not in message.text and "/letter/" not in message.html
+    assert "Tom" in message.text and "Kind regards," in message.text

@@ -47,7 +47,10 @@ def owner_changed(*, session: Session, rt: Any, customer: Customer, previous_own
 
 def write_letters(rt: Any, session: Session, customer: Customer, *, previous_owner_id: int | None, new_owner: User,
                   cause: str, actor: User | None, ctx: AccessContext) -> int:
-    """Letters made and queued for this change; returns how many were queued."""
+    """Letters made and queued for this change; returns how many were queued. Without `VAULT_BASE_URL` a letter
+    still introduces the new manager, but carries no link (a relative one would lead nowhere)."""
+    if not rt.settings.base_url:
+        log.warning("mail: VAULT_BASE_URL is not set: letters to customers go out without their answer link")
     queued = 0
     for prepared in letters.prepare(rt, session, customer, previous_owner_id=previous_owner_id,
                                     new_owner=new_owner, cause=cause, actor=actor, ctx=ctx):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vault import policy
@@ -46,6 +46,9 @@ from vault.runtime import Runtime
 from vault.services import masking, records
 
 MAX_COMMENT = 500
+# Who the audit log names for what comes through a letter's link: someone without an account, known only by
+# the link they hold (the letter id is in the record's detail).
+ANONYMOUS = "link:customer-letter"
 _LINK = re.compile(r"^[A-Za-z0-9_-]{32}\.[A-Za-z0-9_-]{43}$")
 _PURPOSE = b"vault:customer-letter:"
 
@@ -216,7 +219,8 @@ def open_link(rt: Runtime, session: Session, link: str, *, now: datetime | None 
 def refuse_link(rt: Runtime, session: Session, link: str, code: str, *, ctx: AccessContext) -> None:
     """Audit a refused link (never the link itself: a hash prefix says which letter, when one matched)."""
     letter = session.scalar(select(CustomerLetter).where(CustomerLetter.token_hash == link_hash(link or "")))
-    rt.audit.record(session, action=AuditAction.LETTER_LINK_REFUSED, actor=None, ctx=ctx, outcome="denied",
+    rt.audit.record(session, action=AuditAction.LETTER_LINK_REFUSED, actor=None, actor_name=ANONYMOUS, ctx=ctx,
+                    outcome="denied",
                     reason_code=code, customer_id=letter.customer_id if letter else None,
                     detail={"letter_id": letter.id if letter else None})
 
@@ -243,13 +247,15 @@ def answer(rt: Runtime, session: Session, link: str, reply: str, comment: str | 
     text = clean_comment(comment)
     now = now or utcnow()
     letter = open_link(rt, session, link, now=now)
-    # Spent with a conditional UPDATE-like lock: two tabs answering at once record one answer.
-    session.execute(select(CustomerLetter).where(CustomerLetter.id == letter.id).with_for_update()
-                    .execution_options(populate_existing=True))
-    if letter.answered_at is not None:
+    # Spent by a conditional UPDATE: of two answers racing (two tabs, a double click), one finds the link
+    # open and the other finds nothing to update, on SQLite and PostgreSQL alike.
+    spent = session.execute(
+        update(CustomerLetter).where(CustomerLetter.id == letter.id, CustomerLetter.answered_at.is_(None),
+                                     CustomerLetter.revoked_at.is_(None), CustomerLetter.expires_at > now)
+        .values(answer=str(reply), answered_at=now).execution_options(synchronize_session=False))
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
         raise LinkRefused("used", "This link was already used.")
-    letter.answer = str(reply)
-    letter.answered_at = now
+    session.refresh(letter)
     item = session.get(HandoverItem, letter.handover_item_id) if letter.handover_item_id else None
     current = item is not None and item.customer_id == letter.customer_id and item.to_user_id == letter.new_owner_id
     # "Not contacted" outweighs "contacted": one main contact left out is what the rule is about.
@@ -263,7 +269,8 @@ def answer(rt: Runtime, session: Session, link: str, reply: str, comment: str | 
     records.log_by_product(rt, session, letter.customer, contact=letter.contact_label,
                            topic=f"Answer to the letter: {said} {letter.new_owner.display_name}",
                            result=text, main_contact=True, ctx=ctx, detail={"letter_id": letter.id})
-    rt.audit.record(session, action=AuditAction.LETTER_ANSWER, actor=None, ctx=ctx, customer_id=letter.customer_id,
+    rt.audit.record(session, action=AuditAction.LETTER_ANSWER, actor=None, actor_name=ANONYMOUS, ctx=ctx,
+                    customer_id=letter.customer_id,
                     subject_user_id=letter.new_owner_id,
                     detail={"letter_id": letter.id, "answer": str(reply), "commented": bool(text),
                             "handover_item_id": letter.handover_item_id})
