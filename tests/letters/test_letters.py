@@ -4,12 +4,14 @@ never showing anything else of the customer's record."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import csrf_from, login
 from tests.departure.conftest import OFFICE
 from tests.letters.conftest import COMPANY, SECRET_NAME, SECRET_TERM, links, write_contacts
 from tests.mail.helpers import send
@@ -145,3 +147,24 @@ def test_the_record_form_carries_the_language_and_main_mark(rt, company):
     assert format_contacts([cleaned]).endswith("| zh_Hans | main")
     plain = records.clean_contact({"name": "Old Style"}, "c")
     assert format_contacts([plain]).count("|") == 6  # contacts without either keep the old seven cells
+
+
+def test_an_owner_changed_on_the_customer_page_sends_the_letters_after_the_commit(rt, app, company, smtp):
+    customer = company.customer("Pier Seven")
+    write_contacts(rt, customer, [{"name": "Pia Seven", "emails": ["pia@pier.example"], "language": "zh_Hans"}])
+    client = app.test_client()
+    login(client, "ann")
+    page = client.get(f"/customers/{customer}")
+    moved = client.post(f"/customers/{customer}/owner", data={
+        "csrf_token": csrf_from(page.get_data(as_text=True)), "owner-owner": str(company.ids["tom"]),
+        "owner-reason": "Territory change"})
+    assert moved.status_code == 302
+    deadline = time.monotonic() + 10
+    while not smtp.received and time.monotonic() < deadline:
+        time.sleep(0.05)  # the request's mail is tried in the background once the request committed
+    [message] = smtp.received
+    assert message.recipients == ["pia@pier.example"] and "新客户经理" in message.message["Subject"]
+    owner = app.test_client()
+    login(owner, "tom")
+    shown = owner.get(f"/customers/{customer}").get_data(as_text=True)
+    assert "Letters about the account manager" in shown and "P••• S•••" in shown and "pia@pier" not in shown
