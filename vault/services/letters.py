@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from babel.dates import format_date
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -178,7 +179,7 @@ def letter_context(rt: Runtime, prepared: Prepared, contact_name: str, *, link_p
     letter = prepared.letter
     return {"contact_name": contact_name, "company_name": rt.settings.company_name,
             "manager_name": letter.new_owner.display_name, "manager_email": letter.new_owner.email or "",
-            "link_path": link_path, "expires_on": letter.expires_at.date().isoformat()}
+            "link_path": link_path, "expires_on": format_date(letter.expires_at.date(), "long", locale=letter.language)}
 
 
 def attach(rt: Runtime, session: Session, prepared: Prepared, outbox_id: int | None, *, ctx: AccessContext) -> None:
