@@ -45,6 +45,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "vault.pages.departures",
     "vault.pages.rotation",
     "vault.pages.alerts",
+    "vault.pages.letters",
 )
 LANGUAGES = languages.LANGUAGES
 

@@ -26,6 +26,7 @@ from vault.models import (
     ApiToken,
     AuditEvent,
     Customer,
+    CustomerLetter,
     Departure,
     Document,
     DocumentVersion,
@@ -43,7 +44,7 @@ from vault.models import (
     utcnow,
 )
 from vault.runtime import Runtime
-from vault.services import accounts, agreement, customers, departures, documents, loans, viewer, views
+from vault.services import accounts, agreement, customers, departures, documents, letters, loans, viewer, views
 from vault.services.departures import today
 
 XSS = "<script>alert(1)</script>"
@@ -135,6 +136,8 @@ class Scene:
     departure: int = 0  # sam's
     departure_aux: int = 0
     item: int = 0  # sam's customer, handed to sue
+    letter: int = 0  # the letter telling that customer about sue (open link)
+    letter_link: str = ""  # its link
     alert_notice: int = 0  # about sam
     alert_ann: int = 0  # about ann, resolved by aud
     alert_ann_open: int = 0  # about ann, open
@@ -229,6 +232,19 @@ def build(rt: Runtime, users: Any) -> Scene:
         desk.resolve(rt, session, scene.user(session, "aud"), session.get(Alert, scene.alert_ann),
                      note=t.resolution, ctx=CTX)
     _rotation(rt, scene)
+    with rt.db.session() as session:
+        # The letter that told the customer about sue (its main contact has no address in the scene, so none
+        # was sent at the handover): an open link, for the walks of the link page and of revoking.
+        scene.letter_link = letters.new_link(rt.settings.secret_key)
+        now = utcnow()
+        letter = CustomerLetter(customer_id=scene.customer, handover_item_id=scene.item, cause="handover",
+                                previous_owner_id=scene.ids["sam"], new_owner_id=scene.ids["sue"],
+                                change_key="badinput-scene", contact_index=0, contact_label="M••• C•••",
+                                language="en", token_hash=letters.link_hash(scene.letter_link), created_at=now,
+                                expires_at=now + timedelta(days=30))
+        session.add(letter)
+        session.flush()
+        scene.letter = letter.id
     return scene
 
 

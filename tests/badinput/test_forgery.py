@@ -44,6 +44,8 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "admin.role_decide": ("adm", {"request_id": 1, "verdict": "approve"}, {}),
         "auth.set_password": ("eve", {"secret": "a" * 43}, {"new": "a much longer secret 42",
                                                              "confirm": "a much longer secret 42"}),
+        "letters.confirm": ("eve", {"link": s.letter_link}, {"contacted": "1", "comment": "forged"}),
+        "letters.revoke": ("sue", {"letter_id": s.letter}, {}),
         "admin.users": ("adm", {}, {"username": "mallory", "password": "a much longer secret 42",
                                     "roles": "borrower"}),
         "admin.disable": ("adm", {"user_id": s.ids["bob"]}, {}),

@@ -36,6 +36,7 @@ from vault.config.policy_file import (
     zone,
 )
 from vault.config.smtp import check as check_smtp
+from vault.core.languages import LANGUAGES
 
 __all__ = ["ConfigError", "GradeRule", "Settings", "TrustedPlace", "ensure_secret_key", "load_settings"]
 
@@ -106,6 +107,11 @@ class Settings:
     smtp_url: str = ""
     mail_from: str = ""
     security_contacts: tuple[str, ...] = ()
+    # How the company signs the letters to its customers, and the language a contact without one is written in.
+    company_name: str = ""
+    company_language: str = "en"
+    # How long the link in a letter introducing a new account manager stays usable.
+    letter_link_days: int = 30
     log_level: str = "INFO"
     grades: dict[int, GradeRule] = field(default_factory=lambda: dict(DEFAULT_GRADES))
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -269,6 +275,13 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         raise ConfigError("VAULT_AGREEMENT_VERSION must be 1 to 64 characters")
     if settings.agreement_path is not None and not settings.agreement_path.is_file():
         raise ConfigError(f"VAULT_AGREEMENT_PATH names {settings.agreement_path}, which is not a file")
+    if len(settings.company_name) > 200:
+        raise ConfigError("VAULT_COMPANY_NAME has at most 200 characters")
+    if settings.company_language not in LANGUAGES:
+        raise ConfigError(f"VAULT_COMPANY_LANGUAGE must be one of {', '.join(LANGUAGES)}, "
+                          f"not {settings.company_language!r}")
+    if not 1 <= settings.letter_link_days <= 365:
+        raise ConfigError("VAULT_LETTER_LINK_DAYS must be between 1 and 365")
     check_smtp(settings)
     return settings
 

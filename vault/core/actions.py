@@ -31,6 +31,7 @@ class Action(StrEnum):
     DOCUMENT_VERSION = "document:version"
     DOCUMENT_VIEW = "document:view"
     HANDOVER_CONFIRM = "handover:confirm"
+    LETTER_REVOKE = "letter:revoke"
     LOAN_APPROVE = "loan:approve"
     LOAN_DESIGNATE = "loan:designate"
     LOAN_QUEUE = "loan:queue"

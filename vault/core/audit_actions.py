@@ -122,6 +122,13 @@ class AuditAction(StrEnum):
     ALERT_ACKNOWLEDGE = "alert:acknowledge"
     ALERT_RESOLVE = "alert:resolve"
 
+    # Letters to a customer's main contacts about a new account manager, and the customer's answer.
+    CUSTOMER_CONTACTS_SYSTEM_READ = "customer:contacts_system_read"  # the product opened the sealed contacts
+    CUSTOMER_LETTER = "customer:letter"  # letters queued for one change of owner (no address, no text)
+    LETTER_ANSWER = "letter:answer"  # a contact answered through the letter's link (no sign-in)
+    LETTER_LINK_REFUSED = "letter:link_refused"  # a forged, used, expired or revoked link was followed
+    LETTER_REVOKE = "letter:revoke"
+
     # Keys, storage and the log itself (operators).
     KEY_REWRAP = "key:rewrap"
     KEY_ROTATE = "key:rotate"

@@ -7,6 +7,7 @@ from vault.models.customers import Customer, CustomerAccess, CustomerCoOwner, Se
 from vault.models.departures import Departure, DepartureStatus, HandoverItem
 from vault.models.documents import PREVIEW_NONE, PREVIEW_READY, Document, DocumentVersion, VersionPage
 from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSession
+from vault.models.letters import CustomerLetter, LetterAnswer
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.mail import MailMode, MailOutbox, MailPreference, MailStatus
 from vault.models.records import ContactLogEntry, CustomerRecord, CustomerRecordVersion, RevealUsage
@@ -34,6 +35,7 @@ __all__ = [
     "Customer",
     "CustomerAccess",
     "CustomerCoOwner",
+    "CustomerLetter",
     "CustomerRecord",
     "CustomerRecordVersion",
     "Departure",
@@ -42,6 +44,7 @@ __all__ = [
     "DocumentVersion",
     "DocumentView",
     "HandoverItem",
+    "LetterAnswer",
     "Loan",
     "LoanDecision",
     "LoanKind",

@@ -80,6 +80,10 @@ class HandoverItem(Base):
     waived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     waived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     waived_reason: Mapped[str | None] = mapped_column(Text)
+    # The customer's own word, through the link in the letter introducing the new owner: "contacted" or
+    # "not_contacted" (one contact saying "not contacted" outweighs another's "contacted").
+    customer_answer: Mapped[str | None] = mapped_column(String(16))
+    customer_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     departure: Mapped[Departure] = relationship(back_populates="items")
     customer: Mapped[Customer] = relationship()
@@ -90,6 +94,13 @@ class HandoverItem(Base):
     @property
     def confirmed(self) -> bool:
         return self.confirmed_at is not None
+
+    @property
+    def disputed(self) -> bool:
+        """A key customer said the new owner has not contacted them, and no approver waived that since."""
+        if not self.key or self.customer_answer != "not_contacted" or self.customer_answered_at is None:
+            return False
+        return self.waived_at is None or self.waived_at < self.customer_answered_at
 
     @property
     def settled(self) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAssignment, User, UserStatus
+from vault.models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAssignment, User, UserStatus, utcnow
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import (
     NOBODY,
@@ -32,6 +32,7 @@ from vault.pages.forms.departures import (
 )
 from vault.policy import departures as departure_rules
 from vault.services import departures as service
+from vault.services import letters
 from vault.services import loans as loans_service
 from vault.services import report as report_service
 from vault.services.customers import OWNER_ROLES
@@ -179,6 +180,8 @@ def _show(departure: Departure, complete_form: CompleteForm | None = None, statu
         reassign_form=reassign_form, confirm_form=ConfirmForm(formdata=None), loans=loans,
         withdraw_form=WithdrawForm(formdata=None), complete_form=complete_form or CompleteForm(formdata=None),
         completion=departure_rules.completion_problem(departure), audit_url=_audit_url(),
+        letters_by_item=letters.letters_of_items(session, [item.id for item in departure.items]),
+        may_revoke=lambda letter: letters.may_revoke(actor, letter), now=utcnow(),
     ), status
 
 
@@ -329,7 +332,7 @@ def override(departure_id: int) -> Any:
     session, actor = db_session(), auth.current()
     departure = _departure(departure_id)
     form = OverrideForm()
-    pending = [i for i in departure.items if i.key and not i.settled and i.to_user_id is not None]
+    pending = departure_rules.waivable(departure)
     if form.validate_on_submit():
         try:
             service.override(runtime(), session, actor, departure, reason=form.reason.data or "",

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Customer
+from vault.models import Customer, utcnow
 from vault.pages.forms.records import (
     LogForm,
     RecordForm,
@@ -27,7 +27,7 @@ from vault.pages.forms.records import (
 )
 from vault.services import customers as customers_service
 from vault.services import documents as documents_service
-from vault.services import records, upkeep
+from vault.services import letters, records, upkeep
 from vault.services.records import RecordView
 from vault.web import auth
 from vault.web.guard import permission
@@ -62,7 +62,9 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
     return render_template("customers/show.html", customer=customer, documents=documents, forms=assignment,
                            record=view, reveal_form=reveal_form or RevealForm(prefix="rv", formdata=None),
                            edit_form=edit_form, log_form=log_form, remaining=remaining, remaining_today=today,
-                           may_history=_may(Action.CUSTOMER_HISTORY, customer), currency=currency), status
+                           may_history=_may(Action.CUSTOMER_HISTORY, customer), currency=currency,
+                           customer_letters=letters.letters_of(session, customer.id), now=utcnow(),
+                           may_revoke=lambda letter: letters.may_revoke(actor, letter)), status
 
 
 def _customer(customer_id: int) -> Customer:

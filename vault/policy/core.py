@@ -119,6 +119,7 @@ ROLE_RULES: dict[Action, frozenset[Role] | None] = {
     Action.DOCUMENT_VERSION: frozenset({Role.COMPILER}),
     Action.DOCUMENT_VIEW: frozenset({Role.BORROWER}),
     Action.HANDOVER_CONFIRM: frozenset(Role) - {Role.ADMIN, Role.AUDITOR},
+    Action.LETTER_REVOKE: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER, Role.ADMIN}),
     Action.LOAN_APPROVE: frozenset({Role.APPROVER}),
     Action.LOAN_QUEUE: frozenset({Role.APPROVER, Role.CUSTODIAN}),
     Action.LOAN_READ: frozenset({Role.BORROWER, Role.APPROVER, Role.CUSTODIAN}),

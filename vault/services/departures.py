@@ -140,7 +140,7 @@ def awaiting_override(session: Session, actor: User) -> list[Departure]:
     departures = session.scalars(select(Departure).where(Departure.status == DepartureStatus.NOTICE)
                                  .order_by(Departure.started_at))
     return [d for d in departures
-            if any(i.key and not i.settled and i.to_user_id is not None for i in d.items)
+            if rules.waivable(d)
             and policy.authorize(actor, Action.DEPARTURE_OVERRIDE, d, reason="x" * 20)]
 
 
@@ -291,6 +291,7 @@ def _transfer(rt: Runtime, session: Session, item: HandoverItem, to_user: User, 
     # A new owner confirms for themselves: an earlier confirmation or waiver was about someone else.
     item.confirmed_at = item.confirmed_by_id = item.contact_date = item.confirmation_note = None
     item.waived_at = item.waived_by_id = item.waived_reason = None
+    item.customer_answer = item.customer_answered_at = None  # the customer's word was about the one before
     session.flush()
     leaver_id = item.departure.user_id
     stays = previous_owner == leaver_id and leaver_id not in customer.co_owner_ids
@@ -412,7 +413,9 @@ def confirm_contact(rt: Runtime, session: Session, actor: User, item: HandoverIt
 
 def override(rt: Runtime, session: Session, actor: User, departure: Departure, *, reason: str,
              ctx: AccessContext) -> list[HandoverItem]:
-    """An approver waives the confirmation of every key customer still unconfirmed, saying why.
+    """An approver waives the confirmation of every key customer still unconfirmed, saying why; the same
+    waiver answers a key customer who said through the letter's link that nobody has contacted them
+    (`HandoverItem.disputed`), which otherwise stops the departure from completing.
 
     Raises:
         policy.Denied: `own_departure`, `separation_of_duties` (the successor waiving their own
@@ -422,7 +425,8 @@ def override(rt: Runtime, session: Session, actor: User, departure: Departure, *
     policy.require(actor, Action.DEPARTURE_OVERRIDE, departure, reason=reason,
                    audit={"subject_user_id": departure.user_id})
     now = utcnow()
-    waived = [item for item in departure.items if item.key and not item.settled and item.to_user_id is not None]
+    waived = rules.waivable(departure)
+    disputed = [item.id for item in waived if item.disputed]
     for item in waived:
         item.waived_by_id = actor.id
         item.waived_at = now
@@ -432,7 +436,7 @@ def override(rt: Runtime, session: Session, actor: User, departure: Departure, *
                     subject_user_id=departure.user_id,
                     reason_text=reason,
                     detail={"departure_id": departure.id, "items": [i.id for i in waived],
-                            "customers": [i.customer_id for i in waived]})
+                            "customers": [i.customer_id for i in waived], "not_contacted": disputed})
     return waived
 
 
@@ -519,7 +523,9 @@ def complete(rt: Runtime, session: Session, actor: User | None, departure: Depar
     The person is "departed" from now on; the last-day steps run now if they have not yet.
 
     Raises:
-        policy.Denied: `handover_incomplete`, `customers_unconfirmed`, `departure_closed`, `own_departure`.
+        policy.Denied: `handover_incomplete`, `customer_not_contacted` (a key customer said through the letter's
+            link that nobody contacted them, and no approver waived it since), `customers_unconfirmed`,
+            `departure_closed`, `own_departure`.
     """
     if departure.is_open:
         sync_items(rt, session, departure, actor=actor, ctx=ctx)

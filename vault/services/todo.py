@@ -118,7 +118,8 @@ def _handovers(session: Session, actor: User) -> list[HandoverItem]:
         .where(HandoverItem.to_user_id == actor.id, Departure.status == DepartureStatus.NOTICE,
                Departure.user_id != actor.id)
         .options(selectinload(HandoverItem.customer)).order_by(HandoverItem.key.desc(), HandoverItem.id))
-    return [item for item in items if not item.settled]
+    # A key customer who said nobody called is back on the successor's list, though confirmed.
+    return [item for item in items if not item.settled or item.disputed]
 
 
 def _held_loans(session: Session, actor: User) -> list[HeldLoan]:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale, refresh
 
 from vault.core import languages
 
@@ -22,6 +22,9 @@ def select_locale() -> str:
     """The catalogue for this request (Flask-Babel's locale selector)."""
     if not has_request_context():
         return languages.DEFAULT
+    chosen = g.get("vault_page_locale")
+    if chosen in languages.LANGUAGES:
+        return chosen  # a page written for one reader (the link in a customer's letter, in its language)
     user = g.get("vault_user")
     stored = getattr(user, "locale", None)
     if stored in languages.LANGUAGES:
@@ -36,6 +39,14 @@ def select_timezone() -> str:
         if stored and languages.valid_timezone(stored):
             return stored
     return current_app.extensions["vault"].settings.timezone or "UTC"
+
+
+def speak(locale: str) -> None:
+    """Answer this request in `locale` whatever the browser asks (the link page of a customer's letter
+    speaks the letter's language)."""
+    if locale in languages.LANGUAGES:
+        g.vault_page_locale = locale
+        refresh()
 
 
 def html_lang() -> str:
