@@ -8,7 +8,20 @@ registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` 
 
 from __future__ import annotations
 
-from vault.api import alerts, customers, departures, documents, errors, loans, me, openapi, records, search, views
+from vault.api import (
+    alerts,
+    customers,
+    departures,
+    documents,
+    errors,
+    loans,
+    me,
+    openapi,
+    pool,
+    records,
+    search,
+    views,
+)
 from vault.api.blueprint import bp
 
 # Bearer tokens only (cookies are ignored under /api), so there is no browser session to forge requests with.
@@ -17,4 +30,4 @@ CSRF_EXEMPT = True
 errors.install(bp)
 
 __all__ = ["CSRF_EXEMPT", "alerts", "bp", "customers", "departures", "documents", "loans", "me", "openapi",
-           "records", "search", "views"]
+           "pool", "records", "search", "views"]

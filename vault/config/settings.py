@@ -23,11 +23,13 @@ from vault.config.policy_file import (
     AlertSettings,
     DepartureSettings,
     GradeRule,
+    PoolSettings,
     RecordSettings,
     WorkingHours,
     parse_alerts,
     parse_departure,
     parse_grades,
+    parse_pool,
     parse_records,
     parse_working_hours,
     policy_sections,
@@ -110,6 +112,7 @@ class Settings:
     working_hours: WorkingHours = field(default_factory=lambda: parse_working_hours({}, "UTC"))
     departure: DepartureSettings = field(default_factory=DepartureSettings)
     records: RecordSettings = field(default_factory=RecordSettings)
+    pool: PoolSettings = field(default_factory=PoolSettings)
 
     @property
     def database(self) -> str:
@@ -129,7 +132,7 @@ class Settings:
 
     def policy_sections(self) -> dict[str, Any]:
         """The policy in force, shaped like the policy file."""
-        return policy_sections(self.grades, self.alerts, self.working_hours, self.departure, self.records)
+        return policy_sections(self.grades, self.alerts, self.working_hours, self.departure, self.records, self.pool)
 
     def grade(self, grade: int) -> GradeRule:
         try:
@@ -139,7 +142,7 @@ class Settings:
 
 
 
-_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure", "records"}
+_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure", "records", "pool"}
 _ENV_FIELDS = {f.name for f in fields(Settings)} - _POLICY_FIELDS
 
 
@@ -192,6 +195,7 @@ def _parse_policy(sections: dict[str, Any], timezone: str, where: str) -> dict[s
         "working_hours": parse_working_hours(sections.get("working_hours", {}), timezone),
         "departure": parse_departure(sections.get("departure", {})),
         "records": parse_records(sections.get("records", {})),
+        "pool": parse_pool(sections.get("pool", {})),
     }
 
 

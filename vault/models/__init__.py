@@ -9,6 +9,7 @@ from vault.models.documents import PREVIEW_NONE, PREVIEW_READY, Document, Docume
 from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSession
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.mail import MailMode, MailOutbox, MailPreference, MailStatus
+from vault.models.pool import PoolClaim
 from vault.models.records import ContactLogEntry, CustomerRecord, CustomerRecordVersion, RevealUsage
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from vault.models.users import ApiToken, Role, RoleAssignment, User, UserStatus
@@ -51,6 +52,7 @@ __all__ = [
     "MailPreference",
     "MailStatus",
     "PasswordLink",
+    "PoolClaim",
     "QuotaExhaustion",
     "QuotaUsage",
     "RecoveryCode",
