@@ -48,10 +48,10 @@ def list_pool() -> Any:
 
 @bp.post(f"/pool/<{ID}:customer_id>/claim")
 @permission(Action.POOL_CLAIM)
-@operation("Claim a customer from the pool", tag="pool", response="Customer", errors=(409,),
+@operation("Claim a customer from the pool", tag="pool", response="Customer",
            description="The caller becomes the owner. Refused with `pool_segment` when the caller's roles may not "
                        "claim the customer's segment, `pool_limit` when they hold as many of that segment as the "
-                       "policy allows, and 409 `not_in_pool` when someone else has it (a customer the caller does "
+                       "policy allows, and `not_in_pool` when someone else has it (a customer the caller does "
                        "not see is 404). The claim lapses back to the pool after the policy's lapse days without "
                        "a contact logged or a record update.")
 def claim(customer_id: int) -> Any:
@@ -62,7 +62,6 @@ def claim(customer_id: int) -> Any:
 @bp.post(f"/pool/<{ID}:customer_id>/assign")
 @permission(Action.POOL_ASSIGN)
 @operation("Give a pooled customer to one of the caller's people", tag="pool", response="Customer", body=ASSIGN,
-           errors=(409,),
            description="A manager (for someone below them in the chain) or an approver; never to themselves. The "
                        "person gets it as a claim: their segment rights and limit apply, and it lapses alike.")
 def assign(customer_id: int) -> Any:

@@ -30,7 +30,7 @@ from vault.core import events
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
-from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.core.errors import NotFound, ServiceError
 from vault.models import (
     AuditEvent,
     ContactLogEntry,
@@ -141,7 +141,7 @@ def _not_in_pool(actor: User, customer: Customer) -> None:
     """A customer with an owner: "not in the pool" to someone who sees it, "not found" to anyone else,
     so the pool's answers reveal nothing of customers the caller does not work."""
     if policy.authorize(actor, Action.CUSTOMER_READ, customer):
-        raise Conflict("not_in_pool", policy.message_for("not_in_pool"))
+        raise policy.Denied(policy.deny("not_in_pool"), customer_id=customer.id)
     raise NotFound("customer", customer_id=customer.id)
 
 
@@ -174,8 +174,8 @@ def claim(rt: Runtime, session: Session, actor: User, customer_id: int, *, ctx: 
     Raises:
         policy.Denied: `not_permitted`, `pool_segment` (the actor's roles may not claim this segment),
             `pool_limit` (they hold as many as allowed), `access_suspended`.
+            `not_in_pool` (it has an owner the actor sees: someone claimed it first).
         NotFound: no such customer, or one with an owner the actor does not see.
-        Conflict: `not_in_pool` (it has an owner: someone claimed it first).
     """
     policy.require(actor, Action.POOL_CLAIM, audit={"customer_id": customer_id})
     if actor.customers_suspended_at is not None:
@@ -206,9 +206,9 @@ def assign(rt: Runtime, session: Session, actor: User, customer_id: int, owner: 
     claim (same limit, same lapse).
 
     Raises:
-        policy.Denied: `not_permitted`, `own_gain`, `not_gainers_manager`, `pool_segment`, `pool_limit`.
+        policy.Denied: `not_permitted`, `own_gain`, `not_gainers_manager`, `pool_segment`, `pool_limit`,
+            `not_in_pool`.
         NotFound: no such customer, or one with an owner the actor does not see.
-        Conflict: `not_in_pool`.
         ServiceError: `invalid_owner` (the person cannot own customers).
     """
     policy.require(actor, Action.POOL_ASSIGN, audit={"customer_id": customer_id, "subject_user_id": owner.id})
