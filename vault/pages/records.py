@@ -16,6 +16,7 @@ from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer
+from vault.pages.forms.pool import ReleaseForm
 from vault.pages.forms.records import (
     LogForm,
     RecordForm,
@@ -27,7 +28,7 @@ from vault.pages.forms.records import (
 )
 from vault.services import customers as customers_service
 from vault.services import documents as documents_service
-from vault.services import records, upkeep
+from vault.services import pool, records, upkeep
 from vault.services.records import RecordView
 from vault.web import auth
 from vault.web.guard import permission
@@ -62,7 +63,9 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
     return render_template("customers/show.html", customer=customer, documents=documents, forms=assignment,
                            record=view, reveal_form=reveal_form or RevealForm(prefix="rv", formdata=None),
                            edit_form=edit_form, log_form=log_form, remaining=remaining, remaining_today=today,
-                           may_history=_may(Action.CUSTOMER_HISTORY, customer), currency=currency), status
+                           may_history=_may(Action.CUSTOMER_HISTORY, customer), currency=currency,
+                           release_form=ReleaseForm(prefix="rel", formdata=None)
+                           if _may(Action.POOL_RELEASE, customer) else None), status
 
 
 def _customer(customer_id: int) -> Customer:
@@ -145,7 +148,8 @@ def add_log(customer_id: int) -> Any:
 def history(customer_id: int) -> Any:
     customer = _customer(customer_id)
     versions = records.history(runtime(), db_session(), auth.current(), customer, ctx=access_context())
-    return render_template("customers/history.html", customer=customer, versions=versions)
+    return render_template("customers/history.html", customer=customer, versions=versions,
+                           ownership=pool.ownership_history(db_session(), customer))
 
 
 @bp.route("/<int:customer_id>/history/<int:number>")

@@ -105,7 +105,7 @@ def deny(code: str, message: Any = None) -> Decision:
 ROLE_RULES: dict[Action, frozenset[Role] | None] = {
     Action.POOL_ASSIGN: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER}),
     Action.POOL_CLAIM: frozenset({Role.BORROWER, Role.COMPILER}),
-    Action.POOL_READ: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER}),
+    Action.POOL_READ: frozenset({Role.BORROWER, Role.COMPILER, Role.APPROVER}),
     Action.POOL_RELEASE: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER}),
     Action.PUBLIC: None,
     Action.ACCOUNT_SELF: frozenset(Role),

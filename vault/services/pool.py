@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, select
 from sqlalchemy.orm import Session
 
 from vault import policy
@@ -143,6 +143,21 @@ def _not_in_pool(actor: User, customer: Customer) -> None:
     if policy.authorize(actor, Action.CUSTOMER_READ, customer):
         raise policy.Denied(policy.deny("not_in_pool"), customer_id=customer.id)
     raise NotFound("customer", customer_id=customer.id)
+
+
+def get_pooled(session: Session, actor: User, customer_id: int) -> Customer:
+    """A customer in the pool, for a form about it; one with an owner is refused as a claim would be.
+
+    Raises:
+        NotFound: no such customer, or one with an owner the actor does not see.
+        policy.Denied: `not_in_pool`.
+    """
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("customer", customer_id=customer_id)
+    if customer.owner_id is not None:
+        _not_in_pool(actor, customer)
+    return customer
 
 
 def _end_open_claims(session: Session, customer_id: int, cause: str, now: datetime) -> list[PoolClaim]:
@@ -345,16 +360,18 @@ def _owner_changed(*, session: Session, customer: Customer, new_owner: User, **_
 class OwnershipEvent:
     at: datetime
     action: str
-    actor: str
-    subject_user_id: int | None
+    actor: str  # who did it ("" for the product itself: a lapse)
+    person: str  # whom it was about: the new owner, or the one who lost the customer
     reason: str | None
 
 
 def ownership_history(session: Session, customer: Customer) -> list[OwnershipEvent]:
     """Who owned the customer when, from the audit log: creation, assignments, handovers, pool claims,
     releases, lapses and returns, newest first (the caller has checked the actor may read the history)."""
-    rows = session.scalars(select(AuditEvent).where(
+    rows = list(session.scalars(select(AuditEvent).where(
         AuditEvent.customer_id == customer.id, AuditEvent.outcome == "allowed",
-        or_(*(AuditEvent.action == str(a) for a in OWNERSHIP_ACTIONS))).order_by(AuditEvent.seq.desc()).limit(200))
-    return [OwnershipEvent(at=r.ts, action=r.action, actor=r.actor_name, subject_user_id=r.subject_user_id,
+        AuditEvent.action.in_([str(a) for a in OWNERSHIP_ACTIONS])).order_by(AuditEvent.seq.desc()).limit(200)))
+    names = {u.id: u.display_name for u in session.scalars(
+        select(User).where(User.id.in_({r.subject_user_id for r in rows if r.subject_user_id})))}
+    return [OwnershipEvent(at=r.ts, action=r.action, actor=r.actor_name, person=names.get(r.subject_user_id or 0, ""),
                            reason=r.reason_text) for r in rows]
