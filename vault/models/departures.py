@@ -80,6 +80,8 @@ class HandoverItem(Base):
     waived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     waived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     waived_reason: Mapped[str | None] = mapped_column(Text)
+    # The customer went back to the shared pool instead of to a person (`departures.return_to_pool`).
+    pooled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     departure: Mapped[Departure] = relationship(back_populates="items")
     customer: Mapped[Customer] = relationship()
@@ -93,7 +95,10 @@ class HandoverItem(Base):
 
     @property
     def settled(self) -> bool:
-        """Handed over for good: has a new owner and, if key, a confirmation or a waiver."""
+        """Handed over for good: returned to the shared pool, or has a new owner and, if key, a
+        confirmation or a waiver."""
+        if self.pooled_at is not None:
+            return True
         if self.to_user_id is None or self.transferred_at is None:
             return False
         return not self.key or self.confirmed_at is not None or self.waived_at is not None

@@ -5,7 +5,8 @@ Revises: 0014
 Create Date: 2026-12-05 01:30:00.000000
 
 The pool is the customers without an owner; this table keeps who claimed (or was assigned) which pooled
-customer, since when, and how the claim ended.
+customer, since when, and how the claim ended; a departure's handover item may send its customer back to
+the pool (`handover_items.pooled_at`).
 """
 
 from __future__ import annotations
@@ -40,9 +41,13 @@ def upgrade() -> None:
     )
     op.create_index('ix_pool_claims_customer_id', 'pool_claims', ['customer_id'], unique=False)
     op.create_index('ix_pool_claims_user_open', 'pool_claims', ['user_id', 'segment', 'ended_at'], unique=False)
+    with op.batch_alter_table('handover_items', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('pooled_at', vault.models.base.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('handover_items', schema=None) as batch_op:
+        batch_op.drop_column('pooled_at')
     op.drop_index('ix_pool_claims_user_open', table_name='pool_claims')
     op.drop_index('ix_pool_claims_customer_id', table_name='pool_claims')
     op.drop_table('pool_claims')
