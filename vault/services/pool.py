@@ -326,6 +326,10 @@ def lapse_due(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetim
                                   .order_by(PoolClaim.id)))
     for claim in claims:
         customer = _lock_customer(session, claim.customer_id)
+        # Read again under the customer's lock: another sweep (another host) may have closed it meanwhile.
+        session.refresh(claim)
+        if claim.ended_at is not None:
+            continue
         if customer is None or customer.owner_id != claim.user_id:
             claim.ended_at, claim.end_cause = now, "moved"
             continue
