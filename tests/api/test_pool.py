@@ -144,3 +144,17 @@ def test_a_manager_assigns_from_the_pool_to_their_people_only(api, rt, cast, use
     # Taken, it is bea's: the approver, who does not work it, finds it gone.
     assert_error(api.post(f"/api/v1/pool/{other}/assign", "ann", json={"owner": "bob"}), 404, "not_found")
     assert_error(api.post(f"/api/v1/pool/{other}/assign", "max", json={"owner": "bob"}), 404, "not_found")
+
+
+def test_a_compiler_enters_a_new_lead_straight_into_the_pool(api, rt, cast):
+    created = api.post("/api/v1/customers", "carl", json={"name": "Hooli Lead", "segment": "key", "pool": True,
+                                                          "notes": "Met at the trade fair"})
+    assert created.status_code == 201, created.get_json()
+    lead = created.get_json()["id"]
+    assert created.get_json()["owner"] is None and owner_of(rt, lead) is None
+    [record] = events(rt, "customer:create")
+    assert json.loads(record.detail)["pool"] is True and record.subject_user_id is None
+    assert lead in {c["id"] for c in api.get("/api/v1/pool", "bob").get_json()["customers"]}
+    assert_error(api.post("/api/v1/customers", "carl", json={"name": "Other Lead", "segment": "key", "pool": True,
+                                                             "owner": "bob"}), 400, "invalid_owner")
+    assert api.post(f"/api/v1/pool/{lead}/claim", "bob").status_code == 200

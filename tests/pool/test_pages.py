@@ -78,3 +78,17 @@ def test_a_manager_assigns_from_the_pool_page_and_the_history_shows_it(app, rt, 
     assert "Assigned from the pool" in text and bob.display_name in text
     with rt.db.session() as session:
         assert session.get(Customer, lead).owner_id == bob.id
+
+
+def test_a_compiler_enters_a_new_lead_into_the_pool_from_the_new_customer_page(app, rt, users):
+    users.make("carl", Role.COMPILER)
+    client = app.test_client()
+    token = login(client, "carl")
+    form = client.get("/customers/new").get_data(as_text=True)
+    assert '<option value="0">' in form
+    created = client.post("/customers/new", data={"csrf_token": token, "name": "Massive Dynamic",
+                                                  "segment": "ordinary", "owner": "0", "notes": ""})
+    assert created.status_code == 302, created.get_data(as_text=True)[:300]
+    with rt.db.session() as session:
+        customer = session.query(Customer).filter_by(name="Massive Dynamic").one()
+        assert customer.owner_id is None
