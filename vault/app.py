@@ -34,6 +34,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "vault.pages.home",
     "vault.pages.customers",
     "vault.pages.records",
+    "vault.pages.pool",
     "vault.pages.search",
     "vault.pages.documents",
     "vault.pages.loans",

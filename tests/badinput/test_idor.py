@@ -107,6 +107,15 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                                         form={"rm-person": str(s.ids["bob"])})],
         ("api.change_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={"owner": "eve"})],
         ("api.add_co_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={"user": "eve"})],
+        # the pool: a customer with an owner is not in it, and one the caller does not see is "not found"
+        ("api.claim", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={})],
+        ("api.assign", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={"owner": "eve"}),
+                                 Attempt("ann", {"customer_id": s.customer}, CUSTOMER, json={"owner": "eve"})],
+        ("api.release", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={"reason": REASON})],
+        ("pool.claim", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER)],
+        ("pool.assign", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER,
+                                          form={"as-owner": str(s.ids["eve"])})],
+        ("pool.release", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, form={"rel-reason": REASON})],
         ("api.remove_co_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER,
                                                   json={"user": "bob"})],
         # the customer record: cam does not see the customer at all; carl (who entered it) sees it but

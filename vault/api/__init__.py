@@ -17,6 +17,7 @@ from vault.api import (
     loans,
     me,
     openapi,
+    pool,
     records,
     rotations,
     search,
@@ -30,4 +31,4 @@ CSRF_EXEMPT = True
 errors.install(bp)
 
 __all__ = ["CSRF_EXEMPT", "alerts", "bp", "customers", "departures", "documents", "loans", "me", "openapi",
-           "records", "rotations", "search", "views"]
+           "pool", "records", "rotations", "search", "views"]

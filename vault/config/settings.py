@@ -23,12 +23,14 @@ from vault.config.policy_file import (
     AlertSettings,
     DepartureSettings,
     GradeRule,
+    PoolSettings,
     RecordSettings,
     RotationSettings,
     WorkingHours,
     parse_alerts,
     parse_departure,
     parse_grades,
+    parse_pool,
     parse_records,
     parse_rotation,
     parse_working_hours,
@@ -119,6 +121,7 @@ class Settings:
     departure: DepartureSettings = field(default_factory=DepartureSettings)
     records: RecordSettings = field(default_factory=RecordSettings)
     rotation: RotationSettings = field(default_factory=RotationSettings)
+    pool: PoolSettings = field(default_factory=PoolSettings)
 
     @property
     def database(self) -> str:
@@ -139,7 +142,7 @@ class Settings:
     def policy_sections(self) -> dict[str, Any]:
         """The policy in force, shaped like the policy file."""
         return policy_sections(self.grades, self.alerts, self.working_hours, self.departure, self.records,
-                               self.rotation)
+                               self.rotation, self.pool)
 
     def grade(self, grade: int) -> GradeRule:
         try:
@@ -149,7 +152,7 @@ class Settings:
 
 
 
-_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure", "records", "rotation"}
+_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure", "records", "rotation", "pool"}
 _ENV_FIELDS = {f.name for f in fields(Settings)} - _POLICY_FIELDS
 
 
@@ -203,6 +206,7 @@ def _parse_policy(sections: dict[str, Any], timezone: str, where: str) -> dict[s
         "departure": parse_departure(sections.get("departure", {})),
         "records": parse_records(sections.get("records", {})),
         "rotation": parse_rotation(sections.get("rotation", {})),
+        "pool": parse_pool(sections.get("pool", {})),
     }
 
 

@@ -44,6 +44,10 @@ class AuditAction(StrEnum):
     LOAN_RETURN = "loan:return"
     LOAN_REVOKE = "loan:revoke"
     LOAN_WITHDRAW = "loan:withdraw"  # the borrower takes back a request nobody has decided yet
+    POOL_ASSIGN = "pool:assign"  # a manager gives a pooled customer to one of their people
+    POOL_CLAIM = "pool:claim"
+    POOL_READ = "pool:read"  # the pool listed, with the ids shown
+    POOL_RELEASE = "pool:release"  # the owner or their manager returns a customer to the pool, with a reason
     PUBLIC = "public"
     QUOTA_OVERRIDE = "quota:override"
     ROLE_ASSIGN = "role:assign"
@@ -86,6 +90,8 @@ class AuditAction(StrEnum):
     CUSTOMER_OWNER = "customer:owner"
     CUSTOMER_CO_OWNER_ADD = "customer:co_owner_add"
     CUSTOMER_CO_OWNER_REMOVE = "customer:co_owner_remove"
+    POOL_LAPSE = "pool:lapse"  # a claim nobody worked for the lapse period went back to the pool
+    POOL_RETURN = "pool:return"  # a leaver's customer returned to the pool in a departure
 
     # Rotation of account managers.
     ROTATION_PROPOSE = "rotation:propose"  # the plan proposed moving one customer to another owner

@@ -10,6 +10,7 @@ from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSes
 from vault.models.letters import CustomerLetter, LetterAnswer
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.mail import MailMode, MailOutbox, MailPreference, MailStatus
+from vault.models.pool import PoolClaim
 from vault.models.records import ContactLogEntry, CustomerRecord, CustomerRecordVersion, RevealUsage
 from vault.models.rotation import ProposalStatus, RotationProposal
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
@@ -55,6 +56,7 @@ __all__ = [
     "MailPreference",
     "MailStatus",
     "PasswordLink",
+    "PoolClaim",
     "ProposalStatus",
     "QuotaExhaustion",
     "QuotaUsage",

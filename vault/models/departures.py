@@ -84,6 +84,8 @@ class HandoverItem(Base):
     # "not_contacted" (one contact saying "not contacted" outweighs another's "contacted").
     customer_answer: Mapped[str | None] = mapped_column(String(16))
     customer_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The customer went back to the shared pool instead of to a person (`departures.return_to_pool`).
+    pooled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     departure: Mapped[Departure] = relationship(back_populates="items")
     customer: Mapped[Customer] = relationship()
@@ -104,7 +106,10 @@ class HandoverItem(Base):
 
     @property
     def settled(self) -> bool:
-        """Handed over for good: has a new owner and, if key, a confirmation or a waiver."""
+        """Handed over for good: returned to the shared pool, or has a new owner and, if key, a
+        confirmation or a waiver."""
+        if self.pooled_at is not None:
+            return True
         if self.to_user_id is None or self.transferred_at is None:
             return False
         return not self.key or self.confirmed_at is not None or self.waived_at is not None

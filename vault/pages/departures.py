@@ -21,6 +21,7 @@ from vault.models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAs
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import (
     NOBODY,
+    TO_POOL,
     CompleteForm,
     ContactForm,
     DepartureForm,
@@ -104,6 +105,11 @@ def _choices(people: list[User], none_label: str | None = None) -> list[tuple[in
     return out + [(u.id, f"{u.display_name} ({u.username})") for u in people]
 
 
+def _reassign_choices(people: list[User]) -> list[tuple[int, str]]:
+    """A handover item's choices: a person, or the shared pool (nobody owns it until claimed or assigned)."""
+    return [(TO_POOL, _("Return to the shared pool")), *_choices(people)]
+
+
 def _user(user_id: int) -> User | None:
     return db_session().get(User, user_id) if user_id and user_id != NOBODY else None
 
@@ -172,7 +178,7 @@ def _show(departure: Departure, complete_form: CompleteForm | None = None, statu
     update_form.last_day.data = departure.user.last_day
     update_form.note.data = departure.note
     reassign_form = ReassignForm(formdata=None)
-    reassign_form.to_user.choices = _choices(owners)
+    reassign_form.to_user.choices = _reassign_choices(owners)
     loans = list(session.scalars(select(Loan).where(Loan.borrower_id == departure.user_id)
                                  .order_by(Loan.requested_at.desc()).limit(100)))
     return render_template(
@@ -209,9 +215,13 @@ def reassign(departure_id: int, item_id: int) -> Any:
     departure = _departure(departure_id)
     item = _item(departure, item_id)
     form = ReassignForm()
-    form.to_user.choices = _choices(_owners(exclude=departure.user_id))
+    form.to_user.choices = _reassign_choices(_owners(exclude=departure.user_id))
     if not form.validate_on_submit():
         raise ServiceError("invalid_form", _("Choose who receives the customer."))
+    if form.to_user.data == TO_POOL:
+        service.return_to_pool(runtime(), session, actor, item, ctx=access_context())
+        flash(_("%(customer)s is back in the shared pool.", customer=item.customer.name), "success")
+        return redirect(url_for("departures.show", departure_id=departure.id))
     to_user = _user(form.to_user.data)
     if to_user is None:
         raise ServiceError("invalid_successor", _("Choose who receives the customer."))

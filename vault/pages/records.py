@@ -16,6 +16,7 @@ from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, utcnow
+from vault.pages.forms.pool import ReleaseForm
 from vault.pages.forms.records import (
     LogForm,
     RecordForm,
@@ -27,7 +28,7 @@ from vault.pages.forms.records import (
 )
 from vault.services import customers as customers_service
 from vault.services import documents as documents_service
-from vault.services import letters, records, upkeep
+from vault.services import letters, pool, records, upkeep
 from vault.services.records import RecordView
 from vault.web import auth
 from vault.web.guard import permission
@@ -64,7 +65,9 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
                            edit_form=edit_form, log_form=log_form, remaining=remaining, remaining_today=today,
                            may_history=_may(Action.CUSTOMER_HISTORY, customer), currency=currency,
                            customer_letters=letters.letters_of(session, customer.id), now=utcnow(),
-                           may_revoke=lambda letter: letters.may_revoke(actor, letter)), status
+                           may_revoke=lambda letter: letters.may_revoke(actor, letter),
+                           release_form=ReleaseForm(prefix="rel", formdata=None)
+                           if _may(Action.POOL_RELEASE, customer) else None), status
 
 
 def _customer(customer_id: int) -> Customer:
@@ -147,7 +150,8 @@ def add_log(customer_id: int) -> Any:
 def history(customer_id: int) -> Any:
     customer = _customer(customer_id)
     versions = records.history(runtime(), db_session(), auth.current(), customer, ctx=access_context())
-    return render_template("customers/history.html", customer=customer, versions=versions)
+    return render_template("customers/history.html", customer=customer, versions=versions,
+                           ownership=pool.ownership_history(db_session(), customer))
 
 
 @bp.route("/<int:customer_id>/history/<int:number>")

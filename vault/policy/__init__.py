@@ -17,6 +17,7 @@ from vault.policy import departures as _departures  # noqa: F401
 from vault.policy import documents as _documents  # noqa: F401
 from vault.policy import letters as _letters  # noqa: F401
 from vault.policy import loans as _loans  # noqa: F401
+from vault.policy import pool as _pool  # noqa: F401
 from vault.policy import records as _records  # noqa: F401
 from vault.policy import roles as _roles  # noqa: F401
 from vault.policy import rotation as _rotation  # noqa: F401

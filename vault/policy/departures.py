@@ -60,7 +60,8 @@ def completion_problem(departure: Departure) -> Decision:
     """Whether the departure may complete: open, every customer has a new owner, every key one settled."""
     if not departure.is_open:
         return deny("departure_closed")
-    if any(item.to_user_id is None or item.transferred_at is None for item in departure.items):
+    if any((item.to_user_id is None or item.transferred_at is None) and item.pooled_at is None
+           for item in departure.items):
         return deny("handover_incomplete")
     if any(item.disputed for item in departure.items):
         return deny("customer_not_contacted")

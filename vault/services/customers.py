@@ -66,10 +66,12 @@ def create_customer(
     segment: Segment | str,
     owner: User | None = None,
     notes: str = "",
+    to_pool: bool = False,
     ctx: AccessContext,
 ) -> Customer:
-    """Create a customer; the owner (account manager) defaults to the creator. `notes` are sealed into the
-    customer's record (`vault.services.records.first_version`), never kept in clear.
+    """Create a customer; the owner (account manager) defaults to the creator, or with `to_pool` there is
+    none: a new lead for the shared pool (`vault.services.pool`). `notes` are sealed into the customer's
+    record (`vault.services.records.first_version`), never kept in clear.
 
     Raises:
         policy.Denied: the actor may not create customers.
@@ -81,17 +83,20 @@ def create_customer(
         segment = Segment(segment)
     except ValueError:
         raise ServiceError("invalid_segment", _l("The segment must be vip, key or ordinary.")) from None
-    owner = owner or actor
-    if not owner.can_sign_in or not (owner.role_set & set(OWNER_ROLES)):
+    if to_pool and owner is not None:
+        raise ServiceError("invalid_owner", _l("A new lead for the shared pool has no owner."))
+    owner = None if to_pool else owner or actor
+    if owner is not None and (not owner.can_sign_in or not (owner.role_set & set(OWNER_ROLES))):
         raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
     if find_by_name(session, name) is not None:
         raise Conflict("customer_exists", _l("A customer named %(name)s already exists.", name=name))
     sealed = records.clean_changes({"notes": notes}) if (notes or "").strip() else {}
-    customer = Customer(name=name, segment=segment, owner_id=owner.id, created_by_id=actor.id)
+    customer = Customer(name=name, segment=segment, owner_id=owner.id if owner else None, created_by_id=actor.id)
     session.add(customer)
     session.flush()
     rt.audit.record(session, action=AuditAction.CUSTOMER_CREATE, actor=actor, ctx=ctx, customer_id=customer.id,
-                    subject_user_id=owner.id, detail={"name": name, "segment": str(segment)})
+                    subject_user_id=owner.id if owner else None,
+                    detail={"name": name, "segment": str(segment), **({"pool": True} if to_pool else {})})
     if sealed:
         # Notes are the relationship's, never clear text: they open the sealed record as its first version.
         records.first_version(rt, session, actor, customer, sealed, ctx=ctx)

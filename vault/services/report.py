@@ -305,6 +305,8 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
 
 
 def _handover_state(item: HandoverItem) -> str:
+    if item.pooled_at is not None:
+        return "returned to the pool"
     if item.to_user_id is None:
         return "to reassign"
     if item.confirmed_at is not None:
