@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import OperationalError, PendingRollbackError
 
 from tests.api.conftest import PDF
 from tests.conftest import login
 from vault.models import AuditEvent, DocumentView, Role
+from vault.web import pipeline
 
 BODY = {"reason": "Preparing the visit", "place": "Office"}
 pytestmark = pytest.mark.parametrize("db_backend", ["postgresql"], indirect=True)
@@ -114,3 +116,21 @@ def test_a_page_whose_connection_dies_answers_the_503_page(app: Any, client: Any
     assert response.headers["Retry-After"] == "5"
     assert b"database cannot be reached" in response.get_data()
 
+
+
+def test_the_503_falls_back_to_a_plain_page_when_its_own_cannot_be_drawn(app: Any, monkeypatch: Any) -> None:
+    """If drawing the page itself needs the lost database, the answer is still the 503, in plain words."""
+    def needs_the_database(*_args: Any, **_kwargs: Any) -> str:
+        raise PendingRollbackError("the session's transaction was rolled back")
+
+    monkeypatch.setattr(pipeline, "render_template", needs_the_database)
+    lost = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+    with app.test_request_context("/customers"):
+        page = pipeline.database_unavailable_response(lost)
+    with app.test_request_context("/api/v1/customers"):
+        answer = pipeline.database_unavailable_response(lost)
+    for response in (page, answer):
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert b"database cannot be reached" in response.get_data()
+    assert answer.get_json()["code"] == "database_unavailable"
