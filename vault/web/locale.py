@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale, refresh
+from sqlalchemy.exc import SQLAlchemyError
 
 from vault.core import languages
 
@@ -25,17 +26,29 @@ def select_locale() -> str:
     chosen = g.get("vault_page_locale")
     if chosen in languages.LANGUAGES:
         return chosen  # a page written for one reader (the link in a customer's letter, in its language)
-    user = g.get("vault_user")
-    stored = getattr(user, "locale", None)
+    stored = _stored("locale")
     if stored in languages.LANGUAGES:
         return stored
     return languages.from_accept(list(request.accept_languages)) or languages.DEFAULT
 
 
+def _stored(name: str) -> Any:
+    """The signed-in person's stored choice, or None when it cannot be read.
+
+    The error page of a database that went away asks for the language too: by then a failed flush has
+    rolled the session back and expired the person's row, and reloading it fails again. That page must
+    still be drawn (in the browser's language), not turn into an error of its own.
+    """
+    try:
+        return getattr(g.get("vault_user"), name, None)
+    except SQLAlchemyError:
+        return None
+
+
 def select_timezone() -> str:
     """The IANA zone dates and times are shown in (Flask-Babel's time zone selector)."""
     if has_request_context():
-        stored = getattr(g.get("vault_user"), "timezone", None)
+        stored = _stored("timezone")
         if stored and languages.valid_timezone(stored):
             return stored
     return current_app.extensions["vault"].settings.timezone or "UTC"
