@@ -27,6 +27,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
+from vault.core.languages import N_
 from vault.models import (
     Alert,
     AuditEvent,
@@ -436,6 +437,7 @@ def _draw_runs(canvas: Any, x: float, y: float, text: str, size: float, *, right
 _LOAN_STATUS = {"requested": "waiting for approval", "approved": "approved", "active": "active",
                 "rejected": "rejected", "returned": "returned", "expired": "expired", "revoked": "revoked"}
 _SEGMENT = {"vip": "VIP", "key": "Key account", "ordinary": "Ordinary"}
+_LOAN_KIND = {"loan": "loan", "extension": N_("more views")}
 
 
 def _word(table: dict[str, str], code: str) -> str:
@@ -544,7 +546,7 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
     story.append(table(
         [gettext("Loan"), gettext("Customer"), gettext("Document"), gettext("Kind"), gettext("Status"),
          gettext("Approvals"), gettext("Requested"), gettext("Place"), gettext("Reason")],
-        [[loan.loan_id, loan.customer, loan.title, loan.kind, _word(_LOAN_STATUS, loan.status),
+        [[loan.loan_id, loan.customer, loan.title, _word(_LOAN_KIND, loan.kind), _word(_LOAN_STATUS, loan.status),
           f"{loan.approvals}/{loan.approvals_required}", _when(loan.requested_at), loan.declared_place, loan.reason]
          for loan in report.loans],
         [12, 38, 40, 16, 18, 18, 30, 35, 66],
