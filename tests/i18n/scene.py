@@ -47,6 +47,12 @@ def build(data_dir: Path, database_url: str, keyring: Path) -> Runtime:
     rt = Runtime.build(settings)
     rt.store.ensure_ready()
     demo.seed(rt)
+    work_in_flight(rt)
+    return rt
+
+
+def work_in_flight(rt: Runtime) -> None:
+    """Two loan requests of Eva's waiting for approval, and Sam leaving in two weeks (Hana takes over)."""
     ctx = AccessContext(named_place="Head office")
     with rt.db.session() as session:
         eva = session.scalar(select(User).where(User.username == "eva"))
@@ -60,7 +66,6 @@ def build(data_dir: Path, database_url: str, keyring: Path) -> Runtime:
         departures.start_departure(rt, session, None, sam, last_day=(utcnow() + timedelta(days=14)).date(),
                                    successor=hana, note="Moving abroad", ctx=AccessContext.cli())
         session.commit()
-    return rt
 
 
 def menu_links(page: str) -> list[str]:
