@@ -12,6 +12,8 @@ The walk is driven by the menu, so a page added to it is walked without a change
 
 from __future__ import annotations
 
+import html
+import io
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +21,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from pypdf import PdfReader
 
 from tests.conftest import login
 from tests.i18n import scene
-from tests.i18n.english import AllowList, english_left, visible_texts
+from tests.i18n.english import WORD, AllowList, english_left, visible_texts
 from vault import create_app
 from vault.runtime import Runtime
 from vault.services import demo
@@ -96,3 +99,23 @@ def test_the_walk_reaches_the_pages_each_role_works_on(walked_vault: Any) -> Non
     for name, kinds in wanted.items():
         walked = {scene.kind(path) for path in pages_of(app, name, "ru")}
         assert set(kinds) <= walked, (name, sorted(walked))
+
+
+@pytest.mark.parametrize("header", list(LANGUAGES))
+def test_the_departure_report_pdf_has_no_english_left(walked_vault: Any, header: str) -> None:
+    """The report an auditor downloads: its headings, columns and states in the reader's language.
+
+    A table cell of the PDF wraps a long name over several lines, so here the words of the scene's data
+    count one by one (on the pages they count only as whole texts)."""
+    rt, app, _allow = walked_vault
+    data = scene.data_texts(rt)
+    allow = AllowList(data, names=[person.username for person in demo.USERS] +
+                      sorted({word for text in data for word in WORD.findall(text)}))
+    client = app.test_client()
+    login(client, "oskar", demo.DEMO_PASSWORD)
+    answer = client.get("/departures/1/report.pdf", headers={"Accept-Language": header})
+    assert answer.status_code == 200 and answer.content_type == "application/pdf"
+    text = "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(answer.data)).pages)
+    lines = "".join(f"<p>{html.escape(line)}</p>" for line in text.splitlines())
+    left = english_left(lines, allow)
+    assert left == [], (left, text)
