@@ -20,8 +20,7 @@ from vault.pages.forms.customers import CoOwnerForm, LookupForm, OwnerForm, Remo
 from vault.pages.forms.documents import CustomerForm, choice
 from vault.pages.records import render_customer
 from vault.services import customers as customers_service
-from vault.services.uploads import human_size
-from vault.web import auth, navigation
+from vault.web import auth, locale, navigation
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, not_found_response, runtime
 
@@ -34,7 +33,7 @@ SEGMENT_LABELS = {"vip": N_("VIP"), "key": N_("Key account"), "ordinary": N_("Or
 
 @bp.app_template_filter("filesize")
 def _filesize(value: int | None) -> str:
-    return "" if value is None else human_size(int(value))
+    return locale.size(None if value is None else int(value))
 
 
 @bp.app_template_filter("segment_label")

@@ -15,6 +15,7 @@ from flask_babel import ngettext
 from sqlalchemy import select
 
 from vault import policy
+from vault.alerts.raising import RULE_TITLES
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAssignment, User, UserStatus, utcnow
@@ -295,7 +296,7 @@ def report_csv(departure_id: int) -> Any:
 @permission(Action.DEPARTURE_REPORT)
 def report_pdf(departure_id: int) -> Any:
     data = _report(departure_id, "pdf")
-    return Response(report_service.pdf_bytes(data), mimetype="application/pdf", headers={
+    return Response(report_service.pdf_bytes(data, RULE_TITLES), mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{_filename(data, "pdf")}"', "Cache-Control": "no-store"})
 
 

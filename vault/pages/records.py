@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from vault import policy
 from vault.core.actions import Action
@@ -85,8 +86,9 @@ def reveal(customer_id: int) -> Any:
         return render_customer(customer, reveal_form=form, status=400)
     shown = records.reveal(runtime(), db_session(), auth.current(), customer, reason=form.reason.data,
                            place=form.place.data, ctx=access_context())
-    flash(_("Revealed for you: %(left)s reveal(s) of this customer left in the period, %(today)s today.",
-            left=shown.remaining, today=shown.remaining_today), "success")
+    flash(ngettext("Revealed for you: %(num)d reveal of this customer left in the period, %(today)d today.",
+                   "Revealed for you: %(num)d reveals of this customer left in the period, %(today)d today.",
+                   shown.remaining, today=shown.remaining_today), "success")
     return render_customer(customer, view=shown.record)
 
 

@@ -13,10 +13,11 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale, refresh
+from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale, ngettext, refresh
 from sqlalchemy.exc import SQLAlchemyError
 
 from vault.core import languages
+from vault.services.uploads import human_size
 
 
 def select_locale() -> str:
@@ -91,6 +92,17 @@ def clock(value: datetime | None) -> str:
 def number(value: float | int | None) -> str:
     """A number with the reader's digit grouping and decimal sign (`12,345.5`, `12 345,5`)."""
     return "—" if value is None else format_decimal(value)
+
+
+def size(value: int | None) -> str:
+    """A byte count in the reader's language: "878 bytes", "878 байт", "1,5 MiB" (binary units are
+    written the same in every language vault speaks)."""
+    if value is None:
+        return ""
+    if value < 1024:
+        return ngettext("%(num)d byte", "%(num)d bytes", value)
+    amount, unit = human_size(value).split(" ")
+    return f"{format_decimal(float(amount))} {unit}"
 
 
 def install(app: Flask) -> None:

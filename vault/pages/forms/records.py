@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from vault.pages.forms.documents import choice
 from vault.pages.forms.text import SafeForm
 from vault.services.records import CHANNELS, SIZES, STATUSES
+from vault.web import labels
 
 
 class RevealForm(SafeForm):
@@ -30,7 +31,8 @@ class RecordForm(SafeForm):
     industry = StringField(_l("Industry"), validators=[Length(max=100)])
     size = SelectField(_l("Size (employees)"), choices=[choice("", "—"), *[choice(s, s) for s in SIZES]],
                        validators=[Optional()])
-    status = SelectField(_l("Business status"), choices=[choice("", "—"), *[choice(s, s) for s in STATUSES]],
+    status = SelectField(_l("Business status"),
+                         choices=[choice("", "—"), *[choice(s, labels.lazy(s, "business")) for s in STATUSES]],
                          validators=[Optional()])
     contacts = TextAreaField(_l("Contacts (one per line: name | role | phones | e-mails | service:id | "
                                 "birthday | preferences | language of letters (en, zh_Hans, ru) | \"main\" for "
@@ -42,7 +44,7 @@ class RecordForm(SafeForm):
 
 class LogForm(SafeForm):
     happened_on = DateField(_l("Date"), validators=[DataRequired()])
-    channel = SelectField(_l("Channel"), choices=[choice(c, c) for c in CHANNELS])
+    channel = SelectField(_l("Channel"), choices=[choice(c, labels.lazy(c, "channel")) for c in CHANNELS])
     contact = StringField(_l("Person reached"), validators=[DataRequired(), Length(max=100)])
     topic = TextAreaField(_l("Topic"), validators=[DataRequired(), Length(max=500)])
     result = TextAreaField(_l("Result"), validators=[Optional(), Length(max=2000)])
