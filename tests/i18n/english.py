@@ -22,6 +22,8 @@ WORD = re.compile(r"[A-Za-z][A-Za-z'’]*[A-Za-z]|[A-Za-z]")
 
 # What is not English though written in Latin letters. Each entry says why; extend it the same way.
 ALLOWED_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"(?<![\w-])(en|ru|zh_Hans)(?=[\s,)|、）]|$)",
+     "the language codes the record form's contact lines take (the cell that picks the letters' language)"),
     (r"\b[A-Z][A-Za-z_]+/[A-Za-z_/+-]+", "IANA time zone names (Europe/Moscow)"),
     (r"[\w.+•-]+@[\w-]+(\.[\w-]+)+", "e-mail addresses, masked or not"),
     (r"\b\w•+", "masked names and numbers (the first letter, then dots)"),

@@ -41,6 +41,12 @@ MAILS: dict[str, tuple[str, dict[str, Any]]] = {
                                           "summary": "Sam Okafor read 4 customers outside his team"}),
     "digest": ("digest", {"day": "2026-12-04", "items": [{"subject": "借阅 7", "text": "Q4 plan"}]}),
     "test": ("test", {}),
+    "customer letter": ("customer_letter", {"contact_name": "Eva Kowalski", "company_name": "Nordlicht Logistik GmbH",
+                                            "manager_name": "Sam Okafor", "manager_email": "sam@example.com",
+                                            "link_path": "/letter/abc.def", "expires_on": "2027-01-04"}),
+    "customer letter, no company": ("customer_letter", {"contact_name": "Eva Kowalski", "company_name": "",
+                                                        "manager_name": "Sam Okafor", "manager_email": "",
+                                                        "link_path": "/letter/abc.def", "expires_on": "2027-01-04"}),
 }
 LANGUAGES = {"zh_Hans": "zh-Hans", "ru": "ru"}
 

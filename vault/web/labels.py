@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 
 from flask_babel import LazyString, gettext, pgettext
 
+from vault.core import languages
+
 _Table = dict[str, Callable[[], str]]
 
 # The English of each entry is what the English pages always showed, so English readers see no change.
@@ -80,7 +82,12 @@ LABELS: dict[str, _Table] = {
         "messaging": lambda: gettext("Messaging"),
         "birthday": lambda: gettext("Birthday"),
         "preferences": lambda: gettext("Preferences"),
+        "language": lambda: gettext("Language"),
+        "main": lambda: gettext("Main contact"),
     },
+    # A customer contact's language (the one their letters are written in): its own name, as the account
+    # page's choice shows it, so the code never reaches the page.
+    "language": {code: (lambda name=name: name) for code, name in languages.NATIVE_NAMES.items()},
     # The audit log's action groups (the part of an action code before the colon) in words; the codes
     # themselves stay as recorded.
     "audit group": {
@@ -97,10 +104,13 @@ LABELS: dict[str, _Table] = {
         "document": lambda: pgettext("audit group", "document"),
         "handover": lambda: pgettext("audit group", "handover"),
         "key": lambda: pgettext("audit group", "key"),
+        "letter": lambda: pgettext("audit group", "letter"),
         "loan": lambda: pgettext("audit group", "loan"),
+        "pool": lambda: pgettext("audit group", "shared pool"),
         "public": lambda: pgettext("audit group", "public"),
         "quota": lambda: pgettext("audit group", "quota"),
         "role": lambda: pgettext("audit group", "role"),
+        "rotation": lambda: pgettext("audit group", "rotation"),
         "route": lambda: pgettext("audit group", "route"),
         "storage": lambda: pgettext("audit group", "storage"),
         "token": lambda: pgettext("audit group", "token"),

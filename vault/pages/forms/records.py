@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -89,7 +90,8 @@ def _contact_cells(c: dict[str, Any]) -> list[str]:
              ", ".join(f"{k}:{v}" for k, v in c.get("messaging", {}).items()), c.get("birthday", ""),
              c.get("preferences", "").replace("\n", " ")]
     if c.get("language") or c.get("main"):
-        cells += [c.get("language", ""), "main" if c.get("main") else ""]
+        # The main-contact cell in the reader's words (any word there marks it, see `parse_contacts`).
+        cells += [c.get("language", ""), pgettext("contact cell", "main") if c.get("main") else ""]
     return cells
 
 
