@@ -39,8 +39,10 @@ class AnswerForm(SafeForm):
     not_contacted = SubmitField(_l("No, nobody has contacted me yet"))
 
 
-def _refused(link: str, code: str) -> Any:
+def _refused(link: str, code: str, language: str | None = None) -> Any:
     """Count the bad link against the address, audit it, and keep both though the answer is an error."""
+    if language:
+        locale.speak(language)
     session = db_session()
     ctx = access_context()
     throttle.count_address_failure(session, runtime().settings, ctx.client_addr)
@@ -62,7 +64,7 @@ def confirm(link: str) -> Any:
     try:
         letter = letters.open_link(rt, session, link)
     except letters.LinkRefused as exc:
-        return _refused(link, exc.code)
+        return _refused(link, exc.code, exc.language)
     locale.speak(letter.language)
     form = AnswerForm()
     if form.validate_on_submit():
@@ -73,7 +75,7 @@ def confirm(link: str) -> Any:
             try:
                 letters.answer(rt, session, link, reply, form.comment.data, ctx=access_context())
             except letters.LinkRefused as exc:
-                return _refused(link, exc.code)
+                return _refused(link, exc.code, exc.language)
             return render_template("letters/confirm.html", state="thanks", form=None, letter=letter,
                                    answer=str(reply), company=company)
     return render_template("letters/confirm.html", state="open", form=form, letter=letter, company=company)

@@ -56,9 +56,14 @@ _PURPOSE = b"vault:customer-letter:"
 
 class LinkRefused(ServiceError):
     """A link that cannot be answered: `forged` (bad signature or unknown), `used`, `expired`, `revoked`.
-    Told as 404/410 pages, never a 5xx."""
+    Told as 404/410 pages, never a 5xx. A link to a real letter carries the letter's language, so the
+    contact reads "already used" in the language the letter was written in."""
 
     status = 404
+
+    def __init__(self, code: str, message: object, *, language: str | None = None) -> None:
+        super().__init__(code, message)
+        self.language = language
 
 
 # -- links ------------------------------------------------------------------------------------------------
@@ -211,9 +216,9 @@ def open_link(rt: Runtime, session: Session, link: str, *, now: datetime | None 
         raise LinkRefused("forged", "This link is not valid.")
     state = letter.state(now or utcnow())
     if state == "answered":
-        raise LinkRefused("used", "This link was already used.")
+        raise LinkRefused("used", "This link was already used.", language=letter.language)
     if state != "open":
-        raise LinkRefused(state, f"This link is {state}.")
+        raise LinkRefused(state, f"This link is {state}.", language=letter.language)
     return letter
 
 
@@ -255,7 +260,7 @@ def answer(rt: Runtime, session: Session, link: str, reply: str, comment: str | 
                                      CustomerLetter.revoked_at.is_(None), CustomerLetter.expires_at > now)
         .values(answer=str(reply), answered_at=now).execution_options(synchronize_session=False))
     if spent.rowcount != 1:  # type: ignore[attr-defined]
-        raise LinkRefused("used", "This link was already used.")
+        raise LinkRefused("used", "This link was already used.", language=letter.language)
     session.refresh(letter)
     item = session.get(HandoverItem, letter.handover_item_id) if letter.handover_item_id else None
     current = item is not None and item.customer_id == letter.customer_id and item.to_user_id == letter.new_owner_id
