@@ -3,7 +3,9 @@
 Appending a million records one transaction at a time would take far longer than the thing being
 measured, so the rows are generated and MAC'd here with the reference encoder (`chain.compute_mac`,
 not the fast one under test), then bulk-inserted: COPY on PostgreSQL, executemany on SQLite. The
-chain head is moved to the last row, so the result is indistinguishable from real appends.
+records go to one shard's chain (shard 1 unless told), numbered after the highest record number; that
+shard's head is moved to the last row (and PostgreSQL's number sequence past it), so the result is
+indistinguishable from real appends.
 """
 
 from __future__ import annotations
@@ -14,25 +16,28 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from vault.audit.chain import CHAINED_FIELDS, compute_mac, format_ts
 from vault.db.engine import Database
-from vault.models import AuditHead
+from vault.models import AuditEvent, AuditHead
 
 ACTIONS = ("auth:login", "document:view", "document:view", "document:view", "loan:request", "loan:approve",
            "document:upload", "document:download", "auth:logout")
 NAMES = ("alice", "bob", "chloé", "dmitri", "eve", "françois", "grace", "hiro")
 PLACES = (None, "Head office", "Branch Nord")
-COLUMNS = (*CHAINED_FIELDS, "mac")
+COLUMNS = (*CHAINED_FIELDS, "shard", "shard_seq", "mac")
 
 
 def records(key: bytes, count: int, start_seq: int, previous_mac: str, *, seed: int = 7,
-            start: datetime | None = None) -> Iterator[tuple[dict[str, Any], datetime]]:
-    """`count` chained records after (`start_seq` - 1, `previous_mac`), one per 10 ms of a day's work."""
+            start: datetime | None = None, shard: int = 1,
+            start_place: int | None = None) -> Iterator[tuple[dict[str, Any], datetime]]:
+    """`count` chained records numbered from `start_seq`, in `shard` from place `start_place` (default
+    `start_seq`) after `previous_mac`, one per 10 ms of a day's work."""
     rng = random.Random(seed)
     moment = start or datetime.now(UTC) - timedelta(seconds=count / 100 + 60)
     mac = previous_mac
+    place = start_seq if start_place is None else start_place
     for seq in range(start_seq, start_seq + count):
         moment += timedelta(microseconds=10_000 + rng.randrange(1000))
         actor = rng.randrange(len(NAMES))
@@ -56,20 +61,28 @@ def records(key: bytes, count: int, start_seq: int, previous_mac: str, *, seed: 
             "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0",
             "reason_text": "Preparing the renewal meeting" if action == "loan:request" else None,
             "request_id": f"{rng.getrandbits(64):016x}{seq:016x}", "detail": detail,
+            "shard": shard, "shard_seq": place,
         }
+        place += 1
         mac = compute_mac(key, record, mac)
         record["mac"] = mac
         yield record, moment
 
 
-def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int = 7) -> tuple[int, str]:
-    """Append `count` records after the current head; returns the new head (seq, mac)."""
+def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int = 7,
+         shard: int = 1) -> tuple[int, str]:
+    """Append `count` records to `shard` after its head; returns the shard's new head (shard_seq, mac)."""
     with db.session() as session:
-        head = session.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == 1)).one()
-    seq, mac = int(head[0]), head[1]
+        head = session.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == shard)).one_or_none()
+        if head is None:
+            session.add(AuditHead(id=shard, seq=0, mac="", last_checkpoint_seq=0))
+            head = (0, "")
+        number = int(session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
+    place, mac = int(head[0]), head[1]
     if count <= 0:
-        return seq, mac
-    generated = records(key, count, seq + 1, mac, seed=seed)
+        return place, mac
+    generated = records(key, count, number + 1, mac, seed=seed, shard=shard, start_place=place + 1)
+    seq = number
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -77,7 +90,8 @@ def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int
             with cursor.copy(f"COPY audit_events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                 for record, moment in generated:
                     copy.write_row(_values(record, moment))
-                    seq, mac = record["seq"], record["mac"]
+                    seq, place, mac = record["seq"], record["shard_seq"], record["mac"]
+            cursor.execute("SELECT setval('audit_event_numbers', %s)", (seq,))
         else:
             cursor.execute("BEGIN IMMEDIATE")
             statement = (f"INSERT INTO audit_events ({', '.join(COLUMNS)}) "
@@ -85,7 +99,7 @@ def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int
             rows: list[tuple[Any, ...]] = []
             for record, moment in generated:
                 rows.append(_values(record, moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")))
-                seq, mac = record["seq"], record["mac"]
+                seq, place, mac = record["seq"], record["shard_seq"], record["mac"]
                 if len(rows) >= batch:
                     cursor.executemany(statement, rows)
                     rows.clear()
@@ -94,8 +108,8 @@ def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int
     finally:
         raw.close()
     with db.session() as session:
-        session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, mac=mac))
-    return seq, mac
+        session.execute(update(AuditHead).where(AuditHead.id == shard).values(seq=place, mac=mac))
+    return place, mac
 
 
 def _values(record: dict[str, Any], ts: Any) -> tuple[Any, ...]:
