@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from vault.audit.chain import CHAINED_FIELDS, compute_mac, format_ts
+from vault.audit.shards import shard_for
 from vault.db.engine import Database
 from vault.models import AuditEvent, AuditHead
 
@@ -30,10 +31,13 @@ COLUMNS = (*CHAINED_FIELDS, "shard", "shard_seq", "mac")
 
 
 def records(key: bytes, count: int, start_seq: int, previous_mac: str, *, seed: int = 7,
-            start: datetime | None = None, shard: int = 1,
-            start_place: int | None = None) -> Iterator[tuple[dict[str, Any], datetime]]:
+            start: datetime | None = None, shard: int = 1, start_place: int | None = None,
+            heads: dict[int, tuple[int, str]] | None = None) -> Iterator[tuple[dict[str, Any], datetime]]:
     """`count` chained records numbered from `start_seq`, in `shard` from place `start_place` (default
-    `start_seq`) after `previous_mac`, one per 10 ms of a day's work."""
+    `start_seq`) after `previous_mac`, one per 10 ms of a day's work.
+
+    With `heads` ({shard: (place, mac)} of every shard, updated as records are made) each record goes
+    to its actor's shard instead, so the chains interleave as real appends make them."""
     rng = random.Random(seed)
     moment = start or datetime.now(UTC) - timedelta(seconds=count / 100 + 60)
     mac = previous_mac
@@ -41,6 +45,9 @@ def records(key: bytes, count: int, start_seq: int, previous_mac: str, *, seed: 
     for seq in range(start_seq, start_seq + count):
         moment += timedelta(microseconds=10_000 + rng.randrange(1000))
         actor = rng.randrange(len(NAMES))
+        if heads is not None:
+            shard = shard_for(actor + 1, None, len(heads))
+            place, mac = heads[shard][0] + 1, heads[shard][1]
         action = rng.choice(ACTIONS)
         denied = rng.random() < 0.05
         detail: dict[str, Any] = {}
@@ -63,25 +70,33 @@ def records(key: bytes, count: int, start_seq: int, previous_mac: str, *, seed: 
             "request_id": f"{rng.getrandbits(64):016x}{seq:016x}", "detail": detail,
             "shard": shard, "shard_seq": place,
         }
-        place += 1
         mac = compute_mac(key, record, mac)
         record["mac"] = mac
+        if heads is not None:
+            heads[shard] = (place, mac)
+        place += 1
         yield record, moment
 
 
 def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int = 7,
-         shard: int = 1) -> tuple[int, str]:
-    """Append `count` records to `shard` after its head; returns the shard's new head (shard_seq, mac)."""
+         shard: int = 1, shards: int | None = None) -> tuple[int, str]:
+    """Append `count` records to `shard` after its head, or, with `shards`, to the chains 1..`shards`
+    by actor as the application would; returns the (last) shard's new head (shard_seq, mac)."""
+    chains = [shard] if shards is None else list(range(1, shards + 1))
+    heads: dict[int, tuple[int, str]] = {}
     with db.session() as session:
-        head = session.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == shard)).one_or_none()
-        if head is None:
-            session.add(AuditHead(id=shard, seq=0, mac="", last_checkpoint_seq=0))
-            head = (0, "")
+        for chain in chains:
+            head = session.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == chain)).one_or_none()
+            if head is None:
+                session.add(AuditHead(id=chain, seq=0, mac="", last_checkpoint_seq=0))
+                head = (0, "")
+            heads[chain] = (int(head[0]), head[1])
         number = int(session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
-    place, mac = int(head[0]), head[1]
     if count <= 0:
-        return place, mac
-    generated = records(key, count, number + 1, mac, seed=seed, shard=shard, start_place=place + 1)
+        return heads[chains[-1]]
+    place, mac = heads[shard] if shards is None else (0, "")
+    generated = records(key, count, number + 1, mac, seed=seed, shard=shard, start_place=place + 1,
+                        heads=None if shards is None else heads)
     seq = number
     raw = db.engine.raw_connection()
     try:
@@ -107,9 +122,12 @@ def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int
         raw.commit()
     finally:
         raw.close()
+    if shards is None:
+        heads[shard] = (place, mac)
     with db.session() as session:
-        session.execute(update(AuditHead).where(AuditHead.id == shard).values(seq=place, mac=mac))
-    return place, mac
+        for chain, (at, head_mac) in heads.items():
+            session.execute(update(AuditHead).where(AuditHead.id == chain).values(seq=at, mac=head_mac))
+    return heads[chains[-1]]
 
 
 def _values(record: dict[str, Any], ts: Any) -> tuple[Any, ...]:

@@ -172,8 +172,6 @@ def verify_chain(
         for shard in sorted(rows.shards(connection) | started_heads | set(vouched)):
             _verify_shard(report, key, connection, db.dialect, shard, heads.get(shard), vouched.get(shard, {}),
                           progress)
-    if progress is not None:
-        progress(report.checked % rows.BATCH)
     report.checkpoints = len(signed)
     report.seconds = time.perf_counter() - started
     return report
@@ -210,38 +208,71 @@ def _walk(report: VerifyReport, key: bytes, connection: Connection, dialect: str
     last_number = report.from_seq - 1
     mac_of = mac_function(key)
     where = f"shard {shard}: "
-    for shard_seq, text, mac, seq in rows.stream(connection, rows.shard_canonical_query(dialect, shard, start)):
-        if shard_seq != expected:
-            span = f"#{expected}" if shard_seq == expected + 1 else f"#{expected} to #{shard_seq - 1}"
-            report.damage.append(Damage(last_number + 1, "deleted", where + f"record(s) {span} are missing "
-                                        f"(between seq {last_number} and {seq})", shard, expected))
-            return
-        if mac_of((text + previous).encode("utf-8")) != mac:
-            # The database's encoding is a shortcut; the Python encoder has the last word, and the
-            # full rows are what the damage is classified from.
-            full = _Peekable(rows.stream(connection, rows.shard_chain_query(dialect, shard, shard_seq)))
-            row = next(full)
-            if _mac(key, row, previous) != mac:
-                report.damage.append(_classify(key, row, previous, full, head))
+    # The loop below runs once per record: the report is brought up to date after it, not per row.
+    try:
+        for shard_seq, text, mac, seq in _walk_rows(connection, dialect, shard, start, progress):
+            if shard_seq != expected:
+                span = f"#{expected}" if shard_seq == expected + 1 else f"#{expected} to #{shard_seq - 1}"
+                report.damage.append(Damage(last_number + 1, "deleted", where + f"record(s) {span} are missing "
+                                            f"(between seq {last_number} and {seq})", shard, expected))
                 return
-            full.close()
-        signed = vouched.get(shard_seq)
-        if signed is not None:
-            if signed[0] != mac:
-                report.damage.append(Damage(seq, "modified", where + (
-                    f"the chain was recomputed: record #{shard_seq} (seq {seq}) no longer carries the MAC signed "
-                    f"in checkpoint {signed[1]} (the change lies between #{last_checkpoint + 1} and #{shard_seq})"),
-                    shard, shard_seq))
-                return
-            last_checkpoint = shard_seq
-        previous = mac
-        expected += 1
-        last_number = seq
-        report.checked += 1
-        report.last_seq = max(report.last_seq, seq)
-        report.last_heads[shard] = (shard_seq, mac)
-        if progress is not None and report.checked % rows.BATCH == 0:
-            progress(rows.BATCH)
+            if mac_of((text + previous).encode("utf-8")) != mac or shard_seq in vouched:
+                last_checkpoint = _check_row(report, key, connection, dialect, shard, shard_seq, seq, text, mac,
+                                             previous, vouched, head, last_checkpoint)
+                if last_checkpoint < 0:
+                    return
+            previous = mac
+            expected += 1
+            last_number = seq
+    finally:
+        checked = expected - start
+        report.checked += checked
+        if checked:
+            report.last_seq = max(report.last_seq, last_number)
+            report.last_heads[shard] = (expected - 1, previous)
+    _ends(report, shard, start, expected, last_number, previous, vouched, head)
+
+
+def _walk_rows(connection: Connection, dialect: str, shard: int, start: int,
+               progress: Callable[[int], None] | None) -> Iterator[tuple[Any, ...]]:
+    """The shard's rows from `start` on, batch by batch, reporting progress per batch."""
+    for batch in rows.batches(connection, rows.shard_canonical_query(dialect, shard, start)):
+        yield from batch
+        if progress is not None:
+            progress(len(batch))
+
+
+def _check_row(report: VerifyReport, key: bytes, connection: Connection, dialect: str, shard: int, shard_seq: int,
+               seq: int, text: str, mac: str, previous: str, vouched: dict[int, tuple[str, int]],
+               head: tuple[int, str] | None, last_checkpoint: int) -> int:
+    """The slow path of one record: a MAC the database's encoding did not confirm, or a checkpointed place.
+    Returns the place of the last checkpoint passed, or -1 when damage was found and reported."""
+    where = f"shard {shard}: "
+    if mac_function(key)((text + previous).encode("utf-8")) != mac:
+        # The database's encoding is a shortcut; the Python encoder has the last word, and the
+        # full rows are what the damage is classified from.
+        full = _Peekable(rows.stream(connection, rows.shard_chain_query(dialect, shard, shard_seq)))
+        row = next(full)
+        if _mac(key, row, previous) != mac:
+            report.damage.append(_classify(key, row, previous, full, head))
+            return -1
+        full.close()
+    signed = vouched.get(shard_seq)
+    if signed is not None:
+        if signed[0] != mac:
+            report.damage.append(Damage(seq, "modified", where + (
+                f"the chain was recomputed: record #{shard_seq} (seq {seq}) no longer carries the MAC signed "
+                f"in checkpoint {signed[1]} (the change lies between #{last_checkpoint + 1} and #{shard_seq})"),
+                shard, shard_seq))
+            return -1
+        return shard_seq
+    return last_checkpoint
+
+
+def _ends(report: VerifyReport, shard: int, start: int, expected: int, last_number: int, previous: str,
+          vouched: dict[int, tuple[str, int]], head: tuple[int, str] | None) -> None:
+    """Where the chain ends against its head row and the places the write-once checkpoints vouch for."""
+    where = f"shard {shard}: "
     last = expected - 1
     if head is not None and head[0] > last:
         report.damage.append(Damage(last_number + 1, "truncated", where + (
