@@ -132,8 +132,7 @@ class AuditLog:
                 id=shard, seq=0, mac="", last_checkpoint_seq=0).on_conflict_do_nothing()
             session.execute(new)
             head = session.execute(claim, {"shard_id": shard}).one()
-        shard_seq, previous_mac, last_checkpoint_seq, last_checkpoint_at = head[:4]
-        seq = head[4] if postgresql else session.execute(_NEXT_NUMBER).scalar_one()
+        shard_seq, previous_mac, last_checkpoint_seq, last_checkpoint_at, seq = head
         # Timestamps are kept to the microsecond, as the canonical form shows them; taken under the
         # lock, so time never runs backwards along the chain (short of the clock itself).
         values["seq"] = seq
@@ -180,11 +179,12 @@ _LIMITS = {c.name: c.type.length for c in AuditEvent.__table__.columns
 # The statements of an append, built once (their compiled forms are cached).
 _HEAD = AuditHead.__table__
 _CLAIMED = (_HEAD.c.seq, _HEAD.c.mac, _HEAD.c.last_checkpoint_seq, _HEAD.c.last_checkpoint_at)
-_CLAIM = update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(seq=_HEAD.c.seq + 1).returning(*_CLAIMED)
-# PostgreSQL: the global number in the same round trip, drawn under the head lock.
+# The global number comes in the same round trip, drawn under the head lock: PostgreSQL's sequence;
+# on SQLite, whose writers take turns on the whole database, one more than the highest number.
+_CLAIM = (update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(seq=_HEAD.c.seq + 1)
+          .returning(*_CLAIMED, select(func.coalesce(func.max(AuditEvent.seq), 0) + 1).scalar_subquery()))
 _CLAIM_PG = (update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(seq=_HEAD.c.seq + 1)
              .returning(*_CLAIMED, func.nextval(SEQUENCE)))
-_NEXT_NUMBER = select(func.coalesce(func.max(AuditEvent.seq), 0) + 1)
 # Parameters are prefixed so that none of them is taken for a column of the head in the combined form.
 _EVENTS = AuditEvent.__table__
 _INSERT = insert(_EVENTS).values({c.name: bindparam(f"e_{c.name}", type_=c.type) for c in _EVENTS.columns})
