@@ -214,6 +214,14 @@ def sample_rss(server: AppServer, stop: threading.Event, samples: dict[int, list
             samples.setdefault(pid, []).append((time.monotonic() - started, rss_kib(pid)))
 
 
+def rss_by_minute(series: list[tuple[float, int]]) -> list[str]:
+    """The last sample of each whole minute, to tell growth that levels off from growth that goes on."""
+    marks: dict[int, int] = {}
+    for at, kib in series:
+        marks[int(at // 60) + 1] = kib
+    return [f"{minute}: {kib / 1024:.0f}" for minute, kib in sorted(marks.items())]
+
+
 def audit_counts(deployment: Deployment, since: int) -> tuple[Counter[str], int]:
     with deployment.runtime().db.session() as session:
         rows = session.execute(select(AuditEvent.action, AuditEvent.outcome, func.count())
@@ -342,6 +350,8 @@ def soak(deployment: Deployment, args: argparse.Namespace) -> int:
         print(f"{name:<{width}} | {value:<40} | {'yes' if ok else 'NO'}")
     for line in tally.unexpected[:10]:
         print(f"  unexpected: {line}")
+    for pid, series in sorted(samples.items()):
+        print(f"RSS of worker {pid}, MiB at each minute: " + ", ".join(rss_by_minute(series)))
     all_ok = all(ok for _, _, ok in rows)
     print(f"All invariants {'hold' if all_ok else 'DO NOT hold'}.")
     return 0 if all_ok else 1

@@ -137,3 +137,26 @@ def test_private_files_are_0600_whatever_the_umask(tmp_path):
         os.umask(old)
     assert [p.stat().st_mode & 0o777 for p in (target, tmp_path / "fresh.csv")] == [0o600, 0o600]
     assert target.read_bytes() == b"new"
+
+
+def test_the_rotation_section_is_checked_key_by_key(tmp_path):
+    assert load_settings(environ={}).rotation.interval("key") == 12
+    assert load_settings(environ={}).rotation.interval("vip") == 0
+    path = tmp_path / "vault.toml"
+    path.write_text("[rotation]\ninterval_vip = 24\ninterval_key = 3\nmin_tenure_months = 9\n")
+    rotation = load_settings(environ={"VAULT_CONFIG": str(path)}).rotation
+    # Proposed after the interval, never sooner than the minimum tenure; 0 never rotates.
+    assert (rotation.due_after("vip"), rotation.due_after("key"), rotation.due_after("ordinary")) == (24, 9, 0)
+    for text, message in [
+        ("[rotation]\ninterval_gold = 12\n", "interval_gold"),
+        ("[rotation]\ninterval_key = -1\n", "interval_key must be a whole number of months"),
+        ("[rotation]\ninterval_key = 1.5\n", "interval_key"),
+        ("[rotation]\nmin_tenure_months = true\n", "min_tenure_months"),
+        ("[rotation]\ninterval_vip = 121\n", "from 0 to 120"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_settings(environ={"VAULT_CONFIG": str(path)})
+    # What `vault policy show` prints reads back the same.
+    shown = load_settings(environ={}).policy_sections()["rotation"]
+    assert shown == {"interval_vip": 0, "interval_key": 12, "interval_ordinary": 0, "min_tenure_months": 6}

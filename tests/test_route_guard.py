@@ -10,7 +10,9 @@ from vault.core.actions import Action
 from vault.web.guard import coverage
 
 # auth.set_password: a one-time link's secret is the credential (it sets a first password once).
-PUBLIC_ENDPOINTS = {"auth.login", "auth.set_password", "home.healthz", "static"}
+# letters.confirm: a customer's contact, who has no account, answers the letter about their new account manager;
+# the signed single-use link is the credential, and the page shows nothing of the customer's record.
+PUBLIC_ENDPOINTS = {"auth.login", "auth.set_password", "home.healthz", "letters.confirm", "static"}
 
 
 @pytest.fixture(params=["sqlite"])

@@ -34,6 +34,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "vault.pages.home",
     "vault.pages.customers",
     "vault.pages.records",
+    "vault.pages.pool",
     "vault.pages.search",
     "vault.pages.documents",
     "vault.pages.loans",
@@ -43,7 +44,9 @@ BLUEPRINTS: tuple[str, ...] = (
     "vault.api.audit",
     "vault.pages.audit",
     "vault.pages.departures",
+    "vault.pages.rotation",
     "vault.pages.alerts",
+    "vault.pages.letters",
 )
 LANGUAGES = languages.LANGUAGES
 

@@ -28,29 +28,6 @@ pytestmark = pytest.mark.parametrize("settings_overrides", [{"policy": {
     "alerts": {"directory_per_hour": 15, "new_place": False}}}])
 
 
-@pytest.fixture
-def org(api: Any, users: Any, rt: Any) -> dict[str, int]:
-    """Who works which customer, as the rules are meant for (no `everyone_works` here)."""
-    users.make("vera", Role.BORROWER)
-    users.make("hana", Role.BORROWER)
-    users.make("eva", Role.BORROWER)
-    with rt.db.session() as session:
-        person = {name: accounts.get_user(session, name) for name in ("vera", "hana", "eva", "bob")}
-        accounts.set_manager(rt, session, person["hana"], person["vera"], actor=None)
-        for name in ("eva", "bob"):
-            accounts.set_manager(rt, session, person[name], person["hana"], actor=None)
-    ids = {
-        "eva": api.customer("Ibérica Logística", owner="eva", shared=False),
-        "bob": api.customer("Nordlicht Handel", owner="bob", shared=False),
-        "bea": api.customer("Adriatic Foods", owner="bea", shared=False),
-        "carl": api.customer("Carl Direct", shared=False),
-    }
-    # Bea co-owns Eva's customer (team selling).
-    added = api.post(f"/api/v1/customers/{ids['eva']}/co-owners", "hana", json={"user": "bea"})
-    assert added.status_code == 200, added.get_json()
-    return ids
-
-
 def _listed(api: Any, who: str) -> set[str]:
     answer = api.get("/api/v1/customers", who)
     assert answer.status_code == 200, answer.get_json()

@@ -26,6 +26,7 @@ from vault.models import (
     ApiToken,
     AuditEvent,
     Customer,
+    CustomerLetter,
     Departure,
     Document,
     DocumentVersion,
@@ -36,12 +37,14 @@ from vault.models import (
     QuotaUsage,
     Role,
     RoleAssignment,
+    RotationProposal,
     Segment,
     Severity,
     User,
+    utcnow,
 )
 from vault.runtime import Runtime
-from vault.services import accounts, agreement, customers, departures, documents, loans, viewer, views
+from vault.services import accounts, agreement, customers, departures, documents, letters, loans, viewer, views
 from vault.services.departures import today
 
 XSS = "<script>alert(1)</script>"
@@ -100,6 +103,8 @@ class Texts:
     alert_summary: str = f"Refused attempts Jackal {XSS}"
     resolution: str = f"Checked with the manager Bison {XSS}"
     open_alert_summary: str = f"Evening access Koala {XSS}"
+    rotated: str = f"Rotated Puffin {XSS}"  # a customer proposed for rotation
+    rotated_done: str = f"Rotated Lemur {XSS}"  # a customer already rotated, its contact to confirm
     content: bytes = b"SECRET-CONTENT Manatee: prices 4711, margins 12%.\n"
 
 
@@ -131,9 +136,13 @@ class Scene:
     departure: int = 0  # sam's
     departure_aux: int = 0
     item: int = 0  # sam's customer, handed to sue
+    letter: int = 0  # the letter telling that customer about sue (open link)
+    letter_link: str = ""  # its link
     alert_notice: int = 0  # about sam
     alert_ann: int = 0  # about ann, resolved by aud
     alert_ann_open: int = 0  # about ann, open
+    rotation_open: int = 0  # carl's customer proposed to cam, for an approver to decide
+    rotation_task: int = 0  # a customer rotated from carl to cam, cam's contact to confirm
     tokens: dict[str, str] = field(default_factory=dict)
 
     def user(self, session: Any, name: str) -> User:
@@ -222,7 +231,40 @@ def build(rt: Runtime, users: Any) -> Scene:
     with rt.db.session() as session:
         desk.resolve(rt, session, scene.user(session, "aud"), session.get(Alert, scene.alert_ann),
                      note=t.resolution, ctx=CTX)
+    _rotation(rt, scene)
+    with rt.db.session() as session:
+        # The letter that told the customer about sue (its main contact has no address in the scene, so none
+        # was sent at the handover): an open link, for the walks of the link page and of revoking.
+        scene.letter_link = letters.new_link(rt.settings.secret_key)
+        now = utcnow()
+        letter = CustomerLetter(customer_id=scene.customer, handover_item_id=scene.item, cause="handover",
+                                previous_owner_id=scene.ids["sam"], new_owner_id=scene.ids["sue"],
+                                change_key="badinput-scene", contact_index=0, contact_label="M••• C•••",
+                                language="en", token_hash=letters.link_hash(scene.letter_link), created_at=now,
+                                expires_at=now + timedelta(days=30))
+        session.add(letter)
+        session.flush()
+        scene.letter = letter.id
     return scene
+
+
+def _rotation(rt: Runtime, scene: Scene) -> None:
+    """Two rotation proposals written straight to the database (the plan's rules are tested on their own
+    scenes): one open, from carl to cam; one approved, cam's contact still to confirm."""
+    with rt.db.session() as session:
+        carl, cam = scene.ids["carl"], scene.ids["cam"]
+        proposed = Customer(name=TEXTS.rotated, segment=Segment.KEY, owner_id=carl, created_by_id=carl)
+        rotated = Customer(name=TEXTS.rotated_done, segment=Segment.KEY, owner_id=cam, created_by_id=carl)
+        session.add_all([proposed, rotated])
+        session.flush()
+        open_one = RotationProposal(customer_id=proposed.id, segment="key", from_user_id=carl, proposed_user_id=cam,
+                                    to_user_id=cam)
+        done = RotationProposal(customer_id=rotated.id, segment="key", from_user_id=carl, proposed_user_id=cam,
+                                to_user_id=cam, status="approved", decided_at=utcnow(),
+                                decided_by_id=scene.ids["ann"])
+        session.add_all([open_one, done])
+        session.flush()
+        scene.rotation_open, scene.rotation_task = open_one.id, done.id
 
 
 def _upload(rt: Runtime, scene: Scene, title: str, grade: int, filename: str) -> int:
@@ -281,6 +323,8 @@ def snapshot(rt: Runtime) -> dict[str, Any]:
             "departures": rows(Departure.id, Departure.status, Departure.successor_id, Departure.note),
             "items": rows(HandoverItem.id, HandoverItem.to_user_id, HandoverItem.confirmed_at,
                           HandoverItem.waived_at),
+            "rotations": rows(RotationProposal.id, RotationProposal.status, RotationProposal.to_user_id,
+                              RotationProposal.confirmed_at),
             "alerts": rows(Alert.id, Alert.status, Alert.acknowledged_at, Alert.resolved_at,
                            where=Alert.rule != "probing"),
             "acts": session.scalar(select(func.count()).select_from(AuditEvent).where(

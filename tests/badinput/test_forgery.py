@@ -44,6 +44,8 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "admin.role_decide": ("adm", {"request_id": 1, "verdict": "approve"}, {}),
         "auth.set_password": ("eve", {"secret": "a" * 43}, {"new": "a much longer secret 42",
                                                              "confirm": "a much longer secret 42"}),
+        "letters.confirm": ("eve", {"link": s.letter_link}, {"contacted": "1", "comment": "forged"}),
+        "letters.revoke": ("sue", {"letter_id": s.letter}, {}),
         "admin.users": ("adm", {}, {"username": "mallory", "password": "a much longer secret 42",
                                     "roles": "borrower"}),
         "admin.disable": ("adm", {"user_id": s.ids["bob"]}, {}),
@@ -82,6 +84,9 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "departures.confirm": ("sue", {"item_id": s.item}, {f"i{s.item}-contact_date": today,
                                                             f"i{s.item}-note": REASON}),
         "departures.revoke_leaver_loan": ("kim", {"loan_id": s.loan_requested}, {"reason": REASON}),
+        "pool.claim": ("bob", {"customer_id": s.customer}, {}),
+        "pool.assign": ("abe", {"customer_id": s.customer}, {"as-owner": str(s.ids["bob"])}),
+        "pool.release": ("abe", {"customer_id": s.customer}, {"rel-reason": REASON}),
         "documents.new": ("carl", {}, {"customer": str(s.customer), "title": "Forged", "grade": "1",
                                        "custodian": "0", "file": (io.BytesIO(b"forged text\n"), "forged.txt")}),
         "documents.add_version": ("carl", {"document_id": s.doc2},
@@ -99,6 +104,12 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "loans.approve_batch": ("abe", {}, {"loan": str(s.loan_requested), "comment": "fine"}),
         "loans.return_loan": ("bob", {"loan_id": s.loan_active}, {}),
         "loans.revoke": ("kim", {"loan_id": s.loan_active}, {"reason": REASON, "confirm": "y"}),
+        "rotation.propose": ("abe", {}, {}),
+        "rotation.approve": ("abe", {"proposal_id": s.rotation_open},
+                             {f"a{s.rotation_open}-to_user": str(s.ids["cam"]), f"a{s.rotation_open}-confirm": "y"}),
+        "rotation.skip": ("abe", {"proposal_id": s.rotation_open},
+                          {f"s{s.rotation_open}-reason": REASON, f"s{s.rotation_open}-confirm": "y"}),
+        "rotation.confirm": ("cam", {"proposal_id": s.rotation_task}, {f"c{s.rotation_task}-note": REASON}),
     }
 
 

@@ -42,6 +42,7 @@ LOAN_WORDS = ("Wombat", "Tapir")  # bob's reason, ann's comment
 CONTENT = ("Manatee",)
 CUSTOMER = ("Quokka",)
 DOCUMENT = ("Narwhal", "Quokka")
+ROTATED = ("Puffin",)
 REASON = "Because the customer asked for it"
 UPLOAD_FIELDS = {"title": "Injected", "grade": "1"}
 
@@ -58,6 +59,7 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
     ann = s.ids["ann"]
     ann_words = (TEXTS.open_alert_summary.split()[2], "Jackal")
     loan = {"loan_id": s.loan_active}
+    rotation = {"proposal_id": s.rotation_open}
     requested = {"loan_id": s.loan_requested}
     doc = {"document_id": s.doc2}
     return {
@@ -77,6 +79,12 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         ("auth.set_password", "POST"): [Attempt("eve", {"secret": "not-a-real-link"}, (),
                                                 form={"new": "a much longer secret 42",
                                                       "confirm": "a much longer secret 42"})],
+        # a letter's link: a made-up one is "not found"; only the new owner, their managers and an administrator
+        # revoke a real one (eve works customers, but not this one)
+        ("letters.confirm", "GET"): [Attempt("eve", {"link": "not-a-real-link"}, ())],
+        ("letters.confirm", "POST"): [Attempt("eve", {"link": "a" * 32 + "." + "b" * 43}, (),
+                                              form={"contacted": "1"})],
+        ("letters.revoke", "POST"): [Attempt("eve", {"letter_id": s.letter}, CUSTOMER, code="not_letter_owner")],
         # alerts: an approver never sees or settles an alert about themselves
         ("alerts.show", "GET"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words),
                                  Attempt("ann", {"alert_id": s.alert_ann}, ("Bison", "Jackal")),
@@ -99,6 +107,15 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                                         form={"rm-person": str(s.ids["bob"])})],
         ("api.change_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={"owner": "eve"})],
         ("api.add_co_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={"user": "eve"})],
+        # the pool: a customer with an owner is not in it, and one the caller does not see is "not found"
+        ("api.claim", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={})],
+        ("api.assign", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={"owner": "eve"}),
+                                 Attempt("ann", {"customer_id": s.customer}, CUSTOMER, json={"owner": "eve"})],
+        ("api.release", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, json={"reason": REASON})],
+        ("pool.claim", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER)],
+        ("pool.assign", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER,
+                                          form={"as-owner": str(s.ids["eve"])})],
+        ("pool.release", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER, form={"rel-reason": REASON})],
         ("api.remove_co_owner", "POST"): [Attempt("eve", {"customer_id": s.customer}, CUSTOMER,
                                                   json={"user": "bob"})],
         # the customer record: cam does not see the customer at all; carl (who entered it) sees it but
@@ -218,6 +235,27 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                                  form={f"i{s.item}-contact_date": "2020-01-01",
                                                        f"i{s.item}-note": REASON})],
         ("departures.revoke_leaver_loan", "POST"): [Attempt("kim", loan, LOAN_WORDS, form={"reason": REASON})],
+        # rotation: decided by the owner's managers and approvers, never by the owner or the one who gains;
+        # the contact confirmed by the new owner only
+        ("rotation.approve", "POST"): [
+            Attempt("eve", rotation, ROTATED, code="not_found",
+                    form={f"a{s.rotation_open}-to_user": str(s.ids["cam"]), f"a{s.rotation_open}-confirm": "y"}),
+            Attempt("carl", rotation, ROTATED, form={f"a{s.rotation_open}-to_user": str(s.ids["cam"]),
+                                                     f"a{s.rotation_open}-confirm": "y"}),
+            Attempt("cam", rotation, ROTATED, form={f"a{s.rotation_open}-to_user": str(s.ids["cam"]),
+                                                    f"a{s.rotation_open}-confirm": "y"})],
+        ("rotation.skip", "POST"): [Attempt("eve", rotation, ROTATED, code="not_found",
+                                            form={f"s{s.rotation_open}-reason": REASON,
+                                                  f"s{s.rotation_open}-confirm": "y"}),
+                                    Attempt("cam", rotation, ROTATED, form={f"s{s.rotation_open}-reason": REASON,
+                                                                            f"s{s.rotation_open}-confirm": "y"})],
+        ("rotation.confirm", "POST"): [Attempt("carl", {"proposal_id": s.rotation_task}, ("Lemur",),
+                                               code="not_found", form={f"c{s.rotation_task}-note": REASON})],
+        ("api.approve_rotation", "POST"): [Attempt("eve", rotation, ROTATED, json={}),
+                                           Attempt("cam", rotation, ROTATED, json={}),
+                                           Attempt("abe", rotation, ROTATED, json={"to": "abe"})],
+        ("api.skip_rotation", "POST"): [Attempt("eve", rotation, ROTATED, json={"reason": REASON}),
+                                        Attempt("carl", rotation, ROTATED, json={"reason": REASON})],
     }
 
 

@@ -25,7 +25,9 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # Public acts: signing in is how a person gets a permission at all; its refusals are tested in tests/security.
 # Setting one's first password through a one-time link: the link itself is the credential (its refusals
 # are tested in tests/security/test_two_person_rule.py).
-PUBLIC = {("auth.login", "POST"), ("auth.set_password", "POST")}
+# Answering the letter about a customer's new account manager: the customer's contact has no account, and the
+# signed single-use link is the credential (its refusals are tested in tests/letters/test_link.py).
+PUBLIC = {("auth.login", "POST"), ("auth.set_password", "POST"), ("letters.confirm", "POST")}
 WARNINGS = (AuditAction.ALERT_RAISE, AuditAction.ALERT_ESCALATE)
 
 
@@ -49,6 +51,7 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("viewer.heartbeat", "POST"): {"view_id": 1},
         ("account.token_revoke", "POST"): {"token_id": 1},
         ("admin.password_link", "POST"): user,
+        ("letters.revoke", "POST"): {"letter_id": s.letter},
         ("api.start_departure", "POST"): {},
         ("api.complete_departure", "POST"): departure,
         ("api.withdraw_departure", "POST"): departure,
@@ -66,6 +69,12 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("api.change_owner", "POST"): {"customer_id": s.customer},
         ("api.add_co_owner", "POST"): {"customer_id": s.customer},
         ("api.remove_co_owner", "POST"): {"customer_id": s.customer},
+        ("api.claim", "POST"): {"customer_id": s.customer},
+        ("pool.claim", "POST"): {"customer_id": s.customer},
+        ("pool.assign", "POST"): {"customer_id": s.customer},
+        ("pool.release", "POST"): {"customer_id": s.customer},
+        ("api.assign", "POST"): {"customer_id": s.customer},
+        ("api.release", "POST"): {"customer_id": s.customer},
         ("customers.change_owner", "POST"): {"customer_id": s.customer},
         ("customers.add_co_owner", "POST"): {"customer_id": s.customer},
         ("customers.remove_co_owner", "POST"): {"customer_id": s.customer},
@@ -118,6 +127,13 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("loans.revoke", "POST"): loan,
         ("loans.withdraw", "POST"): requested,
         ("loans.approve_batch", "POST"): {},
+        ("rotation.propose", "POST"): {},
+        ("rotation.approve", "POST"): {"proposal_id": s.rotation_open},
+        ("rotation.skip", "POST"): {"proposal_id": s.rotation_open},
+        ("rotation.confirm", "POST"): {"proposal_id": s.rotation_task},
+        ("api.propose_rotations", "POST"): {},
+        ("api.approve_rotation", "POST"): {"proposal_id": s.rotation_open},
+        ("api.skip_rotation", "POST"): {"proposal_id": s.rotation_open},
     }
 
 

@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import func, select
 
 from tests.loans.helpers import PLACE, REASON, Audit, make_document, used, view_rows
-from vault import policy
+from tests.support.simultaneous import at_once, run_threads
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Document, Role, User
 from vault.services import views
@@ -16,48 +16,23 @@ from vault.services import views
 OPENERS = 50
 
 
-def _run(workers):
-    threads = [threading.Thread(target=work) for work in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(thread.is_alive() for thread in threads)
-
-
 def test_fifty_service_calls_spend_exactly_three_units(rt, users):
     ann = users.make("ann", Role.BORROWER)
     carl = users.make("carl", Role.COMPILER)
     doc = make_document(rt, compiler_id=carl.id, grade=1, view_quota=3)
     audit = Audit(rt)
-    barrier = threading.Barrier(OPENERS)
-    results: list[str] = []
-    lock = threading.Lock()
 
-    def open_one() -> None:
-        session = rt.db.sessions()
-        try:
-            actor = session.get(User, ann.id)
-            document = session.get(Document, doc)
-            _ = document.versions
-            session.commit()  # SQLite: every transaction holds the write lock; do not wait holding it
-            barrier.wait()
-            try:
-                views.open_view(rt, session, actor, document, reason=REASON, place=PLACE, download=False,
-                                ctx=AccessContext(client_addr="10.0.0.9"))
-                session.commit()
-                outcome = "opened"
-            except policy.Denied as exc:
-                session.rollback()
-                outcome = exc.decision.code
-        except Exception as exc:
-            outcome = f"error: {exc!r}"
-        finally:
-            session.close()
-        with lock:
-            results.append(outcome)
+    def load(session):
+        document = session.get(Document, doc)
+        _ = document.versions
+        return session.get(User, ann.id), document
 
-    _run([open_one] * OPENERS)
+    def open_one(session, loaded) -> None:
+        actor, document = loaded
+        views.open_view(rt, session, actor, document, reason=REASON, place=PLACE, download=False,
+                        ctx=AccessContext(client_addr="10.0.0.9"))
+
+    results = at_once(rt, OPENERS, load, open_one, success="opened")
     assert sorted(results) == ["opened"] * 3 + ["quota_exhausted"] * 47, results
     assert used(rt, ann.id, doc) == 3
     assert len(view_rows(rt)) == 3
@@ -87,7 +62,7 @@ def test_fifty_page_requests_spend_exactly_three_units(world, rt, app):
                 statuses.append(response.status_code)
         return post
 
-    _run([worker(client) for client in clients])
+    run_threads([worker(client) for client in clients])
     assert sorted(statuses) == [303] * 3 + [403] * 47
     assert used(rt, world.ids["ann"], doc) == 3
     assert len(view_rows(rt)) == 3

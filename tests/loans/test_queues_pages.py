@@ -87,7 +87,7 @@ def test_batch_approval_judges_each_loan_alone(world, rt):
         ("loan:approve", refused_own, "separation_of_duties", "cam"),
         ("loan:approve", 999_999, "not_found", "cam")]
     said = " ".join(_flashes(cam.get("/loans/approvals")))
-    assert "2 request(s) approved" in said
+    assert "2 requests approved" in said
     assert f"Request #{refused_own} was not approved: The compiler of a file cannot decide on loans of it." in said
     assert "Request #999999 was not approved: No such item" in said
 
@@ -150,7 +150,7 @@ def settings_overrides(request):
 @pytest.mark.parametrize("settings_overrides", [TWO_APPROVERS], indirect=True)
 def test_the_decision_page_says_a_second_approver_is_needed(world, rt):
     (loan_id,) = _requests(world, rt, world.document(2))
-    assert "needs 1 more approver(s) after yours" in world.browser("paula").get(f"/loans/{loan_id}").get_data(
+    assert "needs 1 more approver after yours" in world.browser("paula").get(f"/loans/{loan_id}").get_data(
         as_text=True)
     world.browser("paula").decide(loan_id, "approve")
     assert "your approval decides it" in world.browser("quinn").get(f"/loans/{loan_id}").get_data(as_text=True)

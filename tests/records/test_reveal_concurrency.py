@@ -4,13 +4,13 @@ unit back)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select
 
 from tests.support.factories import make_customer
+from tests.support.simultaneous import at_once
 from vault import policy
 from vault.config.policy_file import RecordSettings
 from vault.core.context import AccessContext
@@ -35,38 +35,19 @@ def _scene(rt: Any, users: Any) -> tuple[int, int]:
 
 def test_twenty_simultaneous_reveals_on_a_quota_of_three_give_three(rt: Any, users: Any) -> None:
     customer_id, boss_id = _scene(rt, users)  # the manager: a VIP customer's ordinary quota, 3
-    barrier = threading.Barrier(REVEALERS)
-    results: list[str] = []
-    lock = threading.Lock()
 
-    def reveal_once() -> None:
-        session = rt.db.sessions()
-        try:
-            actor = session.get(User, boss_id)
-            customer = session.get(Customer, customer_id)
-            _ = customer.co_owners, actor.role_set
-            session.commit()  # SQLite: do not wait for the barrier holding the write lock
-            barrier.wait()
-            try:
-                records.reveal(rt, session, actor, customer, reason="Meeting", place="Office",
-                               ctx=AccessContext(client_addr="10.0.0.9"))
-                session.commit()
-                outcome = "revealed"
-            except policy.Denied as exc:
-                session.rollback()
-                outcome = exc.decision.code
-        except Exception as exc:
-            outcome = f"error: {exc!r}"
-        finally:
-            session.close()
-        with lock:
-            results.append(outcome)
+    def load(session):
+        customer = session.get(Customer, customer_id)
+        actor = session.get(User, boss_id)
+        _ = customer.co_owners, actor.role_set
+        return actor, customer
 
-    threads = [threading.Thread(target=reveal_once) for _ in range(REVEALERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
+    def reveal_once(session, loaded) -> None:
+        actor, customer = loaded
+        records.reveal(rt, session, actor, customer, reason="Meeting", place="Office",
+                       ctx=AccessContext(client_addr="10.0.0.9"))
+
+    results = at_once(rt, REVEALERS, load, reveal_once, success="revealed")
     assert sorted(results) == ["reveal_quota"] * 17 + ["revealed"] * 3, results
     with rt.db.session() as session:
         assert session.scalar(select(func.count()).select_from(AuditEvent).where(

@@ -206,7 +206,9 @@ class Deployment:
         env.update(extra or {})
         self.settings_env = env
         clean = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
-        self.env = {**clean, **env, "PYTHONPATH": str(ROOT)}
+        # As the README's production command runs gunicorn: two malloc arenas per worker, not eight per
+        # core, so memory a thread frees is reused by the others instead of held (see "memory" there).
+        self.env = {"MALLOC_ARENA_MAX": "2", **clean, **env, "PYTHONPATH": str(ROOT)}
         self.servers: list[AppServer] = []
         self._rt: Runtime | None = None
 

@@ -36,7 +36,7 @@ from tests.fixtures.seaweed import SeaweedServer
 from tests.reliability.deployment import AppServer, Deployment
 from tests.support.factories import Users, make_document
 from vault.core.context import AccessContext
-from vault.models import Document, Role, utcnow
+from vault.models import Document, DocumentView, Role, ViewStatus, utcnow
 from vault.services import accounts, agreement, lost_deliveries, maintenance
 
 # Real servers started, killed and restarted: tens of seconds on a loaded 2-core machine.
@@ -80,6 +80,14 @@ class Scene:
 
     def views(self) -> dict[str, int]:
         return self.deployment.accounts().views_by_status
+
+    def status_of(self, view_id: int) -> str:
+        """The status of one view: each test follows its own views by id, so what earlier tests left
+        (in whatever order they ran) does not change what it counts."""
+        with self.rt.db.session() as session:
+            view = session.get(DocumentView, view_id)
+            assert view is not None
+            return str(ViewStatus(view.status).value)
 
     def assert_consistent(self) -> None:
         """The closing checks of every fault: store and database agree, the chain verifies, and no unit
@@ -173,7 +181,6 @@ def test_s3_killed_mid_upload(scene: Scene, own_seaweed: SeaweedServer) -> None:
 
 
 def test_s3_killed_before_and_during_a_view(scene: Scene, own_seaweed: SeaweedServer) -> None:
-    before = scene.views()
     opened = scene.open_view(scene.big)
     assert opened.status_code == 201, opened.text
     own_seaweed.kill()
@@ -183,8 +190,7 @@ def test_s3_killed_before_and_during_a_view(scene: Scene, own_seaweed: SeaweedSe
         assert "given back" in content.text or "try again" in content.text.lower()
     finally:
         own_seaweed.restart()
-    after = scene.views()
-    assert after.get("refunded", 0) == before.get("refunded", 0) + 1, after
+    assert scene.status_of(opened.json()["view_id"]) == "refunded"
     # Midway: the first bytes arrive, then the store dies; the stream is cut, and the unit stays spent
     # as partial (bytes did leave), never counted as delivered.
     opened = scene.open_view(scene.big)
@@ -200,8 +206,10 @@ def test_s3_killed_before_and_during_a_view(scene: Scene, own_seaweed: SeaweedSe
                 received += len(chunk)
     own_seaweed.restart()
     assert 0 < received < len(BIG)
-    _wait_for(lambda: scene.views().get("partial", 0) == before.get("partial", 0) + 1, scene.views)
+    view_id = opened.json()["view_id"]
+    _wait_for(lambda: scene.status_of(view_id) == "partial", lambda: scene.status_of(view_id))
     scene.assert_consistent()
+    assert scene.status_of(view_id) == "partial"
 
 
 def test_postgresql_restarted_under_load(scene: Scene, own_postgres: PostgresCluster) -> None:
@@ -241,17 +249,15 @@ def test_postgresql_restarted_under_load(scene: Scene, own_postgres: PostgresClu
         thread.join(timeout=120)
     assert 500 not in statuses and 0 not in statuses, (sorted(set(statuses)), failures[:5])
     assert 503 in statuses, sorted(set(statuses))  # the outage was seen, as a clear "try again"
-    assert statuses[-1] in (200, 201)
     assert all("database" in failure.lower() for failure in failures), failures[:5]
-    after = scene.open_view(scene.small)
-    assert after.status_code == 201, after.text
+    # Service resumes by itself (bounded: the pool finds its connections dead and opens new ones).
+    _wait_for(lambda: scene.open_view(scene.small).status_code == 201, lambda: "no view opens after the restart")
     scene.assert_consistent()
 
 
 def test_a_worker_killed_mid_request(scene: Scene) -> None:
     server = scene.server
     workers = server.wait_workers(2)
-    before = scene.views()
     opened = scene.open_view(scene.big)
     assert opened.status_code == 201, opened.text
     with requests.get(opened.json()["content_url"], headers=scene.headers("ann"), timeout=60, stream=True) as stream:
@@ -265,13 +271,13 @@ def test_a_worker_killed_mid_request(scene: Scene) -> None:
                 pass
     server.wait_workers(2)
     _wait_for(lambda: requests.get(f"{server.url}/healthz", timeout=5).status_code == 200, lambda: "no answer")
-    # The dead worker could not record how the stream ended.
-    assert scene.views().get("delivering", 0) == before.get("delivering", 0) + 1
+    # The dead worker could not record how the stream ended; the sweep settles it as partial.
+    view_id = opened.json()["view_id"]
+    assert scene.status_of(view_id) == "delivering"
     after = scene.open_view(scene.small)
     assert after.status_code == 201, after.text
-    partial = scene.views().get("partial", 0)
     scene.assert_consistent()
-    assert scene.views().get("partial", 0) == partial + 1
+    assert scene.status_of(view_id) == "partial"
 
 
 def _kill(pid: int) -> None:

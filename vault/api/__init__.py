@@ -1,6 +1,6 @@
 """The JSON API under /api/v1: bearer tokens only, the same policy and services as the pages.
 
-Resources live in their own modules (me, customers, documents, loans, views, alerts, departures, search,
+Resources live in their own modules (me, customers, documents, loans, views, alerts, departures, rotations, search,
 openapi);
 importing them
 registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` JSON.
@@ -8,7 +8,21 @@ registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` 
 
 from __future__ import annotations
 
-from vault.api import alerts, customers, departures, documents, errors, loans, me, openapi, records, search, views
+from vault.api import (
+    alerts,
+    customers,
+    departures,
+    documents,
+    errors,
+    loans,
+    me,
+    openapi,
+    pool,
+    records,
+    rotations,
+    search,
+    views,
+)
 from vault.api.blueprint import bp
 
 # Bearer tokens only (cookies are ignored under /api), so there is no browser session to forge requests with.
@@ -17,4 +31,4 @@ CSRF_EXEMPT = True
 errors.install(bp)
 
 __all__ = ["CSRF_EXEMPT", "alerts", "bp", "customers", "departures", "documents", "loans", "me", "openapi",
-           "records", "search", "views"]
+           "pool", "records", "rotations", "search", "views"]

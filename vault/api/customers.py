@@ -50,6 +50,8 @@ CREATE = JsonBody(
         Field("segment", "string", "vip, key or ordinary.", choices=tuple(str(s) for s in Segment)),
         Field("owner", "string", "User name of the account manager; the caller when left out.",
               required=False, nullable=True, max_length=64),
+        Field("pool", "boolean", "true: a new lead for the shared pool, with no owner (leave `owner` out).",
+              required=False, default=False),
         Field("notes", "string", "Notes on the relationship: sealed into the customer's record as its first "
               "version, shown masked as `record.notes` (`POST …/reveal` shows them).", required=False, default="",
               max_length=4000),
@@ -83,7 +85,7 @@ def create_customer() -> Any:
             raise invalid({"owner": "is not a known user name"})
     customer = customers_service.create_customer(
         runtime(), session, auth.current(), name=values["name"], segment=values["segment"], owner=owner,
-        notes=values["notes"], ctx=access_context(),
+        notes=values["notes"], to_pool=bool(values["pool"]), ctx=access_context(),
     )
     return jsonify(serializers.customer(customer)), 201
 

@@ -70,7 +70,7 @@ def build(app: Flask) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "tags": [{"name": name} for name in
-                 ("account", "customers", "documents", "loans", "views", "audit", "meta")],
+                 ("account", "customers", "pool", "documents", "loans", "views", "audit", "meta")],
         "paths": dict(sorted(paths.items())),
         "components": {
             "securitySchemes": {

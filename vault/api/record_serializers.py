@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from vault.api.serializers import SCHEMAS, _object, _ref, timestamp
-from vault.services.records import CHANNELS, FACTS, SIZES, STATUSES, Change, LogLine, RecordView, VersionView
+from vault.core.languages import LANGUAGES
+from vault.services.records import FACTS, LOG_CHANNELS, SIZES, STATUSES, Change, LogLine, RecordView, VersionView
 
 _TEXT = {"type": "string"}
 _TEXTS = {"type": "array", "items": _TEXT}
@@ -45,6 +46,8 @@ _CONTACT = _object({
     "name": _TEXT, "role": _TEXT, "phones": _TEXTS, "emails": _TEXTS,
     "messaging": {"type": "object", "additionalProperties": _TEXT}, "birthday": _TEXT, "preferences": _TEXT,
 }, "A contact person; masked (`+49 ••• ••• 96`, `j•••@nordlicht.example`) until revealed.")
+# Present only when set: the language letters to the contact are written in, and the main-contact mark.
+_CONTACT["properties"].update({"language": {"type": "string", "enum": list(LANGUAGES)}, "main": {"type": "boolean"}})
 _FACTS = {name: _TEXT for name in FACTS}
 _GROUPS = {"contacts": {"type": "array", "items": _ref("RecordContact")},
            "terms": {"type": "object", "additionalProperties": _TEXT}, "notes": _TEXT}
@@ -53,7 +56,7 @@ _SCALAR_OR_NULL = {"type": ["string", "null"]}
 SCHEMAS["RecordContact"] = _CONTACT
 SCHEMAS["LogEntry"] = _object({
     "id": {"type": "integer", "minimum": 1}, "happened_on": {"type": "string", "format": "date"},
-    "channel": {"type": "string", "enum": list(CHANNELS)}, "author": _TEXT, "verification": {"type": "boolean"},
+    "channel": {"type": "string", "enum": list(LOG_CHANNELS)}, "author": _TEXT, "verification": {"type": "boolean"},
     "main_contact": {"type": "boolean"}, "contact": _TEXT, "topic": _TEXT, "result": _TEXT, "next_step": _TEXT,
 }, "A visit, call or meeting; who was reached and what was said are masked until revealed.")
 SCHEMAS["CustomerRecord"] = _object({
@@ -91,6 +94,8 @@ _CONTACT_INPUT = {
                       "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 100}},
         "birthday": {"type": "string", "format": "date"},
         "preferences": {"type": "string", "maxLength": 500},
+        "language": {"type": "string", "enum": list(LANGUAGES)},
+        "main": {"type": "boolean"},
     },
     "required": ["name"],
     "additionalProperties": False,

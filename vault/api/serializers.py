@@ -44,6 +44,11 @@ def customer(item: Customer) -> dict[str, Any]:
     }
 
 
+def pool_customer(item: Customer) -> dict[str, Any]:
+    """A pooled customer as the pool shows it: name and segment only (need to know)."""
+    return {"id": item.id, "name": item.name, "segment": str(item.segment)}
+
+
 def customer_detail(item: Customer, documents: list[Document]) -> dict[str, Any]:
     return {**customer(item), "documents": [document_summary(d) for d in documents]}
 
@@ -178,6 +183,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "total": {"type": "integer", "minimum": 0, "description": "Customers matching, on all pages."},
         "page": {"type": "integer", "minimum": 1},
         "pages": {"type": "integer", "minimum": 1},
+    }),
+    "PoolCustomer": _object({
+        "id": _ID, "name": _TEXT, "segment": {"type": "string", "enum": [str(s) for s in Segment]},
+    }, "A customer in the shared pool: its name and segment, nothing of its record."),
+    "PoolList": _object({
+        "customers": {"type": "array", "items": _ref("PoolCustomer")},
+        "total": {"type": "integer", "minimum": 0, "description": "Pooled customers the caller may take."},
+        "page": {"type": "integer", "minimum": 1},
+        "pages": {"type": "integer", "minimum": 1},
+        "claimable_segments": {"type": "array", "items": {"type": "string", "enum": [str(s) for s in Segment]},
+                               "description": "Segments the caller may claim from."},
+        "may_assign": {"type": "boolean", "description": "The caller may give pooled customers to their people."},
     }),
     "DocumentSummary": _object({
         "id": _ID, "customer_id": _ID, "title": _TEXT, "grade": {"type": "integer", "enum": [1, 2, 3]},

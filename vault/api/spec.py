@@ -27,7 +27,9 @@ ERROR_STATUSES: dict[int, str] = {
     415: "The body is not of the required media type.",
     422: "A field is missing or has a wrong value; `fields` says which and why.",
     500: "The stored file cannot be read (it fails authentication); the view was given back.",
-    503: "The object store is unreachable (for a view: the view was given back).",
+    503: "The database (`database_unavailable`: restarting, failing over or out of space; nothing was changed) "
+         "or the object store (`storage_unavailable`; for a view: the view was given back) cannot be reached "
+         "just now; try again in a moment (the database's answer carries `Retry-After`).",
 }
 
 
@@ -45,7 +47,8 @@ class Operation:
     binary_type: str = "application/octet-stream"  # the media type(s) of a binary answer, comma-separated
 
     def statuses(self, has_path_params: bool) -> list[int]:
-        codes = {401, 403, *self.errors}
+        # 503: any request may meet the database going away (a restart, a failover); nothing is changed.
+        codes = {401, 403, 503, *self.errors}
         if self.body is not None:
             # 400: malformed JSON, or bad input the service itself refuses (a file of the wrong type).
             codes |= {400, 413, 415, 422}

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from babel.dates import format_skeleton
+from flask_babel import get_locale
 from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
@@ -170,12 +172,13 @@ def columns(data: list[tuple[str, int]], *, width: int = 720, height: int = 160)
 
 
 def _short_day(label: str) -> str:
-    """"2026-03-09" → "9 Mar": short enough for a tick, unambiguous within a 92-day window."""
+    """"2026-03-09" → "Mar 9", "9 мар.", "3月9日": short enough for a tick, unambiguous within a 92-day
+    window, written the reader's way (English when drawn outside a request)."""
     try:
         day = date.fromisoformat(label)
     except ValueError:
         return label
-    return f"{day.day} {day.strftime('%b')}"
+    return format_skeleton("MMMd", day, locale=str(get_locale() or "en"))
 
 
 def rows_chart(data: list[tuple[str, int]], *, width: int = 720, row: int = 22) -> Chart:

@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vault.cli.documents",
     "vault.cli.demo",
     "vault.cli.departures",
+    "vault.cli.rotation",
     "vault.cli.maintenance",
     "vault.cli.mail",
     "vault.cli.trace",

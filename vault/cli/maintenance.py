@@ -29,6 +29,7 @@ def run() -> None:
     click.echo(f"expired {report.loans_expired} loan(s); refunded {report.views_refunded} unused view(s); "
                f"last-day steps for {len(report.departures_offboarded)} departure(s)"
                + (f"; settled {report.deliveries_lost} lost delivery(ies) as partial" if report.deliveries_lost else "")
+               + (f"; {report.claims_lapsed} pool claim(s) lapsed" if report.claims_lapsed else "")
                + (f"; signed audit checkpoint {checkpoint.seq}" if checkpoint else ""))
 
 

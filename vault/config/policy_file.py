@@ -1,5 +1,5 @@
-"""The policy file's sections (`[grades]`, `[alerts]`, `[working_hours]`, `[departure]`, `[records]`), typed and checked
-key by key once, at start-up.
+"""The policy file's sections (`[grades]`, `[alerts]`, `[working_hours]`, `[departure]`, `[records]`,
+`[rotation]`, `[pool]`), typed and checked key by key once, at start-up.
 
 A mistyped threshold must stop the start-up, not silently leave a rule at its default: a company that
 believes it lowered "customers per day" to 10 and still runs at 20 is worse off than one that knows.
@@ -228,6 +228,68 @@ def parse_records(raw: dict[str, Any]) -> RecordSettings:
     return RecordSettings(**raw)
 
 
+# The roles that may own customers (`vault.services.customers.OWNER_ROLES`), by name: a pool claim makes its
+# claimant the owner, so only these may be named in `[pool] claim_roles_*`.
+POOL_ROLES = ("borrower", "compiler")
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """`[pool]`: who may claim customers of each segment from the shared pool, how many each person may hold
+    at once per segment, and after how many days a claim nobody works goes back to the pool.
+
+    A claim lapses when its holder has neither logged a contact nor updated or confirmed the record for
+    `lapse_days`; the maintenance sweep returns it. A manager's assignment from the pool counts as a claim
+    of the person given the customer (the same limit, the same lapse).
+    """
+
+    claim_roles_vip: frozenset[str] = frozenset(POOL_ROLES)
+    claim_roles_key: frozenset[str] = frozenset(POOL_ROLES)
+    claim_roles_ordinary: frozenset[str] = frozenset(POOL_ROLES)
+    max_claims_vip: int = 3
+    max_claims_key: int = 10
+    max_claims_ordinary: int = 30
+    lapse_days: int = 30
+
+    def claim_roles(self, segment: Segment | str) -> frozenset[str]:
+        """Role names whose holders may claim customers of `segment` (empty: nobody)."""
+        return frozenset(getattr(self, f"claim_roles_{Segment(segment).value}"))
+
+    def max_claims(self, segment: Segment | str) -> int:
+        return int(getattr(self, f"max_claims_{Segment(segment).value}"))
+
+
+def parse_pool(raw: dict[str, Any]) -> PoolSettings:
+    """Parse `[pool]`: claim_roles_<segment> (lists of borrower/compiler, may be empty), max_claims_<segment>
+    (0-100000) and lapse_days (1-3660).
+
+    Raises:
+        ConfigError: an unknown key, or a value of the wrong type or range.
+    """
+    known = {f.name for f in fields(PoolSettings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"[pool] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name.startswith("claim_roles_"):
+            if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+                raise ConfigError(f"[pool] {name} must be a list such as [\"borrower\", \"compiler\"]")
+            roles = frozenset(r.strip().lower() for r in value)
+            if roles - set(POOL_ROLES):
+                raise ConfigError(f"[pool] {name}: each role must be one of {', '.join(POOL_ROLES)}")
+            values[name] = roles
+        elif name.startswith("max_claims_"):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
+                raise ConfigError(f"[pool] {name} must be a whole number from 0 to 100000")
+            values[name] = value
+        else:
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3660:
+                raise ConfigError(f"[pool] {name} must be a whole number of days from 1 to 3660")
+            values[name] = value
+    return PoolSettings(**values)
+
+
 @dataclass(frozen=True)
 class GradeRule:
     """What a grade demands; the defaults are the product's table, a deployment may change them."""
@@ -276,7 +338,47 @@ def parse_grades(raw: dict[str, Any], where: str = "policy file") -> dict[int, G
     return grades
 
 
-SECTIONS = ("grades", "alerts", "working_hours", "departure", "records")
+@dataclass(frozen=True)
+class RotationSettings:
+    """`[rotation]`: how often the account manager of each segment's customers changes hands, in months
+    (0: that segment does not rotate), and how long a new owner keeps a customer before the plan may move
+    it again (`min_tenure_months`, so a customer handed over last month is not rotated on). The plan is a
+    proposal: a manager approves, edits or skips every swap (`vault.services.rotation`)."""
+
+    interval_vip: int = 0
+    interval_key: int = 12
+    interval_ordinary: int = 0
+    min_tenure_months: int = 6
+
+    def interval(self, segment: Segment | str) -> int:
+        """Months between rotations for a customer of `segment` (0: never rotated)."""
+        return int(getattr(self, f"interval_{Segment(segment).value}"))
+
+    def due_after(self, segment: Segment | str) -> int:
+        """Months an owner holds a customer of `segment` before a swap is proposed (0: never): the
+        interval, and never less than the minimum tenure."""
+        months = self.interval(segment)
+        return max(months, self.min_tenure_months) if months else 0
+
+
+def parse_rotation(raw: dict[str, Any]) -> RotationSettings:
+    """Parse `[rotation]`: interval_vip, interval_key, interval_ordinary, min_tenure_months, whole numbers
+    of months from 0 to 120.
+
+    Raises:
+        ConfigError: an unknown key, or a value of the wrong type or range.
+    """
+    known = {f.name for f in fields(RotationSettings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"[rotation] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    for name, value in raw.items():
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 120:
+            raise ConfigError(f"[rotation] {name} must be a whole number of months from 0 to 120")
+    return RotationSettings(**raw)
+
+
+SECTIONS = ("grades", "alerts", "working_hours", "departure", "records", "rotation", "pool")
 
 
 def _clock_text(moment: time) -> str:
@@ -284,7 +386,9 @@ def _clock_text(moment: time) -> str:
 
 
 def policy_sections(grades: dict[int, GradeRule], alerts: AlertSettings, hours: WorkingHours,
-                    departure: DepartureSettings, records: RecordSettings | None = None) -> dict[str, Any]:
+                    departure: DepartureSettings, records: RecordSettings | None = None,
+                    rotation: RotationSettings | None = None,
+                    pool: PoolSettings | None = None) -> dict[str, Any]:
     """The policy in force, shaped like the policy file (`vault policy show` prints it as TOML): reading
     it back gives the same settings."""
     return {
@@ -296,6 +400,9 @@ def policy_sections(grades: dict[int, GradeRule], alerts: AlertSettings, hours: 
                       "key_segments": sorted(str(s) for s in departure.key_segments),
                       "on_notice": departure.on_notice},
         "records": {f.name: getattr(records or RecordSettings(), f.name) for f in fields(RecordSettings)},
+        "rotation": {f.name: getattr(rotation or RotationSettings(), f.name) for f in fields(RotationSettings)},
+        "pool": {f.name: sorted(value) if isinstance(value := getattr(pool or PoolSettings(), f.name), frozenset)
+                 else value for f in fields(PoolSettings)},
     }
 
 

@@ -23,17 +23,22 @@ from vault.config.policy_file import (
     AlertSettings,
     DepartureSettings,
     GradeRule,
+    PoolSettings,
     RecordSettings,
+    RotationSettings,
     WorkingHours,
     parse_alerts,
     parse_departure,
     parse_grades,
+    parse_pool,
     parse_records,
+    parse_rotation,
     parse_working_hours,
     policy_sections,
     zone,
 )
 from vault.config.smtp import check as check_smtp
+from vault.core.languages import LANGUAGES
 
 __all__ = ["ConfigError", "GradeRule", "Settings", "TrustedPlace", "ensure_secret_key", "load_settings"]
 
@@ -106,12 +111,19 @@ class Settings:
     smtp_url: str = ""
     mail_from: str = ""
     security_contacts: tuple[str, ...] = ()
+    # How the company signs the letters to its customers, and the language a contact without one is written in.
+    company_name: str = ""
+    company_language: str = "en"
+    # How long the link in a letter introducing a new account manager stays usable.
+    letter_link_days: int = 30
     log_level: str = "INFO"
     grades: dict[int, GradeRule] = field(default_factory=lambda: dict(DEFAULT_GRADES))
     alerts: AlertSettings = field(default_factory=AlertSettings)
     working_hours: WorkingHours = field(default_factory=lambda: parse_working_hours({}, "UTC"))
     departure: DepartureSettings = field(default_factory=DepartureSettings)
     records: RecordSettings = field(default_factory=RecordSettings)
+    rotation: RotationSettings = field(default_factory=RotationSettings)
+    pool: PoolSettings = field(default_factory=PoolSettings)
 
     @property
     def database(self) -> str:
@@ -131,7 +143,8 @@ class Settings:
 
     def policy_sections(self) -> dict[str, Any]:
         """The policy in force, shaped like the policy file."""
-        return policy_sections(self.grades, self.alerts, self.working_hours, self.departure, self.records)
+        return policy_sections(self.grades, self.alerts, self.working_hours, self.departure, self.records,
+                               self.rotation, self.pool)
 
     def grade(self, grade: int) -> GradeRule:
         try:
@@ -141,7 +154,7 @@ class Settings:
 
 
 
-_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure", "records"}
+_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure", "records", "rotation", "pool"}
 _ENV_FIELDS = {f.name for f in fields(Settings)} - _POLICY_FIELDS
 
 
@@ -194,6 +207,8 @@ def _parse_policy(sections: dict[str, Any], timezone: str, where: str) -> dict[s
         "working_hours": parse_working_hours(sections.get("working_hours", {}), timezone),
         "departure": parse_departure(sections.get("departure", {})),
         "records": parse_records(sections.get("records", {})),
+        "rotation": parse_rotation(sections.get("rotation", {})),
+        "pool": parse_pool(sections.get("pool", {})),
     }
 
 
@@ -268,6 +283,13 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         raise ConfigError("VAULT_AGREEMENT_VERSION must be 1 to 64 characters")
     if settings.agreement_path is not None and not settings.agreement_path.is_file():
         raise ConfigError(f"VAULT_AGREEMENT_PATH names {settings.agreement_path}, which is not a file")
+    if len(settings.company_name) > 200:
+        raise ConfigError("VAULT_COMPANY_NAME has at most 200 characters")
+    if settings.company_language not in LANGUAGES:
+        raise ConfigError(f"VAULT_COMPANY_LANGUAGE must be one of {', '.join(LANGUAGES)}, "
+                          f"not {settings.company_language!r}")
+    if not 1 <= settings.letter_link_days <= 365:
+        raise ConfigError("VAULT_LETTER_LINK_DAYS must be between 1 and 365")
     check_smtp(settings)
     return settings
 

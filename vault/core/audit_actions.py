@@ -44,9 +44,15 @@ class AuditAction(StrEnum):
     LOAN_RETURN = "loan:return"
     LOAN_REVOKE = "loan:revoke"
     LOAN_WITHDRAW = "loan:withdraw"  # the borrower takes back a request nobody has decided yet
+    POOL_ASSIGN = "pool:assign"  # a manager gives a pooled customer to one of their people
+    POOL_CLAIM = "pool:claim"
+    POOL_READ = "pool:read"  # the pool listed, with the ids shown
+    POOL_RELEASE = "pool:release"  # the owner or their manager returns a customer to the pool, with a reason
     PUBLIC = "public"
     QUOTA_OVERRIDE = "quota:override"
     ROLE_ASSIGN = "role:assign"
+    ROTATION_CONFIRM = "rotation:confirm"  # the new owner confirms having reached a rotated customer
+    ROTATION_DECIDE = "rotation:decide"
     USER_MANAGE = "user:manage"
 
     # Accounts and signing in.
@@ -84,6 +90,14 @@ class AuditAction(StrEnum):
     CUSTOMER_OWNER = "customer:owner"
     CUSTOMER_CO_OWNER_ADD = "customer:co_owner_add"
     CUSTOMER_CO_OWNER_REMOVE = "customer:co_owner_remove"
+    POOL_LAPSE = "pool:lapse"  # a claim nobody worked for the lapse period went back to the pool
+    POOL_RETURN = "pool:return"  # a leaver's customer returned to the pool in a departure
+
+    # Rotation of account managers.
+    ROTATION_PROPOSE = "rotation:propose"  # the plan proposed moving one customer to another owner
+    ROTATION_APPROVE = "rotation:approve"  # a manager approved (perhaps naming someone else): ownership moved
+    ROTATION_SKIP = "rotation:skip"  # a manager kept the customer with its owner, saying why
+    ROTATION_VOID = "rotation:void"  # the owner changed another way before anyone decided
 
     # The customer record.
     CUSTOMER_CONFIRM = "customer:confirm"  # the owner found the record current and changed nothing
@@ -113,6 +127,13 @@ class AuditAction(StrEnum):
     ALERT_ESCALATE = "alert:escalate"
     ALERT_ACKNOWLEDGE = "alert:acknowledge"
     ALERT_RESOLVE = "alert:resolve"
+
+    # Letters to a customer's main contacts about a new account manager, and the customer's answer.
+    CUSTOMER_CONTACTS_SYSTEM_READ = "customer:contacts_system_read"  # the product opened the sealed contacts
+    CUSTOMER_LETTER = "customer:letter"  # letters queued for one change of owner (no address, no text)
+    LETTER_ANSWER = "letter:answer"  # a contact answered through the letter's link (no sign-in)
+    LETTER_LINK_REFUSED = "letter:link_refused"  # a forged, used, expired or revoked link was followed
+    LETTER_REVOKE = "letter:revoke"
 
     # Keys, storage and the log itself (operators).
     KEY_REWRAP = "key:rewrap"

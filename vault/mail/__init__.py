@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from vault.config.smtp import SmtpConfig, parse_smtp_url
+from vault.mail import letters as _letters  # noqa: F401  (registers the customer letter)
 from vault.mail import notifications as _notifications  # noqa: F401  (registers the listeners)
 from vault.mail.digest import send_digests
 from vault.mail.kinds import Kind

@@ -17,6 +17,7 @@ class Kind(StrEnum):
     SECURITY_ALERT = "security_alert"  # to the security contacts
     DIGEST = "digest"  # the daily summary itself
     TEST = "test"  # `vault mail test`
+    CUSTOMER_LETTER = "customer_letter"  # to a customer's main contacts: their new account manager
 
 
 # What a person chooses for on the account page, in the order shown.

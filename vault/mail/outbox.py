@@ -44,7 +44,8 @@ def _resolve(session: Session, recipient: User | str) -> tuple[str, User | None]
 
 
 def enqueue(session: Session, kind: Kind | str, recipients: Iterable[User | str], template: str,
-            context: dict[str, Any], *, dedupe: str | None = None, now: datetime | None = None) -> list[MailOutbox]:
+            context: dict[str, Any], *, dedupe: str | None = None, now: datetime | None = None,
+            locale: str | None = None) -> list[MailOutbox]:
     """Queue one mail per recipient (people without an address or who chose "off" are skipped).
 
     Args:
@@ -54,6 +55,8 @@ def enqueue(session: Session, kind: Kind | str, recipients: Iterable[User | str]
         context: the template's values (plain data, no ORM objects: the text is rendered now).
         dedupe: a key naming the event; with it, a second call for the same event and recipient adds
             nothing (a retried act, two listeners).
+        locale: the language to write in, for mail whose language is chosen with the address (a customer's
+            contact has no account to hold one); without it, people get their own and addresses the default.
 
     Returns:
         The rows added (queued, or held for the digest).
@@ -76,7 +79,7 @@ def enqueue(session: Session, kind: Kind | str, recipients: Iterable[User | str]
         key = f"{dedupe}:{address}"[:200] if dedupe else None
         if key and session.scalar(select(MailOutbox.id).where(MailOutbox.dedupe_key == key)) is not None:
             continue
-        message = render(template, context, locale=user.locale if user else None, base_url=base_url)
+        message = render(template, context, locale=locale or (user.locale if user else None), base_url=base_url)
         row = MailOutbox(
             created_at=now, kind=str(kind), recipient=address, recipient_user_id=user.id if user else None,
             subject=message.subject, body_text=message.text, body_html=message.html,

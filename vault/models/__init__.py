@@ -7,9 +7,12 @@ from vault.models.customers import Customer, CustomerAccess, CustomerCoOwner, Se
 from vault.models.departures import Departure, DepartureStatus, HandoverItem
 from vault.models.documents import PREVIEW_NONE, PREVIEW_READY, Document, DocumentVersion, VersionPage
 from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSession
+from vault.models.letters import CustomerLetter, LetterAnswer
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.mail import MailMode, MailOutbox, MailPreference, MailStatus
+from vault.models.pool import PoolClaim
 from vault.models.records import ContactLogEntry, CustomerRecord, CustomerRecordVersion, RevealUsage
+from vault.models.rotation import ProposalStatus, RotationProposal
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from vault.models.users import ApiToken, Role, RoleAssignment, User, UserStatus
 from vault.models.views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewStatus
@@ -33,6 +36,7 @@ __all__ = [
     "Customer",
     "CustomerAccess",
     "CustomerCoOwner",
+    "CustomerLetter",
     "CustomerRecord",
     "CustomerRecordVersion",
     "Departure",
@@ -41,6 +45,7 @@ __all__ = [
     "DocumentVersion",
     "DocumentView",
     "HandoverItem",
+    "LetterAnswer",
     "Loan",
     "LoanDecision",
     "LoanKind",
@@ -51,6 +56,8 @@ __all__ = [
     "MailPreference",
     "MailStatus",
     "PasswordLink",
+    "PoolClaim",
+    "ProposalStatus",
     "QuotaExhaustion",
     "QuotaUsage",
     "RecoveryCode",
@@ -59,6 +66,7 @@ __all__ = [
     "Role",
     "RoleAssignment",
     "RoleRequest",
+    "RotationProposal",
     "Segment",
     "Severity",
     "TotpSecret",

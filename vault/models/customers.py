@@ -34,6 +34,11 @@ class Customer(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Since when the current owner has held the relationship: the rotation plan's tenure. Kept by the
+    # model (`_owner_moved`), so every way of changing the owner restarts it. Loaded only when asked for
+    # (the rotation plan undefers it): schema revision 0014 seals old notes through this model before
+    # revision 0015 adds the column.
+    owner_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, deferred=True)
 
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
     co_owners: Mapped[list[CustomerCoOwner]] = relationship(
@@ -83,3 +88,11 @@ class CustomerAccess(Base):
 def _fold_name(_mapper: object, _connection: object, customer: Customer) -> None:
     # Kept by the model itself, so no path that names a customer can leave the key stale.
     customer.name_key = name_key(customer.name)
+
+
+@event.listens_for(Customer.owner_id, "set")
+def _owner_moved(customer: Customer, value: int | None, previous: object, _initiator: object) -> None:
+    # Any path that gives the customer to someone else (assignment, handover, rotation, the pool) restarts
+    # the tenure; setting the same owner again does not.
+    if value != previous:
+        customer.owner_since = utcnow()

@@ -80,6 +80,12 @@ class HandoverItem(Base):
     waived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     waived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     waived_reason: Mapped[str | None] = mapped_column(Text)
+    # The customer's own word, through the link in the letter introducing the new owner: "contacted" or
+    # "not_contacted" (one contact saying "not contacted" outweighs another's "contacted").
+    customer_answer: Mapped[str | None] = mapped_column(String(16))
+    customer_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The customer went back to the shared pool instead of to a person (`departures.return_to_pool`).
+    pooled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     departure: Mapped[Departure] = relationship(back_populates="items")
     customer: Mapped[Customer] = relationship()
@@ -92,8 +98,18 @@ class HandoverItem(Base):
         return self.confirmed_at is not None
 
     @property
+    def disputed(self) -> bool:
+        """A key customer said the new owner has not contacted them, and no approver waived that since."""
+        if not self.key or self.customer_answer != "not_contacted" or self.customer_answered_at is None:
+            return False
+        return self.waived_at is None or self.waived_at < self.customer_answered_at
+
+    @property
     def settled(self) -> bool:
-        """Handed over for good: has a new owner and, if key, a confirmation or a waiver."""
+        """Handed over for good: returned to the shared pool, or has a new owner and, if key, a
+        confirmation or a waiver."""
+        if self.pooled_at is not None:
+            return True
         if self.to_user_id is None or self.transferred_at is None:
             return False
         return not self.key or self.confirmed_at is not None or self.waived_at is not None

@@ -26,9 +26,10 @@ from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.models import Role, TotpSecret, User
 from vault.pages.forms import ConfirmForm
+from vault.pages.forms.documents import choice
 from vault.pages.forms.text import SafeForm
 from vault.services import accounts, totp
-from vault.web import auth, navigation
+from vault.web import auth, labels, navigation
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
 
@@ -41,7 +42,7 @@ navigation.add("admin.role_requests", Action.ROLE_APPROVE, "Role requests")
 _LINK_KEY = "vault.password_link"
 USERS_PAGE = 50  # accounts a page, by user name (as the customer and loan lists)
 
-ROLE_CHOICES = [role.value for role in Role]
+ROLE_CHOICES = [choice(role.value, labels.lazy(role.value, "role")) for role in Role]
 
 
 class CreateUserForm(SafeForm):

@@ -20,20 +20,20 @@ from vault.pages.forms.customers import CoOwnerForm, LookupForm, OwnerForm, Remo
 from vault.pages.forms.documents import CustomerForm, choice
 from vault.pages.records import render_customer
 from vault.services import customers as customers_service
-from vault.services.uploads import human_size
-from vault.web import auth, navigation
+from vault.web import auth, locale, navigation
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, not_found_response, runtime
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 navigation.add("customers.index", Action.CUSTOMER_READ, "Customers")
 
+TO_POOL = 0  # the new-customer form's "no owner: a lead for the shared pool" choice
 SEGMENT_LABELS = {"vip": N_("VIP"), "key": N_("Key account"), "ordinary": N_("Ordinary")}
 
 
 @bp.app_template_filter("filesize")
 def _filesize(value: int | None) -> str:
-    return "" if value is None else human_size(int(value))
+    return locale.size(None if value is None else int(value))
 
 
 @bp.app_template_filter("segment_label")
@@ -94,15 +94,17 @@ def new() -> Any:
     form = CustomerForm()
     owners = customers_service.owner_choices(session)
     form.owner.choices = [choice(u.id, f"{u.display_name} ({u.username})") for u in owners]
+    form.owner.choices.append(choice(TO_POOL, _("Nobody: a new lead for the shared pool")))
     if request.method == "GET" and any(u.id == actor.id for u in owners):
         form.owner.data = actor.id
     status = 200
     if form.validate_on_submit():
-        owner = session.get(User, form.owner.data)
+        to_pool = form.owner.data == TO_POOL
+        owner = None if to_pool else session.get(User, form.owner.data)
         try:
             customer = customers_service.create_customer(
                 runtime(), session, actor, name=form.name.data, segment=form.segment.data, owner=owner,
-                notes=form.notes.data or "", ctx=access_context())
+                notes=form.notes.data or "", to_pool=to_pool, ctx=access_context())
         except ServiceError as exc:
             session.rollback()
             form.name.errors = [*form.name.errors, exc.message]

@@ -15,12 +15,14 @@ from flask_babel import ngettext
 from sqlalchemy import select
 
 from vault import policy
+from vault.alerts.raising import RULE_TITLES
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAssignment, User, UserStatus
+from vault.models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAssignment, User, UserStatus, utcnow
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import (
     NOBODY,
+    TO_POOL,
     CompleteForm,
     ContactForm,
     DepartureForm,
@@ -32,6 +34,7 @@ from vault.pages.forms.departures import (
 )
 from vault.policy import departures as departure_rules
 from vault.services import departures as service
+from vault.services import letters
 from vault.services import loans as loans_service
 from vault.services import report as report_service
 from vault.services.customers import OWNER_ROLES
@@ -103,6 +106,11 @@ def _choices(people: list[User], none_label: str | None = None) -> list[tuple[in
     return out + [(u.id, f"{u.display_name} ({u.username})") for u in people]
 
 
+def _reassign_choices(people: list[User]) -> list[tuple[int, str]]:
+    """A handover item's choices: a person, or the shared pool (nobody owns it until claimed or assigned)."""
+    return [(TO_POOL, _("Return to the shared pool")), *_choices(people)]
+
+
 def _user(user_id: int) -> User | None:
     return db_session().get(User, user_id) if user_id and user_id != NOBODY else None
 
@@ -171,7 +179,7 @@ def _show(departure: Departure, complete_form: CompleteForm | None = None, statu
     update_form.last_day.data = departure.user.last_day
     update_form.note.data = departure.note
     reassign_form = ReassignForm(formdata=None)
-    reassign_form.to_user.choices = _choices(owners)
+    reassign_form.to_user.choices = _reassign_choices(owners)
     loans = list(session.scalars(select(Loan).where(Loan.borrower_id == departure.user_id)
                                  .order_by(Loan.requested_at.desc()).limit(100)))
     return render_template(
@@ -179,6 +187,8 @@ def _show(departure: Departure, complete_form: CompleteForm | None = None, statu
         reassign_form=reassign_form, confirm_form=ConfirmForm(formdata=None), loans=loans,
         withdraw_form=WithdrawForm(formdata=None), complete_form=complete_form or CompleteForm(formdata=None),
         completion=departure_rules.completion_problem(departure), audit_url=_audit_url(),
+        letters_by_item=letters.letters_of_items(session, [item.id for item in departure.items]),
+        may_revoke=lambda letter: letters.may_revoke(actor, letter), now=utcnow(),
     ), status
 
 
@@ -206,9 +216,13 @@ def reassign(departure_id: int, item_id: int) -> Any:
     departure = _departure(departure_id)
     item = _item(departure, item_id)
     form = ReassignForm()
-    form.to_user.choices = _choices(_owners(exclude=departure.user_id))
+    form.to_user.choices = _reassign_choices(_owners(exclude=departure.user_id))
     if not form.validate_on_submit():
         raise ServiceError("invalid_form", _("Choose who receives the customer."))
+    if form.to_user.data == TO_POOL:
+        service.return_to_pool(runtime(), session, actor, item, ctx=access_context())
+        flash(_("%(customer)s is back in the shared pool.", customer=item.customer.name), "success")
+        return redirect(url_for("departures.show", departure_id=departure.id))
     to_user = _user(form.to_user.data)
     if to_user is None:
         raise ServiceError("invalid_successor", _("Choose who receives the customer."))
@@ -282,7 +296,7 @@ def report_csv(departure_id: int) -> Any:
 @permission(Action.DEPARTURE_REPORT)
 def report_pdf(departure_id: int) -> Any:
     data = _report(departure_id, "pdf")
-    return Response(report_service.pdf_bytes(data), mimetype="application/pdf", headers={
+    return Response(report_service.pdf_bytes(data, RULE_TITLES), mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{_filename(data, "pdf")}"', "Cache-Control": "no-store"})
 
 
@@ -329,7 +343,7 @@ def override(departure_id: int) -> Any:
     session, actor = db_session(), auth.current()
     departure = _departure(departure_id)
     form = OverrideForm()
-    pending = [i for i in departure.items if i.key and not i.settled and i.to_user_id is not None]
+    pending = departure_rules.waivable(departure)
     if form.validate_on_submit():
         try:
             service.override(runtime(), session, actor, departure, reason=form.reason.data or "",

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from vault import policy
@@ -560,7 +561,8 @@ def approve_batch() -> Any:
     outcome = loans_service.approve_many(runtime(), session, actor, form.loan.data or [],
                                          comment=form.comment.data or "", ctx=access_context())
     if outcome.approved:
-        flash(_("%(n)d request(s) approved: %(which)s.", n=len(outcome.approved),
+        flash(ngettext("%(num)d request approved: %(which)s.", "%(num)d requests approved: %(which)s.",
+                       len(outcome.approved),
                 which=", ".join(f"#{loan.id} {loan.document.title}" for loan in outcome.approved)), "success")
     for loan_id, decision in outcome.refused:
         flash(_("Request #%(id)d was not approved: %(why)s", id=loan_id, why=_(decision.message)), "error")

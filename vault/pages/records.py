@@ -11,11 +11,13 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Customer
+from vault.models import Customer, utcnow
+from vault.pages.forms.pool import ReleaseForm
 from vault.pages.forms.records import (
     LogForm,
     RecordForm,
@@ -27,7 +29,7 @@ from vault.pages.forms.records import (
 )
 from vault.services import customers as customers_service
 from vault.services import documents as documents_service
-from vault.services import records, upkeep
+from vault.services import letters, pool, records, upkeep
 from vault.services.records import RecordView
 from vault.web import auth
 from vault.web.guard import permission
@@ -62,7 +64,11 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
     return render_template("customers/show.html", customer=customer, documents=documents, forms=assignment,
                            record=view, reveal_form=reveal_form or RevealForm(prefix="rv", formdata=None),
                            edit_form=edit_form, log_form=log_form, remaining=remaining, remaining_today=today,
-                           may_history=_may(Action.CUSTOMER_HISTORY, customer), currency=currency), status
+                           may_history=_may(Action.CUSTOMER_HISTORY, customer), currency=currency,
+                           customer_letters=letters.letters_of(session, customer.id), now=utcnow(),
+                           may_revoke=lambda letter: letters.may_revoke(actor, letter),
+                           release_form=ReleaseForm(prefix="rel", formdata=None)
+                           if _may(Action.POOL_RELEASE, customer) else None), status
 
 
 def _customer(customer_id: int) -> Customer:
@@ -80,8 +86,9 @@ def reveal(customer_id: int) -> Any:
         return render_customer(customer, reveal_form=form, status=400)
     shown = records.reveal(runtime(), db_session(), auth.current(), customer, reason=form.reason.data,
                            place=form.place.data, ctx=access_context())
-    flash(_("Revealed for you: %(left)s reveal(s) of this customer left in the period, %(today)s today.",
-            left=shown.remaining, today=shown.remaining_today), "success")
+    flash(ngettext("Revealed for you: %(num)d reveal of this customer left in the period, %(today)d today.",
+                   "Revealed for you: %(num)d reveals of this customer left in the period, %(today)d today.",
+                   shown.remaining, today=shown.remaining_today), "success")
     return render_customer(customer, view=shown.record)
 
 
@@ -145,7 +152,8 @@ def add_log(customer_id: int) -> Any:
 def history(customer_id: int) -> Any:
     customer = _customer(customer_id)
     versions = records.history(runtime(), db_session(), auth.current(), customer, ctx=access_context())
-    return render_template("customers/history.html", customer=customer, versions=versions)
+    return render_template("customers/history.html", customer=customer, versions=versions,
+                           ownership=pool.ownership_history(db_session(), customer))
 
 
 @bp.route("/<int:customer_id>/history/<int:number>")

@@ -15,9 +15,12 @@ from vault.policy import accounts as _accounts  # noqa: F401  (registers its rul
 from vault.policy import customers as _customers  # noqa: F401
 from vault.policy import departures as _departures  # noqa: F401
 from vault.policy import documents as _documents  # noqa: F401
+from vault.policy import letters as _letters  # noqa: F401
 from vault.policy import loans as _loans  # noqa: F401
+from vault.policy import pool as _pool  # noqa: F401
 from vault.policy import records as _records  # noqa: F401
 from vault.policy import roles as _roles  # noqa: F401
+from vault.policy import rotation as _rotation  # noqa: F401
 from vault.policy import views as _views  # noqa: F401
 from vault.policy.core import (
     OBJECT_RULES,

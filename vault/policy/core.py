@@ -77,6 +77,14 @@ MESSAGES: dict[str, Any] = {
     "common_password": _l("This password is too common; choose another."),
     "password_contains_username": _l("A password must not contain the user name."),
     "self_disable": _l("Nobody may disable their own account."),
+    "not_in_pool": _l("This customer is not in the pool."),
+    "already_in_pool": _l("This customer is already in the pool."),
+    "not_gainers_manager": _l("Only the person's manager (or higher up), or an approver, may give them a customer "
+                              "from the pool."),
+    "not_owner_or_manager": _l("Only the owner, the owner's manager (or higher up) or an approver may return a "
+                               "customer to the pool."),
+    "pool_segment": _l("You may not claim customers of this segment."),
+    "pool_limit": _l("You already hold as many customers of this segment as allowed."),
     "token_scope": _l("This token may only read; making changes (opening a view included) needs a write token."),
 }
 
@@ -95,6 +103,10 @@ def deny(code: str, message: Any = None) -> Decision:
 
 # Who may use an action at all. An action missing here is refused to everyone: deny by default.
 ROLE_RULES: dict[Action, frozenset[Role] | None] = {
+    Action.POOL_ASSIGN: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER}),
+    Action.POOL_CLAIM: frozenset({Role.BORROWER, Role.COMPILER}),
+    Action.POOL_READ: frozenset({Role.BORROWER, Role.COMPILER, Role.APPROVER}),
+    Action.POOL_RELEASE: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER}),
     Action.PUBLIC: None,
     Action.ACCOUNT_SELF: frozenset(Role),
     Action.ALERT_MANAGE: frozenset({Role.AUDITOR, Role.APPROVER}),
@@ -119,6 +131,7 @@ ROLE_RULES: dict[Action, frozenset[Role] | None] = {
     Action.DOCUMENT_VERSION: frozenset({Role.COMPILER}),
     Action.DOCUMENT_VIEW: frozenset({Role.BORROWER}),
     Action.HANDOVER_CONFIRM: frozenset(Role) - {Role.ADMIN, Role.AUDITOR},
+    Action.LETTER_REVOKE: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER, Role.ADMIN}),
     Action.LOAN_APPROVE: frozenset({Role.APPROVER}),
     Action.LOAN_QUEUE: frozenset({Role.APPROVER, Role.CUSTODIAN}),
     Action.LOAN_READ: frozenset({Role.BORROWER, Role.APPROVER, Role.CUSTODIAN}),
@@ -132,6 +145,8 @@ ROLE_RULES: dict[Action, frozenset[Role] | None] = {
     Action.QUOTA_OVERRIDE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
     Action.ROLE_APPROVE: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.ROLE_ASSIGN: frozenset({Role.ADMIN}),
+    Action.ROTATION_CONFIRM: frozenset(Role) - {Role.ADMIN, Role.AUDITOR},
+    Action.ROTATION_DECIDE: frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER}),
     Action.USER_MANAGE: frozenset({Role.ADMIN}),
 }
 

@@ -34,6 +34,9 @@ MESSAGES.update({
     "contact_before_notice": _l("The contact must have taken place after the notice was given."),
     "nothing_to_override": _l("Every key customer is confirmed: there is nothing to waive."),
     "handover_incomplete": _l("Some customers have no new owner yet: reassign them first."),
+    "customer_not_contacted": _l("A key customer answered the letter about their new account manager: nobody has "
+                              "contacted them. The new owner contacts them first, or an approver waives this "
+                              "with a reason."),
     "customers_unconfirmed": _l("Key customers are not confirmed by their new owner; confirm them, or have an "
                              "approver waive the confirmation with a reason."),
     "own_alert": _l("Nobody reads or settles an alert about themselves."),
@@ -57,11 +60,21 @@ def completion_problem(departure: Departure) -> Decision:
     """Whether the departure may complete: open, every customer has a new owner, every key one settled."""
     if not departure.is_open:
         return deny("departure_closed")
-    if any(item.to_user_id is None or item.transferred_at is None for item in departure.items):
+    if any((item.to_user_id is None or item.transferred_at is None) and item.pooled_at is None
+           for item in departure.items):
         return deny("handover_incomplete")
+    if any(item.disputed for item in departure.items):
+        return deny("customer_not_contacted")
     if not all(item.settled for item in departure.items):
         return deny("customers_unconfirmed")
     return allow()
+
+
+def waivable(departure: Departure) -> list[HandoverItem]:
+    """The key customers an approver's override would waive: unconfirmed ones, and those whose customer said
+    "not contacted" since any earlier waiver."""
+    return [item for item in departure.items
+            if item.key and item.to_user_id is not None and (not item.settled or item.disputed)]
 
 
 def withdrawal_problem(departure: Departure, reason: str | None) -> Decision:
@@ -139,7 +152,7 @@ def _confirm(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 def check_override(departure: Departure, reason: str | None) -> Decision:
     if not departure.is_open:
         return deny("departure_closed")
-    if not [item for item in departure.items if item.key and not item.settled and item.to_user_id is not None]:
+    if not waivable(departure):
         return deny("nothing_to_override")
     problem = reason_problem(reason)
     return deny(problem) if problem else allow()
@@ -151,7 +164,7 @@ def _override(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     departure: Departure = target
     if departure.user_id == actor.id:
         return deny("own_departure")
-    pending = [item for item in departure.items if item.key and not item.settled]
+    pending = [item for item in departure.items if item.key and (not item.settled or item.disputed)]
     if any(item.to_user_id == actor.id for item in pending):
         return deny("separation_of_duties", _l("You cannot waive confirmations that are yours to give."))
     return check_override(departure, context.get("reason"))

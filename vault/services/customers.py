@@ -66,10 +66,12 @@ def create_customer(
     segment: Segment | str,
     owner: User | None = None,
     notes: str = "",
+    to_pool: bool = False,
     ctx: AccessContext,
 ) -> Customer:
-    """Create a customer; the owner (account manager) defaults to the creator. `notes` are sealed into the
-    customer's record (`vault.services.records.first_version`), never kept in clear.
+    """Create a customer; the owner (account manager) defaults to the creator, or with `to_pool` there is
+    none: a new lead for the shared pool (`vault.services.pool`). `notes` are sealed into the customer's
+    record (`vault.services.records.first_version`), never kept in clear.
 
     Raises:
         policy.Denied: the actor may not create customers.
@@ -81,17 +83,20 @@ def create_customer(
         segment = Segment(segment)
     except ValueError:
         raise ServiceError("invalid_segment", _l("The segment must be vip, key or ordinary.")) from None
-    owner = owner or actor
-    if not owner.can_sign_in or not (owner.role_set & set(OWNER_ROLES)):
+    if to_pool and owner is not None:
+        raise ServiceError("invalid_owner", _l("A new lead for the shared pool has no owner."))
+    owner = None if to_pool else owner or actor
+    if owner is not None and (not owner.can_sign_in or not (owner.role_set & set(OWNER_ROLES))):
         raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
     if find_by_name(session, name) is not None:
         raise Conflict("customer_exists", _l("A customer named %(name)s already exists.", name=name))
     sealed = records.clean_changes({"notes": notes}) if (notes or "").strip() else {}
-    customer = Customer(name=name, segment=segment, owner_id=owner.id, created_by_id=actor.id)
+    customer = Customer(name=name, segment=segment, owner_id=owner.id if owner else None, created_by_id=actor.id)
     session.add(customer)
     session.flush()
     rt.audit.record(session, action=AuditAction.CUSTOMER_CREATE, actor=actor, ctx=ctx, customer_id=customer.id,
-                    subject_user_id=owner.id, detail={"name": name, "segment": str(segment)})
+                    subject_user_id=owner.id if owner else None,
+                    detail={"name": name, "segment": str(segment), **({"pool": True} if to_pool else {})})
     if sealed:
         # Notes are the relationship's, never clear text: they open the sealed record as its first version.
         records.first_version(rt, session, actor, customer, sealed, ctx=ctx)
@@ -227,7 +232,12 @@ def get_for_assignment(session: Session, actor: User, customer_id: int) -> Custo
     return customer
 
 
-def _eligible_owner(user: User) -> None:
+def eligible_owner(user: User) -> None:
+    """Raise unless `user` may own customers: an active account manager (compiler or borrower).
+
+    Raises:
+        ServiceError: `invalid_owner`.
+    """
     if not user.can_sign_in or not (user.role_set & set(OWNER_ROLES)):
         raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
 
@@ -243,21 +253,33 @@ def set_owner(rt: Runtime, session: Session, actor: User | None, customer: Custo
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=owner,
                        audit={"customer_id": customer.id, "subject_user_id": owner.id})
-    _eligible_owner(owner)
+    eligible_owner(owner)
+    move_owner(rt, session, actor, customer, owner, cause="assignment", ctx=ctx, reason=reason)
+    return customer
+
+
+def move_owner(rt: Runtime, session: Session, actor: User | None, customer: Customer, owner: User, *,
+               cause: str, ctx: AccessContext, reason: str = "") -> int | None:
+    """Make `owner` the customer's owner: the one step every decided change of owner shares (an assignment,
+    a rotation), so each leaves the same `customer:owner` record and the same `customer.owner_changed`
+    event. The caller has checked the decision and that `owner` may own customers. Returns the previous
+    owner's id; nothing happens when `owner` already owns it."""
     previous = customer.owner_id
     if previous == owner.id:
-        return customer
+        return previous
     customer.owner_id = owner.id
     for co in list(customer.co_owners):
         if co.user_id == owner.id:  # the new owner is no longer a co-owner too
             customer.co_owners.remove(co)
     session.flush()
-    rt.audit.record(session, action="customer:owner", actor=actor, ctx=ctx, customer_id=customer.id,
-                    subject_user_id=owner.id, reason_text=reason.strip()[:2000] or None,
-                    detail={"from": previous, "to": owner.id})
+    detail: dict[str, object] = {"from": previous, "to": owner.id}
+    if cause != "assignment":
+        detail["cause"] = cause
+    rt.audit.record(session, action=AuditAction.CUSTOMER_OWNER, actor=actor, ctx=ctx, customer_id=customer.id,
+                    subject_user_id=owner.id, reason_text=reason.strip()[:2000] or None, detail=detail)
     events.emit("customer.owner_changed", session=session, rt=rt, customer=customer, previous_owner_id=previous,
-                new_owner=owner, cause="assignment", actor=actor, ctx=ctx)
-    return customer
+                new_owner=owner, cause=cause, actor=actor, ctx=ctx)
+    return previous
 
 
 def add_co_owner(rt: Runtime, session: Session, actor: User | None, customer: Customer, person: User, *,
@@ -272,7 +294,7 @@ def add_co_owner(rt: Runtime, session: Session, actor: User | None, customer: Cu
         policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=person,
                        co_owners=len(customer.co_owners) + 1,
                        audit={"customer_id": customer.id, "subject_user_id": person.id})
-    _eligible_owner(person)
+    eligible_owner(person)
     if customer.worked_by(person.id):
         raise Conflict("already_working", _l("%(display_name)s already works this customer.",
                                              display_name=person.display_name))

@@ -51,7 +51,7 @@ from vault.models import (
 )
 from vault.policy import departures as rules
 from vault.runtime import Runtime
-from vault.services import accounts, quota
+from vault.services import accounts, pool, quota
 from vault.services.customers import OWNER_ROLES
 from vault.services.loans import targets
 from vault.services.records import reached_main_contact
@@ -140,7 +140,7 @@ def awaiting_override(session: Session, actor: User) -> list[Departure]:
     departures = session.scalars(select(Departure).where(Departure.status == DepartureStatus.NOTICE)
                                  .order_by(Departure.started_at))
     return [d for d in departures
-            if any(i.key and not i.settled and i.to_user_id is not None for i in d.items)
+            if rules.waivable(d)
             and policy.authorize(actor, Action.DEPARTURE_OVERRIDE, d, reason="x" * 20)]
 
 
@@ -291,6 +291,8 @@ def _transfer(rt: Runtime, session: Session, item: HandoverItem, to_user: User, 
     # A new owner confirms for themselves: an earlier confirmation or waiver was about someone else.
     item.confirmed_at = item.confirmed_by_id = item.contact_date = item.confirmation_note = None
     item.waived_at = item.waived_by_id = item.waived_reason = None
+    item.customer_answer = item.customer_answered_at = None  # the customer's word was about the one before
+    item.pooled_at = None
     session.flush()
     leaver_id = item.departure.user_id
     stays = previous_owner == leaver_id and leaver_id not in customer.co_owner_ids
@@ -358,7 +360,8 @@ def update_departure(
                     detail={"departure_id": departure.id, **changes})
     if "successor_id" in changes and successor is not None:
         for item in departure.items:
-            if not item.confirmed and (item.to_user_id is None or item.to_user_id == changes["successor_id"]["from"]):
+            if not item.confirmed and item.pooled_at is None and (
+                    item.to_user_id is None or item.to_user_id == changes["successor_id"]["from"]):
                 _transfer(rt, session, item, successor, actor=actor, ctx=ctx)
     return departure
 
@@ -378,6 +381,36 @@ def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverIt
     if item.to_user_id == to_user.id:
         return item
     _transfer(rt, session, item, to_user, actor=actor, ctx=ctx)
+    return item
+
+
+def return_to_pool(rt: Runtime, session: Session, actor: User | None, item: HandoverItem, *,
+                   ctx: AccessContext) -> HandoverItem:
+    """Send one of the leaver's customers to the shared pool instead of to a person: it is left without an
+    owner (the leaver does not stay on it) until a colleague claims it or a manager assigns it, and the
+    item counts as handed over. Reassigning the item later gives it to a person again.
+
+    Raises:
+        policy.Denied: `own_departure`, `departure_closed`.
+        Conflict: `not_leavers` (the customer has since been given to someone outside this handover).
+    """
+    departure = item.departure
+    _decide(actor, Action.DEPARTURE_MANAGE, item, None if departure.is_open else policy.deny("departure_closed"),
+            audit={"subject_user_id": departure.user_id, "customer_id": item.customer_id})
+    if item.pooled_at is not None:
+        return item
+    customer = item.customer
+    if customer.owner_id not in {departure.user_id, item.to_user_id}:
+        raise Conflict("not_leavers", _l("This customer has since been given to someone else."))
+    for co in list(customer.co_owners):
+        if co.user_id == departure.user_id:  # nobody to introduce: the leaver leaves it now
+            customer.co_owners.remove(co)
+    item.to_user_id = None
+    item.transferred_at = None
+    item.confirmed_at = item.confirmed_by_id = item.contact_date = item.confirmation_note = None
+    item.waived_at = item.waived_by_id = item.waived_reason = None
+    item.pooled_at = utcnow()
+    pool.return_from_departure(rt, session, actor, customer, departure_id=departure.id, ctx=ctx)
     return item
 
 
@@ -412,7 +445,9 @@ def confirm_contact(rt: Runtime, session: Session, actor: User, item: HandoverIt
 
 def override(rt: Runtime, session: Session, actor: User, departure: Departure, *, reason: str,
              ctx: AccessContext) -> list[HandoverItem]:
-    """An approver waives the confirmation of every key customer still unconfirmed, saying why.
+    """An approver waives the confirmation of every key customer still unconfirmed, saying why; the same
+    waiver answers a key customer who said through the letter's link that nobody has contacted them
+    (`HandoverItem.disputed`), which otherwise stops the departure from completing.
 
     Raises:
         policy.Denied: `own_departure`, `separation_of_duties` (the successor waiving their own
@@ -422,7 +457,8 @@ def override(rt: Runtime, session: Session, actor: User, departure: Departure, *
     policy.require(actor, Action.DEPARTURE_OVERRIDE, departure, reason=reason,
                    audit={"subject_user_id": departure.user_id})
     now = utcnow()
-    waived = [item for item in departure.items if item.key and not item.settled and item.to_user_id is not None]
+    waived = rules.waivable(departure)
+    disputed = [item.id for item in waived if item.disputed]
     for item in waived:
         item.waived_by_id = actor.id
         item.waived_at = now
@@ -432,7 +468,7 @@ def override(rt: Runtime, session: Session, actor: User, departure: Departure, *
                     subject_user_id=departure.user_id,
                     reason_text=reason,
                     detail={"departure_id": departure.id, "items": [i.id for i in waived],
-                            "customers": [i.customer_id for i in waived]})
+                            "customers": [i.customer_id for i in waived], "not_contacted": disputed})
     return waived
 
 
@@ -519,7 +555,9 @@ def complete(rt: Runtime, session: Session, actor: User | None, departure: Depar
     The person is "departed" from now on; the last-day steps run now if they have not yet.
 
     Raises:
-        policy.Denied: `handover_incomplete`, `customers_unconfirmed`, `departure_closed`, `own_departure`.
+        policy.Denied: `handover_incomplete`, `customer_not_contacted` (a key customer said through the letter's
+            link that nobody contacted them, and no approver waived it since), `customers_unconfirmed`,
+            `departure_closed`, `own_departure`.
     """
     if departure.is_open:
         sync_items(rt, session, departure, actor=actor, ctx=ctx)
@@ -562,13 +600,14 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
     returned = []
     for item in departure.items:
         customer = item.customer
-        if item.to_user_id is not None and customer.owner_id == item.to_user_id:
+        if (item.to_user_id is not None and customer.owner_id == item.to_user_id) or (
+                item.pooled_at is not None and customer.owner_id is None):
             customer.owner_id = user.id
             returned.append(customer.id)
             rt.audit.record(session, action="customer:handover", actor=actor, ctx=ctx, customer_id=customer.id,
                             subject_user_id=user.id,
                             detail={"departure_id": departure.id, "from_user_id": item.to_user_id,
-                                    "to_user_id": user.id, "withdrawn": True})
+                                    "to_user_id": user.id, "withdrawn": True, "from_pool": item.pooled_at is not None})
     detail = {"departure_id": departure.id, "notice_date": departure.notice_date.isoformat(),
               "last_day": user.last_day.isoformat() if user.last_day else None, "customers_returned": returned}
     user.status = UserStatus.ACTIVE

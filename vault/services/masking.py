@@ -47,7 +47,9 @@ def mask_name(name: str) -> str:
 
 
 def mask_contact(contact: dict[str, Any]) -> dict[str, Any]:
-    return {
+    # The letters' language and the main-contact mark say nothing a competitor could use: kept as they are.
+    extra = {key: contact[key] for key in ("language", "main") if key in contact}
+    return {**extra,
         "name": mask_name(contact.get("name", "")),
         "role": contact.get("role", ""),  # a job title names nobody
         "phones": [mask_phone(p) for p in contact.get("phones", [])],

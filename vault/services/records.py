@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import policy
-from vault.core import events
+from vault.core import events, languages
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
@@ -45,6 +45,9 @@ GROUPS = ("contacts", "terms", "notes")
 STATUSES = ("prospect", "active", "dormant", "closed")
 SIZES = ("1-10", "11-50", "51-250", "251-1000", "1000+")
 CHANNELS = ("visit", "call", "meeting", "video", "email")
+# What the product itself writes to the log besides people's entries: a letter to the customer, the answer.
+LETTER_CHANNEL = "letter"
+LOG_CHANNELS = (*CHANNELS, LETTER_CHANNEL)
 TERM_KEYS = ("payment", "discount", "credit_limit", "price_list", "renewal_date")
 _FACT_LIMITS = {"legal_name": 200, "address": 300, "city": 100, "industry": 100}
 MAX_CONTACTS = 20
@@ -90,14 +93,17 @@ def _list(value: Any, field_name: str, limit: int) -> list[Any]:
 
 def clean_contact(raw: Any, where: str) -> dict[str, Any]:
     """One contact as stored: name (required), role, phones, emails, messaging {service: id}, birthday
-    (YYYY-MM-DD), preferences.
+    (YYYY-MM-DD), preferences; and, only when given, the language letters to them are written in
+    (`language`, one of `languages.LANGUAGES` or a tag such as "zh-CN") and whether they are one of the
+    customer's main contacts (`main`: the people a letter about a new account manager goes to).
 
     Raises:
         ServiceError: `invalid_record`, naming the field.
     """
     if not isinstance(raw, dict):
         raise _bad(where, "must be an object")
-    unknown = set(raw) - {"name", "role", "phones", "emails", "messaging", "birthday", "preferences"}
+    unknown = set(raw) - {"name", "role", "phones", "emails", "messaging", "birthday", "preferences", "language",
+                          "main"}
     if unknown:
         raise _bad(where, f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     name = _text(raw.get("name"), f"{where}.name", 100)
@@ -127,9 +133,29 @@ def clean_contact(raw: Any, where: str) -> dict[str, Any]:
             date.fromisoformat(birthday)
         except ValueError:
             raise _bad(f"{where}.birthday", "must be a date (YYYY-MM-DD)") from None
-    return {"name": name, "role": _text(raw.get("role"), f"{where}.role", 100), "phones": phones,
-            "emails": emails, "messaging": messaging, "birthday": birthday,
-            "preferences": _text(raw.get("preferences"), f"{where}.preferences", 500, lines=True)}
+    contact: dict[str, Any] = {
+        "name": name, "role": _text(raw.get("role"), f"{where}.role", 100), "phones": phones, "emails": emails,
+        "messaging": messaging, "birthday": birthday,
+        "preferences": _text(raw.get("preferences"), f"{where}.preferences", 500, lines=True)}
+    tag = _text(raw.get("language"), f"{where}.language", 16)
+    if tag:
+        language = languages.from_tag(tag)
+        if language is None:
+            raise _bad(f"{where}.language", f"must be one of {', '.join(languages.LANGUAGES)}")
+        contact["language"] = language
+    main = raw.get("main")
+    if main not in (None, False, True):
+        raise _bad(f"{where}.main", "must be true or false")
+    if main:
+        contact["main"] = True
+    return contact
+
+
+def main_contacts(contacts: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """The customer's main contacts with their positions: those marked `main`, or else the first contact
+    (the one the handover rule has always called the main contact)."""
+    marked = [(i, c) for i, c in enumerate(contacts) if c.get("main")]
+    return marked or list(enumerate(contacts[:1]))
 
 
 def clean_terms(raw: Any) -> dict[str, str]:
@@ -572,6 +598,26 @@ def add_log(rt: Runtime, session: Session, actor: User | None, customer: Custome
     rt.audit.record(session, action=AuditAction.CUSTOMER_LOG, actor=actor, ctx=ctx, customer_id=customer.id,
                     detail={"entry": entry.id, "channel": channel, "on": happened_on.isoformat(),
                             "verification": entry.verification, "main_contact": entry.main_contact})
+    return entry
+
+
+def log_by_product(rt: Runtime, session: Session, customer: Customer, *, contact: str, topic: str, result: str = "",
+                   main_contact: bool, ctx: AccessContext, detail: dict[str, Any] | None = None) -> ContactLogEntry:
+    """An entry the product writes itself (channel "letter": a letter sent, a customer's answer through its
+    link), sealed like any other and audited as `customer:log` with no actor. It has no author, so it never
+    counts as a person reaching the customer (`reached_main_contact`)."""
+    record = ensure_record(rt, session, customer)
+    now = utcnow()
+    entry = ContactLogEntry(customer_id=customer.id, author_id=None, happened_on=now.date(), channel=LETTER_CHANNEL,
+                            verification=False, main_contact=main_contact, logged_at=now, payload=b"")
+    session.add(entry)
+    session.flush()
+    body = {"contact": contact[:100], "topic": topic[:500], "result": result[:2000], "next_step": ""}
+    entry.payload = seal(record_key(rt, record), customer.id, f"log:{entry.id}", body)
+    session.flush()
+    rt.audit.record(session, action=AuditAction.CUSTOMER_LOG, actor=None, ctx=ctx, customer_id=customer.id,
+                    detail={"entry": entry.id, "channel": LETTER_CHANNEL, "on": entry.happened_on.isoformat(),
+                            "verification": False, "main_contact": main_contact, **(detail or {})})
     return entry
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, BinaryIO, TextIO
 
-from flask_babel import gettext, ngettext
+from flask_babel import gettext, ngettext, pgettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
+from vault.core.languages import N_
 from vault.models import (
     Alert,
     AuditEvent,
@@ -305,6 +306,8 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
 
 
 def _handover_state(item: HandoverItem) -> str:
+    if item.pooled_at is not None:
+        return "returned to the pool"
     if item.to_user_id is None:
         return "to reassign"
     if item.confirmed_at is not None:
@@ -436,10 +439,31 @@ def _draw_runs(canvas: Any, x: float, y: float, text: str, size: float, *, right
 _LOAN_STATUS = {"requested": "waiting for approval", "approved": "approved", "active": "active",
                 "rejected": "rejected", "returned": "returned", "expired": "expired", "revoked": "revoked"}
 _SEGMENT = {"vip": "VIP", "key": "Key account", "ordinary": "Ordinary"}
+_LOAN_KIND = {"loan": "loan", "extension": N_("more views")}
 
 
 def _word(table: dict[str, str], code: str) -> str:
     return gettext(table[code]) if code in table else code
+
+
+# An alert's severity and state in the pages' words.
+_ALERT_WORDS: dict[str, Callable[[], str]] = {
+    "high": lambda: pgettext("severity", "high"), "medium": lambda: pgettext("severity", "medium"),
+    "low": lambda: pgettext("severity", "low"), "open": lambda: pgettext("alert state", "open"),
+    "acknowledged": lambda: pgettext("alert state", "acknowledged"),
+    "resolved": lambda: pgettext("alert state", "resolved"),
+}
+
+
+def _alert_word(code: object) -> str:
+    words = _ALERT_WORDS.get(str(code))
+    return words() if words is not None else str(code)
+
+
+def person_status(code: str) -> str:
+    """A person's state in the reader's words (the same words as the pages' labels)."""
+    return {"active": pgettext("person status", "active"), "departing": pgettext("person status", "on notice"),
+            "departed": pgettext("person status", "departed")}.get(code, code)
 
 
 def handover_label(state: str) -> str:
@@ -451,7 +475,7 @@ def handover_label(state: str) -> str:
             "handed over": gettext("handed over")}.get(state, state)
 
 
-def write_pdf(report: Report, out: BinaryIO) -> None:
+def write_pdf(report: Report, out: BinaryIO, rule_titles: Mapping[str, str] | None = None) -> None:
     """A landscape A4 document: the facts, the customers, the documents, the loans and the alerts."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
@@ -498,7 +522,7 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
         canvas.restoreState()
 
     story: list[Any] = [p(title, title_style)]
-    status = gettext("Status: %(status)s", status=report.status)
+    status = gettext("Status: %(status)s", status=person_status(report.status))
     if report.notice_date:
         status += "; " + gettext("notice given %(date)s", date=report.notice_date.isoformat())
     facts = [
@@ -544,16 +568,18 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
     story.append(table(
         [gettext("Loan"), gettext("Customer"), gettext("Document"), gettext("Kind"), gettext("Status"),
          gettext("Approvals"), gettext("Requested"), gettext("Place"), gettext("Reason")],
-        [[loan.loan_id, loan.customer, loan.title, loan.kind, _word(_LOAN_STATUS, loan.status),
+        [[loan.loan_id, loan.customer, loan.title, _word(_LOAN_KIND, loan.kind), _word(_LOAN_STATUS, loan.status),
           f"{loan.approvals}/{loan.approvals_required}", _when(loan.requested_at), loan.declared_place, loan.reason]
          for loan in report.loans],
         [12, 38, 40, 16, 18, 18, 30, 35, 66],
     ))
+    titles = rule_titles or {}
     story.append(p(gettext("Alerts (%(n)s)", n=len(report.alerts)), heading))
     story.append(table(
         [gettext("Alert"), gettext("Rule"), gettext("Severity"), gettext("Status"), gettext("Raised"),
          gettext("Last seen"), gettext("Times"), gettext("Summary")],
-        [[a.id, a.rule, str(a.severity), str(a.status), _when(a.created_at),
+        [[a.id, gettext(titles[a.rule]) if a.rule in titles else a.rule, _alert_word(a.severity),
+          _alert_word(a.status), _when(a.created_at),
           _when(a.last_seen_at), a.occurrences, a.summary] for a in report.alerts],
         [12, 28, 16, 22, 30, 30, 12, 123],
     ))
@@ -573,7 +599,8 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
     doc.build(story, onFirstPage=on_page, onLaterPages=on_page, canvasmaker=Numbered)
 
 
-def pdf_bytes(report: Report) -> bytes:
+def pdf_bytes(report: Report, rule_titles: Mapping[str, str] | None = None) -> bytes:
+    """The report as a PDF; `rule_titles` names the alerts' rules (the alerts layer keeps them)."""
     out = io.BytesIO()
-    write_pdf(report, out)
+    write_pdf(report, out, rule_titles)
     return out.getvalue()

@@ -150,3 +150,20 @@ def _purge(session: Session, limits: Limits, now: datetime) -> None:
             or_(LoginAttempt.locked_until.is_(None), LoginAttempt.locked_until < now),
         )
     )
+
+
+def address_blocked(session: Session, address: str | None, now: datetime | None = None) -> bool:
+    """The client address is locked out (for a public link page, where there is no account name to count)."""
+    row = session.get(LoginAttempt, address_key(address))
+    return row is not None and row.locked_until is not None and row.locked_until > (now or utcnow())
+
+
+def count_address_failure(session: Session, settings: Settings, address: str | None,
+                          now: datetime | None = None) -> bool:
+    """Count one failure of an anonymous link (forged, spent, expired) for the client address only, with the
+    sign-in's address limit: someone trying links by the thousand is paused like someone guessing passwords,
+    and shares the same count. True when this failure started a lockout."""
+    now = now or utcnow()
+    limits = Limits.of(settings)
+    _purge(session, limits, now)
+    return _bump(session, address_key(address), limits.address_max_failures, limits, now)

@@ -28,10 +28,11 @@ from vault.models import (
     LoanKind,
     LoanStatus,
     QuotaUsage,
+    RotationProposal,
     User,
 )
 from vault.runtime import Runtime
-from vault.services import quota, upkeep
+from vault.services import quota, rotation, upkeep
 
 # Lists of files show their type, the latest version's: loaded with the loans, not one query per row.
 _WITH_FILE = selectinload(Loan.document).selectinload(Document.versions)
@@ -61,6 +62,7 @@ class Todo:
     decisions: list[Loan] = field(default_factory=list)  # requests waiting for my decision (approvers)
     releases: list[Loan] = field(default_factory=list)  # approved grade-3 loans waiting for my release
     handovers: list[HandoverItem] = field(default_factory=list)  # customers handed to me, to confirm
+    rotations: list[RotationProposal] = field(default_factory=list)  # customers rotated to me, to confirm
     overdue: list[upkeep.Overdue] = field(default_factory=list)  # my customer records past their cadence
     loans: list[HeldLoan] = field(default_factory=list)  # my active loans
     alerts: list[Alert] = field(default_factory=list)  # open alerts, for those who handle them
@@ -69,7 +71,8 @@ class Todo:
 
     def counts(self) -> dict[str, int]:
         return {"decisions": len(self.decisions), "releases": len(self.releases),
-                "handovers": len(self.handovers), "overdue": len(self.overdue), "alerts": self.alerts_total,
+                "handovers": len(self.handovers), "rotations": len(self.rotations), "overdue": len(self.overdue),
+                "alerts": self.alerts_total,
                 "departures": len(self.departures)}
 
     @property
@@ -115,7 +118,8 @@ def _handovers(session: Session, actor: User) -> list[HandoverItem]:
         .where(HandoverItem.to_user_id == actor.id, Departure.status == DepartureStatus.NOTICE,
                Departure.user_id != actor.id)
         .options(selectinload(HandoverItem.customer)).order_by(HandoverItem.key.desc(), HandoverItem.id))
-    return [item for item in items if not item.settled]
+    # A key customer who said nobody called is back on the successor's list, though confirmed.
+    return [item for item in items if not item.settled or item.disputed]
 
 
 def _held_loans(session: Session, actor: User) -> list[HeldLoan]:
@@ -171,16 +175,19 @@ def todo_for(rt: Runtime, session: Session, actor: User) -> Todo:
     """Everything waiting for `actor`, each list empty when their roles give them no part in it."""
     alerts, alerts_total = _alerts(session, actor)
     return Todo(decisions=_decisions(session, actor), releases=_releases(session, actor),
-                handovers=_handovers(session, actor), overdue=overdue_customers(rt, session, actor),
+                handovers=_handovers(session, actor), rotations=rotation.tasks_for(session, actor),
+                overdue=overdue_customers(rt, session, actor),
                 loans=_held_loans(session, actor), alerts=alerts, alerts_total=alerts_total,
                 departures=_departures(session, actor))
 
 
 def counts_for(rt: Runtime, session: Session, actor: User) -> dict[str, int]:
-    """The menu's badges: how many requests, releases, handovers, overdue records and open alerts wait."""
+    """The menu's badges: how many requests, releases, handovers, rotated customers, overdue records and open
+    alerts wait."""
     _shown, alerts_total = _alerts(session, actor)
     return {"decisions": len(_decisions(session, actor)), "releases": len(_releases(session, actor)),
-            "handovers": len(_handovers(session, actor)), "overdue": len(overdue_customers(rt, session, actor)),
+            "handovers": len(_handovers(session, actor)), "rotations": len(rotation.tasks_for(session, actor)),
+            "overdue": len(overdue_customers(rt, session, actor)),
             "alerts": alerts_total, "departures": len(_departures(session, actor))}
 
 

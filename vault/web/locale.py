@@ -13,29 +13,54 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale, ngettext, refresh
+from sqlalchemy.exc import SQLAlchemyError
 
 from vault.core import languages
+from vault.services.uploads import human_size
 
 
 def select_locale() -> str:
     """The catalogue for this request (Flask-Babel's locale selector)."""
     if not has_request_context():
         return languages.DEFAULT
-    user = g.get("vault_user")
-    stored = getattr(user, "locale", None)
+    chosen = g.get("vault_page_locale")
+    if chosen in languages.LANGUAGES:
+        return chosen  # a page written for one reader (the link in a customer's letter, in its language)
+    stored = _stored("locale")
     if stored in languages.LANGUAGES:
         return stored
     return languages.from_accept(list(request.accept_languages)) or languages.DEFAULT
 
 
+def _stored(name: str) -> Any:
+    """The signed-in person's stored choice, or None when it cannot be read.
+
+    The error page of a database that went away asks for the language too: by then a failed flush has
+    rolled the session back and expired the person's row, and reloading it fails again. That page must
+    still be drawn (in the browser's language), not turn into an error of its own.
+    """
+    try:
+        return getattr(g.get("vault_user"), name, None)
+    except SQLAlchemyError:
+        return None
+
+
 def select_timezone() -> str:
     """The IANA zone dates and times are shown in (Flask-Babel's time zone selector)."""
     if has_request_context():
-        stored = getattr(g.get("vault_user"), "timezone", None)
+        stored = _stored("timezone")
         if stored and languages.valid_timezone(stored):
             return stored
     return current_app.extensions["vault"].settings.timezone or "UTC"
+
+
+def speak(locale: str) -> None:
+    """Answer this request in `locale` whatever the browser asks (the link page of a customer's letter
+    speaks the letter's language)."""
+    if locale in languages.LANGUAGES:
+        g.vault_page_locale = locale
+        refresh()
 
 
 def html_lang() -> str:
@@ -67,6 +92,17 @@ def clock(value: datetime | None) -> str:
 def number(value: float | int | None) -> str:
     """A number with the reader's digit grouping and decimal sign (`12,345.5`, `12 345,5`)."""
     return "—" if value is None else format_decimal(value)
+
+
+def size(value: int | None) -> str:
+    """A byte count in the reader's language: "878 bytes", "878 байт", "1,5 MiB" (binary units are
+    written the same in every language vault speaks)."""
+    if value is None:
+        return ""
+    if value < 1024:
+        return ngettext("%(num)d byte", "%(num)d bytes", value)
+    amount, unit = human_size(value).split(" ")
+    return f"{format_decimal(float(amount))} {unit}"
 
 
 def install(app: Flask) -> None:

@@ -11,6 +11,7 @@ audited even though the act is not. A streaming answer's bytes leave after this 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -159,14 +160,30 @@ def database_unavailable_response(exc: BaseException) -> Any:
     work is rolled back at teardown, so the truthful answer is "nothing happened, try again" (503),
     not a server error. Refusals and audit records are not lost: none was committed."""
     current_app.logger.error("database unavailable: %s", getattr(exc, "orig", None) or exc)
-    if wants_json():
-        response = jsonify(error=str(DATABASE_UNAVAILABLE), code="database_unavailable")
-    else:
-        response = current_app.make_response(
-            render_template("error.html", error=translated_http_error(ServiceUnavailable(str(DATABASE_UNAVAILABLE)))))
+    try:
+        if wants_json():
+            response = jsonify(error=str(DATABASE_UNAVAILABLE), code="database_unavailable")
+        else:
+            response = current_app.make_response(render_template(
+                "error.html", error=translated_http_error(ServiceUnavailable(str(DATABASE_UNAVAILABLE)))))
+    except Exception:
+        # Translating or drawing the page may itself need the database (a template reading the person's
+        # row); an error escaping this handler would reach the server as a bare 500.
+        current_app.logger.exception("the database-unavailable page could not be drawn; a plain one is sent")
+        response = _plain_database_unavailable()
     response.status_code = 503
     response.headers["Retry-After"] = "5"
     return response
+
+
+def _plain_database_unavailable() -> Any:
+    """The 503 without translation or template: nothing in it can need the database."""
+    message = "The database cannot be reached right now; nothing was changed. Try again in a moment."
+    if wants_json():
+        return current_app.response_class(json.dumps({"error": message, "code": "database_unavailable"}) + "\n",
+                                          mimetype="application/json")
+    return current_app.response_class(f"<!doctype html><title>Service unavailable</title><h1>Service unavailable"
+                                      f"</h1><p>{message}</p>\n", mimetype="text/html")
 @dataclass(frozen=True)
 class ShownError:
     """What the error page shows of an HTTP error."""

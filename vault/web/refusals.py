@@ -44,6 +44,7 @@ TITLES: dict[str, object] = {
     "content_url_used": _l("This link was already used"),
     "content_url_expired": _l("This link has expired"),
     "view_window_closed": _l("This view has closed"),
+    "customer_not_contacted": _l("A key customer says nobody has contacted them"),
 }
 
 # Explanations added under the policy's own message, where it alone leaves the person guessing.
@@ -55,6 +56,8 @@ HINTS: dict[str, object] = {
     "access_suspended": _l("An early-warning alert paused it. An approver reviews the alert and lifts the pause."),
     "not_permitted": _l("If your work needs it, ask an administrator for the role."),
     "separation_of_duties": _l("No one may approve, release or check their own request or file."),
+    "customer_not_contacted": _l("The departure's page shows which customer answered so. Once the new owner has "
+                                 "reached them, an approver records that with a reason on the override page."),
 }
 
 
@@ -83,6 +86,19 @@ _SEARCH = _step("search.index", _l("Search the customers and files you may see")
 _LOOKUP = _step("customers.lookup", _l("Look up a customer by name"), Action.CUSTOMER_LOOKUP, primary=False)
 _SIGN_IN = _step("auth.login", _l("Sign in"))
 
+
+def _departure_step(endpoint: str, label: object, action: Action, primary: bool = True) -> Callable[..., Any]:
+    def step(can: Callable[[Action], bool], args: Mapping[str, Any]) -> NextStep | None:
+        departure_id = args.get("departure_id")
+        if not isinstance(departure_id, int) or not can(action):
+            return None
+        return NextStep(label, url_for(endpoint, departure_id=departure_id), primary)
+    return step
+
+
+_OVERRIDE = _departure_step("departures.override", _l("Waive it with a reason"), Action.DEPARTURE_OVERRIDE)
+_DEPARTURE = _departure_step("departures.show", _l("Back to the departure"), Action.DEPARTURE_MANAGE, primary=False)
+
 STEPS: dict[str, tuple[Callable[..., Any], ...]] = {
     "not_found": (_SEARCH, _LOOKUP),
     "no_active_loan": (_REQUEST_LOAN, _MY_LOANS),
@@ -98,6 +114,7 @@ STEPS: dict[str, tuple[Callable[..., Any], ...]] = {
     "view_window_closed": (_BACK_TO_FILE,),
     "session_expired": (_SIGN_IN,),
     "not_authenticated": (_SIGN_IN,),
+    "customer_not_contacted": (_OVERRIDE, _DEPARTURE),
 }
 
 

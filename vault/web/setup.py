@@ -9,7 +9,7 @@ from flask import Flask, g
 from vault import policy
 from vault.core.actions import Action
 from vault.services import todo
-from vault.web import auth, file_types, guard, headers, navigation, pipeline
+from vault.web import auth, file_types, guard, headers, labels, navigation, pipeline
 
 
 def install(app: Flask) -> None:
@@ -27,6 +27,9 @@ def install(app: Flask) -> None:
             pipeline.run_due_maintenance()
 
     app.add_template_filter(file_types.label, "file_type")
+    app.add_template_filter(labels.label, "label")
+    app.add_template_filter(labels.labels, "labels")
+    app.add_template_filter(labels.field_path, "field_path")
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:

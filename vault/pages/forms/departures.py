@@ -14,6 +14,7 @@ from vault.pages.forms.text import SafeForm
 
 MAX_TEXT = 2000
 NOBODY = 0  # the "no successor" choice: customers go to the reassignment list
+TO_POOL = -1  # a handover item's "return to the shared pool" choice
 
 
 class DepartureForm(SafeForm):

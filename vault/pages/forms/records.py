@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from vault.pages.forms.documents import choice
 from vault.pages.forms.text import SafeForm
 from vault.services.records import CHANNELS, SIZES, STATUSES
+from vault.web import labels
 
 
 class RevealForm(SafeForm):
@@ -30,10 +32,12 @@ class RecordForm(SafeForm):
     industry = StringField(_l("Industry"), validators=[Length(max=100)])
     size = SelectField(_l("Size (employees)"), choices=[choice("", "—"), *[choice(s, s) for s in SIZES]],
                        validators=[Optional()])
-    status = SelectField(_l("Business status"), choices=[choice("", "—"), *[choice(s, s) for s in STATUSES]],
+    status = SelectField(_l("Business status"),
+                         choices=[choice("", "—"), *[choice(s, labels.lazy(s, "business")) for s in STATUSES]],
                          validators=[Optional()])
     contacts = TextAreaField(_l("Contacts (one per line: name | role | phones | e-mails | service:id | "
-                                "birthday | preferences); empty keeps them"), validators=[Length(max=20000)])
+                                "birthday | preferences | language of letters (en, zh_Hans, ru) | \"main\" for "
+                                "a main contact); empty keeps them"), validators=[Length(max=20000)])
     terms = TextAreaField(_l("Terms (one per line: name: value); empty keeps them"),
                           validators=[Length(max=5000)])
     notes = TextAreaField(_l("Relationship notes; empty keeps them"), validators=[Length(max=4000)])
@@ -41,7 +45,7 @@ class RecordForm(SafeForm):
 
 class LogForm(SafeForm):
     happened_on = DateField(_l("Date"), validators=[DataRequired()])
-    channel = SelectField(_l("Channel"), choices=[choice(c, c) for c in CHANNELS])
+    channel = SelectField(_l("Channel"), choices=[choice(c, labels.lazy(c, "channel")) for c in CHANNELS])
     contact = StringField(_l("Person reached"), validators=[DataRequired(), Length(max=100)])
     topic = TextAreaField(_l("Topic"), validators=[DataRequired(), Length(max=500)])
     result = TextAreaField(_l("Result"), validators=[Optional(), Length(max=2000)])
@@ -59,23 +63,36 @@ def parse_contacts(text: str) -> list[dict[str, Any]]:
     for line in text.splitlines():
         if not line.strip():
             continue
-        cells = [cell.strip() for cell in line.split("|")] + [""] * 7
+        cells = [cell.strip() for cell in line.split("|")] + [""] * 9
         messaging = {}
         for item in _items(cells[4]):
             service, _, handle = item.partition(":")
             messaging[service.strip()] = handle.strip()
-        contacts.append({"name": cells[0], "role": cells[1], "phones": _items(cells[2]),
-                         "emails": _items(cells[3]), "messaging": messaging, "birthday": cells[5],
-                         "preferences": cells[6]})
+        contact: dict[str, Any] = {"name": cells[0], "role": cells[1], "phones": _items(cells[2]),
+                                   "emails": _items(cells[3]), "messaging": messaging, "birthday": cells[5],
+                                   "preferences": cells[6]}
+        if cells[7]:
+            contact["language"] = cells[7]
+        if cells[8]:
+            # Any word marks a main contact ("main", "yes", "主要", "основной"): the cell is there or not.
+            contact["main"] = True
+        contacts.append(contact)
     return contacts
 
 
 def format_contacts(contacts: list[dict[str, Any]]) -> str:
     """The reverse of `parse_contacts`, to prefill the form after a reveal."""
-    return "\n".join(" | ".join([
-        c.get("name", ""), c.get("role", ""), ", ".join(c.get("phones", [])), ", ".join(c.get("emails", [])),
-        ", ".join(f"{k}:{v}" for k, v in c.get("messaging", {}).items()), c.get("birthday", ""),
-        c.get("preferences", "").replace("\n", " ")]) for c in contacts)
+    return "\n".join(" | ".join(_contact_cells(c)) for c in contacts)
+
+
+def _contact_cells(c: dict[str, Any]) -> list[str]:
+    cells = [c.get("name", ""), c.get("role", ""), ", ".join(c.get("phones", [])), ", ".join(c.get("emails", [])),
+             ", ".join(f"{k}:{v}" for k, v in c.get("messaging", {}).items()), c.get("birthday", ""),
+             c.get("preferences", "").replace("\n", " ")]
+    if c.get("language") or c.get("main"):
+        # The main-contact cell in the reader's words (any word there marks it, see `parse_contacts`).
+        cells += [c.get("language", ""), pgettext("contact cell", "main") if c.get("main") else ""]
+    return cells
 
 
 def parse_terms(text: str) -> dict[str, str]:

@@ -1,0 +1,137 @@
+"""Every page a role reaches fits the screen in every language: nothing scrolls sideways and no element
+sticks out of the viewport, on a desktop (1366 px) and a phone (390 px), in English, Chinese and Russian.
+
+Chinese runs without spaces (a line breaks only where the browser may break it) and Russian words are
+long: both find layouts that fit in English and overflow in theirs. The pages are those of the
+language walk (tests/i18n/scene.py: the menu, the account page, a search, and one page of each kind
+below them), found once with the application's test client, then each drawn by Chromium: one browser,
+one signed-in window per role, the language switched by the Accept-Language header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.browser.conftest import Vault
+from tests.browser.helpers import Cast
+from tests.conftest import login
+from tests.i18n import scene
+from vault.services import demo
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = (1366, 390)
+LANGUAGES = ("en", "zh-CN", "ru")
+# Containers meant to scroll sideways inside the page (a person's day strip, the departure report's
+# wide tables): what is inside them may be wider than the screen, the container itself may not.
+SCROLLERS = ".strip-scroll, .table-scroll"
+
+# What sticks out: the page's own sideways scroll, then every visible element whose box leaves the
+# viewport, unless a scrolling container (or an element clipping its content) holds it.
+_OVERFLOW = """(scrollers) => {
+  const width = window.innerWidth;
+  const found = [];
+  const scroll = document.scrollingElement.scrollWidth;
+  if (scroll > width + 1) found.push(`the page is ${scroll} px wide`);
+  const clipped = (el) => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (p.matches(scrollers)) return true;
+      const style = getComputedStyle(p);
+      if (['hidden', 'clip', 'auto', 'scroll'].includes(style.overflowX)) return true;
+    }
+    return false;
+  };
+  for (const el of document.body.querySelectorAll('*')) {
+    const box = el.getBoundingClientRect();
+    if (box.width <= 1 || box.height <= 1) continue;
+    if (box.right <= width + 1 && box.left >= -1) continue;
+    if (clipped(el)) continue;
+    const classes = typeof el.className === 'string' ? el.className.trim().split(/\\s+/).filter(Boolean) : [];
+    const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + classes.map((c) => '.' + c).join('');
+    found.push(`${name} [${Math.round(box.left)}..${Math.round(box.right)}] "${(el.innerText || '').slice(0, 40)}"`);
+    if (found.length > 4) break;
+  }
+  return found;
+}"""
+
+
+def _pages_of(vault: Vault, name: str) -> list[str]:
+    """The walk's pages of one person, found with the test client (cheap: no browser)."""
+    client = vault.app.test_client()
+    login(client, name, demo.DEMO_PASSWORD)
+
+    def get(path: str) -> tuple[int, str, str]:
+        answer = client.get(path)
+        return answer.status_code, answer.content_type or "", answer.get_data(as_text=True)
+
+    return list(scene.walk(get, depth=4, extra=("/search/?q=Nordlicht",)))
+
+
+def _overflow(page: Page) -> list[str]:
+    return page.evaluate(_OVERFLOW, SCROLLERS)
+
+
+def _the_check_can_fail(page: Page) -> None:
+    """A block wider than the phone, and a long unbroken word, are both caught."""
+    page.evaluate("""() => {
+        const wide = document.createElement('div');
+        wide.style.width = '900px';
+        wide.textContent = 'x';
+        document.querySelector('main').appendChild(wide);
+    }""")
+    assert _overflow(page), "a 900 px block on a 390 px screen was not caught"
+    page.reload()
+    page.evaluate("""() => {
+        const word = document.createElement('span');
+        word.style.whiteSpace = 'nowrap';
+        word.textContent = 'Ответственный'.repeat(8);
+        document.querySelector('main h1').appendChild(word);
+    }""")
+    assert _overflow(page), "an unbreakable line wider than the screen was not caught"
+    page.reload()
+    assert not _overflow(page)
+
+
+@pytest.mark.timeout(900)  # the demo company is set up first (about 25 s)
+def test_every_page_fits_the_screen_in_every_language(vault: Vault, new_page: Callable[[], Page]) -> None:
+    demo.seed(vault.rt)
+    scene.work_in_flight(vault.rt)
+    cast = Cast(vault, new_page)
+    problems: list[str] = []
+    drawn = 0
+    kinds: set[str] = set()
+    for name in scene.PEOPLE:
+        # Each role's home and menu differ; below them, a page of a kind another role drew is skipped.
+        paths = [path for path in _pages_of(vault, name) if path == "/" or scene.kind(path) not in kinds]
+        kinds.update(scene.kind(path) for path in paths)
+        person = cast.window(name)
+        person.password = demo.DEMO_PASSWORD
+        person.sign_in()
+        page = person.page
+        if name == scene.PEOPLE[0]:
+            page.set_viewport_size({"width": 390, "height": 844})
+            _the_check_can_fail(page)
+        for language in LANGUAGES:
+            page.context.set_extra_http_headers({"Accept-Language": language})
+            widths = list(WIDTHS)
+            for path in paths:
+                # One load per page and language, drawn at both widths (a resize lays it out again).
+                page.set_viewport_size({"width": widths[0], "height": 900})
+                response = page.goto(vault.url(path))
+                assert response is not None and response.status < 500, (name, path)
+                for width in widths:
+                    if width != widths[0]:
+                        page.set_viewport_size({"width": width, "height": 900})
+                    drawn += 1
+                    found = _overflow(page)
+                    if found:
+                        person.shot(f"overflow-{language}-{width}{scene.kind(path).replace('/', '-')}")
+                        problems.append(f"{name} {language} {width}px {path}: " + "; ".join(found))
+                widths.reverse()  # the next page starts at the width this one ended at
+        page.close()
+    assert not problems, f"{len(problems)} of {drawn} pages stick out:\n" + "\n".join(problems)
+    assert len(kinds) >= 30 and drawn >= len(kinds) * len(LANGUAGES) * len(WIDTHS), (drawn, sorted(kinds))
+    cast.assert_clean()

@@ -1,0 +1,103 @@
+"""The rotation page as a manager and a new owner use it: the plan run from the page, an approval that
+needs its confirmation box, a skip that needs a reason, the new owner's contact on the to-do home,
+confirmed only once it is logged."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.conftest import csrf_from, login
+from tests.departure.conftest import run_cli
+from tests.support.factories import make_customer, reach_main_contact
+from vault.core.context import AccessContext
+from vault.models import Customer, ProposalStatus, Role, RotationProposal, Segment
+from vault.services import accounts
+
+
+def _scene(rt: Any, users: Any, clock: Any) -> dict[str, int]:
+    """mia manages bob and bea; bob has held two key customers for 13 months (the clock turned back while
+    they were made)."""
+    ids = {name: users.make(name, Role.BORROWER).id for name in ("mia", "bob", "bea")}
+    clock.advance(timedelta(days=-400))
+    with rt.db.session() as session:
+        mia = accounts.get_user(session, "mia")
+        for name in ("bob", "bea"):
+            accounts.set_manager(rt, session, accounts.get_user(session, name), mia, actor=None,
+                                 ctx=AccessContext.cli())
+        ids["acme"] = make_customer(session, owner_id=ids["bob"], name="Acme Rotation", segment=Segment.KEY).id
+        ids["brill"] = make_customer(session, owner_id=ids["bob"], name="Brill Rotation", segment=Segment.KEY).id
+        session.commit()
+    clock.reset()
+    return ids
+
+
+def _proposal(rt: Any, customer_id: int) -> RotationProposal:
+    with rt.db.session() as session:
+        proposal = session.scalar(select(RotationProposal).where(RotationProposal.customer_id == customer_id))
+        session.expunge(proposal)
+        return proposal
+
+
+def test_a_manager_decides_on_the_page_and_the_new_owner_confirms(app, rt, users, clock):
+    ids = _scene(rt, users, clock)
+    mia = app.test_client()
+    token = login(mia, "mia")
+    assert "Rotation" in mia.get("/").get_data(as_text=True)
+    assert mia.post("/rotation/propose", data={"csrf_token": token}).status_code == 302
+    page = mia.get("/rotation/").get_data(as_text=True)
+    assert "Acme Rotation" in page and "Brill Rotation" in page
+    acme, brill = _proposal(rt, ids["acme"]), _proposal(rt, ids["brill"])
+    assert acme.to_user_id == brill.to_user_id == ids["bea"]  # the only other member of the team
+    # Without the confirmation box nothing moves.
+    refused = mia.post(f"/rotation/{acme.id}/approve", data={"csrf_token": token, f"a{acme.id}-to_user": ids["bea"]})
+    assert refused.status_code == 400 and "Tick the box to confirm." in refused.get_data(as_text=True)
+    # A skip needs a reason.
+    refused = mia.post(f"/rotation/{brill.id}/skip", data={"csrf_token": token, f"s{brill.id}-confirm": "y"})
+    assert refused.status_code == 400 and "Say why the customer stays." in refused.get_data(as_text=True)
+    approved = mia.post(f"/rotation/{acme.id}/approve", data={
+        "csrf_token": token, f"a{acme.id}-to_user": ids["bea"], f"a{acme.id}-confirm": "y"})
+    assert approved.status_code == 302
+    skipped = mia.post(f"/rotation/{brill.id}/skip", data={
+        "csrf_token": token, f"s{brill.id}-reason": "Bob closes the tender first", f"s{brill.id}-confirm": "y"})
+    assert skipped.status_code == 302
+    with rt.db.session() as session:
+        assert session.get(Customer, ids["acme"]).owner_id == ids["bea"]
+        assert session.get(Customer, ids["brill"]).owner_id == ids["bob"]
+        assert session.get(RotationProposal, brill.id).status == ProposalStatus.SKIPPED
+    assert "No proposal waits for you." in mia.get("/rotation/").get_data(as_text=True)
+
+    bea = app.test_client()
+    login(bea, "bea")
+    home = bea.get("/").get_data(as_text=True)
+    assert 'id="todo-rotations"' in home and "Acme Rotation" in home
+    tasks = bea.get("/rotation/tasks").get_data(as_text=True)
+    token = csrf_from(tasks)
+    refused = bea.post(f"/rotation/tasks/{acme.id}/confirm", data={"csrf_token": token, f"c{acme.id}-note": "Met"})
+    assert refused.status_code == 403 and "contact_not_logged" in refused.get_data(as_text=True)
+    reach_main_contact(rt, ids["acme"], "bea")
+    done = bea.post(f"/rotation/tasks/{acme.id}/confirm", data={"csrf_token": token, f"c{acme.id}-note": "Met"})
+    assert done.status_code == 302
+    assert 'id="todo-rotations"' not in bea.get("/").get_data(as_text=True)
+    # bob, the previous owner, has nothing to confirm and no proposal to decide.
+    bob = app.test_client()
+    login(bob, "bob")
+    assert bob.post(f"/rotation/tasks/{acme.id}/confirm", data={"csrf_token": csrf_from(
+        bob.get("/").get_data(as_text=True))}).status_code == 404
+
+
+def test_the_plan_runs_from_the_command_line_once(rt, users, clock, tmp_path):
+    ids = _scene(rt, users, clock)
+    first = run_cli(rt, tmp_path, "rotation", "propose")
+    assert first.exit_code == 0, first.output
+    assert "2 new proposal(s)" in first.output and "bob -> bea" in first.output
+    again = run_cli(rt, tmp_path, "rotation", "propose")
+    assert again.exit_code == 0 and "0 new proposal(s)" in again.output
+    listed = run_cli(rt, tmp_path, "rotation", "list")
+    assert "Acme Rotation" in listed.output and "2 open proposal(s)" in listed.output
+    with rt.db.session() as session:
+        rows = session.scalars(select(RotationProposal).order_by(RotationProposal.id)).all()
+        assert [(r.customer_id, r.to_user_id, r.created_by_id) for r in rows] == [
+            (ids["acme"], ids["bea"], None), (ids["brill"], ids["bea"], None)]

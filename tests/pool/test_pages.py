@@ -1,0 +1,94 @@
+"""The pool's pages through real forms: the menu link, a claim button, a manager's assignment, returning a
+customer from its page, and the ownership history; the pool page shows names and segments only."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import login
+from tests.pool.scene import owner_of, pooled
+from vault.core.context import AccessContext
+from vault.models import Customer, Role, Segment, User
+from vault.services import records
+
+
+def _manager(rt, username: str, manager_id: int) -> None:
+    with rt.db.session() as session:
+        session.query(User).filter_by(username=username).one().manager_id = manager_id
+        session.commit()
+
+
+def test_a_seller_claims_from_the_pool_page_and_returns_the_customer_from_its_page(app, rt, users):
+    bob = users.make("bob", Role.BORROWER)
+    users.make("kim", Role.CUSTODIAN)
+    lead = pooled(rt, Segment.KEY, "Initech Lead")
+    with rt.db.session() as session:  # a record the pool must not show
+        records.edit(rt, session, None, session.get(Customer, lead), {"city": "Springfield"}, ctx=AccessContext.cli())
+        session.commit()
+    client = app.test_client()
+    token = login(client, "bob")
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/pool/"' in home
+    page = client.get("/pool/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Initech Lead" in html and "Springfield" not in html
+    assert f'action="/pool/{lead}/claim"' in html and "/assign" not in html  # bob manages nobody
+
+    claimed = client.post(f"/pool/{lead}/claim", data={"csrf_token": token})
+    assert claimed.status_code == 302 and claimed.headers["Location"].endswith(f"/customers/{lead}")
+    assert owner_of(rt, lead) == bob.id
+    shown = client.get(f"/customers/{lead}").get_data(as_text=True)
+    assert f'action="/pool/{lead}/release"' in shown
+
+    short = client.post(f"/pool/{lead}/release", data={"csrf_token": token, "rel-reason": "no"})
+    assert short.status_code == 302 and owner_of(rt, lead) == bob.id
+    released = client.post(f"/pool/{lead}/release", data={"csrf_token": token,
+                                                          "rel-reason": "Moved to the northern region"})
+    assert released.status_code == 302 and owner_of(rt, lead) is None
+
+    # A custodian has no pool: no menu link, and the page is refused.
+    other = app.test_client()
+    login(other, "kim")
+    assert 'href="/pool/"' not in other.get("/").get_data(as_text=True)
+    assert other.get("/pool/").status_code == 403
+
+
+def test_a_manager_assigns_from_the_pool_page_and_the_history_shows_it(app, rt, users):
+    max_ = users.make("max", Role.BORROWER)
+    bob = users.make("bob", Role.BORROWER)
+    users.make("bea", Role.BORROWER)
+    _manager(rt, "bob", max_.id)
+    lead = pooled(rt, Segment.VIP, "Umbrella Lead")
+    client = app.test_client()
+    token = login(client, "max")
+    html = client.get("/pool/").get_data(as_text=True)
+    options = re.findall(r'<option value="(\d+)"', html)
+    assert options == [str(bob.id)]  # only max's own people
+    refused = client.post(f"/pool/{lead}/assign", data={"csrf_token": token, "as-owner": str(max_.id)})
+    assert refused.status_code == 302 and owner_of(rt, lead) is None  # not a valid choice: nothing given
+    done = client.post(f"/pool/{lead}/assign", data={"csrf_token": token, "as-owner": str(bob.id)})
+    assert done.status_code == 302 and owner_of(rt, lead) == bob.id
+
+    seller = app.test_client()
+    login(seller, "bob")
+    history = seller.get(f"/customers/{lead}/history")
+    assert history.status_code == 200
+    text = history.get_data(as_text=True)
+    assert "Assigned from the pool" in text and bob.display_name in text
+    with rt.db.session() as session:
+        assert session.get(Customer, lead).owner_id == bob.id
+
+
+def test_a_compiler_enters_a_new_lead_into_the_pool_from_the_new_customer_page(app, rt, users):
+    users.make("carl", Role.COMPILER)
+    client = app.test_client()
+    token = login(client, "carl")
+    form = client.get("/customers/new").get_data(as_text=True)
+    assert '<option value="0">' in form
+    created = client.post("/customers/new", data={"csrf_token": token, "name": "Massive Dynamic",
+                                                  "segment": "ordinary", "owner": "0", "notes": ""})
+    assert created.status_code == 302, created.get_data(as_text=True)[:300]
+    with rt.db.session() as session:
+        customer = session.query(Customer).filter_by(name="Massive Dynamic").one()
+        assert customer.owner_id is None

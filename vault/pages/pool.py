@@ -1,0 +1,117 @@
+"""The shared pool's page: the pooled customers one may take (names and segments only) with a claim button
+each, a manager's assignment form, and returning a customer to the pool from its page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from vault.core.actions import Action
+from vault.core.errors import NotFound, ServiceError
+from vault.core.languages import N_
+from vault.models import Role, User
+from vault.pages.forms.documents import choice
+from vault.pages.forms.pool import AssignForm, ClaimForm, ReleaseForm
+from vault.policy.customers import manages
+from vault.services import customers as customers_service
+from vault.services import pool as pool_service
+from vault.web import auth, navigation
+from vault.web.guard import permission
+from vault.web.pipeline import access_context, db_session, not_found_response, runtime
+
+bp = Blueprint("pool", __name__, url_prefix="/pool")
+navigation.add("pool.index", Action.POOL_READ, "Shared pool")
+
+# The customer history's ownership events, in words (`pool.ownership_history`).
+OWNERSHIP_LABELS = {
+    "customer:create": N_("Created"),
+    "customer:owner": N_("Account manager changed"),
+    "customer:handover": N_("Handed over in a departure"),
+    "pool:claim": N_("Claimed from the pool"),
+    "pool:assign": N_("Assigned from the pool"),
+    "pool:release": N_("Returned to the pool"),
+    "pool:lapse": N_("Claim lapsed: back to the pool"),
+    "pool:return": N_("Returned to the pool by a departure"),
+}
+
+
+@bp.app_template_filter("ownership_label")
+def _ownership_label(action: str) -> str:
+    return _(OWNERSHIP_LABELS.get(action, action))
+
+
+def assignable_people(actor: User) -> list[User]:
+    """Whom the actor may give a pooled customer: account managers below them (anyone's for an approver)."""
+    people = customers_service.owner_choices(db_session())
+    if Role.APPROVER in actor.role_set:
+        return [u for u in people if u.id != actor.id]
+    return [u for u in people if u.id != actor.id and manages(actor, u)]
+
+
+def _assign_form(actor: User) -> AssignForm:
+    form = AssignForm(prefix="as")
+    form.owner.choices = [choice(u.id, f"{u.display_name} ({u.username})") for u in assignable_people(actor)]
+    return form
+
+
+@bp.route("/")
+@permission(Action.POOL_READ)
+def index() -> Any:
+    actor = auth.current()
+    page = request.args.get("page", 1, type=int)
+    found = pool_service.list_pool(runtime(), db_session(), actor, page=page, ctx=access_context())
+    assign_form = _assign_form(actor) if found.may_assign else None
+    return render_template("pool/index.html", found=found, claim_form=ClaimForm(formdata=None),
+                           assign_form=assign_form)
+
+
+@bp.route("/<int:customer_id>/claim", methods=["POST"])
+@permission(Action.POOL_CLAIM)
+def claim(customer_id: int) -> Any:
+    if not ClaimForm().validate_on_submit():
+        flash(_("The form has expired; please try again."), "error")
+        return redirect(url_for("pool.index"))
+    customer = pool_service.claim(runtime(), db_session(), auth.current(), customer_id, ctx=access_context())
+    flash(_("%(name)s is now yours: log a contact or update the record within %(days)s days, or it goes back to "
+            "the pool.", name=customer.name, days=runtime().settings.pool.lapse_days), "success")
+    return redirect(url_for("customers.show", customer_id=customer.id))
+
+
+@bp.route("/<int:customer_id>/assign", methods=["POST"])
+@permission(Action.POOL_ASSIGN)
+def assign(customer_id: int) -> Any:
+    actor = auth.current()
+    pool_service.get_pooled(db_session(), actor, customer_id)  # taken or unseen: refused before the form
+    form = _assign_form(actor)
+    if not form.validate_on_submit():
+        flash(_("Choose the person to give the customer to."), "error")
+        return redirect(url_for("pool.index"))
+    person = db_session().get(User, form.owner.data)
+    if person is None:
+        raise NotFound("person")
+    customer = pool_service.assign(runtime(), db_session(), actor, customer_id, person, ctx=access_context())
+    flash(_("%(customer)s is now %(name)s's.", customer=customer.name, name=person.display_name), "success")
+    return redirect(url_for("pool.index"))
+
+
+@bp.route("/<int:customer_id>/release", methods=["POST"])
+@permission(Action.POOL_RELEASE)
+def release(customer_id: int) -> Any:
+    form = ReleaseForm(prefix="rel")
+    if not form.validate_on_submit():
+        flash(_("Say why the customer goes back to the pool (at least 5 characters)."), "error")
+        return redirect(url_for("customers.show", customer_id=customer_id))
+    customer = pool_service.release(runtime(), db_session(), auth.current(), customer_id, reason=form.reason.data,
+                                    ctx=access_context())
+    flash(_("%(name)s is back in the pool.", name=customer.name), "success")
+    return redirect(url_for("pool.index"))
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError) -> Any:
+    if isinstance(exc, NotFound):
+        return not_found_response(exc)
+    db_session().rollback()
+    return render_template("error.html", error=exc), exc.status

@@ -1,0 +1,324 @@
+"""Letters introducing a customer's new account manager, their single-use links, and the customer's answer.
+
+When a customer's owner changes, `prepare` opens the sealed contacts (a system act, audited as
+`customer:contacts_system_read`), picks the main contacts that have an e-mail address, and makes one letter
+row per contact with a fresh link. The mail itself is written by `vault.mail.letters`, which calls this.
+
+A link is `<secret>.<signature>`: 24 random bytes and an HMAC-SHA256 of them under the application's secret
+key. The signature lets a forged or altered link be refused before any database look-up; only the SHA-256
+of the whole link is stored, so neither the database nor a backup can answer in a customer's name. A link
+works once, until it expires (`VAULT_LETTER_LINK_DAYS`), and not after the new owner, their manager or an
+administrator revoked it. The answer goes to the customer's contact log (sealed like every entry), the audit
+log, and the departure's handover item when the change came from one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from babel.dates import format_date
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from vault import policy
+from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
+from vault.core.context import AccessContext
+from vault.core.errors import NotFound, ServiceError
+from vault.models import (
+    Customer,
+    CustomerLetter,
+    Departure,
+    DepartureStatus,
+    HandoverItem,
+    LetterAnswer,
+    User,
+    utcnow,
+)
+from vault.runtime import Runtime
+from vault.services import masking, records
+
+MAX_COMMENT = 500
+# Who the audit log names for what comes through a letter's link: someone without an account, known only by
+# the link they hold (the letter id is in the record's detail).
+ANONYMOUS = "link:customer-letter"
+_LINK = re.compile(r"^[A-Za-z0-9_-]{32}\.[A-Za-z0-9_-]{43}$")
+_PURPOSE = b"vault:customer-letter:"
+
+
+class LinkRefused(ServiceError):
+    """A link that cannot be answered: `forged` (bad signature or unknown), `used`, `expired`, `revoked`.
+    Told as 404/410 pages, never a 5xx."""
+
+    status = 404
+
+
+# -- links ------------------------------------------------------------------------------------------------
+
+
+def _signature(secret_key: str, secret: str) -> str:
+    mac = hmac.new(secret_key.encode("utf-8"), _PURPOSE + secret.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
+
+
+def new_link(secret_key: str) -> str:
+    secret = secrets.token_urlsafe(24)
+    return f"{secret}.{_signature(secret_key, secret)}"
+
+
+def link_hash(link: str) -> str:
+    return hashlib.sha256(link.encode("utf-8")).hexdigest()
+
+
+def well_signed(secret_key: str, link: str) -> bool:
+    """Whether `link` has the right shape and a valid signature (nothing is looked up)."""
+    if not _LINK.match(link or ""):
+        return False
+    secret, _, signature = link.partition(".")
+    return hmac.compare_digest(signature, _signature(secret_key, secret))
+
+
+# -- writing letters --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One letter to send: the row (already flushed), the address, and the link to put in it."""
+
+    letter: CustomerLetter
+    address: str
+    link: str
+    contact_name: str
+
+
+def change_key(customer: Customer, previous_owner_id: int | None, new_owner: User, cause: str,
+               item: HandoverItem | None, now: datetime) -> str:
+    """What names one change of owner. The same customer moving from the same person to the same person for
+    the same reason on the same day is one change for the customer: they get one introduction of the new
+    manager, however often the act is retried or an owner is moved back and forth that day."""
+    where = f"item{item.id}" if item is not None else now.date().isoformat()
+    return f"{customer.id}:{previous_owner_id or 0}>{new_owner.id}:{cause}:{where}"[:120]
+
+
+def handover_item_for(session: Session, customer: Customer, new_owner: User) -> HandoverItem | None:
+    """The open departure's handover item that gave this customer to `new_owner`, if any."""
+    return session.scalar(
+        select(HandoverItem).join(Departure, Departure.id == HandoverItem.departure_id)
+        .where(HandoverItem.customer_id == customer.id, HandoverItem.to_user_id == new_owner.id,
+               Departure.status == DepartureStatus.NOTICE)
+        .order_by(HandoverItem.id.desc()).limit(1))
+
+
+def _address(contact: dict[str, Any]) -> str:
+    emails = contact.get("emails") or []
+    return str(emails[0]).strip() if emails else ""
+
+
+def prepare(rt: Runtime, session: Session, customer: Customer, *, previous_owner_id: int | None, new_owner: User,
+            cause: str, actor: User | None, ctx: AccessContext) -> list[Prepared]:
+    """Letter rows (with links) for the customer's main contacts that have an address; none when the owner
+    did not change, when this change already has its letters, or when no main contact can be written to.
+    Every letter made is audited (`customer:letter`), and so is the reading of the contacts."""
+    if previous_owner_id == new_owner.id:
+        return []
+    now = utcnow()
+    item = handover_item_for(session, customer, new_owner) if cause == "handover" else None
+    key = change_key(customer, previous_owner_id, new_owner, cause, item, now)
+    if session.scalar(select(CustomerLetter.id).where(CustomerLetter.change_key == key).limit(1)) is not None:
+        return []
+    record = records.record_of(session, customer.id)
+    if record is None or record.contacts is None:
+        return []
+    contacts = records.snapshot(rt, record)["contacts"]
+    chosen = records.main_contacts(contacts)
+    # Opening the sealed contacts without a person behind it: recorded, with what it was for.
+    rt.audit.record(session, action=AuditAction.CUSTOMER_CONTACTS_SYSTEM_READ, actor=None, ctx=ctx,
+                    customer_id=customer.id, subject_user_id=new_owner.id,
+                    detail={"purpose": "letter", "cause": cause, "main_contacts": [i for i, _c in chosen],
+                            "by": actor.id if actor else None})
+    settings = rt.settings
+    prepared: list[Prepared] = []
+    skipped: list[int] = []
+    for index, contact in chosen:
+        address = _address(contact)
+        if not address:
+            skipped.append(index)
+            continue
+        link = new_link(settings.secret_key)
+        letter = CustomerLetter(
+            customer_id=customer.id, handover_item_id=item.id if item else None, cause=cause[:32],
+            previous_owner_id=previous_owner_id, new_owner_id=new_owner.id, change_key=key, contact_index=index,
+            contact_label=masking.mask_name(contact.get("name", ""))[:120],
+            language=contact.get("language") or settings.company_language, token_hash=link_hash(link),
+            created_at=now, expires_at=now + timedelta(days=settings.letter_link_days))
+        session.add(letter)
+        session.flush()
+        prepared.append(Prepared(letter=letter, address=address, link=link, contact_name=contact.get("name", "")))
+    rt.audit.record(session, action=AuditAction.CUSTOMER_LETTER, actor=None, ctx=ctx, customer_id=customer.id,
+                    subject_user_id=new_owner.id,
+                    detail={"cause": cause, "from": previous_owner_id, "to": new_owner.id,
+                            "letters": [p.letter.id for p in prepared],
+                            "languages": [p.letter.language for p in prepared],
+                            "handover_item_id": item.id if item else None, "no_address": skipped,
+                            "days": settings.letter_link_days})
+    return prepared
+
+
+def letter_context(rt: Runtime, prepared: Prepared, contact_name: str, *, link_path: str) -> dict[str, Any]:
+    """What a letter says: the contact's own name, the company, the new manager and their address, the link
+    and when it ends. Nothing else of the record (no other contact, no terms, not even the customer's name):
+    a letter that reaches the wrong inbox tells its reader no more than a business card would."""
+    letter = prepared.letter
+    return {"contact_name": contact_name, "company_name": rt.settings.company_name,
+            "manager_name": letter.new_owner.display_name, "manager_email": letter.new_owner.email or "",
+            "link_path": link_path, "expires_on": format_date(letter.expires_at.date(), "long", locale=letter.language)}
+
+
+def attach(rt: Runtime, session: Session, prepared: Prepared, outbox_id: int | None, *, ctx: AccessContext) -> None:
+    """Link the letter to its outbox row and note the letter on the customer's contact log."""
+    letter = prepared.letter
+    letter.outbox_id = outbox_id
+    session.flush()
+    records.log_by_product(
+        rt, session, letter.customer, contact=letter.contact_label,
+        topic=f"Letter introducing the new account manager ({letter.new_owner.display_name}) sent in "
+              f"{letter.language}",
+        result="queued" if outbox_id else "not queued",
+        main_contact=True, ctx=ctx, detail={"letter_id": letter.id})
+
+
+# -- the link ---------------------------------------------------------------------------------------------
+
+
+def open_link(rt: Runtime, session: Session, link: str, *, now: datetime | None = None) -> CustomerLetter:
+    """The letter behind a link that can still be answered.
+
+    Raises:
+        LinkRefused: `forged`, `used`, `revoked` or `expired`.
+    """
+    if not well_signed(rt.settings.secret_key, link):
+        raise LinkRefused("forged", "This link is not valid.")
+    letter = session.scalar(select(CustomerLetter).where(CustomerLetter.token_hash == link_hash(link)))
+    if letter is None:
+        raise LinkRefused("forged", "This link is not valid.")
+    state = letter.state(now or utcnow())
+    if state == "answered":
+        raise LinkRefused("used", "This link was already used.")
+    if state != "open":
+        raise LinkRefused(state, f"This link is {state}.")
+    return letter
+
+
+def refuse_link(rt: Runtime, session: Session, link: str, code: str, *, ctx: AccessContext) -> None:
+    """Audit a refused link (never the link itself: a hash prefix says which letter, when one matched)."""
+    letter = session.scalar(select(CustomerLetter).where(CustomerLetter.token_hash == link_hash(link or "")))
+    rt.audit.record(session, action=AuditAction.LETTER_LINK_REFUSED, actor=None, actor_name=ANONYMOUS, ctx=ctx,
+                    outcome="denied",
+                    reason_code=code, customer_id=letter.customer_id if letter else None,
+                    detail={"letter_id": letter.id if letter else None})
+
+
+def clean_comment(comment: str | None) -> str:
+    text = unicodedata.normalize("NFC", comment or "").strip()
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cf"})
+    if len(text) > MAX_COMMENT:
+        raise ServiceError("comment_too_long", f"A comment has at most {MAX_COMMENT} characters.")
+    return text
+
+
+def answer(rt: Runtime, session: Session, link: str, reply: str, comment: str | None, *,
+           ctx: AccessContext, now: datetime | None = None) -> CustomerLetter:
+    """Record a contact's answer through the link: spent at once (a second answer is refused), written to
+    the contact log (the comment sealed there) and the audit log, and onto the handover item.
+
+    Raises:
+        LinkRefused: as `open_link`.
+        ServiceError: `invalid_answer`, `comment_too_long`.
+    """
+    if reply not in {LetterAnswer.CONTACTED, LetterAnswer.NOT_CONTACTED}:
+        raise ServiceError("invalid_answer", "Choose one of the two answers.")
+    text = clean_comment(comment)
+    now = now or utcnow()
+    letter = open_link(rt, session, link, now=now)
+    # Spent by a conditional UPDATE: of two answers racing (two tabs, a double click), one finds the link
+    # open and the other finds nothing to update, on SQLite and PostgreSQL alike.
+    spent = session.execute(
+        update(CustomerLetter).where(CustomerLetter.id == letter.id, CustomerLetter.answered_at.is_(None),
+                                     CustomerLetter.revoked_at.is_(None), CustomerLetter.expires_at > now)
+        .values(answer=str(reply), answered_at=now).execution_options(synchronize_session=False))
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        raise LinkRefused("used", "This link was already used.")
+    session.refresh(letter)
+    item = session.get(HandoverItem, letter.handover_item_id) if letter.handover_item_id else None
+    current = item is not None and item.customer_id == letter.customer_id and item.to_user_id == letter.new_owner_id
+    # "Not contacted" outweighs "contacted": one main contact left out is what the rule is about.
+    if item is not None and current and (reply == LetterAnswer.NOT_CONTACTED
+                                         or item.customer_answer != LetterAnswer.NOT_CONTACTED):
+        item.customer_answer = str(reply)
+        item.customer_answered_at = now
+    session.flush()
+    said = ("confirmed being contacted by" if reply == LetterAnswer.CONTACTED
+            else "said they have not been contacted by")
+    records.log_by_product(rt, session, letter.customer, contact=letter.contact_label,
+                           topic=f"Answer to the letter: {said} {letter.new_owner.display_name}",
+                           result=text, main_contact=True, ctx=ctx, detail={"letter_id": letter.id})
+    rt.audit.record(session, action=AuditAction.LETTER_ANSWER, actor=None, actor_name=ANONYMOUS, ctx=ctx,
+                    customer_id=letter.customer_id,
+                    subject_user_id=letter.new_owner_id,
+                    detail={"letter_id": letter.id, "answer": str(reply), "commented": bool(text),
+                            "handover_item_id": letter.handover_item_id})
+    return letter
+
+
+# -- revoking and listing ---------------------------------------------------------------------------------
+
+
+def get_letter(session: Session, letter_id: int) -> CustomerLetter:
+    letter = session.get(CustomerLetter, letter_id)
+    if letter is None:
+        raise NotFound("letter")
+    return letter
+
+
+def revoke(rt: Runtime, session: Session, actor: User, letter: CustomerLetter, *, ctx: AccessContext) -> CustomerLetter:
+    """End a letter's link before it is used (the letter went to the wrong person, or the manager prefers to
+    call first). Audited as `letter:revoke`.
+
+    Raises:
+        policy.Denied: `not_letter_owner`, `letter_closed`.
+    """
+    policy.require(actor, Action.LETTER_REVOKE, letter, audit={"customer_id": letter.customer_id})
+    letter.revoked_at = utcnow()
+    letter.revoked_by_id = actor.id
+    session.flush()
+    rt.audit.record(session, action=AuditAction.LETTER_REVOKE, actor=actor, ctx=ctx, customer_id=letter.customer_id,
+                    subject_user_id=letter.new_owner_id, detail={"letter_id": letter.id})
+    return letter
+
+
+def letters_of(session: Session, customer_id: int) -> list[CustomerLetter]:
+    return list(session.scalars(select(CustomerLetter).where(CustomerLetter.customer_id == customer_id)
+                                .order_by(CustomerLetter.id.desc())))
+
+
+def letters_of_items(session: Session, item_ids: list[int]) -> dict[int, list[CustomerLetter]]:
+    """The letters of each handover item (for the departure's handover status)."""
+    found: dict[int, list[CustomerLetter]] = {}
+    if not item_ids:
+        return found
+    for letter in session.scalars(select(CustomerLetter).where(CustomerLetter.handover_item_id.in_(item_ids))
+                                  .order_by(CustomerLetter.id)):
+        found.setdefault(letter.handover_item_id or 0, []).append(letter)
+    return found
+
+
+def may_revoke(actor: User, letter: CustomerLetter) -> bool:
+    return bool(policy.authorize(actor, Action.LETTER_REVOKE, letter))
