@@ -1,7 +1,7 @@
 """audit: the chain split into shards, each with its own head; the old single chain becomes shard 0
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-05 01:30:00.000000
 
 Every existing record becomes shard 0 at `shard_seq = seq`, so its MAC and its chain stay exactly as they
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0018'
-down_revision = '0014'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
