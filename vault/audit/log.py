@@ -118,6 +118,10 @@ class AuditLog:
             # place or name must not make the act fail on one database and pass on the other.
             if isinstance(values[name], str) and len(values[name]) > limit:
                 values[name] = values[name][:limit]
+        return self._append(session, values)
+
+    def _append(self, session: Session, values: dict[str, Any]) -> AuditEvent:
+        """Chain and write the record's `values` (everything but its number, place, time and MAC)."""
         shard = self._shard(session, values["actor_id"], values["actor_name"])
         postgresql = session.get_bind().dialect.name == "postgresql"
         # One statement takes the shard head's row lock (SQLite: the transaction holds the database) and
