@@ -1,17 +1,19 @@
 """Audit log throughput on PostgreSQL and SQLite, next to the raw limits measured in the same run.
 
 Run ``python bench/audit_bench.py`` (``--rows 100000`` for a quicker run; the default is a million). It
-starts a private PostgreSQL, fills each database with ``--rows`` genuine chained records (generated and
-MAC'd in Python, bulk-inserted: COPY on PostgreSQL, executemany on SQLite), and prints one table:
+starts a private PostgreSQL, fills each database with ``--rows`` genuine chained records spread over
+``--shards`` chains by actor, as appends spread them (generated and MAC'd in Python, bulk-inserted: COPY
+on PostgreSQL, executemany on SQLite), and prints one table:
 
 * export: our streamed CSV and JSON Lines export of every record, beside the database's own bulk export
   of the same rows (PostgreSQL ``COPY (SELECT ...) TO STDOUT CSV``; SQLite a plain cursor into
-  ``csv.writer``), all written to a file. Goal: at least 100,000 rows/s and at least 0.5 of the bulk.
+  ``csv.writer``), all written to a file. Goal: at least 0.5 of the bulk export.
 * verify: ``verify_chain`` over every record, beside a bare HMAC-SHA256 loop over the same canonical
-  bytes (precomputed for a sample of up to 100,000 records). Goal: at least 100,000 records/s.
-* appends: ``--writers`` threads each making ``--appends`` transactions that append one record through
-  ``AuditLog.record``, beside the same transactions inserting the same row without the chain (no head
-  lock, no HMAC; sequence numbers from a shared counter). Goal: at least 0.5 of the unchained rate.
+  bytes (precomputed for a sample of up to 100,000 records). Goal: at least 0.3 of the bare loop.
+* appends: ``--writers`` threads, each a different person, each making ``--appends`` transactions that
+  append one record through ``AuditLog.record``, beside the same transactions inserting the same row
+  without the chain (no head lock, no HMAC; numbers from a shared counter). Goal: at least 0.8 of the
+  unchained rate.
 
 Each measurement keeps the best of ``--repeats`` runs, ours and the baseline interleaved, so a burst of
 load from elsewhere on the machine hits both instead of skewing their ratio.
@@ -47,18 +49,17 @@ from vault.audit.verify import verify_chain
 from vault.config.settings import load_settings
 from vault.core.context import AccessContext
 from vault.db import schema
-from vault.models import AuditEvent, utcnow
+from vault.models import AuditEvent, User, utcnow
 from vault.runtime import Runtime
 
-RATE_GOAL = 100_000
-RATIO_GOAL = 0.5
+GOALS = {"export": 0.5, "verify": 0.3, "append": 0.8}
 HMAC_SAMPLE = 100_000
 CTX = AccessContext(client_addr="10.1.2.3", named_place="Head office", user_agent="bench", request_id="bench-0001")
 
 
-def runtime(folder: Path, keyring: Path, url: str) -> Runtime:
+def runtime(folder: Path, keyring: Path, url: str, shards: int) -> Runtime:
     settings = load_settings({"data_dir": folder, "database_url": url, "keyring": keyring,
-                              "secret_key": "bench"}, environ={})
+                              "secret_key": "bench", "audit_shards": shards}, environ={})
     rt = Runtime.build(settings)
     rt.store.ensure_ready()
     schema.upgrade(rt.db)
@@ -122,10 +123,11 @@ def our_verify(rt: Runtime) -> int:
 def hmac_sample(rt: Runtime) -> list[bytes]:
     sample: list[bytes] = []
     with rows.read_snapshot(rt.db) as connection:
-        previous = ""
+        previous: dict[int, str] = {}
         for row in rows.stream(connection, rows.chain_query(rt.db.dialect)):
-            sample.append((canonical_row_text(row) + previous).encode("utf-8"))
-            previous = row[rows.MAC]
+            shard = row[rows.SHARD]
+            sample.append((canonical_row_text(row) + previous.get(shard, "")).encode("utf-8"))
+            previous[shard] = row[rows.MAC]
             if len(sample) >= HMAC_SAMPLE:
                 break
     return sample
@@ -164,9 +166,12 @@ def concurrently(writers: int, appends: int, transaction: Callable[[int, int], N
 
 
 def chained_append(rt: Runtime) -> Callable[[int, int], None]:
+    # Each writer is a different person (only an append's id and name are read; records keep no keys).
+    people = [User(id=writer + 1, username=f"writer{writer}") for writer in range(64)]
+
     def transaction(writer: int, i: int) -> None:
         with rt.db.session() as session:
-            rt.audit.record(session, action="document:view", actor=None, actor_name=f"writer{writer}", ctx=CTX,
+            rt.audit.record(session, action="document:view", actor=people[writer], ctx=CTX,
                             customer_id=writer + 1, document_id=i + 1, detail={"bytes": 1000 + i, "mode": "view"})
     return transaction
 
@@ -176,8 +181,10 @@ def unchained_append(rt: Runtime) -> Callable[[int, int], None]:
 
     def transaction(writer: int, i: int) -> None:
         with rt.db.session() as session:
+            number = next(counter)
             session.add(AuditEvent(
-                seq=next(counter), ts=utcnow(), actor_id=None, actor_name=f"writer{writer}", action="document:view",
+                seq=number, shard=writer + 1, shard_seq=number, ts=utcnow(), actor_id=writer + 1,
+                actor_name=f"writer{writer}", action="document:view",
                 outcome="allowed", customer_id=writer + 1, document_id=i + 1, client_addr=CTX.client_addr,
                 named_place=CTX.named_place, user_agent=CTX.user_agent, request_id=CTX.request_id,
                 detail='{"bytes":1000,"mode":"view"}', mac=""))
@@ -187,9 +194,9 @@ def unchained_append(rt: Runtime) -> Callable[[int, int], None]:
 def bench_backend(name: str, url: Callable[[str], str], work: Path, keyring: Path, args: argparse.Namespace
                   ) -> list[tuple[str, str, float, str, float, str]]:
     print(f"[{name}] filling {args.rows:,} records ...", file=sys.stderr, flush=True)
-    rt = runtime(work / f"{name}-big", keyring, url("big"))
+    rt = runtime(work / f"{name}-big", keyring, url("big"), args.shards)
     started = time.perf_counter()
-    fill(rt.db, rt.audit.key, args.rows)
+    fill(rt.db, rt.audit.key, args.rows, shards=args.shards)
     with rt.db.engine.connect() as connection:
         # What autovacuum would have done after such a load: the planner needs to know the table's size.
         connection.exec_driver_sql("ANALYZE audit_events")
@@ -209,8 +216,8 @@ def bench_backend(name: str, url: Callable[[str], str], work: Path, keyring: Pat
     print(f"[{name}] appending with {args.writers} writers ...", file=sys.stderr, flush=True)
     appends = {"chained": 0.0, "bare": 0.0}
     for round_ in range(args.repeats):
-        chained = runtime(work / f"{name}-chain{round_}", keyring, url(f"chain{round_}"))
-        bare = runtime(work / f"{name}-bare{round_}", keyring, url(f"bare{round_}"))
+        chained = runtime(work / f"{name}-chain{round_}", keyring, url(f"chain{round_}"), args.shards)
+        bare = runtime(work / f"{name}-bare{round_}", keyring, url(f"bare{round_}"), args.shards)
         for label, rt_, make in (("chained", chained, chained_append), ("bare", bare, unchained_append)):
             started = time.perf_counter()
             count = concurrently(args.writers, args.appends, make(rt_))
@@ -232,17 +239,14 @@ def bench_backend(name: str, url: Callable[[str], str], work: Path, keyring: Pat
 
 def goal(kind: str, rate: float, baseline: float) -> tuple[str, bool]:
     ratio = rate / baseline if baseline else 0.0
-    if kind == "export":
-        return f">= {RATE_GOAL:,}/s and >= {RATIO_GOAL} x", rate >= RATE_GOAL and ratio >= RATIO_GOAL
-    if kind == "verify":
-        return f">= {RATE_GOAL:,}/s", rate >= RATE_GOAL
-    return f">= {RATIO_GOAL} x", ratio >= RATIO_GOAL
+    return f">= {GOALS[kind]} x", ratio >= GOALS[kind]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="records in the log (default 1,000,000)")
     parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--shards", type=int, default=8, help="audit chains (VAULT_AUDIT_SHARDS)")
     parser.add_argument("--appends", type=int, default=250, help="transactions per writer")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--backend", choices=["both", "sqlite", "postgresql"], default="both")
@@ -262,8 +266,8 @@ def main() -> None:
             table += bench_backend("sqlite", lambda label: f"sqlite:///{work / f'{label}.db'}", work, keyring, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\naudit log bench: {args.rows:,} records, {args.writers} writers x {args.appends} appends, "
-          f"best of {args.repeats}, {os.cpu_count()} CPUs")
+    print(f"\naudit log bench: {args.rows:,} records in {args.shards} chains, {args.writers} writers x "
+          f"{args.appends} appends, best of {args.repeats}, {os.cpu_count()} CPUs")
     header = f"{'backend':<11} {'measure':<20} {'ours/s':>10}  {'baseline':<22} {'base/s':>10} {'ratio':>6}  " \
              f"{'goal':<26} met"
     print(header)

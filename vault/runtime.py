@@ -53,7 +53,8 @@ class Runtime:
             db=db,
             store=store,
             keyring=keyring,
-            audit=AuditLog(keyring.audit_key, checkpoints=Checkpointer(db, store, keyring, settings)),
+            audit=AuditLog(keyring.audit_key, checkpoints=Checkpointer(db, store, keyring, settings),
+                           shards=settings.audit_shards),
             passwords=Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib),
         )
 

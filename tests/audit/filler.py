@@ -3,7 +3,9 @@
 Appending a million records one transaction at a time would take far longer than the thing being
 measured, so the rows are generated and MAC'd here with the reference encoder (`chain.compute_mac`,
 not the fast one under test), then bulk-inserted: COPY on PostgreSQL, executemany on SQLite. The
-chain head is moved to the last row, so the result is indistinguishable from real appends.
+records go to one shard's chain (shard 1 unless told), numbered after the highest record number; that
+shard's head is moved to the last row (and PostgreSQL's number sequence past it), so the result is
+indistinguishable from real appends.
 """
 
 from __future__ import annotations
@@ -14,28 +16,38 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from vault.audit.chain import CHAINED_FIELDS, compute_mac, format_ts
+from vault.audit.shards import shard_for
 from vault.db.engine import Database
-from vault.models import AuditHead
+from vault.models import AuditEvent, AuditHead
 
 ACTIONS = ("auth:login", "document:view", "document:view", "document:view", "loan:request", "loan:approve",
            "document:upload", "document:download", "auth:logout")
 NAMES = ("alice", "bob", "chloé", "dmitri", "eve", "françois", "grace", "hiro")
 PLACES = (None, "Head office", "Branch Nord")
-COLUMNS = (*CHAINED_FIELDS, "mac")
+COLUMNS = (*CHAINED_FIELDS, "shard", "shard_seq", "mac")
 
 
 def records(key: bytes, count: int, start_seq: int, previous_mac: str, *, seed: int = 7,
-            start: datetime | None = None) -> Iterator[tuple[dict[str, Any], datetime]]:
-    """`count` chained records after (`start_seq` - 1, `previous_mac`), one per 10 ms of a day's work."""
+            start: datetime | None = None, shard: int = 1, start_place: int | None = None,
+            heads: dict[int, tuple[int, str]] | None = None) -> Iterator[tuple[dict[str, Any], datetime]]:
+    """`count` chained records numbered from `start_seq`, in `shard` from place `start_place` (default
+    `start_seq`) after `previous_mac`, one per 10 ms of a day's work.
+
+    With `heads` ({shard: (place, mac)} of every shard, updated as records are made) each record goes
+    to its actor's shard instead, so the chains interleave as real appends make them."""
     rng = random.Random(seed)
     moment = start or datetime.now(UTC) - timedelta(seconds=count / 100 + 60)
     mac = previous_mac
+    place = start_seq if start_place is None else start_place
     for seq in range(start_seq, start_seq + count):
         moment += timedelta(microseconds=10_000 + rng.randrange(1000))
         actor = rng.randrange(len(NAMES))
+        if heads is not None:
+            shard = shard_for(actor + 1, None, len(heads))
+            place, mac = heads[shard][0] + 1, heads[shard][1]
         action = rng.choice(ACTIONS)
         denied = rng.random() < 0.05
         detail: dict[str, Any] = {}
@@ -56,20 +68,36 @@ def records(key: bytes, count: int, start_seq: int, previous_mac: str, *, seed: 
             "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0",
             "reason_text": "Preparing the renewal meeting" if action == "loan:request" else None,
             "request_id": f"{rng.getrandbits(64):016x}{seq:016x}", "detail": detail,
+            "shard": shard, "shard_seq": place,
         }
         mac = compute_mac(key, record, mac)
         record["mac"] = mac
+        if heads is not None:
+            heads[shard] = (place, mac)
+        place += 1
         yield record, moment
 
 
-def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int = 7) -> tuple[int, str]:
-    """Append `count` records after the current head; returns the new head (seq, mac)."""
+def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int = 7,
+         shard: int = 1, shards: int | None = None) -> tuple[int, str]:
+    """Append `count` records to `shard` after its head, or, with `shards`, to the chains 1..`shards`
+    by actor as the application would; returns the (last) shard's new head (shard_seq, mac)."""
+    chains = [shard] if shards is None else list(range(1, shards + 1))
+    heads: dict[int, tuple[int, str]] = {}
     with db.session() as session:
-        head = session.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == 1)).one()
-    seq, mac = int(head[0]), head[1]
+        for chain in chains:
+            head = session.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == chain)).one_or_none()
+            if head is None:
+                session.add(AuditHead(id=chain, seq=0, mac="", last_checkpoint_seq=0))
+                head = (0, "")
+            heads[chain] = (int(head[0]), head[1])
+        number = int(session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
     if count <= 0:
-        return seq, mac
-    generated = records(key, count, seq + 1, mac, seed=seed)
+        return heads[chains[-1]]
+    place, mac = heads[shard] if shards is None else (0, "")
+    generated = records(key, count, number + 1, mac, seed=seed, shard=shard, start_place=place + 1,
+                        heads=None if shards is None else heads)
+    seq = number
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -77,7 +105,8 @@ def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int
             with cursor.copy(f"COPY audit_events ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                 for record, moment in generated:
                     copy.write_row(_values(record, moment))
-                    seq, mac = record["seq"], record["mac"]
+                    seq, place, mac = record["seq"], record["shard_seq"], record["mac"]
+            cursor.execute("SELECT setval('audit_event_numbers', %s)", (seq,))
         else:
             cursor.execute("BEGIN IMMEDIATE")
             statement = (f"INSERT INTO audit_events ({', '.join(COLUMNS)}) "
@@ -85,7 +114,7 @@ def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int
             rows: list[tuple[Any, ...]] = []
             for record, moment in generated:
                 rows.append(_values(record, moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")))
-                seq, mac = record["seq"], record["mac"]
+                seq, place, mac = record["seq"], record["shard_seq"], record["mac"]
                 if len(rows) >= batch:
                     cursor.executemany(statement, rows)
                     rows.clear()
@@ -93,9 +122,12 @@ def fill(db: Database, key: bytes, count: int, *, batch: int = 10_000, seed: int
         raw.commit()
     finally:
         raw.close()
+    if shards is None:
+        heads[shard] = (place, mac)
     with db.session() as session:
-        session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, mac=mac))
-    return seq, mac
+        for chain, (at, head_mac) in heads.items():
+            session.execute(update(AuditHead).where(AuditHead.id == chain).values(seq=at, mac=head_mac))
+    return heads[chains[-1]]
 
 
 def _values(record: dict[str, Any], ts: Any) -> tuple[Any, ...]:

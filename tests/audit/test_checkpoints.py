@@ -28,14 +28,14 @@ def test_a_checkpoint_every_n_records_in_the_store_and_the_database(rt):
     assert stored_seqs(rt.store) == [10, 20]
     with rt.db.session() as session:
         rows = list(session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)))
-        head = session.get(AuditHead, 1)
+        head = session.get(AuditHead, 1)  # the one chain (shard 1)
         macs = {seq: session.get(AuditEvent, seq).mac for seq in (10, 20)}
-    assert [(r.seq, r.mac, r.object_key) for r in rows] == [
-        (10, macs[10], object_key(10)), (20, macs[20], object_key(20))]
+    assert [(r.seq, json.loads(r.heads), r.object_key) for r in rows] == [
+        (10, [[1, 10, macs[10]]], object_key(10)), (20, [[1, 20, macs[20]]], object_key(20))]
     assert head.last_checkpoint_seq == 20
     with rt.store.open(object_key(20)) as handle:
         stored = SignedCheckpoint.from_bytes(handle.read())
-    assert (stored.seq, stored.mac) == (20, macs[20])
+    assert (stored.seq, stored.heads) == (20, {1: (20, macs[20])})
     assert stored.verify(rt.keyring.checkpoint_private_key.public_key())
     assert object_key(20) == "audit/checkpoints/00000000000000000020.json"
 
@@ -96,7 +96,7 @@ def test_forced_checkpoint_and_nothing_new(rt):
     first = checkpointer.write()
     assert first is not None and first.seq == 3
     assert checkpointer.write() is None  # nothing new since
-    again = checkpointer.write(at=(3, first.mac))
+    again = checkpointer.write(at=first.heads)
     assert again == first  # the stored one, not a second signature
 
 
@@ -115,9 +115,10 @@ def test_checkpoint_verifies_with_plain_openssl(rt, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Signature Verified Successfully" in result.stdout
-    assert json.loads(stored["message"]) == {"format": "vault-audit-checkpoint/1", "seq": 10, "mac": stored["mac"],
+    assert json.loads(stored["message"]) == {"format": "vault-audit-checkpoint/2", "seq": 10, "heads": stored["heads"],
                                              "ts": stored["ts"]}
-    message.write_bytes(stored["message"].replace(stored["mac"], "0" * 64).encode("ascii"))
+    mac = stored["heads"][0][2]
+    message.write_bytes(stored["message"].replace(mac, "0" * 64).encode("ascii"))
     refused = subprocess.run(command, capture_output=True, text=True, check=False)
     assert refused.returncode != 0
     der = subprocess.run(["openssl", "pkey", "-pubin", "-in", str(pub), "-outform", "DER"], capture_output=True,

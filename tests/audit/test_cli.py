@@ -80,7 +80,7 @@ def test_export_and_verify_export_with_each_key(rt, run, tmp_path):
     out.write_bytes(out.read_bytes().replace(b'"tester2"', b'"mallory"', 1))
     result = run("verify-export", str(out), "--audit-key-file", str(key))
     assert result.exit_code == 1
-    assert "BAD: seq 3: the MAC does not match the record" in result.output
+    assert "BAD: seq 3 (shard 1, #3): the MAC does not match the record" in result.output
     with rt.db.session() as session:
         actions = list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
     assert actions.count("audit:export") == 1 and actions.count("audit:key_export") == 1

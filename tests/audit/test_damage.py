@@ -38,12 +38,15 @@ def first_damage(rt, from_seq: int = 1):
 
 
 def _swap(rt, a: int, b: int) -> None:
-    attack(rt, "UPDATE audit_events SET seq = -1 WHERE seq = :a", "UPDATE audit_events SET seq = :a WHERE seq = :b",
-           "UPDATE audit_events SET seq = :b WHERE seq = -1", a=a, b=b)
+    # The record number and the place in the chain move together, as an attacker would move them.
+    attack(rt, "UPDATE audit_events SET seq = -1, shard_seq = -1 WHERE seq = :a",
+           "UPDATE audit_events SET seq = :a, shard_seq = :a WHERE seq = :b",
+           "UPDATE audit_events SET seq = :b, shard_seq = :b WHERE seq = -1", a=a, b=b)
 
 
 def _forged(seq: int) -> dict:
-    return {"seq": seq, "ts": datetime.now(UTC), "actor_id": None, "actor_name": "mallory", "action": "auth:login",
+    return {"seq": seq, "shard": 1, "shard_seq": seq,
+            "ts": datetime.now(UTC), "actor_id": None, "actor_name": "mallory", "action": "auth:login",
             "outcome": "allowed", "detail": "{}", "mac": "0" * 64}
 
 
@@ -69,14 +72,14 @@ def test_deleted_middle_row(chain):
 
 def test_deleted_row_with_the_gap_closed(chain):
     attack(chain, "DELETE FROM audit_events WHERE seq = 7",
-           "UPDATE audit_events SET seq = seq + 1000 WHERE seq > 7",
-           "UPDATE audit_events SET seq = seq - 1001 WHERE seq > 1000")
+           "UPDATE audit_events SET seq = seq + 1000, shard_seq = shard_seq + 1000 WHERE seq > 7",
+           "UPDATE audit_events SET seq = seq - 1001, shard_seq = shard_seq - 1001 WHERE seq > 1000")
     assert first_damage(chain) == (7, "deleted")
 
 
 def test_inserted_row(chain):
-    attack(chain, "UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 7",
-           "UPDATE audit_events SET seq = seq - 999 WHERE seq > 1000")
+    attack(chain, "UPDATE audit_events SET seq = seq + 1000, shard_seq = shard_seq + 1000 WHERE seq >= 7",
+           "UPDATE audit_events SET seq = seq - 999, shard_seq = shard_seq - 999 WHERE seq > 1000")
     with chain.db.engine.begin() as connection:
         connection.execute(insert(AuditEvent).values(**_forged(7)))
     assert first_damage(chain) == (7, "inserted")
@@ -108,7 +111,7 @@ def test_truncated_behind_a_checkpoint_with_the_head_rewritten(chain):
     with chain.db.session() as session:
         mac14 = session.get(AuditEvent, 14).mac
     attack(chain, "DELETE FROM audit_events WHERE seq >= 15")
-    attack(chain, "UPDATE audit_head SET seq = 14, mac = :mac", mac=mac14)
+    attack(chain, "UPDATE audit_head SET seq = 14, mac = :mac WHERE id = 1", mac=mac14)
     attack(chain, "DELETE FROM audit_checkpoints WHERE seq = 20")
     assert first_damage(chain) == (15, "truncated")
 
@@ -128,17 +131,17 @@ def test_history_rewritten_with_the_audit_key_is_caught_by_the_checkpoint(chain)
     for seq, name, mac in rewritten:
         attack(chain, "UPDATE audit_events SET actor_name = :name, mac = :mac WHERE seq = :seq",
                name=name, mac=mac, seq=seq)
-    attack(chain, "UPDATE audit_head SET mac = :mac", mac=rewritten[-1][2])
+    attack(chain, "UPDATE audit_head SET mac = :mac WHERE id = 1", mac=rewritten[-1][2])
     report = verify_chain(chain.db, chain.audit.key, chain.audit.checkpoints)
     assert (report.first.seq, report.first.kind) == (20, "modified")
-    assert "between seq 11 and 20" in report.first.message
+    assert "between #11 and #20" in report.first.message
 
 
 def test_forged_checkpoint_is_reported(chain):
     private = chain.keyring.checkpoint_private_key
-    genuine = SignedCheckpoint.sign(private, 5, "f" * 64, datetime.now(UTC))
-    forged = SignedCheckpoint(5, "f" * 64, genuine.ts, genuine.signature, genuine.fingerprint)
-    tampered = SignedCheckpoint(5, "e" * 64, genuine.ts, genuine.signature, genuine.fingerprint)
+    genuine = SignedCheckpoint.sign(private, ((1, 5, "f" * 64),), datetime.now(UTC))
+    forged = SignedCheckpoint(5, "", genuine.ts, genuine.signature, genuine.fingerprint, ((1, 5, "f" * 64),))
+    tampered = SignedCheckpoint(5, "", genuine.ts, genuine.signature, genuine.fingerprint, ((1, 5, "e" * 64),))
     assert forged.verify(private.public_key()) and not tampered.verify(private.public_key())
     body = tampered.to_bytes()
     chain.store.put(object_key(5), io.BytesIO(body), length=len(body))
@@ -184,12 +187,12 @@ def test_newest_records_deleted_and_the_head_reset_are_caught_after_a_verificati
     with chain.db.session() as session:
         mac22 = session.get(AuditEvent, 22).mac
     attack(chain, "DELETE FROM audit_events WHERE seq >= 23")
-    attack(chain, "UPDATE audit_head SET seq = 22, mac = :mac, last_checkpoint_seq = 20", mac=mac22)
+    attack(chain, "UPDATE audit_head SET seq = 22, mac = :mac, last_checkpoint_seq = 20 WHERE id = 1", mac=mac22)
     attack(chain, "DELETE FROM audit_checkpoints WHERE seq > 20")
     report = verify_chain(chain.db, chain.audit.key, chain.audit.checkpoints)
     assert (report.first.seq, report.first.kind) == (23, "truncated")
     assert report.first.message.startswith(
-        f"records after seq 22 are missing (the write-once store holds a checkpoint of seq {COUNT};")
+        f"shard 1: records after #22 (seq 22) are missing (the write-once store holds a checkpoint of #{COUNT};")
 
 
 def test_an_idle_log_is_checkpointed_after_m_minutes(chain):

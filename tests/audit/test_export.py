@@ -45,16 +45,19 @@ def test_full_jsonl_export_is_one_verifiable_chain(rt, tmp_path):
     assert lines[-1]["detail"] == {"destination": "file", "filters": {}, "format": "jsonl"}
     previous = ""
     for row in lines:
-        assert set(row) == {*CHAINED_FIELDS, "mac", "prev_mac", "names"}
+        # One chain here (see conftest): every row is shard 1, at its own number.
+        assert set(row) == {*CHAINED_FIELDS, "shard", "shard_seq", "mac", "prev_mac", "names"}
+        assert (row["shard"], row["shard_seq"]) == (1, row["seq"])
         assert row["prev_mac"] == previous
-        assert compute_mac(rt.audit.key, {k: row[k] for k in CHAINED_FIELDS}, previous) == row["mac"]
+        assert compute_mac(rt.audit.key, {k: row[k] for k in (*CHAINED_FIELDS, "shard", "shard_seq")},
+                           previous) == row["mac"]
         previous = row["mac"]
     assert manifest_path(out).exists()
     assert json.loads(manifest_path(out).read_text()) == manifest
     assert manifest["rows"] == 13 and (manifest["first_seq"], manifest["last_seq"]) == (1, 13)
     assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert manifest["full"] is True and manifest["filters"] == {} and manifest["export_event_seq"] == 13
-    assert manifest["checkpoint"]["seq"] == 13 and manifest["checkpoint"]["mac"] == lines[-1]["mac"]
+    assert manifest["checkpoint"]["seq"] == 13 and manifest["checkpoint"]["heads"] == [[1, 13, lines[-1]["mac"]]]
     check = verify_export(out, manifest, **_keys(rt))
     assert check.ok, check.problems
     assert check.rows == 13
@@ -85,7 +88,7 @@ def test_a_changed_row_is_caught_offline(rt, tmp_path):
     no_keys = verify_export(out, manifest)
     assert any("SHA-256" in p for p in no_keys.problems)
     with_key = verify_export(out, manifest, audit_key=rt.audit.key)
-    assert any(p == "seq 2: the MAC does not match the record" for p in with_key.problems)
+    assert any(p == "seq 2 (shard 1, #2): the MAC does not match the record" for p in with_key.problems)
     # Re-hashing the file does not help: the manifest is signed.
     manifest["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
     public_only = verify_export(out, manifest, public_key=rt.keyring.checkpoint_private_key.public_key())
@@ -99,7 +102,7 @@ def test_a_dropped_row_is_caught_offline(rt, tmp_path):
     lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
     out.write_text("".join(lines[:2] + lines[3:]), encoding="utf-8")
     check = verify_export(out, manifest, audit_key=rt.audit.key)
-    assert "line 3: a full export jumps from seq 2 to 4" in check.problems
+    assert "line 3: a full export jumps in shard 1 from #2 to #4" in check.problems
     assert "the file has rows 5, the manifest says 6" in check.problems
 
 

@@ -21,7 +21,7 @@ from vault.db import schema
 from vault.db.engine import Database
 from vault.models import Customer, CustomerRecord, CustomerRecordVersion, Role
 from vault.runtime import Runtime
-from vault.services import customers, legacy_notes, records
+from vault.services import audit, customers, legacy_notes, records
 
 OLD_NOTES = "Via Roma 12, Torino. Customer since 2011. Payment: 90 days end of month."
 _names = itertools.count()
@@ -74,6 +74,19 @@ def test_upgrade_seals_the_clear_notes_and_drops_the_column(old_url: str, tmp_pa
             other = session.get(CustomerRecord, 2)
             assert other is not None and other.version == 0 and other.city_key == "munchen"
         assert [(e.actor_id, e.customer_id) for e in events(rt, "customer:edit")] == [(None, 1)]
+        # The sealer audited before the log was sharded: its record is now in shard 0 as the single chain
+        # wrote it, and the whole log verifies.
+        assert [(e.shard, e.shard_seq) for e in events(rt, "customer:edit")] == [(0, 1)]
+        rt.store.ensure_ready()
+        with rt.db.session() as session:
+            report = audit.verify(rt, session, actor=None, ctx=AccessContext.cli())
+            session.commit()
+        assert report.ok, report.summary()
+        assert report.checked == 1
+        # A second pass checks the verifier's own record (a new shard) and its signed checkpoint too.
+        with rt.db.session() as session:
+            again = audit.verify(rt, session, actor=None, ctx=AccessContext.cli())
+        assert again.ok and again.checked == 2 and again.checkpoints == 1, again.summary()
     finally:
         rt.close()
 

@@ -139,7 +139,8 @@ OPENAPI_PATHS: dict[str, Any] = {
     }},
     "/api/v1/audit/verify": {"get": {
         "tags": ["audit"], "operationId": "verifyAudit", "summary": "Verify the chain and its checkpoints",
-        "description": "Recomputes every MAC and checks the signed checkpoints; the check is itself recorded.",
+        "description": "Recomputes every MAC of every chain and checks the signed checkpoints; the check is "
+                       "itself recorded. Damage is named by record number, chain (shard) and place in it.",
         "parameters": [{"name": "from", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1},
                         "description": "Start here, trusting the MAC of the record before."}],
         "responses": {
@@ -151,8 +152,11 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "kind": {"type": ["string", "null"], "enum": ["modified", "deleted", "inserted", "reordered",
                                                                    "truncated", "checkpoint", None]},
                     "message": {"type": ["string", "null"]},
+                    "first_bad_shard": {"type": ["integer", "null"]},
+                    "first_bad_shard_seq": {"type": ["integer", "null"]},
                     "damage": {"type": "array", "items": {"type": "object", "properties": {
-                        "seq": {"type": "integer"}, "kind": {"type": "string"}, "message": {"type": "string"}}}},
+                        "seq": {"type": "integer"}, "kind": {"type": "string"}, "message": {"type": "string"},
+                        "shard": {"type": "integer"}, "shard_seq": {"type": "integer"}}}},
                     "seconds": {"type": "number"}}}}}},
             **_ERRORS,
         },

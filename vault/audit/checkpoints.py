@@ -1,12 +1,17 @@
-"""Signed checkpoints of the chain head, kept write-once in the object store.
+"""Signed checkpoints of the chain heads, kept write-once in the object store.
 
-A checkpoint says "at time T the chain reached sequence S with MAC M", signed with the installation's
-Ed25519 key. The HMAC chain alone cannot stop someone who holds both the database and the audit key
-from recomputing history; a checkpoint held under S3 Object Lock (or the local store's retention) can:
+A checkpoint says "at time T each chain (shard) reached place S with MAC M", for every shard at once,
+signed with the installation's Ed25519 key. The HMAC chain alone cannot stop someone who holds both
+the database and the audit key from recomputing history; a checkpoint held under S3 Object Lock (or the local
+store's retention) can:
 the rewritten chain no longer reaches M at S, and a truncated one no longer reaches S at all.
 
-The signed message is the canonical JSON of {format, mac, seq, ts} (sorted keys, no spaces, ASCII),
-stored verbatim in the object's "message" field, so an outside verifier needs nothing but openssl::
+The signed message is the canonical JSON of {format, heads, seq, ts} (sorted keys, no spaces, ASCII),
+where `heads` is [[shard, shard_seq, mac], ...] in shard order and `seq` the number of records the heads
+cover in all (it names the checkpoint and only grows). Checkpoints from before the log was sharded have
+the format vault-audit-checkpoint/1 and sign {format, mac, seq, ts} of the single chain, now shard 0;
+both are read. The message is stored verbatim in the object's "message" field, so an outside verifier
+needs nothing but openssl::
 
     jq -j .message 00000000000000001000.json > checkpoint-message.bin
     jq -r .signature 00000000000000001000.json | base64 -d > sig.bin
@@ -30,7 +35,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from crypto import Keyring
@@ -40,9 +45,10 @@ from vault.config.settings import Settings
 from vault.db.engine import Database
 from vault.models import AuditCheckpoint, AuditHead, utcnow
 
-FORMAT = "vault-audit-checkpoint/1"
+FORMAT = "vault-audit-checkpoint/2"
+FORMAT_SINGLE = "vault-audit-checkpoint/1"
 PREFIX = "audit/checkpoints/"
-HEAD_ID = 1
+Heads = tuple[tuple[int, int, str], ...]  # (shard, shard_seq, mac) in shard order
 
 
 class CheckpointError(Exception):
@@ -58,9 +64,18 @@ def object_key(seq: int) -> str:
     return f"{PREFIX}{seq:020d}.json"
 
 
-def checkpoint_message(seq: int, mac: str, ts: str) -> bytes:
-    return json.dumps({"format": FORMAT, "mac": mac, "seq": seq, "ts": ts},
-                      sort_keys=True, separators=(",", ":")).encode("ascii")
+def checkpoint_message(seq: int, mac: str, ts: str, heads: Heads | None = None) -> bytes:
+    """What a checkpoint signs: all heads (format 2), or the single chain's head (format 1, `heads` None)."""
+    if heads is None:
+        body: dict[str, Any] = {"format": FORMAT_SINGLE, "mac": mac, "seq": seq, "ts": ts}
+    else:
+        body = {"format": FORMAT, "heads": [list(h) for h in heads], "seq": seq, "ts": ts}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def heads_of(rows: Any) -> Heads:
+    """(shard, shard_seq, mac) of the shards that hold records, in shard order."""
+    return tuple(sorted((int(shard), int(seq), str(mac)) for shard, seq, mac in rows if seq > 0))
 
 
 def public_key_fingerprint(public_key: Ed25519PublicKey) -> str:
@@ -81,30 +96,41 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
 
 @dataclass(frozen=True)
 class SignedCheckpoint:
-    seq: int
-    mac: str
+    seq: int  # records covered in all shards: the checkpoint's name
+    mac: str  # format 1 only: the single chain's MAC at `seq` ("" in format 2)
     ts: str
     signature: str  # base64
     fingerprint: str
+    signed_heads: Heads | None = None  # format 2; None for a checkpoint of the single chain
 
     @property
     def message(self) -> bytes:
-        return checkpoint_message(self.seq, self.mac, self.ts)
+        return checkpoint_message(self.seq, self.mac, self.ts, self.signed_heads)
+
+    @property
+    def heads(self) -> dict[int, tuple[int, str]]:
+        """{shard: (shard_seq, mac)} this checkpoint vouches for (format 1: shard 0 at `seq`)."""
+        if self.signed_heads is None:
+            return {0: (self.seq, self.mac)}
+        return {shard: (seq, mac) for shard, seq, mac in self.signed_heads}
 
     @classmethod
-    def sign(cls, private_key: Ed25519PrivateKey, seq: int, mac: str, ts: datetime) -> SignedCheckpoint:
+    def sign(cls, private_key: Ed25519PrivateKey, heads: Heads, ts: datetime) -> SignedCheckpoint:
         stamp = format_ts(ts)
-        signature = private_key.sign(checkpoint_message(seq, mac, stamp))
-        return cls(seq, mac, stamp, base64.b64encode(signature).decode("ascii"),
-                   public_key_fingerprint(private_key.public_key()))
+        total = sum(seq for _shard, seq, _mac in heads)
+        signature = private_key.sign(checkpoint_message(total, "", stamp, heads))
+        return cls(total, "", stamp, base64.b64encode(signature).decode("ascii"),
+                   public_key_fingerprint(private_key.public_key()), heads)
 
     def verify(self, public_key: Ed25519PublicKey) -> bool:
         return verify_message(public_key, self.message, self.signature)
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "seq": self.seq, "mac": self.mac, "ts": self.ts,
-                "message": self.message.decode("ascii"), "signature": self.signature,
-                "public_key_fingerprint": self.fingerprint}
+        body: dict[str, Any] = {"seq": self.seq, "ts": self.ts, "message": self.message.decode("ascii"),
+                                "signature": self.signature, "public_key_fingerprint": self.fingerprint}
+        if self.signed_heads is None:
+            return {**body, "format": FORMAT_SINGLE, "mac": self.mac}
+        return {**body, "format": FORMAT, "heads": [list(h) for h in self.signed_heads]}
 
     def to_bytes(self) -> bytes:
         return (json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n").encode("ascii")
@@ -112,14 +138,19 @@ class SignedCheckpoint:
     @classmethod
     def from_json(cls, data: Any) -> SignedCheckpoint:
         """Parse a stored checkpoint; its "message" must be exactly what its fields say."""
+        fmt = data.get("format") if isinstance(data, dict) else None
+        if fmt not in (FORMAT, FORMAT_SINGLE):
+            raise CheckpointError(f"unknown checkpoint format {fmt!r}")
         try:
-            checkpoint = cls(int(data["seq"]), str(data["mac"]), str(data["ts"]), str(data["signature"]),
-                             str(data.get("public_key_fingerprint", "")))
+            heads = None
+            if fmt == FORMAT:
+                heads = tuple((int(shard), int(seq), str(mac)) for shard, seq, mac in data["heads"])
+            checkpoint = cls(int(data["seq"]), str(data.get("mac", "")) if heads is not None else str(data["mac"]),
+                             str(data["ts"]), str(data["signature"]), str(data.get("public_key_fingerprint", "")),
+                             heads)
             message = data.get("message")
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"malformed checkpoint: {exc}") from None
-        if data.get("format") != FORMAT:
-            raise CheckpointError(f"unknown checkpoint format {data.get('format')!r}")
         if message is not None and message.encode("utf-8") != checkpoint.message:
             raise CheckpointError(f"checkpoint {checkpoint.seq}: its message does not match its fields")
         return checkpoint
@@ -133,7 +164,8 @@ class SignedCheckpoint:
 
     @classmethod
     def from_row(cls, row: AuditCheckpoint, fingerprint: str) -> SignedCheckpoint:
-        return cls(row.seq, row.mac, format_ts(row.ts), row.signature, fingerprint)
+        heads = None if row.heads is None else tuple((int(a), int(b), str(c)) for a, b, c in json.loads(row.heads))
+        return cls(row.seq, row.mac, format_ts(row.ts), row.signature, fingerprint, heads)
 
 
 class Checkpointer:
@@ -145,7 +177,9 @@ class Checkpointer:
         self._private_key = keyring.checkpoint_private_key
         self.public_key = self._private_key.public_key()
         self.fingerprint = public_key_fingerprint(self.public_key)
-        self.every = max(1, settings.audit_checkpoint_every)
+        # Any one chain reaching its share of N unsigned records triggers a checkpoint of all of them, so
+        # however the records spread, at most N are ever unsigned (as with a single chain).
+        self.every = max(1, -(-settings.audit_checkpoint_every // max(1, settings.audit_shards)))
         self.interval = timedelta(minutes=max(1, settings.audit_checkpoint_minutes))
         self.retention = timedelta(days=max(1, settings.audit_retention_days))
         # One writer per process at a time; other processes may race, which only costs a duplicate.
@@ -161,7 +195,7 @@ class Checkpointer:
 
     def due(self, seq: int, ts: datetime, last_checkpoint_seq: int,
             last_checkpoint_at: datetime | None) -> tuple[bool, datetime | None]:
-        """Called by the append, under the head lock: every N records or M minutes.
+        """Called by the append, under its shard's head lock: every N records of that shard or M minutes.
 
         Returns (due, clock): `clock` is a time to store as the head's last_checkpoint_at when the
         minute clock starts, which is at the first record ever; after that it restarts with each
@@ -173,8 +207,9 @@ class Checkpointer:
             return False, ts
         return ts - last_checkpoint_at >= self.interval, None
 
-    def write(self, *, wait: bool = True, at: tuple[int, str] | None = None) -> SignedCheckpoint | None:
-        """Sign the current head (or `at` = (seq, mac) of a committed record) and store it.
+    def write(self, *, wait: bool = True, at: dict[int, tuple[int, str]] | None = None) -> SignedCheckpoint | None:
+        """Sign the current heads of all shards (or `at` = {shard: (shard_seq, mac)} of committed records,
+        as a snapshot saw them) and store the checkpoint.
 
         Returns the checkpoint, or None when there is nothing new to sign (or, with wait=False,
         another thread of this process is already writing one).
@@ -190,47 +225,50 @@ class Checkpointer:
             self._lock.release()
 
     def write_if_stale(self, now: datetime | None = None) -> SignedCheckpoint | None:
-        """Sign the head when records are unsigned and the minute clock ran out, even with no new append.
+        """Sign the heads when records are unsigned and the minute clock ran out, even with no new append.
 
         Appends check the clock only when they happen; without this, the last records before a quiet
         spell would stay unsigned (and deletable with the head reset) until the next append.
         """
         now = now or utcnow()
         with self.db.session() as session:
-            head = session.get(AuditHead, HEAD_ID)
-            if head is None or head.seq <= head.last_checkpoint_seq:
-                return None
-            if head.last_checkpoint_at is not None and now - head.last_checkpoint_at < self.interval:
+            stale = [head for head in session.scalars(select(AuditHead))
+                     if head.seq > head.last_checkpoint_seq
+                     and (head.last_checkpoint_at is None or now - head.last_checkpoint_at >= self.interval)]
+            if not stale:
                 return None
         return self.write(wait=False)
 
-    def _write(self, at: tuple[int, str] | None) -> SignedCheckpoint | None:
+    def _write(self, at: dict[int, tuple[int, str]] | None) -> SignedCheckpoint | None:
         with self.db.session() as session:
-            head = session.get(AuditHead, HEAD_ID)
-            if head is None:
+            current = session.execute(select(AuditHead.id, AuditHead.seq, AuditHead.mac,
+                                             AuditHead.last_checkpoint_seq)).all()
+            if at is not None:
+                heads = heads_of((shard, seq, mac) for shard, (seq, mac) in at.items())
+            else:
+                heads = heads_of((row[0], row[1], row[2]) for row in current)
+                if all(row[1] <= row[3] for row in current):
+                    return None
+            if not heads:
                 return None
-            seq, mac = at if at is not None else (head.seq, head.mac)
-            if seq <= 0:
-                return None
-            if at is None and seq <= head.last_checkpoint_seq:
-                return None
-            existing = session.get(AuditCheckpoint, seq)
+            existing = session.get(AuditCheckpoint, sum(seq for _shard, seq, _mac in heads))
             if existing is not None:
                 return SignedCheckpoint.from_row(existing, self.fingerprint)
         # No transaction is open from here to the final one: the slow part holds no lock.
-        key = object_key(seq)
-        # A checkpoint already stored under this sequence is never replaced, even if it disagrees with
+        total = sum(seq for _shard, seq, _mac in heads)
+        key = object_key(total)
+        # A checkpoint already stored under this number is never replaced, even if it disagrees with
         # the database: it is the evidence, and verification will report the disagreement.
         checkpoint = self._stored(key)
         if checkpoint is None:
-            checkpoint = SignedCheckpoint.sign(self._private_key, seq, mac, utcnow())
+            checkpoint = SignedCheckpoint.sign(self._private_key, heads, utcnow())
             body = checkpoint.to_bytes()
             stamp = datetime.fromisoformat(checkpoint.ts.replace("Z", "+00:00"))
             try:
                 self.store.put(key, io.BytesIO(body), length=len(body), content_type="application/json",
                                retain_until=stamp + self.retention)
             except ObjectLocked:
-                # Another process stored this sequence first; theirs is as good as ours.
+                # Another process stored this number first; theirs is as good as ours.
                 stored = self._stored(key)
                 if stored is None:
                     raise
@@ -247,20 +285,19 @@ class Checkpointer:
 
     def _record(self, checkpoint: SignedCheckpoint, key: str) -> None:
         stamp = datetime.fromisoformat(checkpoint.ts.replace("Z", "+00:00"))
+        heads = None if checkpoint.signed_heads is None else json.dumps([list(h) for h in checkpoint.signed_heads])
         with self.db.session() as session:
             try:
                 with session.begin_nested():
                     session.add(AuditCheckpoint(seq=checkpoint.seq, mac=checkpoint.mac, ts=stamp,
-                                                object_key=key, signature=checkpoint.signature))
+                                                object_key=key, signature=checkpoint.signature, heads=heads))
             except IntegrityError:
                 pass  # recorded by a concurrent writer
-            head = session.execute(
-                select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
-                .execution_options(populate_existing=True)
-            ).scalar_one()
-            if checkpoint.seq > head.last_checkpoint_seq:
-                head.last_checkpoint_seq = checkpoint.seq
-                head.last_checkpoint_at = stamp
+            # Each head is moved by one statement, in shard order: a head is locked only as long as its
+            # own update takes, and always in the same order as any other checkpoint writer.
+            for shard, (seq, _mac) in sorted(checkpoint.heads.items()):
+                session.execute(update(AuditHead).where(AuditHead.id == shard, AuditHead.last_checkpoint_seq < seq)
+                                .values(last_checkpoint_seq=seq, last_checkpoint_at=stamp))
 
     def stored_checkpoint(self, seq: int) -> SignedCheckpoint | CheckpointError | None:
         """The stored checkpoint of one sequence number, if there is one."""

@@ -1,8 +1,10 @@
 """Export the log as CSV or JSON Lines, streamed in constant memory, with a signed manifest.
 
-Every exported row carries its `mac` and the `prev_mac` it chains from, so an outside auditor holding
-the audit key can check each row of even a filtered export on its own, and the rows of a full export as
-one unbroken chain. The manifest (row count, first and last sequence, SHA-256 of the file, filters, and
+Every exported row carries its `mac` and the `prev_mac` it chains from (the record before it in its
+shard), so an outside auditor holding the audit key can check each row of even a filtered export on its
+own, and the rows of a full export as unbroken chains, one per shard. Rows come in record-number order;
+JSON Lines rows of shards 1..N carry "shard" and "shard_seq" (chained), CSV rows have them as the last two
+columns. The manifest (row count, first and last sequence, SHA-256 of the file, filters, and
 the checkpoint that covers the export) is signed with the checkpoint key, so with nothing but the public
 key one can tell that the file is the one the vault produced.
 
@@ -45,7 +47,9 @@ CHAINED_HEADER = (*CHAINED_FIELDS, "mac", "prev_mac")
 # and, with a prefix saying what they name, the CSV columns after the chained ones.
 NAME_KEYS = ("actor", "customer", "document", "subject_user")
 NAME_COLUMNS = ("actor_display_name", "customer_name", "document_title", "subject_user_display_name")
-CSV_HEADER = (*CHAINED_HEADER, *NAME_COLUMNS)
+# The chain a CSV row belongs to and its place, last: exports made before sharding end at the names.
+PLACE_COLUMNS = ("shard", "shard_seq")
+CSV_HEADER = (*CHAINED_HEADER, *NAME_COLUMNS, *PLACE_COLUMNS)
 # Rows per chunk handed to the writer or the HTTP response: big enough to amortise the join and the
 # hash update, small enough that memory does not depend on the size of the export.
 LINES_PER_CHUNK = 1000
@@ -133,10 +137,10 @@ class AuditExport:
         self._snapshot = rows.read_snapshot(self.db)
         self._connection = self._snapshot.__enter__()
         try:
-            head = rows.head(self._connection)
-            self.through_seq, head_mac = head if head else (0, "")
-            if self.through_seq > 0:
-                self.checkpoint = self.checkpointer.write(at=(self.through_seq, head_mac))
+            heads = {shard: head for shard, head in rows.heads(self._connection).items() if head[0] > 0}
+            self.through_seq = rows.last_seq(self._connection)
+            if heads:
+                self.checkpoint = self.checkpointer.write(at=heads)
         except BaseException:
             self.close()
             raise
@@ -170,18 +174,20 @@ class AuditExport:
         full = self.filters.is_empty
         query = _with_names(rows.canonical_query(self.db.dialect, None if full else self.filters,
                                                  through_seq=self.through_seq, with_prev=not full))
-        names_at = 3 if full else 4
+        names_at = 5 if full else 6
         stats = self.stats
         lines: list[str] = []
-        last_seq, last_mac = -1, ""
+        last: dict[int, tuple[int, str]] = {}
         for row in rows.stream(connection, query, self.batch):
-            seq, text, mac = row[0], row[1], row[2]
+            seq, text, mac, shard, place = row[0], row[1], row[2], row[3], row[4]
             if full:
-                # The record before is the previous row, unless records are missing (damage).
-                prev = last_mac if seq == last_seq + 1 else rows.mac_at(connection, seq - 1)
-                last_seq, last_mac = seq, mac
+                # The record before is the shard's previous row, unless records are missing (damage).
+                before = last.get(shard)
+                prev = before[1] if before is not None and before[0] == place - 1 else rows.mac_at(
+                    connection, shard, place - 1)
+                last[shard] = (place, mac)
             else:
-                prev = row[3] if seq > 1 else ""
+                prev = row[5] if place > 1 else ""
             if stats.first_seq is None:
                 stats.first_seq = seq
             stats.last_seq = seq
@@ -207,13 +213,14 @@ class AuditExport:
         query = select(*columns, e.mac)
         if with_prev:
             prev, joined = rows.previous_mac()
-            query = select(*columns, e.mac, prev.label("prev_mac")).outerjoin(joined, joined.seq == e.seq - 1)
+            query = select(*columns, e.mac, prev.label("prev_mac")).outerjoin(joined, rows.before(joined))
         query = _with_names(query)
         if self.db.dialect == "postgresql":
             names = [_escaped_sql(column).label(name) for column, name
                      in zip(query.selected_columns[-len(NAME_COLUMNS):], NAME_COLUMNS, strict=True)]
             query = query.with_only_columns(*query.selected_columns[:-len(NAME_COLUMNS)], *names,
                                             maintain_column_froms=True)
+        query = query.add_columns(e.shard, e.shard_seq)
         return rows.bounded(query, None if self.filters.is_empty else self.filters, 1, self.through_seq)
 
     def _python_csv(self, connection: Connection) -> Iterator[bytes]:
@@ -224,16 +231,18 @@ class AuditExport:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         stats = self.stats
-        last_seq, last_mac = -1, ""
+        last: dict[int, tuple[int, str]] = {}
         mac_at = len(CHAINED_FIELDS)
         names_at = mac_at + 1
         for batch in rows.batches(connection, self._csv_query(with_prev=not full), self.batch):
             if full:
                 tracked = []
                 for row in batch:
-                    seq = row[0]
-                    prev = last_mac if seq == last_seq + 1 else rows.mac_at(connection, seq - 1)
-                    last_seq, last_mac = seq, row[mac_at]
+                    shard, place = row[-2], row[-1]
+                    before = last.get(shard)
+                    prev = before[1] if before is not None and before[0] == place - 1 else rows.mac_at(
+                        connection, shard, place - 1)
+                    last[shard] = (place, row[mac_at])
                     tracked.append((*row[:names_at], prev, *row[names_at:]))
                 batch = tracked
             _write_rows(buffer, writer, batch)
@@ -265,7 +274,7 @@ class AuditExport:
                 "actor", actor.display_name, "customer", Customer.name, "document", Document.title,
                 "subject_user", subject.display_name), Text)
             query = (select(rows.export_line("postgresql", prev, names=names)).select_from(e)
-                     .outerjoin(joined, joined.seq == e.seq - 1)
+                     .outerjoin(joined, rows.before(joined))
                      .outerjoin(actor, actor.id == e.actor_id).outerjoin(Customer, Customer.id == e.customer_id)
                      .outerjoin(Document, Document.id == e.document_id)
                      .outerjoin(subject, subject.id == e.subject_user_id))

@@ -1,11 +1,15 @@
 """The only writer of audit rows.
 
 `AuditLog.record` appends inside the caller's transaction: the record commits with the act or not at
-all, so an act whose record cannot be written does not happen (fail closed). Appends lock the chain
-head row (SQLite: the whole database, by BEGIN IMMEDIATE), which is what keeps the chain linear with
-several workers. The record is written with plain statements rather than through the ORM's unit of
-work: the head lock is held until the caller commits, and every microsecond spent under it is a
-microsecond every other writer waits.
+all, so an act whose record cannot be written does not happen (fail closed). The log is several chains
+(vault.audit.shards); an append locks the head row of its record's chain (SQLite: the whole database,
+by BEGIN IMMEDIATE), which is what keeps that chain linear with several workers while acts of other
+people append to the other chains. The global record number comes from a PostgreSQL sequence, taken
+under the head lock so that it grows along each chain; SQLite, one writer at a time, counts the table.
+
+The record is written with plain statements rather than through the ORM's unit of work: the head lock
+is held until the caller commits, and every microsecond spent under it is a microsecond every other
+writer waits.
 
 Checkpoints are only *scheduled* here. Signing and storing one is slow I/O (an object-store round
 trip), so it must not happen while the head lock is held, and it must not happen before the records it
@@ -22,11 +26,14 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, bindparam, func, insert, update
+from sqlalchemy import String, bindparam, func, insert, select, update
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from vault.audit.chain import ROW_COLUMNS, canonical_detail, format_ts, row_mac
+from vault.audit.shards import shard_for
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction, audit_action
 from vault.core.context import AccessContext
@@ -35,15 +42,17 @@ from vault.models import AuditEvent, AuditHead, User, utcnow
 if TYPE_CHECKING:
     from vault.audit.checkpoints import Checkpointer
 
-HEAD_ID = 1
 _DUE = "vault_audit_checkpoint_due"
+_SHARD = "vault_audit_shard"
+SEQUENCE = "audit_event_numbers"
 log = logging.getLogger(__name__)
 
 
 class AuditLog:
-    def __init__(self, key: bytes, checkpoints: Checkpointer | None = None) -> None:
+    def __init__(self, key: bytes, checkpoints: Checkpointer | None = None, *, shards: int = 8) -> None:
         self._key = key
         self.checkpoints = checkpoints
+        self.shards = max(1, shards)
         # Called with (session, event) after each append, still inside the transaction.
         self.after_append: list[Callable[[Session, AuditEvent], None]] = []
 
@@ -109,26 +118,40 @@ class AuditLog:
             # place or name must not make the act fail on one database and pass on the other.
             if isinstance(values[name], str) and len(values[name]) > limit:
                 values[name] = values[name][:limit]
-        # One statement takes the head's row lock (SQLite: the transaction holds the database) and
-        # claims the next sequence number; the lock is held from here to the commit, so this is
-        # done with as few round trips as possible: claim, then insert the record and move the head.
-        head = session.execute(_CLAIM).one_or_none()
+        return self._append(session, values)
+
+    def _append(self, session: Session, values: dict[str, Any]) -> AuditEvent:
+        """Chain and write the record's `values` (everything but its number, place, time and MAC)."""
+        shard = self._shard(session, values["actor_id"], values["actor_name"])
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        # One statement takes the shard head's row lock (SQLite: the transaction holds the database) and
+        # claims the next place in the chain and (PostgreSQL) the global number; the lock is held from
+        # here to the commit, so this is done with as few round trips as possible: claim, then insert
+        # the record and move the head.
+        claim = _CLAIM_PG if postgresql else _CLAIM
+        head = session.execute(claim, {"shard_id": shard}).one_or_none()
         if head is None:
-            session.execute(insert(_HEAD).values(id=HEAD_ID, seq=0, mac="", last_checkpoint_seq=0))
-            head = session.execute(_CLAIM).one()
-        seq, previous_mac, last_checkpoint_seq, last_checkpoint_at = head
+            # The shard's first record: its head is created here (a concurrent creator wins harmlessly).
+            new = (pg_insert if postgresql else sqlite_insert)(_HEAD).values(
+                id=shard, seq=0, mac="", last_checkpoint_seq=0).on_conflict_do_nothing()
+            session.execute(new)
+            head = session.execute(claim, {"shard_id": shard}).one()
+        shard_seq, previous_mac, last_checkpoint_seq, last_checkpoint_at, seq = head
         # Timestamps are kept to the microsecond, as the canonical form shows them; taken under the
         # lock, so time never runs backwards along the chain (short of the clock itself).
         values["seq"] = seq
+        values["shard"] = shard
+        values["shard_seq"] = shard_seq
         values["ts"] = utcnow()
         values["mac"] = row_mac(self._key, tuple(format_ts(values["ts"]) if name == "ts" else values[name]
-                                                 for name in ROW_COLUMNS), previous_mac)
+                                                 for name in ROW_COLUMNS), previous_mac,
+                                shard=shard, shard_seq=shard_seq)
         due, clock = False, None
         if self.checkpoints is not None:
-            due, clock = self.checkpoints.due(seq, values["ts"], last_checkpoint_seq, last_checkpoint_at)
+            due, clock = self.checkpoints.due(shard_seq, values["ts"], last_checkpoint_seq, last_checkpoint_at)
         params = {f"e_{name}": value for name, value in values.items()}
-        moved = {"head_mac": values["mac"], "clock": clock}
-        if session.get_bind().dialect.name == "postgresql":
+        moved = {"head_mac": values["mac"], "clock": clock, "shard_id": shard}
+        if postgresql:
             session.execute(_INSERT_AND_MOVE, {**params, **moved})  # one round trip under the lock
         else:
             session.execute(_INSERT, params)
@@ -143,19 +166,33 @@ class AuditLog:
             hook(session, event)
         return event
 
+    def _shard(self, session: Session, actor_id: int | None, actor_name: str | None) -> int:
+        """The actor's shard, or the one this transaction already appended to (see vault.audit.shards:
+        one head lock per transaction at most, so appenders never deadlock on heads)."""
+        transaction = session.get_transaction()
+        pinned = session.info.get(_SHARD)
+        if pinned is not None and pinned[0] is transaction:
+            return int(pinned[1])
+        shard = shard_for(actor_id, actor_name, self.shards)
+        session.info[_SHARD] = (transaction, shard)
+        return shard
+
 
 _LIMITS = {c.name: c.type.length for c in AuditEvent.__table__.columns
            if isinstance(c.type, String) and c.type.length and c.name not in ("mac",)}
 # The statements of an append, built once (their compiled forms are cached).
 _HEAD = AuditHead.__table__
-_CLAIM = (
-    update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=_HEAD.c.seq + 1)
-    .returning(_HEAD.c.seq, _HEAD.c.mac, _HEAD.c.last_checkpoint_seq, _HEAD.c.last_checkpoint_at)
-)
+_CLAIMED = (_HEAD.c.seq, _HEAD.c.mac, _HEAD.c.last_checkpoint_seq, _HEAD.c.last_checkpoint_at)
+# The global number comes in the same round trip, drawn under the head lock: PostgreSQL's sequence;
+# on SQLite, whose writers take turns on the whole database, one more than the highest number.
+_CLAIM = (update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(seq=_HEAD.c.seq + 1)
+          .returning(*_CLAIMED, select(func.coalesce(func.max(AuditEvent.seq), 0) + 1).scalar_subquery()))
+_CLAIM_PG = (update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(seq=_HEAD.c.seq + 1)
+             .returning(*_CLAIMED, func.nextval(SEQUENCE)))
 # Parameters are prefixed so that none of them is taken for a column of the head in the combined form.
 _EVENTS = AuditEvent.__table__
 _INSERT = insert(_EVENTS).values({c.name: bindparam(f"e_{c.name}", type_=c.type) for c in _EVENTS.columns})
-_MOVE = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(
+_MOVE = update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(
     mac=bindparam("head_mac"),
     last_checkpoint_at=func.coalesce(bindparam("clock", type_=_HEAD.c.last_checkpoint_at.type),
                                      _HEAD.c.last_checkpoint_at),

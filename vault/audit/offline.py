@@ -1,7 +1,8 @@
 """Check an exported file and its manifest without the database: what an outside auditor can do.
 
-With the audit key every row's MAC is recomputed from the row and its `prev_mac`, and consecutive rows
-must chain (a full export must be one unbroken chain). With only the public key the manifest's and the
+With the audit key every row's MAC is recomputed from the row and its `prev_mac`, and consecutive rows of
+a shard must chain (a full export must be one unbroken chain per shard; rows without "shard" are of
+shard 0, the single chain of before sharding, at their own seq). With only the public key the manifest's and the
 checkpoint's signatures are checked, and the row at the checkpoint's sequence, if exported, must carry
 the signed MAC. With neither, only the SHA-256, the row count and the sequence range are checked:
 anyone who edits the file can recompute those, so such a check is `authenticated = False` and must
@@ -20,9 +21,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vault.audit.chain import CHAINED_FIELDS, compute_mac
+from vault.audit.chain import CHAINED_FIELDS, SHARD_FIELDS, compute_mac
 from vault.audit.checkpoints import CheckpointError, SignedCheckpoint, public_key_fingerprint, verify_message
-from vault.audit.export import CHAINED_HEADER, CSV_HEADER, MANIFEST_FORMAT, is_escaped, manifest_message
+from vault.audit.export import CHAINED_HEADER, CSV_HEADER, MANIFEST_FORMAT, NAME_COLUMNS, is_escaped, manifest_message
 
 READ_SIZE = 1024 * 1024
 MAX_PROBLEMS = 20
@@ -120,7 +121,9 @@ def _jsonl(check: ExportCheck, path: Path, manifest: dict[str, Any], key: bytes 
            checkpoint: SignedCheckpoint | None) -> str:
     digest = hashlib.sha256()
     full = bool(manifest.get("full"))
-    last_seq, last_mac = None, None
+    signed = checkpoint.heads if checkpoint is not None else {}
+    last_seq = None
+    last: dict[int, tuple[int, str]] = {}  # per shard: (shard_seq, mac) of its last row
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             digest.update(line)
@@ -128,31 +131,42 @@ def _jsonl(check: ExportCheck, path: Path, manifest: dict[str, Any], key: bytes 
                 row = json.loads(line)
                 seq, mac, prev = row["seq"], row["mac"], row["prev_mac"]
                 record = {name: row[name] for name in CHAINED_FIELDS}
-                if not isinstance(seq, int) or not isinstance(mac, str) or not isinstance(prev, str | None):
-                    raise TypeError("seq, mac or prev_mac has the wrong type")
+                shard, place = 0, seq
+                if "shard" in row:
+                    record.update({name: row[name] for name in SHARD_FIELDS})
+                    shard, place = row["shard"], row["shard_seq"]
+                if not all(isinstance(v, int) for v in (seq, shard, place)) or not isinstance(mac, str) \
+                        or not isinstance(prev, str | None) or (shard == 0) != ("shard" not in row):
+                    raise TypeError("seq, shard, shard_seq, mac or prev_mac has the wrong type")
             except (ValueError, KeyError, TypeError) as exc:
                 check.problem(f"line {number} is not an exported audit record: {exc}")
                 continue
+            where = f"seq {seq} (shard {shard}, #{place})"
             if last_seq is not None and seq <= last_seq:
                 check.problem(f"line {number}: seq {seq} does not follow seq {last_seq}")
-            if full and last_seq is not None and seq != last_seq + 1:
-                check.problem(f"line {number}: a full export jumps from seq {last_seq} to {seq}")
-            if last_seq is not None and seq == last_seq + 1 and prev != last_mac:
-                check.problem(f"seq {seq}: prev_mac is not the MAC of seq {last_seq}")
+            before = last.get(shard)
+            if full and place != (before[0] if before else 0) + 1:
+                check.problem(f"line {number}: a full export jumps in shard {shard} from "
+                              f"#{before[0] if before else 0} to #{place}")
+            if before is not None and place == before[0] + 1 and prev != before[1]:
+                check.problem(f"{where}: prev_mac is not the MAC of the record before it in its shard")
             if key is not None and (prev is None or compute_mac(key, record, prev) != mac):
-                check.problem(f"seq {seq}: the MAC does not match the record")
-            if checkpoint is not None and seq == checkpoint.seq and mac != checkpoint.mac:
-                check.problem(f"seq {seq}: the MAC differs from the one signed in checkpoint {seq}")
+                check.problem(f"{where}: the MAC does not match the record")
+            if signed.get(shard, (None, None))[0] == place and mac != signed[shard][1]:
+                check.problem(f"{where}: the MAC differs from the one signed in checkpoint {checkpoint.seq}")
             if check.first_seq is None:
                 check.first_seq = seq
-            last_seq, last_mac = seq, mac
+            last_seq = seq
+            last[shard] = (place, mac)
             check.rows += 1
     check.last_seq = last_seq
     if key is not None:
         check.checked.append("every row's MAC recomputed with the audit key"
                              + (", and the rows form one unbroken chain" if full else ""))
-    if checkpoint is not None and check.first_seq is not None and check.first_seq <= checkpoint.seq <= (last_seq or 0):
-        check.checked.append(f"row {checkpoint.seq} carries the MAC signed in its checkpoint")
+    covered = [shard for shard, (place, _mac) in signed.items() if shard in last and place <= last[shard][0]]
+    if checkpoint is not None and covered:
+        check.checked.append(f"the rows at the heads signed in checkpoint {checkpoint.seq} carry the signed MACs "
+                             f"(shards {', '.join(map(str, sorted(covered)))})")
     return digest.hexdigest()
 
 
@@ -166,22 +180,27 @@ def _csv(check: ExportCheck, path: Path, checkpoint: SignedCheckpoint | None) ->
         reader = csv.reader(text)
         header = next(reader, None)
         # Exports made before names were added end at prev_mac; both layouts are vault exports.
-        if header is None or tuple(header) not in (CSV_HEADER, CHAINED_HEADER):
+        layouts = (CSV_HEADER, (*CHAINED_HEADER, *NAME_COLUMNS), CHAINED_HEADER)
+        if header is None or tuple(header) not in layouts:
             check.problem("the CSV header is not that of a vault audit export")
             return digest.hexdigest()
         seq_at, mac_at = CSV_HEADER.index("seq"), CSV_HEADER.index("mac")
+        placed = tuple(header) == CSV_HEADER
+        signed = checkpoint.heads if checkpoint is not None else {}
         last_seq = None
         for number, fields in enumerate(reader, start=2):
             try:
                 seq = int(fields[seq_at])
                 mac = fields[mac_at]
+                shard, place = (int(fields[-2]), int(fields[-1])) if placed else (0, seq)
             except (ValueError, IndexError):
                 check.problem(f"line {number} is not an exported audit record")
                 continue
             if last_seq is not None and seq <= last_seq:
                 check.problem(f"line {number}: seq {seq} does not follow seq {last_seq}")
-            if checkpoint is not None and seq == checkpoint.seq and mac != checkpoint.mac:
-                check.problem(f"seq {seq}: the MAC differs from the one signed in checkpoint {seq}")
+            if checkpoint is not None and signed.get(shard, (None, None))[0] == place and mac != signed[shard][1]:
+                check.problem(f"seq {seq} (shard {shard}, #{place}): the MAC differs from the one signed in "
+                              f"checkpoint {checkpoint.seq}")
             unsafe = [header[i] for i, cell in enumerate(fields[:len(header)]) if not is_escaped(cell)]
             if unsafe:
                 check.problem(f"line {number}: {', '.join(unsafe)} starts like a formula and is not escaped "

@@ -9,6 +9,8 @@ block writers in WAL mode; on PostgreSQL it is a REPEATABLE READ, READ ONLY tran
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, String, Text, case, cast, func, literal_column, select, type_coerce
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from vault.audit.chain import INT_FIELDS, ROW_COLUMNS
 from vault.audit.filters import AuditFilter
@@ -24,11 +26,10 @@ from vault.db.engine import READ_SNAPSHOT, Database
 from vault.models import AuditEvent, AuditHead
 
 BATCH = 1000
-HEAD_ID = 1
-# Index of the stored MAC in a chain row (after the ROW_COLUMNS), and of the previous MAC in an
-# export row (present only when the query joins it).
+# Indexes in a chain row: the ROW_COLUMNS, then the stored MAC, the shard and the place in it.
 MAC = len(ROW_COLUMNS)
-PREV_MAC = MAC + 1
+SHARD = MAC + 1
+SHARD_SEQ = MAC + 2
 SEQ = ROW_COLUMNS.index("seq")
 
 
@@ -73,7 +74,12 @@ def _canonical_parts(dialect: str) -> list[Any]:
     parts: list[Any] = []
     for i, name in enumerate(ROW_COLUMNS):
         parts.append(_sql_string(("{" if i == 0 else ",") + f'"{name}":'))
-        if name == "ts":
+        if name == "seq":
+            # A sharded record's place follows its number (see chain.py); shard 0 keeps the old form.
+            parts += [cast(e.seq, Text), case((e.shard == 0, _sql_string("")), else_=_concat([
+                _sql_string(',"shard":'), cast(e.shard, Text), _sql_string(',"shard_seq":'),
+                cast(e.shard_seq, Text)]))]
+        elif name == "ts":
             parts += [_sql_string('"'), ts_text(dialect), _sql_string('"')]
         elif name == "detail":
             parts.append(func.coalesce(func.nullif(e.detail, ""), _sql_string("{}")))
@@ -108,44 +114,63 @@ def export_line(dialect: str, prev: Any, *, names: Any = None) -> Any:
                     _sql_string('","prev_mac":'), quoted_prev, *tail, _sql_string("}")]).label("line")
 
 
-def previous_mac() -> tuple[Any, Any]:
-    """The MAC each exported record chains from ("" for the first), and the table to join for it.
+def before(joined: Any) -> Any:
+    """The join condition for the record `joined` chains after: the one before it in its shard."""
+    return (joined.shard == AuditEvent.shard) & (joined.shard_seq == AuditEvent.shard_seq - 1)
 
-    The record before is looked up by its number (seq - 1), not taken from the previous row, so a
-    missing record shows as a null rather than as a wrong MAC. On PostgreSQL this join is cheaper
-    than a window function over the same rows.
+
+def previous_mac() -> tuple[Any, Any]:
+    """The MAC each exported record chains from ("" for the first of its shard), and the table to join.
+
+    The record before is looked up by its place (shard_seq - 1 in the same shard), not taken from a
+    previous row, so a missing record shows as a null rather than as a wrong MAC. On PostgreSQL this
+    join is cheaper than a window function over the same rows.
     """
     joined = aliased(AuditEvent)
-    return case((AuditEvent.seq == 1, _sql_string("")), else_=joined.mac), joined
+    return case((AuditEvent.shard_seq == 1, _sql_string("")), else_=joined.mac), joined
 
 
 def canonical_query(dialect: str, filters: AuditFilter | None = None, *, from_seq: int = 1,
                     through_seq: int | None = None, with_prev: bool = False) -> Select[Any]:
-    """(seq, canonical text, mac[, previous mac]) in sequence order."""
+    """(seq, canonical text, mac, shard, shard_seq[, previous mac]) in global order."""
     e = AuditEvent
-    columns = [e.seq, canonical_text(dialect), e.mac]
+    columns = [e.seq, canonical_text(dialect), e.mac, e.shard, e.shard_seq]
     query = select(*columns)
     if with_prev:
-        before = aliased(AuditEvent)
-        query = select(*columns, before.mac).outerjoin(before, before.seq == e.seq - 1)
+        joined = aliased(AuditEvent)
+        query = select(*columns, joined.mac).outerjoin(joined, before(joined))
     return bounded(query, filters, from_seq, through_seq)
+
+
+def shard_canonical_query(dialect: str, shard: int, from_shard_seq: int = 1) -> Select[Any]:
+    """(shard_seq, canonical text, mac, seq) of one shard's chain, in chain order."""
+    e = AuditEvent
+    return (select(e.shard_seq, canonical_text(dialect), e.mac, e.seq)
+            .where(e.shard == shard, e.shard_seq >= from_shard_seq).order_by(e.shard_seq))
 
 
 def chain_columns(dialect: str) -> list[Any]:
     e = AuditEvent
-    return [ts_text(dialect) if name == "ts" else getattr(e, name) for name in ROW_COLUMNS] + [e.mac]
+    return [ts_text(dialect) if name == "ts" else getattr(e, name) for name in ROW_COLUMNS] + [
+        e.mac, e.shard, e.shard_seq]
 
 
 def chain_query(dialect: str, filters: AuditFilter | None = None, *, from_seq: int = 1,
                 through_seq: int | None = None, with_prev: bool = False) -> Select[Any]:
-    """Rows in sequence order; `with_prev` adds the MAC of seq-1 (for filtered exports)."""
-    e = AuditEvent
+    """Rows in global order; `with_prev` adds the MAC the record chains from (for filtered exports)."""
     columns = chain_columns(dialect)
     query = select(*columns)
     if with_prev:
-        before = aliased(AuditEvent)
-        query = select(*columns, before.mac).outerjoin(before, before.seq == e.seq - 1)
+        joined = aliased(AuditEvent)
+        query = select(*columns, joined.mac).outerjoin(joined, before(joined))
     return bounded(query, filters, from_seq, through_seq)
+
+
+def shard_chain_query(dialect: str, shard: int, from_shard_seq: int = 1) -> Select[Any]:
+    """Full rows (see `chain_columns`) of one shard's chain from a place on, in chain order."""
+    e = AuditEvent
+    return (select(*chain_columns(dialect)).where(e.shard == shard, e.shard_seq >= from_shard_seq)
+            .order_by(e.shard_seq))
 
 
 def bounded(query: Select[Any], filters: AuditFilter | None, from_seq: int, through_seq: int | None) -> Select[Any]:
@@ -201,13 +226,34 @@ def _raw_value(value: Any, dialect: str) -> Any:
     return value
 
 
-def head(connection: Connection) -> tuple[int, str] | None:
-    row = connection.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == HEAD_ID)).one_or_none()
-    return (int(row[0]), row[1]) if row is not None else None
+def head_state(connection: Connection | Session) -> tuple[int, str]:
+    """(records in all chains, SHA-256 of every head): one value that names the whole log's state, for a
+    backup's manifest or a report to cite; it changes with any append and with any head row changed."""
+    found = sorted((int(shard), int(seq), mac) for shard, seq, mac
+                   in connection.execute(select(AuditHead.id, AuditHead.seq, AuditHead.mac)) if seq > 0)
+    text = json.dumps([list(head) for head in found], separators=(",", ":"))
+    return sum(seq for _shard, seq, _mac in found), hashlib.sha256(text.encode("ascii")).hexdigest() if found else ""
 
 
-def mac_at(connection: Connection, seq: int) -> str | None:
-    """The stored MAC of one record ("" before the first: the chain's starting value)."""
-    if seq <= 0:
+def heads(connection: Connection) -> dict[int, tuple[int, str]]:
+    """{shard: (shard_seq, mac)} of every shard's head row."""
+    return {int(shard): (int(seq), mac) for shard, seq, mac
+            in connection.execute(select(AuditHead.id, AuditHead.seq, AuditHead.mac))}
+
+
+def shards(connection: Connection) -> set[int]:
+    """The shards that hold records (whether or not their head row says so)."""
+    return {int(shard) for shard in connection.execute(select(AuditEvent.shard).distinct()).scalars()}
+
+
+def mac_at(connection: Connection, shard: int, shard_seq: int) -> str | None:
+    """The stored MAC of one record ("" before the first: every chain's starting value)."""
+    if shard_seq <= 0:
         return ""
-    return connection.execute(select(AuditEvent.mac).where(AuditEvent.seq == seq)).scalar_one_or_none()
+    return connection.execute(select(AuditEvent.mac).where(
+        AuditEvent.shard == shard, AuditEvent.shard_seq == shard_seq)).scalar_one_or_none()
+
+
+def last_seq(connection: Connection) -> int:
+    """The highest record number in the snapshot (0 for an empty log)."""
+    return int(connection.execute(select(func.coalesce(func.max(AuditEvent.seq), 0))).scalar_one())

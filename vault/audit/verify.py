@@ -1,7 +1,9 @@
-"""Recompute the chain and check it against its checkpoints; name the first damage and its kind.
+"""Recompute the chains and check them against their checkpoints; name the first damage and its kind.
 
-Kinds of damage, told apart by what still chains (MACs cover the sequence number, so a moved record
-only verifies at its original place):
+Each shard's chain is walked on its own, in the order of its places (`shard_seq`); damage is named by
+shard, place and record number, and the first damage of the log is the one with the lowest record
+number. Kinds of damage, told apart by what still chains (MACs cover the place in the chain, so a moved
+record only verifies at its original place; "number" below is that place):
 
 - deleted: a gap in the sequence numbers, or, if the later records were renumbered to close it, the
   record after the damaged one chains from it only at its old (one higher) number;
@@ -31,13 +33,13 @@ from dataclasses import asdict, dataclass, field
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from vault.audit import rows
 from vault.audit.chain import mac_function, row_mac
 from vault.audit.checkpoints import Checkpointer, CheckpointError, SignedCheckpoint
 from vault.db.engine import Database
-from vault.models import AuditCheckpoint
+from vault.models import AuditCheckpoint, AuditEvent
 
 KINDS = ("modified", "deleted", "inserted", "reordered", "truncated", "checkpoint")
 # How far ahead to look for the partner of a swapped record; swaps further apart read as "modified".
@@ -46,9 +48,11 @@ REORDER_WINDOW = 1000
 
 @dataclass(frozen=True)
 class Damage:
-    seq: int
+    seq: int  # the record number (for a missing record: the number after the last intact one before it)
     kind: str
     message: str
+    shard: int = 0
+    shard_seq: int = 0
 
 
 @dataclass
@@ -57,7 +61,10 @@ class VerifyReport:
     checked: int = 0
     last_seq: int = 0
     head_seq: int | None = None
-    last_mac: str = ""  # the MAC of `last_seq`, which a verification that found no damage signs
+    # {shard: (shard_seq, mac)} of the last record verified (or trusted) in each shard: what a
+    # verification that found no damage signs.
+    last_heads: dict[int, tuple[int, str]] = field(default_factory=dict)
+    shards: int = 0
     checkpoints: int = 0
     damage: list[Damage] = field(default_factory=list)
     seconds: float = 0.0
@@ -73,7 +80,7 @@ class VerifyReport:
     def summary(self) -> str:
         if self.ok:
             return (f"audit log intact: {self.checked} records verified (seq {self.from_seq}..{self.last_seq}), "
-                    f"{self.checkpoints} checkpoint(s) verified")
+                    f"{self.checkpoints} checkpoint(s) verified, {self.shards} chain(s)")
         first = self.first
         assert first is not None
         return f"audit log DAMAGED: first bad seq {first.seq}: {first.kind}: {first.message}"
@@ -83,6 +90,8 @@ class VerifyReport:
         return {"ok": self.ok, "from_seq": self.from_seq, "checked": self.checked, "last_seq": self.last_seq,
                 "head_seq": self.head_seq, "checkpoints": self.checkpoints,
                 "first_bad_seq": first.seq if first else None, "kind": first.kind if first else None,
+                "first_bad_shard": first.shard if first else None,
+                "first_bad_shard_seq": first.shard_seq if first else None,
                 "message": first.message if first else None,
                 "damage": [asdict(d) for d in sorted(self.damage, key=lambda d: d.seq)],
                 "seconds": round(self.seconds, 3)}
@@ -121,7 +130,8 @@ def verify_chain(
     from_seq: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
-    """Verify records from `from_seq` on (trusting the stored MAC of the record before it).
+    """Verify records numbered `from_seq` on, shard by shard (trusting, in each shard, the stored MAC of
+    the record before the first one verified).
 
     Checkpoints are listed from the store *before* the database snapshot is taken: a checkpoint is
     only ever written after the records it covers are committed, so every one listed must be inside
@@ -131,7 +141,7 @@ def verify_chain(
     from_seq = max(1, from_seq)
     report = VerifyReport(from_seq=from_seq, last_seq=from_seq - 1)
     signed: dict[int, SignedCheckpoint] = {}
-    for item in checkpointer.stored_checkpoints(since=from_seq):
+    for item in checkpointer.stored_checkpoints():
         if isinstance(item, CheckpointError):
             report.damage.append(Damage(item.seq or from_seq, "checkpoint", str(item)))
         elif not item.verify(checkpointer.public_key):
@@ -139,11 +149,10 @@ def verify_chain(
         else:
             signed[item.seq] = item
     with rows.read_snapshot(db) as connection:
-        head = rows.head(connection)
-        report.head_seq = head[0] if head else None
-        for row in connection.execute(select(AuditCheckpoint.seq, AuditCheckpoint.mac)
-                                      .where(AuditCheckpoint.seq >= from_seq)):
-            if row.seq in signed or any(d.seq == row.seq for d in report.damage):
+        heads = rows.heads(connection)
+        report.head_seq = rows.last_seq(connection)
+        for row in connection.execute(select(AuditCheckpoint.seq)):
+            if row.seq in signed or any(d.seq == row.seq and d.kind == "checkpoint" for d in report.damage):
                 continue
             # Stored after our listing (the object goes to the store before its row is committed)?
             late = checkpointer.stored_checkpoint(row.seq)
@@ -154,93 +163,243 @@ def verify_chain(
                 report.damage.append(Damage(row.seq, "checkpoint", f"checkpoint {row.seq} is unreadable or forged"))
             else:
                 signed[row.seq] = late
-        previous = rows.mac_at(connection, from_seq - 1)
-        if previous is None:
-            report.damage.append(Damage(from_seq - 1, "deleted",
-                                        f"record {from_seq - 1}, where verification starts, is missing"))
-        else:
-            _walk(report, key, connection, db.dialect, previous, signed, head, progress)
+        # What the checkpoints vouch for, per shard: {shard_seq: (mac, checkpoint name)}.
+        vouched: dict[int, dict[int, tuple[str, int]]] = {}
+        for name, checkpoint in sorted(signed.items()):
+            for shard, (shard_seq, mac) in checkpoint.heads.items():
+                vouched.setdefault(shard, {})[shard_seq] = (mac, name)
+        started_heads = {shard for shard, head in heads.items() if head[0] > 0}
+        starts: dict[int, tuple[int, str]] = {}
+        for shard in sorted(rows.shards(connection) | started_heads | set(vouched)):
+            begin = _start(report, connection, shard)
+            if begin is not None:
+                starts[shard] = begin
+        # One pass in record order over every chain at once (what the database reads fastest); a chain in
+        # which anything does not fit is walked again on its own, which is where damage is classified.
+        for shard in _all_chains(report, key, connection, db.dialect, starts, vouched, heads, progress):
+            _walk(report, key, connection, db.dialect, shard, *starts[shard], vouched.get(shard, {}),
+                  heads.get(shard), None)
     report.checkpoints = len(signed)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _walk(report: VerifyReport, key: bytes, connection: Connection, dialect: str, previous: str,
-          signed: dict[int, SignedCheckpoint], head: tuple[int, str] | None,
-          progress: Callable[[int], None] | None) -> None:
-    expected = report.from_seq
-    last_checkpoint = report.from_seq - 1
+def _all_chains(report: VerifyReport, key: bytes, connection: Connection, dialect: str,
+                starts: dict[int, tuple[int, str]], vouched: dict[int, dict[int, tuple[str, int]]],
+                heads: dict[int, tuple[int, str]], progress: Callable[[int], None] | None) -> list[int]:
+    """Verify every chain in one pass in record order; returns the chains that need a walk of their own.
+
+    Along a chain record numbers grow with places (both are drawn under the chain's head lock), so in
+    record order each chain's records come in chain order. A record that does not come at its chain's
+    next place, does not chain, or sits at a checkpointed place with another MAC sends its chain to the
+    careful walk, which finds, classifies and reports the damage; the intact chains are done here.
+    """
     mac_of = mac_function(key)
-    for seq, text, mac in rows.stream(connection, rows.canonical_query(dialect, from_seq=report.from_seq)):
-        if seq != expected:
-            span = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
-            report.damage.append(Damage(expected, "deleted", f"record(s) {span} are missing"))
-            return
-        if mac_of((text + previous).encode("utf-8")) != mac:
-            # The database's encoding is a shortcut; the Python encoder has the last word, and the
-            # full rows are what the damage is classified from.
-            full = _Peekable(rows.stream(connection, rows.chain_query(dialect, from_seq=seq)))
-            row = next(full)
-            if row_mac(key, row, previous) != mac:
-                report.damage.append(_classify(key, row, previous, full, head))
+    # Per chain: [next place, MAC of the one before, number of the last record, records checked].
+    state = {shard: [start, previous, report.from_seq - 1, 0] for shard, (start, previous) in starts.items()}
+    odd: set[int] = set()
+    for batch in rows.batches(connection, rows.canonical_query(dialect, from_seq=report.from_seq)):
+        for seq, text, mac, shard, place in batch:
+            chain = state.get(shard)
+            if chain is None or shard in odd:
+                odd.add(shard)
+                continue
+            if place != chain[0] or mac_of((text + chain[1]).encode("utf-8")) != mac:
+                odd.add(shard)
+                continue
+            signed = vouched.get(shard)
+            if signed and place in signed and signed[place][0] != mac:
+                odd.add(shard)
+                continue
+            chain[0], chain[1], chain[2] = place + 1, mac, seq
+            chain[3] += 1
+        if progress is not None:
+            progress(len(batch))
+    for shard, (start, _previous) in starts.items():
+        if shard in odd:
+            continue
+        expected, previous, last_number, checked = state[shard]
+        report.checked += checked
+        if checked:
+            report.last_seq = max(report.last_seq, last_number)
+            report.last_heads[shard] = (expected - 1, previous)
+        _ends(report, shard, start, expected, last_number, previous, vouched.get(shard, {}), heads.get(shard))
+    return sorted(shard for shard in odd if shard in starts)
+
+
+def _start(report: VerifyReport, connection: Connection, shard: int) -> tuple[int, str] | None:
+    """Where verification starts in a chain: its first record numbered `from_seq` or later, and the stored
+    MAC of the record before it (trusted); None, with the damage reported, when that record is missing."""
+    e = AuditEvent
+    start = 1
+    if report.from_seq > 1:
+        first = connection.execute(select(func.min(e.shard_seq)).where(
+            e.shard == shard, e.seq >= report.from_seq)).scalar_one()
+        if first is None:
+            last = connection.execute(select(func.max(e.shard_seq)).where(e.shard == shard)).scalar_one()
+            first = (last or 0) + 1
+        start = int(first)
+    previous = rows.mac_at(connection, shard, start - 1)
+    if previous is None:
+        report.damage.append(Damage(report.from_seq, "deleted", (
+            f"shard {shard}: record #{start - 1}, before the first one verified, is missing"), shard, start - 1))
+        return None
+    report.shards += 1
+    if start > 1:
+        report.last_heads[shard] = (start - 1, previous)
+    return start, previous
+
+
+def _walk(report: VerifyReport, key: bytes, connection: Connection, dialect: str, shard: int, start: int,
+          previous: str, vouched: dict[int, tuple[str, int]], head: tuple[int, str] | None,
+          progress: Callable[[int], None] | None) -> None:
+    """Walk one chain in its own order, record by record: the careful path that names damage."""
+    expected = start
+    last_checkpoint = start - 1
+    last_number = report.from_seq - 1
+    mac_of = mac_function(key)
+    where = f"shard {shard}: "
+    # The loop below runs once per record: the report is brought up to date after it, not per row.
+    try:
+        for shard_seq, text, mac, seq in _walk_rows(connection, dialect, shard, start, progress):
+            if shard_seq != expected:
+                span = f"#{expected}" if shard_seq == expected + 1 else f"#{expected} to #{shard_seq - 1}"
+                report.damage.append(Damage(last_number + 1, "deleted", where + f"record(s) {span} are missing "
+                                            f"(between seq {last_number} and {seq})", shard, expected))
                 return
-            full.close()
-        checkpoint = signed.get(seq)
-        if checkpoint is not None:
-            if checkpoint.mac != mac:
-                report.damage.append(Damage(seq, "modified", (
-                    f"the chain was recomputed: record {seq} no longer carries the MAC signed in checkpoint {seq} "
-                    f"(the change lies between seq {last_checkpoint + 1} and {seq})")))
-                return
-            last_checkpoint = seq
-        previous = mac
-        expected += 1
-        report.checked += 1
-        report.last_seq, report.last_mac = seq, mac
-        if progress is not None and report.checked % rows.BATCH == 0:
-            progress(rows.BATCH)
-    if progress is not None:
-        progress(report.checked % rows.BATCH)
+            if mac_of((text + previous).encode("utf-8")) != mac or shard_seq in vouched:
+                last_checkpoint = _check_row(report, key, connection, dialect, shard, shard_seq, seq, text, mac,
+                                             previous, vouched, head, last_checkpoint)
+                if last_checkpoint < 0:
+                    return
+            previous = mac
+            expected += 1
+            last_number = seq
+    finally:
+        checked = expected - start
+        report.checked += checked
+        if checked:
+            report.last_seq = max(report.last_seq, last_number)
+            report.last_heads[shard] = (expected - 1, previous)
+    _ends(report, shard, start, expected, last_number, previous, vouched, head)
+
+
+def _walk_rows(connection: Connection, dialect: str, shard: int, start: int,
+               progress: Callable[[int], None] | None) -> Iterator[tuple[Any, ...]]:
+    """The shard's rows from `start` on, batch by batch, reporting progress per batch."""
+    for batch in rows.batches(connection, rows.shard_canonical_query(dialect, shard, start)):
+        yield from batch
+        if progress is not None:
+            progress(len(batch))
+
+
+def _check_row(report: VerifyReport, key: bytes, connection: Connection, dialect: str, shard: int, shard_seq: int,
+               seq: int, text: str, mac: str, previous: str, vouched: dict[int, tuple[str, int]],
+               head: tuple[int, str] | None, last_checkpoint: int) -> int:
+    """The slow path of one record: a MAC the database's encoding did not confirm, or a checkpointed place.
+    Returns the place of the last checkpoint passed, or -1 when damage was found and reported."""
+    where = f"shard {shard}: "
+    if mac_function(key)((text + previous).encode("utf-8")) != mac:
+        # The database's encoding is a shortcut; the Python encoder has the last word, and the
+        # full rows are what the damage is classified from.
+        full = _Peekable(rows.stream(connection, rows.shard_chain_query(dialect, shard, shard_seq)))
+        row = next(full)
+        if _mac(key, row, previous) != mac:
+            report.damage.append(_classify(key, row, previous, full, head))
+            return -1
+        full.close()
+    signed = vouched.get(shard_seq)
+    if signed is not None:
+        if signed[0] != mac:
+            report.damage.append(Damage(seq, "modified", where + (
+                f"the chain was recomputed: record #{shard_seq} (seq {seq}) no longer carries the MAC signed "
+                f"in checkpoint {signed[1]} (the change lies between #{last_checkpoint + 1} and #{shard_seq})"),
+                shard, shard_seq))
+            return -1
+        return shard_seq
+    return last_checkpoint
+
+
+def _ends(report: VerifyReport, shard: int, start: int, expected: int, last_number: int, previous: str,
+          vouched: dict[int, tuple[str, int]], head: tuple[int, str] | None) -> None:
+    """Where the chain ends against its head row and the places the write-once checkpoints vouch for."""
+    where = f"shard {shard}: "
     last = expected - 1
     if head is not None and head[0] > last:
-        report.damage.append(Damage(last + 1, "truncated",
-                                    f"the chain ends at seq {last} but the chain head says {head[0]}"))
+        report.damage.append(Damage(last_number + 1, "truncated", where + (
+            f"the chain ends at #{last} (seq {last_number}) but its head says #{head[0]}"), shard, last + 1))
     elif head is not None and head[0] < last:
-        report.damage.append(Damage(head[0] + 1, "inserted",
-                                    f"records {head[0] + 1} to {last} lie beyond the chain head ({head[0]})"))
-    elif head is not None and last >= report.from_seq and head[1] != previous:
-        report.damage.append(Damage(last, "modified", f"the chain head disagrees with record {last}'s MAC"))
-    beyond = [seq for seq in signed if seq > last]
+        report.damage.append(Damage(last_number, "inserted", where + (
+            f"records #{head[0] + 1} to #{last} lie beyond the chain head (#{head[0]})"), shard, head[0] + 1))
+    elif head is None and last >= 1:
+        report.damage.append(Damage(last_number, "inserted", where + "records lie in a shard that has no head",
+                                    shard, last))
+    elif head is not None and last >= start and head[1] != previous:
+        report.damage.append(Damage(last_number, "modified",
+                                    where + f"the chain head disagrees with record #{last}'s MAC", shard, last))
+    beyond = [place for place in vouched if place > last]
     if beyond:
         # The head row is the attacker's to reset; the write-once store is not.
-        report.damage.append(Damage(last + 1, "truncated", (
-            f"records after seq {last} are missing (the write-once store holds a checkpoint of seq "
-            f"{max(beyond)}; the database's chain ends at seq {last})")))
+        report.damage.append(Damage(last_number + 1, "truncated", where + (
+            f"records after #{last} (seq {last_number}) are missing (the write-once store holds a checkpoint of "
+            f"#{max(beyond)}; the database's chain ends at #{last})"), shard, last + 1))
+
+
+def _mac(key: bytes, row: Any, previous: str) -> str:
+    """MAC of a full chain row at its own place."""
+    return row_mac(key, row, previous)
+
+
+def _fits(key: bytes, row: Any, previous: str, place: int) -> bool:
+    """Whether `row` chains from `previous` when put back at `place` in its shard (to test a renumbering).
+
+    Whoever renumbers records in a shard may or may not shift their record numbers along with their
+    places; both are tried.
+    """
+    shard, own = row[rows.SHARD], row[rows.SHARD_SEQ]
+    if not shard:
+        return row_mac(key, row, previous, place) == row[rows.MAC]
+    if row_mac(key, row, previous, shard=shard, shard_seq=place) == row[rows.MAC]:
+        return True
+    shifted = (*row[:rows.SEQ], row[rows.SEQ] + place - own, *row[rows.SEQ + 1:])
+    return row_mac(key, shifted, previous, shard=shard, shard_seq=place) == row[rows.MAC]
+
+
+def _place(row: Any) -> int:
+    return row[rows.SHARD_SEQ]
 
 
 def _classify(key: bytes, row: Any, previous: str, stream: _Peekable, head: tuple[int, str] | None) -> Damage:
-    """Why does `row` (at the expected sequence number) not chain from `previous`?"""
-    seq, mac = row[rows.SEQ], row[rows.MAC]
+    """Why does `row` (at the expected place in its shard) not chain from `previous`?"""
+    seq, mac, shard, place = row[rows.SEQ], row[rows.MAC], row[rows.SHARD], _place(row)
+    where = f"shard {shard}: "
+
+    def damage(kind: str, message: str) -> Damage:
+        return Damage(seq, kind, where + message, shard, place)
+
     ahead = stream.peek(1)
     following = ahead[0] if ahead else None
     if following is not None:
-        f_seq, f_mac = following[rows.SEQ], following[rows.MAC]
-        if f_seq == seq + 1 and row_mac(key, following, mac) == f_mac:
-            return Damage(seq, "modified", f"record {seq} does not match its MAC; the next record still chains from it")
-        if row_mac(key, following, mac, seq=f_seq + 1) == f_mac:
-            return Damage(seq, "deleted",
-                          f"a record before seq {f_seq + 1} was deleted and the later records renumbered down")
+        f_place, f_mac = _place(following), following[rows.MAC]
+        if f_place == place + 1 and _mac(key, following, mac) == f_mac:
+            return damage("modified", f"record #{place} (seq {seq}) does not match its MAC; "
+                                      "the next record still chains from it")
+        if _fits(key, following, mac, f_place + 1):
+            return damage("deleted",
+                          f"a record before #{f_place + 1} was deleted and the later records renumbered down")
         window = stream.peek(REORDER_WINDOW)
         for j, candidate in enumerate(window):
-            if row_mac(key, candidate, previous, seq=seq) != candidate[rows.MAC]:
+            if not _fits(key, candidate, previous, place):
                 continue
-            c_seq = candidate[rows.SEQ]
+            c_place = _place(candidate)
             before = candidate if j == 0 else window[j - 1]
-            if row_mac(key, row, before[rows.MAC], seq=c_seq) == mac:
-                return Damage(seq, "reordered", f"records {seq} and {c_seq} were swapped")
-            return Damage(seq, "inserted", (
-                f"record(s) {seq} to {c_seq - 1} chain from nothing and record {c_seq} belongs at seq {seq}: "
+            if _fits(key, row, before[rows.MAC], c_place):
+                return damage("reordered", f"records #{place} (seq {seq}) and #{c_place} (seq {candidate[rows.SEQ]}) "
+                                           "were swapped")
+            return damage("inserted", (
+                f"record(s) #{place} to #{c_place - 1} chain from nothing and record #{c_place} belongs at #{place}: "
                 "forged records were inserted and the later ones renumbered up"))
-    elif head is not None and seq > head[0]:
-        return Damage(seq, "inserted", f"record {seq} lies beyond the chain head ({head[0]}) and chains from nothing")
-    return Damage(seq, "modified", f"record {seq} does not match its MAC")
+    elif head is not None and place > head[0]:
+        return damage("inserted", f"record #{place} (seq {seq}) lies beyond the chain head (#{head[0]}) "
+                                  "and chains from nothing")
+    return damage("modified", f"record #{place} (seq {seq}) does not match its MAC")

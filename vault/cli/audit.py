@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import click
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crypto import Keyring, KeyringError
 from vault.audit.checkpoints import CheckpointError, load_public_key, object_key
@@ -31,8 +31,9 @@ def audit_group() -> None:
 
 
 def _head_seq(rt) -> int:
+    """How many records the log holds (all chains): the length of a progress bar."""
     with rt.db.session() as session:
-        return session.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
+        return int(session.scalar(select(func.coalesce(func.sum(AuditHead.seq), 0))) or 0)
 
 
 @audit_group.command("verify")
@@ -69,7 +70,8 @@ def audit_checkpoint() -> None:
     if checkpoint is None:
         click.echo("nothing new to checkpoint")
     else:
-        click.echo(f"checkpoint {checkpoint.seq} ({checkpoint.mac[:16]}…) stored as {object_key(checkpoint.seq)}")
+        click.echo(f"checkpoint {checkpoint.seq} ({len(checkpoint.heads)} chain head(s)) stored as "
+                   f"{object_key(checkpoint.seq)}")
 
 
 @audit_group.command("public-key")

@@ -90,6 +90,8 @@ class Settings:
     view_window_minutes: int = 15
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    # Independent chains the log appends to in parallel (vault.audit.shards); records already written stay put.
+    audit_shards: int = 8
     audit_checkpoint_every: int = 1000
     audit_checkpoint_minutes: int = 60
     audit_retention_days: int = 3650
@@ -266,6 +268,8 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         raise ConfigError("VAULT_CONTENT_URL_SECONDS must be between 1 and 60")
     if not 1 <= settings.view_window_minutes <= 24 * 60:
         raise ConfigError("VAULT_VIEW_WINDOW_MINUTES must be between 1 and 1440")
+    if not 1 <= settings.audit_shards <= 64:
+        raise ConfigError("VAULT_AUDIT_SHARDS must be between 1 and 64")
     for name in ("login_max_failures", "login_address_max_failures", "login_window_minutes",
                  "login_lockout_minutes", "session_idle_minutes", "session_absolute_hours"):
         if getattr(settings, name) < 1:

@@ -39,10 +39,10 @@ def verify(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessCont
         policy.require(actor, Action.AUDIT_VERIFY)
     checkpointer = _checkpointer(rt)
     report = verify_chain(rt.db, rt.audit.key, checkpointer, from_seq=from_seq, progress=progress)
-    if report.ok and report.last_seq >= 1:
+    if report.ok and report.last_heads:
         # What was just verified is signed into the write-once store, so deleting the newest records and
-        # resetting the head later cannot pass the next verification.
-        checkpointer.write(at=(report.last_seq, report.last_mac))
+        # resetting the heads later cannot pass the next verification.
+        checkpointer.write(at=report.last_heads)
     summary = report.as_dict()
     detail = {key: summary[key] for key in ("from_seq", "checked", "last_seq", "checkpoints", "first_bad_seq", "kind")}
     rt.audit.record(session, action=Action.AUDIT_VERIFY, actor=actor, actor_name=actor_name, ctx=ctx,

@@ -35,13 +35,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from storage import StorageError
+from vault.audit import rows as audit_rows
 from vault.audit.checkpoints import PREFIX as CHECKPOINT_PREFIX
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
@@ -220,13 +221,20 @@ def backup(rt: Runtime, out: Path, *, copy_objects: bool = False, ctx: AccessCon
     return result
 
 
+class HeadState(NamedTuple):
+    """The audit log's state as a backup records it: records in all chains and the digest of the heads."""
+
+    seq: int
+    mac: str
+
+
 def audit_key_check(audit_key: bytes) -> str:
     """A value that matches only for the same audit key, and from which the key cannot be recovered."""
     return hmac.new(audit_key, _KEY_CHECK_LABEL, hashlib.sha256).hexdigest()
 
 
 def _read_state(session: Session) -> DumpState:
-    head = session.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == 1)).one_or_none()
+    head_seq, head_mac = audit_rows.head_state(session)
     checkpoint = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)).first()
     versions = {
         key: {"id": vid, "size": size, "sha256": sha}
@@ -236,10 +244,11 @@ def _read_state(session: Session) -> DumpState:
     key_ids = sorted(session.scalars(select(DocumentVersion.key_id).distinct()))
     pages = frozenset(session.scalars(select(VersionPage.object_key)))
     return DumpState(
-        head_seq=head.seq if head else 0, head_mac=head.mac if head else "",
+        head_seq=head_seq, head_mac=head_mac,
         checkpoint=None if checkpoint is None else {
             "seq": checkpoint.seq, "mac": checkpoint.mac, "ts": checkpoint.ts.isoformat(),
-            "object_key": checkpoint.object_key, "signature": checkpoint.signature},
+            "object_key": checkpoint.object_key, "signature": checkpoint.signature,
+            **({"heads": json.loads(checkpoint.heads)} if checkpoint.heads else {})},
         versions=versions, key_ids=key_ids, pages=pages)
 
 
@@ -431,10 +440,10 @@ def restore(rt: Runtime, folder: Path, *, sample: int = DEFAULT_SAMPLE, ctx: Acc
     else:
         _load_postgres(rt, dump)
     with rt.db.session() as session:
-        head = session.execute(select(AuditHead.seq, AuditHead.mac).where(AuditHead.id == 1)).one()
+        head = HeadState(*audit_rows.head_state(session))
     if (head.seq, head.mac) != (manifest["audit_head"]["seq"], manifest["audit_head"]["mac"]):
         raise ServiceError("restore_head_differs",
-                           f"the restored audit head ({head.seq}) is not the manifest's "
+                           f"the restored audit heads ({head.seq} records) are not the manifest's "
                            f"({manifest['audit_head']['seq']}); the dump and the manifest do not belong together")
     copied = 0
     if manifest["objects_copied"]:

@@ -8,11 +8,13 @@ as `customer:edit`. Notes the record already has are kept, the old ones put afte
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from vault.audit.legacy import PreShardAuditLog
 from vault.core.context import AccessContext
 from vault.models import Customer
 from vault.runtime import Runtime
@@ -53,6 +55,8 @@ def sealer(rt: Runtime) -> Callable[[Connection], None]:
     """The function schema revision 0014 calls to seal the clear notes (see `vault.db.schema.upgrade`)."""
 
     def seal(connection: Connection) -> None:
-        seal_clear_notes(rt, connection)
+        # At revision 0014 the audit log is still the single chain (sharding comes with 0018), so the
+        # edits are audited in that form; 0018 then makes them part of shard 0 like every older record.
+        seal_clear_notes(dataclasses.replace(rt, audit=PreShardAuditLog(rt.audit.key)), connection)
 
     return seal

@@ -23,6 +23,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from vault import policy
+from vault.audit import rows as audit_rows
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
@@ -31,7 +32,6 @@ from vault.core.languages import N_
 from vault.models import (
     Alert,
     AuditEvent,
-    AuditHead,
     Customer,
     CustomerAccess,
     Departure,
@@ -293,13 +293,13 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
     ]
     alerts = list(session.scalars(select(Alert).where(Alert.user_id == user.id, Alert.last_seen_at >= start)
                                   .order_by(Alert.created_at)))
-    head = session.get(AuditHead, 1)
+    head_seq, head_mac = audit_rows.head_state(session)
     names = {cid: c.name for cid, c in customers.items()}
     return Report(
         user=user, departure=departure, generated_at=now, window_start=start, lookback_days=lookback_days,
         customers=lines, documents=sorted(documents.values(), key=lambda d: (names.get(d.customer_id, ""), d.title)),
-        loans=loans, alerts=alerts, events=count, audit_head_seq=head.seq if head else 0,
-        audit_head_mac=head.mac if head else "", customer_names=names, status=str(user.status),
+        loans=loans, alerts=alerts, events=count, audit_head_seq=head_seq,
+        audit_head_mac=head_mac, customer_names=names, status=str(user.status),
         notice_date=departure.notice_date if departure else None, last_day=user.last_day,
         successor=departure.successor.display_name if departure and departure.successor else "",
     )
