@@ -129,3 +129,23 @@ def test_a_new_successor_starts_without_the_old_answer(rt, app, company, notice)
         assert item.customer_answer is None and not item.disputed
         letters = session.scalars(select(CustomerLetter).where(CustomerLetter.new_owner_id == company.ids["tom"]))
         assert [ltr.handover_item_id for ltr in letters] == [item.id]
+
+
+def test_a_withdrawn_notice_tells_the_customers_their_manager_stays(rt, company, smtp, notice):
+    """The customers were told of the successor; when the notice is withdrawn they are told, by a letter of
+    the same kind, that the one who was leaving is their manager again."""
+    assert set(notice["links"]) == {"vera@vip.example", "paul@plain.example"}
+    with rt.db.session() as session:
+        departures.withdraw(rt, session, company.user(session, "adm"), session.scalar(select(Departure)),
+                            reason="Sam stays after all: the offer was withdrawn", ctx=OFFICE)
+        session.commit()
+    send(rt)
+    for address in ("vera@vip.example", "paul@plain.example"):
+        got = smtp.to(address)
+        assert len(got) == 2, [m.message["Subject"] for m in got]
+        assert "Sam" in got[-1].text and "Sue" not in got[-1].text
+    assert "Здравствуйте, Vera Key!" in smtp.to("vera@vip.example")[-1].text
+    with rt.db.session() as session:
+        made = session.scalars(select(CustomerLetter).order_by(CustomerLetter.id)).all()
+        assert [letter.cause for letter in made] == ["handover", "handover", "withdrawal", "withdrawal"]
+        assert all(letter.handover_item_id is None for letter in made)  # the departure and its items are gone

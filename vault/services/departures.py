@@ -602,12 +602,16 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
         customer = item.customer
         if (item.to_user_id is not None and customer.owner_id == item.to_user_id) or (
                 item.pooled_at is not None and customer.owner_id is None):
+            previous_owner = customer.owner_id
             customer.owner_id = user.id
             returned.append(customer.id)
             rt.audit.record(session, action="customer:handover", actor=actor, ctx=ctx, customer_id=customer.id,
                             subject_user_id=user.id,
                             detail={"departure_id": departure.id, "from_user_id": item.to_user_id,
                                     "to_user_id": user.id, "withdrawn": True, "from_pool": item.pooled_at is not None})
+            # The customer was told of the successor: it is told, the same way, that its manager stays.
+            events.emit("customer.owner_changed", session=session, rt=rt, customer=customer,
+                        previous_owner_id=previous_owner, new_owner=user, cause="withdrawal", actor=actor, ctx=ctx)
     detail = {"departure_id": departure.id, "notice_date": departure.notice_date.isoformat(),
               "last_day": user.last_day.isoformat() if user.last_day else None, "customers_returned": returned}
     user.status = UserStatus.ACTIVE
