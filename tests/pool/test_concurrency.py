@@ -3,15 +3,13 @@ one wins, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
 
 from tests.pool.scene import audited, claims, owner_of, pooled
-from vault import policy
+from tests.support.simultaneous import race
 from vault.core.context import AccessContext
-from vault.core.errors import ServiceError
 from vault.models import Role, Segment, User
 from vault.services import pool
 
@@ -23,42 +21,6 @@ def settings_overrides():
     return {"policy": {"pool": {"max_claims_key": 3}}}
 
 
-def _race(rt, attempts: list[Callable[..., None]]) -> list[str]:
-    barrier = threading.Barrier(len(attempts))
-    results: list[str] = []
-    lock = threading.Lock()
-
-    def run(attempt: Callable[..., None]) -> None:
-        session = rt.db.sessions()
-        try:
-            session.commit()  # SQLite: do not wait at the barrier holding the write lock
-            barrier.wait()
-            try:
-                attempt(session)
-                session.commit()
-                outcome = "claimed"
-            except policy.Denied as exc:
-                session.rollback()
-                outcome = exc.decision.code
-            except ServiceError as exc:
-                session.rollback()
-                outcome = exc.code
-        except Exception as exc:  # reported in the assertion
-            outcome = f"error: {exc!r}"
-        finally:
-            session.close()
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=run, args=(a,)) for a in attempts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
-
-
 def test_twenty_claims_by_one_person_stop_at_the_segment_limit(rt, users):
     bob = users.make("bob", Role.BORROWER)
     leads = [pooled(rt, Segment.KEY) for _ in range(CLAIMERS)]
@@ -68,7 +30,7 @@ def test_twenty_claims_by_one_person_stop_at_the_segment_limit(rt, users):
             pool.claim(rt, session, session.get(User, bob.id), customer_id, ctx=AccessContext.cli())
         return claim
 
-    results = _race(rt, [attempt(c) for c in leads])
+    results = race(rt, [attempt(c) for c in leads], success="claimed")
     assert sorted(results) == ["claimed"] * 3 + ["pool_limit"] * (CLAIMERS - 3), results
     assert sum(owner_of(rt, c) == bob.id for c in leads) == 3
     assert len(audited(rt, "pool:claim")) == 3
@@ -83,7 +45,7 @@ def test_twenty_people_claiming_one_customer_give_it_to_exactly_one(rt, users):
             pool.claim(rt, session, session.get(User, person_id), lead, ctx=AccessContext.cli())
         return claim
 
-    results = _race(rt, [attempt(p.id) for p in people])
+    results = race(rt, [attempt(p.id) for p in people], success="claimed")
     assert results.count("claimed") == 1, results
     # The others find it gone: a customer with an owner they do not work is "not found" to them.
     assert set(results) - {"claimed"} == {"not_found"}, results

@@ -3,8 +3,8 @@ limit of K give exactly K" test (view quotas, reveal quotas, pool claims).
 
 Each thread loads what it needs and commits *before* the barrier (on SQLite every open transaction holds
 the write lock, so a thread waiting at the barrier inside one would stall the others), then all act at
-once; a `policy.Denied` is rolled back and reported by its code, anything else as "error: …" so the
-assertion on the outcomes shows it.
+once; a refusal (`policy.Denied`, `ServiceError`) is rolled back and reported by its code, anything else
+as "error: …" so the assertion on the outcomes shows it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vault import policy
+from vault.core.errors import ServiceError
 
 
 def run_threads(workers: list[Callable[[], None]], *, timeout: float = 300) -> None:
@@ -28,31 +29,40 @@ def run_threads(workers: list[Callable[[], None]], *, timeout: float = 300) -> N
     assert not any(thread.is_alive() for thread in threads)
 
 
-def at_once(rt: Any, count: int, prepare: Callable[[Session], Any], act: Callable[[Session, Any], object],
-            *, success: str = "done") -> list[str]:
-    """Run `act(session, prepare(session))` in `count` sessions released together by one barrier.
+def race(rt: Any, attempts: list[Callable[..., object]], *, prepare: Callable[[Session], Any] | None = None,
+         success: str = "done") -> list[str]:
+    """Run each attempt in its own session, all released together by one barrier.
+
+    With `prepare`, each thread loads with it first (committed before the barrier) and its attempt is
+    called as `attempt(session, loaded)`; without, as `attempt(session)`.
 
     Returns:
-        The sorted outcomes: `success` for each act that committed, the refusal's code for each
-        `policy.Denied`, "error: …" for anything else.
+        The sorted outcomes: `success` for each attempt that committed, the code of each refusal
+        (`policy.Denied`) or service error, "error: …" for anything else.
     """
-    barrier = threading.Barrier(count)
+    barrier = threading.Barrier(len(attempts))
     results: list[str] = []
     lock = threading.Lock()
 
-    def one() -> None:
+    def one(attempt: Callable[..., object]) -> None:
         session = rt.db.sessions()
         try:
-            loaded = prepare(session)
+            loaded = prepare(session) if prepare is not None else None
             session.commit()
             barrier.wait()
             try:
-                act(session, loaded)
+                if prepare is not None:
+                    attempt(session, loaded)
+                else:
+                    attempt(session)
                 session.commit()
                 outcome = success
             except policy.Denied as exc:
                 session.rollback()
                 outcome = exc.decision.code
+            except ServiceError as exc:
+                session.rollback()
+                outcome = exc.code
         except Exception as exc:  # reported in the outcomes, so the assertion shows what went wrong
             outcome = f"error: {exc!r}"
         finally:
@@ -60,5 +70,11 @@ def at_once(rt: Any, count: int, prepare: Callable[[Session], Any], act: Callabl
         with lock:
             results.append(outcome)
 
-    run_threads([one] * count)
+    run_threads([lambda attempt=attempt: one(attempt) for attempt in attempts])
     return sorted(results)
+
+
+def at_once(rt: Any, count: int, prepare: Callable[[Session], Any], act: Callable[[Session, Any], object],
+            *, success: str = "done") -> list[str]:
+    """`count` sessions doing the same act at once (`race` with one act repeated)."""
+    return race(rt, [act] * count, prepare=prepare, success=success)
