@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import login
 from tests.departure.conftest import HOME, OFFICE, TRUSTED, ApiCaller, days_from_today, evening_policy
 from vault.alerts import rules
 from vault.config.settings import ConfigError, load_settings
@@ -125,6 +126,13 @@ def test_repeated_refusals_are_probing(rt, app, company, users):
     for _ in range(4):
         assert stranger.open_view(graded[0]).status_code == 401
     assert len(company.alerts()) == 0 and len(company.alerts("tom")) == 1
+    # The English summary is the record; its values show it to the auditor in their language.
+    assert alert.summary == "4 refused attempts within an hour (the limit is 3)."
+    assert alert.params == {"id": "probing", "n": 4, "limit": 3}
+    auditor = app.test_client()
+    login(auditor, "aud")
+    page = auditor.get(f"/alerts/{alert.id}", headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    assert "4 отказа в доступе за час (предел — 3)." in page and alert.summary not in page
 
 
 @policy({"working_hours": ALL_HOURS, "alerts": {"refusals_per_hour": 3}})

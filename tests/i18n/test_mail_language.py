@@ -39,6 +39,11 @@ MAILS: dict[str, tuple[str, dict[str, Any]]] = {
     "security alert": ("security_alert", {"alert_id": 4, "title": "Many customer records read or looked up",
                                           "severity": "high", "person_name": "Sam Okafor", "event": "new",
                                           "summary": "Sam Okafor read 4 customers outside his team"}),
+    "security alert, summary in the reader's language": ("security_alert", {
+        "alert_id": 4, "title": "Customer outside their book read by a person on notice", "severity": "high",
+        "person_name": "Sam Okafor", "event": "new",
+        "summary": "Sam Okafor, on notice, read or looked up 4 customers outside their own book.",
+        "summary_params": {"id": "outside_book", "name": "Sam Okafor", "n": 4}}),
     "digest": ("digest", {"day": "2026-12-04", "items": [{"subject": "借阅 7", "text": "Q4 plan"}]}),
     "test": ("test", {}),
     "customer letter": ("customer_letter", {"contact_name": "Eva Kowalski", "company_name": "Nordlicht Logistik GmbH",
@@ -68,6 +73,18 @@ def test_a_mail_has_no_english_left(mail: str, language: str) -> None:
         ("subject", _as_page(rendered.subject)), ("text", _as_page(rendered.text)), ("html", rendered.html))}
     assert not any(found.values()), (mail, language, found)
     assert f'<html lang="{LANGUAGES[language]}">' in rendered.html
+
+
+@pytest.mark.parametrize(("language", "words"), [
+    ("ru", "Sam Okafor (увольняется): открыты или найдены карточки 4 клиентов не из своего портфеля."),
+    ("zh_Hans", "离职中的 Sam Okafor 查阅或查找了 4 个不属于自己名下的客户。"),
+    ("en", "Sam Okafor, on notice, read or looked up 4 customers outside their own book.")])
+def test_a_security_alert_mail_words_the_summary_in_the_recipients_language(language: str, words: str) -> None:
+    """The summary's values, not its stored English, make the sentence (counted in the language's forms)."""
+    _template, context = MAILS["security alert, summary in the reader's language"]
+    rendered = render.render("security_alert", context, locale=language, base_url="")
+    assert words in rendered.text and words in rendered.html
+    assert (context["summary"] in rendered.text) == (language == "en")
 
 
 def test_the_checker_sees_english_in_a_mail() -> None:

@@ -59,6 +59,9 @@ class Finding:
     window_key: str
     summary: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    # The summary's sentence id and values (vault/core/alert_wording.py): how it is shown in the
+    # reader's language. The English `summary` stays the record.
+    params: dict[str, Any] | None = None
 
 
 def merge_evidence(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +100,7 @@ def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, 
                               severity=finding.severity, status=AlertStatus.OPEN, summary=finding.summary,
                               occurrences=1, created_at=now, last_seen_at=now)
                 alert.evidence = merge_evidence({}, finding.evidence)
+                alert.params = finding.params
                 session.add(alert)
         except IntegrityError:
             alert = _existing(session, user.id, finding)
@@ -126,6 +130,7 @@ def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, 
             _announce(rt, session, alert, user, "alert.escalated")
             _after_high(rt, session, alert, user, previous)
     alert.summary = finding.summary
+    alert.params = finding.params
     session.flush()
     return alert
 

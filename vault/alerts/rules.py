@@ -16,6 +16,7 @@ rolling 24 hours.
 
 from __future__ import annotations
 
+import gettext
 import logging
 import math
 import statistics
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 from vault.alerts import webhook
 from vault.alerts.raising import Finding, raise_alert
 from vault.config.policy_file import AlertSettings, WorkingHours
-from vault.core import events
+from vault.core import alert_wording, events
 from vault.core.context import AccessContext
 from vault.models import (
     AuditEvent,
@@ -67,6 +68,12 @@ def _local_midnight(hours: WorkingHours, moment: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _english(params: dict[str, Any]) -> str:
+    """The stored English summary from the sentence that words it for readers: counts in their plural
+    forms (two counts in one sentence cannot be written as one f-string with a conditional)."""
+    return alert_wording.sentence("", params, gettext.NullTranslations())
+
+
 def _view_evidence(view: DocumentView, document: Document) -> dict[str, Any]:
     return {"documents": [document.id], "customers": [document.customer_id], "views": [view.id]}
 
@@ -92,6 +99,7 @@ def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, vi
         f"(more than {cfg.customers_per_day}).",
         {**_view_evidence(view, document), "customers": sorted(customers), "value": len(customers),
          "threshold": cfg.customers_per_day},
+        {"id": "many_customers", "n": len(customers), "limit": cfg.customers_per_day},
     )
 
 
@@ -129,6 +137,7 @@ def volume_spike(session: Session, cfg: AlertSettings, hours: WorkingHours, view
         "volume_spike", Severity.MEDIUM, day_key(hours, view.opened_at),
         f"{count_today} views today, against a usual {median:g} a day over the last {MEDIAN_DAYS} days.",
         {**_view_evidence(view, document), "value": count_today, "median": median, "threshold": threshold},
+        {"id": "volume_spike", "n": count_today, "median": f"{median:g}", "days": MEDIAN_DAYS},
     )
 
 
@@ -142,6 +151,7 @@ def outside_hours(session: Session, cfg: AlertSettings, hours: WorkingHours, vie
         "outside_hours", severity, day_key(hours, view.opened_at),
         f"Files opened outside working hours ({local:%A %H:%M}).",
         {**_view_evidence(view, document), "times": [local.isoformat(timespec="minutes")]},
+        {"id": "outside_hours", "weekday": local.weekday(), "time": f"{local:%H:%M}"},
     )
 
 
@@ -165,13 +175,15 @@ def new_place(session: Session, cfg: AlertSettings, hours: WorkingHours, view: D
     ).one()
     if not seen[0]:
         return None
-    novel = [f"{label}: {value}" for (label, value, _c), found in zip(asked, seen[1:], strict=True) if not found]
-    if not novel:
+    places = [(label, value) for (label, value, _c), found in zip(asked, seen[1:], strict=True) if not found]
+    if not places:
         return None
+    novel = [f"{label}: {value}" for label, value in places]
     return Finding(
         "new_place", Severity.MEDIUM, day_key(hours, view.opened_at),
         "Files opened from a place not seen before for this person (" + "; ".join(novel) + ").",
         {**_view_evidence(view, document), "places": novel},
+        {"id": "new_place", "places": places},
     )
 
 
@@ -184,6 +196,7 @@ def departing_view(session: Session, cfg: AlertSettings, hours: WorkingHours, vi
         "departing_access", Severity.HIGH, day_key(hours, view.opened_at),
         f"A grade-{document.grade} file was opened by a person on notice.",
         {**_view_evidence(view, document), "grades": [document.grade]},
+        {"id": "departing_view", "grade": document.grade},
     )
 
 
@@ -228,6 +241,7 @@ def probing(rt: Runtime, session: Session, user: User, now: datetime) -> Finding
         {"value": count, "threshold": cfg.refusals_per_hour,
          "codes": sorted({code for code, _doc in refusals if code}),
          "documents": sorted({doc for _code, doc in refusals if doc is not None})},
+        {"id": "probing", "n": count, "limit": cfg.refusals_per_hour},
     )
 
 
@@ -241,6 +255,7 @@ def departing_request(rt: Runtime, loan: Loan) -> Finding | None:
         f"A person on notice asked to borrow a grade-{document.grade} file.",
         {"documents": [document.id], "customers": [document.customer_id], "loans": [loan.id],
          "grades": [document.grade]},
+        {"id": "departing_request", "grade": document.grade},
     )
 
 
@@ -261,6 +276,7 @@ def quotas_exhausted(rt: Runtime, session: Session, user: User, document: Docume
         "quotas_exhausted", Severity.MEDIUM, day_key(hours, now),
         f"The view quotas of {len(documents)} documents were used up today.",
         {"documents": documents, "value": len(documents), "threshold": cfg.quotas_per_day},
+        {"id": "quotas_exhausted", "n": len(documents)},
     )
 
 
@@ -324,11 +340,11 @@ def on_quota_exhausted(session: Session, rt: Runtime, user: User, document: Docu
 def on_departure_started(session: Session, rt: Runtime, departure: Departure, user: User, customers: list[int],
                          loans: list[int], now: datetime, **_: Any) -> None:
     """A notice is always an alert (not a guarded rule): if it cannot be raised, the notice is not given."""
+    params = {"id": "notice", "name": user.display_name, "day": departure.user.last_day.isoformat(),
+              "customers": len(customers), "loans": len(loans)}
     raise_alert(rt, session, user, Finding(
-        "notice", Severity.MEDIUM, f"departure-{departure.id}",
-        f"{user.display_name} gave notice; last working day {departure.user.last_day.isoformat()}. "
-        f"{len(customers)} customer(s) to hand over, {len(loans)} open loan(s).",
-        {"customers": customers, "loans": loans, "departure_id": departure.id},
+        "notice", Severity.MEDIUM, f"departure-{departure.id}", _english(params),
+        {"customers": customers, "loans": loans, "departure_id": departure.id}, params,
     ), now=now)
 
 
@@ -348,12 +364,14 @@ def directory_sweep(rt: Runtime, session: Session, user: User, now: datetime) ->
             > cfg.directory_per_hour:
         return Finding("directory_sweep", Severity.HIGH, "h:" + hour_key(hours, now),
                        f"{user.display_name} read or looked up {n} different customers within an hour "
-                       f"(more than {cfg.directory_per_hour}).", {"customers_in_hour": n})
+                       f"(more than {cfg.directory_per_hour}).", {"customers_in_hour": n},
+                       {"id": "directory_hour", "name": user.display_name, "n": n, "limit": cfg.directory_per_hour})
     start = datetime.combine(hours.local(now).date(), time(0), tzinfo=hours.zone)
     if cfg.directory_per_day and (n := _distinct_customers(session, user, start)) > cfg.directory_per_day:
         return Finding("directory_sweep", Severity.HIGH, "d:" + day_key(hours, now),
                        f"{user.display_name} read or looked up {n} different customers today "
-                       f"(more than {cfg.directory_per_day}).", {"customers_today": n})
+                       f"(more than {cfg.directory_per_day}).", {"customers_today": n},
+                       {"id": "directory_day", "name": user.display_name, "n": n, "limit": cfg.directory_per_day})
     return None
 
 
@@ -367,9 +385,9 @@ def outside_book(rt: Runtime, session: Session, user: User, customer_ids: list[i
             exists().where(CustomerCoOwner.customer_id == Customer.id, CustomerCoOwner.user_id == user.id))))))
     if not outside:
         return None
-    return Finding("outside_book", Severity.HIGH, day_key(rt.settings.working_hours, now),
-                   f"{user.display_name}, on notice, read or looked up {len(outside)} customer(s) outside their "
-                   "own book.", {"customers": outside})
+    params = {"id": "outside_book", "name": user.display_name, "n": len(outside)}
+    return Finding("outside_book", Severity.HIGH, day_key(rt.settings.working_hours, now), _english(params),
+                   {"customers": outside}, params)
 
 
 @events.listen("customer.accessed")

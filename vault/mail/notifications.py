@@ -111,6 +111,7 @@ def alert_announced(*, session: Session, rt: Any, alert: Alert, user: User, anno
     if not contacts:
         return
     context = {"alert_id": alert.id, "title": RULE_TITLES.get(alert.rule, alert.rule), "severity": str(alert.severity),
-               "summary": alert.summary, "person_name": user.display_name, "event": announcement}
+               "summary": alert.summary, "summary_params": alert.params, "person_name": user.display_name,
+               "event": announcement}
     enqueue(session, Kind.SECURITY_ALERT, contacts, "security_alert", context,
             dedupe=f"alert:{alert.id}:{alert.severity}")

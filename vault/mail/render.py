@@ -18,7 +18,7 @@ from typing import Any
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from vault.core import languages
+from vault.core import alert_wording, languages
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -44,6 +44,8 @@ def environment(locale: str) -> Environment:
     )
     translations = Translations.load(str(TRANSLATIONS), [locale, DEFAULT_LOCALE], domain="messages")
     env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+    # An alert's summary in the recipient's language (its stored English when it has no values).
+    env.globals["alert_summary"] = lambda summary, params: alert_wording.sentence(summary, params, translations)
     return env
 
 

@@ -47,6 +47,8 @@ class Alert(Base):
     severity: Mapped[Severity] = mapped_column(String(8), index=True)
     status: Mapped[AlertStatus] = mapped_column(String(16), default=AlertStatus.OPEN, index=True)
     summary: Mapped[str] = mapped_column(Text)
+    # JSON: the summary's sentence id and values, to show it in the reader's language (None: older alerts).
+    summary_params: Mapped[str | None] = mapped_column(Text, nullable=True)
     evidence_json: Mapped[str] = mapped_column(Text, default="{}")
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -60,6 +62,15 @@ class Alert(Base):
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
     resolved_by: Mapped[User | None] = relationship(foreign_keys=[resolved_by_id])
+
+    @property
+    def params(self) -> dict[str, Any] | None:
+        return json.loads(self.summary_params) if self.summary_params else None
+
+    @params.setter
+    def params(self, value: dict[str, Any] | None) -> None:
+        self.summary_params = (json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                               if value else None)
 
     @property
     def evidence(self) -> dict[str, Any]:

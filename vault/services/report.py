@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, BinaryIO, TextIO
 
-from flask_babel import gettext, ngettext, pgettext
+from flask_babel import get_translations, gettext, ngettext, pgettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from vault import policy
 from vault.audit import rows as audit_rows
+from vault.core import alert_wording
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
@@ -580,7 +581,8 @@ def write_pdf(report: Report, out: BinaryIO, rule_titles: Mapping[str, str] | No
          gettext("Last seen"), gettext("Times"), gettext("Summary")],
         [[a.id, gettext(titles[a.rule]) if a.rule in titles else a.rule, _alert_word(a.severity),
           _alert_word(a.status), _when(a.created_at),
-          _when(a.last_seen_at), a.occurrences, a.summary] for a in report.alerts],
+          _when(a.last_seen_at), a.occurrences,
+          alert_wording.sentence(a.summary, a.params, get_translations())] for a in report.alerts],
         [12, 28, 16, 22, 30, 30, 12, 123],
     ))
     doc = SimpleDocTemplate(out, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from flask_babel import LazyString, gettext, pgettext
+from flask_babel import LazyString, get_translations, gettext, pgettext
 
-from vault.core import languages
+from vault.core import alert_wording, languages
 
 _Table = dict[str, Callable[[], str]]
 
@@ -162,3 +162,10 @@ def field_path(path: str) -> str:
         words.append(f"{text} {int(index) + 1}" if index is not None else text)
         parent = name
     return " · ".join(words)
+
+
+def alert_summary(alert: object) -> str:
+    """An alert's summary in the reader's language (its stored English for an alert raised without
+    the summary's values). The template filter `alert_summary`."""
+    return alert_wording.sentence(str(getattr(alert, "summary", "") or ""), getattr(alert, "params", None),
+                                  get_translations())

@@ -30,6 +30,7 @@ def install(app: Flask) -> None:
     app.add_template_filter(labels.label, "label")
     app.add_template_filter(labels.labels, "labels")
     app.add_template_filter(labels.field_path, "field_path")
+    app.add_template_filter(labels.alert_summary, "alert_summary")
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:
