@@ -30,7 +30,7 @@ bp.register_error_handler(NotFound, not_found_response)
 
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError) -> Any:
-    return render_template("rotation/problem.html", message=exc.message, code=exc.code), exc.status
+    return render_template("departures/problem.html", message=exc.message, code=exc.code), exc.status
 
 
 def _team_choices(proposal: RotationProposal) -> list[tuple[int, str]]:
