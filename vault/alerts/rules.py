@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, or_, select
+from sqlalchemy import bindparam, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from vault.alerts import webhook
@@ -81,18 +81,25 @@ def _view_evidence(view: DocumentView, document: Document) -> dict[str, Any]:
 # -- rules on a view -----------------------------------------------------------------------------------
 
 
+# The view rules run after every view, so their statements are built once, with parameters: building a
+# statement costs more than SQLite takes to run it.
+_RECENT_CUSTOMERS = (
+    select(Document.customer_id).join(DocumentView, DocumentView.document_id == Document.id)
+    .where(DocumentView.user_id == bindparam("user"), DocumentView.opened_at > bindparam("since")).distinct()
+)
+_COUNT_RECENT_CUSTOMERS = select(func.count()).select_from(_RECENT_CUSTOMERS.subquery())
+
+
 def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
                    document: Document) -> Finding | None:
     if not cfg.customers_per_day:
         return None
-    since = view.opened_at - timedelta(hours=24)
-    recent = (select(Document.customer_id).join(DocumentView, DocumentView.document_id == Document.id)
-              .where(DocumentView.user_id == view.user_id, DocumentView.opened_at > since))
+    window = {"user": view.user_id, "since": view.opened_at - timedelta(hours=24)}
     # Counted in the database; the customers are listed only for an alert.
-    count = session.scalar(select(func.count()).select_from(recent.distinct().subquery())) or 0
+    count = session.scalar(_COUNT_RECENT_CUSTOMERS, window) or 0
     if count <= cfg.customers_per_day:
         return None
-    customers = list(session.scalars(recent.distinct()))
+    customers = list(session.scalars(_RECENT_CUSTOMERS, window))
     return Finding(
         "many_customers", Severity.HIGH, day_key(hours, view.opened_at),
         f"Files of {len(customers)} different customers opened within 24 hours "
@@ -108,25 +115,29 @@ def _midnight(hours: WorkingHours, day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=hours.zone)
 
 
+_MINE = DocumentView.user_id == bindparam("user")
+_COUNT_SINCE = select(func.count()).select_from(DocumentView).where(_MINE, DocumentView.opened_at >= bindparam("since"))
+# One count per earlier local day, computed in the database (one row back, however many views):
+# column i counts the views before the end of day i.
+_DAY_ENDS = [bindparam(f"end{n}") for n in range(1, MEDIAN_DAYS + 1)]
+_HISTORY = (
+    select(*[func.coalesce(func.sum(case((DocumentView.opened_at < end, 1), else_=0)), 0) for end in _DAY_ENDS])
+    .where(_MINE, DocumentView.opened_at >= bindparam("start"), DocumentView.opened_at < _DAY_ENDS[-1])
+)
+
+
 def volume_spike(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
                  document: Document) -> Finding | None:
     if not cfg.median_factor:
         return None
     today = hours.local(view.opened_at).date()
-    mine = DocumentView.user_id == view.user_id
-    count_today = session.scalar(
-        select(func.count()).select_from(DocumentView).where(mine, DocumentView.opened_at >= _midnight(hours, today))
-    ) or 0
+    count_today = session.scalar(_COUNT_SINCE, {"user": view.user_id, "since": _midnight(hours, today)}) or 0
     # The threshold is never below `median_min_views`: under it the history cannot matter.
     if count_today < cfg.median_min_views:
         return None
-    # One count per earlier local day, computed in the database (one row back, however many views).
     starts = [_midnight(hours, today - timedelta(days=n)) for n in range(MEDIAN_DAYS, -1, -1)]
-    counts = session.execute(
-        select(*[func.coalesce(func.sum(case((DocumentView.opened_at < end, 1), else_=0)), 0)
-                 for end in starts[1:]])
-        .where(mine, DocumentView.opened_at >= starts[0], DocumentView.opened_at < starts[-1])
-    ).one()
+    ends = {f"end{n}": starts[n] for n in range(1, MEDIAN_DAYS + 1)}
+    counts = session.execute(_HISTORY, {"user": view.user_id, "start": starts[0], **ends}).one()
     # counts[i] is the number of views before the end of day i; per day is the difference.
     history = [int(counts[0])] + [int(counts[i]) - int(counts[i - 1]) for i in range(1, MEDIAN_DAYS)]
     median = statistics.median(history)
@@ -155,27 +166,32 @@ def outside_hours(session: Session, cfg: AlertSettings, hours: WorkingHours, vie
     )
 
 
+_EARLIER = select(DocumentView.id).where(_MINE, DocumentView.id != bindparam("view"))
+# Whether there is any earlier view, and one from each kind of place, in one round trip. A place the
+# view does not have is bound as NULL, which matches nothing, and its answer is not asked.
+_PLACES_SEEN = select(
+    _EARLIER.exists(),
+    _EARLIER.where(DocumentView.client_addr == bindparam("address")).exists(),
+    _EARLIER.where(DocumentView.named_place == bindparam("named")).exists(),
+    _EARLIER.where(func.lower(func.trim(DocumentView.declared_place)) == bindparam("declared")).exists(),
+)
+
+
 def new_place(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
               document: Document) -> Finding | None:
     """A place never seen in the person's earlier views. Someone with no earlier view has no baseline,
     so their first views say nothing."""
     if not cfg.new_place:
         return None
-    earlier = select(DocumentView.id).where(DocumentView.user_id == view.user_id, DocumentView.id != view.id)
     declared = (view.declared_place or "").strip()
-    checks = [
-        ("address", view.client_addr, DocumentView.client_addr == view.client_addr),
-        ("named place", view.named_place, DocumentView.named_place == view.named_place),
-        ("declared place", declared, func.lower(func.trim(DocumentView.declared_place)) == declared.lower()),
-    ]
-    asked = [(label, value, condition) for label, value, condition in checks if value]
-    # Whether there is any earlier view, and one from each place, in one round trip.
-    seen = session.execute(
-        select(earlier.exists(), *[earlier.where(condition).exists() for _label, _value, condition in asked])
-    ).one()
+    asked = [("address", view.client_addr), ("named place", view.named_place), ("declared place", declared)]
+    seen = session.execute(_PLACES_SEEN, {
+        "user": view.user_id, "view": view.id, "address": view.client_addr or None,
+        "named": view.named_place or None, "declared": declared.lower() or None,
+    }).one()
     if not seen[0]:
         return None
-    places = [(label, value) for (label, value, _c), found in zip(asked, seen[1:], strict=True) if not found]
+    places = [(label, value) for (label, value), found in zip(asked, seen[1:], strict=True) if value and not found]
     if not places:
         return None
     novel = [f"{label}: {value}" for label, value in places]

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from vault.core.private_files import ensure_private_file
 from vault.db.unit_of_work import unit_of_work
@@ -47,7 +46,10 @@ def _make_engine(url: str, **options: Any) -> Engine:
         options["connect_args"].setdefault("timeout", 60)
         options["connect_args"].setdefault("check_same_thread", False)
         if ":memory:" not in url and url not in {"sqlite://", "sqlite:///"}:
-            options.setdefault("poolclass", NullPool)
+            # Pooled: opening a SQLite connection (the file, its WAL, the pragmas below) costs more than
+            # most units of work, and a view runs two of them.
+            options.setdefault("pool_size", 10)
+            options.setdefault("max_overflow", 40)
             database = make_url(url).database
             if database and not database.startswith("file:"):
                 # Created 0600 before SQLite creates it 0644 (its -wal and -shm files copy the mode).

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session, SessionTransaction, joinedload
 
 from vault.core import events
 from vault.core.actions import Action
@@ -38,6 +38,7 @@ _PENDING = "vault_view_alerts_pending"
 # after its commit; a one-request delivery after its last byte, hence the margin).
 SWEEP_GRACE = timedelta(minutes=2)
 OPENING_ACTIONS = (str(Action.DOCUMENT_VIEW), str(Action.DOCUMENT_DOWNLOAD))
+_WITH_DOCUMENT_AND_USER = (joinedload(DocumentView.document), joinedload(DocumentView.user))
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, no
     )
     if claimed.rowcount != 1:
         return False
-    view = session.get(DocumentView, view_id)
+    # The rules read the view's document and person: loaded with it, in one statement.
+    view = session.get(DocumentView, view_id, options=_WITH_DOCUMENT_AND_USER)
     assert view is not None
     events.emit("view.opened", session=session, rt=rt, view=view)
     if exhausted:
