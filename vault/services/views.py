@@ -19,8 +19,10 @@ import logging
 import re
 import secrets
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -57,7 +59,14 @@ from vault.models import (
 from vault.policy import views as rules
 from vault.runtime import Runtime
 from vault.services import loans, quota, renditions, view_alerts, viewer
-from vault.services.documents import PlaintextStream, ReadGrant, plaintext_chunks, version_context
+from vault.services.documents import (
+    PlaintextStream,
+    ReadGrant,
+    StoredVersion,
+    open_stored,
+    plaintext_chunks,
+    version_context,
+)
 from vault.services.marking_key import marking_secret
 
 log = logging.getLogger(__name__)
@@ -69,6 +78,48 @@ class OpenedView:
     secret: str  # goes into the content URL; only its hash is stored
     remaining: int
     expires_at: datetime
+    ahead: ReadAhead | None = None  # the bytes being read while the opening commits (`read_ahead`)
+
+
+# Threads that read a view's bytes while its opening commits: at most this many reads ahead at once per
+# process (more wait their turn; each holds one storage connection and one segment).
+READ_AHEAD_THREADS = 8
+_readers: ThreadPoolExecutor | None = None
+_readers_made = threading.Lock()
+
+
+def _reader_pool() -> ThreadPoolExecutor:
+    global _readers
+    with _readers_made:
+        if _readers is None:  # made on first use: in the server's worker, after it forked
+            _readers = ThreadPoolExecutor(max_workers=READ_AHEAD_THREADS, thread_name_prefix="vault-read-ahead")
+        return _readers
+
+
+class ReadAhead:
+    """A view's bytes, opened (object GET, data key unwrapped, first segment authenticated) in another
+    thread while the opening's spend, view row, audit record and commit run in the request's.
+
+    Nothing leaves before the commit: the stream is handed over by `take`, which the delivery calls
+    only on a committed claim; a refused or failed opening `discard`s it, and it is closed unread.
+    Failures surface in `take`, where the delivery refunds the view as for a read of its own.
+    """
+
+    def __init__(self, rt: Runtime, version: DocumentVersion) -> None:
+        stored = StoredVersion.of(version)  # copied here: the row belongs to this thread's session
+        self._future: Future[PlaintextStream] = _reader_pool().submit(
+            open_stored, rt, stored, ReadGrant.for_opening(version.id))
+
+    def take(self) -> PlaintextStream:
+        return self._future.result()
+
+    def discard(self) -> None:
+        self._future.add_done_callback(_close_unread)
+
+
+def _close_unread(future: Future[PlaintextStream]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 class ContentUnavailable(ServiceError):
@@ -173,15 +224,15 @@ def open_content(
     """
     known = opening_of(session, actor, document_id)
     document = known.document
-    opened = open_view(rt, session, actor, document, reason=reason, place=place, download=True, ctx=ctx,
-                       category=category, known=known, claimed=True)
-    view = opened.view
     original = rt.settings.grade(document.grade).download_original
+    opened = open_view(rt, session, actor, document, reason=reason, place=place, download=True, ctx=ctx,
+                       category=category, known=known, claimed=True, read_ahead=original)
+    view = opened.view
     stamp = None if original else viewer.stamp_text(view, actor, document.grade)
     audit = {"document_id": document.id, "customer_id": document.customer_id, "version_id": view.version_id,
              "loan_id": view.loan_id}
     return Claim(view_id=view.id, actor=actor, version=view.version, download=True, audit=audit,
-                 ctx=ctx.declaring((place or "").strip()), original=original, stamp=stamp)
+                 ctx=ctx.declaring((place or "").strip()), original=original, stamp=stamp, ahead=opened.ahead)
 
 
 def open_view(
@@ -197,6 +248,7 @@ def open_view(
     category: str | None = None,
     known: Opening | None = None,
     claimed: bool = False,
+    read_ahead: bool = False,
 ) -> OpenedView:
     """Spend one view of `document` and hand out a single-use content URL secret.
 
@@ -207,7 +259,9 @@ def open_view(
 
     `known`: what `opening_of` read in one statement (else it is read here); `claimed`: the bytes are
     delivered in this same request, so the view is inserted already claimed (delivering) and its
-    content URL secret is never handed out.
+    content URL secret is never handed out. `read_ahead`: once policy has allowed, the bytes start to be
+    read in another thread (`ReadAhead`) while the rest of the opening runs; the caller hands them out
+    after its commit, and any failure from here on discards them.
 
     Raises:
         policy.Denied: `no_active_loan`, `loan_expired`, `separation_of_duties`, `place_not_trusted`,
@@ -249,6 +303,23 @@ def open_view(
             raise policy.Denied(policy.deny("no_preview"), **audit)
         if not rule.download_original and version.content_type != "application/pdf":
             raise policy.Denied(policy.deny("no_stamped_copy"), **audit)
+    ahead = ReadAhead(rt, version) if read_ahead else None
+    try:
+        return _spend_and_record(rt, session, actor, document, version, action=action, held=held, loan=loan,
+                                 audit=audit, reason=reason, place=place, download=download, ctx=ctx,
+                                 category=category, claimed=claimed, ahead=ahead)
+    except BaseException:
+        if ahead is not None:
+            ahead.discard()
+        raise
+
+
+def _spend_and_record(
+    rt: Runtime, session: Session, actor: User, document: Document, version: DocumentVersion, *, action: Action,
+    held: list[Loan], loan: Loan | None, audit: dict[str, int | None], reason: str, place: str, download: bool,
+    ctx: AccessContext, category: str | None, claimed: bool, ahead: ReadAhead | None,
+) -> OpenedView:
+    """The second half of `open_view`, once policy has allowed: the spend, the view row, its record."""
     extra = quota.extension_views(held)
     spent = quota.spend(rt.settings, session, actor.id, document, extra)
     if spent is None and quota.refund_stale(rt, session, user_id=actor.id, actor=actor, ctx=ctx):
@@ -282,7 +353,7 @@ def open_view(
                 "version": version.number, **({"category": category} if category else {})},
         **audit,
     )
-    return OpenedView(view=view, secret=secret, remaining=remaining, expires_at=expires_at)
+    return OpenedView(view=view, secret=secret, remaining=remaining, expires_at=expires_at, ahead=ahead)
 
 
 # -- delivery ------------------------------------------------------------------------------------------
@@ -385,6 +456,7 @@ class Claim:
     ctx: AccessContext
     original: bool = True  # the original bytes may leave (the grade's download_original)
     stamp: StampText | None = None  # else: the facts stamped on the copy that leaves
+    ahead: ReadAhead | None = None  # the original's bytes, read while the claim committed
 
     @property
     def grant(self) -> ReadGrant:
@@ -440,6 +512,12 @@ def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
                  original=original, stamp=stamp)
 
 
+def drop(claim: Claim) -> None:
+    """Forget a claim whose commit failed: its bytes read ahead are closed unread."""
+    if claim.ahead is not None:
+        claim.ahead.discard()
+
+
 def open_delivery(rt: Runtime, claim: Claim, then: Callable[[], None] | None = None) -> Delivery:
     """Open the decrypted stream of a committed claim, outside any transaction.
 
@@ -461,8 +539,10 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[], None] | None = N
                 then()
 
     try:
-        if claim.original:
-            stream: PlaintextStream | _Bytes = plaintext_chunks(rt, version, claim.grant)
+        if claim.ahead is not None:
+            stream: PlaintextStream | _Bytes = claim.ahead.take()
+        elif claim.original:
+            stream = plaintext_chunks(rt, version, claim.grant)
         else:
             with rt.db.session() as reading:  # the claim is committed; the pages are read afresh
                 copy = stamped_copy(rt, reading.get(DocumentVersion, version.id) or version, claim.stamp,
