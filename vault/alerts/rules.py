@@ -21,6 +21,7 @@ import logging
 import math
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -81,25 +82,65 @@ def _view_evidence(view: DocumentView, document: Document) -> dict[str, Any]:
 # -- rules on a view -----------------------------------------------------------------------------------
 
 
-# The view rules run after every view, so their statements are built once, with parameters: building a
-# statement costs more than SQLite takes to run it.
+# The view rules run after every view, so what they count is asked in one statement (`ViewFacts`),
+# built once and bound by parameter: building a statement costs more than SQLite takes to run it, and
+# on PostgreSQL every statement is a round trip.
+_MINE = DocumentView.user_id == bindparam("user")
 _RECENT_CUSTOMERS = (
     select(Document.customer_id).join(DocumentView, DocumentView.document_id == Document.id)
-    .where(DocumentView.user_id == bindparam("user"), DocumentView.opened_at > bindparam("since")).distinct()
+    .where(_MINE, DocumentView.opened_at > bindparam("day_ago")).distinct()
 )
-_COUNT_RECENT_CUSTOMERS = select(func.count()).select_from(_RECENT_CUSTOMERS.subquery())
+_EARLIER = select(DocumentView.id).where(_MINE, DocumentView.id != bindparam("view"))
+# A place the view does not have is bound as NULL, which matches nothing, and its answer is not asked.
+_FACTS = select(
+    select(func.count()).select_from(_RECENT_CUSTOMERS.subquery()).scalar_subquery(),
+    select(func.count()).select_from(DocumentView).where(_MINE, DocumentView.opened_at >= bindparam("midnight"))
+    .scalar_subquery(),
+    _EARLIER.exists(),
+    _EARLIER.where(DocumentView.client_addr == bindparam("address")).exists(),
+    _EARLIER.where(DocumentView.named_place == bindparam("named")).exists(),
+    _EARLIER.where(func.lower(func.trim(DocumentView.declared_place)) == bindparam("declared")).exists(),
+)
+
+
+def _midnight(hours: WorkingHours, day: date) -> datetime:
+    """The start of a local calendar day (its UTC offset taken on that day, across clock changes)."""
+    return datetime.combine(day, time(0), tzinfo=hours.zone)
+
+
+PLACE_KINDS = ("address", "named place", "declared place")
+
+
+@dataclass(frozen=True)
+class ViewFacts:
+    """What the rules on a view count, read in one statement before any of them runs."""
+
+    customers_24h: int  # distinct customers whose files the person opened in the last 24 hours
+    views_today: int  # the person's views since local midnight
+    any_earlier: bool  # the person had a view before this one
+    seen: dict[str, bool]  # per kind of place ("address", ...): seen in an earlier view
+
+    @classmethod
+    def read(cls, session: Session, hours: WorkingHours, view: DocumentView) -> ViewFacts:
+        declared = (view.declared_place or "").strip()
+        row = session.execute(_FACTS, {
+            "user": view.user_id, "view": view.id, "day_ago": view.opened_at - timedelta(hours=24),
+            "midnight": _midnight(hours, hours.local(view.opened_at).date()),
+            "address": view.client_addr or None, "named": view.named_place or None,
+            "declared": declared.lower() or None,
+        }).one()
+        return cls(int(row[0] or 0), int(row[1] or 0), bool(row[2]),
+                   dict(zip(PLACE_KINDS, (bool(found) for found in row[3:]), strict=True)))
+
 
 
 def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
-                   document: Document) -> Finding | None:
-    if not cfg.customers_per_day:
+                   document: Document, facts: ViewFacts) -> Finding | None:
+    if not cfg.customers_per_day or facts.customers_24h <= cfg.customers_per_day:
         return None
-    window = {"user": view.user_id, "since": view.opened_at - timedelta(hours=24)}
-    # Counted in the database; the customers are listed only for an alert.
-    count = session.scalar(_COUNT_RECENT_CUSTOMERS, window) or 0
-    if count <= cfg.customers_per_day:
-        return None
-    customers = list(session.scalars(_RECENT_CUSTOMERS, window))
+    # Counted with the facts; the customers are listed only for an alert.
+    customers = list(session.scalars(_RECENT_CUSTOMERS, {"user": view.user_id,
+                                                         "day_ago": view.opened_at - timedelta(hours=24)}))
     return Finding(
         "many_customers", Severity.HIGH, day_key(hours, view.opened_at),
         f"Files of {len(customers)} different customers opened within 24 hours "
@@ -110,13 +151,6 @@ def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, vi
     )
 
 
-def _midnight(hours: WorkingHours, day: date) -> datetime:
-    """The start of a local calendar day (its UTC offset taken on that day, across clock changes)."""
-    return datetime.combine(day, time(0), tzinfo=hours.zone)
-
-
-_MINE = DocumentView.user_id == bindparam("user")
-_COUNT_SINCE = select(func.count()).select_from(DocumentView).where(_MINE, DocumentView.opened_at >= bindparam("since"))
 # One count per earlier local day, computed in the database (one row back, however many views):
 # column i counts the views before the end of day i.
 _DAY_ENDS = [bindparam(f"end{n}") for n in range(1, MEDIAN_DAYS + 1)]
@@ -127,14 +161,12 @@ _HISTORY = (
 
 
 def volume_spike(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
-                 document: Document) -> Finding | None:
-    if not cfg.median_factor:
+                 document: Document, facts: ViewFacts) -> Finding | None:
+    count_today = facts.views_today
+    # The threshold is never below `median_min_views`: under it the history cannot matter.
+    if not cfg.median_factor or count_today < cfg.median_min_views:
         return None
     today = hours.local(view.opened_at).date()
-    count_today = session.scalar(_COUNT_SINCE, {"user": view.user_id, "since": _midnight(hours, today)}) or 0
-    # The threshold is never below `median_min_views`: under it the history cannot matter.
-    if count_today < cfg.median_min_views:
-        return None
     starts = [_midnight(hours, today - timedelta(days=n)) for n in range(MEDIAN_DAYS, -1, -1)]
     ends = {f"end{n}": starts[n] for n in range(1, MEDIAN_DAYS + 1)}
     counts = session.execute(_HISTORY, {"user": view.user_id, "start": starts[0], **ends}).one()
@@ -153,7 +185,7 @@ def volume_spike(session: Session, cfg: AlertSettings, hours: WorkingHours, view
 
 
 def outside_hours(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
-                  document: Document) -> Finding | None:
+                  document: Document, facts: ViewFacts) -> Finding | None:
     if not cfg.outside_hours or hours.contains(view.opened_at):
         return None
     local = hours.local(view.opened_at)
@@ -166,32 +198,15 @@ def outside_hours(session: Session, cfg: AlertSettings, hours: WorkingHours, vie
     )
 
 
-_EARLIER = select(DocumentView.id).where(_MINE, DocumentView.id != bindparam("view"))
-# Whether there is any earlier view, and one from each kind of place, in one round trip. A place the
-# view does not have is bound as NULL, which matches nothing, and its answer is not asked.
-_PLACES_SEEN = select(
-    _EARLIER.exists(),
-    _EARLIER.where(DocumentView.client_addr == bindparam("address")).exists(),
-    _EARLIER.where(DocumentView.named_place == bindparam("named")).exists(),
-    _EARLIER.where(func.lower(func.trim(DocumentView.declared_place)) == bindparam("declared")).exists(),
-)
-
-
 def new_place(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
-              document: Document) -> Finding | None:
+              document: Document, facts: ViewFacts) -> Finding | None:
     """A place never seen in the person's earlier views. Someone with no earlier view has no baseline,
     so their first views say nothing."""
-    if not cfg.new_place:
+    if not cfg.new_place or not facts.any_earlier:
         return None
-    declared = (view.declared_place or "").strip()
-    asked = [("address", view.client_addr), ("named place", view.named_place), ("declared place", declared)]
-    seen = session.execute(_PLACES_SEEN, {
-        "user": view.user_id, "view": view.id, "address": view.client_addr or None,
-        "named": view.named_place or None, "declared": declared.lower() or None,
-    }).one()
-    if not seen[0]:
-        return None
-    places = [(label, value) for (label, value), found in zip(asked, seen[1:], strict=True) if value and not found]
+    values = dict(zip(PLACE_KINDS, (view.client_addr, view.named_place, (view.declared_place or "").strip()),
+                      strict=True))
+    places = [(kind, value) for kind, value in values.items() if value and not facts.seen[kind]]
     if not places:
         return None
     novel = [f"{label}: {value}" for label, value in places]
@@ -204,7 +219,7 @@ def new_place(session: Session, cfg: AlertSettings, hours: WorkingHours, view: D
 
 
 def departing_view(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
-                   document: Document) -> Finding | None:
+                   document: Document, facts: ViewFacts) -> Finding | None:
     user = view.user
     if not cfg.departing_access or user.status != UserStatus.DEPARTING or document.grade < 2:
         return None
@@ -224,7 +239,8 @@ VIEW_RULES: tuple[Callable[..., Finding | None], ...] = (
 def evaluate_view(rt: Runtime, session: Session, view: DocumentView) -> list[Finding]:
     cfg, hours = rt.settings.alerts, rt.settings.working_hours
     document = view.document
-    findings = [f for rule in VIEW_RULES if (f := rule(session, cfg, hours, view, document)) is not None]
+    facts = ViewFacts.read(session, hours, view)
+    findings = [f for rule in VIEW_RULES if (f := rule(session, cfg, hours, view, document, facts)) is not None]
     for finding in findings:
         raise_alert(rt, session, view.user, finding, now=view.opened_at)
     return findings
@@ -312,8 +328,13 @@ def guarded(session: Session, what: str, evaluate: Callable[[], object]) -> None
 
 
 @events.listen("view.opened")
-def on_view_opened(session: Session, rt: Runtime, view: DocumentView, **_: Any) -> None:
-    guarded(session, "a view", lambda: evaluate_view(rt, session, view))
+def on_view_opened(session: Session, rt: Runtime, view: DocumentView, own_unit: bool = False, **_: Any) -> None:
+    if own_unit:
+        # Nothing else is in the unit: a fault rolls back the evaluation itself, which leaves the view
+        # to the maintenance sweep, so no savepoint is needed (two round trips fewer per view).
+        evaluate_view(rt, session, view)
+    else:
+        guarded(session, "a view", lambda: evaluate_view(rt, session, view))
 
 
 @events.listen("access.denied")

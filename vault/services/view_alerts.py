@@ -65,13 +65,17 @@ def run(pending: list[Pending]) -> None:
     for item in pending:
         try:
             with unit_of_work(item.rt.db) as session:
-                evaluate(item.rt, session, item.view_id, exhausted=item.exhausted)
+                evaluate(item.rt, session, item.view_id, exhausted=item.exhausted, own_unit=True)
         except Exception:
             log.exception("early warning: view %d not evaluated now; the maintenance sweep will", item.view_id)
 
 
-def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, now: datetime | None = None) -> bool:
+def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, now: datetime | None = None,
+             own_unit: bool = False) -> bool:
     """Claim the view's evaluation and run the rules on it, in the caller's unit of work.
+
+    `own_unit`: the unit holds this evaluation only, so a fault in a rule may roll it all back (the view
+    stays unevaluated, for the sweep); otherwise each rule's fault is logged and undone on its own.
 
     Returns False when the view was evaluated already (by its request or by a sweep).
     """
@@ -84,7 +88,7 @@ def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, no
     # The rules read the view's document and person: loaded with it, in one statement.
     view = session.get(DocumentView, view_id, options=_WITH_DOCUMENT_AND_USER)
     assert view is not None
-    events.emit("view.opened", session=session, rt=rt, view=view)
+    events.emit("view.opened", session=session, rt=rt, view=view, own_unit=own_unit)
     if exhausted:
         events.emit("quota.exhausted", session=session, rt=rt, user=view.user, document=view.document)
     return True
