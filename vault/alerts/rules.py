@@ -20,9 +20,11 @@ import gettext
 import logging
 import math
 import statistics
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import bindparam, case, exists, func, or_, select
@@ -160,19 +162,41 @@ _HISTORY = (
 )
 
 
+# The median of the days before today does not change during today: kept per database, person and day
+# for a while, so a busy reader's views do not each re-count a month of their history.
+MEDIAN_KEPT_SECONDS = 600
+_medians: dict[tuple[str, int, date], tuple[float, float]] = {}
+_medians_lock = threading.Lock()
+
+
+def _median_before(session: Session, hours: WorkingHours, user_id: int, today: date) -> float:
+    bind = session.get_bind()
+    key = (f"{bind.url!r}:{id(bind)}", user_id, today)
+    now = monotonic()
+    with _medians_lock:
+        kept = _medians.get(key)
+    if kept is not None and kept[1] > now:
+        return kept[0]
+    starts = [_midnight(hours, today - timedelta(days=n)) for n in range(MEDIAN_DAYS, -1, -1)]
+    ends = {f"end{n}": starts[n] for n in range(1, MEDIAN_DAYS + 1)}
+    counts = session.execute(_HISTORY, {"user": user_id, "start": starts[0], **ends}).one()
+    # counts[i] is the number of views before the end of day i; per day is the difference.
+    history = [int(counts[0])] + [int(counts[i]) - int(counts[i - 1]) for i in range(1, MEDIAN_DAYS)]
+    median = float(statistics.median(history))
+    with _medians_lock:
+        if len(_medians) > 10_000:
+            _medians.clear()
+        _medians[key] = (median, now + MEDIAN_KEPT_SECONDS)
+    return median
+
+
 def volume_spike(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
                  document: Document, facts: ViewFacts) -> Finding | None:
     count_today = facts.views_today
     # The threshold is never below `median_min_views`: under it the history cannot matter.
     if not cfg.median_factor or count_today < cfg.median_min_views:
         return None
-    today = hours.local(view.opened_at).date()
-    starts = [_midnight(hours, today - timedelta(days=n)) for n in range(MEDIAN_DAYS, -1, -1)]
-    ends = {f"end{n}": starts[n] for n in range(1, MEDIAN_DAYS + 1)}
-    counts = session.execute(_HISTORY, {"user": view.user_id, "start": starts[0], **ends}).one()
-    # counts[i] is the number of views before the end of day i; per day is the difference.
-    history = [int(counts[0])] + [int(counts[i]) - int(counts[i - 1]) for i in range(1, MEDIAN_DAYS)]
-    median = statistics.median(history)
+    median = _median_before(session, hours, view.user_id, hours.local(view.opened_at).date())
     threshold = max(cfg.median_min_views, math.ceil(cfg.median_factor * median))
     if count_today < threshold:
         return None

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, SessionTransaction, joinedload
 from vault.core import events
 from vault.core.actions import Action
 from vault.db.unit_of_work import unit_of_work
-from vault.models import AuditEvent, DocumentView, utcnow
+from vault.models import AuditEvent, DocumentView, User, utcnow
 from vault.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ _PENDING = "vault_view_alerts_pending"
 # after its commit; a one-request delivery after its last byte, hence the margin).
 SWEEP_GRACE = timedelta(minutes=2)
 OPENING_ACTIONS = (str(Action.DOCUMENT_VIEW), str(Action.DOCUMENT_DOWNLOAD))
-_WITH_DOCUMENT_AND_USER = (joinedload(DocumentView.document), joinedload(DocumentView.user))
+# The person's roles are not asked by the rules: not loaded (they would cost a statement of their own).
+_WITH_DOCUMENT_AND_USER = (joinedload(DocumentView.document), joinedload(DocumentView.user).lazyload(User.roles))
 
 
 @dataclass(frozen=True)
