@@ -21,8 +21,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, SessionTransaction, joinedload
 
 from vault.core import events
@@ -38,6 +38,10 @@ _PENDING = "vault_view_alerts_pending"
 # after its commit; a one-request delivery after its last byte, hence the margin).
 SWEEP_GRACE = timedelta(minutes=2)
 OPENING_ACTIONS = (str(Action.DOCUMENT_VIEW), str(Action.DOCUMENT_DOWNLOAD))
+_CLAIM = (
+    update(DocumentView).where(DocumentView.id == bindparam("view"), DocumentView.alerts_at.is_(None))
+    .values(alerts_at=bindparam("at")).execution_options(synchronize_session=False)
+)
 # The person's roles are not asked by the rules: not loaded (they would cost a statement of their own).
 _WITH_DOCUMENT_AND_USER = (joinedload(DocumentView.document), joinedload(DocumentView.user).lazyload(User.roles))
 
@@ -80,10 +84,7 @@ def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, no
 
     Returns False when the view was evaluated already (by its request or by a sweep).
     """
-    claimed = session.execute(
-        update(DocumentView).where(DocumentView.id == view_id, DocumentView.alerts_at.is_(None))
-        .values(alerts_at=now or utcnow()).execution_options(synchronize_session=False)
-    )
+    claimed = session.execute(_CLAIM, {"view": view_id, "at": now or utcnow()})
     if claimed.rowcount != 1:
         return False
     # The rules read the view's document and person: loaded with it, in one statement.

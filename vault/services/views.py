@@ -13,6 +13,7 @@ since some content did leave.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -29,7 +30,7 @@ from urllib.parse import quote
 
 from flask_babel import lazy_gettext as _l
 from PIL import Image
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from crypto import CryptoError
@@ -180,6 +181,23 @@ class Opening:
     maybe_suspended: bool  # the actor has an unresolved high alert (which may suspend their access)
 
 
+@functools.cache
+def _opening_statement(visible: ColumnElement[bool]) -> Select[tuple[Document, DocumentVersion, Loan, bool]]:
+    """`opening_of`'s statement, built once per visibility condition (one per combination of roles)."""
+    latest = (select(func.max(DocumentVersion.number)).where(DocumentVersion.document_id == Document.id)
+              .correlate(Document).scalar_subquery())
+    actor = bindparam("actor", type_=Integer)
+    alerting = exists().where(Alert.user_id == actor, Alert.severity == Severity.HIGH,
+                              Alert.status != AlertStatus.RESOLVED)
+    return (
+        select(Document, DocumentVersion, Loan, alerting.label("alerting"))
+        .outerjoin(DocumentVersion, and_(DocumentVersion.document_id == Document.id, DocumentVersion.number == latest))
+        .outerjoin(Loan, and_(Loan.document_id == Document.id, Loan.borrower_id == actor))
+        .where(Document.id == bindparam("document", type_=Integer), visible)
+        .order_by(Loan.id)
+    )
+
+
 def opening_of(session: Session, actor: User, document_id: int) -> Opening:
     """The document the actor may see, its latest version, the actor's loans of it and whether an alert
     may have suspended them, in one statement (a view is opened on the hot path of every reading).
@@ -187,17 +205,8 @@ def opening_of(session: Session, actor: User, document_id: int) -> Opening:
     Raises:
         NotFound: no such document, or one the actor may not see (the same rule as `get_document`).
     """
-    latest = (select(func.max(DocumentVersion.number)).where(DocumentVersion.document_id == Document.id)
-              .correlate(Document).scalar_subquery())
-    alerting = exists().where(Alert.user_id == actor.id, Alert.severity == Severity.HIGH,
-                              Alert.status != AlertStatus.RESOLVED)
-    rows = session.execute(
-        select(Document, DocumentVersion, Loan, alerting.label("alerting"))
-        .outerjoin(DocumentVersion, and_(DocumentVersion.document_id == Document.id, DocumentVersion.number == latest))
-        .outerjoin(Loan, and_(Loan.document_id == Document.id, Loan.borrower_id == actor.id))
-        .where(Document.id == document_id, policy.visible_documents(actor))
-        .order_by(Loan.id)
-    ).all()
+    rows = session.execute(_opening_statement(policy.visible_documents_by_parameter(actor)),
+                           {"document": document_id, "actor": actor.id, **policy.visibility_values(actor)}).all()
     if not rows:
         raise NotFound("document", document_id=document_id)
     document, version, _loan, alerting_now = rows[0]
@@ -636,6 +645,12 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None, 
     return StampedCopy(images_to_stamped_pdf(images, text, secret), "application/pdf", f"{stem}.pdf")
 
 
+_DELIVERY_ENDED = (
+    update(DocumentView)
+    .where(DocumentView.id == bindparam("view"), DocumentView.status == ViewStatus.DELIVERING)
+    .values(status=bindparam("status"), bytes_sent=bindparam("sent"), completed_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
 _END_ACTIONS = {"delivered": AuditAction.CONTENT_DELIVERED, "partial": AuditAction.CONTENT_PARTIAL}
 
 
@@ -653,12 +668,7 @@ def _record_end(rt: Runtime, view_id: int, actor: User, audit: dict[str, int | N
             quota.refund(rt, session, view, cause=cause or "not_sent", actor=actor, ctx=ctx)
             return
         status = ViewStatus.DELIVERED if outcome == "delivered" else ViewStatus.PARTIAL
-        session.execute(
-            update(DocumentView)
-            .where(DocumentView.id == view_id, DocumentView.status == ViewStatus.DELIVERING)
-            .values(status=status, bytes_sent=sent, completed_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_DELIVERY_ENDED, {"view": view_id, "status": status, "sent": sent, "at": utcnow()})
         detail: dict[str, object] = {"view_id": view_id, "bytes": sent}
         if cause:
             detail["cause"] = cause
