@@ -4,7 +4,9 @@ fifty simultaneous requests, and an act whose record cannot be written not happe
 
 from __future__ import annotations
 
+import io
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -222,3 +224,88 @@ def test_the_quota_rule_is_swept_from_the_opening_record(api, rt, customer_id, m
 def alerts_of(rt, rule):
     with rt.db.session() as session:
         return list(session.scalars(select(Alert).where(Alert.rule == rule).order_by(Alert.id)))
+
+
+class WatchedStore:
+    """The real store, noting which objects were opened and which of those streams were closed."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.opened: list[str] = []
+        self.closed: list[str] = []
+        self.lock = threading.Lock()
+
+    def open(self, key):
+        with self.lock:
+            self.opened.append(key)
+        return _Watched(self.inner.open(key), self, key)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def settled(self, timeout: float = 10.0) -> bool:
+        """Whether every opened stream was closed (the read-ahead closes in its own thread)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if sorted(self.opened) == sorted(self.closed):
+                    return True
+            time.sleep(0.02)
+        return False
+
+
+class _Watched(io.RawIOBase):
+    def __init__(self, source, store, key):
+        super().__init__()
+        self.source, self.store, self.key = source, store, key
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self.source.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def __del__(self):
+        pass  # only an explicit close counts: collected garbage would hide a stream left open
+
+    def close(self):
+        if not self.closed:
+            with self.store.lock:
+                self.store.closed.append(self.key)
+            self.source.close()
+        super().close()
+
+
+@pytest.fixture
+def watched(rt):
+    real = rt.store
+    rt.store = WatchedStore(real)
+    yield rt.store
+    rt.store = real
+
+
+def test_bytes_read_while_the_opening_commits_are_closed_when_it_is_refused(api, rt, customer_id, watched):
+    document_id = api.upload(customer_id, grade=1)
+    set_quota(rt, document_id, 1)
+    assert fetch(api, document_id).get_data() == PDF
+    assert len(watched.opened) == 1 and watched.settled()
+    # Policy allows, the read starts, then the spend finds no unit left: the stream is closed unread.
+    assert_error(fetch(api, document_id), 403, "quota_exhausted")
+    assert len(watched.opened) == 2 and watched.settled()
+    # Refused by policy itself: nothing of the file is read at all.
+    graded = api.upload(customer_id, grade=2)
+    assert_error(fetch(api, graded, environ_base=TRUSTED), 403, "no_active_loan")
+    assert len(watched.opened) == 2
+
+
+def test_bytes_read_ahead_go_nowhere_when_the_record_cannot_be_written(api, app, rt, customer_id, watched):
+    document_id = api.upload(customer_id, grade=1)
+    api.token("bob")
+    _refuse_audit_inserts(rt)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = fetch(api, document_id, check=False)
+    assert response.status_code == 500 and PDF not in response.get_data()
+    assert watched.settled()
+    assert view_rows(rt) == []

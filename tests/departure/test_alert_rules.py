@@ -14,8 +14,8 @@ from tests.conftest import login
 from tests.departure.conftest import HOME, OFFICE, TRUSTED, ApiCaller, days_from_today, evening_policy
 from vault.alerts import rules
 from vault.config.settings import ConfigError, load_settings
-from vault.models import Alert, Document, DocumentView, Loan, ViewStatus
-from vault.services import departures
+from vault.models import Alert, Document, DocumentView, Loan, ViewStatus, utcnow
+from vault.services import departures, view_alerts
 
 ALL_HOURS = {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": 0, "end": 24}
 
@@ -207,9 +207,17 @@ def test_a_failing_rule_never_breaks_the_view(rt, company, monkeypatch, caplog):
     opened = company.view(doc)
     assert opened.remaining == 9
     assert company.alerts() == []
+    # The evaluation in its own unit rolled back whole: the view is left to the maintenance sweep.
+    assert "not evaluated now; the maintenance sweep will" in caplog.text
+    with rt.db.session() as session:
+        view = session.scalar(select(DocumentView))
+        assert view.status == "reserved" and view.alerts_at is None
+    # The sweep evaluates rule by rule: the broken one is logged and undone, the view marked done.
+    with rt.db.session() as session:
+        assert view_alerts.sweep(rt, session, now=utcnow() + view_alerts.SWEEP_GRACE) == 1
     assert "evaluating a view failed" in caplog.text
     with rt.db.session() as session:
-        assert session.scalar(select(DocumentView)).status == "reserved"
+        assert session.scalar(select(DocumentView)).alerts_at is not None
 
 
 @pytest.mark.parametrize(("policy_sections", "message"), [

@@ -155,3 +155,19 @@ def test_an_audit_append_on_a_full_disk(scene: Scene, small_disk: Path) -> None:
     assert status == 201, body
     assert body["remaining"] == remaining - 1  # the refused attempt spent nothing
     scene.assert_consistent()
+
+
+def test_a_refused_commit_answers_503_with_the_security_headers(scene: Scene, small_disk: Path) -> None:
+    # Pooled SQLite connections keep pages in memory, so a full disk may refuse only the commit, after
+    # the handler has answered: the pipeline replaces the answer, and the headers still go on it.
+    with disk_filled(small_disk):
+        answer = scene.client.post(f"/api/v1/documents/{scene.document}/views", json=VIEW,
+                                   headers=scene.headers("ann"))
+    assert answer.status_code == 503, answer.get_json()
+    assert answer.get_json()["code"] == "database_unavailable"
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert answer.headers["Cache-Control"] == "no-store"
+    status, body = scene.open_view()
+    assert status == 201, body  # the next request, on a fresh connection, is served
+    scene.assert_consistent()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,12 +79,16 @@ def merge_evidence(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Asked for every finding (a busy evening adds to one alert many times): built once.
+_EXISTING = (
+    select(Alert).where(Alert.user_id == bindparam("user"), Alert.rule == bindparam("rule"),
+                        Alert.window_key == bindparam("window"))
+    .with_for_update().execution_options(populate_existing=True)
+)
+
+
 def _existing(session: Session, user_id: int, finding: Finding) -> Alert | None:
-    return session.scalar(
-        select(Alert).where(Alert.user_id == user_id, Alert.rule == finding.rule,
-                            Alert.window_key == finding.window_key)
-        .with_for_update().execution_options(populate_existing=True)
-    )
+    return session.scalar(_EXISTING, {"user": user_id, "rule": finding.rule, "window": finding.window_key})
 
 
 def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, now: datetime | None = None) -> Alert:

@@ -20,11 +20,14 @@ import gettext
 import logging
 import math
 import statistics
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
-from sqlalchemy import case, exists, func, or_, select
+from sqlalchemy import bindparam, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from vault.alerts import webhook
@@ -81,18 +84,65 @@ def _view_evidence(view: DocumentView, document: Document) -> dict[str, Any]:
 # -- rules on a view -----------------------------------------------------------------------------------
 
 
+# The view rules run after every view, so what they count is asked in one statement (`ViewFacts`),
+# built once and bound by parameter: building a statement costs more than SQLite takes to run it, and
+# on PostgreSQL every statement is a round trip.
+_MINE = DocumentView.user_id == bindparam("user")
+_RECENT_CUSTOMERS = (
+    select(Document.customer_id).join(DocumentView, DocumentView.document_id == Document.id)
+    .where(_MINE, DocumentView.opened_at > bindparam("day_ago")).distinct()
+)
+_EARLIER = select(DocumentView.id).where(_MINE, DocumentView.id != bindparam("view"))
+# A place the view does not have is bound as NULL, which matches nothing, and its answer is not asked.
+_FACTS = select(
+    select(func.count()).select_from(_RECENT_CUSTOMERS.subquery()).scalar_subquery(),
+    select(func.count()).select_from(DocumentView).where(_MINE, DocumentView.opened_at >= bindparam("midnight"))
+    .scalar_subquery(),
+    _EARLIER.exists(),
+    _EARLIER.where(DocumentView.client_addr == bindparam("address")).exists(),
+    _EARLIER.where(DocumentView.named_place == bindparam("named")).exists(),
+    _EARLIER.where(func.lower(func.trim(DocumentView.declared_place)) == bindparam("declared")).exists(),
+)
+
+
+def _midnight(hours: WorkingHours, day: date) -> datetime:
+    """The start of a local calendar day (its UTC offset taken on that day, across clock changes)."""
+    return datetime.combine(day, time(0), tzinfo=hours.zone)
+
+
+PLACE_KINDS = ("address", "named place", "declared place")
+
+
+@dataclass(frozen=True)
+class ViewFacts:
+    """What the rules on a view count, read in one statement before any of them runs."""
+
+    customers_24h: int  # distinct customers whose files the person opened in the last 24 hours
+    views_today: int  # the person's views since local midnight
+    any_earlier: bool  # the person had a view before this one
+    seen: dict[str, bool]  # per kind of place ("address", ...): seen in an earlier view
+
+    @classmethod
+    def read(cls, session: Session, hours: WorkingHours, view: DocumentView) -> ViewFacts:
+        declared = (view.declared_place or "").strip()
+        row = session.execute(_FACTS, {
+            "user": view.user_id, "view": view.id, "day_ago": view.opened_at - timedelta(hours=24),
+            "midnight": _midnight(hours, hours.local(view.opened_at).date()),
+            "address": view.client_addr or None, "named": view.named_place or None,
+            "declared": declared.lower() or None,
+        }).one()
+        return cls(int(row[0] or 0), int(row[1] or 0), bool(row[2]),
+                   dict(zip(PLACE_KINDS, (bool(found) for found in row[3:]), strict=True)))
+
+
+
 def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
-                   document: Document) -> Finding | None:
-    if not cfg.customers_per_day:
+                   document: Document, facts: ViewFacts) -> Finding | None:
+    if not cfg.customers_per_day or facts.customers_24h <= cfg.customers_per_day:
         return None
-    since = view.opened_at - timedelta(hours=24)
-    recent = (select(Document.customer_id).join(DocumentView, DocumentView.document_id == Document.id)
-              .where(DocumentView.user_id == view.user_id, DocumentView.opened_at > since))
-    # Counted in the database; the customers are listed only for an alert.
-    count = session.scalar(select(func.count()).select_from(recent.distinct().subquery())) or 0
-    if count <= cfg.customers_per_day:
-        return None
-    customers = list(session.scalars(recent.distinct()))
+    # Counted with the facts; the customers are listed only for an alert.
+    customers = list(session.scalars(_RECENT_CUSTOMERS, {"user": view.user_id,
+                                                         "day_ago": view.opened_at - timedelta(hours=24)}))
     return Finding(
         "many_customers", Severity.HIGH, day_key(hours, view.opened_at),
         f"Files of {len(customers)} different customers opened within 24 hours "
@@ -103,33 +153,50 @@ def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, vi
     )
 
 
-def _midnight(hours: WorkingHours, day: date) -> datetime:
-    """The start of a local calendar day (its UTC offset taken on that day, across clock changes)."""
-    return datetime.combine(day, time(0), tzinfo=hours.zone)
+# One count per earlier local day, computed in the database (one row back, however many views):
+# column i counts the views before the end of day i.
+_DAY_ENDS = [bindparam(f"end{n}") for n in range(1, MEDIAN_DAYS + 1)]
+_HISTORY = (
+    select(*[func.coalesce(func.sum(case((DocumentView.opened_at < end, 1), else_=0)), 0) for end in _DAY_ENDS])
+    .where(_MINE, DocumentView.opened_at >= bindparam("start"), DocumentView.opened_at < _DAY_ENDS[-1])
+)
+
+
+# The median of the days before today does not change during today: kept per database, person and day
+# for a while, so a busy reader's views do not each re-count a month of their history.
+MEDIAN_KEPT_SECONDS = 600
+_medians: dict[tuple[str, int, date], tuple[float, float]] = {}
+_medians_lock = threading.Lock()
+
+
+def _median_before(session: Session, hours: WorkingHours, user_id: int, today: date) -> float:
+    bind = session.get_bind()
+    key = (f"{bind.url!r}:{id(bind)}", user_id, today)
+    now = monotonic()
+    with _medians_lock:
+        kept = _medians.get(key)
+    if kept is not None and kept[1] > now:
+        return kept[0]
+    starts = [_midnight(hours, today - timedelta(days=n)) for n in range(MEDIAN_DAYS, -1, -1)]
+    ends = {f"end{n}": starts[n] for n in range(1, MEDIAN_DAYS + 1)}
+    counts = session.execute(_HISTORY, {"user": user_id, "start": starts[0], **ends}).one()
+    # counts[i] is the number of views before the end of day i; per day is the difference.
+    history = [int(counts[0])] + [int(counts[i]) - int(counts[i - 1]) for i in range(1, MEDIAN_DAYS)]
+    median = float(statistics.median(history))
+    with _medians_lock:
+        if len(_medians) > 10_000:
+            _medians.clear()
+        _medians[key] = (median, now + MEDIAN_KEPT_SECONDS)
+    return median
 
 
 def volume_spike(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
-                 document: Document) -> Finding | None:
-    if not cfg.median_factor:
-        return None
-    today = hours.local(view.opened_at).date()
-    mine = DocumentView.user_id == view.user_id
-    count_today = session.scalar(
-        select(func.count()).select_from(DocumentView).where(mine, DocumentView.opened_at >= _midnight(hours, today))
-    ) or 0
+                 document: Document, facts: ViewFacts) -> Finding | None:
+    count_today = facts.views_today
     # The threshold is never below `median_min_views`: under it the history cannot matter.
-    if count_today < cfg.median_min_views:
+    if not cfg.median_factor or count_today < cfg.median_min_views:
         return None
-    # One count per earlier local day, computed in the database (one row back, however many views).
-    starts = [_midnight(hours, today - timedelta(days=n)) for n in range(MEDIAN_DAYS, -1, -1)]
-    counts = session.execute(
-        select(*[func.coalesce(func.sum(case((DocumentView.opened_at < end, 1), else_=0)), 0)
-                 for end in starts[1:]])
-        .where(mine, DocumentView.opened_at >= starts[0], DocumentView.opened_at < starts[-1])
-    ).one()
-    # counts[i] is the number of views before the end of day i; per day is the difference.
-    history = [int(counts[0])] + [int(counts[i]) - int(counts[i - 1]) for i in range(1, MEDIAN_DAYS)]
-    median = statistics.median(history)
+    median = _median_before(session, hours, view.user_id, hours.local(view.opened_at).date())
     threshold = max(cfg.median_min_views, math.ceil(cfg.median_factor * median))
     if count_today < threshold:
         return None
@@ -142,7 +209,7 @@ def volume_spike(session: Session, cfg: AlertSettings, hours: WorkingHours, view
 
 
 def outside_hours(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
-                  document: Document) -> Finding | None:
+                  document: Document, facts: ViewFacts) -> Finding | None:
     if not cfg.outside_hours or hours.contains(view.opened_at):
         return None
     local = hours.local(view.opened_at)
@@ -156,26 +223,14 @@ def outside_hours(session: Session, cfg: AlertSettings, hours: WorkingHours, vie
 
 
 def new_place(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
-              document: Document) -> Finding | None:
+              document: Document, facts: ViewFacts) -> Finding | None:
     """A place never seen in the person's earlier views. Someone with no earlier view has no baseline,
     so their first views say nothing."""
-    if not cfg.new_place:
+    if not cfg.new_place or not facts.any_earlier:
         return None
-    earlier = select(DocumentView.id).where(DocumentView.user_id == view.user_id, DocumentView.id != view.id)
-    declared = (view.declared_place or "").strip()
-    checks = [
-        ("address", view.client_addr, DocumentView.client_addr == view.client_addr),
-        ("named place", view.named_place, DocumentView.named_place == view.named_place),
-        ("declared place", declared, func.lower(func.trim(DocumentView.declared_place)) == declared.lower()),
-    ]
-    asked = [(label, value, condition) for label, value, condition in checks if value]
-    # Whether there is any earlier view, and one from each place, in one round trip.
-    seen = session.execute(
-        select(earlier.exists(), *[earlier.where(condition).exists() for _label, _value, condition in asked])
-    ).one()
-    if not seen[0]:
-        return None
-    places = [(label, value) for (label, value, _c), found in zip(asked, seen[1:], strict=True) if not found]
+    values = dict(zip(PLACE_KINDS, (view.client_addr, view.named_place, (view.declared_place or "").strip()),
+                      strict=True))
+    places = [(kind, value) for kind, value in values.items() if value and not facts.seen[kind]]
     if not places:
         return None
     novel = [f"{label}: {value}" for label, value in places]
@@ -188,7 +243,7 @@ def new_place(session: Session, cfg: AlertSettings, hours: WorkingHours, view: D
 
 
 def departing_view(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
-                   document: Document) -> Finding | None:
+                   document: Document, facts: ViewFacts) -> Finding | None:
     user = view.user
     if not cfg.departing_access or user.status != UserStatus.DEPARTING or document.grade < 2:
         return None
@@ -208,7 +263,8 @@ VIEW_RULES: tuple[Callable[..., Finding | None], ...] = (
 def evaluate_view(rt: Runtime, session: Session, view: DocumentView) -> list[Finding]:
     cfg, hours = rt.settings.alerts, rt.settings.working_hours
     document = view.document
-    findings = [f for rule in VIEW_RULES if (f := rule(session, cfg, hours, view, document)) is not None]
+    facts = ViewFacts.read(session, hours, view)
+    findings = [f for rule in VIEW_RULES if (f := rule(session, cfg, hours, view, document, facts)) is not None]
     for finding in findings:
         raise_alert(rt, session, view.user, finding, now=view.opened_at)
     return findings
@@ -296,8 +352,13 @@ def guarded(session: Session, what: str, evaluate: Callable[[], object]) -> None
 
 
 @events.listen("view.opened")
-def on_view_opened(session: Session, rt: Runtime, view: DocumentView, **_: Any) -> None:
-    guarded(session, "a view", lambda: evaluate_view(rt, session, view))
+def on_view_opened(session: Session, rt: Runtime, view: DocumentView, own_unit: bool = False, **_: Any) -> None:
+    if own_unit:
+        # Nothing else is in the unit: a fault rolls back the evaluation itself, which leaves the view
+        # to the maintenance sweep, so no savepoint is needed (two round trips fewer per view).
+        evaluate_view(rt, session, view)
+    else:
+        guarded(session, "a view", lambda: evaluate_view(rt, session, view))
 
 
 @events.listen("access.denied")

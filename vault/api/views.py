@@ -109,7 +109,11 @@ def open_content(document_id: int) -> Any:
     )
     # The view's early-warning rules wait for the last byte; the commit must not run them.
     pending = view_alerts.take(session)
-    commit_so_far()  # the view and its record stand before a byte is read
+    try:
+        commit_so_far()  # the view and its record stand before a byte is read
+    except BaseException:
+        views_service.drop(claim)  # the bytes read ahead go nowhere
+        raise
     delivery = views_service.open_delivery(runtime(), claim, then=lambda: view_alerts.run(pending))
     return content_response(delivery)
 

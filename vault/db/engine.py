@@ -7,6 +7,8 @@ waiting its turn. PostgreSQL serializes the same spots with row locks instead.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -14,13 +16,67 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from vault.core.private_files import ensure_private_file
 from vault.db.unit_of_work import unit_of_work
 
 # Execution option for a connection that only reads and wants one consistent view of the data.
 READ_SNAPSHOT = "vault_read_snapshot"
+
+
+_BROKEN_CONNECTION = ("disk is full", "disk I/O error")
+_TURNS: dict[str, threading.Lock] = {}
+_TURNS_GUARD = threading.Lock()
+
+
+def _turn_of(database: str) -> threading.Lock:
+    with _TURNS_GUARD:
+        return _TURNS.setdefault(str(Path(database).resolve()), threading.Lock())
+
+
+class TurnTakingConnection(sqlite3.Connection):
+    """A SQLite connection whose write transactions take turns with the others of this process.
+
+    SQLite lets one writer in at a time; the others wait in its busy handler, which sleeps and polls
+    (1, 2, 5 … 100 ms), so under a few concurrent requests most of the time went to sleeping after the
+    lock was already free. Threads of one process instead queue on a lock handed over at the commit or
+    rollback; SQLite's handler is left to arbitrate between processes only.
+    """
+
+    turn: threading.Lock | None = None
+    turn_timeout = 60.0  # as long as SQLite's own busy timeout (the connection's `timeout`)
+    _holding = False
+
+    def take_turn(self) -> None:
+        if self.turn is None or self._holding:
+            return
+        if not self.turn.acquire(timeout=self.turn_timeout):
+            raise sqlite3.OperationalError("database is locked")
+        self._holding = True
+
+    def give_turn(self) -> None:
+        if self._holding and self.turn is not None:
+            self._holding = False
+            self.turn.release()
+
+    # The driver's own methods, passed through: the unit of work still decides when to commit.
+    def commit(self) -> None:
+        try:
+            sqlite3.Connection.commit(self)
+        finally:
+            self.give_turn()
+
+    def rollback(self) -> None:
+        try:
+            sqlite3.Connection.rollback(self)
+        finally:
+            self.give_turn()
+
+    def close(self) -> None:
+        try:
+            sqlite3.Connection.close(self)
+        finally:
+            self.give_turn()
 
 
 class Database:
@@ -46,9 +102,13 @@ def _make_engine(url: str, **options: Any) -> Engine:
         options.setdefault("connect_args", {})
         options["connect_args"].setdefault("timeout", 60)
         options["connect_args"].setdefault("check_same_thread", False)
+        database = make_url(url).database
         if ":memory:" not in url and url not in {"sqlite://", "sqlite:///"}:
-            options.setdefault("poolclass", NullPool)
-            database = make_url(url).database
+            options["connect_args"].setdefault("factory", TurnTakingConnection)
+            # Pooled: opening a SQLite connection (the file, its WAL, the pragmas below) costs more than
+            # most units of work, and a view runs two of them.
+            options.setdefault("pool_size", 10)
+            options.setdefault("max_overflow", 40)
             if database and not database.startswith("file:"):
                 # Created 0600 before SQLite creates it 0644 (its -wal and -shm files copy the mode).
                 ensure_private_file(Path(database))
@@ -58,6 +118,9 @@ def _make_engine(url: str, **options: Any) -> Engine:
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Hand transaction control to the "begin" hook below (pysqlite would otherwise BEGIN lazily).
             dbapi_connection.isolation_level = None
+            if isinstance(dbapi_connection, TurnTakingConnection) and database:
+                dbapi_connection.turn = _turn_of(database)
+                dbapi_connection.turn_timeout = float(options["connect_args"]["timeout"])
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -65,14 +128,32 @@ def _make_engine(url: str, **options: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        @event.listens_for(engine, "handle_error")
+        def _on_error(context: Any) -> None:
+            # A pooled connection that met a full disk or an I/O error keeps failing after the disk
+            # is freed: it is thrown away (as a lost connection is) and the next unit opens a new one.
+            error = context.original_exception
+            if isinstance(error, sqlite3.OperationalError) and any(
+                    words in str(error) for words in _BROKEN_CONNECTION):
+                context.is_disconnect = True
+
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Any) -> None:
             # A long read (audit verification or export) asks for a deferred snapshot instead, so it
             # does not hold the write lock and stall every writer for minutes.
             if connection.get_execution_options().get(READ_SNAPSHOT):
                 connection.exec_driver_sql("BEGIN DEFERRED")
-            else:
+                return
+            dbapi_connection = connection.connection.dbapi_connection
+            taking = isinstance(dbapi_connection, TurnTakingConnection)
+            if taking:
+                dbapi_connection.take_turn()
+            try:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                if taking:
+                    dbapi_connection.give_turn()
+                raise
 
         return engine
     options.setdefault("pool_pre_ping", True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.models.base import Base, UTCDateTime, utcnow
@@ -26,6 +26,9 @@ SPENT_STATUSES = (ViewStatus.RESERVED, ViewStatus.DELIVERING, ViewStatus.DELIVER
 
 class DocumentView(Base):
     __tablename__ = "document_views"
+    # The early-warning rules count one person's views over a window after every view: this index
+    # reads that window, not the person's whole history.
+    __table_args__ = (Index("ix_document_views_user_opened", "user_id", "opened_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)

@@ -35,7 +35,14 @@ from vault.policy.core import (
     require,
 )
 from vault.policy.roles import role_conflict
-from vault.policy.visibility import visible_alerts, visible_customers, visible_documents, visible_loans
+from vault.policy.visibility import (
+    visibility_values,
+    visible_alerts,
+    visible_customers,
+    visible_documents,
+    visible_documents_by_parameter,
+    visible_loans,
+)
 
 __all__ = [
     "OBJECT_RULES",
@@ -49,8 +56,10 @@ __all__ = [
     "message_for",
     "require",
     "role_conflict",
+    "visibility_values",
     "visible_alerts",
     "visible_customers",
     "visible_documents",
+    "visible_documents_by_parameter",
     "visible_loans",
 ]

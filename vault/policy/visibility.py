@@ -21,9 +21,10 @@ row, so the two cannot disagree.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Integer, and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import object_session
 
 from vault.models import (
@@ -38,15 +39,17 @@ from vault.models import (
     LoanStatus,
     Role,
     User,
+    UTCDateTime,
     utcnow,
 )
 from vault.policy.core import Decision, allow, deny
 
 LOOKUP_GRANT = timedelta(hours=24)
 _WORKING_ROLES = frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER})
+_ALL_ROLES = frozenset(Role)
 
 
-def reports_of(manager_id: int):
+def reports_of(manager_id: int | BindParameter[int]):
     """Everyone below `manager_id` in the chain of managers (a recursive query; UNION stops at cycles)."""
     chain = select(User.id).where(User.manager_id == manager_id).cte("reports", recursive=True)
     return chain.union(select(User.id).where(User.manager_id == chain.c.id))
@@ -61,25 +64,56 @@ def visible_customers(actor: User, now: datetime | None = None) -> ColumnElement
     roles = actor.role_set
     if not roles & _WORKING_ROLES or actor.customers_suspended_at is not None:
         return false()
-    now = now or utcnow()
-    reports = reports_of(actor.id)
+    return _customers_seen(roles, actor.id, (now or utcnow()) - LOOKUP_GRANT)
+
+
+def _customers_seen(roles: frozenset[Role], actor_id: int | BindParameter[int],
+                    lookups_since: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
+    """The rule itself, for the actor's roles: `actor_id` and `lookups_since` are values or parameters."""
+    reports = reports_of(actor_id)
     conditions: list[ColumnElement[bool]] = [
-        Customer.owner_id == actor.id,
-        exists().where(CustomerCoOwner.customer_id == Customer.id, CustomerCoOwner.user_id == actor.id),
+        Customer.owner_id == actor_id,
+        exists().where(CustomerCoOwner.customer_id == Customer.id, CustomerCoOwner.user_id == actor_id),
         Customer.owner_id.in_(select(reports.c.id)),
-        _loan_on_customer(Loan.borrower_id == actor.id, Loan.status == LoanStatus.ACTIVE),
-        exists().where(CustomerAccess.customer_id == Customer.id, CustomerAccess.user_id == actor.id,
-                       CustomerAccess.kind == "lookup", CustomerAccess.at >= now - LOOKUP_GRANT),
+        _loan_on_customer(Loan.borrower_id == actor_id, Loan.status == LoanStatus.ACTIVE),
+        exists().where(CustomerAccess.customer_id == Customer.id, CustomerAccess.user_id == actor_id,
+                       CustomerAccess.kind == "lookup", CustomerAccess.at >= lookups_since),
     ]
     if Role.APPROVER in roles:
         conditions.append(_loan_on_customer(Loan.status.in_(OPEN_STATUSES)))
     if Role.CUSTODIAN in roles:
         conditions.append(_loan_on_customer(Loan.status.in_((LoanStatus.APPROVED, LoanStatus.ACTIVE))))
-        conditions.append(exists().where(Document.customer_id == Customer.id, Document.custodian_id == actor.id))
+        conditions.append(exists().where(Document.customer_id == Customer.id, Document.custodian_id == actor_id))
     if Role.COMPILER in roles:
-        conditions.append(Customer.created_by_id == actor.id)
-        conditions.append(exists().where(Document.customer_id == Customer.id, Document.compiler_id == actor.id))
+        conditions.append(Customer.created_by_id == actor_id)
+        conditions.append(exists().where(Document.customer_id == Customer.id, Document.compiler_id == actor_id))
     return or_(*conditions)
+
+
+# The parameters of `visible_documents_by_parameter`'s condition (see `visibility_values`).
+VISIBLE_TO = "visible_to"
+LOOKUPS_SINCE = "lookups_since"
+
+
+@functools.cache
+def _documents_seen_by_parameter(roles: frozenset[Role], sees_any: bool) -> ColumnElement[bool]:
+    if not sees_any:
+        return false()
+    seen = _customers_seen(roles, bindparam(VISIBLE_TO, type_=Integer),
+                           bindparam(LOOKUPS_SINCE, type_=UTCDateTime))
+    return Document.customer_id.in_(select(Customer.id).where(seen))
+
+
+def visible_documents_by_parameter(actor: User) -> ColumnElement[bool]:
+    """`visible_documents` for statements built once and run often (a view's opening): the same
+    condition for everyone with the actor's roles, the actor bound at execution (`visibility_values`)."""
+    roles = actor.role_set
+    return _documents_seen_by_parameter(frozenset(roles & _ALL_ROLES), bool(roles & _WORKING_ROLES)
+                                        and actor.customers_suspended_at is None)
+
+
+def visibility_values(actor: User, now: datetime | None = None) -> dict[str, object]:
+    return {VISIBLE_TO: actor.id, LOOKUPS_SINCE: (now or utcnow()) - LOOKUP_GRANT}
 
 
 def customer_visible(actor: User, customer: Customer) -> Decision:

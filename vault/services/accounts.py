@@ -9,9 +9,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, literal, select
+from sqlalchemy import Select, bindparam, exists, literal, select
 from sqlalchemy.orm import Session, contains_eager
 
 from vault import policy
@@ -371,6 +372,23 @@ def token_for_secret(session: Session, secret: str) -> ApiToken | None:
     return token
 
 
+def _caller_statement() -> Select[Any]:
+    accepted = exists().where(AgreementAcceptance.user_id == ApiToken.user_id,
+                              AgreementAcceptance.version == bindparam("agreement"))
+    locked_until = (select(LoginAttempt.locked_until)
+                    .where(LoginAttempt.key == literal(throttle.user_key("")) + User.username).scalar_subquery())
+    return (
+        select(ApiToken, accepted.label("accepted"), locked_until.label("locked_until"))
+        .join(ApiToken.user).outerjoin(User.roles)
+        .options(contains_eager(ApiToken.user).contains_eager(User.roles))
+        .where(ApiToken.token_hash == bindparam("token_hash"))
+    )
+
+
+# Asked on every API request: built once, bound by parameter (building it cost more than running it).
+_CALLER = _caller_statement()
+
+
 def api_caller(session: Session, secret: str, agreement_version: str) -> tuple[ApiToken, bool] | None:
     """The live token behind a bearer secret and whether its owner accepted `agreement_version`, in one
     statement: the token, its owner, the owner's roles, the owner's lockout and the acceptance are
@@ -378,15 +396,8 @@ def api_caller(session: Session, secret: str, agreement_version: str) -> tuple[A
     """
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    accepted = exists().where(AgreementAcceptance.user_id == ApiToken.user_id,
-                              AgreementAcceptance.version == agreement_version)
-    locked_until = (select(LoginAttempt.locked_until)
-                    .where(LoginAttempt.key == literal(throttle.user_key("")) + User.username).scalar_subquery())
     rows = session.execute(
-        select(ApiToken, accepted.label("accepted"), locked_until.label("locked_until"))
-        .join(ApiToken.user).outerjoin(User.roles)
-        .options(contains_eager(ApiToken.user).contains_eager(User.roles))
-        .where(ApiToken.token_hash == hash_token(secret))
+        _CALLER, {"token_hash": hash_token(secret), "agreement": agreement_version}
     ).unique().all()
     if not rows:
         return None

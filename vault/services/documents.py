@@ -319,8 +319,10 @@ class ReadGrant:
     """The permission to have one version's plaintext, and why.
 
     Issued by the view service for a view it opened after policy allowed it and the caller committed the
-    claim (`for_view`), or for an operator's check of the store against the database (`for_check`:
-    `vault fsck`, the demo's set-up, tests). `plaintext_chunks` refuses a grant for another version, so a
+    claim (`for_view`); for the read-ahead of a view being opened once policy has allowed it, whose
+    bytes wait in the server until the opening commits and are dropped if it does not (`for_opening`);
+    or for an operator's check of the store against the database (`for_check`: `vault fsck`, the
+    demo's set-up, tests). `plaintext_chunks` refuses a grant for another version, so a
     grant cannot be stretched to a file it was not given for.
     """
 
@@ -331,6 +333,10 @@ class ReadGrant:
     @classmethod
     def for_view(cls, view_id: int, version_id: int) -> ReadGrant:
         return cls(version_id=version_id, purpose="view", view_id=view_id)
+
+    @classmethod
+    def for_opening(cls, version_id: int) -> ReadGrant:
+        return cls(version_id=version_id, purpose="opening")
 
     @classmethod
     def for_check(cls, version: DocumentVersion) -> ReadGrant:
@@ -356,13 +362,33 @@ def plaintext_chunks(rt: Runtime, version: DocumentVersion, grant: ReadGrant) ->
         storage.ObjectNotFound, storage.StorageError: the object cannot be read.
         GrantMismatch: the grant is for another version.
     """
-    if grant.version_id != version.id:
+    return open_stored(rt, StoredVersion.of(version), grant)
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """What reading a version's bytes needs, copied from its row: a thread other than the one that owns
+    the row's session can read with it (see the views service's read-ahead)."""
+
+    version_id: int
+    object_key: str
+    key_id: str
+    wrapped_dek: bytes
+    context: bytes
+
+    @classmethod
+    def of(cls, version: DocumentVersion) -> StoredVersion:
+        return cls(version.id, version.object_key, version.key_id, version.wrapped_dek, version_context(version))
+
+
+def open_stored(rt: Runtime, stored: StoredVersion, grant: ReadGrant) -> PlaintextStream:
+    """`plaintext_chunks` on a copied row (same checks, same errors)."""
+    if grant.version_id != stored.version_id:
         raise GrantMismatch("grant_mismatch", "This read grant is not for that version.")
-    context = version_context(version)
-    dek = rt.keyring.unwrap_current(version.key_id, version.wrapped_dek, context)
-    source = rt.store.open(version.object_key)
+    dek = rt.keyring.unwrap_current(stored.key_id, stored.wrapped_dek, stored.context)
+    source = rt.store.open(stored.object_key)
     try:
-        chunks = decrypt_stream(dek, context, source)
+        chunks = decrypt_stream(dek, stored.context, source)
         first = next(chunks, b"")
     except BaseException:
         with contextlib.suppress(Exception):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -92,6 +92,18 @@ def used(session: Session, user_id: int, document_id: int) -> int:
     ) or 0
 
 
+# Every opening spends: built once, bound by parameter.
+_SPEND = (
+    update(QuotaUsage)
+    .where(QuotaUsage.user_id == bindparam("user"), QuotaUsage.document_id == bindparam("document"),
+           QuotaUsage.used < func.coalesce(QuotaUsage.view_quota, bindparam("base", type_=Integer))
+           + bindparam("extra", type_=Integer))
+    .values(used=QuotaUsage.used + 1)
+    .returning(QuotaUsage.used, QuotaUsage.view_quota)
+    .execution_options(synchronize_session=False)
+)
+
+
 def spend(settings: Settings, session: Session, user_id: int, document: Document, extra: int) -> tuple[int, int] | None:
     """Spend one unit of `document` for `user_id`; (units spent now, the limit), or None if none is left.
 
@@ -100,22 +112,15 @@ def spend(settings: Settings, session: Session, user_id: int, document: Document
     common case (the row exists) is one statement; only a first opening creates the row and tries again.
     """
     base = document.view_quota if document.view_quota is not None else settings.grade(document.grade).views
-    statement = (
-        update(QuotaUsage)
-        .where(QuotaUsage.user_id == user_id, QuotaUsage.document_id == document.id,
-               QuotaUsage.used < func.coalesce(QuotaUsage.view_quota, base) + extra)
-        .values(used=QuotaUsage.used + 1)
-        .returning(QuotaUsage.used, QuotaUsage.view_quota)
-        .execution_options(synchronize_session=False)
-    )
-    row = session.execute(statement).one_or_none()
+    values = {"user": user_id, "document": document.id, "base": base, "extra": extra}
+    row = session.execute(_SPEND, values).one_or_none()
     if row is None:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(
             insert(QuotaUsage).values(user_id=user_id, document_id=document.id, used=0, note="")
             .on_conflict_do_nothing()
         )
-        row = session.execute(statement).one_or_none()
+        row = session.execute(_SPEND, values).one_or_none()
     if row is None:
         return None
     used_now, person = row

@@ -21,14 +21,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session, SessionTransaction, joinedload
 
 from vault.core import events
 from vault.core.actions import Action
 from vault.db.unit_of_work import unit_of_work
-from vault.models import AuditEvent, DocumentView, utcnow
+from vault.models import AuditEvent, DocumentView, User, utcnow
 from vault.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,12 @@ _PENDING = "vault_view_alerts_pending"
 # after its commit; a one-request delivery after its last byte, hence the margin).
 SWEEP_GRACE = timedelta(minutes=2)
 OPENING_ACTIONS = (str(Action.DOCUMENT_VIEW), str(Action.DOCUMENT_DOWNLOAD))
+_CLAIM = (
+    update(DocumentView).where(DocumentView.id == bindparam("view"), DocumentView.alerts_at.is_(None))
+    .values(alerts_at=bindparam("at")).execution_options(synchronize_session=False)
+)
+# The person's roles are not asked by the rules: not loaded (they would cost a statement of their own).
+_WITH_DOCUMENT_AND_USER = (joinedload(DocumentView.document), joinedload(DocumentView.user).lazyload(User.roles))
 
 
 @dataclass(frozen=True)
@@ -64,25 +70,27 @@ def run(pending: list[Pending]) -> None:
     for item in pending:
         try:
             with unit_of_work(item.rt.db) as session:
-                evaluate(item.rt, session, item.view_id, exhausted=item.exhausted)
+                evaluate(item.rt, session, item.view_id, exhausted=item.exhausted, own_unit=True)
         except Exception:
             log.exception("early warning: view %d not evaluated now; the maintenance sweep will", item.view_id)
 
 
-def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, now: datetime | None = None) -> bool:
+def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, now: datetime | None = None,
+             own_unit: bool = False) -> bool:
     """Claim the view's evaluation and run the rules on it, in the caller's unit of work.
+
+    `own_unit`: the unit holds this evaluation only, so a fault in a rule may roll it all back (the view
+    stays unevaluated, for the sweep); otherwise each rule's fault is logged and undone on its own.
 
     Returns False when the view was evaluated already (by its request or by a sweep).
     """
-    claimed = session.execute(
-        update(DocumentView).where(DocumentView.id == view_id, DocumentView.alerts_at.is_(None))
-        .values(alerts_at=now or utcnow()).execution_options(synchronize_session=False)
-    )
+    claimed = session.execute(_CLAIM, {"view": view_id, "at": now or utcnow()})
     if claimed.rowcount != 1:
         return False
-    view = session.get(DocumentView, view_id)
+    # The rules read the view's document and person: loaded with it, in one statement.
+    view = session.get(DocumentView, view_id, options=_WITH_DOCUMENT_AND_USER)
     assert view is not None
-    events.emit("view.opened", session=session, rt=rt, view=view)
+    events.emit("view.opened", session=session, rt=rt, view=view, own_unit=own_unit)
     if exhausted:
         events.emit("quota.exhausted", session=session, rt=rt, user=view.user, document=view.document)
     return True

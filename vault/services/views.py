@@ -13,21 +13,24 @@ since some content did leave.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
 import re
 import secrets
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from flask_babel import lazy_gettext as _l
 from PIL import Image
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from crypto import CryptoError
@@ -57,7 +60,14 @@ from vault.models import (
 from vault.policy import views as rules
 from vault.runtime import Runtime
 from vault.services import loans, quota, renditions, view_alerts, viewer
-from vault.services.documents import PlaintextStream, ReadGrant, plaintext_chunks, version_context
+from vault.services.documents import (
+    PlaintextStream,
+    ReadGrant,
+    StoredVersion,
+    open_stored,
+    plaintext_chunks,
+    version_context,
+)
 from vault.services.marking_key import marking_secret
 
 log = logging.getLogger(__name__)
@@ -69,6 +79,48 @@ class OpenedView:
     secret: str  # goes into the content URL; only its hash is stored
     remaining: int
     expires_at: datetime
+    ahead: ReadAhead | None = None  # the bytes being read while the opening commits (`read_ahead`)
+
+
+# Threads that read a view's bytes while its opening commits: at most this many reads ahead at once per
+# process (more wait their turn; each holds one storage connection and one segment).
+READ_AHEAD_THREADS = 8
+_readers: ThreadPoolExecutor | None = None
+_readers_made = threading.Lock()
+
+
+def _reader_pool() -> ThreadPoolExecutor:
+    global _readers
+    with _readers_made:
+        if _readers is None:  # made on first use: in the server's worker, after it forked
+            _readers = ThreadPoolExecutor(max_workers=READ_AHEAD_THREADS, thread_name_prefix="vault-read-ahead")
+        return _readers
+
+
+class ReadAhead:
+    """A view's bytes, opened (object GET, data key unwrapped, first segment authenticated) in another
+    thread while the opening's spend, view row, audit record and commit run in the request's.
+
+    Nothing leaves before the commit: the stream is handed over by `take`, which the delivery calls
+    only on a committed claim; a refused or failed opening `discard`s it, and it is closed unread.
+    Failures surface in `take`, where the delivery refunds the view as for a read of its own.
+    """
+
+    def __init__(self, rt: Runtime, version: DocumentVersion) -> None:
+        stored = StoredVersion.of(version)  # copied here: the row belongs to this thread's session
+        self._future: Future[PlaintextStream] = _reader_pool().submit(
+            open_stored, rt, stored, ReadGrant.for_opening(version.id))
+
+    def take(self) -> PlaintextStream:
+        return self._future.result()
+
+    def discard(self) -> None:
+        self._future.add_done_callback(_close_unread)
+
+
+def _close_unread(future: Future[PlaintextStream]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 class ContentUnavailable(ServiceError):
@@ -129,6 +181,23 @@ class Opening:
     maybe_suspended: bool  # the actor has an unresolved high alert (which may suspend their access)
 
 
+@functools.cache
+def _opening_statement(visible: ColumnElement[bool]) -> Select[tuple[Document, DocumentVersion, Loan, bool]]:
+    """`opening_of`'s statement, built once per visibility condition (one per combination of roles)."""
+    latest = (select(func.max(DocumentVersion.number)).where(DocumentVersion.document_id == Document.id)
+              .correlate(Document).scalar_subquery())
+    actor = bindparam("actor", type_=Integer)
+    alerting = exists().where(Alert.user_id == actor, Alert.severity == Severity.HIGH,
+                              Alert.status != AlertStatus.RESOLVED)
+    return (
+        select(Document, DocumentVersion, Loan, alerting.label("alerting"))
+        .outerjoin(DocumentVersion, and_(DocumentVersion.document_id == Document.id, DocumentVersion.number == latest))
+        .outerjoin(Loan, and_(Loan.document_id == Document.id, Loan.borrower_id == actor))
+        .where(Document.id == bindparam("document", type_=Integer), visible)
+        .order_by(Loan.id)
+    )
+
+
 def opening_of(session: Session, actor: User, document_id: int) -> Opening:
     """The document the actor may see, its latest version, the actor's loans of it and whether an alert
     may have suspended them, in one statement (a view is opened on the hot path of every reading).
@@ -136,17 +205,8 @@ def opening_of(session: Session, actor: User, document_id: int) -> Opening:
     Raises:
         NotFound: no such document, or one the actor may not see (the same rule as `get_document`).
     """
-    latest = (select(func.max(DocumentVersion.number)).where(DocumentVersion.document_id == Document.id)
-              .correlate(Document).scalar_subquery())
-    alerting = exists().where(Alert.user_id == actor.id, Alert.severity == Severity.HIGH,
-                              Alert.status != AlertStatus.RESOLVED)
-    rows = session.execute(
-        select(Document, DocumentVersion, Loan, alerting.label("alerting"))
-        .outerjoin(DocumentVersion, and_(DocumentVersion.document_id == Document.id, DocumentVersion.number == latest))
-        .outerjoin(Loan, and_(Loan.document_id == Document.id, Loan.borrower_id == actor.id))
-        .where(Document.id == document_id, policy.visible_documents(actor))
-        .order_by(Loan.id)
-    ).all()
+    rows = session.execute(_opening_statement(policy.visible_documents_by_parameter(actor)),
+                           {"document": document_id, "actor": actor.id, **policy.visibility_values(actor)}).all()
     if not rows:
         raise NotFound("document", document_id=document_id)
     document, version, _loan, alerting_now = rows[0]
@@ -173,15 +233,15 @@ def open_content(
     """
     known = opening_of(session, actor, document_id)
     document = known.document
-    opened = open_view(rt, session, actor, document, reason=reason, place=place, download=True, ctx=ctx,
-                       category=category, known=known, claimed=True)
-    view = opened.view
     original = rt.settings.grade(document.grade).download_original
+    opened = open_view(rt, session, actor, document, reason=reason, place=place, download=True, ctx=ctx,
+                       category=category, known=known, claimed=True, read_ahead=original)
+    view = opened.view
     stamp = None if original else viewer.stamp_text(view, actor, document.grade)
     audit = {"document_id": document.id, "customer_id": document.customer_id, "version_id": view.version_id,
              "loan_id": view.loan_id}
     return Claim(view_id=view.id, actor=actor, version=view.version, download=True, audit=audit,
-                 ctx=ctx.declaring((place or "").strip()), original=original, stamp=stamp)
+                 ctx=ctx.declaring((place or "").strip()), original=original, stamp=stamp, ahead=opened.ahead)
 
 
 def open_view(
@@ -197,6 +257,7 @@ def open_view(
     category: str | None = None,
     known: Opening | None = None,
     claimed: bool = False,
+    read_ahead: bool = False,
 ) -> OpenedView:
     """Spend one view of `document` and hand out a single-use content URL secret.
 
@@ -207,7 +268,9 @@ def open_view(
 
     `known`: what `opening_of` read in one statement (else it is read here); `claimed`: the bytes are
     delivered in this same request, so the view is inserted already claimed (delivering) and its
-    content URL secret is never handed out.
+    content URL secret is never handed out. `read_ahead`: once policy has allowed, the bytes start to be
+    read in another thread (`ReadAhead`) while the rest of the opening runs; the caller hands them out
+    after its commit, and any failure from here on discards them.
 
     Raises:
         policy.Denied: `no_active_loan`, `loan_expired`, `separation_of_duties`, `place_not_trusted`,
@@ -249,6 +312,23 @@ def open_view(
             raise policy.Denied(policy.deny("no_preview"), **audit)
         if not rule.download_original and version.content_type != "application/pdf":
             raise policy.Denied(policy.deny("no_stamped_copy"), **audit)
+    ahead = ReadAhead(rt, version) if read_ahead else None
+    try:
+        return _spend_and_record(rt, session, actor, document, version, action=action, held=held, loan=loan,
+                                 audit=audit, reason=reason, place=place, download=download, ctx=ctx,
+                                 category=category, claimed=claimed, ahead=ahead)
+    except BaseException:
+        if ahead is not None:
+            ahead.discard()
+        raise
+
+
+def _spend_and_record(
+    rt: Runtime, session: Session, actor: User, document: Document, version: DocumentVersion, *, action: Action,
+    held: list[Loan], loan: Loan | None, audit: dict[str, int | None], reason: str, place: str, download: bool,
+    ctx: AccessContext, category: str | None, claimed: bool, ahead: ReadAhead | None,
+) -> OpenedView:
+    """The second half of `open_view`, once policy has allowed: the spend, the view row, its record."""
     extra = quota.extension_views(held)
     spent = quota.spend(rt.settings, session, actor.id, document, extra)
     if spent is None and quota.refund_stale(rt, session, user_id=actor.id, actor=actor, ctx=ctx):
@@ -282,7 +362,7 @@ def open_view(
                 "version": version.number, **({"category": category} if category else {})},
         **audit,
     )
-    return OpenedView(view=view, secret=secret, remaining=remaining, expires_at=expires_at)
+    return OpenedView(view=view, secret=secret, remaining=remaining, expires_at=expires_at, ahead=ahead)
 
 
 # -- delivery ------------------------------------------------------------------------------------------
@@ -385,6 +465,7 @@ class Claim:
     ctx: AccessContext
     original: bool = True  # the original bytes may leave (the grade's download_original)
     stamp: StampText | None = None  # else: the facts stamped on the copy that leaves
+    ahead: ReadAhead | None = None  # the original's bytes, read while the claim committed
 
     @property
     def grant(self) -> ReadGrant:
@@ -440,6 +521,12 @@ def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
                  original=original, stamp=stamp)
 
 
+def drop(claim: Claim) -> None:
+    """Forget a claim whose commit failed: its bytes read ahead are closed unread."""
+    if claim.ahead is not None:
+        claim.ahead.discard()
+
+
 def open_delivery(rt: Runtime, claim: Claim, then: Callable[[], None] | None = None) -> Delivery:
     """Open the decrypted stream of a committed claim, outside any transaction.
 
@@ -461,8 +548,10 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[], None] | None = N
                 then()
 
     try:
-        if claim.original:
-            stream: PlaintextStream | _Bytes = plaintext_chunks(rt, version, claim.grant)
+        if claim.ahead is not None:
+            stream: PlaintextStream | _Bytes = claim.ahead.take()
+        elif claim.original:
+            stream = plaintext_chunks(rt, version, claim.grant)
         else:
             with rt.db.session() as reading:  # the claim is committed; the pages are read afresh
                 copy = stamped_copy(rt, reading.get(DocumentVersion, version.id) or version, claim.stamp,
@@ -556,6 +645,12 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None, 
     return StampedCopy(images_to_stamped_pdf(images, text, secret), "application/pdf", f"{stem}.pdf")
 
 
+_DELIVERY_ENDED = (
+    update(DocumentView)
+    .where(DocumentView.id == bindparam("view"), DocumentView.status == ViewStatus.DELIVERING)
+    .values(status=bindparam("status"), bytes_sent=bindparam("sent"), completed_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
 _END_ACTIONS = {"delivered": AuditAction.CONTENT_DELIVERED, "partial": AuditAction.CONTENT_PARTIAL}
 
 
@@ -573,12 +668,7 @@ def _record_end(rt: Runtime, view_id: int, actor: User, audit: dict[str, int | N
             quota.refund(rt, session, view, cause=cause or "not_sent", actor=actor, ctx=ctx)
             return
         status = ViewStatus.DELIVERED if outcome == "delivered" else ViewStatus.PARTIAL
-        session.execute(
-            update(DocumentView)
-            .where(DocumentView.id == view_id, DocumentView.status == ViewStatus.DELIVERING)
-            .values(status=status, bytes_sent=sent, completed_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_DELIVERY_ENDED, {"view": view_id, "status": status, "sent": sent, "at": utcnow()})
         detail: dict[str, object] = {"view_id": view_id, "bytes": sent}
         if cause:
             detail["cause"] = cause

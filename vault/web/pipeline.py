@@ -239,7 +239,15 @@ def install(app: Flask) -> None:
         session: Session | None = g.get("db_session")
         if session is not None:
             if response.status_code < 400 or g.get("vault_keep_work"):
-                unit_of_work.commit(session)  # the request's one commit; if it fails, the answer is an error
+                try:
+                    unit_of_work.commit(session)  # the request's one commit
+                except (OperationalError, InterfaceError, PendingRollbackError) as exc:
+                    # Nothing of the request stands (a full disk may refuse only the commit itself): the
+                    # answer says so, whatever the handler meant to answer.
+                    session.rollback()
+                    failed = database_unavailable_response(exc)
+                    failed.headers["X-Request-ID"] = g.get("request_id", "")
+                    return failed
             else:
                 session.rollback()
         return response

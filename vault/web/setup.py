@@ -13,9 +13,11 @@ from vault.web import auth, file_types, guard, headers, labels, navigation, pipe
 
 
 def install(app: Flask) -> None:
+    # First installed, last run (Flask runs after-request hooks in reverse): the security headers go on
+    # the response that actually leaves, also when the pipeline replaces it after a failed commit.
+    headers.install(app)
     pipeline.install(app)
     auth.install(app)
-    headers.install(app)
 
     @app.before_request
     def _guard() -> Any:
