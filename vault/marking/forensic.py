@@ -206,8 +206,10 @@ def embed_grey(image: Image.Image, view_id: int, secret: bytes) -> Image.Image:
 def _page_delta_image(secret: bytes, view_id: int, height: int, width: int) -> Image.Image:
     """The rounded luma change of a page, shifted by PEAK into 0..2*PEAK, as an ``L`` image (2 MiB for
     A4): built once per view and page size, shared by every page of the view; never modified."""
-    delta = _page_delta.__wrapped__(secret, view_id, height, width)
-    return Image.fromarray((delta.astype(np.int16) + int(PEAK)).astype(np.uint8), "L")
+    # Rounding commutes with tiling: round and shift one tile, then tile bytes (no page-sized floats).
+    tile = (np.rint(_tile_delta(secret, view_id)) + PEAK).astype(np.uint8)
+    reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]))
+    return Image.fromarray(np.ascontiguousarray(np.tile(tile, reps)[:height, :width]), "L")
 
 
 OVERLAY_TINT = 4.0
