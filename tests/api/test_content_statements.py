@@ -81,5 +81,7 @@ def test_a_stamped_viewer_page_costs_one_statement_beyond_authentication(api, ap
     # The bearer token (one statement) and the view's grant behind the signed page token (one more);
     # no audit append per page (the view's closing record is the flow's one append), no commit.
     assert len(recorder.statements) <= 2, "\n".join(recorder.statements)
+    assert len([s for s in recorder.statements if "document_views" in s]) == 1, recorder.statements
+    assert not any(s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) for s in recorder.statements)
     assert not any("audit" in statement for statement in recorder.statements)
     assert recorder.commits <= 1

@@ -6,10 +6,10 @@ and pixels; ``trace`` finds the id in a leaked file. Nothing here touches the da
 """
 
 from vault.marking.errors import MarkingError
-from vault.marking.forensic import decode, embed
+from vault.marking.forensic import decode, embed, embed_grey
 from vault.marking.pdf import images_to_stamped_pdf, stamp_pdf
-from vault.marking.stamp import StampText, stamp_page
+from vault.marking.stamp import StampText, stamp_grey_in_place, stamp_page
 from vault.marking.trace import TraceResult, trace
 
-__all__ = ["MarkingError", "StampText", "TraceResult", "decode", "embed", "images_to_stamped_pdf",
-           "stamp_page", "stamp_pdf", "trace"]
+__all__ = ["MarkingError", "StampText", "TraceResult", "decode", "embed", "embed_grey", "images_to_stamped_pdf",
+           "stamp_grey_in_place", "stamp_page", "stamp_pdf", "trace"]

@@ -71,7 +71,7 @@ import hmac
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 from reedsolo import ReedSolomonError, RSCodec
 
 from vault.marking.errors import MarkingError
@@ -182,6 +182,34 @@ def _page_delta(secret: bytes, view_id: int, height: int, width: int) -> np.ndar
     tile = _tile_delta(secret, view_id)
     reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]))
     return np.rint(np.tile(tile, reps)[:height, :width]).astype(np.int8)
+
+
+def embed_grey(image: Image.Image, view_id: int, secret: bytes) -> Image.Image:
+    """Return a greyscale (``L``) ``image`` carrying ``view_id``: the same pixels :func:`embed` gives its
+    luma, in one pass of C (``ImageChops.add``) over a per-view cached image of the delta.
+
+    Raises:
+        ForensicError: the id is out of range, the image is not ``L`` or smaller than one tile.
+    """
+    _check_id(view_id)
+    if image.mode != "L":
+        raise ForensicError("embed_grey needs an L image")
+    width, height = image.size
+    if width < TILE_COLS * BLOCK or height < TILE_ROWS * BLOCK:
+        raise ForensicError(f"image {width}x{height} is smaller than one mark tile")
+    shifted = _page_delta_image(bytes(secret), view_id, height, width)
+    # clip(pixel + (delta + PEAK) - PEAK, 0, 255): the shifted delta is unsigned, one saturating add.
+    return ImageChops.add(image, shifted, 1.0, -int(PEAK))
+
+
+@functools.lru_cache(maxsize=8)
+def _page_delta_image(secret: bytes, view_id: int, height: int, width: int) -> Image.Image:
+    """The rounded luma change of a page, shifted by PEAK into 0..2*PEAK, as an ``L`` image (2 MiB for
+    A4): built once per view and page size, shared by every page of the view; never modified."""
+    # Rounding commutes with tiling: round and shift one tile, then tile bytes (no page-sized floats).
+    tile = (np.rint(_tile_delta(secret, view_id)) + PEAK).astype(np.uint8)
+    reps = (-(-height // tile.shape[0]), -(-width // tile.shape[1]))
+    return Image.fromarray(np.ascontiguousarray(np.tile(tile, reps)[:height, :width]), "L")
 
 
 OVERLAY_TINT = 4.0

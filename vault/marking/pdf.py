@@ -30,21 +30,12 @@ from typing import BinaryIO
 from PIL import Image
 from pypdf import PdfReader, PdfWriter, Transformation
 from pypdf.errors import PyPdfError
-from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from vault.marking import forensic
 from vault.marking.errors import MarkingError
-from vault.marking.stamp import (
-    FOOTER_ALPHA,
-    FOOTER_TEXT,
-    WATERMARK_COLOUR,
-    StampText,
-    footer_height,
-    footer_mask,
-    stamp_page,
-    watermark_mask,
-)
+from vault.marking.pdf_overlay import overlay_pdf
+from vault.marking.stamp import StampText, stamp_page
 
 META_ID = "/VaultViewId"
 META_MAC = "/VaultViewMac"
@@ -65,35 +56,6 @@ def mac_matches(secret: bytes, view_id: int, mac: str) -> bool:
     return hmac.compare_digest(view_mac(secret, view_id), mac)
 
 
-def _stamp_rgba(text: StampText, size: tuple[int, int]) -> Image.Image:
-    """The watermark and footer of ``text`` as one RGBA image of ``size`` pixels, for drawing over a page."""
-    width, height = size
-    colour = Image.new("RGB", size, WATERMARK_COLOUR)
-    alpha = watermark_mask(text.watermark_lines(), size).copy()
-    strip = footer_height(width)
-    top = height - strip
-    if top > 0:
-        colour.paste((255, 255, 255), (0, top, width, height))
-        colour.paste(FOOTER_TEXT, (0, top, width, height), footer_mask(text.footer_line(), width))
-        alpha.paste(FOOTER_ALPHA, (0, top, width, height))
-        text_alpha = footer_mask(text.footer_line(), width)
-        alpha.paste(255, (0, top, width, height), text_alpha)
-    colour.putalpha(alpha)
-    return colour
-
-
-def _mark_rgba(secret: bytes, view_id: int, size: tuple[int, int]) -> Image.Image:
-    """The forensic mark as black through a darkening alpha, page-sized, tiled from the top-left corner."""
-    tile = forensic.tile_alpha_overlay(secret, view_id)
-    alpha = Image.new("L", size, 0)
-    for top in range(0, size[1], tile.height):
-        for left in range(0, size[0], tile.width):
-            alpha.paste(tile, (left, top))
-    layer = Image.new("RGBA", size, (0, 0, 0, 0))
-    layer.putalpha(alpha)
-    return layer
-
-
 def _draw_id_text(pdf: canvas.Canvas, view_id: int, secret: bytes) -> None:
     line = pdf.beginText(4, 4)
     line.setTextRenderMode(3)  # neither filled nor stroked: invisible, but extractable and searchable
@@ -104,16 +66,8 @@ def _draw_id_text(pdf: canvas.Canvas, view_id: int, secret: bytes) -> None:
 
 def _overlay(text: StampText, secret: bytes, width_pt: float, height_pt: float) -> bytes:
     """A one-page PDF of the given size holding the mark, the stamp and the invisible id line."""
-    width_px = forensic.NOMINAL_WIDTH
-    height_px = max(1, round(height_pt * width_px / width_pt))
-    out = io.BytesIO()
-    pdf = canvas.Canvas(out, pagesize=(width_pt, height_pt), pageCompression=1)
-    for layer in (_mark_rgba(secret, text.view_id, (width_px, height_px)), _stamp_rgba(text, (width_px, height_px))):
-        pdf.drawImage(ImageReader(layer), 0, 0, width=width_pt, height=height_pt, mask="auto")
-    _draw_id_text(pdf, text.view_id, secret)
-    pdf.showPage()
-    pdf.save()
-    return out.getvalue()
+    line = f"{TEXT_TAG} {text.view_id:012x} {view_mac(secret, text.view_id)}"
+    return overlay_pdf(text, secret, line, width_pt, height_pt)
 
 
 def _finish(writer: PdfWriter, text: StampText, secret: bytes) -> bytes:

@@ -35,6 +35,12 @@ FOOTER_TEXT = (20, 20, 20)
 REFERENCE_WIDTH = 1240
 
 
+def luma(colour: tuple[int, int, int]) -> int:
+    """The grey level of an RGB colour (ITU-R BT.601 weights, as JPEG's YCbCr uses)."""
+    red, green, blue = colour
+    return round(0.299 * red + 0.587 * green + 0.114 * blue)
+
+
 @dataclass(frozen=True)
 class StampText:
     """The facts a stamp shows. ``viewed_at`` must be timezone-aware; it is shown in UTC.
@@ -150,6 +156,27 @@ def stamp_page(page: Image.Image, text: StampText) -> Image.Image:
         stamped.paste(_solid((255, 255, 255), strip), (0, top), _solid(FOOTER_ALPHA, strip))
         stamped.paste(_solid(FOOTER_TEXT, strip), (0, top), footer_mask(text.footer_line(), width))
     return stamped
+
+
+def stamp_grey_in_place(page: Image.Image, text: StampText) -> None:
+    """Draw the watermark and footer of ``text`` on the greyscale (``L``) ``page`` itself, in grey.
+
+    A greyscale page is delivered as a greyscale image: the stamp is drawn at the luma of its colours,
+    which is what :func:`stamp_page` draws on such a page less a tint of at most 2.5 levels of chroma
+    (the watermark's colour is a near grey at alpha 64/255). Same masks, same geometry; no copy of the
+    page and a third of the pixels to blend and encode.
+    """
+    if page.mode != "L":
+        raise ValueError("stamp_grey_in_place needs an L page")
+    width, height = page.size
+    mask = watermark_mask(text.watermark_lines(), (width, height))
+    page.paste(_solid(luma(WATERMARK_COLOUR), (width, height)), (0, 0), mask)
+    strip_height = footer_height(width)
+    top = height - strip_height
+    if top > 0:
+        strip = (width, strip_height)
+        page.paste(_solid(255, strip), (0, top), _solid(FOOTER_ALPHA, strip))
+        page.paste(_solid(luma(FOOTER_TEXT), strip), (0, top), footer_mask(text.footer_line(), width))
 
 
 @functools.lru_cache(maxsize=16)

@@ -15,8 +15,11 @@ passed without that, by the maintenance sweep.
 
 Every delivered page is the stored lossless page with the visible stamp (`vault.marking.stamp_page`)
 and the invisible view-id mark (`vault.marking.embed`) drawn on it, encoded as JPEG q85: about 7 ms to
-encode against about 55 ms for WebP q80 method 0, and the mark survives it (it survives q75). Stamped
-images are never cached or stored.
+encode against about 55 ms for WebP q80 method 0, and the mark survives it (it survives q75). A page
+stored in greyscale (text pages) is delivered in greyscale, stamped and marked in place (see
+`render_stamped`): about 8 ms a page on an idle core. What depends only on the view (the stamp's masks,
+the mark's page-sized delta) is built once per view and kept in a small cache of the process; stamped
+images themselves are never cached or stored.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from crypto import associated_data
 from vault import policy
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
-from vault.marking import StampText, embed, stamp_page
+from vault.marking import StampText, embed, embed_grey, stamp_grey_in_place, stamp_page
 from vault.models import (
     Document,
     DocumentVersion,
@@ -234,10 +237,21 @@ def padded(image: Image.Image) -> Image.Image:
 
 
 def render_stamped(stored: bytes, text: StampText, secret: bytes) -> bytes:
-    """Stamp and mark one stored page and encode it for delivery."""
+    """Stamp and mark one stored page and encode it for delivery.
+
+    A greyscale stored page (text pages are stored so) stays greyscale: the stamp is drawn on the decoded
+    page itself at the luma of its colours, the mark is added from the view's cached delta image in one
+    C pass, and a one-channel JPEG is encoded. The view's masks and delta are built once per view and
+    reused for its every page; per page this is a decode, three pastes, one add and the encode, several
+    times faster than blending and encoding three channels. Colour pages keep the RGB path.
+    """
     with Image.open(io.BytesIO(stored)) as image:
         image.load()
-        marked = embed(stamp_page(padded(image), text), text.view_id, secret)
+        if image.mode == "L" and image.width >= MIN_PAGE_SIZE[0] and image.height >= MIN_PAGE_SIZE[1]:
+            stamp_grey_in_place(image, text)
+            marked = embed_grey(image, text.view_id, secret)
+        else:
+            marked = embed(stamp_page(padded(image), text), text.view_id, secret)
     out = io.BytesIO()
     marked.save(out, format="JPEG", quality=JPEG_QUALITY)
     return out.getvalue()

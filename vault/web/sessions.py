@@ -76,13 +76,18 @@ def start(user: User, second_factor: str) -> None:
     session["mfa"] = second_factor
 
 
-def live(user: User) -> bool:
-    """The cookie names a session of `user` the server has not ended."""
+def cookie_session_id() -> str | None:
+    """The server-side id (`WebSession.id`) of the session the cookie names, or None when it names none."""
     sid = session.get("sid")
     if not isinstance(sid, str) or not sid:
-        return False
-    row = db_session().get(WebSession, _sid_hash(sid))
-    return row is not None and row.user_id == user.id and row.ended_at is None
+        return None
+    return _sid_hash(sid)
+
+
+def live(user: User, row: WebSession | None) -> bool:
+    """``row`` (the `WebSession` the cookie names, read with the person) is a session of ``user`` that the
+    server has not ended."""
+    return row is not None and row.id == cookie_session_id() and row.user_id == user.id and row.ended_at is None
 
 
 def end() -> None:
