@@ -14,10 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from tests.audit.conftest import append
+from tests.audit.conftest import append, attack, drop_append_only
+from tests.audit.filler import fill
 from vault.audit import rows
 from vault.audit.chain import hmac_pads, mac_function
 from vault.audit.export import FORMULA_STARTS, _needs_care, _write_rows, _write_rows_carefully
+from vault.audit.verify import verify_chain
 from vault.models import AuditEvent
 
 
@@ -93,3 +95,50 @@ def test_the_check_finds_every_cell_that_needs_escaping(text) -> None:
 @pytest.mark.parametrize("text", ["1,a\n", "1,a-b,2026-03-01T08:09:10Z\n", '1,"{""n"":-1}"\n', "1,a=b,c+d,e@f\n"])
 def test_the_check_passes_plain_batches(text) -> None:
     assert not _needs_care("\n" + text)
+
+
+# More than two batches of the one-pass read, so damage lies in a batch the helper thread fetched ahead.
+MANY = 2 * rows.BATCH + 600
+
+
+def _place_of(rt, seq: int) -> tuple[int, int]:
+    with rt.db.session() as session:
+        found = session.execute(select(AuditEvent.shard, AuditEvent.shard_seq).where(AuditEvent.seq == seq)).one()
+    return int(found[0]), int(found[1])
+
+
+def _seq_at(rt, shard: int, place: int) -> int:
+    with rt.db.session() as session:
+        return int(session.scalar(select(AuditEvent.seq).where(AuditEvent.shard == shard,
+                                                               AuditEvent.shard_seq == place)))
+
+
+def test_a_long_log_in_many_chains_verifies_through_every_batch(rt) -> None:
+    fill(rt.db, rt.audit.key, MANY, shards=8)
+    report = verify_chain(rt.db, rt.audit.key, rt.audit.checkpoints)
+    assert report.ok, report.summary()
+    assert (report.checked, report.last_seq, report.shards) == (MANY, MANY, 8)
+
+
+@pytest.mark.parametrize("kind", ["modified", "deleted", "reordered", "truncated"])
+def test_damage_in_a_later_batch_is_named_with_its_chain_and_place(rt, kind) -> None:
+    fill(rt.db, rt.audit.key, MANY, shards=8)
+    drop_append_only(rt)
+    victim = MANY - 300
+    shard, place = _place_of(rt, victim)
+    if kind == "modified":
+        attack(rt, "UPDATE audit_events SET document_id = 4242 WHERE seq = :seq", seq=victim)
+    elif kind == "deleted":
+        attack(rt, "DELETE FROM audit_events WHERE seq = :seq", seq=victim)
+    elif kind == "reordered":
+        other = _seq_at(rt, shard, place + 2)
+        attack(rt, "UPDATE audit_events SET shard_seq = -1 WHERE seq = :a",
+               "UPDATE audit_events SET shard_seq = :place WHERE seq = :b",
+               "UPDATE audit_events SET shard_seq = :later WHERE seq = :a",
+               a=victim, b=other, place=place, later=place + 2)
+    else:
+        attack(rt, "DELETE FROM audit_events WHERE shard = :shard AND shard_seq >= :place", shard=shard, place=place)
+    first = verify_chain(rt.db, rt.audit.key, rt.audit.checkpoints).first
+    assert first is not None
+    assert (first.kind, first.shard, first.shard_seq) == (kind, shard, place), first
+    assert first.message.startswith(f"shard {shard}: ")
