@@ -51,9 +51,6 @@ NAME_COLUMNS = ("actor_display_name", "customer_name", "document_title", "subjec
 # The chain a CSV row belongs to and its place, last: exports made before sharding end at the names.
 PLACE_COLUMNS = ("shard", "shard_seq")
 CSV_HEADER = (*CHAINED_HEADER, *NAME_COLUMNS, *PLACE_COLUMNS)
-# Rows per chunk handed to the writer or the HTTP response: big enough to amortise the join and the
-# hash update, small enough that memory does not depend on the size of the export.
-LINES_PER_CHUNK = 1000
 # A spreadsheet runs a cell that starts like a formula (OWASP "CSV injection"); such cells, and cells that
 # already start with the apostrophe used to escape them (so unescaping is exact), get one apostrophe in
 # front. A failed sign-in is enough to put any text into the log, so every text column is escaped.
@@ -182,7 +179,9 @@ class AuditExport:
     def _jsonl(self, connection: Connection) -> Iterator[bytes]:
         """Each line is the record's canonical JSON (built by the database) with its MAC and the MAC it
         chains from (tracked along a full export, joined for a filtered one) and the names object (built
-        by the database too: a JSON encoder call per row cost as much as everything else together)."""
+        by the database too: a JSON encoder call per row cost as much as everything else together). One
+        chunk per batch of rows: big enough to amortise the join and the hash update, small enough that
+        memory does not depend on the size of the export. SQLite only (PostgreSQL copies, see `_copy`)."""
         full = self.filters.is_empty
         query = _with_names(rows.canonical_query(self.db.dialect, None if full else self.filters,
                                                  through_seq=self.through_seq, with_prev=not full), as_json=True)
