@@ -44,6 +44,9 @@ ROW_INDEX: dict[str, int] = {name: i for i, name in enumerate(ROW_COLUMNS)}
 _SHARD_AT = len(ROW_COLUMNS) + 1
 # Where a sharded record's chain position goes in its canonical text: after the "seq" field.
 SHARD_FIELDS: tuple[str, ...] = ("shard", "shard_seq")
+# Byte maps for HMAC's inner and outer key pads (see `hmac_pads`).
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
 INT_FIELDS = frozenset({"seq", "actor_id", "customer_id", "document_id", "version_id", "loan_id", "subject_user_id"})
 
 
@@ -121,18 +124,32 @@ def canonical_row_text(r: Sequence[Any], shard: int | None = None, shard_seq: in
     )
 
 
-def mac_function(key: bytes) -> Callable[[bytes], str]:
-    """A fast HMAC-SHA256 (hex) under `key`, for loops over millions of records.
+def hmac_pads(key: bytes) -> tuple[Any, Any]:
+    """The two SHA-256 states HMAC-SHA256 starts from under `key` (RFC 2104: the key, padded to a block,
+    XORed with 0x36 for the inner hash and 0x5c for the outer one), for loops over millions of records.
 
-    The key schedule (two SHA-256 blocks) is done once and copied per message, which is about a
-    third cheaper than a one-shot HMAC per record.
+    HMAC(m) = SHA256(outer ‖ SHA256(inner ‖ m)): a copy of each prepared state per message is the same
+    function as `hmac.new(key, m, sha256)`, byte for byte, without a Python-level HMAC object per record
+    (whose copy, update and hexdigest are each a Python method): about a third cheaper per record.
     """
-    copy = hmac.new(key, digestmod=hashlib.sha256).copy
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+
+
+def mac_function(key: bytes) -> Callable[[bytes], str]:
+    """A fast HMAC-SHA256 (hex) under `key` (see `hmac_pads`); loops that run per record inline it."""
+    inner, outer = hmac_pads(key)
+    inner_copy, outer_copy = inner.copy, outer.copy
 
     def mac(data: bytes) -> str:
-        h = copy()
+        h = inner_copy()
         h.update(data)
-        return h.hexdigest()
+        o = outer_copy()
+        o.update(h.digest())
+        return o.hexdigest()
 
     return mac
 

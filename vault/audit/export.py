@@ -23,6 +23,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,14 +51,16 @@ NAME_COLUMNS = ("actor_display_name", "customer_name", "document_title", "subjec
 # The chain a CSV row belongs to and its place, last: exports made before sharding end at the names.
 PLACE_COLUMNS = ("shard", "shard_seq")
 CSV_HEADER = (*CHAINED_HEADER, *NAME_COLUMNS, *PLACE_COLUMNS)
-# Rows per chunk handed to the writer or the HTTP response: big enough to amortise the join and the
-# hash update, small enough that memory does not depend on the size of the export.
-LINES_PER_CHUNK = 1000
 # A spreadsheet runs a cell that starts like a formula (OWASP "CSV injection"); such cells, and cells that
 # already start with the apostrophe used to escape them (so unescaping is exact), get one apostrophe in
 # front. A failed sign-in is enough to put any text into the log, so every text column is escaped.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 ESCAPE = "'"
+# A cell that starts like a formula in CSV text: right after a separator or a line feed, perhaps after the
+# quote that opens a quoted cell (carriage returns are looked for on their own; see `_needs_care`).
+_FORMULA_CELL = re.compile("[,\n]\"?[" + re.escape("".join(FORMULA_STARTS)) + "]")
+_RARE_STARTS = tuple(start for start in FORMULA_STARTS if start not in "-\r")
+_MINUS_CELLS = (",-", "\n-", ',"-', '\n"-')
 
 
 def escape_cell(value: Any) -> Any:
@@ -87,20 +90,25 @@ def manifest_key(event_seq: int) -> str:
     return f"{MANIFEST_PREFIX}{event_seq:020d}.manifest.json"
 
 
-def _with_names(query: Any) -> Any:
+def _with_names(query: Any, *, as_json: bool = False) -> Any:
     """`query` with the current names of the actor, customer, document and subject user added as its
-    last columns (outer joins: a record about something since deleted keeps its row, without a name)."""
+    last columns (outer joins: a record about something since deleted keeps its row, without a name);
+    with `as_json`, as one column holding the JSON Lines `names` object instead."""
     e = AuditEvent
     actor, subject = aliased(User), aliased(User)
-    labelled = [column.label(name) for column, name in zip(
-        (actor.display_name, Customer.name, Document.title, subject.display_name), NAME_COLUMNS, strict=True)]
-    return (query.add_columns(*labelled)
-            .outerjoin(actor, actor.id == e.actor_id).outerjoin(Customer, Customer.id == e.customer_id)
+    found = (actor.display_name, Customer.name, Document.title, subject.display_name)
+    if as_json:
+        pairs = [part for key, column in zip(NAME_KEYS, found, strict=True) for part in (literal(key), column)]
+        query = query.add_columns(func.json_object(*pairs).label("names"))
+    else:
+        query = query.add_columns(*(column.label(name) for column, name in zip(found, NAME_COLUMNS, strict=True)))
+    return (query.outerjoin(actor, actor.id == e.actor_id).outerjoin(Customer, Customer.id == e.customer_id)
             .outerjoin(Document, Document.id == e.document_id).outerjoin(subject, subject.id == e.subject_user_id))
 
 
-def _names_json(values: Any) -> str:
-    return json.dumps(dict(zip(NAME_KEYS, values, strict=True)), ensure_ascii=False, separators=(",", ":"))
+def _quoted(mac: str | None) -> str:
+    """A MAC as a JSON value: null for a record that is missing."""
+    return "null" if mac is None else f'"{mac}"'
 
 
 @dataclass
@@ -170,35 +178,34 @@ class AuditExport:
 
     def _jsonl(self, connection: Connection) -> Iterator[bytes]:
         """Each line is the record's canonical JSON (built by the database) with its MAC and the MAC it
-        chains from: tracked along a full export, joined for a filtered one."""
+        chains from (tracked along a full export, joined for a filtered one) and the names object (built
+        by the database too: a JSON encoder call per row cost as much as everything else together). One
+        chunk per batch of rows: big enough to amortise the join and the hash update, small enough that
+        memory does not depend on the size of the export. SQLite only (PostgreSQL copies, see `_copy`)."""
         full = self.filters.is_empty
         query = _with_names(rows.canonical_query(self.db.dialect, None if full else self.filters,
-                                                 through_seq=self.through_seq, with_prev=not full))
-        names_at = 5 if full else 6
+                                                 through_seq=self.through_seq, with_prev=not full), as_json=True)
         stats = self.stats
-        lines: list[str] = []
         last: dict[int, tuple[int, str]] = {}
-        for row in rows.stream(connection, query, self.batch):
-            seq, text, mac, shard, place = row[0], row[1], row[2], row[3], row[4]
+        for batch in rows.batches(connection, query, self.batch):
+            lines: list[str] = []
+            add = lines.append
             if full:
-                # The record before is the shard's previous row, unless records are missing (damage).
-                before = last.get(shard)
-                prev = before[1] if before is not None and before[0] == place - 1 else rows.mac_at(
-                    connection, shard, place - 1)
-                last[shard] = (place, mac)
+                for _seq, text, mac, shard, place, names in batch:
+                    # The record before is the shard's previous row, unless records are missing (damage).
+                    before = last.get(shard)
+                    prev = before[1] if before is not None and before[0] == place - 1 else rows.mac_at(
+                        connection, shard, place - 1)
+                    last[shard] = (place, mac)
+                    add(f'{text[:-1]},"mac":"{mac}","prev_mac":{_quoted(prev)},"names":{names}}}\n')
             else:
-                prev = row[5] if place > 1 else ""
+                for _seq, text, mac, _shard, place, prev, names in batch:
+                    add(f'{text[:-1]},"mac":"{mac}","prev_mac":{_quoted(prev if place > 1 else "")},'
+                        f'"names":{names}}}\n')
             if stats.first_seq is None:
-                stats.first_seq = seq
-            stats.last_seq = seq
-            stats.rows += 1
-            prev_text = "null" if prev is None else '"' + prev + '"'
-            lines.append(text[:-1] + ',"mac":"' + mac + '","prev_mac":' + prev_text + ',"names":'
-                         + _names_json(row[names_at:]) + "}\n")
-            if len(lines) >= LINES_PER_CHUNK:
-                yield self._emit("".join(lines))
-                lines.clear()
-        if lines:
+                stats.first_seq = batch[0][0]
+            stats.last_seq = batch[-1][0]
+            stats.rows += len(batch)
             yield self._emit("".join(lines))
 
     def _csv_query(self, *, with_prev: bool = True) -> Any:
@@ -336,6 +343,39 @@ def _escaped_sql(column: Any) -> Any:
 
 
 def _write_rows(buffer: io.StringIO, writer: Any, batch: Any) -> None:
+    """Write a batch of rows, escaped: all at once when no cell can need it, else row by row.
+
+    Nearly every batch has no cell that starts like a formula and no carriage return, so the writer
+    takes the whole batch in one call, and a search of its text confirms that nothing in it needed
+    escaping: a cell that starts with one of `FORMULA_STARTS` shows as that character right after a
+    separator or a line feed, perhaps after the quote that opens a quoted cell, and a carriage return
+    anywhere is data (the line terminator is "\n"). A match (some are false alarms, a minus sign after
+    a comma inside a quoted JSON cell, say) only sends the batch down the careful path.
+    """
+    start = buffer.tell()
+    writer.writerows(batch)
+    # A line feed in front: the batch's first cell starts a line too.
+    if not _needs_care("\n" + buffer.getvalue()[start:]):
+        return
+    buffer.seek(start)
+    buffer.truncate()
+    _write_rows_carefully(buffer, writer, batch)
+
+
+def _needs_care(text: str) -> bool:
+    """Whether CSV text may hold a cell that `escape_cell` changes, or a carriage return.
+
+    Searching single characters is what `str` does fastest, so the characters that almost never occur
+    are looked for first and the precise pattern runs only when one does; the minus sign, common inside
+    cells (times, versions), is looked for only where a cell starts."""
+    if "\r" in text:
+        return True
+    if any(start in text for start in _RARE_STARTS):
+        return _FORMULA_CELL.search(text) is not None
+    return any(start in text for start in _MINUS_CELLS)
+
+
+def _write_rows_carefully(buffer: io.StringIO, writer: Any, batch: Any) -> None:
     """Write escaped rows. Python 3.11's writer quotes a cell holding a line feed but not one holding a
     lone carriage return, which a reader then takes for a line break; such rare rows are written with
     "\r\n" as terminator (so the writer quotes them) and the terminator turned back into "\n"."""
