@@ -16,7 +16,10 @@ then prints, per database:
   1.25 at 1 MiB, 1.05 at 64 MiB);
 * throughput with 16 concurrent clients (separate processes, one document each): views per second
   through the product (one request, and two steps) beside the baseline's requests per second (goal for
-  the one-request flow: at least 0.35 of the baseline).
+  the one-request flow: at least 0.35 of the baseline);
+* memory: the largest resident set of one product worker, sampled every 20 ms, under the 16-client load
+  and during one-request views of each size, up to 1 GiB (not with ``--quick``); goals: at most
+  150 MiB per worker under load, and flat in file size (a 1 GiB view at most 16 MiB above a 4 KiB one).
 
 Grade-1 files with a very large view quota are used, and the policy file lets the grade's original bytes
 leave (``download_original``), so quotas and loans never stop the bench and the bytes compared are the
@@ -39,6 +42,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -71,6 +75,9 @@ MIB = 1024 * KIB
 SIZES = (4 * KIB, 1 * MIB, 64 * MIB)
 GOALS = {4 * KIB: 2.0, 1 * MIB: 1.25, 64 * MIB: 1.05}
 THROUGHPUT_GOAL = 0.35
+RSS_GOAL_MIB = 150.0  # per worker, under load
+FLAT_MIB = 16.0  # "flat in file size": a 1 GiB view may cost a worker at most this much more than a 4 KiB one
+HUGE = 1024 * MIB
 ROUNDS = {4 * KIB: 300, 1 * MIB: 60, 64 * MIB: 10}
 QUICK_ROUNDS = {4 * KIB: 60, 1 * MIB: 15, 64 * MIB: 3}
 CLIENTS = 16
@@ -160,7 +167,8 @@ def product_settings(work: Path, database_url: str, seaweed: SeaweedServer) -> d
     }
 
 
-def seed(env: dict[str, str], clients: int) -> tuple[dict[int, Stored], list[Stored], str, list[str]]:
+def seed(env: dict[str, str], clients: int, extra_sizes: tuple[int, ...] = ()
+         ) -> tuple[dict[int, Stored], list[Stored], str, list[str]]:
     """Users, one customer, one document per size and one small document per concurrent client.
 
     Returns the latency documents by size, the throughput documents, the latency reader's token and
@@ -188,7 +196,7 @@ def seed(env: dict[str, str], clients: int) -> tuple[dict[int, Stored], list[Sto
             owned = [customers.create_customer(rt, session, compiler, name=f"Bench customer {n:02d}",
                                                segment="ordinary", owner=reader, ctx=ctx)
                      for n, reader in enumerate(readers)]
-        by_size = {size: upload(rt, compiler, owned[0], f"latency-{size}", size) for size in SIZES}
+        by_size = {size: upload(rt, compiler, owned[0], f"latency-{size}", size) for size in (*SIZES, *extra_sizes)}
         spread = [upload(rt, compiler, owned[n + 1], f"spread-{n:02d}", THROUGHPUT_SIZE) for n in range(clients)]
     finally:
         rt.close()
@@ -212,6 +220,9 @@ def upload(rt: Runtime, compiler: Any, customer: Any, name: str, size: int) -> S
 # -- servers -------------------------------------------------------------------------------------------
 
 
+SERVERS: dict[int, int] = {}  # port -> gunicorn master pid, for the memory sampler
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -232,6 +243,7 @@ def gunicorn(app: str, env: dict[str, str], workers: int, threads: int, ready_pa
         command += ["--chdir", str(chdir)]
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BASELINE_"))}
     process = subprocess.Popen([*command, app], cwd=ROOT, env={**clean, **env}, start_new_session=True)
+    SERVERS[port] = process.pid
     try:
         wait_ready(port, ready_path, process)
         yield port
@@ -357,6 +369,52 @@ class InProcess:
 # -- measurements --------------------------------------------------------------------------------------
 
 
+# -- memory ----------------------------------------------------------------------------------------------
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def workers_of(master: int) -> list[int]:
+    with open(f"/proc/{master}/task/{master}/children", encoding="ascii") as children:
+        return [int(pid) for pid in children.read().split()]
+
+
+class RssSampler:
+    """The largest resident set of any one worker of a gunicorn, sampled every 20 ms while a block runs."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self.peaks: dict[str, float] = {}
+
+    def now(self) -> float:
+        return max((_rss_mib(pid) for pid in workers_of(self.master)), default=0.0)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        stop = threading.Event()
+        peak = [self.now()]
+
+        def sample() -> None:
+            while not stop.wait(0.02):
+                with contextlib.suppress(OSError, ValueError):
+                    peak[0] = max(peak[0], self.now())
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self.peaks[name] = max(peak[0], self.now())
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile: with few samples p99 is the slowest one, never an interpolation."""
     ordered = sorted(values)
@@ -426,7 +484,7 @@ def throughput(kind: str, port: int, tokens: list[str], spread: list[Stored], du
 
 
 def report(title: str, results: dict[int, dict[str, list[float]]], rates: dict[str, float],
-           args: argparse.Namespace) -> bool:
+           memory: dict[str, float], args: argparse.Namespace) -> bool:
     print()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"View latency, ms ({title}; gunicorn gthread {args.workers} workers x {args.threads} threads for "
@@ -463,6 +521,22 @@ def report(title: str, results: dict[int, dict[str, list[float]]], rates: dict[s
     two = rates["two"]
     print(f"  (T) views/s in two steps (open + content): {two:8.1f}   T/B {two / rates['baseline']:.2f}")
     print()
+    print(f"Server memory: the largest worker's resident set, MiB (gunicorn {args.workers} x {args.threads}, "
+          "MALLOC_ARENA_MAX=2)")
+    for name, value in memory.items():
+        shown = f"one-request views of {name}" if name[0].isdigit() else name
+        print(f"  {shown:<40} {value:8.1f}")
+    loaded = max(value for name, value in memory.items() if name != "idle after the latency rounds")
+    met = loaded <= RSS_GOAL_MIB
+    all_met &= met
+    print(f"  goal <= {RSS_GOAL_MIB:.0f} MiB per worker under load: {'met' if met else 'NOT met'} ({loaded:.1f})")
+    sized = [name for name in memory if name[0].isdigit()]
+    growth = memory[sized[-1]] - memory[sized[0]]
+    met = growth <= FLAT_MIB
+    all_met &= met
+    print(f"  flat from {sized[0]} to {sized[-1]} (at most {FLAT_MIB:.0f} MiB more): "
+          f"{'met' if met else 'NOT met'} ({growth:+.1f} MiB)")
+    print()
     print("A: in-process minio GET + decrypt; B: the same served by bench/baseline_app.py over loopback HTTP;")
     print("C: POST /api/v1/documents/{id}/content (policy, quota, view, audit, commit, then the bytes);")
     print("T: POST /api/v1/documents/{id}/views then GET its content URL (the browsers' two-step flow).")
@@ -483,7 +557,7 @@ def run(database: str, args: argparse.Namespace, rounds: dict[int, int], warmup:
             url = f"sqlite:///{work / 'vault.db'}"
         env = product_settings(work, url, seaweed)
         print(f"{database}: seeding: uploading the files through the product ...", file=sys.stderr, flush=True)
-        by_size, spread, token, tokens = seed(env, args.clients)
+        by_size, spread, token, tokens = seed(env, args.clients, () if args.quick else (HUGE,))
         args.spread = spread
         manifest = work / "manifest.json"
         manifest.write_text(json.dumps({d.name: d.manifest() for d in [*by_size.values(), *spread]}))
@@ -495,7 +569,9 @@ def run(database: str, args: argparse.Namespace, rounds: dict[int, int], warmup:
             "BASELINE_MANIFEST": str(manifest),
         }
         first = by_size[SIZES[0]].name
-        with gunicorn("vault:create_app()", env, args.workers, args.threads, "/healthz") as product_port, \
+        # As the production command runs it (README, Deployment): two malloc arenas per process.
+        product_env = {**env, "MALLOC_ARENA_MAX": "2"}
+        with gunicorn("vault:create_app()", product_env, args.workers, args.threads, "/healthz") as product_port, \
                 gunicorn("baseline_app:app", baseline_env, args.workers, args.threads, f"/objects/{first}",
                          chdir=ROOT / "bench") as baseline_port:
             readers: dict[str, Any] = {
@@ -505,15 +581,23 @@ def run(database: str, args: argparse.Namespace, rounds: dict[int, int], warmup:
                 "T": ProductClient(product_port, token),
             }
             print(f"{database}: latency ...", file=sys.stderr, flush=True)
-            results = latency(readers, by_size, rounds, warmup)
+            results = latency(readers, {size: by_size[size] for size in SIZES}, rounds, warmup)
             print(f"{database}: throughput ...", file=sys.stderr, flush=True)
-            rates = {
-                "baseline": throughput("baseline", baseline_port, tokens, spread, args.duration),
-                "one": throughput("one", product_port, tokens, spread, args.duration),
-                "two": throughput("two", product_port, tokens, spread, args.duration),
-            }
+            sampler = RssSampler(SERVERS[product_port])
+            memory = {"idle after the latency rounds": sampler.now()}
+            rates = {"baseline": throughput("baseline", baseline_port, tokens, spread, args.duration)}
+            with sampler.phase("under load"):
+                rates["one"] = throughput("one", product_port, tokens, spread, args.duration)
+            rates["two"] = throughput("two", product_port, tokens, spread, args.duration)
+            print(f"{database}: memory ...", file=sys.stderr, flush=True)
+            for size, document in by_size.items():
+                with sampler.phase(label(size)):
+                    for _ in range(1 if size >= 64 * MIB else 10):
+                        if readers["C"].read(document) != document.size:
+                            raise RuntimeError(f"a view of {label(size)} was cut short")
+            memory.update(sampler.peaks)
     title = "SeaweedFS, PostgreSQL" if database == "postgresql" else "SeaweedFS, SQLite"
-    report(title, results, rates, args)
+    report(title, results, rates, memory, args)
 
 
 def main(argv: list[str] | None = None) -> int:
