@@ -4,13 +4,14 @@
 #   make test    the whole suite, lint and coverage floor (scripts/test.sh); pytest options in ARGS="..."
 #   make test-fast  the everyday lane, under 5 minutes: SQLite only, no browser, nothing marked slow
 #   make lint    ruff
-#   make bench   every benchmark in bench/, each printing its table
+#   make bench   every benchmark in bench/ but the peer's, each printing its table
+#   make peer-bench  vault beside Mayan EDMS (installs Mayan with apt and pip; about half an hour)
 #   make clean   remove test artefacts and caches (distclean also removes .venv)
 
 VENV := .venv
 ARGS ?=
 
-.PHONY: run test test-fast lint bench clean distclean
+.PHONY: run test test-fast lint bench peer-bench clean distclean
 
 run:
 	bash scripts/bootstrap.sh
@@ -32,9 +33,14 @@ bench:
 	bash scripts/bootstrap.sh --test
 	@set -e; for bench in bench/[!_]*.py; do \
 		[ -e "$$bench" ] || { echo "no benchmarks in bench/"; exit 1; }; \
+		[ "$$bench" = bench/peer_bench.py ] && continue; \
 		echo "===== $$bench ====="; \
 		PYTHONPATH="$(CURDIR)" $(VENV)/bin/python "$$bench"; \
 	done
+
+peer-bench:
+	bash scripts/bootstrap.sh --test
+	PYTHONPATH="$(CURDIR)" $(VENV)/bin/python bench/peer_bench.py
 
 clean:
 	rm -rf test-artifacts htmlcov .coverage .coverage.* .pytest_cache .ruff_cache .hypothesis .import_linter_cache build dist
