@@ -164,6 +164,7 @@ def product_settings(work: Path, database_url: str, seaweed: SeaweedServer) -> d
         "VAULT_S3_BUCKET": seaweed.bucket,
         "VAULT_S3_SECURE": "false",
         "VAULT_LOG_LEVEL": "WARNING",
+        "VAULT_MAX_UPLOAD_MB": "2048",  # the memory check views a 1 GiB file
     }
 
 
