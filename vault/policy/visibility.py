@@ -46,7 +46,6 @@ from vault.policy.core import Decision, allow, deny
 
 LOOKUP_GRANT = timedelta(hours=24)
 _WORKING_ROLES = frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER})
-_ALL_ROLES = frozenset(Role)
 
 
 def reports_of(manager_id: int | BindParameter[int]):
@@ -108,7 +107,7 @@ def visible_documents_by_parameter(actor: User) -> ColumnElement[bool]:
     """`visible_documents` for statements built once and run often (a view's opening): the same
     condition for everyone with the actor's roles, the actor bound at execution (`visibility_values`)."""
     roles = actor.role_set
-    return _documents_seen_by_parameter(frozenset(roles & _ALL_ROLES), bool(roles & _WORKING_ROLES)
+    return _documents_seen_by_parameter(roles, bool(roles & _WORKING_ROLES)
                                         and actor.customers_suspended_at is None)
 
 

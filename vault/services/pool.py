@@ -183,6 +183,25 @@ def _take(rt: Runtime, session: Session, customer: Customer, holder: User, *, ki
     return claim
 
 
+def _pooled_for(rt: Runtime, session: Session, actor: User, holder_id: int,
+                customer_id: int) -> tuple[Customer, int, int]:
+    """What a claim or an assignment weighs, under the locks they take in the same order (the person
+    who would hold it, then the customer): the customer, still pooled, and the claims of its segment
+    the person holds with their limit.
+
+    Raises:
+        policy.Denied: `not_in_pool` (it has an owner the actor sees).
+        NotFound: no such customer, or one with an owner the actor does not see.
+    """
+    _lock_person(session, holder_id)
+    customer = _lock_customer(session, customer_id)
+    if customer is None:
+        raise NotFound("customer", customer_id=customer_id)
+    if customer.owner_id is not None:
+        _not_in_pool(actor, customer)
+    return customer, open_claims(session, holder_id, customer.segment), rt.settings.pool.max_claims(customer.segment)
+
+
 def claim(rt: Runtime, session: Session, actor: User, customer_id: int, *, ctx: AccessContext) -> Customer:
     """The actor takes a pooled customer and becomes its owner.
 
@@ -195,15 +214,8 @@ def claim(rt: Runtime, session: Session, actor: User, customer_id: int, *, ctx: 
     policy.require(actor, Action.POOL_CLAIM, audit={"customer_id": customer_id})
     if actor.customers_suspended_at is not None:
         raise policy.Denied(policy.deny("access_suspended"), customer_id=customer_id)
-    _lock_person(session, actor.id)
-    customer = _lock_customer(session, customer_id)
-    if customer is None:
-        raise NotFound("customer", customer_id=customer_id)
-    if customer.owner_id is not None:
-        _not_in_pool(actor, customer)
+    customer, held, limit = _pooled_for(rt, session, actor, actor.id, customer_id)
     settings = rt.settings.pool
-    held = open_claims(session, actor.id, customer.segment)
-    limit = settings.max_claims(customer.segment)
     policy.require(actor, Action.POOL_CLAIM, customer, claim_roles=settings.claim_roles(customer.segment),
                    held=held, limit=limit, audit={"customer_id": customer.id})
     claimed = _take(rt, session, customer, actor, kind="claim", assigned_by=None)
@@ -229,15 +241,8 @@ def assign(rt: Runtime, session: Session, actor: User, customer_id: int, owner: 
     policy.require(actor, Action.POOL_ASSIGN, audit={"customer_id": customer_id, "subject_user_id": owner.id})
     if not owner.can_sign_in or not (owner.role_set & set(OWNER_ROLES)):
         raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
-    _lock_person(session, owner.id)
-    customer = _lock_customer(session, customer_id)
-    if customer is None:
-        raise NotFound("customer", customer_id=customer_id)
-    if customer.owner_id is not None:
-        _not_in_pool(actor, customer)
+    customer, held, limit = _pooled_for(rt, session, actor, owner.id, customer_id)
     settings = rt.settings.pool
-    held = open_claims(session, owner.id, customer.segment)
-    limit = settings.max_claims(customer.segment)
     policy.require(actor, Action.POOL_ASSIGN, customer, gaining=owner,
                    claim_roles=settings.claim_roles(customer.segment), held=held, limit=limit,
                    audit={"customer_id": customer.id, "subject_user_id": owner.id})
