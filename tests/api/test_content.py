@@ -181,7 +181,7 @@ def test_fifty_simultaneous_requests_on_a_quota_of_three_give_three(api, app, rt
         assert session.scalar(select(func.count(AuditEvent.seq))) == session.scalar(select(func.max(AuditEvent.seq)))
 
 
-def test_alerts_run_after_the_view_and_a_lost_evaluation_is_swept(api, rt, customer_id, monkeypatch):
+def test_alerts_run_after_the_view_and_a_lost_evaluation_is_swept(api, rt, customer_id, monkeypatch, caplog):
     document_id = api.upload(customer_id, grade=1)
     assert fetch(api, document_id).get_data() == PDF  # the person's first place: no baseline, no alert
 
@@ -195,6 +195,11 @@ def test_alerts_run_after_the_view_and_a_lost_evaluation_is_swept(api, rt, custo
     assert alerts_of(rt, "new_place") == []
     later = view_rows(rt)[-1]
     assert later.alerts_at is None
+    # The rules share the unit that records the end; their failure rolled it back, and the end was
+    # recorded again on its own.
+    assert (later.status, later.bytes_sent) == (ViewStatus.DELIVERED, len(PDF))
+    assert [f'"view_id":{later.id}' in e.detail for e in events(rt, "content:delivered")] == [False, True]
+    assert "recorded alone" in caplog.text
     # Not before its own request had its chance; then once, and never again.
     with rt.db.session() as session:
         assert maintenance.run(rt, session, ctx=AccessContext.cli()).views_evaluated == 0

@@ -354,8 +354,8 @@ def guarded(session: Session, what: str, evaluate: Callable[[], object]) -> None
 @events.listen("view.opened")
 def on_view_opened(session: Session, rt: Runtime, view: DocumentView, own_unit: bool = False, **_: Any) -> None:
     if own_unit:
-        # Nothing else is in the unit: a fault rolls back the evaluation itself, which leaves the view
-        # to the maintenance sweep, so no savepoint is needed (two round trips fewer per view).
+        # A fault rolls back the unit, which leaves the view to the maintenance sweep (and the unit's
+        # owner redoes what else it held), so no savepoint is needed (two round trips fewer per view).
         evaluate_view(rt, session, view)
     else:
         guarded(session, "a view", lambda: evaluate_view(rt, session, view))

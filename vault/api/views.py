@@ -114,7 +114,8 @@ def open_content(document_id: int) -> Any:
     except BaseException:
         views_service.drop(claim)  # the bytes read ahead go nowhere
         raise
-    delivery = views_service.open_delivery(runtime(), claim, then=lambda: view_alerts.run(pending))
+    delivery = views_service.open_delivery(
+        runtime(), claim, then=(lambda unit: view_alerts.run_in(unit, pending)) if pending else None)
     return content_response(delivery)
 
 

@@ -4,8 +4,9 @@ Opening a view holds the quota row and the audit chain head until it commits; th
 table and the audit log and may raise alerts, which is work every other opening would wait for. So the
 opening only notes (in its session) that its view is to be looked at, and once the opening has
 committed the rules run in a short unit of work of their own, in the same request thread: not a queue
-that a crash could lose. A delivery in one request runs them after its last byte instead (see the API's
-content route), so they cost its client nothing.
+that a crash could lose. A delivery in one request runs them after its last byte instead, in the short
+unit that records how the delivery ended (`run_in`; see the API's content route), so they cost its
+client nothing and cost no transaction of their own.
 
 Each view row carries `alerts_at`, set in the same unit that evaluates the rules for it, by a
 conditional UPDATE: the rules run for a view once, whoever gets there first. If that unit fails (the
@@ -75,12 +76,23 @@ def run(pending: list[Pending]) -> None:
             log.exception("early warning: view %d not evaluated now; the maintenance sweep will", item.view_id)
 
 
+def run_in(session: Session, pending: list[Pending]) -> None:
+    """Evaluate each view in `session`, a short unit that ends after them (a delivery's end record).
+
+    A fault in a rule propagates: the caller rolls the unit back and redoes what else it held, and the
+    views stay unevaluated, for the sweep (as `run`'s own units do).
+    """
+    for item in pending:
+        evaluate(item.rt, session, item.view_id, exhausted=item.exhausted, own_unit=True)
+
+
 def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, now: datetime | None = None,
              own_unit: bool = False) -> bool:
     """Claim the view's evaluation and run the rules on it, in the caller's unit of work.
 
-    `own_unit`: the unit holds this evaluation only, so a fault in a rule may roll it all back (the view
-    stays unevaluated, for the sweep); otherwise each rule's fault is logged and undone on its own.
+    `own_unit`: a fault in a rule may roll the whole unit back (the view stays unevaluated, for the
+    sweep; the unit's owner redoes anything else it held); otherwise each rule's fault is logged and
+    undone on its own.
 
     Returns False when the view was evaluated already (by its request or by a sweep).
     """

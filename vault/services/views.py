@@ -527,13 +527,14 @@ def drop(claim: Claim) -> None:
         claim.ahead.discard()
 
 
-def open_delivery(rt: Runtime, claim: Claim, then: Callable[[], None] | None = None) -> Delivery:
+def open_delivery(rt: Runtime, claim: Claim, then: Callable[[Session], None] | None = None) -> Delivery:
     """Open the decrypted stream of a committed claim, outside any transaction.
 
     The first segment is decrypted before this returns, so every failure known before the first byte
     refunds the view (in a unit of work of its own) and raises, with nothing sent. `then` runs once the
-    delivery has ended and its end is recorded, however it ended (the early-warning rules of a view
-    opened in the same request: they wait for the last byte, not the client).
+    delivery has ended, however it ended, in the short unit that records the end (the early-warning
+    rules of a view opened in the same request: they wait for the last byte, not the client, and share
+    the end's transaction rather than paying for one of their own; see `_record_end`).
 
     Raises:
         ContentUnavailable: storage down (503) or content not decryptable (500); refunded.
@@ -541,11 +542,7 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[], None] | None = N
     view_id, version, download = claim.view_id, claim.version, claim.download
 
     def finish(outcome: str, sent: int, cause: str | None) -> None:
-        try:
-            _record_end(rt, view_id, claim.actor, claim.audit, outcome, sent, cause, claim.ctx)
-        finally:
-            if then is not None:
-                then()
+        _record_end(rt, view_id, claim.actor, claim.audit, outcome, sent, cause, claim.ctx, then=then)
 
     try:
         if claim.ahead is not None:
@@ -655,24 +652,43 @@ _END_ACTIONS = {"delivered": AuditAction.CONTENT_DELIVERED, "partial": AuditActi
 
 
 def _record_end(rt: Runtime, view_id: int, actor: User, audit: dict[str, int | None], outcome: str, sent: int,
-                cause: str | None, ctx: AccessContext) -> None:
-    """Record how a delivery ended, in a short transaction of its own.
+                cause: str | None, ctx: AccessContext, then: Callable[[Session], None] | None = None) -> None:
+    """Record how a delivery ended, in a short transaction of its own, with `then`'s work in it.
 
     `actor` (detached from the request's closed session, its columns loaded) and `audit` (the view's
     targets) were read when the view was claimed and do not change, so they are not read again.
+
+    `then` (the view's early-warning rules) must not cost the end its record: if it fails, the unit rolls
+    back and the end is recorded alone; what `then` left undone is the maintenance sweep's (the rules'
+    views stay marked unevaluated).
     """
-    with rt.db.session() as session:
-        if outcome == "refund":
-            view = session.get(DocumentView, view_id)
-            assert view is not None
-            quota.refund(rt, session, view, cause=cause or "not_sent", actor=actor, ctx=ctx)
+    if then is not None:
+        try:
+            with rt.db.session() as session:
+                _write_end(rt, session, view_id, actor, audit, outcome, sent, cause, ctx)
+                then(session)
             return
-        status = ViewStatus.DELIVERED if outcome == "delivered" else ViewStatus.PARTIAL
-        session.execute(_DELIVERY_ENDED, {"view": view_id, "status": status, "sent": sent, "at": utcnow()})
-        detail: dict[str, object] = {"view_id": view_id, "bytes": sent}
-        if cause:
-            detail["cause"] = cause
-        rt.audit.record(
-            session, action=_END_ACTIONS[outcome], actor=actor, ctx=ctx,
-            outcome="allowed" if outcome == "delivered" else "failed", detail=detail, **audit,
-        )
+        except Exception:
+            log.exception("view %d: its end and what follows it could not commit together; the end is "
+                          "recorded alone", view_id)
+    with rt.db.session() as session:
+        _write_end(rt, session, view_id, actor, audit, outcome, sent, cause, ctx)
+
+
+def _write_end(rt: Runtime, session: Session, view_id: int, actor: User, audit: dict[str, int | None],
+               outcome: str, sent: int, cause: str | None, ctx: AccessContext) -> None:
+    """The end of a delivery, in the caller's transaction: a refund, or the view's status and its record."""
+    if outcome == "refund":
+        view = session.get(DocumentView, view_id)
+        assert view is not None
+        quota.refund(rt, session, view, cause=cause or "not_sent", actor=actor, ctx=ctx)
+        return
+    status = ViewStatus.DELIVERED if outcome == "delivered" else ViewStatus.PARTIAL
+    session.execute(_DELIVERY_ENDED, {"view": view_id, "status": status, "sent": sent, "at": utcnow()})
+    detail: dict[str, object] = {"view_id": view_id, "bytes": sent}
+    if cause:
+        detail["cause"] = cause
+    rt.audit.record(
+        session, action=_END_ACTIONS[outcome], actor=actor, ctx=ctx,
+        outcome="allowed" if outcome == "delivered" else "failed", detail=detail, **audit,
+    )
