@@ -222,12 +222,11 @@ def build(rt: Runtime, users: Any) -> Scene:
         departures.confirm_contact(rt, session, scene.user(session, "sue"), item, contact_date=today(rt.settings),
                                    note=t.contact_note, ctx=CTX)
         scene.alert_notice = session.scalar(select(Alert.id).where(Alert.user_id == scene.ids["sam"]))
-        alert = raise_alert(rt, session, scene.user(session, "ann"),
-                            Finding("new_place", Severity.LOW, "badinput-window", t.alert_summary,
-                                    {"codes": [f"code {XSS}"], "places": [t.place]}))
-        scene.alert_ann = alert.id
+        scene.alert_ann = raise_alert(rt, session, scene.user(session, "ann"), Finding(
+            "new_place", Severity.LOW, "badinput-window", t.alert_summary,
+            {"codes": [f"code {XSS}"], "places": [t.place]}))
         scene.alert_ann_open = raise_alert(rt, session, scene.user(session, "ann"), Finding(
-            "outside_hours", Severity.MEDIUM, "badinput-window", t.open_alert_summary, {"places": [t.place]})).id
+            "outside_hours", Severity.MEDIUM, "badinput-window", t.open_alert_summary, {"places": [t.place]}))
     with rt.db.session() as session:
         desk.resolve(rt, session, scene.user(session, "aud"), session.get(Alert, scene.alert_ann),
                      note=t.resolution, ctx=CTX)

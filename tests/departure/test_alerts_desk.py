@@ -24,7 +24,7 @@ def alert_ids(rt, company) -> dict[str, int]:
     with rt.db.session() as session:
         about_ann = raise_alert(rt, session, company.user(session, "ann"),
                                 Finding("probing", Severity.HIGH, "2026-01-01T10", "5 refused attempts", {}))
-    return {"sam": about_sam.id, "ann": about_ann.id, "doc": doc}
+    return {"sam": about_sam.id, "ann": about_ann, "doc": doc}
 
 
 def test_the_auditor_reads_alerts_with_links_into_the_audit_trail(app, company, alert_ids):

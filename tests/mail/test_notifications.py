@@ -90,7 +90,7 @@ def test_people_without_an_address_or_access_get_nothing(rt, cast, smtp) -> None
 def test_a_security_alert_reaches_the_contacts_once_per_severity(rt, cast, smtp) -> None:
     finding = Finding("probing", Severity.MEDIUM, "w1", "Ten refused attempts", {})
     with rt.db.session() as session:
-        alert_id = raise_alert(rt, session, session.get(User, cast["ann"]), finding).id
+        alert_id = raise_alert(rt, session, session.get(User, cast["ann"]), finding)
     with rt.db.session() as session:  # same window, same severity: evidence added, no new mail
         raise_alert(rt, session, session.get(User, cast["ann"]), finding)
     send(rt)

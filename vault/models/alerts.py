@@ -69,16 +69,30 @@ class Alert(Base):
 
     @params.setter
     def params(self, value: dict[str, Any] | None) -> None:
-        self.summary_params = (json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                               if value else None)
+        self.summary_params = params_text(value)
 
     @property
     def evidence(self) -> dict[str, Any]:
-        return json.loads(self.evidence_json or "{}")
+        return evidence_of(self.evidence_json)
 
     @evidence.setter
     def evidence(self, value: dict[str, Any]) -> None:
-        self.evidence_json = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        self.evidence_json = evidence_text(value)
+
+
+def evidence_of(text: str | None) -> dict[str, Any]:
+    """An alert's evidence from its stored JSON."""
+    return json.loads(text or "{}")
+
+
+def evidence_text(value: dict[str, Any]) -> str:
+    """The stored JSON of an alert's evidence (also written by an UPDATE that loads no object)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def params_text(value: dict[str, Any] | None) -> str | None:
+    """The stored JSON of a summary's sentence id and values (None when there are none)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if value else None
 
 
 class QuotaExhaustion(Base):
