@@ -61,8 +61,13 @@ def test_a_view_costs_at_most_six_statements_and_one_commit_before_its_first_byt
     statements, commits = before
     assert commits == 1, statements
     assert len(statements) <= LIMITS[db_backend], "\n".join(statements)
-    # After the last byte: the closing record and the early-warning rules, together in one short unit.
+    # After the last byte: the closing record and the early-warning rules, together in one short unit,
+    # the end's audit append last (it holds the chain head's lock until the commit).
     assert recorder.commits == 2
+    after = recorder.statements[len(statements):]
+    head = [n for n, statement in enumerate(after) if "audit_head" in statement]
+    rules = [n for n, statement in enumerate(after) if "alerts_at" in statement]
+    assert head and rules and max(rules) < min(head), "\n".join(after)
 
 
 def test_a_stamped_viewer_page_costs_one_statement_beyond_authentication(api, app, rt):

@@ -658,15 +658,16 @@ def _record_end(rt: Runtime, view_id: int, actor: User, audit: dict[str, int | N
     `actor` (detached from the request's closed session, its columns loaded) and `audit` (the view's
     targets) were read when the view was claimed and do not change, so they are not read again.
 
-    `then` (the view's early-warning rules) must not cost the end its record: if it fails, the unit rolls
-    back and the end is recorded alone; what `then` left undone is the maintenance sweep's (the rules'
-    views stay marked unevaluated).
+    `then` (the view's early-warning rules) runs first, so that the end's audit append, which holds the
+    chain head's lock until the commit, comes last, as every append does. It must not cost the end its
+    record: if it fails, the unit rolls back and the end is recorded alone; what `then` left undone is
+    the maintenance sweep's (the rules' views stay marked unevaluated).
     """
     if then is not None:
         try:
             with rt.db.session() as session:
-                _write_end(rt, session, view_id, actor, audit, outcome, sent, cause, ctx)
                 then(session)
+                _write_end(rt, session, view_id, actor, audit, outcome, sent, cause, ctx)
             return
         except Exception:
             log.exception("view %d: its end and what follows it could not commit together; the end is "
