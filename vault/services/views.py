@@ -32,6 +32,7 @@ from flask_babel import lazy_gettext as _l
 from PIL import Image
 from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crypto import CryptoError
 from storage import ObjectNotFound, StorageError
@@ -349,9 +350,11 @@ def _spend_and_record(
         status=ViewStatus.DELIVERING if claimed else ViewStatus.RESERVED, started_at=now if claimed else None,
         token_hash=hash_secret(secret), opened_at=now, expires_at=expires_at,
     )
-    view.document, view.user, view.version = document, actor, version  # known already; nothing to load again
     session.add(view)
     session.flush()
+    # Known already, so nothing is loaded again; set as loaded, so the flush above had nothing to cascade.
+    for name, value in (("document", document), ("user", actor), ("version", version)):
+        set_committed_value(view, name, value)
     remaining = limit - used
     view_alerts.defer(session, rt, view.id, exhausted=remaining == 0)
     # Last, right before the caller commits: appending to the audit chain locks its head row until
