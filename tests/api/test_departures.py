@@ -39,8 +39,9 @@ def test_an_hr_system_gives_notice_reads_it_and_withdraws_it(api, rt, cast):
     listed = api.get("/api/v1/departures", "aud").get_json()["departures"]
     assert [d["id"] for d in listed] == [departure["id"]]
     shown = api.get(f"/api/v1/departures/{departure['id']}", "aud").get_json()
-    assert shown["customers"] == [{"customer_id": customer, "to_user_id": cast["bea"].id, "key": False,
-                                   "settled": True}]
+    [entry] = shown["customers"]
+    assert entry == {"item_id": entry["item_id"], "customer_id": customer, "to_user_id": cast["bea"].id,
+                     "key": False, "settled": True}
     report = api.get(f"/api/v1/departures/{departure['id']}/report?format=csv", "aud")
     assert report.status_code == 200 and report.mimetype == "text/csv" and b"Acme" in report.get_data()
     pdf = api.get(f"/api/v1/departures/{departure['id']}/report?format=pdf", "aud")

@@ -60,3 +60,80 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(rt, company, tmp_path):
     assert company.events("departure:start") == []
     assert company.refresh("sam").status == "active"
     assert run_cli(rt, tmp_path, "departures", "run").output.strip().endswith("0 departure(s) processed")
+
+
+def test_update_and_reassign_from_the_command_line(rt, company, tmp_path):
+    company.customer("Vip Holdings", "vip")
+    plain = company.customer("Plain Shop")
+    corner = company.customer("Corner Store")
+    started = run_cli(rt, tmp_path, "departure", "start", "sam", "--last-day", days_from_today(14).isoformat(),
+                      "--successor", "sue", "--notice-date", days_from_today(-10).isoformat())
+    assert started.exit_code == 0, started.output
+    moved = run_cli(rt, tmp_path, "departure", "update", "sam", "--last-day", days_from_today(20).isoformat(),
+                    "--successor", "tom", "--note", "Moving in June")
+    assert moved.exit_code == 0, moved.output
+    assert f"last working day {days_from_today(20).isoformat()}, successor tom" in moved.output
+    (event,) = company.events("departure:update")
+    assert (event.actor_name, event.user_agent, event.subject_user_id) == (
+        operator_name(), "vault-cli", company.ids["sam"])
+    detail = json.loads(event.detail)
+    assert detail["successor_id"] == {"from": company.ids["sue"], "to": company.ids["tom"]} and detail["note"]
+    with rt.db.session() as session:
+        assert {c.owner_id for c in session.scalars(select(Customer))} == {company.ids["tom"]}
+    # One customer to someone else, by name; another to the shared pool, by id.
+    to_sue = run_cli(rt, tmp_path, "departure", "reassign", "sam", "Plain Shop", "--to", "sue")
+    assert to_sue.exit_code == 0 and "Plain Shop: now with sue" in to_sue.output, to_sue.output
+    handover = json.loads(company.events("customer:handover")[-1].detail)
+    assert (handover["from_user_id"], handover["to_user_id"]) == (company.ids["tom"], company.ids["sue"])
+    pooled = run_cli(rt, tmp_path, "departure", "reassign", "sam", str(corner), "--pool")
+    assert pooled.exit_code == 0 and "Corner Store: back in the shared pool" in pooled.output, pooled.output
+    (returned,) = company.events("pool:return")
+    assert (returned.actor_name, returned.customer_id) == (operator_name(), corner)
+    with rt.db.session() as session:
+        assert session.get(Customer, plain).owner_id == company.ids["sue"]
+        assert session.get(Customer, corner).owner_id is None
+    shown = run_cli(rt, tmp_path, "departure", "show", "sam").output
+    assert "Corner Store" in shown and "pending" in shown
+    # A last day moved into the past ends access and carries out the last-day steps at once.
+    ended = run_cli(rt, tmp_path, "departure", "update", "sam", "--last-day", days_from_today(-1).isoformat())
+    assert ended.exit_code == 0 and "access ended" in ended.output, ended.output
+    assert company.refresh("sam").disabled and len(company.events("departure:offboard")) == 1
+
+
+def test_update_and_reassign_refuse_bad_input_and_change_nothing(rt, company, tmp_path):
+    company.customer("Plain Shop")
+    other = company.customer("Other Shop", owner="tom")
+    for args, message in (
+        (("departure", "update", "sam", "--note", "x"), "No such departure"),
+        (("departure", "reassign", "sam", "Plain Shop", "--to", "tom"), "No such departure"),
+    ):
+        result = run_cli(rt, tmp_path, *args)
+        assert result.exit_code != 0 and message in result.output, (args, result.output)
+    started = run_cli(rt, tmp_path, "departure", "start", "sam", "--last-day", days_from_today(14).isoformat(),
+                      "--successor", "sue")
+    assert started.exit_code == 0, started.output
+    for args, message in (
+        (("departure", "update", "sam"), "at least one of"),
+        (("departure", "update", "nobody", "--note", "x"), "No such user"),
+        (("departure", "update", "sam", "--last-day", "soon"), "Invalid value for '--last-day'"),
+        (("departure", "update", "sam", "--last-day", days_from_today(-5).isoformat()), "before the notice"),
+        (("departure", "update", "sam", "--successor", "ann"), "account manager"),
+        (("departure", "update", "sam", "--successor", "sam"), "someone other than"),
+        (("departure", "reassign", "sam", "Plain Shop"), "exactly one of"),
+        (("departure", "reassign", "sam", "Plain Shop", "--to", "tom", "--pool"), "exactly one of"),
+        (("departure", "reassign", "sam", "plain shop", "--to", "tom"), "no customer 'plain shop'"),
+        (("departure", "reassign", "sam", str(other), "--to", "tom"), "no customer"),
+        (("departure", "reassign", "sam", "Plain Shop", "--to", "nobody"), "No such user"),
+        (("departure", "reassign", "sam", "Plain Shop", "--to", "ann"), "account manager"),
+    ):
+        result = run_cli(rt, tmp_path, *args)
+        assert result.exit_code != 0, args
+        assert message in result.output, (args, result.output)
+    assert company.events("departure:update") == [] and company.events("pool:return") == []
+    assert len(company.events("customer:handover")) == 1  # the notice's own
+    done = run_cli(rt, tmp_path, "departure", "complete", "sam")
+    assert done.exit_code == 0, done.output
+    for args in (("departure", "update", "sam", "--note", "late"),
+                 ("departure", "reassign", "sam", "Plain Shop", "--pool")):
+        result = run_cli(rt, tmp_path, *args)
+        assert result.exit_code != 0 and "(departure_closed)" in result.output, (args, result.output)

@@ -1,7 +1,10 @@
-"""Departures for HR systems: give notice, follow the handover, fetch the report, withdraw, complete.
+"""Departures for HR systems: give notice, move the last day, hand customers on, fetch the report,
+withdraw, complete; and the handover's other people: the successor confirming contacts, an approver
+waiving missing confirmations.
 
 The same services and policy as the pages: administrators manage departures, administrators and
-auditors read them and their reports; nobody manages or reports on their own departure.
+auditors read them and their reports; nobody manages or reports on their own departure; only the
+person a customer was handed to confirms the contact, and approvers waive (never their own).
 """
 
 from __future__ import annotations
@@ -10,14 +13,18 @@ from datetime import date
 from typing import Any
 
 from flask import Response, jsonify
+from flask_babel import lazy_gettext as _l
 
+from vault import policy
 from vault.api.blueprint import ID, bp
 from vault.api.errors import invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
-from vault.api.serializers import timestamp, user_ref
+from vault.api.serializers import SCHEMAS, _nullable_ref, _object, _ref, timestamp, user_ref
 from vault.api.spec import operation
 from vault.core.actions import Action
-from vault.models import Departure
+from vault.core.errors import NotFound
+from vault.models import Departure, HandoverItem
+from vault.policy import departures as departure_rules
 from vault.policy import require
 from vault.services import accounts
 from vault.services import departures as service
@@ -45,6 +52,42 @@ WITHDRAW = JsonBody(
     fields=(Field("reason", "string", "Why the notice is withdrawn (recorded).", max_length=2000),),
 )
 COMPLETE = JsonBody("DepartureComplete", fields=(), required=False, description="No body, or an empty object.")
+UPDATE = JsonBody(
+    "DepartureUpdate",
+    fields=(
+        Field("last_day", "string", "A new last working day (a day already past ends access at once and the "
+              "last-day steps run). " + _DATE, required=False, default=None, max_length=10, nullable=True),
+        Field("successor", "string", "The user name of a (new) successor: every customer not yet confirmed "
+              "goes to them. A successor is replaced, never removed.", required=False, default=None,
+              max_length=64, nullable=True),
+        Field("note", "string", "The departure's note, replaced (an empty string clears it).", required=False,
+              default=None, max_length=2000, nullable=True),
+    ),
+    description="At least one of the fields; those left out (or null) stay as they are.",
+)
+REASSIGN = JsonBody(
+    "HandoverReassign",
+    fields=(
+        Field("to", "string", "The user name of the account manager who receives the customer.",
+              required=False, default=None, max_length=64, nullable=True),
+        Field("to_pool", "boolean", "true: the customer goes back to the shared pool, with no owner.",
+              required=False, default=False),
+    ),
+    description="Exactly one of `to` and `to_pool: true`.",
+)
+CONFIRM = JsonBody(
+    "HandoverConfirm",
+    fields=(
+        Field("contact_date", "string", "When the caller spoke to the customer (on or after the notice date, "
+              "not in the future). " + _DATE, max_length=10),
+        Field("note", "string", "What was said (recorded; at least 10 characters).", max_length=2000),
+    ),
+)
+OVERRIDE = JsonBody(
+    "DepartureOverride",
+    fields=(Field("reason", "string", "Why the missing confirmations are waived (recorded; at least 10 "
+                                      "characters).", max_length=2000),),
+)
 REPORT_QUERY = (
     Query("format", "string", "csv (default) or pdf.", choices=("csv", "pdf")),
     Query("days", "integer", "How far back the report looks, in days (default: the policy's lookback_days)."),
@@ -62,8 +105,67 @@ def departure_json(departure: Departure) -> dict[str, Any]:
         "successor": user_ref(departure.successor),
         "started_at": timestamp(departure.started_at),
         "completed_at": timestamp(departure.completed_at),
-        "customers": [{"customer_id": item.customer_id, "to_user_id": item.to_user_id, "key": item.key,
-                       "settled": item.settled} for item in departure.items],
+        "customers": [{"item_id": item.id, "customer_id": item.customer_id, "to_user_id": item.to_user_id,
+                       "key": item.key, "settled": item.settled} for item in departure.items],
+    }
+
+
+SCHEMAS["HandoverItem"] = _object({
+    "id": {"type": "integer", "minimum": 1},
+    "departure_id": {"type": "integer", "minimum": 1},
+    "person": _ref("UserRef"),
+    "customer": _object({"id": {"type": "integer", "minimum": 1}, "name": {"type": "string"}}),
+    "to_user": _nullable_ref("UserRef"),
+    "key": {"type": "boolean"},
+    "key_reason": {"type": "string"},
+    "state": {"type": "string", "enum": ["unassigned", "pooled", "handed_over", "pending", "confirmed", "waived"]},
+    "settled": {"type": "boolean"},
+    "contact_date": {"type": ["string", "null"], "format": "date"},
+    "confirmed_at": {"type": ["string", "null"], "format": "date-time"},
+    "waived_at": {"type": ["string", "null"], "format": "date-time"},
+    "pooled_at": {"type": ["string", "null"], "format": "date-time"},
+}, "One customer of a departure's handover: who leaves (`person`), who receives it (`to_user`, null when it is "
+   "still to be assigned or went back to the shared pool) and its state: `pending` is a key customer whose new "
+   "owner has not yet confirmed the contact.")
+SCHEMAS["HandoverItemList"] = _object({
+    "items": {"type": "array", "items": _ref("HandoverItem"),
+              "description": "The customers handed to the caller in open departures, key customers first."},
+    "awaiting_override": {"type": "array", "items": _object({
+        "departure_id": {"type": "integer", "minimum": 1}, "person": _ref("UserRef"),
+        "items": {"type": "array", "items": _ref("HandoverItem")},
+    }), "description": "For approvers: open departures whose unconfirmed key customers the caller may waive "
+                       "(`POST /departures/{departure_id}/override`); empty for everyone else."},
+})
+
+
+def item_state(item: HandoverItem) -> str:
+    """The item's state in one word, as the command line's `departure show` names it."""
+    if item.pooled_at is not None:
+        return "pooled"
+    if item.to_user_id is None:
+        return "unassigned"
+    if item.confirmed:
+        return "confirmed"
+    if item.waived_at is not None:
+        return "waived"
+    return "pending" if item.key else "handed_over"
+
+
+def item_json(item: HandoverItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "departure_id": item.departure_id,
+        "person": user_ref(item.departure.user),
+        "customer": {"id": item.customer.id, "name": item.customer.name},
+        "to_user": user_ref(item.to_user),
+        "key": item.key,
+        "key_reason": item.key_reason,
+        "state": item_state(item),
+        "settled": item.settled,
+        "contact_date": item.contact_date.isoformat() if item.contact_date else None,
+        "confirmed_at": timestamp(item.confirmed_at),
+        "waived_at": timestamp(item.waived_at),
+        "pooled_at": timestamp(item.pooled_at),
     }
 
 
@@ -164,3 +266,115 @@ def complete_departure(departure_id: int) -> Any:
     service.complete(runtime(), session, auth.current(), departure, ctx=access_context())
     session.refresh(departure)
     return jsonify(departure_json(departure))
+
+
+@bp.post(f"/departures/<{ID}:departure_id>")
+@permission(Action.DEPARTURE_MANAGE)
+@operation("Move the last day, name a (new) successor or change the note (audited)", tag="departures",
+           response="Departure", body=UPDATE,
+           description="Recorded as `departure:update` with what changed. A new successor receives every "
+                       "customer not yet confirmed (each a `customer:handover`). A last day already past ends "
+                       "the person's access at once and the last-day steps run in the same request. 403 "
+                       "`departure_closed` once completed, `own_departure` for one's own; 404 names an unknown "
+                       "departure or successor; 400 `invalid_successor` or `invalid_dates`.")
+def update_departure(departure_id: int) -> Any:
+    values = UPDATE.parse()
+    if all(values[name] is None for name in ("last_day", "successor", "note")):
+        raise invalid({"last_day": "or successor or note is required"},
+                      _l("Give at least one of the last day, the successor and the note."))
+    last_day = _date("last_day", values["last_day"])
+    session, actor = db_session(), auth.current()
+    departure = service.get_departure(session, departure_id)
+    successor = accounts.get_user(session, values["successor"]) if values["successor"] else None
+    service.update_departure(runtime(), session, actor, departure, last_day=last_day, successor=successor,
+                             note=values["note"], ctx=access_context())
+    if departure.user.past_last_day and departure.offboarded_at is None:
+        # As on the page: access has just ended, so the last-day steps run in the same unit of work.
+        service.run_due(runtime(), session, ctx=access_context())
+    return jsonify(departure_json(departure))
+
+
+def _item_of(departure: Departure, item_id: int) -> HandoverItem:
+    """One handover item of this departure; another departure's item is as unknown as a missing one."""
+    item = db_session().get(HandoverItem, item_id)
+    if item is None or item.departure_id != departure.id:
+        raise NotFound("handover item", subject_user_id=departure.user_id)
+    return item
+
+
+@bp.post(f"/departures/<{ID}:departure_id>/items/<{ID}:item_id>/reassign")
+@permission(Action.DEPARTURE_MANAGE)
+@operation("Hand one customer to another account manager, or return it to the shared pool (audited)",
+           tag="departures", response="HandoverItem", body=REASSIGN, errors=(409,),
+           description="`to`: recorded as `customer:handover`; the new owner confirms the contact afresh. "
+                       "`to_pool`: recorded as `pool:return`; the customer has no owner until claimed or "
+                       "assigned, and counts as handed over. 403 `departure_closed` or `own_departure`; 404 an "
+                       "unknown departure, item (or one of another departure) or user name; 400 "
+                       "`invalid_successor` for someone who cannot own customers; 409 `not_leavers` when the "
+                       "customer has since been given to someone outside the handover.")
+def reassign_item(departure_id: int, item_id: int) -> Any:
+    values = REASSIGN.parse()
+    to_name, to_pool = values["to"], bool(values["to_pool"])
+    if bool(to_name) == to_pool:
+        problem = ({"to_pool": "cannot be true when `to` is given"} if to_pool
+                   else {"to": "is required unless `to_pool` is true"})
+        raise invalid(problem, _l("Name exactly one: who receives the customer (to) or the shared pool "
+                                  "(to_pool: true)."))
+    session, actor = db_session(), auth.current()
+    departure = service.get_departure(session, departure_id)
+    item = _item_of(departure, item_id)
+    if to_pool:
+        service.return_to_pool(runtime(), session, actor, item, ctx=access_context())
+    else:
+        to_user = accounts.get_user(session, to_name)
+        service.reassign(runtime(), session, actor, item, to_user, ctx=access_context())
+    return jsonify(item_json(item))
+
+
+@bp.post(f"/departures/<{ID}:departure_id>/override")
+@permission(Action.DEPARTURE_OVERRIDE)
+@operation("Waive the confirmation of every unconfirmed key customer, with a reason (approvers; audited)",
+           tag="departures", response="Departure", body=OVERRIDE,
+           description="Recorded as `departure:override` with the items waived. 403 `own_departure`, "
+                       "`separation_of_duties` (confirmations that are the caller's own to give), "
+                       "`departure_closed`, `nothing_to_override`, or a reason too short.")
+def override_departure(departure_id: int) -> Any:
+    values = OVERRIDE.parse()
+    session = db_session()
+    departure = service.get_departure(session, departure_id)
+    service.override(runtime(), session, auth.current(), departure, reason=values["reason"], ctx=access_context())
+    return jsonify(departure_json(departure))
+
+
+@bp.get("/handover")
+@permission(Action.HANDOVER_CONFIRM)
+@operation("The customers handed to the caller whose contact is theirs to confirm", tag="departures",
+           response="HandoverItemList",
+           description="Approvers also see the departures whose missing confirmations they may waive.")
+def my_handover() -> Any:
+    session, actor = db_session(), auth.current()
+    waivable = (service.awaiting_override(session, actor)
+                if policy.authorize(actor, Action.DEPARTURE_OVERRIDE) else [])
+    return jsonify(items=[item_json(item) for item in service.items_for(session, actor)],
+                   awaiting_override=[{"departure_id": d.id, "person": user_ref(d.user),
+                                       "items": [item_json(item) for item in departure_rules.waivable(d)]}
+                                      for d in waivable])
+
+
+@bp.post(f"/handover/items/<{ID}:item_id>/confirm")
+@permission(Action.HANDOVER_CONFIRM)
+@operation("Confirm the first contact with a customer handed to the caller (audited)", tag="departures",
+           response="HandoverItem", body=CONFIRM,
+           description="Recorded as `handover:confirm`. A key customer needs the caller's logged contact with "
+                       "its main contact since the notice first (`POST /customers/{id}/log`). 403 "
+                       "`not_successor` (another person's item), `own_departure`, `successor_departing`, "
+                       "`already_confirmed`, `not_transferred`, `departure_closed`, `contact_not_logged`, "
+                       "`contact_date_future`, `contact_before_notice`, or a note too short.")
+def confirm_handover(item_id: int) -> Any:
+    values = CONFIRM.parse()
+    contact_date = _date("contact_date", values["contact_date"])
+    session = db_session()
+    item = service.get_item(session, item_id)
+    service.confirm_contact(runtime(), session, auth.current(), item, contact_date=contact_date,
+                            note=values["note"], ctx=access_context())
+    return jsonify(item_json(item))

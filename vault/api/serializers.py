@@ -279,10 +279,11 @@ SCHEMAS["Departure"] = _object({
     "notice_date": _DATE, "last_day": {"type": ["string", "null"], "format": "date"},
     "successor": _nullable_ref("UserRef"), "started_at": _TS, "completed_at": _TS_OR_NULL,
     "customers": {"type": "array", "items": _object({
-        "customer_id": _ID, "to_user_id": {"type": ["integer", "null"], "minimum": 1},
+        "item_id": _ID, "customer_id": _ID, "to_user_id": {"type": ["integer", "null"], "minimum": 1},
         "key": {"type": "boolean"}, "settled": {"type": "boolean"},
     })},
-}, "A departure and its handover: each customer, who it went to, whether it is a key customer and settled.")
+}, "A departure and its handover: each customer (`item_id` names its handover item), who it went to, whether it is "
+   "a key customer and settled.")
 SCHEMAS["DepartureList"] = _object({
     "departures": {"type": "array", "items": _ref("Departure"), "maxItems": 50},
     "total": {"type": "integer", "minimum": 0, "description": "Departures listed, on all pages."},

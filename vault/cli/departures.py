@@ -1,4 +1,10 @@
-"""`vault departure ...` (one person's notice, report and completion) and `vault departures run`."""
+"""`vault departure ...` (one person's notice, its changes, the handover of single customers, report and
+completion) and `vault departures run`.
+
+The command line acts as the system (the audit log names the operator): it records what HR decides. The
+successor's confirmation of a contact and an approver's waiver are a person's word in their own name,
+given on the pages or through the API, never here.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,14 @@ from datetime import date, datetime
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from vault.alerts import webhook
 from vault.cli.common import cli, open_runtime, unit_of_work
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.core.private_files import write_private
+from vault.models import Departure, HandoverItem
 from vault.services import accounts
 from vault.services import departures as service
 from vault.services import report as report_service
@@ -31,9 +39,30 @@ def _flush_webhooks() -> None:
         click.echo("warning: some alert webhooks were still being retried when the command ended", err=True)
 
 
+def _departure(session: Session, username: str) -> Departure:
+    departure = service.departure_of(session, accounts.get_user(session, username))
+    if departure is None:
+        raise NotFound("departure")
+    return departure
+
+
+def _handover_item(departure: Departure, customer: str) -> HandoverItem:
+    """The departure's item for CUSTOMER, given by id or by exact name."""
+    text = customer.strip()
+    found = [item for item in departure.items
+             if (text.isdigit() and item.customer_id == int(text)) or item.customer.name == text]
+    if len(found) != 1:
+        raise click.ClickException(f"no customer {customer!r} in the handover of {departure.user.username} "
+                                   "(give its id or exact name; `vault departure show` lists them)")
+    return found[0]
+
+
 @cli.group("departure")
 def departure_group() -> None:
-    """One person's departure: notice, handover, report, completion."""
+    """One person's departure: notice, changes, handover, report, completion.
+
+    Contact confirmations and waivers are given by the successor and an approver in their own names
+    (pages or API), not from the command line."""
 
 
 @departure_group.command("start")
@@ -59,16 +88,65 @@ def start(username: str, last_day: datetime, successor: str | None, notice_date:
     _flush_webhooks()
 
 
+@departure_group.command("update")
+@click.argument("username")
+@click.option("--last-day", type=DATE, default=None,
+              help="New last working day, YYYY-MM-DD (a day already past ends access and runs the last-day steps).")
+@click.option("--successor", default=None, help="A (new) successor: receives every customer not yet confirmed.")
+@click.option("--note", default=None, help="Replaces the departure's note (\"\" clears it).")
+def update(username: str, last_day: datetime | None, successor: str | None, note: str | None) -> None:
+    """Move USERNAME's last day, name a new successor or change the note (as the system; audited)."""
+    if last_day is None and successor is None and note is None:
+        raise click.UsageError("give at least one of --last-day, --successor, --note")
+    rt = open_runtime()
+    with unit_of_work(rt) as session:
+        departure = _departure(session, username)
+        heir = accounts.get_user(session, successor) if successor else None
+        service.update_departure(rt, session, None, departure, last_day=_day(last_day), successor=heir, note=note,
+                                 ctx=AccessContext.cli())
+        user = departure.user
+        ended = user.past_last_day and departure.offboarded_at is None
+        if ended:  # access has just ended: the last-day steps run in the same transaction
+            service.run_due(rt, session, ctx=AccessContext.cli())
+        day = user.last_day.isoformat() if user.last_day else "-"
+        heir_name = departure.successor.username if departure.successor else "nobody"
+    click.echo(f"{username}: last working day {day}, successor {heir_name}")
+    if ended:
+        click.echo(f"{username}: access ended; loans and tokens revoked, sessions ended, account disabled")
+    _flush_webhooks()
+
+
+@departure_group.command("reassign")
+@click.argument("username")
+@click.argument("customer")
+@click.option("--to", "to", default=None, metavar="USER", help="The account manager who receives the customer.")
+@click.option("--pool", is_flag=True, help="Return the customer to the shared pool (no owner until claimed).")
+def reassign(username: str, customer: str, to: str | None, pool: bool) -> None:
+    """Hand CUSTOMER (id or exact name) of USERNAME's handover to another account manager, or to the shared
+    pool (as the system; audited)."""
+    if bool(to) == pool:
+        raise click.UsageError("give exactly one of --to USER and --pool")
+    rt = open_runtime()
+    with unit_of_work(rt) as session:
+        departure = _departure(session, username)
+        item = _handover_item(departure, customer)
+        if pool:
+            service.return_to_pool(rt, session, None, item, ctx=AccessContext.cli())
+        else:
+            service.reassign(rt, session, None, item, accounts.get_user(session, to or ""), ctx=AccessContext.cli())
+        name = item.customer.name
+    click.echo(f"{name}: {'back in the shared pool' if pool else f'now with {to}'}")
+    _flush_webhooks()
+
+
 @departure_group.command("show")
 @click.argument("username")
 def show(username: str) -> None:
     """The state of USERNAME's departure and handover."""
     rt = open_runtime()
     with unit_of_work(rt) as session:
-        user = accounts.get_user(session, username)
-        departure = service.departure_of(session, user)
-        if departure is None:
-            raise NotFound("departure")
+        departure = _departure(session, username)
+        user = departure.user
         click.echo(f"{user.username}: {user.status}, notice {departure.notice_date.isoformat()}, last day "
                    f"{user.last_day.isoformat() if user.last_day else '-'}, departure {departure.status}, "
                    f"last-day steps {'done' if departure.offboarded_at else 'pending'}")
@@ -114,10 +192,7 @@ def complete(username: str) -> None:
     """Complete USERNAME's departure (every key customer confirmed or waived)."""
     rt = open_runtime()
     with unit_of_work(rt) as session:
-        user = accounts.get_user(session, username)
-        departure = service.departure_of(session, user)
-        if departure is None:
-            raise NotFound("departure")
+        departure = _departure(session, username)
         service.complete(rt, session, None, departure, ctx=AccessContext.cli())
     click.echo(f"{username} has departed")
 

@@ -1,0 +1,272 @@
+"""The handover through the API, as the pages do it: an HR system moves the last day and the successor and
+hands single customers on (or to the shared pool); the successor confirms first contact; an approver waives
+what is missing. Each act audited as the page's is, each refusal with the policy's code."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import assert_error, events
+from tests.support.factories import reach_main_contact
+from vault.core.context import AccessContext
+from vault.models import Customer, Departure, Role, User
+from vault.services import accounts, departures
+
+REASON = "Spoke with the buyer about the renewal"
+
+
+def _day(offset: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=offset)).date().isoformat()
+
+
+def _owner(rt: Any, customer_id: int) -> int | None:
+    with rt.db.session() as session:
+        return session.get(Customer, customer_id).owner_id
+
+
+def _notice(api: Any, person: str = "bob", successor: str | None = "bea", **fields: Any) -> dict[str, Any]:
+    body = {"person": person, "last_day": _day(14), "notice_date": _day(-3), **fields}
+    if successor:
+        body["successor"] = successor
+    started = api.post("/api/v1/departures", "adm", json=body)
+    assert started.status_code == 201, started.get_json()
+    return started.get_json()
+
+
+def _item(departure: dict[str, Any], customer_id: int) -> int:
+    return next(c["item_id"] for c in departure["customers"] if c["customer_id"] == customer_id)
+
+
+@pytest.fixture
+def tom(users: Any) -> User:
+    return users.make("tom", Role.BORROWER)
+
+
+def test_an_hr_system_moves_the_last_day_and_names_a_new_successor(api, rt, cast, tom):
+    acme = api.customer("Acme", owner="bob", shared=False)
+    departure = _notice(api)
+    path = f"/api/v1/departures/{departure['id']}"
+    moved = api.post(path, "adm", json={"last_day": _day(20), "successor": "tom", "note": "Leaves in June"})
+    assert moved.status_code == 200, moved.get_json()
+    body = moved.get_json()
+    assert body["last_day"] == _day(20) and body["successor"]["username"] == "tom"
+    assert body["customers"] == [{"item_id": _item(departure, acme), "customer_id": acme, "to_user_id": tom.id,
+                                  "key": False, "settled": True}]
+    assert _owner(rt, acme) == tom.id
+    [update] = events(rt, "departure:update")
+    detail = json.loads(update.detail)
+    assert update.actor_name == "adm" and update.subject_user_id == cast["bob"].id
+    assert detail["last_day"] == {"from": _day(14), "to": _day(20)} and detail["note"] is True
+    assert detail["successor_id"] == {"from": cast["bea"].id, "to": tom.id}
+    handed = [json.loads(e.detail) for e in events(rt, "customer:handover")]
+    assert handed[-1]["to_user_id"] == tom.id and handed[-1]["from_user_id"] == cast["bea"].id
+    # Only what is named changes: the note alone, then the same values again (no second record).
+    assert api.post(path, "adm", json={"note": ""}).get_json()["successor"]["username"] == "tom"
+    assert api.post(path, "adm", json={"last_day": _day(20)}).status_code == 200
+    assert len(events(rt, "departure:update")) == 2
+    with rt.db.session() as session:
+        assert session.get(Departure, departure["id"]).note == ""
+
+
+def test_a_last_day_moved_into_the_past_ends_access_and_runs_the_last_day_steps(api, rt, cast):
+    departure = _notice(api, notice_date=_day(-10))
+    token = api.token("bob")
+    assert api.get("/api/v1/me", token=token).status_code == 200
+    moved = api.post(f"/api/v1/departures/{departure['id']}", "adm", json={"last_day": _day(-2)})
+    assert moved.status_code == 200, moved.get_json()
+    [offboard] = events(rt, "departure:offboard")
+    assert offboard.subject_user_id == cast["bob"].id
+    with rt.db.session() as session:
+        assert session.get(Departure, departure["id"]).offboarded_at is not None
+        assert session.get(User, cast["bob"].id).disabled
+    assert api.get("/api/v1/me", token=token, check=False).status_code == 401
+
+
+def test_updating_a_departure_is_refused_as_on_the_page(api, rt, cast, users):
+    departure = _notice(api)
+    path = f"/api/v1/departures/{departure['id']}"
+    assert_error(api.post(path, "aud", json={"note": "x"}), 403, "not_permitted")
+    assert_error(api.post(path, "bea", json={"note": "x"}), 403, "not_permitted")
+    assert_error(api.post("/api/v1/departures/99999", "adm", json={"note": "x"}), 404, "not_found")
+    body = assert_error(api.post(path, "adm", json={}), 422, "invalid_request")
+    assert "last_day" in body["fields"]
+    assert_error(api.post(path, "adm", json={"last_day": "next week"}), 422, "invalid_request")
+    assert_error(api.post(path, "adm", json={"last_day": _day(1), "extra": 1}), 422, "invalid_request")
+    assert_error(api.post(path, "adm", json={"note": "x" * 2001}), 422, "invalid_request")
+    assert_error(api.post(path, "adm", json={"last_day": _day(-30)}), 400, "invalid_dates")
+    assert_error(api.post(path, "adm", json={"successor": "bob"}), 400, "invalid_successor")
+    assert_error(api.post(path, "adm", json={"successor": "ann"}), 400, "invalid_successor")
+    assert_error(api.post(path, "adm", json={"successor": "nobody"}), 404, "not_found")
+    assert events(rt, "departure:update") == []
+    # An administrator on notice manages nothing of their own departure.
+    users.make("adz", Role.ADMIN)
+    with rt.db.session() as session:
+        own = departures.start_departure(rt, session, None, accounts.get_user(session, "adz"),
+                                         last_day=departures.today(rt.settings) + timedelta(days=10),
+                                         successor=None, ctx=AccessContext.cli()).id
+        session.commit()
+    assert_error(api.post(f"/api/v1/departures/{own}", "adz", json={"note": "mine"}), 403, "own_departure")
+    assert events(rt, "departure:manage", "denied")[-1].actor_name == "adz"
+    # A completed departure changes no more.
+    assert api.post(f"{path}/complete", "adm").status_code == 200
+    assert_error(api.post(path, "adm", json={"note": "late"}), 403, "departure_closed")
+    assert events(rt, "departure:update") == []
+
+
+def test_one_customer_is_handed_to_someone_else_or_returned_to_the_pool(api, rt, cast, tom):
+    acme = api.customer("Acme", owner="bob", shared=False)
+    bolt = api.customer("Bolt", owner="bob", shared=False)
+    departure = _notice(api)
+    base = f"/api/v1/departures/{departure['id']}/items"
+    moved = api.post(f"{base}/{_item(departure, acme)}/reassign", "adm", json={"to": "tom"})
+    assert moved.status_code == 200, moved.get_json()
+    item = moved.get_json()
+    assert item["customer"] == {"id": acme, "name": "Acme"} and item["to_user"]["username"] == "tom"
+    assert item["person"]["username"] == "bob" and item["state"] == "handed_over" and item["settled"]
+    assert _owner(rt, acme) == tom.id
+    handover = json.loads(events(rt, "customer:handover")[-1].detail)
+    assert (handover["from_user_id"], handover["to_user_id"], handover["item_id"]) == (
+        cast["bea"].id, tom.id, item["id"])
+    pooled = api.post(f"{base}/{_item(departure, bolt)}/reassign", "adm", json={"to_pool": True})
+    assert pooled.status_code == 200, pooled.get_json()
+    assert pooled.get_json()["state"] == "pooled" and pooled.get_json()["to_user"] is None
+    assert _owner(rt, bolt) is None
+    [returned] = events(rt, "pool:return")
+    assert (returned.actor_name, returned.customer_id, json.loads(returned.detail)["departure_id"]) == (
+        "adm", bolt, departure["id"])
+    # Returned again: nothing more happens. A person again: it leaves the pool for them.
+    assert api.post(f"{base}/{_item(departure, bolt)}/reassign", "adm", json={"to_pool": True}).status_code == 200
+    assert len(events(rt, "pool:return")) == 1
+    back = api.post(f"{base}/{_item(departure, bolt)}/reassign", "adm", json={"to": "bea"}).get_json()
+    assert back["state"] == "handed_over" and _owner(rt, bolt) == cast["bea"].id
+
+
+def test_reassigning_is_refused_as_on_the_page(api, rt, cast, tom):
+    acme = api.customer("Acme", owner="bob", shared=False)
+    departure = _notice(api)
+    item = _item(departure, acme)
+    path = f"/api/v1/departures/{departure['id']}/items/{item}/reassign"
+    handovers = len(events(rt, "customer:handover"))
+    assert_error(api.post(path, "aud", json={"to": "tom"}), 403, "not_permitted")
+    assert_error(api.post(path, "bea", json={"to": "tom"}), 403, "not_permitted")
+    for body in ({}, {"to_pool": False}, {"to": "tom", "to_pool": True}, {"to": None}, {"to": 7},
+                 {"to_pool": "yes"}, {"to": "tom", "reason": "x"}):
+        assert_error(api.post(path, "adm", json=body), 422, "invalid_request")
+    assert_error(api.post(f"/api/v1/departures/{departure['id']}/items/99999/reassign", "adm", json={"to": "tom"}),
+                 404, "not_found")
+    assert_error(api.post(f"/api/v1/departures/99999/items/{item}/reassign", "adm", json={"to": "tom"}),
+                 404, "not_found")
+    assert_error(api.post(path, "adm", json={"to": "nobody"}), 404, "not_found")
+    assert_error(api.post(path, "adm", json={"to": "ann"}), 400, "invalid_successor")
+    assert_error(api.post(path, "adm", json={"to": "bob"}), 400, "invalid_successor")
+    # Another departure's item is reached only through that departure.
+    api.customer("Other", owner="tom", shared=False)
+    other = _notice(api, person="tom", successor="bea")
+    assert_error(api.post(f"/api/v1/departures/{other['id']}/items/{item}/reassign", "adm", json={"to": "bea"}),
+                 404, "not_found")
+    # Given since to someone outside the handover: the pool is no longer the departure's to decide.
+    moved = api.post(f"/api/v1/customers/{acme}/owner", "ann", json={"owner": "carl", "reason": "Direct sales"})
+    assert moved.status_code == 200, moved.get_json()
+    assert_error(api.post(path, "adm", json={"to_pool": True}), 409, "not_leavers")
+    assert events(rt, "pool:return") == []
+    assert len(events(rt, "customer:handover")) == handovers + 1  # tom's own customer, handed to bea
+    assert api.post(f"/api/v1/departures/{departure['id']}/complete", "adm").status_code == 200
+    assert_error(api.post(path, "adm", json={"to": "tom"}), 403, "departure_closed")
+    assert_error(api.post(path, "adm", json={"to_pool": True}), 403, "departure_closed")
+
+
+def test_the_successor_lists_and_confirms_a_key_customer(api, rt, cast, tom):
+    vip = api.customer("Vip Holdings", owner="bob", shared=False, segment="vip")
+    departure = _notice(api)
+    item = _item(departure, vip)
+    listed = api.get("/api/v1/handover", "bea").get_json()
+    assert [i["id"] for i in listed["items"]] == [item] and listed["awaiting_override"] == []
+    assert listed["items"][0]["state"] == "pending" and listed["items"][0]["key"]
+    assert api.get("/api/v1/handover", "tom").get_json()["items"] == []
+    path = f"/api/v1/handover/items/{item}/confirm"
+    good = {"contact_date": _day(0), "note": REASON}
+    assert_error(api.post(path, "aud", json=good), 403, "not_permitted")
+    assert_error(api.post(path, "adm", json=good), 403, "not_permitted")
+    assert_error(api.get("/api/v1/handover", "aud"), 403, "not_permitted")
+    assert_error(api.post(path, "tom", json=good), 403, "not_successor")
+    assert_error(api.post(path, "bea", json=good), 403, "contact_not_logged")
+    reach_main_contact(rt, vip, "bea")
+    assert_error(api.post(path, "bea", json={"contact_date": _day(2), "note": REASON}), 403, "contact_date_future")
+    assert_error(api.post(path, "bea", json={"contact_date": _day(-9), "note": REASON}), 403,
+                 "contact_before_notice")
+    assert_error(api.post(path, "bea", json={"contact_date": _day(0), "note": "ok"}), 403, "reason_too_short")
+    for body in ({"note": REASON}, {"contact_date": "yesterday", "note": REASON}, {"contact_date": _day(0)},
+                 {"contact_date": _day(0), "note": ""}):
+        assert_error(api.post(path, "bea", json=body), 422, "invalid_request")
+    assert_error(api.post("/api/v1/handover/items/99999/confirm", "bea", json=good), 404, "not_found")
+    assert events(rt, "handover:confirm") == []
+    assert [e.actor_name for e in events(rt, "handover:confirm", "denied")][:5] == ["aud", "adm", "aud", "tom", "bea"]
+    confirmed = api.post(path, "bea", json=good)
+    assert confirmed.status_code == 200, confirmed.get_json()
+    assert confirmed.get_json()["state"] == "confirmed" and confirmed.get_json()["contact_date"] == _day(0)
+    [record] = events(rt, "handover:confirm")
+    assert (record.actor_name, record.customer_id, record.subject_user_id, record.reason_text) == (
+        "bea", vip, cast["bob"].id, REASON)
+    assert json.loads(record.detail) == {"departure_id": departure["id"], "item_id": item,
+                                         "contact_date": _day(0)}
+    assert_error(api.post(path, "bea", json=good), 403, "already_confirmed")
+    assert api.post(f"/api/v1/departures/{departure['id']}/complete", "adm").status_code == 200
+    assert api.get("/api/v1/handover", "bea").get_json()["items"] == []  # closed departures drop out
+    assert_error(api.post(path, "bea", json=good), 403, "departure_closed")
+
+
+def test_an_approver_waives_the_missing_confirmations(api, rt, cast, users):
+    vip = api.customer("Vip Holdings", owner="bob", shared=False, segment="vip")
+    users.make("pat", Role.BORROWER, Role.APPROVER)  # an approver who is also the successor
+    departure = _notice(api, successor="pat")
+    item = _item(departure, vip)
+    path = f"/api/v1/departures/{departure['id']}/override"
+    waiting = api.get("/api/v1/handover", "ann").get_json()["awaiting_override"]
+    assert [(d["departure_id"], [i["id"] for i in d["items"]]) for d in waiting] == [(departure["id"], [item])]
+    assert_error(api.post(path, "bea", json={"reason": REASON}), 403, "not_permitted")
+    assert_error(api.post(path, "adm", json={"reason": REASON}), 403, "not_permitted")
+    assert_error(api.post(path, "pat", json={"reason": REASON}), 403, "separation_of_duties")
+    assert_error(api.post(path, "ann", json={"reason": "short"}), 403, "reason_too_short")
+    assert_error(api.post(path, "ann", json={}), 422, "invalid_request")
+    assert_error(api.post("/api/v1/departures/99999/override", "ann", json={"reason": REASON}), 404, "not_found")
+    assert events(rt, "departure:override") == []
+    waived = api.post(path, "ann", json={"reason": "The customer is on holiday until autumn"})
+    assert waived.status_code == 200, waived.get_json()
+    assert waived.get_json()["customers"] == [{"item_id": item, "customer_id": vip, "to_user_id": _owner(rt, vip),
+                                               "key": True, "settled": True}]
+    [record] = events(rt, "departure:override")
+    assert (record.actor_name, record.subject_user_id, record.reason_text) == (
+        "ann", cast["bob"].id, "The customer is on holiday until autumn")
+    assert json.loads(record.detail)["items"] == [item]
+    assert api.get("/api/v1/handover", "pat").get_json()["items"][0]["state"] == "waived"
+    assert_error(api.post(path, "ann", json={"reason": REASON}), 403, "nothing_to_override")
+    assert api.post(f"/api/v1/departures/{departure['id']}/complete", "adm").status_code == 200
+    assert_error(api.post(path, "ann", json={"reason": REASON}), 403, "departure_closed")
+
+
+def test_an_approver_never_waives_their_own_departure(api, rt, cast, users):
+    users.make("abe", Role.APPROVER)
+    api.customer("Vip Holdings", owner="bob", shared=False, segment="vip")
+    with rt.db.session() as session:
+        own = departures.start_departure(rt, session, None, accounts.get_user(session, "abe"),
+                                         last_day=departures.today(rt.settings) + timedelta(days=10),
+                                         successor=None, ctx=AccessContext.cli()).id
+        session.commit()
+    assert_error(api.post(f"/api/v1/departures/{own}/override", "abe", json={"reason": REASON}), 403,
+                 "own_departure")
+
+
+def test_the_new_routes_are_in_the_openapi_document(api):
+    paths = api.document["paths"]
+    assert {"get", "post"} <= set(paths["/api/v1/departures/{departure_id}"])
+    assert "post" in paths["/api/v1/departures/{departure_id}/items/{item_id}/reassign"]
+    assert "post" in paths["/api/v1/departures/{departure_id}/override"]
+    assert "post" in paths["/api/v1/handover/items/{item_id}/confirm"]
+    assert "get" in paths["/api/v1/handover"]
+    schemas = api.document["components"]["schemas"]
+    assert schemas["HandoverReassign"]["additionalProperties"] is False
+    assert schemas["HandoverConfirm"]["required"] == ["contact_date", "note"]
