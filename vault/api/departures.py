@@ -19,7 +19,7 @@ from vault import policy
 from vault.api.blueprint import ID, bp
 from vault.api.errors import invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
-from vault.api.serializers import SCHEMAS, _nullable_ref, _object, _ref, timestamp, user_ref
+from vault.api.serializers import timestamp, user_ref
 from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.core.errors import NotFound
@@ -110,47 +110,6 @@ def departure_json(departure: Departure) -> dict[str, Any]:
     }
 
 
-SCHEMAS["HandoverItem"] = _object({
-    "id": {"type": "integer", "minimum": 1},
-    "departure_id": {"type": "integer", "minimum": 1},
-    "person": _ref("UserRef"),
-    "customer": _object({"id": {"type": "integer", "minimum": 1}, "name": {"type": "string"}}),
-    "to_user": _nullable_ref("UserRef"),
-    "key": {"type": "boolean"},
-    "key_reason": {"type": "string"},
-    "state": {"type": "string", "enum": ["unassigned", "pooled", "handed_over", "pending", "confirmed", "waived"]},
-    "settled": {"type": "boolean"},
-    "contact_date": {"type": ["string", "null"], "format": "date"},
-    "confirmed_at": {"type": ["string", "null"], "format": "date-time"},
-    "waived_at": {"type": ["string", "null"], "format": "date-time"},
-    "pooled_at": {"type": ["string", "null"], "format": "date-time"},
-}, "One customer of a departure's handover: who leaves (`person`), who receives it (`to_user`, null when it is "
-   "still to be assigned or went back to the shared pool) and its state: `pending` is a key customer whose new "
-   "owner has not yet confirmed the contact.")
-SCHEMAS["HandoverItemList"] = _object({
-    "items": {"type": "array", "items": _ref("HandoverItem"),
-              "description": "The customers handed to the caller in open departures, key customers first."},
-    "awaiting_override": {"type": "array", "items": _object({
-        "departure_id": {"type": "integer", "minimum": 1}, "person": _ref("UserRef"),
-        "items": {"type": "array", "items": _ref("HandoverItem")},
-    }), "description": "For approvers: open departures whose unconfirmed key customers the caller may waive "
-                       "(`POST /departures/{departure_id}/override`); empty for everyone else."},
-})
-
-
-def item_state(item: HandoverItem) -> str:
-    """The item's state in one word, as the command line's `departure show` names it."""
-    if item.pooled_at is not None:
-        return "pooled"
-    if item.to_user_id is None:
-        return "unassigned"
-    if item.confirmed:
-        return "confirmed"
-    if item.waived_at is not None:
-        return "waived"
-    return "pending" if item.key else "handed_over"
-
-
 def item_json(item: HandoverItem) -> dict[str, Any]:
     return {
         "id": item.id,
@@ -160,7 +119,7 @@ def item_json(item: HandoverItem) -> dict[str, Any]:
         "to_user": user_ref(item.to_user),
         "key": item.key,
         "key_reason": item.key_reason,
-        "state": item_state(item),
+        "state": item.state,
         "settled": item.settled,
         "contact_date": item.contact_date.isoformat() if item.contact_date else None,
         "confirmed_at": timestamp(item.confirmed_at),

@@ -290,6 +290,32 @@ SCHEMAS["DepartureList"] = _object({
     "page": {"type": "integer", "minimum": 1},
     "pages": {"type": "integer", "minimum": 1},
 })
+SCHEMAS["HandoverItem"] = _object({
+    "id": _ID,
+    "departure_id": _ID,
+    "person": _ref("UserRef"),
+    "customer": _object({"id": _ID, "name": {"type": "string"}}),
+    "to_user": _nullable_ref("UserRef"),
+    "key": {"type": "boolean"},
+    "key_reason": {"type": "string"},
+    "state": {"type": "string", "enum": ["unassigned", "pooled", "handed_over", "pending", "confirmed", "waived"]},
+    "settled": {"type": "boolean"},
+    "contact_date": {**_DATE, "type": ["string", "null"]},
+    "confirmed_at": _TS_OR_NULL,
+    "waived_at": _TS_OR_NULL,
+    "pooled_at": _TS_OR_NULL,
+}, "One customer of a departure's handover: who leaves (`person`), who receives it (`to_user`, null when it is "
+   "still to be assigned or went back to the shared pool) and its state: `pending` is a key customer whose new "
+   "owner has not yet confirmed the contact.")
+SCHEMAS["HandoverItemList"] = _object({
+    "items": {"type": "array", "items": _ref("HandoverItem"),
+              "description": "The customers handed to the caller in open departures, key customers first."},
+    "awaiting_override": {"type": "array", "items": _object({
+        "departure_id": _ID, "person": _ref("UserRef"),
+        "items": {"type": "array", "items": _ref("HandoverItem")},
+    }), "description": "For approvers: open departures whose unconfirmed key customers the caller may waive "
+                       "(`POST /departures/{departure_id}/override`); empty for everyone else."},
+})
 SCHEMAS["Withdrawn"] = _object({"id": _ID, "person": _ref("UserRef"),
                                 "status": {"type": "string", "enum": ["withdrawn"]}},
                                "The notice is withdrawn; the departure no longer exists.")

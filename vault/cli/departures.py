@@ -151,10 +151,9 @@ def show(username: str) -> None:
                    f"{user.last_day.isoformat() if user.last_day else '-'}, departure {departure.status}, "
                    f"last-day steps {'done' if departure.offboarded_at else 'pending'}")
         for item in departure.items:
-            state = ("confirmed" if item.confirmed else "waived" if item.waived_at else
-                     "unassigned" if item.to_user_id is None else "pending" if item.key else "handed over")
             to = item.to_user.username if item.to_user else "-"
-            click.echo(f"  {item.customer.name:40} {'key' if item.key else '':4} {to:20} {state}")
+            click.echo(f"  {item.customer.name:40} {'key' if item.key else '':4} {to:20} "
+                       f"{item.state.replace('_', ' ')}")
 
 
 @departure_group.command("report")

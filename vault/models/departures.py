@@ -105,6 +105,19 @@ class HandoverItem(Base):
         return self.waived_at is None or self.waived_at < self.customer_answered_at
 
     @property
+    def state(self) -> str:
+        """Where the item stands, in one word (the API's `state`, the command line's listing)."""
+        if self.pooled_at is not None:
+            return "pooled"
+        if self.to_user_id is None:
+            return "unassigned"
+        if self.confirmed:
+            return "confirmed"
+        if self.waived_at is not None:
+            return "waived"
+        return "pending" if self.key else "handed_over"
+
+    @property
     def settled(self) -> bool:
         """Handed over for good: returned to the shared pool, or has a new owner and, if key, a
         confirmation or a waiver."""

@@ -306,16 +306,15 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
     )
 
 
+# The report's words for a handover item's state (`HandoverItem.state`); "confirmed" adds the contact's day.
+_HANDOVER_WORDS = {"pooled": "returned to the pool", "unassigned": "to reassign", "waived": "confirmation waived",
+                   "pending": "awaiting confirmation", "handed_over": "handed over"}
+
+
 def _handover_state(item: HandoverItem) -> str:
-    if item.pooled_at is not None:
-        return "returned to the pool"
-    if item.to_user_id is None:
-        return "to reassign"
-    if item.confirmed_at is not None:
+    if item.state == "confirmed":
         return f"confirmed (contact {item.contact_date.isoformat() if item.contact_date else '?'})"
-    if item.waived_at is not None:
-        return "confirmation waived"
-    return "awaiting confirmation" if item.key else "handed over"
+    return _HANDOVER_WORDS[item.state]
 
 
 def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fmt: str,
