@@ -108,3 +108,29 @@ def test_the_departure_list_is_paged_in_the_database_and_never_shows_ones_own(ap
         second = departures.page_of_departures(session, auditor, page=2, page_size=2)
         assert (first.total, first.pages, len(first.departures), len(second.departures)) == (3, 2, 2, 1)
         assert {d.id for d in first.departures}.isdisjoint({d.id for d in second.departures})
+
+
+def test_a_notice_recorded_after_the_last_day_runs_the_last_day_steps_at_once(api, rt, cast):
+    """As the page does: access has already ended, so loans and tokens go, sessions end and the account is
+    disabled in the same request (not at the next sweep); a notice still running does none of it."""
+    token = api.token("bob")
+    assert api.get("/api/v1/me", token=token).status_code == 200
+    late = api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(-2),
+                                                        "notice_date": _day(-10), "successor": "bea"})
+    assert late.status_code == 201, late.get_json()
+    [offboard] = events(rt, "departure:offboard")
+    assert offboard.subject_user_id == cast["bob"].id
+    assert json.loads(offboard.detail)["departure_id"] == late.get_json()["id"]
+    assert [e.subject_user_id for e in events(rt, "user:disable")] == [cast["bob"].id]
+    with rt.db.session() as session:
+        assert session.get(User, cast["bob"].id).disabled
+    assert api.get("/api/v1/me", token=token, check=False).status_code == 401
+    # Too late to withdraw: the last-day steps have run.
+    assert_error(api.post(f"/api/v1/departures/{late.get_json()['id']}/withdraw", "adm",
+                          json={"reason": "Bob decided to stay after all"}), 403, "already_offboarded")
+    # A notice whose last day is still ahead: nothing runs yet.
+    running = api.post("/api/v1/departures", "adm", json={"person": "bea", "last_day": _day(3)})
+    assert running.status_code == 201, running.get_json()
+    assert len(events(rt, "departure:offboard")) == 1
+    with rt.db.session() as session:
+        assert not session.get(User, cast["bea"].id).disabled

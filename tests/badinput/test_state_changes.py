@@ -138,6 +138,7 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("api.propose_rotations", "POST"): {},
         ("api.approve_rotation", "POST"): {"proposal_id": s.rotation_open},
         ("api.skip_rotation", "POST"): {"proposal_id": s.rotation_open},
+        ("api.accept_agreement", "POST"): {},
     }
 
 

@@ -138,3 +138,41 @@ def test_update_and_reassign_refuse_bad_input_and_change_nothing(rt, company, tm
                  ("departure", "reassign", "sam", "Plain Shop", "--pool")):
         result = run_cli(rt, tmp_path, *args)
         assert result.exit_code != 0 and "(departure_closed)" in result.output, (args, result.output)
+
+
+def test_withdraw_and_a_notice_recorded_late_from_the_command_line(rt, company, tmp_path):
+    plain = company.customer("Plain Shop")
+    notice = ("departure", "start", "sam", "--last-day", days_from_today(14).isoformat(), "--successor", "sue")
+    refusals = {
+        ("departure", "withdraw", "sam"): "Missing option '--reason'",
+        ("departure", "withdraw", "sam", "--reason", "stays"): "(reason_too_short)",
+        ("departure", "withdraw", "nobody", "--reason", "Sam decided to stay with us"): "No such user",
+        ("departure", "withdraw", "tom", "--reason", "Tom decided to stay with us"): "No such departure",
+    }
+    assert run_cli(rt, tmp_path, *notice).exit_code == 0
+    for args, message in refusals.items():
+        result = run_cli(rt, tmp_path, *args)
+        assert result.exit_code != 0 and message in result.output, (args, result.output)
+    assert company.events("departure:withdraw") == [] and company.refresh("sam").status == "departing"
+    withdrawn = run_cli(rt, tmp_path, "departure", "withdraw", "sam", "--reason", "Sam decided to stay with us")
+    assert withdrawn.exit_code == 0 and "withdrawn" in withdrawn.output, withdrawn.output
+    (event,) = company.events("departure:withdraw")
+    assert (event.actor_name, event.user_agent, event.subject_user_id, event.reason_text) == (
+        operator_name(), "vault-cli", company.ids["sam"], "Sam decided to stay with us")
+    assert json.loads(event.detail)["customers_returned"] == [plain]
+    assert company.refresh("sam").status == "active"
+    with rt.db.session() as session:
+        assert session.get(Customer, plain).owner_id == company.ids["sam"]
+    # A notice recorded after the last day: access has ended, the last-day steps run at once.
+    late = run_cli(rt, tmp_path, "departure", "start", "tom", "--notice-date", days_from_today(-10).isoformat(),
+                   "--last-day", days_from_today(-2).isoformat())
+    assert late.exit_code == 0 and "access ended" in late.output, late.output
+    (offboard,) = company.events("departure:offboard")
+    assert (offboard.subject_user_id, offboard.user_agent) == (company.ids["tom"], "vault-cli")
+    assert company.refresh("tom").disabled
+    refused = run_cli(rt, tmp_path, "departure", "withdraw", "tom", "--reason", "Tom decided to stay with us")
+    assert refused.exit_code != 0 and "(already_offboarded)" in refused.output, refused.output
+    # A notice still running does not run them.
+    ahead = run_cli(rt, tmp_path, "departure", "start", "sam", "--last-day", days_from_today(5).isoformat())
+    assert ahead.exit_code == 0 and "access ended" not in ahead.output, ahead.output
+    assert len(company.events("departure:offboard")) == 1

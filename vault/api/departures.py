@@ -142,8 +142,9 @@ def _date(name: str, text: str | None) -> date | None:
 @operation("Record a person's notice (for HR systems)", tag="departures", ok=201, response="Departure",
            body=START, errors=(404, 409),
            description="The person is on notice at once: stricter rules, customers handed to the successor, "
-                       "an alert raised. 404 names an unknown person or successor; 409 a person already on "
-                       "notice or gone.")
+                       "an alert raised. A last day already past (a notice recorded late) ends the person's "
+                       "access at once and the last-day steps run in the same request. 404 names an unknown "
+                       "person or successor; 409 a person already on notice or gone.")
 def start_departure() -> Any:
     values = START.parse()
     last_day = _date("last_day", values["last_day"])
@@ -154,6 +155,10 @@ def start_departure() -> Any:
     departure = service.start_departure(runtime(), session, actor, person, last_day=last_day,  # type: ignore[arg-type]
                                         successor=successor, notice_date=notice_date, note=values["note"],
                                         ctx=access_context())
+    if person.past_last_day:
+        # As on the page: a notice recorded after the last day ends access at once, and the last-day steps
+        # run in the same unit of work.
+        service.run_due(runtime(), session, ctx=access_context())
     return jsonify(departure_json(departure)), 201
 
 

@@ -333,3 +333,11 @@ SCHEMAS["Document"] = _object({
     "remaining_views": {"type": ["integer", "null"], "minimum": 0,
                         "description": "Views left to the caller on this document (null: the caller cannot view it)."},
 })
+SCHEMAS["Agreement"] = _object({
+    "version": {"type": "string", "description": "The current version: what `POST /agreement/accept` is given."},
+    "language": {"type": "string", "description": "The language asked for (the text is in it when translated)."},
+    "text": {"type": "string", "description": "The agreement as the page shows it: plain Markdown (headings, "
+                                              "paragraphs, `-` lists)."},
+    "accepted": {"type": "boolean", "description": "The caller has accepted this version."},
+    "accepted_at": _TS_OR_NULL,
+}, "The confidentiality agreement every person accepts before using vault, and again when its version changes.")

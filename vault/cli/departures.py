@@ -1,5 +1,5 @@
-"""`vault departure ...` (one person's notice, its changes, the handover of single customers, report and
-completion) and `vault departures run`.
+"""`vault departure ...` (one person's notice, its changes, the handover of single customers, report,
+withdrawal and completion) and `vault departures run`.
 
 The command line acts as the system (the audit log names the operator): it records what HR decides. The
 successor's confirmation of a contact and an approver's waiver are a person's word in their own name,
@@ -59,7 +59,7 @@ def _handover_item(departure: Departure, customer: str) -> HandoverItem:
 
 @cli.group("departure")
 def departure_group() -> None:
-    """One person's departure: notice, changes, handover, report, completion.
+    """One person's departure: notice, changes, handover, report, withdrawal, completion.
 
     Contact confirmations and waivers are given by the successor and an approver in their own names
     (pages or API), not from the command line."""
@@ -82,9 +82,14 @@ def start(username: str, last_day: datetime, successor: str | None, notice_date:
         items = len(departure.items)
         key = sum(1 for item in departure.items if item.key)
         ends = user.access_ends_at
+        ended = user.past_last_day
+        if ended:  # a notice recorded late: access has already ended, the last-day steps run in this transaction
+            service.run_due(rt, session, ctx=AccessContext.cli())
     click.echo(f"{username} is on notice; last working day {last_day.date().isoformat()}, access ends "
                f"{ends.isoformat() if ends else '?'}")
     click.echo(f"customers handed over: {items} ({key} key) to {successor or 'the reassignment list'}")
+    if ended:
+        click.echo(f"{username}: access ended; loans and tokens revoked, sessions ended, account disabled")
     _flush_webhooks()
 
 
@@ -183,6 +188,20 @@ def report(username: str, fmt: str, out: Path, lookback_days: int | None) -> Non
     if str(out) != "-":
         click.echo(f"report of {username}: {len(data.customers)} customer(s), {len(data.documents)} document(s), "
                    f"{len(data.alerts)} alert(s) → {out} (audit record #{data.audit_seq})")
+
+
+@departure_group.command("withdraw")
+@click.argument("username")
+@click.option("--reason", required=True, help="Why the notice is withdrawn (recorded; at least 10 characters).")
+def withdraw(username: str, reason: str) -> None:
+    """Withdraw USERNAME's notice (they stay): normal policy again, customers given back (as the system;
+    audited). Refused once the last-day steps have run, and for a completed departure."""
+    rt = open_runtime()
+    with unit_of_work(rt) as session:
+        departure = _departure(session, username)
+        service.withdraw(rt, session, None, departure, reason=reason, ctx=AccessContext.cli())
+    click.echo(f"{username}'s notice is withdrawn: active again, and the customers not yet moved on are theirs again")
+    _flush_webhooks()
 
 
 @departure_group.command("complete")

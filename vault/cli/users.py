@@ -1,20 +1,54 @@
-"""`vault user ...` and `vault token ...`."""
+"""`vault user ...` and `vault token ...`: an operator's account lifecycle on the server.
+
+The operator (actor None, named in the audit log by `--operator` or the OS account) does what an
+administrator does on the pages, through the same services and with the same records: create, disable,
+enable, hand over a one-time password link, reset a lost second factor; and manages API tokens, which
+are the operator's alone to give to service accounts.
+"""
 
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 import click
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from vault.cli.common import cli, open_runtime, unit_of_work
+from vault.cli.common import cli, echo_err, open_runtime, unit_of_work
 from vault.core.context import AccessContext
 from vault.mail.accounts import set_email
+from vault.mail.render import link
 from vault.models import Role, User, utcnow
+from vault.runtime import Runtime
 from vault.services import accounts
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
+TIME = "%Y-%m-%d %H:%M UTC"
+
+
+def _when(moment: datetime | None, never: str = "never") -> str:
+    return moment.strftime(TIME) if moment is not None else never
+
+
+@contextmanager
+def _account(username: str) -> Iterator[tuple[Runtime, Session, User]]:
+    """The runtime, a unit of work, and USERNAME's account in it (a clean error when there is none)."""
+    rt = open_runtime()
+    with unit_of_work(rt) as session:
+        yield rt, session, accounts.get_user(session, username)
+
+
+def _hand_over(rt: Runtime, username: str, secret: str) -> None:
+    """Print a one-time password link, once, as the last line (for the operator to give its owner)."""
+    base_url = rt.settings.base_url
+    if not base_url:
+        echo_err("warning: VAULT_BASE_URL is not set: put this server's public address before the path")
+    click.echo(f"one-time link for {username} to set their password, valid {accounts.PASSWORD_LINK_HOURS} hours "
+               "(it is not shown again):")
+    click.echo(link(base_url, accounts.password_set_path(secret)))
 
 
 @cli.group("user")
@@ -27,25 +61,78 @@ def user_group() -> None:
 @click.option("--role", "roles", multiple=True, type=ROLE_CHOICE, help="Repeat for several roles.")
 @click.option("--name", "display_name", default=None, help="Full name shown in pages and reports.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--link", "by_link", is_flag=True,
+              help="Choose no password: print a one-time link with which the owner sets theirs.")
 @click.option("--manager", default=None, metavar="NAME", help="User name of the person's manager.")
 @click.option("--email", default=None, help="Address for notifications.")
-def user_add(username: str, roles: tuple[str, ...], display_name: str | None, password_stdin: bool,
+def user_add(username: str, roles: tuple[str, ...], display_name: str | None, password_stdin: bool, by_link: bool,
              manager: str | None, email: str | None) -> None:
-    """Create an account with the given roles."""
+    """Create an account with the given roles (a password is asked for, unless --link)."""
+    if by_link and password_stdin:
+        raise click.UsageError("give --link or --password-stdin, not both")
+    password: str | None = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-    else:
+    elif not by_link:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     rt = open_runtime()
     with unit_of_work(rt) as session:
-        user = accounts.create_user(rt, session, username=username, password=password,
+        user = accounts.create_user(rt, session, username=username, password=password, by_link=by_link,
                                     display_name=display_name, roles=tuple(Role(r) for r in roles))
         if email:
             set_email(rt, session, user, email, actor=None, ctx=AccessContext.cli())
         if manager:
             accounts.set_manager(rt, session, user, accounts.get_user(session, manager), actor=None)
+        secret = accounts.create_password_link(rt, session, user, actor=None) if by_link else None
         click.echo(f"created {user.username} with roles {', '.join(sorted(roles)) or 'none'}"
                    + (f", reporting to {manager}" if manager else ""))
+    if secret is not None:  # only once it is committed: a link printed for a rolled-back account would lead nowhere
+        _hand_over(rt, username, secret)
+
+
+@user_group.command("password-link")
+@click.argument("username")
+def user_password_link(username: str) -> None:
+    """Print a new one-time link with which USERNAME sets their password (earlier unused links stop working)."""
+    with _account(username) as (rt, session, user):
+        if not user.can_sign_in:
+            raise click.ClickException(f"{username} cannot sign in (disabled, departed or past their last day): "
+                                       "a link would lead nowhere")
+        secret = accounts.create_password_link(rt, session, user, actor=None)
+    _hand_over(rt, username, secret)
+
+
+@user_group.command("disable")
+@click.argument("username")
+@click.option("--reason", default=None, help="Why (kept in the audit record).")
+def user_disable(username: str, reason: str | None) -> None:
+    """Disable USERNAME: their sessions and API tokens stop working at once."""
+    with _account(username) as (rt, session, user):
+        tokens = len(accounts.list_tokens(session, user))
+        accounts.disable_user(rt, session, user, None, AccessContext.cli(), reason=reason)
+    click.echo(f"{username} is disabled: sessions ended, {tokens} token(s) revoked")
+
+
+@user_group.command("enable")
+@click.argument("username")
+def user_enable(username: str) -> None:
+    """Enable USERNAME again (a sign-in lockout is lifted too)."""
+    with _account(username) as (rt, session, user):
+        accounts.enable_user(rt, session, user, None, AccessContext.cli())
+        usable = user.can_sign_in
+    click.echo(f"{username} is enabled" + ("" if usable else " (but cannot sign in: departed or past their last day)"))
+
+
+@user_group.command("reset-2fa")
+@click.argument("username")
+def user_reset_second_factor(username: str) -> None:
+    """Remove USERNAME's authenticator and recovery codes (a lost phone); their sessions end."""
+    with _account(username) as (rt, session, user):
+        had = accounts.reset_second_factor(rt, session, user, None, AccessContext.cli())
+    if had:
+        click.echo(f"{username}: second factor removed, sessions ended; a new one is set up at the next sign-in")
+    else:
+        click.echo(f"{username} had no second factor; sessions ended")
 
 
 @user_group.command("manager")
@@ -126,6 +213,25 @@ def token_create(username: str, name: str, expires: str | None, scope: str) -> N
     click.echo(f"token {new.token.id} for {username}, scope {scope}, expires {expiry} "
                "(keep it secret; it is not shown again):")
     click.echo(new.secret)
+
+
+@token_group.command("list")
+@click.argument("username")
+def token_list(username: str) -> None:
+    """USERNAME's tokens that are not revoked, newest first (ids for `token revoke --id`; never a secret)."""
+    with _account(username) as (_rt, session, user):
+        tokens = accounts.list_tokens(session, user)
+        now = utcnow()
+        rows = [(str(t.id), t.name, t.scope, _when(t.created_at),
+                 _when(t.expires_at) + (" (expired)" if t.expires_at and t.expires_at <= now else ""),
+                 _when(t.last_used_at)) for t in tokens]
+    if not rows:
+        click.echo(f"{username} has no tokens")
+        return
+    header = ("id", "name", "scope", "created", "expires", "last used")
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 @token_group.command("revoke")

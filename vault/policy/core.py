@@ -71,7 +71,8 @@ MESSAGES: dict[str, Any] = {
     "bad_second_factor": _l("The code is not valid."),
     "code_reused": _l("This code has already been used; wait for the next one."),
     "second_factor_required": _l("Your roles require a second factor; set it up to continue."),
-    "agreement_required": _l("Accept the confidentiality agreement (sign in to the web pages) before using vault."),
+    "agreement_required": _l("Accept the confidentiality agreement before using vault: on the web pages, or "
+                             "through GET /api/v1/agreement and POST /api/v1/agreement/accept."),
     "session_expired": _l("Your session has expired; please sign in again."),
     "weak_password": _l("The password is too short."),
     "common_password": _l("This password is too common; choose another."),

@@ -45,6 +45,7 @@ DEFAULT_TOKEN_DAYS = 30
 # Roles whose tokens act with power over others' access: short-lived, and made with a fresh second factor.
 DUTY_ROLES = frozenset({Role.APPROVER, Role.CUSTODIAN, Role.AUDITOR, Role.ADMIN})
 DUTY_TOKEN_HOURS = 12
+MAX_REASON = 2000  # why an account was disabled, as the operator put it (kept in the audit record)
 
 
 def has_duty_role(user: User) -> bool:
@@ -88,6 +89,15 @@ def check_password_rules(password: str, username: str | None = None) -> None:
 
 
 PASSWORD_LINK_HOURS = 72
+# Where a one-time link leads: the page on which its owner sets their password (kept in step with the
+# page's route by a test). The command line, which has no request to build a URL from, puts the public
+# address (`VAULT_BASE_URL`) before it.
+PASSWORD_SET_PATH = "/password/set/{secret}"  # noqa: S105 (a path, not a secret)
+
+
+def password_set_path(secret: str) -> str:
+    """The path of the page that sets a password with the one-time link `secret`."""
+    return PASSWORD_SET_PATH.format(secret=secret)
 
 
 def create_user(
@@ -100,12 +110,14 @@ def create_user(
     roles: tuple[Role, ...] = (),
     actor: User | None = None,
     ctx: AccessContext | None = None,
+    by_link: bool = False,
 ) -> User:
     """Create an account and give it `roles`; `actor` None means the command line (the operator).
 
     An administrator (`actor`) chooses no password: `password` must be None, the account gets an unusable
-    random one, and its owner sets theirs through `create_password_link`. Roles that need a second person
-    (see `policy.roles.needs_second_person`) become requests instead of grants.
+    random one, and its owner sets theirs through `create_password_link`. The operator chooses one, or
+    (`by_link`) none, as the administrator: the owner sets theirs through a link. Roles that need a second
+    person (see `policy.roles.needs_second_person`) become requests instead of grants.
     """
     username = username.strip()
     if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
@@ -114,6 +126,7 @@ def create_user(
         raise Conflict("user_exists", _l("The user %(username)s already exists.", username=username))
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE)
+    if actor is not None or by_link:
         if password is not None:
             raise ServiceError("password_by_admin", _l("An administrator does not choose anyone's password."))
         password = secrets.token_urlsafe(32)  # never told to anyone: the owner sets theirs through a link
@@ -440,16 +453,22 @@ def log_out_everywhere(rt: Runtime, session: Session, user: User, ctx: AccessCon
 
 
 def disable_user(
-    rt: Runtime, session: Session, user: User, actor: User | None, ctx: AccessContext | None = None
+    rt: Runtime, session: Session, user: User, actor: User | None, ctx: AccessContext | None = None, *,
+    reason: str | None = None,
 ) -> None:
-    """Disable an account: its sessions and its API tokens stop working at once, not at their expiry."""
+    """Disable an account: its sessions and its API tokens stop working at once, not at their expiry.
+    `reason` (the operator's words, optional) is kept with the record."""
     ctx = ctx or AccessContext.cli()
+    reason = (reason or "").strip() or None
+    if reason is not None and len(reason) > MAX_REASON:
+        raise ServiceError("reason_too_long", _l("A reason has at most %(n)s characters.", n=MAX_REASON))
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE, user, change="disable", audit={"subject_user_id": user.id})
     user.disabled = True
     end_sessions(user)
     revoke_tokens(rt, session, user, actor=actor, ctx=ctx)
-    rt.audit.record(session, action=AuditAction.USER_DISABLE, actor=actor, ctx=ctx, subject_user_id=user.id)
+    rt.audit.record(session, action=AuditAction.USER_DISABLE, actor=actor, ctx=ctx, subject_user_id=user.id,
+                    reason_text=reason)
 
 
 def enable_user(
@@ -497,15 +516,17 @@ def change_password(
 
 def reset_second_factor(
     rt: Runtime, session: Session, user: User, actor: User | None, ctx: AccessContext | None = None
-) -> None:
+) -> bool:
     """Remove a person's authenticator and recovery codes (a lost phone); their sessions end, and a role
-    that requires a second factor makes them set up a new one at their next sign-in."""
+    that requires a second factor makes them set up a new one at their next sign-in. Returns whether
+    the person had one."""
     ctx = ctx or AccessContext.cli()
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE, user, change="reset_second_factor",
                        audit={"subject_user_id": user.id})
-    totp.remove(rt, session, user, actor=actor, ctx=ctx, action=AuditAction.TOTP_RESET)
+    existed = totp.remove(rt, session, user, actor=actor, ctx=ctx, action=AuditAction.TOTP_RESET)
     end_sessions(user)
+    return existed
 
 
 def set_manager(rt: Runtime, session: Session, user: User, manager: User | None, *, actor: User | None,

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.config.settings import Settings
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
+from vault.core.errors import Conflict
 from vault.models import AgreementAcceptance, User
 from vault.runtime import Runtime
 
@@ -80,13 +82,29 @@ def accepted(session: Session, user: User, version: str) -> bool:
     ) is not None
 
 
-def accept(rt: Runtime, session: Session, user: User, ctx: AccessContext) -> AgreementAcceptance:
-    """Record that `user` accepts the current version (once: accepting again changes nothing)."""
-    version = rt.settings.agreement_version
-    existing = session.scalar(
+def acceptance(session: Session, user: User, version: str) -> AgreementAcceptance | None:
+    """`user`'s acceptance of `version`, with its time and place, or None."""
+    return session.scalar(
         select(AgreementAcceptance).where(AgreementAcceptance.user_id == user.id,
                                           AgreementAcceptance.version == version).limit(1)
     )
+
+
+def accept(rt: Runtime, session: Session, user: User, ctx: AccessContext, *,
+           version: str | None = None) -> AgreementAcceptance:
+    """Record that `user` accepts the current version (once: accepting again changes nothing).
+
+    `version` is the one the person was shown, when the text reached them apart from this request (the
+    API: read, then accepted): an acceptance covers only a text the person has seen, so a version that
+    changed in between is refused (Conflict `agreement_version_stale`) and nothing is recorded.
+    """
+    current = rt.settings.agreement_version
+    if version is not None and version != current:
+        raise Conflict("agreement_version_stale",
+                       _l("The agreement has changed since the version you were shown (%(shown)s): read the "
+                          "current version (%(current)s) and accept that one.", shown=version, current=current))
+    version = current
+    existing = acceptance(session, user, version)
     if existing is not None:
         return existing
     row = AgreementAcceptance(user_id=user.id, version=version, client_addr=ctx.client_addr,

@@ -5,7 +5,7 @@ riding on a browser session, which is why the API can be exempt from CSRF tokens
 
 A page session counts only while it is within its timeouts, carries the person's current session
 epoch, and owes no step of the sign-in (see `sessions`); the API answers only tokens of people who
-have accepted the current confidentiality agreement.
+have accepted the current confidentiality agreement, but for the two routes that show and accept it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ from vault.web.redirects import safe_next
 
 login_manager = LoginManager()
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The only API routes a token opens before its owner has accepted the current agreement: reading it and
+# accepting it (the API's counterpart of the `/agreement` page). Named one by one, so a route added later
+# stays closed until someone decides otherwise.
+OPEN_BEFORE_AGREEMENT = frozenset({"api.agreement_text", "api.accept_agreement"})
 
 
 def install(app: Flask) -> None:
@@ -150,7 +154,7 @@ def api_user() -> User | None:
         return None
     token, accepted = found
     user = token.user
-    if not accepted:
+    if not accepted and request.endpoint not in OPEN_BEFORE_AGREEMENT:
         g.vault_user = user
         raise policy.Denied(policy.deny("agreement_required"))
     if token.scope != "write" and request.method not in SAFE_METHODS:
