@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import assert_error, events
-from vault.models import Role
-from vault.services import accounts
+from vault.api.serializers import timestamp
+from vault.models import Customer, Role
+from vault.services import accounts, pool
 
 pytestmark = pytest.mark.parametrize("settings_overrides", [{"policy": {
     "records": {"reveals_key": 2, "owner_reveals_key": 3, "reveals_per_day": 3}}}])
@@ -119,6 +120,26 @@ def test_an_edit_makes_a_version_whose_diff_the_history_shows(api, rt, users, cu
     assert events(rt, "customer:version_read")[0].actor_name == "hana"
     assert_error(api.get(f"/api/v1/customers/{customer}/history", "carl"), 403, "not_in_chain")
     assert_error(api.get(f"/api/v1/customers/{customer}/history/9", "bob"), 404, "not_found")
+
+
+def test_the_history_names_who_owned_the_customer_as_the_page_does(api, rt, customer):
+    moved = api.post(f"/api/v1/customers/{customer}/owner", "ann",
+                     json={"owner": "bea", "reason": "Bob moves to the northern team"})
+    assert moved.status_code == 200, moved.get_json()
+    history = api.get(f"/api/v1/customers/{customer}/history", "bea")
+    assert history.status_code == 200, history.get_json()
+    ownership = history.get_json()["ownership"]
+    assert [(o["action"], o["person"], o["actor"], o["reason"]) for o in ownership] == [
+        ("customer:owner", "Bea", "ann", "Bob moves to the northern team"), ("customer:create", "Bob", "carl", None)]
+    # The same list, in the same order, as the history page shows.
+    with rt.db.session() as session:
+        shown = pool.ownership_history(session, session.get(Customer, customer))
+    assert [(o["at"], o["action"]) for o in ownership] == [(timestamp(e.at), e.action) for e in shown]
+    # Whoever the page refuses, the API refuses: the former owner no longer sees the customer, its compiler
+    # sees it but is not in the chain; neither learns who owns it.
+    for who, status, code in (("bob", 404, "not_found"), ("carl", 403, "not_in_chain")):
+        body = assert_error(api.get(f"/api/v1/customers/{customer}/history", who), status, code)
+        assert "ownership" not in body and "Bea" not in str(body)
 
 
 def test_the_contact_log_is_sealed_and_masked(api, rt, customer):

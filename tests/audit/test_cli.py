@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from tests.audit.conftest import append, attack, drop_append_only
+from tests.audit.conftest import CTX, append, attack, drop_append_only
 from vault.cli import cli
 from vault.models import AuditEvent
 
@@ -99,6 +99,35 @@ def test_filtered_csv_export_and_bad_filters(rt, run, tmp_path):
     nobody = run("export", "--user", "nobody", "--out", str(tmp_path / "x.jsonl"))
     assert nobody.exit_code == 2 and "there is no user 'nobody'" in nobody.output
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_export_filters_of_the_desk_and_the_api(rt, run, tmp_path):
+    """--actor, --loan and --place mean what they mean on the desk and in the API's export."""
+    abroad = CTX.declaring("Lisbon")
+    with rt.db.session() as session:
+        zed_loan = rt.audit.record(session, action="loan:request", actor=None, actor_name="zed", ctx=abroad,
+                                   loan_id=5).seq
+        zed_login = rt.audit.record(session, action="auth:login", actor=None, actor_name="zed", ctx=CTX,
+                                    outcome="denied", reason_code="bad_credentials").seq
+        other_loan = rt.audit.record(session, action="loan:approve", actor=None, actor_name="amy", ctx=CTX,
+                                     loan_id=5).seq
+
+    def exported(*options: str) -> list[int]:
+        out = tmp_path / f"export-{len(list(tmp_path.iterdir()))}.jsonl"
+        result = run("export", *options, "--out", str(out))
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["seq"] for line in out.read_text().splitlines()]
+
+    assert exported("--actor", "zed") == [zed_loan, zed_login]
+    assert exported("--loan", "5") == [zed_loan, other_loan]
+    assert exported("--place", "Lisbon") == [zed_loan]
+    assert exported("--actor", "zed", "--loan", "#5", "--place", "Head office") == [zed_loan]  # its named place
+    assert exported("--actor", "zed", "--outcome", "denied") == [zed_login]
+    for options, hint in ((("--loan", "five"), "--loan"), (("--actor", "x" * 201), "--actor"),
+                          (("--place", "y" * 201), "--place"), (("--loan", str(2**31)), "--loan")):
+        bad = run("export", *options, "--out", str(tmp_path / "refused.jsonl"))
+        assert bad.exit_code == 2 and hint in bad.output, (options, bad.output)
+    assert not (tmp_path / "refused.jsonl").exists()
 
 
 def test_checkpoint_command(rt, run):

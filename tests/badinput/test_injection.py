@@ -69,6 +69,7 @@ def targets(scene: Scene) -> list[tuple[str, str | None, tuple[str, ...], tuple[
         ("/api/v1/loans", "ann", ("mine", "status"), VALUES),
         ("/api/v1/audit", "aud", (*AUDIT_FILTERS, "format"), CORE_VALUES),
         ("/api/v1/audit/verify", "aud", ("from",), VALUES),
+        ("/api/v1/audit/events", "aud", (*AUDIT_FILTERS, "before", "after", "limit"), CORE_VALUES),
     ]
 
 

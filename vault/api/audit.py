@@ -1,4 +1,4 @@
-"""The audit log over the JSON API: a streamed export and a verification, for auditor tokens only.
+"""The audit log over the JSON API: paged reading, a streamed export and a verification, for auditor tokens only.
 
 Kept apart from the rest of the API (its own blueprint under /api/v1/audit) because it is the audit
 log's own surface; the request pipeline treats it as API by its path (bearer tokens only, JSON errors).
@@ -11,9 +11,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from vault.api import serializers
+from vault.audit import browse
 from vault.audit.export import FORMATS, load_manifest
-from vault.audit.filters import FilterError, parse
-from vault.audit.names import NameResolver
+from vault.audit.filters import FILTER_KEYS, FilterError
+from vault.audit.names import parse_named
 from vault.core.actions import Action
 from vault.core.errors import ServiceError
 from vault.services import audit as service
@@ -26,8 +28,9 @@ from vault.web.pipeline import access_context, commit_so_far, db_session, keep_w
 bp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit")
 CSRF_EXEMPT = True
 
-EXPORT_PARAMS = ("since", "until", "actor", "user", "customer", "document", "loan", "action", "outcome", "place",
-                 "format")
+EXPORT_PARAMS = (*FILTER_KEYS, "format")
+EVENTS_PARAMS = (*FILTER_KEYS, "before", "after", "limit")
+DEFAULT_PAGE_SIZE = 50  # as the desk's page
 
 
 def _invalid(fields: dict[str, str]) -> Any:
@@ -43,14 +46,48 @@ def export() -> Any:
     fmt = request.args.get("format", "jsonl")
     if fmt not in FORMATS:
         return _invalid({"format": f"must be one of {', '.join(FORMATS)}"})
-    session = db_session()
     try:
-        names = NameResolver(session)
-        filters = parse({key: request.args.get(key, "") for key in EXPORT_PARAMS if key != "format"}, names.user,
-                        resolve_customer=names.customer, resolve_document=names.document)
+        filters = parse_named(db_session(), {key: request.args.get(key) for key in FILTER_KEYS})
     except FilterError as exc:
         return _invalid({exc.field: exc.message})
     return stream_export(filters, fmt, manifest_endpoint="api_audit.manifest")
+
+
+def _whole(name: str, low: int, high: int, problems: dict[str, str]) -> int | None:
+    """A whole-number query parameter within [low, high], or None when not given (problems noted)."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
+        problems[name] = f"must be a whole number from {low} to {high}"
+        return None
+    return int(raw)
+
+
+@bp.route("/events", methods=["GET"])
+@permission(Action.AUDIT_READ)
+def events() -> Any:
+    """The log a page at a time, newest first, with the desk's filters and keyset paging: what the desk
+    shows, for scripts. Read under the desk's permission and recorded as the desk's reading is."""
+    problems = {name: "unknown parameter" for name in sorted(set(request.args) - set(EVENTS_PARAMS))}
+    limit = _whole("limit", 1, browse.MAX_PAGE_SIZE, problems)
+    before = _whole("before", 0, browse.SEQ_LIMIT, problems)
+    after = _whole("after", 0, browse.SEQ_LIMIT, problems)
+    if before is not None and after is not None:
+        problems["after"] = "give before or after, not both"
+    if problems:
+        return _invalid(problems)
+    session = db_session()
+    try:
+        filters = parse_named(session, {key: request.args.get(key) for key in FILTER_KEYS})
+    except FilterError as exc:
+        return _invalid({exc.field: exc.message})
+    size = limit or DEFAULT_PAGE_SIZE
+    page = browse.page(session, filters, size=size, before=before, after=after)
+    names = browse.names(session, page.events)
+    previous = browse.previous_macs(session, page.events)
+    return jsonify(events=[serializers.audit_event(e, names, previous[e.seq]) for e in page.events],
+                   newer=page.newer, older=page.older, limit=size)
 
 
 @bp.route("/verify", methods=["GET"])
@@ -86,15 +123,28 @@ _FILTER_PARAMS: list[dict[str, Any]] = [
      "description": "Who acted: a user id, or a name as recorded (unknown login names too)."},
     {"name": "user", "in": "query", "schema": {"type": "string"},
      "description": "Events by or about this user (name or id)."},
-    {"name": "customer", "in": "query", "schema": {"type": "integer"}},
-    {"name": "document", "in": "query", "schema": {"type": "integer"}},
-    {"name": "loan", "in": "query", "schema": {"type": "integer"}},
+    {"name": "customer", "in": "query", "schema": {"type": "string"},
+     "description": "Events about this customer (id, or its name ignoring case and accents)."},
+    {"name": "document", "in": "query", "schema": {"type": "string"},
+     "description": "Events about this document (id, or its title, looked up within `customer` if given)."},
+    {"name": "loan", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+     "description": "Events about this loan (id)."},
     {"name": "action", "in": "query", "schema": {"type": "string"},
      "description": "An action name (loan:approve) or a prefix ending in * (loan:*)."},
     {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": ["allowed", "denied", "failed"]}},
     {"name": "place", "in": "query", "schema": {"type": "string"},
      "description": "Named place (trusted network) or declared place."},
-    {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(FORMATS), "default": "jsonl"}},
+]
+_EXPORT_PARAMS = [*_FILTER_PARAMS, {"name": "format", "in": "query",
+                                    "schema": {"type": "string", "enum": list(FORMATS), "default": "jsonl"}}]
+_PAGE_PARAMS: list[dict[str, Any]] = [
+    {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": browse.SEQ_LIMIT},
+     "description": "Records older than this sequence number (the `older` of the page before)."},
+    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": browse.SEQ_LIMIT},
+     "description": "Records newer than this sequence number (the `newer` of the page before); not with `before`."},
+    {"name": "limit", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": browse.MAX_PAGE_SIZE, "default": DEFAULT_PAGE_SIZE},
+     "description": "How many records a page holds at most."},
 ]
 _ERRORS = {
     "401": {"description": "No valid bearer token.", "content": {"application/json": {"schema": _ERROR}}},
@@ -127,13 +177,30 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "The export is itself recorded before the first byte; its signed manifest (row count, "
                         "first and last seq, SHA-256, covering checkpoint) is served afterwards at the URL in "
                         "the `X-Vault-Export-Manifest` header."),
-        "parameters": _FILTER_PARAMS,
+        "parameters": _EXPORT_PARAMS,
         "responses": {
             "200": {"description": "The records.",
                     "headers": {"X-Vault-Export-Manifest": {"schema": {"type": "string"},
                                                             "description": "Where the manifest will be."}},
                     "content": {"application/x-ndjson": {"schema": {"type": "string"}},
                                 "text/csv": {"schema": {"type": "string"}}}},
+            **_ERRORS,
+        },
+    }},
+    "/api/v1/audit/events": {"get": {
+        "tags": ["audit"], "operationId": "auditEvents", "summary": "Read the audit log a page at a time",
+        "description": ("The records matching the filters, newest first, as the audit desk shows them: each with "
+                        "its chained fields, `mac` and `prev_mac` (so each can be checked with the audit key) "
+                        "and today's names of the actor, customer, document and person it mentions. Keyset "
+                        "paging: pass `older` as `before` for the next older page, `newer` as `after` for the "
+                        "newer one. The desk's timeline of one user, customer, document or loan "
+                        "(`/audit/trail/{kind}/{id}`) is the filter of that name: `?user=`, `?customer=`, "
+                        "`?document=`, `?loan=`. As on the desk, a read is not itself a record; a refused "
+                        "one is (`audit:read`, denied)."),
+        "parameters": [*_FILTER_PARAMS, *_PAGE_PARAMS],
+        "responses": {
+            "200": {"description": "A page of records.", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/AuditEventPage"}}}},
             **_ERRORS,
         },
     }},

@@ -9,6 +9,7 @@ from typing import Any
 
 from vault.api.serializers import SCHEMAS, _object, _ref, timestamp
 from vault.core.languages import LANGUAGES
+from vault.services.pool import OWNERSHIP_ACTIONS, OwnershipEvent
 from vault.services.records import FACTS, LOG_CHANNELS, SIZES, STATUSES, Change, LogLine, RecordView, VersionView
 
 _TEXT = {"type": "string"}
@@ -35,6 +36,12 @@ def _change(change: Change) -> dict[str, Any]:
 def version(item: VersionView) -> dict[str, Any]:
     return {"number": item.number, "at": timestamp(item.at), "author": item.author, "changed": item.changed,
             "changes": [_change(c) for c in item.changes]}
+
+
+def ownership(item: OwnershipEvent) -> dict[str, Any]:
+    """One change of who owns the customer, as the history page lists it."""
+    return {"at": timestamp(item.at), "action": item.action, "person": item.person or None,
+            "actor": item.actor or None, "reason": item.reason or None}
 
 
 def old_version(number: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +83,21 @@ SCHEMAS["RecordVersion"] = _object({
     "number": {"type": "integer", "minimum": 1}, "at": {"type": "string", "format": "date-time"}, "author": _TEXT,
     "changed": _TEXTS, "changes": {"type": "array", "items": _ref("RecordChange")},
 }, "One version: who, when, which fields, and the diff against the version before (sensitive values masked).")
-SCHEMAS["RecordHistory"] = _object({"versions": {"type": "array", "items": _ref("RecordVersion")}})
+SCHEMAS["OwnershipChange"] = _object({
+    "at": {"type": "string", "format": "date-time"},
+    "action": {"type": "string", "enum": [str(a) for a in OWNERSHIP_ACTIONS],
+               "description": "What happened: created, owner changed, handed over in a departure, claimed from, "
+                              "assigned from or returned to the pool, a claim lapsed, returned by a departure."},
+    "person": {"type": ["string", "null"], "description": "Whom it was about: the new owner, or the one who lost "
+                                                          "the customer (today's name)."},
+    "actor": {"type": ["string", "null"], "description": "Who did it, as recorded; null for the product itself."},
+    "reason": {"type": ["string", "null"]},
+}, "A change of the customer's account manager, from the audit log.")
+SCHEMAS["RecordHistory"] = _object({
+    "versions": {"type": "array", "items": _ref("RecordVersion")},
+    "ownership": {"type": "array", "items": _ref("OwnershipChange"), "maxItems": 200,
+                  "description": "Who owned the customer when, newest first (the latest 200 changes)."},
+})
 SCHEMAS["RecordSnapshot"] = _object({"number": {"type": "integer", "minimum": 1}, **_FACTS, **_GROUPS},
                                     "A past version of the record, masked like the current one.")
 SCHEMAS["LogCreated"] = _object({"id": {"type": "integer", "minimum": 1}, "main_contact": {"type": "boolean"}})

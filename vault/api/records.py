@@ -21,7 +21,7 @@ from vault.core.actions import Action
 from vault.core.errors import ServiceError
 from vault.models import Customer
 from vault.services import customers as customers_service
-from vault.services import records
+from vault.services import pool, records
 from vault.web import auth
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
@@ -116,11 +116,14 @@ def edit(customer_id: int) -> Any:
 @permission(Action.CUSTOMER_HISTORY)
 @operation("The versions of the customer's record with their diffs", tag="customers", response="RecordHistory",
            errors=(409,),
-           description="The owner, co-owners and their managers. Sensitive values in the diffs are masked.")
+           description="The owner, co-owners and their managers. Sensitive values in the diffs are masked. "
+                       "`ownership` lists who owned the customer when, as the history page shows it.")
 def history(customer_id: int) -> Any:
     customer = customer_of(customer_id)
     versions = records.history(runtime(), db_session(), auth.current(), customer, ctx=access_context())
-    return jsonify(versions=[record_serializers.version(v) for v in versions])
+    owners = pool.ownership_history(db_session(), customer)  # after the check `records.history` makes
+    return jsonify(versions=[record_serializers.version(v) for v in versions],
+                   ownership=[record_serializers.ownership(o) for o in owners])
 
 
 @bp.get(f"/customers/<{ID}:customer_id>/history/<{ID}:number>")

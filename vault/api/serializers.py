@@ -9,7 +9,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from vault.models import Category, Customer, Document, DocumentVersion, Loan, LoanKind, LoanStatus, Role, Segment, User
+from vault.audit.browse import MAX_PAGE_SIZE, Names
+from vault.audit.chain import record_dict
+from vault.audit.filters import OUTCOMES
+from vault.models import (
+    AuditEvent,
+    Category,
+    Customer,
+    Document,
+    DocumentVersion,
+    Loan,
+    LoanKind,
+    LoanStatus,
+    Role,
+    Segment,
+    User,
+)
 from vault.services.search import FileHit
 
 
@@ -120,6 +135,23 @@ def loan(item: Loan) -> dict[str, Any]:
         "closed_at": timestamp(item.closed_at),
         "closed_by": user_ref(item.closed_by),
         "close_reason": item.close_reason,
+    }
+
+
+def audit_event(event: AuditEvent, names: Names, prev_mac: str | None) -> dict[str, Any]:
+    """A record as the chain holds it (the fields its MAC covers, `shard` and `shard_seq` only for a
+    sharded record), its `mac` and the `prev_mac` it chains from, and beside them today's names of whom
+    and what it mentions (outside the MAC: names change, records do not)."""
+    return {
+        **record_dict(event),
+        "mac": event.mac,
+        "prev_mac": prev_mac,
+        "names": {
+            "actor": names.user.get(event.actor_id) if event.actor_id else None,
+            "customer": names.customer.get(event.customer_id) if event.customer_id else None,
+            "document": names.document.get(event.document_id) if event.document_id else None,
+            "subject_user": names.user.get(event.subject_user_id) if event.subject_user_id else None,
+        },
     }
 
 
@@ -341,3 +373,38 @@ SCHEMAS["Agreement"] = _object({
     "accepted": {"type": "boolean", "description": "The caller has accepted this version."},
     "accepted_at": _TS_OR_NULL,
 }, "The confidentiality agreement every person accepts before using vault, and again when its version changes.")
+
+_ID_OR_NULL = {"type": ["integer", "null"], "minimum": 1}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+_NAME_OR_NULL = {"type": ["string", "null"], "description": "Today's name; null when none is recorded or it is gone."}
+SCHEMAS["AuditEvent"] = {
+    **_object({
+        "seq": _ID, "ts": _TS, "actor_id": _ID_OR_NULL,
+        "actor_name": {"type": "string", "description": "Who acted, as recorded (a login name even when unknown)."},
+        "action": _TEXT, "outcome": {"type": "string", "enum": list(OUTCOMES)}, "reason_code": _TEXT_OR_NULL,
+        "customer_id": _ID_OR_NULL, "document_id": _ID_OR_NULL, "version_id": _ID_OR_NULL, "loan_id": _ID_OR_NULL,
+        "subject_user_id": _ID_OR_NULL, "client_addr": _TEXT_OR_NULL, "named_place": _TEXT_OR_NULL,
+        "declared_place": _TEXT_OR_NULL, "user_agent": _TEXT_OR_NULL, "reason_text": _TEXT_OR_NULL,
+        "request_id": _TEXT_OR_NULL, "detail": {"type": "object"},
+        "shard": {"type": "integer", "minimum": 1, "description": "The chain the record belongs to (absent: the "
+                                                                  "single chain of before sharding)."},
+        "shard_seq": {"type": "integer", "minimum": 1, "description": "The record's place in its chain."},
+        "mac": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "prev_mac": {"type": ["string", "null"], "description": "The MAC of the record before in its chain (\"\" "
+                                                                "for the first; null when that record is missing)."},
+        "names": _object({"actor": _NAME_OR_NULL, "customer": _NAME_OR_NULL, "document": _NAME_OR_NULL,
+                          "subject_user": _NAME_OR_NULL}),
+    }, "One audit record: the chained fields exactly as its MAC covers them (HMAC-SHA256 with the audit key over "
+       "the JSON of every field but `mac`, `prev_mac` and `names`, keys sorted, no spaces, UTF-8, followed by "
+       "`prev_mac`), and today's names of whom and what it mentions."),
+}
+SCHEMAS["AuditEvent"]["required"] = [name for name in SCHEMAS["AuditEvent"]["required"]
+                                     if name not in ("shard", "shard_seq")]
+SCHEMAS["AuditEventPage"] = _object({
+    "events": {"type": "array", "items": _ref("AuditEvent"), "maxItems": MAX_PAGE_SIZE, "description": "Newest first."},
+    "newer": {"type": ["integer", "null"], "minimum": 1,
+              "description": "Pass as `after` for the newer page; null when nothing newer matches."},
+    "older": {"type": ["integer", "null"], "minimum": 1,
+              "description": "Pass as `before` for the older page; null when nothing older matches."},
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+})

@@ -14,6 +14,8 @@ from sqlalchemy import ColumnElement, or_
 from vault.models import AuditEvent
 
 OUTCOMES = ("allowed", "denied", "failed")
+# The parameters a filter is given by, in the desk's form, the API's query strings and the command line.
+FILTER_KEYS = ("since", "until", "user", "actor", "customer", "document", "loan", "action", "outcome", "place")
 # Ids of people, customers, documents and loans are 32-bit columns on every backend: a larger number
 # matches nothing, and must not reach the database (PostgreSQL refuses it as out of range).
 MAX_ID = 2**31 - 1

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vault.audit.filters import AuditFilter, FilterError
+from vault.audit.filters import AuditFilter, FilterError, parse
 from vault.models import Customer, Document, User
 from vault.models.customers import name_key
 
@@ -77,6 +78,18 @@ class NameResolver:
         found = [(row[0], f"{row[1]} — {row[2]}") for row in self.session.execute(
             query.order_by(Document.id).limit(SHOWN_MATCHES + 1))]
         return _one("document", text, found, "document")
+
+
+def parse_named(session: Session, args: Mapping[str, str | None]) -> AuditFilter:
+    """The filter the parameters describe, people, customers and documents given by id or by name: the
+    one reading of filters shared by the desk, the API and the command line.
+
+    Raises:
+        FilterError: a value is malformed, or a name means nobody or several; `field` says which.
+    """
+    names = NameResolver(session)
+    given = {key: value for key, value in args.items() if value is not None}
+    return parse(given, names.user, resolve_customer=names.customer, resolve_document=names.document)
 
 
 def suggestions(session: Session) -> Suggestions:

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from crypto import Keyring, KeyringError
 from vault.audit.checkpoints import CheckpointError, load_public_key, object_key
 from vault.audit.export import FORMATS
-from vault.audit.filters import FilterError, parse
-from vault.audit.names import NameResolver
+from vault.audit.filters import OUTCOMES, FilterError
+from vault.audit.names import parse_named
 from vault.audit.offline import load_manifest, verify_export
 from vault.cli.common import cli, open_runtime
 from vault.core.audit_actions import AuditAction
@@ -121,22 +121,24 @@ def audit_hmac_key(out: Path) -> None:
 @click.option("--since", help="From this date or date-time (UTC unless an offset is given).")
 @click.option("--until", help="Up to this date (the whole day) or date-time.")
 @click.option("--user", help="Events by or about this user (name or id).")
-@click.option("--customer", help="Events about this customer (id).")
-@click.option("--document", help="Events about this document (id).")
+@click.option("--actor", help="Events by this actor: a user id, or a name as recorded (unknown login names too).")
+@click.option("--customer", help="Events about this customer (name or id).")
+@click.option("--document", help="Events about this document (title, within --customer if given, or id).")
+@click.option("--loan", help="Events about this loan (id).")
 @click.option("--action", help="An action name, or a prefix like loan:*.")
-@click.option("--outcome", type=click.Choice(["allowed", "denied", "failed"]))
+@click.option("--outcome", type=click.Choice(OUTCOMES))
+@click.option("--place", help="Events at this named place (trusted network) or declared place.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-def audit_export(fmt: str, since: str | None, until: str | None, user: str | None, customer: str | None,
-                 document: str | None, action: str | None, outcome: str | None, out: Path) -> None:
-    """Export the log (streamed) with a signed manifest beside it (FILE.manifest.json)."""
+def audit_export(fmt: str, out: Path, **given: str | None) -> None:
+    """Export the log (streamed) with a signed manifest beside it (FILE.manifest.json).
+
+    The filters are those of the audit desk and of the API's export, with the same meaning.
+    """
     rt = open_runtime()
     try:
         try:
             with rt.db.session() as session:
-                names = NameResolver(session)
-                filters = parse({"since": since, "until": until, "user": user, "customer": customer,
-                                 "document": document, "action": action, "outcome": outcome}, names.user,
-                                resolve_customer=names.customer, resolve_document=names.document)
+                filters = parse_named(session, given)
         except FilterError as exc:
             raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
         with click.progressbar(length=_head_seq(rt) + 1, label="exporting", file=sys.stderr) as bar:

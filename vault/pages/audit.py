@@ -8,7 +8,6 @@ page costs what the first does.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request
@@ -20,10 +19,10 @@ from wtforms import IntegerField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
-from vault.audit import charts
+from vault.audit import browse, charts
 from vault.audit.export import load_manifest
-from vault.audit.filters import AuditFilter, FilterError, parse
-from vault.audit.names import NameResolver, suggestions
+from vault.audit.filters import FILTER_KEYS, AuditFilter, FilterError
+from vault.audit.names import parse_named, suggestions
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.errors import ServiceError
@@ -40,8 +39,6 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 navigation.add("audit.index", Action.AUDIT_READ, "Audit log")
 
 PAGE_SIZE = 50
-SEQ_LIMIT = 2**63 - 1
-FILTER_KEYS = ("since", "until", "user", "actor", "customer", "document", "loan", "action", "outcome", "place")
 TRAIL_KINDS = {"user": "user", "customer": "customer", "document": "document", "loan": "loan"}
 
 
@@ -68,68 +65,15 @@ class ExportForm(SafeForm):
                          default="csv")
 
 
-@dataclass
-class Page:
-    events: list[AuditEvent]
-    newer: int | None  # `after` value of the newer page, if there is one
-    older: int | None  # `before` value of the older page, if there is one
-
-
-def _parse(session: Session, args: dict[str, str]) -> AuditFilter:
-    """The filters of the form; people, customers and documents may be given by name."""
-    names = NameResolver(session)
-    return parse(args, names.user, resolve_customer=names.customer, resolve_document=names.document)
-
-
 def _filter_args() -> dict[str, str]:
     return {key: request.values.get(key, "", type=str)[:200] for key in FILTER_KEYS
             if request.values.get(key, "").strip()}
 
 
-def _seq_bound(name: str) -> int | None:
-    """A keyset bound from the query string, held to the range of the sequence column (a larger number
-    is past every record; the databases refuse it rather than compare)."""
-    value = request.args.get(name, type=int)
-    return None if value is None else max(-SEQ_LIMIT, min(value, SEQ_LIMIT))
-
-
-def _page(session: Session, filters: AuditFilter) -> Page:
+def _page(session: Session, filters: AuditFilter) -> browse.Page:
     """Newest first; `before`/`after` are the keyset bounds (exclusive) in sequence numbers."""
-    before, after = _seq_bound("before"), _seq_bound("after")
-    query = select(AuditEvent).where(*filters.conditions())
-    if after is not None:
-        found = list(session.scalars(query.where(AuditEvent.seq > after).order_by(AuditEvent.seq)
-                                     .limit(PAGE_SIZE + 1)))
-        more_newer = len(found) > PAGE_SIZE
-        events = list(reversed(found[:PAGE_SIZE]))
-        newer = events[0].seq if more_newer and events else None
-        older = events[-1].seq if events else None
-        if older is not None and session.scalar(select(AuditEvent.seq).where(
-                *filters.conditions(), AuditEvent.seq < older).limit(1)) is None:
-            older = None
-        return Page(events, newer, older)
-    if before is not None:
-        query = query.where(AuditEvent.seq < before)
-    found = list(session.scalars(query.order_by(AuditEvent.seq.desc()).limit(PAGE_SIZE + 1)))
-    events = found[:PAGE_SIZE]
-    older = events[-1].seq if len(found) > PAGE_SIZE else None
-    newer = events[0].seq if before is not None and events else None
-    return Page(events, newer, older)
-
-
-def _names(session: Session, events: list[AuditEvent]) -> dict[str, dict[int, str]]:
-    """Current names of the targets on the page, for readable links (the record keeps the ids)."""
-    customers = {e.customer_id for e in events if e.customer_id}
-    documents = {e.document_id for e in events if e.document_id}
-    users = {e.subject_user_id for e in events if e.subject_user_id} | {e.actor_id for e in events if e.actor_id}
-    return {
-        "customer": dict(session.execute(select(Customer.id, Customer.name).where(Customer.id.in_(customers))).all())
-        if customers else {},
-        "document": dict(session.execute(select(Document.id, Document.title).where(Document.id.in_(documents))).all())
-        if documents else {},
-        "user": dict(session.execute(select(User.id, User.display_name).where(User.id.in_(users))).all())
-        if users else {},
-    }
+    return browse.page(session, filters, size=PAGE_SIZE, before=request.args.get("before", type=int),
+                       after=request.args.get("after", type=int))
 
 
 def _pretty(detail: str | None) -> str:
@@ -145,7 +89,7 @@ def _pretty(detail: str | None) -> str:
 def _desk(template: str, filters: AuditFilter | None, args: dict[str, str], error: FilterError | None = None,
           strip_of: int | None = None, **context: Any) -> Any:
     session = db_session()
-    page = Page([], None, None)
+    page = browse.Page([], None, None)
     per_day = per_user = strip = None
     if filters is not None:
         page = _page(session, filters)
@@ -154,7 +98,7 @@ def _desk(template: str, filters: AuditFilter | None, args: dict[str, str], erro
         if strip_of is not None:
             strip = charts.person_strip(session, strip_of, filters)
     html = render_template(
-        template, page=page, names=_names(session, page.events), args=args, error=error,
+        template, page=page, names=browse.names(session, page.events), args=args, error=error,
         per_day=per_day, per_user=per_user, strip=strip, action_groups=ACTION_GROUPS,
         suggestions=suggestions(session), pretty=_pretty, verify_form=VerifyForm(),
         person_id=filters.user_id if filters is not None else None,
@@ -172,7 +116,7 @@ def _recent_exports(session: Session) -> list[AuditEvent]:
 def index() -> Any:
     args = _filter_args()
     try:
-        filters = _parse(db_session(), args)
+        filters = parse_named(db_session(), args)
     except FilterError as exc:
         return _desk("audit/index.html", None, args, exc)
     return _desk("audit/index.html", filters, args)
@@ -190,7 +134,7 @@ def trail(kind: str, ident: int) -> Any:
     args = {**own, kind: str(ident)}
     context = {"kind": kind, "ident": ident, "subject": subject, "own": own}
     try:
-        filters = _parse(session, args)
+        filters = parse_named(session, args)
     except FilterError as exc:
         return _desk("audit/trail.html", None, args, exc, **context)
     return _desk("audit/trail.html", filters, args, strip_of=ident if kind == "user" else None, **context)
@@ -236,7 +180,7 @@ def export() -> Any:
     if not form.validate_on_submit():
         abort(400)
     try:
-        filters = _parse(db_session(), args)
+        filters = parse_named(db_session(), args)
     except FilterError as exc:
         return _desk("audit/index.html", None, args, exc)
     return stream_export(filters, form.format.data, manifest_endpoint="audit.manifest")
