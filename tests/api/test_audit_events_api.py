@@ -3,6 +3,7 @@ within bounds, each record checkable with the audit key, auditors only, and read
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -131,13 +132,20 @@ def test_auditors_only_and_read_as_the_desk_reads(api, rt, cast):
     denials = events(rt, "audit:read", "denied")
     assert sorted(e.actor_name for e in denials) == sorted(refused)
     assert {e.detail for e in denials} == {'{"method":"GET","path":"/api/v1/audit/events"}'}
-    # A read is recorded exactly as the desk's browsing is: the desk writes no record for it, nor does the API.
+    # A read is recorded exactly as the desk's browsing is: one "audit:read" per page, with what was asked
+    # and how many records were shown; the record is never among the records it reports.
     browser = api.app.test_client()
     login(browser, "aud")
     api.get(URL, "aud")  # the first request of the minute may run the maintenance sweep: not a read's doing
     size = _log_size(rt)
     assert browser.get("/audit/", query_string={"action": "loan:*"}).status_code == 200
-    assert _log_size(rt) == size
-    assert api.get(URL, "aud", query_string={"action": "loan:*"}).status_code == 200
-    assert _log_size(rt) == size
-    assert not events(rt, "audit:read")
+    assert _log_size(rt) == size + 1
+    answer = api.get(URL, "aud", query_string={"action": "audit:*", "limit": 2})
+    assert answer.status_code == 200 and _log_size(rt) == size + 2
+    reads = [e for e in events(rt, "audit:read") if e.outcome == "allowed"]
+    assert [e.actor_name for e in reads] == ["aud"] * 3
+    desk, script = (json.loads(e.detail) for e in reads[-2:])
+    assert (desk["filters"]["action"], desk["before"], desk["after"]) == ("loan:*", None, None)
+    assert (script["filters"]["action"], script["shown"], script["before"], script["after"]) == ("audit:*", 2, None,
+                                                                                              None)
+    assert reads[-1].seq not in [event["seq"] for event in answer.get_json()["events"]]

@@ -68,7 +68,7 @@ def _whole(name: str, low: int, high: int, problems: dict[str, str]) -> int | No
 @permission(Action.AUDIT_READ)
 def events() -> Any:
     """The log a page at a time, newest first, with the desk's filters and keyset paging: what the desk
-    shows, for scripts. Read under the desk's permission and recorded as the desk's reading is."""
+    shows, for scripts. Read under the desk's permission and recorded ("audit:read") as the desk's reading is."""
     problems = {name: "unknown parameter" for name in sorted(set(request.args) - set(EVENTS_PARAMS))}
     limit = _whole("limit", 1, browse.MAX_PAGE_SIZE, problems)
     before = _whole("before", 0, browse.SEQ_LIMIT, problems)
@@ -83,7 +83,8 @@ def events() -> Any:
     except FilterError as exc:
         return _invalid({exc.field: exc.message})
     size = limit or DEFAULT_PAGE_SIZE
-    page = browse.page(session, filters, size=size, before=before, after=after)
+    page = service.read_page(runtime(), session, actor=auth.current(), ctx=access_context(), filters=filters,
+                             size=size, before=before, after=after)
     names = browse.names(session, page.events)
     previous = browse.previous_macs(session, page.events)
     return jsonify(events=[serializers.audit_event(e, names, previous[e.seq]) for e in page.events],

@@ -72,8 +72,9 @@ def _filter_args() -> dict[str, str]:
 
 def _page(session: Session, filters: AuditFilter) -> browse.Page:
     """Newest first; `before`/`after` are the keyset bounds (exclusive) in sequence numbers."""
-    return browse.page(session, filters, size=PAGE_SIZE, before=request.args.get("before", type=int),
-                       after=request.args.get("after", type=int))
+    return service.read_page(runtime(), session, actor=auth.current(), ctx=access_context(), filters=filters,
+                             size=PAGE_SIZE, before=request.args.get("before", type=int),
+                             after=request.args.get("after", type=int))
 
 
 def _pretty(detail: str | None) -> str:

@@ -1,4 +1,4 @@
-"""Verification and export as acts: each is checked by the policy and recorded in the log itself.
+"""Reading, verification and export as acts: each is checked by the policy and recorded in the log itself.
 
 An export is recorded and committed *before* its first byte leaves (fail closed: no record, no
 export), so that the export's own snapshot already contains its record.
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vault import policy
+from vault.audit import browse
 from vault.audit.checkpoints import Checkpointer
 from vault.audit.export import AuditExport, manifest_bytes
 from vault.audit.filters import AuditFilter
@@ -48,6 +49,20 @@ def verify(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessCont
     rt.audit.record(session, action=Action.AUDIT_VERIFY, actor=actor, actor_name=actor_name, ctx=ctx,
                     detail={"result": "intact" if report.ok else "damaged", **detail})
     return report
+
+
+def read_page(rt: Runtime, session: Session, *, actor: User, ctx: AccessContext, filters: AuditFilter, size: int,
+              before: int | None = None, after: int | None = None) -> browse.Page:
+    """A page of the log, newest first (see `vault.audit.browse.page`), recorded as "audit:read" with what
+    was asked and how many records were shown, in the caller's unit: the log holds who read it, as it
+    holds every other access. The record comes after the page's records, so it is never among them.
+    """
+    policy.require(actor, Action.AUDIT_READ)
+    page = browse.page(session, filters, size=size, before=before, after=after)
+    rt.audit.record(session, action=Action.AUDIT_READ, actor=actor, ctx=ctx,
+                    detail={"filters": filters.describe(), "before": before, "after": after,
+                            "shown": len(page.events)})
+    return page
 
 
 def record_export(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessContext, filters: AuditFilter,
