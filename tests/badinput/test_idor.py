@@ -267,6 +267,24 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                            Attempt("abe", rotation, ROTATED, json={"to": "abe"})],
         ("api.skip_rotation", "POST"): [Attempt("eve", rotation, ROTATED, json={"reason": REASON}),
                                         Attempt("carl", rotation, ROTATED, json={"reason": REASON})],
+        # accounts through the API: only administrators, and never on their own account
+        ("api.show_user", "GET"): [Attempt("kim", {"username": "ann"}, (person_word("ann"),))],
+        ("api.set_manager", "POST"): [Attempt("kim", {"username": "ann"}, (), json={"manager": "kim"}),
+                                      Attempt("adm", {"username": "adm"}, (), json={"manager": "ann"})],
+        ("api.change_email", "POST"): [Attempt("kim", {"username": "ann"}, (), json={"email": "k@example.com"})],
+        ("api.add_role", "POST"): [Attempt("kim", {"username": "ann"}, (), json={"role": "custodian"}),
+                                   Attempt("adm", {"username": "adm"}, (), json={"role": "borrower"})],
+        ("api.remove_role", "POST"): [Attempt("kim", {"username": "ann"}, (), json={"role": "approver"}),
+                                      Attempt("adm", {"username": "adm"}, (), json={"role": "admin"})],
+        ("api.disable_user", "POST"): [Attempt("kim", {"username": "ann"}, ()),
+                                       Attempt("adm", {"username": "adm"}, ())],
+        ("api.enable_user", "POST"): [Attempt("kim", {"username": "ann"}, ())],
+        ("api.new_password_link", "POST"): [Attempt("kim", {"username": "ann"}, ()),
+                                            Attempt("adm", {"username": "adm"}, ())],
+        ("api.reset_second_factor", "POST"): [Attempt("kim", {"username": "ann"}, ()),
+                                              Attempt("adm", {"username": "adm"}, ())],
+        ("api.approve_role_request", "POST"): [Attempt("kim", {"request_id": 1}, ())],
+        ("api.refuse_role_request", "POST"): [Attempt("kim", {"request_id": 1}, ())],
     }
 
 

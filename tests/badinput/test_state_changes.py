@@ -139,6 +139,17 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("api.approve_rotation", "POST"): {"proposal_id": s.rotation_open},
         ("api.skip_rotation", "POST"): {"proposal_id": s.rotation_open},
         ("api.accept_agreement", "POST"): {},
+        ("api.create_user", "POST"): {},
+        ("api.set_manager", "POST"): {"username": "ann"},
+        ("api.change_email", "POST"): {"username": "ann"},
+        ("api.add_role", "POST"): {"username": "ann"},
+        ("api.remove_role", "POST"): {"username": "ann"},
+        ("api.disable_user", "POST"): {"username": "ann"},
+        ("api.enable_user", "POST"): {"username": "ann"},
+        ("api.new_password_link", "POST"): {"username": "ann"},
+        ("api.reset_second_factor", "POST"): {"username": "ann"},
+        ("api.approve_role_request", "POST"): {"request_id": 1},
+        ("api.refuse_role_request", "POST"): {"request_id": 1},
     }
 
 

@@ -1,7 +1,7 @@
 """The JSON API under /api/v1: bearer tokens only, the same policy and services as the pages.
 
 Resources live in their own modules (me, customers, documents, loans, views, alerts, departures, rotations, search,
-openapi);
+users, openapi);
 importing them
 registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` JSON.
 """
@@ -21,6 +21,7 @@ from vault.api import (
     records,
     rotations,
     search,
+    users,
     views,
 )
 from vault.api.blueprint import bp
@@ -31,4 +32,4 @@ CSRF_EXEMPT = True
 errors.install(bp)
 
 __all__ = ["CSRF_EXEMPT", "alerts", "bp", "customers", "departures", "documents", "loans", "me", "openapi",
-           "pool", "records", "rotations", "search", "views"]
+           "pool", "records", "rotations", "search", "users", "views"]

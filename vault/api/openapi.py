@@ -138,6 +138,10 @@ def _operation(endpoint: str, described: Operation, parameters: list[dict[str, A
         ok = {"description": "Success.",
               "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{described.response}"}}}}
     item["responses"][str(described.ok)] = ok
+    if described.accepted:
+        item["responses"]["202"] = {
+            "description": "Accepted: the act waits for a second person's approval; the answer is the request.",
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{described.accepted}"}}}}
     for status in described.statuses(bool(parameters)):
         item["responses"][str(status)] = {
             "description": ERROR_STATUSES[status],

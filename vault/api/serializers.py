@@ -408,3 +408,43 @@ SCHEMAS["AuditEventPage"] = _object({
               "description": "Pass as `before` for the older page; null when nothing older matches."},
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
 })
+SCHEMAS["RoleRequest"] = _object({
+    "id": _ID, "user": _ref("UserRef"), "role": {"type": "string", "enum": [str(r) for r in Role]},
+    "status": {"type": "string", "enum": ["pending", "approved", "refused"]},
+    "requested_by": {**_nullable_ref("UserRef"), "description": "Null: asked by the server's operator."},
+    "requested_at": _TS, "decided_by": _nullable_ref("UserRef"), "decided_at": _TS_OR_NULL,
+}, "A role asked for by one administrator, given only when a second person approves it.")
+SCHEMAS["RoleRequestList"] = _object({"role_requests": {"type": "array", "items": _ref("RoleRequest")}})
+SCHEMAS["User"] = _object({
+    **SCHEMAS["Me"]["properties"],
+    "email": {"type": ["string", "null"]},
+    "manager": _nullable_ref("UserRef"),
+    "last_day": {"type": ["string", "null"], "format": "date", "description": "Set while the person is on notice."},
+    "second_factor": _object({"enrolled": {"type": "boolean", "description": "An authenticator is set up."},
+                              "required": {"type": "boolean", "description": "The person's roles need one."}}),
+    "pending_role_requests": {"type": "array", "items": _ref("RoleRequest")},
+    "created_at": _TS,
+    "last_login_at": _TS_OR_NULL,
+}, "An account as administrators see it (the `Me` fields and more); never a password, token or second-factor "
+   "secret.")
+
+
+def _paged(key: str, item: str, total: str) -> dict[str, Any]:
+    """A list answer cut into pages of 50: the items under `key`, with `total` (described), `page`, `pages`."""
+    return _object({
+        key: {"type": "array", "items": _ref(item), "maxItems": 50},
+        "total": {"type": "integer", "minimum": 0, "description": total},
+        "page": {"type": "integer", "minimum": 1},
+        "pages": {"type": "integer", "minimum": 1},
+    })
+
+
+SCHEMAS["UserList"] = _paged("users", "User", "Accounts, on all pages.")
+SCHEMAS["UserWithLink"] = _object({
+    "user": _ref("User"),
+    "password_link": _object({
+        "url": {"type": "string", "format": "uri",
+                "description": "Opens a page where the person sets their password, once."},
+        "expires_at": _TS,
+    }, "Shown in this answer only (only its hash is kept): hand it to the person by a channel you trust."),
+})

@@ -45,6 +45,8 @@ class Operation:
     description: str = ""
     binary: bool = False
     binary_type: str = "application/octet-stream"  # the media type(s) of a binary answer, comma-separated
+    # A second success answer: 202 with this component when the act waits for a second person's approval.
+    accepted: str | None = None
 
     def statuses(self, has_path_params: bool) -> list[int]:
         # 503: any request may meet the database going away (a restart, a failover); nothing is changed.

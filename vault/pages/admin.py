@@ -16,7 +16,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -24,7 +24,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Role, TotpSecret, User
+from vault.models import Role, User
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.documents import choice
 from vault.pages.forms.text import SafeForm
@@ -40,7 +40,7 @@ navigation.add("admin.role_requests", Action.ROLE_APPROVE, "Role requests")
 
 # The one-time link of a new account, kept in the admin's own session until their next page shows it.
 _LINK_KEY = "vault.password_link"
-USERS_PAGE = 50  # accounts a page, by user name (as the customer and loan lists)
+USERS_PAGE = accounts.USERS_PAGE
 
 ROLE_CHOICES = [choice(role.value, labels.lazy(role.value, "role")) for role in Role]
 
@@ -110,16 +110,11 @@ def users():
             return redirect(url_for("admin.user", user_id=created.id))
     elif form.is_submitted():
         _flash_form_errors(form)
-    total = session.scalar(select(func.count()).select_from(User)) or 0
-    pages = max(1, -(-total // USERS_PAGE))
-    page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
-    people = list(session.scalars(select(User).order_by(User.username, User.id)
-                                  .offset((page - 1) * USERS_PAGE).limit(USERS_PAGE)))
-    enrolled = set(session.scalars(select(TotpSecret.user_id).where(
-        TotpSecret.confirmed_at.is_not(None), TotpSecret.user_id.in_([person.id for person in people]))))
-    required = {person.id for person in people if totp.required(person)}
-    return render_template("admin/users.html", people=people, enrolled=enrolled, required=required, form=form,
-                           page=page, pages=pages)
+    found = accounts.page_of_users(session, page=request.args.get("page", 1, type=int) or 1,
+                                   page_size=USERS_PAGE)
+    required = {person.id for person in found.users if totp.required(person)}
+    return render_template("admin/users.html", people=found.users, enrolled=found.enrolled, required=required,
+                           form=form, page=found.page, pages=found.pages)
 
 
 @bp.route("/users/<int:user_id>")

@@ -18,7 +18,8 @@ _NOT_ON_ONESELF = {
     "reset_second_factor": ("separation_of_duties", "Nobody may reset their own second factor."),
     "password_link": ("separation_of_duties", "Change your own password from My account."),
 }
-CHANGES = frozenset({"create", "enable", *_NOT_ON_ONESELF})
+# The mail address is not reach: everyone sets their own on their account page, so an admin may set theirs too.
+CHANGES = frozenset({"create", "email", "enable", *_NOT_ON_ONESELF})
 
 
 @object_rule(Action.USER_MANAGE)
