@@ -1,7 +1,7 @@
 """The JSON API under /api/v1: bearer tokens only, the same policy and services as the pages.
 
 Resources live in their own modules (me, customers, documents, loans, views, alerts, departures, rotations, search,
-openapi);
+openapi, approvals, quotas);
 importing them
 registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` JSON.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from vault.api import (
     alerts,
+    approvals,
     customers,
     departures,
     documents,
@@ -18,6 +19,7 @@ from vault.api import (
     me,
     openapi,
     pool,
+    quotas,
     records,
     rotations,
     search,
@@ -30,5 +32,5 @@ CSRF_EXEMPT = True
 
 errors.install(bp)
 
-__all__ = ["CSRF_EXEMPT", "alerts", "bp", "customers", "departures", "documents", "loans", "me", "openapi",
-           "pool", "records", "rotations", "search", "views"]
+__all__ = ["CSRF_EXEMPT", "alerts", "approvals", "bp", "customers", "departures", "documents", "loans",
+           "me", "openapi", "pool", "quotas", "records", "rotations", "search", "views"]
