@@ -138,6 +138,10 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("api.propose_rotations", "POST"): {},
         ("api.approve_rotation", "POST"): {"proposal_id": s.rotation_open},
         ("api.skip_rotation", "POST"): {"proposal_id": s.rotation_open},
+        ("api.approve_loans", "POST"): {},
+        ("api.set_quota", "POST"): doc,
+        ("api.confirm_rotation", "POST"): {"proposal_id": s.rotation_task},
+        ("api.revoke_letter", "POST"): {"letter_id": s.letter},
     }
 
 

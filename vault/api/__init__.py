@@ -1,7 +1,7 @@
 """The JSON API under /api/v1: bearer tokens only, the same policy and services as the pages.
 
 Resources live in their own modules (me, customers, documents, loans, views, alerts, departures, rotations, search,
-openapi, approvals, quotas);
+openapi, approvals, quotas, letters);
 importing them
 registers their routes on `bp`. Errors are always `{"error": ..., "code": ...}` JSON.
 """
@@ -15,6 +15,7 @@ from vault.api import (
     departures,
     documents,
     errors,
+    letters,
     loans,
     me,
     openapi,
@@ -32,5 +33,5 @@ CSRF_EXEMPT = True
 
 errors.install(bp)
 
-__all__ = ["CSRF_EXEMPT", "alerts", "approvals", "bp", "customers", "departures", "documents", "loans",
+__all__ = ["CSRF_EXEMPT", "alerts", "approvals", "bp", "customers", "departures", "documents", "letters", "loans",
            "me", "openapi", "pool", "quotas", "records", "rotations", "search", "views"]
