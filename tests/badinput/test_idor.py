@@ -285,6 +285,14 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                               Attempt("adm", {"username": "adm"}, ())],
         ("api.approve_role_request", "POST"): [Attempt("kim", {"request_id": 1}, ())],
         ("api.refuse_role_request", "POST"): [Attempt("kim", {"request_id": 1}, ())],
+        # a quota: not a borrower's to set, and everyone's is not a custodian's
+        ("api.set_quota", "POST"): [Attempt("eve", doc, DOCUMENT, json={"views": 50, "person": "eve"}),
+                                    Attempt("kim", doc, DOCUMENT, json={"views": 50, "person": None})],
+        # a rotated customer's contact: confirmed by its new owner only, and only once the proposal is approved
+        ("api.confirm_rotation", "POST"): [Attempt("carl", {"proposal_id": s.rotation_task}, ("Lemur",),
+                                                   json={"note": REASON}),
+                                           Attempt("cam", rotation, ROTATED, json={})],
+        ("api.revoke_letter", "POST"): [Attempt("eve", {"letter_id": s.letter}, CUSTOMER, json={})],
     }
 
 

@@ -150,6 +150,10 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("api.reset_second_factor", "POST"): {"username": "ann"},
         ("api.approve_role_request", "POST"): {"request_id": 1},
         ("api.refuse_role_request", "POST"): {"request_id": 1},
+        ("api.approve_loans", "POST"): {},
+        ("api.set_quota", "POST"): doc,
+        ("api.confirm_rotation", "POST"): {"proposal_id": s.rotation_task},
+        ("api.revoke_letter", "POST"): {"letter_id": s.letter},
     }
 
 

@@ -12,6 +12,7 @@ from vault.api import record_serializers, serializers
 from vault.api.blueprint import ID, bp
 from vault.api.errors import invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
+from vault.api.letters import letters_json
 from vault.api.records import customer_of
 from vault.api.spec import operation
 from vault.core.actions import Action
@@ -94,13 +95,15 @@ def create_customer() -> Any:
 @permission(Action.CUSTOMER_READ)
 @operation("A customer with its record (masked) and the metadata of the documents the caller may see",
            tag="customers", response="CustomerDetail", errors=(409,),
-           description="Contacts, terms, notes and the contact log are masked; `POST …/reveal` shows them.")
+           description="Contacts, terms, notes and the contact log are masked; `POST …/reveal` shows them. "
+                       "`letters`: the letters telling its contacts about a new account manager, as on its page.")
 def show_customer(customer_id: int) -> Any:
     session, actor = db_session(), auth.current()
     customer = customer_of(customer_id)
     documents = documents_service.customer_documents(session, actor, customer)
     record = records_service.masked_view(runtime(), session, customer)
-    return jsonify({**serializers.customer_detail(customer, documents), "record": record_serializers.record(record)})
+    return jsonify({**serializers.customer_detail(customer, documents), "record": record_serializers.record(record),
+                    "letters": letters_json(customer.id, actor)})
 
 
 @bp.get("/customers/lookup")

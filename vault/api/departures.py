@@ -19,11 +19,11 @@ from vault import policy
 from vault.api.blueprint import ID, bp
 from vault.api.errors import invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
-from vault.api.serializers import timestamp, user_ref
+from vault.api.serializers import SCHEMAS, _object, _ref, timestamp, user_ref
 from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.core.errors import NotFound
-from vault.models import Departure, HandoverItem
+from vault.models import Departure, HandoverItem, Loan, LoanStatus
 from vault.policy import departures as departure_rules
 from vault.policy import require
 from vault.services import accounts
@@ -342,3 +342,51 @@ def confirm_handover(item_id: int) -> Any:
     service.confirm_contact(runtime(), session, auth.current(), item, contact_date=contact_date,
                             note=values["note"], ctx=access_context())
     return jsonify(item_json(item))
+
+
+# -- custodians and approvers: the open loans of people on notice --------------------------------------------
+
+SCHEMAS["LeaverLoan"] = _object({
+    "id": {"type": "integer", "minimum": 1},
+    "status": {"type": "string", "enum": [str(s) for s in LoanStatus]},
+    "borrower": _ref("UserRef"),
+    "last_day": {"type": ["string", "null"], "format": "date"},
+    "document": _object({"id": {"type": "integer", "minimum": 1}, "title": {"type": "string"},
+                         "grade": {"type": "integer", "enum": [1, 2, 3]},
+                         "customer": _object({"id": {"type": "integer", "minimum": 1}, "name": {"type": "string"}})}),
+    "due_at": {"type": ["string", "null"], "format": "date-time"},
+    "revocable": {"type": "boolean", "description": "The caller may revoke it now (`POST /loans/{id}/revoke`)."},
+}, "An open loan (requested, approved or active) of someone on notice.")
+SCHEMAS["LeaverLoanList"] = _object({
+    "loans": {"type": "array", "items": _ref("LeaverLoan"), "description": "By borrower's user name, then loan."},
+    "reason": {"type": "string", "description": "The reason the leavers' page offers for revoking one."},
+})
+
+
+def leaver_loan_json(loan: Loan, revocable: set[int]) -> dict[str, Any]:
+    document, borrower = loan.document, loan.borrower
+    return {
+        "id": loan.id,
+        "status": str(loan.status),
+        "borrower": user_ref(borrower),
+        "last_day": borrower.last_day.isoformat() if borrower.last_day else None,
+        "document": {"id": document.id, "title": document.title, "grade": document.grade,
+                     "customer": {"id": document.customer.id, "name": document.customer.name}},
+        "due_at": timestamp(loan.due_at),
+        "revocable": loan.id in revocable,
+    }
+
+
+@bp.get("/departures/loans")
+@permission(Action.LOAN_REVOKE)
+@operation("The open loans of everyone on notice (custodians and approvers)", tag="departures",
+           response="LeaverLoanList",
+           description="What the leavers' page lists, so what a person no longer needs can be revoked "
+                       "(`POST /loans/{id}/revoke` with a reason) before the last day. A requested loan waits "
+                       "for the approvers.")
+def leavers_loans() -> Any:
+    session, actor = db_session(), auth.current()
+    loans = service.leavers_open_loans(session)
+    revocable = service.revocable_by(actor, loans)
+    return jsonify(loans=[leaver_loan_json(loan, revocable) for loan in loans],
+                   reason=service.LEAVER_REVOKE_REASON)

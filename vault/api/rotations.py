@@ -142,3 +142,63 @@ def skip_rotation(proposal_id: int) -> Any:
     proposal = service.get_for_decision(session, actor, proposal_id)
     service.skip(runtime(), session, actor, proposal, reason=values["reason"], ctx=access_context())
     return jsonify(proposal_json(proposal))
+
+
+# -- the new owner's side: customers rotated to the caller, whose contact is theirs to confirm ----------------
+
+CONFIRM = JsonBody(
+    "RotationConfirm",
+    fields=(Field("note", "string", "What was said (recorded).", required=False, default="", max_length=2000),),
+    required=False,
+    description="No body, or an object with an optional note.",
+)
+SCHEMAS["RotationTask"] = _object({
+    "id": _ID,
+    "customer": _object({"id": _ID, "name": {"type": "string"},
+                         "segment": {"type": "string", "enum": [str(s) for s in Segment]}}),
+    "previous_owner": _ref("UserRef"),
+    "decided_at": _TS_OR_NULL,
+    "confirmed_at": _TS_OR_NULL,
+    "note": {"type": ["string", "null"], "description": "The note given with the confirmation."},
+}, "A customer rotated to the caller (`id` is the approved proposal's): reach its main contact, log the contact "
+   "(`POST /customers/{id}/log`), then confirm it.")
+SCHEMAS["RotationTaskList"] = _object({
+    "tasks": {"type": "array", "items": _ref("RotationTask"),
+              "description": "Customers rotated to the caller, still theirs and not yet confirmed, oldest first."},
+})
+
+
+def task_json(proposal: RotationProposal) -> dict[str, Any]:
+    customer = proposal.customer
+    return {
+        "id": proposal.id,
+        "customer": {"id": customer.id, "name": customer.name, "segment": str(customer.segment)},
+        "previous_owner": user_ref(proposal.from_user),
+        "decided_at": timestamp(proposal.decided_at),
+        "confirmed_at": timestamp(proposal.confirmed_at),
+        "note": proposal.confirmation_note,
+    }
+
+
+@bp.get("/rotations/tasks")
+@permission(Action.ROTATION_CONFIRM)
+@operation("The customers rotated to the caller whose contact is theirs to confirm", tag="rotations",
+           response="RotationTaskList")
+def rotation_tasks() -> Any:
+    return jsonify(tasks=[task_json(p) for p in service.tasks_for(db_session(), auth.current())])
+
+
+@bp.post(f"/rotations/<{ID}:proposal_id>/confirm")
+@permission(Action.ROTATION_CONFIRM)
+@operation("Confirm having reached a customer rotated to the caller (audited)", tag="rotations",
+           response="RotationTask", body=CONFIRM,
+           description="Recorded as `rotation:confirm`. The contact with the customer's main contact must be "
+                       "logged first (`POST /customers/{id}/log`, since the approval). 404 for a proposal that "
+                       "did not give the customer to the caller; 403 `no_longer_owner`, `already_confirmed`, "
+                       "`contact_not_logged`.")
+def confirm_rotation(proposal_id: int) -> Any:
+    values = CONFIRM.parse()
+    session, actor = db_session(), auth.current()
+    proposal = service.get_task(session, actor, proposal_id)
+    service.confirm_contact(runtime(), session, actor, proposal, note=values["note"], ctx=access_context())
+    return jsonify(task_json(proposal))

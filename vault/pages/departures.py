@@ -18,7 +18,7 @@ from vault import policy
 from vault.alerts.raising import RULE_TITLES
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Departure, HandoverItem, Loan, LoanStatus, Role, RoleAssignment, User, UserStatus, utcnow
+from vault.models import Departure, HandoverItem, Loan, Role, RoleAssignment, User, UserStatus, utcnow
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import (
     NOBODY,
@@ -49,7 +49,6 @@ navigation.add("departures.index", Action.DEPARTURE_REPORT, "Departures")
 navigation.add("departures.handover", Action.HANDOVER_CONFIRM, "Handover")
 navigation.add("departures.leavers_loans", Action.LOAN_REVOKE, "Leavers' loans")
 
-LEAVER_REVOKE_REASON = "The borrower is leaving the company (notice given)."
 # Refusals that only say the typed input is not acceptable: the form is shown again, filled in.
 INPUT_CODES = {"reason_too_short", "reason_not_meaningful", "reason_copies_category", "contact_date_future",
                "contact_before_notice", "note_required"}
@@ -368,10 +367,9 @@ def override(departure_id: int) -> Any:
 def leavers_loans() -> Any:
     session, actor = db_session(), auth.current()
     loans = service.leavers_open_loans(session)
-    revocable = {loan.id for loan in loans if loan.status in (LoanStatus.APPROVED, LoanStatus.ACTIVE)
-                 and policy.authorize(actor, Action.LOAN_REVOKE, loan, reason=LEAVER_REVOKE_REASON)}
+    revocable = service.revocable_by(actor, loans)
     form = LeaverRevokeForm(formdata=None)
-    form.reason.data = LEAVER_REVOKE_REASON
+    form.reason.data = service.LEAVER_REVOKE_REASON
     return render_template("departures/loans.html", loans=loans, revocable=revocable, form=form)
 
 

@@ -12,13 +12,12 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import select
 
 from vault import policy
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Document, Loan, LoanKind, LoanStatus, QuotaUsage, User, UserStatus, utcnow
+from vault.models import Document, Loan, LoanKind, LoanStatus, User, UserStatus, utcnow
 from vault.pages.customers import hidden_as_not_found
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.loans import (
@@ -580,14 +579,10 @@ def custody() -> Any:
                 for loan in waiting.loans]
     active = loans_service.page_of_loans(session, actor, status=str(LoanStatus.ACTIVE), order="due",
                                          page=request.args.get("active_page", 1, type=int) or 1)
-    overrides = session.scalars(select(Document).where(Document.view_quota.is_not(None)).order_by(Document.title))
-    personal = session.execute(
-        select(QuotaUsage, Document, User).join(Document, Document.id == QuotaUsage.document_id)
-        .join(User, User.id == QuotaUsage.user_id).where(QuotaUsage.view_quota.is_not(None))
-        .order_by(Document.title, User.username)).all()
+    overrides = loans_service.quota_overrides(session)
     return render_template(
         "loans/custody.html", releases=releases, waiting=waiting, active=active.loans, active_found=active,
-        overrides=list(overrides), personal=personal, now=utcnow(),
+        overrides=overrides.documents, personal=overrides.personal, now=utcnow(),
         release_form=ReleaseForm(formdata=None), quota_form=QuotaForm(formdata=None),
     )
 

@@ -153,6 +153,17 @@ def leavers_open_loans(session: Session) -> list[Loan]:
     ))
 
 
+# The reason the leavers' page offers for revoking a leaver's loan (the person may type another).
+LEAVER_REVOKE_REASON = "The borrower is leaving the company (notice given)."
+
+
+def revocable_by(actor: User, loans: list[Loan]) -> set[int]:
+    """The ids of those `loans` the actor may revoke now (approved or active ones, not their own), judged
+    with the leavers' reason: what the leavers' page offers a button for."""
+    return {loan.id for loan in loans if loan.status in (LoanStatus.APPROVED, LoanStatus.ACTIVE)
+            and policy.authorize(actor, Action.LOAN_REVOKE, loan, reason=LEAVER_REVOKE_REASON)}
+
+
 def is_key_customer(session: Session, customer: Customer, key_segments: frozenset[Segment]) -> str:
     """Why the customer is a key one ("" if it is not): its segment, or a grade 2-3 file."""
     if Segment(customer.segment) in key_segments:

@@ -34,6 +34,7 @@ from vault.models import (
     LoanDecision,
     LoanKind,
     LoanStatus,
+    QuotaUsage,
     User,
     utcnow,
 )
@@ -537,6 +538,25 @@ def set_quota_override(
         detail["previous"] = quota.set_person_quota(session, person.id, document.id, views)
         detail["scope"], detail["person"] = "person", person.username
     rt.audit.record(session, action="quota:override", actor=actor, ctx=ctx, detail=detail, **audit)
+
+
+@dataclass(frozen=True)
+class QuotaOverrides:
+    """Every view quota set apart from the grade's number: for everyone on a document, and for one person."""
+
+    documents: list[Document]  # by title
+    personal: list[tuple[QuotaUsage, Document, User]]  # by title, then user name
+
+
+def quota_overrides(session: Session) -> QuotaOverrides:
+    """The overrides custodians keep an eye on (the custody page and the API list the same ones)."""
+    documents = session.scalars(select(Document).where(Document.view_quota.is_not(None)).order_by(Document.title))
+    personal = session.execute(
+        select(QuotaUsage, Document, User).join(Document, Document.id == QuotaUsage.document_id)
+        .join(User, User.id == QuotaUsage.user_id).where(QuotaUsage.view_quota.is_not(None))
+        .order_by(Document.title, User.username))
+    return QuotaOverrides(documents=list(documents),
+                          personal=[(usage, document, user) for usage, document, user in personal])
 
 
 # -- for the approver: what the requester did before ----------------------------------------------------
