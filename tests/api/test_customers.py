@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.api.conftest import assert_error, events
+from tests.conftest import everyone_works, login
+from vault.models import Customer, CustomerRecord, utcnow
+from vault.services import upkeep
 
 
 def test_compiler_creates_a_customer_once_and_it_is_audited(api, rt, cast):
@@ -95,3 +100,29 @@ def test_bad_bodies_get_clear_errors_and_change_nothing(api, rt):
                  413, "too_large")
     assert events(rt, "customer:create") == []
     assert api.get(url, "carl").get_json()["customers"] == []
+
+
+def test_the_record_currency_is_what_the_customer_page_shows_to_the_same_people(api, rt, app):
+    customer_id = api.customer("Acme", shared=False)  # carl's own: bob does not work it yet
+    assert_error(api.get(f"/api/v1/customers/{customer_id}", "bob"), 404, "not_found")
+    fresh = api.get(f"/api/v1/customers/{customer_id}", "carl").get_json()["currency"]
+    with rt.db.session() as session:
+        state = upkeep.record_state(rt, session, session.get(Customer, customer_id))
+    assert fresh == {"due_on": state.due_on.isoformat(), "overdue": False, "overdue_days": 0,
+                     "completeness": state.completeness}
+    assert state.due_on == (utcnow() + timedelta(days=rt.settings.records.cadence("key"))).date()
+    # Seventy days without an edit or a confirmation: a key customer (60 days) is ten days overdue.
+    with rt.db.session() as session:
+        customer = session.get(Customer, customer_id)
+        customer.created_at -= timedelta(days=70)
+        record = session.get(CustomerRecord, customer_id)
+        if record is not None:
+            record.updated_at = customer.created_at
+            record.confirmed_at = None
+    everyone_works(rt, customer_id)
+    late = api.get(f"/api/v1/customers/{customer_id}", "bob").get_json()["currency"]
+    assert (late["overdue"], late["overdue_days"], late["completeness"]) == (True, 10, fresh["completeness"])
+    browser = app.test_client()
+    login(browser, "bob")
+    page = browser.get(f"/customers/{customer_id}").get_data(as_text=True)
+    assert "Overdue by 10 days" in page and f"Completeness {late['completeness']}%" in page

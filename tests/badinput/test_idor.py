@@ -293,6 +293,8 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                                    json={"note": REASON}),
                                            Attempt("cam", rotation, ROTATED, json={})],
         ("api.revoke_letter", "POST"): [Attempt("eve", {"letter_id": s.letter}, CUSTOMER, json={})],
+        # one's own tokens through the API: another person's is "not found", as on the account page
+        ("api.revoke_my_token", "POST"): [Attempt("eve", {"token_id": _token_id(s, "bob")}, (), json={})],
     }
 
 

@@ -154,6 +154,8 @@ def calls(scene: Scene) -> dict[tuple[str, str], dict[str, Any]]:
         ("api.set_quota", "POST"): doc,
         ("api.confirm_rotation", "POST"): {"proposal_id": s.rotation_task},
         ("api.revoke_letter", "POST"): {"letter_id": s.letter},
+        ("api.revoke_my_token", "POST"): {"token_id": 1},
+        ("api.log_out_everywhere", "POST"): {},
     }
 
 

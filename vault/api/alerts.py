@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import jsonify
+from sqlalchemy.orm import Session
 
 from vault.alerts import desk
 from vault.alerts.raising import RULE_TITLES
@@ -20,7 +21,7 @@ from vault.api.errors import invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
 from vault.api.spec import operation
 from vault.core.actions import Action
-from vault.models import Alert
+from vault.models import Alert, Severity, User
 from vault.web import auth
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
@@ -28,6 +29,7 @@ from vault.web.pipeline import access_context, db_session, runtime
 LIST_QUERY = (
     Query("status", "string", "`active` (open or acknowledged, the default), `open`, `acknowledged`, `resolved` "
           "or `all`.", choices=desk.STATUS_FILTERS),
+    Query("severity", "string", "Only alerts of this severity.", choices=tuple(str(s) for s in Severity)),
     Query("rule", "string", "Only alerts of this rule.", choices=tuple(RULE_TITLES)),
     Query("user", "integer", "Only alerts about this person (a user id)."),
     Query("since", "string", "Only alerts seen at or after this instant (ISO 8601, e.g. 2026-12-01T00:00:00Z).",
@@ -76,14 +78,23 @@ def _since(text: str | None) -> datetime | None:
 @bp.get("/alerts")
 @permission(Action.ALERT_READ)
 @operation("Early-warning alerts", tag="alerts", response="AlertList", query=LIST_QUERY,
-           description="For auditors and approvers; alerts about the caller are never listed.")
+           description="For auditors and approvers; alerts about the caller are never listed. `open_counts`: "
+                       "the open alerts by severity the desk shows above its list, whatever the filters "
+                       "(those about the caller left out).")
 def list_alerts() -> Any:
     params = parse_query(LIST_QUERY)
-    found = desk.list_alerts(db_session(), auth.current(), status=params["status"] or "active",
+    session, actor = db_session(), auth.current()
+    found = desk.list_alerts(session, actor, status=params["status"] or "active", severity=params["severity"],
                              rule=params["rule"], user_id=params["user"], since=_since(params["since"]),
                              page=params["page"] or 1)
     return jsonify(alerts=[alert_json(a) for a in found.alerts], total=found.total, page=found.page,
-                   pages=found.pages)
+                   pages=found.pages, open_counts=open_counts(session, actor))
+
+
+def open_counts(session: Session, actor: User) -> dict[str, int]:
+    """The desk's open counts with every severity present (0 when none), so a client need not guess keys."""
+    counts = desk.count_open(session, actor)
+    return {str(severity): counts.get(str(severity), 0) for severity in Severity}
 
 
 @bp.get(f"/alerts/<{ID}:alert_id>")
@@ -151,6 +162,11 @@ serializers.SCHEMAS["AlertList"] = {
     "type": "object", "additionalProperties": False,
     "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
                    "total": {"type": "integer", "minimum": 0}, "page": {"type": "integer", "minimum": 1},
-                   "pages": {"type": "integer", "minimum": 1}},
-    "required": ["alerts", "total", "page", "pages"],
+                   "pages": {"type": "integer", "minimum": 1},
+                   "open_counts": {
+                       "type": "object", "additionalProperties": False,
+                       "description": "Open alerts by severity, as the desk counts them (never about the caller).",
+                       "properties": {str(s): {"type": "integer", "minimum": 0} for s in Severity},
+                       "required": [str(s) for s in Severity]}},
+    "required": ["alerts", "total", "page", "pages", "open_counts"],
 }

@@ -14,12 +14,14 @@ from vault.api.errors import invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
 from vault.api.letters import letters_json
 from vault.api.records import customer_of
+from vault.api.serializers import SCHEMAS, _object, _ref
 from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.models import Segment
 from vault.services import customers as customers_service
 from vault.services import documents as documents_service
 from vault.services import records as records_service
+from vault.services import upkeep
 from vault.services.accounts import find_user
 from vault.web import auth
 from vault.web.guard import permission
@@ -96,14 +98,36 @@ def create_customer() -> Any:
 @operation("A customer with its record (masked) and the metadata of the documents the caller may see",
            tag="customers", response="CustomerDetail", errors=(409,),
            description="Contacts, terms, notes and the contact log are masked; `POST …/reveal` shows them. "
-                       "`letters`: the letters telling its contacts about a new account manager, as on its page.")
+                       "`letters`: the letters telling its contacts about a new account manager, as on its page. "
+                       "`currency`: whether the record is kept current, as the page's Kept current line "
+                       "shows it (due by, or overdue by so many days; completeness).")
 def show_customer(customer_id: int) -> Any:
     session, actor = db_session(), auth.current()
     customer = customer_of(customer_id)
     documents = documents_service.customer_documents(session, actor, customer)
     record = records_service.masked_view(runtime(), session, customer)
     return jsonify({**serializers.customer_detail(customer, documents), "record": record_serializers.record(record),
-                    "letters": letters_json(customer.id, actor)})
+                    "letters": letters_json(customer.id, actor),
+                    "currency": currency_json(upkeep.record_state(runtime(), session, customer))})
+
+
+def currency_json(state: upkeep.RecordState) -> dict[str, Any]:
+    """What the customer page shows of the record's upkeep, no more: the figures, never contact data."""
+    return {"due_on": state.due_on.isoformat(), "overdue": state.overdue, "overdue_days": state.overdue_days,
+            "completeness": state.completeness}
+
+
+SCHEMAS["RecordCurrency"] = _object({
+    "due_on": {"type": "string", "format": "date",
+               "description": "The record is current until this day (its segment's cadence from the last edit or "
+                              "confirmation, or from the customer's creation)."},
+    "overdue": {"type": "boolean"},
+    "overdue_days": {"type": "integer", "minimum": 0, "description": "Days past `due_on`; 0 when not overdue."},
+    "completeness": {"type": "integer", "minimum": 0, "maximum": 100,
+                     "description": "The completeness score: required facts, reachable contacts, recent contact."},
+}, "Whether the customer's record is kept current, as its page shows it.")
+SCHEMAS["CustomerDetail"]["properties"]["currency"] = _ref("RecordCurrency")
+SCHEMAS["CustomerDetail"]["required"] = [*SCHEMAS["CustomerDetail"]["required"], "currency"]
 
 
 @bp.get("/customers/lookup")

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vault.cli.mail",
     "vault.cli.trace",
     "vault.cli.backup",
+    "vault.cli.customers",
 )
 
 for _name in COMMAND_MODULES:
