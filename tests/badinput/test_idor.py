@@ -293,6 +293,9 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                                    json={"note": REASON}),
                                            Attempt("cam", rotation, ROTATED, json={})],
         ("api.revoke_letter", "POST"): [Attempt("eve", {"letter_id": s.letter}, CUSTOMER, json={})],
+        # a loan's decision context: the same loans as the loan itself
+        ("api.show_loan_context", "GET"): [Attempt("eve", loan, LOAN_WORDS),
+                                           Attempt("abe", {"loan_id": s.loan_revoked}, ("Gecko", "Wombat"))],
     }
 
 
