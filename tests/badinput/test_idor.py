@@ -295,6 +295,9 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         ("api.revoke_letter", "POST"): [Attempt("eve", {"letter_id": s.letter}, CUSTOMER, json={})],
         # one's own tokens through the API: another person's is "not found", as on the account page
         ("api.revoke_my_token", "POST"): [Attempt("eve", {"token_id": _token_id(s, "bob")}, (), json={})],
+        # a loan's decision context: the same loans as the loan itself
+        ("api.show_loan_context", "GET"): [Attempt("eve", loan, LOAN_WORDS),
+                                           Attempt("abe", {"loan_id": s.loan_revoked}, ("Gecko", "Wombat"))],
     }
 
 

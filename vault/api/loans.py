@@ -1,7 +1,8 @@
-"""Loans: requesting one, the approver's and custodian's decisions, returning and revoking.
+"""Loans: requesting one, the approver's and custodian's queues and decisions, returning and revoking.
 
 Each act answers with the loan as it now stands. A loan the caller may not see is "not found" (404),
-whatever its id, so ids cannot be used to probe other people's loans.
+whatever its id, so ids cannot be used to probe other people's loans. The queues and a loan's decision
+context are the pages' own (`services.loan_context`): a program sees what an approver or custodian sees.
 """
 
 from __future__ import annotations
@@ -9,18 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import jsonify
+from flask import g, jsonify
 from sqlalchemy.orm import Session
 
+from vault import policy
 from vault.api import serializers
 from vault.api.blueprint import ID, bp
+from vault.api.errors import invalid
 from vault.api.inputs import MAX_ID, Field, JsonBody, Query, parse_query
 from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.core.context import AccessContext
 from vault.models import Category, Loan, LoanKind, LoanStatus, User
 from vault.runtime import Runtime
-from vault.services import accounts
+from vault.services import accounts, loan_context
 from vault.services import documents as documents_service
 from vault.services import loans as loans_service
 from vault.web import auth
@@ -61,10 +64,20 @@ DESIGNATE = JsonBody(
     ),
 )
 NO_BODY = JsonBody("Empty", fields=(), required=False, description="No body, or an empty JSON object.")
+# A work queue: what its page lists, under the page's permission, in the page's order.
+QUEUES: dict[str, tuple[Action, Callable[[Session, User, int], loans_service.LoanPage]]] = {
+    "approvals": (Action.LOAN_APPROVE, loan_context.approval_queue),
+    "custody": (Action.LOAN_RELEASE, loan_context.release_queue),
+    "custody_active": (Action.LOAN_RELEASE, loan_context.active_loans),
+}
 LIST_QUERY = (
     Query("mine", "boolean", "1: only the caller's own loans (as borrower)."),
     Query("status", "string", "Only loans in this state.", choices=tuple(str(s) for s in LoanStatus)),
-    Query("page", "integer", "Page number, from 1 (50 loans a page, newest first)."),
+    Query("queue", "string", "A work queue, exactly as its page lists it for the caller (not with `mine` or "
+          "`status`): `approvals` (approvers: requests waiting for a decision, never the caller's own, oldest "
+          "first), `custody` (custodians: approved loans waiting for their release, oldest first), "
+          "`custody_active` (custodians: active loans, the one due first on top).", choices=tuple(QUEUES)),
+    Query("page", "integer", "Page number, from 1 (50 loans a page, newest first; a queue in its own order)."),
 )
 
 
@@ -88,11 +101,24 @@ def request_loan() -> Any:
 
 @bp.get("/loans")
 @permission(Action.LOAN_READ)
-@operation("Loans the caller may see", tag="loans", response="LoanList", query=LIST_QUERY)
+@operation("Loans the caller may see, or one of the work queues", tag="loans", response="LoanList", query=LIST_QUERY,
+           description="A queue needs its page's permission: `approvals` an approver's (403 `not_permitted`, "
+                       "recorded as `loan:approve`), `custody` and `custody_active` a custodian's (recorded as "
+                       "`loan:release`). 422 for a queue with `mine` or `status`.")
 def list_loans() -> Any:
     params = parse_query(LIST_QUERY)
-    found = loans_service.page_of_loans(db_session(), auth.current(), mine=params["mine"], status=params["status"],
-                                        page=params["page"] or 1)
+    session, actor, page = db_session(), auth.current(), params["page"] or 1
+    if params["queue"] is not None:
+        clash = {name: "cannot be combined with queue" for name in ("mine", "status") if params[name]}
+        if clash:
+            raise invalid(clash)
+        action, queue = QUEUES[params["queue"]]
+        g.vault_denied_action = str(action)  # refused as its page refuses it
+        policy.require(actor, action)
+        g.pop("vault_denied_action", None)
+        found = queue(session, actor, page)
+    else:
+        found = loans_service.page_of_loans(session, actor, mine=params["mine"], status=params["status"], page=page)
     return jsonify(loans=[serializers.loan(loan) for loan in found.loans], total=found.total, page=found.page,
                    pages=found.pages)
 
@@ -102,6 +128,19 @@ def list_loans() -> Any:
 @operation("One loan", tag="loans", response="Loan")
 def show_loan(loan_id: int) -> Any:
     return jsonify(serializers.loan(loans_service.get_loan(db_session(), auth.current(), loan_id)))
+
+
+@bp.get(f"/loans/<{ID}:loan_id>/context")
+@permission(Action.LOAN_READ)
+@operation("What the caller decides this loan on", tag="loans", response="LoanContext",
+           description="As the loan page shows it: what the loan will allow, the borrower's history (overall and "
+                       "with this customer), a trusted-place warning, and for each act whether it is open to the "
+                       "caller now or the policy's reason code why not. The same loans as `GET /loans/{id}`: "
+                       "any other id is an audited 404.")
+def show_loan_context(loan_id: int) -> Any:
+    session, actor = db_session(), auth.current()
+    loan = loans_service.get_loan(session, actor, loan_id)
+    return jsonify(serializers.loan_context(loan, loan_context.decision_context(runtime(), session, actor, loan)))
 
 
 @bp.post(f"/loans/<{ID}:loan_id>/approve")

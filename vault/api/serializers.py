@@ -25,6 +25,8 @@ from vault.models import (
     Segment,
     User,
 )
+from vault.services.loan_context import Act, DecisionContext
+from vault.services.loans import History
 from vault.services.search import FileHit
 
 
@@ -448,3 +450,77 @@ SCHEMAS["UserWithLink"] = _object({
         "expires_at": _TS,
     }, "Shown in this answer only (only its hash is kept): hand it to the person by a channel you trust."),
 })
+
+
+def _history(item: History | None) -> dict[str, int] | None:
+    return None if item is None else {"loans": item.loans, "views": item.views, "refusals": item.refusals}
+
+
+def _act(item: Act) -> dict[str, Any]:
+    refusal = item.refusal
+    if refusal is None:
+        return {"open": item.open, "code": None, "error": None}
+    return {"open": item.open, "code": refusal.code, "error": str(refusal.message)}
+
+
+def loan_context(item: Loan, context: DecisionContext) -> dict[str, Any]:
+    """The loan with what its page shows the caller to decide on (`loan_context.decision_context`)."""
+    allows, warning, acts = context.allowance, context.place_warning, context.acts
+    return {
+        "loan": loan(item),
+        "allowance": None if allows is None else {
+            "views": allows.views, "days": allows.days, "extra_views": allows.extra_views,
+            "download": allows.download, "download_original": allows.download_original,
+            "trusted_places_only": allows.trusted_places_only, "approvals_required": allows.approvals_required,
+            "approvals_given": allows.approvals_given, "approvals_after_one_more": allows.approvals_after_mine,
+            "release_required": allows.release_required,
+        },
+        "requester_history": _history(context.requester_history),
+        "customer_history": _history(context.customer_history),
+        "place_warning": None if warning is None else {"seen": warning.seen},
+        "acts": {"approve": _act(acts.approve), "reject": _act(acts.reject), "release": _act(acts.release),
+                 "return": _act(acts.return_loan), "revoke": _act(acts.revoke), "withdraw": _act(acts.withdraw)},
+    }
+
+
+_COUNT = {"type": "integer", "minimum": 0}
+SCHEMAS["LoanHistory"] = _object({
+    "loans": {**_COUNT, "description": "Other loan requests (any outcome)."},
+    "views": {**_COUNT, "description": "Views spent."},
+    "refusals": {**_COUNT, "description": "Acts of theirs the policy refused."},
+}, "What the borrower did before: counts, not the records themselves.")
+SCHEMAS["LoanAct"] = _object({
+    "open": {"type": "boolean", "description": "The caller may do it now (given acceptable input: a reject's "
+                                               "comment, a revoke's reason)."},
+    "code": {"type": ["string", "null"], "description": "When closed: the policy's reason code, the one the act "
+                                                        "would be refused with (`not_permitted`: not the "
+                                                        "caller's role)."},
+    "error": {"type": ["string", "null"], "description": "When closed: the reason, in words."},
+})
+SCHEMAS["LoanContext"] = _object({
+    "loan": _ref("Loan"),
+    "allowance": {"oneOf": [_object({
+        "views": {**_COUNT, "description": "Views the borrower gets of the file in all."},
+        "days": _COUNT, "extra_views": _COUNT,
+        "download": {"type": "boolean", "description": "Downloads allowed (a stamped copy)."},
+        "download_original": {"type": "boolean", "description": "Downloads are of the original file."},
+        "trusted_places_only": {"type": "boolean", "description": "The file opens only from a trusted place."},
+        "approvals_required": _COUNT, "approvals_given": _COUNT,
+        "approvals_after_one_more": {**_COUNT, "description": "Approvals still needed after one more (0: the "
+                                                              "next approval decides it)."},
+        "release_required": {"type": "boolean", "description": "A custodian releases it once approved."},
+    }), {"type": "null"}], "description": "What the loan will allow; null unless it waits for a decision or "
+                                          "a release."},
+    "requester_history": {"oneOf": [_ref("LoanHistory"), {"type": "null"}],
+                          "description": "The borrower's history; null for the borrower themselves."},
+    "customer_history": {"oneOf": [_ref("LoanHistory"), {"type": "null"}],
+                         "description": "The borrower's history with this file's customer; null for the "
+                                        "borrower themselves."},
+    "place_warning": {"oneOf": [_object({"seen": {"type": "boolean", "description": "false: the borrower has "
+                                                                                     "never been seen at all."}}),
+                                {"type": "null"}],
+                      "description": "Set when the file opens only from a trusted place and the borrower's "
+                                     "latest act was outside every one (never for the borrower themselves)."},
+    "acts": _object({name: _ref("LoanAct") for name in ("approve", "reject", "release", "return", "revoke",
+                                                         "withdraw")}),
+}, "What the loan page shows the caller to decide on, and which acts are open to them now.")

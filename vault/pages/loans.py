@@ -33,7 +33,7 @@ from vault.pages.forms.loans import (
 )
 from vault.pages.viewer import remember_download
 from vault.policy import loans as loan_rules
-from vault.services import accounts, quota
+from vault.services import accounts, loan_context, quota
 from vault.services import documents as documents_service
 from vault.services import loans as loans_service
 from vault.services import views as views_service
@@ -57,8 +57,6 @@ STATUS_LABELS = {
     LoanStatus.REVOKED: _l("revoked"),
     LoanStatus.WITHDRAWN: _l("withdrawn"),
 }
-# Codes that only say the typed input is not acceptable: the page shows the form again, filled in.
-_INPUT_CODES = {"reason_too_short", "reason_not_meaningful", "reason_copies_category", "comment_required"}
 # Which field of the loan page a refusal of typed input belongs to, so its message stands beside it.
 _FIELD_OF = {"comment_required": "reject", "reason_too_short": "revoke", "reason_not_meaningful": "revoke",
              "reason_copies_category": "revoke"}
@@ -98,12 +96,6 @@ def _document(document_id: int) -> Document:
 def _loan(loan_id: int) -> Loan:
     with hidden_as_not_found(loan_id=loan_id):
         return loans_service.get_loan(db_session(), auth.current(), loan_id)
-
-
-def _could(actor: User, action: Action, loan: Loan, **context: Any) -> bool:
-    """Whether the act is open to the actor, given acceptable input (to decide which forms to show)."""
-    decision = policy.authorize(actor, action, loan, **context)
-    return decision.allowed or decision.code in _INPUT_CODES
 
 
 # -- the panel on a document's page --------------------------------------------------------------------
@@ -288,89 +280,24 @@ def open_view(document_id: int) -> Any:
     return redirect(url_for("viewer.show", view_id=opened.view.id), code=303)
 
 
-@dataclass(frozen=True)
-class Allowance:
-    """What a loan will allow once it goes through, from the grade's rule and the borrower's quota: what
-    an approver needs to see before saying yes."""
-
-    views: int
-    days: int
-    extra_views: int
-    download: bool
-    download_original: bool
-    approvals_required: int
-    approvals_given: int
-    release_required: bool
-    trusted_places_only: bool
-
-    @property
-    def approvals_after_mine(self) -> int:
-        """Approvals still needed after one more (0: the next approval decides it)."""
-        return max(0, self.approvals_required - self.approvals_given - 1)
-
-
-def allowance(loan: Loan) -> Allowance:
-    rule = runtime().settings.grade(loan.document.grade)
-    return Allowance(
-        views=views_service.quota_limit(runtime(), db_session(), loan.borrower, loan.document),
-        days=loan.days, extra_views=loan.extra_views, download=rule.download,
-        download_original=rule.download and rule.download_original,
-        approvals_required=loan_rules.approvals_due(rule, loan), approvals_given=len(loan.approver_ids),
-        release_required=loan.release_required, trusted_places_only=rule.trusted_places_only,
-    )
-
-
-@dataclass(frozen=True)
-class PlaceWarning:
-    """A grade-3 loan whose borrower was last seen outside every trusted place: approving or releasing
-    it is allowed, but the file will not open where they are."""
-
-    seen: bool
-
-
-def place_warning(loan: Loan) -> PlaceWarning | None:
-    rule = runtime().settings.grade(loan.document.grade)
-    if not rule.trusted_places_only or loan.status not in (LoanStatus.REQUESTED, LoanStatus.APPROVED):
-        return None
-    seen, place = loans_service.last_known_place(db_session(), loan.borrower_id)
-    return None if place else PlaceWarning(seen=seen)
-
-
-def _blocked(actor: User, action: Action, loan: Loan, **context: Any) -> str | None:
-    """Why an act the actor's roles allow is closed on this loan (shown beside the disabled button), or
-    None when it is open (given acceptable input) or not theirs at all (then no button is shown)."""
-    if not policy.authorize(actor, action):
-        return None
-    decision = policy.authorize(actor, action, loan, **context)
-    if decision.allowed or decision.code in _INPUT_CODES:
-        return None
-    return _(decision.message)
+def _why(refusal: policy.Decision | None) -> str | None:
+    """A closed act's reason, in the reader's language (shown beside its disabled button)."""
+    return _(refusal.message) if refusal is not None else None
 
 
 def _show(loan: Loan, status: int = 200, **forms: Any) -> Any:
     """The loan page, with the forms as given (filled in and with their errors after a failed try)."""
     actor = auth.current()
-    decided = {d.approver_id for d in loan.decisions}
-    awaiting = loan.status in (LoanStatus.REQUESTED, LoanStatus.APPROVED)
+    context = loan_context.decision_context(runtime(), db_session(), actor, loan)
+    acts, blocked = context.acts, context.offered_blocked(loan, actor)
     page = render_template(
         "loans/show.html", loan=loan, now=utcnow(),
-        history=loans_service.requester_history(db_session(), loan) if loan.borrower_id != actor.id else None,
-        customer_history=(loans_service.customer_history(db_session(), loan)
-                          if loan.borrower_id != actor.id else None),
-        allows=allowance(loan) if awaiting else None,
-        warning=place_warning(loan) if loan.borrower_id != actor.id else None,
-        may_approve=_could(actor, Action.LOAN_APPROVE, loan, decided=decided),
-        # Not on one's own request: a borrower is not offered decisions on it, even closed ones.
-        approve_blocked=_blocked(actor, Action.LOAN_APPROVE, loan, decided=decided)
-        if loan.status == LoanStatus.REQUESTED and loan.borrower_id != actor.id else None,
-        may_release=_could(actor, Action.LOAN_RELEASE, loan),
-        release_blocked=_blocked(actor, Action.LOAN_RELEASE, loan)
-        if loan.status == LoanStatus.APPROVED and loan.release_required and loan.borrower_id != actor.id else None,
-        may_return=_could(actor, Action.LOAN_RETURN, loan),
-        may_revoke=_could(actor, Action.LOAN_REVOKE, loan),
-        may_withdraw=_could(actor, Action.LOAN_WITHDRAW, loan),
-        withdraw_blocked=_blocked(actor, Action.LOAN_WITHDRAW, loan)
-        if loan.borrower_id == actor.id and loan.status == LoanStatus.REQUESTED else None,
+        history=context.requester_history, customer_history=context.customer_history,
+        allows=context.allowance, warning=context.place_warning,
+        may_approve=acts.approve.open, approve_blocked=_why(blocked["approve"]),
+        may_release=acts.release.open, release_blocked=_why(blocked["release"]),
+        may_return=acts.return_loan.open, may_revoke=acts.revoke.open,
+        may_withdraw=acts.withdraw.open, withdraw_blocked=_why(blocked["withdraw"]),
         decision_form=forms.get("decision") or DecisionForm(formdata=None),
         reject_form=forms.get("reject") or DecisionForm(formdata=None),
         revoke_form=forms.get("revoke") or RevokeForm(formdata=None),
@@ -404,11 +331,9 @@ def _input_refused(exc: policy.Denied, loan: Loan, forms: dict[str, Any]) -> Any
 
 def _next_waiting(actor: User, after: int) -> Loan | None:
     """The oldest request the approver may decide now, other than the one just decided."""
-    found = loans_service.page_of_loans(db_session(), actor, status=str(LoanStatus.REQUESTED), others=True,
-                                        order="oldest")
+    found = loan_context.approval_queue(db_session(), actor)
     for loan in found.loans:
-        if loan.id != after and _could(actor, Action.LOAN_APPROVE, loan,
-                                       decided={d.approver_id for d in loan.decisions}):
+        if loan.id != after and loan_context.approve_act(runtime(), actor, loan).open:
             return loan
     return None
 
@@ -466,7 +391,7 @@ def release(loan_id: int) -> Any:
     form = ReleaseForm()
     # Unconfirmed: the form again, with the box marked; unless the policy refuses the act anyway, which
     # is then a refusal like any other (recorded), not a form to fill in.
-    if not form.validate() and _could(actor, Action.LOAN_RELEASE, loan):
+    if not form.validate() and loan_context.release_act(actor, loan).open:
         return _show(loan, 400, release=form)
     loans_service.release(runtime(), session, actor, loan, ctx=access_context())
     flash(_("The loan is released; its days start now."), "success")
@@ -486,7 +411,7 @@ def revoke(loan_id: int) -> Any:
     session, actor = db_session(), auth.current()
     loan = _loan(loan_id)
     form = RevokeForm()
-    if not form.validate() and _could(actor, Action.LOAN_REVOKE, loan, reason=form.reason.data or ""):
+    if not form.validate() and loan_context.act(actor, Action.LOAN_REVOKE, loan, reason=form.reason.data or "").open:
         return _show(loan, 400, revoke=form)
     try:
         loans_service.revoke(runtime(), session, actor, loan, reason=form.reason.data or "", ctx=access_context())
@@ -517,20 +442,16 @@ class QueueRow:
     loan: Loan
     blocked: str | None
     history: loans_service.History
-    warning: PlaceWarning | None
-    allows: Allowance | None = None
+    warning: loan_context.PlaceWarning | None
+    allows: loan_context.Allowance | None = None
 
 
 def _approval_rows(actor: User, loans: list[Loan]) -> list[QueueRow]:
-    session = db_session()
-    rows = []
-    for loan in loans:
-        decided = {d.approver_id for d in loan.decisions}
-        decision = policy.authorize(actor, Action.LOAN_APPROVE, loan, decided=decided)
-        rows.append(QueueRow(loan=loan, blocked=None if decision.allowed else _(decision.message),
-                             history=loans_service.requester_history(session, loan), warning=place_warning(loan),
-                             allows=allowance(loan)))
-    return rows
+    session, rt = db_session(), runtime()
+    return [QueueRow(loan=loan, blocked=_why(loan_context.approve_act(rt, actor, loan).refusal),
+                     history=loans_service.requester_history(session, loan),
+                     warning=loan_context.place_warning(rt, session, loan),
+                     allows=loan_context.allowance(rt, session, loan)) for loan in loans]
 
 
 @bp.route("/loans/approvals")
@@ -541,8 +462,7 @@ def approvals() -> Any:
 
 def _approvals_page(form: BatchApprovalForm, status: int = 200) -> Any:
     session, actor = db_session(), auth.current()
-    found = loans_service.page_of_loans(session, actor, status=str(LoanStatus.REQUESTED), others=True,
-                                        order="oldest", page=_page_number())
+    found = loan_context.approval_queue(session, actor, page=_page_number())
     rows = _approval_rows(actor, found.loans)
     return render_template("loans/approvals.html", rows=rows, found=found, form=form,
                            any_open=any(row.blocked is None for row in rows)), status
@@ -572,24 +492,18 @@ def approve_batch() -> Any:
 @permission(Action.LOAN_RELEASE)
 def custody() -> Any:
     session, actor = db_session(), auth.current()
-    waiting = loans_service.page_of_loans(session, actor, status=str(LoanStatus.APPROVED), awaiting_release=True,
-                                          order="oldest", page=_page_number())
-    releases = [QueueRow(loan=loan, blocked=_release_blocked(actor, loan),
-                         history=loans_service.customer_history(session, loan), warning=place_warning(loan))
+    waiting = loan_context.release_queue(session, actor, page=_page_number())
+    releases = [QueueRow(loan=loan, blocked=_why(loan_context.release_act(actor, loan).refusal),
+                         history=loans_service.customer_history(session, loan),
+                         warning=loan_context.place_warning(runtime(), session, loan))
                 for loan in waiting.loans]
-    active = loans_service.page_of_loans(session, actor, status=str(LoanStatus.ACTIVE), order="due",
-                                         page=request.args.get("active_page", 1, type=int) or 1)
+    active = loan_context.active_loans(session, actor, page=request.args.get("active_page", 1, type=int) or 1)
     overrides = loans_service.quota_overrides(session)
     return render_template(
         "loans/custody.html", releases=releases, waiting=waiting, active=active.loans, active_found=active,
         overrides=overrides.documents, personal=overrides.personal, now=utcnow(),
         release_form=ReleaseForm(formdata=None), quota_form=QuotaForm(formdata=None),
     )
-
-
-def _release_blocked(actor: User, loan: Loan) -> str | None:
-    decision = policy.authorize(actor, Action.LOAN_RELEASE, loan)
-    return None if decision.allowed else _(decision.message)
 
 
 @bp.route("/documents/<int:document_id>/quota", methods=["POST"])
