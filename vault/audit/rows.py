@@ -112,7 +112,44 @@ def canonical_text(dialect: str) -> Any:
     on the other core): verification then only hashes. It is a shortcut, never the judge: a record
     whose MAC fails through it is checked again with the Python encoder before it is called damaged.
     """
+    if dialect == "sqlite":
+        return _sqlite_canonical().label("canonical")
     return _joined(dialect, [*_canonical_parts(dialect), _sql_string("}")]).label("canonical")
+
+
+# The canonical keys before and after "detail", which SQLite's `json_object` cannot take as stored text.
+_BEFORE_DETAIL = ROW_COLUMNS[:ROW_COLUMNS.index("detail")]
+_AFTER_DETAIL = ROW_COLUMNS[ROW_COLUMNS.index("detail") + 1:]
+
+
+def _sqlite_object(names: tuple[str, ...], *, place: bool) -> Any:
+    """SQLite's `json_object` over the named columns in the order given (keys as constants); with
+    `place`, a sharded record's "shard" and "shard_seq" right after "seq"."""
+    e = AuditEvent
+    pairs: list[Any] = []
+    for name in names:
+        pairs += [_sql_string(name), ts_text("sqlite") if name == "ts" else getattr(e, name)]
+        if name == "seq" and place:
+            pairs += [_sql_string("shard"), e.shard, _sql_string("shard_seq"), e.shard_seq]
+    return func.json_object(*pairs, type_=Text)
+
+
+def _sqlite_canonical() -> Any:
+    """The canonical text on SQLite: two `json_object` calls with the stored `detail` between them.
+
+    One C call per half escapes and joins the fields (with the escaper `json_quote` uses), nearly twice
+    as fast as quoting and concatenating nineteen fields one by one, which verification and export pay
+    per record. `detail` goes in as stored, never re-encoded, so a cosmetic change to it still breaks its
+    MAC. Records of shard 0 keep the form they were MAC'd in, without their place.
+    """
+    e = AuditEvent
+    head = _sqlite_object(_BEFORE_DETAIL, place=False)
+    tail = case((e.shard == 0, _sqlite_object(_AFTER_DETAIL, place=False)),
+                else_=_sqlite_object(_AFTER_DETAIL, place=True))
+    # Each half's own brace trimmed: the character next to it closes or opens a value, never a brace.
+    return _concat([func.rtrim(head, _sql_string("}")), _sql_string(',"detail":'),
+                    func.coalesce(func.nullif(e.detail, ""), _sql_string("{}")), _sql_string(","),
+                    func.ltrim(tail, _sql_string("{"))])
 
 
 def export_line(dialect: str, prev: Any, *, names: Any = None) -> Any:
