@@ -9,6 +9,7 @@ import pytest
 
 from tests.api.conftest import Api
 from tests.rendering.inputs import pdf_bytes
+from tests.viewer.test_page_cost import drawing_watched
 from vault.models import Role
 
 CONTENT = pdf_bytes(2)
@@ -48,3 +49,12 @@ def test_an_api_download_is_a_stamped_copy(api):
     assert copy.get_data() != CONTENT
     assert b"/VaultViewId" in copy.get_data() or len(copy.get_data()) > len(CONTENT)
     assert io.BytesIO(copy.get_data()).read(5) == b"%PDF-"
+
+
+def test_an_api_page_is_drawn_after_its_transaction_ends(api, rt, monkeypatch):
+    customer = api.customer()
+    document_id = api.upload(customer, grade=1, content=CONTENT, filename="plan.pdf")
+    url = api.open_view(document_id).get_json()["page_url"].replace("{n}", "2")
+    with drawing_watched(rt, monkeypatch) as seen:
+        assert api.get(url, "bob").status_code == 200
+    assert seen == [(False, True)]

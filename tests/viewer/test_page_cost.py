@@ -10,16 +10,19 @@ tests/api/test_content_statements.py. Refusals still write their audit record.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from flask import g
 from sqlalchemy import event, func, select
 
 from tests.loans.helpers import page_url
 from tests.rendering.inputs import pdf_bytes
 from tests.viewer.conftest import INSIDE
 from vault.models import AuditEvent
+from vault.services import viewer
 from vault.web.pipeline import MAINTENANCE_KEY
 
 CONTENT = pdf_bytes(2)
@@ -80,3 +83,39 @@ def test_refused_pages_still_write_their_audit_record(world, rt, app):
     assert ann.get(page_url(shown, 3)).status_code == 403  # past the end: page_not_found
     assert world.browser("bob").get(page_url(shown, 1)).status_code == 404  # another person's page
     assert audit_rows(rt) >= before + 2
+
+
+@contextmanager
+def drawing_watched(rt: Any, monkeypatch: Any) -> Iterator[list[tuple[bool, bool]]]:
+    """While each page is drawn: (the request's session is inside a transaction, another writer could
+    start one at once). On SQLite a transaction holds the write lock; on PostgreSQL a writer never waits."""
+    seen: list[tuple[bool, bool]] = []
+    draw = viewer.render_stamped
+
+    def watched(*args: Any) -> bytes:
+        writer_free = True
+        if rt.db.dialect == "sqlite":
+            other = sqlite3.connect(rt.db.engine.url.database, timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                writer_free = False
+            finally:
+                other.close()
+        seen.append((g.db_session.in_transaction(), writer_free))
+        return draw(*args)
+
+    monkeypatch.setattr(viewer, "render_stamped", watched)
+    yield seen
+
+
+def test_a_page_is_drawn_after_its_transaction_ends(world, rt, app, monkeypatch):
+    """Drawing a page takes far longer than deciding it: drawn inside the request's transaction, every page
+    of every viewer (and every other writer) would queue on SQLite's write lock behind it."""
+    doc = world.document(1, content=CONTENT, name="plan.pdf", content_type="application/pdf")
+    ann = world.browser("ann", **INSIDE)
+    url = page_url(ann.get(ann.open_view(doc).headers["Location"]), 1)
+    with drawing_watched(rt, monkeypatch) as seen:
+        assert ann.get(url).status_code == 200
+    assert seen == [(False, True)]

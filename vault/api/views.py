@@ -129,8 +129,9 @@ def open_content(document_id: int) -> Any:
                        "the invisible mark of the view; `Cache-Control: no-store`.")
 def view_page(token: str, number: int) -> Any:
     g.vault_denied_action = "view:page"  # as the pages record a refused page
-    page = viewer_service.deliver_page(runtime(), db_session(), auth.current(), token, number, access_context())
-    return page_response(page)
+    allowed = viewer_service.allow_page(runtime(), db_session(), auth.current(), token, number, access_context())
+    commit_so_far()  # drawn outside the transaction (see allow_page)
+    return page_response(viewer_service.draw_page(runtime(), allowed))
 
 
 @bp.get("/content/<string(maxlength=200):secret>")

@@ -19,7 +19,7 @@ from vault.services import views as views_service
 from vault.web import auth
 from vault.web.content import page_response, page_url_template
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, not_found_response, runtime
+from vault.web.pipeline import access_context, commit_so_far, db_session, not_found_response, runtime
 
 bp = Blueprint("viewer", __name__)
 bp.register_error_handler(NotFound, not_found_response)
@@ -69,8 +69,9 @@ def show(view_id: int) -> Any:
 @permission(Action.DOCUMENT_VIEW)
 def page_image(token: str, number: int) -> Any:
     g.vault_denied_action = "view:page"  # a refused page is recorded under this name
-    page = viewer_service.deliver_page(runtime(), db_session(), auth.current(), token, number, access_context())
-    return page_response(page)
+    allowed = viewer_service.allow_page(runtime(), db_session(), auth.current(), token, number, access_context())
+    commit_so_far()  # drawn outside the transaction (see allow_page)
+    return page_response(viewer_service.draw_page(runtime(), allowed))
 
 
 @bp.route("/views/<int:view_id>/heartbeat", methods=["POST"])

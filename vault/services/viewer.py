@@ -155,11 +155,28 @@ class StampedPage:
     media_type: str
 
 
-def deliver_page(rt: Runtime, session: Session, actor: User, token: str, number: int,
-                 ctx: AccessContext) -> StampedPage:
-    """Page ``number`` (1-based) of the view behind ``token``, stamped and marked for ``actor``.
+@dataclass(frozen=True)
+class PageToDraw:
+    """A page fetch that policy allowed, with every fact drawing it needs: no database row, so it can be
+    drawn after the request's transaction has ended (see `allow_page`)."""
 
-    One statement reads everything needed; nothing is written unless the fetch is refused.
+    key_id: str
+    wrapped_dek: bytes
+    document_id: int
+    version_number: int
+    object_key: str
+    page_number: int
+    stamp: StampText
+
+
+def allow_page(rt: Runtime, session: Session, actor: User, token: str, number: int,
+               ctx: AccessContext) -> PageToDraw:
+    """Decide a fetch of page ``number`` (1-based) of the view behind ``token`` for ``actor``.
+
+    One statement reads everything needed; nothing is written unless the fetch is refused. Drawing the
+    page takes far longer than deciding, so a request ends its transaction between the two: on SQLite
+    every transaction holds the database's write lock, which would otherwise queue every page of every
+    viewer, and every other writer, behind each page being drawn.
 
     Raises:
         NotFound: a token not made here, another person's token, or no such view.
@@ -196,11 +213,16 @@ def deliver_page(rt: Runtime, session: Session, actor: User, token: str, number:
     placed = view_rules.delivery_place(rt.settings.grade(document.grade), ctx.named_place)
     if not placed:
         raise policy.Denied(placed, **audit)
-    dek = rt.keyring.unwrap_current(version.key_id, version.wrapped_dek,
-                            version_context_of(version.document_id, version.number))
-    stored = read_page(rt, dek, version.document_id, version.number, page.object_key, page.number)
-    text = stamp_text(view, user, document.grade)
-    return StampedPage(render_stamped(stored, text, marking_secret(rt.settings)), PAGE_MEDIA_TYPE)
+    return PageToDraw(version.key_id, version.wrapped_dek, version.document_id, version.number, page.object_key,
+                      page.number, stamp_text(view, user, document.grade))
+
+
+def draw_page(rt: Runtime, page: PageToDraw) -> StampedPage:
+    """The allowed page read, decrypted, stamped and marked: storage and CPU only, no database."""
+    dek = rt.keyring.unwrap_current(page.key_id, page.wrapped_dek,
+                                    version_context_of(page.document_id, page.version_number))
+    stored = read_page(rt, dek, page.document_id, page.version_number, page.object_key, page.page_number)
+    return StampedPage(render_stamped(stored, page.stamp, marking_secret(rt.settings)), PAGE_MEDIA_TYPE)
 
 
 def version_context_of(document_id: int, number: int) -> bytes:
