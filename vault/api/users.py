@@ -303,7 +303,9 @@ def enable_user(username: str) -> Any:
 @operation("A new one-time password link; earlier unused links stop working (audited)", tag="users",
            response="UserWithLink", body=CONFIRM,
            description="Recorded as `account:password_link`. The link is in this answer only. 403 "
-                       "`separation_of_duties` for one's own account (change it from My account).")
+                       "`separation_of_duties` for one's own account (change it from My account), and for the "
+                       "administrator who removed the person's second factor since they last signed in (another "
+                       "administrator hands out the link).")
 def new_password_link(username: str) -> Any:
     CONFIRM.parse()
     person = _person(username)
@@ -317,7 +319,9 @@ def new_password_link(username: str) -> Any:
 @operation("Remove the person's authenticator and recovery codes, e.g. a lost phone (audited)", tag="users",
            response="User", body=CONFIRM,
            description="Recorded as `totp:reset`; the person's sessions end, and a role that needs a second factor "
-                       "makes them set up a new one at their next sign-in. 403 `separation_of_duties` for one's own.")
+                       "makes them set up a new one at their next sign-in. 403 `separation_of_duties` for one's own, "
+                       "and for the administrator who made the person a password link since they last signed in "
+                       "(another administrator resets it).")
 def reset_second_factor(username: str) -> Any:
     return _act_on(username, accounts.reset_second_factor)
 
