@@ -3,7 +3,8 @@ disable and enable them, hand out a new password link, reset a lost second facto
 person's side of the two-person rule: the role requests waiting for a decision.
 
 The same services and policy as the admin pages (`vault.pages.admin`): administrators manage accounts;
-nobody changes their own roles, line, second factor or password link, nor disables themselves; a role
+nobody changes their own roles, line, second factor or password link, nor disables themselves, nor makes
+both a second-factor reset and a password link of someone else before that person signs in again; a role
 of power (or any role for a person on notice) is only requested (202), and a second administrator (an
 auditor, for the auditor role) approves or refuses it, never the one who asked nor the person. An
 administrator never chooses a password: a new account answers, once, with the one-time link its owner
