@@ -155,6 +155,8 @@ def test_disable_enable_and_tokens_by_id(app, rt, users):
         (("user", "disable", "sync", "--reason", "x" * 2001), "at most 2000"),
         (("token", "list", "nobody"), "No such user"),
         (("token", "revoke", "sync", "--id", importer), "No such token"),
+        (("token", "revoke", "sync", "--id", "99999999999999999999"), "Invalid value for '--id'"),
+        (("token", "revoke", "sync", "--id", "0"), "Invalid value for '--id'"),
     ):
         result = run(rt, *args)
         assert result.exit_code != 0 and message in result.output, (args, result.output)

@@ -3,7 +3,8 @@ disable and enable them, hand out a new password link, reset a lost second facto
 person's side of the two-person rule: the role requests waiting for a decision.
 
 The same services and policy as the admin pages (`vault.pages.admin`): administrators manage accounts;
-nobody changes their own roles, line, second factor or password link, nor disables themselves; a role
+nobody changes their own roles, line, second factor or password link, nor disables themselves, nor makes
+both a second-factor reset and a password link of someone else before that person signs in again; a role
 of power (or any role for a person on notice) is only requested (202), and a second administrator (an
 auditor, for the auditor role) approves or refuses it, never the one who asked nor the person. An
 administrator never chooses a password: a new account answers, once, with the one-time link its owner
@@ -303,7 +304,9 @@ def enable_user(username: str) -> Any:
 @operation("A new one-time password link; earlier unused links stop working (audited)", tag="users",
            response="UserWithLink", body=CONFIRM,
            description="Recorded as `account:password_link`. The link is in this answer only. 403 "
-                       "`separation_of_duties` for one's own account (change it from My account).")
+                       "`separation_of_duties` for one's own account (change it from My account), and for the "
+                       "administrator who removed the person's second factor since they last signed in (another "
+                       "administrator hands out the link).")
 def new_password_link(username: str) -> Any:
     CONFIRM.parse()
     person = _person(username)
@@ -317,7 +320,9 @@ def new_password_link(username: str) -> Any:
 @operation("Remove the person's authenticator and recovery codes, e.g. a lost phone (audited)", tag="users",
            response="User", body=CONFIRM,
            description="Recorded as `totp:reset`; the person's sessions end, and a role that needs a second factor "
-                       "makes them set up a new one at their next sign-in. 403 `separation_of_duties` for one's own.")
+                       "makes them set up a new one at their next sign-in. 403 `separation_of_duties` for one's own, "
+                       "and for the administrator who made the person a password link since they last signed in "
+                       "(another administrator resets it).")
 def reset_second_factor(username: str) -> Any:
     return _act_on(username, accounts.reset_second_factor)
 

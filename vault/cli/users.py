@@ -27,6 +27,7 @@ from vault.services import accounts
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 TIME = "%Y-%m-%d %H:%M UTC"
+MAX_ID = 2**31 - 1  # ids are 32-bit columns: a larger number is refused as input, not passed to the database
 
 
 def _when(moment: datetime | None, never: str = "never") -> str:
@@ -236,7 +237,8 @@ def token_list(username: str) -> None:
 
 @token_group.command("revoke")
 @click.argument("username")
-@click.option("--id", "token_id", type=int, default=None, help="One token; all of the user's when omitted.")
+@click.option("--id", "token_id", type=click.IntRange(1, MAX_ID), default=None,
+              help="One token; all of the user's when omitted.")
 def token_revoke(username: str, token_id: int | None) -> None:
     """Revoke one or all tokens of a user."""
     rt = open_runtime()

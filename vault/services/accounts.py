@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from vault.core.passwords import MIN_LENGTH
 from vault.models import (
     AgreementAcceptance,
     ApiToken,
+    AuditEvent,
     LoginAttempt,
     PasswordLink,
     RequestStatus,
@@ -259,13 +261,35 @@ def decide_role_request(
         _grant(rt, session, request.user, Role(request.role), actor=actor, ctx=ctx, request_id=request.id)
 
 
+def _link_makers(session: Session, user: User) -> frozenset[int | None]:
+    """Who made a password link for `user` since they last signed in (None: the operator)."""
+    query = select(PasswordLink.created_by_id).where(PasswordLink.user_id == user.id)
+    if user.last_login_at is not None:
+        query = query.where(PasswordLink.created_at >= user.last_login_at)
+    return frozenset(session.scalars(query))
+
+
+def _second_factor_removers(session: Session, user: User) -> frozenset[int | None]:
+    """Who removed a second factor of `user` since they last signed in (None: the operator), from the audit
+    log, where every reset is recorded (the removed rows leave nothing else behind)."""
+    query = select(AuditEvent.actor_id, AuditEvent.detail).where(
+        AuditEvent.subject_user_id == user.id, AuditEvent.action == str(AuditAction.TOTP_RESET),
+        AuditEvent.outcome == "allowed")
+    if user.last_login_at is not None:
+        query = query.where(AuditEvent.ts >= user.last_login_at)
+    return frozenset(actor_id for actor_id, detail in session.execute(query)
+                     if json.loads(detail or "{}").get("had_second_factor"))
+
+
 def create_password_link(
     rt: Runtime, session: Session, user: User, *, actor: User | None, ctx: AccessContext | None = None
 ) -> str:
     """A single-use secret with which `user` sets their own password, valid for 72 hours; only its hash is
-    kept, and earlier unused links of the person stop working."""
+    kept, and earlier unused links of the person stop working. An administrator who removed the person's
+    second factor since they last signed in is refused (`policy.accounts`: the two would be the account)."""
     if actor is not None:
-        policy.require(actor, Action.USER_MANAGE, user, change="password_link", audit={"subject_user_id": user.id})
+        policy.require(actor, Action.USER_MANAGE, user, change="password_link",
+                       restored_by=_second_factor_removers(session, user), audit={"subject_user_id": user.id})
     now = utcnow()
     for old in session.scalars(select(PasswordLink).where(PasswordLink.user_id == user.id,
                                                           PasswordLink.used_at.is_(None))):
@@ -545,10 +569,12 @@ def reset_second_factor(
 ) -> bool:
     """Remove a person's authenticator and recovery codes (a lost phone); their sessions end, and a role
     that requires a second factor makes them set up a new one at their next sign-in. Returns whether
-    the person had one."""
+    the person had one. An administrator who made the person a password link since they last signed in is
+    refused when there is an authenticator to remove (`policy.accounts`: the two would be the account)."""
     ctx = ctx or AccessContext.cli()
     if actor is not None:
-        policy.require(actor, Action.USER_MANAGE, user, change="reset_second_factor",
+        makers = _link_makers(session, user) if totp.record(session, user) is not None else frozenset()
+        policy.require(actor, Action.USER_MANAGE, user, change="reset_second_factor", restored_by=makers,
                        audit={"subject_user_id": user.id})
     existed = totp.remove(rt, session, user, actor=actor, ctx=ctx, action=AuditAction.TOTP_RESET)
     end_sessions(user)
