@@ -58,6 +58,9 @@ from vault.services.records import reached_main_contact
 
 LAST_DAY_REASON = "Access ended on the borrower's last working day"
 MAX_NOTE = 2000
+# How far from today a notice date or a last day may lie: far enough for any real notice period, near
+# enough that the end of the last day is an instant the calendar can hold (9999-12-31 has no midnight after).
+DATE_RANGE = timedelta(days=3660)
 
 
 
@@ -196,6 +199,13 @@ def _check_successor(user: User, successor: User | None) -> None:
         raise ServiceError("invalid_successor", _l("The successor must be an account manager (compiler or borrower)."))
 
 
+def _check_range(current: date, *days: date) -> None:
+    """Refuse a notice date or last day more than `DATE_RANGE` away from today."""
+    if any(abs(day - current) > DATE_RANGE for day in days):
+        raise ServiceError("invalid_dates", _l("The notice date and the last working day lie within ten years of "
+                                               "today."))
+
+
 def _clean_note(note: str | None) -> str:
     text = (note or "").strip()
     if len(text) > MAX_NOTE:
@@ -239,8 +249,10 @@ def start_departure(
     notice_date = notice_date or current
     if notice_date > current:
         raise ServiceError("invalid_dates", _l("The notice date cannot be in the future."))
+    _check_range(current, notice_date)
     if last_day < notice_date:
         raise ServiceError("invalid_dates", _l("The last working day cannot be before the notice date."))
+    _check_range(current, last_day)
     now = utcnow()
     user.status = UserStatus.DEPARTING
     user.last_day = last_day
@@ -340,7 +352,8 @@ def update_departure(
     the note.
 
     Raises:
-        policy.Denied: `own_departure`, `departure_closed`.
+        policy.Denied: `own_departure`, `departure_closed`, `last_day_passed` (moving the last day once
+            access has ended: the account is re-enabled by an administrator, as for a withdrawal).
         ServiceError: bad dates or successor.
     """
     _decide(actor, Action.DEPARTURE_MANAGE, departure,
@@ -349,8 +362,12 @@ def update_departure(
     user = departure.user
     changes: dict[str, Any] = {}
     if last_day is not None and last_day != user.last_day:
+        # Once access has ended, moving the last day would give it back before the last-day steps run.
+        _decide(actor, Action.DEPARTURE_MANAGE, departure, rules.last_day_problem(departure), step="last_day",
+                audit={"subject_user_id": departure.user_id})
         if last_day < departure.notice_date:
             raise ServiceError("invalid_dates", _l("The last working day cannot be before the notice date."))
+        _check_range(today(rt.settings), last_day)
         changes["last_day"] = {"from": user.last_day.isoformat() if user.last_day else None,
                                "to": last_day.isoformat()}
         user.last_day = last_day

@@ -1,0 +1,71 @@
+"""Departures found wanting by the attack review, on both databases: dates outside any calendar the
+product can compute with, a last day moved after access ended, a person on notice gaining or passing on
+customers outside the handover, and the leavers' loans shown beyond what a custodian may see."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.api.conftest import assert_error, events
+from tests.departure.conftest import run_cli
+from vault.core.context import AccessContext
+from vault.models import Departure, User, UserStatus
+from vault.services import accounts, departures
+
+
+def _day(offset: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=offset)).date().isoformat()
+
+
+def _user(rt, username: str) -> User:
+    with rt.db.session() as session:
+        user = accounts.get_user(session, username)
+        session.expunge(user)
+        return user
+
+
+def test_dates_beyond_the_calendar_are_a_clear_refusal_on_every_door(api, rt, cast, tmp_path):
+    """Finding: a last day of 9999-12-31 (or a notice in year 1) overflowed computing when access ends: a
+    500 on the API and the page, a traceback at the command line. Now 400 `invalid_dates`, nothing kept."""
+    for body in ({"person": "bob", "last_day": "9999-12-31"},
+                 {"person": "bob", "last_day": "0001-01-01", "notice_date": "0001-01-01"},
+                 {"person": "bob", "last_day": _day(5), "notice_date": "0001-01-01"}):
+        assert_error(api.post("/api/v1/departures", "adm", json=body), 400, "invalid_dates")
+    cli = run_cli(rt, tmp_path, "departure", "start", "bob", "--last-day", "9999-12-31")
+    assert cli.exit_code == 1 and "ten years" in cli.output, cli.output
+    assert _user(rt, "bob").status == UserStatus.ACTIVE and events(rt, "departure:start") == []
+    started = api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(5)}).get_json()
+    assert_error(api.post(f"/api/v1/departures/{started['id']}", "adm", json={"last_day": "9999-12-31"}),
+                 400, "invalid_dates")
+    cli = run_cli(rt, tmp_path, "departure", "update", "bob", "--last-day", "9999-12-31")
+    assert cli.exit_code == 1 and "ten years" in cli.output, cli.output
+    assert _user(rt, "bob").last_day.isoformat() == _day(5) and events(rt, "departure:update") == []
+
+
+def test_a_last_day_that_has_passed_is_not_moved_to_give_access_back(api, rt, cast, tmp_path):
+    """Finding: once the last day had ended, access was refused, but until the last-day steps ran (the
+    sweep, cron) an administrator could move the last day ahead, on any door: the person could sign in
+    again with every loan and token intact, the very thing a withdrawal is refused for. Now refused
+    `last_day_passed`, on the command line as through the API; the note and successor may still change."""
+    token = api.token("bob")
+    with rt.db.session() as session:
+        departure = departures.start_departure(rt, session, None, accounts.get_user(session, "bob"),
+                                               last_day=departures.today(rt.settings) - timedelta(days=1),
+                                               notice_date=departures.today(rt.settings) - timedelta(days=9),
+                                               successor=None, ctx=AccessContext.cli())
+        departure_id = departure.id
+        session.commit()
+    assert not _user(rt, "bob").can_sign_in
+    cli = run_cli(rt, tmp_path, "departure", "update", "bob", "--last-day", _day(30))
+    assert cli.exit_code == 1 and "last_day_passed" in cli.output, cli.output
+    with rt.db.session() as session:
+        assert session.get(Departure, departure_id).offboarded_at is None  # the steps have not run yet
+    assert not _user(rt, "bob").can_sign_in and _user(rt, "bob").last_day.isoformat() == _day(-1)
+    assert api.get("/api/v1/me", token=token, check=False).status_code == 401
+    noted = run_cli(rt, tmp_path, "departure", "update", "bob", "--note", "Keys returned at reception")
+    assert noted.exit_code == 0, noted.output
+    # Through the API (the request's sweep runs the last-day steps first): refused the same way.
+    assert_error(api.post(f"/api/v1/departures/{departure_id}", "adm", json={"last_day": _day(30)}),
+                 403, "last_day_passed")
+    assert [e.outcome for e in events(rt, "departure:manage", outcome=None)] == ["denied"]
+    assert _user(rt, "bob").last_day.isoformat() == _day(-1)
