@@ -6,11 +6,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from tests.api.conftest import assert_error, events
+from tests.conftest import login
 from tests.departure.conftest import run_cli
+from tests.pool.scene import owner_of, pooled
 from vault.core.context import AccessContext
-from vault.models import Departure, User, UserStatus
+from vault.models import Customer, CustomerCoOwner, Departure, Segment, User, UserStatus
 from vault.services import accounts, departures
+
+REASON = "The customer moved to another region"
 
 
 def _day(offset: int) -> str:
@@ -69,3 +75,64 @@ def test_a_last_day_that_has_passed_is_not_moved_to_give_access_back(api, rt, ca
                  403, "last_day_passed")
     assert [e.outcome for e in events(rt, "departure:manage", outcome=None)] == ["denied"]
     assert _user(rt, "bob").last_day.isoformat() == _day(-1)
+
+
+def test_a_person_on_notice_neither_gains_customers_nor_passes_them_on(api, rt, cast, users):
+    """Finding: on notice (no successor yet), bob still owned his customer and could release it to the
+    pool for an accomplice to claim; he could claim pooled leads himself, and an approver (or his manager)
+    could give him customers or make him a co-owner: his reach widened while he was leaving. Now each is
+    refused and audited; the handover (or an approver releasing it) moves his customer."""
+    own = api.customer("Own Co", shared=False)
+    other = api.customer("Other Co", shared=False)
+    assert api.post(f"/api/v1/customers/{own}/owner", "ann", json={"owner": "bob"}).status_code == 200
+    lead, lead2 = pooled(rt, Segment.ORDINARY), pooled(rt, Segment.ORDINARY)
+    started = api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(10)})
+    assert started.status_code == 201
+    assert_error(api.post(f"/api/v1/customers/{own}/release-to-pool", "bob", json={"reason": REASON}),
+                 403, "owner_departing")
+    assert_error(api.post(f"/api/v1/pool/{lead}/claim", "bob"), 403, "person_departing")
+    assert_error(api.post(f"/api/v1/pool/{lead2}/assign", "ann", json={"owner": "bob"}), 403, "person_departing")
+    assert_error(api.post(f"/api/v1/customers/{other}/owner", "ann", json={"owner": "bob"}), 403,
+                 "person_departing")
+    assert_error(api.post(f"/api/v1/customers/{other}/co-owners", "ann", json={"user": "bob"}), 403,
+                 "person_departing")
+    assert (owner_of(rt, own), owner_of(rt, lead), owner_of(rt, lead2), owner_of(rt, other)) == (
+        cast["bob"].id, None, None, cast["carl"].id)
+    with rt.db.session() as session:
+        assert session.scalars(select(CustomerCoOwner).where(CustomerCoOwner.user_id == cast["bob"].id)).all() == []
+    refused = {(e.action, e.customer_id) for e in events(rt, "pool:release", outcome="denied")
+               + events(rt, "pool:claim", outcome="denied") + events(rt, "pool:assign", outcome="denied")
+               + events(rt, "customer:assign", outcome="denied")}
+    assert {("pool:release", own), ("pool:claim", lead), ("pool:assign", lead2)} <= refused
+    assert len([r for r in refused if r[1] == other]) == 1
+    # The handover sends the leaver's customer to the pool; a colleague claims it, and a lead, as usual.
+    departure = started.get_json()
+    [item] = departure["customers"]
+    pooled_back = api.post(f"/api/v1/departures/{departure['id']}/items/{item['item_id']}/reassign", "adm",
+                           json={"to_pool": True})
+    assert pooled_back.status_code == 200, pooled_back.get_json()
+    for customer in (own, lead):
+        assert api.post(f"/api/v1/pool/{customer}/claim", "bea").status_code == 200
+    with rt.db.session() as session:
+        assert {session.get(Customer, c).owner_id for c in (own, lead)} == {cast["bea"].id}
+
+
+def test_the_leavers_loans_show_a_custodian_only_loans_a_custodian_sees(api, app, rt, users, cast):
+    """Finding: the leavers' list showed custodians every open loan of a person on notice, requests
+    included: titles and customer names of loans no custodian sees anywhere else (`visible_loans`). Now a
+    custodian sees the approved and active ones, approvers every open one, on the page as in the API."""
+    customer = api.customer()
+    plans, prices = api.upload(customer), api.upload(customer, title="Prices")
+    active, requested = api.approved_loan(plans, "bob"), api.loan(prices, "bob")
+    with rt.db.session() as session:
+        departures.start_departure(rt, session, None, accounts.get_user(session, "bob"),
+                                   last_day=departures.today(rt.settings) + timedelta(days=20), successor=None,
+                                   ctx=AccessContext.cli())
+        session.commit()
+    assert [loan["id"] for loan in api.get("/api/v1/departures/loans", "kim").get_json()["loans"]] == [active]
+    assert [loan["id"] for loan in api.get("/api/v1/departures/loans", "ann").get_json()["loans"]] == [
+        active, requested]
+    custodian = app.test_client()
+    login(custodian, "kim")
+    page = custodian.get("/departures/loans")
+    assert page.status_code == 200 and b"Prices" not in page.data and b"Annual report" in page.data

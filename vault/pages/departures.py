@@ -366,7 +366,7 @@ def override(departure_id: int) -> Any:
 @permission(Action.LOAN_REVOKE)
 def leavers_loans() -> Any:
     session, actor = db_session(), auth.current()
-    loans = service.leavers_open_loans(session)
+    loans = service.leavers_open_loans(session, actor)
     revocable = service.revocable_by(actor, loans)
     form = LeaverRevokeForm(formdata=None)
     form.reason.data = service.LEAVER_REVOKE_REASON

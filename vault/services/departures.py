@@ -50,6 +50,7 @@ from vault.models import (
     utcnow,
 )
 from vault.policy import departures as rules
+from vault.policy.visibility import visible_loans
 from vault.runtime import Runtime
 from vault.services import accounts, pool, quota
 from vault.services.customers import OWNER_ROLES
@@ -147,11 +148,13 @@ def awaiting_override(session: Session, actor: User) -> list[Departure]:
             and policy.authorize(actor, Action.DEPARTURE_OVERRIDE, d, reason="x" * 20)]
 
 
-def leavers_open_loans(session: Session) -> list[Loan]:
-    """Open loans (requested, approved, active) of everyone on notice: what custodians look at first."""
+def leavers_open_loans(session: Session, actor: User) -> list[Loan]:
+    """Open loans (requested, approved, active) of everyone on notice that `actor` sees at all
+    (`policy.visibility.visible_loans`: approvers every open one, custodians approved and active ones):
+    what custodians look at first, and no window onto requests they are not shown anywhere else."""
     return list(session.scalars(
         select(Loan).join(User, User.id == Loan.borrower_id)
-        .where(User.status == UserStatus.DEPARTING, Loan.status.in_(OPEN_STATUSES))
+        .where(User.status == UserStatus.DEPARTING, Loan.status.in_(OPEN_STATUSES), visible_loans(actor))
         .order_by(User.username, Loan.id)
     ))
 
