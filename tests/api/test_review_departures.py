@@ -13,7 +13,7 @@ from tests.conftest import login
 from tests.departure.conftest import run_cli
 from tests.pool.scene import owner_of, pooled
 from vault.core.context import AccessContext
-from vault.models import Customer, CustomerCoOwner, Departure, Segment, User, UserStatus
+from vault.models import Customer, CustomerCoOwner, Departure, Role, Segment, User, UserStatus
 from vault.services import accounts, departures
 
 REASON = "The customer moved to another region"
@@ -136,3 +136,32 @@ def test_the_leavers_loans_show_a_custodian_only_loans_a_custodian_sees(api, app
     login(custodian, "kim")
     page = custodian.get("/departures/loans")
     assert page.status_code == 200 and b"Prices" not in page.data and b"Annual report" in page.data
+
+
+def test_the_handover_does_not_take_back_a_customer_given_since_to_someone_else(api, rt, cast, users):
+    """Finding: once a manager or approver had given the leaver's customer to someone outside the handover,
+    the administrator's reassignment (and a new successor) still moved it, taking it from its new owner,
+    although the API promises 409 `not_leavers` (as returning it to the pool answers). Now the handover
+    leaves it where it is, on the page, the API and the command line alike."""
+    users.make("dan", Role.BORROWER)
+    acme = api.customer("Acme", shared=False)
+    globex = api.customer("Globex", shared=False)
+    for customer in (acme, globex):
+        assert api.post(f"/api/v1/customers/{customer}/owner", "ann", json={"owner": "bob"}).status_code == 200
+    departure = api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(10),
+                                                             "successor": "bea"}).get_json()
+    item = {entry["customer_id"]: entry["item_id"] for entry in departure["customers"]}
+    moved = api.post(f"/api/v1/customers/{acme}/owner", "ann", json={"owner": "carl", "reason": "Direct sales"})
+    assert moved.status_code == 200, moved.get_json()
+    handovers = len(events(rt, "customer:handover"))
+    path = f"/api/v1/departures/{departure['id']}/items/{item[acme]}/reassign"
+    assert_error(api.post(path, "adm", json={"to": "dan"}), 409, "not_leavers")
+    # A new successor receives what is still in the handover (Globex), not what has left it (Acme).
+    updated = api.post(f"/api/v1/departures/{departure['id']}", "adm", json={"successor": "dan"})
+    assert updated.status_code == 200, updated.get_json()
+    assert (owner_of(rt, acme), owner_of(rt, globex)) == (cast["carl"].id, _user(rt, "dan").id)
+    assert [e.customer_id for e in events(rt, "customer:handover")[handovers:]] == [globex]
+    # Still in the handover: reassigned as before.
+    again = api.post(f"/api/v1/departures/{departure['id']}/items/{item[globex]}/reassign", "adm",
+                     json={"to": "bea"})
+    assert again.status_code == 200 and owner_of(rt, globex) == cast["bea"].id

@@ -351,8 +351,8 @@ def update_departure(
     ctx: AccessContext,
 ) -> Departure:
     """Move the last day (a day in the past ends access at once; `run_due` then carries out the
-    last-day steps), name a (new) successor, who receives every customer not yet confirmed, or change
-    the note.
+    last-day steps), name a (new) successor, who receives every customer not yet confirmed that is still
+    in the handover (`in_handover`), or change the note.
 
     Raises:
         policy.Denied: `own_departure`, `departure_closed`, `last_day_passed` (moving the last day once
@@ -391,10 +391,22 @@ def update_departure(
                     detail={"departure_id": departure.id, **changes})
     if "successor_id" in changes and successor is not None:
         for item in departure.items:
-            if not item.confirmed and item.pooled_at is None and (
+            if not item.confirmed and item.pooled_at is None and in_handover(item) and (
                     item.to_user_id is None or item.to_user_id == changes["successor_id"]["from"]):
                 _transfer(rt, session, item, successor, actor=actor, ctx=ctx)
     return departure
+
+
+def in_handover(item: HandoverItem) -> bool:
+    """Whether the customer is still where the handover put it: with the leaver, with the person the item
+    gave it to, or in the pool it sent it to. One given since to someone else (a manager's assignment, a
+    rotation, a claim from the pool) is no longer the departure's to move."""
+    return item.customer.owner_id in {item.departure.user_id, item.to_user_id}
+
+
+def _require_in_handover(item: HandoverItem) -> None:
+    if not in_handover(item):
+        raise Conflict("not_leavers", _l("This customer has since been given to someone else."))
 
 
 def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverItem, to_user: User, *,
@@ -404,6 +416,7 @@ def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverIt
     Raises:
         policy.Denied: `own_departure`, `departure_closed`.
         ServiceError: `invalid_successor` for a recipient who cannot own customers.
+        Conflict: `not_leavers` (the customer has since been given to someone outside this handover).
     """
     departure = item.departure
     _decide(actor, Action.DEPARTURE_MANAGE, item, None if departure.is_open else policy.deny("departure_closed"),
@@ -411,6 +424,7 @@ def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverIt
     _check_successor(departure.user, to_user)
     if item.to_user_id == to_user.id:
         return item
+    _require_in_handover(item)
     _transfer(rt, session, item, to_user, actor=actor, ctx=ctx)
     return item
 
@@ -431,8 +445,7 @@ def return_to_pool(rt: Runtime, session: Session, actor: User | None, item: Hand
     if item.pooled_at is not None:
         return item
     customer = item.customer
-    if customer.owner_id not in {departure.user_id, item.to_user_id}:
-        raise Conflict("not_leavers", _l("This customer has since been given to someone else."))
+    _require_in_handover(item)
     for co in list(customer.co_owners):
         if co.user_id == departure.user_id:  # nobody to introduce: the leaver leaves it now
             customer.co_owners.remove(co)
