@@ -142,7 +142,7 @@ def test_the_handover_does_not_take_back_a_customer_given_since_to_someone_else(
     """Finding: once a manager or approver had given the leaver's customer to someone outside the handover,
     the administrator's reassignment (and a new successor) still moved it, taking it from its new owner,
     although the API promises 409 `not_leavers` (as returning it to the pool answers). Now the handover
-    leaves it where it is, on the page, the API and the command line alike."""
+    leaves it where it is (or names its present owner), on the page, the API and the command line alike."""
     users.make("dan", Role.BORROWER)
     acme = api.customer("Acme", shared=False)
     globex = api.customer("Globex", shared=False)
@@ -161,6 +161,10 @@ def test_the_handover_does_not_take_back_a_customer_given_since_to_someone_else(
     assert updated.status_code == 200, updated.get_json()
     assert (owner_of(rt, acme), owner_of(rt, globex)) == (cast["carl"].id, _user(rt, "dan").id)
     assert [e.customer_id for e in events(rt, "customer:handover")[handovers:]] == [globex]
+    # Its present owner may be named, so the handover completes: Carl keeps it and confirms the contact.
+    kept = api.post(path, "adm", json={"to": "carl"})
+    assert kept.status_code == 200 and kept.get_json()["to_user"]["username"] == "carl"
+    assert owner_of(rt, acme) == cast["carl"].id
     # Still in the handover: reassigned as before.
     again = api.post(f"/api/v1/departures/{departure['id']}/items/{item[globex]}/reassign", "adm",
                      json={"to": "bea"})

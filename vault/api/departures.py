@@ -275,7 +275,8 @@ def _item_of(departure: Departure, item_id: int) -> HandoverItem:
                        "assigned, and counts as handed over. 403 `departure_closed` or `own_departure`; 404 an "
                        "unknown departure, item (or one of another departure) or user name; 400 "
                        "`invalid_successor` for someone who cannot own customers; 409 `not_leavers` when the "
-                       "customer has since been given to someone outside the handover.")
+                       "customer has since been given to someone outside the handover (then only its present "
+                       "owner may be named).")
 def reassign_item(departure_id: int, item_id: int) -> Any:
     values = REASSIGN.parse()
     to_name, to_pool = values["to"], bool(values["to_pool"])

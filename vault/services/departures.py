@@ -400,13 +400,15 @@ def update_departure(
 def in_handover(item: HandoverItem) -> bool:
     """Whether the customer is still where the handover put it: with the leaver, with the person the item
     gave it to, or in the pool it sent it to. One given since to someone else (a manager's assignment, a
-    rotation, a claim from the pool) is no longer the departure's to move."""
+    rotation, a claim from the pool) is no longer the departure's to move: the item can only be handed to
+    that present owner, who then confirms the contact."""
     return item.customer.owner_id in {item.departure.user_id, item.to_user_id}
 
 
-def _require_in_handover(item: HandoverItem) -> None:
-    if not in_handover(item):
-        raise Conflict("not_leavers", _l("This customer has since been given to someone else."))
+def _require_in_handover(item: HandoverItem, to_user: User | None = None) -> None:
+    if not in_handover(item) and (to_user is None or item.customer.owner_id != to_user.id):
+        raise Conflict("not_leavers", _l("This customer has since been given to someone else: hand it over to its "
+                                         "present owner, or leave it with them."))
 
 
 def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverItem, to_user: User, *,
@@ -424,7 +426,7 @@ def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverIt
     _check_successor(departure.user, to_user)
     if item.to_user_id == to_user.id:
         return item
-    _require_in_handover(item)
+    _require_in_handover(item, to_user)
     _transfer(rt, session, item, to_user, actor=actor, ctx=ctx)
     return item
 
