@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
-from tests.conftest import login
+from tests.conftest import csrf_from, login
 from tests.departure.conftest import run_cli
 from tests.pool.scene import owner_of, pooled
 from vault.core.context import AccessContext
@@ -169,3 +169,24 @@ def test_the_handover_does_not_take_back_a_customer_given_since_to_someone_else(
     again = api.post(f"/api/v1/departures/{departure['id']}/items/{item[globex]}/reassign", "adm",
                      json={"to": "bea"})
     assert again.status_code == 200 and owner_of(rt, globex) == cast["bea"].id
+
+
+def test_the_notice_of_an_administrator_is_recorded_on_the_page_as_through_the_api(api, app, rt, cast, users):
+    """Finding (parity): the page offered no administrator as the person leaving, although the policy (and
+    the API and command line) allow recording another administrator's notice; a departing administrator's
+    access then ended only if someone used the API. Now the page offers every other active person, and a
+    late notice ends the administrator's tokens at once, as the API does. One's own is still refused."""
+    users.make("ada", Role.ADMIN)
+    token = users.token("ada")
+    admin = app.test_client()
+    login(admin, "adm")
+    form = admin.get("/departures/new").get_data(as_text=True)
+    choices = form.split('name="user"')[1].split("</select>")[0]
+    ada = _user(rt, "ada").id
+    assert f'value="{ada}"' in choices and f'value="{cast["adm"].id}"' not in choices
+    answer = admin.post("/departures/new", data={
+        "csrf_token": csrf_from(form), "user": ada, "notice_date": _day(-5), "last_day": _day(-1),
+        "successor": "0"})
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
+    assert _user(rt, "ada").disabled and [e.subject_user_id for e in events(rt, "departure:offboard")] == [ada]
+    assert api.get("/api/v1/me", token=token, check=False).status_code == 401
