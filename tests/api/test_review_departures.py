@@ -4,6 +4,7 @@ customers outside the handover, and the leavers' loans shown beyond what a custo
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -190,3 +191,30 @@ def test_the_notice_of_an_administrator_is_recorded_on_the_page_as_through_the_a
     assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
     assert _user(rt, "ada").disabled and [e.subject_user_id for e in events(rt, "departure:offboard")] == [ada]
     assert api.get("/api/v1/me", token=token, check=False).status_code == 401
+
+
+def test_a_withdrawn_notice_ends_the_co_ownerships_the_handover_gave_until_the_last_day(api, rt, cast):
+    """Finding: the handover keeps the leaver on each customer as a co-owner until the last day, to
+    introduce the successor. A withdrawn notice has no last day: the leaver stayed co-owner for good, of
+    customers given back to him (owner and co-owner at once) and of those given since to someone else,
+    whose record he could go on reading and editing. Now the withdrawal ends them and names them."""
+    acme = api.customer("Acme", shared=False)
+    globex = api.customer("Globex", shared=False)
+    for customer in (acme, globex):
+        assert api.post(f"/api/v1/customers/{customer}/owner", "ann", json={"owner": "bob"}).status_code == 200
+    departure = api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(10),
+                                                             "successor": "bea"}).get_json()
+    with rt.db.session() as session:
+        assert sorted(session.scalars(select(CustomerCoOwner.customer_id)
+                                      .where(CustomerCoOwner.user_id == cast["bob"].id))) == [acme, globex]
+    moved = api.post(f"/api/v1/customers/{globex}/owner", "ann", json={"owner": "carl", "reason": "Direct sales"})
+    assert moved.status_code == 200, moved.get_json()
+    withdrawn = api.post(f"/api/v1/departures/{departure['id']}/withdraw", "adm",
+                         json={"reason": "Bob decided to stay with the company"})
+    assert withdrawn.status_code == 200, withdrawn.get_json()
+    assert (owner_of(rt, acme), owner_of(rt, globex)) == (cast["bob"].id, cast["carl"].id)
+    with rt.db.session() as session:
+        assert session.scalars(select(CustomerCoOwner).where(CustomerCoOwner.user_id == cast["bob"].id)).all() == []
+    [record] = events(rt, "departure:withdraw")
+    assert json.loads(record.detail)["co_ownerships_ended"] == sorted([acme, globex])
+    assert api.get(f"/api/v1/customers/{globex}", "bob", check=False).status_code == 404

@@ -630,7 +630,9 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
     """The notice is withdrawn (the person stays): normal policy again for them, customers given back.
 
     The person's status is "active" again, their last day cleared; every customer still owned by the
-    one it was handed to goes back to them (each audited as a handover). The departure and its
+    one it was handed to goes back to them (each audited as a handover), and the co-ownerships the
+    handover gave them until the last day end (named in the record), of the customers given back and
+    of those given since to someone else. The departure and its
     handover items are removed, so a later notice starts afresh; the audit log keeps the whole story
     (`departure:withdraw` names the departure, its dates and the customers given back).
 
@@ -644,8 +646,14 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
             step="withdraw", reason=reason, audit={"subject_user_id": departure.user_id})
     user = departure.user
     returned = []
+    ended: list[int] = []
     for item in departure.items:
         customer = item.customer
+        for co in list(customer.co_owners):
+            # The handover kept the leaver on as co-owner until the last day; withdrawn, there is none.
+            if co.user_id == user.id:
+                customer.co_owners.remove(co)
+                ended.append(customer.id)
         if (item.to_user_id is not None and customer.owner_id == item.to_user_id) or (
                 item.pooled_at is not None and customer.owner_id is None):
             previous_owner = customer.owner_id
@@ -659,7 +667,8 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
             events.emit("customer.owner_changed", session=session, rt=rt, customer=customer,
                         previous_owner_id=previous_owner, new_owner=user, cause="withdrawal", actor=actor, ctx=ctx)
     detail = {"departure_id": departure.id, "notice_date": departure.notice_date.isoformat(),
-              "last_day": user.last_day.isoformat() if user.last_day else None, "customers_returned": returned}
+              "last_day": user.last_day.isoformat() if user.last_day else None, "customers_returned": returned,
+              "co_ownerships_ended": sorted(ended)}
     user.status = UserStatus.ACTIVE
     user.last_day = None
     user.access_ends_at = None
