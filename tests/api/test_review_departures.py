@@ -81,8 +81,8 @@ def test_a_last_day_that_has_passed_is_not_moved_to_give_access_back(api, rt, ca
 def test_a_person_on_notice_neither_gains_customers_nor_passes_them_on(api, rt, cast, users):
     """Finding: on notice (no successor yet), bob still owned his customer and could release it to the
     pool for an accomplice to claim; he could claim pooled leads himself, and an approver (or his manager)
-    could give him customers or make him a co-owner: his reach widened while he was leaving. Now each is
-    refused and audited; the handover (or an approver releasing it) moves his customer."""
+    could give him customers or make him a co-owner: his reach widened while he was leaving; and he could
+    list the pool's leads. Now each is refused and audited; the handover moves his customer."""
     own = api.customer("Own Co", shared=False)
     other = api.customer("Other Co", shared=False)
     assert api.post(f"/api/v1/customers/{own}/owner", "ann", json={"owner": "bob"}).status_code == 200
@@ -92,6 +92,10 @@ def test_a_person_on_notice_neither_gains_customers_nor_passes_them_on(api, rt, 
     assert_error(api.post(f"/api/v1/customers/{own}/release-to-pool", "bob", json={"reason": REASON}),
                  403, "owner_departing")
     assert_error(api.post(f"/api/v1/pool/{lead}/claim", "bob"), 403, "person_departing")
+    # Nothing to claim, nothing to list: the pool's names are no window for someone leaving.
+    assert api.get("/api/v1/pool", "bea").get_json()["total"] == 2
+    assert_error(api.get("/api/v1/pool", "bob"), 403, "person_departing")
+    assert events(rt, "pool:read", outcome="denied")[-1].actor_name == "bob"
     assert_error(api.post(f"/api/v1/pool/{lead2}/assign", "ann", json={"owner": "bob"}), 403, "person_departing")
     assert_error(api.post(f"/api/v1/customers/{other}/owner", "ann", json={"owner": "bob"}), 403,
                  "person_departing")

@@ -27,8 +27,9 @@ from vault.policy.customers import manages, on_notice
 
 
 def may_claim_segment(person: User, claim_roles: frozenset[str]) -> bool:
-    """Whether one of the person's roles is among those allowed to claim a segment."""
-    return bool({str(r) for r in person.role_set} & claim_roles)
+    """Whether one of the person's roles is among those allowed to claim a segment (never for someone on
+    notice, who claims nothing and so is shown no pooled names)."""
+    return not on_notice(person) and bool({str(r) for r in person.role_set} & claim_roles)
 
 
 def _segment_and_limit(person: User, context: dict[str, Any], yourself: bool) -> Decision | None:
