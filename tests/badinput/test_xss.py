@@ -40,7 +40,7 @@ def pages(scene: Scene) -> list[tuple[str, str, tuple[str, ...]]]:
         ("ann", f"/loans/{s.loan_requested}", (T.sam_reason, display_name("sam"))),
         ("kim", "/loans/custody", (T.title3, display_name("bob"), T.place)),
         ("kim", f"/loans/{s.loan_release}", (T.reason, T.comment)),
-        ("kim", "/departures/loans", (display_name("sam"), T.title, T.customer)),
+        ("ann", "/departures/loans", (display_name("sam"), T.title, T.customer)),  # a request: approvers see it
         ("aud", "/audit/?action=loan:request", (T.reason, T.sam_reason, T.customer, T.title)),
         ("aud", "/audit/?action=loan:approve", (T.comment,)),
         ("aud", "/audit/?action=loan:revoke", (T.revoke,)),

@@ -275,7 +275,8 @@ def _item_of(departure: Departure, item_id: int) -> HandoverItem:
                        "assigned, and counts as handed over. 403 `departure_closed` or `own_departure`; 404 an "
                        "unknown departure, item (or one of another departure) or user name; 400 "
                        "`invalid_successor` for someone who cannot own customers; 409 `not_leavers` when the "
-                       "customer has since been given to someone outside the handover.")
+                       "customer has since been given to someone outside the handover (then only its present "
+                       "owner may be named).")
 def reassign_item(departure_id: int, item_id: int) -> Any:
     values = REASSIGN.parse()
     to_name, to_pool = values["to"], bool(values["to_pool"])
@@ -382,11 +383,11 @@ def leaver_loan_json(loan: Loan, revocable: set[int]) -> dict[str, Any]:
 @operation("The open loans of everyone on notice (custodians and approvers)", tag="departures",
            response="LeaverLoanList",
            description="What the leavers' page lists, so what a person no longer needs can be revoked "
-                       "(`POST /loans/{id}/revoke` with a reason) before the last day. A requested loan waits "
-                       "for the approvers.")
+                       "(`POST /loans/{id}/revoke` with a reason) before the last day: to approvers every open "
+                       "loan (a requested one waits for them), to custodians the approved and active ones.")
 def leavers_loans() -> Any:
     session, actor = db_session(), auth.current()
-    loans = service.leavers_open_loans(session)
+    loans = service.leavers_open_loans(session, actor)
     revocable = service.revocable_by(actor, loans)
     return jsonify(loans=[leaver_loan_json(loan, revocable) for loan in loans],
                    reason=service.LEAVER_REVOKE_REASON)

@@ -36,7 +36,8 @@ RELEASE = JsonBody(
 @operation("Customers in the shared pool the caller may take", tag="pool", response="PoolList", query=LIST_QUERY,
            description="Customers without an owner, of the segments the caller may claim (every segment for a "
                        "manager or approver, who may assign). Names and segments only. Recorded as `pool:read` "
-                       "with the ids returned.")
+                       "with the ids returned. Someone on notice claims nothing, so sees nothing to claim: 403 "
+                       "`person_departing` unless they may assign.")
 def list_pool() -> Any:
     params = parse_query(LIST_QUERY)
     found = pool_service.list_pool(runtime(), db_session(), auth.current(), page=params["page"] or 1,

@@ -18,7 +18,7 @@ from vault import policy
 from vault.alerts.raising import RULE_TITLES
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Departure, HandoverItem, Loan, Role, RoleAssignment, User, UserStatus, utcnow
+from vault.models import Departure, HandoverItem, Loan, RoleAssignment, User, UserStatus, utcnow
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import (
     NOBODY,
@@ -141,7 +141,7 @@ def new() -> Any:
     form = DepartureForm()
     leavers = [u for u in session.scalars(select(User).where(User.status == UserStatus.ACTIVE)
                                           .order_by(User.display_name))
-               if u.id != actor.id and u.can_sign_in and not u.has_role(Role.ADMIN)]
+               if u.id != actor.id and u.can_sign_in]  # another administrator too: the API and CLI allow it
     form.user.choices = _choices(leavers)
     form.successor.choices = _choices(_owners(), _("Nobody yet: put the customers on the reassignment list"))
     if request.method == "GET":
@@ -366,7 +366,7 @@ def override(departure_id: int) -> Any:
 @permission(Action.LOAN_REVOKE)
 def leavers_loans() -> Any:
     session, actor = db_session(), auth.current()
-    loans = service.leavers_open_loans(session)
+    loans = service.leavers_open_loans(session, actor)
     revocable = service.revocable_by(actor, loans)
     form = LeaverRevokeForm(formdata=None)
     form.reason.data = service.LEAVER_REVOKE_REASON

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.core.actions import Action
-from vault.models import Customer, Role, User
-from vault.policy.core import Decision, allow, deny, object_rule
+from vault.models import Customer, Role, User, UserStatus
+from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 from vault.policy.visibility import customer_visible, document_visible
 
 
@@ -24,6 +26,16 @@ def _read_document(actor: User, target: Any, context: dict[str, Any]) -> Decisio
 
 
 MAX_CO_OWNERS = 3
+
+MESSAGES.update({
+    "person_departing": _l("People on notice take on no customers: not as owner or co-owner, not from the pool."),
+})
+
+
+def on_notice(person: User | None) -> bool:
+    """Whether `person` has given notice: they gain no customer until they leave (or withdraw the notice),
+    so what they reach cannot grow while they are on their way out."""
+    return person is not None and person.status == UserStatus.DEPARTING
 
 
 def manages(actor: User, person: User | None) -> bool:
@@ -44,12 +56,15 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     or None when someone is taken off it), `co_owners` (how many it would have).
 
     Who works a customer is decided above the people working it: the owner's manager (anywhere up the
-    chain) or an approver; never the person who gains it, so nobody widens their own book.
+    chain) or an approver; never the person who gains it, so nobody widens their own book, and never
+    for someone on notice, whose book only shrinks.
     """
     customer: Customer = target
     gaining: User | None = context.get("gaining")
     if gaining is not None and gaining.id == actor.id:
         return deny("own_gain")
+    if on_notice(gaining):
+        return deny("person_departing")
     if context.get("co_owners", 0) > MAX_CO_OWNERS:
         return deny("too_many_co_owners")
     if Role.APPROVER in actor.role_set or manages(actor, customer.owner):

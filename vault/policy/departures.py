@@ -25,6 +25,7 @@ MESSAGES.update({
     "departure_closed": _l("This departure is completed; it changes no more."),
     "not_successor": _l("Only the person the customer was handed to confirms the contact."),
     "already_offboarded": _l("The last day has passed and access has ended: the notice can no longer be withdrawn."),
+    "last_day_passed": _l("The last day has passed and access has ended: the last day can no longer be moved."),
     "successor_departing": _l("You have given notice yourself: an approver waives or reassigns this confirmation."),
     "contact_not_logged": _l("Log your contact with the customer's main contact first (the customer page's contact "
                           "log): a key customer's handover is confirmed by the successor reaching them."),
@@ -87,10 +88,21 @@ def withdrawal_problem(departure: Departure, reason: str | None) -> Decision:
     return deny(problem) if problem else allow()
 
 
+def last_day_problem(departure: Departure) -> Decision:
+    """Whether the last day may be moved: still open, and access has not ended yet (moving it then would
+    give back access, loans and tokens the last-day steps are about to end)."""
+    if not departure.is_open:
+        return deny("departure_closed")
+    if departure.offboarded_at is not None or departure.user.past_last_day:
+        return deny("last_day_passed")
+    return allow()
+
+
 @object_rule(Action.DEPARTURE_MANAGE)
 def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target`: the leaver (starting), the departure or a handover item; context `step` = "complete"
-    asks whether the departure may complete now."""
+    asks whether the departure may complete now, "withdraw" whether the notice may be withdrawn,
+    "last_day" whether the last day may be moved."""
     if _leaver_id(target) == actor.id:
         return deny("own_departure")
     departure = target.departure if isinstance(target, HandoverItem) else target
@@ -99,6 +111,8 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
             return completion_problem(departure)
         if context.get("step") == "withdraw":
             return withdrawal_problem(departure, context.get("reason"))
+        if context.get("step") == "last_day":
+            return last_day_problem(departure)
         if not departure.is_open:
             return deny("departure_closed")
     return allow()

@@ -6,7 +6,10 @@ claimant the owner, so the customer becomes visible to them by ownership (`polic
 - claim: a person holding a role allowed for the customer's segment, below their limit for that segment;
 - assign: a manager gives a pooled customer to someone below them in the chain (an approver to anyone),
   never to themselves, within that person's segment rights and limit;
-- release: the owner, anyone above the owner in the chain of managers, or an approver.
+- release: the owner, anyone above the owner in the chain of managers, or an approver; never an owner on
+  notice, whose customers go through their departure's handover (else they could release them for an
+  accomplice to claim).
+Nobody on notice claims or is assigned a pooled customer (`policy.customers.on_notice`).
 The service looks up the settings and the counts and hands them over as context, so the rules here
 stay pure decisions.
 """
@@ -20,12 +23,13 @@ from flask_babel import lazy_gettext as _l
 from vault.core.actions import Action
 from vault.models import Customer, Role, User
 from vault.policy.core import Decision, allow, deny, object_rule
-from vault.policy.customers import manages
+from vault.policy.customers import manages, on_notice
 
 
 def may_claim_segment(person: User, claim_roles: frozenset[str]) -> bool:
-    """Whether one of the person's roles is among those allowed to claim a segment."""
-    return bool({str(r) for r in person.role_set} & claim_roles)
+    """Whether one of the person's roles is among those allowed to claim a segment (never for someone on
+    notice, who claims nothing and so is shown no pooled names)."""
+    return not on_notice(person) and bool({str(r) for r in person.role_set} & claim_roles)
 
 
 def _segment_and_limit(person: User, context: dict[str, Any], yourself: bool) -> Decision | None:
@@ -44,6 +48,8 @@ def _claim(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the customer; context: `claim_roles` (role names allowed for its segment), `held` (the
     actor's open claims in that segment), `limit`."""
     customer: Customer = target
+    if on_notice(actor):
+        return deny("person_departing")
     if customer.owner_id is not None:
         return deny("not_in_pool")
     refused = _segment_and_limit(actor, context, yourself=True)
@@ -60,6 +66,8 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("not_in_pool")
     if gaining.id == actor.id:
         return deny("own_gain")
+    if on_notice(gaining):
+        return deny("person_departing")
     if Role.APPROVER not in actor.role_set and not manages(actor, gaining):
         return deny("not_gainers_manager")
     refused = _segment_and_limit(gaining, context, yourself=False)
@@ -72,6 +80,9 @@ def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     customer: Customer = target
     if customer.owner_id is None:
         return deny("already_in_pool")
+    if customer.owner_id == actor.id and on_notice(actor):
+        return deny("owner_departing", _l("You have given notice: your customers go to their new owners through "
+                                          "your departure's handover."))
     if customer.owner_id == actor.id or Role.APPROVER in actor.role_set or manages(actor, customer.owner):
         return allow()
     return deny("not_owner_or_manager")

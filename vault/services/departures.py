@@ -50,6 +50,7 @@ from vault.models import (
     utcnow,
 )
 from vault.policy import departures as rules
+from vault.policy.visibility import visible_loans
 from vault.runtime import Runtime
 from vault.services import accounts, pool, quota
 from vault.services.customers import OWNER_ROLES
@@ -58,6 +59,9 @@ from vault.services.records import reached_main_contact
 
 LAST_DAY_REASON = "Access ended on the borrower's last working day"
 MAX_NOTE = 2000
+# How far from today a notice date or a last day may lie: far enough for any real notice period, near
+# enough that the end of the last day is an instant the calendar can hold (9999-12-31 has no midnight after).
+DATE_RANGE = timedelta(days=3660)
 
 
 
@@ -144,11 +148,13 @@ def awaiting_override(session: Session, actor: User) -> list[Departure]:
             and policy.authorize(actor, Action.DEPARTURE_OVERRIDE, d, reason="x" * 20)]
 
 
-def leavers_open_loans(session: Session) -> list[Loan]:
-    """Open loans (requested, approved, active) of everyone on notice: what custodians look at first."""
+def leavers_open_loans(session: Session, actor: User) -> list[Loan]:
+    """Open loans (requested, approved, active) of everyone on notice that `actor` sees at all
+    (`policy.visibility.visible_loans`: approvers every open one, custodians approved and active ones):
+    what custodians look at first, and no window onto requests they are not shown anywhere else."""
     return list(session.scalars(
         select(Loan).join(User, User.id == Loan.borrower_id)
-        .where(User.status == UserStatus.DEPARTING, Loan.status.in_(OPEN_STATUSES))
+        .where(User.status == UserStatus.DEPARTING, Loan.status.in_(OPEN_STATUSES), visible_loans(actor))
         .order_by(User.username, Loan.id)
     ))
 
@@ -196,6 +202,13 @@ def _check_successor(user: User, successor: User | None) -> None:
         raise ServiceError("invalid_successor", _l("The successor must be an account manager (compiler or borrower)."))
 
 
+def _check_range(current: date, *days: date) -> None:
+    """Refuse a notice date or last day more than `DATE_RANGE` away from today."""
+    if any(abs(day - current) > DATE_RANGE for day in days):
+        raise ServiceError("invalid_dates", _l("The notice date and the last working day lie within ten years of "
+                                               "today."))
+
+
 def _clean_note(note: str | None) -> str:
     text = (note or "").strip()
     if len(text) > MAX_NOTE:
@@ -239,8 +252,10 @@ def start_departure(
     notice_date = notice_date or current
     if notice_date > current:
         raise ServiceError("invalid_dates", _l("The notice date cannot be in the future."))
+    _check_range(current, notice_date)
     if last_day < notice_date:
         raise ServiceError("invalid_dates", _l("The last working day cannot be before the notice date."))
+    _check_range(current, last_day)
     now = utcnow()
     user.status = UserStatus.DEPARTING
     user.last_day = last_day
@@ -336,11 +351,12 @@ def update_departure(
     ctx: AccessContext,
 ) -> Departure:
     """Move the last day (a day in the past ends access at once; `run_due` then carries out the
-    last-day steps), name a (new) successor, who receives every customer not yet confirmed, or change
-    the note.
+    last-day steps), name a (new) successor, who receives every customer not yet confirmed that is still
+    in the handover (`in_handover`), or change the note.
 
     Raises:
-        policy.Denied: `own_departure`, `departure_closed`.
+        policy.Denied: `own_departure`, `departure_closed`, `last_day_passed` (moving the last day once
+            access has ended: the account is re-enabled by an administrator, as for a withdrawal).
         ServiceError: bad dates or successor.
     """
     _decide(actor, Action.DEPARTURE_MANAGE, departure,
@@ -349,8 +365,12 @@ def update_departure(
     user = departure.user
     changes: dict[str, Any] = {}
     if last_day is not None and last_day != user.last_day:
+        # Once access has ended, moving the last day would give it back before the last-day steps run.
+        _decide(actor, Action.DEPARTURE_MANAGE, departure, rules.last_day_problem(departure), step="last_day",
+                audit={"subject_user_id": departure.user_id})
         if last_day < departure.notice_date:
             raise ServiceError("invalid_dates", _l("The last working day cannot be before the notice date."))
+        _check_range(today(rt.settings), last_day)
         changes["last_day"] = {"from": user.last_day.isoformat() if user.last_day else None,
                                "to": last_day.isoformat()}
         user.last_day = last_day
@@ -371,10 +391,24 @@ def update_departure(
                     detail={"departure_id": departure.id, **changes})
     if "successor_id" in changes and successor is not None:
         for item in departure.items:
-            if not item.confirmed and item.pooled_at is None and (
+            if not item.confirmed and item.pooled_at is None and in_handover(item) and (
                     item.to_user_id is None or item.to_user_id == changes["successor_id"]["from"]):
                 _transfer(rt, session, item, successor, actor=actor, ctx=ctx)
     return departure
+
+
+def in_handover(item: HandoverItem) -> bool:
+    """Whether the customer is still where the handover put it: with the leaver, with the person the item
+    gave it to, or in the pool it sent it to. One given since to someone else (a manager's assignment, a
+    rotation, a claim from the pool) is no longer the departure's to move: the item can only be handed to
+    that present owner, who then confirms the contact."""
+    return item.customer.owner_id in {item.departure.user_id, item.to_user_id}
+
+
+def _require_in_handover(item: HandoverItem, to_user: User | None = None) -> None:
+    if not in_handover(item) and (to_user is None or item.customer.owner_id != to_user.id):
+        raise Conflict("not_leavers", _l("This customer has since been given to someone else: hand it over to its "
+                                         "present owner, or leave it with them."))
 
 
 def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverItem, to_user: User, *,
@@ -384,6 +418,7 @@ def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverIt
     Raises:
         policy.Denied: `own_departure`, `departure_closed`.
         ServiceError: `invalid_successor` for a recipient who cannot own customers.
+        Conflict: `not_leavers` (the customer has since been given to someone outside this handover).
     """
     departure = item.departure
     _decide(actor, Action.DEPARTURE_MANAGE, item, None if departure.is_open else policy.deny("departure_closed"),
@@ -391,6 +426,7 @@ def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverIt
     _check_successor(departure.user, to_user)
     if item.to_user_id == to_user.id:
         return item
+    _require_in_handover(item, to_user)
     _transfer(rt, session, item, to_user, actor=actor, ctx=ctx)
     return item
 
@@ -411,8 +447,7 @@ def return_to_pool(rt: Runtime, session: Session, actor: User | None, item: Hand
     if item.pooled_at is not None:
         return item
     customer = item.customer
-    if customer.owner_id not in {departure.user_id, item.to_user_id}:
-        raise Conflict("not_leavers", _l("This customer has since been given to someone else."))
+    _require_in_handover(item)
     for co in list(customer.co_owners):
         if co.user_id == departure.user_id:  # nobody to introduce: the leaver leaves it now
             customer.co_owners.remove(co)
@@ -595,7 +630,9 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
     """The notice is withdrawn (the person stays): normal policy again for them, customers given back.
 
     The person's status is "active" again, their last day cleared; every customer still owned by the
-    one it was handed to goes back to them (each audited as a handover). The departure and its
+    one it was handed to goes back to them (each audited as a handover), and the co-ownerships the
+    handover gave them until the last day end (named in the record), of the customers given back and
+    of those given since to someone else. The departure and its
     handover items are removed, so a later notice starts afresh; the audit log keeps the whole story
     (`departure:withdraw` names the departure, its dates and the customers given back).
 
@@ -609,8 +646,14 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
             step="withdraw", reason=reason, audit={"subject_user_id": departure.user_id})
     user = departure.user
     returned = []
+    ended: list[int] = []
     for item in departure.items:
         customer = item.customer
+        for co in list(customer.co_owners):
+            # The handover kept the leaver on as co-owner until the last day; withdrawn, there is none.
+            if co.user_id == user.id:
+                customer.co_owners.remove(co)
+                ended.append(customer.id)
         if (item.to_user_id is not None and customer.owner_id == item.to_user_id) or (
                 item.pooled_at is not None and customer.owner_id is None):
             previous_owner = customer.owner_id
@@ -624,7 +667,8 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
             events.emit("customer.owner_changed", session=session, rt=rt, customer=customer,
                         previous_owner_id=previous_owner, new_owner=user, cause="withdrawal", actor=actor, ctx=ctx)
     detail = {"departure_id": departure.id, "notice_date": departure.notice_date.isoformat(),
-              "last_day": user.last_day.isoformat() if user.last_day else None, "customers_returned": returned}
+              "last_day": user.last_day.isoformat() if user.last_day else None, "customers_returned": returned,
+              "co_ownerships_ended": sorted(ended)}
     user.status = UserStatus.ACTIVE
     user.last_day = None
     user.access_ends_at = None

@@ -43,6 +43,7 @@ from vault.models import (
     User,
     utcnow,
 )
+from vault.policy.customers import on_notice
 from vault.policy.pool import may_claim_segment
 from vault.runtime import Runtime
 from vault.services.customers import OWNER_ROLES
@@ -96,7 +97,7 @@ def list_pool(rt: Runtime, session: Session, actor: User, *, page: int = 1, page
 
     Raises:
         policy.Denied: `not_permitted` for roles without pool rights, or a person who may neither claim
-            nor assign; `access_suspended`.
+            nor assign (`person_departing` for someone on notice); `access_suspended`.
     """
     policy.require(actor, Action.POOL_READ)
     if actor.customers_suspended_at is not None:
@@ -104,7 +105,7 @@ def list_pool(rt: Runtime, session: Session, actor: User, *, page: int = 1, page
     claimable = claimable_segments(rt, actor)
     assigner = may_assign(session, actor)
     if not claimable and not assigner:
-        raise policy.Denied(policy.deny("not_permitted"))
+        raise policy.Denied(policy.deny("person_departing" if on_notice(actor) else "not_permitted"))
     segments = frozenset(Segment) if assigner else claimable
     condition = _pool_condition(segments)
     total = session.scalar(select(func.count()).select_from(Customer).where(condition)) or 0
