@@ -30,6 +30,12 @@ def test_start_show_complete_from_the_command_line(rt, company, tmp_path):
     assert "sam" in listed.output and "handover 1/2" in listed.output
     refused = run_cli(rt, tmp_path, "departure", "complete", "sam")
     assert refused.exit_code != 0 and "customers_unconfirmed" in refused.output
+    # Refused at the command line as on the web: nothing done, the refusal recorded under the operator's name.
+    (denied,) = company.events("departure:manage", outcome="denied")
+    assert (denied.reason_code, denied.actor_name, denied.subject_user_id, denied.user_agent) == (
+        "customers_unconfirmed", operator_name(), company.ids["sam"], "vault-cli")
+    assert json.loads(denied.detail) == {"command": "vault departure complete"}
+    assert not company.events("departure:complete")
     reach_main_contact(rt, vip, "sue")
     with rt.db.session() as session:
         item = session.scalar(select(HandoverItem).where(HandoverItem.customer_id == vip))

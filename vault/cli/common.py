@@ -15,7 +15,8 @@ import vault.mail  # noqa: F401  (registers the notification listeners)
 from crypto import KeyringError
 from vault import policy
 from vault.config.settings import ConfigError, ensure_secret_key, load_settings
-from vault.core.context import operator_name_var
+from vault.core.audit_actions import AuditAction
+from vault.core.context import AccessContext, operator_name_var
 from vault.core.errors import ServiceError
 from vault.runtime import Runtime
 
@@ -48,14 +49,42 @@ def open_runtime() -> Runtime:
 
 @contextmanager
 def unit_of_work(rt: Runtime) -> Iterator[Session]:
-    """A transaction that turns domain errors into clean command-line errors."""
+    """A transaction that turns domain errors into clean command-line errors.
+
+    A refusal is recorded, as the web records one: the command's work is rolled back and the refusal
+    appended in a transaction of its own, under the operator's name, so an operator trying what the
+    policy refuses leaves a trace too.
+    """
     try:
         with rt.db.session() as session:
             yield session
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
     except policy.Denied as exc:
-        raise click.ClickException(f"refused: {exc.decision.message} ({exc.decision.code})") from None
+        message = f"refused: {exc.decision.message} ({exc.decision.code})"
+        try:
+            record_refusal(rt, exc)
+        except Exception as failure:  # the refusal stands; say that its record is missing
+            message += f"; the refusal could not be recorded: {failure}"
+        raise click.ClickException(message) from None
+
+
+def record_refusal(rt: Runtime, exc: policy.Denied) -> None:
+    """Append the refusal of the running command (the action refused, else `command:refused`)."""
+    with rt.db.session() as session:
+        rt.audit.record(session, action=exc.action or AuditAction.COMMAND_REFUSED, actor=None,
+                        ctx=AccessContext.cli(), outcome="denied", reason_code=exc.decision.code,
+                        detail={"command": command_named()}, **exc.audit)
+
+
+def command_named() -> str:
+    """The running command as typed, "vault departure complete" (the program's own name however invoked)."""
+    names: list[str] = []
+    context = click.get_current_context(silent=True)
+    while context is not None and context.parent is not None:
+        names.append(context.info_name or "")
+        context = context.parent
+    return " ".join(["vault", *reversed(names)])
 
 
 def echo_err(message: str) -> None:

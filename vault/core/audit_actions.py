@@ -147,6 +147,9 @@ class AuditAction(StrEnum):
 
     # A request to a route the access policy does not cover (refused; the endpoint is in the detail).
     ROUTE_UNMARKED = "route:unmarked"
+    # A command-line command the policy refused, where the refusal does not name its action (the command
+    # is in the detail).
+    COMMAND_REFUSED = "command:refused"
 
 
 def audit_action(name: str) -> AuditAction:

@@ -28,9 +28,12 @@ class Decision:
 class Denied(Refusal):
     """A refused decision, raised so the request pipeline rolls back, audits the refusal and explains it."""
 
-    def __init__(self, decision: Decision, *, keep_work: bool = False, **audit: Any) -> None:
+    def __init__(self, decision: Decision, *, action: Action | None = None, keep_work: bool = False,
+                 **audit: Any) -> None:
         super().__init__(decision.message or decision.code)
         self.decision = decision
+        # The action refused, where the raiser knows it: the command line records the refusal under it.
+        self.action = action
         # The refusal follows work that must stand (an expired reservation refunded, a loan that ran out
         # expired): the pipeline commits that work with the refusal's record instead of rolling it back.
         self.keep_work = keep_work
@@ -202,5 +205,5 @@ def require(actor: User | None, action: Action, target: Any = None, **context: A
     """Like `authorize`, but raise `Denied` on refusal; returns the granting decision."""
     decision = authorize(actor, action, target, **context)
     if not decision:
-        raise Denied(decision, **context.get("audit", {}))
+        raise Denied(decision, action=action, **context.get("audit", {}))
     return decision

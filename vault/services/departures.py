@@ -188,7 +188,7 @@ def _decide(actor: User | None, action: Action, target: Any, fallback: policy.De
     if actor is not None:
         policy.require(actor, action, target, **context)
     elif fallback is not None and not fallback:
-        raise policy.Denied(fallback, **context.get("audit", {}))
+        raise policy.Denied(fallback, action=action, **context.get("audit", {}))
 
 
 def _check_successor(user: User, successor: User | None) -> None:
