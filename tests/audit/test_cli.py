@@ -165,3 +165,29 @@ def test_verify_export_without_a_key_never_says_intact(rt, run, tmp_path):
         assert "export intact" not in result.output
         assert "NOT AUTHENTICATED: without a key only internal consistency was checked" in result.output
     assert run("verify-export", str(out), "--keyring", str(rt.settings.keyring)).exit_code == 1
+
+
+def test_a_csv_export_checked_with_the_audit_key_alone_is_not_said_intact(rt, run, tmp_path):
+    """Row MACs are checked on JSON Lines only, so the audit key vouches for nothing in a CSV export: an
+    edited CSV with a recomputed manifest passed as "export intact" (exit 0) with --audit-key-file alone.
+    It is as unauthenticated as a check without a key (exit 3); the public key still catches the edit."""
+    import hashlib
+
+    append(rt, 4)
+    out, key, pub = tmp_path / "audit.csv", tmp_path / "audit.key", tmp_path / "pub.pem"
+    assert run("export", "--format", "csv", "--out", str(out)).exit_code == 0
+    assert run("hmac-key", "--out", str(key)).exit_code == 0
+    assert run("public-key", "--out", str(pub)).exit_code == 0
+    honest = run("verify-export", str(out), "--audit-key-file", str(key))
+    out.write_bytes(out.read_bytes().replace(b"tester2", b"mallory", 1))
+    manifest_path = tmp_path / "audit.csv.manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    forged = run("verify-export", str(out), "--audit-key-file", str(key))
+    for result in (honest, forged):
+        assert result.exit_code == 3, result.output
+        assert "export intact" not in result.output
+        assert "NOT AUTHENTICATED" in result.output and "--public-key" in result.output
+    assert run("verify-export", str(out), "--public-key", str(pub)).exit_code == 1
+    assert run("verify-export", str(out), "--keyring", str(rt.settings.keyring)).exit_code == 1

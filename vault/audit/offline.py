@@ -6,7 +6,8 @@ shard 0, the single chain of before sharding, at their own seq). With only the p
 checkpoint's signatures are checked, and the row at the checkpoint's sequence, if exported, must carry
 the signed MAC. With neither, only the SHA-256, the row count and the sequence range are checked:
 anyone who edits the file can recompute those, so such a check is `authenticated = False` and must
-never be reported as "intact".
+never be reported as "intact". A CSV export's rows carry no checkable MAC (CSV cannot tell empty from
+null), so for CSV only the public key authenticates.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def verify_export(path: Path, manifest: dict[str, Any], *, audit_key: bytes | No
         digest = _csv(check, path, checkpoint)
         if audit_key is not None:
             check.checked.append("row MACs are checked on JSON Lines exports only (CSV cannot tell empty from null)")
+        # The audit key checks nothing in a CSV file: only the manifest's signature can vouch for it.
+        check.authenticated = public_key is not None
     else:
         check.problem(f"unknown file format {fmt!r} in the manifest")
         return check

@@ -218,8 +218,13 @@ def audit_verify_export(file: Path, manifest_file: Path | None, keyring_file: Pa
         sys.exit(1)
     if not check.authenticated:
         # Anyone who edits the file can recompute its digest and counts: that proves nothing.
-        click.echo("NOT AUTHENTICATED: without a key only internal consistency was checked; an edited "
-                   "export with a recomputed manifest would pass. Give --keyring, --audit-key-file or "
-                   f"--public-key to verify it: {file}")
+        if audit_key is None:
+            click.echo("NOT AUTHENTICATED: without a key only internal consistency was checked; an edited "
+                       "export with a recomputed manifest would pass. Give --keyring, --audit-key-file or "
+                       f"--public-key to verify it: {file}")
+        else:  # a CSV file: its rows carry no MAC the audit key could check
+            click.echo("NOT AUTHENTICATED: the audit key checks the rows of JSON Lines exports only; for a CSV "
+                       "export only internal consistency was checked, and an edited file with a recomputed "
+                       f"manifest would pass. Give --keyring or --public-key to verify it: {file}")
         sys.exit(EXIT_UNAUTHENTICATED)
     click.echo(f"export intact: {file}")
