@@ -71,10 +71,13 @@ def test_export_and_verify_export_with_each_key(rt, run, tmp_path):
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     assert run("hmac-key", "--out", str(key)).exit_code != 0  # never overwritten
     for options in (["--keyring", str(rt.settings.keyring)], ["--public-key", str(pub)],
-                    ["--audit-key-file", str(key)], ["--audit-key-file", str(key), "--public-key", str(pub)]):
+                    ["--audit-key-file", str(key), "--public-key", str(pub)]):
         result = run("verify-export", str(out), *options)
         assert result.exit_code == 0, (options, result.output)
         assert "export intact" in result.output
+    # The audit key alone checks every row, but not which rows the file holds (the signed manifest's part).
+    key_only = run("verify-export", str(out), "--audit-key-file", str(key))
+    assert key_only.exit_code == 3 and "ok: every row's MAC recomputed" in key_only.output, key_only.output
     public_only = run("verify-export", str(out), "--public-key", str(pub)).output
     assert "ok: manifest signature valid" in public_only and "row MACs not checked" in public_only
     out.write_bytes(out.read_bytes().replace(b'"tester2"', b'"mallory"', 1))
@@ -191,3 +194,33 @@ def test_a_csv_export_checked_with_the_audit_key_alone_is_not_said_intact(rt, ru
         assert "NOT AUTHENTICATED" in result.output and "--public-key" in result.output
     assert run("verify-export", str(out), "--public-key", str(pub)).exit_code == 1
     assert run("verify-export", str(out), "--keyring", str(rt.settings.keyring)).exit_code == 1
+
+
+def test_rows_removed_from_an_export_are_not_said_intact_with_the_audit_key_alone(rt, run, tmp_path):
+    """The audit key vouches for each row, not for which rows the file holds: that is the signed manifest's
+    part, and without the public key the manifest is whatever the file's holder wrote. A row cut from the
+    middle of a full export (the manifest set to "not full", its counts and SHA-256 recomputed) and rows cut
+    from its end passed as "export intact" with --audit-key-file alone."""
+    import hashlib
+
+    append(rt, 6)
+    out, key, pub = tmp_path / "audit.jsonl", tmp_path / "audit.key", tmp_path / "pub.pem"
+    assert run("export", "--format", "jsonl", "--out", str(out)).exit_code == 0
+    assert run("hmac-key", "--out", str(key)).exit_code == 0
+    assert run("public-key", "--out", str(pub)).exit_code == 0
+    lines = out.read_bytes().splitlines(keepends=True)
+    manifest_path = tmp_path / "audit.jsonl.manifest.json"
+    original = json.loads(manifest_path.read_text())
+    for kept in (lines[:3] + lines[4:], lines[:-2]):
+        out.write_bytes(b"".join(kept))
+        manifest = {**original, "full": False, "rows": len(kept), "last_seq": json.loads(kept[-1])["seq"],
+                    "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}
+        manifest_path.write_text(json.dumps(manifest))
+        alone = run("verify-export", str(out), "--audit-key-file", str(key))
+        assert alone.exit_code == 3, alone.output
+        assert "export intact" not in alone.output and "NOT AUTHENTICATED" in alone.output
+        assert "every row's MAC recomputed" in alone.output  # what the key did check is still said
+        assert run("verify-export", str(out), "--audit-key-file", str(key), "--public-key", str(pub)).exit_code == 1
+    out.write_bytes(b"".join(lines))
+    manifest_path.write_text(json.dumps(original))
+    assert run("verify-export", str(out), "--audit-key-file", str(key), "--public-key", str(pub)).exit_code == 0

@@ -185,7 +185,8 @@ def audit_verify_export(file: Path, manifest_file: Path | None, keyring_file: Pa
                         audit_key_file: Path | None, public_key_file: Path | None) -> None:
     """Check an exported file against its manifest, without the database.
 
-    Exit status: 0 intact (checked with a key), 1 damaged, 3 consistent but unauthenticated (no key).
+    Exit status: 0 intact (the manifest's signature checked with the public key or keyring), 1 damaged,
+    3 consistent but unauthenticated (no public key: nothing vouched for which rows the file holds).
     """
     audit_key = public_key = None
     if keyring_file is not None:
@@ -222,9 +223,10 @@ def audit_verify_export(file: Path, manifest_file: Path | None, keyring_file: Pa
             click.echo("NOT AUTHENTICATED: without a key only internal consistency was checked; an edited "
                        "export with a recomputed manifest would pass. Give --keyring, --audit-key-file or "
                        f"--public-key to verify it: {file}")
-        else:  # a CSV file: its rows carry no MAC the audit key could check
-            click.echo("NOT AUTHENTICATED: the audit key checks the rows of JSON Lines exports only; for a CSV "
-                       "export only internal consistency was checked, and an edited file with a recomputed "
-                       f"manifest would pass. Give --keyring or --public-key to verify it: {file}")
+        else:
+            click.echo("NOT AUTHENTICATED: the audit key vouches for each row of a JSON Lines export (none of a "
+                       "CSV one), not for which rows the file holds; without the public key the manifest is not "
+                       "checked, and rows cut from the file with the manifest edited to match would pass. Give "
+                       f"--keyring or --public-key to verify it: {file}")
         sys.exit(EXIT_UNAUTHENTICATED)
     click.echo(f"export intact: {file}")
