@@ -196,8 +196,9 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "paging: pass `older` as `before` for the next older page, `newer` as `after` for the "
                         "newer one. The desk's timeline of one user, customer, document or loan "
                         "(`/audit/trail/{kind}/{id}`) is the filter of that name: `?user=`, `?customer=`, "
-                        "`?document=`, `?loan=`. As on the desk, a read is not itself a record; a refused "
-                        "one is (`audit:read`, denied)."),
+                        "`?document=`, `?loan=`. As on the desk, every page read is itself recorded "
+                        "(`audit:read`, with the filters, the bounds and how many records were shown; never "
+                        "among the records it reports), and so is a refused one (`audit:read`, denied)."),
         "parameters": [*_FILTER_PARAMS, *_PAGE_PARAMS],
         "responses": {
             "200": {"description": "A page of records.", "content": {"application/json": {
