@@ -224,3 +224,17 @@ def test_rows_removed_from_an_export_are_not_said_intact_with_the_audit_key_alon
     out.write_bytes(b"".join(lines))
     manifest_path.write_text(json.dumps(original))
     assert run("verify-export", str(out), "--audit-key-file", str(key), "--public-key", str(pub)).exit_code == 0
+
+
+def test_an_out_path_in_a_missing_folder_is_a_usage_error_and_records_no_export(rt, run, tmp_path):
+    """An export into a folder that does not exist was recorded as made, then failed with a traceback."""
+    append(rt, 2)
+    missing = tmp_path / "no" / "such"
+    for command in ("export", "hmac-key", "public-key"):
+        result = run(command, "--out", str(missing / "x"))
+        assert result.exit_code == 2 and "--out" in result.output and "Traceback" not in result.output, (
+            command, result.output)
+    assert not missing.exists()
+    with rt.db.session() as session:
+        actions = list(session.scalars(select(AuditEvent.action)))
+    assert "audit:export" not in actions and "audit:key_export" not in actions
