@@ -15,7 +15,6 @@ from vault.api import serializers
 from vault.audit import browse
 from vault.audit.export import FORMATS, load_manifest
 from vault.audit.filters import FILTER_KEYS, FilterError
-from vault.audit.names import parse_named
 from vault.core.actions import Action
 from vault.core.errors import ServiceError
 from vault.services import audit as service
@@ -47,8 +46,11 @@ def export() -> Any:
     if fmt not in FORMATS:
         return _invalid({"format": f"must be one of {', '.join(FORMATS)}"})
     try:
-        filters = parse_named(db_session(), {key: request.args.get(key) for key in FILTER_KEYS})
+        filters = service.filters_for(runtime(), db_session(), actor=auth.current(), ctx=access_context(),
+                                      args={key: request.args.get(key) for key in FILTER_KEYS},
+                                      act=Action.AUDIT_EXPORT)
     except FilterError as exc:
+        keep_work()  # the refused filter's record stands
         return _invalid({exc.field: exc.message})
     return stream_export(filters, fmt, manifest_endpoint="api_audit.manifest")
 
@@ -79,8 +81,10 @@ def events() -> Any:
         return _invalid(problems)
     session = db_session()
     try:
-        filters = parse_named(session, {key: request.args.get(key) for key in FILTER_KEYS})
+        filters = service.filters_for(runtime(), session, actor=auth.current(), ctx=access_context(),
+                                      args={key: request.args.get(key) for key in FILTER_KEYS})
     except FilterError as exc:
+        keep_work()  # the refused filter's record stands
         return _invalid({exc.field: exc.message})
     size = limit or DEFAULT_PAGE_SIZE
     page = service.read_page(runtime(), session, actor=auth.current(), ctx=access_context(), filters=filters,
