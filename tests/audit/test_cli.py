@@ -238,3 +238,17 @@ def test_an_out_path_in_a_missing_folder_is_a_usage_error_and_records_no_export(
     with rt.db.session() as session:
         actions = list(session.scalars(select(AuditEvent.action)))
     assert "audit:export" not in actions and "audit:key_export" not in actions
+
+
+def test_a_command_line_export_keeps_its_manifest_where_the_desk_serves_it(rt, run, tmp_path):
+    """The desk lists every export with a link to its manifest; one made on the command line answered "no
+    manifest for this export". Its signed manifest is kept in the store as a download's is, byte for byte
+    the one written beside the file."""
+    from vault.audit.export import load_manifest
+
+    append(rt, 3)
+    out = tmp_path / "audit.jsonl"
+    assert run("export", "--out", str(out)).exit_code == 0
+    beside = (tmp_path / "audit.jsonl.manifest.json").read_bytes()
+    event_seq = json.loads(beside)["export_event_seq"]
+    assert load_manifest(rt.store, event_seq) == beside

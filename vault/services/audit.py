@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from vault import policy
 from vault.audit import browse
 from vault.audit.checkpoints import Checkpointer
-from vault.audit.export import AuditExport, manifest_bytes
+from vault.audit.export import AuditExport, manifest_bytes, save_manifest
 from vault.audit.filters import AuditFilter, FilterError
 from vault.audit.names import parse_named
 from vault.audit.verify import VerifyReport, verify_chain
@@ -116,7 +116,8 @@ def _checkpointer(rt: Runtime) -> Checkpointer:
 def export_to_file(rt: Runtime, *, filters: AuditFilter, fmt: str, path: Path, actor: User | None,
                    ctx: AccessContext, actor_name: str | None = None,
                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Export to `path` and write `path`.manifest.json beside it; returns the manifest.
+    """Export to `path` and write `path`.manifest.json beside it (and in the store, as a download's);
+    returns the manifest.
 
     The file is written under a temporary name and renamed when complete, so an interrupted export
     never leaves a file that looks finished.
@@ -143,6 +144,8 @@ def export_to_file(rt: Runtime, *, filters: AuditFilter, fmt: str, path: Path, a
             partial.unlink()
         raise
     write_private(manifest_path(path), manifest_bytes(manifest))
+    # Kept where the desk and the API serve a download's manifest too: the desk lists every export.
+    save_manifest(rt.store, event_seq, manifest)
     return manifest
 
 
