@@ -181,7 +181,8 @@ OPENAPI_PATHS: dict[str, Any] = {
         "description": ("Streams the matching records in sequence order, each with its `mac` and `prev_mac`. "
                         "The export is itself recorded before the first byte; its signed manifest (row count, "
                         "first and last seq, SHA-256, covering checkpoint) is served afterwards at the URL in "
-                        "the `X-Vault-Export-Manifest` header."),
+                        "the `X-Vault-Export-Manifest` header. A filter refused with a 422 is recorded too "
+                        "(`audit:export`, failed, `invalid_filter`)."),
         "parameters": _EXPORT_PARAMS,
         "responses": {
             "200": {"description": "The records.",
@@ -202,7 +203,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "(`/audit/trail/{kind}/{id}`) is the filter of that name: `?user=`, `?customer=`, "
                         "`?document=`, `?loan=`. As on the desk, every page read is itself recorded "
                         "(`audit:read`, with the filters, the bounds and how many records were shown; never "
-                        "among the records it reports), and so is a refused one (`audit:read`, denied)."),
+                        "among the records it reports), and so is a refused one (`audit:read`, denied) and a filter "
+                        "refused with a 422 (`audit:read`, failed, `invalid_filter`, with what was given)."),
         "parameters": [*_FILTER_PARAMS, *_PAGE_PARAMS],
         "responses": {
             "200": {"description": "A page of records.", "content": {"application/json": {
