@@ -56,3 +56,17 @@ def test_the_severity_filter_and_the_open_counts_match_the_desk(api, rt):
 def _id(rt, username: str) -> int:
     with rt.db.session() as session:
         return accounts.get_user(session, username).id
+
+
+def test_a_since_at_the_calendars_ends_is_a_clear_refusal_not_a_server_error(api, rt):
+    """An instant whose offset carries it past year 1 or 9999 cannot be put in UTC: a 422 naming `since`."""
+    seen = _raise(rt, "bob", "probing", Severity.HIGH)
+    for since in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:30+00:45"):
+        body = assert_error(api.get(ALERTS, "aud", query_string={"since": since}), 422, "invalid_request")
+        assert "since" in body["fields"], since
+    # The calendar's ends themselves are instants like any other.
+    for since, expected in (("0001-01-01", [seen]), ("2000-01-01T00:00:00+14:00", [seen]),
+                            ("9999-12-31T23:59:59Z", [])):
+        answer = api.get(ALERTS, "aud", query_string={"since": since})
+        assert answer.status_code == 200, (since, answer.get_json())
+        assert [a["id"] for a in answer.get_json()["alerts"]] == expected, since

@@ -149,3 +149,36 @@ def test_auditors_only_and_read_as_the_desk_reads(api, rt, cast):
     assert (script["filters"]["action"], script["shown"], script["before"], script["after"]) == ("audit:*", 2, None,
                                                                                               None)
     assert reads[-1].seq not in [event["seq"] for event in answer.get_json()["events"]]
+
+
+def test_a_refused_filter_is_recorded_too(api, rt, cast):
+    """A filter that names nobody, or several, or is malformed, answered without a record: a name could be
+    probed ("is there a customer Foo?", and an ambiguous title lists the customers holding it), and the
+    desk's answer to it showed the directory's names and the latest exports, with nothing in the log. Each
+    refusal is recorded as the act it refused (`audit:read` or `audit:export`, failed), with what was asked."""
+    api.get(URL, "aud")  # the first request of the minute may run the maintenance sweep
+    probes = ((URL, {"customer": "No Such Customer"}, "audit:read", "customer"),
+              (URL, {"outcome": "maybe", "action": "loan:*"}, "audit:read", "outcome"),
+              ("/api/v1/audit", {"user": "nobody\x00", "format": "csv"}, "audit:export", "user"))
+    for path, query, action, field in probes:
+        size = _log_size(rt)
+        assert_error(api.get(path, "aud", query_string=query), 422, "invalid_request")
+        assert _log_size(rt) == size + 1, (path, query)
+        [record] = events(rt, action, "failed")[-1:]
+        assert (record.actor_name, record.reason_code) == ("aud", "invalid_filter")
+        detail = json.loads(record.detail)
+        assert detail["field"] == field and set(detail["given"]) == set(query) - {"format"}, detail
+    assert json.loads(events(rt, "audit:export", "failed")[-1].detail)["given"]["user"] == "nobody\ufffd"
+    # The desk: its filter form, a trail's own filters and a download refused alike.
+    browser = api.app.test_client()
+    login(browser, "aud")
+    for path, query in (("/audit/", {"customer": "Nobody Ltd"}),
+                        (f"/audit/trail/user/{cast['bob'].id}", {"since": "last tuesday"})):
+        size = _log_size(rt)
+        assert browser.get(path, query_string=query).status_code == 400
+        assert _log_size(rt) == size + 1, path
+        record = events(rt, "audit:read", "failed")[-1]
+        assert record.actor_name == "aud" and set(json.loads(record.detail)["given"]) >= set(query)
+    # Refusals of the role are recorded as before (denied), not as a refused filter.
+    assert_error(api.get(URL, "bob", query_string={"customer": "No Such Customer"}), 403, "not_permitted")
+    assert events(rt, "audit:read", "failed")[-1].actor_name == "aud"

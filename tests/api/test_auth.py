@@ -132,3 +132,28 @@ def test_a_read_token_cannot_change_anything(api, rt):
     assert api.get("/api/v1/customers", token=read).status_code == 200
     assert_error(api.post("/api/v1/customers", token=read, json={"name": "Example Ltd"}), 403, "token_scope")
     assert events(rt, "customer:create") == []
+
+
+def test_no_token_outlives_the_longest_lifetime_whatever_its_stored_expiry(api, rt):
+    """A token made before tokens expired has no expiry: a duty role's stopped after 12 hours, anyone
+    else's worked for ever. No token lives longer than `token_max_days` ("the longest lifetime of an API
+    token"), counted from when it was made, and lowering the setting shortens the tokens already out."""
+    import dataclasses
+
+    bob, bea, carl = api.token("bob"), api.token("bea"), api.token("carl")
+    limit = timedelta(days=rt.settings.token_max_days)
+    bob_id, bea_id, carl_id = (_token_row(rt, token).id for token in (bob, bea, carl))
+    with rt.db.session() as session:
+        session.execute(update(ApiToken).where(ApiToken.id == bob_id).values(
+            expires_at=None, created_at=utcnow() - limit - timedelta(minutes=1)))  # as made before expiries
+        session.execute(update(ApiToken).where(ApiToken.id == bea_id).values(
+            expires_at=None, created_at=utcnow() - limit + timedelta(hours=1)))  # the same, younger
+    assert_error(api.get("/api/v1/me", token=bob), 401, "not_authenticated")
+    assert api.get("/api/v1/me", token=bea).status_code == 200
+    assert api.get("/api/v1/me", token=carl).status_code == 200
+    # The operator shortens the longest lifetime: a token made three days ago under the old one stops.
+    with rt.db.session() as session:
+        session.execute(update(ApiToken).where(ApiToken.id == carl_id).values(
+            created_at=utcnow() - timedelta(days=3)))
+    rt.settings = dataclasses.replace(rt.settings, token_max_days=2)
+    assert_error(api.get("/api/v1/me", token=carl), 401, "not_authenticated")

@@ -71,10 +71,13 @@ def test_export_and_verify_export_with_each_key(rt, run, tmp_path):
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     assert run("hmac-key", "--out", str(key)).exit_code != 0  # never overwritten
     for options in (["--keyring", str(rt.settings.keyring)], ["--public-key", str(pub)],
-                    ["--audit-key-file", str(key)], ["--audit-key-file", str(key), "--public-key", str(pub)]):
+                    ["--audit-key-file", str(key), "--public-key", str(pub)]):
         result = run("verify-export", str(out), *options)
         assert result.exit_code == 0, (options, result.output)
         assert "export intact" in result.output
+    # The audit key alone checks every row, but not which rows the file holds (the signed manifest's part).
+    key_only = run("verify-export", str(out), "--audit-key-file", str(key))
+    assert key_only.exit_code == 3 and "ok: every row's MAC recomputed" in key_only.output, key_only.output
     public_only = run("verify-export", str(out), "--public-key", str(pub)).output
     assert "ok: manifest signature valid" in public_only and "row MACs not checked" in public_only
     out.write_bytes(out.read_bytes().replace(b'"tester2"', b'"mallory"', 1))
@@ -165,3 +168,87 @@ def test_verify_export_without_a_key_never_says_intact(rt, run, tmp_path):
         assert "export intact" not in result.output
         assert "NOT AUTHENTICATED: without a key only internal consistency was checked" in result.output
     assert run("verify-export", str(out), "--keyring", str(rt.settings.keyring)).exit_code == 1
+
+
+def test_a_csv_export_checked_with_the_audit_key_alone_is_not_said_intact(rt, run, tmp_path):
+    """Row MACs are checked on JSON Lines only, so the audit key vouches for nothing in a CSV export: an
+    edited CSV with a recomputed manifest passed as "export intact" (exit 0) with --audit-key-file alone.
+    It is as unauthenticated as a check without a key (exit 3); the public key still catches the edit."""
+    import hashlib
+
+    append(rt, 4)
+    out, key, pub = tmp_path / "audit.csv", tmp_path / "audit.key", tmp_path / "pub.pem"
+    assert run("export", "--format", "csv", "--out", str(out)).exit_code == 0
+    assert run("hmac-key", "--out", str(key)).exit_code == 0
+    assert run("public-key", "--out", str(pub)).exit_code == 0
+    honest = run("verify-export", str(out), "--audit-key-file", str(key))
+    out.write_bytes(out.read_bytes().replace(b"tester2", b"mallory", 1))
+    manifest_path = tmp_path / "audit.csv.manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["sha256"] = hashlib.sha256(out.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    forged = run("verify-export", str(out), "--audit-key-file", str(key))
+    for result in (honest, forged):
+        assert result.exit_code == 3, result.output
+        assert "export intact" not in result.output
+        assert "NOT AUTHENTICATED" in result.output and "--public-key" in result.output
+    assert run("verify-export", str(out), "--public-key", str(pub)).exit_code == 1
+    assert run("verify-export", str(out), "--keyring", str(rt.settings.keyring)).exit_code == 1
+
+
+def test_rows_removed_from_an_export_are_not_said_intact_with_the_audit_key_alone(rt, run, tmp_path):
+    """The audit key vouches for each row, not for which rows the file holds: that is the signed manifest's
+    part, and without the public key the manifest is whatever the file's holder wrote. A row cut from the
+    middle of a full export (the manifest set to "not full", its counts and SHA-256 recomputed) and rows cut
+    from its end passed as "export intact" with --audit-key-file alone."""
+    import hashlib
+
+    append(rt, 6)
+    out, key, pub = tmp_path / "audit.jsonl", tmp_path / "audit.key", tmp_path / "pub.pem"
+    assert run("export", "--format", "jsonl", "--out", str(out)).exit_code == 0
+    assert run("hmac-key", "--out", str(key)).exit_code == 0
+    assert run("public-key", "--out", str(pub)).exit_code == 0
+    lines = out.read_bytes().splitlines(keepends=True)
+    manifest_path = tmp_path / "audit.jsonl.manifest.json"
+    original = json.loads(manifest_path.read_text())
+    for kept in (lines[:3] + lines[4:], lines[:-2]):
+        out.write_bytes(b"".join(kept))
+        manifest = {**original, "full": False, "rows": len(kept), "last_seq": json.loads(kept[-1])["seq"],
+                    "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}
+        manifest_path.write_text(json.dumps(manifest))
+        alone = run("verify-export", str(out), "--audit-key-file", str(key))
+        assert alone.exit_code == 3, alone.output
+        assert "export intact" not in alone.output and "NOT AUTHENTICATED" in alone.output
+        assert "every row's MAC recomputed" in alone.output  # what the key did check is still said
+        assert run("verify-export", str(out), "--audit-key-file", str(key), "--public-key", str(pub)).exit_code == 1
+    out.write_bytes(b"".join(lines))
+    manifest_path.write_text(json.dumps(original))
+    assert run("verify-export", str(out), "--audit-key-file", str(key), "--public-key", str(pub)).exit_code == 0
+
+
+def test_an_out_path_in_a_missing_folder_is_a_usage_error_and_records_no_export(rt, run, tmp_path):
+    """An export into a folder that does not exist was recorded as made, then failed with a traceback."""
+    append(rt, 2)
+    missing = tmp_path / "no" / "such"
+    for command in ("export", "hmac-key", "public-key"):
+        result = run(command, "--out", str(missing / "x"))
+        assert result.exit_code == 2 and "--out" in result.output and "Traceback" not in result.output, (
+            command, result.output)
+    assert not missing.exists()
+    with rt.db.session() as session:
+        actions = list(session.scalars(select(AuditEvent.action)))
+    assert "audit:export" not in actions and "audit:key_export" not in actions
+
+
+def test_a_command_line_export_keeps_its_manifest_where_the_desk_serves_it(rt, run, tmp_path):
+    """The desk lists every export with a link to its manifest; one made on the command line answered "no
+    manifest for this export". Its signed manifest is kept in the store as a download's is, byte for byte
+    the one written beside the file."""
+    from vault.audit.export import load_manifest
+
+    append(rt, 3)
+    out = tmp_path / "audit.jsonl"
+    assert run("export", "--out", str(out)).exit_code == 0
+    beside = (tmp_path / "audit.jsonl.manifest.json").read_bytes()
+    event_seq = json.loads(beside)["export_event_seq"]
+    assert load_manifest(rt.store, event_seq) == beside

@@ -105,3 +105,31 @@ def test_api_tokens_need_the_agreement_too(client, users, rt):
     assert [(e.actor_name, e.reason_code) for e in denied] == [("bob", "agreement_required")]
     login(client, "bob")  # accepting through the pages...
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200  # ...opens it
+
+
+def test_the_page_records_only_the_version_it_showed(client, users, rt):
+    """The API refuses to accept a version other than the one the caller was shown; the page accepted
+    whatever version was current when the form came back, so a text changed while the page was open was
+    recorded as accepted by someone who never saw it."""
+    import re
+
+    users.make("bob", Role.BORROWER)
+    password_step(client, "bob")
+    page = client.get(AGREEMENT).get_data(as_text=True)
+    token = csrf_from(page)
+    [shown] = re.findall(r'<input[^>]*name="version"[^>]*value="([^"]*)"', page)
+    assert shown == "1"
+    rt.settings = dataclasses.replace(rt.settings, agreement_version="2027-01")  # changed while it was open
+    stale = client.post(AGREEMENT, data={"csrf_token": token, "accept": "y", "version": shown})
+    assert stale.status_code == 409
+    assert "2027-01" in stale.get_data(as_text=True)  # the page now shows the current text to accept
+    with rt.db.session() as session:
+        assert list(session.scalars(select(AgreementAcceptance))) == []
+    assert events(rt, "agreement:accept") == []
+    assert location(client.get("/")) == AGREEMENT
+    page = client.get(AGREEMENT).get_data(as_text=True)
+    assert re.findall(r'<input[^>]*name="version"[^>]*value="([^"]*)"', page) == ["2027-01"]
+    accepted = client.post(AGREEMENT, data={"csrf_token": csrf_from(page), "accept": "y", "version": "2027-01"})
+    assert location(accepted) == "/"
+    with rt.db.session() as session:
+        assert list(session.scalars(select(AgreementAcceptance.version))) == ["2027-01"]

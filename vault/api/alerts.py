@@ -66,13 +66,15 @@ def alert_json(alert: Alert) -> dict[str, Any]:
 
 
 def _since(text: str | None) -> datetime | None:
+    """The instant in UTC. One whose offset carries it past the calendar's ends (year 1 at +01:00) has
+    no UTC form: Python raises OverflowError for it, which is bad input like any other."""
     if not text:
         return None
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise invalid({"since": "must be an ISO 8601 date or instant"}) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @bp.get("/alerts")

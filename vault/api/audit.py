@@ -15,7 +15,6 @@ from vault.api import serializers
 from vault.audit import browse
 from vault.audit.export import FORMATS, load_manifest
 from vault.audit.filters import FILTER_KEYS, FilterError
-from vault.audit.names import parse_named
 from vault.core.actions import Action
 from vault.core.errors import ServiceError
 from vault.services import audit as service
@@ -47,8 +46,11 @@ def export() -> Any:
     if fmt not in FORMATS:
         return _invalid({"format": f"must be one of {', '.join(FORMATS)}"})
     try:
-        filters = parse_named(db_session(), {key: request.args.get(key) for key in FILTER_KEYS})
+        filters = service.filters_for(runtime(), db_session(), actor=auth.current(), ctx=access_context(),
+                                      args={key: request.args.get(key) for key in FILTER_KEYS},
+                                      act=Action.AUDIT_EXPORT)
     except FilterError as exc:
+        keep_work()  # the refused filter's record stands
         return _invalid({exc.field: exc.message})
     return stream_export(filters, fmt, manifest_endpoint="api_audit.manifest")
 
@@ -79,8 +81,10 @@ def events() -> Any:
         return _invalid(problems)
     session = db_session()
     try:
-        filters = parse_named(session, {key: request.args.get(key) for key in FILTER_KEYS})
+        filters = service.filters_for(runtime(), session, actor=auth.current(), ctx=access_context(),
+                                      args={key: request.args.get(key) for key in FILTER_KEYS})
     except FilterError as exc:
+        keep_work()  # the refused filter's record stands
         return _invalid({exc.field: exc.message})
     size = limit or DEFAULT_PAGE_SIZE
     page = service.read_page(runtime(), session, actor=auth.current(), ctx=access_context(), filters=filters,
@@ -177,7 +181,8 @@ OPENAPI_PATHS: dict[str, Any] = {
         "description": ("Streams the matching records in sequence order, each with its `mac` and `prev_mac`. "
                         "The export is itself recorded before the first byte; its signed manifest (row count, "
                         "first and last seq, SHA-256, covering checkpoint) is served afterwards at the URL in "
-                        "the `X-Vault-Export-Manifest` header."),
+                        "the `X-Vault-Export-Manifest` header. A filter refused with a 422 is recorded too "
+                        "(`audit:export`, failed, `invalid_filter`)."),
         "parameters": _EXPORT_PARAMS,
         "responses": {
             "200": {"description": "The records.",
@@ -196,8 +201,10 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "paging: pass `older` as `before` for the next older page, `newer` as `after` for the "
                         "newer one. The desk's timeline of one user, customer, document or loan "
                         "(`/audit/trail/{kind}/{id}`) is the filter of that name: `?user=`, `?customer=`, "
-                        "`?document=`, `?loan=`. As on the desk, a read is not itself a record; a refused "
-                        "one is (`audit:read`, denied)."),
+                        "`?document=`, `?loan=`. As on the desk, every page read is itself recorded "
+                        "(`audit:read`, with the filters, the bounds and how many records were shown; never "
+                        "among the records it reports), and so is a refused one (`audit:read`, denied) and a filter "
+                        "refused with a 422 (`audit:read`, failed, `invalid_filter`, with what was given)."),
         "parameters": [*_FILTER_PARAMS, *_PAGE_PARAMS],
         "responses": {
             "200": {"description": "A page of records.", "content": {"application/json": {

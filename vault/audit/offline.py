@@ -6,7 +6,11 @@ shard 0, the single chain of before sharding, at their own seq). With only the p
 checkpoint's signatures are checked, and the row at the checkpoint's sequence, if exported, must carry
 the signed MAC. With neither, only the SHA-256, the row count and the sequence range are checked:
 anyone who edits the file can recompute those, so such a check is `authenticated = False` and must
-never be reported as "intact".
+never be reported as "intact". The audit key alone does not make a check authenticated either: it vouches
+for each JSON Lines row (CSV rows carry no checkable MAC, CSV cannot tell empty from null), not for which
+rows the file holds. The manifest says that (its counts, its range, whether the export is full), and
+without the public key the manifest is whatever the file's holder wrote: rows cut from the file, with
+the manifest edited to match, would pass. Only the manifest's signature vouches for the whole.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ class ExportCheck:
     last_seq: int | None = None
     checked: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    # Whether a key vouched for the contents (MACs or the manifest's signature were checked).
+    # Whether a key vouched for the whole file: the manifest's signature was checked (see the module text).
     authenticated: bool = False
 
     @property
@@ -65,7 +69,7 @@ def load_manifest(path: Path) -> dict[str, Any]:
 def verify_export(path: Path, manifest: dict[str, Any], *, audit_key: bytes | None = None,
                   public_key: Ed25519PublicKey | None = None) -> ExportCheck:
     """Check `path` against `manifest`; see the module text for what each key adds."""
-    check = ExportCheck(authenticated=audit_key is not None or public_key is not None)
+    check = ExportCheck(authenticated=public_key is not None)
     checkpoint = _checkpoint(check, manifest, public_key)
     fmt = manifest.get("file_format")
     if fmt == "jsonl":

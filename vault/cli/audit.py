@@ -30,6 +30,17 @@ def audit_group() -> None:
     """The tamper-evident audit log."""
 
 
+def _in_a_folder(_ctx: click.Context, _param: click.Parameter, path: Path) -> Path:
+    """An --out path whose folder exists: checked before anything is recorded or written, so a mistyped
+    folder is a usage error, not a traceback after the export (or the key's hand-over) was recorded."""
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"there is no folder {path.parent}")
+    return path
+
+
+OUT = click.Path(dir_okay=False, path_type=Path)
+
+
 def _head_seq(rt) -> int:
     """How many records the log holds (all chains): the length of a progress bar."""
     with rt.db.session() as session:
@@ -75,7 +86,7 @@ def audit_checkpoint() -> None:
 
 
 @audit_group.command("public-key")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--out", "out", type=OUT, required=True, callback=_in_a_folder)
 def audit_public_key(out: Path) -> None:
     """Write the checkpoint verification key (PEM) for outside verifiers."""
     rt = open_runtime()
@@ -89,7 +100,7 @@ def audit_public_key(out: Path) -> None:
 
 
 @audit_group.command("hmac-key")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--out", "out", type=OUT, required=True, callback=_in_a_folder)
 def audit_hmac_key(out: Path) -> None:
     """Write the audit HMAC key (base64, mode 0600) for an auditor who checks exports offline.
 
@@ -128,7 +139,7 @@ def audit_hmac_key(out: Path) -> None:
 @click.option("--action", help="An action name, or a prefix like loan:*.")
 @click.option("--outcome", type=click.Choice(OUTCOMES))
 @click.option("--place", help="Events at this named place (trusted network) or declared place.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--out", "out", type=OUT, required=True, callback=_in_a_folder)
 def audit_export(fmt: str, out: Path, **given: str | None) -> None:
     """Export the log (streamed) with a signed manifest beside it (FILE.manifest.json).
 
@@ -185,7 +196,8 @@ def audit_verify_export(file: Path, manifest_file: Path | None, keyring_file: Pa
                         audit_key_file: Path | None, public_key_file: Path | None) -> None:
     """Check an exported file against its manifest, without the database.
 
-    Exit status: 0 intact (checked with a key), 1 damaged, 3 consistent but unauthenticated (no key).
+    Exit status: 0 intact (the manifest's signature checked with the public key or keyring), 1 damaged,
+    3 consistent but unauthenticated (no public key: nothing vouched for which rows the file holds).
     """
     audit_key = public_key = None
     if keyring_file is not None:
@@ -218,8 +230,14 @@ def audit_verify_export(file: Path, manifest_file: Path | None, keyring_file: Pa
         sys.exit(1)
     if not check.authenticated:
         # Anyone who edits the file can recompute its digest and counts: that proves nothing.
-        click.echo("NOT AUTHENTICATED: without a key only internal consistency was checked; an edited "
-                   "export with a recomputed manifest would pass. Give --keyring, --audit-key-file or "
-                   f"--public-key to verify it: {file}")
+        if audit_key is None:
+            click.echo("NOT AUTHENTICATED: without a key only internal consistency was checked; an edited "
+                       "export with a recomputed manifest would pass. Give --keyring, --audit-key-file or "
+                       f"--public-key to verify it: {file}")
+        else:
+            click.echo("NOT AUTHENTICATED: the audit key vouches for each row of a JSON Lines export (none of a "
+                       "CSV one), not for which rows the file holds; without the public key the manifest is not "
+                       "checked, and rows cut from the file with the manifest edited to match would pass. Give "
+                       f"--keyring or --public-key to verify it: {file}")
         sys.exit(EXIT_UNAUTHENTICATED)
     click.echo(f"export intact: {file}")

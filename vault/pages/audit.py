@@ -22,7 +22,7 @@ from wtforms.validators import NumberRange, Optional
 from vault.audit import browse, charts
 from vault.audit.export import load_manifest
 from vault.audit.filters import FILTER_KEYS, AuditFilter, FilterError
-from vault.audit.names import parse_named, suggestions
+from vault.audit.names import suggestions
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.errors import ServiceError
@@ -117,10 +117,20 @@ def _recent_exports(session: Session) -> list[AuditEvent]:
 def index() -> Any:
     args = _filter_args()
     try:
-        filters = parse_named(db_session(), args)
+        filters = _filters(args)
     except FilterError as exc:
         return _desk("audit/index.html", None, args, exc)
     return _desk("audit/index.html", filters, args)
+
+
+def _filters(args: dict[str, str], act: Action = Action.AUDIT_READ) -> AuditFilter:
+    """The desk's filters; a refused one is recorded (see `service.filters_for`) and its record kept."""
+    try:
+        return service.filters_for(runtime(), db_session(), actor=auth.current(), ctx=access_context(), args=args,
+                                   act=act)
+    except FilterError:
+        keep_work()
+        raise
 
 
 @bp.route("/trail/<kind>/<int(max=2147483647):ident>")
@@ -135,7 +145,7 @@ def trail(kind: str, ident: int) -> Any:
     args = {**own, kind: str(ident)}
     context = {"kind": kind, "ident": ident, "subject": subject, "own": own}
     try:
-        filters = parse_named(session, args)
+        filters = _filters(args)
     except FilterError as exc:
         return _desk("audit/trail.html", None, args, exc, **context)
     return _desk("audit/trail.html", filters, args, strip_of=ident if kind == "user" else None, **context)
@@ -181,7 +191,7 @@ def export() -> Any:
     if not form.validate_on_submit():
         abort(400)
     try:
-        filters = parse_named(db_session(), args)
+        filters = _filters(args, Action.AUDIT_EXPORT)
     except FilterError as exc:
         return _desk("audit/index.html", None, args, exc)
     return stream_export(filters, form.format.data, manifest_endpoint="audit.manifest")

@@ -7,11 +7,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import BooleanField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from vault.core.actions import Action
-from vault.core.errors import NotFound, ServiceError
+from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.pages.forms import ConfirmForm, LoginForm
 from vault.pages.forms.text import SafeForm
 from vault.services import accounts, agreement, signin
@@ -41,6 +41,8 @@ class SetPasswordForm(SafeForm):
 
 class AgreementForm(SafeForm):
     accept = BooleanField(_l("I have read this agreement and accept it."), validators=[DataRequired()])
+    # The version the page showed: an acceptance covers only a text the person has seen (`agreement.accept`).
+    version = HiddenField(validators=[Optional(), Length(max=64)])
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -91,11 +93,18 @@ def agreement_page():
     settings = runtime().settings
     session = db_session()
     form = AgreementForm()
+    status = 200
     if form.validate_on_submit():
-        agreement.accept(runtime(), session, user, access_context())
-        sessions.agreed(settings.agreement_version)
-        flash(_("Thank you: your acceptance is recorded."), "success")
-        return redirect(sessions.continue_url(user))
+        try:
+            agreement.accept(runtime(), session, user, access_context(), version=form.version.data or None)
+        except Conflict as exc:  # the text changed while the page was open: show the current one
+            flash(str(exc.message), "error")
+            status = 409
+        else:
+            sessions.agreed(settings.agreement_version)
+            flash(_("Thank you: your acceptance is recorded."), "success")
+            return redirect(sessions.continue_url(user))
+    form.version.data = settings.agreement_version
     return render_template(
         "auth/agreement.html",
         form=form,
@@ -103,7 +112,7 @@ def agreement_page():
         version=settings.agreement_version,
         accepted=agreement.accepted(session, user, settings.agreement_version),
         pending=auth.step_owed() == "agreement",
-    )
+    ), status
 
 
 @bp.route("/logout", methods=["POST"])

@@ -452,15 +452,17 @@ def _caller_statement() -> Select[Any]:
 _CALLER = _caller_statement()
 
 
-def api_caller(session: Session, secret: str, agreement_version: str) -> tuple[ApiToken, bool] | None:
-    """The live token behind a bearer secret and whether its owner accepted `agreement_version`, in one
+def api_caller(session: Session, secret: str, settings: Settings) -> tuple[ApiToken, bool] | None:
+    """The live token behind a bearer secret and whether its owner accepted the current agreement, in one
     statement: the token, its owner, the owner's roles, the owner's lockout and the acceptance are
-    joined, since every API request asks all of them before anything else (None: as `token_for_secret`).
+    joined, since every API request asks all of them before anything else (None: as `token_for_secret`,
+    and a token older than `token_cap` from when it was made, whatever its stored expiry: one made before
+    tokens expired has none, and a lowered `token_max_days` holds for the tokens already out too).
     """
     if not secret.startswith(TOKEN_PREFIX):
         return None
     rows = session.execute(
-        _CALLER, {"token_hash": hash_token(secret), "agreement": agreement_version}
+        _CALLER, {"token_hash": hash_token(secret), "agreement": settings.agreement_version}
     ).unique().all()
     if not rows:
         return None
@@ -473,7 +475,7 @@ def api_caller(session: Session, secret: str, agreement_version: str) -> tuple[A
         locked = locked.replace(tzinfo=UTC)
     if not user.can_sign_in or (locked is not None and locked > now):
         return None
-    if has_duty_role(user) and token.created_at + timedelta(hours=DUTY_TOKEN_HOURS) <= now:
+    if token.created_at + token_cap(settings, user) <= now:
         return None
     if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
         token.last_used_at = now

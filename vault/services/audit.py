@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ from sqlalchemy.orm import Session
 from vault import policy
 from vault.audit import browse
 from vault.audit.checkpoints import Checkpointer
-from vault.audit.export import AuditExport, manifest_bytes
-from vault.audit.filters import AuditFilter
+from vault.audit.export import AuditExport, manifest_bytes, save_manifest
+from vault.audit.filters import AuditFilter, FilterError
+from vault.audit.names import parse_named
 from vault.audit.verify import VerifyReport, verify_chain
 from vault.core.actions import Action
 from vault.core.context import AccessContext
@@ -49,6 +51,35 @@ def verify(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessCont
     rt.audit.record(session, action=Action.AUDIT_VERIFY, actor=actor, actor_name=actor_name, ctx=ctx,
                     detail={"result": "intact" if report.ok else "damaged", **detail})
     return report
+
+
+# What of a refused filter's values is recorded: printable (PostgreSQL refuses NUL), as long as a filter may be.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+GIVEN_LIMIT = 200
+
+
+def filters_for(rt: Runtime, session: Session, *, actor: User, ctx: AccessContext,
+                args: Mapping[str, str | None], act: Action = Action.AUDIT_READ) -> AuditFilter:
+    """The filter `args` describe (`vault.audit.names.parse_named`), for `actor`'s reading or export (`act`).
+
+    A filter that cannot be understood, or names nobody or several, is recorded in `session` as the act
+    it refused (`act`, failed, `invalid_filter`), with what was given and the field at fault: its answer
+    still tells something (that no customer bears a name, or which ones share it), and the desk's answer
+    shows names, so the log holds it as it holds every reading. The caller keeps the record whatever its
+    answer (`keep_work`).
+
+    Raises:
+        FilterError: as `parse_named`, once the refusal is recorded.
+    """
+    policy.require(actor, act)
+    try:
+        return parse_named(session, args)
+    except FilterError as exc:
+        given = {key: _CONTROL.sub("\ufffd", str(value))[:GIVEN_LIMIT] for key, value in args.items()
+                 if value is not None and str(value).strip()}
+        rt.audit.record(session, action=act, actor=actor, ctx=ctx, outcome="failed", reason_code="invalid_filter",
+                        detail={"given": given, "field": exc.field})
+        raise
 
 
 def read_page(rt: Runtime, session: Session, *, actor: User, ctx: AccessContext, filters: AuditFilter, size: int,
@@ -85,7 +116,8 @@ def _checkpointer(rt: Runtime) -> Checkpointer:
 def export_to_file(rt: Runtime, *, filters: AuditFilter, fmt: str, path: Path, actor: User | None,
                    ctx: AccessContext, actor_name: str | None = None,
                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Export to `path` and write `path`.manifest.json beside it; returns the manifest.
+    """Export to `path` and write `path`.manifest.json beside it (and in the store, as a download's);
+    returns the manifest.
 
     The file is written under a temporary name and renamed when complete, so an interrupted export
     never leaves a file that looks finished.
@@ -112,6 +144,8 @@ def export_to_file(rt: Runtime, *, filters: AuditFilter, fmt: str, path: Path, a
             partial.unlink()
         raise
     write_private(manifest_path(path), manifest_bytes(manifest))
+    # Kept where the desk and the API serve a download's manifest too: the desk lists every export.
+    save_manifest(rt.store, event_seq, manifest)
     return manifest
 
 

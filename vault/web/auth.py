@@ -149,7 +149,7 @@ def api_user() -> User | None:
     scheme, _sep, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
-    found = api_caller(db_session(), secret.strip(), runtime().settings.agreement_version)
+    found = api_caller(db_session(), secret.strip(), runtime().settings)
     if found is None:
         return None
     token, accepted = found
