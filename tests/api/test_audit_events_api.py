@@ -15,6 +15,7 @@ from tests.support.factories import make_document
 from vault.audit.chain import compute_mac
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Document
+from vault.web.pipeline import MAINTENANCE_KEY
 
 URL = "/api/v1/audit/events"
 CTX = AccessContext(client_addr="10.0.0.9", named_place="Head office", user_agent="pytest", request_id="req-events-1")
@@ -182,3 +183,17 @@ def test_a_refused_filter_is_recorded_too(api, rt, cast):
     # Refusals of the role are recorded as before (denied), not as a refused filter.
     assert_error(api.get(URL, "bob", query_string={"customer": "No Such Customer"}), 403, "not_permitted")
     assert events(rt, "audit:read", "failed")[-1].actor_name == "aud"
+
+
+def test_a_head_of_the_export_records_nothing(api, rt, cast):
+    """An export is an act, recorded and checkpointed before its first byte: a HEAD, which sends no byte,
+    recorded an export whose manifest was never saved. It answers 405 and leaves the log as it was."""
+    api.token("aud")  # made (and recorded) before counting
+    api.app.extensions[MAINTENANCE_KEY] = float("inf")  # the once-a-minute sweep is not the HEAD's
+    before = _log_size(rt)
+    head = api.call("HEAD", "/api/v1/audit", "aud", check=False)
+    assert head.status_code == 405
+    assert _log_size(rt) == before
+    assert not events(rt, "audit:export")
+    assert api.get("/api/v1/audit", "aud").status_code == 200  # the GET still exports
+    assert len(events(rt, "audit:export")) == 1

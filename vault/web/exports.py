@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, url_for
+from flask import Response, abort, request, url_for
 
 from vault.audit.export import FORMATS, MEDIA_TYPES, AuditExport, save_manifest
 from vault.audit.filters import AuditFilter
@@ -22,6 +22,10 @@ from vault.web.pipeline import access_context, commit_so_far, db_session, runtim
 def stream_export(filters: AuditFilter, fmt: str, *, manifest_endpoint: str) -> Response:
     """Record the export, open its snapshot and stream it."""
     rt = runtime()
+    if request.method == "HEAD":
+        # A HEAD (which a GET route answers too) would record and checkpoint an export whose bytes never
+        # leave and whose manifest is never saved.
+        abort(405)
     if fmt not in FORMATS:
         abort(400)
     checkpointer = rt.audit.checkpoints
