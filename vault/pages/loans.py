@@ -498,7 +498,7 @@ def custody() -> Any:
                          warning=loan_context.place_warning(runtime(), session, loan))
                 for loan in waiting.loans]
     active = loan_context.active_loans(session, actor, page=request.args.get("active_page", 1, type=int) or 1)
-    overrides = loans_service.quota_overrides(session)
+    overrides = loans_service.quota_overrides(session, actor)
     return render_template(
         "loans/custody.html", releases=releases, waiting=waiting, active=active.loans, active_found=active,
         overrides=overrides.documents, personal=overrides.personal, now=utcnow(),

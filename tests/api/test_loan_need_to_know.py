@@ -1,0 +1,48 @@
+"""Need to know around loans and quotas, on both databases: what custodians and approvers see because of their
+work (a queue, a file they keep) ends with that work, and a list of their desk never names the files of
+customers they do not work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import events
+from tests.conftest import login
+from vault.models import Role
+
+OVERRIDES = "/api/v1/quota-overrides"
+
+
+@pytest.fixture
+def files(api: Any, users: Any) -> dict[str, int]:
+    """kit keeps carl's grade-3 file of a customer nobody else works ("Hidden"); kim keeps nothing there."""
+    users.make("kit", Role.CUSTODIAN)
+    hidden = api.customer("Hidden", shared=False)
+    return {"plain": api.upload(api.customer()),
+            "hidden": api.upload(hidden, grade=3, title="Hidden plan", custodian="kit")}
+
+
+def _listed(api: Any, who: str) -> list[tuple[str, str | None]]:
+    answer = api.get(OVERRIDES, who)
+    assert answer.status_code == 200, answer.get_json()
+    return [(o["document"]["title"], o["person"] and o["person"]["username"]) for o in answer.get_json()["overrides"]]
+
+
+def test_the_overrides_list_names_only_files_the_custodian_sees(api, app, rt, files):
+    # kit keeps the hidden file: he sets bob's quota of it; kim sets bob's of the plain one.
+    assert api.post(f"/api/v1/documents/{files['hidden']}/quota", "kit",
+                    json={"views": 9, "person": "bob"}).status_code == 200
+    assert api.post(f"/api/v1/documents/{files['plain']}/quota", "kim",
+                    json={"views": 5, "person": "bob"}).status_code == 200
+    # kim cannot reach the hidden file (404), so her list does not name it either; kit's lists both.
+    assert api.get(f"/api/v1/documents/{files['hidden']}", "kim").status_code == 404
+    assert _listed(api, "kim") == [("Annual report", "bob")]
+    assert _listed(api, "kit") == [("Annual report", "bob"), ("Hidden plan", "bob")]
+    # The custody page lists the same.
+    client = app.test_client()
+    login(client, "kim")
+    page = client.get("/loans/custody").get_data(as_text=True)
+    assert "Annual report" in page and "Hidden plan" not in page
+    assert [e.actor_name for e in events(rt, "quota:override")] == ["kit", "kim"]
