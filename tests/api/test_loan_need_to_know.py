@@ -11,6 +11,7 @@ import pytest
 from tests.api.conftest import events
 from tests.conftest import login
 from vault.models import Role
+from vault.services import accounts, quota
 
 OVERRIDES = "/api/v1/quota-overrides"
 
@@ -46,3 +47,25 @@ def test_the_overrides_list_names_only_files_the_custodian_sees(api, app, rt, fi
     page = client.get("/loans/custody").get_data(as_text=True)
     assert "Annual report" in page and "Hidden plan" not in page
     assert [e.actor_name for e in events(rt, "quota:override")] == ["kit", "kim"]
+
+
+def test_an_approved_extension_does_not_open_its_customer_to_every_approver_and_custodian(api, rt):
+    """An extension adds views and stays approved as long as they count: it is no loan in anyone's queue."""
+    customer = api.customer("Nordlicht", owner="bob", shared=False)  # bob's alone (and carl's, who made it)
+    document_id = api.upload(customer)
+    with rt.db.session() as session:  # bob has spent his views (a quota of 0 for him)
+        quota.set_person_quota(session, accounts.get_user(session, "bob").id, document_id, 0)
+    extension = api.loan(document_id, "bob", kind="extension", extra_views=2)
+    # While it waits, approvers see the customer (it is in their queue); custodians do not.
+    assert api.get(f"/api/v1/customers/{customer}", "ann").status_code == 200
+    assert api.get(f"/api/v1/customers/{customer}", "kim").status_code == 404
+    assert api.post(f"/api/v1/loans/{extension}/approve", "ann", json={"comment": "ok"}).status_code == 200
+    assert api.get(f"/api/v1/loans/{extension}", "bob").get_json()["status"] == "approved"
+    # Approved, it is nobody's work any more: no approver nor custodian sees the customer through it.
+    for who in ("ann", "kim"):
+        assert api.get("/api/v1/customers", who).get_json()["customers"] == [], who
+        assert api.get(f"/api/v1/customers/{customer}", who).status_code == 404, who
+    # The extension itself stays revocable by custodians and approvers (a leaver's extra views).
+    assert api.get(f"/api/v1/loans/{extension}", "kim").status_code == 200
+    assert api.post(f"/api/v1/loans/{extension}/revoke", "kim",
+                    json={"reason": "The borrower is leaving the company"}).status_code == 200
