@@ -1,19 +1,23 @@
-"""Need to know around loans and quotas, on both databases: what custodians and approvers see because of their
-work (a queue, a file they keep) ends with that work, and a list of their desk never names the files of
-customers they do not work."""
+"""Need to know and separation of duties around loans and quotas, on both databases: what custodians and
+approvers see because of their work (a queue, a file they keep) ends with that work, a list of their desk
+never names the files of customers they do not work, and no approver counts twice."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from tests.api.conftest import events
+from tests.api.conftest import assert_error, events
 from tests.conftest import login
+from vault.config.settings import DEFAULT_GRADES
 from vault.models import Role
 from vault.services import accounts, quota
 
 OVERRIDES = "/api/v1/quota-overrides"
+BATCH = "/api/v1/loans/approve"
+TWO_APPROVERS = {"grades": {**DEFAULT_GRADES, 2: replace(DEFAULT_GRADES[2], approvals=2)}}
 
 
 @pytest.fixture
@@ -69,3 +73,35 @@ def test_an_approved_extension_does_not_open_its_customer_to_every_approver_and_
     assert api.get(f"/api/v1/loans/{extension}", "kim").status_code == 200
     assert api.post(f"/api/v1/loans/{extension}/revoke", "kim",
                     json={"reason": "The borrower is leaving the company"}).status_code == 200
+
+
+@pytest.mark.parametrize("settings_overrides", [TWO_APPROVERS])
+def test_one_approver_never_makes_two_approvals_and_extensions_keep_the_duties_apart(api, rt, users,
+                                                                                      settings_overrides):
+    """A grade needing two approvals is not met by one approver repeating an id in a batch, nor by a batch after
+    a single approval; an extension is decided under the same separation of duties as a loan."""
+    users.make("abe", Role.APPROVER, Role.BORROWER)
+    users.make("cat", Role.APPROVER, Role.COMPILER)
+    customer = api.customer()
+    document_id, cats = api.upload(customer), api.upload(customer, user="cat", title="Cat's plan")
+    loan_id = api.loan(document_id)
+    body = api.post(BATCH, "ann", json={"loan_ids": [loan_id, loan_id, loan_id]}).get_json()
+    assert (body["approved"], body["refused"]) == ([loan_id], [])
+    body = api.post(BATCH, "ann", json={"loan_ids": [loan_id]}).get_json()
+    assert [r["code"] for r in body["refused"]] == ["already_decided"]
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/approve", "ann", json={}), 403, "already_decided")
+    loan = api.get(f"/api/v1/loans/{loan_id}", "bob").get_json()
+    assert (loan["status"], len(loan["decisions"])) == ("requested", 1)
+    # Extensions: abe's own is refused to him, one of cat's file to her, alone or in a batch.
+    with rt.db.session() as session:
+        for who, doc in (("abe", document_id), ("bob", cats)):
+            quota.set_person_quota(session, accounts.get_user(session, who).id, doc, 0)
+    own, of_cats = (api.loan(document_id, "abe", kind="extension", extra_views=2),
+                    api.loan(cats, "bob", kind="extension", extra_views=2))
+    assert_error(api.post(f"/api/v1/loans/{own}/approve", "abe", json={}), 403, "separation_of_duties")
+    body = api.post(BATCH, "cat", json={"loan_ids": [of_cats, own]}).get_json()
+    assert body["approved"] == [own]
+    assert [(r["id"], r["code"]) for r in body["refused"]] == [(of_cats, "separation_of_duties")]
+    refused = [(e.actor_name, e.loan_id, e.reason_code) for e in events(rt, "loan:approve", "denied")]
+    assert refused == [("ann", loan_id, "already_decided"), ("ann", loan_id, "already_decided"),
+                       ("abe", own, "separation_of_duties"), ("cat", of_cats, "separation_of_duties")]
