@@ -5,6 +5,7 @@ never names the files of customers they do not work, and no approver counts twic
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
 from vault.config.settings import DEFAULT_GRADES
-from vault.models import Role
+from vault.models import Role, utcnow
 from vault.services import accounts, quota
 
 OVERRIDES = "/api/v1/quota-overrides"
@@ -105,3 +106,37 @@ def test_one_approver_never_makes_two_approvals_and_extensions_keep_the_duties_a
     refused = [(e.actor_name, e.loan_id, e.reason_code) for e in events(rt, "loan:approve", "denied")]
     assert refused == [("ann", loan_id, "already_decided"), ("ann", loan_id, "already_decided"),
                        ("abe", own, "separation_of_duties"), ("cat", of_cats, "separation_of_duties")]
+
+
+def _on_notice(api: Any, person: str) -> None:
+    today = utcnow().date()
+    started = api.post("/api/v1/departures", "adm", json={"person": person, "last_day": str(today + timedelta(days=14)),
+                                                          "notice_date": str(today)})
+    assert started.status_code == 201, started.get_json()
+
+
+@pytest.mark.parametrize("settings_overrides", [{}, {"policy": {"departure": {"on_notice": "refuse"}}}])
+def test_a_confidential_loan_approved_before_the_notice_is_released_under_the_notices_rules(api, rt, users,
+                                                                                          settings_overrides):
+    """The release is the last decision on a grade-3 loan: one approved the day before the borrower gave notice
+    is not handed out on the old rules (with "refuse" not at all, by default not on one approval)."""
+    users.make("abe", Role.APPROVER)
+    refuse = bool(settings_overrides)
+    secret = api.upload(api.customer(), grade=3, title="Price list", custodian="kim")
+    loan_id = api.approved_loan(secret, "bob")
+    _on_notice(api, "bob")
+    code = "departing_refused" if refuse else "approvals_missing"
+    context = api.get(f"/api/v1/loans/{loan_id}/context", "kim").get_json()
+    assert (context["acts"]["release"]["open"], context["acts"]["release"]["code"]) == (False, code)
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/release", "kim", json={}), 403, code)
+    assert api.get(f"/api/v1/loans/{loan_id}", "kim").get_json()["status"] == "approved"
+    assert [(e.actor_name, e.loan_id, e.reason_code) for e in events(rt, "loan:release", "denied")] == [
+        ("kim", loan_id, code)]
+    assert events(rt, "loan:release") == []
+    # A loan approved after the notice as the notice asks (two approvers) is released as usual.
+    if not refuse:
+        other = api.upload(api.customer("Other"), grade=3, title="Terms", custodian="kim")
+        second = api.loan(other, "bob")
+        for approver in ("ann", "abe"):
+            assert api.post(f"/api/v1/loans/{second}/approve", approver, json={}).status_code == 200
+        assert api.post(f"/api/v1/loans/{second}/release", "kim", json={}).get_json()["status"] == "active"

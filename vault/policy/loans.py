@@ -69,6 +69,8 @@ MESSAGES.update({
     "quota_unknown_person": _l("There is no such person."),
     "not_the_custodian": _l("Only the file's custodian, or the custodian an approver designated for this release, "
                          "releases it."),
+    "approvals_missing": _l("The borrower has given notice since this loan was approved: it needs the approvals a "
+                            "request made now needs. Revoke it; a new request will be decided on the notice's rules."),
     "invalid_custodian": _l("Name an active custodian who has no other part in this loan."),
     "quota_invalid": f"A view quota is a whole number from 0 to {MAX_QUOTA}, or empty for the grade's default.",
 })
@@ -210,6 +212,10 @@ def _reject(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
 @object_rule(Action.LOAN_RELEASE)
 def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the loan; context: rule (the document's grade rule), departure_mode (`[departure] on_notice`).
+
+    The release is the last decision on the loan: a borrower who has given notice since it was approved gets
+    it only on the notice's rules, as a decision on a request does (`_approve`)."""
     loan: Loan = target
     if loan.borrower_id == actor.id:
         return deny("separation_of_duties", _l("Nobody releases their own loan."))
@@ -224,6 +230,12 @@ def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     named = loan.document.custodian_id
     if named is not None and actor.id not in (named, loan.release_custodian_id):
         return deny("not_the_custodian")
+    rule: GradeRule | None = context.get("rule")
+    if loan.borrower.status == UserStatus.DEPARTING and rule is not None and rule.loan_required:
+        if context.get("departure_mode") == "refuse":
+            return deny("departing_refused")
+        if len(loan.approver_ids) < approvals_due(rule, loan):
+            return deny("approvals_missing")
     return allow()
 
 

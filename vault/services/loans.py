@@ -439,10 +439,13 @@ def release(rt: Runtime, session: Session, actor: User, loan: Loan, *, ctx: Acce
     """A custodian hands out an approved grade-3 loan; its days run from now.
 
     Raises:
-        policy.Denied: `separation_of_duties` (borrower, compiler or an approver of it), `invalid_state`.
+        policy.Denied: `separation_of_duties` (borrower, compiler or an approver of it), `invalid_state`,
+            `not_the_custodian`, `borrower_inactive`; `departing_refused` or `approvals_missing` when the
+            borrower has given notice since the approval.
     """
     _lock(session, loan)
-    policy.require(actor, Action.LOAN_RELEASE, loan, audit=targets(loan))
+    policy.require(actor, Action.LOAN_RELEASE, loan, rule=rt.settings.grade(loan.document.grade),
+                   departure_mode=rt.settings.departure.on_notice, audit=targets(loan))
     now = utcnow()
     loan.status = LoanStatus.ACTIVE
     loan.released_by_id = actor.id
