@@ -140,3 +140,28 @@ def test_a_confidential_loan_approved_before_the_notice_is_released_under_the_no
         for approver in ("ann", "abe"):
             assert api.post(f"/api/v1/loans/{second}/approve", approver, json={}).status_code == 200
         assert api.post(f"/api/v1/loans/{second}/release", "kim", json={}).get_json()["status"] == "active"
+
+
+def test_an_approver_whose_customer_access_is_suspended_sees_no_queue_until_it_is_lifted(api, app, rt):
+    """A directory alert suspends a person's sight of customers; the approvals queue, which names every customer
+    with a request open, is no way around it (their own requests and what they decided stay theirs)."""
+    customer = api.customer("Nordlicht", owner="bob", shared=False)
+    loan_id = api.loan(api.upload(customer, title="Price list"), "bob")
+    decided = api.loan(api.upload(customer, title="Terms"), "bob")
+    assert api.post(f"/api/v1/loans/{decided}/reject", "ann", json={"comment": "Not for this visit"}).status_code == 200
+    assert [loan["id"] for loan in api.get("/api/v1/loans?queue=approvals", "ann").get_json()["loans"]] == [loan_id]
+    with rt.db.session() as session:
+        accounts.get_user(session, "ann").customers_suspended_at = utcnow()
+    assert api.get("/api/v1/loans?queue=approvals", "ann").get_json()["loans"] == []
+    assert [loan["id"] for loan in api.get("/api/v1/loans", "ann").get_json()["loans"]] == [decided]
+    for path in (f"/api/v1/loans/{loan_id}", f"/api/v1/loans/{loan_id}/context"):
+        assert_error(api.get(path, "ann"), 404, "not_found")
+    assert_error(api.post(f"/api/v1/loans/{loan_id}/approve", "ann", json={}), 404, "not_found")
+    assert [(e.actor_name, e.loan_id) for e in events(rt, "loan:approve", "denied")] == [("ann", loan_id)]
+    client = app.test_client()
+    login(client, "ann")
+    page = client.get("/loans/approvals").get_data(as_text=True)
+    assert "Nordlicht" not in page and "Price list" not in page
+    with rt.db.session() as session:
+        accounts.get_user(session, "ann").customers_suspended_at = None
+    assert api.post(f"/api/v1/loans/{loan_id}/approve", "ann", json={}).get_json()["status"] == "active"

@@ -21,6 +21,7 @@ from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.models import Category, Document, Loan, LoanKind, LoanStatus, Role, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
+from vault.policy.visibility import queues_suspended
 
 MIN_REASON_CHARS = 10
 # Grade 1 has no loan length of its own; a compiler's loan of their grade-1 file still ends.
@@ -304,11 +305,14 @@ def _read(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """Borrowers see their own loans; approvers and custodians the loans they may act on or acted on.
 
     An approver sees every open loan, including those they may not decide (their own file), so that
-    a forbidden decision is refused with its reason rather than hidden behind "not found".
+    a forbidden decision is refused with its reason rather than hidden behind "not found"; nobody whose
+    customer access is suspended sees the queues (`visibility.queues_suspended`).
     """
     loan: Loan = target
     if loan.borrower_id == actor.id or involved(actor, loan):
         return allow()
+    if queues_suspended(actor):
+        return deny("not_found")
     roles = actor.role_set
     if Role.APPROVER in roles and loan.status in (LoanStatus.REQUESTED, LoanStatus.APPROVED, LoanStatus.ACTIVE):
         return allow()

@@ -149,15 +149,26 @@ def document_visible(actor: User, document: Document) -> Decision:
     return allow() if seen else deny("not_found")
 
 
+def queues_suspended(actor: User) -> bool:
+    """Whether the actor's sight of other people's loans in the queues is suspended with their sight of
+    customers (a directory alert; an approver lifts it)."""
+    return actor.customers_suspended_at is not None
+
+
 def visible_loans(actor: User) -> ColumnElement[bool]:
     """Condition on `Loan` rows the actor sees: their own; those they decided, released or closed; open
     ones for approvers (so a decision they may not take is refused with its reason, not hidden); approved
-    and active ones for custodians. The one-row rule is `policy.loans` `loan:read`."""
+    and active ones for custodians. The one-row rule is `policy.loans` `loan:read`.
+
+    A queue names the customer and file of every loan in it: someone whose customer access is suspended
+    (`queues_suspended`) sees no queue until it is lifted, only the loans that are theirs."""
     roles = actor.role_set
     decided = exists().where(LoanDecision.loan_id == Loan.id, LoanDecision.approver_id == actor.id)
     conditions: list[ColumnElement[bool]] = [
         Loan.borrower_id == actor.id, decided, Loan.released_by_id == actor.id, Loan.closed_by_id == actor.id,
     ]
+    if queues_suspended(actor):
+        return or_(*conditions)
     if Role.APPROVER in roles:
         conditions.append(Loan.status.in_(OPEN_STATUSES))
     if Role.CUSTODIAN in roles:
