@@ -19,16 +19,16 @@ TEXT = b"Visit notes, prices and contacts.\n"
 
 @pytest.fixture
 def scene(api: Any, rt: Any) -> dict[str, int]:
-    """A grade-2 request by Bea waiting for a decision; a grade-3 loan of Bob's approved and waiting for
-    Kim's release; a grade-2 loan Bob holds; an open alert about Bob; Bob on notice, handing a key
-    customer to Bea."""
+    """A grade-2 request by Bea waiting for a decision; a grade-3 loan of Bea's approved and waiting for
+    Kim's release (one of Bob's would wait for the approvals his notice asks); a grade-2 loan Bob holds; an
+    open alert about Bob; Bob on notice, handing a key customer to Bea."""
     ids = {"customer": api.customer("Ibérica Logística", owner="bob")}
     ids["plan"] = api.upload(ids["customer"], grade=2, title="Account plan", content=TEXT, filename="plan.txt")
     ids["prices"] = api.upload(ids["customer"], grade=2, title="Price list", content=TEXT, filename="prices.txt")
     ids["secret"] = api.upload(ids["customer"], grade=3, title="Board minutes", content=TEXT, filename="m.txt",
                                custodian="kim")
     ids["waiting"] = api.loan(ids["plan"], "bea")
-    ids["release"] = api.approved_loan(ids["secret"], "bob")
+    ids["release"] = api.approved_loan(ids["secret"], "bea")
     ids["held"] = api.approved_loan(ids["prices"], "bob")
     with rt.db.session() as session:
         alert = Alert(user_id=_uid(rt, "bob"), rule="directory_sweep", window_key="w1",

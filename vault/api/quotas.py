@@ -80,9 +80,10 @@ def set_quota(document_id: int) -> Any:
 @operation("Every view quota set apart from the grade's number (custodians)", tag="documents",
            response="QuotaOverrideList",
            description="What the custody page lists: documents whose quota was changed for everyone, and each "
-                       "person's own quota of a document. `POST /documents/{id}/quota` with `views: null` "
+                       "person's own quota of a document; only documents the caller sees (those of other "
+                       "customers are not named). `POST /documents/{id}/quota` with `views: null` "
                        "takes one back.")
 def list_quota_overrides() -> Any:
-    found = loans_service.quota_overrides(db_session())
+    found = loans_service.quota_overrides(db_session(), auth.current())
     return jsonify(overrides=[override_json(d, None, d.view_quota) for d in found.documents]
                    + [override_json(d, person, usage.view_quota) for usage, d, person in found.personal])

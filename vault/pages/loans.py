@@ -391,7 +391,7 @@ def release(loan_id: int) -> Any:
     form = ReleaseForm()
     # Unconfirmed: the form again, with the box marked; unless the policy refuses the act anyway, which
     # is then a refusal like any other (recorded), not a form to fill in.
-    if not form.validate() and loan_context.release_act(actor, loan).open:
+    if not form.validate() and loan_context.release_act(runtime(), actor, loan).open:
         return _show(loan, 400, release=form)
     loans_service.release(runtime(), session, actor, loan, ctx=access_context())
     flash(_("The loan is released; its days start now."), "success")
@@ -493,12 +493,12 @@ def approve_batch() -> Any:
 def custody() -> Any:
     session, actor = db_session(), auth.current()
     waiting = loan_context.release_queue(session, actor, page=_page_number())
-    releases = [QueueRow(loan=loan, blocked=_why(loan_context.release_act(actor, loan).refusal),
+    releases = [QueueRow(loan=loan, blocked=_why(loan_context.release_act(runtime(), actor, loan).refusal),
                          history=loans_service.customer_history(session, loan),
                          warning=loan_context.place_warning(runtime(), session, loan))
                 for loan in waiting.loans]
     active = loan_context.active_loans(session, actor, page=request.args.get("active_page", 1, type=int) or 1)
-    overrides = loans_service.quota_overrides(session)
+    overrides = loans_service.quota_overrides(session, actor)
     return render_template(
         "loans/custody.html", releases=releases, waiting=waiting, active=active.loans, active_found=active,
         overrides=overrides.documents, personal=overrides.personal, now=utcnow(),

@@ -21,6 +21,7 @@ from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.models import Category, Document, Loan, LoanKind, LoanStatus, Role, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
+from vault.policy.visibility import queues_suspended
 
 MIN_REASON_CHARS = 10
 # Grade 1 has no loan length of its own; a compiler's loan of their grade-1 file still ends.
@@ -69,6 +70,8 @@ MESSAGES.update({
     "quota_unknown_person": _l("There is no such person."),
     "not_the_custodian": _l("Only the file's custodian, or the custodian an approver designated for this release, "
                          "releases it."),
+    "approvals_missing": _l("The borrower has given notice since this loan was approved: it needs the approvals a "
+                            "request made now needs. Revoke it; a new request will be decided on the notice's rules."),
     "invalid_custodian": _l("Name an active custodian who has no other part in this loan."),
     "quota_invalid": f"A view quota is a whole number from 0 to {MAX_QUOTA}, or empty for the grade's default.",
 })
@@ -210,6 +213,10 @@ def _reject(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
 @object_rule(Action.LOAN_RELEASE)
 def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the loan; context: rule (the document's grade rule), departure_mode (`[departure] on_notice`).
+
+    The release is the last decision on the loan: a borrower who has given notice since it was approved gets
+    it only on the notice's rules, as a decision on a request does (`_approve`)."""
     loan: Loan = target
     if loan.borrower_id == actor.id:
         return deny("separation_of_duties", _l("Nobody releases their own loan."))
@@ -224,6 +231,12 @@ def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     named = loan.document.custodian_id
     if named is not None and actor.id not in (named, loan.release_custodian_id):
         return deny("not_the_custodian")
+    rule: GradeRule | None = context.get("rule")
+    if loan.borrower.status == UserStatus.DEPARTING and rule is not None and rule.loan_required:
+        if context.get("departure_mode") == "refuse":
+            return deny("departing_refused")
+        if len(loan.approver_ids) < approvals_due(rule, loan):
+            return deny("approvals_missing")
     return allow()
 
 
@@ -292,11 +305,14 @@ def _read(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """Borrowers see their own loans; approvers and custodians the loans they may act on or acted on.
 
     An approver sees every open loan, including those they may not decide (their own file), so that
-    a forbidden decision is refused with its reason rather than hidden behind "not found".
+    a forbidden decision is refused with its reason rather than hidden behind "not found"; nobody whose
+    customer access is suspended sees the queues (`visibility.queues_suspended`).
     """
     loan: Loan = target
     if loan.borrower_id == actor.id or involved(actor, loan):
         return allow()
+    if queues_suspended(actor):
+        return deny("not_found")
     roles = actor.role_set
     if Role.APPROVER in roles and loan.status in (LoanStatus.REQUESTED, LoanStatus.APPROVED, LoanStatus.ACTIVE):
         return allow()

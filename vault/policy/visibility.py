@@ -7,8 +7,10 @@ audited look-up. A person sees a customer (its name, segment, owner and file tit
 - hold an active loan of one of its files;
 - looked it up by name within the last `LOOKUP_GRANT` (a look-up returns at most five names and is
   audited: it is the way to reach a customer one does not work, never a way to browse);
-- as an approver, have one of its files' loans open in their queue (requested, approved or active);
-- as a custodian, have one of its files' loans awaiting release or active, or keep one of its files;
+- as an approver, have one of its files' loans open in their queue (requested, approved or active; an
+  extension only while it is requested);
+- as a custodian, have one of its files' loans (not extensions) awaiting release or active, or keep one of
+  its files;
 - as a compiler, created it or compiled one of its files.
 Auditors see customers through the audit log only; administrators see none. A person whose customer
 access is suspended (a high-severity directory alert) sees none until an approver lifts it.
@@ -36,6 +38,7 @@ from vault.models import (
     Document,
     Loan,
     LoanDecision,
+    LoanKind,
     LoanStatus,
     Role,
     User,
@@ -78,10 +81,14 @@ def _customers_seen(roles: frozenset[Role], actor_id: int | BindParameter[int],
         exists().where(CustomerAccess.customer_id == Customer.id, CustomerAccess.user_id == actor_id,
                        CustomerAccess.kind == "lookup", CustomerAccess.at >= lookups_since),
     ]
+    # An approved extension is no loan in a queue: it stays approved as long as its views count, and
+    # must not open its customer to every approver and custodian for that long.
     if Role.APPROVER in roles:
-        conditions.append(_loan_on_customer(Loan.status.in_(OPEN_STATUSES)))
+        conditions.append(_loan_on_customer(Loan.status.in_(OPEN_STATUSES),
+                                            or_(Loan.kind == LoanKind.LOAN, Loan.status == LoanStatus.REQUESTED)))
     if Role.CUSTODIAN in roles:
-        conditions.append(_loan_on_customer(Loan.status.in_((LoanStatus.APPROVED, LoanStatus.ACTIVE))))
+        conditions.append(_loan_on_customer(Loan.kind == LoanKind.LOAN,
+                                            Loan.status.in_((LoanStatus.APPROVED, LoanStatus.ACTIVE))))
         conditions.append(exists().where(Document.customer_id == Customer.id, Document.custodian_id == actor_id))
     if Role.COMPILER in roles:
         conditions.append(Customer.created_by_id == actor_id)
@@ -142,15 +149,26 @@ def document_visible(actor: User, document: Document) -> Decision:
     return allow() if seen else deny("not_found")
 
 
+def queues_suspended(actor: User) -> bool:
+    """Whether the actor's sight of other people's loans in the queues is suspended with their sight of
+    customers (a directory alert; an approver lifts it)."""
+    return actor.customers_suspended_at is not None
+
+
 def visible_loans(actor: User) -> ColumnElement[bool]:
     """Condition on `Loan` rows the actor sees: their own; those they decided, released or closed; open
     ones for approvers (so a decision they may not take is refused with its reason, not hidden); approved
-    and active ones for custodians. The one-row rule is `policy.loans` `loan:read`."""
+    and active ones for custodians. The one-row rule is `policy.loans` `loan:read`.
+
+    A queue names the customer and file of every loan in it: someone whose customer access is suspended
+    (`queues_suspended`) sees no queue until it is lifted, only the loans that are theirs."""
     roles = actor.role_set
     decided = exists().where(LoanDecision.loan_id == Loan.id, LoanDecision.approver_id == actor.id)
     conditions: list[ColumnElement[bool]] = [
         Loan.borrower_id == actor.id, decided, Loan.released_by_id == actor.id, Loan.closed_by_id == actor.id,
     ]
+    if queues_suspended(actor):
+        return or_(*conditions)
     if Role.APPROVER in roles:
         conditions.append(Loan.status.in_(OPEN_STATUSES))
     if Role.CUSTODIAN in roles:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vault import policy
+from vault.config.settings import Settings
 from vault.core.actions import Action
 from vault.models import Loan, LoanStatus, User
 from vault.policy import loans as rules
@@ -112,8 +113,13 @@ def approve_act(rt: Runtime, actor: User, loan: Loan) -> Act:
     return act(actor, Action.LOAN_APPROVE, loan, **approval_context(rt, loan))
 
 
-def release_act(actor: User, loan: Loan) -> Act:
-    return act(actor, Action.LOAN_RELEASE, loan)
+def release_context(settings: Settings, loan: Loan) -> dict[str, Any]:
+    """What `loans.release` asks the policy with, so a release reported open is one it will not refuse."""
+    return {"rule": settings.grade(loan.document.grade), "departure_mode": settings.departure.on_notice}
+
+
+def release_act(rt: Runtime, actor: User, loan: Loan) -> Act:
+    return act(actor, Action.LOAN_RELEASE, loan, **release_context(rt.settings, loan))
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,7 @@ def acts(rt: Runtime, actor: User, loan: Loan) -> Acts:
     return Acts(
         approve=approve_act(rt, actor, loan),
         reject=act(actor, Action.LOAN_REJECT, loan, decided=decided),
-        release=release_act(actor, loan),
+        release=release_act(rt, actor, loan),
         return_loan=act(actor, Action.LOAN_RETURN, loan),
         revoke=act(actor, Action.LOAN_REVOKE, loan),
         withdraw=act(actor, Action.LOAN_WITHDRAW, loan),

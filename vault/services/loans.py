@@ -439,10 +439,13 @@ def release(rt: Runtime, session: Session, actor: User, loan: Loan, *, ctx: Acce
     """A custodian hands out an approved grade-3 loan; its days run from now.
 
     Raises:
-        policy.Denied: `separation_of_duties` (borrower, compiler or an approver of it), `invalid_state`.
+        policy.Denied: `separation_of_duties` (borrower, compiler or an approver of it), `invalid_state`,
+            `not_the_custodian`, `borrower_inactive`; `departing_refused` or `approvals_missing` when the
+            borrower has given notice since the approval.
     """
     _lock(session, loan)
-    policy.require(actor, Action.LOAN_RELEASE, loan, audit=targets(loan))
+    policy.require(actor, Action.LOAN_RELEASE, loan, rule=rt.settings.grade(loan.document.grade),
+                   departure_mode=rt.settings.departure.on_notice, audit=targets(loan))
     now = utcnow()
     loan.status = LoanStatus.ACTIVE
     loan.released_by_id = actor.id
@@ -548,12 +551,16 @@ class QuotaOverrides:
     personal: list[tuple[QuotaUsage, Document, User]]  # by title, then user name
 
 
-def quota_overrides(session: Session) -> QuotaOverrides:
-    """The overrides custodians keep an eye on (the custody page and the API list the same ones)."""
-    documents = session.scalars(select(Document).where(Document.view_quota.is_not(None)).order_by(Document.title))
+def quota_overrides(session: Session, actor: User) -> QuotaOverrides:
+    """The overrides custodians keep an eye on (the custody page and the API list the same ones): those of
+    the documents the actor sees, which are the ones they could change; a title of another customer's file
+    is need to know like the file itself."""
+    seen = policy.visible_documents(actor)
+    documents = session.scalars(select(Document).where(Document.view_quota.is_not(None), seen)
+                                .order_by(Document.title))
     personal = session.execute(
         select(QuotaUsage, Document, User).join(Document, Document.id == QuotaUsage.document_id)
-        .join(User, User.id == QuotaUsage.user_id).where(QuotaUsage.view_quota.is_not(None))
+        .join(User, User.id == QuotaUsage.user_id).where(QuotaUsage.view_quota.is_not(None), seen)
         .order_by(Document.title, User.username))
     return QuotaOverrides(documents=list(documents),
                           personal=[(usage, document, user) for usage, document, user in personal])

@@ -32,7 +32,7 @@ from vault.models import (
     User,
 )
 from vault.runtime import Runtime
-from vault.services import quota, rotation, upkeep
+from vault.services import loan_context, quota, rotation, upkeep
 
 # Lists of files show their type, the latest version's: loaded with the loans, not one query per row.
 _WITH_FILE = selectinload(Loan.document).selectinload(Document.versions)
@@ -107,7 +107,9 @@ def _releases(session: Session, actor: User) -> list[Loan]:
                            Loan.kind == LoanKind.LOAN, Loan.release_required.is_(True))
         .options(selectinload(Loan.decisions), _WITH_FILE, selectinload(Loan.borrower))
         .order_by(Loan.approved_at, Loan.id))
-    return [loan for loan in approved if policy.authorize(actor, Action.LOAN_RELEASE, loan)]
+    settings = quota.settings_of(session)
+    return [loan for loan in approved
+            if policy.authorize(actor, Action.LOAN_RELEASE, loan, **loan_context.release_context(settings, loan))]
 
 
 def _handovers(session: Session, actor: User) -> list[HandoverItem]:
