@@ -98,6 +98,7 @@ LABELS: dict[str, _Table] = {
         "audit": lambda: pgettext("audit group", "audit"),
         "auth": lambda: pgettext("audit group", "auth"),
         "backup": lambda: pgettext("audit group", "backup"),
+        "command": lambda: pgettext("audit group", "command"),
         "content": lambda: pgettext("audit group", "content"),
         "customer": lambda: pgettext("audit group", "customer"),
         "departure": lambda: pgettext("audit group", "departure"),
