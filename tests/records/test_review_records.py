@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from tests.conftest import login
 from tests.support.factories import make_customer
 from vault.core.context import AccessContext
+from vault.core.errors import ServiceError
 from vault.models import AuditEvent, CustomerAccess, Role, Segment
 from vault.services import records
 
@@ -60,3 +61,28 @@ def test_a_customer_page_answered_with_a_form_error_still_records_the_read(clien
         assert session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action.in_(["customer:reveal", "customer:log", "customer:edit"]),
             AuditEvent.actor_id.isnot(None))) == 0
+
+
+def test_record_text_the_databases_cannot_hold_is_refused():
+    """An unpaired surrogate (JSON can carry one, `"\\ud800"`) in any field is bad input, not a crash."""
+    for values in ({"city": "Ham\ud800burg"}, {"notes": "x\udfff"}, {"terms": {"pay\ud800": "30"}},
+                   {"terms": {"payment": "3\ud800"}}, {"contacts": [{"name": "Jana\ud800"}]},
+                   {"contacts": [{"name": "Jana", "messaging": {"tele\ud800": "@j"}}]},
+                   {"contacts": [{"name": "Jana", "preferences": "mornings\ud800"}]}):
+        with pytest.raises(ServiceError) as refused:
+            records.clean_changes(values)
+        assert refused.value.code == "invalid_record", values
+    assert records.clean_changes({"city": "München 😀"}) == {"city": "München 😀"}
+
+
+def test_a_diff_masks_a_messaging_id_whatever_its_service_is_called():
+    """Messaging services are named by the person typing them: one called "role", "name" or "phones" is
+    still a messaging ID in the history's diff (first character only), never shown as a job title is."""
+    before = {"facts": dict.fromkeys(records.FACTS, ""), "contacts": [], "terms": {}, "notes": ""}
+    handles = {"role": "jana.novak.77", "name": "Jana Novak", "phones": "+49 170 5550196", "emails": "jana@x.example"}
+    after = {**before, "contacts": [{"name": "Jana Novak", "role": "Buyer", "phones": [], "emails": [],
+                                     "messaging": handles, "birthday": "", "preferences": ""}]}
+    changes = {c.field: c.after for c in records.diff(before, after)}
+    assert changes["contacts[0].role"] == "Buyer"
+    for service, handle in handles.items():
+        assert changes[f"contacts[0].messaging.{service}"] == handle[0] + "•••", service
