@@ -75,6 +75,9 @@ def mask_value(path: str, value: Any) -> Any:
         return value
     leaf = path.rsplit(".", 1)[-1]
     if path.startswith("contacts"):
+        if ".messaging." in path:
+            # The service's name is typed by people: one called "role" or "phones" is still a handle.
+            return mask_handle(value)
         if leaf.startswith("phones"):
             return mask_phone(value)
         if leaf.startswith("emails"):
@@ -83,7 +86,7 @@ def mask_value(path: str, value: Any) -> Any:
             return mask_name(value)
         if leaf == "role":
             return value
-        return mask_handle(value) if ".messaging." in path or leaf.startswith("messaging") else HIDDEN
+        return HIDDEN
     if path.startswith(("terms", "notes")):
         return HIDDEN
     return value
