@@ -170,6 +170,10 @@ def read_customer(rt: Runtime, session: Session, actor: User, customer_id: int, 
         NotFound: no such customer, or one the actor does not see.
         policy.Denied: `access_suspended`.
     """
+    if actor.customers_suspended_at is not None:
+        # Before the row is looked for: the same refusal whether the id exists or not, so a suspended
+        # person cannot tell customers from empty ids.
+        raise policy.Denied(policy.deny("access_suspended"), customer_id=customer_id)
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFound("customer", customer_id=customer_id)

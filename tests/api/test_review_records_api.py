@@ -1,0 +1,46 @@
+"""Review of the customer record through the API: text no database can hold is a 422, and a person whose
+customer access is suspended cannot tell an existing customer from a missing one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.api.conftest import assert_error, events
+from vault.models import Customer, User
+
+
+def test_record_text_with_an_unpaired_surrogate_is_a_422_and_changes_nothing(api: Any, rt: Any) -> None:
+    customer_id = api.customer("Nordlicht Handel", owner="bob", shared=False)
+    for body in ('{"city": "Ham\\ud800burg"}', '{"notes": "x\\udfff"}', '{"terms": {"pay\\ud800": "30"}}',
+                 '{"contacts": [{"name": "Jana", "messaging": {"tele\\ud800": "@j"}}]}'):
+        answer = api.call("PATCH", f"/api/v1/customers/{customer_id}", "bob", data=body,
+                          headers={"Content-Type": "application/json"})
+        assert_error(answer, 422, "invalid_request")
+        assert "valid Unicode" in json.dumps(answer.get_json()["fields"]), body
+    assert events(rt, "customer:edit") == []
+    saved = api.call("PATCH", f"/api/v1/customers/{customer_id}", "bob", json={"city": "München 😀"})
+    assert saved.status_code == 200 and saved.get_json()["city"] == "München 😀"
+
+
+def test_a_suspended_person_gets_the_same_answer_for_a_customer_that_exists_and_one_that_does_not(
+        api: Any, rt: Any) -> None:
+    customer_id = api.customer("Nordlicht Handel", owner="bob", shared=False)
+    with rt.db.session() as session:
+        missing = (session.scalar(select(Customer.id).order_by(Customer.id.desc()).limit(1)) or 0) + 1000
+        bob = session.scalar(select(User).where(User.username == "bob"))
+        bob.customers_suspended_at = bob.created_at
+        session.commit()
+    for path in ("", "/history", "/history/1"):
+        seen = api.get(f"/api/v1/customers/{customer_id}{path}", "bob")
+        unseen = api.get(f"/api/v1/customers/{missing}{path}", "bob")
+        assert (seen.status_code, seen.get_json()) == (unseen.status_code, unseen.get_json()), path
+        assert_error(unseen, 403, "access_suspended")
+    for ask in (customer_id, missing):
+        assert_error(api.post(f"/api/v1/customers/{ask}/reveal", "bob",
+                              json={"reason": "Renewal call", "place": "Office"}), 403, "access_suspended")
+    refused = events(rt, "customer:read", "denied") + events(rt, "customer:reveal", "denied")
+    assert {e.customer_id for e in refused} == {customer_id, missing}
+    assert events(rt, "customer:read") == [] and events(rt, "customer:reveal") == []
