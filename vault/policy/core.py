@@ -86,6 +86,7 @@ MESSAGES: dict[str, Any] = {
                                "customer to the pool."),
     "pool_segment": _l("You may not claim customers of this segment."),
     "pool_limit": _l("You already hold as many customers of this segment as allowed."),
+    "pool_departing": _l("People on notice take no customers from the pool."),
     "token_scope": _l("This token may only read; making changes (opening a view included) needs a write token."),
 }
 

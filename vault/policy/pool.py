@@ -7,6 +7,9 @@ claimant the owner, so the customer becomes visible to them by ownership (`polic
 - assign: a manager gives a pooled customer to someone below them in the chain (an approver to anyone),
   never to themselves, within that person's segment rights and limit;
 - release: the owner, anyone above the owner in the chain of managers, or an approver.
+Nobody on notice takes a customer from the pool, by a claim or an assignment, nor sees the pool's leads:
+their own customers are being handed over, and the pool must not refill their book (as rotation and the
+handover never give a customer to someone leaving).
 The service looks up the settings and the counts and hands them over as context, so the rules here
 stay pure decisions.
 """
@@ -18,17 +21,21 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from vault.core.actions import Action
-from vault.models import Customer, Role, User
+from vault.models import Customer, Role, User, UserStatus
 from vault.policy.core import Decision, allow, deny, object_rule
 from vault.policy.customers import manages
 
 
 def may_claim_segment(person: User, claim_roles: frozenset[str]) -> bool:
-    """Whether one of the person's roles is among those allowed to claim a segment."""
-    return bool({str(r) for r in person.role_set} & claim_roles)
+    """Whether one of the person's roles is among those allowed to claim a segment, and they are not on
+    notice."""
+    return person.status != UserStatus.DEPARTING and bool({str(r) for r in person.role_set} & claim_roles)
 
 
 def _segment_and_limit(person: User, context: dict[str, Any], yourself: bool) -> Decision | None:
+    if person.status == UserStatus.DEPARTING:
+        return deny("pool_departing", _l("People on notice take no customers from the pool.") if yourself else
+                    _l("This person is on notice and takes no customers from the pool."))
     if not may_claim_segment(person, frozenset(context.get("claim_roles", ()))):
         return deny("pool_segment", _l("You may not claim customers of this segment.") if yourself else
                     _l("This person may not hold customers of this segment from the pool."))

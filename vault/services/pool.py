@@ -207,7 +207,7 @@ def claim(rt: Runtime, session: Session, actor: User, customer_id: int, *, ctx: 
 
     Raises:
         policy.Denied: `not_permitted`, `pool_segment` (the actor's roles may not claim this segment),
-            `pool_limit` (they hold as many as allowed), `access_suspended`.
+            `pool_limit` (they hold as many as allowed), `pool_departing` (they are on notice), `access_suspended`.
             `not_in_pool` (it has an owner the actor sees: someone claimed it first).
         NotFound: no such customer, or one with an owner the actor does not see.
     """
@@ -234,7 +234,7 @@ def assign(rt: Runtime, session: Session, actor: User, customer_id: int, owner: 
 
     Raises:
         policy.Denied: `not_permitted`, `own_gain`, `not_gainers_manager`, `pool_segment`, `pool_limit`,
-            `not_in_pool`.
+            `pool_departing` (the person is on notice), `not_in_pool`.
         NotFound: no such customer, or one with an owner the actor does not see.
         ServiceError: `invalid_owner` (the person cannot own customers).
     """
