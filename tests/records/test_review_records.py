@@ -13,7 +13,7 @@ from tests.support.factories import make_customer
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
 from vault.models import AuditEvent, CustomerAccess, Role, Segment
-from vault.services import records
+from vault.services import masking, records
 
 PHONE = "+49 170 5550196"
 
@@ -86,3 +86,17 @@ def test_a_diff_masks_a_messaging_id_whatever_its_service_is_called():
     assert changes["contacts[0].role"] == "Buyer"
     for service, handle in handles.items():
         assert changes[f"contacts[0].messaging.{service}"] == handle[0] + "•••", service
+
+
+def test_a_masked_phone_number_always_hides_most_of_its_digits():
+    """Enough to recognise a number, never enough to dial it: a short number (an extension, a number
+    typed without its area code) keeps fewer of its digits, or none, so at least five stay hidden."""
+
+
+    assert masking.mask_phone("+49 170 5550196") == "+49 ••• ••• 96"  # the usual form, unchanged
+    assert masking.mask_phone("030 1234567") == "03 ••• ••• 67"
+    for number in ("4711", "+49 4711", "1234 56", "+1234 5678", "+7 12 34 56", "12345678"):
+        shown = masking.mask_phone(number)
+        digits = sum(ch.isdigit() for ch in number)
+        assert digits - sum(ch.isdigit() for ch in shown) >= 5 or not any(ch.isdigit() for ch in shown), (
+            number, shown)

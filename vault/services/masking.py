@@ -14,11 +14,17 @@ DOT = "•"
 HIDDEN = DOT * 3
 
 
+# At least this many digits of a number stay hidden: a short number (an extension, one typed without its
+# area code) shows fewer digits, or none, rather than all it has.
+MIN_HIDDEN_DIGITS = 5
+
+
 def mask_phone(phone: str) -> str:
-    """The country code (or first two digits) and the last two digits."""
+    """The country code (or first two digits) and the last two digits, as long as at least
+    `MIN_HIDDEN_DIGITS` stay hidden; else the last two only, or nothing."""
     text = " ".join(str(phone).split())
     digits = [ch for ch in text if ch.isdigit()]
-    if len(digits) < 4:
+    if len(digits) - 2 < MIN_HIDDEN_DIGITS:
         return HIDDEN
     if text.startswith("+"):
         head = text.split(" ", 1)[0] if " " in text else "+" + "".join(digits[:2])
@@ -26,6 +32,8 @@ def mask_phone(phone: str) -> str:
             head = "+" + "".join(digits[:2])
     else:
         head = "".join(digits[:2])
+    if len(digits) - 2 - sum(ch.isdigit() for ch in head) < MIN_HIDDEN_DIGITS:
+        return f"{HIDDEN} {HIDDEN} {''.join(digits[-2:])}"
     return f"{head} {HIDDEN} {HIDDEN} {''.join(digits[-2:])}"
 
 
