@@ -7,9 +7,9 @@ claimant the owner, so the customer becomes visible to them by ownership (`polic
 - assign: a manager gives a pooled customer to someone below them in the chain (an approver to anyone),
   never to themselves, within that person's segment rights and limit;
 - release: the owner, anyone above the owner in the chain of managers, or an approver.
-Nobody on notice takes a customer from the pool, by a claim or an assignment, nor sees the pool's leads:
-their own customers are being handed over, and the pool must not refill their book (as rotation and the
-handover never give a customer to someone leaving).
+Nobody on notice takes a customer from the pool, by a claim or an assignment, nor is shown the pool to
+claim from: their own customers are being handed over, and the pool must not refill their book (as
+rotation and the handover never give a customer to someone leaving).
 The service looks up the settings and the counts and hands them over as context, so the rules here
 stay pure decisions.
 """
