@@ -21,7 +21,17 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
-from vault.models import Customer, CustomerAccess, CustomerCoOwner, Role, RoleAssignment, Segment, User, utcnow
+from vault.models import (
+    Customer,
+    CustomerAccess,
+    CustomerCoOwner,
+    Role,
+    RoleAssignment,
+    Segment,
+    User,
+    UserStatus,
+    utcnow,
+)
 from vault.models.customers import name_key
 from vault.runtime import Runtime
 from vault.services import records
@@ -237,12 +247,14 @@ def get_for_assignment(session: Session, actor: User, customer_id: int) -> Custo
 
 
 def eligible_owner(user: User) -> None:
-    """Raise unless `user` may own customers: an active account manager (compiler or borrower).
+    """Raise unless `user` may be given a customer (as owner or co-owner): an active account manager
+    (compiler or borrower) who is not on notice (their customers are being handed over, as rotation and
+    the pool never give one to someone leaving).
 
     Raises:
         ServiceError: `invalid_owner`.
     """
-    if not user.can_sign_in or not (user.role_set & set(OWNER_ROLES)):
+    if not user.can_sign_in or user.status == UserStatus.DEPARTING or not (user.role_set & set(OWNER_ROLES)):
         raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
 
 
