@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
-from vault.models import Customer, User
+from vault.models import Customer, Role, User
 
 
 def test_record_text_with_an_unpaired_surrogate_is_a_422_and_changes_nothing(api: Any, rt: Any) -> None:
@@ -44,3 +44,24 @@ def test_a_suspended_person_gets_the_same_answer_for_a_customer_that_exists_and_
     refused = events(rt, "customer:read", "denied") + events(rt, "customer:reveal", "denied")
     assert {e.customer_id for e in refused} == {customer_id, missing}
     assert events(rt, "customer:read") == [] and events(rt, "customer:reveal") == []
+
+
+def test_the_answer_of_a_change_of_owner_names_the_new_owner(api: Any, rt: Any, users: Any) -> None:
+    """The customer an owner change, a release to the pool or a claim answers with is the customer as it
+    now is, not as the request first loaded it."""
+
+
+    users.make("max", Role.BORROWER)
+    customer_id = api.customer("Nordlicht Handel", owner="bea", shared=False)
+    with rt.db.session() as session:
+        max_id = session.scalar(select(User.id).where(User.username == "max"))
+        for person in session.scalars(select(User).where(User.username.in_(["bob", "bea"]))):
+            person.manager_id = max_id
+        session.commit()
+    moved = api.post(f"/api/v1/customers/{customer_id}/owner", "max", json={"owner": "bob"})
+    assert moved.status_code == 200 and moved.get_json()["owner"]["username"] == "bob"
+    released = api.post(f"/api/v1/customers/{customer_id}/release-to-pool", "max",
+                        json={"reason": "Moved to the northern region"})
+    assert released.status_code == 200 and released.get_json()["owner"] is None
+    claimed = api.post(f"/api/v1/pool/{customer_id}/claim", "bea")
+    assert claimed.status_code == 200 and claimed.get_json()["owner"]["username"] == "bea"

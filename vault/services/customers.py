@@ -283,7 +283,8 @@ def move_owner(rt: Runtime, session: Session, actor: User | None, customer: Cust
     previous = customer.owner_id
     if previous == owner.id:
         return previous
-    customer.owner_id = owner.id
+    customer.owner_id = owner.id  # the column's event restarts the tenure (`Customer.owner_since`)
+    customer.owner = owner  # and the relationship, so what answers the request names the new owner
     for co in list(customer.co_owners):
         if co.user_id == owner.id:  # the new owner is no longer a co-owner too
             customer.co_owners.remove(co)

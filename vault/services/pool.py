@@ -172,7 +172,8 @@ def _take(rt: Runtime, session: Session, customer: Customer, holder: User, *, ki
           assigned_by: User | None) -> PoolClaim:
     now = utcnow()
     _end_open_claims(session, customer.id, "moved", now)
-    customer.owner_id = holder.id
+    customer.owner_id = holder.id  # the column's event restarts the tenure (`Customer.owner_since`)
+    customer.owner = holder  # and the relationship, so what answers the request names the new owner
     for co in list(customer.co_owners):
         if co.user_id == holder.id:  # the new owner is no longer a co-owner too
             customer.co_owners.remove(co)
@@ -291,6 +292,7 @@ def release(rt: Runtime, session: Session, actor: User, customer_id: int, *, rea
 def _leave_to_pool(session: Session, customer: Customer, cause: str) -> None:
     _end_open_claims(session, customer.id, cause, utcnow())
     customer.owner_id = None
+    customer.owner = None  # the relationship too, so what answers the request shows no owner
     session.flush()
 
 
