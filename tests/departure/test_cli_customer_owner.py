@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 
-from tests.departure.conftest import run_cli
+from click.testing import CliRunner
+
+from tests.departure.conftest import cli_env, run_cli
+from vault.cli import cli
 from vault.core.context import operator_name
 from vault.models import Customer
 from vault.services import pool
@@ -59,5 +62,18 @@ def test_bad_input_is_a_clear_error_and_moves_nothing(rt, company, tmp_path):
         result = run_cli(rt, tmp_path, "customer", "owner", *args)
         assert result.exit_code != 0, args
         assert message in result.output, (args, result.output)
+    assert _owner(rt, vip) == company.ids["sam"]
+    assert company.events("customer:owner") == []
+
+
+def test_arguments_that_are_not_text_are_a_usage_error(rt, company, tmp_path):
+    """A shell argument in another encoding (bytes that are not UTF-8 reach Python as unpaired
+    surrogates) is a clear usage error naming the argument, not a database traceback."""
+    vip = company.customer("Vip Holdings", "vip")
+    for args, hint in ((("Vip\udcffHoldings", "tom"), "CUSTOMER"), (("Vip Holdings", "to\udcffm"), "USERNAME"),
+                       (("Vip Holdings", "tom", "--reason", "Team\udce9 change"), "--reason")):
+        result = CliRunner().invoke(cli, ["customer", "owner", *args], env=cli_env(rt, tmp_path))
+        assert result.exit_code == 2 and result.exception is not None, (args, result.output)
+        assert hint in result.output and "UTF-8" in result.output, (args, result.output)
     assert _owner(rt, vip) == company.ids["sam"]
     assert company.events("customer:owner") == []

@@ -52,9 +52,9 @@ def list_pool() -> Any:
 @operation("Claim a customer from the pool", tag="pool", response="Customer",
            description="The caller becomes the owner. Refused with `pool_segment` when the caller's roles may not "
                        "claim the customer's segment, `pool_limit` when they hold as many of that segment as the "
-                       "policy allows, and `not_in_pool` when someone else has it (a customer the caller does "
-                       "not see is 404). The claim lapses back to the pool after the policy's lapse days without "
-                       "a contact logged or a record update.")
+                       "policy allows, `person_departing` when they are on notice, and `not_in_pool` when someone "
+                       "else has it (a customer the caller does not see is 404). The claim lapses back to the "
+                       "pool after the policy's lapse days without a contact logged or a record update.")
 def claim(customer_id: int) -> Any:
     customer = pool_service.claim(runtime(), db_session(), auth.current(), customer_id, ctx=access_context())
     return jsonify(serializers.customer(customer))
@@ -64,7 +64,8 @@ def claim(customer_id: int) -> Any:
 @permission(Action.POOL_ASSIGN)
 @operation("Give a pooled customer to one of the caller's people", tag="pool", response="Customer", body=ASSIGN,
            description="A manager (for someone below them in the chain) or an approver; never to themselves. The "
-                       "person gets it as a claim: their segment rights and limit apply, and it lapses alike.")
+                       "person gets it as a claim: their segment rights and limit apply, and it lapses alike; "
+                       "nobody on notice gets one (`person_departing`).")
 def assign(customer_id: int) -> Any:
     values = ASSIGN.parse()
     session = db_session()

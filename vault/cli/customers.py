@@ -34,6 +34,16 @@ def find_customer(session: Session, text: str) -> Customer:
     return found
 
 
+def _is_text(value: str) -> bool:
+    """Whether an argument can be stored and compared as text: bytes that are not UTF-8 reach Python as
+    unpaired surrogates, which no database accepts."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @cli.group("customer")
 def customer_group() -> None:
     """One customer, as an operator on the server handles it (as the system; audited)."""
@@ -49,6 +59,10 @@ def owner(customer: str, username: str, reason: str) -> None:
     already owns it."""
     if len(reason) > 2000:
         raise click.BadParameter("at most 2000 characters", param_hint="--reason")
+    for value, hint in ((customer, "CUSTOMER"), (username, "USERNAME"), (reason, "--reason")):
+        if not _is_text(value):
+            raise click.BadParameter("must be text in UTF-8 (the shell passed bytes in another encoding)",
+                                     param_hint=hint)
     rt = open_runtime()
     with unit_of_work(rt) as session:
         found = find_customer(session, customer)

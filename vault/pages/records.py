@@ -33,7 +33,7 @@ from vault.services import letters, pool, records, upkeep
 from vault.services.records import RecordView
 from vault.web import auth
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, not_found_response, runtime
+from vault.web.pipeline import access_context, db_session, keep_work, not_found_response, runtime
 
 bp = Blueprint("records", __name__, url_prefix="/customers")
 
@@ -46,8 +46,14 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
                     edit_form: RecordForm | None = None, log_form: LogForm | None = None,
                     assignment: dict[str, Any] | None = None, status: int = 200) -> Any:
     """The customer page: facts, the record (masked unless `view` is a reveal's), the forms the actor may
-    use, and the files."""
+    use, and the files.
+
+    A form's error (`status` 400) still answers with this page, so the read that opened the customer
+    (`read_customer`: its audit record and its count for the early warning) stands with the error instead
+    of being rolled back with it; every caller has given back whatever else the request did."""
     session, actor, rt = db_session(), auth.current(), runtime()
+    if status >= 400:
+        keep_work()
     view = view or records.masked_view(rt, session, customer)
     if edit_form is None and _may(Action.CUSTOMER_EDIT, customer):
         edit_form = RecordForm(prefix="rec", formdata=None, data=dict(view.facts))

@@ -21,7 +21,17 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
-from vault.models import Customer, CustomerAccess, CustomerCoOwner, Role, RoleAssignment, Segment, User, utcnow
+from vault.models import (
+    Customer,
+    CustomerAccess,
+    CustomerCoOwner,
+    Role,
+    RoleAssignment,
+    Segment,
+    User,
+    UserStatus,
+    utcnow,
+)
 from vault.models.customers import name_key
 from vault.runtime import Runtime
 from vault.services import records
@@ -170,6 +180,10 @@ def read_customer(rt: Runtime, session: Session, actor: User, customer_id: int, 
         NotFound: no such customer, or one the actor does not see.
         policy.Denied: `access_suspended`.
     """
+    if actor.customers_suspended_at is not None:
+        # Before the row is looked for: the same refusal whether the id exists or not, so a suspended
+        # person cannot tell customers from empty ids.
+        raise policy.Denied(policy.deny("access_suspended"), customer_id=customer_id)
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFound("customer", customer_id=customer_id)
@@ -233,12 +247,14 @@ def get_for_assignment(session: Session, actor: User, customer_id: int) -> Custo
 
 
 def eligible_owner(user: User) -> None:
-    """Raise unless `user` may own customers: an active account manager (compiler or borrower).
+    """Raise unless `user` may be given a customer (as owner or co-owner): an active account manager
+    (compiler or borrower) who is not on notice (their customers are being handed over, as rotation and
+    the pool never give one to someone leaving).
 
     Raises:
         ServiceError: `invalid_owner`.
     """
-    if not user.can_sign_in or not (user.role_set & set(OWNER_ROLES)):
+    if not user.can_sign_in or user.status == UserStatus.DEPARTING or not (user.role_set & set(OWNER_ROLES)):
         raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
 
 
@@ -267,7 +283,8 @@ def move_owner(rt: Runtime, session: Session, actor: User | None, customer: Cust
     previous = customer.owner_id
     if previous == owner.id:
         return previous
-    customer.owner_id = owner.id
+    customer.owner_id = owner.id  # the column's event restarts the tenure (`Customer.owner_since`)
+    customer.owner = owner  # and the relationship, so what answers the request names the new owner
     for co in list(customer.co_owners):
         if co.user_id == owner.id:  # the new owner is no longer a co-owner too
             customer.co_owners.remove(co)

@@ -14,11 +14,17 @@ DOT = "•"
 HIDDEN = DOT * 3
 
 
+# At least this many digits of a number stay hidden: a short number (an extension, one typed without its
+# area code) shows fewer digits, or none, rather than all it has.
+MIN_HIDDEN_DIGITS = 5
+
+
 def mask_phone(phone: str) -> str:
-    """The country code (or first two digits) and the last two digits."""
+    """The country code (or first two digits) and the last two digits, as long as at least
+    `MIN_HIDDEN_DIGITS` stay hidden; else the last two only, or nothing."""
     text = " ".join(str(phone).split())
     digits = [ch for ch in text if ch.isdigit()]
-    if len(digits) < 4:
+    if len(digits) - 2 < MIN_HIDDEN_DIGITS:
         return HIDDEN
     if text.startswith("+"):
         head = text.split(" ", 1)[0] if " " in text else "+" + "".join(digits[:2])
@@ -26,6 +32,8 @@ def mask_phone(phone: str) -> str:
             head = "+" + "".join(digits[:2])
     else:
         head = "".join(digits[:2])
+    if len(digits) - 2 - sum(ch.isdigit() for ch in head) < MIN_HIDDEN_DIGITS:
+        return f"{HIDDEN} {HIDDEN} {''.join(digits[-2:])}"
     return f"{head} {HIDDEN} {HIDDEN} {''.join(digits[-2:])}"
 
 
@@ -75,6 +83,9 @@ def mask_value(path: str, value: Any) -> Any:
         return value
     leaf = path.rsplit(".", 1)[-1]
     if path.startswith("contacts"):
+        if ".messaging." in path:
+            # The service's name is typed by people: one called "role" or "phones" is still a handle.
+            return mask_handle(value)
         if leaf.startswith("phones"):
             return mask_phone(value)
         if leaf.startswith("emails"):
@@ -83,7 +94,7 @@ def mask_value(path: str, value: Any) -> Any:
             return mask_name(value)
         if leaf == "role":
             return value
-        return mask_handle(value) if ".messaging." in path or leaf.startswith("messaging") else HIDDEN
+        return HIDDEN
     if path.startswith(("terms", "notes")):
         return HIDDEN
     return value

@@ -173,7 +173,8 @@ def _take(rt: Runtime, session: Session, customer: Customer, holder: User, *, ki
           assigned_by: User | None) -> PoolClaim:
     now = utcnow()
     _end_open_claims(session, customer.id, "moved", now)
-    customer.owner_id = holder.id
+    customer.owner_id = holder.id  # the column's event restarts the tenure (`Customer.owner_since`)
+    customer.owner = holder  # and the relationship, so what answers the request names the new owner
     for co in list(customer.co_owners):
         if co.user_id == holder.id:  # the new owner is no longer a co-owner too
             customer.co_owners.remove(co)
@@ -208,7 +209,7 @@ def claim(rt: Runtime, session: Session, actor: User, customer_id: int, *, ctx: 
 
     Raises:
         policy.Denied: `not_permitted`, `pool_segment` (the actor's roles may not claim this segment),
-            `pool_limit` (they hold as many as allowed), `access_suspended`.
+            `pool_limit` (they hold as many as allowed), `person_departing` (they are on notice), `access_suspended`.
             `not_in_pool` (it has an owner the actor sees: someone claimed it first).
         NotFound: no such customer, or one with an owner the actor does not see.
     """
@@ -235,7 +236,7 @@ def assign(rt: Runtime, session: Session, actor: User, customer_id: int, owner: 
 
     Raises:
         policy.Denied: `not_permitted`, `own_gain`, `not_gainers_manager`, `pool_segment`, `pool_limit`,
-            `not_in_pool`.
+            `person_departing` (the person is on notice), `not_in_pool`.
         NotFound: no such customer, or one with an owner the actor does not see.
         ServiceError: `invalid_owner` (the person cannot own customers).
     """
@@ -292,6 +293,7 @@ def release(rt: Runtime, session: Session, actor: User, customer_id: int, *, rea
 def _leave_to_pool(session: Session, customer: Customer, cause: str) -> None:
     _end_open_claims(session, customer.id, cause, utcnow())
     customer.owner_id = None
+    customer.owner = None  # the relationship too, so what answers the request shows no owner
     session.flush()
 
 

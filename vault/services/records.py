@@ -76,6 +76,9 @@ def _text(value: Any, field_name: str, limit: int, *, lines: bool = False) -> st
     allowed = {"\n", "\r", "\t"} if lines else set()
     if any(unicodedata.category(ch) in {"Cc", "Cf"} and ch not in allowed for ch in text):
         raise _bad(field_name, "cannot contain control characters")
+    if any(unicodedata.category(ch) == "Cs" for ch in text):
+        # A JSON body can carry an unpaired surrogate; no database (nor the sealing) can store one.
+        raise _bad(field_name, "must be valid Unicode text")
     if len(text) > limit:
         raise _bad(field_name, f"has at most {limit} characters")
     return text
