@@ -54,3 +54,26 @@ def test_nobody_gives_a_customer_to_a_person_on_notice(api: Any, rt: Any, users:
     shown = api.get(f"/api/v1/customers/{customer_id}", "bea").get_json()
     assert shown["owner"]["username"] == "bea" and shown["co_owners"] == []
     assert events(rt, "customer:owner") == [] and events(rt, "customer:co_owner_add") == []
+
+
+def test_nobody_on_notice_is_made_the_owner_of_a_new_customer(api: Any, rt: Any, users: Any) -> None:
+    """Creating a customer gives it an owner (its creator by default): someone on notice would gain one
+    outside the handover, left to them after their last day. Refused `person_departing`, nothing created;
+    a new lead for the shared pool, or one for a colleague, is still theirs to enter."""
+    users.make("cleo", Role.COMPILER)
+    with rt.db.session() as session:
+        for name in ("cleo", "bob"):
+            departures.start_departure(rt, session, None, session.query(User).filter_by(username=name).one(),
+                                       last_day=(utcnow() + timedelta(days=20)).date(), successor=None,
+                                       ctx=AccessContext.cli())
+        session.commit()
+    assert_error(api.post("/api/v1/customers", "cleo", json={"name": "Fresh Lead", "segment": "key"}), 403,
+                 "person_departing")
+    assert_error(api.post("/api/v1/customers", "carl", json={"name": "Fresh Lead", "segment": "key", "owner": "bob"}),
+                 403, "person_departing")
+    assert events(rt, "customer:create") == []
+    assert len(events(rt, "customer:create", "denied")) == 2
+    pooled_lead = api.post("/api/v1/customers", "cleo", json={"name": "Fresh Lead", "segment": "key", "pool": True})
+    assert pooled_lead.status_code == 201, pooled_lead.get_json()
+    assert api.post("/api/v1/customers", "cleo", json={"name": "Other Lead", "segment": "key",
+                                                       "owner": "carl"}).status_code == 201

@@ -163,13 +163,14 @@ def test_several_quotas_used_up_in_a_day(rt, company):
 def test_a_person_on_notice_touching_important_files(rt, company):
     plain = company.document(company.customer("Acme"), grade=1)
     graded = company.document(company.customer("Bolt"), grade=2)
+    core = company.customer("Core")  # given before the notice: nobody on notice gains a customer
     loan_id = company.loan(graded)
     _start(rt, company)
     company.view(plain)
     assert company.rules() == ["notice"]
     company.view(graded)
     assert company.rules() == ["departing_access", "notice"]
-    other = company.document(company.customer("Core"), grade=3)
+    other = company.document(core, grade=3)
     company.request(other)
     alert = next(a for a in company.alerts() if a.rule == "departing_access")
     assert alert.occurrences == 2 and sorted(alert.evidence["grades"]) == [2, 3]

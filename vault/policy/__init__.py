@@ -34,6 +34,7 @@ from vault.policy.core import (
     message_for,
     require,
 )
+from vault.policy.customers import new_owner_problem
 from vault.policy.roles import role_conflict
 from vault.policy.visibility import (
     visibility_values,
@@ -54,6 +55,7 @@ __all__ = [
     "authorize",
     "deny",
     "message_for",
+    "new_owner_problem",
     "require",
     "role_conflict",
     "visibility_values",

@@ -38,6 +38,12 @@ def on_notice(person: User | None) -> bool:
     return person is not None and person.status == UserStatus.DEPARTING
 
 
+def new_owner_problem(owner: User | None) -> Decision:
+    """Whether a new customer may be given `owner` (its creator by default): never someone on notice, who
+    would gain a customer outside their handover, left to them after their last day."""
+    return deny("person_departing") if on_notice(owner) else allow()
+
+
 def manages(actor: User, person: User | None) -> bool:
     """Whether `actor` is above `person` in the chain of managers (a cycle stops the walk)."""
     seen: set[int] = set()

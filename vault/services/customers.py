@@ -84,7 +84,7 @@ def create_customer(
     record (`vault.services.records.first_version`), never kept in clear.
 
     Raises:
-        policy.Denied: the actor may not create customers.
+        policy.Denied: the actor may not create customers; `person_departing` when the owner is on notice.
         ServiceError: bad name, segment, owner or notes (`invalid_record`); Conflict when the name is taken.
     """
     policy.require(actor, Action.CUSTOMER_CREATE)
@@ -96,6 +96,9 @@ def create_customer(
     if to_pool and owner is not None:
         raise ServiceError("invalid_owner", _l("A new lead for the shared pool has no owner."))
     owner = None if to_pool else owner or actor
+    refused = policy.new_owner_problem(owner)
+    if not refused:
+        raise policy.Denied(refused, action=Action.CUSTOMER_CREATE, subject_user_id=owner.id if owner else None)
     if owner is not None and (not owner.can_sign_in or not (owner.role_set & set(OWNER_ROLES))):
         raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
     if find_by_name(session, name) is not None:
