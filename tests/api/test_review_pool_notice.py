@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from tests.api.conftest import assert_error, events
+from tests.conftest import login
 from tests.pool.scene import owner_of, pooled
 from vault.core.context import AccessContext
 from vault.models import Role, Segment, User, utcnow
@@ -77,3 +78,17 @@ def test_nobody_on_notice_is_made_the_owner_of_a_new_customer(api: Any, rt: Any,
     assert pooled_lead.status_code == 201, pooled_lead.get_json()
     assert api.post("/api/v1/customers", "cleo", json={"name": "Other Lead", "segment": "key",
                                                        "owner": "carl"}).status_code == 201
+
+
+def test_the_pages_offer_nobody_on_notice_to_own_a_customer(api: Any, rt: Any, app: Any) -> None:
+    """The new-customer form's owners (and so the owner, co-owner and pool-assignment choices, which share
+    the list) leave out people on notice, whom choosing would only get the refusal."""
+    with rt.db.session() as session:
+        departures.start_departure(rt, session, None, session.query(User).filter_by(username="bob").one(),
+                                   last_day=(utcnow() + timedelta(days=20)).date(), successor=None,
+                                   ctx=AccessContext.cli())
+        session.commit()
+    browser = app.test_client()
+    login(browser, "carl")
+    form = browser.get("/customers/new").get_data(as_text=True)
+    assert "(bea)" in form and "(bob)" not in form

@@ -55,12 +55,13 @@ def clean_name(name: str | None) -> str:
 
 
 def owner_choices(session: Session) -> list[User]:
-    """Active people who can own a customer relationship."""
+    """Active people who can be given a customer relationship (never someone on notice, whom the policy
+    would refuse it: `policy.new_owner_problem`)."""
     users = session.scalars(
         select(User).join(RoleAssignment, RoleAssignment.user_id == User.id)
         .where(RoleAssignment.role.in_(OWNER_ROLES)).distinct().order_by(User.display_name)
     )
-    return [u for u in users if u.can_sign_in]
+    return [u for u in users if u.can_sign_in and policy.new_owner_problem(u)]
 
 
 def find_by_name(session: Session, name: str) -> Customer | None:
