@@ -4,12 +4,15 @@ customer access is suspended cannot tell an existing customer from a missing one
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
+from vault.core.context import AccessContext
 from vault.models import Customer, Role, User
+from vault.services import departures
 
 
 def test_record_text_with_an_unpaired_surrogate_is_a_422_and_changes_nothing(api: Any, rt: Any) -> None:
@@ -65,3 +68,29 @@ def test_the_answer_of_a_change_of_owner_names_the_new_owner(api: Any, rt: Any, 
     assert released.status_code == 200 and released.get_json()["owner"] is None
     claimed = api.post(f"/api/v1/pool/{customer_id}/claim", "bea")
     assert claimed.status_code == 200 and claimed.get_json()["owner"]["username"] == "bea"
+
+
+def test_a_person_on_notice_no_longer_edits_their_customers_records(api: Any, rt: Any) -> None:
+    """Until the last day the leaver still works their customers, and could rewrite a record on the way
+    out: the main contact's e-mail changed to their own, so the letter introducing the successor, and
+    whatever follows, reaches them instead of the customer. Edits (a confirmation too) are refused
+    `editor_departing` and recorded; the contact log stays theirs; a colleague still edits."""
+    customer_id = api.customer("Nordlicht Handel", owner="bob", shared=False)
+    with rt.db.session() as session:
+        bob = session.scalars(select(User).where(User.username == "bob")).one()
+        departures.start_departure(rt, session, None, bob, last_day=departures.today(rt.settings) + timedelta(days=20),
+                                   successor=None, ctx=AccessContext.cli())
+        session.commit()
+    before = api.get(f"/api/v1/customers/{customer_id}", "bob").get_json()
+    for body in ({"contacts": [{"name": "Jana", "emails": ["bob.private@example.org"], "main": True}]},
+                 {"city": "Elsewhere"}, {}):
+        assert_error(api.call("PATCH", f"/api/v1/customers/{customer_id}", "bob", json=body), 403,
+                     "editor_departing")
+    assert events(rt, "customer:edit") == [] and events(rt, "customer:confirm") == []
+    assert len(events(rt, "customer:edit", "denied")) == 3
+    assert api.get(f"/api/v1/customers/{customer_id}", "bob").get_json() == before
+    logged = api.post(f"/api/v1/customers/{customer_id}/log", "bob",
+                      json={"happened_on": departures.today(rt.settings).isoformat(), "channel": "call",
+                            "contact": "Jana", "topic": "Handing over to my successor", "result": "", "next_step": "",
+                            "verification": False})
+    assert logged.status_code == 201, logged.get_json()

@@ -3,7 +3,7 @@
 Seeing a customer (`policy.visibility`) is the floor for all of them: a customer the actor does not see
 is "not found" whatever they ask. Above it:
 - reveal: anyone who sees the customer, within their quotas (the service spends them);
-- edit: the owner and the co-owners, who answer for the record;
+- edit: the owner and the co-owners, who answer for the record, unless they are on notice;
 - history (old versions with their diffs): the owner, the co-owners and everyone above one of them in
   the chain of managers, who check the file;
 - contact log: the people working the customer (owner, co-owners, their managers, who log verification
@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+
 from vault.core.actions import Action
 from vault.models import Customer, User
 from vault.policy.core import Decision, allow, deny, object_rule
-from vault.policy.customers import manages
+from vault.policy.customers import manages, on_notice
 from vault.policy.visibility import customer_visible
 
 
@@ -35,10 +37,18 @@ def _reveal(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
 @object_rule(Action.CUSTOMER_EDIT)
 def _edit(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """Never by someone on notice: on the way out a record could be rewritten (the main contact's address
+    turned into the leaver's own, so the letter introducing the successor reaches them); they still log
+    their contacts, and the new owner keeps the record."""
     seen = customer_visible(actor, target)
     if not seen:
         return seen
-    return allow() if target.worked_by(actor.id) else deny("not_owner")
+    if not target.worked_by(actor.id):
+        return deny("not_owner")
+    if on_notice(actor):
+        return deny("editor_departing", _l("You have given notice: your customers' records stay as they are for "
+                                           "their new owner. Log your contacts with them instead."))
+    return allow()
 
 
 @object_rule(Action.CUSTOMER_HISTORY)
