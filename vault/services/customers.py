@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
@@ -29,7 +30,6 @@ from vault.models import (
     RoleAssignment,
     Segment,
     User,
-    UserStatus,
     utcnow,
 )
 from vault.models.customers import name_key
@@ -164,9 +164,9 @@ def list_customers(rt: Runtime, session: Session, actor: User, *, query: str = "
     return CustomerPage(customers=customers, total=total, page=page, pages=pages)
 
 
-def _not_suspended(actor: User) -> None:
+def _not_suspended(actor: User, **audit: Any) -> None:
     if actor.customers_suspended_at is not None:
-        raise policy.Denied(policy.deny("access_suspended"))
+        raise policy.Denied(policy.deny("access_suspended"), **audit)
 
 
 def _accessed(rt: Runtime, session: Session, actor: User, ids: list[int], kind: str) -> None:
@@ -184,10 +184,9 @@ def read_customer(rt: Runtime, session: Session, actor: User, customer_id: int, 
         NotFound: no such customer, or one the actor does not see.
         policy.Denied: `access_suspended`.
     """
-    if actor.customers_suspended_at is not None:
-        # Before the row is looked for: the same refusal whether the id exists or not, so a suspended
-        # person cannot tell customers from empty ids.
-        raise policy.Denied(policy.deny("access_suspended"), customer_id=customer_id)
+    # Before the row is looked for: the same refusal whether the id exists or not, so a suspended person
+    # cannot tell customers from empty ids.
+    _not_suspended(actor, customer_id=customer_id)
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFound("customer", customer_id=customer_id)
@@ -258,7 +257,7 @@ def eligible_owner(user: User) -> None:
     Raises:
         ServiceError: `invalid_owner`.
     """
-    if not user.can_sign_in or user.status == UserStatus.DEPARTING or not (user.role_set & set(OWNER_ROLES)):
+    if not user.can_sign_in or not policy.new_owner_problem(user) or not (user.role_set & set(OWNER_ROLES)):
         raise ServiceError("invalid_owner", _l("The owner must be an active account manager (compiler or borrower)."))
 
 
