@@ -7,7 +7,13 @@ import io
 import pytest
 
 from tests.api.conftest import PDF, assert_error, events
-from vault.models import Role
+from tests.rendering.inputs import pdf_bytes
+from tests.support.write_lock import WatchedRenderer
+from vault.models import Document, Role
+from vault.rendering import PageRenderer
+from vault.services import renditions
+
+TWO_PAGES = pdf_bytes(2)
 
 
 @pytest.fixture
@@ -129,3 +135,21 @@ def test_documents_are_404_when_missing_or_not_an_int(api):
     assert_error(api.get("/api/v1/documents/12345", "bob"), 404, "not_found")
     assert_error(api.get("/api/v1/documents/1.5", "bob"), 404, "not_found")
     assert_error(api.post("/api/v1/documents/12345/versions", "carl", **_form()), 404, "not_found")
+
+
+def test_an_upload_reads_and_draws_outside_any_transaction(api, rt):
+    """The API's upload and new version let their request's transaction go once allowed: on SQLite a
+    transaction holds the write lock, and the body's arrival and the drawing of its pages would make every
+    other writer wait for them."""
+    watcher = WatchedRenderer(renditions.set_renderer(PageRenderer()), rt, [])
+    renditions.set_renderer(watcher)
+    try:
+        customer_id = api.customer()
+        document_id = api.upload(customer_id, content=TWO_PAGES)
+        response = api.post(f"/api/v1/documents/{document_id}/versions", "carl", **_form(TWO_PAGES, "v2.pdf"))
+        assert response.status_code == 201
+    finally:
+        renditions.set_renderer(watcher.inner)
+    assert [free for _writes, free in watcher.seen] == [True] * 6  # before drawing, and before each page
+    with rt.db.session() as session:
+        assert [(v.number, v.page_count) for v in session.get(Document, document_id).versions] == [(1, 2), (2, 2)]

@@ -116,14 +116,16 @@ class Company:
         return session.scalar(select(User).where(User.username == username))
 
     def upload(self, username: str = "cora", *, data: bytes | None = None, name: str = "dossier.pdf",
-               title: str = "Dossier", grade: int = 2, custodian: str | None = None, stream: Any = None) -> int:
+               title: str = "Dossier", grade: int = 2, custodian: str | None = None, stream: Any = None,
+               let_go: Any = None) -> int:
         with self.rt.db.session() as session:
             customer = session.get(Customer, self.customer_id)
             keeper = self.user(session, custodian) if custodian else None
             document = documents.upload_document(
                 self.rt, session, self.user(session, username), customer, title=title, grade=grade,
                 stream=stream if stream is not None else io.BytesIO(data if data is not None else pdf_bytes()),
-                filename=name, content_type="application/octet-stream", ctx=CTX, custodian=keeper)
+                filename=name, content_type="application/octet-stream", ctx=CTX, custodian=keeper,
+                let_go=let_go and (lambda: let_go(session)))
             return document.id
 
 

@@ -19,7 +19,11 @@ from tests.documents.conftest import (
     text_bytes,
     zip_bytes,
 )
+from tests.rendering.inputs import pdf_bytes as pages_pdf
+from tests.support.write_lock import WatchedRenderer
 from vault.models import Customer, Document
+from vault.rendering import PageRenderer
+from vault.services import renditions
 
 
 def _upload(client, token, customer_id, *, data=None, name="dossier.pdf", title="Dossier", grade="2", custodian="0"):
@@ -96,8 +100,16 @@ def test_upload_through_the_form(client, rt, company):
     assert f'<option selected value="{company.customer_id}">' in form
     assert "Kate (kate)" in form  # custodians offered; the compiler is not
     assert "Cora (cora)" not in form
-    response = _upload(client, token, company.customer_id, title="Terms & conditions", grade="3")
+    # The form lets the request's transaction go before the file is read and drawn (on SQLite it holds the
+    # write lock every other writer waits for).
+    watcher = WatchedRenderer(renditions.set_renderer(PageRenderer()), rt, [])
+    renditions.set_renderer(watcher)
+    try:
+        response = _upload(client, token, company.customer_id, title="Terms & conditions", grade="3")
+    finally:
+        renditions.set_renderer(watcher.inner)
     assert response.status_code == 302
+    assert watcher.seen and all(free for _writes, free in watcher.seen)
     with rt.db.session() as session:
         document = session.scalar(select(Document))
         assert (document.title, document.grade, document.compiler.username) == ("Terms & conditions", 3, "cora")
@@ -113,10 +125,15 @@ def test_upload_through_the_form(client, rt, company):
     assert 'class="grade grade-3"' in customer_page
     assert "% customer dossier" not in customer_page  # metadata only, never content
 
-    response = client.post(f"/documents/{document.id}/versions", data={
-        "csrf_token": token, "file": (io.BytesIO(pdf_bytes(b"v2")), "dossier-v2.pdf")},
-        content_type="multipart/form-data")
+    renditions.set_renderer(watcher)
+    try:
+        response = client.post(f"/documents/{document.id}/versions", data={
+            "csrf_token": token, "file": (io.BytesIO(pages_pdf(2)), "dossier-v2.pdf")},
+            content_type="multipart/form-data")
+    finally:
+        renditions.set_renderer(watcher.inner)
     assert response.status_code == 302
+    assert len(watcher.seen) > 3 and all(free for _writes, free in watcher.seen)
     assert "dossier-v2.pdf" in client.get(f"/documents/{document.id}").get_data(as_text=True)
     assert row_counts(rt) == (1, 2)
 

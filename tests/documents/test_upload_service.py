@@ -9,7 +9,7 @@ import json
 import tracemalloc
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 
 from crypto import DecryptionError, ciphertext_size
 from storage import StorageUnavailable
@@ -26,10 +26,16 @@ from tests.documents.conftest import (
     text_bytes,
     zip_bytes,
 )
+from tests.rendering.inputs import pdf_bytes as pages_pdf
+from tests.support.write_lock import WatchedRenderer
 from vault import policy
 from vault.core.errors import NotFound, ServiceError
+from vault.db import unit_of_work
 from vault.models import Customer, CustomerCoOwner, Document, DocumentVersion
-from vault.services import documents
+from vault.rendering import PageRenderer
+from vault.services import documents, renditions
+
+THREE_PAGES = pages_pdf(3)
 
 
 def _version(rt, document_id, number=1):
@@ -323,3 +329,34 @@ def test_memory_stays_flat_in_the_size_of_the_upload(rt, company):
         for chunk in chunks:
             total += len(chunk)
     assert total == size
+
+
+def test_pages_are_drawn_before_the_upload_writes_anything(rt, company):
+    """Drawing the pages is most of an upload's time: drawn inside the upload's transaction, on SQLite every
+    other writer (every view, every sign-in) waited on the write lock for the whole rendition. The caller
+    lets its transaction go (`let_go`) once the upload is allowed; the upload writes nothing before its
+    pages are drawn."""
+    writes: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    watcher = WatchedRenderer(renditions.set_renderer(PageRenderer()), rt, writes)
+    renditions.set_renderer(watcher)
+    event.listen(rt.db.engine, "before_cursor_execute", record)
+    try:
+        document_id = company.upload("cora", data=THREE_PAGES, name="plan.pdf", let_go=unit_of_work.commit)
+        first = len(writes)
+        with rt.db.session() as session:
+            document = session.get(Document, document_id)
+            documents.add_version(rt, session, company.user(session, "cora"), document,
+                                  stream=io.BytesIO(THREE_PAGES), filename="plan v2.pdf", content_type=None,
+                                  ctx=CTX, let_go=lambda: unit_of_work.commit(session))
+    finally:
+        event.remove(rt.db.engine, "before_cursor_execute", record)
+        renditions.set_renderer(watcher.inner)
+    # Before drawing and before each of the 3 pages: nothing written yet by this upload, no lock held.
+    assert first > 0
+    assert watcher.seen == [(0, True)] * 4 + [(first, True)] * 4
+    assert _version(rt, document_id, 1).page_count == _version(rt, document_id, 2).page_count == 3

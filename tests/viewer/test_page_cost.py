@@ -10,7 +10,6 @@ tests/api/test_content_statements.py. Refusals still write their audit record.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy import event, func, select
 
 from tests.loans.helpers import page_url
 from tests.rendering.inputs import pdf_bytes
+from tests.support.write_lock import writer_free
 from tests.viewer.conftest import INSIDE
 from vault.models import AuditEvent
 from vault.services import viewer
@@ -93,17 +93,7 @@ def drawing_watched(rt: Any, monkeypatch: Any) -> Iterator[list[tuple[bool, bool
     draw = viewer.render_stamped
 
     def watched(*args: Any) -> bytes:
-        writer_free = True
-        if rt.db.dialect == "sqlite":
-            other = sqlite3.connect(rt.db.engine.url.database, timeout=0, isolation_level=None)
-            try:
-                other.execute("BEGIN IMMEDIATE")
-                other.execute("ROLLBACK")
-            except sqlite3.OperationalError:
-                writer_free = False
-            finally:
-                other.close()
-        seen.append((g.db_session.in_transaction(), writer_free))
+        seen.append((g.db_session.in_transaction(), writer_free(rt)))
         return draw(*args)
 
     monkeypatch.setattr(viewer, "render_stamped", watched)

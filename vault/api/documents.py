@@ -19,7 +19,7 @@ from vault.services import views as views_service
 from vault.services.accounts import find_user
 from vault.web import auth
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, runtime
+from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 
 _FILE_NOTE = "The file's type is judged by its content and must agree with its name's extension."
 
@@ -44,6 +44,7 @@ NEW_VERSION = FormBody("VersionUpload", fields=(), files=("file",),
            errors=(503,))
 def upload_document(customer_id: int) -> Any:
     session, actor = db_session(), auth.current()
+    commit_so_far()  # the body may take long to arrive: no transaction (on SQLite, the write lock) meanwhile
     values, files = UPLOAD.parse()
     customer = documents_service.get_customer(session, actor, customer_id)
     custodian = _custodian(session, values["custodian"])
@@ -51,6 +52,7 @@ def upload_document(customer_id: int) -> Any:
     document = documents_service.upload_document(
         runtime(), session, actor, customer, title=values["title"], grade=values["grade"], stream=upload.stream,
         filename=upload.filename, content_type=upload.mimetype, ctx=access_context(), custodian=custodian,
+        let_go=commit_so_far,
     )
     return jsonify(id=document.id, version=1), 201
 
@@ -74,12 +76,13 @@ def show_document(document_id: int) -> Any:
            body=NEW_VERSION, errors=(503,))
 def add_version(document_id: int) -> Any:
     session, actor = db_session(), auth.current()
+    commit_so_far()  # as for an upload
     _values, files = NEW_VERSION.parse()
     document = documents_service.get_document(session, actor, document_id)
     upload = files["file"]
     version = documents_service.add_version(
         runtime(), session, actor, document, stream=upload.stream, filename=upload.filename,
-        content_type=upload.mimetype, ctx=access_context(),
+        content_type=upload.mimetype, ctx=access_context(), let_go=commit_so_far,
     )
     return jsonify(id=document.id, version=version.number), 201
 

@@ -23,7 +23,7 @@ from vault.services import documents as documents_service
 from vault.services.uploads import ALLOWED_EXTENSIONS, human_size
 from vault.web import auth, navigation
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, runtime
+from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 navigation.add("documents.new", Action.DOCUMENT_UPLOAD, "Upload a file")
@@ -68,7 +68,7 @@ def new() -> Any:
             document = documents_service.upload_document(
                 runtime(), session, actor, customer, title=form.title.data, grade=form.grade.data,
                 stream=upload.stream, filename=upload.filename, content_type=upload.mimetype,
-                ctx=access_context(), custodian=custodian)
+                ctx=access_context(), custodian=custodian, let_go=commit_so_far)
         except ServiceError as exc:
             session.rollback()
             _field_for(exc.code, form).errors = [exc.message]
@@ -114,7 +114,7 @@ def add_version(document_id: int) -> Any:
     try:
         version = documents_service.add_version(
             runtime(), session, actor, document, stream=upload.stream, filename=upload.filename,
-            content_type=upload.mimetype, ctx=access_context())
+            content_type=upload.mimetype, ctx=access_context(), let_go=commit_so_far)
     except ServiceError as exc:
         session.rollback()
         form.file.errors = [exc.message]

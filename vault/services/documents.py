@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import tempfile
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 OBJECT_PREFIX = "documents/"
 MAX_TITLE = 200
 _PENDING = "vault_pending_objects"
+_COPY_CHUNK = 1024 * 1024
 
 
 def object_key(document_id: int, number: int) -> str:
@@ -121,11 +124,17 @@ def upload_document(
     content_type: str | None,
     ctx: AccessContext,
     custodian: User | None = None,
+    let_go: Callable[[], None] | None = None,
 ) -> Document:
     """Create a document for `customer` with its first version, encrypted into the object store.
 
     `content_type` (what the client declared) is ignored: the type recorded is the one the content
     sniffs as. The caller commits; if it rolls back instead, the stored object is deleted.
+
+    `let_go`: ends the caller's transaction, which has only read so far (the request pipeline's
+    `commit_so_far`), once the upload is allowed and before its long part: reading the file and
+    drawing its pages (see `_receive`). The decision stands as taken, as it would on PostgreSQL, where
+    a transaction sees what was committed when each statement began.
 
     Raises:
         policy.Denied: the actor may not upload (role), the grade is not 1-3, or the custodian is the
@@ -139,11 +148,15 @@ def upload_document(
     kind_for(sanitize_filename(filename))  # a refused extension is refused before anything is written
     if custodian is not None and (not custodian.has_role(Role.CUSTODIAN) or not custodian.can_sign_in):
         raise ServiceError("invalid_custodian", _l("The custodian must be an active person with the custodian role."))
-    document = Document(customer_id=customer.id, title=title, grade=grade, compiler_id=actor.id,
-                        custodian_id=custodian.id if custodian else None)
-    session.add(document)
-    session.flush()  # the id is part of the object key and of the encryption context
-    _store_version(rt, session, actor, document, 1, stream, filename, action=AuditAction.DOCUMENT_UPLOAD, ctx=ctx)
+    if let_go is not None:
+        let_go()
+    with _receive(rt, stream, filename) as received:
+        # The database is written from here on (on SQLite, its one write lock is held until the commit).
+        document = Document(customer_id=customer.id, title=title, grade=grade, compiler_id=actor.id,
+                            custodian_id=custodian.id if custodian else None)
+        session.add(document)
+        session.flush()  # the id is part of the object key and of the encryption context
+        _store_version(rt, session, actor, document, 1, received, action=AuditAction.DOCUMENT_UPLOAD, ctx=ctx)
     session.expire(document, ["versions"])
     return document
 
@@ -158,23 +171,65 @@ def add_version(
     filename: str | None,
     content_type: str | None,
     ctx: AccessContext,
+    let_go: Callable[[], None] | None = None,
 ) -> DocumentVersion:
-    """Add a new version of `document`; only its compiler may. Same guarantees as `upload_document`.
+    """Add a new version of `document`; only its compiler may. Same guarantees (and `let_go`) as
+    `upload_document`.
 
     Raises:
         policy.Denied: `not_compiler` when the actor did not compile the document.
     """
     policy.require(actor, Action.DOCUMENT_VERSION, document,
                    audit={"document_id": document.id, "customer_id": document.customer_id})
-    # Numbers come from the database, under the row lock of the document, so two concurrent new
-    # versions cannot take the same number (the unique constraint would refuse the second anyway).
-    session.execute(select(Document.id).where(Document.id == document.id).with_for_update())
-    number = (session.scalar(
-        select(func.max(DocumentVersion.number)).where(DocumentVersion.document_id == document.id)) or 0) + 1
-    version = _store_version(rt, session, actor, document, number, stream, filename,
-                             action=AuditAction.DOCUMENT_VERSION, ctx=ctx)
+    if let_go is not None:
+        let_go()
+    with _receive(rt, stream, filename) as received:
+        # Numbers come from the database, under the row lock of the document, so two concurrent new
+        # versions cannot take the same number (the unique constraint would refuse the second anyway).
+        session.execute(select(Document.id).where(Document.id == document.id).with_for_update())
+        number = (session.scalar(
+            select(func.max(DocumentVersion.number)).where(DocumentVersion.document_id == document.id)) or 0) + 1
+        version = _store_version(rt, session, actor, document, number, received,
+                                 action=AuditAction.DOCUMENT_VERSION, ctx=ctx)
     session.expire(document, ["versions"])
     return version
+
+
+@dataclass(frozen=True)
+class _Received:
+    """An upload read through its rules into a private temporary file, its pages drawn: nothing written yet."""
+
+    plaintext: BinaryIO
+    name: str
+    content_type: str
+    drawing: renditions.Drawing
+
+
+@contextlib.contextmanager
+def _receive(rt: Runtime, stream: BinaryIO, filename: str | None) -> Iterator[_Received]:
+    """Read the upload through the upload rules and draw its pages, before the database is written.
+
+    Both take most of an upload's time, and the version's row (whose id the encryption is bound to) is
+    written in the caller's transaction: on SQLite, from its first write until its commit, that
+    transaction holds the one write lock every other writer waits for. So the bytes are read (and
+    refused, if they break a rule) and the pages drawn first; the transaction then only encrypts and
+    writes. The plaintext waits in an unlinked private temporary file, as the pages do in theirs.
+
+    Raises:
+        ServiceError: the file broke an upload rule (see `uploads`).
+        renditions.RenditionRefusedError: the viewer refuses the file.
+    """
+    name = sanitize_filename(filename)
+    checked = ValidatingReader(stream, name, rt.settings.max_upload_bytes)  # refuses a bad extension now
+    with tempfile.TemporaryFile(prefix="vault-upload-") as plaintext:
+        shutil.copyfileobj(checked, plaintext, _COPY_CHUNK)
+        plaintext.seek(0)  # also writes out what the file object still buffered
+        # The renderer may close the file it is given (an image's decoder does): it gets a descriptor of its own.
+        with os.fdopen(os.dup(plaintext.fileno()), "rb") as source:
+            drawing = renditions.draw(source, checked.content_type, name)
+        with drawing:
+            plaintext.seek(0)
+            yield _Received(plaintext=plaintext, name=name, content_type=checked.content_type, drawing=drawing)
 
 
 def _store_version(
@@ -183,66 +238,46 @@ def _store_version(
     actor: User,
     document: Document,
     number: int,
-    stream: BinaryIO,
-    filename: str | None,
+    received: _Received,
     *,
     action: AuditAction,
     ctx: AccessContext,
 ) -> DocumentVersion:
-    name = sanitize_filename(filename)
-    checked = ValidatingReader(stream, name, rt.settings.max_upload_bytes)  # refuses a bad extension now
     context = associated_data(document.id, number)
     dek = new_data_key()
     key_id, wrapped = rt.keyring.wrap_current(dek, context)
     key = object_key(document.id, number)
-    # The plaintext is kept aside, in an unlinked private temporary file, for the one rendition made below.
-    with tempfile.TemporaryFile(prefix="vault-upload-") as plaintext:
-        reader = EncryptingReader(dek, context, _Tee(checked, plaintext))
-        written = [key]
+    reader = EncryptingReader(dek, context, received.plaintext)
+    written = [key]
 
-        def track(page_key: str) -> None:
-            written.append(page_key)
-            _track(session, rt.store, page_key)
+    def track(page_key: str) -> None:
+        written.append(page_key)
+        _track(session, rt.store, page_key)
 
-        _track(session, rt.store, key)
-        try:
-            rt.store.put(key, reader, length=None)
-            version = DocumentVersion(
-                document_id=document.id, number=number, object_key=key, size=reader.plaintext_bytes,
-                sha256=reader.sha256, wrapped_dek=wrapped, key_id=key_id, content_type=checked.content_type,
-                original_name=name, uploaded_by_id=actor.id,
-            )
-            session.add(version)
-            session.flush()
-            plaintext.seek(0)
-            renditions.store_rendition(rt, session, version, plaintext, dek, track)
-            rt.audit.record(
-                session, action=action, actor=actor, ctx=ctx, customer_id=document.customer_id,
-                document_id=document.id, version_id=version.id,
-                detail={"size": version.size, "sha256": version.sha256, "content_type": version.content_type,
-                        "name": name, "number": number, "grade": document.grade, "preview": version.preview,
-                        "pages": version.page_count},
-            )
-        except BaseException:
-            for written_key in written:
-                _untrack(session, written_key)
-                discard_object(rt.store, written_key)
-            raise
+    _track(session, rt.store, key)
+    try:
+        rt.store.put(key, reader, length=None)
+        version = DocumentVersion(
+            document_id=document.id, number=number, object_key=key, size=reader.plaintext_bytes,
+            sha256=reader.sha256, wrapped_dek=wrapped, key_id=key_id, content_type=received.content_type,
+            original_name=received.name, uploaded_by_id=actor.id,
+        )
+        session.add(version)
+        session.flush()
+        renditions.store_drawing(rt, session, version, received.drawing, dek, track)
+        rt.audit.record(
+            session, action=action, actor=actor, ctx=ctx, customer_id=document.customer_id,
+            document_id=document.id, version_id=version.id,
+            detail={"size": version.size, "sha256": version.sha256, "content_type": version.content_type,
+                    "name": received.name, "number": number, "grade": document.grade,
+                    "preview": version.preview, "pages": version.page_count},
+        )
+    except BaseException:
+        for written_key in written:
+            _untrack(session, written_key)
+            discard_object(rt.store, written_key)
+        raise
     return version
-
-
-class _Tee:
-    """A read-only stream that copies what it passes on into ``copy``."""
-
-    def __init__(self, source: Any, copy: BinaryIO) -> None:
-        self._source = source
-        self._copy = copy
-
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self._source.read(size)
-        if data:
-            self._copy.write(data)
-        return data
 
 
 # Objects written in a transaction that has not committed yet. If the transaction ends any other way

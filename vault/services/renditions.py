@@ -1,8 +1,9 @@
 """Renditions at upload: each version is turned once into page images, stored encrypted beside it.
 
-The upload service calls :func:`store_rendition` right after a version's ciphertext and row are written,
-with the plaintext it kept aside while encrypting (a private, already unlinked temporary file). Pages
-are rendered, encrypted and written one at a time, so memory stays flat in the page count.
+The upload service draws the pages (`draw`) from the plaintext it received, before anything of the
+upload is written, into a private spool; once the version's ciphertext and row are written it encrypts
+and stores them (`store_drawing`). Pages are drawn and encoded one at a time into the spool, so memory
+stays flat in the page count.
 
 Each page is a derived object under the *version's* data key (no key of its own), so a master key
 rotation, which re-wraps data keys, covers pages with nothing more to do, and deleting a version's key
@@ -14,19 +15,21 @@ Outcomes:
 * pages stored: the version is ``preview = "ready"`` with its ``page_count``, one ``version_pages`` row
   per page (size, pixel size, media type, SHA-256 of the stored encoding);
 * the renderer has no preview for the file (unknown type, converter failure or timeout, a page that
-  failed to draw): the version is kept, ``preview = "none"`` with the reason; pages already written
-  are deleted;
+  failed to draw): the version is kept, ``preview = "none"`` with the reason; no page is written;
 * the file is malformed for its type (a PDF PDFium cannot parse): kept, ``preview = "none"``;
 * the renderer refuses the file (encrypted PDF, decompression bomb, too many pages, malformed): a
-  :class:`RenditionRefusedError` (400) propagates, and the upload deletes everything it wrote.
+  :class:`RenditionRefusedError` (400) propagates before anything of the upload is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from sqlalchemy.orm import Session
@@ -36,7 +39,6 @@ from vault.core.errors import ServiceError
 from vault.models import PREVIEW_NONE, PREVIEW_READY, DocumentVersion, VersionPage
 from vault.rendering import DEFAULT_LIMITS, MalformedDocument, PageRenderer, Renderer, RenditionFailed, RenditionRefused
 from vault.runtime import Runtime
-from vault.services.objects import discard_object
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,118 @@ def page_key(version_object_key: str, page_number: int) -> str:
     return f"{version_object_key}{PAGES_SUFFIX}{page_number}"
 
 
+@dataclass(frozen=True)
+class DrawnPage:
+    """One page drawn and encoded, waiting in the spool of its `Drawing` (at `offset`, `size` bytes)."""
+
+    number: int
+    media_type: str
+    width: int
+    height: int
+    offset: int
+    size: int
+    sha256: str
+
+
+class Drawing:
+    """A version's pages, drawn before anything of the upload is written: encoded, in a private spool.
+
+    Drawing is most of an upload's time (a 60-page PDF takes seconds), and the version's row, whose id
+    the pages' encryption is bound to, cannot exist before its transaction starts. On SQLite a
+    transaction that has written holds the database's one write lock until it ends, so drawing inside
+    it made every other writer (every view, every sign-in) wait for the pages. The pages are therefore
+    drawn first, into an unlinked temporary file (memory stays flat in the page count), and only
+    encrypted and written once the row exists (`store_drawing`).
+
+    Use as a context manager; `close()` drops the spool.
+    """
+
+    def __init__(self, *, preview: str, reason: str | None = None, pages: list[DrawnPage] | None = None,
+                 spool: BinaryIO | None = None) -> None:
+        self.preview = preview
+        self.reason = reason
+        self.pages = pages or []
+        self._spool = spool
+
+    def data(self, page: DrawnPage) -> bytes:
+        """The encoded bytes of one page, read back from the spool."""
+        assert self._spool is not None
+        self._spool.seek(page.offset)
+        return self._spool.read(page.size)
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def __enter__(self) -> Drawing:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def draw(plaintext: BinaryIO, content_type: str, name: str) -> Drawing:
+    """Render ``plaintext`` (a version's bytes, seekable) into a `Drawing`; see the module docstring.
+
+    Raises:
+        RenditionRefusedError: the file is refused; nothing was written anywhere.
+    """
+    try:
+        rendition = _renderer.render(plaintext, content_type, name)
+    except MalformedDocument as exc:
+        # Not dangerous, only unreadable to the viewer: kept, with no preview (as for an unknown type).
+        return Drawing(preview=PREVIEW_NONE, reason=exc.message[:300])
+    except RenditionRefused as exc:
+        raise RenditionRefusedError(exc.code, exc.message) from None
+    with rendition:
+        if not rendition.has_preview:
+            return Drawing(preview=PREVIEW_NONE, reason=_reason(rendition))
+        with contextlib.ExitStack() as owned:
+            spool = owned.enter_context(tempfile.TemporaryFile(prefix="vault-pages-"))
+            pages: list[DrawnPage] = []
+            try:
+                for page in rendition.pages():
+                    data = page.encode()
+                    pages.append(DrawnPage(number=page.number, media_type=page.media_type, width=page.width,
+                                           height=page.height, offset=spool.tell(), size=len(data),
+                                           sha256=hashlib.sha256(data).hexdigest()))
+                    spool.write(data)
+            except RenditionFailed as exc:
+                log.info("%s: a page failed to draw: %s", name, exc.message)
+                return Drawing(preview=PREVIEW_NONE, reason=exc.message[:300])
+            owned.pop_all()  # the spool is the drawing's now; it closes it
+    return Drawing(preview=PREVIEW_READY, pages=pages, spool=spool)
+
+
+def store_drawing(rt: Runtime, session: Session, version: DocumentVersion, drawing: Drawing, dek: bytes,
+                  track: Callable[[str], None]) -> None:
+    """Encrypt and write the drawn pages of ``version`` (its row flushed), and record the outcome on it.
+
+    ``track`` is called with every object key before it is written, so the caller deletes it if the
+    upload is abandoned later.
+
+    Raises:
+        storage.StorageError: the store failed; pages written so far are deleted by the caller's clean-up
+            (they were tracked).
+    """
+    if drawing.preview != PREVIEW_READY:
+        version.preview, version.preview_reason, version.page_count = PREVIEW_NONE, drawing.reason, 0
+        return
+    for page in drawing.pages:
+        data = drawing.data(page)
+        key = page_key(version.object_key, page.number)
+        track(key)
+        context = page_context(version.document_id, version.number, page.number)
+        rt.store.put(key, EncryptingReader(dek, context, io.BytesIO(data)), length=None)
+        session.add(VersionPage(
+            version_id=version.id, number=page.number, object_key=key, media_type=page.media_type,
+            width=page.width, height=page.height, size=page.size, sha256=page.sha256,
+        ))
+    version.preview, version.preview_reason, version.page_count = PREVIEW_READY, None, len(drawing.pages)
+    session.flush()
+
+
 def store_rendition(
     rt: Runtime,
     session: Session,
@@ -76,61 +190,17 @@ def store_rendition(
     dek: bytes,
     track: Callable[[str], None],
 ) -> None:
-    """Render ``plaintext`` (the version's bytes, seekable) and store its pages; see the module docstring.
-
-    ``track`` is called with every object key before it is written, so the caller deletes it if the
-    upload is abandoned later.
+    """Draw ``plaintext`` and store its pages at once, for a version whose row exists already.
 
     Raises:
-        RenditionRefusedError: the file is refused; pages written so far are deleted by the caller's
-            clean-up (they were tracked).
-        storage.StorageError: the store failed.
+        RenditionRefusedError, storage.StorageError: as `draw` and `store_drawing`.
     """
-    written: list[str] = []
-    try:
-        rendition = _renderer.render(plaintext, version.content_type, version.original_name)
-    except MalformedDocument as exc:
-        # Not dangerous, only unreadable to the viewer: kept, with no preview (as for an unknown type).
-        version.preview, version.preview_reason, version.page_count = PREVIEW_NONE, exc.message[:300], 0
-        return
-    except RenditionRefused as exc:
-        raise RenditionRefusedError(exc.code, exc.message) from None
-    with rendition:
-        if not rendition.has_preview:
-            version.preview, version.preview_reason, version.page_count = PREVIEW_NONE, _reason(rendition), 0
-            return
-        try:
-            for page in rendition.pages():
-                data = page.encode()
-                key = page_key(version.object_key, page.number)
-                track(key)
-                written.append(key)
-                context = page_context(version.document_id, version.number, page.number)
-                rt.store.put(key, EncryptingReader(dek, context, io.BytesIO(data)), length=None)
-                session.add(VersionPage(
-                    version_id=version.id, number=page.number, object_key=key, media_type=page.media_type,
-                    width=page.width, height=page.height, size=len(data),
-                    sha256=hashlib.sha256(data).hexdigest(),
-                ))
-        except RenditionFailed as exc:
-            log.info("version %s: a page failed to draw: %s", version.id, exc.message)
-            for item in list(session.new):
-                if isinstance(item, VersionPage) and item.version_id == version.id:
-                    session.expunge(item)
-            _discard(rt, written)
-            version.preview, version.preview_reason, version.page_count = PREVIEW_NONE, exc.message[:300], 0
-            return
-    version.preview, version.preview_reason, version.page_count = PREVIEW_READY, None, len(written)
-    session.flush()
+    with draw(plaintext, version.content_type, version.original_name) as drawing:
+        store_drawing(rt, session, version, drawing, dek, track)
 
 
 def _reason(rendition: object) -> str:
     return str(getattr(rendition, "reason", "There is no preview for this file."))[:300]
-
-
-def _discard(rt: Runtime, keys: list[str]) -> None:
-    for key in keys:
-        discard_object(rt.store, key)
 
 
 def read_page(rt: Runtime, dek: bytes, document_id: int, version_number: int, page: VersionPage | str,
