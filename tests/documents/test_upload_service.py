@@ -222,6 +222,35 @@ def test_storage_failure_midway_leaves_nothing(rt, company):
     assert events(rt, "document:upload") == []
 
 
+class _FailingPageStore:
+    """The real store, except that writing page 3 of any version fails after page 1 and 2 were written
+    (pages are written several at once): the fault a store that drops mid-upload gives, on demand."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def put(self, key, stream, length=None, **options):
+        if key.endswith(renditions.PAGES_SUFFIX + "3"):
+            raise StorageUnavailable("the connection to the storage dropped")
+        return self.inner.put(key, stream, length, **options)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_page_the_store_refuses_leaves_nothing(rt, company):
+    previous = renditions.set_renderer(PageRenderer())
+    real, rt.store = rt.store, _FailingPageStore(rt.store)
+    try:
+        with pytest.raises(StorageUnavailable):
+            company.upload(data=pages_pdf(6), name="plan.pdf")
+    finally:
+        rt.store, _ = real, renditions.set_renderer(previous)
+    assert stored_keys(rt) == []  # the version's object and the pages written before and beside page 3
+    assert row_counts(rt) == (0, 0)
+    assert events(rt, "document:upload") == []
+
+
 def test_database_failure_after_the_put_leaves_nothing(rt, company, monkeypatch):
     def broken(*_args, **_kwargs):
         raise RuntimeError("the database went away")

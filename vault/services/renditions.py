@@ -28,7 +28,9 @@ import hashlib
 import io
 import logging
 import tempfile
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -43,6 +45,8 @@ from vault.runtime import Runtime
 log = logging.getLogger(__name__)
 
 PAGES_SUFFIX = "-pages/"
+# Pages written to the store at once by one upload.
+PAGE_WRITERS = 4
 
 _renderer: Renderer = PageRenderer(DEFAULT_LIMITS)
 
@@ -168,18 +172,30 @@ def store_drawing(rt: Runtime, session: Session, version: DocumentVersion, drawi
     if drawing.preview != PREVIEW_READY:
         version.preview, version.preview_reason, version.page_count = PREVIEW_NONE, drawing.reason, 0
         return
-    for page in drawing.pages:
-        data = drawing.data(page)
-        key = page_key(version.object_key, page.number)
-        track(key)
-        context = page_context(version.document_id, version.number, page.number)
-        rt.store.put(key, EncryptingReader(dek, context, io.BytesIO(data)), length=None)
-        session.add(VersionPage(
-            version_id=version.id, number=page.number, object_key=key, media_type=page.media_type,
-            width=page.width, height=page.height, size=page.size, sha256=page.sha256,
-        ))
+    # The store makes every page durable before it answers (a write, a sync, a rename): several pages are
+    # written at once, the bytes of at most two per writer waiting in memory. This runs under the version's
+    # row, which on SQLite holds the database's write lock.
+    with ThreadPoolExecutor(max_workers=PAGE_WRITERS, thread_name_prefix="vault-page-writer") as writers:
+        waiting: deque[Future[None]] = deque()
+        for page in drawing.pages:
+            key = page_key(version.object_key, page.number)
+            track(key)
+            context = page_context(version.document_id, version.number, page.number)
+            waiting.append(writers.submit(_write_page, rt, key, dek, context, drawing.data(page)))
+            session.add(VersionPage(
+                version_id=version.id, number=page.number, object_key=key, media_type=page.media_type,
+                width=page.width, height=page.height, size=page.size, sha256=page.sha256,
+            ))
+            if len(waiting) >= 2 * PAGE_WRITERS:
+                waiting.popleft().result()
+        for written in waiting:
+            written.result()
     version.preview, version.preview_reason, version.page_count = PREVIEW_READY, None, len(drawing.pages)
     session.flush()
+
+
+def _write_page(rt: Runtime, key: str, dek: bytes, context: bytes, data: bytes) -> None:
+    rt.store.put(key, EncryptingReader(dek, context, io.BytesIO(data)), length=None)
 
 
 def store_rendition(
