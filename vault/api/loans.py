@@ -125,9 +125,12 @@ def list_loans() -> Any:
 
 @bp.get(f"/loans/<{ID}:loan_id>")
 @permission(Action.LOAN_READ)
-@operation("One loan", tag="loans", response="Loan")
+@operation("One loan", tag="loans", response="Loan",
+           description="Someone else's loan is recorded as `loan:read` (it names a customer and a file); any "
+                       "loan the caller does not see is an audited 404.")
 def show_loan(loan_id: int) -> Any:
-    return jsonify(serializers.loan(loans_service.get_loan(db_session(), auth.current(), loan_id)))
+    return jsonify(serializers.loan(loans_service.read_loan(runtime(), db_session(), auth.current(), loan_id,
+                                                            ctx=access_context())))
 
 
 @bp.get(f"/loans/<{ID}:loan_id>/context")
@@ -136,11 +139,12 @@ def show_loan(loan_id: int) -> Any:
            description="As the loan page shows it: what the loan will allow, the borrower's history (overall and "
                        "with this customer), a trusted-place warning, and for each act whether it is open to the "
                        "caller now or the policy's reason code why not. The same loans as `GET /loans/{id}`: "
-                       "any other id is an audited 404.")
+                       "any other id is an audited 404. Someone else's loan is recorded as `loan:read`.")
 def show_loan_context(loan_id: int) -> Any:
     session, actor = db_session(), auth.current()
     loan = loans_service.get_loan(session, actor, loan_id)
-    return jsonify(serializers.loan_context(loan, loan_context.decision_context(runtime(), session, actor, loan)))
+    return jsonify(serializers.loan_context(loan, loan_context.read_decision_context(runtime(), session, actor, loan,
+                                                                                     ctx=access_context())))
 
 
 @bp.post(f"/loans/<{ID}:loan_id>/approve")

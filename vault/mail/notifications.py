@@ -19,6 +19,7 @@ from vault.core import events
 from vault.mail.kinds import Kind
 from vault.mail.outbox import enqueue, users_with_role
 from vault.models import Alert, Departure, HandoverItem, Loan, LoanStatus, Role, User
+from vault.policy.visibility import queues_suspended
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,19 @@ def _except(people: Iterable[User], *ids: int | None) -> list[User]:
     return [person for person in people if person.id not in ids]
 
 
+def _deciders(session: Session, role: Role, loan: Loan) -> list[User]:
+    """The holders of `role` who may be asked to act on `loan`: not its borrower nor its file's compiler,
+    and nobody whose queues are suspended (on notice, or after a directory alert), who is shown no queue
+    and so is mailed none (a mail names the customer and the file as the queue would)."""
+    return [person for person in _except(users_with_role(session, role), loan.borrower_id, loan.document.compiler_id)
+            if not queues_suspended(person)]
+
+
 @events.listen("loan.requested")
 @_guarded
 def loan_requested(*, session: Session, rt: Any, loan: Loan) -> None:
-    """To every approver who may decide it (not the borrower, not the file's compiler)."""
-    approvers = _except(users_with_role(session, Role.APPROVER), loan.borrower_id, loan.document.compiler_id)
+    """To every approver who may decide it (`_deciders`)."""
+    approvers = _deciders(session, Role.APPROVER, loan)
     enqueue(session, Kind.LOAN_REQUESTED, approvers, "loan_requested", _loan_context(loan),
             dedupe=f"loan-requested:{loan.id}")
 
@@ -71,9 +80,9 @@ def loan_decided(*, session: Session, rt: Any, loan: Loan, actor: User | None = 
     enqueue(session, Kind.LOAN_DECIDED, [loan.borrower], "loan_decided", context,
             dedupe=f"loan-decided:{loan.id}")
     if waits:
-        # The file's own custodian when it has one who may release this loan; otherwise every custodian.
-        custodians = _except(users_with_role(session, Role.CUSTODIAN), loan.borrower_id,
-                             loan.document.compiler_id, *loan.approver_ids)
+        # The file's own custodian when it has one who may release this loan; otherwise every custodian
+        # (one on notice is no longer among them: `policy.loans.custodian_acts`).
+        custodians = _except(_deciders(session, Role.CUSTODIAN, loan), *loan.approver_ids)
         named = [person for person in custodians if person.id == loan.document.custodian_id]
         custodians = named or custodians
         enqueue(session, Kind.RELEASE_NEEDED, custodians, "release_needed", _loan_context(loan),

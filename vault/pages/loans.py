@@ -39,7 +39,7 @@ from vault.services import loans as loans_service
 from vault.services import views as views_service
 from vault.web import auth, navigation
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, not_found_response, record_refusal, runtime
+from vault.web.pipeline import access_context, db_session, keep_work, not_found_response, record_refusal, runtime
 from vault.web.redirects import safe_next
 
 bp = Blueprint("loans", __name__)
@@ -286,9 +286,16 @@ def _why(refusal: policy.Decision | None) -> str | None:
 
 
 def _show(loan: Loan, status: int = 200, **forms: Any) -> Any:
-    """The loan page, with the forms as given (filled in and with their errors after a failed try)."""
+    """The loan page, with the forms as given (filled in and with their errors after a failed try); the read
+    of someone else's loan is recorded (`loan_context.read_decision_context`).
+
+    A form's error or a refused input (`status` 400 or 403) still answers with this page, so that read
+    stands with the error instead of being rolled back with it; every caller has given back, or never
+    did, whatever else the request did (the refusal itself is recorded on its own)."""
     actor = auth.current()
-    context = loan_context.decision_context(runtime(), db_session(), actor, loan)
+    if status >= 400:
+        keep_work()
+    context = loan_context.read_decision_context(runtime(), db_session(), actor, loan, ctx=access_context())
     acts, blocked = context.acts, context.offered_blocked(loan, actor)
     page = render_template(
         "loans/show.html", loan=loan, now=utcnow(),

@@ -8,8 +8,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from vault.core.actions import Action
-from vault.models import Customer, Role, User, UserStatus
+from vault.models import Customer, Role, User
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
+from vault.policy.notice import on_notice
 from vault.policy.visibility import customer_visible, document_visible
 
 
@@ -30,12 +31,6 @@ MAX_CO_OWNERS = 3
 MESSAGES.update({
     "person_departing": _l("People on notice take on no customers: not as owner or co-owner, not from the pool."),
 })
-
-
-def on_notice(person: User | None) -> bool:
-    """Whether `person` has given notice: they gain no customer until they leave (or withdraw the notice),
-    so what they reach cannot grow while they are on their way out."""
-    return person is not None and person.status == UserStatus.DEPARTING
 
 
 def new_owner_problem(owner: User | None) -> Decision:

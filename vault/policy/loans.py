@@ -6,6 +6,11 @@ their own file. The compiler may *borrow* their own file, but only through a loa
 and under the same quota as anyone else, even at grade 1 where nobody else needs a loan: after upload
 the compiler reads the file like any borrower, never as its author.
 
+Nobody on notice decides over anyone else's access: they approve, release, designate a custodian and
+set quotas no more (`decider_departing`); rejecting a request and revoking a loan, which only take
+access away, stay theirs where they still see the loan (their queues are suspended: `policy.visibility`).
+Decisions taken before the notice stand.
+
 Input rules (reason, category, place, days) are decided here too, not in forms, so that the pages, the
 API and the command line refuse the same requests with the same reason codes and the same audit trace.
 """
@@ -21,6 +26,7 @@ from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.models import Category, Document, Loan, LoanKind, LoanStatus, Role, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
+from vault.policy.notice import on_notice
 from vault.policy.visibility import queues_suspended
 
 MIN_REASON_CHARS = 10
@@ -74,7 +80,24 @@ MESSAGES.update({
                             "request made now needs. Revoke it; a new request will be decided on the notice's rules."),
     "invalid_custodian": _l("Name an active custodian who has no other part in this loan."),
     "quota_invalid": f"A view quota is a whole number from 0 to {MAX_QUOTA}, or empty for the grade's default.",
+    "decider_departing": _l("People on notice no longer approve, release or widen others' access; another "
+                            "approver or custodian takes it."),
 })
+
+
+def decider_problem(actor: User) -> Decision:
+    """Whether `actor` may still take a decision that gives someone else access (an approval, a release, a
+    designated custodian, a quota): never on notice, when a leaver could let an accomplice in on the way
+    out. Only the acts that widen access ask this; a rejection or a revocation stays open to them."""
+    return deny("decider_departing") if on_notice(actor) else allow()
+
+
+def custodian_acts(person: User | None) -> bool:
+    """Whether a file's named custodian can release its loans: they sign in, hold the role and see the
+    release queue (not on notice, not suspended). One who cannot would hold up every release of the file
+    until an approver designates someone for each, so then any other eligible custodian releases."""
+    return (person is not None and person.can_sign_in and Role.CUSTODIAN in person.role_set
+            and not queues_suspended(person))
 
 
 def _normal(text: str) -> str:
@@ -185,6 +208,8 @@ def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     document's grade rule), departure_mode (`[departure] on_notice`)."""
     loan: Loan = target
     decided: Collection[int] = context.get("decided", ())
+    if context.get("step") != "reject" and not (deciding := decider_problem(actor)):
+        return deciding
     if loan.borrower_id == actor.id:
         return deny("separation_of_duties", _l("Nobody decides on their own request."))
     if loan.document.compiler_id == actor.id:
@@ -216,8 +241,13 @@ def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the loan; context: rule (the document's grade rule), departure_mode (`[departure] on_notice`).
 
     The release is the last decision on the loan: a borrower who has given notice since it was approved gets
-    it only on the notice's rules, as a decision on a request does (`_approve`)."""
+    it only on the notice's rules, as a decision on a request does (`_approve`). Only the file's named
+    custodian (or the one an approver designated) releases, unless the named one cannot act
+    (`custodian_acts`: on notice, suspended, gone): then any other custodian may, so that their notice
+    does not hold up the file's releases."""
     loan: Loan = target
+    if not (deciding := decider_problem(actor)):
+        return deciding
     if loan.borrower_id == actor.id:
         return deny("separation_of_duties", _l("Nobody releases their own loan."))
     if loan.document.compiler_id == actor.id:
@@ -228,8 +258,8 @@ def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return _wrong_state(loan, "Only an approved loan waiting for release can be released.")
     if not loan.borrower.can_sign_in:
         return deny("borrower_inactive")
-    named = loan.document.custodian_id
-    if named is not None and actor.id not in (named, loan.release_custodian_id):
+    named = loan.document.custodian
+    if named is not None and custodian_acts(named) and actor.id not in (named.id, loan.release_custodian_id):
         return deny("not_the_custodian")
     rule: GradeRule | None = context.get("rule")
     if loan.borrower.status == UserStatus.DEPARTING and rule is not None and rule.loan_required:
@@ -242,14 +272,17 @@ def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
 @object_rule(Action.LOAN_DESIGNATE)
 def _designate(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the loan; context: custodian (the person named for this release), reason."""
+    """`target` is the loan; context: custodian (the person named for this release, who must be able to
+    release it: `custodian_acts`), reason."""
     loan: Loan = target
     custodian: User | None = context.get("custodian")
+    if not (deciding := decider_problem(actor)):
+        return deciding
     if actor.id in (loan.borrower_id, loan.document.compiler_id):
         return deny("separation_of_duties", _l("Nobody designates the custodian of their own loan or file."))
     if loan.status != LoanStatus.APPROVED or not loan.release_required or loan.kind != LoanKind.LOAN:
         return _wrong_state(loan, "Only an approved loan waiting for release can be given a custodian.")
-    if (custodian is None or Role.CUSTODIAN not in custodian.role_set or not custodian.can_sign_in
+    if (custodian is None or not custodian_acts(custodian)
             or custodian.id in (loan.borrower_id, loan.document.compiler_id, actor.id)
             or custodian.id in loan.approver_ids):
         return deny("invalid_custodian")
@@ -306,7 +339,7 @@ def _read(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
     An approver sees every open loan, including those they may not decide (their own file), so that
     a forbidden decision is refused with its reason rather than hidden behind "not found"; nobody whose
-    customer access is suspended sees the queues (`visibility.queues_suspended`).
+    customer access is suspended, and nobody on notice, sees the queues (`visibility.queues_suspended`).
     """
     loan: Loan = target
     if loan.borrower_id == actor.id or involved(actor, loan):
@@ -328,9 +361,11 @@ def _quota(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
     Nobody widens their own reach: whoever may borrow documents (a custodian who is also a borrower, an
     approver who is also one) sets no quota at all, for anyone, since a quota raised for everyone or for an
-    accomplice is one they could spend themselves.
+    accomplice is one they could spend themselves. Nobody on notice sets one either (`decider_problem`).
     """
     document: Document = target
+    if not (deciding := decider_problem(actor)):
+        return deciding
     if document.compiler_id == actor.id:
         return deny("separation_of_duties", _l("The compiler of a file cannot change how often it may be read."))
     person: User | None = context.get("person")

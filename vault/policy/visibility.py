@@ -13,7 +13,9 @@ audited look-up. A person sees a customer (its name, segment, owner and file tit
   its files;
 - as a compiler, created it or compiled one of its files.
 Auditors see customers through the audit log only; administrators see none. A person whose customer
-access is suspended (a high-severity directory alert) sees none until an approver lifts it.
+access is suspended (a high-severity directory alert) sees none until an approver lifts it. A person on
+notice keeps what they see as anyone working customers does, but not what an approver's or custodian's
+work opens (queues, kept files): they decide nothing for others any more (`policy.loans`).
 
 Lists and look-ups are filtered in the database through these conditions (and paginated there), not in
 Python after loading: a row the actor may not see is never loaded, and an id outside the visible set is
@@ -46,9 +48,12 @@ from vault.models import (
     utcnow,
 )
 from vault.policy.core import Decision, allow, deny
+from vault.policy.notice import on_notice
 
 LOOKUP_GRANT = timedelta(hours=24)
 _WORKING_ROLES = frozenset({Role.BORROWER, Role.COMPILER, Role.CUSTODIAN, Role.APPROVER})
+# The roles whose sight comes with deciding over other people's loans (their queues, the files they keep).
+_DECIDING_ROLES = frozenset({Role.CUSTODIAN, Role.APPROVER})
 
 
 def reports_of(manager_id: int | BindParameter[int]):
@@ -61,12 +66,18 @@ def _loan_on_customer(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     return exists().where(Loan.document_id == Document.id, Document.customer_id == Customer.id, *conditions)
 
 
+def _seeing_roles(actor: User) -> frozenset[Role]:
+    """The roles the actor sees customers by: without the deciding ones while their queues are suspended
+    (`queues_suspended`), whose sight goes with the work of deciding."""
+    roles = actor.role_set
+    return roles - _DECIDING_ROLES if queues_suspended(actor) else roles
+
+
 def visible_customers(actor: User, now: datetime | None = None) -> ColumnElement[bool]:
     """Condition on `Customer` rows the actor sees (see the module docstring)."""
-    roles = actor.role_set
-    if not roles & _WORKING_ROLES or actor.customers_suspended_at is not None:
+    if not actor.role_set & _WORKING_ROLES or actor.customers_suspended_at is not None:
         return false()
-    return _customers_seen(roles, actor.id, (now or utcnow()) - LOOKUP_GRANT)
+    return _customers_seen(_seeing_roles(actor), actor.id, (now or utcnow()) - LOOKUP_GRANT)
 
 
 def _customers_seen(roles: frozenset[Role], actor_id: int | BindParameter[int],
@@ -113,8 +124,7 @@ def _documents_seen_by_parameter(roles: frozenset[Role], sees_any: bool) -> Colu
 def visible_documents_by_parameter(actor: User) -> ColumnElement[bool]:
     """`visible_documents` for statements built once and run often (a view's opening): the same
     condition for everyone with the actor's roles, the actor bound at execution (`visibility_values`)."""
-    roles = actor.role_set
-    return _documents_seen_by_parameter(roles, bool(roles & _WORKING_ROLES)
+    return _documents_seen_by_parameter(_seeing_roles(actor), bool(actor.role_set & _WORKING_ROLES)
                                         and actor.customers_suspended_at is None)
 
 
@@ -150,9 +160,11 @@ def document_visible(actor: User, document: Document) -> Decision:
 
 
 def queues_suspended(actor: User) -> bool:
-    """Whether the actor's sight of other people's loans in the queues is suspended with their sight of
-    customers (a directory alert; an approver lifts it)."""
-    return actor.customers_suspended_at is not None
+    """Whether the actor's sight of other people's loans in the queues is suspended: with their sight of
+    customers (a directory alert; an approver lifts it), or while they are on notice, when they decide
+    nothing for others (`policy.loans`, `decider_departing`) and so are shown nothing to decide (a
+    withdrawn notice gives the queues back)."""
+    return actor.customers_suspended_at is not None or on_notice(actor)
 
 
 def visible_loans(actor: User) -> ColumnElement[bool]:
@@ -160,8 +172,9 @@ def visible_loans(actor: User) -> ColumnElement[bool]:
     ones for approvers (so a decision they may not take is refused with its reason, not hidden); approved
     and active ones for custodians. The one-row rule is `policy.loans` `loan:read`.
 
-    A queue names the customer and file of every loan in it: someone whose customer access is suspended
-    (`queues_suspended`) sees no queue until it is lifted, only the loans that are theirs."""
+    A queue names the customer and file of every loan in it: someone whose customer access is suspended,
+    or who is on notice (`queues_suspended`), sees no queue, only the loans that are theirs or that they
+    acted on."""
     roles = actor.role_set
     decided = exists().where(LoanDecision.loan_id == Loan.id, LoanDecision.approver_id == actor.id)
     conditions: list[ColumnElement[bool]] = [

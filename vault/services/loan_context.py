@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from vault import policy
 from vault.config.settings import Settings
 from vault.core.actions import Action
+from vault.core.context import AccessContext
 from vault.models import Loan, LoanStatus, User
 from vault.policy import loans as rules
 from vault.runtime import Runtime
@@ -180,6 +181,14 @@ def decision_context(rt: Runtime, session: Session, actor: User, loan: Loan) -> 
         place_warning=None if own else place_warning(rt, session, loan),
         acts=acts(rt, actor, loan),
     )
+
+
+def read_decision_context(rt: Runtime, session: Session, actor: User, loan: Loan, *,
+                          ctx: AccessContext) -> DecisionContext:
+    """`decision_context` for showing it (the loan page, `GET /api/v1/loans/{id}/context`), the read
+    recorded in the same transaction (`loans.record_read`: someone else's loan only)."""
+    loans.record_read(rt, session, actor, loan, what="context", ctx=ctx)
+    return decision_context(rt, session, actor, loan)
 
 
 # -- the queues -----------------------------------------------------------------------------------------

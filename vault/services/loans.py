@@ -152,6 +152,25 @@ def get_loan(session: Session, actor: User, loan_id: int) -> Loan:
     return loan
 
 
+def record_read(rt: Runtime, session: Session, actor: User, loan: Loan, *, what: str, ctx: AccessContext) -> None:
+    """Record `actor`'s read of someone else's `loan` (`what`: "loan", or "context": what it is decided on),
+    in the read's own transaction: a loan names a customer and a file, and its context shows the borrower's
+    dealings with that customer, so a read whose record cannot be written shows nothing.
+
+    The borrower reading their own loan or request is not recorded: it names only what they asked for
+    themselves, and reading the file is recorded where it opens (`document:view`).
+    """
+    if loan.borrower_id != actor.id:
+        _record(rt, session, AuditAction.LOAN_READ, actor, loan, ctx, read=what)
+
+
+def read_loan(rt: Runtime, session: Session, actor: User, loan_id: int, *, ctx: AccessContext) -> Loan:
+    """`get_loan` for showing the loan, recorded as `record_read` says."""
+    loan = get_loan(session, actor, loan_id)
+    record_read(rt, session, actor, loan, what="loan", ctx=ctx)
+    return loan
+
+
 def list_loans(session: Session, actor: User, *, mine: bool = False, status: str | None = None) -> list[Loan]:
     """Loans the actor may see, newest first; `mine` keeps those they borrow."""
     query = select(Loan).order_by(Loan.requested_at.desc(), Loan.id.desc())
