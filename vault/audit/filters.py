@@ -106,7 +106,8 @@ def parse_time(text: str, *, end: bool = False) -> datetime:
             return start + timedelta(days=1) if end else start
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{text!r} is not a date (2026-01-31) or a date-time (2026-01-31T14:00:00Z)") from None
+        raise ValueError(str(_l("%(text)s is not a date (2026-01-31) or a date-time (2026-01-31T14:00:00Z)",
+                                text=repr(text)))) from None
     _check_year(text, moment.year)
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return moment + timedelta(microseconds=1) if end else moment
@@ -114,7 +115,8 @@ def parse_time(text: str, *, end: bool = False) -> datetime:
 
 def _check_year(text: str, year: int) -> None:
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise ValueError(f"{text!r} is out of range: give a date from {FIRST_YEAR} to {LAST_YEAR}")
+        raise ValueError(str(_l("%(text)s is out of range: give a date from %(first)s to %(last)s",
+                                text=repr(text), first=FIRST_YEAR, last=LAST_YEAR)))
 
 
 def _is_id(text: str) -> bool:
