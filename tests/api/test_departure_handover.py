@@ -13,9 +13,10 @@ import pytest
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
 from tests.support.factories import reach_main_contact
+from vault import policy
 from vault.core.context import AccessContext
 from vault.models import Customer, Departure, Role, User
-from vault.services import accounts, departures
+from vault.services import accounts, customers, departures, records
 
 REASON = "Spoke with the buyer about the renewal"
 
@@ -298,6 +299,15 @@ def test_a_customer_given_since_to_someone_else_leaves_the_successors_list(api, 
     assert "Plain Shop" in page and "Vip Holdings" not in page
     home = browser.get("/").get_data(as_text=True)  # the home page's list of things to do
     assert "Plain Shop" in home and "Vip Holdings" not in home
+    # Nor does the item let her write in the customer's contact log once she can see it again (a lookup).
+    with rt.db.session() as session:
+        bea = accounts.get_user(session, "bea")
+        assert [c.id for c in customers.lookup(rt, session, bea, "Vip Holdings", ctx=AccessContext.cli())] == [vip]
+    with rt.db.session() as session, pytest.raises(policy.Denied) as refused:
+        records.add_log(rt, session, accounts.get_user(session, "bea"), session.get(Customer, vip),
+                        happened_on=datetime.now(UTC).date(), channel="call", contact="Main Contact",
+                        topic="Still looking after them", ctx=AccessContext.cli())
+    assert refused.value.decision.code == "not_working"
 
     hr = {c["item_id"]: c for c in api.get(f"/api/v1/departures/{departure['id']}", "adm").get_json()["customers"]}
     assert (hr[vip_item]["moved"], hr[plain_item]["moved"]) == (True, False)
