@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import assert_error, events
+from tests.conftest import login
 from tests.support.factories import reach_main_contact
+from vault import policy
 from vault.core.context import AccessContext
 from vault.models import Customer, Departure, Role, User
-from vault.services import accounts, departures
+from vault.services import accounts, customers, departures, records
 
 REASON = "Spoke with the buyer about the renewal"
 
@@ -55,7 +57,7 @@ def test_an_hr_system_moves_the_last_day_and_names_a_new_successor(api, rt, cast
     body = moved.get_json()
     assert body["last_day"] == _day(20) and body["successor"]["username"] == "tom"
     assert body["customers"] == [{"item_id": _item(departure, acme), "customer_id": acme, "to_user_id": tom.id,
-                                  "key": False, "settled": True}]
+                                  "key": False, "settled": True, "moved": False}]
     assert _owner(rt, acme) == tom.id
     [update] = events(rt, "departure:update")
     detail = json.loads(update.detail)
@@ -237,7 +239,7 @@ def test_an_approver_waives_the_missing_confirmations(api, rt, cast, users):
     waived = api.post(path, "ann", json={"reason": "The customer is on holiday until autumn"})
     assert waived.status_code == 200, waived.get_json()
     assert waived.get_json()["customers"] == [{"item_id": item, "customer_id": vip, "to_user_id": _owner(rt, vip),
-                                               "key": True, "settled": True}]
+                                               "key": True, "settled": True, "moved": False}]
     [record] = events(rt, "departure:override")
     assert (record.actor_name, record.subject_user_id, record.reason_text) == (
         "ann", cast["bob"].id, "The customer is on holiday until autumn")
@@ -270,3 +272,52 @@ def test_the_new_routes_are_in_the_openapi_document(api):
     schemas = api.document["components"]["schemas"]
     assert schemas["HandoverReassign"]["additionalProperties"] is False
     assert schemas["HandoverConfirm"]["required"] == ["contact_date", "note"]
+
+
+def test_a_customer_given_since_to_someone_else_leaves_the_successors_list(api, rt, cast, tom):
+    """After the handover, a manager gives the customer to a third person through the ordinary change of
+    owner. The successor's list still offered it, with a form to confirm a contact that was no longer
+    theirs to confirm, for a customer they no longer work; HR saw it "awaiting confirmation" by the
+    successor. The successor sees only what is still theirs and cannot confirm the other; HR sees it
+    marked as moved, and hands the item to the present owner, who then confirms."""
+    vip = api.customer("Vip Holdings", owner="bob", shared=False, segment="vip")
+    plain = api.customer("Plain Shop", owner="bob", shared=False, segment="vip")
+    departure = _notice(api)
+    vip_item, plain_item = _item(departure, vip), _item(departure, plain)
+    reach_main_contact(rt, vip, "bea")
+    given = api.post(f"/api/v1/customers/{vip}/owner", "ann", json={"owner": "tom", "reason": "Direct sales"})
+    assert given.status_code == 200, given.get_json()
+
+    assert [i["id"] for i in api.get("/api/v1/handover", "bea").get_json()["items"]] == [plain_item]
+    good = {"contact_date": _day(0), "note": REASON}
+    assert_error(api.post(f"/api/v1/handover/items/{vip_item}/confirm", "bea", json=good), 403, "customer_moved")
+    assert events(rt, "handover:confirm") == []
+    assert events(rt, "handover:confirm", "denied")[-1].reason_code == "customer_moved"
+    browser = api.app.test_client()
+    login(browser, "bea")
+    page = browser.get("/departures/handover").get_data(as_text=True)
+    assert "Plain Shop" in page and "Vip Holdings" not in page
+    home = browser.get("/").get_data(as_text=True)  # the home page's list of things to do
+    assert "Plain Shop" in home and "Vip Holdings" not in home
+    # Nor does the item let her write in the customer's contact log once she can see it again (a lookup).
+    with rt.db.session() as session:
+        bea = accounts.get_user(session, "bea")
+        assert [c.id for c in customers.lookup(rt, session, bea, "Vip Holdings", ctx=AccessContext.cli())] == [vip]
+    with rt.db.session() as session, pytest.raises(policy.Denied) as refused:
+        records.add_log(rt, session, accounts.get_user(session, "bea"), session.get(Customer, vip),
+                        happened_on=datetime.now(UTC).date(), channel="call", contact="Main Contact",
+                        topic="Still looking after them", ctx=AccessContext.cli())
+    assert refused.value.decision.code == "not_working"
+
+    hr = {c["item_id"]: c for c in api.get(f"/api/v1/departures/{departure['id']}", "adm").get_json()["customers"]}
+    assert (hr[vip_item]["moved"], hr[plain_item]["moved"]) == (True, False)
+    admin = api.app.test_client()
+    login(admin, "adm")
+    show = admin.get(f"/departures/{departure['id']}").get_data(as_text=True)
+    row = show[show.index(f'id="item-{vip_item}"'):]
+    assert f"given since to {tom.display_name}" in row[:row.index("</tr>")]
+    # HR hands the item to its present owner: theirs to confirm now.
+    handed = api.post(f"/api/v1/departures/{departure['id']}/items/{vip_item}/reassign", "adm", json={"to": "tom"})
+    assert handed.status_code == 200, handed.get_json()
+    assert [i["id"] for i in api.get("/api/v1/handover", "tom").get_json()["items"]] == [vip_item]
+    assert [i["id"] for i in api.get("/api/v1/handover", "bea").get_json()["items"]] == [plain_item]

@@ -41,7 +41,7 @@ def test_an_hr_system_gives_notice_reads_it_and_withdraws_it(api, rt, cast):
     shown = api.get(f"/api/v1/departures/{departure['id']}", "aud").get_json()
     [entry] = shown["customers"]
     assert entry == {"item_id": entry["item_id"], "customer_id": customer, "to_user_id": cast["bea"].id,
-                     "key": False, "settled": True}
+                     "key": False, "settled": True, "moved": False}
     report = api.get(f"/api/v1/departures/{departure['id']}/report?format=csv", "aud")
     assert report.status_code == 200 and report.mimetype == "text/csv" and b"Acme" in report.get_data()
     pdf = api.get(f"/api/v1/departures/{departure['id']}/report?format=pdf", "aud")

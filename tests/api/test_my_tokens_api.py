@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
+from tests.test_cli_accounts import run
 from vault.core.context import AccessContext
 from vault.models import ApiToken, utcnow
 from vault.services import accounts
@@ -131,3 +132,37 @@ def test_no_route_makes_a_token(app):
     assert not [rule.rule for rule in app.url_map.iter_rules()
                 if rule.rule.startswith("/api/") and "token" in rule.rule and "POST" in rule.methods
                 and not rule.rule.endswith("/revoke")]
+
+
+def test_a_token_made_before_tokens_expired_is_listed_with_the_expiry_it_has(api, rt):
+    """A token made before tokens expired has no stored expiry, yet stops `token_max_days` after it was
+    made: the API, the account page and `vault token list` showed no expiry ("never", blank, null) for a
+    token that is about to stop, or has stopped. They show when it stops, as the API's guard decides it."""
+    api.token("bob")
+    young_id, _young = _make(rt, "bob", "old sync")
+    stale_id, stale = _make(rt, "bob", "older sync")
+    limit = timedelta(days=rt.settings.token_max_days)
+    made = utcnow().replace(microsecond=0) - timedelta(days=3)
+    with rt.db.session() as session:
+        for token_id, created in ((young_id, made), (stale_id, made - limit)):
+            row = session.get(ApiToken, token_id)
+            row.expires_at, row.created_at = None, created
+    assert_error(api.get(TOKENS, token=stale), 401, "not_authenticated")  # the guard stops it
+
+    by_id = {t["id"]: t for t in api.get(TOKENS, "bob").get_json()["tokens"]}
+    young_end = (made + limit).isoformat().replace("+00:00", "Z")
+    assert (by_id[young_id]["expires_at"], by_id[young_id]["expired"]) == (young_end, False)
+    assert (by_id[stale_id]["expires_at"], by_id[stale_id]["expired"]) == (
+        made.isoformat().replace("+00:00", "Z"), True)
+
+    listed = run(rt, "token", "list", "bob")
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
+    assert (made + limit).strftime("%Y-%m-%d %H:%M") in rows[str(young_id)]
+    assert "(expired)" in rows[str(stale_id)] and "(expired)" not in rows[str(young_id)]
+
+    browser = api.app.test_client()
+    login(browser, "bob")
+    page = browser.get("/account").get_data(as_text=True)
+    row = page[page.index("<td>old sync</td>"):]
+    row = row[:row.index("</tr>")]
+    assert str((made + limit).year) in row and "<td></td>" not in row

@@ -187,3 +187,20 @@ def test_downloads_carry_names_say_what_and_when_and_verify(rt, client, auditor,
     path.write_bytes(data.replace(b"Dupont Industries", b"Durand Industries"))
     tampered = verify_export(path, manifest, audit_key=rt.audit.key)
     assert not tampered.ok and any("SHA-256" in problem for problem in tampered.problems)
+
+
+def test_a_name_meaning_nobody_or_several_is_told_in_the_readers_language(rt, client, auditor, users):
+    """The desk's answer to a name it cannot place is in the auditor's language, as every other refusal."""
+    users.make("eva", Role.BORROWER)
+    users.make("sam", Role.BORROWER)
+    _rename(rt, "eva", "Eva Kowalski")
+    _rename(rt, "sam", "Eva Kowalski")
+    for language, nobody, several in (("ru", "клиента &#39;Atlantis Ltd&#39; нет", "называет нескольких пользователей"),
+                                      ("zh-CN", "没有客户", "指多个用户")):
+        headers = {"Accept-Language": language}
+        missing = client.get("/audit/", query_string={"customer": "Atlantis Ltd"}, headers=headers)
+        assert missing.status_code == 400 and nobody in missing.get_data(as_text=True), language
+        shared = client.get("/audit/", query_string={"user": "Eva Kowalski"}, headers=headers)
+        assert shared.status_code == 400 and several in shared.get_data(as_text=True), language
+    not_a_date = client.get("/audit/", query_string={"since": "yesterday"}, headers={"Accept-Language": "ru"})
+    assert not_a_date.status_code == 400 and "не дата" in not_a_date.get_data(as_text=True)

@@ -45,7 +45,7 @@ def test_off_sends_nothing_and_digest_bundles_a_day_into_one_mail(rt, cast, smtp
     assert "2 notifications" in digest.message["Subject"]
     assert "First file" in digest.text and "Second file" in digest.text
     assert f"/loans/{first}" in digest.text and f"/loans/{second}" in digest.html
-    parts = [row for row in outbox(rt) if row.recipient == "quinn@example.com" and row.kind == "loan_requested"]
+    parts = [row for row in outbox(rt) if row.recipient_user_id == cast["quinn"] and row.kind == "loan_requested"]
     assert {row.status for row in parts} == {MailStatus.DIGESTED} and len({row.digest_id for row in parts}) == 1
 
 
@@ -200,3 +200,37 @@ def test_with_the_server_down_a_request_page_still_succeeds(app, rt, cast, smtp)
     assert BACKGROUND.wait(15)
     rows = outbox(rt)
     assert len(rows) == 3 and {row.status for row in rows} == {MailStatus.QUEUED}
+
+
+def test_a_sent_mail_forgets_its_address_and_text_and_still_is_not_queued_twice(rt, cast, smtp) -> None:
+    """Sent mail kept its recipient's address, its whole text (a customer's letter carries a single-use answer
+    link) and a de-duplication key spelling the address, for ever: a copy of the database listed every
+    address ever written to. Once sent (or bundled into a digest), a row keeps what the log of deliveries
+    and the de-duplication need: the person, a masked address, the subject, when and how it went. Mail not
+    yet sent, or failed, keeps everything its retry or an operator's repair needs."""
+    _prefer(rt, cast["quinn"], "loan_requested", "digest")
+    smtp.refuse.add("gone@example.com")
+    with rt.db.session() as session:
+        mail.enqueue(session, mail.Kind.TEST, ["ops@example.com", "gone@example.com"], "test", {}, dedupe="once")
+    request(rt, cast["ann"], make_document(rt, compiler_id=cast["carl"], grade=2, title="First file"))
+    now = utcnow()
+    assert send(rt, now).sent == 3  # ops, and the approvers abby and paula; gone@ is refused
+    assert send_digests(rt.db, now + timedelta(days=1)) == 1 and send(rt, now + timedelta(days=1)).sent == 1
+    assert {r.recipients[0] for r in smtp.received} == {f"{name}@example.com" for name in (
+        "ops", "abby", "paula", "quinn")}
+    rows = outbox(rt)
+    done = [row for row in rows if row.status in (MailStatus.SENT, MailStatus.DIGESTED)]
+    assert len(done) == 5  # ops, abby, paula, quinn's part and quinn's digest
+    for row in done:
+        kept = f"{row.recipient} {row.body_text} {row.body_html} {row.dedupe_key}"
+        assert not any(f"{name}@" in kept for name in ("ops", *cast)), kept
+        assert (row.body_text, row.body_html) == ("", "") and row.recipient.endswith("@example.com")
+        assert row.subject
+    assert {row.recipient_user_id for row in done} >= {cast["abby"], cast["quinn"]}
+    [failed] = [row for row in rows if row.status == MailStatus.FAILED]
+    assert failed.recipient == "gone@example.com" and failed.body_text  # for an operator's repair
+    # The same event again: still recognised, nothing queued twice.
+    with rt.db.session() as session:
+        again = mail.enqueue(session, mail.Kind.TEST, ["ops@example.com", "gone@example.com"], "test", {},
+                             dedupe="once")
+    assert again == [] and len(outbox(rt)) == len(rows)

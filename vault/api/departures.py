@@ -106,7 +106,7 @@ def departure_json(departure: Departure) -> dict[str, Any]:
         "started_at": timestamp(departure.started_at),
         "completed_at": timestamp(departure.completed_at),
         "customers": [{"item_id": item.id, "customer_id": item.customer_id, "to_user_id": item.to_user_id,
-                       "key": item.key, "settled": item.settled} for item in departure.items],
+                       "key": item.key, "settled": item.settled, "moved": item.moved} for item in departure.items],
     }
 
 

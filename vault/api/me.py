@@ -96,15 +96,17 @@ def _caller_token_hash() -> str:
 
 def token_json(token: ApiToken, caller_hash: str) -> dict[str, Any]:
     """One of the caller's tokens as the account page lists it: never its secret or hash, only the few
-    characters it starts with (shown on the page too) so it can be told apart."""
+    characters it starts with (shown on the page too) so it can be told apart. `expires_at` is when it
+    stops working (`accounts.token_expires_at`), stored or not."""
+    expires_at = accounts.token_expires_at(runtime().settings, token)
     return {
         "id": token.id,
         "name": token.name,
         "prefix": token.prefix,
         "scope": token.scope,
         "created_at": serializers.timestamp(token.created_at),
-        "expires_at": serializers.timestamp(token.expires_at),
-        "expired": token.expires_at is not None and token.expires_at <= utcnow(),
+        "expires_at": serializers.timestamp(expires_at),
+        "expired": expires_at <= utcnow(),
         "last_used_at": serializers.timestamp(token.last_used_at),
         "revoked_at": serializers.timestamp(token.revoked_at),
         "current": token.token_hash == caller_hash,

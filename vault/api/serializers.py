@@ -316,6 +316,8 @@ SCHEMAS["Departure"] = _object({
     "customers": {"type": "array", "items": _object({
         "item_id": _ID, "customer_id": _ID, "to_user_id": {"type": ["integer", "null"], "minimum": 1},
         "key": {"type": "boolean"}, "settled": {"type": "boolean"},
+        "moved": {"type": "boolean", "description": "The customer has since been given to someone outside the "
+                  "handover: the item may then be reassigned only to its present owner, who confirms the contact."},
     })},
 }, "A departure and its handover: each customer (`item_id` names its handover item), who it went to, whether it is "
    "a key customer and settled.")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -36,12 +37,26 @@ class Suggestions:
     documents: list[tuple[str, str]]
 
 
-def _one(field: str, text: str, found: list[tuple[int, str]], what: str) -> int:
+# What the desk says when a name means nobody, or several (whole sentences per kind, so that each
+# language words them its own way; put into words in the request's language by FilterError).
+_NOBODY = {
+    "user": _l("there is no user %(text)s"),
+    "customer": _l("there is no customer %(text)s"),
+    "document": _l("there is no document %(text)s"),
+}
+_SEVERAL = {
+    "user": _l("%(text)s names several users: %(names)s; give the id or a fuller name"),
+    "customer": _l("%(text)s names several customers: %(names)s; give the id or a fuller name"),
+    "document": _l("%(text)s names several documents: %(names)s; give the id or a fuller name"),
+}
+
+
+def _one(field: str, text: str, found: list[tuple[int, str]]) -> int:
     if not found:
-        raise FilterError(field, f"there is no {what} {text!r}")
+        raise FilterError(field, str(_NOBODY[field]) % {"text": repr(text)})
     if len(found) > 1:
         names = ", ".join(f"{label} (#{ident})" for ident, label in found[:SHOWN_MATCHES])
-        raise FilterError(field, f"{text!r} names several {what}s: {names}; give the id or a fuller name")
+        raise FilterError(field, str(_SEVERAL[field]) % {"text": repr(text), "names": names})
     return found[0][0]
 
 
@@ -59,14 +74,14 @@ class NameResolver:
         found = [(row[0], f"{row[1]} / {row[2]}") for row in self.session.execute(
             select(User.id, User.display_name, User.username)
             .where(func.lower(User.display_name) == func.lower(text)).order_by(User.id).limit(SHOWN_MATCHES + 1))]
-        return _one("user", text, found, "user")
+        return _one("user", text, found)
 
     def customer(self, text: str) -> int:
         """A customer's name, ignoring accents, case and spacing (as the customer search does)."""
         found = [(row[0], row[1]) for row in self.session.execute(
             select(Customer.id, Customer.name).where(Customer.name_key == name_key(text))
             .order_by(Customer.id).limit(SHOWN_MATCHES + 1))]
-        return _one("customer", text, found, "customer")
+        return _one("customer", text, found)
 
     def document(self, text: str, customer_id: int | None = None) -> int:
         """A document's title ignoring case, within the customer if one is chosen (titles repeat across
@@ -77,7 +92,7 @@ class NameResolver:
             query = query.where(Document.customer_id == customer_id)
         found = [(row[0], f"{row[1]} — {row[2]}") for row in self.session.execute(
             query.order_by(Document.id).limit(SHOWN_MATCHES + 1))]
-        return _one("document", text, found, "document")
+        return _one("document", text, found)
 
 
 def parse_named(session: Session, args: Mapping[str, str | None]) -> AuditFilter:

@@ -220,11 +220,12 @@ def token_create(username: str, name: str, expires: str | None, scope: str) -> N
 @click.argument("username")
 def token_list(username: str) -> None:
     """USERNAME's tokens that are not revoked, newest first (ids for `token revoke --id`; never a secret)."""
-    with _account(username) as (_rt, session, user):
+    with _account(username) as (rt, session, user):
         tokens = accounts.list_tokens(session, user)
         now = utcnow()
+        ends = {t.id: accounts.token_expires_at(rt.settings, t) for t in tokens}
         rows = [(str(t.id), t.name, t.scope, _when(t.created_at),
-                 _when(t.expires_at) + (" (expired)" if t.expires_at and t.expires_at <= now else ""),
+                 _when(ends[t.id]) + (" (expired)" if ends[t.id] <= now else ""),
                  _when(t.last_used_at)) for t in tokens]
     if not rows:
         click.echo(f"{username} has no tokens")

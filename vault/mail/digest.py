@@ -18,6 +18,7 @@ from sqlalchemy import select
 from vault.db.engine import Database
 from vault.mail.kinds import Kind
 from vault.mail.render import render
+from vault.mail.retention import address_key, forgotten
 from vault.models import MailStatus, User
 from vault.models.mail import MailOutbox
 
@@ -40,7 +41,7 @@ def send_digests(db: Database, now: datetime) -> int:
                 groups[(row.recipient, day)].append(row)
         for (address, day), parts in sorted(groups.items()):
             user = session.get(User, parts[0].recipient_user_id) if parts[0].recipient_user_id else None
-            key = f"digest:{address}:{day.isoformat()}"
+            key = f"digest:{address_key(settings, address)}:{day.isoformat()}"
             if session.scalar(select(MailOutbox.id).where(MailOutbox.dedupe_key == key)) is not None:
                 key = f"{key}:{parts[0].id}"  # a part that arrived after that day's digest was made
             message = render("digest", {"day": day.isoformat(),
@@ -55,5 +56,7 @@ def send_digests(db: Database, now: datetime) -> int:
             for part in parts:
                 part.status = MailStatus.DIGESTED
                 part.digest_id = digest.id
+                for name, value in forgotten(part.recipient).items():  # the digest carries its text now
+                    setattr(part, name, value)
             queued += 1
     return queued

@@ -20,6 +20,7 @@ from vault.config.settings import Settings
 from vault.mail.kinds import Kind
 from vault.mail.preferences import mode_for
 from vault.mail.render import render
+from vault.mail.retention import address_key
 from vault.models import MailMode, MailOutbox, MailStatus, RoleAssignment, User, utcnow
 
 # Ids of rows to try at once after the transaction commits (see `vault.mail.sender.send_committed`).
@@ -76,7 +77,7 @@ def enqueue(session: Session, kind: Kind | str, recipients: Iterable[User | str]
         mode = mode_for(session, user.id, kind) if user is not None else MailMode.IMMEDIATE
         if mode == MailMode.OFF:
             continue
-        key = f"{dedupe}:{address}"[:200] if dedupe else None
+        key = f"{dedupe}:{address_key(settings, address)}"[:200] if dedupe else None
         if key and session.scalar(select(MailOutbox.id).where(MailOutbox.dedupe_key == key)) is not None:
             continue
         message = render(template, context, locale=locale or (user.locale if user else None), base_url=base_url)

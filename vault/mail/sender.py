@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from vault.db.engine import Database
 from vault.mail.outbox import NEW_IDS
+from vault.mail.retention import forgotten
 from vault.mail.transport import Transport, TransportError
 from vault.models import MailStatus
 from vault.models.mail import MailOutbox
@@ -162,7 +163,7 @@ def send_pending(db: Database, transport: Transport, now: datetime, batch: int =
                     result.retrying += 1
                     log.warning("mail %s to %s: attempt %d failed: %s", row.id, row.recipient, row.attempts, error)
             else:
-                _record(db, row, status=MailStatus.SENT, sent_at=now, last_error=None)
+                _record(db, row, status=MailStatus.SENT, sent_at=now, last_error=None, **forgotten(row.recipient))
                 result.sent += 1
     finally:
         transport.close()

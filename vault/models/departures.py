@@ -105,6 +105,14 @@ class HandoverItem(Base):
         return self.waived_at is None or self.waived_at < self.customer_answered_at
 
     @property
+    def moved(self) -> bool:
+        """The customer has since been given to someone outside this handover (a manager's assignment, a
+        rotation, a claim from the pool): it is with neither the leaver nor the person the item gave it
+        to, nor in the pool the item sent it to. It is then no longer the departure's to move, nor the
+        item's recipient's to confirm: only its present owner may receive the item."""
+        return self.customer.owner_id not in {self.departure.user_id, self.to_user_id}
+
+    @property
     def state(self) -> str:
         """Where the item stands, in one word (the API's `state`, the command line's listing)."""
         if self.pooled_at is not None:

@@ -86,7 +86,8 @@ def index():
         confirm_form=ConfirmForm(),
         min_length=MIN_LENGTH,
         token_form=TokenForm(),
-        tokens=accounts.list_tokens(session, user),
+        tokens=[(token, accounts.token_expires_at(runtime().settings, token))
+                for token in accounts.list_tokens(session, user)],
         duty=accounts.has_duty_role(user),
         token_cap_hours=int(accounts.token_cap(runtime().settings, user).total_seconds() // 3600),
         notification_form=notification_page.form_for(session, user),

@@ -24,6 +24,8 @@ MESSAGES.update({
     "own_departure": _l("Nobody manages, waives or reports on their own departure."),
     "departure_closed": _l("This departure is completed; it changes no more."),
     "not_successor": _l("Only the person the customer was handed to confirms the contact."),
+    "customer_moved": _l("This customer has since been given to someone else: its present owner confirms the "
+                         "contact, once the handover is passed to them."),
     "already_offboarded": _l("The last day has passed and access has ended: the notice can no longer be withdrawn."),
     "last_day_passed": _l("The last day has passed and access has ended: the last day can no longer be moved."),
     "successor_departing": _l("You have given notice yourself: an approver waives or reassigns this confirmation."),
@@ -154,6 +156,10 @@ def _confirm(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     if actor.status != UserStatus.ACTIVE:
         # A successor on notice is leaving too: their word that the customer stays is worth nothing.
         return deny("successor_departing")
+    if item.customer.owner_id != actor.id:
+        # Given since to someone else: a contact confirmed by one who no longer works the customer would
+        # settle the handover while its present owner never spoke to it.
+        return deny("customer_moved")
     checked = check_confirmation(item, contact_date=context.get("contact_date"), note=context.get("note"),
                                  today=context["today"])
     if checked and item.key and context.get("contact_logged") is False:

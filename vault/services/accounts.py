@@ -60,6 +60,16 @@ def token_cap(settings: Settings, user: User) -> timedelta:
     return timedelta(hours=DUTY_TOKEN_HOURS) if has_duty_role(user) else timedelta(days=settings.token_max_days)
 
 
+def token_expires_at(settings: Settings, token: ApiToken) -> datetime:
+    """When `token` stops working: its stored expiry, but never later than `token_cap` from when it was
+    made. A token made before tokens expired has no stored expiry, a lowered `token_max_days` holds for
+    the tokens already out, and a duty role granted later shortens its holder's tokens: the API's guard
+    (`api_caller`) refuses by this moment, and every listing shows it, so none says "never" for a token
+    that stops."""
+    capped = token.created_at + token_cap(settings, token.user)
+    return capped if token.expires_at is None else min(token.expires_at, capped)
+
+
 def find_user(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
 
@@ -468,14 +478,12 @@ def api_caller(session: Session, secret: str, settings: Settings) -> tuple[ApiTo
         return None
     token, agreed, locked = rows[0]
     now = utcnow()
-    if token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
+    if token.revoked_at is not None or token_expires_at(settings, token) <= now:
         return None
     user = token.user
     if locked is not None and locked.tzinfo is None:
         locked = locked.replace(tzinfo=UTC)
     if not user.can_sign_in or (locked is not None and locked > now):
-        return None
-    if token.created_at + token_cap(settings, user) <= now:
         return None
     if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
         token.last_used_at = now

@@ -20,7 +20,7 @@ from vault import policy
 from vault.audit import browse
 from vault.audit.checkpoints import Checkpointer
 from vault.audit.export import AuditExport, manifest_bytes, save_manifest
-from vault.audit.filters import AuditFilter, FilterError
+from vault.audit.filters import MAX_VALUE, AuditFilter, FilterError
 from vault.audit.names import parse_named
 from vault.audit.verify import VerifyReport, verify_chain
 from vault.core.actions import Action
@@ -53,9 +53,10 @@ def verify(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessCont
     return report
 
 
-# What of a refused filter's values is recorded: printable (PostgreSQL refuses NUL), as long as a filter may be.
+# What of a refused filter's values is recorded: printable (PostgreSQL refuses NUL), as long as a filter may be
+# (a longer value is refused for its length; its first characters say enough of what was tried).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-GIVEN_LIMIT = 200
+GIVEN_LIMIT = MAX_VALUE
 
 
 def filters_for(rt: Runtime, session: Session, *, actor: User, ctx: AccessContext,

@@ -131,10 +131,18 @@ def page_of_departures(session: Session, actor: User, *, page: int = 1, page_siz
 
 
 def items_for(session: Session, user: User) -> list[HandoverItem]:
-    """Handover items given to `user` in departures still open: the contacts they have to confirm."""
+    """Handover items given to `user` in departures still open whose customer `user` still owns: the
+    contacts they have to confirm.
+
+    A customer given since to someone else (`HandoverItem.moved`) is left out rather than shown as moved:
+    the successor has nothing left to do with it (only its present owner confirms the contact, once the
+    item is handed to them), and a customer they no longer work is no longer theirs to see. HR, who must
+    act on it, sees it marked as moved on the departure's page and in the API's departure.
+    """
     return list(session.scalars(
-        select(HandoverItem).join(Departure).where(HandoverItem.to_user_id == user.id,
-                                                   Departure.status == DepartureStatus.NOTICE)
+        select(HandoverItem).join(Departure).join(Customer, Customer.id == HandoverItem.customer_id)
+        .where(HandoverItem.to_user_id == user.id, Customer.owner_id == user.id,
+               Departure.status == DepartureStatus.NOTICE)
         .order_by(HandoverItem.key.desc(), HandoverItem.id)
     ))
 
@@ -399,10 +407,10 @@ def update_departure(
 
 def in_handover(item: HandoverItem) -> bool:
     """Whether the customer is still where the handover put it: with the leaver, with the person the item
-    gave it to, or in the pool it sent it to. One given since to someone else (a manager's assignment, a
-    rotation, a claim from the pool) is no longer the departure's to move: the item can only be handed to
-    that present owner, who then confirms the contact."""
-    return item.customer.owner_id in {item.departure.user_id, item.to_user_id}
+    gave it to, or in the pool it sent it to (`HandoverItem.moved`). One given since to someone else (a
+    manager's assignment, a rotation, a claim from the pool) is no longer the departure's to move: the item
+    can only be handed to that present owner, who then confirms the contact."""
+    return not item.moved
 
 
 def _require_in_handover(item: HandoverItem, to_user: User | None = None) -> None:

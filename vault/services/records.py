@@ -545,12 +545,15 @@ def old_version(rt: Runtime, session: Session, actor: User, customer: Customer, 
 
 
 def successor_of(session: Session, actor: User, customer: Customer) -> HandoverItem | None:
-    """The open handover item giving this customer to the actor, if a departure is under way."""
-    return session.scalar(
+    """The open handover item giving this customer to the actor, if a departure is under way and the
+    customer has not since been given to someone else (`HandoverItem.moved`): a successor who lost the
+    customer to another owner no longer logs contacts with it."""
+    item = session.scalar(
         select(HandoverItem).join(Departure, Departure.id == HandoverItem.departure_id)
         .where(HandoverItem.customer_id == customer.id, HandoverItem.to_user_id == actor.id,
                Departure.status != DepartureStatus.COMPLETED, HandoverItem.confirmed_at.is_(None))
         .order_by(HandoverItem.id.desc()).limit(1))
+    return None if item is None or item.moved else item
 
 
 def _same_person(a: str, b: str) -> bool:

@@ -32,7 +32,7 @@ from vault.models import (
     User,
 )
 from vault.runtime import Runtime
-from vault.services import loan_context, quota, rotation, upkeep
+from vault.services import departures, loan_context, quota, rotation, upkeep
 
 # Lists of files show their type, the latest version's: loaded with the loans, not one query per row.
 _WITH_FILE = selectinload(Loan.document).selectinload(Document.versions)
@@ -115,13 +115,9 @@ def _releases(session: Session, actor: User) -> list[Loan]:
 def _handovers(session: Session, actor: User) -> list[HandoverItem]:
     if not policy.authorize(actor, Action.HANDOVER_CONFIRM):
         return []
-    items = session.scalars(
-        select(HandoverItem).join(Departure)
-        .where(HandoverItem.to_user_id == actor.id, Departure.status == DepartureStatus.NOTICE,
-               Departure.user_id != actor.id)
-        .options(selectinload(HandoverItem.customer)).order_by(HandoverItem.key.desc(), HandoverItem.id))
-    # A key customer who said nobody called is back on the successor's list, though confirmed.
-    return [item for item in items if not item.settled or item.disputed]
+    # The successor's own list (`departures.items_for`: not a customer given since to someone else).
+    # A key customer who said nobody called is back on it, though confirmed.
+    return [item for item in departures.items_for(session, actor) if not item.settled or item.disputed]
 
 
 def _held_loans(session: Session, actor: User) -> list[HeldLoan]:

@@ -1,0 +1,39 @@
+"""What the outbox keeps of a mail once it is sent: enough to know that it went, not where or what it said.
+
+A row waiting to be sent needs its address and text; a sent one (or one bundled into a digest, whose text
+the digest carries) needs neither. Kept for ever, they made the outbox a list of every address ever written
+to, and a customer's letter kept its single-use answer link readable by anyone with a copy of the database.
+A sent row keeps the person (`recipient_user_id`), the address masked to its domain (which mail server took
+it), the kind, the subject and its times; failed mail keeps everything, for an operator's repair.
+
+De-duplication must still recognise a mail after its address is gone, so its key carries a keyed hash of
+the address (`address_key`) rather than the address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from vault.config.settings import Settings
+
+MASK = "•••"
+
+
+def masked(address: str) -> str:
+    """The address with its mailbox hidden: ``•••@example.com``."""
+    _local, at, domain = address.rpartition("@")
+    return f"{MASK}@{domain}" if at else MASK
+
+
+def address_key(settings: Settings | None, address: str) -> str:
+    """A stand-in for an address in de-duplication keys: the same address gives the same key, and the key
+    does not give the address back (keyed with the application's secret, so a list of known addresses
+    cannot be hashed to find which were written to)."""
+    secret = (settings.secret_key if settings else "").encode("utf-8")
+    return hmac.new(secret, address.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def forgotten(address: str) -> dict[str, str]:
+    """The column values of a row whose mail has gone: masked address, no text."""
+    return {"recipient": masked(address), "body_text": "", "body_html": ""}
