@@ -28,7 +28,7 @@ WHY = "Kim is away until the end of the month"
 CODE = "decider_departing"
 
 
-def _notice(rt: Any, username: str) -> int:
+def give_notice(rt: Any, username: str) -> int:
     with rt.db.session() as session:
         return departures.start_departure(rt, session, None, accounts.get_user(session, username),
                                           last_day=departures.today(rt.settings) + timedelta(days=20),
@@ -85,7 +85,7 @@ def test_a_person_on_notice_approves_releases_designates_and_widens_nothing(api,
     """Refused `decider_departing` wherever they still see the loan or the file, recorded; a loan they no
     longer see is the audited 404 of any unseen loan; after the notice is withdrawn all is as before."""
     assert api.get(f"/api/v1/loans/{desk['waiting']}", "ann").status_code == 200
-    departed = {name: _notice(rt, name) for name in ("ann", "kim")}
+    departed = {name: give_notice(rt, name) for name in ("ann", "kim")}
 
     # Ann: the request she approved half-way, the grade-3 loan she approved; the others are unseen.
     assert_error(api.post(f"/api/v1/loans/{desk['half']}/approve", "ann", json={"comment": "ok"}), 403, CODE)
@@ -148,7 +148,7 @@ def test_a_person_on_notice_sees_no_queue_and_no_longer_holds_up_releases(api, a
     custodians who stay, and any of those releases a file whose own custodian is on notice."""
     assert _counts(rt, "ann") == (1, 0) and _counts(rt, "kim") == (0, 1)
     assert api.get(f"/api/v1/customers/{desk['customer']}", "kim").status_code == 200  # she keeps a file of it
-    departed = {name: _notice(rt, name) for name in ("ann", "kim")}
+    departed = {name: give_notice(rt, name) for name in ("ann", "kim")}
 
     assert _counts(rt, "ann") == (0, 0) and _counts(rt, "kim") == (0, 0)
     # The request Ann approved half-way stays in her sight (she acted on it), closed with the reason.

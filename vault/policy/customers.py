@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from vault.core.actions import Action
 from vault.models import Customer, Role, User
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
-from vault.policy.notice import on_notice
+from vault.policy.notice import decider_problem, on_notice
 from vault.policy.visibility import customer_visible, document_visible
 
 
@@ -58,12 +58,15 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
     Who works a customer is decided above the people working it: the owner's manager (anywhere up the
     chain) or an approver; never the person who gains it, so nobody widens their own book, and never
-    for someone on notice, whose book only shrinks.
+    for someone on notice, whose book only shrinks. Nobody on notice decides who works a customer
+    (`decider_problem`), not even to take someone off it: the leaver's successor in the role does.
     """
     customer: Customer = target
     gaining: User | None = context.get("gaining")
     if gaining is not None and gaining.id == actor.id:
         return deny("own_gain")
+    if not (deciding := decider_problem(actor)):
+        return deciding
     if on_notice(gaining):
         return deny("person_departing")
     if context.get("co_owners", 0) > MAX_CO_OWNERS:

@@ -19,6 +19,7 @@ from vault.core.actions import Action
 from vault.models import Alert, AlertStatus, Departure, HandoverItem, Role, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 from vault.policy.loans import reason_problem
+from vault.policy.notice import decider_problem
 
 MESSAGES.update({
     "own_departure": _l("Nobody manages, waives or reports on their own departure."),
@@ -104,9 +105,14 @@ def last_day_problem(departure: Departure) -> Decision:
 def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target`: the leaver (starting), the departure or a handover item; context `step` = "complete"
     asks whether the departure may complete now, "withdraw" whether the notice may be withdrawn,
-    "last_day" whether the last day may be moved."""
+    "last_day" whether the last day may be moved.
+
+    Withdrawing a notice and moving a last day give the leaver access back or for longer: nobody on
+    notice does either for anyone (`decider_problem`)."""
     if _leaver_id(target) == actor.id:
         return deny("own_departure")
+    if context.get("step") in ("withdraw", "last_day") and not (deciding := decider_problem(actor)):
+        return deciding
     departure = target.departure if isinstance(target, HandoverItem) else target
     if isinstance(departure, Departure):
         if context.get("step") == "complete":
@@ -180,10 +186,12 @@ def check_override(departure: Departure, reason: str | None) -> Decision:
 
 @object_rule(Action.DEPARTURE_OVERRIDE)
 def _override(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the departure; context: reason."""
+    """`target` is the departure; context: reason. Nobody on notice waives another leaver's confirmations."""
     departure: Departure = target
     if departure.user_id == actor.id:
         return deny("own_departure")
+    if not (deciding := decider_problem(actor)):
+        return deciding
     pending = [item for item in departure.items if item.key and (not item.settled or item.disputed)]
     if any(item.to_user_id == actor.id for item in pending):
         return deny("separation_of_duties", _l("You cannot waive confirmations that are yours to give."))
@@ -199,10 +207,15 @@ def _read_alert(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 @object_rule(Action.ALERT_MANAGE)
 def _manage_alert(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the alert; context: step ("acknowledge", "resolve" or "lift": an approver lifting the
-    suspension of the person's customer access the alert caused), note (resolving)."""
+    suspension of the person's customer access the alert caused), note (resolving).
+
+    Lifting a suspension and resolving an alert (a serious open one suspends the person's views) give
+    access back: nobody on notice does either (`decider_problem`); acknowledging stays open to them."""
     alert: Alert = target
     if alert.user_id == actor.id:
         return deny("own_alert")
+    if context.get("step") in ("lift", "resolve") and not (deciding := decider_problem(actor)):
+        return deciding
     if context.get("step") == "lift":
         if Role.APPROVER not in actor.role_set:
             return deny("not_permitted", _l("Only an approver may lift a suspension."))

@@ -26,7 +26,7 @@ from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.models import Category, Document, Loan, LoanKind, LoanStatus, Role, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
-from vault.policy.notice import on_notice
+from vault.policy.notice import decider_problem
 from vault.policy.visibility import queues_suspended
 
 MIN_REASON_CHARS = 10
@@ -80,16 +80,7 @@ MESSAGES.update({
                             "request made now needs. Revoke it; a new request will be decided on the notice's rules."),
     "invalid_custodian": _l("Name an active custodian who has no other part in this loan."),
     "quota_invalid": f"A view quota is a whole number from 0 to {MAX_QUOTA}, or empty for the grade's default.",
-    "decider_departing": _l("People on notice no longer approve, release or widen others' access; another "
-                            "approver or custodian takes it."),
 })
-
-
-def decider_problem(actor: User) -> Decision:
-    """Whether `actor` may still take a decision that gives someone else access (an approval, a release, a
-    designated custodian, a quota): never on notice, when a leaver could let an accomplice in on the way
-    out. Only the acts that widen access ask this; a rejection or a revocation stays open to them."""
-    return deny("decider_departing") if on_notice(actor) else allow()
 
 
 def custodian_acts(person: User | None) -> bool:

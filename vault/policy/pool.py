@@ -24,6 +24,7 @@ from vault.core.actions import Action
 from vault.models import Customer, Role, User
 from vault.policy.core import Decision, allow, deny, object_rule
 from vault.policy.customers import manages, on_notice
+from vault.policy.notice import decider_problem
 
 
 def may_claim_segment(person: User, claim_roles: frozenset[str]) -> bool:
@@ -66,6 +67,8 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("not_in_pool")
     if gaining.id == actor.id:
         return deny("own_gain")
+    if not (deciding := decider_problem(actor)):
+        return deciding
     if on_notice(gaining):
         return deny("person_departing")
     if Role.APPROVER not in actor.role_set and not manages(actor, gaining):
@@ -76,13 +79,17 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
 @object_rule(Action.POOL_RELEASE)
 def _release(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the customer; only one with an owner can go back to the pool."""
+    """`target` is the customer; only one with an owner can go back to the pool. Someone on notice releases
+    neither their own customers (they go through the handover) nor anyone else's (an accomplice could claim
+    it: `decider_problem`)."""
     customer: Customer = target
     if customer.owner_id is None:
         return deny("already_in_pool")
     if customer.owner_id == actor.id and on_notice(actor):
         return deny("owner_departing", _l("You have given notice: your customers go to their new owners through "
                                           "your departure's handover."))
+    if not (deciding := decider_problem(actor)):
+        return deciding
     if customer.owner_id == actor.id or Role.APPROVER in actor.role_set or manages(actor, customer.owner):
         return allow()
     return deny("not_owner_or_manager")

@@ -1,0 +1,74 @@
+"""People on notice widen nobody's access, beyond loans too, on both databases: an approver, manager or
+administrator on the way out could otherwise give an accomplice a pooled customer or someone else's, release
+a colleague's customer to the pool for the accomplice to claim, lift a suspension or resolve the alert behind
+it, waive another leaver's confirmations, or withdraw or prolong another leaver's notice. Each is refused
+`decider_departing` and recorded; acknowledging an alert, which gives nothing, stays open to them; a
+withdrawn notice gives the decisions back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from tests.api.conftest import assert_error, events
+from tests.api.test_review_notice_deciders import CODE, WHY, give_notice
+from tests.pool.scene import owner_of, pooled
+from vault.alerts.raising import Finding, raise_alert
+from vault.core.context import AccessContext
+from vault.models import Departure, Role, Segment, Severity, utcnow
+from vault.services import accounts, departures
+
+
+def _refused(rt: Any, action: str) -> list[tuple[str, str]]:
+    return [(e.actor_name, e.reason_code) for e in events(rt, action, "denied")]
+
+
+def test_a_leaver_gives_no_customer_and_lifts_no_suspension(api: Any, rt: Any, users: Any,
+                                                            cast: dict[str, Any]) -> None:
+    key = pooled(rt, Segment.KEY)
+    beas = api.customer("Nordlicht", owner="bea", shared=False)
+    users.make("max", Role.BORROWER)  # bea's manager, who sees her customers
+    with rt.db.session() as session:
+        bea = accounts.get_user(session, "bea")
+        bea.manager_id = accounts.get_user(session, "max").id
+        bea.customers_suspended_at = utcnow()
+        alert = raise_alert(rt, session, bea, Finding("probing", Severity.HIGH, "2026-01-01T10", "5 refused", {}))
+    ann = give_notice(rt, "ann")
+    give_notice(rt, "max")
+
+    assert_error(api.post(f"/api/v1/pool/{key}/assign", "ann", json={"owner": "bob"}), 403, CODE)
+    # Whom an approver may give a customer they do not work is no longer theirs to decide: not found, as for
+    # anyone who may not assign it (the customer's existence is not confirmed to a leaver).
+    assert_error(api.post(f"/api/v1/customers/{beas}/owner", "ann", json={"owner": "bob", "reason": WHY}),
+                 404, "not_found")
+    assert_error(api.post(f"/api/v1/customers/{beas}/release-to-pool", "max", json={"reason": WHY}), 403, CODE)
+    assert_error(api.post(f"/api/v1/alerts/{alert}/lift-suspension", "ann", json={}), 403, CODE)
+    assert_error(api.post(f"/api/v1/alerts/{alert}/resolve", "ann", json={"note": "Talked it through with Bea"}),
+                 403, CODE)
+    assert api.post(f"/api/v1/alerts/{alert}/acknowledge", "ann", json={}).status_code == 200
+    assert (owner_of(rt, key), owner_of(rt, beas)) == (None, cast["bea"].id)
+    assert _refused(rt, "pool:assign") == [("ann", CODE)]
+    assert _refused(rt, "pool:release") == [("max", CODE)]
+    assert _refused(rt, "customer:assign") == [("ann", "not_found")]
+    assert _refused(rt, "alert:manage") == [("ann", CODE)] * 2  # the lift and the resolution
+
+    with rt.db.session() as session:
+        departures.withdraw(rt, session, None, session.get(Departure, ann), reason="Stays after all: a counter-offer",
+                            ctx=AccessContext.cli())
+    assert api.post(f"/api/v1/pool/{key}/assign", "ann", json={"owner": "bob"}).status_code == 200
+    assert api.post(f"/api/v1/alerts/{alert}/lift-suspension", "ann", json={}).status_code == 200
+
+
+def test_a_leaver_neither_waives_nor_withdraws_nor_prolongs_another_notice(api: Any, rt: Any) -> None:
+    beas = give_notice(rt, "bea")
+    give_notice(rt, "ann")
+    give_notice(rt, "adm")
+    assert_error(api.post(f"/api/v1/departures/{beas}/override", "ann", json={"reason": WHY}), 403, CODE)
+    assert_error(api.post(f"/api/v1/departures/{beas}/withdraw", "adm", json={"reason": WHY}), 403, CODE)
+    later = (departures.today(rt.settings) + timedelta(days=40)).isoformat()
+    assert_error(api.post(f"/api/v1/departures/{beas}", "adm", json={"last_day": later}), 403, CODE)
+    with rt.db.session() as session:
+        assert session.get(Departure, beas).is_open
+        assert accounts.get_user(session, "bea").last_day == departures.today(rt.settings) + timedelta(days=20)
+    assert _refused(rt, "departure:override") == [("ann", CODE)]
+    assert _refused(rt, "departure:manage") == [("adm", CODE)] * 2  # the withdrawal and the later last day
