@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import tracemalloc
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, event, select
@@ -33,7 +34,7 @@ from vault.core.errors import NotFound, ServiceError
 from vault.db import unit_of_work
 from vault.models import Customer, CustomerCoOwner, Document, DocumentVersion
 from vault.rendering import PageRenderer
-from vault.services import documents, renditions
+from vault.services import departures, documents, renditions
 
 THREE_PAGES = pages_pdf(3)
 
@@ -290,6 +291,16 @@ def test_bad_titles_and_custodians_are_refused(rt, company, users):
         assert refused.value.code == "invalid_title"
     with pytest.raises(ServiceError) as refused:
         company.upload(custodian="bob")  # a borrower, not a custodian
+    assert refused.value.code == "invalid_custodian"
+    # A custodian on notice is neither offered nor accepted: they would release nothing of the new file.
+    with rt.db.session() as session:
+        departures.start_departure(rt, session, None, company.user(session, "kate"),
+                                   last_day=departures.today(rt.settings) + timedelta(days=20), successor=None,
+                                   ctx=CTX)
+    with rt.db.session() as session:
+        assert "kate" not in {u.username for u in documents.custodian_choices(session, company.user(session, "cora"))}
+    with pytest.raises(ServiceError) as refused:
+        company.upload(custodian="kate")
     assert refused.value.code == "invalid_custodian"
     assert stored_keys(rt) == []
     assert row_counts(rt) == (0, 0)

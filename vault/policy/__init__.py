@@ -35,6 +35,7 @@ from vault.policy.core import (
     require,
 )
 from vault.policy.customers import new_owner_problem
+from vault.policy.loans import custodian_acts
 from vault.policy.roles import role_conflict
 from vault.policy.visibility import (
     visibility_values,
@@ -53,6 +54,7 @@ __all__ = [
     "MissingRule",
     "allow",
     "authorize",
+    "custodian_acts",
     "deny",
     "message_for",
     "new_owner_problem",

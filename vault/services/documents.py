@@ -89,12 +89,13 @@ def customer_documents(session: Session, actor: User, customer: Customer) -> lis
 
 
 def custodian_choices(session: Session, actor: User) -> list[User]:
-    """People who may be named custodian of a file the actor compiles (never the actor)."""
+    """People who may be named custodian of a file the actor compiles (never the actor): those who could
+    release its loans today (`policy.custodian_acts`), so nobody on notice or suspended."""
     users = session.scalars(
         select(User).join(RoleAssignment, RoleAssignment.user_id == User.id)
         .where(RoleAssignment.role == Role.CUSTODIAN, User.id != actor.id).order_by(User.display_name)
     )
-    return [u for u in users if u.can_sign_in]
+    return [u for u in users if policy.custodian_acts(u)]
 
 
 # -- uploads -------------------------------------------------------------------------------------------
@@ -146,8 +147,9 @@ def upload_document(
                    audit={"customer_id": customer.id})
     title = clean_title(title)
     kind_for(sanitize_filename(filename))  # a refused extension is refused before anything is written
-    if custodian is not None and (not custodian.has_role(Role.CUSTODIAN) or not custodian.can_sign_in):
-        raise ServiceError("invalid_custodian", _l("The custodian must be an active person with the custodian role."))
+    if custodian is not None and not policy.custodian_acts(custodian):
+        raise ServiceError("invalid_custodian", _l("The custodian must be an active person with the custodian role "
+                                                   "who is not leaving."))
     if let_go is not None:
         let_go()
     with _receive(rt, stream, filename) as received:
