@@ -75,7 +75,7 @@ def test_ranges_cover_the_records_once_and_stay_whole_below_the_threshold():
 
 @pytest.mark.parametrize("jobs", [2, 3, 5])
 def test_an_intact_log_reports_the_same_in_any_number_of_workers(log, jobs):
-    serial, parallel = _both(log, jobs)
+    _serial, parallel = _both(log, jobs)
     assert parallel.ok and parallel.checked == COUNT and parallel.last_seq == COUNT
     assert parallel.shards == SHARDS and len(parallel.last_heads) == SHARDS and parallel.checkpoints >= 2
 
@@ -197,12 +197,15 @@ def test_a_truncated_chain_and_a_record_beyond_the_head_the_same(log):
 
 def test_a_chain_idle_for_long_is_found_on_its_own(log, monkeypatch):
     """A chain whose last record lies far before a range's start is looked up by its own index."""
-    last, second = _boundary()
+    _last, second = _boundary()
+    starts = {shard: (1, "") for shard in range(1, SHARDS + 1)}
     with rows.read_snapshot(log.db) as connection:
-        scanned = range_workers.chain_starts(connection, second, range(1, SHARDS + 1))
+        scanned = range_workers.chain_starts(connection, 1, second, starts)
+        assert scanned == {e.shard: (e.shard_seq + 1, e.mac) for e in _events(log) if e.seq < second}
         monkeypatch.setattr(range_workers, "SCAN_LIMIT", 1)
-        assert range_workers.chain_starts(connection, second, range(1, SHARDS + 1)) == scanned
-        assert range_workers.chain_starts(connection, second, [7]) == {7: (1, "")}
+        assert range_workers.chain_starts(connection, 1, second, starts) == scanned
+        assert range_workers.chain_starts(connection, 1, second, {7: (1, "")}) == {7: (1, "")}
+        assert range_workers.chain_starts(connection, second - 1, second, {7: (4, "m3")}) == {7: (4, "m3")}
     _both(log, 3)
 
 
@@ -284,3 +287,39 @@ def test_a_failed_worker_falls_back_to_one_process(log, monkeypatch, caplog, how
 def test_sqlite_readers_run_beside_a_writer_in_wal_mode(log):
     with log.db.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+
+
+def test_a_record_before_the_first_verified_one_is_no_range_start(log):
+    """Verifying from a record number trusts what lies before it; a worker must not start a chain from a
+    record there (here one moved beyond its chain's end) when that chain has none in the earlier ranges."""
+    from_seq, jobs = 30, 4
+    ranges = range_workers.split(from_seq, COUNT, jobs, 1)
+    events = _events(log)
+    in_first = {e.shard for e in events if ranges[0][0] <= e.seq <= ranges[0][1]}
+    shard = next(s for s in range(1, SHARDS + 1) if s not in in_first)
+    chain = [e for e in events if e.shard == shard]
+    start = min(e.shard_seq for e in chain if e.seq >= from_seq)
+    before = next(e for e in chain if e.shard_seq == start - 1)
+    moved = next(e for e in chain if e.shard_seq < start - 1)
+    drop_append_only(log)
+    # The moved record takes the number of the last one before `from_seq`, which takes its number.
+    attack(log, "UPDATE audit_events SET seq = -1 WHERE seq = :a", "UPDATE audit_events SET seq = :a WHERE seq = :b",
+           "UPDATE audit_events SET seq = :b, shard_seq = :place WHERE seq = -1", a=moved.seq, b=before.seq,
+           place=len(chain) + 1)
+    _serial, parallel = _both(log, jobs, from_seq=from_seq)
+    assert parallel.processes == jobs
+
+
+def test_a_range_that_does_not_start_where_the_one_before_ended_is_not_accepted():
+    fitting = range_workers.Piece((3, "m2"), (5, "m4"), 2, 20, True)
+    assert range_workers.stitch({1: (3, "m2")}, [{1: fitting}, {1: range_workers.Piece((5, "m4"), (6, "m5"), 1, 31,
+                                                                                       True)}], 1) == {1: (6, "m5", 31)}
+    for later in (range_workers.Piece((5, "other"), (6, "m5"), 1, 31, True),  # another MAC before it
+                  range_workers.Piece((4, "m3"), (6, "m5"), 2, 31, True),  # another place
+                  range_workers.Piece((5, "m4"), (5, "m4"), 0, -1, False)):  # misfit within
+        assert range_workers.stitch({1: (3, "m2")}, [{1: fitting}, {1: later}], 1) == {}
+    # A chain without records in a range passes through it; its last record number is the earlier one.
+    idle = range_workers.Piece((5, "m4"), (5, "m4"), 0, -1, True)
+    assert range_workers.stitch({1: (3, "m2")}, [{1: fitting}, {1: idle}], 1) == {1: (5, "m4", 20)}
+    assert range_workers.stitch({1: (1, "")}, [{1: range_workers.Piece((1, ""), (1, ""), 0, -1, True)}], 7) == {
+        1: (1, "", 6)}

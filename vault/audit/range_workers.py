@@ -38,7 +38,7 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,12 +69,12 @@ class Task:
     index: int
     url: str
     key: bytes
+    from_seq: int  # where the whole verification starts
     first: int
     last: int
-    shards: tuple[int, ...]
-    # {shard: (place, MAC before it)} the parent starts from; given to the first range only, the others
-    # find their own.
-    starts: dict[int, tuple[int, str]] | None
+    # {shard: (place, MAC before it)} where the parent starts each chain at `from_seq`: the first range
+    # starts there, a later one where it finds each chain's last record from `from_seq` on before it.
+    starts: dict[int, tuple[int, str]]
     vouched: Vouched
     snapshot: str | None  # PostgreSQL: the parent's exported snapshot
 
@@ -201,7 +201,9 @@ def verify_range(task: Task, progress: Callable[[int], None] | None = None) -> d
     db = Database(task.url, pool_size=1, max_overflow=0)
     try:
         with rows.read_snapshot(db, snapshot=task.snapshot) as connection:
-            begin = task.starts if task.starts is not None else chain_starts(connection, task.first, task.shards)
+            begin = task.starts
+            if task.first > task.from_seq:
+                begin = chain_starts(connection, task.from_seq, task.first, task.starts)
             state = {shard: [place, mac, -1, task.vouched.get(shard) or {}] for shard, (place, mac) in begin.items()}
             odd: set[int] = set()
             query = rows.canonical_query(db.dialect, from_seq=task.first, through_seq=task.last)
@@ -218,9 +220,13 @@ def verify_range(task: Task, progress: Callable[[int], None] | None = None) -> d
     return pieces
 
 
-def chain_starts(connection: Connection, first: int, shards: Iterable[int]) -> dict[int, tuple[int, str]]:
-    """{shard: (place after, MAC of) that chain's last record numbered below `first`}; (1, "") for a chain
-    with none.
+def chain_starts(connection: Connection, from_seq: int, first: int,
+                 starts: dict[int, tuple[int, str]]) -> dict[int, tuple[int, str]]:
+    """{shard: (place after, MAC of) that chain's last record numbered `from_seq`..`first` - 1}, or the
+    chain's start in `starts` (where the verification starts it) when it has none there.
+
+    Records before `from_seq` are trusted, not verified, so a range never starts from one of them: its
+    start must be a record an earlier range verified, or the same start as the first range's.
 
     Read backwards in record order from `first` (the primary key) until every chain is found, which the
     busy chains are within a few records; a chain idle for longer than `SCAN_LIMIT` records is looked
@@ -228,21 +234,21 @@ def chain_starts(connection: Connection, first: int, shards: Iterable[int]) -> d
     before `first` has its answer first.
     """
     e = AuditEvent
-    wanted = set(shards)
     found: dict[int, tuple[int, str]] = {}
-    recent = select(e.seq, e.shard, e.shard_seq, e.mac).where(e.seq < first).order_by(e.seq.desc()).limit(SCAN_LIMIT)
+    recent = (select(e.seq, e.shard, e.shard_seq, e.mac).where(e.seq < first, e.seq >= from_seq)
+              .order_by(e.seq.desc()).limit(SCAN_LIMIT))
     batches = rows.batches(connection, recent)
     try:
         for batch in batches:
             for _seq, shard, place, mac in batch:
-                if shard in wanted and shard not in found:
+                if shard in starts and shard not in found:
                     found[shard] = (place + 1, mac)
-            if len(found) == len(wanted):
+            if len(found) == len(starts):
                 break
     finally:
         batches.close()
-    for shard in sorted(wanted - set(found)):
-        row = connection.execute(select(e.shard_seq, e.mac).where(e.shard == shard, e.seq < first)
+    for shard in sorted(set(starts) - set(found)):
+        row = connection.execute(select(e.shard_seq, e.mac).where(e.shard == shard, e.seq < first, e.seq >= from_seq)
                                  .order_by(e.shard_seq.desc()).limit(1)).first()
-        found[shard] = (1, "") if row is None else (int(row[0]) + 1, row[1])
+        found[shard] = starts[shard] if row is None else (int(row[0]) + 1, row[1])
     return found

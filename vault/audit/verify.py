@@ -220,9 +220,8 @@ def _in_workers(report: VerifyReport, key: bytes, db: Database, connection: Conn
     """`_all_chains` over `ranges` in worker processes, their pieces stitched together; None when a
     worker failed (the caller then runs the one pass itself, in the same snapshot)."""
     snapshot = rows.export_snapshot(connection)
-    shards = tuple(starts)
-    tasks = [range_workers.Task(index, db.url, key, first, last, shards, starts if index == 0 else None, vouched,
-                                snapshot) for index, (first, last) in enumerate(ranges)]
+    tasks = [range_workers.Task(index, db.url, key, report.from_seq, first, last, starts, vouched, snapshot)
+             for index, (first, last) in enumerate(ranges)]
     pieces = range_workers.run(tasks, progress)
     if pieces is None:
         return None
