@@ -11,12 +11,14 @@ import threading
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests.audit.conftest import CTX, attack, drop_append_only
 from vault.audit import range_workers, rows
 from vault.audit.chain import compute_mac, record_dict
 from vault.audit.verify import VerifyReport, verify_chain
+from vault.cli import cli
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, User
 from vault.services import audit as audit_service
@@ -323,3 +325,19 @@ def test_a_range_that_does_not_start_where_the_one_before_ended_is_not_accepted(
     assert range_workers.stitch({1: (3, "m2")}, [{1: fitting}, {1: idle}], 1) == {1: (5, "m4", 20)}
     assert range_workers.stitch({1: (1, "")}, [{1: range_workers.Piece((1, ""), (1, ""), 0, -1, True)}], 7) == {
         1: (1, "", 6)}
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_the_command_takes_a_number_of_workers(log, monkeypatch):
+    env = {"VAULT_DATA_DIR": str(log.settings.data_dir), "VAULT_DATABASE_URL": log.settings.database_url,
+           "VAULT_KEYRING": str(log.settings.keyring), "VAULT_SECRET_KEY": "test-secret-key",
+           "VAULT_AUDIT_SHARDS": str(SHARDS)}
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["audit", "verify", "--jobs", "0"], env=env)
+    assert refused.exit_code == 2 and "--jobs" in refused.output
+    small = runner.invoke(cli, ["audit", "verify", "--jobs", "2"], env=env, catch_exceptions=False)
+    assert small.exit_code == 0 and "by 1 process(es)" in small.output  # below the size that pays
+    monkeypatch.setattr(range_workers, "MIN_RECORDS", 1)
+    split = runner.invoke(cli, ["audit", "verify", "--jobs", "2"], env=env, catch_exceptions=False)
+    assert split.exit_code == 0 and "by 2 process(es)" in split.output
+    assert f"audit log intact: {COUNT + 1} records verified" in split.output  # and the first verification's record

@@ -132,7 +132,7 @@ def verify_chain(
     from_seq: int = 1,
     progress: Callable[[int], None] | None = None,
     jobs: int = 1,
-    min_records: int = range_workers.MIN_RECORDS,
+    min_records: int | None = None,
 ) -> VerifyReport:
     """Verify records numbered `from_seq` on, shard by shard (trusting, in each shard, the stored MAC of
     the record before the first one verified).
@@ -141,7 +141,8 @@ def verify_chain(
     only ever written after the records it covers are committed, so every one listed must be inside
     the snapshot, and one missing from it is a truncation, not a race.
 
-    With `jobs` > 1 and at least `min_records` records per job, the one-pass check runs in that many
+    With `jobs` > 1 and at least `min_records` (default `range_workers.MIN_RECORDS`) records per job,
+    the one-pass check runs in that many
     worker processes, one range of record numbers each (`vault.audit.range_workers`); the report is the
     same. Only for a person's deliberate run (the command line): it forks, which a web worker must not.
     """
@@ -185,7 +186,8 @@ def verify_chain(
         # One pass in record order over every chain at once (what the database reads fastest), split over
         # worker processes if asked; a chain in which anything does not fit is walked again on its own,
         # which is where damage is classified.
-        ranges = range_workers.split(from_seq, report.head_seq, jobs, min_records)
+        ranges = range_workers.split(from_seq, report.head_seq, jobs,
+                                     range_workers.MIN_RECORDS if min_records is None else min_records)
         if not range_workers.shareable(db):
             ranges = []
         odd = _in_workers(report, key, db, connection, ranges, starts, vouched, heads, progress) if ranges else None

@@ -22,7 +22,6 @@ from vault.audit.checkpoints import Checkpointer
 from vault.audit.export import AuditExport, manifest_bytes, save_manifest
 from vault.audit.filters import AuditFilter, FilterError
 from vault.audit.names import parse_named
-from vault.audit.range_workers import MIN_RECORDS
 from vault.audit.verify import VerifyReport, verify_chain
 from vault.core.actions import Action
 from vault.core.context import AccessContext
@@ -33,7 +32,7 @@ from vault.runtime import Runtime
 
 def verify(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessContext, from_seq: int = 1,
            actor_name: str | None = None, progress: Callable[[int], None] | None = None, jobs: int = 1,
-           min_records: int = MIN_RECORDS) -> VerifyReport:
+           min_records: int | None = None) -> VerifyReport:
     """Verify the chain and its checkpoints, sign a checkpoint of an intact chain's last record, then
     record "audit:verify" with the result in `session`.
 
