@@ -142,9 +142,9 @@ def verify_chain(
     the snapshot, and one missing from it is a truncation, not a race.
 
     With `jobs` > 1 and at least `min_records` (default `range_workers.MIN_RECORDS`) records per job,
-    the one-pass check runs in that many
-    worker processes, one range of record numbers each (`vault.audit.range_workers`); the report is the
-    same. Only for a person's deliberate run (the command line): it forks, which a web worker must not.
+    the one-pass check runs in that many worker processes, one range of record numbers each
+    (`vault.audit.range_workers`); the report is the same. Only for a person's deliberate run (the
+    command line, a restore): it forks, which a web worker must not.
     """
     started = time.perf_counter()
     from_seq = max(1, from_seq)
