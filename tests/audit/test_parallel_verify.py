@@ -5,6 +5,7 @@ Ranges are forced tiny (`min_records=1`) so that a few dozen real appends cross 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -251,9 +252,9 @@ def test_workers_see_the_parents_snapshot_on_postgresql(log, monkeypatch):
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"])
-def test_with_another_thread_running_workers_are_spawned_not_forked(log):
-    # A fork copies only the calling thread; with another one alive the workers start afresh instead.
-    assert range_workers._may_fork()
+def test_with_another_thread_running_workers_come_from_the_fork_server(log):
+    # A fork copies only the calling thread; with another one alive the workers are forked from a clean
+    # single-threaded server process instead.
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
@@ -266,23 +267,40 @@ def test_with_another_thread_running_workers_are_spawned_not_forked(log):
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"])
-@pytest.mark.parametrize("how", ["raises", "dies"])
-def test_a_failed_worker_falls_back_to_one_process(log, monkeypatch, caplog, how):
-    # A fault no real database produces on demand: the worker's range check itself fails.
-    def broken(task, progress=None):
-        if task.index == 1:
-            if how == "dies":
-                os._exit(3)
-            raise RuntimeError("the database went away")
-        return started(task, progress)
+def test_a_worker_that_cannot_open_the_database_sends_the_parent_back_to_one_process(log, monkeypatch, caplog,
+                                                                                      tmp_path):
+    started = range_workers.run
 
-    started = range_workers.verify_range
-    monkeypatch.setattr(range_workers, "verify_range", broken)
+    def unreachable(tasks, progress):
+        return started([tasks[0], dataclasses.replace(tasks[1], url=f"sqlite:///{tmp_path}/no/such/folder.db")],
+                       progress)
+
+    monkeypatch.setattr(range_workers, "run", unreachable)
     serial = verify_chain(log.db, log.audit.key, log.audit.checkpoints)
     with caplog.at_level(logging.WARNING, logger=range_workers.__name__):
         report = verify_chain(log.db, log.audit.key, log.audit.checkpoints, jobs=2, min_records=1)
     assert report.processes == 1 and _content(report) == _content(serial)
-    assert "verifying in one process" in caplog.text
+    assert "failed" in caplog.text and "verifying in one process" in caplog.text
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_a_worker_that_dies_sends_the_parent_back_to_one_process(log, monkeypatch, caplog):
+    if not range_workers._may_fork():
+        pytest.skip("the fault is planted in this process, which only a forked worker inherits")
+
+    # A fault no real database produces on demand: the worker is gone without a word, as if killed.
+    def dies(task, progress=None):
+        if task.index == 1:
+            os._exit(3)
+        return started(task, progress)
+
+    started = range_workers.verify_range
+    monkeypatch.setattr(range_workers, "verify_range", dies)
+    serial = verify_chain(log.db, log.audit.key, log.audit.checkpoints)
+    with caplog.at_level(logging.WARNING, logger=range_workers.__name__):
+        report = verify_chain(log.db, log.audit.key, log.audit.checkpoints, jobs=2, min_records=1)
+    assert report.processes == 1 and _content(report) == _content(serial)
+    assert "died" in caplog.text
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"])

@@ -22,9 +22,11 @@ refuse updates and deletes). Workers read beside writers because every connectio
 (`vault.db.engine`); the heads and checkpoint rows are read by the parent alone.
 
 Workers are forked when the process has no other thread (a fork copies only the calling thread, so a
-lock held by another one would stay locked in the child forever); otherwise they are spawned, which costs
-a fresh interpreter importing the application (about a second or two), hence the size threshold below
-which verification stays in one process. A forked worker never touches the parent's engine or
+lock held by another one would stay locked in the child forever). Otherwise they are forked from
+multiprocessing's fork server, a fresh single-threaded interpreter that imports this module once (a
+second or two, the first time in the process) and holds no connection. Starting workers costs that much
+at most, hence the size threshold below which verification stays in one process. A forked worker never
+touches the parent's engine or
 connections: it builds its own engine from the URL. It does not dispose the inherited pool either:
 closing an inherited SQLite handle in the child would drop locks SQLite's process-wide state believes
 the parent's connections hold; the child ends with `os._exit` (multiprocessing's own end of a forked
@@ -49,8 +51,8 @@ from vault.audit import one_pass, rows
 from vault.db.engine import Database
 from vault.models import AuditEvent
 
-# Below this many records a verification stays in one process: starting workers would cost more than
-# they save (a spawned worker alone takes a second or two to import the application).
+# Below this many records per worker a verification stays in one process: starting workers would cost
+# more than they save (the fork server, when it is needed, takes a second or two to start).
 MIN_RECORDS = 50_000
 # How many records before a range the search for each chain's last record reads in record order; a
 # chain idle for longer is looked up on its own (the (shard, shard_seq) index, from the chain's end).
@@ -134,7 +136,12 @@ def run(tasks: Sequence[Task], progress: Callable[[int], None] | None) -> list[d
 
     Progress is the sum of the workers' records, reported as their messages arrive.
     """
-    context = multiprocessing.get_context("fork" if _may_fork() else "spawn")
+    if _may_fork():
+        context = multiprocessing.get_context("fork")
+    else:
+        context = multiprocessing.get_context("forkserver")
+        # Imported once by the server, not by every worker it forks.
+        context.set_forkserver_preload([__name__])
     messages: Any = context.Queue()
     workers = [context.Process(target=_work, args=(task, messages), name=f"audit-verify-{task.index}", daemon=True)
                for task in tasks]
