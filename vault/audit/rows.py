@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import queue
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -35,8 +36,18 @@ SHARD_SEQ = MAC + 2
 SEQ = ROW_COLUMNS.index("seq")
 
 
+# What PostgreSQL's pg_export_snapshot() returns (e.g. "00000003-0000001B-1"): checked before it is
+# written into SET TRANSACTION SNAPSHOT, which takes no bound parameters.
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+
+
 @contextmanager
-def read_snapshot(db: Database) -> Iterator[Connection]:
+def read_snapshot(db: Database, *, snapshot: str | None = None) -> Iterator[Connection]:
+    """A read-only transaction with one consistent view of the data, rolled back at the end.
+
+    `snapshot` (PostgreSQL only) is a snapshot another transaction exported (`export_snapshot`): this
+    one then sees exactly what that one sees, as long as that one stays open.
+    """
     options: dict[str, Any] = {READ_SNAPSHOT: True}
     if db.dialect == "postgresql":
         options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
@@ -44,9 +55,22 @@ def read_snapshot(db: Database) -> Iterator[Connection]:
         connection.execution_options(**options)
         transaction = connection.begin()
         try:
+            if snapshot is not None:
+                if db.dialect != "postgresql" or not _SNAPSHOT_ID.fullmatch(snapshot):
+                    raise ValueError(f"not a PostgreSQL snapshot id: {snapshot!r}")
+                # Must be the transaction's first statement.
+                connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
             yield connection
         finally:
             transaction.rollback()
+
+
+def export_snapshot(connection: Connection) -> str | None:
+    """The id of this read transaction's snapshot, for other sessions to share (PostgreSQL; None on SQLite,
+    which has no such thing). Valid while this transaction stays open."""
+    if connection.dialect.name != "postgresql":
+        return None
+    return str(connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
 
 
 def ts_text(dialect: str) -> Any:

@@ -35,8 +35,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from vault.audit import rows
-from vault.audit.chain import hmac_pads, mac_function, row_mac
+from vault.audit import one_pass, range_workers, rows
+from vault.audit.chain import mac_function, row_mac
 from vault.audit.checkpoints import Checkpointer, CheckpointError, SignedCheckpoint
 from vault.db.engine import Database
 from vault.models import AuditCheckpoint, AuditEvent
@@ -68,6 +68,8 @@ class VerifyReport:
     checkpoints: int = 0
     damage: list[Damage] = field(default_factory=list)
     seconds: float = 0.0
+    # How many processes the one-pass check ran in (how it was done, like `seconds`; not what was found).
+    processes: int = 1
 
     @property
     def ok(self) -> bool:
@@ -129,6 +131,8 @@ def verify_chain(
     *,
     from_seq: int = 1,
     progress: Callable[[int], None] | None = None,
+    jobs: int = 1,
+    min_records: int | None = None,
 ) -> VerifyReport:
     """Verify records numbered `from_seq` on, shard by shard (trusting, in each shard, the stored MAC of
     the record before the first one verified).
@@ -136,6 +140,11 @@ def verify_chain(
     Checkpoints are listed from the store *before* the database snapshot is taken: a checkpoint is
     only ever written after the records it covers are committed, so every one listed must be inside
     the snapshot, and one missing from it is a truncation, not a race.
+
+    With `jobs` > 1 and at least `min_records` (default `range_workers.MIN_RECORDS`) records per job,
+    the one-pass check runs in that many worker processes, one range of record numbers each
+    (`vault.audit.range_workers`); the report is the same. Only for a person's deliberate run (the
+    command line, a restore): it forks, which a web worker must not.
     """
     started = time.perf_counter()
     from_seq = max(1, from_seq)
@@ -174,9 +183,17 @@ def verify_chain(
             begin = _start(report, connection, shard)
             if begin is not None:
                 starts[shard] = begin
-        # One pass in record order over every chain at once (what the database reads fastest); a chain in
-        # which anything does not fit is walked again on its own, which is where damage is classified.
-        for shard in _all_chains(report, key, connection, db.dialect, starts, vouched, heads, progress):
+        # One pass in record order over every chain at once (what the database reads fastest), split over
+        # worker processes if asked; a chain in which anything does not fit is walked again on its own,
+        # which is where damage is classified.
+        ranges = range_workers.split(from_seq, report.head_seq, jobs,
+                                     range_workers.MIN_RECORDS if min_records is None else min_records)
+        if not range_workers.shareable(db):
+            ranges = []
+        odd = _in_workers(report, key, db, connection, ranges, starts, vouched, heads, progress) if ranges else None
+        if odd is None:
+            odd = _all_chains(report, key, connection, db.dialect, starts, vouched, heads, progress)
+        for shard in odd:
             _walk(report, key, connection, db.dialect, shard, *starts[shard], vouched.get(shard, {}),
                   heads.get(shard), None)
     report.checkpoints = len(signed)
@@ -187,49 +204,48 @@ def verify_chain(
 def _all_chains(report: VerifyReport, key: bytes, connection: Connection, dialect: str,
                 starts: dict[int, tuple[int, str]], vouched: dict[int, dict[int, tuple[str, int]]],
                 heads: dict[int, tuple[int, str]], progress: Callable[[int], None] | None) -> list[int]:
-    """Verify every chain in one pass in record order; returns the chains that need a walk of their own.
-
-    Along a chain record numbers grow with places (both are drawn under the chain's head lock), so in
-    record order each chain's records come in chain order. A record that does not come at its chain's
-    next place, does not chain, or sits at a checkpointed place with another MAC sends its chain to the
-    careful walk, which finds, classifies and reports the damage; the intact chains are done here.
-    """
-    inner, outer = hmac_pads(key)
-    inner_copy, outer_copy = inner.copy, outer.copy
-    # Per chain: [next place, MAC of the one before, number of the last record, checkpointed places]; a
-    # chain leaves `state` for `odd` at its first misfit, so each row costs one lookup to find its chain.
+    """Verify every chain in one pass in record order (`one_pass.fit`); returns the chains that need a
+    walk of their own."""
     state = {shard: [start, previous, report.from_seq - 1, vouched.get(shard) or {}]
              for shard, (start, previous) in starts.items()}
     odd: set[int] = set()
-    for batch in rows.read_ahead(connection, rows.canonical_query(dialect, from_seq=report.from_seq)):
-        for seq, text, mac, shard, place in batch:
-            chain = state.get(shard)
-            if chain is None:
-                odd.add(shard)
-                continue
-            # HMAC-SHA256 inlined (see `hmac_pads`): this line runs once per record of the log.
-            h = inner_copy()
-            h.update((text + chain[1]).encode("utf-8"))
-            o = outer_copy()
-            o.update(h.digest())
-            if place != chain[0] or o.hexdigest() != mac or (place in chain[3] and chain[3][place][0] != mac):
-                odd.add(shard)
-                del state[shard]
-                continue
-            chain[0], chain[1], chain[2] = place + 1, mac, seq
-        if progress is not None:
-            progress(len(batch))
+    one_pass.fit(rows.read_ahead(connection, rows.canonical_query(dialect, from_seq=report.from_seq)), key, state,
+                 odd, progress)
+    return _finish(report, starts, {shard: (chain[0], chain[1], chain[2]) for shard, chain in state.items()},
+                   vouched, heads)
+
+
+def _in_workers(report: VerifyReport, key: bytes, db: Database, connection: Connection,
+                ranges: list[tuple[int, int]], starts: dict[int, tuple[int, str]],
+                vouched: dict[int, dict[int, tuple[str, int]]], heads: dict[int, tuple[int, str]],
+                progress: Callable[[int], None] | None) -> list[int] | None:
+    """`_all_chains` over `ranges` in worker processes, their pieces stitched together; None when a
+    worker failed (the caller then runs the one pass itself, in the same snapshot)."""
+    snapshot = rows.export_snapshot(connection)
+    tasks = [range_workers.Task(index, db.url, key, report.from_seq, first, last, starts, vouched, snapshot)
+             for index, (first, last) in enumerate(ranges)]
+    pieces = range_workers.run(tasks, progress)
+    if pieces is None:
+        return None
+    report.processes = len(tasks)
+    return _finish(report, starts, range_workers.stitch(starts, pieces, report.from_seq), vouched, heads)
+
+
+def _finish(report: VerifyReport, starts: dict[int, tuple[int, str]], ends: dict[int, tuple[int, str, int]],
+            vouched: dict[int, dict[int, tuple[str, int]]], heads: dict[int, tuple[int, str]]) -> list[int]:
+    """Count the chains that fit all the way (`ends`: {shard: (next place, last MAC, last record number)})
+    and check where they end; returns the others, for the careful walk."""
     for shard, (start, _previous) in starts.items():
-        if shard in odd:
+        if shard not in ends:
             continue
-        expected, previous, last_number, _vouched = state[shard]
+        expected, previous, last_number = ends[shard]
         checked = expected - start
         report.checked += checked
         if checked:
             report.last_seq = max(report.last_seq, last_number)
             report.last_heads[shard] = (expected - 1, previous)
         _ends(report, shard, start, expected, last_number, previous, vouched.get(shard, {}), heads.get(shard))
-    return sorted(shard for shard in odd if shard in starts)
+    return sorted(shard for shard in starts if shard not in ends)
 
 
 def _start(report: VerifyReport, connection: Connection, shard: int) -> tuple[int, str] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -60,7 +61,7 @@ def restore_command(folder: Path, sample: int) -> None:
     """
     rt = open_runtime()
     try:
-        result = service.restore(rt, folder, sample=sample)
+        result = service.restore(rt, folder, sample=sample, verify_jobs=os.cpu_count() or 1)
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
     finally:

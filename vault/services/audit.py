@@ -31,17 +31,21 @@ from vault.runtime import Runtime
 
 
 def verify(rt: Runtime, session: Session, *, actor: User | None, ctx: AccessContext, from_seq: int = 1,
-           actor_name: str | None = None, progress: Callable[[int], None] | None = None) -> VerifyReport:
+           actor_name: str | None = None, progress: Callable[[int], None] | None = None, jobs: int = 1,
+           min_records: int | None = None) -> VerifyReport:
     """Verify the chain and its checkpoints, sign a checkpoint of an intact chain's last record, then
     record "audit:verify" with the result in `session`.
 
     The verification reads through a snapshot of its own; the caller should hold no write transaction
     meanwhile (on SQLite that would stall every writer for as long as the check takes), and commits.
+    `jobs` > 1 splits a large log over that many worker processes (`verify_chain`): for the command
+    line only, never from a web request, whose worker must not fork.
     """
     if actor is not None:
         policy.require(actor, Action.AUDIT_VERIFY)
     checkpointer = _checkpointer(rt)
-    report = verify_chain(rt.db, rt.audit.key, checkpointer, from_seq=from_seq, progress=progress)
+    report = verify_chain(rt.db, rt.audit.key, checkpointer, from_seq=from_seq, progress=progress, jobs=jobs,
+                          min_records=min_records)
     if report.ok and report.last_heads:
         # What was just verified is signed into the write-once store, so deleting the newest records and
         # resetting the heads later cannot pass the next verification.

@@ -392,8 +392,9 @@ def _check_store_holds(rt: Runtime, manifest: dict[str, Any]) -> list[str]:
 
 
 def restore(rt: Runtime, folder: Path, *, sample: int = DEFAULT_SAMPLE, ctx: AccessContext | None = None,
-            seed: int | None = None) -> RestoreResult:
-    """Restore the backup in `folder` into this empty instance, then check it.
+            seed: int | None = None, verify_jobs: int = 1) -> RestoreResult:
+    """Restore the backup in `folder` into this empty instance, then check it (the audit log with up to
+    `verify_jobs` worker processes: see `audit_service.verify`).
 
     Nothing is written until the instance is found empty, the keyring found to hold the backup's keys
     and the backup found to match its manifest. A refusal on a non-empty instance is recorded in it.
@@ -458,7 +459,7 @@ def restore(rt: Runtime, folder: Path, *, sample: int = DEFAULT_SAMPLE, ctx: Acc
                                 "checkpoint_seq": (manifest.get("checkpoint") or {}).get("seq")})
     fsck = integrity.fsck(rt, min_age=timedelta(0), ctx=ctx)
     with rt.db.session() as session:
-        report = audit_service.verify(rt, session, actor=None, ctx=ctx)
+        report = audit_service.verify(rt, session, actor=None, ctx=ctx, jobs=verify_jobs)
     result = RestoreResult(objects=copied, head_seq=head.seq, fsck=fsck, verify_summary=report.summary(),
                            verify_ok=report.ok)
     _check_sample(rt, manifest, sample, seed, result)
