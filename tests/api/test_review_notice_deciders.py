@@ -7,6 +7,7 @@ gives everything back."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -171,15 +172,19 @@ def test_a_person_on_notice_sees_no_queue_and_no_longer_holds_up_releases(api, a
     assert _counts(rt, "abe") == (2, 0) and _counts(rt, "kit") == (0, 1)
 
     # A new request is mailed to Abe, not Ann; Abe's approval of a grade-3 loan to Kit, not Kim.
-    stamp = api.upload(desk["customer"], grade=3, title="Stamp register", content=TEXT, filename="stamp.txt",
-                       custodian="kim")
+    # Nor is a new file given to Kim to keep: she would release nothing of it.
+    refused = api.post(f"/api/v1/customers/{desk['customer']}/documents", "carl", data={
+        "file": (io.BytesIO(TEXT), "stamp.txt"), "title": "Stamp register", "grade": "3", "custodian": "kim"},
+        content_type="multipart/form-data")
+    assert_error(refused, 400, "invalid_custodian")
+    stamp = api.upload(desk["customer"], grade=3, title="Stamp register", content=TEXT, filename="stamp.txt")
     late = api.approved_loan(stamp, "bob", approver="abe")
     with rt.db.session() as session:
         mailed = {(row.kind, row.recipient) for row in session.scalars(
             select(MailOutbox).where(MailOutbox.kind.in_(("loan_requested", "release_needed"))))
             if row.dedupe_key.split(":")[1] == str(late)}
     assert mailed == {("loan_requested", "abe@example.com"), ("release_needed", "kit@example.com")}
-    # Kim keeps the file but cannot act: Kit releases it, with no approver's designation needed.
+    # Kim keeps the minutes but cannot act: Kit releases them and the new file, with no designation needed.
     assert _ids(api.get("/api/v1/loans?queue=custody", "kit")) == [desk["release"], late]
     released = api.post(f"/api/v1/loans/{late}/release", "kit")
     assert released.status_code == 200, released.get_json()

@@ -104,7 +104,8 @@ def request_loan() -> Any:
 @operation("Loans the caller may see, or one of the work queues", tag="loans", response="LoanList", query=LIST_QUERY,
            description="A queue needs its page's permission: `approvals` an approver's (403 `not_permitted`, "
                        "recorded as `loan:approve`), `custody` and `custody_active` a custodian's (recorded as "
-                       "`loan:release`). 422 for a queue with `mine` or `status`.")
+                       "`loan:release`). 422 for a queue with `mine` or `status`. A page that shows other "
+                       "people's loans is recorded as `loan:queue`, with their ids.")
 def list_loans() -> Any:
     params = parse_query(LIST_QUERY)
     session, actor, page = db_session(), auth.current(), params["page"] or 1
@@ -119,6 +120,8 @@ def list_loans() -> Any:
         found = queue(session, actor, page)
     else:
         found = loans_service.page_of_loans(session, actor, mine=params["mine"], status=params["status"], page=page)
+    loans_service.record_listing(runtime(), session, actor, found, listing=params["queue"] or "list",
+                                 ctx=access_context())
     return jsonify(loans=[serializers.loan(loan) for loan in found.loans], total=found.total, page=found.page,
                    pages=found.pages)
 

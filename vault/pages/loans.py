@@ -468,8 +468,13 @@ def approvals() -> Any:
 
 
 def _approvals_page(form: BatchApprovalForm, status: int = 200) -> Any:
+    """The approver's queue, its listing recorded (`loans.record_listing`); shown again with the batch
+    form's error (400), nothing approved, the record stands with it (as on the loan page, `_show`)."""
     session, actor = db_session(), auth.current()
+    if status >= 400:
+        keep_work()
     found = loan_context.approval_queue(session, actor, page=_page_number())
+    loans_service.record_listing(runtime(), session, actor, found, listing="approvals", ctx=access_context())
     rows = _approval_rows(actor, found.loans)
     return render_template("loans/approvals.html", rows=rows, found=found, form=form,
                            any_open=any(row.blocked is None for row in rows)), status
@@ -505,6 +510,8 @@ def custody() -> Any:
                          warning=loan_context.place_warning(runtime(), session, loan))
                 for loan in waiting.loans]
     active = loan_context.active_loans(session, actor, page=request.args.get("active_page", 1, type=int) or 1)
+    for listing, found in (("custody", waiting), ("custody_active", active)):
+        loans_service.record_listing(runtime(), session, actor, found, listing=listing, ctx=access_context())
     overrides = loans_service.quota_overrides(session, actor)
     return render_template(
         "loans/custody.html", releases=releases, waiting=waiting, active=active.loans, active_found=active,

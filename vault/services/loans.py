@@ -171,6 +171,20 @@ def read_loan(rt: Runtime, session: Session, actor: User, loan_id: int, *, ctx: 
     return loan
 
 
+def record_listing(rt: Runtime, session: Session, actor: User, found: LoanPage, *, listing: str,
+                   ctx: AccessContext) -> None:
+    """Record that `actor` was shown other people's loans (`listing`: the queue, or "list"), with their ids,
+    in the listing's own transaction: each names a customer and a file the reader may not work, so a list
+    whose record cannot be written shows nothing (as the pool's list: `pool:read`).
+
+    A page that shows only the reader's own loans is not recorded (as `record_read`).
+    """
+    others = [loan.id for loan in found.loans if loan.borrower_id != actor.id]
+    if others:
+        rt.audit.record(session, action=AuditAction.LOAN_QUEUE, actor=actor, ctx=ctx,
+                        detail={"listing": listing, "ids": others, "page": found.page})
+
+
 def list_loans(session: Session, actor: User, *, mine: bool = False, status: str | None = None) -> list[Loan]:
     """Loans the actor may see, newest first; `mine` keeps those they borrow."""
     query = select(Loan).order_by(Loan.requested_at.desc(), Loan.id.desc())
