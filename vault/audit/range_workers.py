@@ -26,10 +26,10 @@ lock held by another one would stay locked in the child forever). Otherwise they
 multiprocessing's fork server, a fresh single-threaded interpreter that imports this module once (a
 second or two, the first time in the process) and holds no connection. Starting workers costs that much
 at most, hence the size threshold below which verification stays in one process. A forked worker never
-touches the parent's engine or connections: it builds its own engine from the URL. It does not dispose the inherited pool either:
-closing an inherited SQLite handle in the child would drop locks SQLite's process-wide state believes
-the parent's connections hold; the child ends with `os._exit` (multiprocessing's own end of a forked
-process), so nothing inherited is ever closed.
+touches the parent's engine or connections: it builds its own engine from the URL. It does not dispose
+the inherited pool either: closing an inherited SQLite handle in the child would drop locks SQLite's
+process-wide state believes the parent's connections hold; the child ends with `os._exit`
+(multiprocessing's own end of a forked process), so nothing inherited is ever closed.
 """
 
 from __future__ import annotations
