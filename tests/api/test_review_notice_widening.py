@@ -72,3 +72,34 @@ def test_a_leaver_neither_waives_nor_withdraws_nor_prolongs_another_notice(api: 
         assert accounts.get_user(session, "bea").last_day == departures.today(rt.settings) + timedelta(days=20)
     assert _refused(rt, "departure:override") == [("ann", CODE)]
     assert _refused(rt, "departure:manage") == [("adm", CODE)] * 2  # the withdrawal and the later last day
+
+
+def test_an_administrator_on_notice_only_takes_access_away(api: Any, rt: Any, users: Any) -> None:
+    """A leaving administrator could open a way in for an accomplice: name them someone's manager (they then see
+    that person's customers), give a role or decide a role request, create or re-enable an account, point an
+    address a password link goes to elsewhere, or make either half of an account's restoring. All refused;
+    disabling someone and taking a role away, which only narrow, stay open."""
+    users.make("ada", Role.ADMIN)
+    asked = api.post("/api/v1/users/bea/roles", "ada", json={"role": "custodian"})
+    assert asked.status_code == 202, asked.get_json()
+    give_notice(rt, "adm")
+    refused = {
+        "/api/v1/users/bob/manager": {"manager": "bea"},
+        "/api/v1/users/bob/roles": {"role": "compiler"},
+        "/api/v1/users/bob/email": {"email": "bob@elsewhere.example"},
+        "/api/v1/users/bob/password-link": {},
+        "/api/v1/users/bob/second-factor/reset": {},
+        f"/api/v1/role-requests/{asked.get_json()['id']}/approve": {},
+        "/api/v1/users": {"username": "newcomer", "display_name": "New Comer"},
+    }
+    for path, body in refused.items():
+        assert_error(api.post(path, "adm", json=body), 403, CODE)
+    with rt.db.session() as session:
+        bob = accounts.get_user(session, "bob")
+        assert (bob.manager_id, bob.email, sorted(str(r) for r in bob.role_set)) == (None, None, ["borrower"])
+        assert accounts.find_user(session, "newcomer") is None
+        assert "custodian" not in {str(r) for r in accounts.get_user(session, "bea").role_set}
+    # The manager, the address, the link, the second factor and the new account's link; the role; the request.
+    assert _refused(rt, "user:manage") == [("adm", CODE)] * 5
+    assert _refused(rt, "role:assign") == _refused(rt, "role:approve") == [("adm", CODE)]
+    assert api.post("/api/v1/users/bea/disable", "adm", json={}).status_code == 200

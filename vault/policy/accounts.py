@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from vault.core.actions import Action
 from vault.models import User
 from vault.policy.core import Decision, allow, deny, object_rule
+from vault.policy.notice import decider_problem
 
 # What an administrator may not do to their own account, and the refusal each gets.
 _NOT_ON_ONESELF = {
@@ -28,6 +29,8 @@ _SECOND_HALF = {
 }
 # The mail address is not reach: everyone sets their own on their account page, so an admin may set theirs too.
 CHANGES = frozenset({"create", "email", "enable", *_NOT_ON_ONESELF})
+# What an administrator on notice still does to others' accounts: only what takes access away.
+_NARROWING = frozenset({"disable", "remove_role"})
 
 
 @object_rule(Action.USER_MANAGE)
@@ -43,6 +46,10 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     that person (a second admin approving one's role requests, an auditor, an approver). So
     `context['restored_by']`, the ids (None: the operator) of those who made the other half since the
     person last signed in, must not include the actor: another administrator makes it.
+
+    An administrator on notice only takes access away (`_NARROWING`): creating, enabling, naming a manager
+    (who then sees the person's customers), changing an address a password link goes to, or either half of
+    an account's restoring would let a leaver open a way in for an accomplice (`decider_problem`).
     """
     change = context.get("change")
     if change not in CHANGES:
@@ -51,6 +58,8 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     if user.id == actor.id and change in _NOT_ON_ONESELF:
         code, message = _NOT_ON_ONESELF[change]
         return deny(code, message)
+    if change not in _NARROWING and not (deciding := decider_problem(actor)):
+        return deciding
     if change in _SECOND_HALF and actor.id in context.get("restored_by", ()):
         return deny("separation_of_duties", _SECOND_HALF[change])
     return allow()

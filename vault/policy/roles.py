@@ -3,7 +3,8 @@
 Approver, custodian, auditor and admin are the roles that decide over others' access (or watch it); one
 administrator giving them could build, alone, every account a grade-3 file needs. So one admin asks, and
 a second person decides: another admin, or an auditor for the auditor role. A person on notice gets no
-role at all on one admin's word.
+role at all on one admin's word, and an administrator (or auditor) on notice neither asks for a role for
+anyone nor decides on one (`decider_problem`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from vault.core.actions import Action
 from vault.models import Role, RoleRequest, User, UserStatus
 from vault.policy.core import Decision, allow, deny, object_rule
+from vault.policy.notice import decider_problem
 
 # An auditor watches the people who approve, keep and write files, so must not be one of them; an admin
 # manages accounts and must not be able to grant themselves the means to read files.
@@ -43,6 +45,8 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     role = Role(context["role"])
     if user.id == actor.id:
         return deny("separation_of_duties", _l("Nobody may change their own roles."))
+    if not (deciding := decider_problem(actor)):
+        return deciding
     conflict = role_conflict(user.role_set | frozenset(context.get("pending", ())), role)
     return deny("role_conflict", conflict) if conflict else allow()
 
@@ -63,6 +67,8 @@ def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("separation_of_duties", _l("The person who asked for a role cannot also approve it."))
     if request.user_id == actor.id:
         return deny("separation_of_duties", _l("Nobody decides on their own roles."))
+    if not (deciding := decider_problem(actor)):
+        return deciding
     role = Role(request.role)
     if role == Role.AUDITOR and Role.AUDITOR not in actor.role_set:
         return deny("not_permitted", _l("Only an auditor approves the auditor role."))
