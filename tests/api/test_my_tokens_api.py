@@ -165,4 +165,6 @@ def test_a_token_made_before_tokens_expired_is_listed_with_the_expiry_it_has(api
     page = browser.get("/account").get_data(as_text=True)
     row = page[page.index("<td>old sync</td>"):]
     row = row[:row.index("</tr>")]
-    assert str((made + limit).year) in row and "<td></td>" not in row
+    assert str((made + limit).year) in row and "<td></td>" not in row and "(expired)" not in row
+    stale_row = page[page.index("<td>older sync</td>"):]
+    assert "(expired)" in stale_row[:stale_row.index("</tr>")]  # marked, as the API and the CLI mark it

@@ -88,6 +88,7 @@ def index():
         token_form=TokenForm(),
         tokens=[(token, accounts.token_expires_at(runtime().settings, token))
                 for token in accounts.list_tokens(session, user)],
+        now=utcnow(),  # an expired token stays listed until revoked, marked as the API and the CLI mark it
         duty=accounts.has_duty_role(user),
         token_cap_hours=int(accounts.token_cap(runtime().settings, user).total_seconds() // 3600),
         notification_form=notification_page.form_for(session, user),
