@@ -21,7 +21,7 @@ from vault.core.context import AccessContext
 from vault.models import Customer, CustomerCoOwner, Document, DocumentVersion, Loan, Role, RoleAssignment, Segment, User
 from vault.runtime import Runtime
 from vault.services import accounts, loans, records, totp
-from vault.services.renditions import store_rendition
+from vault.services.renditions import draw, store_drawing
 
 PASSWORD = "correct horse battery"
 TEXT = b"Customer file: Example Industries. Contacts, prices and the history of the account.\n"
@@ -88,7 +88,8 @@ def add_version(rt: Runtime, session: Any, document: Document, content: bytes, *
     )
     session.add(version)
     session.flush()
-    store_rendition(rt, session, version, io.BytesIO(content), dek, track=lambda _key: None)
+    with draw(io.BytesIO(content), content_type, name) as drawing:
+        store_drawing(rt, session, version, drawing, dek, track=lambda _key: None)
     session.expire(document, ["versions"])
     return version
 

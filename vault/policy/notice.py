@@ -5,8 +5,9 @@ On notice, access tightens: a leaver gains no customer (`policy.customers`), edi
 that gives anyone else access (`decider_problem`): no loan approved or released, no custodian designated,
 no quota set (`policy.loans`), no suspension lifted and no alert resolved, no handover confirmation
 waived, no notice withdrawn and no last day moved (`policy.departures`), no customer given to anyone,
-from the pool or otherwise (`policy.pool`, `policy.customers`). It lives apart so that the visibility
-rules, which the others build on, can ask it too.
+from the pool or otherwise (`policy.pool`, `policy.customers`), and, as an administrator, no role, manager,
+account, address or account restoring for anyone (`policy.roles`, `policy.accounts`). It lives apart so
+that the visibility rules, which the others build on, can ask it too.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from flask_babel import lazy_gettext as _l
 from vault.core.actions import Action
 from vault.models import Customer, Role, User
 from vault.policy.core import Decision, allow, deny, object_rule
-from vault.policy.customers import manages, on_notice
-from vault.policy.notice import decider_problem
+from vault.policy.customers import manages
+from vault.policy.notice import decider_problem, on_notice
 
 
 def may_claim_segment(person: User, claim_roles: frozenset[str]) -> bool:

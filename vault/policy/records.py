@@ -19,7 +19,8 @@ from flask_babel import lazy_gettext as _l
 from vault.core.actions import Action
 from vault.models import Customer, User
 from vault.policy.core import Decision, allow, deny, object_rule
-from vault.policy.customers import manages, on_notice
+from vault.policy.customers import manages
+from vault.policy.notice import on_notice
 from vault.policy.visibility import customer_visible
 
 

@@ -198,23 +198,6 @@ def _write_page(rt: Runtime, key: str, dek: bytes, context: bytes, data: bytes) 
     rt.store.put(key, EncryptingReader(dek, context, io.BytesIO(data)), length=None)
 
 
-def store_rendition(
-    rt: Runtime,
-    session: Session,
-    version: DocumentVersion,
-    plaintext: BinaryIO,
-    dek: bytes,
-    track: Callable[[str], None],
-) -> None:
-    """Draw ``plaintext`` and store its pages at once, for a version whose row exists already.
-
-    Raises:
-        RenditionRefusedError, storage.StorageError: as `draw` and `store_drawing`.
-    """
-    with draw(plaintext, version.content_type, version.original_name) as drawing:
-        store_drawing(rt, session, version, drawing, dek, track)
-
-
 def _reason(rendition: object) -> str:
     return str(getattr(rendition, "reason", "There is no preview for this file."))[:300]
 
