@@ -42,6 +42,7 @@ from crypto import Keyring
 from storage import ObjectLocked, ObjectNotFound, ObjectStore
 from vault.audit.chain import format_ts
 from vault.config.settings import Settings
+from vault.db.durability import make_commits_durable
 from vault.db.engine import Database
 from vault.models import AuditCheckpoint, AuditHead, utcnow
 
@@ -254,6 +255,9 @@ class Checkpointer:
             existing = session.get(AuditCheckpoint, sum(seq for _shard, seq, _mac in heads))
             if existing is not None:
                 return SignedCheckpoint.from_row(existing, self.fingerprint)
+        # Signed heads must outlive a crash of the database: a write-once checkpoint of records it then
+        # loses would accuse it of tampering for ever (see vault.db.durability).
+        make_commits_durable(self.db)
         # No transaction is open from here to the final one: the slow part holds no lock.
         total = sum(seq for _shard, seq, _mac in heads)
         key = object_key(total)
