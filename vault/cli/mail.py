@@ -41,12 +41,13 @@ def mail_send_pending(batch: int) -> None:
             total.retrying += result.retrying
             total.failed += result.failed
             total.released += result.released
+            total.withheld += result.withheld
             if result.claimed < batch or result.released:
                 break
     finally:
         rt.close()
     click.echo(f"queued {digests} digest(s); sent {total.sent}, will retry {total.retrying}, "
-               f"failed {total.failed}")
+               f"failed {total.failed}, withheld {total.withheld}")
 
 
 @mail_group.command("status")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from vault.db.engine import Database
+from vault.mail.audience import may_be_told
 from vault.mail.kinds import Kind
 from vault.mail.render import render
 from vault.mail.retention import address_key, forgotten
@@ -37,8 +38,14 @@ def send_digests(db: Database, now: datetime) -> int:
         groups: dict[tuple[str, date], list[MailOutbox]] = defaultdict(list)
         for row in session.scalars(query):
             day = row.created_at.astimezone(zone).date()
-            if day < today:
-                groups[(row.recipient, day)].append(row)
+            if day >= today:
+                continue
+            if not may_be_told(row.kind, session.get(User, row.recipient_user_id) if row.recipient_user_id else None):
+                row.status = MailStatus.WITHHELD  # e.g. a request to decide, to someone since on notice
+                for name, value in forgotten(row.recipient).items():
+                    setattr(row, name, value)
+                continue
+            groups[(row.recipient, day)].append(row)
         for (address, day), parts in sorted(groups.items()):
             user = session.get(User, parts[0].recipient_user_id) if parts[0].recipient_user_id else None
             key = f"digest:{address_key(settings, address)}:{day.isoformat()}"

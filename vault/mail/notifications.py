@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from vault.alerts.raising import RULE_TITLES
 from vault.core import events
+from vault.mail.audience import may_be_told
 from vault.mail.kinds import Kind
 from vault.mail.outbox import enqueue, users_with_role
 from vault.models import Alert, Departure, HandoverItem, Loan, LoanStatus, Role, User
-from vault.policy.visibility import queues_suspended
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +49,19 @@ def _except(people: Iterable[User], *ids: int | None) -> list[User]:
     return [person for person in people if person.id not in ids]
 
 
-def _deciders(session: Session, role: Role, loan: Loan) -> list[User]:
+def _deciders(session: Session, role: Role, loan: Loan, kind: Kind) -> list[User]:
     """The holders of `role` who may be asked to act on `loan`: not its borrower nor its file's compiler,
-    and nobody whose queues are suspended (on notice, or after a directory alert), who is shown no queue
-    and so is mailed none (a mail names the customer and the file as the queue would)."""
+    and nobody who may not be told (`vault.mail.audience`: whose queues are suspended, who is shown no
+    queue and so is mailed none; a mail names the customer and the file as the queue would)."""
     return [person for person in _except(users_with_role(session, role), loan.borrower_id, loan.document.compiler_id)
-            if not queues_suspended(person)]
+            if may_be_told(kind, person)]
 
 
 @events.listen("loan.requested")
 @_guarded
 def loan_requested(*, session: Session, rt: Any, loan: Loan) -> None:
     """To every approver who may decide it (`_deciders`)."""
-    approvers = _deciders(session, Role.APPROVER, loan)
+    approvers = _deciders(session, Role.APPROVER, loan, Kind.LOAN_REQUESTED)
     enqueue(session, Kind.LOAN_REQUESTED, approvers, "loan_requested", _loan_context(loan),
             dedupe=f"loan-requested:{loan.id}")
 
@@ -82,7 +82,7 @@ def loan_decided(*, session: Session, rt: Any, loan: Loan, actor: User | None = 
     if waits:
         # The file's own custodian when it has one who may release this loan; otherwise every custodian
         # (one on notice is no longer among them: `policy.loans.custodian_acts`).
-        custodians = _except(_deciders(session, Role.CUSTODIAN, loan), *loan.approver_ids)
+        custodians = _except(_deciders(session, Role.CUSTODIAN, loan, Kind.RELEASE_NEEDED), *loan.approver_ids)
         named = [person for person in custodians if person.id == loan.document.custodian_id]
         custodians = named or custodians
         enqueue(session, Kind.RELEASE_NEEDED, custodians, "release_needed", _loan_context(loan),

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from vault.config.addresses import InvalidAddress, normalize
 from vault.config.settings import Settings
+from vault.mail.audience import may_be_told
 from vault.mail.kinds import Kind
 from vault.mail.preferences import mode_for
 from vault.mail.render import render
@@ -34,7 +35,7 @@ def _settings(session: Session) -> Settings | None:
 def _resolve(session: Session, recipient: User | str) -> tuple[str, User | None] | None:
     """The address and (when known) the person behind a recipient; None when there is nobody to write to."""
     if isinstance(recipient, User):
-        if not recipient.email or not recipient.can_sign_in:
+        if not recipient.email:
             return None
         return recipient.email, recipient
     try:
@@ -47,7 +48,8 @@ def _resolve(session: Session, recipient: User | str) -> tuple[str, User | None]
 def enqueue(session: Session, kind: Kind | str, recipients: Iterable[User | str], template: str,
             context: dict[str, Any], *, dedupe: str | None = None, now: datetime | None = None,
             locale: str | None = None) -> list[MailOutbox]:
-    """Queue one mail per recipient (people without an address or who chose "off" are skipped).
+    """Queue one mail per recipient (people without an address, who chose "off" or who may not be told
+    (`vault.mail.audience`) are skipped).
 
     Args:
         kind: what the mail is about; decides which preference applies.
@@ -74,6 +76,8 @@ def enqueue(session: Session, kind: Kind | str, recipients: Iterable[User | str]
             continue
         address, user = resolved
         seen.add(address)
+        if not may_be_told(kind, user):
+            continue
         mode = mode_for(session, user.id, kind) if user is not None else MailMode.IMMEDIATE
         if mode == MailMode.OFF:
             continue

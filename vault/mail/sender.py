@@ -32,10 +32,11 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from vault.db.engine import Database
+from vault.mail.audience import may_be_told
 from vault.mail.outbox import NEW_IDS
 from vault.mail.retention import forgotten
 from vault.mail.transport import Transport, TransportError
-from vault.models import MailStatus
+from vault.models import MailStatus, User
 from vault.models.mail import MailOutbox
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,11 @@ class SendResult:
     retrying: int = 0
     failed: int = 0
     released: int = 0  # claimed but not tried before the batch's time ran out; due again at once
+    withheld: int = 0  # due, but its recipient may no longer be told: never sent, its text forgotten
 
     @property
     def claimed(self) -> int:
-        return self.sent + self.retrying + self.failed + self.released
+        return self.sent + self.retrying + self.failed + self.released + self.withheld
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,10 @@ def build_message(sender: str, row: _Claimed) -> EmailMessage:
     return message
 
 
-def _claim(db: Database, now: datetime, batch: int, ids: Sequence[int] | None) -> tuple[list[_Claimed], str]:
+def _claim(db: Database, now: datetime, batch: int,
+           ids: Sequence[int] | None) -> tuple[list[_Claimed], int, str]:
+    """Claim due rows; those whose recipient may no longer be told are withheld instead (and counted)."""
+    withheld = 0
     with db.session() as session:
         settings = session.info.get("vault_settings")
         sender = settings.mail_from if settings else ""
@@ -110,12 +115,19 @@ def _claim(db: Database, now: datetime, batch: int, ids: Sequence[int] | None) -
             query = query.with_for_update(skip_locked=True)
         claimed = []
         for row in session.scalars(query).all():
+            person = session.get(User, row.recipient_user_id) if row.recipient_user_id is not None else None
+            if not may_be_told(row.kind, person):
+                row.status = MailStatus.WITHHELD
+                for name, value in forgotten(row.recipient).items():
+                    setattr(row, name, value)
+                withheld += 1
+                continue
             row.status = MailStatus.SENDING
             row.attempts += 1
             row.next_attempt_at = now + LEASE
             claimed.append(_Claimed(row.id, row.attempts, row.recipient, row.subject, row.body_text,
                                     row.body_html, row.created_at))
-    return claimed, sender
+    return claimed, withheld, sender
 
 
 def _record(db: Database, row: _Claimed, **values: object) -> None:
@@ -130,12 +142,13 @@ def send_pending(db: Database, transport: Transport, now: datetime, batch: int =
                  clock: Callable[[], float] = time.monotonic, max_seconds: float = BATCH_SECONDS) -> SendResult:
     """Send up to `batch` due messages (only those in `ids`, if given) and record each outcome.
 
-    A message the server refuses for good, or that fails its `MAX_ATTEMPTS`-th attempt, becomes
-    `failed` (kept, with its last error, for `vault mail status`); any other failure puts it back in
-    the queue with an exponential back-off.
+    A message whose recipient may no longer be told (`vault.mail.audience`: a request to decide, to
+    someone since put on notice) becomes `withheld` unsent. A message the server refuses for good, or
+    that fails its `MAX_ATTEMPTS`-th attempt, becomes `failed` (kept, with its last error, for `vault
+    mail status`); any other failure puts it back in the queue with an exponential back-off.
     """
-    result = SendResult()
-    claimed, sender = _claim(db, now, batch, ids)
+    claimed, withheld, sender = _claim(db, now, batch, ids)
+    result = SendResult(withheld=withheld)
     if not claimed:
         return result
     started = clock()

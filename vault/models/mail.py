@@ -23,6 +23,7 @@ class MailStatus(StrEnum):
     FAILED = "failed"  # given up after the last attempt, or refused for good by the server
     DIGEST = "digest"  # waiting for the recipient's daily digest
     DIGESTED = "digested"  # included in a digest mail (`digest_id`)
+    WITHHELD = "withheld"  # never sent: its recipient may no longer be told (`vault.mail.audience`)
 
 
 class MailMode(StrEnum):

@@ -1,0 +1,30 @@
+"""Who may still be told about an event: asked when a mail is queued, and again when it leaves.
+
+A mail is written in the transaction of its event and may leave much later: after retries, or a day later
+in the digest. A request to decide a loan or release a file names the customer and the file, as the queue
+does, so it goes only to someone who may see the queue: not a person whose queues have since been
+suspended (on notice, or after a directory alert), nor one who can no longer sign in. Nothing else about
+the company goes to someone who can no longer sign in either. Bare addresses (a customer's contacts, the
+security contacts) have no account to ask about, and a security alert always goes: it exists to be read.
+"""
+
+from __future__ import annotations
+
+from vault.mail.kinds import Kind
+from vault.models import User
+from vault.policy.visibility import queues_suspended
+
+# Mail that asks its recipient to decide something in a queue.
+QUEUE_KINDS: frozenset[Kind] = frozenset({Kind.LOAN_REQUESTED, Kind.RELEASE_NEEDED})
+# Mail that goes whoever its recipient has become.
+ALWAYS: frozenset[Kind] = frozenset({Kind.SECURITY_ALERT, Kind.TEST})
+
+
+def may_be_told(kind: Kind | str, person: User | None) -> bool:
+    """Whether a mail of `kind` may (still) go to `person` (None: a bare address)."""
+    kind = Kind(kind)
+    if person is None or kind in ALWAYS:
+        return True
+    if not person.can_sign_in:
+        return False
+    return kind not in QUEUE_KINDS or not queues_suspended(person)
