@@ -17,7 +17,7 @@ from tests.rendering.inputs import pdf_bytes
 from vault.api.openapi import build
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Role
-from vault.services import accounts, agreement
+from vault.services import accounts, agreement, managers
 
 PDF = pdf_bytes(1)  # a real one-page PDF: the viewer renders it at upload
 
@@ -179,9 +179,9 @@ def org(api: Any, users: Any, rt: Any) -> dict[str, int]:
     users.make("eva", Role.BORROWER)
     with rt.db.session() as session:
         person = {name: accounts.get_user(session, name) for name in ("vera", "hana", "eva", "bob")}
-        accounts.set_manager(rt, session, person["hana"], person["vera"], actor=None)
+        managers.set_manager(rt, session, person["hana"], person["vera"], actor=None)
         for name in ("eva", "bob"):
-            accounts.set_manager(rt, session, person[name], person["hana"], actor=None)
+            managers.set_manager(rt, session, person[name], person["hana"], actor=None)
     ids = {
         "eva": api.customer("Ibérica Logística", owner="eva", shared=False),
         "bob": api.customer("Nordlicht Handel", owner="bob", shared=False),

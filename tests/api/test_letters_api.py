@@ -12,7 +12,7 @@ import pytest
 
 from tests.api.conftest import assert_error, events
 from vault.models import CustomerCoOwner, CustomerLetter, LetterAnswer, Role, utcnow
-from vault.services import accounts, letters
+from vault.services import accounts, letters, managers
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def scene(api: Any, rt: Any, users: Any, cast: dict[str, Any]) -> dict[str, int]
     customer = api.customer("Acme", owner="bob", shared=False)
     now = utcnow()
     with rt.db.session() as session:
-        accounts.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "mia"),
+        managers.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "mia"),
                              actor=None)
         session.add(CustomerCoOwner(customer_id=customer, user_id=cast["bea"].id))
         made = {}

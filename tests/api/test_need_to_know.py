@@ -20,7 +20,7 @@ from sqlalchemy import select
 from tests.api.conftest import assert_error, events
 from vault.core.context import AccessContext
 from vault.models import Alert, CustomerAccess, Departure, Role, User
-from vault.services import accounts, departures
+from vault.services import accounts, departures, managers
 
 pytestmark = pytest.mark.parametrize("settings_overrides", [{"policy": {
     "working_hours": {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
@@ -114,7 +114,7 @@ def test_twenty_customers_in_an_hour_raise_one_directory_sweep(api, rt, users):
     users.make("hana", Role.BORROWER)
     ids = [api.customer(f"Sweep Target {n:02d}", owner="bea", shared=False) for n in range(20)]
     with rt.db.session() as session:
-        accounts.set_manager(rt, session, accounts.get_user(session, "bea"), accounts.get_user(session, "hana"),
+        managers.set_manager(rt, session, accounts.get_user(session, "bea"), accounts.get_user(session, "hana"),
                              actor=None)
     for customer_id in ids:
         assert api.get(f"/api/v1/customers/{customer_id}", "hana").status_code == 200

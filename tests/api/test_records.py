@@ -12,7 +12,7 @@ import pytest
 from tests.api.conftest import assert_error, events
 from vault.api.serializers import timestamp
 from vault.models import Customer, Role
-from vault.services import accounts, pool
+from vault.services import accounts, managers, pool
 
 pytestmark = pytest.mark.parametrize("settings_overrides", [{"policy": {
     "records": {"reveals_key": 2, "owner_reveals_key": 3, "reveals_per_day": 3}}}])
@@ -113,7 +113,7 @@ def test_an_edit_makes_a_version_whose_diff_the_history_shows(api, rt, users, cu
     # The owner's manager reads the old version; a colleague who sees the customer does not.
     users.make("hana", Role.BORROWER)
     with rt.db.session() as session:
-        accounts.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
+        managers.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
                              actor=None)
     old = api.get(f"/api/v1/customers/{customer}/history/1", "hana")
     assert old.status_code == 200 and old.get_json()["city"] == "Hamburg"
@@ -165,7 +165,7 @@ def test_the_contact_log_is_sealed_and_masked(api, rt, customer):
 def test_a_manager_logs_a_verification_visit(api, rt, users, customer):
     users.make("hana", Role.BORROWER)
     with rt.db.session() as session:
-        accounts.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
+        managers.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
                              actor=None)
     entry = {"happened_on": date.today().isoformat(), "channel": "visit", "contact": "jana  novák",
              "topic": "Checked the file with the customer", "verification": True}

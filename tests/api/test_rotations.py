@@ -21,7 +21,7 @@ from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.models import Customer, Loan, LoanStatus, ProposalStatus, Role, RotationProposal, User
 from vault.policy import Denied
-from vault.services import accounts, departures, rotation
+from vault.services import accounts, departures, managers, rotation
 from vault.services import customers as customers_service
 
 
@@ -32,7 +32,7 @@ def _team(rt: Any, users: Any) -> None:
     with rt.db.session() as session:
         mia = accounts.get_user(session, "mia")
         for name in ("bob", "bea", "bill", "dan"):
-            accounts.set_manager(rt, session, accounts.get_user(session, name), mia, actor=None)
+            managers.set_manager(rt, session, accounts.get_user(session, name), mia, actor=None)
         session.commit()
 
 
@@ -264,7 +264,7 @@ def test_the_plan_spreads_a_team_s_due_customers_evenly(rt, users, clock):
     with rt.db.session() as session:
         pam = session.get(User, boss.id)
         for user_id in team.values():
-            accounts.set_manager(rt, session, session.get(User, user_id), pam, actor=None)
+            managers.set_manager(rt, session, session.get(User, user_id), pam, actor=None)
         for index in range(6):
             session.add(Customer(name=f"Due {index}", segment="key", owner_id=team["lea" if index < 4 else "max"],
                                  created_by_id=team["lea"]))
@@ -294,7 +294,7 @@ def test_two_runs_at_once_make_one_proposal_per_customer(rt, users, clock, db_ba
     clock.advance(timedelta(days=-800))
     with rt.db.session() as session:
         for user_id in team.values():
-            accounts.set_manager(rt, session, session.get(User, user_id), session.get(User, boss.id), actor=None)
+            managers.set_manager(rt, session, session.get(User, user_id), session.get(User, boss.id), actor=None)
         for index in range(4):
             session.add(Customer(name=f"Due {index}", segment="key", owner_id=team["lea"], created_by_id=team["lea"]))
         session.commit()

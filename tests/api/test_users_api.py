@@ -47,7 +47,9 @@ def test_an_hr_system_creates_a_person_and_manages_their_account(api, rt, users)
     person = body["user"]
     assert (person["username"], person["display_name"], person["email"]) == ("nina", "Nina Roe", "nina@example.com")
     assert person["roles"] == ["borrower"] and person["status"] == "active"  # approver waits for a second person
-    assert person["manager"]["username"] == "ann"
+    assert person["manager"] is None  # named, waiting for a second administrator
+    [named] = person["pending_manager_requests"]
+    assert (named["manager"]["username"], named["requested_by"]["username"]) == ("ann", "adm")
     assert person["second_factor"] == {"enrolled": False, "required": False}
     [waiting] = person["pending_role_requests"]
     assert (waiting["role"], waiting["status"], waiting["requested_by"]["username"]) == ("approver", "pending", "adm")
@@ -56,7 +58,7 @@ def test_an_hr_system_creates_a_person_and_manages_their_account(api, rt, users)
     first_link = _secret(body)
     with rt.db.session() as session:
         assert accounts.password_link(session, first_link).user.username == "nina"
-    for action in ("user:create", "role:assign", "role:request", "user:email", "user:manager",
+    for action in ("user:create", "role:assign", "role:request", "user:email", "manager:request",
                    "account:password_link"):
         assert [e.actor_name for e in events(rt, action) if e.subject_user_id == person["id"]] == ["adm"], action
     # Read back, one and in the list; the page past the end is the last one.
@@ -88,8 +90,12 @@ def test_an_hr_system_creates_a_person_and_manages_their_account(api, rt, users)
     assert removed["roles"] == ["approver", "borrower"] and removed["second_factor"]["required"] is True
     assert [json.loads(e.detail)["role"] for e in events(rt, "role:remove")] == ["compiler"]
     # Manager and address.
+    assert api.post(f"/api/v1/manager-requests/{named['id']}/approve", "adm2").get_json()["status"] == "approved"
+    assert api.get("/api/v1/users/nina", "adm").get_json()["manager"]["username"] == "ann"
     assert api.post("/api/v1/users/nina/manager", "adm", json={"manager": None}).get_json()["manager"] is None
-    assert api.post("/api/v1/users/nina/manager", "adm", json={"manager": "bob"}).get_json()["manager"]["id"]
+    asked = api.post("/api/v1/users/nina/manager", "adm", json={"manager": "bob"})
+    assert asked.status_code == 202 and asked.get_json()["manager"]["username"] == "bob"
+    api.post(f"/api/v1/manager-requests/{asked.get_json()['id']}/approve", "adm2")
     assert_error(api.post("/api/v1/users/bob/manager", "adm", json={"manager": "nina"}), 400, "manager_cycle")
     changed = api.post("/api/v1/users/nina/email", "adm", json={"email": "Nina.Roe@Example.com"}).get_json()
     assert changed["email"] == "nina.roe@example.com"

@@ -42,6 +42,7 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "account.token_revoke": ("bob", {"token_id": 1}, {}),
         "admin.password_link": ("adm", {"user_id": s.ids["bob"]}, {}),
         "admin.role_decide": ("adm", {"request_id": 1, "verdict": "approve"}, {}),
+        "admin.manager_decide": ("adm", {"request_id": 1, "verdict": "approve"}, {}),
         "auth.set_password": ("eve", {"secret": "a" * 43}, {"new": "a much longer secret 42",
                                                              "confirm": "a much longer secret 42"}),
         "letters.confirm": ("eve", {"link": s.letter_link}, {"contacted": "1", "comment": "forged"}),

@@ -73,6 +73,7 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
         ("admin.manager", "POST"): [Attempt("kim", {"user_id": ann}, (), form={"manager": str(s.ids["kim"])})],
         ("admin.password_link", "POST"): [Attempt("kim", {"user_id": ann}, ())],
         ("admin.role_decide", "POST"): [Attempt("kim", {"request_id": 1, "verdict": "approve"}, ())],
+        ("admin.manager_decide", "POST"): [Attempt("kim", {"request_id": 1, "verdict": "approve"}, ())],
         # one's own things: another person's token is "not found"; a made-up password link too
         ("account.token_revoke", "POST"): [Attempt("eve", {"token_id": _token_id(s, "bob")}, ())],
         ("auth.set_password", "GET"): [Attempt("eve", {"secret": "not-a-real-link"}, ())],
@@ -285,6 +286,8 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                               Attempt("adm", {"username": "adm"}, ())],
         ("api.approve_role_request", "POST"): [Attempt("kim", {"request_id": 1}, ())],
         ("api.refuse_role_request", "POST"): [Attempt("kim", {"request_id": 1}, ())],
+        ("api.approve_manager_request", "POST"): [Attempt("kim", {"request_id": 1}, ())],
+        ("api.refuse_manager_request", "POST"): [Attempt("kim", {"request_id": 1}, ())],
         # a quota: not a borrower's to set, and everyone's is not a custodian's
         ("api.set_quota", "POST"): [Attempt("eve", doc, DOCUMENT, json={"views": 50, "person": "eve"}),
                                     Attempt("kim", doc, DOCUMENT, json={"views": 50, "person": None})],

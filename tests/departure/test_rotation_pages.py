@@ -14,7 +14,7 @@ from tests.departure.conftest import run_cli
 from tests.support.factories import make_customer, reach_main_contact
 from vault.core.context import AccessContext
 from vault.models import Customer, ProposalStatus, Role, RotationProposal, Segment
-from vault.services import accounts
+from vault.services import accounts, managers
 
 
 def _scene(rt: Any, users: Any, clock: Any) -> dict[str, int]:
@@ -25,7 +25,7 @@ def _scene(rt: Any, users: Any, clock: Any) -> dict[str, int]:
     with rt.db.session() as session:
         mia = accounts.get_user(session, "mia")
         for name in ("bob", "bea"):
-            accounts.set_manager(rt, session, accounts.get_user(session, name), mia, actor=None,
+            managers.set_manager(rt, session, accounts.get_user(session, name), mia, actor=None,
                                  ctx=AccessContext.cli())
         ids["acme"] = make_customer(session, owner_id=ids["bob"], name="Acme Rotation", segment=Segment.KEY).id
         ids["brill"] = make_customer(session, owner_id=ids["bob"], name="Brill Rotation", segment=Segment.KEY).id

@@ -36,7 +36,7 @@ from vault.core.actions import Action
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
 from vault.models import AuditEvent, Customer, Role, Segment, User
-from vault.services import accounts, customers
+from vault.services import accounts, customers, managers
 
 CTX = AccessContext(client_addr="10.0.0.9", named_place="Head office", user_agent="property", request_id="prop-0002")
 # Index → roles. 0–3 sell, 4 leads a team, 5 compiles, 6 approves, 7 audits, 8 administers.
@@ -122,7 +122,7 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
                 self.looked_up = {user.id: set() for user in made}
                 # The lead manages sellers 0 and 1; seller 2 reports to seller 0 (a two-level chain).
                 for index, boss in ((0, 4), (1, 4), (2, 0)):
-                    accounts.set_manager(rt, session, made[index], made[boss], actor=None)
+                    managers.set_manager(rt, session, made[index], made[boss], actor=None)
                     self.manager[made[index].id] = made[boss].id
                 for i, name in enumerate(NAMES):
                     owner = made[i]
@@ -233,7 +233,7 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
             with rt.db.session() as session:
                 user, manager = self.users(session, index, boss)
                 try:
-                    accounts.set_manager(rt, session, user, manager, actor=None)
+                    managers.set_manager(rt, session, user, manager, actor=None)
                 except ServiceError as error:
                     assert loops and error.code == "manager_cycle", error.code
                     totals["reorganise refused: manager_cycle"] += 1

@@ -12,7 +12,7 @@ from tests.conftest import login
 from tests.support.factories import make_customer
 from vault.core.context import AccessContext
 from vault.models import Role, Segment
-from vault.services import accounts, records
+from vault.services import accounts, managers, records
 
 pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 
@@ -25,7 +25,7 @@ def scene(rt: Any, users: Any) -> dict[str, int]:
     hana = users.make("hana", Role.BORROWER)
     users.make("bea", Role.BORROWER)
     with rt.db.session() as session:
-        accounts.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
+        managers.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
                              actor=None)
         customer = make_customer(session, owner_id=bob.id, name="Nordlicht Handel", segment=Segment.VIP)
         records.edit(rt, session, None, customer, {

@@ -15,7 +15,7 @@ from vault import policy
 from vault.config.policy_file import RecordSettings
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Customer, Role, Segment, User
-from vault.services import accounts, records, reveal_quota
+from vault.services import accounts, managers, records, reveal_quota
 
 REVEALERS = 20
 
@@ -24,7 +24,7 @@ def _scene(rt: Any, users: Any) -> tuple[int, int]:
     owner = users.make("olga", Role.BORROWER)
     boss = users.make("hana", Role.BORROWER)
     with rt.db.session() as session:
-        accounts.set_manager(rt, session, accounts.get_user(session, "olga"), accounts.get_user(session, "hana"),
+        managers.set_manager(rt, session, accounts.get_user(session, "olga"), accounts.get_user(session, "hana"),
                              actor=None)
         customer = make_customer(session, owner_id=owner.id, name="Aurelia Private Bank", segment=Segment.VIP)
         records.edit(rt, session, None, customer, {"contacts": [{"name": "Ada Quist", "phones": ["+41 44 5550101"]}]},

@@ -420,6 +420,13 @@ SCHEMAS["RoleRequest"] = _object({
     "requested_at": _TS, "decided_by": _nullable_ref("UserRef"), "decided_at": _TS_OR_NULL,
 }, "A role asked for by one administrator, given only when a second person approves it.")
 SCHEMAS["RoleRequestList"] = _object({"role_requests": {"type": "array", "items": _ref("RoleRequest")}})
+SCHEMAS["ManagerRequest"] = _object({
+    "id": _ID, "user": _ref("UserRef"), "manager": _ref("UserRef"),
+    "status": {"type": "string", "enum": ["pending", "approved", "refused"]},
+    "requested_by": _ref("UserRef"), "requested_at": _TS, "decided_by": _nullable_ref("UserRef"),
+    "decided_at": _TS_OR_NULL,
+}, "A manager named by one administrator, in place only when a second administrator approves it.")
+SCHEMAS["ManagerRequestList"] = _object({"manager_requests": {"type": "array", "items": _ref("ManagerRequest")}})
 SCHEMAS["User"] = _object({
     **SCHEMAS["Me"]["properties"],
     "email": {"type": ["string", "null"]},
@@ -428,6 +435,7 @@ SCHEMAS["User"] = _object({
     "second_factor": _object({"enrolled": {"type": "boolean", "description": "An authenticator is set up."},
                               "required": {"type": "boolean", "description": "The person's roles need one."}}),
     "pending_role_requests": {"type": "array", "items": _ref("RoleRequest")},
+    "pending_manager_requests": {"type": "array", "items": _ref("ManagerRequest")},
     "created_at": _TS,
     "last_login_at": _TS_OR_NULL,
 }, "An account as administrators see it (the `Me` fields and more); never a password, token or second-factor "

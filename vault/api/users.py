@@ -1,12 +1,14 @@
 """Accounts for HR systems: create a person, name their manager and mail address, give and take roles,
 disable and enable them, hand out a new password link, reset a lost second factor; and the second
-person's side of the two-person rule: the role requests waiting for a decision.
+person's side of the two-person rule: the role requests and the managers named waiting for a decision.
 
 The same services and policy as the admin pages (`vault.pages.admin`): administrators manage accounts;
 nobody changes their own roles, line, second factor or password link, nor disables themselves, nor makes
 both a second-factor reset and a password link of someone else before that person signs in again; a role
 of power (or any role for a person on notice) is only requested (202), and a second administrator (an
 auditor, for the auditor role) approves or refuses it, never the one who asked nor the person. An
+administrator names a manager the same way (202; a second administrator approves, never the one who
+named nor the person nor the manager), while taking a manager away happens at once. An
 administrator never chooses a password: a new account answers, once, with the one-time link its owner
 sets theirs with. No other secret is ever in an answer.
 """
@@ -32,8 +34,8 @@ from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.core.errors import NotFound
 from vault.mail.accounts import set_email
-from vault.models import PasswordLink, Role, RoleRequest, User
-from vault.services import accounts, totp
+from vault.models import ManagerRequest, PasswordLink, Role, RoleRequest, User
+from vault.services import accounts, managers, totp
 from vault.web import auth
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
@@ -105,7 +107,22 @@ def role_request_json(session: Session, request: RoleRequest) -> dict[str, Any]:
     }
 
 
-def user_json(session: Session, user: User, *, enrolled: bool, pending: list[RoleRequest]) -> dict[str, Any]:
+def manager_request_json(session: Session, request: ManagerRequest) -> dict[str, Any]:
+    decided_by = session.get(User, request.decided_by_id) if request.decided_by_id else None
+    return {
+        "id": request.id,
+        "user": user_ref(request.user),
+        "manager": user_ref(request.manager),
+        "status": str(request.status),
+        "requested_by": user_ref(request.requested_by),
+        "requested_at": timestamp(request.requested_at),
+        "decided_by": user_ref(decided_by),
+        "decided_at": timestamp(request.decided_at),
+    }
+
+
+def user_json(session: Session, user: User, *, enrolled: bool, pending: list[RoleRequest],
+              managers_named: list[ManagerRequest]) -> dict[str, Any]:
     """An account as the admin's page shows it; never its password hash, tokens or second-factor secret."""
     return {
         "id": user.id,
@@ -118,6 +135,7 @@ def user_json(session: Session, user: User, *, enrolled: bool, pending: list[Rol
         "last_day": user.last_day.isoformat() if user.last_day else None,
         "second_factor": {"enrolled": enrolled, "required": totp.required(user)},
         "pending_role_requests": [role_request_json(session, request) for request in pending],
+        "pending_manager_requests": [manager_request_json(session, request) for request in managers_named],
         "created_at": timestamp(user.created_at),
         "last_login_at": timestamp(user.last_login_at),
     }
@@ -126,7 +144,8 @@ def user_json(session: Session, user: User, *, enrolled: bool, pending: list[Rol
 def _detail(user: User) -> dict[str, Any]:
     session = db_session()
     return user_json(session, user, enrolled=totp.enrolled(session, user),
-                     pending=accounts.pending_role_requests(session, user))
+                     pending=accounts.pending_role_requests(session, user),
+                     managers_named=managers.pending_manager_requests(session, user))
 
 
 def _with_link(user: User, secret: str) -> Any:
@@ -173,7 +192,11 @@ def list_users() -> Any:
     pending: dict[int, list[RoleRequest]] = defaultdict(list)
     for request in accounts.pending_role_requests(session):
         pending[request.user_id].append(request)
-    return jsonify(users=[user_json(session, u, enrolled=u.id in found.enrolled, pending=pending[u.id])
+    named: dict[int, list[ManagerRequest]] = defaultdict(list)
+    for named_request in managers.pending_manager_requests(session):
+        named[named_request.user_id].append(named_request)
+    return jsonify(users=[user_json(session, u, enrolled=u.id in found.enrolled, pending=pending[u.id],
+                                    managers_named=named[u.id])
                           for u in found.users], total=found.total, page=found.page, pages=found.pages)
 
 
@@ -182,7 +205,8 @@ def list_users() -> Any:
 @operation("Create an account (for HR systems); the answer carries its one-time password link", tag="users",
            ok=201, response="UserWithLink", body=CREATE, errors=(404, 409),
            description="Recorded as `user:create`, each role as `role:assign` or `role:request`, the address as "
-                       "`user:email`, the manager as `user:manager` and the link as `account:password_link`. The "
+                       "`user:email`, the manager as `manager:request` (a second administrator approves it: "
+                       "`GET /manager-requests`) and the link as `account:password_link`. The "
                        "link is in this answer only (it sets the password once and expires after 72 hours); a "
                        "`password` field is refused. 400 `invalid_username`, `invalid_email`; 403 `role_conflict`; "
                        "404 an unknown manager; 409 `user_exists`, `email_taken`; 422 a disabled manager. Nothing "
@@ -200,14 +224,14 @@ def create_user() -> Any:
     if values["email"]:
         _set_email(created, values["email"])
     if manager is not None:
-        accounts.set_manager(runtime(), session, created, manager, actor=actor, ctx=ctx)
+        managers.set_manager(runtime(), session, created, manager, actor=actor, ctx=ctx)
     secret = accounts.create_password_link(runtime(), session, created, actor=actor, ctx=ctx)
     return _with_link(created, secret), 201
 
 
 @bp.get(f"/users/{USERNAME}")
 @permission(Action.USER_MANAGE)
-@operation("One account: roles, manager, status, second factor, role requests waiting", tag="users",
+@operation("One account: roles, manager, status, second factor, role and manager requests waiting", tag="users",
            response="User")
 def show_user(username: str) -> Any:
     return jsonify(_detail(_person(username)))
@@ -215,16 +239,22 @@ def show_user(username: str) -> Any:
 
 @bp.post(f"/users/{USERNAME}/manager")
 @permission(Action.USER_MANAGE)
-@operation("Name the person's manager, or nobody (audited)", tag="users", response="User", body=MANAGER,
-           description="Recorded as `user:manager`. 403 `separation_of_duties` for one's own; 400 `manager_cycle` "
-                       "when the manager reports to the person; 404 an unknown person or manager; 422 a disabled "
-                       "manager.")
+@operation("Name the person's manager (a request a second administrator approves), or nobody (at once)",
+           tag="users", response="User", accepted="ManagerRequest", body=MANAGER,
+           description="A manager sees the customers of everyone below the person, so naming one is only "
+                       "requested (202, `manager:request`; naming the same again answers the same request) and "
+                       "is in place once a second administrator approves it (`POST /manager-requests/{id}/approve`"
+                       "). Null, or the present manager, answers 200 at once (`user:manager`). 403 "
+                       "`separation_of_duties` for one's own; 400 `manager_cycle` when the manager reports to the "
+                       "person; 404 an unknown person or manager; 422 a disabled manager.")
 def set_manager(username: str) -> Any:
     values = MANAGER.parse()
     session = db_session()
     person = _person(username)
     manager = _manager(session, values["manager"]) if values["manager"] else None
-    accounts.set_manager(runtime(), session, person, manager, actor=auth.current(), ctx=access_context())
+    waiting = managers.set_manager(runtime(), session, person, manager, actor=auth.current(), ctx=access_context())
+    if waiting is not None:
+        return jsonify(manager_request_json(session, waiting)), 202
     return jsonify(_detail(person))
 
 
@@ -336,13 +366,19 @@ def list_role_requests() -> Any:
     return jsonify(role_requests=[role_request_json(session, r) for r in accounts.pending_role_requests(session)])
 
 
-def _decide(request_id: int, *, approve: bool) -> Any:
+def _decide(request_id: int, *, approve: bool, find: Callable[[Session, int], Any], decide: Callable[..., None],
+            to_json: Callable[[Session, Any], dict[str, Any]]) -> Any:
+    """The second person's decision on a request waiting for them (a role, or a manager named)."""
     CONFIRM.parse()
     session = db_session()
-    pending = accounts.get_role_request(session, request_id)
-    accounts.decide_role_request(runtime(), session, pending, approve=approve, actor=auth.current(),
-                                 ctx=access_context())
-    return jsonify(role_request_json(session, pending))
+    pending = find(session, request_id)
+    decide(runtime(), session, pending, approve=approve, actor=auth.current(), ctx=access_context())
+    return jsonify(to_json(session, pending))
+
+
+def _decide_role(request_id: int, *, approve: bool) -> Any:
+    return _decide(request_id, approve=approve, find=accounts.get_role_request, decide=accounts.decide_role_request,
+                   to_json=role_request_json)
 
 
 _DECISION = ("403 `separation_of_duties` for the one who asked and for the person themselves, `not_permitted` "
@@ -355,7 +391,7 @@ _DECISION = ("403 `separation_of_duties` for the one who asked and for the perso
 @operation("Approve a role request: the role is given now (audited)", tag="users", response="RoleRequest",
            body=CONFIRM, description="Recorded as `role:approve` and `role:assign`. " + _DECISION)
 def approve_role_request(request_id: int) -> Any:
-    return _decide(request_id, approve=True)
+    return _decide_role(request_id, approve=True)
 
 
 @bp.post(f"/role-requests/<{ID}:request_id>/refuse")
@@ -363,4 +399,42 @@ def approve_role_request(request_id: int) -> Any:
 @operation("Refuse a role request (audited)", tag="users", response="RoleRequest", body=CONFIRM,
            description="Recorded as `role:refuse`. " + _DECISION)
 def refuse_role_request(request_id: int) -> Any:
-    return _decide(request_id, approve=False)
+    return _decide_role(request_id, approve=False)
+
+
+@bp.get("/manager-requests")
+@permission(Action.MANAGER_APPROVE)
+@operation("Every manager named and waiting for a second administrator, oldest first (administrators)",
+           tag="users", response="ManagerRequestList")
+def list_manager_requests() -> Any:
+    session = db_session()
+    return jsonify(manager_requests=[manager_request_json(session, r)
+                                     for r in managers.pending_manager_requests(session)])
+
+
+def _decide_manager(request_id: int, *, approve: bool) -> Any:
+    return _decide(request_id, approve=approve, find=managers.get_manager_request,
+                   decide=managers.decide_manager_request, to_json=manager_request_json)
+
+
+_MANAGER_DECISION = ("403 `separation_of_duties` for the one who named the manager, the person and the manager "
+                     "named, `decider_departing` for an administrator on notice; 404 for an unknown request or one "
+                     "already decided.")
+
+
+@bp.post(f"/manager-requests/<{ID}:request_id>/approve")
+@permission(Action.MANAGER_APPROVE)
+@operation("Approve a manager named by another administrator: the line changes now (audited)", tag="users",
+           response="ManagerRequest", body=CONFIRM,
+           description="Recorded as `manager:approve` and `user:manager`. 400 `manager_cycle` (the chain changed "
+                       "since) or `manager_disabled`. " + _MANAGER_DECISION)
+def approve_manager_request(request_id: int) -> Any:
+    return _decide_manager(request_id, approve=True)
+
+
+@bp.post(f"/manager-requests/<{ID}:request_id>/refuse")
+@permission(Action.MANAGER_APPROVE)
+@operation("Refuse a manager named by another administrator (audited)", tag="users", response="ManagerRequest",
+           body=CONFIRM, description="Recorded as `manager:refuse`. " + _MANAGER_DECISION)
+def refuse_manager_request(request_id: int) -> Any:
+    return _decide_manager(request_id, approve=False)

@@ -23,7 +23,7 @@ from vault.mail.accounts import set_email
 from vault.mail.render import link
 from vault.models import Role, User, utcnow
 from vault.runtime import Runtime
-from vault.services import accounts
+from vault.services import accounts, managers
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 TIME = "%Y-%m-%d %H:%M UTC"
@@ -83,7 +83,7 @@ def user_add(username: str, roles: tuple[str, ...], display_name: str | None, pa
         if email:
             set_email(rt, session, user, email, actor=None, ctx=AccessContext.cli())
         if manager:
-            accounts.set_manager(rt, session, user, accounts.get_user(session, manager), actor=None)
+            managers.set_manager(rt, session, user, accounts.get_user(session, manager), actor=None)
         secret = accounts.create_password_link(rt, session, user, actor=None) if by_link else None
         click.echo(f"created {user.username} with roles {', '.join(sorted(roles)) or 'none'}"
                    + (f", reporting to {manager}" if manager else ""))
@@ -147,7 +147,7 @@ def user_manager(username: str, manager: str | None, clear: bool) -> None:
     rt = open_runtime()
     with unit_of_work(rt) as session:
         user = accounts.get_user(session, username)
-        accounts.set_manager(rt, session, user, accounts.get_user(session, manager) if manager else None,
+        managers.set_manager(rt, session, user, accounts.get_user(session, manager) if manager else None,
                              actor=None)
         click.echo(f"{user.username} reports to {manager or 'nobody'}")
 

@@ -42,6 +42,7 @@ class Action(StrEnum):
     LOAN_RETURN = "loan:return"
     LOAN_REVOKE = "loan:revoke"
     LOAN_WITHDRAW = "loan:withdraw"
+    MANAGER_APPROVE = "manager:approve"
     POOL_ASSIGN = "pool:assign"
     POOL_CLAIM = "pool:claim"
     POOL_READ = "pool:read"

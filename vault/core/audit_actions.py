@@ -44,6 +44,7 @@ class AuditAction(StrEnum):
     LOAN_RETURN = "loan:return"
     LOAN_REVOKE = "loan:revoke"
     LOAN_WITHDRAW = "loan:withdraw"  # the borrower takes back a request nobody has decided yet
+    MANAGER_APPROVE = "manager:approve"  # a second admin puts in place the manager another admin named
     POOL_ASSIGN = "pool:assign"  # a manager gives a pooled customer to one of their people
     POOL_CLAIM = "pool:claim"
     POOL_READ = "pool:read"  # the pool listed, with the ids shown
@@ -114,6 +115,8 @@ class AuditAction(StrEnum):
     AUDIT_TRACE = "audit:trace"
     USER_EMAIL = "user:email"
     ACCOUNT_LANGUAGE = "account:language"
+    MANAGER_REQUEST = "manager:request"
+    MANAGER_REFUSE = "manager:refuse"
     ROLE_REQUEST = "role:request"
     ROLE_APPROVE = "role:approve"
     ROLE_REFUSE = "role:refuse"

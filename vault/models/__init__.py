@@ -6,7 +6,7 @@ from vault.models.base import Base, UTCDateTime, utcnow
 from vault.models.customers import Customer, CustomerAccess, CustomerCoOwner, Segment
 from vault.models.departures import Departure, DepartureStatus, HandoverItem
 from vault.models.documents import PREVIEW_NONE, PREVIEW_READY, Document, DocumentVersion, VersionPage
-from vault.models.grants import PasswordLink, RequestStatus, RoleRequest, WebSession
+from vault.models.grants import ManagerRequest, PasswordLink, RequestStatus, RoleRequest, WebSession
 from vault.models.letters import CustomerLetter, LetterAnswer
 from vault.models.loans import OPEN_STATUSES, Category, Loan, LoanDecision, LoanKind, LoanStatus
 from vault.models.mail import MailMode, MailOutbox, MailPreference, MailStatus
@@ -55,6 +55,7 @@ __all__ = [
     "MailOutbox",
     "MailPreference",
     "MailStatus",
+    "ManagerRequest",
     "PasswordLink",
     "PoolClaim",
     "ProposalStatus",

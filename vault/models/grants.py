@@ -1,6 +1,7 @@
 """Power given with two keys, first passwords set by their owner, and page sessions the server can end.
 
-A duty role is granted in two steps (`RoleRequest`: one admin asks, a second decides); a new account's
+A duty role is granted in two steps (`RoleRequest`: one admin asks, a second decides), and so is a
+manager, who then sees the customers of everyone below them (`ManagerRequest`); a new account's
 first password is set by its owner through a single-use link (`PasswordLink`); and every signed-in page
 session has a row (`WebSession`) that signing out ends, so a copied cookie stops working at once.
 """
@@ -39,6 +40,26 @@ class RoleRequest(Base):
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
+
+
+class ManagerRequest(Base):
+    """A manager named by one admin, in place only when a second admin approves: the manager then sees the
+    customers of everyone below the person, so one admin alone could open a whole team's to an accomplice."""
+
+    __tablename__ = "manager_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    manager_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[RequestStatus] = mapped_column(String(16), default=RequestStatus.PENDING)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    manager: Mapped[User] = relationship(foreign_keys=[manager_id])
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
 
 
 class PasswordLink(Base):

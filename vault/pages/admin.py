@@ -28,7 +28,7 @@ from vault.models import Role, User
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.documents import choice
 from vault.pages.forms.text import SafeForm
-from vault.services import accounts, totp
+from vault.services import accounts, managers, totp
 from vault.web import auth, labels, navigation
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
@@ -127,8 +127,9 @@ def user(user_id: int):
     return render_template(
         "admin/user.html", person=person, enrolled=totp.enrolled(session, person),
         second_factor_required=totp.required(person), role_form=RoleForm(), confirm_form=ConfirmForm(),
-        is_me=person.id == auth.current().id, manager_form=_manager_form(person),
+        is_me=person.id == auth.current().id, me_id=auth.current().id, manager_form=_manager_form(person),
         pending=accounts.pending_role_requests(session, person),
+        managers_named=managers.pending_manager_requests(session, person),
         password_link=link,
     )
 
@@ -143,12 +144,17 @@ def manager(user_id: int):
         return redirect(url_for("admin.user", user_id=person.id))
     boss = _user(form.manager.data) if form.manager.data != NO_MANAGER else None
     try:
-        accounts.set_manager(runtime(), db_session(), person, boss, actor=auth.current(), ctx=access_context())
+        waiting = managers.set_manager(runtime(), db_session(), person, boss, actor=auth.current(),
+                                       ctx=access_context())
     except ServiceError as exc:
         flash(_(exc.message), "error")
     else:
-        flash(_("%(name)s now reports to %(boss)s.", name=person.display_name,
-                boss=boss.display_name if boss else _("nobody")), "success")
+        if waiting is not None and boss is not None:
+            flash(_("%(boss)s named as %(name)s's manager: a second administrator must approve it.",
+                    name=person.display_name, boss=boss.display_name), "info")
+        else:
+            flash(_("%(name)s now reports to %(boss)s.", name=person.display_name,
+                    boss=boss.display_name if boss else _("nobody")), "success")
     return redirect(url_for("admin.user", user_id=person.id))
 
 
@@ -173,8 +179,10 @@ def password_link(user_id: int):
 @permission(Action.ROLE_APPROVE)
 def role_requests():
     """Every request waiting for a second person (admins and auditors decide from here)."""
-    return render_template("admin/role_requests.html", requests=accounts.pending_role_requests(db_session()),
-                           confirm_form=ConfirmForm(), me=auth.current())
+    session, me = db_session(), auth.current()
+    named = managers.pending_manager_requests(session) if policy.authorize(me, Action.MANAGER_APPROVE) else []
+    return render_template("admin/role_requests.html", requests=accounts.pending_role_requests(session),
+                           managers_named=named, confirm_form=ConfirmForm(), me=me)
 
 
 @bp.route("/role-requests/<int(max=2147483647):request_id>/<string(maxlength=10):verdict>", methods=["POST"])
@@ -198,6 +206,36 @@ def role_decide(request_id: int, verdict: str):
     else:
         flash(_("The request for %(role)s is refused.", role=pending.role), "info")
     if Role.ADMIN in me.role_set and request.form.get("back") == "user":
+        return redirect(url_for("admin.user", user_id=pending.user_id))
+    return redirect(url_for("admin.role_requests"))
+
+
+@bp.route("/manager-requests/<int(max=2147483647):request_id>/<string(maxlength=10):verdict>", methods=["POST"])
+@permission(Action.MANAGER_APPROVE)
+def manager_decide(request_id: int, verdict: str):
+    """`verdict` is "approve" or "refuse"; back to the person's page when asked from there."""
+    session = db_session()
+    if verdict not in ("approve", "refuse"):
+        raise policy.Denied(policy.deny("not_found"))
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("admin.role_requests"))
+    try:
+        pending = managers.get_manager_request(session, request_id)
+    except NotFound:
+        raise policy.Denied(policy.deny("not_found")) from None
+    try:
+        managers.decide_manager_request(runtime(), session, pending, approve=verdict == "approve",
+                                        actor=auth.current(), ctx=access_context())
+    except ServiceError as exc:
+        flash(_(exc.message), "error")
+    else:
+        if verdict == "approve":
+            flash(_("%(name)s now reports to %(boss)s.", name=pending.user.display_name,
+                    boss=pending.manager.display_name), "success")
+        else:
+            flash(_("%(boss)s will not be %(name)s's manager.", name=pending.user.display_name,
+                    boss=pending.manager.display_name), "info")
+    if request.form.get("back") == "user":
         return redirect(url_for("admin.user", user_id=pending.user_id))
     return redirect(url_for("admin.role_requests"))
 

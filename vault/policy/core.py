@@ -146,6 +146,7 @@ ROLE_RULES: dict[Action, frozenset[Role] | None] = {
     Action.LOAN_RETURN: frozenset({Role.BORROWER, Role.CUSTODIAN}),
     Action.LOAN_REVOKE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
     Action.LOAN_WITHDRAW: frozenset({Role.BORROWER}),
+    Action.MANAGER_APPROVE: frozenset({Role.ADMIN}),
     Action.QUOTA_OVERRIDE: frozenset({Role.CUSTODIAN, Role.APPROVER}),
     Action.ROLE_APPROVE: frozenset({Role.ADMIN, Role.AUDITOR}),
     Action.ROLE_ASSIGN: frozenset({Role.ADMIN}),

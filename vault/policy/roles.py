@@ -5,6 +5,10 @@ administrator giving them could build, alone, every account a grade-3 file needs
 a second person decides: another admin, or an auditor for the auditor role. A person on notice gets no
 role at all on one admin's word, and an administrator (or auditor) on notice neither asks for a role for
 anyone nor decides on one (`decider_problem`).
+
+A manager sees the customers of everyone below the person, so naming one is power too: one admin names,
+a second admin approves, neither of them the person nor the manager named (taking a manager away narrows
+a reach and needs nobody else).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from vault.core.actions import Action
-from vault.models import Role, RoleRequest, User, UserStatus
+from vault.models import ManagerRequest, Role, RoleRequest, User, UserStatus
 from vault.policy.core import Decision, allow, deny, object_rule
 from vault.policy.notice import decider_problem
 
@@ -76,3 +80,14 @@ def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("not_permitted", _l("Only a second administrator approves this role."))
     conflict = role_conflict(request.user.role_set, role)
     return deny("role_conflict", conflict) if conflict else allow()
+
+
+@object_rule(Action.MANAGER_APPROVE)
+def _approve_manager(actor: User, target: Any, context: dict[str, Any]) -> Decision:
+    """`target` is the pending `ManagerRequest`; the same rule decides approving and refusing it."""
+    request: ManagerRequest = target
+    if request.requested_by_id == actor.id:
+        return deny("separation_of_duties", _l("The person who named a manager cannot also approve it."))
+    if actor.id in (request.user_id, request.manager_id):
+        return deny("separation_of_duties", _l("Nobody decides on their own line of managers."))
+    return decider_problem(actor)

@@ -589,33 +589,3 @@ def reset_second_factor(
     existed = totp.remove(rt, session, user, actor=actor, ctx=ctx, action=AuditAction.TOTP_RESET)
     end_sessions(user)
     return existed
-
-
-def set_manager(rt: Runtime, session: Session, user: User, manager: User | None, *, actor: User | None,
-                ctx: AccessContext | None = None) -> None:
-    """Name the person's manager (None: nobody). Managers see the customers of everyone below them, so a
-    chain that loops back on itself is refused, and nobody names their own manager.
-
-    Raises:
-        policy.Denied: the role gate, or an administrator changing their own line.
-        ServiceError: `manager_cycle` (the manager reports to the person, directly or further down).
-    """
-    ctx = ctx or AccessContext.cli()
-    if actor is not None:
-        policy.require(actor, Action.USER_MANAGE, user, change="manager", audit={"subject_user_id": user.id})
-    if manager is not None:
-        boss: User | None = manager
-        seen: set[int] = set()
-        while boss is not None and boss.id not in seen:
-            if boss.id == user.id:
-                raise ServiceError("manager_cycle", _l("%(manager)s reports to %(person)s: a chain of managers "
-                                                       "cannot loop.",
-                                                       manager=manager.display_name, person=user.display_name))
-            seen.add(boss.id)
-            boss = boss.manager
-    previous = user.manager_id
-    user.manager_id = manager.id if manager is not None else None
-    user.manager = manager
-    session.flush()
-    rt.audit.record(session, action="user:manager", actor=actor, ctx=ctx, subject_user_id=user.id,
-                    detail={"from": previous, "to": user.manager_id})

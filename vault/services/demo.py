@@ -21,7 +21,7 @@ from vault.config.settings import Settings, TrustedPlace
 from vault.core.context import AccessContext
 from vault.models import Document, Role, Segment
 from vault.runtime import Runtime
-from vault.services import accounts, customers, demo_content, demo_records, documents, language
+from vault.services import accounts, customers, demo_content, demo_records, documents, language, managers
 
 # One password for every demo account, printed by `vault demo`; never use the demo in production.
 DEMO_PASSWORD = "harbour-lantern-47"  # noqa: S105
@@ -113,7 +113,7 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
         for username, boss in MANAGERS.items():
             person = accounts.get_user(session, username)
             if person.manager is None or person.manager.username != boss:
-                accounts.set_manager(rt, session, person, accounts.get_user(session, boss), actor=None, ctx=ctx)
+                managers.set_manager(rt, session, person, accounts.get_user(session, boss), actor=None, ctx=ctx)
     summary.users = len(USERS)
     echo(f"people: {summary.users} ({summary.users_created} new)")
 

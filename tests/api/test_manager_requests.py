@@ -1,0 +1,109 @@
+"""A manager sees the customers of everyone below the person, so one administrator alone cannot name one:
+the manager is in place only when a second administrator approves, never the one who named, nor the person,
+nor the manager named. Taking a manager away narrows a reach and happens at once. Pages and API alike."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from tests.api.conftest import assert_error, events
+from tests.conftest import login
+from tests.security.helpers import post_form
+from vault.core.context import AccessContext
+from vault.models import Role
+from vault.services import accounts, departures, managers
+
+
+def _manager_of(rt, username: str) -> str | None:
+    with rt.db.session() as session:
+        boss = accounts.get_user(session, username).manager
+        return boss.username if boss else None
+
+
+def _user_id(rt, username: str) -> int:
+    with rt.db.session() as session:
+        return accounts.get_user(session, username).id
+
+
+def test_one_administrator_alone_cannot_open_a_team_to_an_accomplice(app, api, rt, users):
+    """The finding replayed on the pages: an administrator names an accomplice as a salesperson's manager.
+    Before, the accomplice saw the salesperson's customers at once; now nothing changes until a second
+    administrator approves, and the one who named cannot approve it."""
+    users.make("adm2", Role.ADMIN)
+    users.make("mal", Role.BORROWER)
+    customer = api.customer("Nordlicht Handel", owner="bob", shared=False)
+    assert api.get(f"/api/v1/customers/{customer}", "mal").status_code == 404
+    first, second = app.test_client(), app.test_client()
+    login(first, "adm")
+    login(second, "adm2")
+    bob_page = f"/admin/users/{_user_id(rt, 'bob')}"
+    named = post_form(first, bob_page, f"{bob_page}/manager", manager=str(_user_id(rt, "mal")))
+    assert named.status_code == 302
+    assert _manager_of(rt, "bob") is None
+    assert api.get(f"/api/v1/customers/{customer}", "mal").status_code == 404
+    [pending] = api.get("/api/v1/manager-requests", "adm2").get_json()["manager_requests"]
+    assert (pending["user"]["username"], pending["manager"]["username"]) == ("bob", "mal")
+    assert "Mal (mal)" in second.get(bob_page).get_data(as_text=True)  # shown waiting on the person's page
+    assert "<td>mal</td>" in second.get("/admin/role-requests").get_data(as_text=True)
+
+    refused = post_form(first, "/admin/role-requests", f"/admin/manager-requests/{pending['id']}/approve")
+    assert refused.status_code == 403
+    assert [e.reason_code for e in events(rt, "manager:approve", "denied")] == ["separation_of_duties"]
+    assert _manager_of(rt, "bob") is None
+
+    approved = post_form(second, "/admin/role-requests", f"/admin/manager-requests/{pending['id']}/approve")
+    assert approved.status_code == 302
+    assert _manager_of(rt, "bob") == "mal"
+    assert api.get(f"/api/v1/customers/{customer}", "mal").status_code == 200
+    assert [e.actor_name for e in events(rt, "manager:request")] == ["adm"]
+    assert [e.actor_name for e in events(rt, "manager:approve")] == ["adm2"]
+    [moved] = events(rt, "user:manager")
+    assert moved.actor_name == "adm2"
+    assert json.loads(moved.detail) == {"from": None, "to": _user_id(rt, "mal"), "request_id": pending["id"]}
+
+
+def test_who_may_decide_a_manager_and_what_stays_at_once(api, rt, users):
+    users.make("adm2", Role.ADMIN)
+    users.make("adm3", Role.ADMIN)
+    asked = api.post("/api/v1/users/bob/manager", "adm", json={"manager": "adm2"})
+    assert asked.status_code == 202, asked.get_json()
+    again = api.post("/api/v1/users/bob/manager", "adm", json={"manager": "adm2"})
+    assert again.status_code == 202 and again.get_json()["id"] == asked.get_json()["id"]
+    approve = f"/api/v1/manager-requests/{asked.get_json()['id']}/approve"
+    assert_error(api.post(approve, "adm"), 403, "separation_of_duties")  # the one who named
+    assert_error(api.post(approve, "adm2"), 403, "separation_of_duties")  # the manager named
+    assert_error(api.post(approve, "aud"), 403, "not_permitted")  # auditors decide roles of their own only
+    assert_error(api.post(approve, "bob"), 403, "not_permitted")
+    assert api.post(approve, "adm3").get_json()["status"] == "approved"
+    assert _manager_of(rt, "bob") == "adm2"
+    assert_error(api.post(approve, "adm3"), 404, "not_found")  # decided: no longer waiting
+
+    # Refused: nothing changes. Taken away: at once, by one administrator.
+    other = api.post("/api/v1/users/bob/manager", "adm", json={"manager": "bea"}).get_json()
+    refused = api.post(f"/api/v1/manager-requests/{other['id']}/refuse", "adm3").get_json()
+    assert refused["status"] == "refused" and _manager_of(rt, "bob") == "adm2"
+    removed = api.post("/api/v1/users/bob/manager", "adm", json={"manager": None})
+    assert removed.status_code == 200 and removed.get_json()["manager"] is None
+    assert [e.actor_name for e in events(rt, "manager:refuse")] == ["adm3"]
+
+
+def test_an_approval_checks_the_line_again_and_a_leaving_admin_decides_nothing(api, rt, users):
+    users.make("adm2", Role.ADMIN)
+    users.make("adm3", Role.ADMIN)
+    loop = api.post("/api/v1/users/bob/manager", "adm", json={"manager": "bea"}).get_json()
+    gone = api.post("/api/v1/users/ann/manager", "adm", json={"manager": "kim"}).get_json()
+    with rt.db.session() as session:  # since named: bea now reports to bob (the operator, at once)
+        managers.set_manager(rt, session, accounts.get_user(session, "bea"), accounts.get_user(session, "bob"),
+                             actor=None)
+        accounts.disable_user(rt, session, accounts.get_user(session, "kim"), None, AccessContext.cli(),
+                              reason="Left the company")
+        departures.start_departure(rt, session, None, accounts.get_user(session, "adm3"),
+                                   last_day=departures.today(rt.settings) + timedelta(days=20), successor=None,
+                                   ctx=AccessContext.cli())
+    assert_error(api.post(f"/api/v1/manager-requests/{loop['id']}/approve", "adm2"), 400, "manager_cycle")
+    assert_error(api.post(f"/api/v1/manager-requests/{gone['id']}/approve", "adm2"), 400, "manager_disabled")
+    assert (_manager_of(rt, "bob"), _manager_of(rt, "ann")) == (None, None)
+    assert_error(api.post(f"/api/v1/manager-requests/{loop['id']}/refuse", "adm3"), 403, "decider_departing")
+    assert [r["id"] for r in api.get("/api/v1/manager-requests", "adm2").get_json()["manager_requests"]] == [
+        loop["id"], gone["id"]]

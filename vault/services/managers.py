@@ -1,0 +1,126 @@
+"""Who manages whom: the line of managers, and the two-person rule for naming one.
+
+A manager sees the customers of everyone below the person (`policy.visibility`), so naming a manager
+widens a reach as much as giving a role does: from a page or the API one administrator names, and the
+manager is in place only when a second administrator approves (`policy.roles`). Taking a manager away
+narrows a reach and happens at once. The command line is trusted, as whoever runs it holds the server:
+it names at once, under the operator's name, which is how an installation with one administrator (and
+the demo) builds its lines.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault import policy
+from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
+from vault.core.context import AccessContext
+from vault.core.errors import NotFound, ServiceError
+from vault.models import ManagerRequest, RequestStatus, User, utcnow
+from vault.runtime import Runtime
+
+
+def set_manager(rt: Runtime, session: Session, user: User, manager: User | None, *, actor: User | None,
+                ctx: AccessContext | None = None) -> ManagerRequest | None:
+    """Name the person's manager (None: nobody). From a page or the API (`actor` set) a manager is only
+    requested: the request is returned, and the line changes when a second administrator approves it.
+
+    Raises:
+        policy.Denied: the role gate, an administrator changing their own line, one on notice naming.
+        ServiceError: `manager_cycle` (the manager reports to the person, directly or further down).
+    """
+    ctx = ctx or AccessContext.cli()
+    if actor is not None:
+        policy.require(actor, Action.USER_MANAGE, user, change="manager", audit={"subject_user_id": user.id})
+    if manager is not None:
+        _refuse_cycle(user, manager)
+    if actor is not None and manager is not None and manager.id != user.manager_id:
+        return _request(rt, session, user, manager, actor=actor, ctx=ctx)
+    _apply(rt, session, user, manager, actor=actor, ctx=ctx)
+    return None
+
+
+def _refuse_cycle(user: User, manager: User) -> None:
+    boss: User | None = manager
+    seen: set[int] = set()
+    while boss is not None and boss.id not in seen:
+        if boss.id == user.id:
+            raise ServiceError("manager_cycle", _l("%(manager)s reports to %(person)s: a chain of managers "
+                                                   "cannot loop.",
+                                                   manager=manager.display_name, person=user.display_name))
+        seen.add(boss.id)
+        boss = boss.manager
+
+
+def _apply(rt: Runtime, session: Session, user: User, manager: User | None, *, actor: User | None,
+           ctx: AccessContext, request_id: int | None = None) -> None:
+    previous = user.manager_id
+    user.manager_id = manager.id if manager is not None else None
+    user.manager = manager
+    session.flush()
+    detail: dict[str, object] = {"from": previous, "to": user.manager_id}
+    if request_id is not None:
+        detail["request_id"] = request_id
+    rt.audit.record(session, action=AuditAction.USER_MANAGER, actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail=detail)
+
+
+def _request(rt: Runtime, session: Session, user: User, manager: User, *, actor: User,
+             ctx: AccessContext) -> ManagerRequest:
+    existing = session.scalar(select(ManagerRequest).where(
+        ManagerRequest.user_id == user.id, ManagerRequest.manager_id == manager.id,
+        ManagerRequest.status == RequestStatus.PENDING))
+    if existing is not None:
+        return existing
+    request = ManagerRequest(user_id=user.id, manager_id=manager.id, status=RequestStatus.PENDING,
+                             requested_by_id=actor.id, requested_at=utcnow())
+    session.add(request)
+    session.flush()
+    rt.audit.record(session, action=AuditAction.MANAGER_REQUEST, actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail={"request_id": request.id, "from": user.manager_id, "to": manager.id})
+    return request
+
+
+def pending_manager_requests(session: Session, user: User | None = None) -> list[ManagerRequest]:
+    """Managers named and waiting for a second administrator (of one person, or of everyone), oldest first."""
+    query = select(ManagerRequest).where(ManagerRequest.status == RequestStatus.PENDING).order_by(ManagerRequest.id)
+    if user is not None:
+        query = query.where(ManagerRequest.user_id == user.id)
+    return list(session.scalars(query))
+
+
+def get_manager_request(session: Session, request_id: int) -> ManagerRequest:
+    request = session.get(ManagerRequest, request_id)
+    if request is None or request.status != RequestStatus.PENDING:
+        raise NotFound("manager request")
+    return request
+
+
+def decide_manager_request(rt: Runtime, session: Session, request: ManagerRequest, *, approve: bool, actor: User,
+                           ctx: AccessContext) -> None:
+    """The second administrator's decision: approving puts the manager in place now (the chain is checked
+    again, as it may have changed since), refusing closes the request. Recorded as "manager:approve" or
+    "manager:refuse", the change itself as "user:manager". Other requests for the same person stay open.
+
+    Raises:
+        policy.Denied: `separation_of_duties` (the one who named, the person or the manager named),
+            `decider_departing`.
+        ServiceError: `manager_cycle`; `manager_disabled` (the manager named can no longer sign in).
+    """
+    audit = {"subject_user_id": request.user_id}
+    policy.require(actor, Action.MANAGER_APPROVE, request, audit=audit)
+    if approve:
+        if not request.manager.can_sign_in:
+            raise ServiceError("manager_disabled", _l("%(manager)s can no longer sign in: name another manager.",
+                                                      manager=request.manager.display_name))
+        _refuse_cycle(request.user, request.manager)
+    request.status = RequestStatus.APPROVED if approve else RequestStatus.REFUSED
+    request.decided_by_id, request.decided_at = actor.id, utcnow()
+    detail = {"request_id": request.id, "to": request.manager_id, "requested_by_id": request.requested_by_id}
+    rt.audit.record(session, action=AuditAction.MANAGER_APPROVE if approve else AuditAction.MANAGER_REFUSE,
+                    actor=actor, ctx=ctx, detail=detail, **audit)
+    if approve and request.user.manager_id != request.manager_id:
+        _apply(rt, session, request.user, request.manager, actor=actor, ctx=ctx, request_id=request.id)
