@@ -11,26 +11,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.mail.conftest import SECURITY, give_email
-from tests.mail.helpers import CTX, decide, make_document, outbox, request, send
+from tests.mail.helpers import CTX, decide, give_notice, make_document, outbox, request, send
 from vault.alerts import Finding, raise_alert
-from vault.core.context import AccessContext
 from vault.mail import preferences, send_digests
 from vault.models import MailStatus, Severity, User, utcnow
-from vault.services import accounts, departures
-
-
-def _give_notice(rt, user_id: int) -> None:
-    with rt.db.session() as session:
-        departures.start_departure(rt, session, None, session.get(User, user_id),
-                                   last_day=departures.today(rt.settings) + timedelta(days=20),
-                                   successor=None, ctx=AccessContext.cli())
+from vault.services import accounts
 
 
 def test_a_request_queued_before_its_approver_gave_notice_is_withheld(rt, cast, smtp) -> None:
     request(rt, cast["ann"], make_document(rt, compiler_id=cast["carl"], grade=2, title="Pricing 2027"))
     queued = {row.recipient_user_id: row.id for row in outbox(rt)}
     assert set(queued) == {cast["paula"], cast["quinn"], cast["abby"]}
-    _give_notice(rt, cast["paula"])
+    give_notice(rt, cast["paula"])
 
     assert send(rt).withheld == 1
     requests = [r for r in smtp.received if r.message["Subject"].startswith("Loan request")]
@@ -47,7 +39,7 @@ def test_a_request_waiting_for_the_digest_is_withheld_once_its_approver_is_on_no
         preferences.set_mode(session, session.get(User, cast["quinn"]), "loan_requested", "digest")
     request(rt, cast["ann"], make_document(rt, compiler_id=cast["carl"], grade=2, title="First file"))
     request(rt, cast["ann"], make_document(rt, compiler_id=cast["carl"], grade=2, title="Second file"))
-    _give_notice(rt, cast["quinn"])
+    give_notice(rt, cast["quinn"])
 
     tomorrow = utcnow() + timedelta(days=1)
     assert send_digests(rt.db, tomorrow) == 0

@@ -18,6 +18,7 @@ class Kind(StrEnum):
     DIGEST = "digest"  # the daily summary itself
     TEST = "test"  # `vault mail test`
     CUSTOMER_LETTER = "customer_letter"  # to a customer's main contacts: their new account manager
+    NO_DECIDER = "no_decider"  # to the admins: a loan waits for an approver or a custodian, and nobody may act
 
 
 # What a person chooses for on the account page, in the order shown.

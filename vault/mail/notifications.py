@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.alerts.raising import RULE_TITLES
@@ -57,21 +58,48 @@ def _deciders(session: Session, role: Role, loan: Loan, kind: Kind) -> list[User
             if may_be_told(kind, person)]
 
 
+def _approvers_left(session: Session, loan: Loan) -> list[User]:
+    """Who may still approve `loan`: a decider who has not approved it yet (each approval is another person)."""
+    return _except(_deciders(session, Role.APPROVER, loan, Kind.LOAN_REQUESTED), *loan.approver_ids)
+
+
+def _custodians_left(session: Session, loan: Loan) -> list[User]:
+    """Who may release `loan`: a custodian who approved none of it (releasing is a duty of its own)."""
+    return _except(_deciders(session, Role.CUSTODIAN, loan, Kind.RELEASE_NEEDED), *loan.approver_ids)
+
+
+def _nobody_may_act(session: Session, loan: Loan, role: Role) -> None:
+    """To the administrators: `loan` waits for `role` and nobody who holds it may act (they gave notice,
+    are suspended, are its borrower or its file's compiler, or approved it already). Without this it would
+    wait unseen until it lapsed. The mail names the loan and the borrower, never the file or the customer:
+    administrators read no file."""
+    context = {"loan_id": loan.id, "borrower_name": loan.borrower.display_name, "grade": loan.document.grade,
+               "role": str(role)}
+    enqueue(session, Kind.NO_DECIDER, users_with_role(session, Role.ADMIN), "no_decider", context,
+            dedupe=f"no-decider:{loan.id}:{role}")
+
+
 @events.listen("loan.requested")
 @_guarded
 def loan_requested(*, session: Session, rt: Any, loan: Loan) -> None:
-    """To every approver who may decide it (`_deciders`)."""
-    approvers = _deciders(session, Role.APPROVER, loan, Kind.LOAN_REQUESTED)
+    """To every approver who may decide it (`_deciders`); to the administrators when there is none."""
+    approvers = _approvers_left(session, loan)
     enqueue(session, Kind.LOAN_REQUESTED, approvers, "loan_requested", _loan_context(loan),
             dedupe=f"loan-requested:{loan.id}")
+    if not approvers:
+        _nobody_may_act(session, loan, Role.APPROVER)
 
 
 @events.listen("loan.decided")
 @_guarded
 def loan_decided(*, session: Session, rt: Any, loan: Loan, actor: User | None = None) -> None:
-    """To the borrower once the request is decided; to the custodians when it waits for a release."""
+    """To the borrower once the request is decided; to the custodians when it waits for a release; to the
+    administrators when nobody is left to give the next approval or the release."""
     if loan.status == LoanStatus.REQUESTED:
-        return  # one approval of several: nothing is decided yet
+        # One approval of several: nothing is decided yet, unless nobody is left to give the next one.
+        if not _approvers_left(session, loan):
+            _nobody_may_act(session, loan, Role.APPROVER)
+        return
     approved = loan.status != LoanStatus.REJECTED
     waits = loan.status == LoanStatus.APPROVED and loan.release_required
     context = {**_loan_context(loan), "approved": approved, "waits_for_release": waits,
@@ -82,11 +110,12 @@ def loan_decided(*, session: Session, rt: Any, loan: Loan, actor: User | None = 
     if waits:
         # The file's own custodian when it has one who may release this loan; otherwise every custodian
         # (one on notice is no longer among them: `policy.loans.custodian_acts`).
-        custodians = _except(_deciders(session, Role.CUSTODIAN, loan, Kind.RELEASE_NEEDED), *loan.approver_ids)
+        custodians = _custodians_left(session, loan)
         named = [person for person in custodians if person.id == loan.document.custodian_id]
-        custodians = named or custodians
-        enqueue(session, Kind.RELEASE_NEEDED, custodians, "release_needed", _loan_context(loan),
+        enqueue(session, Kind.RELEASE_NEEDED, named or custodians, "release_needed", _loan_context(loan),
                 dedupe=f"release-needed:{loan.id}")
+        if not custodians:
+            _nobody_may_act(session, loan, Role.CUSTODIAN)
 
 
 @events.listen("customer.handed_over")
@@ -110,6 +139,20 @@ def departure_step(*, session: Session, rt: Any, departure: Departure, step: str
                "last_day": departure.user.last_day.isoformat() if departure.user.last_day else ""}
     enqueue(session, Kind.DEPARTURE_STEP, recipients, "departure_step", context,
             dedupe=f"departure:{departure.id}:{step}")
+    if step == "started" and departure.user.role_set & {Role.APPROVER, Role.CUSTODIAN}:
+        _left_waiting(session)
+
+
+def _left_waiting(session: Session) -> None:
+    """Someone who decides or releases has given notice, and decides nothing for others from now on: the
+    open loans that had only them are told to the administrators, who can name somebody else."""
+    waiting = session.scalars(select(Loan).where(Loan.status.in_([LoanStatus.REQUESTED, LoanStatus.APPROVED]))
+                              .order_by(Loan.id))
+    for loan in waiting:
+        if loan.status == LoanStatus.REQUESTED and not _approvers_left(session, loan):
+            _nobody_may_act(session, loan, Role.APPROVER)
+        elif loan.status == LoanStatus.APPROVED and loan.release_required and not _custodians_left(session, loan):
+            _nobody_may_act(session, loan, Role.CUSTODIAN)
 
 
 @events.listen("alert.announced")
