@@ -18,8 +18,8 @@ from vault.models import User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny
 
 MESSAGES.update({
-    "decider_departing": _l("People on notice no longer approve, release or widen others' access; another "
-                            "approver or custodian takes it."),
+    "decider_departing": _l("People on notice no longer approve, release or widen anyone's access; a "
+                            "colleague who is not leaving does it."),
 })
 
 
