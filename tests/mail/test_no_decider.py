@@ -4,7 +4,9 @@ The mail names the loan and the borrower, never the file or the customer (admini
 
 from __future__ import annotations
 
-from tests.mail.helpers import decide, give_notice, make_document, outbox, request, send
+from tests.mail.helpers import CTX, decide, give_notice, make_document, outbox, request, send
+from vault.models import Role, User
+from vault.services import accounts
 
 TITLE = "Pricing 2027"
 
@@ -48,3 +50,17 @@ def test_an_approved_loan_no_custodian_may_release_is_told_to_the_administrators
     assert not [row for row in outbox(rt) if row.kind == "release_needed"]
     [told] = _told_admins(rt, smtp)
     assert told.message["Subject"] == f"Loan #{loan_id} waits for a release nobody may give"
+
+
+def test_a_disabled_account_or_a_role_taken_away_tells_the_administrators_too(rt, cast, smtp) -> None:
+    give_notice(rt, cast["quinn"])
+    first = request(rt, cast["ann"], make_document(rt, compiler_id=cast["carl"], grade=2, title=TITLE))
+    second = request(rt, cast["abby"], make_document(rt, compiler_id=cast["carl"], grade=2, title=TITLE))
+    assert _told_admins(rt, smtp) == []
+    with rt.db.session() as session:  # abby may decide only ann's: the second waits on paula alone
+        accounts.disable_user(rt, session, session.get(User, cast["paula"]), None, CTX, reason="Left")
+    [told] = _told_admins(rt, smtp)
+    assert f"#{second}" in told.message["Subject"]
+    with rt.db.session() as session:
+        accounts.remove_role(rt, session, session.get(User, cast["abby"]), Role.APPROVER, actor=None)
+    assert [f"#{first}" in r.message["Subject"] for r in _told_admins(rt, smtp)] == [False, True]

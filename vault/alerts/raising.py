@@ -212,6 +212,7 @@ def _after_high(rt: Runtime, session: Session, alert: Alert, user: User, previou
         user.customers_suspended_at = utcnow()
         rt.audit.record(session, action="customer:access_suspend", actor=None, ctx=SYSTEM_CTX,
                         subject_user_id=user.id, detail={"alert_id": alert.id, "rule": alert.rule})
+        events.emit("decider.lost", session=session, rt=rt, user=user, roles=user.role_set)
         alert.evidence = merge_evidence(alert.evidence, {"customer_access_suspended": True})
 
 

@@ -18,6 +18,8 @@ _listeners: dict[str, list[Listener]] = defaultdict(list)
 # "loan.requested" (session, rt, loan), "quota.exhausted" (session, rt, user, document),
 # "loan.decided" (session, rt, loan, actor), "customer.handed_over" (session, rt, item, to_user),
 # "departure.step" (session, rt, departure, step, actor), "alert.announced" (session, rt, alert, user, announcement),
+# "decider.lost" (session, rt, user, roles): `user`, who held `roles`, may no longer act in the queues (notice
+# given, account disabled, a role taken away, sight of the customers suspended),
 # "customer.owner_changed" (session, rt, customer, previous_owner_id, new_owner, cause, actor, ctx): emitted by
 # every change of a customer's owner (`cause`: "assignment", "handover", and whatever else moves ownership), so
 # what follows any change (the letter to the customer) is written once.

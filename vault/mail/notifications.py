@@ -139,13 +139,15 @@ def departure_step(*, session: Session, rt: Any, departure: Departure, step: str
                "last_day": departure.user.last_day.isoformat() if departure.user.last_day else ""}
     enqueue(session, Kind.DEPARTURE_STEP, recipients, "departure_step", context,
             dedupe=f"departure:{departure.id}:{step}")
-    if step == "started" and departure.user.role_set & {Role.APPROVER, Role.CUSTODIAN}:
-        _left_waiting(session)
 
 
-def _left_waiting(session: Session) -> None:
-    """Someone who decides or releases has given notice, and decides nothing for others from now on: the
-    open loans that had only them are told to the administrators, who can name somebody else."""
+@events.listen("decider.lost")
+@_guarded
+def decider_lost(*, session: Session, rt: Any, user: User, roles: frozenset[Role]) -> None:
+    """Someone who approved or released may act no longer (notice, a disabled account, the role taken away,
+    a suspension): the open loans that had only them are told to the administrators, who can name somebody."""
+    if not roles & {Role.APPROVER, Role.CUSTODIAN}:
+        return
     waiting = session.scalars(select(Loan).where(Loan.status.in_([LoanStatus.REQUESTED, LoanStatus.APPROVED]))
                               .order_by(Loan.id))
     for loan in waiting:

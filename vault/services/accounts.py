@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from vault import policy
 from vault.config.settings import Settings
+from vault.core import events
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
@@ -338,12 +339,15 @@ def remove_role(
 ) -> None:
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE, user, change="remove_role", audit={"subject_user_id": user.id})
+    held = user.role_set
     for assignment in list(user.roles):
         if assignment.role == role:
             user.roles.remove(assignment)
     session.flush()
     rt.audit.record(session, action=AuditAction.ROLE_REMOVE, actor=actor, ctx=ctx or AccessContext.cli(),
                     subject_user_id=user.id, detail={"role": str(role)})
+    if role in held:
+        events.emit("decider.lost", session=session, rt=rt, user=user, roles=frozenset({role}))
 
 
 @dataclass(frozen=True)
@@ -529,6 +533,7 @@ def disable_user(
     revoke_tokens(rt, session, user, actor=actor, ctx=ctx)
     rt.audit.record(session, action=AuditAction.USER_DISABLE, actor=actor, ctx=ctx, subject_user_id=user.id,
                     reason_text=reason)
+    events.emit("decider.lost", session=session, rt=rt, user=user, roles=user.role_set)
 
 
 def enable_user(

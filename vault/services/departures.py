@@ -285,6 +285,7 @@ def start_departure(
     events.emit("departure.started", session=session, rt=rt, departure=departure, user=user,
                 customers=[item.customer_id for item in added], loans=list(open_loans), now=now)
     events.emit("departure.step", session=session, rt=rt, departure=departure, step="started", actor=actor)
+    events.emit("decider.lost", session=session, rt=rt, user=user, roles=user.role_set)
     return departure
 
 
