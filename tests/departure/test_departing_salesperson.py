@@ -183,7 +183,7 @@ def test_a_departing_salesperson_cannot_walk_away_with_the_customers(rt, app, co
     assert not sam.can_sign_in and not sam.disabled  # refused by the last-day check alone
     with rt.db.session() as session:
         assert session.scalar(select(ApiToken).where(ApiToken.user_id == sam.id)).revoked_at is None
-        assert accounts.user_for_token(session, sam_token) is None
+        assert accounts.api_caller(session, sam_token, rt.settings) is None
     assert api.call("GET", "/api/v1/me").status_code == 401
     assert api.open_view(doc_ids[11]).status_code == 401
     assert api.call("GET", unfetched["page_url"].replace("{n}", "1")).status_code == 401

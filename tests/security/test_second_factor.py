@@ -273,7 +273,7 @@ def test_people_make_their_own_tokens_and_a_duty_role_gives_a_fresh_code(app, us
     assert secret not in page and secret[:10] in page
     assert [e.outcome for e in events(rt, "token:create")] == ["allowed"]
     with rt.db.session() as session:
-        token = accounts.token_for_secret(session, secret)
+        token, _agreed = accounts.api_caller(session, secret, rt.settings)
         assert token.scope == "read" and token.expires_at - token.created_at <= timedelta(hours=2, minutes=1)
 
 
@@ -285,7 +285,7 @@ def test_a_borrower_makes_a_token_without_a_code(app, users, rt):
     assert made.status_code == 200
     secret = _TOKEN_SECRET.search(made.get_data(as_text=True)).group(1)
     with rt.db.session() as session:
-        token = accounts.token_for_secret(session, secret)
+        token, _agreed = accounts.api_caller(session, secret, rt.settings)
         assert token.scope == "write" and token.expires_at - token.created_at == timedelta(days=30)
 
 

@@ -429,26 +429,6 @@ def revoke_tokens(
     return len(tokens)
 
 
-def token_for_secret(session: Session, secret: str) -> ApiToken | None:
-    """The live token behind a bearer secret, or None: unknown, revoked, expired, its owner disabled,
-    departed or locked out, or a duty role's token older than 12 hours (whatever its stored expiry)."""
-    if not secret.startswith(TOKEN_PREFIX):
-        return None
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
-    now = utcnow()
-    if token is None or token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
-        return None
-    user = token.user
-    if not user.can_sign_in or throttle.account_locked(session, user.username, now):
-        return None
-    if has_duty_role(user) and token.created_at + timedelta(hours=DUTY_TOKEN_HOURS) <= now:
-        return None  # made before a duty role was granted, or before tokens expired
-    # A write on every request would serialise API calls on the token row; a minute's precision is enough.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
-        token.last_used_at = now
-    return token
-
-
 def _caller_statement() -> Select[Any]:
     accepted = exists().where(AgreementAcceptance.user_id == ApiToken.user_id,
                               AgreementAcceptance.version == bindparam("agreement"))
@@ -469,9 +449,10 @@ _CALLER = _caller_statement()
 def api_caller(session: Session, secret: str, settings: Settings) -> tuple[ApiToken, bool] | None:
     """The live token behind a bearer secret and whether its owner accepted the current agreement, in one
     statement: the token, its owner, the owner's roles, the owner's lockout and the acceptance are
-    joined, since every API request asks all of them before anything else (None: as `token_for_secret`,
-    and a token older than `token_cap` from when it was made, whatever its stored expiry: one made before
-    tokens expired has none, and a lowered `token_max_days` holds for the tokens already out too).
+    joined, since every API request asks all of them before anything else. None: the secret is unknown,
+    the token revoked, or older than `token_cap` from when it was made, whatever its stored expiry (one
+    made before tokens expired has none, a lowered `token_max_days` holds for the tokens already out too,
+    and a duty role's token lives 12 hours); or its owner is disabled, departed or locked out.
     """
     if not secret.startswith(TOKEN_PREFIX):
         return None
@@ -492,12 +473,6 @@ def api_caller(session: Session, secret: str, settings: Settings) -> tuple[ApiTo
     if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
         token.last_used_at = now
     return token, bool(agreed)
-
-
-def user_for_token(session: Session, secret: str) -> User | None:
-    """The active user behind a bearer secret, or None (see `token_for_secret`)."""
-    token = token_for_secret(session, secret)
-    return token.user if token is not None else None
 
 
 def list_tokens(session: Session, user: User) -> list[ApiToken]:
