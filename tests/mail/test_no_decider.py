@@ -4,6 +4,7 @@ The mail names the loan and the borrower, never the file or the customer (admini
 
 from __future__ import annotations
 
+from tests.mail.conftest import give_email
 from tests.mail.helpers import CTX, decide, give_notice, make_document, outbox, request, send
 from vault.models import Role, User
 from vault.services import accounts
@@ -64,3 +65,16 @@ def test_a_disabled_account_or_a_role_taken_away_tells_the_administrators_too(rt
     with rt.db.session() as session:
         accounts.remove_role(rt, session, session.get(User, cast["abby"]), Role.APPROVER, actor=None)
     assert [f"#{first}" in r.message["Subject"] for r in _told_admins(rt, smtp)] == [False, True]
+
+
+def test_an_administrator_on_notice_is_not_asked_to_name_somebody(rt, cast, smtp, users) -> None:
+    """They give no role any more (`decider_departing`); another administrator is told."""
+    other = users.make("ada", Role.ADMIN).id
+    give_email(rt, other, "ada@example.com")
+    give_notice(rt, cast["adam"])
+    for name in ("paula", "quinn"):
+        give_notice(rt, cast[name])
+    request(rt, cast["abby"], make_document(rt, compiler_id=cast["carl"], grade=2, title=TITLE))
+    send(rt)
+    told = {r.recipients[0] for r in smtp.received if "nobody may give" in r.message["Subject"]}
+    assert told == {"ada@example.com"}

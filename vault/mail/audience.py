@@ -3,7 +3,8 @@
 A mail is written in the transaction of its event and may leave much later: after retries, or a day later
 in the digest. A request to decide a loan or release a file names the customer and the file, as the queue
 does, so it goes only to someone who may see the queue: not a person whose queues have since been
-suspended (on notice, or after a directory alert), nor one who can no longer sign in. Nothing else about
+suspended (on notice, or after a directory alert), nor one who can no longer sign in. The same holds for
+the administrators' word that a loan has nobody left to act on it: one on notice names nobody. Nothing else about
 the company goes to someone who can no longer sign in either. Bare addresses (a customer's contacts, the
 security contacts) have no account to ask about, and a security alert always goes: it exists to be read.
 """
@@ -14,8 +15,9 @@ from vault.mail.kinds import Kind
 from vault.models import User
 from vault.policy.visibility import queues_suspended
 
-# Mail that asks its recipient to decide something in a queue.
-QUEUE_KINDS: frozenset[Kind] = frozenset({Kind.LOAN_REQUESTED, Kind.RELEASE_NEEDED})
+# Mail that asks its recipient to act for others: to decide in a queue, or (administrators) to name
+# somebody who may; none of it goes to someone on notice, who does neither any more.
+QUEUE_KINDS: frozenset[Kind] = frozenset({Kind.LOAN_REQUESTED, Kind.RELEASE_NEEDED, Kind.NO_DECIDER})
 # Mail that goes whoever its recipient has become.
 ALWAYS: frozenset[Kind] = frozenset({Kind.SECURITY_ALERT, Kind.TEST})
 
