@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from sqlalchemy import event
+
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
 from tests.security.helpers import post_form
 from vault.core.context import AccessContext
 from vault.models import Role
-from vault.services import accounts, departures, managers
+from vault.services import accounts, departures, managers, todo
 
 
 def _manager_of(rt, username: str) -> str | None:
@@ -46,6 +48,11 @@ def test_one_administrator_alone_cannot_open_a_team_to_an_accomplice(app, api, r
     assert (pending["user"]["username"], pending["manager"]["username"]) == ("bob", "mal")
     assert "Mal (mal)" in second.get(bob_page).get_data(as_text=True)  # shown waiting on the person's page
     assert "<td>mal</td>" in second.get("/admin/role-requests").get_data(as_text=True)
+    # Waiting on the second administrator's home page and menu, not on the first one's (who may not decide).
+    home = second.get("/").get_data(as_text=True)
+    assert 'id="todo-grants"' in home and "Mal as the manager of Bob, named by Adm" in home
+    assert 'href="/admin/role-requests">Role requests</a><span class="badge nav-count">1' in home
+    assert 'id="todo-grants"' not in first.get("/").get_data(as_text=True)
 
     refused = post_form(first, "/admin/role-requests", f"/admin/manager-requests/{pending['id']}/approve")
     assert refused.status_code == 403
@@ -107,3 +114,31 @@ def test_an_approval_checks_the_line_again_and_a_leaving_admin_decides_nothing(a
     assert_error(api.post(f"/api/v1/manager-requests/{loop['id']}/refuse", "adm3"), 403, "decider_departing")
     assert [r["id"] for r in api.get("/api/v1/manager-requests", "adm2").get_json()["manager_requests"]] == [
         loop["id"], gone["id"]]
+
+
+def test_the_requests_waiting_for_an_administrator_cost_the_same_few_statements_however_many(api, rt, users):
+    """The to-do and the menu ask for them on every page: a fixed number of statements, none per request."""
+    users.make("adm2", Role.ADMIN)
+
+    def counted() -> tuple[int, int]:
+        with rt.db.session() as session:
+            statements: list[str] = []
+            engine = session.get_bind()
+            listener = lambda *args: statements.append(args[2])  # noqa: E731
+            event.listen(engine, "before_cursor_execute", listener)
+            try:
+                waiting = todo.counts_for(rt, session, accounts.get_user(session, "adm2"))["grants"]
+            finally:
+                event.remove(engine, "before_cursor_execute", listener)
+        return waiting, len(statements)
+
+    for person, manager in (("bob", "bea"), ("bea", "kim")):
+        api.post(f"/api/v1/users/{person}/manager", "adm", json={"manager": manager})
+    api.post("/api/v1/users/bob/roles", "adm", json={"role": "custodian"})
+    few = counted()
+    for person, manager in (("kim", "carl"), ("carl", "ann"), ("ann", "aud")):
+        api.post(f"/api/v1/users/{person}/manager", "adm", json={"manager": manager})
+    api.post("/api/v1/users/bea/roles", "adm", json={"role": "custodian"})
+    many = counted()
+    assert (few[0], many[0]) == (3, 7)
+    assert many[1] == few[1], (few, many)

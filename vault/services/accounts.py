@@ -14,7 +14,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, bindparam, exists, func, literal, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from vault import policy
 from vault.config.settings import Settings
@@ -238,7 +238,8 @@ def _request_role(rt: Runtime, session: Session, user: User, role: Role, *, acto
 
 def pending_role_requests(session: Session, user: User | None = None) -> list[RoleRequest]:
     """Requests waiting for a second person (of one account, or of everyone), oldest first."""
-    query = select(RoleRequest).where(RoleRequest.status == RequestStatus.PENDING).order_by(RoleRequest.id)
+    query = (select(RoleRequest).where(RoleRequest.status == RequestStatus.PENDING).order_by(RoleRequest.id)
+             .options(selectinload(RoleRequest.user), selectinload(RoleRequest.requested_by)))
     if user is not None:
         query = query.where(RoleRequest.user_id == user.id)
     return list(session.scalars(query))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from vault import policy
 from vault.core.actions import Action
@@ -86,7 +86,9 @@ def _request(rt: Runtime, session: Session, user: User, manager: User, *, actor:
 
 def pending_manager_requests(session: Session, user: User | None = None) -> list[ManagerRequest]:
     """Managers named and waiting for a second administrator (of one person, or of everyone), oldest first."""
-    query = select(ManagerRequest).where(ManagerRequest.status == RequestStatus.PENDING).order_by(ManagerRequest.id)
+    query = (select(ManagerRequest).where(ManagerRequest.status == RequestStatus.PENDING).order_by(ManagerRequest.id)
+             .options(selectinload(ManagerRequest.user), selectinload(ManagerRequest.manager),
+                      selectinload(ManagerRequest.requested_by)))
     if user is not None:
         query = query.where(ManagerRequest.user_id == user.id)
     return list(session.scalars(query))

@@ -27,12 +27,14 @@ from vault.models import (
     Loan,
     LoanKind,
     LoanStatus,
+    ManagerRequest,
     QuotaUsage,
+    RoleRequest,
     RotationProposal,
     User,
 )
 from vault.runtime import Runtime
-from vault.services import departures, loan_context, quota, rotation, upkeep
+from vault.services import accounts, departures, loan_context, managers, quota, rotation, upkeep
 
 # Lists of files show their type, the latest version's: loaded with the loans, not one query per row.
 _WITH_FILE = selectinload(Loan.document).selectinload(Document.versions)
@@ -68,12 +70,16 @@ class Todo:
     alerts: list[Alert] = field(default_factory=list)  # open alerts, for those who handle them
     alerts_total: int = 0
     departures: list[OpenDeparture] = field(default_factory=list)  # departures to see through (admins)
+    # Roles and managers asked for by another administrator, which I may approve or refuse.
+    role_requests: list[RoleRequest] = field(default_factory=list)
+    manager_requests: list[ManagerRequest] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {"decisions": len(self.decisions), "releases": len(self.releases),
                 "handovers": len(self.handovers), "rotations": len(self.rotations), "overdue": len(self.overdue),
                 "alerts": self.alerts_total,
-                "departures": len(self.departures)}
+                "departures": len(self.departures),
+                "grants": len(self.role_requests) + len(self.manager_requests)}
 
     @property
     def empty(self) -> bool:
@@ -86,6 +92,20 @@ def overdue_customers(rt: Runtime, session: Session, actor: User) -> list[upkeep
     if not policy.authorize(actor, Action.CUSTOMER_READ) or actor.customers_suspended_at is not None:
         return []
     return upkeep.overdue_book(rt, session, actor)
+
+
+def _grants(session: Session, actor: User) -> tuple[list[RoleRequest], list[ManagerRequest]]:
+    """The role and manager requests waiting for a second person that `actor` may decide (the same object
+    rules as the decision: never one they asked for, nor one about themselves)."""
+    roles: list[RoleRequest] = []
+    if policy.authorize(actor, Action.ROLE_APPROVE):
+        roles = [request for request in accounts.pending_role_requests(session)
+                 if policy.authorize(actor, Action.ROLE_APPROVE, request)]
+    named: list[ManagerRequest] = []
+    if policy.authorize(actor, Action.MANAGER_APPROVE):
+        named = [request for request in managers.pending_manager_requests(session)
+                 if policy.authorize(actor, Action.MANAGER_APPROVE, request)]
+    return roles, named
 
 
 def _decisions(session: Session, actor: User) -> list[Loan]:
@@ -172,21 +192,25 @@ def _departures(session: Session, actor: User) -> list[OpenDeparture]:
 def todo_for(rt: Runtime, session: Session, actor: User) -> Todo:
     """Everything waiting for `actor`, each list empty when their roles give them no part in it."""
     alerts, alerts_total = _alerts(session, actor)
+    role_requests, manager_requests = _grants(session, actor)
     return Todo(decisions=_decisions(session, actor), releases=_releases(session, actor),
                 handovers=_handovers(session, actor), rotations=rotation.tasks_for(session, actor),
                 overdue=overdue_customers(rt, session, actor),
                 loans=_held_loans(session, actor), alerts=alerts, alerts_total=alerts_total,
-                departures=_departures(session, actor))
+                departures=_departures(session, actor), role_requests=role_requests,
+                manager_requests=manager_requests)
 
 
 def counts_for(rt: Runtime, session: Session, actor: User) -> dict[str, int]:
-    """The menu's badges: how many requests, releases, handovers, rotated customers, overdue records and open
-    alerts wait."""
+    """The menu's badges: how many requests, releases, handovers, rotated customers, overdue records, open
+    alerts and role or manager requests wait."""
     _shown, alerts_total = _alerts(session, actor)
+    roles, named = _grants(session, actor)
     return {"decisions": len(_decisions(session, actor)), "releases": len(_releases(session, actor)),
             "handovers": len(_handovers(session, actor)), "rotations": len(rotation.tasks_for(session, actor)),
             "overdue": len(overdue_customers(rt, session, actor)),
-            "alerts": alerts_total, "departures": len(_departures(session, actor))}
+            "alerts": alerts_total, "departures": len(_departures(session, actor)),
+            "grants": len(roles) + len(named)}
 
 
 __all__ = ["ALERTS_SHOWN", "HeldLoan", "OpenDeparture", "Todo", "counts_for", "overdue_customers", "todo_for"]

@@ -26,7 +26,8 @@ def add(endpoint: str, action: Action, label: str) -> None:
 # Which to-do count (`services.todo.counts_for`) each menu link carries as a badge; the start page carries
 # the sum. Kept here rather than on each `add` so the pages that own the links need not know about it.
 BADGES: dict[str, tuple[str, ...]] = {
-    "home.index": ("decisions", "releases", "handovers", "rotations", "overdue", "alerts", "departures"),
+    "home.index": ("decisions", "releases", "handovers", "rotations", "overdue", "alerts", "departures", "grants"),
+    "admin.role_requests": ("grants",),
     "loans.approvals": ("decisions",),
     "loans.custody": ("releases",),
     "departures.handover": ("handovers",),
