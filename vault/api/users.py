@@ -93,32 +93,27 @@ CONFIRM = JsonBody("UserAct", fields=(), required=False, description="No body, o
 LIST_QUERY = (Query("page", "integer", "Page number, from 1 (50 accounts a page, by user name)."),)
 
 
-def role_request_json(session: Session, request: RoleRequest) -> dict[str, Any]:
+def _request_json(session: Session, request: RoleRequest | ManagerRequest, **what: Any) -> dict[str, Any]:
+    """A request waiting for a second person, or decided by one: `what` it asks for, who asked, who decided."""
     decided_by = session.get(User, request.decided_by_id) if request.decided_by_id else None
     return {
         "id": request.id,
         "user": user_ref(request.user),
-        "role": request.role,
+        **what,
         "status": str(request.status),
         "requested_by": user_ref(request.requested_by),
         "requested_at": timestamp(request.requested_at),
         "decided_by": user_ref(decided_by),
         "decided_at": timestamp(request.decided_at),
     }
+
+
+def role_request_json(session: Session, request: RoleRequest) -> dict[str, Any]:
+    return _request_json(session, request, role=request.role)
 
 
 def manager_request_json(session: Session, request: ManagerRequest) -> dict[str, Any]:
-    decided_by = session.get(User, request.decided_by_id) if request.decided_by_id else None
-    return {
-        "id": request.id,
-        "user": user_ref(request.user),
-        "manager": user_ref(request.manager),
-        "status": str(request.status),
-        "requested_by": user_ref(request.requested_by),
-        "requested_at": timestamp(request.requested_at),
-        "decided_by": user_ref(decided_by),
-        "decided_at": timestamp(request.decided_at),
-    }
+    return _request_json(session, request, manager=user_ref(request.manager))
 
 
 def user_json(session: Session, user: User, *, enrolled: bool, pending: list[RoleRequest],

@@ -11,8 +11,11 @@ security contacts) have no account to ask about, and a security alert always goe
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from vault.mail.kinds import Kind
-from vault.models import User
+from vault.mail.retention import forgotten
+from vault.models import MailOutbox, MailStatus, User
 from vault.policy.visibility import queues_suspended
 
 # Mail that asks its recipient to act for others: to decide in a queue, or (administrators) to name
@@ -30,3 +33,15 @@ def may_be_told(kind: Kind | str, person: User | None) -> bool:
     if not person.can_sign_in:
         return False
     return kind not in QUEUE_KINDS or not queues_suspended(person)
+
+
+def withheld(session: Session, row: MailOutbox) -> bool:
+    """Whether the waiting `row` may no longer go to its recipient (asked when it is claimed for sending
+    or bundled into a digest); if so it is marked `withheld`, its address masked and its text forgotten."""
+    person = session.get(User, row.recipient_user_id) if row.recipient_user_id is not None else None
+    if may_be_told(row.kind, person):
+        return False
+    row.status = MailStatus.WITHHELD
+    for name, value in forgotten(row.recipient).items():
+        setattr(row, name, value)
+    return True

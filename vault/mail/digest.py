@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from vault.db.engine import Database
-from vault.mail.audience import may_be_told
+from vault.mail.audience import withheld
 from vault.mail.kinds import Kind
 from vault.mail.render import render
 from vault.mail.retention import address_key, forgotten
@@ -40,10 +40,7 @@ def send_digests(db: Database, now: datetime) -> int:
             day = row.created_at.astimezone(zone).date()
             if day >= today:
                 continue
-            if not may_be_told(row.kind, session.get(User, row.recipient_user_id) if row.recipient_user_id else None):
-                row.status = MailStatus.WITHHELD  # e.g. a request to decide, to someone since on notice
-                for name, value in forgotten(row.recipient).items():
-                    setattr(row, name, value)
+            if withheld(session, row):  # e.g. a request to decide, to someone since on notice
                 continue
             groups[(row.recipient, day)].append(row)
         for (address, day), parts in sorted(groups.items()):

@@ -32,11 +32,11 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from vault.db.engine import Database
-from vault.mail.audience import may_be_told
+from vault.mail.audience import withheld as withheld_now
 from vault.mail.outbox import NEW_IDS
 from vault.mail.retention import forgotten
 from vault.mail.transport import Transport, TransportError
-from vault.models import MailStatus, User
+from vault.models import MailStatus
 from vault.models.mail import MailOutbox
 
 log = logging.getLogger(__name__)
@@ -115,11 +115,7 @@ def _claim(db: Database, now: datetime, batch: int,
             query = query.with_for_update(skip_locked=True)
         claimed = []
         for row in session.scalars(query).all():
-            person = session.get(User, row.recipient_user_id) if row.recipient_user_id is not None else None
-            if not may_be_told(row.kind, person):
-                row.status = MailStatus.WITHHELD
-                for name, value in forgotten(row.recipient).items():
-                    setattr(row, name, value)
+            if withheld_now(session, row):
                 withheld += 1
                 continue
             row.status = MailStatus.SENDING

@@ -12,11 +12,15 @@ once, a one-time link with which its owner sets their own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask import session as cookie
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -32,6 +36,8 @@ from vault.services import accounts, managers, totp
 from vault.web import auth, labels, navigation
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
+
+T = TypeVar("T")
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -185,20 +191,28 @@ def role_requests():
                            managers_named=named, confirm_form=ConfirmForm(), me=me)
 
 
+def _waiting(find: Callable[[Session, int], T], request_id: int, verdict: str) -> T | None:
+    """The request a verdict is posted on (a role, or a manager named): an unknown verdict or request, or
+    one already decided, is "not found"; None when the form's token is wrong (the caller goes back)."""
+    if verdict not in ("approve", "refuse"):
+        raise policy.Denied(policy.deny("not_found"))
+    if not ConfirmForm().validate_on_submit():
+        return None
+    try:
+        return find(db_session(), request_id)
+    except NotFound:
+        raise policy.Denied(policy.deny("not_found")) from None
+
+
 @bp.route("/role-requests/<int(max=2147483647):request_id>/<string(maxlength=10):verdict>", methods=["POST"])
 @permission(Action.ROLE_APPROVE)
 def role_decide(request_id: int, verdict: str):
     """`verdict` is "approve" or "refuse"."""
     session = db_session()
     me = auth.current()
-    if verdict not in ("approve", "refuse"):
-        raise policy.Denied(policy.deny("not_found"))
-    if not ConfirmForm().validate_on_submit():
+    pending = _waiting(accounts.get_role_request, request_id, verdict)
+    if pending is None:
         return redirect(url_for("admin.role_requests"))
-    try:
-        pending = accounts.get_role_request(session, request_id)
-    except NotFound:
-        raise policy.Denied(policy.deny("not_found")) from None
     accounts.decide_role_request(runtime(), session, pending, approve=verdict == "approve", actor=me,
                                  ctx=access_context())
     if verdict == "approve":
@@ -215,14 +229,9 @@ def role_decide(request_id: int, verdict: str):
 def manager_decide(request_id: int, verdict: str):
     """`verdict` is "approve" or "refuse"; back to the person's page when asked from there."""
     session = db_session()
-    if verdict not in ("approve", "refuse"):
-        raise policy.Denied(policy.deny("not_found"))
-    if not ConfirmForm().validate_on_submit():
+    pending = _waiting(managers.get_manager_request, request_id, verdict)
+    if pending is None:
         return redirect(url_for("admin.role_requests"))
-    try:
-        pending = managers.get_manager_request(session, request_id)
-    except NotFound:
-        raise policy.Denied(policy.deny("not_found")) from None
     try:
         managers.decide_manager_request(runtime(), session, pending, approve=verdict == "approve",
                                         actor=auth.current(), ctx=access_context())
