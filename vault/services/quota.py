@@ -92,15 +92,17 @@ def used(session: Session, user_id: int, document_id: int) -> int:
     ) or 0
 
 
-# Every opening spends: built once, bound by parameter.
+# Every opening spends: built once, bound by parameter, on the table rather than the mapped class (an
+# ORM-enabled UPDATE costs about four times the Python of the same statement in Core; nothing in the
+# session needs to learn of this one).
+_USAGE = QuotaUsage.__table__
 _SPEND = (
-    update(QuotaUsage)
-    .where(QuotaUsage.user_id == bindparam("user"), QuotaUsage.document_id == bindparam("document"),
-           QuotaUsage.used < func.coalesce(QuotaUsage.view_quota, bindparam("base", type_=Integer))
+    update(_USAGE)
+    .where(_USAGE.c.user_id == bindparam("user"), _USAGE.c.document_id == bindparam("document"),
+           _USAGE.c.used < func.coalesce(_USAGE.c.view_quota, bindparam("base", type_=Integer))
            + bindparam("extra", type_=Integer))
-    .values(used=QuotaUsage.used + 1)
-    .returning(QuotaUsage.used, QuotaUsage.view_quota)
-    .execution_options(synchronize_session=False)
+    .values(used=_USAGE.c.used + 1)
+    .returning(_USAGE.c.used, _USAGE.c.view_quota)
 )
 
 
