@@ -20,7 +20,6 @@ from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.models import Category
-from vault.services import documents as documents_service
 from vault.services import view_alerts
 from vault.services import viewer as viewer_service
 from vault.services import views as views_service
@@ -56,14 +55,16 @@ OPEN = JsonBody(
 def open_view(document_id: int) -> Any:
     values = OPEN.parse()
     session, actor = db_session(), auth.current()
-    document = documents_service.get_document(session, actor, document_id)
+    # The document (if the caller may see it), its latest version and the caller's loans of it: one statement.
+    known = views_service.opening_of(session, actor, document_id)
+    document = known.document
     # As on the pages: a refused download is recorded as such, with the place the caller declared.
     if values["download"]:
         g.vault_denied_action = str(Action.DOCUMENT_DOWNLOAD)
     g.access_context = access_context().declaring(values["place"].strip())
     opened = views_service.open_view(
         runtime(), session, actor, document, reason=values["reason"], place=values["place"],
-        download=values["download"], ctx=access_context(), category=values["category"],
+        download=values["download"], ctx=access_context(), category=values["category"], known=known,
     )
     if values["download"]:
         return jsonify(view_id=opened.view.id, remaining=opened.remaining, pages=0, page_url=None,

@@ -257,7 +257,10 @@ def _request(document_id: int, kind: LoanKind) -> Any:
 def open_view(document_id: int) -> Any:
     """Opening is a POST carrying the purpose and the place: it spends a view, so never a link or a GET."""
     session, actor = db_session(), auth.current()
-    document = _document(document_id)
+    # The document (if the reader may see it), its latest version and the reader's loans of it: one statement.
+    with hidden_as_not_found(document_id=document_id):
+        known = views_service.opening_of(session, actor, document_id)
+    document = known.document
     form = OpenViewForm()
     if not form.validate():
         return render_template("loans/reading.html", document=document), 400
@@ -268,7 +271,7 @@ def open_view(document_id: int) -> Any:
     try:
         opened = views_service.open_view(runtime(), session, actor, document, reason=form.reason.data or "",
                                          place=place, download=bool(form.download.data), ctx=access_context(),
-                                         category=form.category.data or None)
+                                         category=form.category.data or None, known=known)
     except policy.Denied as exc:
         # What was typed stays typed: a refusal of the input itself shows the form again, filled in.
         retry = form if exc.decision.code in RETRYABLE_VIEW_REFUSALS else None
