@@ -7,6 +7,7 @@ has returned its response (the stream not yet read), which is the moment the fir
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import event
@@ -70,7 +71,7 @@ def test_a_view_costs_at_most_six_statements_and_one_commit_before_its_first_byt
     assert head and rules and max(rules) < min(head), "\n".join(after)
 
 
-def test_opening_a_view_in_two_steps_reads_what_it_needs_in_one_statement(api, app, rt, db_backend):
+def test_a_view_in_two_steps_reads_what_it_needs_once(api, app, rt, db_backend):
     """The browsers' (and `/views`) opening reads the document, its latest version and the reader's loans
     in the same single statement as the one-request view, then spends, inserts and appends: a download
     opened in two steps costs as many statements before its commit as a one-request view."""
@@ -97,6 +98,24 @@ def test_opening_a_view_in_two_steps_reads_what_it_needs_in_one_statement(api, a
     assert len(opening) <= LIMITS[db_backend], "\n".join(opening)
     separate = ("SELECT DOCUMENTS.", "SELECT LOANS.", "SELECT DOCUMENT_VERSIONS.")
     assert not any(statement.lstrip().upper().startswith(separate) for statement in opening), "\n".join(opening)
+    # Its content URL: the view with its document's grade and customer and its version, then the claim;
+    # nothing is read a second time (the grade decides original or stamped copy).
+    content = urlsplit(opened_json(api, path, body)).path
+    recorder = Recorder(rt.db.engine)
+    try:
+        response = api.get(content, "bob")
+        claimed = list(recorder.statements)
+        assert response.status_code == 200 and response.get_data() == PDF
+    finally:
+        recorder.remove()
+    reads = [statement for statement in claimed if statement.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 2, "\n".join(claimed)  # the bearer token's, the view's
+
+
+def opened_json(api: Any, path: str, body: dict[str, Any]) -> str:
+    answer = api.post(path, "bob", json=body)
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    return str(answer.get_json()["content_url"])
 
 
 def test_a_stamped_viewer_page_costs_one_statement_beyond_authentication(api, app, rt):

@@ -510,10 +510,8 @@ def claim_delivery(rt: Runtime, session: Session, actor: User, secret: str, ctx:
         raise policy.Denied(place, keep_work=True, **audit)
     if not _claim(session, view):
         raise policy.Denied(policy.deny("content_url_used"), **audit)
-    document = session.get(Document, view.document_id)
-    assert document is not None
-    original = rt.settings.grade(document.grade).download_original
-    stamp = None if original else viewer.stamp_text(view, actor, document.grade)
+    original = rt.settings.grade(grade).download_original
+    stamp = None if original else viewer.stamp_text(view, actor, grade)
     return Claim(view_id=view.id, actor=actor, version=version, download=view.download, audit=audit, ctx=ctx,
                  original=original, stamp=stamp)
 
