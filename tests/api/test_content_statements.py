@@ -112,6 +112,32 @@ def test_a_view_in_two_steps_reads_what_it_needs_once(api, app, rt, db_backend):
     assert len(reads) == 2, "\n".join(claimed)  # the bearer token's, the view's
 
 
+def test_an_api_reading_view_opens_its_window_without_reading_the_view_back(api, app, rt, db_backend):
+    """Asked for pages, `/views` opens the view's window at once: one UPDATE more than a download's
+    opening, and the view it just wrote is not read back."""
+    customer_id = api.customer()
+    document_id = api.upload(customer_id, grade=1)
+    path = f"/api/v1/documents/{document_id}/views"
+    assert api.post(path, "bob", json=BODY).status_code == 201  # warm
+    app.extensions[MAINTENANCE_KEY] = float("inf")
+    recorder = Recorder(rt.db.engine)
+    commits_at: list[int] = []
+
+    def mark(_conn: Any) -> None:
+        commits_at.append(len(recorder.statements))
+
+    event.listen(rt.db.engine, "commit", mark)
+    try:
+        opened = api.post(path, "bob", json=BODY)
+    finally:
+        recorder.remove()
+        event.remove(rt.db.engine, "commit", mark)
+    assert opened.status_code == 201 and opened.get_json()["pages"] >= 1
+    opening = recorder.statements[:commits_at[0]]
+    assert len(opening) <= LIMITS[db_backend] + 1, "\n".join(opening)
+    assert not any(statement.lstrip().upper().startswith("SELECT DOCUMENT_VIEWS.") for statement in opening)
+
+
 def opened_json(api: Any, path: str, body: dict[str, Any]) -> str:
     answer = api.post(path, "bob", json=body)
     assert answer.status_code == 201, answer.get_data(as_text=True)

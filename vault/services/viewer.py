@@ -31,8 +31,9 @@ from datetime import UTC, datetime, timedelta
 from flask_babel import gettext, pgettext
 from itsdangerous import BadSignature, URLSafeSerializer
 from PIL import Image
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crypto import associated_data
 from vault import policy
@@ -116,6 +117,16 @@ def get_view(session: Session, actor: User, view_id: int) -> DocumentView:
     return view
 
 
+# Claiming a reading view opens its window: a Core statement on the table, built once (nothing in the
+# session needs the ORM's bulk UPDATE, which rebuilds the statement on every call).
+_VIEWS = DocumentView.__table__
+_WINDOW_OPENS = (
+    update(_VIEWS).where(_VIEWS.c.id == bindparam("view"), _VIEWS.c.status == ViewStatus.RESERVED)
+    .values(status=ViewStatus.DELIVERING, started_at=bindparam("now"), last_seen_at=bindparam("now"),
+            window_ends_at=bindparam("ends"))
+)
+
+
 def start_window(rt: Runtime, session: Session, actor: User, view: DocumentView, ctx: AccessContext) -> bool:
     """Claim a reading view and open its window; True when it is open (now or from an earlier claim).
 
@@ -135,14 +146,15 @@ def start_window(rt: Runtime, session: Session, actor: User, view: DocumentView,
         if view.loan_id is not None:
             loans.check_view_loan(rt, session, actor, view, audit, ctx)
         ends = now + timedelta(minutes=rt.settings.view_window_minutes)
-        claimed = session.execute(
-            update(DocumentView)
-            .where(DocumentView.id == view.id, DocumentView.status == ViewStatus.RESERVED)
-            .values(status=ViewStatus.DELIVERING, started_at=now, last_seen_at=now, window_ends_at=ends)
-            .execution_options(synchronize_session=False)
-        ).rowcount == 1
-        session.expire(view)
-        return claimed
+        claimed = session.execute(_WINDOW_OPENS, {"view": view.id, "now": now, "ends": ends}).rowcount == 1
+        if not claimed:
+            session.expire(view)  # changed under us: read again when next used
+            return False
+        # What the row holds now is known: set as loaded, not read back.
+        for name, value in (("status", ViewStatus.DELIVERING), ("started_at", now), ("last_seen_at", now),
+                            ("window_ends_at", ends)):
+            set_committed_value(view, name, value)
+        return True
     return view.status in OPEN_STATUSES and view.window_ends_at is not None and view.window_ends_at > now
 
 
