@@ -30,6 +30,7 @@ class Recorder:
     def __init__(self, engine: Any) -> None:
         self.statements: list[str] = []
         self.commits = 0
+        self.commit_marks: list[int] = []  # how many statements had run at each commit
         self.engine = engine
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", self._commit)
@@ -40,6 +41,7 @@ class Recorder:
 
     def _commit(self, _conn: Any) -> None:
         self.commits += 1
+        self.commit_marks.append(len(self.statements))
 
     def remove(self) -> None:
         event.remove(self.engine, "before_cursor_execute", self._statement)
@@ -82,19 +84,12 @@ def test_a_view_in_two_steps_reads_what_it_needs_once(api, app, rt, db_backend):
     assert api.post(path, "bob", json=body).status_code == 201  # warm: the counter row, the token's use mark
     app.extensions[MAINTENANCE_KEY] = float("inf")
     recorder = Recorder(rt.db.engine)
-    commits_at: list[int] = []
-
-    def mark(_conn: Any) -> None:
-        commits_at.append(len(recorder.statements))
-
-    event.listen(rt.db.engine, "commit", mark)
     try:
         assert api.post(path, "bob", json=body).status_code == 201
     finally:
         recorder.remove()
-        event.remove(rt.db.engine, "commit", mark)
     # The first commit is the opening's; the early-warning rules follow in a unit of their own.
-    opening = recorder.statements[:commits_at[0]]
+    opening = recorder.statements[:recorder.commit_marks[0]]
     assert len(opening) <= LIMITS[db_backend], "\n".join(opening)
     separate = ("SELECT DOCUMENTS.", "SELECT LOANS.", "SELECT DOCUMENT_VERSIONS.")
     assert not any(statement.lstrip().upper().startswith(separate) for statement in opening), "\n".join(opening)
@@ -121,19 +116,12 @@ def test_an_api_reading_view_opens_its_window_without_reading_the_view_back(api,
     assert api.post(path, "bob", json=BODY).status_code == 201  # warm
     app.extensions[MAINTENANCE_KEY] = float("inf")
     recorder = Recorder(rt.db.engine)
-    commits_at: list[int] = []
-
-    def mark(_conn: Any) -> None:
-        commits_at.append(len(recorder.statements))
-
-    event.listen(rt.db.engine, "commit", mark)
     try:
         opened = api.post(path, "bob", json=BODY)
     finally:
         recorder.remove()
-        event.remove(rt.db.engine, "commit", mark)
     assert opened.status_code == 201 and opened.get_json()["pages"] >= 1
-    opening = recorder.statements[:commits_at[0]]
+    opening = recorder.statements[:recorder.commit_marks[0]]
     assert len(opening) <= LIMITS[db_backend] + 1, "\n".join(opening)
     assert not any(statement.lstrip().upper().startswith("SELECT DOCUMENT_VIEWS.") for statement in opening)
 
