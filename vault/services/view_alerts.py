@@ -46,11 +46,13 @@ _CLAIM = (
     update(_VIEWS).where(_VIEWS.c.id == bindparam("view"), _VIEWS.c.alerts_at.is_(None))
     .values(alerts_at=bindparam("at"))
 )
+# Built once (a `Session.get` builds its statement, and the statement's cache key, anew on every view).
 # The person's roles are not asked by the rules: not loaded (they would cost a statement of their own).
-_WITH_DOCUMENT_AND_USER = (joinedload(DocumentView.document), joinedload(DocumentView.user).lazyload(User.roles))
-# Built once: a `Session.get` builds its statement, and the statement's cache key, anew on every view.
-_VIEW_WITH_DOCUMENT_AND_USER = (select(DocumentView).options(*_WITH_DOCUMENT_AND_USER)
-                                .where(DocumentView.id == bindparam("view")))
+_VIEW_WITH_DOCUMENT_AND_USER = (
+    select(DocumentView)
+    .options(joinedload(DocumentView.document), joinedload(DocumentView.user).lazyload(User.roles))
+    .where(DocumentView.id == bindparam("view"))
+)
 
 
 @dataclass(frozen=True)
