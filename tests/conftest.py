@@ -26,6 +26,8 @@ import vault.mail  # noqa: F401  (registers the notification listeners)
 from crypto import Keyring
 from tests.support.clock import clock  # noqa: F401  (the fixture, offered to every test)
 from tests.support.factories import PASSWORD, Users, everyone_works  # noqa: F401 (shared)
+from tests.support.routing import build_url_builders_once
+from tests.support.templates import share_compiled_templates
 from vault import create_app
 from vault.config.settings import load_settings
 from vault.db import schema
@@ -36,6 +38,9 @@ from vault.services import accounts, totp
 pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.browser", "tests.fixtures.seaweed"]
 
 _counter = itertools.count(1)
+
+# Every test builds its own application; these keep it from generating the same code again each time.
+build_url_builders_once()
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,7 +128,7 @@ def rt(tmp_path: Path, database_url: str, keyring_path: Path, settings_overrides
 
 @pytest.fixture
 def app(rt: Runtime) -> Any:
-    application = create_app(runtime=rt)
+    application = share_compiled_templates(create_app(runtime=rt))
     application.config["TESTING"] = True
     return application
 
