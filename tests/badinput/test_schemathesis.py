@@ -32,6 +32,9 @@ from vault.models import Role
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES_PER_OPERATION = 12
+# The four working duties are explored in depth by the one person who holds them all; alone, each mostly
+# meets the role gate, so half the examples suffice (the suite's time is bounded, not its reach).
+EXAMPLES_PER_OPERATION_ONE_DUTY = 6
 ROLES = {"borrower": "bob", "compiler": "carl", "approver": "ann", "custodian": "kim", "auditor": "aud",
          "administrator": "adm", "every working duty": "omni"}
 OMNI = (Role.BORROWER, Role.COMPILER, Role.APPROVER, Role.CUSTODIAN)
@@ -46,6 +49,8 @@ def _existing(scene: Scene) -> dict[str, Any]:
 def test_every_answer_is_the_documented_one(app: Any, users: Any, scene: Scene, role: str) -> None:
     if ROLES[role] == "omni":
         scene.ids["omni"] = users.make("omni", *OMNI).id
+    one_duty = role in {str(duty) for duty in OMNI}
+    examples = EXAMPLES_PER_OPERATION_ONE_DUTY if one_duty else EXAMPLES_PER_OPERATION
     headers = {"Authorization": f"Bearer {scene.token(ROLES[role])}"}
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=headers)
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -62,7 +67,7 @@ def test_every_answer_is_the_documented_one(app: Any, users: Any, scene: Scene, 
     failures: dict[str, str] = {}
     seen: set[str] = set()
 
-    @settings(max_examples=EXAMPLES_PER_OPERATION * len(operations), deadline=None, database=None,
+    @settings(max_examples=examples * len(operations), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(case=st.one_of(*strategies))
     def run(case: Any) -> None:
