@@ -50,8 +50,7 @@ def test_the_factories_make_a_document_a_loan_can_be_asked_for(rt, users) -> Non
 
 def test_a_later_application_builds_its_urls_with_the_builders_of_the_first(app, rt) -> None:
     later = create_app(runtime=rt)
-    first, second = app.url_map._rules_by_endpoint, later.url_map._rules_by_endpoint
-    [rule], [again] = first["admin.role_decide"], second["admin.role_decide"]
+    [rule], [again] = app.url_map.iter_rules("admin.role_decide"), later.url_map.iter_rules("admin.role_decide")
     assert rule is not again and rule._build.__func__ is again._build.__func__
     with app.test_request_context(), later.test_request_context():
         for application in (app, later):

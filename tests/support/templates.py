@@ -1,8 +1,8 @@
 """Templates compiled once per test process instead of once per test.
 
 Every test builds its own application, and Jinja keeps compiled templates per application: without help,
-each test would lex, parse and compile again every page it renders (about 15 ms a page, most of a short
-test's time). This cache hands a later application the code an earlier one compiled from the same
+each test would lex, parse and compile again every page it renders (about 15 ms a page, a large part of a
+short test's time). This cache hands a later application the code an earlier one compiled from the same
 source; Jinja checks the source's checksum first, so an edited template is compiled afresh. All test
 applications share one Jinja configuration (autoescaping, the i18n extension), which is what makes their
 compiled code interchangeable.
