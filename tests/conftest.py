@@ -1,15 +1,14 @@
 """Shared test set-up: real services, an application per test on SQLite and on PostgreSQL, helpers.
 
 Database-facing tests take the `rt` (runtime) or `app`/`client` fixtures, which are parametrized over
-both databases: each test gets a fresh database copied from a template migrated once per session
-(a file copy for SQLite, `CREATE DATABASE ... TEMPLATE` for PostgreSQL), so tests never see each
-other's rows and the migrations themselves are exercised on both backends.
+both databases: each test gets a database equal to a fresh copy of a template migrated once per session
+(a file copy for SQLite; for PostgreSQL a `CREATE DATABASE ... TEMPLATE` copy, emptied after a test and
+handed to the next, see `tests/fixtures/reused_databases.py`), so tests never see each other's rows and
+the migrations themselves are exercised on both backends.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import re
 import shutil
 import subprocess
@@ -35,9 +34,9 @@ from vault.db.engine import Database
 from vault.runtime import Runtime
 from vault.services import accounts, totp
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.browser", "tests.fixtures.seaweed"]
-
-_counter = itertools.count(1)
+pytest_plugins = [
+    "tests.fixtures.postgres", "tests.fixtures.reused_databases", "tests.fixtures.browser", "tests.fixtures.seaweed",
+]
 
 # Every test builds its own application; these keep it from generating the same code again each time.
 build_url_builders_once()
@@ -95,12 +94,10 @@ def database_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
         return
-    cluster = request.getfixturevalue("postgres_cluster")
-    template = request.getfixturevalue("postgres_template")
-    name = f"t{os.getpid()}_{next(_counter)}"
-    cluster.create_database(name, template=template)
-    yield cluster.url(name)
-    cluster.drop_database(name)
+    databases = request.getfixturevalue("postgres_databases")
+    name = databases.take()
+    yield databases.cluster.url(name)
+    databases.give_back(name)
 
 
 def make_runtime(data_dir: Path, database_url: str, keyring_path: Path, **overrides: Any) -> Runtime:

@@ -9,8 +9,6 @@ place can have one without changing the others.
 
 from __future__ import annotations
 
-import itertools
-import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -31,7 +29,6 @@ from vault.runtime import Runtime
 # The backends the journeys run on: PostgreSQL, what production runs. Adding "sqlite" works and runs
 # every journey again (about a minute more); the rest of the suite already covers both backends.
 BACKENDS = ["postgresql"]
-_counter = itertools.count(1)
 
 
 class _Switch:
@@ -96,20 +93,18 @@ def live_backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def live_database(live_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test (a copy of the session's template)."""
+    """A fresh, migrated database for one test (equal to a copy of the session's template)."""
     if live_backend == "sqlite":
         target = tmp_path / "vault.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
-    cluster = request.getfixturevalue("postgres_cluster")
-    template = request.getfixturevalue("postgres_template")
-    name = f"live{os.getpid()}_{next(_counter)}"
-    cluster.create_database(name, template=template)
+    databases = request.getfixturevalue("postgres_databases")
+    name = databases.take()
     try:
-        yield cluster.url(name)
+        yield databases.cluster.url(name)
     finally:
-        cluster.drop_database(name)
+        databases.give_back(name)
 
 
 @pytest.fixture
