@@ -9,6 +9,7 @@ the migrations themselves are exercised on both backends.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -86,18 +87,26 @@ def db_backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture
-def database_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if db_backend == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        target = tmp_path / "vault.db"
-        shutil.copyfile(template, target)
+@contextlib.contextmanager
+def fresh_database(backend: str, request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """The URL of a migrated database of its own on `backend` ("sqlite" in `folder`, or "postgresql")."""
+    if backend == "sqlite":
+        target = folder / "vault.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
     databases = request.getfixturevalue("postgres_databases")
     name = databases.take()
-    yield databases.cluster.url(name)
-    databases.give_back(name)
+    try:
+        yield databases.cluster.url(name)
+    finally:
+        databases.give_back(name)
+
+
+@pytest.fixture
+def database_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(db_backend, request, tmp_path) as url:
+        yield url
 
 
 def make_runtime(data_dir: Path, database_url: str, keyring_path: Path, **overrides: Any) -> Runtime:
@@ -123,11 +132,16 @@ def rt(tmp_path: Path, database_url: str, keyring_path: Path, settings_overrides
     runtime.close()
 
 
-@pytest.fixture
-def app(rt: Runtime) -> Any:
+def make_app(rt: Runtime) -> Any:
+    """The application over `rt`, as tests use it (testing mode, templates compiled once per process)."""
     application = share_compiled_templates(create_app(runtime=rt))
     application.config["TESTING"] = True
     return application
+
+
+@pytest.fixture
+def app(rt: Runtime) -> Any:
+    return make_app(rt)
 
 
 @pytest.fixture
