@@ -245,6 +245,48 @@ def test_rotation_keeps_old_keys_and_wraps_with_the_new_one(keyring: Keyring, pa
     assert Keyring.load(path).key_ids() == ["k0001", "k0002", "k0003"]
 
 
+def test_a_server_follows_a_rotation_made_by_another_process(keyring: Keyring, path: Path) -> None:
+    """`vault keys rotate` runs in another process: a running server learns of the new key from the file."""
+    dek = new_data_key()
+    assert keyring.refresh() is False  # nothing changed since it was written
+    other = Keyring.load(path)
+    new_id = other.rotate()  # another process rotates and saves
+    newer_wrapped = other.wrap(dek, CONTEXT)[1]
+    # Unwrapping a key under the unknown id reloads the file once, then succeeds.
+    assert keyring.unwrap_current(new_id, newer_wrapped, CONTEXT) == dek
+    assert keyring.active_key_id == new_id and keyring.refresh() is False
+    # Wrapping checks the file first, so new data keys go under the newest master key.
+    assert other.rotate() == "k0003"
+    assert keyring.wrap_current(dek, CONTEXT)[0] == "k0003"
+
+
+def test_an_unknown_key_id_still_unknown_after_reloading_is_refused(keyring: Keyring) -> None:
+    wrapped = keyring.wrap(new_data_key(), CONTEXT)[1]
+    with pytest.raises(KeyringError):
+        keyring.unwrap_current("k0009", wrapped, CONTEXT)  # the file has not changed: no reload helps
+    with pytest.raises(DecryptionError):
+        keyring.unwrap_current("k0001", wrapped[:-1] + bytes([wrapped[-1] ^ 1]), CONTEXT)
+
+
+def test_a_keyring_file_with_other_audit_keys_is_not_taken_over_by_a_running_server(
+        keyring: Keyring, path: Path) -> None:
+    document = json.loads(path.read_text())
+    document["audit_key"] = base64.b64encode(os.urandom(32)).decode()
+    path.write_text(json.dumps(document))
+    path.chmod(0o600)
+    os.utime(path, ns=(1, 1))  # a different stamp, whatever the clock's resolution
+    with pytest.raises(KeyringError, match="other audit keys"):
+        keyring.refresh()
+
+
+def test_derived_keys_are_stable_per_label_and_distinct_between_labels(keyring: Keyring) -> None:
+    first = keyring.derive_key(b"viewer page tokens")
+    assert len(first) == 32 and first == Keyring.load(keyring.path).derive_key(b"viewer page tokens")
+    assert keyring.derive_key(b"letter links") != first
+    assert first not in (keyring.audit_key, Keyring.create(keyring.path.with_name("other.json")).derive_key(
+        b"viewer page tokens"))
+
+
 def test_rewrap_moves_a_key_to_the_active_kek(keyring: Keyring) -> None:
     dek = new_data_key()
     old_id, old_wrapped = keyring.wrap(dek, CONTEXT)
