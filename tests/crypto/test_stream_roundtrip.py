@@ -21,7 +21,7 @@ from crypto import (
     decrypt_stream,
     encrypt_stream,
 )
-from crypto.stream import HEADER_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, TAG_SIZE
+from crypto.stream import _SMALL_BUFFER, HEADER_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, TAG_SIZE
 from tests.crypto.helpers import ReadOnlySource, TrickleSource, first_plaintext_size, split_segments
 
 AD = associated_data(7, 1)
@@ -63,6 +63,18 @@ def test_round_trip_with_the_default_segment_size(key: bytes, size: int) -> None
     ciphertext = encrypt(key, plaintext)
     assert len(ciphertext) == ciphertext_size(size)
     assert decrypt(key, ciphertext) == plaintext
+
+
+@pytest.mark.parametrize("make_source", [io.BytesIO, TrickleSource])
+def test_round_trip_around_the_first_reads_small_buffer(key: bytes, make_source) -> None:
+    # Reading starts with a small buffer and grows it to a whole segment only when the first read fills it:
+    # every size on and around that edge, in ciphertext and in plaintext, goes through both ways.
+    edges = {_SMALL_BUFFER - HEADER_SIZE - 1, _SMALL_BUFFER - HEADER_SIZE, _SMALL_BUFFER - 1, _SMALL_BUFFER}
+    for size in sorted({edge + delta for edge in edges for delta in (-TAG_SIZE, -1, 0, 1, TAG_SIZE)}):
+        plaintext = os.urandom(size)
+        ciphertext = EncryptingReader(key, AD, make_source(plaintext)).read()
+        assert len(ciphertext) == ciphertext_size(size), size
+        assert b"".join(decrypt_stream(key, AD, make_source(ciphertext))) == plaintext, size
 
 
 def test_segments_have_the_documented_sizes(key: bytes) -> None:
