@@ -62,11 +62,18 @@ class Pending:
     rt: Runtime
     view_id: int
     exhausted: bool  # the opening spent the person's last view of the document
+    # The view as its opening wrote it, with its document and person: the rules read nothing else of it,
+    # so it is not read back (`evaluate`).
+    known: DocumentView | None = None
 
 
-def defer(session: Session, rt: Runtime, view_id: int, *, exhausted: bool) -> None:
-    """Note that `view_id` is to be evaluated once `session` commits (forgotten if it rolls back)."""
-    session.info.setdefault(_PENDING, []).append(Pending(rt, view_id, exhausted))
+def defer(session: Session, rt: Runtime, view: DocumentView, *, exhausted: bool) -> None:
+    """Note that `view` is to be evaluated once `session` commits (forgotten if it rolls back).
+
+    `view` must have its `document` and `user` loaded; it is copied into the evaluating session as it
+    stands when the rules run, without a statement.
+    """
+    session.info.setdefault(_PENDING, []).append(Pending(rt, view.id, exhausted, view))
 
 
 def take(session: Session) -> list[Pending]:
@@ -79,7 +86,7 @@ def run(pending: list[Pending]) -> None:
     for item in pending:
         try:
             with unit_of_work(item.rt.db) as session:
-                evaluate(item.rt, session, item.view_id, exhausted=item.exhausted, own_unit=True)
+                evaluate(item.rt, session, item.view_id, exhausted=item.exhausted, own_unit=True, known=item.known)
         except Exception:
             log.exception("early warning: view %d not evaluated now; the maintenance sweep will", item.view_id)
 
@@ -91,24 +98,29 @@ def run_in(session: Session, pending: list[Pending]) -> None:
     views stay unevaluated, for the sweep (as `run`'s own units do).
     """
     for item in pending:
-        evaluate(item.rt, session, item.view_id, exhausted=item.exhausted, own_unit=True)
+        evaluate(item.rt, session, item.view_id, exhausted=item.exhausted, own_unit=True, known=item.known)
 
 
 def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, now: datetime | None = None,
-             own_unit: bool = False) -> bool:
+             own_unit: bool = False, known: DocumentView | None = None) -> bool:
     """Claim the view's evaluation and run the rules on it, in the caller's unit of work.
 
     `own_unit`: a fault in a rule may roll the whole unit back (the view stays unevaluated, for the
     sweep; the unit's owner redoes anything else it held); otherwise each rule's fault is logged and
-    undone on its own.
+    undone on its own. `known`: the view as its opening wrote it (see `Pending`), else it is read.
 
     Returns False when the view was evaluated already (by its request or by a sweep).
     """
     claimed = session.execute(_CLAIM, {"view": view_id, "at": now or utcnow()})
     if claimed.rowcount != 1:
         return False
-    # The rules read the view's document and person: loaded with it, in one statement.
-    view = session.execute(_VIEW_WITH_DOCUMENT_AND_USER, {"view": view_id}).scalar_one()
+    if known is not None:
+        # What the opening wrote, with its document and person, copied into this session as they stand
+        # (no statement); anything the rules touch beyond them loads here as usual.
+        view = session.merge(known, load=False)
+    else:
+        # The rules read the view's document and person: loaded with it, in one statement.
+        view = session.execute(_VIEW_WITH_DOCUMENT_AND_USER, {"view": view_id}).scalar_one()
     events.emit("view.opened", session=session, rt=rt, view=view, own_unit=own_unit)
     if exhausted:
         events.emit("quota.exhausted", session=session, rt=rt, user=view.user, document=view.document)

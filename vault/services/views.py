@@ -42,6 +42,7 @@ from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.db import unit_of_work
+from vault.db.rows import insert_row
 from vault.marking import MarkingError, StampText, embed, images_to_stamped_pdf, stamp_page, stamp_pdf
 from vault.models import (
     Alert,
@@ -343,20 +344,20 @@ def _spend_and_record(
     now = utcnow()
     secret = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=rt.settings.content_url_seconds)
-    view = DocumentView(
+    # Inserted by a Core statement, not flushed: this runs on every reading of a file (`db.rows`).
+    view = insert_row(
+        session, DocumentView,
         document_id=document.id, version_id=version.id, user_id=actor.id, loan_id=loan.id if loan else None,
         download=bool(download), reason=reason, declared_place=place, client_addr=ctx.client_addr or "",
         named_place=ctx.named_place, user_agent=(ctx.user_agent or "")[:400],
         status=ViewStatus.DELIVERING if claimed else ViewStatus.RESERVED, started_at=now if claimed else None,
         token_hash=hash_secret(secret), opened_at=now, expires_at=expires_at,
     )
-    session.add(view)
-    session.flush()
-    # Known already, so nothing is loaded again; set as loaded, so the flush above had nothing to cascade.
+    # Known already, so nothing is loaded again.
     for name, value in (("document", document), ("user", actor), ("version", version)):
         set_committed_value(view, name, value)
     remaining = limit - used
-    view_alerts.defer(session, rt, view.id, exhausted=remaining == 0)
+    view_alerts.defer(session, rt, view, exhausted=remaining == 0)
     # Last, right before the caller commits: appending to the audit chain locks its head row until
     # the commit, and every other opening waits on that lock, so nothing else may run while it is held.
     rt.audit.record(
