@@ -14,7 +14,7 @@ after the other, never in parallel, and each step starts once the 1-minute load 
    seeds through its REST API and measures 8 clients downloading distinct 4 KiB files for 20 s, 1 MiB
    single-client downloads and 1 MiB single-client uploads.
 2. vault, with the same client: PostgreSQL and SeaweedFS from the test fixtures, users, tokens and files
-   seeded by ``bench/view_bench.py``, served by gunicorn as there (gthread, 2 workers x 8 threads); 8
+   seeded by ``bench/view_bench.py``, served by gunicorn as there (gthread, 2 workers x 4 threads); 8
    clients for 20 s on distinct 4 KiB files with a view in one request (``POST
    /api/v1/documents/{id}/content``) and, beside it, the browsers' two-step flow (``POST …/views`` then
    the ``GET`` of its content URL); 1 MiB single-client views; 1 MiB single-client uploads (``POST
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 s under load and fewer rounds")
     parser.add_argument("--workers", type=int, default=2, help="vault's gunicorn workers (view_bench's default)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per vault gunicorn worker")
+    parser.add_argument("--threads", type=int, default=4, help="threads per vault gunicorn worker (view_bench's default)")
     parser.add_argument("--quiet-below", type=float, default=1.0,
                         help="start each step once the 1-minute load average is below this")
     parser.add_argument("--quiet-wait", type=float, default=None,
