@@ -28,19 +28,31 @@ def served_over_tls() -> bool:
     return request.is_secure or settings.base_url.lower().startswith("https://")
 
 
+# Sent unless the response set its own (a viewer page its CSP, a file its caching).
+ALWAYS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Permissions-Policy", PERMISSIONS),
+)
+
+
 def install(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Any) -> Any:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", PERMISSIONS)
+        # The names present, looked up once: a `setdefault` per header raised and caught an exception
+        # for every header missing, on every response.
+        present = {name.lower() for name, _value in headers.items()}
+        wanted = list(ALWAYS)
         if served_over_tls():
-            headers.setdefault("Strict-Transport-Security", HSTS)
+            wanted.append(("Strict-Transport-Security", HSTS))
         if request.endpoint != "static":
-            headers.setdefault("Cache-Control", "no-store")
+            wanted.append(("Cache-Control", "no-store"))
+        for name, value in wanted:
+            if name.lower() not in present:
+                headers.add(name, value)
         return response
