@@ -9,7 +9,6 @@ place can have one without changing the others.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from tests.conftest import FAST_HASH, Users
+from tests.conftest import FAST_HASH, Users, fresh_database
 from tests.fixtures.seaweed import SeaweedServer
 from vault import create_app
 from vault.config.settings import load_settings
@@ -94,17 +93,8 @@ def live_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def live_database(live_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for one test (equal to a copy of the session's template)."""
-    if live_backend == "sqlite":
-        target = tmp_path / "vault.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
-        yield f"sqlite:///{target}"
-        return
-    databases = request.getfixturevalue("postgres_databases")
-    name = databases.take()
-    try:
-        yield databases.cluster.url(name)
-    finally:
-        databases.give_back(name)
+    with fresh_database(live_backend, request, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
