@@ -24,7 +24,7 @@ def _statement(table: Table) -> Insert:
     return insert(table).returning(key)
 
 
-def _completed(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+def completed(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     """Every column but the generated key: the given value, else the column's default, else None."""
     row: dict[str, Any] = {}
     for column in table.columns:
@@ -58,9 +58,15 @@ def insert_row(session: Session, model: type[T], **values: Any) -> T:
     when the caller knows them.
     """
     table: Table = model.__table__  # type: ignore[attr-defined]
-    row = _completed(table, values)
+    row = completed(table, values)
     (key,) = table.primary_key.columns
     row[key.key] = session.execute(_statement(table), row).scalar_one()
+    return persistent(session, model, row)
+
+
+def persistent(session: Session, model: type[T], row: dict[str, Any]) -> T:
+    """The object of a row written by a statement of the caller's (every column in `row`, key included),
+    added to `session` as persistent: the ORM neither writes it again nor reads it back."""
     instance = model(**row)
     make_transient_to_detached(instance)
     session.add(instance)

@@ -106,6 +106,22 @@ _SPEND = (
 )
 
 
+SPEND = _SPEND
+"""The conditional spend as a statement (bound by `spend_parameters`), for a caller that makes it part of a
+larger one; its row is (units spent now, the person's own quota), read by `limit_after`."""
+
+
+def spend_parameters(settings: Settings, user_id: int, document: Document, extra: int) -> dict[str, int]:
+    base = document.view_quota if document.view_quota is not None else settings.grade(document.grade).views
+    return {"user": user_id, "document": document.id, "base": base, "extra": extra}
+
+
+def limit_after(parameters: dict[str, int], person: int | None) -> int:
+    """The limit a spend was decided against: the person's own quota, else the document's or grade's,
+    plus the extensions."""
+    return (person if person is not None else parameters["base"]) + parameters["extra"]
+
+
 def spend(settings: Settings, session: Session, user_id: int, document: Document, extra: int) -> tuple[int, int] | None:
     """Spend one unit of `document` for `user_id`; (units spent now, the limit), or None if none is left.
 
@@ -113,8 +129,7 @@ def spend(settings: Settings, session: Session, user_id: int, document: Document
     counter row itself) or the document's or grade's number, plus `extra` (approved extensions). So the
     common case (the row exists) is one statement; only a first opening creates the row and tries again.
     """
-    base = document.view_quota if document.view_quota is not None else settings.grade(document.grade).views
-    values = {"user": user_id, "document": document.id, "base": base, "extra": extra}
+    values = spend_parameters(settings, user_id, document, extra)
     row = session.execute(_SPEND, values).one_or_none()
     if row is None:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -126,7 +141,7 @@ def spend(settings: Settings, session: Session, user_id: int, document: Document
     if row is None:
         return None
     used_now, person = row
-    return used_now, (person if person is not None else base) + extra
+    return used_now, limit_after(values, person)
 
 
 def refund(

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from flask_babel import lazy_gettext as _l
 from PIL import Image
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -42,7 +42,7 @@ from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.db import unit_of_work
-from vault.db.rows import insert_row
+from vault.db.rows import completed, insert_row, persistent
 from vault.marking import MarkingError, StampText, embed, images_to_stamped_pdf, stamp_page, stamp_pdf
 from vault.models import (
     Alert,
@@ -325,6 +325,39 @@ def open_view(
         raise
 
 
+# PostgreSQL: the spend and the new view's row in one statement, the spend a data-modifying CTE whose row
+# the INSERT selects from: no unit left (or no counter row yet), no row selected, nothing written.
+_VIEW_COLUMNS = [column for column in DocumentView.__table__.columns if not column.primary_key]
+_SPENT = quota.SPEND.cte("spent")
+_SPEND_AND_INSERT = (
+    insert(DocumentView.__table__)
+    .from_select([column.name for column in _VIEW_COLUMNS],
+                 select(*[bindparam(f"v_{column.name}", type_=column.type) for column in _VIEW_COLUMNS])
+                 .select_from(_SPENT))
+    .returning(DocumentView.__table__.c.id, select(_SPENT.c.used).scalar_subquery(),
+               select(_SPENT.c.view_quota).scalar_subquery())
+    .add_cte(_SPENT)
+)
+
+
+def _spend_and_insert(rt: Runtime, session: Session, actor: User, document: Document, extra: int,
+                      fields: dict[str, object]) -> tuple[DocumentView, int, int] | None:
+    """On PostgreSQL, spend a unit and insert the view in one round trip (the common case: the counter row
+    exists and has a unit left); returns (the view, units spent, the limit), or None, having written
+    nothing, for the general path (first opening, stale reservations, refusal) to settle. SQLite, whose
+    statements cost no round trip, always takes the general path."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    parameters = quota.spend_parameters(rt.settings, actor.id, document, extra)
+    row = completed(DocumentView.__table__, fields)
+    found = session.execute(_SPEND_AND_INSERT, {**parameters, **{f"v_{name}": value for name, value in row.items()}}
+                            ).one_or_none()
+    if found is None:
+        return None
+    view_id, used, person = found
+    return persistent(session, DocumentView, {**row, "id": view_id}), used, quota.limit_after(parameters, person)
+
+
 def _spend_and_record(
     rt: Runtime, session: Session, actor: User, document: Document, version: DocumentVersion, *, action: Action,
     held: list[Loan], loan: Loan | None, audit: dict[str, int | None], reason: str, place: str, download: bool,
@@ -332,27 +365,32 @@ def _spend_and_record(
 ) -> OpenedView:
     """The second half of `open_view`, once policy has allowed: the spend, the view row, its record."""
     extra = quota.extension_views(held)
-    spent = quota.spend(rt.settings, session, actor.id, document, extra)
-    if spent is None and quota.refund_stale(rt, session, user_id=actor.id, actor=actor, ctx=ctx):
-        # Units held by reservations that expired unused came back: settled, and kept whatever follows.
-        unit_of_work.keep_on_refusal(session)
-        spent = quota.spend(rt.settings, session, actor.id, document, extra)
-    if spent is None:
-        limit = quota.base_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id)) + extra
-        raise policy.Denied(rules.quota_exhausted(limit), **audit)
-    used, limit = spent
     now = utcnow()
     secret = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=rt.settings.content_url_seconds)
-    # Inserted by a Core statement, not flushed: this runs on every reading of a file (`db.rows`).
-    view = insert_row(
-        session, DocumentView,
-        document_id=document.id, version_id=version.id, user_id=actor.id, loan_id=loan.id if loan else None,
-        download=bool(download), reason=reason, declared_place=place, client_addr=ctx.client_addr or "",
-        named_place=ctx.named_place, user_agent=(ctx.user_agent or "")[:400],
-        status=ViewStatus.DELIVERING if claimed else ViewStatus.RESERVED, started_at=now if claimed else None,
-        token_hash=hash_secret(secret), opened_at=now, expires_at=expires_at,
-    )
+    fields = {
+        "document_id": document.id, "version_id": version.id, "user_id": actor.id,
+        "loan_id": loan.id if loan else None, "download": bool(download), "reason": reason,
+        "declared_place": place, "client_addr": ctx.client_addr or "", "named_place": ctx.named_place,
+        "user_agent": (ctx.user_agent or "")[:400], "status": ViewStatus.DELIVERING if claimed else ViewStatus.RESERVED,
+        "started_at": now if claimed else None, "token_hash": hash_secret(secret), "opened_at": now,
+        "expires_at": expires_at,
+    }
+    opened = _spend_and_insert(rt, session, actor, document, extra, fields)
+    if opened is not None:
+        view, used, limit = opened
+    else:
+        spent = quota.spend(rt.settings, session, actor.id, document, extra)
+        if spent is None and quota.refund_stale(rt, session, user_id=actor.id, actor=actor, ctx=ctx):
+            # Units held by reservations that expired unused came back: settled, and kept whatever follows.
+            unit_of_work.keep_on_refusal(session)
+            spent = quota.spend(rt.settings, session, actor.id, document, extra)
+        if spent is None:
+            limit = quota.base_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id)) + extra
+            raise policy.Denied(rules.quota_exhausted(limit), **audit)
+        used, limit = spent
+        # Inserted by a Core statement, not flushed: this runs on every reading of a file (`db.rows`).
+        view = insert_row(session, DocumentView, **fields)
     # Known already, so nothing is loaded again.
     for name, value in (("document", document), ("user", actor), ("version", version)):
         set_committed_value(view, name, value)
