@@ -151,6 +151,21 @@ def test_the_view_does_not_happen_when_its_record_cannot_be_written(api, app, rt
         assert session.scalar(select(func.coalesce(func.sum(QuotaUsage.used), 0))) == 0
 
 
+def test_a_later_view_is_undone_whole_when_its_record_cannot_be_written(api, app, rt, customer_id):
+    # Once the person's counter row exists, PostgreSQL spends the unit and inserts the view in one
+    # statement: the record's failure must take both back, as it does for the first view.
+    document_id = api.upload(customer_id, grade=1)
+    assert fetch(api, document_id).get_data() == PDF
+    _refuse_audit_inserts(rt)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = fetch(api, document_id, check=False)
+    assert response.status_code == 500
+    assert PDF not in response.get_data()
+    assert len(view_rows(rt)) == 1
+    with rt.db.session() as session:
+        assert session.scalar(select(func.coalesce(func.sum(QuotaUsage.used), 0))) == 1
+
+
 def test_fifty_simultaneous_requests_on_a_quota_of_three_give_three(api, app, rt, customer_id):
     document_id = api.upload(customer_id, grade=1)
     set_quota(rt, document_id, 3)

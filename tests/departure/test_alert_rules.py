@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.conftest import login
 from tests.departure.conftest import HOME, OFFICE, TRUSTED, ApiCaller, days_from_today, evening_policy
 from vault.alerts import rules
+from vault.alerts.raising import Finding, raise_alert
 from vault.config.settings import ConfigError, load_settings
-from vault.models import Alert, Document, DocumentView, Loan, ViewStatus, utcnow
+from vault.models import Alert, AuditEvent, Document, DocumentView, Loan, Severity, ViewStatus, utcnow
 from vault.services import departures, view_alerts
 
 ALL_HOURS = {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": 0, "end": 24}
@@ -266,3 +267,41 @@ def test_alert_rows_are_unique_per_rule_person_and_window(rt, company):
         session.add(Alert(user_id=company.ids["sam"], rule="probing", window_key="w", severity="high", summary="x"))
     with pytest.raises(IntegrityError), rt.db.session() as session:
         session.add(Alert(user_id=company.ids["sam"], rule="probing", window_key="w", severity="low", summary="y"))
+
+
+def test_a_finding_adds_to_its_windows_alert_in_one_statement_once_its_evidence_stops_growing(rt, company):
+    def finding(severity: Severity, documents: list[int]) -> Finding:
+        return Finding("volume_spike", severity, "2026-12-06", f"{len(documents)} views", {"documents": documents})
+
+    def add(found: Finding) -> list[str]:
+        statements: list[str] = []
+
+        def record(_conn, _cursor, statement, *_args) -> None:
+            statements.append(statement)
+
+        event.listen(rt.db.engine, "before_cursor_execute", record)
+        try:
+            with rt.db.session() as session:
+                raise_alert(rt, session, company.user(session, "sam"), found)
+        finally:
+            event.remove(rt.db.engine, "before_cursor_execute", record)
+        return [s for s in statements if s.lstrip().upper().startswith(("UPDATE ALERTS", "SELECT ALERTS", "INSERT"))]
+
+    def alert() -> Alert:
+        with rt.db.session() as session:
+            return session.scalars(select(Alert).where(Alert.rule == "volume_spike")).one()
+
+    add(finding(Severity.MEDIUM, [1]))
+    # The same severity with new evidence: counted and the evidence merged.
+    written = add(finding(Severity.MEDIUM, [2]))
+    assert len(written) == 2, written
+    assert (alert().occurrences, alert().evidence["documents"]) == (2, [1, 2])
+    # A lower severity adding nothing new: counted in one statement, the evidence left as it is.
+    written = add(finding(Severity.LOW, [2, 1]))
+    assert len(written) == 1 and written[0].lstrip().upper().startswith("UPDATE ALERTS"), written
+    assert (alert().occurrences, alert().severity, alert().evidence["documents"]) == (3, "medium", [1, 2])
+    # A higher severity is no mere addition: the alert escalates, and the escalation is recorded.
+    add(finding(Severity.HIGH, [3]))
+    assert (alert().occurrences, alert().severity, alert().evidence["documents"]) == (4, "high", [1, 2, 3])
+    with rt.db.session() as session:
+        assert session.scalar(select(AuditEvent.seq).where(AuditEvent.action == "alert:escalate")) is not None

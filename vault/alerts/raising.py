@@ -106,6 +106,26 @@ _ADD_TO = (
 )
 
 
+# The common case in one statement: a finding that adds to its window's alert without raising its severity
+# (a bulk reader's every view) counts itself, locks the row and reads its evidence in one UPDATE, one
+# per severity (the alert's severity at or above the finding's); the evidence is written only when the
+# finding added to it (its lists are capped, so a busy window's evidence soon stops growing).
+_COUNTED = {
+    severity: (
+        update(_ALERTS)
+        .where(_ALERTS.c.user_id == bindparam("of_user"), _ALERTS.c.rule == bindparam("of_rule"),
+               _ALERTS.c.window_key == bindparam("of_window"),
+               _ALERTS.c.severity.in_([str(kept) for kept, rank in SEVERITY_RANK.items()
+                                       if rank >= SEVERITY_RANK[severity]]))
+        .values(occurrences=_ALERTS.c.occurrences + 1, last_seen_at=bindparam("seen"),
+                summary=bindparam("new_summary"), summary_params=bindparam("new_params"))
+        .returning(_ALERTS.c.id, _ALERTS.c.evidence_json)
+    )
+    for severity in SEVERITY_RANK
+}
+_EVIDENCE = update(_ALERTS).where(_ALERTS.c.id == bindparam("alert")).values(evidence_json=bindparam("evidence"))
+
+
 def _existing(session: Session, user_id: int, finding: Finding) -> Alert | None:
     return session.scalar(_EXISTING, {"user": user_id, "rule": finding.rule, "window": finding.window_key})
 
@@ -113,6 +133,15 @@ def _existing(session: Session, user_id: int, finding: Finding) -> Alert | None:
 def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, now: datetime | None = None) -> int:
     """Raise (or add to) the alert for `finding`, in the caller's transaction; returns the alert's id."""
     now = now or utcnow()
+    counted = session.execute(_COUNTED[finding.severity], {
+        "of_user": user.id, "of_rule": finding.rule, "of_window": finding.window_key, "seen": now,
+        "new_summary": finding.summary, "new_params": params_text(finding.params)}).first()
+    if counted is not None:
+        evidence = evidence_text(merge_evidence(evidence_of(counted.evidence_json), finding.evidence))
+        if evidence != counted.evidence_json:
+            session.execute(_EVIDENCE, {"alert": counted.id, "evidence": evidence})
+        _expire_loaded(session, counted.id)
+        return counted.id
     row = session.execute(_EXISTING_ROW, {"user": user.id, "rule": finding.rule, "window": finding.window_key}
                           ).first()
     if row is not None and SEVERITY_RANK[finding.severity] <= SEVERITY_RANK[Severity(row.severity)]:
@@ -168,6 +197,10 @@ def _add_to(session: Session, alert_id: int, evidence_json: str | None, finding:
     evidence = merge_evidence(evidence_of(evidence_json), finding.evidence)
     session.execute(_ADD_TO, {"alert": alert_id, "evidence": evidence_text(evidence), "seen": now,
                               "new_summary": finding.summary, "new_params": params_text(finding.params)})
+    _expire_loaded(session, alert_id)
+
+
+def _expire_loaded(session: Session, alert_id: int) -> None:
     loaded = session.identity_map.get(identity_key(Alert, alert_id))
     if loaded is not None:
         session.expire(loaded)  # read again when next used, not trusted as it was
