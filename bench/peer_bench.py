@@ -436,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 s under load and fewer rounds")
     parser.add_argument("--workers", type=int, default=2, help="vault's gunicorn workers (view_bench's default)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per vault gunicorn worker (view_bench's default)")
+    parser.add_argument("--threads", type=int, default=4,
+                        help="threads per vault gunicorn worker (view_bench's default)")
     parser.add_argument("--quiet-below", type=float, default=1.0,
                         help="start each step once the 1-minute load average is below this")
     parser.add_argument("--quiet-wait", type=float, default=None,

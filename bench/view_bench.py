@@ -612,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds and a shorter throughput run")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both servers")
     parser.add_argument("--threads", type=int, default=4,
-                        help="threads per gunicorn worker for both servers (4: the README's production advice for 2 CPUs)")
+                        help="threads per gunicorn worker for both servers (the README's advice for 2 CPUs)")
     parser.add_argument("--clients", type=int, default=CLIENTS, help="concurrent clients for the throughput run")
     parser.add_argument("--database", choices=("both", "postgresql", "sqlite"), default="both",
                         help="the product's database (PostgreSQL is production's)")
