@@ -221,11 +221,10 @@ def _segments(source: BinaryIO, segment_size: int, first_size: int) -> Iterator[
         got = held + _fill(source, view[held : want + 1])
         if got == len(buffer) < full:
             # More than the small buffer holds: grow once (nothing was yielded yet) and read on.
-            small, buffer = buffer, bytearray(full)
+            grown = bytearray(full)
+            grown[:got] = view
             view.release()
-            buffer[:got] = small
-            del small  # freed now, before the big buffer's life: the allocator reuses both next time
-            view = memoryview(buffer)
+            buffer, view = grown, memoryview(grown)
             got += _fill(source, view[got : want + 1])
         last = got <= want
         size = min(got, want)

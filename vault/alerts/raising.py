@@ -89,21 +89,9 @@ _EXISTING = (
 )
 
 
-# A finding that adds to its window's alert without raising its severity (a bulk reader's every view)
-# needs only the row's severity and evidence, locked, and one UPDATE: no object loaded or flushed.
-_EXISTING_ROW = (
-    select(Alert.id, Alert.severity, Alert.evidence_json)
-    .where(Alert.user_id == bindparam("user"), Alert.rule == bindparam("rule"), Alert.window_key == bindparam("window"))
-    .with_for_update()
-)
 # In Core, on the table (the ORM's bulk UPDATE costs several times the statement's own Python); a loaded
-# copy of the alert is expired by `_add_to` instead.
+# copy of the alert is expired instead.
 _ALERTS = Alert.__table__
-_ADD_TO = (
-    update(_ALERTS).where(_ALERTS.c.id == bindparam("alert"))
-    .values(evidence_json=bindparam("evidence"), occurrences=_ALERTS.c.occurrences + 1,
-            last_seen_at=bindparam("seen"), summary=bindparam("new_summary"), summary_params=bindparam("new_params"))
-)
 
 
 # The common case in one statement: a finding that adds to its window's alert without raising its severity
@@ -140,14 +128,12 @@ def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, 
         evidence = evidence_text(merge_evidence(evidence_of(counted.evidence_json), finding.evidence))
         if evidence != counted.evidence_json:
             session.execute(_EVIDENCE, {"alert": counted.id, "evidence": evidence})
-        _expire_loaded(session, counted.id)
+        loaded = session.identity_map.get(identity_key(Alert, counted.id))
+        if loaded is not None:
+            session.expire(loaded)  # read again when next used, not trusted as it was
         return counted.id
-    row = session.execute(_EXISTING_ROW, {"user": user.id, "rule": finding.rule, "window": finding.window_key}
-                          ).first()
-    if row is not None and SEVERITY_RANK[finding.severity] <= SEVERITY_RANK[Severity(row.severity)]:
-        _add_to(session, row.id, row.evidence_json, finding, now)
-        return row.id
-    alert = _existing(session, user.id, finding) if row is not None else None
+    # No alert yet, or one the finding escalates (or one another request created since): the general way.
+    alert = _existing(session, user.id, finding)
     if alert is None:
         try:
             # A savepoint, so that losing a race for the same window (PostgreSQL: another request
@@ -190,20 +176,6 @@ def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, 
     alert.params = finding.params
     session.flush()
     return alert.id
-
-
-def _add_to(session: Session, alert_id: int, evidence_json: str | None, finding: Finding, now: datetime) -> None:
-    """Add a finding that does not raise the severity to its window's alert, locked already, in one UPDATE."""
-    evidence = merge_evidence(evidence_of(evidence_json), finding.evidence)
-    session.execute(_ADD_TO, {"alert": alert_id, "evidence": evidence_text(evidence), "seen": now,
-                              "new_summary": finding.summary, "new_params": params_text(finding.params)})
-    _expire_loaded(session, alert_id)
-
-
-def _expire_loaded(session: Session, alert_id: int) -> None:
-    loaded = session.identity_map.get(identity_key(Alert, alert_id))
-    if loaded is not None:
-        session.expire(loaded)  # read again when next used, not trusted as it was
 
 
 def payload(alert: Alert, user: User, event: str) -> dict[str, Any]:

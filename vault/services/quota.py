@@ -96,7 +96,9 @@ def used(session: Session, user_id: int, document_id: int) -> int:
 # ORM-enabled UPDATE costs about four times the Python of the same statement in Core; nothing in the
 # session needs to learn of this one).
 _USAGE = QuotaUsage.__table__
-_SPEND = (
+# The conditional spend (bound by `spend_parameters`; also part of a larger statement in the views
+# service): its row is (units spent now, the person's own quota), read by `limit_after`.
+SPEND = (
     update(_USAGE)
     .where(_USAGE.c.user_id == bindparam("user"), _USAGE.c.document_id == bindparam("document"),
            _USAGE.c.used < func.coalesce(_USAGE.c.view_quota, bindparam("base", type_=Integer))
@@ -104,11 +106,6 @@ _SPEND = (
     .values(used=_USAGE.c.used + 1)
     .returning(_USAGE.c.used, _USAGE.c.view_quota)
 )
-
-
-SPEND = _SPEND
-"""The conditional spend as a statement (bound by `spend_parameters`), for a caller that makes it part of a
-larger one; its row is (units spent now, the person's own quota), read by `limit_after`."""
 
 
 def spend_parameters(settings: Settings, user_id: int, document: Document, extra: int) -> dict[str, int]:
@@ -130,14 +127,14 @@ def spend(settings: Settings, session: Session, user_id: int, document: Document
     common case (the row exists) is one statement; only a first opening creates the row and tries again.
     """
     values = spend_parameters(settings, user_id, document, extra)
-    row = session.execute(_SPEND, values).one_or_none()
+    row = session.execute(SPEND, values).one_or_none()
     if row is None:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(
             insert(QuotaUsage).values(user_id=user_id, document_id=document.id, used=0, note="")
             .on_conflict_do_nothing()
         )
-        row = session.execute(_SPEND, values).one_or_none()
+        row = session.execute(SPEND, values).one_or_none()
     if row is None:
         return None
     used_now, person = row

@@ -60,11 +60,10 @@ class Pending:
     """A committed view whose rules are still to run."""
 
     rt: Runtime
-    view_id: int
-    exhausted: bool  # the opening spent the person's last view of the document
     # The view as its opening wrote it, with its document and person: the rules read nothing else of it,
     # so it is not read back (`evaluate`).
-    known: DocumentView | None = None
+    view: DocumentView
+    exhausted: bool  # the opening spent the person's last view of the document
 
 
 def defer(session: Session, rt: Runtime, view: DocumentView, *, exhausted: bool) -> None:
@@ -73,7 +72,7 @@ def defer(session: Session, rt: Runtime, view: DocumentView, *, exhausted: bool)
     `view` must have its `document` and `user` loaded; it is copied into the evaluating session as it
     stands when the rules run, without a statement.
     """
-    session.info.setdefault(_PENDING, []).append(Pending(rt, view.id, exhausted, view))
+    session.info.setdefault(_PENDING, []).append(Pending(rt, view, exhausted))
 
 
 def take(session: Session) -> list[Pending]:
@@ -86,9 +85,9 @@ def run(pending: list[Pending]) -> None:
     for item in pending:
         try:
             with unit_of_work(item.rt.db) as session:
-                evaluate(item.rt, session, item.view_id, exhausted=item.exhausted, own_unit=True, known=item.known)
+                evaluate(item.rt, session, item.view.id, exhausted=item.exhausted, own_unit=True, known=item.view)
         except Exception:
-            log.exception("early warning: view %d not evaluated now; the maintenance sweep will", item.view_id)
+            log.exception("early warning: view %d not evaluated now; the maintenance sweep will", item.view.id)
 
 
 def run_in(session: Session, pending: list[Pending]) -> None:
@@ -98,7 +97,7 @@ def run_in(session: Session, pending: list[Pending]) -> None:
     views stay unevaluated, for the sweep (as `run`'s own units do).
     """
     for item in pending:
-        evaluate(item.rt, session, item.view_id, exhausted=item.exhausted, own_unit=True, known=item.known)
+        evaluate(item.rt, session, item.view.id, exhausted=item.exhausted, own_unit=True, known=item.view)
 
 
 def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, now: datetime | None = None,

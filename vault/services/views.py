@@ -346,7 +346,7 @@ def _spend_and_insert(rt: Runtime, session: Session, actor: User, document: Docu
     exists and has a unit left); returns (the view, units spent, the limit), or None, having written
     nothing, for the general path (first opening, stale reservations, refusal) to settle. SQLite, whose
     statements cost no round trip, always takes the general path."""
-    if session.get_bind().dialect.name != "postgresql":
+    if rt.db.dialect != "postgresql":
         return None
     parameters = quota.spend_parameters(rt.settings, actor.id, document, extra)
     row = completed(DocumentView.__table__, fields)
