@@ -305,3 +305,33 @@ def test_a_finding_adds_to_its_windows_alert_in_one_statement_once_its_evidence_
     assert (alert().occurrences, alert().severity, alert().evidence["documents"]) == (4, "high", [1, 2, 3])
     with rt.db.session() as session:
         assert session.scalar(select(AuditEvent.seq).where(AuditEvent.action == "alert:escalate")) is not None
+
+
+@policy({"working_hours": {**ALL_HOURS, "timezone": "Europe/Berlin"}})
+def test_the_facts_count_the_last_24_hours_and_the_local_day_apart_even_on_a_25_hour_day(rt, company):
+    # Berlin's clocks go back on 31 October 2027: that local day lasts 25 hours, so at 23:30 its midnight
+    # (22:00 UTC the day before) lies before "24 hours ago" (22:30 UTC the day before).
+    acme, bolt = company.customer("Acme"), company.customer("Bolt")
+    early, plan, terms = company.document(acme), company.document(bolt), company.document(bolt, title="Terms")
+    company.view(early)  # today: long before both windows
+    with rt.db.session() as session:
+        template = session.scalar(select(DocumentView))
+        versions = {doc: session.get(Document, doc).latest.id for doc in (early, plan, terms)}
+
+        def at(document_id: int, moment: datetime) -> DocumentView:
+            row = DocumentView(
+                document_id=document_id, version_id=versions[document_id], user_id=template.user_id,
+                reason="history", declared_place="Head office", client_addr="10.1.2.3", named_place="Head office",
+                status=ViewStatus.DELIVERED, token_hash=f"{moment.timestamp():064.0f}", opened_at=moment,
+                expires_at=moment)
+            session.add(row)
+            return row
+
+        at(early, datetime(2027, 10, 30, 22, 15, tzinfo=UTC))  # after local midnight, before 24 hours ago
+        at(plan, datetime(2027, 10, 31, 12, 0, tzinfo=UTC))
+        evaluated = at(terms, datetime(2027, 10, 31, 22, 30, tzinfo=UTC))  # 23:30 local
+        session.flush()
+        facts = rules.ViewFacts.read(session, rt.settings.working_hours, evaluated)
+    # Bolt's two documents are one customer; Acme's view at 22:15 is of today but not of the last 24 hours.
+    assert (facts.customers_24h, facts.views_today, facts.any_earlier) == (1, 3, True)
+    assert facts.seen == {"address": True, "named place": True, "declared place": True}
