@@ -17,6 +17,7 @@ from vault.alerts.raising import Finding, raise_alert
 from vault.config.settings import ConfigError, load_settings
 from vault.models import Alert, AuditEvent, Document, DocumentView, Loan, Severity, ViewStatus, utcnow
 from vault.services import departures, view_alerts
+from vault.services.view_facts import ViewFacts
 
 ALL_HOURS = {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": 0, "end": 24}
 
@@ -331,7 +332,7 @@ def test_the_facts_count_the_last_24_hours_and_the_local_day_apart_even_on_a_25_
         at(plan, datetime(2027, 10, 31, 12, 0, tzinfo=UTC))
         evaluated = at(terms, datetime(2027, 10, 31, 22, 30, tzinfo=UTC))  # 23:30 local
         session.flush()
-        facts = rules.ViewFacts.read(session, rt.settings.working_hours, evaluated)
+        facts = ViewFacts.read(session, rt.settings.working_hours, evaluated)
     # Bolt's two documents are one customer; Acme's view at 22:15 is of today but not of the last 24 hours.
     assert (facts.customers_24h, facts.views_today, facts.any_earlier) == (1, 3, True)
     assert facts.seen == {"address": True, "named place": True, "declared place": True}

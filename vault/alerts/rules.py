@@ -22,12 +22,11 @@ import math
 import statistics
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from time import monotonic
 from typing import Any
 
-from sqlalchemy import bindparam, case, distinct, exists, func, or_, select
+from sqlalchemy import bindparam, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from vault.alerts import webhook
@@ -51,6 +50,7 @@ from vault.models import (
     utcnow,
 )
 from vault.runtime import Runtime
+from vault.services.view_facts import MINE, PLACE_KINDS, ViewFacts, midnight
 
 log = logging.getLogger(__name__)
 
@@ -84,62 +84,10 @@ def _view_evidence(view: DocumentView, document: Document) -> dict[str, Any]:
 # -- rules on a view -----------------------------------------------------------------------------------
 
 
-# The view rules run after every view, so what they count is asked in one statement (`ViewFacts`),
-# built once and bound by parameter: building a statement costs more than SQLite takes to run it, and
-# on PostgreSQL every statement is a round trip. A person's views of the last day are read once (`_RECENT`,
-# through the index on person and time) for both counts, and the customers are counted over the distinct
-# documents of those views: joining each view to its document made a bulk reader's every further view
-# cost more (3,000 views in a day: 2.2 ms in the database for that count alone, 0.5 ms this way).
-_MINE = DocumentView.user_id == bindparam("user")
-_IN_DAY = select(DocumentView.document_id).where(_MINE, DocumentView.opened_at > bindparam("day_ago")).distinct()
+# The customers of the last day are listed (only) for an alert, over the distinct documents of the day's
+# views (see `vault.services.view_facts`, which counts them).
+_IN_DAY = select(DocumentView.document_id).where(MINE, DocumentView.opened_at > bindparam("day_ago")).distinct()
 _RECENT_CUSTOMERS = select(Document.customer_id).where(Document.id.in_(_IN_DAY)).distinct()
-_RECENT = (select(DocumentView.document_id, DocumentView.opened_at)
-           .where(_MINE, DocumentView.opened_at >= bindparam("since")).cte("recent"))
-_EARLIER = select(DocumentView.id).where(_MINE, DocumentView.id != bindparam("view"))
-# A place the view does not have is bound as NULL, which matches nothing, and its answer is not asked.
-_FACTS = select(
-    select(func.count(distinct(Document.customer_id))).where(Document.id.in_(
-        select(_RECENT.c.document_id).where(_RECENT.c.opened_at > bindparam("day_ago")).distinct()
-    )).scalar_subquery(),
-    select(func.count()).select_from(_RECENT).where(_RECENT.c.opened_at >= bindparam("midnight")).scalar_subquery(),
-    _EARLIER.exists(),
-    _EARLIER.where(DocumentView.client_addr == bindparam("address")).exists(),
-    _EARLIER.where(DocumentView.named_place == bindparam("named")).exists(),
-    _EARLIER.where(func.lower(func.trim(DocumentView.declared_place)) == bindparam("declared")).exists(),
-)
-
-
-def _midnight(hours: WorkingHours, day: date) -> datetime:
-    """The start of a local calendar day (its UTC offset taken on that day, across clock changes)."""
-    return datetime.combine(day, time(0), tzinfo=hours.zone)
-
-
-PLACE_KINDS = ("address", "named place", "declared place")
-
-
-@dataclass(frozen=True)
-class ViewFacts:
-    """What the rules on a view count, read in one statement before any of them runs."""
-
-    customers_24h: int  # distinct customers whose files the person opened in the last 24 hours
-    views_today: int  # the person's views since local midnight
-    any_earlier: bool  # the person had a view before this one
-    seen: dict[str, bool]  # per kind of place ("address", ...): seen in an earlier view
-
-    @classmethod
-    def read(cls, session: Session, hours: WorkingHours, view: DocumentView) -> ViewFacts:
-        declared = (view.declared_place or "").strip()
-        day_ago = view.opened_at - timedelta(hours=24)
-        midnight = _midnight(hours, hours.local(view.opened_at).date())  # before `day_ago` on a 25-hour day
-        row = session.execute(_FACTS, {
-            "user": view.user_id, "view": view.id, "day_ago": day_ago, "midnight": midnight,
-            "since": min(day_ago, midnight),
-            "address": view.client_addr or None, "named": view.named_place or None,
-            "declared": declared.lower() or None,
-        }).one()
-        return cls(int(row[0] or 0), int(row[1] or 0), bool(row[2]),
-                   dict(zip(PLACE_KINDS, (bool(found) for found in row[3:]), strict=True)))
-
 
 
 def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
@@ -164,7 +112,7 @@ def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, vi
 _DAY_ENDS = [bindparam(f"end{n}") for n in range(1, MEDIAN_DAYS + 1)]
 _HISTORY = (
     select(*[func.coalesce(func.sum(case((DocumentView.opened_at < end, 1), else_=0)), 0) for end in _DAY_ENDS])
-    .where(_MINE, DocumentView.opened_at >= bindparam("start"), DocumentView.opened_at < _DAY_ENDS[-1])
+    .where(MINE, DocumentView.opened_at >= bindparam("start"), DocumentView.opened_at < _DAY_ENDS[-1])
 )
 
 
@@ -183,7 +131,7 @@ def _median_before(session: Session, hours: WorkingHours, user_id: int, today: d
         kept = _medians.get(key)
     if kept is not None and kept[1] > now:
         return kept[0]
-    starts = [_midnight(hours, today - timedelta(days=n)) for n in range(MEDIAN_DAYS, -1, -1)]
+    starts = [midnight(hours, today - timedelta(days=n)) for n in range(MEDIAN_DAYS, -1, -1)]
     ends = {f"end{n}": starts[n] for n in range(1, MEDIAN_DAYS + 1)}
     counts = session.execute(_HISTORY, {"user": user_id, "start": starts[0], **ends}).one()
     # counts[i] is the number of views before the end of day i; per day is the difference.
@@ -266,10 +214,11 @@ VIEW_RULES: tuple[Callable[..., Finding | None], ...] = (
 )
 
 
-def evaluate_view(rt: Runtime, session: Session, view: DocumentView) -> list[Finding]:
+def evaluate_view(rt: Runtime, session: Session, view: DocumentView, facts: ViewFacts | None = None) -> list[Finding]:
+    """The view rules on `view`; `facts`: what the unit claiming the view read with its claim, else read here."""
     cfg, hours = rt.settings.alerts, rt.settings.working_hours
     document = view.document
-    facts = ViewFacts.read(session, hours, view)
+    facts = facts or ViewFacts.read(session, hours, view)
     findings = [f for rule in VIEW_RULES if (f := rule(session, cfg, hours, view, document, facts)) is not None]
     for finding in findings:
         raise_alert(rt, session, view.user, finding, now=view.opened_at)
@@ -358,13 +307,14 @@ def guarded(session: Session, what: str, evaluate: Callable[[], object]) -> None
 
 
 @events.listen("view.opened")
-def on_view_opened(session: Session, rt: Runtime, view: DocumentView, own_unit: bool = False, **_: Any) -> None:
+def on_view_opened(session: Session, rt: Runtime, view: DocumentView, own_unit: bool = False,
+                   facts: ViewFacts | None = None, **_: Any) -> None:
     if own_unit:
         # A fault rolls back the unit, which leaves the view to the maintenance sweep (and the unit's
         # owner redoes what else it held), so no savepoint is needed (two round trips fewer per view).
-        evaluate_view(rt, session, view)
+        evaluate_view(rt, session, view, facts)
     else:
-        guarded(session, "a view", lambda: evaluate_view(rt, session, view))
+        guarded(session, "a view", lambda: evaluate_view(rt, session, view, facts))
 
 
 @events.listen("access.denied")

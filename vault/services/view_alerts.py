@@ -31,6 +31,7 @@ from vault.core.actions import Action
 from vault.db.unit_of_work import unit_of_work
 from vault.models import AuditEvent, DocumentView, User, utcnow
 from vault.runtime import Runtime
+from vault.services.view_facts import ViewFacts, claiming
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ _CLAIM = (
     update(_VIEWS).where(_VIEWS.c.id == bindparam("view"), _VIEWS.c.alerts_at.is_(None))
     .values(alerts_at=bindparam("at"))
 )
+_CLAIM_AND_FACTS = claiming(_CLAIM)
 # Built once (a `Session.get` builds its statement, and the statement's cache key, anew on every view).
 # The person's roles are not asked by the rules: not loaded (they would cost a statement of their own).
 _VIEW_WITH_DOCUMENT_AND_USER = (
@@ -110,8 +112,16 @@ def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, no
 
     Returns False when the view was evaluated already (by its request or by a sweep).
     """
-    claimed = session.execute(_CLAIM, {"view": view_id, "at": now or utcnow()})
-    if claimed.rowcount != 1:
+    at = now or utcnow()
+    facts = None
+    if known is not None and rt.db.dialect == "postgresql":
+        # The claim and the rules' facts in one round trip (`view_facts`).
+        row = session.execute(_CLAIM_AND_FACTS, {**ViewFacts.parameters(rt.settings.working_hours, known),
+                                                 "at": at}).one()
+        if row[0] != 1:
+            return False
+        facts = ViewFacts.of_row(row[1:])
+    elif session.execute(_CLAIM, {"view": view_id, "at": at}).rowcount != 1:
         return False
     if known is not None:
         # What the opening wrote, with its document and person, copied into this session as they stand
@@ -120,7 +130,7 @@ def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, no
     else:
         # The rules read the view's document and person: loaded with it, in one statement.
         view = session.execute(_VIEW_WITH_DOCUMENT_AND_USER, {"view": view_id}).scalar_one()
-    events.emit("view.opened", session=session, rt=rt, view=view, own_unit=own_unit)
+    events.emit("view.opened", session=session, rt=rt, view=view, own_unit=own_unit, facts=facts)
     if exhausted:
         events.emit("quota.exhausted", session=session, rt=rt, user=view.user, document=view.document)
     return True
