@@ -23,14 +23,15 @@ is merely late: the next append finds it still due, and `vault audit checkpoint`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, bindparam, func, insert, select, update
+from sqlalchemy import CTE, String, bindparam, exists, func, insert, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
 
 from vault.audit.chain import ROW_COLUMNS, canonical_detail, format_ts, row_mac
 from vault.audit.shards import shard_for
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 _DUE = "vault_audit_checkpoint_due"
 _SHARD = "vault_audit_shard"
+_CLAIMED_HEAD = "vault_audit_claimed_head"
 SEQUENCE = "audit_event_numbers"
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class AuditLog:
         reason_text: str | None = None,
         detail: dict[str, Any] | None = None,
         actor_name: str | None = None,
+        head: ClaimedHead | None = None,
     ) -> AuditEvent:
         """Append one event to the chain within `session`'s transaction.
 
@@ -87,6 +90,8 @@ class AuditLog:
                 or an unknown login name given in actor_name).
             outcome: "allowed", "denied" or "failed".
             reason_code: the policy's reason code for a refusal.
+            head: the chain's head as a statement of the caller's claimed it (`claim_head`), in this
+                transaction and for this record; None: claimed here.
         """
         action = audit_action(action)
         ctx = ctx or AccessContext()
@@ -118,18 +123,28 @@ class AuditLog:
             # place or name must not make the act fail on one database and pass on the other.
             if isinstance(values[name], str) and len(values[name]) > limit:
                 values[name] = values[name][:limit]
-        return self._append(session, values)
+        return self._append(session, values, head)
 
-    def _append(self, session: Session, values: dict[str, Any]) -> AuditEvent:
+    def shard_of(self, session: Session, actor: User) -> int:
+        """The chain the next record of `actor` in `session`'s transaction joins (the `shard_id` of a
+        `claim_head` statement): from now on the transaction's chain, as after an append."""
+        return self._shard(session, actor.id, actor.username)
+
+    def _append(self, session: Session, values: dict[str, Any], claimed: ClaimedHead | None = None) -> AuditEvent:
         """Chain and write the record's `values` (everything but its number, place, time and MAC)."""
         shard = self._shard(session, values["actor_id"], values["actor_name"])
         postgresql = session.get_bind().dialect.name == "postgresql"
         # One statement takes the shard head's row lock (SQLite: the transaction holds the database) and
         # claims the next place in the chain and (PostgreSQL) the global number; the lock is held from
-        # here to the commit, so this is done with as few round trips as possible: claim, then insert
-        # the record and move the head.
+        # here to the commit, so this is done with as few round trips as possible: claim (or take the
+        # caller's claim, made with its own statement), then insert the record and move the head.
         claim = _CLAIM_PG if postgresql else _CLAIM
-        head = session.execute(claim, {"shard_id": shard}).one_or_none()
+        pending = session.info.pop(_CLAIMED_HEAD, None)
+        if claimed is not pending or (claimed is not None and (
+                claimed.shard != shard or claimed.transaction is not session.get_transaction())):
+            # A claimed place would stay empty (or be taken twice): the chain would show a gap.
+            raise RuntimeError("a claimed head is used by the record it was claimed for, in its transaction")
+        head = claimed.row if claimed is not None else session.execute(claim, {"shard_id": shard}).one_or_none()
         if head is None:
             # The shard's first record: its head is created here (a concurrent creator wins harmlessly).
             new = (pg_insert if postgresql else sqlite_insert)(_HEAD).values(
@@ -178,6 +193,27 @@ class AuditLog:
         return shard
 
 
+@dataclass(frozen=True)
+class ClaimedHead:
+    """A chain's head claimed by a caller's statement (`claim_head`), for the record that follows it."""
+
+    shard: int
+    transaction: SessionTransaction
+    row: Any  # what `_CLAIM_PG` returns: place, previous MAC, checkpoint state, global number
+
+    @classmethod
+    def of(cls, session: Session, shard: int, columns: Sequence[Any]) -> ClaimedHead | None:
+        """The claim among a statement's returned `columns` (the `claimed_columns` of its `claim_head`);
+        None when nothing was claimed (the chain has no head yet, or the act did not happen): the record
+        then claims as usual."""
+        if columns[0] is None:
+            return None
+        claimed = cls(shard, session.get_transaction(), tuple(columns))
+        # Until its record takes it, the transaction may neither commit nor append anything else.
+        session.info[_CLAIMED_HEAD] = claimed
+        return claimed
+
+
 _LIMITS = {c.name: c.type.length for c in AuditEvent.__table__.columns
            if isinstance(c.type, String) and c.type.length and c.name not in ("mac",)}
 # The statements of an append, built once (their compiled forms are cached).
@@ -188,7 +224,24 @@ _CLAIMED = (_HEAD.c.seq, _HEAD.c.mac, _HEAD.c.last_checkpoint_seq, _HEAD.c.last_
 _CLAIM = (update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(seq=_HEAD.c.seq + 1)
           .returning(*_CLAIMED, select(func.coalesce(func.max(AuditEvent.seq), 0) + 1).scalar_subquery()))
 _CLAIM_PG = (update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(seq=_HEAD.c.seq + 1)
-             .returning(*_CLAIMED, func.nextval(SEQUENCE)))
+             .returning(*_CLAIMED, func.nextval(SEQUENCE).label("number")))
+
+
+def claim_head(after: CTE | None = None) -> CTE:
+    """PostgreSQL: the claim of the head of chain `shard_id` (`AuditLog.shard_of`) as a CTE, for a
+    caller's statement that writes the act, so that the act's record claims its place without a round
+    trip of its own. `after`: claimed only if that CTE returns a row (no act, no claim). Select its
+    `claimed_columns`, take them with `ClaimedHead.of` and hand that to `record` as `head`, in the same
+    transaction and before anything else is recorded: until then the transaction neither commits nor
+    appends (a place claimed and left empty would read as a deleted record). The head's lock is held
+    from that statement to the commit, as an append holds it."""
+    claim = _CLAIM_PG if after is None else _CLAIM_PG.where(exists().select_from(after))
+    return claim.cte("claimed_head")
+
+
+def claimed_columns(claimed: CTE) -> list[Any]:
+    """The claim's columns, each as a scalar subquery (NULL when nothing was claimed)."""
+    return [select(column).scalar_subquery() for column in claimed.c]
 # Parameters are prefixed so that none of them is taken for a column of the head in the combined form.
 _EVENTS = AuditEvent.__table__
 _INSERT = insert(_EVENTS).values({c.name: bindparam(f"e_{c.name}", type_=c.type) for c in _EVENTS.columns})
@@ -216,6 +269,14 @@ def _checkpoint_after_commit(session: Session) -> None:
         log.exception("could not write an audit checkpoint; it will be retried")
 
 
+@sa_event.listens_for(Session, "before_commit")
+def _refuse_an_unused_claim(session: Session) -> None:
+    # Releasing a savepoint fires this too: only the outermost commit is refused.
+    if not session.in_nested_transaction() and session.info.get(_CLAIMED_HEAD) is not None:
+        raise RuntimeError("a claimed audit chain head was not used by its record: not committed")
+
+
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_checkpoint(session: Session) -> None:
     session.info.pop(_DUE, None)
+    session.info.pop(_CLAIMED_HEAD, None)

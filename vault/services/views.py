@@ -37,6 +37,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from crypto import CryptoError
 from storage import ObjectNotFound, StorageError
 from vault import policy
+from vault.audit.log import ClaimedHead, claim_head, claimed_columns
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
@@ -325,37 +326,52 @@ def open_view(
         raise
 
 
-# PostgreSQL: the spend and the new view's row in one statement, the spend a data-modifying CTE whose row
-# the INSERT selects from: no unit left (or no counter row yet), no row selected, nothing written.
+# PostgreSQL: the spend, the new view's row and the claim of its audit record's chain head in one
+# statement: the spend a data-modifying CTE whose row the INSERT selects from, the claim a CTE that runs only
+# if the spend did (`claim_head`). No unit left (or no counter row yet): no row selected, nothing written.
 _VIEW_COLUMNS = [column for column in DocumentView.__table__.columns if not column.primary_key]
 _SPENT = quota.SPEND.cte("spent")
+_HEAD_AFTER_SPEND = claim_head(after=_SPENT)
 _SPEND_AND_INSERT = (
     insert(DocumentView.__table__)
     .from_select([column.name for column in _VIEW_COLUMNS],
                  select(*[bindparam(f"v_{column.name}", type_=column.type) for column in _VIEW_COLUMNS])
                  .select_from(_SPENT))
     .returning(DocumentView.__table__.c.id, select(_SPENT.c.used).scalar_subquery(),
-               select(_SPENT.c.view_quota).scalar_subquery())
+               select(_SPENT.c.view_quota).scalar_subquery(), *claimed_columns(_HEAD_AFTER_SPEND))
     .add_cte(_SPENT)
+    .add_cte(_HEAD_AFTER_SPEND)
 )
 
 
+@dataclass(frozen=True)
+class _Spent:
+    """What the one-statement spend wrote and claimed."""
+
+    view: DocumentView
+    used: int
+    limit: int
+    head: ClaimedHead | None  # the head of the view's audit record's chain, claimed in the same statement
+
+
 def _spend_and_insert(rt: Runtime, session: Session, actor: User, document: Document, extra: int,
-                      fields: dict[str, object]) -> tuple[DocumentView, int, int] | None:
-    """On PostgreSQL, spend a unit and insert the view in one round trip (the common case: the counter row
-    exists and has a unit left); returns (the view, units spent, the limit), or None, having written
+                      fields: dict[str, object]) -> _Spent | None:
+    """On PostgreSQL, spend a unit, insert the view and claim its record's chain head in one round trip
+    (the common case: the counter row exists and has a unit left), or return None, having written
     nothing, for the general path (first opening, stale reservations, refusal) to settle. SQLite, whose
     statements cost no round trip, always takes the general path."""
     if rt.db.dialect != "postgresql":
         return None
     parameters = quota.spend_parameters(rt.settings, actor.id, document, extra)
     row = completed(DocumentView.__table__, fields)
-    found = session.execute(_SPEND_AND_INSERT, {**parameters, **{f"v_{name}": value for name, value in row.items()}}
-                            ).one_or_none()
+    shard = rt.audit.shard_of(session, actor)
+    found = session.execute(_SPEND_AND_INSERT, {**parameters, **{f"v_{name}": value for name, value in row.items()},
+                                                "shard_id": shard}).one_or_none()
     if found is None:
         return None
-    view_id, used, person = found
-    return persistent(session, DocumentView, {**row, "id": view_id}), used, quota.limit_after(parameters, person)
+    view_id, used, person, *claimed = found
+    return _Spent(persistent(session, DocumentView, {**row, "id": view_id}), used,
+                  quota.limit_after(parameters, person), ClaimedHead.of(session, shard, claimed))
 
 
 def _spend_and_record(
@@ -377,8 +393,9 @@ def _spend_and_record(
         "expires_at": expires_at,
     }
     opened = _spend_and_insert(rt, session, actor, document, extra, fields)
+    head = None
     if opened is not None:
-        view, used, limit = opened
+        view, used, limit, head = opened.view, opened.used, opened.limit, opened.head
     else:
         spent = quota.spend(rt.settings, session, actor.id, document, extra)
         if spent is None and quota.refund_stale(rt, session, user_id=actor.id, actor=actor, ctx=ctx):
@@ -402,7 +419,7 @@ def _spend_and_record(
         session, action=str(action), actor=actor, ctx=ctx, version_id=version.id, reason_text=reason,
         detail={"view_id": view.id, "remaining": remaining, "limit": limit, "grade": document.grade,
                 "version": version.number, **({"category": category} if category else {})},
-        **audit,
+        head=head, **audit,
     )
     return OpenedView(view=view, secret=secret, remaining=remaining, expires_at=expires_at, ahead=ahead)
 
@@ -689,6 +706,10 @@ _DELIVERY_STARTS = (
     .where(_VIEWS.c.id == bindparam("view"), _VIEWS.c.status == ViewStatus.RESERVED)
     .values(status=ViewStatus.DELIVERING, started_at=bindparam("at"))
 )
+# PostgreSQL: the end and the claim of its record's chain head in one round trip (`claim_head`).
+_ENDED = _DELIVERY_ENDED.returning(_VIEWS.c.id).cte("ended")
+_HEAD_AT_END = claim_head()
+_DELIVERY_ENDED_AND_HEAD = select(*claimed_columns(_HEAD_AT_END)).add_cte(_ENDED).add_cte(_HEAD_AT_END)
 _END_ACTIONS = {"delivered": AuditAction.CONTENT_DELIVERED, "partial": AuditAction.CONTENT_PARTIAL}
 
 
@@ -726,11 +747,18 @@ def _write_end(rt: Runtime, session: Session, view_id: int, actor: User, audit: 
         quota.refund(rt, session, view, cause=cause or "not_sent", actor=actor, ctx=ctx)
         return
     status = ViewStatus.DELIVERED if outcome == "delivered" else ViewStatus.PARTIAL
-    session.execute(_DELIVERY_ENDED, {"view": view_id, "status": status, "sent": sent, "at": utcnow()})
+    ended = {"view": view_id, "status": status, "sent": sent, "at": utcnow()}
+    head = None
+    if rt.db.dialect == "postgresql":
+        shard = rt.audit.shard_of(session, actor)
+        claimed = session.execute(_DELIVERY_ENDED_AND_HEAD, {**ended, "shard_id": shard}).one()
+        head = ClaimedHead.of(session, shard, claimed)
+    else:
+        session.execute(_DELIVERY_ENDED, ended)
     detail: dict[str, object] = {"view_id": view_id, "bytes": sent}
     if cause:
         detail["cause"] = cause
     rt.audit.record(
         session, action=_END_ACTIONS[outcome], actor=actor, ctx=ctx,
-        outcome="allowed" if outcome == "delivered" else "failed", detail=detail, **audit,
+        outcome="allowed" if outcome == "delivered" else "failed", detail=detail, head=head, **audit,
     )
