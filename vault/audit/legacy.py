@@ -16,7 +16,7 @@ from sqlalchemy import column, insert, table, update
 from sqlalchemy.orm import Session
 
 from vault.audit.chain import CHAINED_FIELDS, ROW_COLUMNS, format_ts, row_mac
-from vault.audit.log import AuditLog
+from vault.audit.log import AuditLog, ClaimedHead
 from vault.models import AuditEvent, AuditHead, utcnow
 
 # The single chain's head.
@@ -36,7 +36,9 @@ class PreShardAuditLog(AuditLog):
     def __init__(self, key: bytes) -> None:
         super().__init__(key, checkpoints=None, shards=1)
 
-    def _append(self, session: Session, values: dict[str, Any]) -> AuditEvent:
+    def _append(self, session: Session, values: dict[str, Any], claimed: ClaimedHead | None = None) -> AuditEvent:
+        if claimed is not None:
+            raise RuntimeError("the single chain of before sharding claims its head itself")
         head = session.execute(_CLAIM).one_or_none()
         if head is None:
             session.execute(insert(_HEAD).values(id=HEAD_ID, seq=0, mac="", last_checkpoint_seq=0))
