@@ -270,7 +270,7 @@ def test_alert_rows_are_unique_per_rule_person_and_window(rt, company):
         session.add(Alert(user_id=company.ids["sam"], rule="probing", window_key="w", severity="low", summary="y"))
 
 
-def test_a_finding_adds_to_its_windows_alert_in_one_statement_once_its_evidence_stops_growing(rt, company):
+def test_a_finding_adds_to_its_windows_alert_in_one_statement_once_its_lists_stop_growing(rt, company):
     def finding(severity: Severity, documents: list[int]) -> Finding:
         return Finding("volume_spike", severity, "2026-12-06", f"{len(documents)} views", {"documents": documents})
 
@@ -301,9 +301,17 @@ def test_a_finding_adds_to_its_windows_alert_in_one_statement_once_its_evidence_
     written = add(finding(Severity.LOW, [2, 1]))
     assert len(written) == 1 and written[0].lstrip().upper().startswith("UPDATE ALERTS"), written
     assert (alert().occurrences, alert().severity, alert().evidence["documents"]) == (3, "medium", [1, 2])
+    # A new count and nothing new in the lists (a bulk reader's every view): one statement, the count
+    # taken into the evidence by the database.
+    written = add(Finding("volume_spike", Severity.MEDIUM, "2026-12-06", "7 views", {"documents": [1], "value": 7}))
+    assert len(written) == 1, written
+    assert (alert().occurrences, alert().evidence) == (4, {"documents": [1, 2], "value": 7})
+    # A value that is null is written by the general merge (SQLite's would take it for "remove").
+    add(Finding("volume_spike", Severity.MEDIUM, "2026-12-06", "views", {"documents": [2], "value": None}))
+    assert (alert().occurrences, alert().evidence) == (5, {"documents": [1, 2], "value": None})
     # A higher severity is no mere addition: the alert escalates, and the escalation is recorded.
     add(finding(Severity.HIGH, [3]))
-    assert (alert().occurrences, alert().severity, alert().evidence["documents"]) == (4, "high", [1, 2, 3])
+    assert (alert().occurrences, alert().severity, alert().evidence["documents"]) == (6, "high", [1, 2, 3])
     with rt.db.session() as session:
         assert session.scalar(select(AuditEvent.seq).where(AuditEvent.action == "alert:escalate")) is not None
 

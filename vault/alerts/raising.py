@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, Text, bindparam, cast, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -95,20 +96,34 @@ _ALERTS = Alert.__table__
 
 
 # The common case in one statement: a finding that adds to its window's alert without raising its severity
-# (a bulk reader's every view) counts itself, locks the row and reads its evidence in one UPDATE, one
-# per severity (the alert's severity at or above the finding's); the evidence is written only when the
-# finding added to it (its lists are capped, so a busy window's evidence soon stops growing).
+# (a bulk reader's every view) counts itself, locks the row, takes the finding's single values (counts,
+# thresholds) into the evidence and reads the evidence back, in one UPDATE per severity (the alert's
+# severity at or above the finding's). The evidence is written again only when the finding adds to its
+# lists, which are capped: a busy window's evidence soon stops growing, while its counts change with
+# every finding (a volume spike's "value" is the day's views).
+def _with_values(dialect: str) -> ColumnElement[str]:
+    """The stored evidence with the finding's single values ("values", a JSON object) put in, by the
+    database. Its JSON is written in the database's own form: the evidence is compared parsed."""
+    stored = func.coalesce(func.nullif(_ALERTS.c.evidence_json, ""), "{}")
+    values = bindparam("values", type_=Text)
+    if dialect == "postgresql":
+        return cast(cast(stored, JSONB).op("||")(cast(values, JSONB)), Text)
+    return func.json_patch(stored, values)
+
+
 _COUNTED = {
-    severity: (
+    (dialect, severity): (
         update(_ALERTS)
         .where(_ALERTS.c.user_id == bindparam("of_user"), _ALERTS.c.rule == bindparam("of_rule"),
                _ALERTS.c.window_key == bindparam("of_window"),
                _ALERTS.c.severity.in_([str(kept) for kept, rank in SEVERITY_RANK.items()
                                        if rank >= SEVERITY_RANK[severity]]))
         .values(occurrences=_ALERTS.c.occurrences + 1, last_seen_at=bindparam("seen"),
-                summary=bindparam("new_summary"), summary_params=bindparam("new_params"))
+                summary=bindparam("new_summary"), summary_params=bindparam("new_params"),
+                evidence_json=_with_values(dialect))
         .returning(_ALERTS.c.id, _ALERTS.c.evidence_json)
     )
+    for dialect in ("postgresql", "sqlite")
     for severity in SEVERITY_RANK
 }
 _EVIDENCE = update(_ALERTS).where(_ALERTS.c.id == bindparam("alert")).values(evidence_json=bindparam("evidence"))
@@ -121,13 +136,18 @@ def _existing(session: Session, user_id: int, finding: Finding) -> Alert | None:
 def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, now: datetime | None = None) -> int:
     """Raise (or add to) the alert for `finding`, in the caller's transaction; returns the alert's id."""
     now = now or utcnow()
-    counted = session.execute(_COUNTED[finding.severity], {
+    # Single values that are not null (SQLite's merge would take a null for "remove the key").
+    values = {key: value for key, value in finding.evidence.items() if not isinstance(value, list | dict)
+              and value is not None}
+    counted = session.execute(_COUNTED[rt.db.dialect, finding.severity], {
         "of_user": user.id, "of_rule": finding.rule, "of_window": finding.window_key, "seen": now,
-        "new_summary": finding.summary, "new_params": params_text(finding.params)}).first()
+        "new_summary": finding.summary, "new_params": params_text(finding.params),
+        "values": evidence_text(values)}).first()
     if counted is not None:
-        evidence = evidence_text(merge_evidence(evidence_of(counted.evidence_json), finding.evidence))
-        if evidence != counted.evidence_json:
-            session.execute(_EVIDENCE, {"alert": counted.id, "evidence": evidence})
+        stored = evidence_of(counted.evidence_json)
+        evidence = merge_evidence(stored, finding.evidence)
+        if evidence != stored:
+            session.execute(_EVIDENCE, {"alert": counted.id, "evidence": evidence_text(evidence)})
         loaded = session.identity_map.get(identity_key(Alert, counted.id))
         if loaded is not None:
             session.expire(loaded)  # read again when next used, not trusted as it was
