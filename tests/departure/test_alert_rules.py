@@ -344,3 +344,16 @@ def test_the_facts_count_the_last_24_hours_and_the_local_day_apart_even_on_a_25_
     # Bolt's two documents are one customer; Acme's view at 22:15 is of today but not of the last 24 hours.
     assert (facts.customers_24h, facts.views_today, facts.any_earlier) == (1, 3, True)
     assert facts.seen == {"address": True, "named place": True, "declared place": True}
+
+
+def test_evidence_holding_a_nul_escape_is_still_counted_and_merged(rt, company):
+    # A NUL character is written as "\u0000" in the evidence's JSON, which PostgreSQL's jsonb refuses.
+    found = Finding("volume_spike", Severity.MEDIUM, "2026-12-06", "views", {"places": ["a\x00b"], "value": 1})
+    with rt.db.session() as session:
+        sam = company.user(session, "sam")
+        raise_alert(rt, session, sam, found)
+        raise_alert(rt, session, sam, Finding("volume_spike", Severity.MEDIUM, "2026-12-06", "views",
+                                              {"places": ["c"], "value": 2}))
+    with rt.db.session() as session:
+        alert = session.scalars(select(Alert).where(Alert.rule == "volume_spike")).one()
+        assert (alert.occurrences, alert.evidence) == (2, {"places": ["a\x00b", "c"], "value": 2})

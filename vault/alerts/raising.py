@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, bindparam, cast, func, select, update
+from sqlalchemy import ColumnElement, Text, bindparam, case, cast, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -101,13 +101,19 @@ _ALERTS = Alert.__table__
 # severity at or above the finding's). The evidence is written again only when the finding adds to its
 # lists, which are capped: a busy window's evidence soon stops growing, while its counts change with
 # every finding (a volume spike's "value" is the day's views).
+_NUL_ESCAPE = "\\u0000"
+
+
 def _with_values(dialect: str) -> ColumnElement[str]:
     """The stored evidence with the finding's single values ("values", a JSON object) put in, by the
     database. Its JSON is written in the database's own form: the evidence is compared parsed."""
     stored = func.coalesce(func.nullif(_ALERTS.c.evidence_json, ""), "{}")
     values = bindparam("values", type_=Text)
     if dialect == "postgresql":
-        return cast(cast(stored, JSONB).op("||")(cast(values, JSONB)), Text)
+        # jsonb refuses the escape of a NUL character, which JSON text may hold: such evidence is left
+        # as it is here, and the general merge below writes it.
+        merged = cast(cast(stored, JSONB).op("||")(cast(values, JSONB)), Text)
+        return case((func.strpos(stored, literal(_NUL_ESCAPE)) > 0, stored), else_=merged)
     return func.json_patch(stored, values)
 
 
