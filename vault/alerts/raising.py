@@ -95,15 +95,15 @@ _EXISTING = (
 _ALERTS = Alert.__table__
 
 
+_NUL_ESCAPE = "\\u0000"  # how JSON text writes a NUL character, which PostgreSQL's jsonb refuses
+
+
 # The common case in one statement: a finding that adds to its window's alert without raising its severity
 # (a bulk reader's every view) counts itself, locks the row, takes the finding's single values (counts,
 # thresholds) into the evidence and reads the evidence back, in one UPDATE per severity (the alert's
 # severity at or above the finding's). The evidence is written again only when the finding adds to its
 # lists, which are capped: a busy window's evidence soon stops growing, while its counts change with
 # every finding (a volume spike's "value" is the day's views).
-_NUL_ESCAPE = "\\u0000"
-
-
 def _with_values(dialect: str) -> ColumnElement[str]:
     """The stored evidence with the finding's single values ("values", a JSON object) put in, by the
     database. Its JSON is written in the database's own form: the evidence is compared parsed."""

@@ -31,7 +31,7 @@ from sqlalchemy import CTE, String, bindparam, exists, func, insert, select, upd
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from vault.audit.chain import ROW_COLUMNS, canonical_detail, format_ts, row_mac
 from vault.audit.shards import shard_for
@@ -139,9 +139,10 @@ class AuditLog:
         # here to the commit, so this is done with as few round trips as possible: claim (or take the
         # caller's claim, made with its own statement), then insert the record and move the head.
         claim = _CLAIM_PG if postgresql else _CLAIM
+        # The claim pending in this session is the one from this transaction: a commit refuses it unused
+        # and a rollback forgets it.
         pending = session.info.pop(_CLAIMED_HEAD, None)
-        if claimed is not pending or (claimed is not None and (
-                claimed.shard != shard or claimed.transaction is not session.get_transaction())):
+        if claimed is not pending or (claimed is not None and claimed.shard != shard):
             # A claimed place would stay empty (or be taken twice): the chain would show a gap.
             raise RuntimeError("a claimed head is used by the record it was claimed for, in its transaction")
         head = claimed.row if claimed is not None else session.execute(claim, {"shard_id": shard}).one_or_none()
@@ -198,7 +199,6 @@ class ClaimedHead:
     """A chain's head claimed by a caller's statement (`claim_head`), for the record that follows it."""
 
     shard: int
-    transaction: SessionTransaction
     row: Any  # what `_CLAIM_PG` returns: place, previous MAC, checkpoint state, global number
 
     @classmethod
@@ -208,7 +208,7 @@ class ClaimedHead:
         then claims as usual."""
         if columns[0] is None:
             return None
-        claimed = cls(shard, session.get_transaction(), tuple(columns))
+        claimed = cls(shard, tuple(columns))
         # Until its record takes it, the transaction may neither commit nor append anything else.
         session.info[_CLAIMED_HEAD] = claimed
         return claimed
@@ -226,6 +226,16 @@ _CLAIM = (update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(seq=_H
 _CLAIM_PG = (update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(seq=_HEAD.c.seq + 1)
              .returning(*_CLAIMED, func.nextval(SEQUENCE).label("number")))
 
+# Parameters are prefixed so that none of them is taken for a column of the head in the combined form.
+_EVENTS = AuditEvent.__table__
+_INSERT = insert(_EVENTS).values({c.name: bindparam(f"e_{c.name}", type_=c.type) for c in _EVENTS.columns})
+_MOVE = update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(
+    mac=bindparam("head_mac"),
+    last_checkpoint_at=func.coalesce(bindparam("clock", type_=_HEAD.c.last_checkpoint_at.type),
+                                     _HEAD.c.last_checkpoint_at),
+)
+_INSERT_AND_MOVE = _INSERT.add_cte(_MOVE.cte("moved"))
+
 
 def claim_head(after: CTE | None = None) -> CTE:
     """PostgreSQL: the claim of the head of chain `shard_id` (`AuditLog.shard_of`) as a CTE, for a
@@ -242,15 +252,6 @@ def claim_head(after: CTE | None = None) -> CTE:
 def claimed_columns(claimed: CTE) -> list[Any]:
     """The claim's columns, each as a scalar subquery (NULL when nothing was claimed)."""
     return [select(column).scalar_subquery() for column in claimed.c]
-# Parameters are prefixed so that none of them is taken for a column of the head in the combined form.
-_EVENTS = AuditEvent.__table__
-_INSERT = insert(_EVENTS).values({c.name: bindparam(f"e_{c.name}", type_=c.type) for c in _EVENTS.columns})
-_MOVE = update(_HEAD).where(_HEAD.c.id == bindparam("shard_id")).values(
-    mac=bindparam("head_mac"),
-    last_checkpoint_at=func.coalesce(bindparam("clock", type_=_HEAD.c.last_checkpoint_at.type),
-                                     _HEAD.c.last_checkpoint_at),
-)
-_INSERT_AND_MOVE = _INSERT.add_cte(_MOVE.cte("moved"))
 
 
 @sa_event.listens_for(Session, "after_commit")
@@ -277,6 +278,6 @@ def _refuse_an_unused_claim(session: Session) -> None:
 
 
 @sa_event.listens_for(Session, "after_rollback")
-def _forget_checkpoint(session: Session) -> None:
+def _forget_pending(session: Session) -> None:
     session.info.pop(_DUE, None)
     session.info.pop(_CLAIMED_HEAD, None)
