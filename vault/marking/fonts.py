@@ -9,6 +9,7 @@ fonts-noto-cjk). Without any of them the stamp still appears, in Pillow's built-
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from PIL import ImageFont
@@ -32,13 +33,30 @@ _CJK_RANGES = (
 FreeFont = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
+def _character_class(ranges: tuple[tuple[int, int], ...]) -> re.Pattern[str]:
+    """One regular expression for the code point ranges: a stamp looks up every line it draws, and a
+    per-character loop in Python cost more than drawing the line."""
+    return re.compile("[" + "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges) + "]")
+
+
+_CJK = _character_class(_CJK_RANGES)
+_SCRIPTS = tuple((_character_class(((lo, hi),)), relative) for lo, hi, relative in _SCRIPT_FILES)
+
+
 def has_cjk(text: str) -> bool:
     """True when ``text`` holds a Chinese, Japanese or Korean character."""
-    return any(lo <= ord(ch) <= hi for ch in text for lo, hi in _CJK_RANGES)
+    return _CJK.search(text) is not None
 
 
 def _find(relative: str) -> Path | None:
-    for base in FONT_DIRS:
+    return _located(FONT_DIRS, relative)
+
+
+@functools.lru_cache(maxsize=64)
+def _located(dirs: tuple[Path, ...], relative: str) -> Path | None:
+    """The first installed copy of a font file; kept, since the font packages do not change under a
+    running server (a test that points FONT_DIRS elsewhere gets its own answers)."""
+    for base in dirs:
         path = base / relative
         if path.is_file():
             return path
@@ -49,8 +67,8 @@ def _choice(text: str) -> tuple[str, int] | None:
     """(relative font file, face index) for ``text``, or None when no installed font fits."""
     if has_cjk(text) and _find(_CJK_FILE):
         return _CJK_FILE, _CJK_SC_INDEX
-    for lo, hi, relative in _SCRIPT_FILES:
-        if any(lo <= ord(ch) <= hi for ch in text) and _find(relative):
+    for script, relative in _SCRIPTS:
+        if script.search(text) is not None and _find(relative):
             return relative, 0
     for relative in _LATIN_FILES:
         if _find(relative):

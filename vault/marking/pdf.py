@@ -27,14 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import pikepdf
+from pikepdf import Name
 from PIL import Image
-from pypdf import PdfReader, PdfWriter, Transformation
-from pypdf.errors import PyPdfError
-from reportlab.pdfgen import canvas
 
 from vault.marking import forensic
 from vault.marking.errors import MarkingError
-from vault.marking.pdf_overlay import overlay_pdf
+from vault.marking.pdf_overlay import helvetica, id_line_operators, overlay_form
 from vault.marking.stamp import StampText, stamp_page
 
 META_ID = "/VaultViewId"
@@ -56,66 +55,78 @@ def mac_matches(secret: bytes, view_id: int, mac: str) -> bool:
     return hmac.compare_digest(view_mac(secret, view_id), mac)
 
 
-def _draw_id_text(pdf: canvas.Canvas, view_id: int, secret: bytes) -> None:
-    line = pdf.beginText(4, 4)
-    line.setTextRenderMode(3)  # neither filled nor stroked: invisible, but extractable and searchable
-    line.setFont("Helvetica", 4)
-    line.textLine(f"{TEXT_TAG} {view_id:012x} {view_mac(secret, view_id)}")
-    pdf.drawText(line)
+def _id_line(secret: bytes, view_id: int) -> str:
+    return f"{TEXT_TAG} {view_id:012x} {view_mac(secret, view_id)}"
 
 
-def _overlay(text: StampText, secret: bytes, width_pt: float, height_pt: float) -> bytes:
-    """A one-page PDF of the given size holding the mark, the stamp and the invisible id line."""
-    line = f"{TEXT_TAG} {text.view_id:012x} {view_mac(secret, text.view_id)}"
-    return overlay_pdf(text, secret, line, width_pt, height_pt)
+def _displayed(page: pikepdf.Page) -> tuple[float, float, str]:
+    """The page's size as its reader sees it (its crop box, turned by its /Rotate), and the matrix that
+    takes that upright view's coordinates, origin bottom left, into the page's own."""
+    left, bottom, right, top = (float(value) for value in page.cropbox)
+    left, right = min(left, right), max(left, right)
+    bottom, top = min(bottom, top), max(bottom, top)
+    width, height = right - left, top - bottom
+    # /Rotate turns the page clockwise for display; each matrix maps the upright (u, v) back.
+    matrices = {0: (1, 0, 0, 1, left, bottom), 90: (0, 1, -1, 0, right, bottom),
+                180: (-1, 0, 0, -1, right, top), 270: (0, -1, 1, 0, left, top)}
+    rotation = page.rotation % 360
+    if rotation not in matrices:
+        raise MarkingError("the PDF has a page turned by other than a right angle")
+    if rotation in (90, 270):
+        width, height = height, width
+    matrix = " ".join(_number(value) for value in matrices[rotation])
+    return width, height, matrix
 
 
-def _finish(writer: PdfWriter, text: StampText, secret: bytes) -> bytes:
-    writer.add_metadata({META_ID: f"{text.view_id:012x}", META_MAC: view_mac(secret, text.view_id)})
+def _number(value: float) -> str:
+    return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
+
+
+def _finish(pdf: pikepdf.Pdf, text: StampText, secret: bytes) -> bytes:
+    pdf.docinfo[Name(META_ID)] = f"{text.view_id:012x}"
+    pdf.docinfo[Name(META_MAC)] = view_mac(secret, text.view_id)
     out = io.BytesIO()
-    writer.write(out)
+    # The original's streams go out as they came in (not decoded, not compressed again): the copy costs
+    # what its new objects cost, not what its pages weigh.
+    pdf.save(out, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none,
+             object_stream_mode=pikepdf.ObjectStreamMode.preserve, fix_metadata_version=False)
     return out.getvalue()
 
 
 def stamp_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes) -> bytes:
     """A copy of the PDF ``source`` with the stamp, the mark and the view id of ``text`` on every page.
 
+    Each page's own content is kept as it is, wrapped in a saved graphics state, and the overlay form
+    is drawn after it, placed to stand upright over the page as its reader sees it (its crop box, its
+    /Rotate).
+
     Raises:
-        MarkingError: ``source`` is not a PDF pypdf can read, is encrypted, or has no pages.
+        MarkingError: ``source`` is not a PDF that can be read, is encrypted, or has no pages.
     """
     stream = io.BytesIO(source) if isinstance(source, bytes | bytearray | memoryview) else source
     try:
-        reader = PdfReader(stream)
-        if reader.is_encrypted:
-            raise MarkingError("the PDF is encrypted; it cannot be stamped")
-        writer = PdfWriter(clone_from=reader)
-        if len(writer.pages) == 0:
-            raise MarkingError("the PDF has no pages")
-        overlays: dict[tuple[float, float], object] = {}
-        for page in writer.pages:
-            # Stamp what the reader sees: a /Rotate page is turned into its displayed orientation first.
-            if page.rotation:
-                page.transfer_rotation_to_content()
-            box = page.mediabox
-            size = (round(float(box.width), 2), round(float(box.height), 2))
-            if size not in overlays:
-                overlays[size] = PdfReader(io.BytesIO(_overlay(text, secret, *size))).pages[0]
-            page.merge_transformed_page(overlays[size], Transformation().translate(float(box.left), float(box.bottom)))
-        return _finish(writer, text, secret)
+        with pikepdf.Pdf.open(stream) as pdf:
+            if pdf.is_encrypted:
+                raise MarkingError("the PDF is encrypted; it cannot be stamped")
+            if len(pdf.pages) == 0:
+                raise MarkingError("the PDF has no pages")
+            forms: dict[tuple[float, float], pikepdf.Object] = {}
+            line = _id_line(secret, text.view_id)
+            for page in pdf.pages:
+                width, height, matrix = _displayed(page)
+                size = (round(width, 2), round(height, 2))
+                if size not in forms:
+                    forms[size] = overlay_form(pdf, text, secret, line, *size)
+                name = page.add_resource(forms[size], Name.XObject, prefix="VaultStamp")
+                page.contents_add(pdf.make_stream(b"q\n"), prepend=True)
+                page.contents_add(pdf.make_stream(f"Q\nq {matrix} cm {name} Do Q\n".encode()))
+            return _finish(pdf, text, secret)
+    except pikepdf.PasswordError as exc:
+        raise MarkingError("the PDF is encrypted; it cannot be stamped") from exc
     except MarkingError:
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+    except (pikepdf.PdfError, ValueError, KeyError, TypeError, OSError) as exc:
         raise MarkingError("the file is not a readable PDF") from exc
-
-
-def _id_text_overlay(view_id: int, secret: bytes, width_pt: float, height_pt: float) -> bytes:
-    """A one-page PDF holding only the invisible id line."""
-    out = io.BytesIO()
-    pdf = canvas.Canvas(out, pagesize=(width_pt, height_pt))
-    _draw_id_text(pdf, view_id, secret)
-    pdf.showPage()
-    pdf.save()
-    return out.getvalue()
 
 
 def images_to_stamped_pdf(pages: Sequence[Image.Image], text: StampText, secret: bytes) -> bytes:
@@ -123,22 +134,21 @@ def images_to_stamped_pdf(pages: Sequence[Image.Image], text: StampText, secret:
 
     This is the stamped rendition of documents that are not PDFs: their pages, rendered to images
     NOMINAL_WIDTH pixels across, become pages at IMAGE_DPI. Pillow writes the images as JPEG q90
-    streams (DCTDecode), which keeps the mark (it survives q75) at about half of PNG's size, and,
-    unlike reportlab, without re-encoding them as ASCII85 text in pure Python (about a second a page).
+    streams (DCTDecode), which keeps the mark (it survives q75) at about half of PNG's size.
     """
     if not pages:
         raise MarkingError("there are no pages to put in the PDF")
     marked = [forensic.embed(stamp_page(page, text), text.view_id, secret) for page in pages]
     buffer = io.BytesIO()
     marked[0].save(buffer, "PDF", save_all=True, append_images=marked[1:], resolution=IMAGE_DPI, quality=90)
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(buffer.getvalue())))
-    overlays: dict[tuple[float, float], object] = {}
-    for page in writer.pages:
-        size = (round(float(page.mediabox.width), 2), round(float(page.mediabox.height), 2))
-        if size not in overlays:
-            overlays[size] = PdfReader(io.BytesIO(_id_text_overlay(text.view_id, secret, *size))).pages[0]
-        page.merge_page(overlays[size])
-    return _finish(writer, text, secret)
+    buffer.seek(0)
+    with pikepdf.Pdf.open(buffer) as pdf:
+        font = helvetica(pdf)
+        line = id_line_operators(_id_line(secret, text.view_id))
+        for page in pdf.pages:
+            name = page.add_resource(font, Name.Font, prefix="VaultId")
+            page.contents_add(pdf.make_stream(line.replace("/F1", str(name), 1).encode("latin-1")))
+        return _finish(pdf, text, secret)
 
 
 @dataclass(frozen=True)
@@ -150,12 +160,14 @@ class PdfClaim:
     verified: bool
 
 
-def metadata_claim(reader: PdfReader, secret: bytes) -> PdfClaim | None:
+def metadata_claim(pdf: pikepdf.Pdf, secret: bytes) -> PdfClaim | None:
     """The id claimed by the document information dictionary, if any."""
     try:
-        info = reader.metadata or {}
-        raw_id, raw_mac = str(info.get(META_ID, "")), str(info.get(META_MAC, ""))
-    except PyPdfError:
+        info = pdf.trailer.get(Name.Info)
+        if not isinstance(info, pikepdf.Dictionary):
+            return None
+        raw_id, raw_mac = str(info.get(Name(META_ID), "")), str(info.get(Name(META_MAC), ""))
+    except (pikepdf.PdfError, ValueError, TypeError):
         return None
     if not re.fullmatch(r"[0-9a-f]{12}", raw_id):
         return None

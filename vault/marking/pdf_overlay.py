@@ -1,37 +1,44 @@
-"""The one-page PDF drawn over every page of a stamped PDF copy, written directly as PDF objects.
+"""The form drawn over every page of a stamped PDF copy, built as PDF objects in the copy itself.
 
-It holds, bottom to top: the forensic mark (black through the darkening alpha of one mark tile, drawn
-tile by tile from the top-left corner), the tiled diagonal watermark, the footer strip (white at
-FOOTER_ALPHA, its text opaque) and the invisible id text line. Geometry: one overlay pixel is one pixel of
-a render NOMINAL_WIDTH pixels across, as the mark's decoder reads it.
+It holds, bottom to top: the forensic mark (black through the darkening alpha of one mark tile, the tile
+drawn again and again from the top-left corner), the diagonal watermark (its one turned text block drawn
+at every place :func:`vault.marking.stamp.watermark_places` gives), the footer strip (white at
+FOOTER_ALPHA, its text opaque) and the invisible id text line. Geometry: one overlay pixel is one pixel
+of a render NOMINAL_WIDTH pixels across, as the mark's decoder reads it, and every image is drawn at
+whole pixels, so such a render shows each pixel as it was made, not resampled.
 
-Why by hand and not through reportlab: reportlab writes images as ASCII85 text in pure Python and hashes
-them, some 250 ms for the two page-sized layers of every download. Here each layer is a page-sized
-image whose colour is a constant (deflated once per page size and kept; the stamp's footer rows are
-added to a copy of the kept deflate stream) and whose alpha is an ``/SMask``; the per-view alphas are
-deflated at level 1 (mostly zeros), and the mark's is its 128 x 224 tile
-pasted over the page. The overlay of an A4 page takes about 15 ms.
+Why small images drawn many times and not one page-sized image per layer: the per-view layers are then
+a 128 x 224 tile, one text block and the footer strip, not two page-sized alphas to draw and deflate
+(about 15 ms an A4 page before; about 1 ms now). A solid colour is an image of one bit per pixel whose
+one colour is that colour (``/Indexed``), so its pixels deflate to almost nothing.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import zlib
 
-from PIL import Image
+import numpy as np
+import pikepdf
+from pikepdf import Dictionary, Name
 
 from vault.marking import forensic
 from vault.marking.stamp import (
     FOOTER_ALPHA,
     FOOTER_TEXT,
+    WATERMARK_ANGLE,
     WATERMARK_COLOUR,
     StampText,
     footer_height,
-    footer_mask,
-    watermark_mask,
+    footer_text,
+    luma,
+    turned_size,
+    watermark_places,
+    watermark_text,
 )
 
-_MASK_LEVEL = 1  # deflate level of per-view masks: mostly zeros, level 1 is several times faster than 6
+_MASK_LEVEL = 1  # deflate level of per-view alphas: mostly zeros, level 1 is several times faster than 6
 
 
 def _number(value: float) -> str:
@@ -39,100 +46,148 @@ def _number(value: float) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _solid_stream(colour: tuple[int, ...], width: int, height: int) -> bytes:
-    """Deflated pixels of a solid image (RGB for three levels, grey for one): the same for every view."""
-    return zlib.compress(bytes(colour) * (width * height), 6)
+def _zero_bits(width: int, height: int) -> bytes:
+    """Deflated pixels of a one-bit image of colour index 0: the same for every view of a size."""
+    return zlib.compress(bytes(-(-width // 8) * height), 6)
 
 
-def _image(width: int, height: int, grey: bool, data: bytes, smask: int | None = None) -> bytes:
-    entries = (f"/Type /XObject /Subtype /Image /Width {width} /Height {height} /BitsPerComponent 8 "
-               f"/ColorSpace /{'DeviceGray' if grey else 'DeviceRGB'} /Filter /FlateDecode /Length {len(data)}")
-    if smask is not None:
-        entries += f" /SMask {smask} 0 R"
-    return b"<< " + entries.encode() + b" >>\nstream\n" + data + b"\nendstream"
+def _deflate_repeated(band: bytes, size: int) -> bytes:
+    """The zlib stream of ``band`` repeated and cut to ``size`` bytes, at the cost of deflating ``band``
+    once: each whole repeat is the same run of deflate blocks (a full flush leaves nothing referring back
+    to earlier bytes), so the copies are joined as they are, and only the cut tail is deflated apart."""
+    repeats, rest = divmod(size, len(band))
+    whole = zlib.compressobj(_MASK_LEVEL, zlib.DEFLATED, -15)
+    run = whole.compress(band) + whole.flush(zlib.Z_FULL_FLUSH)
+    last = zlib.compressobj(_MASK_LEVEL, zlib.DEFLATED, -15)
+    tail = last.compress(band[:rest]) + last.flush()
+    once = zlib.adler32(band)
+    checksum = 1
+    for _ in range(repeats):
+        checksum = _adler32_joined(checksum, once, len(band))
+    checksum = zlib.adler32(band[:rest], checksum)
+    # 0x78 0x01: deflate with a 32 KiB window, the fastest level's flag; the check bits make it a multiple of 31.
+    return b"\x78\x01" + run * repeats + tail + checksum.to_bytes(4, "big")
 
 
-def _deflate(data: bytes) -> bytes:
-    """Per-view pixels, deflated at the fast level."""
-    return zlib.compress(data, _MASK_LEVEL)
+def _adler32_joined(first: int, second: int, second_length: int) -> int:
+    """The Adler-32 of two byte strings joined, from the checksum of each (zlib's ``adler32_combine``,
+    which Python does not expose): a page of repeated bands is summed from one band's checksum."""
+    base = 65521
+    rem = second_length % base
+    low = (first & 0xFFFF) + (second & 0xFFFF) + base - 1
+    high = rem * (first & 0xFFFF) % base + (first >> 16) + (second >> 16) + base - rem
+    return (low % base) | ((high % base) << 16)
 
 
-@functools.lru_cache(maxsize=16)
-def _colour_above(colour: tuple[int, int, int], width: int, rows: int) -> tuple[bytes, zlib._Compress]:
-    """A deflate stream fed ``rows`` rows of ``colour``: its output so far and the open stream, which each
-    view copies to add its footer rows."""
-    compressor = zlib.compressobj(6)
-    return compressor.compress(bytes(colour) * (width * rows)), compressor
+def _stream(pdf: pikepdf.Pdf, deflated: bytes, **entries: object) -> pikepdf.Stream:
+    stream = pikepdf.Stream(pdf, b"")
+    for key, value in entries.items():
+        stream[Name("/" + key)] = value
+    stream.write(deflated, filter=Name.FlateDecode)
+    return pdf.make_indirect(stream)
+
+
+def _alpha_image(pdf: pikepdf.Pdf, colour: int | tuple[int, int, int], alpha: np.ndarray) -> pikepdf.Stream:
+    """An image of one ``colour`` (a grey level or RGB) seen through ``alpha`` (an ``L`` array)."""
+    height, width = alpha.shape
+    smask = _stream(pdf, zlib.compress(np.ascontiguousarray(alpha).tobytes(), _MASK_LEVEL), Type=Name.XObject,
+                    Subtype=Name.Image, Width=width, Height=height, BitsPerComponent=8, ColorSpace=Name.DeviceGray)
+    levels = bytes([colour]) if isinstance(colour, int) else bytes(colour)
+    base = Name.DeviceGray if isinstance(colour, int) else Name.DeviceRGB
+    return _stream(pdf, _zero_bits(width, height), Type=Name.XObject, Subtype=Name.Image, Width=width,
+                   Height=height, BitsPerComponent=1, ColorSpace=pikepdf.Array([Name.Indexed, base, 0,
+                   pikepdf.String(levels)]), SMask=smask)
 
 
 def _pdf_string(text: str) -> str:
     return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
 
 
-def overlay_pdf(text: StampText, secret: bytes, id_line: str, width_pt: float, height_pt: float) -> bytes:
-    """A one-page PDF of ``width_pt`` x ``height_pt`` holding the mark, the stamp and ``id_line`` (invisible)."""
+def id_line_operators(line: str) -> str:
+    """The content operators of the invisible id line, in font /F1 (Helvetica) at the page's bottom left.
+
+    Text render mode 3: neither filled nor stroked, so invisible, but extracted and found by search."""
+    return f"BT /F1 4 Tf 3 Tr 1 0 0 1 4 4 Tm {_pdf_string(line)} Tj ET"
+
+
+def helvetica(pdf: pikepdf.Pdf) -> pikepdf.Object:
+    return pdf.make_indirect(Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica,
+                                        Encoding=Name.WinAnsiEncoding))
+
+
+class _Placer:
+    """Content operators that draw images at whole pixels of the overlay's pixel grid (origin top left)."""
+
+    def __init__(self, width_pt: float, height_pt: float) -> None:
+        # Square pixels from the top: a render NOMINAL_WIDTH across maps row r of the grid to its own row r
+        # all the way down. Stretched to fit the height exactly, rows would drift by a fraction of a pixel
+        # and the renderer would blend neighbours, blurring the mark and the footer's text.
+        self.scale = width_pt / forensic.NOMINAL_WIDTH
+        self.height_pt = height_pt
+        self.operators: list[str] = []
+
+    def draw(self, name: str, left: float, top: float, width: float, height: float) -> None:
+        """Image ``name`` over the pixels from (left, top), ``width`` x ``height`` of them."""
+        x, y = left * self.scale, self.height_pt - (top + height) * self.scale
+        self.operators.append(f"q {_number(width * self.scale)} 0 0 {_number(height * self.scale)} "
+                              f"{_number(x)} {_number(y)} cm /{name} Do Q")
+
+    def draw_turned(self, name: str, centre: tuple[float, float], size: tuple[int, int], degrees: float) -> None:
+        """Image ``name`` of ``size`` pixels, turned counter-clockwise by ``degrees`` about its centre,
+        which lands on pixel ``centre``."""
+        x, y = centre[0] * self.scale, self.height_pt - centre[1] * self.scale
+        cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+        width, height = size[0] * self.scale, size[1] * self.scale
+        self.operators.append(f"q 1 0 0 1 {_number(x)} {_number(y)} cm {_number(cos)} {_number(sin)} "
+                              f"{_number(-sin)} {_number(cos)} 0 0 cm {_number(width)} 0 0 {_number(height)} "
+                              f"{_number(-width / 2)} {_number(-height / 2)} cm /{name} Do Q")
+
+    def fill(self, state: str, grey: int, top: int, height: int) -> None:
+        """The full-width band of pixel rows from ``top``, in ``grey``, with graphics state ``state``."""
+        y = self.height_pt - (top + height) * self.scale
+        self.operators.append(f"q /{state} gs {_number(grey / 255)} g 0 {_number(y)} "
+                              f"{_number(forensic.NOMINAL_WIDTH * self.scale)} {_number(height * self.scale)} re f Q")
+
+
+def overlay_form(pdf: pikepdf.Pdf, text: StampText, secret: bytes, id_line: str, width_pt: float,
+                 height_pt: float) -> pikepdf.Stream:
+    """A form XObject of ``width_pt`` x ``height_pt`` in ``pdf`` holding the mark, the stamp and
+    ``id_line`` (invisible), to be drawn over a page as its reader sees it."""
     width = forensic.NOMINAL_WIDTH
     height = max(1, round(height_pt * width / width_pt))
+    placer = _Placer(width_pt, height_pt)
+    # The mark is one page-sized image, not the tile drawn again and again: a renderer whose pixels do
+    # not fall exactly on the tile's edges paints the column or row two tiles share twice, and the
+    # darkening doubles there, a faint grid over the page.
+    tile = np.asarray(forensic.tile_alpha_overlay(secret, text.view_id))
+    band = np.tile(tile, (1, -(-width // tile.shape[1])))[:, :width]
+    alpha = _stream(pdf, _deflate_repeated(np.ascontiguousarray(band).tobytes(), width * height),
+                    Type=Name.XObject, Subtype=Name.Image, Width=width, Height=height, BitsPerComponent=8,
+                    ColorSpace=Name.DeviceGray)
+    mark = _stream(pdf, _zero_bits(width, height), Type=Name.XObject, Subtype=Name.Image, Width=width,
+                   Height=height, BitsPerComponent=1, ColorSpace=Name.DeviceGray, SMask=alpha)
+    # Stretched over the whole page: a render NOMINAL_WIDTH across has the image's pixels as its own.
+    placer.operators.append(f"q {_number(width_pt)} 0 0 {_number(height_pt)} 0 0 cm /Mk Do Q")
+    # The watermark's upright block, turned here rather than in pixels, centred where the page image's
+    # turned block is centred. No render keeps its pixels as drawn anyway (a turned image is resampled).
+    block = np.asarray(watermark_text(text.watermark_lines(), width))
+    turned = turned_size((block.shape[1], block.shape[0]))
+    for left, top in watermark_places((width, height), (turned[1], turned[0])):
+        placer.draw_turned("Wm", (left + turned[0] / 2, top + turned[1] / 2), (block.shape[1], block.shape[0]),
+                           WATERMARK_ANGLE)
+    images = {"Mk": mark, "Wm": _alpha_image(pdf, WATERMARK_COLOUR, block)}
     strip = footer_height(width)
-    top = height - strip
-    objects: list[bytes] = []  # object n is objects[n - 1]
-
-    def add(body: bytes) -> int:
-        objects.append(body)
-        return len(objects)
-
-    # Both layers are page-sized images drawn over the whole page, as a render NOMINAL_WIDTH across sees
-    # them pixel for pixel: smaller images at fractional positions would be resampled, blurring the
-    # mark and shifting the footer's text by a fraction of a pixel.
-    tile = forensic.tile_alpha_overlay(secret, text.view_id)
-    mark = Image.new("L", (width, height), 0)
-    for row in range(0, height, tile.height):
-        for left in range(0, width, tile.width):
-            mark.paste(tile, (left, row))
-    mark_alpha = add(_image(width, height, True, _deflate(mark.tobytes())))
-    mark_image = add(_image(width, height, True, _solid_stream((0,), width, height), mark_alpha))
-    alpha = watermark_mask(text.watermark_lines(), (width, height))
-    colour = _solid_stream(WATERMARK_COLOUR, width, height)
-    if top > 0:
-        # The footer strip as on a stamped page image: white at FOOTER_ALPHA, its text opaque in FOOTER_TEXT.
-        text_mask = footer_mask(text.footer_line(), width)
-        strip_colour = Image.new("RGB", (width, strip), (255, 255, 255))
-        strip_colour.paste(FOOTER_TEXT, (0, 0, width, strip), text_mask)
-        alpha = alpha.copy()
-        alpha.paste(FOOTER_ALPHA, (0, top, width, height))
-        alpha.paste(255, (0, top, width, height), text_mask)
-        head, kept = _colour_above(WATERMARK_COLOUR, width, top)
-        compressor = kept.copy()
-        colour = head + compressor.compress(strip_colour.tobytes()) + compressor.flush()
-    stamp_alpha = add(_image(width, height, True, _deflate(alpha.tobytes())))
-    stamp_image = add(_image(width, height, False, colour, stamp_alpha))
-    content = [f"q {_number(width_pt)} 0 0 {_number(height_pt)} 0 0 cm /Mk Do /St Do Q"]
-    resources = f"/XObject << /Mk {mark_image} 0 R /St {stamp_image} 0 R >>"
-    # Text render mode 3: neither filled nor stroked, so invisible, but extracted and found by search.
-    content.append(f"BT /F1 4 Tf 3 Tr 1 0 0 1 4 4 Tm {_pdf_string(id_line)} Tj ET")
-    stream = zlib.compress("\n".join(content).encode("latin-1"), 6)
-    contents = add(b"<< /Filter /FlateDecode /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream
-                   + b"\nendstream")
-    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    pages = len(objects) + 3
-    page = add(f"<< /Type /Page /Parent {pages} 0 R /MediaBox [0 0 {_number(width_pt)} {_number(height_pt)}] "
-               f"/Resources << {resources} /Font << /F1 {font} 0 R >> >> "
-               f"/Contents {contents} 0 R >>".encode())
-    catalog = add(f"<< /Type /Catalog /Pages {pages} 0 R >>".encode())
-    assert add(f"<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>".encode()) == pages
-    return _file(objects, catalog)
-
-
-def _file(objects: list[bytes], root: int) -> bytes:
-    """The objects as a PDF file with its cross-reference table."""
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for offset in offsets:
-        out += f"{offset:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root {root} 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+    if strip < height:
+        # The footer as on a stamped page image: a band of white at FOOTER_ALPHA, then its line opaque,
+        # shrunk by the renderer (not resampled here) when it is too long for the page.
+        top = height - strip
+        placer.fill("Fa", 255, top, strip)
+        line, (shown_width, shown_height) = footer_text(text.footer_line(), width)
+        images["Ft"] = _alpha_image(pdf, luma(FOOTER_TEXT), np.asarray(line))
+        placer.draw("Ft", (width - shown_width) // 2, top + (strip - shown_height) // 2, shown_width, shown_height)
+    content = "\n".join([*placer.operators, id_line_operators(id_line)]).encode("latin-1")
+    resources = Dictionary(XObject=Dictionary({"/" + key: value for key, value in images.items()}),
+                           Font=Dictionary(F1=helvetica(pdf)),
+                           ExtGState=Dictionary(Fa=Dictionary(Type=Name.ExtGState, ca=FOOTER_ALPHA / 255)))
+    return _stream(pdf, zlib.compress(content, 6), Type=Name.XObject, Subtype=Name.Form,
+                   BBox=pikepdf.Array([0, 0, width_pt, height_pt]), Resources=resources)

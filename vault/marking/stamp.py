@@ -14,6 +14,7 @@ about 5 to 8 ms for a 1240 x 1754 page on an idle core.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -103,24 +104,63 @@ def text_block(lines: tuple[str, ...], size: int, level: int = 255) -> Image.Ima
     return block
 
 
+def watermark_text(lines: tuple[str, ...], width: int) -> Image.Image:
+    """The watermark's lines as an upright ``L`` block of alpha (WATERMARK_ALPHA already applied), for a
+    page ``width`` pixels wide."""
+    return text_block(lines, _scaled(WATERMARK_SIZE, width), WATERMARK_ALPHA)
+
+
+@functools.lru_cache(maxsize=16)
+def watermark_block(lines: tuple[str, ...], width: int) -> np.ndarray:
+    """One watermark: :func:`watermark_text` turned by WATERMARK_ANGLE (counter-clockwise), an ``L`` array."""
+    block = watermark_text(lines, width)
+    return np.asarray(block.rotate(WATERMARK_ANGLE, expand=True, resample=Image.Resampling.BICUBIC))
+
+
+def turned_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The (width, height) of :func:`watermark_block` for an upright block of ``size``, as Pillow's
+    ``rotate(expand=True)`` computes it, without turning any pixels; the turned block's centre is the
+    upright block's centre."""
+    width, height = size
+    angle = -math.radians(WATERMARK_ANGLE)
+    a, b = round(math.cos(angle), 15), round(math.sin(angle), 15)
+    d, e = -b, a
+    # The same arithmetic as Pillow's, turning about the centre, so the rounding agrees to the pixel.
+    c = a * -width / 2 + b * -height / 2 + width / 2
+    f = d * -width / 2 + e * -height / 2 + height / 2
+    corners = ((0, 0), (width, 0), (width, height), (0, height))
+    xs = [a * x + b * y + c for x, y in corners]
+    ys = [d * x + e * y + f for x, y in corners]
+    return math.ceil(max(xs)) - math.floor(min(xs)), math.ceil(max(ys)) - math.floor(min(ys))
+
+
+def watermark_places(size: tuple[int, int], block: tuple[int, int]) -> list[tuple[int, int]]:
+    """Where the watermark blocks go on a page of ``size`` (width, height): the (left, top) pixel of
+    each block of ``block`` (height, width) that touches the page, some partly off it."""
+    width, height = size
+    block_height, block_width = block
+    step_x, step_y = _scaled(GRID[0], width), _scaled(GRID[1], width)
+    places = []
+    for row, top in enumerate(range(-block_height // 2, height, step_y)):
+        # Alternate rows shift by half a step, so the stamp forms a brick pattern with no clear column.
+        for left in range(-block_width // 2 + (step_x // 2 if row % 2 else 0) - step_x, width, step_x):
+            if left + block_width > 0 and top + block_height > 0:
+                places.append((left, top))
+    return places
+
+
 @functools.lru_cache(maxsize=16)
 def watermark_mask(lines: tuple[str, ...], size: tuple[int, int]) -> Image.Image:
     """The page-sized ``L`` mask of the tiled diagonal watermark (alpha already applied)."""
     width, height = size
-    block = text_block(lines, _scaled(WATERMARK_SIZE, width), WATERMARK_ALPHA)
-    rotated = np.asarray(block.rotate(WATERMARK_ANGLE, expand=True, resample=Image.Resampling.BICUBIC))
-    step_x, step_y = _scaled(GRID[0], width), _scaled(GRID[1], width)
+    rotated = watermark_block(lines, width)
     canvas = np.zeros((height, width), dtype=np.uint8)
     bh, bw = rotated.shape
-    for row, top in enumerate(range(-bh // 2, height, step_y)):
-        # Alternate rows shift by half a step, so the stamp forms a brick pattern with no clear column.
-        for left in range(-bw // 2 + (step_x // 2 if row % 2 else 0) - step_x, width, step_x):
-            y0, x0 = max(top, 0), max(left, 0)
-            y1, x1 = min(top + bh, height), min(left + bw, width)
-            if y1 <= y0 or x1 <= x0:
-                continue
-            part = rotated[y0 - top : y1 - top, x0 - left : x1 - left]
-            np.maximum(canvas[y0:y1, x0:x1], part, out=canvas[y0:y1, x0:x1])
+    for left, top in watermark_places(size, rotated.shape):
+        y0, x0 = max(top, 0), max(left, 0)
+        y1, x1 = min(top + bh, height), min(left + bw, width)
+        part = rotated[y0 - top : y1 - top, x0 - left : x1 - left]
+        np.maximum(canvas[y0:y1, x0:x1], part, out=canvas[y0:y1, x0:x1])
     return Image.fromarray(canvas, "L")
 
 
@@ -129,14 +169,22 @@ def footer_height(width: int) -> int:
     return round(_scaled(FOOTER_SIZE, width) * 2.2)
 
 
+def footer_text(line: str, width: int) -> tuple[Image.Image, tuple[int, int]]:
+    """The footer's line as an ``L`` mask, and the (width, height) it is shown at: its own size, or
+    shrunk to leave a margin on each side of a page ``width`` pixels wide when the line is long."""
+    block = text_block((line,), _scaled(FOOTER_SIZE, width))
+    limit = width - 2 * _scaled(20, width)
+    if block.width <= limit:
+        return block, block.size
+    return block, (limit, max(1, round(block.height * limit / block.width)))
+
+
 @functools.lru_cache(maxsize=16)
 def footer_mask(line: str, width: int) -> Image.Image:
     """The footer text as an ``L`` mask, as wide as the page, shrunk to fit when the line is long."""
-    size = _scaled(FOOTER_SIZE, width)
-    block = text_block((line,), size)
-    limit = width - 2 * _scaled(20, width)
-    if block.width > limit:
-        block = block.resize((limit, max(1, round(block.height * limit / block.width))), Image.Resampling.LANCZOS)
+    block, shown = footer_text(line, width)
+    if shown != block.size:
+        block = block.resize(shown, Image.Resampling.LANCZOS)
     strip = Image.new("L", (width, footer_height(width)), 0)
     strip.paste(block, ((width - block.width) // 2, (strip.height - block.height) // 2))
     return strip

@@ -18,10 +18,9 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 
+import pikepdf
 import pypdfium2
 from PIL import Image, UnidentifiedImageError
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
 from vault.marking import forensic
 from vault.marking.errors import MarkingError
@@ -62,13 +61,12 @@ def _trace_image(data: bytes, secret: bytes) -> TraceResult | None:
 def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
     claims: list[PdfClaim] = []
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if not reader.is_encrypted:
-            meta = metadata_claim(reader, secret)
-            if meta is not None:
-                claims.append(meta)
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError):
-        pass  # pypdf is stricter than PDFium; the text and pixels may still be readable
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            meta = None if pdf.is_encrypted else metadata_claim(pdf, secret)
+        if meta is not None:
+            claims.append(meta)
+    except (pikepdf.PdfError, ValueError, KeyError, TypeError, OSError):
+        pass  # a file qpdf cannot read may still be one PDFium can: the text and pixels may still be readable
     try:
         document = pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as exc:
