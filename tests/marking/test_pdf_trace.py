@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import io
+from collections.abc import Iterator
 
 import numpy as np
 import pikepdf
@@ -16,8 +17,10 @@ from reportlab.pdfgen import canvas
 
 from tests.marking.conftest import SECRET, VIEW_ID
 from tests.marking.pages import render
-from vault.marking import MarkingError, StampText, decode, images_to_stamped_pdf, stamp_pdf, trace
+from vault.marking import MarkingError, StampText, decode, stamp_pdf, trace, write_stamped_pages_pdf
 from vault.marking.pdf import META_ID, META_MAC, view_mac
+from vault.rendering.page import encode_page
+from vault.services.viewer import render_stamped
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +97,44 @@ def test_clean_files_trace_nothing(source_pdf: bytes, page: Image.Image) -> None
     assert trace(buffer.getvalue(), SECRET) is None
 
 
+def delivered_pages(pages: list[Image.Image], text: StampText) -> list[bytes]:
+    """The pages as the viewer delivers them: stored losslessly, then stamped, marked and JPEG-encoded."""
+    return [render_stamped(encode_page(page)[0], text, SECRET) for page in pages]
+
+
 def test_page_images_become_a_marked_pdf(page: Image.Image, stamp_text: StampText) -> None:
-    pdf = images_to_stamped_pdf([page], stamp_text, SECRET)
+    out = io.BytesIO()
+    size = write_stamped_pages_pdf(delivered_pages([page], stamp_text), stamp_text, SECRET, out)
+    pdf = out.getvalue()
+    assert size == len(pdf)
     assert trace(pdf, SECRET).method == "metadata"  # type: ignore[union-attr]
+    assert PdfReader(io.BytesIO(pdf)).metadata[META_MAC] == view_mac(SECRET, VIEW_ID)  # another reader agrees
     rendered = render(pdf)
     assert len(rendered) == 1 and rendered[0].size == page.size
     assert trace(images_only_pdf(rendered), SECRET).view_id == VIEW_ID  # type: ignore[union-attr]
     with pytest.raises(MarkingError):
-        images_to_stamped_pdf([], stamp_text, SECRET)
+        write_stamped_pages_pdf([], stamp_text, SECRET, io.BytesIO())
+    png = io.BytesIO()
+    page.save(png, "PNG")
+    with pytest.raises(MarkingError, match="JPEG"):
+        write_stamped_pages_pdf([png.getvalue()], stamp_text, SECRET, io.BytesIO())
+
+
+def test_pages_are_written_as_they_come(page: Image.Image, stamp_text: StampText) -> None:
+    """A long rendition is never held whole: each page is in the file before the next one is asked for."""
+    jpeg = delivered_pages([page], stamp_text)[0]
+    out = io.BytesIO()
+    written_when_asked: list[int] = []
+
+    def pages() -> Iterator[bytes]:
+        for _ in range(3):
+            written_when_asked.append(out.tell())
+            yield jpeg
+
+    write_stamped_pages_pdf(pages(), stamp_text, SECRET, out)
+    assert written_when_asked[1] - written_when_asked[0] > len(jpeg)
+    assert written_when_asked[2] - written_when_asked[1] > len(jpeg)
+    assert len(PdfReader(io.BytesIO(out.getvalue())).pages) == 3
 
 
 @pytest.mark.parametrize("data", [b"", b"hello, world", b"%PDF-1.4\n garbage", b"GIF89a" + b"\0" * 20])

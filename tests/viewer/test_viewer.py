@@ -7,17 +7,19 @@ import hashlib
 import io
 import json
 import re
+import tempfile
 from datetime import timedelta
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.loans.helpers import page_url, set_rows, used, view_rows
 from tests.rendering.inputs import pdf_bytes
 from tests.viewer.conftest import INSIDE, active_loan
-from vault.marking import decode
+from vault.marking import decode, trace
 from vault.models import DocumentVersion, DocumentView, ViewStatus, utcnow
-from vault.services import maintenance, viewer
+from vault.services import maintenance, viewer, views
 from vault.services.documents import version_context
 from vault.services.marking_key import marking_secret
 from vault.services.renditions import read_page
@@ -198,6 +200,32 @@ def test_a_download_is_a_stamped_copy_that_traces_back(world, rt):
     [view] = view_rows(rt)
     found = trace(response.get_data(), marking_secret(rt.settings))
     assert found is not None and found.view_id == view.id
+
+
+@pytest.mark.parametrize(("name", "content"), [("notes.txt", None), ("plan.pdf", pdf_bytes(2))])
+def test_a_large_copy_is_made_in_a_temporary_file_closed_with_the_delivery(world, rt, monkeypatch, name, content):
+    """A copy too large for memory is written to a temporary file and streamed from it; the file is
+    closed (and so removed) once the last byte has left."""
+    made = []
+    real = tempfile.TemporaryFile
+
+    def recording(*args, **kwargs):
+        file = real(*args, **kwargs)
+        made.append(file)
+        return file
+
+    monkeypatch.setattr(views, "COPY_IN_MEMORY", 0)
+    monkeypatch.setattr(tempfile, "TemporaryFile", recording)
+    extra = {} if content is None else {"content": content, "content_type": "application/pdf"}
+    doc = world.document(1, name=name, **extra)
+    ann = world.browser("ann")
+    response = ann.get(ann.download_link(doc))
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    body = response.get_data()
+    assert int(response.headers["Content-Length"]) == len(body) > 1000
+    [view] = view_rows(rt)
+    assert trace(body, marking_secret(rt.settings)).view_id == view.id
+    assert made and all(file.closed for file in made)
 
 
 def test_a_tiny_image_is_shown_on_paper_large_enough_for_the_stamp_and_the_mark(world, rt):

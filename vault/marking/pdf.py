@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -31,10 +31,10 @@ import pikepdf
 from pikepdf import Name
 from PIL import Image
 
-from vault.marking import forensic
 from vault.marking.errors import MarkingError
-from vault.marking.pdf_overlay import helvetica, id_line_operators, overlay_form
-from vault.marking.stamp import StampText, stamp_page
+from vault.marking.pdf_overlay import id_line_operators, overlay_form
+from vault.marking.pdf_writer import StreamingPdf
+from vault.marking.stamp import StampText
 
 META_ID = "/VaultViewId"
 META_MAC = "/VaultViewMac"
@@ -82,19 +82,25 @@ def _number(value: float) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
 
 
-def _finish(pdf: pikepdf.Pdf, text: StampText, secret: bytes) -> bytes:
+def _finish(pdf: pikepdf.Pdf, text: StampText, secret: bytes, out: BinaryIO) -> None:
     pdf.docinfo[Name(META_ID)] = f"{text.view_id:012x}"
     pdf.docinfo[Name(META_MAC)] = view_mac(secret, text.view_id)
-    out = io.BytesIO()
     # The original's streams go out as they came in (not decoded, not compressed again): the copy costs
     # what its new objects cost, not what its pages weigh.
     pdf.save(out, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none,
              object_stream_mode=pikepdf.ObjectStreamMode.preserve, fix_metadata_version=False)
-    return out.getvalue()
 
 
 def stamp_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes) -> bytes:
-    """A copy of the PDF ``source`` with the stamp, the mark and the view id of ``text`` on every page.
+    """:func:`write_stamped_pdf` into memory: the stamped copy's bytes."""
+    out = io.BytesIO()
+    write_stamped_pdf(source, text, secret, out)
+    return out.getvalue()
+
+
+def write_stamped_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes, out: BinaryIO) -> None:
+    """Write to ``out`` a copy of the PDF ``source`` with the stamp, the mark and the view id of ``text``
+    on every page.
 
     Each page's own content is kept as it is, wrapped in a saved graphics state, and the overlay form
     is drawn after it, placed to stand upright over the page as its reader sees it (its crop box, its
@@ -120,7 +126,7 @@ def stamp_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes) -> bytes
                 name = page.add_resource(forms[size], Name.XObject, prefix="VaultStamp")
                 page.contents_add(pdf.make_stream(b"q\n"), prepend=True)
                 page.contents_add(pdf.make_stream(f"Q\nq {matrix} cm {name} Do Q\n".encode()))
-            return _finish(pdf, text, secret)
+            _finish(pdf, text, secret, out)
     except pikepdf.PasswordError as exc:
         raise MarkingError("the PDF is encrypted; it cannot be stamped") from exc
     except MarkingError:
@@ -129,26 +135,50 @@ def stamp_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes) -> bytes
         raise MarkingError("the file is not a readable PDF") from exc
 
 
-def images_to_stamped_pdf(pages: Sequence[Image.Image], text: StampText, secret: bytes) -> bytes:
-    """A PDF with one page per image, each stamped and marked, plus the id text line and metadata.
+_COLOUR_SPACES = {"L": "/DeviceGray", "RGB": "/DeviceRGB"}
 
-    This is the stamped rendition of documents that are not PDFs: their pages, rendered to images
-    NOMINAL_WIDTH pixels across, become pages at IMAGE_DPI. Pillow writes the images as JPEG q90
-    streams (DCTDecode), which keeps the mark (it survives q75) at about half of PNG's size.
+
+def write_stamped_pages_pdf(pages: Iterable[bytes], text: StampText, secret: bytes, out: BinaryIO) -> int:
+    """Write to ``out`` a PDF with one page per JPEG of ``pages`` (already stamped and marked, as the
+    viewer delivers them), each with the invisible id line, and the view id in the metadata; return its
+    size in bytes.
+
+    This is the stamped copy of documents that are not PDFs: their pages, rendered NOMINAL_WIDTH pixels
+    across, become pages at IMAGE_DPI. The JPEGs go in as they are (DCTDecode), and each page is written
+    as soon as it comes, so memory holds one page whatever the page count.
+
+    Raises:
+        MarkingError: no pages, or a page that is not a greyscale or RGB JPEG.
     """
-    if not pages:
+    writer = StreamingPdf(out)
+    font = writer.add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    tree = writer.reserve()
+    line = id_line_operators(_id_line(secret, text.view_id))
+    kids = []
+    for jpeg in pages:
+        try:
+            with Image.open(io.BytesIO(jpeg)) as image:
+                fmt, mode, (width, height) = image.format, image.mode, image.size
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise MarkingError("a page is not a readable image") from exc
+        if fmt != "JPEG" or mode not in _COLOUR_SPACES:
+            raise MarkingError(f"a page is a {fmt} {mode} image, not a greyscale or RGB JPEG")
+        width_pt, height_pt = _number(width * 72 / IMAGE_DPI), _number(height * 72 / IMAGE_DPI)
+        image_ref = writer.add_stream(f"/Type /XObject /Subtype /Image /Width {width} /Height {height} "
+                                      f"/ColorSpace {_COLOUR_SPACES[mode]} /BitsPerComponent 8 /Filter /DCTDecode",
+                                      jpeg)
+        content = writer.add_stream("", f"q {width_pt} 0 0 {height_pt} 0 0 cm /Im Do Q\n{line}\n".encode("latin-1"))
+        kids.append(writer.add(f"<< /Type /Page /Parent {tree} 0 R /MediaBox [0 0 {width_pt} {height_pt}] "
+                               f"/Resources << /XObject << /Im {image_ref} 0 R >> /Font << /F1 {font} 0 R >> >> "
+                               f"/Contents {content} 0 R >>".encode("ascii")))
+    if not kids:
         raise MarkingError("there are no pages to put in the PDF")
-    marked = [forensic.embed(stamp_page(page, text), text.view_id, secret) for page in pages]
-    buffer = io.BytesIO()
-    marked[0].save(buffer, "PDF", save_all=True, append_images=marked[1:], resolution=IMAGE_DPI, quality=90)
-    buffer.seek(0)
-    with pikepdf.Pdf.open(buffer) as pdf:
-        font = helvetica(pdf)
-        line = id_line_operators(_id_line(secret, text.view_id))
-        for page in pdf.pages:
-            name = page.add_resource(font, Name.Font, prefix="VaultId")
-            page.contents_add(pdf.make_stream(line.replace("/F1", str(name), 1).encode("latin-1")))
-        return _finish(pdf, text, secret)
+    writer.add(f"<< /Type /Pages /Kids [{' '.join(f'{kid} 0 R' for kid in kids)}] /Count {len(kids)} >>"
+               .encode("ascii"), number=tree)
+    root = writer.add(f"<< /Type /Catalog /Pages {tree} 0 R >>".encode("ascii"))
+    info = writer.add(f"<< {META_ID} ({text.view_id:012x}) {META_MAC} ({view_mac(secret, text.view_id)}) "
+                      f"/Producer (vault) >>".encode("ascii"))
+    return writer.finish(root, info)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import BinaryIO
 from urllib.parse import quote
 
 from flask_babel import lazy_gettext as _l
@@ -44,7 +45,7 @@ from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.db import unit_of_work
 from vault.db.rows import completed, insert_row, persistent
-from vault.marking import MarkingError, StampText, embed, images_to_stamped_pdf, stamp_page, stamp_pdf
+from vault.marking import MarkingError, StampText, embed, stamp_page, write_stamped_pages_pdf, write_stamped_pdf
 from vault.models import (
     Alert,
     AlertStatus,
@@ -57,6 +58,7 @@ from vault.models import (
     Severity,
     User,
     UserStatus,
+    VersionPage,
     ViewStatus,
     utcnow,
 )
@@ -597,14 +599,14 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[Session], None] | N
 
     try:
         if claim.ahead is not None:
-            stream: PlaintextStream | _Bytes = claim.ahead.take()
+            stream: PlaintextStream | _CopyChunks = claim.ahead.take()
         elif claim.original:
             stream = plaintext_chunks(rt, version, claim.grant)
         else:
             with rt.db.session() as reading:  # the claim is committed; the pages are read afresh
                 copy = stamped_copy(rt, reading.get(DocumentVersion, version.id) or version, claim.stamp,
                                     claim.grant)
-            stream = _Bytes(copy.data)
+            stream = _CopyChunks(copy)
     except (ObjectNotFound, CryptoError) as exc:
         log.error("view %d: the content of version %d cannot be read: %s", view_id, version.id, exc)
         finish("refund", 0, "content_unreadable")
@@ -621,9 +623,9 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[Session], None] | N
     kind = "attachment" if download else "inline"
     if not claim.original:
         return Delivery(
-            view_id=view_id, filename=copy.filename, content_type=copy.media_type, size=len(copy.data),
+            view_id=view_id, filename=copy.filename, content_type=copy.media_type, size=copy.size,
             disposition=content_disposition(kind, copy.filename), download=download,
-            _content=_Content(stream, len(copy.data), finish),
+            _content=_Content(stream, copy.size, finish),
         )
     return Delivery(
         view_id=view_id, filename=version.original_name, content_type=version.content_type or
@@ -632,25 +634,52 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[Session], None] | N
     )
 
 
-class _Bytes:
-    """A stamped copy, already made, iterated as one chunk (what `_Content` reads)."""
+class _CopyChunks:
+    """A stamped copy, already made, read from its file a chunk at a time (what `_Content` reads); the
+    file is closed, and a temporary one removed, when the delivery ends however it ends."""
 
-    def __init__(self, data: bytes) -> None:
-        self._data: bytes | None = data
+    CHUNK = 256 * 1024
+
+    def __init__(self, copy: StampedCopy) -> None:
+        self._file: BinaryIO | None = copy.file
 
     def __next__(self) -> bytes:
-        if self._data is None:
+        chunk = self._file.read(self.CHUNK) if self._file is not None else b""
+        if not chunk:
+            self.close()
             raise StopIteration
-        data, self._data = self._data, None
-        return data
+        return chunk
 
     def close(self) -> None:
-        self._data = None
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
+
+COPY_IN_MEMORY = 8 * 1024 * 1024
+"""A stamped copy expected to be up to this size is made in memory; a larger one in a temporary file."""
+_PAGE_IN_COPY = 512 * 1024  # what a stamped JPEG page may weigh in a copy, for the estimate above
+
+
+def _copy_file(version: DocumentVersion) -> BinaryIO:
+    """Where a stamped copy of ``version`` is made: memory or a temporary file, by its expected size.
+
+    Chosen up front rather than spooled: the PDF library asks a file for its descriptor, which would
+    move a spooled copy to disk every time."""
+    pages = len(version.pages) if version.content_type != "application/pdf" else 0
+    expected = version.size if version.content_type == "application/pdf" else pages * _PAGE_IN_COPY
+    if expected <= COPY_IN_MEMORY:
+        return io.BytesIO()
+    return tempfile.TemporaryFile(prefix="vault-copy-")
 
 
 @dataclass(frozen=True)
 class StampedCopy:
-    data: bytes
+    """A stamped copy, made in full before its first byte leaves (so a page that cannot be read refunds
+    the view), in a temporary file that is read from its start and closed with the delivery."""
+
+    file: BinaryIO
+    size: int
     media_type: str
     filename: str
 
@@ -660,7 +689,8 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None, 
 
     A PDF keeps its own pages (the stamp and the mark drawn over each, the view id in the metadata and
     an invisible text line); an image becomes its stamped, marked page(s) (one page: a PNG; more: a PDF);
-    any other type becomes the stamped PDF of its rendition. Made in memory, never stored.
+    any other type becomes the stamped PDF of its rendition, its pages the JPEGs the viewer would show,
+    drawn one at a time. Never stored; memory does not grow with the file (see COPY_IN_MEMORY).
 
     Raises:
         crypto.CryptoError, storage.StorageError: the content or a page cannot be read.
@@ -668,29 +698,48 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None, 
     assert text is not None
     secret = marking_secret(rt.settings)
     stem = version.original_name.rsplit(".", 1)[0] or "document"
+    out = _copy_file(version)
+    try:
+        media_type, name = _write_stamped(rt, version, text, grant, secret, out)
+        size = out.tell()
+        out.seek(0)
+        return StampedCopy(out, size, media_type, f"{stem}.{name}")
+    except BaseException:
+        out.close()
+        raise
+
+
+def _write_stamped(rt: Runtime, version: DocumentVersion, text: StampText, grant: ReadGrant, secret: bytes,
+                   out: BinaryIO) -> tuple[str, str]:
+    """Write the stamped copy of `stamped_copy` to ``out``; return its media type and file extension."""
     if version.content_type == "application/pdf":
         with plaintext_chunks(rt, version, grant) as chunks, tempfile.TemporaryFile(prefix="vault-copy-") as source:
             for chunk in chunks:
                 source.write(chunk)
             source.seek(0)
             try:
-                return StampedCopy(stamp_pdf(source, text, secret), "application/pdf", f"{stem}.pdf")
+                write_stamped_pdf(source, text, secret, out)
+                return "application/pdf", "pdf"
             except MarkingError:
                 if not version.has_preview:
                     raise CryptoError("the PDF cannot be stamped") from None
+                out.seek(0)
+                out.truncate()
     dek = rt.keyring.unwrap_current(version.key_id, version.wrapped_dek, version_context(version))
-    images = []
-    for page in version.pages:
-        stored = renditions.read_page(rt, dek, version.document_id, version.number, page.object_key, page.number)
-        with Image.open(io.BytesIO(stored)) as image:
+
+    def stored(page: VersionPage) -> bytes:
+        return renditions.read_page(rt, dek, version.document_id, version.number, page.object_key, page.number)
+
+    pages = list(version.pages)
+    if version.content_type.startswith("image/") and len(pages) == 1:
+        with Image.open(io.BytesIO(stored(pages[0]))) as image:
             image.load()
-            images.append(viewer.padded(image))
-    if version.content_type.startswith("image/") and len(images) == 1:
-        marked = embed(stamp_page(images[0], text), text.view_id, secret)
-        out = io.BytesIO()
+            marked = embed(stamp_page(viewer.padded(image), text), text.view_id, secret)
         marked.save(out, format="PNG", compress_level=3)
-        return StampedCopy(out.getvalue(), "image/png", f"{stem}.png")
-    return StampedCopy(images_to_stamped_pdf(images, text, secret), "application/pdf", f"{stem}.pdf")
+        return "image/png", "png"
+    write_stamped_pages_pdf((viewer.render_stamped(stored(page), text, secret) for page in pages), text, secret,
+                            out)
+    return "application/pdf", "pdf"
 
 
 # The hot updates of a view's row are Core statements on the table, built once: the ORM's bulk UPDATE
