@@ -226,6 +226,56 @@ def test_pages_that_inherit_their_resources_keep_them(source_pdf: bytes, stamp_t
         assert text_before > 20_000 and text_after >= 0.9 * text_before, "the page's own text was lost"
 
 
+def crafted(content: bytes, annotations: list[pikepdf.Dictionary] | None = None) -> bytes:
+    """A one-page PDF with ``content`` (its own text drawn first) and ``annotations``, as a compiler who
+    wants an unstamped copy might upload it."""
+    with pikepdf.open(io.BytesIO(blank_pdf())) as pdf:
+        page = pdf.pages[0]
+        page.obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F9=pdf.make_indirect(pikepdf.Dictionary(
+            Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica))))
+        page.obj.Contents = pdf.make_stream(b"BT /F9 24 Tf 72 700 Td (Customer list) Tj ET\n" + content)
+        if annotations:
+            page.obj.Annots = pdf.make_indirect(pikepdf.Array([pdf.make_indirect(a) for a in annotations]))
+        out = io.BytesIO()
+        pdf.save(out)
+        return out.getvalue()
+
+
+def white_box(pdf_width: float = 595.28, pdf_height: float = 841.89) -> pikepdf.Dictionary:
+    """An annotation the size of the page whose look a renderer makes itself: an opaque white square."""
+    return pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Square, F=4,
+                              Rect=pikepdf.Array([0, 0, pdf_width, pdf_height]), IC=pikepdf.Array([1, 1, 1]),
+                              C=pikepdf.Array([1, 1, 1]), CA=1)
+
+
+def rendered_with_annotations(pdf: bytes) -> Image.Image:
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        page = document[0]
+        image = page.render(scale=(1240 - 0.01) / page.get_size()[0], may_draw_forms=True,
+                            draw_annots=True).to_pil().convert("RGB")
+        page.close()
+        return image
+    finally:
+        document.close()
+
+
+@pytest.mark.parametrize("content", [
+    b"Q Q Q 0.01 0 0 0.01 0 0 cm",  # pops the state the stamp was to be drawn in, then shrinks everything
+    b"BT /F9 12 Tf (unterminated",  # swallows whatever content streams follow it
+], ids=["unbalanced-Q", "open-string"])
+def test_the_page_content_cannot_hide_the_stamp(stamp_text: StampText, content: bytes) -> None:
+    stamped = rendered_with_annotations(stamp_pdf(crafted(content), stamp_text, SECRET))
+    assert dark_rows(stamped)[-40:].sum() > 1000, "the footer is gone"
+    assert trace(images_only_pdf([stamped]), SECRET).view_id == VIEW_ID  # type: ignore[union-attr]
+
+
+def test_an_annotation_cannot_cover_the_stamp(stamp_text: StampText) -> None:
+    stamped = rendered_with_annotations(stamp_pdf(crafted(b"", [white_box()]), stamp_text, SECRET))
+    assert dark_rows(stamped)[-40:].sum() > 1000, "the footer is covered"
+    assert trace(images_only_pdf([stamped]), SECRET).view_id == VIEW_ID  # type: ignore[union-attr]
+
+
 def test_the_mark_draws_no_grid(stamp_text: StampText) -> None:
     """The mark over a blank page is even at every render width: no darker line where tiles meet."""
     document = pypdfium2.PdfDocument(stamp_pdf(blank_pdf(), stamp_text, SECRET))

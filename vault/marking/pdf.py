@@ -98,13 +98,68 @@ def stamp_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes) -> bytes
     return out.getvalue()
 
 
+def _inherited(page: pikepdf.Page, key: Name) -> pikepdf.Object | None:
+    """A page attribute the page may inherit from the page tree (/Resources here)."""
+    node: pikepdf.Object | None = page.obj
+    for _ in range(64):  # a page tree deeper than this is a loop, not a document
+        if not isinstance(node, pikepdf.Dictionary):
+            return None
+        if key in node:
+            return node[key]
+        node = node.get(Name.Parent)
+    return None
+
+
+def _content_form(pdf: pikepdf.Pdf, page: pikepdf.Page) -> pikepdf.Stream:
+    """The page's own content as a form XObject, with the page's resources.
+
+    Drawn through a form, the content runs in a graphics state of its own that it cannot unbalance (a
+    stray Q cannot pop past the form, a cm cannot reach what is drawn after it) and a stream of its own
+    (an unterminated string cannot swallow the stamp's operators). Several content streams are joined
+    first, as a reader joins them; a single one is copied as it is stored, not decoded."""
+    contents = page.obj.get(Name.Contents)
+    if isinstance(contents, pikepdf.Array):
+        page.contents_coalesce()
+        contents = page.obj.get(Name.Contents)
+    form = pikepdf.Stream(pdf, b"")
+    if isinstance(contents, pikepdf.Stream):
+        form.write(contents.read_raw_bytes(), filter=contents.get(Name.Filter),
+                   decode_parms=contents.get(Name.DecodeParms), type_check=False)
+    form[Name.Type], form[Name.Subtype] = Name.XObject, Name.Form
+    form[Name.BBox] = page.mediabox
+    resources = _inherited(page, Name.Resources)
+    form[Name.Resources] = resources if isinstance(resources, pikepdf.Dictionary) else pikepdf.Dictionary()
+    return pdf.make_indirect(form)
+
+
+def _burn_in_annotations(pdf: pikepdf.Pdf) -> None:
+    """Annotations are drawn over the page's content, so over the stamp too: a white square the size of
+    the page would hide it. Those a reader shows are flattened into the content (under the stamp); the
+    rest go, but links, which draw nothing, and the interactive form, whose fields were flattened."""
+    if not any(Name.Annots in page.obj for page in pdf.pages):
+        return
+    pdf.flatten_annotations("screen")
+    for page in pdf.pages:
+        annotations = page.obj.get(Name.Annots)
+        if annotations is None:
+            continue
+        kept = [annotation for annotation in annotations if isinstance(annotation, pikepdf.Dictionary)
+                and annotation.get(Name.Subtype) == Name.Link and Name.AP not in annotation]
+        if kept:
+            page.obj.Annots = pikepdf.Array(kept)
+        else:
+            del page.obj[Name.Annots]
+    if Name.AcroForm in pdf.Root:
+        del pdf.Root[Name.AcroForm]
+
+
 def write_stamped_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes, out: BinaryIO) -> None:
     """Write to ``out`` a copy of the PDF ``source`` with the stamp, the mark and the view id of ``text``
     on every page.
 
-    Each page's own content is kept as it is, wrapped in a saved graphics state, and the overlay form
-    is drawn after it, placed to stand upright over the page as its reader sees it (its crop box, its
-    /Rotate).
+    Each page becomes two forms drawn one after the other: its own content (see `_content_form`), then
+    the stamp's, placed to stand upright over the page as its reader sees it (its crop box, its /Rotate).
+    Annotations are burned in under the stamp (`_burn_in_annotations`).
 
     Raises:
         MarkingError: ``source`` is not a PDF that can be read, is encrypted, or has no pages.
@@ -116,6 +171,7 @@ def write_stamped_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes, 
                 raise MarkingError("the PDF is encrypted; it cannot be stamped")
             if len(pdf.pages) == 0:
                 raise MarkingError("the PDF has no pages")
+            _burn_in_annotations(pdf)
             forms: dict[tuple[float, float], pikepdf.Object] = {}
             line = _id_line(secret, text.view_id)
             for page in pdf.pages:
@@ -123,9 +179,9 @@ def write_stamped_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes, 
                 size = (round(width, 2), round(height, 2))
                 if size not in forms:
                     forms[size] = overlay_form(pdf, text, secret, line, *size)
-                name = page.add_resource(forms[size], Name.XObject, prefix="VaultStamp")
-                page.contents_add(pdf.make_stream(b"q\n"), prepend=True)
-                page.contents_add(pdf.make_stream(f"Q\nq {matrix} cm {name} Do Q\n".encode()))
+                own = _content_form(pdf, page)
+                page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(P=own, S=forms[size]))
+                page.obj.Contents = pdf.make_stream(f"q /P Do Q q {matrix} cm /S Do Q\n".encode("ascii"))
             _finish(pdf, text, secret, out)
     except pikepdf.PasswordError as exc:
         raise MarkingError("the PDF is encrypted; it cannot be stamped") from exc
