@@ -276,6 +276,15 @@ def test_an_annotation_cannot_cover_the_stamp(stamp_text: StampText) -> None:
     assert trace(images_only_pdf([stamped]), SECRET).view_id == VIEW_ID  # type: ignore[union-attr]
 
 
+def test_a_page_too_narrow_for_its_height_is_refused_before_anything_is_drawn(stamp_text: StampText) -> None:
+    with pikepdf.open(io.BytesIO(blank_pdf())) as pdf:
+        pdf.pages[0].mediabox = pikepdf.Array([0, 0, 1, 14_400])  # a sliver: a page-sized mark of 22 GB
+        out = io.BytesIO()
+        pdf.save(out)
+    with pytest.raises(MarkingError, match="too narrow"):
+        stamp_pdf(out.getvalue(), stamp_text, SECRET)
+
+
 def test_the_mark_draws_no_grid(stamp_text: StampText) -> None:
     """The mark over a blank page is even at every render width: no darker line where tiles meet."""
     document = pypdfium2.PdfDocument(stamp_pdf(blank_pdf(), stamp_text, SECRET))

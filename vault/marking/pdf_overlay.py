@@ -24,6 +24,7 @@ import pikepdf
 from pikepdf import Dictionary, Name
 
 from vault.marking import forensic
+from vault.marking.errors import MarkingError
 from vault.marking.stamp import (
     FOOTER_ALPHA,
     FOOTER_TEXT,
@@ -38,6 +39,8 @@ from vault.marking.stamp import (
     watermark_text,
 )
 
+MAX_HEIGHT = 20 * forensic.NOMINAL_WIDTH
+"""The tallest overlay drawn, in pixels of the NOMINAL_WIDTH grid (a page 20 times as tall as wide)."""
 _MASK_LEVEL = 1  # deflate level of per-view alphas: mostly zeros, level 1 is several times faster than 6
 
 
@@ -155,6 +158,9 @@ def overlay_form(pdf: pikepdf.Pdf, text: StampText, secret: bytes, id_line: str,
     ``id_line`` (invisible), to be drawn over a page as its reader sees it."""
     width = forensic.NOMINAL_WIDTH
     height = max(1, round(height_pt * width / width_pt))
+    if height > MAX_HEIGHT:
+        # The mark is a page-sized image: a sliver 1 pt wide and a mile long would need gigabytes.
+        raise MarkingError(f"a page of {width_pt:g} x {height_pt:g} pt is too narrow for its height to stamp")
     placer = _Placer(width_pt, height_pt)
     # The mark is one page-sized image, not the tile drawn again and again: a renderer whose pixels do
     # not fall exactly on the tile's edges paints the column or row two tiles share twice, and the
