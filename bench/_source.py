@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import os
 
+import numpy as np
+from PIL import Image
+
 MIB = 1 << 20
 
 
@@ -33,3 +36,14 @@ class GeneratedSource(io.RawIOBase):
             self._position += part
         self._remaining -= count
         return count
+
+
+def photo_pdf() -> bytes:
+    """A 4-page PDF of about 1 MiB: photo-like page images (smooth noise) as JPEG streams, the stamped
+    copies' benchmark file."""
+    rng = np.random.default_rng(7)
+    pages = [Image.fromarray(rng.integers(0, 256, (150, 106, 3), dtype=np.uint8)).resize(
+        (1240, 1754), Image.Resampling.BICUBIC) for _ in range(4)]
+    out = io.BytesIO()
+    pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=150, quality=55)
+    return out.getvalue()

@@ -19,11 +19,17 @@ then prints, per database:
   the one-request flow: at least 0.35 of the baseline);
 * memory: the largest resident set of one product worker, sampled every 20 ms, under the 16-client load
   and during one-request views of each size, up to 1 GiB (not with ``--quick``); goals: at most
-  150 MiB per worker under load, and flat in file size (a 1 GiB view at most 16 MiB above a 4 KiB one).
+  150 MiB per worker under load, and flat in file size (a 1 GiB view at most 16 MiB above a 4 KiB one);
+* stamped copies, one request at a time and interleaved as above: a one-request view of a 1 MiB PDF
+  (four photo-like pages) at a grade whose originals stay in, so what leaves is the stamped copy, beside
+  the baseline's GET + decrypt of the original (goal: at most 3x at p50); and a stamped viewer page
+  (page 1 of a three-page text PDF, by its page URL) beside the baseline's GET + decrypt of the same
+  stored page image (goal: at most 2x at p50).
 
-Grade-1 files with a very large view quota are used, and the policy file lets the grade's original bytes
-leave (``download_original``), so quotas and loans never stop the bench and the bytes compared are the
-same; every view is still decided, counted and audited as in production. Every hour of every day is a
+Grade-1 files with a very large view quota are used (grade 2, without loans, for the stamped copies), and
+the policy file lets grade 1's original bytes leave (``download_original``), so quotas and loans never
+stop the bench and the bytes compared are the same; every view is still decided, counted and audited as
+in production. Every hour of every day is a
 working hour in the bench's policy, so the time of day a run starts does not change what a view does (at
 night the outside-hours rule would add to an alert at every view).
 """
@@ -60,9 +66,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from minio import Minio
 
+from bench._source import photo_pdf
 from crypto import Keyring, associated_data, decrypt_stream
 from tests.fixtures.postgres import PostgresCluster
 from tests.fixtures.seaweed import SeaweedServer
+from tests.rendering.inputs import pdf_bytes
 from vault.config.settings import load_settings
 from vault.core.context import AccessContext
 from vault.db import schema
@@ -70,12 +78,14 @@ from vault.db.engine import Database
 from vault.models import DocumentVersion, Role
 from vault.runtime import Runtime
 from vault.services import accounts, agreement, customers, documents
+from vault.services.renditions import page_context, read_page
 
 ROOT = Path(__file__).resolve().parent.parent
 KIB = 1024
 MIB = 1024 * KIB
 SIZES = (4 * KIB, 1 * MIB, 64 * MIB)
 GOALS = {4 * KIB: 2.0, 1 * MIB: 1.25, 64 * MIB: 1.05}
+STAMPED_GOALS = {"pdf": 3.0, "page": 2.0}  # stamped copy / bare GET + decrypt, p50
 THROUGHPUT_GOAL = 0.35
 RSS_GOAL_MIB = 150.0  # per worker, under load
 FLAT_MIB = 16.0  # "flat in file size": a 1 GiB view may cost a worker at most this much more than a 4 KiB one
@@ -155,7 +165,10 @@ def product_settings(work: Path, database_url: str, seaweed: SeaweedServer) -> d
     # hour, so that a run at night measures the same work as one by day (the outside-hours rule would add
     # to an alert at every view of a night run, and only then).
     every_day = '["mon", "tue", "wed", "thu", "fri", "sat", "sun"]'
+    # Grade 2 without loans and with its originals kept in: what leaves is the stamped copy.
     config.write_text(f"[grades.1]\nviews = {HUGE_QUOTA}\ndownload_original = true\n\n"
+                      f"[grades.2]\nviews = {HUGE_QUOTA}\nloan_required = false\napprovals = 0\n"
+                      f"download = true\ndownload_original = false\n\n"
                       f"[working_hours]\ndays = {every_day}\nstart = 0\nend = 24\n")
     return {
         "VAULT_DATA_DIR": str(work / "data"),
@@ -175,11 +188,13 @@ def product_settings(work: Path, database_url: str, seaweed: SeaweedServer) -> d
 
 
 def seed(env: dict[str, str], clients: int, extra_sizes: tuple[int, ...] = ()
-         ) -> tuple[dict[int, Stored], list[Stored], str, list[str]]:
-    """Users, one customer, one document per size and one small document per concurrent client.
+         ) -> tuple[dict[int, Stored], list[Stored], str, list[str], dict[str, Stored]]:
+    """Users, one customer, one document per size, one small document per concurrent client, and the two
+    grade-2 PDFs of the stamped copies.
 
-    Returns the latency documents by size, the throughput documents, the latency reader's token and
-    one token per concurrent client.
+    Returns the latency documents by size, the throughput documents, the latency reader's token, one
+    token per concurrent client, and the stamped copies' files ("pdf": the original; "page": the stored
+    image of page 1 of the text PDF, its ``document_id`` that PDF's).
     """
     Keyring.create(env["VAULT_KEYRING"])
     settings = load_settings(environ=env)
@@ -205,9 +220,11 @@ def seed(env: dict[str, str], clients: int, extra_sizes: tuple[int, ...] = ()
                      for n, reader in enumerate(readers)]
         by_size = {size: upload(rt, compiler, owned[0], f"latency-{size}", size) for size in (*SIZES, *extra_sizes)}
         spread = [upload(rt, compiler, owned[n + 1], f"spread-{n:02d}", THROUGHPUT_SIZE) for n in range(clients)]
+        stamped = {"pdf": upload_pdf(rt, compiler, owned[0], "stamped-pdf", photo_pdf()),
+                   "page": upload_pdf(rt, compiler, owned[0], "stamped-page", pdf_bytes(3), page=1)}
     finally:
         rt.close()
-    return by_size, spread, tokens[0], tokens[1:]
+    return by_size, spread, tokens[0], tokens[1:], stamped
 
 
 def upload(rt: Runtime, compiler: Any, customer: Any, name: str, size: int) -> Stored:
@@ -222,6 +239,27 @@ def upload(rt: Runtime, compiler: Any, customer: Any, name: str, size: int) -> S
         key = rt.keyring.unwrap(version.key_id, version.wrapped_dek, context)
         return Stored(name=name, document_id=document.id, size=version.size, sha256=version.sha256,
                       object_name=version.object_key, key=key, ad=context)
+
+
+def upload_pdf(rt: Runtime, compiler: Any, customer: Any, name: str, data: bytes, page: int | None = None) -> Stored:
+    """A real PDF at grade 2 (the stamped copy leaves, not the original), drawn into viewer pages at
+    upload; what the baseline needs to read the original, or with ``page`` that stored page image."""
+    with rt.db.session() as session:
+        document = documents.upload_document(
+            rt, session, compiler, customer, title=name, grade=2, stream=io.BytesIO(data), filename=f"{name}.pdf",
+            content_type="application/pdf", ctx=AccessContext.cli(),
+        )
+        version = session.get(DocumentVersion, document.versions[0].id)
+        assert version is not None
+        context = associated_data(document.id, version.number)
+        key = rt.keyring.unwrap(version.key_id, version.wrapped_dek, context)
+        if page is None:
+            return Stored(name=name, document_id=document.id, size=version.size, sha256=version.sha256,
+                          object_name=version.object_key, key=key, ad=context)
+        stored = next(p for p in version.pages if p.number == page)
+        image = read_page(rt, key, document.id, version.number, stored.object_key, page)
+        return Stored(name=name, document_id=document.id, size=len(image), sha256=hashlib.sha256(image).hexdigest(),
+                      object_name=stored.object_key, key=key, ad=page_context(document.id, version.number, page))
 
 
 # -- servers -------------------------------------------------------------------------------------------
@@ -293,6 +331,18 @@ def drain(response: http.client.HTTPResponse, buffer: memoryview, digest: Any = 
         total += count
 
 
+def open_view(connection: http.client.HTTPConnection, headers: dict[str, str], document_id: int,
+              body: str) -> dict[str, Any]:
+    """POST a view of the document through the API; its JSON answer."""
+    connection.request("POST", f"/api/v1/documents/{document_id}/views", body,
+                       {**headers, "Content-Type": "application/json"})
+    answer = connection.getresponse()
+    data = answer.read()
+    if answer.status != 201:
+        raise RuntimeError(f"opening a view answered {answer.status}: {data[:300]!r}")
+    return json.loads(data)
+
+
 class ProductClient:
     """(T): a view in two steps through the product's API over one keep-alive connection, with a bearer token."""
 
@@ -304,13 +354,7 @@ class ProductClient:
 
     def read(self, document: Stored, digest: Any = None) -> int:
         start = time.perf_counter()
-        self.connection.request("POST", f"/api/v1/documents/{document.document_id}/views", VIEW_BODY,
-                                {**self.headers, "Content-Type": "application/json"})
-        answer = self.connection.getresponse()
-        body = answer.read()
-        if answer.status != 201:
-            raise RuntimeError(f"opening a view answered {answer.status}: {body[:300]!r}")
-        path = urlsplit(json.loads(body)["content_url"]).path
+        path = urlsplit(open_view(self.connection, self.headers, document.document_id, VIEW_BODY)["content_url"]).path
         self.open_times.append(time.perf_counter() - start)
         self.connection.request("GET", path, headers=self.headers)
         answer = self.connection.getresponse()
@@ -333,6 +377,25 @@ class OneRequestClient:
         answer = self.connection.getresponse()
         if answer.status != 200:
             raise RuntimeError(f"the one-request view answered {answer.status}: {answer.read()[:300]!r}")
+        return drain(answer, self.buffer, digest)
+
+
+class PageClient:
+    """(C page): a stamped viewer page, fetched again and again by its page URL from one view opened
+    through the API, over one keep-alive connection."""
+
+    def __init__(self, port: int, token: str, document_id: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.buffer = memoryview(bytearray(READ_BUFFER))
+        opened = open_view(self.connection, self.headers, document_id, CONTENT_BODY)
+        self.path = urlsplit(opened["page_url"].replace("{n}", "1")).path
+
+    def read(self, document: Stored, digest: Any = None) -> int:
+        self.connection.request("GET", self.path, headers=self.headers)
+        answer = self.connection.getresponse()
+        if answer.status != 200 or answer.getheader("Content-Type") != "image/jpeg":
+            raise RuntimeError(f"the stamped page answered {answer.status}: {answer.read()[:300]!r}")
         return drain(answer, self.buffer, digest)
 
 
@@ -463,6 +526,34 @@ def latency(readers: dict[str, Any], documents: dict[int, Stored], rounds: dict[
     return results
 
 
+def stamped_latency(readers: dict[str, Any], stamped: dict[str, Stored], rounds: int,
+                    warmup: int) -> dict[str, list[float]]:
+    """p50 material for the stamped copies: (C pdf) one-request views of the grade-2 PDF, which leave as
+    stamped copies, against (B) the original's GET + decrypt; (C page) a stamped viewer page against (B)
+    the same stored page image's GET + decrypt. Interleaved round by round, in a shuffled order."""
+    pairs = {"C pdf": (readers["C"], stamped["pdf"]), "B pdf": (readers["B"], stamped["pdf"]),
+             "C page": (readers["P"], stamped["page"]), "B page": (readers["B"], stamped["page"])}
+    for name, (reader, document) in pairs.items():
+        for _ in range(warmup):
+            count = reader.read(document)
+        if name.startswith("B") and count != document.size:
+            raise RuntimeError(f"({name}) delivered {count} of {document.size} bytes")
+        if name.startswith("C") and count < 1000:
+            raise RuntimeError(f"({name}) delivered {count} bytes: not a stamped copy")
+    times: dict[str, list[float]] = {name: [] for name in pairs}
+    order = list(pairs)
+    shuffler = random.Random(11)
+    for _ in range(rounds):
+        shuffler.shuffle(order)
+        for name in order:
+            reader, document = pairs[name]
+            start = time.perf_counter()
+            reader.read(document)
+            times[name].append(time.perf_counter() - start)
+    print(f"  stamped copies: {rounds} rounds done", file=sys.stderr, flush=True)
+    return times
+
+
 def _client_loop(kind: str, port: int, token: str, document: Stored, start_at: float, duration: float) -> int:
     """One concurrent client (in its own process): complete reads between start_at and start_at + duration."""
     reader: Any = {"one": OneRequestClient, "two": ProductClient}[kind](port, token) if kind != "baseline" \
@@ -491,7 +582,7 @@ def throughput(kind: str, port: int, tokens: list[str], spread: list[Stored], du
 
 
 def report(title: str, results: dict[int, dict[str, list[float]]], rates: dict[str, float],
-           memory: dict[str, float], args: argparse.Namespace) -> bool:
+           memory: dict[str, float], stamped: dict[str, list[float]], args: argparse.Namespace) -> bool:
     print()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"View latency, ms ({title}; gunicorn gthread {args.workers} workers x {args.threads} threads for "
@@ -544,6 +635,18 @@ def report(title: str, results: dict[int, dict[str, list[float]]], rates: dict[s
     print(f"  flat from {sized[0]} to {sized[-1]} (at most {FLAT_MIB:.0f} MiB more): "
           f"{'met' if met else 'NOT met'} ({growth:+.1f} MiB)")
     print()
+    print(f"Stamped copies, ms (one request at a time, {len(stamped['C pdf'])} interleaved rounds)")
+    for kind, what, bare in (("pdf", "stamped download of the 1 MiB PDF (one-request view)",
+                              "bare GET + decrypt of the original"),
+                             ("page", "stamped viewer page (page 1 of a text PDF)",
+                              "bare GET + decrypt of the stored page image")):
+        mine, base = percentile(stamped[f"C {kind}"], 0.50), percentile(stamped[f"B {kind}"], 0.50)
+        met = mine / base <= STAMPED_GOALS[kind]
+        all_met &= met
+        print(f"  {what:<55} p50 {mine * 1e3:8.2f}")
+        print(f"  {bare:<55} p50 {base * 1e3:8.2f}   ratio {mine / base:5.1f}x   "
+              f"goal <= {STAMPED_GOALS[kind]:.0f}x: {'met' if met else 'NOT met'}")
+    print()
     print("A: in-process minio GET + decrypt; B: the same served by bench/baseline_app.py over loopback HTTP;")
     print("C: POST /api/v1/documents/{id}/content (policy, quota, view, audit, commit, then the bytes);")
     print("T: POST /api/v1/documents/{id}/views then GET its content URL (the browsers' two-step flow).")
@@ -564,10 +667,11 @@ def run(database: str, args: argparse.Namespace, rounds: dict[int, int], warmup:
             url = f"sqlite:///{work / 'vault.db'}"
         env = product_settings(work, url, seaweed)
         print(f"{database}: seeding: uploading the files through the product ...", file=sys.stderr, flush=True)
-        by_size, spread, token, tokens = seed(env, args.clients, () if args.quick else (HUGE,))
+        by_size, spread, token, tokens, stamped = seed(env, args.clients, () if args.quick else (HUGE,))
         args.spread = spread
         manifest = work / "manifest.json"
-        manifest.write_text(json.dumps({d.name: d.manifest() for d in [*by_size.values(), *spread]}))
+        manifest.write_text(json.dumps({d.name: d.manifest() for d in [*by_size.values(), *spread,
+                                                                      *stamped.values()]}))
         baseline_env = {
             "BASELINE_S3_ENDPOINT": seaweed.endpoint,
             "BASELINE_S3_ACCESS_KEY": seaweed.access_key,
@@ -589,6 +693,9 @@ def run(database: str, args: argparse.Namespace, rounds: dict[int, int], warmup:
             }
             print(f"{database}: latency ...", file=sys.stderr, flush=True)
             results = latency(readers, {size: by_size[size] for size in SIZES}, rounds, warmup)
+            print(f"{database}: stamped copies ...", file=sys.stderr, flush=True)
+            readers["P"] = PageClient(product_port, token, stamped["page"].document_id)
+            stamped_times = stamped_latency(readers, stamped, rounds[1 * MIB], warmup)
             print(f"{database}: throughput ...", file=sys.stderr, flush=True)
             sampler = RssSampler(SERVERS[product_port])
             memory = {"idle after the latency rounds": sampler.now()}
@@ -604,7 +711,7 @@ def run(database: str, args: argparse.Namespace, rounds: dict[int, int], warmup:
                             raise RuntimeError(f"a view of {label(size)} was cut short")
             memory.update(sampler.peaks)
     title = "SeaweedFS, PostgreSQL" if database == "postgresql" else "SeaweedFS, SQLite"
-    report(title, results, rates, memory, args)
+    report(title, results, rates, memory, stamped_times, args)
 
 
 def main(argv: list[str] | None = None) -> int:

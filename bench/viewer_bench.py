@@ -40,10 +40,10 @@ from typing import Any
 # Run as a script from a checkout: make the project's packages importable without installing them.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np
 from PIL import Image
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from bench._source import photo_pdf
 from crypto import Keyring, decrypt_stream
 from tests.api.conftest import accept_agreement
 from tests.conftest import FAST_HASH, Users, login
@@ -101,16 +101,6 @@ def upload(rt: Runtime, data: bytes, name: str, grade: int = 1) -> int:
         customer_id, document_id = customer.id, document.id
     everyone_works(rt, customer_id)  # the bench's readers see the customer
     return document_id
-
-
-def mib_pdf() -> bytes:
-    """A 4-page PDF of about 1 MiB: photo-like page images (smooth noise) as JPEG streams."""
-    rng = np.random.default_rng(7)
-    pages = [Image.fromarray(rng.integers(0, 256, (150, 106, 3), dtype=np.uint8)).resize(
-        (1240, 1754), Image.Resampling.BICUBIC) for _ in range(4)]
-    out = io.BytesIO()
-    pages[0].save(out, "PDF", save_all=True, append_images=pages[1:], resolution=150, quality=55)
-    return out.getvalue()
 
 
 def latencies(port: int, method: str, path: str, headers: dict[str, str], rounds: int,
@@ -209,7 +199,7 @@ def hammer(port: int, path: str, headers: dict[str, str], clients: int, seconds:
 def latency_goals(rt: Runtime, app: Any, document_id: int, page_path: str, headers: dict[str, str],
                   rounds: int) -> list[tuple[str, str]]:
     """The two must-show ratios (p50 latency over HTTP, the same run, the same kind of server)."""
-    pdf = mib_pdf()
+    pdf = photo_pdf()
     pdf_id = upload(rt, pdf, "bench-1mib.pdf", grade=1)  # grade 1 gives a stamped copy, not the original
     with rt.db.session() as session:
         version = session.get(Document, document_id).versions[0]

@@ -331,6 +331,29 @@ def test_bytes_read_while_the_opening_commits_are_closed_when_it_is_refused(api,
     assert len(watched.opened) == 2
 
 
+def test_a_pdf_to_stamp_is_read_whole_while_the_opening_commits_and_closed_when_refused(
+        api, rt, customer_id, watched, monkeypatch):
+    opened_in: list[str] = []
+    real_open = watched.open
+
+    def noting_thread(key):
+        opened_in.append(threading.current_thread().name)
+        return real_open(key)
+
+    monkeypatch.setattr(watched, "open", noting_thread)
+    document_id = api.upload(customer_id, grade=2)
+    api.approved_loan(document_id)
+    set_quota(rt, document_id, 1)
+    response = fetch(api, document_id, environ_base=TRUSTED)
+    assert response.status_code == 200 and response.get_data().startswith(b"%PDF")
+    assert len(opened_in) == 1 and opened_in[0].startswith("vault-read-ahead")  # not the request's thread
+    assert watched.settled()
+    # Policy allows, the whole read starts, then the spend finds no unit left: the file is closed unread.
+    assert_error(fetch(api, document_id, environ_base=TRUSTED), 403, "quota_exhausted")
+    assert watched.opened_count(2) and watched.settled()
+    assert len(opened_in) == 2 and all(name.startswith("vault-read-ahead") for name in opened_in)
+
+
 def test_bytes_read_ahead_go_nowhere_when_the_record_cannot_be_written(api, app, rt, customer_id, watched):
     document_id = api.upload(customer_id, grade=1)
     api.token("bob")

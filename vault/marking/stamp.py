@@ -88,19 +88,30 @@ def _scaled(value: int, width: int) -> int:
     return max(1, round(value * width / REFERENCE_WIDTH))
 
 
+@functools.lru_cache(maxsize=64)
+def _line(line: str, size: int) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """One line's glyph coverage (an ``L`` mask cut to its ink) and its ink box from the text origin.
+
+    Kept: a viewer's name and a grade's label come back on every view of theirs, and drawing a line is
+    most of what building a stamp costs."""
+    font = font_for(line, size)
+    box = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), line, font=font)
+    mask = Image.new("L", (max(1, box[2] - box[0]), max(1, box[3] - box[1])), 0)
+    ImageDraw.Draw(mask).text((-box[0], -box[1]), line, fill=255, font=font)
+    return mask, box
+
+
 def text_block(lines: tuple[str, ...], size: int, level: int = 255) -> Image.Image:
     """The lines drawn centred, one under the other, as an ``L`` mask of ``level`` on 0."""
-    fonts = [font_for(line, size) for line in lines]
-    boxes = [ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), line, font=font)
-             for line, font in zip(lines, fonts, strict=True)]
+    drawn = [_line(line, size) for line in lines]
     line_height = round(size * 1.3)
-    width = max(box[2] - box[0] for box in boxes) + 8
+    width = max(box[2] - box[0] for _mask, box in drawn) + 8
     height = line_height * len(lines) + 8
     block = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(block)
-    for row, (line, font, box) in enumerate(zip(lines, fonts, boxes, strict=True)):
-        x = (width - (box[2] - box[0])) // 2 - box[0]
-        draw.text((x, 4 + row * line_height), line, fill=level, font=font)
+    for row, (mask, box) in enumerate(drawn):
+        left = (width - (box[2] - box[0])) // 2
+        top = 4 + row * line_height + box[1]
+        block.paste(level, (left, top, left + mask.width, top + mask.height), mask)
     return block
 
 

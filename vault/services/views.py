@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from flask_babel import lazy_gettext as _l
@@ -109,18 +109,48 @@ class ReadAhead:
     Nothing leaves before the commit: the stream is handed over by `take`, which the delivery calls
     only on a committed claim; a refused or failed opening `discard`s it, and it is closed unread.
     Failures surface in `take`, where the delivery refunds the view as for a read of its own.
+
+    ``whole``: the bytes are read to the end into a file (`take_file`), for a copy that is stamped
+    before it leaves: a PDF's stamping needs all of it, and the object's transfer and decryption then
+    overlap the opening's transaction too.
     """
 
-    def __init__(self, rt: Runtime, version: DocumentVersion) -> None:
+    def __init__(self, rt: Runtime, version: DocumentVersion, *, whole: bool = False) -> None:
         stored = StoredVersion.of(version)  # copied here: the row belongs to this thread's session
-        self._future: Future[PlaintextStream] = _reader_pool().submit(
-            open_stored, rt, stored, ReadGrant.for_opening(version.id))
+        self.whole = whole
+        grant = ReadGrant.for_opening(version.id)
+        if whole:
+            self._future: Future[Any] = _reader_pool().submit(_plaintext_file, rt, stored, grant, version.size)
+        else:
+            self._future = _reader_pool().submit(open_stored, rt, stored, grant)
 
     def take(self) -> PlaintextStream:
+        if self.whole:
+            raise TypeError("this read ahead is a whole file: take_file()")
+        return self._future.result()
+
+    def take_file(self) -> BinaryIO:
+        if not self.whole:
+            raise TypeError("this read ahead is a stream: take()")
         return self._future.result()
 
     def discard(self) -> None:
         self._future.add_done_callback(_close_unread)
+
+
+def _plaintext_file(rt: Runtime, stored: StoredVersion, grant: ReadGrant, size: int) -> BinaryIO:
+    """The whole plaintext of a version in a file at its start: memory up to COPY_IN_MEMORY, else a
+    temporary file (the caller closes it)."""
+    out = _scratch(size)
+    try:
+        with open_stored(rt, stored, grant) as chunks:
+            for chunk in chunks:
+                out.write(chunk)
+        out.seek(0)
+        return out
+    except BaseException:
+        out.close()
+        raise
 
 
 def _close_unread(future: Future[PlaintextStream]) -> None:
@@ -239,8 +269,11 @@ def open_content(
     known = opening_of(session, actor, document_id)
     document = known.document
     original = rt.settings.grade(document.grade).download_original
+    # The original's stream, or a PDF's whole bytes for its stamped copy, read while the opening commits.
+    pdf = known.version is not None and known.version.content_type == "application/pdf"
+    read_ahead = "stream" if original else "whole" if pdf else None
     opened = open_view(rt, session, actor, document, reason=reason, place=place, download=True, ctx=ctx,
-                       category=category, known=known, claimed=True, read_ahead=original)
+                       category=category, known=known, claimed=True, read_ahead=read_ahead)
     view = opened.view
     stamp = None if original else viewer.stamp_text(view, actor, document.grade)
     audit = {"document_id": document.id, "customer_id": document.customer_id, "version_id": view.version_id,
@@ -262,7 +295,7 @@ def open_view(
     category: str | None = None,
     known: Opening | None = None,
     claimed: bool = False,
-    read_ahead: bool = False,
+    read_ahead: str | None = None,
 ) -> OpenedView:
     """Spend one view of `document` and hand out a single-use content URL secret.
 
@@ -273,9 +306,10 @@ def open_view(
 
     `known`: what `opening_of` read in one statement (else it is read here); `claimed`: the bytes are
     delivered in this same request, so the view is inserted already claimed (delivering) and its
-    content URL secret is never handed out. `read_ahead`: once policy has allowed, the bytes start to be
-    read in another thread (`ReadAhead`) while the rest of the opening runs; the caller hands them out
-    after its commit, and any failure from here on discards them.
+    content URL secret is never handed out. `read_ahead` ("stream", or "whole" for a copy stamped before it
+    leaves): once policy has allowed, the bytes start to be read in another thread (`ReadAhead`) while the
+    rest of the opening runs; the caller hands them out after its commit, and any failure from here on
+    discards them.
 
     Raises:
         policy.Denied: `no_active_loan`, `loan_expired`, `separation_of_duties`, `place_not_trusted`,
@@ -317,7 +351,7 @@ def open_view(
             raise policy.Denied(policy.deny("no_preview"), **audit)
         if not rule.download_original and version.content_type != "application/pdf":
             raise policy.Denied(policy.deny("no_stamped_copy"), **audit)
-    ahead = ReadAhead(rt, version) if read_ahead else None
+    ahead = ReadAhead(rt, version, whole=read_ahead == "whole") if read_ahead else None
     try:
         return _spend_and_record(rt, session, actor, document, version, action=action, held=held, loan=loan,
                                  audit=audit, reason=reason, place=place, download=download, ctx=ctx,
@@ -598,14 +632,13 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[Session], None] | N
         _record_end(rt, view_id, claim.actor, claim.audit, outcome, sent, cause, claim.ctx, then=then)
 
     try:
-        if claim.ahead is not None:
-            stream: PlaintextStream | _CopyChunks = claim.ahead.take()
-        elif claim.original:
-            stream = plaintext_chunks(rt, version, claim.grant)
+        if claim.original:
+            stream: PlaintextStream | _CopyChunks = (claim.ahead.take() if claim.ahead is not None
+                                                     else plaintext_chunks(rt, version, claim.grant))
         else:
             with rt.db.session() as reading:  # the claim is committed; the pages are read afresh
                 copy = stamped_copy(rt, reading.get(DocumentVersion, version.id) or version, claim.stamp,
-                                    claim.grant)
+                                    claim.grant, claim.ahead)
             stream = _CopyChunks(copy)
     except (ObjectNotFound, CryptoError) as exc:
         log.error("view %d: the content of version %d cannot be read: %s", view_id, version.id, exc)
@@ -667,7 +700,12 @@ def _copy_file(version: DocumentVersion) -> BinaryIO:
     Chosen up front rather than spooled: the PDF library asks a file for its descriptor, which would
     move a spooled copy to disk every time."""
     pages = len(version.pages) if version.content_type != "application/pdf" else 0
-    expected = version.size if version.content_type == "application/pdf" else pages * _PAGE_IN_COPY
+    return _scratch(version.size if version.content_type == "application/pdf" else pages * _PAGE_IN_COPY)
+
+
+def _scratch(expected: int) -> BinaryIO:
+    """A file for ``expected`` bytes made on the way out: memory up to COPY_IN_MEMORY, else a temporary
+    file, removed when closed."""
     if expected <= COPY_IN_MEMORY:
         return io.BytesIO()
     return tempfile.TemporaryFile(prefix="vault-copy-")
@@ -684,7 +722,8 @@ class StampedCopy:
     filename: str
 
 
-def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None, grant: ReadGrant) -> StampedCopy:
+def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None, grant: ReadGrant,
+                 ahead: ReadAhead | None = None) -> StampedCopy:
     """The copy of a version that leaves on a download: stamped and marked with the view's facts.
 
     A PDF keeps its own pages (the stamp and the mark drawn over each, the view id in the metadata and
@@ -700,7 +739,7 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None, 
     stem = version.original_name.rsplit(".", 1)[0] or "document"
     out = _copy_file(version)
     try:
-        media_type, name = _write_stamped(rt, version, text, grant, secret, out)
+        media_type, name = _write_stamped(rt, version, text, grant, secret, out, ahead)
         size = out.tell()
         out.seek(0)
         return StampedCopy(out, size, media_type, f"{stem}.{name}")
@@ -710,13 +749,15 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None, 
 
 
 def _write_stamped(rt: Runtime, version: DocumentVersion, text: StampText, grant: ReadGrant, secret: bytes,
-                   out: BinaryIO) -> tuple[str, str]:
+                   out: BinaryIO, ahead: ReadAhead | None) -> tuple[str, str]:
     """Write the stamped copy of `stamped_copy` to ``out``; return its media type and file extension."""
+    if ahead is not None and version.content_type != "application/pdf":
+        ahead.discard()  # read ahead for a PDF only; never left open
+        ahead = None
     if version.content_type == "application/pdf":
-        with plaintext_chunks(rt, version, grant) as chunks, tempfile.TemporaryFile(prefix="vault-copy-") as source:
-            for chunk in chunks:
-                source.write(chunk)
-            source.seek(0)
+        opened = ahead.take_file() if ahead is not None else _plaintext_file(rt, StoredVersion.of(version), grant,
+                                                                              version.size)
+        with opened as source:
             try:
                 write_stamped_pdf(source, text, secret, out)
                 return "application/pdf", "pdf"
