@@ -45,7 +45,7 @@ _MASK_LEVEL = 1  # deflate level of per-view alphas: mostly zeros, level 1 is se
 
 
 def _number(value: float) -> str:
-    return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
+    return f"{value:.3f}"
 
 
 @functools.lru_cache(maxsize=16)
@@ -56,20 +56,21 @@ def _zero_bits(width: int, height: int) -> bytes:
 
 def _deflate_repeated(band: bytes, size: int) -> bytes:
     """The zlib stream of ``band`` repeated and cut to ``size`` bytes, at the cost of deflating ``band``
-    once: each whole repeat is the same run of deflate blocks (a full flush leaves nothing referring back
-    to earlier bytes), so the copies are joined as they are, and only the cut tail is deflated apart."""
+    once. The band is deflated in two runs, its part that the cut tail keeps and the rest, each ended by a
+    full flush, which leaves nothing referring back to earlier bytes: every whole repeat is the two runs
+    joined as they are, the tail is the first run alone, and an empty final block closes the stream."""
     repeats, rest = divmod(size, len(band))
-    whole = zlib.compressobj(_MASK_LEVEL, zlib.DEFLATED, -15)
-    run = whole.compress(band) + whole.flush(zlib.Z_FULL_FLUSH)
-    last = zlib.compressobj(_MASK_LEVEL, zlib.DEFLATED, -15)
-    tail = last.compress(band[:rest]) + last.flush()
+    compressor = zlib.compressobj(_MASK_LEVEL, zlib.DEFLATED, -15)
+    head = compressor.compress(band[:rest]) + compressor.flush(zlib.Z_FULL_FLUSH)
+    remainder = compressor.compress(band[rest:]) + compressor.flush(zlib.Z_FULL_FLUSH)
+    final = zlib.compressobj(_MASK_LEVEL, zlib.DEFLATED, -15).flush()  # an empty block marked final
     once = zlib.adler32(band)
     checksum = 1
     for _ in range(repeats):
         checksum = _adler32_joined(checksum, once, len(band))
     checksum = zlib.adler32(band[:rest], checksum)
     # 0x78 0x01: deflate with a 32 KiB window, the fastest level's flag; the check bits make it a multiple of 31.
-    return b"\x78\x01" + run * repeats + tail + checksum.to_bytes(4, "big")
+    return b"\x78\x01" + (head + remainder) * repeats + head + final + checksum.to_bytes(4, "big")
 
 
 def _adler32_joined(first: int, second: int, second_length: int) -> int:

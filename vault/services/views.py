@@ -636,9 +636,7 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[Session], None] | N
             stream: PlaintextStream | _CopyChunks = (claim.ahead.take() if claim.ahead is not None
                                                      else plaintext_chunks(rt, version, claim.grant))
         else:
-            with rt.db.session() as reading:  # the claim is committed; the pages are read afresh
-                copy = stamped_copy(rt, reading.get(DocumentVersion, version.id) or version, claim.stamp,
-                                    claim.grant, claim.ahead)
+            copy = stamped_copy(rt, version, claim.stamp, claim.grant, claim.ahead)
             stream = _CopyChunks(copy)
     except (ObjectNotFound, CryptoError) as exc:
         log.error("view %d: the content of version %d cannot be read: %s", view_id, version.id, exc)
@@ -699,8 +697,9 @@ def _copy_file(version: DocumentVersion) -> BinaryIO:
 
     Chosen up front rather than spooled: the PDF library asks a file for its descriptor, which would
     move a spooled copy to disk every time."""
-    pages = len(version.pages) if version.content_type != "application/pdf" else 0
-    return _scratch(version.size if version.content_type == "application/pdf" else pages * _PAGE_IN_COPY)
+    if version.content_type == "application/pdf":
+        return _scratch(version.size)
+    return _scratch(version.page_count * _PAGE_IN_COPY)
 
 
 def _scratch(expected: int) -> BinaryIO:
@@ -768,10 +767,10 @@ def _write_stamped(rt: Runtime, version: DocumentVersion, text: StampText, grant
                 out.truncate()
     dek = rt.keyring.unwrap_current(version.key_id, version.wrapped_dek, version_context(version))
 
-    def stored(page: VersionPage) -> bytes:
-        return renditions.read_page(rt, dek, version.document_id, version.number, page.object_key, page.number)
+    def stored(page: tuple[str, int]) -> bytes:
+        return renditions.read_page(rt, dek, version.document_id, version.number, *page)
 
-    pages = list(version.pages)
+    pages = _stored_pages(rt, version.id)
     if version.content_type.startswith("image/") and len(pages) == 1:
         with Image.open(io.BytesIO(stored(pages[0]))) as image:
             image.load()
@@ -781,6 +780,15 @@ def _write_stamped(rt: Runtime, version: DocumentVersion, text: StampText, grant
     write_stamped_pages_pdf((viewer.render_stamped(stored(page), text, secret) for page in pages), text, secret,
                             out)
     return "application/pdf", "pdf"
+
+
+def _stored_pages(rt: Runtime, version_id: int) -> list[tuple[str, int]]:
+    """The object key and number of each stored page of a version, in order, read in a unit of its own:
+    a copy is made after the view's claim committed, and a PDF's needs no pages at all."""
+    with rt.db.session() as reading:
+        return [(key, number) for key, number in reading.execute(
+            select(VersionPage.object_key, VersionPage.number).where(VersionPage.version_id == version_id)
+            .order_by(VersionPage.number))]
 
 
 # The hot updates of a view's row are Core statements on the table, built once: the ORM's bulk UPDATE
