@@ -13,11 +13,12 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from PIL import Image
+from pypdf import PdfReader
 
 from tests.loans.helpers import page_url, set_rows, used, view_rows
 from tests.rendering.inputs import pdf_bytes
 from tests.viewer.conftest import INSIDE, active_loan
-from vault.marking import decode, trace
+from vault.marking import MarkingError, decode, trace
 from vault.models import DocumentVersion, DocumentView, ViewStatus, utcnow
 from vault.services import maintenance, viewer, views
 from vault.services.documents import version_context
@@ -226,6 +227,23 @@ def test_a_large_copy_is_made_in_a_temporary_file_closed_with_the_delivery(world
     [view] = view_rows(rt)
     assert trace(body, marking_secret(rt.settings)).view_id == view.id
     assert made and all(file.closed for file in made)
+
+
+def test_a_pdf_that_cannot_be_stamped_leaves_as_its_stamped_pages(world, rt, monkeypatch):
+    """A PDF the stamping cannot take, but whose pages were drawn at upload, leaves as the PDF of those
+    pages, stamped and traceable, from a file of the pages' expected size."""
+    def refuse(*_args, **_kwargs):
+        raise MarkingError("the file is not a readable PDF")
+
+    monkeypatch.setattr(views, "write_stamped_pdf", refuse)
+    doc = world.document(1, name="plan.pdf", content=pdf_bytes(2), content_type="application/pdf")
+    ann = world.browser("ann")
+    response = ann.get(ann.download_link(doc))
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    body = response.get_data()
+    [view] = view_rows(rt)
+    assert trace(body, marking_secret(rt.settings)).view_id == view.id
+    assert len(PdfReader(io.BytesIO(body)).pages) == 2
 
 
 def test_a_tiny_image_is_shown_on_paper_large_enough_for_the_stamp_and_the_mark(world, rt):

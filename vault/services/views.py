@@ -692,16 +692,6 @@ COPY_IN_MEMORY = 8 * 1024 * 1024
 _PAGE_IN_COPY = 512 * 1024  # what a stamped JPEG page may weigh in a copy, for the estimate above
 
 
-def _copy_file(version: DocumentVersion) -> BinaryIO:
-    """Where a stamped copy of ``version`` is made: memory or a temporary file, by its expected size.
-
-    Chosen up front rather than spooled: the PDF library asks a file for its descriptor, which would
-    move a spooled copy to disk every time."""
-    if version.content_type == "application/pdf":
-        return _scratch(version.size)
-    return _scratch(version.page_count * _PAGE_IN_COPY)
-
-
 def _scratch(expected: int) -> BinaryIO:
     """A file for ``expected`` bytes made on the way out: memory up to COPY_IN_MEMORY, else a temporary
     file, removed when closed."""
@@ -713,7 +703,8 @@ def _scratch(expected: int) -> BinaryIO:
 @dataclass(frozen=True)
 class StampedCopy:
     """A stamped copy, made in full before its first byte leaves (so a page that cannot be read refunds
-    the view), in a temporary file that is read from its start and closed with the delivery."""
+    the view), in memory or a temporary file (`_scratch`), read from its start and closed with the
+    delivery."""
 
     file: BinaryIO
     size: int
@@ -736,35 +727,57 @@ def stamped_copy(rt: Runtime, version: DocumentVersion, text: StampText | None, 
     assert text is not None
     secret = marking_secret(rt.settings)
     stem = version.original_name.rsplit(".", 1)[0] or "document"
-    out = _copy_file(version)
+    if version.content_type == "application/pdf":
+        out = _scratch(version.size)
+        try:
+            stamped = _write_pdf_copy(rt, version, text, grant, secret, out, ahead)
+        except BaseException:
+            out.close()
+            raise
+        if stamped:
+            return _made(out, "application/pdf", f"{stem}.pdf")
+        out.close()  # not stampable as a PDF: the copy is made of its rendition's pages
+    elif ahead is not None:
+        ahead.discard()  # read ahead for a PDF only; never left open
+    out = _scratch(version.page_count * _PAGE_IN_COPY)
     try:
-        media_type, name = _write_stamped(rt, version, text, grant, secret, out, ahead)
-        size = out.tell()
-        out.seek(0)
-        return StampedCopy(out, size, media_type, f"{stem}.{name}")
+        media_type, extension = _write_rendition_copy(rt, version, text, secret, out)
+        return _made(out, media_type, f"{stem}.{extension}")
     except BaseException:
         out.close()
         raise
 
 
-def _write_stamped(rt: Runtime, version: DocumentVersion, text: StampText, grant: ReadGrant, secret: bytes,
-                   out: BinaryIO, ahead: ReadAhead | None) -> tuple[str, str]:
-    """Write the stamped copy of `stamped_copy` to ``out``; return its media type and file extension."""
-    if ahead is not None and version.content_type != "application/pdf":
-        ahead.discard()  # read ahead for a PDF only; never left open
-        ahead = None
-    if version.content_type == "application/pdf":
-        opened = ahead.take_file() if ahead is not None else _plaintext_file(rt, StoredVersion.of(version), grant,
-                                                                              version.size)
-        with opened as source:
-            try:
-                write_stamped_pdf(source, text, secret, out)
-                return "application/pdf", "pdf"
-            except MarkingError:
-                if not version.has_preview:
-                    raise CryptoError("the PDF cannot be stamped") from None
-                out.seek(0)
-                out.truncate()
+def _made(out: BinaryIO, media_type: str, filename: str) -> StampedCopy:
+    size = out.tell()
+    out.seek(0)
+    return StampedCopy(out, size, media_type, filename)
+
+
+def _write_pdf_copy(rt: Runtime, version: DocumentVersion, text: StampText, grant: ReadGrant, secret: bytes,
+                    out: BinaryIO, ahead: ReadAhead | None) -> bool:
+    """Write a PDF's stamped copy to ``out``; False when the PDF cannot be stamped but has pages to
+    make the copy of instead.
+
+    Raises:
+        crypto.CryptoError: it cannot be stamped and has no pages either.
+    """
+    opened = ahead.take_file() if ahead is not None else _plaintext_file(rt, StoredVersion.of(version), grant,
+                                                                          version.size)
+    with opened as source:
+        try:
+            write_stamped_pdf(source, text, secret, out)
+            return True
+        except MarkingError:
+            if not version.has_preview:
+                raise CryptoError("the PDF cannot be stamped") from None
+            return False
+
+
+def _write_rendition_copy(rt: Runtime, version: DocumentVersion, text: StampText, secret: bytes,
+                          out: BinaryIO) -> tuple[str, str]:
+    """Write the stamped copy of a version's rendition to ``out``: one image as a PNG, else a PDF of the
+    viewer's JPEG pages. Returns its media type and file extension."""
     dek = rt.keyring.unwrap_current(version.key_id, version.wrapped_dek, version_context(version))
 
     def stored(page: tuple[str, int]) -> bytes:
