@@ -276,6 +276,33 @@ def test_an_annotation_cannot_cover_the_stamp(stamp_text: StampText) -> None:
     assert trace(images_only_pdf([stamped]), SECRET).view_id == VIEW_ID  # type: ignore[union-attr]
 
 
+def test_a_filled_form_keeps_its_values_under_the_stamp(stamp_text: StampText) -> None:
+    """A form whose values the reader was to draw (/NeedAppearances, no appearance of its own): the
+    values are drawn into the copy, under the stamp, not dropped with the fields."""
+    with pikepdf.open(io.BytesIO(blank_pdf())) as pdf:
+        helv = pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1,
+                                                    BaseFont=pikepdf.Name.Helvetica))
+        field = pdf.make_indirect(pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Widget, FT=pikepdf.Name.Tx, T=pikepdf.String("buyer"),
+            V=pikepdf.String("Acme Holdings"), DA=pikepdf.String("/Helv 14 Tf 0 g"), F=4,
+            Rect=pikepdf.Array([72, 600, 400, 630]), P=pdf.pages[0].obj))
+        pdf.pages[0].obj.Annots = pikepdf.Array([field])
+        pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([field]), NeedAppearances=True,
+                                               DR=pikepdf.Dictionary(Font=pikepdf.Dictionary(Helv=helv)),
+                                               DA=pikepdf.String("/Helv 14 Tf 0 g"))
+        out = io.BytesIO()
+        pdf.save(out)
+    stamped = stamp_pdf(out.getvalue(), stamp_text, SECRET)
+    document = pypdfium2.PdfDocument(stamped)
+    try:
+        page = document[0]
+        text = page.get_textpage().get_text_range()
+    finally:
+        document.close()
+    assert "Acme Holdings" in text
+    assert b"/AcroForm" not in stamped and trace(stamped, SECRET).view_id == VIEW_ID  # type: ignore[union-attr]
+
+
 def test_a_page_too_narrow_for_its_height_is_refused_before_anything_is_drawn(stamp_text: StampText) -> None:
     with pikepdf.open(io.BytesIO(blank_pdf())) as pdf:
         pdf.pages[0].mediabox = pikepdf.Array([0, 0, 1, 14_400])  # a sliver: a page-sized mark of 22 GB

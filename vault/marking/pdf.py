@@ -12,9 +12,9 @@ A stamped copy carries its view id three ways, from the easiest to strip to the 
 The MAC makes the first two trustworthy: anyone can write ``/VaultViewId`` into a PDF to blame
 someone else, but without the marking secret they cannot write a matching MAC.
 
-The visible stamp (watermark and footer) is drawn as an image rather than as PDF text: it shows every
-script the page stamp can draw (reportlab cannot embed the CFF-outline CJK fonts), and it does not
-pollute the document's own text when copied or searched.
+The visible stamp (watermark and footer) is drawn as images rather than as PDF text: it shows every
+script the page stamp can draw without embedding a font for each (the CJK faces are CFF-outline
+collections), and it does not pollute the document's own text when copied or searched.
 """
 
 from __future__ import annotations
@@ -138,6 +138,10 @@ def _burn_in_annotations(pdf: pikepdf.Pdf) -> None:
     rest go, but links, which draw nothing, and the interactive form, whose fields were flattened."""
     if not any(Name.Annots in page.obj for page in pdf.pages):
         return
+    if Name.AcroForm in pdf.Root:
+        # A filled form may leave the drawing of its values to the reader (/NeedAppearances): draw them
+        # now, or they would go with the fields.
+        pdf.acroform.generate_appearances_if_needed()
     pdf.flatten_annotations("screen")
     for page in pdf.pages:
         annotations = page.obj.get(Name.Annots)
