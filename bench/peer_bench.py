@@ -298,7 +298,7 @@ def measure_vault(settings: Settings, outcome: Outcome) -> None:
     with vault_services() as (work, postgres, seaweed):
         env = vb.product_settings(work, postgres.url("bench"), seaweed)
         print("vault: seeding through the product's upload service ...", file=sys.stderr, flush=True)
-        by_size, spread, token, tokens = vb.seed(env, CLIENTS)
+        by_size, spread, token, tokens, _stamped = vb.seed(env, CLIENTS, with_stamped=False)
         upload_token, customer_id = uploader(env)
         pg_pid = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
         weed_pid = seaweed._process.pid if seaweed._process is not None else os.getpid()

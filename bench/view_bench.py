@@ -187,14 +187,14 @@ def product_settings(work: Path, database_url: str, seaweed: SeaweedServer) -> d
     }
 
 
-def seed(env: dict[str, str], clients: int, extra_sizes: tuple[int, ...] = ()
+def seed(env: dict[str, str], clients: int, extra_sizes: tuple[int, ...] = (), *, with_stamped: bool = True
          ) -> tuple[dict[int, Stored], list[Stored], str, list[str], dict[str, Stored]]:
     """Users, one customer, one document per size, one small document per concurrent client, and the two
     grade-2 PDFs of the stamped copies.
 
     Returns the latency documents by size, the throughput documents, the latency reader's token, one
     token per concurrent client, and the stamped copies' files ("pdf": the original; "page": the stored
-    image of page 1 of the text PDF, its ``document_id`` that PDF's).
+    image of page 1 of the text PDF, its ``document_id`` that PDF's; none without ``with_stamped``).
     """
     Keyring.create(env["VAULT_KEYRING"])
     settings = load_settings(environ=env)
@@ -221,7 +221,8 @@ def seed(env: dict[str, str], clients: int, extra_sizes: tuple[int, ...] = ()
         by_size = {size: upload(rt, compiler, owned[0], f"latency-{size}", size) for size in (*SIZES, *extra_sizes)}
         spread = [upload(rt, compiler, owned[n + 1], f"spread-{n:02d}", THROUGHPUT_SIZE) for n in range(clients)]
         stamped = {"pdf": upload_pdf(rt, compiler, owned[0], "stamped-pdf", photo_pdf()),
-                   "page": upload_pdf(rt, compiler, owned[0], "stamped-page", pdf_bytes(3), page=1)}
+                   "page": upload_pdf(rt, compiler, owned[0], "stamped-page", pdf_bytes(3), page=1)
+                   } if with_stamped else {}
     finally:
         rt.close()
     return by_size, spread, tokens[0], tokens[1:], stamped
