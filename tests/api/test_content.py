@@ -17,7 +17,7 @@ from tests.audit.test_fail_closed import _refuse_audit_inserts
 from tests.loans.helpers import FaultyStore, tamper, used, view_rows
 from vault.core.context import AccessContext
 from vault.models import Alert, AuditEvent, Document, QuotaExhaustion, QuotaUsage, ViewStatus, utcnow
-from vault.services import accounts, maintenance, view_alerts
+from vault.services import accounts, maintenance, view_alerts, views
 
 TRUSTED = {"REMOTE_ADDR": "10.1.2.3"}
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}
@@ -352,6 +352,11 @@ def test_a_pdf_to_stamp_is_read_whole_while_the_opening_commits_and_closed_when_
     assert_error(fetch(api, document_id, environ_base=TRUSTED), 403, "quota_exhausted")
     assert watched.opened_count(2) and watched.settled()
     assert len(opened_in) == 2 and all(name.startswith("vault-read-ahead") for name in opened_in)
+    # A PDF too large to hold in memory is read only once the opening has committed, by the request.
+    monkeypatch.setattr(views, "COPY_IN_MEMORY", 0)
+    set_quota(rt, document_id, 2)
+    assert fetch(api, document_id, environ_base=TRUSTED).status_code == 200
+    assert len(opened_in) == 3 and not opened_in[2].startswith("vault-read-ahead") and watched.settled()
 
 
 def test_bytes_read_ahead_go_nowhere_when_the_record_cannot_be_written(api, app, rt, customer_id, watched):

@@ -269,8 +269,10 @@ def open_content(
     known = opening_of(session, actor, document_id)
     document = known.document
     original = rt.settings.grade(document.grade).download_original
-    # The original's stream, or a PDF's whole bytes for its stamped copy, read while the opening commits.
-    pdf = known.version is not None and known.version.content_type == "application/pdf"
+    # The original's stream, or a PDF's whole bytes for its stamped copy, read while the opening commits;
+    # only a PDF that fits in memory, since a refused opening would read a large one to its end for nothing.
+    pdf = (known.version is not None and known.version.content_type == "application/pdf"
+           and known.version.size <= COPY_IN_MEMORY)
     read_ahead = "stream" if original else "whole" if pdf else None
     opened = open_view(rt, session, actor, document, reason=reason, place=place, download=True, ctx=ctx,
                        category=category, known=known, claimed=True, read_ahead=read_ahead)
