@@ -32,7 +32,7 @@ from pikepdf import Name
 from PIL import Image
 
 from vault.marking.errors import MarkingError
-from vault.marking.pdf_overlay import id_line_operators, overlay_form
+from vault.marking.pdf_overlay import id_line_operators, overlay_form, pdf_number
 from vault.marking.pdf_writer import StreamingPdf
 from vault.marking.stamp import StampText
 
@@ -74,12 +74,8 @@ def _displayed(page: pikepdf.Page) -> tuple[float, float, str]:
         raise MarkingError("the PDF has a page turned by other than a right angle")
     if rotation in (90, 270):
         width, height = height, width
-    matrix = " ".join(_number(value) for value in matrices[rotation])
+    matrix = " ".join(pdf_number(value) for value in matrices[rotation])
     return width, height, matrix
-
-
-def _number(value: float) -> str:
-    return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
 
 
 def _finish(pdf: pikepdf.Pdf, text: StampText, secret: bytes, out: BinaryIO) -> None:
@@ -96,18 +92,6 @@ def stamp_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes) -> bytes
     out = io.BytesIO()
     write_stamped_pdf(source, text, secret, out)
     return out.getvalue()
-
-
-def _inherited(page: pikepdf.Page, key: Name) -> pikepdf.Object | None:
-    """A page attribute the page may inherit from the page tree (/Resources here)."""
-    node: pikepdf.Object | None = page.obj
-    for _ in range(64):  # a page tree deeper than this is a loop, not a document
-        if not isinstance(node, pikepdf.Dictionary):
-            return None
-        if key in node:
-            return node[key]
-        node = node.get(Name.Parent)
-    return None
 
 
 def _content_form(pdf: pikepdf.Pdf, page: pikepdf.Page) -> pikepdf.Stream:
@@ -127,8 +111,8 @@ def _content_form(pdf: pikepdf.Pdf, page: pikepdf.Page) -> pikepdf.Stream:
                    decode_parms=contents.get(Name.DecodeParms), type_check=False)
     form[Name.Type], form[Name.Subtype] = Name.XObject, Name.Form
     form[Name.BBox] = page.mediabox
-    resources = _inherited(page, Name.Resources)
-    form[Name.Resources] = resources if isinstance(resources, pikepdf.Dictionary) else pikepdf.Dictionary()
+    resources = page.get_resources()  # its own, or the page tree's it inherits
+    form[Name.Resources] = resources if resources is not None else pikepdf.Dictionary()
     return pdf.make_indirect(form)
 
 
@@ -223,7 +207,7 @@ def write_stamped_pages_pdf(pages: Iterable[bytes], text: StampText, secret: byt
             raise MarkingError("a page is not a readable image") from exc
         if fmt != "JPEG" or mode not in _COLOUR_SPACES:
             raise MarkingError(f"a page is a {fmt} {mode} image, not a greyscale or RGB JPEG")
-        width_pt, height_pt = _number(width * 72 / IMAGE_DPI), _number(height * 72 / IMAGE_DPI)
+        width_pt, height_pt = pdf_number(width * 72 / IMAGE_DPI), pdf_number(height * 72 / IMAGE_DPI)
         image_ref = writer.add_stream(f"/Type /XObject /Subtype /Image /Width {width} /Height {height} "
                                       f"/ColorSpace {_COLOUR_SPACES[mode]} /BitsPerComponent 8 /Filter /DCTDecode",
                                       jpeg)

@@ -45,8 +45,13 @@ MAX_HEIGHT = 20 * forensic.NOMINAL_WIDTH
 _MASK_LEVEL = 1  # deflate level of per-view alphas: mostly zeros, level 1 is several times faster than 6
 
 
-def _number(value: float) -> str:
+def pdf_number(value: float) -> str:
+    """A number in a content stream or a dictionary: a thousandth of a point is far below a pixel."""
     return f"{value:.3f}"
+
+
+def _numbers(*values: float) -> str:
+    return " ".join(pdf_number(value) for value in values)
 
 
 @functools.lru_cache(maxsize=16)
@@ -92,16 +97,23 @@ def _stream(pdf: pikepdf.Pdf, deflated: bytes, **entries: object) -> pikepdf.Str
     return pdf.make_indirect(stream)
 
 
-def _alpha_image(pdf: pikepdf.Pdf, colour: int | tuple[int, int, int], alpha: np.ndarray) -> pikepdf.Stream:
-    """An image of one ``colour`` (a grey level or RGB) seen through ``alpha`` (an ``L`` array)."""
-    height, width = alpha.shape
-    smask = _stream(pdf, zlib.compress(np.ascontiguousarray(alpha).tobytes(), _MASK_LEVEL), Type=Name.XObject,
-                    Subtype=Name.Image, Width=width, Height=height, BitsPerComponent=8, ColorSpace=Name.DeviceGray)
+def _alpha_image(pdf: pikepdf.Pdf, colour: int | tuple[int, int, int], size: tuple[int, int],
+                 alpha: bytes) -> pikepdf.Stream:
+    """An image of one ``colour`` (a grey level or RGB) seen through ``alpha``: the deflated pixels of an
+    ``L`` image of ``size`` (width, height)."""
+    width, height = size
+    smask = _stream(pdf, alpha, Type=Name.XObject, Subtype=Name.Image, Width=width, Height=height,
+                    BitsPerComponent=8, ColorSpace=Name.DeviceGray)
     levels = bytes([colour]) if isinstance(colour, int) else bytes(colour)
     base = Name.DeviceGray if isinstance(colour, int) else Name.DeviceRGB
     return _stream(pdf, _zero_bits(width, height), Type=Name.XObject, Subtype=Name.Image, Width=width,
                    Height=height, BitsPerComponent=1, ColorSpace=pikepdf.Array([Name.Indexed, base, 0,
                    pikepdf.String(levels)]), SMask=smask)
+
+
+def _alpha_of(mask: np.ndarray) -> bytes:
+    """An ``L`` array's pixels, deflated at the fast level."""
+    return zlib.compress(np.ascontiguousarray(mask).tobytes(), _MASK_LEVEL)
 
 
 def _pdf_string(text: str) -> str:
@@ -115,18 +127,17 @@ def id_line_operators(line: str) -> str:
     return f"BT /F1 4 Tf 3 Tr 1 0 0 1 4 4 Tm {_pdf_string(line)} Tj ET"
 
 
-def helvetica(pdf: pikepdf.Pdf) -> pikepdf.Object:
+def _helvetica(pdf: pikepdf.Pdf) -> pikepdf.Object:
     return pdf.make_indirect(Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica,
                                         Encoding=Name.WinAnsiEncoding))
 
 
 class _Placer:
-    """Content operators that draw images at whole pixels of the overlay's pixel grid (origin top left)."""
+    """Content operators that place images by the pixels of the overlay's grid (origin top left), where
+    they sit on a stamped page image."""
 
     def __init__(self, width_pt: float, height_pt: float) -> None:
-        # Square pixels from the top: a render NOMINAL_WIDTH across maps row r of the grid to its own row r
-        # all the way down. Stretched to fit the height exactly, rows would drift by a fraction of a pixel
-        # and the renderer would blend neighbours, blurring the mark and the footer's text.
+        # Square pixels from the top, as a render NOMINAL_WIDTH across has them.
         self.scale = width_pt / forensic.NOMINAL_WIDTH
         self.height_pt = height_pt
         self.operators: list[str] = []
@@ -134,8 +145,7 @@ class _Placer:
     def draw(self, name: str, left: float, top: float, width: float, height: float) -> None:
         """Image ``name`` over the pixels from (left, top), ``width`` x ``height`` of them."""
         x, y = left * self.scale, self.height_pt - (top + height) * self.scale
-        self.operators.append(f"q {_number(width * self.scale)} 0 0 {_number(height * self.scale)} "
-                              f"{_number(x)} {_number(y)} cm /{name} Do Q")
+        self.operators.append(f"q {_numbers(width * self.scale, 0, 0, height * self.scale, x, y)} cm /{name} Do Q")
 
     def draw_turned(self, name: str, centre: tuple[float, float], size: tuple[int, int], degrees: float) -> None:
         """Image ``name`` of ``size`` pixels, turned counter-clockwise by ``degrees`` about its centre,
@@ -143,15 +153,15 @@ class _Placer:
         x, y = centre[0] * self.scale, self.height_pt - centre[1] * self.scale
         cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
         width, height = size[0] * self.scale, size[1] * self.scale
-        self.operators.append(f"q 1 0 0 1 {_number(x)} {_number(y)} cm {_number(cos)} {_number(sin)} "
-                              f"{_number(-sin)} {_number(cos)} 0 0 cm {_number(width)} 0 0 {_number(height)} "
-                              f"{_number(-width / 2)} {_number(-height / 2)} cm /{name} Do Q")
+        at, turn = _numbers(1, 0, 0, 1, x, y), _numbers(cos, sin, -sin, cos, 0, 0)
+        self.operators.append(f"q {at} cm {turn} cm {_numbers(width, 0, 0, height, -width / 2, -height / 2)} cm "
+                              f"/{name} Do Q")
 
     def fill(self, state: str, grey: int, top: int, height: int) -> None:
         """The full-width band of pixel rows from ``top``, in ``grey``, with graphics state ``state``."""
         y = self.height_pt - (top + height) * self.scale
-        self.operators.append(f"q /{state} gs {_number(grey / 255)} g 0 {_number(y)} "
-                              f"{_number(forensic.NOMINAL_WIDTH * self.scale)} {_number(height * self.scale)} re f Q")
+        self.operators.append(f"q /{state} gs {pdf_number(grey / 255)} g "
+                              f"{_numbers(0, y, forensic.NOMINAL_WIDTH * self.scale, height * self.scale)} re f Q")
 
 
 def overlay_form(pdf: pikepdf.Pdf, text: StampText, secret: bytes, id_line: str, width_pt: float,
@@ -169,13 +179,10 @@ def overlay_form(pdf: pikepdf.Pdf, text: StampText, secret: bytes, id_line: str,
     # darkening doubles there, a faint grid over the page.
     tile = np.asarray(forensic.tile_alpha_overlay(secret, text.view_id))
     band = np.tile(tile, (1, -(-width // tile.shape[1])))[:, :width]
-    alpha = _stream(pdf, _deflate_repeated(np.ascontiguousarray(band).tobytes(), width * height),
-                    Type=Name.XObject, Subtype=Name.Image, Width=width, Height=height, BitsPerComponent=8,
-                    ColorSpace=Name.DeviceGray)
-    mark = _stream(pdf, _zero_bits(width, height), Type=Name.XObject, Subtype=Name.Image, Width=width,
-                   Height=height, BitsPerComponent=1, ColorSpace=Name.DeviceGray, SMask=alpha)
+    mark = _alpha_image(pdf, 0, (width, height),
+                        _deflate_repeated(np.ascontiguousarray(band).tobytes(), width * height))
     # Stretched over the whole page: a render NOMINAL_WIDTH across has the image's pixels as its own.
-    placer.operators.append(f"q {_number(width_pt)} 0 0 {_number(height_pt)} 0 0 cm /Mk Do Q")
+    placer.operators.append(f"q {_numbers(width_pt, 0, 0, height_pt, 0, 0)} cm /Mk Do Q")
     # The watermark's upright block, turned here rather than in pixels, centred where the page image's
     # turned block is centred. No render keeps its pixels as drawn anyway (a turned image is resampled).
     block = np.asarray(watermark_text(text.watermark_lines(), width))
@@ -183,7 +190,8 @@ def overlay_form(pdf: pikepdf.Pdf, text: StampText, secret: bytes, id_line: str,
     for left, top in watermark_places((width, height), (turned[1], turned[0])):
         placer.draw_turned("Wm", (left + turned[0] / 2, top + turned[1] / 2), (block.shape[1], block.shape[0]),
                            WATERMARK_ANGLE)
-    images = {"Mk": mark, "Wm": _alpha_image(pdf, WATERMARK_COLOUR, block)}
+    images = {"Mk": mark, "Wm": _alpha_image(pdf, WATERMARK_COLOUR, (block.shape[1], block.shape[0]),
+                                             _alpha_of(block))}
     strip = footer_height(width)
     if strip < height:
         # The footer as on a stamped page image: a band of white at FOOTER_ALPHA, then its line opaque,
@@ -191,11 +199,11 @@ def overlay_form(pdf: pikepdf.Pdf, text: StampText, secret: bytes, id_line: str,
         top = height - strip
         placer.fill("Fa", 255, top, strip)
         line, (shown_width, shown_height) = footer_text(text.footer_line(), width)
-        images["Ft"] = _alpha_image(pdf, luma(FOOTER_TEXT), np.asarray(line))
+        images["Ft"] = _alpha_image(pdf, luma(FOOTER_TEXT), line.size, _alpha_of(np.asarray(line)))
         placer.draw("Ft", (width - shown_width) // 2, top + (strip - shown_height) // 2, shown_width, shown_height)
     content = "\n".join([*placer.operators, id_line_operators(id_line)]).encode("latin-1")
     resources = Dictionary(XObject=Dictionary({"/" + key: value for key, value in images.items()}),
-                           Font=Dictionary(F1=helvetica(pdf)),
+                           Font=Dictionary(F1=_helvetica(pdf)),
                            ExtGState=Dictionary(Fa=Dictionary(Type=Name.ExtGState, ca=FOOTER_ALPHA / 255)))
     return _stream(pdf, zlib.compress(content, 6), Type=Name.XObject, Subtype=Name.Form,
                    BBox=pikepdf.Array([0, 0, width_pt, height_pt]), Resources=resources)
