@@ -16,8 +16,9 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from tests.marking.conftest import SECRET, VIEW_ID
-from tests.marking.pages import render
+from tests.marking.pages import render, several_streams
 from vault.marking import MarkingError, StampText, decode, stamp_pdf, trace, write_stamped_pages_pdf
+from vault.marking import pdf as pdf_module
 from vault.marking.pdf import META_ID, META_MAC, view_mac
 from vault.rendering.page import encode_page
 from vault.services.viewer import render_stamped
@@ -310,6 +311,47 @@ def test_a_page_too_narrow_for_its_height_is_refused_before_anything_is_drawn(st
         pdf.save(out)
     with pytest.raises(MarkingError, match="too narrow"):
         stamp_pdf(out.getvalue(), stamp_text, SECRET)
+
+
+def test_content_in_several_streams_is_joined_as_a_reader_joins_it(stamp_text: StampText) -> None:
+    """The division between content streams may fall between an operator's operands and the operator:
+    the copy still draws what the original draws."""
+    copy = stamp_pdf(several_streams(b"0 0 0 rg 72 600 300", b"100 re f"), stamp_text, SECRET)
+    page = np.asarray(render(copy)[0].convert("L"))
+    box = page[1754 - round(700 * 1240 / 595.28) + 20 : 1754 - round(600 * 1240 / 595.28) - 20, 170:750]
+    assert (box < 80).mean() > 0.95, "the rectangle split over two streams is not drawn"
+    assert trace(copy, SECRET).view_id == VIEW_ID  # type: ignore[union-attr]
+
+
+def test_content_that_unpacks_large_stays_packed_in_the_copy(stamp_text: StampText) -> None:
+    """Two small deflated streams that unpack to 24 MiB (a few kilobytes of deflate can unpack to
+    gigabytes): joining them must not write the copy, or hold it, unpacked."""
+    drawing = b"0 0 m\n" * (2 << 20)
+    original = several_streams(drawing, drawing)
+    copy = stamp_pdf(original, stamp_text, SECRET)
+    assert len(copy) < len(original) + (1 << 20)
+    with pikepdf.open(io.BytesIO(copy)) as pdf:
+        form = pdf.pages[0].Resources.XObject.P
+        assert form.Filter == pikepdf.Name.FlateDecode and len(form.read_bytes()) == 2 * len(drawing) + 1
+
+
+def test_content_that_unpacks_beyond_the_limit_is_refused(stamp_text: StampText,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pdf_module, "MAX_JOINED_PAGE", 1 << 20)
+    with pytest.raises(MarkingError, match="too large"):
+        stamp_pdf(several_streams(b"0 0 m\n" * 100_000, b"0 0 m\n" * 100_000), stamp_text, SECRET)
+    monkeypatch.setattr(pdf_module, "MAX_JOINED_PAGE", 32 << 20)
+    monkeypatch.setattr(pdf_module, "MAX_JOINED", 1 << 20)
+    with pytest.raises(MarkingError, match="too large"):
+        stamp_pdf(several_streams(b"0 0 m\n" * 100_000, b"0 0 m\n" * 100_000), stamp_text, SECRET)
+
+
+def test_content_packed_otherwise_is_refused_not_unpacked_whole(stamp_text: StampText) -> None:
+    """Streams packed by other filters (hex here; LZW could unpack a thousandfold) are not unpacked whole
+    in memory: the copy is refused, and the viewer's stamped pages leave instead (tests/viewer)."""
+    with pytest.raises(MarkingError, match="cannot unpack"):
+        stamp_pdf(several_streams(b"0 0 m", b"10 10 l S", filters=pikepdf.Name.ASCIIHexDecode), stamp_text,
+                  SECRET)
 
 
 def test_the_mark_draws_no_grid(stamp_text: StampText) -> None:

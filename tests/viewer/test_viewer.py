@@ -16,9 +16,11 @@ from PIL import Image
 from pypdf import PdfReader
 
 from tests.loans.helpers import page_url, set_rows, used, view_rows
+from tests.marking.pages import several_streams
 from tests.rendering.inputs import pdf_bytes
 from tests.viewer.conftest import INSIDE, active_loan
 from vault.marking import MarkingError, decode, trace
+from vault.marking import pdf as pdf_module
 from vault.models import DocumentVersion, DocumentView, ViewStatus, utcnow
 from vault.services import maintenance, viewer, views
 from vault.services.documents import version_context
@@ -244,6 +246,23 @@ def test_a_pdf_that_cannot_be_stamped_leaves_as_its_stamped_pages(world, rt, mon
     [view] = view_rows(rt)
     assert trace(body, marking_secret(rt.settings)).view_id == view.id
     assert len(PdfReader(io.BytesIO(body)).pages) == 2
+
+
+def test_a_pdf_whose_content_unpacks_too_large_leaves_as_its_stamped_pages(world, rt, monkeypatch):
+    """Content streams that unpack beyond the limit are not unpacked further: the copy is the PDF of the
+    pages drawn at upload, stamped and traceable (its page an image, not the original's content)."""
+    monkeypatch.setattr(pdf_module, "MAX_JOINED_PAGE", 4096)
+    drawing = b"0 0 1 rg 72 600 300 100 re f\n" * 100  # 2,900 bytes a stream
+    doc = world.document(1, name="map.pdf", content=several_streams(drawing, drawing),
+                         content_type="application/pdf")
+    ann = world.browser("ann")
+    response = ann.get(ann.download_link(doc))
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    body = response.get_data()
+    [view] = view_rows(rt)
+    assert trace(body, marking_secret(rt.settings)).view_id == view.id
+    [page] = PdfReader(io.BytesIO(body)).pages
+    assert [x["/Subtype"] for x in page["/Resources"]["/XObject"].values()] == ["/Image"]
 
 
 def test_a_tiny_image_is_shown_on_paper_large_enough_for_the_stamp_and_the_mark(world, rt):

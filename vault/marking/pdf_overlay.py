@@ -42,7 +42,9 @@ from vault.marking.stamp import (
 
 MAX_HEIGHT = 20 * forensic.NOMINAL_WIDTH
 """The tallest overlay drawn, in pixels of the NOMINAL_WIDTH grid (a page 20 times as tall as wide)."""
-_MASK_LEVEL = 1  # deflate level of per-view alphas: mostly zeros, level 1 is several times faster than 6
+FAST_LEVEL = 1
+"""Deflate level of what a copy packs per view (alphas, mostly zeros; joined page content): several times
+faster than level 6, on the request's path."""
 
 
 def pdf_number(value: float) -> str:
@@ -66,10 +68,10 @@ def _deflate_repeated(band: bytes, size: int) -> bytes:
     full flush, which leaves nothing referring back to earlier bytes: every whole repeat is the two runs
     joined as they are, the tail is the first run alone, and an empty final block closes the stream."""
     repeats, rest = divmod(size, len(band))
-    compressor = zlib.compressobj(_MASK_LEVEL, zlib.DEFLATED, -15)
+    compressor = zlib.compressobj(FAST_LEVEL, zlib.DEFLATED, -15)
     head = compressor.compress(band[:rest]) + compressor.flush(zlib.Z_FULL_FLUSH)
     remainder = compressor.compress(band[rest:]) + compressor.flush(zlib.Z_FULL_FLUSH)
-    final = zlib.compressobj(_MASK_LEVEL, zlib.DEFLATED, -15).flush()  # an empty block marked final
+    final = zlib.compressobj(FAST_LEVEL, zlib.DEFLATED, -15).flush()  # an empty block marked final
     once = zlib.adler32(band)
     checksum = 1
     for _ in range(repeats):
@@ -113,7 +115,7 @@ def _alpha_image(pdf: pikepdf.Pdf, colour: int | tuple[int, int, int], size: tup
 
 def _alpha_of(mask: np.ndarray) -> bytes:
     """An ``L`` array's pixels, deflated at the fast level."""
-    return zlib.compress(np.ascontiguousarray(mask).tobytes(), _MASK_LEVEL)
+    return zlib.compress(np.ascontiguousarray(mask).tobytes(), FAST_LEVEL)
 
 
 def _pdf_string(text: str) -> str:
