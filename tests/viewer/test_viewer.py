@@ -239,13 +239,18 @@ def test_a_pdf_that_cannot_be_stamped_leaves_as_its_stamped_pages(world, rt, mon
 
     monkeypatch.setattr(views, "write_stamped_pdf", refuse)
     doc = world.document(1, name="plan.pdf", content=pdf_bytes(2), content_type="application/pdf")
+    assert len(traced_pdf_download(world, rt, doc).pages) == 2
+
+
+def traced_pdf_download(world, rt, doc) -> PdfReader:
+    """Ann's stamped download of ``doc``: a PDF that traces back to her one view."""
     ann = world.browser("ann")
     response = ann.get(ann.download_link(doc))
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     body = response.get_data()
     [view] = view_rows(rt)
     assert trace(body, marking_secret(rt.settings)).view_id == view.id
-    assert len(PdfReader(io.BytesIO(body)).pages) == 2
+    return PdfReader(io.BytesIO(body))
 
 
 def test_a_pdf_whose_content_unpacks_too_large_leaves_as_its_stamped_pages(world, rt, monkeypatch):
@@ -255,13 +260,7 @@ def test_a_pdf_whose_content_unpacks_too_large_leaves_as_its_stamped_pages(world
     drawing = b"0 0 1 rg 72 600 300 100 re f\n" * 100  # 2,900 bytes a stream
     doc = world.document(1, name="map.pdf", content=several_streams(drawing, drawing),
                          content_type="application/pdf")
-    ann = world.browser("ann")
-    response = ann.get(ann.download_link(doc))
-    assert response.status_code == 200 and response.mimetype == "application/pdf"
-    body = response.get_data()
-    [view] = view_rows(rt)
-    assert trace(body, marking_secret(rt.settings)).view_id == view.id
-    [page] = PdfReader(io.BytesIO(body)).pages
+    [page] = traced_pdf_download(world, rt, doc).pages
     assert [x["/Subtype"] for x in page["/Resources"]["/XObject"].values()] == ["/Image"]
 
 
