@@ -341,7 +341,31 @@ def test_content_that_unpacks_beyond_the_limit_is_refused(stamp_text: StampText,
     with pytest.raises(MarkingError, match="too large"):
         stamp_pdf(several_streams(b"0 0 m\n" * 100_000, b"0 0 m\n" * 100_000), stamp_text, SECRET)
     monkeypatch.setattr(pdf_module, "MAX_JOINED_PAGE", 32 << 20)
-    monkeypatch.setattr(pdf_module, "MAX_JOINED", 1 << 20)
+    monkeypatch.setattr(pdf_module, "MAX_CONTENT", 1 << 20)
+    with pytest.raises(MarkingError, match="too large"):
+        stamp_pdf(several_streams(b"0 0 m\n" * 100_000, b"0 0 m\n" * 100_000), stamp_text, SECRET)
+
+
+def test_content_shared_by_many_pages_is_written_once(stamp_text: StampText, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One content stream of 256 KiB drawn by 40 pages (a 300 KB file): moved into one form, not into one
+    copy per page (10 MB here; a few thousand pages made gigabytes)."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595.28, 841.89))
+    content = pdf.make_stream(b"% filler\n" * (256 * 1024 // 9) + b"0 0 0 rg 72 600 300 100 re f\n")
+    pdf.pages[0].obj.Contents = content
+    for _ in range(39):
+        pdf.pages.append(pdf.pages[0])
+        pdf.pages[-1].obj.Contents = content
+    out = io.BytesIO()
+    pdf.save(out, compress_streams=False)
+    original = out.getvalue()
+    copy = stamp_pdf(original, stamp_text, SECRET)
+    assert len(copy) < len(original) + (1 << 20)
+    with pikepdf.open(io.BytesIO(copy)) as stamped:
+        forms = {page.Resources.XObject.P.objgen for page in stamped.pages}
+    assert len(forms) == 1
+    # Distinct contents each count against the copy's limit.
+    monkeypatch.setattr(pdf_module, "MAX_CONTENT", 1 << 20)
     with pytest.raises(MarkingError, match="too large"):
         stamp_pdf(several_streams(b"0 0 m\n" * 100_000, b"0 0 m\n" * 100_000), stamp_text, SECRET)
 

@@ -46,8 +46,9 @@ IMAGE_DPI = 150
 """Resolution at which page images become PDF pages: 1240 pixels across is A4 width."""
 MAX_JOINED_PAGE = 32 << 20
 """Bytes a page drawn by several content streams may unpack to when they are joined (`_joined_content`)."""
-MAX_JOINED = 128 << 20
-"""The same, for all such pages of one copy together."""
+MAX_CONTENT = 128 << 20
+"""Bytes of page content one copy writes anew into its pages' forms (`_PageForms`): joined streams as they
+unpack, single streams as they are stored."""
 _PIECE = 1 << 20
 
 
@@ -100,43 +101,86 @@ def stamp_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes) -> bytes
     return out.getvalue()
 
 
-class _Budget:
-    """What is left of MAX_JOINED for the rest of a copy."""
+class _PageForms:
+    """The forms of a copy's pages' own content (see `_form`), one per distinct content.
 
-    def __init__(self) -> None:
-        self.left = MAX_JOINED
+    Pages may share one content stream (a template, blank pages): a file of 1 MB whose 200 pages all draw
+    one 1 MB stream made a copy of 210 MB, one copy of the stream per page. Pages with the same content,
+    resources and media box now share one form. A content stream becomes its form where it is, its bytes
+    untouched (read by no one, written by qpdf as they are stored); a copy is made only for a stream drawn
+    with other resources or on another box as well, and what copies and joined streams hold is counted
+    against MAX_CONTENT.
+    """
+
+    def __init__(self, pdf: pikepdf.Pdf) -> None:
+        self.pdf = pdf
+        self.left = MAX_CONTENT
+        self._made: dict[tuple[object, ...], pikepdf.Stream] = {}
+        self._moved: set[tuple[int, int]] = set()
+
+    def of(self, page: pikepdf.Page) -> pikepdf.Stream:
+        contents, resources = page.obj.get(Name.Contents), page.get_resources()
+        key = (_identity(contents), _identity(resources), tuple(float(value) for value in page.mediabox))
+        form = self._made.get(key)
+        if form is None:
+            form = self._made[key] = self._form(contents, resources, page.mediabox)
+        return form
+
+    def spend(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise MarkingError("the pages' content is too large to stamp")
+
+    def _form(self, contents: pikepdf.Object | None, resources: pikepdf.Object | None,
+              box: pikepdf.Array) -> pikepdf.Stream:
+        """A page's own content as a form XObject, with the page's resources.
+
+        Drawn through a form, the content runs in a graphics state of its own that it cannot unbalance (a
+        stray Q cannot pop past the form, a cm cannot reach what is drawn after it) and a stream of its own
+        (an unterminated string cannot swallow the stamp's operators). Several content streams are joined
+        first, as a reader joins them (`_joined_content`)."""
+        if isinstance(contents, pikepdf.Stream) and contents.objgen not in self._moved:
+            self._moved.add(contents.objgen)
+            form = contents
+            # What a reader ignores on a page's content but applies to a form (/Matrix, /Group, /OC ...) goes.
+            for key in set(form.keys()) - _STREAM_KEYS:
+                del form[key]
+        else:
+            form = self.pdf.make_indirect(pikepdf.Stream(self.pdf, b""))
+            if isinstance(contents, pikepdf.Array):
+                form.write(_joined_content(contents, self), filter=Name.FlateDecode, type_check=False)
+            elif isinstance(contents, pikepdf.Stream):
+                raw = contents.read_raw_bytes()
+                self.spend(len(raw))
+                form.write(raw, filter=contents.get(Name.Filter), decode_parms=contents.get(Name.DecodeParms),
+                           type_check=False)
+        form[Name.Type], form[Name.Subtype] = Name.XObject, Name.Form
+        form[Name.BBox] = box
+        form[Name.Resources] = resources if resources is not None else pikepdf.Dictionary()
+        return form
 
 
-def _content_form(pdf: pikepdf.Pdf, page: pikepdf.Page, budget: _Budget) -> pikepdf.Stream:
-    """The page's own content as a form XObject, with the page's resources.
-
-    Drawn through a form, the content runs in a graphics state of its own that it cannot unbalance (a
-    stray Q cannot pop past the form, a cm cannot reach what is drawn after it) and a stream of its own
-    (an unterminated string cannot swallow the stamp's operators). Several content streams are joined
-    first, as a reader joins them (`_joined_content`); a single one is copied as it is stored, not
-    decoded."""
-    contents = page.obj.get(Name.Contents)
-    form = pikepdf.Stream(pdf, b"")
-    if isinstance(contents, pikepdf.Array):
-        form.write(_joined_content(contents, budget), filter=Name.FlateDecode, type_check=False)
-    elif isinstance(contents, pikepdf.Stream):
-        form.write(contents.read_raw_bytes(), filter=contents.get(Name.Filter),
-                   decode_parms=contents.get(Name.DecodeParms), type_check=False)
-    form[Name.Type], form[Name.Subtype] = Name.XObject, Name.Form
-    form[Name.BBox] = page.mediabox
-    resources = page.get_resources()  # its own, or the page tree's it inherits
-    form[Name.Resources] = resources if resources is not None else pikepdf.Dictionary()
-    return pdf.make_indirect(form)
+_STREAM_KEYS = {"/Length", "/Filter", "/DecodeParms", "/DL"}
 
 
-def _joined_content(streams: pikepdf.Array, budget: _Budget) -> bytes:
+def _identity(value: object) -> object:
+    """What tells one PDF object from another: its object number, or its text when it is direct."""
+    if isinstance(value, pikepdf.Array) and not value.is_indirect:
+        return tuple(_identity(item) for item in value)
+    if isinstance(value, pikepdf.Object):
+        return value.objgen if value.is_indirect else value.unparse()
+    return value
+
+
+def _joined_content(streams: pikepdf.Array, forms: _PageForms) -> bytes:
     """A page's content streams joined as a reader joins them (a line feed between two), deflated.
 
     qpdf's own join hands the joined content to the writer unpacked: a page of two deflated streams of a
     few hundred kilobytes that unpack to 200 MB made a copy of 210 MB and took 500 MiB of memory on the
     way. Here each stream is unpacked a piece at a time and packed again as it goes, so memory holds packed
-    bytes, and the copy weighs about what the original does. A page may unpack to MAX_JOINED_PAGE, a copy's
-    pages together to MAX_JOINED: beyond, the copy is refused (the viewer's stamped pages leave instead).
+    bytes, and the copy weighs about what the original does. A page may unpack to MAX_JOINED_PAGE, and
+    counts against the copy's MAX_CONTENT: beyond, the copy is refused (the viewer's stamped pages leave
+    instead).
 
     Raises:
         MarkingError: the content unpacks beyond a limit, or is packed otherwise than by deflate.
@@ -148,9 +192,9 @@ def _joined_content(streams: pikepdf.Array, budget: _Budget) -> bytes:
               for piece in (b"\n" if index else b"", *_unpacked(stream)))
     for piece in pieces:
         size += len(piece)
-        budget.left -= len(piece)
-        if size > MAX_JOINED_PAGE or budget.left < 0:
+        if size > MAX_JOINED_PAGE:
             raise MarkingError("a page's content is too large to stamp")
+        forms.spend(len(piece))
         packed.append(packer.compress(piece))
     packed.append(packer.flush())
     return b"".join(packed)
@@ -218,7 +262,7 @@ def write_stamped_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes, 
     """Write to ``out`` a copy of the PDF ``source`` with the stamp, the mark and the view id of ``text``
     on every page.
 
-    Each page becomes two forms drawn one after the other: its own content (see `_content_form`), then
+    Each page becomes two forms drawn one after the other: its own content (see `_PageForms`), then
     the stamp's, placed to stand upright over the page as its reader sees it (its crop box, its /Rotate).
     Annotations are burned in under the stamp (`_burn_in_annotations`).
 
@@ -234,14 +278,14 @@ def write_stamped_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes, 
                 raise MarkingError("the PDF has no pages")
             _burn_in_annotations(pdf)
             forms: dict[tuple[float, float], pikepdf.Object] = {}
-            budget = _Budget()
+            own_forms = _PageForms(pdf)
             line = _id_line(secret, text.view_id)
             for page in pdf.pages:
                 width, height, matrix = _displayed(page)
                 size = (round(width, 2), round(height, 2))
                 if size not in forms:
                     forms[size] = overlay_form(pdf, text, secret, line, *size)
-                own = _content_form(pdf, page, budget)
+                own = own_forms.of(page)
                 page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(P=own, S=forms[size]))
                 page.obj.Contents = pdf.make_stream(f"q /P Do Q q {matrix} cm /S Do Q\n".encode("ascii"))
             _finish(pdf, text, secret, out)
