@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import tracemalloc
 from collections.abc import Iterator
 
 import numpy as np
@@ -333,6 +334,20 @@ def test_content_that_unpacks_large_stays_packed_in_the_copy(stamp_text: StampTe
     with pikepdf.open(io.BytesIO(copy)) as pdf:
         form = pdf.pages[0].Resources.XObject.P
         assert form.Filter == pikepdf.Name.FlateDecode and len(form.read_bytes()) == 2 * len(drawing) + 1
+
+
+def test_content_is_unpacked_a_piece_at_a_time(stamp_text: StampText) -> None:
+    """Two streams of 20 MiB each, over the page's limit: what is held at once stays near one piece."""
+    drawing = b"0 0 m\n" * ((20 << 20) // 6)
+    original = several_streams(drawing, drawing)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MarkingError, match="too large"):
+            stamp_pdf(original, stamp_text, SECRET)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak / 2**20:.1f} MiB held at once"
 
 
 def test_content_that_unpacks_beyond_the_limit_is_refused(stamp_text: StampText,

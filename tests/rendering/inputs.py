@@ -6,7 +6,9 @@ import io
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 
+import pikepdf
 from docx import Document
 from openpyxl import Workbook
 from PIL import Image
@@ -119,3 +121,34 @@ def odt_bytes(linked_image: str | None = None) -> bytes:
         archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
         archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+def one_page_pdf(build: Callable[[pikepdf.Pdf, pikepdf.Page], None]) -> bytes:
+    """A one-page A4 PDF whose page ``build(pdf, page)`` fills in, saved with its streams as packed."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595.28, 841.89))
+    build(pdf, pdf.pages[0])
+    out = io.BytesIO()
+    pdf.save(out, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
+    return out.getvalue()
+
+
+def deflated_stream(pdf: pikepdf.Pdf, data: bytes, **entries: object) -> pikepdf.Stream:
+    """An indirect stream of ``data`` deflated, with the dictionary ``entries``."""
+    stream = pikepdf.Stream(pdf, b"")
+    stream.write(zlib.compress(data, 9), filter=pikepdf.Name.FlateDecode)
+    for key, value in entries.items():
+        stream[pikepdf.Name("/" + key)] = value
+    return pdf.make_indirect(stream)
+
+
+def image_bomb_pdf() -> bytes:
+    """A one-page PDF drawing an image declared 40,000 × 40,000 RGB pixels (4.8 GB) in 1,000 bytes."""
+
+    def build(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+        image = deflated_stream(pdf, bytes(1000), Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Image,
+                                Width=40_000, Height=40_000, ColorSpace=pikepdf.Name.DeviceRGB, BitsPerComponent=8)
+        page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im1=image))
+        page.obj.Contents = pdf.make_stream(b"q 500 0 0 500 0 0 cm /Im1 Do Q")
+
+    return one_page_pdf(build)

@@ -6,12 +6,15 @@ import io
 import threading
 from pathlib import Path
 
+import pikepdf
 import pytest
 from PIL import Image, ImageChops
 from pypdf import PdfReader, PdfWriter
 
-from tests.rendering.inputs import pdf_bytes
+from tests.marking.pages import several_streams
+from tests.rendering.inputs import deflated_stream, image_bomb_pdf, one_page_pdf, pdf_bytes
 from vault.rendering import (
+    DrawingTooLarge,
     EncryptedDocument,
     ImageTooLarge,
     Limits,
@@ -137,3 +140,58 @@ def test_memory_stays_flat_over_a_300_page_pdf(tmp_path: Path) -> None:
             peak = max(peak, _rss_bytes())
     # One page is 6.5 MB as RGB; 300 pages held at once would be 2 GB. Allow a few pages of slack.
     assert peak - after_warm_up < 40 * 1024 * 1024
+
+
+DRAWING = b"0 0 m\n" * (1 << 20)  # 6 MiB of drawing that deflates to about 6 KB
+
+
+def _form_bomb(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+    form = deflated_stream(pdf, DRAWING, Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Form,
+                     BBox=pikepdf.Array([0, 0, 100, 100]))
+    page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(X1=form))
+    page.obj.Contents = pdf.make_stream(b"/X1 Do")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: several_streams(DRAWING, DRAWING),  # the page's own content streams
+    lambda: one_page_pdf(_form_bomb),  # a form the page draws
+    image_bomb_pdf,  # an image that would unpack to 4.8 GB
+], ids=["content", "form", "image"])
+def test_a_page_that_unpacks_beyond_the_limit_is_refused_before_it_is_drawn(make) -> None:
+    """A few kilobytes of deflate can unpack to gigabytes, which PDFium would hold while drawing the page
+    (a 597 KB file of 2 × 200 MB took a worker to 918 MiB): what a page draws is measured first."""
+    with pytest.raises(DrawingTooLarge) as caught:
+        render(io.BytesIO(make()), "application/pdf", "bomb.pdf", Limits(max_page_unpacked=4 << 20))
+    assert caught.value.code == "drawing_too_large" and "page 1" in caught.value.message
+    # Within the limit, the same page is drawn.
+    with render(io.BytesIO(several_streams(DRAWING[:1 << 18], DRAWING[:1 << 18])), "application/pdf", "ok.pdf",
+                Limits(max_page_unpacked=4 << 20)) as rendition:
+        assert len(list(rendition.pages())) == 1
+
+
+def test_content_packed_by_filters_that_cannot_be_measured_is_bounded_by_their_worst_case() -> None:
+    """LZW can unpack a stream thousands of times over; a stream whose worst case exceeds the limit is
+    refused unread, a small one is drawn."""
+    def lzw(size: int):
+        def build(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+            stream = pikepdf.Stream(pdf, b"")
+            stream.write(bytes(size), filter=pikepdf.Name.LZWDecode)
+            page.obj.Contents = pdf.make_indirect(stream)
+        return build
+
+    with pytest.raises(DrawingTooLarge):
+        render(io.BytesIO(one_page_pdf(lzw(4096))), "application/pdf", "old.pdf", Limits(max_page_unpacked=4 << 20))
+    with render(io.BytesIO(one_page_pdf(lzw(100))), "application/pdf", "old.pdf",
+                Limits(max_page_unpacked=4 << 20)) as rendition:
+        assert rendition.page_count == 1
+
+
+def test_objects_nested_past_what_can_be_walked_are_a_clear_refusal() -> None:
+    def nested(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+        inner = pdf.make_indirect(pikepdf.Dictionary())
+        for _ in range(5000):
+            inner = pdf.make_indirect(pikepdf.Dictionary(Next2=inner))
+        page.obj.Resources = pikepdf.Dictionary(Properties=pikepdf.Dictionary(MC0=inner))
+
+    with pytest.raises(MalformedDocument, match="nested"):
+        render(io.BytesIO(one_page_pdf(nested)), "application/pdf", "deep.pdf")

@@ -12,7 +12,15 @@ from sqlalchemy import func, select
 from crypto import DecryptionError
 from tests.conftest import login
 from tests.documents.conftest import Company
-from tests.rendering.inputs import docx_bytes, image_bytes, pdf_bytes, png_header_only, pptx_bytes, xlsx_bytes
+from tests.rendering.inputs import (
+    docx_bytes,
+    image_bomb_pdf,
+    image_bytes,
+    pdf_bytes,
+    png_header_only,
+    pptx_bytes,
+    xlsx_bytes,
+)
 from vault.models import PREVIEW_NONE, PREVIEW_READY, Document, DocumentVersion, VersionPage
 from vault.rendering.office import soffice_path
 from vault.services import integrity
@@ -91,17 +99,19 @@ def _encrypted_pdf() -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize(("name", "data", "code"), [
-    ("locked.pdf", _encrypted_pdf(), "encrypted_document"),
-    ("bomb.png", png_header_only(40_000, 40_000), "image_too_large"),
-])
-def test_refused_files_leave_no_row_and_no_object(rt, client, company: Company, name, data, code):
+@pytest.mark.parametrize(("name", "data", "words"), [
+    ("locked.pdf", _encrypted_pdf(), "The PDF is encrypted"),
+    ("bomb.png", png_header_only(40_000, 40_000), "pixels"),
+    ("bomb.pdf", image_bomb_pdf(), "What page 1 of the PDF draws unpacks to more than 256 MiB"),
+], ids=["encrypted_document", "image_too_large", "drawing_too_large"])
+def test_refused_files_leave_no_row_and_no_object(rt, client, company: Company, name, data, words):
     token = login(client, "cora")
     response = client.post("/documents/new", data={
         "csrf_token": token, "customer": str(company.customer_id), "title": "Refused", "grade": "2",
         "custodian": "0", "file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
     assert response.status_code == 400
-    assert code in response.get_data(as_text=True) or "refuse" in response.get_data(as_text=True).lower()
+    alerts = [line for line in response.get_data(as_text=True).splitlines() if 'role="alert"' in line]
+    assert any(words in line for line in alerts), alerts
     assert list(rt.store.list("documents/")) == []
     with rt.db.session() as session:
         assert session.scalar(select(func.count()).select_from(DocumentVersion)) == 0

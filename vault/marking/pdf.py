@@ -24,7 +24,7 @@ import hmac
 import io
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -32,6 +32,7 @@ import pikepdf
 from pikepdf import Name
 from PIL import Image
 
+from vault.core.pdf_streams import PackedOtherwise, unpacked
 from vault.marking.errors import MarkingError
 from vault.marking.pdf_overlay import FAST_LEVEL, id_line_operators, overlay_form, pdf_number
 from vault.marking.pdf_writer import StreamingPdf
@@ -49,7 +50,6 @@ MAX_JOINED_PAGE = 32 << 20
 MAX_CONTENT = 128 << 20
 """Bytes of page content one copy writes anew into its pages' forms (`_PageForms`): joined streams as they
 unpack, single streams as they are stored."""
-_PIECE = 1 << 20
 
 
 def view_mac(secret: bytes, view_id: int) -> str:
@@ -188,49 +188,28 @@ def _joined_content(streams: pikepdf.Array, forms: _PageForms) -> bytes:
     packer = zlib.compressobj(FAST_LEVEL)
     packed: list[bytes] = []
     size = 0
-    pieces = (piece for index, stream in enumerate(streams) if isinstance(stream, pikepdf.Stream)
-              for piece in (b"\n" if index else b"", *_unpacked(stream)))
-    for piece in pieces:
+
+    def pack(piece: bytes) -> None:
+        nonlocal size
         size += len(piece)
         if size > MAX_JOINED_PAGE:
             raise MarkingError("a page's content is too large to stamp")
         forms.spend(len(piece))
         packed.append(packer.compress(piece))
+
+    try:
+        for index, stream in enumerate(streams):
+            if not isinstance(stream, pikepdf.Stream):
+                continue
+            if index:
+                pack(b"\n")
+            for piece in unpacked(stream):
+                pack(piece)
+    except PackedOtherwise:
+        # qpdf would unpack it whole (LZW can unpack a thousandfold).
+        raise MarkingError("a page's content is packed in a way the copy cannot unpack") from None
     packed.append(packer.flush())
     return b"".join(packed)
-
-
-def _unpacked(stream: pikepdf.Stream) -> Iterator[bytes]:
-    """A content stream's bytes, unpacked a piece of at most _PIECE bytes at a time.
-
-    Stored as they are, or deflated without a predictor, as nearly every content stream is. Other filters
-    would have qpdf unpack the whole stream in memory first (LZW can unpack a thousandfold), so they are
-    refused."""
-    filters = stream.get(Name.Filter)
-    if isinstance(filters, pikepdf.Array) and len(filters) == 1:
-        filters = filters[0]
-    parameters = stream.get(Name.DecodeParms)
-    if isinstance(parameters, pikepdf.Array) and len(parameters) == 1:
-        parameters = parameters[0]
-    raw = stream.read_raw_bytes()
-    if filters is None:
-        yield raw
-        return
-    if filters != Name.FlateDecode or not (parameters is None or parameters == pikepdf.Dictionary()):
-        raise MarkingError("a page's content is packed in a way the copy cannot unpack")
-    inflater = zlib.decompressobj()
-    data = raw
-    try:
-        while True:
-            piece = inflater.decompress(data, _PIECE)
-            data = inflater.unconsumed_tail
-            if piece:
-                yield piece
-            if inflater.eof or (not data and len(piece) < _PIECE):
-                return
-    except zlib.error:
-        # A reader draws what unpacks before the damage; so does the copy.
-        return
 
 
 def _burn_in_annotations(pdf: pikepdf.Pdf) -> None:

@@ -8,6 +8,7 @@ errors. Nothing here touches storage, the database or requests; the upload servi
 from vault.rendering.engine import DEFAULT_LIMITS, NoPreview, PageRenderer, Renderer, Rendition, render
 from vault.rendering.errors import (
     ConversionTimeout,
+    DrawingTooLarge,
     EncryptedDocument,
     ImageTooLarge,
     MalformedDocument,
@@ -25,6 +26,7 @@ __all__ = [
     "GREY_MEDIA_TYPE",
     "PAGE_MEDIA_TYPES",
     "ConversionTimeout",
+    "DrawingTooLarge",
     "EncryptedDocument",
     "ImageTooLarge",
     "Limits",

@@ -61,6 +61,13 @@ class ImageTooLarge(RenditionRefused):
     code = "image_too_large"
 
 
+class DrawingTooLarge(RenditionRefused):
+    """What a page draws would unpack to more than :attr:`Limits.max_page_unpacked`: a decompression bomb
+    in the page's content, its forms, images or fonts."""
+
+    code = "drawing_too_large"
+
+
 class RenditionFailed(RenditionError):
     """The file could not be turned into pages; it is kept, marked as having no preview."""
 

@@ -25,6 +25,10 @@ class Limits:
             layout is in memory, and 2 MiB of plain text is already some 500 pages.
         max_table_rows: rows of a CSV file laid out; the rest are left out with a note saying so. A
             table row costs about 15 ms of layout and drawing, so 10,000 rows take a few minutes.
+        max_page_unpacked: bytes that what one PDF page draws (its content, forms, patterns, fonts,
+            annotations' looks, and its images at their declared size) may unpack to; measured before
+            PDFium draws it, which holds what it unpacks. 256 MiB covers two full-page colour scans at
+            600 dpi.
     """
 
     max_pages: int = 2000
@@ -35,10 +39,11 @@ class Limits:
     convert_timeout: float = 60.0
     max_text_bytes: int = 2 * 1024 * 1024
     max_table_rows: int = 10_000
+    max_page_unpacked: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name in ("max_pages", "max_image_pixels", "max_page_pixels", "page_width", "slice_height",
-                     "max_text_bytes", "max_table_rows"):
+                     "max_text_bytes", "max_table_rows", "max_page_unpacked"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive")
         if self.convert_timeout <= 0:
