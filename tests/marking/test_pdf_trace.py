@@ -21,6 +21,7 @@ from tests.marking.pages import render, several_streams
 from vault.marking import MarkingError, StampText, decode, stamp_pdf, trace, write_stamped_pages_pdf
 from vault.marking import pdf as pdf_module
 from vault.marking.pdf import META_ID, META_MAC, view_mac
+from vault.marking.trace import TraceResult
 from vault.rendering.page import encode_page
 from vault.services.viewer import render_stamped
 
@@ -391,6 +392,21 @@ def test_content_packed_otherwise_is_refused_not_unpacked_whole(stamp_text: Stam
     with pytest.raises(MarkingError, match="cannot unpack"):
         stamp_pdf(several_streams(b"0 0 m", b"10 10 l S", filters=pikepdf.Name.ASCIIHexDecode), stamp_text,
                   SECRET)
+
+
+def test_a_leak_whose_page_unpacks_too_large_is_traced_by_its_metadata_or_refused(
+        stamp_text: StampText, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PDFium would hold all a page unpacks to read its text or draw it: such a file is read by qpdf only."""
+    monkeypatch.setattr(importlib.import_module("vault.marking.trace"), "MAX_PAGE_DRAWING", 1 << 20)
+    bomb = several_streams(b"0 0 m\n" * 200_000, b"0 0 m\n" * 200_000)  # 2.4 MB of drawing
+    with pytest.raises(MarkingError, match="unpacks to more than 1 MiB"):
+        trace(bomb, SECRET)
+    with pikepdf.open(io.BytesIO(bomb)) as pdf:  # the same file with a stamped copy's metadata
+        pdf.docinfo[pikepdf.Name(META_ID)] = f"{VIEW_ID:012x}"
+        pdf.docinfo[pikepdf.Name(META_MAC)] = view_mac(SECRET, VIEW_ID)
+        out = io.BytesIO()
+        pdf.save(out)
+    assert trace(out.getvalue(), SECRET) == TraceResult(VIEW_ID, "metadata")
 
 
 def test_the_mark_draws_no_grid(stamp_text: StampText) -> None:

@@ -22,6 +22,7 @@ import pikepdf
 import pypdfium2
 from PIL import Image, UnidentifiedImageError
 
+from vault.core.pdf_streams import MAX_PAGE_DRAWING, first_page_over
 from vault.marking import forensic
 from vault.marking.errors import MarkingError
 from vault.marking.pdf import PdfClaim, metadata_claim, text_claims
@@ -60,13 +61,23 @@ def _trace_image(data: bytes, secret: bytes) -> TraceResult | None:
 
 def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
     claims: list[PdfClaim] = []
+    meta, over = None, None
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             meta = None if pdf.is_encrypted else metadata_claim(pdf, secret)
+            over = None if pdf.is_encrypted else first_page_over(pdf, MAX_PAGE_DRAWING)
         if meta is not None:
             claims.append(meta)
     except (pikepdf.PdfError, ValueError, KeyError, TypeError, OSError):
         pass  # a file qpdf cannot read may still be one PDFium can: the text and pixels may still be readable
+    except RecursionError:
+        raise MarkingError("the PDF's objects are nested too deeply to be read") from None
+    if over is not None:
+        # PDFium would hold all of it to read the page's text or draw it (see vault.core.pdf_streams).
+        if meta is not None and meta.verified:
+            return TraceResult(meta.view_id, meta.where)
+        raise MarkingError(f"what page {over} of the PDF draws unpacks to more than {MAX_PAGE_DRAWING >> 20} MiB; "
+                           "only its metadata was read, and it names no view")
     try:
         document = pypdfium2.PdfDocument(data)
     except pypdfium2.PdfiumError as exc:

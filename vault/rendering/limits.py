@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vault.core.pdf_streams import MAX_PAGE_DRAWING
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -39,7 +41,7 @@ class Limits:
     convert_timeout: float = 60.0
     max_text_bytes: int = 2 * 1024 * 1024
     max_table_rows: int = 10_000
-    max_page_unpacked: int = 256 * 1024 * 1024
+    max_page_unpacked: int = MAX_PAGE_DRAWING
 
     def __post_init__(self) -> None:
         for name in ("max_pages", "max_image_pixels", "max_page_pixels", "page_width", "slice_height",

@@ -23,7 +23,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from flask_babel import lazy_gettext as _l
 
-from vault.core.pdf_streams import PackedOtherwise, filters_of, unpacked_size
+from vault.core.pdf_streams import first_page_over
 from vault.rendering.errors import (
     DrawingTooLarge,
     EncryptedDocument,
@@ -148,26 +148,12 @@ class PdfPages:
             self._document = None
 
 
-# Keys that lead away from what a page draws (to other pages, the document's structure, actions, popups):
-# the walk of `_Drawing` does not follow them.
-_AWAY = frozenset({"/Parent", "/P", "/Dest", "/D", "/A", "/AA", "/Next", "/Prev", "/First", "/Last", "/Popup",
-                   "/IRT", "/Metadata", "/PieceInfo", "/Thumb", "/B", "/StructParent", "/StructParents"})
-# The most each filter can multiply a stream's size by, for streams that cannot be measured a piece at a time
-# (`PackedOtherwise`): LZW 3,840 bytes for a 9-bit code at most, RunLength 128 for 2, ASCII85 4 for 1
-# ("z"), deflate 1,032 for 1; any other filter (image codecs in a non-image stream) is taken as 65,536.
-_WORST = {"/LZWDecode": 3414, "/RunLengthDecode": 64, "/ASCII85Decode": 4, "/ASCIIHexDecode": 1,
-          "/FlateDecode": 1032, "/Crypt": 1}
-_COMPONENTS = {"/DeviceGray": 1, "/CalGray": 1, "/DeviceRGB": 3, "/CalRGB": 3, "/Lab": 3, "/DeviceCMYK": 4,
-               "/Indexed": 1, "/Separation": 1}
-
-
 def _measure_drawing(source: str | os.PathLike[str] | BinaryIO, limit: int) -> None:
     """Refuse a PDF whose page would have PDFium unpack more than ``limit`` bytes to draw it.
 
     A few kilobytes of deflate unpack to gigabytes, and PDFium holds what it unpacks while it draws: a
-    597 KB file whose page is two streams of 200 MB took a worker to 918 MiB. So before the first page is
-    drawn, qpdf reads what each page draws, unpacking its streams a piece at a time (`vault.core.pdf_streams`)
-    without keeping them, and takes images at their declared size.
+    612 KB file whose page is two streams of 200 MB raised a worker's peak memory by 802 MiB. So before the
+    first page is drawn, qpdf measures what each page draws (`vault.core.pdf_streams.first_page_over`).
 
     Raises:
         DrawingTooLarge: a page draws more than ``limit``.
@@ -177,12 +163,7 @@ def _measure_drawing(source: str | os.PathLike[str] | BinaryIO, limit: int) -> N
         source.seek(0)
     try:
         with pikepdf.open(source) as pdf:
-            drawing = _Drawing(limit)
-            for number, page in enumerate(pdf.pages, 1):
-                if drawing.page(page.obj) > limit:
-                    raise DrawingTooLarge(
-                        _l("What page %(value)s of the PDF draws unpacks to more than %(limit)s MiB: it is not "
-                           "drawn.", value=number, limit=limit >> 20))
+            number = first_page_over(pdf, limit)
     except pikepdf.PdfError:
         raise MalformedDocument(_l("The file is not a readable PDF.")) from None
     except RecursionError:
@@ -190,81 +171,6 @@ def _measure_drawing(source: str | os.PathLike[str] | BinaryIO, limit: int) -> N
     finally:
         if not isinstance(source, str | os.PathLike):
             source.seek(0)
-
-
-class _Drawing:
-    """What a page draws, in unpacked bytes: each object's total is counted once per document (a font or a
-    form shared by every page is unpacked once), and added for every page that reaches it."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._totals: dict[tuple[int, int], int] = {}
-        self._open: set[tuple[int, int]] = set()
-
-    def page(self, page: pikepdf.Dictionary) -> int:
-        total = 0
-        for key in ("/Contents", "/Resources", "/Annots"):
-            if key in page:
-                total += self._cost(page[key])
-            if total > self.limit:
-                break
-        if "/Resources" not in page:
-            inherited = pikepdf.Page(page).get_resources()
-            if inherited is not None:
-                total += self._cost(inherited)
-        return total
-
-    def _cost(self, value: pikepdf.Object) -> int:
-        if not isinstance(value, pikepdf.Dictionary | pikepdf.Array | pikepdf.Stream):
-            return 0
-        key = value.objgen if value.is_indirect else None
-        if key is not None:
-            if key in self._totals:
-                return self._totals[key]
-            if key in self._open:
-                return 0  # a cycle: counted where it started
-            self._open.add(key)
-        total = self._own(value) if isinstance(value, pikepdf.Stream) else 0
-        children = value.items() if not isinstance(value, pikepdf.Array) else ((None, item) for item in value)
-        for name, child in children:
-            if total > self.limit:
-                break
-            if name not in _AWAY:
-                total += self._cost(child)
-        if key is not None:
-            self._open.discard(key)
-            self._totals[key] = total
-        return total
-
-    def _own(self, stream: pikepdf.Stream) -> int:
-        """The stream's own unpacked size: an image's declared pixels, else counted or bounded."""
-        if stream.get("/Subtype") == pikepdf.Name.Image:
-            return _image_bytes(stream)
-        try:
-            return unpacked_size(stream, self.limit)
-        except PackedOtherwise:
-            bound = len(stream.read_raw_bytes())
-            for name in filters_of(stream):
-                bound *= _WORST.get(str(name), 1 << 16)
-            return bound
-
-
-def _image_bytes(image: pikepdf.Stream) -> int:
-    """An image's pixels at its declared size and depth, as PDFium decodes them."""
-    try:
-        width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
-        bits = 1 if image.get("/ImageMask") else int(image.get("/BitsPerComponent", 8))
-    except (TypeError, ValueError):
-        return 0
-    space = image.get("/ColorSpace")
-    if isinstance(space, pikepdf.Array) and len(space) > 0:
-        family = str(space[0])
-        if family == "/ICCBased" and isinstance(space[1] if len(space) > 1 else None, pikepdf.Stream):
-            components = int(space[1].get("/N", 4))
-        elif family == "/DeviceN" and len(space) > 1 and isinstance(space[1], pikepdf.Array):
-            components = len(space[1])
-        else:
-            components = _COMPONENTS.get(family, 4)
-    else:
-        components = _COMPONENTS.get(str(space), 4) if space is not None else 4
-    return max(0, width) * max(0, height) * max(1, components) * max(1, bits) // 8
+    if number is not None:
+        raise DrawingTooLarge(_l("What page %(value)s of the PDF draws unpacks to more than %(limit)s MiB: it is "
+                                 "not drawn.", value=number, limit=limit >> 20))
