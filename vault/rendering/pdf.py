@@ -164,7 +164,7 @@ def _measure_drawing(source: str | os.PathLike[str] | BinaryIO, limit: int) -> N
     try:
         with pikepdf.open(source) as pdf:
             number = first_page_over(pdf, limit)
-    except pikepdf.PdfError:
+    except (pikepdf.PdfError, ValueError, KeyError, TypeError, OSError):
         raise MalformedDocument(_l("The file is not a readable PDF.")) from None
     except RecursionError:
         raise MalformedDocument(_l("The PDF's objects are nested too deeply to be read.")) from None
