@@ -6,6 +6,7 @@ import http.server
 import io
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,28 @@ def test_images_linked_by_url_are_not_fetched() -> None:
         server.server_close()
     # Without the profile setting, LibreOffice 7.4 requests /pixel.png during the conversion.
     assert requests == []
+
+
+def _long_docx(paragraphs: int) -> bytes:
+    """A small .docx (about 100 KB) whose text unpacks to 50 bytes a paragraph."""
+    base = zipfile.ZipFile(io.BytesIO(docx_bytes()))
+    xml = base.read("word/document.xml").decode()
+    head, tail = xml.split("<w:body>", 1)
+    body = "<w:body>" + "<w:p><w:r><w:t>customer record line</w:t></w:r></w:p>" * paragraphs + tail
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as packed:
+        for item in base.infolist():
+            data = (head + body).encode() if item.filename == "word/document.xml" else base.read(item.filename)
+            packed.writestr(item, data)
+    return out.getvalue()
+
+
+def test_libreoffice_runs_within_its_memory_limit() -> None:
+    """A document that grows LibreOffice by tens of MiB a second (to about 770 MiB for this one) fails at
+    the limit, long before the timeout, and leaves no preview; the limit holds for the processes
+    LibreOffice starts."""
+    started = time.monotonic()
+    with render(io.BytesIO(_long_docx(400_000)), DOCX, "long.docx",
+                Limits(convert_memory=384 << 20, convert_timeout=120)) as outcome:
+        assert not outcome.has_preview and outcome.code == "rendition_failed"
+    assert time.monotonic() - started < 60

@@ -210,7 +210,7 @@ def _render_office(kind: str, source: Source, limits: Limits) -> Rendition:
         with open(document, "rb") as handle:
             if handle.read(4) != _ZIP_MAGIC:
                 raise MalformedDocument(_l("The file is not a readable office document."))
-        pdf_path = convert_to_pdf(document, kind, workdir, limits.convert_timeout)
+        pdf_path = convert_to_pdf(document, kind, workdir, limits.convert_timeout, limits.convert_memory)
         return Rendition(kind, PdfPages(pdf_path, limits), cleanup=[workdir])
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -23,6 +23,10 @@ class Limits:
         slice_height: an image taller than this (after scaling to the page width) is cut into slices of
             this height, so a long screenshot becomes several pages rather than one huge one.
         convert_timeout: seconds the office converter may run before its whole process group is killed.
+        convert_memory: bytes of data (heap) the office converter and its helpers may each allocate
+            (``RLIMIT_DATA``). A converted document needs a few hundred MiB; a .docx of 337 KB whose text
+            unpacks to 100 MB grew LibreOffice by about 75 MiB a second, to 3.3 GB before the timeout
+            stopped it. Past the limit the conversion fails: no preview, the file kept.
         max_text_bytes: text, Markdown and CSV files larger than this are not laid out (no preview):
             layout is in memory, and 2 MiB of plain text is already some 500 pages.
         max_table_rows: rows of a CSV file laid out; the rest are left out with a note saying so. A
@@ -39,13 +43,14 @@ class Limits:
     page_width: int = 1240
     slice_height: int = 1754
     convert_timeout: float = 60.0
+    convert_memory: int = 2 * 1024 * 1024 * 1024
     max_text_bytes: int = 2 * 1024 * 1024
     max_table_rows: int = 10_000
     max_page_unpacked: int = MAX_PAGE_DRAWING
 
     def __post_init__(self) -> None:
         for name in ("max_pages", "max_image_pixels", "max_page_pixels", "page_width", "slice_height",
-                     "max_text_bytes", "max_table_rows", "max_page_unpacked"):
+                     "max_text_bytes", "max_table_rows", "max_page_unpacked", "convert_memory"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive")
         if self.convert_timeout <= 0:

@@ -10,6 +10,10 @@ its helpers running, finishing the job and taking over the next one.
 The profile is seeded with settings that keep a conversion from fetching images a document links to by
 URL and from running macros (see PROFILE_SETTINGS).
 
+LibreOffice starts under a limit on the memory it may allocate (``RLIMIT_DATA``, inherited by every
+process it starts): a small document that unpacks to much text or many objects would otherwise grow it
+by gigabytes before the timeout stops it, on a machine the web workers and the database share.
+
 The import filter is pinned for each type, because LibreOffice otherwise guesses and imports random
 bytes named ``.docx`` as plain text, producing a PDF of garbage with exit code 0. The exit code is not
 trusted either: success is a non-empty PDF at the expected path.
@@ -22,6 +26,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from vault.rendering.errors import ConversionTimeout, RenditionFailed
@@ -40,6 +45,11 @@ PROFILE_SETTINGS = """<?xml version="1.0" encoding="UTF-8"?>
  oor:op="fuse"><value>true</value></prop></item>
 </oor:items>
 """
+
+# Run as `python -c _LIMITED <bytes> <program> <arguments>`: the limit is set in the child before LibreOffice
+# replaces it (a preexec_fn would run in a forked copy of a threaded web worker, which is unsafe).
+_LIMITED = ("import os, resource, sys; limit = int(sys.argv[1]); "
+            "resource.setrlimit(resource.RLIMIT_DATA, (limit, limit)); os.execvp(sys.argv[2], sys.argv[2:])")
 
 # kind -> (file extension, LibreOffice import filter name)
 FILTERS: dict[str, tuple[str, str]] = {
@@ -60,12 +70,13 @@ def soffice_path() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
-def convert_to_pdf(source: Path, kind: str, workdir: Path, timeout: float) -> Path:
+def convert_to_pdf(source: Path, kind: str, workdir: Path, timeout: float, memory: int = 2 << 30) -> Path:
     """Convert the file at ``source`` (of ``kind``, a key of FILTERS) into ``workdir``/out/document.pdf.
 
     ``workdir`` must be an empty private folder; it ends up holding the profile, HOME, input and output,
-    and the caller removes it. Raises :class:`ConversionTimeout` if LibreOffice runs longer than
-    ``timeout`` seconds, :class:`RenditionFailed` for any other failure.
+    and the caller removes it. LibreOffice may allocate ``memory`` bytes of data. Raises
+    :class:`ConversionTimeout` if it runs longer than ``timeout`` seconds, :class:`RenditionFailed` for any
+    other failure (running out of its memory included).
     """
     soffice = soffice_path()
     if soffice is None:
@@ -81,7 +92,7 @@ def convert_to_pdf(source: Path, kind: str, workdir: Path, timeout: float) -> Pa
     if source != document:
         shutil.copyfile(source, document)
     command = [
-        soffice,
+        sys.executable, "-I", "-c", _LIMITED, str(memory), soffice,
         f"-env:UserInstallation={profile.as_uri()}",
         "--headless", "--norestore", "--nolockcheck", "--nodefault", "--nologo",
         f"--infilter={import_filter}",
