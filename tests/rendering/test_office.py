@@ -92,7 +92,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     source.write_bytes(docx_bytes())
     started = time.monotonic()
     with pytest.raises(ConversionTimeout) as caught:
-        convert_to_pdf(source, "docx", workdir, timeout=0.5)
+        convert_to_pdf(source, "docx", workdir, timeout=0.5, memory=Limits().convert_memory)
     assert time.monotonic() - started < 10
     assert caught.value.code == "conversion_timeout"
     deadline = time.monotonic() + 3

@@ -70,7 +70,7 @@ def soffice_path() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
-def convert_to_pdf(source: Path, kind: str, workdir: Path, timeout: float, memory: int = 2 << 30) -> Path:
+def convert_to_pdf(source: Path, kind: str, workdir: Path, timeout: float, memory: int) -> Path:
     """Convert the file at ``source`` (of ``kind``, a key of FILTERS) into ``workdir``/out/document.pdf.
 
     ``workdir`` must be an empty private folder; it ends up holding the profile, HOME, input and output,
