@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import random
-import zlib
 
 import pikepdf
 import pypdfium2
 from PIL import Image
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
+
+from tests.rendering.inputs import deflated_stream, one_page_pdf
 
 WORDS = [
     "customer", "invoice", "account", "balance", "contract", "renewal", "quarterly", "meeting", "delivery",
@@ -61,15 +62,16 @@ def text_pages(pages: int = 1, seed: int = 0) -> list[Image.Image]:
 def several_streams(*contents: bytes, filters: pikepdf.Name = pikepdf.Name.FlateDecode) -> bytes:
     """A one-page A4 PDF drawn by several content streams, each deflated (or hex-encoded with
     ``filters=/ASCIIHexDecode``) and kept as packed."""
-    pdf = pikepdf.new()
-    pdf.add_blank_page(page_size=A4)
-    streams = []
-    for content in contents:
-        stream = pikepdf.Stream(pdf, b"")
-        stream.write(zlib.compress(content, 9) if filters == pikepdf.Name.FlateDecode
-                     else content.hex().encode("ascii") + b">", filter=filters)
-        streams.append(pdf.make_indirect(stream))
-    pdf.pages[0].obj.Contents = pikepdf.Array(streams)
-    out = io.BytesIO()
-    pdf.save(out, compress_streams=False, stream_decode_level=pikepdf.StreamDecodeLevel.none)
-    return out.getvalue()
+
+    def build(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+        streams = []
+        for content in contents:
+            if filters == pikepdf.Name.FlateDecode:
+                streams.append(deflated_stream(pdf, content))
+                continue
+            stream = pikepdf.Stream(pdf, b"")
+            stream.write(content.hex().encode("ascii") + b">", filter=filters)
+            streams.append(pdf.make_indirect(stream))
+        page.obj.Contents = pikepdf.Array(streams)
+
+    return one_page_pdf(build)

@@ -122,15 +122,10 @@ class _Drawing:
 
     def page(self, page: pikepdf.Dictionary) -> int:
         total = 0
-        for key in ("/Contents", "/Resources", "/Annots"):
-            if key in page:
-                total += self._cost(page[key])
-            if total > self.limit:
-                break
-        if "/Resources" not in page:
-            inherited = pikepdf.Page(page).get_resources()
-            if inherited is not None:
-                total += self._cost(inherited)
+        # Its resources are its own or the page tree's it inherits.
+        for part in (page.get("/Contents"), pikepdf.Page(page).get_resources(), page.get("/Annots")):
+            if part is not None and total <= self.limit:
+                total += self._cost(part)
         return total
 
     def _cost(self, value: pikepdf.Object) -> int:
