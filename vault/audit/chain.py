@@ -28,8 +28,6 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-from vault.models import AuditEvent
-
 # The fields a MAC covers, in the order exports show them. Changing this list breaks every chain.
 CHAINED_FIELDS: tuple[str, ...] = (
     "seq", "ts", "actor_id", "actor_name", "action", "outcome", "reason_code", "customer_id",
@@ -54,9 +52,9 @@ def format_ts(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def record_dict(event: AuditEvent) -> dict[str, Any]:
-    """The chained fields of an event as plain JSON values (detail decoded to an object); a sharded
-    record's "shard" and "shard_seq" included."""
+def record_dict(event: Any) -> dict[str, Any]:
+    """The chained fields of an event (an `AuditEvent`, or the `AppendedRecord` an append returns) as plain
+    JSON values (detail decoded to an object); a sharded record's "shard" and "shard_seq" included."""
     out: dict[str, Any] = {}
     if event.shard:
         out.update(shard=event.shard, shard_seq=event.shard_seq)
