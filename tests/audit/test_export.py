@@ -14,13 +14,14 @@ from sqlalchemy import func, select
 
 from tests.audit.conftest import append
 from tests.audit.filler import fill
+from tests.support.factories import make_document
 from vault.audit.chain import CHAINED_FIELDS, compute_mac
 from vault.audit.export import CHUNK, CSV_HEADER, AuditExport, unescape_cell
 from vault.audit.filters import AuditFilter, parse
 from vault.audit.offline import verify_export
 from vault.audit.rows import BATCH
 from vault.core.context import AccessContext
-from vault.models import AuditEvent
+from vault.models import AuditEvent, Customer, Document, Role, User
 from vault.services.audit import export_to_file, manifest_path
 
 CLI = AccessContext.cli()
@@ -194,6 +195,26 @@ def test_exotic_text_survives_both_formats(rt, tmp_path):
     with (tmp_path / "exotic.csv").open(newline="", encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     assert [row["reason_text"] for row in table] == values
+
+
+def test_names_are_the_same_compact_json_on_either_database(rt, users, tmp_path):
+    """The JSON Lines `names` object is built by the database (SQLite's `json_object`, PostgreSQL's
+    pieces): compact, escaped as Python escapes, byte for byte the same on both."""
+    eva = users.make("eva", Role.BORROWER)
+    exotic = 'Éva "E" \\ K\t😀\u2028\x01'
+    document_id = make_document(rt, compiler_id=eva.id, grade=1, title="Prix\n«liste»")
+    with rt.db.session() as session:
+        person = session.get(User, eva.id)
+        person.display_name = exotic
+        document = session.get(Document, document_id)
+        rt.audit.record(session, action="loan:request", actor=person, ctx=CLI, customer_id=document.customer_id,
+                        document_id=document_id)
+        customer = session.get(Customer, document.customer_id).name
+    out = tmp_path / "names.jsonl"
+    _export(rt, out, filters=parse({"action": "loan:request"}))
+    [line] = out.read_text(encoding="utf-8").split("\n")[:-1]
+    names = {"actor": exotic, "customer": customer, "document": "Prix\n«liste»", "subject_user": None}
+    assert line.endswith(',"names":' + json.dumps(names, ensure_ascii=False, separators=(",", ":")) + "}")
 
 
 FORMULAS = ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tindent", "\rreturn", "'quoted", "plain", "",

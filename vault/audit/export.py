@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Text, case, cast, func, literal, select
+from sqlalchemy import Connection, case, func, literal, select
 from sqlalchemy.orm import aliased
 
 from storage import ObjectNotFound, ObjectStore
@@ -96,16 +96,16 @@ def manifest_key(event_seq: int) -> str:
     return f"{MANIFEST_PREFIX}{event_seq:020d}.manifest.json"
 
 
-def _with_names(query: Any, *, as_json: bool = False) -> Any:
+def _with_names(query: Any, *, json_for: str | None = None) -> Any:
     """`query` with the current names of the actor, customer, document and subject user added as its
     last columns (outer joins: a record about something since deleted keeps its row, without a name);
-    with `as_json`, as one column holding the JSON Lines `names` object instead."""
+    with `json_for` (a dialect), as one column holding the JSON Lines `names` object instead."""
     e = AuditEvent
     actor, subject = aliased(User), aliased(User)
     found = (actor.display_name, Customer.name, Document.title, subject.display_name)
-    if as_json:
-        pairs = [part for key, column in zip(NAME_KEYS, found, strict=True) for part in (literal(key), column)]
-        query = query.add_columns(func.json_object(*pairs).label("names"))
+    if json_for is not None:
+        pairs = list(zip(NAME_KEYS, found, strict=True))
+        query = query.add_columns(rows.json_object_text(json_for, pairs).label("names"))
     else:
         query = query.add_columns(*(column.label(name) for column, name in zip(found, NAME_COLUMNS, strict=True)))
     return (query.outerjoin(actor, actor.id == e.actor_id).outerjoin(Customer, Customer.id == e.customer_id)
@@ -190,7 +190,8 @@ class AuditExport:
         memory does not depend on the size of the export. SQLite only (PostgreSQL copies, see `_copy`)."""
         full = self.filters.is_empty
         query = _with_names(rows.canonical_query(self.db.dialect, None if full else self.filters,
-                                                 through_seq=self.through_seq, with_prev=not full), as_json=True)
+                                                 through_seq=self.through_seq, with_prev=not full),
+                            json_for=self.db.dialect)
         stats = self.stats
         last: dict[int, tuple[int, str]] = {}
         for batch in rows.batches(connection, query, self.batch):
@@ -283,9 +284,8 @@ class AuditExport:
         else:
             prev, joined = rows.previous_mac()
             actor, subject = aliased(User), aliased(User)
-            names = cast(func.json_build_object(
-                "actor", actor.display_name, "customer", Customer.name, "document", Document.title,
-                "subject_user", subject.display_name), Text)
+            names = rows.json_object_text("postgresql", list(zip(
+                NAME_KEYS, (actor.display_name, Customer.name, Document.title, subject.display_name), strict=True)))
             query = (select(rows.export_line("postgresql", prev, names=names)).select_from(e)
                      .outerjoin(joined, rows.before(joined))
                      .outerjoin(actor, actor.id == e.actor_id).outerjoin(Customer, Customer.id == e.customer_id)
