@@ -409,6 +409,32 @@ def test_a_leak_whose_page_unpacks_too_large_is_traced_by_its_metadata_or_refuse
     assert trace(out.getvalue(), SECRET) == TraceResult(VIEW_ID, "metadata")
 
 
+def test_an_encrypted_leak_that_opens_without_a_password_is_measured_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Encrypted with an empty user password (an owner password only), a PDF opens in any reader, PDFium
+    included, so its pages are measured like any other before PDFium reads them."""
+    monkeypatch.setattr(importlib.import_module("vault.marking.trace"), "MAX_PAGE_DRAWING", 1 << 20)
+    with pikepdf.open(io.BytesIO(several_streams(b"0 0 m\n" * 200_000, b"0 0 m\n" * 200_000))) as pdf:
+        out = io.BytesIO()
+        pdf.save(out, encryption=pikepdf.Encryption(owner="owner", user=""))
+    with pikepdf.open(io.BytesIO(out.getvalue())) as pdf:
+        assert pdf.is_encrypted
+    with pytest.raises(MarkingError, match="unpacks to more than 1 MiB"):
+        trace(out.getvalue(), SECRET)
+
+
+def test_a_leak_qpdf_cannot_read_is_not_handed_to_pdfium_unmeasured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """qpdf cannot read a page tree whose `/Kids` is misspelt; PDFium opens the file and counts a page.
+    Such a file reached PDFium unmeasured (and this one then failed there with an error no caller
+    expected): it is refused, as its upload is."""
+    monkeypatch.setattr(importlib.import_module("vault.marking.trace"), "MAX_PAGE_DRAWING", 1 << 20)
+    bomb = several_streams(b"0 0 m\n" * 200_000, b"0 0 m\n" * 200_000).replace(b"/Kids", b"/Kidz")
+    document = pypdfium2.PdfDocument(bomb)
+    assert len(document) == 1  # PDFium would read it
+    document.close()
+    with pytest.raises(MarkingError, match="cannot be measured"):
+        trace(bomb, SECRET)
+
+
 def test_the_mark_draws_no_grid(stamp_text: StampText) -> None:
     """The mark over a blank page is even at every render width: no darker line where tiles meet."""
     document = pypdfium2.PdfDocument(stamp_pdf(blank_pdf(), stamp_text, SECRET))

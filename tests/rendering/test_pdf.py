@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import threading
 from pathlib import Path
 
@@ -195,3 +196,38 @@ def test_objects_nested_past_what_can_be_walked_are_a_clear_refusal() -> None:
 
     with pytest.raises(MalformedDocument, match="nested"):
         render(io.BytesIO(one_page_pdf(nested)), "application/pdf", "deep.pdf")
+
+
+
+def _stream_page(pdf: pikepdf.Pdf) -> pikepdf.Stream:
+    """A stream whose dictionary has a page's keys, drawing DRAWING on a 200 × 300 page: PDFium takes
+    one listed among a page tree's /Kids for a page, qpdf skips it."""
+    stream = pikepdf.Stream(pdf, b"not a page")
+    stream.Type = pikepdf.Name.Page
+    stream.MediaBox = pikepdf.Array([0, 0, 200, 300])
+    stream.Resources = pikepdf.Dictionary()
+    stream.Contents = deflated_stream(pdf, DRAWING)
+    stream.Parent = pdf.Root.Pages
+    return pdf.make_indirect(stream)
+
+
+def test_pdfium_draws_only_the_pages_qpdf_measured() -> None:
+    """qpdf measures what pages draw and PDFium draws them, and each repairs a damaged page tree its own
+    way. With a stream page ahead of the real one (the tree's /Count says one page), PDFium drew the
+    stream's 6 MiB page that qpdf had never seen, past a 4 MiB limit; it now draws qpdf's copy."""
+    def build(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+        pdf.Root.Pages.Kids = pikepdf.Array([_stream_page(pdf), page.obj])
+
+    with render(io.BytesIO(one_page_pdf(build)), "application/pdf", "tree.pdf",
+                Limits(max_page_unpacked=4 << 20)) as rendition:
+        [page] = list(rendition.pages())
+    assert page.image.height == math.ceil(841.89 * page.image.width / 595.28)  # the A4 page, not 200 × 300
+
+
+def test_a_page_only_pdfium_would_find_is_never_drawn() -> None:
+    """The stream page alone: qpdf finds no page, so nothing is drawn and the file is refused."""
+    def build(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+        pdf.Root.Pages.Kids = pikepdf.Array([_stream_page(pdf)])
+
+    with pytest.raises(MalformedDocument):
+        render(io.BytesIO(one_page_pdf(build)), "application/pdf", "tree.pdf", Limits(max_page_unpacked=4 << 20))

@@ -2,14 +2,16 @@
 
 A few kilobytes of deflate can unpack to gigabytes, and PDFium holds what it unpacks while it draws a page
 (or reads its text). So the pages drawn at upload (`vault.rendering.pdf`) and a leaked file being traced
-(`vault.marking.trace`) measure each page first (`first_page_over`), and a stamped copy joins a page's
-content streams through the same pieces (`vault.marking.pdf`).
+(`vault.marking.trace`) measure each page first (`first_page_over`) and hand PDFium qpdf's own reading of
+the file (`write_as_read`), and a stamped copy joins a page's content streams through the same pieces
+(`vault.marking.pdf`).
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import pikepdf
 from pikepdf import Name
@@ -96,6 +98,17 @@ def first_page_over(pdf: pikepdf.Pdf, limit: int) -> int | None:
         if drawing.page(page.obj) > limit:
             return number
     return None
+
+
+def write_as_read(pdf: pikepdf.Pdf, out: BinaryIO) -> None:
+    """Write the document out as qpdf reads it, for PDFium to read instead of the file.
+
+    Each repairs a damaged page tree its own way: PDFium took a stream listed among a tree's /Kids for a
+    page where qpdf dropped it, and drew a page `first_page_over` had never measured. What qpdf writes is
+    its own reading, plainly, each stream copied as packed, byte for byte (nothing is unpacked to write it).
+    """
+    pdf.save(out, stream_decode_level=pikepdf.StreamDecodeLevel.none, compress_streams=False,
+             object_stream_mode=pikepdf.ObjectStreamMode.preserve, fix_metadata_version=False)
 
 
 # Keys that lead away from what a page draws (to other pages, the document's structure, actions, popups):

@@ -22,7 +22,7 @@ import pikepdf
 import pypdfium2
 from PIL import Image, UnidentifiedImageError
 
-from vault.core.pdf_streams import MAX_PAGE_DRAWING, first_page_over
+from vault.core.pdf_streams import MAX_PAGE_DRAWING, first_page_over, write_as_read
 from vault.marking import forensic
 from vault.marking.errors import MarkingError
 from vault.marking.pdf import PdfClaim, metadata_claim, text_claims
@@ -61,15 +61,21 @@ def _trace_image(data: bytes, secret: bytes) -> TraceResult | None:
 
 def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
     claims: list[PdfClaim] = []
-    meta, over = None, None
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             meta = None if pdf.is_encrypted else metadata_claim(pdf, secret)
-            over = None if pdf.is_encrypted else first_page_over(pdf, MAX_PAGE_DRAWING)
+            # Encrypted but opened (no user password): PDFium opens it too, so it is measured as well.
+            over = first_page_over(pdf, MAX_PAGE_DRAWING)
+            if over is None:
+                # PDFium reads qpdf's copy, not the file: it could read pages qpdf never measured.
+                copy = io.BytesIO()
+                write_as_read(pdf, copy)
         if meta is not None:
             claims.append(meta)
     except (pikepdf.PdfError, ValueError, KeyError, TypeError, OSError):
-        pass  # a file qpdf cannot read may still be one PDFium can: the text and pixels may still be readable
+        # PDFium reads some files qpdf cannot, but it would read them unmeasured (an upload refuses them too).
+        raise MarkingError("the file is not a PDF qpdf can read, so what its pages draw cannot be measured"
+                           ) from None
     except RecursionError:
         raise MarkingError("the PDF's objects are nested too deeply to be read") from None
     if over is not None:
@@ -79,7 +85,7 @@ def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
         raise MarkingError(f"what page {over} of the PDF draws unpacks to more than {MAX_PAGE_DRAWING >> 20} MiB; "
                            "only its metadata was read, and it names no view")
     try:
-        document = pypdfium2.PdfDocument(data)
+        document = pypdfium2.PdfDocument(copy.getvalue())
     except pypdfium2.PdfiumError as exc:
         raise MarkingError("the file is not a readable PDF") from exc
     try:
@@ -110,6 +116,8 @@ def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
             if view_id is not None:
                 return TraceResult(view_id, "pdf-render", page=index, forged=forged)
         return None
+    except pypdfium2.PdfiumError as exc:
+        raise MarkingError("a page of the PDF cannot be read") from exc
     finally:
         document.close()
 

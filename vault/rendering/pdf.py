@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -23,7 +24,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from flask_babel import lazy_gettext as _l
 
-from vault.core.pdf_streams import first_page_over
+from vault.core.pdf_streams import first_page_over, write_as_read
 from vault.rendering.errors import (
     DrawingTooLarge,
     EncryptedDocument,
@@ -51,61 +52,54 @@ class PdfPages:
     """An open PDF whose pages are drawn on demand.
 
     Opening checks everything that can be checked without drawing: that PDFium can parse the file, that
-    it is not encrypted, the page count, and each page's size at the rendered width. So a refusal comes
-    before the first page is stored, not at page 400.
+    it is not encrypted, what each page draws, the page count, and each page's size at the rendered width.
+    So a refusal comes before the first page is stored, not at page 400.
 
     Encryption: any document with an encryption dictionary is refused, including one that opens without
     a password because it has only an owner password. PDFium ignores the permission bits such a file
     carries (no printing, no copying), and honouring half of a protection scheme is worse than refusing
     it with a message the uploader can act on (save an unprotected copy).
+
+    The pages drawn are those qpdf measured (`measured_copy`), never the file as uploaded.
     """
 
     def __init__(self, source: str | os.PathLike[str] | BinaryIO, limits: Limits) -> None:
         self._limits = limits
-        with PDFIUM_LOCK:
-            try:
-                document = pdfium.PdfDocument(source, password=None, autoclose=False)
-            except pdfium.PdfiumError as exc:
-                if getattr(exc, "err_code", None) == _ERR_PASSWORD:
-                    raise EncryptedDocument(
-                        _l("The PDF is protected with a password. Upload a copy saved without a password.")
-                    ) from None
-                raise MalformedDocument(_l("The file is not a readable PDF.")) from None
-            try:
-                if pdfium_c.FPDF_GetSecurityHandlerRevision(document) != -1:
-                    raise EncryptedDocument(
-                        _l("The PDF is encrypted (it restricts printing or copying). "
-                        "Upload a copy saved without protection.")
-                    )
-                # Filled-in form fields are part of what the reader sees; PDFium draws them only when
-                # forms are initialised before any page is loaded. This PDFium has no JavaScript engine.
-                document.init_forms()
-                count = len(document)
-                if count == 0:
-                    raise MalformedDocument(_l("The PDF has no pages."))
-                if count > limits.max_pages:
-                    raise TooManyPages(
-                        _l("The PDF has %(count)s pages; at most %(max_pages)s can be shown.",
-                           count=count, max_pages=limits.max_pages)
-                    )
-                for index in range(count):
-                    width, height = _page_pixels(*document.get_page_size(index), limits)
-                    if width * height > limits.max_page_pixels:
-                        raise ImageTooLarge(
-                            _l("Page %(value)s of the PDF is too long to show (%(width)s × %(height)s pixels).",
-                               value=index + 1, width=width, height=height)
-                        )
-            except pdfium.PdfiumError:
-                document.close()
-                raise MalformedDocument(_l("The PDF's page tree cannot be read.")) from None
-            except BaseException:
-                document.close()
-                raise
+        _refuse_encrypted(source)
+        self._copy: BinaryIO | None = measured_copy(source, limits.max_page_unpacked)
         try:
-            _measure_drawing(source, limits.max_page_unpacked)
-        except BaseException:
             with PDFIUM_LOCK:
-                document.close()
+                try:
+                    document = pdfium.PdfDocument(self._copy, autoclose=False)
+                except pdfium.PdfiumError:
+                    raise MalformedDocument(_l("The file is not a readable PDF.")) from None
+                try:
+                    # Filled-in form fields are part of what the reader sees; PDFium draws them only when
+                    # forms are initialised before any page is loaded. This PDFium has no JavaScript engine.
+                    document.init_forms()
+                    count = len(document)
+                    if count == 0:
+                        raise MalformedDocument(_l("The PDF has no pages."))
+                    if count > limits.max_pages:
+                        raise TooManyPages(
+                            _l("The PDF has %(count)s pages; at most %(max_pages)s can be shown.",
+                               count=count, max_pages=limits.max_pages)
+                        )
+                    for index in range(count):
+                        width, height = _page_pixels(*document.get_page_size(index), limits)
+                        if width * height > limits.max_page_pixels:
+                            raise ImageTooLarge(
+                                _l("Page %(value)s of the PDF is too long to show (%(width)s × %(height)s pixels).",
+                                   value=index + 1, width=width, height=height)
+                            )
+                except pdfium.PdfiumError:
+                    document.close()
+                    raise MalformedDocument(_l("The PDF's page tree cannot be read.")) from None
+                except BaseException:
+                    document.close()
+                    raise
+        except BaseException:
+            self._copy.close()
             raise
         self._document: pdfium.PdfDocument | None = document
         self.page_count = count
@@ -121,7 +115,10 @@ class PdfPages:
         if document is None:
             raise RenditionFailed("The PDF was closed before all its pages were drawn.")
         with PDFIUM_LOCK:
-            page = document[index]
+            try:
+                page = document[index]
+            except pdfium.PdfiumError as exc:
+                raise RenditionFailed(f"Page {index + 1} of the PDF could not be loaded.") from exc
             try:
                 width_pt, height_pt = page.get_size()
                 width, height = _page_pixels(width_pt, height_pt, self._limits)
@@ -146,14 +143,43 @@ class PdfPages:
             with PDFIUM_LOCK:
                 self._document.close()
             self._document = None
+        if self._copy is not None:
+            self._copy.close()
+            self._copy = None
 
 
-def _measure_drawing(source: str | os.PathLike[str] | BinaryIO, limit: int) -> None:
-    """Refuse a PDF whose page would have PDFium unpack more than ``limit`` bytes to draw it.
+def _refuse_encrypted(source: str | os.PathLike[str] | BinaryIO) -> None:
+    """Refuse a PDF that PDFium cannot open, or that has any encryption (see `PdfPages`)."""
+    with PDFIUM_LOCK:
+        try:
+            document = pdfium.PdfDocument(source, password=None, autoclose=False)
+        except pdfium.PdfiumError as exc:
+            if getattr(exc, "err_code", None) == _ERR_PASSWORD:
+                raise EncryptedDocument(
+                    _l("The PDF is protected with a password. Upload a copy saved without a password.")
+                ) from None
+            raise MalformedDocument(_l("The file is not a readable PDF.")) from None
+        try:
+            if pdfium_c.FPDF_GetSecurityHandlerRevision(document) != -1:
+                raise EncryptedDocument(
+                    _l("The PDF is encrypted (it restricts printing or copying). "
+                    "Upload a copy saved without protection.")
+                )
+        finally:
+            document.close()
+    if not isinstance(source, str | os.PathLike):
+        source.seek(0)
+
+
+def measured_copy(source: str | os.PathLike[str] | BinaryIO, limit: int) -> BinaryIO:
+    """The PDF as qpdf reads it, in a temporary file, once qpdf has measured what each of its pages draws.
 
     A few kilobytes of deflate unpack to gigabytes, and PDFium holds what it unpacks while it draws: a
-    612 KB file whose page is two streams of 200 MB raised a worker's peak memory by 802 MiB. So before the
-    first page is drawn, qpdf measures what each page draws (`vault.core.pdf_streams.first_page_over`).
+    612 KB file whose page is two streams of 200 MB raised a worker's peak memory by 802 MiB. So before any
+    page is drawn, qpdf measures what each page draws (`vault.core.pdf_streams.first_page_over`).
+
+    PDFium then draws this copy, not the file (`vault.core.pdf_streams.write_as_read`): it reads a damaged
+    page tree otherwise than qpdf, and drew a page qpdf had never measured.
 
     Raises:
         DrawingTooLarge: a page draws more than ``limit``.
@@ -161,16 +187,27 @@ def _measure_drawing(source: str | os.PathLike[str] | BinaryIO, limit: int) -> N
     """
     if not isinstance(source, str | os.PathLike):
         source.seek(0)
+    copy = tempfile.TemporaryFile(prefix="vault-measured-")  # noqa: SIM115 - closed by the caller, or below
     try:
         with pikepdf.open(source) as pdf:
             number = first_page_over(pdf, limit)
+            if number is None:
+                write_as_read(pdf, copy)
     except (pikepdf.PdfError, ValueError, KeyError, TypeError, OSError):
+        copy.close()
         raise MalformedDocument(_l("The file is not a readable PDF.")) from None
     except RecursionError:
+        copy.close()
         raise MalformedDocument(_l("The PDF's objects are nested too deeply to be read.")) from None
+    except BaseException:
+        copy.close()
+        raise
     finally:
         if not isinstance(source, str | os.PathLike):
             source.seek(0)
     if number is not None:
+        copy.close()
         raise DrawingTooLarge(_l("What page %(value)s of the PDF draws unpacks to more than %(limit)s MiB: it is "
                                  "not drawn.", value=number, limit=limit >> 20))
+    copy.seek(0)
+    return copy
