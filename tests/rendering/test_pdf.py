@@ -153,11 +153,32 @@ def _form_bomb(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
     page.obj.Contents = pdf.make_stream(b"/X1 Do")
 
 
+def _field_font_bomb(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+    """A text field without a look of its own, in a font of the form's default resources whose program
+    unpacks to 6 MiB: PDFium loads the font to draw the field's value."""
+    program = deflated_stream(pdf, bytes(6 << 20), Length1=6 << 20)
+    descriptor = pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.FontDescriptor, FontName=pikepdf.Name("/Bomb"), Flags=32, ItalicAngle=0, Ascent=800,
+        Descent=-200, CapHeight=700, StemV=80, FontBBox=pikepdf.Array([0, 0, 1000, 1000]), FontFile2=program))
+    font = pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.TrueType, BaseFont=pikepdf.Name("/Bomb"), FirstChar=32,
+        LastChar=126, Widths=pikepdf.Array([500] * 95), FontDescriptor=descriptor,
+        Encoding=pikepdf.Name.WinAnsiEncoding))
+    field = pdf.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Widget, FT=pikepdf.Name.Tx, T=pikepdf.String("name"),
+        V=pikepdf.String("Hello"), Rect=pikepdf.Array([100, 700, 400, 730]), DA=pikepdf.String("/Bomb 12 Tf 0 g"),
+        F=4, P=page.obj))
+    page.obj.Annots = pikepdf.Array([field])
+    pdf.Root.AcroForm = pikepdf.Dictionary(Fields=pikepdf.Array([field]), NeedAppearances=True,
+                                           DR=pikepdf.Dictionary(Font=pikepdf.Dictionary(Bomb=font)))
+
+
 @pytest.mark.parametrize("make", [
     lambda: several_streams(DRAWING, DRAWING),  # the page's own content streams
     lambda: one_page_pdf(_form_bomb),  # a form the page draws
     image_bomb_pdf,  # an image that would unpack to 4.8 GB
-], ids=["content", "form", "image"])
+    lambda: one_page_pdf(_field_font_bomb),  # a font the interactive form draws a field in
+], ids=["content", "form", "image", "field font"])
 def test_a_page_that_unpacks_beyond_the_limit_is_refused_before_it_is_drawn(make) -> None:
     """A few kilobytes of deflate can unpack to gigabytes, which PDFium would hold while drawing the page
     (a 597 KB file of 2 × 200 MB took a worker to 918 MiB): what a page draws is measured first."""

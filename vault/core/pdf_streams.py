@@ -85,15 +85,17 @@ def unpacked_size(stream: pikepdf.Stream, limit: int) -> int:
 def first_page_over(pdf: pikepdf.Pdf, limit: int) -> int | None:
     """The number (from 1) of the first page whose drawing unpacks to more than ``limit`` bytes, or None.
 
-    What a page draws: its content, the forms, patterns, fonts and annotations' looks it reaches, each
-    stream unpacked a piece at a time and not kept (see `unpacked`); images at their declared size; streams
-    packed by other filters at the most those filters can produce. An object shared by many pages is
-    measured once and counted for each.
+    What a page draws: its content, the forms, patterns, fonts and annotations' looks it reaches, and, for a
+    page with annotations, the interactive form's default resources (PDFium draws a field without a look of
+    its own in their fonts); each stream unpacked a piece at a time and not kept (see `unpacked`), images at
+    their declared size, streams packed by other filters at the most those filters can produce. An object
+    shared by many pages is measured once and counted for each.
 
     Raises:
         RecursionError: objects nested too deeply to walk.
     """
-    drawing = _Drawing(limit)
+    form = pdf.Root.get("/AcroForm")
+    drawing = _Drawing(limit, form.get("/DR") if isinstance(form, pikepdf.Dictionary) else None)
     for number, page in enumerate(pdf.pages, 1):
         if drawing.page(page.obj) > limit:
             return number
@@ -128,15 +130,19 @@ class _Drawing:
     """What a page draws, in unpacked bytes: each object's total is counted once per document (a font or a
     form shared by every page is unpacked once), and added for every page that reaches it."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, form_resources: pikepdf.Object | None = None) -> None:
         self.limit = limit
+        self._form_resources = form_resources
         self._totals: dict[tuple[int, int], int] = {}
         self._open: set[tuple[int, int]] = set()
 
     def page(self, page: pikepdf.Dictionary) -> int:
         total = 0
+        annotations = page.get("/Annots")
         # Its resources are its own or the page tree's it inherits.
-        for part in (page.get("/Contents"), pikepdf.Page(page).get_resources(), page.get("/Annots")):
+        parts = (page.get("/Contents"), pikepdf.Page(page).get_resources(), annotations,
+                 self._form_resources if annotations is not None else None)
+        for part in parts:
             if part is not None and total <= self.limit:
                 total += self._cost(part)
         return total
