@@ -173,12 +173,32 @@ def _field_font_bomb(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
                                            DR=pikepdf.Dictionary(Font=pikepdf.Dictionary(Bomb=font)))
 
 
+def _jpx_larger_than_declared(**options: object):
+    """An image declared 100 × 100 whose JPEG 2000 data is 3,000 × 2,000 pixels (a few hundred bytes):
+    PDFium decodes what the data holds, four bytes a sample."""
+    data = io.BytesIO()
+    Image.new("L", (3000, 2000), 255).save(data, "JPEG2000", **options)
+
+    def build(pdf: pikepdf.Pdf, page: pikepdf.Page) -> None:
+        image = pikepdf.Stream(pdf, data.getvalue())
+        for key, value in {"/Type": pikepdf.Name.XObject, "/Subtype": pikepdf.Name.Image, "/Width": 100,
+                           "/Height": 100, "/ColorSpace": pikepdf.Name.DeviceGray, "/BitsPerComponent": 8,
+                           "/Filter": pikepdf.Name.JPXDecode}.items():
+            image[pikepdf.Name(key)] = value
+        page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im1=pdf.make_indirect(image)))
+        page.obj.Contents = pdf.make_stream(b"q 500 0 0 500 0 0 cm /Im1 Do Q")
+
+    return one_page_pdf(build)
+
+
 @pytest.mark.parametrize("make", [
     lambda: several_streams(DRAWING, DRAWING),  # the page's own content streams
     lambda: one_page_pdf(_form_bomb),  # a form the page draws
     image_bomb_pdf,  # an image that would unpack to 4.8 GB
     lambda: one_page_pdf(_field_font_bomb),  # a font the interactive form draws a field in
-], ids=["content", "form", "image", "field font"])
+    _jpx_larger_than_declared,  # in the JPEG 2000 file format
+    lambda: _jpx_larger_than_declared(no_jp2=True),  # a bare JPEG 2000 codestream
+], ids=["content", "form", "image", "field font", "jp2", "j2k"])
 def test_a_page_that_unpacks_beyond_the_limit_is_refused_before_it_is_drawn(make) -> None:
     """A few kilobytes of deflate can unpack to gigabytes, which PDFium would hold while drawing the page
     (a 597 KB file of 2 × 200 MB took a worker to 918 MiB): what a page draws is measured first."""

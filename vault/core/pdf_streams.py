@@ -183,7 +183,67 @@ class _Drawing:
 
 
 def _image_bytes(image: pikepdf.Stream) -> int:
-    """An image's pixels at its declared size and depth, as PDFium decodes them."""
+    """An image's pixels at its declared size and depth, as PDFium decodes them; a JPEG 2000 image at
+    the larger of that and what its data holds (`_jpx_bytes`)."""
+    declared = _declared_image_bytes(image)
+    if Name.JPXDecode in filters_of(image):
+        return max(declared, _jpx_bytes(image))
+    return declared
+
+
+def _jpx_bytes(image: pikepdf.Stream) -> int:
+    """What decoding a JPEG 2000 image's data takes: the size in its codestream's SIZ segment, four bytes
+    a sample (OpenJPEG decodes each sample into a 32-bit integer), whatever the image dictionary declares.
+    A codestream of a few hundred bytes may hold 40,000 × 40,000 pixels; declared 100 × 100, a 12,000 ×
+    12,000 one raised a worker's peak memory by 708 MiB.
+
+    The codestream is found by the JP2 boxes (a `jp2c` box) or at the data's start; data packed otherwise,
+    or in which no codestream is found, counts as the whole stream's raw size times a thousand.
+    """
+    filters = filters_of(image)
+    raw = image.read_raw_bytes()
+    if filters == [Name.JPXDecode]:
+        head = raw
+    elif filters == [Name.FlateDecode, Name.JPXDecode] and image.get(Name.DecodeParms) is None:
+        head = zlib.decompressobj().decompress(raw, _JPX_HEAD)
+    else:
+        return len(raw) * 1000
+    codestream = _codestream(head)
+    if codestream is None or len(codestream) < 42 or codestream[:4] != b"\xff\x4f\xff\x51":
+        return len(raw) * 1000
+    x, y, x0, y0 = (int.from_bytes(codestream[at:at + 4], "big") for at in (8, 12, 16, 20))
+    components = int.from_bytes(codestream[40:42], "big")
+    return max(0, x - x0) * max(0, y - y0) * max(1, components) * 4
+
+
+_JPX_HEAD = 1 << 20
+"""Bytes of a deflated JPEG 2000 stream unpacked to find its codestream's size."""
+
+
+def _codestream(data: bytes) -> bytes | None:
+    """The JPEG 2000 codestream in ``data``: the content of its top-level `jp2c` box, or ``data`` itself
+    when it starts as a bare codestream does."""
+    if data[:4] == b"\xff\x4f\xff\x51":
+        return data
+    at = 0
+    while at + 8 <= len(data):
+        length, kind = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8]
+        header = 8
+        if length == 1:
+            if at + 16 > len(data):
+                return None
+            length, header = int.from_bytes(data[at + 8:at + 16], "big"), 16
+        elif length == 0:
+            length = len(data) - at
+        if kind == b"jp2c":
+            return data[at + header:at + length]
+        if length < header:
+            return None
+        at += length
+    return None
+
+
+def _declared_image_bytes(image: pikepdf.Stream) -> int:
     try:
         width, height = int(image.get("/Width", 0)), int(image.get("/Height", 0))
         bits = 1 if image.get("/ImageMask") else int(image.get("/BitsPerComponent", 8))
