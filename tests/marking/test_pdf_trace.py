@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import time
 import tracemalloc
 from collections.abc import Iterator
 
@@ -18,6 +19,7 @@ from reportlab.pdfgen import canvas
 
 from tests.marking.conftest import SECRET, VIEW_ID
 from tests.marking.pages import render, several_streams
+from tests.rendering.inputs import slow_pages
 from vault.marking import MarkingError, StampText, decode, stamp_pdf, trace, write_stamped_pages_pdf
 from vault.marking import pdf as pdf_module
 from vault.marking.pdf import META_ID, META_MAC, view_mac
@@ -433,6 +435,15 @@ def test_a_leak_qpdf_cannot_read_is_not_handed_to_pdfium_unmeasured(monkeypatch:
     document.close()
     with pytest.raises(MarkingError, match="cannot be measured"):
         trace(bomb, SECRET)
+
+
+def test_a_leak_whose_page_takes_too_long_to_draw_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tracing draws pages to read the image mark; one that draws for too long is abandoned, as at upload."""
+    monkeypatch.setattr(importlib.import_module("vault.marking.trace"), "PAGE_DRAW_SECONDS", 0.3)
+    started = time.monotonic()
+    with pytest.raises(MarkingError, match="page 1 of the PDF takes too long to draw"):
+        trace(slow_pages(2000), SECRET)
+    assert time.monotonic() - started < 1.5  # drawing it whole takes about 1.8 s
 
 
 def test_the_mark_draws_no_grid(stamp_text: StampText) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import threading
+import time
 from pathlib import Path
 
 import pikepdf
@@ -13,7 +14,7 @@ from PIL import Image, ImageChops
 from pypdf import PdfReader, PdfWriter
 
 from tests.marking.pages import several_streams
-from tests.rendering.inputs import deflated_stream, image_bomb_pdf, one_page_pdf, pdf_bytes
+from tests.rendering.inputs import deflated_stream, image_bomb_pdf, one_page_pdf, pdf_bytes, slow_pages
 from vault.rendering import (
     DrawingTooLarge,
     EncryptedDocument,
@@ -21,6 +22,7 @@ from vault.rendering import (
     Limits,
     MalformedDocument,
     Page,
+    RenditionFailed,
     TooManyPages,
     render,
 )
@@ -272,3 +274,21 @@ def test_a_page_only_pdfium_would_find_is_never_drawn() -> None:
 
     with pytest.raises(MalformedDocument):
         render(io.BytesIO(one_page_pdf(build)), "application/pdf", "tree.pdf", Limits(max_page_unpacked=4 << 20))
+
+
+def test_a_page_that_takes_too_long_to_draw_is_abandoned() -> None:
+    started = time.monotonic()
+    with render(io.BytesIO(slow_pages(2000)), "application/pdf", "slow.pdf",
+                Limits(page_draw_seconds=0.3)) as rendition, pytest.raises(RenditionFailed, match="too long"):
+        list(rendition.pages())
+    assert time.monotonic() - started < 1.5  # drawing it whole takes about 1.8 s
+
+
+def test_slow_pages_cannot_add_up_past_the_drawing_time_of_the_whole_pdf() -> None:
+    with render(io.BytesIO(slow_pages(500, pages=3)), "application/pdf", "slow.pdf",
+                Limits(page_draw_seconds=10, draw_seconds=0.6)) as rendition:
+        drawn = []
+        with pytest.raises(RenditionFailed, match="too long"):
+            for page in rendition.pages():
+                drawn.append(page.number)
+    assert drawn == [1]  # each page takes about 0.45 s

@@ -16,6 +16,7 @@ A claim whose MAC does not verify is never reported as the answer; it is kept in
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass, field
 
 import pikepdf
@@ -23,12 +24,17 @@ import pypdfium2
 from PIL import Image, UnidentifiedImageError
 
 from vault.core.pdf_streams import MAX_PAGE_DRAWING, first_page_over, write_as_read
+from vault.core.pdfium_calls import PDFIUM_LOCK, DrawingAbandoned, draw_page
 from vault.marking import forensic
 from vault.marking.errors import MarkingError
 from vault.marking.pdf import PdfClaim, metadata_claim, text_claims
 
 MAX_TRACE_PAGES = 50
 """Pages rendered when looking for the image mark in a PDF; a leak of the first pages is enough."""
+PAGE_DRAW_SECONDS = 10.0
+"""Seconds one page of a suspect PDF may take to draw (see `vault.core.pdfium_calls`)."""
+DRAW_SECONDS = 60.0
+"""Seconds the drawing of a suspect PDF's pages may take together."""
 MAX_IMAGE_PIXELS = 64_000_000
 """Larger images are refused before decoding: a phone photo is 12-50 megapixels, a bomb far more."""
 _IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
@@ -84,34 +90,42 @@ def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
             return TraceResult(meta.view_id, meta.where)
         raise MarkingError(f"what page {over} of the PDF draws unpacks to more than {MAX_PAGE_DRAWING >> 20} MiB; "
                            "only its metadata was read, and it names no view")
+    with PDFIUM_LOCK:
+        try:
+            document = pypdfium2.PdfDocument(copy.getvalue())
+        except pypdfium2.PdfiumError as exc:
+            raise MarkingError("the file is not a readable PDF") from exc
     try:
-        document = pypdfium2.PdfDocument(copy.getvalue())
-    except pypdfium2.PdfiumError as exc:
-        raise MarkingError("the file is not a readable PDF") from exc
-    try:
-        count = len(document)
+        with PDFIUM_LOCK:
+            count = len(document)
         texts = []
         for index in range(count):
-            page = document[index]
-            textpage = page.get_textpage()
-            texts.append(textpage.get_text_range())
-            textpage.close()
-            page.close()
+            with PDFIUM_LOCK:
+                page = document[index]
+                textpage = page.get_textpage()
+                texts.append(textpage.get_text_range())
+                textpage.close()
+                page.close()
         claims.extend(text_claims(texts, secret))
         forged = tuple(sorted({c.view_id for c in claims if not c.verified}))
         for claim in claims:
             if claim.verified:
                 return TraceResult(claim.view_id, claim.where, forged=forged)
+        started = time.monotonic()
         for index in range(min(count, MAX_TRACE_PAGES)):
-            page = document[index]
-            page_width, page_height = page.get_size()
-            if not 0.2 <= page_height / max(page_width, 1e-6) <= 5:
-                page.close()  # not page-like: rendering it at the nominal width could need gigapixels
-                continue
-            # PDFium rounds the pixel width up: aim a hair below so the width is exactly nominal.
-            scale = (forensic.NOMINAL_WIDTH - 0.01) / page_width
-            image = page.render(scale=scale).to_pil().convert("RGB")
-            page.close()
+            deadline = min(time.monotonic() + PAGE_DRAW_SECONDS, started + DRAW_SECONDS)
+            with PDFIUM_LOCK:
+                page = document[index]
+                try:
+                    page_width, page_height = page.get_size()
+                    if not 0.2 <= page_height / max(page_width, 1e-6) <= 5:
+                        continue  # not page-like: rendering it at the nominal width could need gigapixels
+                    # PDFium rounds the pixel width up: aim a hair below so the width is exactly nominal.
+                    image = draw_page(page, (forensic.NOMINAL_WIDTH - 0.01) / page_width, deadline)
+                except DrawingAbandoned as exc:
+                    raise MarkingError(f"page {index + 1} of the PDF {exc}") from None
+                finally:
+                    page.close()
             view_id = forensic.decode(image, secret)
             if view_id is not None:
                 return TraceResult(view_id, "pdf-render", page=index, forged=forged)
@@ -119,7 +133,8 @@ def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
     except pypdfium2.PdfiumError as exc:
         raise MarkingError("a page of the PDF cannot be read") from exc
     finally:
-        document.close()
+        with PDFIUM_LOCK:
+            document.close()
 
 
 def trace(data: bytes, secret: bytes) -> TraceResult | None:

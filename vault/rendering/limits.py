@@ -35,6 +35,12 @@ class Limits:
             annotations' looks, and its images at their declared size) may unpack to; measured before
             PDFium draws it, which holds what it unpacks. 256 MiB covers two full-page colour scans at
             600 dpi.
+        page_draw_seconds: seconds PDFium may spend drawing one PDF page. Size is no measure of time: a
+            page of 1 MB of content (2 KB deflated) filling a large rectangle 55,000 times took 44 s,
+            holding the lock every PDF drawing in the process waits on. Past it the page is abandoned
+            (checked every hundred objects drawn): no preview, the file kept.
+        draw_seconds: seconds the drawing of all a PDF's pages may take together (a normal page takes
+            about 20 ms, so 2,000 pages fit), so that many slow pages cannot add up to hours.
     """
 
     max_pages: int = 2000
@@ -47,13 +53,16 @@ class Limits:
     max_text_bytes: int = 2 * 1024 * 1024
     max_table_rows: int = 10_000
     max_page_unpacked: int = MAX_PAGE_DRAWING
+    page_draw_seconds: float = 10.0
+    draw_seconds: float = 120.0
 
     def __post_init__(self) -> None:
         for name in ("max_pages", "max_image_pixels", "max_page_pixels", "page_width", "slice_height",
                      "max_text_bytes", "max_table_rows", "max_page_unpacked", "convert_memory"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive")
-        if self.convert_timeout <= 0:
-            raise ValueError("Limits.convert_timeout must be positive")
+        for name in ("convert_timeout", "page_draw_seconds", "draw_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"Limits.{name} must be positive")
         if self.page_width * self.slice_height > self.max_page_pixels:
             raise ValueError("Limits.page_width × slice_height must fit within max_page_pixels")

@@ -1,6 +1,7 @@
 """PDF pages to images with PDFium (pypdfium2), one page at a time.
 
-PDFium is not thread-safe, so every call into it holds :data:`PDFIUM_LOCK`, a process-wide lock. That is
+PDFium is not thread-safe, so every call into it holds `PDFIUM_LOCK` (`vault.core.pdfium_calls`), a
+process-wide lock shared with tracing. That is
 the simpler of the two safe designs: a worker process per render would let two uploads render in
 parallel inside one web worker, but the web server already runs several worker processes, an upload
 renders once, and a text page takes about 8 ms. The lock is held per page, not per document, so two
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import threading
+import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -25,6 +26,7 @@ import pypdfium2.raw as pdfium_c
 from flask_babel import lazy_gettext as _l
 
 from vault.core.pdf_streams import first_page_over, write_as_read
+from vault.core.pdfium_calls import PDFIUM_LOCK, DrawingAbandoned, draw_page
 from vault.rendering.errors import (
     DrawingTooLarge,
     EncryptedDocument,
@@ -35,8 +37,6 @@ from vault.rendering.errors import (
 )
 from vault.rendering.limits import Limits
 from vault.rendering.page import Page
-
-PDFIUM_LOCK = threading.RLock()
 
 # FPDF_ERR_PASSWORD: PDFium's code for "this document needs a password".
 _ERR_PASSWORD = 4
@@ -102,6 +102,7 @@ class PdfPages:
             self._copy.close()
             raise
         self._document: pdfium.PdfDocument | None = document
+        self._started: float | None = None  # when the first page began to be drawn
         self.page_count = count
 
     def pages(self, first_number: int = 1) -> Iterator[Page]:
@@ -110,10 +111,18 @@ class PdfPages:
             yield Page(first_number + index, self.render_page(index))
 
     def render_page(self, index: int):  # -> PIL.Image.Image, RGB
-        """Draw one page (0-based ``index``) as an RGB image, exactly :attr:`Limits.page_width` wide."""
+        """Draw one page (0-based ``index``) as an RGB image, exactly :attr:`Limits.page_width` wide.
+
+        Drawn progressively, so that a page that takes longer than the limits allow is abandoned
+        (:attr:`Limits.page_draw_seconds`, :attr:`Limits.draw_seconds` for all pages together).
+        """
         document = self._document
         if document is None:
             raise RenditionFailed("The PDF was closed before all its pages were drawn.")
+        now = time.monotonic()
+        if self._started is None:
+            self._started = now
+        deadline = min(now + self._limits.page_draw_seconds, self._started + self._limits.draw_seconds)
         with PDFIUM_LOCK:
             try:
                 page = document[index]
@@ -121,17 +130,14 @@ class PdfPages:
                 raise RenditionFailed(f"Page {index + 1} of the PDF could not be loaded.") from exc
             try:
                 width_pt, height_pt = page.get_size()
-                width, height = _page_pixels(width_pt, height_pt, self._limits)
-                if width * height > self._limits.max_page_pixels:
+                width, _height = _page_pixels(width_pt, height_pt, self._limits)
+                if width * _height > self._limits.max_page_pixels:
                     raise ImageTooLarge(_l("Page %(value)s of the PDF is too long to show.", value=index + 1))
                 # scale = width / width_pt, not 150/72: PDFium rounds the pixel size up, and 150/72 gives
                 # 1241 px for A4.
-                bitmap = page.render(scale=width / width_pt, may_draw_forms=True)
-                try:
-                    # to_pil() shares the bitmap's buffer; convert() makes an independent RGB copy.
-                    image = bitmap.to_pil().convert("RGB")
-                finally:
-                    bitmap.close()
+                image = draw_page(page, width / width_pt, deadline)
+            except DrawingAbandoned as exc:
+                raise RenditionFailed(f"Page {index + 1} of the PDF {exc}.") from None
             except pdfium.PdfiumError as exc:
                 raise RenditionFailed(f"Page {index + 1} of the PDF could not be drawn.") from exc
             finally:
