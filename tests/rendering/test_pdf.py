@@ -200,7 +200,9 @@ def _jpx_larger_than_declared(**options: object):
     lambda: one_page_pdf(_field_font_bomb),  # a font the interactive form draws a field in
     _jpx_larger_than_declared,  # in the JPEG 2000 file format
     lambda: _jpx_larger_than_declared(no_jp2=True),  # a bare JPEG 2000 codestream
-], ids=["content", "form", "image", "field font", "jp2", "j2k"])
+    # 512 KiB of operators: PDFium holds about twenty bytes of page objects for each (`CONTENT_WEIGHT`)
+    lambda: several_streams(DRAWING[:1 << 19]),
+], ids=["content", "form", "image", "field font", "jp2", "j2k", "dense content"])
 def test_a_page_that_unpacks_beyond_the_limit_is_refused_before_it_is_drawn(make) -> None:
     """A few kilobytes of deflate can unpack to gigabytes, which PDFium would hold while drawing the page
     (a 597 KB file of 2 × 200 MB took a worker to 918 MiB): what a page draws is measured first."""
@@ -208,7 +210,7 @@ def test_a_page_that_unpacks_beyond_the_limit_is_refused_before_it_is_drawn(make
         render(io.BytesIO(make()), "application/pdf", "bomb.pdf", Limits(max_page_unpacked=4 << 20))
     assert caught.value.code == "drawing_too_large" and "page 1" in caught.value.message
     # Within the limit, the same page is drawn.
-    with render(io.BytesIO(several_streams(DRAWING[:1 << 18], DRAWING[:1 << 18])), "application/pdf", "ok.pdf",
+    with render(io.BytesIO(several_streams(DRAWING[:1 << 16], DRAWING[:1 << 16])), "application/pdf", "ok.pdf",
                 Limits(max_page_unpacked=4 << 20)) as rendition:
         assert len(list(rendition.pages())) == 1
 
@@ -225,7 +227,7 @@ def test_content_packed_by_filters_that_cannot_be_measured_is_bounded_by_their_w
 
     with pytest.raises(DrawingTooLarge):
         render(io.BytesIO(one_page_pdf(lzw(4096))), "application/pdf", "old.pdf", Limits(max_page_unpacked=4 << 20))
-    with render(io.BytesIO(one_page_pdf(lzw(100))), "application/pdf", "old.pdf",
+    with render(io.BytesIO(one_page_pdf(lzw(60))), "application/pdf", "old.pdf",
                 Limits(max_page_unpacked=4 << 20)) as rendition:
         assert rendition.page_count == 1
 

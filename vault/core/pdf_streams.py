@@ -19,7 +19,11 @@ from pikepdf import Name
 PIECE = 1 << 20
 """Bytes unpacked at a time."""
 MAX_PAGE_DRAWING = 256 << 20
-"""Bytes what one page draws may unpack to (`first_page_over`): two full-page colour scans at 600 dpi."""
+"""Bytes what one page draws may unpack to (`first_page_over`): two full-page colour scans at 600 dpi, or
+16 MiB of drawing operators (`CONTENT_WEIGHT`)."""
+CONTENT_WEIGHT = 16
+"""What a byte of drawing operators counts for: PDFium holds the page objects it parses them into, about
+twenty bytes for each byte of short operators (16 MB of them raised a worker's peak memory by 327 MiB)."""
 
 
 class PackedOtherwise(ValueError):
@@ -140,46 +144,52 @@ class _Drawing:
         total = 0
         annotations = page.get("/Annots")
         # Its resources are its own or the page tree's it inherits.
-        parts = (page.get("/Contents"), pikepdf.Page(page).get_resources(), annotations,
-                 self._form_resources if annotations is not None else None)
-        for part in parts:
+        parts = ((page.get("/Contents"), True), (pikepdf.Page(page).get_resources(), False), (annotations, False),
+                 (self._form_resources if annotations is not None else None, False))
+        for part, content in parts:
             if part is not None and total <= self.limit:
-                total += self._cost(part)
+                total += self._cost(part, content)
         return total
 
-    def _cost(self, value: pikepdf.Object) -> int:
+    def _cost(self, value: pikepdf.Object, content: bool = False) -> int:
+        """`content`: streams reached here are drawing operators (a page's content, a Type 3 glyph's)."""
         if not isinstance(value, pikepdf.Dictionary | pikepdf.Array | pikepdf.Stream):
             return 0
         key = value.objgen if value.is_indirect else None
         if key is not None:
-            if key in self._totals:
-                return self._totals[key]
+            if (key, content) in self._totals:
+                return self._totals[key, content]
             if key in self._open:
                 return 0  # a cycle: counted where it started
             self._open.add(key)
-        total = self._own(value) if isinstance(value, pikepdf.Stream) else 0
+        total = self._own(value, content) if isinstance(value, pikepdf.Stream) else 0
         children = value.items() if not isinstance(value, pikepdf.Array) else ((None, item) for item in value)
+        # What an array of content streams or a Type 3 font's glyph procedures (/CharProcs) hold is content.
+        inside = content and not isinstance(value, pikepdf.Stream)
         for name, child in children:
             if total > self.limit:
                 break
             if name not in _AWAY:
-                total += self._cost(child)
+                total += self._cost(child, inside or name == "/CharProcs")
         if key is not None:
             self._open.discard(key)
-            self._totals[key] = total
+            self._totals[key, content] = total
         return total
 
-    def _own(self, stream: pikepdf.Stream) -> int:
-        """The stream's own unpacked size: an image's declared pixels, else counted or bounded."""
+    def _own(self, stream: pikepdf.Stream, content: bool) -> int:
+        """The stream's own cost: an image's pixels; drawing operators (a page's or glyph's content, a
+        form's, a tiling pattern's) at `CONTENT_WEIGHT` per byte; anything else unpacked, counted or bounded."""
         if stream.get("/Subtype") == pikepdf.Name.Image:
             return _image_bytes(stream)
+        weight = CONTENT_WEIGHT if content or stream.get("/Subtype") == pikepdf.Name.Form or stream.get(
+            "/PatternType") == 1 else 1
         try:
-            return unpacked_size(stream, self.limit)
+            return unpacked_size(stream, self.limit // weight) * weight
         except PackedOtherwise:
             bound = len(stream.read_raw_bytes())
             for name in filters_of(stream):
                 bound *= _WORST.get(str(name), 1 << 16)
-            return bound
+            return bound * weight
 
 
 def _image_bytes(image: pikepdf.Stream) -> int:

@@ -33,8 +33,9 @@ class Limits:
             table row costs about 15 ms of layout and drawing, so 10,000 rows take a few minutes.
         max_page_unpacked: bytes that what one PDF page draws (its content, forms, patterns, fonts,
             annotations' looks, and its images at their declared size) may unpack to; measured before
-            PDFium draws it, which holds what it unpacks. 256 MiB covers two full-page colour scans at
-            600 dpi.
+            PDFium draws it, which holds what it unpacks. Drawing operators count sixteen times their
+            size (`vault.core.pdf_streams.CONTENT_WEIGHT`). 256 MiB covers two full-page colour scans at
+            600 dpi, or 16 MiB of operators.
         page_draw_seconds: seconds PDFium may spend drawing one PDF page. Size is no measure of time: a
             page of 1 MB of content (2 KB deflated) filling a large rectangle 55,000 times took 44 s,
             holding the lock every PDF drawing in the process waits on. Past it the page is abandoned
