@@ -219,7 +219,7 @@ def _jpx_bytes(image: pikepdf.Stream) -> int:
     else:
         return len(raw) * 1000
     codestream = _codestream(head)
-    if codestream is None or len(codestream) < 42 or codestream[:4] != b"\xff\x4f\xff\x51":
+    if codestream is None or len(codestream) < 42 or codestream[:4] != _SOC_SIZ:
         return len(raw) * 1000
     x, y, x0, y0 = (int.from_bytes(codestream[at:at + 4], "big") for at in (8, 12, 16, 20))
     components = int.from_bytes(codestream[40:42], "big")
@@ -228,12 +228,14 @@ def _jpx_bytes(image: pikepdf.Stream) -> int:
 
 _JPX_HEAD = 1 << 20
 """Bytes of a deflated JPEG 2000 stream unpacked to find its codestream's size."""
+_SOC_SIZ = b"\xff\x4f\xff\x51"
+"""How a JPEG 2000 codestream starts: its SOC marker, then its SIZ segment's."""
 
 
 def _codestream(data: bytes) -> bytes | None:
     """The JPEG 2000 codestream in ``data``: the content of its top-level `jp2c` box, or ``data`` itself
     when it starts as a bare codestream does."""
-    if data[:4] == b"\xff\x4f\xff\x51":
+    if data[:4] == _SOC_SIZ:
         return data
     at = 0
     while at + 8 <= len(data):

@@ -23,6 +23,22 @@ import pypdfium2.raw as pdfium_c
 PDFIUM_LOCK = threading.RLock()
 
 
+class DrawingTime:
+    """The deadlines of a document's pages: each page gets ``page_seconds``, and all of them together
+    ``total_seconds`` from when the first began, so that many slow pages cannot add up to hours."""
+
+    def __init__(self, page_seconds: float, total_seconds: float) -> None:
+        self.page_seconds, self.total_seconds = page_seconds, total_seconds
+        self._started: float | None = None
+
+    def deadline(self) -> float:
+        """The `time.monotonic()` by which the page about to be drawn must be done."""
+        now = time.monotonic()
+        if self._started is None:
+            self._started = now
+        return min(now + self.page_seconds, self._started + self.total_seconds)
+
+
 class DrawingAbandoned(Exception):
     """PDFium did not finish drawing a page: its deadline passed, or PDFium failed. The message completes
     "Page N of the PDF …"."""

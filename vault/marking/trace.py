@@ -16,7 +16,6 @@ A claim whose MAC does not verify is never reported as the answer; it is kept in
 from __future__ import annotations
 
 import io
-import time
 from dataclasses import dataclass, field
 
 import pikepdf
@@ -24,7 +23,7 @@ import pypdfium2
 from PIL import Image, UnidentifiedImageError
 
 from vault.core.pdf_streams import MAX_PAGE_DRAWING, first_page_over, write_as_read
-from vault.core.pdfium_calls import PDFIUM_LOCK, DrawingAbandoned, draw_page
+from vault.core.pdfium_calls import PDFIUM_LOCK, DrawingAbandoned, DrawingTime, draw_page
 from vault.marking import forensic
 from vault.marking.errors import MarkingError
 from vault.marking.pdf import PdfClaim, metadata_claim, text_claims
@@ -111,9 +110,9 @@ def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
         for claim in claims:
             if claim.verified:
                 return TraceResult(claim.view_id, claim.where, forged=forged)
-        started = time.monotonic()
+        clock = DrawingTime(PAGE_DRAW_SECONDS, DRAW_SECONDS)
         for index in range(min(count, MAX_TRACE_PAGES)):
-            deadline = min(time.monotonic() + PAGE_DRAW_SECONDS, started + DRAW_SECONDS)
+            deadline = clock.deadline()
             with PDFIUM_LOCK:
                 page = document[index]
                 try:

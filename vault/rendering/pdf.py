@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -26,7 +25,7 @@ import pypdfium2.raw as pdfium_c
 from flask_babel import lazy_gettext as _l
 
 from vault.core.pdf_streams import first_page_over, write_as_read
-from vault.core.pdfium_calls import PDFIUM_LOCK, DrawingAbandoned, draw_page
+from vault.core.pdfium_calls import PDFIUM_LOCK, DrawingAbandoned, DrawingTime, draw_page
 from vault.rendering.errors import (
     DrawingTooLarge,
     EncryptedDocument,
@@ -102,7 +101,7 @@ class PdfPages:
             self._copy.close()
             raise
         self._document: pdfium.PdfDocument | None = document
-        self._started: float | None = None  # when the first page began to be drawn
+        self._time = DrawingTime(limits.page_draw_seconds, limits.draw_seconds)
         self.page_count = count
 
     def pages(self, first_number: int = 1) -> Iterator[Page]:
@@ -119,10 +118,7 @@ class PdfPages:
         document = self._document
         if document is None:
             raise RenditionFailed("The PDF was closed before all its pages were drawn.")
-        now = time.monotonic()
-        if self._started is None:
-            self._started = now
-        deadline = min(now + self._limits.page_draw_seconds, self._started + self._limits.draw_seconds)
+        deadline = self._time.deadline()
         with PDFIUM_LOCK:
             try:
                 page = document[index]
@@ -130,8 +126,8 @@ class PdfPages:
                 raise RenditionFailed(f"Page {index + 1} of the PDF could not be loaded.") from exc
             try:
                 width_pt, height_pt = page.get_size()
-                width, _height = _page_pixels(width_pt, height_pt, self._limits)
-                if width * _height > self._limits.max_page_pixels:
+                width, height = _page_pixels(width_pt, height_pt, self._limits)
+                if width * height > self._limits.max_page_pixels:
                     raise ImageTooLarge(_l("Page %(value)s of the PDF is too long to show.", value=index + 1))
                 # scale = width / width_pt, not 150/72: PDFium rounds the pixel size up, and 150/72 gives
                 # 1241 px for A4.
