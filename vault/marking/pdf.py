@@ -34,7 +34,7 @@ from PIL import Image
 
 from vault.core.pdf_streams import PackedOtherwise, unpacked
 from vault.marking.errors import MarkingError
-from vault.marking.pdf_overlay import FAST_LEVEL, id_line_operators, overlay_form, pdf_number
+from vault.marking.pdf_overlay import FAST_LEVEL, ViewOverlay, id_line_operators, overlay_form, pdf_number
 from vault.marking.pdf_writer import StreamingPdf
 from vault.marking.stamp import StampText
 
@@ -64,6 +64,12 @@ def mac_matches(secret: bytes, view_id: int, mac: str) -> bool:
 
 def _id_line(secret: bytes, view_id: int) -> str:
     return f"{TEXT_TAG} {view_id:012x} {view_mac(secret, view_id)}"
+
+
+def view_overlay(text: StampText, secret: bytes) -> ViewOverlay:
+    """What every page size's overlay of the view's copy shares, made before the PDF is in hand (see
+    `ViewOverlay`); hand it to `write_stamped_pdf`."""
+    return ViewOverlay.of(text, secret, _id_line(secret, text.view_id))
 
 
 def _displayed(page: pikepdf.Page) -> tuple[float, float, str]:
@@ -237,9 +243,10 @@ def _burn_in_annotations(pdf: pikepdf.Pdf) -> None:
         del pdf.Root[Name.AcroForm]
 
 
-def write_stamped_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes, out: BinaryIO) -> None:
+def write_stamped_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes, out: BinaryIO,
+                      overlay: ViewOverlay | None = None) -> None:
     """Write to ``out`` a copy of the PDF ``source`` with the stamp, the mark and the view id of ``text``
-    on every page.
+    on every page; ``overlay``: the view's `view_overlay`, if made already.
 
     Each page becomes two forms drawn one after the other: its own content (see `_PageForms`), then
     the stamp's, placed to stand upright over the page as its reader sees it (its crop box, its /Rotate).
@@ -248,6 +255,8 @@ def write_stamped_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes, 
     Raises:
         MarkingError: ``source`` is not a PDF that can be read, is encrypted, or has no pages.
     """
+    if overlay is not None and overlay.view_id != text.view_id:
+        raise ValueError("the overlay is another view's")
     stream = io.BytesIO(source) if isinstance(source, bytes | bytearray | memoryview) else source
     try:
         with pikepdf.Pdf.open(stream) as pdf:
@@ -258,12 +267,12 @@ def write_stamped_pdf(source: bytes | BinaryIO, text: StampText, secret: bytes, 
             _burn_in_annotations(pdf)
             forms: dict[tuple[float, float], pikepdf.Object] = {}
             own_forms = _PageForms(pdf)
-            line = _id_line(secret, text.view_id)
+            overlay = overlay or view_overlay(text, secret)
             for page in pdf.pages:
                 width, height, matrix = _displayed(page)
                 size = (round(width, 2), round(height, 2))
                 if size not in forms:
-                    forms[size] = overlay_form(pdf, text, secret, line, *size)
+                    forms[size] = overlay_form(pdf, overlay, *size)
                 own = own_forms.of(page)
                 page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(P=own, S=forms[size]))
                 page.obj.Contents = pdf.make_stream(f"q /P Do Q q {matrix} cm /S Do Q\n".encode("ascii"))

@@ -45,7 +45,15 @@ from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.db import unit_of_work
 from vault.db.rows import completed, insert_row, persistent
-from vault.marking import MarkingError, StampText, embed, stamp_page, write_stamped_pages_pdf, write_stamped_pdf
+from vault.marking import (
+    MarkingError,
+    StampText,
+    embed,
+    stamp_page,
+    view_overlay,
+    write_stamped_pages_pdf,
+    write_stamped_pdf,
+)
 from vault.models import (
     Alert,
     AlertStatus,
@@ -764,11 +772,13 @@ def _write_pdf_copy(rt: Runtime, version: DocumentVersion, text: StampText, gran
     Raises:
         crypto.CryptoError: it cannot be stamped and has no pages either.
     """
+    # The view's part of the overlay is made while the read ahead is still bringing the PDF in.
+    overlay = view_overlay(text, secret)
     opened = ahead.take_file() if ahead is not None else _plaintext_file(rt, StoredVersion.of(version), grant,
                                                                           version.size)
     with opened as source:
         try:
-            write_stamped_pdf(source, text, secret, out)
+            write_stamped_pdf(source, text, secret, out, overlay)
             return True
         except MarkingError:
             if not version.has_preview:
