@@ -21,7 +21,7 @@ from tests.rendering.inputs import pdf_bytes
 from tests.viewer.conftest import INSIDE, active_loan
 from vault.marking import MarkingError, decode, trace
 from vault.marking import pdf as pdf_module
-from vault.models import DocumentVersion, DocumentView, ViewStatus, utcnow
+from vault.models import DocumentVersion, DocumentView, Loan, LoanStatus, ViewStatus, utcnow
 from vault.services import maintenance, viewer, views
 from vault.services.documents import version_context
 from vault.services.marking_key import marking_secret
@@ -109,6 +109,22 @@ def test_page_urls_are_bound_to_the_person_the_pages_and_the_window(world, rt):
     assert ann.get(page_url(page, 1)).status_code == 403
     audit.one_refusal("view:page", "view_window_closed", "ann", document_id=doc)
     assert "This view has closed" in ann.get(location).get_data(as_text=True)
+
+
+def test_a_page_is_refused_once_the_loan_it_was_opened_under_has_ended(world, rt):
+    """The loan's status is read with every page: a view whose loan ended (here by its own time, with
+    nothing having closed the view yet) shows no further page."""
+    doc = world.document(2, content=CONTENT, name="plan.pdf", content_type="application/pdf")
+    active_loan(world, doc)
+    ann, location = _open(world, doc)
+    url = page_url(ann.get(location), 1)
+    assert ann.get(url).status_code == 200
+    [view] = view_rows(rt)
+    assert view.loan_id is not None
+    set_rows(rt, Loan, Loan.id == view.loan_id, status=LoanStatus.EXPIRED)
+    audit = world.audit.mark()
+    assert ann.get(url).status_code == 403
+    audit.one_refusal("view:page", "view_window_closed", "ann", document_id=doc, loan_id=view.loan_id)
 
 
 def test_a_page_costs_one_statement_and_no_audit_record(world, rt):
