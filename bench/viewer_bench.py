@@ -6,7 +6,8 @@ SQLite and a local-folder store in a temporary folder, and prints one table:
 
 * rendition speed at upload: a 200-page PDF uploaded through the upload service (render, encode, encrypt,
   store each page), in pages per second;
-* peak RSS of a fresh process uploading a 20-page and a 500-page PDF the same way (memory must stay flat);
+* peak RSS of a fresh process uploading a 20-page and a 500-page PDF the same way, and of the process its
+  pages are drawn in (memory must stay flat);
 * open → first stamped page: ``POST`` the view (policy, quota, audit), follow the redirect to the viewer
   (claim, window) and ``GET`` page 1 (stamp, mark, JPEG), p50 and p90 (goal: p50 at most 150 ms for an A4
   page at 150 dpi);
@@ -27,6 +28,7 @@ import http.client
 import io
 import json
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,6 +70,12 @@ def peak_rss_mib() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("VmHWM not found")
+
+
+def drawing_peak_rss_mib() -> float:
+    """The largest peak of the drawing processes this one forked and reaped (`vault.rendering.isolated`):
+    the upload's pages are drawn there, not in the uploading process."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 @contextlib.contextmanager
@@ -140,7 +148,8 @@ def child(pages: int) -> None:
         start = time.perf_counter()
         upload(rt, data, "bench.pdf")
         seconds = time.perf_counter() - start
-    print(json.dumps({"pages": pages, "seconds": seconds, "peak_rss_mib": peak_rss_mib()}))
+    print(json.dumps({"pages": pages, "seconds": seconds, "peak_rss_mib": peak_rss_mib(),
+                      "drawing_peak_rss_mib": drawing_peak_rss_mib()}))
 
 
 def measure_child(pages: int) -> dict[str, float]:
@@ -264,9 +273,12 @@ def main() -> None:
     small, large = measure_child(20), measure_child(500)
     rendition = measure_child(200)
     rows.append(("rendition at upload, 200-page PDF", f"{200 / rendition['seconds']:.0f} pages/s"))
-    rows.append(("peak RSS, upload of a 20-page PDF", f"{small['peak_rss_mib']:.0f} MiB"))
+    rows.append(("peak RSS, upload of a 20-page PDF", f"{small['peak_rss_mib']:.0f} MiB "
+                 f"(its drawing process {small['drawing_peak_rss_mib']:.0f} MiB)"))
     rows.append(("peak RSS, upload of a 500-page PDF", f"{large['peak_rss_mib']:.0f} MiB "
-                 f"(+{large['peak_rss_mib'] - small['peak_rss_mib']:.0f} MiB)"))
+                 f"({large['peak_rss_mib'] - small['peak_rss_mib']:+.0f} MiB; its drawing process "
+                 f"{large['drawing_peak_rss_mib']:.0f} MiB, "
+                 f"{large['drawing_peak_rss_mib'] - small['drawing_peak_rss_mib']:+.0f} MiB)"))
 
     with tempfile.TemporaryDirectory(prefix="vault-viewer-bench-") as folder, runtime(Path(folder)) as rt:
         users = Users(rt)

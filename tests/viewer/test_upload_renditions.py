@@ -19,11 +19,13 @@ from tests.rendering.inputs import (
     pdf_bytes,
     png_header_only,
     pptx_bytes,
+    slow_field,
     xlsx_bytes,
 )
 from vault.models import PREVIEW_NONE, PREVIEW_READY, Document, DocumentVersion, VersionPage
+from vault.rendering import IsolatedRenderer, Limits
 from vault.rendering.office import soffice_path
-from vault.services import integrity
+from vault.services import integrity, renditions
 from vault.services.documents import version_context
 from vault.services.renditions import read_page
 
@@ -132,3 +134,16 @@ def test_fsck_checks_page_objects(rt, company: Company):
     rt.store.delete(version.pages[0].object_key)
     assert [(p.key, p.kind) for p in integrity.fsck(rt).missing] == [(version.pages[0].object_key, "missing")]
 
+
+
+def test_a_drawing_past_its_time_keeps_the_file_without_a_preview(rt, company: Company):
+    """The upload's drawing runs in a child process killed at `Limits.render_seconds`: a form field
+    that PDFium draws in one call, unbounded in the server's own process, ends the drawing at its time."""
+    previous = renditions.set_renderer(IsolatedRenderer(Limits(convert_timeout=0.5, render_seconds=1.0)))
+    try:
+        document_id = company.upload(data=slow_field(4000), name="form.pdf")
+    finally:
+        renditions.set_renderer(previous)
+    version = _version(rt, document_id)
+    assert (version.preview, version.page_count, version.pages) == (PREVIEW_NONE, 0, [])
+    assert "took too long" in version.preview_reason

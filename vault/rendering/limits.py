@@ -42,6 +42,12 @@ class Limits:
             (checked every hundred objects drawn): no preview, the file kept.
         draw_seconds: seconds the drawing of all a PDF's pages may take together (a normal page takes
             about 20 ms, so 2,000 pages fit), so that many slow pages cannot add up to hours.
+        render_memory: bytes of data (heap) the process drawing a file may allocate (``RLIMIT_DATA``; see
+            `vault.rendering.isolated`). The limits above bound what we foresaw; this bounds the rest.
+            Past it the drawing fails: no preview, the file kept.
+        render_seconds: seconds the process drawing a file may run in all, conversion, layout and drawing
+            included (a CSV of 10,000 rows takes a few minutes); past them it is killed: no preview, the
+            file kept. It must leave the office conversion its own time.
     """
 
     max_pages: int = 2000
@@ -56,14 +62,18 @@ class Limits:
     max_page_unpacked: int = MAX_PAGE_DRAWING
     page_draw_seconds: float = 10.0
     draw_seconds: float = 120.0
+    render_memory: int = 2 * 1024 * 1024 * 1024
+    render_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         for name in ("max_pages", "max_image_pixels", "max_page_pixels", "page_width", "slice_height",
-                     "max_text_bytes", "max_table_rows", "max_page_unpacked", "convert_memory"):
+                     "max_text_bytes", "max_table_rows", "max_page_unpacked", "convert_memory", "render_memory"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive")
-        for name in ("convert_timeout", "page_draw_seconds", "draw_seconds"):
+        for name in ("convert_timeout", "page_draw_seconds", "draw_seconds", "render_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive")
+        if self.render_seconds <= self.convert_timeout:
+            raise ValueError("Limits.render_seconds must leave the office conversion its convert_timeout")
         if self.page_width * self.slice_height > self.max_page_pixels:
             raise ValueError("Limits.page_width × slice_height must fit within max_page_pixels")

@@ -39,7 +39,14 @@ from sqlalchemy.orm import Session
 from crypto import EncryptingReader, associated_data, decrypt_stream
 from vault.core.errors import ServiceError
 from vault.models import PREVIEW_NONE, PREVIEW_READY, DocumentVersion, VersionPage
-from vault.rendering import DEFAULT_LIMITS, MalformedDocument, PageRenderer, Renderer, RenditionFailed, RenditionRefused
+from vault.rendering import (
+    DEFAULT_LIMITS,
+    IsolatedRenderer,
+    MalformedDocument,
+    Renderer,
+    RenditionFailed,
+    RenditionRefused,
+)
 from vault.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -48,7 +55,8 @@ PAGES_SUFFIX = "-pages/"
 # Pages written to the store at once by one upload.
 PAGE_WRITERS = 4
 
-_renderer: Renderer = PageRenderer(DEFAULT_LIMITS)
+# Uploads are drawn in a child process held to memory and time limits (see vault.rendering.isolated).
+_renderer: Renderer = IsolatedRenderer(DEFAULT_LIMITS)
 
 
 class RenditionRefusedError(ServiceError):
