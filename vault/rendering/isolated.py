@@ -16,7 +16,8 @@ so it is made while the fork holds the PDFium lock: no other thread is inside PD
 takes over, and the child releases its copy of the lock. The child only draws, sends and exits: it never
 touches what the worker's other threads were using, and collects none of the worker's garbage (whose
 finalizers could act on the worker's connections). The file is the worker's open descriptor, inherited;
-the pages come back over a pipe, encoded, one message each, so memory stays flat in the page count.
+the pages come back over a pipe, encoded, one message each, so memory stays flat in the page count. A
+child that has sent its last message is reaped by a thread of its own rather than waited for.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 import resource
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,18 +154,27 @@ class _Child:
         return message
 
     def close(self, *, stop: bool = False) -> None:
-        """End the child: it has said its last and is given a moment to exit, or (``stop``, or past that
-        moment) it is killed. Safe to call twice."""
+        """End the child: it has said its last and is left a moment to exit (waited for in a thread of its
+        own: a fork of a large process takes milliseconds to tear down, and the upload need not wait), or
+        (``stop``, or past that moment) it is killed. Safe to call twice."""
         if self.closed:
             return
         self.closed = True
         self.reader.close()
-        if not stop:
-            self.process.join(_GRACE_SECONDS)
-        if self.process.exitcode is None:
-            self.process.kill()
-            self.process.join()
-        self.process.close()
+        if stop:
+            _end(self.process, 0)
+        else:
+            threading.Thread(target=_end, args=(self.process, _GRACE_SECONDS), name="vault-drawing-reaper",
+                             daemon=True).start()
+
+
+def _end(process: Any, grace: float) -> None:
+    """Wait up to ``grace`` seconds for a drawing process to exit, kill it if it has not, and reap it."""
+    process.join(grace)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+    process.close()
 
 
 class _ChildRendition(Rendition):
