@@ -20,7 +20,7 @@ from reportlab.pdfgen import canvas
 from tests.marking.conftest import SECRET, VIEW_ID
 from tests.marking.pages import render, several_streams
 from tests.rendering.inputs import slow_pages
-from vault.marking import MarkingError, StampText, decode, stamp_pdf, trace, write_stamped_pages_pdf
+from vault.marking import MarkingError, StampText, decode, stamp_pdf, trace, trace_apart, write_stamped_pages_pdf
 from vault.marking import pdf as pdf_module
 from vault.marking.pdf import META_ID, META_MAC, view_mac
 from vault.marking.trace import TraceResult
@@ -475,3 +475,20 @@ def test_oversized_and_strange_images(monkeypatch: pytest.MonkeyPatch) -> None:
         trace(buffer.getvalue(), SECRET)
     # A thin strip is neither decoded as it is nor blown up to page width: no id, no gigapixel resize.
     assert decode(Image.new("RGB", (4, 40_000), "white"), SECRET) is None
+
+
+def test_a_trace_in_a_fork_finds_what_the_trace_finds(stamped: bytes) -> None:
+    assert trace_apart(stamped, SECRET) == trace(stamped, SECRET) == TraceResult(VIEW_ID, "metadata")
+
+
+def test_a_trace_in_a_fork_refuses_what_the_trace_refuses() -> None:
+    with pytest.raises(MarkingError, match="neither a PDF"):
+        trace_apart(b"not a leaked file", SECRET)
+
+
+def test_a_trace_in_a_fork_is_stopped_at_its_time() -> None:
+    # A page that draws for about 2.7 s, under the trace's own 10 s a page: the fork's time ends it.
+    started = time.monotonic()
+    with pytest.raises(MarkingError, match=r"took longer than 0\.5 s"):
+        trace_apart(slow_pages(3000), SECRET, seconds=0.5)
+    assert time.monotonic() - started < 1.5

@@ -11,10 +11,15 @@ found, trying the cheapest trustworthy evidence first:
 
 A claim whose MAC does not verify is never reported as the answer; it is kept in
 ``TraceResult.forged`` so an investigator sees that someone tried to plant an id.
+
+A leaked file is whatever the person who leaked it made it, so the service traces in a fork of the worker
+held to a memory cap and a time limit (:func:`trace_apart`, see `vault.core.forked`): PDFium draws an
+annotation's look or a form field in one call that no deadline interrupts.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass, field
 
@@ -22,6 +27,7 @@ import pikepdf
 import pypdfium2
 from PIL import Image, UnidentifiedImageError
 
+from vault.core.forked import ForkDied, Forked, ForkTimedOut, Send
 from vault.core.pdf_streams import MAX_PAGE_DRAWING, first_page_over, write_as_read
 from vault.core.pdfium_calls import PDFIUM_LOCK, DrawingAbandoned, DrawingTime, draw_page
 from vault.marking import forensic
@@ -34,6 +40,10 @@ PAGE_DRAW_SECONDS = 10.0
 """Seconds one page of a suspect PDF may take to draw (see `vault.core.pdfium_calls`)."""
 DRAW_SECONDS = 60.0
 """Seconds the drawing of a suspect PDF's pages may take together."""
+TRACE_SECONDS = DRAW_SECONDS + 60.0
+"""Seconds a trace in a fork (`trace_apart`) may take in all: the drawing's time and some for the rest."""
+TRACE_MEMORY = 2 * 1024 * 1024 * 1024
+"""Bytes of data (heap) a trace in a fork may allocate (``RLIMIT_DATA``)."""
 MAX_IMAGE_PIXELS = 64_000_000
 """Larger images are refused before decoding: a phone photo is 12-50 megapixels, a bomb far more."""
 _IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
@@ -146,3 +156,31 @@ def trace(data: bytes, secret: bytes) -> TraceResult | None:
     if data.lstrip()[:5] == b"%PDF-":
         return _trace_pdf(data, secret)
     return _trace_image(data, secret)
+
+
+def trace_apart(data: bytes, secret: bytes, *, memory: int = TRACE_MEMORY, seconds: float = TRACE_SECONDS
+                ) -> TraceResult | None:
+    """:func:`trace`, run in a fork of this process held to ``memory`` bytes of data and ``seconds``.
+
+    Raises:
+        MarkingError: as `trace`, or the trace took too long, ran out of memory or failed.
+    """
+    with Forked(functools.partial(_trace_in_fork, bytes(data), secret), memory=memory, seconds=seconds,
+                name="vault-trace") as child:
+        try:
+            outcome = child.receive()
+        except ForkTimedOut:
+            raise MarkingError(f"tracing the file took longer than {seconds:g} s") from None
+        except ForkDied:
+            raise MarkingError("tracing the file ran out of memory or failed") from None
+        child.close()  # it has said its last
+    if outcome[0] == "refused":
+        raise MarkingError(outcome[1])
+    return outcome[1]  # type: ignore[no-any-return]
+
+
+def _trace_in_fork(data: bytes, secret: bytes, send: Send) -> None:
+    try:
+        send(("found", trace(data, secret)))
+    except MarkingError as exc:
+        send(("refused", str(exc)))

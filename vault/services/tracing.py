@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
-from vault.marking import MarkingError, TraceResult, trace
+from vault.marking import MarkingError, TraceResult, trace_apart
 from vault.models import DocumentView, User
 from vault.runtime import Runtime
 from vault.services.marking_key import marking_secret
@@ -60,7 +60,7 @@ def trace_file(rt: Runtime, session: Session, data: bytes, *, actor: User | None
     if len(data) > MAX_TRACE_BYTES:
         raise ServiceError("trace_too_large", _l("The file is too large to trace."))
     try:
-        result = trace(data, marking_secret(rt.settings))
+        result = trace_apart(data, marking_secret(rt.settings))
     except MarkingError as exc:
         rt.audit.record(session, action="audit:trace", actor=actor, ctx=ctx, outcome="failed",
                         reason_code="trace_unreadable",

@@ -1,0 +1,144 @@
+"""Running a piece of work on untrusted input in a fork of this process, held to a memory cap and a time limit.
+
+Why: the bounds of parsing and drawing a file in the server's own process are checks we wrote (the
+measure of what a PDF page draws, the deadlines of the progressive drawing, checked every hundred objects).
+An interactive form's fields and annotations' looks are drawn in one call that cannot pause, and a decoder
+may hold more than the measure counts: nothing we wrote bounds what a parser does that we did not foresee.
+In a fork the bounds hold whatever happens inside it: its data segment is capped (``RLIMIT_DATA``), the
+parent kills it past its time, and a crash of its native code, or an allocation past the cap, is this
+work's failure, not a dead worker. The worker never holds what the work allocated.
+
+A fork of the worker starts in a few milliseconds with the worker's fonts and code already loaded, and costs
+no process of its own between calls (a fork server holding the rendering code took 168 MiB per worker and
+about 25 ms more per drawing, every child starting cold). A fork copies one thread, so it is made while the
+fork holds the PDFium lock: no other thread is inside PDFium, whose state the child takes over, and the
+child releases its copy of the lock. The child only does its work, sends and exits: it never touches what
+the worker's other threads were using, and it collects none of the worker's garbage (whose finalizers could
+act on the worker's connections). Messages come back over a pipe, pickled, one at a time, so a long result
+(a document's pages) keeps memory flat. A child that has sent its last message is reaped by a thread of its
+own rather than waited for: tearing down a fork of a large worker takes milliseconds.
+
+This is a bound on resources and a wall against crashes, not a sandbox against code that takes over the
+parser: the child is the same user, with the worker's memory, files and network.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import resource
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from vault.core.pdfium_calls import PDFIUM_LOCK
+
+log = logging.getLogger(__name__)
+
+_FORKS = multiprocessing.get_context("fork")
+GRACE_SECONDS = 5.0
+"""How long a child that has sent its last message may take to exit before it is killed."""
+
+Send = Callable[[tuple[Any, ...]], None]
+"""What the work calls to send a message (a tuple of picklable values) to the parent."""
+
+
+class ForkTimedOut(Exception):
+    """The work did not send its next message before the deadline; the child was killed."""
+
+
+class ForkDied(Exception):
+    """The child ended before sending the message awaited: out of memory, crashed or killed."""
+
+
+class Forked:
+    """The parent's end of one forked piece of work: its messages, each awaited until the deadline at most.
+
+    Use as a context manager, or call `close()`: a child whose messages are no longer wanted is killed.
+    """
+
+    def __init__(self, work: Callable[[Send], None], *, memory: int, seconds: float, name: str) -> None:
+        """Fork and start ``work(send)`` in the child, capped at ``memory`` bytes of data, to end within
+        ``seconds`` from now."""
+        self.deadline = time.monotonic() + seconds
+        self.reader, writer = _FORKS.Pipe(duplex=False)
+        self.process = _FORKS.Process(target=_run, args=(work, memory, writer), name=name, daemon=True)
+        try:
+            with PDFIUM_LOCK:  # no other thread is inside PDFium while it is copied (see the module text)
+                self.process.start()
+        except BaseException:
+            self.reader.close()
+            raise
+        finally:
+            writer.close()
+        self.closed = False
+
+    def receive(self) -> tuple[Any, ...]:
+        """The child's next message.
+
+        Raises:
+            ForkTimedOut: none came before the deadline; the child is killed.
+            ForkDied: the child ended (out of memory, crashed) without sending it.
+        """
+        left = self.deadline - time.monotonic()
+        if left <= 0 or not self.reader.poll(left):
+            self.close(stop=True)
+            raise ForkTimedOut()
+        try:
+            message: tuple[Any, ...] = self.reader.recv()
+        except (EOFError, OSError):
+            self.close()
+            log.warning("a forked %s ended without finishing (exit code %s)", self.process.name,
+                        self.process.exitcode)
+            raise ForkDied() from None
+        return message
+
+    def close(self, *, stop: bool = False) -> None:
+        """End the child: it has said its last and is left a moment to exit, or (``stop``, or past that
+        moment) it is killed. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        self.reader.close()
+        if stop:
+            _end(self.process, 0)
+        else:
+            threading.Thread(target=_end, args=(self.process, GRACE_SECONDS), name="vault-fork-reaper",
+                             daemon=True).start()
+
+    def __enter__(self) -> Forked:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close(stop=True)
+
+
+def _end(process: Any, grace: float) -> None:
+    """Wait up to ``grace`` seconds for a child to exit, kill it if it has not, and reap it."""
+    process.join(grace)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+    process.close()
+
+
+def _run(work: Callable[[Send], None], memory: int, out: Connection) -> None:
+    """The child: capped, it does the work, then closes its end of the pipe."""
+    PDFIUM_LOCK.release()  # the copy the fork took, held by the parent's thread as it forked
+    # The worker's objects are left as they are: none of its garbage is collected (and finalized: a database
+    # connection closing, say) here, only this work's own.
+    gc.freeze()
+    # Within the worker's own limit, should the deployment have set a lower one: a limit cannot be raised.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    cap = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
+    try:
+        work(out.send)
+    except Exception:
+        # The work's own failures are its messages; anything else ends the child, which the parent sees.
+        log.exception("forked work failed")
+    finally:
+        out.close()
