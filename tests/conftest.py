@@ -32,8 +32,9 @@ from vault import create_app
 from vault.config.settings import load_settings
 from vault.db import schema
 from vault.db.engine import Database
+from vault.rendering import DEFAULT_LIMITS, PageRenderer
 from vault.runtime import Runtime
-from vault.services import accounts, totp
+from vault.services import accounts, renditions, totp
 
 pytest_plugins = [
     "tests.fixtures.postgres", "tests.fixtures.reused_databases", "tests.fixtures.browser", "tests.fixtures.seaweed",
@@ -50,6 +51,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     reports speak Chinese and Russian however the tests were started."""
     subprocess.run([sys.executable, str(ROOT / "scripts" / "catalogues.py"), "compile"], cwd=ROOT,
                    capture_output=True, check=False)
+
+
+@pytest.fixture(autouse=True)
+def pages_drawn_in_process() -> Iterator[None]:
+    """Uploads draw their pages in this process rather than in a fork of it, as a deployment does
+    (`vault.rendering.isolated`): a fork of a test worker, a large process, costs more than drawing the
+    small files most tests upload. The fork is tested where it is the subject: `tests/rendering/test_isolated.py`,
+    and `tests/viewer` and `tests/browser`, whose fixtures of this name leave the deployed renderer in place."""
+    previous = renditions.set_renderer(PageRenderer(DEFAULT_LIMITS))
+    yield
+    renditions.set_renderer(previous)
 
 
 # Cheap Argon2 parameters: the real ones cost ~0.2 s per hash, which would dominate the suite.

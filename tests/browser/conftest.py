@@ -157,3 +157,10 @@ def open_vault(
 def vault(open_vault: Callable[..., Vault]) -> Vault:
     """A vault with the default settings."""
     return open_vault()
+
+
+@pytest.fixture(autouse=True)
+def pages_drawn_in_process() -> Iterator[None]:
+    """Not here: uploads draw their pages as deployed, in a fork (see the fixture of this name in
+    tests/conftest.py)."""
+    yield

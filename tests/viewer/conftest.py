@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,3 +33,10 @@ def active_loan(world: World, document_id: int, borrower: str = "ann") -> None:
     world.browser("paula").decide(loan.id, "approve")
     if one_loan(world.rt, id=loan.id).release_required:
         world.browser("cora").decide(loan.id, "release")
+
+
+@pytest.fixture(autouse=True)
+def pages_drawn_in_process() -> Iterator[None]:
+    """Not here: uploads draw their pages as deployed, in a fork (see the fixture of this name in
+    tests/conftest.py)."""
+    yield
