@@ -114,7 +114,6 @@ class NoPreview(Rendition):
         self.code = code
         self.reason = reason
         self.page_count = 0
-        self._cleanup = []
 
     def pages(self) -> Iterator[Page]:
         return iter(())

@@ -115,7 +115,6 @@ class _ChildRendition(Rendition):
         self.kind = kind
         self.page_count = page_count
         self._child: Forked | None = child
-        self._cleanup = []
 
     def pages(self) -> Iterator[DrawnPage]:  # type: ignore[override]
         child = self._child
