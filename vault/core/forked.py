@@ -24,23 +24,36 @@ parser: the child is the same user, with the worker's memory, files and network.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
-import multiprocessing
+import os
+import re
 import resource
+import signal
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
+from multiprocessing import Pipe
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NoReturn
 
 from vault.core.pdfium_calls import PDFIUM_LOCK
 
 log = logging.getLogger(__name__)
 
-_FORKS = multiprocessing.get_context("fork")
 GRACE_SECONDS = 5.0
 """How long a child that has sent its last message may take to exit before it is killed."""
+_REAP_POLL = (0.001, 0.05)
+"""The first and the longest pause between two looks at whether a child has exited (doubling in between)."""
+
+# Python 3.12 and later warn at every fork of a process with threads that the child may deadlock on a lock
+# another thread held. This module forks such a process on purpose, holding the one lock its children use
+# (see the module text); the warning would be logged at every upload and trace.
+warnings.filterwarnings("ignore", message=r"This process \(pid=\d+\) is multi-threaded, use of fork\(\)",
+                        category=DeprecationWarning, module=re.escape(__name__))
 
 Send = Callable[[tuple[Any, ...]], None]
 """What the work calls to send a message (a tuple of picklable values) to the parent."""
@@ -58,22 +71,31 @@ class Forked:
     """The parent's end of one forked piece of work: its messages, each awaited until the deadline at most.
 
     Use as a context manager, or call `close()`: a child whose messages are no longer wanted is killed.
+
+    The child is made with `os.fork` and waited for by this object alone. `multiprocessing.Process` keeps
+    every child it started in a list that each later start polls: with two threads forking and reaping at
+    once, one thread's poll could reap another's child between that thread's look at it and its own wait,
+    which then took the child for alive, killed its number (which the system may have given to another
+    process by then) and raised.
     """
 
     def __init__(self, work: Callable[[Send], None], *, memory: int, seconds: float, name: str) -> None:
         """Fork and start ``work(send)`` in the child, capped at ``memory`` bytes of data, to end within
         ``seconds`` from now."""
+        self.name = name
         self.deadline = time.monotonic() + seconds
-        self.reader, writer = _FORKS.Pipe(duplex=False)
-        self.process = _FORKS.Process(target=_run, args=(work, memory, writer), name=name, daemon=True)
+        self.reader, writer = Pipe(duplex=False)
         try:
             with PDFIUM_LOCK:  # no other thread is inside PDFium while it is copied (see the module text)
-                self.process.start()
+                pid = os.fork()
+            if pid == 0:  # the child: it never returns from here
+                _child(work, memory, self.reader, writer)
         except BaseException:
             self.reader.close()
             raise
         finally:
             writer.close()
+        self.pid = pid
         self.closed = False
 
     def receive(self) -> tuple[Any, ...]:
@@ -90,23 +112,25 @@ class Forked:
         try:
             message: tuple[Any, ...] = self.reader.recv()
         except (EOFError, OSError):
-            self.close()
-            log.warning("a forked %s ended without finishing (exit code %s)", self.process.name,
-                        self.process.exitcode)
+            self._close(stop=False, unfinished=True)
             raise ForkDied() from None
         return message
 
     def close(self, *, stop: bool = False) -> None:
         """End the child: it has said its last and is left a moment to exit, or (``stop``, or past that
         moment) it is killed. Safe to call twice."""
+        self._close(stop=stop, unfinished=False)
+
+    def _close(self, *, stop: bool, unfinished: bool) -> None:
         if self.closed:
             return
         self.closed = True
         self.reader.close()
+        what = self.name if unfinished else None
         if stop:
-            _end(self.process, 0)
+            _end(self.pid, 0, what)
         else:
-            threading.Thread(target=_end, args=(self.process, GRACE_SECONDS), name="vault-fork-reaper",
+            threading.Thread(target=_end, args=(self.pid, GRACE_SECONDS, what), name="vault-fork-reaper",
                              daemon=True).start()
 
     def __enter__(self) -> Forked:
@@ -116,18 +140,45 @@ class Forked:
         self.close(stop=True)
 
 
-def _end(process: Any, grace: float) -> None:
-    """Wait up to ``grace`` seconds for a child to exit, kill it if it has not, and reap it."""
-    process.join(grace)
-    if process.exitcode is None:
-        process.kill()
-        process.join()
-    process.close()
+def _end(pid: int, grace: float, unfinished: str | None) -> None:
+    """Wait up to ``grace`` seconds for a child to exit, kill it if it has not, and reap it. Only this
+    function waits for the child, so until it does the number is the child's and killing it is safe.
+    `unfinished`: the work's name, for a child that stopped without finishing (its exit is logged)."""
+    deadline = time.monotonic() + grace
+    pause = _REAP_POLL[0]
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        left = deadline - time.monotonic()
+        if left <= 0:
+            os.kill(pid, signal.SIGKILL)
+            done, status = os.waitpid(pid, 0)
+            break
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, _REAP_POLL[1])
+    if unfinished is not None:
+        log.warning("a forked %s ended without finishing (exit code %s)", unfinished, os.waitstatus_to_exitcode(status))
+
+
+def _child(work: Callable[[Send], None], memory: int, reader: Connection, writer: Connection) -> NoReturn:
+    """The forked child: do the work and leave, whatever happens, without running the parent's exit
+    handlers or returning into its code."""
+    code = 1
+    try:
+        reader.close()
+        _run(work, memory, writer)
+        code = 0
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
 
 
 def _run(work: Callable[[Send], None], memory: int, out: Connection) -> None:
-    """The child: capped, it does the work, then closes its end of the pipe."""
-    PDFIUM_LOCK.release()  # the copy the fork took, held by the parent's thread as it forked
+    """The child: capped, it does the work, then closes its end of the pipe. (Its copy of the PDFium lock,
+    held by the parent's thread as it forked, was released as the child left the `with` around the fork.)"""
     # The worker's objects are left as they are: none of its garbage is collected (and finalized: a database
     # connection closing, say) here, only this work's own.
     gc.freeze()
