@@ -315,9 +315,13 @@ class _ChunkReader(io.RawIOBase):
         return b"".join(parts)
 
     def close(self) -> None:
-        """Stop producing chunks; the underlying source is left open for its owner."""
-        if not self.closed:
-            self._chunks.close()
+        """Stop producing chunks; the underlying source is left open for its owner.
+
+        Also called by the finalizer of a reader whose arguments were refused before it had chunks
+        (Python 3.13 reports an error raised there)."""
+        chunks = getattr(self, "_chunks", None)
+        if not self.closed and chunks is not None:
+            chunks.close()
             self._pending = b""
         super().close()
 
