@@ -250,9 +250,17 @@ class LocalStore:
             if len(name.encode("utf-8")) > MAX_NAME_BYTES:
                 raise ValueError(f"object key {key!r} has a component longer than {MAX_NAME_BYTES} bytes")
         root = self.root.resolve()
+        target = root.joinpath(*names)
         try:
-            # Resolving follows symlinks: a link planted inside the root must not lead anywhere else.
-            path = root.joinpath(*names).resolve()
+            # Resolving follows symlinks: a link planted inside the root must not lead anywhere else. Strictly
+            # first, so that a symlink loop is an error on every Python (3.13 leaves one unresolved when not
+            # strict, and the write or delete then failed with a bare OSError); a key not written yet has
+            # parts that do not exist (or pass through an object: refused below), which the second
+            # resolution takes as they are.
+            try:
+                path = target.resolve(strict=True)
+            except (FileNotFoundError, NotADirectoryError):
+                path = target.resolve()
         except (OSError, RuntimeError) as error:  # a symlink loop (RuntimeError before Python 3.13)
             raise StorageError(f"object key {key!r} cannot be resolved in {root}: {error}") from None
         if not _inside(path, root, allow_root=False):

@@ -109,8 +109,11 @@ def test_a_symlink_inside_the_root_is_followed(local_store: LocalStore) -> None:
 
 def test_a_symlink_loop_is_an_error(local_store: LocalStore) -> None:
     (local_store.root / "loop").symlink_to(local_store.root / "loop")
-    with pytest.raises(StorageError, match="cannot be resolved"):
-        local_store.open("loop/x")
+    # Reads, writes and deletes alike (on Python 3.13 the write and the delete raised a bare OSError).
+    for act in (lambda: local_store.open("loop/x"), lambda: local_store.put("loop/x", io.BytesIO(b"data")),
+                lambda: local_store.delete("loop/x")):
+        with pytest.raises(StorageError, match="cannot be resolved"):
+            act()
 
 
 def test_write_goes_through_fsync_then_rename_then_folder_fsync(
