@@ -14,6 +14,7 @@ from alembic import command
 
 from vault.db import schema
 from vault.db.engine import Database
+from vault.models.base import UTCDateTime
 
 
 @pytest.fixture
@@ -36,6 +37,12 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+def _timed(statement: str, *names: str) -> sa.TextClause:
+    """Raw SQL whose time parameters are written as the product writes them (not by the driver's default
+    datetime adapter, which Python 3.12 deprecates for sqlite3)."""
+    return sa.text(statement).bindparams(*(sa.bindparam(name, type_=UTCDateTime) for name in names))
+
+
 def _naive(value: Any) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
@@ -45,21 +52,21 @@ def test_tenure_is_taken_from_the_audit_log_and_the_downgrade_removes_it(empty_d
     db = empty_database
     schema.upgrade(db, "0014")
     with db.engine.begin() as connection:
-        connection.execute(sa.text(
+        connection.execute(_timed(
             "INSERT INTO users (id, username, display_name, password_hash, status, disabled, session_epoch, "
-            "created_at) VALUES (1, 'bob', 'Bob', 'x', 'active', false, 0, :at)"), {"at": _at("2024-01-01")})
+            "created_at) VALUES (1, 'bob', 'Bob', 'x', 'active', false, 0, :at)", "at"), {"at": _at("2024-01-01")})
         for customer_id, created in ((1, "2024-02-01"), (2, "2024-03-01")):
-            connection.execute(sa.text(
+            connection.execute(_timed(
                 "INSERT INTO customers (id, name, name_key, segment, owner_id, created_by_id, created_at) "
-                "VALUES (:id, :name, :name, 'key', 1, 1, :at)"),
+                "VALUES (:id, :name, :name, 'key', 1, 1, :at)", "at"),
                 {"id": customer_id, "name": f"customer {customer_id}", "at": _at(created)})
         # Customer 1 changed owner twice (the later counts); a refused assignment does not count.
         for seq, (action, outcome, at) in enumerate((("customer:owner", "allowed", "2024-05-01"),
                                                      ("customer:handover", "allowed", "2024-07-01"),
                                                      ("customer:owner", "denied", "2024-09-01")), start=1):
-            connection.execute(sa.text(
+            connection.execute(_timed(
                 "INSERT INTO audit_events (seq, ts, actor_name, action, outcome, customer_id, detail, mac) "
-                "VALUES (:seq, :ts, 'cli', :action, :outcome, 1, '{}', 'm')"),
+                "VALUES (:seq, :ts, 'cli', :action, :outcome, 1, '{}', 'm')", "ts"),
                 {"seq": seq, "ts": _at(at), "action": action, "outcome": outcome})
     schema.upgrade(db)
     with db.engine.connect() as connection:

@@ -16,6 +16,7 @@ from flask_babel import get_translations
 from vault.core import alert_wording
 from vault.db import schema
 from vault.db.engine import Database
+from vault.models.base import UTCDateTime
 
 
 def _in(app: Any, language: str, params: dict[str, Any] | None, summary: str = "stored English") -> str:
@@ -93,13 +94,16 @@ def test_upgrade_0019_keeps_older_alerts_with_their_english(empty_database: Data
     schema.upgrade(db, "0018")
     at = datetime(2026, 1, 5, 22, 0, tzinfo=UTC)
     with db.engine.begin() as connection:
+        # The time written as the product writes it (not by sqlite3's default adapter, deprecated in 3.12).
+        timed = sa.bindparam("at", type_=UTCDateTime)
         connection.execute(sa.text(
             "INSERT INTO users (id, username, display_name, password_hash, status, disabled, session_epoch, "
-            "created_at) VALUES (1, 'bob', 'Bob', 'x', 'active', false, 0, :at)"), {"at": at})
+            "created_at) VALUES (1, 'bob', 'Bob', 'x', 'active', false, 0, :at)").bindparams(timed), {"at": at})
         connection.execute(sa.text(
             "INSERT INTO alerts (id, user_id, rule, window_key, severity, status, summary, evidence_json, "
             "occurrences, created_at, last_seen_at) VALUES (1, 1, 'probing', 'w', 'high', 'open', "
-            "'7 refused attempts within an hour (the limit is 5).', '{}', 1, :at, :at)"), {"at": at})
+            "'7 refused attempts within an hour (the limit is 5).', '{}', 1, :at, :at)").bindparams(timed),
+            {"at": at})
     schema.upgrade(db)
     with db.engine.connect() as connection:
         row = connection.execute(sa.text("SELECT summary, summary_params FROM alerts")).one()
