@@ -284,6 +284,7 @@ def test_a_worker_that_cannot_open_the_database_sends_the_parent_back_to_one_pro
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"])
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # on purpose, see below
 def test_a_worker_that_dies_sends_the_parent_back_to_one_process(log, monkeypatch, caplog):
     # A fault no real database produces on demand: the workers are gone without a word, as if killed. The
     # fault is planted in this process, so the workers are forked from it even beside the test runner's own
