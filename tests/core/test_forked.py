@@ -89,3 +89,18 @@ def test_a_child_past_its_time_is_killed_and_reaped() -> None:
     with pytest.raises(ForkTimedOut):
         child.receive()
     assert not _exists(child.pid)
+
+
+def test_a_child_the_system_reaped_is_left_alone(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+                                                 thread_failures: list[Any]) -> None:
+    # A process that ignores SIGCHLD has its children reaped by the system: the wait then finds no child, and
+    # nothing may be killed by that number, which may be another process's by now.
+    child = Forked(_answer, memory=1 << 30, seconds=30, name="test")
+    child.receive()
+    os.waitpid(child.pid, 0)  # as the system would have
+    killed: list[int] = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append(pid))
+    child.close(stop=True)
+    assert killed == []
+    assert "reaped by the system" in caplog.text
+    assert thread_failures == []

@@ -146,17 +146,23 @@ def _end(pid: int, grace: float, unfinished: str | None) -> None:
     `unfinished`: the work's name, for a child that stopped without finishing (its exit is logged)."""
     deadline = time.monotonic() + grace
     pause = _REAP_POLL[0]
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        left = deadline - time.monotonic()
-        if left <= 0:
-            os.kill(pid, signal.SIGKILL)
-            done, status = os.waitpid(pid, 0)
-            break
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, _REAP_POLL[1])
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                done, status = os.waitpid(pid, 0)
+                break
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, _REAP_POLL[1])
+    except ChildProcessError:
+        # The system reaped it (a process that ignores SIGCHLD has its children reaped for it): its number
+        # may be another process's by now, so it is left alone.
+        log.warning("a forked %s was reaped by the system, not by its parent", unfinished or "work")
+        return
     if unfinished is not None:
         log.warning("a forked %s ended without finishing (exit code %s)", unfinished, os.waitstatus_to_exitcode(status))
 
