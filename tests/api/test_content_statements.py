@@ -79,9 +79,11 @@ def test_a_view_costs_at_most_four_statements_and_one_commit_before_its_first_by
         # The end's record claims its chain head in the end's own statement.
         (end,) = (statement for statement in after if "document_views SET status" in statement)
         assert "claimed_head" in end and not any(s.lstrip().startswith("UPDATE audit_head") for s in after), after
-        # The claim on the rules' evaluation and the facts they count are one round trip (`view_facts`).
+        # The claim on the rules' evaluation, the view's tally and the facts they count are one round trip
+        # (`view_facts`), which reads the tallies, not the day's views.
         (claim,) = rules
-        assert "recent AS" in after[claim] and sum("document_views.user_id" in s for s in after) == 1, after
+        assert "INSERT INTO view_tallies" in after[claim] and "FROM view_tallies" in after[claim], after[claim]
+        assert sum("view_tallies" in s for s in after) == 1 and "opened_at >=" not in after[claim], after
 
 
 def test_a_view_in_two_steps_reads_what_it_needs_once(api, app, rt, db_backend):

@@ -17,7 +17,7 @@ from vault.alerts.raising import Finding, raise_alert
 from vault.config.settings import ConfigError, load_settings
 from vault.models import Alert, AuditEvent, Document, DocumentView, Loan, Severity, ViewStatus, utcnow
 from vault.services import departures, view_alerts
-from vault.services.view_facts import ViewFacts
+from vault.services.view_facts import FACTS, ViewFacts
 
 ALL_HOURS = {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": 0, "end": 24}
 
@@ -336,11 +336,14 @@ def test_the_facts_count_the_last_24_hours_and_the_local_day_apart_even_on_a_25_
             session.add(row)
             return row
 
-        at(early, datetime(2027, 10, 30, 22, 15, tzinfo=UTC))  # after local midnight, before 24 hours ago
-        at(plan, datetime(2027, 10, 31, 12, 0, tzinfo=UTC))
+        history = [at(early, datetime(2027, 10, 30, 22, 15, tzinfo=UTC)),  # after local midnight, before 24 hours ago
+                   at(plan, datetime(2027, 10, 31, 12, 0, tzinfo=UTC))]
         evaluated = at(terms, datetime(2027, 10, 31, 22, 30, tzinfo=UTC))  # 23:30 local
         session.flush()
-        facts = ViewFacts.read(session, rt.settings.working_hours, evaluated)
+        for row in history:  # claimed and tallied, as after their own openings
+            assert view_alerts.evaluate(rt, session, row.id, exhausted=False)
+        facts = ViewFacts.of_row(session.execute(FACTS, ViewFacts.parameters(rt.settings.working_hours,
+                                                                             evaluated)).one())
     # Bolt's two documents are one customer; Acme's view at 22:15 is of today but not of the last 24 hours.
     assert (facts.customers_24h, facts.views_today, facts.any_earlier) == (1, 3, True)
     assert facts.seen == {"address": True, "named place": True, "declared place": True}

@@ -50,7 +50,7 @@ from vault.models import (
     utcnow,
 )
 from vault.runtime import Runtime
-from vault.services.view_facts import MINE, PLACE_KINDS, ViewFacts, midnight
+from vault.services.view_facts import MINE, PLACE_KINDS, RECENT_CUSTOMERS, ViewFacts, midnight
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +84,14 @@ def _view_evidence(view: DocumentView, document: Document) -> dict[str, Any]:
 # -- rules on a view -----------------------------------------------------------------------------------
 
 
-# The customers of the last day are listed (only) for an alert, over the distinct documents of the day's
-# views (see `vault.services.view_facts`, which counts them).
-_IN_DAY = select(DocumentView.document_id).where(MINE, DocumentView.opened_at > bindparam("day_ago")).distinct()
-_RECENT_CUSTOMERS = select(Document.customer_id).where(Document.id.in_(_IN_DAY)).distinct()
-
-
 def many_customers(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
                    document: Document, facts: ViewFacts) -> Finding | None:
     if not cfg.customers_per_day or facts.customers_24h <= cfg.customers_per_day:
         return None
-    # Counted with the facts; the customers are listed only for an alert.
-    customers = list(session.scalars(_RECENT_CUSTOMERS, {"user": view.user_id,
-                                                         "day_ago": view.opened_at - timedelta(hours=24)}))
+    # Counted with the facts; the customers are listed only for an alert (the view is tallied by now).
+    day_ago = view.opened_at - timedelta(hours=24)
+    customers = list(session.scalars(RECENT_CUSTOMERS, {"user": view.user_id, "day_ago": day_ago,
+                                                        "window_day": hours.local(day_ago).date()}))
     return Finding(
         "many_customers", Severity.HIGH, day_key(hours, view.opened_at),
         f"Files of {len(customers)} different customers opened within 24 hours "
@@ -214,11 +209,10 @@ VIEW_RULES: tuple[Callable[..., Finding | None], ...] = (
 )
 
 
-def evaluate_view(rt: Runtime, session: Session, view: DocumentView, facts: ViewFacts | None = None) -> list[Finding]:
-    """The view rules on `view`; `facts`: what the unit claiming the view read with its claim, else read here."""
+def evaluate_view(rt: Runtime, session: Session, view: DocumentView, facts: ViewFacts) -> list[Finding]:
+    """The view rules on `view`; `facts`: what the unit claiming the view read with its claim."""
     cfg, hours = rt.settings.alerts, rt.settings.working_hours
     document = view.document
-    facts = facts or ViewFacts.read(session, hours, view)
     findings = [f for rule in VIEW_RULES if (f := rule(session, cfg, hours, view, document, facts)) is not None]
     for finding in findings:
         raise_alert(rt, session, view.user, finding, now=view.opened_at)
@@ -307,8 +301,8 @@ def guarded(session: Session, what: str, evaluate: Callable[[], object]) -> None
 
 
 @events.listen("view.opened")
-def on_view_opened(session: Session, rt: Runtime, view: DocumentView, own_unit: bool = False,
-                   facts: ViewFacts | None = None, **_: Any) -> None:
+def on_view_opened(session: Session, rt: Runtime, view: DocumentView, facts: ViewFacts, own_unit: bool = False,
+                   **_: Any) -> None:
     if own_unit:
         # A fault rolls back the unit, which leaves the view to the maintenance sweep (and the unit's
         # owner redoes what else it held), so no savepoint is needed (two round trips fewer per view).

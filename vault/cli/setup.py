@@ -32,7 +32,8 @@ def initialise(conf: Settings) -> Keyring:
     try:
         before = schema.current_revision(rt.db)
         # Revision 0014 seals the customers' old clear notes into their records: only here is the keyring.
-        schema.upgrade(rt.db, seal_notes=legacy_notes.sealer(rt))
+        # Revision 0023 tallies the recent views by the working-hours timezone's days.
+        schema.upgrade(rt.db, seal_notes=legacy_notes.sealer(rt), zone=rt.settings.working_hours.zone.key)
         after = schema.current_revision(rt.db)
         click.echo(f"database: {_safe_url(conf.database)} at revision {after}"
                    + ("" if before == after else f" (was {before or 'empty'})"))

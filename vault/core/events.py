@@ -14,7 +14,8 @@ from typing import Any
 Listener = Callable[..., None]
 _listeners: dict[str, list[Listener]] = defaultdict(list)
 
-# Event names: "view.opened" (session, rt, view, own_unit), "access.denied" (session, rt, user, action, code, ctx),
+# Event names: "view.opened" (session, rt, view, facts, own_unit),
+# "access.denied" (session, rt, user, action, code, ctx),
 # "loan.requested" (session, rt, loan), "quota.exhausted" (session, rt, user, document),
 # "loan.decided" (session, rt, loan, actor), "customer.handed_over" (session, rt, item, to_user),
 # "departure.step" (session, rt, departure, step, actor), "alert.announced" (session, rt, alert, user, announcement),

@@ -23,15 +23,19 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(db: Database, revision: str = "head", *, seal_notes: Callable[[Connection], None] | None = None) -> None:
+def upgrade(db: Database, revision: str = "head", *, seal_notes: Callable[[Connection], None] | None = None,
+            zone: str | None = None) -> None:
     """Bring the schema to `revision` in one transaction. `seal_notes` seals the customers' old clear notes
     into their records on the migration's connection (revision 0014 needs it when any customer has some;
-    only a caller holding the keyring can give it)."""
+    only a caller holding the keyring can give it). `zone`: the working-hours timezone's name, whose days
+    revision 0023 tallies the recent views by (UTC's without it)."""
     cfg = alembic_config(db.url)
     with db.engine.begin() as connection:
         cfg.attributes["connection"] = connection
         if seal_notes is not None:
             cfg.attributes["seal_notes"] = seal_notes
+        if zone is not None:
+            cfg.attributes["zone"] = zone
         command.upgrade(cfg, revision)
 
 

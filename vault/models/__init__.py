@@ -15,7 +15,7 @@ from vault.models.records import ContactLogEntry, CustomerRecord, CustomerRecord
 from vault.models.rotation import ProposalStatus, RotationProposal
 from vault.models.security import AgreementAcceptance, LoginAttempt, RecoveryCode, TotpSecret
 from vault.models.users import ApiToken, Role, RoleAssignment, User, UserStatus
-from vault.models.views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewStatus
+from vault.models.views import SPENT_STATUSES, DocumentView, QuotaUsage, ViewStatus, ViewTally
 
 __all__ = [
     "OPEN_STATUSES",
@@ -76,6 +76,7 @@ __all__ = [
     "UserStatus",
     "VersionPage",
     "ViewStatus",
+    "ViewTally",
     "WebSession",
     "utcnow",
 ]

@@ -1,11 +1,12 @@
-"""Views (openings of a document's content) and the per-person, per-document quota counter."""
+"""Views (openings of a document's content), the per-person, per-document quota counter, and the
+per-person daily tallies the early-warning rules count from."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.models.base import Base, UTCDateTime, utcnow
@@ -78,3 +79,26 @@ class QuotaUsage(Base):
     # This person's own quota of the document, set by a custodian or an approver (None: the document's).
     view_quota: Mapped[int | None] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ViewTally(Base):
+    """A person's views of one customer's files on one local day (the working-hours timezone's day).
+
+    The early-warning rules run after every view and count the person's views today and the customers
+    of their last 24 hours. Counted from the views table, that read every view of the day again, so a
+    bulk reader's every further view cost more (3,000 views in a day: about 1.5 ms in the database per
+    view). Counted from here it reads a row per customer and day, however many views.
+
+    A view is added in the unit that claims its evaluation (`vault.services.view_facts.tally`), which
+    happens once per view, so the tally counts each evaluated view once. `last_at` is the latest opening
+    counted, which tells whether the customer falls within the last 24 hours. Rows older than the
+    rules' windows are purged by the maintenance sweep.
+    """
+
+    __tablename__ = "view_tallies"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    views: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,7 +6,8 @@ process died are settled as partial (`lost_deliveries`), pool claims nobody work
 (`pool.lapse_due`), and departures whose
 last day has ended get their last-day steps (loans and
 tokens revoked, sessions ended, the account disabled), and views whose early-warning rules could not run
-after their opening are evaluated (`view_alerts.sweep`), so no alert is lost. Access is already refused
+after their opening are evaluated (`view_alerts.sweep`), so no alert is lost; the rules' daily tallies
+of days their windows no longer reach are dropped (`view_facts.purge_tallies`). Access is already refused
 without this work (`User.can_sign_in`, the loan's due time): the sweep makes the records and the counters say so.
 
 An idle audit log is also signed after the checkpoint interval (`run_due_checkpoint`), so the newest
@@ -26,7 +27,7 @@ from vault.audit.checkpoints import SignedCheckpoint
 from vault.core.context import AccessContext
 from vault.models import utcnow
 from vault.runtime import Runtime
-from vault.services import departures, loans, lost_deliveries, pool, view_alerts, viewer
+from vault.services import departures, loans, lost_deliveries, pool, view_alerts, view_facts, viewer
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ def run(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime | No
     done = departures.run_due(rt, session, ctx=ctx, now=now)
     closed = viewer.close_lapsed(rt, session, now=now, ctx=ctx)
     evaluated = view_alerts.sweep(rt, session, now=now)
+    view_facts.purge_tallies(session, rt.settings.working_hours, now)
     lost = lost_deliveries.settle_lost(rt, session, ctx=ctx, now=now)
     lapsed = pool.lapse_due(rt, session, ctx=ctx, now=now)
     return MaintenanceReport(loans_expired=swept.loans_expired, views_refunded=swept.views_refunded,

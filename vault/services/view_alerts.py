@@ -31,7 +31,7 @@ from vault.core.actions import Action
 from vault.db.unit_of_work import unit_of_work
 from vault.models import AuditEvent, DocumentView, User, utcnow
 from vault.runtime import Runtime
-from vault.services.view_facts import ViewFacts, claiming
+from vault.services.view_facts import FACTS, ViewFacts, claiming, tally
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +113,11 @@ def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, no
     Returns False when the view was evaluated already (by its request or by a sweep).
     """
     at = now or utcnow()
+    hours = rt.settings.working_hours
     facts = None
     if known is not None and rt.db.dialect == "postgresql":
-        # The claim and the rules' facts in one round trip (`view_facts`).
-        row = session.execute(_CLAIM_AND_FACTS, {**ViewFacts.parameters(rt.settings.working_hours, known),
-                                                 "at": at}).one()
+        # The claim, the view's tally and the rules' facts in one round trip (`view_facts`).
+        row = session.execute(_CLAIM_AND_FACTS, {**ViewFacts.parameters(hours, known), "at": at}).one()
         if row[0] != 1:
             return False
         facts = ViewFacts.of_row(row[1:])
@@ -130,6 +130,11 @@ def evaluate(rt: Runtime, session: Session, view_id: int, *, exhausted: bool, no
     else:
         # The rules read the view's document and person: loaded with it, in one statement.
         view = session.execute(_VIEW_WITH_DOCUMENT_AND_USER, {"view": view_id}).scalar_one()
+    if facts is None:
+        # The facts first, then the view's tally (which they leave out, as the single statement does).
+        parameters = ViewFacts.parameters(hours, view)
+        facts = ViewFacts.of_row(session.execute(FACTS, parameters).one())
+        tally(session, rt.db.dialect, parameters)
     events.emit("view.opened", session=session, rt=rt, view=view, own_unit=own_unit, facts=facts)
     if exhausted:
         events.emit("quota.exhausted", session=session, rt=rt, user=view.user, document=view.document)
