@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.models.base import Base, UTCDateTime, utcnow
@@ -27,9 +27,16 @@ SPENT_STATUSES = (ViewStatus.RESERVED, ViewStatus.DELIVERING, ViewStatus.DELIVER
 
 class DocumentView(Base):
     __tablename__ = "document_views"
-    # The early-warning rules count one person's views over a window after every view: this index
-    # reads that window, not the person's whole history.
-    __table_args__ = (Index("ix_document_views_user_opened", "user_id", "opened_at"),)
+    # The early-warning rules read one person's views over a window (the 30-day median): the first index
+    # reads that window, not the person's whole history. After every view they ask whether the person
+    # opened anything from the view's address, named place and declared place before: the others find
+    # the first such view at once, where reading the person's views for it cost a step per earlier view.
+    __table_args__ = (
+        Index("ix_document_views_user_opened", "user_id", "opened_at"),
+        Index("ix_document_views_user_address", "user_id", "client_addr"),
+        Index("ix_document_views_user_named_place", "user_id", "named_place"),
+        Index("ix_document_views_user_declared_place", "user_id", text("lower(trim(declared_place))")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
