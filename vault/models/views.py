@@ -93,8 +93,9 @@ class ViewTally(Base):
 
     The early-warning rules run after every view and count the person's views today and the customers
     of their last 24 hours. Counted from the views table, that read every view of the day again, so a
-    bulk reader's every further view cost more (3,000 views in a day: about 1.5 ms in the database per
-    view). Counted from here it reads a row per customer and day, however many views.
+    bulk reader's every further view cost more (at the 3,000th view of a day the read took 1.7 ms in the
+    database, 0.16 ms from here). Counted from here it reads a row per customer and day, however many
+    views.
 
     A view is added in the unit that claims its evaluation (`vault.services.view_facts.tally`), which
     happens once per view, so the tally counts each evaluated view once. `last_at` is the latest opening

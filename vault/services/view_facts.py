@@ -7,7 +7,7 @@ come from the person's daily tallies (`ViewTally`): a row per customer and day, 
 views, so a bulk reader's every further view costs what their first did. Counted from the views table,
 the 3,000th view of a day read the 2,999 before it (1.2 ms of the database's time for the customers
 alone). Whether the person had earlier views, and from which places, are existence tests on the views
-table, which stop at the first row found.
+table, one index probe each (the indexes on the person with each kind of place).
 
 A view is tallied in the unit that claims its evaluation (`vault.services.view_alerts`), once per view.
 The facts are read without the view's own tally and the view is added to them here, so they are the
@@ -66,21 +66,19 @@ RECENT_CUSTOMERS = (
 )
 
 
-def _tally_insert(dialect: str) -> Any:
-    """An INSERT of a view's tally that adds to the row of its person, day and customer if there is one."""
-    insert = postgresql.insert(_TALLIES) if dialect == "postgresql" else sqlite.insert(_TALLIES)
+def _adding(insert: Any, dialect: str) -> Any:
+    """`insert` (of a view's tally) made to add to the row of its person, day and customer if there is one."""
     latest = func.greatest if dialect == "postgresql" else func.max
-    return insert, {"views": _TALLIES.c.views + 1, "last_at": latest(_TALLIES.c.last_at, insert.excluded.last_at)}
+    return insert.on_conflict_do_update(
+        index_elements=[_TALLIES.c.user_id, _TALLIES.c.day, _TALLIES.c.customer_id],
+        set_={"views": _TALLIES.c.views + 1, "last_at": latest(_TALLIES.c.last_at, insert.excluded.last_at)},
+    )
 
 
-def _tally(dialect: str) -> Any:
-    insert, add = _tally_insert(dialect)
-    return insert.values(user_id=bindparam("user"), day=bindparam("today"), customer_id=bindparam("customer"),
-                         views=1, last_at=bindparam("opened")).on_conflict_do_update(
-        index_elements=[_TALLIES.c.user_id, _TALLIES.c.day, _TALLIES.c.customer_id], set_=add)
-
-
-_TALLY = {dialect: _tally(dialect) for dialect in ("postgresql", "sqlite")}
+_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_TALLY = {dialect: _adding(insert(_TALLIES).values(
+    user_id=bindparam("user"), day=bindparam("today"), customer_id=bindparam("customer"), views=1,
+    last_at=bindparam("opened")), dialect) for dialect, insert in _INSERT.items()}
 _PURGE = delete(_TALLIES).where(_TALLIES.c.day < bindparam("before"))
 
 
@@ -94,15 +92,12 @@ def claiming(claim: Update) -> Any:
     view is tallied only if the claim changed it; the first column counts the rows the claim changed (1:
     claimed here), the facts follow."""
     claimed: CTE = claim.returning(DocumentView.__table__.c.id).cte("claimed")
-    insert, add = _tally_insert("postgresql")
-    tallied = insert.from_select(
+    tallied = _adding(postgresql.insert(_TALLIES).from_select(
         ["user_id", "day", "customer_id", "views", "last_at"],
         select(*(bindparam(name, type_=column.type) for name, column in (
             ("user", _TALLIES.c.user_id), ("today", _TALLIES.c.day), ("customer", _TALLIES.c.customer_id),
         )), literal(1), bindparam("opened", type_=_TALLIES.c.last_at.type)).select_from(claimed),
-    ).on_conflict_do_update(
-        index_elements=[_TALLIES.c.user_id, _TALLIES.c.day, _TALLIES.c.customer_id], set_=add,
-    ).cte("tallied")
+    ), "postgresql").cte("tallied")
     return (select(select(func.count()).select_from(claimed).scalar_subquery(), *_COUNTS)
             .add_cte(claimed).add_cte(tallied))
 
