@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tests.conftest import PASSWORD, csrf_from, login
 from tests.security.helpers import events, location
 from vault.cli import cli
+from vault.cli.common import column
 from vault.core.context import AccessContext, operator_name
 from vault.models import PasswordLink, Role, User
 from vault.services import accounts, agreement, totp
@@ -180,3 +181,11 @@ def test_reset_second_factor(rt, users):
     refused = run(rt, "user", "reset-2fa", "nobody")
     assert refused.exit_code != 0 and "No such user" in refused.output
     assert len(events(rt, "totp:reset")) == 2
+
+
+def test_command_tables_pad_by_terminal_columns():
+    assert column("ann", 6) == "ann   "
+    assert column("王伟", 6) == "王伟  "  # two columns a character
+    assert column("Ольга", 6) == "Ольга "
+    assert column("Jose\u0301", 6) == "Jose\u0301  "  # the accent sits on the e
+    assert column("上海明珠贸易", 6) == "上海明珠贸易"  # wider than the column: left whole

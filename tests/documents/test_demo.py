@@ -54,6 +54,9 @@ def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_
     assert f"password for all: {demo.DEMO_PASSWORD}" in first.output
     for user in demo.USERS:
         assert user.username in first.output
+    # The logins table lines up on a terminal, where a Chinese character takes two columns.
+    assert "  wei      王伟" + " " * 12 + " borrower\n" in first.output
+    assert "  dmitry   Дмитрий Соколов  borrower\n" in first.output
 
     second = _run(demo_env, "--no-serve", "--data-dir", str(data_dir))
     assert second.exit_code == 0, second.output

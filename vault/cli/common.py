@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -94,3 +95,14 @@ def echo_err(message: str) -> None:
 def fail(message: str, code: int = 1) -> None:
     echo_err(message)
     sys.exit(code)
+
+
+def column(text: str, width: int) -> str:
+    """`text` padded with spaces to `width` columns of a terminal, for the tables commands print.
+
+    Python's format padding counts characters, but a terminal shows a Chinese character two columns wide
+    and a combining accent on the letter before it, so a table with 王伟 among Latin names came out
+    ragged. Text already wider than `width` is left whole, as format padding leaves it."""
+    shown = sum(0 if unicodedata.combining(char) else 2 if unicodedata.east_asian_width(char) in "WF" else 1
+                for char in text)
+    return text + " " * max(0, width - shown)

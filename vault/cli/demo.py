@@ -11,7 +11,7 @@ from gunicorn.app.base import BaseApplication
 
 from crypto import Keyring
 from vault import create_app
-from vault.cli.common import cli, settings
+from vault.cli.common import cli, column, settings
 from vault.cli.setup import initialise
 from vault.config.settings import Settings
 from vault.runtime import Runtime
@@ -70,7 +70,7 @@ def demo_command(host: str, port: int, no_serve: bool, data_dir: Path | None) ->
         click.echo(f"Sign in with any of these (password for all: {demo.DEMO_PASSWORD}):")
         for user in demo.USERS:
             roles = ", ".join(str(role) for role in user.roles)
-            click.echo(f"  {user.username:8} {user.display_name:16} {roles}")
+            click.echo(f"  {column(user.username, 8)} {column(user.display_name, 16)} {roles}")
         click.echo(f"Trusted places: {', '.join(place.name for place in conf.trusted_places)}")
     finally:
         rt.close()

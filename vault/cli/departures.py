@@ -16,7 +16,7 @@ import click
 from sqlalchemy.orm import Session
 
 from vault.alerts import webhook
-from vault.cli.common import cli, open_runtime, unit_of_work
+from vault.cli.common import cli, column, open_runtime, unit_of_work
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.core.private_files import write_private
@@ -157,7 +157,7 @@ def show(username: str) -> None:
                    f"last-day steps {'done' if departure.offboarded_at else 'pending'}")
         for item in departure.items:
             to = item.to_user.username if item.to_user else "-"
-            click.echo(f"  {item.customer.name:40} {'key' if item.key else '':4} {to:20} "
+            click.echo(f"  {column(item.customer.name, 40)} {'key' if item.key else '':4} {column(to, 20)} "
                        f"{item.state.replace('_', ' ')}")
 
 
@@ -240,5 +240,5 @@ def list_departures() -> None:
     with unit_of_work(rt) as session:
         for d in service.list_departures(session):
             settled = sum(1 for i in d.items if i.settled)
-            click.echo(f"{d.user.username:20} {d.status:10} notice {d.notice_date.isoformat()} last day "
+            click.echo(f"{column(d.user.username, 20)} {d.status:10} notice {d.notice_date.isoformat()} last day "
                        f"{d.user.last_day.isoformat() if d.user.last_day else '-'} handover {settled}/{len(d.items)}")

@@ -17,7 +17,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault.cli.common import cli, echo_err, open_runtime, unit_of_work
+from vault.cli.common import cli, column, echo_err, open_runtime, unit_of_work
 from vault.core.context import AccessContext
 from vault.mail.accounts import set_email
 from vault.mail.render import link
@@ -176,7 +176,7 @@ def user_list() -> None:
         for user in session.scalars(select(User).order_by(User.username)):
             roles = ", ".join(sorted(map(str, user.role_set)))
             state = "disabled" if user.disabled else str(user.status)
-            click.echo(f"{user.username:20} {state:10} {roles}")
+            click.echo(f"{column(user.username, 20)} {state:10} {roles}")
 
 
 @cli.group("token")
