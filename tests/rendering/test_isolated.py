@@ -4,13 +4,18 @@ the drawing does (a form field drawn in one call that cannot pause, an allocatio
 from __future__ import annotations
 
 import io
+import os
 import time
+from pathlib import Path
 
 import pikepdf
 import pytest
+from flask_babel.speaklater import LazyString
 
 from tests.rendering.inputs import pdf_bytes, slow_field, slow_pages
-from vault.rendering import EncryptedDocument, Limits, NoPreview, RenditionFailed, render
+from vault.core.forked import Send
+from vault.rendering import EncryptedDocument, Limits, NoPreview, RenditionFailed, isolated, render
+from vault.rendering.errors import TooManyPages
 from vault.rendering.isolated import IsolatedRenderer
 
 PDF = "application/pdf"
@@ -83,3 +88,37 @@ def test_a_drawing_that_allocates_past_its_cap_fails_and_leaves_the_server_whole
 def test_limits_leave_the_conversion_its_time() -> None:
     with pytest.raises(ValueError, match="convert_timeout"):
         Limits(convert_timeout=60, render_seconds=60)
+
+
+class _Planted:
+    """A page a taken-over drawing could send: its pickle makes the reader create a directory."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.mkdir, (self.path,))
+
+
+def test_a_drawing_that_sends_what_it_never_sends_leaves_the_file_without_a_preview(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    planted = tmp_path / "planted"
+
+    def taken_over(handed: object, media_type: str, filename: str, limits: Limits, send: Send) -> None:
+        send(("pages", "pdf", 1))
+        send(("page", 1, 1240, 1754, "image/png", _Planted(str(planted))))
+
+    monkeypatch.setattr(isolated, "_draw", taken_over)
+    with IsolatedRenderer().render(io.BytesIO(pdf_bytes(1)), PDF, "a.pdf") as there, \
+            pytest.raises(RenditionFailed) as caught:
+        list(there.pages())
+    assert "sent what it never sends" in str(caught.value.message)
+    assert not planted.exists()
+
+
+def test_a_drawing_sends_its_errors_and_lazy_texts_back() -> None:
+    # What a drawing does send (its errors, with texts translated when shown) is read back as it was.
+    with pytest.raises(TooManyPages) as caught:
+        IsolatedRenderer(Limits(max_pages=2)).render(io.BytesIO(pdf_bytes(3)), PDF, "a.pdf")
+    assert isinstance(caught.value.args[0], LazyString)  # still to be translated for whoever reads it
+    assert str(caught.value.message) == "The PDF has 3 pages; at most 2 can be shown."

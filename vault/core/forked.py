@@ -18,16 +18,25 @@ act on the worker's connections). Messages come back over a pipe, pickled, one a
 (a document's pages) keeps memory flat. A child that has sent its last message is reaped by a thread of its
 own rather than waited for: tearing down a fork of a large worker takes milliseconds.
 
-This is a bound on resources and a wall against crashes, not a sandbox against code that takes over the
-parser: the child is the same user, with the worker's memory, files and network.
+The child is also held in (`vault.core.confine`): before the work starts it closes the sockets it inherited
+(the worker's database, object store and mail connections) and the kernel refuses it new sockets, programs
+and other processes' memory; the office converter's child may start LibreOffice, so it is only unplugged.
+And what the child sends cannot make the worker do anything but read it: messages are unpickled with only
+the classes the work declares it sends (`allowed`), and none may be longer than `max_message` bytes. A child
+that breaks either is killed and its work has failed (`ForkMisbehaved`).
+
+What remains: the child is the same user, reads what the worker can read, and holds the worker's memory,
+keys included. Only the pages and answers it sends leave it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import logging
 import os
+import pickle
 import re
 import resource
 import signal
@@ -35,11 +44,12 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
+from vault.core.confine import confine
 from vault.core.pdfium_calls import PDFIUM_LOCK
 
 log = logging.getLogger(__name__)
@@ -56,7 +66,10 @@ warnings.filterwarnings("ignore", message=r"This process \(pid=\d+\) is multi-th
                         category=DeprecationWarning, module=re.escape(__name__))
 
 Send = Callable[[tuple[Any, ...]], None]
-"""What the work calls to send a message (a tuple of picklable values) to the parent."""
+"""What the work calls to send a message (a tuple of plain values and of the classes it declared) to the
+parent."""
+MAX_MESSAGE = 1 << 20
+"""The longest message a child may send, in bytes, unless its work says otherwise."""
 
 
 class ForkTimedOut(Exception):
@@ -65,6 +78,11 @@ class ForkTimedOut(Exception):
 
 class ForkDied(Exception):
     """The child ended before sending the message awaited: out of memory, crashed or killed."""
+
+
+class ForkMisbehaved(ForkDied):
+    """The child sent what its work never sends (a class it did not declare, a message past its length):
+    taken over, or broken. It was killed, and nothing it sent was acted upon."""
 
 
 class Forked:
@@ -79,17 +97,23 @@ class Forked:
     process by then) and raised.
     """
 
-    def __init__(self, work: Callable[[Send], None], *, memory: int, seconds: float, name: str) -> None:
+    def __init__(self, work: Callable[[Send], None], *, memory: int, seconds: float, name: str,
+                 allowed: Iterable[type | Callable[..., Any]] = (), max_message: int = MAX_MESSAGE,
+                 forbid: bool = True) -> None:
         """Fork and start ``work(send)`` in the child, capped at ``memory`` bytes of data, to end within
-        ``seconds`` from now."""
+        ``seconds`` from now. Its messages are tuples of plain values (str, bytes, numbers, None, tuples,
+        lists, dicts) and instances of the ``allowed`` classes, each at most ``max_message`` bytes
+        pickled; ``forbid`` False lets the child start programs (see `vault.core.confine`)."""
         self.name = name
         self.deadline = time.monotonic() + seconds
+        self.allowed = frozenset((item.__module__, item.__qualname__) for item in allowed)
+        self.max_message = max_message
         self.reader, writer = Pipe(duplex=False)
         try:
             with PDFIUM_LOCK:  # no other thread is inside PDFium while it is copied (see the module text)
                 pid = os.fork()
             if pid == 0:  # the child: it never returns from here
-                _child(work, memory, self.reader, writer)
+                _child(work, memory, forbid, name, self.reader, writer)
         except BaseException:
             self.reader.close()
             raise
@@ -104,17 +128,34 @@ class Forked:
         Raises:
             ForkTimedOut: none came before the deadline; the child is killed.
             ForkDied: the child ended (out of memory, crashed) without sending it.
+            ForkMisbehaved: it sent something its work does not send; the child is killed.
         """
         left = self.deadline - time.monotonic()
         if left <= 0 or not self.reader.poll(left):
             self.close(stop=True)
             raise ForkTimedOut()
         try:
-            message: tuple[Any, ...] = self.reader.recv()
-        except (EOFError, OSError):
+            data = self.reader.recv_bytes(self.max_message)
+        except EOFError:
             self._close(stop=False, unfinished=True)
             raise ForkDied() from None
+        except OSError as exc:
+            if "bad message length" not in str(exc):  # multiprocessing's words for one past max_message
+                self._close(stop=False, unfinished=True)
+                raise ForkDied() from None
+            self._refuse(f"a message longer than {self.max_message} bytes")
+        try:
+            message = _Messages(data, self.allowed).load()
+        except Exception as exc:  # anything an unpickler raises on bytes not made by the work's `send`
+            self._refuse(str(exc))
+        if not isinstance(message, tuple):
+            self._refuse(f"a {type(message).__name__} where messages are tuples")
         return message
+
+    def _refuse(self, what: str) -> NoReturn:
+        log.warning("a forked %s sent what it never sends (%s): killed, its work failed", self.name, what[:200])
+        self.close(stop=True)
+        raise ForkMisbehaved(what)
 
     def close(self, *, stop: bool = False) -> None:
         """End the child: it has said its last and is left a moment to exit, or (``stop``, or past that
@@ -167,12 +208,30 @@ def _end(pid: int, grace: float, unfinished: str | None) -> None:
         log.warning("a forked %s ended without finishing (exit code %s)", unfinished, os.waitstatus_to_exitcode(status))
 
 
-def _child(work: Callable[[Send], None], memory: int, reader: Connection, writer: Connection) -> NoReturn:
+class _Messages(pickle.Unpickler):
+    """A child's message read back with only its work's declared classes: what a plain unpickler would
+    import and call by name is refused here (the pickle module's own advice for data one does not trust)."""
+
+    def __init__(self, data: bytes, allowed: frozenset[tuple[str, str]]) -> None:
+        super().__init__(io.BytesIO(data))
+        self._allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._allowed:
+            raise pickle.UnpicklingError(f"{module}.{name} is not among the work's messages")
+        return super().find_class(module, name)
+
+
+def _child(work: Callable[[Send], None], memory: int, forbid: bool, name: str, reader: Connection,
+           writer: Connection) -> NoReturn:
     """The forked child: do the work and leave, whatever happens, without running the parent's exit
     handlers or returning into its code."""
     code = 1
     try:
         reader.close()
+        # The standard streams stay: under a service manager they may be sockets to its log.
+        if not confine(forbid=forbid, keep=frozenset({0, 1, 2, writer.fileno()})) and forbid:
+            log.warning("this system cannot refuse a forked %s new sockets and programs (no seccomp)", name)
         _run(work, memory, writer)
         code = 0
     finally:

@@ -166,7 +166,7 @@ def trace_apart(data: bytes, secret: bytes, *, memory: int = TRACE_MEMORY, secon
         MarkingError: as `trace`, or the trace took too long, ran out of memory or failed.
     """
     with Forked(functools.partial(_trace_in_fork, bytes(data), secret), memory=memory, seconds=seconds,
-                name="vault-trace") as child:
+                name="vault-trace", allowed=(TraceResult,)) as child:
         try:
             outcome = child.receive()
         except ForkTimedOut:

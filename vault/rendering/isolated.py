@@ -16,16 +16,18 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+import flask_babel
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
-from vault.core.forked import ForkDied, Forked, ForkTimedOut, Send
+from vault.core.forked import ForkDied, Forked, ForkMisbehaved, ForkTimedOut, Send
 from vault.rendering import kinds
 from vault.rendering.engine import DEFAULT_LIMITS, NoPreview, Rendition, Source, render
-from vault.rendering.errors import RenditionFailed, RenditionRefused
+from vault.rendering.errors import RenditionError, RenditionFailed, RenditionRefused
 from vault.rendering.limits import Limits
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,9 @@ class IsolatedRenderer:
                 handed = source.fileno()
             child = Forked(functools.partial(_draw, handed, media_type, filename, self.limits),
                            memory=self.limits.render_memory, seconds=self.limits.render_seconds,
-                           name="vault-drawing")
+                           name="vault-drawing", allowed=_messages(), max_message=_longest_message(self.limits),
+                           # The office converter is a program the child starts (see vault.core.confine).
+                           forbid=kinds.kind_of(media_type, filename) not in kinds.OFFICE_KINDS)
             try:
                 first = _receive(child)
             except RenditionFailed as exc:
@@ -89,6 +93,24 @@ class IsolatedRenderer:
         return NoPreview(first[1], first[2], first[3])
 
 
+def _messages() -> list[type | Callable[..., Any]]:
+    """The classes a drawing's messages hold besides plain values: its errors (whose texts are lazy
+    translations, kept so until they are shown) and what those are made of."""
+    found: list[type | Callable[..., Any]] = [LazyString, flask_babel.gettext]
+    pending: list[type] = [RenditionError]
+    while pending:
+        error = pending.pop()
+        found.append(error)
+        pending += error.__subclasses__()
+    return found
+
+
+def _longest_message(limits: Limits) -> int:
+    """The longest message a drawing sends: a page of `Limits.max_page_pixels`, in colour, encoded (PNG's
+    worst case is a little over three bytes a pixel), and room for its fields."""
+    return 4 * limits.max_page_pixels + (1 << 20)
+
+
 def _has_fileno(source: BinaryIO) -> bool:
     try:
         source.fileno()
@@ -103,6 +125,10 @@ def _receive(child: Forked) -> tuple[object, ...]:
         return child.receive()
     except ForkTimedOut:
         raise RenditionFailed(_l("Drawing the pages took too long; the file is kept without a preview.")) from None
+    except ForkMisbehaved:
+        # Logged with what was sent by `Forked`: a file built to take over the reader is one explanation.
+        raise RenditionFailed(_l("The process drawing the pages sent what it never sends; the file is kept "
+                                 "without a preview.")) from None
     except ForkDied:
         raise RenditionFailed(_l("Drawing the pages ran out of memory or failed; the file is kept without a "
                                  "preview.")) from None
