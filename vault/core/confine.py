@@ -1,38 +1,52 @@
 """Taking from a forked child what a parser taken over by a crafted file could use against everything else.
 
 A child forked to draw or trace an upload (`vault.core.forked`) starts with everything the worker has: its
-open connections to the database, the object store and the mail server (already signed in), the right to
-open new ones, and the right to start programs. None of it is needed to turn bytes into pages, and each
-would let code that took over PDFium or an image decoder reach past the file it was given: write SQL into
-the worker's database connection, send what it read anywhere, or start a shell. So before the work starts:
+open connections to the database, the object store and the mail server (already signed in), the database
+file itself on SQLite, the files and pipes of other uploads being drawn at the same time, and the rights
+to open new connections, write any file the worker may write and start programs. None of it is needed to
+turn bytes into pages, and each would let code that took over PDFium or an image decoder reach past the
+file it was given: write SQL into the worker's database connection, rewrite the database or plant code
+where the next worker would load it, read another upload's pages, send what it read anywhere, or start a
+shell. So before the work starts:
 
-- every socket the child inherited is closed (its own copies only: the worker's stay open), but its
-  standard streams (under a service manager they may be sockets to its log) and its pipe to the parent;
-- the kernel is told (seccomp, after ``PR_SET_NO_NEW_PRIVS``) to refuse this process and any thread it
-  starts the calls that make sockets, connect or accept them, start programs, read or write another
-  process's memory, or set up io_uring (which can make sockets without those calls). Refused calls fail
-  with EPERM, so Python raises `PermissionError` and the work fails as any other failure does; a call made
-  through another architecture's numbering (x86_64's x32 and i386 entries) kills the process.
+- the descriptors it inherited are closed (its own copies only: the worker's stay open): every socket,
+  pipe and file open for writing, but its standard streams (under a service manager they may be sockets
+  to its log), files open for appending only (logs), and those it is told to keep (its pipe to the parent,
+  the upload it draws). What stays is read-only: the fonts it draws with, say;
+- shared writable mappings are unmapped (SQLite's WAL index is one: writing there changes the database
+  without a call the filter below could see);
+- the kernel is told (seccomp, after ``PR_SET_NO_NEW_PRIVS``) to refuse this process, and any thread it
+  starts, the calls that make sockets, connect or accept them, start programs, read or write another
+  process's memory, set up io_uring (which can do all of that without those calls), open a named file
+  for writing, or create, rename, link, remove or change the mode or owner of anything in the file system.
+  Its scratch files are unnamed (O_TMPFILE: in no directory, gone when closed); where the file system
+  cannot make those, writing stays allowed and the rest is refused.
+  Refused calls fail with EPERM, so Python raises `PermissionError` and the work fails as any other
+  failure does; a call made through another architecture's numbering (x86_64's x32 and i386 entries)
+  kills the process.
 
-Files stay open to the child (the fonts it draws with, the upload it reads), and its memory is the worker's,
-keys included: this closes the ways out of the process, not what the process can read. The office
-converter is a program the child starts, so a conversion's child is not filtered (`forbid` is False); its
-sockets are closed all the same.
+Its memory is the worker's, keys included, and it may read what the worker may read: this closes the ways
+out of the process and the ways to change anything outside it, not what the process can see. The office
+converter is a program the child starts, and writes its PDF, so a conversion's child is not filtered
+(`forbid` is False); its descriptors are closed and its mappings unmapped all the same.
 
-The filter is written as the classic BPF program the kernel takes (``linux/filter.h``, ``linux/seccomp.h``):
-the architecture is checked first, then the call's number against each refused one. On a system without
-seccomp (not Linux, another architecture, or a kernel built without it) the filter is not installed and
-`confine` says so; the sockets are closed wherever ``/proc/self/fd`` lists them.
+The filter is the classic BPF program the kernel takes (``linux/filter.h``, ``linux/seccomp.h``): the
+architecture is checked first, then the call's number against each refused one, and for the calls that
+open files their flags against the ones that write. On a system without seccomp (not Linux, another
+architecture, or a kernel built without it) the filter is not installed and `confine` says so; the
+descriptors and mappings are dealt with wherever ``/proc/self`` lists them.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import platform
 import stat
 import sys
+import tempfile
 
 # prctl(2) options and seccomp(2) constants.
 _PR_SET_NO_NEW_PRIVS = 38
@@ -41,30 +55,58 @@ _SECCOMP_MODE_FILTER = 2
 _RET_ALLOW = 0x7FFF0000
 _RET_ERRNO = 0x00050000
 _RET_KILL_PROCESS = 0x80000000
-# Classic BPF opcodes: load a 32-bit word of the call's data, jump if equal / greater or equal, return.
+# Classic BPF opcodes: load a 32-bit word of the call's data; jump if equal, at least, any bit set; return.
 _LOAD_WORD = 0x20  # BPF_LD | BPF_W | BPF_ABS
 _JUMP_EQUAL = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
 _JUMP_AT_LEAST = 0x35  # BPF_JMP | BPF_JGE | BPF_K
+_JUMP_ANY_BIT = 0x45  # BPF_JMP | BPF_JSET | BPF_K
 _RETURN = 0x06  # BPF_RET | BPF_K
-# Offsets in struct seccomp_data.
+# Offsets in struct seccomp_data: the call's number, the architecture, then six 64-bit arguments (the low
+# half of each first: both machines here are little-endian).
 _NUMBER_AT = 0
 _ARCH_AT = 4
+_ARGUMENTS_AT = 16
+# Flags of open(2) that write, create or truncate (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND).
+WRITING_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# O_TMPFILE's own bit (O_TMPFILE is it and O_DIRECTORY): an unnamed file in a directory, never in the file
+# system's tree (linking it there is a refused call), and gone when closed. The drawing writes its
+# scratch copies so (Python's `tempfile.TemporaryFile` does where the file system can).
+UNNAMED_FILE = getattr(os, "O_TMPFILE", 0) & ~os.O_DIRECTORY
 
-_REFUSED_CALLS = ("socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "execve", "execveat",
-                  "ptrace", "process_vm_readv", "process_vm_writev", "io_uring_setup", "io_uring_enter",
-                  "io_uring_register")
-# Per machine: the kernel's name for its architecture (AUDIT_ARCH_*), the refused calls' numbers, and the
-# first number of another numbering reachable from the same process (x86_64's x32 calls), if any.
+_NETWORK_AND_PROCESSES = (
+    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "execve", "execveat", "ptrace",
+    "process_vm_readv", "process_vm_writev", "io_uring_setup", "io_uring_enter", "io_uring_register",
+)
+_REFUSED_CALLS = (
+    *_NETWORK_AND_PROCESSES,
+    # changes to the file system (opening is judged by its flags, below)
+    "creat", "truncate", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "link", "linkat",
+    "symlink", "symlinkat", "unlink", "unlinkat", "mknod", "mknodat", "chmod", "fchmodat", "fchmodat2",
+    "chown", "lchown", "fchownat", "openat2", "open_by_handle_at",
+)
+# The calls that open a file by name, and which argument holds their flags.
+_OPENING_CALLS = (("open", 1), ("openat", 2))
+# Per machine: the kernel's name for its architecture (AUDIT_ARCH_*), the calls' numbers (a call this
+# machine does not have is absent: arm64 has only the *at forms), and the first number of another
+# numbering reachable from the same process (x86_64's x32 calls), if any.
 _MACHINES: dict[str, tuple[int, dict[str, int], int | None]] = {
     "x86_64": (0xC000003E, {
-        "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50, "socketpair": 53, "execve": 59,
-        "ptrace": 101, "accept4": 288, "process_vm_readv": 310, "process_vm_writev": 311, "execveat": 322,
-        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+        "open": 2, "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50, "socketpair": 53,
+        "execve": 59, "truncate": 76, "rename": 82, "mkdir": 83, "rmdir": 84, "creat": 85, "link": 86,
+        "unlink": 87, "symlink": 88, "chmod": 90, "chown": 92, "lchown": 94, "ptrace": 101, "mknod": 133,
+        "openat": 257, "mkdirat": 258, "mknodat": 259, "fchownat": 260, "unlinkat": 263, "renameat": 264,
+        "linkat": 265, "symlinkat": 266, "fchmodat": 268, "accept4": 288, "open_by_handle_at": 304,
+        "process_vm_readv": 310, "process_vm_writev": 311, "renameat2": 316, "execveat": 322,
+        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "openat2": 437,
+        "fchmodat2": 452,
     }, 0x40000000),
     "aarch64": (0xC00000B7, {
-        "socket": 198, "socketpair": 199, "bind": 200, "listen": 201, "accept": 202, "connect": 203,
-        "ptrace": 117, "execve": 221, "accept4": 242, "process_vm_readv": 270, "process_vm_writev": 271,
-        "execveat": 281, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+        "mknodat": 33, "mkdirat": 34, "unlinkat": 35, "symlinkat": 36, "linkat": 37, "renameat": 38,
+        "truncate": 45, "fchmodat": 53, "fchownat": 54, "openat": 56, "ptrace": 117, "socket": 198,
+        "socketpair": 199, "bind": 200, "listen": 201, "accept": 202, "connect": 203, "execve": 221,
+        "accept4": 242, "open_by_handle_at": 265, "process_vm_readv": 270, "process_vm_writev": 271,
+        "renameat2": 276, "execveat": 281, "io_uring_setup": 425, "io_uring_enter": 426,
+        "io_uring_register": 427, "openat2": 437, "fchmodat2": 452,
     }, None),
 }
 
@@ -78,64 +120,121 @@ class _Program(ctypes.Structure):
 
 
 def confine(*, forbid: bool = True, keep: frozenset[int] = frozenset()) -> bool:
-    """In a freshly forked child, before it touches untrusted input: close the sockets it inherited (but
-    those in `keep`) and, with `forbid`, install the filter (see the module text). Returns whether the
-    filter is in place. Not for a process that goes on serving: it loses its connections for good."""
-    close_inherited_sockets(keep)
-    return forbid and forbid_calls()
+    """In a freshly forked child, before it touches untrusted input: close what it inherited but may not
+    use, unmap shared writable memory, and, with `forbid`, install the filter (see the module text).
+    Returns whether the filter is in place. Not for a process that goes on serving: what it closes is gone
+    for good.
+
+    Where the temporary directory's file system cannot make unnamed files, the filter leaves writing
+    files allowed (the drawing needs scratch files, and named ones are all that is left)."""
+    close_inherited(keep)
+    unmap_shared_writable()
+    return forbid and forbid_calls(writes=not unnamed_files_work())
 
 
-def close_inherited_sockets(keep: frozenset[int] = frozenset()) -> int:
-    """Close every socket descriptor of this process but those in `keep`; returns how many were closed."""
+def unnamed_files_work() -> bool:
+    """Whether an unnamed file (O_TMPFILE) can be made in the temporary directory: asked before the filter,
+    which also settles that directory (finding it writes a named file)."""
+    if not UNNAMED_FILE:
+        return False
+    try:
+        fd = os.open(tempfile.gettempdir(), os.O_TMPFILE | os.O_RDWR, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def close_inherited(keep: frozenset[int] = frozenset()) -> int:
+    """Close every descriptor of this process that is a socket, a pipe or a file open for writing (not for
+    appending only), but the standard streams and those in `keep`; returns how many were closed."""
     try:
         descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:
         return 0
     closed = 0
     for fd in descriptors:
-        if fd in keep:
+        if fd in keep or fd <= 2:
             continue
         try:
-            if stat.S_ISSOCK(os.fstat(fd).st_mode):
-                os.close(fd)
-                closed += 1
+            mode = os.fstat(fd).st_mode
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         except OSError:
             continue  # the listing's own descriptor, gone by now
+        writing = flags & os.O_ACCMODE != os.O_RDONLY and not flags & os.O_APPEND
+        if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode) or writing:
+            os.close(fd)
+            closed += 1
     return closed
 
 
-def program() -> list[tuple[int, int, int, int]] | None:
-    """The filter for this machine as (code, jt, jf, k) instructions, or None where there is none."""
+def unmap_shared_writable() -> int:
+    """Unmap every shared writable mapping of a file in this process; returns how many were unmapped."""
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+            lines = maps.read().splitlines()
+    except OSError:
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    munmap = libc.munmap
+    munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    munmap.restype = ctypes.c_int
+    unmapped = 0
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        if len(fields) < 2 or not fields[1].startswith("rw") or fields[1][3] != "s":
+            continue
+        start, end = (int(bound, 16) for bound in fields[0].split("-"))
+        if munmap(start, end - start) == 0:
+            unmapped += 1
+    return unmapped
+
+
+def program(*, writes: bool = False) -> list[tuple[int, int, int, int]] | None:
+    """The filter for this machine as (code, jt, jf, k) instructions, or None where there is none; with
+    `writes`, without the refusals of changes to the file system."""
     if not sys.platform.startswith("linux"):
         return None
     machine = _MACHINES.get(platform.machine())
     if machine is None:
         return None
     arch, numbers, other_numbering = machine
-    refused = sorted(numbers[name] for name in _REFUSED_CALLS)
-    checks: list[tuple[int, int]] = []  # (opcode, number) of each jump to the refusal
-    if other_numbering is not None:
-        checks.append((_JUMP_AT_LEAST, other_numbering))
-    checks += [(_JUMP_EQUAL, number) for number in refused]
-    kill = (_RETURN, 0, 0, _RET_KILL_PROCESS)
-    code = [
+    allow, refuse = "allow", "refuse"
+    # Instructions with their jumps' targets as labels, resolved below.
+    code: list[tuple[int, int | str, int | str, int]] = [
         (_LOAD_WORD, 0, 0, _ARCH_AT),
         (_JUMP_EQUAL, 1, 0, arch),  # this machine's numbering: on; any other: killed
-        kill,
+        (_RETURN, 0, 0, _RET_KILL_PROCESS),
         (_LOAD_WORD, 0, 0, _NUMBER_AT),
     ]
-    # Each check jumps over the checks after it and the "allow" to the refusal at the end.
-    for index, (opcode, number) in enumerate(checks):
-        code.append((opcode, len(checks) - index, 0, number))
+    if other_numbering is not None:
+        code.append((_JUMP_AT_LEAST, refuse, 0, other_numbering))
+    refused = _NETWORK_AND_PROCESSES if writes else _REFUSED_CALLS
+    for number in sorted(numbers[name] for name in refused if name in numbers):
+        code.append((_JUMP_EQUAL, refuse, 0, number))
+    for name, argument in () if writes else _OPENING_CALLS:
+        if name in numbers:
+            code += [
+                (_JUMP_EQUAL, 0, 3, numbers[name]),  # not this call: on to the next (the number still loaded)
+                (_LOAD_WORD, 0, 0, _ARGUMENTS_AT + 8 * argument),
+                (_JUMP_ANY_BIT, allow, 0, UNNAMED_FILE),
+                (_JUMP_ANY_BIT, refuse, allow, WRITING_FLAGS),
+            ]
+    labels = {allow: len(code), refuse: len(code) + 1}
     code.append((_RETURN, 0, 0, _RET_ALLOW))
     code.append((_RETURN, 0, 0, _RET_ERRNO | errno.EPERM))
-    return code
+
+    def offset(at: int, target: int | str) -> int:
+        return labels[target] - at - 1 if isinstance(target, str) else target
+
+    return [(op, offset(at, jt), offset(at, jf), k) for at, (op, jt, jf, k) in enumerate(code)]
 
 
-def forbid_calls() -> bool:
+def forbid_calls(*, writes: bool = False) -> bool:
     """Install the filter on this process (its current thread and every thread it starts later: call it
-    while the process has one thread, as a fresh fork has). False where it cannot be installed."""
-    code = program()
+    while the process has one thread, as a fresh fork has); `writes`: see `program`. False where it cannot
+    be installed."""
+    code = program(writes=writes)
     if code is None:
         return False
     instructions = (_Instruction * len(code))(*(_Instruction(*instruction) for instruction in code))

@@ -18,9 +18,11 @@ act on the worker's connections). Messages come back over a pipe, pickled, one a
 (a document's pages) keeps memory flat. A child that has sent its last message is reaped by a thread of its
 own rather than waited for: tearing down a fork of a large worker takes milliseconds.
 
-The child is also held in (`vault.core.confine`): before the work starts it closes the sockets it inherited
-(the worker's database, object store and mail connections) and the kernel refuses it new sockets, programs
-and other processes' memory; the office converter's child may start LibreOffice, so it is only unplugged.
+The child is also held in (`vault.core.confine`): before the work starts it closes the sockets, pipes and
+writable files it inherited (the worker's database, object store and mail connections, other uploads'
+files) and unmaps shared writable memory, and the kernel refuses it new sockets, programs, other processes'
+memory and any change to the file system; the office converter's child starts LibreOffice, which writes
+its PDF, so it is only unplugged.
 And what the child sends cannot make the worker do anything but read it: messages are unpickled with only
 the classes the work declares it sends (`allowed`), and none may be longer than `max_message` bytes. A child
 that breaks either is killed and its work has failed (`ForkMisbehaved`).
@@ -99,11 +101,13 @@ class Forked:
 
     def __init__(self, work: Callable[[Send], None], *, memory: int, seconds: float, name: str,
                  allowed: Iterable[type | Callable[..., Any]] = (), max_message: int = MAX_MESSAGE,
-                 forbid: bool = True) -> None:
+                 forbid: bool = True, keep_open: Iterable[int] = ()) -> None:
         """Fork and start ``work(send)`` in the child, capped at ``memory`` bytes of data, to end within
         ``seconds`` from now. Its messages are tuples of plain values (str, bytes, numbers, None, tuples,
         lists, dicts) and instances of the ``allowed`` classes, each at most ``max_message`` bytes
-        pickled; ``forbid`` False lets the child start programs (see `vault.core.confine`)."""
+        pickled. The child keeps the descriptors in ``keep_open`` (the file it works on) and its standard
+        streams, and closes what else it may not use; ``forbid`` False lets it start programs and write
+        files (see `vault.core.confine`)."""
         self.name = name
         self.deadline = time.monotonic() + seconds
         self.allowed = frozenset((item.__module__, item.__qualname__) for item in allowed)
@@ -113,7 +117,7 @@ class Forked:
             with PDFIUM_LOCK:  # no other thread is inside PDFium while it is copied (see the module text)
                 pid = os.fork()
             if pid == 0:  # the child: it never returns from here
-                _child(work, memory, forbid, name, self.reader, writer)
+                _child(work, memory, forbid, frozenset(keep_open), name, self.reader, writer)
         except BaseException:
             self.reader.close()
             raise
@@ -222,16 +226,15 @@ class _Messages(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _child(work: Callable[[Send], None], memory: int, forbid: bool, name: str, reader: Connection,
-           writer: Connection) -> NoReturn:
+def _child(work: Callable[[Send], None], memory: int, forbid: bool, keep: frozenset[int], name: str,
+           reader: Connection, writer: Connection) -> NoReturn:
     """The forked child: do the work and leave, whatever happens, without running the parent's exit
     handlers or returning into its code."""
     code = 1
     try:
         reader.close()
-        # The standard streams stay: under a service manager they may be sockets to its log.
-        if not confine(forbid=forbid, keep=frozenset({0, 1, 2, writer.fileno()})) and forbid:
-            log.warning("this system cannot refuse a forked %s new sockets and programs (no seccomp)", name)
+        if not confine(forbid=forbid, keep=keep | {writer.fileno()}) and forbid:
+            log.warning("this system cannot refuse a forked %s sockets, programs and writes (no seccomp)", name)
         _run(work, memory, writer)
         code = 0
     finally:
