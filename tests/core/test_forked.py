@@ -337,3 +337,16 @@ def test_a_child_cannot_write_through_shared_memory(tmp_path: Any) -> None:
         with Forked(scribble, memory=1 << 30, seconds=30, name="test") as child, pytest.raises(ForkDied):
             child.receive()
         assert mapped[:4] == b"\0" * 4
+
+
+def test_where_unnamed_files_cannot_be_made_a_child_may_write_but_not_connect(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setattr(confine, "unnamed_files_work", lambda: False)
+    written = tmp_path / "scratch"
+
+    def work(send: Send) -> None:
+        send((_outcome(lambda: written.write_bytes(b"pages")), _outcome(lambda: socket.socket().close())))
+
+    with Forked(work, memory=1 << 30, seconds=30, name="test") as child:
+        assert child.receive() == (("done",), ("refused", "PermissionError", errno.EPERM))
+    assert written.read_bytes() == b"pages"

@@ -64,7 +64,7 @@ def test_every_sentence_of_every_rule_reads_in_each_language(app: Any) -> None:
         "departing_view": {"grade": 3}, "departing_request": {"grade": 2}, "probing": {"n": 6, "limit": 5},
         "quotas_exhausted": {"n": 3}, "notice": {"name": "Sam", "day": "2026-12-19", "customers": 5, "loans": 2},
         "directory_hour": {"name": "Sam", "n": 31, "limit": 30}, "directory_day": {"name": "Sam", "n": 81, "limit": 80},
-        "outside_book": {"name": "Sam", "n": 2},
+        "outside_book": {"name": "Sam", "n": 2}, "crafted_file": {"name": "Sam", "title": "Offer 2027"},
     }
     assert set(examples) == set(alert_wording.SENTENCES)
     for sentence_id, values in examples.items():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+from typing import Any
 
 import pypdf
 import pytest
@@ -22,8 +25,19 @@ from tests.rendering.inputs import (
     slow_field,
     xlsx_bytes,
 )
-from vault.models import PREVIEW_NONE, PREVIEW_READY, Document, DocumentVersion, VersionPage
-from vault.rendering import IsolatedRenderer, Limits
+from vault.models import (
+    PREVIEW_NONE,
+    PREVIEW_READY,
+    Alert,
+    AuditEvent,
+    Document,
+    DocumentVersion,
+    Severity,
+    User,
+    VersionPage,
+)
+from vault.models.alerts import evidence_of
+from vault.rendering import IsolatedRenderer, Limits, isolated
 from vault.rendering.office import soffice_path
 from vault.services import integrity, renditions
 from vault.services.documents import version_context
@@ -147,3 +161,43 @@ def test_a_drawing_past_its_time_keeps_the_file_without_a_preview(rt, company: C
     version = _version(rt, document_id)
     assert (version.preview, version.page_count, version.pages) == (PREVIEW_NONE, 0, [])
     assert "took too long" in version.preview_reason
+
+
+class _Planted:
+    """A page a taken-over drawing could send: its pickle makes the reader create a directory."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.mkdir, (self.path,))
+
+
+def test_a_drawing_that_misbehaves_keeps_the_file_and_raises_an_alert_on_its_sender(
+        rt, company: Company, monkeypatch: pytest.MonkeyPatch, tmp_path: Any):
+    planted = tmp_path / "planted"
+
+    def taken_over(handed: object, media_type: str, filename: str, limits: Limits, send: Any) -> None:
+        send(("pages", "pdf", 1))
+        send(("page", 1, 1240, 1754, "image/png", _Planted(str(planted))))
+
+    monkeypatch.setattr(isolated, "_draw", taken_over)
+    previous = renditions.set_renderer(IsolatedRenderer())
+    try:
+        document_id = company.upload(data=pdf_bytes(1), name="offer.pdf", title="Offer 2027")
+    finally:
+        renditions.set_renderer(previous)
+    version = _version(rt, document_id)
+    assert (version.preview, version.page_count, version.pages) == (PREVIEW_NONE, 0, [])
+    assert "sent what it never sends" in version.preview_reason
+    assert not planted.exists()
+    with rt.db.session() as session:
+        alert = session.scalar(select(Alert).where(Alert.rule == "crafted_file"))
+        assert alert is not None and alert.severity == Severity.HIGH
+        assert session.get(User, alert.user_id).username == "cora"
+        assert evidence_of(alert.evidence_json) == {"documents": [document_id], "customers": [company.customer_id],
+                                                    "versions": [version.id]}
+        assert "“Offer 2027”" in alert.summary
+        upload = session.scalar(select(AuditEvent).where(AuditEvent.action == "document:upload",
+                                                         AuditEvent.version_id == version.id))
+        assert json.loads(upload.detail)["no_preview"] == "drawing_misbehaved"

@@ -41,6 +41,7 @@ from vault.models import (
     CustomerCoOwner,
     Departure,
     Document,
+    DocumentVersion,
     DocumentView,
     Loan,
     QuotaExhaustion,
@@ -357,6 +358,19 @@ def on_departure_started(session: Session, rt: Runtime, departure: Departure, us
         "notice", Severity.MEDIUM, f"departure-{departure.id}", _english(params),
         {"customers": customers, "loans": loans, "departure_id": departure.id}, params,
     ), now=now)
+
+
+@events.listen("upload.drawing_misbehaved")
+def on_drawing_misbehaved(session: Session, rt: Runtime, user: User, document: Document, version: DocumentVersion,
+                          **_: Any) -> None:
+    """Rule 10, always on, and not guarded (as a notice): a file whose drawing sent what a drawing never
+    sends may be an attack on the server by the person who uploaded it; if the alert cannot be raised, the
+    upload does not happen."""
+    params = {"id": "crafted_file", "name": user.display_name, "title": document.title}
+    raise_alert(rt, session, user, Finding(
+        "crafted_file", Severity.HIGH, f"version-{version.id}", _english(params),
+        {"documents": [document.id], "customers": [document.customer_id], "versions": [version.id]}, params,
+    ))
 
 
 # -- the customer directory ------------------------------------------------------------------------------

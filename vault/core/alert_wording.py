@@ -102,6 +102,12 @@ def _outside_book(t: Catalogue, p: Mapping[str, Any]) -> str:
                       int(p["n"])) % {"name": p["name"], "n": p["n"]}
 
 
+def _crafted_file(t: Catalogue, p: Mapping[str, Any]) -> str:
+    return t.gettext("%(name)s uploaded “%(title)s”, and the process drawing its pages sent what a drawing never "
+                     "sends: the file may have been built to take over the reader.") % {"name": p["name"],
+                                                                                         "title": p["title"]}
+
+
 SENTENCES: dict[str, Callable[[Catalogue, Mapping[str, Any]], str]] = {
     "many_customers": _many_customers,
     "volume_spike": _volume_spike,
@@ -115,6 +121,7 @@ SENTENCES: dict[str, Callable[[Catalogue, Mapping[str, Any]], str]] = {
     "directory_hour": _directory_hour,
     "directory_day": _directory_day,
     "outside_book": _outside_book,
+    "crafted_file": _crafted_file,
 }
 
 

@@ -42,11 +42,14 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import logging
 import os
 import platform
 import stat
 import sys
 import tempfile
+
+log = logging.getLogger(__name__)
 
 # prctl(2) options and seccomp(2) constants.
 _PR_SET_NO_NEW_PRIVS = 38
@@ -129,7 +132,13 @@ def confine(*, forbid: bool = True, keep: frozenset[int] = frozenset()) -> bool:
     files allowed (the drawing needs scratch files, and named ones are all that is left)."""
     close_inherited(keep)
     unmap_shared_writable()
-    return forbid and forbid_calls(writes=not unnamed_files_work())
+    if not forbid:
+        return False
+    unnamed = unnamed_files_work()
+    if not unnamed:
+        log.warning("the temporary directory %s cannot hold unnamed files: this child may write files",
+                    tempfile.gettempdir())
+    return forbid_calls(writes=not unnamed)
 
 
 def unnamed_files_work() -> bool:

@@ -19,6 +19,8 @@ _listeners: dict[str, list[Listener]] = defaultdict(list)
 # "loan.requested" (session, rt, loan), "quota.exhausted" (session, rt, user, document),
 # "loan.decided" (session, rt, loan, actor), "customer.handed_over" (session, rt, item, to_user),
 # "departure.step" (session, rt, departure, step, actor), "alert.announced" (session, rt, alert, user, announcement),
+# "upload.drawing_misbehaved" (session, rt, user, document, version): the drawing of an upload's pages sent
+# what a drawing never sends (`user` uploaded it),
 # "decider.lost" (session, rt, user, roles): `user`, who held `roles`, may no longer act in the queues (notice
 # given, account disabled, a role taken away, sight of the customers suspended),
 # "customer.owner_changed" (session, rt, customer, previous_owner_id, new_owner, cause, actor, ctx): emitted by

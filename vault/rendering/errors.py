@@ -74,6 +74,13 @@ class RenditionFailed(RenditionError):
     code = "rendition_failed"
 
 
+class DrawingMisbehaved(RenditionFailed):
+    """The process drawing the pages sent what a drawing never sends (`vault.core.forked.ForkMisbehaved`):
+    a file built to take over the reader is one explanation, so the upload raises an alert on its sender."""
+
+    code = "drawing_misbehaved"
+
+
 class ConversionTimeout(RenditionFailed):
     """The office converter did not finish within :attr:`Limits.convert_timeout`; it was killed."""
 

@@ -27,7 +27,7 @@ from flask_babel.speaklater import LazyString
 from vault.core.forked import ForkDied, Forked, ForkMisbehaved, ForkTimedOut, Send
 from vault.rendering import kinds
 from vault.rendering.engine import DEFAULT_LIMITS, NoPreview, Rendition, Source, render
-from vault.rendering.errors import RenditionError, RenditionFailed, RenditionRefused
+from vault.rendering.errors import DrawingMisbehaved, RenditionError, RenditionFailed, RenditionRefused
 from vault.rendering.limits import Limits
 
 log = logging.getLogger(__name__)
@@ -127,9 +127,9 @@ def _receive(child: Forked) -> tuple[object, ...]:
     except ForkTimedOut:
         raise RenditionFailed(_l("Drawing the pages took too long; the file is kept without a preview.")) from None
     except ForkMisbehaved:
-        # Logged with what was sent by `Forked`: a file built to take over the reader is one explanation.
-        raise RenditionFailed(_l("The process drawing the pages sent what it never sends; the file is kept "
-                                 "without a preview.")) from None
+        # Logged with what was sent by `Forked`; the upload raises an alert on its sender (DrawingMisbehaved).
+        raise DrawingMisbehaved(_l("The process drawing the pages sent what it never sends; the file is kept "
+                                   "without a preview.")) from None
     except ForkDied:
         raise RenditionFailed(_l("Drawing the pages ran out of memory or failed; the file is kept without a "
                                  "preview.")) from None

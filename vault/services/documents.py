@@ -33,11 +33,13 @@ from sqlalchemy.orm import Session, SessionTransaction
 from crypto import EncryptingReader, associated_data, decrypt_stream, new_data_key
 from storage import ObjectStore
 from vault import policy
+from vault.core import events
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, Document, DocumentVersion, Role, RoleAssignment, User
+from vault.rendering.errors import DrawingMisbehaved
 from vault.runtime import Runtime
 from vault.services import renditions
 from vault.services.objects import discard_object
@@ -272,8 +274,13 @@ def _store_version(
             document_id=document.id, version_id=version.id,
             detail={"size": version.size, "sha256": version.sha256, "content_type": version.content_type,
                     "name": received.name, "number": number, "grade": document.grade,
-                    "preview": version.preview, "pages": version.page_count},
+                    "preview": version.preview, "pages": version.page_count,
+                    **({"no_preview": received.drawing.code} if received.drawing.code else {})},
         )
+        if received.drawing.code == DrawingMisbehaved.code:
+            # The file may have been built to take over the drawing: the person who sent it is looked at.
+            events.emit("upload.drawing_misbehaved", session=session, rt=rt, user=actor, document=document,
+                        version=version)
     except BaseException:
         for written_key in written:
             _untrack(session, written_key)

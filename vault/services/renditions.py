@@ -108,10 +108,11 @@ class Drawing:
     Use as a context manager; `close()` drops the spool.
     """
 
-    def __init__(self, *, preview: str, reason: str | None = None, pages: list[DrawnPage] | None = None,
-                 spool: BinaryIO | None = None) -> None:
+    def __init__(self, *, preview: str, reason: str | None = None, code: str | None = None,
+                 pages: list[DrawnPage] | None = None, spool: BinaryIO | None = None) -> None:
         self.preview = preview
         self.reason = reason
+        self.code = code  # why there is no preview, as `vault.rendering` codes it
         self.pages = pages or []
         self._spool = spool
 
@@ -143,12 +144,12 @@ def draw(plaintext: BinaryIO, content_type: str, name: str) -> Drawing:
         rendition = _renderer.render(plaintext, content_type, name)
     except MalformedDocument as exc:
         # Not dangerous, only unreadable to the viewer: kept, with no preview (as for an unknown type).
-        return Drawing(preview=PREVIEW_NONE, reason=exc.message[:300])
+        return Drawing(preview=PREVIEW_NONE, reason=exc.message[:300], code=exc.code)
     except RenditionRefused as exc:
         raise RenditionRefusedError(exc.code, exc.message) from None
     with rendition:
         if not rendition.has_preview:
-            return Drawing(preview=PREVIEW_NONE, reason=_reason(rendition))
+            return Drawing(preview=PREVIEW_NONE, reason=_reason(rendition), code=getattr(rendition, "code", None))
         with contextlib.ExitStack() as owned:
             spool = owned.enter_context(tempfile.TemporaryFile(prefix="vault-pages-"))
             pages: list[DrawnPage] = []
@@ -161,7 +162,7 @@ def draw(plaintext: BinaryIO, content_type: str, name: str) -> Drawing:
                     spool.write(data)
             except RenditionFailed as exc:
                 log.info("%s: a page failed to draw: %s", name, exc.message)
-                return Drawing(preview=PREVIEW_NONE, reason=exc.message[:300])
+                return Drawing(preview=PREVIEW_NONE, reason=exc.message[:300], code=exc.code)
             owned.pop_all()  # the spool is the drawing's now; it closes it
     return Drawing(preview=PREVIEW_READY, pages=pages, spool=spool)
 
