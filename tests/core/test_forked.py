@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.planted import Planted
 from vault.core import confine
 from vault.core.forked import ForkDied, Forked, ForkMisbehaved, ForkTimedOut, Send
 
@@ -167,21 +168,11 @@ def test_a_child_cannot_start_a_program_unless_it_converts_office_files() -> Non
         _run_in_child(start, forbid=False)
 
 
-class _Planted:
-    """What a taken-over child could send: a pickle that makes its reader create a directory."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.mkdir, (self.path,))
-
-
 def test_what_a_child_sends_cannot_run_code_in_the_worker(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
     planted = tmp_path / "planted"
 
     def work(send: Send) -> None:
-        send(("page", 1, _Planted(str(planted))))
+        send(("page", 1, Planted(str(planted))))
 
     with Forked(work, memory=1 << 30, seconds=30, name="test") as child:
         pid = child.pid

@@ -4,7 +4,6 @@ the drawing does (a form field drawn in one call that cannot pause, an allocatio
 from __future__ import annotations
 
 import io
-import os
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from flask_babel.speaklater import LazyString
 
 from tests.rendering.inputs import pdf_bytes, slow_field, slow_pages
+from tests.support.planted import Planted
 from vault.core.forked import Send
 from vault.rendering import EncryptedDocument, Limits, NoPreview, RenditionFailed, isolated, render
 from vault.rendering.errors import TooManyPages
@@ -90,23 +90,13 @@ def test_limits_leave_the_conversion_its_time() -> None:
         Limits(convert_timeout=60, render_seconds=60)
 
 
-class _Planted:
-    """A page a taken-over drawing could send: its pickle makes the reader create a directory."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (os.mkdir, (self.path,))
-
-
 def test_a_drawing_that_sends_what_it_never_sends_leaves_the_file_without_a_preview(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     planted = tmp_path / "planted"
 
     def taken_over(handed: object, media_type: str, filename: str, limits: Limits, send: Send) -> None:
         send(("pages", "pdf", 1))
-        send(("page", 1, 1240, 1754, "image/png", _Planted(str(planted))))
+        send(("page", 1, 1240, 1754, "image/png", Planted(str(planted))))
 
     monkeypatch.setattr(isolated, "_draw", taken_over)
     with IsolatedRenderer().render(io.BytesIO(pdf_bytes(1)), PDF, "a.pdf") as there, \

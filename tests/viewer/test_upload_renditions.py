@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from typing import Any
 
 import pypdf
@@ -25,6 +24,7 @@ from tests.rendering.inputs import (
     slow_field,
     xlsx_bytes,
 )
+from tests.support.planted import Planted
 from vault.models import (
     PREVIEW_NONE,
     PREVIEW_READY,
@@ -163,23 +163,13 @@ def test_a_drawing_past_its_time_keeps_the_file_without_a_preview(rt, company: C
     assert "took too long" in version.preview_reason
 
 
-class _Planted:
-    """A page a taken-over drawing could send: its pickle makes the reader create a directory."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (os.mkdir, (self.path,))
-
-
 def test_a_drawing_that_misbehaves_keeps_the_file_and_raises_an_alert_on_its_sender(
         rt, company: Company, monkeypatch: pytest.MonkeyPatch, tmp_path: Any):
     planted = tmp_path / "planted"
 
     def taken_over(handed: object, media_type: str, filename: str, limits: Limits, send: Any) -> None:
         send(("pages", "pdf", 1))
-        send(("page", 1, 1240, 1754, "image/png", _Planted(str(planted))))
+        send(("page", 1, 1240, 1754, "image/png", Planted(str(planted))))
 
     monkeypatch.setattr(isolated, "_draw", taken_over)
     previous = renditions.set_renderer(IsolatedRenderer())
