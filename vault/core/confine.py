@@ -42,9 +42,11 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import functools
 import logging
 import os
 import platform
+import re
 import stat
 import sys
 import tempfile
@@ -114,6 +116,10 @@ _MACHINES: dict[str, tuple[int, dict[str, int], int | None]] = {
 }
 
 
+# A line of /proc/self/maps for a mapping that is readable, writable and shared: its start and end.
+_SHARED_WRITABLE = re.compile(rb"^([0-9a-f]+)-([0-9a-f]+) rw.s ", re.MULTILINE)
+
+
 class _Instruction(ctypes.Structure):
     _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
 
@@ -180,21 +186,14 @@ def close_inherited(keep: frozenset[int] = frozenset()) -> int:
 def unmap_shared_writable() -> int:
     """Unmap every shared writable mapping of a file in this process; returns how many were unmapped."""
     try:
-        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
-            lines = maps.read().splitlines()
+        with open("/proc/self/maps", "rb") as maps:
+            listing = maps.read()
     except OSError:
         return 0
-    libc = ctypes.CDLL(None, use_errno=True)
-    munmap = libc.munmap
-    munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    munmap.restype = ctypes.c_int
+    munmap = _libc().munmap
     unmapped = 0
-    for line in lines:
-        fields = line.split(maxsplit=5)
-        if len(fields) < 2 or not fields[1].startswith("rw") or fields[1][3] != "s":
-            continue
-        start, end = (int(bound, 16) for bound in fields[0].split("-"))
-        if munmap(start, end - start) == 0:
+    for start, end in _SHARED_WRITABLE.findall(listing):
+        if munmap(int(start, 16), int(end, 16) - int(start, 16)) == 0:
             unmapped += 1
     return unmapped
 
@@ -243,17 +242,42 @@ def forbid_calls(*, writes: bool = False) -> bool:
     """Install the filter on this process (its current thread and every thread it starts later: call it
     while the process has one thread, as a fresh fork has); `writes`: see `program`. False where it cannot
     be installed."""
-    code = program(writes=writes)
-    if code is None:
+    filter_program = _compiled(writes)
+    if filter_program is None:
         return False
-    instructions = (_Instruction * len(code))(*(_Instruction(*instruction) for instruction in code))
-    filter_program = _Program(len(code), instructions)
-    libc = ctypes.CDLL(None, use_errno=True)
-    prctl = libc.prctl
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
+    prctl = _libc().prctl
     # Without it an unprivileged process may not install a filter (and with it, nothing it starts can gain
     # privileges through setuid files: it cannot start anything anyway).
     if prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         return False
     return prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(filter_program), 0, 0) == 0
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library with the two calls used here declared (built once, in the worker: its forks share it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.munmap.restype = ctypes.c_int
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    libc.prctl.restype = ctypes.c_int
+    return libc
+
+
+@functools.cache
+def _compiled(writes: bool) -> _Program | None:
+    """`program` as the structure prctl takes (built once per variant; its instructions kept alive with it)."""
+    code = program(writes=writes)
+    if code is None:
+        return None
+    instructions = (_Instruction * len(code))(*(_Instruction(*instruction) for instruction in code))
+    compiled = _Program(len(code), instructions)
+    compiled._instructions = instructions  # type: ignore[attr-defined]  # the pointer's target stays alive
+    return compiled
+
+
+if sys.platform.startswith("linux"):
+    # Built in the worker as it imports this, so that each fork only reads its maps and calls the kernel.
+    _libc()
+    _compiled(False)
+    _compiled(True)
