@@ -3,7 +3,10 @@ the drawing does (a form field drawn in one call that cannot pause, an allocatio
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -112,3 +115,23 @@ def test_a_drawing_sends_its_errors_and_lazy_texts_back() -> None:
         IsolatedRenderer(Limits(max_pages=2)).render(io.BytesIO(pdf_bytes(3)), PDF, "a.pdf")
     assert isinstance(caught.value.args[0], LazyString)  # still to be translated for whoever reads it
     assert str(caught.value.message) == "The PDF has 3 pages; at most 2 can be shown."
+
+
+def test_a_drawing_cannot_change_the_bytes_the_upload_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The upload draws from the file it then encrypts and stores: a taken-over drawing must not rewrite it.
+    def taken_over(handed: object, media_type: str, filename: str, limits: Limits, send: Send) -> None:
+        try:
+            os.pwrite(handed, b"<html>", 0)  # type: ignore[arg-type]
+            outcome = "written"
+        except OSError as exc:
+            outcome = f"refused {exc.errno}"
+        send(("none", "pdf", "test", outcome))
+
+    monkeypatch.setattr(isolated, "_draw", taken_over)
+    data = pdf_bytes(1)
+    with tempfile.TemporaryFile() as upload:
+        upload.write(data)
+        outcome = IsolatedRenderer().render(upload, PDF, "a.pdf")
+        upload.seek(0)
+        assert upload.read() == data
+    assert isinstance(outcome, NoPreview) and outcome.reason == f"refused {errno.EBADF}"

@@ -71,6 +71,10 @@ class IsolatedRenderer:
                     source = copy
                 source.flush()  # the child reads the descriptor, not this object's buffer
                 handed = source.fileno()
+                reopened = _read_only(handed)
+                if reopened is not None:
+                    owned.callback(os.close, reopened)
+                    handed = reopened
             child = Forked(functools.partial(_draw, handed, media_type, filename, self.limits),
                            memory=self.limits.render_memory, seconds=self.limits.render_seconds,
                            name="vault-drawing", allowed=_messages(), max_message=_longest_message(self.limits),
@@ -110,6 +114,17 @@ def _longest_message(limits: Limits) -> int:
     """The longest message a drawing sends: a page of `Limits.max_page_pixels`, in colour, encoded (PNG's
     worst case is a little over three bytes a pixel), and room for its fields."""
     return 4 * limits.max_page_pixels + (1 << 20)
+
+
+def _read_only(fd: int) -> int | None:
+    """A descriptor of the same file open for reading only (reopened through ``/proc/self/fd``), or None
+    where there is none. The upload's bytes are drawn from the file they are then encrypted and stored
+    from: with the upload's own read-write descriptor, a taken-over drawing could change them after the
+    upload's rules had checked them."""
+    try:
+        return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def _has_fileno(source: BinaryIO) -> bool:
