@@ -165,7 +165,7 @@ def test_a_child_cannot_start_a_program_unless_it_converts_office_files() -> Non
 
     assert _run_in_child(start) == ("refused", "PermissionError", errno.EPERM)
     with pytest.raises(ForkDied):  # the office conversion's child: the program replaced it, and said nothing
-        _run_in_child(start, forbid=False)
+        _run_in_child(start, converts=True)
 
 
 def test_what_a_child_sends_cannot_run_code_in_the_worker(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
@@ -261,6 +261,17 @@ def test_the_filter_answers_each_call_as_meant(monkeypatch: pytest.MonkeyPatch, 
         for writing in (os.O_WRONLY, os.O_RDWR, os.O_CREAT, os.O_TRUNC, os.O_APPEND):
             assert _verdict(code, numbers[name], arch, opening(writing | os.O_CLOEXEC)) == EPERM
             assert _verdict(lenient, numbers[name], arch, opening(writing)) == confine._RET_ALLOW
+    # An office conversion's: programs and files, local sockets only.
+    converting = confine.program(converts=True)
+    assert converting is not None
+    for name in ("execve", "unlink", "rename", "mkdirat", "connect", "socketpair"):
+        if name in numbers:
+            assert _verdict(converting, numbers[name], arch) == confine._RET_ALLOW, name
+    for name in confine._PROCESS_CALLS:
+        assert _verdict(converting, numbers[name], arch) == EPERM, name
+    assert _verdict(converting, numbers["socket"], arch, (socket.AF_UNIX,)) == confine._RET_ALLOW
+    for family in (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PACKET):
+        assert _verdict(converting, numbers["socket"], arch, (family,)) == EPERM
     # Another architecture's numbering from the same process (i386 through int 0x80): killed.
     assert _verdict(code, numbers["socket"], 0x40000003) == confine._RET_KILL_PROCESS
     if other is not None:  # x86_64's x32 calls
@@ -341,3 +352,30 @@ def test_where_unnamed_files_cannot_be_made_a_child_may_write_but_not_connect(
     with Forked(work, memory=1 << 30, seconds=30, name="test") as child:
         assert child.receive() == (("done",), ("refused", "PermissionError", errno.EPERM))
     assert written.read_bytes() == b"pages"
+
+
+def test_an_office_conversion_child_talks_locally_but_reaches_no_network(tmp_path: Any) -> None:
+    def local() -> None:
+        first, second = socket.socketpair()
+        first.close()
+        second.close()
+        socket.socket(socket.AF_UNIX).close()
+
+    assert _run_in_child(local, converts=True) == ("done",)
+    assert _run_in_child(lambda: socket.socket().close(), converts=True) == ("refused", "PermissionError", errno.EPERM)
+    # The programs it starts inherit the filter: a program that connects out is refused as well.
+    said = tmp_path / "said"
+    program = ("import socket, sys\n"
+               "try:\n    socket.socket().close()\n    word = 'connected'\n"
+               "except PermissionError:\n    word = 'refused'\n"
+               "open(sys.argv[1], 'w').write(word)\n")
+
+    def start(send: Send) -> None:
+        os.execv(sys.executable, [sys.executable, "-c", program, str(said)])
+
+    with Forked(start, memory=1 << 30, seconds=30, name="test", converts=True) as child, pytest.raises(ForkDied):
+        child.receive()  # the program replaced the child, and says nothing
+    deadline = time.monotonic() + 20
+    while not (said.exists() and said.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert said.read_text() == "refused"

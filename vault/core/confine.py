@@ -27,8 +27,10 @@ shell. So before the work starts:
 
 Its memory is the worker's, keys included, and it may read what the worker may read: this closes the ways
 out of the process and the ways to change anything outside it, not what the process can see. The office
-converter is a program the child starts, and writes its PDF, so a conversion's child is not filtered
-(`forbid` is False); its descriptors are closed and its mappings unmapped all the same.
+converter is a program the child starts, which writes its PDF and whose processes talk through local
+sockets, so a conversion's child (`converts`) may start programs, write files and make local (AF_UNIX)
+sockets; any other socket is refused to it and to the programs it starts (a filter is inherited across
+exec), so LibreOffice, taken over or following a link in the file, reaches no network either.
 
 The filter is the classic BPF program the kernel takes (``linux/filter.h``, ``linux/seccomp.h``): the
 architecture is checked first, then the call's number against each refused one, and for the calls that
@@ -47,6 +49,7 @@ import logging
 import os
 import platform
 import re
+import socket
 import stat
 import sys
 import tempfile
@@ -78,10 +81,15 @@ WRITING_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # scratch copies so (Python's `tempfile.TemporaryFile` does where the file system can).
 UNNAMED_FILE = getattr(os, "O_TMPFILE", 0) & ~os.O_DIRECTORY
 
-_NETWORK_AND_PROCESSES = (
-    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "execve", "execveat", "ptrace",
-    "process_vm_readv", "process_vm_writev", "io_uring_setup", "io_uring_enter", "io_uring_register",
-)
+# Refused to every child: other processes' memory, and io_uring (which makes sockets and opens files without
+# the calls below).
+_PROCESS_CALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "io_uring_setup", "io_uring_enter",
+                  "io_uring_register")
+# Refused to a drawing; a conversion may make local (AF_UNIX) sockets only, as LibreOffice's processes talk
+# through them, and start programs (LibreOffice itself).
+_SOCKET_CALLS = ("socket", "socketpair", "connect", "bind", "listen", "accept", "accept4")
+_PROGRAM_CALLS = ("execve", "execveat")
+_NETWORK_AND_PROCESSES = (*_PROCESS_CALLS, *_SOCKET_CALLS, *_PROGRAM_CALLS)
 _REFUSED_CALLS = (
     *_NETWORK_AND_PROCESSES,
     # changes to the file system (opening is judged by its flags, below)
@@ -128,18 +136,18 @@ class _Program(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Instruction))]
 
 
-def confine(*, forbid: bool = True, keep: frozenset[int] = frozenset()) -> bool:
+def confine(*, converts: bool = False, keep: frozenset[int] = frozenset()) -> bool:
     """In a freshly forked child, before it touches untrusted input: close what it inherited but may not
-    use, unmap shared writable memory, and, with `forbid`, install the filter (see the module text).
-    Returns whether the filter is in place. Not for a process that goes on serving: what it closes is gone
-    for good.
+    use, unmap shared writable memory, and install the filter (see the module text; `converts`: the
+    conversion's). Returns whether the filter is in place. Not for a process that goes on serving: what it
+    closes is gone for good.
 
     Where the temporary directory's file system cannot make unnamed files, the filter leaves writing
     files allowed (the drawing needs scratch files, and named ones are all that is left)."""
     close_inherited(keep)
     unmap_shared_writable()
-    if not forbid:
-        return False
+    if converts:
+        return forbid_calls(converts=True)
     unnamed = unnamed_files_work()
     if not unnamed:
         log.warning("the temporary directory %s cannot hold unnamed files: this child may write files",
@@ -198,9 +206,10 @@ def unmap_shared_writable() -> int:
     return unmapped
 
 
-def program(*, writes: bool = False) -> list[tuple[int, int, int, int]] | None:
+def program(*, writes: bool = False, converts: bool = False) -> list[tuple[int, int, int, int]] | None:
     """The filter for this machine as (code, jt, jf, k) instructions, or None where there is none; with
-    `writes`, without the refusals of changes to the file system."""
+    `writes`, without the refusals of changes to the file system; with `converts` (an office conversion,
+    which writes too), sockets other than local ones are refused, and programs may start."""
     if not sys.platform.startswith("linux"):
         return None
     machine = _MACHINES.get(platform.machine())
@@ -217,9 +226,16 @@ def program(*, writes: bool = False) -> list[tuple[int, int, int, int]] | None:
     ]
     if other_numbering is not None:
         code.append((_JUMP_AT_LEAST, refuse, 0, other_numbering))
-    refused = _NETWORK_AND_PROCESSES if writes else _REFUSED_CALLS
+    writes = writes or converts
+    refused = _PROCESS_CALLS if converts else _NETWORK_AND_PROCESSES if writes else _REFUSED_CALLS
     for number in sorted(numbers[name] for name in refused if name in numbers):
         code.append((_JUMP_EQUAL, refuse, 0, number))
+    if converts:
+        code += [
+            (_JUMP_EQUAL, 0, 2, numbers["socket"]),  # a socket of the local family only
+            (_LOAD_WORD, 0, 0, _ARGUMENTS_AT),
+            (_JUMP_EQUAL, allow, refuse, socket.AF_UNIX),
+        ]
     for name, argument in () if writes else _OPENING_CALLS:
         if name in numbers:
             code += [
@@ -238,11 +254,11 @@ def program(*, writes: bool = False) -> list[tuple[int, int, int, int]] | None:
     return [(op, offset(at, jt), offset(at, jf), k) for at, (op, jt, jf, k) in enumerate(code)]
 
 
-def forbid_calls(*, writes: bool = False) -> bool:
-    """Install the filter on this process (its current thread and every thread it starts later: call it
-    while the process has one thread, as a fresh fork has); `writes`: see `program`. False where it cannot
-    be installed."""
-    filter_program = _compiled(writes)
+def forbid_calls(*, writes: bool = False, converts: bool = False) -> bool:
+    """Install the filter on this process (its current thread and every thread it starts later, and every
+    program it starts: call it while the process has one thread, as a fresh fork has); `writes`,
+    `converts`: see `program`. False where it cannot be installed."""
+    filter_program = _compiled(writes, converts)
     if filter_program is None:
         return False
     prctl = _libc().prctl
@@ -265,9 +281,9 @@ def _libc() -> ctypes.CDLL:
 
 
 @functools.cache
-def _compiled(writes: bool) -> _Program | None:
+def _compiled(writes: bool, converts: bool) -> _Program | None:
     """`program` as the structure prctl takes (built once per variant; its instructions kept alive with it)."""
-    code = program(writes=writes)
+    code = program(writes=writes, converts=converts)
     if code is None:
         return None
     instructions = (_Instruction * len(code))(*(_Instruction(*instruction) for instruction in code))
@@ -279,5 +295,5 @@ def _compiled(writes: bool) -> _Program | None:
 if sys.platform.startswith("linux"):
     # Built in the worker as it imports this, so that each fork only reads its maps and calls the kernel.
     _libc()
-    _compiled(False)
-    _compiled(True)
+    for _writes, _converts in ((False, False), (True, False), (False, True)):
+        _compiled(_writes, _converts)

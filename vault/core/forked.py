@@ -22,7 +22,7 @@ The child is also held in (`vault.core.confine`): before the work starts it clos
 writable files it inherited (the worker's database, object store and mail connections, other uploads'
 files) and unmaps shared writable memory, and the kernel refuses it new sockets, programs, other processes'
 memory and any change to the file system; the office converter's child starts LibreOffice, which writes
-its PDF, so it is only unplugged.
+its PDF, so it may, but it too reaches no network.
 And what the child sends cannot make the worker do anything but read it: messages are unpickled with only
 the classes the work declares it sends (`allowed`), and none may be longer than `max_message` bytes. A child
 that breaks either is killed and its work has failed (`ForkMisbehaved`).
@@ -101,13 +101,13 @@ class Forked:
 
     def __init__(self, work: Callable[[Send], None], *, memory: int, seconds: float, name: str,
                  allowed: Iterable[type | Callable[..., Any]] = (), max_message: int = MAX_MESSAGE,
-                 forbid: bool = True, keep_open: Iterable[int] = ()) -> None:
+                 converts: bool = False, keep_open: Iterable[int] = ()) -> None:
         """Fork and start ``work(send)`` in the child, capped at ``memory`` bytes of data, to end within
         ``seconds`` from now. Its messages are tuples of plain values (str, bytes, numbers, None, tuples,
         lists, dicts) and instances of the ``allowed`` classes, each at most ``max_message`` bytes
         pickled. The child keeps the descriptors in ``keep_open`` (the file it works on) and its standard
-        streams, and closes what else it may not use; ``forbid`` False lets it start programs and write
-        files (see `vault.core.confine`)."""
+        streams, and closes what else it may not use; ``converts`` lets it start programs, write files and
+        make local sockets, as the office converter must (see `vault.core.confine`)."""
         self.name = name
         self.deadline = time.monotonic() + seconds
         self.allowed = frozenset((item.__module__, item.__qualname__) for item in allowed)
@@ -117,7 +117,7 @@ class Forked:
             with PDFIUM_LOCK:  # no other thread is inside PDFium while it is copied (see the module text)
                 pid = os.fork()
             if pid == 0:  # the child: it never returns from here
-                _child(work, memory, forbid, frozenset(keep_open), name, self.reader, writer)
+                _child(work, memory, converts, frozenset(keep_open), name, self.reader, writer)
         except BaseException:
             self.reader.close()
             raise
@@ -226,14 +226,14 @@ class _Messages(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _child(work: Callable[[Send], None], memory: int, forbid: bool, keep: frozenset[int], name: str,
+def _child(work: Callable[[Send], None], memory: int, converts: bool, keep: frozenset[int], name: str,
            reader: Connection, writer: Connection) -> NoReturn:
     """The forked child: do the work and leave, whatever happens, without running the parent's exit
     handlers or returning into its code."""
     code = 1
     try:
         reader.close()
-        if not confine(forbid=forbid, keep=keep | {writer.fileno()}) and forbid:
+        if not confine(converts=converts, keep=keep | {writer.fileno()}):
             log.warning("this system cannot refuse a forked %s sockets, programs and writes (no seccomp)", name)
         _run(work, memory, writer)
         code = 0

@@ -79,7 +79,7 @@ class IsolatedRenderer:
                            memory=self.limits.render_memory, seconds=self.limits.render_seconds,
                            name="vault-drawing", allowed=_messages(), max_message=_longest_message(self.limits),
                            # The office converter is a program the child starts (see vault.core.confine).
-                           forbid=kinds.kind_of(media_type, filename) not in kinds.OFFICE_KINDS,
+                           converts=kinds.kind_of(media_type, filename) in kinds.OFFICE_KINDS,
                            keep_open=(handed,) if isinstance(handed, int) else ())
             try:
                 first = _receive(child)
