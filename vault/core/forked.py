@@ -232,6 +232,10 @@ def _child(work: Callable[[Send], None], memory: int, converts: bool, keep: froz
     handlers or returning into its code."""
     code = 1
     try:
+        # The worker's objects are left as they are: none of its garbage is collected (and finalized: a
+        # database connection closing, say, through a descriptor about to be closed or given to another file)
+        # here, only this work's own.
+        gc.freeze()
         reader.close()
         if not confine(converts=converts, keep=keep | {writer.fileno()}):
             log.warning("this system cannot refuse a forked %s sockets, programs and writes (no seccomp)", name)
@@ -247,9 +251,6 @@ def _child(work: Callable[[Send], None], memory: int, converts: bool, keep: froz
 def _run(work: Callable[[Send], None], memory: int, out: Connection) -> None:
     """The child: capped, it does the work, then closes its end of the pipe. (Its copy of the PDFium lock,
     held by the parent's thread as it forked, was released as the child left the `with` around the fork.)"""
-    # The worker's objects are left as they are: none of its garbage is collected (and finalized: a database
-    # connection closing, say) here, only this work's own.
-    gc.freeze()
     # Within the worker's own limit, should the deployment have set a lower one: a limit cannot be raised.
     _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
     cap = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
