@@ -3,6 +3,7 @@ several threads fork and reap at once (a web worker's concurrent uploads and tra
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import mmap
 import os
@@ -379,3 +380,22 @@ def test_an_office_conversion_child_talks_locally_but_reaches_no_network(tmp_pat
     while not (said.exists() and said.read_text()) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert said.read_text() == "refused"
+
+
+def test_a_child_cannot_take_back_the_descriptors_it_closed() -> None:
+    # pidfd_getfd copies a descriptor out of another process the caller may trace: its own parent, where
+    # ptrace is not restricted.
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        def take() -> None:
+            worker = os.pidfd_open(os.getppid())
+            libc = ctypes.CDLL(None, use_errno=True)
+            taken = libc.syscall(438, worker, ours.fileno(), 0)  # pidfd_getfd, the same number on both machines
+            if taken < 0:
+                raise OSError(ctypes.get_errno(), "pidfd_getfd")
+            os.write(taken, b"DELETE FROM audit_events;")
+
+        assert _run_in_child(take) == ("refused", "PermissionError", errno.EPERM)
+        theirs.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            theirs.recv(100)

@@ -17,8 +17,9 @@ shell. So before the work starts:
   without a call the filter below could see);
 - the kernel is told (seccomp, after ``PR_SET_NO_NEW_PRIVS``) to refuse this process, and any thread it
   starts, the calls that make sockets, connect or accept them, start programs, read or write another
-  process's memory, set up io_uring (which can do all of that without those calls), open a named file
-  for writing, or create, rename, link, remove or change the mode or owner of anything in the file system.
+  process's memory or take its descriptors (the worker's, closed here, taken back with pidfd_getfd), set
+  up io_uring (which can do all of that without those calls), open a named file for writing, or create,
+  rename, link, remove or change the mode or owner of anything in the file system.
   Its scratch files are unnamed (O_TMPFILE: in no directory, gone when closed); where the file system
   cannot make those, writing stays allowed and the rest is refused.
   Refused calls fail with EPERM, so Python raises `PermissionError` and the work fails as any other
@@ -81,10 +82,11 @@ WRITING_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # scratch copies so (Python's `tempfile.TemporaryFile` does where the file system can).
 UNNAMED_FILE = getattr(os, "O_TMPFILE", 0) & ~os.O_DIRECTORY
 
-# Refused to every child: other processes' memory, and io_uring (which makes sockets and opens files without
-# the calls below).
-_PROCESS_CALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "io_uring_setup", "io_uring_enter",
-                  "io_uring_register")
+# Refused to every child: other processes' memory and descriptors (pidfd_getfd would take the worker's own
+# database socket, where ptrace is not restricted), and io_uring (which makes sockets and opens files
+# without the calls below).
+_PROCESS_CALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_open", "pidfd_getfd",
+                  "io_uring_setup", "io_uring_enter", "io_uring_register")
 # Refused to a drawing; a conversion may make local (AF_UNIX) sockets only, as LibreOffice's processes talk
 # through them, and start programs (LibreOffice itself).
 _SOCKET_CALLS = ("socket", "socketpair", "connect", "bind", "listen", "accept", "accept4")
@@ -110,8 +112,8 @@ _MACHINES: dict[str, tuple[int, dict[str, int], int | None]] = {
         "openat": 257, "mkdirat": 258, "mknodat": 259, "fchownat": 260, "unlinkat": 263, "renameat": 264,
         "linkat": 265, "symlinkat": 266, "fchmodat": 268, "accept4": 288, "open_by_handle_at": 304,
         "process_vm_readv": 310, "process_vm_writev": 311, "renameat2": 316, "execveat": 322,
-        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "openat2": 437,
-        "fchmodat2": 452,
+        "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "pidfd_open": 434,
+        "openat2": 437, "pidfd_getfd": 438, "fchmodat2": 452,
     }, 0x40000000),
     "aarch64": (0xC00000B7, {
         "mknodat": 33, "mkdirat": 34, "unlinkat": 35, "symlinkat": 36, "linkat": 37, "renameat": 38,
@@ -119,7 +121,7 @@ _MACHINES: dict[str, tuple[int, dict[str, int], int | None]] = {
         "socketpair": 199, "bind": 200, "listen": 201, "accept": 202, "connect": 203, "execve": 221,
         "accept4": 242, "open_by_handle_at": 265, "process_vm_readv": 270, "process_vm_writev": 271,
         "renameat2": 276, "execveat": 281, "io_uring_setup": 425, "io_uring_enter": 426,
-        "io_uring_register": 427, "openat2": 437, "fchmodat2": 452,
+        "io_uring_register": 427, "pidfd_open": 434, "openat2": 437, "pidfd_getfd": 438, "fchmodat2": 452,
     }, None),
 }
 
