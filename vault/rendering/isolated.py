@@ -4,8 +4,11 @@ The bounds of drawing in the server's own process are checks we wrote (see `vaul
 they are not enough: PDFium draws form fields in one call that cannot pause). `IsolatedRenderer` runs the
 same `render` in a fork whose data segment is capped at `Limits.render_memory` and which is killed after
 `Limits.render_seconds`: past either, or on a crash, the file is kept without a preview and the worker is
-untouched. The file is the worker's open descriptor, inherited; the pages come back encoded, one message
-each, so memory stays flat in the page count.
+untouched. The file is inherited as a descriptor of its own that only reads; the pages come back encoded,
+one message each, so memory stays flat in the page count. The fork is held in (`vault.core.confine`: no
+network, no programs but the office converter, no change to the file system but the converter's), and
+what it sends is read with only the classes listed in `_messages`; a drawing that sends anything else ends
+as `DrawingMisbehaved`, which the upload turns into an alert on its sender.
 """
 
 from __future__ import annotations
