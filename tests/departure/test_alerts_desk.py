@@ -11,7 +11,7 @@ from tests.departure.conftest import OFFICE
 from vault import policy
 from vault.alerts import desk
 from vault.alerts.raising import Finding, raise_alert
-from vault.models import Alert, Severity
+from vault.models import Alert, DocumentVersion, Severity
 
 
 @pytest.fixture
@@ -101,3 +101,19 @@ def test_the_desk_counts_open_alerts_by_severity(rt, company, alert_ids):
         assert desk.count_open(session, company.user(session, "ann")) == {"medium": 1}
         assert len(desk.list_alerts(session, auditor, status="all").alerts) == 2
         assert session.scalars(select(Alert)).all()
+
+
+def test_an_alert_about_a_crafted_file_names_the_version_it_came_in(rt, app, company, alert_ids):
+    """The version is what an investigator looks up (its name, type and SHA-256), not just its document."""
+    with rt.db.session() as session:
+        version = session.scalars(select(DocumentVersion).where(
+            DocumentVersion.document_id == alert_ids["doc"])).one()
+        alert_id = raise_alert(rt, session, company.user(session, "carl"), Finding(
+            "crafted_file", Severity.HIGH, "2026-01-01T10", "a drawing misbehaved",
+            {"documents": [alert_ids["doc"]], "customers": [version.document.customer_id], "versions": [version.id]}))
+        sha256, name = version.sha256, version.original_name
+    auditor = app.test_client()
+    login(auditor, "aud")
+    detail = auditor.get(f"/alerts/{alert_id}").get_data(as_text=True)
+    row = detail[detail.index("<h3>Versions</h3>"):detail.index("</table>", detail.index("<h3>Versions</h3>"))]
+    assert "Price list" in row and name in row and sha256 in row and "application/pdf" in row

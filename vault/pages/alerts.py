@@ -13,7 +13,7 @@ from vault import policy
 from vault.alerts import RULE_TITLES, desk
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Alert, Customer, Document
+from vault.models import Alert, Customer, Document, DocumentVersion
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import ResolveForm
 from vault.web import auth, navigation
@@ -66,10 +66,12 @@ def _page(alert: Alert, resolve_form: ResolveForm | None = None, decision: polic
         Document.id.in_(evidence.get("documents", []))))}
     customers = {c.id: c for c in session.scalars(select(Customer).where(
         Customer.id.in_(evidence.get("customers", []))))}
+    versions = list(session.scalars(select(DocumentVersion).where(
+        DocumentVersion.id.in_(evidence.get("versions", []))).order_by(DocumentVersion.id)))
     audit_url = url_for("audit.index") if "audit.index" in current_app.view_functions else None
     return render_template(
         "alerts/show.html", alert=alert, evidence=evidence, documents=documents, customers=customers,
-        audit_url=audit_url, ack_form=ConfirmForm(formdata=None),
+        versions=versions, audit_url=audit_url, ack_form=ConfirmForm(formdata=None),
         resolve_form=resolve_form or ResolveForm(formdata=None), decision=decision,
         may_manage=bool(policy.authorize(actor, Action.ALERT_MANAGE, alert, step="acknowledge")),
         may_resolve=bool(policy.authorize(actor, Action.ALERT_MANAGE, alert, step="resolve", note="x" * 20)),
