@@ -14,12 +14,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.planted import Planted
-from vault.core import confine
+from vault.core import confine, fence
 from vault.core.forked import ForkDied, Forked, ForkMisbehaved, ForkTimedOut, Send
 
 
@@ -399,3 +400,51 @@ def test_a_child_cannot_take_back_the_descriptors_it_closed() -> None:
         theirs.setblocking(False)
         with pytest.raises(BlockingIOError):
             theirs.recv(100)
+
+
+landlock = pytest.mark.skipif(fence.version() < 1, reason="this kernel has no Landlock")
+
+
+@landlock
+@pytest.mark.parametrize("converts", [False, True], ids=["drawing", "office"])
+def test_a_child_cannot_read_the_live_memory_or_environment_of_another_process(converts: bool) -> None:
+    # Memory the worker changes after the fork (another request decrypting another customer's file), read
+    # through /proc as a process of the same user may where ptrace is not restricted.
+    live = bytearray(b"before the fork")
+    address = ctypes.addressof((ctypes.c_char * len(live)).from_buffer(live))
+
+    def read_worker() -> bytes:
+        with open(f"/proc/{os.getppid()}/mem", "rb", buffering=0) as memory:
+            memory.seek(address)
+            return memory.read(len(live))
+
+    assert _run_in_child(read_worker, converts=converts) == ("refused", "PermissionError", errno.EACCES)
+    assert _run_in_child(lambda: Path(f"/proc/{os.getppid()}/environ").read_bytes(),
+                         converts=converts) == ("refused", "PermissionError", errno.EACCES)
+
+
+@landlock
+def test_a_drawing_child_reads_only_the_trees_it_draws_with(tmp_path: Any) -> None:
+    # The data folder (database, objects, keyring) lies outside the trees a drawing reads; so do home
+    # folders and the configuration under /etc. A folder beside the checkout stands for it here.
+    outside = next((base for base in (os.getcwd(), os.path.expanduser("~"), "/var/tmp")
+                    if os.access(base, os.W_OK) and not any(
+                        os.path.realpath(base) == tree or os.path.realpath(base).startswith(tree + "/")
+                        for tree, _rights in fence.readable())), None)
+    if outside is None:
+        pytest.skip("no writable folder outside the trees a drawing reads")
+    folder = tempfile.mkdtemp(dir=outside, prefix="vault-fence-test-")
+    try:
+        keyring = os.path.join(folder, "keyring.json")
+        Path(keyring).write_text("secret")
+        assert _run_in_child(lambda: Path(keyring).read_bytes()) == ("refused", "PermissionError", errno.EACCES)
+        assert _run_in_child(lambda: os.listdir(folder)) == ("refused", "PermissionError", errno.EACCES)
+        # What it draws with stays readable: the standard library, site-packages, the project's code, fonts.
+        for readable_file in (os.__file__, pytest.__file__, confine.__file__, "/etc/ld.so.cache"):
+            assert _run_in_child(lambda path=readable_file: Path(path).read_bytes()) == ("done",)
+        # LibreOffice reads its installation wherever it is: an office conversion's reads are not fenced.
+        assert _run_in_child(lambda: Path(keyring).read_bytes(), converts=True) == ("done",)
+    finally:
+        for name in os.listdir(folder):
+            os.unlink(os.path.join(folder, name))
+        os.rmdir(folder)

@@ -26,8 +26,10 @@ shell. So before the work starts:
   failure does; a call made through another architecture's numbering (x86_64's x32 and i386 entries)
   kills the process.
 
-Its memory is the worker's, keys included, and it may read what the worker may read: this closes the ways
-out of the process and the ways to change anything outside it, not what the process can see. The office
+Its memory is a copy of the worker's, keys included. This closes the ways out of the process and the ways
+to change anything outside it; what it can see is narrowed next, before the filter: it gives up every
+capability and enters a Landlock domain (`vault.core.fence`), which closes other processes' memory to it
+and, but for an office conversion's child, every file outside the trees it draws with. The office
 converter is a program the child starts, which writes its PDF and whose processes talk through local
 sockets, so a conversion's child (`converts`) may start programs, write files and make local (AF_UNIX)
 sockets; any other socket is refused to it and to the programs it starts (a filter is inherited across
@@ -54,6 +56,9 @@ import socket
 import stat
 import sys
 import tempfile
+
+from vault.core.fence import drop_capabilities, fence, readable
+from vault.core.fence import version as fence_version
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +153,10 @@ def confine(*, converts: bool = False, keep: frozenset[int] = frozenset()) -> bo
     files allowed (the drawing needs scratch files, and named ones are all that is left)."""
     close_inherited(keep)
     unmap_shared_writable()
+    if not drop_capabilities():
+        log.warning("this child could not give up its capabilities")
+    if not fence(reads=not converts) and fence_version() >= 1:
+        log.warning("this child could not be put in a Landlock domain")
     if converts:
         return forbid_calls(converts=True)
     unnamed = unnamed_files_work()
@@ -155,6 +164,13 @@ def confine(*, converts: bool = False, keep: frozenset[int] = frozenset()) -> bo
         log.warning("the temporary directory %s cannot hold unnamed files: this child may write files",
                     tempfile.gettempdir())
     return forbid_calls(writes=not unnamed)
+
+
+def prepare(*, converts: bool = False) -> None:
+    """In the worker, before it forks a child to confine: find what `confine` will need that the worker
+    can keep between forks (the trees a drawing reads), so that each child finds it ready."""
+    if not converts and fence_version() >= 1:
+        readable()
 
 
 def unnamed_files_work() -> bool:
@@ -297,5 +313,8 @@ def _compiled(writes: bool, converts: bool) -> _Program | None:
 if sys.platform.startswith("linux"):
     # Built in the worker as it imports this, so that each fork only reads its maps and calls the kernel.
     _libc()
+    if fence_version() < 1:
+        log.warning("this kernel has no Landlock: a forked child may read what the worker may read, "
+                    "other processes' memory included")
     for _writes, _converts in ((False, False), (True, False), (False, True)):
         _compiled(_writes, _converts)

@@ -27,8 +27,11 @@ And what the child sends cannot make the worker do anything but read it: message
 the classes the work declares it sends (`allowed`), and none may be longer than `max_message` bytes. A child
 that breaks either is killed and its work has failed (`ForkMisbehaved`).
 
-What remains: the child is the same user, reads what the worker can read, and holds the worker's memory,
-keys included. Only the pages and answers it sends leave it.
+It gives up every capability, and enters a Landlock domain (`vault.core.fence`): no other process's memory,
+environment or descriptors are open to it, and a drawing or a trace reads only the trees it draws with.
+
+What remains: the child holds a copy of the worker's memory as it was at the fork, keys included, and the
+office conversion's child reads what the worker can read. Only the pages and answers it sends leave it.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
-from vault.core.confine import confine
+from vault.core.confine import confine, prepare
 from vault.core.pdfium_calls import PDFIUM_LOCK
 
 log = logging.getLogger(__name__)
@@ -112,6 +115,7 @@ class Forked:
         self.deadline = time.monotonic() + seconds
         self.allowed = frozenset((item.__module__, item.__qualname__) for item in allowed)
         self.max_message = max_message
+        prepare(converts=converts)
         self.reader, writer = Pipe(duplex=False)
         try:
             with PDFIUM_LOCK:  # no other thread is inside PDFium while it is copied (see the module text)

@@ -65,25 +65,25 @@ class IsolatedRenderer:
             return render(source, media_type, filename, self.limits)  # nothing to draw: no child needed
         with contextlib.ExitStack() as owned:
             if isinstance(source, str | os.PathLike):
-                handed: int | str = os.fspath(source)
-            else:
-                source.seek(0)
-                if not _has_fileno(source):
-                    copy = owned.enter_context(tempfile.TemporaryFile(prefix="vault-drawing-"))
-                    shutil.copyfileobj(source, copy)
-                    source = copy
-                source.flush()  # the child reads the descriptor, not this object's buffer
-                handed = source.fileno()
-                reopened = _read_only(handed)
-                if reopened is not None:
-                    owned.callback(os.close, reopened)
-                    handed = reopened
+                # Opened here: the child may open no file by name outside the trees it draws with.
+                source = owned.enter_context(open(source, "rb"))
+            source.seek(0)
+            if not _has_fileno(source):
+                copy = owned.enter_context(tempfile.TemporaryFile(prefix="vault-drawing-"))
+                shutil.copyfileobj(source, copy)
+                source = copy
+            source.flush()  # the child reads the descriptor, not this object's buffer
+            handed = source.fileno()
+            reopened = _read_only(handed)
+            if reopened is not None:
+                owned.callback(os.close, reopened)
+                handed = reopened
             child = Forked(functools.partial(_draw, handed, media_type, filename, self.limits),
                            memory=self.limits.render_memory, seconds=self.limits.render_seconds,
                            name="vault-drawing", allowed=_messages(), max_message=_longest_message(self.limits),
                            # The office converter is a program the child starts (see vault.core.confine).
                            converts=kinds.kind_of(media_type, filename) in kinds.OFFICE_KINDS,
-                           keep_open=(handed,) if isinstance(handed, int) else ())
+                           keep_open=(handed,))
             try:
                 first = _receive(child)
             except RenditionFailed as exc:
@@ -186,12 +186,11 @@ class _ChildRendition(Rendition):
             child.close(stop=True)  # the pages are no longer wanted
 
 
-def _draw(handed: int | str, media_type: str, filename: str, limits: Limits, send: Send) -> None:
+def _draw(handed: int, media_type: str, filename: str, limits: Limits, send: Send) -> None:
     """In the child: render the file and send what `IsolatedRenderer` receives."""
     try:
         with contextlib.ExitStack() as owned:
-            source: Source = (handed if isinstance(handed, str)
-                              else owned.enter_context(os.fdopen(os.dup(handed), "rb")))
+            source: Source = owned.enter_context(os.fdopen(os.dup(handed), "rb"))
             try:
                 rendition = owned.enter_context(render(source, media_type, filename, limits))
             except RenditionRefused as exc:
