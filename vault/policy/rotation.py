@@ -3,7 +3,8 @@ reached the customer afterwards.
 
 Deciding is the same power as assigning the customer (`policy.customers`): the current owner's manager,
 anywhere up the chain, or an approver. Never the person who would gain the customer, nor the owner about
-to lose it: each would be deciding about themselves.
+to lose it: each would be deciding about themselves. And no decider on notice approves one, which gives the
+customer to someone (`policy.notice`); skipping one keeps the customer where it is, and stays open to them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from vault.core.actions import Action
 from vault.models import Customer, ProposalStatus, Role, RotationProposal, User
 from vault.policy.core import Decision, allow, deny, object_rule
 from vault.policy.customers import manages
+from vault.policy.notice import decider_problem
 
 
 def may_decide_customer(actor: User, customer: Customer) -> bool:
@@ -34,6 +36,8 @@ def _decide(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("own_rotation", _l("Nobody decides the rotation of their own customers."))
     if not may_decide_customer(actor, proposal.customer):
         return deny("not_owners_manager")
+    if gaining is not None:  # an approval gives the customer to someone; a skip keeps it where it is
+        return decider_problem(actor)
     return allow()
 
 
