@@ -103,3 +103,27 @@ def test_an_administrator_on_notice_only_takes_access_away(api: Any, rt: Any, us
     assert _refused(rt, "user:manage") == [("adm", CODE)] * 5
     assert _refused(rt, "role:assign") == _refused(rt, "role:approve") == [("adm", CODE)]
     assert api.post("/api/v1/users/bea/disable", "adm", json={}).status_code == 200
+
+
+def test_an_administrator_on_notice_hands_no_leaver_s_customer_to_anyone(api: Any, rt: Any, users: Any,
+                                                                       cast: dict[str, Any]) -> None:
+    """Naming a successor, reassigning a handover item or sending it to the pool gives a colleague's customer
+    away: an administrator on notice could hand it to an accomplice. Starting a departure without a
+    successor only takes access away, and stays open to them."""
+    users.make("eve", Role.BORROWER)  # the accomplice
+    acme = api.customer("Acme Freight", owner="bea", shared=False)
+    last_day = (departures.today(rt.settings) + timedelta(days=20)).isoformat()
+    give_notice(rt, "adm")
+    assert_error(api.post("/api/v1/departures", "adm", json={"person": "bea", "last_day": last_day,
+                                                              "successor": "eve"}), 403, CODE)
+    started = api.post("/api/v1/departures", "adm", json={"person": "bea", "last_day": last_day})
+    assert started.status_code == 201, started.get_json()
+    departure = started.get_json()
+    [item] = [i for i in departure["customers"] if i["customer_id"] == acme]
+    path = f"/api/v1/departures/{departure['id']}"
+    assert_error(api.post(path, "adm", json={"successor": "eve"}), 403, CODE)
+    assert_error(api.post(f"{path}/items/{item['item_id']}/reassign", "adm", json={"to": "eve"}), 403, CODE)
+    assert_error(api.post(f"{path}/items/{item['item_id']}/reassign", "adm", json={"to_pool": True}), 403, CODE)
+    assert owner_of(rt, acme) == cast["bea"].id
+    assert _refused(rt, "departure:manage") == [("adm", CODE)] * 4
+    assert events(rt, "customer:handover", None) == []

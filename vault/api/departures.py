@@ -144,7 +144,8 @@ def _date(name: str, text: str | None) -> date | None:
            description="The person is on notice at once: stricter rules, customers handed to the successor, "
                        "an alert raised. A last day already past (a notice recorded late) ends the person's "
                        "access at once and the last-day steps run in the same request. 404 names an unknown "
-                       "person or successor; 409 a person already on notice or gone.")
+                       "person or successor; 409 a person already on notice or gone; 403 `decider_departing` for "
+                       "someone on notice who names a successor (handing customers over widens access).")
 def start_departure() -> Any:
     values = START.parse()
     last_day = _date("last_day", values["last_day"])
@@ -239,7 +240,8 @@ def complete_departure(departure_id: int) -> Any:
            description="Recorded as `departure:update` with what changed. A new successor receives every "
                        "customer not yet confirmed (each a `customer:handover`). A last day already past ends "
                        "the person's access at once and the last-day steps run in the same request. 403 "
-                       "`departure_closed` once completed, `own_departure` for one's own; 404 names an unknown "
+                       "`departure_closed` once completed, `own_departure` for one's own, `decider_departing` for "
+                       "someone on notice who names a successor or moves the last day; 404 names an unknown "
                        "departure or successor; 400 `invalid_successor` or `invalid_dates`.")
 def update_departure(departure_id: int) -> Any:
     values = UPDATE.parse()
@@ -272,7 +274,8 @@ def _item_of(departure: Departure, item_id: int) -> HandoverItem:
            tag="departures", response="HandoverItem", body=REASSIGN, errors=(409,),
            description="`to`: recorded as `customer:handover`; the new owner confirms the contact afresh. "
                        "`to_pool`: recorded as `pool:return`; the customer has no owner until claimed or "
-                       "assigned, and counts as handed over. 403 `departure_closed` or `own_departure`; 404 an "
+                       "assigned, and counts as handed over. 403 `departure_closed`, `own_departure`, or "
+                       "`decider_departing` for someone on notice; 404 an "
                        "unknown departure, item (or one of another departure) or user name; 400 "
                        "`invalid_successor` for someone who cannot own customers; 409 `not_leavers` when the "
                        "customer has since been given to someone outside the handover (then only its present "

@@ -105,13 +105,15 @@ def last_day_problem(departure: Departure) -> Decision:
 def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target`: the leaver (starting), the departure or a handover item; context `step` = "complete"
     asks whether the departure may complete now, "withdraw" whether the notice may be withdrawn,
-    "last_day" whether the last day may be moved.
+    "last_day" whether the last day may be moved, "hand_over" whether the leaver's customers may go to
+    someone (a successor named, an item reassigned) or to the pool.
 
-    Withdrawing a notice and moving a last day give the leaver access back or for longer: nobody on
-    notice does either for anyone (`decider_problem`)."""
+    Withdrawing a notice and moving a last day give the leaver access back or for longer, and handing
+    customers over gives them to someone: nobody on notice does any of these for anyone (`decider_problem`);
+    starting a departure without a successor only takes access away, and stays open to them."""
     if _leaver_id(target) == actor.id:
         return deny("own_departure")
-    if context.get("step") in ("withdraw", "last_day") and not (deciding := decider_problem(actor)):
+    if context.get("step") in ("withdraw", "last_day", "hand_over") and not (deciding := decider_problem(actor)):
         return deciding
     departure = target.departure if isinstance(target, HandoverItem) else target
     if isinstance(departure, Departure):

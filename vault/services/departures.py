@@ -249,7 +249,7 @@ def start_departure(
         ServiceError: bad dates or successor; Conflict when the person already gave notice or is gone.
     """
     audit = {"subject_user_id": user.id}
-    _decide(actor, Action.DEPARTURE_MANAGE, user, audit=audit)
+    _decide(actor, Action.DEPARTURE_MANAGE, user, step="hand_over" if successor is not None else None, audit=audit)
     if departure_of(session, user) is not None or user.status != UserStatus.ACTIVE:
         raise Conflict("already_departing", _l("%(username)s has already given notice or left.",
                                                username=user.username))
@@ -385,6 +385,7 @@ def update_departure(
         user.last_day = last_day
         user.access_ends_at = end_of_day(rt.settings, last_day)
     if successor is not None and successor.id != departure.successor_id:
+        _decide(actor, Action.DEPARTURE_MANAGE, departure, step="hand_over", audit={"subject_user_id": user.id})
         _check_successor(user, successor)
         changes["successor_id"] = {"from": departure.successor_id, "to": successor.id}
         departure.successor_id = successor.id
@@ -431,7 +432,7 @@ def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverIt
     """
     departure = item.departure
     _decide(actor, Action.DEPARTURE_MANAGE, item, None if departure.is_open else policy.deny("departure_closed"),
-            audit={"subject_user_id": departure.user_id, "customer_id": item.customer_id})
+            step="hand_over", audit={"subject_user_id": departure.user_id, "customer_id": item.customer_id})
     _check_successor(departure.user, to_user)
     if item.to_user_id == to_user.id:
         return item
@@ -452,7 +453,7 @@ def return_to_pool(rt: Runtime, session: Session, actor: User | None, item: Hand
     """
     departure = item.departure
     _decide(actor, Action.DEPARTURE_MANAGE, item, None if departure.is_open else policy.deny("departure_closed"),
-            audit={"subject_user_id": departure.user_id, "customer_id": item.customer_id})
+            step="hand_over", audit={"subject_user_id": departure.user_id, "customer_id": item.customer_id})
     if item.pooled_at is not None:
         return item
     customer = item.customer
