@@ -9,7 +9,9 @@ from sqlalchemy import update
 
 from tests.api.conftest import PDF, assert_error, events
 from tests.conftest import everyone_works
-from vault.models import DocumentView, Role, utcnow
+from vault.alerts.raising import Finding, raise_alert
+from vault.models import Alert, AlertStatus, DocumentView, Role, Severity, utcnow
+from vault.services import accounts
 
 TRUSTED = {"REMOTE_ADDR": "10.1.2.3"}
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}
@@ -178,3 +180,24 @@ def test_grade_3_content_is_delivered_only_to_a_trusted_place(api, rt, customer_
     assert_error(api.get(page, "bob", environ_base=OUTSIDE), 403, "place_not_trusted")
     assert [e.reason_code for e in events(rt, "view:page", "denied")] == ["place_not_trusted"]
     assert api.get(page, "bob", environ_base=TRUSTED).status_code == 200
+
+
+def test_a_suspension_stops_the_pages_of_a_view_already_open(api, rt, customer_id):
+    """The window of a view opened before the suspension does not outlast it: a suspension of the person's
+    customer records, or of all content by a high alert, refuses the next page at once."""
+    document_id = api.upload(customer_id, grade=1)
+    page = api.open_view(document_id).get_json()["page_url"].replace("{n}", "1")
+    assert api.get(page, "bob").status_code == 200
+    with rt.db.session() as session:
+        accounts.get_user(session, "bob").customers_suspended_at = utcnow()
+    assert_error(api.get(page, "bob"), 403, "access_suspended")
+    with rt.db.session() as session:
+        bob = accounts.get_user(session, "bob")
+        bob.customers_suspended_at = None
+        alert = raise_alert(rt, session, bob, Finding("bulk_pull", Severity.HIGH, "2026-01-01T10", "40 views",
+                                                      {"access_suspended": True}))
+    assert_error(api.get(page, "bob"), 403, "access_suspended")
+    with rt.db.session() as session:
+        session.get(Alert, alert).status = AlertStatus.RESOLVED
+    assert api.get(page, "bob").status_code == 200
+    assert [e.reason_code for e in events(rt, "view:page", "denied")] == ["access_suspended"] * 2

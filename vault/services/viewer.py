@@ -32,7 +32,7 @@ from typing import Protocol
 from flask_babel import gettext, pgettext
 from itsdangerous import BadSignature, URLSafeSerializer
 from PIL import Image
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -42,11 +42,14 @@ from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.marking import StampText, embed, embed_grey, stamp_grey_in_place, stamp_page
 from vault.models import (
+    Alert,
+    AlertStatus,
     Document,
     DocumentVersion,
     DocumentView,
     Loan,
     LoanStatus,
+    Severity,
     User,
     VersionPage,
     ViewStatus,
@@ -206,13 +209,23 @@ _PAGE_TO_DRAW = (
            DocumentView.opened_at, DocumentView.named_place, DocumentView.declared_place, DocumentView.client_addr,
            Document.customer_id, Document.grade, DocumentVersion.key_id, DocumentVersion.wrapped_dek,
            DocumentVersion.number.label("version_number"), VersionPage.object_key,
-           VersionPage.number.label("page_number"), Loan.status.label("loan_status"))
+           VersionPage.number.label("page_number"), Loan.status.label("loan_status"),
+           exists().where(Alert.user_id == DocumentView.user_id, Alert.severity == Severity.HIGH,
+                          Alert.status != AlertStatus.RESOLVED).label("alerting"))
     .join(Document, Document.id == DocumentView.document_id)
     .join(DocumentVersion, DocumentVersion.id == DocumentView.version_id)
     .outerjoin(VersionPage, (VersionPage.version_id == DocumentVersion.id) & (VersionPage.number == bindparam("page")))
     .outerjoin(Loan, Loan.id == DocumentView.loan_id)
     .where(DocumentView.id == bindparam("view"))
 )
+
+
+def access_suspended(session: Session, user: User) -> bool:
+    """Whether an unresolved high-severity alert has suspended the person's access to all content
+    (`[alerts] auto_suspend`); resolving that alert lifts it."""
+    alerts = session.scalars(select(Alert).where(Alert.user_id == user.id, Alert.severity == Severity.HIGH,
+                                                 Alert.status != AlertStatus.RESOLVED))
+    return any(alert.evidence.get("access_suspended") for alert in alerts)
 
 
 def allow_page(rt: Runtime, session: Session, actor: User, token: str, number: int,
@@ -227,7 +240,7 @@ def allow_page(rt: Runtime, session: Session, actor: User, token: str, number: i
     Raises:
         NotFound: a token not made here, another person's token, or no such view.
         policy.Denied: `view_window_closed` (token or window expired, view refunded or closed by its
-            loan ending) or `page_not_found` (a page past the end).
+            loan ending), `access_suspended` (since the opening) or `page_not_found` (a page past the end).
     """
     claim = read_token(rt, token)
     if claim is None:
@@ -245,6 +258,10 @@ def allow_page(rt: Runtime, session: Session, actor: User, token: str, number: i
     if (claim.expires <= now or view.status not in OPEN_STATUSES or view.window_ends_at is None
             or view.window_ends_at <= now or (view.loan_id is not None and view.loan_status != LoanStatus.ACTIVE)):
         raise policy.Denied(policy.deny("view_window_closed"), **audit)
+    # A suspension stops the pages of a view already open too (the customer's records, or all content by
+    # an alert): read with the page's row, and asked further only when an alert is open.
+    if actor.customers_suspended_at is not None or (view.alerting and access_suspended(session, actor)):
+        raise policy.Denied(policy.deny("access_suspended"), **audit)
     if view.page_number is None:
         raise policy.Denied(policy.deny("page_not_found"), **audit)
     # The grade's place rule holds for every page, not only at the opening: a page URL may travel.

@@ -82,6 +82,7 @@ from vault.services.documents import (
     version_context,
 )
 from vault.services.marking_key import marking_secret
+from vault.services.viewer import access_suspended
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +195,6 @@ def _targets(document: Document, loan: Loan | None = None) -> dict[str, int | No
     if loan is not None:
         out["loan_id"] = loan.id
     return out
-
-
-def access_suspended(session: Session, user: User) -> bool:
-    """Whether an unresolved high-severity alert has suspended the person's access to all content
-    (`[alerts] auto_suspend`); resolving that alert lifts it."""
-    alerts = session.scalars(select(Alert).where(Alert.user_id == user.id, Alert.severity == Severity.HIGH,
-                                                 Alert.status != AlertStatus.RESOLVED))
-    return any(alert.evidence.get("access_suspended") for alert in alerts)
 
 
 def _opened_on_notice(session: Session, user: User) -> int:
