@@ -9,13 +9,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from flask import g
+from flask import g, render_template_string
 from sqlalchemy import select
 
 from tests.conftest import csrf_from, login
 from vault.core import languages
 from vault.models import AuditEvent, Role, User
 from vault.policy import views as view_rules
+from vault.policy.core import message_for
 from vault.web import locale
 
 LANG = re.compile(r'<html lang="([^"]+)">')
@@ -129,6 +130,23 @@ def test_russian_plurals_take_their_three_forms(app: Any, limit: int, text: str)
 def test_chinese_has_one_form(app: Any) -> None:
     with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
         assert str(view_rules.quota_exhausted(5).message) == "您已用完此文件的 5 次查看。"
+
+
+def test_refusals_with_a_number_in_them_speak_the_reader_s_language(app: Any) -> None:
+    """They were plain English strings with the number filled in when the module loaded."""
+    with app.test_request_context(headers={"Accept-Language": "ru"}):
+        assert str(message_for("reason_too_short")) == "Укажите причину не короче 10 символов."
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        assert str(message_for("extra_views_invalid")).startswith("请申请 1 到 ")
+        assert "0 到 " in str(message_for("quota_invalid"))
+
+
+@pytest.mark.parametrize("language", ["ru", "zh-CN"])
+def test_a_customer_without_a_segment_is_shown_a_dash_not_the_catalogue_s_header(app: Any, language: str) -> None:
+    with app.test_request_context(headers={"Accept-Language": language}):
+        shown = render_template_string("{{ none|segment_label }}|{{ ''|segment_label }}|{{ 'vip'|segment_label }}",
+                                       none=None)
+    assert shown.split("|")[:2] == ["—", "—"] and "Project-Id-Version" not in shown
 
 
 MOMENT = datetime(2026, 12, 4, 22, 15, tzinfo=UTC)

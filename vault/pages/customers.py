@@ -38,7 +38,12 @@ def _filesize(value: int | None) -> str:
 
 @bp.app_template_filter("segment_label")
 def _segment_label(value: Any) -> str:
-    return _(SEGMENT_LABELS.get(str(value), str(value)))
+    """The segment's name in the reader's language; "—" for none (a customer id the report names that no
+    longer exists, say): asking the catalogue for an empty text answers its header."""
+    if value is None or str(value) == "":
+        return "—"
+    label = SEGMENT_LABELS.get(str(value))
+    return _(label) if label is not None else str(value)
 
 
 @contextmanager

@@ -54,7 +54,7 @@ MESSAGES.update({
     "loan_already_open": _l("You already have an open loan or request for this document."),
     "extension_already_open": _l("You already asked for more views of this document; wait for the decision."),
     "quota_not_exhausted": _l("You still have views left; ask for more once they are used up."),
-    "extra_views_invalid": f"Ask for between 1 and {MAX_EXTRA_VIEWS} extra views.",
+    "extra_views_invalid": _l("Ask for between 1 and %(most)d extra views.", most=MAX_EXTRA_VIEWS),
     "departing_refused": _l("People on notice cannot request loans of important or confidential files."),
     "invalid_state": _l("The loan is not in a state that allows this."),
     "invalid_kind": _l("A request is either a loan or an extension."),
@@ -64,7 +64,7 @@ MESSAGES.update({
     "already_decided_withdraw": _l("Someone has already approved this request: it can no longer be withdrawn."),
     "already_decided": _l("You have already decided on this request."),
     "comment_required": _l("Say why you reject the request."),
-    "reason_too_short": f"Give a reason of at least {MIN_REASON_CHARS} characters.",
+    "reason_too_short": _l("Give a reason of at least %(least)d characters.", least=MIN_REASON_CHARS),
     "reason_not_meaningful": _l("The reason must be written in words, not only punctuation."),
     "reason_copies_category": _l("Say why in your own words: a category name is not a reason."),
     "invalid_category": _l("Choose one of the listed categories."),
@@ -79,7 +79,8 @@ MESSAGES.update({
     "approvals_missing": _l("The borrower has given notice since this loan was approved: it needs the approvals a "
                             "request made now needs. Revoke it; a new request will be decided on the notice's rules."),
     "invalid_custodian": _l("Name an active custodian who has no other part in this loan."),
-    "quota_invalid": f"A view quota is a whole number from 0 to {MAX_QUOTA}, or empty for the grade's default.",
+    "quota_invalid": _l("A view quota is a whole number from 0 to %(most)d, or empty for the grade's default.",
+                        most=MAX_QUOTA),
 })
 
 
