@@ -153,7 +153,10 @@ def _person(session: Any, username: str, field: str) -> Any:
 @bp.post(f"/customers/<{ID}:customer_id>/owner")
 @permission(Action.CUSTOMER_ASSIGN)
 @operation("Give the customer to another account manager", tag="customers", response="Customer", body=OWNER,
-           description="The owner's manager (anywhere up the chain) or an approver; never the person gaining it.")
+           description="The owner's manager (anywhere up the chain) or an approver; never the person gaining it "
+                       "(403 `own_gain`), nor someone below the caller when the caller does not see the customer "
+                       "(403 `own_reach`: they would see it through that person); never by someone on notice "
+                       "(403 `decider_departing`).")
 def change_owner(customer_id: int) -> Any:
     values = OWNER.parse()
     session, actor = db_session(), auth.current()

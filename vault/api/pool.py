@@ -52,7 +52,8 @@ def list_pool() -> Any:
 @operation("Claim a customer from the pool", tag="pool", response="Customer",
            description="The caller becomes the owner. Refused with `pool_segment` when the caller's roles may not "
                        "claim the customer's segment, `pool_limit` when they hold as many of that segment as the "
-                       "policy allows, `person_departing` when they are on notice, and `not_in_pool` when someone "
+                       "policy allows, `person_departing` when they are on notice, `own_release` when they released "
+                       "it to the pool from someone else's book, and `not_in_pool` when someone "
                        "else has it (a customer the caller does not see is 404). The claim lapses back to the "
                        "pool after the policy's lapse days without a contact logged or a record update.")
 def claim(customer_id: int) -> Any:

@@ -115,7 +115,8 @@ def propose_rotations() -> Any:
 @operation("Approve a rotation proposal, perhaps naming another owner (audited)", tag="rotations",
            response="RotationProposal", body=APPROVE, errors=(409,),
            description="Ownership moves; the previous owner's open loans on the customer's files end; the new owner "
-                       "has a contact to confirm. 403 `own_gain`, `own_rotation`, `not_owners_manager`; 409 "
+                       "has a contact to confirm. 403 `own_gain`, `own_rotation`, `not_owners_manager`, "
+                       "`decider_departing` (the caller is on notice; skipping stays open); 409 "
                        "`already_decided`, `owner_changed`; 400 `invalid_owner`, `not_in_team`.")
 def approve_rotation(proposal_id: int) -> Any:
     values = APPROVE.parse()

@@ -57,8 +57,9 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     or None when someone is taken off it), `co_owners` (how many it would have).
 
     Who works a customer is decided above the people working it: the owner's manager (anywhere up the
-    chain) or an approver; never the person who gains it, so nobody widens their own book, and never
-    for someone on notice, whose book only shrinks. Nobody on notice decides who works a customer
+    chain) or an approver; never the person who gains it, so nobody widens their own book, nor someone
+    they manage when they do not see the customer already (they would see it through that person), and
+    never for someone on notice, whose book only shrinks. Nobody on notice decides who works a customer
     (`decider_problem`), not even to take someone off it: the leaver's successor in the role does.
     """
     customer: Customer = target
@@ -71,6 +72,10 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("person_departing")
     if context.get("co_owners", 0) > MAX_CO_OWNERS:
         return deny("too_many_co_owners")
+    if gaining is not None and manages(actor, gaining) and not customer_visible(actor, customer):
+        # Through the person gaining it the actor would see the customer too: their own reach, widened.
+        return deny("own_reach", _l("Giving this customer to someone you manage would let you see it too: another "
+                                    "approver decides this one."))
     if Role.APPROVER in actor.role_set or manages(actor, customer.owner):
         return allow()
     return deny("not_owners_manager")

@@ -47,12 +47,19 @@ def _segment_and_limit(person: User, context: dict[str, Any], yourself: bool) ->
 @object_rule(Action.POOL_CLAIM)
 def _claim(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the customer; context: `claim_roles` (role names allowed for its segment), `held` (the
-    actor's open claims in that segment), `limit`."""
+    actor's open claims in that segment), `limit`, `released_by` (who released it to the pool from
+    someone else's book, if so).
+
+    Nobody claims a customer they took from someone else's book: a manager refused it as their own gain,
+    or an approver who also claims, would otherwise release it and claim it back."""
     customer: Customer = target
     if on_notice(actor):
         return deny("person_departing")
     if customer.owner_id is not None:
         return deny("not_in_pool")
+    if context.get("released_by") == actor.id:
+        return deny("own_release", _l("You returned this customer to the pool from someone else's book: someone "
+                                      "else takes it from there."))
     refused = _segment_and_limit(actor, context, yourself=True)
     return allow() if refused is None else refused
 

@@ -204,6 +204,20 @@ def _pooled_for(rt: Runtime, session: Session, actor: User, holder_id: int,
     return customer, open_claims(session, holder_id, customer.segment), rt.settings.pool.max_claims(customer.segment)
 
 
+def released_by(session: Session, customer_id: int) -> int | None:
+    """Who put the customer in the pool from someone else's book, if that is how it came there: a manager
+    or an approver who released it (its owner releasing it gives them nothing back by claiming it). Read
+    from the audit log, which records every way into the pool, the latest first."""
+    latest = session.execute(
+        select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.subject_user_id)
+        .where(AuditEvent.customer_id == customer_id, AuditEvent.outcome == "allowed",
+               AuditEvent.action.in_((AuditAction.POOL_RELEASE, AuditAction.POOL_RETURN, AuditAction.POOL_LAPSE)))
+        .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    if latest is None or latest.action != AuditAction.POOL_RELEASE or latest.actor_id == latest.subject_user_id:
+        return None
+    return latest.actor_id
+
+
 def claim(rt: Runtime, session: Session, actor: User, customer_id: int, *, ctx: AccessContext) -> Customer:
     """The actor takes a pooled customer and becomes its owner.
 
@@ -219,7 +233,8 @@ def claim(rt: Runtime, session: Session, actor: User, customer_id: int, *, ctx: 
     customer, held, limit = _pooled_for(rt, session, actor, actor.id, customer_id)
     settings = rt.settings.pool
     policy.require(actor, Action.POOL_CLAIM, customer, claim_roles=settings.claim_roles(customer.segment),
-                   held=held, limit=limit, audit={"customer_id": customer.id})
+                   held=held, limit=limit, released_by=released_by(session, customer.id),
+                   audit={"customer_id": customer.id})
     claimed = _take(rt, session, customer, actor, kind="claim", assigned_by=None)
     rt.audit.record(session, action=AuditAction.POOL_CLAIM, actor=actor, ctx=ctx, customer_id=customer.id,
                     subject_user_id=actor.id,
