@@ -6,12 +6,13 @@ colleague claiming what a manager released, an approver giving a customer to som
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from tests.api.conftest import assert_error, events
-from vault.models import Customer, Role
+from tests.api.conftest import PDF, assert_error, events
+from vault.models import Customer, Document, Role
 from vault.services import accounts, managers
 
 WHY = "Freeing it up for the team"
@@ -68,3 +69,24 @@ def test_an_approver_cannot_see_a_customer_by_giving_it_to_someone_they_manage(a
     assert moved.status_code == 200 and _owner(rt, target) == "bob"  # outside their chain: as before
     with rt.db.session() as session:
         assert session.scalar(select(Customer.owner_id).where(Customer.id == target)) is not None
+
+
+def test_a_compiler_adds_files_only_to_customers_they_work(api: Any, rt: Any, users: Any,
+                                                          org: dict[str, int]) -> None:
+    """A file compiled for a customer lets its compiler see the customer for good: after a look-up (a day's
+    sight) a compiler could turn that day into standing sight by uploading anything there."""
+    users.make("cora", Role.COMPILER)
+    target = org["eva"]
+    assert api.get("/api/v1/customers/lookup?q=iberica", "cora").status_code == 200
+    before = {o.key for o in rt.store.list()}
+    refused = api.post(f"/api/v1/customers/{target}/documents", "cora", content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(PDF), "plan.pdf"), "title": "Anything", "grade": "1"})
+    assert_error(refused, 403, "not_working_customer")
+    with rt.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Document).where(Document.customer_id == target)) == 0
+    assert {o.key for o in rt.store.list()} == before
+    assert [(e.actor_name, e.reason_code) for e in events(rt, "document:upload", "denied")] == [
+        ("cora", "not_working_customer")]
+    added = api.post(f"/api/v1/customers/{target}/co-owners", "hana", json={"user": "cora"})
+    assert added.status_code == 200, added.get_json()
+    assert api.upload(target, grade=1, user="cora")  # working it now: as a co-owner

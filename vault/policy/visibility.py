@@ -81,17 +81,19 @@ def visible_customers(actor: User, now: datetime | None = None) -> ColumnElement
 
 
 def _customers_seen(roles: frozenset[Role], actor_id: int | BindParameter[int],
-                    lookups_since: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
-    """The rule itself, for the actor's roles: `actor_id` and `lookups_since` are values or parameters."""
+                    lookups_since: datetime | BindParameter[datetime] | None) -> ColumnElement[bool]:
+    """The rule itself, for the actor's roles: `actor_id` and `lookups_since` are values or parameters
+    (`lookups_since` None: no look-up counts)."""
     reports = reports_of(actor_id)
     conditions: list[ColumnElement[bool]] = [
         Customer.owner_id == actor_id,
         exists().where(CustomerCoOwner.customer_id == Customer.id, CustomerCoOwner.user_id == actor_id),
         Customer.owner_id.in_(select(reports.c.id)),
         _loan_on_customer(Loan.borrower_id == actor_id, Loan.status == LoanStatus.ACTIVE),
-        exists().where(CustomerAccess.customer_id == Customer.id, CustomerAccess.user_id == actor_id,
-                       CustomerAccess.kind == "lookup", CustomerAccess.at >= lookups_since),
     ]
+    if lookups_since is not None:
+        conditions.append(exists().where(CustomerAccess.customer_id == Customer.id, CustomerAccess.user_id == actor_id,
+                                         CustomerAccess.kind == "lookup", CustomerAccess.at >= lookups_since))
     # An approved extension is no loan in a queue: it stays approved as long as its views count, and
     # must not open its customer to every approver and custodian for that long.
     if Role.APPROVER in roles:
@@ -141,6 +143,18 @@ def customer_visible(actor: User, customer: Customer) -> Decision:
         return deny("not_found")
     seen = session.scalar(select(exists().where(Customer.id == customer.id, visible_customers(actor))))
     return allow() if seen else deny("not_found")
+
+
+def customer_worked(actor: User, customer: Customer) -> bool:
+    """Whether the actor works the customer by a standing tie (owner, co-owner, their team, a loan, a file
+    they keep or compiled, a customer they created), not only by a look-up's day of sight: what adding to
+    the customer's files asks, since a file compiled there lets its compiler see the customer for good."""
+    session = object_session(customer)
+    if session is None or customer.id is None or not actor.role_set & _WORKING_ROLES \
+            or actor.customers_suspended_at is not None:
+        return False
+    return bool(session.scalar(select(exists().where(
+        Customer.id == customer.id, _customers_seen(_seeing_roles(actor), actor.id, None)))))
 
 
 def visible_documents(actor: User, now: datetime | None = None) -> ColumnElement[bool]:
