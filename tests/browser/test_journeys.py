@@ -476,7 +476,7 @@ def test_departure_hands_over_a_key_customer_and_ends_access_after_the_last_day(
     expect(message(page, "success")).to_have_text("Notice recorded for Lea.")
     departure_url = page.url
     item = page.locator("tr", has_text="Lambert SA")
-    expect(item).to_contain_text("segment vip")
+    expect(item).to_contain_text("Segment: VIP")
     expect(item).to_contain_text("Sam")
     expect(item).to_contain_text("awaiting confirmation")
     adam.shot("departure-on-notice")

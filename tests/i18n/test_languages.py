@@ -149,6 +149,19 @@ def test_a_customer_without_a_segment_is_shown_a_dash_not_the_catalogue_s_header
     assert shown.split("|")[:2] == ["—", "—"] and "Project-Id-Version" not in shown
 
 
+@pytest.mark.parametrize(("language", "segment", "graded"), [
+    ("en", "Segment: VIP", "Has a file of grade 2 or 3"),
+    ("ru", "Сегмент: VIP", "Есть файл грифа 2 или 3"),
+    ("zh-CN", "客户类别：VIP 客户", "有 2 级或 3 级文件"),
+])
+def test_why_a_handover_s_customer_is_a_key_one_is_said_in_the_reader_s_language(
+        app: Any, language: str, segment: str, graded: str) -> None:
+    """Stored (and given by the API) as "segment vip" and "grade 2-3 file"; the pages showed them so."""
+    with app.test_request_context(headers={"Accept-Language": language}):
+        shown = render_template_string("{{ 'segment vip'|key_reason }}|{{ 'grade 2-3 file'|key_reason }}")
+    assert shown.split("|") == [segment, graded]
+
+
 MOMENT = datetime(2026, 12, 4, 22, 15, tzinfo=UTC)
 
 

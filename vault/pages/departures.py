@@ -19,6 +19,7 @@ from vault.alerts.raising import RULE_TITLES
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.models import Departure, HandoverItem, Loan, RoleAssignment, User, UserStatus, utcnow
+from vault.pages.customers import SEGMENT_LABELS
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import (
     NOBODY,
@@ -63,6 +64,21 @@ INPUT_CODES = {"reason_too_short", "reason_not_meaningful", "reason_copies_categ
 
 bp.register_error_handler(NotFound, not_found_response)
 
+
+
+@bp.app_template_filter("key_reason")
+def _key_reason(value: str | None) -> str:
+    """Why a handover's customer is a key one, as stored (and as the API gives it: "segment vip", "grade 2-3
+    file"), in the reader's language."""
+    if not value:
+        return ""
+    if value.startswith("segment "):
+        segment = value.removeprefix("segment ")
+        label = SEGMENT_LABELS.get(segment)
+        return _("Segment: %(segment)s", segment=_(label) if label else segment)
+    if value == "grade 2-3 file":
+        return _("Has a file of grade 2 or 3")
+    return value
 
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError) -> Any:
