@@ -14,10 +14,12 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_from, login
 from vault.core import languages
+from vault.core.errors import ServiceError
 from vault.models import AuditEvent, Role, User
 from vault.policy import views as view_rules
 from vault.policy.core import message_for
-from vault.web import locale
+from vault.services import search
+from vault.web import file_types, locale
 
 LANG = re.compile(r'<html lang="([^"]+)">')
 
@@ -160,6 +162,25 @@ def test_why_a_handover_s_customer_is_a_key_one_is_said_in_the_reader_s_language
     with app.test_request_context(headers={"Accept-Language": language}):
         shown = render_template_string("{{ 'segment vip'|key_reason }}|{{ 'grade 2-3 file'|key_reason }}")
     assert shown.split("|") == [segment, graded]
+
+
+def test_sentences_are_joined_as_the_reader_s_language_writes_them(app: Any) -> None:
+    """A flash of two sentences showed a Latin space between two Chinese ones."""
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        done, nothing = "您的批准已记录。", "没有其他等待您处理的事项。"
+        assert locale.sentences(done, nothing) == done + nothing
+        assert str(search_service_error()) == "搜索内容不能包含控制字符。"
+    with app.test_request_context(headers={"Accept-Language": "ru"}):
+        assert locale.sentences("Одобрено.", "Вот следующая заявка.") == "Одобрено. Вот следующая заявка."
+        assert file_types.label("text/markdown") == "Markdown"
+
+
+def search_service_error() -> Any:
+    try:
+        search.clean_query("a\x01b")
+    except ServiceError as exc:
+        return exc.message
+    raise AssertionError("a control character was accepted")
 
 
 MOMENT = datetime(2026, 12, 4, 22, 15, tzinfo=UTC)

@@ -37,7 +37,7 @@ from vault.services import accounts, loan_context, quota
 from vault.services import documents as documents_service
 from vault.services import loans as loans_service
 from vault.services import views as views_service
-from vault.web import auth, navigation
+from vault.web import auth, locale, navigation
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, keep_work, not_found_response, record_refusal, runtime
 from vault.web.redirects import safe_next
@@ -352,9 +352,9 @@ def _back_to_queue(actor: User, decided: int, done: str) -> Any:
     """After a decision: straight on to the next request waiting for this approver, or the queue."""
     following = _next_waiting(actor, decided)
     if following is None:
-        flash(done + " " + _("Nothing else is waiting for you."), "success")
+        flash(locale.sentences(done, _("Nothing else is waiting for you.")), "success")
         return redirect(url_for("loans.approvals"))
-    flash(done + " " + _("Here is the next request."), "success")
+    flash(locale.sentences(done, _("Here is the next request.")), "success")
     return redirect(url_for("loans.show", loan_id=following.id))
 
 

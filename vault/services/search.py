@@ -19,6 +19,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -63,7 +64,7 @@ def clean_query(query: str | None) -> str:
     """
     text = " ".join(unicodedata.normalize("NFC", query or "").split())[:MAX_QUERY]
     if any(unicodedata.category(ch) in {"Cc", "Cs"} for ch in text):
-        raise ServiceError("invalid_query", "A search cannot contain control characters.")
+        raise ServiceError("invalid_query", _l("A search cannot contain control characters."))
     return text
 
 

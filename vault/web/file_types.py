@@ -17,6 +17,7 @@ _LABELS: dict[str, object] = {
     "application/vnd.openxmlformats-officedocument.presentationml.presentation": _l("Slides"),
     "text/plain": _l("Text"),
     "text/csv": _l("CSV"),
+    "text/markdown": _l("Markdown"),
 }
 
 

@@ -105,6 +105,13 @@ def size(value: int | None) -> str:
     return f"{format_decimal(float(amount))} {unit}"
 
 
+def sentences(*texts: str) -> str:
+    """Sentences one after the other as the reader's language writes them: Chinese ends each with a
+    full-width stop and puts no space between them, the others one space."""
+    locale = get_locale()
+    return ("" if locale is not None and locale.language == "zh" else " ").join(texts)
+
+
 def install(app: Flask) -> None:
     app.jinja_env.filters.update(when=when, day=day, clock=clock, number=number)
 
