@@ -183,6 +183,22 @@ def search_service_error() -> Any:
     raise AssertionError("a control character was accepted")
 
 
+@pytest.mark.parametrize(("language", "place", "window", "time"), [
+    ("en", "declared place: Office", "Dec 7, 2026", "Dec 7, 2026 10:15\u202fPM"),
+    ("ru", "заявленное место: Office", "7 дек. 2026\u202fг.", "7 дек. 2026\u202fг. 22:15"),
+    ("zh-CN", "申报地点: Office", "2026年12月7日", "2026年12月7日 22:15"),
+])
+def test_an_alert_s_evidence_and_window_are_shown_in_the_reader_s_language(
+        app: Any, language: str, place: str, window: str, time: str) -> None:
+    """The evidence is stored as the rules write it ("declared place: Office", "2026-12-07T22:15"); the
+    page showed it so. Local times stay as they were recorded, not moved to the reader's zone."""
+    with app.test_request_context(headers={"Accept-Language": language}):
+        shown = render_template_string(
+            "{{ 'declared place: Office'|evidence_value('places') }}|{{ '2026-12-07'|local_moment }}|"
+            "{{ '2026-12-07T22:15'|evidence_value('times') }}|{{ 'weekly-7'|local_moment }}")
+    assert shown.split("|") == [place, window, time, "weekly-7"]
+
+
 MOMENT = datetime(2026, 12, 4, 22, 15, tzinfo=UTC)
 
 

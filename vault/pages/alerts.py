@@ -3,9 +3,12 @@ acknowledging and resolving (auditors and approvers; nobody sees or settles an a
 
 from __future__ import annotations
 
+from datetime import date, time
 from typing import Any
 
+from babel.dates import format_time
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -13,10 +16,11 @@ from vault import policy
 from vault.alerts import RULE_TITLES, desk
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
+from vault.core.languages import N_
 from vault.models import Alert, Customer, Document, DocumentVersion
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import ResolveForm
-from vault.web import auth, navigation
+from vault.web import auth, locale, navigation
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, not_found_response, record_refusal, runtime
 
@@ -35,6 +39,38 @@ def _service_error(exc: ServiceError) -> Any:
 @bp.app_template_filter("rule_title")
 def _rule_title(rule: str) -> str:
     return _(RULE_TITLES.get(rule, rule))
+
+
+# The kinds of place an alert's evidence names ("declared place: Office"), as the rules write them.
+_PLACE_WORDS = {"address": N_("address"), "named place": N_("named place"), "declared place": N_("declared place")}
+
+
+@bp.app_template_filter("local_moment")
+def _local_moment(text: str) -> str:
+    """A day ("2026-12-07"), an hour ("2026-12-07T10") or a minute ("2026-12-07T22:15") of the working
+    hours' zone, as the rules key and record them, in the reader's language; anything else as it is."""
+    day_part, _sep, time_part = str(text).partition("T")
+    try:
+        shown = locale.day(date.fromisoformat(day_part))
+        if not time_part:
+            return shown
+        moment = time.fromisoformat(time_part if ":" in time_part else f"{time_part}:00")
+    except ValueError:
+        return str(text)
+    # Already local: formatted as a time of day, not moved to the reader's zone.
+    return f"{shown} {format_time(moment, 'short', locale=get_locale())}"
+
+
+@bp.app_template_filter("evidence_value")
+def _evidence_value(value: object, key: str) -> str:
+    """One item of an alert's evidence list in the reader's language: a place's kind, a local time."""
+    text = str(value)
+    if key == "places":
+        kind, _sep, place = text.partition(": ")
+        return f"{_(_PLACE_WORDS[kind])}: {place}" if kind in _PLACE_WORDS else text
+    if key == "times":
+        return _local_moment(text)
+    return text
 
 
 def _alert(alert_id: int) -> Alert:
