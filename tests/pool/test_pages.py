@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from tests.api.test_review_notice_deciders import give_notice
 from tests.conftest import login
 from tests.pool.scene import owner_of, pooled
 from vault.core.context import AccessContext
@@ -92,3 +93,14 @@ def test_a_compiler_enters_a_new_lead_into_the_pool_from_the_new_customer_page(a
     with rt.db.session() as session:
         customer = session.query(Customer).filter_by(name="Massive Dynamic").one()
         assert customer.owner_id is None
+
+
+def test_the_menu_offers_no_pool_to_someone_on_notice(app, rt, users):
+    """On notice, a person neither claims nor is assigned: the link led only to a refusal."""
+    users.make("bob", Role.BORROWER)
+    client = app.test_client()
+    login(client, "bob")
+    assert 'href="/pool/"' in client.get("/").get_data(as_text=True)
+    give_notice(rt, "bob")
+    assert 'href="/pool/"' not in client.get("/").get_data(as_text=True)
+    assert client.get("/pool/").status_code == 403  # the page itself still refuses, and says why

@@ -14,7 +14,7 @@ from vault.core.languages import N_
 from vault.models import Role, User
 from vault.pages.forms.documents import choice
 from vault.pages.forms.pool import AssignForm, ClaimForm, ReleaseForm
-from vault.policy.customers import manages
+from vault.policy.customers import manages, on_notice
 from vault.services import customers as customers_service
 from vault.services import pool as pool_service
 from vault.web import auth, navigation
@@ -22,7 +22,8 @@ from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, not_found_response, runtime
 
 bp = Blueprint("pool", __name__, url_prefix="/pool")
-navigation.add("pool.index", Action.POOL_READ, "Shared pool")
+# Someone on notice neither claims nor assigns: the pool would only refuse them.
+navigation.add("pool.index", Action.POOL_READ, "Shared pool", shown=lambda person: not on_notice(person))
 
 # The customer history's ownership events, in words (`pool.ownership_history`).
 OWNERSHIP_LABELS = {

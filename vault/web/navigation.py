@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
@@ -14,13 +16,16 @@ class NavLink:
     endpoint: str
     action: Action
     label: object  # a lazy translated string
+    # Whether the link is for this person at all, beyond their roles (None: always): a link that could
+    # only lead a person to a refusal, whatever they do, is not offered.
+    shown: Callable[[Any], bool] | None = None
 
 
 NAV: list[NavLink] = []
 
 
-def add(endpoint: str, action: Action, label: str) -> None:
-    NAV.append(NavLink(endpoint, action, _l(label)))
+def add(endpoint: str, action: Action, label: str, shown: Callable[[Any], bool] | None = None) -> None:
+    NAV.append(NavLink(endpoint, action, _l(label), shown))
 
 
 # Which to-do count (`services.todo.counts_for`) each menu link carries as a badge; the start page carries

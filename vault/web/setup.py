@@ -55,5 +55,7 @@ def install(app: Flask) -> None:
                     g.vault_nav_badges = {}
             return g.vault_nav_badges
 
-        links = [link for link in navigation.NAV if link.endpoint in app.view_functions]
-        return {"can": can, "me": g.get("vault_user"), "nav_links": links, "nav_badges": nav_badges}
+        me = g.get("vault_user")
+        links = [link for link in navigation.NAV if link.endpoint in app.view_functions
+                 and (link.shown is None or me is None or link.shown(me))]
+        return {"can": can, "me": me, "nav_links": links, "nav_badges": nav_badges}
