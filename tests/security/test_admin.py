@@ -109,7 +109,7 @@ def test_admin_cannot_change_or_disable_their_own_account(client, users, rt):
     token = login(client, "adm")
     assert client.post(f"/admin/users/{me}/roles/add", data={"csrf_token": token, "role": "borrower"}).status_code \
         == 403
-    response = client.post(f"/admin/users/{me}/disable", data={"csrf_token": token})
+    response = client.post(f"/admin/users/{me}/disable", data={"csrf_token": token, "confirm": "y"})
     assert response.status_code == 403
     assert "Nobody may disable their own account." in response.get_data(as_text=True)
     assert client.post(f"/admin/users/{me}/second-factor/reset", data={"csrf_token": token}).status_code == 403
@@ -139,7 +139,7 @@ def test_people_without_the_admin_role_cannot_open_the_admin_pages(client, users
     token = login(client, "val")
     assert client.get("/admin/users").status_code == 403
     bob = _id(rt, "bob")
-    assert client.post(f"/admin/users/{bob}/disable", data={"csrf_token": token}).status_code == 403
+    assert client.post(f"/admin/users/{bob}/disable", data={"csrf_token": token, "confirm": "y"}).status_code == 403
     assert client.post(f"/admin/users/{bob}/roles/add", data={"csrf_token": token, "role": "compiler"}).status_code \
         == 403
     assert _roles(rt, "bob") == {"borrower"}
@@ -152,7 +152,7 @@ def test_unknown_user_id_is_404(client, users):
     users.make("adm", Role.ADMIN)
     token = login(client, "adm")
     assert client.get("/admin/users/9999").status_code == 404
-    assert client.post("/admin/users/9999/disable", data={"csrf_token": token}).status_code == 404
+    assert client.post("/admin/users/9999/disable", data={"csrf_token": token, "confirm": "y"}).status_code == 404
 
 
 def test_reset_second_factor_ends_sessions_and_asks_for_a_new_enrolment(app, users, rt):

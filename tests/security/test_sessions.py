@@ -102,14 +102,19 @@ def test_disabling_ends_sessions_and_tokens_at_once(app, users, rt):
 
     admin = app.test_client()
     token = login(admin, "adm")
-    response = admin.post(f"/admin/users/{bob_id}/disable", data={"csrf_token": token})
+    unmeant = admin.post(f"/admin/users/{bob_id}/disable", data={"csrf_token": token, "reason": "Left"})
+    assert unmeant.status_code == 400 and "Tick the box to confirm." in unmeant.get_data(as_text=True)
+    assert bob.get("/").status_code == 200  # nothing ended
+    response = admin.post(f"/admin/users/{bob_id}/disable",
+                          data={"csrf_token": token, "confirm": "y", "reason": "Copied the price lists"})
     assert response.status_code == 302
     assert location(bob.get("/")).startswith("/login")
     api = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
     assert api.status_code == 401
     with rt.db.session() as session:
         assert all(t.revoked_at is not None for t in session.scalars(select(ApiToken)))
-    assert [(e.actor_name, e.subject_user_id) for e in events(rt, "user:disable")] == [("adm", bob_id)]
+    assert [(e.actor_name, e.subject_user_id, e.reason_text) for e in events(rt, "user:disable")] == [
+        ("adm", bob_id, "Copied the price lists")]
     assert [e.actor_name for e in events(rt, "token:revoke")] == ["adm"]
     # Signing in is refused with the usual words; the audit log says why.
     refused = password_step(app.test_client(), "bob")

@@ -13,7 +13,7 @@ once, a one-time link with which its owner sets their own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask import session as cookie
@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from wtforms import SelectField, SelectMultipleField, StringField
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -60,6 +60,15 @@ class CreateUserForm(SafeForm):
 
 class RoleForm(SafeForm):
     role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+
+
+class DisableForm(SafeForm):
+    """Disabling ends the person's sessions and tokens at once: asked to be meant, and why (kept with the
+    audit record, as `vault user disable --reason` keeps it)."""
+
+    reason = TextAreaField(_l("Why (kept in the audit log)"), validators=[Length(max=accounts.MAX_REASON)])
+    confirm = BooleanField(_l("I understand: their sessions and tokens end now."),
+                           validators=[DataRequired(_l("Tick the box to confirm."))])
 
 
 class ManagerForm(SafeForm):
@@ -126,7 +135,10 @@ def users():
 @bp.route("/users/<int:user_id>")
 @permission(Action.USER_MANAGE)
 def user(user_id: int):
-    person = _user(user_id)
+    return _user_page(_user(user_id))
+
+
+def _user_page(person: User, disable_form: DisableForm | None = None, status: int = 200) -> Any:
     session = db_session()
     handed = cookie.pop(_LINK_KEY, None)
     link = handed.get("url") if isinstance(handed, dict) and handed.get("user_id") == person.id else None
@@ -136,8 +148,8 @@ def user(user_id: int):
         is_me=person.id == auth.current().id, me_id=auth.current().id, manager_form=_manager_form(person),
         pending=accounts.pending_role_requests(session, person),
         managers_named=managers.pending_manager_requests(session, person),
-        password_link=link,
-    )
+        password_link=link, disable_form=disable_form or DisableForm(formdata=None),
+    ), status
 
 
 @bp.route("/users/<int:user_id>/manager", methods=["POST"])
@@ -287,10 +299,12 @@ def role_remove(user_id: int):
 @permission(Action.USER_MANAGE)
 def disable(user_id: int):
     person = _user(user_id)
-    if ConfirmForm().validate_on_submit():
-        session = db_session()
-        accounts.disable_user(runtime(), session, person, auth.current(), access_context())
-        flash(_("%(name)s is disabled: their sessions and tokens have ended.", name=person.username), "success")
+    form = DisableForm()
+    if not form.validate_on_submit():
+        return _user_page(person, disable_form=form, status=400)
+    accounts.disable_user(runtime(), db_session(), person, auth.current(), access_context(),
+                          reason=form.reason.data)
+    flash(_("%(name)s is disabled: their sessions and tokens have ended.", name=person.username), "success")
     return redirect(url_for("admin.user", user_id=person.id))
 
 
