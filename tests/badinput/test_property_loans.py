@@ -50,6 +50,7 @@ from vault.models import (
 from vault.models import (
     SPENT_STATUSES,
     Customer,
+    CustomerCoOwner,
     Document,
     DocumentView,
     Loan,
@@ -61,6 +62,7 @@ from vault.models import (
     User,
     utcnow,
 )
+from vault.policy.notice import on_notice
 from vault.policy.roles import needs_second_person
 from vault.services import accounts, departures, documents, loans, quota, views
 
@@ -151,6 +153,8 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
                 expected = "not_permitted"
             elif actor is not None and actor.id == user.id:
                 expected = "separation_of_duties"
+            elif actor is not None and on_notice(actor):  # an administrator on notice gives no role
+                expected = "decider_departing"
             try:
                 with session.begin_nested():
                     waiting = accounts.assign_role(rt, session, user, role, actor=actor, ctx=CTX)
@@ -190,6 +194,8 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
                     for role in order:
                         self.assign(session, user, role, None)
                 customer = Customer(name=f"World {tag} customer", created_by_id=self.people[2])
+                if second_compiler != 2:  # a compiler adds files only to a customer they work: a co-owner here
+                    customer.co_owners.append(CustomerCoOwner(user_id=self.people[second_compiler]))
                 session.add(customer)
                 session.flush()
                 compilers = [2, second_compiler]
