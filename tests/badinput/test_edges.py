@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from tests.badinput.scene import Scene
@@ -88,3 +89,13 @@ def test_control_characters_in_page_forms_are_refused_and_never_stored(app: Any,
     with scene.rt.db.session() as session:
         names = list(session.scalars(select(Customer.name)))
     assert not any(re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", name) for name in names), names
+
+
+@pytest.mark.parametrize("host", ["a" * 64, "a..b", "x" * 70 + ".example.com"])
+def test_a_host_no_url_can_be_built_for_is_a_plain_400(app: Any, host: str) -> None:
+    """A Host werkzeug cannot bind (a label past 63 characters, an empty label) is a 400; the error page
+    then built its links without a URL adapter and the answer was a bare 500, on every route."""
+    client = app.test_client()
+    for path in ("/healthz", "/login", "/api/v1/me"):
+        answer = client.get(path, headers={"Host": host})
+        assert answer.status_code == 400, (path, answer.status_code, answer.get_data()[:200])

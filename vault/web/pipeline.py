@@ -18,7 +18,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from flask.globals import request_ctx
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session
@@ -229,6 +230,10 @@ def install(app: Flask) -> None:
             return database_unavailable_response(cause)
         code = (exc.name or "error").lower().replace(" ", "_")  # stable, from werkzeug's English name
         shown = translated_http_error(exc)
+        if request_ctx.url_adapter is None:
+            # No URL could be matched at all (an invalid Host, say): the page's links cannot be built,
+            # so the answer is the plain error, not the page around it.
+            return Response(f"{shown.name}: {shown.description}\n", exc.code, mimetype="text/plain")
         if wants_json():
             return jsonify(error=shown.description, code=code), exc.code
         return render_template("error.html", error=shown), exc.code
