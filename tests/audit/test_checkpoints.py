@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from storage import ObjectLocked, StorageError
 from tests.audit.conftest import CTX, append
-from vault.audit.checkpoints import Checkpointer, SignedCheckpoint, object_key
+from vault.audit.checkpoints import Checkpointer, CheckpointError, SignedCheckpoint, object_key
 from vault.audit.verify import verify_chain
 from vault.models import AuditCheckpoint, AuditEvent, AuditHead
 
@@ -189,3 +189,17 @@ def test_a_checkpoint_written_while_verification_starts_is_not_called_missing(rt
     report = verify_chain(rt.db, rt.audit.key, racing)
     assert report.ok, report.summary()
     assert report.checkpoints == 1
+
+
+@pytest.mark.parametrize("message", [5, ["a"], {"seq": 1}, True])
+def test_a_checkpoint_whose_message_is_not_text_is_named_damaged_not_a_crash(rt, message):
+    """`vault audit verify`, the verify API and `verify-export` raised on a stored checkpoint whose message
+    had been changed to a number: they now name it as damaged, as any other malformed checkpoint."""
+    append(rt, 10)
+    with rt.store.open(object_key(10)) as handle:
+        stored = json.loads(handle.read())
+    stored["message"] = message
+    with pytest.raises(CheckpointError, match="message is not text"):
+        SignedCheckpoint.from_json(stored)
+    with pytest.raises(CheckpointError):
+        SignedCheckpoint.from_bytes(json.dumps(stored).encode())

@@ -152,6 +152,8 @@ class SignedCheckpoint:
             message = data.get("message")
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"malformed checkpoint: {exc}") from None
+        if message is not None and not isinstance(message, str):
+            raise CheckpointError(f"malformed checkpoint {checkpoint.seq}: its message is not text")
         if message is not None and message.encode("utf-8") != checkpoint.message:
             raise CheckpointError(f"checkpoint {checkpoint.seq}: its message does not match its fields")
         return checkpoint
@@ -320,7 +322,8 @@ class Checkpointer:
         found: list[SignedCheckpoint | CheckpointError] = []
         for info in self.store.list(PREFIX):
             name = info.key[len(PREFIX):]
-            if not name.endswith(".json") or not name[:-5].isdigit() or int(name[:-5]) < since:
+            number = name[:-5]
+            if not name.endswith(".json") or not (number.isascii() and number.isdigit()) or int(number) < since:
                 continue
             try:
                 with self.store.open(info.key) as handle:
