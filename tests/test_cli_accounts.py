@@ -189,3 +189,23 @@ def test_command_tables_pad_by_terminal_columns():
     assert column("Ольга", 6) == "Ольга "
     assert column("Jose\u0301", 6) == "Jose\u0301  "  # the accent sits on the e
     assert column("上海明珠贸易", 6) == "上海明珠贸易"  # wider than the column: left whole
+
+
+def test_numbers_and_names_the_command_line_cannot_take_are_usage_errors_not_tracebacks(rt, users):
+    """Each of these printed a Python traceback: digits of other scripts ("²" passes `isdigit`, not
+    `int`), numbers past what a date or the database holds, a name past its column (PostgreSQL refused
+    it mid-command) or with a terminal escape in it (stored, then printed by every report)."""
+    users.make("bob", Role.BORROWER)
+    for args, message in (
+        (("token", "create", "bob", "--expires", "²d"), "like 12h or 30d"),
+        (("token", "create", "bob", "--expires", "99999999999999d"), "like 12h or 30d"),
+        (("audit", "verify", "--from", "9223372036854775808"), "--from"),
+        (("fsck", "--min-age-minutes", "99999999999999999999"), "--min-age-minutes"),
+        (("user", "add", "bell", "--link", "--name", "Bell\x07\x1b[31mRed"), "control characters"),
+        (("user", "add", "long", "--link", "--name", "N" * 201), "at most 200 characters"),
+    ):
+        result = run(rt, *args)
+        assert result.exit_code != 0 and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    with rt.db.session() as session:
+        assert accounts.find_user(session, "bell") is None and accounts.find_user(session, "long") is None

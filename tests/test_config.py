@@ -160,3 +160,13 @@ def test_the_rotation_section_is_checked_key_by_key(tmp_path):
     # What `vault policy show` prints reads back the same.
     shown = load_settings(environ={}).policy_sections()["rotation"]
     assert shown == {"interval_vip": 0, "interval_key": 12, "interval_ordinary": 0, "min_tenure_months": 6}
+
+
+@pytest.mark.parametrize("start", ["²:00", "٠٩:00", "９:00"])
+def test_working_hours_take_ascii_digits_only(tmp_path, start):
+    """"²:00" passed `isdigit`, then `int` raised a ValueError and the server did not start, with a traceback
+    instead of the policy file's error."""
+    path = tmp_path / "vault.toml"
+    path.write_text(f'[working_hours]\nstart = "{start}"\n')
+    with pytest.raises(ConfigError, match="start"):
+        load_settings(environ={"VAULT_CONFIG": str(path)})

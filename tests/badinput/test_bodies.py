@@ -163,3 +163,16 @@ def test_an_upload_whose_body_never_arrives_leaves_nothing(scene: Scene, server:
         f"Authorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"), body)
     assert whole.split(b"\r\n", 1)[0].split()[1] == b"201", whole[:300]
+
+
+@pytest.mark.parametrize("grade", ["²", "١", "１", "3 3", "99999999999999"])
+def test_a_whole_number_field_takes_ascii_digits_only(app: Any, scene: Scene, grade: str) -> None:
+    """`str.isdigit` takes "²" (which `int` then refused: a 500) and "١" (taken as grade 1)."""
+    auth = {"Authorization": f"Bearer {scene.token('carl')}"}
+    before = snapshot(scene.rt)
+    response = _send(app.test_client(), f"/api/v1/customers/{scene.customer}/documents",
+                     multipart({"title": "Digits", "grade": grade}),
+                     {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}, auth)
+    assert response.status_code == 422 and response.get_json()["code"] == "invalid_request", response.get_json()
+    assert "grade" in response.get_json()["fields"]
+    assert not changed(before, snapshot(scene.rt))

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from tests.conftest import csrf_from, login, second_factor_code
 from tests.security.helpers import events, flashes, location, password_step, post_form
 from vault.core.errors import ServiceError
-from vault.models import RecoveryCode, Role, TotpSecret
+from vault.models import LoginAttempt, RecoveryCode, Role, TotpSecret
 from vault.services import accounts, totp
 
 _SECRET = re.compile(r'<code class="secret">([A-Z2-7]+)</code>')
@@ -308,3 +308,17 @@ def test_secrets_are_encrypted_at_rest_and_old_plain_ones_sealed_on_use(client, 
     with rt.db.session() as session:
         resealed = session.scalar(select(TotpSecret.secret))
     assert resealed != secret and len(resealed) == 64
+
+
+@pytest.mark.parametrize("code", ["²²²²²²", "١٢٣٤٥٦", "１２３４５６"])
+def test_digits_of_other_scripts_are_a_wrong_code_counted_and_recorded(client, users, rt, code):
+    """`str.isdigit` takes them, and comparing them with a code in constant time raised: the sign-in
+    answered 500, and the try was neither counted towards the lockout nor recorded."""
+    users.make("val", Role.APPROVER)
+    password_step(client, "val")
+    response = _code_step(client, code)
+    assert response.status_code == 200
+    assert ("error", "The code is not valid.") in flashes(response)
+    assert [e.reason_code for e in events(rt, "auth:login", "denied")] == ["bad_second_factor"]
+    with rt.db.session() as session:
+        assert session.get(LoginAttempt, "user:val").failures == 1

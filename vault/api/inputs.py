@@ -170,7 +170,9 @@ class FormBody:
                 continue
             text = form[f.name]
             if f.kind == "integer":
-                raw[f.name] = int(text) if text.strip().isdigit() and len(text) < 12 else text
+                number = text.strip()
+                # ASCII digits only: "²" passes `isdigit` and then fails `int`, and "١" would be taken as 1.
+                raw[f.name] = int(number) if number.isascii() and number.isdigit() and len(number) < 12 else text
             else:
                 raw[f.name] = text
         values = _check(self.fields, raw, problems)

@@ -129,7 +129,8 @@ def _is_id(text: str) -> bool:
 
 def _looks_numeric(text: str) -> bool:
     """An id typed as such ("41", "#41"); anything else is a name to look up."""
-    return text.lstrip("#").strip().isdigit()
+    stripped = text.lstrip("#").strip()
+    return stripped.isascii() and stripped.isdigit()
 
 
 def _int(name: str, text: str) -> int:

@@ -48,7 +48,7 @@ def _head_seq(rt) -> int:
 
 
 @audit_group.command("verify")
-@click.option("--from", "from_seq", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--from", "from_seq", type=click.IntRange(min=1, max=2**63 - 1), default=1, show_default=True,
               help="Start at this sequence number, trusting the MAC of the record before it.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes, one range of records each (default: the number of CPUs; a log of "

@@ -50,7 +50,7 @@ def _handover_item(departure: Departure, customer: str) -> HandoverItem:
     """The departure's item for CUSTOMER, given by id or by exact name."""
     text = customer.strip()
     found = [item for item in departure.items
-             if (text.isdigit() and item.customer_id == int(text)) or item.customer.name == text]
+             if (text.isascii() and text.isdigit() and item.customer_id == int(text)) or item.customer.name == text]
     if len(found) != 1:
         raise click.ClickException(f"no customer {customer!r} in the handover of {departure.user.username} "
                                    "(give its id or exact name; `vault departure show` lists them)")

@@ -16,8 +16,9 @@ from vault.services import integrity, keys
 @cli.command("fsck")
 @click.option("--repair", is_flag=True, help="Remove orphan objects (objects no version refers to); nothing else.")
 @click.option("--min-age-minutes", default=int(integrity.DEFAULT_MIN_AGE.total_seconds() // 60), show_default=True,
-              type=click.IntRange(min=0),
-              help="Unreferenced objects younger than this may be uploads still in progress: reported, never removed.")
+              type=click.IntRange(min=0, max=10 * 366 * 24 * 60),
+              help="Unreferenced objects younger than this may be uploads still in progress: reported, never removed "
+                   "(at most ten years).")
 def fsck_command(repair: bool, min_age_minutes: int) -> None:
     """Check that every file version's object exists, decrypts and matches its SHA-256, and find orphans.
 

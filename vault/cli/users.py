@@ -189,8 +189,11 @@ def _lifetime(text: str | None) -> timedelta | None:
     if text is None:
         return None
     number, unit = text[:-1], text[-1:].lower()
-    if not number.isdigit() or unit not in ("h", "d") or int(number) < 1:
-        raise click.BadParameter("a number of hours or days, like 12h or 30d", param_hint="--expires")
+    # ASCII digits, and no more than a token can live (the longest anyone may set is far below this):
+    # "²" passes `isdigit` and fails `int`, and a huge number overflows the date.
+    if not (number.isascii() and number.isdigit()) or unit not in ("h", "d") or not 1 <= int(number) <= 36500:
+        raise click.BadParameter("a number of hours or days, like 12h or 30d (at most 36500)",
+                                 param_hint="--expires")
     return timedelta(hours=int(number)) if unit == "h" else timedelta(days=int(number))
 
 

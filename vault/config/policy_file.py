@@ -100,7 +100,7 @@ def _clock(value: Any, key: str) -> time:
         return time(23, 59, 59, 999999) if value == 24 else time(value)
     if isinstance(value, str):
         hours, sep, minutes = value.strip().partition(":")
-        if sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2:
+        if sep and (hours + minutes).isascii() and hours.isdigit() and minutes.isdigit() and len(minutes) == 2:
             h, m = int(hours), int(minutes)
             if (h, m) == (24, 0):
                 return time(23, 59, 59, 999999)

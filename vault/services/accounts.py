@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,6 +162,7 @@ def create_user(
     username = username.strip()
     if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
         raise ServiceError("invalid_username", _l("A user name is 1–64 letters, digits, dots, dashes or underscores."))
+    display_name = _clean_display_name(display_name)
     if find_user(session, username):
         raise Conflict("user_exists", _l("The user %(username)s already exists.", username=username))
     if actor is not None:
@@ -183,6 +185,22 @@ def create_user(
     for role in roles:
         assign_role(rt, session, user, role, actor=actor, ctx=ctx)
     return user
+
+
+MAX_DISPLAY_NAME = 200  # the column's length
+
+
+def _clean_display_name(name: str | None) -> str | None:
+    """The full name as stored, or None for none: within the column, without control characters (a
+    terminal escape in a name would reach every report, CSV and command table that prints it)."""
+    text = " ".join((name or "").split())
+    if not text:
+        return None
+    if len(text) > MAX_DISPLAY_NAME:
+        raise ServiceError("invalid_display_name", _l("A full name has at most %(n)s characters.", n=MAX_DISPLAY_NAME))
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise ServiceError("invalid_display_name", _l("A full name cannot contain control characters."))
+    return text
 
 
 def assign_role(

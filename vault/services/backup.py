@@ -86,7 +86,7 @@ class DumpState:
             return key in self.versions or key in self.pages
         if key.startswith(CHECKPOINT_PREFIX):
             number = key.removeprefix(CHECKPOINT_PREFIX).removesuffix(".json")
-            return not number.isdigit() or int(number) <= self.head_seq
+            return not (number.isascii() and number.isdigit()) or int(number) <= self.head_seq
         return True
 
 

@@ -17,6 +17,7 @@ to the customer, or an approver waives that with a reason. Until then the depart
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -218,9 +219,13 @@ def _check_range(current: date, *days: date) -> None:
 
 
 def _clean_note(note: str | None) -> str:
+    """The note as stored: lines and tabs kept, no other control character (a terminal escape would reach
+    the departure's report and `vault departure show`)."""
     text = (note or "").strip()
     if len(text) > MAX_NOTE:
         raise ServiceError("note_too_long", _l("A note has at most %(MAX_NOTE)s characters.", MAX_NOTE=MAX_NOTE))
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in text):
+        raise ServiceError("invalid_note", _l("A note cannot contain control characters."))
     return text
 
 

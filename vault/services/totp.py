@@ -138,10 +138,16 @@ def qr_data_uri(uri: str) -> str:
     return segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
 
 
+def _ascii_digits(code: str) -> bool:
+    """Digits 0-9 only: `str.isdigit` also takes "²" and "١", which no code holds, and comparing such a
+    text with a code in constant time raises (the sign-in then failed uncounted and unrecorded)."""
+    return code.isascii() and code.isdigit()
+
+
 def _match(rt: Runtime, row: TotpSecret, code: str, at: float | None) -> str:
     """"ok" (and the step is remembered), "code_reused" or "bad_second_factor"."""
     code = "".join(code.split())
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not _ascii_digits(code):
         return "bad_second_factor"
     secret = secret_of(rt, row)
     now = time_step(at)
@@ -184,7 +190,7 @@ def verify(
     if row is None or row.confirmed_at is None:
         return "bad_second_factor", "totp"
     compact = "".join(code.split())
-    if compact.isdigit():
+    if _ascii_digits(compact):
         return _match(rt, row, compact, at), "totp"
     return ("ok" if _use_recovery_code(session, user, code) else "bad_second_factor"), "recovery_code"
 
