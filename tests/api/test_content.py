@@ -67,6 +67,22 @@ def test_one_request_delivers_the_original_and_records_the_view(api, rt, custome
     assert api.get(f"/api/v1/documents/{document_id}", "bob").get_json()["remaining_views"] == 9
 
 
+def test_a_pdf_that_can_be_neither_drawn_nor_stamped_is_refused_and_costs_nothing(api, rt, customer_id):
+    """Kept at upload without a preview (qpdf cannot read it), it was then a 500 telling the custodians to
+    restore a file nothing had damaged, at every download. It is the file's state: 403 no_stamped_copy,
+    the view given back, in one request and through the content URL alike."""
+    document_id = api.upload(customer_id, grade=2, content=b"%PDF-1.7\n", filename="contract.pdf")
+    api.approved_loan(document_id)
+    remaining = api.get(f"/api/v1/documents/{document_id}", "bob").get_json()["remaining_views"]
+    assert_error(fetch(api, document_id, environ_base=TRUSTED), 403, "no_stamped_copy")
+    opened = api.post(f"/api/v1/documents/{document_id}/views", "bob", json={**BODY, "download": True},
+                      environ_base=TRUSTED)
+    assert opened.status_code == 201, opened.get_json()
+    assert_error(api.get(opened.get_json()["content_url"], "bob", environ_base=TRUSTED), 403, "no_stamped_copy")
+    assert {view.status for view in view_rows(rt)} == {ViewStatus.REFUNDED}
+    assert api.get(f"/api/v1/documents/{document_id}", "bob").get_json()["remaining_views"] == remaining
+
+
 def test_a_grade_without_originals_gets_the_stamped_copy_at_a_trusted_place(api, rt, customer_id):
     document_id = api.upload(customer_id, grade=2)
     api.approved_loan(document_id)

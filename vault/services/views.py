@@ -175,6 +175,11 @@ class ContentUnavailable(ServiceError):
         self.status = status
 
 
+class _Unstampable(Exception):
+    """A PDF with no pages of its own that qpdf cannot read either: no stamped copy of it can be made.
+    Nothing is damaged (it was stored so at upload), so this is the file's state, not a failed read."""
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -641,6 +646,9 @@ def open_delivery(rt: Runtime, claim: Claim, then: Callable[[Session], None] | N
         else:
             copy = stamped_copy(rt, version, claim.stamp, claim.grant, claim.ahead)
             stream = _CopyChunks(copy)
+    except _Unstampable:
+        finish("refund", 0, "no_stamped_copy")
+        raise ContentUnavailable("no_stamped_copy", policy.message_for("no_stamped_copy"), 403) from None
     except (ObjectNotFound, CryptoError) as exc:
         log.error("view %d: the content of version %d cannot be read: %s", view_id, version.id, exc)
         finish("refund", 0, "content_unreadable")
@@ -775,7 +783,7 @@ def _write_pdf_copy(rt: Runtime, version: DocumentVersion, text: StampText, gran
             return True
         except MarkingError:
             if not version.has_preview:
-                raise CryptoError("the PDF cannot be stamped") from None
+                raise _Unstampable from None
             return False
 
 
