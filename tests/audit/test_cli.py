@@ -252,3 +252,19 @@ def test_a_command_line_export_keeps_its_manifest_where_the_desk_serves_it(rt, r
     beside = (tmp_path / "audit.jsonl.manifest.json").read_bytes()
     event_seq = json.loads(beside)["export_event_seq"]
     assert load_manifest(rt.store, event_seq) == beside
+
+
+def test_an_export_is_never_moved_over_a_device_a_pipe_or_a_folder(rt, run, tmp_path):
+    """The export is written under another name and moved over --out: as root, `--out /dev/full` replaced
+    the device with a plain file. A pipe stands for it here (replacing it harms nothing if this fails)."""
+    append(rt, 2)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    refused = run("export", "--out", str(pipe))
+    assert refused.exit_code == 2 and "is not a regular file" in refused.output
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert run("export", "--out", str(folder)).exit_code == 2
+    with rt.db.session() as session:  # refused before anything was recorded
+        assert session.scalars(select(AuditEvent).where(AuditEvent.action == "audit:export")).all() == []

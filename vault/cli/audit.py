@@ -35,6 +35,10 @@ def _in_a_folder(_ctx: click.Context, _param: click.Parameter, path: Path) -> Pa
     folder is a usage error, not a traceback after the export (or the key's hand-over) was recorded."""
     if not path.parent.is_dir():
         raise click.BadParameter(f"there is no folder {path.parent}")
+    if path.exists() and not path.is_file():
+        # The file is written under another name and moved over FILE when complete: a device or a pipe
+        # there (/dev/stdout, say) would be replaced by a plain file, as root even the system's own.
+        raise click.BadParameter(f"{path} is not a regular file: give the path of a file to write")
     return path
 
 
