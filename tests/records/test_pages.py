@@ -3,6 +3,7 @@ contact log, and the history with its diffs."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -81,3 +82,25 @@ def test_history_is_the_chain_s_and_others_are_refused(client, rt, scene):
     other = client.application.test_client()
     login(other, "bea")
     assert other.get(f"/customers/{scene['customer']}/history").status_code == 404
+
+
+def test_a_refused_record_or_contact_says_why_in_the_reader_s_language_beside_its_field(client, rt, scene):
+    """The refusals were English texts under the wrong field, with nothing to lead the eye down the page:
+    they are now translated, shown beside the field they are about, and that field takes the focus."""
+    token = login(client, "bob")
+    cid = scene["customer"]
+    headers = {"Accept-Language": "ru"}
+    bad = client.post(f"/customers/{cid}/record", headers=headers,
+                      data={"csrf_token": token, "rec-contacts": "Jana Novak | | abc |"})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "contacts[0].phones: &#39;abc&#39; — это не номер телефона" in html
+    assert re.search(r'<textarea[^>]*autofocus[^>]*name="rec-contacts"', html), "the refused field has no focus"
+    future = date.today().replace(year=date.today().year + 1).isoformat()
+    bad = client.post(f"/customers/{cid}/log", headers=headers, data={
+        "csrf_token": token, "log-happened_on": future, "log-channel": "visit", "log-contact": "Jana Novak",
+        "log-topic": "Frame contract"})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 400
+    after_date = html[html.index('name="log-happened_on"'):html.index('name="log-channel"')]
+    assert "Дата должна быть в пределах последнего года и не в будущем." in after_date
+    assert re.search(r'<input[^>]*autofocus[^>]*name="log-happened_on"', html)

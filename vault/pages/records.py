@@ -147,7 +147,8 @@ def add_log(customer_id: int) -> Any:
         raise
     except ServiceError as exc:
         db_session().rollback()
-        form.topic.errors = [exc.message]
+        field = getattr(form, getattr(exc, "field", "topic"), None) or form.topic
+        field.errors = [exc.message]
         return render_customer(_customer(customer_id), log_form=form, status=400)
     flash(_("Contact logged."), "success")
     return redirect(url_for("customers.show", customer_id=customer.id))

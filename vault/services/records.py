@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -63,24 +64,35 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 # -- input ----------------------------------------------------------------------------------------------
 
 
-def _bad(field_name: str, why: str) -> ServiceError:
-    return ServiceError("invalid_record", f"{field_name}: {why}")
+class InvalidLog(ServiceError):
+    """A contact-log entry refused (`invalid_log`), with the field it is about, so a form shows the
+    refusal beside that field."""
+
+    def __init__(self, field: str, message: object) -> None:
+        super().__init__("invalid_log", message)
+        self.field = field
+
+
+def _bad(field_name: str, why: object) -> ServiceError:
+    """The refusal of one field, named as the API names it (a JSON path such as `contacts[0].phones`);
+    `why` is translatable, so a page shows it in the reader's language."""
+    return ServiceError("invalid_record", _l("%(field)s: %(why)s", field=field_name, why=why))
 
 
 def _text(value: Any, field_name: str, limit: int, *, lines: bool = False) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _bad(field_name, "must be text")
+        raise _bad(field_name, _l("must be text"))
     text = unicodedata.normalize("NFC", value).strip()
     allowed = {"\n", "\r", "\t"} if lines else set()
     if any(unicodedata.category(ch) in {"Cc", "Cf"} and ch not in allowed for ch in text):
-        raise _bad(field_name, "cannot contain control characters")
+        raise _bad(field_name, _l("cannot contain control characters"))
     if any(unicodedata.category(ch) == "Cs" for ch in text):
         # A JSON body can carry an unpaired surrogate; no database (nor the sealing) can store one.
-        raise _bad(field_name, "must be valid Unicode text")
+        raise _bad(field_name, _l("must be valid Unicode text"))
     if len(text) > limit:
-        raise _bad(field_name, f"has at most {limit} characters")
+        raise _bad(field_name, _l("has at most %(n)s characters", n=limit))
     return text
 
 
@@ -88,9 +100,9 @@ def _list(value: Any, field_name: str, limit: int) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _bad(field_name, "must be a list")
+        raise _bad(field_name, _l("must be a list"))
     if len(value) > limit:
-        raise _bad(field_name, f"has at most {limit} entries")
+        raise _bad(field_name, _l("has at most %(n)s entries", n=limit))
     return value
 
 
@@ -104,38 +116,38 @@ def clean_contact(raw: Any, where: str) -> dict[str, Any]:
         ServiceError: `invalid_record`, naming the field.
     """
     if not isinstance(raw, dict):
-        raise _bad(where, "must be an object")
+        raise _bad(where, _l("must be an object"))
     unknown = set(raw) - {"name", "role", "phones", "emails", "messaging", "birthday", "preferences", "language",
                           "main"}
     if unknown:
-        raise _bad(where, f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        raise _bad(where, _l("unknown field(s) %(names)s", names=", ".join(sorted(map(str, unknown)))))
     name = _text(raw.get("name"), f"{where}.name", 100)
     if not name:
-        raise _bad(f"{where}.name", "is required")
+        raise _bad(f"{where}.name", _l("is required"))
     phones = [_text(p, f"{where}.phones", 40) for p in _list(raw.get("phones"), f"{where}.phones", MAX_PER_CONTACT)]
     for phone in phones:
         if not _PHONE.match(phone) or sum(ch.isdigit() for ch in phone) < 4:
-            raise _bad(f"{where}.phones", f"{phone!r} is not a phone number")
+            raise _bad(f"{where}.phones", _l("%(value)s is not a phone number", value=repr(phone)))
     emails = [_text(e, f"{where}.emails", 200) for e in _list(raw.get("emails"), f"{where}.emails", MAX_PER_CONTACT)]
     for email in emails:
         if not _EMAIL.match(email):
-            raise _bad(f"{where}.emails", "is not an e-mail address")
+            raise _bad(f"{where}.emails", _l("is not an e-mail address"))
     messaging_raw = raw.get("messaging") or {}
     if not isinstance(messaging_raw, dict) or len(messaging_raw) > MAX_PER_CONTACT:
-        raise _bad(f"{where}.messaging", f"must be an object of at most {MAX_PER_CONTACT} services")
+        raise _bad(f"{where}.messaging", _l("must be an object of at most %(n)s services", n=MAX_PER_CONTACT))
     messaging: dict[str, str] = {}
     for service, handle in messaging_raw.items():
         key = _text(service, f"{where}.messaging", 32).lower()
         value = _text(handle, f"{where}.messaging.{key}", 100)
         if not key or not value:
-            raise _bad(f"{where}.messaging", "needs a service name and an id")
+            raise _bad(f"{where}.messaging", _l("needs a service name and an id"))
         messaging[key] = value
     birthday = _text(raw.get("birthday"), f"{where}.birthday", 10)
     if birthday:
         try:
             date.fromisoformat(birthday)
         except ValueError:
-            raise _bad(f"{where}.birthday", "must be a date (YYYY-MM-DD)") from None
+            raise _bad(f"{where}.birthday", _l("must be a date (YYYY-MM-DD)")) from None
     contact: dict[str, Any] = {
         "name": name, "role": _text(raw.get("role"), f"{where}.role", 100), "phones": phones, "emails": emails,
         "messaging": messaging, "birthday": birthday,
@@ -144,11 +156,11 @@ def clean_contact(raw: Any, where: str) -> dict[str, Any]:
     if tag:
         language = languages.from_tag(tag)
         if language is None:
-            raise _bad(f"{where}.language", f"must be one of {', '.join(languages.LANGUAGES)}")
+            raise _bad(f"{where}.language", _l("must be one of %(choices)s", choices=", ".join(languages.LANGUAGES)))
         contact["language"] = language
     main = raw.get("main")
     if main not in (None, False, True):
-        raise _bad(f"{where}.main", "must be true or false")
+        raise _bad(f"{where}.main", _l("must be true or false"))
     if main:
         contact["main"] = True
     return contact
@@ -163,16 +175,16 @@ def main_contacts(contacts: list[dict[str, Any]]) -> list[tuple[int, dict[str, A
 
 def clean_terms(raw: Any) -> dict[str, str]:
     if not isinstance(raw, dict):
-        raise _bad("terms", "must be an object")
+        raise _bad("terms", _l("must be an object"))
     if len(raw) > MAX_TERMS:
-        raise _bad("terms", f"has at most {MAX_TERMS} entries")
+        raise _bad("terms", _l("has at most %(n)s entries", n=MAX_TERMS))
     terms: dict[str, str] = {}
     for key, value in raw.items():
         name = _text(key, "terms", 50)
         if not name:
-            raise _bad("terms", "a term needs a name")
+            raise _bad("terms", _l("a term needs a name"))
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise _bad(f"terms.{name}", "must be text or a number")
+            raise _bad(f"terms.{name}", _l("must be text or a number"))
         terms[name] = _text(str(value), f"terms.{name}", 200)
     return terms
 
@@ -185,15 +197,15 @@ def clean_changes(values: dict[str, Any]) -> dict[str, Any]:
     """
     unknown = set(values) - set(FACTS) - set(GROUPS)
     if unknown:
-        raise _bad(", ".join(sorted(unknown)), "unknown field")
+        raise _bad(", ".join(sorted(unknown)), _l("unknown field"))
     changes: dict[str, Any] = {}
     for name in FACTS:
         if name in values:
             text = _text(values[name], name, _FACT_LIMITS.get(name, 32))
             if name == "status" and text and text not in STATUSES:
-                raise _bad("status", f"must be one of {', '.join(STATUSES)}")
+                raise _bad("status", _l("must be one of %(choices)s", choices=", ".join(STATUSES)))
             if name == "size" and text and text not in SIZES:
-                raise _bad("size", f"must be one of {', '.join(SIZES)}")
+                raise _bad("size", _l("must be one of %(choices)s", choices=", ".join(SIZES)))
             changes[name] = text
     if "contacts" in values:
         changes["contacts"] = [clean_contact(c, f"contacts[{i}]")
@@ -580,17 +592,17 @@ def add_log(rt: Runtime, session: Session, actor: User | None, customer: Custome
         policy.require(actor, Action.CUSTOMER_LOG, customer, successor=successor_of(session, actor, customer)
                        is not None, audit={"customer_id": customer.id})
     if channel not in CHANNELS:
-        raise ServiceError("invalid_log", f"The channel must be one of {', '.join(CHANNELS)}.")
+        raise InvalidLog("channel", _l("The channel must be one of %(choices)s.", choices=", ".join(CHANNELS)))
     today = utcnow().date()
     if not isinstance(happened_on, date) or happened_on > today or happened_on < today - timedelta(days=366):
-        raise ServiceError("invalid_log", "The date must be within the last year and not in the future.")
+        raise InvalidLog("happened_on", _l("The date must be within the last year and not in the future."))
     body = {"contact": _text(contact, "contact", 100), "topic": _text(topic, "topic", 500, lines=True),
             "result": _text(result, "result", 2000, lines=True),
             "next_step": _text(next_step, "next_step", 500, lines=True)}
     if not body["contact"] or not body["topic"]:
-        raise ServiceError("invalid_log", "Name the person reached and the topic.")
+        raise InvalidLog("contact" if not body["contact"] else "topic", _l("Name the person reached and the topic."))
     if verification and actor is not None and customer.worked_by(actor.id):
-        raise ServiceError("invalid_log", "A verification visit is made by a manager, not by the account team.")
+        raise InvalidLog("verification", _l("A verification visit is made by a manager, not by the account team."))
     record = ensure_record(rt, session, customer)
     contacts = snapshot(rt, record)["contacts"]
     entry = ContactLogEntry(customer_id=customer.id, author_id=actor.id if actor else None,
