@@ -101,6 +101,23 @@ def test_the_admin_cannot_give_notice_for_themselves_on_the_page(app, company):
     assert company.events("departure:start") == []
 
 
+def test_a_refused_notice_keeps_what_was_typed_and_says_why_beside_the_field(app, company):
+    """A refusal for what was typed (a last day before the notice) led to a page whose way back opened an
+    empty form: the person, the dates, the successor and the note were lost."""
+    admin = app.test_client()
+    login(admin, "adm")
+    form = admin.get("/departures/new").get_data(as_text=True)
+    answer = admin.post("/departures/new", data={
+        "csrf_token": csrf_from(form), "user": company.ids["sam"], "notice_date": days_from_today(-1).isoformat(),
+        "last_day": days_from_today(-5).isoformat(), "successor": "0", "note": "Leaves for a competitor"})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    assert "The last working day cannot be before the notice date." in page
+    assert "Leaves for a competitor" in page and f'value="{days_from_today(-5).isoformat()}"' in page
+    assert f'<option selected value="{company.ids["sam"]}"' in page
+    assert company.events("departure:start") == []
+
+
 def test_custodians_revoke_the_open_loans_of_people_on_notice(rt, app, company):
     docs = [company.document(company.customer(f"C{n}"), grade=2) for n in range(2)]
     leaver_loans = [company.loan(doc) for doc in docs]

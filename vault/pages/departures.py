@@ -166,15 +166,31 @@ def new() -> Any:
         leaver = _user(form.user.data)
         if leaver is None:
             raise policy.Denied(policy.deny("not_found"))
-        departure = service.start_departure(
-            runtime(), session, actor, leaver, last_day=form.last_day.data, successor=_user(form.successor.data),
-            notice_date=form.notice_date.data, note=form.note.data or "", ctx=access_context())
+        try:
+            departure = service.start_departure(
+                runtime(), session, actor, leaver, last_day=form.last_day.data,
+                successor=_user(form.successor.data), notice_date=form.notice_date.data, note=form.note.data or "",
+                ctx=access_context())
+        except ServiceError as exc:
+            # Refused for what was typed: the form again, with what was typed and the reason beside its field.
+            session.rollback()
+            _field_of(form, exc.code).errors = [exc.message]
+            return render_template("departures/new.html", form=form), exc.status
         if leaver.past_last_day:
             _finish_due()
         flash(_("Notice recorded for %(name)s.", name=leaver.display_name), "success")
         return redirect(url_for("departures.show", departure_id=departure.id))
     status = 400 if request.method == "POST" else 200
     return render_template("departures/new.html", form=form), status
+
+
+# Which field of the notice form a refusal of the departure service is about.
+_NOTICE_FIELDS = {"invalid_dates": "last_day", "invalid_successor": "successor", "already_departing": "user",
+                  "account_disabled": "user", "note_too_long": "note", "invalid_note": "note"}
+
+
+def _field_of(form: DepartureForm, code: str) -> Any:
+    return getattr(form, _NOTICE_FIELDS.get(code, "user"))
 
 
 @bp.route("/<int:departure_id>")
