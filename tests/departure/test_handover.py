@@ -260,6 +260,12 @@ def test_the_handover_pages_confirm_and_override(rt, app, company, notice):
     assert "Vip Holdings" in html and "Graded Works" in html and "Plain Shop" in html
     vip_item = notice["items"][notice["vip"]]
     token = csrf_from(html)
+    undated = sue.post(f"/departures/handover/items/{vip_item}/confirm", data={
+        "csrf_token": token, f"i{vip_item}-note": "Phoned the managing director"})
+    undated_html = undated.get_data(as_text=True)
+    # The page again, the note kept and the reason beside the date (was: a refusal page, the note lost).
+    assert undated.status_code == 400 and "Enter the date." in undated_html
+    assert "Phoned the managing director" in undated_html and "Graded Works" in undated_html
     bad = sue.post(f"/departures/handover/items/{vip_item}/confirm", data={
         "csrf_token": token, f"i{vip_item}-contact_date": days_from_today(0).isoformat(), f"i{vip_item}-note": "hi"})
     assert bad.status_code == 403 and "at least 10 characters" in bad.get_data(as_text=True)

@@ -341,9 +341,17 @@ def handover() -> Any:
     items = service.items_for(session, actor)
     override_candidates = (service.awaiting_override(session, actor)
                            if policy.authorize(actor, Action.DEPARTURE_OVERRIDE) else [])
-    return render_template("departures/handover.html", items=items, forms={
-        item.id: ContactForm(formdata=None, prefix=f"i{item.id}") for item in items if not item.confirmed},
-        override_candidates=override_candidates)
+    return render_template("departures/handover.html", items=items, forms=_contact_forms(items),
+                           override_candidates=override_candidates)
+
+
+def _contact_forms(items: list[HandoverItem], typed: ContactForm | None = None,
+                   typed_item: int | None = None) -> dict[int, ContactForm]:
+    """A blank confirmation form for each unconfirmed item, but the one just typed and refused, kept."""
+    forms = {item.id: ContactForm(formdata=None, prefix=f"i{item.id}") for item in items if not item.confirmed}
+    if typed is not None and typed_item is not None:
+        forms[typed_item] = typed
+    return forms
 
 
 @bp.route("/handover/items/<int:item_id>/confirm", methods=["POST"])
@@ -355,15 +363,19 @@ def confirm(item_id: int) -> Any:
         raise policy.Denied(policy.deny("not_found"))
     form = ContactForm(prefix=f"i{item.id}")
     if not form.validate_on_submit():
-        raise ServiceError("invalid_date", _("Enter the date of the contact (YYYY-MM-DD)."))
+        # The page again, with what was typed and the reason beside the field (a refusal page would lose it).
+        items = service.items_for(session, actor)
+        return render_template("departures/handover.html", items=items, forms=_contact_forms(items, form, item.id),
+                               override_candidates=[], failed_item=item.id), 400
     try:
         service.confirm_contact(runtime(), session, actor, item, contact_date=form.contact_date.data,
                                 note=form.note.data or "", ctx=access_context())
     except policy.Denied as exc:
         if exc.decision.code not in INPUT_CODES:
             raise
-        return _refused_input(exc, "departures/handover.html", items=service.items_for(session, actor),
-                              forms={item.id: form}, override_candidates=[], failed_item=item.id)
+        items = service.items_for(session, actor)
+        return _refused_input(exc, "departures/handover.html", items=items, forms=_contact_forms(items, form, item.id),
+                              override_candidates=[], failed_item=item.id)
     flash(_("Contact with %(customer)s confirmed.", customer=item.customer.name), "success")
     return redirect(url_for("departures.handover"))
 
