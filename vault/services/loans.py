@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from vault import policy
@@ -609,14 +609,27 @@ class History:
     refusals: int
 
 
+# Refusals of what was typed (a reason too short, no place, too many days): a slip the person corrects at
+# once, not something an approver should weigh against them, so the history leaves them out.
+TYPING_REFUSALS = ("reason_too_short", "reason_not_meaningful", "reason_copies_category", "invalid_category",
+                   "place_required", "days_invalid", "days_too_long", "extra_views_invalid", "comment_required",
+                   "quota_invalid")
+
+
+def _weighed_refusals() -> ColumnElement[bool]:
+    return and_(AuditEvent.outcome == "denied",
+                or_(AuditEvent.reason_code.is_(None), AuditEvent.reason_code.not_in(TYPING_REFUSALS)))
+
+
 def requester_history(session: Session, loan: Loan) -> History:
-    """Earlier loans, views and refusals of the person asking: what an approver weighs a request by."""
+    """Earlier loans, views and refusals of the person asking: what an approver weighs a request by
+    (refusals of what was typed left out: `TYPING_REFUSALS`)."""
     borrower_id = loan.borrower_id
     loans = session.scalar(select(func.count(Loan.id)).where(Loan.borrower_id == borrower_id, Loan.id != loan.id))
     views = session.scalar(select(func.count(DocumentView.id)).where(
         DocumentView.user_id == borrower_id, DocumentView.status.in_(SPENT_STATUSES)))
     refusals = session.scalar(select(func.count(AuditEvent.seq)).where(
-        AuditEvent.actor_id == borrower_id, AuditEvent.outcome == "denied"))
+        AuditEvent.actor_id == borrower_id, _weighed_refusals()))
     return History(loans=loans or 0, views=views or 0, refusals=refusals or 0)
 
 
@@ -632,7 +645,7 @@ def customer_history(session: Session, loan: Loan) -> History:
         DocumentView.user_id == borrower_id, Document.customer_id == customer_id,
         DocumentView.status.in_(SPENT_STATUSES)))
     refusals = session.scalar(select(func.count(AuditEvent.seq)).where(
-        AuditEvent.actor_id == borrower_id, AuditEvent.customer_id == customer_id, AuditEvent.outcome == "denied"))
+        AuditEvent.actor_id == borrower_id, AuditEvent.customer_id == customer_id, _weighed_refusals()))
     return History(loans=loans or 0, views=views or 0, refusals=refusals or 0)
 
 
