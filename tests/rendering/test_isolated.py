@@ -114,7 +114,7 @@ def test_a_drawing_sends_its_errors_and_lazy_texts_back() -> None:
     with pytest.raises(TooManyPages) as caught:
         IsolatedRenderer(Limits(max_pages=2)).render(io.BytesIO(pdf_bytes(3)), PDF, "a.pdf")
     assert isinstance(caught.value.args[0], LazyString)  # still to be translated for whoever reads it
-    assert str(caught.value.message) == "The PDF has 3 pages; at most 2 can be shown."
+    assert str(caught.value.message) == "The file has 3 pages; at most 2 can be shown."
 
 
 def test_a_drawing_cannot_change_the_bytes_the_upload_stores(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -81,7 +81,7 @@ class PdfPages:
                         raise MalformedDocument(_l("The PDF has no pages."))
                     if count > limits.max_pages:
                         raise TooManyPages(
-                            _l("The PDF has %(count)s pages; at most %(max_pages)s can be shown.",
+                            _l("The file has %(count)s pages; at most %(max_pages)s can be shown.",
                                count=count, max_pages=limits.max_pages)
                         )
                     for index in range(count):
