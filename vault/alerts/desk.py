@@ -80,6 +80,22 @@ def get_alert(session: Session, actor: User, alert_id: int) -> Alert:
     return alert
 
 
+def read_alert(rt: Runtime, session: Session, actor: User, alert_id: int, *, shown: str,
+               ctx: AccessContext) -> Alert:
+    """`get_alert`, recorded: an alert's evidence names customers and files (an auditor's only sight of
+    them), so reading it is an `alert:read` about its person, with the customers and files it names.
+
+    Raises:
+        NotFound: as `get_alert`.
+    """
+    alert = get_alert(session, actor, alert_id)
+    evidence = alert.evidence
+    rt.audit.record(session, action=AuditAction.ALERT_READ, actor=actor, ctx=ctx, subject_user_id=alert.user_id,
+                    detail={"alert_id": alert.id, "shown": shown, "customers": evidence.get("customers", []),
+                            "documents": evidence.get("documents", [])})
+    return alert
+
+
 def count_open(session: Session, actor: User) -> dict[str, int]:
     rows = session.execute(
         select(Alert.severity, func.count()).where(Alert.status == AlertStatus.OPEN, Alert.user_id != actor.id)

@@ -103,7 +103,8 @@ def open_counts(session: Session, actor: User) -> dict[str, int]:
 @permission(Action.ALERT_READ)
 @operation("One alert", tag="alerts", response="Alert")
 def show_alert(alert_id: int) -> Any:
-    return jsonify(alert_json(desk.get_alert(db_session(), auth.current(), alert_id)))
+    return jsonify(alert_json(desk.read_alert(runtime(), db_session(), auth.current(), alert_id, shown="json",
+                                              ctx=access_context())))
 
 
 @bp.post(f"/alerts/<{ID}:alert_id>/acknowledge")

@@ -187,7 +187,10 @@ def _visible(departure_id: int) -> Departure:
 @permission(Action.DEPARTURE_REPORT)
 @operation("One departure with its handover", tag="departures", response="Departure")
 def show_departure(departure_id: int) -> Any:
-    return jsonify(departure_json(_visible(departure_id)))
+    departure = service.read_departure(runtime(), db_session(), auth.current(),
+                                       service.get_departure(db_session(), departure_id), shown="json",
+                                       ctx=access_context())
+    return jsonify(departure_json(departure))
 
 
 @bp.get(f"/departures/<{ID}:departure_id>/report")
@@ -390,7 +393,7 @@ def leaver_loan_json(loan: Loan, revocable: set[int]) -> dict[str, Any]:
                        "loan (a requested one waits for them), to custodians the approved and active ones.")
 def leavers_loans() -> Any:
     session, actor = db_session(), auth.current()
-    loans = service.leavers_open_loans(session, actor)
+    loans = service.leavers_open_loans(runtime(), session, actor, ctx=access_context())
     revocable = service.revocable_by(actor, loans)
     return jsonify(loans=[leaver_loan_json(loan, revocable) for loan in loans],
                    reason=service.LEAVER_REVOKE_REASON)

@@ -94,7 +94,7 @@ def proposal_json(proposal: RotationProposal) -> dict[str, Any]:
                        "from them.")
 def list_rotations() -> Any:
     params = parse_query(LIST_QUERY)
-    found = service.page_for(db_session(), auth.current(), page=params["page"] or 1)
+    found = service.page_for(runtime(), db_session(), auth.current(), page=params["page"] or 1, ctx=access_context())
     return jsonify(proposals=[proposal_json(p) for p in found.proposals], total=found.total, page=found.page,
                    pages=found.pages)
 

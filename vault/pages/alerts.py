@@ -119,7 +119,11 @@ def _page(alert: Alert, resolve_form: ResolveForm | None = None, decision: polic
 @bp.route("/<int:alert_id>")
 @permission(Action.ALERT_READ)
 def show(alert_id: int) -> Any:
-    return _page(_alert(alert_id))
+    try:
+        alert = desk.read_alert(runtime(), db_session(), auth.current(), alert_id, shown="page", ctx=access_context())
+    except NotFound:
+        raise policy.Denied(policy.deny("not_found")) from None
+    return _page(alert)
 
 
 @bp.route("/<int:alert_id>/acknowledge", methods=["POST"])

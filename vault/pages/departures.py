@@ -41,7 +41,14 @@ from vault.services import report as report_service
 from vault.services.customers import OWNER_ROLES
 from vault.web import auth, navigation
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, not_found_response, record_refusal, runtime
+from vault.web.pipeline import (
+    access_context,
+    db_session,
+    keep_work,
+    not_found_response,
+    record_refusal,
+    runtime,
+)
 
 bp = Blueprint("departures", __name__, url_prefix="/departures")
 # The report's handover states in the reader's words, for the report page (`{{ c.handover_state|handover_state }}`).
@@ -202,7 +209,9 @@ def show(departure_id: int) -> Any:
 def _show(departure: Departure, complete_form: CompleteForm | None = None, status: int = 200) -> Any:
     """The departure page; after an unconfirmed completion, with the box's error beside it."""
     session, actor = db_session(), auth.current()
-    policy.require(actor, Action.DEPARTURE_REPORT, departure.user, audit={"subject_user_id": departure.user_id})
+    if status >= 400:
+        keep_work()  # an unticked box wrote nothing; the page's read of the departure stands
+    service.read_departure(runtime(), session, actor, departure, shown="page", ctx=access_context())
     may_manage = bool(policy.authorize(actor, Action.DEPARTURE_MANAGE, departure))
     owners = _owners(exclude=departure.user_id)
     update_form = DepartureUpdateForm(formdata=None)
@@ -410,7 +419,7 @@ def override(departure_id: int) -> Any:
 @permission(Action.LOAN_REVOKE)
 def leavers_loans() -> Any:
     session, actor = db_session(), auth.current()
-    loans = service.leavers_open_loans(session, actor)
+    loans = service.leavers_open_loans(runtime(), session, actor, ctx=access_context())
     revocable = service.revocable_by(actor, loans)
     form = LeaverRevokeForm(formdata=None)
     form.reason.data = service.LEAVER_REVOKE_REASON

@@ -7,10 +7,10 @@ from sqlalchemy import text
 
 from vault.core.actions import Action
 from vault.models import utcnow
-from vault.services import todo
+from vault.services import loans, todo
 from vault.web import auth
 from vault.web.guard import permission
-from vault.web.pipeline import db_session, runtime
+from vault.web.pipeline import access_context, db_session, runtime
 
 bp = Blueprint("home", __name__)
 
@@ -21,6 +21,10 @@ def index():
     """What waits for the person, first; the areas of the menu after."""
     user = auth.current()
     waiting = todo.todo_for(runtime(), db_session(), user)
+    # Requests and releases waiting for the person are other people's loans, each naming a file and its
+    # customer: recorded as the queues that list them are.
+    loans.record_listing(runtime(), db_session(), user, [*waiting.decisions, *waiting.releases], listing="home",
+                         ctx=access_context())
     return render_template("index.html", user=user, todo=waiting, now=utcnow())
 
 

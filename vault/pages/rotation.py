@@ -21,7 +21,7 @@ from vault.pages.forms.rotation import ApproveForm, RotationContactForm, SkipFor
 from vault.services import rotation as service
 from vault.web import auth, navigation
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, not_found_response, runtime
+from vault.web.pipeline import access_context, db_session, keep_work, not_found_response, runtime
 
 bp = Blueprint("rotation", __name__, url_prefix="/rotation")
 navigation.add("rotation.index", Action.ROTATION_DECIDE, "Rotation")
@@ -51,9 +51,12 @@ def _forms(proposals: list[RotationProposal]) -> dict[int, tuple[ApproveForm, Sk
 
 
 def _page(status: int = 200, **overrides: Any) -> Any:
+    """The proposals page; with a form's refusal (nothing written before it), the listing's record stands."""
     session, actor = db_session(), auth.current()
+    if status >= 400:
+        keep_work()
     page = request.args.get("page", 1, type=int) or 1
-    found = service.page_for(session, actor, page=page)
+    found = service.page_for(runtime(), session, actor, page=page, ctx=access_context())
     forms = _forms(found.proposals)
     forms.update(overrides.pop("forms", {}))
     return render_template("rotation/index.html", found=found, forms=forms, propose_form=ConfirmForm(),

@@ -512,15 +512,17 @@ def log_out_everywhere(rt: Runtime, session: Session, user: User, ctx: AccessCon
 
 def disable_user(
     rt: Runtime, session: Session, user: User, actor: User | None, ctx: AccessContext | None = None, *,
-    reason: str | None = None,
+    reason: str | None = None, decided: bool = False,
 ) -> None:
     """Disable an account: its sessions and its API tokens stop working at once, not at their expiry.
-    `reason` (the operator's words, optional) is kept with the record."""
+    `reason` (the operator's words, optional) is kept with the record. `decided`: the act is a step of a
+    decision the caller has checked already (a departure completed), recorded under `actor` without the
+    account rule, which is about administrators disabling accounts."""
     ctx = ctx or AccessContext.cli()
     reason = (reason or "").strip() or None
     if reason is not None and len(reason) > MAX_REASON:
         raise ServiceError("reason_too_long", _l("A reason has at most %(n)s characters.", n=MAX_REASON))
-    if actor is not None:
+    if actor is not None and not decided:
         policy.require(actor, Action.USER_MANAGE, user, change="disable", audit={"subject_user_id": user.id})
     user.disabled = True
     end_sessions(user)

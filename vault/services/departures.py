@@ -55,7 +55,7 @@ from vault.policy.visibility import visible_loans
 from vault.runtime import Runtime
 from vault.services import accounts, pool, quota
 from vault.services.customers import OWNER_ROLES
-from vault.services.loans import targets
+from vault.services.loans import record_listing, targets
 from vault.services.records import reached_main_contact
 
 LAST_DAY_REASON = "Access ended on the borrower's last working day"
@@ -91,6 +91,22 @@ def get_departure(session: Session, departure_id: int) -> Departure:
     departure = session.get(Departure, departure_id)
     if departure is None:
         raise NotFound("departure")
+    return departure
+
+
+def read_departure(rt: Runtime, session: Session, actor: User, departure: Departure, *, shown: str,
+                   ctx: AccessContext) -> Departure:
+    """Show a departure (its page, its JSON): the leaver's customers by name and their loans, as the report
+    does, so recorded as a read of the report (`departure:report`, `shown` saying where) with the customers.
+
+    Raises:
+        policy.Denied: `own_departure`, or the role gate.
+    """
+    policy.require(actor, Action.DEPARTURE_REPORT, departure.user, audit={"subject_user_id": departure.user_id})
+    rt.audit.record(session, action=AuditAction.DEPARTURE_REPORT, actor=actor, ctx=ctx,
+                    subject_user_id=departure.user_id,
+                    detail={"format": shown, "departure_id": departure.id,
+                            "customers": sorted({item.customer_id for item in departure.items})})
     return departure
 
 
@@ -157,15 +173,18 @@ def awaiting_override(session: Session, actor: User) -> list[Departure]:
             and policy.authorize(actor, Action.DEPARTURE_OVERRIDE, d, reason="x" * 20)]
 
 
-def leavers_open_loans(session: Session, actor: User) -> list[Loan]:
+def leavers_open_loans(rt: Runtime, session: Session, actor: User, *, ctx: AccessContext) -> list[Loan]:
     """Open loans (requested, approved, active) of everyone on notice that `actor` sees at all
     (`policy.visibility.visible_loans`: approvers every open one, custodians approved and active ones):
-    what custodians look at first, and no window onto requests they are not shown anywhere else."""
-    return list(session.scalars(
+    what custodians look at first, and no window onto requests they are not shown anywhere else. Recorded
+    as a listing of other people's loans (`loan:queue`, "leavers"), in the listing's transaction."""
+    found = list(session.scalars(
         select(Loan).join(User, User.id == Loan.borrower_id)
         .where(User.status == UserStatus.DEPARTING, Loan.status.in_(OPEN_STATUSES), visible_loans(actor))
         .order_by(User.username, Loan.id)
     ))
+    record_listing(rt, session, actor, found, listing="leavers", ctx=ctx)
+    return found
 
 
 # The reason the leavers' page offers for revoking a leaver's loan (the person may type another).
@@ -537,9 +556,10 @@ def override(rt: Runtime, session: Session, actor: User, departure: Departure, *
 
 
 def revoke_by_system(rt: Runtime, session: Session, loan: Loan, *, reason: str, ctx: AccessContext,
-                     detail: dict[str, Any] | None = None) -> bool:
-    """End an open loan without a person acting (last day, early-warning suspension), audited as
-    `loan:revoke` by the system; its unused reservations are given back. False if it was not open."""
+                     detail: dict[str, Any] | None = None, actor: User | None = None) -> bool:
+    """End an open loan as a step of something else (last day, early-warning suspension), audited as
+    `loan:revoke` by the system, or by `actor` whose decision it follows from (a departure completed before
+    its last day); its unused reservations are given back. False if it was not open."""
     session.execute(select(Loan).where(Loan.id == loan.id).with_for_update()
                     .execution_options(populate_existing=True))
     if loan.status not in OPEN_STATUSES:
@@ -547,15 +567,15 @@ def revoke_by_system(rt: Runtime, session: Session, loan: Loan, *, reason: str, 
     previous = loan.status
     loan.status = LoanStatus.REVOKED
     loan.closed_at = utcnow()
-    loan.closed_by_id = None
+    loan.closed_by_id = actor.id if actor is not None else None
     loan.close_reason = reason
     session.flush()
-    rt.audit.record(session, action=AuditAction.LOAN_REVOKE, actor=None, ctx=ctx, reason_text=reason,
+    rt.audit.record(session, action=AuditAction.LOAN_REVOKE, actor=actor, ctx=ctx, reason_text=reason,
                     subject_user_id=loan.borrower_id,
                     detail={"kind": str(loan.kind), "status": str(loan.status), "previous": str(previous),
-                            "by": "system", **(detail or {})},
+                            "by": "system" if actor is None else "departure", **(detail or {})},
                     **targets(loan))
-    quota.refund_loan_reservations(rt, session, loan, cause="loan_revoked", actor=None, ctx=ctx)
+    quota.refund_loan_reservations(rt, session, loan, cause="loan_revoked", actor=actor, ctx=ctx)
     return True
 
 
@@ -573,12 +593,12 @@ def offboard(rt: Runtime, session: Session, departure: Departure, *, actor: User
     loans = session.scalars(select(Loan).where(Loan.borrower_id == user.id, Loan.status.in_(OPEN_STATUSES))
                             .order_by(Loan.id)).all()
     revoked = sum(revoke_by_system(rt, session, loan, reason=LAST_DAY_REASON, ctx=ctx,
-                                   detail={"departure_id": departure.id}) for loan in loans)
+                                   detail={"departure_id": departure.id}, actor=actor) for loan in loans)
     tokens = len(session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id,
                                                            ApiToken.revoked_at.is_(None))).all())
     # Tokens are revoked (each audited), sessions end (the epoch moves) and the account is disabled.
     epoch = user.session_epoch
-    accounts.disable_user(rt, session, user, None, ctx)
+    accounts.disable_user(rt, session, user, actor, ctx, decided=True)
     if user.session_epoch == epoch:
         accounts.end_sessions(user)
     rt.audit.record(session, action=AuditAction.AUTH_SESSIONS_END, actor=actor, ctx=ctx, subject_user_id=user.id,

@@ -11,6 +11,7 @@ audit record with the refusal's record instead of rolling them back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -171,18 +172,20 @@ def read_loan(rt: Runtime, session: Session, actor: User, loan_id: int, *, ctx: 
     return loan
 
 
-def record_listing(rt: Runtime, session: Session, actor: User, found: LoanPage, *, listing: str,
+def record_listing(rt: Runtime, session: Session, actor: User, found: LoanPage | Sequence[Loan], *, listing: str,
                    ctx: AccessContext) -> None:
-    """Record that `actor` was shown other people's loans (`listing`: the queue, or "list"), with their ids,
-    in the listing's own transaction: each names a customer and a file the reader may not work, so a list
-    whose record cannot be written shows nothing (as the pool's list: `pool:read`).
+    """Record that `actor` was shown other people's loans (`listing`: the queue, "list", "home" for the start
+    page's to-do list, "leavers"), with their ids, in the listing's own transaction: each names a customer
+    and a file the reader may not work, so a list whose record cannot be written shows nothing (as the
+    pool's list: `pool:read`). `found`: a page of a queue, or the loans shown.
 
     A page that shows only the reader's own loans is not recorded (as `record_read`).
     """
-    others = [loan.id for loan in found.loans if loan.borrower_id != actor.id]
+    shown, page = (found.loans, found.page) if isinstance(found, LoanPage) else (list(found), 1)
+    others = [loan.id for loan in shown if loan.borrower_id != actor.id]
     if others:
         rt.audit.record(session, action=AuditAction.LOAN_QUEUE, actor=actor, ctx=ctx,
-                        detail={"listing": listing, "ids": others, "page": found.page})
+                        detail={"listing": listing, "ids": others, "page": page})
 
 
 def list_loans(session: Session, actor: User, *, mine: bool = False, status: str | None = None) -> list[Loan]:

@@ -252,8 +252,12 @@ class ProposalPage:
     pages: int
 
 
-def page_for(session: Session, actor: User, *, page: int = 1, page_size: int = PAGE_SIZE) -> ProposalPage:
-    """One page of the open proposals `actor` may decide, oldest tenure first, counted and cut in SQL."""
+def page_for(rt: Runtime, session: Session, actor: User, *, page: int = 1, page_size: int = PAGE_SIZE,
+             ctx: AccessContext) -> ProposalPage:
+    """One page of the open proposals `actor` may decide, oldest tenure first, counted and cut in SQL.
+
+    Each names a customer, its owner and who would take it over, customers an approver may not otherwise
+    see: the page is recorded as a listing of customers (`customer:list`, "rotation", with their ids)."""
     condition = decidable(actor)
     total = session.scalar(select(func.count()).select_from(RotationProposal).join(Customer).where(condition)) or 0
     pages = max(1, -(-total // page_size))
@@ -264,6 +268,9 @@ def page_for(session: Session, actor: User, *, page: int = 1, page_size: int = P
                  selectinload(RotationProposal.to_user))
         .order_by(RotationProposal.owner_since, RotationProposal.id)
         .offset((page - 1) * page_size).limit(page_size)))
+    if found:
+        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
+                        detail={"listing": "rotation", "ids": [p.customer_id for p in found], "page": page})
     return ProposalPage(proposals=found, total=total, page=page, pages=pages)
 
 
