@@ -80,12 +80,18 @@ def test_a_departure_s_page_and_its_json_are_recorded_reads_of_its_report(api: A
     _scene(api)
     adriatic = api.customer("Adriatic Foods", owner="bea", shared=False)
     departure = _notice(api, "bea")
-    mark = _mark(rt)
-    assert "Adriatic Foods" in _browser(app, "aud").get(f"/departures/{departure['id']}").get_data(as_text=True)
-    assert api.get(f"/api/v1/departures/{departure['id']}", "aud").status_code == 200
-    reads = [(e.actor_name, e.subject_user_id, json.loads(e.detail)["format"], json.loads(e.detail)["customers"])
-             for e in _since(rt, mark) if e.action == "departure:report"]
+    reads = _page_and_json_reads(api, app, rt, f"/departures/{departure['id']}", "departure:report", "format")
     assert reads == [("aud", cast["bea"].id, "page", [adriatic]), ("aud", cast["bea"].id, "json", [adriatic])]
+
+
+def _page_and_json_reads(api: Any, app: Any, rt: Any, path: str, action: str, where: str) -> list[tuple[Any, ...]]:
+    """The auditor reads `path` as a page and through the API (both name Adriatic Foods): the records of
+    `action` written, as (actor, person, where it was shown, customers)."""
+    mark = _mark(rt)
+    assert "Adriatic Foods" in _browser(app, "aud").get(path).get_data(as_text=True)
+    assert api.get(f"/api/v1{path}", "aud").status_code == 200
+    return [(e.actor_name, e.subject_user_id, json.loads(e.detail)[where], json.loads(e.detail)["customers"])
+            for e in _since(rt, mark) if e.action == action]
 
 
 def test_the_rotation_proposals_are_recorded_as_a_listing_of_their_customers(api: Any, app: Any, rt: Any,
@@ -113,11 +119,7 @@ def test_an_alert_s_evidence_is_a_recorded_read(api: Any, app: Any, rt: Any, cas
     adriatic = api.customer("Adriatic Foods", owner="bea", shared=False)
     _notice(api, "bea")
     [alert] = [a for a in api.get("/api/v1/alerts", "aud").get_json()["alerts"] if a["rule"] == "notice"]
-    mark = _mark(rt)
-    assert "Adriatic Foods" in _browser(app, "aud").get(f"/alerts/{alert['id']}").get_data(as_text=True)
-    assert api.get(f"/api/v1/alerts/{alert['id']}", "aud").status_code == 200
-    reads = [(e.actor_name, e.subject_user_id, json.loads(e.detail)["shown"], json.loads(e.detail)["customers"])
-             for e in _since(rt, mark) if e.action == "alert:read"]
+    reads = _page_and_json_reads(api, app, rt, f"/alerts/{alert['id']}", "alert:read", "shown")
     assert reads == [("aud", cast["bea"].id, "page", [adriatic]), ("aud", cast["bea"].id, "json", [adriatic])]
 
 
