@@ -376,9 +376,16 @@ def on_drawing_misbehaved(session: Session, rt: Runtime, user: User, document: D
 # -- the customer directory ------------------------------------------------------------------------------
 
 
+# The accesses a directory sweep counts: records opened, looked up or revealed. A list or a search shows a
+# page of names, owners and segments at once (an account manager's own book, say): counting each would
+# make every browse a sweep. They still count for a leaver's reach outside their book (`outside_book`).
+SWEEP_KINDS = ("read", "lookup", "reveal")
+
+
 def _distinct_customers(session: Session, user: User, since: datetime) -> int:
     return session.scalar(select(func.count(func.distinct(CustomerAccess.customer_id)))
-                          .where(CustomerAccess.user_id == user.id, CustomerAccess.at >= since)) or 0
+                          .where(CustomerAccess.user_id == user.id, CustomerAccess.at >= since,
+                                 CustomerAccess.kind.in_(SWEEP_KINDS))) or 0
 
 
 def directory_sweep(rt: Runtime, session: Session, user: User, now: datetime) -> Finding | None:

@@ -79,7 +79,7 @@ class CustomerAccess(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "read" or "lookup"
+    kind: Mapped[str] = mapped_column(String(16))  # "read", "lookup", "reveal", "list" or "search"
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -161,6 +161,7 @@ def list_customers(rt: Runtime, session: Session, actor: User, *, query: str = "
     ))
     rt.audit.record(session, action="customer:list", actor=actor, ctx=ctx,
                     detail={"ids": [c.id for c in customers], "query": text, "page": page, "mine": mine})
+    record_access(rt, session, actor, [c.id for c in customers], "list")
     return CustomerPage(customers=customers, total=total, page=page, pages=pages)
 
 
@@ -169,7 +170,12 @@ def _not_suspended(actor: User, **audit: Any) -> None:
         raise policy.Denied(policy.deny("access_suspended"), **audit)
 
 
-def _accessed(rt: Runtime, session: Session, actor: User, ids: list[int], kind: str) -> None:
+def record_access(rt: Runtime, session: Session, actor: User, ids: list[int], kind: str) -> None:
+    """Count that `actor` was shown these customers (`kind`: "read", "lookup", or "list" and "search",
+    which show names, segments and owners): the departure report names every one, and the early warning
+    judges them (a directory sweep counts reads and look-ups; a leaver's reach outside their book, all)."""
+    if not ids:
+        return
     now = utcnow()
     session.add_all(CustomerAccess(user_id=actor.id, customer_id=i, kind=kind, at=now) for i in ids)
     session.flush()
@@ -196,7 +202,7 @@ def read_customer(rt: Runtime, session: Session, actor: User, customer_id: int, 
             raise NotFound("customer", customer_id=customer_id)
         raise policy.Denied(decision, customer_id=customer_id)
     rt.audit.record(session, action="customer:read", actor=actor, ctx=ctx, customer_id=customer.id)
-    _accessed(rt, session, actor, [customer.id], "read")
+    record_access(rt, session, actor, [customer.id], "read")
     return customer
 
 
@@ -229,7 +235,7 @@ def lookup(rt: Runtime, session: Session, actor: User, query: str, *, ctx: Acces
     ))
     rt.audit.record(session, action="customer:lookup", actor=actor, ctx=ctx, reason_text=text[:200],
                     detail={"query": text, "ids": [c.id for c in found]})
-    _accessed(rt, session, actor, [c.id for c in found], "lookup")
+    record_access(rt, session, actor, [c.id for c in found], "lookup")
     return found
 
 

@@ -99,6 +99,7 @@ class CustomerLine:
     last_at: datetime | None = None
     read: int = 0  # times the person opened the customer's record
     looked_up: int = 0  # times a look-up of theirs returned the customer
+    listed: int = 0  # times a list or a search of theirs showed the customer (its name, owner, segment)
     revealed: int = 0  # times they revealed the customer's contacts and terms
     # For customers they owned: the record's completeness (0-100) at the end of the day of notice (or now
     # without a departure), and how many days it was overdue then: what the successor inherits.
@@ -273,6 +274,7 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
         line.documents = sum(1 for d in documents.values() if d.customer_id == customer_id)
         line.read = accessed.get((customer_id, "read"), 0)
         line.looked_up = accessed.get((customer_id, "lookup"), 0)
+        line.listed = accessed.get((customer_id, "list"), 0) + accessed.get((customer_id, "search"), 0)
         line.revealed = accessed.get((customer_id, "reveal"), 0)
         item = items.get(customer_id)
         if item is not None:
@@ -347,7 +349,7 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
 
 CSV_COLUMNS = (
     "kind", "customer_id", "customer", "segment", "owned", "handover_to", "handover_state", "read", "looked_up",
-    "revealed", "completeness", "overdue_days", "document_id",
+    "listed", "revealed", "completeness", "overdue_days", "document_id",
     "document", "grade", "files", "records", "compiled", "borrowed", "viewed", "downloaded", "delivered",
     "seconds_open", "pages_seen", "refused", "other", "first_at", "last_at", "places", "declared_places",
     "reasons", "loan_id", "status",
@@ -373,7 +375,8 @@ def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
     for c in report.customers:
         yield {"kind": "customer", "customer_id": c.customer_id, "customer": c.name, "segment": c.segment,
                "owned": c.owned, "handover_to": c.handover_to, "handover_state": c.handover_state,
-               "read": c.read, "looked_up": c.looked_up, "revealed": c.revealed, "completeness": c.completeness,
+               "read": c.read, "looked_up": c.looked_up, "listed": c.listed, "revealed": c.revealed,
+               "completeness": c.completeness,
                "overdue_days": c.overdue_days, "files": c.documents, "records": c.events,
                "first_at": c.first_at, "last_at": c.last_at}
     for d in report.documents:
@@ -544,13 +547,14 @@ def write_pdf(report: Report, out: BinaryIO, rule_titles: Mapping[str, str] | No
     story.append(p(gettext("Customers (%(n)s)", n=len(report.customers)), heading))
     story.append(table(
         [gettext("Customer"), gettext("Segment"), gettext("Owned"), gettext("Handed to"), gettext("Handover"),
-         gettext("Read"), gettext("Looked up"), gettext("Reveals"), gettext("Complete"), gettext("Files"),
+         gettext("Read"), gettext("Looked up"), gettext("Listed"), gettext("Reveals"), gettext("Complete"),
+         gettext("Files"),
          gettext("Records"), gettext("First"), gettext("Last")],
         [[c.name, _word(_SEGMENT, c.segment), yes if c.owned else "", c.handover_to, handover_label(c.handover_state),
-          c.read, c.looked_up, c.revealed, "" if c.completeness is None else f"{c.completeness}%"
+          c.read, c.looked_up, c.listed, c.revealed, "" if c.completeness is None else f"{c.completeness}%"
           + (", " + ngettext("%(num)d day late", "%(num)d days late", c.overdue_days) if c.overdue_days else ""),
           c.documents, c.events, _when(c.first_at), _when(c.last_at)] for c in report.customers],
-        [46, 14, 11, 28, 28, 10, 13, 12, 18, 10, 12, 27, 27],
+        [50, 14, 11, 24, 24, 10, 13, 11, 12, 18, 10, 12, 22, 22],
     ))
     story.append(p(gettext("Documents (%(n)s)", n=len(report.documents)), heading))
     declared = gettext("declared: %(place)s", place="%s")

@@ -31,6 +31,7 @@ from vault.core.errors import ServiceError
 from vault.models import Customer, CustomerCoOwner, CustomerRecord, Document, DocumentVersion, User
 from vault.models.customers import name_key
 from vault.runtime import Runtime
+from vault.services.customers import record_access
 
 MAX_QUERY = 200
 # Each list shows at most this many rows; the page says so when there are more.
@@ -131,4 +132,7 @@ def search(rt: Runtime, session: Session, actor: User, query: str, *, ctx: Acces
     rt.audit.record(session, action=AuditAction.CUSTOMER_SEARCH, actor=actor, ctx=ctx, reason_text=text[:200],
                     detail={"query": text, "mine": mine, "ids": [c.id for c in result.customers],
                             "documents": [hit.document.id for hit in result.files]})
+    # The customers shown, and those of the files shown (a file's hit names its customer).
+    shown = dict.fromkeys([c.id for c in result.customers] + [hit.customer.id for hit in result.files])
+    record_access(rt, session, actor, list(shown), "search")
     return result

@@ -1,0 +1,54 @@
+"""A list or a search shows customers too (names, owners, segments), on both databases: a manager on
+notice paging through the team's customers was neither noticed nor named in the departure report. Now
+each customer shown counts for the departure report ("listed") and for a leaver's reach outside their
+book; a directory sweep still counts only records opened, looked up or revealed, so an account manager
+browsing their own book raises nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from tests.api.test_review_notice_deciders import give_notice
+from vault.models import Alert
+from vault.services import accounts, report
+
+
+def _alerts(rt: Any, name: str) -> list[str]:
+    with rt.db.session() as session:
+        person = accounts.get_user(session, name)
+        return sorted(a.rule for a in session.scalars(select(Alert).where(Alert.user_id == person.id)))
+
+
+def _listed(rt: Any, name: str) -> dict[int, int]:
+    with rt.db.session() as session:
+        built = report.build_report(rt, session, accounts.get_user(session, name))
+        return {c.customer_id: c.listed for c in built.customers}
+
+
+def test_a_manager_on_notice_paging_through_the_team_s_customers_is_noticed_and_reported(
+        api: Any, rt: Any, org: dict[str, int]) -> None:
+    team = [api.customer(f"Team Customer {i:02d}", owner="eva", shared=False) for i in range(30)]
+    give_notice(rt, "hana")
+    seen: set[int] = set()
+    for page in (1, 2):
+        seen |= {c["id"] for c in api.get(f"/api/v1/customers?page={page}", "hana").get_json()["customers"]}
+    seen |= {c["id"] for c in api.get("/api/v1/search?q=team", "hana").get_json()["customers"]}
+    assert set(team) <= seen
+    listed = _listed(rt, "hana")
+    assert all(listed.get(customer, 0) >= 2 for customer in team)  # a page of the list, and the search
+    assert "outside_book" in _alerts(rt, "hana") and "directory_sweep" not in _alerts(rt, "hana")
+
+
+def test_browsing_one_s_own_book_raises_no_directory_sweep(api: Any, rt: Any, org: dict[str, int],
+                                                          clock: Any) -> None:
+    for i in range(60):
+        api.customer(f"Eva Customer {i:02d}", owner="eva", shared=False)
+    for _ in range(3):
+        for page in (1, 2):
+            assert api.get(f"/api/v1/customers?page={page}", "eva").status_code == 200
+        clock.advance(timedelta(minutes=5))
+    assert _alerts(rt, "eva") == []
+    assert sum(_listed(rt, "eva").values()) >= 60 * 3
