@@ -37,6 +37,7 @@ from vault.models import (
     User,
     utcnow,
 )
+from vault.policy.notice import on_notice
 from vault.runtime import Runtime
 from vault.services import masking, reveal_quota
 from vault.services.record_crypto import new_record_key, open_sealed, record_key, seal
@@ -330,9 +331,12 @@ class Revealed:
 
 
 def reveal_limits(rt: Runtime, actor: User, customer: Customer) -> tuple[int, int]:
-    """(per-customer quota, daily cap) of the actor for this customer."""
+    """(per-customer quota, daily cap) of the actor for this customer. Someone on notice stays co-owner of
+    the customers they hand over until their last day (to introduce the successor), not to read their
+    contacts as their owner did: on notice, everyone's quota is the one for customers they do not work."""
     cfg = rt.settings.records
-    return cfg.reveals(customer.segment, customer.worked_by(actor.id)), cfg.reveals_per_day
+    works = customer.worked_by(actor.id) and not on_notice(actor)
+    return cfg.reveals(customer.segment, works), cfg.reveals_per_day
 
 
 def remaining_reveals(rt: Runtime, session: Session, actor: User, customer: Customer) -> tuple[int, int]:
@@ -362,9 +366,9 @@ def reveal(rt: Runtime, session: Session, actor: User, customer: Customer, *, re
     reason = _text(reason, "reason", MAX_REASON, lines=True)
     place = _text(place, "place", MAX_PLACE)
     if not reason:
-        raise ServiceError("reason_required", "Say why you need the contacts and terms.")
+        raise ServiceError("reason_required", _l("Say why you need the contacts and terms."))
     if not place:
-        raise ServiceError("place_required", "Say where you are (office, customer site, home...).")
+        raise ServiceError("place_required", _l("Say where you are (office, customer site, home...)."))
     now = utcnow()
     quota, cap = reveal_limits(rt, actor, customer)
     window = rt.settings.records.reveal_window_days
