@@ -134,3 +134,16 @@ def test_the_steps_of_a_departure_completed_early_are_recorded_under_who_complet
     admin = (cast["adm"].id, "adm")
     assert steps["loan:revoke"] == admin and steps["user:disable"] == admin and steps["token:revoke"] == admin
     assert steps["departure:offboard"] == admin and steps["departure:complete"] == admin
+
+
+def test_a_document_s_page_reading_panel_and_json_are_recorded_reads(api: Any, app: Any, rt: Any,
+                                                                     cast: Any) -> None:
+    customer, document = _scene(api)
+    bob = _browser(app, "bob")
+    mark = _mark(rt)
+    for path in (f"/documents/{document}", f"/documents/{document}/reading"):
+        assert "Secret price list 2025" in bob.get(path).get_data(as_text=True)
+    assert api.get(f"/api/v1/documents/{document}", "bob").get_json()["title"] == "Secret price list 2025"
+    reads = [(e.actor_name, e.customer_id, e.document_id, json.loads(e.detail)["shown"])
+             for e in _since(rt, mark) if e.action == "document:read"]
+    assert reads == [("bob", customer, document, shown) for shown in ("page", "reading", "json")]

@@ -63,7 +63,8 @@ def upload_document(customer_id: int) -> Any:
            response="Document")
 def show_document(document_id: int) -> Any:
     session, actor = db_session(), auth.current()
-    document = documents_service.get_document(session, actor, document_id)
+    document = documents_service.read_document(runtime(), session, actor, document_id, shown="json",
+                                               ctx=access_context())
     # Only people who may open views at all have a number of views left; for others it is null.
     remaining = (views_service.remaining_views(session, actor, document)
                  if policy.authorize(actor, Action.DOCUMENT_VIEW) else None)

@@ -23,7 +23,7 @@ from vault.services import documents as documents_service
 from vault.services.uploads import ALLOWED_EXTENSIONS, human_size
 from vault.web import auth, navigation
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, commit_so_far, db_session, runtime
+from vault.web.pipeline import access_context, commit_so_far, db_session, keep_work, runtime
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 navigation.add("documents.new", Action.DOCUMENT_UPLOAD, "Upload a file")
@@ -130,8 +130,11 @@ def add_version(document_id: int) -> Any:
 
 def _render_document(document_id: int, form: VersionForm, status: int = 200) -> Any:
     session, actor = db_session(), auth.current()
+    if status >= 400:
+        keep_work()  # a refused version left nothing (rolled back): the page's read of the file stands
     with hidden_as_not_found(document_id=document_id):
-        document: Document = documents_service.get_document(session, actor, document_id)
+        document: Document = documents_service.read_document(runtime(), session, actor, document_id, shown="page",
+                                                              ctx=access_context())
     return render_template(
         "documents/show.html",
         document=document,

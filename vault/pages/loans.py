@@ -178,7 +178,10 @@ def category_label(category: str) -> str:
 @permission(Action.DOCUMENT_READ)
 def reading(document_id: int) -> Any:
     """The reading panel of one document on its own (linked from the loan pages)."""
-    return render_template("loans/reading.html", document=_document(document_id))
+    with hidden_as_not_found(document_id=document_id):
+        document = documents_service.read_document(runtime(), db_session(), auth.current(), document_id,
+                                                   shown="reading", ctx=access_context())
+    return render_template("loans/reading.html", document=document)
 
 
 # -- borrower ------------------------------------------------------------------------------------------

@@ -82,6 +82,20 @@ def get_document(session: Session, actor: User, document_id: int) -> Document:
     return document
 
 
+def read_document(rt: Runtime, session: Session, actor: User, document_id: int, *, shown: str,
+                  ctx: AccessContext) -> Document:
+    """`get_document`, recorded: a document's page and its JSON name the file, its customer and its
+    versions, so reading them is a `document:read` (`shown` says where) under the file and its customer.
+
+    Raises:
+        NotFound: as `get_document`.
+    """
+    document = get_document(session, actor, document_id)
+    rt.audit.record(session, action=AuditAction.DOCUMENT_READ, actor=actor, ctx=ctx, customer_id=document.customer_id,
+                    document_id=document.id, detail={"shown": shown})
+    return document
+
+
 def customer_documents(session: Session, actor: User, customer: Customer) -> list[Document]:
     """The customer's documents the actor may see, newest first."""
     return list(session.scalars(
