@@ -60,7 +60,8 @@ def test_every_sentence_of_every_rule_reads_in_each_language(app: Any) -> None:
     """Each sentence's values as its rule stores them: no language falls back to the English record."""
     examples = {
         "many_customers": {"n": 12, "limit": 10}, "volume_spike": {"n": 40, "median": "3.5", "days": 30},
-        "outside_hours": {"weekday": 0, "time": "06:10"}, "new_place": {"places": [["named place", "Berlin"]]},
+        "outside_hours": {"weekday": 0, "time": "06:10"}, "outside_hours_reveal": {"weekday": 6, "time": "23:05"},
+        "new_place": {"places": [["named place", "Berlin"]]},
         "departing_view": {"grade": 3}, "departing_request": {"grade": 2}, "probing": {"n": 6, "limit": 5},
         "quotas_exhausted": {"n": 3}, "notice": {"name": "Sam", "day": "2026-12-19", "customers": 5, "loans": 2},
         "directory_hour": {"name": "Sam", "n": 31, "limit": 30}, "directory_day": {"name": "Sam", "n": 81, "limit": 80},

@@ -7,7 +7,7 @@ rolling 24 hours.
 
 1. many_customers   more than N distinct customers' files opened in 24 hours
 2. volume_spike     views today at least K times the person's own 30-day daily median
-3. outside_hours    a view outside the working hours
+3. outside_hours    a view, or a reveal of contacts, outside the working hours
 4. new_place        a view from an address, named place or declared place new for the person
 5. probing          M or more refused attempts within an hour
 6. departing_access a grade 2-3 file viewed (or asked for) by a person on notice
@@ -422,11 +422,29 @@ def outside_book(rt: Runtime, session: Session, user: User, customer_ids: list[i
                    {"customers": outside}, params)
 
 
+def reveal_outside_hours(rt: Runtime, customer_ids: list[int], now: datetime) -> Finding | None:
+    """Rule 3 for contacts: a reveal outside the working hours. The contacts are what a leaver copies; a
+    night spent revealing them was seen by no rule, which judged views of files only."""
+    cfg, hours = rt.settings.alerts, rt.settings.working_hours
+    if not cfg.outside_hours or hours.contains(now):
+        return None
+    local = hours.local(now)
+    return Finding(
+        "outside_hours", Severity.MEDIUM, day_key(hours, now),
+        f"Contacts revealed outside working hours ({local:%A %H:%M}).",
+        {"customers": customer_ids, "times": [local.isoformat(timespec="minutes")]},
+        {"id": "outside_hours_reveal", "weekday": local.weekday(), "time": f"{local:%H:%M}"},
+    )
+
+
 @events.listen("customer.accessed")
 def on_customer_accessed(session: Session, rt: Runtime, user: User, customer_ids: list[int], now: datetime,
-                         **_: Any) -> None:
+                         kind: str = "read", **_: Any) -> None:
     def evaluate() -> None:
-        for finding in (directory_sweep(rt, session, user, now), outside_book(rt, session, user, customer_ids, now)):
+        findings = [directory_sweep(rt, session, user, now), outside_book(rt, session, user, customer_ids, now)]
+        if kind == "reveal":
+            findings.append(reveal_outside_hours(rt, customer_ids, now))
+        for finding in findings:
             if finding is not None:
                 raise_alert(rt, session, user, finding, now=now)
 

@@ -51,6 +51,11 @@ def _outside_hours(t: Catalogue, p: Mapping[str, Any]) -> str:
     return t.gettext("Files opened outside working hours (%(when)s).") % {"when": when}
 
 
+def _outside_hours_reveal(t: Catalogue, p: Mapping[str, Any]) -> str:
+    when = t.gettext(WEEKDAYS[int(p["weekday"])]) + " " + str(p["time"])
+    return t.gettext("Contacts revealed outside working hours (%(when)s).") % {"when": when}
+
+
 def _new_place(t: Catalogue, p: Mapping[str, Any]) -> str:
     places = "; ".join(f"{t.gettext(PLACE_KINDS[kind])}: {value}" for kind, value in p["places"])
     return t.gettext("Files opened from a place not seen before for this person (%(places)s).") % {"places": places}
@@ -112,6 +117,7 @@ SENTENCES: dict[str, Callable[[Catalogue, Mapping[str, Any]], str]] = {
     "many_customers": _many_customers,
     "volume_spike": _volume_spike,
     "outside_hours": _outside_hours,
+    "outside_hours_reveal": _outside_hours_reveal,
     "new_place": _new_place,
     "departing_view": _departing_view,
     "departing_request": _departing_request,
