@@ -22,7 +22,7 @@ import math
 import statistics
 import threading
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from time import monotonic
 from typing import Any
 
@@ -390,7 +390,9 @@ def _distinct_customers(session: Session, user: User, since: datetime) -> int:
 
 def directory_sweep(rt: Runtime, session: Session, user: User, now: datetime) -> Finding | None:
     """Rule 8: more distinct customer records read or looked up than `directory_per_hour` within the
-    last hour, or than `directory_per_day` within the working day: someone copying the directory."""
+    last hour, or than `directory_per_day` within the last 24 hours: someone copying the directory. A
+    rolling day, not the calendar's: counted from midnight, a sweep spread over the hours either side of
+    it stayed under the limit twice."""
     cfg, hours = rt.settings.alerts, rt.settings.working_hours
     if cfg.directory_per_hour and (n := _distinct_customers(session, user, now - timedelta(hours=1))) \
             > cfg.directory_per_hour:
@@ -398,10 +400,10 @@ def directory_sweep(rt: Runtime, session: Session, user: User, now: datetime) ->
                        f"{user.display_name} read or looked up {n} different customers within an hour "
                        f"(more than {cfg.directory_per_hour}).", {"customers_in_hour": n},
                        {"id": "directory_hour", "name": user.display_name, "n": n, "limit": cfg.directory_per_hour})
-    start = datetime.combine(hours.local(now).date(), time(0), tzinfo=hours.zone)
-    if cfg.directory_per_day and (n := _distinct_customers(session, user, start)) > cfg.directory_per_day:
+    if cfg.directory_per_day and (n := _distinct_customers(session, user, now - timedelta(hours=24))) \
+            > cfg.directory_per_day:
         return Finding("directory_sweep", Severity.HIGH, "d:" + day_key(hours, now),
-                       f"{user.display_name} read or looked up {n} different customers today "
+                       f"{user.display_name} read or looked up {n} different customers within 24 hours "
                        f"(more than {cfg.directory_per_day}).", {"customers_today": n},
                        {"id": "directory_day", "name": user.display_name, "n": n, "limit": cfg.directory_per_day})
     return None

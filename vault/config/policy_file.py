@@ -33,7 +33,7 @@ class AlertSettings:
     departing_access: bool = True  # rule 6
     quotas_per_day: int = 3  # rule 7: this many documents' quotas used up in one day
     directory_per_hour: int = 15  # rule 8: more than this many distinct customer records read or looked up in an hour
-    directory_per_day: int = 40  # rule 8: ...or in a day (the working-hours timezone's day)
+    directory_per_day: int = 40  # rule 8: ...or within 24 hours (a rolling day)
     outside_book: bool = True  # rule 9: a person on notice reads a customer they neither own nor co-own
     # With a high-severity alert: revoke the person's loans, and for rules 8-9 suspend their access to
     # customer records until an approver lifts it.

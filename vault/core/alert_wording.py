@@ -96,8 +96,8 @@ def _directory_hour(t: Catalogue, p: Mapping[str, Any]) -> str:
 
 
 def _directory_day(t: Catalogue, p: Mapping[str, Any]) -> str:
-    return t.ngettext("%(name)s read or looked up %(n)s different customer today (more than %(limit)s).",
-                      "%(name)s read or looked up %(n)s different customers today (more than %(limit)s).",
+    return t.ngettext("%(name)s read or looked up %(n)s different customer within 24 hours (more than %(limit)s).",
+                      "%(name)s read or looked up %(n)s different customers within 24 hours (more than %(limit)s).",
                       int(p["n"])) % {"name": p["name"], "n": p["n"], "limit": p["limit"]}
 
 
