@@ -176,3 +176,24 @@ def test_a_manager_logs_a_verification_visit(api, rt, users, customer):
     assert (line["verification"], line["author"]) == (True, "Hana")
     logged = events(rt, "customer:log")
     assert json.loads(logged[-1].detail)["verification"] is True and "Checked" not in logged[-1].detail
+
+
+@pytest.mark.parametrize(("contact", "field"), [
+    ({"name": "X", "messaging": 0}, "contacts[0].messaging"),
+    ({"name": "X", "messaging": []}, "contacts[0].messaging"),
+    ({"name": "X", "main": 1}, "contacts[0].main"),
+    ({"name": "X", "birthday": "19840212"}, "contacts[0].birthday"),
+    ({"name": "X", "birthday": "1984-W07-1"}, "contacts[0].birthday"),
+])
+def test_a_contact_takes_each_field_in_its_own_form_only(api, customer, contact, field):
+    """0 and [] were taken as no messaging, 1 as a main contact, and the ISO basic and week forms as a
+    birthday that then read as nothing a person recognises."""
+    bad = api.call("PATCH", f"/api/v1/customers/{customer}", "bob", json={"contacts": [contact]})
+    assert field in assert_error(bad, 422, "invalid_request")["fields"]
+
+
+@pytest.mark.parametrize("day", ["20261201", "2026-W49-1", "２０２６-12-01"])
+def test_a_logged_contact_s_date_is_written_yyyy_mm_dd(api, customer, day):
+    entry = {"happened_on": day, "channel": "visit", "contact": "Jana Novak", "topic": "Renewal"}
+    bad = api.post(f"/api/v1/customers/{customer}/log", "bob", json=entry)
+    assert "happened_on" in assert_error(bad, 422, "invalid_request")["fields"]

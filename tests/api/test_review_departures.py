@@ -225,3 +225,12 @@ def test_a_withdrawn_notice_ends_the_co_ownerships_the_handover_gave_until_the_l
     [record] = events(rt, "departure:withdraw")
     assert json.loads(record.detail)["co_ownerships_ended"] == sorted([acme, globex])
     assert api.get(f"/api/v1/customers/{globex}", "bob", check=False).status_code == 404
+
+
+def test_a_departure_s_days_are_written_yyyy_mm_dd(api, rt, cast):
+    """The ISO basic and week forms ("20270101", "2027-W01-1") were taken as last days."""
+    for day in ("20270101", "2027-W01-1"):
+        refused = api.post("/api/v1/departures", "adm", json={"person": "bea", "last_day": day})
+        assert "last_day" in assert_error(refused, 422, "invalid_request")["fields"]
+    with rt.db.session() as session:
+        assert session.scalars(select(Departure)).all() == []

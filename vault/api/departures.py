@@ -22,6 +22,7 @@ from vault.api.inputs import Field, JsonBody, Query, parse_query
 from vault.api.serializers import SCHEMAS, _object, _ref, timestamp, user_ref
 from vault.api.spec import operation
 from vault.core.actions import Action
+from vault.core.dates import parse_day
 from vault.core.errors import NotFound
 from vault.models import Departure, HandoverItem, Loan, LoanStatus
 from vault.policy import departures as departure_rules
@@ -132,7 +133,7 @@ def _date(name: str, text: str | None) -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
+        return parse_day(text)
     except ValueError:
         raise invalid({name: "must be a date, YYYY-MM-DD"}) from None
 

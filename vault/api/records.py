@@ -7,7 +7,6 @@ reason and a place, answers it in clear and spends the caller's reveal quotas.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from flask import jsonify
@@ -18,6 +17,7 @@ from vault.api.errors import ApiError, invalid
 from vault.api.inputs import Field, JsonBody, read_json
 from vault.api.spec import operation
 from vault.core.actions import Action
+from vault.core.dates import parse_day
 from vault.core.errors import ServiceError
 from vault.models import Customer
 from vault.services import customers as customers_service
@@ -145,7 +145,7 @@ def old_version(customer_id: int, number: int) -> Any:
 def add_log(customer_id: int) -> Any:
     values = LOG.parse()
     try:
-        happened_on = date.fromisoformat(values["happened_on"])
+        happened_on = parse_day(values["happened_on"])
     except ValueError:
         raise invalid({"happened_on": "must be a date (YYYY-MM-DD)"}) from None
     customer = customer_of(customer_id)

@@ -24,6 +24,7 @@ from vault.core import events, languages
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
+from vault.core.dates import parse_day
 from vault.core.errors import NotFound, ServiceError
 from vault.models import (
     ContactLogEntry,
@@ -133,7 +134,8 @@ def clean_contact(raw: Any, where: str) -> dict[str, Any]:
     for email in emails:
         if not _EMAIL.match(email):
             raise _bad(f"{where}.emails", _l("is not an e-mail address"))
-    messaging_raw = raw.get("messaging") or {}
+    # None (or absent) is none; any other value must be the object itself: 0, "" and [] were taken as {}.
+    messaging_raw = {} if raw.get("messaging") is None else raw["messaging"]
     if not isinstance(messaging_raw, dict) or len(messaging_raw) > MAX_PER_CONTACT:
         raise _bad(f"{where}.messaging", _l("must be an object of at most %(n)s services", n=MAX_PER_CONTACT))
     messaging: dict[str, str] = {}
@@ -146,7 +148,7 @@ def clean_contact(raw: Any, where: str) -> dict[str, Any]:
     birthday = _text(raw.get("birthday"), f"{where}.birthday", 10)
     if birthday:
         try:
-            date.fromisoformat(birthday)
+            parse_day(birthday)
         except ValueError:
             raise _bad(f"{where}.birthday", _l("must be a date (YYYY-MM-DD)")) from None
     contact: dict[str, Any] = {
@@ -160,7 +162,7 @@ def clean_contact(raw: Any, where: str) -> dict[str, Any]:
             raise _bad(f"{where}.language", _l("must be one of %(choices)s", choices=", ".join(languages.LANGUAGES)))
         contact["language"] = language
     main = raw.get("main")
-    if main not in (None, False, True):
+    if main is not None and not isinstance(main, bool):  # 1 == True in Python: a number is not a yes
         raise _bad(f"{where}.main", _l("must be true or false"))
     if main:
         contact["main"] = True
