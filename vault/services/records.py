@@ -122,7 +122,7 @@ def clean_contact(raw: Any, where: str) -> dict[str, Any]:
     unknown = set(raw) - {"name", "role", "phones", "emails", "messaging", "birthday", "preferences", "language",
                           "main"}
     if unknown:
-        raise _bad(where, _l("unknown field(s) %(names)s", names=", ".join(sorted(map(str, unknown)))))
+        raise _bad(where, _l("unknown fields: %(names)s", names=", ".join(sorted(map(str, unknown)))))
     name = _text(raw.get("name"), f"{where}.name", 100)
     if not name:
         raise _bad(f"{where}.name", _l("is required"))
