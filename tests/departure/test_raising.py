@@ -7,12 +7,13 @@ copy of the alert in the session, and hand escalations to the full path (audit r
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import event, func, select
 
 from vault.alerts.raising import MAX_EVIDENCE_ITEMS, Finding, raise_alert
-from vault.models import Alert, AuditEvent, Severity
+from vault.models import Alert, AlertStatus, AuditEvent, MailOutbox, Severity
 
 
 def _finding(severity: Severity, summary: str, views: list[int], places: list[str] | None = None) -> Finding:
@@ -78,3 +79,20 @@ def test_a_higher_severity_takes_the_full_path_and_is_recorded(rt, company) -> N
     with rt.db.session() as session:
         alert = session.get(Alert, alert_id)
         assert (alert.severity, alert.occurrences) == (Severity.MEDIUM, 4)
+
+
+def test_a_resolved_alert_escalated_by_a_new_finding_records_it_and_tells_nobody(rt, company) -> None:
+    """Its severity changed with no record: someone reading the log could not tell why it stood higher."""
+    with rt.db.session() as session:
+        alert_id = raise_alert(rt, session, company.user(session, "sam"), _finding(Severity.LOW, "after hours", [1]))
+    with rt.db.session() as session:
+        session.get(Alert, alert_id).status = AlertStatus.RESOLVED
+    with rt.db.session() as session:
+        raise_alert(rt, session, company.user(session, "sam"), _finding(Severity.HIGH, "many after hours", [2]))
+    with rt.db.session() as session:
+        alert = session.get(Alert, alert_id)
+        assert (alert.status, alert.severity) == (AlertStatus.RESOLVED, Severity.HIGH)
+        [record] = session.scalars(select(AuditEvent).where(AuditEvent.action == "alert:escalate"))
+        assert json.loads(record.detail) == {"alert_id": alert_id, "rule": "outside_hours", "severity": "high",
+                                             "previous": "low", "resolved": True}
+        assert session.scalars(select(MailOutbox)).all() == []  # nobody is told again

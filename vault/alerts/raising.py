@@ -190,13 +190,14 @@ def raise_alert(rt: Runtime, session: Session, user: User, finding: Finding, *, 
     alert.last_seen_at = now
     if SEVERITY_RANK[finding.severity] > SEVERITY_RANK[previous]:
         alert.severity = finding.severity
-        # A resolved alert stays resolved for its window (someone looked and decided); the next
-        # window raises anew.
-        if alert.status != AlertStatus.RESOLVED:
-            rt.audit.record(session, action=AuditAction.ALERT_ESCALATE, actor=None, ctx=SYSTEM_CTX,
-                            subject_user_id=user.id,
-                            detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity),
-                                    "previous": str(previous)})
+        # A resolved alert stays resolved for its window (someone looked and decided; the next window
+        # raises anew): its severity still changes, so that is recorded, but nobody is told again.
+        resolved = alert.status == AlertStatus.RESOLVED
+        rt.audit.record(session, action=AuditAction.ALERT_ESCALATE, actor=None, ctx=SYSTEM_CTX,
+                        subject_user_id=user.id,
+                        detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity),
+                                "previous": str(previous), **({"resolved": True} if resolved else {})})
+        if not resolved:
             _announce(rt, session, alert, user, "alert.escalated")
             _after_high(rt, session, alert, user, previous)
     alert.summary = finding.summary
