@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.api.test_review_notice_deciders import give_notice
+from tests.conftest import login
 from vault.models import Alert
 from vault.services import accounts, report
 
@@ -52,3 +53,26 @@ def test_browsing_one_s_own_book_raises_no_directory_sweep(api: Any, rt: Any, or
         clock.advance(timedelta(minutes=5))
     assert _alerts(rt, "eva") == []
     assert sum(_listed(rt, "eva").values()) >= 60 * 3
+
+
+def test_a_contact_changed_by_the_leaver_before_notice_is_flagged_in_the_report(api: Any, rt: Any, app: Any,
+                                                                               org: dict[str, int]) -> None:
+    """The successor's letter goes to the main contact's address as the record holds it: a leaver who put
+    their own mailbox there the week before notice would hear instead of the customer. The report now
+    says which customers' contacts they changed, in its CSV, on its page and in its PDF."""
+    customer = org["bob"]
+    edited = api.call("PATCH", f"/api/v1/customers/{customer}", "bob", json={"contacts": [
+        {"name": "Jana Novak", "emails": ["jana.novak@mail-box.example"], "main": True}]})
+    assert edited.status_code == 200, edited.get_json()
+    api.call("PATCH", f"/api/v1/customers/{customer}", "bob", json={"city": "Kiel"})  # not the contacts
+    departure = give_notice(rt, "bob")
+    auditor = app.test_client()
+    login(auditor, "aud")
+    page = auditor.get(f"/departures/{departure}/report").get_data(as_text=True)
+    assert "1 edit of its contacts" in page
+    with rt.db.session() as session:
+        built = report.build_report(rt, session, accounts.get_user(session, "bob"))
+        [line] = [c for c in built.customers if c.customer_id == customer]
+        assert line.contacts_edited == 1
+        assert [row["contacts_edited"] for row in report.csv_rows(built) if row.get("customer_id") == customer
+                and row["kind"] == "customer"] == [1]

@@ -99,7 +99,9 @@ def reveal(customer_id: int) -> Any:
 @operation("Change the customer's record (a new version)", tag="customers", response="CustomerRecord", body=EDIT,
            errors=(409,),
            description="The owner and co-owners only. Recorded as `customer:edit` with the names of the fields "
-                       "changed; the answer is masked like every read.")
+                       "changed; the answer is masked like every read. A field left out stays as it is; a group "
+                       "given as null (`contacts`, `terms`, `notes`) is emptied, the earlier version staying in "
+                       "the history.")
 def edit(customer_id: int) -> Any:
     values = EDIT.parse()
     session, actor = db_session(), auth.current()

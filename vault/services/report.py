@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -100,6 +101,9 @@ class CustomerLine:
     read: int = 0  # times the person opened the customer's record
     looked_up: int = 0  # times a look-up of theirs returned the customer
     listed: int = 0  # times a list or a search of theirs showed the customer (its name, owner, segment)
+    # Times they changed its contacts: the letter introducing a successor goes to the main contact's address
+    # as the record holds it, so a leaver who put their own mailbox there first would hear instead.
+    contacts_edited: int = 0
     revealed: int = 0  # times they revealed the customer's contacts and terms
     # For customers they owned: the record's completeness (0-100) at the end of the day of notice (or now
     # without a departure), and how many days it was overdue then: what the successor inherits.
@@ -169,6 +173,15 @@ def _place(event: AuditEvent) -> str:
     return event.named_place or event.client_addr or ""
 
 
+def _changed(detail: str | None) -> list[str]:
+    """The fields a `customer:edit` record names as changed."""
+    try:
+        changed = json.loads(detail or "{}").get("changed", [])
+    except (ValueError, AttributeError):
+        return []
+    return changed if isinstance(changed, list) else []
+
+
 def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: int | None = None,
                  now: datetime | None = None) -> Report:
     """Collect the report (no policy, no audit: see `produce`)."""
@@ -224,6 +237,8 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
         if cline is None:
             cline = customer_events[customer_id] = CustomerLine(customer_id, "", "", False)
         cline.events += 1
+        if event.action == AuditAction.CUSTOMER_EDIT and "contacts" in _changed(event.detail):
+            cline.contacts_edited += 1
         _widen(cline, event.ts)
 
     delivered = session.execute(
@@ -349,7 +364,7 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
 
 CSV_COLUMNS = (
     "kind", "customer_id", "customer", "segment", "owned", "handover_to", "handover_state", "read", "looked_up",
-    "listed", "revealed", "completeness", "overdue_days", "document_id",
+    "listed", "revealed", "contacts_edited", "completeness", "overdue_days", "document_id",
     "document", "grade", "files", "records", "compiled", "borrowed", "viewed", "downloaded", "delivered",
     "seconds_open", "pages_seen", "refused", "other", "first_at", "last_at", "places", "declared_places",
     "reasons", "loan_id", "status",
@@ -376,6 +391,7 @@ def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
         yield {"kind": "customer", "customer_id": c.customer_id, "customer": c.name, "segment": c.segment,
                "owned": c.owned, "handover_to": c.handover_to, "handover_state": c.handover_state,
                "read": c.read, "looked_up": c.looked_up, "listed": c.listed, "revealed": c.revealed,
+               "contacts_edited": c.contacts_edited,
                "completeness": c.completeness,
                "overdue_days": c.overdue_days, "files": c.documents, "records": c.events,
                "first_at": c.first_at, "last_at": c.last_at}
@@ -550,7 +566,9 @@ def write_pdf(report: Report, out: BinaryIO, rule_titles: Mapping[str, str] | No
          gettext("Read"), gettext("Looked up"), gettext("Listed"), gettext("Reveals"), gettext("Complete"),
          gettext("Files"),
          gettext("Records"), gettext("First"), gettext("Last")],
-        [[c.name, _word(_SEGMENT, c.segment), yes if c.owned else "", c.handover_to, handover_label(c.handover_state),
+        [[c.name + (" (" + ngettext("%(num)d edit of its contacts", "%(num)d edits of its contacts",
+                                    c.contacts_edited) + ")" if c.contacts_edited else ""),
+          _word(_SEGMENT, c.segment), yes if c.owned else "", c.handover_to, handover_label(c.handover_state),
           c.read, c.looked_up, c.listed, c.revealed, "" if c.completeness is None else f"{c.completeness}%"
           + (", " + ngettext("%(num)d day late", "%(num)d days late", c.overdue_days) if c.overdue_days else ""),
           c.documents, c.events, _when(c.first_at), _when(c.last_at)] for c in report.customers],
