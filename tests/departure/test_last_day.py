@@ -74,13 +74,19 @@ def test_the_next_request_carries_out_the_last_day_steps(rt, app, company, users
     assert ApiCaller(app, token, HOME.client_addr).call("GET", "/api/v1/me").status_code == 401
 
 
-def test_a_notice_with_a_last_day_already_past_ends_everything_at_once(rt, app, company):
+def _notice_on_the_page(app, company, person: str, *, notice: int, last: int, note: str = ""):
+    """An administrator records `person`'s notice through the page (days counted from today); the signed-in
+    client and the answer."""
     admin = app.test_client()
     login(admin, "adm")
     form = admin.get("/departures/new").get_data(as_text=True)
-    answer = admin.post("/departures/new", data={
-        "csrf_token": csrf_from(form), "user": company.ids["sam"], "notice_date": days_from_today(-3).isoformat(),
-        "last_day": days_from_today(-1).isoformat(), "successor": "0", "note": ""})
+    return admin, admin.post("/departures/new", data={
+        "csrf_token": csrf_from(form), "user": company.ids[person], "notice_date": days_from_today(notice).isoformat(),
+        "last_day": days_from_today(last).isoformat(), "successor": "0", "note": note})
+
+
+def test_a_notice_with_a_last_day_already_past_ends_everything_at_once(rt, app, company):
+    admin, answer = _notice_on_the_page(app, company, "sam", notice=-3, last=-1)
     assert answer.status_code == 302
     sam = company.refresh("sam")
     assert sam.disabled and sam.status == "departing"
@@ -104,12 +110,7 @@ def test_the_admin_cannot_give_notice_for_themselves_on_the_page(app, company):
 def test_a_refused_notice_keeps_what_was_typed_and_says_why_beside_the_field(app, company):
     """A refusal for what was typed (a last day before the notice) led to a page whose way back opened an
     empty form: the person, the dates, the successor and the note were lost."""
-    admin = app.test_client()
-    login(admin, "adm")
-    form = admin.get("/departures/new").get_data(as_text=True)
-    answer = admin.post("/departures/new", data={
-        "csrf_token": csrf_from(form), "user": company.ids["sam"], "notice_date": days_from_today(-1).isoformat(),
-        "last_day": days_from_today(-5).isoformat(), "successor": "0", "note": "Leaves for a competitor"})
+    _admin, answer = _notice_on_the_page(app, company, "sam", notice=-1, last=-5, note="Leaves for a competitor")
     page = answer.get_data(as_text=True)
     assert answer.status_code == 400
     assert "The last working day cannot be before the notice date." in page

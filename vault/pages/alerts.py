@@ -15,8 +15,8 @@ from sqlalchemy import select
 from vault import policy
 from vault.alerts import RULE_TITLES, desk
 from vault.core.actions import Action
+from vault.core.alert_wording import PLACE_KINDS
 from vault.core.errors import NotFound, ServiceError
-from vault.core.languages import N_
 from vault.models import Alert, Customer, Document, DocumentVersion
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import ResolveForm
@@ -41,8 +41,6 @@ def _rule_title(rule: str) -> str:
     return _(RULE_TITLES.get(rule, rule))
 
 
-# The kinds of place an alert's evidence names ("declared place: Office"), as the rules write them.
-_PLACE_WORDS = {"address": N_("address"), "named place": N_("named place"), "declared place": N_("declared place")}
 
 
 @bp.app_template_filter("local_moment")
@@ -67,7 +65,7 @@ def _evidence_value(value: object, key: str) -> str:
     text = str(value)
     if key == "places":
         kind, _sep, place = text.partition(": ")
-        return f"{_(_PLACE_WORDS[kind])}: {place}" if kind in _PLACE_WORDS else text
+        return f"{_(PLACE_KINDS[kind])}: {place}" if kind in PLACE_KINDS else text
     if key == "times":
         return _local_moment(text)
     return text
