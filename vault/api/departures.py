@@ -15,7 +15,6 @@ from typing import Any
 from flask import Response, jsonify
 from flask_babel import lazy_gettext as _l
 
-from vault import policy
 from vault.api.blueprint import ID, bp
 from vault.api.errors import invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
@@ -322,15 +321,16 @@ def override_departure(departure_id: int) -> Any:
 @permission(Action.HANDOVER_CONFIRM)
 @operation("The customers handed to the caller whose contact is theirs to confirm", tag="departures",
            response="HandoverItemList",
-           description="Approvers also see the departures whose missing confirmations they may waive.")
+           description="Approvers also see the departures whose missing confirmations they may waive. "
+                       "Recorded as `customer:list` (listing `handover`, with the ids of every customer named) "
+                       "when the answer names any.")
 def my_handover() -> Any:
-    session, actor = db_session(), auth.current()
-    waivable = (service.awaiting_override(session, actor)
-                if policy.authorize(actor, Action.DEPARTURE_OVERRIDE) else [])
-    return jsonify(items=[item_json(item) for item in service.items_for(session, actor)],
+    handover = service.read_handover(runtime(), db_session(), auth.current(), name_waivable=True,
+                                     ctx=access_context())
+    return jsonify(items=[item_json(item) for item in handover.items],
                    awaiting_override=[{"departure_id": d.id, "person": user_ref(d.user),
                                        "items": [item_json(item) for item in departure_rules.waivable(d)]}
-                                      for d in waivable])
+                                      for d in handover.awaiting])
 
 
 @bp.post(f"/handover/items/<{ID}:item_id>/confirm")

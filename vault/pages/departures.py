@@ -346,12 +346,23 @@ def report_pdf(departure_id: int) -> Any:
 @bp.route("/handover")
 @permission(Action.HANDOVER_CONFIRM)
 def handover() -> Any:
-    session, actor = db_session(), auth.current()
-    items = service.items_for(session, actor)
-    override_candidates = (service.awaiting_override(session, actor)
-                           if policy.authorize(actor, Action.DEPARTURE_OVERRIDE) else [])
-    return render_template("departures/handover.html", items=items, forms=_contact_forms(items),
-                           override_candidates=override_candidates)
+    return _handover_page()
+
+
+def _handover_page(status: int = 200, typed: ContactForm | None = None, typed_item: int | None = None,
+                   decision: policy.Decision | None = None) -> Any:
+    """The handover list, recorded as a listing of its customers (`departures.read_handover`); shown again
+    after a refused confirmation (with what was typed), the listing's record stands with the refusal's."""
+    if status >= 400:
+        keep_work()
+    handover = service.read_handover(runtime(), db_session(), auth.current(), name_waivable=False,
+                                     ctx=access_context())
+    context: dict[str, Any] = {"failed_item": typed_item} if typed_item is not None else {}
+    if decision is not None:
+        context["decision"] = decision
+    return render_template("departures/handover.html", items=handover.items,
+                           forms=_contact_forms(handover.items, typed, typed_item),
+                           override_candidates=handover.awaiting if status < 400 else [], **context), status
 
 
 def _contact_forms(items: list[HandoverItem], typed: ContactForm | None = None,
@@ -373,18 +384,18 @@ def confirm(item_id: int) -> Any:
     form = ContactForm(prefix=f"i{item.id}")
     if not form.validate_on_submit():
         # The page again, with what was typed and the reason beside the field (a refusal page would lose it).
-        items = service.items_for(session, actor)
-        return render_template("departures/handover.html", items=items, forms=_contact_forms(items, form, item.id),
-                               override_candidates=[], failed_item=item.id), 400
+        return _handover_page(400, form, item.id)
     try:
         service.confirm_contact(runtime(), session, actor, item, contact_date=form.contact_date.data,
                                 note=form.note.data or "", ctx=access_context())
     except policy.Denied as exc:
         if exc.decision.code not in INPUT_CODES:
             raise
-        items = service.items_for(session, actor)
-        return _refused_input(exc, "departures/handover.html", items=items, forms=_contact_forms(items, form, item.id),
-                              override_candidates=[], failed_item=item.id)
+        try:
+            record_refusal(exc)  # audited like any other refusal; then the form again with the reason
+        except Exception:
+            current_app.logger.exception("could not record a refusal")
+        return _handover_page(403, form, item.id, exc.decision)
     flash(_("Contact with %(customer)s confirmed.", customer=item.customer.name), "success")
     return redirect(url_for("departures.handover"))
 

@@ -164,6 +164,35 @@ def items_for(session: Session, user: User) -> list[HandoverItem]:
     ))
 
 
+@dataclass(frozen=True)
+class Handover:
+    """What the handover list shows its reader: the customers handed to them (`items_for`) and the open
+    departures whose missing confirmations they may waive (`awaiting_override`)."""
+
+    items: list[HandoverItem]
+    awaiting: list[Departure]
+
+
+def read_handover(rt: Runtime, session: Session, actor: User, *, name_waivable: bool,
+                  ctx: AccessContext) -> Handover:
+    """The actor's handover list (page, API), recorded as a listing of the customers it names
+    (`customer:list`, "handover", with their ids) in the listing's transaction, as the rotation proposals
+    are: every customer handed to them, and, when the caller shows them (`name_waivable`: the API names
+    each waivable item's customer, the page only the leaver), the key customers of the departures an
+    approver may waive, customers the approver may not otherwise see. A list that names no customer is
+    not recorded."""
+    items = items_for(session, actor)
+    awaiting = awaiting_override(session, actor) if policy.authorize(actor, Action.DEPARTURE_OVERRIDE) else []
+    shown = [item.customer_id for item in items]
+    if name_waivable:
+        shown += [item.customer_id for departure in awaiting for item in rules.waivable(departure)]
+    ids = list(dict.fromkeys(shown))
+    if ids:
+        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
+                        detail={"listing": "handover", "ids": ids})
+    return Handover(items=items, awaiting=awaiting)
+
+
 def awaiting_override(session: Session, actor: User) -> list[Departure]:
     """Open departures with unconfirmed key customers that `actor` could waive."""
     departures = session.scalars(select(Departure).where(Departure.status == DepartureStatus.NOTICE)
