@@ -147,10 +147,11 @@ def reassign(username: str, customer: str, to: str | None, pool: bool) -> None:
 @departure_group.command("show")
 @click.argument("username")
 def show(username: str) -> None:
-    """The state of USERNAME's departure and handover."""
+    """The state of USERNAME's departure and handover (its customers by name: recorded, as the page is)."""
     rt = open_runtime()
     with unit_of_work(rt) as session:
-        departure = _departure(session, username)
+        departure = service.read_departure(rt, session, None, _departure(session, username), shown="cli",
+                                           ctx=AccessContext.cli())
         user = departure.user
         click.echo(f"{user.username}: {user.status}, notice {departure.notice_date.isoformat()}, last day "
                    f"{user.last_day.isoformat() if user.last_day else '-'}, departure {departure.status}, "

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from vault.cli.common import cli, open_runtime, unit_of_work
 from vault.core.context import AccessContext
-from vault.models import ProposalStatus, RotationProposal
 from vault.services import rotation as service
 
 
@@ -31,16 +28,11 @@ def propose() -> None:
 
 @rotation_group.command("list")
 def list_open() -> None:
-    """Every open proposal: id, customer, current and proposed owner."""
+    """Every open proposal: id, customer, current and proposed owner (recorded as a listing of customers)."""
     rt = open_runtime()
     with unit_of_work(rt) as session:
-        found = session.scalars(
-            select(RotationProposal).where(RotationProposal.status == ProposalStatus.OPEN)
-            .options(selectinload(RotationProposal.customer), selectinload(RotationProposal.from_user),
-                     selectinload(RotationProposal.to_user))
-            .order_by(RotationProposal.owner_since, RotationProposal.id))
         lines = [f"{p.id}\t{p.customer.name}\t{p.segment}\t{p.from_user.username} -> {p.to_user.username}"
-                 for p in found]
+                 for p in service.open_proposals(rt, session, ctx=AccessContext.cli())]
     for line in lines:
         click.echo(line)
     click.echo(f"{len(lines)} open proposal(s)")

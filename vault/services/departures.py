@@ -94,15 +94,18 @@ def get_departure(session: Session, departure_id: int) -> Departure:
     return departure
 
 
-def read_departure(rt: Runtime, session: Session, actor: User, departure: Departure, *, shown: str,
+def read_departure(rt: Runtime, session: Session, actor: User | None, departure: Departure, *, shown: str,
                    ctx: AccessContext) -> Departure:
-    """Show a departure (its page, its JSON): the leaver's customers by name and their loans, as the report
-    does, so recorded as a read of the report (`departure:report`, `shown` saying where) with the customers.
+    """Show a departure (its page, its JSON, `vault departure show`): the leaver's customers by name and
+    their loans, as the report does, so recorded as a read of the report (`departure:report`, `shown`
+    saying where: "page", "json", "cli") with the customers. `actor` None is the operator at the command
+    line, who answers to no role gate but is recorded all the same (as `report.produce` records them).
 
     Raises:
         policy.Denied: `own_departure`, or the role gate.
     """
-    policy.require(actor, Action.DEPARTURE_REPORT, departure.user, audit={"subject_user_id": departure.user_id})
+    if actor is not None:
+        policy.require(actor, Action.DEPARTURE_REPORT, departure.user, audit={"subject_user_id": departure.user_id})
     rt.audit.record(session, action=AuditAction.DEPARTURE_REPORT, actor=actor, ctx=ctx,
                     subject_user_id=departure.user_id,
                     detail={"format": shown, "departure_id": departure.id,

@@ -274,6 +274,21 @@ def page_for(rt: Runtime, session: Session, actor: User, *, page: int = 1, page_
     return ProposalPage(proposals=found, total=total, page=page, pages=pages)
 
 
+def open_proposals(rt: Runtime, session: Session, *, ctx: AccessContext) -> list[RotationProposal]:
+    """Every open proposal, oldest tenure first: the operator's list at the command line (`vault rotation
+    list`), recorded under the operator's name as the page's listing is (`customer:list`, "rotation", with
+    the customers' ids) in the listing's transaction; an empty list is not recorded."""
+    found = list(session.scalars(
+        select(RotationProposal).where(RotationProposal.status == ProposalStatus.OPEN)
+        .options(selectinload(RotationProposal.customer), selectinload(RotationProposal.from_user),
+                 selectinload(RotationProposal.to_user))
+        .order_by(RotationProposal.owner_since, RotationProposal.id)))
+    if found:
+        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=None, ctx=ctx,
+                        detail={"listing": "rotation", "ids": [p.customer_id for p in found]})
+    return found
+
+
 def get_for_decision(session: Session, actor: User, proposal_id: int) -> RotationProposal:
     """A proposal `actor` stands above (the owner's manager, an approver), decided or not; "not found" for
     anyone else, so ids reveal nothing.
@@ -434,4 +449,5 @@ def confirm_contact(rt: Runtime, session: Session, actor: User, proposal: Rotati
 
 
 __all__ = ["ProposalPage", "approve", "can_receive", "confirm_contact", "decidable", "end_previous_owners_loans",
-           "get_for_decision", "get_task", "months_before", "page_for", "propose", "skip", "tasks_for", "team_of"]
+           "get_for_decision", "get_task", "months_before", "open_proposals", "page_for", "propose", "skip",
+           "tasks_for", "team_of"]
