@@ -1,14 +1,22 @@
 """What `vault mail status` reports: the outbox by status, how long the oldest mail has waited, and the
-latest errors, so an operator sees a stuck queue before people notice missing mail."""
+latest errors, so an operator sees a stuck queue before people notice missing mail.
+
+A letter to a customer's main contact is shown with the contact's mailbox masked to its domain, in the
+address and in the error's text: the contacts are opened only under a reveal quota or as the product's own
+recorded act (`customer:contacts_system_read`), and the mail server that refused, with its reply, is all
+a repair needs. The staff's own mail keeps its address (the operator may have to tell that person)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vault.mail.kinds import Kind
+from vault.mail.retention import masked
 from vault.models import MailStatus
 from vault.models.mail import MailOutbox
 
@@ -27,13 +35,20 @@ def outbox_status(session: Session, now: datetime, *, errors: int = 5) -> Outbox
     oldest = session.scalar(select(func.min(MailOutbox.created_at))
                             .where(MailOutbox.status.in_([MailStatus.QUEUED, MailStatus.SENDING])))
     if oldest is not None and oldest.tzinfo is None:  # min() bypasses the column type on SQLite
-        from datetime import UTC
-
         oldest = datetime.fromisoformat(str(oldest)).replace(tzinfo=UTC)
     rows = session.execute(
-        select(MailOutbox.id, MailOutbox.recipient, MailOutbox.status, MailOutbox.last_error)
+        select(MailOutbox.id, MailOutbox.kind, MailOutbox.recipient, MailOutbox.status, MailOutbox.last_error)
         .where(MailOutbox.last_error.is_not(None), MailOutbox.status != MailStatus.SENT)
         .order_by(MailOutbox.id.desc()).limit(errors)
     ).all()
     return OutboxStatus(counts=counts, oldest_waiting=(now - oldest) if oldest is not None else None,
-                        last_errors=[(r.id, r.recipient, str(r.status), r.last_error) for r in rows])
+                        last_errors=[_shown(r.id, r.kind, r.recipient, str(r.status), r.last_error or "")
+                                     for r in rows])
+
+
+def _shown(row_id: int, kind: str, recipient: str, status: str, error: str) -> tuple[int, str, str, str]:
+    """One error as the operator sees it: a customer's mailbox masked wherever it appears."""
+    if kind != Kind.CUSTOMER_LETTER:
+        return row_id, recipient, status, error
+    hidden = masked(recipient)
+    return row_id, hidden, status, re.sub(re.escape(recipient), hidden, error, flags=re.IGNORECASE)
