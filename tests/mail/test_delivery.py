@@ -12,6 +12,7 @@ from sqlalchemy import select
 from tests.loans.helpers import Browser
 from tests.mail.helpers import make_document, outbox, request, send
 from vault import mail
+from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
 from vault.mail import preferences, send_digests, send_pending, transport_for
 from vault.mail.sender import BACKGROUND, MAX_ATTEMPTS, MAX_DELAY, backoff
@@ -21,7 +22,7 @@ from vault.models import MailOutbox, MailStatus, User, utcnow
 
 def _prefer(rt, user_id: int, kind: str, mode: str) -> None:
     with rt.db.session() as session:
-        preferences.set_mode(session, session.get(User, user_id), kind, mode)
+        preferences.set_modes(rt, session, session.get(User, user_id), {kind: mode}, ctx=AccessContext.cli())
 
 
 def test_off_sends_nothing_and_digest_bundles_a_day_into_one_mail(rt, cast, smtp) -> None:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from tests.mail.conftest import SECURITY, give_email
 from tests.mail.helpers import CTX, decide, give_notice, make_document, outbox, request, send
 from vault.alerts import Finding, raise_alert
+from vault.core.context import AccessContext
 from vault.mail import preferences, send_digests
 from vault.models import MailStatus, Severity, User, utcnow
 from vault.services import accounts
@@ -36,7 +37,8 @@ def test_a_request_queued_before_its_approver_gave_notice_is_withheld(rt, cast, 
 
 def test_a_request_waiting_for_the_digest_is_withheld_once_its_approver_is_on_notice(rt, cast, smtp) -> None:
     with rt.db.session() as session:
-        preferences.set_mode(session, session.get(User, cast["quinn"]), "loan_requested", "digest")
+        preferences.set_modes(rt, session, session.get(User, cast["quinn"]), {"loan_requested": "digest"},
+                              ctx=AccessContext.cli())
     request(rt, cast["ann"], make_document(rt, compiler_id=cast["carl"], grade=2, title="First file"))
     request(rt, cast["ann"], make_document(rt, compiler_id=cast["carl"], grade=2, title="Second file"))
     give_notice(rt, cast["quinn"])

@@ -115,6 +115,7 @@ class AuditAction(StrEnum):
     AUDIT_TRACE = "audit:trace"
     USER_EMAIL = "user:email"
     ACCOUNT_LANGUAGE = "account:language"
+    ACCOUNT_NOTIFICATIONS = "account:notifications"  # one's own mail choices changed: each kind, from and to
     MANAGER_REQUEST = "manager:request"
     MANAGER_REFUSE = "manager:refuse"
     ROLE_REQUEST = "role:request"

@@ -14,7 +14,7 @@ from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
 from vault.mail.accounts import set_email
 from vault.mail.forms import NotificationForm
-from vault.mail.preferences import all_for, set_mode
+from vault.mail.preferences import all_for, set_modes
 from vault.models import User
 from vault.runtime import Runtime
 
@@ -34,9 +34,10 @@ def save(rt: Runtime, session: Session, user: User, ctx: AccessContext) -> Respo
                 flash(str(error), "error")
         return redirect(url_for("account.index"))  # type: ignore[return-value]
     try:
+        # One transaction: an address refused after the choices (taken by another account) undoes them and
+        # their record too.
+        set_modes(rt, session, user, {str(kind): field.data for kind, field in form.mode_fields()}, ctx=ctx)
         set_email(rt, session, user, form.email.data, actor=user, ctx=ctx)
-        for kind, field in form.mode_fields():
-            set_mode(session, user, str(kind), field.data)
     except ServiceError as exc:
         session.rollback()
         flash(_(exc.message), "error")
