@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from tests.conftest import csrf_from, login
-from vault.models import AuditEvent
+from vault.models import AuditEvent, Role
+from vault.services import accounts, managers
 
 
 def _mark(rt: Any) -> int:
@@ -105,3 +106,31 @@ def test_a_refused_confirmation_shows_the_list_again_and_its_record_stands(api: 
     assert _listings(rt, mark) == [("bob", "allowed", "handover", [adriatic, baltic])] * 2
     [denied] = _since(rt, mark, "handover:confirm")
     assert (denied.outcome, denied.reason_code) == ("denied", "contact_date_future")
+
+
+def test_the_customers_rotated_to_one_are_a_recorded_listing_on_the_page_and_through_the_api(
+        api: Any, app: Any, rt: Any, users: Any, clock: Any) -> None:
+    """The same gap on the rotation's own handover: the customers rotated to a person, whose contact is
+    theirs to confirm, were listed with no record. Now `customer:list` ("rotation_tasks")."""
+    users.make("mia", Role.BORROWER)
+    with rt.db.session() as session:
+        for name in ("bob", "bea"):
+            managers.set_manager(rt, session, accounts.get_user(session, name), accounts.get_user(session, "mia"),
+                                 actor=None)
+    nordlicht = api.customer("Nordlicht Handel", owner="bob", shared=False)
+    clock.advance(timedelta(days=400))
+    api.tokens.clear()
+    [proposal] = api.post("/api/v1/rotations/propose", "mia").get_json()["proposed"]
+    approved = api.post(f"/api/v1/rotations/{proposal['id']}/approve", "mia", json={"to": "bea"})
+    assert approved.status_code == 200, approved.get_json()
+    api.token("bea")
+    bea = app.test_client()
+    login(bea, "bea")
+    mark = _mark(rt)
+    assert [t["customer"]["name"] for t in api.get("/api/v1/rotations/tasks", "bea").get_json()["tasks"]] == [
+        "Nordlicht Handel"]
+    assert "Nordlicht Handel" in bea.get("/rotation/tasks").get_data(as_text=True)
+    assert _listings(rt, mark) == [("bea", "allowed", "rotation_tasks", [nordlicht])] * 2
+    mark = _mark(rt)
+    assert api.get("/api/v1/rotations/tasks", "bob").get_json() == {"tasks": []}
+    assert _listings(rt, mark) == []

@@ -184,9 +184,12 @@ def task_json(proposal: RotationProposal) -> dict[str, Any]:
 @bp.get("/rotations/tasks")
 @permission(Action.ROTATION_CONFIRM)
 @operation("The customers rotated to the caller whose contact is theirs to confirm", tag="rotations",
-           response="RotationTaskList")
+           response="RotationTaskList",
+           description="Recorded as `customer:list` (listing `rotation_tasks`, with the customers' ids) when "
+                       "the list names any.")
 def rotation_tasks() -> Any:
-    return jsonify(tasks=[task_json(p) for p in service.tasks_for(db_session(), auth.current())])
+    return jsonify(tasks=[task_json(p) for p in service.read_tasks(runtime(), db_session(), auth.current(),
+                                                                    ctx=access_context())])
 
 
 @bp.post(f"/rotations/<{ID}:proposal_id>/confirm")

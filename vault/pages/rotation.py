@@ -118,8 +118,7 @@ def skip(proposal_id: int) -> Any:
 @bp.route("/tasks")
 @permission(Action.ROTATION_CONFIRM)
 def tasks() -> Any:
-    session, actor = db_session(), auth.current()
-    found = service.tasks_for(session, actor)
+    found = service.read_tasks(runtime(), db_session(), auth.current(), ctx=access_context())
     return render_template("rotation/tasks.html", tasks=found,
                            forms={t.id: RotationContactForm(formdata=None, prefix=f"c{t.id}") for t in found})
 
@@ -131,7 +130,8 @@ def confirm(proposal_id: int) -> Any:
     proposal = service.get_task(session, actor, proposal_id)
     form = RotationContactForm(prefix=f"c{proposal.id}")
     if not form.validate_on_submit():
-        found = service.tasks_for(session, actor)
+        keep_work()  # the list shown again is a recorded read; nothing else was written
+        found = service.read_tasks(runtime(), session, actor, ctx=access_context())
         return render_template("rotation/tasks.html", tasks=found, forms={proposal.id: form}), 400
     service.confirm_contact(runtime(), session, actor, proposal, note=form.note.data or "", ctx=access_context())
     flash(_("Contact with %(customer)s confirmed.", customer=proposal.customer.name), "success")

@@ -330,6 +330,17 @@ def tasks_for(session: Session, user: User) -> list[RotationProposal]:
 # -- deciding ------------------------------------------------------------------------------------------
 
 
+def read_tasks(rt: Runtime, session: Session, actor: User, *, ctx: AccessContext) -> list[RotationProposal]:
+    """`tasks_for` shown to the person (the tasks page, the API): recorded as a listing of the customers it
+    names (`customer:list`, "rotation_tasks", with their ids) in the listing's transaction, as a successor's
+    handover list is; an empty list is not recorded."""
+    found = tasks_for(session, actor)
+    if found:
+        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
+                        detail={"listing": "rotation_tasks", "ids": [p.customer_id for p in found]})
+    return found
+
+
 def _clean_reason(reason: str | None, *, required: bool) -> str:
     text = (reason or "").strip()
     if required and len(text) < MIN_REASON:
@@ -449,5 +460,5 @@ def confirm_contact(rt: Runtime, session: Session, actor: User, proposal: Rotati
 
 
 __all__ = ["ProposalPage", "approve", "can_receive", "confirm_contact", "decidable", "end_previous_owners_loans",
-           "get_for_decision", "get_task", "months_before", "open_proposals", "page_for", "propose", "skip",
-           "tasks_for", "team_of"]
+           "get_for_decision", "get_task", "months_before", "open_proposals", "page_for", "propose", "read_tasks",
+           "skip", "tasks_for", "team_of"]
