@@ -62,6 +62,7 @@ def test_every_sentence_of_every_rule_reads_in_each_language(app: Any) -> None:
         "many_customers": {"n": 12, "limit": 10}, "volume_spike": {"n": 40, "median": "3.5", "days": 30},
         "outside_hours": {"weekday": 0, "time": "06:10"}, "outside_hours_reveal": {"weekday": 6, "time": "23:05"},
         "new_place": {"places": [["named place", "Berlin"]]},
+        "new_place_reveal": {"places": [["address", "203.0.113.9"], ["declared place", "Hotel Lisboa"]]},
         "departing_view": {"grade": 3}, "departing_request": {"grade": 2}, "probing": {"n": 6, "limit": 5},
         "quotas_exhausted": {"n": 3}, "notice": {"name": "Sam", "day": "2026-12-19", "customers": 5, "loans": 2},
         "directory_hour": {"name": "Sam", "n": 31, "limit": 30}, "directory_day": {"name": "Sam", "n": 81, "limit": 80},

@@ -8,10 +8,13 @@ rolling 24 hours.
 1. many_customers   more than N distinct customers' files opened in 24 hours
 2. volume_spike     views today at least K times the person's own 30-day daily median
 3. outside_hours    a view, or a reveal of contacts, outside the working hours
-4. new_place        a view from an address, named place or declared place new for the person
+4. new_place        a view, or a reveal of contacts, from an address, named place or declared place
+                    seen in none of the person's earlier views and reveals
 5. probing          M or more refused attempts within an hour
 6. departing_access a grade 2-3 file viewed (or asked for) by a person on notice
 7. quotas_exhausted several documents' quotas used up in one day
+
+and, on the customer directory (below): 8. directory_sweep, 9. outside_book, 10. crafted_file (on an upload).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from vault.alerts import webhook
 from vault.alerts.raising import Finding, raise_alert
 from vault.config.policy_file import AlertSettings, WorkingHours
 from vault.core import alert_wording, events
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import (
     AuditEvent,
@@ -172,15 +176,65 @@ def outside_hours(session: Session, cfg: AlertSettings, hours: WorkingHours, vie
     )
 
 
+# Where the person revealed contacts: the places of their reveals are in the audit log only (a reveal is
+# a `customer:reveal` record with the request's address and named place and the declared place). "Seen
+# before" for rule 4 is seen in an earlier view or an earlier reveal; `reveal` is the record of the reveal
+# being judged (-1 for a view), left out. A place the act does not have is bound as NULL, matching nothing.
+_MY_REVEALS = select(AuditEvent.seq).where(
+    AuditEvent.actor_id == bindparam("user"), AuditEvent.action == str(AuditAction.CUSTOMER_REVEAL),
+    AuditEvent.outcome == "allowed", AuditEvent.seq != bindparam("reveal"))
+_REVEALED_FROM = (
+    _MY_REVEALS.exists(),
+    _MY_REVEALS.where(AuditEvent.client_addr == bindparam("address")).exists(),
+    _MY_REVEALS.where(AuditEvent.named_place == bindparam("named")).exists(),
+    _MY_REVEALS.where(func.lower(func.trim(AuditEvent.declared_place)) == bindparam("declared")).exists(),
+)
+_MY_VIEWS = select(DocumentView.id).where(MINE)
+_VIEWED_FROM = (
+    _MY_VIEWS.exists(),
+    _MY_VIEWS.where(DocumentView.client_addr == bindparam("address")).exists(),
+    _MY_VIEWS.where(DocumentView.named_place == bindparam("named")).exists(),
+    _MY_VIEWS.where(func.lower(func.trim(DocumentView.declared_place)) == bindparam("declared")).exists(),
+)
+REVEALED_FROM = select(*_REVEALED_FROM)
+VIEWED_OR_REVEALED_FROM = select(*_VIEWED_FROM, *_REVEALED_FROM)
+
+
+def _places(address: str | None, named: str | None, declared: str | None) -> dict[str, str]:
+    """An act's places by kind (`PLACE_KINDS`), "" for a place it does not have."""
+    return dict(zip(PLACE_KINDS, (address or "", named or "", (declared or "").strip()), strict=True))
+
+
+def _place_parameters(user_id: int, values: dict[str, str], reveal: int) -> dict[str, Any]:
+    address, named, declared = (values[kind] for kind in PLACE_KINDS)
+    return {"user": user_id, "reveal": reveal, "address": address or None, "named": named or None,
+            "declared": declared.lower() or None}
+
+
+def _seen(row: Any) -> tuple[bool, dict[str, bool]]:
+    """(any earlier act, per kind of place: seen in one) from the four answers of `_VIEWED_FROM` or
+    `_REVEALED_FROM`."""
+    return bool(row[0]), dict(zip(PLACE_KINDS, (bool(found) for found in row[1:4]), strict=True))
+
+
 def new_place(session: Session, cfg: AlertSettings, hours: WorkingHours, view: DocumentView,
               document: Document, facts: ViewFacts) -> Finding | None:
-    """A place never seen in the person's earlier views. Someone with no earlier view has no baseline,
-    so their first views say nothing."""
-    if not cfg.new_place or not facts.any_earlier:
+    """A place seen in none of the person's earlier views and reveals. Someone who neither opened a file
+    nor revealed contacts before has no baseline, so their first views say nothing.
+
+    The facts answer for the views; the reveals are asked only when a place of the view is new to them
+    (or the person has no earlier view), which is when the rule is about to raise an alert: a view from
+    a known place costs what it did before reveals counted."""
+    if not cfg.new_place:
         return None
-    values = dict(zip(PLACE_KINDS, (view.client_addr, view.named_place, (view.declared_place or "").strip()),
-                      strict=True))
-    places = [(kind, value) for kind, value in values.items() if value and not facts.seen[kind]]
+    values = _places(view.client_addr, view.named_place, view.declared_place)
+    unseen = [kind for kind, value in values.items() if value and not facts.seen[kind]]
+    if not unseen:
+        return None
+    any_reveal, revealed = _seen(session.execute(REVEALED_FROM, _place_parameters(view.user_id, values, -1)).one())
+    if not (facts.any_earlier or any_reveal):
+        return None
+    places = [(kind, values[kind]) for kind in unseen if not revealed[kind]]
     if not places:
         return None
     novel = [f"{label}: {value}" for label, value in places]
@@ -424,6 +478,36 @@ def outside_book(rt: Runtime, session: Session, user: User, customer_ids: list[i
                    {"customers": outside}, params)
 
 
+def reveal_new_place(rt: Runtime, session: Session, user: User, customer_ids: list[int], ctx: AccessContext | None,
+                     audit_seq: int | None, now: datetime) -> Finding | None:
+    """Rule 4 for contacts: a reveal from an address, named place or declared place seen in none of the
+    person's earlier views and reveals. Contacts revealed from a place never seen (a home, another
+    company's network) were seen by no rule, which judged views of files only. The person's first act
+    has no baseline and says nothing, as with views."""
+    cfg, hours = rt.settings.alerts, rt.settings.working_hours
+    if not cfg.new_place or ctx is None:
+        return None
+    values = _places(ctx.client_addr, ctx.named_place, ctx.declared_place)
+    if not any(values.values()):
+        return None
+    row = session.execute(VIEWED_OR_REVEALED_FROM,
+                          _place_parameters(user.id, values, -1 if audit_seq is None else audit_seq)).one()
+    any_view, viewed = _seen(row[:4])
+    any_reveal, revealed = _seen(row[4:])
+    if not (any_view or any_reveal):
+        return None
+    places = [(kind, value) for kind, value in values.items() if value and not viewed[kind] and not revealed[kind]]
+    if not places:
+        return None
+    novel = [f"{label}: {value}" for label, value in places]
+    return Finding(
+        "new_place", Severity.MEDIUM, day_key(hours, now),
+        "Contacts revealed from a place not seen before for this person (" + "; ".join(novel) + ").",
+        {"customers": customer_ids, "places": novel},
+        {"id": "new_place_reveal", "places": places},
+    )
+
+
 def reveal_outside_hours(rt: Runtime, customer_ids: list[int], now: datetime) -> Finding | None:
     """Rule 3 for contacts: a reveal outside the working hours. The contacts are what a leaver copies; a
     night spent revealing them was seen by no rule, which judged views of files only."""
@@ -441,11 +525,15 @@ def reveal_outside_hours(rt: Runtime, customer_ids: list[int], now: datetime) ->
 
 @events.listen("customer.accessed")
 def on_customer_accessed(session: Session, rt: Runtime, user: User, customer_ids: list[int], now: datetime,
-                         kind: str = "read", **_: Any) -> None:
+                         kind: str = "read", ctx: AccessContext | None = None, audit_seq: int | None = None,
+                         **_: Any) -> None:
+    """The directory rules on every access; on a reveal (`ctx`: its place, `audit_seq`: its audit record),
+    the rules for contacts too, which run on the reveal's path only."""
     def evaluate() -> None:
         findings = [directory_sweep(rt, session, user, now), outside_book(rt, session, user, customer_ids, now)]
         if kind == "reveal":
-            findings.append(reveal_outside_hours(rt, customer_ids, now))
+            findings += [reveal_outside_hours(rt, customer_ids, now),
+                         reveal_new_place(rt, session, user, customer_ids, ctx, audit_seq, now)]
         for finding in findings:
             if finding is not None:
                 raise_alert(rt, session, user, finding, now=now)

@@ -61,6 +61,12 @@ def _new_place(t: Catalogue, p: Mapping[str, Any]) -> str:
     return t.gettext("Files opened from a place not seen before for this person (%(places)s).") % {"places": places}
 
 
+def _new_place_reveal(t: Catalogue, p: Mapping[str, Any]) -> str:
+    places = "; ".join(f"{t.gettext(PLACE_KINDS[kind])}: {value}" for kind, value in p["places"])
+    return t.gettext("Contacts revealed from a place not seen before for this person (%(places)s).") % {
+        "places": places}
+
+
 def _departing_view(t: Catalogue, p: Mapping[str, Any]) -> str:
     return t.gettext("A grade-%(grade)s file was opened by a person on notice.") % {"grade": p["grade"]}
 
@@ -119,6 +125,7 @@ SENTENCES: dict[str, Callable[[Catalogue, Mapping[str, Any]], str]] = {
     "outside_hours": _outside_hours,
     "outside_hours_reveal": _outside_hours_reveal,
     "new_place": _new_place,
+    "new_place_reveal": _new_place_reveal,
     "departing_view": _departing_view,
     "departing_request": _departing_request,
     "probing": _probing,

@@ -358,7 +358,8 @@ def reveal(rt: Runtime, session: Session, actor: User, customer: Customer, *, re
 
     Spends a unit of the per-customer quota (owners and co-owners have their own, higher, one) and of the
     daily cap in this transaction; audited as `customer:reveal` with the reason and place, and counted as
-    a directory access (`CustomerAccess` kind "reveal") for the sweep and outside-book alerts.
+    a directory access (`CustomerAccess` kind "reveal") for the sweep and outside-book alerts; the early
+    warning judges its time and its place too.
 
     Raises:
         ServiceError: `reason_required` / `place_required` (or too long).
@@ -382,13 +383,15 @@ def reveal(rt: Runtime, session: Session, actor: User, customer: Customer, *, re
     if today is None:
         # The refusal rolls the transaction back, and the customer's unit with it.
         raise policy.Denied(policy.deny("reveal_daily_cap"), customer_id=customer.id)
-    rt.audit.record(session, action=AuditAction.CUSTOMER_REVEAL, actor=actor, ctx=ctx.declaring(place),
-                    customer_id=customer.id, reason_text=reason,
-                    detail={"place": place, "used": spent, "quota": quota, "today": today, "cap": cap})
+    declared = ctx.declaring(place)
+    record = rt.audit.record(session, action=AuditAction.CUSTOMER_REVEAL, actor=actor, ctx=declared,
+                             customer_id=customer.id, reason_text=reason,
+                             detail={"place": place, "used": spent, "quota": quota, "today": today, "cap": cap})
     session.add(CustomerAccess(user_id=actor.id, customer_id=customer.id, kind="reveal", at=now))
     session.flush()
+    # The place goes with the event for the new-place warning, and the record so it is not its own history.
     events.emit("customer.accessed", session=session, rt=rt, user=actor, customer_ids=[customer.id], kind="reveal",
-                now=now)
+                now=now, ctx=declared, audit_seq=record.seq)
     return Revealed(_view(rt, session, customer, reveal=True), quota - spent, cap - today)
 
 
