@@ -1,5 +1,7 @@
 """Contacts revealed are judged by the early warning as files opened are. The new-place warning judged views
-only: contacts revealed from an address or a declared place never seen for the person raised nothing."""
+only: contacts revealed from an address or a declared place never seen for the person raised nothing. And
+before notice, the contacts of colleagues' customers, reached one look-up at a time and revealed a few a
+day, raised nothing unless they amounted to a directory sweep or were revealed at night."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.api.test_review_notice_deciders import give_notice
+from vault.config.policy_file import AlertSettings
 from vault.models import Alert, Severity
 
 OFFICE_HOURS = {"policy": {"working_hours": {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri"],
@@ -41,6 +45,13 @@ def _reveal(api: Any, customer: int, user: str = "bob", *, address: str = OFFICE
     response = api.post(f"/api/v1/customers/{customer}/reveal", user, environ_base={"REMOTE_ADDR": address},
                         json={"reason": "Calling them about the renewal", "place": place})
     assert response.status_code == 200, response.get_json()
+
+
+def _look_up(api: Any, name: str, user: str = "bob") -> int:
+    found = api.get(f"/api/v1/customers/lookup?q={name}", user, environ_base={"REMOTE_ADDR": OFFICE})
+    assert found.status_code == 200, found.get_json()
+    [customer] = found.get_json()["customers"]
+    return int(customer["id"])
 
 
 # -- new place -------------------------------------------------------------------------------------------
@@ -98,3 +109,100 @@ def test_a_reveal_from_a_new_place_raises_nothing_with_the_rule_switched_off(
     _reveal(api, org["bob"])
     _reveal(api, org["bob"], address="203.0.113.9", place="Hotel Lisboa")
     assert _alerts(rt) == []
+
+
+# -- outside one's own book, before notice ------------------------------------------------------------------
+
+
+def test_everyday_reveals_in_ones_own_book_from_a_known_place_raise_nothing(
+        api: Any, rt: Any, org: dict[str, int], clock: Any) -> None:
+    book = [org["bob"], *(api.customer(f"Own Book {i}", owner="bob", shared=False) for i in range(7))]
+    assert len(book) > AlertSettings().reveals_outside_book
+    for day in (WEDNESDAY, THURSDAY, FRIDAY):
+        _at(api, clock, day)
+        for customer in book:
+            _reveal(api, customer)
+    assert _alerts(rt) == []
+
+
+COLLEAGUES = ("Kestrel Freight", "Osprey Metals", "Heron Textiles", "Falcon Optics", "Merlin Paper",
+              "Condor Tools", "Harrier Foods")
+
+
+def test_revealing_colleagues_customers_a_few_a_day_before_notice_raises_a_warning(
+        api: Any, rt: Any, org: dict[str, int], clock: Any) -> None:
+    for name in COLLEAGUES:
+        api.customer(name, owner="eva", shared=False)
+    limit = AlertSettings().reveals_outside_book
+    assert limit == 5 and AlertSettings().reveals_outside_book_days == 7
+    revealed: list[int] = []
+    for day, names in ((WEDNESDAY, COLLEAGUES[:3]), (THURSDAY, COLLEAGUES[3:5])):
+        _at(api, clock, day)
+        for name in names:
+            customer = _look_up(api, name.split()[0])
+            _reveal(api, customer)
+            _reveal(api, org["bob"])  # and his own work in between, which is not counted
+            revealed.append(customer)
+    assert _alerts(rt) == []  # five, not more than five
+    _at(api, clock, FRIDAY)
+    customer = _look_up(api, "Condor")
+    _reveal(api, customer)
+    revealed.append(customer)
+    [alert] = _alerts(rt)
+    assert (alert.rule, alert.severity, alert.window_key) == ("outside_book_reveals", Severity.MEDIUM, "2026-12-11")
+    assert sorted(alert.evidence["customers"]) == sorted(revealed) and org["bob"] not in alert.evidence["customers"]
+    assert alert.evidence["value"] == 6 and alert.evidence["threshold"] == limit
+    assert alert.summary == "Bob revealed the contacts of 6 customers outside their own book within 7 days " \
+                            "(more than 5)."
+    # The same customer again adds to the day's alert, it raises no other.
+    _reveal(api, customer)
+    assert [(a.id, a.occurrences) for a in _alerts(rt)] == [(alert.id, 2)]
+
+
+WINDOW = {"policy": {**OFFICE_HOURS["policy"], "alerts": {"reveals_outside_book": 2, "reveals_outside_book_days": 2}}}
+
+
+@pytest.mark.parametrize("settings_overrides", [WINDOW], indirect=True)
+def test_reveals_outside_the_book_are_counted_over_the_policys_rolling_window(
+        api: Any, rt: Any, org: dict[str, int], clock: Any) -> None:
+    for name in COLLEAGUES[:4]:
+        api.customer(name, owner="eva", shared=False)
+    _at(api, clock, datetime(2026, 12, 7, 10, 0, tzinfo=UTC))  # a Monday
+    for name in COLLEAGUES[:2]:
+        _reveal(api, _look_up(api, name.split()[0]))
+    _at(api, clock, datetime(2026, 12, 9, 10, 30, tzinfo=UTC))  # two days and a half later: out of the window
+    _reveal(api, _look_up(api, "Falcon"))
+    assert _alerts(rt) == []
+    _reveal(api, _look_up(api, "Heron"))
+    _at(api, clock, datetime(2026, 12, 10, 9, 0, tzinfo=UTC))  # within two days of the two before
+    _reveal(api, _look_up(api, "Iberica"))
+    [alert] = _alerts(rt)
+    assert alert.rule == "outside_book_reveals" and alert.evidence["value"] == 3
+    assert alert.summary == "Bob revealed the contacts of 3 customers outside their own book within 2 days " \
+                            "(more than 2)."
+
+
+SWITCHED_OFF = {"policy": {**OFFICE_HOURS["policy"], "alerts": {"reveals_outside_book": 0}}}
+
+
+@pytest.mark.parametrize("settings_overrides", [SWITCHED_OFF], indirect=True)
+def test_reveals_outside_the_book_raise_nothing_with_the_rule_switched_off(
+        api: Any, rt: Any, org: dict[str, int], clock: Any) -> None:
+    for name in COLLEAGUES:
+        api.customer(name, owner="eva", shared=False)
+    _at(api, clock, WEDNESDAY)
+    for name in COLLEAGUES:
+        _reveal(api, _look_up(api, name.split()[0]))
+    assert _alerts(rt) == []
+
+
+def test_on_notice_the_stronger_outside_book_warning_is_raised_alone(
+        api: Any, rt: Any, org: dict[str, int], clock: Any) -> None:
+    for name in COLLEAGUES:
+        api.customer(name, owner="eva", shared=False)
+    _at(api, clock, WEDNESDAY)
+    give_notice(rt, "bob")
+    api.tokens.clear()
+    for name in COLLEAGUES:
+        _reveal(api, _look_up(api, name.split()[0]))
+    assert {a.rule for a in _alerts(rt)} == {"notice", "outside_book"}

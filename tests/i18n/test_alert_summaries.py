@@ -49,6 +49,21 @@ def test_weekdays_and_kinds_of_place_are_translated(app: Any) -> None:
         == "从该人员以前未出现过的地点打开了文件（地址: 10.0.0.9; 申报地点: Kyiv）。"
 
 
+@pytest.mark.parametrize(("n", "days", "words"), [
+    (6, 7, "Сэм: за 7 дней раскрыты контакты 6 клиентов не из своего портфеля (больше 5)."),
+    (21, 1, "Сэм: за 1 день раскрыты контакты 21 клиента не из своего портфеля (больше 5)."),
+    (3, 2, "Сэм: за 2 дня раскрыты контакты 3 клиентов не из своего портфеля (больше 5)."),
+])
+def test_reveals_outside_the_book_count_customers_and_days_each_in_their_form(
+        app: Any, n: int, days: int, words: str) -> None:
+    params = {"id": "outside_book_reveals", "name": "Сэм", "n": n, "days": days, "limit": 5}
+    assert _in(app, "ru", params) == words
+    assert _in(app, "en", {**params, "name": "Sam", "days": 1}) == (
+        f"Sam revealed the contacts of {n} customers outside their own book within 1 day (more than 5).")
+    assert _in(app, "zh-CN", {**params, "name": "Sam"}) == (
+        f"Sam 在 {days} 天内查看了 {n} 个不属于自己名下的客户的联系人（超过 5）。")
+
+
 @pytest.mark.parametrize("params", [None, {}, {"id": "no_such_sentence"}, {"id": "probing"},
                                     {"id": "probing", "n": "many", "limit": 5},
                                     {"id": "outside_hours", "weekday": 9, "time": "10:00"}])
@@ -67,6 +82,7 @@ def test_every_sentence_of_every_rule_reads_in_each_language(app: Any) -> None:
         "quotas_exhausted": {"n": 3}, "notice": {"name": "Sam", "day": "2026-12-19", "customers": 5, "loans": 2},
         "directory_hour": {"name": "Sam", "n": 31, "limit": 30}, "directory_day": {"name": "Sam", "n": 81, "limit": 80},
         "outside_book": {"name": "Sam", "n": 2}, "crafted_file": {"name": "Sam", "title": "Offer 2027"},
+        "outside_book_reveals": {"name": "Sam", "n": 6, "days": 7, "limit": 5},
     }
     assert set(examples) == set(alert_wording.SENTENCES)
     for sentence_id, values in examples.items():

@@ -47,11 +47,12 @@ RULE_TITLES: dict[str, str] = {
     "notice": N_("Notice given"),
     "directory_sweep": N_("Many customer records read or looked up"),
     "outside_book": N_("Customer outside their book read by a person on notice"),
+    "outside_book_reveals": N_("Contacts of customers outside their book revealed"),
     "crafted_file": N_("Upload that made the drawing of its pages misbehave"),
 }
 # Rules about the customer directory: with auto_suspend, a high-severity one also suspends the person's
 # access to customer records (not only their loans).
-DIRECTORY_RULES = frozenset({"directory_sweep", "outside_book"})
+DIRECTORY_RULES = frozenset({"directory_sweep", "outside_book", "outside_book_reveals"})
 
 
 @dataclass

@@ -14,7 +14,8 @@ rolling 24 hours.
 6. departing_access a grade 2-3 file viewed (or asked for) by a person on notice
 7. quotas_exhausted several documents' quotas used up in one day
 
-and, on the customer directory (below): 8. directory_sweep, 9. outside_book, 10. crafted_file (on an upload).
+and, on the customer directory (below): 8. directory_sweep, 9. outside_book, 10. crafted_file (on an upload)
+and 11. outside_book_reveals.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from datetime import date, datetime, timedelta
 from time import monotonic
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, or_, select
+from sqlalchemy import bindparam, case, exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from vault.alerts import webhook
@@ -508,6 +509,45 @@ def reveal_new_place(rt: Runtime, session: Session, user: User, customer_ids: li
     )
 
 
+# The distinct customers whose contacts the person revealed since a moment and who are not in their own book
+# now (neither owned nor co-owned; a customer of the pool has no owner, and is in nobody's book).
+_REVEALED_OUTSIDE_BOOK = (
+    select(CustomerAccess.customer_id).distinct()
+    .join(Customer, Customer.id == CustomerAccess.customer_id)
+    .where(CustomerAccess.user_id == bindparam("user"), CustomerAccess.kind == "reveal",
+           CustomerAccess.at >= bindparam("since"), Customer.owner_id.is_distinct_from(bindparam("user")),
+           not_(exists().where(CustomerCoOwner.customer_id == Customer.id,
+                               CustomerCoOwner.user_id == bindparam("user"))))
+    .order_by(CustomerAccess.customer_id)
+)
+
+
+def reveals_outside_book(rt: Runtime, session: Session, user: User, customer_ids: list[int],
+                         now: datetime) -> Finding | None:
+    """Rule 11: more than `reveals_outside_book` distinct customers outside the person's own book (as rule
+    9 reads it: neither owned nor co-owned) whose contacts they revealed within the last
+    `reveals_outside_book_days` days, counted when such a customer's contacts are revealed.
+
+    Before notice nothing else saw it: someone preparing to leave looks up colleagues' customers one at a
+    time and reveals a few a day, under any sweep and within the working hours. One such reveal is
+    ordinary (covering for a colleague, a call put through); a run of them over days is the pattern, so a
+    count over a rolling window, at medium severity. Reveals in one's own book are everyday work and are
+    not counted. On notice rule 9 already raises a high alert on every such access: this one then stays
+    quiet, unless rule 9 is switched off."""
+    cfg, hours = rt.settings.alerts, rt.settings.working_hours
+    limit, days = cfg.reveals_outside_book, cfg.reveals_outside_book_days
+    if not limit or not customer_ids or (cfg.outside_book and user.status == UserStatus.DEPARTING):
+        return None
+    customers = list(session.scalars(_REVEALED_OUTSIDE_BOOK, {"user": user.id, "since": now - timedelta(days=days)}))
+    # Counted on a reveal outside the book only: one's own book's reveals do not raise the window's alert again.
+    if len(customers) <= limit or not set(customer_ids) & set(customers):
+        return None
+    params = {"id": "outside_book_reveals", "name": user.display_name, "n": len(customers), "days": days,
+              "limit": limit}
+    return Finding("outside_book_reveals", Severity.MEDIUM, day_key(hours, now), _english(params),
+                   {"customers": customers, "value": len(customers), "threshold": limit, "days": days}, params)
+
+
 def reveal_outside_hours(rt: Runtime, customer_ids: list[int], now: datetime) -> Finding | None:
     """Rule 3 for contacts: a reveal outside the working hours. The contacts are what a leaver copies; a
     night spent revealing them was seen by no rule, which judged views of files only."""
@@ -533,7 +573,8 @@ def on_customer_accessed(session: Session, rt: Runtime, user: User, customer_ids
         findings = [directory_sweep(rt, session, user, now), outside_book(rt, session, user, customer_ids, now)]
         if kind == "reveal":
             findings += [reveal_outside_hours(rt, customer_ids, now),
-                         reveal_new_place(rt, session, user, customer_ids, ctx, audit_seq, now)]
+                         reveal_new_place(rt, session, user, customer_ids, ctx, audit_seq, now),
+                         reveals_outside_book(rt, session, user, customer_ids, now)]
         for finding in findings:
             if finding is not None:
                 raise_alert(rt, session, user, finding, now=now)

@@ -35,6 +35,10 @@ class AlertSettings:
     directory_per_hour: int = 15  # rule 8: more than this many distinct customer records read or looked up in an hour
     directory_per_day: int = 40  # rule 8: ...or within 24 hours (a rolling day)
     outside_book: bool = True  # rule 9: a person on notice reads a customer they neither own nor co-own
+    # Rule 11: more than this many distinct customers the person neither owns nor co-owns whose contacts they
+    # revealed within the last `reveals_outside_book_days` days (rolling): a leak before any notice.
+    reveals_outside_book: int = 5
+    reveals_outside_book_days: int = 7
     # With a high-severity alert: revoke the person's loans, and for rules 8-9 suspend their access to
     # customer records until an approver lifts it.
     auto_suspend: bool = False
@@ -44,7 +48,10 @@ class AlertSettings:
 
 
 _INT_MIN = {"customers_per_day": 0, "median_min_views": 1, "refusals_per_hour": 0, "quotas_per_day": 0,
-            "directory_per_hour": 0, "directory_per_day": 0, "webhook_attempts": 1}
+            "directory_per_hour": 0, "directory_per_day": 0, "reveals_outside_book": 0,
+            "reveals_outside_book_days": 1, "webhook_attempts": 1}
+# A window reaching further back than a year is no early warning (and a date before year 1 no date).
+_INT_MAX = {"reveals_outside_book_days": 365}
 _FLOAT_MIN = {"median_factor": 0.0, "webhook_backoff_seconds": 0.0, "webhook_timeout_seconds": 0.1}
 
 
@@ -63,6 +70,8 @@ def parse_alerts(raw: dict[str, Any]) -> AlertSettings:
         if name in _INT_MIN:
             if not isinstance(value, int) or isinstance(value, bool) or value < _INT_MIN[name]:
                 raise ConfigError(f"[alerts] {name} must be a whole number of at least {_INT_MIN[name]}")
+            if name in _INT_MAX and value > _INT_MAX[name]:
+                raise ConfigError(f"[alerts] {name} must be a whole number of at most {_INT_MAX[name]}")
         elif name in _FLOAT_MIN:
             if not isinstance(value, int | float) or isinstance(value, bool) or value < _FLOAT_MIN[name]:
                 raise ConfigError(f"[alerts] {name} must be a number of at least {_FLOAT_MIN[name]}")

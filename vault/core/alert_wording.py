@@ -113,6 +113,15 @@ def _outside_book(t: Catalogue, p: Mapping[str, Any]) -> str:
                       int(p["n"])) % {"name": p["name"], "n": p["n"]}
 
 
+def _outside_book_reveals(t: Catalogue, p: Mapping[str, Any]) -> str:
+    within = t.ngettext("within %(days)s day", "within %(days)s days", int(p["days"])) % {"days": p["days"]}
+    return t.ngettext("%(name)s revealed the contacts of %(n)s customer outside their own book %(within)s "
+                      "(more than %(limit)s).",
+                      "%(name)s revealed the contacts of %(n)s customers outside their own book %(within)s "
+                      "(more than %(limit)s).",
+                      int(p["n"])) % {"name": p["name"], "n": p["n"], "within": within, "limit": p["limit"]}
+
+
 def _crafted_file(t: Catalogue, p: Mapping[str, Any]) -> str:
     return t.gettext("%(name)s uploaded “%(title)s”, and the process drawing its pages sent what a drawing never "
                      "sends: the file may have been built to take over the reader.") % {"name": p["name"],
@@ -134,6 +143,7 @@ SENTENCES: dict[str, Callable[[Catalogue, Mapping[str, Any]], str]] = {
     "directory_hour": _directory_hour,
     "directory_day": _directory_day,
     "outside_book": _outside_book,
+    "outside_book_reveals": _outside_book_reveals,
     "crafted_file": _crafted_file,
 }
 

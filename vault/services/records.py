@@ -359,7 +359,7 @@ def reveal(rt: Runtime, session: Session, actor: User, customer: Customer, *, re
     Spends a unit of the per-customer quota (owners and co-owners have their own, higher, one) and of the
     daily cap in this transaction; audited as `customer:reveal` with the reason and place, and counted as
     a directory access (`CustomerAccess` kind "reveal") for the sweep and outside-book alerts; the early
-    warning judges its time and its place too.
+    warning judges its time, its place and how many customers outside the actor's book they revealed lately.
 
     Raises:
         ServiceError: `reason_required` / `place_required` (or too long).
