@@ -14,6 +14,16 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z")
 
 
+MASK = "•••"
+
+
+def masked(address: str) -> str:
+    """The address with its mailbox hidden: ``•••@example.com``; what is shown or kept of an address once the
+    whole of it is no longer needed (a sent mail, the answer that a password link was sent)."""
+    _local, at, domain = address.rpartition("@")
+    return f"{MASK}@{domain}" if at else MASK
+
+
 class InvalidAddress(ValueError):
     """Not an address we send to."""
 

@@ -19,6 +19,7 @@ class Kind(StrEnum):
     TEST = "test"  # `vault mail test`
     CUSTOMER_LETTER = "customer_letter"  # to a customer's main contacts: their new account manager
     NO_DECIDER = "no_decider"  # to the admins: a loan waits for an approver or a custodian, and nobody may act
+    PASSWORD_LINK = "password_link"  # noqa: S105 (a kind) to a person whose account is in use: an admin's link
 
 
 # What a person chooses for on the account page, in the order shown.

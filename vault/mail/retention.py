@@ -4,7 +4,8 @@ A row waiting to be sent needs its address and text; a sent one (or one bundled 
 the digest carries) needs neither. Kept for ever, they made the outbox a list of every address ever written
 to, and a customer's letter kept its single-use answer link readable by anyone with a copy of the database.
 A sent row keeps the person (`recipient_user_id`), the address masked to its domain (which mail server took
-it), the kind, the subject and its times; failed mail keeps everything, for an operator's repair.
+it), the kind, the subject and its times; failed mail keeps everything, for an operator's repair, except a
+password link's (`FORGET_ON_FAILURE`): its text is a key to someone's account.
 
 De-duplication must still recognise a mail after its address is gone, so its key carries a keyed hash of
 the address (`address_key`) rather than the address.
@@ -15,15 +16,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from vault.config.addresses import MASK, masked
 from vault.config.settings import Settings
+from vault.mail.kinds import Kind
 
-MASK = "•••"
+__all__ = ["FORGET_ON_FAILURE", "MASK", "address_key", "forgotten", "masked"]
 
-
-def masked(address: str) -> str:
-    """The address with its mailbox hidden: ``•••@example.com``."""
-    _local, at, domain = address.rpartition("@")
-    return f"{MASK}@{domain}" if at else MASK
+# Mail whose text is a key to an account (a password link): forgotten when it fails for good as well. Failed
+# mail is otherwise kept whole for an operator's repair, but this one's repair is a new link, not a resend,
+# and its text would leave the link readable in the database until it expired.
+FORGET_ON_FAILURE: frozenset[str] = frozenset({str(Kind.PASSWORD_LINK)})
 
 
 def address_key(settings: Settings | None, address: str) -> str:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from vault.db.engine import Database
 from vault.mail.audience import withheld as withheld_now
 from vault.mail.outbox import NEW_IDS
-from vault.mail.retention import forgotten
+from vault.mail.retention import FORGET_ON_FAILURE, forgotten
 from vault.mail.transport import Transport, TransportError
 from vault.models import MailStatus
 from vault.models.mail import MailOutbox
@@ -75,6 +75,7 @@ class _Claimed:
     text: str
     html: str
     created_at: datetime
+    kind: str
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -122,7 +123,7 @@ def _claim(db: Database, now: datetime, batch: int,
             row.attempts += 1
             row.next_attempt_at = now + LEASE
             claimed.append(_Claimed(row.id, row.attempts, row.recipient, row.subject, row.body_text,
-                                    row.body_html, row.created_at))
+                                    row.body_html, row.created_at, row.kind))
     return claimed, withheld, sender
 
 
@@ -141,7 +142,8 @@ def send_pending(db: Database, transport: Transport, now: datetime, batch: int =
     A message whose recipient may no longer be told (`vault.mail.audience`: a request to decide, to
     someone since put on notice) becomes `withheld` unsent. A message the server refuses for good, or
     that fails its `MAX_ATTEMPTS`-th attempt, becomes `failed` (kept, with its last error, for `vault
-    mail status`); any other failure puts it back in the queue with an exponential back-off.
+    mail status`; a password link's text and address are forgotten even then, see `FORGET_ON_FAILURE`); any
+    other failure puts it back in the queue with an exponential back-off.
     """
     claimed, withheld, sender = _claim(db, now, batch, ids)
     result = SendResult(withheld=withheld)
@@ -163,7 +165,8 @@ def send_pending(db: Database, transport: Transport, now: datetime, batch: int =
                 error = (str(exc) if isinstance(exc, TransportError) else f"{type(exc).__name__}: {exc}")
                 error = error[:MAX_ERROR_CHARS]
                 if getattr(exc, "permanent", False) or row.attempts >= MAX_ATTEMPTS:
-                    _record(db, row, status=MailStatus.FAILED, last_error=error)
+                    kept = forgotten(row.recipient) if row.kind in FORGET_ON_FAILURE else {}
+                    _record(db, row, status=MailStatus.FAILED, last_error=error, **kept)
                     result.failed += 1
                     log.error("mail %s to %s failed for good: %s", row.id, row.recipient, error)
                 else:
