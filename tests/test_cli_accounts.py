@@ -60,7 +60,7 @@ def test_an_account_made_with_a_link_gets_its_password_from_its_owner(app, rt, u
         (operator_name(), _user(rt, "newbie").id)]
     [made] = events(rt, "account:password_link")
     assert (made.actor_name, made.subject_user_id, json.loads(made.detail)) == (
-        operator_name(), _user(rt, "newbie").id, {"hours": 72})
+        operator_name(), _user(rt, "newbie").id, {"hours": 72, "delivery": "operator"})
     # A new link ends the unused earlier one.
     again = run(rt, "user", "password-link", "newbie")
     assert again.exit_code == 0, again.output

@@ -5,17 +5,32 @@ authenticator: the link's holder still lacks the code, the reset leaves a passwo
 Together, from one administrator, they are the account: that admin sets the password, enrols their own
 authenticator and signs in as a second admin (to approve their own role requests), an auditor or an
 approver. So the second of the two, before the person has signed in again, must come from someone else.
+People who have signed in get their link by mail (tests/api/test_password_link_delivery.py), so this module
+has a real SMTP server and gives them addresses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 from sqlalchemy import func, select
 
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
+from tests.mail.smtpd import SmtpServer
 from tests.security.helpers import post_form
-from vault.models import PasswordLink, Role
+from vault.models import PasswordLink, Role, User
 from vault.services import accounts, totp
+
+
+@pytest.fixture
+def settings_overrides() -> Iterator[dict[str, Any]]:
+    server = SmtpServer().start()
+    yield {"smtp_url": server.url(timeout="5"), "mail_from": "vault@example.com",
+           "base_url": "https://vault.example.com"}
+    server.stop()
 
 
 def _links(rt, name):
@@ -33,6 +48,8 @@ def test_one_admin_cannot_both_reset_the_second_factor_and_hand_out_a_password_l
     users.make("adm2", Role.ADMIN)
     users.make("adm3", Role.ADMIN)
     for name in ("adm2", "kim"):  # people who have signed in before: only acts since then count
+        with rt.db.session() as session:
+            session.get(User, accounts.get_user(session, name).id).email = f"{name}@example.com"
         login(app.test_client(), name)
     # The goal: a role of power for an accomplice, which needs a second admin's approval.
     assert api.post("/api/v1/users/bob/roles", "adm", json={"role": "approver"}).status_code == 202

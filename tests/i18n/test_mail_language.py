@@ -13,7 +13,7 @@ from tests.i18n.english import AllowList, english_left
 from vault.mail import render
 
 # The data the mails carry (names, titles, reasons): what people wrote, not the interface.
-DATA = ("Nordlicht Logistik GmbH", "Q4 plan", "Eva Kowalski", "Mia Svensson", "Sam Okafor",
+DATA = ("eva.kowalski", "Nordlicht Logistik GmbH", "Q4 plan", "Eva Kowalski", "Mia Svensson", "Sam Okafor",
         "Preparing the yearly review", "Not during the audit", "Sam Okafor read 4 customers outside his team")
 LOAN = {"loan_id": 7, "document_title": "Q4 plan", "customer_name": "Nordlicht Logistik GmbH", "grade": 2,
         "borrower_name": "Eva Kowalski", "reason": "Preparing the yearly review", "days": 5, "extra_views": 0,
@@ -56,6 +56,8 @@ MAILS: dict[str, tuple[str, dict[str, Any]]] = {
     "customer letter, no company": ("customer_letter", {"contact_name": "Eva Kowalski", "company_name": "",
                                                         "manager_name": "Sam Okafor", "manager_email": "",
                                                         "link_path": "/letter/abc.def", "expires_on": "2027-01-04"}),
+    "password link": ("password_link", {"username": "eva.kowalski", "admin_name": "Mia Svensson", "hours": 72,
+                                        "link_path": "/password/set/abc"}),
 }
 LANGUAGES = {"zh_Hans": "zh-Hans", "ru": "ru"}
 

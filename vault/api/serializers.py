@@ -455,11 +455,21 @@ def _paged(key: str, item: str, total: str) -> dict[str, Any]:
 SCHEMAS["UserList"] = _paged("users", "User", "Accounts, on all pages.")
 SCHEMAS["UserWithLink"] = _object({
     "user": _ref("User"),
-    "password_link": _object({
-        "url": {"type": "string", "format": "uri",
-                "description": "Opens a page where the person sets their password, once."},
-        "expires_at": _TS,
-    }, "Shown in this answer only (only its hash is kept): hand it to the person by a channel you trust."),
+    "password_link": {"oneOf": [
+        _object({
+            "delivery": {"const": "shown"},
+            "url": {"type": "string", "format": "uri",
+                    "description": "Opens a page where the person sets their password, once."},
+            "expires_at": _TS,
+        }, "A brand-new account (never signed in, no API token): the link is shown in this answer only (only its "
+           "hash is kept); hand it to the person by a channel you trust."),
+        _object({
+            "delivery": {"const": "mail"},
+            "sent_to": {"type": "string", "examples": ["•••@example.com"],
+                        "description": "The address it was mailed to, with its mailbox hidden."},
+            "expires_at": _TS,
+        }, "An account in use: the link was mailed to the person's address on record and is shown to nobody."),
+    ], "description": "How the one-time link went: to whoever asked, only for a brand-new account."},
 })
 
 

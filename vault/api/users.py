@@ -22,7 +22,6 @@ from typing import Any
 
 from flask import g, jsonify, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault import policy
@@ -34,7 +33,7 @@ from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.core.errors import NotFound
 from vault.mail.accounts import set_email
-from vault.models import ManagerRequest, PasswordLink, Role, RoleRequest, User
+from vault.models import ManagerRequest, Role, RoleRequest, User
 from vault.services import accounts, managers, totp
 from vault.web import auth
 from vault.web.guard import permission
@@ -143,15 +142,15 @@ def _detail(user: User) -> dict[str, Any]:
                      managers_named=managers.pending_manager_requests(session, user))
 
 
-def _with_link(user: User, secret: str) -> Any:
-    """The account and its one-time link, shown this once (only the link's hash is kept); never cached."""
-    # Read by its hash rather than through `accounts.password_link`, which hides links that cannot be used now
-    # (a disabled person's): the page hands those out too, and they work once the person is enabled.
-    expires_at = db_session().scalar(select(PasswordLink.expires_at)
-                                     .where(PasswordLink.token_hash == accounts.hash_token(secret)))
-    body = {"user": _detail(user), "password_link": {
-        "url": url_for("auth.set_password", secret=secret, _external=True), "expires_at": timestamp(expires_at)}}
-    response = jsonify(body)
+def _with_link(user: User, issued: accounts.IssuedLink) -> Any:
+    """The account and how its one-time link went: the link itself, shown this once (only its hash is kept),
+    for a brand-new account; only the masked address it was mailed to for an account in use. Never cached."""
+    link: dict[str, Any] = {"delivery": str(issued.delivery), "expires_at": timestamp(issued.expires_at)}
+    if issued.secret is not None:
+        link["url"] = url_for("auth.set_password", secret=issued.secret, _external=True)
+    else:
+        link["sent_to"] = issued.sent_to
+    response = jsonify({"user": _detail(user), "password_link": link})
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -220,8 +219,8 @@ def create_user() -> Any:
         _set_email(created, values["email"])
     if manager is not None:
         managers.set_manager(runtime(), session, created, manager, actor=actor, ctx=ctx)
-    secret = accounts.create_password_link(runtime(), session, created, actor=actor, ctx=ctx)
-    return _with_link(created, secret), 201
+    issued = accounts.create_password_link(runtime(), session, created, actor=actor, ctx=ctx)
+    return _with_link(created, issued), 201
 
 
 @bp.get(f"/users/{USERNAME}")
@@ -328,16 +327,22 @@ def enable_user(username: str) -> Any:
 @permission(Action.USER_MANAGE)
 @operation("A new one-time password link; earlier unused links stop working (audited)", tag="users",
            response="UserWithLink", body=CONFIRM,
-           description="Recorded as `account:password_link`. The link is in this answer only. 403 "
-                       "`separation_of_duties` for one's own account (change it from My account), and for the "
-                       "administrator who removed the person's second factor since they last signed in (another "
-                       "administrator hands out the link).")
+           description="Recorded as `account:password_link` with how it went (`delivery`). For a brand-new "
+                       "account (never signed in, no API token) the link is in this answer only (`url`), to hand "
+                       "over. For an account in use it is mailed to the person's address on record and the answer "
+                       "says only where (`sent_to`, the address masked): whoever holds the link can sign in as "
+                       "them. 403 `separation_of_duties` for one's own account (change it from My account), for "
+                       "the administrator who removed the person's second factor since they last signed in, and, "
+                       "for an account in use, for the administrator who changed the person's e-mail address since "
+                       "then (another administrator gives the link); 403 `mail_not_configured` or "
+                       "`no_email_address` when an account in use cannot be mailed (the operator gives one: `vault "
+                       "user password-link`); 400 `account_disabled` for a disabled account in use.")
 def new_password_link(username: str) -> Any:
     CONFIRM.parse()
     person = _person(username)
-    secret = accounts.create_password_link(runtime(), db_session(), person, actor=auth.current(),
+    issued = accounts.create_password_link(runtime(), db_session(), person, actor=auth.current(),
                                            ctx=access_context())
-    return _with_link(person, secret)
+    return _with_link(person, issued)
 
 
 @bp.post(f"/users/{USERNAME}/second-factor/reset")

@@ -84,7 +84,7 @@ def user_add(username: str, roles: tuple[str, ...], display_name: str | None, pa
             set_email(rt, session, user, email, actor=None, ctx=AccessContext.cli())
         if manager:
             managers.set_manager(rt, session, user, accounts.get_user(session, manager), actor=None)
-        secret = accounts.create_password_link(rt, session, user, actor=None) if by_link else None
+        secret = accounts.create_password_link(rt, session, user, actor=None).secret if by_link else None
         click.echo(f"created {user.username} with roles {', '.join(sorted(roles)) or 'none'}"
                    + (f", reporting to {manager}" if manager else ""))
     if secret is not None:  # only once it is committed: a link printed for a rolled-back account would lead nowhere
@@ -94,12 +94,16 @@ def user_add(username: str, roles: tuple[str, ...], display_name: str | None, pa
 @user_group.command("password-link")
 @click.argument("username")
 def user_password_link(username: str) -> None:
-    """Print a new one-time link with which USERNAME sets their password (earlier unused links stop working)."""
+    """Print a new one-time link with which USERNAME sets their password (earlier unused links stop working).
+
+    Also for an account in use whose link an administrator cannot give (no mail, no address on record, or the
+    administrator who asked changed the address): the operator, who holds the server, hands it over."""
     with _account(username) as (rt, session, user):
         if not user.can_sign_in:
             raise click.ClickException(f"{username} cannot sign in (disabled, departed or past their last day): "
                                        "a link would lead nowhere")
-        secret = accounts.create_password_link(rt, session, user, actor=None)
+        secret = accounts.create_password_link(rt, session, user, actor=None).secret
+    assert secret is not None  # the operator's link is printed, never mailed
     _hand_over(rt, username, secret)
 
 

@@ -25,7 +25,9 @@ _listeners: dict[str, list[Listener]] = defaultdict(list)
 # given, account disabled, a role taken away, sight of the customers suspended),
 # "customer.owner_changed" (session, rt, customer, previous_owner_id, new_owner, cause, actor, ctx): emitted by
 # every change of a customer's owner (`cause`: "assignment", "handover", and whatever else moves ownership), so
-# what follows any change (the letter to the customer) is written once.
+# what follows any change (the letter to the customer) is written once,
+# "account.password_link" (session, rt, user, link_path, hours, actor, queued): an administrator's password link
+# for an account in use, to be mailed to its owner; the listener adds the ids of the mail it queued to `queued`.
 
 
 def listen(event: str) -> Callable[[Listener], Listener]:

@@ -169,3 +169,14 @@ def alert_announced(*, session: Session, rt: Any, alert: Alert, user: User, anno
                "event": announcement}
     enqueue(session, Kind.SECURITY_ALERT, contacts, "security_alert", context,
             dedupe=f"alert:{alert.id}:{alert.severity}")
+
+
+@events.listen("account.password_link")
+def password_link(*, session: Session, rt: Any, user: User, link_path: str, hours: int, actor: User,
+                  queued: list[int]) -> None:
+    """To the person whose account an administrator made a password link for (an account in use: see
+    `policy.accounts`). Not guarded like the others: the administrator is told the link was sent, so a mail
+    that cannot be written must fail the act, not leave a link nobody holds. The ids of the rows written are
+    added to `queued`, which the service checks."""
+    context = {"username": user.username, "admin_name": actor.display_name, "hours": hours, "link_path": link_path}
+    queued.extend(row.id for row in enqueue(session, Kind.PASSWORD_LINK, [user], "password_link", context))

@@ -7,7 +7,8 @@ account. Role conflicts are refused by the policy with its reason, audited like 
 A role of power (approver, custodian, auditor, admin), or any role for a person on notice, given here is
 only a request: a second admin (an auditor, for the auditor role) approves or refuses it, on the person's
 page or on the list of waiting requests. A new account gets no password from the admin: the page shows,
-once, a one-time link with which its owner sets their own.
+once, a one-time link with which its owner sets their own. An account in use gets a new link only by mail,
+to its owner's address; the page says where it went and shows none (`policy.accounts`).
 """
 
 from __future__ import annotations
@@ -115,12 +116,12 @@ def users():
                 runtime(), session, username=form.username.data, password=None,
                 display_name=form.display_name.data or None,
                 roles=tuple(Role(value) for value in form.roles.data or ()), actor=me, ctx=access_context())
-            secret = accounts.create_password_link(runtime(), session, created, actor=me, ctx=access_context())
+            issued = accounts.create_password_link(runtime(), session, created, actor=me, ctx=access_context())
         except ServiceError as exc:
             session.rollback()
             flash(_(exc.message), "error")
         else:
-            _hand_over(created, secret)
+            _hand_over(created, issued)
             flash(_("Account %(name)s created.", name=created.username), "success")
             return redirect(url_for("admin.user", user_id=created.id))
     elif form.is_submitted():
@@ -142,8 +143,10 @@ def _user_page(person: User, disable_form: DisableForm | None = None, status: in
     session = db_session()
     handed = cookie.pop(_LINK_KEY, None)
     link = handed.get("url") if isinstance(handed, dict) and handed.get("user_id") == person.id else None
+    in_use = accounts.established(session, person)
     return render_template(
-        "admin/user.html", person=person, enrolled=totp.enrolled(session, person),
+        "admin/user.html", person=person, enrolled=totp.enrolled(session, person), in_use=in_use,
+        link_mail=accounts.mail_state(runtime().settings, person) if in_use else None,
         second_factor_required=totp.required(person), role_form=RoleForm(), confirm_form=ConfirmForm(),
         is_me=person.id == auth.current().id, me_id=auth.current().id, manager_form=_manager_form(person),
         pending=accounts.pending_role_requests(session, person),
@@ -176,20 +179,31 @@ def manager(user_id: int):
     return redirect(url_for("admin.user", user_id=person.id))
 
 
-def _hand_over(person: User, secret: str) -> None:
-    """Show the link once, on the person's page, for the admin to hand over (it is not kept anywhere else)."""
-    cookie[_LINK_KEY] = {"user_id": person.id, "url": url_for("auth.set_password", secret=secret, _external=True)}
+def _hand_over(person: User, issued: accounts.IssuedLink) -> None:
+    """Show a brand-new account's link once, on the person's page, for the admin to hand over (it is not kept
+    anywhere else); for a mailed link, say only where it went."""
+    if issued.secret is None:
+        flash(_("A one-time password link was sent to %(address)s.", address=issued.sent_to or ""), "success")
+        return
+    cookie[_LINK_KEY] = {"user_id": person.id,
+                         "url": url_for("auth.set_password", secret=issued.secret, _external=True)}
 
 
 @bp.route("/users/<int:user_id>/password-link", methods=["POST"])
 @permission(Action.USER_MANAGE)
 def password_link(user_id: int):
-    """A new one-time link (the old one stops working), e.g. when the first one expired unused."""
+    """A new one-time link (the old one stops working), e.g. when the first one expired unused, or the person
+    forgot their password (then it goes to their mailbox)."""
     person = _user(user_id)
     if ConfirmForm().validate_on_submit():
-        secret = accounts.create_password_link(runtime(), db_session(), person, actor=auth.current(),
-                                               ctx=access_context())
-        _hand_over(person, secret)
+        try:
+            issued = accounts.create_password_link(runtime(), db_session(), person, actor=auth.current(),
+                                                   ctx=access_context())
+        except ServiceError as exc:
+            db_session().rollback()
+            flash(_(exc.message), "error")
+        else:
+            _hand_over(person, issued)
     return redirect(url_for("admin.user", user_id=person.id))
 
 

@@ -27,6 +27,11 @@ _SECOND_HALF = {
     "reset_second_factor": _l("You gave this person a password link: another administrator resets their second "
                               "factor (or the operator, with vault user reset-2fa)."),
 }
+# An account in use gets its password link in its owner's mailbox, never in an administrator's hands; the
+# address it goes to is the other half, so whoever changed the address since the person last signed in does
+# not also send the link (`_link_to_established`).
+_ADDRESS_HALF = _l("You changed this person's e-mail address since they last signed in: another administrator "
+                   "sends them a password link (or the operator, with vault user password-link).")
 # The mail address is not reach: everyone sets their own on their account page, so an admin may set theirs too.
 CHANGES = frozenset({"create", "email", "enable", *_NOT_ON_ONESELF})
 # What an administrator on notice still does to others' accounts: only what takes access away.
@@ -47,6 +52,14 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     `context['restored_by']`, the ids (None: the operator) of those who made the other half since the
     person last signed in, must not include the actor: another administrator makes it.
 
+    A password link for an account in use (`context['established']`: its owner signed in, or it holds an API
+    token) would let the administrator who sees it sign in as that person, so it goes by mail to the address
+    on record, and only when it can (`context['mail']`: "ready", "not_configured", "no_address"; else only the
+    operator gives one, on the server). The address is then the other half: `context['addressed_by']`, who
+    changed it since the person last signed in (None: the operator, or the person), must not include the
+    actor. A brand-new account's link is shown to the administrator who hands it over: the account has
+    nothing of anyone's until others give it roles and customers, each of which is recorded.
+
     An administrator on notice only takes access away (`_NARROWING`): creating, enabling, naming a manager
     (who then sees the person's customers), changing an address a password link goes to, or either half of
     an account's restoring would let a leaver open a way in for an accomplice (`decider_problem`).
@@ -62,4 +75,34 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deciding
     if change in _SECOND_HALF and actor.id in context.get("restored_by", ()):
         return deny("separation_of_duties", _SECOND_HALF[change])
+    if change == "password_link" and context.get("established"):
+        return _link_to_established(actor, user, context)
     return allow()
+
+
+def _link_to_established(actor: User, user: User, context: dict[str, Any]) -> Decision:
+    """An administrator's password link for an account in use: by mail only, and not from the one who changed
+    the address it goes to (see `_manage`)."""
+    mail = context.get("mail")
+    if mail == "ready":
+        # Asked only when a mail can go: where none can, another administrator could not send one either.
+        if actor.id in context.get("addressed_by", ()):
+            return deny("separation_of_duties", _ADDRESS_HALF)
+        return allow()
+    if mail == "no_address":
+        return deny("no_email_address", _l(
+            "This account is in use (its owner has signed in, or it has an API token), so its password link "
+            "goes to the owner's mailbox, and there is no e-mail address on record. The operator gives one on "
+            "the server: vault user password-link %(username)s.", username=user.username))
+    return deny("mail_not_configured", _l(
+        "This account is in use (its owner has signed in, or it has an API token), so its password link goes "
+        "to the owner's mailbox, and this vault sends no mail (VAULT_SMTP_URL, VAULT_MAIL_FROM and "
+        "VAULT_BASE_URL). The operator gives one on the server: vault user password-link %(username)s.",
+        username=user.username))
+
+
+def link_by_mail(actor: User | None, established: bool) -> bool:
+    """Whether a password link goes to its owner's mailbox rather than to whoever asked for it: an
+    administrator's link for an account in use does (`_manage`); the operator's, printed on the server that
+    holds everything anyway, and a brand-new account's, handed over by its creator, do not."""
+    return actor is not None and established

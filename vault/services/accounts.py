@@ -10,6 +10,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import Select, bindparam, exists, func, literal, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from vault import policy
+from vault.config.addresses import masked
 from vault.config.settings import Settings
 from vault.core import events
 from vault.core.actions import Action
@@ -40,6 +42,7 @@ from vault.models import (
     UserStatus,
     utcnow,
 )
+from vault.policy.accounts import link_by_mail
 from vault.policy.roles import needs_second_person
 from vault.runtime import Runtime
 from vault.services import throttle, totp
@@ -311,26 +314,105 @@ def _second_factor_removers(session: Session, user: User) -> frozenset[int | Non
                      if json.loads(detail or "{}").get("had_second_factor"))
 
 
+def established(session: Session, user: User) -> bool:
+    """Whether `user`'s account is in use: its owner has signed in, or it has an API token (a service account
+    nobody signs in to, given its way in by the operator). A link shown to an administrator for such an
+    account is that account in the administrator's hands (`policy.accounts`)."""
+    if user.last_login_at is not None:
+        return True
+    return session.scalar(select(exists().where(ApiToken.user_id == user.id))) is True
+
+
+def _address_changers(session: Session, user: User) -> frozenset[int | None]:
+    """Who changed `user`'s mail address since they last signed in (None: the operator), from the audit log,
+    which records every change with who made it (the column keeps only the latest value)."""
+    query = select(AuditEvent.actor_id).where(
+        AuditEvent.subject_user_id == user.id, AuditEvent.action == str(AuditAction.USER_EMAIL),
+        AuditEvent.outcome == "allowed")
+    if user.last_login_at is not None:
+        query = query.where(AuditEvent.ts >= user.last_login_at)
+    return frozenset(session.scalars(query))
+
+
+def mail_state(settings: Settings, user: User) -> str:
+    """Whether a mail can carry a link to `user`: "ready", "no_address", or "not_configured" (no SMTP server,
+    no sender, or no public address to put before the link, without which it would lead nowhere)."""
+    if not (settings.smtp_url and settings.mail_from and settings.base_url):
+        return "not_configured"
+    return "ready" if user.email else "no_address"
+
+
+class LinkDelivery(StrEnum):
+    """How a password link reached its owner, as the audit record and the API say it."""
+
+    SHOWN = "shown"  # to the administrator who asked, to hand over: a brand-new account
+    MAIL = "mail"  # to the owner's address on record; the administrator sees only where it went
+    OPERATOR = "operator"  # printed by `vault user password-link` on the server
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """A password link just made. `secret` is None when it went by mail: nobody but the mailbox holds it."""
+
+    secret: str | None
+    expires_at: datetime
+    delivery: LinkDelivery
+    sent_to: str | None = None  # the masked address, when mailed
+
+
 def create_password_link(
     rt: Runtime, session: Session, user: User, *, actor: User | None, ctx: AccessContext | None = None
-) -> str:
+) -> IssuedLink:
     """A single-use secret with which `user` sets their own password, valid for 72 hours; only its hash is
-    kept, and earlier unused links of the person stop working. An administrator who removed the person's
-    second factor since they last signed in is refused (`policy.accounts`: the two would be the account)."""
+    kept, and earlier unused links of the person stop working.
+
+    The operator (`actor` None) gets the secret to print. An administrator gets it only for a brand-new account
+    (see `established`), to hand over; for an account in use it goes by mail to the owner's address and the
+    administrator learns only the masked address, since whoever holds it can sign in as that person. An
+    administrator is refused (`policy.accounts`, the two halves of an account) when they removed the person's
+    second factor, or, for a mailed link, changed the person's address, since the person last signed in; and
+    when a mailed link cannot go (no mail configured, no address on record: the operator gives one).
+
+    Raises:
+        policy.Denied: `separation_of_duties`, `mail_not_configured`, `no_email_address` (and the account rules).
+        ServiceError: `account_disabled`, for a link that would be mailed to someone who cannot sign in.
+    """
+    in_use = actor is not None and established(session, user)
     if actor is not None:
-        policy.require(actor, Action.USER_MANAGE, user, change="password_link",
-                       restored_by=_second_factor_removers(session, user), audit={"subject_user_id": user.id})
+        facts: dict[str, Any] = {"restored_by": _second_factor_removers(session, user), "established": in_use}
+        if in_use:
+            facts |= {"addressed_by": _address_changers(session, user), "mail": mail_state(rt.settings, user)}
+        policy.require(actor, Action.USER_MANAGE, user, change="password_link", audit={"subject_user_id": user.id},
+                       **facts)
+    by_mail = link_by_mail(actor, in_use)
+    if by_mail and not user.can_sign_in:
+        raise ServiceError("account_disabled", _l("A disabled or departed account is sent no password link: "
+                                                  "enable it first."))
     now = utcnow()
     for old in session.scalars(select(PasswordLink).where(PasswordLink.user_id == user.id,
                                                           PasswordLink.used_at.is_(None))):
         old.used_at = now
     secret = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(hours=PASSWORD_LINK_HOURS)
     session.add(PasswordLink(user_id=user.id, token_hash=hash_token(secret), created_by_id=actor.id if actor else None,
-                             created_at=now, expires_at=now + timedelta(hours=PASSWORD_LINK_HOURS)))
+                             created_at=now, expires_at=expires_at))
     session.flush()
-    rt.audit.record(session, action="account:password_link", actor=actor, ctx=ctx or AccessContext.cli(),
-                    subject_user_id=user.id, detail={"hours": PASSWORD_LINK_HOURS})
-    return secret
+    detail: dict[str, object] = {"hours": PASSWORD_LINK_HOURS}
+    if by_mail:
+        assert actor is not None and user.email is not None  # by_mail needs both; the policy saw to the address
+        queued: list[int] = []
+        events.emit("account.password_link", session=session, rt=rt, user=user, link_path=password_set_path(secret),
+                    hours=PASSWORD_LINK_HOURS, actor=actor, queued=queued)
+        if not queued:  # no mail listener, or it wrote nothing: never tell the administrator "sent" untruly
+            raise RuntimeError(f"the password link of {user.username} was not queued for mail")
+        issued = IssuedLink(None, expires_at, LinkDelivery.MAIL, masked(user.email))
+        detail |= {"delivery": str(issued.delivery), "to": issued.sent_to}
+    else:
+        issued = IssuedLink(secret, expires_at, LinkDelivery.SHOWN if actor is not None else LinkDelivery.OPERATOR)
+        detail["delivery"] = str(issued.delivery)
+    rt.audit.record(session, action=AuditAction.ACCOUNT_PASSWORD_LINK, actor=actor, ctx=ctx or AccessContext.cli(),
+                    subject_user_id=user.id, detail=detail)
+    return issued
 
 
 def password_link(session: Session, secret: str) -> PasswordLink:

@@ -45,6 +45,8 @@ TITLES: dict[str, object] = {
     "content_url_expired": _l("This link has expired"),
     "view_window_closed": _l("This view has closed"),
     "customer_not_contacted": _l("A key customer says nobody has contacted them"),
+    "mail_not_configured": _l("Only the operator can give this person a password link"),
+    "no_email_address": _l("Only the operator can give this person a password link"),
 }
 
 # Explanations added under the policy's own message, where it alone leaves the person guessing.
