@@ -38,6 +38,8 @@ class CustomerLetter(Base):
     new_owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     # One change of owner, one key: a second emission of the same change writes nothing more.
     change_key: Mapped[str] = mapped_column(String(120))
+    # The contact's position in the record; negative (-1, -2, ...) for a letter to an address a leaver's edit
+    # took out of the record (`vault.services.letter_addresses`), which names no current contact.
     contact_index: Mapped[int] = mapped_column(Integer)
     contact_label: Mapped[str] = mapped_column(String(120), default="")  # masked name ("J••• N•••")
     language: Mapped[str] = mapped_column(String(16))
@@ -52,6 +54,11 @@ class CustomerLetter(Base):
 
     customer: Mapped[Customer] = relationship()
     new_owner: Mapped[User] = relationship(foreign_keys=[new_owner_id])
+
+    @property
+    def to_earlier_address(self) -> bool:
+        """Sent to an address the contact had before a leaver changed it, besides the record's own."""
+        return self.contact_index < 0
 
     def state(self, now: datetime) -> str:
         """"answered", "revoked", "expired" or "open": what the link would do if followed now."""

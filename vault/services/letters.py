@@ -44,7 +44,7 @@ from vault.models import (
     utcnow,
 )
 from vault.runtime import Runtime
-from vault.services import masking, records
+from vault.services import letter_addresses, masking, records
 
 MAX_COMMENT = 500
 # Who the audit log names for what comes through a letter's link: someone without an account, known only by
@@ -122,16 +122,17 @@ def handover_item_for(session: Session, customer: Customer, new_owner: User) -> 
         .order_by(HandoverItem.id.desc()).limit(1))
 
 
-def _address(contact: dict[str, Any]) -> str:
-    emails = contact.get("emails") or []
-    return str(emails[0]).strip() if emails else ""
-
-
 def prepare(rt: Runtime, session: Session, customer: Customer, *, previous_owner_id: int | None, new_owner: User,
             cause: str, actor: User | None, ctx: AccessContext) -> list[Prepared]:
-    """Letter rows (with links) for the customer's main contacts that have an address; none when the owner
-    did not change, when this change already has its letters, or when no main contact can be written to.
-    Every letter made is audited (`customer:letter`), and so is the reading of the contacts."""
+    """Letter rows (with links) for the customer's main contacts that have an address, and for every address
+    a leaver's edit took out of the record (`letter_addresses`: the customer is told even when a leaver put
+    their own mailbox in its place); none when the owner did not change, when this change already has its
+    letters, or when the record has no contacts and no earlier address. Every letter made is audited
+    (`customer:letter`, naming each earlier address masked, with the edit that took it out and why), and so
+    is the reading of the contacts and of the versions opened to find the earlier ones.
+
+    An earlier address gets a letter of its own, with its own link, never a copy of the current address's:
+    the leaver holding that link could otherwise spend it with "contacted" before the customer answers."""
     if previous_owner_id == new_owner.id:
         return []
     now = utcnow()
@@ -140,23 +141,20 @@ def prepare(rt: Runtime, session: Session, customer: Customer, *, previous_owner
     if session.scalar(select(CustomerLetter.id).where(CustomerLetter.change_key == key).limit(1)) is not None:
         return []
     record = records.record_of(session, customer.id)
-    if record is None or record.contacts is None:
+    if record is None:
         return []
-    contacts = records.snapshot(rt, record)["contacts"]
-    chosen = records.main_contacts(contacts)
+    earlier, versions = letter_addresses.earlier_addresses(rt, session, record)
+    if record.contacts is None and not earlier:
+        return []
+    chosen = records.main_contacts(records.snapshot(rt, record)["contacts"])
     # Opening the sealed contacts without a person behind it: recorded, with what it was for.
     rt.audit.record(session, action=AuditAction.CUSTOMER_CONTACTS_SYSTEM_READ, actor=None, ctx=ctx,
                     customer_id=customer.id, subject_user_id=new_owner.id,
                     detail={"purpose": "letter", "cause": cause, "main_contacts": [i for i, _c in chosen],
-                            "by": actor.id if actor else None})
+                            "by": actor.id if actor else None, **({"versions": versions} if versions else {})})
     settings = rt.settings
-    prepared: list[Prepared] = []
-    skipped: list[int] = []
-    for index, contact in chosen:
-        address = _address(contact)
-        if not address:
-            skipped.append(index)
-            continue
+
+    def make(index: int, contact: dict[str, Any], address: str) -> Prepared:
         link = new_link(settings.secret_key)
         letter = CustomerLetter(
             customer_id=customer.id, handover_item_id=item.id if item else None, cause=cause[:32],
@@ -166,14 +164,38 @@ def prepare(rt: Runtime, session: Session, customer: Customer, *, previous_owner
             created_at=now, expires_at=now + timedelta(days=settings.letter_link_days))
         session.add(letter)
         session.flush()
-        prepared.append(Prepared(letter=letter, address=address, link=link, contact_name=contact.get("name", "")))
+        return Prepared(letter=letter, address=address, link=link, contact_name=contact.get("name", ""))
+
+    prepared: list[Prepared] = []
+    skipped: list[int] = []
+    for index, contact in chosen:
+        address = letter_addresses.address_of(contact)
+        if not address:
+            skipped.append(index)
+            continue
+        prepared.append(make(index, contact, address))
+    # An earlier address that is also a current one (changed back, or another contact's) is written to once.
+    written = {letter_addresses.key(p.address) for p in prepared}
+    told: list[dict[str, Any]] = []
+    for found in earlier:
+        if letter_addresses.key(found.address) in written:
+            continue
+        written.add(letter_addresses.key(found.address))
+        # A negative position marks a letter to an earlier address (`CustomerLetter.to_earlier_address`).
+        letter = make(-len(told) - 1, found.contact, found.address)
+        prepared.append(letter)
+        told.append({"letter_id": letter.letter.id, "address": masking.mask_email(found.address),
+                     "why": found.why, "version": found.version, "contact_index": found.contact_index,
+                     "edited_by": found.edited_by, "edited_at": found.edited_at.isoformat()})
+    detail: dict[str, Any] = {"cause": cause, "from": previous_owner_id, "to": new_owner.id,
+                              "letters": [p.letter.id for p in prepared],
+                              "languages": [p.letter.language for p in prepared],
+                              "handover_item_id": item.id if item else None, "no_address": skipped,
+                              "days": settings.letter_link_days}
+    if told:
+        detail["earlier_addresses"] = told
     rt.audit.record(session, action=AuditAction.CUSTOMER_LETTER, actor=None, ctx=ctx, customer_id=customer.id,
-                    subject_user_id=new_owner.id,
-                    detail={"cause": cause, "from": previous_owner_id, "to": new_owner.id,
-                            "letters": [p.letter.id for p in prepared],
-                            "languages": [p.letter.language for p in prepared],
-                            "handover_item_id": item.id if item else None, "no_address": skipped,
-                            "days": settings.letter_link_days})
+                    subject_user_id=new_owner.id, detail=detail)
     return prepared
 
 
@@ -195,7 +217,8 @@ def attach(rt: Runtime, session: Session, prepared: Prepared, outbox_id: int | N
     records.log_by_product(
         rt, session, letter.customer, contact=letter.contact_label,
         topic=f"Letter introducing the new account manager ({letter.new_owner.display_name}) sent in "
-              f"{letter.language}",
+              f"{letter.language}" + (" to an address the contact had before a leaver's edit"
+                                      if letter.to_earlier_address else ""),
         result="queued" if outbox_id else "not queued",
         main_contact=True, ctx=ctx, detail={"letter_id": letter.id})
 

@@ -513,7 +513,8 @@ class VersionView:
     changes: list[Change]
 
 
-def _open_version(rt: Runtime, record: CustomerRecord, version: CustomerRecordVersion) -> dict[str, Any]:
+def open_version(rt: Runtime, record: CustomerRecord, version: CustomerRecordVersion) -> dict[str, Any]:
+    """One version's whole record in plain form (the caller audits the opening, as `history` does)."""
     return open_sealed(record_key(rt, record), version.customer_id, f"version:{version.number}", version.payload)
 
 
@@ -534,7 +535,7 @@ def history(rt: Runtime, session: Session, actor: User, customer: Customer, *, c
     previous = snapshot(rt, None)
     for row in rows:
         assert record is not None
-        current = _open_version(rt, record, row)
+        current = open_version(rt, record, row)
         views.append(VersionView(row.number, row.at, authors.get(row.author_id or 0, ""),
                                  [c for c in row.changed.split(",") if c], diff(previous, current)))
         previous = current
@@ -559,7 +560,7 @@ def old_version(rt: Runtime, session: Session, actor: User, customer: Customer, 
         raise NotFound("version", customer_id=customer.id)
     rt.audit.record(session, action=AuditAction.CUSTOMER_VERSION_READ, actor=actor, ctx=ctx,
                     customer_id=customer.id, detail={"version": number})
-    return masked(_open_version(rt, record, row))
+    return masked(open_version(rt, record, row))
 
 
 # -- contact log ------------------------------------------------------------------------------------------

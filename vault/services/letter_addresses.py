@@ -1,0 +1,154 @@
+"""The addresses a leaver took out of a customer's record, to which the letter about a new manager also goes.
+
+A letter introducing a new account manager goes to the main contacts' addresses as the record holds them
+(`letters.prepare`). A leaver who replaced the customer's address with their own before notice would be
+told instead of the customer, and would learn the successor's name while the customer learned nothing; the
+departure report only flags such edits (`contacts_edited`). So the letter also goes to every address that
+a leaver's own edit took out of the addresses letters go to, found in the record's sealed version history.
+
+What counts:
+- A letter address is the first e-mail of a main contact (`records.main_contacts`), as `prepare` takes it:
+  an address moved to second place, a contact no longer marked main or put behind a new first contact, and
+  a contact deleted whole all take the address out, and each is followed.
+- A leaver is a person with a departure (on notice, or gone; a withdrawn notice leaves none). Their edits
+  are doubted from `[departure] lookback_days` before the start of their notice day onward: the departure
+  report counts a leaver's contact edits over the same number of days (back from when it is built, which
+  at notice is the same window), and anchoring it at the notice keeps a letter sent late in a long notice
+  period looking as far back as one sent on the first day. Edits after the notice are doubted too.
+- Edits by anyone else stand as they are: an address someone else took out is not brought back, and the
+  state a leaver's first doubted edit found (whoever made it) is the starting point.
+- An address the leaver added is never an earlier address, even once they take it out again; an address
+  that is back in the record (changed back, by anyone) gets its letter as a current one, once.
+
+Nothing here writes: the caller audits what was opened (`customer:contacts_system_read` names the versions)
+and what was sent (`customer:letter` names each earlier address, masked, with the edit that took it out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.models import CustomerRecord, CustomerRecordVersion, Departure
+from vault.runtime import Runtime
+from vault.services import records
+from vault.services.departures import end_of_day
+
+# Why an address left the letters, as the audit record says it.
+ADDRESS_CHANGED = "address_changed"  # the contact is still a main contact, with another first address
+NO_LONGER_MAIN = "no_longer_main"  # the contact is still there, but no longer one letters go to
+CONTACT_REMOVED = "contact_removed"  # no contact of that name is left
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """An address a leaver's edit took out, and the contact as it was just before that edit."""
+
+    address: str
+    contact: dict[str, Any]
+    contact_index: int  # the contact's position in the version before the edit
+    version: int  # the leaver's edit that took the address out
+    edited_by: int
+    edited_at: datetime
+    why: str
+
+
+def address_of(contact: dict[str, Any]) -> str:
+    """The address a letter to `contact` goes to: its first e-mail, or "" (none)."""
+    emails = contact.get("emails") or []
+    return str(emails[0]).strip() if emails else ""
+
+
+def key(address: str) -> str:
+    """An address as compared: mailboxes are matched without regard to case or surrounding spaces."""
+    return address.strip().casefold()
+
+
+def letter_addresses(contacts: list[dict[str, Any]]) -> dict[str, tuple[int, dict[str, Any], str]]:
+    """The addresses letters would go to for these contacts: key → (position, contact, address)."""
+    found: dict[str, tuple[int, dict[str, Any], str]] = {}
+    for index, contact in records.main_contacts(contacts):
+        address = address_of(contact)
+        if address and key(address) not in found:
+            found[key(address)] = (index, contact, address)
+    return found
+
+
+def doubted_since(rt: Runtime, session: Session, author_ids: set[int]) -> dict[int, datetime]:
+    """The leavers among `author_ids`, each with the moment from which their edits are doubted."""
+    if not author_ids:
+        return {}
+    days = timedelta(days=rt.settings.departure.lookback_days)
+    since: dict[int, datetime] = {}
+    for departure in session.scalars(select(Departure).where(Departure.user_id.in_(author_ids))):
+        notice_starts = end_of_day(rt.settings, departure.notice_date - timedelta(days=1))
+        since[departure.user_id] = min(notice_starts, departure.started_at) - days
+    return since
+
+
+def _why(contact: dict[str, Any], after: list[dict[str, Any]], after_main: set[int]) -> str:
+    name = str(contact.get("name", "")).strip().casefold()
+    same = [i for i, c in enumerate(after) if str(c.get("name", "")).strip().casefold() == name]
+    if not same:
+        return CONTACT_REMOVED
+    return ADDRESS_CHANGED if any(i in after_main for i in same) else NO_LONGER_MAIN
+
+
+def earlier_addresses(rt: Runtime, session: Session, record: CustomerRecord) -> tuple[list[Earlier], list[int]]:
+    """The addresses leavers' edits took out of the letters and that are not back in them, oldest edit
+    first, each once; and the numbers of the versions opened to find them (none when no leaver's edit of
+    the contacts falls in its window, the usual case, so nothing sealed is opened for nothing)."""
+    rows = session.execute(
+        select(CustomerRecordVersion.id, CustomerRecordVersion.number, CustomerRecordVersion.author_id,
+               CustomerRecordVersion.at, CustomerRecordVersion.changed)
+        .where(CustomerRecordVersion.customer_id == record.customer_id)
+        .order_by(CustomerRecordVersion.number)).all()
+    touching = [row for row in rows if "contacts" in row.changed.split(",")]
+    since = doubted_since(rt, session, {row.author_id for row in touching if row.author_id is not None})
+
+    def doubted(row: Any) -> bool:
+        return row.author_id in since and row.at >= since[row.author_id]
+
+    first = next((row for row in touching if doubted(row)), None)
+    if first is None:
+        return [], []
+    before = [row for row in rows if row.number < first.number]
+    opened: list[int] = []
+
+    def contacts_of(row: Any) -> list[dict[str, Any]]:
+        version = session.get(CustomerRecordVersion, row.id)
+        assert version is not None  # listed a moment ago, and versions are never deleted
+        opened.append(row.number)
+        return list(records.open_version(rt, record, version).get("contacts") or [])
+
+    state = contacts_of(before[-1]) if before else []
+    current = letter_addresses(state)
+    added_by_leaver: set[str] = set()
+    taken: dict[str, Earlier] = {}
+    for row in touching:
+        if row.number < first.number:
+            continue
+        after = contacts_of(row)
+        following = letter_addresses(after)
+        by_leaver = doubted(row)
+        for k in following.keys() - current.keys():
+            # Back in the record (changed back, by anyone): it gets its letter as a current address.
+            restored = taken.pop(k, None) is not None
+            if not by_leaver:
+                added_by_leaver.discard(k)
+            elif not restored:
+                added_by_leaver.add(k)
+        if by_leaver:
+            after_main = {i for i, _c in records.main_contacts(after)}
+            for k in current.keys() - following.keys():
+                if k in added_by_leaver:
+                    continue
+                index, contact, address = current[k]
+                taken[k] = Earlier(address=address, contact=contact, contact_index=index, version=row.number,
+                                   edited_by=row.author_id, edited_at=row.at, why=_why(contact, after, after_main))
+        current = following
+    return sorted(taken.values(), key=lambda e: (e.version, e.contact_index)), opened
