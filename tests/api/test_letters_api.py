@@ -18,7 +18,8 @@ from vault.services import accounts, letters, managers
 @pytest.fixture
 def scene(api: Any, rt: Any, users: Any, cast: dict[str, Any]) -> dict[str, int]:
     """bob owns Acme and is managed by mia; bea co-owns it (sees it, but its letters are not hers). Four
-    letters told Acme's contacts about bob: one open, one answered, one expired, one open for the admin."""
+    letters told Acme's contacts about bob: one open, one answered, one expired, one open for the admin (to an
+    address a leaver's edit had taken out of the record)."""
     users.make("mia", Role.BORROWER)
     customer = api.customer("Acme", owner="bob", shared=False)
     now = utcnow()
@@ -30,7 +31,8 @@ def scene(api: Any, rt: Any, users: Any, cast: dict[str, Any]) -> dict[str, int]
         for index, name in enumerate(("open", "answered", "expired", "for_admin")):
             letter = CustomerLetter(
                 customer_id=customer, cause="rotation", previous_owner_id=cast["carl"].id, new_owner_id=cast["bob"].id,
-                change_key="test-change", contact_index=index, contact_label=f"C••• {index}", language="en",
+                change_key="test-change", contact_index=-1 if name == "for_admin" else index,
+                contact_label=f"C••• {index}", language="en",
                 token_hash=letters.link_hash(letters.new_link(rt.settings.secret_key)),
                 created_at=now - timedelta(days=40 if name == "expired" else 1),
                 expires_at=now - timedelta(days=10) if name == "expired" else now + timedelta(days=30))
@@ -60,6 +62,8 @@ def test_letters_are_listed_with_the_customer_and_revoked_by_the_right_people(ap
     first = next(letter for letter in detail["letters"] if letter["id"] == s["answered"])
     assert (first["new_owner"]["username"], first["contact"], first["language"], first["answer"]) == (
         "bob", "C••• 1", "en", "contacted")
+    assert {letter["id"]: letter["earlier_address"] for letter in detail["letters"]} == {
+        s["open"]: False, s["answered"]: False, s["expired"]: False, s["for_admin"]: True}
     expected = {s["open"]: ("open", True), s["answered"]: ("answered", False), s["expired"]: ("expired", False),
                 s["for_admin"]: ("open", True)}
     assert _letters(api, s["customer"], "bob") == expected

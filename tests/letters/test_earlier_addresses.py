@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, login
 from tests.departure.conftest import OFFICE, evening_policy
 from tests.letters.conftest import links, write_contacts
 from tests.mail.helpers import send
@@ -24,6 +24,7 @@ REAL = "jana@customer.example"
 PRIVATE = "sam.private@mail-box.example"
 JANA = {"name": "Jana Novak", "emails": [REAL], "language": "en"}
 LOOKBACK = 30
+MARK = "to the address before the leaver's edit"
 
 
 @pytest.fixture
@@ -202,7 +203,7 @@ def test_the_customer_s_not_contacted_outweighs_the_leaver_s_contacted(rt, app, 
     vip = company.customer("Vip Holdings", "vip")
     write_contacts(rt, vip, [JANA])
     _edit(rt, company, "sam", vip, [{**JANA, "emails": [PRIVATE]}])
-    _notice(rt, company)
+    departure = _notice(rt, company)
     send(rt)
     got = links(smtp)
     for address, button in ((PRIVATE, "contacted"), (REAL, "not_contacted")):
@@ -213,3 +214,10 @@ def test_the_customer_s_not_contacted_outweighs_the_leaver_s_contacted(rt, app, 
     with rt.db.session() as session:
         item = session.scalar(select(HandoverItem).where(HandoverItem.customer_id == vip))
         assert item.customer_answer == "not_contacted" and item.disputed
+    # The handover status and the customer's page say which letter went to the earlier address.
+    admin = app.test_client()
+    login(admin, "adm")
+    assert admin.get(f"/departures/{departure}").get_data(as_text=True).count(MARK) == 1
+    sue = app.test_client()
+    login(sue, "sue")
+    assert sue.get(f"/customers/{vip}").get_data(as_text=True).count(MARK) == 1

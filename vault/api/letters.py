@@ -30,6 +30,9 @@ SCHEMAS["CustomerLetter"] = _object({
     "new_owner": _ref("UserRef"),
     "contact": {"type": "string", "description": "The contact written to, masked as on the customer's page."},
     "language": {"type": "string"},
+    "earlier_address": {"type": "boolean",
+                        "description": "Sent to an address the contact had before a leaver's edit took it out of "
+                                       "the record (besides the letters to the record's own addresses)."},
     "created_at": _TS,
     "expires_at": _TS,
     "state": {"type": "string", "enum": ["open", "answered", "revoked", "expired"],
@@ -51,6 +54,7 @@ def letter_json(letter: CustomerLetter, actor: User) -> dict[str, Any]:
         "new_owner": user_ref(letter.new_owner),
         "contact": letter.contact_label,
         "language": letter.language,
+        "earlier_address": letter.to_earlier_address,
         "created_at": timestamp(letter.created_at),
         "expires_at": timestamp(letter.expires_at),
         "state": state,
