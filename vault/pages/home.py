@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from vault.core.actions import Action
 from vault.models import utcnow
-from vault.services import loans, todo
+from vault.services import todo
 from vault.web import auth
 from vault.web.guard import permission
 from vault.web.pipeline import access_context, db_session, runtime
@@ -20,11 +20,8 @@ bp = Blueprint("home", __name__)
 def index():
     """What waits for the person, first; the areas of the menu after."""
     user = auth.current()
-    waiting = todo.todo_for(runtime(), db_session(), user)
-    # Requests and releases waiting for the person are other people's loans, each naming a file and its
-    # customer: recorded as the queues that list them are.
-    loans.record_listing(runtime(), db_session(), user, [*waiting.decisions, *waiting.releases], listing="home",
-                         ctx=access_context())
+    # Recorded: the other people's loans and the customers the list names (`todo.read_todo`).
+    waiting = todo.read_todo(runtime(), db_session(), user, ctx=access_context())
     return render_template("index.html", user=user, todo=waiting, now=utcnow())
 
 

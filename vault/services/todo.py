@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from vault import policy
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
+from vault.core.context import AccessContext
 from vault.models import (
     Alert,
     AlertStatus,
@@ -34,7 +36,7 @@ from vault.models import (
     User,
 )
 from vault.runtime import Runtime
-from vault.services import accounts, departures, loan_context, managers, quota, rotation, upkeep
+from vault.services import accounts, departures, loan_context, loans, managers, quota, rotation, upkeep
 
 # Lists of files show their type, the latest version's: loaded with the loans, not one query per row.
 _WITH_FILE = selectinload(Loan.document).selectinload(Document.versions)
@@ -201,6 +203,24 @@ def todo_for(rt: Runtime, session: Session, actor: User) -> Todo:
                 manager_requests=manager_requests)
 
 
+def read_todo(rt: Runtime, session: Session, actor: User, *, ctx: AccessContext) -> Todo:
+    """`todo_for` shown to the person (the start page), recorded in the page's transaction as the lists it
+    repeats are: the requests and releases waiting for them are other people's loans (`loan:queue`,
+    "home"); the handovers to confirm, the customers rotated to them and their overdue customers name
+    customers (`customer:list`, "home", with their ids, each once), as the handover list, the rotation
+    tasks and the customer lists record theirs. A page that names no customer writes no `customer:list`."""
+    waiting = todo_for(rt, session, actor)
+    loans.record_listing(rt, session, actor, [*waiting.decisions, *waiting.releases], listing="home", ctx=ctx)
+    named = [item.customer_id for item in waiting.handovers]
+    named += [task.customer_id for task in waiting.rotations]
+    named += [customer.id for customer in waiting.overdue]
+    ids = list(dict.fromkeys(named))
+    if ids:
+        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
+                        detail={"listing": "home", "ids": ids})
+    return waiting
+
+
 def counts_for(rt: Runtime, session: Session, actor: User) -> dict[str, int]:
     """The menu's badges: how many requests, releases, handovers, rotated customers, overdue records, open
     alerts and role or manager requests wait."""
@@ -213,4 +233,5 @@ def counts_for(rt: Runtime, session: Session, actor: User) -> dict[str, int]:
             "grants": len(roles) + len(named)}
 
 
-__all__ = ["ALERTS_SHOWN", "HeldLoan", "OpenDeparture", "Todo", "counts_for", "overdue_customers", "todo_for"]
+__all__ = ["ALERTS_SHOWN", "HeldLoan", "OpenDeparture", "Todo", "counts_for", "overdue_customers", "read_todo",
+           "todo_for"]
