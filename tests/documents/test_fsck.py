@@ -6,6 +6,7 @@ import io
 import json
 from datetime import timedelta
 
+import pytest
 from click.testing import CliRunner
 
 from tests.documents.conftest import cli_env, events, pdf_bytes, stored_keys, text_bytes
@@ -96,3 +97,54 @@ def test_tampered_ciphertext_and_wrong_digest_are_found(rt, company):
     assert f"CORRUPT   version {tampered.id}: {tampered.object_key}: undecryptable" in result.output
     assert f"CORRUPT   version {altered.id}: {altered.object_key}: sha256_mismatch" in result.output
     assert len(stored_keys(rt)) == 3  # repair never touches a referenced object
+
+
+def _orphans(rt, count):
+    keys = [f"documents/{9000 + n}/1-{n:032x}" for n in range(count)]
+    for key in keys:
+        rt.store.put(key, io.BytesIO(b"\x28" + b"ciphertext" * 10))
+    return keys
+
+
+def test_every_object_the_repair_removes_is_named_in_the_log(rt, company):
+    """Was: the run's one record named the first 100 removed keys; 150 orphans removed left 50 deletions
+    nowhere in the log. Now each key is named ("storage:repair", 100 a record) before it is removed."""
+    orphans = _orphans(rt, 150)
+    repaired = _fsck(rt, "--repair", "--min-age-minutes", "0")
+    assert repaired.exit_code == 0, repaired.output
+    assert "removed 150 orphan object(s)" in repaired.output and stored_keys(rt) == []
+    named = [key for event in events(rt, "storage:repair") for key in json.loads(event.detail)["remove"]]
+    assert sorted(named) == sorted(orphans)
+    assert [len(json.loads(e.detail)["remove"]) for e in events(rt, "storage:repair")] == [100, 50]
+    [summary] = events(rt, "storage:fsck")
+    assert (summary.outcome, json.loads(summary.detail)["removed"]) == ("allowed", 150)
+    # Nothing to remove, nothing named.
+    assert _fsck(rt, "--repair", "--min-age-minutes", "0").exit_code == 0
+    assert len(events(rt, "storage:repair")) == 2
+
+
+def test_a_repair_whose_summary_cannot_be_written_has_named_what_it_removed(rt, company, monkeypatch):
+    """A crash after the deletions (injected: the summary record fails, as a database gone at that moment
+    would). Was: the objects were gone and no record said so. Now their record committed first."""
+    [orphan] = _orphans(rt, 1)
+    record = rt.audit.record
+
+    def failing(session, *, action, **kwargs):
+        if str(action) == "storage:fsck":
+            raise RuntimeError("the database went away")
+        return record(session, action=action, **kwargs)
+
+    monkeypatch.setattr(rt.audit, "record", failing)
+    with pytest.raises(RuntimeError, match="went away"):
+        integrity.fsck(rt, repair=True, min_age=timedelta(0))
+    monkeypatch.undo()
+    assert orphan not in stored_keys(rt)
+    [named] = events(rt, "storage:repair")
+    assert json.loads(named.detail)["remove"] == [orphan]
+
+
+def test_a_young_orphan_is_neither_removed_nor_named(rt, company):
+    [young] = _orphans(rt, 1)
+    result = _fsck(rt, "--repair")
+    assert result.exit_code == 0, result.output
+    assert young in stored_keys(rt) and events(rt, "storage:repair") == []

@@ -35,6 +35,8 @@ from vault.services import renditions
 from vault.services.documents import OBJECT_PREFIX, discard_object, version_context
 
 BATCH = 500
+# Keys named by one "storage:repair" record (each record stays small, whatever the number of orphans).
+REPAIR_BATCH = 100
 DEFAULT_MIN_AGE = timedelta(minutes=15)
 
 
@@ -98,7 +100,8 @@ def fsck(
     """Check every version and every object; with `repair`, delete orphans older than `min_age`.
 
     Manages its own short transactions (a long check must not hold one open), and records one
-    "storage:fsck" audit event with the counts and any object removed.
+    "storage:fsck" audit event with the counts and any object removed; every removal is named before it
+    is made ("storage:repair", `_remove_orphans`).
     """
     report = FsckReport()
     for version in _versions(rt):
@@ -119,24 +122,41 @@ def fsck(
         else:
             report.orphans.append(problem)
     if repair:
-        for problem in report.orphans:
-            if _still_orphan(rt, problem.key):
-                discard_object(rt.store, problem.key)
-                if rt.store.exists(problem.key):
-                    report.remove_failed.append(problem.key)
-                else:
-                    report.removed.append(problem.key)
+        _remove_orphans(rt, report, min_age, ctx or AccessContext.cli())
     with rt.db.session() as session:
         rt.audit.record(
             session, action=AuditAction.STORAGE_FSCK, actor=None, ctx=ctx or AccessContext.cli(),
             outcome="allowed" if report.ok else "failed",
             reason_code=None if report.ok else "integrity_problems",
             detail={**report.summary(), "repair": repair,
-                    "removed_keys": report.removed[:100],
+                    "removed_keys": report.removed[:100], "remove_failed": report.remove_failed[:100],
                     "problems": [{"key": p.key, "version_id": p.version_id, "kind": p.kind}
                                  for p in (report.missing + report.corrupt)[:100]]},
         )
     return report
+
+
+def _remove_orphans(rt: Runtime, report: FsckReport, min_age: timedelta, ctx: AccessContext) -> None:
+    """Delete the orphans still unreferenced, each batch named in a "storage:repair" record that commits
+    before any of its objects is touched.
+
+    Deleting is the one act of the repair that cannot be undone: recorded after the deletions (as the run's
+    summary is), a crash or a database refusing the record would leave objects gone with no trace, and a
+    summary can name only so many. So every key is named, a batch at a time, before it goes; a key named
+    whose deletion then failed is listed in the summary as such.
+    """
+    still = [problem.key for problem in report.orphans if _still_orphan(rt, problem.key)]
+    for start in range(0, len(still), REPAIR_BATCH):
+        batch = still[start:start + REPAIR_BATCH]
+        with rt.db.session() as session:
+            rt.audit.record(session, action=AuditAction.STORAGE_REPAIR, actor=None, ctx=ctx,
+                            detail={"remove": batch, "min_age_minutes": int(min_age.total_seconds() // 60)})
+        for key in batch:
+            discard_object(rt.store, key)
+            if rt.store.exists(key):
+                report.remove_failed.append(key)
+            else:
+                report.removed.append(key)
 
 
 def verify_version(rt: Runtime, version: DocumentVersion) -> Problem | None:
