@@ -432,6 +432,11 @@ class Keyring:
         """
         return self.wrap(self.unwrap(key_id, wrapped, context), context)
 
+    def next_key_id(self) -> str:
+        """The id :meth:`rotate` will give the next KEK (so it can be recorded before the keyring changes)."""
+        number = max(int(key_id[1:]) for key_id in self._keks) + 1
+        return f"k{number:04d}"
+
     def rotate(self) -> str:
         """Add a new active KEK; the previous one is retired but kept for unwrapping.
 
@@ -441,8 +446,7 @@ class Keyring:
         Raises:
             KeyringError: If the keyring cannot be saved (nothing is changed then).
         """
-        number = max(int(key_id[1:]) for key_id in self._keks) + 1
-        new_id = f"k{number:04d}"
+        new_id = self.next_key_id()
         previous, previous_keks = self._active, dict(self._keks)
         old = self._keks[previous]
         self._keks[previous] = _Kek(old.key, old.created, RETIRED)

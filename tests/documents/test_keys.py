@@ -8,9 +8,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from crypto import Keyring
+from crypto import Keyring, KeyringError
 from tests.documents.conftest import cli_env, events, pdf_bytes, read_object, stored_keys, text_bytes
 from vault.cli import cli
+from vault.core.errors import ServiceError
 from vault.models import DocumentVersion
 from vault.services import documents, keys
 
@@ -79,8 +80,11 @@ def test_rotation_rewraps_every_data_key_and_leaves_objects_alone(rt, company, k
     assert _vault(rt, "fsck").exit_code == 0
 
     [rotation] = events(rt, "key:rotate")
-    assert json.loads(rotation.detail) == {"active_key_id": "k0002", "previous_key_id": "k0001",
-                                           "rewrapped": 3, "batches": 2, "records": 0}
+    assert json.loads(rotation.detail) == {"active_key_id": "k0002", "previous_key_id": "k0001"}
+    [rewrapped] = events(rt, "key:rewrap")
+    assert rewrapped.seq > rotation.seq
+    assert json.loads(rewrapped.detail) == {"active_key_id": "k0002", "previous_key_id": "k0001",
+                                            "rewrapped": 3, "batches": 2, "records": 0}
     assert [json.loads(e.detail)["key_id"] for e in events(rt, "key:drop")] == ["k0001"]
 
 
@@ -94,6 +98,12 @@ def test_an_interrupted_rotation_is_resumed_and_blocks_the_drop_until_then(rt, c
         keys.rotate(rt, batch_size=2, progress=interrupt)
     assert sorted(v.key_id for v in _versions(rt)) == ["k0001", "k0002", "k0002"]
     assert keys.pending(rt) == 1
+    # The new master key is in use: its record committed before the keyring changed (was: none until
+    # every data key had moved, so an interrupted rotation left a new key with no record at all).
+    [rotation] = events(rt, "key:rotate")
+    assert (rotation.outcome, json.loads(rotation.detail)) == (
+        "allowed", {"active_key_id": "k0002", "previous_key_id": "k0001"})
+    assert events(rt, "key:rewrap") == []
     # The file saved before any data key moved: a new process can read every version right now.
     rt.keyring = Keyring.load(keyring_path)
     for version, data in zip(_versions(rt), contents, strict=True):
@@ -108,6 +118,8 @@ def test_an_interrupted_rotation_is_resumed_and_blocks_the_drop_until_then(rt, c
     resumed = _vault(rt, "keys", "rewrap")
     assert resumed.exit_code == 0, resumed.output
     assert "re-wrapped 1 data key(s) in 1 batch(es)" in resumed.output
+    [finished] = events(rt, "key:rewrap")
+    assert json.loads(finished.detail)["rewrapped"] == 1
     assert _vault(rt, "keys", "drop", "k0001").exit_code == 0
     rt.keyring = Keyring.load(keyring_path)
     assert rt.keyring.key_ids() == ["k0002"]
@@ -141,3 +153,23 @@ def test_export_writes_a_private_copy_once_and_records_it(rt, tmp_path):
     missing_folder = _vault(rt, "keys", "export", "--out", str(tmp_path / "no-such-folder" / "k.json"))
     assert missing_folder.exit_code == 1 and "cannot be written" in missing_folder.output
     assert len(events(rt, "key:export")) == 1
+
+
+def test_a_keyring_that_cannot_be_saved_changes_nothing_and_says_so(rt, company, keyring_path, monkeypatch):
+    """The keyring file refusing the write (injected: a full or read-only disk) leaves the old key active,
+    every data key where it was, and the rotation's record followed by its failure."""
+    _upload_three(company)
+
+    def refuse() -> None:
+        raise KeyringError("cannot write keyring file: No space left on device")
+
+    monkeypatch.setattr(rt.keyring, "save", refuse)
+    with pytest.raises(ServiceError) as refused:
+        keys.rotate(rt)
+    monkeypatch.undo()
+    assert refused.value.code == "keyring_unwritable"
+    assert rt.keyring.active_key_id == "k0001" and Keyring.load(keyring_path).key_ids() == ["k0001"]
+    assert {v.key_id for v in _versions(rt)} == {"k0001"}
+    assert [(e.outcome, e.reason_code) for e in events(rt, "key:rotate")] == [
+        ("allowed", None), ("failed", "keyring_unwritable")]
+    assert events(rt, "key:rewrap") == []

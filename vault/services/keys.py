@@ -169,11 +169,33 @@ def rotate(
     progress: Callable[[int], None] | None = None,
     ctx: AccessContext | None = None,
 ) -> RewrapResult:
-    """Add a new active master key (saved to the keyring file first), then re-wrap every data key."""
+    """Add a new active master key (saved to the keyring file first), then re-wrap every data key.
+
+    The new key is recorded ("key:rotate", the new and the previous key ids) and committed before the
+    keyring changes: the re-wrapping may take long and be interrupted, and a master key must never come
+    into use with no record of when and by whom (no record, no key). A keyring that cannot be saved adds a
+    failed "key:rotate". The re-wrapping is recorded when it ends, by this run or the `rewrap` that
+    resumes it ("key:rewrap", with its counts).
+
+    Raises:
+        ServiceError: `keyring_unwritable`, the keyring file could not be saved (nothing changed).
+    """
+    ctx = ctx or AccessContext.cli()
+    rt.keyring.refresh()  # another process may have rotated since this one loaded the file
     previous = rt.keyring.active_key_id
-    rt.keyring.rotate()
-    return rewrap(rt, batch_size=batch_size, progress=progress, ctx=ctx, previous_key_id=previous,
-                  action=AuditAction.KEY_ROTATE)
+    planned = rt.keyring.next_key_id()
+    with rt.db.session() as session:
+        rt.audit.record(session, action=AuditAction.KEY_ROTATE, actor=None, ctx=ctx,
+                        detail={"active_key_id": planned, "previous_key_id": previous})
+    try:
+        rt.keyring.rotate()
+    except KeyringError as exc:
+        with rt.db.session() as session:
+            rt.audit.record(session, action=AuditAction.KEY_ROTATE, actor=None, ctx=ctx, outcome="failed",
+                            reason_code="keyring_unwritable",
+                            detail={"active_key_id": planned, "previous_key_id": previous})
+        raise ServiceError("keyring_unwritable", f"the keyring cannot be saved, nothing changed: {exc}") from None
+    return rewrap(rt, batch_size=batch_size, progress=progress, ctx=ctx, previous_key_id=previous)
 
 
 def drop(rt: Runtime, key_id: str, *, ctx: AccessContext | None = None) -> None:
