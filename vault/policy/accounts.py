@@ -28,10 +28,10 @@ _SECOND_HALF = {
                               "factor (or the operator, with vault user reset-2fa)."),
 }
 # An account in use gets its password link in its owner's mailbox, never in an administrator's hands; the
-# address it goes to is the other half, so whoever changed the address since the person last signed in does
-# not also send the link (`_link_to_established`).
-_ADDRESS_HALF = _l("You changed this person's e-mail address since they last signed in: another administrator "
-                   "sends them a password link (or the operator, with vault user password-link).")
+# address it goes to is the other half, so whoever set the current address does not also send the link
+# (`_link_to_established`).
+_ADDRESS_HALF = _l("You set this person's current e-mail address: another administrator sends them a password "
+                   "link (or the operator, with vault user password-link).")
 # The mail address is not reach: everyone sets their own on their account page, so an admin may set theirs too.
 CHANGES = frozenset({"create", "email", "enable", *_NOT_ON_ONESELF})
 # What an administrator on notice still does to others' accounts: only what takes access away.
@@ -56,9 +56,10 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     token) would let the administrator who sees it sign in as that person, so it goes by mail to the address
     on record, and only when it can (`context['mail']`: "ready", "not_configured", "no_address"; else only the
     operator gives one, on the server). The address is then the other half: `context['addressed_by']`, who
-    changed it since the person last signed in (None: the operator, or the person), must not include the
-    actor. A brand-new account's link is shown to the administrator who hands it over: the account has
-    nothing of anyone's until others give it roles and customers, each of which is recorded.
+    set the current address once the account was in use (None: the operator), must not include the actor;
+    the person's signing in since does not lift it, since it confirms nothing about the address. A brand-new
+    account's link is shown to the administrator who hands it over: the account has nothing of anyone's until
+    others give it roles and customers, each of which is recorded.
 
     An administrator on notice only takes access away (`_NARROWING`): creating, enabling, naming a manager
     (who then sees the person's customers), changing an address a password link goes to, or either half of

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, bindparam, exists, func, literal, select
+from sqlalchemy import Select, and_, bindparam, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from vault import policy
@@ -324,14 +324,26 @@ def established(session: Session, user: User) -> bool:
 
 
 def _address_changers(session: Session, user: User) -> frozenset[int | None]:
-    """Who changed `user`'s mail address since they last signed in (None: the operator), from the audit log,
-    which records every change with who made it (the column keeps only the latest value)."""
-    query = select(AuditEvent.actor_id).where(
-        AuditEvent.subject_user_id == user.id, AuditEvent.action == str(AuditAction.USER_EMAIL),
-        AuditEvent.outcome == "allowed")
-    if user.last_login_at is not None:
-        query = query.where(AuditEvent.ts >= user.last_login_at)
-    return frozenset(session.scalars(query))
+    """Who set `user`'s current mail address while the account was in use (None: the operator), from the
+    audit log's latest change of it (the column keeps only the value); empty when the address is the one
+    the account started with, set before its first sign-in or token, which the person has used since.
+
+    Not bounded by the person's last sign-in, as the second factor's other half is: signing in confirms
+    nothing about the address, so an administrator who points it at a mailbox of theirs and waits for the
+    person's next sign-in must still not mail the link there. The hold ends when someone else sets the
+    address (the person, another administrator, the operator)."""
+    latest = session.execute(
+        select(AuditEvent.seq, AuditEvent.actor_id)
+        .where(AuditEvent.subject_user_id == user.id, AuditEvent.action == str(AuditAction.USER_EMAIL),
+               AuditEvent.outcome == "allowed")
+        .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    if latest is None:
+        return frozenset()
+    in_use_before = select(AuditEvent.seq).where(
+        AuditEvent.seq < latest.seq, AuditEvent.outcome == "allowed",
+        or_(and_(AuditEvent.actor_id == user.id, AuditEvent.action == str(AuditAction.AUTH_LOGIN)),
+            and_(AuditEvent.subject_user_id == user.id, AuditEvent.action == str(AuditAction.TOKEN_CREATE))))
+    return frozenset({latest.actor_id}) if session.scalar(select(in_use_before.exists())) else frozenset()
 
 
 def mail_state(settings: Settings, user: User) -> str:
