@@ -138,27 +138,40 @@ def approvals_due(rule: GradeRule, loan: Loan) -> int:
     return max(loan.approvals_required, approvals_needed(rule, loan.borrower))
 
 
-def _request_input(rule: GradeRule, ctx: dict[str, Any], kind: LoanKind) -> Decision:
-    problem = reason_problem(ctx.get("reason"))
-    if problem:
-        return deny(problem)
+def request_input_problems(rule: GradeRule, ctx: dict[str, Any], kind: LoanKind) -> dict[str, Decision]:
+    """Every input rule a loan or extension request breaks, by field (reason, category, place, days,
+    extra_views), each with its refusal; empty when what was typed is acceptable.
+
+    The rules on what a person types live here once: the object rule refuses with the first of them
+    (so the API and the command line answer one reason code, in this order), and a page shows them all
+    at once, each beside its field, so that two slips take one correction, not two round trips. Each
+    field is judged on its own, so a field the page's form has already refused can simply be left out.
+
+    Args:
+        rule: the document's grade rule (its loan length).
+        ctx: the request as typed: reason, category, place, days, extra_views, grade (for the wording).
+        kind: a loan asks for days, an extension for extra views.
+    """
+    problems: dict[str, Decision] = {}
+    if (problem := reason_problem(ctx.get("reason"))) is not None:
+        problems["reason"] = deny(problem)
     if ctx.get("category") not in {c.value for c in Category}:
-        return deny("invalid_category")
+        problems["category"] = deny("invalid_category")
     if not (ctx.get("place") or "").strip():
-        return deny("place_required")
+        problems["place"] = deny("place_required")
     if kind == LoanKind.EXTENSION:
         extra = ctx.get("extra_views")
         if not isinstance(extra, int) or isinstance(extra, bool) or not 1 <= extra <= MAX_EXTRA_VIEWS:
-            return deny("extra_views_invalid")
-        return allow()
+            problems["extra_views"] = deny("extra_views_invalid")
+        return problems
     days = ctx.get("days")
-    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
-        return deny("days_invalid")
     limit = max_days(rule)
-    if days > limit:
-        return deny("days_too_long", _l("Loans of grade-%(value)s files last at most %(limit)s days.",
-                                        value=ctx.get("grade", ""), limit=limit))
-    return allow()
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        problems["days"] = deny("days_invalid")
+    elif days > limit:
+        problems["days"] = deny("days_too_long", _l("Loans of grade-%(value)s files last at most %(limit)s days.",
+                                                    value=ctx.get("grade", ""), limit=limit))
+    return problems
 
 
 @object_rule(Action.LOAN_REQUEST)
@@ -184,7 +197,8 @@ def _request(actor: User, target: Any, context: dict[str, Any]) -> Decision:
             return deny("quota_not_exhausted")
     if actor.status == UserStatus.DEPARTING and rule.loan_required and context.get("departure_mode") == "refuse":
         return deny("departing_refused")
-    return _request_input(rule, context, kind)
+    # The first input problem, in field order: one reason code, the same wherever the request comes from.
+    return next(iter(request_input_problems(rule, context, kind).values()), allow())
 
 
 def _wrong_state(loan: Loan, message: str) -> Decision:

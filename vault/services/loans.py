@@ -295,6 +295,30 @@ def latest_loan(session: Session, user: User, document: Document) -> Loan | None
 # -- transitions ---------------------------------------------------------------------------------------
 
 
+def _typed(document: Document, *, reason: str, category: str, place: str, days: int | None,
+           extra_views: int | None) -> dict[str, object]:
+    """A request as typed, as the policy's input rules read it: the decision (`request_loan`) and the
+    list of every slip (`request_problems`) must judge the very same values."""
+    return {"grade": document.grade, "reason": (reason or "").strip(), "category": category,
+            "place": (place or "").strip(), "days": days, "extra_views": extra_views}
+
+
+def request_problems(rt: Runtime, document: Document, *, reason: str, category: str, place: str,
+                     days: int | None = None, kind: str = "loan",
+                     extra_views: int | None = None) -> dict[str, policy.Decision]:
+    """Every input rule (`policy.loans.request_input_problems`) a request as typed breaks, by field.
+
+    `request_loan` refuses with the first of them only (one reason code, one refusal record); a page
+    asks for them all so the person sees every slip in one answer. This decides nothing and records
+    nothing: only `request_loan` does, and a slip never counts against anyone (`TYPING_REFUSALS`).
+    """
+    loan_kind = LoanKind.EXTENSION if kind == LoanKind.EXTENSION.value else LoanKind.LOAN
+    return rules.request_input_problems(
+        rt.settings.grade(document.grade),
+        _typed(document, reason=reason, category=category, place=place, days=days, extra_views=extra_views),
+        loan_kind)
+
+
 def request_loan(
     rt: Runtime,
     session: Session,
@@ -329,10 +353,10 @@ def request_loan(
         remaining = quota.limit_for(rt.settings, session, actor.id, document) - quota.used(
             session, actor.id, document.id)
     policy.require(
-        actor, Action.LOAN_REQUEST, document, rule=rule, grade=document.grade, kind=kind, reason=reason,
-        category=category, place=place, days=days, extra_views=extra_views, remaining=remaining,
+        actor, Action.LOAN_REQUEST, document, rule=rule, kind=kind, remaining=remaining,
         open_request=loan_kind is not None and open_request(session, actor, document, loan_kind) is not None,
         departure_mode=rt.settings.departure.on_notice, audit=audit,
+        **_typed(document, reason=reason, category=category, place=place, days=days, extra_views=extra_views),
     )
     loan_kind = LoanKind(kind)  # known: the policy refuses any other
     extension = loan_kind == LoanKind.EXTENSION
