@@ -246,8 +246,12 @@ def test_a_request_refused_for_its_reason_says_so_beside_the_reason(world, rt):
     doc = world.document(2)
     response = world.browser("ann").request_loan(doc, reason="too short")
     assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    # Beside the field, tied to it; announced once, by the form's error summary (test_request_form_pages.py).
     assert re.search(r'name="reason"[^>]*>\s*too short</textarea>\s*<p class="muted hint">[^<]*</p>\s*'
-                     r'<p class="errors" role="alert">Give a reason of at least 10', response.get_data(as_text=True))
+                     r'<p class="errors" id="reason-error-1">Give a reason of at least 10', page)
+    assert re.search(r'role="alert" id="error-summary">\s*<p>[^<]*</p>\s*<ul>\s*'
+                     r'<li><a href="#reason">Give a reason', page)
 
 
 # -- a closed act says why -----------------------------------------------------------------------------------

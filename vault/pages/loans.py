@@ -60,10 +60,6 @@ STATUS_LABELS = {
 # Which field of the loan page a refusal of typed input belongs to, so its message stands beside it.
 _FIELD_OF = {"comment_required": "reject", "reason_too_short": "revoke", "reason_not_meaningful": "revoke",
              "reason_copies_category": "revoke"}
-# Which field of the request form a refusal of typed input belongs to.
-_REQUEST_FIELD_OF = {"reason_too_short": "reason", "reason_not_meaningful": "reason",
-                     "reason_copies_category": "reason", "invalid_category": "category", "place_required": "place",
-                     "days_invalid": "days", "days_too_long": "days", "extra_views_invalid": "extra_views"}
 
 
 bp.register_error_handler(NotFound, not_found_response)
@@ -231,28 +227,47 @@ def _request(document_id: int, kind: LoanKind) -> Any:
             form.place.data = active.declared_place
             form.category.data = active.category
         return render_template("loans/request.html", **page)
-    if not form.validate():
-        return render_template("loans/request.html", **page), 400
+    valid = form.validate()
     place = form.place.data or ""
+    typed = {"reason": form.reason.data or "", "category": form.category.data or "", "place": place,
+             "days": None if extension else form.days.data,
+             "extra_views": form.extra_views.data if extension else None}
+    if not valid:
+        # The form's own checks failed, so nothing is decided and nothing recorded, as before; the
+        # policy's input rules still speak beside the fields the form let through, so every slip is
+        # shown in this one answer instead of the next.
+        _beside_fields(form, loans_service.request_problems(runtime(), document, kind=str(kind), **typed))
+        return render_template("loans/request.html", **page), 400
     g.access_context = access_context().declaring(place.strip())
     try:
         loan = loans_service.request_loan(
-            runtime(), session, actor, document, reason=form.reason.data or "", category=form.category.data or "",
+            runtime(), session, actor, document, reason=typed["reason"], category=typed["category"],
             place=place, days=0 if extension else form.days.data, ctx=access_context(), kind=str(kind),
             extra_views=form.extra_views.data if extension else 0,
         )
     except policy.Denied as exc:
-        field = getattr(form, _REQUEST_FIELD_OF.get(exc.decision.code, ""), None)
-        if field is None:
-            return _refused(exc, "loans/request.html", **page)
-        # A refusal of what was typed stands beside the field it is about, the form filled in.
-        field.errors = [*field.errors, _(exc.decision.message)]
+        problems = loans_service.request_problems(runtime(), document, kind=str(kind), **typed)
+        if exc.decision.code not in {problem.code for problem in problems.values()}:
+            return _refused(exc, "loans/request.html", **page)  # refused for who or where, not for what was typed
+        # Refused for the first slip (recorded as such, as the API's refusal is); every slip stands beside
+        # its field, the form filled in.
+        _beside_fields(form, problems)
         return _refused(exc, "loans/request.html", field_refusal=exc.decision, **page)
     flash(_("Your request is sent to the approvers."), "success")
     if page["untrusted"]:
         flash(_("You are not in a trusted place now: once approved, this file opens only from one "
                 "(a company network)."), "warning")
     return redirect(url_for("loans.show", loan_id=loan.id))
+
+
+def _beside_fields(form: Any, problems: dict[str, policy.Decision]) -> None:
+    """Put each input problem the policy found beside its field, in the reader's language; a field the
+    form already refused keeps that error alone (its value was never read, so the policy's word on it
+    would only repeat it)."""
+    for name, problem in problems.items():
+        field = getattr(form, name, None)
+        if field is not None and not field.errors:
+            field.errors = [_(problem.message)]
 
 
 @bp.route("/documents/<int:document_id>/view", methods=["POST"])
