@@ -8,6 +8,7 @@ same keyring is put in place on the target before the restore, as an operator wo
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -16,16 +17,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, delete, func, select, text, update
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from tests.fixtures.postgres import PostgresCluster
 from tests.fixtures.seaweed import SeaweedServer
 from tests.reliability.deployment import Deployment
 from tests.support.factories import Users, make_document
 from vault import create_app
+from vault.audit.checkpoints import PREFIX as CHECKPOINT_PREFIX
 from vault.core.context import AccessContext
-from vault.models import AuditEvent, Role
+from vault.models import AuditCheckpoint, AuditEvent, AuditHead, Role
 from vault.services import accounts, agreement
+from vault.services import backup as backup_service
 
 pytestmark = pytest.mark.slow
 
@@ -172,8 +177,9 @@ def test_backup_then_restore_into_an_empty_instance(instances: Instances, tmp_pa
     assert read(target, documents[0], token) == PLAIN
     assert read(target, documents[1], token) == OTHER
     with target.runtime().db.session() as session:
-        assert session.scalar(select(func.count()).select_from(AuditEvent)
-                              .where(AuditEvent.action == "backup:restore", AuditEvent.outcome == "allowed")) == 1
+        restored_record = session.scalars(select(AuditEvent).where(AuditEvent.action == "backup:restore",
+                                                                    AuditEvent.outcome == "allowed")).one()
+        assert json.loads(restored_record.detail)["manifest"] == "authenticated"
 
     # The restored instance is no longer empty: a second restore into it is refused and recorded.
     before = target_rows(target)
@@ -274,3 +280,105 @@ def test_a_backup_without_objects_restores_onto_a_replica_of_the_store(instances
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert "intact" in restored.stdout and "sample: 2 of 2 file(s)" in restored.stdout, restored.stdout
     assert read(target, documents[1], token) == OTHER
+
+
+def _roll_back_audit_log(out: Path, manifest: dict) -> int:
+    """What someone who can write to the backup folder (and nothing else) can do: cut the dump's audit log
+    back to an earlier signed checkpoint N, drop the later checkpoints, and rewrite the manifest to match.
+    Returns N. Every value written is one a valid backup taken at N would hold."""
+    dump = out / manifest["database"]["file"]
+    checkpoints = sorted((entry for entry in manifest["objects"] if entry["key"].startswith(CHECKPOINT_PREFIX)),
+                         key=lambda entry: entry["key"])
+    assert len(checkpoints) >= 2, checkpoints
+    first = json.loads((out / "objects" / checkpoints[0]["key"]).read_text())
+    heads = {int(shard): (int(seq), mac) for shard, seq, mac in json.loads(first["message"])["heads"]}
+    rolled_back = int(json.loads(first["message"])["seq"])
+    engine = create_engine(f"sqlite:///{dump}", poolclass=NullPool)
+    try:
+        with Session(engine) as session:
+            # The append-only triggers guard a running database, not a file in someone else's hands.
+            triggers = session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                            "AND tbl_name IN ('audit_events', 'audit_checkpoints')")).all()
+            for name, _sql in triggers:
+                session.execute(text(f'DROP TRIGGER "{name}"'))
+            for shard, in session.execute(select(AuditHead.id)).all():
+                seq, mac = heads.get(shard, (0, ""))
+                session.execute(delete(AuditEvent).where(AuditEvent.shard == shard, AuditEvent.shard_seq > seq))
+                session.execute(update(AuditHead).where(AuditHead.id == shard)
+                                .values(seq=seq, mac=mac, last_checkpoint_seq=rolled_back))
+            session.execute(delete(AuditCheckpoint).where(AuditCheckpoint.seq > rolled_back))
+            for _name, sql in triggers:
+                session.execute(text(sql))
+            session.commit()
+        with Session(engine) as session:
+            state = backup_service._read_state(session)
+    finally:
+        engine.dispose()
+    for entry in checkpoints[1:]:
+        (out / "objects" / entry["key"]).unlink()
+    later = {entry["key"] for entry in checkpoints[1:]}
+    manifest["objects"] = [entry for entry in manifest["objects"] if entry["key"] not in later]
+    manifest["audit_head"] = {"seq": state.head_seq, "mac": state.head_mac}
+    manifest["checkpoint"] = state.checkpoint
+    manifest["database"]["sha256"] = hashlib.sha256(dump.read_bytes()).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return rolled_back
+
+
+@pytest.mark.parametrize("instances", ["sqlite+local"], indirect=True)
+def test_a_backup_whose_audit_log_was_rolled_back_in_the_folder_is_refused(instances: Instances,
+                                                                           tmp_path: Path) -> None:
+    """The manifest's own SHA-256 values prove nothing against someone who rewrites the manifest too: the
+    manifest carries a MAC under a key only the keyring holds, and a restore checks it first."""
+    source = instances.source
+    documents, token = seed(source)  # checkpoint N
+    assert read(source, documents[1], token) == OTHER  # records after N: what the rollback would hide
+    checkpointer = source.runtime().audit.checkpoints
+    assert checkpointer is not None and checkpointer.write() is not None
+    out = tmp_path / "backup"
+    manifest = take_backup(source, out, instances.kind)
+    assert isinstance(manifest.get("mac"), str) and manifest["mac"].startswith("hmac-sha256:")
+    genuine_head = manifest["audit_head"]["seq"]
+    rolled_back = _roll_back_audit_log(out, manifest)
+    assert 0 < rolled_back < genuine_head
+
+    target = instances.empty("target")
+    shutil.copy2(source.keyring_path, target.keyring_path)
+    target.init()
+    refused = target.cli("restore", str(out))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "does not authenticate" in refused.stderr and "nothing restored" in refused.stderr, refused.stderr
+    assert target_rows(target) == 0 and list(target.runtime().store.list("")) == []
+    # The flag for old backups accepts a missing MAC only, never a wrong one.
+    still = target.cli("restore", str(out), "--accept-unsigned")
+    assert still.returncode == 1 and "does not authenticate" in still.stderr, still.stderr
+    assert target_rows(target) == 0 and list(target.runtime().store.list("")) == []
+
+
+@pytest.mark.parametrize("instances", ["sqlite+local"], indirect=True)
+def test_a_backup_without_a_mac_restores_only_when_the_operator_accepts_it(instances: Instances,
+                                                                          tmp_path: Path) -> None:
+    """Backups made before manifests were authenticated carry no MAC: refused by default, restored with
+    `--accept-unsigned`, and the restore's audit record says the manifest was not authenticated."""
+    source = instances.source
+    documents, token = seed(source)
+    out = tmp_path / "backup"
+    manifest = take_backup(source, out, instances.kind)
+    del manifest["mac"]
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    target = instances.empty("target")
+    shutil.copy2(source.keyring_path, target.keyring_path)
+    target.init()
+    refused = target.cli("restore", str(out))
+    assert refused.returncode == 1 and "carries no MAC" in refused.stderr, refused.stderr
+    assert "--accept-unsigned" in refused.stderr
+    assert target_rows(target) == 0 and list(target.runtime().store.list("")) == []
+
+    accepted = target.cli("restore", str(out), "--accept-unsigned")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert "not authenticated" in accepted.stderr, accepted.stderr
+    assert read(target, documents[0], token) == PLAIN
+    with target.runtime().db.session() as session:
+        restore_record = session.scalars(select(AuditEvent).where(AuditEvent.action == "backup:restore")).one()
+        assert restore_record.outcome == "allowed"
+        assert json.loads(restore_record.detail)["manifest"] == "unsigned_accepted"

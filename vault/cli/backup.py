@@ -51,21 +51,29 @@ def backup_command(out: Path, copy_objects: bool) -> None:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--check-sample", "sample", default=service.DEFAULT_SAMPLE, show_default=True,
               type=click.IntRange(min=0), help="How many restored files to decrypt and compare with the manifest.")
-def restore_command(folder: Path, sample: int) -> None:
+@click.option("--accept-unsigned", "accept_unsigned", is_flag=True,
+              help="Restore a backup whose manifest carries no MAC (made before manifests were authenticated); "
+                   "recorded in the audit log. A wrong MAC is refused all the same.")
+def restore_command(folder: Path, sample: int, accept_unsigned: bool) -> None:
     """Restore a backup into an EMPTY instance (database and store), then check it.
 
     The keyring exported with `vault keys export` must be in place first. The backup is checked against
     its manifest before anything is written; afterwards the store and the database are checked as by
     `vault fsck`, the audit chain as by `vault audit verify`, and a sample of files is decrypted.
-    Exits with status 1 when a check fails.
+    The manifest's MAC (keyed by the keyring) is checked first: a manifest changed since `vault backup`
+    wrote it is refused, and one without a MAC needs --accept-unsigned. Exits with status 1 when a check fails.
     """
     rt = open_runtime()
     try:
-        result = service.restore(rt, folder, sample=sample, verify_jobs=os.cpu_count() or 1)
+        result = service.restore(rt, folder, sample=sample, verify_jobs=os.cpu_count() or 1,
+                                 accept_unsigned=accept_unsigned)
     except ServiceError as exc:
         raise click.ClickException(exc.message) from None
     finally:
         rt.close()
+    if result.manifest != "authenticated":
+        echo_err("WARNING: the manifest of this backup was not authenticated (it carries no MAC); "
+                 "restored because --accept-unsigned was given, as the audit log records")
     click.echo(f"restored the database (audit head seq {result.head_seq}) and {result.objects} object(s)")
     fsck = result.fsck
     click.echo(f"fsck: checked {fsck.versions_checked} version(s), {fsck.objects_listed} object(s): "

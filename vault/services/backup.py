@@ -12,6 +12,18 @@ A backup folder holds:
 * `objects/`: a copy of every object, always for a local-folder store, on request for S3 (whose own
   replication may serve instead).
 
+The manifest is authenticated: its field `mac` is "hmac-sha256:" and the HMAC-SHA256 of the manifest's
+canonical JSON without that field (sorted keys, no spaces, ASCII), under a key derived from the keyring
+(`Keyring.derive_key(MANIFEST_MAC_LABEL)`). The SHA-256 values alone would prove nothing against someone
+who can write to the backup folder: they could cut the dump's audit log back to an earlier checkpoint,
+delete the later checkpoints and rewrite the manifest to match, and the restored log would verify. The
+key is derived from the checkpoint signing seed, not from the audit key, because the audit key may be
+handed to an auditor (see `Keyring.derive_key`), and an auditor must not be able to forge a backup. An
+HMAC rather than an Ed25519 signature: only the holder of the keyring restores, so nobody needs to check
+a backup with the public key, and the checkpoint key then signs checkpoints and nothing else.
+A manifest without `mac` (a backup made before manifests were authenticated) is restored only when the
+operator says so (`accept_unsigned`), and the restore's audit record says it was not authenticated.
+
 The keyring is never in it: whoever holds both holds every file. It is exported on its own
 (`vault keys export`), and a backup folder inside the keyring's folder is refused.
 
@@ -64,6 +76,10 @@ CHUNK = 1024 * 1024
 DEFAULT_SAMPLE = 5
 # What the keyring check value is computed over: it proves the same audit key without revealing it.
 _KEY_CHECK_LABEL = b"vault backup: audit key check"
+# What the manifest's MAC key is derived with (HKDF info): one key for this use alone.
+MANIFEST_MAC_LABEL = b"vault backup: manifest mac v1"
+MAC_FIELD = "mac"
+_MAC_PREFIX = "hmac-sha256:"
 # Tables a freshly initialised instance already fills: the schema's revision and the empty chain head.
 _BOOKKEEPING = {"alembic_version"}
 
@@ -112,6 +128,7 @@ class RestoreResult:
     verify_ok: bool
     sampled: list[str] = field(default_factory=list)
     sample_failures: list[str] = field(default_factory=list)
+    manifest: str = "authenticated"  # or "unsigned_accepted" (see `authenticate`)
 
     @property
     def ok(self) -> bool:
@@ -207,6 +224,7 @@ def backup(rt: Runtime, out: Path, *, copy_objects: bool = False, ctx: AccessCon
         "missing_objects": result.missing,
         "objects": objects,
     }
+    manifest[MAC_FIELD] = manifest_mac(rt.keyring.derive_key(MANIFEST_MAC_LABEL), manifest)
     with open_private(out / MANIFEST) as handle:
         handle.write(json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
     with rt.db.session() as session:
@@ -231,6 +249,14 @@ class HeadState(NamedTuple):
 def audit_key_check(audit_key: bytes) -> str:
     """A value that matches only for the same audit key, and from which the key cannot be recovered."""
     return hmac.new(audit_key, _KEY_CHECK_LABEL, hashlib.sha256).hexdigest()
+
+
+def manifest_mac(key: bytes, manifest: dict[str, Any]) -> str:
+    """The MAC a manifest carries: over its canonical JSON without the MAC field, so it can be written
+    into the manifest it covers (and re-computed from the file as read, whatever its layout)."""
+    body = {name: value for name, value in manifest.items() if name != MAC_FIELD}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return _MAC_PREFIX + hmac.new(key, canonical, hashlib.sha256).hexdigest()
 
 
 def _read_state(session: Session) -> DumpState:
@@ -391,19 +417,59 @@ def _check_store_holds(rt: Runtime, manifest: dict[str, Any]) -> list[str]:
     return problems
 
 
+def authenticate(rt: Runtime, folder: Path, manifest: dict[str, Any], *, accept_unsigned: bool = False) -> str:
+    """Check that this keyring is the backup's and that the manifest is the one `backup` wrote.
+
+    Returns "authenticated", or "unsigned_accepted" for a manifest without a MAC that the operator chose
+    to accept (`accept_unsigned`). A wrong MAC is refused whatever the flag says: the flag exists for
+    backups made before manifests were authenticated, not for altered ones.
+
+    Raises:
+        ServiceError: `restore_wrong_keyring`, `backup_unsigned` (no MAC, not accepted) or
+            `backup_forged` (the MAC does not match: the manifest was changed after the backup).
+    """
+    keyring = manifest["keyring"]
+    key_ids = keyring.get("key_ids", []) if isinstance(keyring, dict) else []
+    absent = sorted(set(key_ids if isinstance(key_ids, list) else []) - set(rt.keyring.key_ids()))
+    if not isinstance(keyring, dict) or absent or \
+            keyring.get("audit_key_check") != audit_key_check(rt.keyring.audit_key):
+        raise ServiceError("restore_wrong_keyring",
+                           f"the keyring {rt.settings.keyring_path} is not the one this backup needs"
+                           + (f" (it lacks master keys {', '.join(absent)})" if absent else " (another audit key)")
+                           + "; put the keyring exported with `vault keys export` there first")
+    claimed = manifest.get(MAC_FIELD)
+    if claimed is None:
+        if accept_unsigned:
+            return "unsigned_accepted"
+        raise ServiceError(
+            "backup_unsigned",
+            f"{folder / MANIFEST} carries no MAC, so nothing proves it is the manifest `vault backup` wrote "
+            "(a backup made before manifests were authenticated); nothing restored. If you know this backup "
+            "was kept where nobody could change it, restore it with --accept-unsigned (recorded in the audit log)")
+    expected = manifest_mac(rt.keyring.derive_key(MANIFEST_MAC_LABEL), manifest)
+    if not isinstance(claimed, str) or not hmac.compare_digest(claimed.encode(), expected.encode()):
+        raise ServiceError(
+            "backup_forged",
+            f"{folder / MANIFEST} does not authenticate under this keyring: it was changed after `vault backup` "
+            "wrote it; nothing restored. Use another backup")
+    return "authenticated"
+
+
 def restore(rt: Runtime, folder: Path, *, sample: int = DEFAULT_SAMPLE, ctx: AccessContext | None = None,
-            seed: int | None = None, verify_jobs: int = 1) -> RestoreResult:
+            seed: int | None = None, verify_jobs: int = 1, accept_unsigned: bool = False) -> RestoreResult:
     """Restore the backup in `folder` into this empty instance, then check it (the audit log with up to
     `verify_jobs` worker processes: see `audit_service.verify`).
 
-    Nothing is written until the instance is found empty, the keyring found to hold the backup's keys
-    and the backup found to match its manifest. A refusal on a non-empty instance is recorded in it.
+    Nothing is written until the keyring is found to be the backup's, the manifest to carry its MAC
+    (`authenticate`; a manifest without one only with `accept_unsigned`), the instance to be empty and the
+    backup to match its manifest. A refusal on a non-empty instance is recorded in it.
 
     Raises:
         ServiceError: any of those checks failed (the reason in its message); the restore tool failed.
     """
     ctx = ctx or AccessContext.cli()
     manifest = read_manifest(folder)
+    authenticity = authenticate(rt, folder, manifest, accept_unsigned=accept_unsigned)
     dialect = manifest["database"].get("dialect")
     if dialect != rt.db.dialect:
         raise ServiceError("restore_wrong_database",
@@ -421,13 +487,6 @@ def restore(rt: Runtime, folder: Path, *, sample: int = DEFAULT_SAMPLE, ctx: Acc
                                 detail={"from": str(folder.resolve()), "found": contents[:20]})
         raise ServiceError("restore_not_empty",
                            "a restore goes into an empty instance only, and this one is not: " + "; ".join(contents))
-    keyring = manifest["keyring"]
-    absent = sorted(set(keyring.get("key_ids", [])) - set(rt.keyring.key_ids()))
-    if absent or keyring.get("audit_key_check") != audit_key_check(rt.keyring.audit_key):
-        raise ServiceError("restore_wrong_keyring",
-                           f"the keyring {rt.settings.keyring_path} is not the one this backup needs"
-                           + (f" (it lacks master keys {', '.join(absent)})" if absent else " (another audit key)")
-                           + "; put the keyring exported with `vault keys export` there first")
     problems = check_backup(folder, manifest)
     if not manifest["objects_copied"]:
         problems += _check_store_holds(rt, manifest)
@@ -455,13 +514,13 @@ def restore(rt: Runtime, folder: Path, *, sample: int = DEFAULT_SAMPLE, ctx: Acc
     with rt.db.session() as session:
         rt.audit.record(session, action=AuditAction.BACKUP_RESTORE, actor=None, ctx=ctx,
                         detail={"from": str(folder.resolve()), "created": manifest.get("created"),
-                                "objects": copied, "audit_head_seq": head.seq,
+                                "objects": copied, "audit_head_seq": head.seq, "manifest": authenticity,
                                 "checkpoint_seq": (manifest.get("checkpoint") or {}).get("seq")})
     fsck = integrity.fsck(rt, min_age=timedelta(0), ctx=ctx)
     with rt.db.session() as session:
         report = audit_service.verify(rt, session, actor=None, ctx=ctx, jobs=verify_jobs)
     result = RestoreResult(objects=copied, head_seq=head.seq, fsck=fsck, verify_summary=report.summary(),
-                           verify_ok=report.ok)
+                           verify_ok=report.ok, manifest=authenticity)
     _check_sample(rt, manifest, sample, seed, result)
     return result
 
@@ -504,5 +563,5 @@ def _load_postgres(rt: Runtime, dump: Path) -> None:
     dumps.pg_restore(rt.settings.database, dump)
 
 
-__all__ = ["BackupResult", "RestoreResult", "backup", "check_backup", "check_destination", "instance_contents",
-           "read_manifest", "restore"]
+__all__ = ["BackupResult", "RestoreResult", "authenticate", "backup", "check_backup", "check_destination",
+           "instance_contents", "manifest_mac", "read_manifest", "restore"]
