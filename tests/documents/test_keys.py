@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from crypto import Keyring, KeyringError
+from tests.conftest import make_runtime
 from tests.documents.conftest import cli_env, events, pdf_bytes, read_object, stored_keys, text_bytes
 from vault.cli import cli
+from vault.core.audit_actions import AuditAction
 from vault.core.errors import ServiceError
 from vault.models import DocumentVersion
 from vault.services import documents, keys
@@ -173,3 +176,99 @@ def test_a_keyring_that_cannot_be_saved_changes_nothing_and_says_so(rt, company,
     assert [(e.outcome, e.reason_code) for e in events(rt, "key:rotate")] == [
         ("allowed", None), ("failed", "keyring_unwritable")]
     assert events(rt, "key:rewrap") == []
+
+
+class _Operator:
+    """`vault keys rotate` then `vault keys drop k0001`, run by an operator's own runtime in a thread while
+    an upload is between the wrapping of its data key and its commit."""
+
+    def __init__(self, rt) -> None:
+        self.runtime = make_runtime(rt.settings.data_dir, rt.settings.database, rt.settings.keyring_path)
+        self.drop_error: ServiceError | None = None
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            keys.rotate(self.runtime)
+            try:
+                keys.drop(self.runtime, "k0001")
+            except ServiceError as exc:
+                self.drop_error = exc
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            self.failure = exc
+
+    def start_and_wait(self, seconds: float) -> bool:
+        """Start, wait up to `seconds`; whether the operator finished in that time."""
+        self.thread.start()
+        self.thread.join(seconds)
+        return not self.thread.is_alive()
+
+    def finish(self) -> None:
+        self.thread.join(120)
+        assert not self.thread.is_alive()
+        self.runtime.close()
+        if self.failure is not None:
+            raise self.failure
+
+
+@pytest.mark.parametrize("placement", ["after_wrap", "at_the_upload_record"])
+def test_a_key_dropped_during_an_upload_never_leaves_a_version_it_cannot_read(rt, company, keyring_path,
+                                                                           monkeypatch, placement):
+    """The upload wraps its data key under k0001; before it commits, k0002 is made active, everything
+    committed is re-wrapped and k0001 is dropped. Before, on PostgreSQL, the drop's count missed the
+    uncommitted row and the version was stored under a key gone for ever. Now either the upload finds
+    its key no longer active at its commit and wraps the data key again (the drop ended first), or the
+    drop waits for the upload's commit and counts it (the upload had already looked)."""
+    postgres = rt.db.dialect == "postgresql"
+    operator = _Operator(rt)
+    finished: list[bool] = []
+
+    def place_the_drop() -> None:
+        if not finished:
+            finished.append(operator.start_and_wait(30 if postgres and placement == "after_wrap" else 3))
+
+    real_wrap, real_record = rt.keyring.wrap_current, rt.audit.record
+
+    def wrap_then_drop(dek, context):
+        wrapped = real_wrap(dek, context)
+        if placement == "after_wrap":
+            place_the_drop()
+        return wrapped
+
+    def record_then_drop(session, **fields):
+        if placement == "at_the_upload_record" and fields.get("action") == AuditAction.DOCUMENT_UPLOAD:
+            place_the_drop()
+        return real_record(session, **fields)
+
+    monkeypatch.setattr(rt.keyring, "wrap_current", wrap_then_drop)
+    monkeypatch.setattr(rt.audit, "record", record_then_drop)
+    data = text_bytes(200_000, b"during-rotation")
+    document_id = company.upload(data=data, name="during.txt", title="During the rotation")
+    monkeypatch.undo()
+    operator.finish()
+    assert finished == [postgres and placement == "after_wrap"]  # SQLite: the operator waits its turn
+
+    rt.keyring = Keyring.load(keyring_path)  # what a restarted server would load
+    with rt.db.session() as session:
+        version = session.scalars(select(DocumentVersion).where(DocumentVersion.document_id == document_id)).one()
+        session.expunge(version)
+    if postgres and placement == "at_the_upload_record":
+        # The drop waited for the upload's commit, counted its row and refused; a re-wrap then lets it go.
+        assert operator.drop_error is not None and operator.drop_error.code == "key_in_use"
+        assert version.key_id == "k0001" and rt.keyring.key_ids() == ["k0001", "k0002"]
+        with documents.plaintext_chunks(rt, version, documents.ReadGrant.for_check(version)) as chunks:
+            assert b"".join(chunks) == data
+        keys.rewrap(rt)
+        keys.drop(rt, "k0001")
+        rt.keyring = Keyring.load(keyring_path)
+        with rt.db.session() as session:
+            version = session.get(DocumentVersion, version.id)
+            session.expunge(version)
+    else:
+        # The drop went through (on PostgreSQL during the upload; on SQLite after its commit).
+        assert operator.drop_error is None
+    assert rt.keyring.key_ids() == ["k0002"] and version.key_id == "k0002"
+    assert set(keys.usage(rt)) <= set(rt.keyring.key_ids())
+    with documents.plaintext_chunks(rt, version, documents.ReadGrant.for_check(version)) as chunks:
+        assert b"".join(chunks) == data

@@ -41,7 +41,7 @@ from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, Document, DocumentVersion, Role, RoleAssignment, User
 from vault.rendering.errors import DrawingMisbehaved
 from vault.runtime import Runtime
-from vault.services import renditions
+from vault.services import key_use, renditions
 from vault.services.objects import discard_object
 from vault.services.uploads import ValidatingReader, kind_for, sanitize_filename
 
@@ -275,6 +275,8 @@ def _store_version(
     _track(session, rt.store, key)
     try:
         rt.store.put(key, reader, length=None)
+        # The master key may have been rotated and dropped while the file streamed: see `key_use`.
+        key_id, wrapped = key_use.settle(rt, session, key_id, wrapped, dek, context)
         version = DocumentVersion(
             document_id=document.id, number=number, object_key=key, size=reader.plaintext_bytes,
             sha256=reader.sha256, wrapped_dek=wrapped, key_id=key_id, content_type=received.content_type,

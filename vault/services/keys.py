@@ -24,6 +24,7 @@ from crypto import CryptoError, KeyringError
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
+from vault.db import key_lock
 from vault.models import CustomerRecord, DocumentVersion
 from vault.runtime import Runtime
 from vault.services.documents import version_context
@@ -205,8 +206,11 @@ def drop(rt: Runtime, key_id: str, *, ctx: AccessContext | None = None) -> None:
         ServiceError: the key is unknown, active, or still wraps data keys (with the count).
     """
     with rt.db.session() as session:
-        # The count and the audit record share one transaction; new data keys only ever use the active
-        # key, which cannot be dropped, so the count cannot grow behind our back.
+        # A data key wrapped before this drop may commit after it (an upload wraps before it streams):
+        # such a writer holds the key lock shared from its last look at the keyring to its commit, so
+        # taking it exclusive here waits for those commits, and writers after this one find the key
+        # gone and wrap again (`key_use.settle`). The count and the audit record share the transaction.
+        key_lock.hold_exclusive(session)
         still_used = (session.scalar(select(func.count()).select_from(DocumentVersion)
                                      .where(DocumentVersion.key_id == key_id)) or 0) + _records_under(session, key_id)
         # Recorded first: if the keyring refuses, the record rolls back with the rest.

@@ -40,8 +40,8 @@ from vault.models import (
 )
 from vault.policy.notice import on_notice
 from vault.runtime import Runtime
-from vault.services import masking, reveal_quota
-from vault.services.record_crypto import new_record_key, open_sealed, record_key, seal
+from vault.services import key_use, masking, reveal_quota
+from vault.services.record_crypto import key_context, new_record_key, open_sealed, record_key, seal
 
 FACTS = ("legal_name", "address", "city", "industry", "size", "status")
 GROUPS = ("contacts", "terms", "notes")
@@ -260,7 +260,9 @@ def ensure_record(rt: Runtime, session: Session, customer: Customer) -> Customer
     """The customer's record, made (with a fresh data key) if it has none yet."""
     record = record_of(session, customer.id)
     if record is None:
-        key_id, wrapped, _dek = new_record_key(rt, customer.id)
+        key_id, wrapped, dek = new_record_key(rt, customer.id)
+        # As for an upload's data key: the master key must still be there when the row commits.
+        key_id, wrapped = key_use.settle(rt, session, key_id, wrapped, dek, key_context(customer.id))
         record = CustomerRecord(customer_id=customer.id, key_id=key_id, wrapped_key=wrapped, version=0,
                                 legal_name="", address="", city="", industry="", size="", status="")
         session.add(record)
