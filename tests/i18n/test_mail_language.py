@@ -58,6 +58,10 @@ MAILS: dict[str, tuple[str, dict[str, Any]]] = {
                                                         "link_path": "/letter/abc.def", "expires_on": "2027-01-04"}),
     "password link": ("password_link", {"username": "eva.kowalski", "admin_name": "Mia Svensson", "hours": 72,
                                         "link_path": "/password/set/abc"}),
+    **{f"address {'changed' if new else 'removed'} by {by}": ("address_changed", {
+        "username": "eva.kowalski", "by": by, "admin_name": "Mia Svensson" if by == "admin" else "",
+        "changed_at": "2026-12-07 10:15 UTC", "new_address": new})
+       for by in ("admin", "operator", "self") for new in ("•••@example.org", "")},
 }
 LANGUAGES = {"zh_Hans": "zh-Hans", "ru": "ru"}
 

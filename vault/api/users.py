@@ -256,7 +256,8 @@ def set_manager(username: str) -> Any:
 @permission(Action.USER_MANAGE)
 @operation("Set or remove the person's mail address (audited)", tag="users", response="User", body=EMAIL,
            errors=(409,),
-           description="Recorded as `user:email` with the old and new address. 400 `invalid_email`; 409 "
+           description="Recorded as `user:email` with the old and new address. The previous address, if any, is "
+                       "sent a notice of the change (`notice`: `queued` in the record). 400 `invalid_email`; 409 "
                        "`email_taken` when another account has it.")
 def change_email(username: str) -> Any:
     values = EMAIL.parse()

@@ -6,7 +6,8 @@ does, so it goes only to someone who may see the queue: not a person whose queue
 suspended (on notice, or after a directory alert), nor one who can no longer sign in. The same holds for
 the administrators' word that a loan has nobody left to act on it: one on notice names nobody. Nothing else about
 the company goes to someone who can no longer sign in either. Bare addresses (a customer's contacts, the
-security contacts) have no account to ask about, and a security alert always goes: it exists to be read.
+security contacts) have no account to ask about, and a security alert always goes: it exists to be read, as
+does the notice to a person's previous address that it was changed.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from vault.policy.visibility import queues_suspended
 # Mail that asks its recipient to act for others: to decide in a queue, or (administrators) to name
 # somebody who may; none of it goes to someone on notice, who does neither any more.
 QUEUE_KINDS: frozenset[Kind] = frozenset({Kind.LOAN_REQUESTED, Kind.RELEASE_NEEDED, Kind.NO_DECIDER})
-# Mail that goes whoever its recipient has become.
-ALWAYS: frozenset[Kind] = frozenset({Kind.SECURITY_ALERT, Kind.TEST})
+# Mail that goes whoever its recipient has become. The notice that an account's address was changed tells its
+# owner of their own account, nothing of the company's, and matters most for an account disabled meanwhile: one
+# disabled, redirected and enabled again would otherwise reach its next password link unnoticed.
+ALWAYS: frozenset[Kind] = frozenset({Kind.SECURITY_ALERT, Kind.TEST, Kind.ADDRESS_CHANGED})
 
 
 def may_be_told(kind: Kind | str, person: User | None) -> bool:

@@ -20,14 +20,16 @@ class Kind(StrEnum):
     CUSTOMER_LETTER = "customer_letter"  # to a customer's main contacts: their new account manager
     NO_DECIDER = "no_decider"  # to the admins: a loan waits for an approver or a custodian, and nobody may act
     PASSWORD_LINK = "password_link"  # noqa: S105 (a kind) to a person whose account is in use: an admin's link
+    ADDRESS_CHANGED = "address_changed"  # to the address a person's account had: it was changed or removed
 
 
 # What a person chooses for on the account page, in the order shown.
 CHOOSABLE: tuple[Kind, ...] = (Kind.LOAN_REQUESTED, Kind.LOAN_DECIDED, Kind.RELEASE_NEEDED,
                                Kind.HANDOVER_ASSIGNED, Kind.DEPARTURE_STEP, Kind.SECURITY_ALERT)
 
-# A security alert exists to be read: its recipients may bundle it into the digest, never silence it.
-CANNOT_BE_OFF: frozenset[Kind] = frozenset({Kind.SECURITY_ALERT, Kind.TEST, Kind.DIGEST})
+# A security alert exists to be read: its recipients may bundle it into the digest, never silence it. The notice
+# that an address was changed goes to the address replaced, which no choice of the account's governs any more.
+CANNOT_BE_OFF: frozenset[Kind] = frozenset({Kind.SECURITY_ALERT, Kind.TEST, Kind.DIGEST, Kind.ADDRESS_CHANGED})
 
 # Plain English; the account page translates them.
 LABELS: dict[Kind, str] = {
