@@ -52,6 +52,7 @@ def test_nobody_approves_their_own_loan(world, rt):
     response = abby.decide(loan.id, "approve")
     assert response.status_code == 403
     assert "Nobody decides on their own request." in response.get_data(as_text=True)
+    assert "No one may approve, release or check their own request or file." in response.get_data(as_text=True)
     audit.one_refusal("loan:approve", "separation_of_duties", "abby", loan_id=loan.id, document_id=doc)
     assert one_loan(rt, document_id=doc).status == LoanStatus.REQUESTED
     # nor is her own request in her queue

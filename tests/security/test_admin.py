@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD, csrf_from, login
@@ -12,6 +13,7 @@ from vault.core.actions import Action
 from vault.models import Role, TotpSecret
 from vault.pages import admin as admin_pages
 from vault.services import accounts, totp
+from vault.web import refusals
 from vault.web.guard import coverage
 
 # What an admin must never reach: customers, files, loans, the audit trail.
@@ -173,3 +175,44 @@ def test_reset_second_factor_ends_sessions_and_asks_for_a_new_enrolment(app, use
     assert location(kim.get("/")) == "/account/second-factor"
     with rt.db.session() as session:
         assert not totp.enrolled(session, accounts.get_user(session, "kim"))
+
+
+_HINT = re.compile(r'<p class="hint">(.*?)</p>', re.S)
+# The refusal page's hint for an account's separation of duties, in each language; never the loans' one.
+_ACCOUNT_HINT = {"en": "Accounts and roles take two people", "ru": "Учётные записи и роли требуют двух человек",
+                 "zh": "账户和角色需要两个人"}
+_LOAN_HINTS = ("No one may approve, release or check", "согласовать, открыть или проверить", "批准、发放或核查")
+
+
+@pytest.mark.parametrize("language", list(_ACCOUNT_HINT))
+def test_an_account_refusal_explains_accounts_not_loans(client, users, rt, language):
+    """Before: an administrator refused a password link, a second-factor reset or a change of their own roles was
+    told that no one may approve, release or check their own request or file."""
+    users.make("adm", Role.ADMIN)
+    me = _id(rt, "adm")
+    token = login(client, "adm")
+    headers = {"Accept-Language": language}
+    for path, data in ((f"/admin/users/{me}/password-link", {}), (f"/admin/users/{me}/second-factor/reset", {}),
+                       (f"/admin/users/{me}/roles/remove", {"role": "admin"}),
+                       (f"/admin/users/{me}/roles/add", {"role": "auditor"})):
+        response = client.post(path, data={"csrf_token": token, **data}, headers=headers)
+        assert response.status_code == 403, path
+        page = response.get_data(as_text=True)
+        assert "separation_of_duties" in page, path
+        [hint] = _HINT.findall(page)
+        assert _ACCOUNT_HINT[language] in hint, (path, hint)
+        assert not any(words in hint for words in _LOAN_HINTS), (path, hint)
+    assert _roles(rt, "adm") == {"admin"}
+
+
+def test_the_separation_hint_follows_the_act_refused():
+    """Loans and files keep the general hint; a waived departure confirmation gets its own; other codes are as
+    before whatever the action."""
+    general = refusals.HINTS["separation_of_duties"]
+    assert refusals.hint_for("separation_of_duties", Action.LOAN_APPROVE) is general
+    assert refusals.hint_for("separation_of_duties", None) is general
+    for action in (Action.USER_MANAGE, Action.ROLE_ASSIGN, Action.ROLE_APPROVE, Action.MANAGER_APPROVE):
+        assert refusals.hint_for("separation_of_duties", action) is refusals._ACCOUNT_DUTIES
+    waive = refusals.ACTION_HINTS["separation_of_duties"]["departure:override"]
+    assert refusals.hint_for("separation_of_duties", Action.DEPARTURE_OVERRIDE) is waive is not general
+    assert refusals.hint_for("not_permitted", Action.USER_MANAGE) is refusals.HINTS["not_permitted"]

@@ -97,11 +97,14 @@ def wants_json() -> bool:
     return request.blueprint == "api" or request.path.startswith("/api/")
 
 
-def refusal_response(decision: policy.Decision, status: int = 403) -> Any:
+def refusal_response(decision: policy.Decision, status: int = 403, action: object = None) -> Any:
+    """The refusal's answer: JSON for the API, else the refusal page, whose hint fits the act refused (`action`,
+    else the route's)."""
     if wants_json():
         return jsonify(error=str(decision.message), code=decision.code), status
+    action = action or g.get("vault_denied_action") or g.get("vault_action")
     return render_template("refused.html", decision=decision, title=refusals.title_for(decision.code),
-                           hint=refusals.HINTS.get(decision.code),
+                           hint=refusals.hint_for(decision.code, action),
                            steps=refusals.next_steps(decision.code, g.get("vault_user"), request.view_args)), status
 
 
@@ -149,7 +152,7 @@ def _refuse(exc: policy.Denied) -> Any:
     except Exception:
         current_app.logger.exception("could not record a refusal")
     status = 404 if exc.decision.code == "not_found" else 403
-    return refusal_response(exc.decision, status)
+    return refusal_response(exc.decision, status, exc.action)
 
 
 DATABASE_UNAVAILABLE = _l("The database cannot be reached or cannot write right now (restarting, or out of disk "

@@ -62,6 +62,21 @@ HINTS: dict[str, object] = {
                                  "reached them, an approver records that with a reason on the override page."),
 }
 
+# Where one reason code covers unlike acts, the hint for the act refused (by its action); the general hint above
+# is for the rest. `separation_of_duties` is mostly about loans and files, whose hint would puzzle an
+# administrator refused a password link, a second-factor reset or their own roles.
+_ACCOUNT_DUTIES = _l("Accounts and roles take two people: nobody changes their own access or approves it, nor "
+                     "gives both halves of someone else's way in. Another administrator does it, or the operator "
+                     "on the server.")
+ACTION_HINTS: dict[str, dict[str, object]] = {
+    "separation_of_duties": {
+        **{str(action): _ACCOUNT_DUTIES for action in (Action.USER_MANAGE, Action.ROLE_ASSIGN, Action.ROLE_APPROVE,
+                                                       Action.MANAGER_APPROVE)},
+        str(Action.DEPARTURE_OVERRIDE): _l("A confirmation is given by the person it names; another person with "
+                                           "the right to waive it does so, with a reason."),
+    },
+}
+
 
 def _document_step(endpoint: str, label: object, action: Action, primary: bool = True) -> Callable[..., Any]:
     def step(can: Callable[[Action], bool], args: Mapping[str, Any]) -> NextStep | None:
@@ -122,6 +137,11 @@ STEPS: dict[str, tuple[Callable[..., Any], ...]] = {
 
 def title_for(code: str) -> object:
     return TITLES.get(code, _l("This was not allowed"))
+
+
+def hint_for(code: str, action: object = None) -> object | None:
+    """The explanation under a refusal with `code` of `action` (an `Action` or its name; None when unknown)."""
+    return ACTION_HINTS.get(code, {}).get(str(action)) or HINTS.get(code)
 
 
 def next_steps(code: str, user: User | None, view_args: Mapping[str, Any] | None) -> list[NextStep]:
