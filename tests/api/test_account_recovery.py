@@ -5,8 +5,9 @@ authenticator: the link's holder still lacks the code, the reset leaves a passwo
 Together, from one administrator, they are the account: that admin sets the password, enrols their own
 authenticator and signs in as a second admin (to approve their own role requests), an auditor or an
 approver. So the second of the two, before the person has signed in again, must come from someone else.
-People who have signed in get their link by mail (tests/api/test_password_link_delivery.py), so this module
-has a real SMTP server and gives them addresses.
+Accounts in use (signed in to, or given a password by the operator, as these tests' people are) get their link
+by mail (tests/api/test_password_link_delivery.py), so this module has a real SMTP server and gives them
+addresses.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ def _enrolled(rt, name):
 def test_one_admin_cannot_both_reset_the_second_factor_and_hand_out_a_password_link(app, api, rt, users):
     users.make("adm2", Role.ADMIN)
     users.make("adm3", Role.ADMIN)
-    for name in ("adm2", "kim"):  # people who have signed in before: only acts since then count
+    for name in ("adm2", "kim", "aud", "bea"):  # accounts in use (a password the operator chose) get links by mail
         with rt.db.session() as session:
             session.get(User, accounts.get_user(session, name).id).email = f"{name}@example.com"
+    for name in ("adm2", "kim"):  # people who have signed in before: only acts since then count
         login(app.test_client(), name)
     # The goal: a role of power for an accomplice, which needs a second admin's approval.
     assert api.post("/api/v1/users/bob/roles", "adm", json={"role": "approver"}).status_code == 202

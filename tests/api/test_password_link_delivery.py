@@ -23,10 +23,12 @@ from tests.conftest import csrf_from, login
 from tests.mail.helpers import outbox, send
 from tests.mail.smtpd import SmtpServer
 from tests.security.helpers import flashes, location, post_form
+from tests.test_cli_accounts import run
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.mail.accounts import set_email
 from vault.mail.sender import BACKGROUND
-from vault.models import AuditEvent, MailStatus, PasswordLink, Role
+from vault.models import AuditEvent, MailStatus, PasswordLink, Role, User, UserStatus
 from vault.services import accounts
 
 BASE_URL = "https://vault.example.com"
@@ -247,3 +249,75 @@ def test_a_disabled_account_in_use_is_sent_no_link(app, api, rt, smtp) -> None:
     assert api.post("/api/v1/users/bob/disable", "adm").status_code == 200
     assert_error(api.post("/api/v1/users/bob/password-link", "adm"), 400, "account_disabled")
     assert _links(rt, "bob") == 0 and not outbox(rt)
+
+
+def test_an_account_the_operator_gave_a_password_is_in_use_before_its_first_sign_in(app, api, rt, smtp) -> None:
+    """Before: `vault user add --password-stdin` made an account that counted as brand-new until its owner
+    signed in, so any administrator was shown a link for it, set a password of their own and signed in as the
+    person, with the password the operator had handed over now dead."""
+    added = run(rt, "user", "add", "typed", "--role", "borrower", "--password-stdin", "--email", "typed@example.com",
+                input=OWN + "\n")
+    assert added.exit_code == 0, added.output
+    answer = api.post("/api/v1/users/typed/password-link", "adm")
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["password_link"]["delivery"] == "mail" and "url" not in answer.get_json()["password_link"]
+    assert not _use(app, answer.get_data(as_text=True), CHOSEN)
+    assert not _signs_in(app, "typed", CHOSEN) and _signs_in(app, "typed", OWN)
+    # The page says the same before the button is pressed: where the link will go, not that it is shown.
+    admin = app.test_client()
+    login(admin, "adm")
+    typed_id = api.get("/api/v1/users/typed", "adm").get_json()["id"]
+    made = post_form(admin, f"/admin/users/{typed_id}", f"/admin/users/{typed_id}/password-link")
+    page = admin.get(location(made))
+    assert ("success", "A one-time password link was sent to •••@example.com.") in flashes(page)
+    assert _LINK.search(page.get_data(as_text=True)) is None
+    # The creation record says which kind of password the account started with.
+    assert [json.loads(e.detail) for e in events(rt, "user:create") if e.subject_user_id == typed_id] == [
+        {"username": "typed", "password": "chosen"}]
+
+
+def test_an_address_an_administrator_set_before_a_chosen_passwords_first_use_binds_them(app, api, rt, users,
+                                                                                          smtp) -> None:
+    """The account is in use from its creation: an address set by an administrator before the first sign-in
+    is theirs, not the one it started with, so they cannot also mail the link to it."""
+    users.make("adm2", Role.ADMIN)
+    assert run(rt, "user", "add", "typed", "--password-stdin", input=OWN + "\n").exit_code == 0
+    assert api.post("/api/v1/users/typed/email", "adm", json={"email": "mine@example.org"}).status_code == 200
+    assert_error(api.post("/api/v1/users/typed/password-link", "adm"), 403, "separation_of_duties")
+    assert _links(rt, "typed") == 0
+    assert api.post("/api/v1/users/typed/password-link", "adm2").get_json()["password_link"]["delivery"] == "mail"
+
+
+def test_a_password_its_owner_set_through_a_link_is_theirs_before_they_sign_in(app, api, rt, smtp) -> None:
+    """Before: an owner who set their password with the link they were handed, and had not signed in yet,
+    could have it replaced by any administrator shown a second link."""
+    created = api.post("/api/v1/users", "adm", json={"username": "newbie", "email": "newbie@example.com"})
+    assert _use(app, created.get_json()["password_link"]["url"], OWN)
+    again = api.post("/api/v1/users/newbie/password-link", "adm").get_json()["password_link"]
+    assert again["delivery"] == "mail" and "url" not in again
+    assert _signs_in(app, "newbie", OWN)
+
+
+def test_an_account_nobody_chose_a_password_for_keeps_its_link_shown(app, api, rt, users, smtp) -> None:
+    """Created by an administrator, or by the operator with --link: nothing of anyone's to take over yet."""
+    assert run(rt, "user", "add", "linked", "--link").exit_code == 0
+    assert api.post("/api/v1/users", "adm", json={"username": "newbie"}).status_code == 201
+    for name in ("linked", "newbie"):
+        shown = api.post(f"/api/v1/users/{name}/password-link", "adm").get_json()["password_link"]
+        assert shown["delivery"] == "shown" and "/password/set/" in shown["url"]
+    assert [json.loads(e.detail)["password"] for e in events(rt, "user:create")
+            if json.loads(e.detail)["username"] in ("linked", "newbie")] == ["link", "link"]
+
+
+@pytest.mark.parametrize(("by_operator", "in_use"), [(True, True), (False, False)])
+def test_a_creation_recorded_before_the_record_said_which_password(api, rt, by_operator, in_use) -> None:
+    """Older `user:create` records do not say: the operator's might have chosen a password (taken as in use,
+    the side that keeps the account from an administrator), an administrator's never did."""
+    with rt.db.session() as session:
+        adm = accounts.get_user(session, "adm")
+        old = User(username="old", display_name="Old", password_hash=rt.passwords.hash(OWN), status=UserStatus.ACTIVE)
+        session.add(old)
+        session.flush()
+        rt.audit.record(session, action=AuditAction.USER_CREATE, actor=None if by_operator else adm,
+                        ctx=AccessContext.cli(), subject_user_id=old.id, detail={"username": "old"})
+        assert accounts.established(session, old) is in_use

@@ -41,7 +41,7 @@ def test_admin_lists_and_creates_people(client, users, rt):
     assert location(response) == f"/admin/users/{_id(rt, 'newbie')}"
     assert _roles(rt, "newbie") == {"borrower", "compiler"}  # no role of power: no second person needed
     created = events(rt, "user:create")
-    assert [(e.actor_name, e.detail) for e in created][-1] == ("adm", '{"username":"newbie"}')
+    assert [(e.actor_name, e.detail) for e in created][-1] == ("adm", '{"password":"link","username":"newbie"}')
     assert [e.actor_name for e in events(rt, "role:assign")][-2:] == ["adm", "adm"]
     # The new person sets their first password through the one-time link the admin hands over.
     link = re.search(r'<code class="password-link">[^<]*?(/password/set/[A-Za-z0-9_-]+)</code>',

@@ -52,8 +52,9 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     `context['restored_by']`, the ids (None: the operator) of those who made the other half since the
     person last signed in, must not include the actor: another administrator makes it.
 
-    A password link for an account in use (`context['established']`: its owner signed in, or it holds an API
-    token) would let the administrator who sees it sign in as that person, so it goes by mail to the address
+    A password link for an account in use (`context['established']`: its owner signed in, it holds an API
+    token, or its password was chosen, by the operator or by its owner through a link) would let the
+    administrator who sees it sign in as that person, so it goes by mail to the address
     on record, and only when it can (`context['mail']`: "ready", "not_configured", "no_address"; else only the
     operator gives one, on the server). The address is then the other half: `context['addressed_by']`, who
     set the current address once the account was in use (None: the operator), must not include the actor;

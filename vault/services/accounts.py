@@ -160,7 +160,9 @@ def create_user(
     An administrator (`actor`) chooses no password: `password` must be None, the account gets an unusable
     random one, and its owner sets theirs through `create_password_link`. The operator chooses one, or
     (`by_link`) none, as the administrator: the owner sets theirs through a link. Roles that need a second
-    person (see `policy.roles.needs_second_person`) become requests instead of grants.
+    person (see `policy.roles.needs_second_person`) become requests instead of grants. The `user:create`
+    record says which (`"password": "chosen"` or `"link"`): an account with a chosen password is in use from
+    the start (`established`), and an administrator is never shown a link for it.
     """
     username = username.strip()
     if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
@@ -170,7 +172,8 @@ def create_user(
         raise Conflict("user_exists", _l("The user %(username)s already exists.", username=username))
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE)
-    if actor is not None or by_link:
+    chosen = actor is None and not by_link
+    if not chosen:
         if password is not None:
             raise ServiceError("password_by_admin", _l("An administrator does not choose anyone's password."))
         password = secrets.token_urlsafe(32)  # never told to anyone: the owner sets theirs through a link
@@ -184,7 +187,8 @@ def create_user(
     session.add(user)
     session.flush()
     rt.audit.record(session, action=AuditAction.USER_CREATE, actor=actor, ctx=ctx or AccessContext.cli(),
-                    subject_user_id=user.id, detail={"username": username})
+                    subject_user_id=user.id,
+                    detail={"username": username, "password": "chosen" if chosen else "link"})
     for role in roles:
         assign_role(rt, session, user, role, actor=actor, ctx=ctx)
     return user
@@ -315,18 +319,47 @@ def _second_factor_removers(session: Session, user: User) -> frozenset[int | Non
 
 
 def established(session: Session, user: User) -> bool:
-    """Whether `user`'s account is in use: its owner has signed in, or it has an API token (a service account
-    nobody signs in to, given its way in by the operator). A link shown to an administrator for such an
-    account is that account in the administrator's hands (`policy.accounts`)."""
+    """Whether `user`'s account is in use: its owner has signed in, it has an API token (a service account
+    nobody signs in to, given its way in by the operator), or it has a password someone chose (`_chosen_password`).
+    A link shown to an administrator for such an account is that account in the administrator's hands
+    (`policy.accounts`): they would set a password of their own over the one its owner was given, and sign in
+    as the person before the person first does."""
     if user.last_login_at is not None:
         return True
-    return session.scalar(select(exists().where(ApiToken.user_id == user.id))) is True
+    if session.scalar(select(exists().where(ApiToken.user_id == user.id))) is True:
+        return True
+    return _password_chosen_at(session, user) is not None
+
+
+def _password_chosen_at(session: Session, user: User) -> int | None:
+    """The audit sequence number from which `user`'s password was one someone chose rather than the unusable
+    random one an administrator's creation (or the operator's `--link`) sets, or None: the operator chose it
+    at creation (the `user:create` record says `"password": "chosen"`), or the owner set it through a link
+    (`account:password_set`).
+
+    From the audit log, since the hash cannot tell a chosen password from a random one. A creation recorded
+    before the record said which counts as chosen when the operator made it (who either chose one or gave a
+    link; of the two, the one that keeps the account out of an administrator's hands), and as a link when an
+    administrator did (who never chooses one)."""
+    rows = session.execute(
+        select(AuditEvent.seq, AuditEvent.action, AuditEvent.actor_id, AuditEvent.detail)
+        .where(AuditEvent.subject_user_id == user.id, AuditEvent.outcome == "allowed",
+               AuditEvent.action.in_((str(AuditAction.USER_CREATE), str(AuditAction.ACCOUNT_PASSWORD_SET))))
+        .order_by(AuditEvent.seq))
+    for seq, action, actor_id, detail in rows:
+        if action == str(AuditAction.ACCOUNT_PASSWORD_SET):
+            return seq
+        how = json.loads(detail or "{}").get("password")
+        if how == "chosen" or (how is None and actor_id is None):
+            return seq
+    return None
 
 
 def _address_changers(session: Session, user: User) -> frozenset[int | None]:
     """Who set `user`'s current mail address while the account was in use (None: the operator), from the
     audit log's latest change of it (the column keeps only the value); empty when the address is the one
-    the account started with, set before its first sign-in or token, which the person has used since.
+    the account started with, set before its first sign-in, token or chosen password, which the person has used
+    since.
 
     Not bounded by the person's last sign-in, as the second factor's other half is: signing in confirms
     nothing about the address, so an administrator who points it at a mailbox of theirs and waits for the
@@ -343,7 +376,10 @@ def _address_changers(session: Session, user: User) -> frozenset[int | None]:
         AuditEvent.seq < latest.seq, AuditEvent.outcome == "allowed",
         or_(and_(AuditEvent.actor_id == user.id, AuditEvent.action == str(AuditAction.AUTH_LOGIN)),
             and_(AuditEvent.subject_user_id == user.id, AuditEvent.action == str(AuditAction.TOKEN_CREATE))))
-    return frozenset({latest.actor_id}) if session.scalar(select(in_use_before.exists())) else frozenset()
+    if session.scalar(select(in_use_before.exists())):
+        return frozenset({latest.actor_id})
+    chosen_at = _password_chosen_at(session, user)
+    return frozenset({latest.actor_id}) if chosen_at is not None and chosen_at < latest.seq else frozenset()
 
 
 def mail_state(settings: Settings, user: User) -> str:
@@ -443,7 +479,7 @@ def set_password_with_link(rt: Runtime, session: Session, secret: str, new: str,
     link.used_at = utcnow()
     user.password_hash = rt.passwords.hash(new)
     end_sessions(user)
-    rt.audit.record(session, action="account:password_set", actor=user, ctx=ctx, subject_user_id=user.id)
+    rt.audit.record(session, action=AuditAction.ACCOUNT_PASSWORD_SET, actor=user, ctx=ctx, subject_user_id=user.id)
     return user
 
 
