@@ -154,6 +154,26 @@ def test_view_input_errors(api, rt, customer_id):
     assert events(rt, "document:view") == []
 
 
+@pytest.mark.parametrize(("slips", "code"), [
+    ({"reason": "short", "download": True}, "download_not_allowed"),
+    ({"reason": "?!.......,,"}, "reason_not_meaningful"),
+])
+def test_an_opening_with_several_slips_answers_the_first_code(api, rt, customer_id, slips, code):
+    """The input rules the page lists all at once answer a program with one code, the first in the order
+    they always had (download, reason, place); one refusal record, nothing spent. (An empty place never
+    reaches them here: the body's own schema refuses it, 422.)"""
+    document_id = api.upload(customer_id, grade=3)
+    loan_id = api.approved_loan(document_id)
+    api.post(f"/api/v1/loans/{loan_id}/release", "kim")
+    assert_error(api.open_view(document_id, environ_base=TRUSTED, json=slips), 403, code)
+    # A refusal of where the person is still comes before any slip, as it did.
+    assert_error(api.open_view(document_id, environ_base=OUTSIDE, json=slips), 403, "place_not_trusted")
+    denied = events(rt, "document:view", "denied") + events(rt, "document:download", "denied")
+    assert sorted(e.reason_code for e in denied) == sorted([code, "place_not_trusted"])
+    assert events(rt, "document:view") == []
+    assert api.get(f"/api/v1/documents/{document_id}", "bob").get_json()["remaining_views"] == 3
+
+
 def test_an_expired_content_url_is_gone_and_gives_the_view_back(api, rt, customer_id):
     document_id = api.upload(customer_id, grade=1)
     opened = api.open_view(document_id, json={"download": True}).get_json()

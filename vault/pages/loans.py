@@ -17,7 +17,7 @@ from vault import policy
 from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Document, Loan, LoanKind, LoanStatus, User, UserStatus, utcnow
+from vault.models import Document, Loan, LoanKind, LoanStatus, User, utcnow
 from vault.pages.customers import hidden_as_not_found
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.loans import (
@@ -33,6 +33,7 @@ from vault.pages.forms.loans import (
 )
 from vault.pages.viewer import remember_download
 from vault.policy import loans as loan_rules
+from vault.policy import views as view_rules
 from vault.services import accounts, loan_context, quota
 from vault.services import documents as documents_service
 from vault.services import loans as loans_service
@@ -68,11 +69,6 @@ bp.register_error_handler(NotFound, not_found_response)
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError) -> Any:
     return render_template("loans/problem.html", message=exc.message, code=exc.code), exc.status
-
-
-# Refusals of what the person typed (not of who or where they are): worth a second try at once.
-RETRYABLE_VIEW_REFUSALS = frozenset({"reason_too_short", "reason_not_meaningful", "reason_copies_category",
-                                     "place_required", "download_not_allowed", "category_required"})
 
 
 def _refused(exc: policy.Denied, template: str, **context: Any) -> Any:
@@ -149,7 +145,7 @@ def loan_panel(document: Document) -> Panel:
         can_download=rule.download and bool(policy.authorize(actor, Action.DOCUMENT_DOWNLOAD)),
         place_ok=not rule.trusted_places_only or bool(access_context().named_place),
         may_override=_may_override(actor, document),
-        asks_category=actor.status == UserStatus.DEPARTING and not rule.loan_required,
+        asks_category=view_rules.on_notice_without_loan(actor, rule),
         form=form, request_form=LoanRequestForm(formdata=None), max_days=loan_rules.max_days(rule),
     )
 
@@ -280,25 +276,45 @@ def open_view(document_id: int) -> Any:
         known = views_service.opening_of(session, actor, document_id)
     document = known.document
     form = OpenViewForm()
-    if not form.validate():
-        return render_template("loans/reading.html", document=document), 400
-    place = (form.place.data or "").strip()
+    valid = form.validate()
+    typed = {"reason": form.reason.data or "", "place": form.place.data or "", "download": bool(form.download.data),
+             "category": form.category.data or None}
+    retry = {"document": document, "retry": form, **_open_choices(actor, document)}
+    if not valid:
+        # The form's own checks failed, so nothing is decided, spent or recorded; the policy's input rules
+        # still speak beside the fields the form let through, so every slip is shown in this one answer.
+        _beside_fields(form, views_service.open_problems(runtime(), actor, document, **typed))
+        return render_template("loans/view_refused.html", decision=None, **retry), 400
+    place = typed["place"].strip()
     if form.download.data:
         g.vault_denied_action = str(Action.DOCUMENT_DOWNLOAD)
     g.access_context = access_context().declaring(place)
     try:
-        opened = views_service.open_view(runtime(), session, actor, document, reason=form.reason.data or "",
-                                         place=place, download=bool(form.download.data), ctx=access_context(),
-                                         category=form.category.data or None, known=known)
+        opened = views_service.open_view(runtime(), session, actor, document, ctx=access_context(), known=known,
+                                         **{**typed, "place": place})
     except policy.Denied as exc:
-        # What was typed stays typed: a refusal of the input itself shows the form again, filled in.
-        retry = form if exc.decision.code in RETRYABLE_VIEW_REFUSALS else None
-        return _refused(exc, "loans/view_refused.html", document=document,
-                        may_extend=exc.decision.code == "quota_exhausted", retry=retry)
+        problems = views_service.open_problems(runtime(), actor, document, **typed)
+        if exc.decision.code not in {problem.code for problem in problems.values()}:
+            # Refused for who or where the person is, not for what was typed: that refusal on its own.
+            return _refused(exc, "loans/view_refused.html", document=document,
+                            may_extend=exc.decision.code == "quota_exhausted", retry=None)
+        # Refused for the first slip (recorded as such, as the API's refusal is, and no view spent); every
+        # slip stands beside its field, the form filled in as typed.
+        _beside_fields(form, problems)
+        return _refused(exc, "loans/view_refused.html", may_extend=False, **retry)
     if opened.view.download:
         remember_download(opened.view.id, opened.secret)
     # Post/redirect/get: Back and reload land on the viewer of this view, never on a second opening.
     return redirect(url_for("viewer.show", view_id=opened.view.id), code=303)
+
+
+def _open_choices(actor: User, document: Document) -> dict[str, bool]:
+    """Which of the open-view form's choices the form offers again after a slip, as the reading panel does:
+    the kind of need for someone on notice opening a file that needs no loan; the download box where the
+    grade and the person's roles allow one (or where it was ticked, so the person sees why it cannot be)."""
+    rule = runtime().settings.grade(document.grade)
+    return {"asks_category": view_rules.on_notice_without_loan(actor, rule),
+            "can_download": rule.download and bool(policy.authorize(actor, Action.DOCUMENT_DOWNLOAD))}
 
 
 def _why(refusal: policy.Decision | None) -> str | None:

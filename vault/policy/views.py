@@ -42,6 +42,39 @@ def quota_exhausted(limit: int) -> Decision:
                                                  "You have used your %(num)d views of this document.", limit))
 
 
+def on_notice_without_loan(actor: User, rule: GradeRule) -> bool:
+    """Whether `actor` is on notice and the grade needs no loan: such files are still read, for a stated kind
+    of need (a category) and only so many a day (someone leaving once pulled every grade-1 file in one
+    evening)."""
+    return actor.status == UserStatus.DEPARTING and not rule.loan_required
+
+
+def open_input_problems(actor: User, rule: GradeRule, context: dict[str, Any]) -> dict[str, Decision]:
+    """Every rule on what was typed or chosen to open a view that the request breaks, by field (category,
+    download, reason, place), each with its refusal; empty when the input is acceptable.
+
+    The input rules live here once: the object rule refuses with the first of them (interleaved with the
+    rules on who and where the person is exactly as before, so the API answers the same code), and a page
+    shows them all at once, each beside its field, so that two slips take one correction, not two round
+    trips. Each field is judged on its own.
+
+    Args:
+        actor: who opens (someone on notice names a category for a file needing no loan).
+        rule: the document's grade rule (whether it may be downloaded).
+        context: as the object rule reads it: category, download, reason, place (the declared one).
+    """
+    problems: dict[str, Decision] = {}
+    if on_notice_without_loan(actor, rule) and context.get("category") not in {c.value for c in Category}:
+        problems["category"] = deny("category_required")
+    if context.get("download") and not rule.download:
+        problems["download"] = deny("download_not_allowed")
+    if (problem := reason_problem(context.get("reason"))) is not None:
+        problems["reason"] = deny(problem)
+    if not (context.get("place") or "").strip():
+        problems["place"] = deny("place_required")
+    return problems
+
+
 def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the document; context: rule (its grade's), loan (the actor's active loan or None),
     loan_expired (their latest loan of it ran out), named_place (the trusted place the request comes
@@ -64,23 +97,16 @@ def _open(actor: User, target: Any, context: dict[str, Any]) -> Decision:
             return deny("no_active_loan")
         if actor.id in loan.approver_ids or actor.id == loan.released_by_id:
             return deny("separation_of_duties")
-    if actor.status == UserStatus.DEPARTING and not rule.loan_required:
-        # On notice, files needing no loan are still read for a stated kind of need, and only so many a
-        # day: someone leaving once pulled every grade-1 file in one evening.
-        if context.get("category") not in {c.value for c in Category}:
-            return deny("category_required")
+    problems = open_input_problems(actor, rule, context)
+    if on_notice_without_loan(actor, rule):
+        if "category" in problems:
+            return problems["category"]
         if context.get("notice_opened_today", 0) >= context.get("notice_cap", 0):
             return deny("notice_daily_cap")
     if rule.trusted_places_only and not context.get("named_place"):
         return deny("place_not_trusted")
-    if context.get("download") and not rule.download:
-        return deny("download_not_allowed")
-    problem = reason_problem(context.get("reason"))
-    if problem:
-        return deny(problem)
-    if not (context.get("place") or "").strip():
-        return deny("place_required")
-    return allow()
+    # The first input problem, in field order: one reason code, the same wherever the opening comes from.
+    return next(iter(problems.values()), allow())
 
 
 def delivery_place(rule: GradeRule, named_place: str | None) -> Decision:

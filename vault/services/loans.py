@@ -636,11 +636,13 @@ class History:
     refusals: int
 
 
-# Refusals of what was typed (a reason too short, no place, too many days): a slip the person corrects at
-# once, not something an approver should weigh against them, so the history leaves them out.
+# Refusals of what was typed (a reason too short, no place, too many days, no kind of need chosen when
+# opening a view on notice): a slip the person corrects at once, not something an approver should weigh
+# against them, so the history leaves them out. A download asked of a grade that allows none is not one: the
+# pages never offer it, so it is weighed as what it is, an attempt to take out a file meant to stay.
 TYPING_REFUSALS = ("reason_too_short", "reason_not_meaningful", "reason_copies_category", "invalid_category",
                    "place_required", "days_invalid", "days_too_long", "extra_views_invalid", "comment_required",
-                   "quota_invalid")
+                   "quota_invalid", "category_required")
 
 
 def _weighed_refusals() -> ColumnElement[bool]:

@@ -65,7 +65,6 @@ from vault.models import (
     LoanStatus,
     Severity,
     User,
-    UserStatus,
     VersionPage,
     ViewStatus,
     utcnow,
@@ -290,6 +289,25 @@ def open_content(
                  ctx=ctx.declaring((place or "").strip()), original=original, stamp=stamp, ahead=opened.ahead)
 
 
+def _typed(*, reason: str, place: str, download: bool, category: str | None) -> dict[str, Any]:
+    """An opening as typed, as the policy's input rules read it: the decision (`open_view`) and the list of
+    every slip (`open_problems`) must judge the very same values."""
+    return {"reason": (reason or "").strip(), "place": (place or "").strip(), "download": bool(download),
+            "category": category}
+
+
+def open_problems(rt: Runtime, actor: User, document: Document, *, reason: str, place: str, download: bool,
+                  category: str | None = None) -> dict[str, policy.Decision]:
+    """Every input rule (`policy.views.open_input_problems`) an opening as typed breaks, by field.
+
+    `open_view` refuses with the first of them only (one reason code, one refusal record, no view spent); a
+    page asks for them all so the person sees every slip in one answer. This decides nothing, spends nothing
+    and records nothing; a slip never counts against anyone (`loans.TYPING_REFUSALS`).
+    """
+    return rules.open_input_problems(actor, rt.settings.grade(document.grade),
+                                     _typed(reason=reason, place=place, download=download, category=category))
+
+
 def open_view(
     rt: Runtime,
     session: Session,
@@ -325,8 +343,8 @@ def open_view(
         Conflict: the document has no version yet.
     """
     action = Action.DOCUMENT_DOWNLOAD if download else Action.DOCUMENT_VIEW
-    reason = (reason or "").strip()
-    place = (place or "").strip()
+    typed = _typed(reason=reason, place=place, download=download, category=category)
+    reason, place = typed["reason"], typed["place"]
     ctx = ctx.declaring(place)
     # The person's loans of the document, read once: due ones are settled, then the active one, the
     # latest one and the approved extensions (extra views) all come from this list.
@@ -337,8 +355,8 @@ def open_view(
     latest = loans.latest_among(held) if loan is None else None
     audit = _targets(document, loan)
     notice: dict[str, int] = {}
-    if actor.status == UserStatus.DEPARTING and not rule.loan_required:
-        notice = {"notice_cap": rt.settings.departure.notice_grade1_daily_cap, "category": category,
+    if rules.on_notice_without_loan(actor, rule):
+        notice = {"notice_cap": rt.settings.departure.notice_grade1_daily_cap,
                   "notice_opened_today": _opened_on_notice(session, actor)}
     if known is None:
         suspended = access_suspended(session, actor)
@@ -347,7 +365,7 @@ def open_view(
     policy.require(
         actor, action, document, rule=rule, loan=loan, suspended=suspended, **notice,
         loan_expired=latest is not None and latest.status == LoanStatus.EXPIRED,
-        named_place=ctx.named_place, download=bool(download), reason=reason, place=place, audit=audit,
+        named_place=ctx.named_place, audit=audit, **typed,
     )
     version = known.version if known is not None else document.latest
     if version is None:
