@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from crypto import Keyring, KeyringError
 from tests.conftest import make_runtime
@@ -15,6 +15,7 @@ from tests.documents.conftest import cli_env, events, pdf_bytes, read_object, st
 from vault.cli import cli
 from vault.core.audit_actions import AuditAction
 from vault.core.errors import ServiceError
+from vault.db import key_lock
 from vault.models import DocumentVersion
 from vault.services import documents, keys
 
@@ -272,3 +273,42 @@ def test_a_key_dropped_during_an_upload_never_leaves_a_version_it_cannot_read(rt
     assert set(keys.usage(rt)) <= set(rt.keyring.key_ids())
     with documents.plaintext_chunks(rt, version, documents.ReadGrant.for_check(version)) as chunks:
         assert b"".join(chunks) == data
+
+
+def test_a_drop_kept_waiting_by_uploads_is_refused_in_seconds_and_recorded(rt, company, keyring_path):
+    """An upload about to commit holds the key lock shared; a drop waits for it a few seconds at most,
+    then is refused with a clear message and a failed "key:drop", nothing dropped. Before, the drop
+    waited with no bound (for as long as the lock was held). The lock here is a real one, held from
+    another connection as an upload's transaction holds it."""
+    if rt.db.dialect != "postgresql":
+        pytest.skip("SQLite's writers hold the database's one write lock; see the busy timeout")
+    company.upload(data=text_bytes(5000, b"one"), name="f.txt", title="File")
+    assert _vault(rt, "keys", "rotate").exit_code == 0
+    rt.keyring = Keyring.load(keyring_path)
+
+    results = []
+    with rt.db.engine.connect() as writer:
+        writer.execute(text("SELECT pg_advisory_xact_lock_shared(:lock)"), {"lock": key_lock.LOCK_ID})
+        try:
+            drop = threading.Thread(target=lambda: results.append(_vault(rt, "keys", "drop", "k0001")))
+            drop.start()
+            drop.join(timeout=key_lock.EXCLUSIVE_WAIT_SECONDS + 15)
+            waited_without_end = drop.is_alive()
+        finally:
+            writer.rollback()  # the upload's transaction ends: lets an unbounded drop go too
+            drop.join()
+    assert not waited_without_end
+
+    [refused] = results
+    assert refused.exit_code == 1
+    assert ("master key k0001 was not dropped: uploads are under way and kept the drop waiting too long; "
+            "try again in a moment") in refused.output
+    assert Keyring.load(keyring_path).key_ids() == ["k0001", "k0002"]
+    [failed] = events(rt, "key:drop")
+    assert (failed.outcome, failed.reason_code, json.loads(failed.detail)) == (
+        "failed", "uploads_under_way", {"key_id": "k0001"})
+
+    # Once the uploads are through, the same drop goes.
+    assert _vault(rt, "keys", "drop", "k0001").exit_code == 0
+    assert Keyring.load(keyring_path).key_ids() == ["k0002"]
+    assert [e.outcome for e in events(rt, "key:drop")] == ["failed", "allowed"]

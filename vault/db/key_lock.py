@@ -14,11 +14,23 @@ transaction is all it takes.
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 # The advisory lock's id: any fixed 64-bit number no other lock of the database uses ("vaultkek").
 LOCK_ID = 0x7661756C74_6B656B
+
+# How long a drop waits for writers under way before it gives up. An upload holds the lock shared only
+# from its last look at the keyring to its commit (milliseconds), so a longer wait means writers keep
+# coming or one is stuck; an operator's command should then say so rather than hang without end.
+EXCLUSIVE_WAIT_SECONDS = 5.0
+
+
+class KeyLockBusy(Exception):
+    """The key lock stayed held by writers of data keys for longer than the drop would wait."""
 
 
 def hold_shared(session: Session) -> None:
@@ -26,9 +38,29 @@ def hold_shared(session: Session) -> None:
     _take(session, "pg_advisory_xact_lock_shared")
 
 
-def hold_exclusive(session: Session) -> None:
-    """Until this transaction ends, keep out every writer of data keys (and wait for those under way)."""
-    _take(session, "pg_advisory_xact_lock")
+def hold_exclusive(session: Session, *, wait_seconds: float = EXCLUSIVE_WAIT_SECONDS) -> None:
+    """Until this transaction ends, keep out every writer of data keys (and wait for those under way,
+    at most `wait_seconds` on PostgreSQL; on SQLite the connection's busy timeout bounds the wait).
+
+    Raises:
+        KeyLockBusy: the lock was not had in time; the transaction is unusable and must be rolled back.
+    """
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            # SET LOCAL: only this transaction waits no longer, and the writers it waits for are not hurried.
+            session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"))
+        _take(session, "pg_advisory_xact_lock")
+    except (OperationalError, sqlite3.OperationalError) as exc:
+        # SQLite's wait for another thread of this process ends in the driver's own error (`engine`).
+        if _lock_not_had(exc):
+            raise KeyLockBusy() from exc
+        raise
+
+
+def _lock_not_had(exc: Exception) -> bool:
+    """PostgreSQL's lock_not_available (55P03), or SQLite's busy timeout ("database is locked")."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) == "55P03" or "database is locked" in str(orig)
 
 
 def _take(session: Session, function: str) -> None:

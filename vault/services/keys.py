@@ -202,9 +202,28 @@ def rotate(
 def drop(rt: Runtime, key_id: str, *, ctx: AccessContext | None = None) -> None:
     """Delete a retired master key that no data key refers to any more.
 
+    The drop waits a few seconds at most for uploads about to commit (`key_lock`); if they keep it
+    waiting longer it is refused, recorded as a failed "key:drop" ("uploads_under_way"), nothing dropped.
+
     Raises:
-        ServiceError: the key is unknown, active, or still wraps data keys (with the count).
+        ServiceError: the key is unknown, active, or still wraps data keys (with the count), or uploads
+            kept the drop waiting too long (`uploads_under_way`).
     """
+    ctx = ctx or AccessContext.cli()
+    try:
+        _drop(rt, key_id, ctx)
+    except key_lock.KeyLockBusy:
+        with rt.db.session() as session:
+            rt.audit.record(session, action=AuditAction.KEY_DROP, actor=None, ctx=ctx, outcome="failed",
+                            reason_code="uploads_under_way", detail={"key_id": key_id})
+        raise ServiceError(
+            "uploads_under_way",
+            f"master key {key_id} was not dropped: uploads are under way and kept the drop waiting too "
+            "long; try again in a moment",
+        ) from None
+
+
+def _drop(rt: Runtime, key_id: str, ctx: AccessContext) -> None:
     with rt.db.session() as session:
         # A data key wrapped before this drop may commit after it (an upload wraps before it streams):
         # such a writer holds the key lock shared from its last look at the keyring to its commit, so
@@ -214,8 +233,7 @@ def drop(rt: Runtime, key_id: str, *, ctx: AccessContext | None = None) -> None:
         still_used = (session.scalar(select(func.count()).select_from(DocumentVersion)
                                      .where(DocumentVersion.key_id == key_id)) or 0) + _records_under(session, key_id)
         # Recorded first: if the keyring refuses, the record rolls back with the rest.
-        rt.audit.record(session, action=AuditAction.KEY_DROP, actor=None, ctx=ctx or AccessContext.cli(),
-                        detail={"key_id": key_id})
+        rt.audit.record(session, action=AuditAction.KEY_DROP, actor=None, ctx=ctx, detail={"key_id": key_id})
         try:
             rt.keyring.drop(key_id, still_used)
         except KeyringError as exc:
