@@ -151,11 +151,37 @@ def test_the_operator_s_change_is_told(rt, cast, smtp) -> None:
            "VAULT_BASE_URL": BASE_URL}
     result = CliRunner().invoke(cli, ["user", "email", "bob", "bob.new@example.net"], env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    # The operator hears whether the old mailbox was told (was: only the new address was printed).
+    assert result.output.splitlines() == [
+        "bob: bob.new@example.net", "the previous address •••@example.com is told of the change (notice queued)"]
     send(rt)
     [notice] = smtp.to("bob@example.com")
     assert "operator" in notice.text and "•••@example.net" in notice.text and "bob.new" not in notice.text
     operator, detail = _recorded(rt)[-1]
     assert operator != "adm" and detail == {"from": "bob@example.com", "to": "bob.new@example.net", "notice": "queued"}
+
+
+def test_the_operator_hears_when_the_old_address_is_not_told(rt, cast) -> None:
+    """Without mail the old mailbox hears nothing: the operator is told so (and must tell the person some other
+    way); a first address has nobody to tell, and an unchanged one changes nothing."""
+    _address(rt, "bob", "bob@example.com")
+    env = {"VAULT_DATA_DIR": str(rt.settings.data_dir), "VAULT_DATABASE_URL": rt.settings.database_url,
+           "VAULT_KEYRING": str(rt.settings.keyring), "VAULT_SECRET_KEY": "test-secret-key",
+           "VAULT_SMTP_URL": "", "VAULT_MAIL_FROM": ""}
+
+    def email(*args: str) -> list[str]:
+        result = CliRunner().invoke(cli, ["user", "email", *args], env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()
+
+    assert email("bob", "bob.new@example.net") == [
+        "bob: bob.new@example.net", "the previous address •••@example.com was NOT told: mail is not configured"]
+    assert email("bob", "bob.new@example.net") == ["bob: bob.new@example.net", "address unchanged; nobody was told"]
+    assert email("bob", "") == [
+        "bob: no e-mail address", "the previous address •••@example.net was NOT told: mail is not configured"]
+    assert email("bob", "bob@example.org") == ["bob: bob@example.org", "no previous address to tell"]
+    assert [detail["notice"] for _, detail in _recorded(rt)][-3:] == [
+        "mail_not_configured", "mail_not_configured", "no_previous_address"]
 
 
 def test_the_person_s_own_change_is_told_to_the_old_address(app, api, rt, smtp) -> None:

@@ -6,9 +6,10 @@ import click
 
 from vault.cli.common import cli, open_runtime, unit_of_work
 from vault.cli.users import user_group
+from vault.config.addresses import masked
 from vault.core.context import AccessContext
 from vault.mail import Kind, enqueue, send_digests, send_pending, transport_for
-from vault.mail.accounts import set_email
+from vault.mail.accounts import EmailChange, set_email
 from vault.mail.sender import DEFAULT_BATCH, SendResult
 from vault.mail.status import outbox_status
 from vault.models import utcnow
@@ -102,7 +103,21 @@ def user_email(username: str, address: str) -> None:
     try:
         with unit_of_work(rt) as session:
             user = accounts.get_user(session, username)
-            stored = set_email(rt, session, user, address, actor=None, ctx=AccessContext.cli())
+            change = set_email(rt, session, user, address, actor=None, ctx=AccessContext.cli())
     finally:
         rt.close()
-    click.echo(f"{username}: {stored or 'no e-mail address'}")
+    click.echo(f"{username}: {change.address or 'no e-mail address'}")
+    click.echo(_notice_line(change))
+
+
+def _notice_line(change: EmailChange) -> str:
+    """Whether the previous address was told: the operator must know when a redirected address went unseen
+    by the old mailbox (mail not configured), to tell the person some other way. Masked, as a sent mail is."""
+    if change.notice is None:
+        return "address unchanged; nobody was told"
+    if change.notice == "no_previous_address":
+        return "no previous address to tell"
+    previous = masked(change.previous or "")
+    if change.notice == "queued":
+        return f"the previous address {previous} is told of the change (notice queued)"
+    return f"the previous address {previous} was NOT told: mail is not configured"

@@ -11,6 +11,7 @@ person from someone using their session, which is why serious services write to 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,11 +32,21 @@ from vault.models import User, utcnow
 from vault.runtime import Runtime
 
 
+@dataclass(frozen=True)
+class EmailChange:
+    """What `set_email` did: the stored address, the previous one, and what became of the notice to it
+    (None when nothing changed), so that whoever made the change can be told whether the old mailbox was."""
+
+    address: str | None
+    previous: str | None
+    notice: str | None
+
+
 def set_email(rt: Runtime, session: Session, user: User, address: str | None, *, actor: User | None,
-              ctx: AccessContext) -> str | None:
-    """Set (or with an empty value, remove) `user`'s address; returns the stored form. The previous address,
-    if any, is sent a notice (when mail is configured), and the record (`user:email`) says whether it was
-    (`notice`: `queued`, `no_previous_address`, `mail_not_configured`).
+              ctx: AccessContext) -> EmailChange:
+    """Set (or with an empty value, remove) `user`'s address; returns the stored form with the notice's fate.
+    The previous address, if any, is sent a notice (when mail is configured), and the record (`user:email`)
+    says whether it was (`notice`: `queued`, `no_previous_address`, `mail_not_configured`).
 
     Raises:
         ServiceError: `invalid_email`.
@@ -51,14 +62,14 @@ def set_email(rt: Runtime, session: Session, user: User, address: str | None, *,
         if other is not None:
             raise Conflict("email_taken", _l("Another account already uses this e-mail address."))
     if value == user.email:
-        return value
+        return EmailChange(value, value, None)
     previous = user.email
     user.email = value
     session.flush()
     notice = _tell_previous(rt.settings, session, user, previous, actor=actor)
     rt.audit.record(session, action="user:email", actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"from": previous, "to": value, "notice": notice})
-    return value
+    return EmailChange(value, previous, notice)
 
 
 def _tell_previous(settings: Settings, session: Session, user: User, previous: str | None, *,
