@@ -25,6 +25,8 @@ __all__ = ["FORGET_ON_FAILURE", "MASK", "address_key", "forgotten", "masked"]
 # Mail whose text is a key to an account (a password link): forgotten when it fails for good as well. Failed
 # mail is otherwise kept whole for an operator's repair, but this one's repair is a new link, not a resend,
 # and its text would leave the link readable in the database until it expired.
+# A customer letter is not here: its row keeps only its link's hash, and nothing makes a letter again for
+# the same change (nor knows an earlier address), so its kept text is the only way to repair it.
 FORGET_ON_FAILURE: frozenset[str] = frozenset({str(Kind.PASSWORD_LINK)})
 
 
