@@ -75,7 +75,7 @@ from vault.config.settings import load_settings
 from vault.core.context import AccessContext
 from vault.db import schema
 from vault.db.engine import Database
-from vault.models import DocumentVersion, Role
+from vault.models import Customer, DocumentVersion, Role, User
 from vault.runtime import Runtime
 from vault.services import accounts, agreement, customers, documents
 from vault.services.renditions import page_context, read_page
@@ -228,8 +228,17 @@ def seed(env: dict[str, str], clients: int, extra_sizes: tuple[int, ...] = (), *
     return by_size, spread, tokens[0], tokens[1:], stamped
 
 
+def attached(session: Any, compiler: Any, customer: Any) -> tuple[User, Customer]:
+    """The compiler and customer as rows of `session`: the upload's policy asks whether the compiler works the
+    customer through the customer's own session, which a row left over from the seeding session has not."""
+    user, row = session.get(User, compiler.id), session.get(Customer, customer.id)
+    assert user is not None and row is not None
+    return user, row
+
+
 def upload(rt: Runtime, compiler: Any, customer: Any, name: str, size: int) -> Stored:
     with rt.db.session() as session:
+        compiler, customer = attached(session, compiler, customer)
         document = documents.upload_document(
             rt, session, compiler, customer, title=name, grade=1, stream=PdfSource(size, seed=size + len(name)),
             filename=f"{name}.pdf", content_type="application/pdf", ctx=AccessContext.cli(),
@@ -246,6 +255,7 @@ def upload_pdf(rt: Runtime, compiler: Any, customer: Any, name: str, data: bytes
     """A real PDF at grade 2 (the stamped copy leaves, not the original), drawn into viewer pages at
     upload; what the baseline needs to read the original, or with ``page`` that stored page image."""
     with rt.db.session() as session:
+        compiler, customer = attached(session, compiler, customer)
         document = documents.upload_document(
             rt, session, compiler, customer, title=name, grade=2, stream=io.BytesIO(data), filename=f"{name}.pdf",
             content_type="application/pdf", ctx=AccessContext.cli(),
