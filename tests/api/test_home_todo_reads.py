@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 
 from tests.conftest import login
 from vault.models import AuditEvent, Role
-from vault.services import accounts, managers
 
 
 def _mark(rt: Any) -> int:
@@ -69,10 +68,7 @@ def test_the_handovers_on_the_start_page_are_a_recorded_listing(api: Any, app: A
 def test_customers_rotated_to_one_and_one_s_overdue_customers_are_recorded_once_each(
         api: Any, app: Any, rt: Any, users: Any, clock: Any) -> None:
     users.make("mia", Role.BORROWER)
-    with rt.db.session() as session:
-        for name in ("bob", "bea"):
-            managers.set_manager(rt, session, accounts.get_user(session, name), accounts.get_user(session, "mia"),
-                                 actor=None)
+    users.manage("mia", "bob", "bea")
     nordlicht = api.customer("Nordlicht Handel", owner="bob", shared=False)
     own = api.customer("Oslo Fisk", owner="bea", shared=False)
     clock.advance(timedelta(days=400))

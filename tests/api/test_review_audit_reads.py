@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 
 from tests.conftest import login
 from vault.models import AuditEvent, Role
-from vault.services import accounts, managers
 
 
 def _mark(rt: Any) -> int:
@@ -97,10 +96,7 @@ def _page_and_json_reads(api: Any, app: Any, rt: Any, path: str, action: str, wh
 def test_the_rotation_proposals_are_recorded_as_a_listing_of_their_customers(api: Any, app: Any, rt: Any,
                                                                              users: Any, clock: Any) -> None:
     users.make("mia", Role.BORROWER)
-    with rt.db.session() as session:
-        for name in ("bob", "bea"):
-            managers.set_manager(rt, session, accounts.get_user(session, name), accounts.get_user(session, "mia"),
-                                 actor=None)
+    users.manage("mia", "bob", "bea")
     nordlicht = api.customer("Nordlicht Handel", owner="bob", shared=False)
     clock.advance(timedelta(days=400))
     api.tokens.clear()

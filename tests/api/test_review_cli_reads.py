@@ -13,7 +13,6 @@ from tests.api.test_review_handover_reads import _handover_scene, _mark, _since
 from tests.departure.conftest import run_cli
 from vault.core.context import operator_name
 from vault.models import Role
-from vault.services import accounts, managers
 
 
 def test_departure_show_at_the_command_line_is_a_recorded_read_of_the_report(api: Any, rt: Any, cast: Any,
@@ -32,10 +31,7 @@ def test_departure_show_at_the_command_line_is_a_recorded_read_of_the_report(api
 def test_rotation_list_at_the_command_line_is_a_recorded_listing(api: Any, rt: Any, users: Any, clock: Any,
                                                                  tmp_path: Any) -> None:
     users.make("mia", Role.BORROWER)
-    with rt.db.session() as session:
-        for name in ("bob", "bea"):
-            managers.set_manager(rt, session, accounts.get_user(session, name), accounts.get_user(session, "mia"),
-                                 actor=None)
+    users.manage("mia", "bob", "bea")
     nordlicht = api.customer("Nordlicht Handel", owner="bob", shared=False)
     mark = _mark(rt)
     # Nothing open yet: nothing shown, nothing recorded.

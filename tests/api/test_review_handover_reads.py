@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 
 from tests.conftest import csrf_from, login
 from vault.models import AuditEvent, Role
-from vault.services import accounts, managers
 
 
 def _mark(rt: Any) -> int:
@@ -113,10 +112,7 @@ def test_the_customers_rotated_to_one_are_a_recorded_listing_on_the_page_and_thr
     """The same gap on the rotation's own handover: the customers rotated to a person, whose contact is
     theirs to confirm, were listed with no record. Now `customer:list` ("rotation_tasks")."""
     users.make("mia", Role.BORROWER)
-    with rt.db.session() as session:
-        for name in ("bob", "bea"):
-            managers.set_manager(rt, session, accounts.get_user(session, name), accounts.get_user(session, "mia"),
-                                 actor=None)
+    users.manage("mia", "bob", "bea")
     nordlicht = api.customer("Nordlicht Handel", owner="bob", shared=False)
     clock.advance(timedelta(days=400))
     api.tokens.clear()

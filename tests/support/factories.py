@@ -20,7 +20,7 @@ from crypto import EncryptingReader, associated_data, ciphertext_size, new_data_
 from vault.core.context import AccessContext
 from vault.models import Customer, CustomerCoOwner, Document, DocumentVersion, Loan, Role, RoleAssignment, Segment, User
 from vault.runtime import Runtime
-from vault.services import accounts, loans, records, totp
+from vault.services import accounts, loans, managers, records, totp
 from vault.services.renditions import draw, store_drawing
 
 PASSWORD = "correct horse battery"
@@ -47,6 +47,13 @@ class Users:
             if totp.required(user) if second_factor is None else second_factor:
                 self.recovery_codes[username] = _enrol_second_factor(self.rt, session, user)
             return user
+
+    def manage(self, manager: str, *reports: str) -> None:
+        """Name `manager` the manager of each of `reports`, as the operator does."""
+        with self.rt.db.session() as session:
+            boss = accounts.get_user(session, manager)
+            for name in reports:
+                managers.set_manager(self.rt, session, accounts.get_user(session, name), boss, actor=None)
 
     def token(self, username: str) -> str:
         with self.rt.db.session() as session:
