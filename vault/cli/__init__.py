@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vault.cli.rotation",
     "vault.cli.maintenance",
     "vault.cli.mail",
+    "vault.cli.letters",
     "vault.cli.trace",
     "vault.cli.backup",
     "vault.cli.customers",

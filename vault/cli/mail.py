@@ -1,15 +1,16 @@
-"""`vault mail send-pending|status|test` and `vault user email`: the outbox for cron and operators."""
+"""`vault mail send-pending|status|test|retry` and `vault user email`: the outbox for cron and operators."""
 
 from __future__ import annotations
 
 import click
 
-from vault.cli.common import cli, open_runtime, unit_of_work
+from vault.cli.common import cli, echo_err, open_runtime, unit_of_work
 from vault.cli.users import user_group
 from vault.config.addresses import masked
 from vault.core.context import AccessContext
 from vault.mail import Kind, enqueue, send_digests, send_pending, transport_for
 from vault.mail.accounts import EmailChange, set_email
+from vault.mail.repair import retry
 from vault.mail.sender import DEFAULT_BATCH, SendResult
 from vault.mail.status import outbox_status
 from vault.models import utcnow
@@ -92,6 +93,38 @@ def mail_test(address: str) -> None:
         detail = error[0][3] if error and error[0][0] == row_id else "not sent"
         raise click.ClickException(f"test message #{row_id} not sent: {detail}")
     click.echo(f"test message #{row_id} sent to {address}")
+
+
+@mail_group.command("retry")
+@click.argument("ids", nargs=-1, type=click.IntRange(min=1), metavar="[ID]...")
+@click.option("--all-failed", is_flag=True, help="Every mail that failed for good and can be sent again.")
+def mail_retry(ids: tuple[int, ...], all_failed: bool) -> None:
+    """Put mail that failed for good (ID as `vault mail status` shows it) back in the queue, as the operator
+    (audited `mail:retry`); `vault mail send-pending` sends it. Refused, one line each, for mail that was sent,
+    is still waiting, does not exist or whose text is forgotten (a password link: make a new link), and for a
+    customer letter whose link expired (`vault letter reissue`) or that no longer holds."""
+    if bool(ids) == all_failed:
+        raise click.UsageError("name the mail to retry (ID...) or give --all-failed, not both")
+    rt = open_runtime()
+    try:
+        with unit_of_work(rt) as session:
+            result = retry(rt, session, None if all_failed else list(ids), ctx=AccessContext.cli(), now=utcnow())
+    finally:
+        rt.close()
+    for done in result.retried:
+        error = f": {done.last_error}" if done.last_error else ""
+        click.echo(f"queued #{done.id} {done.kind} {done.recipient} (failed after {done.attempts} "
+                   f"{'attempt' if done.attempts == 1 else 'attempts'}{error})")
+    # With --all-failed the mail that cannot be sent again is named but expected (a password link's stays failed
+    # for ever); a mail named by its id and refused is an error the operator must see in the exit status.
+    verb = "skipped" if all_failed else "refused"
+    for refused in result.refused:
+        echo_err(f"{verb} #{refused.id}: {refused.why}")
+    count = len(result.retried)
+    click.echo(f"{count} {'mail' if count == 1 else 'mails'} back in the queue"
+               + ("; `vault mail send-pending` sends them" if count else ""))
+    if result.refused and not all_failed:
+        raise SystemExit(1)
 
 
 @user_group.command("email")

@@ -116,6 +116,7 @@ class AuditAction(StrEnum):
     USER_EMAIL = "user:email"
     ACCOUNT_LANGUAGE = "account:language"
     ACCOUNT_NOTIFICATIONS = "account:notifications"  # one's own mail choices changed: each kind, from and to
+    MAIL_RETRY = "mail:retry"  # an operator put a mail that failed for good back in the queue
     MANAGER_REQUEST = "manager:request"
     MANAGER_REFUSE = "manager:refuse"
     ROLE_REQUEST = "role:request"
@@ -138,6 +139,8 @@ class AuditAction(StrEnum):
     LETTER_ANSWER = "letter:answer"  # a contact answered through the letter's link (no sign-in)
     LETTER_LINK_REFUSED = "letter:link_refused"  # a forged, used, expired or revoked link was followed
     LETTER_REVOKE = "letter:revoke"
+    # An operator sent a letter whose mail failed for good again, with a fresh link (the old one ends).
+    LETTER_REISSUE = "letter:reissue"
 
     # Keys, storage and the log itself (operators).
     KEY_REWRAP = "key:rewrap"

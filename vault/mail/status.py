@@ -48,7 +48,17 @@ def outbox_status(session: Session, now: datetime, *, errors: int = 5) -> Outbox
 
 def _shown(row_id: int, kind: str, recipient: str, status: str, error: str) -> tuple[int, str, str, str]:
     """One error as the operator sees it: a customer's mailbox masked wherever it appears."""
+    return row_id, shown_recipient(kind, recipient), status, shown_error(kind, recipient, error)
+
+
+def shown_recipient(kind: str, recipient: str) -> str:
+    """A mail's address as an operator may read it: a customer's contact masked to the domain, the staff's
+    own in clear (the operator may have to tell that person)."""
+    return masked(recipient) if kind == Kind.CUSTOMER_LETTER else recipient
+
+
+def shown_error(kind: str, recipient: str, error: str) -> str:
+    """A mail server's reply with a customer's mailbox masked wherever it appears in it."""
     if kind != Kind.CUSTOMER_LETTER:
-        return row_id, recipient, status, error
-    hidden = masked(recipient)
-    return row_id, hidden, status, re.sub(re.escape(recipient), hidden, error, flags=re.IGNORECASE)
+        return error
+    return re.sub(re.escape(recipient), masked(recipient), error, flags=re.IGNORECASE)

@@ -206,7 +206,7 @@ def letter_context(rt: Runtime, prepared: Prepared, contact_name: str, *, link_p
     letter = prepared.letter
     return {"contact_name": contact_name, "company_name": rt.settings.company_name,
             "manager_name": letter.new_owner.display_name, "manager_email": letter.new_owner.email or "",
-            "link_path": link_path, "expires_on": format_date(letter.expires_at.date(), "long", locale=letter.language)}
+            "link_path": link_path, "expires_on": expiry_wording(letter, letter.expires_at)}
 
 
 def attach(rt: Runtime, session: Session, prepared: Prepared, outbox_id: int | None, *, ctx: AccessContext) -> None:
@@ -221,6 +221,52 @@ def attach(rt: Runtime, session: Session, prepared: Prepared, outbox_id: int | N
                                       if letter.to_earlier_address else ""),
         result="queued" if outbox_id else "not queued",
         main_contact=True, ctx=ctx, detail={"letter_id": letter.id})
+
+
+# -- repairing a letter whose mail failed -----------------------------------------------------------------
+
+
+def repair_refusal(session: Session, letter: CustomerLetter) -> tuple[str, str] | None:
+    """Why a letter must not be sent again, as (code, the operator's sentence), or None when it may.
+
+    A letter introduces the owner of one change: once the customer has moved on (another owner, or a later
+    change that wrote letters of its own) it would introduce the wrong person, or the right one for the
+    wrong reason, and its answer would land on a handover that no longer holds. An answered link has done
+    its work; a revoked one was ended on purpose by the new owner or above, and an operator must not undo
+    that from the server."""
+    if letter.answered_at is not None:
+        return "letter_answered", "its link was already answered"
+    if letter.revoked_at is not None:
+        return "letter_revoked", (f"its link was revoked on {letter.revoked_at.date().isoformat()} "
+                                  "(the new owner's side chose not to have it answered)")
+    customer = letter.customer
+    if customer.owner_id != letter.new_owner_id:
+        return "letter_stale", ("the customer has changed owner since: the letter would introduce "
+                                "someone who no longer looks after it")
+    later = session.scalar(select(CustomerLetter.id).where(
+        CustomerLetter.customer_id == letter.customer_id, CustomerLetter.id > letter.id,
+        CustomerLetter.change_key != letter.change_key).order_by(CustomerLetter.id).limit(1))
+    if later is not None:
+        return "letter_superseded", f"a later change of owner wrote letters of its own (#{later})"
+    if not letter.new_owner.can_sign_in:
+        return "letter_stale", "the account manager it introduces can no longer sign in"
+    return None
+
+
+def renew_link(rt: Runtime, letter: CustomerLetter, now: datetime) -> str:
+    """Give `letter` a fresh link for a full `VAULT_LETTER_LINK_DAYS` and return it; the old link stops
+    working at once, since only the new one's hash is kept (it never reached anyone, but a copy of the failed
+    mail's text still held it). The row stays the same letter of the same change, so the handover status, the
+    customer's page and the departure report keep counting one letter per contact."""
+    link = new_link(rt.settings.secret_key)
+    letter.token_hash = link_hash(link)
+    letter.expires_at = now + timedelta(days=rt.settings.letter_link_days)
+    return link
+
+
+def expiry_wording(letter: CustomerLetter, expires_at: datetime) -> str:
+    """The end date as the letter words it (`letter_context`), to find it in a letter's text."""
+    return format_date(expires_at.date(), "long", locale=letter.language)
 
 
 # -- the link ---------------------------------------------------------------------------------------------
