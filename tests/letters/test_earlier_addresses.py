@@ -221,3 +221,52 @@ def test_the_customer_s_not_contacted_outweighs_the_leaver_s_contacted(rt, app, 
     sue = app.test_client()
     login(sue, "sue")
     assert sue.get(f"/customers/{vip}").get_data(as_text=True).count(MARK) == 1
+
+
+@pytest.mark.parametrize("before_the_window", [
+    [[JANA, {"name": "Sam Private", "emails": [PRIVATE], "main": True}]],
+    # The record emptied first: what comes into an empty record is not the record's first contacts.
+    [[], [{"name": "Sam Private", "emails": [PRIVATE], "main": True}]],
+], ids=["added", "after_emptying"])
+def test_an_address_the_leaver_added_before_the_window_and_took_out_inside_it_is_not_written_to(
+        rt, company, smtp, shop, clock, before_the_window):
+    """The leaver's own mailbox, put in long before notice (an edit that stands) and taken out again inside
+    the window, is not the customer's earlier address: the successor's letter and its link do not go there."""
+    for contacts in before_the_window:
+        _edit(rt, company, "sam", shop, contacts)
+    clock.advance(timedelta(days=LOOKBACK + 10))
+    _edit(rt, company, "sam", shop, [JANA])
+    _notice(rt, company)
+    send(rt)
+    assert set(links(smtp)) == {REAL}
+    assert "earlier_addresses" not in _letter_records(company)[0]
+
+
+def test_an_address_the_record_held_under_someone_else_s_edit_is_the_customer_s_whoever_added_it_back(
+        rt, company, smtp, shop, clock):
+    """The customer's old mailbox, retired by a colleague and put back by the leaver before the window: it
+    was the customer's before the leaver touched it, so the leaver taking it out again inside the window
+    does not keep the customer from hearing there."""
+    old = "jana.old@customer.example"
+    write_contacts(rt, shop, [JANA, {"name": "Jan Novak", "emails": [old], "main": True}])
+    write_contacts(rt, shop, [JANA])
+    _edit(rt, company, "sam", shop, [JANA, {"name": "Jan Novak", "emails": [old], "main": True}])
+    clock.advance(timedelta(days=LOOKBACK + 10))
+    _edit(rt, company, "sam", shop, [JANA])
+    _notice(rt, company)
+    send(rt)
+    assert set(links(smtp)) == {REAL, old}
+    assert [e["why"] for e in _letter_records(company)[0]["earlier_addresses"]] == ["contact_removed"]
+
+
+def test_the_contacts_the_leaver_first_gave_the_record_are_the_customer_s(rt, company, smtp, clock):
+    """A salesperson usually writes their own customer's contacts: the addresses the record was first given
+    are the customer's whoever wrote them, or a leaver who set up the record could replace every address
+    unseen."""
+    customer = company.customer("Set Up By Sam")
+    _edit(rt, company, "sam", customer, [JANA])
+    clock.advance(timedelta(days=LOOKBACK + 10))
+    _edit(rt, company, "sam", customer, [{**JANA, "emails": [PRIVATE]}])
+    _notice(rt, company)
+    send(rt)
+    assert set(links(smtp)) == {PRIVATE, REAL}

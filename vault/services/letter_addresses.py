@@ -17,8 +17,12 @@ What counts:
   period looking as far back as one sent on the first day. Edits after the notice are doubted too.
 - Edits by anyone else stand as they are: an address someone else took out is not brought back, and the
   state a leaver's first doubted edit found (whoever made it) is the starting point.
-- An address the leaver added is never an earlier address, even once they take it out again; an address
-  that is back in the record (changed back, by anyone) gets its letter as a current one, once.
+- An address a leaver brought into the record is never an earlier address, even once they take it out
+  again, however long before the window they put it in: the whole history says who brought each address
+  in. It is the customer's when anyone else's version brought it in (before or after the leaver's), and so
+  are the addresses the record was first given, whoever wrote them: a salesperson usually sets up their own
+  customer's record, and counting those as the leaver's would let a leaver replace them all unseen. An
+  address that is back in the record (changed back, by anyone) gets its letter as a current one, once.
 
 Nothing here writes: the caller audits what was opened (`customer:contacts_system_read` names the versions)
 and what was sent (`customer:letter` names each earlier address, masked, with the edit that took it out).
@@ -78,6 +82,11 @@ def letter_addresses(contacts: list[dict[str, Any]]) -> dict[str, tuple[int, dic
     return found
 
 
+def all_addresses(contacts: list[dict[str, Any]]) -> set[str]:
+    """Every e-mail address in these contacts, as compared (`key`), wherever it stands in a contact."""
+    return {key(str(email)) for contact in contacts for email in contact.get("emails") or [] if str(email).strip()}
+
+
 def doubted_since(rt: Runtime, session: Session, author_ids: set[int]) -> dict[int, datetime]:
     """The leavers among `author_ids`, each with the moment from which their edits are doubted."""
     if not author_ids:
@@ -116,7 +125,6 @@ def earlier_addresses(rt: Runtime, session: Session, record: CustomerRecord) -> 
     first = next((row for row in touching if doubted(row)), None)
     if first is None:
         return [], []
-    before = [row for row in rows if row.number < first.number]
     opened: list[int] = []
 
     def contacts_of(row: Any) -> list[dict[str, Any]]:
@@ -125,30 +133,36 @@ def earlier_addresses(rt: Runtime, session: Session, record: CustomerRecord) -> 
         opened.append(row.number)
         return list(records.open_version(rt, record, version).get("contacts") or [])
 
-    state = contacts_of(before[-1]) if before else []
-    current = letter_addresses(state)
-    added_by_leaver: set[str] = set()
+    # Who brought each address into the record, over the whole history: the leaver's own mailbox may have
+    # been put in long before the window (an edit that stands) and be taken out inside it. The contacts the
+    # record was first given are the customer's whoever wrote them (a salesperson usually sets up their own
+    # customer's record; counting those as the leaver's would let a leaver replace them all unseen).
+    present: set[str] = set()
+    set_up = False  # whether the record has been given an address yet
+    theirs: set[str] = set()  # brought in by a leaver
+    vouched: set[str] = set()  # brought in by anyone else, or with the record's first contacts
+    current: dict[str, tuple[int, dict[str, Any], str]] = {}
     taken: dict[str, Earlier] = {}
     for row in touching:
-        if row.number < first.number:
-            continue
         after = contacts_of(row)
+        held = all_addresses(after)
+        brought = held - present
+        (vouched if not set_up or row.author_id not in since else theirs).update(brought)
+        set_up = set_up or bool(held)
         following = letter_addresses(after)
-        by_leaver = doubted(row)
-        for k in following.keys() - current.keys():
-            # Back in the record (changed back, by anyone): it gets its letter as a current address.
-            restored = taken.pop(k, None) is not None
-            if not by_leaver:
-                added_by_leaver.discard(k)
-            elif not restored:
-                added_by_leaver.add(k)
-        if by_leaver:
-            after_main = {i for i, _c in records.main_contacts(after)}
-            for k in current.keys() - following.keys():
-                if k in added_by_leaver:
-                    continue
-                index, contact, address = current[k]
-                taken[k] = Earlier(address=address, contact=contact, contact_index=index, version=row.number,
-                                   edited_by=row.author_id, edited_at=row.at, why=_why(contact, after, after_main))
+        if row.number >= first.number:
+            for k in following.keys() - current.keys():
+                # Back in the record (changed back, by anyone): it gets its letter as a current address.
+                taken.pop(k, None)
+            if doubted(row):
+                after_main = {i for i, _c in records.main_contacts(after)}
+                for k in current.keys() - following.keys():
+                    index, contact, address = current[k]
+                    taken[k] = Earlier(address=address, contact=contact, contact_index=index, version=row.number,
+                                       edited_by=row.author_id, edited_at=row.at,
+                                       why=_why(contact, after, after_main))
         current = following
-    return sorted(taken.values(), key=lambda e: (e.version, e.contact_index)), opened
+        present = held
+    # An address only ever brought in by a leaver is theirs, never the customer's earlier one.
+    found = [e for k, e in taken.items() if k in vouched or k not in theirs]
+    return sorted(found, key=lambda e: (e.version, e.contact_index)), opened
