@@ -31,7 +31,8 @@ def scene(api: Any, rt: Any, users: Any, cast: dict[str, Any]) -> dict[str, int]
         for index, name in enumerate(("open", "answered", "expired", "for_admin")):
             letter = CustomerLetter(
                 customer_id=customer, cause="rotation", previous_owner_id=cast["carl"].id, new_owner_id=cast["bob"].id,
-                change_key="test-change", contact_index=-1 if name == "for_admin" else index,
+                change_key="test-change", contact_index=1 if name == "for_admin" else index,
+                earlier_address=name == "for_admin",
                 contact_label=f"C••• {index}", language="en",
                 token_hash=letters.link_hash(letters.new_link(rt.settings.secret_key)),
                 created_at=now - timedelta(days=40 if name == "expired" else 1),

@@ -3,34 +3,15 @@ the audit log records, else at its creation; the downgrade takes the rotation aw
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from vault.db import schema
 from vault.db.engine import Database
 from vault.models.base import UTCDateTime
-
-
-@pytest.fixture
-def empty_database(db_backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Database]:
-    if db_backend == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'migrate.db'}")
-        yield db
-        db.dispose()
-        return
-    cluster = request.getfixturevalue("postgres_cluster")
-    name = f"m{os.getpid()}_{id(request)}"
-    cluster.create_database(name)
-    db = Database(cluster.url(name))
-    yield db
-    db.dispose()
-    cluster.drop_database(name)
 
 
 def _at(text: str) -> datetime:

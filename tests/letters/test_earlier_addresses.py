@@ -16,7 +16,7 @@ from tests.departure.conftest import OFFICE, evening_policy
 from tests.letters.conftest import links, write_contacts
 from tests.mail.helpers import send
 from vault import policy
-from vault.models import ContactLogEntry, Customer, CustomerLetter, Departure, HandoverItem
+from vault.models import ContactLogEntry, Customer, CustomerLetter, Departure, HandoverItem, MailOutbox
 from vault.services import customers, departures, records
 from vault.services.record_crypto import open_sealed, record_key
 
@@ -74,13 +74,18 @@ def test_a_leaver_s_own_mailbox_in_place_of_the_customer_s_does_not_keep_the_cus
     # The audit log says which address was added and why, masked like every trace of a contact.
     [detail] = _letter_records(company)
     with rt.db.session() as session:
-        made = {ltr.contact_index: ltr for ltr in session.scalars(select(CustomerLetter))}
+        made = {(ltr.earlier_address, ltr.contact_index): ltr for ltr in session.scalars(select(CustomerLetter))}
+        # The outbox's keys: an earlier address's letter is `-1` as before the column said what it is.
+        dedupe = {row.id: row.dedupe_key for row in session.scalars(select(MailOutbox))}
+        keys = {place: dedupe[ltr.outbox_id].rsplit(":", 1)[0] for place, ltr in made.items()}
     sam = company.ids["sam"]
-    assert sorted(made) == [-1, 0] and made[-1].to_earlier_address and not made[0].to_earlier_address
-    assert detail["letters"] == [made[0].id, made[-1].id]
+    assert sorted(made) == [(False, 0), (True, 1)]
+    assert keys == {(False, 0): f"letter:{made[False, 0].change_key}:0",
+                    (True, 1): f"letter:{made[True, 1].change_key}:-1"}
+    assert detail["letters"] == [made[False, 0].id, made[True, 1].id]
     [earlier] = detail["earlier_addresses"]
     assert {k: earlier[k] for k in ("letter_id", "address", "why", "contact_index", "edited_by", "version")} == {
-        "letter_id": made[-1].id, "address": "j•••@customer.example", "why": "address_changed",
+        "letter_id": made[True, 1].id, "address": "j•••@customer.example", "why": "address_changed",
         "contact_index": 0, "edited_by": sam, "version": 2}
     # Finding it opened the version before the leaver's edit and the edit itself: recorded.
     [read] = company.events("customer:contacts_system_read")

@@ -54,7 +54,7 @@ def letter_json(letter: CustomerLetter, actor: User) -> dict[str, Any]:
         "new_owner": user_ref(letter.new_owner),
         "contact": letter.contact_label,
         "language": letter.language,
-        "earlier_address": letter.to_earlier_address,
+        "earlier_address": letter.earlier_address,
         "created_at": timestamp(letter.created_at),
         "expires_at": timestamp(letter.expires_at),
         "state": state,

@@ -18,7 +18,7 @@ from vault.core import events
 from vault.core.context import AccessContext
 from vault.mail.kinds import Kind
 from vault.mail.outbox import enqueue
-from vault.models import Customer, User
+from vault.models import Customer, CustomerLetter, User
 from vault.services import letters
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,15 @@ def owner_changed(*, session: Session, rt: Any, customer: Customer, previous_own
         log.exception("mail: the letters about customer %s's new owner could not be queued", customer.id)
 
 
+def dedupe_key(letter: CustomerLetter) -> str:
+    """The outbox's key for one letter. A letter to an earlier address is written `-1`, `-2`, ... as it was
+    when a negative position marked it (before `CustomerLetter.earlier_address`), so the keys of mail queued
+    before and after that column came mean the same and no outbox row is rewritten; the sign cannot clash
+    with a current contact's position, which is never negative."""
+    position = -letter.contact_index if letter.earlier_address else letter.contact_index
+    return f"letter:{letter.change_key}:{position}"
+
+
 def write_letters(rt: Any, session: Session, customer: Customer, *, previous_owner_id: int | None, new_owner: User,
                   cause: str, actor: User | None, ctx: AccessContext) -> int:
     """Letters made and queued for this change; returns how many were queued. Without `VAULT_BASE_URL` a letter
@@ -56,7 +65,7 @@ def write_letters(rt: Any, session: Session, customer: Customer, *, previous_own
                                     new_owner=new_owner, cause=cause, actor=actor, ctx=ctx):
         context = letters.letter_context(rt, prepared, prepared.contact_name, link_path=link_path(prepared.link))
         rows = enqueue(session, Kind.CUSTOMER_LETTER, [prepared.address], TEMPLATE, context,
-                       dedupe=f"letter:{prepared.letter.change_key}:{prepared.letter.contact_index}",
+                       dedupe=dedupe_key(prepared.letter),
                        locale=prepared.letter.language)
         letters.attach(rt, session, prepared, rows[0].id if rows else None, ctx=ctx)
         queued += bool(rows)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.models.base import Base, UTCDateTime, utcnow
@@ -26,7 +26,9 @@ class LetterAnswer(StrEnum):
 
 class CustomerLetter(Base):
     __tablename__ = "customer_letters"
-    __table_args__ = (UniqueConstraint("change_key", "contact_index"),)
+    # One letter per contact position and per earlier address for one change: a second emission of the same
+    # change, or a retry, writes nothing more (the positions of the two kinds of letter are counted apart).
+    __table_args__ = (UniqueConstraint("change_key", "earlier_address", "contact_index"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
@@ -38,9 +40,13 @@ class CustomerLetter(Base):
     new_owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     # One change of owner, one key: a second emission of the same change writes nothing more.
     change_key: Mapped[str] = mapped_column(String(120))
-    # The contact's position in the record; negative (-1, -2, ...) for a letter to an address a leaver's edit
-    # took out of the record (`vault.services.letter_addresses`), which names no current contact.
+    # The contact's position in the record; for a letter to an earlier address, which names no current
+    # contact, the address's place among this change's earlier addresses (1, 2, ...).
     contact_index: Mapped[int] = mapped_column(Integer)
+    # Sent to an address a leaver's edit took out of the record (`vault.services.letter_addresses`), besides
+    # the letters to the record's own addresses: told apart on the handover status, the customer's page,
+    # the API and the audit log, so whoever reads an answer knows which mailbox gave it.
+    earlier_address: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     contact_label: Mapped[str] = mapped_column(String(120), default="")  # masked name ("J••• N•••")
     language: Mapped[str] = mapped_column(String(16))
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("mail_outbox.id", ondelete="SET NULL"))
@@ -54,11 +60,6 @@ class CustomerLetter(Base):
 
     customer: Mapped[Customer] = relationship()
     new_owner: Mapped[User] = relationship(foreign_keys=[new_owner_id])
-
-    @property
-    def to_earlier_address(self) -> bool:
-        """Sent to an address the contact had before a leaver changed it, besides the record's own."""
-        return self.contact_index < 0
 
     def state(self, now: datetime) -> str:
         """"answered", "revoked", "expired" or "open": what the link would do if followed now."""

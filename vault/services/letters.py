@@ -154,12 +154,12 @@ def prepare(rt: Runtime, session: Session, customer: Customer, *, previous_owner
                             "by": actor.id if actor else None, **({"versions": versions} if versions else {})})
     settings = rt.settings
 
-    def make(index: int, contact: dict[str, Any], address: str) -> Prepared:
+    def make(index: int, contact: dict[str, Any], address: str, *, earlier: bool = False) -> Prepared:
         link = new_link(settings.secret_key)
         letter = CustomerLetter(
             customer_id=customer.id, handover_item_id=item.id if item else None, cause=cause[:32],
             previous_owner_id=previous_owner_id, new_owner_id=new_owner.id, change_key=key, contact_index=index,
-            contact_label=masking.mask_name(contact.get("name", ""))[:120],
+            earlier_address=earlier, contact_label=masking.mask_name(contact.get("name", ""))[:120],
             language=contact.get("language") or settings.company_language, token_hash=link_hash(link),
             created_at=now, expires_at=now + timedelta(days=settings.letter_link_days))
         session.add(letter)
@@ -181,8 +181,7 @@ def prepare(rt: Runtime, session: Session, customer: Customer, *, previous_owner
         if letter_addresses.key(found.address) in written:
             continue
         written.add(letter_addresses.key(found.address))
-        # A negative position marks a letter to an earlier address (`CustomerLetter.to_earlier_address`).
-        letter = make(-len(told) - 1, found.contact, found.address)
+        letter = make(len(told) + 1, found.contact, found.address, earlier=True)
         prepared.append(letter)
         told.append({"letter_id": letter.letter.id, "address": masking.mask_email(found.address),
                      "why": found.why, "version": found.version, "contact_index": found.contact_index,
@@ -218,7 +217,7 @@ def attach(rt: Runtime, session: Session, prepared: Prepared, outbox_id: int | N
         rt, session, letter.customer, contact=letter.contact_label,
         topic=f"Letter introducing the new account manager ({letter.new_owner.display_name}) sent in "
               f"{letter.language}" + (" to an address the contact had before a leaver's edit"
-                                      if letter.to_earlier_address else ""),
+                                      if letter.earlier_address else ""),
         result="queued" if outbox_id else "not queued",
         main_contact=True, ctx=ctx, detail={"letter_id": letter.id})
 
