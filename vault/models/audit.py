@@ -14,7 +14,11 @@ class AuditEvent(Base):
     """One recorded act. No foreign keys: the record must outlive anything it names."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ux_audit_events_shard_seq", "shard", "shard_seq", unique=True),)
+    __table_args__ = (
+        Index("ux_audit_events_shard_seq", "shard", "shard_seq", unique=True),
+        # The person's records of one kind: the rules' "revealed from this place before" (migration 0026).
+        Index("ix_audit_events_actor_action", "actor_id", "action"),
+    )
 
     # The global number that orders the log; within a shard it grows with `shard_seq`.
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
