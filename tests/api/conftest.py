@@ -13,12 +13,14 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import everyone_works
+from tests.mail.smtpd import SmtpServer
 from tests.rendering.inputs import pdf_bytes
 from vault.api.openapi import build
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Role
 from vault.services import accounts, agreement, managers
 
+BASE_URL = "https://vault.example.com"  # the public address mails put before their links
 PDF = pdf_bytes(1)  # a real one-page PDF: the viewer renders it at upload
 
 # Who plays which part in most tests.
@@ -192,3 +194,17 @@ def org(api: Any, users: Any, rt: Any) -> dict[str, int]:
     added = api.post(f"/api/v1/customers/{ids['eva']}/co-owners", "hana", json={"user": "bea"})
     assert added.status_code == 200, added.get_json()
     return ids
+
+
+@pytest.fixture
+def smtp() -> Any:
+    """A real SMTP server on loopback, for the tests that follow mail to its reader."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailing(smtp: SmtpServer) -> dict[str, Any]:
+    """The settings with which this vault sends mail to `smtp` (a module's `settings_overrides` returns them)."""
+    return {"smtp_url": smtp.url(timeout="5"), "mail_from": "vault@example.com", "base_url": BASE_URL}

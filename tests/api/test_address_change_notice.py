@@ -18,11 +18,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from tests.api.conftest import events
+from tests.api.conftest import BASE_URL, events
 from tests.conftest import login
 from tests.loans.helpers import Browser
 from tests.mail.helpers import outbox, send
-from tests.mail.smtpd import SmtpServer
 from vault.cli import cli
 from vault.core.context import AccessContext
 from vault.mail.accounts import set_email
@@ -31,19 +30,10 @@ from vault.mail.sender import BACKGROUND
 from vault.models import MailStatus, User
 from vault.services import accounts
 
-BASE_URL = "https://vault.example.com"
-
 
 @pytest.fixture
-def smtp() -> Any:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def settings_overrides(smtp: SmtpServer) -> dict[str, Any]:
-    return {"smtp_url": smtp.url(timeout="5"), "mail_from": "vault@example.com", "base_url": BASE_URL}
+def settings_overrides(mailing: dict[str, Any]) -> dict[str, Any]:
+    return mailing
 
 
 def _address(rt: Any, name: str, address: str | None) -> None:

@@ -46,21 +46,23 @@ def test_an_hr_system_creates_a_person_and_manages_their_account(api, rt, users)
     body = created.get_json()
     person = body["user"]
     assert (person["username"], person["display_name"], person["email"]) == ("nina", "Nina Roe", "nina@example.com")
-    assert person["roles"] == ["borrower"] and person["status"] == "active"  # approver waits for a second person
+    # Both roles wait for a second person: adm, who made the account, is shown its link and could sign in as it.
+    assert person["roles"] == [] and person["status"] == "active"
     assert person["manager"] is None  # named, waiting for a second administrator
     [named] = person["pending_manager_requests"]
     assert (named["manager"]["username"], named["requested_by"]["username"]) == ("ann", "adm")
     assert person["second_factor"] == {"enrolled": False, "required": False}
-    [waiting] = person["pending_role_requests"]
-    assert (waiting["role"], waiting["status"], waiting["requested_by"]["username"]) == ("approver", "pending", "adm")
+    borrower, waiting = person["pending_role_requests"]
+    assert [(r["role"], r["status"], r["requested_by"]["username"]) for r in (borrower, waiting)] == [
+        ("borrower", "pending", "adm"), ("approver", "pending", "adm")]
     # The schema (checked on every answer) allows no other field: no password hash, token or secret.
     assert set(person) == set(SCHEMAS["User"]["properties"]) and set(body) == {"user", "password_link"}
     first_link = _secret(body)
     with rt.db.session() as session:
         assert accounts.password_link(session, first_link).user.username == "nina"
-    for action in ("user:create", "role:assign", "role:request", "user:email", "manager:request",
-                   "account:password_link"):
+    for action in ("user:create", "user:email", "manager:request", "account:password_link"):
         assert [e.actor_name for e in events(rt, action) if e.subject_user_id == person["id"]] == ["adm"], action
+    assert [e.actor_name for e in events(rt, "role:request") if e.subject_user_id == person["id"]] == ["adm", "adm"]
     # Read back, one and in the list; the page past the end is the last one.
     assert api.get("/api/v1/users/nina", "adm").get_json() == person
     listed = api.get("/api/v1/users?page=9", "adm").get_json()
@@ -68,17 +70,20 @@ def test_an_hr_system_creates_a_person_and_manages_their_account(api, rt, users)
     assert [u for u in listed["users"] if u["username"] == "nina"] == [person]
     assert [u["username"] for u in listed["users"]] == sorted(u["username"] for u in listed["users"])
     # The second person: the one who asked may not decide, an auditor decides only the auditor role.
-    assert [r["id"] for r in api.get("/api/v1/role-requests", "aud").get_json()["role_requests"]] == [waiting["id"]]
+    assert [r["id"] for r in api.get("/api/v1/role-requests", "aud").get_json()["role_requests"]] == [
+        borrower["id"], waiting["id"]]
     approve = f"/api/v1/role-requests/{waiting['id']}/approve"
     assert_error(api.post(approve, "adm"), 403, "separation_of_duties")
     assert_error(api.post(approve, "aud"), 403, "not_permitted")
     approved = api.post(approve, "adm2").get_json()
     assert (approved["status"], approved["decided_by"]["username"]) == ("approved", "adm2")
+    assert api.post(f"/api/v1/role-requests/{borrower['id']}/approve", "adm2").get_json()["status"] == "approved"
     assert _roles(rt, "nina") == {"borrower", "approver"}
-    assert [e.actor_name for e in events(rt, "role:approve")] == ["adm2"]
+    assert [e.actor_name for e in events(rt, "role:approve")] == ["adm2", "adm2"]
     assert_error(api.post(approve, "adm2"), 404, "not_found")  # decided: no longer waiting
-    # A plain role is given at once (200); a role of power is asked for (202) and can be refused.
-    given = api.post("/api/v1/users/nina/roles", "adm", json={"role": "compiler"})
+    # A plain role from an administrator who never held nina's link is given at once (200); from adm, and a
+    # role of power from anyone, it is asked for (202) and can be refused.
+    given = api.post("/api/v1/users/nina/roles", "adm2", json={"role": "compiler"})
     assert given.status_code == 200 and "compiler" in given.get_json()["roles"]
     asked = api.post("/api/v1/users/nina/roles", "adm", json={"role": "custodian"})
     assert asked.status_code == 202 and asked.get_json()["status"] == "pending"

@@ -55,6 +55,14 @@ class Users:
             for name in reports:
                 managers.set_manager(self.rt, session, accounts.get_user(session, name), boss, actor=None)
 
+    def approve_roles(self, username: str, by: str) -> None:
+        """Approve every role waiting for `username`, as the second administrator `by` does on their page."""
+        with self.rt.db.session() as session:
+            second = accounts.get_user(session, by)
+            for request in accounts.pending_role_requests(session, accounts.get_user(session, username)):
+                accounts.decide_role_request(self.rt, session, request, approve=True, actor=second,
+                                             ctx=AccessContext.cli())
+
     def token(self, username: str) -> str:
         with self.rt.db.session() as session:
             user = accounts.get_user(session, username)

@@ -143,10 +143,10 @@ def _user_page(person: User, disable_form: DisableForm | None = None, status: in
     session = db_session()
     handed = cookie.pop(_LINK_KEY, None)
     link = handed.get("url") if isinstance(handed, dict) and handed.get("user_id") == person.id else None
-    in_use = accounts.established(session, person)
+    mailed = accounts.mailed_link(session, person, auth.current())
     return render_template(
-        "admin/user.html", person=person, enrolled=totp.enrolled(session, person), in_use=in_use,
-        link_mail=accounts.mail_state(runtime().settings, person) if in_use else None,
+        "admin/user.html", person=person, enrolled=totp.enrolled(session, person), mailed=mailed,
+        link_mail=accounts.mail_state(runtime().settings, person) if mailed else None,
         second_factor_required=totp.required(person), role_form=RoleForm(), confirm_form=ConfirmForm(),
         is_me=person.id == auth.current().id, me_id=auth.current().id, manager_form=_manager_form(person),
         pending=accounts.pending_role_requests(session, person),

@@ -32,6 +32,25 @@ _SECOND_HALF = {
 # (`_link_to_established`).
 _ADDRESS_HALF = _l("You set this person's current e-mail address: another administrator sends them a password "
                    "link (or the operator, with vault user password-link).")
+# A link that goes by mail only and cannot (`_mailed_link`), by (account in use, no address rather than no mail).
+_UNMAILABLE = {
+    (False, True): ("no_email_address", _l(
+        "Only the administrator who created this account is shown its password link; from anyone else it goes "
+        "to the owner's mailbox, and there is no e-mail address on record. The operator gives one on the server: "
+        "vault user password-link %(username)s.")),
+    (False, False): ("mail_not_configured", _l(
+        "Only the administrator who created this account is shown its password link; from anyone else it goes "
+        "to the owner's mailbox, and this vault sends no mail (VAULT_SMTP_URL, VAULT_MAIL_FROM and "
+        "VAULT_BASE_URL). The operator gives one on the server: vault user password-link %(username)s.")),
+    (True, True): ("no_email_address", _l(
+        "This account is in use (its owner has signed in, or it has an API token), so its password link goes "
+        "to the owner's mailbox, and there is no e-mail address on record. The operator gives one on the "
+        "server: vault user password-link %(username)s.")),
+    (True, False): ("mail_not_configured", _l(
+        "This account is in use (its owner has signed in, or it has an API token), so its password link goes "
+        "to the owner's mailbox, and this vault sends no mail (VAULT_SMTP_URL, VAULT_MAIL_FROM and "
+        "VAULT_BASE_URL). The operator gives one on the server: vault user password-link %(username)s.")),
+}
 # The mail address is not reach: everyone sets their own on their account page, so an admin may set theirs too.
 CHANGES = frozenset({"create", "email", "enable", *_NOT_ON_ONESELF})
 # What an administrator on notice still does to others' accounts: only what takes access away.
@@ -59,8 +78,10 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     operator gives one, on the server). The address is then the other half: `context['addressed_by']`, who
     set the current address once the account was in use (None: the operator), must not include the actor;
     the person's signing in since does not lift it, since it confirms nothing about the address. A brand-new
-    account's link is shown to the administrator who hands it over: the account has nothing of anyone's until
-    others give it roles and customers, each of which is recorded.
+    account's link is shown only to the administrator who created it (`context['created_by']`), who hands it
+    over; from anyone else it is mailed under the same rules, except that whoever set the address at all holds
+    it (`link_by_mail`). The creator then holds the account, so the roles they give it wait for a second
+    administrator (`policy.roles.needs_second_person`).
 
     An administrator on notice only takes access away (`_NARROWING`): creating, enabling, naming a manager
     (who then sees the person's customers), changing an address a password link goes to, or either half of
@@ -77,34 +98,32 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deciding
     if change in _SECOND_HALF and actor.id in context.get("restored_by", ()):
         return deny("separation_of_duties", _SECOND_HALF[change])
-    if change == "password_link" and context.get("established"):
-        return _link_to_established(actor, user, context)
+    if change == "password_link" and link_by_mail(actor, context.get("established", False),
+                                                   context.get("created_by")):
+        return _mailed_link(actor, user, context)
     return allow()
 
 
-def _link_to_established(actor: User, user: User, context: dict[str, Any]) -> Decision:
-    """An administrator's password link for an account in use: by mail only, and not from the one who changed
-    the address it goes to (see `_manage`)."""
+def _mailed_link(actor: User, user: User, context: dict[str, Any]) -> Decision:
+    """An administrator's password link that goes by mail only (`link_by_mail`), and not from the one who
+    changed the address it goes to (see `_manage`)."""
     mail = context.get("mail")
     if mail == "ready":
         # Asked only when a mail can go: where none can, another administrator could not send one either.
         if actor.id in context.get("addressed_by", ()):
             return deny("separation_of_duties", _ADDRESS_HALF)
         return allow()
-    if mail == "no_address":
-        return deny("no_email_address", _l(
-            "This account is in use (its owner has signed in, or it has an API token), so its password link "
-            "goes to the owner's mailbox, and there is no e-mail address on record. The operator gives one on "
-            "the server: vault user password-link %(username)s.", username=user.username))
-    return deny("mail_not_configured", _l(
-        "This account is in use (its owner has signed in, or it has an API token), so its password link goes "
-        "to the owner's mailbox, and this vault sends no mail (VAULT_SMTP_URL, VAULT_MAIL_FROM and "
-        "VAULT_BASE_URL). The operator gives one on the server: vault user password-link %(username)s.",
-        username=user.username))
+    code, message = _UNMAILABLE[(bool(context.get("established")), mail == "no_address")]
+    return deny(code, message % {"username": user.username})
 
 
-def link_by_mail(actor: User | None, established: bool) -> bool:
-    """Whether a password link goes to its owner's mailbox rather than to whoever asked for it: an
-    administrator's link for an account in use does (`_manage`); the operator's, printed on the server that
-    holds everything anyway, and a brand-new account's, handed over by its creator, do not."""
-    return actor is not None and established
+def link_by_mail(actor: User | None, established: bool, created_by: int | None) -> bool:
+    """Whether a password link goes to its owner's mailbox rather than to whoever asked for it.
+
+    The operator's link is printed on the server, which holds everything anyway. An administrator's goes by
+    mail for an account in use, and for a brand-new account someone else created: shown to a second
+    administrator, it would let them set a password and sign in as an account waiting for its owner (given
+    roles already, perhaps), and the owner's own link would merely stop working. Only the creator, who hands
+    the account over and whose role grants to it wait for a second administrator
+    (`policy.roles.needs_second_person`), is shown it."""
+    return actor is not None and (established or created_by != actor.id)

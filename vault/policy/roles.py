@@ -58,9 +58,12 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 POWER_ROLES = frozenset({Role.APPROVER, Role.CUSTODIAN, Role.AUDITOR, Role.ADMIN})
 
 
-def needs_second_person(user: User, role: Role) -> bool:
-    """Whether giving `role` to `user` on a page is a request a second person must approve."""
-    return role in POWER_ROLES or user.status == UserStatus.DEPARTING
+def needs_second_person(user: User, role: Role, *, holder: bool = False) -> bool:
+    """Whether giving `role` to `user` on a page is a request a second person must approve: a role of power,
+    any role for a person on notice, and any role from an administrator who may know the account's password
+    (`holder`: they created it, or were shown a link of it; `services.accounts.link_holders`), who would
+    otherwise give reach to an account they can sign in as."""
+    return role in POWER_ROLES or user.status == UserStatus.DEPARTING or holder
 
 
 @object_rule(Action.ROLE_APPROVE)

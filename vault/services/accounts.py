@@ -230,7 +230,7 @@ def assign_role(
             raise ServiceError("role_conflict", conflict)
     if role in user.role_set:
         return None
-    if actor is not None and needs_second_person(user, role):
+    if actor is not None and needs_second_person(user, role, holder=actor.id in link_holders(session, user)):
         return _request_role(rt, session, user, role, actor=actor, ctx=ctx or AccessContext.cli())
     _grant(rt, session, user, role, actor=actor, ctx=ctx or AccessContext.cli())
     return None
@@ -355,7 +355,7 @@ def _password_chosen_at(session: Session, user: User) -> int | None:
     return None
 
 
-def _address_changers(session: Session, user: User) -> frozenset[int | None]:
+def _address_changers(session: Session, user: User, *, in_use_only: bool = True) -> frozenset[int | None]:
     """Who set `user`'s current mail address while the account was in use (None: the operator), from the
     audit log's latest change of it (the column keeps only the value); empty when the address is the one
     the account started with, set before its first sign-in, token or chosen password, which the person has used
@@ -364,7 +364,11 @@ def _address_changers(session: Session, user: User) -> frozenset[int | None]:
     Not bounded by the person's last sign-in, as the second factor's other half is: signing in confirms
     nothing about the address, so an administrator who points it at a mailbox of theirs and waits for the
     person's next sign-in must still not mail the link there. The hold ends when someone else sets the
-    address (the person, another administrator, the operator)."""
+    address (the person, another administrator, the operator).
+
+    With `in_use_only` False (a brand-new account's link, mailed because the one asking did not create it),
+    whoever set the current address holds it, in use or not: otherwise a second administrator would point a
+    new account's address at a mailbox of theirs and mail its link there."""
     latest = session.execute(
         select(AuditEvent.seq, AuditEvent.actor_id)
         .where(AuditEvent.subject_user_id == user.id, AuditEvent.action == str(AuditAction.USER_EMAIL),
@@ -372,6 +376,8 @@ def _address_changers(session: Session, user: User) -> frozenset[int | None]:
         .order_by(AuditEvent.seq.desc()).limit(1)).first()
     if latest is None:
         return frozenset()
+    if not in_use_only:
+        return frozenset({latest.actor_id})
     in_use_before = select(AuditEvent.seq).where(
         AuditEvent.seq < latest.seq, AuditEvent.outcome == "allowed",
         or_(and_(AuditEvent.actor_id == user.id, AuditEvent.action == str(AuditAction.AUTH_LOGIN)),
@@ -380,6 +386,50 @@ def _address_changers(session: Session, user: User) -> frozenset[int | None]:
         return frozenset({latest.actor_id})
     chosen_at = _password_chosen_at(session, user)
     return frozenset({latest.actor_id}) if chosen_at is not None and chosen_at < latest.seq else frozenset()
+
+
+def account_creator(session: Session, user: User) -> int | None:
+    """The administrator who created `user`'s account, from its `user:create` record; None when the operator
+    did (or the record is gone)."""
+    return session.scalar(select(AuditEvent.actor_id).where(
+        AuditEvent.subject_user_id == user.id, AuditEvent.action == str(AuditAction.USER_CREATE),
+        AuditEvent.outcome == "allowed").order_by(AuditEvent.seq).limit(1))
+
+
+def link_holders(session: Session, user: User) -> frozenset[int]:
+    """The administrators who may know `user`'s password: who created the account (its first link is shown to
+    them, to hand over) or was shown a link of it since its owner last set a password through a link that went
+    to their mailbox or came from the operator.
+
+    A link shown to an administrator lets them set a password of their own and sign in as the account; that it
+    has signed in since proves nothing, since they may be the one who did. Only a password set through a link
+    nobody else saw ends the hold. Read from the audit log (creations, links with their `delivery`, passwords
+    set), in order; an administrator's link recorded before the record said how it went was shown."""
+    rows = session.execute(
+        select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.detail)
+        .where(AuditEvent.subject_user_id == user.id, AuditEvent.outcome == "allowed",
+               AuditEvent.action.in_((str(AuditAction.USER_CREATE), str(AuditAction.ACCOUNT_PASSWORD_LINK),
+                                      str(AuditAction.ACCOUNT_PASSWORD_SET))))
+        .order_by(AuditEvent.seq))
+    holders: set[int] = set()
+    latest_unseen = False  # whether the latest link went to the owner alone (mail, operator)
+    for action, actor_id, detail in rows:
+        if action == str(AuditAction.ACCOUNT_PASSWORD_SET):
+            if latest_unseen:
+                holders.clear()
+            continue
+        shown = actor_id is not None and (action == str(AuditAction.USER_CREATE) or json.loads(
+            detail or "{}").get("delivery", LinkDelivery.SHOWN) == LinkDelivery.SHOWN)
+        if shown:
+            holders.add(actor_id)
+        if action == str(AuditAction.ACCOUNT_PASSWORD_LINK) or actor_id is None:
+            latest_unseen = not shown
+    return frozenset(holders)
+
+
+def mailed_link(session: Session, user: User, actor: User) -> bool:
+    """Whether a password link `actor` asks for `user` goes to the owner's mailbox (`policy.accounts`)."""
+    return link_by_mail(actor, established(session, user), account_creator(session, user))
 
 
 def mail_state(settings: Settings, user: User) -> str:
@@ -415,8 +465,9 @@ def create_password_link(
     kept, and earlier unused links of the person stop working.
 
     The operator (`actor` None) gets the secret to print. An administrator gets it only for a brand-new account
-    (see `established`), to hand over; for an account in use it goes by mail to the owner's address and the
-    administrator learns only the masked address, since whoever holds it can sign in as that person. An
+    (see `established`) they created themselves, to hand over; for an account in use, or one another
+    administrator or the operator made, it goes by mail to the owner's address and the administrator learns only
+    the masked address, since whoever holds it can sign in as that person (see `link_holders`). An
     administrator is refused (`policy.accounts`, the two halves of an account) when they removed the person's
     second factor, or, for a mailed link, changed the person's address, since the person last signed in; and
     when a mailed link cannot go (no mail configured, no address on record: the operator gives one).
@@ -426,13 +477,16 @@ def create_password_link(
         ServiceError: `account_disabled`, for a link that would be mailed to someone who cannot sign in.
     """
     in_use = actor is not None and established(session, user)
+    creator = account_creator(session, user)
     if actor is not None:
-        facts: dict[str, Any] = {"restored_by": _second_factor_removers(session, user), "established": in_use}
-        if in_use:
-            facts |= {"addressed_by": _address_changers(session, user), "mail": mail_state(rt.settings, user)}
+        facts: dict[str, Any] = {"restored_by": _second_factor_removers(session, user), "established": in_use,
+                                 "created_by": creator}
+        if link_by_mail(actor, in_use, creator):
+            facts |= {"addressed_by": _address_changers(session, user, in_use_only=in_use),
+                      "mail": mail_state(rt.settings, user)}
         policy.require(actor, Action.USER_MANAGE, user, change="password_link", audit={"subject_user_id": user.id},
                        **facts)
-    by_mail = link_by_mail(actor, in_use)
+    by_mail = link_by_mail(actor, in_use, creator)
     if by_mail and not user.can_sign_in:
         raise ServiceError("account_disabled", _l("A disabled or departed account is sent no password link: "
                                                   "enable it first."))
