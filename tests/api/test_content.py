@@ -106,7 +106,7 @@ def test_refusals_spend_nothing_and_are_recorded(api, rt, users, customer_id):
     assert_error(fetch(api, top, environ_base=TRUSTED), 403, "download_not_allowed")
     plain = api.upload(customer_id, grade=1)
     assert_error(fetch(api, plain, body={"reason": "x", "place": "Office"}), 403, "reason_too_short")
-    assert_error(fetch(api, plain, body={"reason": "Preparing the visit", "place": " "}), 422, "invalid_request")
+    assert_error(fetch(api, plain, body={"reason": "Preparing the visit", "place": " "}), 403, "place_required")
     assert_error(fetch(api, plain, body={"reason": "Preparing the visit"}), 422, "invalid_request")
     assert_error(fetch(api, 987654), 404, "not_found")
     assert_error(fetch(api, plain, user=None), 401, "not_authenticated")
@@ -119,7 +119,8 @@ def test_refusals_spend_nothing_and_are_recorded(api, rt, users, customer_id):
     assert_error(api.post(f"/api/v1/documents/{plain}/content", token=read_only, json=BODY), 403, "token_scope")
     assert view_rows(rt) == []
     codes = sorted(e.reason_code for e in events(rt, "document:download", "denied"))
-    assert codes == ["download_not_allowed", "no_active_loan", "not_found", "not_found", "reason_too_short"]
+    assert codes == ["download_not_allowed", "no_active_loan", "not_found", "not_found", "place_required",
+                     "reason_too_short"]
 
 
 def test_the_quota_runs_out(api, rt, customer_id):

@@ -157,11 +157,13 @@ def test_view_input_errors(api, rt, customer_id):
 @pytest.mark.parametrize(("slips", "code"), [
     ({"reason": "short", "download": True}, "download_not_allowed"),
     ({"reason": "?!.......,,"}, "reason_not_meaningful"),
+    ({"place": "  ", "download": True}, "download_not_allowed"),
+    ({"reason": "", "place": ""}, "reason_too_short"),
+    ({"place": ""}, "place_required"),
 ])
 def test_an_opening_with_several_slips_answers_the_first_code(api, rt, customer_id, slips, code):
     """The input rules the page lists all at once answer a program with one code, the first in the order
-    they always had (download, reason, place); one refusal record, nothing spent. (An empty place never
-    reaches them here: the body's own schema refuses it, 422.)"""
+    they always had (download, reason, place); one refusal record, nothing spent."""
     document_id = api.upload(customer_id, grade=3)
     loan_id = api.approved_loan(document_id)
     api.post(f"/api/v1/loans/{loan_id}/release", "kim")

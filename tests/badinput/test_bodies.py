@@ -176,3 +176,35 @@ def test_a_whole_number_field_takes_ascii_digits_only(app: Any, scene: Scene, gr
     assert response.status_code == 422 and response.get_json()["code"] == "invalid_request", response.get_json()
     assert "grade" in response.get_json()["fields"]
     assert not changed(before, snapshot(scene.rt))
+
+
+# Blank in every way `str.strip` knows (spaces, tabs, no-break and ideographic spaces): empty, as on the pages.
+BLANKS = ["", " ", "\t \t", "\u00a0", "\u3000"]
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+def test_a_blank_typed_field_is_the_policys_refusal_and_changes_nothing(app: Any, scene: Scene, blank: str) -> None:
+    """A reason or a place left blank is what a person typed, judged by the policy with its own code (as the
+    pages judge it), not a body of the wrong shape: 403 with that code, one refusal recorded, nothing spent."""
+    auth = {"Authorization": f"Bearer {scene.token('sam')}"}
+    client = app.test_client()
+    view = {"reason": "Preparing the visit next week", "place": "Office", "category": "other"}  # sam is on notice
+    loan = {"document_id": scene.doc3, "reason": "Preparing the visit next week", "category": "other",
+            "place": "Office", "days": 3}
+    attempts = [
+        (f"/api/v1/documents/{scene.doc1}/views", view),
+        (f"/api/v1/documents/{scene.doc1}/content", view),
+        ("/api/v1/loans", loan),
+    ]
+    failures = []
+    for path, body in attempts:
+        for field, code in (("reason", "reason_too_short"), ("place", "place_required")):
+            before = snapshot(scene.rt)
+            response = client.post(path, headers=auth, json={**body, field: blank})
+            answer = response.get_json()
+            if response.status_code != 403 or answer.get("code") != code:
+                failures.append(f"{path} {field}={blank!r}: {response.status_code} {answer}")
+            difference = changed(before, snapshot(scene.rt))
+            if difference:
+                failures.append(f"{path} {field}={blank!r}: changed {sorted(difference)}")
+    assert not failures, "\n".join(failures)

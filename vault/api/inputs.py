@@ -37,6 +37,12 @@ class Field:
     maximum: int | None = None
     choices: tuple[str, ...] | None = None
     nullable: bool = False
+    # What a person types (a reason, a place, a category, a number of days) is the policy's to judge, with
+    # its own reason codes, so that the API refuses what the pages refuse with the same code and the same
+    # refusal record. Such a field is checked here for its shape only (its JSON type, text the databases
+    # can store, its greatest length); whether it is empty, listed or in range is left to the policy. The
+    # schema still says what the policy accepts, for clients to check before they send.
+    judged: bool = False
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": [self.kind, "null"] if self.nullable else self.kind,
@@ -65,17 +71,19 @@ class Field:
             problem = text_problem(value)
             if problem:
                 return None, problem
-            if self.required and not value.strip():
+            if self.required and not self.judged and not value.strip():
                 return None, "must not be empty"
             if self.max_length is not None and len(value) > self.max_length:
                 return None, f"must be at most {self.max_length} characters"
-            if self.choices and value not in self.choices:
+            if self.choices and not self.judged and value not in self.choices:
                 return None, "must be one of: " + ", ".join(self.choices)
             return value, None
         if self.kind == "integer":
             # bool is an int in Python, but `true` is not a number in a request.
             if isinstance(value, bool) or not isinstance(value, int):
                 return None, "must be a whole number"
+            if self.judged:
+                return value, None
             if self.minimum is not None and value < self.minimum:
                 return None, f"must be at least {self.minimum}"
             if self.maximum is not None and value > self.maximum:

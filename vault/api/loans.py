@@ -22,6 +22,7 @@ from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.core.context import AccessContext
 from vault.models import Category, Loan, LoanKind, LoanStatus, User
+from vault.policy.loans import MAX_EXTRA_VIEWS
 from vault.runtime import Runtime
 from vault.services import accounts, loan_context
 from vault.services import documents as documents_service
@@ -34,15 +35,20 @@ REQUEST = JsonBody(
     "LoanRequest",
     fields=(
         Field("document_id", "integer", "The document to borrow.", minimum=1, maximum=MAX_ID),
-        Field("reason", "string", "Why the document is needed (recorded and shown to the approver).",
-              max_length=2000),
-        Field("category", "string", "The kind of need.", choices=tuple(str(c) for c in Category)),
-        Field("place", "string", "Where the document will be read.", max_length=200),
-        Field("days", "integer", "How long the loan should last (the grade caps it).", minimum=1, maximum=3650),
+        Field("reason", "string", "Why the document is needed (recorded and shown to the approver; at least 10 "
+              "characters, in words: else 403 `reason_too_short`, `reason_not_meaningful` or "
+              "`reason_copies_category`).", max_length=2000, judged=True),
+        Field("category", "string", "The kind of need (another value, or none: 403 `invalid_category`).",
+              choices=tuple(str(c) for c in Category), judged=True),
+        Field("place", "string", "Where the document will be read (empty or blank: 403 `place_required`).",
+              max_length=200, judged=True),
+        Field("days", "integer", "How long the loan should last: below 1 is 403 `days_invalid`, beyond the "
+              "grade's longest loan 403 `days_too_long`.", minimum=1, maximum=3650, judged=True),
         Field("kind", "string", "`extension` asks for more views on a document whose quota is spent.",
               required=False, default=str(LoanKind.LOAN), choices=tuple(str(k) for k in LoanKind)),
-        Field("extra_views", "integer", "For an extension: how many more views.", required=False, default=0,
-              minimum=0, maximum=1000),
+        Field("extra_views", "integer", f"For an extension: how many more views (from 1 to {MAX_EXTRA_VIEWS}, "
+              "else 403 `extra_views_invalid`).", required=False, default=0, minimum=0, maximum=MAX_EXTRA_VIEWS,
+              judged=True),
     ),
 )
 DECISION = JsonBody(
@@ -91,6 +97,8 @@ def request_loan() -> Any:
     values = REQUEST.parse()
     session, actor = db_session(), auth.current()
     document = documents_service.get_document(session, actor, values["document_id"])
+    # As on the pages: a refused request is recorded with the place the caller declared.
+    g.access_context = access_context().declaring(values["place"].strip())
     loan = loans_service.request_loan(
         runtime(), session, actor, document, reason=values["reason"], category=values["category"],
         place=values["place"], days=values["days"], ctx=access_context(), kind=values["kind"],

@@ -34,13 +34,17 @@ GONE = frozenset({"content_url_used", "content_url_expired"})
 OPEN = JsonBody(
     "ViewOpen",
     fields=(
-        Field("reason", "string", "Why the document is read now (recorded).", max_length=2000),
-        Field("place", "string", "Where it is read (recorded; trusted places are judged by address).",
-              max_length=200),
+        Field("reason", "string", "Why the document is read now (recorded; at least 10 characters, in words: "
+              "else 403 `reason_too_short`, `reason_not_meaningful` or `reason_copies_category`).",
+              max_length=2000, judged=True),
+        Field("place", "string", "Where it is read (recorded). Said at every grade, also from a trusted place: "
+              "empty or blank is 403 `place_required` (a grade's trusted-place rule is judged by address, "
+              "not by what is said here).", max_length=200, judged=True),
         Field("download", "boolean", "Ask for the file as an attachment (only where the grade allows).",
               required=False, default=False),
-        Field("category", "string", "The kind of need (required of people on notice for files needing no loan).",
-              required=False, default=None, nullable=True, choices=tuple(str(c) for c in Category)),
+        Field("category", "string", "The kind of need: required of people on notice for files needing no loan "
+              "(403 `category_required`); another value is 403 `invalid_category`; null or empty: none given.",
+              required=False, default=None, nullable=True, choices=tuple(str(c) for c in Category), judged=True),
     ),
 )
 
@@ -64,7 +68,7 @@ def open_view(document_id: int) -> Any:
     g.access_context = access_context().declaring(values["place"].strip())
     opened = views_service.open_view(
         runtime(), session, actor, document, reason=values["reason"], place=values["place"],
-        download=values["download"], ctx=access_context(), category=values["category"], known=known,
+        download=values["download"], ctx=access_context(), category=values["category"] or None, known=known,
     )
     if values["download"]:
         return jsonify(view_id=opened.view.id, remaining=opened.remaining, pages=0, page_url=None,
@@ -80,11 +84,15 @@ def open_view(document_id: int) -> Any:
 CONTENT = JsonBody(
     "ContentOpen",
     fields=(
-        Field("reason", "string", "Why the document is read now (recorded).", max_length=2000),
-        Field("place", "string", "Where it is read (recorded; trusted places are judged by address).",
-              max_length=200),
-        Field("category", "string", "The kind of need (required of people on notice for files needing no loan).",
-              required=False, default=None, nullable=True, choices=tuple(str(c) for c in Category)),
+        Field("reason", "string", "Why the document is read now (recorded; at least 10 characters, in words: "
+              "else 403 `reason_too_short`, `reason_not_meaningful` or `reason_copies_category`).",
+              max_length=2000, judged=True),
+        Field("place", "string", "Where it is read (recorded). Said at every grade, also from a trusted place: "
+              "empty or blank is 403 `place_required` (a grade's trusted-place rule is judged by address, "
+              "not by what is said here).", max_length=200, judged=True),
+        Field("category", "string", "The kind of need: required of people on notice for files needing no loan "
+              "(403 `category_required`); another value is 403 `invalid_category`; null or empty: none given.",
+              required=False, default=None, nullable=True, choices=tuple(str(c) for c in Category), judged=True),
     ),
 )
 
@@ -106,7 +114,7 @@ def open_content(document_id: int) -> Any:
     g.access_context = access_context().declaring(values["place"].strip())
     claim = views_service.open_content(
         runtime(), session, actor, document_id, reason=values["reason"], place=values["place"],
-        ctx=access_context(), category=values["category"],
+        ctx=access_context(), category=values["category"] or None,
     )
     # The view's early-warning rules wait for the last byte; the commit must not run them.
     pending = view_alerts.take(session)

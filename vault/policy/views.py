@@ -64,8 +64,12 @@ def open_input_problems(actor: User, rule: GradeRule, context: dict[str, Any]) -
         context: as the object rule reads it: category, download, reason, place (the declared one).
     """
     problems: dict[str, Decision] = {}
-    if on_notice_without_loan(actor, rule) and context.get("category") not in {c.value for c in Category}:
+    category = context.get("category")
+    if on_notice_without_loan(actor, rule) and category not in {c.value for c in Category}:
         problems["category"] = deny("category_required")
+    elif category and category not in {c.value for c in Category}:
+        # Nobody else must give one, but a kind of need that is not on the list is not recorded as one.
+        problems["category"] = deny("invalid_category")
     if context.get("download") and not rule.download:
         problems["download"] = deny("download_not_allowed")
     if (problem := reason_problem(context.get("reason"))) is not None:
