@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+import time
+from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner
@@ -16,6 +19,7 @@ from vault.cli import cli
 from vault.core.audit_actions import AuditAction
 from vault.core.errors import ServiceError
 from vault.db import key_lock
+from vault.db.engine import Database
 from vault.models import DocumentVersion
 from vault.services import documents, keys
 
@@ -281,7 +285,7 @@ def test_a_drop_kept_waiting_by_uploads_is_refused_in_seconds_and_recorded(rt, c
     waited with no bound (for as long as the lock was held). The lock here is a real one, held from
     another connection as an upload's transaction holds it."""
     if rt.db.dialect != "postgresql":
-        pytest.skip("SQLite's writers hold the database's one write lock; see the busy timeout")
+        pytest.skip("SQLite: test_a_drop_kept_waiting_on_sqlite_is_refused_in_the_same_seconds_and_recorded")
     company.upload(data=text_bytes(5000, b"one"), name="f.txt", title="File")
     assert _vault(rt, "keys", "rotate").exit_code == 0
     rt.keyring = Keyring.load(keyring_path)
@@ -312,3 +316,84 @@ def test_a_drop_kept_waiting_by_uploads_is_refused_in_seconds_and_recorded(rt, c
     assert _vault(rt, "keys", "drop", "k0001").exit_code == 0
     assert Keyring.load(keyring_path).key_ids() == ["k0002"]
     assert [e.outcome for e in events(rt, "key:drop")] == ["failed", "allowed"]
+
+
+@contextmanager
+def _writer_under_way(rt, where):
+    """SQLite's write lock held as an upload's transaction holds it until its commit: by a connection of
+    this process (the drop then waits for its turn) or by one SQLite sees as another process's (the drop
+    then waits in SQLite's busy handler)."""
+    if where == "this process":
+        with rt.db.engine.connect() as writer:
+            writer.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the write lock, until the rollback
+            try:
+                yield
+            finally:
+                writer.rollback()
+    else:
+        writer = sqlite3.connect(rt.db.engine.url.database, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            writer.rollback()
+            writer.close()
+
+
+@pytest.mark.parametrize("where", ["this process", "another process"])
+def test_a_drop_kept_waiting_on_sqlite_is_refused_in_the_same_seconds_and_recorded(rt, company, keyring_path, where):
+    """The writer keeps the lock a little longer than the drop waits, then commits. Before, the drop waited
+    up to the connection's 60-second busy timeout, took the lock once the writer was through and dropped the
+    key; now it gives up after `EXCLUSIVE_WAIT_SECONDS`, as on PostgreSQL, and its failure is recorded once
+    the writer is through (on SQLite the record needs the write lock too)."""
+    if rt.db.dialect != "sqlite":
+        pytest.skip("PostgreSQL: test_a_drop_kept_waiting_by_uploads_is_refused_in_seconds_and_recorded")
+    company.upload(data=text_bytes(5000, b"one"), name="f.txt", title="File")
+    assert _vault(rt, "keys", "rotate").exit_code == 0
+    rt.keyring = Keyring.load(keyring_path)
+
+    results, started = [], time.monotonic()
+    with _writer_under_way(rt, where):
+        drop = threading.Thread(target=lambda: results.append(_vault(rt, "keys", "drop", "k0001")))
+        drop.start()
+        drop.join(timeout=key_lock.EXCLUSIVE_WAIT_SECONDS + 1.5)
+    drop.join(timeout=30)
+    assert not drop.is_alive()
+    assert time.monotonic() - started < key_lock.EXCLUSIVE_WAIT_SECONDS + 4
+
+    [refused] = results
+    assert refused.exit_code == 1, refused.output
+    assert "master key k0001 was not dropped: uploads are under way" in refused.output
+    assert Keyring.load(keyring_path).key_ids() == ["k0001", "k0002"]
+    [failed] = events(rt, "key:drop")
+    assert (failed.outcome, failed.reason_code, json.loads(failed.detail)) == (
+        "failed", "uploads_under_way", {"key_id": "k0001"})
+    assert _vault(rt, "keys", "drop", "k0001").exit_code == 0
+    assert [e.outcome for e in events(rt, "key:drop")] == ["failed", "allowed"]
+
+
+@pytest.mark.parametrize("where", ["this process", "another process"])
+def test_the_connection_a_refused_lock_used_goes_back_to_the_pool_with_its_usual_wait(rt, where):
+    """The bounded wait is the BEGIN's alone: the pooled connection that tried it waits as long as any
+    other afterwards (the busy timeout, and its turn among this process's writers)."""
+    if rt.db.dialect != "sqlite":
+        pytest.skip("the busy timeout is SQLite's")
+    db = Database(str(rt.db.engine.url), pool_size=1, max_overflow=0)  # one connection: the one that tried
+    try:
+        with db.engine.connect() as connection:
+            usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        assert usual == 60000
+        with _writer_under_way(rt, where):
+            started = time.monotonic()
+            with pytest.raises(key_lock.KeyLockBusy), db.session() as session:
+                key_lock.hold_exclusive(session, wait_seconds=0.3)
+            assert time.monotonic() - started < 3
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == usual
+            assert connection.connection.dbapi_connection.turn_timeout == 60.0
+        # And it writes as before, now that the writer is through.
+        with db.session() as session:
+            key_lock.hold_exclusive(session)
+            assert session.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        db.dispose()

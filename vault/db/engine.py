@@ -23,6 +23,9 @@ from vault.db.unit_of_work import unit_of_work
 
 # Execution option for a connection that only reads and wants one consistent view of the data.
 READ_SNAPSHOT = "vault_read_snapshot"
+# Execution option (seconds) on SQLite: how long this connection's transaction waits at its BEGIN for the
+# write lock, in place of the connection's own busy timeout, for that one BEGIN only (`key_lock`).
+BEGIN_WAIT = "vault_begin_wait"
 
 
 _BROKEN_CONNECTION = ("disk is full", "disk I/O error")
@@ -52,10 +55,11 @@ class TurnTakingConnection(sqlite3.Connection):
     turn_timeout = 60.0  # as long as SQLite's own busy timeout (the connection's `timeout`)
     _holding = False
 
-    def take_turn(self) -> None:
+    def take_turn(self, timeout: float | None = None) -> None:
+        """Wait for this process's turn to write, `timeout` seconds at most (default: `turn_timeout`)."""
         if self.turn is None or self._holding:
             return
-        if not self.turn.acquire(timeout=self.turn_timeout):
+        if not self.turn.acquire(timeout=self.turn_timeout if timeout is None else timeout):
             raise sqlite3.OperationalError("database is locked")
         self._holding = True
 
@@ -100,6 +104,22 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _begin_within(dbapi_connection: sqlite3.Connection, wait: float) -> None:
+    """BEGIN IMMEDIATE waiting at most `wait` seconds for another process's write lock, the connection's own
+    busy timeout put back afterwards whatever happens: the connection goes back to the pool, and the next
+    unit of work on it must wait as long as any other."""
+    cursor = dbapi_connection.cursor()
+    try:
+        (usual,) = cursor.execute("PRAGMA busy_timeout").fetchone()
+        cursor.execute(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout={int(usual)}")
+    finally:
+        cursor.close()
 
 
 def _make_engine(url: str, **options: Any) -> Engine:
@@ -151,10 +171,14 @@ def _make_engine(url: str, **options: Any) -> Engine:
                 return
             dbapi_connection = connection.connection.dbapi_connection
             taking = isinstance(dbapi_connection, TurnTakingConnection)
+            wait = connection.get_execution_options().get(BEGIN_WAIT)
             if taking:
-                dbapi_connection.take_turn()
+                dbapi_connection.take_turn(wait)
             try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                if wait is None:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    _begin_within(dbapi_connection, wait)
             except BaseException:
                 if taking:
                     dbapi_connection.give_turn()

@@ -9,7 +9,9 @@ key gone and wraps again) or waits for the writer's commit (and then counts its 
 PostgreSQL: a transaction-level advisory lock, released by the commit or rollback, that writers share
 with each other (uploads never wait for uploads). SQLite: every transaction already holds the one write
 lock from its first statement (BEGIN IMMEDIATE, see `engine`), so a statement that opens the
-transaction is all it takes.
+transaction is all it takes; the drop's wait is then the BEGIN's, bounded by the same
+`EXCLUSIVE_WAIT_SECONDS` as PostgreSQL's lock_timeout (`engine.BEGIN_WAIT`), not by the connection's
+60-second busy timeout.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from vault.db.engine import BEGIN_WAIT
+
 # The advisory lock's id: any fixed 64-bit number no other lock of the database uses ("vaultkek").
 LOCK_ID = 0x7661756C74_6B656B
 
 # How long a drop waits for writers under way before it gives up. An upload holds the lock shared only
 # from its last look at the keyring to its commit (milliseconds), so a longer wait means writers keep
-# coming or one is stuck; an operator's command should then say so rather than hang without end.
+# coming or one is stuck; an operator's command should then say so rather than hang without end. The same
+# bound on both databases.
 EXCLUSIVE_WAIT_SECONDS = 5.0
 
 
@@ -39,8 +44,12 @@ def hold_shared(session: Session) -> None:
 
 
 def hold_exclusive(session: Session, *, wait_seconds: float = EXCLUSIVE_WAIT_SECONDS) -> None:
-    """Until this transaction ends, keep out every writer of data keys (and wait for those under way,
-    at most `wait_seconds` on PostgreSQL; on SQLite the connection's busy timeout bounds the wait).
+    """Until this transaction ends, keep out every writer of data keys, and wait for those under way at
+    most `wait_seconds` on either database.
+
+    On SQLite the lock is the transaction's write lock, taken by its BEGIN: called first in a transaction
+    it bounds that BEGIN's wait (the connection keeps its usual busy timeout for everything else, and
+    goes back to the pool with it); called later, the transaction holds the lock already.
 
     Raises:
         KeyLockBusy: the lock was not had in time; the transaction is unusable and must be rolled back.
@@ -49,6 +58,8 @@ def hold_exclusive(session: Session, *, wait_seconds: float = EXCLUSIVE_WAIT_SEC
         if session.get_bind().dialect.name == "postgresql":
             # SET LOCAL: only this transaction waits no longer, and the writers it waits for are not hurried.
             session.execute(text(f"SET LOCAL lock_timeout = '{int(wait_seconds * 1000)}ms'"))
+        elif not session.in_transaction():
+            session.connection(execution_options={BEGIN_WAIT: wait_seconds})
         _take(session, "pg_advisory_xact_lock")
     except (OperationalError, sqlite3.OperationalError) as exc:
         # SQLite's wait for another thread of this process ends in the driver's own error (`engine`).
