@@ -1,8 +1,9 @@
 """What a view costs, next to the bare GET + decrypt it is built on, measured in the same run.
 
 Run ``python bench/view_bench.py`` (``--quick`` for a short run; ``--database postgresql`` or ``sqlite``
-for one of the two, both by default). It starts a private SeaweedFS (and PostgreSQL), uploads files of
-4 KiB, 1 MiB and 64 MiB through the product's upload service, serves the product and
+for one of the two, both by default; ``--smoke``, two sizes, two rounds and half-second loads, is how the
+test suite checks that the bench still runs: its figures mean nothing). It starts a private SeaweedFS (and
+PostgreSQL), uploads files of 4 KiB, 1 MiB and 64 MiB through the product's upload service, serves the product and
 ``bench/baseline_app.py`` with gunicorn (same worker class, worker and thread counts) on loopback ports,
 then prints, per database:
 
@@ -92,6 +93,10 @@ FLAT_MIB = 16.0  # "flat in file size": a 1 GiB view may cost a worker at most t
 HUGE = 1024 * MIB
 ROUNDS = {4 * KIB: 300, 1 * MIB: 60, 64 * MIB: 10}
 QUICK_ROUNDS = {4 * KIB: 60, 1 * MIB: 15, 64 * MIB: 3}
+# --smoke: that the bench still runs (the test suite's check), every step taken once or twice; its figures
+# mean nothing. The 64 MiB file takes no step the 1 MiB one does not, so it is left out.
+SMOKE_SIZES = (4 * KIB, 1 * MIB)
+SMOKE_ROUNDS = {4 * KIB: 2, 1 * MIB: 2}
 CLIENTS = 16
 THROUGHPUT_SIZE = 4 * KIB
 HUGE_QUOTA = 10_000_000
@@ -187,8 +192,8 @@ def product_settings(work: Path, database_url: str, seaweed: SeaweedServer) -> d
     }
 
 
-def seed(env: dict[str, str], clients: int, extra_sizes: tuple[int, ...] = (), *, with_stamped: bool = True
-         ) -> tuple[dict[int, Stored], list[Stored], str, list[str], dict[str, Stored]]:
+def seed(env: dict[str, str], clients: int, extra_sizes: tuple[int, ...] = (), *, with_stamped: bool = True,
+         sizes: tuple[int, ...] = SIZES) -> tuple[dict[int, Stored], list[Stored], str, list[str], dict[str, Stored]]:
     """Users, one customer, one document per size, one small document per concurrent client, and the two
     grade-2 PDFs of the stamped copies.
 
@@ -218,7 +223,7 @@ def seed(env: dict[str, str], clients: int, extra_sizes: tuple[int, ...] = (), *
             owned = [customers.create_customer(rt, session, compiler, name=f"Bench customer {n:02d}",
                                                segment="ordinary", owner=reader, ctx=ctx)
                      for n, reader in enumerate(readers)]
-        by_size = {size: upload(rt, compiler, owned[0], f"latency-{size}", size) for size in (*SIZES, *extra_sizes)}
+        by_size = {size: upload(rt, compiler, owned[0], f"latency-{size}", size) for size in (*sizes, *extra_sizes)}
         spread = [upload(rt, compiler, owned[n + 1], f"spread-{n:02d}", THROUGHPUT_SIZE) for n in range(clients)]
         stamped = {"pdf": upload_pdf(rt, compiler, owned[0], "stamped-pdf", photo_pdf()),
                    "page": upload_pdf(rt, compiler, owned[0], "stamped-page", pdf_bytes(3), page=1)
@@ -304,8 +309,10 @@ def gunicorn(app: str, env: dict[str, str], workers: int, threads: int, ready_pa
         wait_ready(port, ready_path, process)
         yield port
     finally:
+        # Quick shutdown (SIGQUIT): nothing is in flight by now, and a graceful one waits out each worker's
+        # poll of its kept-alive connections, seconds per server for nothing.
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, signal.SIGQUIT)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -579,10 +586,13 @@ def _client_loop(kind: str, port: int, token: str, document: Stored, start_at: f
     return done
 
 
-def throughput(kind: str, port: int, tokens: list[str], spread: list[Stored], duration: float) -> float:
+def throughput(kind: str, port: int, tokens: list[str], spread: list[Stored], duration: float,
+               lead: float = 2.0) -> float:
+    """Reads per second of one client process per document for `duration` s, all starting `lead` s from now
+    (time for every process to start, connect and warm its worker before the clock)."""
     context = get_context("fork")
     with ProcessPoolExecutor(max_workers=len(spread), mp_context=context) as pool:
-        start_at = time.time() + 2.0
+        start_at = time.time() + lead
         futures = [pool.submit(_client_loop, kind, port, token, document, start_at, duration)
                    for token, document in zip(tokens, spread, strict=True)]
         total = sum(future.result() for future in futures)
@@ -623,7 +633,7 @@ def report(title: str, results: dict[int, dict[str, list[float]]], rates: dict[s
     met = share >= THROUGHPUT_GOAL
     all_met &= met
     print(f"Throughput, {len(args.spread)} concurrent clients on distinct {label(THROUGHPUT_SIZE)} documents, "
-          f"{args.duration:.0f} s each")
+          f"{args.duration:g} s each")
     print(f"  (B) baseline requests/s (GET+decrypt):     {rates['baseline']:8.1f}")
     print(f"  (C) views/s in one request:                {rates['one']:8.1f}   C/B {share:.2f}   "
           f"goal >= {THROUGHPUT_GOAL:.2f}: {'met' if met else 'NOT met'}")
@@ -679,7 +689,8 @@ def run(database: str, args: argparse.Namespace, rounds: dict[int, int], warmup:
             url = f"sqlite:///{work / 'vault.db'}"
         env = product_settings(work, url, seaweed)
         print(f"{database}: seeding: uploading the files through the product ...", file=sys.stderr, flush=True)
-        by_size, spread, token, tokens, stamped = seed(env, args.clients, () if args.quick else (HUGE,))
+        by_size, spread, token, tokens, stamped = seed(env, args.clients, () if args.quick or args.smoke else (HUGE,),
+                                                       sizes=args.sizes)
         args.spread = spread
         manifest = work / "manifest.json"
         manifest.write_text(json.dumps({d.name: d.manifest() for d in [*by_size.values(), *spread,
@@ -691,7 +702,7 @@ def run(database: str, args: argparse.Namespace, rounds: dict[int, int], warmup:
             "BASELINE_S3_BUCKET": seaweed.bucket,
             "BASELINE_MANIFEST": str(manifest),
         }
-        first = by_size[SIZES[0]].name
+        first = by_size[args.sizes[0]].name
         # As the production command runs it (README, Deployment): two malloc arenas per process.
         product_env = {**env, "MALLOC_ARENA_MAX": "2"}
         with gunicorn("vault:create_app()", product_env, args.workers, args.threads, "/healthz") as product_port, \
@@ -704,18 +715,19 @@ def run(database: str, args: argparse.Namespace, rounds: dict[int, int], warmup:
                 "T": ProductClient(product_port, token),
             }
             print(f"{database}: latency ...", file=sys.stderr, flush=True)
-            results = latency(readers, {size: by_size[size] for size in SIZES}, rounds, warmup)
+            results = latency(readers, {size: by_size[size] for size in args.sizes}, rounds, warmup)
             print(f"{database}: throughput ...", file=sys.stderr, flush=True)
             sampler = RssSampler(SERVERS[product_port])
             memory = {"idle after the latency rounds": sampler.now()}
-            rates = {"baseline": throughput("baseline", baseline_port, tokens, spread, args.duration)}
+            lead = 0.5 if args.smoke else 2.0
+            rates = {"baseline": throughput("baseline", baseline_port, tokens, spread, args.duration, lead)}
             with sampler.phase("under load"):
-                rates["one"] = throughput("one", product_port, tokens, spread, args.duration)
-            rates["two"] = throughput("two", product_port, tokens, spread, args.duration)
+                rates["one"] = throughput("one", product_port, tokens, spread, args.duration, lead)
+            rates["two"] = throughput("two", product_port, tokens, spread, args.duration, lead)
             print(f"{database}: memory ...", file=sys.stderr, flush=True)
             for size, document in by_size.items():
                 with sampler.phase(label(size)):
-                    for _ in range(1 if size >= 64 * MIB else 10):
+                    for _ in range(1 if size >= 64 * MIB or args.smoke else 10):
                         if readers["C"].read(document) != document.size:
                             raise RuntimeError(f"a view of {label(size)} was cut short")
             memory.update(sampler.peaks)
@@ -733,6 +745,8 @@ def run(database: str, args: argparse.Namespace, rounds: dict[int, int], warmup:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and a shorter throughput run")
+    parser.add_argument("--smoke", action="store_true",
+                        help="two sizes, two rounds, half-second loads: that the bench runs, its figures meaningless")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both servers")
     parser.add_argument("--threads", type=int, default=4,
                         help="threads per gunicorn worker for both servers (the README's advice for 2 CPUs)")
@@ -740,9 +754,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", choices=("both", "postgresql", "sqlite"), default="both",
                         help="the product's database (PostgreSQL is production's)")
     args = parser.parse_args(argv)
-    rounds = QUICK_ROUNDS if args.quick else ROUNDS
-    args.duration = 5.0 if args.quick else 20.0
-    warmup = 10 if args.quick else 30
+    rounds = SMOKE_ROUNDS if args.smoke else QUICK_ROUNDS if args.quick else ROUNDS
+    args.sizes = SMOKE_SIZES if args.smoke else SIZES
+    args.duration = 0.5 if args.smoke else 5.0 if args.quick else 20.0
+    warmup = 1 if args.smoke else 10 if args.quick else 30
 
     for database in (("postgresql", "sqlite") if args.database == "both" else (args.database,)):
         run(database, args, rounds, warmup)
