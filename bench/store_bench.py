@@ -1,7 +1,8 @@
 """Encrypted upload and download through S3Store, next to plain minio on the same server in the same run.
 
 Run ``python bench/store_bench.py`` (``--quick`` for smaller sizes). It starts a private SeaweedFS and
-prints one table:
+prints one table. ``--smoke`` is one round at one size just over a part, how the test suite checks that the
+bench still runs (its figures mean nothing). The table:
 
 * encrypt + PUT: plaintext generated on the fly -> ``EncryptingReader`` -> ``S3Store.put`` of unknown
   length, beside a plain minio ``put_object`` of the same number of bytes (known length, same part size
@@ -133,12 +134,17 @@ def human(size: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a fast check")
+    parser.add_argument("--smoke", action="store_true",
+                        help="one round at one size just over a part: that the bench runs, its figures meaningless")
     args = parser.parse_args()
     sizes = [16 * MIB, 64 * MIB] if args.quick else [64 * MIB, 1 << 30]
 
     rows: list[tuple[str, ...]] = []
     with SeaweedServer(bucket="vault-bench") as server:
         store = server.store()
+        if args.smoke:
+            # Just over one part, so that uploads are multipart, as at every size of the full run.
+            sizes = [store.part_size + MIB]
         for size in sizes:
             wire_size = ciphertext_size(size)
 
@@ -148,7 +154,7 @@ def main() -> None:
                     if store.exists(name):
                         store.delete(name)
 
-            rounds = ROUNDS_LARGE if size >= LARGE else ROUNDS_SMALL
+            rounds = 1 if args.smoke else ROUNDS_LARGE if size >= LARGE else ROUNDS_SMALL
             seconds = best_seconds(cases(server, store, size), cleanup, rounds)
             for label, ours, plain, goal, unknown in (
                 ("encrypt + PUT", "our_put", "plain_put", PUT_GOAL, "plain_put_unknown"),
