@@ -1,6 +1,8 @@
 """How fast the rendition engine turns uploads into stored pages, and how much memory it needs.
 
-Run ``python bench/rendition_bench.py`` (``--quick`` for a short run). One table is printed:
+Run ``python bench/rendition_bench.py`` (``--quick`` for a short run; ``--smoke``, the fewest pages that take
+every step and one office file of the four, is how the test suite checks that the bench still runs: its
+figures mean nothing). One table is printed:
 
 * throughput on a 200-page text PDF, pages per second, drawing only and drawing plus encoding in the
   stored page format (lossless: greyscale PNG or WebP);
@@ -128,10 +130,16 @@ def accepted_types() -> list[tuple[str, Callable[[], bytes], str, str]]:
     ]
 
 
-def per_type() -> list[tuple[str, int, float, int]]:
+# Office files all take the same path (LibreOffice to PDF, then drawing), some 1.5 s each: --smoke keeps one.
+OFFICE_LEFT_OUT_OF_SMOKE = ("a.xlsx", "a.pptx", "a.odt")
+
+
+def per_type(smoke: bool = False) -> list[tuple[str, int, float, int]]:
     """(label, pages, seconds from render() to the last encoded page, stored bytes) for each type."""
     results = []
     for label, build, media_type, name in accepted_types():
+        if smoke and name in OFFICE_LEFT_OUT_OF_SMOKE:
+            continue
         data = build()
         start = time.perf_counter()
         stored = 0
@@ -148,14 +156,16 @@ def per_type() -> list[tuple[str, int, float, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller documents, for a fast check")
+    parser.add_argument("--smoke", action="store_true",
+                        help="the fewest pages, one office file: that the bench runs, its figures meaningless")
     parser.add_argument("--child", metavar="PDF", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return
 
-    throughput_pages = 50 if args.quick else 200
-    rss_pages = (20, 100) if args.quick else (20, 500)
+    throughput_pages = 2 if args.smoke else 50 if args.quick else 200
+    rss_pages = (1, 2) if args.smoke else (20, 100) if args.quick else (20, 500)
     # A first render warms PDFium; the fonts are loaded once per process, timed on their own.
     with render(io.BytesIO(pdf_bytes(1)), "application/pdf", "warm.pdf") as rendition:
         list(rendition.pages())
@@ -165,7 +175,7 @@ def main() -> None:
     draw_rate, encode_rate = throughput(throughput_pages)
     baseline = measure_rss(0)
     rss = [measure_rss(pages) for pages in rss_pages]
-    types = per_type()
+    types = per_type(args.smoke)
 
     rows: list[tuple[str, ...]] = [
         (f"PDF {throughput_pages} pages, draw only", f"{draw_rate:,.0f} pages/s", "", ""),
