@@ -48,6 +48,8 @@ def browser(app: Any, api: Any) -> Browser:
 VIEW_SLIPS = [
     pytest.param({"place": ""}, "place_required", id="empty place"),
     pytest.param({"place": "   "}, "place_required", id="blank place"),
+    pytest.param({"place": "\u200b\u2060"}, "place_required", id="invisible place"),
+    pytest.param({"place": "- / ."}, "place_required", id="a place of punctuation only"),
     pytest.param({"reason": ""}, "reason_too_short", id="empty reason"),
     pytest.param({"reason": " \t "}, "reason_too_short", id="blank reason"),
     pytest.param({"reason": "", "place": ""}, "reason_too_short", id="both empty: the first in field order"),
@@ -85,6 +87,7 @@ def test_the_one_request_view_gets_the_policys_code_as_a_download_on_the_page(ap
 @pytest.mark.parametrize(("slip", "code"), [
     pytest.param({"place": ""}, "place_required", id="empty place"),
     pytest.param({"place": "  "}, "place_required", id="blank place"),
+    pytest.param({"place": "\u200b"}, "place_required", id="invisible place"),
     pytest.param({"reason": ""}, "reason_too_short", id="empty reason"),
     pytest.param({"category": ""}, "invalid_category", id="empty category"),
     pytest.param({"category": "fun"}, "invalid_category", id="unlisted category"),

@@ -73,6 +73,12 @@ def test_a_reveal_needs_a_reason_and_a_place(api, customer):
     assert "reason" in body["fields"]
     assert_error(api.post(f"/api/v1/customers/{customer}/reveal", "bob", json={"reason": "why"}), 422,
                  "invalid_request")
+    # A place nobody can read is no place, as for views: nothing revealed, nothing spent.
+    for unreadable in ("-", ". / ."):
+        assert_error(api.post(f"/api/v1/customers/{customer}/reveal", "bob",
+                              json={"reason": "Call about the renewal", "place": unreadable}), 400, "place_required")
+    assert api.post(f"/api/v1/customers/{customer}/reveal", "bob",
+                    json={"reason": "Call about the renewal", "place": "Office"}).status_code == 200
 
 
 def test_the_daily_cap_holds_across_customers(api, rt, customer):

@@ -116,6 +116,13 @@ def reason_problem(text: str | None) -> str | None:
 
 
 
+def place_missing(text: str | None) -> bool:
+    """Whether `text` names no place: empty, spaces, or only marks with no letter or digit ("-", ".", a
+    zero-width space). The declared place is what a reviewer later reads beside the address a view came
+    from, and what the new-place warning compares, so a place nobody can read is no place."""
+    return not any(ch.isalnum() for ch in text or "")
+
+
 def max_days(rule: GradeRule) -> int:
     return rule.max_days if rule.max_days is not None else DEFAULT_MAX_DAYS
 
@@ -157,7 +164,7 @@ def request_input_problems(rule: GradeRule, ctx: dict[str, Any], kind: LoanKind)
         problems["reason"] = deny(problem)
     if ctx.get("category") not in {c.value for c in Category}:
         problems["category"] = deny("invalid_category")
-    if not (ctx.get("place") or "").strip():
+    if place_missing(ctx.get("place")):
         problems["place"] = deny("place_required")
     if kind == LoanKind.EXTENSION:
         extra = ctx.get("extra_views")

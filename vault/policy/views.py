@@ -15,7 +15,7 @@ from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.models import Category, Document, Loan, LoanStatus, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
-from vault.policy.loans import reason_problem
+from vault.policy.loans import place_missing, reason_problem
 
 MESSAGES.update({
     "quota_exhausted": _l("You have used all your views of this document."),
@@ -74,7 +74,7 @@ def open_input_problems(actor: User, rule: GradeRule, context: dict[str, Any]) -
         problems["download"] = deny("download_not_allowed")
     if (problem := reason_problem(context.get("reason"))) is not None:
         problems["reason"] = deny(problem)
-    if not (context.get("place") or "").strip():
+    if place_missing(context.get("place")):
         problems["place"] = deny("place_required")
     return problems
 

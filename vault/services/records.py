@@ -38,6 +38,7 @@ from vault.models import (
     User,
     utcnow,
 )
+from vault.policy.loans import place_missing
 from vault.policy.notice import on_notice
 from vault.runtime import Runtime
 from vault.services import key_use, masking, reveal_quota
@@ -372,7 +373,7 @@ def reveal(rt: Runtime, session: Session, actor: User, customer: Customer, *, re
     place = _text(place, "place", MAX_PLACE)
     if not reason:
         raise ServiceError("reason_required", _l("Say why you need the contacts and terms."))
-    if not place:
+    if place_missing(place):  # the views' rule: a place with no letter or digit names none
         raise ServiceError("place_required", _l("Say where you are (office, customer site, home...)."))
     now = utcnow()
     quota, cap = reveal_limits(rt, actor, customer)
