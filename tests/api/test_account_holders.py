@@ -9,8 +9,8 @@ account. So, for one person not to widen their own reach through an account they
 * a brand-new account's link is shown only to the administrator who created it: from another administrator it
   goes to the owner's mailbox, so a second administrator cannot take over an account waiting for its owner
   (already given roles, perhaps) by asking for a fresh link;
-* the hold ends when the owner sets a password through a link that went to their mailbox or came from the
-  operator.
+* the hold ends when the owner sets a password through a link that came from the operator or went to a mailbox
+  no holder chose (an administrator who set the address a link went to may read it there).
 
 Against a real SMTP server and database.
 """
@@ -26,6 +26,8 @@ from tests.api.conftest import assert_error, events
 from tests.api.test_password_link_delivery import OWN, _delivered, _signs_in, _use
 from tests.conftest import csrf_from, login
 from tests.mail.helpers import outbox
+from vault.core.context import AccessContext
+from vault.mail.accounts import set_email
 from vault.models import Role
 from vault.services import accounts
 
@@ -130,11 +132,21 @@ def test_the_hold_ends_when_the_owner_sets_a_password_through_a_mailed_link(app,
     users.make("adm2", Role.ADMIN)
     _create(api, "adm", "pat")
     assert api.post("/api/v1/users/pat/roles", "adm", json={"role": "borrower"}).status_code == 202
-    # adm2 mails pat a link; pat sets a password nobody else saw.
+    # adm chose the address at creation: a link mailed there may be adm's to read, and ends nothing.
     assert api.post("/api/v1/users/pat/password-link", "adm2").get_json()["password_link"]["delivery"] == "mail"
     _delivered(rt)
     [mail] = smtp.to("pat@example.com")
     assert _use(app, mail.text, OWN)
+    assert api.post("/api/v1/users/pat/roles", "adm", json={"role": "compiler"}).status_code == 202
+    # The operator sets the address (`vault user email`); adm2 mails pat a link there; pat sets a password nobody
+    # else saw.
+    with rt.db.session() as session:
+        set_email(rt, session, accounts.get_user(session, "pat"), "pat@corp.example", actor=None,
+                  ctx=AccessContext.cli())
+    assert api.post("/api/v1/users/pat/password-link", "adm2").get_json()["password_link"]["delivery"] == "mail"
+    _delivered(rt)
+    [mail] = smtp.to("pat@corp.example")
+    assert _use(app, mail.text, OWN + " now")
     given = api.post("/api/v1/users/pat/roles", "adm", json={"role": "compiler"})
     assert given.status_code == 200 and "compiler" in given.get_json()["roles"]
     # Signing in with the creator's own link again would make them a holder again; they are shown none now.
@@ -146,3 +158,35 @@ def test_the_operator_still_gives_roles_at_once(rt, users) -> None:
     with rt.db.session() as session:
         made = accounts.create_user(rt, session, username="ops", password=None, by_link=True, roles=(Role.BORROWER,))
         assert made.role_set == {Role.BORROWER}
+
+
+def test_a_link_mailed_to_an_address_the_creator_chose_does_not_end_their_hold(app, api, rt, users, smtp) -> None:
+    """Before: adm made pat with adm's own mailbox as its address, set pat's password with the link shown,
+    signed in as pat (now in use), asked for a link (mailed, to adm's mailbox), set a password with it, and the
+    hold was over: adm gave pat the borrower role alone, an account adm signs in to."""
+    body = _create(api, "adm", "pat", email="adm-private@example.net")
+    assert _use(app, body["password_link"]["url"], SET_BY_ADMIN) and _signs_in(app, "pat", SET_BY_ADMIN)
+    mailed = api.post("/api/v1/users/pat/password-link", "adm")
+    assert mailed.get_json()["password_link"]["delivery"] == "mail"
+    _delivered(rt)
+    [mail] = smtp.to("adm-private@example.net")
+    assert _use(app, mail.text, OWN)  # adm's mailbox, adm's password
+    asked = api.post("/api/v1/users/pat/roles", "adm", json={"role": "borrower"})
+    assert asked.status_code == 202 and asked.get_json()["status"] == "pending"
+    assert _roles(rt, "pat") == set()
+    # The person's own change of address while held ends nothing either: the holder may be the one signed in.
+    with rt.db.session() as session:
+        pat = accounts.get_user(session, "pat")
+        set_email(rt, session, pat, "pat-new@example.org", actor=pat, ctx=AccessContext.cli())
+    users.make("adm2", Role.ADMIN)
+    assert api.post("/api/v1/users/pat/password-link", "adm2").get_json()["password_link"]["delivery"] == "mail"
+    _delivered(rt)
+    [mail] = smtp.to("pat-new@example.org")
+    assert _use(app, mail.text, OWN + " again")
+    assert api.post("/api/v1/users/pat/roles", "adm", json={"role": "compiler"}).status_code == 202
+    # The operator's link ends it: it reaches nobody but whoever the operator gives it to.
+    with rt.db.session() as session:
+        issued = accounts.create_password_link(rt, session, accounts.get_user(session, "pat"), actor=None)
+    assert _use(app, accounts.password_set_path(issued.secret or ""), OWN + " at last")
+    given = api.post("/api/v1/users/pat/roles", "adm", json={"role": "borrower"})
+    assert given.status_code == 200 and "borrower" in given.get_json()["roles"]

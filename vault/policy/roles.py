@@ -61,7 +61,8 @@ POWER_ROLES = frozenset({Role.APPROVER, Role.CUSTODIAN, Role.AUDITOR, Role.ADMIN
 def needs_second_person(user: User, role: Role, *, holder: bool = False) -> bool:
     """Whether giving `role` to `user` on a page is a request a second person must approve: a role of power,
     any role for a person on notice, and any role from an administrator who may know the account's password
-    (`holder`: they created it, or were shown a link of it; `services.accounts.link_holders`), who would
+    (`holder`: they created it, were shown a link of it, or set the address one was mailed to;
+    `services.accounts.link_holders`), who would
     otherwise give reach to an account they can sign in as."""
     return role in POWER_ROLES or user.status == UserStatus.DEPARTING or holder
 

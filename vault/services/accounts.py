@@ -398,32 +398,46 @@ def account_creator(session: Session, user: User) -> int | None:
 
 def link_holders(session: Session, user: User) -> frozenset[int]:
     """The administrators who may know `user`'s password: who created the account (its first link is shown to
-    them, to hand over) or was shown a link of it since its owner last set a password through a link that went
-    to their mailbox or came from the operator.
+    them, to hand over), was shown a link of it, or chose the mailbox a link of it was mailed to, since its
+    owner last set a password through a link that reached nobody else.
 
     A link shown to an administrator lets them set a password of their own and sign in as the account; that it
-    has signed in since proves nothing, since they may be the one who did. Only a password set through a link
-    nobody else saw ends the hold. Read from the audit log (creations, links with their `delivery`, passwords
-    set), in order; an administrator's link recorded before the record said how it went was shown."""
+    has signed in since proves nothing, since they may be the one who did. A mailed link is no better when the
+    address it went to was chosen by an administrator: nothing tells their own mailbox from the owner's, so the
+    creator who gave the account an address of theirs, or any administrator who later set one, reads the link
+    there, whether they asked for it or an unwitting colleague did. An address the person set themselves while
+    the account was held may have been set by a holder signed in as them, so it is read by whoever held it then.
+    Only a password set through the operator's link, or one mailed to an address the operator or an
+    administrator holding nothing set, ends the hold. Read from the audit log (creations, address changes,
+    links with their `delivery`, passwords set), in order; an administrator's link recorded before the record
+    said how it went was shown."""
     rows = session.execute(
         select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.detail)
         .where(AuditEvent.subject_user_id == user.id, AuditEvent.outcome == "allowed",
-               AuditEvent.action.in_((str(AuditAction.USER_CREATE), str(AuditAction.ACCOUNT_PASSWORD_LINK),
-                                      str(AuditAction.ACCOUNT_PASSWORD_SET))))
+               AuditEvent.action.in_((str(AuditAction.USER_CREATE), str(AuditAction.USER_EMAIL),
+                                      str(AuditAction.ACCOUNT_PASSWORD_LINK), str(AuditAction.ACCOUNT_PASSWORD_SET))))
         .order_by(AuditEvent.seq))
     holders: set[int] = set()
-    latest_unseen = False  # whether the latest link went to the owner alone (mail, operator)
+    readers: frozenset[int] = frozenset()  # the administrators who may read the current address's mailbox
+    latest_seen_by: frozenset[int] = frozenset()  # who could read the latest link (or password) besides the owner
     for action, actor_id, detail in rows:
+        if action == str(AuditAction.USER_EMAIL):
+            readers = (frozenset() if actor_id is None else frozenset(holders) if actor_id == user.id
+                       else frozenset({actor_id}))
+            continue
         if action == str(AuditAction.ACCOUNT_PASSWORD_SET):
-            if latest_unseen:
+            if not latest_seen_by:
                 holders.clear()
             continue
-        shown = actor_id is not None and (action == str(AuditAction.USER_CREATE) or json.loads(
-            detail or "{}").get("delivery", LinkDelivery.SHOWN) == LinkDelivery.SHOWN)
-        if shown:
-            holders.add(actor_id)
-        if action == str(AuditAction.ACCOUNT_PASSWORD_LINK) or actor_id is None:
-            latest_unseen = not shown
+        if actor_id is None:  # the operator: a password chosen on the server, or a link printed there
+            latest_seen_by = frozenset()
+            continue
+        delivery = json.loads(detail or "{}").get("delivery", LinkDelivery.SHOWN)
+        if action == str(AuditAction.USER_CREATE) or delivery == LinkDelivery.SHOWN:
+            latest_seen_by = frozenset({actor_id})
+        else:
+            latest_seen_by = readers
+        holders |= latest_seen_by
     return frozenset(holders)
 
 
