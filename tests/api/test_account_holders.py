@@ -190,3 +190,37 @@ def test_a_link_mailed_to_an_address_the_creator_chose_does_not_end_their_hold(a
     assert _use(app, accounts.password_set_path(issued.secret or ""), OWN + " at last")
     given = api.post("/api/v1/users/pat/roles", "adm", json={"role": "borrower"})
     assert given.status_code == 200 and "borrower" in given.get_json()["roles"]
+
+
+def test_an_administrator_who_holds_an_account_does_not_approve_its_roles(app, api, rt, users, smtp) -> None:
+    """Before: adm made pat and was shown its link; adm2 asked for the approver role for pat and adm, the one
+    who could sign in as pat, approved it: one administrator with an approver's account of their own."""
+    users.make("adm2", Role.ADMIN)
+    _create(api, "adm", "pat")
+    asked = api.post("/api/v1/users/pat/roles", "adm2", json={"role": "approver"})
+    assert asked.status_code == 202
+    request_id = asked.get_json()["id"]
+    refused = api.post(f"/api/v1/role-requests/{request_id}/approve", "adm")
+    assert_error(refused, 403, "separation_of_duties")
+    assert _roles(rt, "pat") == set()
+    assert not events(rt, "role:approve")
+    users.make("adm3", Role.ADMIN)
+    assert api.post(f"/api/v1/role-requests/{request_id}/approve", "adm3").get_json()["status"] == "approved"
+    assert _roles(rt, "pat") == {"approver"}
+
+
+def test_an_administrator_who_holds_an_account_does_not_approve_it_as_someone_s_manager(
+        app, api, rt, users, smtp) -> None:
+    """Before: adm2 named pat (made by adm) bea's manager and adm approved it: pat, an account adm can sign in
+    as, saw bea's customers on adm's word alone."""
+    users.make("adm2", Role.ADMIN)
+    users.make("adm3", Role.ADMIN)
+    _create(api, "adm", "pat")
+    named = api.post("/api/v1/users/bea/manager", "adm2", json={"manager": "pat"})
+    assert named.status_code == 202, named.get_json()
+    request_id = named.get_json()["id"]
+    assert_error(api.post(f"/api/v1/manager-requests/{request_id}/approve", "adm"), 403,
+                 "separation_of_duties")
+    assert not events(rt, "manager:approve")
+    decided = api.post(f"/api/v1/manager-requests/{request_id}/approve", "adm3")
+    assert decided.get_json()["status"] == "approved"

@@ -55,6 +55,10 @@ def _assign(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     return deny("role_conflict", conflict) if conflict else allow()
 
 
+# An administrator who created the account, was shown a link of it or set the address one was mailed to.
+_HOLDER = _l("You could sign in as this account (you created it, were shown a password link of it, or set the "
+             "address one was mailed to): another administrator decides.")
+
 POWER_ROLES = frozenset({Role.APPROVER, Role.CUSTODIAN, Role.AUDITOR, Role.ADMIN})
 
 
@@ -69,12 +73,18 @@ def needs_second_person(user: User, role: Role, *, holder: bool = False) -> bool
 
 @object_rule(Action.ROLE_APPROVE)
 def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the pending `RoleRequest`; the same rule decides approving and refusing it."""
+    """`target` is the pending `RoleRequest`; the same rule decides approving and refusing it.
+
+    `context['holders']`: the administrators who may know the person's password
+    (`services.accounts.link_holders`). One of them approving would be deciding on roles of an account they can
+    sign in as, their own in effect: the second person would be the first one again."""
     request: RoleRequest = target
     if request.requested_by_id == actor.id:
         return deny("separation_of_duties", _l("The person who asked for a role cannot also approve it."))
     if request.user_id == actor.id:
         return deny("separation_of_duties", _l("Nobody decides on their own roles."))
+    if actor.id in context.get("holders", ()):
+        return deny("separation_of_duties", _HOLDER)
     if not (deciding := decider_problem(actor)):
         return deciding
     role = Role(request.role)
@@ -88,10 +98,15 @@ def _approve(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
 @object_rule(Action.MANAGER_APPROVE)
 def _approve_manager(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the pending `ManagerRequest`; the same rule decides approving and refusing it."""
+    """`target` is the pending `ManagerRequest`; the same rule decides approving and refusing it.
+
+    `context['holders']`: the administrators who may know the password of the manager named
+    (`services.accounts.link_holders`), who would see the person's customers through that account."""
     request: ManagerRequest = target
     if request.requested_by_id == actor.id:
         return deny("separation_of_duties", _l("The person who named a manager cannot also approve it."))
     if actor.id in (request.user_id, request.manager_id):
         return deny("separation_of_duties", _l("Nobody decides on their own line of managers."))
+    if actor.id in context.get("holders", ()):
+        return deny("separation_of_duties", _HOLDER)
     return decider_problem(actor)

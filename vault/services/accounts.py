@@ -284,11 +284,12 @@ def decide_role_request(
     are recorded ("role:approve" / "role:refuse"), the grant too ("role:assign").
 
     Raises:
-        policy.Denied: `separation_of_duties` (the one who asked, or the person themselves),
+        policy.Denied: `separation_of_duties` (the one who asked, the person themselves, or an administrator
+            who may know the person's password: `link_holders`),
             `not_permitted` (an auditor role needs an auditor, other roles an admin), `role_conflict`.
     """
     audit = {"subject_user_id": request.user_id}
-    policy.require(actor, Action.ROLE_APPROVE, request, audit=audit)
+    policy.require(actor, Action.ROLE_APPROVE, request, audit=audit, holders=link_holders(session, request.user))
     request.status = RequestStatus.APPROVED if approve else RequestStatus.REFUSED
     request.decided_by_id, request.decided_at = actor.id, utcnow()
     detail = {"request_id": request.id, "role": request.role, "requested_by_id": request.requested_by_id}

@@ -21,6 +21,7 @@ from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
 from vault.models import ManagerRequest, RequestStatus, User, utcnow
 from vault.runtime import Runtime
+from vault.services.accounts import link_holders
 
 
 def set_manager(rt: Runtime, session: Session, user: User, manager: User | None, *, actor: User | None,
@@ -108,12 +109,14 @@ def decide_manager_request(rt: Runtime, session: Session, request: ManagerReques
     "manager:refuse", the change itself as "user:manager". Other requests for the same person stay open.
 
     Raises:
-        policy.Denied: `separation_of_duties` (the one who named, the person or the manager named),
+        policy.Denied: `separation_of_duties` (the one who named, the person or the manager named, or an
+            administrator who may know the manager's password: `accounts.link_holders`),
             `decider_departing`.
         ServiceError: `manager_cycle`; `manager_disabled` (the manager named can no longer sign in).
     """
     audit = {"subject_user_id": request.user_id}
-    policy.require(actor, Action.MANAGER_APPROVE, request, audit=audit)
+    policy.require(actor, Action.MANAGER_APPROVE, request, audit=audit,
+                   holders=link_holders(session, request.manager))
     if approve:
         if not request.manager.can_sign_in:
             raise ServiceError("manager_disabled", _l("%(manager)s can no longer sign in: name another manager.",
