@@ -107,6 +107,7 @@ LABELS: dict[str, _Table] = {
         "key": lambda: pgettext("audit group", "key"),
         "letter": lambda: pgettext("audit group", "letter"),
         "loan": lambda: pgettext("audit group", "loan"),
+        "mail": lambda: pgettext("audit group", "mail"),
         "manager": lambda: pgettext("audit group", "manager"),
         "pool": lambda: pgettext("audit group", "shared pool"),
         "public": lambda: pgettext("audit group", "public"),
