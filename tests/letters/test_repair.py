@@ -222,3 +222,36 @@ def test_an_answered_letter_is_not_sent_again(rt, company, smtp, failed, tmp_pat
     assert done.exit_code == 1 and "its link was already answered" in done.output
     done = run_cli(rt, tmp_path, "mail", "retry", str(failed["mail"]))
     assert done.exit_code == 1 and "its link was already answered" in done.output
+
+
+def _failed_handover_mail(rt: Any, company: Any, smtp: Any) -> int:
+    """A handover mail to Tom (it names his new customers) refused for good by his mail server."""
+    with rt.db.session() as session:
+        tom = session.get(User, company.ids["tom"])
+        [row] = enqueue(session, Kind.HANDOVER_ASSIGNED, [tom], "handover_assigned",
+                        {"leaver_name": "Ann", "customer_name": "Baltic Freight", "key": True})
+        row_id = row.id
+        assert row.status == MailStatus.QUEUED
+    smtp.refuse = {"tom@nordwind.example"}
+    assert send(rt).failed == 1
+    smtp.refuse = set()
+    return row_id
+
+
+def test_a_person_s_mail_is_not_sent_to_an_address_they_no_longer_have(rt, company, smtp, tmp_path):
+    """Before: Tom's mail failed; his address was changed since (the old mailbox gone, or pointed elsewhere by
+    someone and put right); `vault mail retry` sent the failed mail to the old address all the same."""
+    row_id = _failed_handover_mail(rt, company, smtp)
+    assert run_cli(rt, tmp_path, "user", "email", "tom", "tom@new-home.example").exit_code == 0
+    done = run_cli(rt, tmp_path, "mail", "retry", str(row_id))
+    assert done.exit_code == 1, done.output
+    assert f"refused #{row_id}: its recipient's address has changed since" in done.output
+    assert _events(rt, "mail:retry") == []
+    # --all-failed names it too, and leaves it failed.
+    skipped = run_cli(rt, tmp_path, "mail", "retry", "--all-failed")
+    assert skipped.exit_code == 0 and f"skipped #{row_id}: its recipient's address has changed since" in skipped.output
+    assert send(rt).sent == 0 and smtp.to("tom@nordwind.example") == []
+    # Back to the address it was written to (by anyone, any case), it is retried as before.
+    assert run_cli(rt, tmp_path, "user", "email", "tom", "Tom@Nordwind.example").exit_code == 0
+    assert run_cli(rt, tmp_path, "mail", "retry", str(row_id)).exit_code == 0
+    assert send(rt).sent == 1 and len(smtp.to("tom@nordwind.example")) == 1

@@ -6,6 +6,8 @@ operator's name in the same transaction (`mail:retry`, `letter:reissue`), and ea
 repaired honestly:
 
 - mail that was sent (or bundled into a digest), is still waiting, was withheld, or does not exist;
+- mail to a person whose address has changed since it was written (it would go to a mailbox they no longer
+  have);
 - mail whose text is forgotten: a password link's (`FORGET_ON_FAILURE`: its repair is a new link, never the
   old one sent again) and the old mail of a re-issued letter;
 - a customer letter that has done its work or no longer holds (`letters.repair_refusal`: answered, revoked,
@@ -120,6 +122,17 @@ def _mail_refusal(session: Session, mail_id: int, mail: MailOutbox | None) -> Re
             return Refused(mail_id, "text_forgotten", "its text is forgotten: its letter was re-issued with a "
                                                       "new link and a new mail")
         return Refused(mail_id, "text_forgotten", "its text is forgotten")
+    if mail.recipient_user_id is not None:
+        # A mail to a person went to the address they had when it was written. One changed since may have been
+        # wrong, given up, or pointed at someone else's mailbox and put right: what was written for the person
+        # (their customers, loans, files) must not go there now. Asked here, not when it leaves, since only a
+        # repair brings an old mail back.
+        person = session.get(User, mail.recipient_user_id)
+        if person is None or (person.email or "").casefold() != mail.recipient.casefold():
+            now_at = masked(person.email) if person is not None and person.email else "none"
+            return Refused(mail_id, "address_changed",
+                           f"its recipient's address has changed since (now {now_at}): not sent to one they no "
+                           "longer have")
     return None
 
 
