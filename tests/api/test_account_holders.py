@@ -224,3 +224,30 @@ def test_an_administrator_who_holds_an_account_does_not_approve_it_as_someone_s_
     assert not events(rt, "manager:approve")
     decided = api.post(f"/api/v1/manager-requests/{request_id}/approve", "adm3")
     assert decided.get_json()["status"] == "approved"
+
+
+def test_no_list_offers_a_holder_the_verdict_the_policy_refuses_them(app, api, rt, users, smtp) -> None:
+    """Before: the role requests page, the person's page and the start page offered adm approve and refuse on
+    requests about pat, whose link adm was shown; the click was then refused."""
+    users.make("adm2", Role.ADMIN)
+    users.make("adm3", Role.ADMIN)
+    pat = _create(api, "adm", "pat")["user"]["id"]
+    role = api.post("/api/v1/users/pat/roles", "adm2", json={"role": "approver"}).get_json()["id"]
+    manager = api.post("/api/v1/users/bea/manager", "adm2", json={"manager": "pat"}).get_json()["id"]
+    bea = api.get("/api/v1/users/bea", "adm").get_json()["id"]
+    verdicts = {f"/admin/role-requests/{role}/approve", f"/admin/manager-requests/{manager}/approve"}
+
+    def offered(name: str, *paths: str) -> set[str]:
+        client = app.test_client()
+        login(client, name)
+        pages = "".join(client.get(path).get_data(as_text=True) for path in paths)
+        return {verdict for verdict in verdicts if verdict in pages}
+
+    for paths in (("/admin/role-requests",), (f"/admin/users/{pat}", f"/admin/users/{bea}")):
+        assert offered("adm", *paths) == set(), paths
+        assert offered("adm3", *paths) == verdicts, paths
+    # The start page's to-do list names only the requests its reader may decide.
+    for name, listed in (("adm", False), ("adm3", True)):
+        client = app.test_client()
+        login(client, name)
+        assert ("Waiting for a second person" in client.get("/").get_data(as_text=True)) is listed, name

@@ -29,7 +29,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
-from vault.models import Role, User
+from vault.models import ManagerRequest, Role, RoleRequest, User
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.documents import choice
 from vault.pages.forms.text import SafeForm
@@ -143,14 +143,16 @@ def _user_page(person: User, disable_form: DisableForm | None = None, status: in
     session = db_session()
     handed = cookie.pop(_LINK_KEY, None)
     link = handed.get("url") if isinstance(handed, dict) and handed.get("user_id") == person.id else None
-    mailed = accounts.mailed_link(session, person, auth.current())
+    me = auth.current()
+    mailed = accounts.mailed_link(session, person, me)
+    pending = accounts.pending_role_requests(session, person)
+    named = managers.pending_manager_requests(session, person)
     return render_template(
         "admin/user.html", person=person, enrolled=totp.enrolled(session, person), mailed=mailed,
         link_mail=accounts.mail_state(runtime().settings, person) if mailed else None,
         second_factor_required=totp.required(person), role_form=RoleForm(), confirm_form=ConfirmForm(),
-        is_me=person.id == auth.current().id, me_id=auth.current().id, manager_form=_manager_form(person),
-        pending=accounts.pending_role_requests(session, person),
-        managers_named=managers.pending_manager_requests(session, person),
+        is_me=person.id == me.id, manager_form=_manager_form(person),
+        pending=pending, managers_named=named, decidable=_decidable(session, me, pending, named),
         password_link=link, disable_form=disable_form or DisableForm(formdata=None),
     ), status
 
@@ -213,8 +215,17 @@ def role_requests():
     """Every request waiting for a second person (admins and auditors decide from here)."""
     session, me = db_session(), auth.current()
     named = managers.pending_manager_requests(session) if policy.authorize(me, Action.MANAGER_APPROVE) else []
-    return render_template("admin/role_requests.html", requests=accounts.pending_role_requests(session),
-                           managers_named=named, confirm_form=ConfirmForm(), me=me)
+    requests = accounts.pending_role_requests(session)
+    return render_template("admin/role_requests.html", requests=requests, managers_named=named,
+                           decidable=_decidable(session, me, requests, named), confirm_form=ConfirmForm(), me=me)
+
+
+def _decidable(session: Session, me: User, roles: list[RoleRequest], named: list[ManagerRequest]) -> set[Any]:
+    """The requests listed that `me` may decide, as (kind, id): the lists offer a verdict only there, by the
+    same rule as the decision (`accounts.role_decider`, `managers.manager_decider`)."""
+    holders = accounts.request_holders(session, roles, named)
+    return ({("role", r.id) for r in roles if accounts.role_decider(session, me, r, holders)}
+            | {("manager", r.id) for r in named if managers.manager_decider(session, me, r, holders)})
 
 
 def _waiting(find: Callable[[Session, int], T], request_id: int, verdict: str) -> T | None:

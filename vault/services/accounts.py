@@ -8,6 +8,7 @@ import hashlib
 import json
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -277,6 +278,22 @@ def get_role_request(session: Session, request_id: int) -> RoleRequest:
     return request
 
 
+def request_holders(session: Session, roles: Iterable[RoleRequest],
+                    named: Iterable[Any] = ()) -> dict[int, frozenset[int]]:
+    """`holders_of` everyone a list of role requests (their people) and manager requests (the managers
+    named) asks the policy about, read at once for `role_decider` and `managers.manager_decider`."""
+    return holders_of(session, [*(r.user_id for r in roles), *(r.manager_id for r in named)])
+
+
+def role_decider(session: Session, actor: User, request: RoleRequest,
+                 holders: dict[int, frozenset[int]] | None = None) -> policy.Decision:
+    """The policy's answer to `actor` deciding `request`, with the facts its rule needs (who may hold the
+    account; a list passes `holders_of` its requests' people, read at once): for the decision itself and for
+    every list that offers it, so none offers what is refused."""
+    held = holders[request.user_id] if holders is not None else link_holders(session, request.user)
+    return policy.authorize(actor, Action.ROLE_APPROVE, request, holders=held)
+
+
 def decide_role_request(
     rt: Runtime, session: Session, request: RoleRequest, *, approve: bool, actor: User, ctx: AccessContext
 ) -> None:
@@ -289,7 +306,8 @@ def decide_role_request(
             `not_permitted` (an auditor role needs an auditor, other roles an admin), `role_conflict`.
     """
     audit = {"subject_user_id": request.user_id}
-    policy.require(actor, Action.ROLE_APPROVE, request, audit=audit, holders=link_holders(session, request.user))
+    if not (decision := role_decider(session, actor, request)):
+        raise policy.Denied(decision, action=Action.ROLE_APPROVE, **audit)
     request.status = RequestStatus.APPROVED if approve else RequestStatus.REFUSED
     request.decided_by_id, request.decided_at = actor.id, utcnow()
     detail = {"request_id": request.id, "role": request.role, "requested_by_id": request.requested_by_id}
@@ -412,18 +430,33 @@ def link_holders(session: Session, user: User) -> frozenset[int]:
     administrator holding nothing set, ends the hold. Read from the audit log (creations, address changes,
     links with their `delivery`, passwords set), in order; an administrator's link recorded before the record
     said how it went was shown."""
-    rows = session.execute(
-        select(AuditEvent.action, AuditEvent.actor_id, AuditEvent.detail)
-        .where(AuditEvent.subject_user_id == user.id, AuditEvent.outcome == "allowed",
-               AuditEvent.action.in_((str(AuditAction.USER_CREATE), str(AuditAction.USER_EMAIL),
-                                      str(AuditAction.ACCOUNT_PASSWORD_LINK), str(AuditAction.ACCOUNT_PASSWORD_SET))))
-        .order_by(AuditEvent.seq))
+    return holders_of(session, [user.id])[user.id]
+
+
+def holders_of(session: Session, user_ids: Iterable[int]) -> dict[int, frozenset[int]]:
+    """`link_holders` of each of `user_ids`, read in one statement (lists of requests ask for many)."""
+    ids = sorted(set(user_ids))
+    by_user: dict[int, list[Any]] = {user_id: [] for user_id in ids}
+    if ids:
+        for row in session.execute(
+                select(AuditEvent.subject_user_id, AuditEvent.action, AuditEvent.actor_id, AuditEvent.detail)
+                .where(AuditEvent.subject_user_id.in_(ids), AuditEvent.outcome == "allowed",
+                       AuditEvent.action.in_((str(AuditAction.USER_CREATE), str(AuditAction.USER_EMAIL),
+                                              str(AuditAction.ACCOUNT_PASSWORD_LINK),
+                                              str(AuditAction.ACCOUNT_PASSWORD_SET))))
+                .order_by(AuditEvent.seq)):
+            by_user[row.subject_user_id].append(row)
+    return {user_id: _holders(user_id, rows) for user_id, rows in by_user.items()}
+
+
+def _holders(user_id: int, rows: list[Any]) -> frozenset[int]:
+    """`link_holders` from the account's records, oldest first."""
     holders: set[int] = set()
     readers: frozenset[int] = frozenset()  # the administrators who may read the current address's mailbox
     latest_seen_by: frozenset[int] = frozenset()  # who could read the latest link (or password) besides the owner
-    for action, actor_id, detail in rows:
+    for _subject, action, actor_id, detail in rows:
         if action == str(AuditAction.USER_EMAIL):
-            readers = (frozenset() if actor_id is None else frozenset(holders) if actor_id == user.id
+            readers = (frozenset() if actor_id is None else frozenset(holders) if actor_id == user_id
                        else frozenset({actor_id}))
             continue
         if action == str(AuditAction.ACCOUNT_PASSWORD_SET):

@@ -102,6 +102,15 @@ def get_manager_request(session: Session, request_id: int) -> ManagerRequest:
     return request
 
 
+def manager_decider(session: Session, actor: User, request: ManagerRequest,
+                    holders: dict[int, frozenset[int]] | None = None) -> policy.Decision:
+    """The policy's answer to `actor` deciding `request`, with the facts its rule needs (who may hold the
+    manager's account; a list passes `holders_of` its managers, read at once): for the decision itself and
+    for every list that offers it."""
+    held = holders[request.manager_id] if holders is not None else link_holders(session, request.manager)
+    return policy.authorize(actor, Action.MANAGER_APPROVE, request, holders=held)
+
+
 def decide_manager_request(rt: Runtime, session: Session, request: ManagerRequest, *, approve: bool, actor: User,
                            ctx: AccessContext) -> None:
     """The second administrator's decision: approving puts the manager in place now (the chain is checked
@@ -115,8 +124,8 @@ def decide_manager_request(rt: Runtime, session: Session, request: ManagerReques
         ServiceError: `manager_cycle`; `manager_disabled` (the manager named can no longer sign in).
     """
     audit = {"subject_user_id": request.user_id}
-    policy.require(actor, Action.MANAGER_APPROVE, request, audit=audit,
-                   holders=link_holders(session, request.manager))
+    if not (decision := manager_decider(session, actor, request)):
+        raise policy.Denied(decision, action=Action.MANAGER_APPROVE, **audit)
     if approve:
         if not request.manager.can_sign_in:
             raise ServiceError("manager_disabled", _l("%(manager)s can no longer sign in: name another manager.",

@@ -99,15 +99,12 @@ def overdue_customers(rt: Runtime, session: Session, actor: User) -> list[upkeep
 def _grants(session: Session, actor: User) -> tuple[list[RoleRequest], list[ManagerRequest]]:
     """The role and manager requests waiting for a second person that `actor` may decide (the same object
     rules as the decision: never one they asked for, nor one about themselves)."""
-    roles: list[RoleRequest] = []
-    if policy.authorize(actor, Action.ROLE_APPROVE):
-        roles = [request for request in accounts.pending_role_requests(session)
-                 if policy.authorize(actor, Action.ROLE_APPROVE, request)]
-    named: list[ManagerRequest] = []
-    if policy.authorize(actor, Action.MANAGER_APPROVE):
-        named = [request for request in managers.pending_manager_requests(session)
-                 if policy.authorize(actor, Action.MANAGER_APPROVE, request)]
-    return roles, named
+    roles = accounts.pending_role_requests(session) if policy.authorize(actor, Action.ROLE_APPROVE) else []
+    named = (managers.pending_manager_requests(session) if policy.authorize(actor, Action.MANAGER_APPROVE)
+             else [])
+    holders = accounts.request_holders(session, roles, named)
+    return ([request for request in roles if accounts.role_decider(session, actor, request, holders)],
+            [request for request in named if managers.manager_decider(session, actor, request, holders)])
 
 
 def _decisions(session: Session, actor: User) -> list[Loan]:
