@@ -27,6 +27,13 @@ File format (JSON, mode 0600, replaced atomically on every change)::
 
 KEK ids are ``k`` and a zero-padded counter: short, unique within the keyring
 and sorting in creation order.
+
+Changes (rotate, drop) are read-modify-write of one file by processes that
+may run at the same time (two `vault keys rotate`, a rotate and a drop). Each
+takes an exclusive ``flock`` on the file, re-reads it under the lock and
+applies its change to what it read: writing a stale in-memory copy instead
+would silently replace or erase a master key another process had already put
+to use, and every data key wrapped under it would be lost for good.
 """
 
 from __future__ import annotations
@@ -34,11 +41,13 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import fcntl
 import json
 import os
 import re
 import secrets
 import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -440,24 +449,27 @@ class Keyring:
     def rotate(self) -> str:
         """Add a new active KEK; the previous one is retired but kept for unwrapping.
 
+        Built on the file as it is under its lock (see the module docstring), so a rotation made by
+        another process meanwhile is kept and this one comes after it.
+
         Returns:
             The id of the new active KEK.
 
         Raises:
-            KeyringError: If the keyring cannot be saved (nothing is changed then).
+            KeyringError: If the file cannot be read back or saved (nothing is changed then).
         """
-        new_id = self.next_key_id()
-        previous, previous_keks = self._active, dict(self._keks)
-        old = self._keks[previous]
-        self._keks[previous] = _Kek(old.key, old.created, RETIRED)
-        self._keks[new_id] = _Kek(secrets.token_bytes(KEY_SIZE), _now(), ACTIVE)
-        self._active = new_id
-        try:
-            self.save()
-        except KeyringError:
-            self._active, self._keks = previous, previous_keks
-            raise
-        return new_id
+        new_ids: list[str] = []
+
+        def change() -> None:
+            new_id = self.next_key_id()
+            old = self._keks[self._active]
+            self._keks[self._active] = _Kek(old.key, old.created, RETIRED)
+            self._keks[new_id] = _Kek(secrets.token_bytes(KEY_SIZE), _now(), ACTIVE)
+            self._active = new_id
+            new_ids.append(new_id)
+
+        self._update(change)
+        return new_ids[0]
 
     def drop(self, key_id: str, still_used: int) -> None:
         """Delete a retired KEK that no wrapped data key refers to any more.
@@ -470,22 +482,69 @@ class Keyring:
             key_id: The retired KEK.
             still_used: Number of wrapped data keys that still name ``key_id``.
 
+        Judged on the file as it is under its lock (see the module docstring), so a key
+        another process made active or added meanwhile is neither dropped nor lost.
+
         Raises:
-            KeyringError: If the id is unknown, is the active KEK, or is still used.
+            KeyringError: If the id is unknown, is the active KEK, or is still used, or
+                the file cannot be read back or saved.
         """
-        kek = self._kek(key_id)
-        if key_id == self._active:
-            raise KeyringError(f"master key {key_id} is the active key; rotate before dropping it")
-        if still_used != 0:
-            raise KeyringError(
-                f"master key {key_id} still wraps {still_used} data key(s); re-wrap them before dropping it"
-            )
-        del self._keks[key_id]
-        try:
-            self.save()
-        except KeyringError:
-            self._keks[key_id] = kek
-            raise
+
+        def change() -> None:
+            self._kek(key_id)
+            if key_id == self._active:
+                raise KeyringError(f"master key {key_id} is the active key; rotate before dropping it")
+            if still_used != 0:
+                raise KeyringError(
+                    f"master key {key_id} still wraps {still_used} data key(s); re-wrap them before dropping it"
+                )
+            del self._keks[key_id]
+
+        self._update(change)
+
+    def _update(self, change: Callable[[], None]) -> None:
+        """Apply ``change`` to the file as it is now, under its lock, and save; on any failure the file
+        is left as it was and this object as it was read under the lock (or before, if unreadable)."""
+        with self._file_lock():
+            self._reload()
+            previous = (self._active, dict(self._keks))
+            try:
+                change()
+                self.save()
+            except BaseException:
+                self._active, self._keks = previous[0], previous[1]
+                raise
+
+    def _reload(self) -> None:
+        """Take the master keys from the file (never write back a copy older than the file)."""
+        fresh = Keyring.load(self._path)
+        if fresh._audit_key != self._audit_key or fresh._checkpoint_key != self._checkpoint_key:
+            raise KeyringError(f"keyring file {self._path} now holds other audit keys; refusing to change it")
+        self._keks, self._active, self._stamp = fresh._keks, fresh._active, fresh._stamp
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the keyring file as it is at the path.
+
+        Saves rename a new file over the path, so a lock taken on the file a waiter opened may be on one
+        that is no longer the keyring: after each wait the locked file is compared with the path's, and
+        the lock is taken again on the new one until they match.
+        """
+        while True:
+            try:
+                fd = os.open(self._path, os.O_RDONLY)
+            except FileNotFoundError:
+                raise KeyringError(f"keyring file {self._path} does not exist") from None
+            except OSError as exc:
+                raise KeyringError(f"keyring file {self._path} cannot be read: {exc.strerror}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                current = _file_stamp(self._path)
+                if current is not None and current[0] == os.fstat(fd).st_ino:
+                    yield
+                    return
+            finally:
+                os.close(fd)  # closing the descriptor releases the lock
 
     # -- audit keys ----------------------------------------------------------
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -381,3 +382,72 @@ def test_repr_shows_no_key_material(keyring: Keyring) -> None:
     for secret in (document["audit_key"], document["checkpoint_signing_key"], document["keks"]["k0001"]["key"]):
         assert secret not in text
     assert repr(keyring.audit_key) not in text
+
+
+def test_two_processes_rotating_one_after_the_other_keep_both_new_keys(keyring: Keyring, path: Path) -> None:
+    """Two `vault keys rotate` (or a rotate and a drop) loaded the file before either saved: each must build
+    on the file as it is when it writes, or the second save replaces a master key the first one already
+    put to use, and every data key wrapped under it is lost for good."""
+    late = Keyring.load(path)  # loaded before the other process rotates
+    dek = new_data_key()
+    first_id = keyring.rotate()
+    wrapped = keyring.wrap(dek, CONTEXT)
+    second_id = late.rotate()
+    assert second_id != first_id
+    on_disk = Keyring.load(path)
+    assert on_disk.key_ids() == ["k0001", "k0002", "k0003"] and on_disk.active_key_id == second_id
+    assert on_disk.unwrap(*wrapped, CONTEXT) == dek
+    assert late.unwrap(*wrapped, CONTEXT) == dek
+
+
+def test_a_drop_by_a_process_that_loaded_before_a_rotation_keeps_the_new_key(keyring: Keyring, path: Path) -> None:
+    keyring.rotate()  # k0001 retired, k0002 active
+    late = Keyring.load(path)
+    dek = new_data_key()
+    keyring.rotate()  # k0003, in use at once
+    wrapped = keyring.wrap(dek, CONTEXT)
+    late.drop("k0001", still_used=0)
+    on_disk = Keyring.load(path)
+    assert on_disk.key_ids() == ["k0002", "k0003"] and on_disk.active_key_id == "k0003"
+    assert on_disk.unwrap(*wrapped, CONTEXT) == dek
+    # The drop is judged on the file as it is: the key that became active meanwhile is refused.
+    stale = Keyring.load(path)
+    Keyring.load(path).rotate()  # k0004; k0003 retired
+    stale.drop("k0003", still_used=0)
+    with pytest.raises(KeyringError, match="k0004 is the active key"):
+        stale.drop("k0004", still_used=0)
+    assert Keyring.load(path).key_ids() == ["k0002", "k0004"]
+
+
+def test_a_change_is_refused_when_the_file_on_disk_is_damaged(keyring: Keyring, path: Path) -> None:
+    """Never write the in-memory state over a file that cannot be read: it may hold keys this process
+    never saw."""
+    path.write_text("{ not json")
+    path.chmod(0o600)
+    with pytest.raises(KeyringError, match="not valid JSON"):
+        keyring.rotate()
+    assert path.read_text() == "{ not json"
+    path.unlink()
+    with pytest.raises(KeyringError, match="does not exist"):
+        keyring.rotate()
+    assert not path.exists()
+
+
+def test_rotations_racing_in_many_threads_lose_no_key(keyring: Keyring, path: Path) -> None:
+    """The lock, not luck: each writer re-reads the file only once it holds it."""
+    barrier = threading.Barrier(6)
+    made: list[str] = []
+
+    def rotate_three() -> None:
+        mine = Keyring.load(path)
+        barrier.wait()
+        for _ in range(3):
+            made.append(mine.rotate())
+
+    threads = [threading.Thread(target=rotate_three) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(made) == [f"k{n:04d}" for n in range(2, 20)]
+    assert Keyring.load(path).key_ids() == [f"k{n:04d}" for n in range(1, 20)]
