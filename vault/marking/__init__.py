@@ -8,11 +8,11 @@ Nothing here touches the database or the web layer.
 """
 
 from vault.marking.errors import MarkingError
-from vault.marking.forensic import decode, embed, embed_grey
+from vault.marking.forensic import Mark, decode, embed, embed_grey, read_mark
 from vault.marking.pdf import stamp_pdf, view_overlay, write_stamped_pages_pdf, write_stamped_pdf
 from vault.marking.stamp import StampText, stamp_grey_in_place, stamp_page
 from vault.marking.trace import TraceResult, trace, trace_apart
 
-__all__ = ["MarkingError", "StampText", "TraceResult", "decode", "embed", "embed_grey", "stamp_grey_in_place",
-           "stamp_page", "stamp_pdf", "trace", "trace_apart", "view_overlay", "write_stamped_pages_pdf",
-           "write_stamped_pdf"]
+__all__ = ["Mark", "MarkingError", "StampText", "TraceResult", "decode", "embed", "embed_grey", "read_mark",
+           "stamp_grey_in_place", "stamp_page", "stamp_pdf", "trace", "trace_apart", "view_overlay",
+           "write_stamped_pages_pdf", "write_stamped_pdf"]

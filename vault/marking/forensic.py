@@ -5,13 +5,16 @@ view that produced it is also written into the pixels themselves. The mark survi
 go through (JPEG q75, WebP q80, a 50 % or 80 % rescale, cropping 10 % off each side) and is read back
 with nothing but the key: no original image, no database of marked pages.
 
-Format (version 1)::
+Format (version 2; version 1 differs only where noted)::
 
     key       = HMAC-SHA256(secret, "vault/marking/forensic/v1")
-    payload   = view_id as 6 bytes, big-endian (0 <= view_id < 2**48)
+    payload   = E(view_id) as 6 bytes, big-endian (0 <= view_id < 2**48), E a keyed permutation of
+                48-bit numbers: an 8-round Feistel network on 24-bit halves whose round function is
+                HMAC-SHA256(HMAC-SHA256(key, "id-v2"), round (1 byte) || half (3 bytes))[:3]
+                (version 1: the view id itself)
     codeword  = Reed-Solomon(payload), 8 parity bytes over GF(2**8)    (reedsolo RSCodec(8): 14 bytes,
                                                                          up to 4 byte errors correctable)
-    mask      = HMAC-SHA256(key, "mask")[:14]
+    mask      = HMAC-SHA256(key, "mask-v2")[:14]                        (version 1: "mask")
     bits      = codeword XOR mask, 112 bits, most significant bit of byte 0 first
     tile      = 14 rows x 8 columns of cells; cell (r, c) carries bit 8*r + c, so one tile row is one byte
     block     = N x N pixels (N = 16); the page is cut into blocks from its top-left corner and block
@@ -35,8 +38,12 @@ quality 75 and which a 2x downscale still resolves at N = 16; low frequencies wo
 and high ones are the first thing lossy coding drops. Changing luma only survives pure white paper,
 where a chroma change would need a channel above 255 (on white only the negative lobes of P survive
 the clipping, which halves the signal but still decodes). The keyed mask makes an all-zero or all-one
-read (a blank page, a page without a mark) an invalid codeword, and together with the keyed pattern
-makes the mark unreadable, and unforgeable in practice, without the secret. Repeating a small tile
+read (a blank page, a page without a mark) an invalid codeword. The keyed permutation is what keeps an
+insider from framing someone: the pattern has only 16 possible sign choices and Reed-Solomon is linear,
+so in version 1 one marked copy of one's own view, whose id its visible stamp shows, gave away the mask
+and with it the mark of any other view id (forge a colleague's view onto a leaked page). In version 2 that
+copy gives away at most E(own id), and the mark of another view needs E(its id), which only the secret
+yields; a word made from one's own copy decodes to an unpredictable id, almost surely no view's. Repeating a small tile
 gives every bit about 75 blocks on a 1240 x 1754 page, so text covering some of them costs nothing,
 and it makes the decoder's search over tile positions its own synchronisation for crops.
 
@@ -48,14 +55,19 @@ Decoding::
                 text blocks, which carry the most noise, are muted; var_P: the variance of delta)
     for each of the N*N pixel offsets: sum the values of its blocks into a 14 x 8 tile; keep the
     3 offsets with the most energy; for each, try the 112 cyclic shifts of the tile (where the page
-    started after a crop), read signs, XOR the mask and Reed-Solomon decode.
+    started after a crop), read signs, XOR the mask of version 2, then of version 1, and
+    Reed-Solomon decode; a version 2 payload is put through E's inverse.
+
+Version 1 marks (every copy made before version 2) are still read, and reported as such
+(:class:`Mark` ``legacy``): anyone who held a version 1 copy can forge one, so such a read is a lead,
+not proof.
 
 The decoder tries the image as it is and, when its width differs, resized to the nominal render width
 (1240 px), which undoes a proportional rescale. A result is accepted only if Reed-Solomon decodes it
 with at most MAX_CORRECTIONS = 2 byte corrections and the best offset's energy stands clearly above the
 median over all offsets. A random 14-byte word lies within 2 byte errors of some codeword with
 probability about 91 * 255**2 / 256**8 = 3e-13; over the 672 candidates of one decode (2 sizes x 3
-offsets x 112 shifts) that is below 1e-9, and the energy test rejects most noise before Reed-Solomon
+offsets x 112 shifts x 2 versions) that is below 1e-9, and the energy test rejects most noise before Reed-Solomon
 runs. A wrong key, an unmarked page or noise therefore gives None, never another id.
 
 Limits: the pattern repeats, so someone holding many marked copies could estimate and subtract it.
@@ -77,6 +89,10 @@ from reedsolo import ReedSolomonError, RSCodec
 from vault.marking.errors import MarkingError
 
 VERSION_LABEL = b"vault/marking/forensic/v1"
+"""The label the marking key is derived under, in both versions (it names the key, not the format)."""
+FEISTEL_ROUNDS = 8
+_HALF_BITS = 24
+_HALF_MASK = (1 << _HALF_BITS) - 1
 ID_BITS = 48
 ID_BYTES = ID_BITS // 8
 PARITY_BYTES = 8
@@ -106,16 +122,49 @@ class ForensicError(MarkingError):
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A mark read from an image: the view id, and whether it is in the forgeable version 1 format."""
+
+    view_id: int
+    legacy: bool
+
+
+@dataclass(frozen=True)
 class _Keyed:
-    mask: np.ndarray  # 112 bits, 0/1
+    mask: np.ndarray  # 112 bits, 0/1 (version 2)
+    mask_v1: np.ndarray  # 112 bits, 0/1 (version 1, read only)
+    id_key: bytes  # the key of the view id permutation E (version 2)
     pattern: np.ndarray  # BLOCK x BLOCK float, unit energy
     alpha: float
+
+
+def _round(id_key: bytes, number: int, half: int) -> int:
+    digest = hmac.new(id_key, bytes([number]) + half.to_bytes(3, "big"), hashlib.sha256).digest()
+    return int.from_bytes(digest[:3], "big")
+
+
+def _permute(id_key: bytes, view_id: int) -> int:
+    """E(view_id): the keyed permutation of 48-bit numbers (Feistel, see the module docstring)."""
+    left, right = view_id >> _HALF_BITS, view_id & _HALF_MASK
+    for number in range(FEISTEL_ROUNDS):
+        left, right = right, left ^ _round(id_key, number, right)
+    return (left << _HALF_BITS) | right
+
+
+def _unpermute(id_key: bytes, payload: int) -> int:
+    """E's inverse."""
+    left, right = payload >> _HALF_BITS, payload & _HALF_MASK
+    for number in reversed(range(FEISTEL_ROUNDS)):
+        left, right = right ^ _round(id_key, number, left), left
+    return (left << _HALF_BITS) | right
 
 
 @functools.lru_cache(maxsize=8)
 def _keyed(secret: bytes) -> _Keyed:
     key = hmac.new(secret, VERSION_LABEL, hashlib.sha256).digest()
-    mask_bytes = hmac.new(key, b"mask", hashlib.sha256).digest()[:CODEWORD_BYTES]
+    mask_bytes = hmac.new(key, b"mask-v2", hashlib.sha256).digest()[:CODEWORD_BYTES]
+    mask_v1_bytes = hmac.new(key, b"mask", hashlib.sha256).digest()[:CODEWORD_BYTES]
+    id_key = hmac.new(key, b"id-v2", hashlib.sha256).digest()
     signs_byte = hmac.new(key, b"pattern", hashlib.sha256).digest()[0]
     n = BLOCK
     idx = np.arange(n)
@@ -128,7 +177,8 @@ def _keyed(secret: bytes) -> _Keyed:
     pattern /= np.sqrt((pattern**2).sum())
     alpha = PEAK / float(np.abs(pattern).max())
     mask = np.unpackbits(np.frombuffer(mask_bytes, dtype=np.uint8))
-    return _Keyed(mask=mask, pattern=pattern, alpha=alpha)
+    mask_v1 = np.unpackbits(np.frombuffer(mask_v1_bytes, dtype=np.uint8))
+    return _Keyed(mask=mask, mask_v1=mask_v1, id_key=id_key, pattern=pattern, alpha=alpha)
 
 
 def _check_id(view_id: int) -> None:
@@ -140,8 +190,13 @@ def _check_id(view_id: int) -> None:
 def _tile_delta(secret: bytes, view_id: int) -> np.ndarray:
     """The luma change for one tile (224 x 128 pixels), as float32."""
     keyed = _keyed(secret)
-    codeword = bytes(_RS.encode(view_id.to_bytes(ID_BYTES, "big")))
-    bits = np.unpackbits(np.frombuffer(codeword, dtype=np.uint8)) ^ keyed.mask
+    return _tile_of_word(keyed, _permute(keyed.id_key, view_id), keyed.mask)
+
+
+def _tile_of_word(keyed: _Keyed, payload: int, mask: np.ndarray) -> np.ndarray:
+    """The luma change of one tile carrying ``payload`` under ``mask`` (either version's)."""
+    codeword = bytes(_RS.encode(payload.to_bytes(ID_BYTES, "big")))
+    bits = np.unpackbits(np.frombuffer(codeword, dtype=np.uint8)) ^ mask
     signs = (bits.astype(np.float64) * 2 - 1).reshape(TILE_ROWS, TILE_COLS)
     tile = np.kron(signs, keyed.alpha * keyed.pattern)
     return tile.astype(np.float32)
@@ -294,28 +349,36 @@ def _candidates(luma: np.ndarray, keyed: _Keyed) -> list[np.ndarray]:
     return [tiles[i] for i in order[:_OFFSETS_TRIED]]
 
 
-def _read_tile(tile: np.ndarray, keyed: _Keyed) -> tuple[int, int] | None:
-    """(view id, corrections) of the best tile shift, or None when none decodes well enough."""
-    best: tuple[int, int] | None = None
+def _read_tile(tile: np.ndarray, keyed: _Keyed) -> tuple[Mark, int] | None:
+    """(mark, corrections) of the best tile shift and version, or None when none decodes well enough."""
+    best: tuple[Mark, int] | None = None
     for dy in range(TILE_ROWS):
         for dx in range(TILE_COLS):
-            shifted = np.roll(tile, (dy, dx), axis=(0, 1))
-            bits = (shifted.reshape(-1) > 0).astype(np.uint8) ^ keyed.mask
-            word = np.packbits(bits).tobytes()
-            try:
-                message, _, errata = _RS.decode(word)
-            except ReedSolomonError:
-                continue
-            corrections = len(errata)
-            if corrections <= MAX_CORRECTIONS and (best is None or corrections < best[1]):
-                best = (int.from_bytes(bytes(message), "big"), corrections)
-                if corrections == 0:
-                    return best
+            raw = (np.roll(tile, (dy, dx), axis=(0, 1)).reshape(-1) > 0).astype(np.uint8)
+            for mask, legacy in ((keyed.mask, False), (keyed.mask_v1, True)):
+                word = np.packbits(raw ^ mask).tobytes()
+                try:
+                    message, _, errata = _RS.decode(word)
+                except ReedSolomonError:
+                    continue
+                corrections = len(errata)
+                if corrections <= MAX_CORRECTIONS and (best is None or corrections < best[1]):
+                    payload = int.from_bytes(bytes(message), "big")
+                    view_id = payload if legacy else _unpermute(keyed.id_key, payload)
+                    best = (Mark(view_id, legacy), corrections)
+                    if corrections == 0:
+                        return best
     return best
 
 
 def decode(image: Image.Image, secret: bytes, *, nominal_width: int = NOMINAL_WIDTH) -> int | None:
-    """Read the view id marked into ``image`` by :func:`embed`, or None when there is none to read.
+    """The view id of :func:`read_mark`, of either version, or None when there is none to read."""
+    mark = read_mark(image, secret, nominal_width=nominal_width)
+    return None if mark is None else mark.view_id
+
+
+def read_mark(image: Image.Image, secret: bytes, *, nominal_width: int = NOMINAL_WIDTH) -> Mark | None:
+    """Read the mark put into ``image`` by :func:`embed` (or by version 1), or None when there is none.
 
     Tries the image as it is, then resized to ``nominal_width`` (aspect kept) if its width differs.
     Never returns an id that was not marked with ``secret`` (see the module docstring for the bound).
@@ -331,7 +394,7 @@ def decode(image: Image.Image, secret: bytes, *, nominal_width: int = NOMINAL_WI
     if width != nominal_width and width > 0 and 0.2 <= height / width <= 5:
         resized_height = max(1, round(height * nominal_width / width))
         attempts.append(image.convert("RGB").resize((nominal_width, resized_height), Image.Resampling.BICUBIC))
-    best: tuple[int, int] | None = None
+    best: tuple[Mark, int] | None = None
     for attempt in attempts:
         if attempt.width < BLOCK * TILE_COLS or attempt.height < BLOCK * TILE_ROWS:
             continue

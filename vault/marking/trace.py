@@ -51,12 +51,19 @@ _IMAGE_FORMATS = {"PNG", "JPEG", "WEBP"}
 
 @dataclass(frozen=True)
 class TraceResult:
-    """The view id found, how (``metadata``, ``text``, ``image`` or ``pdf-render``) and on which page."""
+    """The view id found, how (``metadata``, ``text``, ``image`` or ``pdf-render``; ``image-v1`` or
+    ``pdf-render-v1`` for a version 1 pixel mark, which anyone who held such a copy can forge: a lead, not
+    proof) and on which page."""
 
     view_id: int
     method: str
     page: int | None = None
     forged: tuple[int, ...] = field(default=())
+
+
+def _method(found_in: str, mark: forensic.Mark) -> str:
+    """How the id was found; ``-v1`` marks the forgeable version 1 pixel mark (see `forensic`)."""
+    return found_in + "-v1" if mark.legacy else found_in
 
 
 def _trace_image(data: bytes, secret: bytes) -> TraceResult | None:
@@ -70,8 +77,8 @@ def _trace_image(data: bytes, secret: bytes) -> TraceResult | None:
             rgb = image.convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise MarkingError("the file is neither a PDF nor a readable PNG, JPEG or WebP image") from exc
-    view_id = forensic.decode(rgb, secret)
-    return None if view_id is None else TraceResult(view_id, "image")
+    mark = forensic.read_mark(rgb, secret)
+    return None if mark is None else TraceResult(mark.view_id, _method("image", mark))
 
 
 def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
@@ -135,9 +142,9 @@ def _trace_pdf(data: bytes, secret: bytes) -> TraceResult | None:
                     raise MarkingError(f"page {index + 1} of the PDF {exc}") from None
                 finally:
                     page.close()
-            view_id = forensic.decode(image, secret)
-            if view_id is not None:
-                return TraceResult(view_id, "pdf-render", page=index, forged=forged)
+            mark = forensic.read_mark(image, secret)
+            if mark is not None:
+                return TraceResult(mark.view_id, _method("pdf-render", mark), page=index, forged=forged)
         return None
     except pypdfium2.PdfiumError as exc:
         raise MarkingError("a page of the PDF cannot be read") from exc
