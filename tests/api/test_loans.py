@@ -6,6 +6,7 @@ import pytest
 
 from tests.api.conftest import assert_error, events
 from vault.models import Role
+from vault.services import accounts, quota
 
 
 @pytest.fixture
@@ -172,3 +173,46 @@ def test_decision_bodies_are_checked(api, document_id):
                           content_type="text/plain"), 415, "json_required")
     assert_error(api.post(f"/api/v1/loans/{loan_id}/release", "kim", json={"now": True}), 422, "invalid_request")
     assert api.get(f"/api/v1/loans/{loan_id}", "bob").get_json()["status"] == "requested"
+
+
+def _spent(rt, document_id: int, user: str = "bob") -> None:
+    """`user` has no view of the document left (a quota of 0 for them), so an extension is in order."""
+    with rt.db.session() as session:
+        quota.set_person_quota(session, accounts.get_user(session, user).id, document_id, 0)
+
+
+def test_an_extension_needs_no_days(api, rt, document_id):
+    """An extension adds views, not time: the page's form does not ask for days, nor does the API."""
+    _spent(rt, document_id)
+    response = api.post("/api/v1/loans", "bob", json={
+        "document_id": document_id, "kind": "extension", "extra_views": 2, "reason": "Visit on Monday",
+        "category": "other", "place": "Office"})
+    assert response.status_code == 201, response.get_json()
+    loan = api.get(f"/api/v1/loans/{response.get_json()['id']}", "bob").get_json()
+    assert (loan["kind"], loan["days"], loan["extra_views"]) == ("extension", 0, 2)
+    assert [(e.actor_name, e.document_id) for e in events(rt, "loan:request", "allowed")] == [("bob", document_id)]
+
+
+def test_days_sent_with_an_extension_are_refused_not_ignored(api, rt, document_id):
+    """A client that sends days believes it asks for time; an extension gives none, so the API says so
+    (422, naming the field, with every other slip of shape in the same answer) rather than drop them."""
+    _spent(rt, document_id)
+    extension = {"document_id": document_id, "kind": "extension", "extra_views": 2, "reason": "Visit on Monday",
+                 "category": "other", "place": "Office"}
+    body = assert_error(api.post("/api/v1/loans", "bob", json={**extension, "days": 5}), 422, "invalid_request")
+    assert body["fields"] == {"days": "is not for an extension, which adds views, not days"}
+    body = assert_error(api.post("/api/v1/loans", "bob", json={**extension, "days": 5, "place": 7}), 422,
+                        "invalid_request")
+    assert body["fields"] == {"days": "is not for an extension, which adds views, not days",
+                              "place": "must be a string"}
+    assert events(rt, "loan:request") == []
+    assert api.get("/api/v1/loans?mine=1", "bob").get_json()["loans"] == []
+
+
+@pytest.mark.parametrize("kind", [{}, {"kind": "loan"}])
+def test_a_loan_still_needs_its_days(api, rt, document_id, kind):
+    body = assert_error(api.post("/api/v1/loans", "bob", json={
+        "document_id": document_id, "reason": "Visit on Monday", "category": "other", "place": "Office", **kind}),
+        422, "invalid_request")
+    assert body["fields"] == {"days": "is required for a loan"}
+    assert events(rt, "loan:request") == []

@@ -66,7 +66,10 @@ def test_every_operation_states_its_answers(api):
 def test_request_bodies_in_the_document_are_the_ones_checked(api):
     schemas = api.document["components"]["schemas"]
     loan = schemas["LoanRequest"]
-    assert loan["required"] == ["document_id", "reason", "category", "place", "days"]
+    assert loan["required"] == ["document_id", "reason", "category", "place"]
+    # Days belong to a loan (the default kind) and to nothing else: required there, refused on an extension.
+    assert loan["allOf"] == [{"if": {"properties": {"kind": {"const": "loan"}}},
+                              "then": {"required": ["days"]}, "else": {"properties": {"days": False}}}]
     assert loan["additionalProperties"] is False
     assert schemas["ViewOpen"]["properties"]["download"] == {
         "type": "boolean", "description": schemas["ViewOpen"]["properties"]["download"]["description"],

@@ -24,6 +24,20 @@ MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
+class BelongsTo:
+    """Where a field belongs: only in bodies whose `field` has `value` (given, or by its default).
+
+    There it is required; anywhere else it is refused with `elsewhere` rather than dropped: a client that
+    sends it believes it means something (days on an extension, which adds views, not time), and an
+    answer that quietly ignores it would let that belief stand."""
+
+    field: str
+    value: str
+    required: str
+    elsewhere: str
+
+
+@dataclass(frozen=True)
 class Field:
     """One input field: its JSON type, whether it must be given, and the limits on its value."""
 
@@ -43,6 +57,8 @@ class Field:
     # can store, its greatest length); whether it is empty, listed or in range is left to the policy. The
     # schema still says what the policy accepts, for clients to check before they send.
     judged: bool = False
+    # A field of one kind of body only (`required` is then ignored: the field is required where it belongs).
+    belongs_to: BelongsTo | None = None
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": [self.kind, "null"] if self.nullable else self.kind,
@@ -111,9 +127,12 @@ class JsonBody:
             "properties": {f.name: f.schema() for f in self.fields},
             "additionalProperties": False,
         }
-        required = [f.name for f in self.fields if f.required]
+        required = [f.name for f in self.fields if f.required and f.belongs_to is None]
         if required:
             schema["required"] = required
+        conditions = [_condition(f, self.fields) for f in self.fields if f.belongs_to is not None]
+        if conditions:
+            schema["allOf"] = conditions
         if self.description:
             schema["description"] = self.description
         return schema
@@ -285,7 +304,7 @@ def _check(fields: tuple[Field, ...], data: dict[str, Any], problems: dict[str, 
     values: dict[str, Any] = {}
     for f in fields:
         if f.name not in data:
-            if f.required:
+            if f.required and f.belongs_to is None:
                 problems[f.name] = "is required"
             values[f.name] = f.default
             continue
@@ -293,7 +312,29 @@ def _check(fields: tuple[Field, ...], data: dict[str, Any], problems: dict[str, 
         if problem:
             problems[f.name] = problem
         values[f.name] = value
+    for f in fields:
+        where = f.belongs_to
+        # A field whose kind of body is itself wrong is not judged against it: one slip, one problem.
+        if where is None or where.field in problems or f.name in problems:
+            continue
+        if values[where.field] == where.value:
+            if f.name not in data:
+                problems[f.name] = where.required
+        elif f.name in data:
+            problems[f.name] = where.elsewhere
     return values
+
+
+def _condition(f: Field, fields: tuple[Field, ...]) -> dict[str, Any]:
+    """The JSON Schema of where `f` belongs: required when the other field has the value, absent otherwise.
+    The other field left out counts as its default, so `required` joins the test only when the value is not
+    that default."""
+    assert f.belongs_to is not None
+    where = f.belongs_to
+    test: dict[str, Any] = {"properties": {where.field: {"const": where.value}}}
+    if next(other.default for other in fields if other.name == where.field) != where.value:
+        test["required"] = [where.field]
+    return {"if": test, "then": {"required": [f.name]}, "else": {"properties": {f.name: False}}}
 
 
 def _has_body() -> bool:

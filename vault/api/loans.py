@@ -17,7 +17,7 @@ from vault import policy
 from vault.api import serializers
 from vault.api.blueprint import ID, bp
 from vault.api.errors import invalid
-from vault.api.inputs import MAX_ID, Field, JsonBody, Query, parse_query
+from vault.api.inputs import MAX_ID, BelongsTo, Field, JsonBody, Query, parse_query
 from vault.api.spec import operation
 from vault.core.actions import Action
 from vault.core.context import AccessContext
@@ -43,8 +43,12 @@ REQUEST = JsonBody(
         Field("place", "string", "Where the document will be read (empty or blank: 403 `place_required`).",
               max_length=200, judged=True),
         Field("days", "integer", "How long the loan should last: below 1 is 403 `days_invalid`, beyond the "
-              "grade's longest loan 403 `days_too_long`.", minimum=1, maximum=3650, judged=True),
-        Field("kind", "string", "`extension` asks for more views on a document whose quota is spent.",
+              "grade's longest loan 403 `days_too_long`. A loan's only: an extension adds views, not time, so "
+              "days sent with one are refused (422).", minimum=1, maximum=3650, judged=True,
+              belongs_to=BelongsTo("kind", str(LoanKind.LOAN), required="is required for a loan",
+                                   elsewhere="is not for an extension, which adds views, not days")),
+        Field("kind", "string", "`extension` asks for more views on a document whose quota is spent (with "
+              "`extra_views`, without `days`).",
               required=False, default=str(LoanKind.LOAN), choices=tuple(str(k) for k in LoanKind)),
         Field("extra_views", "integer", f"For an extension: how many more views (from 1 to {MAX_EXTRA_VIEWS}, "
               "else 403 `extra_views_invalid`).", required=False, default=0, minimum=0, maximum=MAX_EXTRA_VIEWS,
@@ -101,7 +105,8 @@ def request_loan() -> Any:
     g.access_context = access_context().declaring(values["place"].strip())
     loan = loans_service.request_loan(
         runtime(), session, actor, document, reason=values["reason"], category=values["category"],
-        place=values["place"], days=values["days"], ctx=access_context(), kind=values["kind"],
+        place=values["place"], days=0 if values["kind"] == LoanKind.EXTENSION else values["days"],
+        ctx=access_context(), kind=values["kind"],
         extra_views=values["extra_views"],
     )
     return jsonify(id=loan.id, status=str(loan.status)), 201
