@@ -24,7 +24,8 @@ after the other, never in parallel, and each step starts once the 1-minute load 
 
 Every vault view is decided by policy, counted against the quota, recorded and audited; a Mayan download
 as admin is a permission-free file read. If Mayan cannot be set up or measured here (a package that does
-not install, a run that fails), the bench says what failed and still prints vault's side.
+not install, a run that fails), the bench says what failed and still prints vault's side. If vault's side
+fails, it says why, still prints the peer's figures and exits with 1.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -464,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # the peer's figures are still worth printing
         outcome.vault = {}
         outcome.failures["vault"] = f"{type(error).__name__}: {error}"
+        traceback.print_exc()  # where it broke: the table has room for what, not where
     report(outcome, settings, started)
     results = PEER_DIR / "results"
     results.mkdir(parents=True, exist_ok=True)
@@ -471,6 +474,12 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps({"mayan": outcome.mayan, "vault": outcome.vault, "failures": outcome.failures},
                                indent=1, default=str))
     print(f"results: {path}", file=sys.stderr)
+    if "vault" in outcome.failures:
+        # A run without vault's figures measured nothing of vault: a script or a make target that
+        # runs it must not take it for a measurement. A peer that could not be set up is the peer's
+        # affair (this machine's packages), and vault's column still stands.
+        print("peer_bench: vault's side failed (see NOT MEASURED above)", file=sys.stderr)
+        return 1
     return 0
 
 

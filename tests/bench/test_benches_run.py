@@ -15,12 +15,14 @@ behaviour on SQLite is what the rest of the suite tests; a second database would
 soak runs on PostgreSQL, the only database it has.
 
 peer_bench needs the peer's recipe, which CI does not have (and must not install): the test checks that
-it says clearly what is missing, and that every name it takes from view_bench still exists there.
+it says clearly what is missing, that every name it takes from view_bench still exists there, and that a
+failure of its vault side (made with a stand-in client that fails) is no exit 0.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -159,3 +161,26 @@ def _names(node: ast.stmt) -> list[str]:
     if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
         return [node.target.id]
     return []
+
+
+def test_peer_bench_fails_when_its_vault_side_fails(tmp_path: Path) -> None:
+    """A run whose vault side broke has no figures of vault to compare: it says why, still prints the table
+    (the peer's columns are worth having), and exits non-zero so that no one takes it for a measurement.
+
+    The fault: a measuring client that cannot read the load average, which vault's side asks first (the
+    peer is skipped, so nothing of it starts, and neither do vault's servers)."""
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    (recipe / "loadclient.py").write_text(
+        "def wait_quiet(below, wait):\n"
+        "    raise OSError('no load average here')\n"
+    )
+    result = run_bench("peer_bench.py", "--quick", "--skip-mayan", "--quiet-wait", "0",
+                       env={"PEER_RECIPE": str(recipe), "PEER_DIR": str(tmp_path / "state")})
+    assert result.returncode == 1, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])
+    assert "views/s, 8 clients, 4 KiB" in result.stdout  # the table, vault's column empty
+    assert "NOT MEASURED — vault:\n  OSError: no load average here" in result.stdout
+    assert "vault's side failed" in result.stderr
+    assert "OSError: no load average here" in result.stderr  # with where it broke
+    saved = json.loads(next((tmp_path / "state" / "results").glob("peer_bench_*.json")).read_text())
+    assert saved["vault"] == {} and saved["failures"]["vault"] == "OSError: no load average here"
