@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.departure.conftest import OFFICE, run_cli
+from tests.departure.conftest import OFFICE, days_from_today, run_cli
 from tests.letters.conftest import write_contacts
 from tests.mail.helpers import send
 from vault.mail import Kind, enqueue
 from vault.models import AuditEvent, ContactLogEntry, Customer, CustomerLetter, MailStatus, User, utcnow
 from vault.models.mail import MailOutbox
-from vault.services import customers, letters
+from vault.services import customers, departures, letters
 
 JANA = "jana@customer.example"
 _LINK = re.compile(r"/letter/([A-Za-z0-9_-]{32}\.[A-Za-z0-9_-]{43})")
@@ -213,6 +213,37 @@ def test_a_reissue_is_refused_for_a_delivered_a_waiting_or_a_stale_letter(rt, co
     with rt.db.session() as session:
         letter = session.get(CustomerLetter, failed["letter"])
         assert letter.outbox_id == failed["mail"] and letters.open_link(rt, session, failed["link"]).id == letter.id
+
+
+def test_a_letter_introducing_a_manager_on_notice_is_not_sent_again(rt, company, smtp, failed, tmp_path):
+    """Tom gave notice after Jana's letter failed, and his customers wait in his handover (no successor
+    named): still Tom's, so nothing else refused the letter, which would introduce a leaver to Jana as her
+    new account manager. Refused, saying what to do instead: the handover gives the customer to a successor,
+    and that writes letters of its own."""
+    with rt.db.session() as session:
+        departures.start_departure(rt, session, None, company.user(session, "tom"), last_day=days_from_today(20),
+                                   successor=None, ctx=OFFICE)
+    with rt.db.session() as session:
+        assert session.get(Customer, failed["customer"]).owner_id == company.ids["tom"]
+    expected = (f"the account manager it introduces (tom) is on notice: a letter must not introduce a leaver; "
+                f"hand the customer to a successor through the departure's handover (`vault departure reassign "
+                f"tom {failed['customer']} --to USER`), which writes letters of its own")
+    reissued = run_cli(rt, tmp_path, "letter", "reissue", str(failed["letter"]))
+    assert reissued.exit_code == 1, reissued.output
+    assert f"refused letter #{failed['letter']}: {expected}" in reissued.output
+    retried = run_cli(rt, tmp_path, "mail", "retry", str(failed["mail"]))
+    assert retried.exit_code == 1, retried.output
+    assert f"is letter #{failed['letter']}: {expected}" in retried.output
+    assert _events(rt, "letter:reissue") == [] and _events(rt, "mail:retry") == []
+    with rt.db.session() as session:
+        letter = session.get(CustomerLetter, failed["letter"])
+        assert letter.outbox_id == failed["mail"] and letters.open_link(rt, session, failed["link"]).id == letter.id
+        assert session.get(MailOutbox, failed["mail"]).status == MailStatus.FAILED
+    # The notice withdrawn, Tom stays: the letter may go again.
+    with rt.db.session() as session:
+        departures.withdraw(rt, session, None, departures.departure_of(session, company.user(session, "tom")),
+                            reason="Stays with the company after all", ctx=OFFICE)
+    assert run_cli(rt, tmp_path, "letter", "reissue", str(failed["letter"])).exit_code == 0
 
 
 def test_an_answered_letter_is_not_sent_again(rt, company, smtp, failed, tmp_path):

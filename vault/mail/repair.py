@@ -11,8 +11,9 @@ repaired honestly:
 - mail whose text is forgotten: a password link's (`FORGET_ON_FAILURE`: its repair is a new link, never the
   old one sent again) and the old mail of a re-issued letter;
 - a customer letter that has done its work or no longer holds (`letters.repair_refusal`: answered, revoked,
-  the customer moved on since), and, for a plain retry, one whose link has expired: the letter would carry a
-  link that no longer opens, so it is re-issued instead.
+  the customer moved on since, the account manager it introduces gone or on notice), and, for a plain
+  retry, one whose link has expired: the letter would carry a link that no longer opens, so it is re-issued
+  instead.
 
 Re-issuing changes the letter in place: a new link (the old one's hash is replaced, so it stops working), a
 new end date, and a new outbox row with the same address and text. The text is the failed mail's own, with

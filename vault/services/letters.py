@@ -43,6 +43,7 @@ from vault.models import (
     User,
     utcnow,
 )
+from vault.policy.notice import on_notice
 from vault.runtime import Runtime
 from vault.services import letter_addresses, masking, records
 
@@ -232,7 +233,9 @@ def repair_refusal(session: Session, letter: CustomerLetter) -> tuple[str, str] 
     change that wrote letters of its own) it would introduce the wrong person, or the right one for the
     wrong reason, and its answer would land on a handover that no longer holds. An answered link has done
     its work; a revoked one was ended on purpose by the new owner or above, and an operator must not undo
-    that from the server."""
+    that from the server. A new owner who has given notice still owns the customers waiting in their
+    handover, but a letter must not introduce a leaver as the customer's account manager: the handover
+    gives the customer to a successor, and that change writes letters of its own."""
     if letter.answered_at is not None:
         return "letter_answered", "its link was already answered"
     if letter.revoked_at is not None:
@@ -249,6 +252,12 @@ def repair_refusal(session: Session, letter: CustomerLetter) -> tuple[str, str] 
         return "letter_superseded", f"a later change of owner wrote letters of its own (#{later})"
     if not letter.new_owner.can_sign_in:
         return "letter_stale", "the account manager it introduces can no longer sign in"
+    if on_notice(letter.new_owner):
+        name = letter.new_owner.username
+        return "owner_on_notice", (f"the account manager it introduces ({name}) is on notice: a letter must not "
+                                   "introduce a leaver; hand the customer to a successor through the departure's "
+                                   f"handover (`vault departure reassign {name} {customer.id} --to USER`), which "
+                                   "writes letters of its own")
     return None
 
 
