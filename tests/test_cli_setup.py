@@ -126,6 +126,40 @@ def test_policy_show_prints_a_file_that_reads_back_the_same(env, tmp_path):
     assert again.departure.on_notice == "refuse"
 
 
+def test_policy_show_prints_every_key_so_each_changed_value_reads_back(env, tmp_path):
+    """A key missing from the printout silently falls back to its default when the printout is used as
+    the policy file: a tightened rule would loosen again without anyone having chosen it."""
+    import tomllib
+    from dataclasses import fields
+
+    from vault.config.policy_file import (
+        AlertSettings,
+        DepartureSettings,
+        PoolSettings,
+        RecordSettings,
+        RotationSettings,
+    )
+    from vault.config.settings import load_settings
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[departure]\nnotice_grade1_daily_cap = 3\nlookback_days = 90\n'
+                      '[records]\nreveals_vip = 1\n[rotation]\nmin_tenure_months = 9\n'
+                      '[pool]\nmax_claims_vip = 1\n', encoding="utf-8")
+    shown = run({**env, "VAULT_CONFIG": str(policy)}, "policy", "show")
+    assert shown.exit_code == 0, shown.output
+    printed = tomllib.loads(shown.output)
+    for section, kind in (("alerts", AlertSettings), ("departure", DepartureSettings),
+                          ("records", RecordSettings), ("rotation", RotationSettings), ("pool", PoolSettings)):
+        assert set(printed[section]) == {f.name for f in fields(kind)}, section
+    assert set(printed["working_hours"]) == {"timezone", "days", "start", "end"}
+    again = load_settings({"policy": printed}, environ={})
+    original = load_settings({"config": policy}, environ={})
+    assert again.departure == original.departure and again.departure.notice_grade1_daily_cap == 3
+    assert (again.records, again.rotation, again.pool, again.alerts, again.grades, again.working_hours) == (
+        original.records, original.rotation, original.pool, original.alerts, original.grades,
+        original.working_hours)
+
+
 def test_maintenance_run_reports_what_it_did(env):
     run(env, "init")
     result = run(env, "maintenance", "run")

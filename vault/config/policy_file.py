@@ -407,7 +407,8 @@ def policy_sections(grades: dict[int, GradeRule], alerts: AlertSettings, hours: 
                           "start": _clock_text(hours.start), "end": _clock_text(hours.end)},
         "departure": {"lookback_days": departure.lookback_days,
                       "key_segments": sorted(str(s) for s in departure.key_segments),
-                      "on_notice": departure.on_notice},
+                      "on_notice": departure.on_notice,
+                      "notice_grade1_daily_cap": departure.notice_grade1_daily_cap},
         "records": {f.name: getattr(records or RecordSettings(), f.name) for f in fields(RecordSettings)},
         "rotation": {f.name: getattr(rotation or RotationSettings(), f.name) for f in fields(RotationSettings)},
         "pool": {f.name: sorted(value) if isinstance(value := getattr(pool or PoolSettings(), f.name), frozenset)
