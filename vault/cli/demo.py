@@ -56,7 +56,7 @@ class DemoServer(BaseApplication):
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder for the demo (default: VAULT_DATA_DIR, else ./vault-data).")
 def demo_command(host: str, port: int, no_serve: bool, data_dir: Path | None) -> None:
-    """Create a demo company (people in every role, 30 customers, 60 encrypted files) and serve it.
+    """Create a demo company (people in every role, their customers and encrypted files) and serve it.
 
     Safe to run again: nothing is duplicated, and what is missing is added. This computer (loopback) is
     a trusted place, so files of every grade open.
