@@ -7,17 +7,21 @@ suspended (on notice, or after a directory alert), nor one who can no longer sig
 the administrators' word that a loan has nobody left to act on it: one on notice names nobody. Nothing else about
 the company goes to someone who can no longer sign in either. Bare addresses (a customer's contacts, the
 security contacts) have no account to ask about, and a security alert always goes: it exists to be read, as
-does the notice to a person's previous address that it was changed.
+does the notice to a person's previous address that it was changed. A letter to a customer's contact goes to
+a bare address, but introduces the customer's new account manager: one written before that manager gave
+notice is withheld, since it would introduce a leaver (the handover writes the letter about the successor).
 """
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.mail.kinds import Kind
 from vault.mail.retention import forgotten
-from vault.models import MailOutbox, MailStatus, User
+from vault.models import CustomerLetter, MailOutbox, MailStatus, User
 from vault.policy.visibility import queues_suspended
+from vault.services import letters
 
 # Mail that asks its recipient to act for others: to decide in a queue, or (administrators) to name
 # somebody who may; none of it goes to someone on notice, who does neither any more.
@@ -38,11 +42,22 @@ def may_be_told(kind: Kind | str, person: User | None) -> bool:
     return kind not in QUEUE_KINDS or not queues_suspended(person)
 
 
+def _letter_introduces_leaver(session: Session, row: MailOutbox) -> bool:
+    """Whether `row` is a customer letter introducing an account manager who has given notice since it was
+    written (`letters.introduces_leaver`). Its recipient is a bare address, whom anything may reach; what
+    may no longer go is what the letter says."""
+    if row.kind != Kind.CUSTOMER_LETTER:
+        return False
+    letter = session.scalar(select(CustomerLetter).where(CustomerLetter.outbox_id == row.id))
+    return letter is not None and letters.introduces_leaver(letter)
+
+
 def withheld(session: Session, row: MailOutbox) -> bool:
-    """Whether the waiting `row` may no longer go to its recipient (asked when it is claimed for sending
-    or bundled into a digest); if so it is marked `withheld`, its address masked and its text forgotten."""
+    """Whether the waiting `row` may no longer go (asked when it is claimed for sending or bundled into a
+    digest): to its recipient, or, for a customer letter, about the manager it introduces; if so it is marked
+    `withheld`, its address masked and its text forgotten."""
     person = session.get(User, row.recipient_user_id) if row.recipient_user_id is not None else None
-    if may_be_told(row.kind, person):
+    if may_be_told(row.kind, person) and not _letter_introduces_leaver(session, row):
         return False
     row.status = MailStatus.WITHHELD
     for name, value in forgotten(row.recipient).items():

@@ -5,7 +5,8 @@ then nothing sends it again by itself. Repairs happen in the operator's unit of 
 operator's name in the same transaction (`mail:retry`, `letter:reissue`), and each refuses what cannot be
 repaired honestly:
 
-- mail that was sent (or bundled into a digest), is still waiting, was withheld, or does not exist;
+- mail that was sent (or bundled into a digest), is still waiting, was withheld (a letter: when it came due,
+  the manager it introduces was on notice), or does not exist;
 - mail to a person whose address has changed since it was written (it would go to a mailbox they no longer
   have);
 - mail whose text is forgotten: a password link's (`FORGET_ON_FAILURE`: its repair is a new link, never the
@@ -110,6 +111,9 @@ def _mail_refusal(session: Session, mail_id: int, mail: MailOutbox | None) -> Re
         return Refused(mail_id, "pending", f"is still waiting to be sent ({status}, {mail.attempts} attempts "
                                            "so far); `vault mail send-pending` sends it when due")
     if status == MailStatus.WITHHELD:
+        if mail.kind == Kind.CUSTOMER_LETTER:
+            return Refused(mail_id, "withheld", "was withheld: the account manager it introduces had given notice "
+                                                "(its text is forgotten)")
         return Refused(mail_id, "withheld", "was withheld: its recipient may no longer be told (its text is "
                                             "forgotten)")
     if not mail.body_text:

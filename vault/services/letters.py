@@ -252,13 +252,21 @@ def repair_refusal(session: Session, letter: CustomerLetter) -> tuple[str, str] 
         return "letter_superseded", f"a later change of owner wrote letters of its own (#{later})"
     if not letter.new_owner.can_sign_in:
         return "letter_stale", "the account manager it introduces can no longer sign in"
-    if on_notice(letter.new_owner):
+    if introduces_leaver(letter):
         name = letter.new_owner.username
         return "owner_on_notice", (f"the account manager it introduces ({name}) is on notice: a letter must not "
                                    "introduce a leaver; hand the customer to a successor through the departure's "
                                    f"handover (`vault departure reassign {name} {customer.id} --to USER`), which "
                                    "writes letters of its own")
     return None
+
+
+def introduces_leaver(letter: CustomerLetter) -> bool:
+    """Whether the account manager `letter` introduces has given notice. Asked when its mail is repaired
+    (`repair_refusal`) and again when a waiting mail leaves (`vault.mail.audience`): a letter written before
+    the notice must not reach the customer after it, introducing a leaver as their new account manager; the
+    departure's handover gives the customer to a successor, and that change writes letters of its own."""
+    return on_notice(letter.new_owner)
 
 
 def renew_link(rt: Runtime, letter: CustomerLetter, now: datetime) -> str:
