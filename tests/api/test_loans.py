@@ -210,6 +210,41 @@ def test_days_sent_with_an_extension_are_refused_not_ignored(api, rt, document_i
 
 
 @pytest.mark.parametrize("kind", [{}, {"kind": "loan"}])
+def test_extra_views_sent_with_a_loan_are_refused_not_ignored(api, rt, document_id, kind):
+    """Extra views are an extension's: a loan gives days and the grade's views. Before, a loan request with
+    `extra_views` was granted as a plain loan, the client left believing it had asked for more views."""
+    loan = {"document_id": document_id, "reason": "Visit on Monday", "category": "other", "place": "Office",
+            "days": 5, **kind}
+    for extra in (3, 0):
+        body = assert_error(api.post("/api/v1/loans", "bob", json={**loan, "extra_views": extra}), 422,
+                            "invalid_request")
+        assert body["fields"] == {"extra_views": "is not for a loan, which gives days, not extra views"}
+    # Every slip of shape in the same answer; a slip in the kind itself is answered alone, as for days.
+    body = assert_error(api.post("/api/v1/loans", "bob", json={**loan, "extra_views": 3, "place": 7}), 422,
+                        "invalid_request")
+    assert body["fields"] == {"extra_views": "is not for a loan, which gives days, not extra views",
+                              "place": "must be a string"}
+    body = assert_error(api.post("/api/v1/loans", "bob", json={**loan, "extra_views": 3, "kind": "gift"}), 422,
+                        "invalid_request")
+    assert body["fields"] == {"kind": "must be one of: loan, extension"}
+    assert events(rt, "loan:request") == []
+    assert api.get("/api/v1/loans?mine=1", "bob").get_json()["loans"] == []
+    # Without it, the same request is a loan.
+    assert api.post("/api/v1/loans", "bob", json=loan).status_code == 201
+
+
+def test_an_extension_needs_its_extra_views(api, rt, document_id):
+    """An extension says how many views it asks for, as its page's form requires: left out, it is 422 naming
+    the field (it was taken as 0 and refused by the policy, recorded as a request for no views)."""
+    _spent(rt, document_id)
+    body = assert_error(api.post("/api/v1/loans", "bob", json={
+        "document_id": document_id, "kind": "extension", "reason": "Visit on Monday", "category": "other",
+        "place": "Office"}), 422, "invalid_request")
+    assert body["fields"] == {"extra_views": "is required for an extension"}
+    assert events(rt, "loan:request") == []
+
+
+@pytest.mark.parametrize("kind", [{}, {"kind": "loan"}])
 def test_a_loan_still_needs_its_days(api, rt, document_id, kind):
     body = assert_error(api.post("/api/v1/loans", "bob", json={
         "document_id": document_id, "reason": "Visit on Monday", "category": "other", "place": "Office", **kind}),

@@ -67,9 +67,13 @@ def test_request_bodies_in_the_document_are_the_ones_checked(api):
     schemas = api.document["components"]["schemas"]
     loan = schemas["LoanRequest"]
     assert loan["required"] == ["document_id", "reason", "category", "place"]
-    # Days belong to a loan (the default kind) and to nothing else: required there, refused on an extension.
+    # Days belong to a loan (the default kind) and to nothing else: required there, refused on an extension;
+    # extra views to an extension (named, since it is not the default), refused on a loan.
     assert loan["allOf"] == [{"if": {"properties": {"kind": {"const": "loan"}}},
-                              "then": {"required": ["days"]}, "else": {"properties": {"days": False}}}]
+                              "then": {"required": ["days"]}, "else": {"properties": {"days": False}}},
+                             {"if": {"properties": {"kind": {"const": "extension"}}, "required": ["kind"]},
+                              "then": {"required": ["extra_views"]}, "else": {"properties": {"extra_views": False}}}]
+    assert "default" not in loan["properties"]["extra_views"]
     assert loan["additionalProperties"] is False
     assert schemas["ViewOpen"]["properties"]["download"] == {
         "type": "boolean", "description": schemas["ViewOpen"]["properties"]["download"]["description"],

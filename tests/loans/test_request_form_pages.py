@@ -170,3 +170,20 @@ def test_the_answer_speaks_the_reader_s_language(world, rt, language, summary, d
              "ru": ["Укажите причину не короче 10 символов.", "Укажите, где вы будете читать документ.",
                     "Выдача файлов с грифом 2 длится не более 30 дн."]}[language]
     assert [item.split(">", 1)[1].removesuffix("</a>") for item in _summary(page)] == words
+
+
+def test_each_form_sends_only_its_own_kind_s_number(world, rt):
+    """The API refuses days on an extension and extra views on a loan (422); the pages' forms cannot send
+    either: the loan form has no field for extra views, the extension form none for days, and a field added
+    to the request by hand is not read (the loan is made from the form's own fields)."""
+    doc = world.document(2)
+    ann = world.browser("ann")
+    loan_form = ann.get(f"/documents/{doc}/loans/new").get_data(as_text=True)
+    assert 'name="days"' in loan_form and 'name="extra_views"' not in loan_form
+    extension_form = ann.get(f"/documents/{doc}/extension").get_data(as_text=True)
+    assert 'name="extra_views"' in extension_form and 'name="days"' not in extension_form
+    crafted = ann.post(f"/documents/{doc}/loans/new", {"reason": REASON, "category": "visit_preparation",
+                                                        "place": PLACE, "days": 5, "extra_views": 9})
+    assert crafted.status_code == 302
+    loan = one_loan(rt, document_id=doc)
+    assert (loan.kind, loan.days, loan.extra_views) == (LoanKind.LOAN, 5, 0)

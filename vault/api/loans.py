@@ -51,8 +51,10 @@ REQUEST = JsonBody(
               "`extra_views`, without `days`).",
               required=False, default=str(LoanKind.LOAN), choices=tuple(str(k) for k in LoanKind)),
         Field("extra_views", "integer", f"For an extension: how many more views (from 1 to {MAX_EXTRA_VIEWS}, "
-              "else 403 `extra_views_invalid`).", required=False, default=0, minimum=0, maximum=MAX_EXTRA_VIEWS,
-              judged=True),
+              "else 403 `extra_views_invalid`). An extension's only: a loan gives days and the grade's views, so "
+              "extra views sent with one are refused (422).", minimum=1, maximum=MAX_EXTRA_VIEWS, judged=True,
+              belongs_to=BelongsTo("kind", str(LoanKind.EXTENSION), required="is required for an extension",
+                                   elsewhere="is not for a loan, which gives days, not extra views")),
     ),
 )
 DECISION = JsonBody(
@@ -103,11 +105,11 @@ def request_loan() -> Any:
     document = documents_service.get_document(session, actor, values["document_id"])
     # As on the pages: a refused request is recorded with the place the caller declared.
     g.access_context = access_context().declaring(values["place"].strip())
+    extension = values["kind"] == LoanKind.EXTENSION
     loan = loans_service.request_loan(
         runtime(), session, actor, document, reason=values["reason"], category=values["category"],
-        place=values["place"], days=0 if values["kind"] == LoanKind.EXTENSION else values["days"],
-        ctx=access_context(), kind=values["kind"],
-        extra_views=values["extra_views"],
+        place=values["place"], days=0 if extension else values["days"], ctx=access_context(), kind=values["kind"],
+        extra_views=values["extra_views"] if extension else 0,
     )
     return jsonify(id=loan.id, status=str(loan.status)), 201
 
