@@ -6,7 +6,7 @@ of :mod:`crypto.keyring`. Every decryption failure is one
 :class:`DecryptionError`.
 """
 
-from crypto.errors import CryptoError, DecryptionError, KeyringError
+from crypto.errors import CryptoError, DecryptionError, KeyringChanged, KeyringError
 from crypto.keyring import Keyring, new_data_key
 from crypto.stream import (
     SEGMENT_SIZE,
@@ -25,6 +25,7 @@ __all__ = [
     "DecryptionError",
     "EncryptingReader",
     "Keyring",
+    "KeyringChanged",
     "KeyringError",
     "associated_data",
     "ciphertext_size",

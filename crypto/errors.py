@@ -29,3 +29,17 @@ class DecryptionError(CryptoError):
 
 class KeyringError(CryptoError):
     """The keyring file or a key in it cannot be used as asked."""
+
+
+class KeyringChanged(KeyringError):
+    """Another process changed the keyring so that a rotation would not make the key its caller expected.
+
+    A caller that records a key before it is made (`vault keys rotate`) asks for that key by id; made
+    under another id, the record would name a key that does not exist and miss the one that does."""
+
+    def __init__(self, expected: str, next_key_id: str, active_key_id: str) -> None:
+        super().__init__(f"the keyring changed meanwhile: the next master key would be {next_key_id}, "
+                         f"not {expected} (now active: {active_key_id})")
+        self.expected = expected
+        self.next_key_id = next_key_id
+        self.active_key_id = active_key_id

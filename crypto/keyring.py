@@ -59,7 +59,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from crypto.errors import DecryptionError, KeyringError
+from crypto.errors import DecryptionError, KeyringChanged, KeyringError
 
 FORMAT_VERSION = 1
 KEY_SIZE = 32
@@ -446,22 +446,30 @@ class Keyring:
         number = max(int(key_id[1:]) for key_id in self._keks) + 1
         return f"k{number:04d}"
 
-    def rotate(self) -> str:
+    def rotate(self, expected: str | None = None) -> str:
         """Add a new active KEK; the previous one is retired but kept for unwrapping.
 
         Built on the file as it is under its lock (see the module docstring), so a rotation made by
         another process meanwhile is kept and this one comes after it.
 
+        Args:
+            expected: The id the caller has recorded for the new KEK (from :meth:`next_key_id`). Judged
+                under the lock: if another process rotated since, the new KEK would get another id, and
+                nothing is changed rather than a key made that its record does not name.
+
         Returns:
             The id of the new active KEK.
 
         Raises:
+            KeyringChanged: If ``expected`` is given and is not the id the new KEK would get (nothing changed).
             KeyringError: If the file cannot be read back or saved (nothing is changed then).
         """
         new_ids: list[str] = []
 
         def change() -> None:
             new_id = self.next_key_id()
+            if expected is not None and new_id != expected:
+                raise KeyringChanged(expected, new_id, self._active)
             old = self._keks[self._active]
             self._keks[self._active] = _Kek(old.key, old.created, RETIRED)
             self._keks[new_id] = _Kek(secrets.token_bytes(KEY_SIZE), _now(), ACTIVE)

@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from crypto import DecryptionError, Keyring, KeyringError, associated_data, new_data_key
+from crypto import DecryptionError, Keyring, KeyringChanged, KeyringError, associated_data, new_data_key
 
 CONTEXT = associated_data(10, 1)
 
@@ -451,3 +451,18 @@ def test_rotations_racing_in_many_threads_lose_no_key(keyring: Keyring, path: Pa
         thread.join()
     assert sorted(made) == [f"k{n:04d}" for n in range(2, 20)]
     assert Keyring.load(path).key_ids() == [f"k{n:04d}" for n in range(1, 20)]
+
+
+def test_a_rotation_asked_for_an_id_makes_that_key_or_nothing(keyring: Keyring, path: Path) -> None:
+    """A caller records the id before the keyring changes (`vault keys rotate`); another process rotating
+    in between takes it, and the key then made would not be the one recorded: refused, nothing changed."""
+    planned = keyring.next_key_id()
+    assert Keyring.load(path).rotate() == planned  # the other process
+    before = path.read_bytes()
+    with pytest.raises(KeyringChanged) as changed:
+        keyring.rotate(expected=planned)
+    assert (changed.value.expected, changed.value.next_key_id, changed.value.active_key_id) == (
+        "k0002", "k0003", "k0002")
+    assert path.read_bytes() == before
+    assert keyring.rotate(expected="k0003") == "k0003"
+    assert Keyring.load(path).key_ids() == ["k0001", "k0002", "k0003"]

@@ -397,3 +397,66 @@ def test_the_connection_a_refused_lock_used_goes_back_to_the_pool_with_its_usual
             assert session.execute(text("SELECT 1")).scalar() == 1
     finally:
         db.dispose()
+
+
+def _another_process_rotates(rt, keyring_path, monkeypatch, times: int = 1) -> list[str]:
+    """Inject another `vault keys rotate` (another process, its own view of the file) between this rotation's
+    `key:rotate` record and its change of the keyring, the first `times` times it records one."""
+    made: list[str] = []
+    record = rt.audit.record
+
+    def record_then_race(session, **kwargs):
+        recorded = record(session, **kwargs)
+        if kwargs["action"] == AuditAction.KEY_ROTATE and kwargs.get("outcome", "allowed") == "allowed" \
+                and len(made) < times:
+            made.append(Keyring.load(keyring_path).rotate())
+        return recorded
+
+    monkeypatch.setattr(rt.audit, "record", record_then_race)
+    return made
+
+
+def _rotations(rt):
+    return [(e.outcome, e.reason_code, json.loads(e.detail)["active_key_id"]) for e in events(rt, "key:rotate")]
+
+
+def test_the_rotation_record_names_the_key_actually_made_when_another_rotates_meanwhile(
+        rt, company, keyring_path, monkeypatch):
+    """`key:rotate` is committed before the keyring changes; another process rotating in between made the key
+    this one planned (k0002), and this one went on to make k0003 while its record named k0002. Now the
+    keyring makes only the key that was recorded: the planned one taken, the record is followed by its
+    failure (`keyring_changed`), and a fresh id is planned, recorded and made."""
+    _upload_three(company)
+    made_by_other = _another_process_rotates(rt, keyring_path, monkeypatch)
+    result = keys.rotate(rt)
+    monkeypatch.undo()
+    assert made_by_other == ["k0002"]
+    assert result.active_key_id == "k0003" and result.previous_key_id == "k0002"
+    assert Keyring.load(keyring_path).key_ids() == ["k0001", "k0002", "k0003"]
+    assert Keyring.load(keyring_path).active_key_id == "k0003"
+    assert _rotations(rt) == [("allowed", None, "k0002"), ("failed", "keyring_changed", "k0002"),
+                              ("allowed", None, "k0003")]
+    [failed] = [json.loads(e.detail) for e in events(rt, "key:rotate") if e.outcome == "failed"]
+    assert failed == {"active_key_id": "k0002", "previous_key_id": "k0001", "found_active_key_id": "k0002"}
+    [rewrap] = events(rt, "key:rewrap")
+    assert json.loads(rewrap.detail)["active_key_id"] == "k0003"
+    assert {v.key_id for v in _versions(rt)} == {"k0003"}
+
+
+def test_a_rotation_always_outrun_gives_up_and_makes_no_key_of_its_own(rt, company, keyring_path, monkeypatch):
+    """The control of the retry: it is bounded, and every planned id it recorded is answered by its failure."""
+    made_by_other = _another_process_rotates(rt, keyring_path, monkeypatch, times=keys.ROTATE_ATTEMPTS)
+    with pytest.raises(ServiceError) as refused:
+        keys.rotate(rt)
+    monkeypatch.undo()
+    assert refused.value.code == "keyring_changed"
+    assert Keyring.load(keyring_path).key_ids() == ["k0001", *made_by_other]
+    assert _rotations(rt) == [row for planned in made_by_other
+                              for row in (("allowed", None, planned), ("failed", "keyring_changed", planned))]
+    assert events(rt, "key:rewrap") == []
+
+
+def test_a_rotation_alone_is_recorded_once(rt, company, keyring_path):
+    _upload_three(company)
+    assert keys.rotate(rt).active_key_id == "k0002"
+    assert _rotations(rt) == [("allowed", None, "k0002")]

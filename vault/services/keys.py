@@ -20,7 +20,7 @@ from pathlib import Path
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from crypto import CryptoError, KeyringError
+from crypto import CryptoError, KeyringChanged, KeyringError
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
@@ -31,6 +31,8 @@ from vault.services.documents import version_context
 from vault.services.record_crypto import key_context
 
 BATCH = 200
+# How often a rotation plans a new id after other processes' rotations took the one it recorded.
+ROTATE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -178,25 +180,44 @@ def rotate(
     failed "key:rotate". The re-wrapping is recorded when it ends, by this run or the `rewrap` that
     resumes it ("key:rewrap", with its counts).
 
+    The record names the key actually made: the keyring makes the recorded id or nothing
+    (`Keyring.rotate(expected=...)`, judged under the file's lock). Another process that rotated between
+    the record and the change has taken that id; the record is then followed by a failed "key:rotate"
+    (`keyring_changed`, with the key found active) and the next id is planned, recorded and made, at most
+    `ROTATE_ATTEMPTS` times. The record is not committed while holding the file's lock instead: a `drop`
+    holds its audit chain's head (on SQLite, the database's write lock) while it waits for that lock, so a
+    rotation waiting under the lock to append its record would wait for ever.
+    A process that dies after its record and before the change leaves a record of a key never made, never
+    a key without a record; the next rotation records and makes that id.
+
     Raises:
-        ServiceError: `keyring_unwritable`, the keyring file could not be saved (nothing changed).
+        ServiceError: `keyring_unwritable`, the keyring file could not be saved (nothing changed);
+            `keyring_changed`, other rotations took every id this one planned (nothing changed by it).
     """
     ctx = ctx or AccessContext.cli()
-    rt.keyring.refresh()  # another process may have rotated since this one loaded the file
-    previous = rt.keyring.active_key_id
-    planned = rt.keyring.next_key_id()
-    with rt.db.session() as session:
-        rt.audit.record(session, action=AuditAction.KEY_ROTATE, actor=None, ctx=ctx,
-                        detail={"active_key_id": planned, "previous_key_id": previous})
-    try:
-        rt.keyring.rotate()
-    except KeyringError as exc:
+    for _attempt in range(ROTATE_ATTEMPTS):
+        rt.keyring.refresh()  # another process may have rotated since this one loaded the file
+        previous = rt.keyring.active_key_id
+        planned = rt.keyring.next_key_id()
+        planned_detail = {"active_key_id": planned, "previous_key_id": previous}
         with rt.db.session() as session:
-            rt.audit.record(session, action=AuditAction.KEY_ROTATE, actor=None, ctx=ctx, outcome="failed",
-                            reason_code="keyring_unwritable",
-                            detail={"active_key_id": planned, "previous_key_id": previous})
-        raise ServiceError("keyring_unwritable", f"the keyring cannot be saved, nothing changed: {exc}") from None
-    return rewrap(rt, batch_size=batch_size, progress=progress, ctx=ctx, previous_key_id=previous)
+            rt.audit.record(session, action=AuditAction.KEY_ROTATE, actor=None, ctx=ctx, detail=planned_detail)
+        try:
+            rt.keyring.rotate(expected=planned)
+        except KeyringChanged as exc:
+            with rt.db.session() as session:
+                rt.audit.record(session, action=AuditAction.KEY_ROTATE, actor=None, ctx=ctx, outcome="failed",
+                                reason_code="keyring_changed",
+                                detail={**planned_detail, "found_active_key_id": exc.active_key_id})
+            continue
+        except KeyringError as exc:
+            with rt.db.session() as session:
+                rt.audit.record(session, action=AuditAction.KEY_ROTATE, actor=None, ctx=ctx, outcome="failed",
+                                reason_code="keyring_unwritable", detail=planned_detail)
+            raise ServiceError("keyring_unwritable", f"the keyring cannot be saved, nothing changed: {exc}") from None
+        return rewrap(rt, batch_size=batch_size, progress=progress, ctx=ctx, previous_key_id=previous)
+    raise ServiceError("keyring_changed", f"other rotations changed the keyring {ROTATE_ATTEMPTS} times while this "
+                                          "one was being recorded; no key was made by it: run it again")
 
 
 def drop(rt: Runtime, key_id: str, *, ctx: AccessContext | None = None) -> None:
