@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import fields
 
 import pytest
 
-from vault.config.settings import DEFAULT_GRADES, ConfigError, ensure_secret_key, load_settings, parse_trusted_places
+from vault.config.settings import (
+    DEFAULT_GRADES,
+    RANGES,
+    ConfigError,
+    Settings,
+    ensure_secret_key,
+    load_settings,
+    parse_trusted_places,
+)
 from vault.web.places import named_place
 
 
@@ -170,3 +179,48 @@ def test_working_hours_take_ascii_digits_only(tmp_path, start):
     path.write_text(f'[working_hours]\nstart = "{start}"\n')
     with pytest.raises(ConfigError, match="start"):
         load_settings(environ={"VAULT_CONFIG": str(path)})
+
+
+# Every numeric setting with a value just outside its range, and one that 0 is a good value for.
+OUT_OF_RANGE = [
+    ("VAULT_MAX_UPLOAD_MB", "0"), ("VAULT_MAX_UPLOAD_MB", "-5"), ("VAULT_PROXY_COUNT", "-1"),
+    ("VAULT_PROXY_COUNT", "11"), ("VAULT_CONTENT_URL_SECONDS", "0"), ("VAULT_VIEW_WINDOW_MINUTES", "1441"),
+    ("VAULT_ARGON2_TIME_COST", "0"), ("VAULT_ARGON2_TIME_COST", "-3"), ("VAULT_ARGON2_MEMORY_KIB", "0"),
+    ("VAULT_ARGON2_MEMORY_KIB", "1023"), ("VAULT_AUDIT_SHARDS", "0"), ("VAULT_AUDIT_CHECKPOINT_EVERY", "0"),
+    ("VAULT_AUDIT_CHECKPOINT_EVERY", "-10"), ("VAULT_AUDIT_CHECKPOINT_MINUTES", "0"),
+    ("VAULT_AUDIT_CHECKPOINT_MINUTES", "-60"), ("VAULT_AUDIT_RETENTION_DAYS", "0"),
+    ("VAULT_AUDIT_RETENTION_DAYS", "-1"), ("VAULT_SESSION_IDLE_MINUTES", "0"),
+    ("VAULT_SESSION_ABSOLUTE_HOURS", "0"), ("VAULT_TOKEN_MAX_DAYS", "0"), ("VAULT_TOKEN_MAX_DAYS", "-90"),
+    ("VAULT_LOGIN_MAX_FAILURES", "0"), ("VAULT_LOGIN_ADDRESS_MAX_FAILURES", "-1"),
+    ("VAULT_LOGIN_WINDOW_MINUTES", "0"), ("VAULT_LOGIN_LOCKOUT_MINUTES", "0"), ("VAULT_LETTER_LINK_DAYS", "0"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), OUT_OF_RANGE)
+def test_numbers_outside_their_range_stop_the_start(name, value):
+    """A 0 or negative upload limit, token lifetime or checkpoint interval was taken (the checkpoints quietly
+    as 1) although the README promises that a malformed setting stops the start. The message names the
+    setting, the value and the range, as the other malformed-value errors do."""
+    with pytest.raises(ConfigError, match=rf"^{name} must be between \d+ and \d+, not {value}$"):
+        load_settings(environ={name: value})
+    # Overrides (embedding, tests) are held to the same ranges.
+    with pytest.raises(ConfigError, match=rf"^{name} must be between"):
+        load_settings({name[len("VAULT_"):].lower(): int(value)}, environ={})
+
+
+@pytest.mark.parametrize("value", [True, 2.9])
+def test_a_number_override_must_be_a_whole_number(value):
+    """int() took True as 1 and cut 2.9 to 2 without a word."""
+    with pytest.raises(ConfigError, match="VAULT_TOKEN_MAX_DAYS must be a whole number"):
+        load_settings({"token_max_days": value}, environ={})
+
+
+def test_every_numeric_setting_has_a_range_and_its_ends_are_accepted():
+    """No whole-number setting is left without a range; both ends of each one start (0 turns the proxy
+    headers off, so it is a good value there)."""
+    numeric = {item.name for item in fields(Settings) if item.type in ("int", int)}
+    assert numeric == set(RANGES)
+    for name, (low, high) in RANGES.items():
+        for value in (low, high):
+            assert getattr(load_settings(environ={f"VAULT_{name.upper()}": str(value)}), name) == value
+    assert load_settings(environ={"VAULT_PROXY_COUNT": "0"}).proxy_count == 0

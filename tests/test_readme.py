@@ -24,7 +24,7 @@ import pytest
 from vault.api.openapi import build
 from vault.cli import cli
 from vault.config.policy_file import SECTIONS, GradeRule
-from vault.config.settings import TOOL_LOCATIONS, Settings, load_settings
+from vault.config.settings import RANGES, TOOL_LOCATIONS, Settings, load_settings
 from vault.services import demo, demo_content
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +100,14 @@ def test_each_documented_default_is_the_codes_default():
         assert documented[item.name] == expected, f"VAULT_{item.name.upper()}"
         checked += 1
     assert checked >= 25
+
+
+def test_each_numeric_settings_range_is_in_its_row():
+    """The table gives the range start-up enforces (vault.config.settings.RANGES) in the setting's row."""
+    rows = {name.lower(): cells for cells in table_rows(section("Configuration"))
+            for name in re.findall(r"`VAULT_([A-Z0-9_]+)`", cells[0])}
+    for name, (low, high) in RANGES.items():
+        assert f"{low}–{high}" in " ".join(rows[name]), f"VAULT_{name.upper()} should say {low}–{high}"
 
 
 def readme_policy() -> dict[str, Any]:

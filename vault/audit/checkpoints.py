@@ -182,9 +182,10 @@ class Checkpointer:
         self.fingerprint = public_key_fingerprint(self.public_key)
         # Any one chain reaching its share of N unsigned records triggers a checkpoint of all of them, so
         # however the records spread, at most N are ever unsigned (as with a single chain).
-        self.every = max(1, -(-settings.audit_checkpoint_every // max(1, settings.audit_shards)))
-        self.interval = timedelta(minutes=max(1, settings.audit_checkpoint_minutes))
-        self.retention = timedelta(days=max(1, settings.audit_retention_days))
+        # The settings' ranges (vault.config.settings.RANGES) keep each of these at 1 or more.
+        self.every = -(-settings.audit_checkpoint_every // settings.audit_shards)
+        self.interval = timedelta(minutes=settings.audit_checkpoint_minutes)
+        self.retention = timedelta(days=settings.audit_retention_days)
         # One writer per process at a time; other processes may race, which only costs a duplicate.
         self._lock = threading.Lock()
 

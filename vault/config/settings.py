@@ -40,10 +40,7 @@ from vault.config.policy_file import (
 from vault.config.smtp import check as check_smtp
 from vault.core.languages import LANGUAGES
 
-__all__ = ["ConfigError", "GradeRule", "Settings", "TrustedPlace", "ensure_secret_key", "load_settings"]
-
-
-
+__all__ = ["RANGES", "ConfigError", "GradeRule", "Settings", "TrustedPlace", "ensure_secret_key", "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +151,34 @@ class Settings:
 
 
 
+# The values each whole-number setting may take, both ends included; any other stops the start-up, since a 0 or
+# negative upload limit, token lifetime or checkpoint interval makes no sense and used to be taken quietly
+# (the checkpoints treated it as 1). Only the proxy count may be 0: it means "no proxy, trust no header".
+# The upper ends keep a typo (an extra zero or three) from making a sign-in take minutes, a session or a
+# token live for years, or millions of audit records go unsigned. README's configuration table shows them.
+RANGES: dict[str, tuple[int, int]] = {
+    "max_upload_mb": (1, 1024 * 1024),
+    "proxy_count": (0, 10),
+    "content_url_seconds": (1, 60),
+    "view_window_minutes": (1, 24 * 60),
+    # argon2 itself takes 8 KiB; under 1 MiB a stolen hash is cheap to attack whatever the time cost.
+    "argon2_time_cost": (1, 100),
+    "argon2_memory_kib": (1024, 4 * 1024 * 1024),
+    "audit_shards": (1, 64),
+    "audit_checkpoint_every": (1, 1_000_000),
+    "audit_checkpoint_minutes": (1, 24 * 60),
+    "audit_retention_days": (1, 36_500),
+    "session_idle_minutes": (1, 24 * 60),
+    "session_absolute_hours": (1, 30 * 24),
+    "token_max_days": (1, 365),
+    "login_max_failures": (1, 1000),
+    "login_address_max_failures": (1, 100_000),
+    "login_window_minutes": (1, 24 * 60),
+    "login_lockout_minutes": (1, 7 * 24 * 60),
+    "letter_link_days": (1, 365),
+}
+
+
 _POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure", "records", "rotation", "pool"}
 _ENV_FIELDS = {f.name for f in fields(Settings)} - _POLICY_FIELDS
 
@@ -176,6 +201,8 @@ def _coerce(name: str, raw: Any) -> Any:
             return False
         raise ConfigError(f"VAULT_{name.upper()} must be true or false, not {raw!r}")
     if "int" in str(kind):
+        if isinstance(raw, bool | float):  # int() would take True as 1 and cut 2.9 to 2 without a word
+            raise ConfigError(f"VAULT_{name.upper()} must be a whole number, not {raw!r}")
         try:
             return int(raw)
         except (TypeError, ValueError):
@@ -264,16 +291,10 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"VAULT_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
                           f"not {settings.log_level!r}")
-    if not 1 <= settings.content_url_seconds <= 60:
-        raise ConfigError("VAULT_CONTENT_URL_SECONDS must be between 1 and 60")
-    if not 1 <= settings.view_window_minutes <= 24 * 60:
-        raise ConfigError("VAULT_VIEW_WINDOW_MINUTES must be between 1 and 1440")
-    if not 1 <= settings.audit_shards <= 64:
-        raise ConfigError("VAULT_AUDIT_SHARDS must be between 1 and 64")
-    for name in ("login_max_failures", "login_address_max_failures", "login_window_minutes",
-                 "login_lockout_minutes", "session_idle_minutes", "session_absolute_hours"):
-        if getattr(settings, name) < 1:
-            raise ConfigError(f"VAULT_{name.upper()} must be at least 1")
+    for name, (low, high) in RANGES.items():
+        value = getattr(settings, name)
+        if not low <= value <= high:
+            raise ConfigError(f"VAULT_{name.upper()} must be between {low} and {high}, not {value}")
     if settings.webhook_url:
         # Only http and https: urllib would also open file: and ftp: URLs, which a webhook has no use for.
         parts = urlsplit(settings.webhook_url)
@@ -288,8 +309,6 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
     if settings.company_language not in LANGUAGES:
         raise ConfigError(f"VAULT_COMPANY_LANGUAGE must be one of {', '.join(LANGUAGES)}, "
                           f"not {settings.company_language!r}")
-    if not 1 <= settings.letter_link_days <= 365:
-        raise ConfigError("VAULT_LETTER_LINK_DAYS must be between 1 and 365")
     check_smtp(settings)
     return settings
 
