@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 from click.testing import CliRunner
@@ -166,3 +167,47 @@ def test_maintenance_run_reports_what_it_did(env):
     assert result.exit_code == 0, result.output
     assert result.output.strip() == ("expired 0 loan(s); refunded 0 unused view(s); "
                                      "last-day steps for 0 departure(s)")
+
+
+@pytest.fixture
+def taken_port():
+    """A port held on every address, so that a server that does start stops at once (address in use)
+    instead of serving: the tests see how far `vault run` got without leaving a server behind."""
+    ipv4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ipv4.bind(("0.0.0.0", 0))
+    ipv4.listen(1)
+    port = ipv4.getsockname()[1]
+    ipv6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    ipv6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    ipv6.bind(("::", port))
+    ipv6.listen(1)
+    yield port
+    ipv4.close()
+    ipv6.close()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "vault.example.com", "localhost.example.com",
+                                  "", "128.0.0.1"])
+def test_run_refuses_the_debugger_on_an_address_others_reach(env, taken_port, host):
+    """`--debug` turns on the interactive debugger, which runs any code typed into an error page; with a
+    host others reach it was anyone's shell on the server. Refused as a usage error before anything starts."""
+    run(env, "init")
+    result = run(env, "run", "--host", host, "--port", str(taken_port), "--debug")
+    assert result.exit_code == 2, result.output
+    assert "--debug" in result.output and "loopback" in result.output
+    assert "in use" not in result.output  # refused before any attempt to listen
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "localhost", "LOCALHOST"])
+def test_run_allows_the_debugger_on_loopback(env, taken_port, host):
+    """A loopback host passes the check: the server goes on to listen (and stops only because the port
+    is taken here)."""
+    run(env, "init")
+    result = run(env, "run", "--host", host, "--port", str(taken_port), "--debug")
+    assert result.exit_code == 1 and "loopback" not in result.output
+
+
+def test_run_without_debug_takes_any_host(env, taken_port):
+    run(env, "init")
+    result = run(env, "run", "--host", "0.0.0.0", "--port", str(taken_port))
+    assert result.exit_code == 1 and "loopback" not in result.output

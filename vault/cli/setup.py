@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -57,11 +58,30 @@ def init_command() -> None:
     initialise(settings())
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable only from this machine: 127.0.0.0/8, ::1 or the name localhost.
+
+    Any other name is refused rather than resolved: what it resolves to can change, and a name that
+    points at a public address today would put the debugger on it.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @cli.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--debug/--no-debug", default=False)
 def run_command(host: str, port: int, debug: bool) -> None:
     """Serve the application with the development server (use gunicorn in production)."""
+    # Flask's interactive debugger runs any code typed into an error page: on an address others reach it
+    # is a shell on the server for whoever opens it. Refused before anything starts.
+    if debug and not is_loopback(host):
+        raise click.UsageError(f"--debug runs any code typed into an error page, so it serves only a loopback "
+                               f"host (127.0.0.0/8, ::1, localhost), not {host!r}")
     app = create_app()
     app.run(host=host, port=port, debug=debug, use_reloader=False, threaded=True)
