@@ -25,6 +25,11 @@ File format (JSON, mode 0600, replaced atomically on every change)::
       "checkpoint_signing_key": "<base64, 32-byte raw Ed25519 private key>"
     }
 
+Loading is strict, since a damaged keyring must never pass for a good one: a
+member named twice in one object, a ``format`` that is not the integer 1
+(``true`` and ``1.0`` compare equal to it in Python), a missing or unknown
+field are all refused.
+
 KEK ids are ``k`` and a zero-padded counter: short, unique within the keyring
 and sorting in creation order.
 
@@ -104,6 +109,30 @@ def _file_stamp(path: Path) -> tuple[int, int, int] | None:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+class _DuplicateMember(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members, refusing a name given twice.
+
+    `json` would keep the last copy without a word: a keyring damaged or badly merged by hand (two
+    ``k0001`` entries, two audit keys) would load as a good one holding whichever copy came last, and
+    the next save would erase the other for good.
+
+    Raises:
+        _DuplicateMember: a name appears twice in the object.
+    """
+    members: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in members:
+            raise _DuplicateMember(name)
+        members[name] = value
+    return members
 
 
 class Keyring:
@@ -230,9 +259,11 @@ class Keyring:
                 f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}` and start again"
             )
         try:
-            raw = json.loads(path.read_bytes())
+            raw = json.loads(path.read_bytes(), object_pairs_hook=_unique_members)
         except OSError as exc:
             raise KeyringError(f"keyring file {path} cannot be read: {exc.strerror}") from None
+        except _DuplicateMember as exc:
+            raise KeyringError(f"keyring file {path} is malformed: {exc.name!r} appears twice in one object") from None
         except (ValueError, UnicodeDecodeError):
             raise KeyringError(f"keyring file {path} is not valid JSON") from None
         return cls._parse(path, raw)
@@ -257,7 +288,8 @@ class Keyring:
         if set(raw) != expected:
             missing, unknown = sorted(expected - set(raw)), sorted(set(raw) - expected)
             raise bad(f"missing fields {missing}, unknown fields {unknown}")
-        if raw["format"] != FORMAT_VERSION:
+        # `type(...) is int`: True and 1.0 compare equal to 1, and no version of this code writes them.
+        if type(raw["format"]) is not int or raw["format"] != FORMAT_VERSION:
             raise bad(f"unsupported format {raw['format']!r}, expected {FORMAT_VERSION}")
         if not isinstance(raw["keks"], dict) or not raw["keks"]:
             raise bad("keks must be a non-empty object")

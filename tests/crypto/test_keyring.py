@@ -162,6 +162,45 @@ def test_load_refuses_malformed_content(keyring: Keyring, path: Path, change, wh
         Keyring.load(path)
 
 
+@pytest.mark.parametrize("value", [True, 1.0, "1", None])
+def test_load_refuses_a_format_that_only_compares_equal_to_1(keyring: Keyring, path: Path, value) -> None:
+    """`"format": true` and `1.0` passed, since True == 1 == 1.0 in Python: a file no version of vault writes
+    was taken for a good keyring."""
+    rewrite(path, _set("format", value))
+    with pytest.raises(KeyringError, match=f"keyring file {re.escape(str(path))} is malformed: unsupported format"):
+        Keyring.load(path)
+
+
+def _encode(value, twice: str, copy) -> str:
+    """JSON of `value` with the member named `twice` written a second time, before the real one, holding
+    `copy` (json.dumps cannot write a member twice)."""
+    if not isinstance(value, dict):
+        return json.dumps(value)
+    members = [f"{json.dumps(name)}: {_encode(item, twice, copy)}" for name, item in value.items()]
+    if twice in value:
+        members.insert(0, f"{json.dumps(twice)}: {_encode(copy, twice, copy)}")
+    return "{" + ", ".join(members) + "}"
+
+
+@pytest.mark.parametrize(("name", "copy"), [
+    ("audit_key", base64.b64encode(bytes(32)).decode()), ("format", 1), ("status", "retired"),
+    ("k0001", {"key": base64.b64encode(bytes(32)).decode(), "created": "2026-01-01T00:00:00Z", "status": "retired"}),
+])
+def test_load_refuses_a_duplicate_member(keyring: Keyring, path: Path, name: str, copy) -> None:
+    """JSON with a member twice loaded, the last copy silently winning: a damaged or badly merged keyring
+    (two k0001 entries, two audit keys) was taken for a good one, whichever copy was meant."""
+    keyring.rotate()
+    text = path.read_text()
+    path.write_text(_encode(json.loads(text), name, copy))
+    path.chmod(0o600)
+    with pytest.raises(KeyringError, match=f"keyring file {re.escape(str(path))} is malformed: "
+                                           f"{re.escape(repr(name))} appears twice"):
+        Keyring.load(path)
+    # The file as written loads, after a rotation as when new (k0001 retired, k0002 active).
+    path.write_text(text)
+    assert Keyring.load(path).key_ids() == ["k0001", "k0002"]
+
+
 @pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe", b"[1, 2]", b"null"])
 def test_load_refuses_non_keyring_files(path: Path, content: bytes) -> None:
     path.write_bytes(content)
