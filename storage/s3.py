@@ -339,7 +339,7 @@ class S3Store:
             ObjectNotFound: no object under ``key``.
             ObjectLocked: the object is under retention.
         """
-        _, retained = self._stat(key)
+        retained = self._retained_until(key, self._stat(key)[1], "delete")
         if retained is not None:
             raise ObjectLocked(f"cannot delete {key!r}: it is retained until {retained.isoformat()}")
         name = self.key_prefix + key
@@ -386,8 +386,9 @@ class S3Store:
 
     # -- helpers -----------------------------------------------------------------------------------
 
-    def _stat(self, key: str) -> tuple[ObjectInfo, datetime | None]:
-        """The object's info and, if it is under retention until a future time, that time."""
+    def _stat(self, key: str) -> tuple[ObjectInfo, str | None]:
+        """The object's info and its retention header as sent (read by :meth:`_retained_until` only
+        where retention matters, so an odd one does not stop a mere stat)."""
         validate_key(key)
         try:
             result = self._client.stat_object(bucket_name=self.bucket, object_name=self.key_prefix + key)
@@ -396,17 +397,32 @@ class S3Store:
         info = ObjectInfo(
             key=key, size=result.size or 0, modified=result.last_modified, etag=_etag(result.etag)
         )
-        retained = None
-        header = result.metadata.get(_RETAIN_UNTIL_HEADER) if result.metadata else None
-        if header:
+        return info, result.metadata.get(_RETAIN_UNTIL_HEADER) if result.metadata else None
+
+    def _retained_until(self, key: str, header: str | None, action: str) -> datetime | None:
+        """The future time the object is retained until, from its retention header; None if it is not.
+
+        Raises:
+            StorageError: the header is not an ISO 8601 time with a time zone. The object may well be
+                retained, so whatever was to be done is refused rather than done (or, as before, left to
+                a bare ValueError that no caller handles as a store's error).
+        """
+        if not header:
+            return None
+        try:
             until = datetime.fromisoformat(header.replace("Z", "+00:00"))
-            if until > datetime.now(UTC):
-                retained = until
-        return info, retained
+        except ValueError:
+            until = None
+        if until is None or until.tzinfo is None:
+            scheme = "https" if self.secure else "http"
+            raise StorageError(f"the S3 server sent a retention date that cannot be read, {header!r}, for "
+                               f"{key!r} in bucket {self.bucket!r} at {scheme}://{self.endpoint}; "
+                               f"refusing to {action} it")
+        return until if until > datetime.now(UTC) else None
 
     def _refuse_if_retained(self, key: str, action: str) -> None:
         try:
-            _, retained = self._stat(key)
+            retained = self._retained_until(key, self._stat(key)[1], action)
         except ObjectNotFound:
             return
         if retained is not None:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import http.server
 import io
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 
-from storage import S3Store, StorageError, StorageUnavailable
+from storage import ObjectLocked, S3Store, StorageError, StorageUnavailable
 from storage.s3 import _http_date
 
 SECRET = "never-shown-secret-value"
@@ -71,6 +72,7 @@ class Answer:
     status: int = 503
     body: bytes = b"<html><body>Service unavailable</body></html>"
     announced: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,6 +88,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(answer.status)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(answer.announced or len(answer.body)))
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer.body)
@@ -145,6 +149,33 @@ def test_a_body_cut_short_is_unavailable(odd: OddEndpoint) -> None:
         assert stream.read(1000) == b"x" * 1000
         with pytest.raises(StorageUnavailable, match="read 'documents/1'"):
             stream.read(10_000)
+
+
+RETAIN_UNTIL = "x-amz-object-lock-retain-until-date"
+
+
+@pytest.mark.parametrize(
+    "date", ["not a date", "2999-01-01T00:00:00", "Fri, 01 Jan 2999 00:00:00 GMT", "2999-13-01T00:00:00Z"]
+)
+def test_an_unreadable_retention_date_refuses_the_delete_as_a_storage_error(odd: OddEndpoint, date: str) -> None:
+    """SeaweedFS only sends retention dates it was given in its own format, so an odd one comes from the
+    fake endpoint. It raised a bare ValueError (or, without a time zone, a TypeError) that no storage error
+    handler catches: a 500. Now it is the store's own error, and the delete is refused, since the object
+    may well still be retained."""
+    odd.answer.status, odd.answer.body, odd.answer.headers = 200, b"", {RETAIN_UNTIL: date}
+    store = store_at(odd.endpoint)
+    with pytest.raises(StorageError, match=f"retention date.*{re.escape(repr(date))}.*'documents/1'") as raised:
+        store.delete("documents/1")
+    assert not isinstance(raised.value, StorageUnavailable | ObjectLocked)
+    # Reading the object's size and date does not depend on its retention.
+    assert store.stat("documents/1").size == 0
+    assert store.exists("documents/1")
+
+
+def test_a_readable_retention_date_still_locks(odd: OddEndpoint) -> None:
+    odd.answer.status, odd.answer.body, odd.answer.headers = 200, b"", {RETAIN_UNTIL: "2999-01-01T00:00:00.123Z"}
+    with pytest.raises(ObjectLocked, match="retained until 2999-01-01"):
+        store_at(odd.endpoint).delete("documents/1")
 
 
 @pytest.mark.parametrize(
