@@ -5,6 +5,8 @@ configuration.
 """
 
 from storage.base import (
+    LeavesTemporaryFiles,
+    Leftover,
     ObjectInfo,
     ObjectLocked,
     ObjectNotFound,
@@ -19,6 +21,8 @@ from storage.local import LocalStore
 from storage.s3 import S3Store
 
 __all__ = [
+    "LeavesTemporaryFiles",
+    "Leftover",
     "LocalStore",
     "ObjectInfo",
     "ObjectLocked",

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 # S3 limits keys to 1024 bytes of UTF-8; holding every backend to it keeps keys portable between them.
 MAX_KEY_BYTES = 1024
@@ -58,6 +58,41 @@ class ObjectInfo:
     size: int
     modified: datetime | None
     etag: str | None
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A temporary file a write left behind (a crash mid-write); never an object.
+
+    Attributes:
+        name: its path under the store's root, with ``/`` between folders.
+        size: length in bytes.
+        modified: when it was last written to (timezone-aware, UTC).
+        in_use: a write still holds it, as the listing saw it: never to be removed.
+    """
+
+    name: str
+    size: int
+    modified: datetime
+    in_use: bool
+
+
+@runtime_checkable
+class LeavesTemporaryFiles(Protocol):
+    """A store whose writes go through temporary files of its own, which a crash can leave behind.
+
+    Not part of :class:`ObjectStore`: an S3 server keeps no such files where we could see them (an
+    interrupted multipart upload is aborted by the client, or expired by the bucket's lifecycle rules).
+    """
+
+    def leftovers(self) -> Iterator[Leftover]:
+        """Every temporary file under the store, in name order."""
+        ...
+
+    def remove_leftover(self, name: str, modified_before: datetime) -> bool:
+        """Remove the temporary file ``name`` if no write holds it and it was last written before
+        ``modified_before``; return whether it was removed."""
+        ...
 
 
 class ObjectStore(Protocol):

@@ -5,6 +5,10 @@ the store after a crash, sees either the previous object or the complete new one
 Temporary files and the retention records live under names starting with ``.vault-``, a prefix no key
 component may use, so they can never be mistaken for objects.
 
+A write holds an exclusive ``flock`` on its temporary file from its creation until the rename is done,
+so that ``vault fsck --repair`` (:meth:`LocalStore.remove_leftover`) can tell the file of a crashed write,
+which no one holds, from one still being written, however long that write has stalled.
+
 Write-once retention (``retain_until``) is recorded in a small file per object under
 ``<root>/.vault-retention/<key>`` and the object is made read-only (0o444). The mode alone would not
 stop a process running as root, so the store itself refuses to overwrite or delete the object until the
@@ -14,6 +18,7 @@ recorded time has passed.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat as stat_module
 import tempfile
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from storage.base import (
+    Leftover,
     MeteredStream,
     ObjectInfo,
     ObjectLocked,
@@ -121,8 +127,8 @@ class LocalStore:
         self._make_parents(key, path.parent)
         temp: Path | None = None
         try:
-            fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
-            temp = Path(temp_name)
+            fd, temp = _locked_temp(path.parent)
+            # Closed (and its lock let go) only once the rename is done: see the module's docstring.
             with os.fdopen(fd, "wb") as out:
                 while chunk := source.read(CHUNK_SIZE):
                     out.write(chunk)
@@ -131,8 +137,8 @@ class LocalStore:
                 if retain_until is not None:
                     # Read-only before it is published, so the object is never writable under its key.
                     os.fchmod(out.fileno(), RETAINED_MODE)
-            self._set_retention(key, retain_until)
-            os.replace(temp, path)
+                self._set_retention(key, retain_until)
+                os.replace(temp, path)
             _fsync_dir(path.parent)
         except BaseException as error:
             if temp is not None:
@@ -208,6 +214,90 @@ class LocalStore:
             raise StorageError(f"key prefix {prefix!r} resolves outside the local store folder {root}")
         key_prefix = folder_part + "/" if folder_part else ""
         yield from self._walk(start, key_prefix, partial)
+
+    # -- temporary files -------------------------------------------------------------------------
+
+    def leftovers(self) -> Iterator[Leftover]:
+        """Every temporary file under the root (object folders and retention records alike), in name order.
+
+        Each is tried for its write's lock, so that a listing already tells a write in progress from
+        the leftover of a crash; :meth:`remove_leftover` asks again before it removes anything.
+
+        Raises:
+            StorageError: a folder cannot be listed.
+        """
+        root = self.root.resolve()
+        found: list[Path] = []
+
+        def failed(error: OSError) -> None:
+            raise StorageError(f"cannot list {error.filename} in the local store: {error.strerror}") from None
+
+        for folder, folders, files in os.walk(root, onerror=failed):  # symbolic links are not followed
+            folders.sort()
+            found.extend(Path(folder, name) for name in files if name.startswith(TEMP_PREFIX))
+        for path in sorted(found):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                continue  # its write finished (renamed) or gave up meanwhile
+            except OSError as error:
+                raise StorageError(f"cannot open {path} in the local store: {error.strerror}") from None
+            try:
+                info = os.fstat(fd)
+                if not stat_module.S_ISREG(info.st_mode):
+                    continue
+                in_use = not _try_lock(fd)
+            finally:
+                os.close(fd)
+            yield Leftover(name=path.relative_to(root).as_posix(), size=info.st_size, modified=_mtime(info),
+                           in_use=in_use)
+
+    def remove_leftover(self, name: str, modified_before: datetime) -> bool:
+        """Remove the temporary file ``name`` (as :meth:`leftovers` names it) if no write holds it and it
+        was last written before ``modified_before``.
+
+        The file is opened and locked first: a write holds its lock until its rename is done, so a held
+        lock is a write in progress, however old the file looks. The name is then checked to still be
+        the file locked (a finished write renames its file away) before it is unlinked.
+
+        Returns:
+            Whether the file was removed (False: in use, too recent, or gone meanwhile).
+
+        Raises:
+            ValueError: ``name`` is not a temporary file's name inside the root.
+            StorageError: the filesystem refused the removal.
+        """
+        root = self.root.resolve()
+        path = root.joinpath(*name.split("/"))
+        if (not path.name.startswith(TEMP_PREFIX) or ".." in name.split("/")
+                or not _inside(path.parent.resolve(), root, allow_root=True)):
+            raise ValueError(f"{name!r} is not a temporary file of the local store")
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            raise StorageError(f"cannot open {name} in {self.root}: {error.strerror}") from None
+        try:
+            info = os.fstat(fd)
+            if not stat_module.S_ISREG(info.st_mode) or _mtime(info) >= modified_before or not _try_lock(fd):
+                return False
+            try:
+                current = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                return False
+            if (current.st_dev, current.st_ino) != (info.st_dev, info.st_ino):
+                return False
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            except OSError as error:
+                raise StorageError(f"cannot remove {name} in {self.root}: {error.strerror}") from None
+        finally:
+            os.close(fd)  # lets the lock go, after the unlink: no write can take this file meanwhile
+        _fsync_dir(path.parent)
+        return True
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -301,14 +391,14 @@ class LocalStore:
                 record.unlink()
             return
         self._make_parents(key, record.parent)
-        fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=record.parent)
+        fd, temp_name = _locked_temp(record.parent)
         try:
             with os.fdopen(fd, "w", encoding="ascii") as out:
                 out.write(retain_until.isoformat())
                 out.flush()
                 os.fsync(out.fileno())
                 os.fchmod(out.fileno(), RETAINED_MODE)
-            os.replace(temp_name, record)
+                os.replace(temp_name, record)
         except BaseException:
             with suppress(OSError):
                 os.unlink(temp_name)
@@ -353,6 +443,35 @@ class LocalStore:
         if error.errno == errno.EISDIR:
             return StorageError(f"cannot {action} {key!r} in {self.root}: a folder has that name")
         return StorageError(f"cannot {action} {key!r} in {self.root}: {error.strerror or error}")
+
+
+def _locked_temp(folder: Path) -> tuple[int, Path]:
+    """A new temporary file in ``folder``, open and locked for its write (see the module's docstring).
+
+    The file exists for a moment before it is locked; should a repair take and remove it in that moment,
+    the write sees its file has no name left (no link) and starts over with another.
+    """
+    while True:
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink > 0:
+                return fd, Path(name)
+        except BaseException:
+            os.close(fd)
+            with suppress(OSError):
+                os.unlink(name)
+            raise
+        os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the write lock of an open temporary file without waiting; False if a write holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _inside(path: Path, root: Path, *, allow_root: bool) -> bool:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import timedelta
+import os
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from storage import LeavesTemporaryFiles, LocalStore, S3Store
+from storage import local as local_module
 from tests.documents.conftest import cli_env, events, pdf_bytes, stored_keys, text_bytes
 from vault.cli import cli
 from vault.models import Document, DocumentVersion
@@ -148,3 +153,83 @@ def test_a_young_orphan_is_neither_removed_nor_named(rt, company):
     result = _fsck(rt, "--repair")
     assert result.exit_code == 0, result.output
     assert young in stored_keys(rt) and events(rt, "storage:repair") == []
+
+
+def _crash_leftover(rt, folder: str, age: timedelta) -> Path:
+    """What an upload killed mid-write leaves in the local store: a temporary file no write holds."""
+    path = rt.store.root / folder / f"{local_module.TEMP_PREFIX}crashed"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x28" + b"half" * 25)
+    moment = (datetime.now(UTC) - age).timestamp()
+    os.utime(path, (moment, moment))
+    return path
+
+
+def test_temporary_files_of_crashed_writes_are_found_and_repaired(rt, company):
+    """Was: `.vault-tmp-*` files of writes killed mid-copy were never reported nor removed. Now fsck reports
+    them and --repair removes those older than --min-age-minutes, each named in a "storage:repair" record
+    committed before it goes, as orphans are."""
+    kept = company.upload(data=pdf_bytes(b"kept"))
+    old = _crash_leftover(rt, f"documents/{kept}", timedelta(hours=1))
+    young = _crash_leftover(rt, "documents/99", timedelta(minutes=1))
+    old_name, young_name = (str(p.relative_to(rt.store.root.resolve())) for p in (old, young))
+
+    found = _fsck(rt)
+    assert found.exit_code == 1, found.output
+    assert f"TEMPORARY {old_name} (101 bytes, left by an interrupted write): leftover" in found.output
+    assert f"PENDING   {young_name}: a temporary file younger than 15 min" in found.output
+    assert "run `vault fsck --repair` to remove the temporary files" in found.output
+    assert old.exists() and young.exists() and events(rt, "storage:repair") == []
+
+    repaired = _fsck(rt, "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert f"TEMPORARY {old_name} (101 bytes, left by an interrupted write): removed" in repaired.output
+    assert "removed 1 temporary file(s)" in repaired.output
+    assert not old.exists() and young.exists()  # the young one may be a write still going: left alone
+    assert stored_keys(rt) == [_version_of(rt, kept).object_key]
+    [named] = events(rt, "storage:repair")
+    assert json.loads(named.detail) == {"remove_temporary": [old_name], "min_age_minutes": 15}
+    summary = json.loads(events(rt, "storage:fsck")[-1].detail)
+    assert (summary["removed_leftovers"], summary["removed_temporary"]) == (1, [old_name])
+    assert summary["pending_leftovers"] == 1
+
+
+def test_a_write_in_progress_survives_a_repair_with_no_grace(rt, company):
+    """--min-age-minutes 0 takes every temporary file for old: the write's lock keeps one in progress."""
+    go, started = threading.Event(), threading.Event()
+
+    def stalled():
+        yield b"\x28" + b"x" * 99
+        started.set()
+        assert go.wait(30)
+
+    class Stream(io.RawIOBase):
+        def __init__(self):
+            self.parts = stalled()
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            part = next(self.parts, b"")
+            buffer[:len(part)] = part
+            return len(part)
+
+    key = "documents/77/1-0123456789abcdef0123456789abcdef"
+    writer = threading.Thread(target=rt.store.put, args=(key, Stream()))
+    writer.start()
+    try:
+        assert started.wait(30)
+        result = _fsck(rt, "--repair", "--min-age-minutes", "0")
+        assert result.exit_code == 0, result.output
+        assert "PENDING   documents/77/.vault-tmp-" in result.output and "still held by its write" in result.output
+        assert events(rt, "storage:repair") == []
+    finally:
+        go.set()
+        writer.join(30)
+    assert key in stored_keys(rt)  # the write finished whole; now an orphan for the next run
+    assert not list(rt.store.leftovers())
+
+
+def test_only_the_local_store_leaves_temporary_files():
+    assert issubclass(LocalStore, LeavesTemporaryFiles) and not issubclass(S3Store, LeavesTemporaryFiles)

@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import tempfile
+import threading
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -368,3 +369,86 @@ def test_temp_files_share_the_objects_folder(local_store: LocalStore, monkeypatc
     monkeypatch.setattr(local_module.tempfile, "mkstemp", spy)
     local_store.put("x/y/z", io.BytesIO(b"data"))
     assert folders == [local_store.root / "x" / "y"]
+
+
+class StalledStream(io.RawIOBase):
+    """A caller's stream that gives its first bytes, then waits to be let go: a write in progress."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Event()
+        self.go = threading.Event()
+        self.sent = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        if not self.sent:
+            self.sent = True
+            buffer[:4] = b"head"
+            return 4
+        self.started.set()
+        assert self.go.wait(30)
+        return 0
+
+
+def crash_leftover(folder: Path, age: timedelta) -> Path:
+    """What a write killed mid-copy leaves: a temporary file no one holds, last written `age` ago."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=local_module.TEMP_PREFIX, dir=folder)
+    os.write(fd, b"half a file")
+    os.close(fd)
+    moment = (datetime.now(UTC) - age).timestamp()
+    os.utime(name, (moment, moment))
+    return Path(name)
+
+
+def test_leftovers_of_crashed_writes_are_listed_and_removed(local_store: LocalStore) -> None:
+    """Temporary files of writes killed mid-copy stayed for ever: nothing listed or removed them."""
+    local_store.put("documents/1/a", io.BytesIO(b"object"))
+    old = crash_leftover(local_store.root / "documents" / "1", timedelta(hours=2))
+    record = crash_leftover(local_store.root / local_module.RETENTION_DIR / "audit", timedelta(hours=2))
+    young = crash_leftover(local_store.root / "documents" / "2", timedelta(seconds=5))
+    found = {leftover.name: leftover for leftover in local_store.leftovers()}
+    root = local_store.root.resolve()
+    assert sorted(found) == sorted(p.relative_to(root).as_posix() for p in (old, record, young))
+    assert all(not leftover.in_use and leftover.size == 11 for leftover in found.values())
+    cutoff = datetime.now(UTC) - timedelta(minutes=15)
+    removed = {path: local_store.remove_leftover(path.relative_to(root).as_posix(), cutoff)
+               for path in (old, record, young)}
+    assert removed == {old: True, record: True, young: False}
+    assert temp_files(local_store.root) == [young]  # the young one may be a write: left alone
+    assert [info.key for info in local_store.list()] == ["documents/1/a"]
+    assert local_store.remove_leftover(old.relative_to(root).as_posix(), cutoff) is False  # already gone
+
+
+@pytest.mark.parametrize("name", ["documents/1/a", "../outside/.vault-tmp-x", "documents/../../.vault-tmp-x"])
+def test_only_temporary_files_inside_the_root_are_removed(local_store: LocalStore, name: str) -> None:
+    local_store.put("documents/1/a", io.BytesIO(b"object"))
+    with pytest.raises(ValueError, match="not a temporary file"):
+        local_store.remove_leftover(name, datetime.now(UTC))
+    assert local_store.exists("documents/1/a")
+
+
+def test_a_write_in_progress_is_never_removed_however_old_it_looks(local_store: LocalStore) -> None:
+    """A stalled upload's temporary file is as old as its last byte: its write's lock, not its age, keeps
+    it. Once the write ends, the object is whole."""
+    stream = StalledStream()
+    writer = threading.Thread(target=local_store.put, args=("documents/1/a", stream))
+    writer.start()
+    try:
+        assert stream.started.wait(30)
+        [leftover] = local_store.leftovers()
+        assert leftover.in_use
+        [path] = temp_files(local_store.root)
+        moment = (datetime.now(UTC) - timedelta(days=1)).timestamp()
+        os.utime(path, (moment, moment))
+        assert local_store.remove_leftover(leftover.name, datetime.now(UTC)) is False
+        assert path.exists()
+    finally:
+        stream.go.set()
+        writer.join(30)
+    with local_store.open("documents/1/a") as stored:
+        assert stored.read() == b"head"
+    assert temp_files(local_store.root) == [] and list(local_store.leftovers()) == []

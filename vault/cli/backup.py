@@ -78,7 +78,7 @@ def restore_command(folder: Path, sample: int, accept_unsigned: bool) -> None:
     fsck = result.fsck
     click.echo(f"fsck: checked {fsck.versions_checked} version(s), {fsck.objects_listed} object(s): "
                + ("ok" if fsck.ok else f"{fsck.unresolved} problem(s)"))
-    for problem in fsck.missing + fsck.corrupt + fsck.orphans:
+    for problem in fsck.missing + fsck.corrupt + fsck.orphans + fsck.leftovers:
         click.echo(f"  {problem.kind}: {problem.key}" + (f" ({problem.detail})" if problem.detail else ""))
     click.echo(f"audit verify: {result.verify_summary}")
     click.echo(f"sample: {len(result.sampled) - len(result.sample_failures)} of {len(result.sampled)} file(s) "

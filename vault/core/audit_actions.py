@@ -147,7 +147,7 @@ class AuditAction(StrEnum):
     KEY_ROTATE = "key:rotate"
     KEY_DROP = "key:drop"
     STORAGE_FSCK = "storage:fsck"
-    STORAGE_REPAIR = "storage:repair"  # orphan objects `vault fsck --repair` is about to remove, named first
+    STORAGE_REPAIR = "storage:repair"  # what `vault fsck --repair` is about to remove, named first
     AUDIT_KEY_EXPORT = "audit:key_export"
     KEY_EXPORT = "key:export"
     BACKUP_CREATE = "backup:create"

@@ -11,6 +11,10 @@ Three kinds of damage are looked for:
 * the viewer's page objects of each version (`version_pages`): missing, not authenticating under the
   version's key and page binding, or with another SHA-256 than recorded; fewer rows than the page count.
 
+* temporary files a crashed write left in a local folder store (`.vault-tmp-*`): never objects, never
+  read, but they take space and hold ciphertext nobody accounts for. `--repair` removes those older than
+  `min_age` that no write holds (the store tells a write in progress by its lock, however stalled it is).
+
 Everything is streamed and paged, so memory is flat in the number and size of files. An object younger
 than `min_age` that no row names yet may be an upload whose transaction has not committed: it is
 reported apart and never removed.
@@ -21,12 +25,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
 from crypto import CryptoError, KeyringError, decrypt_stream
-from storage import ObjectInfo, ObjectNotFound, StorageError
+from storage import LeavesTemporaryFiles, ObjectInfo, ObjectNotFound, StorageError
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import PREVIEW_READY, DocumentVersion, VersionPage, utcnow
@@ -58,12 +62,17 @@ class FsckReport:
     corrupt: list[Problem] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     remove_failed: list[str] = field(default_factory=list)
+    # Temporary files of writes: left by a crash, or (pending) younger than min_age or held by a write.
+    leftovers: list[Problem] = field(default_factory=list)
+    pending_leftovers: list[Problem] = field(default_factory=list)
+    removed_leftovers: list[str] = field(default_factory=list)
 
     @property
     def unresolved(self) -> int:
-        """Problems still there after the run (repaired orphans no longer count)."""
+        """Problems still there after the run (repaired orphans and leftovers no longer count)."""
         left_orphans = [p for p in self.orphans if p.key not in self.removed]
-        return len(left_orphans) + len(self.missing) + len(self.corrupt)
+        left_over = [p for p in self.leftovers if p.key not in self.removed_leftovers]
+        return len(left_orphans) + len(left_over) + len(self.missing) + len(self.corrupt)
 
     @property
     def ok(self) -> bool:
@@ -78,6 +87,9 @@ class FsckReport:
             "missing": len(self.missing),
             "corrupt": len(self.corrupt),
             "removed": len(self.removed),
+            "leftovers": len(self.leftovers),
+            "pending_leftovers": len(self.pending_leftovers),
+            "removed_leftovers": len(self.removed_leftovers),
         }
 
 
@@ -121,8 +133,14 @@ def fsck(
             report.young_orphans.append(problem)
         else:
             report.orphans.append(problem)
+    if isinstance(rt.store, LeavesTemporaryFiles):
+        for leftover in rt.store.leftovers():
+            problem = Problem(leftover.name, None, "leftover", f"{leftover.size} bytes")
+            young = now - leftover.modified < min_age
+            (report.pending_leftovers if young or leftover.in_use else report.leftovers).append(problem)
     if repair:
         _remove_orphans(rt, report, min_age, ctx or AccessContext.cli())
+        _remove_leftovers(rt, report, now - min_age, min_age, ctx or AccessContext.cli())
     with rt.db.session() as session:
         rt.audit.record(
             session, action=AuditAction.STORAGE_FSCK, actor=None, ctx=ctx or AccessContext.cli(),
@@ -130,6 +148,7 @@ def fsck(
             reason_code=None if report.ok else "integrity_problems",
             detail={**report.summary(), "repair": repair,
                     "removed_keys": report.removed[:100], "remove_failed": report.remove_failed[:100],
+                    "removed_temporary": report.removed_leftovers[:100],
                     "problems": [{"key": p.key, "version_id": p.version_id, "kind": p.kind}
                                  for p in (report.missing + report.corrupt)[:100]]},
         )
@@ -157,6 +176,29 @@ def _remove_orphans(rt: Runtime, report: FsckReport, min_age: timedelta, ctx: Ac
                 report.remove_failed.append(key)
             else:
                 report.removed.append(key)
+
+
+def _remove_leftovers(rt: Runtime, report: FsckReport, modified_before: datetime, min_age: timedelta,
+                      ctx: AccessContext) -> None:
+    """Remove the temporary files crashed writes left, each batch named in a "storage:repair" record that
+    commits before any of them is touched, as the orphans are.
+
+    The store removes a file only if no write holds it and it is still older than `min_age` (it may have
+    been written to since the listing), so a file named here may be left after all: it stays in the
+    report as a leftover, and the run's summary names only what went.
+    """
+    if not isinstance(rt.store, LeavesTemporaryFiles):
+        return
+    names = [problem.key for problem in report.leftovers]
+    for start in range(0, len(names), REPAIR_BATCH):
+        batch = names[start:start + REPAIR_BATCH]
+        with rt.db.session() as session:
+            rt.audit.record(session, action=AuditAction.STORAGE_REPAIR, actor=None, ctx=ctx,
+                            detail={"remove_temporary": batch,
+                                    "min_age_minutes": int(min_age.total_seconds() // 60)})
+        for name in batch:
+            if rt.store.remove_leftover(name, modified_before):
+                report.removed_leftovers.append(name)
 
 
 def verify_version(rt: Runtime, version: DocumentVersion) -> Problem | None:
