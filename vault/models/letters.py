@@ -49,7 +49,7 @@ class CustomerLetter(Base):
     earlier_address: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     contact_label: Mapped[str] = mapped_column(String(120), default="")  # masked name ("J••• N•••")
     language: Mapped[str] = mapped_column(String(16))
-    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("mail_outbox.id", ondelete="SET NULL"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("mail_outbox.id", ondelete="SET NULL"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
