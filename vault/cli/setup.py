@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import click
+from sqlalchemy.engine import make_url
 
 from crypto import Keyring
 from vault import create_app
@@ -47,8 +48,7 @@ def initialise(conf: Settings) -> Keyring:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
+    """The database address as printed: never its password."""
     return make_url(url).render_as_string(hide_password=True)
 
 
