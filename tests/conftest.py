@@ -10,6 +10,7 @@ the migrations themselves are exercised on both backends.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import subprocess
@@ -97,6 +98,23 @@ def postgres_template(postgres_cluster: Any) -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_backend(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+@pytest.fixture
+def empty_database(db_backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Database]:
+    """An empty database of its own on each backend, with no schema: for the migrations to run on."""
+    if db_backend == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'migrate.db'}")
+        yield db
+        db.dispose()
+        return
+    cluster = request.getfixturevalue("postgres_cluster")
+    name = f"m{os.getpid()}_{id(request)}"
+    cluster.create_database(name)
+    db = Database(cluster.url(name))
+    yield db
+    db.dispose()
+    cluster.drop_database(name)
 
 
 @contextlib.contextmanager

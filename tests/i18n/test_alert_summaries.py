@@ -4,8 +4,6 @@ they were."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,22 +87,6 @@ def test_every_sentence_of_every_rule_reads_in_each_language(app: Any) -> None:
         texts = {language: _in(app, language, {"id": sentence_id, **values}) for language in ("en", "ru", "zh-CN")}
         assert "stored English" not in texts.values(), (sentence_id, texts)
         assert len(set(texts.values())) == 3, (sentence_id, texts)
-
-
-@pytest.fixture
-def empty_database(db_backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Database]:
-    if db_backend == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'migrate.db'}")
-        yield db
-        db.dispose()
-        return
-    cluster = request.getfixturevalue("postgres_cluster")
-    name = f"w{os.getpid()}_{id(request)}"
-    cluster.create_database(name)
-    db = Database(cluster.url(name))
-    yield db
-    db.dispose()
-    cluster.drop_database(name)
 
 
 def test_upgrade_0019_keeps_older_alerts_with_their_english(empty_database: Database) -> None:

@@ -31,20 +31,25 @@ from vault.web.pipeline import access_context, commit_so_far, db_session, runtim
 # Refusals of a content URL that was good once: used already, or expired unused (its unit given back).
 GONE = frozenset({"content_url_used", "content_url_expired"})
 
+# What a person types to open a view, the same in both ways of opening one; judged by the policy.
+_REASON = Field("reason", "string", "Why the document is read now (recorded; at least 10 characters, in words: "
+                "else 403 `reason_too_short`, `reason_not_meaningful` or `reason_copies_category`).",
+                max_length=2000, judged=True)
+_PLACE = Field("place", "string", "Where it is read (recorded). Said at every grade, also from a trusted place: "
+               "empty or blank is 403 `place_required` (a grade's trusted-place rule is judged by address, "
+               "not by what is said here).", max_length=200, judged=True)
+_CATEGORY = Field("category", "string", "The kind of need: required of people on notice for files needing no loan "
+                  "(403 `category_required`); another value is 403 `invalid_category`; null or empty: none given.",
+                  required=False, default=None, nullable=True, choices=tuple(str(c) for c in Category), judged=True)
+
 OPEN = JsonBody(
     "ViewOpen",
     fields=(
-        Field("reason", "string", "Why the document is read now (recorded; at least 10 characters, in words: "
-              "else 403 `reason_too_short`, `reason_not_meaningful` or `reason_copies_category`).",
-              max_length=2000, judged=True),
-        Field("place", "string", "Where it is read (recorded). Said at every grade, also from a trusted place: "
-              "empty or blank is 403 `place_required` (a grade's trusted-place rule is judged by address, "
-              "not by what is said here).", max_length=200, judged=True),
+        _REASON,
+        _PLACE,
         Field("download", "boolean", "Ask for the file as an attachment (only where the grade allows).",
               required=False, default=False),
-        Field("category", "string", "The kind of need: required of people on notice for files needing no loan "
-              "(403 `category_required`); another value is 403 `invalid_category`; null or empty: none given.",
-              required=False, default=None, nullable=True, choices=tuple(str(c) for c in Category), judged=True),
+        _CATEGORY,
     ),
 )
 
@@ -83,17 +88,7 @@ def open_view(document_id: int) -> Any:
 
 CONTENT = JsonBody(
     "ContentOpen",
-    fields=(
-        Field("reason", "string", "Why the document is read now (recorded; at least 10 characters, in words: "
-              "else 403 `reason_too_short`, `reason_not_meaningful` or `reason_copies_category`).",
-              max_length=2000, judged=True),
-        Field("place", "string", "Where it is read (recorded). Said at every grade, also from a trusted place: "
-              "empty or blank is 403 `place_required` (a grade's trusted-place rule is judged by address, "
-              "not by what is said here).", max_length=200, judged=True),
-        Field("category", "string", "The kind of need: required of people on notice for files needing no loan "
-              "(403 `category_required`); another value is 403 `invalid_category`; null or empty: none given.",
-              required=False, default=None, nullable=True, choices=tuple(str(c) for c in Category), judged=True),
-    ),
+    fields=(_REASON, _PLACE, _CATEGORY),
 )
 
 
