@@ -196,6 +196,9 @@ def test_the_leaver_cannot_edit_after_notice_and_a_withdrawal_is_told_where_the_
     with pytest.raises(policy.Denied) as refused:
         _edit(rt, company, "sam", shop, [{**JANA, "emails": ["sam.other@mail-box.example"]}])
     assert refused.value.decision.code == "editor_departing"
+    # The letters about Sue go before the withdrawal (one still waiting then is withheld: it would introduce
+    # someone who no longer looks after the customer, `test_stale_waiting.py`).
+    assert send(rt).withheld == 0
     with rt.db.session() as session:
         departures.withdraw(rt, session, company.user(session, "adm"), session.get(Departure, departure),
                             reason="Sam stays after all: the offer was withdrawn", ctx=OFFICE)

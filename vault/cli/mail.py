@@ -67,7 +67,11 @@ def mail_status() -> None:
     if status.oldest_waiting is not None:
         click.echo(f"oldest unsent: {int(status.oldest_waiting.total_seconds() // 60)} minute(s) old")
     for row_id, recipient, state, error in status.last_errors:
-        click.echo(f"error #{row_id} {recipient} ({state}): {error}")
+        # A withheld mail's "error" is why it was not sent (a letter that no longer holds), not a server's reply.
+        if state == "withheld":
+            click.echo(f"withheld #{row_id} {recipient}: {error}")
+        else:
+            click.echo(f"error #{row_id} {recipient} ({state}): {error}")
 
 
 @mail_group.command("test")

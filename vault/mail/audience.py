@@ -8,8 +8,10 @@ the administrators' word that a loan has nobody left to act on it: one on notice
 the company goes to someone who can no longer sign in either. Bare addresses (a customer's contacts, the
 security contacts) have no account to ask about, and a security alert always goes: it exists to be read, as
 does the notice to a person's previous address that it was changed. A letter to a customer's contact goes to
-a bare address, but introduces the customer's new account manager: one written before that manager gave
-notice is withheld, since it would introduce a leaver (the handover writes the letter about the successor).
+a bare address, but introduces the customer's new account manager: it is withheld when it comes due if the
+repairs would refuse it (`letters.repair_refusal`: answered, revoked, the customer moved on since, or the manager
+it introduces on notice or unable to sign in), since it would introduce a leaver or someone who no longer looks
+after the customer (the change that moved the customer writes its own letter about the successor).
 """
 
 from __future__ import annotations
@@ -42,24 +44,38 @@ def may_be_told(kind: Kind | str, person: User | None) -> bool:
     return kind not in QUEUE_KINDS or not queues_suspended(person)
 
 
-def _letter_introduces_leaver(session: Session, row: MailOutbox) -> bool:
-    """Whether `row` is a customer letter introducing an account manager who has given notice since it was
-    written (`letters.introduces_leaver`). Its recipient is a bare address, whom anything may reach; what
-    may no longer go is what the letter says."""
+def letter_refusal(session: Session, row: MailOutbox) -> tuple[CustomerLetter, letters.LetterRefusal] | None:
+    """The letter `row` carries and why it may no longer go (`letters.repair_refusal`, the repairs' own rule:
+    answered, revoked, the customer moved on, the manager it introduces on notice or unable to sign in), or
+    None. Its recipient is a bare address, whom anything may reach; what may no longer go is what the letter
+    says."""
     if row.kind != Kind.CUSTOMER_LETTER:
-        return False
+        return None
     letter = session.scalar(select(CustomerLetter).where(CustomerLetter.outbox_id == row.id))
-    return letter is not None and letters.introduces_leaver(letter)
+    refusal = letters.repair_refusal(session, letter) if letter is not None else None
+    return (letter, refusal) if letter is not None and refusal is not None else None
 
 
 def withheld(session: Session, row: MailOutbox) -> bool:
     """Whether the waiting `row` may no longer go (asked when it is claimed for sending or bundled into a
-    digest): to its recipient, or, for a customer letter, about the manager it introduces; if so it is marked
-    `withheld`, its address masked and its text forgotten."""
+    digest): to its recipient, or, for a customer letter, because the letter no longer holds; if so it is
+    marked `withheld`, with its address masked and its text forgotten. A letter keeps its reason
+    (`last_error`, for `vault mail status`)."""
     person = session.get(User, row.recipient_user_id) if row.recipient_user_id is not None else None
-    if may_be_told(row.kind, person) and not _letter_introduces_leaver(session, row):
+    if not may_be_told(row.kind, person):
+        _withhold(row, forget=True)
+        return True
+    found = letter_refusal(session, row)
+    if found is None:
         return False
-    row.status = MailStatus.WITHHELD
-    for name, value in forgotten(row.recipient).items():
-        setattr(row, name, value)
+    letter, refusal = found
+    _withhold(row, forget=True)
+    row.last_error = f"letter #{letter.id}: {refusal.why}"
     return True
+
+
+def _withhold(row: MailOutbox, *, forget: bool) -> None:
+    row.status = MailStatus.WITHHELD
+    if forget:
+        for name, value in forgotten(row.recipient).items():
+            setattr(row, name, value)

@@ -186,8 +186,7 @@ def _letter_refusal(session: Session, letter: CustomerLetter, refused_id: int, n
                     retrying: bool) -> Refused | None:
     found = letters.repair_refusal(session, letter)
     if found is not None:
-        code, why = found
-        return Refused(refused_id, code, f"is letter #{letter.id}: {why}" if retrying else why)
+        return Refused(refused_id, found.code, f"is letter #{letter.id}: {found.why}" if retrying else found.why)
     if retrying and letter.expires_at <= now:
         return Refused(refused_id, "letter_expired",
                        f"is letter #{letter.id}, whose link expired on {letter.expires_at.date().isoformat()}: "

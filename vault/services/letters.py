@@ -22,7 +22,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from babel.dates import format_date
 from sqlalchemy import select, update
@@ -226,8 +226,22 @@ def attach(rt: Runtime, session: Session, prepared: Prepared, outbox_id: int | N
 # -- repairing a letter whose mail failed -----------------------------------------------------------------
 
 
-def repair_refusal(session: Session, letter: CustomerLetter) -> tuple[str, str] | None:
-    """Why a letter must not be sent again, as (code, the operator's sentence), or None when it may.
+class LetterRefusal(NamedTuple):
+    """Why a letter must not go (`repair_refusal`): a stable `code`, the operator's sentence, and whether it
+    is `lasting` (nothing can make the letter hold again: answered, revoked, the customer moved on) or may
+    pass (the manager it introduces is on notice or cannot sign in, until the notice is withdrawn or the
+    account enabled again)."""
+
+    code: str
+    why: str
+    lasting: bool
+
+
+def repair_refusal(session: Session, letter: CustomerLetter) -> LetterRefusal | None:
+    """Why a letter must not be sent (again), or None when it may. The one rule for every way a letter
+    leaves: asked by the sender when a waiting letter comes due (`vault.mail.audience`, which withholds it)
+    and by the repairs (`vault mail retry`, `vault letter reissue`, which refuse it), so the two can never
+    disagree about a letter.
 
     A letter introduces the owner of one change: once the customer has moved on (another owner, or a later
     change that wrote letters of its own) it would introduce the wrong person, or the right one for the
@@ -237,35 +251,37 @@ def repair_refusal(session: Session, letter: CustomerLetter) -> tuple[str, str] 
     handover, but a letter must not introduce a leaver as the customer's account manager: the handover
     gives the customer to a successor, and that change writes letters of its own."""
     if letter.answered_at is not None:
-        return "letter_answered", "its link was already answered"
+        return LetterRefusal("letter_answered", "its link was already answered", True)
     if letter.revoked_at is not None:
-        return "letter_revoked", (f"its link was revoked on {letter.revoked_at.date().isoformat()} "
-                                  "(the new owner's side chose not to have it answered)")
+        return LetterRefusal("letter_revoked", f"its link was revoked on {letter.revoked_at.date().isoformat()} "
+                                               "(the new owner's side chose not to have it answered)", True)
     customer = letter.customer
     if customer.owner_id != letter.new_owner_id:
-        return "letter_stale", ("the customer has changed owner since: the letter would introduce "
-                                "someone who no longer looks after it")
+        return LetterRefusal("letter_stale", "the customer has changed owner since: the letter would introduce "
+                                             "someone who no longer looks after it", True)
     later = session.scalar(select(CustomerLetter.id).where(
         CustomerLetter.customer_id == letter.customer_id, CustomerLetter.id > letter.id,
         CustomerLetter.change_key != letter.change_key).order_by(CustomerLetter.id).limit(1))
     if later is not None:
-        return "letter_superseded", f"a later change of owner wrote letters of its own (#{later})"
+        return LetterRefusal("letter_superseded", f"a later change of owner wrote letters of its own (#{later})",
+                             True)
     if not letter.new_owner.can_sign_in:
-        return "letter_stale", "the account manager it introduces can no longer sign in"
+        return LetterRefusal("manager_inactive", "the account manager it introduces can no longer sign in", False)
     if introduces_leaver(letter):
         name = letter.new_owner.username
-        return "owner_on_notice", (f"the account manager it introduces ({name}) is on notice: a letter must not "
-                                   "introduce a leaver; hand the customer to a successor through the departure's "
-                                   f"handover (`vault departure reassign {name} {customer.id} --to USER`), which "
-                                   "writes letters of its own")
+        return LetterRefusal(
+            "owner_on_notice", f"the account manager it introduces ({name}) is on notice: a letter must not "
+                               "introduce a leaver; hand the customer to a successor through the departure's "
+                               f"handover (`vault departure reassign {name} {customer.id} --to USER`), which "
+                               "writes letters of its own", False)
     return None
 
 
 def introduces_leaver(letter: CustomerLetter) -> bool:
-    """Whether the account manager `letter` introduces has given notice. Asked when its mail is repaired
-    (`repair_refusal`) and again when a waiting mail leaves (`vault.mail.audience`): a letter written before
-    the notice must not reach the customer after it, introducing a leaver as their new account manager; the
-    departure's handover gives the customer to a successor, and that change writes letters of its own."""
+    """Whether the account manager `letter` introduces has given notice (one of `repair_refusal`'s reasons):
+    a letter written before the notice must not reach the customer after it, introducing a leaver as their new
+    account manager; the departure's handover gives the customer to a successor, and that change writes
+    letters of its own."""
     return on_notice(letter.new_owner)
 
 
