@@ -25,9 +25,10 @@ def letter_group() -> None:
 @click.argument("letter_id", type=click.IntRange(min=1))
 def letter_reissue(letter_id: int) -> None:
     """Send letter LETTER_ID again, to the same address, with a fresh link for the full
-    `VAULT_LETTER_LINK_DAYS` (its old link stops working), when its mail failed for good. Refused when the
-    letter was delivered or is still waiting, was answered or revoked, or its customer has changed owner since
-    (the letter would introduce the wrong person). Audited `letter:reissue`."""
+    `VAULT_LETTER_LINK_DAYS` (its old link stops working), when its mail failed for good or was withheld for a
+    reason that has gone since (the manager's notice withdrawn). Refused when the letter was delivered or is
+    still waiting, was answered or revoked, its customer has changed owner since (the letter would introduce
+    the wrong person), or the manager it introduces is on notice or cannot sign in. Audited `letter:reissue`."""
     rt = open_runtime()
     try:
         with unit_of_work(rt) as session:

@@ -105,9 +105,9 @@ def mail_test(address: str) -> None:
 def mail_retry(ids: tuple[int, ...], all_failed: bool) -> None:
     """Put mail that failed for good (ID as `vault mail status` shows it) back in the queue, as the operator
     (audited `mail:retry`); `vault mail send-pending` sends it. Refused, one line each, for mail that was sent,
-    is still waiting, does not exist or whose text is forgotten (a password link: make a new link), for a
-    person's mail whose address has changed since, and for a
-    customer letter whose link expired (`vault letter reissue`) or that no longer holds."""
+    is still waiting, was withheld (a letter: `vault letter reissue`), does not exist or whose text is
+    forgotten (a password link: make a new link), for a person's mail whose address has changed since, and
+    for a customer letter whose link expired (`vault letter reissue`) or that no longer holds."""
     if bool(ids) == all_failed:
         raise click.UsageError("name the mail to retry (ID...) or give --all-failed, not both")
     rt = open_runtime()

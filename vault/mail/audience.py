@@ -59,8 +59,12 @@ def letter_refusal(session: Session, row: MailOutbox) -> tuple[CustomerLetter, l
 def withheld(session: Session, row: MailOutbox) -> bool:
     """Whether the waiting `row` may no longer go (asked when it is claimed for sending or bundled into a
     digest): to its recipient, or, for a customer letter, because the letter no longer holds; if so it is
-    marked `withheld`, with its address masked and its text forgotten. A letter keeps its reason
-    (`last_error`, for `vault mail status`)."""
+    marked `withheld`, with its address masked and its text forgotten.
+
+    A letter keeps its reason (`last_error`, for `vault mail status`), and, when that reason may pass (its
+    manager on notice or unable to sign in), its address and text too, as a failed letter does: they are the
+    only copy of what it says (the letter row keeps only a masked name), and `vault letter reissue` sends it
+    with a fresh link once the notice is withdrawn or the account enabled again."""
     person = session.get(User, row.recipient_user_id) if row.recipient_user_id is not None else None
     if not may_be_told(row.kind, person):
         _withhold(row, forget=True)
@@ -69,7 +73,7 @@ def withheld(session: Session, row: MailOutbox) -> bool:
     if found is None:
         return False
     letter, refusal = found
-    _withhold(row, forget=True)
+    _withhold(row, forget=refusal.lasting)
     row.last_error = f"letter #{letter.id}: {refusal.why}"
     return True
 

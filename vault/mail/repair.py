@@ -5,8 +5,10 @@ then nothing sends it again by itself. Repairs happen in the operator's unit of 
 operator's name in the same transaction (`mail:retry`, `letter:reissue`), and each refuses what cannot be
 repaired honestly:
 
-- mail that was sent (or bundled into a digest), is still waiting, was withheld (a letter: when it came due,
-  the manager it introduces was on notice), or does not exist;
+- mail that was sent (or bundled into a digest), is still waiting, was withheld, or does not exist; a
+  letter withheld for a reason that may pass (the manager it introduces on notice or unable to sign in) kept
+  its text, and is re-issued (never retried) once that reason no longer holds: a fresh link, counted from the
+  day it goes, since the old one was made for a mail that never left;
 - mail to a person whose address has changed since it was written (it would go to a mailbox they no longer
   have);
 - mail whose text is forgotten: a password link's (`FORGET_ON_FAILURE`: its repair is a new link, never the
@@ -17,7 +19,7 @@ repaired honestly:
   instead.
 
 Re-issuing changes the letter in place: a new link (the old one's hash is replaced, so it stops working), a
-new end date, and a new outbox row with the same address and text. The text is the failed mail's own, with
+new end date, and a new outbox row with the same address and text. The text is the failed (or withheld) mail's own, with
 its link and end date replaced, because nothing else can write it again: the letter row keeps only a masked
 name, and a letter to an address a leaver's edit took out names no contact of the record at all. The old
 link is found in the text and checked against the letter's hash before anything is replaced, so only that
@@ -97,8 +99,10 @@ def _letter_of(session: Session, mail: MailOutbox) -> CustomerLetter | None:
     return session.scalar(select(CustomerLetter).where(CustomerLetter.outbox_id == mail.id))
 
 
-def _mail_refusal(session: Session, mail_id: int, mail: MailOutbox | None) -> Refused | None:
-    """Why this outbox row cannot be sent again as it is, or None when its state allows it."""
+def _mail_refusal(session: Session, mail_id: int, mail: MailOutbox | None, *,
+                  reissuing: bool = False) -> Refused | None:
+    """Why this outbox row cannot be sent again as it is, or None when its state allows it (`reissuing`: a
+    withheld letter whose text was kept may be re-issued, if the letter holds again)."""
     if mail is None:
         return Refused(mail_id, "no_such_mail", "no such mail")
     status = MailStatus(mail.status)
@@ -111,11 +115,7 @@ def _mail_refusal(session: Session, mail_id: int, mail: MailOutbox | None) -> Re
         return Refused(mail_id, "pending", f"is still waiting to be sent ({status}, {mail.attempts} attempts "
                                            "so far); `vault mail send-pending` sends it when due")
     if status == MailStatus.WITHHELD:
-        if mail.kind == Kind.CUSTOMER_LETTER:
-            return Refused(mail_id, "withheld", "was withheld: the account manager it introduces had given notice "
-                                                "(its text is forgotten)")
-        return Refused(mail_id, "withheld", "was withheld: its recipient may no longer be told (its text is "
-                                            "forgotten)")
+        return _withheld_refusal(session, mail_id, mail, reissuing=reissuing)
     if not mail.body_text:
         if mail.kind in FORGET_ON_FAILURE:
             user = session.get(User, mail.recipient_user_id) if mail.recipient_user_id else None
@@ -139,6 +139,26 @@ def _mail_refusal(session: Session, mail_id: int, mail: MailOutbox | None) -> Re
                            f"its recipient's address has changed since (now {now_at}): not sent to one they no "
                            "longer have")
     return None
+
+
+def _withheld_refusal(session: Session, mail_id: int, mail: MailOutbox, *, reissuing: bool) -> Refused | None:
+    """A withheld mail is never put back in the queue as it is. A letter withheld for a reason that may pass (its
+    manager on notice or unable to sign in) keeps its text, and is sent again only by a re-issue, with a fresh
+    link counted from the day it goes: its old link was made for a mail that never left, and may have run out
+    during the notice. Whether the reason still holds is the letter's own rule, asked next."""
+    reason = f" ({mail.last_error})" if mail.last_error else ""
+    if mail.kind != Kind.CUSTOMER_LETTER:
+        return Refused(mail_id, "withheld", "was withheld: its recipient may no longer be told (its text is "
+                                            "forgotten)")
+    letter = _letter_of(session, mail) if mail.body_text else None
+    if letter is None:
+        if not mail.last_error:  # withheld before reasons were kept: only a notice withheld a letter then
+            reason = " (the account manager it introduces had given notice)"
+        return Refused(mail_id, "withheld", f"was withheld{reason}; its text is forgotten")
+    if reissuing:
+        return None
+    return Refused(mail_id, "withheld", f"was withheld{reason}; a withheld letter goes again only with a fresh "
+                                        f"link, once that no longer holds: `vault letter reissue {letter.id}`")
 
 
 def retry(rt: Runtime, session: Session, ids: Sequence[int] | None, *, ctx: AccessContext,
@@ -210,7 +230,7 @@ def reissue(rt: Runtime, session: Session, letter_id: int, *, ctx: AccessContext
         raise ReissueRefused(Refused(letter_id, "not_queued", "the letter was never queued (no address to "
                                                               "write to, or its mail is gone)"))
     mail = session.get(MailOutbox, letter.outbox_id, with_for_update=True)
-    refusal = _mail_refusal(session, letter.outbox_id, mail)
+    refusal = _mail_refusal(session, letter.outbox_id, mail, reissuing=True)
     if refusal is not None or mail is None:
         why = refusal.why if refusal else "no such mail"
         code = "delivered" if refusal and refusal.code == "sent" else (refusal.code if refusal else "no_such_mail")
@@ -223,6 +243,7 @@ def reissue(rt: Runtime, session: Session, letter_id: int, *, ctx: AccessContext
     if old_link is None:
         raise ReissueRefused(Refused(letter_id, "no_link", f"the letter went without a link (no VAULT_BASE_URL "
                                                            f"then): retry its mail (`vault mail retry {mail.id}`)"))
+    previous_status = str(mail.status)
     old_end = letters.expiry_wording(letter, letter.expires_at)
     previous_expiry = letter.expires_at
     link = letters.renew_link(rt, letter, now)
@@ -249,7 +270,8 @@ def reissue(rt: Runtime, session: Session, letter_id: int, *, ctx: AccessContext
         result="queued", main_contact=True, ctx=ctx, detail={"letter_id": letter.id})
     rt.audit.record(session, action=AuditAction.LETTER_REISSUE, actor=None, ctx=ctx, customer_id=letter.customer_id,
                     subject_user_id=letter.new_owner_id,
-                    detail={"letter_id": letter.id, "previous_mail_id": mail.id, "mail_id": fresh.id, "to": shown,
+                    detail={"letter_id": letter.id, "previous_mail_id": mail.id, "previous_status": previous_status,
+                            "mail_id": fresh.id, "to": shown,
                             "previous_expires_at": previous_expiry.isoformat(),
                             "expires_at": letter.expires_at.isoformat(), "days": rt.settings.letter_link_days})
     return Reissued(letter.id, mail.id, fresh.id, shown, letter.expires_at)
