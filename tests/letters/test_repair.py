@@ -13,11 +13,13 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.departure.conftest import OFFICE, days_from_today, run_cli
 from tests.letters.conftest import write_contacts
 from tests.mail.helpers import send
+from vault.cli import letters as cli_letters
+from vault.cli import mail as cli_mail
 from vault.mail import Kind, enqueue
 from vault.models import AuditEvent, ContactLogEntry, Customer, CustomerLetter, MailStatus, User, utcnow
 from vault.models.mail import MailOutbox
@@ -33,9 +35,12 @@ def _move(rt: Any, company: Any, customer: int, to: str, by: str = "ann") -> Non
                             company.user(session, to), ctx=OFFICE, reason="Territory change")
 
 
-def _events(rt: Any, action: str) -> list[AuditEvent]:
+def _events(rt: Any, action: str, outcome: str = "allowed") -> list[AuditEvent]:
+    """The repairs done (or, with `outcome="denied"`, refused) as the audit log holds them."""
     with rt.db.session() as session:
-        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)))
+        return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action,
+                                                             AuditEvent.outcome == outcome)
+                                    .order_by(AuditEvent.seq)))
 
 
 @pytest.fixture
@@ -286,3 +291,103 @@ def test_a_person_s_mail_is_not_sent_to_an_address_they_no_longer_have(rt, compa
     assert run_cli(rt, tmp_path, "user", "email", "tom", "Tom@Nordwind.example").exit_code == 0
     assert run_cli(rt, tmp_path, "mail", "retry", str(row_id)).exit_code == 0
     assert send(rt).sent == 1 and len(smtp.to("tom@nordwind.example")) == 1
+
+
+def _outbox_and_letters(rt: Any) -> tuple[Any, ...]:
+    with rt.db.session() as session:
+        return ({(m.id, m.status, m.attempts, m.recipient, m.body_text) for m in session.scalars(select(MailOutbox))},
+                {(c.id, c.token_hash, c.expires_at, c.outbox_id) for c in session.scalars(select(CustomerLetter))},
+                session.scalar(select(func.count()).select_from(ContactLogEntry)))
+
+
+def test_a_refused_retry_is_recorded_denied_in_its_own_unit_naming_the_mail_and_the_reason(
+        rt, company, smtp, failed, tmp_path):
+    """Before, a refused `vault mail retry` left no trace: an operator could try to send a password link's mail
+    again, or a letter that no longer holds, as often as they liked, unrecorded. Each refusal is now a denied
+    `mail:retry` under the operator (the mail, its letter and customer, the reason code), appended in a unit of
+    its own after the retries that were allowed committed, so those stand and nothing else changes."""
+    link_mail = _failed_password_link(rt, company, smtp)
+    with rt.db.session() as session:
+        delivered_letter = session.scalar(select(CustomerLetter.id).where(
+            CustomerLetter.outbox_id == failed["delivered"]))
+    before = _outbox_and_letters(rt)
+    done = run_cli(rt, tmp_path, "--operator", "maria", "mail", "retry", str(failed["delivered"]), str(link_mail),
+                   "999999")
+    assert done.exit_code == 1, done.output
+    assert _events(rt, "mail:retry") == [] and _outbox_and_letters(rt) == before
+    denied = _events(rt, "mail:retry", "denied")
+    assert [(json.loads(e.detail)["mail_id"], e.reason_code) for e in denied] == [
+        (failed["delivered"], "sent"), (link_mail, "text_forgotten"), (999999, "no_such_mail")]
+    assert {e.actor_name for e in denied} == {"cli:maria"}
+    sent, link, unknown = denied
+    assert (sent.customer_id, json.loads(sent.detail)["letter_id"]) == (failed["customer"], delivered_letter)
+    assert (link.customer_id, link.subject_user_id) == (None, company.ids["tom"])
+    assert json.loads(unknown.detail) == {"mail_id": 999999, "kind": None, "letter_id": None,
+                                          "command": "vault mail retry", "all_failed": False}
+
+    # A mix: the allowed retry is recorded allowed and stands; the refusal beside it is recorded denied.
+    _move(rt, company, company.customer("Nordic Paper"), "tom")  # no contacts: no letter, nothing queued
+    mixed = run_cli(rt, tmp_path, "mail", "retry", str(failed["mail"]), "999998")
+    assert mixed.exit_code == 1
+    assert [json.loads(e.detail)["mail_id"] for e in _events(rt, "mail:retry")] == [failed["mail"]]
+    assert json.loads(_events(rt, "mail:retry", "denied")[-1].detail)["mail_id"] == 999998
+    assert send(rt).sent == 1
+
+    # --all-failed names what it skips, and records each as refused, saying it was not named.
+    skipped = run_cli(rt, tmp_path, "mail", "retry", "--all-failed")
+    assert skipped.exit_code == 0 and f"skipped #{link_mail}" in skipped.output
+    last = _events(rt, "mail:retry", "denied")[-1]
+    assert (json.loads(last.detail)["mail_id"], json.loads(last.detail)["all_failed"], last.reason_code) == (
+        link_mail, True, "text_forgotten")
+
+    # The audit log's own browsing finds them: the export's filters by action and outcome.
+    out = tmp_path / "refused.jsonl"
+    exported = run_cli(rt, tmp_path, "audit", "export", "--action", "mail:retry", "--outcome", "denied",
+                       "--out", str(out))
+    assert exported.exit_code == 0, exported.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["detail"]["mail_id"], r["reason_code"]) for r in rows] == [
+        (failed["delivered"], "sent"), (link_mail, "text_forgotten"), (999999, "no_such_mail"),
+        (999998, "no_such_mail"), (link_mail, "text_forgotten")]
+
+
+def test_a_refused_reissue_is_recorded_denied_and_the_letter_is_left_as_it_was(rt, company, smtp, failed, tmp_path):
+    """Before, a refused `vault letter reissue` left no trace. Now a denied `letter:reissue` names the letter, its
+    mail and customer and the reason code, in a unit of its own: the re-issue's own work is rolled back (no new
+    link, no new mail, no contact-log entry)."""
+    with rt.db.session() as session:
+        letters.revoke(rt, session, company.user(session, "tom"), session.get(CustomerLetter, failed["letter"]),
+                       ctx=OFFICE)
+    before = _outbox_and_letters(rt)
+    refused = run_cli(rt, tmp_path, "--operator", "maria", "letter", "reissue", str(failed["letter"]))
+    assert refused.exit_code == 1 and "its link was revoked" in refused.output
+    assert _outbox_and_letters(rt) == before and _events(rt, "letter:reissue") == []
+    [record] = _events(rt, "letter:reissue", "denied")
+    assert (record.actor_name, record.reason_code, record.customer_id, record.subject_user_id) == (
+        "cli:maria", "letter_revoked", failed["customer"], company.ids["tom"])
+    assert json.loads(record.detail) == {"letter_id": failed["letter"], "mail_id": failed["mail"],
+                                         "command": "vault letter reissue"}
+    # No such letter: recorded too, naming the number asked for.
+    assert run_cli(rt, tmp_path, "letter", "reissue", "999999").exit_code == 1
+    unknown = _events(rt, "letter:reissue", "denied")[-1]
+    assert (unknown.reason_code, unknown.customer_id, json.loads(unknown.detail)["letter_id"]) == (
+        "no_such_letter", None, 999999)
+    assert _outbox_and_letters(rt) == before
+
+
+def test_a_refusal_whose_record_fails_still_refuses_and_says_so(rt, company, smtp, failed, tmp_path, monkeypatch):
+    """The fault injected: the audit log refuses the denied record. The repair is refused all the same (nothing
+    sent again), and the operator is told that the refusal is not recorded."""
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("audit log unavailable")
+    monkeypatch.setattr(cli_mail, "record_refused", broken)
+    monkeypatch.setattr(cli_letters, "record_refused", broken)
+    before = _outbox_and_letters(rt)
+    with rt.db.session() as session:
+        letters.revoke(rt, session, company.user(session, "tom"), session.get(CustomerLetter, failed["letter"]),
+                       ctx=OFFICE)
+    refused = run_cli(rt, tmp_path, "letter", "reissue", str(failed["letter"]))
+    assert refused.exit_code == 1 and "could not be recorded: audit log unavailable" in refused.output
+    retried = run_cli(rt, tmp_path, "mail", "retry", str(failed["mail"]))
+    assert retried.exit_code == 1 and "could not be recorded: audit log unavailable" in retried.output
+    assert _outbox_and_letters(rt)[0] == before[0]

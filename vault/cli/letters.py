@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import click
 
-from vault.cli.common import cli, open_runtime, unit_of_work
+from vault.cli.common import cli, command_named, open_runtime, unit_of_work
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
-from vault.mail.repair import ReissueRefused, reissue
+from vault.mail.repair import ReissueRefused, record_refused, reissue
 from vault.models import utcnow
 
 
@@ -31,11 +32,19 @@ def letter_reissue(letter_id: int) -> None:
     the wrong person), or the manager it introduces is on notice or cannot sign in. Audited `letter:reissue`."""
     rt = open_runtime()
     try:
-        with unit_of_work(rt) as session:
-            try:
+        try:
+            with unit_of_work(rt) as session:
                 done = reissue(rt, session, letter_id, ctx=AccessContext.cli(), now=utcnow())
-            except ReissueRefused as exc:
-                raise click.ClickException(f"refused letter #{letter_id}: {exc.refusal.why}") from None
+        except ReissueRefused as exc:
+            # The re-issue's unit is rolled back by now; the refusal is recorded in one of its own.
+            message = f"refused letter #{letter_id}: {exc.refusal.why}"
+            try:
+                with rt.db.session() as session:
+                    record_refused(rt, session, AuditAction.LETTER_REISSUE, [exc.refusal], ctx=AccessContext.cli(),
+                                   command=command_named())
+            except Exception as failure:  # the refusal stands; say that its record is missing
+                message += f"; the refusal could not be recorded: {failure}"
+            raise click.ClickException(message) from None
     finally:
         rt.close()
     click.echo(f"letter #{done.letter_id} re-issued to {done.recipient} as mail #{done.mail_id} (mail "

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import click
 
-from vault.cli.common import cli, echo_err, open_runtime, unit_of_work
+from vault.cli.common import cli, command_named, echo_err, open_runtime, unit_of_work
 from vault.cli.users import user_group
 from vault.config.addresses import masked
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.mail import Kind, enqueue, send_digests, send_pending, transport_for
 from vault.mail.accounts import EmailChange, set_email
-from vault.mail.repair import retry
+from vault.mail.repair import Refused, record_refused, retry
 from vault.mail.sender import DEFAULT_BATCH, SendResult
 from vault.mail.status import outbox_status
 from vault.models import utcnow
+from vault.runtime import Runtime
 from vault.services import accounts
 
 # One cron run sends at most this many batches, so a huge backlog cannot keep it running for hours.
@@ -114,6 +116,7 @@ def mail_retry(ids: tuple[int, ...], all_failed: bool) -> None:
     try:
         with unit_of_work(rt) as session:
             result = retry(rt, session, None if all_failed else list(ids), ctx=AccessContext.cli(), now=utcnow())
+        unrecorded = _record_refused(rt, result.refused, all_failed=all_failed)
     finally:
         rt.close()
     for done in result.retried:
@@ -128,8 +131,24 @@ def mail_retry(ids: tuple[int, ...], all_failed: bool) -> None:
     count = len(result.retried)
     click.echo(f"{count} {'mail' if count == 1 else 'mails'} back in the queue"
                + ("; `vault mail send-pending` sends them" if count else ""))
-    if result.refused and not all_failed:
+    if unrecorded:
+        echo_err(f"the refusals could not be recorded: {unrecorded}")
+    if (result.refused and not all_failed) or unrecorded:
         raise SystemExit(1)
+
+
+def _record_refused(rt: Runtime, refusals: list[Refused], *, all_failed: bool) -> str | None:
+    """Record the refusals in a unit of their own, after the retries that were allowed committed; returns why
+    that failed, if it did (the retries stand, and the operator must know the refusals left no trace)."""
+    if not refusals:
+        return None
+    try:
+        with rt.db.session() as session:
+            record_refused(rt, session, AuditAction.MAIL_RETRY, refusals, ctx=AccessContext.cli(),
+                           command=command_named(), all_failed=all_failed)
+    except Exception as failure:  # the refusals stand; say that their record is missing
+        return str(failure)
+    return None
 
 
 @user_group.command("email")

@@ -3,7 +3,7 @@
 Mail fails for good when the server refuses it or after `MAX_ATTEMPTS` (about eight hours of back-off), and
 then nothing sends it again by itself. Repairs happen in the operator's unit of work, each recorded under the
 operator's name in the same transaction (`mail:retry`, `letter:reissue`), and each refuses what cannot be
-repaired honestly:
+repaired honestly, every refusal recorded as denied in a unit of its own (`record_refused`):
 
 - mail that was sent (or bundled into a digest), is still waiting, was withheld, or does not exist; a
   letter withheld for a reason that may pass (the manager it introduces on notice or unable to sign in) kept
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from markupsafe import escape
@@ -54,11 +54,17 @@ MAX_IDS = 2**31 - 1  # ids are 32-bit columns: a larger number is no mail, not a
 
 @dataclass(frozen=True)
 class Refused:
-    """A mail or letter left as it was, and why (`code` stable, `why` for the operator)."""
+    """A mail or letter left as it was, and why (`code` stable, `why` for the operator); what it names for the
+    audit log's denied record (`record_refused`): the mail, its letter, the customer and the person."""
 
     id: int
     code: str
     why: str
+    mail_id: int | None = None
+    kind: str | None = None
+    letter_id: int | None = None
+    customer_id: int | None = None
+    subject_user_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -181,11 +187,15 @@ def retry(rt: Runtime, session: Session, ids: Sequence[int] | None, *, ctx: Acce
             wanted.append((mail_id, row))
     for mail_id, mail in wanted:
         refusal = _mail_refusal(session, mail_id, mail)
-        letter = _letter_of(session, mail) if mail is not None and refusal is None else None
+        letter = _letter_of(session, mail) if mail is not None else None
         if refusal is None and letter is not None:
             refusal = _letter_refusal(session, letter, mail_id, now, retrying=True)
         if refusal is not None or mail is None:
-            result.refused.append(refusal or Refused(mail_id, "no_such_mail", "no such mail"))
+            refusal = refusal or Refused(mail_id, "no_such_mail", "no such mail")
+            result.refused.append(replace(
+                refusal, mail_id=mail_id, kind=mail.kind if mail else None, letter_id=letter.id if letter else None,
+                customer_id=letter.customer_id if letter else None,
+                subject_user_id=mail.recipient_user_id if mail else None))
             continue
         shown = shown_recipient(mail.kind, mail.recipient)
         result.retried.append(Retried(mail.id, mail.kind, shown, mail.attempts,
@@ -225,24 +235,29 @@ def reissue(rt: Runtime, session: Session, letter_id: int, *, ctx: AccessContext
     """
     letter = session.get(CustomerLetter, letter_id, with_for_update=True) if 0 < letter_id <= MAX_IDS else None
     if letter is None:
-        raise ReissueRefused(Refused(letter_id, "no_such_letter", "no such letter"))
+        raise ReissueRefused(Refused(letter_id, "no_such_letter", "no such letter", letter_id=letter_id))
+
+    def refused(code: str, why: str) -> ReissueRefused:
+        return ReissueRefused(Refused(letter_id, code, why, mail_id=letter.outbox_id, kind=str(Kind.CUSTOMER_LETTER),
+                                      letter_id=letter_id, customer_id=letter.customer_id,
+                                      subject_user_id=letter.new_owner_id))
+
     if letter.outbox_id is None:
-        raise ReissueRefused(Refused(letter_id, "not_queued", "the letter was never queued (no address to "
-                                                              "write to, or its mail is gone)"))
+        raise refused("not_queued", "the letter was never queued (no address to write to, or its mail is gone)")
     mail = session.get(MailOutbox, letter.outbox_id, with_for_update=True)
     refusal = _mail_refusal(session, letter.outbox_id, mail, reissuing=True)
     if refusal is not None or mail is None:
         why = refusal.why if refusal else "no such mail"
         code = "delivered" if refusal and refusal.code == "sent" else (refusal.code if refusal else "no_such_mail")
-        raise ReissueRefused(Refused(letter_id, code, f"its mail #{letter.outbox_id} {why}"))
+        raise refused(code, f"its mail #{letter.outbox_id} {why}")
     refusal = _letter_refusal(session, letter, letter_id, now, retrying=False)
     if refusal is not None:
-        raise ReissueRefused(refusal)
+        raise refused(refusal.code, refusal.why)
     old_link = next((found for found in _LETTER_LINK.findall(mail.body_text)
                      if letters.link_hash(found) == letter.token_hash), None)
     if old_link is None:
-        raise ReissueRefused(Refused(letter_id, "no_link", f"the letter went without a link (no VAULT_BASE_URL "
-                                                           f"then): retry its mail (`vault mail retry {mail.id}`)"))
+        raise refused("no_link", f"the letter went without a link (no VAULT_BASE_URL then): retry its mail "
+                                 f"(`vault mail retry {mail.id}`)")
     previous_status = str(mail.status)
     old_end = letters.expiry_wording(letter, letter.expires_at)
     previous_expiry = letter.expires_at
@@ -275,3 +290,24 @@ def reissue(rt: Runtime, session: Session, letter_id: int, *, ctx: AccessContext
                             "previous_expires_at": previous_expiry.isoformat(),
                             "expires_at": letter.expires_at.isoformat(), "days": rt.settings.letter_link_days})
     return Reissued(letter.id, mail.id, fresh.id, shown, letter.expires_at)
+
+
+def record_refused(rt: Runtime, session: Session, action: AuditAction, refusals: Sequence[Refused], *,
+                   ctx: AccessContext, command: str, all_failed: bool | None = None) -> None:
+    """Append a denied `action` record (`mail:retry`, `letter:reissue`) for each refusal, naming the mail and
+    letter asked for, the customer and the reason code, as every refusal in the product is recorded.
+
+    For the caller's own unit of work, apart from the repair's: a refused re-issue rolls back all it did, and a
+    retry that refused some mail commits the rest, so the refusals must not ride on either. `all_failed` says
+    whether the operator named the mail or asked for every failed one (then a refusal is a mail skipped)."""
+    for refusal in refusals:
+        detail: dict[str, object] = {"mail_id": refusal.mail_id}
+        if action == AuditAction.MAIL_RETRY:
+            detail.update(kind=refusal.kind, letter_id=refusal.letter_id)
+        else:
+            detail = {"letter_id": refusal.letter_id if refusal.letter_id is not None else refusal.id, **detail}
+        detail["command"] = command
+        if all_failed is not None:
+            detail["all_failed"] = all_failed
+        rt.audit.record(session, action=action, actor=None, ctx=ctx, outcome="denied", reason_code=refusal.code,
+                        customer_id=refusal.customer_id, subject_user_id=refusal.subject_user_id, detail=detail)
