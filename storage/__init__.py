@@ -6,6 +6,7 @@ configuration.
 
 from storage.base import (
     LeavesTemporaryFiles,
+    LeavesUnfinishedUploads,
     Leftover,
     ObjectInfo,
     ObjectLocked,
@@ -14,6 +15,7 @@ from storage.base import (
     StorageAuthError,
     StorageError,
     StorageUnavailable,
+    UnfinishedUpload,
     validate_key,
     validate_prefix,
 )
@@ -22,6 +24,7 @@ from storage.s3 import S3Store
 
 __all__ = [
     "LeavesTemporaryFiles",
+    "LeavesUnfinishedUploads",
     "Leftover",
     "LocalStore",
     "ObjectInfo",
@@ -32,6 +35,7 @@ __all__ = [
     "StorageAuthError",
     "StorageError",
     "StorageUnavailable",
+    "UnfinishedUpload",
     "validate_key",
     "validate_prefix",
 ]

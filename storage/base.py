@@ -81,8 +81,8 @@ class Leftover:
 class LeavesTemporaryFiles(Protocol):
     """A store whose writes go through temporary files of its own, which a crash can leave behind.
 
-    Not part of :class:`ObjectStore`: an S3 server keeps no such files where we could see them (an
-    interrupted multipart upload is aborted by the client, or expired by the bucket's lifecycle rules).
+    Not part of :class:`ObjectStore`: an S3 server keeps no such files; what a killed upload leaves there
+    is an unfinished multipart upload (:class:`LeavesUnfinishedUploads`).
     """
 
     def leftovers(self) -> Iterator[Leftover]:
@@ -92,6 +92,47 @@ class LeavesTemporaryFiles(Protocol):
     def remove_leftover(self, name: str, modified_before: datetime) -> bool:
         """Remove the temporary file ``name`` if no write holds it and it was last written before
         ``modified_before``; return whether it was removed."""
+        ...
+
+
+@dataclass(frozen=True)
+class UnfinishedUpload:
+    """A multipart upload begun and never completed nor aborted (a process killed mid-upload).
+
+    Its parts are invisible to object listings and never become an object, yet the server keeps them,
+    and the space they take, until the upload is aborted.
+
+    Attributes:
+        key: the object key it would have created (the store's key prefix removed).
+        upload_id: the server's id of the upload, needed to abort it.
+        initiated: when it was begun (timezone-aware, UTC).
+        last_activity: the latest of ``initiated`` and the times its parts were uploaded: a slow upload
+            still sending parts is recent here however long ago it began.
+        size: bytes held by its parts.
+    """
+
+    key: str
+    upload_id: str
+    initiated: datetime
+    last_activity: datetime
+    size: int
+
+
+@runtime_checkable
+class LeavesUnfinishedUploads(Protocol):
+    """A store whose large writes go up as multipart uploads that a killed process leaves unfinished.
+
+    Not part of :class:`ObjectStore`: a folder store has no such thing (its crashes leave temporary
+    files, :class:`LeavesTemporaryFiles`).
+    """
+
+    def unfinished_uploads(self) -> Iterator[UnfinishedUpload]:
+        """Every unfinished multipart upload under the store's key prefix."""
+        ...
+
+    def abort_upload(self, upload: UnfinishedUpload, active_before: datetime) -> bool:
+        """Abort ``upload`` if it is still there and had no activity since ``active_before``; return
+        whether it was aborted."""
         ...
 
 

@@ -38,6 +38,7 @@ from storage.base import (
     StorageAuthError,
     StorageError,
     StorageUnavailable,
+    UnfinishedUpload,
     validate_key,
     validate_length,
     validate_prefix,
@@ -66,6 +67,8 @@ _AUTH_CODES = frozenset({
 })
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion"})
 _RETAIN_UNTIL_HEADER = "x-amz-object-lock-retain-until-date"
+# S3 answers at most 1000 uploads or parts a page.
+_LISTING_PAGE = 1000
 # What minio and its HTTP layer raise for a failed request.
 _CLIENT_ERRORS = (MinioException, urllib3.exceptions.HTTPError)
 # Plus what minio raises when a successful answer is not the XML it expects (a web page, a proxy's
@@ -383,6 +386,107 @@ class S3Store:
                 )
         except _ANSWER_ERRORS as error:
             self._raise(error, None, f"list {prefix!r} in")
+
+    # -- unfinished multipart uploads --------------------------------------------------------------
+
+    def unfinished_uploads(self) -> Iterator[UnfinishedUpload]:
+        """Every multipart upload begun under the key prefix and neither completed nor aborted, each with
+        its parts' size and latest upload time (one more request per upload).
+
+        minio offers no public call for these; its own low-level ones (``_list_multipart_uploads``,
+        ``_list_parts``) are used, signed and parsed as every other request. Pages follow on from the
+        last upload of the previous one, as S3 specifies (minio drops the server's next upload-id marker,
+        and SeaweedFS sends no next key marker); a page that brings nothing new ends the listing, so a
+        server that pages wrongly can shorten it but never loop it.
+
+        Raises:
+            StorageUnavailable: the endpoint cannot be reached or the bucket is missing.
+            StorageAuthError: the credentials are refused.
+            StorageError: any other refusal by the server.
+        """
+        seen: set[tuple[str, str]] = set()
+        key_marker: str | None = None
+        upload_marker: str | None = None
+        while True:
+            try:
+                page = self._client._list_multipart_uploads(
+                    bucket_name=self.bucket, prefix=self.key_prefix or None, key_marker=key_marker,
+                    upload_id_marker=upload_marker, max_uploads=_LISTING_PAGE,
+                )
+            except _ANSWER_ERRORS as error:
+                self._raise(error, None, "list the unfinished uploads in")
+            fresh = [upload for upload in page.uploads
+                     if upload.upload_id and (upload.object_name, upload.upload_id) not in seen]
+            for upload in fresh:
+                seen.add((upload.object_name, upload.upload_id))
+                if not upload.object_name.startswith(self.key_prefix):
+                    continue  # another tenant's of a shared bucket: not ours to report nor abort
+                found = self._unfinished(upload.object_name[len(self.key_prefix):], upload.upload_id,
+                                         upload.initiated_time)
+                if found is not None:
+                    yield found
+            if not page.is_truncated or not fresh:
+                return
+            key_marker, upload_marker = page.uploads[-1].object_name, page.uploads[-1].upload_id
+
+    def abort_upload(self, upload: UnfinishedUpload, active_before: datetime) -> bool:
+        """Abort ``upload`` (as :meth:`unfinished_uploads` gave it) unless a part of it was uploaded at or
+        after ``active_before``, or it is gone (completed or aborted meanwhile).
+
+        Its parts are listed again first: a slow upload still sending them is left alone, however long
+        ago it began. A part sent between that listing and the abort makes the writer's upload fail
+        (S3 then refuses its parts and its completion); it never publishes a partial object.
+
+        Returns:
+            Whether this call aborted it.
+
+        Raises:
+            ValueError: ``upload.key`` is not a valid key.
+            StorageUnavailable, StorageAuthError, StorageError: as :meth:`unfinished_uploads`.
+        """
+        validate_key(upload.key)
+        current = self._unfinished(upload.key, upload.upload_id, upload.initiated)
+        if current is None or current.last_activity >= active_before:
+            return False
+        try:
+            self._client._abort_multipart_upload(
+                bucket_name=self.bucket, object_name=self.key_prefix + upload.key, upload_id=upload.upload_id)
+        except S3Error as error:
+            if error.code == "NoSuchUpload":
+                return False
+            self._raise(error, upload.key, "abort an upload of")
+        except _ANSWER_ERRORS as error:
+            self._raise(error, upload.key, "abort an upload of")
+        return True
+
+    def _unfinished(self, key: str, upload_id: str, initiated: datetime | None) -> UnfinishedUpload | None:
+        """The upload with its parts' size and latest time; None if the server no longer has it."""
+        size = 0
+        latest = initiated
+        marker: str | None = None  # minio takes the part number as text
+        while True:
+            try:
+                page = self._client._list_parts(
+                    bucket_name=self.bucket, object_name=self.key_prefix + key, upload_id=upload_id,
+                    max_parts=_LISTING_PAGE, part_number_marker=marker,
+                )
+            except S3Error as error:
+                if error.code == "NoSuchUpload":
+                    return None
+                self._raise(error, key, "list the parts of an upload of")
+            except _ANSWER_ERRORS as error:
+                self._raise(error, key, "list the parts of an upload of")
+            for part in page.parts:
+                size += part.size or 0
+                if part.last_modified is not None and (latest is None or part.last_modified > latest):
+                    latest = part.last_modified
+            if not page.is_truncated or not page.parts or str(page.parts[-1].part_number) == marker:
+                break  # the last page, or a server whose pages do not move on
+            marker = str(page.parts[-1].part_number)
+        # No time at all from the server: taken as begun now, so that nothing is aborted on a guess.
+        now = datetime.now(UTC)
+        return UnfinishedUpload(key=key, upload_id=upload_id, initiated=initiated or latest or now,
+                                last_activity=latest or now, size=size)
 
     # -- helpers -----------------------------------------------------------------------------------
 

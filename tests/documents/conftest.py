@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from storage import StorageUnavailable
-from tests.conftest import everyone_works
+from storage import S3Store, StorageUnavailable
+from tests.conftest import everyone_works, make_runtime
 from vault.core.context import AccessContext
 from vault.models import AuditEvent, Customer, Document, DocumentVersion, Role, Segment, User
 from vault.rendering import Limits, PageRenderer
@@ -32,6 +32,20 @@ def small_text_renditions() -> Iterator[None]:
     previous = renditions.set_renderer(PageRenderer(Limits(max_text_bytes=64 * 1024)))
     yield
     renditions.set_renderer(previous)
+
+
+@pytest.fixture
+def s3_rt(tmp_path: Any, database_url: str, keyring_path: Any, seaweed: Any, s3_store: S3Store) -> Iterator[Runtime]:
+    """A runtime whose store is the SeaweedFS bucket, under a key prefix of this test's own."""
+    runtime = make_runtime(tmp_path / "data", database_url, keyring_path, storage="s3", s3_endpoint=seaweed.endpoint,
+                           s3_access_key=seaweed.access_key, s3_secret_key=seaweed.secret_key,
+                           s3_bucket=seaweed.bucket, s3_secure=False, max_upload_mb=6)
+    assert isinstance(runtime.store, S3Store)
+    # The same server and bucket, under a key prefix of this test's own, so listings see only its objects.
+    runtime.store = s3_store
+    runtime.store.ensure_ready()
+    yield runtime
+    runtime.close()
 
 
 def pdf_bytes(marker: bytes = b"") -> bytes:

@@ -9,27 +9,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from storage import S3Store
-from tests.conftest import Users, make_runtime
+from tests.conftest import Users
 from tests.documents.conftest import CTX, Company, Trickle, events, row_counts, stored_keys, text_bytes
 from vault.core.errors import ServiceError
 from vault.models import DocumentVersion, Role, Segment, User
 from vault.services import customers, documents, integrity
 
 pytestmark = pytest.mark.s3
-
-
-@pytest.fixture
-def s3_rt(tmp_path, database_url, keyring_path, seaweed, s3_store):
-    runtime = make_runtime(tmp_path / "data", database_url, keyring_path, storage="s3", s3_endpoint=seaweed.endpoint,
-                           s3_access_key=seaweed.access_key, s3_secret_key=seaweed.secret_key,
-                           s3_bucket=seaweed.bucket, s3_secure=False, max_upload_mb=6)
-    assert isinstance(runtime.store, S3Store)
-    # The same server and bucket, under a key prefix of this test's own, so listings see only its objects.
-    runtime.store = s3_store
-    runtime.store.ensure_ready()
-    yield runtime
-    runtime.close()
 
 
 @pytest.fixture

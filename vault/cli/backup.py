@@ -80,6 +80,8 @@ def restore_command(folder: Path, sample: int, accept_unsigned: bool) -> None:
                + ("ok" if fsck.ok else f"{fsck.unresolved} problem(s)"))
     for problem in fsck.missing + fsck.corrupt + fsck.orphans + fsck.leftovers:
         click.echo(f"  {problem.kind}: {problem.key}" + (f" ({problem.detail})" if problem.detail else ""))
+    for upload in fsck.uploads:
+        click.echo(f"  unfinished upload: {upload.key} (upload {upload.upload_id})")
     click.echo(f"audit verify: {result.verify_summary}")
     click.echo(f"sample: {len(result.sampled) - len(result.sample_failures)} of {len(result.sampled)} file(s) "
                "decrypt to the recorded size and SHA-256")

@@ -15,11 +15,12 @@ from vault.services import integrity, keys
 
 @cli.command("fsck")
 @click.option("--repair", is_flag=True, help="Remove orphan objects (objects no version refers to) and temporary "
-                                            "files left by interrupted writes; nothing else.")
+                                            "files left by interrupted writes, and abort unfinished S3 multipart "
+                                            "uploads; nothing else.")
 @click.option("--min-age-minutes", default=int(integrity.DEFAULT_MIN_AGE.total_seconds() // 60), show_default=True,
               type=click.IntRange(min=0, max=10 * 366 * 24 * 60),
-              help="Unreferenced objects and temporary files younger than this may be uploads still in progress: "
-                   "reported, never removed (at most ten years).")
+              help="Unreferenced objects, temporary files and multipart uploads active more recently than this "
+                   "may be uploads still in progress: reported, never removed (at most ten years).")
 def fsck_command(repair: bool, min_age_minutes: int) -> None:
     """Check that every file version's object exists, decrypts and matches its SHA-256, and find orphans.
 
@@ -53,16 +54,27 @@ def fsck_command(repair: bool, min_age_minutes: int) -> None:
     for problem in report.pending_leftovers:
         click.echo(f"PENDING   {problem.key}: a temporary file younger than {min_age_minutes} min or still held "
                    "by its write; left alone")
+    for upload in report.uploads:
+        state = "aborted" if upload.upload_id in report.aborted_uploads else "unfinished"
+        click.echo(f"UPLOAD    {upload.key} (upload {upload.upload_id}, begun {upload.initiated.isoformat()}, "
+                   f"{upload.size} bytes in parts, left by an interrupted upload): {state}")
+    for upload in report.pending_uploads:
+        click.echo(f"PENDING   {upload.key}: upload {upload.upload_id} begun {upload.initiated.isoformat()}, "
+                   f"active within {min_age_minutes} min (an upload in progress?); left alone")
     for key in report.remove_failed:
         click.echo(f"FAILED    could not remove {key}")
     if report.orphans and not repair:
         click.echo("run `vault fsck --repair` to remove the orphan objects")
     if report.leftovers and not repair:
         click.echo("run `vault fsck --repair` to remove the temporary files")
+    if report.uploads and not repair:
+        click.echo("run `vault fsck --repair` to abort the unfinished uploads")
     if report.removed:
         click.echo(f"removed {len(report.removed)} orphan object(s)")
     if report.removed_leftovers:
         click.echo(f"removed {len(report.removed_leftovers)} temporary file(s)")
+    if report.aborted_uploads:
+        click.echo(f"aborted {len(report.aborted_uploads)} unfinished upload(s)")
     if report.ok:
         click.echo("ok: the store and the database agree, every version decrypts to what was uploaded")
         return

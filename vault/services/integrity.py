@@ -15,6 +15,10 @@ Three kinds of damage are looked for:
   read, but they take space and hold ciphertext nobody accounts for. `--repair` removes those older than
   `min_age` that no write holds (the store tells a write in progress by its lock, however stalled it is).
 
+* unfinished multipart uploads in an S3 store (a process killed mid-upload): invisible to object listings,
+  their parts hold space until aborted. `--repair` aborts those with no activity (begun, or a part sent)
+  for `min_age`; a younger one may be an upload still going and is left alone.
+
 Everything is streamed and paged, so memory is flat in the number and size of files. An object younger
 than `min_age` that no row names yet may be an upload whose transaction has not committed: it is
 reported apart and never removed.
@@ -30,7 +34,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from crypto import CryptoError, KeyringError, decrypt_stream
-from storage import LeavesTemporaryFiles, ObjectInfo, ObjectNotFound, StorageError
+from storage import (
+    LeavesTemporaryFiles,
+    LeavesUnfinishedUploads,
+    ObjectInfo,
+    ObjectNotFound,
+    StorageError,
+    UnfinishedUpload,
+)
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import PREVIEW_READY, DocumentVersion, VersionPage, utcnow
@@ -66,13 +77,19 @@ class FsckReport:
     leftovers: list[Problem] = field(default_factory=list)
     pending_leftovers: list[Problem] = field(default_factory=list)
     removed_leftovers: list[str] = field(default_factory=list)
+    # Unfinished multipart uploads (S3): idle for min_age, or (pending) active more recently than that.
+    uploads: list[UnfinishedUpload] = field(default_factory=list)
+    pending_uploads: list[UnfinishedUpload] = field(default_factory=list)
+    aborted_uploads: list[str] = field(default_factory=list)  # upload ids
 
     @property
     def unresolved(self) -> int:
-        """Problems still there after the run (repaired orphans and leftovers no longer count)."""
+        """Problems still there after the run (repaired orphans, leftovers and uploads no longer count)."""
         left_orphans = [p for p in self.orphans if p.key not in self.removed]
         left_over = [p for p in self.leftovers if p.key not in self.removed_leftovers]
-        return len(left_orphans) + len(left_over) + len(self.missing) + len(self.corrupt)
+        left_uploads = [u for u in self.uploads if u.upload_id not in self.aborted_uploads]
+        return (len(left_orphans) + len(left_over) + len(left_uploads) + len(self.missing)
+                + len(self.corrupt))
 
     @property
     def ok(self) -> bool:
@@ -90,6 +107,9 @@ class FsckReport:
             "leftovers": len(self.leftovers),
             "pending_leftovers": len(self.pending_leftovers),
             "removed_leftovers": len(self.removed_leftovers),
+            "unfinished_uploads": len(self.uploads),
+            "pending_uploads": len(self.pending_uploads),
+            "aborted_uploads": len(self.aborted_uploads),
         }
 
 
@@ -138,9 +158,13 @@ def fsck(
             problem = Problem(leftover.name, None, "leftover", f"{leftover.size} bytes")
             young = now - leftover.modified < min_age
             (report.pending_leftovers if young or leftover.in_use else report.leftovers).append(problem)
+    if isinstance(rt.store, LeavesUnfinishedUploads):
+        for upload in rt.store.unfinished_uploads():
+            (report.pending_uploads if now - upload.last_activity < min_age else report.uploads).append(upload)
     if repair:
         _remove_orphans(rt, report, min_age, ctx or AccessContext.cli())
         _remove_leftovers(rt, report, now - min_age, min_age, ctx or AccessContext.cli())
+        _abort_uploads(rt, report, now - min_age, min_age, ctx or AccessContext.cli())
     with rt.db.session() as session:
         rt.audit.record(
             session, action=AuditAction.STORAGE_FSCK, actor=None, ctx=ctx or AccessContext.cli(),
@@ -149,6 +173,7 @@ def fsck(
             detail={**report.summary(), "repair": repair,
                     "removed_keys": report.removed[:100], "remove_failed": report.remove_failed[:100],
                     "removed_temporary": report.removed_leftovers[:100],
+                    "aborted_upload_ids": report.aborted_uploads[:100],
                     "problems": [{"key": p.key, "version_id": p.version_id, "kind": p.kind}
                                  for p in (report.missing + report.corrupt)[:100]]},
         )
@@ -200,6 +225,28 @@ def _remove_leftovers(rt: Runtime, report: FsckReport, modified_before: datetime
             if rt.store.remove_leftover(name, modified_before):
                 report.removed_leftovers.append(name)
 
+
+def _abort_uploads(rt: Runtime, report: FsckReport, active_before: datetime, min_age: timedelta,
+                   ctx: AccessContext) -> None:
+    """Abort the unfinished multipart uploads idle for `min_age`, each batch named (key and upload id) in a
+    "storage:repair" record that commits before any of them is aborted, as orphans are.
+
+    The store looks at an upload's parts again just before aborting it and leaves it if one was sent
+    since `active_before` (or it is gone): such an upload stays in the report, unaborted.
+    """
+    if not isinstance(rt.store, LeavesUnfinishedUploads):
+        return
+    for start in range(0, len(report.uploads), REPAIR_BATCH):
+        batch = report.uploads[start:start + REPAIR_BATCH]
+        with rt.db.session() as session:
+            rt.audit.record(session, action=AuditAction.STORAGE_REPAIR, actor=None, ctx=ctx,
+                            detail={"abort_uploads": [{"key": upload.key, "upload_id": upload.upload_id,
+                                                       "initiated": upload.initiated.isoformat()}
+                                                      for upload in batch],
+                                    "min_age_minutes": int(min_age.total_seconds() // 60)})
+        for upload in batch:
+            if rt.store.abort_upload(upload, active_before):
+                report.aborted_uploads.append(upload.upload_id)
 
 def verify_version(rt: Runtime, version: DocumentVersion) -> Problem | None:
     """Decrypt one version as a stream and compare its size and SHA-256 with the recorded ones."""
