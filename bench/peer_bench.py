@@ -25,7 +25,10 @@ after the other, never in parallel, and each step starts once the 1-minute load 
 Every vault view is decided by policy, counted against the quota, recorded and audited; a Mayan download
 as admin is a permission-free file read. If Mayan cannot be set up or measured here (a package that does
 not install, a run that fails), the bench says what failed and still prints vault's side. If vault's side
-fails, it says why, still prints the peer's figures and exits with 1.
+fails, it says why, still prints the peer's figures and exits with 1. Failing includes a load whose views
+were not all whole: an answer other than 200 (201 then 200 in two steps), or a 200 whose body is not the
+file's every byte, as view_bench checks them. A rate counted over the views that went right, beside
+refusals that cost next to nothing, is not a rate of views.
 """
 
 from __future__ import annotations
@@ -211,8 +214,30 @@ def measure_mayan(storage: str, settings: Settings, outcome: Outcome) -> None:
 # -- vault: the same client against the product --------------------------------------------------------
 
 
-def content_op(token: str, document_id: int, digest_box: list[str] | None = None) -> lc.Op:
-    """A view in one request: ``POST /api/v1/documents/{id}/content``, the bytes in the answer."""
+@dataclass
+class ShortBodies:
+    """Views answered 200 whose body was not the file's every byte (a connection cut mid-body, a stream
+    that stopped): the shared client counts only failed operations, this says how many of those were
+    these, across the load's threads."""
+
+    count: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self) -> None:
+        with self.lock:
+            self.count += 1
+
+
+def whole(status: int, count: int, size: int, short: ShortBodies | None) -> bool:
+    """A view that delivered: 200, and as many bytes as the file holds."""
+    if status == 200 and count != size and short is not None:
+        short.add()
+    return status == 200 and count == size
+
+
+def content_op(token: str, document_id: int, size: int, digest_box: list[str] | None = None,
+               short: ShortBodies | None = None) -> lc.Op:
+    """A view in one request: ``POST /api/v1/documents/{id}/content``, the file's `size` bytes in the answer."""
     path = f"/api/v1/documents/{document_id}/content"
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     body = vb.CONTENT_BODY.encode()
@@ -222,12 +247,12 @@ def content_op(token: str, document_id: int, digest_box: list[str] | None = None
         status, _, count = conn.request("POST", path, body, headers, keep_body=False, digest=digest)
         if digest_box is not None and digest is not None:
             digest_box.append(digest.hexdigest())
-        return status == 200, count
+        return whole(status, count, size, short), count
     return op
 
 
-def two_step_op(token: str, document_id: int) -> lc.Op:
-    """The browsers' flow: ``POST …/views`` (201 with a content URL), then ``GET`` that URL."""
+def two_step_op(token: str, document_id: int, size: int, short: ShortBodies | None = None) -> lc.Op:
+    """The browsers' flow: ``POST …/views`` (201 with a content URL), then ``GET`` that URL: `size` bytes."""
     headers = {"Authorization": f"Bearer {token}"}
     post_headers = {**headers, "Content-Type": "application/json"}
     body = vb.VIEW_BODY.encode()
@@ -238,8 +263,25 @@ def two_step_op(token: str, document_id: int) -> lc.Op:
             return False, 0
         path = urlsplit(json.loads(answer)["content_url"]).path
         status, _, count = conn.request("GET", path, headers=headers, keep_body=False)
-        return status == 200, count
+        return whole(status, count, size, short), count
     return op
+
+
+def check_load(flow: str, result: dict[str, Any], short: ShortBodies) -> None:
+    """Raise unless every view of the load was whole (see the module's docstring): the failed views
+    counted, the answers by status, the short bodies and the client's first errors, in the message.
+
+    Raises:
+        RuntimeError: some view under load failed; vault's side of the run then failed.
+    """
+    failed, errors = result["ops_failed"], result.get("exceptions") or []
+    if not failed and not errors:
+        return
+    statuses = ", ".join(f"{status}: {count}" for status, count in result["status_counts"].items())
+    raise RuntimeError(
+        f"{failed} of {failed + result['ops_ok']} views under load ({flow.replace('_', '-')} flow) were not "
+        f"whole: answers by status {{{statuses}}}, {short.count} of them 200 with a short body"
+        + (f"; client errors: {'; '.join(errors[:3])}" if errors else ""))
 
 
 def uploader(env: dict[str, str]) -> tuple[str, int]:
@@ -300,7 +342,9 @@ def measure_vault(settings: Settings, outcome: Outcome) -> None:
     with vault_services() as (work, postgres, seaweed):
         env = vb.product_settings(work, postgres.url("bench"), seaweed)
         print("vault: seeding through the product's upload service ...", file=sys.stderr, flush=True)
-        by_size, spread, token, tokens, _stamped = vb.seed(env, CLIENTS, with_stamped=False)
+        # Only the 1 MiB file is read one at a time here: view_bench's 4 KiB and 64 MiB ones would be seeded
+        # (the latter encrypted and stored) for nothing.
+        by_size, spread, token, tokens, _stamped = vb.seed(env, CLIENTS, with_stamped=False, sizes=(MIB,))
         upload_token, customer_id = uploader(env)
         pg_pid = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
         weed_pid = seaweed._process.pid if seaweed._process is not None else os.getpid()
@@ -310,7 +354,7 @@ def measure_vault(settings: Settings, outcome: Outcome) -> None:
             for i in range(CLIENTS):  # every client's operations once in each flow: warm workers, warm caches
                 conn = lc.Conn(port)
                 for make in (content_op, two_step_op):
-                    if not make(tokens[i], spread[i].document_id)(conn)[0]:
+                    if not make(tokens[i], spread[i].document_id, spread[i].size)(conn)[0]:
                         raise RuntimeError(f"vault: warm-up {make.__name__} failed for client {i}")
                 conn.close()
             time.sleep(2)
@@ -318,20 +362,26 @@ def measure_vault(settings: Settings, outcome: Outcome) -> None:
             for flow, make in (("one_request", content_op), ("two_step", two_step_op)):
                 wait_quiet(settings, f"vault, {CLIENTS} clients, {flow.replace('_', '-')} flow")
                 result[f"loadavg_before_{flow}"] = lc.loadavg()
+                short = ShortBodies()
                 result[f"throughput_{flow}"] = under_load(
-                    port, lambda i, make=make: make(tokens[i], spread[i].document_id), roots, settings.duration)
+                    port, lambda i, make=make, short=short: make(tokens[i], spread[i].document_id, spread[i].size,
+                                                                  short=short),
+                    roots, settings.duration)
+                check_load(flow, result[f"throughput_{flow}"], short)
                 print(f"vault: {flow} {result[f'throughput_{flow}']['ops_per_s']} views/s", file=sys.stderr,
                       flush=True)
             conn = lc.Conn(port)
             document = by_size[MIB]
             box: list[str] = []
-            if not content_op(token, document.document_id, box)(conn)[0]:
+            if not content_op(token, document.document_id, document.size, box)(conn)[0]:
                 raise RuntimeError("vault: the 1 MiB view failed")
-            result["latency_view_1MiB"] = lc.latency(content_op(token, document.document_id), conn,
+            if box[0] != document.sha256:
+                raise RuntimeError("vault: the 1 MiB view delivered other bytes than were uploaded")
+            result["latency_view_1MiB"] = lc.latency(content_op(token, document.document_id, document.size), conn,
                                                      settings.rounds, 2)
-            result["latency_view_1MiB"]["sha256_ok"] = box[0] == document.sha256
-            result["latency_two_step_1MiB"] = lc.latency(two_step_op(token, document.document_id), conn,
-                                                         settings.rounds, 2)
+            result["latency_view_1MiB"]["sha256_ok"] = True
+            result["latency_two_step_1MiB"] = lc.latency(two_step_op(token, document.document_id, document.size),
+                                                         conn, settings.rounds, 2)
             body, content_type = lc.multipart({"title": "Peer bench upload", "grade": "1"}, "file", "upload.pdf",
                                               upload_bytes, "application/pdf")
             upload_headers = {"Authorization": f"Bearer {upload_token}", "Content-Type": content_type}

@@ -16,7 +16,8 @@ soak runs on PostgreSQL, the only database it has.
 
 peer_bench needs the peer's recipe, which CI does not have (and must not install): the test checks that
 it says clearly what is missing, that every name it takes from view_bench still exists there, and that a
-failure of its vault side (made with a stand-in client that fails) is no exit 0.
+failure of its vault side (made with a stand-in client that fails) is no exit 0, nor are views refused or
+cut short under load (a stand-in client, tests/bench/standin_loadclient.py, against vault's real side).
 """
 
 from __future__ import annotations
@@ -184,3 +185,31 @@ def test_peer_bench_fails_when_its_vault_side_fails(tmp_path: Path) -> None:
     assert "OSError: no load average here" in result.stderr  # with where it broke
     saved = json.loads(next((tmp_path / "state" / "results").glob("peer_bench_*.json")).read_text())
     assert saved["vault"] == {} and saved["failures"]["vault"] == "OSError: no load average here"
+
+
+@pytest.mark.parametrize("faults", ["", "1=no_token,2=cut"], ids=["whole", "refused_and_cut_short"])
+def test_peer_bench_fails_when_views_under_load_fail(tmp_path: Path, faults: str) -> None:
+    """Was: only an exception failed vault's side; views refused or cut short under load were left out of
+    the rate, and the run exited 0 as a measurement. Now a load whose views are not all whole (200 with
+    the file's every byte) fails vault's side, saying how many and how, as an exception does.
+
+    vault's side runs for real (PostgreSQL, SeaweedFS, the seeding, gunicorn) under a stand-in of the
+    recipe's client that injects the faults: client 1 sends no token (vault answers 401), client 2 gets
+    half of each body. The control, with no fault, exits 0."""
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    (recipe / "loadclient.py").write_text((Path(__file__).parent / "standin_loadclient.py").read_text())
+    result = run_bench("peer_bench.py", "--quick", "--skip-mayan", "--quiet-wait", "0",
+                       env={"PEER_RECIPE": str(recipe), "PEER_DIR": str(tmp_path / "state"), "PEER_FAULTS": faults})
+    said = f"--- stdout ---\n{result.stdout[-3000:]}\n--- stderr ---\n{result.stderr[-3000:]}"
+    if not faults:
+        assert result.returncode == 0, said
+        assert "NOT MEASURED — vault" not in result.stdout, said
+        return
+    assert result.returncode == 1, said
+    # Three views a client, eight clients: client 1's three refused, client 2's three cut short.
+    assert ("NOT MEASURED — vault:\n  RuntimeError: 6 of 24 views under load (one-request flow) were not whole: "
+            "answers by status {200: 21, 401: 3}, 3 of them 200 with a short body") in result.stdout, said
+    assert "vault's side failed" in result.stderr
+    saved = json.loads(next((tmp_path / "state" / "results").glob("peer_bench_*.json")).read_text())
+    assert saved["vault"] == {} and "were not whole" in saved["failures"]["vault"]
