@@ -150,7 +150,7 @@ def test_a_letter_whose_link_expired_is_not_retried_but_reissued(rt, company, sm
         session.get(CustomerLetter, failed["letter"]).expires_at = utcnow()
     done = run_cli(rt, tmp_path, "mail", "retry", str(failed["mail"]))
     assert done.exit_code == 1
-    assert (f"refused #{failed['mail']}: is letter #{failed['letter']}, whose link expired on" in done.output
+    assert (f"refused #{failed['mail']}: is letter #{failed['letter']}: its link expired on" in done.output
             and f"`vault letter reissue {failed['letter']}`" in done.output)
     assert _events(rt, "mail:retry") == []
 

@@ -9,12 +9,15 @@ the company goes to someone who can no longer sign in either. Bare addresses (a 
 security contacts) have no account to ask about, and a security alert always goes: it exists to be read, as
 does the notice to a person's previous address that it was changed. A letter to a customer's contact goes to
 a bare address, but introduces the customer's new account manager: it is withheld when it comes due if the
-repairs would refuse it (`letters.repair_refusal`: answered, revoked, the customer moved on since, or the manager
-it introduces on notice or unable to sign in), since it would introduce a leaver or someone who no longer looks
-after the customer (the change that moved the customer writes its own letter about the successor).
+repairs would refuse it (`letters.repair_refusal`: answered, revoked, the customer moved on since, the manager
+it introduces on notice or unable to sign in, or its link expired while it waited), since it would introduce a
+leaver or someone who no longer looks after the customer (the change that moved the customer writes its own
+letter about the successor), or carry a link that no longer opens.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,32 +47,35 @@ def may_be_told(kind: Kind | str, person: User | None) -> bool:
     return kind not in QUEUE_KINDS or not queues_suspended(person)
 
 
-def letter_refusal(session: Session, row: MailOutbox) -> tuple[CustomerLetter, letters.LetterRefusal] | None:
-    """The letter `row` carries and why it may no longer go (`letters.repair_refusal`, the repairs' own rule:
-    answered, revoked, the customer moved on, the manager it introduces on notice or unable to sign in), or
-    None. Its recipient is a bare address, whom anything may reach; what may no longer go is what the letter
-    says."""
+def letter_refusal(session: Session, row: MailOutbox, now: datetime
+                   ) -> tuple[CustomerLetter, letters.LetterRefusal] | None:
+    """The letter `row` carries and why it may no longer go at `now` (`letters.repair_refusal`, the repairs'
+    own rule: answered, revoked, the customer moved on, the manager it introduces on notice or unable to sign
+    in, its link expired while it waited), or None. Its recipient is a bare address, whom anything may reach;
+    what may no longer go is what the letter says."""
     if row.kind != Kind.CUSTOMER_LETTER:
         return None
     letter = session.scalar(select(CustomerLetter).where(CustomerLetter.outbox_id == row.id))
-    refusal = letters.repair_refusal(session, letter) if letter is not None else None
+    refusal = letters.repair_refusal(session, letter, now=now) if letter is not None else None
     return (letter, refusal) if letter is not None and refusal is not None else None
 
 
-def withheld(session: Session, row: MailOutbox) -> bool:
+def withheld(session: Session, row: MailOutbox, now: datetime) -> bool:
     """Whether the waiting `row` may no longer go (asked when it is claimed for sending or bundled into a
     digest): to its recipient, or, for a customer letter, because the letter no longer holds; if so it is
     marked `withheld`, with its address masked and its text forgotten.
 
     A letter keeps its reason (`last_error`, for `vault mail status`), and, when that reason may pass (its
-    manager on notice or unable to sign in), its address and text too, as a failed letter does: they are the
-    only copy of what it says (the letter row keeps only a masked name), and `vault letter reissue` sends it
-    with a fresh link once the notice is withdrawn or the account enabled again."""
+    manager on notice or unable to sign in, its link expired while it waited), its address and text too, as a
+    failed letter does: they are the only copy of what it says (the letter row keeps only a masked name), and
+    `vault letter reissue` sends it with a fresh link once the notice is withdrawn or the account enabled
+    again, or at once for a link that merely ran out. The maintenance sweep forgets them should the reason
+    become lasting meanwhile (`letters.forget_withheld`)."""
     person = session.get(User, row.recipient_user_id) if row.recipient_user_id is not None else None
     if not may_be_told(row.kind, person):
         _withhold(row, forget=True)
         return True
-    found = letter_refusal(session, row)
+    found = letter_refusal(session, row, now)
     if found is None:
         return False
     letter, refusal = found

@@ -40,7 +40,7 @@ def send_digests(db: Database, now: datetime) -> int:
             day = row.created_at.astimezone(zone).date()
             if day >= today:
                 continue
-            if withheld(session, row):  # e.g. a request to decide, to someone since on notice
+            if withheld(session, row, now):  # e.g. a request to decide, to someone since on notice
                 continue
             groups[(row.recipient, day)].append(row)
         for (address, day), parts in sorted(groups.items()):

@@ -15,8 +15,8 @@ repaired honestly, every refusal recorded as denied in a unit of its own (`recor
   old one sent again) and the old mail of a re-issued letter;
 - a customer letter that has done its work or no longer holds (`letters.repair_refusal`: answered, revoked,
   the customer moved on since, the account manager it introduces gone or on notice), and, for a plain
-  retry, one whose link has expired: the letter would carry a link that no longer opens, so it is re-issued
-  instead.
+  retry, one whose link has expired (the same rule, which the sender asks of a waiting letter too): the
+  letter would carry a link that no longer opens, so it is re-issued instead.
 
 Re-issuing changes the letter in place: a new link (the old one's hash is replaced, so it stops working), a
 new end date, and a new outbox row with the same address and text. The text is the failed (or withheld) mail's own, with
@@ -214,14 +214,12 @@ def retry(rt: Runtime, session: Session, ids: Sequence[int] | None, *, ctx: Acce
 
 def _letter_refusal(session: Session, letter: CustomerLetter, refused_id: int, now: datetime, *,
                     retrying: bool) -> Refused | None:
-    found = letters.repair_refusal(session, letter)
-    if found is not None:
-        return Refused(refused_id, found.code, f"is letter #{letter.id}: {found.why}" if retrying else found.why)
-    if retrying and letter.expires_at <= now:
-        return Refused(refused_id, "letter_expired",
-                       f"is letter #{letter.id}, whose link expired on {letter.expires_at.date().isoformat()}: "
-                       f"re-issue it with a fresh link (`vault letter reissue {letter.id}`)")
-    return None
+    """The letter's own rule (`letters.repair_refusal`): a retry sends the letter with the link it has, so a
+    link that has expired refuses it (re-issue it instead); a re-issue gives it a fresh one."""
+    found = letters.repair_refusal(session, letter, now=now, fresh_link=not retrying)
+    if found is None:
+        return None
+    return Refused(refused_id, found.code, f"is letter #{letter.id}: {found.why}" if retrying else found.why)
 
 
 def reissue(rt: Runtime, session: Session, letter_id: int, *, ctx: AccessContext, now: datetime) -> Reissued:

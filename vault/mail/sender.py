@@ -116,7 +116,7 @@ def _claim(db: Database, now: datetime, batch: int,
             query = query.with_for_update(skip_locked=True)
         claimed = []
         for row in session.scalars(query).all():
-            if withheld_now(session, row):
+            if withheld_now(session, row, now):
                 withheld += 1
                 continue
             row.status = MailStatus.SENDING

@@ -230,18 +230,22 @@ class LetterRefusal(NamedTuple):
     """Why a letter must not go (`repair_refusal`): a stable `code`, the operator's sentence, and whether it
     is `lasting` (nothing can make the letter hold again: answered, revoked, the customer moved on) or may
     pass (the manager it introduces is on notice or cannot sign in, until the notice is withdrawn or the
-    account enabled again)."""
+    account enabled again; its link has expired, until `vault letter reissue` gives it a fresh one)."""
 
     code: str
     why: str
     lasting: bool
 
 
-def repair_refusal(session: Session, letter: CustomerLetter) -> LetterRefusal | None:
+def repair_refusal(session: Session, letter: CustomerLetter, *, now: datetime,
+                   fresh_link: bool = False) -> LetterRefusal | None:
     """Why a letter must not be sent (again), or None when it may. The one rule for every way a letter
     leaves: asked by the sender when a waiting letter comes due (`vault.mail.audience`, which withholds it)
     and by the repairs (`vault mail retry`, `vault letter reissue`, which refuse it), so the two can never
-    disagree about a letter.
+    disagree about a letter. `fresh_link` says the letter would go with a new link (a re-issue), so the end of
+    its present one does not matter; otherwise a link that has expired by `now` is a reason that may pass
+    (`letter_expired`): the contact would get a link that opens only an "expired" page, and a re-issue sends
+    the same text with a fresh one.
 
     A letter introduces the owner of one change: once the customer has moved on (another owner, or a later
     change that wrote letters of its own) it would introduce the wrong person, or the right one for the
@@ -274,6 +278,10 @@ def repair_refusal(session: Session, letter: CustomerLetter) -> LetterRefusal | 
                                "introduce a leaver; hand the customer to a successor through the departure's "
                                f"handover (`vault departure reassign {name} {customer.id} --to USER`), which "
                                "writes letters of its own", False)
+    if not fresh_link and letter.state(now) == "expired":  # the link page's own rule
+        return LetterRefusal("letter_expired", f"its link expired on {letter.expires_at.date().isoformat()}: "
+                                               "re-issue it with a fresh link "
+                                               f"(`vault letter reissue {letter.id}`)", False)
     return None
 
 
