@@ -141,6 +141,9 @@ class AuditAction(StrEnum):
     LETTER_REVOKE = "letter:revoke"
     # An operator sent a letter whose mail failed for good again, with a fresh link (the old one ends).
     LETTER_REISSUE = "letter:reissue"
+    # The maintenance sweep forgot the address and text of letters withheld for a reason that became lasting
+    # (one record per sweep, naming the letters).
+    LETTER_FORGET = "letter:forget"
 
     # Keys, storage and the log itself (operators).
     KEY_REWRAP = "key:rewrap"

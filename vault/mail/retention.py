@@ -5,7 +5,9 @@ the digest carries) needs neither. Kept for ever, they made the outbox a list of
 to, and a customer's letter kept its single-use answer link readable by anyone with a copy of the database.
 A sent row keeps the person (`recipient_user_id`), the address masked to its domain (which mail server took
 it), the kind, the subject and its times; failed mail keeps everything, for an operator's repair, except a
-password link's (`FORGET_ON_FAILURE`): its text is a key to someone's account.
+password link's (`FORGET_ON_FAILURE`): its text is a key to someone's account. A customer letter withheld
+for a reason that may pass keeps everything too (`vault.mail.audience`), until it is re-issued or the
+maintenance sweep finds the reason lasting (`letters.forget_withheld`).
 
 De-duplication must still recognise a mail after its address is gone, so its key carries a keyed hash of
 the address (`address_key`) rather than the address.
@@ -19,6 +21,7 @@ import hmac
 from vault.config.addresses import MASK, masked
 from vault.config.settings import Settings
 from vault.mail.kinds import Kind
+from vault.models.mail import forgotten
 
 __all__ = ["FORGET_ON_FAILURE", "MASK", "address_key", "forgotten", "masked"]
 
@@ -36,8 +39,3 @@ def address_key(settings: Settings | None, address: str) -> str:
     cannot be hashed to find which were written to)."""
     secret = (settings.secret_key if settings else "").encode("utf-8")
     return hmac.new(secret, address.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
-
-
-def forgotten(address: str) -> dict[str, str]:
-    """The column values of a row whose mail has gone: masked address, no text."""
-    return {"recipient": masked(address), "body_text": "", "body_html": ""}

@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from vault.config.addresses import masked
 from vault.models.base import Base, UTCDateTime, utcnow
 
 
@@ -24,6 +25,13 @@ class MailStatus(StrEnum):
     DIGEST = "digest"  # waiting for the recipient's daily digest
     DIGESTED = "digested"  # included in a digest mail (`digest_id`)
     WITHHELD = "withheld"  # never sent: its recipient may no longer be told (`vault.mail.audience`)
+
+
+def forgotten(address: str) -> dict[str, str]:
+    """The column values of a row whose mail has gone, or may never go: masked address, no text
+    (`vault.mail.retention` says when). Here, beside the columns it names, so that the services' maintenance
+    sweep (`letters.forget_withheld`) forgets a withheld letter exactly as the sender forgets a sent mail."""
+    return {"recipient": masked(address), "body_text": "", "body_html": ""}
 
 
 class MailMode(StrEnum):

@@ -40,9 +40,12 @@ from vault.models import (
     DepartureStatus,
     HandoverItem,
     LetterAnswer,
+    MailOutbox,
+    MailStatus,
     User,
     utcnow,
 )
+from vault.models.mail import forgotten
 from vault.policy.notice import on_notice
 from vault.runtime import Runtime
 from vault.services import letter_addresses, masking, records
@@ -283,6 +286,45 @@ def repair_refusal(session: Session, letter: CustomerLetter, *, now: datetime,
                                                "re-issue it with a fresh link "
                                                f"(`vault letter reissue {letter.id}`)", False)
     return None
+
+
+def forget_withheld(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime) -> list[int]:
+    """Forget the address and text of every withheld letter whose reason has become lasting; return the
+    letters' ids. Part of the maintenance sweep, in its unit of work.
+
+    The sender keeps a letter withheld for a reason that may pass (`repair_refusal`, not `lasting`), as the
+    only copy of what it says, for `vault letter reissue`. When that reason turns lasting (the customer is
+    handed to a successor, the letter is revoked or superseded), nothing can send it any more, and the
+    contact's address and the letter would otherwise stay in the outbox for ever: they are forgotten as a
+    sent mail's are (`vault.models.mail.forgotten`), the reason kept for `vault mail status`. Asked as a
+    re-issue would ask it (`fresh_link`): a link that merely ran out is no lasting reason. One `letter:forget`
+    per sweep names what it forgot; a sweep that forgets nothing records nothing, since it runs every minute.
+    A row a repair holds (PostgreSQL) is skipped and left to the next sweep."""
+    query = (select(CustomerLetter, MailOutbox).join(MailOutbox, MailOutbox.id == CustomerLetter.outbox_id)
+             .where(MailOutbox.status == MailStatus.WITHHELD, MailOutbox.body_text != "")
+             .order_by(MailOutbox.id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=MailOutbox, skip_locked=True)
+    forgotten_ids: list[int] = []
+    mails: list[int] = []
+    customers: set[int] = set()
+    reasons: dict[str, list[int]] = {}
+    for letter, mail in session.execute(query).all():
+        refusal = repair_refusal(session, letter, now=now, fresh_link=True)
+        if refusal is None or not refusal.lasting:
+            continue
+        for column, value in forgotten(mail.recipient).items():
+            setattr(mail, column, value)
+        forgotten_ids.append(letter.id)
+        mails.append(mail.id)
+        customers.add(letter.customer_id)
+        reasons.setdefault(refusal.code, []).append(letter.id)
+    if forgotten_ids:
+        session.flush()
+        rt.audit.record(session, action=AuditAction.LETTER_FORGET, actor=None, ctx=ctx,
+                        detail={"letters": forgotten_ids, "mails": mails, "customers": sorted(customers),
+                                "reasons": reasons})
+    return forgotten_ids
 
 
 def introduces_leaver(letter: CustomerLetter) -> bool:
