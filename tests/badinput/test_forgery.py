@@ -59,7 +59,7 @@ def forms(scene: Scene) -> dict[str, tuple[str, dict[str, Any], dict[str, Any]]]
         "customers.change_owner": ("abe", {"customer_id": s.customer}, {"owner-owner": str(s.ids["bob"])}),
         "customers.add_co_owner": ("abe", {"customer_id": s.customer}, {"co-person": str(s.ids["bob"])}),
         "customers.remove_co_owner": ("abe", {"customer_id": s.customer}, {"rm-person": str(s.ids["bob"])}),
-        "records.reveal": ("sam", {"customer_id": s.customer}, {"rv-reason": "Renewal", "rv-place": "Office"}),
+        "records.reveal": ("sam", {"customer_id": s.customer}, {"rv-reason": "Renewal call", "rv-place": "Office"}),
         "records.edit": ("sam", {"customer_id": s.customer}, {"rec-city": "Forged"}),
         "records.add_log": ("sam", {"customer_id": s.customer}, {"log-happened_on": "2026-12-01",
                                                                 "log-channel": "call", "log-contact": "X",

@@ -117,7 +117,7 @@ def test_no_contact_value_is_in_the_database_or_the_logs(company: Any, database_
         with company.db.session() as session:
             customer = session.scalar(select(Customer).where(Customer.name == "Nordlicht Logistik GmbH"))
             owner = customer.owner
-            shown = records.reveal(company, session, owner, customer, reason="Call", place="Office",
+            shown = records.reveal(company, session, owner, customer, reason="Call about the order", place="Office",
                                    ctx=AccessContext.cli())
             assert shown.record.contacts[0]["phones"][0] in values
             assert shown.record.terms["payment"] in values  # the terms searched for are the stored ones
@@ -157,6 +157,6 @@ def test_masked_on_every_page_until_revealed(company: Any, app: Any, client: Any
     for page in pages:
         assert page.status_code == 200
         assert not _leaks(page.get_data(), values)
-    revealed = client.post(f"/customers/{ids[0]}/reveal", data={"csrf_token": token, "rv-reason": "Visit prep",
+    revealed = client.post(f"/customers/{ids[0]}/reveal", data={"csrf_token": token, "rv-reason": "Visit on Friday",
                                                               "rv-place": "Office"})
     assert revealed.status_code == 200 and _leaks(revealed.get_data(), values)

@@ -44,7 +44,7 @@ def test_twenty_simultaneous_reveals_on_a_quota_of_three_give_three(rt: Any, use
 
     def reveal_once(session, loaded) -> None:
         actor, customer = loaded
-        records.reveal(rt, session, actor, customer, reason="Meeting", place="Office",
+        records.reveal(rt, session, actor, customer, reason="Meeting them on Monday", place="Office",
                        ctx=AccessContext(client_addr="10.0.0.9"))
 
     results = at_once(rt, REVEALERS, load, reveal_once, success="revealed")
@@ -68,8 +68,8 @@ def test_a_refusal_at_the_daily_cap_gives_the_customer_unit_back(rt: Any, users:
     for target in (other_id, customer_id):
         with rt.db.session() as session:
             try:
-                records.reveal(rt, session, session.get(User, boss_id), session.get(Customer, target), reason="r",
-                               place="p", ctx=AccessContext.cli())
+                records.reveal(rt, session, session.get(User, boss_id), session.get(Customer, target),
+                               reason="Checking the renewal date", place="Office", ctx=AccessContext.cli())
                 session.commit()
                 outcomes.append("revealed")
             except policy.Denied as exc:

@@ -44,7 +44,7 @@ def test_a_customer_page_answered_with_a_form_error_still_records_the_read(clien
     """The reveal, edit and log forms answer a bad form with the whole customer page (status 400): that
     page is a read of the customer like any other, recorded and counted, not rolled back with the error."""
     token = login(client, "bob")
-    posts = [("reveal", {"rv-place": "Office"}),  # no reason
+    posts = [("reveal", {"rv-reason": "x" * 501, "rv-place": "Office"}),  # refused by the form
              ("record", {"rec-status": "bankrupt"}),  # refused by the form
              ("record", {"rec-contacts": "X | | | nonsense"}),  # refused by the service
              ("log", {"log-channel": "visit"})]  # no date, contact or topic

@@ -106,7 +106,7 @@ def test_the_departure_report_shows_the_leaver_s_records_on_the_day_of_notice(rt
         records.edit(rt, session, None, customer, {
             "legal_name": "Helvetia Medtech AG", "city": "Basel", "status": "active",
             "contacts": [CONTACT, {"name": "Bo Lind"}]}, ctx=CLI)
-        records.reveal(rt, session, accounts.get_user(session, "sam"), customer, reason="Copying", place="Home",
+        records.reveal(rt, session, accounts.get_user(session, "sam"), customer, reason="Copying all", place="Home",
                        ctx=CLI)
         departures.start_departure(rt, session, session.get(type(adm), adm.id), accounts.get_user(session, "sam"),
                                    last_day=clock.now().date() + timedelta(days=20),

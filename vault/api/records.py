@@ -48,8 +48,12 @@ EDIT = NestedJsonBody("CustomerRecordEdit", fields=(), declared=record_serialize
 REVEAL = JsonBody(
     "CustomerReveal",
     fields=(
-        Field("reason", "string", "Why the contacts and terms are needed (recorded).", max_length=records.MAX_REASON),
-        Field("place", "string", "Where the caller is (recorded).", max_length=records.MAX_PLACE),
+        # Judged by the policy, as a view's reason and place are (`policy.records`): the same codes, recorded.
+        Field("reason", "string", "Why the contacts and terms are needed (recorded; at least 10 characters, in "
+              "words, as for a view: else 403 `reason_too_short`, `reason_not_meaningful` or "
+              "`reason_copies_category`).", max_length=records.MAX_REASON, judged=True),
+        Field("place", "string", "Where the caller is (recorded): empty, blank or without a letter or digit is "
+              "403 `place_required`.", max_length=records.MAX_PLACE, judged=True),
     ),
 )
 LOG = JsonBody(
@@ -83,7 +87,9 @@ def _as_fields(exc: ServiceError) -> ApiError:
            body=REVEAL, errors=(409,),
            description="Spends one unit of the caller's quota for this customer (policy `[records]`, by segment; "
                        "owners and co-owners have their own) and of their daily cap; refused with 403 "
-                       "`reveal_quota` or `reveal_daily_cap` when spent. Recorded as `customer:reveal` with the "
+                       "`reveal_quota` or `reveal_daily_cap` when spent. The reason and place are judged as a "
+                       "view's are (403 `reason_too_short`, `reason_not_meaningful`, `reason_copies_category`, "
+                       "`place_required`; recorded, nothing spent). Recorded as `customer:reveal` with the "
                        "reason and place, and counted by the directory alerts.")
 def reveal(customer_id: int) -> Any:
     values = REVEAL.parse()

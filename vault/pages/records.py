@@ -33,7 +33,14 @@ from vault.services import letters, pool, records, upkeep
 from vault.services.records import RecordView
 from vault.web import auth
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, keep_work, not_found_response, runtime
+from vault.web.pipeline import (
+    access_context,
+    db_session,
+    keep_work,
+    not_found_response,
+    record_refusal,
+    runtime,
+)
 
 bp = Blueprint("records", __name__, url_prefix="/customers")
 
@@ -77,6 +84,15 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
                            if _may(Action.POOL_RELEASE, customer) else None), status
 
 
+def _beside_fields(form: Any, problems: dict[str, policy.Decision]) -> None:
+    """Put each input problem the policy found beside its field, in the reader's language; a field the
+    form already refused keeps that error alone."""
+    for name, problem in problems.items():
+        field = getattr(form, name, None)
+        if field is not None and not field.errors:
+            field.errors = [_(problem.message)]
+
+
 def _customer(customer_id: int) -> Customer:
     return customers_service.read_customer(runtime(), db_session(), auth.current(), customer_id,
                                            ctx=access_context())
@@ -88,10 +104,25 @@ def reveal(customer_id: int) -> Any:
     """Show the contacts, terms, notes and log in clear, once, for a reason and a place (spends a reveal)."""
     customer = _customer(customer_id)
     form = RevealForm(prefix="rv")
+    typed = {"reason": form.reason.data or "", "place": form.place.data or ""}
     if not form.validate_on_submit():
+        # Nothing decided, spent or recorded; the policy's input rules still speak beside the fields the
+        # form let through, so every slip is shown in this one answer.
+        _beside_fields(form, records.reveal_problems(**typed))
         return render_customer(customer, reveal_form=form, status=400)
-    shown = records.reveal(runtime(), db_session(), auth.current(), customer, reason=form.reason.data,
-                           place=form.place.data, ctx=access_context())
+    try:
+        shown = records.reveal(runtime(), db_session(), auth.current(), customer, ctx=access_context(), **typed)
+    except policy.Denied as exc:
+        problems = records.reveal_problems(**typed)
+        if exc.decision.code not in {problem.code for problem in problems.values()}:
+            raise  # refused for who the person is or what they have spent, not for what was typed
+        # Refused for the first slip, before anything was spent (recorded as the API's refusal is); the
+        # customer page read for this answer keeps its record beside the refusal's, and every slip stands
+        # beside its field, the form filled in as typed.
+        keep_work()
+        record_refusal(exc)
+        _beside_fields(form, problems)
+        return render_customer(customer, reveal_form=form, status=403)
     flash(ngettext("Revealed for you: %(num)d reveal of this customer left in the period, %(today)d today.",
                    "Revealed for you: %(num)d reveals of this customer left in the period, %(today)d today.",
                    shown.remaining, today=shown.remaining_today), "success")

@@ -2,7 +2,8 @@
 
 Seeing a customer (`policy.visibility`) is the floor for all of them: a customer the actor does not see
 is "not found" whatever they ask. Above it:
-- reveal: anyone who sees the customer, within their quotas (the service spends them);
+- reveal: anyone who sees the customer, for a stated purpose and place judged as a view's are
+  (`reveal_input_problems`), within their quotas (the service spends them);
 - edit: the owner and the co-owners, who answer for the record, unless they are on notice;
 - history (old versions with their diffs): the owner, the co-owners and everyone above one of them in
   the chain of managers, who check the file;
@@ -20,6 +21,7 @@ from vault.core.actions import Action
 from vault.models import Customer, User
 from vault.policy.core import Decision, allow, deny, object_rule
 from vault.policy.customers import manages
+from vault.policy.loans import place_missing, reason_problem
 from vault.policy.notice import on_notice
 from vault.policy.visibility import customer_visible
 
@@ -31,9 +33,32 @@ def in_chain(actor: User, customer: Customer) -> bool:
     return manages(actor, customer.owner) or any(manages(actor, co.user) for co in customer.co_owners)
 
 
+def reveal_input_problems(context: dict[str, Any]) -> dict[str, Decision]:
+    """Every input rule a reveal as typed breaks, by field, in field order (reason, then place).
+
+    A reveal's reason is what a reviewer reads in `customer:reveal` to judge whether the contacts were
+    needed, as they read a view's, so it is the views' rule (`reason_problem`: ten characters, in words,
+    not a category's name), not a reason of its own; the place likewise (`place_missing`).
+
+    Args:
+        context: reason and place as typed (stripped).
+    """
+    problems: dict[str, Decision] = {}
+    if (problem := reason_problem(context.get("reason"))) is not None:
+        problems["reason"] = deny(problem)
+    if place_missing(context.get("place")):
+        problems["place"] = deny("place_required", _l("Say where you are (office, customer site, home...)."))
+    return problems
+
+
 @object_rule(Action.CUSTOMER_REVEAL)
 def _reveal(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    return customer_visible(actor, target)
+    """context: reason, place (as typed). Whether the customer is seen comes first, so a customer one may
+    not see is "not found" whatever was typed; then the first slip in field order."""
+    seen = customer_visible(actor, target)
+    if not seen:
+        return seen
+    return next(iter(reveal_input_problems(context).values()), allow())
 
 
 @object_rule(Action.CUSTOMER_EDIT)

@@ -38,8 +38,8 @@ from vault.models import (
     User,
     utcnow,
 )
-from vault.policy.loans import place_missing
 from vault.policy.notice import on_notice
+from vault.policy.records import reveal_input_problems
 from vault.runtime import Runtime
 from vault.services import key_use, masking, reveal_quota
 from vault.services.record_crypto import key_context, new_record_key, open_sealed, record_key, seal
@@ -355,6 +355,15 @@ def remaining_reveals(rt: Runtime, session: Session, actor: User, customer: Cust
     return max(0, quota - spent), max(0, cap - today)
 
 
+def reveal_problems(*, reason: str, place: str) -> dict[str, policy.Decision]:
+    """Every input rule (`policy.records.reveal_input_problems`) a reveal as typed breaks, by field.
+
+    `reveal` refuses with the first of them only (one reason code, one refusal record, nothing spent); a
+    page asks for them all so the person sees every slip in one answer. This decides, spends and records
+    nothing; a slip never counts against anyone (`loans.TYPING_REFUSALS`)."""
+    return reveal_input_problems({"reason": (reason or "").strip(), "place": (place or "").strip()})
+
+
 def reveal(rt: Runtime, session: Session, actor: User, customer: Customer, *, reason: str, place: str,
            ctx: AccessContext) -> Revealed:
     """Show the record unmasked to the actor, once, for a stated reason and place.
@@ -364,17 +373,19 @@ def reveal(rt: Runtime, session: Session, actor: User, customer: Customer, *, re
     a directory access (`CustomerAccess` kind "reveal") for the sweep and outside-book alerts; the early
     warning judges its time, its place and how many customers outside the actor's book they revealed lately.
 
+    The reason and place are judged by the policy before anything is spent, by the views' rule (a reason
+    of ten characters in words, not a category's name; a place with a letter or digit), so a slip costs
+    no reveal and is refused with the code a view's slip gets.
+
     Raises:
-        ServiceError: `reason_required` / `place_required` (or too long).
-        policy.Denied: not visible, `reveal_quota`, `reveal_daily_cap`.
+        ServiceError: a reason or place that is not text, or too long.
+        policy.Denied: not visible, `reason_too_short`, `reason_not_meaningful`, `reason_copies_category`,
+            `place_required`, `reveal_quota`, `reveal_daily_cap`.
     """
-    policy.require(actor, Action.CUSTOMER_REVEAL, customer, audit={"customer_id": customer.id})
     reason = _text(reason, "reason", MAX_REASON, lines=True)
     place = _text(place, "place", MAX_PLACE)
-    if not reason:
-        raise ServiceError("reason_required", _l("Say why you need the contacts and terms."))
-    if place_missing(place):  # the views' rule: a place with no letter or digit names none
-        raise ServiceError("place_required", _l("Say where you are (office, customer site, home...)."))
+    policy.require(actor, Action.CUSTOMER_REVEAL, customer, audit={"customer_id": customer.id}, reason=reason,
+                   place=place)
     now = utcnow()
     quota, cap = reveal_limits(rt, actor, customer)
     window = rt.settings.records.reveal_window_days

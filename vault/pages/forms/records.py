@@ -21,8 +21,10 @@ from vault.web import labels
 
 
 class RevealForm(SafeForm):
-    reason = TextAreaField(_l("Why you need the contacts and terms"), validators=[DataRequired(), Length(max=500)])
-    place = StringField(_l("Where you are"), validators=[DataRequired(), Length(max=100)])
+    # Whether the reason and place say anything is the policy's to judge (`policy.records`), as for a view,
+    # so an empty or filler reason gets the same code and refusal record here as through the API.
+    reason = TextAreaField(_l("Why you need the contacts and terms"), validators=[Length(max=500)])
+    place = StringField(_l("Where you are"), validators=[Length(max=100)])
 
 
 class RecordForm(SafeForm):
