@@ -9,14 +9,13 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from storage import StorageError
 from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import ServiceError
-from vault.models import Customer, Document, User
+from vault.models import Document, User
 from vault.pages.customers import hidden_as_not_found
 from vault.pages.forms.documents import NO_CUSTODIAN, UploadForm, VersionForm, choice
 from vault.services import documents as documents_service
@@ -50,8 +49,7 @@ def _too_large(_exc: RequestEntityTooLarge) -> Any:
 def new() -> Any:
     session, actor = db_session(), auth.current()
     form = UploadForm()
-    customers = list(session.scalars(select(Customer).where(policy.visible_customers(actor))
-                                     .order_by(Customer.name_key, Customer.id)))
+    customers = documents_service.upload_choices(session, actor)
     form.customer.choices = [choice(c.id, c.name) for c in customers]
     custodians = documents_service.custodian_choices(session, actor)
     form.custodian.choices = [choice(NO_CUSTODIAN, _("None yet")),
@@ -84,6 +82,11 @@ def new() -> Any:
             return redirect(url_for("documents.show", document_id=document.id))
     elif request.method == "POST":
         status = 400
+    # The form names these customers: recorded in the unit that answers (after any rollback above), and kept
+    # with an error answer, which names them as well.
+    documents_service.record_upload_listing(runtime(), session, actor, customers, ctx=access_context())
+    if status >= 400:
+        keep_work()
     return render_template("documents/new.html", form=form, **_upload_rules()), status
 
 

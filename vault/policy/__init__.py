@@ -44,6 +44,7 @@ from vault.policy.visibility import (
     visible_documents,
     visible_documents_by_parameter,
     visible_loans,
+    worked_customers,
 )
 
 __all__ = [
@@ -66,4 +67,5 @@ __all__ = [
     "visible_documents",
     "visible_documents_by_parameter",
     "visible_loans",
+    "worked_customers",
 ]

@@ -145,16 +145,23 @@ def customer_visible(actor: User, customer: Customer) -> Decision:
     return allow() if seen else deny("not_found")
 
 
+def worked_customers(actor: User) -> ColumnElement[bool]:
+    """Condition on `Customer` rows the actor works by a standing tie (`customer_worked`): what they see,
+    without the customers a look-up shows them for a day. The customers a file may be added to, and so all
+    that the upload form offers."""
+    if not actor.role_set & _WORKING_ROLES or actor.customers_suspended_at is not None:
+        return false()
+    return _customers_seen(_seeing_roles(actor), actor.id, None)
+
+
 def customer_worked(actor: User, customer: Customer) -> bool:
     """Whether the actor works the customer by a standing tie (owner, co-owner, their team, a loan, a file
     they keep or compiled, a customer they created), not only by a look-up's day of sight: what adding to
     the customer's files asks, since a file compiled there lets its compiler see the customer for good."""
     session = object_session(customer)
-    if session is None or customer.id is None or not actor.role_set & _WORKING_ROLES \
-            or actor.customers_suspended_at is not None:
+    if session is None or customer.id is None:
         return False
-    return bool(session.scalar(select(exists().where(
-        Customer.id == customer.id, _customers_seen(_seeing_roles(actor), actor.id, None)))))
+    return bool(session.scalar(select(exists().where(Customer.id == customer.id, worked_customers(actor)))))
 
 
 def visible_documents(actor: User, now: datetime | None = None) -> ColumnElement[bool]:

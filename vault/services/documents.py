@@ -66,6 +66,24 @@ def version_context(version: DocumentVersion) -> bytes:
 # -- look-ups ------------------------------------------------------------------------------------------
 
 
+def upload_choices(session: Session, actor: User) -> list[Customer]:
+    """The customers a file may be added to (`policy.worked_customers`, the upload's own rule), by name: what
+    the upload form offers. Not every customer the person sees: one reached by a look-up would only be
+    refused (`not_working_customer`), and the form would name it for nothing."""
+    return list(session.scalars(select(Customer).where(policy.worked_customers(actor))
+                                .order_by(Customer.name_key, Customer.id)))
+
+
+def record_upload_listing(rt: Runtime, session: Session, actor: User, customers: list[Customer], *,
+                          ctx: AccessContext) -> None:
+    """Record that the upload form named these customers (`customer:list`, listing "upload"), as the customer
+    list, the search and the start page record the customers they name; a form naming nobody records
+    nothing."""
+    if customers:
+        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
+                        detail={"listing": "upload", "ids": [c.id for c in customers]})
+
+
 def get_customer(session: Session, actor: User, customer_id: int) -> Customer:
     """The customer, if the actor may see it; otherwise NotFound, so ids cannot be probed."""
     customer = session.get(Customer, customer_id)
