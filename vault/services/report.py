@@ -349,10 +349,16 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
     if actor is not None:
         policy.require(actor, Action.DEPARTURE_REPORT, user, audit={"subject_user_id": user.id})
     report = build_report(rt, session, user, lookback_days=lookback_days)
+    # The report names every customer and file of the leaver's: the record names them too (by id), as a
+    # departure's page records its customers, so "who read this customer" finds the report's readers.
+    named_documents = {line.document_id for line in report.documents} | {line.document_id for line in report.loans}
+    named_customers = ({line.customer_id for line in report.customers} | {line.customer_id for line in report.documents}
+                       | set(report.customer_names))
     event = rt.audit.record(
         session, action=AuditAction.DEPARTURE_REPORT, actor=actor, ctx=ctx, subject_user_id=user.id,
         detail={"format": fmt, "lookback_days": report.lookback_days, "customers": len(report.customers),
                 "documents": len(report.documents), "events": report.events,
+                "customer_ids": sorted(named_customers), "document_ids": sorted(named_documents),
                 "audit_head_seq": report.audit_head_seq, "window_start": report.window_start.isoformat()},
     )
     report.audit_seq = event.seq
