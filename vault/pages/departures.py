@@ -418,8 +418,7 @@ def override(departure_id: int) -> Any:
         flash(ngettext("Confirmation waived for %(num)d customer.", "Confirmations waived for %(num)d customers.",
                        len(pending)), "success")
         return redirect(url_for("departures.handover"))
-    policy.require(actor, Action.DEPARTURE_OVERRIDE, departure, reason="x" * 20,
-                   audit={"subject_user_id": departure.user_id})
+    pending = service.read_override(runtime(), session, actor, departure, ctx=access_context())
     return render_template("departures/override.html", departure=departure, pending=pending, form=form)
 
 

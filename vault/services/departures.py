@@ -196,6 +196,29 @@ def read_handover(rt: Runtime, session: Session, actor: User, *, name_waivable: 
     return Handover(items=items, awaiting=awaiting)
 
 
+def read_override(rt: Runtime, session: Session, actor: User, departure: Departure, *,
+                  ctx: AccessContext) -> list[HandoverItem]:
+    """The key customers an override of `departure` would waive, shown to an approver before they decide,
+    recorded as a listing of those customers (`customer:list`, "override", with the departure and their ids)
+    in the page's transaction, as the handover list records the same customers through the API: customers
+    the approver may not otherwise see.
+
+    Raises:
+        policy.Denied: the role gate, `separation_of_duties` (the successor), `nothing_to_override`,
+            `decider_departing`.
+    """
+    # A reason long enough for the rule on reasons: only the person and the departure are judged here.
+    policy.require(actor, Action.DEPARTURE_OVERRIDE, departure, reason="x" * 20,
+                   audit={"subject_user_id": departure.user_id})
+    pending = rules.waivable(departure)
+    ids = list(dict.fromkeys(item.customer_id for item in pending))
+    if ids:
+        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
+                        subject_user_id=departure.user_id,
+                        detail={"listing": "override", "departure_id": departure.id, "ids": ids})
+    return pending
+
+
 def awaiting_override(session: Session, actor: User) -> list[Departure]:
     """Open departures with unconfirmed key customers that `actor` could waive."""
     departures = session.scalars(select(Departure).where(Departure.status == DepartureStatus.NOTICE)
