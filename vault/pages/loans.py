@@ -209,8 +209,15 @@ def request_extension(document_id: int) -> Any:
 
 def _request(document_id: int, kind: LoanKind) -> Any:
     session, actor = db_session(), auth.current()
-    document = _document(document_id)
     extension = kind == LoanKind.EXTENSION
+    if request.method == "GET":
+        # The form names the file and its customer, as the document's page does: a recorded read.
+        with hidden_as_not_found(document_id=document_id):
+            document = documents_service.read_document(
+                runtime(), session, actor, document_id, shown="extension_form" if extension else "loan_form",
+                ctx=access_context())
+    else:
+        document = _document(document_id)
     form = ExtensionForm() if extension else LoanRequestForm()
     rule = runtime().settings.grade(document.grade)
     page = {"document": document, "form": form, "kind": str(kind), "rule": rule,
