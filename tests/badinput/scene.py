@@ -177,7 +177,7 @@ def build(rt: Runtime, users: Any) -> Scene:
     with rt.db.session() as session:
         carl, sam = scene.user(session, "carl"), scene.user(session, "sam")
         scene.customer = customers.create_customer(rt, session, carl, name=t.customer, segment=Segment.VIP,
-                                                   owner=sam, notes=f"Notes {XSS}", ctx=CTX).id
+                                                   owner=sam, notes=f"Notes Capybara {XSS}", ctx=CTX).id
         for name in PLAIN_CUSTOMERS:
             scene.plain_customers[name] = customers.create_customer(
                 rt, session, carl, name=name, segment=Segment.ORDINARY, ctx=CTX).id
