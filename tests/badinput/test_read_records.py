@@ -132,8 +132,8 @@ def reads(scene: Scene, secrets: dict[str, str], extra: dict[str, int]) -> dict[
         "api.old_version": [Read("sue", {**acme, "number": 1})],
         "search.index": [Read("bob", query={"q": "narwh"}, shows=("acme",))],
         "api.search": [Read("bob", query={"q": "narwh"}, shows=("acme",))],
-        "pool.index": [Read("ann", none="the pool is empty in the scene (its records: tests/pool)")],
-        "api.list_pool": [Read("ann", none="the pool is empty in the scene (its records: tests/pool)")],
+        "pool.index": [Read("ann", none="the pool is empty in the scene (its record: tests/api/test_pool.py)")],
+        "api.list_pool": [Read("ann", none="the pool is empty in the scene (its record: tests/api/test_pool.py)")],
         # -- files, loans, views -----------------------------------------------------------------------
         "documents.show": [Read("bob", {"document_id": s.doc2}, shows=("acme",))],
         "api.show_document": [Read("bob", {"document_id": s.doc2}, shows=("acme",))],
