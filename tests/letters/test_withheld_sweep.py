@@ -77,11 +77,12 @@ def test_a_withheld_letter_is_forgotten_once_its_customer_is_handed_to_a_success
     output = _sweep(rt, tmp_path)
     # Forgotten as a sent mail is; why it was withheld stays for the operator.
     assert _mail(rt, mail_id) == (MailStatus.WITHHELD, "•••@customer.example", "", "", reason)
-    assert "forgot the address and text of 1 withheld letter(s)" in output
+    assert "forgot the address and text of 1 letter(s) that can never go" in output
     [record] = _forget_records(rt)
     assert record.actor_name.startswith("cli:") and record.outcome == "allowed"
     assert json.loads(record.detail) == {"letters": [letter_id], "mails": [mail_id], "customers": [customer],
-                                         "reasons": {"letter_stale": [letter_id]}}
+                                         "reasons": {"letter_stale": [letter_id]},
+                                         "statuses": {"withheld": [letter_id]}}
     # Sue's letter, waiting, is not the sweep's business; it goes.
     assert _mail(rt, sue_mail)[:2] == (MailStatus.QUEUED, JANA)
     send(rt)
@@ -116,7 +117,7 @@ def test_the_sweep_forgets_a_revoked_letter_and_keeps_one_whose_reason_may_pass(
                        ctx=OFFICE)
     kept_before = _mail(rt, kept_mail)
 
-    assert "forgot the address and text of 1 withheld letter(s)" in _sweep(rt, tmp_path)
+    assert "forgot the address and text of 1 letter(s) that can never go" in _sweep(rt, tmp_path)
     status, recipient, text, html, _reason = _mail(rt, revoked_mail)
     assert (status, recipient, text, html) == (MailStatus.WITHHELD, "•••@customer.example", "", "")
     assert _mail(rt, kept_mail) == kept_before and kept_before[1] == PER and "/letter/" in kept_before[2]

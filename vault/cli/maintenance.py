@@ -18,8 +18,8 @@ def maintenance_group() -> None:
 
 @maintenance_group.command("run")
 def run() -> None:
-    """Expire loans past due, refund unused views, carry out due last-day steps, forget withheld letters that
-    can never go, sign an idle audit log."""
+    """Expire loans past due, refund unused views, carry out due last-day steps, forget withheld or failed
+    letters that can never go, sign an idle audit log."""
     rt = open_runtime()
     try:
         with unit_of_work(rt) as session:
@@ -31,7 +31,8 @@ def run() -> None:
                f"last-day steps for {len(report.departures_offboarded)} departure(s)"
                + (f"; settled {report.deliveries_lost} lost delivery(ies) as partial" if report.deliveries_lost else "")
                + (f"; {report.claims_lapsed} pool claim(s) lapsed" if report.claims_lapsed else "")
-               + (f"; forgot the address and text of {report.letters_forgotten} withheld letter(s)"
+               + (f"; forgot the address and text of {report.letters_forgotten} letter(s) "
+                  "that can never go"
                   if report.letters_forgotten else "")
                + (f"; signed audit checkpoint {checkpoint.seq}" if checkpoint else ""))
 

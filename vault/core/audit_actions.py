@@ -141,8 +141,8 @@ class AuditAction(StrEnum):
     LETTER_REVOKE = "letter:revoke"
     # An operator sent a letter whose mail failed for good again, with a fresh link (the old one ends).
     LETTER_REISSUE = "letter:reissue"
-    # The maintenance sweep forgot the address and text of letters withheld for a reason that became lasting
-    # (one record per sweep, naming the letters).
+    # The maintenance sweep forgot the address and text of letters, withheld or failed, that no repair may send
+    # any more (one record per sweep, naming the letters, their reasons and states).
     LETTER_FORGET = "letter:forget"
 
     # Keys, storage and the log itself (operators).

@@ -70,7 +70,7 @@ def withheld(session: Session, row: MailOutbox, now: datetime) -> bool:
     failed letter does: they are the only copy of what it says (the letter row keeps only a masked name), and
     `vault letter reissue` sends it with a fresh link once the notice is withdrawn or the account enabled
     again, or at once for a link that merely ran out. The maintenance sweep forgets them should the reason
-    become lasting meanwhile (`letters.forget_withheld`)."""
+    become lasting meanwhile (`letters.forget_unsendable`)."""
     person = session.get(User, row.recipient_user_id) if row.recipient_user_id is not None else None
     if not may_be_told(row.kind, person):
         _withhold(row, forget=True)

@@ -130,6 +130,9 @@ def _mail_refusal(session: Session, mail_id: int, mail: MailOutbox | None, *,
                            "is a password link: its text is forgotten and it is never sent again; make a new "
                            f"link instead (`vault user password-link {whose}`, or the administrators' page)")
         if mail.kind == Kind.CUSTOMER_LETTER:
+            if _letter_of(session, mail) is not None:  # still the letter's mail: the maintenance sweep forgot it
+                return Refused(mail_id, "text_forgotten", "its text is forgotten: the letter can never go (answered, "
+                                                          "revoked, or its customer moved on since)")
             return Refused(mail_id, "text_forgotten", "its text is forgotten: its letter was re-issued with a "
                                                       "new link and a new mail")
         return Refused(mail_id, "text_forgotten", "its text is forgotten")

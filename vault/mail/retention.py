@@ -6,8 +6,9 @@ to, and a customer's letter kept its single-use answer link readable by anyone w
 A sent row keeps the person (`recipient_user_id`), the address masked to its domain (which mail server took
 it), the kind, the subject and its times; failed mail keeps everything, for an operator's repair, except a
 password link's (`FORGET_ON_FAILURE`): its text is a key to someone's account. A customer letter withheld
-for a reason that may pass keeps everything too (`vault.mail.audience`), until it is re-issued or the
-maintenance sweep finds the reason lasting (`letters.forget_withheld`).
+for a reason that may pass keeps everything too (`vault.mail.audience`); a withheld or failed letter keeps
+it until it is re-issued or the maintenance sweep finds that no repair may send it any more
+(`letters.forget_unsendable`).
 
 De-duplication must still recognise a mail after its address is gone, so its key carries a keyed hash of
 the address (`address_key`) rather than the address.

@@ -30,7 +30,8 @@ class MailStatus(StrEnum):
 def forgotten(address: str) -> dict[str, str]:
     """The column values of a row whose mail has gone, or may never go: masked address, no text
     (`vault.mail.retention` says when). Here, beside the columns it names, so that the services' maintenance
-    sweep (`letters.forget_withheld`) forgets a withheld letter exactly as the sender forgets a sent mail."""
+    sweep (`letters.forget_unsendable`) forgets a letter that can never go exactly as the sender forgets a sent
+    mail."""
     return {"recipient": masked(address), "body_text": "", "body_html": ""}
 
 

@@ -288,20 +288,22 @@ def repair_refusal(session: Session, letter: CustomerLetter, *, now: datetime,
     return None
 
 
-def forget_withheld(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime) -> list[int]:
-    """Forget the address and text of every withheld letter whose reason has become lasting; return the
-    letters' ids. Part of the maintenance sweep, in its unit of work.
+def forget_unsendable(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime) -> list[int]:
+    """Forget the address and text of every withheld or failed letter that no repair may send any more; return
+    the letters' ids. Part of the maintenance sweep, in its unit of work.
 
-    The sender keeps a letter withheld for a reason that may pass (`repair_refusal`, not `lasting`), as the
-    only copy of what it says, for `vault letter reissue`. When that reason turns lasting (the customer is
-    handed to a successor, the letter is revoked or superseded), nothing can send it any more, and the
-    contact's address and the letter would otherwise stay in the outbox for ever: they are forgotten as a
-    sent mail's are (`vault.models.mail.forgotten`), the reason kept for `vault mail status`. Asked as a
-    re-issue would ask it (`fresh_link`): a link that merely ran out is no lasting reason. One `letter:forget`
-    per sweep names what it forgot; a sweep that forgets nothing records nothing, since it runs every minute.
-    A row a repair holds (PostgreSQL) is skipped and left to the next sweep."""
+    The outbox keeps a letter's address and text while something may still send it: a letter withheld for a
+    reason that may pass (`repair_refusal`, not `lasting`), for `vault letter reissue`, and a letter whose mail
+    failed, for `vault mail retry` or a re-issue; they are the only copy of what it says. When its refusal turns
+    lasting (the customer is handed to a successor, the letter is answered, revoked or superseded), nothing
+    can send it, and the contact's address and the letter, link included, would otherwise stay in the outbox
+    for ever: they are forgotten as a sent mail's are (`vault.models.mail.forgotten`), the status and the reason
+    or the server's answer kept for `vault mail status`. Asked as a re-issue would ask it (`fresh_link`): a
+    link that merely ran out is no lasting reason. One `letter:forget` per sweep names what it forgot and in
+    which state; a sweep that forgets nothing records nothing, since it runs every minute. A row a repair holds
+    (PostgreSQL) is skipped and left to the next sweep."""
     query = (select(CustomerLetter, MailOutbox).join(MailOutbox, MailOutbox.id == CustomerLetter.outbox_id)
-             .where(MailOutbox.status == MailStatus.WITHHELD, MailOutbox.body_text != "")
+             .where(MailOutbox.status.in_((MailStatus.WITHHELD, MailStatus.FAILED)), MailOutbox.body_text != "")
              .order_by(MailOutbox.id))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=MailOutbox, skip_locked=True)
@@ -309,6 +311,7 @@ def forget_withheld(rt: Runtime, session: Session, *, ctx: AccessContext, now: d
     mails: list[int] = []
     customers: set[int] = set()
     reasons: dict[str, list[int]] = {}
+    statuses: dict[str, list[int]] = {}
     for letter, mail in session.execute(query).all():
         refusal = repair_refusal(session, letter, now=now, fresh_link=True)
         if refusal is None or not refusal.lasting:
@@ -319,11 +322,12 @@ def forget_withheld(rt: Runtime, session: Session, *, ctx: AccessContext, now: d
         mails.append(mail.id)
         customers.add(letter.customer_id)
         reasons.setdefault(refusal.code, []).append(letter.id)
+        statuses.setdefault(str(mail.status), []).append(letter.id)
     if forgotten_ids:
         session.flush()
         rt.audit.record(session, action=AuditAction.LETTER_FORGET, actor=None, ctx=ctx,
                         detail={"letters": forgotten_ids, "mails": mails, "customers": sorted(customers),
-                                "reasons": reasons})
+                                "reasons": reasons, "statuses": statuses})
     return forgotten_ids
 
 

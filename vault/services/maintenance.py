@@ -3,8 +3,8 @@
 Loans past their due time expire (their unused reservations are refunded), content URLs that expired
 unused give their view back, viewer windows that passed get their closing record, deliveries whose
 process died are settled as partial (`lost_deliveries`), pool claims nobody worked go back to the pool
-(`pool.lapse_due`), letters withheld for a reason that has become lasting lose their kept address and
-text (`letters.forget_withheld`), and departures whose
+(`pool.lapse_due`), letters withheld or failed that no repair may send any more lose their kept address
+and text (`letters.forget_unsendable`), and departures whose
 last day has ended get their last-day steps (loans and
 tokens revoked, sessions ended, the account disabled), and views whose early-warning rules could not run
 after their opening are evaluated (`view_alerts.sweep`), so no alert is lost; the rules' daily tallies
@@ -53,7 +53,7 @@ def run(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime | No
     view_facts.purge_tallies(session, rt.settings.working_hours, now)
     lost = lost_deliveries.settle_lost(rt, session, ctx=ctx, now=now)
     lapsed = pool.lapse_due(rt, session, ctx=ctx, now=now)
-    forgot = letters.forget_withheld(rt, session, ctx=ctx, now=now)
+    forgot = letters.forget_unsendable(rt, session, ctx=ctx, now=now)
     return MaintenanceReport(loans_expired=swept.loans_expired, views_refunded=swept.views_refunded,
                              departures_offboarded=tuple(d.id for d in done), views_closed=closed,
                              views_evaluated=evaluated, deliveries_lost=lost, claims_lapsed=lapsed,
