@@ -142,3 +142,33 @@ def test_the_requests_waiting_for_an_administrator_cost_the_same_few_statements_
     many = counted()
     assert (few[0], many[0]) == (3, 7)
     assert many[1] == few[1], (few, many)
+
+
+def test_no_manager_is_named_at_or_below_a_person_on_notice(api, rt, users):
+    """Bea gave notice; two administrators who are not leaving name her, or Bob who reports to her, as the
+    manager of Tia, whose customers she would then see in her last days. The request waiting from before the
+    notice is refused at approval and a new one at once (403 `manager_departing`, each refusal recorded);
+    refusing the old one stays open."""
+    users.make("adm2", Role.ADMIN)
+    users.make("tia", Role.BORROWER)
+    with rt.db.session() as session:
+        managers.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "bea"),
+                             actor=None)
+    customer = api.customer("Tia's Key Account", owner="tia", shared=False)
+    early = api.post("/api/v1/users/tia/manager", "adm", json={"manager": "bob"}).get_json()
+    with rt.db.session() as session:
+        departures.start_departure(rt, session, None, accounts.get_user(session, "bea"),
+                                   last_day=departures.today(rt.settings) + timedelta(days=20), successor=None,
+                                   ctx=AccessContext.cli())
+    assert_error(api.post(f"/api/v1/manager-requests/{early['id']}/approve", "adm2"), 403, "manager_departing")
+    for manager in ("bea", "bob"):
+        assert_error(api.post("/api/v1/users/tia/manager", "adm", json={"manager": manager}), 403,
+                     "manager_departing")
+    assert _manager_of(rt, "tia") is None
+    assert api.get(f"/api/v1/customers/{customer}", "bea").status_code == 404
+    assert [e.reason_code for e in events(rt, "manager:approve", "denied")] == ["manager_departing"]
+    assert [e.subject_user_id for e in events(rt, "user:manage", "denied")] == [_user_id(rt, "tia")] * 2
+    # Still on the second administrator's list, to be refused.
+    listed = api.get("/api/v1/manager-requests", "adm2").get_json()["manager_requests"]
+    assert [r["id"] for r in listed] == [early["id"]]
+    assert api.post(f"/api/v1/manager-requests/{early['id']}/refuse", "adm2").get_json()["status"] == "refused"

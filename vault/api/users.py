@@ -239,7 +239,8 @@ def show_user(username: str) -> Any:
                        "requested (202, `manager:request`; naming the same again answers the same request) and "
                        "is in place once a second administrator approves it (`POST /manager-requests/{id}/approve`"
                        "). Null, or the present manager, answers 200 at once (`user:manager`). 403 "
-                       "`separation_of_duties` for one's own; 400 `manager_cycle` when the manager reports to the "
+                       "`separation_of_duties` for one's own, `manager_departing` when the manager or anyone above "
+                       "them is on notice; 400 `manager_cycle` when the manager reports to the "
                        "person; 404 an unknown person or manager; 422 a disabled manager.")
 def set_manager(username: str) -> Any:
     values = MANAGER.parse()
@@ -428,7 +429,8 @@ _MANAGER_DECISION = ("403 `separation_of_duties` for the one who named the manag
 @operation("Approve a manager named by another administrator: the line changes now (audited)", tag="users",
            response="ManagerRequest", body=CONFIRM,
            description="Recorded as `manager:approve` and `user:manager`. 400 `manager_cycle` (the chain changed "
-                       "since) or `manager_disabled`. " + _MANAGER_DECISION)
+                       "since) or `manager_disabled`; 403 `manager_departing` (the manager, or anyone above them, "
+                       "has given notice since). " + _MANAGER_DECISION)
 def approve_manager_request(request_id: int) -> Any:
     return _decide_manager(request_id, approve=True)
 

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from vault.core.actions import Action
 from vault.models import User
 from vault.policy.core import Decision, allow, deny, object_rule
-from vault.policy.notice import decider_problem
+from vault.policy.notice import decider_problem, reach_through_manager
 
 # What an administrator may not do to their own account, and the refusal each gets.
 _NOT_ON_ONESELF = {
@@ -85,7 +85,9 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
     An administrator on notice only takes access away (`_NARROWING`): creating, enabling, naming a manager
     (who then sees the person's customers), changing an address a password link goes to, or either half of
-    an account's restoring would let a leaver open a way in for an accomplice (`decider_problem`).
+    an account's restoring would let a leaver open a way in for an accomplice (`decider_problem`). Nor is
+    anyone given a manager (`context['manager']`, the one named) who is on notice or below someone who is:
+    the leaver would see the person's customers through them (`reach_through_manager`).
     """
     change = context.get("change")
     if change not in CHANGES:
@@ -96,6 +98,8 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny(code, message)
     if change not in _NARROWING and not (deciding := decider_problem(actor)):
         return deciding
+    if change == "manager" and not (reach := reach_through_manager(context.get("manager"))):
+        return reach
     if change in _SECOND_HALF and actor.id in context.get("restored_by", ()):
         return deny("separation_of_duties", _SECOND_HALF[change])
     if change == "password_link" and link_by_mail(actor, context.get("established", False),

@@ -6,8 +6,10 @@ that gives anyone else access (`decider_problem`): no loan approved or released,
 no quota set (`policy.loans`), no suspension lifted and no alert resolved, no handover confirmation
 waived, no notice withdrawn and no last day moved (`policy.departures`), no customer given to anyone,
 from the pool or otherwise (`policy.pool`, `policy.customers`), and, as an administrator, no role, manager,
-account, address or account restoring for anyone (`policy.roles`, `policy.accounts`). It lives apart so
-that the visibility rules, which the others build on, can ask it too.
+account, address or account restoring for anyone (`policy.roles`, `policy.accounts`). Nor does a colleague
+who is not leaving widen a leaver's reach for them: no view quota raised (`policy.loans`), no manager named
+at or below them (`reach_through_manager`). It lives apart so that the visibility rules, which the others
+build on, can ask it too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from vault.policy.core import MESSAGES, Decision, allow, deny
 MESSAGES.update({
     "decider_departing": _l("People on notice no longer approve, release or widen anyone's access; a "
                             "colleague who is not leaving does it."),
+    "manager_departing": _l("This manager is on notice, or reports to someone who is: they would see the "
+                            "person's customers on their way out. Name a manager who is not leaving."),
 })
 
 
@@ -34,3 +38,26 @@ def decider_problem(actor: User) -> Decision:
     leaver could let an accomplice in on the way out. Only the acts that widen access ask this; those that
     only take access away (a rejection, a revocation, an acknowledged alert) stay open to them."""
     return deny("decider_departing") if on_notice(actor) else allow()
+
+
+def departing_above(manager: User | None) -> User | None:
+    """The first person on notice among `manager` and everyone above them in the chain of managers (a cycle
+    stops the walk), or None.
+
+    A manager sees the customers of everyone below them, down the whole chain (`policy.visibility`): naming
+    someone as a person's manager opens that person's customers to the manager and to every manager above.
+    Were one of them on notice, they would gain a team's customers in their last days, which no handover
+    lists and no successor takes back, so such a manager is not named (`manager_departing`)."""
+    seen: set[int] = set()
+    while manager is not None and manager.id not in seen:
+        if on_notice(manager):
+            return manager
+        seen.add(manager.id)
+        manager = manager.manager
+    return None
+
+
+def reach_through_manager(manager: User | None) -> Decision:
+    """Whether `manager` may be named anyone's manager now: not while they, or anyone above them, is on
+    notice (`departing_above`)."""
+    return deny("manager_departing") if departing_above(manager) is not None else allow()

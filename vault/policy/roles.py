@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from vault.core.actions import Action
 from vault.models import ManagerRequest, Role, RoleRequest, User, UserStatus
 from vault.policy.core import Decision, allow, deny, object_rule
-from vault.policy.notice import decider_problem
+from vault.policy.notice import decider_problem, reach_through_manager
 
 # An auditor watches the people who approve, keep and write files, so must not be one of them; an admin
 # manages accounts and must not be able to grant themselves the means to read files.
@@ -101,7 +101,10 @@ def _approve_manager(actor: User, target: Any, context: dict[str, Any]) -> Decis
     """`target` is the pending `ManagerRequest`; the same rule decides approving and refusing it.
 
     `context['holders']`: the administrators who may know the password of the manager named
-    (`services.accounts.link_holders`), who would see the person's customers through that account."""
+    (`services.accounts.link_holders`), who would see the person's customers through that account.
+    `context['step']`: "approve" when the manager would be put in place now; then neither they nor anyone
+    above them may be on notice (`reach_through_manager`), even for a request named before the notice.
+    Without it, the rule says who may decide the request at all (refusing it stays open)."""
     request: ManagerRequest = target
     if request.requested_by_id == actor.id:
         return deny("separation_of_duties", _l("The person who named a manager cannot also approve it."))
@@ -109,4 +112,6 @@ def _approve_manager(actor: User, target: Any, context: dict[str, Any]) -> Decis
         return deny("separation_of_duties", _l("Nobody decides on their own line of managers."))
     if actor.id in context.get("holders", ()):
         return deny("separation_of_duties", _HOLDER)
-    return decider_problem(actor)
+    if not (deciding := decider_problem(actor)):
+        return deciding
+    return reach_through_manager(request.manager) if context.get("step") == "approve" else allow()

@@ -30,12 +30,14 @@ def set_manager(rt: Runtime, session: Session, user: User, manager: User | None,
     requested: the request is returned, and the line changes when a second administrator approves it.
 
     Raises:
-        policy.Denied: the role gate, an administrator changing their own line, one on notice naming.
+        policy.Denied: the role gate, an administrator changing their own line, one on notice naming,
+            `manager_departing` (the manager named, or one above them, is on notice).
         ServiceError: `manager_cycle` (the manager reports to the person, directly or further down).
     """
     ctx = ctx or AccessContext.cli()
     if actor is not None:
-        policy.require(actor, Action.USER_MANAGE, user, change="manager", audit={"subject_user_id": user.id})
+        policy.require(actor, Action.USER_MANAGE, user, change="manager", manager=manager,
+                       audit={"subject_user_id": user.id})
     if manager is not None:
         _refuse_cycle(user, manager)
     if actor is not None and manager is not None and manager.id != user.manager_id:
@@ -103,12 +105,14 @@ def get_manager_request(session: Session, request_id: int) -> ManagerRequest:
 
 
 def manager_decider(session: Session, actor: User, request: ManagerRequest,
-                    holders: dict[int, frozenset[int]] | None = None) -> policy.Decision:
+                    holders: dict[int, frozenset[int]] | None = None, *, step: str | None = None) -> policy.Decision:
     """The policy's answer to `actor` deciding `request`, with the facts its rule needs (who may hold the
     manager's account; a list passes `holders_of` its managers, read at once): for the decision itself and
-    for every list that offers it."""
+    for every list that offers it. `step` "approve" asks about putting the manager in place now, which a
+    manager on notice (or below someone who is) may not be; a list asks without it, so a request the notice
+    overtook is still offered for refusing."""
     held = holders[request.manager_id] if holders is not None else link_holders(session, request.manager)
-    return policy.authorize(actor, Action.MANAGER_APPROVE, request, holders=held)
+    return policy.authorize(actor, Action.MANAGER_APPROVE, request, holders=held, step=step)
 
 
 def decide_manager_request(rt: Runtime, session: Session, request: ManagerRequest, *, approve: bool, actor: User,
@@ -120,11 +124,12 @@ def decide_manager_request(rt: Runtime, session: Session, request: ManagerReques
     Raises:
         policy.Denied: `separation_of_duties` (the one who named, the person or the manager named, or an
             administrator who may know the manager's password: `accounts.link_holders`),
-            `decider_departing`.
+            `decider_departing`, `manager_departing` (approving a manager who is on notice or below someone
+            who is: they would see the person's customers on their way out).
         ServiceError: `manager_cycle`; `manager_disabled` (the manager named can no longer sign in).
     """
     audit = {"subject_user_id": request.user_id}
-    if not (decision := manager_decider(session, actor, request)):
+    if not (decision := manager_decider(session, actor, request, step="approve" if approve else "refuse")):
         raise policy.Denied(decision, action=Action.MANAGER_APPROVE, **audit)
     if approve:
         if not request.manager.can_sign_in:
