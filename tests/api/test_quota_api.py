@@ -5,13 +5,16 @@ custody page shows, and every refusal of the policy is the page's, recorded, wit
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
+from vault.core.context import AccessContext
 from vault.models import Document, QuotaUsage, Role
+from vault.services import accounts, departures
 
 
 @pytest.fixture
@@ -103,3 +106,23 @@ def test_quota_refusals_are_the_pages_and_change_nothing(api, rt, cast, files):
     # The list is the custody page's: custodians only.
     for person in ("ann", "bob", "aud"):
         assert_error(api.get("/api/v1/quota-overrides", person), 403, "not_permitted")
+
+
+def test_nobody_raises_the_quota_of_a_person_on_notice(api, rt, cast, files):
+    """Bob gave notice: more views of a file are an extension that two approvers decide, so one custodian
+    no longer gives him more through his own quota (403 `quota_person_departing`, recorded, nothing
+    changed); lowering it stays open, and Bea, who is not leaving, is set as before."""
+    doc = files["doc"]
+    with rt.db.session() as session:
+        departures.start_departure(rt, session, None, accounts.get_user(session, "bob"),
+                                   last_day=departures.today(rt.settings) + timedelta(days=20), successor=None,
+                                   ctx=AccessContext.cli())
+    assert_error(api.post(_path(doc), "kim", json={"views": 500, "person": "bob"}), 403, "quota_person_departing")
+    assert _state(rt, doc) == (None, [])
+    [refused] = events(rt, "quota:override", "denied")
+    assert (refused.reason_code, refused.subject_user_id, refused.document_id) == (
+        "quota_person_departing", cast["bob"].id, doc)
+    assert api.post(_path(doc), "kim", json={"views": 1, "person": "bob"}).status_code == 200
+    assert_error(api.post(_path(doc), "kim", json={"views": None, "person": "bob"}), 403, "quota_person_departing")
+    assert api.post(_path(doc), "kim", json={"views": 9, "person": "bea"}).status_code == 200
+    assert _state(rt, doc) == (None, [(cast["bob"].id, 1), (cast["bea"].id, 9)])

@@ -1,5 +1,5 @@
-"""A leaver's reach widened by a colleague who is not leaving: a team's customers through a manager named
-after the notice."""
+"""A leaver's reach widened by a colleague who is not leaving: more views of a file than the notice's
+stricter approvals would give, and a team's customers through a manager named after the notice."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 
 from tests.departure.conftest import OFFICE, days_from_today
 from vault import policy
-from vault.models import Customer, Role
+from vault.models import Customer, Document, Role
 from vault.policy import visibility
-from vault.services import departures, managers
+from vault.services import departures, loans, managers, quota
 
 
 def _notice(rt, company, leaver: str = "sam") -> int:
@@ -19,6 +19,63 @@ def _notice(rt, company, leaver: str = "sam") -> int:
         return departures.start_departure(
             rt, session, company.user(session, "adm"), company.user(session, leaver), last_day=days_from_today(10),
             successor=company.user(session, "sue"), ctx=OFFICE).id
+
+
+def _set_quota(rt, company, document_id: int, views: int | None, actor: str = "kim", person: str = "sam") -> None:
+    with rt.db.session() as session:
+        loans.set_quota_override(rt, session, company.user(session, actor), session.get(Document, document_id),
+                                 views, person=company.user(session, person), ctx=OFFICE)
+
+
+def _limit(rt, company, document_id: int, person: str = "sam") -> int:
+    with rt.db.session() as session:
+        return quota.limit_for(rt.settings, session, company.ids[person],
+                               session.get(Document, document_id))
+
+
+def test_nobody_raises_the_view_quota_of_a_person_on_notice(rt, company):
+    """On notice, more views of an important file need two approvers (an extension); a custodian's quota
+    for the one person gave a thousand on their word alone. Lowering it, and clearing a raise given before
+    the notice, still narrow the leaver's reach and stay open; a withdrawn notice gives the rule back."""
+    customer = company.customer("Quota Trading", owner="tom")
+    document = company.document(customer, grade=2)
+    company.loan(document)
+    _notice(rt, company)
+    mark = company.head()
+    for views in (1000, 4):
+        with pytest.raises(policy.Denied) as refused:
+            _set_quota(rt, company, document, views)
+        assert refused.value.decision.code == "quota_person_departing"
+    assert _limit(rt, company, document) == 3
+    assert company.events("quota:override", after=mark) == []
+    # The same number, or fewer: no wider reach.
+    _set_quota(rt, company, document, 3)
+    _set_quota(rt, company, document, 1)
+    assert _limit(rt, company, document) == 1
+    # Back to the grade's number from a lower one widens it again.
+    with pytest.raises(policy.Denied):
+        _set_quota(rt, company, document, None)
+    # Someone who is not leaving is set as before.
+    _set_quota(rt, company, document, 9, person="tom")
+    assert _limit(rt, company, document, "tom") == 9
+
+
+def test_a_raise_given_before_the_notice_can_be_taken_back(rt, company):
+    document = company.document(company.customer("Early Quota", owner="tom"), grade=2)
+    _set_quota(rt, company, document, 50)
+    _notice(rt, company)
+    _set_quota(rt, company, document, None)
+    assert _limit(rt, company, document) == 3
+
+
+def test_a_withdrawn_notice_gives_the_quota_back_to_the_custodians(rt, company):
+    document = company.document(company.customer("Stays Ltd", owner="tom"), grade=2)
+    departure_id = _notice(rt, company)
+    with rt.db.session() as session:
+        departures.withdraw(rt, session, company.user(session, "adm"), departures.get_departure(session, departure_id),
+                            reason="Sam accepted the counter-offer", ctx=OFFICE)
+    _set_quota(rt, company, document, 6)
+    assert _limit(rt, company, document) == 6
 
 
 def _name_manager(rt, company, person: str, manager: str) -> int:

@@ -63,7 +63,8 @@ def override_json(document: Document, person: User | None, views: int | None) ->
            description="Recorded as `quota:override` with the previous number. Views already spent stay spent. "
                        "403 `separation_of_duties` (the file's compiler), `quota_own_reach` (the caller may "
                        "borrow, or names themselves), `quota_document_wide` (everyone's quota is an approver's "
-                       "call), `quota_unknown_person`, `quota_invalid`.")
+                       "call), `quota_unknown_person`, `quota_invalid`, `quota_person_departing` (raising the "
+                       "quota of a person on notice; lowering it stays open).")
 def set_quota(document_id: int) -> Any:
     values = QUOTA.parse()
     session, actor = db_session(), auth.current()

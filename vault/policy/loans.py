@@ -26,7 +26,7 @@ from vault.config.policy_file import GradeRule
 from vault.core.actions import Action
 from vault.models import Category, Document, Loan, LoanKind, LoanStatus, Role, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
-from vault.policy.notice import decider_problem
+from vault.policy.notice import decider_problem, on_notice
 from vault.policy.visibility import queues_suspended
 
 MIN_REASON_CHARS = 10
@@ -81,6 +81,8 @@ MESSAGES.update({
     "invalid_custodian": _l("Name an active custodian who has no other part in this loan."),
     "quota_invalid": _l("A view quota is a whole number from 0 to %(most)d, or empty for the grade's default.",
                         most=MAX_QUOTA),
+    "quota_person_departing": _l("This person is on notice: their view quota may be lowered, not raised. More "
+                                 "views are asked for as an extension, which the notice's approvers decide."),
 })
 
 
@@ -370,11 +372,16 @@ def _read(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 @object_rule(Action.QUOTA_OVERRIDE)
 def _quota(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the document; context: views (the new quota, or None for the default), person (the one
-    person it is for, or None for everyone: an approver's call), person_given (a name was typed).
+    person it is for, or None for everyone: an approver's call), person_given (a name was typed); for a
+    person, current (their quota now, before extensions) and default (what None gives them: the document's
+    number, else the grade's).
 
     Nobody widens their own reach: whoever may borrow documents (a custodian who is also a borrower, an
     approver who is also one) sets no quota at all, for anyone, since a quota raised for everyone or for an
     accomplice is one they could spend themselves. Nobody on notice sets one either (`decider_problem`).
+    And nobody raises the quota of a person on notice: their extra views are an extension, which needs the
+    notice's approvals (`approvals_needed`), where one custodian's word would give a leaver any number.
+    Lowering it, or taking back a raise, only narrows their reach and stays open.
     """
     document: Document = target
     if not (deciding := decider_problem(actor)):
@@ -391,4 +398,6 @@ def _quota(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     views = context.get("views")
     if views is not None and (not isinstance(views, int) or isinstance(views, bool) or not 0 <= views <= MAX_QUOTA):
         return deny("quota_invalid")
+    if on_notice(person) and (views if views is not None else context["default"]) > context["current"]:
+        return deny("quota_person_departing")
     return allow()

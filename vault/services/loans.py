@@ -584,13 +584,18 @@ def set_quota_override(
 
     Raises:
         policy.Denied: `separation_of_duties` (the compiler), `quota_own_reach` (the actor may borrow, or
-            sets their own), `quota_document_wide` (not an approver), `quota_unknown_person`, `quota_invalid`.
+            sets their own), `quota_document_wide` (not an approver), `quota_unknown_person`, `quota_invalid`,
+            `quota_person_departing` (raising the quota of a person on notice).
     """
     audit = {"document_id": document.id, "customer_id": document.customer_id}
+    limits: dict[str, int] = {}
     if person is not None:
         audit["subject_user_id"] = person.id
+        own = quota.person_quota(session, person.id, document.id)
+        limits = {"current": quota.base_limit(rt.settings, document, own),
+                  "default": quota.base_limit(rt.settings, document)}
     policy.require(actor, Action.QUOTA_OVERRIDE, document, views=views, person=person, person_given=person_given,
-                   audit=audit)
+                   audit=audit, **limits)
     detail: dict[str, object] = {"views": views, "grade": document.grade,
                                  "grade_views": rt.settings.grade(document.grade).views}
     if person is None:
