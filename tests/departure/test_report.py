@@ -72,12 +72,38 @@ def test_the_report_lists_what_the_audit_log_says_was_touched(rt, company, story
 
 def test_the_lookback_window_leaves_out_older_acts(rt, company, story):
     """Seen from three days ahead with a one-day window, the story's acts are older than the window:
-    only the customers the person owned remain (the audit log is append-only, so time moves instead)."""
+    only the customers the person owned remain (the audit log is append-only, so time moves instead).
+    Without a notice (withdrawn here) the window counts back from the report's making."""
+    with rt.db.session() as session:
+        sam = company.user(session, "sam")
+        departures.withdraw(rt, session, None, departures.departure_of(session, sam),
+                            reason="Sam accepted the counter-offer", ctx=OFFICE)
     with rt.db.session() as session:
         data = report.build_report(rt, session, company.user(session, "sam"), lookback_days=1,
                                    now=utcnow() + timedelta(days=3))
     assert data.documents == [] and data.loans == [] and data.events == 0
     assert [(c.customer_id, c.owned, c.events) for c in data.customers] == [(story["own"], True, 0)]
+
+
+@pytest.mark.parametrize("days_after", [40, 400])
+def test_the_window_reaches_back_from_the_notice_however_late_the_report(rt, company, story, days_after):
+    """A thirty-day window, made forty days into the notice (or long after the person left): the window
+    counted back from the day it was made, and the files Sam read and borrowed in the days before the
+    notice, the customers they belong to and the loan, had dropped out of the report. They stay in it."""
+    later = utcnow() + timedelta(days=days_after)
+    with rt.db.session() as session:
+        sam = company.user(session, "sam")
+        began = departures.notice_began(rt.settings, departures.departure_of(session, sam))
+        data = report.build_report(rt, session, sam, lookback_days=30, now=later)
+    assert data.window_start == began - timedelta(days=30)
+    assert {c.customer_id for c in data.customers} == {story["own"], story["other"]}
+    documents = {d.document_id: d for d in data.documents}
+    assert set(documents) == {story["compiled"], story["graded"], story["plain"]}
+    assert (documents[story["graded"]].borrowed, documents[story["graded"]].viewed) == (1, 1)
+    assert len(data.loans) == 1
+    text = " ".join(" ".join(page.extract_text() for page in
+                             pypdf.PdfReader(io.BytesIO(report.pdf_bytes(data))).pages).split())
+    assert "Look-back window: 30 days before the notice, from" in text
 
 
 def test_the_csv_cannot_run_formulas_in_a_spreadsheet(rt, company, story):

@@ -90,7 +90,8 @@ OVERRIDE = JsonBody(
 )
 REPORT_QUERY = (
     Query("format", "string", "csv (default) or pdf.", choices=("csv", "pdf")),
-    Query("days", "integer", "How far back the report looks, in days (default: the policy's lookback_days)."),
+    Query("days", "integer", "How far back the report looks, in days before the notice began (default: the "
+          "policy's lookback_days); it runs to now."),
 )
 
 

@@ -80,6 +80,17 @@ def end_of_day(settings: Settings, day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
 
 
+def notice_began(settings: Settings, departure: Departure) -> datetime:
+    """The instant the notice began: the start of its notice day in the company's timezone (a notice dated
+    earlier than it was recorded counts from that day), or when it was recorded, if that is earlier.
+
+    What a leaver did before this is looked at `[departure] lookback_days` back from it, however long the
+    notice period runs (`report.build_report`, `letter_addresses.doubted_since`): the weeks before a notice
+    are when customers are carried away, and a window counted back from a later day would let them slip out
+    of it as the notice period goes on."""
+    return min(end_of_day(settings, departure.notice_date - timedelta(days=1)), departure.started_at)
+
+
 # -- look-ups ------------------------------------------------------------------------------------------
 
 

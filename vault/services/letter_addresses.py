@@ -11,10 +11,10 @@ What counts:
   an address moved to second place, a contact no longer marked main or put behind a new first contact, and
   a contact deleted whole all take the address out, and each is followed.
 - A leaver is a person with a departure (on notice, or gone; a withdrawn notice leaves none). Their edits
-  are doubted from `[departure] lookback_days` before the start of their notice day onward: the departure
-  report counts a leaver's contact edits over the same number of days (back from when it is built, which
-  at notice is the same window), and anchoring it at the notice keeps a letter sent late in a long notice
-  period looking as far back as one sent on the first day. Edits after the notice are doubted too.
+  are doubted from `[departure] lookback_days` before the start of their notice day onward
+  (`departures.notice_began`): the departure report counts a leaver's contact edits over the same window,
+  and anchoring it at the notice keeps a letter sent late in a long notice period looking as far back as
+  one sent on the first day. Edits after the notice are doubted too.
 - Edits by anyone else stand as they are: an address someone else took out is not brought back, and the
   state a leaver's first doubted edit found (whoever made it) is the starting point.
 - An address a leaver brought into the record is never an earlier address, even once they take it out
@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from vault.models import CustomerRecord, CustomerRecordVersion, Departure
 from vault.runtime import Runtime
 from vault.services import records
-from vault.services.departures import end_of_day
+from vault.services.departures import notice_began
 
 # Why an address left the letters, as the audit record says it.
 ADDRESS_CHANGED = "address_changed"  # the contact is still a main contact, with another first address
@@ -94,8 +94,7 @@ def doubted_since(rt: Runtime, session: Session, author_ids: set[int]) -> dict[i
     days = timedelta(days=rt.settings.departure.lookback_days)
     since: dict[int, datetime] = {}
     for departure in session.scalars(select(Departure).where(Departure.user_id.in_(author_ids))):
-        notice_starts = end_of_day(rt.settings, departure.notice_date - timedelta(days=1))
-        since[departure.user_id] = min(notice_starts, departure.started_at) - days
+        since[departure.user_id] = notice_began(rt.settings, departure) - days
     return since
 
 

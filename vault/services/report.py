@@ -1,5 +1,8 @@
 """The departure report: what a person touched in the look-back window, as evidence.
 
+For a leaver the window opens `lookback_days` before the notice began and runs to the report's making, so
+the same pre-notice weeks are in it on the first day of the notice and long after the person has left.
+
 It is built from the audit log (every act the person did that names a document or a customer, with
 its time, address, place and stated reason) and completed from the loans and views tables (loan
 states, what was actually delivered). The audit log is the source of "touched": a customer appears
@@ -48,7 +51,7 @@ from vault.models import (
 from vault.rendering import fonts
 from vault.runtime import Runtime
 from vault.services import pdf_layout
-from vault.services.departures import departure_of, end_of_day
+from vault.services.departures import departure_of, end_of_day, notice_began
 from vault.services.upkeep import states_for
 
 FORMATS = ("html", "csv", "pdf")
@@ -132,7 +135,7 @@ class Report:
     user: User
     departure: Departure | None
     generated_at: datetime
-    window_start: datetime
+    window_start: datetime  # `lookback_days` before the notice for a leaver, else before `generated_at`
     lookback_days: int
     customers: list[CustomerLine]
     documents: list[DocumentLine]
@@ -187,8 +190,13 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
     """Collect the report (no policy, no audit: see `produce`)."""
     now = now or utcnow()
     lookback_days = lookback_days or rt.settings.departure.lookback_days
-    start = now - timedelta(days=lookback_days)
     departure = departure_of(session, user)
+    # For a leaver the window reaches `lookback_days` back from the notice, not from today: the weeks
+    # before the notice are when customers are pulled, and a report made at the end of a long notice period
+    # (or after the person left) must not have let them slip out of it. The days since stay in it too.
+    start = now - timedelta(days=lookback_days)
+    if departure is not None:
+        start = min(start, notice_began(rt.settings, departure) - timedelta(days=lookback_days))
 
     documents: dict[int, DocumentLine] = {}
     customer_events: dict[int, CustomerLine] = {}
@@ -554,9 +562,13 @@ def write_pdf(report: Report, out: BinaryIO, rule_titles: Mapping[str, str] | No
         status,
         gettext("Last working day: %(date)s", date=report.last_day.isoformat() if report.last_day else "-"),
         gettext("Successor: %(name)s", name=report.successor or "-"),
-        ngettext("Look-back window: %(num)d day, from %(start)s to %(end)s",
-                 "Look-back window: %(num)d days, from %(start)s to %(end)s", report.lookback_days,
-                 start=_when(report.window_start), end=_when(report.generated_at)),
+        (ngettext("Look-back window: %(num)d day before the notice, from %(start)s to %(end)s",
+                  "Look-back window: %(num)d days before the notice, from %(start)s to %(end)s",
+                  report.lookback_days, start=_when(report.window_start), end=_when(report.generated_at))
+         if report.departure is not None else
+         ngettext("Look-back window: %(num)d day, from %(start)s to %(end)s",
+                  "Look-back window: %(num)d days, from %(start)s to %(end)s", report.lookback_days,
+                  start=_when(report.window_start), end=_when(report.generated_at))),
         gettext("Audit records of the person naming a customer or file: %(n)s", n=report.events),
         gettext("Audit chain head when generated: #%(seq)s (MAC %(mac)s…)", seq=report.audit_head_seq,
                 mac=report.audit_head_mac[:16]),
