@@ -134,3 +134,29 @@ def test_a_notice_recorded_after_the_last_day_runs_the_last_day_steps_at_once(ap
     assert len(events(rt, "departure:offboard")) == 1
     with rt.db.session() as session:
         assert not session.get(User, cast["bea"].id).disabled
+
+
+def test_nobody_on_notice_reads_a_departure_report_or_a_departure(api, rt, cast, users):
+    """An administrator (or auditor) on notice read the departure report of any salesperson: every customer
+    they owned or touched, by name and segment, as CSV, for as many colleagues as they liked in their last
+    days, though administrators see no customer otherwise. Now the report and the departure (page and API)
+    are refused to them (403 `reporter_departing`, each refusal recorded); a colleague who is not leaving
+    reads them as before, and the operator's command line is unchanged."""
+    users.make("aud2", Role.AUDITOR)
+    api.customer("Bob's Key Account", owner="bob")
+    with rt.db.session() as session:
+        bobs = departures.start_departure(rt, session, None, accounts.get_user(session, "bob"), last_day=
+                                          departures.today(rt.settings) + timedelta(days=20),
+                                          successor=accounts.get_user(session, "bea"), ctx=AccessContext.cli()).id
+        for leaver in ("adm", "aud"):
+            departures.start_departure(rt, session, None, accounts.get_user(session, leaver),
+                                       last_day=departures.today(rt.settings) + timedelta(days=20), successor=None,
+                                       ctx=AccessContext.cli())
+    for leaver in ("adm", "aud"):
+        assert_error(api.get(f"/api/v1/departures/{bobs}/report?format=csv", leaver), 403, "reporter_departing")
+        assert_error(api.get(f"/api/v1/departures/{bobs}", leaver), 403, "reporter_departing")
+    assert [(e.actor_name, e.reason_code, e.subject_user_id) for e in events(rt, "departure:report", "denied")] == [
+        (name, "reporter_departing", cast["bob"].id) for name in ("adm", "adm", "aud", "aud")]
+    assert [e.actor_name for e in events(rt, "departure:report")] == []
+    assert api.get(f"/api/v1/departures/{bobs}/report?format=csv", "aud2").status_code == 200
+    assert api.get(f"/api/v1/departures/{bobs}", "aud2").status_code == 200

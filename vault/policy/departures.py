@@ -19,7 +19,7 @@ from vault.core.actions import Action
 from vault.models import Alert, AlertStatus, Departure, HandoverItem, Role, User, UserStatus
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
 from vault.policy.loans import reason_problem
-from vault.policy.notice import decider_problem
+from vault.policy.notice import decider_problem, on_notice
 
 MESSAGES.update({
     "own_departure": _l("Nobody manages, waives or reports on their own departure."),
@@ -43,6 +43,8 @@ MESSAGES.update({
                               "with a reason."),
     "customers_unconfirmed": _l("Key customers are not confirmed by their new owner; confirm them, or have an "
                              "approver waive the confirmation with a reason."),
+    "reporter_departing": _l("People on notice read no departure report and no departure's customers; a "
+                             "colleague who is not leaving does it."),
     "own_alert": _l("Nobody reads or settles an alert about themselves."),
     "alert_resolved": _l("This alert is already resolved."),
     "alert_acknowledged": _l("This alert is already acknowledged."),
@@ -130,9 +132,17 @@ def _manage(actor: User, target: Any, context: dict[str, Any]) -> Decision:
 
 @object_rule(Action.DEPARTURE_REPORT)
 def _report(actor: User, target: Any, context: dict[str, Any]) -> Decision:
-    """`target` is the person reported on."""
+    """`target` is the person reported on.
+
+    The report and the departure (its page, its JSON) name the person's customers: every one they owned or
+    touched, with its segment. Administrators see no customer otherwise, so someone on notice reads neither
+    (`reporter_departing`): a departing administrator or auditor could otherwise take the sales team's books
+    away as CSV, one colleague at a time, in their last days. The operator's command line answers to no
+    role and is not asked."""
     if _leaver_id(target) == actor.id:
         return deny("own_departure")
+    if on_notice(actor):
+        return deny("reporter_departing")
     return allow()
 
 
