@@ -171,6 +171,28 @@ def test_the_rotation_section_is_checked_key_by_key(tmp_path):
     assert shown == {"interval_vip": 0, "interval_key": 12, "interval_ordinary": 0, "min_tenure_months": 6}
 
 
+def test_the_lookups_section_is_checked_key_by_key(tmp_path):
+    """A daily cap of look-ups that a typo left at its default would let a leaver walk the directory."""
+    lookups = load_settings(environ={}).lookups
+    assert (lookups.per_day, lookups.notice_per_day) == (20, 5)
+    path = tmp_path / "vault.toml"
+    path.write_text("[lookups]\nper_day = 7\nnotice_per_day = 0\n")
+    lookups = load_settings(environ={"VAULT_CONFIG": str(path)}).lookups
+    assert (lookups.per_day, lookups.notice_per_day) == (7, 0)
+    for text, message in [
+        ("[lookups]\nper_week = 3\n", "per_week"),
+        ("[lookups]\nper_day = -1\n", "per_day must be a whole number from 0 to 10000"),
+        ("[lookups]\nper_day = 10001\n", "per_day"),
+        ("[lookups]\nnotice_per_day = 2.5\n", "notice_per_day"),
+        ("[lookups]\nnotice_per_day = true\n", "notice_per_day"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            load_settings(environ={"VAULT_CONFIG": str(path)})
+    # What `vault policy show` prints reads back the same.
+    assert load_settings(environ={}).policy_sections()["lookups"] == {"per_day": 20, "notice_per_day": 5}
+
+
 @pytest.mark.parametrize("start", ["²:00", "٠٩:00", "９:00"])
 def test_working_hours_take_ascii_digits_only(tmp_path, start):
     """"²:00" passed `isdigit`, then `int` raised a ValueError and the server did not start, with a traceback

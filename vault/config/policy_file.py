@@ -1,5 +1,5 @@
 """The policy file's sections (`[grades]`, `[alerts]`, `[working_hours]`, `[departure]`, `[records]`,
-`[rotation]`, `[pool]`), typed and checked key by key once, at start-up.
+`[lookups]`, `[rotation]`, `[pool]`), typed and checked key by key once, at start-up.
 
 A mistyped threshold must stop the start-up, not silently leave a rule at its default: a company that
 believes it lowered "customers per day" to 10 and still runs at 20 is worse off than one that knows.
@@ -237,6 +237,36 @@ def parse_records(raw: dict[str, Any]) -> RecordSettings:
     return RecordSettings(**raw)
 
 
+@dataclass(frozen=True)
+class LookupSettings:
+    """`[lookups]`: how many look-ups by name (the way to reach a customer one does not work) each person may
+    make in a local day of the working-hours timezone; 0: none.
+
+    A look-up answers at most five names, so without a daily limit two hundred queries walk the directory
+    five names at a time. People on notice, who are the ones most likely to take the customer base with
+    them, have their own limit, never higher than everyone's (`vault.policy.customers.lookup_cap`).
+    """
+
+    per_day: int = 20
+    notice_per_day: int = 5
+
+
+def parse_lookups(raw: dict[str, Any]) -> LookupSettings:
+    """Parse `[lookups]`: per_day and notice_per_day, whole numbers from 0 to 10000.
+
+    Raises:
+        ConfigError: an unknown key, or a value of the wrong type or range.
+    """
+    known = {f.name for f in fields(LookupSettings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"[lookups] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    for name, value in raw.items():
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000:
+            raise ConfigError(f"[lookups] {name} must be a whole number from 0 to 10000")
+    return LookupSettings(**raw)
+
+
 # The roles that may own customers (`vault.services.customers.OWNER_ROLES`), by name: a pool claim makes its
 # claimant the owner, so only these may be named in `[pool] claim_roles_*`.
 POOL_ROLES = ("borrower", "compiler")
@@ -387,7 +417,7 @@ def parse_rotation(raw: dict[str, Any]) -> RotationSettings:
     return RotationSettings(**raw)
 
 
-SECTIONS = ("grades", "alerts", "working_hours", "departure", "records", "rotation", "pool")
+SECTIONS = ("grades", "alerts", "working_hours", "departure", "records", "lookups", "rotation", "pool")
 
 
 def _clock_text(moment: time) -> str:
@@ -397,7 +427,7 @@ def _clock_text(moment: time) -> str:
 def policy_sections(grades: dict[int, GradeRule], alerts: AlertSettings, hours: WorkingHours,
                     departure: DepartureSettings, records: RecordSettings | None = None,
                     rotation: RotationSettings | None = None,
-                    pool: PoolSettings | None = None) -> dict[str, Any]:
+                    pool: PoolSettings | None = None, lookups: LookupSettings | None = None) -> dict[str, Any]:
     """The policy in force, shaped like the policy file (`vault policy show` prints it as TOML): reading
     it back gives the same settings."""
     return {
@@ -410,6 +440,7 @@ def policy_sections(grades: dict[int, GradeRule], alerts: AlertSettings, hours: 
                       "on_notice": departure.on_notice,
                       "notice_grade1_daily_cap": departure.notice_grade1_daily_cap},
         "records": {f.name: getattr(records or RecordSettings(), f.name) for f in fields(RecordSettings)},
+        "lookups": {f.name: getattr(lookups or LookupSettings(), f.name) for f in fields(LookupSettings)},
         "rotation": {f.name: getattr(rotation or RotationSettings(), f.name) for f in fields(RotationSettings)},
         "pool": {f.name: sorted(value) if isinstance(value := getattr(pool or PoolSettings(), f.name), frozenset)
                  else value for f in fields(PoolSettings)},

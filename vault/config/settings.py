@@ -23,6 +23,7 @@ from vault.config.policy_file import (
     AlertSettings,
     DepartureSettings,
     GradeRule,
+    LookupSettings,
     PoolSettings,
     RecordSettings,
     RotationSettings,
@@ -30,6 +31,7 @@ from vault.config.policy_file import (
     parse_alerts,
     parse_departure,
     parse_grades,
+    parse_lookups,
     parse_pool,
     parse_records,
     parse_rotation,
@@ -119,6 +121,7 @@ class Settings:
     working_hours: WorkingHours = field(default_factory=lambda: parse_working_hours({}, "UTC"))
     departure: DepartureSettings = field(default_factory=DepartureSettings)
     records: RecordSettings = field(default_factory=RecordSettings)
+    lookups: LookupSettings = field(default_factory=LookupSettings)
     rotation: RotationSettings = field(default_factory=RotationSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
 
@@ -141,7 +144,7 @@ class Settings:
     def policy_sections(self) -> dict[str, Any]:
         """The policy in force, shaped like the policy file."""
         return policy_sections(self.grades, self.alerts, self.working_hours, self.departure, self.records,
-                               self.rotation, self.pool)
+                               self.rotation, self.pool, self.lookups)
 
     def grade(self, grade: int) -> GradeRule:
         try:
@@ -179,7 +182,7 @@ RANGES: dict[str, tuple[int, int]] = {
 }
 
 
-_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure", "records", "rotation", "pool"}
+_POLICY_FIELDS = {"grades", "alerts", "working_hours", "departure", "records", "lookups", "rotation", "pool"}
 _ENV_FIELDS = {f.name for f in fields(Settings)} - _POLICY_FIELDS
 
 
@@ -234,6 +237,7 @@ def _parse_policy(sections: dict[str, Any], timezone: str, where: str) -> dict[s
         "working_hours": parse_working_hours(sections.get("working_hours", {}), timezone),
         "departure": parse_departure(sections.get("departure", {})),
         "records": parse_records(sections.get("records", {})),
+        "lookups": parse_lookups(sections.get("lookups", {})),
         "rotation": parse_rotation(sections.get("rotation", {})),
         "pool": parse_pool(sections.get("pool", {})),
     }
