@@ -72,7 +72,7 @@ def test_a_look_up_is_short_bounded_audited_and_opens_the_customer_for_a_day(api
     found = api.get("/api/v1/customers/lookup?q=iberica", "bob").get_json()["customers"]  # accents ignored
     assert [c["name"] for c in found] == ["Ibérica Logística"]
     (lookup,) = [e for e in events(rt, "customer:lookup") if e.actor_name == "bob"]
-    assert json.loads(lookup.detail) == {"query": "iberica", "ids": [org['eva']]}
+    assert json.loads(lookup.detail) == {"query": "iberica", "ids": [org['eva']], "today": 1, "cap": 20}
     # Found, the customer is open to Bob for a day, and no longer after.
     assert api.get(f"/api/v1/customers/{org['eva']}", "bob").status_code == 200
     clock.advance(timedelta(hours=25))

@@ -196,6 +196,11 @@ def test_reveals_outside_the_book_raise_nothing_with_the_rule_switched_off(
     assert _alerts(rt) == []
 
 
+# Seven look-ups in a day on notice: past the default notice cap (5), which this test is not about.
+NOTICE_LOOKUPS = {"policy": {**OFFICE_HOURS["policy"], "lookups": {"notice_per_day": len(COLLEAGUES)}}}
+
+
+@pytest.mark.parametrize("settings_overrides", [NOTICE_LOOKUPS], indirect=True)
 def test_on_notice_the_stronger_outside_book_warning_is_raised_alone(
         api: Any, rt: Any, org: dict[str, int], clock: Any) -> None:
     for name in COLLEAGUES:

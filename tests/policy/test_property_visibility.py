@@ -72,6 +72,7 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
             self.co_owners: dict[int, set[int]] = {}
             self.created_by: dict[int, int] = {}
             self.looked_up: dict[int, set[int]] = {}
+            self.lookups: Counter[int] = Counter()  # look-ups run per person, against the daily cap
 
         # -- the model -------------------------------------------------------------------------------
 
@@ -252,12 +253,17 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
                 try:
                     found = customers.lookup(rt, session, who, name, ctx=CTX)
                 except policy.Denied as denied:
+                    if denied.decision.code == "lookup_cap_reached":  # the daily cap, not visibility
+                        assert self.lookups[self.people[actor]] >= rt.settings.lookups.per_day
+                        totals["look-up refused: lookup_cap_reached"] += 1
+                        return
                     assert not self.roles(actor) & WORKING, denied.decision.code
                     totals["look-up refused"] += 1
                     return
                 assert customer_id in [c.id for c in found] and len(found) <= customers.LOOKUP_MAX
                 session.commit()
             self.looked_up[self.people[actor]].add(customer_id)
+            self.lookups[self.people[actor]] += 1
             totals["look-up"] += 1
 
         # -- what must always hold -------------------------------------------------------------------

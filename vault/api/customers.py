@@ -135,12 +135,16 @@ SCHEMAS["CustomerDetail"]["required"] = [*SCHEMAS["CustomerDetail"]["required"],
 @operation("Look up a customer the caller does not work", tag="customers", response="CustomerLookup",
            query=LOOKUP_QUERY, errors=(400,),
            description="At most 5 names for at least 4 letters; recorded as `customer:lookup` with the query and "
-                       "the ids returned. Each customer found stays visible to the caller for a day.")
+                       "the ids returned. Each customer found stays visible to the caller for a day. Every query "
+                       "run, found or not, spends one of the caller's look-ups of the day (`[lookups]`, fewer on "
+                       "notice); none left: 403 `lookup_cap_reached`, recorded. A query too short costs nothing.")
 def lookup_customer() -> Any:
     params = parse_query(LOOKUP_QUERY)
-    found = customers_service.lookup(runtime(), db_session(), auth.current(), params["q"] or "",
-                                     ctx=access_context())
-    return jsonify(customers=[serializers.customer(c) for c in found])
+    session, actor = db_session(), auth.current()
+    found = customers_service.lookup(runtime(), session, actor, params["q"] or "", ctx=access_context())
+    left = customers_service.lookups_left(runtime(), session, actor)
+    return jsonify(customers=[serializers.customer(c) for c in found], remaining_today=left.remaining,
+                   daily_cap=left.cap)
 
 
 def _person(session: Any, username: str, field: str) -> Any:

@@ -211,7 +211,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "owner": _nullable_ref("UserRef"), "co_owners": {"type": "array", "items": _ref("UserRef")},
         "created_at": _TS,
     }),
-    "CustomerLookup": _object({"customers": {"type": "array", "items": _ref("Customer"), "maxItems": 5}}),
+    "CustomerLookup": _object({
+        "customers": {"type": "array", "items": _ref("Customer"), "maxItems": 5},
+        "remaining_today": {"type": "integer", "minimum": 0,
+                            "description": "Look-ups the caller has left today (the working-hours timezone's day)."},
+        "daily_cap": {"type": "integer", "minimum": 0,
+                      "description": "The caller's look-ups a day: `[lookups] per_day`, or `notice_per_day` on "
+                                     "notice."},
+    }),
     "CustomerList": _object({
         "customers": {"type": "array", "items": _ref("Customer")},
         "total": {"type": "integer", "minimum": 0, "description": "Customers matching, on all pages."},

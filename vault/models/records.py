@@ -94,7 +94,9 @@ class ContactLogEntry(Base):
 class RevealUsage(Base):
     """Reveals spent by one person in one period: per customer (`scope` "customer", `target` its id,
     `period` = days since 1970 // window) or across customers (`scope` "day", `target` 0, `period` =
-    days since 1970). Spent by a conditional UPDATE, like the view quota (`vault.services.reveal_quota`)."""
+    days since 1970); and look-ups by name (`scope` "lookup", `target` 0, `period` = the local day of the
+    working-hours timezone, as days since 1970). Spent by a conditional UPDATE, like the view quota
+    (`vault.services.reveal_quota`)."""
 
     __tablename__ = "reveal_usage"
 

@@ -77,19 +77,20 @@ def index() -> Any:
 @bp.route("/lookup")
 @permission(Action.CUSTOMER_LOOKUP)
 def lookup() -> Any:
-    """Look up a customer one does not work: at most five names, each look-up audited."""
+    """Look up a customer one does not work: at most five names, each look-up audited and counted against the
+    person's daily cap, whose remainder the page shows (a spent cap is the refusal page, recorded)."""
     form = LookupForm(request.args)
+    session, actor = db_session(), auth.current()
     found = None
     status = 200
     if request.args:
         try:
-            found = customers_service.lookup(runtime(), db_session(), auth.current(), form.q.data or "",
-                                             ctx=access_context())
+            found = customers_service.lookup(runtime(), session, actor, form.q.data or "", ctx=access_context())
         except ServiceError as exc:
             form.q.errors = [_(exc.message)]
             status = 400
-    return render_template("customers/lookup.html", form=form, found=found,
-                           limit=customers_service.LOOKUP_MAX), status
+    return render_template("customers/lookup.html", form=form, found=found, limit=customers_service.LOOKUP_MAX,
+                           left=customers_service.lookups_left(runtime(), session, actor)), status
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -34,7 +34,7 @@ from vault.policy.core import (
     message_for,
     require,
 )
-from vault.policy.customers import new_owner_problem
+from vault.policy.customers import lookup_cap, lookup_spent, new_owner_problem
 from vault.policy.loans import custodian_acts
 from vault.policy.roles import role_conflict
 from vault.policy.visibility import (
@@ -57,6 +57,8 @@ __all__ = [
     "authorize",
     "custodian_acts",
     "deny",
+    "lookup_cap",
+    "lookup_spent",
     "message_for",
     "new_owner_problem",
     "require",

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
+from vault.config.policy_file import LookupSettings
 from vault.core.actions import Action
 from vault.models import Customer, Role, User
 from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
@@ -37,6 +38,26 @@ def new_owner_problem(owner: User | None) -> Decision:
     """Whether a new customer may be given `owner` (its creator by default): never someone on notice, who
     would gain a customer outside their handover, left to them after their last day."""
     return deny("person_departing") if on_notice(owner) else allow()
+
+
+MESSAGES.update({
+    "lookup_cap_reached": _l("You have no look-ups left today."),
+})
+
+
+def lookup_cap(actor: User, lookups: LookupSettings) -> int:
+    """How many look-ups by name `actor` may make in a local day: `per_day`, and on notice `notice_per_day`
+    (never more than `per_day`: a leaver is the person the limit exists for). 0: none at all."""
+    if on_notice(actor):
+        return min(lookups.per_day, lookups.notice_per_day)
+    return lookups.per_day
+
+
+def lookup_spent(spent_today: int | None) -> Decision:
+    """Whether a look-up may go ahead, given the day's count after spending one unit of the cap (None: the
+    database found none left to spend). Refused with `lookup_cap_reached`: a sweep of the directory five
+    names at a time is stopped here, whether the queries hit or miss."""
+    return deny("lookup_cap_reached") if spent_today is None else allow()
 
 
 def manages(actor: User, person: User | None) -> bool:

@@ -34,7 +34,7 @@ from vault.models import (
 )
 from vault.models.customers import name_key
 from vault.runtime import Runtime
-from vault.services import records
+from vault.services import records, reveal_quota
 
 MAX_NAME = 200
 PAGE_SIZE = 50
@@ -210,14 +210,38 @@ LOOKUP_MIN = 4
 LOOKUP_MAX = 5
 
 
+@dataclass(frozen=True)
+class LookupsLeft:
+    """What the look-up page and the API tell the person: look-ups left today and their daily cap."""
+
+    remaining: int
+    cap: int
+
+
+def _lookup_day(rt: Runtime) -> int:
+    return reveal_quota.local_day(utcnow(), rt.settings.working_hours.zone)
+
+
+def lookups_left(rt: Runtime, session: Session, actor: User) -> LookupsLeft:
+    """How many look-ups `actor` has left today (the working-hours timezone's day), without spending any."""
+    cap = policy.lookup_cap(actor, rt.settings.lookups)
+    used = reveal_quota.used(session, actor.id, reveal_quota.LOOKUP, 0, _lookup_day(rt))
+    return LookupsLeft(remaining=max(0, cap - used), cap=cap)
+
+
 def lookup(rt: Runtime, session: Session, actor: User, query: str, *, ctx: AccessContext) -> list[Customer]:
     """Look a customer up by name, whoever works it: at most `LOOKUP_MAX` answers to a query of at least
     `LOOKUP_MIN` letters, accents and case ignored; audited with the query and the ids returned. Each
     answer is visible to the person for a day (`policy.visibility.LOOKUP_GRANT`), so they can ask for a
     file of it; the directory as a whole cannot be browsed this way.
 
+    Every query that is run spends one unit of the person's daily cap (`[lookups]`, lower on notice), in
+    this transaction and before the names are searched: five names a query would otherwise let enough
+    queries walk the directory. A query that finds nothing counts too (probing with misses tells what is
+    not there, and then what is); one refused as too short is a slip and costs nothing.
+
     Raises:
-        policy.Denied: the role gate, `access_suspended`.
+        policy.Denied: the role gate, `access_suspended`, `lookup_cap_reached` (recorded with the query).
         ServiceError: `query_too_short` (or control characters).
     """
     policy.require(actor, Action.CUSTOMER_LOOKUP)
@@ -228,13 +252,19 @@ def lookup(rt: Runtime, session: Session, actor: User, query: str, *, ctx: Acces
     key = name_key(text)
     if len(key.replace(" ", "")) < LOOKUP_MIN:
         raise ServiceError("query_too_short", policy.message_for("query_too_short"))
+    # The database decides who gets the last unit (a conditional UPDATE): two queries at once cannot both.
+    cap = policy.lookup_cap(actor, rt.settings.lookups)
+    spent = reveal_quota.spend(session, actor.id, reveal_quota.LOOKUP, 0, _lookup_day(rt), cap)
+    decision = policy.lookup_spent(spent)
+    if not decision:
+        raise policy.Denied(decision, reason_text=text[:200])
     found = list(session.scalars(
         select(Customer).where(Customer.name_key.like(_like_pattern(key), escape="\\"))
         # The exact name first (false sorts before true), then the shortest names.
         .order_by(Customer.name_key != key, func.length(Customer.name_key), Customer.id).limit(LOOKUP_MAX)
     ))
     rt.audit.record(session, action="customer:lookup", actor=actor, ctx=ctx, reason_text=text[:200],
-                    detail={"query": text, "ids": [c.id for c in found]})
+                    detail={"query": text, "ids": [c.id for c in found], "today": spent, "cap": cap})
     record_access(rt, session, actor, [c.id for c in found], "lookup")
     return found
 

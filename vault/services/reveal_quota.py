@@ -1,4 +1,5 @@
-"""Reveal quotas, spent atomically: one counter row per person, scope, target and period.
+"""Reveal quotas and the daily look-up cap, spent atomically: one counter row per person, scope, target and
+period.
 
 The same approach as the view quota (`vault.services.quota`): the row is made beforehand with INSERT …
 ON CONFLICT DO NOTHING, and a unit is spent by a conditional UPDATE (`used = used + 1 WHERE used <
@@ -9,11 +10,16 @@ PostgreSQL (the row lock makes the second UPDATE re-check its WHERE against the 
 Periods are fixed windows counted from 1970-01-01 in UTC: the per-customer quota resets every
 `reveal_window_days`, the daily cap every day. A reveal spends both in the request's transaction; if the
 second is refused the transaction rolls back and gives the first back.
+
+Look-ups by name (`vault.services.customers.lookup`) are counted the same way under scope "lookup" (target
+0), per local day of the working-hours timezone (`local_day`): a company in Shanghai whose cap reset at
+08:00 would give a person two days' look-ups in one working day.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,10 +30,17 @@ from vault.models import RevealUsage
 
 CUSTOMER = "customer"
 DAY = "day"
+LOOKUP = "lookup"
 
 
 def day_number(moment: datetime) -> int:
     return (moment.date() - datetime(1970, 1, 1).date()).days
+
+
+def local_day(moment: datetime, zone: ZoneInfo) -> int:
+    """The calendar day `moment` falls on in `zone`, as days since 1970-01-01: a daily cap that resets at
+    the company's midnight, not at UTC's."""
+    return day_number(moment.astimezone(zone))
 
 
 def period_of(scope: str, moment: datetime, window_days: int) -> int:

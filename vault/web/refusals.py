@@ -47,6 +47,7 @@ TITLES: dict[str, object] = {
     "customer_not_contacted": _l("A key customer says nobody has contacted them"),
     "mail_not_configured": _l("Only the operator can give this person a password link"),
     "no_email_address": _l("Only the operator can give this person a password link"),
+    "lookup_cap_reached": _l("You have used all your look-ups for today"),
 }
 
 # Explanations added under the policy's own message, where it alone leaves the person guessing.
@@ -60,6 +61,9 @@ HINTS: dict[str, object] = {
     "separation_of_duties": _l("No one may approve, release or check their own request or file."),
     "customer_not_contacted": _l("The departure's page shows which customer answered so. Once the new owner has "
                                  "reached them, an approver records that with a reason on the override page."),
+    "lookup_cap_reached": _l("Each person has a few look-ups a day, fewer when on notice, and one that finds "
+                             "nothing counts too. The customers you work are in your list and the search; for "
+                             "another one, ask its account manager or your manager."),
 }
 
 # Where one reason code covers unlike acts, the hint for the act refused (by its action); the general hint above
@@ -132,6 +136,7 @@ STEPS: dict[str, tuple[Callable[..., Any], ...]] = {
     "session_expired": (_SIGN_IN,),
     "not_authenticated": (_SIGN_IN,),
     "customer_not_contacted": (_OVERRIDE, _DEPARTURE),
+    "lookup_cap_reached": (_SEARCH,),
 }
 
 
