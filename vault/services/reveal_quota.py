@@ -7,13 +7,14 @@ limit`) whose RETURNING says whether it was spent. The database decides who gets
 simultaneous reveals on a quota of three give exactly three on SQLite (one writer at a time) and on
 PostgreSQL (the row lock makes the second UPDATE re-check its WHERE against the committed count).
 
-Periods are fixed windows counted from 1970-01-01 in UTC: the per-customer quota resets every
-`reveal_window_days`, the daily cap every day. A reveal spends both in the request's transaction; if the
-second is refused the transaction rolls back and gives the first back.
+Periods are fixed windows: the per-customer quota resets every `reveal_window_days` counted from
+1970-01-01 in UTC; the daily cap at the company's midnight, per local day of the working-hours timezone
+(`local_day`): a company in Shanghai whose cap reset at 08:00 would give a person two days' reveals in one
+working day. A reveal spends both in the request's transaction; if the second is refused the transaction
+rolls back and gives the first back.
 
 Look-ups by name (`vault.services.customers.lookup`) are counted the same way under scope "lookup" (target
-0), per local day of the working-hours timezone (`local_day`): a company in Shanghai whose cap reset at
-08:00 would give a person two days' look-ups in one working day.
+0), per local day too.
 """
 
 from __future__ import annotations
