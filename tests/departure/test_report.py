@@ -16,7 +16,7 @@ from tests.departure.conftest import HOME, OFFICE, days_from_today, run_cli
 from vault import policy
 from vault.core.context import operator_name
 from vault.core.errors import ServiceError
-from vault.models import AuditEvent, utcnow
+from vault.models import Alert, AuditEvent, utcnow
 from vault.services import departures, pdf_layout, report
 
 
@@ -68,6 +68,26 @@ def test_the_report_lists_what_the_audit_log_says_was_touched(rt, company, story
     (event,) = company.events("departure:report")
     assert (event.actor_name, event.subject_user_id, event.seq) == ("aud", company.ids["sam"], data.audit_seq)
     assert json.loads(event.detail)["audit_head_seq"] == data.audit_head_seq == event.seq - 1
+
+
+def test_the_reports_record_names_the_customers_of_the_alerts_it_shows(rt, company, story):
+    """An alert the report shows names customers in its evidence (a sweep, reads outside the book) that the
+    person may never have opened a file of: "who was shown this customer" must find the report's reader."""
+    stranger = company.customer("Stranger Holdings", owner="tom")
+    with rt.db.session() as session:
+        session.add(Alert(user_id=company.ids["sam"], rule="outside_book", window_key="d:test", severity="high",
+                          summary="Sam, on notice, read or looked up 1 customer outside their own book.",
+                          evidence_json=json.dumps({"customers": [story["untouched"]]})))
+        # An alert about someone else is not in Sam's report, nor are its customers.
+        session.add(Alert(user_id=company.ids["tom"], rule="outside_book", window_key="d:test", severity="high",
+                          summary="x", evidence_json=json.dumps({"customers": [stranger]})))
+    data = _produce(rt, company, "csv")
+    assert story["untouched"] in {c for a in data.alerts for c in a.evidence.get("customers", [])}
+    assert story["untouched"] not in {c.customer_id for c in data.customers}  # named by the alert alone
+    (event,) = company.events("departure:report")
+    named = json.loads(event.detail)["customer_ids"]
+    assert story["untouched"] in named and stranger not in named
+    assert {story["own"], story["other"]} <= set(named)
 
 
 def test_the_lookback_window_leaves_out_older_acts(rt, company, story):

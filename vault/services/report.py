@@ -342,6 +342,17 @@ def _handover_state(item: HandoverItem) -> str:
     return _HANDOVER_WORDS[item.state]
 
 
+def alert_customers(alerts: list[Alert]) -> set[int]:
+    """The customers the alerts' evidence names (a sweep's, a leaver's reads outside the book): the report
+    shows these alerts, so its record names their customers too, though the person may have opened none."""
+    named: set[int] = set()
+    for alert in alerts:
+        listed = alert.evidence.get("customers", [])
+        if isinstance(listed, list):
+            named |= {i for i in listed if isinstance(i, int) and not isinstance(i, bool)}
+    return named
+
+
 def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fmt: str,
             lookback_days: int | None = None, ctx: AccessContext) -> Report:
     """Build the report for `actor` (None: the operator at the command line) and audit its production.
@@ -361,7 +372,7 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
     # departure's page records its customers, so "who read this customer" finds the report's readers.
     named_documents = {line.document_id for line in report.documents} | {line.document_id for line in report.loans}
     named_customers = ({line.customer_id for line in report.customers} | {line.customer_id for line in report.documents}
-                       | set(report.customer_names))
+                       | set(report.customer_names) | alert_customers(report.alerts))
     event = rt.audit.record(
         session, action=AuditAction.DEPARTURE_REPORT, actor=actor, ctx=ctx, subject_user_id=user.id,
         detail={"format": fmt, "lookback_days": report.lookback_days, "customers": len(report.customers),
