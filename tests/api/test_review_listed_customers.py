@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from tests.api.test_review_notice_deciders import give_notice
 from tests.conftest import login
-from vault.models import Alert
-from vault.services import accounts, report
+from vault.models import Alert, CustomerAccess, Role
+from vault.services import accounts, managers, report
 
 
 def _alerts(rt: Any, name: str) -> list[str]:
@@ -76,3 +76,33 @@ def test_a_contact_changed_by_the_leaver_before_notice_is_flagged_in_the_report(
         assert line.contacts_edited == 1
         assert [row["contacts_edited"] for row in report.csv_rows(built) if row.get("customer_id") == customer
                 and row["kind"] == "customer"] == [1]
+
+
+def test_the_upload_form_s_list_of_customers_counts_like_any_other_list(api: Any, rt: Any, app: Any, users: Any,
+                                                                       org: dict[str, int]) -> None:
+    """The upload form names every customer the compiler works (their team's down the chain too), like
+    the customers page. It was recorded (`customer:list`, "upload") but not counted, so
+    a compiler on notice opening it again and again was neither named "listed" in the departure report
+    nor noticed reading outside their book."""
+    users.make("cora", Role.COMPILER)
+    users.make("dora", Role.BORROWER)
+    with rt.db.session() as session:
+        managers.set_manager(rt, session, accounts.get_user(session, "dora"), accounts.get_user(session, "cora"),
+                             actor=None)
+    own = api.customer("Cora Own Account", owner="cora", shared=False)
+    team = api.customer("Dora Team Account", owner="dora", shared=False)
+    give_notice(rt, "cora")
+    browser = app.test_client()
+    login(browser, "cora")
+    form = browser.get("/documents/new")
+    assert form.status_code == 200
+    page = form.get_data(as_text=True)
+    assert "Cora Own Account" in page and "Dora Team Account" in page
+    assert org["eva"] not in _listed(rt, "cora")  # a customer the form does not name is not counted
+    listed = _listed(rt, "cora")
+    assert (listed.get(own), listed.get(team)) == (1, 1)
+    assert "outside_book" in _alerts(rt, "cora")  # the team's customer is outside the leaver's own book
+    with rt.db.session() as session:
+        kinds = {(a.customer_id, a.kind) for a in session.scalars(
+            select(CustomerAccess).where(CustomerAccess.user_id == accounts.get_user(session, "cora").id))}
+    assert kinds == {(own, "list"), (team, "list")}

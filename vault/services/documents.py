@@ -41,6 +41,7 @@ from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, Document, DocumentVersion, Role, RoleAssignment, User
 from vault.rendering.errors import DrawingMisbehaved
 from vault.runtime import Runtime
+from vault.services import customers as customers_service
 from vault.services import key_use, renditions
 from vault.services.objects import discard_object
 from vault.services.uploads import ValidatingReader, kind_for, sanitize_filename
@@ -77,11 +78,14 @@ def upload_choices(session: Session, actor: User) -> list[Customer]:
 def record_upload_listing(rt: Runtime, session: Session, actor: User, customers: list[Customer], *,
                           ctx: AccessContext) -> None:
     """Record that the upload form named these customers (`customer:list`, listing "upload"), as the customer
-    list, the search and the start page record the customers they name; a form naming nobody records
-    nothing."""
+    list, the search and the start page record the customers they name, and count them as a list does
+    ("list"): the form shows their names as the list does, so the departure report names them "listed" and
+    a leaver's reach outside their book is noticed. A form naming nobody records nothing."""
     if customers:
+        ids = [c.id for c in customers]
         rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
-                        detail={"listing": "upload", "ids": [c.id for c in customers]})
+                        detail={"listing": "upload", "ids": ids})
+        customers_service.record_access(rt, session, actor, ids, "list")
 
 
 def get_customer(session: Session, actor: User, customer_id: int) -> Customer:
