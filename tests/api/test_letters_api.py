@@ -92,7 +92,7 @@ def test_letter_refusals_are_the_pages_and_change_nothing(api, rt, cast, scene):
     before = _letters(api, s["customer"], "bob")
     refusals = [
         ("bea", s["open"], 403, "not_letter_owner"),  # sees the customer, but the letter is not hers
-        ("ann", s["open"], 403, "not_letter_owner"),
+        ("ann", s["open"], 404, "not_found"),  # does not see the customer: the letter is not found
         ("bob", s["answered"], 403, "letter_closed"),
         ("bob", 999999, 404, "not_found"),
         ("aud", s["open"], 403, "not_permitted"),
@@ -108,3 +108,21 @@ def test_letter_refusals_are_the_pages_and_change_nothing(api, rt, cast, scene):
         (person, code) for person, _l, _s, code in refusals]
     # A customer the caller does not see shows no letters: it is not found at all.
     assert_error(api.get(f"/api/v1/customers/{s['customer']}", "kim"), 404, "not_found")
+
+
+def test_a_letter_of_a_customer_one_does_not_see_is_not_found_as_a_missing_one_is(api, rt, cast, scene):
+    """A letter's id names its customer: someone who may not see the customer (kim) must not learn that a
+    letter id exists from a 403 where a made-up id answers 404. Someone who sees the customer (bea, its
+    co-owner) keeps the 403 that says why. Every refusal is recorded, the hidden one with its customer."""
+    s = scene
+    hidden = api.post(_revoke(s["open"]), "kim")
+    missing = api.post(_revoke(999999), "kim")
+    assert_error(hidden, 404, "not_found")
+    assert (hidden.status_code, hidden.get_json()) == (missing.status_code, missing.get_json())
+    assert_error(api.post(_revoke(s["answered"]), "kim"), 404, "not_found")  # closed or open, the same
+    assert_error(api.post(_revoke(s["open"]), "bea"), 403, "not_letter_owner")
+    assert _letters(api, s["customer"], "bob")[s["open"]] == ("open", True)
+    assert events(rt, "letter:revoke") == []
+    refused = [(e.actor_name, e.reason_code, e.customer_id) for e in events(rt, "letter:revoke", "denied")]
+    assert refused == [("kim", "not_found", s["customer"]), ("kim", "not_found", None),
+                       ("kim", "not_found", s["customer"]), ("bea", "not_letter_owner", s["customer"])]

@@ -81,11 +81,11 @@ def attempts(scene: Scene, manifest_seq: int, manifest_word: str) -> dict[tuple[
                                                 form={"new": "a much longer secret 42",
                                                       "confirm": "a much longer secret 42"})],
         # a letter's link: a made-up one is "not found"; only the new owner, their managers and an administrator
-        # revoke a real one (eve works customers, but not this one)
+        # revoke a real one (eve works customers, but not this one: to her its letter is "not found")
         ("letters.confirm", "GET"): [Attempt("eve", {"link": "not-a-real-link"}, ())],
         ("letters.confirm", "POST"): [Attempt("eve", {"link": "a" * 32 + "." + "b" * 43}, (),
                                               form={"contacted": "1"})],
-        ("letters.revoke", "POST"): [Attempt("eve", {"letter_id": s.letter}, CUSTOMER, code="not_letter_owner")],
+        ("letters.revoke", "POST"): [Attempt("eve", {"letter_id": s.letter}, CUSTOMER, code="not_found")],
         # alerts: an approver never sees or settles an alert about themselves
         ("alerts.show", "GET"): [Attempt("ann", {"alert_id": s.alert_ann_open}, ann_words),
                                  Attempt("ann", {"alert_id": s.alert_ann}, ("Bison", "Jackal")),

@@ -15,6 +15,7 @@ from tests.departure.conftest import OFFICE
 from tests.letters.conftest import COMPANY, CONTACTS, SECRET_NAME, SECRET_TERM, links, write_contacts
 from tests.mail.helpers import send
 from vault import policy
+from vault.core.actions import Action
 from vault.mail.letters import LINK_PATH
 from vault.models import AuditEvent, ContactLogEntry, Customer, CustomerLetter
 from vault.services import customers, letters, records
@@ -105,10 +106,11 @@ def test_an_expired_link_is_refused(rt, company, client, sent, clock):
 def test_a_revoked_link_is_refused_and_only_the_right_people_revoke(rt, company, client, sent):
     with rt.db.session() as session:
         letter = session.scalars(select(CustomerLetter).order_by(CustomerLetter.id)).first()
-        for stranger in ("sue", "carl"):
+        # carl entered the customer and sees it; sue does not see it at all, so the letter is not found
+        for stranger, code in (("sue", "not_found"), ("carl", "not_letter_owner")):
             with pytest.raises(policy.Denied) as refused:
                 letters.revoke(rt, session, company.user(session, stranger), letter, ctx=OFFICE)
-            assert refused.value.decision.code == "not_letter_owner"
+            assert refused.value.decision.code == code
         letters.revoke(rt, session, company.user(session, "tom"), letter, ctx=OFFICE)
     page = client.get(sent["links"]["jana@customer.example"])
     assert page.status_code == 410 and "withdrawn" in page.get_data(as_text=True)
@@ -197,3 +199,29 @@ def test_without_a_public_address_the_letter_has_no_link(rt, company, smtp):
     [message] = smtp.received
     assert "/letter/" not in message.text and "/letter/" not in message.html
     assert "Tom" in message.text and "Kind regards," in message.text
+
+
+def test_revoking_a_letter_of_a_customer_one_does_not_see_is_the_page_of_a_missing_one(rt, company, client, sent):
+    """The revoke button's address carries the letter's id: someone who may not see its customer (sue works
+    other customers) gets the very page a made-up id gets, not a 403 that says the letter exists; the
+    refusal is recorded with the customer it was about. Carl, who entered the customer and sees it, keeps
+    the 403 that says why."""
+    with rt.db.session() as session:
+        letter_id = session.scalars(select(CustomerLetter.id).order_by(CustomerLetter.id)).first()
+        assert not policy.authorize(company.user(session, "sue"), Action.CUSTOMER_READ,
+                                    session.get(Customer, sent["customer"]))
+    token = login(client, "sue")
+    hidden = client.post(f"/letters/{letter_id}/revoke", data={"csrf_token": token})
+    missing = client.post("/letters/999999/revoke", data={"csrf_token": token})
+    assert (hidden.status_code, missing.status_code) == (404, 404)
+    assert hidden.get_data(as_text=True) == missing.get_data(as_text=True)
+    assert CUSTOMER not in hidden.get_data(as_text=True) and str(sent["customer"]) not in hidden.headers.get(
+        "Location", "")
+    refused = [(e.actor_name, e.reason_code, e.customer_id) for e in _actions(rt, "letter:revoke")]
+    assert refused == [("sue", "not_found", sent["customer"]), ("sue", "not_found", None)]
+    with rt.db.session() as session:
+        assert session.get(CustomerLetter, letter_id).revoked_at is None
+        with pytest.raises(policy.Denied) as seen:
+            letters.revoke(rt, session, company.user(session, "carl"), session.get(CustomerLetter, letter_id),
+                           ctx=OFFICE)
+        assert seen.value.decision.code == "not_letter_owner"

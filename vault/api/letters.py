@@ -2,8 +2,9 @@
 its page) and revoking a letter's link before the contact answers.
 
 The same service and policy as the pages: the new owner, anyone above them in the chain of managers and
-an administrator revoke a link (403 `not_letter_owner` for anyone else, as on the page); an answered or
-revoked link is `letter_closed`.
+an administrator revoke a link (403 `not_letter_owner` for anyone else who sees the customer, as on the page;
+404 `not_found` for someone who may not see it, as for an id that does not exist); an answered or revoked link
+is `letter_closed`.
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ def letters_json(customer_id: int, actor: User) -> list[dict[str, Any]]:
 @operation("Revoke a letter's link: it can no longer be answered (audited)", tag="customers",
            response="CustomerLetter", body=NO_BODY,
            description="Recorded as `letter:revoke`. The new owner, their managers (up the chain) and "
-                       "administrators; 403 `not_letter_owner` for anyone else, `letter_closed` for a link "
-                       "already answered or revoked. The customer's letters are listed by `GET /customers/{id}`.")
+                       "administrators; 403 `not_letter_owner` for anyone else who sees the customer, `letter_closed` "
+                       "for a link already answered or revoked; 404 `not_found` for someone who may not see the "
+                       "customer, as for an id that does not exist. The customer's letters are listed by "
+                       "`GET /customers/{id}`.")
 def revoke_letter(letter_id: int) -> Any:
     NO_BODY.parse()
     session, actor = db_session(), auth.current()
