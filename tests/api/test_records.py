@@ -4,14 +4,15 @@ history for the owner's managers, and the contact log."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
 from vault.api.serializers import timestamp
-from vault.models import Customer, Role
+from vault.models import ContactLogEntry, Customer, Role
 from vault.services import accounts, managers, pool
 
 pytestmark = pytest.mark.parametrize("settings_overrides", [{"policy": {
@@ -35,6 +36,13 @@ def customer(api: Any, rt: Any) -> int:
 
 def _raw(response: Any) -> str:
     return response.get_data(as_text=True)
+
+
+def _stored_flags(rt: Any, customer_id: int) -> dict[int, bool]:
+    """What the contact log itself holds: whether each entry reached the main contact (the handover rule)."""
+    with rt.db.session() as session:
+        return {e.id: e.main_contact for e in session.scalars(
+            select(ContactLogEntry).where(ContactLogEntry.customer_id == customer_id))}
 
 
 def test_a_read_is_masked_and_names_no_contact(api, customer):
@@ -155,7 +163,7 @@ def test_the_contact_log_is_sealed_and_masked(api, rt, customer):
              "topic": "Renewal of the frame contract", "result": "Agreed in principle", "next_step": "Send offer"}
     created = api.post(f"/api/v1/customers/{customer}/log", "bob", json=entry)
     assert created.status_code == 201, created.get_json()
-    assert created.get_json()["main_contact"] is True
+    assert created.get_json()["main_contact"] is None  # not told before a reveal (see below)
     shown = api.get(f"/api/v1/customers/{customer}", "bob")
     line = shown.get_json()["record"]["log"][0]
     assert (line["channel"], line["contact"], line["topic"]) == ("visit", "J••• N•••", "•••")
@@ -180,7 +188,8 @@ def test_a_manager_logs_a_verification_visit(api, rt, users, customer):
              "topic": "Checked the file with the customer", "verification": True}
     created = api.post(f"/api/v1/customers/{customer}/log", "hana", json=entry)
     assert created.status_code == 201, created.get_json()
-    assert created.get_json()["main_contact"] is True  # accents, case and spaces aside, the first contact
+    assert created.get_json()["main_contact"] is None  # hana has not revealed the contacts: not told
+    assert _stored_flags(rt, customer)[created.get_json()["id"]] is True  # accents, case and spaces aside
     line = api.get(f"/api/v1/customers/{customer}", "hana").get_json()["record"]["log"][0]
     assert (line["verification"], line["author"]) == (True, "Hana")
     logged = events(rt, "customer:log")
@@ -206,3 +215,45 @@ def test_a_logged_contact_s_date_is_written_yyyy_mm_dd(api, customer, day):
     entry = {"happened_on": day, "channel": "visit", "contact": "Jana Novak", "topic": "Renewal"}
     bad = api.post(f"/api/v1/customers/{customer}/log", "bob", json=entry)
     assert "happened_on" in assert_error(bad, 422, "invalid_request")["fields"]
+
+
+def test_the_contact_log_does_not_confirm_a_guessed_main_contact(api, rt, clock, customer):
+    """The main contact's name is masked ("J••• N•••") until revealed; a log's answer saying whether the name
+    typed is the main contact's confirmed guesses for free, to anyone who may log (the owner, co-owners, their
+    managers, a successor), and so did the masked log's flag of one's own entry. Now both say nothing (null)
+    to someone whose reveal does not show them the contacts (none yet, the record changed since, or older
+    than 12 hours), the same for a right and a wrong guess; the contact log still knows, for the handover."""
+    def log(name: str) -> dict[str, Any]:
+        created = api.post(f"/api/v1/customers/{customer}/log", "bob", json={
+            "happened_on": date.today().isoformat(), "channel": "call", "contact": name, "topic": "Check in"})
+        assert created.status_code == 201, created.get_json()
+        return created.get_json()
+
+    def masked_flags() -> list[Any]:
+        record = api.get(f"/api/v1/customers/{customer}", "bob").get_json()["record"]
+        assert record["revealed"] is False
+        return [line["main_contact"] for line in record["log"]]
+
+    def reveal() -> list[Any]:
+        shown = api.post(f"/api/v1/customers/{customer}/reveal", "bob",
+                         json={"reason": "Before calling the buyer", "place": "Office"})
+        assert shown.status_code == 200, shown.get_json()
+        return [line["main_contact"] for line in shown.get_json()["record"]["log"]]
+
+    right, wrong = log("jana novák"), log("Petra Novak")
+    assert right["main_contact"] is None and wrong["main_contact"] is None
+    assert masked_flags() == [None, None]
+    stored = _stored_flags(rt, customer)
+    assert (stored[right["id"]], stored[wrong["id"]]) == (True, False)  # the log knows, for the handover
+    assert json.loads(events(rt, "customer:log")[-2].detail)["main_contact"] is True  # and so does the audit
+    # Once the contacts are revealed to the person, their log's answer says it.
+    assert reveal() == [False, True]  # newest first: the wrong guess, then the right one
+    assert (log("Jana Novak")["main_contact"], log("Petra Novak")["main_contact"]) == (True, False)
+    assert masked_flags() == [None] * 4  # a masked read still tells nobody
+    # The record changed since the reveal: its contacts may not be those the person saw.
+    assert api.call("PATCH", f"/api/v1/customers/{customer}", "bob", json={"city": "Kiel"}).status_code == 200
+    assert log("Jana Novak")["main_contact"] is None
+    reveal()
+    assert log("Jana Novak")["main_contact"] is True
+    clock.advance(timedelta(hours=13))  # a reveal shows the contacts for 12 hours
+    assert log("Jana Novak")["main_contact"] is None

@@ -64,7 +64,10 @@ SCHEMAS["RecordContact"] = _CONTACT
 SCHEMAS["LogEntry"] = _object({
     "id": {"type": "integer", "minimum": 1}, "happened_on": {"type": "string", "format": "date"},
     "channel": {"type": "string", "enum": list(LOG_CHANNELS)}, "author": _TEXT, "verification": {"type": "boolean"},
-    "main_contact": {"type": "boolean"}, "contact": _TEXT, "topic": _TEXT, "result": _TEXT, "next_step": _TEXT,
+    "main_contact": {"type": ["boolean", "null"],
+                     "description": "Whether the person reached is the main contact: null until revealed, since "
+                                    "it would confirm the masked name."},
+    "contact": _TEXT, "topic": _TEXT, "result": _TEXT, "next_step": _TEXT,
 }, "A visit, call or meeting; who was reached and what was said are masked until revealed.")
 SCHEMAS["CustomerRecord"] = _object({
     "revealed": {"type": "boolean"}, "version": {"type": "integer", "minimum": 0},
@@ -100,7 +103,13 @@ SCHEMAS["RecordHistory"] = _object({
 })
 SCHEMAS["RecordSnapshot"] = _object({"number": {"type": "integer", "minimum": 1}, **_FACTS, **_GROUPS},
                                     "A past version of the record, masked like the current one.")
-SCHEMAS["LogCreated"] = _object({"id": {"type": "integer", "minimum": 1}, "main_contact": {"type": "boolean"}})
+SCHEMAS["LogCreated"] = _object({
+    "id": {"type": "integer", "minimum": 1},
+    "main_contact": {"type": ["boolean", "null"],
+                     "description": "Whether the name typed is the customer's main contact: told only to someone "
+                                    "whose reveal of the customer, within 12 hours and with no change of the "
+                                    "record since, showed them the contacts; null otherwise, whatever was typed."},
+})
 
 _CONTACT_INPUT = {
     "type": "object",

@@ -149,7 +149,8 @@ def old_version(customer_id: int, number: int) -> Any:
 @operation("Log a visit, call or meeting with the customer", tag="customers", ok=201, response="LogCreated",
            body=LOG, errors=(409,),
            description="The owner, co-owners, their managers (a verification visit) and a successor taking the "
-                       "customer over. Recorded as `customer:log`; the text is sealed like the notes.")
+                       "customer over. Recorded as `customer:log`; the text is sealed like the notes. `main_contact` "
+                       "is null unless the caller's reveal of the customer still shows them the contacts.")
 def add_log(customer_id: int) -> Any:
     values = LOG.parse()
     try:
@@ -161,4 +162,5 @@ def add_log(customer_id: int) -> Any:
                             channel=values["channel"], contact=values["contact"], topic=values["topic"],
                             result=values["result"], next_step=values["next_step"],
                             verification=values["verification"], ctx=access_context())
-    return jsonify(id=entry.id, main_contact=entry.main_contact), 201
+    told = records.main_contact_told(db_session(), auth.current(), customer, entry)
+    return jsonify(id=entry.id, main_contact=told), 201

@@ -8,11 +8,14 @@ is "not found" whatever they ask. Above it:
 - history (old versions with their diffs): the owner, the co-owners and everyone above one of them in
   the chain of managers, who check the file;
 - contact log: the people working the customer (owner, co-owners, their managers, who log verification
-  visits) and a successor taking it over in a departure.
+  visits) and a successor taking it over in a departure. Whether the person an entry names is the main
+  contact is told only to someone whose reveal still shows them the contacts (`contacts_known`): to anyone
+  else it would confirm a guessed name the record masks.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -92,3 +95,29 @@ def _log(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     if not seen:
         return seen
     return allow() if in_chain(actor, target) or context.get("successor") else deny("not_working")
+
+
+# How long a reveal shows a person the contacts they paid for: what they saw in the morning they may log in the
+# afternoon. After a working day, or once the record has changed, they are told no more than anyone else.
+REVEAL_VALID = timedelta(hours=12)
+
+
+def contacts_known(revealed_at: datetime | None, record_changed_at: datetime | None, now: datetime) -> bool:
+    """Whether a person may be told what only the unmasked contacts say (that a name typed in the contact log
+    is the main contact's, `ContactLogEntry.main_contact`): only within `REVEAL_VALID` of their last reveal of
+    the customer, and only if the record has not changed since (its contacts may not be the ones they saw).
+
+    Without a reveal the main contact's name is masked to everyone, its owner included: an answer saying
+    whether a typed name is it would let anyone who may log contacts confirm guesses for free, where a
+    reveal is spent, judged and recorded.
+
+    Args:
+        revealed_at: the person's last reveal of the customer (None: none).
+        record_changed_at: the record's last change (None: never changed).
+        now: the current time.
+    """
+    if revealed_at is None:
+        return False
+    if record_changed_at is not None and revealed_at < record_changed_at:
+        return False
+    return now - revealed_at <= REVEAL_VALID

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vault import policy
@@ -39,7 +39,7 @@ from vault.models import (
     utcnow,
 )
 from vault.policy.notice import on_notice
-from vault.policy.records import reveal_input_problems
+from vault.policy.records import contacts_known, reveal_input_problems
 from vault.runtime import Runtime
 from vault.services import key_use, masking, reveal_quota
 from vault.services.record_crypto import key_context, new_record_key, open_sealed, record_key, seal
@@ -231,7 +231,7 @@ class LogLine:
     channel: str
     author: str
     verification: bool
-    main_contact: bool
+    main_contact: bool | None  # None on a masked view: told only with the contacts (`policy.contacts_known`)
     contact: str
     topic: str
     result: str
@@ -304,8 +304,9 @@ def _log_lines(rt: Runtime, session: Session, record: CustomerRecord | None, cus
         if not reveal:
             body = {"contact": masking.mask_name(body.get("contact", "")),
                     **{k: masking.mask_text(body.get(k, "")) for k in ("topic", "result", "next_step")}}
+        # Masked, the flag would tell whoever typed an entry's name whether it is the main contact's.
         lines.append(LogLine(entry.id, entry.happened_on, entry.channel, authors.get(entry.author_id or 0, ""),
-                             entry.verification, entry.main_contact, body.get("contact", ""),
+                             entry.verification, entry.main_contact if reveal else None, body.get("contact", ""),
                              body.get("topic", ""), body.get("result", ""), body.get("next_step", "")))
     return lines
 
@@ -647,6 +648,23 @@ def add_log(rt: Runtime, session: Session, actor: User | None, customer: Custome
                     detail={"entry": entry.id, "channel": channel, "on": happened_on.isoformat(),
                             "verification": entry.verification, "main_contact": entry.main_contact})
     return entry
+
+
+def last_reveal(session: Session, user_id: int, customer_id: int) -> datetime | None:
+    """When the person last revealed the customer's record (its `CustomerAccess` "reveal" row), if ever."""
+    return session.scalar(select(func.max(CustomerAccess.at)).where(
+        CustomerAccess.user_id == user_id, CustomerAccess.customer_id == customer_id, CustomerAccess.kind == "reveal"))
+
+
+def main_contact_told(session: Session, actor: User, customer: Customer, entry: ContactLogEntry) -> bool | None:
+    """Whether the entry reached the main contact, as the actor may be told it: the stored flag (which the
+    handover rule reads, `reached_main_contact`) to someone whose reveal still shows them the contacts
+    (`policy.records.contacts_known`), None to anyone else, whatever name they typed, so the answer to a
+    log cannot confirm a guessed name the record masks."""
+    record = record_of(session, customer.id)
+    known = contacts_known(last_reveal(session, actor.id, customer.id), record.updated_at if record else None,
+                           utcnow())
+    return entry.main_contact if known else None
 
 
 def log_by_product(rt: Runtime, session: Session, customer: Customer, *, contact: str, topic: str, result: str = "",
