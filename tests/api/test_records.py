@@ -257,3 +257,22 @@ def test_the_contact_log_does_not_confirm_a_guessed_main_contact(api, rt, clock,
     assert log("Jana Novak")["main_contact"] is True
     clock.advance(timedelta(hours=13))  # a reveal shows the contacts for 12 hours
     assert log("Jana Novak")["main_contact"] is None
+
+
+def test_the_contact_marked_main_is_the_one_a_log_entry_reaches(api, rt, customer):
+    """Was: a log entry counted as reaching the main contact only when it named the first contact, while the
+    letters (and the record's own `main` mark) take the contact marked main: reaching the marked one did
+    not count for the handover of a key customer, and reaching the first, unmarked one did."""
+    contacts = [{"name": "Jana Novak", "role": "Buyer"}, {"name": "Karl Berger", "role": "Director", "main": True}]
+    edited = api.call("PATCH", f"/api/v1/customers/{customer}", "bob", json={"contacts": contacts})
+    assert edited.status_code == 200, edited.get_json()
+
+    def logged(name: str) -> int:
+        created = api.post(f"/api/v1/customers/{customer}/log", "bob", json={
+            "happened_on": date.today().isoformat(), "channel": "visit", "contact": name, "topic": "Renewal talk"})
+        assert created.status_code == 201, created.get_json()
+        return created.get_json()["id"]
+
+    marked, first = logged("Karl Berger"), logged("Jana Novak")
+    stored = _stored_flags(rt, customer)
+    assert (stored[marked], stored[first]) == (True, False)

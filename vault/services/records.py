@@ -612,8 +612,9 @@ def add_log(rt: Runtime, session: Session, actor: User | None, customer: Custome
     """Log a visit, call or meeting (sealed like the notes); audited as `customer:log` without its text.
 
     A verification visit is a manager's: only someone above the owner in the chain may mark one. The entry
-    is flagged `main_contact` when the person reached is the record's first contact (the handover of a key
-    customer asks for such an entry by the successor).
+    is flagged `main_contact` when the person reached is one of the record's main contacts (`main_contacts`:
+    those marked main, else the first; the same the letters write to), as the handover of a key customer
+    asks for such an entry by the successor.
 
     Raises:
         policy.Denied: `not_working`, or not visible.
@@ -638,7 +639,8 @@ def add_log(rt: Runtime, session: Session, actor: User | None, customer: Custome
     contacts = snapshot(rt, record)["contacts"]
     entry = ContactLogEntry(customer_id=customer.id, author_id=actor.id if actor else None,
                             happened_on=happened_on, channel=channel, verification=bool(verification),
-                            main_contact=bool(contacts) and _same_person(body["contact"], contacts[0]["name"]),
+                            main_contact=any(_same_person(body["contact"], main["name"])
+                                             for _i, main in main_contacts(contacts)),
                             logged_at=utcnow(), payload=b"")
     session.add(entry)
     session.flush()
