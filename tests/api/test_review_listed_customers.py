@@ -1,6 +1,7 @@
 """A list or a search shows customers too (names, owners, segments), on both databases: a manager on
-notice paging through the team's customers was neither noticed nor named in the departure report. Now
-each customer shown counts for the departure report ("listed") and for a leaver's reach outside their
+notice paging through the team's customers was neither noticed nor named in the departure report. (On
+notice a manager no longer sees the team's customers at all, only what a look-up shows.) Now each customer
+shown counts for the departure report ("listed") and for a leaver's reach outside their
 book; a directory sweep still counts only records opened, looked up or revealed, so an account manager
 browsing their own book raises nothing."""
 
@@ -29,17 +30,26 @@ def _listed(rt: Any, name: str) -> dict[int, int]:
         return {c.customer_id: c.listed for c in built.customers}
 
 
-def test_a_manager_on_notice_paging_through_the_team_s_customers_is_noticed_and_reported(
+def test_a_manager_on_notice_reaching_the_team_s_customers_is_noticed_and_reported(
         api: Any, rt: Any, org: dict[str, int]) -> None:
+    """On notice a manager's standing sight narrows to their own book (`policy.visibility.sees_team`): the
+    team's customers are no longer listed or searched at all (this test used to page through all thirty).
+    What a look-up still shows them counts for the departure report and raises `outside_book`."""
     team = [api.customer(f"Team Customer {i:02d}", owner="eva", shared=False) for i in range(30)]
     give_notice(rt, "hana")
     seen: set[int] = set()
     for page in (1, 2):
         seen |= {c["id"] for c in api.get(f"/api/v1/customers?page={page}", "hana").get_json()["customers"]}
     seen |= {c["id"] for c in api.get("/api/v1/search?q=team", "hana").get_json()["customers"]}
-    assert set(team) <= seen
-    listed = _listed(rt, "hana")
-    assert all(listed.get(customer, 0) >= 2 for customer in team)  # a page of the list, and the search
+    assert not set(team) & seen
+    found = api.get("/api/v1/customers/lookup?q=Team Customer", "hana").get_json()["customers"]
+    assert found and {c["id"] for c in found} <= set(team)
+    looked_up = {c["id"] for c in found}
+    listed = {c["id"] for c in api.get("/api/v1/customers", "hana").get_json()["customers"]}
+    listed |= {c["id"] for c in api.get("/api/v1/search?q=team", "hana").get_json()["customers"]}
+    assert listed == looked_up
+    counted = _listed(rt, "hana")
+    assert all(counted.get(customer, 0) >= 2 for customer in looked_up)  # a page of the list, and the search
     assert "outside_book" in _alerts(rt, "hana") and "directory_sweep" not in _alerts(rt, "hana")
 
 

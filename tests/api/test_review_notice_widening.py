@@ -27,7 +27,7 @@ def test_a_leaver_gives_no_customer_and_lifts_no_suspension(api: Any, rt: Any, u
                                                             cast: dict[str, Any]) -> None:
     key = pooled(rt, Segment.KEY)
     beas = api.customer("Nordlicht", owner="bea", shared=False)
-    users.make("max", Role.BORROWER)  # bea's manager, who sees her customers
+    users.make("max", Role.BORROWER)  # bea's manager, who sees her customers until he gives notice
     with rt.db.session() as session:
         bea = accounts.get_user(session, "bea")
         bea.manager_id = accounts.get_user(session, "max").id
@@ -41,14 +41,19 @@ def test_a_leaver_gives_no_customer_and_lifts_no_suspension(api: Any, rt: Any, u
     # anyone who may not assign it (the customer's existence is not confirmed to a leaver).
     assert_error(api.post(f"/api/v1/customers/{beas}/owner", "ann", json={"owner": "bob", "reason": WHY}),
                  404, "not_found")
-    assert_error(api.post(f"/api/v1/customers/{beas}/release-to-pool", "max", json={"reason": WHY}), 403, CODE)
+    # Max manages Bea, but on notice a manager no longer sees the team's customers (their standing sight
+    # narrows to their own book, `policy.visibility.sees_team`): her customer is not found for him, as for
+    # anyone who does not see it. An approver on notice who reached it by a look-up is refused the decision.
+    assert_error(api.post(f"/api/v1/customers/{beas}/release-to-pool", "max", json={"reason": WHY}), 404, "not_found")
+    assert api.get("/api/v1/customers/lookup?q=nordlicht", "ann").status_code == 200
+    assert_error(api.post(f"/api/v1/customers/{beas}/release-to-pool", "ann", json={"reason": WHY}), 403, CODE)
     assert_error(api.post(f"/api/v1/alerts/{alert}/lift-suspension", "ann", json={}), 403, CODE)
     assert_error(api.post(f"/api/v1/alerts/{alert}/resolve", "ann", json={"note": "Talked it through with Bea"}),
                  403, CODE)
     assert api.post(f"/api/v1/alerts/{alert}/acknowledge", "ann", json={}).status_code == 200
     assert (owner_of(rt, key), owner_of(rt, beas)) == (None, cast["bea"].id)
     assert _refused(rt, "pool:assign") == [("ann", CODE)]
-    assert _refused(rt, "pool:release") == [("max", CODE)]
+    assert _refused(rt, "pool:release") == [("max", "not_found"), ("ann", CODE)]
     assert _refused(rt, "customer:assign") == [("ann", "not_found")]
     assert _refused(rt, "alert:manage") == [("ann", CODE)] * 2  # the lift and the resolution
 

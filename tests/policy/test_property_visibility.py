@@ -4,16 +4,18 @@ against the need-to-know rules written out a second time, in Python, from the is
 A small organisation is built per example: four salespeople, a team lead, a compiler who entered one
 customer, an approver, an auditor and an administrator; four customers owned by the salespeople. Then
 random people try random acts: give a customer to someone else, add or take off a co-owner, change who
-reports to whom (an administrator's act), look a customer up by name. Most acts by the wrong person are
-refused; after every step:
+reports to whom (an administrator's act), look a customer up by name, give notice or withdraw it. Most acts
+by the wrong person are refused; after every step:
 
 * each person's visible customers — the SQL condition of `policy.visibility`, the customer list of the
   service, and the one-row read — are exactly those the rules allow: owned, co-owned, owned by someone
-  below them in the chain of managers, looked up within the day, or (a compiler) entered by them;
-  auditors and administrators see none;
+  below them in the chain of managers (not while they are on notice: a leaver's standing sight narrows to
+  their own book), looked up within the day, or (a compiler) entered by them; auditors and administrators
+  see none;
 * every change of who works a customer was allowed exactly when the rules say so: by the owner's
-  manager (anywhere up the chain) or an approver, never by the person gaining the customer, never past
-  three co-owners; each allowed change left its audit record and each refused one a refusal.
+  manager (anywhere up the chain) or an approver, never by the person gaining the customer, never by or
+  for someone on notice, never past three co-owners; each allowed change left its audit record and each
+  refused one a refusal.
 
 Loans give visibility too (an active loan, an approver's or custodian's queue); those paths are the
 subject of `tests/badinput/test_property_loans.py` and `tests/api/test_need_to_know.py`.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -35,8 +38,8 @@ from vault import policy
 from vault.core.actions import Action
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
-from vault.models import AuditEvent, Customer, Role, Segment, User
-from vault.services import accounts, customers, managers
+from vault.models import AuditEvent, Customer, Departure, Role, Segment, User
+from vault.services import accounts, customers, departures, managers
 
 CTX = AccessContext(client_addr="10.0.0.9", named_place="Head office", user_agent="property", request_id="prop-0002")
 # Index → roles. 0–3 sell, 4 leads a team, 5 compiles, 6 approves, 7 audits, 8 administers.
@@ -73,6 +76,7 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
             self.created_by: dict[int, int] = {}
             self.looked_up: dict[int, set[int]] = {}
             self.lookups: Counter[int] = Counter()  # look-ups run per person, against the daily cap
+            self.notices: dict[int, int] = {}  # person id → their open departure
 
         # -- the model -------------------------------------------------------------------------------
 
@@ -93,10 +97,12 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
             if not self.roles(index) & WORKING:
                 return set()
             seen = set(self.looked_up[user_id])
+            # On notice a manager's standing sight narrows to their own book: the team is reached by look-up.
+            manages_team = user_id not in self.notices
             for customer_id in self.customers:
                 owner = self.owner[customer_id]
                 if (owner == user_id or user_id in self.co_owners[customer_id]
-                        or user_id in self.chain_above(owner)
+                        or (manages_team and user_id in self.chain_above(owner))
                         or (Role.COMPILER in self.roles(index) and self.created_by[customer_id] == user_id)):
                     seen.add(customer_id)
             return seen
@@ -105,6 +111,8 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
             actor_id = self.people[actor]
             if gaining is not None and self.people[gaining] == actor_id:
                 return False
+            if actor_id in self.notices or (gaining is not None and self.people[gaining] in self.notices):
+                return False  # nobody on notice decides who works a customer, nor gains one
             if co_owners > MAX_CO_OWNERS:
                 return False
             return Role.APPROVER in self.roles(actor) or actor_id in self.chain_above(self.owner[customer_id])
@@ -244,6 +252,23 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
             self.manager[user_id] = boss_id
             totals["reorganise"] += 1
 
+        @rule(index=st.sampled_from(SELLERS))
+        def notice(self, index: int) -> None:
+            """Give notice, or withdraw an open one: the sight a manager loses on notice comes back."""
+            user_id = self.people[index]
+            with rt.db.session() as session:
+                if user_id in self.notices:
+                    departures.withdraw(rt, session, None, session.get(Departure, self.notices.pop(user_id)),
+                                        reason="Stays after all: a counter-offer", ctx=AccessContext.cli())
+                    totals["notice withdrawn"] += 1
+                else:
+                    (who,) = self.users(session, index)
+                    self.notices[user_id] = departures.start_departure(
+                        rt, session, None, who, last_day=departures.today(rt.settings) + timedelta(days=20),
+                        successor=None, ctx=AccessContext.cli()).id
+                    totals["notice"] += 1
+                session.commit()
+
         @rule(actor=person, which=client)
         def look_up(self, actor: int, which: int) -> None:
             customer_id = self.customers[which]
@@ -254,7 +279,10 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
                     found = customers.lookup(rt, session, who, name, ctx=CTX)
                 except policy.Denied as denied:
                     if denied.decision.code == "lookup_cap_reached":  # the daily cap, not visibility
-                        assert self.lookups[self.people[actor]] >= rt.settings.lookups.per_day
+                        caps = rt.settings.lookups
+                        cap = (min(caps.per_day, caps.notice_per_day) if self.people[actor] in self.notices
+                               else caps.per_day)
+                        assert self.lookups[self.people[actor]] >= cap
                         totals["look-up refused: lookup_cap_reached"] += 1
                         return
                     assert not self.roles(actor) & WORKING, denied.decision.code
@@ -310,7 +338,8 @@ def test_random_reorganisations_never_show_a_customer_outside_the_rules(rt: Any)
         max_examples=8, stateful_step_count=25, deadline=None, database=None, derandomize=True,
         phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.too_slow]))
     # Not vacuous: each kind of change happened, and each kind of wrong change was tried and refused.
-    for label in ("give", "add co-owner", "remove co-owner", "reorganise", "look-up", "checked"):
+    for label in ("give", "add co-owner", "remove co-owner", "reorganise", "look-up", "notice", "notice withdrawn",
+                  "checked"):
         assert totals[label] > 0, (label, sorted(totals.items()))
     for code in ("own_gain", "not_owners_manager", "manager_cycle"):
         assert sum(n for label, n in totals.items() if label.endswith(f"refused: {code}")) > 0, (

@@ -65,8 +65,10 @@ CREATE = JsonBody(
 @bp.get("/customers")
 @permission(Action.CUSTOMER_READ)
 @operation("Customers the caller works, by name", tag="customers", response="CustomerList", query=LIST_QUERY,
-           description="Owned or co-owned, the caller's team's (down the chain of managers), and those whose files "
-                       "the caller holds or handles. Recorded as `customer:list` with the ids returned.")
+           description="Owned or co-owned, the caller's team's (down the chain of managers; not while the caller is "
+                       "on notice, when the team's customers are reached by a look-up only), those whose files the "
+                       "caller holds or handles, and those looked up within the day. Recorded as `customer:list` "
+                       "with the ids returned.")
 def list_customers() -> Any:
     params = parse_query(LIST_QUERY)
     found = customers_service.list_customers(runtime(), db_session(), auth.current(), query=params["q"] or "",

@@ -1,7 +1,8 @@
 """Who has given notice: the one test every rule about people on notice asks.
 
 On notice, access tightens: a leaver gains no customer (`policy.customers`), edits no record
-(`policy.records`), sees no queue of other people's loans (`policy.visibility`) and takes no decision
+(`policy.records`), sees no queue of other people's loans and, as a manager, no customer of their team
+but by a look-up (`policy.visibility`), and takes no decision
 that gives anyone else access (`decider_problem`): no loan approved or released, no custodian designated,
 no quota set (`policy.loans`), no suspension lifted and no alert resolved, no handover confirmation
 waived, no notice withdrawn and no last day moved (`policy.departures`), no customer given to anyone,

@@ -6,7 +6,8 @@ is "not found" whatever they ask. Above it:
   (`reveal_input_problems`), within their quotas (the service spends them);
 - edit: the owner and the co-owners, who answer for the record, unless they are on notice;
 - history (old versions with their diffs): the owner, the co-owners and everyone above one of them in
-  the chain of managers, who check the file;
+  the chain of managers, who check the file (not a manager on notice, who no longer sees the team's
+  customers: `policy.visibility.sees_team`);
 - contact log: the people working the customer (owner, co-owners, their managers, who log verification
   visits) and a successor taking it over in a departure. Whether the person an entry names is the main
   contact is told only to someone whose reveal still shows them the contacts (`contacts_known`): to anyone
@@ -26,13 +27,17 @@ from vault.policy.core import Decision, allow, deny, object_rule
 from vault.policy.customers import manages
 from vault.policy.loans import place_missing, reason_problem
 from vault.policy.notice import on_notice
-from vault.policy.visibility import customer_visible
+from vault.policy.visibility import customer_visible, sees_team
 
 
 def in_chain(actor: User, customer: Customer) -> bool:
-    """Whether the actor owns or co-owns the customer, or manages (up the chain) one who does."""
+    """Whether the actor owns or co-owns the customer, or manages (up the chain) one who does, unless they
+    are on notice: a manager on notice reaches their team's customers by a look-up only, which opens no
+    more than it does for anyone (`policy.visibility.sees_team`)."""
     if customer.worked_by(actor.id):
         return True
+    if not sees_team(actor):
+        return False
     return manages(actor, customer.owner) or any(manages(actor, co.user) for co in customer.co_owners)
 
 

@@ -3,7 +3,7 @@
 Need to know: people see the customers they work, and nothing else of the customer base without an
 audited look-up. A person sees a customer (its name, segment, owner and file titles) when they
 - own or co-own it;
-- manage its owner, directly or further up the chain of managers;
+- manage its owner, directly or further up the chain of managers, unless they are on notice (below);
 - hold an active loan of one of its files;
 - looked it up by name within the last `LOOKUP_GRANT` (a look-up returns at most five names and is
   audited: it is the way to reach a customer one does not work, never a way to browse);
@@ -15,7 +15,11 @@ audited look-up. A person sees a customer (its name, segment, owner and file tit
 Auditors see customers through the audit log only; administrators see none. A person whose customer
 access is suspended (a high-severity directory alert) sees none until an approver lifts it. A person on
 notice keeps what they see as anyone working customers does, but not what an approver's or custodian's
-work opens (queues, kept files): they decide nothing for others any more (`policy.loans`).
+work opens (queues, kept files): they decide nothing for others any more (`policy.loans`); nor what
+managing opens: a manager on notice no longer sees the customers of the people below them, whose books
+they would otherwise list, read and reveal in their last weeks (no successor takes that sight back). Their
+team's customers are reached by a look-up only, with its limits, as anyone's. A withdrawn notice gives
+the sight back; a manager above them who is not leaving keeps it.
 
 Lists and look-ups are filtered in the database through these conditions (and paginated there), not in
 Python after loading: a row the actor may not see is never loaded, and an id outside the visible set is
@@ -66,6 +70,25 @@ def _loan_on_customer(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     return exists().where(Loan.document_id == Document.id, Document.customer_id == Customer.id, *conditions)
 
 
+def sees_team(actor: User) -> bool:
+    """Whether the actor sees the customers of the people below them in the chain of managers: not while
+    they are on notice (see the module docstring). Every rule that opens a customer through managing asks
+    this (`book_and_team`, `policy.records`)."""
+    return not on_notice(actor)
+
+
+def book_and_team(actor: User) -> ColumnElement[bool]:
+    """Condition on `Customer` rows the actor owns or co-owns, or (`sees_team`) whose owner is below them in
+    the chain of managers: the records they answer for keeping up to date (the to-do list's overdue ones)."""
+    conditions: list[ColumnElement[bool]] = [
+        Customer.owner_id == actor.id,
+        exists().where(CustomerCoOwner.customer_id == Customer.id, CustomerCoOwner.user_id == actor.id),
+    ]
+    if sees_team(actor):
+        conditions.append(Customer.owner_id.in_(select(reports_of(actor.id).c.id)))
+    return or_(*conditions)
+
+
 def _seeing_roles(actor: User) -> frozenset[Role]:
     """The roles the actor sees customers by: without the deciding ones while their queues are suspended
     (`queues_suspended`), whose sight goes with the work of deciding."""
@@ -77,20 +100,21 @@ def visible_customers(actor: User, now: datetime | None = None) -> ColumnElement
     """Condition on `Customer` rows the actor sees (see the module docstring)."""
     if not actor.role_set & _WORKING_ROLES or actor.customers_suspended_at is not None:
         return false()
-    return _customers_seen(_seeing_roles(actor), actor.id, (now or utcnow()) - LOOKUP_GRANT)
+    return _customers_seen(_seeing_roles(actor), sees_team(actor), actor.id, (now or utcnow()) - LOOKUP_GRANT)
 
 
-def _customers_seen(roles: frozenset[Role], actor_id: int | BindParameter[int],
+def _customers_seen(roles: frozenset[Role], team: bool, actor_id: int | BindParameter[int],
                     lookups_since: datetime | BindParameter[datetime] | None) -> ColumnElement[bool]:
-    """The rule itself, for the actor's roles: `actor_id` and `lookups_since` are values or parameters
-    (`lookups_since` None: no look-up counts)."""
-    reports = reports_of(actor_id)
+    """The rule itself, for the actor's roles: `team` whether managing opens the team's customers
+    (`sees_team`); `actor_id` and `lookups_since` are values or parameters (`lookups_since` None: no look-up
+    counts)."""
     conditions: list[ColumnElement[bool]] = [
         Customer.owner_id == actor_id,
         exists().where(CustomerCoOwner.customer_id == Customer.id, CustomerCoOwner.user_id == actor_id),
-        Customer.owner_id.in_(select(reports.c.id)),
         _loan_on_customer(Loan.borrower_id == actor_id, Loan.status == LoanStatus.ACTIVE),
     ]
+    if team:
+        conditions.append(Customer.owner_id.in_(select(reports_of(actor_id).c.id)))
     if lookups_since is not None:
         conditions.append(exists().where(CustomerAccess.customer_id == Customer.id, CustomerAccess.user_id == actor_id,
                                          CustomerAccess.kind == "lookup", CustomerAccess.at >= lookups_since))
@@ -115,10 +139,10 @@ LOOKUPS_SINCE = "lookups_since"
 
 
 @functools.cache
-def _documents_seen_by_parameter(roles: frozenset[Role], sees_any: bool) -> ColumnElement[bool]:
+def _documents_seen_by_parameter(roles: frozenset[Role], team: bool, sees_any: bool) -> ColumnElement[bool]:
     if not sees_any:
         return false()
-    seen = _customers_seen(roles, bindparam(VISIBLE_TO, type_=Integer),
+    seen = _customers_seen(roles, team, bindparam(VISIBLE_TO, type_=Integer),
                            bindparam(LOOKUPS_SINCE, type_=UTCDateTime))
     return Document.customer_id.in_(select(Customer.id).where(seen))
 
@@ -126,7 +150,7 @@ def _documents_seen_by_parameter(roles: frozenset[Role], sees_any: bool) -> Colu
 def visible_documents_by_parameter(actor: User) -> ColumnElement[bool]:
     """`visible_documents` for statements built once and run often (a view's opening): the same
     condition for everyone with the actor's roles, the actor bound at execution (`visibility_values`)."""
-    return _documents_seen_by_parameter(_seeing_roles(actor), bool(actor.role_set & _WORKING_ROLES)
+    return _documents_seen_by_parameter(_seeing_roles(actor), sees_team(actor), bool(actor.role_set & _WORKING_ROLES)
                                         and actor.customers_suspended_at is None)
 
 
@@ -151,7 +175,7 @@ def worked_customers(actor: User) -> ColumnElement[bool]:
     that the upload form offers."""
     if not actor.role_set & _WORKING_ROLES or actor.customers_suspended_at is not None:
         return false()
-    return _customers_seen(_seeing_roles(actor), actor.id, None)
+    return _customers_seen(_seeing_roles(actor), sees_team(actor), actor.id, None)
 
 
 def customer_worked(actor: User, customer: Customer) -> bool:

@@ -2,7 +2,8 @@
 
 Public entry points (for the home page and the managers' views):
 - `overdue_customers(rt, session, actor)` — the records the actor must bring up to date: those they own
-  or co-own, and for a manager those of everyone below them in the chain, overdue first by days late.
+  or co-own, and for a manager those of everyone below them in the chain (not while the manager is on
+  notice: `policy.visibility.book_and_team`), overdue first by days late.
 - `overdue_book(rt, session, actor)` — the same records from clear columns only, cheap enough for the
   menu's badge on every request.
 - `team_completeness(rt, session, actor)` — every record of the actor's own book and their team's, with its
@@ -28,11 +29,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vault.models import ContactLogEntry, Customer, CustomerCoOwner, CustomerRecord, CustomerRecordVersion, User, utcnow
-from vault.policy.visibility import reports_of
+from vault.models import ContactLogEntry, Customer, CustomerRecord, CustomerRecordVersion, User, utcnow
+from vault.policy.visibility import book_and_team
 from vault.runtime import Runtime
 from vault.services.record_crypto import open_sealed, record_key
 from vault.services.records import FACTS, snapshot
@@ -119,17 +120,9 @@ def record_state(rt: Runtime, session: Session, customer: Customer, *, at: datet
                        due.date(), overdue_days, score, tuple(missing), last_contact)
 
 
-def _book_and_team(actor: User) -> Any:
-    """Customers the actor owns or co-owns, or whose owner is below them in the chain of managers."""
-    reports = reports_of(actor.id)
-    return or_(Customer.owner_id == actor.id,
-               exists().where(CustomerCoOwner.customer_id == Customer.id, CustomerCoOwner.user_id == actor.id),
-               Customer.owner_id.in_(select(reports.c.id)))
-
-
 def team_completeness(rt: Runtime, session: Session, actor: User) -> list[RecordState]:
     """Every record of the actor's book and their team's, weakest first (then by name)."""
-    customers = session.scalars(select(Customer).where(_book_and_team(actor)).order_by(Customer.name))
+    customers = session.scalars(select(Customer).where(book_and_team(actor)).order_by(Customer.name))
     states = [record_state(rt, session, c) for c in customers]
     return sorted(states, key=lambda s: (s.completeness, s.name))
 
@@ -156,7 +149,7 @@ def overdue_book(rt: Runtime, session: Session, actor: User) -> list[Overdue]:
     rows = session.execute(
         select(Customer.id, Customer.name, Customer.segment, Customer.created_at, CustomerRecord.updated_at,
                CustomerRecord.confirmed_at)
-        .outerjoin(CustomerRecord, CustomerRecord.customer_id == Customer.id).where(_book_and_team(actor)))
+        .outerjoin(CustomerRecord, CustomerRecord.customer_id == Customer.id).where(book_and_team(actor)))
     today = utcnow().date()
     late = []
     for customer_id, name, segment, created_at, updated_at, confirmed_at in rows:
