@@ -157,6 +157,14 @@ _ERRORS = {
     "422": {"description": "A parameter is unknown or malformed; `fields` says which.",
             "content": {"application/json": {"schema": _ERROR}}},
 }
+# The routes that show records (and so name customers) are refused to anyone on notice; verifying the chain,
+# which names none, is not.
+_READ_ERRORS = {**_ERRORS, "403": {
+    "description": "Not an auditor (`not_permitted`), or on notice (`reader_departing`, recorded): the log names "
+                   "customers, and nobody on notice reads it.",
+    "content": {"application/json": {"schema": _ERROR}}}}
+
+
 @bp.route("/trace", methods=["POST"])
 @permission(Action.AUDIT_READ)
 def trace() -> Any:
@@ -190,7 +198,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                                                             "description": "Where the manifest will be."}},
                     "content": {"application/x-ndjson": {"schema": {"type": "string"}},
                                 "text/csv": {"schema": {"type": "string"}}}},
-            **_ERRORS,
+            **_READ_ERRORS,
         },
     }},
     "/api/v1/audit/events": {"get": {
@@ -209,7 +217,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "responses": {
             "200": {"description": "A page of records.", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/AuditEventPage"}}}},
-            **_ERRORS,
+            **_READ_ERRORS,
         },
     }},
     "/api/v1/audit/verify": {"get": {
@@ -256,7 +264,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "content": {"application/json": {"schema": _ERROR}}},
             "415": {"description": "The body is not multipart/form-data.",
                     "content": {"application/json": {"schema": _ERROR}}},
-            **_ERRORS,
+            **_READ_ERRORS,
         },
     }},
     "/api/v1/audit/exports/{event_seq}/manifest": {"get": {
@@ -267,7 +275,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "200": {"description": "The manifest.", "content": {"application/json": {"schema": {"type": "object"}}}},
             "404": {"description": "No such export, or it did not finish.",
                     "content": {"application/json": {"schema": _ERROR}}},
-            **{k: v for k, v in _ERRORS.items() if k != "422"},
+            **{k: v for k, v in _READ_ERRORS.items() if k != "422"},
         },
     }},
 }

@@ -1,7 +1,8 @@
 """The auditor's desk: the log filtered and paged, timelines, charts, verification and downloads.
 
 Only auditors read the log (the policy's AUDIT_* actions); administrators manage accounts and must not
-be able to read the trail of what they did. Paging is keyset on the sequence number, so the hundredth
+be able to read the trail of what they did; an auditor on notice reads it no more (`policy.audit_log`).
+Paging is keyset on the sequence number, so the hundredth
 page costs what the first does.
 """
 

@@ -6,12 +6,14 @@ its answer as an argument, so no path reaches a customer file without a decision
 stable strings: tests, the API and the audit log all use them.
 
 Rules live in the submodules by subject (roles, documents, loans, views...) and register themselves in
-`OBJECT_RULES`; this module only dispatches.
+`OBJECT_RULES` (or, for a rule about the actor alone that every route of an action asks, `STANDING_RULES`);
+this module only dispatches.
 """
 
 from __future__ import annotations
 
 from vault.policy import accounts as _accounts  # noqa: F401  (registers its rules)
+from vault.policy import audit_log as _audit_log  # noqa: F401
 from vault.policy import customers as _customers  # noqa: F401
 from vault.policy import departures as _departures  # noqa: F401
 from vault.policy import documents as _documents  # noqa: F401

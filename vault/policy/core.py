@@ -171,6 +171,25 @@ def object_rule(action: Action) -> Callable[[ObjectRule], ObjectRule]:
     return register
 
 
+StandingRule = Callable[[User], Decision]
+STANDING_RULES: dict[Action, StandingRule] = {}
+
+
+def standing_rule(*actions: Action) -> Callable[[StandingRule], StandingRule]:
+    """Register a rule about the actor alone that decides `actions` with or without a target, after the role
+    gate: the guard asks an action without one (`vault.web.guard`), so a rule that must hold for every route
+    of an action (nobody on notice reads the audit log) cannot live among the object rules (one per action)."""
+
+    def register(func: StandingRule) -> StandingRule:
+        for action in actions:
+            if action in STANDING_RULES:
+                raise RuntimeError(f"two standing rules for {action}")
+            STANDING_RULES[action] = func
+        return func
+
+    return register
+
+
 def role_allows(actor: User, action: Action) -> bool:
     roles = ROLE_RULES.get(action, frozenset())
     return roles is None or bool(actor.role_set & roles)
@@ -179,8 +198,8 @@ def role_allows(actor: User, action: Action) -> bool:
 def authorize(actor: User | None, action: Action, target: Any = None, **context: Any) -> Decision:
     """Decide whether `actor` may do `action` (on `target`, when given).
 
-    Without a target only the role gate is checked (is this kind of act open to this person at all?);
-    with one, the object rule registered for the action decides, after the role gate.
+    Without a target only the role gate and the action's standing rule, if any, are checked (is this kind of
+    act open to this person at all?); with one, the object rule registered for the action decides, after them.
     """
     if action not in ROLE_RULES:
         return deny("not_permitted")
@@ -192,6 +211,8 @@ def authorize(actor: User | None, action: Action, target: Any = None, **context:
         return deny("account_disabled")
     if not role_allows(actor, action):
         return deny("not_permitted")
+    if (standing := STANDING_RULES.get(action)) is not None and not (decided := standing(actor)):
+        return decided
     if target is None:
         return allow()
     rule = OBJECT_RULES.get(action)

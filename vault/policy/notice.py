@@ -7,7 +7,8 @@ that gives anyone else access (`decider_problem`): no loan approved or released,
 no quota set (`policy.loans`), no suspension lifted and no alert resolved, no handover confirmation
 waived, no notice withdrawn and no last day moved (`policy.departures`), no customer given to anyone,
 from the pool or otherwise (`policy.pool`, `policy.customers`), no departure report or departure read,
-which name a colleague's customers (`policy.departures`), and, as an administrator, no role, manager,
+which name a colleague's customers (`policy.departures`), no audit log read, which names them too
+(`policy.audit_log`), and, as an administrator, no role, manager,
 account, address or account restoring for anyone (`policy.roles`, `policy.accounts`). Nor does a colleague
 who is not leaving widen a leaver's reach for them: no view quota raised (`policy.loans`), no manager named
 at or below them (`reach_through_manager`). It lives apart so that the visibility rules, which the others
