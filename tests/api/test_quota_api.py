@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
 from vault.core.context import AccessContext
-from vault.models import Document, QuotaUsage, Role
-from vault.services import accounts, departures
+from vault.models import Departure, Document, QuotaUsage, Role
+from vault.services import accounts, departures, quota
 
 
 @pytest.fixture
@@ -126,3 +126,37 @@ def test_nobody_raises_the_quota_of_a_person_on_notice(api, rt, cast, files):
     assert_error(api.post(_path(doc), "kim", json={"views": None, "person": "bob"}), 403, "quota_person_departing")
     assert api.post(_path(doc), "kim", json={"views": 9, "person": "bea"}).status_code == 200
     assert _state(rt, doc) == (None, [(cast["bob"].id, 1), (cast["bea"].id, 9)])
+
+
+def test_a_document_wide_raise_does_not_lift_a_person_on_notice(api, rt, cast, files):
+    """Bob gave notice; an approver then raised the file's quota for everyone, which lifted Bob too, above
+    what the notice allows (his own quota may not be raised, `quota_person_departing`): one person's decision
+    widened a leaver's reach. Now, for a person on notice, the quota is the lowest of the grade's, the
+    file's and their own: a document-wide raise, or a raise of their own given before the notice, gives them
+    nothing while they are on notice, and a lowering still counts. The views are spent against that limit
+    (the counter's statement itself, on both databases); colleagues who are not leaving get the raise; a
+    withdrawn notice gives Bob his own quota back."""
+    doc = files["doc"]
+    api.approved_loan(doc, "bob")
+    assert api.post(_path(doc), "kim", json={"views": 10, "person": "bob"}).status_code == 200
+    with rt.db.session() as session:
+        departure = departures.start_departure(rt, session, None, accounts.get_user(session, "bob"),
+                                               last_day=departures.today(rt.settings) + timedelta(days=20),
+                                               successor=None, ctx=AccessContext.cli()).id
+    assert api.post(_path(doc), "ann", json={"views": 50, "person": None}).status_code == 200
+    assert (_remaining(api, doc, "bob"), _remaining(api, doc, "bea")) == (3, 50)  # the grade's, for Bob
+    for _ in range(3):
+        assert api.open_view(doc, "bob").status_code == 201
+    assert_error(api.open_view(doc, "bob"), 403, "quota_exhausted")
+    assert _remaining(api, doc, "bob") == 0
+    # A lowering for everyone counts for him too.
+    assert api.post(_path(doc), "ann", json={"views": 2, "person": None}).status_code == 200
+    with rt.db.session() as session:
+        bob = accounts.get_user(session, "bob")
+        assert quota.limit_for(rt.settings, session, bob.id, session.get(Document, doc)) == 2
+    # Withdrawn: his own quota (10) is his again.
+    with rt.db.session() as session:
+        departures.withdraw(rt, session, None, session.get(Departure, departure),
+                            reason="Stays after all: a counter-offer", ctx=AccessContext.cli())
+    assert _remaining(api, doc, "bob") == 10 - 3
+    assert api.open_view(doc, "bob").status_code == 201

@@ -64,7 +64,9 @@ def override_json(document: Document, person: User | None, views: int | None) ->
                        "403 `separation_of_duties` (the file's compiler), `quota_own_reach` (the caller may "
                        "borrow, or names themselves), `quota_document_wide` (everyone's quota is an approver's "
                        "call), `quota_unknown_person`, `quota_invalid`, `quota_person_departing` (raising the "
-                       "quota of a person on notice; lowering it stays open).")
+                       "quota of a person on notice; lowering it stays open). A document-wide number lifts nobody "
+                       "on notice above the lower of the grade's and the previous one: for a person on notice the "
+                       "quota is the lowest of the grade's, the document's and their own.")
 def set_quota(document_id: int) -> Any:
     values = QUOTA.parse()
     session, actor = db_session(), auth.current()

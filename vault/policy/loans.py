@@ -369,6 +369,30 @@ def _read(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     return deny("not_found")
 
 
+def view_quota_ceiling(holder: User | None, grade_views: int, document_views: int | None) -> int | None:
+    """The most views a person's own quota may give them of one file, before extensions: for a person on
+    notice, the lower of the grade's number and the file's (an approver's number for everyone); for anyone
+    else no ceiling (None).
+
+    On notice more views of a file are an extension, which needs the notice's approvals: no single person's
+    decision may widen a leaver's reach. A per-person raise on notice is refused (`quota_person_departing`),
+    but an approver's document-wide raise, or a custodian's raise of the person's own quota given before the
+    notice, would still lift them; under this ceiling neither does while the notice lasts, and a lowering of
+    either still counts. A withdrawn notice lifts the ceiling."""
+    if not on_notice(holder):
+        return None
+    return grade_views if document_views is None else min(grade_views, document_views)
+
+
+def view_quota(holder: User | None, grade_views: int, document_views: int | None, own: int | None) -> int:
+    """The views `holder` may spend on one file before their approved extensions: their own quota, else the
+    file's, else the grade's number, under `view_quota_ceiling` (so on notice the lowest of the three). The
+    view counter's statement decides with the same numbers (`services.quota.SPEND`)."""
+    quota = own if own is not None else document_views if document_views is not None else grade_views
+    ceiling = view_quota_ceiling(holder, grade_views, document_views)
+    return quota if ceiling is None else min(quota, ceiling)
+
+
 @object_rule(Action.QUOTA_OVERRIDE)
 def _quota(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the document; context: views (the new quota, or None for the default), person (the one

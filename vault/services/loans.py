@@ -592,8 +592,8 @@ def set_quota_override(
     if person is not None:
         audit["subject_user_id"] = person.id
         own = quota.person_quota(session, person.id, document.id)
-        limits = {"current": quota.base_limit(rt.settings, document, own),
-                  "default": quota.base_limit(rt.settings, document)}
+        limits = {"current": quota.base_limit(rt.settings, document, own, holder=person),
+                  "default": quota.base_limit(rt.settings, document, holder=person)}
     policy.require(actor, Action.QUOTA_OVERRIDE, document, views=views, person=person, person_given=person_given,
                    audit=audit, **limits)
     detail: dict[str, object] = {"views": views, "grade": document.grade,

@@ -7,6 +7,10 @@ on PostgreSQL (the row lock makes a second UPDATE re-check its WHERE against the
 
 A unit goes back ("refund") only for a view that never delivered a byte, and every refund is audited,
 so the units spent always equal the views that delivered content.
+
+How many units a person has is the policy's (`policy.loans.view_quota`): their own quota, else the file's,
+else the grade's, and for a person on notice never more than the lower of the grade's and the file's
+(`view_quota_ceiling`). Every limit below, shown or spent against, is computed from it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from vault.config.settings import Settings
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import Document, DocumentView, Loan, LoanKind, LoanStatus, QuotaUsage, User, ViewStatus, utcnow
+from vault.policy.loans import view_quota, view_quota_ceiling
 from vault.runtime import Runtime
 
 SETTINGS_KEY = "vault_settings"
@@ -40,23 +45,23 @@ def settings_of(session: Session) -> Settings:
 
 
 def limit_for(settings: Settings, session: Session, user_id: int, document: Document) -> int:
-    """Views allowed to one person on one document: the document's override or its grade's number,
-    plus the extra views of the person's approved extensions for it."""
+    """Views allowed to one person on one document: `base_limit` (their own, the document's or the grade's,
+    under the notice's ceiling), plus the extra views of the person's approved extensions for it."""
     extra = session.scalar(
         select(func.coalesce(func.sum(Loan.extra_views), 0)).where(
             Loan.borrower_id == user_id, Loan.document_id == document.id,
             Loan.kind == LoanKind.EXTENSION, Loan.status == LoanStatus.APPROVED,
         )
     )
-    return base_limit(settings, document, person_quota(session, user_id, document.id)) + int(extra or 0)
+    holder = session.get(User, user_id)
+    return base_limit(settings, document, person_quota(session, user_id, document.id), holder=holder) + int(extra or 0)
 
 
-def base_limit(settings: Settings, document: Document, person: int | None = None) -> int:
-    """The quota before any extension: the person's own override, else the document's (an approver's),
-    else its grade's number."""
-    if person is not None:
-        return person
-    return document.view_quota if document.view_quota is not None else settings.grade(document.grade).views
+def base_limit(settings: Settings, document: Document, person: int | None = None, *, holder: User | None) -> int:
+    """The quota of `holder` before any extension: their own override (`person`), else the document's (an
+    approver's), else its grade's number; on notice never above the lower of the last two
+    (`policy.loans.view_quota`). `holder` None: nobody's in particular (no notice to apply)."""
+    return view_quota(holder, settings.grade(document.grade).views, document.view_quota, person)
 
 
 def person_quota(session: Session, user_id: int, document_id: int) -> int | None:
@@ -97,41 +102,51 @@ def used(session: Session, user_id: int, document_id: int) -> int:
 # session needs to learn of this one).
 _USAGE = QuotaUsage.__table__
 # The conditional spend (bound by `spend_parameters`; also part of a larger statement in the views
-# service): its row is (units spent now, the person's own quota), read by `limit_after`.
+# service): its row is (units spent now, the person's own quota), read by `limit_after`. The limit is the
+# person's own quota, else `base` (the document's or grade's number), and never above `cap` (the notice's
+# ceiling, `policy.loans.view_quota_ceiling`; NULL for anyone not on notice, when the second condition is
+# the first again): the policy's `view_quota`, in SQL, so the counter row decides it in the same statement.
+_BASE = bindparam("base", type_=Integer)
+_EXTRA = bindparam("extra", type_=Integer)
 SPEND = (
     update(_USAGE)
     .where(_USAGE.c.user_id == bindparam("user"), _USAGE.c.document_id == bindparam("document"),
-           _USAGE.c.used < func.coalesce(_USAGE.c.view_quota, bindparam("base", type_=Integer))
-           + bindparam("extra", type_=Integer))
+           _USAGE.c.used < func.coalesce(_USAGE.c.view_quota, _BASE) + _EXTRA,
+           _USAGE.c.used < func.coalesce(bindparam("cap", type_=Integer), _USAGE.c.view_quota, _BASE) + _EXTRA)
     .values(used=_USAGE.c.used + 1)
     .returning(_USAGE.c.used, _USAGE.c.view_quota)
 )
 
 
-def spend_parameters(settings: Settings, user_id: int, document: Document, extra: int) -> dict[str, int]:
-    base = document.view_quota if document.view_quota is not None else settings.grade(document.grade).views
-    return {"user": user_id, "document": document.id, "base": base, "extra": extra}
+def spend_parameters(settings: Settings, user: User, document: Document, extra: int) -> dict[str, int | None]:
+    grade_views = settings.grade(document.grade).views
+    base = document.view_quota if document.view_quota is not None else grade_views
+    return {"user": user.id, "document": document.id, "base": base, "extra": extra,
+            "cap": view_quota_ceiling(user, grade_views, document.view_quota)}
 
 
-def limit_after(parameters: dict[str, int], person: int | None) -> int:
-    """The limit a spend was decided against: the person's own quota, else the document's or grade's,
-    plus the extensions."""
-    return (person if person is not None else parameters["base"]) + parameters["extra"]
+def limit_after(parameters: dict[str, int | None], person: int | None) -> int:
+    """The limit a spend was decided against: the person's own quota, else the document's or grade's, under
+    the notice's ceiling, plus the extensions."""
+    limit = person if person is not None else int(parameters["base"] or 0)
+    cap = parameters["cap"]
+    return (limit if cap is None else min(limit, cap)) + int(parameters["extra"] or 0)
 
 
-def spend(settings: Settings, session: Session, user_id: int, document: Document, extra: int) -> tuple[int, int] | None:
-    """Spend one unit of `document` for `user_id`; (units spent now, the limit), or None if none is left.
+def spend(settings: Settings, session: Session, user: User, document: Document, extra: int) -> tuple[int, int] | None:
+    """Spend one unit of `document` for `user`; (units spent now, the limit), or None if none is left.
 
     The limit is decided in the same statement as the spend: the person's override (a column of the
-    counter row itself) or the document's or grade's number, plus `extra` (approved extensions). So the
+    counter row itself) or the document's or grade's number, under the notice's ceiling when `user` is on
+    notice, plus `extra` (approved extensions). So the
     common case (the row exists) is one statement; only a first opening creates the row and tries again.
     """
-    values = spend_parameters(settings, user_id, document, extra)
+    values = spend_parameters(settings, user, document, extra)
     row = session.execute(SPEND, values).one_or_none()
     if row is None:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(
-            insert(QuotaUsage).values(user_id=user_id, document_id=document.id, used=0, note="")
+            insert(QuotaUsage).values(user_id=user.id, document_id=document.id, used=0, note="")
             .on_conflict_do_nothing()
         )
         row = session.execute(SPEND, values).one_or_none()

@@ -157,7 +157,7 @@ def _held_loans(session: Session, actor: User) -> list[HeldLoan]:
     held = []
     for loan in active:
         row = usage.get(loan.document_id)
-        limit = quota.base_limit(settings, loan.document, row.view_quota if row else None)
+        limit = quota.base_limit(settings, loan.document, row.view_quota if row else None, holder=actor)
         limit += int(extra.get(loan.document_id, 0))
         held.append(HeldLoan(loan=loan, views_left=max(0, limit - (row.used if row else 0)), due_at=loan.due_at))
     return held

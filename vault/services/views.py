@@ -424,7 +424,7 @@ def _spend_and_insert(rt: Runtime, session: Session, actor: User, document: Docu
     statements cost no round trip, always takes the general path."""
     if rt.db.dialect != "postgresql":
         return None
-    parameters = quota.spend_parameters(rt.settings, actor.id, document, extra)
+    parameters = quota.spend_parameters(rt.settings, actor, document, extra)
     row = completed(DocumentView.__table__, fields)
     shard = rt.audit.shard_of(session, actor)
     found = session.execute(_SPEND_AND_INSERT, {**parameters, **{f"v_{name}": value for name, value in row.items()},
@@ -459,13 +459,14 @@ def _spend_and_record(
     if opened is not None:
         view, used, limit, head = opened.view, opened.used, opened.limit, opened.head
     else:
-        spent = quota.spend(rt.settings, session, actor.id, document, extra)
+        spent = quota.spend(rt.settings, session, actor, document, extra)
         if spent is None and quota.refund_stale(rt, session, user_id=actor.id, actor=actor, ctx=ctx):
             # Units held by reservations that expired unused came back: settled, and kept whatever follows.
             unit_of_work.keep_on_refusal(session)
-            spent = quota.spend(rt.settings, session, actor.id, document, extra)
+            spent = quota.spend(rt.settings, session, actor, document, extra)
         if spent is None:
-            limit = quota.base_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id)) + extra
+            limit = quota.base_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id),
+                                     holder=actor) + extra
             raise policy.Denied(rules.quota_exhausted(limit), **audit)
         used, limit = spent
         # Inserted by a Core statement, not flushed: this runs on every reading of a file (`db.rows`).
