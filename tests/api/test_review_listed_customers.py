@@ -91,9 +91,10 @@ def test_a_contact_changed_by_the_leaver_before_notice_is_flagged_in_the_report(
 def test_the_upload_form_s_list_of_customers_counts_like_any_other_list(api: Any, rt: Any, app: Any, users: Any,
                                                                        org: dict[str, int]) -> None:
     """The upload form names every customer the compiler works (their team's down the chain too), like
-    the customers page. It was recorded (`customer:list`, "upload") but not counted, so
-    a compiler on notice opening it again and again was neither named "listed" in the departure report
-    nor noticed reading outside their book."""
+    the customers page. It was recorded (`customer:list`, "upload") but not counted, so a compiler opening
+    it again and again was not named "listed" in the departure report. On notice a manager's sight narrows
+    to their own book (`policy.visibility.sees_team`): the form then names the team's customer no more, and
+    what it names still counts."""
     users.make("cora", Role.COMPILER)
     users.make("dora", Role.BORROWER)
     with rt.db.session() as session:
@@ -101,7 +102,6 @@ def test_the_upload_form_s_list_of_customers_counts_like_any_other_list(api: Any
                              actor=None)
     own = api.customer("Cora Own Account", owner="cora", shared=False)
     team = api.customer("Dora Team Account", owner="dora", shared=False)
-    give_notice(rt, "cora")
     browser = app.test_client()
     login(browser, "cora")
     form = browser.get("/documents/new")
@@ -111,7 +111,12 @@ def test_the_upload_form_s_list_of_customers_counts_like_any_other_list(api: Any
     assert org["eva"] not in _listed(rt, "cora")  # a customer the form does not name is not counted
     listed = _listed(rt, "cora")
     assert (listed.get(own), listed.get(team)) == (1, 1)
-    assert "outside_book" in _alerts(rt, "cora")  # the team's customer is outside the leaver's own book
+    give_notice(rt, "cora")
+    login(browser, "cora")
+    page = browser.get("/documents/new").get_data(as_text=True)
+    assert "Cora Own Account" in page and "Dora Team Account" not in page
+    listed = _listed(rt, "cora")
+    assert (listed.get(own), listed.get(team)) == (2, 1)
     with rt.db.session() as session:
         kinds = {(a.customer_id, a.kind) for a in session.scalars(
             select(CustomerAccess).where(CustomerAccess.user_id == accounts.get_user(session, "cora").id))}
