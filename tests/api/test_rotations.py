@@ -255,27 +255,6 @@ def test_a_leaver_s_customer_goes_with_the_handover_not_the_rotation(api, rt, ca
     assert void.reason_text == "owner_departing" and void.customer_id == acme
 
 
-@pytest.mark.parametrize("decider", ["ann", "mia"], ids=["approver", "manager"])
-def test_a_decider_on_notice_approves_no_rotation_but_may_skip_one(api, rt, cast, scene, decider):
-    """An approval gives the customer to someone, which nobody on notice does (a leaver could let an
-    accomplice in on the way out); skipping keeps it where it is."""
-    made = api.post("/api/v1/rotations/propose", "mia").get_json()["proposed"]
-    acme = next(p for p in made if p["customer"]["name"] == "Acme")
-    before = _owner(rt, scene["acme"])
-    with rt.db.session() as session:
-        departures.start_departure(rt, session, None, accounts.get_user(session, decider),
-                                   last_day=departures.today(rt.settings) + timedelta(days=20), successor=None,
-                                   ctx=AccessContext.cli())
-        session.commit()
-    assert_error(api.post(f"/api/v1/rotations/{acme['id']}/approve", decider, json={"to": "bill"}),
-                 403, "decider_departing")
-    assert _owner(rt, scene["acme"]) == before
-    [refused] = events(rt, "rotation:decide", "denied")
-    assert (refused.reason_code, refused.actor_name) == ("decider_departing", decider)
-    skipped = api.post(f"/api/v1/rotations/{acme['id']}/skip", decider, json={"reason": "Stays with its owner"})
-    assert skipped.status_code == 200 and _owner(rt, scene["acme"]) == before
-
-
 def test_the_plan_spreads_a_team_s_due_customers_evenly(rt, users, clock):
     """Six customers of two owners fall due in a team of four: every book ends within one customer of the
     others, nobody receives their own customer, and the manager above never receives one."""

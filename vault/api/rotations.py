@@ -91,7 +91,8 @@ def proposal_json(proposal: RotationProposal) -> dict[str, Any]:
            query=LIST_QUERY,
            description="Proposals for customers whose owner is below the caller in the chain of managers (every "
                        "one for an approver), except those that would give the caller a customer or take one "
-                       "from them.")
+                       "from them. 403 `rotation_departing` (recorded): the caller is on notice, and nobody on "
+                       "notice decides, or is listed, a rotation.")
 def list_rotations() -> Any:
     params = parse_query(LIST_QUERY)
     found = service.page_for(runtime(), db_session(), auth.current(), page=params["page"] or 1, ctx=access_context())
@@ -103,7 +104,8 @@ def list_rotations() -> Any:
 @permission(Action.ROTATION_DECIDE)
 @operation("Run the rotation plan (idempotent)", tag="rotations", response="RotationProposed", body=PROPOSE,
            description="Proposes a new owner for every customer due under the policy file's [rotation] section "
-                       "that has no open proposal; voids open proposals the owner has since changed for.")
+                       "that has no open proposal; voids open proposals the owner has since changed for. 403 "
+                       "`rotation_departing` (the caller is on notice).")
 def propose_rotations() -> Any:
     PROPOSE.parse()
     made = service.propose(runtime(), db_session(), auth.current(), ctx=access_context())
@@ -116,7 +118,7 @@ def propose_rotations() -> Any:
            response="RotationProposal", body=APPROVE, errors=(409,),
            description="Ownership moves; the previous owner's open loans on the customer's files end; the new owner "
                        "has a contact to confirm. 403 `own_gain`, `own_rotation`, `not_owners_manager`, "
-                       "`decider_departing` (the caller is on notice; skipping stays open); 409 "
+                       "`rotation_departing` (the caller is on notice); 409 "
                        "`already_decided`, `owner_changed`; 400 `invalid_owner`, `not_in_team`.")
 def approve_rotation(proposal_id: int) -> Any:
     values = APPROVE.parse()
@@ -136,7 +138,8 @@ def approve_rotation(proposal_id: int) -> Any:
 @permission(Action.ROTATION_DECIDE)
 @operation("Skip a rotation proposal: the customer stays with its owner (audited)", tag="rotations",
            response="RotationProposal", body=SKIP, errors=(409,),
-           description="The plan proposes the customer again after another interval. 400 `reason_required`.")
+           description="The plan proposes the customer again after another interval. 400 `reason_required`; "
+                       "403 `rotation_departing` (the caller is on notice).")
 def skip_rotation(proposal_id: int) -> Any:
     values = SKIP.parse()
     session, actor = db_session(), auth.current()

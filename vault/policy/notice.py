@@ -8,12 +8,12 @@ no quota set (`policy.loans`), no suspension lifted and no alert resolved, no ha
 waived, no notice withdrawn and no last day moved (`policy.departures`), no customer given to anyone,
 from the pool or otherwise (`policy.pool`, `policy.customers`), no departure report or departure read,
 which name a colleague's customers (`policy.departures`), no audit log read, which names them too
-(`policy.audit_log`), and, as an administrator, no role, manager,
-account, address or account restoring for anyone (`policy.roles`, `policy.accounts`). Nor does a colleague
-who is not leaving widen a leaver's reach for them: no view quota raised, theirs or (for them) everyone's
-(`policy.loans`, `view_quota`), no manager named
-at or below them (`reach_through_manager`). It lives apart so that the visibility rules, which the others
-build on, can ask it too.
+(`policy.audit_log`), no rotation decided, skipped or listed (`policy.rotation`), and, as an administrator,
+no role, manager, account, address or account restoring for anyone (`policy.roles`, `policy.accounts`).
+Nor does a colleague who is not leaving widen a leaver's reach for them: no view quota raised, theirs or
+(for them) everyone's (`policy.loans`, `view_quota`), no manager named at or below them
+(`reach_through_manager`). It lives apart so that the visibility rules, which the others build on, can ask
+it too.
 """
 
 from __future__ import annotations

@@ -164,7 +164,8 @@ def propose(rt: Runtime, session: Session, actor: User | None, *, ctx: AccessCon
     Returns the proposals made now.
 
     Raises:
-        policy.Denied: the role gate, for a person (deciders of customer assignments run the plan).
+        policy.Denied: the role gate, for a person (deciders of customer assignments run the plan), and
+            `rotation_departing` (on notice).
     """
     if actor is not None:
         policy.require(actor, Action.ROTATION_DECIDE)
@@ -236,7 +237,8 @@ def propose(rt: Runtime, session: Session, actor: User | None, *, ctx: AccessCon
 def decidable(actor: User) -> ColumnElement[bool]:
     """Condition on open `RotationProposal` rows (joined to their `Customer`) that `actor` may decide: the
     customer's owner is below them in the chain of managers, or they are an approver; never one that
-    would give them the customer or take it from them (`policy.rotation`)."""
+    would give them the customer or take it from them (`policy.rotation`). None for a person on notice: the
+    listing asks the decision's own rule (`rotation_departing`), so it shows only what they may decide."""
     if not policy.authorize(actor, Action.ROTATION_DECIDE):
         return false()
     above = true() if Role.APPROVER in actor.role_set else Customer.owner_id.in_(select(reports_of(actor.id).c.id))
@@ -379,7 +381,7 @@ def approve(rt: Runtime, session: Session, actor: User, proposal: RotationPropos
     owner's open loans on the customer's files end, and the new owner has a contact to confirm.
 
     Raises:
-        policy.Denied: `own_gain`, `own_rotation`, `not_owners_manager`.
+        policy.Denied: `rotation_departing`, `own_gain`, `own_rotation`, `not_owners_manager`.
         Conflict: `already_decided`, `owner_changed`, `owner_departing`.
         ServiceError: `invalid_owner` (cannot receive customers, or the current owner), `not_in_team`.
     """
@@ -416,7 +418,7 @@ def skip(rt: Runtime, session: Session, actor: User, proposal: RotationProposal,
     """Keep the customer with its owner, saying why; the plan proposes it again after another interval.
 
     Raises:
-        policy.Denied: `own_gain`, `own_rotation`, `not_owners_manager`.
+        policy.Denied: `rotation_departing`, `own_gain`, `own_rotation`, `not_owners_manager`.
         Conflict: `already_decided`, `owner_changed`, `owner_departing`.
         ServiceError: `reason_required`, `reason_too_long`.
     """
