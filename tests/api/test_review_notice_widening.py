@@ -2,8 +2,8 @@
 administrator on the way out could otherwise give an accomplice a pooled customer or someone else's, release
 a colleague's customer to the pool for the accomplice to claim, lift a suspension or resolve the alert behind
 it, waive another leaver's confirmations, or withdraw or prolong another leaver's notice. Each is refused
-`decider_departing` and recorded; acknowledging an alert, which gives nothing, stays open to them; a
-withdrawn notice gives the decisions back."""
+`decider_departing` and recorded (an alert, which nobody on notice reads or settles at all, is refused
+`alerts_departing`: `tests/api/test_review_alerts_notice.py`); a withdrawn notice gives the decisions back."""
 
 from __future__ import annotations
 
@@ -47,15 +47,14 @@ def test_a_leaver_gives_no_customer_and_lifts_no_suspension(api: Any, rt: Any, u
     assert_error(api.post(f"/api/v1/customers/{beas}/release-to-pool", "max", json={"reason": WHY}), 404, "not_found")
     assert api.get("/api/v1/customers/lookup?q=nordlicht", "ann").status_code == 200
     assert_error(api.post(f"/api/v1/customers/{beas}/release-to-pool", "ann", json={"reason": WHY}), 403, CODE)
-    assert_error(api.post(f"/api/v1/alerts/{alert}/lift-suspension", "ann", json={}), 403, CODE)
+    assert_error(api.post(f"/api/v1/alerts/{alert}/lift-suspension", "ann", json={}), 403, "alerts_departing")
     assert_error(api.post(f"/api/v1/alerts/{alert}/resolve", "ann", json={"note": "Talked it through with Bea"}),
-                 403, CODE)
-    assert api.post(f"/api/v1/alerts/{alert}/acknowledge", "ann", json={}).status_code == 200
+                 403, "alerts_departing")
     assert (owner_of(rt, key), owner_of(rt, beas)) == (None, cast["bea"].id)
     assert _refused(rt, "pool:assign") == [("ann", CODE)]
     assert _refused(rt, "pool:release") == [("max", "not_found"), ("ann", CODE)]
     assert _refused(rt, "customer:assign") == [("ann", "not_found")]
-    assert _refused(rt, "alert:manage") == [("ann", CODE)] * 2  # the lift and the resolution
+    assert _refused(rt, "alert:manage") == [("ann", "alerts_departing")] * 2  # the lift and the resolution
 
     with rt.db.session() as session:
         departures.withdraw(rt, session, None, session.get(Departure, ann), reason="Stays after all: a counter-offer",

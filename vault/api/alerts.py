@@ -82,7 +82,8 @@ def _since(text: str | None) -> datetime | None:
 @operation("Early-warning alerts", tag="alerts", response="AlertList", query=LIST_QUERY,
            description="For auditors and approvers; alerts about the caller are never listed. `open_counts`: "
                        "the open alerts by severity the desk shows above its list, whatever the filters "
-                       "(those about the caller left out).")
+                       "(those about the caller left out). 403 `alerts_departing` (recorded): the caller is on "
+                       "notice, and nobody on notice reads or settles alerts, which name people and customers.")
 def list_alerts() -> Any:
     params = parse_query(LIST_QUERY)
     session, actor = db_session(), auth.current()
@@ -101,7 +102,9 @@ def open_counts(session: Session, actor: User) -> dict[str, int]:
 
 @bp.get(f"/alerts/<{ID}:alert_id>")
 @permission(Action.ALERT_READ)
-@operation("One alert", tag="alerts", response="Alert")
+@operation("One alert", tag="alerts", response="Alert",
+           description="Recorded as `alert:read`, with the customers and files its evidence names. 403 "
+                       "`alerts_departing` (recorded) to anyone on notice.")
 def show_alert(alert_id: int) -> Any:
     return jsonify(alert_json(desk.read_alert(runtime(), db_session(), auth.current(), alert_id, shown="json",
                                               ctx=access_context())))
@@ -109,7 +112,9 @@ def show_alert(alert_id: int) -> Any:
 
 @bp.post(f"/alerts/<{ID}:alert_id>/acknowledge")
 @permission(Action.ALERT_MANAGE)
-@operation("Take an alert: someone is looking into it", tag="alerts", response="Alert", body=NO_BODY)
+@operation("Take an alert: someone is looking into it", tag="alerts", response="Alert", body=NO_BODY,
+           description="403 `alert_resolved`, `alert_acknowledged`; `alerts_departing` (recorded) to anyone on "
+                       "notice.")
 def acknowledge_alert(alert_id: int) -> Any:
     NO_BODY.parse()
     session, actor = db_session(), auth.current()
@@ -120,7 +125,8 @@ def acknowledge_alert(alert_id: int) -> Any:
 
 @bp.post(f"/alerts/<{ID}:alert_id>/resolve")
 @permission(Action.ALERT_MANAGE)
-@operation("Close an alert with what was found", tag="alerts", response="Alert", body=RESOLVE)
+@operation("Close an alert with what was found", tag="alerts", response="Alert", body=RESOLVE,
+           description="403 `alert_resolved`, `note_required`; `alerts_departing` (recorded) to anyone on notice.")
 def resolve_alert(alert_id: int) -> Any:
     values = RESOLVE.parse()
     session, actor = db_session(), auth.current()
@@ -132,7 +138,8 @@ def resolve_alert(alert_id: int) -> Any:
 @bp.post(f"/alerts/<{ID}:alert_id>/lift-suspension")
 @permission(Action.ALERT_MANAGE)
 @operation("Lift the suspension of customer access an alert caused (approvers)", tag="alerts", response="Alert",
-           body=NO_BODY)
+           body=NO_BODY, description="403 `not_permitted` (not an approver), `not_suspended`; `alerts_departing` "
+                                     "(recorded) to anyone on notice.")
 def lift_suspension(alert_id: int) -> Any:
     NO_BODY.parse()
     session, actor = db_session(), auth.current()

@@ -1,5 +1,6 @@
 """The alerts page: what the early warning found, its evidence with links into the audit trail, and
-acknowledging and resolving (auditors and approvers; nobody sees or settles an alert about themselves)."""
+acknowledging and resolving (auditors and approvers; nobody sees or settles an alert about themselves, and
+nobody on notice any alert: `policy.departures`, `alerts_departing`)."""
 
 from __future__ import annotations
 

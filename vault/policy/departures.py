@@ -4,6 +4,14 @@ The people involved in a departure keep apart: the leaver manages, confirms, wai
 nothing of their own departure; the successor cannot waive the confirmations they owe; nobody reads or
 settles an alert about themselves (an approver under watch must not be able to close their own case).
 
+Nobody on notice reads or settles any alert (`alerts_departing`): an alert names the person watched and, in
+its evidence, the customers and files involved (an `outside_book` alert lists the customers a colleague
+reached outside their book), which is what the audit log shows and a leaver reads no more
+(`policy.audit_log`); and settling one (resolving it, lifting the suspension it caused) gives access back.
+It is a standing rule of `alert:read` and `alert:manage`, so the guard asks it on every route, pages and
+API, recording each refusal, and the home page's alerts (`visible_alerts`) ask it too. A colleague who is
+not leaving reads on; a withdrawn notice gives the alerts back.
+
 State rules (a completed departure changes no more, a key customer counts only once confirmed or
 waived) are decided here too, so pages, the API and the command line refuse with the same codes.
 """
@@ -17,12 +25,14 @@ from flask_babel import lazy_gettext as _l
 
 from vault.core.actions import Action
 from vault.models import Alert, AlertStatus, Departure, HandoverItem, Role, User, UserStatus
-from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule
+from vault.policy.core import MESSAGES, Decision, allow, deny, object_rule, standing_rule
 from vault.policy.loans import reason_problem
 from vault.policy.notice import decider_problem, on_notice
 
 MESSAGES.update({
     "own_departure": _l("Nobody manages, waives or reports on their own departure."),
+    "alerts_departing": _l("People on notice read and settle no alerts, which name people and customers; a "
+                           "colleague who is not leaving does it."),
     "departure_closed": _l("This departure is completed; it changes no more."),
     "not_successor": _l("Only the person the customer was handed to confirms the contact."),
     "customer_moved": _l("This customer has since been given to someone else: its present owner confirms the "
@@ -210,6 +220,13 @@ def _override(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     return check_override(departure, context.get("reason"))
 
 
+@standing_rule(Action.ALERT_READ, Action.ALERT_MANAGE)
+def _alert_reader(actor: User) -> Decision:
+    """Whether `actor` may read alerts at all (the desk, one alert, its evidence) or settle one: never on
+    notice (see the module docstring)."""
+    return deny("alerts_departing") if on_notice(actor) else allow()
+
+
 @object_rule(Action.ALERT_READ)
 def _read_alert(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     alert: Alert = target
@@ -221,13 +238,11 @@ def _manage_alert(actor: User, target: Any, context: dict[str, Any]) -> Decision
     """`target` is the alert; context: step ("acknowledge", "resolve" or "lift": an approver lifting the
     suspension of the person's customer access the alert caused), note (resolving).
 
-    Lifting a suspension and resolving an alert (a serious open one suspends the person's views) give
-    access back: nobody on notice does either (`decider_problem`); acknowledging stays open to them."""
+    Nobody on notice settles an alert, however: the standing rule (`alerts_departing`) refuses them before
+    this one is asked."""
     alert: Alert = target
     if alert.user_id == actor.id:
         return deny("own_alert")
-    if context.get("step") in ("lift", "resolve") and not (deciding := decider_problem(actor)):
-        return deciding
     if context.get("step") == "lift":
         if Role.APPROVER not in actor.role_set:
             return deny("not_permitted", _l("Only an approver may lift a suspension."))

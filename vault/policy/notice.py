@@ -1,19 +1,18 @@
 """Who has given notice: the one test every rule about people on notice asks.
 
 On notice, access tightens: a leaver gains no customer (`policy.customers`), edits no record
-(`policy.records`), sees no queue of other people's loans and, as a manager, no customer of their team
-but by a look-up (`policy.visibility`), and takes no decision
-that gives anyone else access (`decider_problem`): no loan approved or released, no custodian designated,
-no quota set (`policy.loans`), no suspension lifted and no alert resolved, no handover confirmation
-waived, no notice withdrawn and no last day moved (`policy.departures`), no customer given to anyone,
-from the pool or otherwise (`policy.pool`, `policy.customers`), no departure report or departure read,
-which name a colleague's customers (`policy.departures`), no audit log read, which names them too
-(`policy.audit_log`), no rotation decided, skipped or listed (`policy.rotation`), and, as an administrator,
-no role, manager, account, address or account restoring for anyone (`policy.roles`, `policy.accounts`).
-Nor does a colleague who is not leaving widen a leaver's reach for them: no view quota raised, theirs or
-(for them) everyone's (`policy.loans`, `view_quota`), no manager named at or below them
-(`reach_through_manager`). It lives apart so that the visibility rules, which the others build on, can ask
-it too.
+(`policy.records`), sees no queue of other people's loans and, as a manager, no customer of their team but by
+a look-up (`policy.visibility`), and takes no decision that gives anyone else access (`decider_problem`): no
+loan approved or released, no custodian designated, no quota set (`policy.loans`), no handover confirmation
+waived, no notice withdrawn and no last day moved (`policy.departures`), no customer given to anyone, from the
+pool or otherwise (`policy.pool`, `policy.customers`), no departure report or departure read, which name a
+colleague's customers (`policy.departures`), no audit log read, which names them too (`policy.audit_log`), no
+rotation decided, skipped or listed (`policy.rotation`), no alert read, acknowledged or resolved and no
+suspension lifted (`policy.departures`), and, as an administrator, no role, manager, account, address or
+account restoring for anyone (`policy.roles`, `policy.accounts`). Nor does a colleague who is not leaving
+widen a leaver's reach for them: no view quota raised, theirs or (for them) everyone's (`policy.loans`,
+`view_quota`), no manager named at or below them (`reach_through_manager`). It lives apart so that the
+visibility rules, which the others build on, can ask it too.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ def on_notice(person: User | None) -> bool:
 def decider_problem(actor: User) -> Decision:
     """Whether `actor` may still take a decision that gives someone else access: never on notice, when a
     leaver could let an accomplice in on the way out. Only the acts that widen access ask this; those that
-    only take access away (a rejection, a revocation, an acknowledged alert) stay open to them."""
+    only take access away (a rejection, a revocation) stay open to them."""
     return deny("decider_departing") if on_notice(actor) else allow()
 
 

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import BindParameter, ColumnElement, Integer, and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import object_session
 
+from vault.core.actions import Action
 from vault.models import (
     OPEN_STATUSES,
     Alert,
@@ -51,7 +52,7 @@ from vault.models import (
     UTCDateTime,
     utcnow,
 )
-from vault.policy.core import Decision, allow, deny
+from vault.policy.core import Decision, allow, authorize, deny
 from vault.policy.notice import on_notice
 
 LOOKUP_GRANT = timedelta(hours=24)
@@ -234,12 +235,10 @@ def visible_loans(actor: User) -> ColumnElement[bool]:
     return and_(or_(*conditions))
 
 
-_ALERT_ROLES = frozenset({Role.AUDITOR, Role.APPROVER})
-
-
 def visible_alerts(actor: User) -> ColumnElement[bool]:
     """Condition on `Alert` rows the actor sees: auditors and approvers see everyone's alerts but their
-    own (the one-row rule is `policy.departures` `alert:read`); everyone else sees none."""
-    if not actor.role_set & _ALERT_ROLES:
+    own (the one-row rule is `policy.departures` `alert:read`); everyone else sees none, nor does anyone on
+    notice (`alerts_departing`): the action's own decision is asked, not a copy of it."""
+    if not authorize(actor, Action.ALERT_READ):
         return false()
     return Alert.user_id != actor.id
