@@ -335,7 +335,7 @@ def test_random_reorganisations_never_show_a_customer_outside_the_rules(rt: Any)
     totals: Counter[str] = Counter()
     run_state_machine_as_test(make_machine(rt, totals), settings=settings(
         # Derandomised: the same histories every run, so the coverage check below cannot flicker.
-        max_examples=8, stateful_step_count=25, deadline=None, database=None, derandomize=True,
+        max_examples=12, stateful_step_count=25, deadline=None, database=None, derandomize=True,
         phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.too_slow]))
     # Not vacuous: each kind of change happened, and each kind of wrong change was tried and refused.
     for label in ("give", "add co-owner", "remove co-owner", "reorganise", "look-up", "notice", "notice withdrawn",
