@@ -55,16 +55,28 @@ _INT_MAX = {"reveals_outside_book_days": 365}
 _FLOAT_MIN = {"median_factor": 0.0, "webhook_backoff_seconds": 0.0, "webhook_timeout_seconds": 0.1}
 
 
+def _only_known_keys(section: str, raw: dict[str, Any], settings: type) -> None:
+    """Refuse a key `settings` (a dataclass of the section) does not have: a misspelt key would otherwise
+    leave its rule at the default without a word."""
+    known = {f.name for f in fields(settings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"[{section}] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+
+
+def _whole_number(section: str, name: str, value: Any, least: int, most: int) -> None:
+    """Refuse anything but a whole number from `least` to `most` (TOML's `true` is not 1 here)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= most:
+        raise ConfigError(f"[{section}] {name} must be a whole number from {least} to {most}")
+
+
 def parse_alerts(raw: dict[str, Any]) -> AlertSettings:
     """Parse `[alerts]`.
 
     Raises:
         ConfigError: an unknown key, or a value of the wrong type or range.
     """
-    known = {f.name for f in fields(AlertSettings)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"[alerts] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    _only_known_keys("alerts", raw, AlertSettings)
     values: dict[str, Any] = {}
     for name, value in raw.items():
         if name in _INT_MIN:
@@ -226,14 +238,9 @@ def parse_records(raw: dict[str, Any]) -> RecordSettings:
     Raises:
         ConfigError: an unknown key, or a value of the wrong type or range.
     """
-    known = {f.name for f in fields(RecordSettings)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"[records] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    _only_known_keys("records", raw, RecordSettings)
     for name, value in raw.items():
-        least = 1 if name.startswith(("cadence_", "reveal_window")) else 0
-        if not isinstance(value, int) or isinstance(value, bool) or not least <= value <= 100_000:
-            raise ConfigError(f"[records] {name} must be a whole number from {least} to 100000")
+        _whole_number("records", name, value, 1 if name.startswith(("cadence_", "reveal_window")) else 0, 100_000)
     return RecordSettings(**raw)
 
 
@@ -257,13 +264,9 @@ def parse_lookups(raw: dict[str, Any]) -> LookupSettings:
     Raises:
         ConfigError: an unknown key, or a value of the wrong type or range.
     """
-    known = {f.name for f in fields(LookupSettings)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"[lookups] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    _only_known_keys("lookups", raw, LookupSettings)
     for name, value in raw.items():
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000:
-            raise ConfigError(f"[lookups] {name} must be a whole number from 0 to 10000")
+        _whole_number("lookups", name, value, 0, 10_000)
     return LookupSettings(**raw)
 
 
@@ -305,10 +308,7 @@ def parse_pool(raw: dict[str, Any]) -> PoolSettings:
     Raises:
         ConfigError: an unknown key, or a value of the wrong type or range.
     """
-    known = {f.name for f in fields(PoolSettings)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"[pool] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    _only_known_keys("pool", raw, PoolSettings)
     values: dict[str, Any] = {}
     for name, value in raw.items():
         if name.startswith("claim_roles_"):
@@ -407,10 +407,7 @@ def parse_rotation(raw: dict[str, Any]) -> RotationSettings:
     Raises:
         ConfigError: an unknown key, or a value of the wrong type or range.
     """
-    known = {f.name for f in fields(RotationSettings)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError(f"[rotation] unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    _only_known_keys("rotation", raw, RotationSettings)
     for name, value in raw.items():
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 120:
             raise ConfigError(f"[rotation] {name} must be a whole number of months from 0 to 120")
