@@ -218,14 +218,10 @@ class LookupsLeft:
     cap: int
 
 
-def _lookup_day(rt: Runtime) -> int:
-    return reveal_quota.local_day(utcnow(), rt.settings.working_hours.zone)
-
-
 def lookups_left(rt: Runtime, session: Session, actor: User) -> LookupsLeft:
     """How many look-ups `actor` has left today (the working-hours timezone's day), without spending any."""
     cap = policy.lookup_cap(actor, rt.settings.lookups)
-    used = reveal_quota.used(session, actor.id, reveal_quota.LOOKUP, 0, _lookup_day(rt))
+    used = reveal_quota.used(session, actor.id, reveal_quota.LOOKUP, 0, reveal_quota.company_day(rt.settings, utcnow()))
     return LookupsLeft(remaining=max(0, cap - used), cap=cap)
 
 
@@ -254,7 +250,8 @@ def lookup(rt: Runtime, session: Session, actor: User, query: str, *, ctx: Acces
         raise ServiceError("query_too_short", policy.message_for("query_too_short"))
     # The database decides who gets the last unit (a conditional UPDATE): two queries at once cannot both.
     cap = policy.lookup_cap(actor, rt.settings.lookups)
-    spent = reveal_quota.spend(session, actor.id, reveal_quota.LOOKUP, 0, _lookup_day(rt), cap)
+    today = reveal_quota.company_day(rt.settings, utcnow())
+    spent = reveal_quota.spend(session, actor.id, reveal_quota.LOOKUP, 0, today, cap)
     decision = policy.lookup_spent(spent)
     if not decision:
         raise policy.Denied(decision, reason_text=text[:200])

@@ -345,12 +345,6 @@ def reveal_limits(rt: Runtime, actor: User, customer: Customer) -> tuple[int, in
     return cfg.reveals(customer.segment, works), cfg.reveals_per_day
 
 
-def _today(rt: Runtime, now: datetime) -> int:
-    """The day the daily reveal cap counts: the company's, as the look-up cap's (a cap counted in UTC days
-    would reset at 08:00 in Shanghai, giving two days' reveals in one working day)."""
-    return reveal_quota.local_day(now, rt.settings.working_hours.zone)
-
-
 def remaining_reveals(rt: Runtime, session: Session, actor: User, customer: Customer) -> tuple[int, int]:
     """(reveals of this customer left in the period, reveals left today), without spending any."""
     now = utcnow()
@@ -358,7 +352,7 @@ def remaining_reveals(rt: Runtime, session: Session, actor: User, customer: Cust
     window = rt.settings.records.reveal_window_days
     spent = reveal_quota.used(session, actor.id, reveal_quota.CUSTOMER, customer.id,
                               reveal_quota.period_of(reveal_quota.CUSTOMER, now, window))
-    today = reveal_quota.used(session, actor.id, reveal_quota.DAY, 0, _today(rt, now))
+    today = reveal_quota.used(session, actor.id, reveal_quota.DAY, 0, reveal_quota.company_day(rt.settings, now))
     return max(0, quota - spent), max(0, cap - today)
 
 
@@ -400,7 +394,7 @@ def reveal(rt: Runtime, session: Session, actor: User, customer: Customer, *, re
                                reveal_quota.period_of(reveal_quota.CUSTOMER, now, window), quota)
     if spent is None:
         raise policy.Denied(policy.deny("reveal_quota"), customer_id=customer.id)
-    today = reveal_quota.spend(session, actor.id, reveal_quota.DAY, 0, _today(rt, now), cap)
+    today = reveal_quota.spend(session, actor.id, reveal_quota.DAY, 0, reveal_quota.company_day(rt.settings, now), cap)
     if today is None:
         # The refusal rolls the transaction back, and the customer's unit with it.
         raise policy.Denied(policy.deny("reveal_daily_cap"), customer_id=customer.id)

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from vault.config.settings import Settings
 from vault.models import RevealUsage
 
 CUSTOMER = "customer"
@@ -42,6 +43,12 @@ def local_day(moment: datetime, zone: ZoneInfo) -> int:
     """The calendar day `moment` falls on in `zone`, as days since 1970-01-01: a daily cap that resets at
     the company's midnight, not at UTC's."""
     return day_number(moment.astimezone(zone))
+
+
+def company_day(settings: Settings, moment: datetime) -> int:
+    """The day the daily caps (reveals, look-ups) count `moment` in: the company's, the working hours' time
+    zone's (`local_day`)."""
+    return local_day(moment, settings.working_hours.zone)
 
 
 def period_of(scope: str, moment: datetime, window_days: int) -> int:
