@@ -163,3 +163,34 @@ def test_look_ups_under_the_cap_still_raise_the_directory_sweep(api: Any, rt: An
         assert sweep.user.username == "bob"
         assert json.loads(sweep.evidence_json)["customers_in_hour"] == 5  # every one looked up, none refused
 
+
+
+def test_a_query_too_short_says_how_many_are_left_without_spending_one(
+        app: Any, api: Any, rt: Any, org: dict[str, int]) -> None:
+    """The slip's answer carries the figures a success carries, so a client (or the person) knows where they
+    stand before typing again; it spends nothing and records nothing, on the API and the page alike."""
+    assert _look_up(api, "iberica").get_json()["remaining_today"] == 2
+    slip = assert_error(_look_up(api, "adr"), 400, "query_too_short")
+    assert (slip["remaining_today"], slip["daily_cap"]) == (2, 3)
+    client = app.test_client()
+    login(client, "bob")
+    page = client.get("/customers/lookup?q=ad")
+    assert page.status_code == 400
+    html = page.get_data(as_text=True)
+    assert "Type at least 4 letters of the customer&#39;s name." in html
+    assert "You have 2 look-ups left today, of 3 a day." in html
+    # Nothing was spent by either slip, and nothing recorded of them.
+    assert _look_up(api, "nordlicht").get_json()["remaining_today"] == 1
+    allowed = [json.loads(e.detail) for e in events(rt, "customer:lookup") if e.actor_name == "bob"]
+    assert [(d["query"], d["today"]) for d in allowed] == [("iberica", 1), ("nordlicht", 2)]
+    assert [e for e in events(rt, "customer:lookup", "denied") if e.actor_name == "bob"] == []
+
+
+def test_a_query_too_short_past_the_cap_says_none_are_left(api: Any, rt: Any, org: dict[str, int]) -> None:
+    """Once the day's are spent, the slip says so with the same figures, and is still not a recorded
+    refusal (the cap refuses only a query that would be run)."""
+    for query in ("iberica", "nordlicht", "adriatic"):
+        assert _look_up(api, query).status_code == 200
+    slip = assert_error(_look_up(api, "ib"), 400, "query_too_short")
+    assert (slip["remaining_today"], slip["daily_cap"]) == (0, 3)
+    assert [e for e in events(rt, "customer:lookup", "denied") if e.actor_name == "bob"] == []

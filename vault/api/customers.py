@@ -10,13 +10,14 @@ from flask import jsonify
 
 from vault.api import record_serializers, serializers
 from vault.api.blueprint import ID, bp
-from vault.api.errors import invalid
+from vault.api.errors import error_response, invalid
 from vault.api.inputs import Field, JsonBody, Query, parse_query
 from vault.api.letters import letters_json
 from vault.api.records import customer_of
 from vault.api.serializers import SCHEMAS, _object, _ref
 from vault.api.spec import operation
 from vault.core.actions import Action
+from vault.core.errors import ServiceError
 from vault.models import Segment
 from vault.services import customers as customers_service
 from vault.services import documents as documents_service
@@ -139,11 +140,19 @@ SCHEMAS["CustomerDetail"]["required"] = [*SCHEMAS["CustomerDetail"]["required"],
            description="At most 5 names for at least 4 letters; recorded as `customer:lookup` with the query and "
                        "the ids returned. Each customer found stays visible to the caller for a day. Every query "
                        "run, found or not, spends one of the caller's look-ups of the day (`[lookups]`, fewer on "
-                       "notice); none left: 403 `lookup_cap_reached`, recorded. A query too short costs nothing.")
+                       "notice); none left: 403 `lookup_cap_reached`, recorded. A query too short (400 "
+                       "`query_too_short`) costs nothing, and its answer carries `remaining_today` and `daily_cap` "
+                       "as a success does.")
 def lookup_customer() -> Any:
     params = parse_query(LOOKUP_QUERY)
     session, actor = db_session(), auth.current()
-    found = customers_service.lookup(runtime(), session, actor, params["q"] or "", ctx=access_context())
+    try:
+        found = customers_service.lookup(runtime(), session, actor, params["q"] or "", ctx=access_context())
+    except ServiceError as exc:
+        # A slip spent nothing: say what is left, as the page does beside the field, so the client knows
+        # where it stands before it tries again.
+        left = customers_service.lookups_left(runtime(), session, actor)
+        return error_response(exc.status, exc.code, exc.message, remaining_today=left.remaining, daily_cap=left.cap)
     left = customers_service.lookups_left(runtime(), session, actor)
     return jsonify(customers=[serializers.customer(c) for c in found], remaining_today=left.remaining,
                    daily_cap=left.cap)

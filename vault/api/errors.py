@@ -36,10 +36,14 @@ def invalid(fields: dict[str, str], message: object = None) -> ApiError:
     return ApiError(422, "invalid_request", message or _l("The request is not valid."), fields)
 
 
-def error_response(status: int, code: str, message: object, fields: dict[str, str] | None = None) -> Any:
+def error_response(status: int, code: str, message: object, fields: dict[str, str] | None = None,
+                   **figures: int) -> Any:
+    """The one error shape; `figures` are the few numbers an answer documents beside it in the Error object
+    (a look-up's slip says how many look-ups are left), so a client need not ask again to know them."""
     body: dict[str, Any] = {"error": str(message), "code": code}
     if fields:
         body["fields"] = fields
+    body.update(figures)
     return jsonify(body), status
 
 

@@ -196,6 +196,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                                     "download_not_allowed"]},
             "fields": {"type": "object", "additionalProperties": {"type": "string"},
                        "description": "For `invalid_request`: each bad field or parameter and what is wrong."},
+            "remaining_today": {"type": "integer", "minimum": 0,
+                                "description": "For a look-up's `query_too_short` (which costs nothing): look-ups "
+                                               "the caller has left today, as a success says."},
+            "daily_cap": {"type": "integer", "minimum": 0,
+                          "description": "With `remaining_today`: the caller's look-ups a day."},
         },
         "required": ["error", "code"],
         "additionalProperties": False,
