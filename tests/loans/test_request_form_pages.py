@@ -9,13 +9,15 @@ counts against the borrower (`TYPING_REFUSALS`).
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 
-from tests.loans.helpers import PLACE, REASON, loan_rows, one_loan
+from tests.loans.helpers import PLACE, REASON, Audit, loan_rows, one_loan
 from vault.config.settings import DEFAULT_GRADES
-from vault.models import Loan, LoanKind
+from vault.models import AuditEvent, Document, Loan, LoanKind
 from vault.policy.loans import request_input_problems
 from vault.services import loans as loans_service
 
@@ -56,8 +58,9 @@ def test_a_form_check_and_a_policy_rule_are_answered_together(world, rt):
     assert "\ntoo short</textarea>" in page
     assert 'value="many"' in page and f'value="{PLACE}"' in page
     assert '<option selected value="visit_preparation">' in page
-    # The form failed its own checks: nothing is decided, so nothing is recorded, as before.
-    assert audit.since() == []
+    # The form failed its own checks: nothing is decided, so nothing of a request is recorded; the file the
+    # form names again is (`test_a_form_shown_again_records_the_file_it_names`).
+    assert [e.action for e in audit.since()] == ["document:read"]
     assert loan_rows(rt) == []
 
 
@@ -106,7 +109,7 @@ def test_an_extension_form_answers_its_slips_together(world, rt):
     assert _summary(response.get_data(as_text=True)) == [
         f'<a href="#reason">{REASON_SHORT}</a>', '<a href="#place">Say where you will read the document.</a>',
         '<a href="#extra_views">Enter a whole number of views.</a>']
-    assert audit.since() == []
+    assert [e.action for e in audit.since()] == ["document:read"]
 
 
 def test_a_refusal_of_the_person_is_not_buried_among_slips(world, rt):
@@ -187,3 +190,76 @@ def test_each_form_sends_only_its_own_kind_s_number(world, rt):
     assert crafted.status_code == 302
     loan = one_loan(rt, document_id=doc)
     assert (loan.kind, loan.days, loan.extra_views) == (LoanKind.LOAN, 5, 0)
+
+
+def _shown_again(audit: Audit, response: Any, actor: str, doc: int, shown: str) -> AuditEvent:
+    """The one read the answer recorded, in its own request: the file, its customer and where it was shown,
+    marked as a showing again (the first one was recorded by the form's GET)."""
+    [read] = audit.since("document:read")
+    assert (read.outcome, read.actor_name, read.document_id) == ("allowed", actor, doc)
+    assert json.loads(read.detail) == {"shown": shown, "again": True}
+    assert read.request_id == response.headers["X-Request-ID"]
+    return read
+
+
+def _names(rt: Any, doc: int) -> tuple[str, str, int]:
+    with rt.db.session() as session:
+        document = session.get(Document, doc)
+        return document.title, document.customer.name, document.customer_id
+
+
+@pytest.mark.parametrize("kind", ["loan", "extension"])
+def test_a_form_shown_again_records_the_file_it_names(world, rt, kind):
+    """Before, only the form's GET recorded the file; the 400 page naming it again wrote nothing (and would
+    have been rolled back with the error)."""
+    doc = world.document(2)
+    ann = world.browser("ann")
+    shown = f"{kind}_form"
+    first = ann.get(f"/documents/{doc}/{'loans/new' if kind == 'loan' else 'extension'}")
+    assert first.status_code == 200
+    audit = world.audit.mark()
+    if kind == "loan":
+        response = ann.request_loan(doc, reason="too short", days="many")
+    else:
+        response = ann.request_extension(doc, extra_views="lots", reason="short")
+    assert response.status_code == 400
+    title, customer, customer_id = _names(rt, doc)
+    page = response.get_data(as_text=True)
+    assert title in page and customer in page
+    read = _shown_again(audit, response, "ann", doc, shown)
+    assert read.customer_id == customer_id
+    assert audit.since(outcome="denied") == []  # a form's own checks decide nothing
+    assert loan_rows(rt) == []
+
+
+def test_a_form_refused_for_its_input_records_the_file_it_names_beside_the_refusal(world, rt):
+    """The policy's refusal of a slip shows the form again (403): the refusal is recorded in its own unit,
+    and the file shown again in the request's, kept though the answer is a refusal."""
+    doc = world.document(2)
+    ann = world.browser("ann")
+    audit = world.audit.mark()
+    response = ann.request_loan(doc, reason="too short")
+    assert response.status_code == 403
+    title, customer, _ = _names(rt, doc)
+    page = response.get_data(as_text=True)
+    assert title in page and customer in page
+    audit.one_refusal("loan:request", "reason_too_short", "ann", document_id=doc)
+    _shown_again(audit, response, "ann", doc, "loan_form")
+    assert loan_rows(rt) == []
+
+
+def test_a_form_refused_for_the_person_records_the_file_it_names_too(world, rt):
+    """An extension asked without a loan to extend: refused for who asks, not for what was typed; the page
+    still names the file, so that read is recorded (and nothing else of the refused act stands)."""
+    doc = world.document(2)
+    ann = world.browser("ann")
+    audit = world.audit.mark()
+    response = ann.request_extension(doc)
+    assert response.status_code == 403
+    title, customer, _ = _names(rt, doc)
+    page = response.get_data(as_text=True)
+    assert title in page and customer in page
+    refusal = audit.since(outcome="denied")
+    assert [(e.action, e.actor_name) for e in refusal] == [("loan:request", "ann")]
+    _shown_again(audit, response, "ann", doc, "extension_form")
+    assert loan_rows(rt) == []

@@ -71,13 +71,29 @@ def _service_error(exc: ServiceError) -> Any:
     return render_template("loans/problem.html", message=exc.message, code=exc.code), exc.status
 
 
-def _refused(exc: policy.Denied, template: str, **context: Any) -> Any:
-    """Record the refusal (rolled back work, own transaction) and show it on a page of our own."""
+def _refused(exc: policy.Denied, template: str, *, read_again: str = "", **context: Any) -> Any:
+    """Record the refusal (rolled back work, own transaction) and show it on a page of our own.
+
+    `read_again`: the page shows `context`'s document once more (a form shown again), so that read is
+    recorded under this `shown` after the refusal's own unit, and kept though the answer is a 403."""
     try:
         record_refusal(exc)
     except Exception:
         current_app.logger.exception("could not record a refusal")
+    if read_again:
+        _read_again(context["document"], read_again)
     return render_template(template, decision=exc.decision, **context), 403
+
+
+def _read_again(document: Document, shown: str) -> None:
+    """Record that a form shown again with its errors names `document` and its customer once more (the first
+    showing's record covers only that one), and keep the record though the answer is an error. The request
+    has written nothing else by then (a form's checks decide nothing; a refusal has rolled back the act and
+    committed its record), so keeping the work keeps this record alone. Should it fail, the request fails
+    and the page is not shown: no read without its record."""
+    documents_service.record_read(runtime(), db_session(), auth.current(), document, shown=shown,
+                                  ctx=access_context(), again=True)
+    keep_work()
 
 
 def _document(document_id: int) -> Document:
@@ -235,11 +251,13 @@ def _request(document_id: int, kind: LoanKind) -> Any:
     typed = {"reason": form.reason.data or "", "category": form.category.data or "", "place": place,
              "days": None if extension else form.days.data,
              "extra_views": form.extra_views.data if extension else None}
+    shown = "extension_form" if extension else "loan_form"
     if not valid:
-        # The form's own checks failed, so nothing is decided and nothing recorded, as before; the
-        # policy's input rules still speak beside the fields the form let through, so every slip is
-        # shown in this one answer instead of the next.
+        # The form's own checks failed, so nothing is decided; the policy's input rules still speak beside
+        # the fields the form let through, so every slip is shown in this one answer instead of the next.
+        # The form names the file and its customer again: that showing is recorded and kept.
         _beside_fields(form, loans_service.request_problems(runtime(), document, kind=str(kind), **typed))
+        _read_again(document, shown)
         return render_template("loans/request.html", **page), 400
     g.access_context = access_context().declaring(place.strip())
     try:
@@ -251,11 +269,12 @@ def _request(document_id: int, kind: LoanKind) -> Any:
     except policy.Denied as exc:
         problems = loans_service.request_problems(runtime(), document, kind=str(kind), **typed)
         if exc.decision.code not in {problem.code for problem in problems.values()}:
-            return _refused(exc, "loans/request.html", **page)  # refused for who or where, not for what was typed
+            # Refused for who or where, not for what was typed.
+            return _refused(exc, "loans/request.html", read_again=shown, **page)
         # Refused for the first slip (recorded as such, as the API's refusal is); every slip stands beside
         # its field, the form filled in.
         _beside_fields(form, problems)
-        return _refused(exc, "loans/request.html", field_refusal=exc.decision, **page)
+        return _refused(exc, "loans/request.html", read_again=shown, field_refusal=exc.decision, **page)
     flash(_("Your request is sent to the approvers."), "success")
     if page["untrusted"]:
         flash(_("You are not in a trusted place now: once approved, this file opens only from one "

@@ -113,9 +113,21 @@ def read_document(rt: Runtime, session: Session, actor: User, document_id: int, 
         NotFound: as `get_document`.
     """
     document = get_document(session, actor, document_id)
-    rt.audit.record(session, action=AuditAction.DOCUMENT_READ, actor=actor, ctx=ctx, customer_id=document.customer_id,
-                    document_id=document.id, detail={"shown": shown})
+    record_read(rt, session, actor, document, shown=shown, ctx=ctx)
     return document
+
+
+def record_read(rt: Runtime, session: Session, actor: User, document: Document, *, shown: str, ctx: AccessContext,
+                again: bool = False) -> None:
+    """Record that `document` (its title and customer) is shown to `actor` (`document:read`, `shown` says
+    where), for a document already looked up through `get_document`. `again`: a form shown once more with its
+    input errors names the file a second time, and that showing is a read of its own (the first one's record
+    says nothing of the second), told apart so a reader of the log sees a retry, not a second visit."""
+    detail: dict[str, object] = {"shown": shown}
+    if again:
+        detail["again"] = True
+    rt.audit.record(session, action=AuditAction.DOCUMENT_READ, actor=actor, ctx=ctx, customer_id=document.customer_id,
+                    document_id=document.id, detail=detail)
 
 
 def customer_documents(session: Session, actor: User, customer: Customer) -> list[Document]:
