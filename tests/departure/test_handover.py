@@ -331,3 +331,41 @@ def test_departure_pages_are_refused_to_the_wrong_roles(app, company, notice):
     assert listing.status_code == 200 and f"/departures/{notice['departure']}" in listing.get_data(as_text=True)
     assert auditor.get("/departures/new").status_code == 403
     assert auditor.get("/departures/handover").status_code == 403
+
+
+def _last_seq(company) -> int:
+    events = company.events()
+    return events[-1].seq if events else 0
+
+
+@pytest.mark.parametrize(("reason", "status", "refused"), [
+    ("too short", 403, "reason_too_short"),  # sent, and refused by the policy for what was typed
+    ("x" * 2001, 400, None),  # sent, and failing the form's own check (too long): nothing decided
+])
+def test_the_override_form_shown_again_records_the_customers_it_names(rt, app, company, notice, reason, status,
+                                                                      refused):
+    """Before, only the first showing recorded the key customers; the form shown again with its input refused
+    named them once more with no record (and a form too long was answered 200, as if shown for the first time)."""
+    ann = app.test_client()
+    login(ann, "ann")
+    form = ann.get(f"/departures/{notice['departure']}/override")
+    assert form.status_code == 200
+    first = company.events("customer:list")[-1]
+    assert json.loads(first.detail)["listing"] == "override" and "again" not in json.loads(first.detail)
+    mark = _last_seq(company)
+    again = ann.post(f"/departures/{notice['departure']}/override", data={
+        "csrf_token": csrf_from(form.get_data(as_text=True)), "reason": reason})
+    assert again.status_code == status
+    page = again.get_data(as_text=True)
+    assert "Vip Holdings" in page and "Graded Works" in page
+    [read] = company.events("customer:list", after=mark)
+    assert (read.outcome, read.actor_name, read.subject_user_id) == ("allowed", "ann", company.ids["sam"])
+    assert read.request_id == again.headers["X-Request-ID"]
+    detail = json.loads(read.detail)
+    assert sorted(detail.pop("ids")) == sorted([notice["vip"], notice["graded"]])
+    assert detail == {"listing": "override", "departure_id": notice["departure"], "again": True}
+    denied = company.events(outcome="denied", after=mark)
+    assert [(e.action, e.reason_code) for e in denied] == ([("departure:override", refused)] if refused else [])
+    # Nothing was waived.
+    assert _item(rt, notice["items"][notice["vip"]]).confirmed_by_id is None
+    assert company.events("departure:override", "allowed", after=mark) == []

@@ -92,15 +92,6 @@ def _service_error(exc: ServiceError) -> Any:
     return render_template("departures/problem.html", message=exc.message, code=exc.code), exc.status
 
 
-def _refused_input(exc: policy.Denied, template: str, **context: Any) -> Any:
-    """An input refusal: audited like any other, then the form again with the reason."""
-    try:
-        record_refusal(exc)
-    except Exception:
-        current_app.logger.exception("could not record a refusal")
-    return render_template(template, decision=exc.decision, **context), 403
-
-
 def _departure(departure_id: int) -> Departure:
     try:
         return service.get_departure(db_session(), departure_id)
@@ -414,12 +405,32 @@ def override(departure_id: int) -> Any:
         except policy.Denied as exc:
             if exc.decision.code not in INPUT_CODES:
                 raise
-            return _refused_input(exc, "departures/override.html", departure=departure, pending=pending, form=form)
+            try:
+                record_refusal(exc)  # audited like any other refusal, in its own unit (the act rolled back)
+            except Exception:
+                current_app.logger.exception("could not record a refusal")
+            return _override_page(departure, form, 403, exc.decision)
         flash(ngettext("Confirmation waived for %(num)d customer.", "Confirmations waived for %(num)d customers.",
                        len(pending)), "success")
         return redirect(url_for("departures.handover"))
-    pending = service.read_override(runtime(), session, actor, departure, ctx=access_context())
-    return render_template("departures/override.html", departure=departure, pending=pending, form=form)
+    # A form sent and failing its own checks (a reason too long) is shown again: an error, not a first showing.
+    return _override_page(departure, form, 400 if form.is_submitted() else 200)
+
+
+def _override_page(departure: Departure, form: OverrideForm, status: int = 200,
+                   decision: policy.Decision | None = None) -> Any:
+    """The key customers an override would waive, recorded as a listing of them (`departures.read_override`).
+    Shown again after a refused or failed try, it names them a second time: that read is recorded too, marked
+    `again`, and kept though the answer is an error (the request has written nothing else by then: a
+    refusal rolled back the act and committed its record)."""
+    again = status >= 400
+    if again:
+        keep_work()
+    pending = service.read_override(runtime(), db_session(), auth.current(), departure, ctx=access_context(),
+                                    again=again)
+    context: dict[str, Any] = {"decision": decision} if decision is not None else {}
+    return render_template("departures/override.html", departure=departure, pending=pending, form=form,
+                           **context), status
 
 
 # -- custodians: the open loans of people on notice -------------------------------------------------------

@@ -208,11 +208,12 @@ def read_handover(rt: Runtime, session: Session, actor: User, *, name_waivable: 
 
 
 def read_override(rt: Runtime, session: Session, actor: User, departure: Departure, *,
-                  ctx: AccessContext) -> list[HandoverItem]:
+                  ctx: AccessContext, again: bool = False) -> list[HandoverItem]:
     """The key customers an override of `departure` would waive, shown to an approver before they decide,
     recorded as a listing of those customers (`customer:list`, "override", with the departure and their ids)
     in the page's transaction, as the handover list records the same customers through the API: customers
-    the approver may not otherwise see.
+    the approver may not otherwise see. `again`: the form shown once more with its input refused names them a
+    second time, a read of its own, marked so the log tells a retry from a second visit.
 
     Raises:
         policy.Denied: the role gate, `separation_of_duties` (the successor), `nothing_to_override`,
@@ -224,9 +225,11 @@ def read_override(rt: Runtime, session: Session, actor: User, departure: Departu
     pending = rules.waivable(departure)
     ids = list(dict.fromkeys(item.customer_id for item in pending))
     if ids:
+        detail: dict[str, object] = {"listing": "override", "departure_id": departure.id, "ids": ids}
+        if again:
+            detail["again"] = True
         rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
-                        subject_user_id=departure.user_id,
-                        detail={"listing": "override", "departure_id": departure.id, "ids": ids})
+                        subject_user_id=departure.user_id, detail=detail)
     return pending
 
 
