@@ -7,6 +7,7 @@ from dataclasses import fields
 
 import pytest
 
+from storage import S3Store
 from vault.config.settings import (
     DEFAULT_GRADES,
     RANGES,
@@ -16,6 +17,7 @@ from vault.config.settings import (
     load_settings,
     parse_trusted_places,
 )
+from vault.runtime import make_store
 from vault.web.places import named_place
 
 
@@ -57,6 +59,27 @@ def test_s3_needs_its_endpoint_and_keys():
                                       "VAULT_S3_ACCESS_KEY": "a", "VAULT_S3_SECRET_KEY": "b",
                                       "VAULT_S3_SECURE": "false"})
     assert settings.s3_secure is False
+
+
+_S3 = {"VAULT_STORAGE": "s3", "VAULT_S3_ENDPOINT": "127.0.0.1:9000", "VAULT_S3_ACCESS_KEY": "a",
+       "VAULT_S3_SECRET_KEY": "b"}
+
+
+def test_the_s3_key_prefix_is_given_to_the_store_the_app_and_every_command_use():
+    """Was: no setting for it, so a bucket shared with another application was vault's whole (`vault fsck
+    --repair` aborted the other's idle uploads). Now the store built from the settings keeps to it."""
+    assert load_settings(environ=_S3).s3_prefix == ""
+    assert make_store(load_settings(environ=_S3)).key_prefix == ""
+    store = make_store(load_settings(environ={**_S3, "VAULT_S3_PREFIX": "apps/vault/"}))
+    assert isinstance(store, S3Store) and store.key_prefix == "apps/vault/"
+    assert "under 'apps/vault/'" in store.describe()
+
+
+@pytest.mark.parametrize("prefix", ["vault", "/vault/", "a//b/", "../vault/", "vault/../", "a\\b/", "v\x00/"])
+def test_an_s3_key_prefix_that_is_not_a_folder_of_the_bucket_stops_the_start_up(prefix: str):
+    # "vault" alone would also take in "vault-backups/...": only a whole folder is vault's own.
+    with pytest.raises(ConfigError, match="VAULT_S3_PREFIX"):
+        load_settings(environ={**_S3, "VAULT_S3_PREFIX": prefix})
 
 
 def test_trusted_places_are_parsed_and_matched():

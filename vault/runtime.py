@@ -14,6 +14,8 @@ from vault.db.engine import Database
 
 
 def make_store(settings: Settings) -> ObjectStore:
+    """The object store the settings name, the same for the app and every command (`vault fsck` included):
+    one place, so that no part of vault can see an S3 bucket outside `VAULT_S3_PREFIX`."""
     if settings.storage == "s3":
         return S3Store(
             endpoint=settings.s3_endpoint,
@@ -21,6 +23,7 @@ def make_store(settings: Settings) -> ObjectStore:
             secret_key=settings.s3_secret_key,
             bucket=settings.s3_bucket,
             secure=settings.s3_secure,
+            key_prefix=settings.s3_prefix,
         )
     return LocalStore(settings.objects_dir)
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -160,6 +161,42 @@ def test_fsck_command_names_the_unfinished_upload(s3_rt, seaweed):
     finally:
         for upload in s3_rt.store.unfinished_uploads():  # a shared bucket: leave nothing behind
             s3_rt.store.abort_upload(upload, upload.last_activity + timedelta(seconds=1))
+
+
+def _s3_env(rt, seaweed, **extra: str) -> dict[str, str]:
+    return {**cli_env(rt), "VAULT_STORAGE": "s3", "VAULT_S3_ENDPOINT": seaweed.endpoint,
+            "VAULT_S3_ACCESS_KEY": seaweed.access_key, "VAULT_S3_SECRET_KEY": seaweed.secret_key,
+            "VAULT_S3_BUCKET": seaweed.bucket, "VAULT_S3_SECURE": "false", **extra}
+
+
+def test_fsck_repair_with_the_key_prefix_leaves_another_applications_idle_upload(s3_rt, seaweed):
+    """Was: the command had no setting for the store's key prefix, so on a bucket shared with another
+    application `vault fsck --repair` listed the whole bucket and aborted the other's idle uploads too.
+    Now `VAULT_S3_PREFIX` gives the command's store (as the app's) its folder: only vault's upload is
+    reported and aborted; another application's, outside the folder, is not even seen, whatever its key."""
+    store = s3_rt.store
+    key = "documents/43/1-0123456789abcdef0123456789abcdef"
+    _killed_mid_upload(store, seaweed, key)
+    client = seaweed.client()
+    # Another application's upload in the same bucket, idle, with a key that even looks like vault's.
+    foreign_name = f"other-{uuid.uuid4().hex}/{key}"
+    foreign_id = client._create_multipart_upload(bucket_name=seaweed.bucket, object_name=foreign_name, headers={})
+    client._upload_part(bucket_name=seaweed.bucket, object_name=foreign_name, data=b"theirs", headers=None,
+                        upload_id=foreign_id, part_number=1)
+    env = _s3_env(s3_rt, seaweed, VAULT_S3_PREFIX=store.key_prefix)
+    try:
+        done = CliRunner().invoke(cli, ["fsck", "--repair", "--min-age-minutes", "0"], env=env,
+                                  catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        assert f"under {store.key_prefix!r}" in done.output
+        assert f"UPLOAD    {key} (upload " in done.output and "): aborted" in done.output
+        assert "aborted 1 unfinished upload(s)" in done.output and foreign_name not in done.output
+        assert _server_uploads(seaweed, store.key_prefix) == []
+        assert _server_uploads(seaweed, foreign_name) == [(foreign_name, foreign_id)]
+        [named] = events(s3_rt, "storage:repair")
+        assert [upload["key"] for upload in json.loads(named.detail)["abort_uploads"]] == [key]
+    finally:
+        client._abort_multipart_upload(bucket_name=seaweed.bucket, object_name=foreign_name, upload_id=foreign_id)
 
 
 def test_which_stores_leave_what():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from storage.base import validate_prefix
 from vault.config.errors import ConfigError
 from vault.config.policy_file import (
     DEFAULT_GRADES,
@@ -77,6 +78,9 @@ class Settings:
     s3_access_key: str = ""
     s3_secret_key: str = ""
     s3_bucket: str = "vault"
+    # A folder-like key prefix ("vault/") for a bucket shared with other applications: every object vault
+    # writes, lists or repairs lives under it, so `vault fsck --repair` never sees another's objects or uploads.
+    s3_prefix: str = ""
     s3_secure: bool = True
     secret_key: str = ""
     keyring: Path | None = None
@@ -292,6 +296,14 @@ def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, st
         raise ConfigError(f"VAULT_STORAGE must be 'local' or 's3', not {settings.storage!r}")
     if settings.storage == "s3" and not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
         raise ConfigError("VAULT_STORAGE=s3 needs VAULT_S3_ENDPOINT, VAULT_S3_ACCESS_KEY and VAULT_S3_SECRET_KEY")
+    if settings.s3_prefix:
+        try:
+            validate_prefix(settings.s3_prefix)
+        except ValueError as exc:
+            raise ConfigError(f"VAULT_S3_PREFIX: {exc}") from None
+        if not settings.s3_prefix.endswith("/"):
+            # "vault" would also be the start of "vault-backups/...": only a whole folder is vault's own.
+            raise ConfigError(f"VAULT_S3_PREFIX must end with '/', like 'vault/', not {settings.s3_prefix!r}")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"VAULT_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
                           f"not {settings.log_level!r}")
