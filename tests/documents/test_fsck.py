@@ -15,9 +15,10 @@ from click.testing import CliRunner
 from storage import LeavesTemporaryFiles, LocalStore, S3Store
 from storage import local as local_module
 from tests.documents.conftest import cli_env, events, pdf_bytes, stored_keys, text_bytes
+from vault.audit import checkpoints, export
 from vault.cli import cli
 from vault.models import Document, DocumentVersion
-from vault.services import integrity
+from vault.services import documents, integrity, renditions
 
 
 def _fsck(rt, *args):
@@ -233,3 +234,17 @@ def test_a_write_in_progress_survives_a_repair_with_no_grace(rt, company):
 
 def test_only_the_local_store_leaves_temporary_files():
     assert issubclass(LocalStore, LeavesTemporaryFiles) and not issubclass(S3Store, LeavesTemporaryFiles)
+
+
+def test_vaults_key_shape_is_the_shape_of_every_key_vault_gives_an_object():
+    """fsck aborts an unfinished upload only under a key of this shape: it must take in every key vault
+    makes, and nothing else."""
+    version = documents.object_key(12, 3)
+    ours = [version, renditions.page_key(version, 1), renditions.page_key(version, 140),
+            checkpoints.object_key(7), export.manifest_key(123456)]
+    assert all(integrity.is_vault_key(key) for key in ours)
+    theirs = ["documents/12/3-report.pdf", f"{version}.bak", f"backup/{version}", "documents/x/3-" + "a" * 32,
+              f"{version}-pages/", f"{version}-pages/1/2", "audit/checkpoints/7.json", "audit/checkpoints/"
+              + "0" * 20 + ".json.tmp", "audit/exports/" + "1" * 20 + ".json", "reports/q4.csv", "",
+              version.upper(), f"{version}\n"]
+    assert not any(integrity.is_vault_key(key) for key in theirs)

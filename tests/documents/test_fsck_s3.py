@@ -140,22 +140,21 @@ def test_an_upload_still_sending_parts_is_not_aborted(s3_store, seaweed):
 
 
 def test_fsck_command_names_the_unfinished_upload(s3_rt, seaweed):
-    """The command's report, with the key, upload id and start time (the command's store has no key prefix:
-    it sees the whole bucket, so this only reads)."""
+    """The command's report, with the key, upload id and start time (its store kept to this test's folder
+    of the shared bucket by `VAULT_S3_PREFIX`; without it, the key would not be vault's and the upload
+    would be reported as not ours)."""
     key = "documents/42/1-0123456789abcdef0123456789abcdef"
     _killed_mid_upload(s3_rt.store, seaweed, key)
-    [(name, upload_id)] = _server_uploads(seaweed, s3_rt.store.key_prefix)
-    env = {**cli_env(s3_rt), "VAULT_STORAGE": "s3", "VAULT_S3_ENDPOINT": seaweed.endpoint,
-           "VAULT_S3_ACCESS_KEY": seaweed.access_key, "VAULT_S3_SECRET_KEY": seaweed.secret_key,
-           "VAULT_S3_BUCKET": seaweed.bucket, "VAULT_S3_SECURE": "false"}
+    [(_name, upload_id)] = _server_uploads(seaweed, s3_rt.store.key_prefix)
+    env = _s3_env(s3_rt, seaweed, VAULT_S3_PREFIX=s3_rt.store.key_prefix)
     try:
         young = CliRunner().invoke(cli, ["fsck"], env=env, catch_exceptions=False)
-        assert f"PENDING   {name}: upload {upload_id} begun " in young.output
+        assert f"PENDING   {key}: upload {upload_id} begun " in young.output
         assert "active within 15 min (an upload in progress?); left alone" in young.output
 
         old = CliRunner().invoke(cli, ["fsck", "--min-age-minutes", "0"], env=env, catch_exceptions=False)
         assert old.exit_code == 1
-        assert f"UPLOAD    {name} (upload {upload_id}, begun 20" in old.output
+        assert f"UPLOAD    {key} (upload {upload_id}, begun 20" in old.output
         assert f"{2 * PART} bytes in parts, left by an interrupted upload): unfinished" in old.output
         assert "run `vault fsck --repair` to abort the unfinished uploads" in old.output
     finally:
@@ -197,6 +196,41 @@ def test_fsck_repair_with_the_key_prefix_leaves_another_applications_idle_upload
         assert [upload["key"] for upload in json.loads(named.detail)["abort_uploads"]] == [key]
     finally:
         client._abort_multipart_upload(bucket_name=seaweed.bucket, object_name=foreign_name, upload_id=foreign_id)
+
+
+def test_fsck_repair_without_a_key_prefix_aborts_no_upload_whose_key_is_not_vaults(s3_rt, seaweed):
+    """Was: with no key prefix (the only way the command could run) `vault fsck --repair` aborted every idle
+    upload in the bucket, another application's included. Now only an upload whose key has the shape vault
+    gives its objects is vault's; any other is reported as not ours, never aborted, and is no problem of
+    vault's (the exit status stays 0), with a hint to set `VAULT_S3_PREFIX`."""
+    whole_bucket = seaweed.store(key_prefix="")
+    key = f"documents/{uuid.uuid4().int % 10**9}/1-{uuid.uuid4().hex}"
+    _killed_mid_upload(whole_bucket, seaweed, key)
+    [(_, vault_id)] = _server_uploads(seaweed, key)
+    client = seaweed.client()
+    theirs = [f"reports-{uuid.uuid4().hex}/2026/q4.csv", f"documents-{uuid.uuid4().hex}/1/1-ff",
+              f"{key}.bak"]  # near misses of vault's shape are not vault's either
+    foreign = {}
+    for name in theirs:
+        foreign[name] = client._create_multipart_upload(bucket_name=seaweed.bucket, object_name=name, headers={})
+        client._upload_part(bucket_name=seaweed.bucket, object_name=name, data=b"theirs", headers=None,
+                            upload_id=foreign[name], part_number=1)
+    try:
+        done = CliRunner().invoke(cli, ["fsck", "--repair", "--min-age-minutes", "0"],
+                                  env=_s3_env(s3_rt, seaweed), catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        assert f"UPLOAD    {key} (upload {vault_id}," in done.output and "aborted 1 unfinished upload(s)" in done.output
+        assert _server_uploads(seaweed, key) == [(key + ".bak", foreign[key + ".bak"])]  # vault's went
+        for name, upload_id in foreign.items():
+            assert _server_uploads(seaweed, name) == [(name, upload_id)]
+            assert f"NOT OURS  {name}: upload {upload_id} begun " in done.output
+        assert "set VAULT_S3_PREFIX to keep vault to a folder" in done.output
+        [named] = events(s3_rt, "storage:repair")
+        assert [upload["key"] for upload in json.loads(named.detail)["abort_uploads"]] == [key]
+        assert json.loads(events(s3_rt, "storage:fsck")[-1].detail)["foreign_uploads"] >= len(theirs)
+    finally:
+        for name, upload_id in foreign.items():
+            client._abort_multipart_upload(bucket_name=seaweed.bucket, object_name=name, upload_id=upload_id)
 
 
 def test_which_stores_leave_what():

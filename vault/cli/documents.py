@@ -61,6 +61,11 @@ def fsck_command(repair: bool, min_age_minutes: int) -> None:
     for upload in report.pending_uploads:
         click.echo(f"PENDING   {upload.key}: upload {upload.upload_id} begun {upload.initiated.isoformat()}, "
                    f"active within {min_age_minutes} min (an upload in progress?); left alone")
+    for upload in report.foreign_uploads:
+        click.echo(f"NOT OURS  {upload.key}: upload {upload.upload_id} begun {upload.initiated.isoformat()}, "
+                   "under a key vault never gives an object (another program's?); left alone")
+    if report.foreign_uploads and not getattr(rt.store, "key_prefix", None):
+        click.echo("set VAULT_S3_PREFIX to keep vault to a folder of a bucket shared with other programs")
     for key in report.remove_failed:
         click.echo(f"FAILED    could not remove {key}")
     if report.orphans and not repair:

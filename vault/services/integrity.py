@@ -17,7 +17,10 @@ Three kinds of damage are looked for:
 
 * unfinished multipart uploads in an S3 store (a process killed mid-upload): invisible to object listings,
   their parts hold space until aborted. `--repair` aborts those with no activity (begun, or a part sent)
-  for `min_age`; a younger one may be an upload still going and is left alone.
+  for `min_age`; a younger one may be an upload still going and is left alone. Only an upload whose key
+  has the shape vault gives its objects (`is_vault_key`) is vault's: any other in the store's bucket (a
+  bucket shared without `VAULT_S3_PREFIX`, or another program writing into vault's folder) is reported as
+  not ours and never aborted, since aborting it would destroy another program's work in progress.
 
 Everything is streamed and paged, so memory is flat in the number and size of files. An object younger
 than `min_age` that no row names yet may be an upload whose transaction has not committed: it is
@@ -27,6 +30,7 @@ reported apart and never removed.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +46,8 @@ from storage import (
     StorageError,
     UnfinishedUpload,
 )
+from vault.audit.checkpoints import PREFIX as CHECKPOINT_PREFIX
+from vault.audit.export import MANIFEST_PREFIX
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import PREVIEW_READY, DocumentVersion, VersionPage, utcnow
@@ -53,6 +59,20 @@ BATCH = 500
 # Keys named by one "storage:repair" record (each record stays small, whatever the number of orphans).
 REPAIR_BATCH = 100
 DEFAULT_MIN_AGE = timedelta(minutes=15)
+# Every key vault gives an object: a version's ciphertext (`documents.object_key`), its viewer pages
+# (`renditions.page_key`), a signed checkpoint (`checkpoints.object_key`), an export's manifest
+# (`export.manifest_key`). The random part of a version's key makes a stranger's key of this shape unlikely
+# by accident; `VAULT_S3_PREFIX` is what keeps a shared bucket's other users out altogether.
+_VAULT_KEY = re.compile(
+    rf"{re.escape(OBJECT_PREFIX)}[0-9]+/[0-9]+-[0-9a-f]{{32}}(?:{re.escape(renditions.PAGES_SUFFIX)}[0-9]+)?"
+    rf"|{re.escape(CHECKPOINT_PREFIX)}[0-9]{{20}}\.json"
+    rf"|{re.escape(MANIFEST_PREFIX)}[0-9]{{20}}\.manifest\.json"
+)
+
+
+def is_vault_key(key: str) -> bool:
+    """Whether `key` has the shape of a key vault gives its objects (see `_VAULT_KEY`)."""
+    return _VAULT_KEY.fullmatch(key) is not None
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,8 @@ class FsckReport:
     uploads: list[UnfinishedUpload] = field(default_factory=list)
     pending_uploads: list[UnfinishedUpload] = field(default_factory=list)
     aborted_uploads: list[str] = field(default_factory=list)  # upload ids
+    # Unfinished uploads under a key vault never gives an object: another program's, never aborted.
+    foreign_uploads: list[UnfinishedUpload] = field(default_factory=list)
 
     @property
     def unresolved(self) -> int:
@@ -110,6 +132,7 @@ class FsckReport:
             "unfinished_uploads": len(self.uploads),
             "pending_uploads": len(self.pending_uploads),
             "aborted_uploads": len(self.aborted_uploads),
+            "foreign_uploads": len(self.foreign_uploads),
         }
 
 
@@ -160,7 +183,12 @@ def fsck(
             (report.pending_leftovers if young or leftover.in_use else report.leftovers).append(problem)
     if isinstance(rt.store, LeavesUnfinishedUploads):
         for upload in rt.store.unfinished_uploads():
-            (report.pending_uploads if now - upload.last_activity < min_age else report.uploads).append(upload)
+            if not is_vault_key(upload.key):
+                report.foreign_uploads.append(upload)
+            elif now - upload.last_activity < min_age:
+                report.pending_uploads.append(upload)
+            else:
+                report.uploads.append(upload)
     if repair:
         _remove_orphans(rt, report, min_age, ctx or AccessContext.cli())
         _remove_leftovers(rt, report, now - min_age, min_age, ctx or AccessContext.cli())
