@@ -395,9 +395,12 @@ class S3Store:
 
         minio offers no public call for these; its own low-level ones (``_list_multipart_uploads``,
         ``_list_parts``) are used, signed and parsed as every other request. Pages follow on from the
-        last upload of the previous one, as S3 specifies (minio drops the server's next upload-id marker,
-        and SeaweedFS sends no next key marker); a page that brings nothing new ends the listing, so a
-        server that pages wrongly can shorten it but never loop it.
+        last upload of the previous one (minio drops the server's next upload-id marker, which is that
+        upload's id): S3 orders uploads by key, then upload id, and pages on from both markers. A server
+        whose truncated page names no next key pages by upload id alone: SeaweedFS lists uploads in
+        upload-id order, takes an upload-id marker on its own, and reads a key marker as "this key only",
+        so the standard pair ended its listing after the first 1,000. A page that brings nothing new ends
+        the listing, so a server that pages in neither way can shorten it but never loop it.
 
         Raises:
             StorageUnavailable: the endpoint cannot be reached or the bucket is missing.
@@ -427,7 +430,9 @@ class S3Store:
                     yield found
             if not page.is_truncated or not fresh:
                 return
-            key_marker, upload_marker = page.uploads[-1].object_name, page.uploads[-1].upload_id
+            last = page.uploads[-1]
+            key_marker = last.object_name if page.next_key_marker else None
+            upload_marker = last.upload_id
 
     def abort_upload(self, upload: UnfinishedUpload, active_before: datetime) -> bool:
         """Abort ``upload`` (as :meth:`unfinished_uploads` gave it) unless a part of it was uploaded at or
