@@ -63,6 +63,15 @@ def test_put_accepts_streams_returning_short_reads(store: ObjectStore, kind: str
     assert read_all(store, "trickle") == data
 
 
+def test_a_read_only_stream_longer_than_one_read_is_stored_whole(store: ObjectStore) -> None:
+    """A stream without ``readinto`` is read in pieces until each of the backend's reads is full (the local
+    store reads a MiB at a time), not only until it ends."""
+    data = bytes(range(256)) * (6 * 1024)  # 1.5 MiB
+    info = store.put("pieces", ReadOnlyStream(data, step=64 * 1024))
+    assert info.size == len(data)
+    assert read_all(store, "pieces") == data
+
+
 def test_a_read_only_stream_is_checked_like_any_other(store: ObjectStore) -> None:
     with pytest.raises(ValueError, match="fewer bytes than the announced length"):
         store.put("short", ReadOnlyStream(b"x" * 10, step=3), length=11)

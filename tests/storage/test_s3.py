@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import tracemalloc
 import uuid
 from collections.abc import Iterator
@@ -135,6 +136,41 @@ def test_a_refused_bucket_creation_is_an_auth_error_not_a_fallback(
     with pytest.raises(StorageAuthError, match="AccessDenied"):
         store.ensure_ready()
     assert attempts == [True]
+
+
+def test_a_refused_bucket_creation_without_object_lock_is_an_auth_error(
+    seaweed: SeaweedServer, spare_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same refusal when no Object Lock is asked: raised, not taken for a bucket made meanwhile. The
+    refusal is injected: the test server's one identity may create buckets."""
+    store = seaweed.store(bucket=spare_bucket, object_lock=False)
+
+    def make_bucket_refused(bucket_name: str, location: str | None = None, object_lock: bool = False):
+        raise S3Error(None, "AccessDenied", "Access Denied.", f"/{bucket_name}", None, None)
+
+    monkeypatch.setattr(store._client, "make_bucket", make_bucket_refused)
+    with pytest.raises(StorageAuthError, match="AccessDenied"):
+        store.ensure_ready()
+
+
+def test_a_delete_cut_off_midway_is_unavailable_and_keeps_the_object(
+    seaweed: SeaweedServer, s3_store: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a versioned bucket a delete removes version after version; the connection lost before the first
+    (here: the removal sent to a closed port, a real connection refused) is the store's error, and the
+    object is still there."""
+    s3_store.put("documents/1/x", io.BytesIO(b"one"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dead = S3Store(endpoint=f"127.0.0.1:{port}", access_key="a", secret_key="b", bucket=seaweed.bucket,
+                   secure=False, region="us-east-1")
+    monkeypatch.setattr(s3_store._client, "remove_object", dead._client.remove_object)
+    with pytest.raises(StorageUnavailable, match="cannot reach the S3 endpoint to delete 'documents/1/x'"):
+        s3_store.delete("documents/1/x")
+    monkeypatch.undo()
+    with s3_store.open("documents/1/x") as stored:
+        assert stored.read() == b"one"
 
 
 def test_a_key_the_server_finds_too_long_is_a_storage_error(seaweed: SeaweedServer) -> None:

@@ -7,11 +7,16 @@ mid-way; these pin the store's own contract, which the storage coverage floor me
 
 from __future__ import annotations
 
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from minio import Minio
 from minio.datatypes import ListMultipartUploadsResult
+from minio.error import S3Error
 
 import storage.s3 as s3_module
 from storage import LeavesUnfinishedUploads, S3Store, StorageAuthError, StorageUnavailable, UnfinishedUpload
@@ -93,15 +98,20 @@ def test_more_than_a_thousand_uploads_are_all_listed(seaweed: SeaweedServer) -> 
     """Past the server's 1,000 a page, as a bucket with a long history of killed uploads would hold them."""
     store = seaweed.store()
     client = seaweed.client()
-    names = {client._create_multipart_upload(bucket_name=seaweed.bucket, object_name=f"{store.key_prefix}d/{n}",
-                                             headers={}): f"{store.key_prefix}d/{n}"
-             for n in range(1003)}
+    def begin(name: str) -> tuple[str, str]:
+        return client._create_multipart_upload(bucket_name=seaweed.bucket, object_name=name, headers={}), name
+
+    def abort(upload: tuple[str, str]) -> None:
+        client._abort_multipart_upload(bucket_name=seaweed.bucket, object_name=upload[1], upload_id=upload[0])
+
+    with ThreadPoolExecutor(4) as pool:
+        names = dict(pool.map(begin, (f"{store.key_prefix}d/{n}" for n in range(1003))))
     try:
         listed = [upload.upload_id for upload in store.unfinished_uploads()]
         assert len(listed) == len(names) and set(listed) == set(names)
     finally:  # the bucket is shared by the session's tests: leave none of them behind
-        for upload_id, name in names.items():
-            client._abort_multipart_upload(bucket_name=seaweed.bucket, object_name=name, upload_id=upload_id)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(abort, names.items()))
 
 
 def test_a_server_that_names_the_next_key_is_paged_from_key_and_upload_id(seaweed: SeaweedServer,
@@ -151,3 +161,107 @@ def test_an_upload_gone_meanwhile_is_not_aborted(seaweed: SeaweedServer) -> None
     seaweed.client()._abort_multipart_upload(bucket_name=seaweed.bucket, object_name=store.key_prefix + upload.key,
                                              upload_id=upload.upload_id)
     assert store.abort_upload(upload, active_before=datetime.now(UTC) + timedelta(minutes=1)) is False
+
+
+# -- the fault branches, each tried here (the storage coverage floor counts only this suite) -------------
+
+def _dead_client() -> Minio:
+    """The client of a store at a closed port (with the store's own short timeouts): a real connection
+    refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return S3Store(endpoint=f"127.0.0.1:{port}", access_key="a", secret_key="b", bucket="vault", secure=False,
+                   region="us-east-1")._client
+
+
+def test_a_server_ignoring_the_prefix_still_shows_no_other_uploads(seaweed: SeaweedServer,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """SeaweedFS keeps to the prefix asked; a server that did not would hand over another tenant's uploads,
+    which are neither reported nor aborted. The fault injected: the prefix dropped from the request."""
+    store, other = seaweed.store(), seaweed.store()
+    ours = _begin(seaweed, store, "documents/1/1-a")
+    theirs = _begin(seaweed, other, "documents/1/1-a")
+    real = store._client._list_multipart_uploads
+    monkeypatch.setattr(store._client, "_list_multipart_uploads",
+                        lambda **arguments: real(**{**arguments, "prefix": None}))
+    assert set(_mine(store)) == {ours}
+    assert theirs in _mine(other)
+
+
+def test_an_upload_gone_between_the_listing_and_its_parts_is_left_out(seaweed: SeaweedServer,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Completed or aborted by its writer right after the listing named it: not reported. The moment is
+    injected, by aborting it for real as the listing's answer arrives."""
+    store = seaweed.store()
+    gone = _begin(seaweed, store, "documents/1/1-gone")
+    kept = _begin(seaweed, store, "documents/2/1-kept")
+    real = store._client._list_multipart_uploads
+
+    def then_one_ends(**arguments: Any) -> ListMultipartUploadsResult:
+        page = real(**arguments)
+        seaweed.client()._abort_multipart_upload(bucket_name=seaweed.bucket, object_name=store.key_prefix
+                                                 + "documents/1/1-gone", upload_id=gone)
+        return page
+
+    monkeypatch.setattr(store._client, "_list_multipart_uploads", then_one_ends)
+    assert set(_mine(store)) == {kept}
+
+
+def test_an_upload_a_part_later_is_active_as_of_that_part(seaweed: SeaweedServer) -> None:
+    store = seaweed.store()
+    client = seaweed.client()
+    name = store.key_prefix + "documents/3/1-late"
+    upload_id = client._create_multipart_upload(bucket_name=seaweed.bucket, object_name=name, headers={})
+    time.sleep(1.1)  # the server keeps times to the second
+    client._upload_part(bucket_name=seaweed.bucket, object_name=name, data=b"late", headers=None,
+                        upload_id=upload_id, part_number=1)
+    [upload] = store.unfinished_uploads()
+    assert upload.size == 4 and upload.last_activity > upload.initiated
+
+
+def test_an_upload_gone_just_before_its_abort_is_not_counted(seaweed: SeaweedServer,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3 answers NoSuchUpload to an abort of an upload no longer there (SeaweedFS answers success, so its
+    answer is the fault injected here, after a real abort)."""
+    store = seaweed.store()
+    upload_id = _begin(seaweed, store, "documents/4/1-raced")
+    (upload,) = _mine(store).values()
+    real = store._client._abort_multipart_upload
+
+    def as_s3_answers(**arguments: Any) -> None:
+        real(**arguments)
+        raise S3Error(None, "NoSuchUpload", "The specified upload does not exist.", "/", None, None)
+
+    monkeypatch.setattr(store._client, "_abort_multipart_upload", as_s3_answers)
+    assert store.abort_upload(upload, active_before=datetime.now(UTC) + timedelta(minutes=1)) is False
+    assert upload_id not in _mine(store)
+
+
+@pytest.mark.parametrize("fault", ["refused", "unreachable"])
+def test_an_abort_refused_or_cut_off_is_a_storage_error_and_aborts_nothing(
+    seaweed: SeaweedServer, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    """The parts were listed, then the abort itself fails: signed with a wrong secret (a real refusal by
+    SeaweedFS) or sent to a closed port (a real connection refused). The upload stays."""
+    store = seaweed.store()
+    upload_id = _begin(seaweed, store, "documents/5/1-kept")
+    (upload,) = _mine(store).values()
+    client = seaweed.store(secret_key="wrong-secret")._client if fault == "refused" else _dead_client()
+    monkeypatch.setattr(store._client, "_abort_multipart_upload", client._abort_multipart_upload)
+    expected = StorageAuthError if fault == "refused" else StorageUnavailable
+    with pytest.raises(expected, match="abort an upload of 'documents/5/1-kept'"):
+        store.abort_upload(upload, active_before=datetime.now(UTC) + timedelta(minutes=1))
+    monkeypatch.undo()
+    assert upload_id in _mine(store)
+
+
+def test_parts_that_cannot_be_listed_are_a_storage_error(seaweed: SeaweedServer) -> None:
+    store = seaweed.store()
+    _begin(seaweed, store, "documents/6/1-x")
+    (upload,) = _mine(store).values()
+    down = S3Store(endpoint="127.0.0.1:9", access_key="a", secret_key="b", bucket=seaweed.bucket, secure=False,
+                   region="us-east-1", key_prefix=store.key_prefix)
+    with pytest.raises(StorageUnavailable, match="list the parts of an upload of 'documents/6/1-x'"):
+        down.abort_upload(upload, active_before=datetime.now(UTC) + timedelta(minutes=1))
+    assert upload.upload_id in _mine(store)
