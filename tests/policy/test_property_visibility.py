@@ -239,14 +239,22 @@ def make_machine(rt: Any, totals: Counter[str]) -> type[RuleBasedStateMachine]:
             user_id = self.people[index]
             boss_id = None if boss is None else self.people[boss]
             loops = boss_id is not None and (boss_id == user_id or user_id in self.chain_above(boss_id))
+            # Nobody, the operator included, names a manager on notice or below one: the leaver would see the
+            # person's customers on the way out (asked before the loop).
+            departing = boss_id is not None and bool({boss_id, *self.chain_above(boss_id)} & set(self.notices))
             with rt.db.session() as session:
                 user, manager = self.users(session, index, boss)
                 try:
                     managers.set_manager(rt, session, user, manager, actor=None)
+                except policy.Denied as refusal:
+                    assert departing and refusal.decision.code == "manager_departing", refusal.decision.code
+                    totals["reorganise refused: manager_departing"] += 1
+                    return
                 except ServiceError as error:
-                    assert loops and error.code == "manager_cycle", error.code
+                    assert loops and not departing and error.code == "manager_cycle", error.code
                     totals["reorganise refused: manager_cycle"] += 1
                     return
+                assert not departing, "a manager on notice, or below one, was named"
                 assert not loops, "a loop in the chain of managers was accepted"
                 session.commit()
             self.manager[user_id] = boss_id
@@ -341,6 +349,6 @@ def test_random_reorganisations_never_show_a_customer_outside_the_rules(rt: Any)
     for label in ("give", "add co-owner", "remove co-owner", "reorganise", "look-up", "notice", "notice withdrawn",
                   "checked"):
         assert totals[label] > 0, (label, sorted(totals.items()))
-    for code in ("own_gain", "not_owners_manager", "manager_cycle"):
+    for code in ("own_gain", "not_owners_manager", "manager_cycle", "manager_departing"):
         assert sum(n for label, n in totals.items() if label.endswith(f"refused: {code}")) > 0, (
             code, sorted(totals.items()))

@@ -78,12 +78,15 @@ def user_add(username: str, roles: tuple[str, ...], display_name: str | None, pa
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     rt = open_runtime()
     with unit_of_work(rt) as session:
+        # The manager is looked up and judged first: a refusal then names no account it rolls back.
+        boss = accounts.get_user(session, manager) if manager else None
+        managers.refuse_departing_manager(boss, user=None)
         user = accounts.create_user(rt, session, username=username, password=password, by_link=by_link,
                                     display_name=display_name, roles=tuple(Role(r) for r in roles))
         if email:
             set_email(rt, session, user, email, actor=None, ctx=AccessContext.cli())
-        if manager:
-            managers.set_manager(rt, session, user, accounts.get_user(session, manager), actor=None)
+        if boss is not None:
+            managers.set_manager(rt, session, user, boss, actor=None)
         secret = accounts.create_password_link(rt, session, user, actor=None).secret if by_link else None
         click.echo(f"created {user.username} with roles {', '.join(sorted(roles)) or 'none'}"
                    + (f", reporting to {manager}" if manager else ""))
@@ -145,7 +148,8 @@ def user_reset_second_factor(username: str) -> None:
 @click.argument("manager", required=False)
 @click.option("--none", "clear", is_flag=True, help="The person reports to nobody.")
 def user_manager(username: str, manager: str | None, clear: bool) -> None:
-    """Name USERNAME's manager (managers see the customers their reports own)."""
+    """Name USERNAME's manager (managers see the customers their reports own); not one on notice, nor one
+    below someone on notice (refused and recorded, `manager_departing`)."""
     if bool(manager) == clear:
         raise click.UsageError("give a MANAGER, or --none")
     rt = open_runtime()

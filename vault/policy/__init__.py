@@ -38,6 +38,7 @@ from vault.policy.core import (
 )
 from vault.policy.customers import lookup_cap, lookup_spent, new_owner_problem
 from vault.policy.loans import custodian_acts
+from vault.policy.notice import reach_through_manager
 from vault.policy.roles import role_conflict
 from vault.policy.visibility import (
     visibility_values,
@@ -63,6 +64,7 @@ __all__ = [
     "lookup_spent",
     "message_for",
     "new_owner_problem",
+    "reach_through_manager",
     "require",
     "role_conflict",
     "visibility_values",

@@ -5,7 +5,9 @@ widens a reach as much as giving a role does: from a page or the API one adminis
 manager is in place only when a second administrator approves (`policy.roles`). Taking a manager away
 narrows a reach and happens at once. The command line is trusted, as whoever runs it holds the server:
 it names at once, under the operator's name, which is how an installation with one administrator (and
-the demo) builds its lines.
+the demo) builds its lines. Trusted with the two-person rule, not with the notice: the operator names no
+manager who is on notice or below someone who is (`manager_departing`), as the pages and the API do not,
+since that opens a team's customers to a leaver whoever types it (`refuse_departing_manager`).
 """
 
 from __future__ import annotations
@@ -31,19 +33,37 @@ def set_manager(rt: Runtime, session: Session, user: User, manager: User | None,
 
     Raises:
         policy.Denied: the role gate, an administrator changing their own line, one on notice naming,
-            `manager_departing` (the manager named, or one above them, is on notice).
+            `manager_departing` (the manager named, or one above them, is on notice; the operator too).
         ServiceError: `manager_cycle` (the manager reports to the person, directly or further down).
     """
     ctx = ctx or AccessContext.cli()
     if actor is not None:
         policy.require(actor, Action.USER_MANAGE, user, change="manager", manager=manager,
                        audit={"subject_user_id": user.id})
+    else:
+        refuse_departing_manager(manager, user=user)
     if manager is not None:
         _refuse_cycle(user, manager)
     if actor is not None and manager is not None and manager.id != user.manager_id:
         return _request(rt, session, user, manager, actor=actor, ctx=ctx)
     _apply(rt, session, user, manager, actor=actor, ctx=ctx)
     return None
+
+
+def refuse_departing_manager(manager: User | None, *, user: User | None) -> None:
+    """The operator's check before naming `manager` (None: nobody, always allowed): the same rule of the notice
+    that binds an administrator (`policy.reach_through_manager`), without the role gate the operator answers
+    to none of. A leaver, or a manager below one, named over a colleague would see that colleague's customers
+    in their last days, which no handover lists; trusting the server's operator with the two-person rule does
+    not make that reach any smaller. `user` None: the account is not made yet (`vault user add --manager`),
+    so the refusal's record names nobody rather than an id its rolled-back creation may hand on.
+
+    Raises:
+        policy.Denied: `manager_departing`, under `user:manage`, which the command line records.
+    """
+    if not (reach := policy.reach_through_manager(manager)):
+        raise policy.Denied(reach, action=Action.USER_MANAGE,
+                            **({"subject_user_id": user.id} if user is not None else {}))
 
 
 def _refuse_cycle(user: User, manager: User) -> None:
