@@ -12,12 +12,13 @@ import pypdf
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import login
 from tests.departure.conftest import HOME, OFFICE, days_from_today, run_cli
 from vault import policy
 from vault.core.context import operator_name
 from vault.core.errors import ServiceError
-from vault.models import Alert, AuditEvent, utcnow
-from vault.services import departures, pdf_layout, report
+from vault.models import Alert, AuditEvent, Customer, CustomerCoOwner, utcnow
+from vault.services import customers, departures, pdf_layout, report
 
 
 @pytest.fixture
@@ -88,6 +89,91 @@ def test_the_reports_record_names_the_customers_of_the_alerts_it_shows(rt, compa
     named = json.loads(event.detail)["customer_ids"]
     assert story["untouched"] in named and stranger not in named
     assert {story["own"], story["other"]} <= set(named)
+
+
+@pytest.fixture
+def shared_and_alerted(rt, company) -> dict[str, int]:
+    """Before the notice Sam became a co-owner of Tom's customer and never opened it; a probing alert of Sam's
+    names a file of another of Tom's customers that Sam never viewed (its evidence, not a record of a view).
+    Tests ask for it before `story`, which gives the notice: nobody on notice becomes a co-owner."""
+    shared = company.customer("Shared Book Ltd", owner="tom")
+    elsewhere = company.customer("Elsewhere Trading", owner="tom")
+    probed = company.document(elsewhere, grade=2, title="Probed price list")
+    with rt.db.session() as session:
+        customers.add_co_owner(rt, session, company.user(session, "ann"), session.get(Customer, shared),
+                               company.user(session, "sam"), ctx=OFFICE)
+        alert = Alert(user_id=company.ids["sam"], rule="probing", window_key="d:test", severity="high",
+                      summary="Sam was refused 3 files in a row.", evidence_json=json.dumps({"documents": [probed]}))
+        session.add(alert)
+        session.flush()
+        alert_id = alert.id
+    return {"shared": shared, "elsewhere": elsewhere, "probed": probed, "alert": alert_id}
+
+
+def test_the_report_lists_co_owned_customers_and_the_files_its_alerts_name(rt, company, shared_and_alerted, story):
+    """A customer Sam co-owns but never touched, and a file named only in an alert's evidence, were missing
+    from the report and from its record: the company hands every shared relationship over, and an alert's
+    reader must see which files it is about. Both are listed now (the file with the alert naming it and no
+    act of Sam's; its customer named beside it, not listed as Sam's), on the page, in the CSV and the PDF,
+    and the report's record names them."""
+    ids = shared_and_alerted
+    data = _produce(rt, company, "csv")
+    lines = {c.customer_id: c for c in data.customers}
+    assert (lines[ids["shared"]].owned, lines[ids["shared"]].co_owned, lines[ids["shared"]].events) == (False, True, 0)
+    assert not lines[story["own"]].co_owned and not lines[story["other"]].co_owned
+    assert ids["elsewhere"] not in lines  # named by the alert's file alone
+    probed = {d.document_id: d for d in data.documents}[ids["probed"]]
+    assert (probed.alerts, probed.events, probed.delivered, probed.customer_id) == ([ids["alert"]], 0, 0,
+                                                                                     ids["elsewhere"])
+    assert data.customer_name(ids["elsewhere"]) == "Elsewhere Trading"
+    (event,) = company.events("departure:report")
+    detail = json.loads(event.detail)
+    assert {ids["shared"], ids["elsewhere"], story["own"], story["other"]} <= set(detail["customer_ids"])
+    assert {ids["probed"], story["graded"], story["plain"], story["compiled"]} <= set(detail["document_ids"])
+    assert story["untouched"] not in detail["customer_ids"]  # neither Sam's, nor touched, nor named
+
+    rows = list(csv.DictReader(io.StringIO(report.csv_bytes(data).decode("utf-8-sig"))))
+    shared_row = next(r for r in rows if r["kind"] == "customer" and r["customer_id"] == str(ids["shared"]))
+    assert (shared_row["owned"], shared_row["co_owned"]) == ("no", "yes")
+    probed_row = next(r for r in rows if r["kind"] == "document" and r["document_id"] == str(ids["probed"]))
+    assert (probed_row["named_by_alerts"], probed_row["viewed"], probed_row["customer"]) == (
+        str(ids["alert"]), "0", "Elsewhere Trading")
+
+    text = " ".join(" ".join(page.extract_text() for page in
+                             pypdf.PdfReader(io.BytesIO(report.pdf_bytes(data))).pages).split())
+    assert "Shared Book Ltd" in text and "co-owner" in text
+    assert f"Probed price list (named by alert #{ids['alert']})" in text and "Elsewhere Trading" in text
+
+
+def test_the_report_page_shows_them_and_records_them(app, rt, company, shared_and_alerted, story):
+    ids = shared_and_alerted
+    with rt.db.session() as session:
+        departure_id = departures.departure_of(session, company.user(session, "sam")).id
+    auditor = app.test_client()
+    login(auditor, "aud")
+    page = auditor.get(f"/departures/{departure_id}/report")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Shared Book Ltd" in html and "co-owner" in html
+    assert "Probed price list" in html and f"named by alert #{ids['alert']}" in html
+    (event,) = company.events("departure:report")
+    detail = json.loads(event.detail)
+    assert detail["format"] == "html"
+    assert {ids["shared"], ids["elsewhere"]} <= set(detail["customer_ids"])
+    assert ids["probed"] in detail["document_ids"]
+
+
+def test_a_co_ownership_the_last_day_ended_stays_in_the_report(rt, company, shared_and_alerted, story):
+    """The last day takes the leaver off every customer they co-own; a report made after it still lists
+    them, from the record of that step."""
+    later = utcnow() + timedelta(days=9)
+    with rt.db.session() as session:
+        assert departures.run_due(rt, session, now=later)
+    with rt.db.session() as session:
+        assert session.scalars(select(CustomerCoOwner).where(CustomerCoOwner.user_id == company.ids["sam"])).all() == []
+        data = report.build_report(rt, session, company.user(session, "sam"), now=later)
+    shared = {c.customer_id: c for c in data.customers}[shared_and_alerted["shared"]]
+    assert (shared.owned, shared.co_owned) == (False, True)
 
 
 def test_the_lookback_window_leaves_out_older_acts(rt, company, story):

@@ -6,9 +6,11 @@ the same pre-notice weeks are in it on the first day of the notice and long afte
 It is built from the audit log (every act the person did that names a document or a customer, with
 its time, address, place and stated reason) and completed from the loans and views tables (loan
 states, what was actually delivered). The audit log is the source of "touched": a customer appears
-here exactly when an audit record of the person names it or one of its files, plus every customer the
-person owned. The report names the head of the audit chain when it was made, and its own audit
-record, so a reader can check it against the log later.
+here when an audit record of the person names it or one of its files, and so does every customer the
+person owns or co-owns, touched or not, since the company hands each of them over. A file appears when
+the person touched it, and so does every file named in the evidence of an alert the report shows, which
+the person may never have opened (a probing alert names the files refused). The report names the head of
+the audit chain when it was made, and its own audit record, so a reader can check it against the log later.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from vault.models import (
     AuditEvent,
     Customer,
     CustomerAccess,
+    CustomerCoOwner,
     Departure,
     Document,
     DocumentView,
@@ -83,10 +86,16 @@ class DocumentLine:
     places: list[str] = field(default_factory=list)
     declared_places: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    alerts: list[int] = field(default_factory=list)  # the report's alerts whose evidence names the file
 
     @property
     def events(self) -> int:
         return self.compiled + self.borrowed + self.viewed + self.downloaded + self.refused + self.other
+
+    @property
+    def alert_refs(self) -> str:
+        """The alerts naming the file as the report's alerts table numbers them: "#3, #5"."""
+        return ", ".join(f"#{alert_id}" for alert_id in self.alerts)
 
 
 @dataclass
@@ -95,6 +104,8 @@ class CustomerLine:
     name: str
     segment: str
     owned: bool  # owned by the person (now, or until handed over in their departure)
+    # Co-owned by the person and not owned: now, or until their departure's last day ended the co-ownership.
+    co_owned: bool = False
     handover_to: str = ""
     handover_state: str = ""
     documents: int = 0
@@ -261,12 +272,14 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
             line.seconds_open += seconds or 0
             line.pages_seen = max(line.pages_seen, pages or 0)
 
-    # Customers: those touched, those owned now, those handed over in the departure.
+    # Customers: those touched, those owned now, those handed over in the departure, and those co-owned,
+    # touched or not: each is a relationship of the person's that someone must take on.
     owned_ids = set(session.scalars(select(Customer.id).where(Customer.owner_id == user.id)))
     items: dict[int, HandoverItem] = {}
     if departure is not None:
         items = {item.customer_id: item for item in departure.items}
         owned_ids |= set(items)
+    co_owned_ids = co_owned_customers(session, user, departure) - owned_ids
     for line in documents.values():
         loose_customer_ids.add(line.customer_id)
     # Records read and customers looked up, with or without a file opened: the directory is what a
@@ -285,7 +298,7 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
             cline = customer_events[customer_id] = CustomerLine(customer_id, "", "", False)
         _widen(cline, first)
         _widen(cline, last)
-    all_ids = loose_customer_ids | owned_ids
+    all_ids = loose_customer_ids | owned_ids | co_owned_ids
     customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(all_ids)))} if all_ids else {}
     lines: list[CustomerLine] = []
     for customer_id in all_ids:
@@ -294,6 +307,7 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
         line.name = customer.name if customer else f"#{customer_id}"
         line.segment = str(customer.segment) if customer else ""
         line.owned = customer_id in owned_ids
+        line.co_owned = customer_id in co_owned_ids
         line.documents = sum(1 for d in documents.values() if d.customer_id == customer_id)
         line.read = accessed.get((customer_id, "read"), 0)
         line.looked_up = accessed.get((customer_id, "lookup"), 0)
@@ -319,6 +333,20 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
     ]
     alerts = list(session.scalars(select(Alert).where(Alert.user_id == user.id, Alert.last_seen_at >= start)
                                   .order_by(Alert.created_at)))
+    # Files an alert shown here names, touched or not (a probing alert names the files refused, which no
+    # record of a view names): listed, with the alerts naming them, so the reader sees what each alert is about.
+    # Their customers are named beside them, but listed as customers only when touched, owned or co-owned.
+    for document_id, alert_ids in alert_documents(alerts).items():
+        line = documents.get(document_id)
+        if line is None:
+            document = session.get(Document, document_id)
+            if document is None:
+                continue
+            line = documents[document_id] = DocumentLine(document.id, document.title, document.grade,
+                                                         document.customer_id)
+            if document.customer_id not in customers:
+                customers[document.customer_id] = document.customer
+        line.alerts = alert_ids
     head_seq, head_mac = audit_rows.head_state(session)
     names = {cid: c.name for cid, c in customers.items()}
     return Report(
@@ -342,6 +370,37 @@ def _handover_state(item: HandoverItem) -> str:
     return _HANDOVER_WORDS[item.state]
 
 
+def co_owned_customers(session: Session, user: User, departure: Departure | None) -> set[int]:
+    """The customers `user` co-owns, with those their departure's last day took them off (`departure:offboard`
+    records them): a report made after the person left still lists every relationship they shared."""
+    named = set(session.scalars(select(CustomerCoOwner.customer_id).where(CustomerCoOwner.user_id == user.id)))
+    if departure is not None and departure.offboarded_at is not None:
+        for detail in session.scalars(select(AuditEvent.detail).where(
+                AuditEvent.action == AuditAction.DEPARTURE_OFFBOARD, AuditEvent.subject_user_id == user.id,
+                AuditEvent.outcome == "allowed")):
+            recorded = json.loads(detail or "{}")
+            if recorded.get("departure_id") == departure.id:
+                named |= {i for i in recorded.get("co_ownerships_ended", []) if _is_id(i)}
+    return named
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def alert_documents(alerts: list[Alert]) -> dict[int, list[int]]:
+    """The files the alerts' evidence names, each with the ids of the alerts naming it: the report shows these
+    alerts, so it lists their files and its record names them, though the person may have opened none."""
+    named: dict[int, list[int]] = {}
+    for alert in alerts:
+        listed = alert.evidence.get("documents", [])
+        if isinstance(listed, list):
+            for document_id in listed:
+                if _is_id(document_id) and alert.id not in named.setdefault(document_id, []):
+                    named[document_id].append(alert.id)
+    return named
+
+
 def alert_customers(alerts: list[Alert]) -> set[int]:
     """The customers the alerts' evidence names (a sweep's, a leaver's reads outside the book): the report
     shows these alerts, so its record names their customers too, though the person may have opened none."""
@@ -349,7 +408,7 @@ def alert_customers(alerts: list[Alert]) -> set[int]:
     for alert in alerts:
         listed = alert.evidence.get("customers", [])
         if isinstance(listed, list):
-            named |= {i for i in listed if isinstance(i, int) and not isinstance(i, bool)}
+            named |= {i for i in listed if _is_id(i)}
     return named
 
 
@@ -370,7 +429,8 @@ def produce(rt: Runtime, session: Session, actor: User | None, user: User, *, fm
     report = build_report(rt, session, user, lookback_days=lookback_days)
     # The report names every customer and file of the leaver's: the record names them too (by id), as a
     # departure's page records its customers, so "who read this customer" finds the report's readers.
-    named_documents = {line.document_id for line in report.documents} | {line.document_id for line in report.loans}
+    named_documents = ({line.document_id for line in report.documents} | {line.document_id for line in report.loans}
+                       | set(alert_documents(report.alerts)))
     named_customers = ({line.customer_id for line in report.customers} | {line.customer_id for line in report.documents}
                        | set(report.customer_names) | alert_customers(report.alerts))
     event = rt.audit.record(
@@ -393,7 +453,7 @@ CSV_COLUMNS = (
     "document", "grade", "files", "records", "compiled", "borrowed", "viewed", "downloaded", "delivered",
     "seconds_open", "pages_seen", "refused", "other", "first_at", "last_at", "places", "declared_places",
     "reasons", "loan_id", "status",
-    "alert_id", "rule", "severity", "summary",
+    "alert_id", "rule", "severity", "summary", "co_owned", "named_by_alerts",
 )
 
 
@@ -414,7 +474,8 @@ def _cell(value: Any) -> str:
 def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
     for c in report.customers:
         yield {"kind": "customer", "customer_id": c.customer_id, "customer": c.name, "segment": c.segment,
-               "owned": c.owned, "handover_to": c.handover_to, "handover_state": c.handover_state,
+               "owned": c.owned, "co_owned": c.co_owned, "handover_to": c.handover_to,
+               "handover_state": c.handover_state,
                "read": c.read, "looked_up": c.looked_up, "listed": c.listed, "revealed": c.revealed,
                "contacts_edited": c.contacts_edited,
                "completeness": c.completeness,
@@ -427,7 +488,8 @@ def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
                "seconds_open": d.seconds_open, "pages_seen": d.pages_seen, "refused": d.refused, "other": d.other,
                "records": d.events, "first_at": d.first_at,
                "last_at": d.last_at,
-               "places": d.places, "declared_places": d.declared_places, "reasons": d.reasons}
+               "places": d.places, "declared_places": d.declared_places, "reasons": d.reasons,
+               "named_by_alerts": [str(alert_id) for alert_id in d.alerts]}
     for loan in report.loans:
         yield {"kind": "loan", "customer": loan.customer, "document_id": loan.document_id, "document": loan.title,
                "loan_id": loan.loan_id, "status": loan.status, "first_at": loan.requested_at,
@@ -553,7 +615,7 @@ def write_pdf(report: Report, out: BinaryIO, rule_titles: Mapping[str, str] | No
         return result
 
     user = report.user
-    yes = gettext("yes")
+    yes, co_owner = gettext("yes"), gettext("co-owner")
     title = gettext("Departure report: %(name)s (%(login)s)", name=user.display_name, login=user.username)
     footer = gettext("%(title)s · generated %(when)s · audit chain head #%(seq)s", title=title,
                      when=_when(report.generated_at), seq=report.audit_head_seq)
@@ -597,11 +659,12 @@ def write_pdf(report: Report, out: BinaryIO, rule_titles: Mapping[str, str] | No
          gettext("Records"), gettext("First"), gettext("Last")],
         [[c.name + (" (" + ngettext("%(num)d edit of its contacts", "%(num)d edits of its contacts",
                                     c.contacts_edited) + ")" if c.contacts_edited else ""),
-          _word(_SEGMENT, c.segment), yes if c.owned else "", c.handover_to, handover_label(c.handover_state),
+          _word(_SEGMENT, c.segment), yes if c.owned else co_owner if c.co_owned else "", c.handover_to,
+          handover_label(c.handover_state),
           c.read, c.looked_up, c.listed, c.revealed, "" if c.completeness is None else f"{c.completeness}%"
           + (", " + ngettext("%(num)d day late", "%(num)d days late", c.overdue_days) if c.overdue_days else ""),
           c.documents, c.events, _when(c.first_at), _when(c.last_at)] for c in report.customers],
-        [50, 14, 11, 24, 24, 10, 13, 11, 12, 18, 10, 12, 22, 22],
+        [45, 14, 24, 22, 22, 10, 13, 11, 12, 18, 10, 12, 20, 20],
     ))
     story.append(p(gettext("Documents (%(n)s)", n=len(report.documents)), heading))
     declared = gettext("declared: %(place)s", place="%s")
@@ -609,7 +672,10 @@ def write_pdf(report: Report, out: BinaryIO, rule_titles: Mapping[str, str] | No
         [gettext("Customer"), gettext("Document"), gettext("Gr."), gettext("Comp."), gettext("Loans"),
          gettext("Views"), gettext("Downl."), gettext("Deliv."), gettext("Refused"), gettext("First"),
          gettext("Last"), gettext("Places"), gettext("Reasons")],
-        [[report.customer_name(d.customer_id), d.title, d.grade, d.compiled, d.borrowed, d.viewed, d.downloaded,
+        [[report.customer_name(d.customer_id),
+          d.title + (" (" + ngettext("named by alert %(ids)s", "named by alerts %(ids)s", len(d.alerts),
+                                     ids=d.alert_refs) + ")" if d.alerts else ""),
+          d.grade, d.compiled, d.borrowed, d.viewed, d.downloaded,
           d.delivered, d.refused, _when(d.first_at), _when(d.last_at),
           "; ".join(d.places + [declared % x for x in d.declared_places]), "; ".join(d.reasons)]
          for d in report.documents],
