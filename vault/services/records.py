@@ -76,10 +76,20 @@ class InvalidLog(ServiceError):
         self.field = field
 
 
-def _bad(field_name: str, why: object) -> ServiceError:
-    """The refusal of one field, named as the API names it (a JSON path such as `contacts[0].phones`);
-    `why` is translatable, so a page shows it in the reader's language."""
-    return ServiceError("invalid_record", _l("%(field)s: %(why)s", field=field_name, why=why))
+class InvalidRecord(ServiceError):
+    """A record's field refused (`invalid_record`). The message names the field as the API names it (a
+    JSON path such as `contacts[0].phones`); `field` and `why` are kept apart too, so the edit form shows
+    the reason beside the input it is about rather than a path the person never typed."""
+
+    def __init__(self, field: str, why: object) -> None:
+        super().__init__("invalid_record", _l("%(field)s: %(why)s", field=field, why=why))
+        self.field = field
+        self.why = why
+
+
+def _bad(field_name: str, why: object) -> InvalidRecord:
+    """The refusal of one field; `why` is translatable, so a page shows it in the reader's language."""
+    return InvalidRecord(field_name, why)
 
 
 def _text(value: Any, field_name: str, limit: int, *, lines: bool = False) -> str:
