@@ -17,7 +17,7 @@ from tests.letters.conftest import COMPANY, SECRET_NAME, SECRET_TERM, links, wri
 from tests.mail.helpers import send
 from vault.core import events
 from vault.models import AuditEvent, ContactLogEntry, Customer, CustomerLetter, MailOutbox, User, utcnow
-from vault.pages.forms.records import format_contacts, parse_contacts
+from vault.pages.forms.records import RecordForm, submitted_contacts
 from vault.services import customers, records
 
 
@@ -138,15 +138,24 @@ def test_a_letter_queued_while_the_server_is_down_is_retried_and_sent_once(rt, c
     assert {(row.status, row.attempts) for row in rows} == {("sent", 2)}
 
 
-def test_the_record_form_carries_the_language_and_main_mark(rt, company):
-    line = "Li Wei | buyer | +86 21 5555 0100 | li.wei@customer.example | wechat:liwei |  |  | zh-CN | main"
-    [parsed] = parse_contacts(line)
-    assert (parsed["language"], parsed["main"]) == ("zh-CN", True)
-    cleaned = records.clean_contact(parsed, "contacts[0]")
-    assert (cleaned["language"], cleaned["main"]) == ("zh_Hans", True)
-    assert format_contacts([cleaned]).endswith("| zh_Hans | main")
-    plain = records.clean_contact({"name": "Old Style"}, "c")
-    assert format_contacts([plain]).count("|") == 6  # contacts without either keep the old seven cells
+def test_the_record_form_carries_the_language_and_main_mark(app):
+    """A contact's group of fields sends the language of letters and the main mark, and a revealed contact
+    comes back into the group with both (a contact without them sends neither)."""
+    typed = {"rec-contacts_edited": "1", "rec-contacts-0-name": "Li Wei",
+             "rec-contacts-0-emails": "li.wei@customer.example", "rec-contacts-0-language": "zh_Hans",
+             "rec-contacts-0-main": "y", "rec-contacts-1-name": "Old Style"}
+    with app.test_request_context(method="POST", data=typed):
+        form = RecordForm(prefix="rec", meta={"csrf": False})
+        assert form.validate()
+        sent = [kept.value for kept in submitted_contacts(form) or []]
+    assert (sent[0]["language"], sent[0]["main"]) == ("zh_Hans", True)
+    assert "language" not in sent[1] and "main" not in sent[1]
+    cleaned = [records.clean_contact(contact, f"contacts[{i}]") for i, contact in enumerate(sent)]
+    with app.test_request_context():
+        shown = RecordForm(prefix="rec", formdata=None, meta={"csrf": False})
+        shown.show_contacts(cleaned)
+        assert (shown.contacts[0].language.data, shown.contacts[0].main.data) == ("zh_Hans", True)
+        assert (shown.contacts[1].language.data, shown.contacts[1].main.data) == ("", False)
 
 
 def test_an_owner_changed_on_the_customer_page_sends_the_letters_after_the_commit(rt, app, company, smtp):

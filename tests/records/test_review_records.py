@@ -46,7 +46,8 @@ def test_a_customer_page_answered_with_a_form_error_still_records_the_read(clien
     token = login(client, "bob")
     posts = [("reveal", {"rv-reason": "x" * 501, "rv-place": "Office"}),  # refused by the form
              ("record", {"rec-status": "bankrupt"}),  # refused by the form
-             ("record", {"rec-contacts": "X | | | nonsense"}),  # refused by the service
+             ("record", {"rec-contacts_edited": "1", "rec-contacts-0-name": "X",
+                         "rec-contacts-0-emails": "nonsense"}),  # refused by the service
              ("log", {"log-channel": "visit"})]  # no date, contact or topic
     for path, form in posts:
         before = _reads(rt, owned)

@@ -19,18 +19,17 @@ from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, utcnow
 from vault.pages.forms.pool import ReleaseForm
 from vault.pages.forms.records import (
+    Kept,
     LogForm,
     RecordForm,
     RevealForm,
-    format_contacts,
-    format_terms,
-    parse_contacts,
-    parse_terms,
+    submitted_contacts,
+    submitted_terms,
 )
 from vault.services import customers as customers_service
 from vault.services import documents as documents_service
 from vault.services import letters, pool, records, upkeep
-from vault.services.records import RecordView
+from vault.services.records import InvalidRecord, RecordView
 from vault.web import auth
 from vault.web.guard import permission
 from vault.web.pipeline import (
@@ -64,9 +63,13 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
     view = view or records.masked_view(rt, session, customer)
     if edit_form is None and _may(Action.CUSTOMER_EDIT, customer):
         edit_form = RecordForm(prefix="rec", formdata=None, data=dict(view.facts))
-        if view.revealed:  # the person has paid for these with a reveal: they may edit from them
-            edit_form.contacts.data = format_contacts(view.contacts)
-            edit_form.terms.data = format_terms(view.terms)
+        # The person has paid for these with a reveal: they may edit from them. A group with nothing in it
+        # hides nothing, so a new customer's first contacts and terms need no reveal.
+        if view.revealed or not view.contacts:
+            edit_form.show_contacts(view.contacts)
+        if view.revealed or not view.terms:
+            edit_form.show_terms(view.terms)
+        if view.revealed:
             edit_form.notes.data = view.notes
     successor = records.successor_of(session, actor, customer) is not None
     if log_form is None and _may(Action.CUSTOMER_LOG, customer, successor=successor):
@@ -91,6 +94,44 @@ def _beside_fields(form: Any, problems: dict[str, policy.Decision]) -> None:
         field = getattr(form, name, None)
         if field is not None and not field.errors:
             field.errors = [_(problem.message)]
+
+
+def _refusals_beside_rows(form: RecordForm, exc: ServiceError, contacts: list[Kept], terms: list[Kept]) -> None:
+    """Every refused value of the edit beside its input. The service stops at the first; each contact and
+    term is then checked alone with the service's own rules (which decide and record nothing), so one
+    answer shows every slip, each under the contact or term it is in, not a path such as `contacts[2]`."""
+    placed: set[str] = set()
+    for index, kept in enumerate(contacts):
+        try:
+            records.clean_contact(kept.value, f"contacts[{index}]")
+        except InvalidRecord as problem:
+            # "contacts[0].phones", "contacts[0].messaging.telegram": the group's field is the second step.
+            steps = problem.field.split(".")
+            _beside(getattr(kept.row, steps[1]) if len(steps) > 1 and steps[1] in kept.row else kept.row.name,
+                    problem, placed)
+    for kept in terms:
+        name, value = kept.value
+        try:
+            records.clean_terms({name: value})
+        except InvalidRecord as problem:
+            _beside(kept.row.value if problem.field.startswith("terms.") else kept.row.name, problem, placed)
+    if exc.message in placed:
+        return
+    field = getattr(exc, "field", "")
+    if field in records.FACTS and not getattr(form, field).errors:
+        _beside(getattr(form, field), exc, placed)
+    else:  # about a whole group (too many contacts or terms), or nothing the rows above show
+        form.group_errors["terms" if field.startswith("terms") else "contacts"].append(exc.message)
+
+
+def _beside(field: Any, problem: ServiceError, placed: set[str]) -> None:
+    """Put a service's refusal under `field` in the reader's language, as "Phones: '12' is not a phone
+    number" (the field's own label, not the API's path); a field already refused keeps its first error."""
+    placed.add(problem.message)
+    if field.errors:
+        return
+    why = getattr(problem, "why", None)
+    field.errors = [_("%(field)s: %(why)s", field=field.label.text, why=why) if why else problem.message]
 
 
 def _customer(customer_id: int) -> Customer:
@@ -138,10 +179,12 @@ def edit(customer_id: int) -> Any:
     if not form.validate_on_submit():
         return render_customer(customer, edit_form=form, status=400)
     values: dict[str, Any] = {name: getattr(form, name).data or "" for name in records.FACTS}
-    if (form.contacts.data or "").strip():
-        values["contacts"] = parse_contacts(form.contacts.data)
-    if (form.terms.data or "").strip():
-        values["terms"] = parse_terms(form.terms.data)
+    # Groups the form did not show (masked) are left out, so the service keeps them as they are.
+    contacts, terms = submitted_contacts(form), submitted_terms(form)
+    if contacts is not None:
+        values["contacts"] = [kept.value for kept in contacts]
+    if terms is not None:
+        values["terms"] = dict(kept.value for kept in terms)
     if (form.notes.data or "").strip():
         values["notes"] = form.notes.data
     try:
@@ -150,7 +193,7 @@ def edit(customer_id: int) -> Any:
         raise
     except ServiceError as exc:
         db_session().rollback()
-        form.contacts.errors = [exc.message]
+        _refusals_beside_rows(form, exc, contacts or [], terms or [])
         return render_customer(_customer(customer_id), edit_form=form, status=400)
     if version is None:
         flash(_("Nothing changed."), "info")

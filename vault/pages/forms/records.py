@@ -1,23 +1,44 @@
 """Forms of the customer record: reveal (reason and place), edit, and a contact-log entry.
 
-Contacts and terms are typed one per line in the edit form, so a record can be written without a script:
-`Name | role | phones | e-mails | messaging | birthday | preferences` (lists comma-separated, messaging as
-`service:id`), and `name: value` for terms. An empty box leaves that group as it is.
+The edit form carries the contacts and terms as groups of fields, one group per contact and one row per
+term, so each value has its own labelled input and a refusal stands beside the value it is about. They are
+shown only to a person who has revealed them (or when there are none to hide); a form that did not show
+them says so with its `*_edited` marker left empty, and saving it keeps them as they are. A form that
+showed them replaces them with what comes back: rows marked for removal and rows left blank are dropped,
+so every row marked for removal empties the list on purpose.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_babel import pgettext
-from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    FieldList,
+    FormField,
+    HiddenField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
+from vault.core import languages
 from vault.pages.forms.documents import choice
 from vault.pages.forms.text import SafeForm
 from vault.services.records import CHANNELS, SIZES, STATUSES
 from vault.web import labels
+
+# Blank groups offered for new entries; the "Add another" buttons (static/js/rows.js) add more.
+BLANK_CONTACTS = 2
+BLANK_TERMS = 3
+# What the `*_edited` marker holds when the form showed that group's rows.
+EDITED = "1"
+# The text inputs of a contact: a group with none of them typed is a blank group, left out.
+CONTACT_TEXT = ("name", "role", "phones", "emails", "messaging", "birthday", "preferences")
 
 
 class RevealForm(SafeForm):
@@ -25,6 +46,34 @@ class RevealForm(SafeForm):
     # so an empty or filler reason gets the same code and refusal record here as through the API.
     reason = TextAreaField(_l("Why you need the contacts and terms"), validators=[Length(max=500)])
     place = StringField(_l("Where you are"), validators=[Length(max=100)])
+
+
+class _Row(SafeForm):
+    """A group of fields inside the edit form: the edit form's token covers it, so it has none itself."""
+
+    class Meta:
+        csrf = False
+
+
+class ContactRow(_Row):
+    name = StringField(_l("Full name"))
+    role = StringField(_l("Role"))
+    phones = StringField(_l("Phones"))
+    emails = StringField(_l("E-mails"))
+    messaging = StringField(_l("Messaging"))
+    birthday = StringField(_l("Birthday"))
+    preferences = TextAreaField(_l("Preferences"))
+    language = SelectField(_l("Language of letters"), default="",
+                           choices=[choice("", _l("The company's default")),
+                                    *[choice(code, labels.lazy(code, "language")) for code in languages.LANGUAGES]])
+    main = BooleanField(_l("Main contact"))
+    remove = BooleanField(_l("Remove this contact"))
+
+
+class TermRow(_Row):
+    name = StringField(_l("Term"))
+    value = StringField(_l("Value"))
+    remove = BooleanField(_l("Remove this term"))
 
 
 class RecordForm(SafeForm):
@@ -37,12 +86,63 @@ class RecordForm(SafeForm):
     status = SelectField(_l("Business status"),
                          choices=[choice("", "—"), *[choice(s, labels.lazy(s, "business")) for s in STATUSES]],
                          validators=[Optional()])
-    contacts = TextAreaField(_l("Contacts (one per line: name | role | phones | e-mails | service:id | "
-                                "birthday | preferences | language of letters (en, zh_Hans, ru) | \"main\" for "
-                                "a main contact); empty keeps them"), validators=[Length(max=20000)])
-    terms = TextAreaField(_l("Terms (one per line: name: value); empty keeps them"),
-                          validators=[Length(max=5000)])
+    contacts = FieldList(FormField(ContactRow))
+    contacts_edited = HiddenField()
+    terms = FieldList(FormField(TermRow))
+    terms_edited = HiddenField()
     notes = TextAreaField(_l("Relationship notes; empty keeps them"), validators=[Length(max=4000)])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Rows sent by a form that did not show them are no edit of their group: left unread and unchecked.
+        if self.contacts_edited.data != EDITED:
+            self.contacts.entries = []
+        if self.terms_edited.data != EDITED:
+            self.terms.entries = []
+        # Refusals about a whole group (too many contacts), shown at the head of that group.
+        self.group_errors: dict[str, list[str]] = {"contacts": [], "terms": []}
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """The form's own checks, and two the service cannot make because a row's name is its key: a term
+        needs a name, and one name twice would keep only the last value."""
+        valid = super().validate(extra_validators)
+        seen: set[str] = set()
+        for row in self.terms:
+            if _dropped_term(row.form):
+                continue
+            name = (row.form.name.data or "").strip()
+            if not name:
+                row.form.name.errors = [*row.form.name.errors, _l("A term needs a name.")]
+                valid = False
+            elif name in seen:
+                row.form.name.errors = [*row.form.name.errors, _l("This term is already given above.")]
+                valid = False
+            seen.add(name)
+        return valid
+
+    def show_contacts(self, contacts: list[dict[str, Any]]) -> None:
+        """Fill the contact groups from `contacts` (as revealed), with blank groups for new ones."""
+        self.contacts_edited.data = EDITED
+        for contact in contacts:
+            self.contacts.append_entry(_contact_fields(contact))
+        for _ in range(BLANK_CONTACTS):
+            self.contacts.append_entry()
+
+    def show_terms(self, terms: dict[str, Any]) -> None:
+        """Fill the term rows from `terms` (as revealed), with blank rows for new ones."""
+        self.terms_edited.data = EDITED
+        for name, value in terms.items():
+            self.terms.append_entry({"name": name, "value": str(value)})
+        for _ in range(BLANK_TERMS):
+            self.terms.append_entry()
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One group or row the form sends to the service, with the form row it came from (for its errors)."""
+
+    row: Any
+    value: Any
 
 
 class LogForm(SafeForm):
@@ -55,56 +155,54 @@ class LogForm(SafeForm):
     verification = BooleanField(_l("A manager's verification visit"))
 
 
-def _items(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+def _items(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def parse_contacts(text: str) -> list[dict[str, Any]]:
-    """The edit form's contact lines as contacts (the service checks each value)."""
-    contacts = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        cells = [cell.strip() for cell in line.split("|")] + [""] * 9
-        messaging = {}
-        for item in _items(cells[4]):
-            service, _, handle = item.partition(":")
-            messaging[service.strip()] = handle.strip()
-        contact: dict[str, Any] = {"name": cells[0], "role": cells[1], "phones": _items(cells[2]),
-                                   "emails": _items(cells[3]), "messaging": messaging, "birthday": cells[5],
-                                   "preferences": cells[6]}
-        if cells[7]:
-            contact["language"] = cells[7]
-        if cells[8]:
-            # Any word marks a main contact ("main", "yes", "主要", "основной"): the cell is there or not.
-            contact["main"] = True
-        contacts.append(contact)
-    return contacts
+def _contact_fields(contact: dict[str, Any]) -> dict[str, Any]:
+    """A stored contact as the values of its group of fields (the reverse of `_contact`)."""
+    return {"name": contact.get("name", ""), "role": contact.get("role", ""),
+            "phones": ", ".join(contact.get("phones", [])), "emails": ", ".join(contact.get("emails", [])),
+            "messaging": ", ".join(f"{k}:{v}" for k, v in contact.get("messaging", {}).items()),
+            "birthday": contact.get("birthday", ""), "preferences": contact.get("preferences", ""),
+            "language": contact.get("language", ""), "main": bool(contact.get("main"))}
 
 
-def format_contacts(contacts: list[dict[str, Any]]) -> str:
-    """The reverse of `parse_contacts`, to prefill the form after a reveal."""
-    return "\n".join(" | ".join(_contact_cells(c)) for c in contacts)
+def _contact(row: ContactRow) -> dict[str, Any]:
+    """A group of fields as a contact for the service, which checks every value."""
+    messaging = {}
+    for item in _items(row.messaging.data):
+        service, _, handle = item.partition(":")
+        messaging[service.strip()] = handle.strip()
+    contact: dict[str, Any] = {"name": (row.name.data or "").strip(), "role": (row.role.data or "").strip(),
+                               "phones": _items(row.phones.data), "emails": _items(row.emails.data),
+                               "messaging": messaging, "birthday": (row.birthday.data or "").strip(),
+                               "preferences": (row.preferences.data or "").strip()}
+    if row.language.data:
+        contact["language"] = row.language.data
+    if row.main.data:
+        contact["main"] = True
+    return contact
 
 
-def _contact_cells(c: dict[str, Any]) -> list[str]:
-    cells = [c.get("name", ""), c.get("role", ""), ", ".join(c.get("phones", [])), ", ".join(c.get("emails", [])),
-             ", ".join(f"{k}:{v}" for k, v in c.get("messaging", {}).items()), c.get("birthday", ""),
-             c.get("preferences", "").replace("\n", " ")]
-    if c.get("language") or c.get("main"):
-        # The main-contact cell in the reader's words (any word there marks it, see `parse_contacts`).
-        cells += [c.get("language", ""), pgettext("contact cell", "main") if c.get("main") else ""]
-    return cells
+def _dropped_contact(row: ContactRow) -> bool:
+    return bool(row.remove.data) or not any((getattr(row, name).data or "").strip() for name in CONTACT_TEXT)
 
 
-def parse_terms(text: str) -> dict[str, str]:
-    terms = {}
-    for line in text.splitlines():
-        if line.strip():
-            name, _, value = line.partition(":")
-            terms[name.strip()] = value.strip()
-    return terms
+def _dropped_term(row: TermRow) -> bool:
+    return bool(row.remove.data) or not ((row.name.data or "").strip() or (row.value.data or "").strip())
 
 
-def format_terms(terms: dict[str, Any]) -> str:
-    return "\n".join(f"{k}: {v}" for k, v in terms.items())
+def submitted_contacts(form: RecordForm) -> list[Kept] | None:
+    """The contacts the form sends, in order, or None when it did not show them (they are kept)."""
+    if form.contacts_edited.data != EDITED:
+        return None
+    return [Kept(entry.form, _contact(entry.form)) for entry in form.contacts if not _dropped_contact(entry.form)]
+
+
+def submitted_terms(form: RecordForm) -> list[Kept] | None:
+    """The terms the form sends as (row, (name, value)), or None when it did not show them (kept)."""
+    if form.terms_edited.data != EDITED:
+        return None
+    return [Kept(entry.form, ((entry.form.name.data or "").strip(), (entry.form.value.data or "").strip()))
+            for entry in form.terms if not _dropped_term(entry.form)]
