@@ -18,13 +18,13 @@ import re
 import secrets
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from tests.browser.conftest import Vault
@@ -101,12 +101,26 @@ def upload(compiler: Person, customer_id: int, title: str, grade: int, file: Pat
     return int(re.search(r"/documents/(\d+)$", page.url).group(1))
 
 
-def update_record(owner: Person, customer_id: int, **fields: str) -> None:
-    """Fill the record's edit form on the customer page (`contacts` one per line) and save it."""
+def fill_contact(group: Locator, contact: dict[str, str]) -> None:
+    """Fill one contact's group of fields by their labels ("Full name", "Phones", ...), as a person does."""
+    for label, value in contact.items():
+        group.get_by_label(label, exact=True).fill(value)
+
+
+def update_record(owner: Person, customer_id: int, *, contacts: Sequence[dict[str, str]] = (),
+                  terms: dict[str, str] | None = None, **fields: str) -> None:
+    """Fill the record's edit form on the customer page and save it: facts by their ids, each contact into
+    the next blank contact group (by label), each term into the next blank term row."""
     page = owner.go(f"/customers/{customer_id}")
     form = page.locator("#record-edit")
     for name, value in fields.items():
         form.locator(f"#rec-{name}").fill(value)
+    for index, contact in enumerate(contacts):
+        fill_contact(form.locator("fieldset.contact").nth(index), contact)
+    for index, (name, value) in enumerate((terms or {}).items()):
+        row = form.locator("fieldset.term").nth(index)
+        row.get_by_label("Term", exact=True).fill(name)
+        row.get_by_label("Value", exact=True).fill(value)
     owner.shot("record-edit")
     owner.submit(form.get_by_role("button", name="Save the record"))
     expect(message(page, "success")).to_contain_text("Record saved as version")
@@ -468,7 +482,8 @@ def test_departure_hands_over_a_key_customer_and_ends_access_after_the_last_day(
     customer_id = create_customer(carla, "Lambert SA", segment="VIP", owner="lea")
     expect(carla.page.locator("dl.facts").first).to_contain_text("Lea")
     update_record(lea, customer_id, city="Lyon",
-                  contacts="Marc Lambert | Managing director | +33 4 7255 0142 | marc@lambert.example")
+                  contacts=[{"Full name": "Marc Lambert", "Role": "Managing director", "Phones": "+33 4 7255 0142",
+                             "E-mails": "marc@lambert.example"}])
 
     # The administrator records her notice, with Sam as successor.
     today = datetime.now(UTC).date()
