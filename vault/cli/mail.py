@@ -68,10 +68,11 @@ def mail_status() -> None:
         click.echo(f"{name:10} {count}")
     if status.oldest_waiting is not None:
         click.echo(f"oldest unsent: {int(status.oldest_waiting.total_seconds() // 60)} minute(s) old")
-    for row_id, recipient, state, error in status.last_errors:
-        # A withheld mail's "error" is why it was not sent (a letter that no longer holds), not a server's reply.
+    for row_id, recipient, state, error, code in status.last_errors:
+        # A withheld mail's "error" is why it was not sent (a letter that no longer holds), not a server's reply;
+        # a letter's reason code comes last, in brackets, for scripts (the sentence may be reworded).
         if state == "withheld":
-            click.echo(f"withheld #{row_id} {recipient}: {error}")
+            click.echo(f"withheld #{row_id} {recipient}: {error}" + (f" [{code}]" if code else ""))
         else:
             click.echo(f"error #{row_id} {recipient} ({state}): {error}")
 

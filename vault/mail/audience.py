@@ -65,7 +65,8 @@ def withheld(session: Session, row: MailOutbox, now: datetime) -> bool:
     digest): to its recipient, or, for a customer letter, because the letter no longer holds; if so it is
     marked `withheld`, with its address masked and its text forgotten.
 
-    A letter keeps its reason (`last_error`, for `vault mail status`), and, when that reason may pass (its
+    A letter keeps its reason: the refusal's code (`withheld_code`, which the re-issue's contact-log note is
+    worded from) and its sentence (`last_error`, for `vault mail status`), and, when that reason may pass (its
     manager on notice or unable to sign in, its link expired while it waited), its address and text too, as a
     failed letter does: they are the only copy of what it says (the letter row keeps only a masked name), and
     `vault letter reissue` sends it with a fresh link once the notice is withdrawn or the account enabled
@@ -81,6 +82,7 @@ def withheld(session: Session, row: MailOutbox, now: datetime) -> bool:
     letter, refusal = found
     _withhold(row, forget=refusal.lasting)
     row.last_error = f"letter #{letter.id}: {refusal.why}"
+    row.withheld_code = refusal.code  # what the repairs act on; the sentence above is for the operator
     return True
 
 

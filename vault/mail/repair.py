@@ -260,7 +260,7 @@ def reissue(rt: Runtime, session: Session, letter_id: int, *, ctx: AccessContext
         raise refused("no_link", f"the letter went without a link (no VAULT_BASE_URL then): retry its mail "
                                  f"(`vault mail retry {mail.id}`)")
     previous_status = str(mail.status)
-    last_error = mail.last_error or ""
+    withheld_code = mail.withheld_code
     old_end = letters.expiry_wording(letter, letter.expires_at)
     previous_expiry = letter.expires_at
     link = letters.renew_link(rt, letter, now)
@@ -283,7 +283,7 @@ def reissue(rt: Runtime, session: Session, letter_id: int, *, ctx: AccessContext
     records.log_by_product(
         rt, session, letter.customer, contact=letter.contact_label,
         topic=f"Letter introducing the new account manager ({letter.new_owner.display_name}) sent again in "
-              f"{letter.language} with a new link, {_first_mail(previous_status, last_error)}",
+              f"{letter.language} with a new link, {_first_mail(previous_status, withheld_code)}",
         result="queued", main_contact=True, ctx=ctx, detail={"letter_id": letter.id})
     rt.audit.record(session, action=AuditAction.LETTER_REISSUE, actor=None, ctx=ctx, customer_id=letter.customer_id,
                     subject_user_id=letter.new_owner_id,
@@ -294,20 +294,22 @@ def reissue(rt: Runtime, session: Session, letter_id: int, *, ctx: AccessContext
     return Reissued(letter.id, mail.id, fresh.id, shown, letter.expires_at)
 
 
-# What `letters.repair_refusal` says of a reason that may pass, and how the contact log words it after the fact.
-_WITHHELD_BECAUSE: tuple[tuple[str, str], ...] = (
-    ("is on notice", "the account manager it introduces had given notice"),
-    ("can no longer sign in", "the account manager it introduces could not sign in"),
-    ("its link expired", "its link had expired while it waited"),
-)
+# How the contact log words, after the fact, each reason that may pass (`letters.repair_refusal`'s codes; a
+# lasting one forgets the letter's text, so no re-issue follows it).
+_WITHHELD_BECAUSE: dict[str, str] = {
+    "owner_on_notice": "the account manager it introduces had given notice",
+    "manager_inactive": "the account manager it introduces could not sign in",
+    "letter_expired": "its link had expired while it waited",
+}
 
 
-def _first_mail(status: str, last_error: str) -> str:
+def _first_mail(status: str, withheld_code: str | None) -> str:
     """What became of a re-issued letter's first mail, for the contact log: withheld (and why, when the sender
-    kept a reason it knows) or failed. Read from the old row before it is forgotten."""
+    kept a code it knows, `withheld_code`) or failed. Read from the old row before it is forgotten; never from
+    its error's sentence, whose wording is the operator's and may change."""
     if status != MailStatus.WITHHELD:
         return "its first mail having failed"
-    because = next((said for found, said in _WITHHELD_BECAUSE if found in last_error), "")
+    because = _WITHHELD_BECAUSE.get(withheld_code or "")
     return "its first mail having been withheld" + (f" ({because})" if because else "")
 
 

@@ -56,6 +56,12 @@ class MailOutbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Why the sender withheld a customer letter: the stable code of `letters.repair_refusal`
+    # (`vault.mail.audience`), kept apart from `last_error`'s sentence so that what acts on the reason (the
+    # re-issue's contact-log note, `vault mail status`) never has to read it back out of wording that may change.
+    # None for every other row, and for a letter withheld before codes were kept that migration 0029 could not
+    # classify.
+    withheld_code: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Same key, same mail: a retried act or a second sender cannot queue it twice.
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
