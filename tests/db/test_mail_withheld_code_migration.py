@@ -56,6 +56,9 @@ def test_old_withheld_letters_get_their_code_from_their_sentence_once(empty_data
                                {"id": row_id, "at": AT, "kind": kind, "status": status, "error": error})
     schema.upgrade(db)
     assert _codes(db) == {row_id: code for row_id, (_k, _s, _e, code) in ROWS.items()}
+    with db.engine.connect() as connection:  # no refused retry recorded against the new column yet
+        assert connection.execute(sa.text("SELECT count(*) FROM mail_outbox WHERE retry_refused_code IS NOT NULL")
+                                  ).scalar() == 0
     # One time, in the migration: a row written afterwards is the sender's to code, whatever its sentence.
     with db.engine.begin() as connection:
         connection.execute(sa.text(_MAIL).bindparams(sa.bindparam("at", type_=UTCDateTime)),
@@ -63,7 +66,8 @@ def test_old_withheld_letters_get_their_code_from_their_sentence_once(empty_data
                             "error": "letter #21: its link expired on 2026-01-04"})
     assert _codes(db)[12] is None
     command.downgrade(schema.alembic_config(db.url), "0028")
-    assert "withheld_code" not in {c["name"] for c in sa.inspect(db.engine).get_columns("mail_outbox")}
+    columns = {c["name"] for c in sa.inspect(db.engine).get_columns("mail_outbox")}
+    assert not columns & {"withheld_code", "retry_refused_code"}
     assert len(_codes_without_column(db)) == 12
 
 

@@ -211,6 +211,7 @@ def retry(rt: Runtime, session: Session, ids: Sequence[int] | None, *, ctx: Acce
         mail.status = MailStatus.QUEUED
         mail.attempts = 0
         mail.next_attempt_at = now
+        mail.retry_refused_code = None  # what earlier refusals were about has ended: a new one is news
     session.flush()
     return result
 
@@ -314,14 +315,30 @@ def _first_mail(status: str, withheld_code: str | None) -> str:
 
 
 def record_refused(rt: Runtime, session: Session, action: AuditAction, refusals: Sequence[Refused], *,
-                   ctx: AccessContext, command: str, all_failed: bool | None = None) -> None:
+                   ctx: AccessContext, command: str, all_failed: bool | None = None) -> int:
     """Append a denied `action` record (`mail:retry`, `letter:reissue`) for each refusal, naming the mail and
-    letter asked for, the customer and the reason code, as every refusal in the product is recorded.
+    letter asked for, the customer and the reason code, as every refusal in the product is recorded; return how
+    many were appended.
 
     For the caller's own unit of work, apart from the repair's: a refused re-issue rolls back all it did, and a
     retry that refused some mail commits the rest, so the refusals must not ride on either. `all_failed` says
-    whether the operator named the mail or asked for every failed one (then a refusal is a mail skipped)."""
+    whether the operator named the mail or asked for every failed one (then a refusal is a mail skipped).
+
+    A mail skipped by `--all-failed` is recorded only when its reason differs from the one such a run last
+    recorded for it (`MailOutbox.retry_refused_code`, kept in this same transaction): the command runs from
+    cron, and a mail that stays failed for ever (a password link's) was otherwise recorded again on every run,
+    drowning the refusals worth reading. A new reason is recorded, so no skip goes unrecorded; a retry clears
+    the mark (`retry`), so the same mail failing and skipped again is recorded again. A mail named by its id is
+    recorded every time (someone asked for it) and leaves the mark alone: a person's request is a record of its
+    own, not the sweep's. The row is locked first, so two runs at once record a skip once."""
+    appended = 0
     for refusal in refusals:
+        mail = None
+        if (action == AuditAction.MAIL_RETRY and all_failed and refusal.mail_id is not None
+                and 0 < refusal.mail_id <= MAX_IDS):
+            mail = session.get(MailOutbox, refusal.mail_id, with_for_update=True)
+            if mail is not None and mail.retry_refused_code == refusal.code:
+                continue
         detail: dict[str, object] = {"mail_id": refusal.mail_id}
         if action == AuditAction.MAIL_RETRY:
             detail.update(kind=refusal.kind, letter_id=refusal.letter_id)
@@ -332,3 +349,8 @@ def record_refused(rt: Runtime, session: Session, action: AuditAction, refusals:
             detail["all_failed"] = all_failed
         rt.audit.record(session, action=action, actor=None, ctx=ctx, outcome="denied", reason_code=refusal.code,
                         customer_id=refusal.customer_id, subject_user_id=refusal.subject_user_id, detail=detail)
+        if mail is not None:
+            mail.retry_refused_code = refusal.code
+        appended += 1
+    session.flush()
+    return appended

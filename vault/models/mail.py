@@ -62,6 +62,10 @@ class MailOutbox(Base):
     # None for every other row, and for a letter withheld before codes were kept that migration 0029 could not
     # classify.
     withheld_code: Mapped[str | None] = mapped_column(String(32))
+    # The reason code `vault mail retry --all-failed` last recorded (a denied `mail:retry`) when it skipped this
+    # row (`vault.mail.repair.record_refused`): run from cron, it records a skip again only when the reason
+    # changed. Cleared when the mail is retried.
+    retry_refused_code: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Same key, same mail: a retried act or a second sender cannot queue it twice.
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)

@@ -1,4 +1,4 @@
-"""mail_outbox: why a letter was withheld, as a code
+"""mail_outbox: why a letter was withheld, and the last refused retry recorded, each as a code
 
 Revision ID: 0029
 Revises: 0028
@@ -10,6 +10,10 @@ keeps the refusal's code (`letters.repair_refusal`) beside it. Rows withheld bef
 once, from the sentence the sender wrote then (`letter #N: <why>`, each reason's opening words below); a row
 whose sentence is none of them (none was kept before reasons were) stays null, and the note then says only
 that the letter was withheld.
+
+`retry_refused_code`: the reason code `vault mail retry --all-failed` last recorded when it skipped the row,
+so that the command, run from cron, records a mail it skips again only when the reason changed.
+Null for every row here: the first run after the upgrade records each skip once more.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ _SAID: tuple[tuple[str, str], ...] = (
 def upgrade() -> None:
     with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('withheld_code', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('retry_refused_code', sa.String(length=32), nullable=True))
     for code, said in _SAID:
         op.execute(_outbox.update()
                    .where(_outbox.c.status == 'withheld', _outbox.c.kind == 'customer_letter',
@@ -49,4 +54,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
+        batch_op.drop_column('retry_refused_code')
         batch_op.drop_column('withheld_code')
