@@ -119,6 +119,9 @@ class Settings:
     company_language: str = "en"
     # How long the link in a letter introducing a new account manager stays usable.
     letter_link_days: int = 30
+    # How long after its link expired a letter that could not go (withheld, or its mail failed) keeps the
+    # contact's address and its text for a re-issue; the maintenance sweep then forgets them.
+    letter_keep_days: int = 90
     log_level: str = "INFO"
     grades: dict[int, GradeRule] = field(default_factory=lambda: dict(DEFAULT_GRADES))
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -183,6 +186,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "login_window_minutes": (1, 24 * 60),
     "login_lockout_minutes": (1, 7 * 24 * 60),
     "letter_link_days": (1, 365),
+    "letter_keep_days": (1, 3650),
 }
 
 

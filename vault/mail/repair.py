@@ -132,7 +132,8 @@ def _mail_refusal(session: Session, mail_id: int, mail: MailOutbox | None, *,
         if mail.kind == Kind.CUSTOMER_LETTER:
             if _letter_of(session, mail) is not None:  # still the letter's mail: the maintenance sweep forgot it
                 return Refused(mail_id, "text_forgotten", "its text is forgotten: the letter can never go (answered, "
-                                                          "revoked, or its customer moved on since)")
+                                                          "revoked, its customer moved on since, or its link expired "
+                                                          "longer ago than VAULT_LETTER_KEEP_DAYS)")
             return Refused(mail_id, "text_forgotten", "its text is forgotten: its letter was re-issued with a "
                                                       "new link and a new mail")
         return Refused(mail_id, "text_forgotten", "its text is forgotten")

@@ -7,8 +7,8 @@ A sent row keeps the person (`recipient_user_id`), the address masked to its dom
 it), the kind, the subject and its times; failed mail keeps everything, for an operator's repair, except a
 password link's (`FORGET_ON_FAILURE`): its text is a key to someone's account. A customer letter withheld
 for a reason that may pass keeps everything too (`vault.mail.audience`); a withheld or failed letter keeps
-it until it is re-issued or the maintenance sweep finds that no repair may send it any more
-(`letters.forget_unsendable`).
+it until it is re-issued, or the maintenance sweep finds that no repair may send it any more or that its
+link expired longer ago than `VAULT_LETTER_KEEP_DAYS` (`letters.forget_unsendable`).
 
 De-duplication must still recognise a mail after its address is gone, so its key carries a keyed hash of
 the address (`address_key`) rather than the address.

@@ -301,7 +301,13 @@ def forget_unsendable(rt: Runtime, session: Session, *, ctx: AccessContext, now:
     or the server's answer kept for `vault mail status`. Asked as a re-issue would ask it (`fresh_link`): a
     link that merely ran out is no lasting reason. One `letter:forget` per sweep names what it forgot and in
     which state; a sweep that forgets nothing records nothing, since it runs every minute. A row a repair holds
-    (PostgreSQL) is skipped and left to the next sweep."""
+    (PostgreSQL) is skipped and left to the next sweep.
+
+    A letter kept for a reason that may pass is not kept for ever either: `VAULT_LETTER_KEEP_DAYS` after its
+    link expired (a letter withheld because the link ran out, or one whose mail failed or was withheld and that
+    nobody re-issued since), its contact's address and its text are forgotten too, under the reason
+    `letter_expired`. An introduction that waited that long is stale for the customer, and the contact's address
+    must not outlive every use the outbox has for it; a re-issue gives a fresh link and starts the days again."""
     query = (select(CustomerLetter, MailOutbox).join(MailOutbox, MailOutbox.id == CustomerLetter.outbox_id)
              .where(MailOutbox.status.in_((MailStatus.WITHHELD, MailStatus.FAILED)), MailOutbox.body_text != "")
              .order_by(MailOutbox.id))
@@ -312,16 +318,21 @@ def forget_unsendable(rt: Runtime, session: Session, *, ctx: AccessContext, now:
     customers: set[int] = set()
     reasons: dict[str, list[int]] = {}
     statuses: dict[str, list[int]] = {}
+    kept_until = now - timedelta(days=rt.settings.letter_keep_days)
     for letter, mail in session.execute(query).all():
         refusal = repair_refusal(session, letter, now=now, fresh_link=True)
-        if refusal is None or not refusal.lasting:
+        if refusal is not None and refusal.lasting:
+            code = refusal.code
+        elif letter.expires_at <= kept_until:
+            code = "letter_expired"
+        else:
             continue
         for column, value in forgotten(mail.recipient).items():
             setattr(mail, column, value)
         forgotten_ids.append(letter.id)
         mails.append(mail.id)
         customers.add(letter.customer_id)
-        reasons.setdefault(refusal.code, []).append(letter.id)
+        reasons.setdefault(code, []).append(letter.id)
         statuses.setdefault(str(mail.status), []).append(letter.id)
     if forgotten_ids:
         session.flush()

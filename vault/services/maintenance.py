@@ -3,8 +3,9 @@
 Loans past their due time expire (their unused reservations are refunded), content URLs that expired
 unused give their view back, viewer windows that passed get their closing record, deliveries whose
 process died are settled as partial (`lost_deliveries`), pool claims nobody worked go back to the pool
-(`pool.lapse_due`), letters withheld or failed that no repair may send any more lose their kept address
-and text (`letters.forget_unsendable`), and departures whose
+(`pool.lapse_due`), letters withheld or failed that no repair may send any more, or whose link expired
+longer ago than `VAULT_LETTER_KEEP_DAYS`, lose their kept address and text (`letters.forget_unsendable`),
+and departures whose
 last day has ended get their last-day steps (loans and
 tokens revoked, sessions ended, the account disabled), and views whose early-warning rules could not run
 after their opening are evaluated (`view_alerts.sweep`), so no alert is lost; the rules' daily tallies
