@@ -19,8 +19,10 @@ from sqlalchemy import select
 
 from tests.departure.conftest import OFFICE, run_cli
 from tests.letters import test_repair
+from tests.letters.conftest import write_contacts
 from tests.letters.test_expired_waiting import _waiting_letter
-from tests.letters.test_withheld_sweep import _forget_records, _mail, _sweep
+from tests.letters.test_repair import _move
+from tests.letters.test_withheld_sweep import _forget_records, _letter, _mail, _sweep
 from tests.mail.helpers import send
 from vault.config.errors import ConfigError
 from vault.config.settings import load_settings
@@ -129,3 +131,23 @@ def test_the_keeping_days_are_read_from_the_environment_and_checked():
     for wrong in ("0", "-1", "100000", "ninety"):
         with pytest.raises(ConfigError):
             load_settings(environ={"VAULT_LETTER_KEEP_DAYS": wrong})
+
+
+def test_a_letter_withheld_for_a_reason_that_may_pass_is_not_kept_for_ever_either(rt, company, smtp, tmp_path,
+                                                                                   clock):
+    """Withheld while its manager could not sign in, a reason that may pass: kept for a re-issue, but the days
+    count from its link's end as for any other, since an introduction that old is stale and the contact's
+    address must not outlive its use."""
+    customer = company.customer("Baltic Freight")
+    write_contacts(rt, customer, [{"name": "Jana Novak", "emails": [JANA], "main": True}])
+    _move(rt, company, customer, "tom")
+    with rt.db.session() as session:
+        company.user(session, "tom").disabled = True
+    assert send(rt).withheld == 1
+    letter_id, mail_id = _letter(rt, customer, company.ids["tom"])
+    clock.freeze(_expires_at(rt, letter_id) + timedelta(days=89))
+    assert "forgot" not in _sweep(rt, tmp_path) and _mail(rt, mail_id)[1] == JANA
+    clock.advance(timedelta(days=1))
+    assert "forgot" in _sweep(rt, tmp_path) and _mail(rt, mail_id)[1:3] == (MASKED, "")
+    [record] = _forget_records(rt)
+    assert json.loads(record.detail)["reasons"] == {"letter_expired": [letter_id]}
