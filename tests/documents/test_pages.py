@@ -251,3 +251,35 @@ def test_a_storage_failure_is_explained_and_leaves_nothing(client, rt, company):
     assert "The file store cannot be reached right now; nothing was saved." in response.get_data(as_text=True)
     assert stored_keys(rt) == []
     assert row_counts(rt) == (0, 0)
+
+
+@pytest.mark.parametrize("failure", ["no_file", "refused_file", "store_down"])
+def test_a_failed_new_version_shows_the_page_again_and_records_that_read_as_again(client, rt, company, failure):
+    """The document page drawn once more after a failed new version names the file and its customer a second
+    time: that read is recorded (kept though the answer is an error) and marked `again`, so a reader of the
+    log sees a retry on the page already open, not a second visit."""
+    document_id = company.upload("cora")
+    token = login(client, "cora")
+    assert client.get(f"/documents/{document_id}").status_code == 200
+    [first] = events(rt, "document:read")
+    assert json.loads(first.detail) == {"shown": "page"}
+    data: dict = {"csrf_token": token}
+    if failure != "no_file":
+        data["file"] = (io.BytesIO(zip_bytes() if failure == "refused_file" else text_bytes(50_000)),
+                        "export.zip" if failure == "refused_file" else "notes.txt")
+    real = rt.store
+    if failure == "store_down":
+        rt.store = FailingStore(real, fail_after=1000)
+    try:
+        response = client.post(f"/documents/{document_id}/versions", data=data, content_type="multipart/form-data")
+    finally:
+        rt.store = real
+    assert response.status_code == (503 if failure == "store_down" else 400)
+    assert "Upload a new version" in response.get_data(as_text=True)
+    _first, again = events(rt, "document:read")
+    assert (again.outcome, again.actor_name, again.document_id, again.customer_id) == (
+        "allowed", "cora", document_id, company.customer_id)
+    assert json.loads(again.detail) == {"shown": "page", "again": True}
+    assert again.request_id == response.headers["X-Request-ID"]
+    assert row_counts(rt) == (1, 1)
+    assert events(rt, "document:version", "allowed") == []

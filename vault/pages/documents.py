@@ -110,7 +110,7 @@ def add_version(document_id: int) -> Any:
     session, actor = db_session(), auth.current()
     form = VersionForm()
     if not form.validate_on_submit():
-        return _render_document(document_id, form, status=400)
+        return _render_document(document_id, form, status=400, again=True)
     with hidden_as_not_found(document_id=document_id):
         document = documents_service.get_document(session, actor, document_id)
     upload = form.file.data
@@ -121,23 +121,26 @@ def add_version(document_id: int) -> Any:
     except ServiceError as exc:
         session.rollback()
         form.file.errors = [exc.message]
-        return _render_document(document_id, form, status=400)
+        return _render_document(document_id, form, status=400, again=True)
     except StorageError:
         session.rollback()
         current_app.logger.exception("new version failed in the object store")
         flash(_("The file store cannot be reached right now; nothing was saved. Please try again later."), "error")
-        return _render_document(document_id, form, status=503)
+        return _render_document(document_id, form, status=503, again=True)
     flash(_("Version %(number)d is stored, encrypted.", number=version.number), "success")
     return redirect(url_for("documents.show", document_id=document_id))
 
 
-def _render_document(document_id: int, form: VersionForm, status: int = 200) -> Any:
+def _render_document(document_id: int, form: VersionForm, status: int = 200, *, again: bool = False) -> Any:
+    """The document's page, its read recorded. `again`: shown once more after a failed new version, so the
+    read is marked as a retry on the page already open (not a second visit), and kept though the answer is
+    an error: a failed version left nothing (rolled back), so keeping the work keeps this record alone."""
     session, actor = db_session(), auth.current()
-    if status >= 400:
-        keep_work()  # a refused version left nothing (rolled back): the page's read of the file stands
     with hidden_as_not_found(document_id=document_id):
         document: Document = documents_service.read_document(runtime(), session, actor, document_id, shown="page",
-                                                              ctx=access_context())
+                                                              ctx=access_context(), again=again)
+    if again:
+        keep_work()
     return render_template(
         "documents/show.html",
         document=document,

@@ -105,15 +105,16 @@ def get_document(session: Session, actor: User, document_id: int) -> Document:
 
 
 def read_document(rt: Runtime, session: Session, actor: User, document_id: int, *, shown: str,
-                  ctx: AccessContext) -> Document:
+                  ctx: AccessContext, again: bool = False) -> Document:
     """`get_document`, recorded: a document's page and its JSON name the file, its customer and its
-    versions, so reading them is a `document:read` (`shown` says where) under the file and its customer.
+    versions, so reading them is a `document:read` (`shown` says where) under the file and its customer
+    (`again`: as `record_read`).
 
     Raises:
         NotFound: as `get_document`.
     """
     document = get_document(session, actor, document_id)
-    record_read(rt, session, actor, document, shown=shown, ctx=ctx)
+    record_read(rt, session, actor, document, shown=shown, ctx=ctx, again=again)
     return document
 
 
