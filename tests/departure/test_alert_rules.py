@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import event, select
 
 from tests.conftest import login
-from tests.departure.conftest import HOME, OFFICE, TRUSTED, ApiCaller, days_from_today, evening_policy
+from tests.departure.conftest import HOME, OFFICE, REASON, TRUSTED, ApiCaller, days_from_today, evening_policy
 from vault.alerts import rules
 from vault.alerts.raising import Finding, raise_alert
 from vault.config.settings import ConfigError, load_settings
 from vault.models import Alert, AuditEvent, Document, DocumentView, Loan, Severity, ViewStatus, utcnow
-from vault.services import departures, view_alerts
+from vault.services import departures, loans, view_alerts
 from vault.services.view_facts import FACTS, ViewFacts
 
 ALL_HOURS = {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": 0, "end": 24}
@@ -147,6 +147,80 @@ def test_probing_ids_through_the_api_is_probing_too(rt, app, company, users):
         assert api.call("GET", path).status_code == 404
     (alert,) = company.alerts("tom")
     assert (alert.rule, alert.evidence["value"], alert.evidence["codes"]) == ("probing", 3, ["not_found"])
+
+
+def _slips(api: ApiCaller, company, n: int, start: int = 0) -> list[str]:
+    """`n` refusals of what was typed (from the `start`th), each a different slip, from views and loan requests
+    through the API: the codes they were refused with."""
+    plain = company.document(company.customer(f"Tom's plain one {start}", owner="tom"), grade=1)
+    graded = company.document(company.customer(f"Tom's graded one {start}", owner="tom"), grade=2)
+    view = f"/api/v1/documents/{plain}/views"
+    attempts = [
+        ("POST", view, {"reason": "short", "place": "Home"}),
+        ("POST", view, {"reason": "...............", "place": "Home"}),
+        ("POST", view, {"reason": "Visit preparation", "place": "Home"}),
+        ("POST", view, {"reason": REASON, "place": "  -  "}),
+        ("POST", view, {"reason": REASON, "place": "Home", "category": "not_a_category"}),
+        ("POST", "/api/v1/loans", {"document_id": graded, "reason": REASON, "category": "visit_preparation",
+                                   "place": "Home", "days": 3000}),
+    ][start:start + n]
+    codes = []
+    for method, path, body in attempts:
+        response = api.call(method, path, json=body)
+        assert response.status_code == 403, response.get_json()
+        codes.append(response.get_json()["code"])
+    return codes
+
+
+@policy({"working_hours": ALL_HOURS, "alerts": {"refusals_per_hour": 5}})
+def test_typing_slips_are_not_probing(rt, app, company, users):
+    """A form fumbled six times in an hour (a reason too short, filler, a category's name, no place, a
+    category not on the list, too many days) is six slips, corrected at once: none counts toward probing,
+    as none counts against the person in a requester's history (`loans.TYPING_REFUSALS`)."""
+    api = ApiCaller(app, users.token("tom"), HOME.client_addr)
+    codes = _slips(api, company, 6)
+    assert codes == ["reason_too_short", "reason_not_meaningful", "reason_copies_category", "place_required",
+                     "invalid_category", "days_too_long"]
+    assert set(codes) <= set(loans.TYPING_REFUSALS)
+    assert [e.reason_code for e in company.events(outcome="denied") if e.actor_name == "tom"] == codes
+    assert company.alerts("tom") == []
+
+
+@policy({"working_hours": ALL_HOURS, "alerts": {"refusals_per_hour": 5}})
+def test_refusals_of_what_one_may_reach_are_probing_whatever_slips_came_with_them(rt, app, company, users):
+    """Slips mixed with refusals of who may reach what: only the latter count, and only they are named in the
+    alert's evidence; the alert comes with the fifth of them, not with the fifth refusal."""
+    api = ApiCaller(app, users.token("tom"), HOME.client_addr)
+    graded = [company.document(company.customer(f"Graded {n}", owner="tom"), grade=2) for n in range(3)]
+    hidden = company.document(company.customer("Not Tom's"), grade=1)  # owned by Sam: Tom does not see it
+    real = [lambda: api.open_view(graded[0]), lambda: api.call("GET", f"/api/v1/documents/{hidden}"),
+            lambda: api.open_view(graded[1]), lambda: api.call("GET", "/api/v1/loans/987654"),
+            lambda: api.open_view(graded[2])]
+    slips = _slips(api, company, 4)
+    assert [call().status_code for call in real[:2]] == [403, 404]
+    slips += _slips(api, company, 2, start=4)
+    assert real[2]().status_code == 403 and real[3]().status_code == 404
+    assert set(slips) <= set(loans.TYPING_REFUSALS) and len(slips) == 6
+    # Ten refusals within the hour, four of them of who may reach what: below the limit of five.
+    assert len([e for e in company.events(outcome="denied") if e.actor_name == "tom"]) == 10
+    assert company.alerts("tom") == []
+    assert real[4]().status_code == 403
+    (alert,) = company.alerts("tom")
+    assert (alert.rule, alert.severity, alert.evidence["value"]) == ("probing", "high", 5)
+    assert alert.evidence["codes"] == ["no_active_loan", "not_found"]
+    assert alert.params == {"id": "probing", "n": 5, "limit": 5}
+
+
+@policy({"working_hours": ALL_HOURS, "alerts": {"refusals_per_hour": 5}})
+def test_five_refusals_of_what_one_may_reach_are_probing(rt, app, company, users):
+    """The control: five refusals of who may reach what in an hour still raise the HIGH alert."""
+    api = ApiCaller(app, users.token("tom"), HOME.client_addr)
+    graded = [company.document(company.customer(f"Graded {n}", owner="tom"), grade=2) for n in range(5)]
+    assert [api.open_view(doc).status_code for doc in graded[:4]] == [403] * 4
+    assert company.alerts("tom") == []
+    assert api.open_view(graded[4]).status_code == 403
+    (alert,) = company.alerts("tom")
+    assert (alert.rule, alert.severity, alert.evidence["value"]) == ("probing", "high", 5)
 
 
 @policy({"working_hours": ALL_HOURS, "alerts": {"quotas_per_day": 2}})

@@ -10,7 +10,7 @@ rolling 24 hours.
 3. outside_hours    a view, or a reveal of contacts, outside the working hours
 4. new_place        a view, or a reveal of contacts, from an address, named place or declared place
                     seen in none of the person's earlier views and reveals
-5. probing          M or more refused attempts within an hour
+5. probing          M or more refused attempts within an hour (slips in what was typed left out)
 6. departing_access a grade 2-3 file viewed (or asked for) by a person on notice
 7. quotas_exhausted several documents' quotas used up in one day
 
@@ -56,6 +56,7 @@ from vault.models import (
     utcnow,
 )
 from vault.runtime import Runtime
+from vault.services.loans import counted_refusals
 from vault.services.view_facts import MINE, PLACE_KINDS, RECENT_CUSTOMERS, ViewFacts, midnight
 
 log = logging.getLogger(__name__)
@@ -279,21 +280,19 @@ def evaluate_view(rt: Runtime, session: Session, view: DocumentView, facts: View
 
 
 def probing(rt: Runtime, session: Session, user: User, now: datetime) -> Finding | None:
+    """Refusals of the last hour that say someone tried to reach what they may not (a person, a place, a
+    file, a quota): a refused sign-in is the throttle's business, and a slip in what was typed
+    (`loans.TYPING_REFUSALS`) is corrected at once and never counts against anyone."""
     cfg, hours = rt.settings.alerts, rt.settings.working_hours
     if not cfg.refusals_per_hour:
         return None
+    counted = (AuditEvent.actor_id == user.id, counted_refusals(), AuditEvent.ts > now - timedelta(hours=1),
+               AuditEvent.action.not_like("auth:%"))
     refusals = session.execute(
-        select(AuditEvent.reason_code, AuditEvent.document_id).where(
-            AuditEvent.actor_id == user.id, AuditEvent.outcome == "denied", AuditEvent.ts > now - timedelta(hours=1),
-            AuditEvent.action.not_like("auth:%"),
-        ).order_by(AuditEvent.seq.desc()).limit(MAX_LISTED)
+        select(AuditEvent.reason_code, AuditEvent.document_id).where(*counted)
+        .order_by(AuditEvent.seq.desc()).limit(MAX_LISTED)
     ).all()
-    count = session.scalar(
-        select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.actor_id == user.id, AuditEvent.outcome == "denied", AuditEvent.ts > now - timedelta(hours=1),
-            AuditEvent.action.not_like("auth:%"),
-        )
-    ) or 0
+    count = session.scalar(select(func.count()).select_from(AuditEvent).where(*counted)) or 0
     if count < cfg.refusals_per_hour:
         return None
     return Finding(

@@ -643,14 +643,18 @@ class History:
 
 # Refusals of what was typed (a reason too short, no place, too many days, no kind of need chosen when
 # opening a view on notice): a slip the person corrects at once, not something an approver should weigh
-# against them, so the history leaves them out. A download asked of a grade that allows none is not one: the
+# against them, nor an attempt to reach what one may not, so neither the histories nor the early warning's
+# probing rule counts them (`counted_refusals`). A download asked of a grade that allows none is not one: the
 # pages never offer it, so it is weighed as what it is, an attempt to take out a file meant to stay.
 TYPING_REFUSALS = ("reason_too_short", "reason_not_meaningful", "reason_copies_category", "invalid_category",
                    "place_required", "days_invalid", "days_too_long", "extra_views_invalid", "comment_required",
                    "quota_invalid", "category_required")
 
 
-def _weighed_refusals() -> ColumnElement[bool]:
+def counted_refusals() -> ColumnElement[bool]:
+    """The audit records that count against their actor: refusals, less the slips of `TYPING_REFUSALS` (a
+    refusal with no reason code counts). One condition for the histories an approver and a custodian weigh
+    and for the probing rule, so what a slip is cannot differ between them."""
     return and_(AuditEvent.outcome == "denied",
                 or_(AuditEvent.reason_code.is_(None), AuditEvent.reason_code.not_in(TYPING_REFUSALS)))
 
@@ -663,7 +667,7 @@ def requester_history(session: Session, loan: Loan) -> History:
     views = session.scalar(select(func.count(DocumentView.id)).where(
         DocumentView.user_id == borrower_id, DocumentView.status.in_(SPENT_STATUSES)))
     refusals = session.scalar(select(func.count(AuditEvent.seq)).where(
-        AuditEvent.actor_id == borrower_id, _weighed_refusals()))
+        AuditEvent.actor_id == borrower_id, counted_refusals()))
     return History(loans=loans or 0, views=views or 0, refusals=refusals or 0)
 
 
@@ -679,7 +683,7 @@ def customer_history(session: Session, loan: Loan) -> History:
         DocumentView.user_id == borrower_id, Document.customer_id == customer_id,
         DocumentView.status.in_(SPENT_STATUSES)))
     refusals = session.scalar(select(func.count(AuditEvent.seq)).where(
-        AuditEvent.actor_id == borrower_id, AuditEvent.customer_id == customer_id, _weighed_refusals()))
+        AuditEvent.actor_id == borrower_id, AuditEvent.customer_id == customer_id, counted_refusals()))
     return History(loans=loans or 0, views=views or 0, refusals=refusals or 0)
 
 
