@@ -19,13 +19,29 @@ from sqlalchemy import func, select
 
 from crypto import Keyring
 from tests.conftest import FAST_HASH
+from vault.audit.verify import verify_chain
 from vault.cli import cli
 from vault.cli.demo import DemoServer
 from vault.config.settings import load_settings
-from vault.models import Customer, Document, DocumentVersion, Role, User
+from vault.models import (
+    Alert,
+    AlertStatus,
+    AuditEvent,
+    Customer,
+    Departure,
+    DepartureStatus,
+    Document,
+    DocumentVersion,
+    Loan,
+    LoanStatus,
+    Role,
+    Severity,
+    User,
+    UserStatus,
+)
 from vault.policy import role_conflict
 from vault.runtime import Runtime
-from vault.services import demo, demo_content, documents
+from vault.services import accounts, demo, demo_content, demo_work, departures, documents, todo, views
 from vault.web.places import named_place
 
 
@@ -57,12 +73,19 @@ def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_
     # The logins table lines up on a terminal, where a Chinese character takes two columns.
     assert "  wei      王伟" + " " * 12 + " borrower\n" in first.output
     assert "  dmitry   Дмитрий Соколов  borrower\n" in first.output
+    # The work in progress, one line a kind, and where to find it; and the second factor the deciders meet.
+    for line in ("loan request waiting for an approver: 1 (1 new;", "grade-3 loan waiting for a custodian's release: "
+                 "1 (1 new;", "active loan: 1 (1 new;", "person on notice: 1 (1 new;", "open alerts: 2 (1 new"):
+        assert line in first.output
+    assert "set up a second factor at their first sign-in" in first.output
+    assert "  tom              Lena's grade-3 loan is approved and waits for your release\n" in first.output
 
     second = _run(demo_env, "--no-serve", "--data-dir", str(data_dir))
     assert second.exit_code == 0, second.output
     assert "people: 17 (0 new)" in second.output
     assert "customers: 36 (0 new)" in second.output
     assert "files: 72 (0 new" in second.output
+    assert "active loan: 1 (0 new;" in second.output and "open alerts: 2 (0 new" in second.output
 
     rt = _runtime(data_dir, database_url)
     try:
@@ -176,3 +199,127 @@ def test_chinese_and_russian_dossiers_read_back_their_names(name):
     assert all(contact[0] in text for contact in demo_content.profile(spec).contacts)
     faces = {str(f.get_object()["/BaseFont"]) for f in reader.pages[0]["/Resources"]["/Font"].values()}
     assert "/Helvetica" not in faces
+
+
+# The demo's own trusted place, so the work's grade-3 file opens from this computer as in `vault demo`.
+LOOPBACK_TRUSTED = {"trusted_places": "This computer (demo)=127.0.0.0/8"}
+
+
+def _desk(rt, session, username):
+    return todo.todo_for(rt, session, accounts.get_user(session, username))
+
+
+def _work_rows(session):
+    return (session.scalar(select(func.count()).select_from(Loan)),
+            session.scalar(select(func.count()).select_from(Departure)),
+            session.scalar(select(func.count()).select_from(Alert)),
+            session.scalar(select(func.max(AuditEvent.seq))))
+
+
+@pytest.mark.parametrize("settings_overrides", [LOOPBACK_TRUSTED])
+def test_the_demo_leaves_work_on_every_desk_once(rt, settings_overrides):
+    """One piece of work at each step, made by the services, found by each desk; a second run adds nothing."""
+    lines: list[str] = []
+    first = demo.seed(rt, files=False, echo=lines.append)
+    assert first.work is not None
+    assert first.work.created == {"requested": 1, "approved": 1, "active": 1, "notice": 1, "alert": 1}
+    printed = "\n".join(lines)
+    for line in ("loan request waiting for an approver: 1 (1 new;", "grade-3 loan waiting for a custodian's "
+                 "release: 1 (1 new;", "active loan: 1 (1 new;", "person on notice: 1 (1 new; sam, last day",
+                 "open alerts: 2 (1 new"):
+        assert line in printed, printed
+    # Only the files the work opens were stored (the other sixty-nine are left out with files=False).
+    with rt.db.session() as session:
+        stored = {tuple(row) for row in session.execute(select(Customer.name, Document.title).join(Document.customer))}
+        assert stored == set(demo_work.FILES)
+
+        by_reason = {loan.reason: loan for loan in session.scalars(select(Loan))}
+        assert len(by_reason) == 3
+        waiting = by_reason[demo_work.WAITING_FOR_APPROVAL.reason]
+        releasing = by_reason[demo_work.WAITING_FOR_RELEASE.reason]
+        active = by_reason[demo_work.ACTIVE.reason]
+        # 1. A grade-2 request of Eva's that nobody has decided, on a customer she works.
+        assert (waiting.borrower.username, waiting.document.grade, waiting.status) == ("eva", 2, LoanStatus.REQUESTED)
+        assert waiting.decisions == [] and waiting.document.customer.owner.username == "eva"
+        # 2. Lena's grade-3 loan: approved by as many approvers as it needs, nobody has released it.
+        assert (releasing.borrower.username, releasing.document.grade, releasing.status) == (
+            "lena", 3, LoanStatus.APPROVED)
+        assert len(releasing.approver_ids) == releasing.approvals_required >= 1
+        assert releasing.released_at is None and releasing.document.custodian.username == "tom"
+        # 3. Raj's grade-3 loan of a file Nora compiled: approved, released by its custodian, running.
+        assert (active.borrower.username, active.document.grade, active.status) == ("raj", 3, LoanStatus.ACTIVE)
+        assert active.document.compiler.username != "raj"
+        assert active.released_by.username == active.document.custodian.username == "ines"
+        assert active.due_at > active.released_at
+        # Separation of duties on each: borrower, compiler, approvers and the releasing custodian all differ.
+        for loan in (waiting, releasing, active):
+            people = [loan.borrower_id, loan.document.compiler_id, *loan.approver_ids,
+                      *([loan.released_by_id] if loan.released_by_id else [])]
+            assert len(set(people)) == len(people), loan.reason
+
+        # 4. Sam on notice, his last day weeks away on a working day, Eva his successor holding his customers.
+        sam = accounts.get_user(session, "sam")
+        departure = departures.departure_of(session, sam)
+        today = departures.today(rt.settings)
+        assert sam.status == UserStatus.DEPARTING and departure.status == DepartureStatus.NOTICE
+        assert 14 <= (sam.last_day - today).days <= 21 and sam.last_day.weekday() < 5
+        assert departure.notice_date == today and departure.successor.username == "eva"
+        # Helvetia is a VIP: a key customer to confirm even without files (with them, his grade-2 ones too).
+        key = {item.id for item in departure.items if item.key}
+        assert len(departure.items) == 6 and "Helvetia Medtech AG" in {
+            item.customer.name for item in departure.items if item.id in key}
+        assert {item.customer.owner.username for item in departure.items} == {"eva"}
+
+        # 5. Open alerts from the real rules: the notice, and Sam's look-up outside his book.
+        alerts = {alert.rule: alert for alert in session.scalars(select(Alert))}
+        assert set(alerts) == {"notice", "outside_book"}
+        assert all(alert.status == AlertStatus.OPEN and alert.user_id == sam.id for alert in alerts.values())
+        assert alerts["outside_book"].severity == Severity.HIGH
+        looked_up = session.scalar(select(Customer).where(Customer.name == "Aurelia Private Bank"))
+        assert alerts["outside_book"].evidence["customers"] == [looked_up.id]
+        assert session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "customer:lookup", AuditEvent.actor_id == sam.id)) == 1
+
+        # Each desk shows its work: the approvers, the custodian who releases (not the other one), the
+        # borrower's active loans with every view left, the successor's handovers, the administrator's
+        # departures, and the alerts of those who handle them.
+        assert [loan.id for loan in _desk(rt, session, "mia").decisions] == [waiting.id]
+        assert [loan.id for loan in _desk(rt, session, "leo").decisions] == [waiting.id]
+        assert _desk(rt, session, "eva").decisions == []
+        assert [loan.id for loan in _desk(rt, session, "tom").releases] == [releasing.id]
+        assert _desk(rt, session, "ines").releases == []
+        held = _desk(rt, session, "raj").loans
+        assert [(h.loan.id, h.views_left) for h in held] == [(active.id, rt.settings.grade(3).views)]
+        assert {item.id for item in _desk(rt, session, "eva").handovers} == key  # the key ones wait for her
+        assert [d.departure.id for d in _desk(rt, session, "admin").departures] == [departure.id]
+        assert {alert.rule for alert in _desk(rt, session, "oskar").alerts} == {"notice", "outside_book"}
+
+    # Raj opens his loan's file at once, from this computer (the demo's trusted place).
+    with rt.db.session() as session:
+        raj = accounts.get_user(session, "raj")
+        opened = views.open_view(rt, session, raj, session.get(Document, active.document_id),
+                                 reason=demo_work.ACTIVE.reason, place=demo_work.ACTIVE.place, download=False,
+                                 ctx=demo_work.acting_here(rt))
+        assert opened.remaining == rt.settings.grade(3).views - 1
+    with rt.db.session() as session:
+        before = _work_rows(session)
+
+    lines.clear()
+    second = demo.seed(rt, files=False, echo=lines.append)
+    assert second.work is not None and second.work.created == {}
+    printed = "\n".join(lines)
+    assert "active loan: 1 (0 new;" in printed and "person on notice: 1 (0 new;" in printed, printed
+    with rt.db.session() as session:
+        assert _work_rows(session) == before  # not one loan, departure, alert or audit record more
+    report = verify_chain(rt.db, rt.audit.key, rt.audit.checkpoints)
+    assert report.ok, report.summary()
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+def test_the_demo_without_work_leaves_the_desks_empty(rt):
+    """`work=False` is the company before anyone acts: no loan, no notice, no alert, and no file."""
+    summary = demo.seed(rt, files=False, work=False)
+    assert summary.work is None
+    with rt.db.session() as session:
+        assert _work_rows(session)[:3] == (0, 0, 0)
+        assert session.scalar(select(func.count()).select_from(Document)) == 0

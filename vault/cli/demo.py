@@ -56,7 +56,9 @@ class DemoServer(BaseApplication):
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder for the demo (default: VAULT_DATA_DIR, else ./vault-data).")
 def demo_command(host: str, port: int, no_serve: bool, data_dir: Path | None) -> None:
-    """Create a demo company (people in every role, their customers and encrypted files) and serve it.
+    """Create a demo company (people in every role, their customers and encrypted files, and work in
+    progress on every desk: loans waiting for a decision and a release, an active loan, a person on
+    notice, open alerts) and serve it.
 
     Safe to run again: nothing is duplicated, and what is missing is added. This computer (loopback) is
     a trusted place, so files of every grade open.
@@ -71,6 +73,12 @@ def demo_command(host: str, port: int, no_serve: bool, data_dir: Path | None) ->
         for user in demo.USERS:
             roles = ", ".join(str(role) for role in user.roles)
             click.echo(f"  {column(user.username, 8)} {column(user.display_name, 16)} {roles}")
+        click.echo("Approvers, custodians, auditors and the administrator set up a second factor at their first "
+                   "sign-in: scan the code shown with any authenticator app.")
+        click.echo("")
+        click.echo("Work waiting on each desk:")
+        for who, what in demo.DESKS:
+            click.echo(f"  {column(who, 16)} {what}")
         click.echo(f"Trusted places: {', '.join(place.name for place in conf.trusted_places)}")
     finally:
         rt.close()

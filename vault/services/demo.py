@@ -21,7 +21,16 @@ from vault.config.settings import Settings, TrustedPlace
 from vault.core.context import AccessContext
 from vault.models import Document, Role, Segment
 from vault.runtime import Runtime
-from vault.services import accounts, customers, demo_content, demo_records, documents, language, managers
+from vault.services import (
+    accounts,
+    customers,
+    demo_content,
+    demo_records,
+    demo_work,
+    documents,
+    language,
+    managers,
+)
 
 # One password for every demo account, printed by `vault demo`; never use the demo in production.
 DEMO_PASSWORD = "harbour-lantern-47"  # noqa: S105
@@ -85,6 +94,18 @@ CUSTODIANS = ("ines", "tom")
 ACCOUNT_MANAGERS = ("nora", "raj", "eva", "sam", "lena")
 
 
+# Who signs in to see each piece of the work in progress (`demo_work`), as `vault demo` prints it.
+DESKS: tuple[tuple[str, str], ...] = (
+    ("mia, leo", "Eva's request for a grade-2 dossier waits for your decision"),
+    ("tom", "Lena's grade-3 loan is approved and waits for your release"),
+    ("raj", "an active loan of a grade-3 dossier, views left: open it from the start page"),
+    ("admin", "Sam is on notice: his departure, its report and his customers' handover"),
+    ("eva", "Sam's customers handed to you: confirm you spoke to the key ones"),
+    ("sam", "on notice: fewer look-ups a day, an approver more on each loan, his customers now Eva's"),
+    ("oskar, mia, leo", "open alerts: Sam's notice and his look-up outside his book"),
+)
+
+
 @dataclass
 class DemoSummary:
     users_created: int = 0
@@ -94,12 +115,18 @@ class DemoSummary:
     users: int = 0
     customers: int = 0
     documents: int = 0
+    work: demo_work.WorkSummary | None = None
 
 
 def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], None] = lambda _m: None,
-         files: bool = True) -> DemoSummary:
-    """Create what is missing of the demo company; returns what exists and what was added. `files=False`
-    leaves the sixty files out (tests of the people, customers and records need no rendering)."""
+         files: bool = True, work: bool = True) -> DemoSummary:
+    """Create what is missing of the demo company; returns what exists and what was added.
+
+    `work` adds the work in progress (`demo_work`: loans at each step, a person on notice, alerts), so
+    that every desk has something to try. `files=False` leaves the seventy-two files out but for the
+    few that work opens (tests of the people, customers, records and work need no more rendering);
+    `work=False` leaves the work out, for tests of the company as it stands before anyone acts.
+    """
     ctx = AccessContext.cli()
     summary = DemoSummary()
     with rt.db.session() as session:
@@ -143,7 +170,9 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
             summary.records_created += demo_records.seed_record(rt, session, customer, spec, team, manager,
                                                                 seed=seed, ctx=ctx)
             existing = set(session.scalars(select(Document.title).where(Document.customer_id == customer.id)))
-            for item in files_by_customer.get(spec.name, []) if files else []:
+            wanted = [item for item in files_by_customer.get(spec.name, [])
+                      if files or (work and (spec.name, item.title) in demo_work.FILES)]
+            for item in wanted:
                 summary.documents += 1
                 if item.title in existing:
                     continue
@@ -157,5 +186,7 @@ def seed(rt: Runtime, *, seed: int = demo_content.SEED, echo: Callable[[str], No
     echo(f"records: {summary.customers} ({summary.records_created} new; contacts, terms, notes and a year of "
          "contact log, sealed)")
     echo(f"files: {summary.documents} ({summary.documents_created} new, encrypted in {rt.store.describe()})")
+    if work:
+        summary.work = demo_work.seed_work(rt, echo=echo)
     return summary
 
