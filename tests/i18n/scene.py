@@ -1,14 +1,13 @@
 """The scene the language walks run on: the demo company (its people in every role, Chinese and Russian
-colleagues and customers, files, records) with work in flight, so that lists have rows, queues have
-requests and the departures desk has a leaver. Built once per module: it costs about as much as the
-walk itself.
+colleagues and customers, files, records) with the work in progress it seeds, so that lists have rows,
+queues have requests, the departures desk has a leaver and the alerts desk has alerts. Built once per
+module: it costs about as much as the walk itself.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,9 @@ from sqlalchemy import JSON, String, select
 
 from tests.conftest import FAST_HASH
 from vault.config.settings import load_settings
-from vault.core.clock import utcnow
-from vault.core.context import AccessContext
-from vault.models import Base, Customer, Document, User
+from vault.models import Base
 from vault.runtime import Runtime
-from vault.services import demo, demo_content, demo_records, departures, loans
+from vault.services import demo, demo_content, demo_records
 
 # One person per role, and a sales manager (a borrower with a team below her); HR is the administrator.
 PEOPLE = ("eva", "hana", "nora", "ines", "mia", "oskar", "admin")
@@ -40,32 +37,15 @@ def kind(path: str) -> str:
 
 
 def build(data_dir: Path, database_url: str, keyring: Path) -> Runtime:
-    """The demo company on a fresh database, with loan requests waiting and one person leaving."""
+    """The demo company on a fresh database, with its work in progress (`vault.services.demo_work`): loans
+    waiting for a decision and a release, an active loan, a person on notice and open alerts."""
     settings = demo.with_loopback_trusted(load_settings(
         {"data_dir": data_dir, "database_url": database_url, "keyring": keyring,
          "secret_key": "test-secret-key", **FAST_HASH}, environ={}))
     rt = Runtime.build(settings)
     rt.store.ensure_ready()
     demo.seed(rt)
-    work_in_flight(rt)
     return rt
-
-
-def work_in_flight(rt: Runtime) -> None:
-    """Two loan requests of Eva's waiting for approval, and Sam leaving in two weeks (Hana takes over)."""
-    ctx = AccessContext(named_place="Head office")
-    with rt.db.session() as session:
-        eva = session.scalar(select(User).where(User.username == "eva"))
-        owned = session.scalars(select(Document).join(Customer, Customer.id == Document.customer_id)
-                                .where(Customer.owner_id == eva.id).order_by(Document.grade.desc(), Document.id))
-        for document in list(owned)[:2]:
-            loans.request_loan(rt, session, eva, document, reason="Preparing the yearly review with the buyer",
-                               category="visit_preparation", place="Head office", days=5, ctx=ctx)
-        sam = session.scalar(select(User).where(User.username == "sam"))
-        hana = session.scalar(select(User).where(User.username == "hana"))
-        departures.start_departure(rt, session, None, sam, last_day=(utcnow() + timedelta(days=14)).date(),
-                                   successor=hana, note="Moving abroad", ctx=AccessContext.cli())
-        session.commit()
 
 
 def menu_links(page: str) -> list[str]:
