@@ -1,5 +1,7 @@
 """A realistic demo company: people in every role (some in Shanghai and Moscow, working in Chinese and
-Russian), thirty-six customers (six of them Chinese and Russian) and seventy-two encrypted files.
+Russian), thirty-six customers (six of them Chinese and Russian), seventy-two encrypted files, and work
+in progress on every desk (`demo_work`: loans waiting for a decision and a release, an active loan, a
+person on notice, open alerts).
 
 Everything goes through the real services (accounts, customers, the upload pipeline with its
 encryption and audit), so the demo shows the product as it is, not a shortcut around it. Seeding is

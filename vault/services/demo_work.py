@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vault import policy
@@ -153,6 +153,8 @@ def seed_work(rt: Runtime, *, echo: Callable[[str], None] = lambda _m: None) -> 
     """Add what is missing of the work in progress; one line a kind of work on `echo`."""
     ctx = acting_here(rt)
     summary = WorkSummary()
+    with rt.db.session() as session:
+        alerts_before = session.scalar(select(func.count()).select_from(Alert)) or 0
     labels = {WAITING_FOR_APPROVAL: "loan request waiting for an approver",
               WAITING_FOR_RELEASE: "grade-3 loan waiting for a custodian's release",
               ACTIVE: "active loan"}
@@ -183,14 +185,15 @@ def seed_work(rt: Runtime, *, echo: Callable[[str], None] = lambda _m: None) -> 
     with rt.db.session() as session:
         leaver = accounts.get_user(session, LEAVER)
         if _outside_book_alert(session, leaver.id) is None and leaver.status == UserStatus.DEPARTING:
-            # Sam's own act, from his own session: the look-up is audited and spends his (notice) daily cap,
-            # and the early warning judges it as it would any look-up.
+            # Sam's own act, as from the look-up page: audited, spending his (notice) daily cap, and judged
+            # by the early warning as any look-up is.
             customers.lookup(rt, session, leaver, OUTSIDE_BOOK_QUERY, ctx=ctx)
-            summary.created["alert"] = int(_outside_book_alert(session, leaver.id) is not None)
+        raised = (session.scalar(select(func.count()).select_from(Alert)) or 0) - alerts_before
         open_alerts = list(session.scalars(select(Alert.rule).where(Alert.status == AlertStatus.OPEN)))
     summary.existing["alert"] = len(open_alerts)
-    echo(f"open alerts: {len(open_alerts)} ({summary.created.get('alert', 0)} new look-up outside the book; "
-         f"{', '.join(sorted(open_alerts))})")
+    if raised:
+        summary.created["alert"] = raised
+    echo(f"open alerts: {len(open_alerts)} ({raised} new; {', '.join(sorted(open_alerts))})")
     return summary
 
 
