@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from storage import LeavesTemporaryFiles, LocalStore, S3Store
 from storage import local as local_module
-from tests.documents.conftest import cli_env, events, pdf_bytes, stored_keys, text_bytes
+from tests.documents.conftest import cli_env, events, pdf_bytes, read_object, stored_keys, text_bytes
 from vault.audit import checkpoints, export
 from vault.cli import cli
 from vault.models import Document, DocumentVersion
@@ -248,3 +248,65 @@ def test_vaults_key_shape_is_the_shape_of_every_key_vault_gives_an_object():
               + "0" * 20 + ".json.tmp", "audit/exports/" + "1" * 20 + ".json", "reports/q4.csv", "",
               version.upper(), f"{version}\n"]
     assert not any(integrity.is_vault_key(key) for key in theirs)
+
+
+def _foreign(rt) -> list[str]:
+    """Objects another application keeps in the same store: under `documents/` and beside it, and one
+    whose key is vault's shape but for a suffix."""
+    almost = f"documents/9100/1-{'ab' * 16}.bak"
+    keys = ["documents/readme.txt", "documents/12/3-report.pdf", almost, "reports/q4.csv"]
+    for key in keys:
+        rt.store.put(key, io.BytesIO(b"theirs: " + key.encode()))
+    return keys
+
+
+def test_repair_removes_vaults_orphan_and_leaves_objects_whose_keys_are_not_vaults(rt, company):
+    """Was: every object under `documents/` that no row names was an orphan, and `--repair` deleted
+    another application's `documents/readme.txt` along with vault's own (and counted it as a problem).
+    Now an object whose key is not of the shape vault gives its objects is reported as not ours, left alone
+    and no problem (exit 0); vault's own orphan is still named and removed."""
+    kept = company.upload(data=pdf_bytes(b"kept"))
+    [orphan] = _orphans(rt, 1)
+    theirs = _foreign(rt)
+
+    found = _fsck(rt, "--min-age-minutes", "0")
+    assert found.exit_code == 1, found.output  # vault's orphan is a problem, the others are not
+    assert "1 problem(s) found" in found.output
+    for key in theirs[:3]:  # the fourth lies outside `documents/`: fsck does not even list it
+        assert f"NOT OURS  {key} (" in found.output and "left alone" in found.output
+        assert f"ORPHAN    {key}" not in found.output
+    assert "set VAULT_S3_PREFIX" not in found.output  # a local folder has no such setting
+
+    repaired = _fsck(rt, "--repair", "--min-age-minutes", "0")
+    assert repaired.exit_code == 0, repaired.output
+    assert f"ORPHAN    {orphan} (" in repaired.output and "removed 1 orphan object(s)" in repaired.output
+    assert "3 object(s) not vault's left alone" in repaired.output
+    assert sorted(stored_keys(rt)) == sorted([_version_of(rt, kept).object_key, *theirs[:3]])
+    for key in theirs:
+        assert read_object(rt, key) == b"theirs: " + key.encode()
+    [named] = events(rt, "storage:repair")
+    assert json.loads(named.detail)["remove"] == [orphan]
+    summary = events(rt, "storage:fsck")[-1]
+    assert summary.outcome == "allowed"
+    assert (json.loads(summary.detail)["foreign_objects"], json.loads(summary.detail)["removed"]) == (3, 1)
+    # Only foreign objects left: clean, and nothing named for removal.
+    assert _fsck(rt, "--repair", "--min-age-minutes", "0").exit_code == 0
+    assert len(events(rt, "storage:repair")) == 1
+
+
+def test_many_objects_not_vaults_are_counted_and_the_first_few_named(rt, company):
+    """A shared folder may hold thousands of another application's files under `documents/`: the report
+    names the first ones and counts the rest, so vault's own findings are not buried."""
+    theirs = [f"documents/shared/{n:03d}.txt" for n in range(integrity.FOREIGN_SHOWN + 5)]
+    for key in theirs:
+        rt.store.put(key, io.BytesIO(b"theirs"))
+    report = integrity.fsck(rt, repair=True, min_age=timedelta(0))
+    assert report.ok and report.orphans == [] and report.removed == []
+    assert report.foreign_objects == len(theirs)
+    assert [p.key for p in report.foreign_shown] == theirs[:integrity.FOREIGN_SHOWN]
+    result = _fsck(rt, "--repair", "--min-age-minutes", "0")
+    assert result.exit_code == 0, result.output
+    assert f"NOT OURS  {theirs[integrity.FOREIGN_SHOWN - 1]} (" in result.output
+    assert f"NOT OURS  {theirs[integrity.FOREIGN_SHOWN]} " not in result.output
+    assert f"and 5 more; {len(theirs)} object(s) not vault's left alone" in result.output
+    assert sorted(stored_keys(rt)) == theirs

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from storage import LeavesTemporaryFiles, LeavesUnfinishedUploads, LocalStore, S3Store
+from storage import LeavesTemporaryFiles, LeavesUnfinishedUploads, LocalStore, ObjectNotFound, S3Store
 from tests.documents.conftest import cli_env, events
 from vault.cli import cli
 from vault.services import integrity
@@ -236,3 +238,37 @@ def test_fsck_repair_without_a_key_prefix_aborts_no_upload_whose_key_is_not_vaul
 def test_which_stores_leave_what():
     assert issubclass(S3Store, LeavesUnfinishedUploads) and not issubclass(S3Store, LeavesTemporaryFiles)
     assert issubclass(LocalStore, LeavesTemporaryFiles) and not issubclass(LocalStore, LeavesUnfinishedUploads)
+
+
+def test_fsck_repair_without_a_key_prefix_removes_no_object_whose_key_is_not_vaults(s3_rt, seaweed):
+    """Was: with no key prefix, `vault fsck --repair` took every object under the bucket's `documents/`
+    that no row names for an orphan and deleted it, another application's included. Now only an object
+    whose key has vault's shape is an orphan; any other is reported as not ours, never removed, and is no
+    problem (exit 0), with the hint to set `VAULT_S3_PREFIX`; vault's own orphan is still removed."""
+    whole_bucket = seaweed.store(key_prefix="")
+    tag = uuid.uuid4().hex
+    orphan = f"documents/{uuid.uuid4().int % 10**9}/1-{tag}"
+    theirs = [f"documents/readme-{tag}.txt", f"reports-{tag}/q4.csv", f"{orphan}.bak",
+              f"documents/{tag}/1-report.pdf"]
+    for key in [orphan, *theirs]:
+        whole_bucket.put(key, io.BytesIO(b"bytes of " + key.encode()))
+    try:
+        done = CliRunner().invoke(cli, ["fsck", "--repair", "--min-age-minutes", "0"],
+                                  env=_s3_env(s3_rt, seaweed), catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        assert f"ORPHAN    {orphan} (" in done.output and "removed 1 orphan object(s)" in done.output
+        assert not whole_bucket.exists(orphan)
+        for key in theirs:
+            with whole_bucket.open(key) as body:
+                assert body.read() == b"bytes of " + key.encode()
+            if key.startswith("documents/"):
+                assert f"ORPHAN    {key}" not in done.output
+        assert f"NOT OURS  {theirs[0]} (" in done.output and f"NOT OURS  {theirs[2]} (" in done.output
+        assert "set VAULT_S3_PREFIX to keep vault to a folder" in done.output
+        removed = [key for event in events(s3_rt, "storage:repair") for key in json.loads(event.detail)["remove"]]
+        assert removed == [orphan]
+        assert json.loads(events(s3_rt, "storage:fsck")[-1].detail)["foreign_objects"] >= 3
+    finally:
+        for key in [orphan, *theirs]:
+            with contextlib.suppress(ObjectNotFound):
+                whole_bucket.delete(key)

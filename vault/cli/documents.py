@@ -16,7 +16,8 @@ from vault.services import integrity, keys
 @cli.command("fsck")
 @click.option("--repair", is_flag=True, help="Remove orphan objects (objects no version refers to) and temporary "
                                             "files left by interrupted writes, and abort unfinished S3 multipart "
-                                            "uploads; nothing else.")
+                                            "uploads; nothing else, and nothing under a key vault never gives "
+                                            "an object.")
 @click.option("--min-age-minutes", default=int(integrity.DEFAULT_MIN_AGE.total_seconds() // 60), show_default=True,
               type=click.IntRange(min=0, max=10 * 366 * 24 * 60),
               help="Unreferenced objects, temporary files and multipart uploads active more recently than this "
@@ -64,7 +65,15 @@ def fsck_command(repair: bool, min_age_minutes: int) -> None:
     for upload in report.foreign_uploads:
         click.echo(f"NOT OURS  {upload.key}: upload {upload.upload_id} begun {upload.initiated.isoformat()}, "
                    "under a key vault never gives an object (another program's?); left alone")
-    if report.foreign_uploads and not getattr(rt.store, "key_prefix", None):
+    for problem in report.foreign_shown:
+        click.echo(f"NOT OURS  {problem.key} ({problem.detail}): no version refers to it, and vault never gives "
+                   "an object such a key (another program's?); left alone")
+    if report.foreign_objects:
+        more = report.foreign_objects - len(report.foreign_shown)
+        click.echo((f"and {more} more; " if more else "")
+                   + f"{report.foreign_objects} object(s) not vault's left alone")
+    if ((report.foreign_uploads or report.foreign_objects) and rt.settings.storage == "s3"
+            and not getattr(rt.store, "key_prefix", None)):
         click.echo("set VAULT_S3_PREFIX to keep vault to a folder of a bucket shared with other programs")
     for key in report.remove_failed:
         click.echo(f"FAILED    could not remove {key}")

@@ -4,7 +4,10 @@ Three kinds of damage are looked for:
 
 * orphan objects: ciphertext under `documents/` that no version row names (left by a crash between the
   store and the database, or a delete that failed). Harmless but unaccounted for; `--repair` removes
-  them, and only them.
+  them, and only them. Only an object whose key has the shape vault gives its objects (`is_vault_key`) is
+  an orphan: any other under `documents/` (a bucket shared without `VAULT_S3_PREFIX`, another program's
+  file in vault's folder) is reported as not ours, counted apart and never removed, as its unfinished
+  uploads are below.
 * missing objects: a version row whose object is gone. Nothing can repair that but a backup.
 * corrupt versions: the object does not authenticate under its data key, or decrypts to a different
   size or SHA-256 than was recorded at upload.
@@ -58,6 +61,9 @@ from vault.services.documents import OBJECT_PREFIX, discard_object, version_cont
 BATCH = 500
 # Keys named by one "storage:repair" record (each record stays small, whatever the number of orphans).
 REPAIR_BATCH = 100
+# Objects not vault's are counted, and only this many named: a shared bucket may hold thousands of them
+# under `documents/`, and a list of them all would break the flat memory and bury vault's own findings.
+FOREIGN_SHOWN = 20
 DEFAULT_MIN_AGE = timedelta(minutes=15)
 # Every key vault gives an object: a version's ciphertext (`documents.object_key`), its viewer pages
 # (`renditions.page_key`), a signed checkpoint (`checkpoints.object_key`), an export's manifest
@@ -103,6 +109,10 @@ class FsckReport:
     aborted_uploads: list[str] = field(default_factory=list)  # upload ids
     # Unfinished uploads under a key vault never gives an object: another program's, never aborted.
     foreign_uploads: list[UnfinishedUpload] = field(default_factory=list)
+    # Objects under `documents/` that no row names and whose key vault never gives: another program's,
+    # never removed. Counted; the first `FOREIGN_SHOWN` kept to be named.
+    foreign_objects: int = 0
+    foreign_shown: list[Problem] = field(default_factory=list)
 
     @property
     def unresolved(self) -> int:
@@ -133,6 +143,7 @@ class FsckReport:
             "pending_uploads": len(self.pending_uploads),
             "aborted_uploads": len(self.aborted_uploads),
             "foreign_uploads": len(self.foreign_uploads),
+            "foreign_objects": self.foreign_objects,
         }
 
 
@@ -154,6 +165,9 @@ def fsck(
 ) -> FsckReport:
     """Check every version and every object; with `repair`, delete orphans older than `min_age`.
 
+    An object that no row names and whose key vault never gives is another program's: counted in
+    `foreign_objects`, never an orphan, never deleted, and no problem for `ok`.
+
     Manages its own short transactions (a long check must not hold one open), and records one
     "storage:fsck" audit event with the counts and any object removed; every removal is named before it
     is made ("storage:repair", `_remove_orphans`).
@@ -171,6 +185,12 @@ def fsck(
             progress(1)
     now = utcnow()
     for info in _orphans(rt, report):
+        if not is_vault_key(info.key):
+            # Checked after the rows: a key a row names is vault's whatever its shape.
+            report.foreign_objects += 1
+            if len(report.foreign_shown) < FOREIGN_SHOWN:
+                report.foreign_shown.append(Problem(info.key, None, "not_ours", f"{info.size} bytes"))
+            continue
         problem = Problem(info.key, None, "orphan", f"{info.size} bytes")
         if info.modified is not None and now - info.modified < min_age:
             report.young_orphans.append(problem)
@@ -217,7 +237,10 @@ def _remove_orphans(rt: Runtime, report: FsckReport, min_age: timedelta, ctx: Ac
     summary can name only so many. So every key is named, a batch at a time, before it goes; a key named
     whose deletion then failed is listed in the summary as such.
     """
-    still = [problem.key for problem in report.orphans if _still_orphan(rt, problem.key)]
+    # `is_vault_key` again here, at the one place objects are deleted: whatever fills `report.orphans`,
+    # another program's object is never removed.
+    still = [problem.key for problem in report.orphans
+             if is_vault_key(problem.key) and _still_orphan(rt, problem.key)]
     for start in range(0, len(still), REPAIR_BATCH):
         batch = still[start:start + REPAIR_BATCH]
         with rt.db.session() as session:
