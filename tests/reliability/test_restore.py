@@ -382,3 +382,64 @@ def test_a_backup_without_a_mac_restores_only_when_the_operator_accepts_it(insta
         restore_record = session.scalars(select(AuditEvent).where(AuditEvent.action == "backup:restore")).one()
         assert restore_record.outcome == "allowed"
         assert json.loads(restore_record.detail)["manifest"] == "unsigned_accepted"
+
+
+def test_a_backup_and_a_restore_keep_to_vaults_objects(instances: Instances, tmp_path: Path) -> None:
+    """A store shared with another program (a bucket without `VAULT_S3_PREFIX`). Was: `vault backup` copied
+    every object of the store, the other program's included (anything outside `documents/` and the
+    checkpoints counted as vault's), and `vault restore` refused a target whose store held the other
+    program's objects, or would have written the backup's stale copies over them. Now the backup takes only
+    keys of vault's shape (or named by the dump) and counts the rest; a restore of a backup that lists
+    others' objects (as an older vault made) names them and skips them, and their objects in the target's
+    store neither block the restore nor are overwritten."""
+    source = instances.source
+    documents, token = seed(source)
+    theirs = ["documents/readme.txt", "reports/q4.csv", f"documents/{documents[0]}/1-{'ab' * 16}.bak",
+              "audit/checkpoints/notes.json"]
+    for key in theirs:
+        source.runtime().store.put(key, io.BytesIO(b"theirs, at backup time"), length=22)
+    out = tmp_path / "backup"
+    done = source.cli("backup", "--out", str(out), *(["--objects"] if instances.kind == "postgresql+s3" else []))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"left out {len(theirs)} object(s) not vault's" in done.stdout, done.stdout
+    if instances.kind == "postgresql+s3":
+        assert "set VAULT_S3_PREFIX" in done.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert not {entry["key"] for entry in manifest["objects"]} & set(theirs)
+    assert len([entry for entry in manifest["objects"] if "version" in entry]) == 2
+    assert not any((out / "objects" / key).exists() for key in theirs)
+    with source.runtime().db.session() as session:
+        created = session.scalars(select(AuditEvent).where(AuditEvent.action == "backup:create")).one()
+        assert json.loads(created.detail)["left_out_not_vault"] == len(theirs)
+
+    # The same backup as an older vault made it: the other program's objects listed and copied, under a MAC
+    # the keyring makes (an older vault had it), so only the rule can keep them out of the restore.
+    for key in theirs:
+        path = out / "objects" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"theirs, at backup time")
+        manifest["objects"].append({"key": key, "size": 22,
+                                    "sha256": hashlib.sha256(b"theirs, at backup time").hexdigest()})
+    manifest["mac"] = backup_service.manifest_mac(
+        source.runtime().keyring.derive_key(backup_service.MANIFEST_MAC_LABEL), manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
+    target = instances.empty("target")
+    shutil.copy2(source.keyring_path, target.keyring_path)
+    target.init()
+    for key in theirs:  # the other program's current objects in the target's shared store
+        target.runtime().store.put(key, io.BytesIO(b"theirs, now"), length=11)
+    restored = target.cli("restore", str(out))
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    for key in theirs:
+        assert f"NOT OURS  {key}: in the backup, but vault never gives an object such a key" in restored.stderr
+        with target.runtime().store.open(key) as body:
+            assert body.read() == b"theirs, now"
+    assert f"{len(theirs)} object(s) of the backup not vault's left out of the restore" in restored.stderr
+    assert "sample: 2 of 2 file(s)" in restored.stdout, restored.stdout
+    assert read(target, documents[0], token) == PLAIN
+    with target.runtime().db.session() as session:
+        record = session.scalars(select(AuditEvent).where(AuditEvent.action == "backup:restore")).one()
+        detail = json.loads(record.detail)
+        assert (record.outcome, detail["not_restored_not_vault"]) == ("allowed", len(theirs))
+        assert sorted(detail["not_restored_keys"]) == sorted(theirs)

@@ -35,6 +35,12 @@ def backup_command(out: Path, copy_objects: bool) -> None:
                + ("copied" if result.copied else "listed, not copied (the store's own replication must keep them)"))
     if result.skipped:
         click.echo(f"left out {result.skipped} object(s) written after the dump (no row of it names them)")
+    if result.foreign:
+        shown = ", ".join(result.foreign_shown) + (", ..." if result.foreign > len(result.foreign_shown) else "")
+        click.echo(f"left out {result.foreign} object(s) not vault's (keys vault never gives an object; another "
+                   f"program's?): {shown}")
+        if rt.settings.storage == "s3" and not getattr(rt.store, "key_prefix", None):
+            click.echo("set VAULT_S3_PREFIX to keep vault to a folder of a bucket shared with other programs")
     click.echo(f"audit head: seq {result.head_seq}; latest checkpoint: "
                + (f"seq {result.checkpoint_seq}" if result.checkpoint_seq is not None else "none"))
     click.echo(f"manifest: {out / service.MANIFEST}")
@@ -75,6 +81,13 @@ def restore_command(folder: Path, sample: int, accept_unsigned: bool) -> None:
         echo_err("WARNING: the manifest of this backup was not authenticated (it carries no MAC); "
                  "restored because --accept-unsigned was given, as the audit log records")
     click.echo(f"restored the database (audit head seq {result.head_seq}) and {result.objects} object(s)")
+    for key in result.not_restored[:service.FOREIGN_SHOWN]:
+        echo_err(f"NOT OURS  {key}: in the backup, but vault never gives an object such a key (another "
+                 "program's, copied by an older `vault backup`); not restored")
+    if result.not_restored:
+        more = len(result.not_restored) - service.FOREIGN_SHOWN
+        echo_err((f"and {more} more; " if more > 0 else "")
+                 + f"{len(result.not_restored)} object(s) of the backup not vault's left out of the restore")
     fsck = result.fsck
     click.echo(f"fsck: checked {fsck.versions_checked} version(s), {fsck.objects_listed} object(s): "
                + ("ok" if fsck.ok else f"{fsck.unresolved} problem(s)"))

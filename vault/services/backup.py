@@ -12,6 +12,14 @@ A backup folder holds:
 * `objects/`: a copy of every object, always for a local-folder store, on request for S3 (whose own
   replication may serve instead).
 
+"Every object" means every object of vault's: one a row of the dump names, or one whose key has the
+shape vault gives its objects (`integrity.is_vault_key`, the rule `vault fsck` removes and aborts by).
+A bucket shared with other programs without `VAULT_S3_PREFIX` holds their objects too; a backup copying
+them would carry their data where they never meant it to go, and a restore writing them back would put
+stale copies over their current ones. So they are left out of a backup (counted), left out of a restore
+(a backup made before this rule may list them: named and skipped, never written; refusing such a
+backup instead would leave its authenticated manifest unrestorable), and do not make a store "not empty".
+
 The manifest is authenticated: its field `mac` is "hmac-sha256:" and the HMAC-SHA256 of the manifest's
 canonical JSON without that field (sorted keys, no spaces, ASCII), under a key derived from the keyring
 (`Keyring.derive_key(MANIFEST_MAC_LABEL)`). The SHA-256 values alone would prove nothing against someone
@@ -80,6 +88,8 @@ _KEY_CHECK_LABEL = b"vault backup: audit key check"
 MANIFEST_MAC_LABEL = b"vault backup: manifest mac v1"
 MAC_FIELD = "mac"
 _MAC_PREFIX = "hmac-sha256:"
+# How many keys of objects not vault's a backup or a restore names (the rest are counted).
+FOREIGN_SHOWN = 20
 # Tables a freshly initialised instance already fills: the schema's revision and the empty chain head.
 _BOOKKEEPING = {"alembic_version"}
 
@@ -96,13 +106,16 @@ class DumpState:
     pages: frozenset[str] = frozenset()  # the viewer's page objects the dump names
 
     def belongs(self, key: str) -> bool:
-        """Whether the object is part of the state the dump holds: an object under `documents/` that no
-        row of the dump names (an upload after the dump) or a checkpoint past the dump's head is not."""
-        if key.startswith(OBJECT_PREFIX):
-            return key in self.versions or key in self.pages
+        """Whether the object is part of the state the dump holds: an object a row of the dump names, a
+        checkpoint up to the dump's head, an export manifest. Not an object under `documents/` that no row
+        of the dump names (an upload after the dump), a checkpoint past the dump's head, nor any object
+        whose key vault never gives (another program's, in a shared bucket: see the module's docstring)."""
+        if key in self.versions or key in self.pages:
+            return True  # named by the dump: vault's, whatever its shape
+        if not integrity.is_vault_key(key) or key.startswith(OBJECT_PREFIX):
+            return False
         if key.startswith(CHECKPOINT_PREFIX):
-            number = key.removeprefix(CHECKPOINT_PREFIX).removesuffix(".json")
-            return not (number.isascii() and number.isdigit()) or int(number) <= self.head_seq
+            return int(key.removeprefix(CHECKPOINT_PREFIX).removesuffix(".json")) <= self.head_seq
         return True
 
 
@@ -117,6 +130,8 @@ class BackupResult:
     checkpoint_seq: int | None = None
     missing: list[str] = field(default_factory=list)  # versions named by the dump but absent from the store
     skipped: int = 0  # objects written after the dump (no row of the dump names them)
+    foreign: int = 0  # objects under keys vault never gives (another program's): left out
+    foreign_shown: list[str] = field(default_factory=list)  # the first `FOREIGN_SHOWN` of them
 
 
 @dataclass
@@ -129,6 +144,7 @@ class RestoreResult:
     sampled: list[str] = field(default_factory=list)
     sample_failures: list[str] = field(default_factory=list)
     manifest: str = "authenticated"  # or "unsigned_accepted" (see `authenticate`)
+    not_restored: list[str] = field(default_factory=list)  # the backup's keys that are not vault's
 
     @property
     def ok(self) -> bool:
@@ -192,7 +208,12 @@ def backup(rt: Runtime, out: Path, *, copy_objects: bool = False, ctx: AccessCon
     objects: list[dict[str, Any]] = []
     for info in rt.store.list(""):
         if not state.belongs(info.key):
-            result.skipped += 1
+            if integrity.is_vault_key(info.key):
+                result.skipped += 1
+            else:
+                result.foreign += 1
+                if len(result.foreign_shown) < FOREIGN_SHOWN:
+                    result.foreign_shown.append(info.key)
             continue
         entry: dict[str, Any] = {"key": info.key}
         with rt.store.open(info.key) as body:
@@ -233,7 +254,7 @@ def backup(rt: Runtime, out: Path, *, copy_objects: bool = False, ctx: AccessCon
                         reason_code="objects_missing" if result.missing else None,
                         detail={"out": str(out.resolve()), "dialect": dialect, "objects": result.objects,
                                 "bytes": result.object_bytes, "objects_copied": copy,
-                                "skipped_after_dump": result.skipped,
+                                "skipped_after_dump": result.skipped, "left_out_not_vault": result.foreign,
                                 "audit_head_seq": state.head_seq, "checkpoint_seq": result.checkpoint_seq,
                                 "missing": result.missing[:100]})
     return result
@@ -368,7 +389,9 @@ def instance_contents(rt: Runtime) -> list[str]:
             if rows:
                 found.append(f"table {table} has {rows} row(s)")
         connection.rollback()
-    if next(iter(rt.store.list("")), None) is not None:
+    # Only vault's objects make the store not empty: a bucket shared with other programs always holds
+    # theirs, and a restore writes only keys of vault's shape, which no key of theirs can be.
+    if any(integrity.is_vault_key(info.key) for info in rt.store.list("")):
         found.append(f"the store {rt.store.describe()} holds objects")
     return found
 
@@ -470,6 +493,9 @@ def restore(rt: Runtime, folder: Path, *, sample: int = DEFAULT_SAMPLE, ctx: Acc
     ctx = ctx or AccessContext.cli()
     manifest = read_manifest(folder)
     authenticity = authenticate(rt, folder, manifest, accept_unsigned=accept_unsigned)
+    # Authenticated as a whole, then kept to vault's objects: the rest is neither checked nor written.
+    not_restored = [str(entry.get("key")) for entry in manifest["objects"] if not _restorable(entry)]
+    manifest = {**manifest, "objects": [entry for entry in manifest["objects"] if _restorable(entry)]}
     dialect = manifest["database"].get("dialect")
     if dialect != rt.db.dialect:
         raise ServiceError("restore_wrong_database",
@@ -515,14 +541,26 @@ def restore(rt: Runtime, folder: Path, *, sample: int = DEFAULT_SAMPLE, ctx: Acc
         rt.audit.record(session, action=AuditAction.BACKUP_RESTORE, actor=None, ctx=ctx,
                         detail={"from": str(folder.resolve()), "created": manifest.get("created"),
                                 "objects": copied, "audit_head_seq": head.seq, "manifest": authenticity,
+                                "not_restored_not_vault": len(not_restored),
+                                "not_restored_keys": not_restored[:FOREIGN_SHOWN],
                                 "checkpoint_seq": (manifest.get("checkpoint") or {}).get("seq")})
     fsck = integrity.fsck(rt, min_age=timedelta(0), ctx=ctx)
     with rt.db.session() as session:
         report = audit_service.verify(rt, session, actor=None, ctx=ctx, jobs=verify_jobs)
     result = RestoreResult(objects=copied, head_seq=head.seq, fsck=fsck, verify_summary=report.summary(),
-                           verify_ok=report.ok, manifest=authenticity)
+                           verify_ok=report.ok, manifest=authenticity, not_restored=not_restored)
     _check_sample(rt, manifest, sample, seed, result)
     return result
+
+
+def _restorable(entry: Any) -> bool:
+    """Whether a manifest entry is one of vault's objects: a file version the dump names (the manifest says
+    so under its MAC), or a key of the shape vault gives its objects. A backup made before backups kept to
+    vault's objects may list another program's too; writing them back would put stale copies over theirs."""
+    if not isinstance(entry, dict):
+        return True  # malformed: left to `check_backup`, which refuses it
+    key = entry.get("key")
+    return isinstance(entry.get("version"), dict) or (isinstance(key, str) and integrity.is_vault_key(key))
 
 
 def _check_sample(rt: Runtime, manifest: dict[str, Any], sample: int, seed: int | None,
