@@ -237,8 +237,8 @@ def test_only_the_local_store_leaves_temporary_files():
 
 
 def test_vaults_key_shape_is_the_shape_of_every_key_vault_gives_an_object():
-    """fsck aborts an unfinished upload only under a key of this shape: it must take in every key vault
-    makes, and nothing else."""
+    """fsck aborts an unfinished upload or removes an orphan, and a backup or a restore takes an object,
+    only under a key of this shape: it must take in every key vault makes, and nothing else."""
     version = documents.object_key(12, 3)
     ours = [version, renditions.page_key(version, 1), renditions.page_key(version, 140),
             checkpoints.object_key(7), export.manifest_key(123456)]
