@@ -21,8 +21,9 @@ from crypto import Keyring
 from tests.conftest import FAST_HASH
 from vault.audit.verify import verify_chain
 from vault.cli import cli
-from vault.cli.demo import DemoServer
+from vault.cli.demo import DemoServer, served_at
 from vault.config.settings import load_settings
+from vault.mail.kinds import Kind
 from vault.models import (
     Alert,
     AlertStatus,
@@ -34,6 +35,7 @@ from vault.models import (
     DocumentVersion,
     Loan,
     LoanStatus,
+    MailOutbox,
     Role,
     Severity,
     User,
@@ -142,6 +144,12 @@ def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_
                 if kind == "orders":
                     assert plaintext.startswith(b"date,order,product,quantity")
             assert checked == {"dossier", "orders", "chart", "visits", "calls"}
+
+            # The handover's letters to the leaver's customers carry an answer link back to the demo's server
+            # (its default `VAULT_BASE_URL`), not a letter without one.
+            letters = list(session.scalars(select(MailOutbox).where(MailOutbox.kind == Kind.CUSTOMER_LETTER)))
+            assert letters
+            assert all("http://127.0.0.1:5000/letter/" in row.body_text for row in letters), letters[0].body_text
     finally:
         rt.close()
 
@@ -169,6 +177,14 @@ def test_demo_sets_up_a_company_once_and_serves_it(tmp_path, database_url, demo_
         output, _ = server.communicate(timeout=30)
     assert "with gunicorn" in output and "Booting worker" in output, output[-2000:]
     assert "This computer (demo)" in output
+
+
+@pytest.mark.parametrize(("host", "expected"), [("127.0.0.1", "http://127.0.0.1:5000"),
+                                              ("0.0.0.0", "http://127.0.0.1:5000"),
+                                              ("::1", "http://[::1]:5000"), ("::", "http://[::1]:5000"),
+                                              ("demo.local", "http://demo.local:5000")])
+def test_the_demo_links_its_mail_to_where_it_is_served(host, expected):
+    assert served_at(host, 5000) == expected
 
 
 def test_the_demo_trusts_loopback_so_every_grade_opens(tmp_path):

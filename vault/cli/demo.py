@@ -3,6 +3,7 @@ production server as a real deployment, not Flask's development server)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,18 @@ from vault.services import demo
 # worker that is busy rendering a large file does not stall the others.
 WORKERS = 2
 THREADS = 4
+
+
+_EVERY_ADDRESS = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - what a host means, not a binding
+
+
+def served_at(host: str, port: int) -> str:
+    """The address the demo is opened at, for the links its mail carries (`VAULT_BASE_URL` when not set):
+    a customer letter's answer link or a password link must lead back to this server, not nowhere. A
+    server listening on every address is opened from this computer."""
+    if host in _EVERY_ADDRESS:
+        host = "127.0.0.1" if "." in host or not host else "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 class DemoServer(BaseApplication):
@@ -64,6 +77,8 @@ def demo_command(host: str, port: int, no_serve: bool, data_dir: Path | None) ->
     a trusted place, so files of every grade open.
     """
     conf = demo.with_loopback_trusted(settings({"data_dir": data_dir} if data_dir is not None else None))
+    if not conf.base_url:
+        conf = dataclasses.replace(conf, base_url=served_at(host, port))
     keyring = initialise(conf)
     rt = Runtime.build(conf, keyring=keyring)
     try:
