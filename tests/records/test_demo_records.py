@@ -161,3 +161,15 @@ def test_masked_on_every_page_until_revealed(company: Any, app: Any, client: Any
     revealed = client.post(f"/customers/{ids[0]}/reveal", data={"csrf_token": token, "rv-reason": "Visit on Friday",
                                                               "rv-place": "Office"})
     assert revealed.status_code == 200 and _leaks(revealed.get_data(), values)
+
+
+def test_demo_e_mail_addresses_take_accents_off_rather_than_letters():
+    """García's address is garcia@…, not garca@…: every demo address is plain ASCII and keeps each letter."""
+    assert demo_content._ascii("Chiara.García") == "chiara.garcia"
+    assert demo_content._ascii("Müller") == "muller"
+    for customer in demo_content.CUSTOMERS:
+        for name, _role, _phone, address in demo_content.profile(customer).contacts:
+            local, _, domain = address.partition("@")
+            assert address.isascii() and domain.endswith(".example"), address
+            if not customer.country:
+                assert local == demo_content._ascii(name.replace(" ", ".")), (name, address)

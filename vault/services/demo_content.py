@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -115,15 +116,22 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(":".join(map(str, parts)))  # noqa: S311
 
 
+def _ascii(text: str) -> str:
+    """`text` in lower-case ASCII letters and digits (and dots), accents taken off rather than letters dropped,
+    as people spell their e-mail addresses: García → garcia, Müller → muller."""
+    plain = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in plain if ch.isascii() and (ch.isalnum() or ch == "."))
+
+
 def profile(customer: DemoCustomer, seed: int = SEED) -> Profile:
     if customer.country:
         return _local_profile(customer, seed)
     rng = _rng(seed, customer.name)
-    domain = "".join(ch for ch in customer.name.lower().split()[0] if ch.isalnum()) + ".example"
+    domain = _ascii(customer.name.split()[0]).replace(".", "") + ".example"
     contacts = []
     for _ in range(3):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        mail_name = "".join(ch for ch in f"{first}.{last}".lower() if ch.isascii() and (ch.isalnum() or ch == "."))
+        mail_name = _ascii(f"{first}.{last}")
         contacts.append((f"{first} {last}", rng.choice(CONTACT_ROLES),
                          f"+{rng.randint(30, 49)} {rng.randint(100, 999)} {rng.randint(100000, 999999)}",
                          f"{mail_name}@{domain}"))
