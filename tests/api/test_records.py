@@ -112,6 +112,25 @@ def test_only_the_owner_and_co_owners_edit(api, customer):
     assert_error(bad, 422, "invalid_request")
 
 
+def test_one_messaging_service_named_twice_in_any_case_is_refused(api, rt, customer):
+    """The services are the keys of one object, named in lower case: "Telegram" and "telegram" were taken as one
+    and the second id silently replaced the first. Both are now refused, nothing is changed."""
+    edits = len(events(rt, "customer:edit"))
+    for messaging in ({"Telegram": "@jana", "telegram": "@jnovak"}, {"telegram": "@jana", "TELEGRAM ": "@jnovak"}):
+        bad = api.call("PATCH", f"/api/v1/customers/{customer}", "bob",
+                       json={"contacts": [{"name": "Jana Novak", "messaging": messaging}]})
+        fields = assert_error(bad, 422, "invalid_request")["fields"]
+        assert fields == {"contacts[0].messaging": "names the service telegram twice (one id per service)"}
+    assert len(events(rt, "customer:edit")) == edits
+    # Two services, one id each, stand.
+    saved = api.call("PATCH", f"/api/v1/customers/{customer}", "bob", json={"contacts": [
+        {"name": "Jana Novak", "messaging": {"Telegram": "@jana", "WeChat": "jnovak"}}]})
+    assert saved.status_code == 200 and len(events(rt, "customer:edit")) == edits + 1
+    shown = api.post(f"/api/v1/customers/{customer}/reveal", "bob", json={"reason": "Renewal call next week",
+                                                                        "place": "Office"})
+    assert shown.get_json()["record"]["contacts"][0]["messaging"] == {"telegram": "@jana", "wechat": "jnovak"}
+
+
 def test_an_edit_makes_a_version_whose_diff_the_history_shows(api, rt, users, customer):
     changed = CONTACTS[0] | {"phones": ["+49 170 5550112"]}
     response = api.call("PATCH", f"/api/v1/customers/{customer}", "bob",

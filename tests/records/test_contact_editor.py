@@ -1,13 +1,14 @@
-"""The record's editor for contacts and terms on the customer page: one labelled group of fields per
-contact and one row per term, shown only after a reveal (or when there is nothing to hide), and a save that
-replaces the lists with what the rows say, keeps them when the rows were not shown, and puts a refused
-value beside its input with nothing saved.
+"""The record's editor for contacts, terms and notes on the customer page: one labelled group of fields per
+contact, one row per term and the notes' box, shown only after a reveal (or when there is nothing to hide),
+and a save that replaces them with what the form says, keeps them when they were not shown, and puts a
+refused value beside its input with nothing saved.
 
 Each test submits the form the way a browser does: every input of the edit form as the page rendered it
 (values, checked boxes, selected options), changed only where a person would type."""
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -23,6 +24,7 @@ from vault.services import records
 
 PHONE = "+49 170 5550196"
 EMAIL = "jana@nordlicht.example"
+NOTES = "Prefers a call before any visit"
 REVEAL = {"rv-reason": "Renewal call next week", "rv-place": "Office"}
 
 
@@ -98,7 +100,7 @@ def scene(rt: Any, users: Any) -> dict[str, int]:
             "city": "Hamburg", "contacts": [{"name": "Jana Novak", "role": "Buyer", "phones": [PHONE],
                                             "emails": [EMAIL], "messaging": {"telegram": "@jnovak"},
                                             "birthday": "1980-05-17", "preferences": "Mornings only"}],
-            "terms": {"payment": "30 days net"}}, ctx=AccessContext.cli())
+            "terms": {"payment": "30 days net"}, "notes": NOTES}, ctx=AccessContext.cli())
         blank = make_customer(session, owner_id=bob.id, name="Neuland GmbH", segment=Segment.ORDINARY)
         session.commit()
         return {"customer": customer.id, "blank": blank.id}
@@ -276,3 +278,105 @@ def test_a_term_needs_a_name_and_a_name_once(client, rt, scene):
     html = bad.get_data(as_text=True)
     assert bad.status_code == 400 and _stored(rt, cid) == before
     assert "Value: has at most 200 characters" in html[html.index('name="rec-terms-2-value"'):]
+
+
+def test_masked_notes_show_no_box_and_a_save_keeps_them_whatever_is_sent(client, rt, scene):
+    """Notes follow the contacts' rule: a form that did not show them carries no edit of them, so text sent
+    under their name without the marker (a crafted form, or one typed blind) changes nothing."""
+    login(client, "bob")
+    cid = scene["customer"]
+    page = client.get(f"/customers/{cid}").get_data(as_text=True)
+    form = edit_form(page)
+    assert "rec-notes" not in form.fields and form.fields["rec-notes_edited"] == ""
+    assert "Reveal the notes to change them." in page
+    assert NOTES not in page
+    saved = _save(client, cid, {**form.fields, "rec-city": "Lübeck", "rec-notes": "Overwritten blind"})
+    assert saved.status_code == 302
+    assert _stored(rt, cid)["notes"] == NOTES and _stored(rt, cid)["facts"]["city"] == "Lübeck"
+    # An empty box sent without the marker is no clearing either.
+    assert _save(client, cid, {**form.fields, "rec-notes": ""}).status_code == 302
+    assert _stored(rt, cid)["notes"] == NOTES
+
+
+def test_revealed_notes_are_edited_and_emptying_them_clears_them(client, rt, scene):
+    """Before, an empty box meant "keep them", so notes once written could never be removed from the page."""
+    token = login(client, "bob")
+    cid = scene["customer"]
+    fields = _revealed(client, token, cid).fields
+    assert (fields["rec-notes"], fields["rec-notes_edited"]) == (NOTES, "1")
+    fields["rec-notes"] = "Prefers e-mail now"
+    assert _save(client, cid, fields).status_code == 302
+    assert _stored(rt, cid)["notes"] == "Prefers e-mail now"
+
+    fields = _revealed(client, token, cid).fields
+    before = _stored(rt, cid)
+    fields["rec-notes"] = ""
+    assert _save(client, cid, fields).status_code == 302
+    after = _stored(rt, cid)
+    assert after["notes"] == "" and after["version"] == before["version"] + 1
+    assert (after["contacts"], after["terms"]) == (before["contacts"], before["terms"])
+    with rt.db.session() as session:
+        edit = session.scalars(select(AuditEvent).where(AuditEvent.action == "customer:edit")
+                               .order_by(AuditEvent.seq.desc())).first()
+    assert edit is not None and json.loads(edit.detail)["changed"] == ["notes"]
+    # Nothing left to hide: the box is offered without a reveal, empty, and its marker set.
+    fields = edit_form(client.get(f"/customers/{cid}").get_data(as_text=True)).fields
+    assert (fields["rec-notes"], fields["rec-notes_edited"]) == ("", "1")
+
+
+def test_a_customer_without_notes_gets_the_box_without_a_reveal(client, rt, scene):
+    login(client, "bob")
+    cid = scene["blank"]
+    fields = edit_form(client.get(f"/customers/{cid}").get_data(as_text=True)).fields
+    assert (fields["rec-notes"], fields["rec-notes_edited"]) == ("", "1")
+    fields["rec-notes"] = "Met at the trade fair"
+    assert _save(client, cid, fields).status_code == 302
+    assert _stored(rt, cid)["notes"] == "Met at the trade fair"
+    # Now there is something to hide: the next page shows no box until a reveal.
+    fields = edit_form(client.get(f"/customers/{cid}").get_data(as_text=True)).fields
+    assert "rec-notes" not in fields and fields["rec-notes_edited"] == ""
+
+
+@pytest.mark.parametrize("typed", ["telegram:@jana, telegram:@jnovak", "telegram:@jana, Telegram:@jnovak"])
+def test_one_messaging_service_twice_is_refused_beside_the_field(client, rt, scene, typed):
+    """Before, the second id silently replaced the first (the services are the keys of one object)."""
+    token = login(client, "bob")
+    cid = scene["customer"]
+    fields = _revealed(client, token, cid).fields
+    fields.update({"rec-contacts-0-messaging": typed, "rec-contacts-1-name": "Li Wei",
+                   "rec-contacts-1-phones": "abc"})
+    before = _stored(rt, cid)
+    bad = _save(client, cid, fields)
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and _stored(rt, cid) == before
+    beside = html[html.index('name="rec-contacts-0-messaging"'):html.index('name="rec-contacts-0-birthday"')]
+    assert "Messaging: names the service telegram twice (one id per service)" in beside
+    # The other slips of the same form are shown in the same answer, each beside its own input.
+    assert "Phones: &#39;abc&#39; is not a phone number" in html[
+        html.index('name="rec-contacts-1-phones"'):html.index('name="rec-contacts-1-emails"')]
+    assert edit_form(html).fields["rec-contacts-0-messaging"] == typed  # kept as typed, to correct
+    # In the reader's language too.
+    ru = _save(client, cid, fields, **{"Accept-Language": "ru"}).get_data(as_text=True)
+    beside = ru[ru.index('name="rec-contacts-0-messaging"'):ru.index('name="rec-contacts-0-birthday"')]
+    assert "Мессенджеры: сервис telegram указан дважды (у сервиса один идентификатор)" in beside
+
+
+def test_a_contact_row_without_a_language_is_the_company_default_and_an_unknown_one_is_refused(client, rt, scene):
+    """A crafted row that leaves the language out is the blank choice ("the company's default"), a legitimate
+    value the form offers; a language the product does not write letters in is refused beside the field."""
+    token = login(client, "bob")
+    cid = scene["customer"]
+    fields = _revealed(client, token, cid).fields
+    fields.update({"rec-contacts-1-name": "Li Wei", "rec-contacts-1-language": "zh_Hans"})
+    del fields["rec-contacts-1-language"]
+    assert _save(client, cid, fields).status_code == 302
+    assert "language" not in _stored(rt, cid)["contacts"][1]
+
+    fields = _revealed(client, token, cid).fields
+    before = _stored(rt, cid)
+    fields["rec-contacts-1-language"] = "xx"
+    bad = _save(client, cid, fields)
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and _stored(rt, cid) == before
+    assert "Not a valid choice" in html[html.index('name="rec-contacts-1-language"'):
+                                         html.index('name="rec-contacts-1-preferences"')]

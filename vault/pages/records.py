@@ -24,6 +24,7 @@ from vault.pages.forms.records import (
     RecordForm,
     RevealForm,
     submitted_contacts,
+    submitted_notes,
     submitted_terms,
 )
 from vault.services import customers as customers_service
@@ -69,8 +70,8 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
             edit_form.show_contacts(view.contacts)
         if view.revealed or not view.terms:
             edit_form.show_terms(view.terms)
-        if view.revealed:
-            edit_form.notes.data = view.notes
+        if view.revealed or not view.notes:
+            edit_form.show_notes(view.notes)
     successor = records.successor_of(session, actor, customer) is not None
     if log_form is None and _may(Action.CUSTOMER_LOG, customer, successor=successor):
         log_form = LogForm(prefix="log", formdata=None)
@@ -100,6 +101,19 @@ def _refusals_beside_rows(form: RecordForm, exc: ServiceError, contacts: list[Ke
     """Every refused value of the edit beside its input. The service stops at the first; each contact and
     term is then checked alone with the service's own rules (which decide and record nothing), so one
     answer shows every slip, each under the contact or term it is in, not a path such as `contacts[2]`."""
+    placed = _rows_beside(contacts, terms)
+    if exc.message in placed:
+        return
+    field = getattr(exc, "field", "")
+    if field in records.FACTS and not getattr(form, field).errors:
+        _beside(getattr(form, field), exc, placed)
+    else:  # about a whole group (too many contacts or terms), or nothing the rows above show
+        form.group_errors["terms" if field.startswith("terms") else "contacts"].append(exc.message)
+
+
+def _rows_beside(contacts: list[Kept], terms: list[Kept]) -> set[str]:
+    """Check each contact and term alone with the service's rules and put every refusal beside its input;
+    return the refusals placed."""
     placed: set[str] = set()
     for index, kept in enumerate(contacts):
         try:
@@ -115,13 +129,7 @@ def _refusals_beside_rows(form: RecordForm, exc: ServiceError, contacts: list[Ke
             records.clean_terms({name: value})
         except InvalidRecord as problem:
             _beside(kept.row.value if problem.field.startswith("terms.") else kept.row.name, problem, placed)
-    if exc.message in placed:
-        return
-    field = getattr(exc, "field", "")
-    if field in records.FACTS and not getattr(form, field).errors:
-        _beside(getattr(form, field), exc, placed)
-    else:  # about a whole group (too many contacts or terms), or nothing the rows above show
-        form.group_errors["terms" if field.startswith("terms") else "contacts"].append(exc.message)
+    return placed
 
 
 def _beside(field: Any, problem: ServiceError, placed: set[str]) -> None:
@@ -176,17 +184,19 @@ def edit(customer_id: int) -> Any:
     customer = _customer(customer_id)
     policy.require(auth.current(), Action.CUSTOMER_EDIT, customer, audit={"customer_id": customer.id})
     form = RecordForm(prefix="rec")
+    # Groups the form did not show (masked) are left out, so the service keeps them as they are.
+    contacts, terms, notes = submitted_contacts(form), submitted_terms(form), submitted_notes(form)
     if not form.validate_on_submit():
+        # The rows' values are checked too, so one answer shows every slip, not the form's first.
+        _rows_beside(contacts or [], terms or [])
         return render_customer(customer, edit_form=form, status=400)
     values: dict[str, Any] = {name: getattr(form, name).data or "" for name in records.FACTS}
-    # Groups the form did not show (masked) are left out, so the service keeps them as they are.
-    contacts, terms = submitted_contacts(form), submitted_terms(form)
     if contacts is not None:
         values["contacts"] = [kept.value for kept in contacts]
     if terms is not None:
         values["terms"] = dict(kept.value for kept in terms)
-    if (form.notes.data or "").strip():
-        values["notes"] = form.notes.data
+    if notes is not None:
+        values["notes"] = notes
     try:
         version = records.edit(runtime(), db_session(), auth.current(), customer, values, ctx=access_context())
     except NotFound:

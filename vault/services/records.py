@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -149,13 +150,7 @@ def clean_contact(raw: Any, where: str) -> dict[str, Any]:
     messaging_raw = {} if raw.get("messaging") is None else raw["messaging"]
     if not isinstance(messaging_raw, dict) or len(messaging_raw) > MAX_PER_CONTACT:
         raise _bad(f"{where}.messaging", _l("must be an object of at most %(n)s services", n=MAX_PER_CONTACT))
-    messaging: dict[str, str] = {}
-    for service, handle in messaging_raw.items():
-        key = _text(service, f"{where}.messaging", 32).lower()
-        value = _text(handle, f"{where}.messaging.{key}", 100)
-        if not key or not value:
-            raise _bad(f"{where}.messaging", _l("needs a service name and an id"))
-        messaging[key] = value
+    messaging = clean_messaging(messaging_raw.items(), f"{where}.messaging")
     birthday = _text(raw.get("birthday"), f"{where}.birthday", 10)
     if birthday:
         try:
@@ -178,6 +173,27 @@ def clean_contact(raw: Any, where: str) -> dict[str, Any]:
     if main:
         contact["main"] = True
     return contact
+
+
+def clean_messaging(pairs: Iterable[tuple[Any, Any]], where: str) -> dict[str, str]:
+    """A contact's messaging ids as stored, {service: id}, from (service, id) pairs: the services of a JSON
+    object, or the "service:id" items the page's field lists. A service is named in lower case, so one named
+    twice, whatever its case ("telegram" and "Telegram" in an API body, or twice in the page's field), is
+    refused: the object keeps one id a service, and the second would silently replace the first.
+
+    Raises:
+        ServiceError: `invalid_record`, naming `where` (the id's own path for a bad id).
+    """
+    messaging: dict[str, str] = {}
+    for service, handle in pairs:
+        key = _text(service, where, 32).lower()
+        value = _text(handle, f"{where}.{key}", 100)
+        if not key or not value:
+            raise _bad(where, _l("needs a service name and an id"))
+        if key in messaging:
+            raise _bad(where, _l("names the service %(service)s twice (one id per service)", service=key))
+        messaging[key] = value
+    return messaging
 
 
 def main_contacts(contacts: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:

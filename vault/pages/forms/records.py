@@ -1,11 +1,12 @@
 """Forms of the customer record: reveal (reason and place), edit, and a contact-log entry.
 
 The edit form carries the contacts and terms as groups of fields, one group per contact and one row per
-term, so each value has its own labelled input and a refusal stands beside the value it is about. They are
-shown only to a person who has revealed them (or when there are none to hide); a form that did not show
-them says so with its `*_edited` marker left empty, and saving it keeps them as they are. A form that
-showed them replaces them with what comes back: rows marked for removal and rows left blank are dropped,
-so every row marked for removal empties the list on purpose.
+term, so each value has its own labelled input and a refusal stands beside the value it is about, and the
+relationship notes in one box. They are shown only to a person who has revealed them (or when there are none
+to hide); a form that did not show them says so with its `*_edited` marker left empty, and saving it keeps
+them as they are, whatever is sent under their names. A form that showed them replaces them with what comes
+back: rows marked for removal and rows left blank are dropped, so every row marked for removal empties the
+list on purpose, and an emptied notes box removes the notes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from vault.core import languages
 from vault.pages.forms.documents import choice
 from vault.pages.forms.text import SafeForm
-from vault.services.records import CHANNELS, SIZES, STATUSES
+from vault.services.records import CHANNELS, SIZES, STATUSES, InvalidRecord, clean_messaging
 from vault.web import labels
 
 # Blank groups offered for new entries; the "Add another" buttons (static/js/rows.js) add more.
@@ -90,7 +91,8 @@ class RecordForm(SafeForm):
     contacts_edited = HiddenField()
     terms = FieldList(FormField(TermRow))
     terms_edited = HiddenField()
-    notes = TextAreaField(_l("Relationship notes; empty keeps them"), validators=[Length(max=4000)])
+    notes = TextAreaField(_l("Relationship notes"), validators=[Length(max=4000)])
+    notes_edited = HiddenField()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -99,13 +101,27 @@ class RecordForm(SafeForm):
             self.contacts.entries = []
         if self.terms_edited.data != EDITED:
             self.terms.entries = []
+        if self.notes_edited.data != EDITED:
+            self.notes.data = ""
         # Refusals about a whole group (too many contacts), shown at the head of that group.
         self.group_errors: dict[str, list[str]] = {"contacts": [], "terms": []}
 
     def validate(self, extra_validators: Any = None) -> bool:
-        """The form's own checks, and two the service cannot make because a row's name is its key: a term
-        needs a name, and one name twice would keep only the last value."""
+        """The form's own checks, and those the service cannot make because a name is a key: a term needs a
+        name, and one term, or one messaging service of a contact, named twice would keep only the last value
+        (the messaging check is the service's own, `records.clean_messaging`, given the pairs as typed)."""
         valid = super().validate(extra_validators)
+        for entry in self.contacts:
+            row = entry.form
+            if _dropped_contact(row):
+                continue
+            try:
+                clean_messaging(_messaging_pairs(row.messaging.data), "messaging")
+            except InvalidRecord as problem:
+                if not row.messaging.errors:
+                    row.messaging.errors = [_l("%(field)s: %(why)s", field=row.messaging.label.text,
+                                               why=problem.why)]
+                valid = False
         seen: set[str] = set()
         for row in self.terms:
             if _dropped_term(row.form):
@@ -135,6 +151,11 @@ class RecordForm(SafeForm):
             self.terms.append_entry({"name": name, "value": str(value)})
         for _ in range(BLANK_TERMS):
             self.terms.append_entry()
+
+    def show_notes(self, notes: str) -> None:
+        """Fill the notes' box from `notes` (as revealed): what is sent back replaces them, empty included."""
+        self.notes_edited.data = EDITED
+        self.notes.data = notes
 
 
 @dataclass(frozen=True)
@@ -168,12 +189,19 @@ def _contact_fields(contact: dict[str, Any]) -> dict[str, Any]:
             "language": contact.get("language", ""), "main": bool(contact.get("main"))}
 
 
-def _contact(row: ContactRow) -> dict[str, Any]:
-    """A group of fields as a contact for the service, which checks every value."""
-    messaging = {}
-    for item in _items(row.messaging.data):
+def _messaging_pairs(text: str | None) -> list[tuple[str, str]]:
+    """The "service:id" items of a contact's messaging field as typed, a service named twice included."""
+    pairs = []
+    for item in _items(text):
         service, _, handle = item.partition(":")
-        messaging[service.strip()] = handle.strip()
+        pairs.append((service.strip(), handle.strip()))
+    return pairs
+
+
+def _contact(row: ContactRow) -> dict[str, Any]:
+    """A group of fields as a contact for the service, which checks every value (a service named twice is
+    refused by the form's own check first, since an object cannot carry it to the service)."""
+    messaging = dict(_messaging_pairs(row.messaging.data))
     contact: dict[str, Any] = {"name": (row.name.data or "").strip(), "role": (row.role.data or "").strip(),
                                "phones": _items(row.phones.data), "emails": _items(row.emails.data),
                                "messaging": messaging, "birthday": (row.birthday.data or "").strip(),
@@ -206,3 +234,10 @@ def submitted_terms(form: RecordForm) -> list[Kept] | None:
         return None
     return [Kept(entry.form, ((entry.form.name.data or "").strip(), (entry.form.value.data or "").strip()))
             for entry in form.terms if not _dropped_term(entry.form)]
+
+
+def submitted_notes(form: RecordForm) -> str | None:
+    """The notes the form sends (empty removes them), or None when it did not show them (they are kept)."""
+    if form.notes_edited.data != EDITED:
+        return None
+    return form.notes.data or ""
