@@ -55,7 +55,10 @@ def test_a_letter_withheld_for_its_expired_link_is_forgotten_after_the_keeping_d
 
     clock.freeze(expired + timedelta(days=90))
     output = _sweep(rt, tmp_path)
-    assert "forgot the address and text of 1 letter(s) that can never go" in output
+    # Said as what it is: not a letter that can never go, one kept its days after its link ran out.
+    assert "forgot the address and text of 1 letter(s) whose link expired more than 90 day(s) ago " \
+           "(letter_expired 1)" in output
+    assert "can never go" not in output
     assert _mail(rt, mail_id) == (MailStatus.WITHHELD, MASKED, "", "", reason)  # why it was withheld stays
     [record] = _forget_records(rt)
     assert record.outcome == "allowed"
@@ -89,6 +92,28 @@ def test_a_failed_letter_whose_link_expired_is_forgotten_after_the_keeping_days(
     assert retried.exit_code == 1 and "its text is forgotten" in retried.output
 
 
+def test_the_sweep_counts_what_it_forgot_by_reason(rt, company, smtp, tmp_path, clock):
+    """Before, `vault maintenance run` called every forgotten letter one "that can never go", also one forgotten
+    only because its link expired longer ago than `VAULT_LETTER_KEEP_DAYS` (a re-issue could have sent it until
+    then). The print-out now says which is which, with a count per reason, as `letter:forget` records them."""
+    expired_id, _mail = _waiting_letter(rt, company)  # Baltic Freight: its link ran out two days ago
+    other = company.customer("Nordic Timber")
+    write_contacts(rt, other, [{"name": "Olga Berg", "emails": ["olga@timber.example"], "main": True}])
+    _move(rt, company, other, "tom")
+    with rt.db.session() as session:
+        stale = session.scalar(select(CustomerLetter).where(CustomerLetter.customer_id == other))
+        stale.expires_at = utcnow() - timedelta(days=2)
+        stale_id = stale.id
+    assert send(rt).withheld == 2  # both withheld for their expired links, kept for a re-issue
+    _move(rt, company, other, "sue")  # Nordic Timber's letter now introduces someone who no longer owns it
+    clock.freeze(_expires_at(rt, expired_id) + timedelta(days=90))
+    output = _sweep(rt, tmp_path)
+    assert ("forgot the address and text of 1 letter(s) that can never go (letter_stale 1) and of 1 letter(s) "
+            "whose link expired more than 90 day(s) ago (letter_expired 1)") in output
+    [record] = _forget_records(rt)
+    assert json.loads(record.detail)["reasons"] == {"letter_stale": [stale_id], "letter_expired": [expired_id]}
+
+
 def test_a_letter_reissued_within_the_keeping_days_is_counted_from_its_new_link(rt, company, smtp, tmp_path, clock):
     """The control: the days count from the link's end, so a re-issue (a fresh link) starts them again, and a
     letter whose link still opens is never the age rule's business."""
@@ -116,10 +141,10 @@ def test_the_keeping_days_are_a_setting(rt, company, smtp, tmp_path, clock):
     clock.freeze(_expires_at(rt, letter_id) + timedelta(days=8))
     rt.settings = replace(rt.settings, letter_keep_days=10)
     with rt.db.session() as session:
-        assert letters.forget_unsendable(rt, session, ctx=OFFICE, now=utcnow()) == []
+        assert letters.forget_unsendable(rt, session, ctx=OFFICE, now=utcnow()) == {}
     rt.settings = replace(rt.settings, letter_keep_days=7)
     with rt.db.session() as session:
-        assert letters.forget_unsendable(rt, session, ctx=OFFICE, now=utcnow()) == [letter_id]
+        assert letters.forget_unsendable(rt, session, ctx=OFFICE, now=utcnow()) == {"letter_expired": [letter_id]}
     assert _mail(rt, mail_id)[1] == MASKED
     with rt.db.session() as session:
         assert session.scalar(select(CustomerLetter.id).where(CustomerLetter.id == letter_id)) == letter_id

@@ -8,6 +8,7 @@ Each test rewrites the error's text before the re-issue, so a note still right d
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -16,12 +17,12 @@ from sqlalchemy import select
 
 from tests.departure.conftest import OFFICE, days_from_today, run_cli
 from tests.letters.conftest import write_contacts
-from tests.letters.test_repair import _move
+from tests.letters.test_repair import _events, _move
 from tests.letters.test_withheld_sweep import _letter
 from tests.mail.helpers import send
 from vault.models import CustomerLetter, Departure, utcnow
 from vault.models.mail import MailOutbox
-from vault.services import departures, records
+from vault.services import departures, letters, records
 
 JANA = "jana@customer.example"
 REWORDED = "letter: something the sender once said, in other words"
@@ -109,3 +110,56 @@ def test_a_withheld_letter_without_a_code_is_noted_only_as_withheld(rt, company,
     [note] = [topic for topic in _topics(rt, customer) if "sent again" in topic]
     assert note.endswith("with a new link, its first mail having been withheld")
 
+
+
+def _revoke(rt: Any, company: Any, customer: int) -> Any:
+    with rt.db.session() as session:
+        letter = session.scalar(select(CustomerLetter).where(CustomerLetter.customer_id == customer))
+        letters.revoke(rt, session, company.user(session, "tom"), letter, ctx=OFFICE)
+    return lambda: None  # lasting: nothing makes a revoked letter hold again
+
+
+@pytest.mark.parametrize(("code", "withhold"), [
+    ("manager_inactive", _disable), ("owner_on_notice", _notice), ("letter_expired", _expire),
+    ("letter_revoked", _revoke),
+])
+def test_a_refused_retry_of_a_withheld_letter_names_the_stored_reason(rt, company, smtp, tmp_path, code, withhold):
+    """Before, `vault mail retry` refused every withheld letter under the one code `withheld`, though the row
+    keeps why it was withheld: the refusal (its printed line, the denied `mail:retry`, and the `letter:reissue`
+    refused for a letter whose text is forgotten) now names that reason, its code and its sentence."""
+    customer = company.customer("Baltic Freight")
+    write_contacts(rt, customer, [{"name": "Jana Novak", "emails": [JANA], "main": True}])
+    _move(rt, company, customer, "tom")
+    withhold(rt, company, customer)
+    assert send(rt).withheld == 1
+    letter_id, mail_id = _letter(rt, customer, company.ids["tom"])
+    with rt.db.session() as session:
+        said = session.get(MailOutbox, mail_id).last_error
+    assert said and said.startswith(f"letter #{letter_id}: ")
+    retried = run_cli(rt, tmp_path, "mail", "retry", str(mail_id))
+    assert retried.exit_code == 1
+    assert f"refused #{mail_id}: was withheld ({said}) [{code}]; " in retried.output
+    [denied] = _events(rt, "mail:retry", "denied")
+    assert (denied.reason_code, json.loads(denied.detail)["letter_id"]) == (code, letter_id)
+    if code == "letter_revoked":  # its text is forgotten: the re-issue is refused for the same stored reason
+        reissued = run_cli(rt, tmp_path, "letter", "reissue", str(letter_id))
+        assert reissued.exit_code == 1 and f"[{code}]" in reissued.output
+        [refused] = _events(rt, "letter:reissue", "denied")
+        assert refused.reason_code == code
+
+
+def test_a_withheld_letter_without_a_stored_code_is_refused_as_withheld(rt, company, smtp, tmp_path):
+    """A row withheld before codes were kept, which the migration could not classify: the refusal claims no
+    reason it does not know."""
+    customer = company.customer("Baltic Freight")
+    write_contacts(rt, customer, [{"name": "Jana Novak", "emails": [JANA], "main": True}])
+    _move(rt, company, customer, "tom")
+    _disable(rt, company, customer)
+    assert send(rt).withheld == 1
+    _letter_id, mail_id = _letter(rt, customer, company.ids["tom"])
+    with rt.db.session() as session:
+        session.get(MailOutbox, mail_id).withheld_code = None
+    retried = run_cli(rt, tmp_path, "mail", "retry", str(mail_id))
+    assert retried.exit_code == 1 and "[" not in retried.output.split(f"refused #{mail_id}: ", 1)[1].split(";")[0]
+    [denied] = _events(rt, "mail:retry", "denied")
+    assert denied.reason_code == "withheld"

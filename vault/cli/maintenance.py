@@ -8,7 +8,7 @@ import click
 from vault.cli.common import cli, open_runtime, settings, unit_of_work
 from vault.config.policy_file import to_toml
 from vault.core.context import AccessContext
-from vault.services import maintenance
+from vault.services import letters, maintenance
 
 
 @cli.group("maintenance")
@@ -31,10 +31,24 @@ def run() -> None:
                f"last-day steps for {len(report.departures_offboarded)} departure(s)"
                + (f"; settled {report.deliveries_lost} lost delivery(ies) as partial" if report.deliveries_lost else "")
                + (f"; {report.claims_lapsed} pool claim(s) lapsed" if report.claims_lapsed else "")
-               + (f"; forgot the address and text of {report.letters_forgotten} letter(s) "
-                  "that can never go"
-                  if report.letters_forgotten else "")
+               + _letters_forgotten(report, rt.settings.letter_keep_days)
                + (f"; signed audit checkpoint {checkpoint.seq}" if checkpoint else ""))
+
+
+def _letters_forgotten(report: maintenance.MaintenanceReport, keep_days: int) -> str:
+    """What the sweep forgot of letters, said as what it is: letters that can never go (answered, revoked, their
+    customer moved on) apart from letters a re-issue could have sent until their link expired more than
+    `VAULT_LETTER_KEEP_DAYS` ago, each with a count per reason code (as `letter:forget` records them)."""
+    lasting = [(code, n) for code, n in report.letters_forgotten_by_reason if code != letters.KEPT_EXPIRED]
+    expired = sum(n for code, n in report.letters_forgotten_by_reason if code == letters.KEPT_EXPIRED)
+    parts = []
+    if lasting:
+        parts.append(f"{sum(n for _code, n in lasting)} letter(s) that can never go ("
+                     + ", ".join(f"{code} {n}" for code, n in lasting) + ")")
+    if expired:
+        parts.append(f"{expired} letter(s) whose link expired more than {keep_days} day(s) ago "
+                     f"({letters.KEPT_EXPIRED} {expired})")
+    return "; forgot the address and text of " + " and of ".join(parts) if parts else ""
 
 
 

@@ -155,20 +155,30 @@ def _withheld_refusal(session: Session, mail_id: int, mail: MailOutbox, *, reiss
     """A withheld mail is never put back in the queue as it is. A letter withheld for a reason that may pass (its
     manager on notice or unable to sign in) keeps its text, and is sent again only by a re-issue, with a fresh
     link counted from the day it goes: its old link was made for a mail that never left, and may have run out
-    during the notice. Whether the reason still holds is the letter's own rule, asked next."""
+    during the notice. Whether the reason still holds is the letter's own rule, asked next.
+
+    A letter's refusal names why it was withheld, as the sender kept it: the code of `letters.repair_refusal`
+    (`withheld_code`; the refusal's code, so the denied record says `owner_on_notice` or `letter_revoked`, not
+    only that the mail was withheld) and its sentence, the code in brackets as `vault mail status` shows it. A
+    row withheld before codes were kept, which no code could be given, is refused as `withheld`."""
+    code = mail.withheld_code or "withheld"
     reason = f" ({mail.last_error})" if mail.last_error else ""
     if mail.kind != Kind.CUSTOMER_LETTER:
         return Refused(mail_id, "withheld", "was withheld: its recipient may no longer be told (its text is "
                                             "forgotten)")
+    if not mail.last_error and mail.withheld_code in _WITHHELD_BECAUSE:
+        reason = f" ({_WITHHELD_BECAUSE[mail.withheld_code]})"
+    if mail.withheld_code:
+        reason += f" [{mail.withheld_code}]"
     letter = _letter_of(session, mail) if mail.body_text else None
     if letter is None:
-        if not mail.last_error:  # withheld before reasons were kept: only a notice withheld a letter then
+        if not reason:  # withheld before reasons were kept: only a notice withheld a letter then
             reason = " (the account manager it introduces had given notice)"
-        return Refused(mail_id, "withheld", f"was withheld{reason}; its text is forgotten")
+        return Refused(mail_id, code, f"was withheld{reason}; its text is forgotten")
     if reissuing:
         return None
-    return Refused(mail_id, "withheld", f"was withheld{reason}; a withheld letter goes again only with a fresh "
-                                        f"link, once that no longer holds: `vault letter reissue {letter.id}`")
+    return Refused(mail_id, code, f"was withheld{reason}; a withheld letter goes again only with a fresh "
+                                  f"link, once that no longer holds: `vault letter reissue {letter.id}`")
 
 
 def retry(rt: Runtime, session: Session, ids: Sequence[int] | None, *, ctx: AccessContext,

@@ -51,6 +51,10 @@ from vault.runtime import Runtime
 from vault.services import letter_addresses, masking, records
 
 MAX_COMMENT = 500
+# The reason a letter kept for a re-issue is forgotten once its link expired longer ago than
+# `VAULT_LETTER_KEEP_DAYS` (`forget_unsendable`): `repair_refusal`'s code for an expired link, which alone never
+# forgets a letter, since a re-issue would send it with a fresh one.
+KEPT_EXPIRED = "letter_expired"
 # Who the audit log names for what comes through a letter's link: someone without an account, known only by
 # the link they hold (the letter id is in the record's detail).
 ANONYMOUS = "link:customer-letter"
@@ -288,9 +292,12 @@ def repair_refusal(session: Session, letter: CustomerLetter, *, now: datetime,
     return None
 
 
-def forget_unsendable(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime) -> list[int]:
+def forget_unsendable(rt: Runtime, session: Session, *, ctx: AccessContext,
+                      now: datetime) -> dict[str, list[int]]:
     """Forget the address and text of every withheld or failed letter that no repair may send any more; return
-    the letters' ids. Part of the maintenance sweep, in its unit of work.
+    the letters' ids by the reason they were forgotten for (`repair_refusal`'s lasting codes, and `KEPT_EXPIRED`
+    for a link that ran out too long ago), as `letter:forget` records them, so the operator is told which is
+    which. Part of the maintenance sweep, in its unit of work.
 
     The outbox keeps a letter's address and text while something may still send it: a letter withheld for a
     reason that may pass (`repair_refusal`, not `lasting`), for `vault letter reissue`, and a letter whose mail
@@ -324,7 +331,7 @@ def forget_unsendable(rt: Runtime, session: Session, *, ctx: AccessContext, now:
         if refusal is not None and refusal.lasting:
             code = refusal.code
         elif letter.expires_at <= kept_until:
-            code = "letter_expired"
+            code = KEPT_EXPIRED
         else:
             continue
         for column, value in forgotten(mail.recipient).items():
@@ -339,7 +346,7 @@ def forget_unsendable(rt: Runtime, session: Session, *, ctx: AccessContext, now:
         rt.audit.record(session, action=AuditAction.LETTER_FORGET, actor=None, ctx=ctx,
                         detail={"letters": forgotten_ids, "mails": mails, "customers": sorted(customers),
                                 "reasons": reasons, "statuses": statuses})
-    return forgotten_ids
+    return reasons
 
 
 def introduces_leaver(letter: CustomerLetter) -> bool:

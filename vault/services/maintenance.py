@@ -42,6 +42,8 @@ class MaintenanceReport:
     deliveries_lost: int = 0
     claims_lapsed: int = 0
     letters_forgotten: int = 0
+    # How many of them for each reason (`letters.forget_unsendable`), in the order first met.
+    letters_forgotten_by_reason: tuple[tuple[str, int], ...] = ()
 
 
 def run(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime | None = None) -> MaintenanceReport:
@@ -58,7 +60,8 @@ def run(rt: Runtime, session: Session, *, ctx: AccessContext, now: datetime | No
     return MaintenanceReport(loans_expired=swept.loans_expired, views_refunded=swept.views_refunded,
                              departures_offboarded=tuple(d.id for d in done), views_closed=closed,
                              views_evaluated=evaluated, deliveries_lost=lost, claims_lapsed=lapsed,
-                             letters_forgotten=len(forgot))
+                             letters_forgotten=sum(len(ids) for ids in forgot.values()),
+                             letters_forgotten_by_reason=tuple((code, len(ids)) for code, ids in forgot.items()))
 
 
 def run_due_checkpoint(rt: Runtime, *, now: datetime | None = None) -> SignedCheckpoint | None:
