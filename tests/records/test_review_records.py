@@ -12,7 +12,7 @@ from tests.conftest import login
 from tests.support.factories import make_customer
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
-from vault.models import AuditEvent, CustomerAccess, Role, Segment
+from vault.models import AuditEvent, Customer, CustomerAccess, Role, Segment
 from vault.services import masking, records
 
 PHONE = "+49 170 5550196"
@@ -101,3 +101,23 @@ def test_a_masked_phone_number_always_hides_most_of_its_digits():
         digits = sum(ch.isdigit() for ch in number)
         assert digits - sum(ch.isdigit() for ch in shown) >= 5 or not any(ch.isdigit() for ch in shown), (
             number, shown)
+
+
+def test_text_in_another_line_ending_is_the_same_text_not_a_new_version(rt, owned):
+    """A browser sends a text box's lines with CRLF, a script with LF: notes, preferences and log texts are
+    kept with one line ending, so saving from the page the notes a script wrote is no change (the owner
+    confirming the record), not a version on every save."""
+    notes = "Prefers a call before any visit.\nBuys in spring."
+    with rt.db.session() as session:
+        customer = session.get(Customer, owned)
+        assert records.edit(rt, session, None, customer, {
+            "notes": notes, "contacts": [{"name": "Jana", "preferences": "Mornings.\nNo calls on Friday."}]},
+            ctx=AccessContext.cli()) is not None
+        version = records.record_of(session, customer.id).version
+        for line_end in ("\r\n", "\r"):
+            assert records.edit(rt, session, None, customer, {
+                "notes": notes.replace("\n", line_end),
+                "contacts": [{"name": "Jana", "preferences": "Mornings." + line_end + "No calls on Friday."}]},
+                ctx=AccessContext.cli()) is None, repr(line_end)
+        assert records.record_of(session, customer.id).version == version
+    assert records.clean_changes({"notes": "a\r\nb\rc"}) == {"notes": "a\nb\nc"}

@@ -99,7 +99,11 @@ def _text(value: Any, field_name: str, limit: int, *, lines: bool = False) -> st
     if not isinstance(value, str):
         raise _bad(field_name, _l("must be text"))
     text = unicodedata.normalize("NFC", value).strip()
-    allowed = {"\n", "\r", "\t"} if lines else set()
+    if lines:
+        # One line ending, whoever typed it: a browser sends a text box's lines with CRLF and a script with
+        # LF, and the same notes in two spellings would make a new version on every save from the page.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    allowed = {"\n", "\t"} if lines else set()
     if any(unicodedata.category(ch) in {"Cc", "Cf"} and ch not in allowed for ch in text):
         raise _bad(field_name, _l("cannot contain control characters"))
     if any(unicodedata.category(ch) == "Cs" for ch in text):
