@@ -98,6 +98,11 @@ def test_bad_bodies_get_clear_errors_and_change_nothing(api, rt):
     assert body["fields"] == {"name": "must be at most 200 characters"}
     assert_error(api.post(url, "carl", data=b'{"name": "' + b"x" * 70000 + b'"}', content_type="application/json"),
                  413, "too_large")
+    # A name given twice in one object, at the top or deeper, is refused rather than read as its last value.
+    for data in ('{"name": "Acme", "segment": "key", "name": "Other"}',
+                 '{"name": "Acme", "segment": "key", "owner": {"id": 1, "id": 2}}'):
+        body = assert_error(api.post(url, "carl", data=data, content_type="application/json"), 400, "invalid_json")
+        assert '"name" twice' in body["error"] or '"id" twice' in body["error"], body
     assert events(rt, "customer:create") == []
     assert api.get(url, "carl").get_json()["customers"] == []
 

@@ -353,7 +353,29 @@ def read_json() -> Any:
         raise ApiError(413, "too_large", _l("A JSON body may have at most %(limit)s bytes.",
                                             limit=MAX_JSON_BYTES))
     try:
-        return json.loads(raw)
+        return json.loads(raw, object_pairs_hook=_unique_names)
+    except _NamedTwice as twice:
+        raise ApiError(400, "invalid_json", _l("The body names %(name)s twice in one object; each name may "
+                                               "appear once.", name=json.dumps(twice.name))) from None
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", _l("The body is not valid JSON.")) from None
+
+
+class _NamedTwice(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose names are all different. JSON leaves a repeated name to the reader, and readers
+    differ: Python keeps the last, others the first. A body that says two things of one field (two
+    messaging ids of one service, two reasons, two places) is refused rather than read one way here and
+    another way by whatever checked it on the way in."""
+    body: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in body:
+            raise _NamedTwice(name)
+        body[name] = value
+    return body
 
