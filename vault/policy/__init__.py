@@ -40,6 +40,7 @@ from vault.policy.customers import lookup_cap, lookup_spent, new_owner_problem
 from vault.policy.loans import custodian_acts
 from vault.policy.notice import reach_through_manager
 from vault.policy.roles import role_conflict
+from vault.policy.slips import SLIPS, is_slip
 from vault.policy.visibility import (
     visibility_values,
     visible_alerts,
@@ -53,6 +54,7 @@ from vault.policy.visibility import (
 __all__ = [
     "OBJECT_RULES",
     "ROLE_RULES",
+    "SLIPS",
     "Decision",
     "Denied",
     "MissingRule",
@@ -60,6 +62,7 @@ __all__ = [
     "authorize",
     "custodian_acts",
     "deny",
+    "is_slip",
     "lookup_cap",
     "lookup_spent",
     "message_for",
