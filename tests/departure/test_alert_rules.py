@@ -16,6 +16,7 @@ from vault.alerts import rules
 from vault.alerts.raising import Finding, raise_alert
 from vault.config.settings import ConfigError, load_settings
 from vault.models import Alert, AuditEvent, Document, DocumentView, Loan, Severity, ViewStatus, utcnow
+from vault.policy import SLIPS
 from vault.services import departures, loans, view_alerts
 from vault.services.view_facts import FACTS, ViewFacts
 
@@ -176,12 +177,12 @@ def _slips(api: ApiCaller, company, n: int, start: int = 0) -> list[str]:
 def test_typing_slips_are_not_probing(rt, app, company, users):
     """A form fumbled six times in an hour (a reason too short, filler, a category's name, no place, a
     category not on the list, too many days) is six slips, corrected at once: none counts toward probing,
-    as none counts against the person in a requester's history (`loans.TYPING_REFUSALS`)."""
+    as none counts against the person in a requester's history (`policy.SLIPS`)."""
     api = ApiCaller(app, users.token("tom"), HOME.client_addr)
     codes = _slips(api, company, 6)
     assert codes == ["reason_too_short", "reason_not_meaningful", "reason_copies_category", "place_required",
                      "invalid_category", "days_too_long"]
-    assert set(codes) <= set(loans.TYPING_REFUSALS)
+    assert set(codes) <= SLIPS
     assert [e.reason_code for e in company.events(outcome="denied") if e.actor_name == "tom"] == codes
     assert company.alerts("tom") == []
 
@@ -200,7 +201,7 @@ def test_refusals_of_what_one_may_reach_are_probing_whatever_slips_came_with_the
     assert [call().status_code for call in real[:2]] == [403, 404]
     slips += _slips(api, company, 2, start=4)
     assert real[2]().status_code == 403 and real[3]().status_code == 404
-    assert set(slips) <= set(loans.TYPING_REFUSALS) and len(slips) == 6
+    assert set(slips) <= SLIPS and len(slips) == 6
     # Ten refusals within the hour, four of them of who may reach what: below the limit of five.
     assert len([e for e in company.events(outcome="denied") if e.actor_name == "tom"]) == 10
     assert company.alerts("tom") == []
@@ -438,3 +439,52 @@ def test_evidence_holding_a_nul_escape_is_still_counted_and_merged(rt, company):
     with rt.db.session() as session:
         alert = session.scalars(select(Alert).where(Alert.rule == "volume_spike")).one()
         assert (alert.occurrences, alert.evidence) == (2, {"places": ["a\x00b", "c"], "value": 2})
+
+
+def _handover_slips(app, rt, company) -> tuple[int, list[str]]:
+    """Five slips on the handover's confirmation form, by Sue, the successor of Sam's notice: a contact
+    dated tomorrow, one dated before the notice, and three notes that say nothing (too short, filler, a
+    category's name). Each is refused by the policy and shown again beside its field. The customer, and the
+    codes the refusals were recorded with."""
+    plain = company.customer("Plain Shop")
+    with rt.db.session() as session:
+        departure = departures.start_departure(
+            rt, session, company.user(session, "adm"), company.user(session, "sam"), last_day=days_from_today(10),
+            successor=company.user(session, "sue"), notice_date=days_from_today(-1), ctx=OFFICE)
+        item = next(i.id for i in departure.items if i.customer_id == plain)
+    sue = app.test_client()
+    token = login(sue, "sue")
+    attempts = [(1, "Visited them in person"), (-5, "Visited them in person"), (0, "ok"), (0, ".............."),
+                (0, "Visit preparation")]
+    for day, note in attempts:
+        refused = sue.post(f"/departures/handover/items/{item}/confirm", data={
+            "csrf_token": token, f"i{item}-contact_date": days_from_today(day).isoformat(), f"i{item}-note": note})
+        assert refused.status_code == 403, refused.get_data(as_text=True)[:300]
+    return plain, [e.reason_code for e in company.events("handover:confirm", "denied")]
+
+
+@policy({"working_hours": ALL_HOURS, "alerts": {"refusals_per_hour": 5}})
+def test_slips_on_the_handover_form_are_not_probing(rt, app, company, users):
+    """Before, a contact dated tomorrow or before the notice counted toward probing and the histories (the
+    departure page treated it as a slip, the alert rule did not): a successor fumbling the confirmation form
+    came three refusals of reach away from a HIGH alert. Now every slip is one list (`policy.SLIPS`): none
+    counts, while five refusals of what one may reach still raise it, the slips named nowhere in it."""
+    plain, codes = _handover_slips(app, rt, company)
+    assert codes == ["contact_date_future", "contact_before_notice", "reason_too_short", "reason_not_meaningful",
+                     "reason_copies_category"]
+    assert set(codes) <= SLIPS
+    assert company.alerts("sue") == []
+    # Nor does an approver or a custodian weighing Sue's next request see them held against her.
+    loan_id = company.request(company.document(plain, grade=2), borrower="sue")
+    with rt.db.session() as session:
+        loan = session.get(Loan, loan_id)
+        assert loans.requester_history(session, loan).refusals == 0
+        assert loans.customer_history(session, loan).refusals == 0
+    api = ApiCaller(app, users.token("sue"), HOME.client_addr)
+    graded = [company.document(company.customer(f"Graded {n}", owner="sue"), grade=2) for n in range(5)]
+    assert [api.open_view(doc).status_code for doc in graded[:4]] == [403] * 4
+    assert company.alerts("sue") == []
+    assert api.open_view(graded[4]).status_code == 403
+    (alert,) = company.alerts("sue")
+    assert (alert.rule, alert.severity, alert.evidence["value"]) == ("probing", "high", 5)
+    assert alert.evidence["codes"] == ["no_active_loan"]

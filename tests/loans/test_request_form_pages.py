@@ -4,7 +4,7 @@ beside its field, announced in one summary, the first bad field focused and ever
 
 What is recorded does not change: a form that fails its own checks decides (and records) nothing, as
 before; one that passes them is decided, and refused for its first slip in one refusal record, which never
-counts against the borrower (`TYPING_REFUSALS`).
+counts against the borrower (`policy.SLIPS`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ announced in one summary, the first bad field focused and everything typed or ch
 
 What is recorded does not change: a form that fails its own checks decides (and records) nothing; one that
 passes is decided, and refused for its first slip in one refusal record, with the code the API answers. No
-view is spent either way, and a slip never counts against the borrower (`TYPING_REFUSALS`).
+view is spent either way, and a slip never counts against the borrower (`policy.SLIPS`).
 """
 
 from __future__ import annotations

@@ -282,7 +282,7 @@ def evaluate_view(rt: Runtime, session: Session, view: DocumentView, facts: View
 def probing(rt: Runtime, session: Session, user: User, now: datetime) -> Finding | None:
     """Refusals of the last hour that say someone tried to reach what they may not (a person, a place, a
     file, a quota): a refused sign-in is the throttle's business, and a slip in what was typed
-    (`loans.TYPING_REFUSALS`) is corrected at once and never counts against anyone."""
+    (`policy.SLIPS`) is corrected at once and never counts against anyone."""
     cfg, hours = rt.settings.alerts, rt.settings.working_hours
     if not cfg.refusals_per_hour:
         return None

@@ -148,7 +148,7 @@ def resolve(alert_id: int) -> Any:
     try:
         desk.resolve(runtime(), session, actor, alert, note=form.note.data or "", ctx=access_context())
     except policy.Denied as exc:
-        if exc.decision.code != "note_required":
+        if not policy.is_slip(exc.decision.code):  # a note that says nothing: the form again, beside it
             raise
         try:
             record_refusal(exc)

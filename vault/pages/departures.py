@@ -57,9 +57,6 @@ navigation.add("departures.index", Action.DEPARTURE_REPORT, "Departures")
 navigation.add("departures.handover", Action.HANDOVER_CONFIRM, "Handover")
 navigation.add("departures.leavers_loans", Action.LOAN_REVOKE, "Leavers' loans")
 
-# Refusals that only say the typed input is not acceptable: the form is shown again, filled in.
-INPUT_CODES = {"reason_too_short", "reason_not_meaningful", "reason_copies_category", "contact_date_future",
-               "contact_before_notice", "note_required"}
 # How often a request looks for departures whose last day has ended (the steps are idempotent).
 
 
@@ -380,10 +377,11 @@ def confirm(item_id: int) -> Any:
         service.confirm_contact(runtime(), session, actor, item, contact_date=form.contact_date.data,
                                 note=form.note.data or "", ctx=access_context())
     except policy.Denied as exc:
-        if exc.decision.code not in INPUT_CODES:
+        if not policy.is_slip(exc.decision.code):
             raise
         try:
-            record_refusal(exc)  # audited like any other refusal; then the form again with the reason
+            # A slip (`policy.SLIPS`): audited like any other refusal, then the form again with the reason.
+            record_refusal(exc)
         except Exception:
             current_app.logger.exception("could not record a refusal")
         return _handover_page(403, form, item.id, exc.decision)
@@ -403,7 +401,7 @@ def override(departure_id: int) -> Any:
             service.override(runtime(), session, actor, departure, reason=form.reason.data or "",
                              ctx=access_context())
         except policy.Denied as exc:
-            if exc.decision.code not in INPUT_CODES:
+            if not policy.is_slip(exc.decision.code):
                 raise
             try:
                 record_refusal(exc)  # audited like any other refusal, in its own unit (the act rolled back)

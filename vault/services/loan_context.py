@@ -22,9 +22,6 @@ from vault.policy import loans as rules
 from vault.runtime import Runtime
 from vault.services import loans, quota
 
-# Codes that only say the typed input is not acceptable (a reject with no comment, a revoke with no reason
-# yet): the act is still open to the person, who has yet to type it.
-INPUT_CODES = frozenset({"reason_too_short", "reason_not_meaningful", "reason_copies_category", "comment_required"})
 AWAITING = (LoanStatus.REQUESTED, LoanStatus.APPROVED)
 
 
@@ -96,9 +93,12 @@ class Act:
 
 
 def act(actor: User, action: Action, loan: Loan, **context: Any) -> Act:
-    """Ask the policy about one act on `loan`, with the context the act itself is asked with."""
+    """Ask the policy about one act on `loan`, with the context the act itself is asked with.
+
+    It is asked before anything is typed (a reject with no comment, a revoke with no reason yet), so a refusal
+    of what was typed (`policy.is_slip`) leaves the act open: the person has yet to type it."""
     decision = policy.authorize(actor, action, loan, **context)
-    if decision.allowed or decision.code in INPUT_CODES:
+    if decision.allowed or policy.is_slip(decision.code):
         return Act(open=True, refusal=None, ours=True)
     return Act(open=False, refusal=decision, ours=bool(policy.authorize(actor, action)))
 

@@ -310,7 +310,7 @@ def request_problems(rt: Runtime, document: Document, *, reason: str, category: 
 
     `request_loan` refuses with the first of them only (one reason code, one refusal record); a page
     asks for them all so the person sees every slip in one answer. This decides nothing and records
-    nothing: only `request_loan` does, and a slip never counts against anyone (`TYPING_REFUSALS`).
+    nothing: only `request_loan` does, and a slip never counts against anyone (`policy.SLIPS`).
     """
     loan_kind = LoanKind.EXTENSION if kind == LoanKind.EXTENSION.value else LoanKind.LOAN
     return rules.request_input_problems(
@@ -641,27 +641,19 @@ class History:
     refusals: int
 
 
-# Refusals of what was typed (a reason too short, no place, too many days, no kind of need chosen when
-# opening a view on notice): a slip the person corrects at once, not something an approver should weigh
-# against them, nor an attempt to reach what one may not, so neither the histories nor the early warning's
-# probing rule counts them (`counted_refusals`). A download asked of a grade that allows none is not one: the
-# pages never offer it, so it is weighed as what it is, an attempt to take out a file meant to stay.
-TYPING_REFUSALS = ("reason_too_short", "reason_not_meaningful", "reason_copies_category", "invalid_category",
-                   "place_required", "days_invalid", "days_too_long", "extra_views_invalid", "comment_required",
-                   "quota_invalid", "category_required")
-
-
 def counted_refusals() -> ColumnElement[bool]:
-    """The audit records that count against their actor: refusals, less the slips of `TYPING_REFUSALS` (a
-    refusal with no reason code counts). One condition for the histories an approver and a custodian weigh
-    and for the probing rule, so what a slip is cannot differ between them."""
+    """The audit records that count against their actor: refusals, less the slips in what was typed
+    (`policy.SLIPS`: a reason too short, no place, too many days, a contact dated tomorrow), which the person
+    corrects at once and which say nothing of an attempt to reach what one may not (a refusal with no reason
+    code counts). One condition for the histories an approver and a custodian weigh and for the probing
+    rule, and one list of slips for them and the pages, so what a slip is cannot differ between them."""
     return and_(AuditEvent.outcome == "denied",
-                or_(AuditEvent.reason_code.is_(None), AuditEvent.reason_code.not_in(TYPING_REFUSALS)))
+                or_(AuditEvent.reason_code.is_(None), AuditEvent.reason_code.not_in(sorted(policy.SLIPS))))
 
 
 def requester_history(session: Session, loan: Loan) -> History:
     """Earlier loans, views and refusals of the person asking: what an approver weighs a request by
-    (refusals of what was typed left out: `TYPING_REFUSALS`)."""
+    (refusals of what was typed left out: `policy.SLIPS`)."""
     borrower_id = loan.borrower_id
     loans = session.scalar(select(func.count(Loan.id)).where(Loan.borrower_id == borrower_id, Loan.id != loan.id))
     views = session.scalar(select(func.count(DocumentView.id)).where(

@@ -391,7 +391,7 @@ def reveal_problems(*, reason: str, place: str) -> dict[str, policy.Decision]:
 
     `reveal` refuses with the first of them only (one reason code, one refusal record, nothing spent); a
     page asks for them all so the person sees every slip in one answer. This decides, spends and records
-    nothing; a slip never counts against anyone (`loans.TYPING_REFUSALS`)."""
+    nothing; a slip never counts against anyone (`policy.SLIPS`)."""
     return reveal_input_problems({"reason": (reason or "").strip(), "place": (place or "").strip()})
 
 

@@ -302,7 +302,7 @@ def open_problems(rt: Runtime, actor: User, document: Document, *, reason: str, 
 
     `open_view` refuses with the first of them only (one reason code, one refusal record, no view spent); a
     page asks for them all so the person sees every slip in one answer. This decides nothing, spends nothing
-    and records nothing; a slip never counts against anyone (`loans.TYPING_REFUSALS`).
+    and records nothing; a slip never counts against anyone (`policy.SLIPS`).
     """
     return rules.open_input_problems(actor, rt.settings.grade(document.grade),
                                      _typed(reason=reason, place=place, download=download, category=category))
