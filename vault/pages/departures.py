@@ -57,17 +57,10 @@ navigation.add("departures.index", Action.DEPARTURE_REPORT, "Departures")
 navigation.add("departures.handover", Action.HANDOVER_CONFIRM, "Handover")
 navigation.add("departures.leavers_loans", Action.LOAN_REVOKE, "Leavers' loans")
 
-# How often a request looks for departures whose last day has ended (the steps are idempotent).
-
-
-# -- the last-day sweep on requests ---------------------------------------------------------------------
-
-
 # -- helpers -------------------------------------------------------------------------------------------
 
 
 bp.register_error_handler(NotFound, not_found_response)
-
 
 
 @bp.app_template_filter("key_reason")
