@@ -122,6 +122,16 @@ def _audit_url() -> str | None:
     return url_for("audit.index") if "audit.index" in current_app.view_functions else None
 
 
+def _slip_recorded(exc: policy.Denied) -> None:
+    """Record a refusal for what was typed (`policy.SLIPS`), in its own unit (the act rolled back), like any
+    other refusal, before the form is shown again with the reason beside its field instead of on a page of
+    its own (which would lose what was typed). Should the record fail, the form is still shown."""
+    try:
+        record_refusal(exc)
+    except Exception:
+        current_app.logger.exception("could not record a refusal")
+
+
 def _finish_due() -> None:
     """After a change that ends access (a last day in the past), carry out the last-day steps now, in the
     same unit of work as the change."""
@@ -187,18 +197,25 @@ def show(departure_id: int) -> Any:
     return _show(_departure(departure_id))
 
 
-def _show(departure: Departure, complete_form: CompleteForm | None = None, status: int = 200) -> Any:
-    """The departure page; after an unconfirmed completion, with the box's error beside it."""
+def _show(departure: Departure, status: int = 200, *, complete_form: CompleteForm | None = None,
+          update_form: DepartureUpdateForm | None = None, withdraw_form: WithdrawForm | None = None) -> Any:
+    """The departure page; shown again after a form's input was refused (an unticked box, a change with a day
+    before the notice, a withdrawal's reason too short), with that form as typed and the reason beside its
+    field. The page names the leaver's customers, so that showing is a read of its own, recorded (marked
+    `again`) and kept though the answer is an error: every caller has rolled back, or never did, whatever
+    else the request did (a refusal's record is committed on its own by then)."""
     session, actor = db_session(), auth.current()
-    if status >= 400:
-        keep_work()  # an unticked box wrote nothing; the page's read of the departure stands
-    service.read_departure(runtime(), session, actor, departure, shown="page", ctx=access_context())
+    again = status >= 400
+    if again:
+        keep_work()
+    service.read_departure(runtime(), session, actor, departure, shown="page", ctx=access_context(), again=again)
     may_manage = bool(policy.authorize(actor, Action.DEPARTURE_MANAGE, departure))
     owners = _owners(exclude=departure.user_id)
-    update_form = DepartureUpdateForm(formdata=None)
+    if update_form is None:
+        update_form = DepartureUpdateForm(formdata=None)
+        update_form.last_day.data = departure.user.last_day
+        update_form.note.data = departure.note
     update_form.successor.choices = _choices(owners, _("(unchanged)"))
-    update_form.last_day.data = departure.user.last_day
-    update_form.note.data = departure.note
     reassign_form = ReassignForm(formdata=None)
     reassign_form.to_user.choices = _reassign_choices(owners)
     loans = list(session.scalars(select(Loan).where(Loan.borrower_id == departure.user_id)
@@ -206,7 +223,8 @@ def _show(departure: Departure, complete_form: CompleteForm | None = None, statu
     return render_template(
         "departures/show.html", departure=departure, may_manage=may_manage, update_form=update_form,
         reassign_form=reassign_form, confirm_form=ConfirmForm(formdata=None), loans=loans,
-        withdraw_form=WithdrawForm(formdata=None), complete_form=complete_form or CompleteForm(formdata=None),
+        withdraw_form=withdraw_form or WithdrawForm(formdata=None),
+        complete_form=complete_form or CompleteForm(formdata=None),
         completion=departure_rules.completion_problem(departure), audit_url=_audit_url(),
         letters_by_item=letters.letters_of_items(session, [item.id for item in departure.items]),
         may_revoke=lambda letter: letters.may_revoke(actor, letter), now=utcnow(),
@@ -219,15 +237,32 @@ def update(departure_id: int) -> Any:
     session, actor = db_session(), auth.current()
     departure = _departure(departure_id)
     form = DepartureUpdateForm()
-    form.successor.choices = _choices(_owners(exclude=departure.user_id), "-")
+    form.successor.choices = _choices(_owners(exclude=departure.user_id), _("(unchanged)"))
     if not form.validate_on_submit():
-        raise ServiceError("invalid_form", _("Check the last day and the successor."))
-    service.update_departure(runtime(), session, actor, departure, last_day=form.last_day.data,
-                             successor=_user(form.successor.data), note=form.note.data, ctx=access_context())
+        # The form's own checks failed (a note too long, a day that is no date): nothing decided; the page
+        # again, as typed, the reason beside the field (a refusal page would lose what was typed).
+        return _show(departure, 400, update_form=form)
+    try:
+        service.update_departure(runtime(), session, actor, departure, last_day=form.last_day.data,
+                                 successor=_user(form.successor.data), note=form.note.data, ctx=access_context())
+    except ServiceError as exc:
+        field = _UPDATE_FIELDS.get(exc.code)
+        if field is None:
+            raise
+        # Refused for what was typed (a day before the notice): nothing of the change is kept, the form again.
+        session.rollback()
+        getattr(form, field).errors = [exc.message]
+        return _show(departure, exc.status, update_form=form)
     if departure.user.past_last_day and departure.offboarded_at is None:
         _finish_due()
     flash(_("Departure updated."), "success")
     return redirect(url_for("departures.show", departure_id=departure.id))
+
+
+# Which field of the change form a refusal of the departure service is about; any other refusal (a state, a
+# handover that cannot move) is about no field, and stands on a page of its own.
+_UPDATE_FIELDS = {"invalid_dates": "last_day", "invalid_successor": "successor", "note_too_long": "note",
+                  "invalid_note": "note"}
 
 
 @bp.route("/<int:departure_id>/items/<int:item_id>/reassign", methods=["POST"])
@@ -260,7 +295,7 @@ def complete(departure_id: int) -> Any:
     departure = _departure(departure_id)
     form = CompleteForm()
     if not form.validate_on_submit():
-        return _show(departure, form, 400)
+        return _show(departure, 400, complete_form=form)
     service.complete(runtime(), session, actor, departure, ctx=access_context())
     flash(_("Departure of %(name)s completed.", name=departure.user.display_name), "success")
     return redirect(url_for("departures.show", departure_id=departure.id))
@@ -274,9 +309,17 @@ def withdraw(departure_id: int) -> Any:
     departure = _departure(departure_id)
     form = WithdrawForm()
     if not form.validate_on_submit():
-        raise ServiceError("invalid_form", _("The form has expired or holds characters it cannot; try again."))
-    user = service.withdraw(runtime(), session, actor, departure, reason=form.reason.data or "",
-                            ctx=access_context())
+        # The form's own checks failed (a reason too long): nothing decided; the page again, as typed.
+        return _show(departure, 400, withdraw_form=form)
+    try:
+        user = service.withdraw(runtime(), session, actor, departure, reason=form.reason.data or "",
+                                ctx=access_context())
+    except policy.Denied as exc:
+        if not policy.is_slip(exc.decision.code):
+            raise
+        _slip_recorded(exc)
+        form.reason.errors = [_(exc.decision.message)]
+        return _show(departure, 403, withdraw_form=form)
     flash(_("The notice of %(name)s is withdrawn.", name=user.display_name), "success")
     return redirect(url_for("departures.index"))
 
@@ -372,11 +415,7 @@ def confirm(item_id: int) -> Any:
     except policy.Denied as exc:
         if not policy.is_slip(exc.decision.code):
             raise
-        try:
-            # A slip (`policy.SLIPS`): audited like any other refusal, then the form again with the reason.
-            record_refusal(exc)
-        except Exception:
-            current_app.logger.exception("could not record a refusal")
+        _slip_recorded(exc)  # a slip (`policy.SLIPS`): audited, then the form again with the reason
         return _handover_page(403, form, item.id, exc.decision)
     flash(_("Contact with %(customer)s confirmed.", customer=item.customer.name), "success")
     return redirect(url_for("departures.handover"))
@@ -396,10 +435,7 @@ def override(departure_id: int) -> Any:
         except policy.Denied as exc:
             if not policy.is_slip(exc.decision.code):
                 raise
-            try:
-                record_refusal(exc)  # audited like any other refusal, in its own unit (the act rolled back)
-            except Exception:
-                current_app.logger.exception("could not record a refusal")
+            _slip_recorded(exc)
             return _override_page(departure, form, 403, exc.decision)
         flash(ngettext("Confirmation waived for %(num)d customer.", "Confirmations waived for %(num)d customers.",
                        len(pending)), "success")

@@ -106,21 +106,25 @@ def get_departure(session: Session, departure_id: int) -> Departure:
 
 
 def read_departure(rt: Runtime, session: Session, actor: User | None, departure: Departure, *, shown: str,
-                   ctx: AccessContext) -> Departure:
+                   ctx: AccessContext, again: bool = False) -> Departure:
     """Show a departure (its page, its JSON, `vault departure show`): the leaver's customers by name and
     their loans, as the report does, so recorded as a read of the report (`departure:report`, `shown`
     saying where: "page", "json", "cli") with the customers. `actor` None is the operator at the command
     line, who answers to no role gate but is recorded all the same (as `report.produce` records them).
+    `again`: the page shown once more with a form's input refused names them a second time, a read of its
+    own, marked so the log tells a retry from a second visit (as `read_override`).
 
     Raises:
         policy.Denied: `own_departure`, or the role gate.
     """
     if actor is not None:
         policy.require(actor, Action.DEPARTURE_REPORT, departure.user, audit={"subject_user_id": departure.user_id})
+    detail: dict[str, object] = {"format": shown, "departure_id": departure.id,
+                                 "customers": sorted({item.customer_id for item in departure.items})}
+    if again:
+        detail["again"] = True
     rt.audit.record(session, action=AuditAction.DEPARTURE_REPORT, actor=actor, ctx=ctx,
-                    subject_user_id=departure.user_id,
-                    detail={"format": shown, "departure_id": departure.id,
-                            "customers": sorted({item.customer_id for item in departure.items})})
+                    subject_user_id=departure.user_id, detail=detail)
     return departure
 
 

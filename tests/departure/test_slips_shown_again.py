@@ -1,0 +1,151 @@
+"""A departure, leaver's-loan or alert form refused for what was typed is shown again, filled in as typed.
+
+Before, withdrawing a notice, changing it, revoking a leaver's loan and resolving an alert with a slip (a
+reason too short: `policy.SLIPS`) or with a form failing its own check (a text too long) answered a refusal
+page: the typed text was lost and the person typed it all again. Now each answers its own page again: 400
+for the form's own check, 403 with the policy's code for a slip (recorded as a refusal), the typed text in
+the form and the message beside its field. A page shown again that names customers or files records that
+read once more, marked `again`, and keeps the record though the answer is an error.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+
+from tests.conftest import csrf_from, login
+from tests.departure.conftest import OFFICE, days_from_today
+from vault.models import Departure
+from vault.services import departures
+
+TOO_SHORT = "Give a reason of at least 10 characters."
+TOO_LONG = "x" * 2001
+LONG_MESSAGE = "Field cannot be longer than 2000 characters."
+
+
+def _notice(rt, company, successor: str = "sue") -> int:
+    with rt.db.session() as session:
+        return departures.start_departure(
+            rt, session, company.user(session, "adm"), company.user(session, "sam"), last_day=days_from_today(10),
+            successor=company.user(session, successor), notice_date=days_from_today(-1), ctx=OFFICE).id
+
+
+def _form(page: str, action: str) -> str:
+    """The form of `page` that posts to `action`: where a field's value and its message must stand."""
+    match = re.search(rf'<form[^>]*action="{re.escape(action)}".*?</form>', page, re.S)
+    assert match, f"no form posting to {action}"
+    return html.unescape(match.group(0))
+
+
+def _textarea(form: str, name: str) -> str:
+    match = re.search(rf'<textarea[^>]*name="{name}"[^>]*>\r?\n?(.*?)</textarea>', form, re.S)
+    assert match, f"no text area {name}"
+    return match.group(1)
+
+
+def _refusals(company, mark: int) -> list[tuple[str, str | None]]:
+    return [(e.action, e.reason_code) for e in company.events(outcome="denied", after=mark)]
+
+
+@pytest.fixture
+def customer(company) -> int:
+    """Sam owns a customer when he gives notice: the departure page names it."""
+    return company.customer("Stay Ltd")
+
+
+# -- withdrawing the notice -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("reason", "status", "refused", "message"), [
+    ("Stays on", 403, [("departure:manage", "reason_too_short")], TOO_SHORT),  # the policy's slip
+    (TOO_LONG, 400, [], LONG_MESSAGE),  # the form's own check: nothing asked of the policy
+])
+def test_a_withdrawal_refused_for_its_reason_shows_the_departure_again_with_the_reason(
+        rt, app, company, customer, reason, status, refused, message):
+    departure_id = _notice(rt, company)
+    admin = app.test_client()
+    login(admin, "adm")
+    page = admin.get(f"/departures/{departure_id}").get_data(as_text=True)
+    mark = company.head()
+    answer = admin.post(f"/departures/{departure_id}/withdraw",
+                        data={"csrf_token": csrf_from(page), "reason": reason})
+    assert answer.status_code == status
+    form = _form(answer.get_data(as_text=True), f"/departures/{departure_id}/withdraw")
+    assert _textarea(form, "reason") == reason and message in form
+    assert _refusals(company, mark) == refused
+    # Nothing was decided: the notice stands.
+    assert company.refresh("sam").status == "departing"
+    assert company.events("departure:withdraw", after=mark) == []
+    # The page named the leaver's customers again: that read is recorded, marked, and kept with the error.
+    [read] = company.events("departure:report", after=mark)
+    assert (read.outcome, read.actor_name, read.request_id) == ("allowed", "adm", answer.headers["X-Request-ID"])
+    assert json.loads(read.detail) == {"format": "page", "departure_id": departure_id, "customers": [customer],
+                                       "again": True}
+
+
+def test_a_withdrawal_refused_for_who_or_what_is_still_a_refusal_page(rt, app, company):
+    """Not a slip (the last day has passed: access ended): nothing to correct in the form, so the refusal
+    stands on its own, as before."""
+    with rt.db.session() as session:
+        departure_id = departures.start_departure(
+            rt, session, company.user(session, "adm"), company.user(session, "sam"), last_day=days_from_today(-1),
+            successor=company.user(session, "sue"), notice_date=days_from_today(-3), ctx=OFFICE).id
+        departures.run_due(rt, session, ctx=OFFICE)
+    admin = app.test_client()
+    token = login(admin, "adm")
+    mark = company.head()
+    answer = admin.post(f"/departures/{departure_id}/withdraw",
+                        data={"csrf_token": token, "reason": "Sam accepted the counter-offer"})
+    assert answer.status_code == 403 and "already_offboarded" in answer.get_data(as_text=True)
+    assert _refusals(company, mark) == [("departure:manage", "already_offboarded")]
+    assert company.events("departure:report", after=mark) == []
+
+
+# -- changing the notice -----------------------------------------------------------------------------------
+
+
+def test_a_change_failing_its_form_shows_the_departure_again_with_what_was_typed(rt, app, company, customer):
+    departure_id = _notice(rt, company)
+    admin = app.test_client()
+    login(admin, "adm")
+    page = admin.get(f"/departures/{departure_id}").get_data(as_text=True)
+    mark = company.head()
+    answer = admin.post(f"/departures/{departure_id}/update", data={
+        "csrf_token": csrf_from(page), "last_day": days_from_today(12).isoformat(), "successor": "0",
+        "note": TOO_LONG})
+    assert answer.status_code == 400
+    form = _form(answer.get_data(as_text=True), f"/departures/{departure_id}/update")
+    assert _textarea(form, "note") == TOO_LONG and LONG_MESSAGE in form
+    assert f'value="{days_from_today(12).isoformat()}"' in form
+    assert _refusals(company, mark) == []
+    assert company.refresh("sam").last_day == days_from_today(10)
+    assert company.events("departure:update", after=mark) == []
+    [read] = company.events("departure:report", after=mark)
+    assert json.loads(read.detail)["again"] is True
+
+
+def test_a_change_refused_for_its_dates_shows_the_departure_again_with_the_reason_beside_the_day(
+        rt, app, company, customer):
+    departure_id = _notice(rt, company)
+    admin = app.test_client()
+    login(admin, "adm")
+    page = admin.get(f"/departures/{departure_id}").get_data(as_text=True)
+    mark = company.head()
+    answer = admin.post(f"/departures/{departure_id}/update", data={
+        "csrf_token": csrf_from(page), "last_day": days_from_today(-5).isoformat(), "successor": "0",
+        "note": "Moved up at his own request"})
+    assert answer.status_code == 400
+    form = _form(answer.get_data(as_text=True), f"/departures/{departure_id}/update")
+    assert _textarea(form, "note") == "Moved up at his own request"
+    assert f'value="{days_from_today(-5).isoformat()}"' in form
+    assert "The last working day cannot be before the notice date." in form.split('name="successor"')[0]
+    # Nothing was changed, and nothing of it kept: neither the day nor the note.
+    assert company.refresh("sam").last_day == days_from_today(10)
+    with rt.db.session() as session:
+        assert session.get(Departure, departure_id).note != "Moved up at his own request"
+    assert company.events("departure:update", after=mark) == []
+    [read] = company.events("departure:report", after=mark)
+    assert json.loads(read.detail)["again"] is True
