@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import csrf_from, login
 from tests.departure.conftest import OFFICE, days_from_today
-from vault.models import Departure
+from vault.models import Departure, Loan
 from vault.services import departures
 
 TOO_SHORT = "Give a reason of at least 10 characters."
@@ -149,3 +149,36 @@ def test_a_change_refused_for_its_dates_shows_the_departure_again_with_the_reaso
     assert company.events("departure:update", after=mark) == []
     [read] = company.events("departure:report", after=mark)
     assert json.loads(read.detail)["again"] is True
+
+
+# -- the custodians' leavers' loans ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("reason", "status", "refused", "message"), [
+    ("Leaving", 403, [("loan:revoke", "reason_too_short")], TOO_SHORT),
+    (TOO_LONG, 400, [], LONG_MESSAGE),
+])
+def test_a_leavers_loan_revoked_with_a_poor_reason_shows_the_list_again_with_the_reason(
+        rt, app, company, reason, status, refused, message):
+    document = company.document(company.customer("Keep Co"), grade=2, title="Price list")
+    loan_id = company.loan(document)
+    _notice(rt, company)
+    kim = app.test_client()
+    login(kim, "kim")
+    page = kim.get("/departures/loans").get_data(as_text=True)
+    mark = company.head()
+    answer = kim.post(f"/departures/loans/{loan_id}/revoke", data={"csrf_token": csrf_from(page), "reason": reason})
+    assert answer.status_code == status
+    shown = answer.get_data(as_text=True)
+    form = _form(shown, f"/departures/loans/{loan_id}/revoke")
+    assert _textarea(form, "reason") == reason and message in form
+    assert "Price list" in shown and "Keep Co" in shown
+    assert _refusals(company, mark) == refused
+    with rt.db.session() as session:
+        assert session.get(Loan, loan_id).status == "active"
+    assert company.events("loan:revoke", "allowed", after=mark) == []
+    # The list names the file and its customer again: recorded, marked, and kept with the error.
+    [listing] = company.events("loan:queue", after=mark)
+    assert (listing.outcome, listing.actor_name, listing.request_id) == (
+        "allowed", "kim", answer.headers["X-Request-ID"])
+    assert json.loads(listing.detail) == {"listing": "leavers", "ids": [loan_id], "page": 1, "again": True}

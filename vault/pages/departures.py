@@ -35,7 +35,7 @@ from vault.pages.forms.departures import (
 )
 from vault.policy import departures as departure_rules
 from vault.services import departures as service
-from vault.services import letters
+from vault.services import letters, loan_context
 from vault.services import loans as loans_service
 from vault.services import report as report_service
 from vault.services.customers import OWNER_ROLES
@@ -466,12 +466,24 @@ def _override_page(departure: Departure, form: OverrideForm, status: int = 200,
 @bp.route("/loans")
 @permission(Action.LOAN_REVOKE)
 def leavers_loans() -> Any:
+    return _leavers_page()
+
+
+def _leavers_page(status: int = 200, typed: LeaverRevokeForm | None = None, typed_loan: int | None = None) -> Any:
+    """The open loans of people on notice, recorded as a listing of them (`departures.leavers_open_loans`).
+    Shown again after a revocation's reason was refused, with the reason as typed beside that loan and the
+    refusal beside it: the list names files and customers once more, a read of its own, recorded (marked
+    `again`) and kept though the answer is an error (a refusal rolled back the act and committed its record)."""
     session, actor = db_session(), auth.current()
-    loans = service.leavers_open_loans(runtime(), session, actor, ctx=access_context())
+    again = status >= 400
+    if again:
+        keep_work()
+    loans = service.leavers_open_loans(runtime(), session, actor, ctx=access_context(), again=again)
     revocable = service.revocable_by(actor, loans)
     form = LeaverRevokeForm(formdata=None)
     form.reason.data = service.LEAVER_REVOKE_REASON
-    return render_template("departures/loans.html", loans=loans, revocable=revocable, form=form)
+    return render_template("departures/loans.html", loans=loans, revocable=revocable, form=form, typed=typed,
+                           typed_loan=typed_loan), status
 
 
 @bp.route("/loans/<int:loan_id>/revoke", methods=["POST"])
@@ -482,8 +494,18 @@ def revoke_leaver_loan(loan_id: int) -> Any:
     if loan is None or loan.borrower.status != UserStatus.DEPARTING:
         raise policy.Denied(policy.deny("not_found"), loan_id=loan_id)
     form = LeaverRevokeForm()
-    if not form.validate_on_submit():
-        raise ServiceError("invalid_form", _("The form has expired; try again."))
-    loans_service.revoke(runtime(), session, actor, loan, reason=form.reason.data or "", ctx=access_context())
+    reason = form.reason.data or ""
+    # The form's own checks failed (a reason too long): the list again, as typed; unless the policy refuses the
+    # act anyway for who or what (not for the reason), which is then a refusal like any other.
+    if not form.validate_on_submit() and loan_context.act(actor, Action.LOAN_REVOKE, loan, reason=reason).open:
+        return _leavers_page(400, form, loan.id)
+    try:
+        loans_service.revoke(runtime(), session, actor, loan, reason=reason, ctx=access_context())
+    except policy.Denied as exc:
+        if not policy.is_slip(exc.decision.code):
+            raise
+        _slip_recorded(exc)
+        form.reason.errors = [*form.reason.errors, _(exc.decision.message)]
+        return _leavers_page(403, form, loan.id)
     flash(_("Loan %(id)d of %(name)s revoked.", id=loan.id, name=loan.borrower.display_name), "success")
     return redirect(url_for("departures.leavers_loans"))

@@ -246,17 +246,19 @@ def awaiting_override(session: Session, actor: User) -> list[Departure]:
             and policy.authorize(actor, Action.DEPARTURE_OVERRIDE, d, reason="x" * 20)]
 
 
-def leavers_open_loans(rt: Runtime, session: Session, actor: User, *, ctx: AccessContext) -> list[Loan]:
+def leavers_open_loans(rt: Runtime, session: Session, actor: User, *, ctx: AccessContext,
+                       again: bool = False) -> list[Loan]:
     """Open loans (requested, approved, active) of everyone on notice that `actor` sees at all
     (`policy.visibility.visible_loans`: approvers every open one, custodians approved and active ones):
     what custodians look at first, and no window onto requests they are not shown anywhere else. Recorded
-    as a listing of other people's loans (`loan:queue`, "leavers"), in the listing's transaction."""
+    as a listing of other people's loans (`loan:queue`, "leavers"), in the listing's transaction; `again`
+    marks the list shown once more after a revocation's input was refused (`record_listing`)."""
     found = list(session.scalars(
         select(Loan).join(User, User.id == Loan.borrower_id)
         .where(User.status == UserStatus.DEPARTING, Loan.status.in_(OPEN_STATUSES), visible_loans(actor))
         .order_by(User.username, Loan.id)
     ))
-    record_listing(rt, session, actor, found, listing="leavers", ctx=ctx)
+    record_listing(rt, session, actor, found, listing="leavers", ctx=ctx, again=again)
     return found
 
 

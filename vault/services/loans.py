@@ -173,19 +173,22 @@ def read_loan(rt: Runtime, session: Session, actor: User, loan_id: int, *, ctx: 
 
 
 def record_listing(rt: Runtime, session: Session, actor: User, found: LoanPage | Sequence[Loan], *, listing: str,
-                   ctx: AccessContext) -> None:
+                   ctx: AccessContext, again: bool = False) -> None:
     """Record that `actor` was shown other people's loans (`listing`: the queue, "list", "home" for the start
     page's to-do list, "leavers"), with their ids, in the listing's own transaction: each names a customer
     and a file the reader may not work, so a list whose record cannot be written shows nothing (as the
     pool's list: `pool:read`). `found`: a page of a queue, or the loans shown.
 
-    A page that shows only the reader's own loans is not recorded (as `record_read`).
+    A page that shows only the reader's own loans is not recorded (as `record_read`). `again`: the list shown
+    once more with a form's input refused, a read of its own, marked so the log tells a retry from a visit.
     """
     shown, page = (found.loans, found.page) if isinstance(found, LoanPage) else (list(found), 1)
     others = [loan.id for loan in shown if loan.borrower_id != actor.id]
     if others:
-        rt.audit.record(session, action=AuditAction.LOAN_QUEUE, actor=actor, ctx=ctx,
-                        detail={"listing": listing, "ids": others, "page": page})
+        detail: dict[str, object] = {"listing": listing, "ids": others, "page": page}
+        if again:
+            detail["again"] = True
+        rt.audit.record(session, action=AuditAction.LOAN_QUEUE, actor=actor, ctx=ctx, detail=detail)
 
 
 def list_loans(session: Session, actor: User, *, mine: bool = False, status: str | None = None) -> list[Loan]:
