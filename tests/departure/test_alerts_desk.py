@@ -64,6 +64,8 @@ def test_an_approver_acknowledges_and_resolves_with_a_note(rt, app, company, ale
         ("alert:acknowledge", "allowed", None, "abe", company.ids["sam"]),
         ("alert:manage", "denied", "alert_acknowledged", "abe", company.ids["sam"]),
         ("alert:manage", "denied", "note_required", "abe", company.ids["sam"]),
+        # The alert shown again with the note refused names its evidence once more: a read of its own.
+        ("alert:read", "allowed", None, "abe", company.ids["sam"]),
         ("alert:resolve", "allowed", None, "abe", company.ids["sam"]),
     ]
     assert abe.post(f"{path}/resolve", data={"csrf_token": token, "note": "Once more with feeling"}).status_code \

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import csrf_from, login
 from tests.departure.conftest import OFFICE, days_from_today
-from vault.models import Departure, Loan
+from vault.models import Alert, Departure, Loan
 from vault.services import departures
 
 TOO_SHORT = "Give a reason of at least 10 characters."
@@ -182,3 +182,42 @@ def test_a_leavers_loan_revoked_with_a_poor_reason_shows_the_list_again_with_the
     assert (listing.outcome, listing.actor_name, listing.request_id) == (
         "allowed", "kim", answer.headers["X-Request-ID"])
     assert json.loads(listing.detail) == {"listing": "leavers", "ids": [loan_id], "page": 1, "again": True}
+
+
+# -- resolving an alert ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alert_id(rt, company) -> int:
+    doc = company.document(company.customer("Acme"), grade=2, title="Price list")
+    company.loan(doc)
+    company.view(doc)  # outside working hours (the evening policy): an alert about Sam
+    (about_sam,) = company.alerts()
+    return about_sam.id
+
+
+@pytest.mark.parametrize(("note", "status", "refused", "message"), [
+    ("Looked", 403, [("alert:manage", "note_required")], "Write a note of at least 10 characters."),
+    (TOO_LONG, 400, [], LONG_MESSAGE),
+])
+def test_an_alert_resolved_with_a_poor_note_shows_the_alert_again_with_the_note(
+        rt, app, company, alert_id, note, status, refused, message):
+    abe = app.test_client()
+    login(abe, "abe")
+    page = abe.get(f"/alerts/{alert_id}").get_data(as_text=True)
+    mark = company.head()
+    answer = abe.post(f"/alerts/{alert_id}/resolve", data={"csrf_token": csrf_from(page), "note": note})
+    assert answer.status_code == status
+    shown = answer.get_data(as_text=True)
+    form = _form(shown, f"/alerts/{alert_id}/resolve")
+    assert _textarea(form, "note") == note and message in form
+    assert "Price list" in shown
+    assert _refusals(company, mark) == refused
+    with rt.db.session() as session:
+        assert session.get(Alert, alert_id).status == "open"
+    assert company.events("alert:resolve", after=mark) == []
+    # The evidence names the file and its customer again: recorded, marked, and kept with the error.
+    [read] = company.events("alert:read", after=mark)
+    assert (read.outcome, read.actor_name, read.request_id) == ("allowed", "abe", answer.headers["X-Request-ID"])
+    detail = json.loads(read.detail)
+    assert (detail["alert_id"], detail["shown"], detail["again"]) == (alert_id, "page", True)

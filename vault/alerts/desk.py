@@ -81,18 +81,23 @@ def get_alert(session: Session, actor: User, alert_id: int) -> Alert:
 
 
 def read_alert(rt: Runtime, session: Session, actor: User, alert_id: int, *, shown: str,
-               ctx: AccessContext) -> Alert:
+               ctx: AccessContext, again: bool = False) -> Alert:
     """`get_alert`, recorded: an alert's evidence names customers and files (an auditor's only sight of
     them), so reading it is an `alert:read` about its person, with the customers and files it names.
+    `again`: the page shown once more with its resolution refused names them a second time, a read of its
+    own, marked so the log tells a retry from a second visit.
 
     Raises:
         NotFound: as `get_alert`.
     """
     alert = get_alert(session, actor, alert_id)
     evidence = alert.evidence
+    detail: dict[str, object] = {"alert_id": alert.id, "shown": shown, "customers": evidence.get("customers", []),
+                                 "documents": evidence.get("documents", [])}
+    if again:
+        detail["again"] = True
     rt.audit.record(session, action=AuditAction.ALERT_READ, actor=actor, ctx=ctx, subject_user_id=alert.user_id,
-                    detail={"alert_id": alert.id, "shown": shown, "customers": evidence.get("customers", []),
-                            "documents": evidence.get("documents", [])})
+                    detail=detail)
     return alert
 
 

@@ -23,7 +23,7 @@ from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import ResolveForm
 from vault.web import auth, locale, navigation
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, not_found_response, record_refusal, runtime
+from vault.web.pipeline import access_context, db_session, keep_work, not_found_response, record_refusal, runtime
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 navigation.add("alerts.index", Action.ALERT_READ, "Alerts")
@@ -144,7 +144,8 @@ def resolve(alert_id: int) -> Any:
     alert = _alert(alert_id)
     form = ResolveForm()
     if not form.validate_on_submit():
-        raise ServiceError("invalid_form", _("The form has expired; try again."))
+        # The form's own checks failed (a note too long): nothing decided; the alert again, as typed.
+        return _shown_again(alert_id, form, 400)
     try:
         desk.resolve(runtime(), session, actor, alert, note=form.note.data or "", ctx=access_context())
     except policy.Denied as exc:
@@ -154,9 +155,20 @@ def resolve(alert_id: int) -> Any:
             record_refusal(exc)
         except Exception:
             current_app.logger.exception("could not record a refusal")
-        return _page(_alert(alert_id), form, exc.decision), 403
+        return _shown_again(alert_id, form, 403, exc.decision)
     flash(_("Alert resolved."), "success")
     return redirect(url_for("alerts.show", alert_id=alert.id))
+
+
+def _shown_again(alert_id: int, form: ResolveForm, status: int, decision: policy.Decision | None = None) -> Any:
+    """The alert again after its resolution was refused for what was typed, the note as typed and the reason
+    beside it. Its evidence names customers and files once more: that read is recorded (marked `again`) and
+    kept though the answer is an error (the request has written nothing else by then: a refusal rolled back
+    the act and committed its record). Should the record fail, the request fails: no read without it."""
+    keep_work()
+    alert = desk.read_alert(runtime(), db_session(), auth.current(), alert_id, shown="page", ctx=access_context(),
+                            again=True)
+    return _page(alert, form, decision), status
 
 
 @bp.route("/<int:alert_id>/lift", methods=["POST"])
