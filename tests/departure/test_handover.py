@@ -259,6 +259,12 @@ def test_the_handover_pages_confirm_and_override(rt, app, company, notice):
     html = page.get_data(as_text=True)
     assert "Vip Holdings" in html and "Graded Works" in html and "Plain Shop" in html
     vip_item = notice["items"][notice["vip"]]
+    # A key customer's row names the step its confirmation needs first, with the way to it; an ordinary
+    # customer's does not (it needs no logged contact).
+    assert html.count("log your call with its main contact") == 2
+    assert f'href="/customers/{notice["vip"]}#contact-log"' in html
+    assert f'href="/customers/{notice["graded"]}#contact-log"' in html
+    assert f'href="/customers/{notice["plain"]}#contact-log"' not in html
     token = csrf_from(html)
     undated = sue.post(f"/departures/handover/items/{vip_item}/confirm", data={
         "csrf_token": token, f"i{vip_item}-note": "Phoned the managing director"})
@@ -273,8 +279,14 @@ def test_the_handover_pages_confirm_and_override(rt, app, company, notice):
     unlogged = sue.post(f"/departures/handover/items/{vip_item}/confirm", data={
         "csrf_token": token, f"i{vip_item}-contact_date": days_from_today(0).isoformat(),
         f"i{vip_item}-note": "Phoned the managing director"})
-    assert unlogged.status_code == 403 and "contact log" in unlogged.get_data(as_text=True)
+    unlogged_html = unlogged.get_data(as_text=True)
+    # The handover page again (was: a refusal page offering only the start page, the note lost): the
+    # reason, the note kept, and the link to the contact log beside the form. It still counts as a refusal.
+    assert unlogged.status_code == 403 and "contact log" in unlogged_html
+    assert "<h1>Handover</h1>" in unlogged_html and "Phoned the managing director" in unlogged_html
+    assert f'href="/customers/{notice["vip"]}#contact-log"' in unlogged_html
     assert company.events("handover:confirm", "denied")[-1].reason_code == "contact_not_logged"
+    assert not policy.is_slip("contact_not_logged")
     reach_main_contact(rt, notice["vip"], "sue")
     ok = sue.post(f"/departures/handover/items/{vip_item}/confirm", data={
         "csrf_token": token, f"i{vip_item}-contact_date": days_from_today(0).isoformat(),

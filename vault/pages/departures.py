@@ -398,6 +398,12 @@ def _contact_forms(items: list[HandoverItem], typed: ContactForm | None = None,
     return forms
 
 
+# Refusals of a confirmation that name a step the successor has yet to take elsewhere (the contact log): the
+# handover page again, with the note kept and the link to that step beside the form, is the way on; a refusal
+# page lost the note and offered only the start page.
+_STEP_MISSING = frozenset({"contact_not_logged"})
+
+
 @bp.route("/handover/items/<int:item_id>/confirm", methods=["POST"])
 @permission(Action.HANDOVER_CONFIRM)
 def confirm(item_id: int) -> Any:
@@ -413,9 +419,11 @@ def confirm(item_id: int) -> Any:
         service.confirm_contact(runtime(), session, actor, item, contact_date=form.contact_date.data,
                                 note=form.note.data or "", ctx=access_context())
     except policy.Denied as exc:
-        if not policy.is_slip(exc.decision.code):
+        if not (policy.is_slip(exc.decision.code) or exc.decision.code in _STEP_MISSING):
             raise
-        _slip_recorded(exc)  # a slip (`policy.SLIPS`): audited, then the form again with the reason
+        # A slip (`policy.SLIPS`) or a step still to take: audited like any other refusal (a missing step still
+        # counts as one), then the form again with the reason and what was typed.
+        _slip_recorded(exc)
         return _handover_page(403, form, item.id, exc.decision)
     flash(_("Contact with %(customer)s confirmed.", customer=item.customer.name), "success")
     return redirect(url_for("departures.handover"))
