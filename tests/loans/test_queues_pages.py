@@ -157,6 +157,34 @@ def test_the_decision_page_says_a_second_approver_is_needed(world, rt):
     assert "your approval decides it" in world.browser("quinn").get(f"/loans/{loan_id}").get_data(as_text=True)
 
 
+def _allows(page: str) -> str:
+    """The text of the page's "What this loan will allow" list, spaces folded."""
+    found = re.search(r'<ul class="allows">(.*?)</ul>', page, re.S)
+    assert found, "the page says nothing of what the loan will allow"
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1))).strip()
+
+
+def test_only_a_person_who_may_approve_is_told_their_approval_decides_it(world, rt):
+    # Was: the custodian releasing a grade-3 loan, and the borrower reading their own request, were told
+    # "your approval decides it", which was never theirs to give.
+    (loan_id,) = _requests(world, rt, world.document(3))
+    assert "your approval decides it; then a custodian releases it" in _allows(
+        world.browser("paula").get(f"/loans/{loan_id}").get_data(as_text=True))
+    own = _allows(world.browser("ann").get(f"/loans/{loan_id}").get_data(as_text=True))
+    assert "your approval" not in own and "waits for 1 more approval; then a custodian releases it" in own
+    world.browser("paula").decide(loan_id, "approve")
+    custody = _allows(world.browser("cora").get(f"/loans/{loan_id}").get_data(as_text=True))
+    assert "your approval" not in custody and "approved; waits for a custodian to release it" in custody
+
+
+@pytest.mark.parametrize("settings_overrides", [TWO_APPROVERS], indirect=True)
+def test_an_approver_who_has_approved_is_told_how_many_approvals_are_missing(world, rt):
+    (loan_id,) = _requests(world, rt, world.document(2))
+    world.browser("paula").decide(loan_id, "approve")
+    again = _allows(world.browser("paula").get(f"/loans/{loan_id}").get_data(as_text=True))
+    assert "your approval" not in again and "after yours" not in again and "waits for 1 more approval" in again
+
+
 # -- the custody queue ------------------------------------------------------------------------------------
 
 
