@@ -191,7 +191,7 @@ def _journeys(base: str, open_vault: Callable[..., Vault], new_page: Callable[[]
     expect(bruno.page.locator(".badge.loan-active")).to_be_visible()
     page = home(bruno)
     row = page.locator("#todo-loans tr", has_text=TITLE)
-    expect(row.locator("td").nth(3)).to_have_text("3")  # views left
+    expect(row.locator('td[data-label="Views left"]')).to_have_text("3")
     bruno.shot("todo-active-loan")
     bruno.submit(row.get_by_role("link", name=TITLE))
     assert urlsplit(page.url).path == f"/documents/{document_id}"

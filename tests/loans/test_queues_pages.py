@@ -13,7 +13,7 @@ import pytest
 
 from tests.loans.helpers import loan_rows, one_loan
 from vault.config.settings import DEFAULT_GRADES
-from vault.models import LoanStatus, User
+from vault.models import Document, LoanStatus, User
 from vault.services import loans as loans_service
 
 TWO_APPROVERS = {"grades": {**DEFAULT_GRADES, 2: replace(DEFAULT_GRADES[2], approvals=2)}}
@@ -406,3 +406,43 @@ def test_loan_lists_are_paginated_in_sql(world, rt):
     for page in ("1", "0", "-4", "abc", "99999999999"):
         assert ann_browser.get(f"/loans?page={page}").status_code == 200
 
+
+
+# -- which customer each row is about ---------------------------------------------------------------------
+
+
+def _customer_of(rt, document_id: int) -> str:
+    with rt.db.session() as session:
+        return session.get(Document, document_id).customer.name
+
+
+def _rows(page: str, marker: str) -> list[str]:
+    """The rows (list items or table rows) of the section or table marked `marker`, tags stripped."""
+    found = re.search(rf'{marker}.*?</(?:ul|table)>', page, re.S)
+    assert found, f"no {marker} on the page"
+    rows = re.findall(r"<(?:li|tr)\b.*?</(?:li|tr)>", found.group(0), re.S)
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in rows]
+
+
+def test_every_loan_row_names_its_customer_when_files_share_a_title(world, rt):
+    # Was: the start page's requests, releases and active loans and the custody desk's active loans named
+    # only the file ("Customer dossier" twice over): nobody could tell whose file each row was.
+    first, second = world.document(3, title="Customer dossier"), world.document(3, title="Customer dossier")
+    names = [_customer_of(rt, first), _customer_of(rt, second)]
+    assert names[0] != names[1]
+    requested = _requests(world, rt, first, second)
+    home = world.browser("paula").get("/").get_data(as_text=True)
+    decisions = _rows(home, 'id="todo-decisions"')
+    assert len(decisions) == 2 and all(any(name in row for row in decisions) for name in names)
+    for loan_id in requested:
+        world.browser("paula").decide(loan_id, "approve")
+    releases = _rows(world.browser("cora").get("/").get_data(as_text=True), 'id="todo-releases"')
+    assert len(releases) == 2 and all(any(name in row for row in releases) for name in names)
+    for loan_id in requested:
+        assert world.browser("cora").decide(loan_id, "release").status_code == 302
+    active = _rows(world.browser("cora").get("/loans/custody").get_data(as_text=True), 'class="active-loans"')
+    assert active[0].startswith("Document Customer Borrower")
+    assert all(any(name in row for row in active[1:]) for name in names)
+    held = _rows(world.browser("ann").get("/").get_data(as_text=True), 'id="todo-loans"')
+    assert held[0].startswith("Document Customer Grade")
+    assert all(any(name in row for row in held[1:]) for name in names)
