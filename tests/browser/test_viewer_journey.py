@@ -61,14 +61,37 @@ def test_a_grade_3_document_is_read_in_the_viewer_and_never_carried_away(
     assert page.locator(f"#page-{PAGES} img").get_attribute("src") is None
     expect(page.get_by_role("link", name=re.compile("download", re.I))).to_have_count(0)
     expect(page.get_by_role("button", name=re.compile("download", re.I))).to_have_count(0)
+    # On the first page: it says so, and Previous page, which could do nothing, is disabled (was: enabled,
+    # and a click on it did nothing visible; likewise Next page on the last and zoom at its bounds).
+    previous, following = page.locator("#page-prev"), page.locator("#page-next")
+    expect(page.locator("#page-number")).to_have_value("1")
+    expect(previous).to_be_disabled()
+    expect(following).to_be_enabled()
     bruno.shot("viewer-top")
+    following.click()
+    expect(page.locator("#page-number")).to_have_value("2")
+    expect(previous).to_be_enabled()
     bodies = shown_pages(bruno, file.read_bytes())
     assert len(bodies) == PAGES
+    # At the end: the last page's number, and Next page disabled.
+    expect(page.locator("#page-number")).to_have_value(str(PAGES))
+    expect(following).to_be_disabled()
+    expect(previous).to_be_enabled()
     bruno.shot("viewer-last-page")
-    page.get_by_role("button", name="Zoom in").click()
+    zoom_out = page.get_by_role("button", name="Zoom out")
+    zoom_out.click()
+    zoom_out.click()
+    expect(page.locator("#zoom-level")).to_have_text("50%")
+    expect(zoom_out).to_be_disabled()  # the smallest size: another click would do nothing
+    for _ in range(3):
+        page.get_by_role("button", name="Zoom in").click()
     expect(page.locator("#zoom-level")).to_have_text("125%")
+    expect(zoom_out).to_be_enabled()
     page.locator("#page-number").fill("2")
     page.locator("#page-number").press("Enter")
+    expect(page.locator("#page-2")).to_be_in_viewport()
+    expect(previous).to_be_enabled()
+    expect(following).to_be_enabled()
     bruno.shot("viewer-zoomed-page-2")
 
     # Back and reload land on the viewer again, never on a second opening.
