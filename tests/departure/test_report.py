@@ -317,3 +317,21 @@ def test_producing_the_report_is_refused_to_others_and_to_the_person(rt, company
     with rt.db.session() as session:
         assert session.scalars(select(AuditEvent).where(AuditEvent.action == "departure:report",
                                                         AuditEvent.outcome == "allowed")).all() == []
+
+
+def test_an_empty_section_of_the_report_page_says_none_instead_of_bare_headers(app, rt, company):
+    # Was: a section with nothing to list showed its table's headers alone (fifteen of them for the files),
+    # which read as a table that failed to load.
+    with rt.db.session() as session:
+        departure = departures.start_departure(rt, session, None, company.user(session, "sam"),
+                                               last_day=days_from_today(7), successor=company.user(session, "sue"),
+                                               ctx=OFFICE)
+        departure_id = departure.id
+    auditor = app.test_client()
+    login(auditor, "aud")
+    page = auditor.get(f"/departures/{departure_id}/report")
+    assert page.status_code == 200
+    html = " ".join(page.get_data(as_text=True).split())
+    for section in ("Documents (0)", "Loans (0)"):
+        assert f'{section}</h2> <p class="muted">None.</p>' in html
+    assert "<th>Time open</th>" not in html and "<th>Kind</th>" not in html
