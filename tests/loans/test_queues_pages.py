@@ -446,3 +446,23 @@ def test_every_loan_row_names_its_customer_when_files_share_a_title(world, rt):
     held = _rows(world.browser("ann").get("/").get_data(as_text=True), 'id="todo-loans"')
     assert held[0].startswith("Document Customer Grade")
     assert all(any(name in row for row in held[1:]) for name in names)
+
+
+def _desk_link(page: str) -> str | None:
+    found = re.search(r'<p class="muted back-to-desk"><a href="([^"]+)">', page)
+    return found.group(1) if found else None
+
+
+def test_the_loan_page_leads_back_to_the_desk_it_was_decided_from(world, rt):
+    # Was: after releasing a loan from its page the custodian stayed there with a message and no way back to
+    # the custody desk but the menu; the loan page linked to no desk for anyone.
+    (loan_id,) = _requests(world, rt, world.document(3))
+    assert _desk_link(world.browser("paula").get(f"/loans/{loan_id}").get_data(as_text=True)) == "/loans/approvals"
+    assert _desk_link(world.browser("ann").get(f"/loans/{loan_id}").get_data(as_text=True)) == "/loans"
+    world.browser("paula").decide(loan_id, "approve")
+    cora = world.browser("cora")
+    released = cora.decide(loan_id, "release")
+    assert released.status_code == 302 and released.headers["Location"].endswith(f"/loans/{loan_id}")
+    after = cora.get(f"/loans/{loan_id}").get_data(as_text=True)
+    assert "The loan is released; its days start now." in after
+    assert _desk_link(after) == "/loans/custody"
