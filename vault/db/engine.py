@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from vault.core.private_files import ensure_private_file
+from vault.db.described import describe_on_demand
 from vault.db.unit_of_work import unit_of_work
 
 # Execution option for a connection that only reads and wants one consistent view of the data.
@@ -188,6 +189,11 @@ def _make_engine(url: str, **options: Any) -> Engine:
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 40)
     engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "connect")
+    def _described_on_demand(dbapi_connection: Any, _record: Any) -> None:
+        describe_on_demand(dbapi_connection)  # see `vault.db.described`
+
     if not options.get("pool_pre_ping"):
         _ping_when_idle(engine)
     return engine
