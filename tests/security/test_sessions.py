@@ -163,6 +163,27 @@ def test_a_cookie_signed_with_another_key_is_refused(app, users, rt):
     assert location(client.get("/")).startswith("/login")
 
 
+def test_the_signing_serializer_is_kept_while_the_keys_stay_the_same(app, users):
+    """Made once, not at every request (an API call's too); a changed key is a new serializer at once: a
+    cookie signed under the old key then holds only while that key is a fallback."""
+    users.make("ann", Role.BORROWER)
+    interface = app.session_interface
+    first = interface.get_signing_serializer(app)
+    client = app.test_client()
+    login(client, "ann")
+    assert client.get("/").status_code == 200
+    assert interface.get_signing_serializer(app) is first
+    old = app.secret_key
+    app.secret_key = "a-key-rotated-in-its-place"
+    app.config["SECRET_KEY_FALLBACKS"] = [old]
+    rotated = interface.get_signing_serializer(app)
+    assert rotated is not first and rotated.secret_keys == [old.encode(), b"a-key-rotated-in-its-place"]
+    assert client.get("/").status_code == 200  # the old key is a fallback: still signed in
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert interface.get_signing_serializer(app).secret_keys == [b"a-key-rotated-in-its-place"]
+    assert location(client.get("/")).startswith("/login")  # nor any more
+
+
 def _session_cookie(response):
     cookies = [c for c in response.headers.getlist("Set-Cookie") if c.startswith(COOKIE + "=")]
     assert len(cookies) == 1, response.headers.getlist("Set-Cookie")

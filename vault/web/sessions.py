@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from flask import Flask, has_request_context, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
 from vault.core.clock import clock
 from vault.models import User, WebSession, utcnow
@@ -45,7 +47,23 @@ def now() -> int:
 
 
 class _SessionInterface(SecureCookieSessionInterface):
-    """Marks the cookie Secure when the site is configured for https or the request came over TLS."""
+    """Marks the cookie Secure when the site is configured for https or the request came over TLS, and
+    keeps the cookie's signing serializer while the keys it signs with are the same."""
+
+    def __init__(self) -> None:
+        self._signing: tuple[Any, URLSafeTimedSerializer] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        # Flask makes the serializer anew at every request, an API call's too (which has no cookie to
+        # read); it holds nothing but the keys and settings, so one serves every request signed with them.
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        kept = self._signing
+        if kept is not None and kept[0] == keys:
+            return kept[1]
+        serializer = super().get_signing_serializer(app)
+        if serializer is not None:
+            self._signing = (keys, serializer)
+        return serializer
 
     def get_cookie_secure(self, app: Flask) -> bool:
         configured = bool(app.config.get("SESSION_COOKIE_SECURE"))
