@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import ForeignKey, String, create_engine, event, func, select, text
+from sqlalchemy import ForeignKey, String, create_engine, event, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from vault.db.rows import insert_row
+from vault.db.rows import insert_row, persistent
 
 STAMP = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -105,3 +105,30 @@ def test_a_refused_insert_leaves_no_row_and_no_object(session: Session) -> None:
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Book)) == 0
     assert not [obj for obj in session.identity_map.values() if isinstance(obj, Book)]
+
+
+def test_persistent_takes_the_values_as_a_load_does_and_a_later_change_is_flushed(session: Session) -> None:
+    """`persistent` puts the written values in as loaded, not set one by one: no attribute event, no
+    history, nothing to flush; a change made afterwards is an UPDATE of that column alone."""
+    book_id = session.execute(Book.__table__.insert().values(shelf_id=1, title="E", copies=2, added_at=STAMP)
+                               .returning(Book.__table__.c.id)).scalar_one()
+    sets: list[str] = []
+
+    def noted(_target: Book, value: str, *_args: object) -> None:
+        sets.append(value)
+
+    event.listen(Book.title, "set", noted)
+    try:
+        book = persistent(session, Book, {"id": book_id, "shelf_id": 1, "title": "E", "copies": 2,
+                                          "added_at": STAMP, "note": None})
+        assert sets == [] and book in session and not session.dirty and not session.new
+        assert inspect(book).persistent and not inspect(book).attrs.title.history.has_changes()
+        assert statements_during(session, lambda: (book.title, book.copies, session.flush())) == []
+        book.title = "F"
+        assert sets == ["F"]
+        (update,) = statements_during(session, session.flush)
+        assert update.lstrip().upper().startswith("UPDATE BOOKS SET TITLE")
+        with pytest.raises(TypeError, match="no column"):
+            persistent(session, Book, {"id": 99, "colour": "red"})
+    finally:
+        event.remove(Book.title, "set", noted)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 from typing import Any, TypeVar
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Insert, Table, insert, inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict
 
 T = TypeVar("T")
 
@@ -64,10 +65,24 @@ def insert_row(session: Session, model: type[T], **values: Any) -> T:
     return persistent(session, model, row)
 
 
+@functools.cache
+def _column_attributes(model: type) -> frozenset[str]:
+    return frozenset(inspect(model).column_attrs.keys())
+
+
 def persistent(session: Session, model: type[T], row: dict[str, Any]) -> T:
     """The object of a row written by a statement of the caller's (every column in `row`, key included),
-    added to `session` as persistent: the ORM neither writes it again nor reads it back."""
-    instance = model(**row)
+    added to `session` as persistent: the ORM neither writes it again nor reads it back.
+
+    The values go straight into the new object's state, as a load does, rather than through the model's
+    constructor: that sets each attribute as a change (an event and history per column) only for
+    `make_transient_to_detached` to take every one of them back as committed.
+    """
+    unknown = set(row) - _column_attributes(model)
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column attribute(s) {sorted(unknown)}")
+    instance: T = inspect(model).class_manager.new_instance()
+    instance_dict(instance).update(row)
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
