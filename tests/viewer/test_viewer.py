@@ -57,6 +57,7 @@ def test_a_grade3_view_shows_stamped_pages_and_never_the_original(world, rt):
     assert page.status_code == 200
     assert "CONFIDENTIAL — GRADE 3" in html
     assert "Views left: 2" in html and "This view closes at" in html
+    assert re.search(r"This view closes at \d{1,2}:\d{2}\W(AM|PM) UTC\.", html), "the time names its zone"
     assert 'loading="lazy"' in html and "download" not in html.lower().replace("downloads", "")
     assert html.count('class="page-image"') == PAGES
     [view] = view_rows(rt)

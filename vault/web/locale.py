@@ -85,8 +85,9 @@ def day(value: date | datetime | None, width: str = "medium") -> str:
 
 
 def clock(value: datetime | None) -> str:
-    """A time of day in the reader's zone and language."""
-    return "—" if value is None else format_time(value, "short")
+    """A time of day in the reader's zone and language, the zone named (`16:27 MSK`): a reader in another
+    office than the company's, or travelling, must not take the company's four o'clock for their own."""
+    return "—" if value is None else format_time(value, "short") + " " + format_datetime(value, "zzz")
 
 
 def number(value: float | int | None) -> str:
