@@ -191,7 +191,7 @@ def approve(approver: Person, loan_id: int, title: str, comment: str) -> None:
     approver.shot("deciding")
     approver.submit(page.get_by_role("button", name="Approve"))
     # Straight on to the next request, or back to the queue when none is left.
-    expect(message(page, "success")).to_contain_text("Your approval is recorded.")
+    expect(message(page, "success")).to_contain_text("Your approval of")
     approver.shot("approved")
 
 

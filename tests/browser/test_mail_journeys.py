@@ -162,7 +162,7 @@ def _journeys(base: str, open_vault: Callable[..., Vault], new_page: Callable[[]
     alice.shot("todo-decision")
     alice.submit(item.get_by_role("link", name=TITLE))
     alice.submit(page.get_by_role("button", name="Approve"))
-    expect(message(page, "success")).to_contain_text("Your approval is recorded.")
+    expect(message(page, "success")).to_contain_text("Your approval of")
     alice.shot("approved")
     expect(home(alice).locator("#todo-decisions li", has_text=TITLE)).to_have_count(0)
 

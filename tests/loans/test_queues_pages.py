@@ -6,6 +6,7 @@ warnings and paginated lists. Refusals are checked as closely as successes.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import replace
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.loans.helpers import loan_rows, one_loan
 from vault.config.settings import DEFAULT_GRADES
-from vault.models import Document, LoanStatus, User
+from vault.models import Document, Loan, LoanStatus, User
 from vault.services import loans as loans_service
 
 TWO_APPROVERS = {"grades": {**DEFAULT_GRADES, 2: replace(DEFAULT_GRADES[2], approvals=2)}}
@@ -32,6 +33,14 @@ def _requests(world, rt, *docs, borrower="ann"):
     return ids
 
 
+def _named(rt, *loan_ids) -> list[tuple[str, str, str]]:
+    """(borrower, file, customer) of each loan, as a decision's message names them."""
+    with rt.db.session() as session:
+        loans = [session.get(Loan, loan_id) for loan_id in loan_ids]
+        return [(loan.borrower.display_name or loan.borrower.username, loan.document.title,
+                 loan.document.customer.name) for loan in loans]
+
+
 def _flashes(response) -> list[str]:
     return [re.sub(r"\s+", " ", text).strip()
             for text in re.findall(r'<p class="flash [^"]*" role="status">(.*?)</p>', response.get_data(as_text=True),
@@ -44,13 +53,17 @@ def _flashes(response) -> list[str]:
 def test_a_decision_leads_to_the_next_request_then_back_to_the_queue(world, rt):
     first, second = _requests(world, rt, world.document(2), world.document(2))
     paula = world.browser("paula")
+    named = _named(rt, first, second)
     approved = paula.decide(first, "approve", comment="Fine")
     assert approved.status_code == 302
     assert approved.headers["Location"].endswith(f"/loans/{second}")
-    assert "Here is the next request." in " ".join(_flashes(paula.get(approved.headers["Location"])))
+    # The message names the request decided, since the page now shows the next one.
+    said = html.unescape(" ".join(_flashes(paula.get(approved.headers["Location"]))))
+    assert "Your approval of {}'s request for {} ({}) is recorded. Here is the next request.".format(*named[0]) in said
     rejected = paula.decide(second, "reject", comment="Not for this visit")
     assert rejected.headers["Location"].endswith("/loans/approvals")
-    assert "Nothing else is waiting for you." in " ".join(_flashes(paula.get("/loans/approvals")))
+    said = html.unescape(" ".join(_flashes(paula.get("/loans/approvals"))))
+    assert "{}'s request for {} ({}) is rejected. Nothing else is waiting for you.".format(*named[1]) in said
     assert (one_loan(rt, id=first).status, one_loan(rt, id=second).status) == (LoanStatus.ACTIVE,
                                                                                LoanStatus.REJECTED)
 

@@ -408,6 +408,13 @@ def _next_waiting(actor: User, after: int) -> Loan | None:
     return None
 
 
+def _named(loan: Loan) -> dict[str, str]:
+    """What a decision's message names, so that an approver taken on to the next request can tell which one
+    the message is about: who asked, for which file, of which customer (all on the page just decided)."""
+    return {"borrower": loan.borrower.display_name or loan.borrower.username, "title": loan.document.title,
+            "customer": loan.document.customer.name}
+
+
 def _back_to_queue(actor: User, decided: int, done: str) -> Any:
     """After a decision: straight on to the next request waiting for this approver, or the queue."""
     following = _next_waiting(actor, decided)
@@ -435,7 +442,8 @@ def approve(loan_id: int) -> Any:
     if not form.validate():
         return _show(loan, 400, decision=form)
     loans_service.approve(runtime(), session, actor, loan, comment=form.comment.data or "", ctx=access_context())
-    return _back_to_queue(actor, loan_id, _("Your approval is recorded."))
+    return _back_to_queue(actor, loan_id, _("Your approval of %(borrower)s's request for %(title)s (%(customer)s) "
+                                             "is recorded.", **_named(loan)))
 
 
 @bp.route("/loans/<int:loan_id>/reject", methods=["POST"])
@@ -450,7 +458,8 @@ def reject(loan_id: int) -> Any:
         loans_service.reject(runtime(), session, actor, loan, comment=form.comment.data or "", ctx=access_context())
     except policy.Denied as exc:
         return _input_refused(exc, loan, {"reject": form})
-    return _back_to_queue(actor, loan_id, _("The request is rejected."))
+    return _back_to_queue(actor, loan_id, _("%(borrower)s's request for %(title)s (%(customer)s) is rejected.",
+                                            **_named(loan)))
 
 
 @bp.route("/loans/<int:loan_id>/release", methods=["POST"])
