@@ -142,3 +142,17 @@ def test_damage_in_a_later_batch_is_named_with_its_chain_and_place(rt, kind) -> 
     assert first is not None
     assert (first.kind, first.shard, first.shard_seq) == (kind, shard, place), first
     assert first.message.startswith(f"shard {shard}: ")
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])  # just-in-time compilation is PostgreSQL's
+def test_bulk_reads_run_without_just_in_time_compilation(rt, db_backend) -> None:
+    """PostgreSQL compiles the expressions of a read as big as the whole log, which cost a full export
+    a third of its speed (see `rows.NO_JIT`): the read snapshot turns it off, also in a worker's
+    snapshot imported from its parent, and only for its own transaction."""
+    with rows.read_snapshot(rt.db) as connection:
+        assert connection.exec_driver_sql("SHOW jit").scalar_one() == "off"
+        snapshot = rows.export_snapshot(connection)
+        with rows.read_snapshot(rt.db, snapshot=snapshot) as worker:
+            assert worker.exec_driver_sql("SHOW jit").scalar_one() == "off"
+    with rt.db.engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW jit").scalar_one() == "on"
