@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from tests.conftest import login
+from tests.conftest import csrf_from, login
 from tests.departure.conftest import HOME, OFFICE, REASON, TRUSTED, ApiCaller, days_from_today, evening_policy
 from vault.alerts import rules
 from vault.alerts.raising import Finding, raise_alert
 from vault.config.settings import ConfigError, load_settings
-from vault.models import Alert, AuditEvent, Document, DocumentView, Loan, Severity, ViewStatus, utcnow
+from vault.models import Alert, AuditEvent, Customer, Document, DocumentView, Loan, Severity, ViewStatus, utcnow
 from vault.policy import SLIPS
-from vault.services import departures, loans, view_alerts
+from vault.services import customers, departures, loans, view_alerts
 from vault.services.view_facts import FACTS, ViewFacts
 
 ALL_HOURS = {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": 0, "end": 24}
@@ -488,3 +488,35 @@ def test_slips_on_the_handover_form_are_not_probing(rt, app, company, users):
     (alert,) = company.alerts("sue")
     assert (alert.rule, alert.severity, alert.evidence["value"]) == ("probing", "high", 5)
     assert alert.evidence["codes"] == ["no_active_loan"]
+
+
+@policy({"working_hours": ALL_HOURS, "alerts": {"refusals_per_hour": 2}})
+def test_a_failed_sign_in_counts_neither_for_probing_nor_in_the_histories(rt, app, company, users):
+    """Before, the histories an approver and a custodian weigh counted refused sign-ins (a mistyped password)
+    while the probing rule left them out: three typos made a borrower look like someone who had been refused
+    three times. One rule now (`loans.counted_refusals`): refusals of reach count in both, sign-ins in neither."""
+    theirs = company.customer("Not Tom's Yet")  # Sam's: Tom may not read it
+    graded = company.document(theirs, grade=2)
+    browser = app.test_client()
+    for _ in range(3):
+        page = browser.get("/login")
+        answer = browser.post("/login", data={"username": "tom", "password": "not the password",
+                                              "csrf_token": csrf_from(page.get_data(as_text=True))})
+        assert answer.status_code == 200
+    signins = [e for e in company.events("auth:login", outcome="denied") if e.actor_id == company.ids["tom"]]
+    assert len(signins) == 3
+    assert company.alerts("tom") == []
+    api = ApiCaller(app, users.token("tom"), HOME.client_addr)
+    assert api.call("GET", f"/api/v1/customers/{theirs}").status_code == 404
+    assert company.alerts("tom") == []
+    assert api.call("GET", f"/api/v1/customers/{theirs}").status_code == 404
+    (alert,) = company.alerts("tom")  # the second refused read, not the fifth refusal, reaches the limit
+    assert (alert.rule, alert.evidence["value"]) == ("probing", 2)
+    with rt.db.session() as session:
+        customers.add_co_owner(rt, session, None, session.get(Customer, theirs), company.user(session, "tom"),
+                               ctx=OFFICE)
+    loan_id = company.request(graded, borrower="tom")
+    with rt.db.session() as session:
+        loan = session.get(Loan, loan_id)
+        assert loans.requester_history(session, loan).refusals == 2
+        assert loans.customer_history(session, loan).refusals == 2

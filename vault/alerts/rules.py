@@ -281,13 +281,13 @@ def evaluate_view(rt: Runtime, session: Session, view: DocumentView, facts: View
 
 def probing(rt: Runtime, session: Session, user: User, now: datetime) -> Finding | None:
     """Refusals of the last hour that say someone tried to reach what they may not (a person, a place, a
-    file, a quota): a refused sign-in is the throttle's business, and a slip in what was typed
-    (`policy.SLIPS`) is corrected at once and never counts against anyone."""
+    file, a quota), counted as the histories an approver weighs count them (`counted_refusals`): a refused
+    sign-in is the throttle's business, and a slip in what was typed (`policy.SLIPS`) is corrected at once
+    and never counts against anyone."""
     cfg, hours = rt.settings.alerts, rt.settings.working_hours
     if not cfg.refusals_per_hour:
         return None
-    counted = (AuditEvent.actor_id == user.id, counted_refusals(), AuditEvent.ts > now - timedelta(hours=1),
-               AuditEvent.action.not_like("auth:%"))
+    counted = (AuditEvent.actor_id == user.id, counted_refusals(), AuditEvent.ts > now - timedelta(hours=1))
     refusals = session.execute(
         select(AuditEvent.reason_code, AuditEvent.document_id).where(*counted)
         .order_by(AuditEvent.seq.desc()).limit(MAX_LISTED)

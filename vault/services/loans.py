@@ -645,12 +645,16 @@ class History:
 
 
 def counted_refusals() -> ColumnElement[bool]:
-    """The audit records that count against their actor: refusals, less the slips in what was typed
-    (`policy.SLIPS`: a reason too short, no place, too many days, a contact dated tomorrow), which the person
-    corrects at once and which say nothing of an attempt to reach what one may not (a refusal with no reason
-    code counts). One condition for the histories an approver and a custodian weigh and for the probing
-    rule, and one list of slips for them and the pages, so what a slip is cannot differ between them."""
-    return and_(AuditEvent.outcome == "denied",
+    """The audit records that count against their actor: refusals of reach (a customer, a file, a place, a
+    quota, a state), less the slips in what was typed (`policy.SLIPS`: a reason too short, no place, too many
+    days, a contact dated tomorrow), which the person corrects at once and which say nothing of an attempt to
+    reach what one may not (a refusal with no reason code counts), and less the refusals of signing in
+    (`auth:*`: a mistyped password or code, a session or token that ran out), which are about the account, not
+    the data, and which the sign-in throttle and its lockout answer. One condition for the histories an
+    approver and a custodian weigh and for the probing rule, and one list of slips for them and the pages, so
+    what counts cannot differ between them: before, the histories counted a borrower's typos at the sign-in
+    as refusals while the probing rule left them out."""
+    return and_(AuditEvent.outcome == "denied", AuditEvent.action.not_like("auth:%"),
                 or_(AuditEvent.reason_code.is_(None), AuditEvent.reason_code.not_in(sorted(policy.SLIPS))))
 
 
