@@ -176,6 +176,69 @@ def test_a_co_ownership_the_last_day_ended_stays_in_the_report(rt, company, shar
     assert (shared.owned, shared.co_owned) == (False, True)
 
 
+def test_a_co_ownership_ended_during_the_notice_stays_in_the_report(app, rt, company, users, shared_and_alerted,
+                                                                    story):
+    """An approver took Sam off a customer Sam co-owned (never opened) while the notice ran: before, the report
+    knew only the co-ownerships of now and those the last day ended, so that relationship vanished from the
+    report, its CSV, its PDF and its record. It is read back from the record of the removal
+    (`customer:co_owner_remove`), flagged as co-owned; a refused attempt to make Sam a co-owner is not."""
+    ids = shared_and_alerted
+    approver = {"Authorization": f"Bearer {users.token('ann')}"}
+    removed = app.test_client().post(f"/api/v1/customers/{ids['shared']}/co-owners/remove", headers=approver,
+                                     json={"user": "sam"})
+    assert removed.status_code == 200, removed.get_json()
+    # nobody on notice becomes a co-owner: refused, and the refusal names Sam and the customer
+    refused = app.test_client().post(f"/api/v1/customers/{story['untouched']}/co-owners", headers=approver,
+                                     json={"user": "sam"})
+    assert (refused.status_code, refused.get_json()["code"]) == (403, "person_departing")
+    assert [e.subject_user_id for e in company.events(outcome="denied") if e.customer_id == story["untouched"]] == [
+        company.ids["sam"]]
+    with rt.db.session() as session:
+        assert session.get(Customer, ids["shared"]).co_owner_ids == set()
+    data = _produce(rt, company, "csv")
+    lines = {c.customer_id: c for c in data.customers}
+    assert (lines[ids["shared"]].owned, lines[ids["shared"]].co_owned, lines[ids["shared"]].events) == (False, True, 0)
+    assert story["untouched"] not in lines
+    (event,) = company.events("departure:report")
+    named = json.loads(event.detail)["customer_ids"]
+    assert ids["shared"] in named and story["untouched"] not in named
+    rows = list(csv.DictReader(io.StringIO(report.csv_bytes(data).decode("utf-8-sig"))))
+    shared_row = next(r for r in rows if r["kind"] == "customer" and r["customer_id"] == str(ids["shared"]))
+    assert (shared_row["owned"], shared_row["co_owned"]) == ("no", "yes")
+    text = " ".join(" ".join(page.extract_text() for page in
+                             pypdf.PdfReader(io.BytesIO(report.pdf_bytes(data))).pages).split())
+    assert "Shared Book Ltd" in text and "co-owner" in text
+
+    with rt.db.session() as session:
+        departure_id = departures.departure_of(session, company.user(session, "sam")).id
+    auditor = app.test_client()
+    login(auditor, "aud")
+    html = auditor.get(f"/departures/{departure_id}/report").get_data(as_text=True)
+    assert "Shared Book Ltd" in html and "co-owner" in html
+    for answer in (auditor.get(f"/departures/{departure_id}/report.csv"),
+                   app.test_client().get(f"/api/v1/departures/{departure_id}/report",
+                                         headers={"Authorization": f"Bearer {users.token('aud')}"})):
+        assert answer.status_code == 200
+        row = next(r for r in csv.DictReader(io.StringIO(answer.get_data().decode("utf-8-sig")))
+                   if r["kind"] == "customer" and r["customer_id"] == str(ids["shared"]))
+        assert (row["customer"], row["owned"], row["co_owned"]) == ("Shared Book Ltd", "no", "yes")
+
+
+def test_a_co_ownership_ended_before_the_window_is_not_in_the_report(rt, company, shared_and_alerted):
+    """The control: without a notice the window counts back from the report's making; a co-ownership ended
+    inside it is listed, one ended before it (seen from three days ahead with a one-day window) is not."""
+    ids = shared_and_alerted
+    with rt.db.session() as session:
+        customers.remove_co_owner(rt, session, company.user(session, "ann"), session.get(Customer, ids["shared"]),
+                                  company.user(session, "sam"), ctx=OFFICE)
+    with rt.db.session() as session:
+        now = report.build_report(rt, session, company.user(session, "sam"), lookback_days=1)
+        later = report.build_report(rt, session, company.user(session, "sam"), lookback_days=1,
+                                    now=utcnow() + timedelta(days=3))
+    assert {c.customer_id: c.co_owned for c in now.customers}[ids["shared"]] is True
+    assert ids["shared"] not in {c.customer_id for c in later.customers}
+
+
 def test_the_lookback_window_leaves_out_older_acts(rt, company, story):
     """Seen from three days ahead with a one-day window, the story's acts are older than the window:
     only the customers the person owned remain (the audit log is append-only, so time moves instead).

@@ -7,7 +7,8 @@ It is built from the audit log (every act the person did that names a document o
 its time, address, place and stated reason) and completed from the loans and views tables (loan
 states, what was actually delivered). The audit log is the source of "touched": a customer appears
 here when an audit record of the person names it or one of its files, and so does every customer the
-person owns or co-owns, touched or not, since the company hands each of them over. A file appears when
+person owns or co-owns, or co-owned at any time in the window (read from the records of co-ownerships given
+and ended), touched or not, since the company hands each of them over. A file appears when
 the person touched it, and so does every file named in the evidence of an alert the report shows, which
 the person may never have opened (a probing alert names the files refused). The report names the head of
 the audit chain when it was made, and its own audit record, so a reader can check it against the log later.
@@ -104,7 +105,8 @@ class CustomerLine:
     name: str
     segment: str
     owned: bool  # owned by the person (now, or until handed over in their departure)
-    # Co-owned by the person and not owned: now, or until their departure's last day ended the co-ownership.
+    # Co-owned by the person and not owned: now, or at any time in the window (a co-ownership ended by
+    # someone during the notice, or by their departure's last day).
     co_owned: bool = False
     handover_to: str = ""
     handover_state: str = ""
@@ -279,7 +281,7 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
     if departure is not None:
         items = {item.customer_id: item for item in departure.items}
         owned_ids |= set(items)
-    co_owned_ids = co_owned_customers(session, user, departure) - owned_ids
+    co_owned_ids = co_owned_customers(session, user, departure, since=start, until=now) - owned_ids
     for line in documents.values():
         loose_customer_ids.add(line.customer_id)
     # Records read and customers looked up, with or without a file opened: the directory is what a
@@ -370,10 +372,21 @@ def _handover_state(item: HandoverItem) -> str:
     return _HANDOVER_WORDS[item.state]
 
 
-def co_owned_customers(session: Session, user: User, departure: Departure | None) -> set[int]:
-    """The customers `user` co-owns, with those their departure's last day took them off (`departure:offboard`
-    records them): a report made after the person left still lists every relationship they shared."""
+# The records of a co-ownership given or ended: the customer in `customer_id`, the person in `subject_user_id`.
+CO_OWNERSHIP_CHANGES = (AuditAction.CUSTOMER_CO_OWNER_ADD, AuditAction.CUSTOMER_CO_OWNER_REMOVE)
+
+
+def co_owned_customers(session: Session, user: User, departure: Departure | None, *, since: datetime,
+                       until: datetime) -> set[int]:
+    """The customers `user` co-owned at any time from `since` to `until`: those they co-own now, those a
+    co-ownership given or ended in that time names (`customer:co_owner_add` / `_remove`: a co-owner taken
+    off during the notice, by their manager or an approver, shared the relationship all the same), and those
+    their departure's last day took them off (`departure:offboard` records them), so a report made after
+    the person left, or after someone took them off a customer, still lists every relationship they shared."""
     named = set(session.scalars(select(CustomerCoOwner.customer_id).where(CustomerCoOwner.user_id == user.id)))
+    named |= {customer_id for customer_id in session.scalars(select(AuditEvent.customer_id).where(
+        AuditEvent.action.in_(CO_OWNERSHIP_CHANGES), AuditEvent.subject_user_id == user.id,
+        AuditEvent.outcome == "allowed", AuditEvent.ts >= since, AuditEvent.ts <= until)) if customer_id is not None}
     if departure is not None and departure.offboarded_at is not None:
         for detail in session.scalars(select(AuditEvent.detail).where(
                 AuditEvent.action == AuditAction.DEPARTURE_OFFBOARD, AuditEvent.subject_user_id == user.id,
