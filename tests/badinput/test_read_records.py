@@ -14,6 +14,7 @@ The test fails when a new GET route has no entry, as the other walks do.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,8 +25,8 @@ from sqlalchemy import func, select
 from tests.badinput.scene import CTX, PLAIN_CUSTOMERS, TEXTS, Scene
 from tests.conftest import login
 from vault.core.audit_actions import AuditAction
-from vault.models import AuditEvent, Document, DocumentView, Loan, Role, RotationProposal, Segment
-from vault.services import customers, departures, views
+from vault.models import AuditEvent, Customer, Document, DocumentView, Loan, Role, RotationProposal, Segment
+from vault.services import customers, departures, documents, loans, views
 from vault.services.departures import today
 
 # What a customer's data is recognised by in a body: its name, and for the scene's customer the titles of its
@@ -160,7 +161,8 @@ def reads(scene: Scene, secrets: dict[str, str], extra: dict[str, int]) -> dict[
         # -- departures, handovers, rotation -----------------------------------------------------------
         "departures.index": [Read("adm", none="the leavers and their dates: people, no customer's data")],
         "api.list_departures": [Read("adm", none="the leavers and their dates: people, no customer's data")],
-        "departures.show": [Read("aud", departure, shows=("acme",))],
+        "departures.show": [Read("aud", departure, shows=("acme",)),
+                            Read("aud", {"departure_id": extra["departure"]}, shows=("tern", "Plain Company"))],
         "api.show_departure": [Read("aud", departure)],
         "departures.report": [Read("aud", departure, shows=("acme",))],
         "departures.report_csv": [Read("aud", departure, shows=("acme",))],
@@ -275,10 +277,19 @@ def _secrets(app: Any, scene: Scene) -> dict[str, str]:
 
 def _waivable(scene: Scene, users: Any) -> dict[str, int]:
     """A second leaver, dan, whose key customer waits for its successor's contact: the override page's matter
-    (the scene's own key customer is confirmed already)."""
+    (the scene's own key customer is confirmed already). Before the notice dan co-owned "Plain Company" and
+    asked to borrow one of its files: the departure's page lists that loan beside the handover, so it shows a
+    customer that is not one of the handover's (the scene's own leaver borrowed from the customer handed over)."""
     dan = users.make("dan", Role.BORROWER).id
     with scene.rt.db.session() as session:
         carl, adm, bob = (scene.user(session, n) for n in ("carl", "adm", "bob"))
+        plain = session.get(Customer, scene.plain_customers["Plain Company"])
+        customers.add_co_owner(scene.rt, session, None, plain, session.get(type(carl), dan), ctx=CTX)
+        document = documents.upload_document(
+            scene.rt, session, carl, plain, title="Plain Company's rates", grade=2, stream=io.BytesIO(TEXTS.content),
+            filename="rates.txt", content_type="text/plain", ctx=CTX, custodian=scene.user(session, "kim"))
+        loans.request_loan(scene.rt, session, session.get(type(carl), dan), document, reason=TEXTS.reason,
+                           category="visit_preparation", place=TEXTS.place, days=5, ctx=CTX)
         tern = customers.create_customer(scene.rt, session, carl, name=TERN, segment=Segment.VIP,
                                          owner=session.get(type(carl), dan), ctx=CTX).id
         departure = departures.start_departure(scene.rt, session, adm, session.get(type(carl), dan),

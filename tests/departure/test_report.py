@@ -239,6 +239,35 @@ def test_a_co_ownership_ended_before_the_window_is_not_in_the_report(rt, company
     assert ids["shared"] not in {c.customer_id for c in later.customers}
 
 
+def test_the_departure_page_s_record_names_the_customers_of_the_loans_it_lists(app, rt, company, users, story,
+                                                                              tmp_path):
+    """The departure's page lists the leaver's loans beside the handover, each with its file's customer by
+    name: Sam borrowed a file of Tom's customer, which Sam hands nobody. Before, the page's record named only
+    the handover's customers, so "who was shown this customer" missed the page's readers. It names every
+    customer the page shows now, with the loans; the JSON and the command line, which list the handover
+    alone, name its customers."""
+    with rt.db.session() as session:
+        departure_id = departures.departure_of(session, company.user(session, "sam")).id
+    (loan,) = company.events("loan:request", outcome="allowed")
+    auditor = app.test_client()
+    login(auditor, "aud")
+    page = auditor.get(f"/departures/{departure_id}")
+    assert page.status_code == 200
+    assert "Price list 2027" in page.get_data(as_text=True) and "Müller &amp; Söhne" in page.get_data(as_text=True)
+    (read,) = company.events("departure:report")
+    assert (read.actor_name, read.outcome) == ("aud", "allowed")
+    assert json.loads(read.detail) == {"format": "page", "departure_id": departure_id,
+                                       "customers": sorted([story["own"], story["other"]]), "loans": [loan.loan_id]}
+    mark = company.head()
+    shown = app.test_client().get(f"/api/v1/departures/{departure_id}",
+                                  headers={"Authorization": f"Bearer {users.token('aud')}"})
+    assert shown.status_code == 200 and [c["customer_id"] for c in shown.get_json()["customers"]] == [story["own"]]
+    assert run_cli(rt, tmp_path, "departure", "show", "sam").exit_code == 0
+    assert [(e.actor_name, json.loads(e.detail)) for e in company.events("departure:report", after=mark)] == [
+        ("aud", {"format": "json", "departure_id": departure_id, "customers": [story["own"]]}),
+        (operator_name(), {"format": "cli", "departure_id": departure_id, "customers": [story["own"]]})]
+
+
 def test_the_lookback_window_leaves_out_older_acts(rt, company, story):
     """Seen from three days ahead with a one-day window, the story's acts are older than the window:
     only the customers the person owned remain (the audit log is append-only, so time moves instead).

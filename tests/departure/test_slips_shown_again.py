@@ -83,7 +83,7 @@ def test_a_withdrawal_refused_for_its_reason_shows_the_departure_again_with_the_
     [read] = company.events("departure:report", after=mark)
     assert (read.outcome, read.actor_name, read.request_id) == ("allowed", "adm", answer.headers["X-Request-ID"])
     assert json.loads(read.detail) == {"format": "page", "departure_id": departure_id, "customers": [customer],
-                                       "again": True}
+                                       "loans": [], "again": True}
 
 
 def test_a_withdrawal_refused_for_who_or_what_is_still_a_refusal_page(rt, app, company):

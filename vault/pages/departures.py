@@ -208,7 +208,9 @@ def _show(departure: Departure, status: int = 200, *, complete_form: CompleteFor
     again = status >= 400
     if again:
         keep_work()
-    service.read_departure(runtime(), session, actor, departure, shown="page", ctx=access_context(), again=again)
+    loans = service.loans_shown(session, departure)
+    service.read_departure(runtime(), session, actor, departure, shown="page", ctx=access_context(), again=again,
+                           loans=loans)
     may_manage = bool(policy.authorize(actor, Action.DEPARTURE_MANAGE, departure))
     owners = _owners(exclude=departure.user_id)
     if update_form is None:
@@ -218,8 +220,6 @@ def _show(departure: Departure, status: int = 200, *, complete_form: CompleteFor
     update_form.successor.choices = _choices(owners, _("(unchanged)"))
     reassign_form = ReassignForm(formdata=None)
     reassign_form.to_user.choices = _reassign_choices(owners)
-    loans = list(session.scalars(select(Loan).where(Loan.borrower_id == departure.user_id)
-                                 .order_by(Loan.requested_at.desc()).limit(100)))
     return render_template(
         "departures/show.html", departure=departure, may_manage=may_manage, update_form=update_form,
         reassign_form=reassign_form, confirm_form=ConfirmForm(formdata=None), loans=loans,

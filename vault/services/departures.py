@@ -105,12 +105,26 @@ def get_departure(session: Session, departure_id: int) -> Departure:
     return departure
 
 
+# How many of the leaver's loans, latest first, the departure's page lists beside the handover.
+LOANS_SHOWN = 100
+
+
+def loans_shown(session: Session, departure: Departure) -> list[Loan]:
+    """The leaver's latest loans as the departure's page lists them (their files and customers by name): one
+    query for the page and for the record of its reading (`read_departure`), so both name the same loans."""
+    return list(session.scalars(select(Loan).where(Loan.borrower_id == departure.user_id)
+                                .order_by(Loan.requested_at.desc(), Loan.id.desc()).limit(LOANS_SHOWN)))
+
+
 def read_departure(rt: Runtime, session: Session, actor: User | None, departure: Departure, *, shown: str,
-                   ctx: AccessContext, again: bool = False) -> Departure:
+                   ctx: AccessContext, again: bool = False, loans: list[Loan] | None = None) -> Departure:
     """Show a departure (its page, its JSON, `vault departure show`): the leaver's customers by name and
     their loans, as the report does, so recorded as a read of the report (`departure:report`, `shown`
-    saying where: "page", "json", "cli") with the customers. `actor` None is the operator at the command
-    line, who answers to no role gate but is recorded all the same (as `report.produce` records them).
+    saying where: "page", "json", "cli") naming every customer shown, as the report's record does: the
+    handover's customers, and with `loans` (the page's, `loans_shown`) the customer of each loan's file,
+    which need not be one the leaver hands over (a file of a customer they co-own, or were lent), with the
+    loans' ids. `actor` None is the operator at the command line, who answers to no role gate but is
+    recorded all the same (as `report.produce` records them).
     `again`: the page shown once more with a form's input refused names them a second time, a read of its
     own, marked so the log tells a retry from a second visit (as `read_override`).
 
@@ -119,8 +133,12 @@ def read_departure(rt: Runtime, session: Session, actor: User | None, departure:
     """
     if actor is not None:
         policy.require(actor, Action.DEPARTURE_REPORT, departure.user, audit={"subject_user_id": departure.user_id})
-    detail: dict[str, object] = {"format": shown, "departure_id": departure.id,
-                                 "customers": sorted({item.customer_id for item in departure.items})}
+    customers = {item.customer_id for item in departure.items}
+    if loans is not None:
+        customers |= {loan.document.customer_id for loan in loans}
+    detail: dict[str, object] = {"format": shown, "departure_id": departure.id, "customers": sorted(customers)}
+    if loans is not None:
+        detail["loans"] = [loan.id for loan in loans]
     if again:
         detail["again"] = True
     rt.audit.record(session, action=AuditAction.DEPARTURE_REPORT, actor=actor, ctx=ctx,
