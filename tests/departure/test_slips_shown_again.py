@@ -15,6 +15,7 @@ import json
 import re
 
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import csrf_from, login
 from tests.departure.conftest import OFFICE, days_from_today
@@ -221,3 +222,37 @@ def test_an_alert_resolved_with_a_poor_note_shows_the_alert_again_with_the_note(
     assert (read.outcome, read.actor_name, read.request_id) == ("allowed", "abe", answer.headers["X-Request-ID"])
     detail = json.loads(read.detail)
     assert (detail["alert_id"], detail["shown"], detail["again"]) == (alert_id, "page", True)
+
+
+# -- the successor's handover confirmation ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("dated", "note", "status", "refused"), [
+    (True, "hi", 403, [("handover:confirm", "reason_too_short")]),  # the policy's slip
+    (False, "Phoned the managing director", 400, []),  # the form's own check (no date): nothing decided
+])
+def test_a_handover_confirmation_shown_again_records_its_listing_as_shown_again(
+        rt, app, company, customer, dated, note, status, refused):
+    """Before, the handover list shown again kept its listing's record, but unmarked: a retry read like a
+    second visit."""
+    _notice(rt, company)
+    sue = app.test_client()
+    login(sue, "sue")
+    page = sue.get("/departures/handover").get_data(as_text=True)
+    with rt.db.session() as session:
+        [item] = session.scalar(select(Departure)).items
+        item_id = item.id
+    mark = company.head()
+    data = {"csrf_token": csrf_from(page), f"i{item_id}-note": note}
+    if dated:
+        data[f"i{item_id}-contact_date"] = days_from_today(0).isoformat()
+    answer = sue.post(f"/departures/handover/items/{item_id}/confirm", data=data)
+    assert answer.status_code == status
+    form = _form(answer.get_data(as_text=True), f"/departures/handover/items/{item_id}/confirm")
+    assert _textarea(form, f"i{item_id}-note") == note
+    assert _refusals(company, mark) == refused
+    assert company.events("handover:confirm", "allowed", after=mark) == []
+    [listing] = company.events("customer:list", after=mark)
+    assert (listing.outcome, listing.actor_name, listing.request_id) == (
+        "allowed", "sue", answer.headers["X-Request-ID"])
+    assert json.loads(listing.detail) == {"listing": "handover", "ids": [customer], "again": True}

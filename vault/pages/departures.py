@@ -33,6 +33,7 @@ from vault.pages.forms.departures import (
     ReassignForm,
     WithdrawForm,
 )
+from vault.pages.refusals import record_form_refusal
 from vault.policy import departures as departure_rules
 from vault.services import departures as service
 from vault.services import letters, loan_context
@@ -46,7 +47,6 @@ from vault.web.pipeline import (
     db_session,
     keep_work,
     not_found_response,
-    record_refusal,
     runtime,
 )
 
@@ -120,16 +120,6 @@ def _user(user_id: int) -> User | None:
 
 def _audit_url() -> str | None:
     return url_for("audit.index") if "audit.index" in current_app.view_functions else None
-
-
-def _slip_recorded(exc: policy.Denied) -> None:
-    """Record a refusal for what was typed (`policy.SLIPS`), in its own unit (the act rolled back), like any
-    other refusal, before the form is shown again with the reason beside its field instead of on a page of
-    its own (which would lose what was typed). Should the record fail, the form is still shown."""
-    try:
-        record_refusal(exc)
-    except Exception:
-        current_app.logger.exception("could not record a refusal")
 
 
 def _finish_due() -> None:
@@ -317,7 +307,7 @@ def withdraw(departure_id: int) -> Any:
     except policy.Denied as exc:
         if not policy.is_slip(exc.decision.code):
             raise
-        _slip_recorded(exc)
+        record_form_refusal(exc)
         form.reason.errors = [_(exc.decision.message)]
         return _show(departure, 403, withdraw_form=form)
     flash(_("The notice of %(name)s is withdrawn.", name=user.display_name), "success")
@@ -375,12 +365,15 @@ def handover() -> Any:
 
 def _handover_page(status: int = 200, typed: ContactForm | None = None, typed_item: int | None = None,
                    decision: policy.Decision | None = None) -> Any:
-    """The handover list, recorded as a listing of its customers (`departures.read_handover`); shown again
-    after a refused confirmation (with what was typed), the listing's record stands with the refusal's."""
-    if status >= 400:
+    """The handover list, recorded as a listing of its customers (`departures.read_handover`). Shown again
+    after a refused confirmation (with what was typed), it names them a second time: that read is recorded
+    too, marked `again`, and kept though the answer is an error (a refusal rolled back the act and committed
+    its record; a form's own check decided nothing)."""
+    again = status >= 400
+    if again:
         keep_work()
     handover = service.read_handover(runtime(), db_session(), auth.current(), name_waivable=False,
-                                     ctx=access_context())
+                                     ctx=access_context(), again=again)
     context: dict[str, Any] = {"failed_item": typed_item} if typed_item is not None else {}
     if decision is not None:
         context["decision"] = decision
@@ -398,12 +391,6 @@ def _contact_forms(items: list[HandoverItem], typed: ContactForm | None = None,
     return forms
 
 
-# Refusals of a confirmation that name a step the successor has yet to take elsewhere (the contact log): the
-# handover page again, with the note kept and the link to that step beside the form, is the way on; a refusal
-# page lost the note and offered only the start page.
-_STEP_MISSING = frozenset({"contact_not_logged"})
-
-
 @bp.route("/handover/items/<int:item_id>/confirm", methods=["POST"])
 @permission(Action.HANDOVER_CONFIRM)
 def confirm(item_id: int) -> Any:
@@ -419,11 +406,12 @@ def confirm(item_id: int) -> Any:
         service.confirm_contact(runtime(), session, actor, item, contact_date=form.contact_date.data,
                                 note=form.note.data or "", ctx=access_context())
     except policy.Denied as exc:
-        if not (policy.is_slip(exc.decision.code) or exc.decision.code in _STEP_MISSING):
+        if not policy.shows_form_again(exc.decision.code):
             raise
-        # A slip (`policy.SLIPS`) or a step still to take: audited like any other refusal (a missing step still
-        # counts as one), then the form again with the reason and what was typed.
-        _slip_recorded(exc)
+        # A slip or a step still to take (the call not yet in the contact log): audited like any other refusal
+        # (a missing step still counts as one), then the form again with the reason, what was typed and the way
+        # to that step (a refusal page lost the note and offered only the start page).
+        record_form_refusal(exc)
         return _handover_page(403, form, item.id, exc.decision)
     flash(_("Contact with %(customer)s confirmed.", customer=item.customer.name), "success")
     return redirect(url_for("departures.handover"))
@@ -443,7 +431,7 @@ def override(departure_id: int) -> Any:
         except policy.Denied as exc:
             if not policy.is_slip(exc.decision.code):
                 raise
-            _slip_recorded(exc)
+            record_form_refusal(exc)
             return _override_page(departure, form, 403, exc.decision)
         flash(ngettext("Confirmation waived for %(num)d customer.", "Confirmations waived for %(num)d customers.",
                        len(pending)), "success")
@@ -512,7 +500,7 @@ def revoke_leaver_loan(loan_id: int) -> Any:
     except policy.Denied as exc:
         if not policy.is_slip(exc.decision.code):
             raise
-        _slip_recorded(exc)
+        record_form_refusal(exc)
         form.reason.errors = [*form.reason.errors, _(exc.decision.message)]
         return _leavers_page(403, form, loan.id)
     flash(_("Loan %(id)d of %(name)s revoked.", id=loan.id, name=loan.borrower.display_name), "success")

@@ -40,7 +40,7 @@ from vault.policy.customers import lookup_cap, lookup_spent, new_owner_problem
 from vault.policy.loans import custodian_acts
 from vault.policy.notice import reach_through_manager
 from vault.policy.roles import role_conflict
-from vault.policy.slips import SLIPS, is_slip
+from vault.policy.slips import SLIPS, STEPS_FIRST, is_slip, shows_form_again
 from vault.policy.visibility import (
     visibility_values,
     visible_alerts,
@@ -55,6 +55,7 @@ __all__ = [
     "OBJECT_RULES",
     "ROLE_RULES",
     "SLIPS",
+    "STEPS_FIRST",
     "Decision",
     "Denied",
     "MissingRule",
@@ -70,6 +71,7 @@ __all__ = [
     "reach_through_manager",
     "require",
     "role_conflict",
+    "shows_form_again",
     "visibility_values",
     "visible_alerts",
     "visible_customers",

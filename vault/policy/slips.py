@@ -42,6 +42,20 @@ def is_slip(code: str | None) -> bool:
     return code in SLIPS
 
 
+# Refusals that name a step the person has yet to take elsewhere before the form can go through (a contact
+# with the customer's main contact logged in its contact log): not slips, they count like any refusal of
+# reach, but the form they refuse is the way on once the step is taken, so it is shown again with what was
+# typed and the way to that step, not replaced by a page of its own that loses it.
+STEPS_FIRST: frozenset[str] = frozenset({"contact_not_logged"})
+
+
+def shows_form_again(code: str | None) -> bool:
+    """Whether a page answers a refusal with `code` by showing its form again, as typed, with the reason: a
+    slip (`is_slip`), or a step to take elsewhere first (`STEPS_FIRST`). Any other refusal stands on a page
+    of its own: there is nothing in the form to correct."""
+    return is_slip(code) or code in STEPS_FIRST
+
+
 # Codes that look like refusals of input, and why each still counts against its actor. Nothing decides with this
 # map; it records the decision for the reader and for the test that keeps the two apart.
 NOT_SLIPS: dict[str, str] = {

@@ -210,13 +210,14 @@ class Handover:
 
 
 def read_handover(rt: Runtime, session: Session, actor: User, *, name_waivable: bool,
-                  ctx: AccessContext) -> Handover:
+                  ctx: AccessContext, again: bool = False) -> Handover:
     """The actor's handover list (page, API), recorded as a listing of the customers it names
     (`customer:list`, "handover", with their ids) in the listing's transaction, as the rotation proposals
     are: every customer handed to them, and, when the caller shows them (`name_waivable`: the API names
     each waivable item's customer, the page only the leaver), the key customers of the departures an
     approver may waive, customers the approver may not otherwise see. A list that names no customer is
-    not recorded."""
+    not recorded. `again`: the page shown once more with a confirmation refused names them a second time, a
+    read of its own, marked so the log tells a retry from a second visit (as `read_override`)."""
     items = items_for(session, actor)
     awaiting = awaiting_override(session, actor) if policy.authorize(actor, Action.DEPARTURE_OVERRIDE) else []
     shown = [item.customer_id for item in items]
@@ -224,8 +225,10 @@ def read_handover(rt: Runtime, session: Session, actor: User, *, name_waivable: 
         shown += [item.customer_id for departure in awaiting for item in rules.waivable(departure)]
     ids = list(dict.fromkeys(shown))
     if ids:
-        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
-                        detail={"listing": "handover", "ids": ids})
+        detail: dict[str, object] = {"listing": "handover", "ids": ids}
+        if again:
+            detail["again"] = True
+        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx, detail=detail)
     return Handover(items=items, awaiting=awaiting)
 
 
