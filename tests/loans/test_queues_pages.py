@@ -7,6 +7,7 @@ warnings and paginated lists. Refusals are checked as closely as successes.
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import replace
 
@@ -479,3 +480,27 @@ def test_the_loan_page_leads_back_to_the_desk_it_was_decided_from(world, rt):
     after = cora.get(f"/loans/{loan_id}").get_data(as_text=True)
     assert "The loan is released; its days start now." in after
     assert _desk_link(after) == "/loans/custody"
+
+
+@pytest.mark.parametrize(("verb", "data", "status"), [
+    ("reject", {"comment": "  "}, 403),  # the policy's slip, recorded as a refusal
+    ("release", {"confirm": None}, 400),  # the form's own check: nothing asked of the policy
+])
+def test_a_loan_page_shown_again_records_its_read_as_shown_again(world, rt, verb, data, status):
+    """Before, the loan page shown again after a refused form kept its read record, but the record said
+    nothing of it: an auditor could not tell a re-showing from a first look at someone else's loan."""
+    (loan_id,) = _requests(world, rt, world.document(3))
+    if verb == "release":
+        world.browser("paula").decide(loan_id, "approve")
+    actor = world.browser("paula" if verb == "reject" else "cora")
+    audit = world.audit.mark()
+    first = actor.get(f"/loans/{loan_id}")
+    assert first.status_code == 200
+    [look] = audit.since("loan:read")
+    assert json.loads(look.detail)["read"] == "context" and "again" not in json.loads(look.detail)
+    audit.mark()
+    response = actor.decide(loan_id, verb, **data)
+    assert response.status_code == status
+    [read] = audit.since("loan:read")
+    assert (read.outcome, read.actor_name, read.loan_id) == ("allowed", actor.username, loan_id)
+    assert json.loads(read.detail)["read"] == "context" and json.loads(read.detail)["again"] is True

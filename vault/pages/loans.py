@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -31,6 +31,7 @@ from vault.pages.forms.loans import (
     ReleaseForm,
     RevokeForm,
 )
+from vault.pages.refusals import record_form_refusal
 from vault.pages.viewer import remember_download
 from vault.policy import loans as loan_rules
 from vault.policy import views as view_rules
@@ -40,7 +41,7 @@ from vault.services import loans as loans_service
 from vault.services import views as views_service
 from vault.web import auth, locale, navigation
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, keep_work, not_found_response, record_refusal, runtime
+from vault.web.pipeline import access_context, db_session, keep_work, not_found_response, runtime
 from vault.web.redirects import safe_next
 
 bp = Blueprint("loans", __name__)
@@ -76,10 +77,7 @@ def _refused(exc: policy.Denied, template: str, *, read_again: str = "", **conte
 
     `read_again`: the page shows `context`'s document once more (a form shown again), so that read is
     recorded under this `shown` after the refusal's own unit, and kept though the answer is a 403."""
-    try:
-        record_refusal(exc)
-    except Exception:
-        current_app.logger.exception("could not record a refusal")
+    record_form_refusal(exc)
     if read_again:
         _read_again(context["document"], read_again)
     return render_template(template, decision=exc.decision, **context), 403
@@ -353,12 +351,15 @@ def _show(loan: Loan, status: int = 200, **forms: Any) -> Any:
     of someone else's loan is recorded (`loan_context.read_decision_context`).
 
     A form's error or a refused input (`status` 400 or 403) still answers with this page, so that read
-    stands with the error instead of being rolled back with it; every caller has given back, or never
-    did, whatever else the request did (the refusal itself is recorded on its own)."""
+    stands with the error instead of being rolled back with it, marked `again` (a retry, not a first look);
+    every caller has given back, or never did, whatever else the request did (the refusal itself is
+    recorded on its own)."""
     actor = auth.current()
-    if status >= 400:
+    again = status >= 400
+    if again:
         keep_work()
-    context = loan_context.read_decision_context(runtime(), db_session(), actor, loan, ctx=access_context())
+    context = loan_context.read_decision_context(runtime(), db_session(), actor, loan, ctx=access_context(),
+                                                 again=again)
     acts, blocked = context.acts, context.offered_blocked(loan, actor)
     page = render_template(
         "loans/show.html", loan=loan, now=utcnow(),
@@ -392,10 +393,7 @@ def _input_refused(exc: policy.Denied, loan: Loan, forms: dict[str, Any]) -> Any
         raise exc
     field = form.reason if name == "revoke" else form.comment
     field.errors = [*field.errors, _(exc.decision.message)]
-    try:
-        record_refusal(exc)
-    except Exception:
-        current_app.logger.exception("could not record a refusal")
+    record_form_refusal(exc)
     return _show(db_session().get(Loan, loan.id) or loan, 403, **forms)
 
 
@@ -599,12 +597,29 @@ def quota_override(document_id: int) -> Any:
     document = _document(document_id)
     form = QuotaForm()
     if not form.validate():
-        flash(_("A view quota is a whole number, or empty for the grade's default."), "error")
-        return render_template("loans/reading.html", document=document), 400
+        # The form's own checks failed (no whole number): nothing decided; the panel again, as typed.
+        return _quota_again(document, form, 400)
     name = (form.person.data or "").strip()
     person = accounts.find_user(session, name) if name else None
-    loans_service.set_quota_override(runtime(), session, actor, document, form.views.data, person=person,
-                                     person_given=bool(name), ctx=access_context())
+    try:
+        loans_service.set_quota_override(runtime(), session, actor, document, form.views.data, person=person,
+                                         person_given=bool(name), ctx=access_context())
+    except policy.Denied as exc:
+        if not policy.shows_form_again(exc.decision.code):
+            raise  # refused for who (the person named, the actor's own reach) or what: a refusal page
+        # A number out of range: recorded like any refusal, then the panel again with it beside the number.
+        record_form_refusal(exc)
+        form.views.errors = [*form.views.errors, _(exc.decision.message)]
+        return _quota_again(document, form, 403)
     flash(_("The view quota of %(who)s is set.", who=name) if name else _("The view quota of this document is set."),
           "success")
     return redirect(safe_next(form.next.data, url_for("loans.reading", document_id=document_id)))
+
+
+def _quota_again(document: Document, form: QuotaForm, status: int) -> Any:
+    """The document's reading panel again after its quota form was refused for what was typed, the person
+    and the number as typed and the reason beside the number. The panel names the file and its customer
+    once more: that read is recorded (`shown` "reading", as the panel's own page, marked `again`) and kept
+    though the answer is an error (`_read_again`)."""
+    _read_again(document, "reading")
+    return render_template("loans/reading.html", document=document, quota_form=form), status

@@ -184,10 +184,11 @@ def decision_context(rt: Runtime, session: Session, actor: User, loan: Loan) -> 
 
 
 def read_decision_context(rt: Runtime, session: Session, actor: User, loan: Loan, *,
-                          ctx: AccessContext) -> DecisionContext:
+                          ctx: AccessContext, again: bool = False) -> DecisionContext:
     """`decision_context` for showing it (the loan page, `GET /api/v1/loans/{id}/context`), the read
-    recorded in the same transaction (`loans.record_read`: someone else's loan only)."""
-    loans.record_read(rt, session, actor, loan, what="context", ctx=ctx)
+    recorded in the same transaction (`loans.record_read`: someone else's loan only); `again`: the loan page
+    shown once more with a form refused (`loans.record_read`)."""
+    loans.record_read(rt, session, actor, loan, what="context", ctx=ctx, again=again)
     return decision_context(rt, session, actor, loan)
 
 

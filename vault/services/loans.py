@@ -153,16 +153,19 @@ def get_loan(session: Session, actor: User, loan_id: int) -> Loan:
     return loan
 
 
-def record_read(rt: Runtime, session: Session, actor: User, loan: Loan, *, what: str, ctx: AccessContext) -> None:
+def record_read(rt: Runtime, session: Session, actor: User, loan: Loan, *, what: str, ctx: AccessContext,
+                again: bool = False) -> None:
     """Record `actor`'s read of someone else's `loan` (`what`: "loan", or "context": what it is decided on),
     in the read's own transaction: a loan names a customer and a file, and its context shows the borrower's
     dealings with that customer, so a read whose record cannot be written shows nothing.
 
     The borrower reading their own loan or request is not recorded: it names only what they asked for
-    themselves, and reading the file is recorded where it opens (`document:view`).
+    themselves, and reading the file is recorded where it opens (`document:view`). `again`: the loan shown
+    once more with a form's input refused, a read of its own, marked so the log tells a retry from a visit.
     """
     if loan.borrower_id != actor.id:
-        _record(rt, session, AuditAction.LOAN_READ, actor, loan, ctx, read=what)
+        marked: dict[str, object] = {"again": True} if again else {}
+        _record(rt, session, AuditAction.LOAN_READ, actor, loan, ctx, read=what, **marked)
 
 
 def read_loan(rt: Runtime, session: Session, actor: User, loan_id: int, *, ctx: AccessContext) -> Loan:
