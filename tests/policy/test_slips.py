@@ -151,3 +151,13 @@ def test_the_rules_asked_are_the_ones_registered() -> None:
     assert policy.OBJECT_RULES[Action.LOAN_DESIGNATE] is loan_rules._designate
     assert policy.OBJECT_RULES[Action.QUOTA_OVERRIDE] is loan_rules._quota
     assert policy.OBJECT_RULES[Action.ALERT_MANAGE] is departure_rules._manage_alert
+
+
+def test_a_step_to_take_first_shows_its_form_again_but_is_no_slip():
+    """A confirmation refused because the call is not yet in the contact log is shown again with the way to the
+    log (the handover's and the rotation's pages alike), yet it counts like any refusal of reach."""
+    assert {"contact_not_logged"} == policy.STEPS_FIRST
+    for code in policy.STEPS_FIRST:
+        assert code in MESSAGES and not policy.is_slip(code) and policy.shows_form_again(code)
+    assert all(policy.shows_form_again(code) for code in SLIPS)
+    assert not any(policy.shows_form_again(code) for code in (*NOT_SLIPS, "not_found", None))

@@ -13,11 +13,13 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
+from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.models import RotationProposal, User
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.rotation import ApproveForm, RotationContactForm, SkipForm
+from vault.pages.refusals import record_form_refusal
 from vault.services import rotation as service
 from vault.web import auth, navigation
 from vault.web.guard import permission
@@ -118,9 +120,24 @@ def skip(proposal_id: int) -> Any:
 @bp.route("/tasks")
 @permission(Action.ROTATION_CONFIRM)
 def tasks() -> Any:
-    found = service.read_tasks(runtime(), db_session(), auth.current(), ctx=access_context())
-    return render_template("rotation/tasks.html", tasks=found,
-                           forms={t.id: RotationContactForm(formdata=None, prefix=f"c{t.id}") for t in found})
+    return _tasks_page()
+
+
+def _tasks_page(status: int = 200, typed: RotationContactForm | None = None, typed_task: int | None = None,
+                decision: policy.Decision | None = None) -> Any:
+    """The customers rotated to the person, recorded as a listing of them (`rotation.read_tasks`). Shown again
+    after a refused confirmation (with the note as typed and the reason), it names them a second time: that
+    read is recorded too, marked `again`, and kept though the answer is an error (a refusal rolled back the act
+    and committed its record; a form's own check decided nothing), as the handover list is."""
+    again = status >= 400
+    if again:
+        keep_work()
+    found = service.read_tasks(runtime(), db_session(), auth.current(), ctx=access_context(), again=again)
+    forms = {t.id: RotationContactForm(formdata=None, prefix=f"c{t.id}") for t in found}
+    if typed is not None and typed_task is not None:
+        forms[typed_task] = typed
+    context: dict[str, Any] = {"decision": decision} if decision is not None else {}
+    return render_template("rotation/tasks.html", tasks=found, forms=forms, **context), status
 
 
 @bp.route("/tasks/<int:proposal_id>/confirm", methods=["POST"])
@@ -130,10 +147,18 @@ def confirm(proposal_id: int) -> Any:
     proposal = service.get_task(session, actor, proposal_id)
     form = RotationContactForm(prefix=f"c{proposal.id}")
     if not form.validate_on_submit():
-        keep_work()  # the list shown again is a recorded read; nothing else was written
-        found = service.read_tasks(runtime(), session, actor, ctx=access_context())
-        return render_template("rotation/tasks.html", tasks=found, forms={proposal.id: form}), 400
-    service.confirm_contact(runtime(), session, actor, proposal, note=form.note.data or "", ctx=access_context())
+        # The list again, the note as typed and the reason beside it (nothing decided).
+        return _tasks_page(400, form, proposal.id)
+    try:
+        service.confirm_contact(runtime(), session, actor, proposal, note=form.note.data or "",
+                                ctx=access_context())
+    except policy.Denied as exc:
+        if not policy.shows_form_again(exc.decision.code):
+            raise
+        # The contact not yet logged (a step to take first, which still counts as a refusal): recorded, then the
+        # list again with the reason, the note kept and the way to the contact log, as the handover does.
+        record_form_refusal(exc)
+        return _tasks_page(403, form, proposal.id, exc.decision)
     flash(_("Contact with %(customer)s confirmed.", customer=proposal.customer.name), "success")
     return redirect(url_for("rotation.tasks"))
 

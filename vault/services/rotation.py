@@ -332,14 +332,18 @@ def tasks_for(session: Session, user: User) -> list[RotationProposal]:
 # -- deciding ------------------------------------------------------------------------------------------
 
 
-def read_tasks(rt: Runtime, session: Session, actor: User, *, ctx: AccessContext) -> list[RotationProposal]:
+def read_tasks(rt: Runtime, session: Session, actor: User, *, ctx: AccessContext,
+               again: bool = False) -> list[RotationProposal]:
     """`tasks_for` shown to the person (the tasks page, the API): recorded as a listing of the customers it
     names (`customer:list`, "rotation_tasks", with their ids) in the listing's transaction, as a successor's
-    handover list is; an empty list is not recorded."""
+    handover list is; an empty list is not recorded. `again`: the page shown once more with a confirmation
+    refused names them a second time, a read of its own, marked so the log tells a retry from a visit."""
     found = tasks_for(session, actor)
     if found:
-        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
-                        detail={"listing": "rotation_tasks", "ids": [p.customer_id for p in found]})
+        detail: dict[str, object] = {"listing": "rotation_tasks", "ids": [p.customer_id for p in found]}
+        if again:
+            detail["again"] = True
+        rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx, detail=detail)
     return found
 
 
