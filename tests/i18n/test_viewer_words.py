@@ -37,5 +37,5 @@ def test_in_english_the_check_sees_the_stamps_words(app: Any) -> None:
     view = DocumentView(id=42, named_place="Head office", opened_at=datetime(2026, 12, 4, 22, 15, tzinfo=UTC))
     with app.test_request_context(headers={"Accept-Language": "en"}):
         stamp = viewer.stamp_text(view, User(username="eva", display_name="Eva Kowalski"), 2)
-        assert {"viewed", "by", "view", "CONFIDENTIAL", "GRADE"} <= set(
+        assert {"viewed", "by", "view", "IMPORTANT", "GRADE"} <= set(
             english_left(_as_page([stamp.footer_line()]), AllowList(FACTS, names=["eva"])))

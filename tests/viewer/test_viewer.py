@@ -19,9 +19,10 @@ from tests.loans.helpers import page_url, set_rows, used, view_rows
 from tests.marking.pages import several_streams
 from tests.rendering.inputs import pdf_bytes
 from tests.viewer.conftest import INSIDE, active_loan
+from vault.core.context import AccessContext
 from vault.marking import MarkingError, decode, trace
 from vault.marking import pdf as pdf_module
-from vault.models import DocumentVersion, DocumentView, Loan, LoanStatus, ViewStatus, utcnow
+from vault.models import DocumentVersion, DocumentView, Loan, LoanStatus, User, ViewStatus, utcnow
 from vault.services import maintenance, viewer, views
 from vault.services.documents import version_context
 from vault.services.marking_key import marking_secret
@@ -293,3 +294,34 @@ def test_a_tiny_image_is_shown_on_paper_large_enough_for_the_stamp_and_the_mark(
     assert decode(delivered.convert("RGB"), marking_secret(rt.settings)) == view_rows(rt)[0].id
     copy = ann.get(ann.download_link(doc))  # the stamped download of a tiny image works too
     assert copy.status_code == 200 and copy.mimetype == "image/png"
+
+
+@pytest.mark.parametrize(("grade", "label"), [(1, "GENERAL — GRADE 1"), (2, "IMPORTANT — GRADE 2"),
+                                              (3, "CONFIDENTIAL — GRADE 3")])
+def test_the_banner_and_the_stamp_name_the_grade_the_file_has(world, rt, app, grade, label):
+    """A grade-1 file was headed "CONFIDENTIAL — GRADE 1": the word of grade 3 on the least guarded files
+    teaches readers to skip it. The banner and the stamp drawn on each page name the file's own grade."""
+    doc = world.document(grade, content=CONTENT, name="plan.pdf", content_type="application/pdf")
+    if grade > 1:
+        active_loan(world, doc)
+    ann, location = _open(world, doc)
+    page = ann.get(location)
+    banner = re.search(r'id="grade-banner">\s*([^<]*)</p>', page.get_data(as_text=True))
+    assert banner is not None and banner.group(1).strip() == label
+    assert ("CONFIDENTIAL" in page.get_data(as_text=True)) == (grade == 3)
+
+    token = page_url(page, 1).split("/views/pages/")[1].split("/")[0]
+    with app.test_request_context(headers={"Accept-Language": "en"}), rt.db.session() as session:
+        actor = session.get(User, world.ids["ann"])
+        drawn = viewer.allow_page(rt, session, actor, token, 1, AccessContext(named_place="Head office"))
+    assert drawn.stamp.grade_label == label
+    assert drawn.stamp.footer_line().startswith(f"{label} · viewed by ")
+    assert label in drawn.stamp.watermark_lines()
+
+
+def test_a_download_page_names_the_grade_the_file_has(world):
+    doc = world.document(1, name="notes.txt")
+    ann = world.browser("ann")
+    opened = ann.open_view(doc, download=True)
+    html = ann.get(opened.headers["Location"]).get_data(as_text=True)
+    assert "GENERAL — GRADE 1" in html and "CONFIDENTIAL" not in html

@@ -60,7 +60,7 @@ def show(view_id: int) -> Any:
     pages = list(view.version.pages) if is_open else []
     return render_template(
         "viewer/show.html", view=view, document=document, remaining=remaining, is_open=is_open, pages=pages,
-        page_url=page_url_template(view) if is_open else "", banner=viewer_service.grade_label(document.grade),
+        page_url=page_url_template(view) if is_open else "",
         heartbeat_seconds=viewer_service.HEARTBEAT_SECONDS, now=utcnow(),
     )
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from flask_babel import gettext, pgettext
+from flask_babel import pgettext
 from itsdangerous import BadSignature, URLSafeSerializer
 from PIL import Image
 from sqlalchemy import bindparam, exists, select, update
@@ -38,6 +38,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from crypto import associated_data
 from vault import policy
+from vault.core import grades
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.marking import StampText, embed, embed_grey, stamp_grey_in_place, stamp_page
@@ -70,9 +71,10 @@ OPEN_STATUSES = (ViewStatus.DELIVERING, ViewStatus.DELIVERED)
 
 
 def grade_label(grade: int) -> str:
-    """The banner and stamp text for a grade, in the reader's language (the stamp's facts, the name, the
-    time in UTC and the view id, read the same in every language)."""
-    return gettext("CONFIDENTIAL — GRADE %(grade)s", grade=grade)
+    """The banner and stamp text for a grade, in the reader's language, naming the grade the file really
+    has (`vault.core.grades`); the stamp's facts (the name, the time in UTC and the view id) read the same
+    in every language."""
+    return grades.grade_label(grade)
 
 
 # -- the page URL token ----------------------------------------------------------------------------------

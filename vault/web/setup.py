@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, g
 
 from vault import policy
+from vault.core import grades
 from vault.core.actions import Action
 from vault.services import todo
 from vault.web import auth, file_types, guard, headers, labels, navigation, pipeline
@@ -33,6 +34,7 @@ def install(app: Flask) -> None:
     app.add_template_filter(labels.labels, "labels")
     app.add_template_filter(labels.field_path, "field_path")
     app.add_template_filter(labels.alert_summary, "alert_summary")
+    app.add_template_global(grades.grade_label, "grade_label")
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:
