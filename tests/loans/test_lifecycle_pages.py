@@ -6,9 +6,10 @@ right person, loan, document and customer.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-from tests.loans.helpers import PLACE, REASON, TEXT, content_url, one_loan, set_rows, used, view_rows
+from tests.loans.helpers import PLACE, REASON, TEXT, content_url, loan_rows, one_loan, set_rows, used, view_rows
 from vault.models import Document, Loan, LoanStatus, ViewStatus, utcnow
 
 
@@ -220,3 +221,49 @@ def test_document_page_shows_the_reading_panel(world, rt):
     text = world.browser("bob").get(f"/documents/{grade3}").get_data(as_text=True)
     assert f'action="/documents/{grade3}/loans/new"' in text and f'action="/documents/{grade3}/view"' not in text
     assert "At most 7 days for this grade." in text
+
+
+def _heading(page) -> tuple[str, str]:
+    """The page's first heading and its title, as a reader meets them."""
+    html = page.get_data(as_text=True)
+    heading = re.search(r"<h1>\s*(.*?)\s*</h1>", html, re.S)
+    title = re.search(r"<title>\s*(.*?)\s*·", html, re.S)
+    assert heading is not None and title is not None
+    return heading.group(1), title.group(1)
+
+
+def test_a_request_is_headed_a_request_until_it_is_approved(world, rt):
+    """The page of a request nobody has approved was headed "Loan 1", as if the borrower held the file:
+    a request waiting, refused or taken back is a request; from the approval on, it is a loan."""
+    ann, paula = world.browser("ann"), world.browser("paula")
+    doc = world.document(2)
+
+    ann.request_loan(doc)
+    waiting = one_loan(rt, document_id=doc)
+    for who in (ann, paula):
+        assert _heading(who.get(f"/loans/{waiting.id}")) == (f"Loan request {waiting.id}",) * 2
+    assert paula.decide(waiting.id, "reject", comment="No visit is planned").status_code == 302
+    assert _heading(ann.get(f"/loans/{waiting.id}")) == (f"Loan request {waiting.id}",) * 2
+
+    ann.request_loan(doc)
+    taken_back = next(loan for loan in loan_rows(rt, document_id=doc) if loan.id != waiting.id)
+    assert ann.post(f"/loans/{taken_back.id}/withdraw", {}).status_code == 302
+    assert one_loan(rt, id=taken_back.id).status == LoanStatus.WITHDRAWN
+    assert _heading(ann.get(f"/loans/{taken_back.id}")) == (f"Loan request {taken_back.id}",) * 2
+
+    ann.request_loan(doc)
+    granted = max(loan_rows(rt, document_id=doc), key=lambda loan: loan.id)
+    assert paula.decide(granted.id, "approve").status_code == 302
+    assert _heading(ann.get(f"/loans/{granted.id}")) == (f"Loan {granted.id}",) * 2
+    assert ann.post(f"/loans/{granted.id}/return", {}).status_code == 302
+    assert one_loan(rt, id=granted.id).status == LoanStatus.RETURNED
+    assert _heading(ann.get(f"/loans/{granted.id}")) == (f"Loan {granted.id}",) * 2
+
+
+def test_a_grade3_loan_approved_and_waiting_for_its_release_is_headed_a_loan(world, rt):
+    doc = world.document(3)
+    world.browser("ann").request_loan(doc)
+    loan = one_loan(rt, document_id=doc)
+    assert world.browser("paula").decide(loan.id, "approve").status_code == 302
+    assert one_loan(rt, id=loan.id).status == LoanStatus.APPROVED
+    assert _heading(world.browser("ann").get(f"/loans/{loan.id}")) == (f"Loan {loan.id}",) * 2
