@@ -101,6 +101,21 @@ def test_a_grade_3_document_is_read_in_the_viewer_and_never_carried_away(
     page.go_forward()
     assert page.url == viewer
     expect(page.locator(".views-left")).to_have_text("Views left: 2")
+    # A way back before the pages (was: only below the last page), clickable, on a desktop and on a phone,
+    # where nothing sticks out sideways.
+    page.evaluate("() => window.scrollTo(0, 0)")
+    back = page.locator(".viewer-head").get_by_role("link", name="Back to the document")
+    expect(back).to_be_in_viewport()
+    back.click(trial=True)  # not covered by the sticky banner or the toolbar
+    expect(page.get_by_role("link", name="Back to the document")).to_have_count(2)  # and after the last page
+    desktop = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(back).to_be_in_viewport()
+    back.click(trial=True)
+    assert page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    bruno.shot("viewer-phone")
+    assert desktop is not None
+    page.set_viewport_size(desktop)
     page = bruno.go(f"/documents/{document_id}/reading")
     expect(page.locator("#reading .views-left")).to_have_text("Views left: 2 of 3")
     bruno.shot("one-view-spent")

@@ -325,3 +325,22 @@ def test_a_download_page_names_the_grade_the_file_has(world):
     opened = ann.open_view(doc, download=True)
     html = ann.get(opened.headers["Location"]).get_data(as_text=True)
     assert "GENERAL — GRADE 1" in html and "CONFIDENTIAL" not in html
+
+
+def test_the_way_back_to_the_document_is_offered_before_the_pages_too(world, rt):
+    """The only link back sat below the last page: a reader of a long file scrolled through (and fetched)
+    every page to leave. It comes before the pages too, and stays when the view has closed."""
+    doc = world.document(1, content=CONTENT, name="plan.pdf", content_type="application/pdf")
+    ann, location = _open(world, doc)
+    html = ann.get(location).get_data(as_text=True)
+    back = f'<a href="/documents/{doc}">Back to the document</a>'
+    pages_start, pages_end = html.index('id="pages"'), html.rindex('class="page-image"')
+    first = html.index(back)
+    assert first < html.index("<h1>") < pages_start, "the way back comes before the title and the pages"
+    assert html.rindex(back) > pages_end, "and still after the last page"
+    assert html.count("<nav") == re.sub(r'<section class="viewer".*', "", html, flags=re.S).count("<nav")
+
+    set_rows(rt, DocumentView, DocumentView.document_id == doc, window_ends_at=utcnow() - timedelta(minutes=1))
+    closed = ann.get(location).get_data(as_text=True)
+    assert 'id="view-closed"' in closed
+    assert closed.index(back) < closed.index('id="view-closed"')
