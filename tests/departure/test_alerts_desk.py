@@ -3,6 +3,8 @@ nobody reads or settles an alert about themselves, and the other roles do not se
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 from sqlalchemy import select
 
@@ -119,3 +121,42 @@ def test_an_alert_about_a_crafted_file_names_the_version_it_came_in(rt, app, com
     detail = auditor.get(f"/alerts/{alert_id}").get_data(as_text=True)
     row = detail[detail.index("<h3>Versions</h3>"):detail.index("</table>", detail.index("<h3>Versions</h3>"))]
     assert "Price list" in row and name in row and sha256 in row and "application/pdf" in row
+
+
+class _Labels(HTMLParser):
+    """The labels of a page: for which control, their classes and their text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: dict[str, tuple[str, str]] = {}
+        self._open: tuple[str, str] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "label":
+            named = dict(attrs)
+            self._open, self._text = (named.get("for") or "", named.get("class") or ""), []
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label" and self._open is not None:
+            target, classes = self._open
+            self.found[target] = (classes, "".join(self._text).strip())
+            self._open = None
+
+
+def test_the_desks_filters_are_labelled_on_the_page_not_for_screen_readers_only(app, company, alert_ids):
+    """The three filters had labels only a screen reader announced: a sighted reader saw "open", "any
+    severity", "any rule" with nothing saying which choice each box is. Their labels are shown now."""
+    auditor = app.test_client()
+    login(auditor, "aud")
+    html = auditor.get("/alerts/").get_data(as_text=True)
+    labels = _Labels()
+    labels.feed(html)
+    for control, text in (("status", "State"), ("severity", "Severity"), ("rule", "Rule")):
+        assert f'<select id="{control}" name="{control}">' in html
+        classes, shown = labels.found[control]
+        assert shown == text and "visually-hidden" not in classes.split(), (control, classes)
