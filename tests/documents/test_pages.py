@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -283,3 +284,20 @@ def test_a_failed_new_version_shows_the_page_again_and_records_that_read_as_agai
     assert again.request_id == response.headers["X-Request-ID"]
     assert row_counts(rt) == (1, 1)
     assert events(rt, "document:version", "allowed") == []
+
+
+@pytest.mark.parametrize(("language", "offered"), [
+    ("en", ["Grade 1 — general", "Grade 2 — important (loan with approval)",
+            "Grade 3 — confidential (approval and custodian release)"]),
+    ("zh-CN", ["1 级 — 普通", "2 级 — 重要（须审批后借阅）", "3 级 — 机密（须审批并由保管人发放）"]),
+])
+def test_the_upload_form_names_the_grades_as_the_viewer_does(client, company, language, offered):
+    """The form offered grade 2 as "confidential" and grade 3 as "strictly confidential", while the viewer's
+    banner and the stamp call them "important" and "confidential": a compiler chose a grade under one name
+    and readers met it under another (in Chinese, grade 2's name on the form was grade 3's on the viewer)."""
+    login(client, "cora")
+    form = client.get(f"/documents/new?customer={company.customer_id}",
+                      headers={"Accept-Language": language}).get_data(as_text=True)
+    grade = re.search(r'<select[^>]*id="grade"[^>]*>(.*?)</select>', form, re.S)
+    assert grade is not None
+    assert re.findall(r'<option (?:selected )?value="[123]">([^<]*)</option>', grade.group(1)) == offered

@@ -6,12 +6,14 @@ owners, grades and files live in the services, so the API and the command line o
 
 from __future__ import annotations
 
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from vault.core import grades
 from vault.models import Segment
 from vault.pages.forms.text import SafeForm
 
@@ -20,11 +22,9 @@ SEGMENT_CHOICES = [
     SelectChoice(str(Segment.KEY), _l("Key account")),
     SelectChoice(str(Segment.VIP), _l("VIP")),
 ]
-GRADE_CHOICES = [
-    SelectChoice(1, _l("Grade 1 — internal")),  # type: ignore[arg-type]
-    SelectChoice(2, _l("Grade 2 — confidential (loan with approval)")),  # type: ignore[arg-type]
-    SelectChoice(3, _l("Grade 3 — strictly confidential (approval and custodian release)")),  # type: ignore[arg-type]
-]
+# Named where the banner and the stamp name them (`vault.core.grades`), in the reader's language when drawn.
+GRADE_CHOICES = [SelectChoice(grade, LazyString(grades.grade_choice, grade))  # type: ignore[arg-type]
+                 for grade in grades.GRADES]
 NO_CUSTODIAN = 0
 
 
