@@ -23,7 +23,9 @@ from tests.conftest import FAST_HASH, Users, fresh_database
 from tests.fixtures.seaweed import SeaweedServer
 from vault import create_app
 from vault.config.settings import load_settings
+from vault.rendering import DEFAULT_LIMITS, PageRenderer
 from vault.runtime import Runtime
+from vault.services import renditions
 
 # The backends the journeys run on: PostgreSQL, what production runs. Adding "sqlite" works and runs
 # every journey again (about a minute more); the rest of the suite already covers both backends.
@@ -164,3 +166,14 @@ def pages_drawn_in_process() -> Iterator[None]:
     """Not here: uploads draw their pages as deployed, in a fork (see the fixture of this name in
     tests/conftest.py)."""
     yield
+
+
+@pytest.fixture
+def demo_drawn_in_process() -> Iterator[None]:
+    """For the walks over the demo company (`usefixtures`): its seventy-two files draw their pages in this
+    process. In a fork each, as deployed, they took more than half the time of setting up the company; the
+    walks read the pages the files leave behind, and the fork is checked where it is the subject (the
+    journeys that upload, tests/rendering/test_isolated.py)."""
+    previous = renditions.set_renderer(PageRenderer(DEFAULT_LIMITS))
+    yield
+    renditions.set_renderer(previous)

@@ -23,7 +23,8 @@ from tests.browser.helpers import Cast, Person
 from tests.fixtures.browser import VIEWPORT
 from vault.services import demo
 
-pytestmark = pytest.mark.browser
+# The demo company is set up with its files drawn in this process (see the fixture).
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("demo_drawn_in_process")]
 
 PHONE = {"width": 390, "height": 844}
 # One person per role, and a sales manager (a borrower with a team below her).
@@ -113,7 +114,7 @@ def _the_checks_can_fail(person: Person, axe: str) -> None:
     assert ["image-alt", "critical"] in found, found
 
 
-@pytest.mark.timeout(600)  # the demo company is set up first (about 25 s)
+@pytest.mark.timeout(600)  # the demo company is set up first (about 10 s)
 def test_every_page_from_the_menus_fits_a_phone_and_passes_axe(vault: Vault, new_page: Callable[[], Page]) -> None:
     demo.seed(vault.rt)  # with its work in progress: requests, loans, a leaver and alerts to reflow
     axe = _axe_source()
