@@ -18,7 +18,7 @@ from vault import policy
 from vault.core.context import operator_name
 from vault.core.errors import ServiceError
 from vault.models import Alert, AuditEvent, Customer, CustomerCoOwner, utcnow
-from vault.services import customers, departures, pdf_layout, report
+from vault.services import customers, departures, managers, pdf_layout, pool, report
 
 
 @pytest.fixture
@@ -237,6 +237,92 @@ def test_a_co_ownership_ended_before_the_window_is_not_in_the_report(rt, company
                                     now=utcnow() + timedelta(days=3))
     assert {c.customer_id: c.co_owned for c in now.customers}[ids["shared"]] is True
     assert ids["shared"] not in {c.customer_id for c in later.customers}
+
+
+@pytest.fixture
+def reassigned(rt, company) -> dict[str, int]:
+    """Before the notice an approver gave two of Sam's customers, never opened by Sam, to Tom (and one of them
+    back to Sam); Sam's manager released a third to the pool; Sam tried to take Tom's customer and was refused.
+    Tests ask for it before `story`, which gives the notice."""
+    former = company.customer("Former Book Ltd")
+    pooled = company.customer("Pooled Book Ltd")
+    regained = company.customer("Regained Book Ltd")
+    toms = company.customer("Tom's Own Ltd", owner="tom")
+    with rt.db.session() as session:
+        ann = company.user(session, "ann")
+        for customer_id in (former, regained):
+            customers.set_owner(rt, session, ann, session.get(Customer, customer_id), company.user(session, "tom"),
+                                ctx=OFFICE, reason="Rebalancing the book")
+        customers.set_owner(rt, session, ann, session.get(Customer, regained), company.user(session, "sam"),
+                            ctx=OFFICE, reason="Back to Sam")
+        managers.set_manager(rt, session, company.user(session, "sam"), company.user(session, "abe"), actor=None)
+        pool.release(rt, session, company.user(session, "abe"), pooled, reason="Nobody works it", ctx=OFFICE)
+        # refused: Sam cannot take a customer for himself, so the refusal names nobody's ownership ending
+        with pytest.raises(policy.Denied):
+            customers.set_owner(rt, session, company.user(session, "sam"), session.get(Customer, toms),
+                                company.user(session, "sam"), ctx=OFFICE)
+    return {"former": former, "pooled": pooled, "regained": regained, "toms": toms}
+
+
+def test_a_customer_reassigned_before_the_notice_stays_in_the_report(app, rt, company, users, reassigned, story):
+    """A customer Sam owned and never opened was given to Tom before the notice: before, the report listed it
+    only had Sam touched it, so the page, the CSV, the PDF, the API and the report's record missed a
+    relationship that was Sam's in the very window the report looks at. It is read back from the record of
+    the change of owner (`customer:owner`, "from" Sam) and from the return to the pool, flagged as formerly
+    owned with when the ownership ended; one Sam owns again is owned, and Tom's is not listed."""
+    ids = reassigned
+    with rt.db.session() as session:
+        ended = {e.customer_id: e.ts for e in session.scalars(select(AuditEvent).where(
+            AuditEvent.action.in_(("customer:owner", "pool:release")), AuditEvent.outcome == "allowed"))}
+    data = _produce(rt, company, "csv")
+    lines = {c.customer_id: c for c in data.customers}
+    for key in ("former", "pooled"):
+        line = lines[ids[key]]
+        assert (line.owned, line.co_owned, line.formerly_owned, line.owned_until, line.events) == (
+            False, False, True, ended[ids[key]], 0), key
+    assert (lines[ids["regained"]].owned, lines[ids["regained"]].formerly_owned) == (True, False)
+    assert ids["toms"] not in lines
+    assert not lines[story["own"]].formerly_owned and not lines[story["other"]].formerly_owned
+    (event,) = company.events("departure:report")
+    named = json.loads(event.detail)["customer_ids"]
+    assert {ids["former"], ids["pooled"], ids["regained"]} <= set(named) and ids["toms"] not in named
+
+    rows = list(csv.DictReader(io.StringIO(report.csv_bytes(data).decode("utf-8-sig"))))
+    assert list(rows[0])[-2:] == ["formerly_owned", "owned_until"]  # appended: older readers keep their columns
+    former_row = next(r for r in rows if r["kind"] == "customer" and r["customer_id"] == str(ids["former"]))
+    assert (former_row["owned"], former_row["co_owned"], former_row["formerly_owned"], former_row["owned_until"]) == (
+        "no", "no", "yes", ended[ids["former"]].isoformat(timespec="seconds"))
+    own_row = next(r for r in rows if r["kind"] == "customer" and r["customer_id"] == str(story["own"]))
+    assert (own_row["formerly_owned"], own_row["owned_until"]) == ("no", "")
+    text = " ".join(" ".join(page.extract_text() for page in
+                             pypdf.PdfReader(io.BytesIO(report.pdf_bytes(data))).pages).split())
+    assert "Former Book Ltd" in text and "Pooled Book Ltd" in text and "formerly, until" in text
+    assert "Tom's Own Ltd" not in text
+
+    with rt.db.session() as session:
+        departure_id = departures.departure_of(session, company.user(session, "sam")).id
+    auditor = app.test_client()
+    login(auditor, "aud")
+    html = auditor.get(f"/departures/{departure_id}/report").get_data(as_text=True)
+    assert "Former Book Ltd" in html and "formerly, until" in html and "Tom&#39;s Own Ltd" not in html
+    answer = app.test_client().get(f"/api/v1/departures/{departure_id}/report",
+                                   headers={"Authorization": f"Bearer {users.token('aud')}"})
+    assert answer.status_code == 200
+    row = next(r for r in csv.DictReader(io.StringIO(answer.get_data().decode("utf-8-sig")))
+               if r["kind"] == "customer" and r["customer_id"] == str(ids["former"]))
+    assert (row["customer"], row["owned"], row["formerly_owned"]) == ("Former Book Ltd", "no", "yes")
+
+
+def test_an_ownership_ended_before_the_window_is_not_in_the_report(rt, company, reassigned):
+    """The control: without a notice the window counts back from the report's making; an ownership ended inside
+    it is listed, one ended before it (seen from three days ahead with a one-day window) is not."""
+    ids = reassigned
+    with rt.db.session() as session:
+        now = report.build_report(rt, session, company.user(session, "sam"), lookback_days=1)
+        later = report.build_report(rt, session, company.user(session, "sam"), lookback_days=1,
+                                    now=utcnow() + timedelta(days=3))
+    assert {c.customer_id: c.formerly_owned for c in now.customers}[ids["former"]] is True
+    assert not {ids["former"], ids["pooled"]} & {c.customer_id for c in later.customers}
 
 
 def test_the_departure_page_s_record_names_the_customers_of_the_loans_it_lists(app, rt, company, users, story,

@@ -7,8 +7,9 @@ It is built from the audit log (every act the person did that names a document o
 its time, address, place and stated reason) and completed from the loans and views tables (loan
 states, what was actually delivered). The audit log is the source of "touched": a customer appears
 here when an audit record of the person names it or one of its files, and so does every customer the
-person owns or co-owns, or co-owned at any time in the window (read from the records of co-ownerships given
-and ended), touched or not, since the company hands each of them over. A file appears when
+person owns or co-owns, or co-owned or owned at any time in the window (read from the records of
+co-ownerships given and ended, and of owners changed and customers returned to the pool), touched or not,
+since the company hands each of them over. A file appears when
 the person touched it, and so does every file named in the evidence of an alert the report shows, which
 the person may never have opened (a probing alert names the files refused). The report names the head of
 the audit chain when it was made, and its own audit record, so a reader can check it against the log later.
@@ -108,6 +109,10 @@ class CustomerLine:
     # Co-owned by the person and not owned: now, or at any time in the window (a co-ownership ended by
     # someone during the notice, or by their departure's last day).
     co_owned: bool = False
+    # Owned by the person until this moment in the window, and not owned now: another owner was named, or the
+    # customer went back to the pool. A relationship taken from a leaver in the weeks before the notice is one
+    # the company hands over all the same.
+    owned_until: datetime | None = None
     handover_to: str = ""
     handover_state: str = ""
     documents: int = 0
@@ -125,6 +130,10 @@ class CustomerLine:
     # without a departure), and how many days it was overdue then: what the successor inherits.
     completeness: int | None = None
     overdue_days: int | None = None
+
+    @property
+    def formerly_owned(self) -> bool:
+        return self.owned_until is not None
 
 
 @dataclass
@@ -282,6 +291,9 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
         items = {item.customer_id: item for item in departure.items}
         owned_ids |= set(items)
     co_owned_ids = co_owned_customers(session, user, departure, since=start, until=now) - owned_ids
+    owned_until = {customer_id: ended for customer_id, ended
+                   in formerly_owned_customers(session, user, since=start, until=now).items()
+                   if customer_id not in owned_ids}
     for line in documents.values():
         loose_customer_ids.add(line.customer_id)
     # Records read and customers looked up, with or without a file opened: the directory is what a
@@ -300,7 +312,7 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
             cline = customer_events[customer_id] = CustomerLine(customer_id, "", "", False)
         _widen(cline, first)
         _widen(cline, last)
-    all_ids = loose_customer_ids | owned_ids | co_owned_ids
+    all_ids = loose_customer_ids | owned_ids | co_owned_ids | set(owned_until)
     customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(all_ids)))} if all_ids else {}
     lines: list[CustomerLine] = []
     for customer_id in all_ids:
@@ -310,6 +322,7 @@ def build_report(rt: Runtime, session: Session, user: User, *, lookback_days: in
         line.segment = str(customer.segment) if customer else ""
         line.owned = customer_id in owned_ids
         line.co_owned = customer_id in co_owned_ids
+        line.owned_until = owned_until.get(customer_id)
         line.documents = sum(1 for d in documents.values() if d.customer_id == customer_id)
         line.read = accessed.get((customer_id, "read"), 0)
         line.looked_up = accessed.get((customer_id, "lookup"), 0)
@@ -374,6 +387,29 @@ def _handover_state(item: HandoverItem) -> str:
 
 # The records of a co-ownership given or ended: the customer in `customer_id`, the person in `subject_user_id`.
 CO_OWNERSHIP_CHANGES = (AuditAction.CUSTOMER_CO_OWNER_ADD, AuditAction.CUSTOMER_CO_OWNER_REMOVE)
+# The records that end someone's ownership. A change of owner (an assignment, a rotation) names the new owner
+# as its subject and the previous one in its detail's "from"; a customer released to the pool, returned to it
+# in a departure, or whose claim lapsed names the previous owner (the claim's holder) as its subject.
+OWNER_CHANGES = (AuditAction.CUSTOMER_OWNER,)
+RETURNS_TO_POOL = (AuditAction.POOL_RELEASE, AuditAction.POOL_RETURN, AuditAction.POOL_LAPSE)
+
+
+def _relationships_in_window(session: Session, names_person: Any, *, since: datetime, until: datetime,
+                             keep: Callable[[str, int | None, str], bool] | None = None) -> dict[int, datetime]:
+    """The customers that allowed audit records from `since` to `until` matching `names_person` name, each with
+    the latest such record's time: the one rule by which the report reads a relationship of the person's back
+    from the log once the tables no longer hold it. `keep(action, subject, detail)` decides for records whose
+    condition can only narrow the search (a detail is text)."""
+    found: dict[int, datetime] = {}
+    for customer_id, action, subject, detail, ts in session.execute(
+            select(AuditEvent.customer_id, AuditEvent.action, AuditEvent.subject_user_id, AuditEvent.detail,
+                   AuditEvent.ts)
+            .where(names_person, AuditEvent.outcome == "allowed", AuditEvent.ts >= since, AuditEvent.ts <= until)):
+        if customer_id is None or (keep is not None and not keep(action, subject, detail)):
+            continue
+        if customer_id not in found or ts > found[customer_id]:
+            found[customer_id] = ts
+    return found
 
 
 def co_owned_customers(session: Session, user: User, departure: Departure | None, *, since: datetime,
@@ -384,9 +420,9 @@ def co_owned_customers(session: Session, user: User, departure: Departure | None
     their departure's last day took them off (`departure:offboard` records them), so a report made after
     the person left, or after someone took them off a customer, still lists every relationship they shared."""
     named = set(session.scalars(select(CustomerCoOwner.customer_id).where(CustomerCoOwner.user_id == user.id)))
-    named |= {customer_id for customer_id in session.scalars(select(AuditEvent.customer_id).where(
-        AuditEvent.action.in_(CO_OWNERSHIP_CHANGES), AuditEvent.subject_user_id == user.id,
-        AuditEvent.outcome == "allowed", AuditEvent.ts >= since, AuditEvent.ts <= until)) if customer_id is not None}
+    named |= set(_relationships_in_window(
+        session, (AuditEvent.action.in_(CO_OWNERSHIP_CHANGES)) & (AuditEvent.subject_user_id == user.id),
+        since=since, until=until))
     if departure is not None and departure.offboarded_at is not None:
         for detail in session.scalars(select(AuditEvent.detail).where(
                 AuditEvent.action == AuditAction.DEPARTURE_OFFBOARD, AuditEvent.subject_user_id == user.id,
@@ -395,6 +431,33 @@ def co_owned_customers(session: Session, user: User, departure: Departure | None
             if recorded.get("departure_id") == departure.id:
                 named |= {i for i in recorded.get("co_ownerships_ended", []) if _is_id(i)}
     return named
+
+
+def formerly_owned_customers(session: Session, user: User, *, since: datetime, until: datetime) -> dict[int, datetime]:
+    """The customers whose ownership by `user` ended from `since` to `until`, each with when it last did: a
+    customer given to someone else (`customer:owner` naming them as "from") or sent back to the pool. Before,
+    a customer reassigned in the weeks before the notice left the report unless the person had touched it,
+    though it was theirs in the very window the report looks at. The caller leaves out those owned again."""
+    # The canonical detail (`vault.audit.chain.canonical_detail`) writes `"from":7` with no space; the text
+    # match only narrows the search, the parsed detail decides.
+    named_from = or_(AuditEvent.detail.contains(f'"from":{user.id},', autoescape=True),
+                     AuditEvent.detail.contains(f'"from":{user.id}}}', autoescape=True))
+    names_person = or_(AuditEvent.action.in_(OWNER_CHANGES) & named_from,
+                       AuditEvent.action.in_(RETURNS_TO_POOL) & (AuditEvent.subject_user_id == user.id))
+    return _relationships_in_window(
+        session, names_person, since=since, until=until,
+        keep=lambda action, subject, detail: _previous_owner(action, subject, detail) == user.id)
+
+
+def _previous_owner(action: str, subject: int | None, detail: str) -> int | None:
+    """Whose ownership an ownership-ending record ended (see `OWNER_CHANGES`, `RETURNS_TO_POOL`)."""
+    if action in RETURNS_TO_POOL:
+        return subject
+    try:
+        previous = json.loads(detail or "{}").get("from")
+    except (ValueError, AttributeError):
+        return None
+    return previous if _is_id(previous) else None
 
 
 def _is_id(value: object) -> bool:
@@ -466,7 +529,7 @@ CSV_COLUMNS = (
     "document", "grade", "files", "records", "compiled", "borrowed", "viewed", "downloaded", "delivered",
     "seconds_open", "pages_seen", "refused", "other", "first_at", "last_at", "places", "declared_places",
     "reasons", "loan_id", "status",
-    "alert_id", "rule", "severity", "summary", "co_owned", "named_by_alerts",
+    "alert_id", "rule", "severity", "summary", "co_owned", "named_by_alerts", "formerly_owned", "owned_until",
 )
 
 
@@ -487,7 +550,8 @@ def _cell(value: Any) -> str:
 def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
     for c in report.customers:
         yield {"kind": "customer", "customer_id": c.customer_id, "customer": c.name, "segment": c.segment,
-               "owned": c.owned, "co_owned": c.co_owned, "handover_to": c.handover_to,
+               "owned": c.owned, "co_owned": c.co_owned, "formerly_owned": c.formerly_owned,
+               "owned_until": c.owned_until, "handover_to": c.handover_to,
                "handover_state": c.handover_state,
                "read": c.read, "looked_up": c.looked_up, "listed": c.listed, "revealed": c.revealed,
                "contacts_edited": c.contacts_edited,
@@ -585,6 +649,17 @@ def person_status(code: str) -> str:
             "departed": pgettext("person status", "departed")}.get(code, code)
 
 
+def ownership_words(line: CustomerLine, when: Callable[[datetime | None], str]) -> str:
+    """The "Owned" cell of a customer not owned now, in the reader's words (page and PDF alike): owned until
+    a moment of the window, co-owned, or both; `when` writes the moment as the medium does."""
+    words = []
+    if line.owned_until is not None:
+        words.append(gettext("formerly, until %(when)s", when=when(line.owned_until)))
+    if line.co_owned:
+        words.append(gettext("co-owner"))
+    return "; ".join(words)
+
+
 def handover_label(state: str) -> str:
     """The handover state in the reader's language (the CSV keeps the stable English words)."""
     if state.startswith("confirmed (contact "):
@@ -628,7 +703,7 @@ def write_pdf(report: Report, out: BinaryIO, rule_titles: Mapping[str, str] | No
         return result
 
     user = report.user
-    yes, co_owner = gettext("yes"), gettext("co-owner")
+    yes = gettext("yes")
     title = gettext("Departure report: %(name)s (%(login)s)", name=user.display_name, login=user.username)
     footer = gettext("%(title)s · generated %(when)s · audit chain head #%(seq)s", title=title,
                      when=_when(report.generated_at), seq=report.audit_head_seq)
@@ -672,7 +747,7 @@ def write_pdf(report: Report, out: BinaryIO, rule_titles: Mapping[str, str] | No
          gettext("Records"), gettext("First"), gettext("Last")],
         [[c.name + (" (" + ngettext("%(num)d edit of its contacts", "%(num)d edits of its contacts",
                                     c.contacts_edited) + ")" if c.contacts_edited else ""),
-          _word(_SEGMENT, c.segment), yes if c.owned else co_owner if c.co_owned else "", c.handover_to,
+          _word(_SEGMENT, c.segment), yes if c.owned else ownership_words(c, _when), c.handover_to,
           handover_label(c.handover_state),
           c.read, c.looked_up, c.listed, c.revealed, "" if c.completeness is None else f"{c.completeness}%"
           + (", " + ngettext("%(num)d day late", "%(num)d days late", c.overdue_days) if c.overdue_days else ""),
