@@ -8,12 +8,14 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.core.languages import N_
 from vault.models import Role, User
 from vault.pages.forms.documents import choice
 from vault.pages.forms.pool import AssignForm, ClaimForm, ReleaseForm
+from vault.pages.records import render_customer
 from vault.policy.customers import manages, on_notice
 from vault.services import customers as customers_service
 from vault.services import pool as pool_service
@@ -102,12 +104,30 @@ def assign(customer_id: int) -> Any:
 def release(customer_id: int) -> Any:
     form = ReleaseForm(prefix="rel")
     if not form.validate_on_submit():
-        flash(_("Say why the customer goes back to the pool (at least 5 characters)."), "error")
-        return redirect(url_for("customers.show", customer_id=customer_id))
-    customer = pool_service.release(runtime(), db_session(), auth.current(), customer_id, reason=form.reason.data,
-                                    ctx=access_context())
+        return _release_again(customer_id, form)
+    try:
+        customer = pool_service.release(runtime(), db_session(), auth.current(), customer_id,
+                                        reason=form.reason.data, ctx=access_context())
+    except NotFound:
+        raise
+    except ServiceError as exc:  # a reason the form let through that says nothing once its spaces are taken out
+        db_session().rollback()
+        form.reason.errors = [exc.message]
+        return _release_again(customer_id, form)
     flash(_("%(name)s is back in the pool.", name=customer.name), "success")
     return redirect(url_for("pool.index"))
+
+
+def _release_again(customer_id: int, form: ReleaseForm) -> Any:
+    """The customer page again, 400, with the reason as typed and why it was refused beside it: before, a flash
+    and a redirect lost what was typed. Only for someone who may release this customer: any other refusal (who
+    they are, a customer already pooled) stands on its own page, since nothing in the form would change it.
+    The page shows the customer, so its read is recorded, marked `again`, and kept with the error."""
+    actor, session = auth.current(), db_session()
+    customer = customers_service.read_customer(runtime(), session, actor, customer_id, ctx=access_context(),
+                                               again=True)
+    policy.require(actor, Action.POOL_RELEASE, customer, audit={"customer_id": customer.id})
+    return render_customer(customer, release_form=form, status=400)
 
 
 @bp.errorhandler(ServiceError)

@@ -51,7 +51,8 @@ def _may(action: Action, customer: Customer, **context: Any) -> bool:
 
 def render_customer(customer: Customer, *, view: RecordView | None = None, reveal_form: RevealForm | None = None,
                     edit_form: RecordForm | None = None, log_form: LogForm | None = None,
-                    assignment: dict[str, Any] | None = None, status: int = 200) -> Any:
+                    assignment: dict[str, Any] | None = None, release_form: ReleaseForm | None = None,
+                    status: int = 200) -> Any:
     """The customer page: facts, the record (masked unless `view` is a reveal's), the forms the actor may
     use, and the files.
 
@@ -84,8 +85,8 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
                            may_history=_may(Action.CUSTOMER_HISTORY, customer), currency=currency,
                            customer_letters=letters.letters_of(session, customer.id), now=utcnow(),
                            may_revoke=lambda letter: letters.may_revoke(actor, letter),
-                           release_form=ReleaseForm(prefix="rel", formdata=None)
-                           if _may(Action.POOL_RELEASE, customer) else None), status
+                           release_form=release_form or (ReleaseForm(prefix="rel", formdata=None)
+                                                         if _may(Action.POOL_RELEASE, customer) else None)), status
 
 
 def _beside_fields(form: Any, problems: dict[str, policy.Decision]) -> None:

@@ -183,8 +183,10 @@ def record_access(rt: Runtime, session: Session, actor: User, ids: list[int], ki
     events.emit("customer.accessed", session=session, rt=rt, user=actor, customer_ids=ids, kind=kind, now=now)
 
 
-def read_customer(rt: Runtime, session: Session, actor: User, customer_id: int, *, ctx: AccessContext) -> Customer:
-    """Open a customer's record: visible customers only (anything else is "not found"), audited.
+def read_customer(rt: Runtime, session: Session, actor: User, customer_id: int, *, ctx: AccessContext,
+                  again: bool = False) -> Customer:
+    """Open a customer's record: visible customers only (anything else is "not found"), audited. `again` marks
+    the record of a page shown again with a refused form on it, so the log tells it from a visit.
 
     Raises:
         NotFound: no such customer, or one the actor does not see.
@@ -201,7 +203,8 @@ def read_customer(rt: Runtime, session: Session, actor: User, customer_id: int, 
         if decision.code == "not_found":
             raise NotFound("customer", customer_id=customer_id)
         raise policy.Denied(decision, customer_id=customer_id)
-    rt.audit.record(session, action="customer:read", actor=actor, ctx=ctx, customer_id=customer.id)
+    rt.audit.record(session, action="customer:read", actor=actor, ctx=ctx, customer_id=customer.id,
+                    detail={"again": True} if again else None)
     record_access(rt, session, actor, [customer.id], "read")
     return customer
 
