@@ -256,3 +256,62 @@ def test_a_handover_confirmation_shown_again_records_its_listing_as_shown_again(
     assert (listing.outcome, listing.actor_name, listing.request_id) == (
         "allowed", "sue", answer.headers["X-Request-ID"])
     assert json.loads(listing.detail) == {"listing": "handover", "ids": [customer], "again": True}
+
+
+@pytest.mark.parametrize(("contact_day", "note", "code", "field", "message"), [
+    (0, "hi", "reason_too_short", "note", TOO_SHORT),
+    (0, "..........", "reason_not_meaningful", "note", "The reason must be written in words, not only punctuation."),
+    (-2, "Phoned the managing director", "contact_before_notice", "contact_date",
+     "The contact must have taken place after the notice was given."),
+])
+def test_a_handover_slip_stands_beside_its_field_not_in_a_banner(rt, app, company, customer, contact_day, note, code,
+                                                                 field, message):
+    """Before, a slip in the confirmation (a note too short, a day before the notice) stood in a banner at the
+    top of the handover page, far from the field to correct: now it stands beside that field, as on the
+    contact editor and the loan request form, and no banner repeats it. Still a refusal, recorded."""
+    _notice(rt, company)
+    sue = app.test_client()
+    login(sue, "sue")
+    page = sue.get("/departures/handover").get_data(as_text=True)
+    with rt.db.session() as session:
+        [item] = session.scalar(select(Departure)).items
+        item_id = item.id
+    mark = company.head()
+    answer = sue.post(f"/departures/handover/items/{item_id}/confirm", data={
+        "csrf_token": csrf_from(page), f"i{item_id}-contact_date": days_from_today(contact_day).isoformat(),
+        f"i{item_id}-note": note})
+    assert answer.status_code == 403
+    shown = html.unescape(answer.get_data(as_text=True))
+    assert 'class="flash flash-error"' not in shown  # no banner
+    form = _form(answer.get_data(as_text=True), f"/departures/handover/items/{item_id}/confirm")
+    assert _textarea(form, f"i{item_id}-note") == note
+    # Beside its field: after that field's input, before the next field's label (or the button).
+    after = form.split(f'name="i{item_id}-{field}"', 1)[1]
+    following = after.split('name="i' + str(item_id) + '-note"', 1)[0] if field == "contact_date" else \
+        after.split("<button", 1)[0]
+    assert message in following
+    assert form.count(message) == 1
+    assert _refusals(company, mark) == [("handover:confirm", code)]
+
+
+def test_a_handover_refusal_about_no_field_keeps_its_banner(rt, app, company):
+    """The control: a key customer's confirmation refused because the call is not yet in the contact log is
+    about no field of the form: it stays a banner at the top, with its code, and no field shows an error."""
+    company.customer("Key Account Holdings", "vip")
+    _notice(rt, company)
+    sue = app.test_client()
+    login(sue, "sue")
+    page = sue.get("/departures/handover").get_data(as_text=True)
+    with rt.db.session() as session:
+        [item] = session.scalar(select(Departure)).items
+        item_id = item.id
+    mark = company.head()
+    answer = sue.post(f"/departures/handover/items/{item_id}/confirm", data={
+        "csrf_token": csrf_from(page), f"i{item_id}-contact_date": days_from_today(0).isoformat(),
+        f"i{item_id}-note": "Phoned the managing director"})
+    assert answer.status_code == 403
+    shown = answer.get_data(as_text=True)
+    assert 'class="flash flash-error"' in shown and "(contact_not_logged)" in shown
+    form = _form(shown, f"/departures/handover/items/{item_id}/confirm")
+    assert 'class="errors"' not in form
+    assert _refusals(company, mark) == [("handover:confirm", "contact_not_logged")]

@@ -391,6 +391,13 @@ def _contact_forms(items: list[HandoverItem], typed: ContactForm | None = None,
     return forms
 
 
+# Which field of the contact confirmation a slip is about, so its message stands beside that field (as on the
+# contact editor and the loan request form), not in a banner at the top of a long list; a refusal about no
+# field (`contact_not_logged`, a step to take in the contact log first) keeps the banner.
+_CONTACT_FIELDS = {"contact_date_future": "contact_date", "contact_before_notice": "contact_date",
+                   "reason_too_short": "note", "reason_not_meaningful": "note", "reason_copies_category": "note"}
+
+
 @bp.route("/handover/items/<int:item_id>/confirm", methods=["POST"])
 @permission(Action.HANDOVER_CONFIRM)
 def confirm(item_id: int) -> Any:
@@ -412,7 +419,11 @@ def confirm(item_id: int) -> Any:
         # (a missing step still counts as one), then the form again with the reason, what was typed and the way
         # to that step (a refusal page lost the note and offered only the start page).
         record_form_refusal(exc)
-        return _handover_page(403, form, item.id, exc.decision)
+        field = _CONTACT_FIELDS.get(exc.decision.code)
+        if field is None:  # a step to take first (the contact log): about the whole form, a banner above it
+            return _handover_page(403, form, item.id, exc.decision)
+        getattr(form, field).errors = [_(exc.decision.message)]
+        return _handover_page(403, form, item.id)
     flash(_("Contact with %(customer)s confirmed.", customer=item.customer.name), "success")
     return redirect(url_for("departures.handover"))
 
