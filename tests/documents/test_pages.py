@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from tests.documents.conftest import (
 )
 from tests.rendering.inputs import pdf_bytes as pages_pdf
 from tests.support.write_lock import WatchedRenderer
+from vault.config.policy_file import DEFAULT_GRADES
 from vault.models import Customer, Document
 from vault.rendering import PageRenderer
 from vault.services import renditions
@@ -287,9 +289,12 @@ def test_a_failed_new_version_shows_the_page_again_and_records_that_read_as_agai
 
 
 @pytest.mark.parametrize(("language", "offered"), [
-    ("en", ["Grade 1 — general", "Grade 2 — important (loan with approval)",
-            "Grade 3 — confidential (approval and custodian release)"]),
-    ("zh-CN", ["1 级 — 普通", "2 级 — 重要（须审批后借阅）", "3 级 — 机密（须审批并由保管人发放）"]),
+    ("en", ["Grade 1 — general (no loan; 10 views per person)",
+            "Grade 2 — important (a loan with 1 approval, for at most 30 days; 3 views per person)",
+            "Grade 3 — confidential (a loan with 1 approval, released by a custodian, for at most 7 days; only from a "
+            "trusted place; no download; 3 views per person)"]),
+    ("zh-CN", ["1 级 — 普通（无借阅；每人 10 次查看）", "2 级 — 重要（需 1 人批准的借阅，最长 30 天；每人 3 次查看）",
+               "3 级 — 机密（需 1 人批准的借阅，由保管人发放，最长 7 天；仅限可信地点；不可下载；每人 3 次查看）"]),
 ])
 def test_the_upload_form_names_the_grades_as_the_viewer_does(client, company, language, offered):
     """The form offered grade 2 as "confidential" and grade 3 as "strictly confidential", while the viewer's
@@ -301,3 +306,50 @@ def test_the_upload_form_names_the_grades_as_the_viewer_does(client, company, la
     grade = re.search(r'<select[^>]*id="grade"[^>]*>(.*?)</select>', form, re.S)
     assert grade is not None
     assert re.findall(r'<option (?:selected )?value="[123]">([^<]*)</option>', grade.group(1)) == offered
+
+
+STRICTER = {"grades": {**DEFAULT_GRADES,
+                       1: replace(DEFAULT_GRADES[1], loan_required=True, approvals=1, views=5, download=False),
+                       2: replace(DEFAULT_GRADES[2], approvals=2, release_required=True, trusted_places_only=True,
+                                  max_days=14, download_original=True),
+                       3: replace(DEFAULT_GRADES[3], views=1)}}
+
+
+@pytest.mark.parametrize("settings_overrides", [STRICTER])
+@pytest.mark.parametrize(("language", "offered"), [
+    ("en", ["Grade 1 — general (a loan with 1 approval, for at most 30 days; no download; 5 views per person)",
+            "Grade 2 — important (a loan with 2 approvals, released by a custodian, for at most 14 days; only from a "
+            "trusted place; the original file may be downloaded; 3 views per person)",
+            "Grade 3 — confidential (a loan with 1 approval, released by a custodian, for at most 7 days; only from a "
+            "trusted place; no download; 1 view per person)"]),
+    ("ru", ["Гриф 1 — общий (выдача с 1 согласованием, не более 30 дн.; без скачивания; 5 просмотров на сотрудника)",
+            "Гриф 2 — важный (выдача с 2 согласованиями, открывается хранителем, не более 14 дн.; только из "
+            "доверенного места; можно скачать исходный файл; 3 просмотра на сотрудника)",
+            "Гриф 3 — конфиденциальный (выдача с 1 согласованием, открывается хранителем, не более 7 дн.; только из "
+            "доверенного места; без скачивания; 1 просмотр на сотрудника)"]),
+])
+def test_the_upload_form_says_what_this_deployments_grades_require(client, company, language, offered,
+                                                                     settings_overrides):
+    """The hints were fixed words describing the product's default table ("loan with approval"), so where the
+    policy file asked a loan for grade 1, two approvals and a custodian's release for grade 2, the form told a
+    compiler choosing a grade that grade 1 files are read freely and grade 2 needs one approval."""
+    login(client, "cora")
+    form = client.get(f"/documents/new?customer={company.customer_id}",
+                      headers={"Accept-Language": language}).get_data(as_text=True)
+    grade = re.search(r'<select[^>]*id="grade"[^>]*>(.*?)</select>', form, re.S)
+    assert grade is not None
+    assert re.findall(r'<option (?:selected )?value="[123]">([^<]*)</option>', grade.group(1)) == offered
+
+
+@pytest.mark.parametrize("settings_overrides", [STRICTER])
+def test_the_document_page_says_what_its_grade_requires_in_the_forms_words(client, company, settings_overrides):
+    """The document page's "Reading needs" and the upload form's hint are built by one function from the loaded
+    policy, so the page a compiler lands on after the upload repeats what the form promised."""
+    token = login(client, "cora")
+    response = _upload(client, token, company.customer_id, grade="2")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    needs = re.search(r"<dt>Reading needs</dt>\s*<dd>([^<]*)</dd>", page)
+    assert needs is not None
+    assert needs.group(1) == ("a loan with 2 approvals, released by a custodian, for at most 14 days; only from a "
+                              "trusted place; the original file may be downloaded")

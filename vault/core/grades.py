@@ -34,14 +34,3 @@ def grade_label(grade: int) -> str:
     # name is the grade's name in capitals where the script has them
     return gettext("%(name)s — GRADE %(grade)d", name=grade_name(grade).upper(), grade=grade)
 
-
-def grade_choice(grade: int) -> str:
-    """How the upload form offers a grade: its number and name (the same the banner and the stamp show),
-    then what it asks of a reader. The form once named grade 2 "confidential" and grade 3 "strictly
-    confidential", so a compiler chose a grade under one name and readers saw it under another."""
-    name = grade_name(grade)
-    if grade == 2:
-        return gettext("Grade %(n)d — %(name)s (loan with approval)", n=grade, name=name)
-    if grade == 3:
-        return gettext("Grade %(n)d — %(name)s (approval and custodian release)", n=grade, name=name)
-    return gettext("Grade %(n)d — %(name)s", n=grade, name=name)

@@ -17,7 +17,7 @@ from vault.core.actions import Action
 from vault.core.errors import ServiceError
 from vault.models import Document, User
 from vault.pages.customers import hidden_as_not_found
-from vault.pages.forms.documents import NO_CUSTODIAN, UploadForm, VersionForm, choice
+from vault.pages.forms.documents import NO_CUSTODIAN, UploadForm, VersionForm, choice, grade_choices
 from vault.services import documents as documents_service
 from vault.services.uploads import ALLOWED_EXTENSIONS, human_size
 from vault.web import auth, navigation
@@ -51,6 +51,7 @@ def new() -> Any:
     form = UploadForm()
     customers = documents_service.upload_choices(session, actor)
     form.customer.choices = [choice(c.id, c.name) for c in customers]
+    form.grade.choices = grade_choices(runtime().settings.grades)
     custodians = documents_service.custodian_choices(session, actor)
     form.custodian.choices = [choice(NO_CUSTODIAN, _("None yet")),
                               *(choice(u.id, f"{u.display_name} ({u.username})") for u in custodians)]

@@ -9,6 +9,7 @@ from flask import Flask, g
 from vault import policy
 from vault.core import grades
 from vault.core.actions import Action
+from vault.policy import grades as policy_grades
 from vault.services import todo
 from vault.web import auth, file_types, guard, headers, labels, navigation, pipeline
 
@@ -35,6 +36,7 @@ def install(app: Flask) -> None:
     app.add_template_filter(labels.field_path, "field_path")
     app.add_template_filter(labels.alert_summary, "alert_summary")
     app.add_template_global(grades.grade_label, "grade_label")
+    app.add_template_global(policy_grades.reading_needs, "reading_needs")
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:

@@ -6,26 +6,30 @@ owners, grades and files live in the services, so the API and the command line o
 
 from __future__ import annotations
 
-from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from vault.config.policy_file import GradeRule
 from vault.core import grades
 from vault.models import Segment
 from vault.pages.forms.text import SafeForm
+from vault.policy import grades as policy_grades
 
 SEGMENT_CHOICES = [
     SelectChoice(str(Segment.ORDINARY), _l("Ordinary")),
     SelectChoice(str(Segment.KEY), _l("Key account")),
     SelectChoice(str(Segment.VIP), _l("VIP")),
 ]
-# Named where the banner and the stamp name them (`vault.core.grades`), in the reader's language when drawn.
-GRADE_CHOICES = [SelectChoice(grade, LazyString(grades.grade_choice, grade))  # type: ignore[arg-type]
-                 for grade in grades.GRADES]
 NO_CUSTODIAN = 0
+
+
+def grade_choices(rules: dict[int, GradeRule]) -> list[SelectChoice]:
+    """The grades offered for upload, each named as the banner and the stamp name it and followed by what
+    the loaded policy (`rules`, the settings' grades) asks of a reader, in the reader's language now."""
+    return [choice(grade, policy_grades.grade_choice(grade, rules[grade])) for grade in grades.GRADES]
 
 
 def choice(value: object, label: object) -> SelectChoice:
@@ -43,7 +47,8 @@ class CustomerForm(SafeForm):
 class UploadForm(SafeForm):
     customer = SelectField(_l("Customer"), coerce=int)
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
-    grade = SelectField(_l("Grade"), coerce=int, choices=GRADE_CHOICES, default=2)
+    # Its choices say what this deployment's policy asks of each grade: filled per request (`grade_choices`).
+    grade = SelectField(_l("Grade"), coerce=int, default=2)
     custodian = SelectField(_l("Custodian"), coerce=int, default=NO_CUSTODIAN)
     file = FileField(_l("File"), validators=[FileRequired(_l("Choose a file to upload."))])
 
