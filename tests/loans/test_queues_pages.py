@@ -504,3 +504,17 @@ def test_a_loan_page_shown_again_records_its_read_as_shown_again(world, rt, verb
     [read] = audit.since("loan:read")
     assert (read.outcome, read.actor_name, read.loan_id) == ("allowed", actor.username, loan_id)
     assert json.loads(read.detail)["read"] == "context" and json.loads(read.detail)["again"] is True
+
+
+@pytest.mark.parametrize(("language", "badge"), [
+    ("en", "Grade 2 — important"), ("zh-CN", "2 级 — 重要"), ("ru", "Гриф 2 — важный"),
+])
+def test_the_grade_badges_name_the_grade(world, rt, language, badge):
+    """The badges on the document and loan pages said only "Grade 2", while the form that chose the grade, the
+    viewer's banner and the stamp name it: a reader of the page had to know what grade 2 means here."""
+    doc = world.document(2)
+    (loan_id,) = _requests(world, rt, doc)
+    ann = world.browser("ann")
+    for url in (f"/documents/{doc}", f"/loans/{loan_id}"):
+        page = ann.get(url, headers={"Accept-Language": language}).get_data(as_text=True)
+        assert re.findall(r'<span class="grade grade-2"[^>]*>([^<]*)</span>', page) == [badge], url

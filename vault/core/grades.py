@@ -34,3 +34,11 @@ def grade_label(grade: int) -> str:
     # name is the grade's name in capitals where the script has them
     return gettext("%(name)s — GRADE %(grade)d", name=grade_name(grade).upper(), grade=grade)
 
+
+
+def grade_title(grade: int) -> str:
+    """The grade's badge on the document and loan pages: its number and its name ("Grade 2 — important"), so a
+    page names the grade as the upload form, the viewer's banner and the stamp do; the number alone left a
+    reader to know what grade 2 means here."""
+    # Translators: a file's grade badge on the document and loan pages, e.g. "Grade 2 — important"
+    return gettext("Grade %(n)d — %(name)s", n=grade, name=grade_name(grade))

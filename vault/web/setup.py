@@ -36,6 +36,7 @@ def install(app: Flask) -> None:
     app.add_template_filter(labels.field_path, "field_path")
     app.add_template_filter(labels.alert_summary, "alert_summary")
     app.add_template_global(grades.grade_label, "grade_label")
+    app.add_template_global(grades.grade_title, "grade_title")
     app.add_template_global(policy_grades.reading_needs, "reading_needs")
 
     @app.context_processor
