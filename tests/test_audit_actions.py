@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,8 @@ from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.models import AuditEvent
 from vault.pages.audit import KNOWN_ACTIONS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_permission_is_an_event_name() -> None:
@@ -49,3 +53,30 @@ def test_a_whole_company_leaves_only_known_event_names(rt: Any, users: Any) -> N
         names = set(session.scalars(select(AuditEvent.action).distinct()))
     assert len(names) >= 12
     assert names <= {str(a) for a in AuditAction}, names - {str(a) for a in AuditAction}
+
+
+def _event_names_written_out(package: Path) -> list[str]:
+    """Every string in `package`'s code (docstrings aside) that spells an audit event name, as "file:line name"."""
+    names = {str(a) for a in AuditAction}
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                      and node.body and isinstance(node.body[0], ast.Expr)
+                      and isinstance(node.body[0].value, ast.Constant)}
+        found += [f"{path.relative_to(package)}:{node.lineno} {node.value}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names
+                  and id(node) not in docstrings]
+    return found
+
+
+def test_the_services_name_events_by_their_members(tmp_path: Path) -> None:
+    """The services wrote some event names as plain strings ("customer:co_owner_add"): the log refuses a
+    misspelt one only when that path runs, and a search for a member's uses missed them. Every name in the
+    services is an `AuditAction` member; the check finds a string written out."""
+    assert _event_names_written_out(ROOT / "vault" / "services") == []
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "act.py").write_text('"""A docstring may say "loan:approve"."""\nACTION = "loan:approve"\n')
+    assert [hit.rsplit(" ", 1)[1] for hit in _event_names_written_out(probe)] == ["loan:approve"]

@@ -244,7 +244,8 @@ def _grant(rt: Runtime, session: Session, user: User, role: Role, *, actor: User
     detail: dict[str, object] = {"role": str(role)}
     if request_id is not None:
         detail["request_id"] = request_id
-    rt.audit.record(session, action="role:assign", actor=actor, ctx=ctx, subject_user_id=user.id, detail=detail)
+    rt.audit.record(session, action=AuditAction.ROLE_ASSIGN, actor=actor, ctx=ctx, subject_user_id=user.id,
+                    detail=detail)
 
 
 def _request_role(rt: Runtime, session: Session, user: User, role: Role, *, actor: User,
@@ -257,7 +258,7 @@ def _request_role(rt: Runtime, session: Session, user: User, role: Role, *, acto
                           requested_at=utcnow())
     session.add(request)
     session.flush()
-    rt.audit.record(session, action="role:request", actor=actor, ctx=ctx, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.ROLE_REQUEST, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"request_id": request.id, "role": str(role)})
     return request
 
@@ -311,8 +312,8 @@ def decide_role_request(
     request.status = RequestStatus.APPROVED if approve else RequestStatus.REFUSED
     request.decided_by_id, request.decided_at = actor.id, utcnow()
     detail = {"request_id": request.id, "role": request.role, "requested_by_id": request.requested_by_id}
-    rt.audit.record(session, action="role:approve" if approve else "role:refuse", actor=actor, ctx=ctx,
-                    detail=detail, **audit)
+    decided = AuditAction.ROLE_APPROVE if approve else AuditAction.ROLE_REFUSE
+    rt.audit.record(session, action=decided, actor=actor, ctx=ctx, detail=detail, **audit)
     if approve and Role(request.role) not in request.user.role_set:
         _grant(rt, session, request.user, Role(request.role), actor=actor, ctx=ctx, request_id=request.id)
 
@@ -647,7 +648,7 @@ def create_token(
         outcome, _method = totp.verify(rt, session, user, code)
         if outcome != "ok":
             throttle.count_failure(rt, session, user, user.username, ctx)
-            rt.audit.record(session, action="token:create", actor=actor, ctx=ctx, outcome="denied",
+            rt.audit.record(session, action=AuditAction.TOKEN_CREATE, actor=actor, ctx=ctx, outcome="denied",
                             reason_code=outcome, subject_user_id=user.id)
             raise ServiceError(outcome, _l("The code is not valid."))
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -655,7 +656,7 @@ def create_token(
                      expires_at=expires_at, scope=scope, created_at=now)
     session.add(token)
     session.flush()
-    rt.audit.record(session, action="token:create", actor=actor, ctx=ctx, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.TOKEN_CREATE, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"token_id": token.id, "name": token.name, "scope": scope,
                             "expires_at": expires_at.isoformat(timespec="seconds")})
     return NewToken(token=token, secret=secret)

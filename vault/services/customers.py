@@ -159,7 +159,7 @@ def list_customers(rt: Runtime, session: Session, actor: User, *, query: str = "
         select(Customer).where(condition).order_by(func.lower(Customer.name), Customer.id)
         .offset((page - 1) * page_size).limit(page_size)
     ))
-    rt.audit.record(session, action="customer:list", actor=actor, ctx=ctx,
+    rt.audit.record(session, action=AuditAction.CUSTOMER_LIST, actor=actor, ctx=ctx,
                     detail={"ids": [c.id for c in customers], "query": text, "page": page, "mine": mine})
     record_access(rt, session, actor, [c.id for c in customers], "list")
     return CustomerPage(customers=customers, total=total, page=page, pages=pages)
@@ -203,7 +203,7 @@ def read_customer(rt: Runtime, session: Session, actor: User, customer_id: int, 
         if decision.code == "not_found":
             raise NotFound("customer", customer_id=customer_id)
         raise policy.Denied(decision, customer_id=customer_id)
-    rt.audit.record(session, action="customer:read", actor=actor, ctx=ctx, customer_id=customer.id,
+    rt.audit.record(session, action=AuditAction.CUSTOMER_READ, actor=actor, ctx=ctx, customer_id=customer.id,
                     detail={"again": True} if again else None)
     record_access(rt, session, actor, [customer.id], "read")
     return customer
@@ -263,7 +263,7 @@ def lookup(rt: Runtime, session: Session, actor: User, query: str, *, ctx: Acces
         # The exact name first (false sorts before true), then the shortest names.
         .order_by(Customer.name_key != key, func.length(Customer.name_key), Customer.id).limit(LOOKUP_MAX)
     ))
-    rt.audit.record(session, action="customer:lookup", actor=actor, ctx=ctx, reason_text=text[:200],
+    rt.audit.record(session, action=AuditAction.CUSTOMER_LOOKUP, actor=actor, ctx=ctx, reason_text=text[:200],
                     detail={"query": text, "ids": [c.id for c in found], "today": spent, "cap": cap})
     record_access(rt, session, actor, [c.id for c in found], "lookup")
     return found
@@ -356,7 +356,7 @@ def add_co_owner(rt: Runtime, session: Session, actor: User | None, customer: Cu
                                              display_name=person.display_name))
     customer.co_owners.append(CustomerCoOwner(user_id=person.id, added_by_id=actor.id if actor else None))
     session.flush()
-    rt.audit.record(session, action="customer:co_owner_add", actor=actor, ctx=ctx, customer_id=customer.id,
+    rt.audit.record(session, action=AuditAction.CUSTOMER_CO_OWNER_ADD, actor=actor, ctx=ctx, customer_id=customer.id,
                     subject_user_id=person.id)
     return customer
 
@@ -377,6 +377,6 @@ def remove_co_owner(rt: Runtime, session: Session, actor: User | None, customer:
         raise NotFound("co-owner")
     customer.co_owners.remove(row)
     session.flush()
-    rt.audit.record(session, action="customer:co_owner_remove", actor=actor, ctx=ctx, customer_id=customer.id,
+    rt.audit.record(session, action=AuditAction.CUSTOMER_CO_OWNER_REMOVE, actor=actor, ctx=ctx, customer_id=customer.id,
                     subject_user_id=person.id)
     return customer

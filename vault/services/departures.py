@@ -790,8 +790,8 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
             previous_owner = customer.owner_id
             customer.owner_id = user.id
             returned.append(customer.id)
-            rt.audit.record(session, action="customer:handover", actor=actor, ctx=ctx, customer_id=customer.id,
-                            subject_user_id=user.id,
+            rt.audit.record(session, action=AuditAction.CUSTOMER_HANDOVER, actor=actor, ctx=ctx,
+                            customer_id=customer.id, subject_user_id=user.id,
                             detail={"departure_id": departure.id, "from_user_id": item.to_user_id,
                                     "to_user_id": user.id, "withdrawn": True, "from_pool": item.pooled_at is not None})
             # The customer was told of the successor: it is told, the same way, that its manager stays.
@@ -805,6 +805,6 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
     user.access_ends_at = None
     session.delete(departure)
     session.flush()
-    rt.audit.record(session, action="departure:withdraw", actor=actor, ctx=ctx, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.DEPARTURE_WITHDRAW, actor=actor, ctx=ctx, subject_user_id=user.id,
                     reason_text=reason, detail=detail)
     return user

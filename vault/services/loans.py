@@ -473,7 +473,7 @@ def designate_custodian(rt: Runtime, session: Session, actor: User, loan: Loan, 
     policy.require(actor, Action.LOAN_DESIGNATE, loan, custodian=custodian, reason=reason, audit=targets(loan))
     loan.release_custodian_id = custodian.id  # type: ignore[union-attr]  (the policy refuses None)
     session.flush()
-    _record(rt, session, "loan:designate", actor, loan, ctx, reason_text=reason,
+    _record(rt, session, AuditAction.LOAN_DESIGNATE, actor, loan, ctx, reason_text=reason,
             custodian_id=loan.release_custodian_id, file_custodian_id=loan.document.custodian_id)
     return loan
 
@@ -611,7 +611,7 @@ def set_quota_override(
     else:
         detail["previous"] = quota.set_person_quota(session, person.id, document.id, views)
         detail["scope"], detail["person"] = "person", person.username
-    rt.audit.record(session, action="quota:override", actor=actor, ctx=ctx, detail=detail, **audit)
+    rt.audit.record(session, action=AuditAction.QUOTA_OVERRIDE, actor=actor, ctx=ctx, detail=detail, **audit)
 
 
 @dataclass(frozen=True)

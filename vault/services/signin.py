@@ -59,7 +59,7 @@ def check_password(rt: Runtime, session: Session, username: str, password: str, 
     if totp.enrolled(session, user):
         # The run of failures ends only when the whole sign-in succeeds: clearing it here would give
         # anyone who knows the password a fresh set of code guesses at every sign-in.
-        rt.audit.record(session, action="auth:password", actor=user, ctx=ctx, subject_user_id=user.id,
+        rt.audit.record(session, action=AuditAction.AUTH_PASSWORD, actor=user, ctx=ctx, subject_user_id=user.id,
                         detail={"second_factor": "pending"})
         return PasswordCheck(user, "ok", second_factor=True)
     throttle.record_success(session, name)

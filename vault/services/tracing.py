@@ -14,6 +14,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import ServiceError
 from vault.marking import MarkingError, TraceResult, trace_apart
@@ -62,7 +63,7 @@ def trace_file(rt: Runtime, session: Session, data: bytes, *, actor: User | None
     try:
         result = trace_apart(data, marking_secret(rt.settings))
     except MarkingError as exc:
-        rt.audit.record(session, action="audit:trace", actor=actor, ctx=ctx, outcome="failed",
+        rt.audit.record(session, action=AuditAction.AUDIT_TRACE, actor=actor, ctx=ctx, outcome="failed",
                         reason_code="trace_unreadable",
                         detail={"sha256": hashlib.sha256(data).hexdigest(), "name": name[:200]})
         raise ServiceError("trace_unreadable", _l("The file cannot be traced: %(exc)s.", exc=exc)) from None
@@ -75,5 +76,5 @@ def trace_file(rt: Runtime, session: Session, data: bytes, *, actor: User | None
     if view is not None:
         targets = {"document_id": view.document_id, "customer_id": view.document.customer_id,
                    "subject_user_id": view.user_id}
-    rt.audit.record(session, action="audit:trace", actor=actor, ctx=ctx, detail=detail, **targets)
+    rt.audit.record(session, action=AuditAction.AUDIT_TRACE, actor=actor, ctx=ctx, detail=detail, **targets)
     return Traced(result, view)

@@ -39,6 +39,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from crypto import associated_data
 from vault import policy
 from vault.core import grades
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.marking import StampText, embed, embed_grey, stamp_grey_in_place, stamp_page
@@ -375,7 +376,7 @@ def close_view(rt: Runtime, session: Session, view: DocumentView, *, cause: str,
     ).rowcount == 1
     if done:
         rt.audit.record(
-            session, action="view:close", actor=actor, ctx=ctx, subject_user_id=view.user_id,
+            session, action=AuditAction.VIEW_CLOSE, actor=actor, ctx=ctx, subject_user_id=view.user_id,
             **_audit_of(view, view.document.customer_id),
             detail={"view_id": view.id, "cause": cause, "seconds_open": view.seconds_open,
                     "pages_seen": view.pages_seen, "pages": view.version.page_count},
