@@ -224,6 +224,32 @@ def test_an_alert_resolved_with_a_poor_note_shows_the_alert_again_with_the_note(
     assert (detail["alert_id"], detail["shown"], detail["again"]) == (alert_id, "page", True)
 
 
+def test_an_alert_refused_for_its_note_is_recorded_where_every_form_refusal_is(
+        rt, app, company, alert_id, monkeypatch, caplog):
+    """The alert's resolve page kept its own copy of "record the refusal, log if that fails" instead of the
+    pages' one (`vault.pages.refusals.record_form_refusal`), so a change to how form refusals are recorded
+    would have passed it by. A fault in that one place reaches this page too: the record is missing, the
+    failure is logged for the operator, and the alert is still shown again with the note as typed."""
+    def broken(exc):
+        raise RuntimeError("the audit log cannot be reached")
+
+    monkeypatch.setattr("vault.pages.refusals.record_refusal", broken)
+    abe = app.test_client()
+    login(abe, "abe")
+    page = abe.get(f"/alerts/{alert_id}").get_data(as_text=True)
+    mark = company.head()
+    answer = abe.post(f"/alerts/{alert_id}/resolve", data={"csrf_token": csrf_from(page), "note": "Looked"})
+    assert answer.status_code == 403
+    form = _form(answer.get_data(as_text=True), f"/alerts/{alert_id}/resolve")
+    assert _textarea(form, "note") == "Looked" and "Write a note of at least 10 characters." in form
+    assert _refusals(company, mark) == []
+    assert "could not record a refusal" in caplog.text
+    with rt.db.session() as session:
+        assert session.get(Alert, alert_id).status == "open"
+    [read] = company.events("alert:read", after=mark)
+    assert json.loads(read.detail)["again"] is True
+
+
 # -- the successor's handover confirmation ----------------------------------------------------------------
 
 

@@ -21,9 +21,10 @@ from vault.core.errors import NotFound, ServiceError
 from vault.models import Alert, Customer, Document, DocumentVersion
 from vault.pages.forms import ConfirmForm
 from vault.pages.forms.departures import ResolveForm
+from vault.pages.refusals import record_form_refusal
 from vault.web import auth, locale, navigation
 from vault.web.guard import permission
-from vault.web.pipeline import access_context, db_session, keep_work, not_found_response, record_refusal, runtime
+from vault.web.pipeline import access_context, db_session, keep_work, not_found_response, runtime
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")
 navigation.add("alerts.index", Action.ALERT_READ, "Alerts")
@@ -151,10 +152,7 @@ def resolve(alert_id: int) -> Any:
     except policy.Denied as exc:
         if not policy.is_slip(exc.decision.code):  # a note that says nothing: the form again, beside it
             raise
-        try:
-            record_refusal(exc)
-        except Exception:
-            current_app.logger.exception("could not record a refusal")
+        record_form_refusal(exc)
         return _shown_again(alert_id, form, 403, exc.decision)
     flash(_("Alert resolved."), "success")
     return redirect(url_for("alerts.show", alert_id=alert.id))
