@@ -49,6 +49,12 @@ _NO_MEMO = "SET LOCAL enable_memoize = off"
 """For the rest of an export's read transaction (PostgreSQL). The planner puts a cache in front of the
 lookup of each record's previous MAC, keyed by (shard, shard_seq - 1): a key no other row repeats, so
 the cache never hits, and filling and evicting it took a third of the export's time."""
+NO_JIT = "SET LOCAL jit = off"
+"""For the rest of an export's read transaction (PostgreSQL). An export of the whole log costs more than
+`jit_above_cost`, so the planner compiles its expressions (the CSV escapes, the JSON text) with LLVM in
+every parallel worker, and for the CSV export that cost more than it saved: a million records ran at
+202k a second with it and 232k without (JSON Lines 143k and 146k, within a run's noise; verification,
+which reads the same way, gained nothing and keeps the default)."""
 CHAINED_HEADER = (*CHAINED_FIELDS, "mac", "prev_mac")
 # Today's names beside the recorded ids (see the module text): keys of the JSON Lines `names` object,
 # and, with a prefix saying what they name, the CSV columns after the chained ones.
@@ -302,6 +308,7 @@ class AuditExport:
         cursor = raw.cursor()
         try:
             cursor.execute(_NO_MEMO)
+            cursor.execute(NO_JIT)
             with cursor.copy(f"COPY ({compiled}) TO STDOUT WITH ({options})", compiled.params) as copy:
                 # COPY hands over one row at a time; rows are gathered into chunks of about CHUNK bytes, so
                 # that hashing, writing and (over HTTP) sending happen once per chunk, not once per row.

@@ -36,13 +36,6 @@ SHARD_SEQ = MAC + 2
 SEQ = ROW_COLUMNS.index("seq")
 
 
-NO_JIT = "SET LOCAL jit = off"
-"""For the rest of a read snapshot's transaction (PostgreSQL). A read of the whole log costs more than
-`jit_above_cost`, so the planner compiles its expressions (every text-building function of the canonical
-JSON, the CSV escapes) with LLVM, in every parallel worker, and that cost more than it saved: a
-million-record export ran at 88k records a second with it and 137k without (CSV), 58k and 77k (JSON
-Lines), one machine, one run."""
-
 # What PostgreSQL's pg_export_snapshot() returns (e.g. "00000003-0000001B-1"): checked before it is
 # written into SET TRANSACTION SNAPSHOT, which takes no bound parameters.
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
@@ -67,8 +60,6 @@ def read_snapshot(db: Database, *, snapshot: str | None = None) -> Iterator[Conn
                     raise ValueError(f"not a PostgreSQL snapshot id: {snapshot!r}")
                 # Must be the transaction's first statement.
                 connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            if db.dialect == "postgresql":
-                connection.exec_driver_sql(NO_JIT)
             yield connection
         finally:
             transaction.rollback()
