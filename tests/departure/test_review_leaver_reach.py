@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from tests.departure.conftest import OFFICE, days_from_today
+from tests.departure.conftest import OFFICE, REASON, days_from_today
 from vault import policy
-from vault.models import Customer, Document, Role
+from vault.models import Customer, Document, Loan, Role
 from vault.policy import visibility
-from vault.services import departures, loans, managers, quota
+from vault.services import departures, loans, managers, quota, todo
 
 
 def _notice(rt, company, leaver: str = "sam") -> int:
@@ -123,3 +123,72 @@ def test_a_manager_named_after_the_notice_opens_no_team_to_the_leaver(rt, compan
     _decide(rt, company, _name_manager(rt, company, "bea", "sue"), approve=True)
     assert company.refresh("bea").manager_id == company.ids["sue"]
     assert _sees(rt, company, "sue", book) and not _sees(rt, company, "sam", book)
+
+
+def _extension(rt, company, document_id: int, views: int) -> int:
+    """More views of a spent quota, asked by Sam and approved by as many approvers as the request needs."""
+    with rt.db.session() as session:
+        extension_id = loans.request_loan(
+            rt, session, company.user(session, "sam"), session.get(Document, document_id), reason=REASON,
+            category="visit_preparation", place="Head office", days=0, kind="extension", extra_views=views,
+            ctx=OFFICE).id
+    for approver in ("ann", "abe"):
+        if company.approve(extension_id, approver).status != "requested":
+            break
+    return extension_id
+
+
+def _views_left_at_home(rt, company, document_id: int) -> int:
+    """What Sam's home page says is left of the file (it counts the extensions on its own)."""
+    with rt.db.session() as session:
+        held = todo.todo_for(rt, session, company.user(session, "sam")).loans
+        return next(item.views_left for item in held if item.loan.document_id == document_id)
+
+
+def _views_until_refused(company, document_id: int) -> int:
+    """Views Sam opens of the file before the quota refuses one; the refusal must be the quota's."""
+    opened = 0
+    while True:
+        try:
+            company.view(document_id)
+        except policy.Denied as refused:
+            assert refused.decision.code == "quota_exhausted"
+            return opened
+        opened += 1
+        assert opened < 50
+
+
+def test_an_extension_approved_before_the_notice_stays_inside_its_ceiling(rt, company):
+    """A raise of Sam's quota given before the notice no longer lifts them above the notice's ceiling; an
+    extension approved before it (more views on a colleague's approval, under the rules for someone not
+    leaving) lifted them still: its views counted on top of the ceiling for the whole notice. They now count
+    inside it while the notice runs; an extension approved during the notice, with the notice's approvals,
+    still adds above it, and a withdrawn notice gives the earlier extension's views back."""
+    document = company.document(company.customer("Extended Trading", owner="tom"), grade=2)
+    company.loan(document)
+    _set_quota(rt, company, document, 1)  # one view of Sam's own, below the grade's 3
+    assert _views_until_refused(company, document) == 1
+    _extension(rt, company, document, 4)
+    assert _limit(rt, company, document) == 5
+    company.view(document)  # 2 of 5 spent before the notice
+    departure_id = _notice(rt, company)
+    # The ceiling is the grade's 3: one, own quota and early extension together, and no more.
+    assert _limit(rt, company, document) == 3
+    assert _views_left_at_home(rt, company, document) == 1
+    assert _views_until_refused(company, document) == 1
+    assert _limit(rt, company, document) == 3
+    # More views on notice are an extension the notice's approvals decide: its views go above the ceiling.
+    extension_id = _extension(rt, company, document, 2)
+    with rt.db.session() as session:
+        assert session.get(Loan, extension_id).approvals_required >= 2
+    assert _limit(rt, company, document) == 5
+    assert _views_left_at_home(rt, company, document) == 2
+    assert _views_until_refused(company, document) == 2
+    opened = [json.loads(e.detail)["limit"] for e in company.events("document:view", outcome="allowed")]
+    assert opened[-3:] == [3, 5, 5]
+    # A withdrawn notice lifts the ceiling: own quota 1, the two extensions 4 and 2.
+    with rt.db.session() as session:
+        departures.withdraw(rt, session, company.user(session, "adm"), departures.get_departure(session, departure_id),
+                            reason="Sam accepted the counter-offer", ctx=OFFICE)
+    assert _limit(rt, company, document) == 7
+    assert _views_until_refused(company, document) == 2

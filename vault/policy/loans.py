@@ -17,7 +17,8 @@ API and the command line refuse the same requests with the same reason codes and
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -391,6 +392,38 @@ def view_quota(holder: User | None, grade_views: int, document_views: int | None
     quota = own if own is not None else document_views if document_views is not None else grade_views
     ceiling = view_quota_ceiling(holder, grade_views, document_views)
     return quota if ceiling is None else min(quota, ceiling)
+
+
+def extension_views(holder: User | None, held: Iterable[Loan], notice_since: datetime | None) -> tuple[int, int]:
+    """The extra views of `holder`'s approved extensions among `held` (their loans of one file), split in
+    two: (within, beyond) the notice's ceiling.
+
+    An extension approved before the notice was decided under the rules for someone who is not leaving:
+    one approver's word, perhaps. Counted on top of the ceiling it would carry that decision into the notice,
+    as a raise of the person's own quota would, so while the notice runs its views count inside the ceiling
+    (`within`). One approved during the notice (after `notice_since`, when it was recorded) had the notice's
+    approvals (`approvals_due`): that is how a leaver gets more views, so its views go above the ceiling
+    (`beyond`). Not on notice, every extension is `within`, and with no ceiling the two add alike. A notice
+    whose start is unknown (`notice_since` None) counts every extension within: the narrower reach. An
+    approval stamped at the very moment the notice was recorded counts within too."""
+    approved = [loan for loan in held if loan.kind == LoanKind.EXTENSION and loan.status == LoanStatus.APPROVED]
+    if not on_notice(holder) or notice_since is None:
+        return sum(loan.extra_views for loan in approved), 0
+    beyond = sum(loan.extra_views for loan in approved
+                 if loan.approved_at is not None and loan.approved_at > notice_since)
+    return sum(loan.extra_views for loan in approved) - beyond, beyond
+
+
+def view_limit(holder: User | None, grade_views: int, document_views: int | None, own: int | None, *,
+               within: int, beyond: int) -> int:
+    """Every view `holder` may spend on one file: `view_quota` plus the extensions' extra views
+    (`extension_views`), those approved before the notice inside its ceiling and those approved during it
+    above. So on notice neither a raise of the person's own quota nor an extension given before the notice
+    lifts them above the lower of the grade's and the file's number; only an extension with the notice's
+    approvals does. The view counter's statement decides with the same numbers (`services.quota.SPEND`)."""
+    quota = own if own is not None else document_views if document_views is not None else grade_views
+    ceiling = view_quota_ceiling(holder, grade_views, document_views)
+    return (quota + within if ceiling is None else min(quota + within, ceiling)) + beyond
 
 
 @object_rule(Action.QUOTA_OVERRIDE)

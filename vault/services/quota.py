@@ -10,7 +10,9 @@ so the units spent always equal the views that delivered content.
 
 How many units a person has is the policy's (`policy.loans.view_quota`): their own quota, else the file's,
 else the grade's, and for a person on notice never more than the lower of the grade's and the file's
-(`view_quota_ceiling`). Every limit below, shown or spent against, is computed from it.
+(`view_quota_ceiling`). Approved extensions add their extra views, those approved before the notice inside
+that ceiling and those approved during it, with the notice's approvals, above it (`view_limit`). Every limit
+below, shown or spent against, is computed from these.
 """
 
 from __future__ import annotations
@@ -25,8 +27,21 @@ from sqlalchemy.orm import Session
 from vault.config.settings import Settings
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
-from vault.models import Document, DocumentView, Loan, LoanKind, LoanStatus, QuotaUsage, User, ViewStatus, utcnow
-from vault.policy.loans import view_quota, view_quota_ceiling
+from vault.models import (
+    Departure,
+    Document,
+    DocumentView,
+    Loan,
+    LoanKind,
+    LoanStatus,
+    QuotaUsage,
+    User,
+    ViewStatus,
+    utcnow,
+)
+from vault.policy.loans import extension_views as split_extensions
+from vault.policy.loans import view_limit, view_quota, view_quota_ceiling
+from vault.policy.notice import on_notice
 from vault.runtime import Runtime
 
 SETTINGS_KEY = "vault_settings"
@@ -45,16 +60,32 @@ def settings_of(session: Session) -> Settings:
 
 
 def limit_for(settings: Settings, session: Session, user_id: int, document: Document) -> int:
-    """Views allowed to one person on one document: `base_limit` (their own, the document's or the grade's,
-    under the notice's ceiling), plus the extra views of the person's approved extensions for it."""
-    extra = session.scalar(
-        select(func.coalesce(func.sum(Loan.extra_views), 0)).where(
-            Loan.borrower_id == user_id, Loan.document_id == document.id,
-            Loan.kind == LoanKind.EXTENSION, Loan.status == LoanStatus.APPROVED,
-        )
-    )
+    """Views allowed to one person on one document: their own, the document's or the grade's number, plus
+    the extra views of the person's approved extensions for it, on notice under the notice's ceiling but for
+    the extensions approved during it (`policy.loans.view_limit`)."""
+    held = list(session.scalars(
+        select(Loan).where(Loan.borrower_id == user_id, Loan.document_id == document.id,
+                           Loan.kind == LoanKind.EXTENSION, Loan.status == LoanStatus.APPROVED)
+    ))
     holder = session.get(User, user_id)
-    return base_limit(settings, document, person_quota(session, user_id, document.id), holder=holder) + int(extra or 0)
+    return full_limit(settings, document, person_quota(session, user_id, document.id), holder=holder,
+                      extensions=extension_views(session, holder, held))
+
+
+def full_limit(settings: Settings, document: Document, person: int | None, *, holder: User | None,
+               extensions: tuple[int, int]) -> int:
+    """`base_limit` with the extensions (`extension_views`: within and beyond the notice's ceiling)."""
+    within, beyond = extensions
+    return view_limit(holder, settings.grade(document.grade).views, document.view_quota, person,
+                      within=within, beyond=beyond)
+
+
+def notice_since(session: Session, holder: User | None) -> datetime | None:
+    """When `holder`'s notice was recorded, or None when they are not on notice (then nothing is read):
+    extensions approved before it count inside the notice's ceiling, those approved since above it."""
+    if holder is None or not on_notice(holder):
+        return None
+    return session.scalar(select(Departure.started_at).where(Departure.user_id == holder.id))
 
 
 def base_limit(settings: Settings, document: Document, person: int | None = None, *, holder: User | None) -> int:
@@ -85,10 +116,13 @@ def set_person_quota(session: Session, user_id: int, document_id: int, views: in
     return previous
 
 
-def extension_views(loans: list[Loan]) -> int:
-    """The extra views granted by the approved extensions among `loans` (one person's, of one document)."""
-    return sum(loan.extra_views for loan in loans
-               if loan.kind == LoanKind.EXTENSION and loan.status == LoanStatus.APPROVED)
+def extension_views(session: Session, holder: User | None, loans: list[Loan]) -> tuple[int, int]:
+    """The extra views granted by the approved extensions among `loans` (one person's, of one document):
+    (within, beyond) the notice's ceiling (`policy.loans.extension_views`). Only for a person on notice is
+    anything read (when the notice was recorded)."""
+    if not any(loan.kind == LoanKind.EXTENSION and loan.status == LoanStatus.APPROVED for loan in loans):
+        return 0, 0
+    return split_extensions(holder, loans, notice_since(session, holder))
 
 
 def used(session: Session, user_id: int, document_id: int) -> int:
@@ -103,45 +137,54 @@ def used(session: Session, user_id: int, document_id: int) -> int:
 _USAGE = QuotaUsage.__table__
 # The conditional spend (bound by `spend_parameters`; also part of a larger statement in the views
 # service): its row is (units spent now, the person's own quota), read by `limit_after`. The limit is the
-# person's own quota, else `base` (the document's or grade's number), and never above `cap` (the notice's
-# ceiling, `policy.loans.view_quota_ceiling`; NULL for anyone not on notice, when the second condition is
-# the first again): the policy's `view_quota`, in SQL, so the counter row decides it in the same statement.
+# person's own quota, else `base` (the document's or grade's number), plus `extra` (the extensions approved
+# before any notice), never above `cap` (the notice's ceiling, `policy.loans.view_quota_ceiling`; NULL for
+# anyone not on notice, when the second condition is the first again), plus `beyond` (the extensions
+# approved during the notice, 0 for anyone else): the policy's `view_limit`, in SQL, so the counter row
+# decides it in the same statement.
 _BASE = bindparam("base", type_=Integer)
 _EXTRA = bindparam("extra", type_=Integer)
+_BEYOND = bindparam("beyond", type_=Integer)
+_OWN_OR_BASE = func.coalesce(_USAGE.c.view_quota, _BASE) + _EXTRA
 SPEND = (
     update(_USAGE)
     .where(_USAGE.c.user_id == bindparam("user"), _USAGE.c.document_id == bindparam("document"),
-           _USAGE.c.used < func.coalesce(_USAGE.c.view_quota, _BASE) + _EXTRA,
-           _USAGE.c.used < func.coalesce(bindparam("cap", type_=Integer), _USAGE.c.view_quota, _BASE) + _EXTRA)
+           _USAGE.c.used < _OWN_OR_BASE + _BEYOND,
+           _USAGE.c.used < func.coalesce(bindparam("cap", type_=Integer), _OWN_OR_BASE) + _BEYOND)
     .values(used=_USAGE.c.used + 1)
     .returning(_USAGE.c.used, _USAGE.c.view_quota)
 )
 
 
-def spend_parameters(settings: Settings, user: User, document: Document, extra: int) -> dict[str, int | None]:
+def spend_parameters(settings: Settings, user: User, document: Document,
+                     extensions: tuple[int, int]) -> dict[str, int | None]:
+    """The spend's parameters; `extensions`: the extra views within and beyond the notice's ceiling."""
     grade_views = settings.grade(document.grade).views
     base = document.view_quota if document.view_quota is not None else grade_views
-    return {"user": user.id, "document": document.id, "base": base, "extra": extra,
+    within, beyond = extensions
+    return {"user": user.id, "document": document.id, "base": base, "extra": within, "beyond": beyond,
             "cap": view_quota_ceiling(user, grade_views, document.view_quota)}
 
 
 def limit_after(parameters: dict[str, int | None], person: int | None) -> int:
-    """The limit a spend was decided against: the person's own quota, else the document's or grade's, under
-    the notice's ceiling, plus the extensions."""
-    limit = person if person is not None else int(parameters["base"] or 0)
+    """The limit a spend was decided against: the person's own quota, else the document's or grade's, plus
+    the extensions approved before any notice, under the notice's ceiling, plus those approved during it."""
+    limit = (person if person is not None else int(parameters["base"] or 0)) + int(parameters["extra"] or 0)
     cap = parameters["cap"]
-    return (limit if cap is None else min(limit, cap)) + int(parameters["extra"] or 0)
+    return (limit if cap is None else min(limit, cap)) + int(parameters["beyond"] or 0)
 
 
-def spend(settings: Settings, session: Session, user: User, document: Document, extra: int) -> tuple[int, int] | None:
+def spend(settings: Settings, session: Session, user: User, document: Document,
+          extensions: tuple[int, int]) -> tuple[int, int] | None:
     """Spend one unit of `document` for `user`; (units spent now, the limit), or None if none is left.
 
     The limit is decided in the same statement as the spend: the person's override (a column of the
-    counter row itself) or the document's or grade's number, under the notice's ceiling when `user` is on
-    notice, plus `extra` (approved extensions). So the
+    counter row itself) or the document's or grade's number, plus the extensions approved before any
+    notice, under the notice's ceiling when `user` is on notice, plus those approved during it
+    (`extensions`, from `extension_views`). So the
     common case (the row exists) is one statement; only a first opening creates the row and tries again.
     """
-    values = spend_parameters(settings, user, document, extra)
+    values = spend_parameters(settings, user, document, extensions)
     row = session.execute(SPEND, values).one_or_none()
     if row is None:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

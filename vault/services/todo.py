@@ -149,16 +149,20 @@ def _held_loans(session: Session, actor: User) -> list[HeldLoan]:
     ids = {loan.document_id for loan in active}
     usage = {row.document_id: row for row in session.scalars(
         select(QuotaUsage).where(QuotaUsage.user_id == actor.id, QuotaUsage.document_id.in_(ids)))}
-    extra = dict(session.execute(  # type: ignore[arg-type]
-        select(Loan.document_id, func.coalesce(func.sum(Loan.extra_views), 0))
-        .where(Loan.borrower_id == actor.id, Loan.document_id.in_(ids), Loan.kind == LoanKind.EXTENSION,
-               Loan.status == LoanStatus.APPROVED).group_by(Loan.document_id)).all())
+    extensions: dict[int, list[Loan]] = {}
+    for extension in session.scalars(
+            select(Loan).where(Loan.borrower_id == actor.id, Loan.document_id.in_(ids),
+                               Loan.kind == LoanKind.EXTENSION, Loan.status == LoanStatus.APPROVED)):
+        extensions.setdefault(extension.document_id, []).append(extension)
+    # On notice, extensions approved before it count inside the notice's ceiling (`quota.extension_views`).
+    since = quota.notice_since(session, actor) if extensions else None
     settings = quota.settings_of(session)
     held = []
     for loan in active:
         row = usage.get(loan.document_id)
-        limit = quota.base_limit(settings, loan.document, row.view_quota if row else None, holder=actor)
-        limit += int(extra.get(loan.document_id, 0))
+        limit = quota.full_limit(settings, loan.document, row.view_quota if row else None, holder=actor,
+                                 extensions=quota.split_extensions(actor, extensions.get(loan.document_id, []),
+                                                                   since))
         held.append(HeldLoan(loan=loan, views_left=max(0, limit - (row.used if row else 0)), due_at=loan.due_at))
     return held
 

@@ -416,7 +416,7 @@ class _Spent:
     head: ClaimedHead | None  # the head of the view's audit record's chain, claimed in the same statement
 
 
-def _spend_and_insert(rt: Runtime, session: Session, actor: User, document: Document, extra: int,
+def _spend_and_insert(rt: Runtime, session: Session, actor: User, document: Document, extensions: tuple[int, int],
                       fields: dict[str, object]) -> _Spent | None:
     """On PostgreSQL, spend a unit, insert the view and claim its record's chain head in one round trip
     (the common case: the counter row exists and has a unit left), or return None, having written
@@ -424,7 +424,7 @@ def _spend_and_insert(rt: Runtime, session: Session, actor: User, document: Docu
     statements cost no round trip, always takes the general path."""
     if rt.db.dialect != "postgresql":
         return None
-    parameters = quota.spend_parameters(rt.settings, actor, document, extra)
+    parameters = quota.spend_parameters(rt.settings, actor, document, extensions)
     row = completed(DocumentView.__table__, fields)
     shard = rt.audit.shard_of(session, actor)
     found = session.execute(_SPEND_AND_INSERT, {**parameters, **{f"v_{name}": value for name, value in row.items()},
@@ -442,7 +442,7 @@ def _spend_and_record(
     ctx: AccessContext, category: str | None, claimed: bool, ahead: ReadAhead | None,
 ) -> OpenedView:
     """The second half of `open_view`, once policy has allowed: the spend, the view row, its record."""
-    extra = quota.extension_views(held)
+    extensions = quota.extension_views(session, actor, held)
     now = utcnow()
     secret = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=rt.settings.content_url_seconds)
@@ -454,19 +454,19 @@ def _spend_and_record(
         "started_at": now if claimed else None, "token_hash": hash_secret(secret), "opened_at": now,
         "expires_at": expires_at,
     }
-    opened = _spend_and_insert(rt, session, actor, document, extra, fields)
+    opened = _spend_and_insert(rt, session, actor, document, extensions, fields)
     head = None
     if opened is not None:
         view, used, limit, head = opened.view, opened.used, opened.limit, opened.head
     else:
-        spent = quota.spend(rt.settings, session, actor, document, extra)
+        spent = quota.spend(rt.settings, session, actor, document, extensions)
         if spent is None and quota.refund_stale(rt, session, user_id=actor.id, actor=actor, ctx=ctx):
             # Units held by reservations that expired unused came back: settled, and kept whatever follows.
             unit_of_work.keep_on_refusal(session)
-            spent = quota.spend(rt.settings, session, actor, document, extra)
+            spent = quota.spend(rt.settings, session, actor, document, extensions)
         if spent is None:
-            limit = quota.base_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id),
-                                     holder=actor) + extra
+            limit = quota.full_limit(rt.settings, document, quota.person_quota(session, actor.id, document.id),
+                                     holder=actor, extensions=extensions)
             raise policy.Denied(rules.quota_exhausted(limit), **audit)
         used, limit = spent
         # Inserted by a Core statement, not flushed: this runs on every reading of a file (`db.rows`).
