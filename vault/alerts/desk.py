@@ -126,7 +126,7 @@ def acknowledge(rt: Runtime, session: Session, actor: User, alert: Alert, *, ctx
                     detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity)})
     if alert.evidence.get("access_suspended"):
         # Resolving the alert is what lifts the suspension of content access it caused.
-        rt.audit.record(session, action="access:resume", actor=actor, ctx=ctx, subject_user_id=alert.user_id,
+        rt.audit.record(session, action=AuditAction.ACCESS_RESUME, actor=actor, ctx=ctx, subject_user_id=alert.user_id,
                         reason_text=alert.resolution_note, detail={"alert_id": alert.id, "rule": alert.rule})
     return alert
 
@@ -152,7 +152,7 @@ def resolve(rt: Runtime, session: Session, actor: User, alert: Alert, *, note: s
                     detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity)})
     if alert.evidence.get("access_suspended"):
         # Resolving the alert is what lifts the suspension of content access it caused.
-        rt.audit.record(session, action="access:resume", actor=actor, ctx=ctx, subject_user_id=alert.user_id,
+        rt.audit.record(session, action=AuditAction.ACCESS_RESUME, actor=actor, ctx=ctx, subject_user_id=alert.user_id,
                         reason_text=alert.resolution_note, detail={"alert_id": alert.id, "rule": alert.rule})
     return alert
 
@@ -167,6 +167,6 @@ def lift_suspension(rt: Runtime, session: Session, actor: User, alert: Alert, *,
     person = alert.user
     person.customers_suspended_at = None
     session.flush()
-    rt.audit.record(session, action="customer:access_restore", actor=actor, ctx=ctx, subject_user_id=person.id,
-                    detail={"alert_id": alert.id, "rule": alert.rule})
+    rt.audit.record(session, action=AuditAction.CUSTOMER_ACCESS_RESTORE, actor=actor, ctx=ctx,
+                    subject_user_id=person.id, detail={"alert_id": alert.id, "rule": alert.rule})
     return person

@@ -242,11 +242,11 @@ def _after_high(rt: Runtime, session: Session, alert: Alert, user: User, previou
     suspended = suspend_loans(rt, session, user, alert=alert)
     # All content access stops too (files needing no loan included) until the alert is resolved.
     alert.evidence = merge_evidence(alert.evidence, {"suspended_loans": suspended, "access_suspended": True})
-    rt.audit.record(session, action="access:suspend", actor=None, ctx=SYSTEM_CTX, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.ACCESS_SUSPEND, actor=None, ctx=SYSTEM_CTX, subject_user_id=user.id,
                     detail={"alert_id": alert.id, "rule": alert.rule, "suspended_loans": suspended})
     if alert.rule in DIRECTORY_RULES and user.customers_suspended_at is None:
         user.customers_suspended_at = utcnow()
-        rt.audit.record(session, action="customer:access_suspend", actor=None, ctx=SYSTEM_CTX,
+        rt.audit.record(session, action=AuditAction.CUSTOMER_ACCESS_SUSPEND, actor=None, ctx=SYSTEM_CTX,
                         subject_user_id=user.id, detail={"alert_id": alert.id, "rule": alert.rule})
         events.emit("decider.lost", session=session, rt=rt, user=user, roles=user.role_set)
         alert.evidence = merge_evidence(alert.evidence, {"customer_access_suspended": True})

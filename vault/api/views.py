@@ -132,7 +132,7 @@ def open_content(document_id: int) -> Any:
                        "pages 1..pages (beyond: 403 page_not_found). Every page carries the visible stamp and "
                        "the invisible mark of the view; `Cache-Control: no-store`.")
 def view_page(token: str, number: int) -> Any:
-    g.vault_denied_action = "view:page"  # as the pages record a refused page
+    g.vault_denied_action = AuditAction.VIEW_PAGE  # as the pages record a refused page
     allowed = viewer_service.allow_page(runtime(), db_session(), auth.current(), token, number, access_context())
     commit_so_far()  # drawn outside the transaction (see allow_page)
     return page_response(viewer_service.draw_page(runtime(), allowed))

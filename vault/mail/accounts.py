@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from vault.config.addresses import InvalidAddress, masked, normalize
 from vault.config.settings import Settings
 from vault.core import languages
+from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, ServiceError
 from vault.mail.kinds import Kind
@@ -67,7 +68,7 @@ def set_email(rt: Runtime, session: Session, user: User, address: str | None, *,
     user.email = value
     session.flush()
     notice = _tell_previous(rt.settings, session, user, previous, actor=actor)
-    rt.audit.record(session, action="user:email", actor=actor, ctx=ctx, subject_user_id=user.id,
+    rt.audit.record(session, action=AuditAction.USER_EMAIL, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"from": previous, "to": value, "notice": notice})
     return EmailChange(value, previous, notice)
 

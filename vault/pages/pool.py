@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 
 from vault import policy
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.errors import NotFound, ServiceError
 from vault.core.languages import N_
 from vault.models import Role, User
@@ -29,14 +30,14 @@ navigation.add("pool.index", Action.POOL_READ, "Shared pool", shown=lambda perso
 
 # The customer history's ownership events, in words (`pool.ownership_history`).
 OWNERSHIP_LABELS = {
-    "customer:create": N_("Created"),
-    "customer:owner": N_("Account manager changed"),
-    "customer:handover": N_("Handed over in a departure"),
-    "pool:claim": N_("Claimed from the pool"),
-    "pool:assign": N_("Assigned from the pool"),
-    "pool:release": N_("Returned to the pool"),
-    "pool:lapse": N_("Claim lapsed: back to the pool"),
-    "pool:return": N_("Returned to the pool by a departure"),
+    AuditAction.CUSTOMER_CREATE: N_("Created"),
+    AuditAction.CUSTOMER_OWNER: N_("Account manager changed"),
+    AuditAction.CUSTOMER_HANDOVER: N_("Handed over in a departure"),
+    AuditAction.POOL_CLAIM: N_("Claimed from the pool"),
+    AuditAction.POOL_ASSIGN: N_("Assigned from the pool"),
+    AuditAction.POOL_RELEASE: N_("Returned to the pool"),
+    AuditAction.POOL_LAPSE: N_("Claim lapsed: back to the pool"),
+    AuditAction.POOL_RETURN: N_("Returned to the pool by a departure"),
 }
 
 

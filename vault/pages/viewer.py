@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, g, jsonify, render_template, request, session, url_for
 
 from vault.core.actions import Action
+from vault.core.audit_actions import AuditAction
 from vault.core.errors import NotFound, ServiceError
 from vault.models import utcnow
 from vault.services import viewer as viewer_service
@@ -68,7 +69,7 @@ def show(view_id: int) -> Any:
 @bp.route("/views/pages/<string(maxlength=300):token>/<int:number>")
 @permission(Action.DOCUMENT_VIEW)
 def page_image(token: str, number: int) -> Any:
-    g.vault_denied_action = "view:page"  # a refused page is recorded under this name
+    g.vault_denied_action = AuditAction.VIEW_PAGE  # a refused page is recorded under this name
     allowed = viewer_service.allow_page(runtime(), db_session(), auth.current(), token, number, access_context())
     commit_so_far()  # drawn outside the transaction (see allow_page)
     return page_response(viewer_service.draw_page(runtime(), allowed))
