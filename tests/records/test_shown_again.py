@@ -1,0 +1,82 @@
+"""The customer page shown again after a refused form (the record edit, the contact log entry, the reveal):
+its read is recorded marked `again`."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import login
+from tests.support.factories import make_customer
+from vault.core.context import AccessContext
+from vault.models import AuditEvent, Role, Segment
+from vault.services import accounts, customers, managers, records
+
+pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def scene(rt: Any, users: Any) -> dict[str, int]:
+    """Hana manages Bob, who owns the customer, and co-owns it herself: on its page she may edit the record,
+    log a contact, reveal, and decide who works it (the owner and co-owner forms)."""
+    bob = users.make("bob", Role.BORROWER)
+    hana = users.make("hana", Role.BORROWER)
+    users.make("bea", Role.BORROWER)
+    with rt.db.session() as session:
+        managers.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
+                             actor=None)
+        customer = make_customer(session, owner_id=bob.id, name="Nordlicht Handel", segment=Segment.VIP)
+        customers.add_co_owner(rt, session, None, customer, accounts.get_user(session, "hana"),
+                               ctx=AccessContext.cli())
+        records.edit(rt, session, None, customer, {
+            "city": "Hamburg", "contacts": [{"name": "Jana Novak", "phones": ["+49 170 5550196"]}]},
+            ctx=AccessContext.cli())
+        session.commit()
+        return {"customer": customer.id, "bob": bob.id, "hana": hana.id}
+
+
+def _future() -> str:
+    return date.today().replace(year=date.today().year + 1).isoformat()
+
+
+# (path, the form as typed, status, the refusal recorded or None): for each form, the form's own check and
+# what the service or the policy refuses.
+CASES = [
+    pytest.param("record", {"rec-status": "bankrupt"}, 400, None, id="record-form"),
+    pytest.param("record", {"rec-city": "Lübeck", "rec-contacts_edited": "1", "rec-contacts-0-name": "X",
+                            "rec-contacts-0-emails": "nonsense"}, 400, None, id="record-service"),
+    pytest.param("log", {"log-happened_on": date.today().isoformat(), "log-channel": "visit",
+                         "log-contact": "Jana Novak"}, 400, None, id="log-form"),
+    pytest.param("log", {"log-happened_on": _future(), "log-channel": "visit", "log-contact": "Jana Novak",
+                         "log-topic": "Frame contract"}, 400, None, id="log-service"),
+    pytest.param("reveal", {"rv-reason": "x" * 501, "rv-place": "Office"}, 400, None, id="reveal-form"),
+    pytest.param("reveal", {"rv-place": "Office"}, 403, "customer:reveal", id="reveal-policy"),
+]
+
+
+def _request_records(rt: Any, request_id: str) -> list[tuple[str, str, str | None, dict]]:
+    with rt.db.session() as session:
+        return [(e.action, e.outcome, e.reason_code, json.loads(e.detail or "{}")) for e in session.scalars(
+            select(AuditEvent).where(AuditEvent.request_id == request_id).order_by(AuditEvent.seq))]
+
+
+@pytest.mark.parametrize(("path", "typed", "status", "refused"), CASES)
+def test_a_customer_page_shown_again_records_its_read_marked_again(client, rt, scene, path, typed, status, refused):
+    """Before, the page shown again after the edit, the contact log or the reveal was refused recorded its read
+    unmarked (a retry read like a second visit; the pool's release already marked it). Now the read is recorded
+    once, marked `again`, beside the refusal's record when the policy refused, and nothing else of the act
+    stands."""
+    cid = scene["customer"]
+    token = login(client, "hana")
+    answer = client.post(f"/customers/{cid}/{path}", data={"csrf_token": token, **typed})
+    assert answer.status_code == status
+    page = answer.get_data(as_text=True)
+    assert "Nordlicht Handel" in page and f'action="/customers/{cid}/{path}"' in page
+    found = _request_records(rt, answer.headers["X-Request-ID"])
+    assert [r for r in found if r[1] == "allowed"] == [("customer:read", "allowed", None, {"again": True})]
+    denied = [(action, code is not None) for action, outcome, code, _ in found if outcome == "denied"]
+    assert denied == ([(refused, True)] if refused else [])
