@@ -1,5 +1,5 @@
 """The customer page shown again after a refused form (the record edit, the contact log entry, the reveal):
-its read is recorded marked `again`."""
+its read is recorded marked `again`, and it shows everything the page's visit shows."""
 
 from __future__ import annotations
 
@@ -64,6 +64,10 @@ def _request_records(rt: Any, request_id: str) -> list[tuple[str, str, str | Non
             select(AuditEvent).where(AuditEvent.request_id == request_id).order_by(AuditEvent.seq))]
 
 
+def _assignment_forms(page: str, customer_id: int) -> list[bool]:
+    return [f'action="/customers/{customer_id}/{tail}"' in page for tail in ("owner", "co-owners")]
+
+
 @pytest.mark.parametrize(("path", "typed", "status", "refused"), CASES)
 def test_a_customer_page_shown_again_records_its_read_marked_again(client, rt, scene, path, typed, status, refused):
     """Before, the page shown again after the edit, the contact log or the reveal was refused recorded its read
@@ -80,3 +84,16 @@ def test_a_customer_page_shown_again_records_its_read_marked_again(client, rt, s
     assert [r for r in found if r[1] == "allowed"] == [("customer:read", "allowed", None, {"again": True})]
     denied = [(action, code is not None) for action, outcome, code, _ in found if outcome == "denied"]
     assert denied == ([(refused, True)] if refused else [])
+
+
+@pytest.mark.parametrize(("path", "typed", "status", "refused"), CASES)
+def test_a_customer_page_shown_again_shows_what_its_visit_shows(client, rt, scene, path, typed, status, refused):
+    """Before, the page shown again left out the owner and co-owner forms a manager sees on the page's visit
+    (two lists of what the page holds, one of them short). Now both are built by the same function."""
+    cid = scene["customer"]
+    token = login(client, "hana")
+    visit = client.get(f"/customers/{cid}").get_data(as_text=True)
+    assert _assignment_forms(visit, cid) == [True, True]  # what the page's visit shows her
+    answer = client.post(f"/customers/{cid}/{path}", data={"csrf_token": token, **typed})
+    assert answer.status_code == status
+    assert _assignment_forms(answer.get_data(as_text=True), cid) == [True, True]

@@ -16,9 +16,9 @@ from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.core.languages import N_
 from vault.models import Customer, Document, User
-from vault.pages.forms.customers import CoOwnerForm, LookupForm, OwnerForm, RemoveCoOwnerForm
+from vault.pages.forms.customers import LookupForm
 from vault.pages.forms.documents import CustomerForm, choice
-from vault.pages.records import render_customer
+from vault.pages.records import assignment_forms, render_customer
 from vault.services import customers as customers_service
 from vault.web import auth, locale, navigation
 from vault.web.guard import permission
@@ -128,26 +128,7 @@ def new() -> Any:
 def show(customer_id: int) -> Any:
     session, actor = db_session(), auth.current()
     customer = customers_service.read_customer(runtime(), session, actor, customer_id, ctx=access_context())
-    forms = _assignment_forms(customer) if _may_assign(customer) else None
-    return render_customer(customer, assignment=forms)
-
-
-def _may_assign(customer: Customer) -> bool:
-    return bool(policy.authorize(auth.current(), Action.CUSTOMER_ASSIGN, customer, gaining=None))
-
-
-def _assignment_forms(customer: Customer) -> dict[str, Any]:
-    actor = auth.current()
-    people = [u for u in customers_service.owner_choices(db_session()) if u.id != actor.id]
-    owner = OwnerForm(prefix="owner")
-    owner.owner.choices = [choice(u.id, f"{u.display_name} ({u.username})") for u in people
-                           if u.id != customer.owner_id]
-    co_owner = CoOwnerForm(prefix="co")
-    co_owner.person.choices = [choice(u.id, f"{u.display_name} ({u.username})") for u in people
-                               if not customer.worked_by(u.id)]
-    remove = RemoveCoOwnerForm(prefix="rm")
-    remove.person.choices = [choice(c.user_id, c.user.display_name) for c in customer.co_owners]
-    return {"owner": owner, "co_owner": co_owner, "remove": remove}
+    return render_customer(customer)
 
 
 def _assignable(customer_id: int) -> Customer:
@@ -166,7 +147,7 @@ def _person(user_id: int | None) -> User:
 @permission(Action.CUSTOMER_ASSIGN)
 def change_owner(customer_id: int) -> Any:
     customer = _assignable(customer_id)
-    form = _assignment_forms(customer)["owner"]
+    form = assignment_forms(customer, submitted=True)["owner"]
     if form.validate_on_submit():
         person = _person(form.owner.data)
         customers_service.set_owner(runtime(), db_session(), auth.current(), customer, person,
@@ -181,7 +162,7 @@ def change_owner(customer_id: int) -> Any:
 @permission(Action.CUSTOMER_ASSIGN)
 def add_co_owner(customer_id: int) -> Any:
     customer = _assignable(customer_id)
-    form = _assignment_forms(customer)["co_owner"]
+    form = assignment_forms(customer, submitted=True)["co_owner"]
     if form.validate_on_submit():
         person = _person(form.person.data)
         customers_service.add_co_owner(runtime(), db_session(), auth.current(), customer, person,
@@ -196,7 +177,7 @@ def add_co_owner(customer_id: int) -> Any:
 @permission(Action.CUSTOMER_ASSIGN)
 def remove_co_owner(customer_id: int) -> Any:
     customer = _assignable(customer_id)
-    form = _assignment_forms(customer)["remove"]
+    form = assignment_forms(customer, submitted=True)["remove"]
     if form.validate_on_submit():
         person = _person(form.person.data)
         customers_service.remove_co_owner(runtime(), db_session(), auth.current(), customer, person,

@@ -2,7 +2,8 @@
 contact log and the history with its diffs.
 
 The customer page itself (`vault.pages.customers.show`) renders through `render_customer` here, so the
-masked record, the forms and the reveal's answer share one template.
+masked record, the forms and the reveal's answer share one template, and a page shown again after a refused
+form holds everything the page's visit does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from vault import policy
 from vault.core.actions import Action
 from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, utcnow
+from vault.pages.forms.customers import CoOwnerForm, OwnerForm, RemoveCoOwnerForm
+from vault.pages.forms.documents import choice
 from vault.pages.forms.pool import ReleaseForm
 from vault.pages.forms.records import (
     Kept,
@@ -49,12 +52,30 @@ def _may(action: Action, customer: Customer, **context: Any) -> bool:
     return bool(policy.authorize(auth.current(), action, customer, **context))
 
 
+def assignment_forms(customer: Customer, *, submitted: bool = False) -> dict[str, Any]:
+    """The forms deciding who works the customer (owner, co-owner added, co-owner taken off), their choices
+    filled in; `submitted` binds them to the request's form, otherwise they are empty, for the page."""
+    actor = auth.current()
+    bound: dict[str, Any] = {} if submitted else {"formdata": None}
+    people = [u for u in customers_service.owner_choices(db_session()) if u.id != actor.id]
+    owner = OwnerForm(prefix="owner", **bound)
+    owner.owner.choices = [choice(u.id, f"{u.display_name} ({u.username})") for u in people
+                           if u.id != customer.owner_id]
+    co_owner = CoOwnerForm(prefix="co", **bound)
+    co_owner.person.choices = [choice(u.id, f"{u.display_name} ({u.username})") for u in people
+                               if not customer.worked_by(u.id)]
+    remove = RemoveCoOwnerForm(prefix="rm", **bound)
+    remove.person.choices = [choice(c.user_id, c.user.display_name) for c in customer.co_owners]
+    return {"owner": owner, "co_owner": co_owner, "remove": remove}
+
+
 def render_customer(customer: Customer, *, view: RecordView | None = None, reveal_form: RevealForm | None = None,
                     edit_form: RecordForm | None = None, log_form: LogForm | None = None,
-                    assignment: dict[str, Any] | None = None, release_form: ReleaseForm | None = None,
-                    status: int = 200) -> Any:
+                    release_form: ReleaseForm | None = None, status: int = 200) -> Any:
     """The customer page: facts, the record (masked unless `view` is a reveal's), the forms the actor may
-    use, and the files.
+    use, and the files. Every answer showing the page builds it here, the visit and a page shown again with
+    a refused form alike, so neither shows less than the other (the forms deciding who works the customer
+    were once left off the pages shown again).
 
     A form's error (`status` 400) still answers with this page, so the read that opened the customer
     (`read_customer`: its audit record and its count for the early warning) stands with the error instead
@@ -79,6 +100,8 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
     remaining, today = records.remaining_reveals(rt, session, actor, customer)
     documents = documents_service.customer_documents(session, actor, customer)
     currency = upkeep.record_state(rt, session, customer)
+    assignment = (assignment_forms(customer)
+                  if _may(Action.CUSTOMER_ASSIGN, customer, gaining=None) else None)
     return render_template("customers/show.html", customer=customer, documents=documents, forms=assignment,
                            record=view, reveal_form=reveal_form or RevealForm(prefix="rv", formdata=None),
                            edit_form=edit_form, log_form=log_form, remaining=remaining, remaining_today=today,
