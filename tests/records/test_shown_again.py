@@ -1,5 +1,6 @@
 """The customer page shown again after a refused form (the record edit, the contact log entry, the reveal):
-its read is recorded marked `again`, and it shows everything the page's visit shows."""
+its read is recorded marked `again`, it shows everything the page's normal visit shows, and a refusal on it is
+recorded where every form refusal is."""
 
 from __future__ import annotations
 
@@ -97,3 +98,25 @@ def test_a_customer_page_shown_again_shows_what_its_visit_shows(client, rt, scen
     answer = client.post(f"/customers/{cid}/{path}", data={"csrf_token": token, **typed})
     assert answer.status_code == status
     assert _assignment_forms(answer.get_data(as_text=True), cid) == [True, True]
+
+
+def test_a_reveal_refused_for_its_reason_is_recorded_where_every_form_refusal_is(
+        client, rt, scene, monkeypatch, caplog):
+    """The reveal recorded its slip through `record_refusal` directly, so a failure of that record answered
+    500 and lost what was typed, where every other form shows itself again and logs the failure for the
+    operator (`vault.pages.refusals.record_form_refusal`): the reveal was refused and nothing spent either
+    way. Now a fault in that one place reaches the reveal too; the page's read, marked `again`, still stands."""
+    def broken(exc: Any) -> None:
+        raise RuntimeError("the audit log cannot be reached")
+
+    monkeypatch.setattr("vault.pages.refusals.record_refusal", broken)
+    cid = scene["customer"]
+    token = login(client, "hana")
+    answer = client.post(f"/customers/{cid}/reveal",
+                         data={"csrf_token": token, "rv-reason": "Contract renewal", "rv-place": "Office"})
+    assert answer.status_code == 403
+    page = answer.get_data(as_text=True)
+    assert "Contract renewal</textarea>" in page and "a category name is not a reason" in page
+    assert "could not record a refusal" in caplog.text
+    assert _request_records(rt, answer.headers["X-Request-ID"]) == [
+        ("customer:read", "allowed", None, {"again": True})]

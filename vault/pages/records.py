@@ -30,6 +30,7 @@ from vault.pages.forms.records import (
     submitted_notes,
     submitted_terms,
 )
+from vault.pages.refusals import record_form_refusal
 from vault.services import customers as customers_service
 from vault.services import documents as documents_service
 from vault.services import letters, pool, records, upkeep
@@ -41,7 +42,6 @@ from vault.web.pipeline import (
     db_session,
     keep_work,
     not_found_response,
-    record_refusal,
     runtime,
 )
 
@@ -203,10 +203,11 @@ def reveal(customer_id: int) -> Any:
         problems = records.reveal_problems(**typed)
         if exc.decision.code not in {problem.code for problem in problems.values()}:
             raise  # refused for who the person is or what they have spent, not for what was typed
-        # Refused for the first slip, before anything was spent (recorded as the API's refusal is); the
-        # customer page shown again keeps its read's record beside the refusal's, and every slip stands
-        # beside its field, the form filled in as typed.
-        record_refusal(exc)
+        # Refused for the first slip, before anything was spent: recorded where every form refusal is (as
+        # the API's refusal is; should that record fail, the reveal was refused all the same and the form
+        # is still shown); the customer page shown again keeps its read's record beside the refusal's, and
+        # every slip stands beside its field, the form filled in as typed.
+        record_form_refusal(exc)
         _beside_fields(form, problems)
         return _shown_again(customer_id, 403, reveal_form=form)
     flash(ngettext("Revealed for you: %(num)d reveal of this customer left in the period, %(today)d today.",
