@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -353,3 +354,30 @@ def test_the_document_page_says_what_its_grade_requires_in_the_forms_words(clien
     assert needs is not None
     assert needs.group(1) == ("a loan with 2 approvals, released by a custodian, for at most 14 days; only from a "
                               "trusted place; the original file may be downloaded")
+
+
+def _custodian_hint(page: str) -> str:
+    found = re.search(r'<select[^>]*id="custodian".*?</select>\s*<p class="muted hint">([^<]*)</p>', page, re.S)
+    assert found is not None, "no hint under the custodian's choice"
+    return html.unescape(found.group(1)).strip()
+
+
+NO_RELEASE = {"grades": {**DEFAULT_GRADES, 3: replace(DEFAULT_GRADES[3], release_required=False)}}
+
+
+@pytest.mark.parametrize(("settings_overrides", "language", "hint"), [
+    ({}, "en", "The person who keeps the file and releases its grade 3 loans; not you."),
+    (STRICTER, "en", "The person who keeps the file and releases its loans of grades 2, 3; not you."),
+    (STRICTER, "ru", "Сотрудник, который хранит файл и открывает его выдачи с грифами 2, 3; не вы."),
+    (NO_RELEASE, "en", "The person who keeps the file; not you. No loan of any grade waits for a custodian's "
+                       "release under this policy."),
+])
+def test_the_upload_form_says_which_loans_the_custodian_releases_under_this_policy(
+        client, company, settings_overrides, language, hint):
+    """The custodian's hint said "releases grade 3 loans" whatever the policy file set: where it asked a
+    custodian's release for grade 2 as well, or for no grade, the compiler choosing a custodian was told
+    something untrue. It is now built from the loaded policy, as the grade choices are."""
+    login(client, "cora")
+    page = client.get(f"/documents/new?customer={company.customer_id}",
+                      headers={"Accept-Language": language}).get_data(as_text=True)
+    assert _custodian_hint(page) == hint

@@ -18,6 +18,7 @@ from vault.core.errors import ServiceError
 from vault.models import Document, User
 from vault.pages.customers import hidden_as_not_found
 from vault.pages.forms.documents import NO_CUSTODIAN, UploadForm, VersionForm, choice, grade_choices
+from vault.policy import grades as policy_grades
 from vault.services import documents as documents_service
 from vault.services.uploads import ALLOWED_EXTENSIONS, human_size
 from vault.web import auth, navigation
@@ -33,7 +34,8 @@ ACCEPTED = ", ".join("." + ext for ext in ALLOWED_EXTENSIONS)
 
 def _upload_rules() -> dict[str, Any]:
     return {"accepted": ACCEPTED, "accept_attr": ",".join("." + ext for ext in ALLOWED_EXTENSIONS),
-            "limit": human_size(runtime().settings.max_upload_bytes)}
+            "limit": human_size(runtime().settings.max_upload_bytes),
+            "custodian_hint": policy_grades.custodian_hint(runtime().settings.grades)}
 
 
 @bp.errorhandler(RequestEntityTooLarge)

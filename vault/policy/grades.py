@@ -48,3 +48,23 @@ def grade_choice(grade: int, rule: GradeRule) -> str:
     terms = reading_needs(rule) + ngettext("; %(num)d view per person", "; %(num)d views per person", rule.views)
     # Translators: a choice of the upload form, e.g. "Grade 2 — important (a loan with 1 approval, ...)"
     return gettext("Grade %(n)d — %(name)s (%(terms)s)", n=grade, name=grade_name(grade), terms=terms)
+
+
+def custodian_hint(rules: dict[int, GradeRule]) -> str:
+    """What the upload form says a file's custodian does, translated now: the grades whose loans this
+    deployment's policy has a custodian release, read from the loaded rules.
+
+    The hint once said "releases grade 3 loans" whatever the policy file set, so where it asked a release for
+    grade 2 as well, or for none, a compiler was told the wrong thing about whom they were choosing.
+
+    Args:
+        rules: every grade's rule as the loaded policy has it.
+    """
+    released = [grade for grade in sorted(rules) if rules[grade].loan_required and rules[grade].release_required]
+    if not released:
+        return gettext("The person who keeps the file; not you. No loan of any grade waits for a custodian's "
+                       "release under this policy.")
+    # Translators: the grades whose loans the custodian releases, e.g. "2, 3"
+    return ngettext("The person who keeps the file and releases its grade %(grades)s loans; not you.",
+                    "The person who keeps the file and releases its loans of grades %(grades)s; not you.",
+                    len(released), grades=", ".join(str(grade) for grade in released))
