@@ -260,6 +260,24 @@ def test_a_request_is_headed_a_request_until_it_is_approved(world, rt):
     assert _heading(ann.get(f"/loans/{granted.id}")) == (f"Loan {granted.id}",) * 2
 
 
+def test_more_views_are_headed_a_request_until_they_are_granted(world, rt):
+    """A request for more views read "More views: request N" also once granted; granted, it is no longer
+    a request."""
+    ann, paula = world.browser("ann"), world.browser("paula")
+    doc = world.document(2)
+    ann.request_loan(doc)
+    assert paula.decide(one_loan(rt, document_id=doc).id, "approve").status_code == 302
+    for _ in range(rt.settings.grade(2).views):  # more views are asked for once the quota is spent
+        assert ann.open_view(doc).status_code == 303
+    assert ann.request_extension(doc).status_code == 302
+    extension = max(loan_rows(rt, document_id=doc), key=lambda loan: loan.id)
+    assert extension.kind == "extension"
+    assert _heading(ann.get(f"/loans/{extension.id}")) == (f"More views: request {extension.id}",) * 2
+    assert paula.decide(extension.id, "approve").status_code == 302
+    assert one_loan(rt, id=extension.id).status == LoanStatus.APPROVED
+    assert _heading(ann.get(f"/loans/{extension.id}")) == (f"More views {extension.id}",) * 2
+
+
 def test_a_grade3_loan_approved_and_waiting_for_its_release_is_headed_a_loan(world, rt):
     doc = world.document(3)
     world.browser("ann").request_loan(doc)
