@@ -35,6 +35,7 @@ from vault.models import (
     RotationProposal,
     User,
 )
+from vault.policy.loans import extension_views
 from vault.runtime import Runtime
 from vault.services import accounts, departures, loan_context, loans, managers, quota, rotation, upkeep
 
@@ -161,8 +162,7 @@ def _held_loans(session: Session, actor: User) -> list[HeldLoan]:
     for loan in active:
         row = usage.get(loan.document_id)
         limit = quota.full_limit(settings, loan.document, row.view_quota if row else None, holder=actor,
-                                 extensions=quota.split_extensions(actor, extensions.get(loan.document_id, []),
-                                                                   since))
+                                 extensions=extension_views(actor, extensions.get(loan.document_id, []), since))
         held.append(HeldLoan(loan=loan, views_left=max(0, limit - (row.used if row else 0)), due_at=loan.due_at))
     return held
 
