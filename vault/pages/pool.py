@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from vault import policy
 from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.errors import NotFound, ServiceError
@@ -16,7 +15,7 @@ from vault.core.languages import N_
 from vault.models import Role, User
 from vault.pages.forms.documents import choice
 from vault.pages.forms.pool import AssignForm, ClaimForm, ReleaseForm
-from vault.pages.records import render_customer
+from vault.pages.records import shown_again
 from vault.policy.customers import manages, on_notice
 from vault.services import customers as customers_service
 from vault.services import pool as pool_service
@@ -112,7 +111,6 @@ def release(customer_id: int) -> Any:
     except NotFound:
         raise
     except ServiceError as exc:  # a reason the form let through that says nothing once its spaces are taken out
-        db_session().rollback()
         form.reason.errors = [exc.message]
         return _release_again(customer_id, form)
     flash(_("%(name)s is back in the pool.", name=customer.name), "success")
@@ -124,11 +122,7 @@ def _release_again(customer_id: int, form: ReleaseForm) -> Any:
     and a redirect lost what was typed. Only for someone who may release this customer: any other refusal (who
     they are, a customer already pooled) stands on its own page, since nothing in the form would change it.
     The page shows the customer, so its read is recorded, marked `again`, and kept with the error."""
-    actor, session = auth.current(), db_session()
-    customer = customers_service.read_customer(runtime(), session, actor, customer_id, ctx=access_context(),
-                                               again=True)
-    policy.require(actor, Action.POOL_RELEASE, customer, audit={"customer_id": customer.id})
-    return render_customer(customer, release_form=form, status=400)
+    return shown_again(customer_id, 400, may=Action.POOL_RELEASE, release_form=form)
 
 
 @bp.errorhandler(ServiceError)

@@ -171,17 +171,21 @@ def _customer(customer_id: int) -> Customer:
                                            ctx=access_context())
 
 
-def _shown_again(customer_id: int, status: int, **forms: Any) -> Any:
+def shown_again(customer_id: int, status: int, *, may: Action | None = None, **forms: Any) -> Any:
     """The customer page again after one of its forms was refused, the form as typed with its errors.
 
     Whatever the request did for the act is given back first: the read that opened the customer for it too,
-    since the page's read is recorded once more, marked `again` (as the pool's release does), so the log tells
-    a retry from a visit and the early warning counts one read, not two. A refusal's record already stands in a
-    unit of its own. `render_customer` keeps this read with the error; should its record fail, the request
-    fails: no customer shown without it."""
+    since the page's read is recorded once more, marked `again`, so the log tells a retry from a visit and the
+    early warning counts one read, not two. A refusal's record already stands in a unit of its own.
+    `render_customer` keeps this read with the error; should its record fail, the request fails: no customer
+    shown without it. `may`: an action the reader must still be allowed on this customer for the form to be
+    worth showing again (any other refusal stands on its own page: nothing in the form would change it)."""
     db_session().rollback()
-    customer = customers_service.read_customer(runtime(), db_session(), auth.current(), customer_id,
+    actor = auth.current()
+    customer = customers_service.read_customer(runtime(), db_session(), actor, customer_id,
                                                ctx=access_context(), again=True)
+    if may is not None:
+        policy.require(actor, may, customer, audit={"customer_id": customer.id})
     return render_customer(customer, status=status, **forms)
 
 
@@ -196,7 +200,7 @@ def reveal(customer_id: int) -> Any:
         # Nothing decided, spent or recorded; the policy's input rules still speak beside the fields the
         # form let through, so every slip is shown in this one answer.
         _beside_fields(form, records.reveal_problems(**typed))
-        return _shown_again(customer_id, 400, reveal_form=form)
+        return shown_again(customer_id, 400, reveal_form=form)
     try:
         shown = records.reveal(runtime(), db_session(), auth.current(), customer, ctx=access_context(), **typed)
     except policy.Denied as exc:
@@ -209,7 +213,7 @@ def reveal(customer_id: int) -> Any:
         # every slip stands beside its field, the form filled in as typed.
         record_form_refusal(exc)
         _beside_fields(form, problems)
-        return _shown_again(customer_id, 403, reveal_form=form)
+        return shown_again(customer_id, 403, reveal_form=form)
     flash(ngettext("Revealed for you: %(num)d reveal of this customer left in the period, %(today)d today.",
                    "Revealed for you: %(num)d reveals of this customer left in the period, %(today)d today.",
                    shown.remaining, today=shown.remaining_today), "success")
@@ -227,7 +231,7 @@ def edit(customer_id: int) -> Any:
     if not form.validate_on_submit():
         # The rows' values are checked too, so one answer shows every slip, not the form's first.
         _rows_beside(contacts or [], terms or [])
-        return _shown_again(customer_id, 400, edit_form=form)
+        return shown_again(customer_id, 400, edit_form=form)
     values: dict[str, Any] = {name: getattr(form, name).data or "" for name in records.FACTS}
     if contacts is not None:
         values["contacts"] = [kept.value for kept in contacts]
@@ -241,7 +245,7 @@ def edit(customer_id: int) -> Any:
         raise
     except ServiceError as exc:
         _refusals_beside_rows(form, exc, contacts or [], terms or [])
-        return _shown_again(customer_id, 400, edit_form=form)
+        return shown_again(customer_id, 400, edit_form=form)
     if version is None:
         flash(_("Nothing changed."), "info")
     else:
@@ -258,7 +262,7 @@ def add_log(customer_id: int) -> Any:
                    successor=records.successor_of(db_session(), actor, customer) is not None)
     form = LogForm(prefix="log")
     if not form.validate_on_submit():
-        return _shown_again(customer_id, 400, log_form=form)
+        return shown_again(customer_id, 400, log_form=form)
     try:
         records.add_log(runtime(), db_session(), auth.current(), customer, happened_on=form.happened_on.data,
                         channel=form.channel.data, contact=form.contact.data, topic=form.topic.data,
@@ -269,7 +273,7 @@ def add_log(customer_id: int) -> Any:
     except ServiceError as exc:
         field = getattr(form, getattr(exc, "field", "topic"), None) or form.topic
         field.errors = [exc.message]
-        return _shown_again(customer_id, 400, log_form=form)
+        return shown_again(customer_id, 400, log_form=form)
     flash(_("Contact logged."), "success")
     return redirect(url_for("customers.show", customer_id=customer.id))
 
