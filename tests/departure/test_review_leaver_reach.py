@@ -4,6 +4,8 @@ stricter approvals would give, and a team's customers through a manager named af
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
@@ -125,13 +127,17 @@ def test_a_manager_named_after_the_notice_opens_no_team_to_the_leaver(rt, compan
     assert _sees(rt, company, "sue", book) and not _sees(rt, company, "sam", book)
 
 
-def _extension(rt, company, document_id: int, views: int) -> int:
-    """More views of a spent quota, asked by Sam and approved by as many approvers as the request needs."""
+def _ask_extension(rt, company, document_id: int, views: int) -> int:
     with rt.db.session() as session:
-        extension_id = loans.request_loan(
+        return loans.request_loan(
             rt, session, company.user(session, "sam"), session.get(Document, document_id), reason=REASON,
             category="visit_preparation", place="Head office", days=0, kind="extension", extra_views=views,
             ctx=OFFICE).id
+
+
+def _extension(rt, company, document_id: int, views: int) -> int:
+    """More views of a spent quota, asked by Sam and approved by as many approvers as the request needs."""
+    extension_id = _ask_extension(rt, company, document_id, views)
     for approver in ("ann", "abe"):
         if company.approve(extension_id, approver).status != "requested":
             break
@@ -192,3 +198,86 @@ def test_an_extension_approved_before_the_notice_stays_inside_its_ceiling(rt, co
                             reason="Sam accepted the counter-offer", ctx=OFFICE)
     assert _limit(rt, company, document) == 7
     assert _views_until_refused(company, document) == 2
+
+
+def _waiting_on_a_lock(rt) -> bool:
+    """Whether another session of the test's database waits for a row lock (PostgreSQL)."""
+    with rt.db.engine.connect() as connection:
+        return bool(connection.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'").scalar())
+
+
+def _until_done_or_waiting(rt, thread: threading.Thread) -> None:
+    """Until `thread` has finished or another session waits for a lock (at most 10 s)."""
+    deadline = time.monotonic() + 10
+    while thread.is_alive() and not _waiting_on_a_lock(rt) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _own_view_spent_and_more_asked(rt, company, customer: str) -> tuple[int, int]:
+    """A grade-2 file of `customer` on loan to Sam, his own quota of one view spent, and an extension of
+    four more views asked (not yet approved): the document's and the extension's ids."""
+    document = company.document(company.customer(customer, owner="tom"), grade=2)
+    company.loan(document)
+    _set_quota(rt, company, document, 1)
+    assert _views_until_refused(company, document) == 1
+    return document, _ask_extension(rt, company, document, 4)
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_an_extension_approved_while_the_notice_is_recorded_is_judged_by_the_notice(rt, company, db_backend):
+    """An approval racing the recording of a notice read Sam as not leaving (one approval enough) and was
+    stamped after the notice began: its views then counted above the notice's ceiling though no second
+    approver had looked. The approval now waits for the notice being recorded and is judged by its rules
+    (SQLite takes one writer at a time; this is PostgreSQL's case)."""
+    document, extension_id = _own_view_spent_and_more_asked(rt, company, "Racing Trading")
+    approved: list[Loan] = []
+    with rt.db.session() as notice:
+        departures.start_departure(rt, notice, company.user(notice, "adm"), company.user(notice, "sam"),
+                                   last_day=days_from_today(10), successor=company.user(notice, "sue"), ctx=OFFICE)
+        notice.flush()
+        approval = threading.Thread(target=lambda: approved.append(company.approve(extension_id, "ann")))
+        approval.start()
+        _until_done_or_waiting(rt, approval)
+    approval.join(timeout=30)
+    assert not approval.is_alive() and approved
+    with rt.db.session() as session:
+        extension = session.get(Loan, extension_id)
+        # Judged by the notice's rules: one approval of the two it now needs.
+        assert (extension.status, extension.approvals_required) == ("requested", 2)
+    # Sam's own quota of one, spent; the extension's views wait for the second approval the notice asks.
+    assert _limit(rt, company, document) == 1
+    assert _views_until_refused(company, document) == 0
+    assert company.approve(extension_id, "abe").status == "approved"
+    assert _limit(rt, company, document) == 5
+
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_an_approval_between_a_notices_clock_and_its_commit_waits_for_it(rt, company, db_backend, monkeypatch):
+    """The other side of the race: the notice read the clock for its start, an approval read Sam as not
+    leaving and committed (stamped after that start), then the notice committed: the extension counted above
+    the ceiling on one approval. The notice now holds Sam's row before it reads the clock, so the approval
+    waits for it and is judged by the notice's rules. The approval is run at the moment the notice reads
+    the clock, the one interleaving the test cannot bring about from outside."""
+    document, extension_id = _own_view_spent_and_more_asked(rt, company, "Clocked Trading")
+    approvals: list[threading.Thread] = []
+    clock = departures.utcnow
+
+    def approval_at_the_clock():
+        now = clock()
+        if not approvals:
+            approvals.append(threading.Thread(target=lambda: company.approve(extension_id, "ann")))
+            approvals[0].start()
+            _until_done_or_waiting(rt, approvals[0])
+        return now
+
+    monkeypatch.setattr(departures, "utcnow", approval_at_the_clock)
+    _notice(rt, company)
+    approvals[0].join(timeout=30)
+    assert not approvals[0].is_alive()
+    with rt.db.session() as session:
+        extension = session.get(Loan, extension_id)
+        assert (extension.status, extension.approvals_required) == ("requested", 2)
+    assert _limit(rt, company, document) == 1

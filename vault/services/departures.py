@@ -370,6 +370,7 @@ def start_departure(
     """
     audit = {"subject_user_id": user.id}
     _decide(actor, Action.DEPARTURE_MANAGE, user, step="hand_over" if successor is not None else None, audit=audit)
+    quota.hold_notice(session, user, recording=True)  # approvals under way finish first (see hold_notice)
     if departure_of(session, user) is not None or user.status != UserStatus.ACTIVE:
         raise Conflict("already_departing", _l("%(username)s has already given notice or left.",
                                                username=user.username))

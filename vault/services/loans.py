@@ -389,6 +389,7 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
         policy.Denied: `separation_of_duties` (own request, own file), `already_decided`,
             `invalid_state`, `borrower_inactive`.
     """
+    quota.hold_notice(session, loan.borrower)  # before the loan's lock, in the order notices take them
     _lock(session, loan)
     decided = {d.approver_id for d in loan.decisions}
     rule = rt.settings.grade(loan.document.grade)

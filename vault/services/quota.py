@@ -80,6 +80,20 @@ def full_limit(settings: Settings, document: Document, person: int | None, *, ho
                       within=within, beyond=beyond)
 
 
+def hold_notice(session: Session, person: User, *, recording: bool = False) -> User:
+    """Read whether `person` is on notice afresh, under a lock on their row until the transaction ends.
+
+    An approval (shared) and the recording of a notice (`recording`: exclusive) take it before anything
+    else and before they read the clock, so an extension is either approved under the rules for someone not
+    leaving and stamped before the notice began (its views count inside the ceiling), or waits for the
+    notice and is judged by its rules (its views go above it). Without it an approval reading the person
+    just before a notice committed was stamped after the notice's start with one approver's word, and
+    counted above the ceiling. SQLite takes one writer at a time, so the lock is PostgreSQL's.
+    """
+    query = select(User).where(User.id == person.id).execution_options(populate_existing=True)
+    return session.execute(query.with_for_update(read=not recording)).scalar_one()
+
+
 def notice_since(session: Session, holder: User | None) -> datetime | None:
     """When `holder`'s notice was recorded, or None when they are not on notice (then nothing is read):
     extensions approved before it count inside the notice's ceiling, those approved since above it."""
