@@ -37,7 +37,7 @@ def _no_override(rt) -> None:
 
 @pytest.mark.parametrize(("views", "status", "refused", "message"), [
     ("-1", 403, [("quota:override", "quota_invalid", "cora")], OUT_OF_RANGE),  # the policy's slip
-    ("many", 400, [], NOT_A_NUMBER),  # the form's own check: nothing asked of the policy
+    ("many", 400, [], NOT_A_NUMBER),  # the form's own check, after the policy found who asks may set it
 ])
 def test_a_quota_refused_for_what_was_typed_shows_the_panel_again_as_typed(world, rt, views, status, refused,
                                                                          message):
@@ -82,3 +82,23 @@ def test_a_corrected_quota_goes_through(world, rt):
     audit = world.audit.mark()
     assert cora.post(f"/documents/{doc}/quota", {"views": "2", "person": "ann"}).status_code == 302
     audit.one_success("quota:override", "cora", document_id=doc)
+
+
+@pytest.mark.parametrize(("form", "code"), [
+    ({"views": "many"}, "quota_document_wide"),  # a custodian for everyone
+    ({"views": "many", "person": "nobody-such"}, "quota_unknown_person"),
+    ({"views": "", "person": "cora"}, "quota_own_reach"),  # an empty number is "back to the default"
+    ({"views": "many", "person": "cora"}, "quota_own_reach"),
+])
+def test_a_quota_refused_for_who_is_refused_whatever_was_typed(world, rt, form, code):
+    """Who asks is decided before what was typed: a custodian who may not set everyone's quota, or their
+    own, typing no number got the panel again (400) with "enter a whole number", and nothing recorded; the
+    refusal for who now stands, recorded, with no panel (nothing there to correct)."""
+    doc = world.document(1)
+    cora = world.browser("cora")
+    audit = world.audit.mark()
+    response = cora.post(f"/documents/{doc}/quota", form)
+    assert response.status_code == 403 and code in response.get_data(as_text=True)
+    audit.one_refusal("quota:override", code, "cora", document_id=doc)
+    assert audit.since("document:read") == []
+    _no_override(rt)

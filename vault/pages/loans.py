@@ -596,11 +596,13 @@ def quota_override(document_id: int) -> Any:
     session, actor = db_session(), auth.current()
     document = _document(document_id)
     form = QuotaForm()
-    if not form.validate():
-        # The form's own checks failed (no whole number): nothing decided; the panel again, as typed.
-        return _quota_again(document, form, 400)
     name = (form.person.data or "").strip()
     person = accounts.find_user(session, name) if name else None
+    if not form.validate():
+        # No whole number: who asks is decided first (a refusal page, recorded); then the panel again, as typed.
+        loans_service.require_quota_setter(runtime(), session, actor, document, person=person,
+                                           person_given=bool(name))
+        return _quota_again(document, form, 400)
     try:
         loans_service.set_quota_override(runtime(), session, actor, document, form.views.data, person=person,
                                          person_given=bool(name), ctx=access_context())

@@ -431,7 +431,8 @@ def _quota(actor: User, target: Any, context: dict[str, Any]) -> Decision:
     """`target` is the document; context: views (the new quota, or None for the default), person (the one
     person it is for, or None for everyone: an approver's call), person_given (a name was typed); for a
     person, current (their quota now, before extensions) and default (what None gives them: the document's
-    number, else the grade's).
+    number, else the grade's); views_unread (the form's number could not be read): only who asks, for whom,
+    is decided, so that a refusal for who stands whatever was typed.
 
     Nobody widens their own reach: whoever may borrow documents (a custodian who is also a borrower, an
     approver who is also one) sets no quota at all, for anyone, since a quota raised for everyone or for an
@@ -452,6 +453,8 @@ def _quota(actor: User, target: Any, context: dict[str, Any]) -> Decision:
         return deny("quota_unknown_person")
     if person is None and Role.APPROVER not in actor.role_set:
         return deny("quota_document_wide")
+    if context.get("views_unread"):
+        return allow()
     views = context.get("views")
     if views is not None and (not isinstance(views, int) or isinstance(views, bool) or not 0 <= views <= MAX_QUOTA):
         return deny("quota_invalid")

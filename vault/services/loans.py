@@ -594,13 +594,7 @@ def set_quota_override(
             sets their own), `quota_document_wide` (not an approver), `quota_unknown_person`, `quota_invalid`,
             `quota_person_departing` (raising the quota of a person on notice).
     """
-    audit = {"document_id": document.id, "customer_id": document.customer_id}
-    limits: dict[str, int] = {}
-    if person is not None:
-        audit["subject_user_id"] = person.id
-        own = quota.person_quota(session, person.id, document.id)
-        limits = {"current": quota.base_limit(rt.settings, document, own, holder=person),
-                  "default": quota.base_limit(rt.settings, document, holder=person)}
+    audit, limits = _quota_question(rt, session, document, person)
     policy.require(actor, Action.QUOTA_OVERRIDE, document, views=views, person=person, person_given=person_given,
                    audit=audit, **limits)
     detail: dict[str, object] = {"views": views, "grade": document.grade,
@@ -613,6 +607,32 @@ def set_quota_override(
         detail["previous"] = quota.set_person_quota(session, person.id, document.id, views)
         detail["scope"], detail["person"] = "person", person.username
     rt.audit.record(session, action=AuditAction.QUOTA_OVERRIDE, actor=actor, ctx=ctx, detail=detail, **audit)
+
+
+def require_quota_setter(rt: Runtime, session: Session, actor: User, document: Document, *,
+                         person: User | None, person_given: bool) -> None:
+    """Whether `actor` may set this quota for `person` at all, asked when the number typed could not be read:
+    a refusal for who asks stands (and is recorded) whatever was typed, before any "enter a number".
+
+    Raises:
+        policy.Denied: as `set_quota_override` does for who asks and for whom.
+    """
+    audit, limits = _quota_question(rt, session, document, person)
+    policy.require(actor, Action.QUOTA_OVERRIDE, document, views_unread=True, person=person,
+                   person_given=person_given, audit=audit, **limits)
+
+
+def _quota_question(rt: Runtime, session: Session, document: Document,
+                    person: User | None) -> tuple[dict[str, int], dict[str, int]]:
+    """The audit targets of a quota decision, and for one person their quota now and by default."""
+    audit = {"document_id": document.id, "customer_id": document.customer_id}
+    limits: dict[str, int] = {}
+    if person is not None:
+        audit["subject_user_id"] = person.id
+        own = quota.person_quota(session, person.id, document.id)
+        limits = {"current": quota.base_limit(rt.settings, document, own, holder=person),
+                  "default": quota.base_limit(rt.settings, document, holder=person)}
+    return audit, limits
 
 
 @dataclass(frozen=True)
