@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import render_template_string
 from sqlalchemy import func, select
 
 from tests.badinput.scene import build
@@ -121,3 +123,27 @@ def test_every_layer_names_events_by_their_members(tmp_path: Path) -> None:
         'ASKED = action == "access:resume"\n')
     assert sorted(_event_names_written_out(probe)) == [
         "pages/queue.py:3 view:page", "pages/queue.py:4 pool:claim", "pages/queue.py:5 access:resume"]
+
+
+def _codes_written_in_templates(folder: Path) -> list[str]:
+    """Every quoted string in the templates under `folder` that spells a permission or an event name."""
+    names = {str(a) for a in AuditAction}
+    return [f"{path.relative_to(folder)}:{number} {match.group(1)}"
+            for path in sorted(folder.rglob("*.html"))
+            for number, line in enumerate(path.read_text().splitlines(), 1)
+            for match in re.finditer(r"""['"]([a-z_]+:[a-z_]+)['"]""", line) if match.group(1) in names]
+
+
+def test_the_templates_name_permissions_by_their_members(app: Any, tmp_path: Path) -> None:
+    """The pages asked `can('loan:approve')` with the code written out: a misspelt one failed only when
+    that branch of the page was drawn, and a search for a member's uses missed the templates. They now
+    write `can(Action.LOAN_APPROVE)`; `can` refuses anything but a member, and the check finds a code
+    written out in a template."""
+    assert _codes_written_in_templates(ROOT / "templates") == []
+    (tmp_path / "page.html").write_text("{% if can('loan:approve') %}{{ \"view:page\" }}{% endif %}\n"
+                                        "{{ can(Action.LOAN_APPROVE) }} {{ _('Reading: %(n)s') }}\n")
+    assert _codes_written_in_templates(tmp_path) == ["page.html:1 loan:approve", "page.html:1 view:page"]
+    with app.test_request_context():
+        assert render_template_string("{{ can(Action.LOAN_APPROVE) }}") == "False"
+        with pytest.raises(TypeError, match="Action member"):
+            render_template_string("{{ can('loan:approve') }}")

@@ -35,15 +35,20 @@ def install(app: Flask) -> None:
     app.add_template_filter(labels.labels, "labels")
     app.add_template_filter(labels.field_path, "field_path")
     app.add_template_filter(labels.alert_summary, "alert_summary")
+    app.add_template_global(Action, "Action")
     app.add_template_global(grades.grade_label, "grade_label")
     app.add_template_global(grades.grade_title, "grade_title")
     app.add_template_global(policy_grades.reading_needs, "reading_needs")
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:
-        def can(action: str) -> bool:
+        def can(action: Action) -> bool:
+            """Whether the signed-in person's roles allow `action`, named by its member (`Action.LOAN_APPROVE`):
+            a code written as a string would fail only when its branch of the page is drawn."""
+            if not isinstance(action, Action):
+                raise TypeError(f"can() takes an Action member, not {action!r}")
             user = g.get("vault_user")
-            return bool(user is not None and policy.authorize(user, Action(action)))
+            return bool(user is not None and policy.authorize(user, action))
 
         def nav_badges() -> dict[str, int]:
             """Counts beside the menu links, computed once per page and only when the menu is drawn."""
