@@ -513,3 +513,33 @@ def test_an_empty_section_of_the_report_page_says_none_instead_of_bare_headers(a
     for section in ("Documents (0)", "Loans (0)"):
         assert f'{section}</h2> <p class="muted">None.</p>' in html
     assert "<th>Time open</th>" not in html and "<th>Kind</th>" not in html
+
+
+def test_a_customer_handed_over_by_a_withdrawn_notice_stays_in_the_next_report(rt, company):
+    """A first notice handed "Handed Book Ltd" to Sue, who gave it to Tom; the notice was withdrawn (what
+    Sue still held went back to Sam, this one did not), then Sam gave notice again. The second report missed
+    it: the ownership ended by the handover (`customer:handover`, "from_user_id" Sam) was not read back. It
+    is listed as formerly owned until the handover; the customer the withdrawal gave back is owned, and a
+    customer handed over to Sam (the withdrawal's own record, "to" Sam) is not called formerly his."""
+    handed = company.customer("Handed Book Ltd")
+    kept = company.customer("Kept Book Ltd")
+    with rt.db.session() as session:
+        first = departures.start_departure(rt, session, None, company.user(session, "sam"),
+                                           last_day=days_from_today(7), successor=company.user(session, "sue"),
+                                           ctx=OFFICE).id
+    with rt.db.session() as session:
+        customers.set_owner(rt, session, company.user(session, "ann"), session.get(Customer, handed),
+                            company.user(session, "tom"), ctx=OFFICE, reason="Tom knows them better")
+        departures.withdraw(rt, session, company.user(session, "adm"), departures.get_departure(session, first),
+                            reason="Sam accepted the counter-offer", ctx=OFFICE)
+    with rt.db.session() as session:
+        handed_at = session.scalar(select(AuditEvent.ts).where(
+            AuditEvent.action == "customer:handover", AuditEvent.customer_id == handed))
+        assert session.get(Customer, handed).owner_id == company.ids["tom"]
+        assert session.get(Customer, kept).owner_id == company.ids["sam"]
+        departures.start_departure(rt, session, None, company.user(session, "sam"), last_day=days_from_today(7),
+                                   successor=None, ctx=OFFICE)
+    lines = {c.customer_id: c for c in _produce(rt, company, "csv").customers}
+    assert handed in lines, "the customer the first notice handed over is missing"
+    assert (lines[handed].owned, lines[handed].formerly_owned, lines[handed].owned_until) == (False, True, handed_at)
+    assert (lines[kept].owned, lines[kept].formerly_owned) == (True, False)

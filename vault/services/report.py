@@ -387,10 +387,11 @@ def _handover_state(item: HandoverItem) -> str:
 
 # The records of a co-ownership given or ended: the customer in `customer_id`, the person in `subject_user_id`.
 CO_OWNERSHIP_CHANGES = (AuditAction.CUSTOMER_CO_OWNER_ADD, AuditAction.CUSTOMER_CO_OWNER_REMOVE)
-# The records that end someone's ownership. A change of owner (an assignment, a rotation) names the new owner
-# as its subject and the previous one in its detail's "from"; a customer released to the pool, returned to it
-# in a departure, or whose claim lapsed names the previous owner (the claim's holder) as its subject.
-OWNER_CHANGES = (AuditAction.CUSTOMER_OWNER,)
+# The records that end someone's ownership, each with the key of its detail that names the previous owner (the
+# subject is the new one): a change of owner (an assignment, a rotation) "from"; a departure's handover, and
+# a withdrawn departure's giving back, "from_user_id". A customer released to the pool, returned to it in a
+# departure, or whose claim lapsed names the previous owner (the claim's holder) as its subject.
+OWNER_CHANGES = {AuditAction.CUSTOMER_OWNER: "from", AuditAction.CUSTOMER_HANDOVER: "from_user_id"}
 RETURNS_TO_POOL = (AuditAction.POOL_RELEASE, AuditAction.POOL_RETURN, AuditAction.POOL_LAPSE)
 
 
@@ -435,14 +436,15 @@ def co_owned_customers(session: Session, user: User, departure: Departure | None
 
 def formerly_owned_customers(session: Session, user: User, *, since: datetime, until: datetime) -> dict[int, datetime]:
     """The customers whose ownership by `user` ended from `since` to `until`, each with when it last did: a
-    customer given to someone else (`customer:owner` naming them as "from") or sent back to the pool. Before,
+    customer given to someone else (`customer:owner` naming them as "from", or a departure's handover, of a
+    notice since withdrawn, naming them as "from_user_id") or sent back to the pool. Before,
     a customer reassigned in the weeks before the notice left the report unless the person had touched it,
     though it was theirs in the very window the report looks at. The caller leaves out those owned again."""
     # The canonical detail (`vault.audit.chain.canonical_detail`) writes `"from":7` with no space; the text
     # match only narrows the search, the parsed detail decides.
-    named_from = or_(AuditEvent.detail.contains(f'"from":{user.id},', autoescape=True),
-                     AuditEvent.detail.contains(f'"from":{user.id}}}', autoescape=True))
-    names_person = or_(AuditEvent.action.in_(OWNER_CHANGES) & named_from,
+    named_from = or_(*(AuditEvent.detail.contains(f'"{key}":{user.id}{end}', autoescape=True)
+                       for key in set(OWNER_CHANGES.values()) for end in (",", "}")))
+    names_person = or_(AuditEvent.action.in_(list(OWNER_CHANGES)) & named_from,
                        AuditEvent.action.in_(RETURNS_TO_POOL) & (AuditEvent.subject_user_id == user.id))
     return _relationships_in_window(
         session, names_person, since=since, until=until,
@@ -454,7 +456,7 @@ def _previous_owner(action: str, subject: int | None, detail: str) -> int | None
     if action in RETURNS_TO_POOL:
         return subject
     try:
-        previous = json.loads(detail or "{}").get("from")
+        previous = json.loads(detail or "{}").get(OWNER_CHANGES.get(action, "from"))
     except (ValueError, AttributeError):
         return None
     return previous if _is_id(previous) else None
