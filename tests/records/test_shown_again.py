@@ -17,8 +17,6 @@ from vault.core.context import AccessContext
 from vault.models import AuditEvent, Role, Segment
 from vault.services import accounts, customers, managers, records
 
-pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
-
 
 @pytest.fixture
 def scene(rt: Any, users: Any) -> dict[str, int]:
