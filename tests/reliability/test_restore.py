@@ -374,6 +374,15 @@ def test_a_backup_without_a_mac_restores_only_when_the_operator_accepts_it(insta
     assert "--accept-unsigned" in refused.stderr
     assert target_rows(target) == 0 and list(target.runtime().store.list("")) == []
 
+    # Accepted as it is, an unsigned manifest's shape is the folder's word: an entry that is no object was
+    # a traceback (from the copied objects' check, or the store's when the objects were not copied).
+    (out / "manifest.json").write_text(json.dumps({**manifest, "objects": [*manifest["objects"], "x"]}))
+    malformed = target.cli("restore", str(out), "--accept-unsigned")
+    assert malformed.returncode == 1 and "manifest entry 'x' is not an object" in malformed.stderr, malformed.stderr
+    assert "Traceback" not in malformed.stderr
+    assert target_rows(target) == 0 and list(target.runtime().store.list("")) == []
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
     accepted = target.cli("restore", str(out), "--accept-unsigned")
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert "not authenticated" in accepted.stderr, accepted.stderr
