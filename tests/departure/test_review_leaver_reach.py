@@ -281,3 +281,41 @@ def test_an_approval_between_a_notices_clock_and_its_commit_waits_for_it(rt, com
         extension = session.get(Loan, extension_id)
         assert (extension.status, extension.approvals_required) == ("requested", 2)
     assert _limit(rt, company, document) == 1
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_an_approval_and_the_last_day_take_their_locks_in_one_order(rt, company, db_backend, monkeypatch):
+    """The last day's steps lock the leaver's loans, then change the person (the account disabled); an
+    approval now also holds the person (`quota.hold_notice`). Taken in the other order (the person first)
+    the two waited for each other and the database ended one of them. The approval takes the loan first:
+    the last day waits for it, then revokes the loan. The last day is run at the moment the approval holds
+    the person, the one interleaving the test cannot bring about from outside."""
+    document = company.document(company.customer("Locked Trading", owner="tom"), grade=2)
+    loan_id = company.request(document)
+    departure_id = _notice(rt, company)
+    failures: list[BaseException] = []
+
+    def last_day() -> None:
+        try:
+            with rt.db.session() as session:
+                departures.offboard(rt, session, departures.get_departure(session, departure_id), ctx=OFFICE)
+        except BaseException as exc:
+            failures.append(exc)
+
+    steps: list[threading.Thread] = []
+    hold = quota.hold_notice
+
+    def last_day_while_held(session, person, **options):
+        held = hold(session, person, **options)
+        if not steps:
+            steps.append(threading.Thread(target=last_day))
+            steps[0].start()
+            _until_done_or_waiting(rt, steps[0])
+        return held
+
+    monkeypatch.setattr(quota, "hold_notice", last_day_while_held)
+    company.approve(loan_id, "ann")
+    steps[0].join(timeout=30)
+    assert not steps[0].is_alive() and failures == []
+    with rt.db.session() as session:
+        assert session.get(Loan, loan_id).status == "revoked"

@@ -389,8 +389,9 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
         policy.Denied: `separation_of_duties` (own request, own file), `already_decided`,
             `invalid_state`, `borrower_inactive`.
     """
-    quota.hold_notice(session, loan.borrower)  # before the loan's lock, in the order notices take them
     _lock(session, loan)
+    # After the loan's lock, as the last day's steps and a suspension take them (loans, then the person).
+    quota.hold_notice(session, loan.borrower)
     decided = {d.approver_id for d in loan.decisions}
     rule = rt.settings.grade(loan.document.grade)
     policy.require(actor, Action.LOAN_APPROVE, loan, decided=decided, comment=comment, rule=rule,
