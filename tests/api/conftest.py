@@ -60,6 +60,8 @@ class Api:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         response = self.client.open(path, method=method, headers=headers, **options)
+        # A bearer token's answer never starts a browser session (a flash, a sign-in step, a language choice).
+        assert token is None or "Set-Cookie" not in response.headers, (path, response.headers)
         if check:
             self.check(method, path, response)
         return response
