@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
 from tests.departure.conftest import OFFICE, REASON, days_from_today
+from tests.support.locks import until_done_or_waiting
 from vault import policy
 from vault.models import Customer, Document, Loan, Role
 from vault.policy import visibility
@@ -200,21 +200,6 @@ def test_an_extension_approved_before_the_notice_stays_inside_its_ceiling(rt, co
     assert _views_until_refused(company, document) == 2
 
 
-def _waiting_on_a_lock(rt) -> bool:
-    """Whether another session of the test's database waits for a row lock (PostgreSQL)."""
-    with rt.db.engine.connect() as connection:
-        return bool(connection.exec_driver_sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'").scalar())
-
-
-def _until_done_or_waiting(rt, thread: threading.Thread) -> None:
-    """Until `thread` has finished or another session waits for a lock (at most 10 s)."""
-    deadline = time.monotonic() + 10
-    while thread.is_alive() and not _waiting_on_a_lock(rt) and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 def _own_view_spent_and_more_asked(rt, company, customer: str) -> tuple[int, int]:
     """A grade-2 file of `customer` on loan to Sam, his own quota of one view spent, and an extension of
     four more views asked (not yet approved): the document's and the extension's ids."""
@@ -239,7 +224,7 @@ def test_an_extension_approved_while_the_notice_is_recorded_is_judged_by_the_not
         notice.flush()
         approval = threading.Thread(target=lambda: approved.append(company.approve(extension_id, "ann")))
         approval.start()
-        _until_done_or_waiting(rt, approval)
+        until_done_or_waiting(rt, approval)
     approval.join(timeout=30)
     assert not approval.is_alive() and approved
     with rt.db.session() as session:
@@ -270,7 +255,7 @@ def test_an_approval_between_a_notices_clock_and_its_commit_waits_for_it(rt, com
         if not approvals:
             approvals.append(threading.Thread(target=lambda: company.approve(extension_id, "ann")))
             approvals[0].start()
-            _until_done_or_waiting(rt, approvals[0])
+            until_done_or_waiting(rt, approvals[0])
         return now
 
     monkeypatch.setattr(departures, "utcnow", approval_at_the_clock)
@@ -310,7 +295,7 @@ def test_an_approval_and_the_last_day_take_their_locks_in_one_order(rt, company,
         if not steps:
             steps.append(threading.Thread(target=last_day))
             steps[0].start()
-            _until_done_or_waiting(rt, steps[0])
+            until_done_or_waiting(rt, steps[0])
         return held
 
     monkeypatch.setattr(quota, "hold_notice", last_day_while_held)

@@ -9,13 +9,18 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select
 
 from tests.loans.helpers import loan_rows, one_loan
+from tests.support.locks import until_done_or_waiting
 from vault.config.settings import DEFAULT_GRADES
+from vault.core.context import AccessContext
 from vault.models import Document, Loan, LoanStatus, User
+from vault.services import departures
 from vault.services import loans as loans_service
 
 TWO_APPROVERS = {"grades": {**DEFAULT_GRADES, 2: replace(DEFAULT_GRADES[2], approvals=2)}}
@@ -518,3 +523,105 @@ def test_the_grade_badges_name_the_grade(world, rt, language, badge):
     for url in (f"/documents/{doc}", f"/loans/{loan_id}"):
         page = ann.get(url, headers={"Accept-Language": language}).get_data(as_text=True)
         assert re.findall(r'<span class="grade grade-2"[^>]*>([^<]*)</span>', page) == [badge], url
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_two_batches_of_the_same_requests_in_other_orders_wait_instead_of_deadlocking(world, rt, db_backend,
+                                                                                     monkeypatch):
+    """Paula approved requests a, b while Quinn approved b, a (the API takes ids in any order): each held
+    the loan the other wanted next and the database ended one of them (a 503 "database unavailable").
+    A batch now decides its loans in the order of their ids, so the second waits for the first and finds
+    them decided. Quinn's batch starts the moment Paula's has approved its first loan."""
+    first, second = _requests(world, rt, world.document(2), world.document(2))
+    outcomes: list[object] = []
+    later: list[threading.Thread] = []
+    approve = loans_service.approve
+
+    def batch(approver: str, ids: list[int]) -> None:
+        try:
+            with rt.db.session() as session:
+                actor = session.scalars(select(User).where(User.username == approver)).one()
+                outcome = loans_service.approve_many(rt, session, actor, ids, comment="Visits agreed",
+                                                     ctx=AccessContext())
+                outcomes.append((approver, [loan.id for loan in outcome.approved],
+                                 [(loan_id, decision.code) for loan_id, decision in outcome.refused]))
+        except Exception as exc:
+            outcomes.append(exc)
+
+    def then_the_other_batch(*args, **kwargs):
+        approved = approve(*args, **kwargs)
+        if not later:
+            later.append(threading.Thread(target=batch, args=("quinn", [second, first])))
+            later[0].start()
+            until_done_or_waiting(rt, later[0])
+        return approved
+
+    monkeypatch.setattr(loans_service, "approve", then_the_other_batch)
+    batch("paula", [first, second])
+    later[0].join(timeout=30)
+    assert not later[0].is_alive()
+    assert outcomes == [("paula", [first, second], []),
+                        ("quinn", [], [(second, "invalid_state"), (first, "invalid_state")])]  # as given
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_an_approval_waiting_for_a_rejection_sees_the_request_rejected(world, rt, db_backend):
+    """Paula rejected a request while Quinn approved it. Quinn's approval waited for Paula's lock on the
+    loan, then went on with the loan as it had read it before waiting (still requested): the rejected
+    request became an active loan on one approval. The lock now reads the loan again: Quinn is refused."""
+    (loan_id,) = _requests(world, rt, world.document(2))
+    outcome: list[object] = []
+
+    def quinn() -> None:
+        with rt.db.session() as session:
+            actor = session.scalars(select(User).where(User.username == "quinn")).one()
+            loan = session.get(Loan, loan_id)
+            assert loan.status == LoanStatus.REQUESTED  # read before the wait, as a page or the API reads it
+            try:
+                loans_service.approve(rt, session, actor, loan, comment="Fine", ctx=AccessContext())
+                outcome.append("approved")
+            except Exception as exc:
+                outcome.append(getattr(getattr(exc, "decision", None), "code", exc))
+
+    with rt.db.session() as session:
+        paula = session.scalars(select(User).where(User.username == "paula")).one()
+        loans_service.reject(rt, session, paula, session.get(Loan, loan_id), comment="Not for this visit",
+                             ctx=AccessContext())
+        session.flush()
+        approval = threading.Thread(target=quinn)
+        approval.start()
+        until_done_or_waiting(rt, approval)
+    approval.join(timeout=30)
+    assert outcome == ["invalid_state"]
+    assert one_loan(rt, id=loan_id).status == LoanStatus.REJECTED
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_a_revocation_by_the_system_waiting_for_a_return_sees_the_loan_returned(world, rt, db_backend):
+    """The same wait in the system's revocations (the last day, a suspension, a rotation): a loan returned
+    while the revocation waited for its lock was revoked over the return, recorded as revoked and its
+    reservations given back a second time. The lock now reads the loan again: nothing is revoked."""
+    (loan_id,) = _requests(world, rt, world.document(2))
+    with rt.db.session() as session:
+        loans_service.approve(rt, session, session.scalars(select(User).where(User.username == "paula")).one(),
+                              session.get(Loan, loan_id), comment="Fine", ctx=AccessContext())
+    outcome: list[bool] = []
+
+    def revoke() -> None:
+        with rt.db.session() as session:
+            loan = session.get(Loan, loan_id)
+            assert loan.status == LoanStatus.ACTIVE  # read before the wait
+            outcome.append(departures.revoke_by_system(rt, session, loan, reason="Suspended", ctx=AccessContext()))
+
+    audit = world.audit.mark()
+    with rt.db.session() as session:
+        ann = session.scalars(select(User).where(User.username == "ann")).one()
+        loans_service.return_loan(rt, session, ann, session.get(Loan, loan_id), ctx=AccessContext())
+        session.flush()
+        revocation = threading.Thread(target=revoke)
+        revocation.start()
+        until_done_or_waiting(rt, revocation)
+    revocation.join(timeout=30)
+    assert outcome == [False]
+    assert one_loan(rt, id=loan_id).status == LoanStatus.RETURNED
+    assert audit.since("loan:revoke") == []

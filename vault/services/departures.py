@@ -55,7 +55,7 @@ from vault.policy.visibility import visible_loans
 from vault.runtime import Runtime
 from vault.services import accounts, pool, quota
 from vault.services.customers import OWNER_ROLES
-from vault.services.loans import record_listing, targets
+from vault.services.loans import lock_loan, record_listing, targets
 from vault.services.records import reached_main_contact
 
 LAST_DAY_REASON = "Access ended on the borrower's last working day"
@@ -657,8 +657,7 @@ def revoke_by_system(rt: Runtime, session: Session, loan: Loan, *, reason: str, 
     """End an open loan as a step of something else (last day, early-warning suspension), audited as
     `loan:revoke` by the system, or by `actor` whose decision it follows from (a departure completed before
     its last day); its unused reservations are given back. False if it was not open."""
-    session.execute(select(Loan).where(Loan.id == loan.id).with_for_update()
-                    .execution_options(populate_existing=True))
+    lock_loan(session, loan)
     if loan.status not in OPEN_STATUSES:
         return False
     previous = loan.status

@@ -58,12 +58,16 @@ def _record(rt: Runtime, session: Session, action: AuditAction, actor: User | No
                     **targets(loan))
 
 
-def _lock(session: Session, loan: Loan) -> Loan:
+def lock_loan(session: Session, loan: Loan) -> Loan:
     """Reload the loan under a row lock (PostgreSQL; SQLite's transaction already holds the database),
-    so two approvers deciding at once count each other's decisions."""
+    so two approvers deciding at once count each other's decisions.
+
+    The row is fetched: `populate_existing` refreshes the loaded loan only from rows read, and a lock taken
+    without reading its row left the loan as it was read before the wait (a request rejected meanwhile was
+    still "requested", and one approval made it an active loan)."""
     session.execute(
         select(Loan).where(Loan.id == loan.id).with_for_update().execution_options(populate_existing=True)
-    )
+    ).scalar_one()
     session.expire(loan, ["decisions"])
     return loan
 
@@ -389,7 +393,7 @@ def approve(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: 
         policy.Denied: `separation_of_duties` (own request, own file), `already_decided`,
             `invalid_state`, `borrower_inactive`.
     """
-    _lock(session, loan)
+    lock_loan(session, loan)
     # After the loan's lock, as the last day's steps and a suspension take them (loans, then the person).
     quota.hold_notice(session, loan.borrower)
     decided = {d.approver_id for d in loan.decisions}
@@ -436,17 +440,21 @@ def approve_many(rt: Runtime, session: Session, actor: User, loan_ids: list[int]
     may not see is refused as `not_found`, like a probe on its page. `approve` refuses before it writes
     anything, so a refusal leaves nothing of its own behind but its record.
     """
-    approved: list[Loan] = []
-    refused: list[tuple[int, policy.Decision]] = []
-    for loan_id in dict.fromkeys(loan_ids):  # once each, in the order given
+    decided: dict[int, Loan | policy.Decision] = {}
+    # Once each, decided in the order of their ids: two batches of the same requests given in other orders
+    # would each lock a loan the other waits for (the database then ends one); in one order the second
+    # waits. The answer keeps the order given.
+    for loan_id in sorted(set(loan_ids)):
         try:
-            approved.append(approve(rt, session, actor, get_loan(session, actor, loan_id), comment=comment,
-                                    ctx=ctx))
+            decided[loan_id] = approve(rt, session, actor, get_loan(session, actor, loan_id), comment=comment,
+                                       ctx=ctx)
         except NotFound:
-            refused.append((loan_id, _refusal(rt, session, actor, ctx, policy.deny("not_found"), loan_id=loan_id)))
+            decided[loan_id] = _refusal(rt, session, actor, ctx, policy.deny("not_found"), loan_id=loan_id)
         except policy.Denied as exc:
-            refused.append((loan_id, _refusal(rt, session, actor, ctx, exc.decision, **exc.audit)))
-    return BulkApproval(approved=approved, refused=refused)
+            decided[loan_id] = _refusal(rt, session, actor, ctx, exc.decision, **exc.audit)
+    given = [(loan_id, decided[loan_id]) for loan_id in dict.fromkeys(loan_ids)]
+    return BulkApproval(approved=[result for _id, result in given if isinstance(result, Loan)],
+                        refused=[(loan_id, result) for loan_id, result in given if not isinstance(result, Loan)])
 
 
 def _refusal(rt: Runtime, session: Session, actor: User, ctx: AccessContext, decision: policy.Decision,
@@ -470,7 +478,7 @@ def designate_custodian(rt: Runtime, session: Session, actor: User, loan: Loan, 
     Raises:
         policy.Denied: `separation_of_duties`, `invalid_state`, `invalid_custodian`, a reason too short.
     """
-    _lock(session, loan)
+    lock_loan(session, loan)
     reason = (reason or "").strip()
     policy.require(actor, Action.LOAN_DESIGNATE, loan, custodian=custodian, reason=reason, audit=targets(loan))
     loan.release_custodian_id = custodian.id  # type: ignore[union-attr]  (the policy refuses None)
@@ -486,7 +494,7 @@ def reject(rt: Runtime, session: Session, actor: User, loan: Loan, *, comment: s
     Raises:
         policy.Denied: as `approve`, plus `comment_required`.
     """
-    _lock(session, loan)
+    lock_loan(session, loan)
     decided = {d.approver_id for d in loan.decisions}
     comment = (comment or "").strip()
     policy.require(actor, Action.LOAN_REJECT, loan, decided=decided, comment=comment, audit=targets(loan))
@@ -511,7 +519,7 @@ def release(rt: Runtime, session: Session, actor: User, loan: Loan, *, ctx: Acce
             `not_the_custodian`, `borrower_inactive`; `departing_refused` or `approvals_missing` when the
             borrower has given notice since the approval.
     """
-    _lock(session, loan)
+    lock_loan(session, loan)
     policy.require(actor, Action.LOAN_RELEASE, loan, rule=rt.settings.grade(loan.document.grade),
                    departure_mode=rt.settings.departure.on_notice, audit=targets(loan))
     now = utcnow()
@@ -532,7 +540,7 @@ def return_loan(rt: Runtime, session: Session, actor: User, loan: Loan, *, ctx: 
             `invalid_state`.
     """
     settle(rt, session, user=loan.borrower, loan=loan, actor=actor, ctx=ctx)
-    _lock(session, loan)
+    lock_loan(session, loan)
     policy.require(actor, Action.LOAN_RETURN, loan, audit=targets(loan))
     _close(loan, LoanStatus.RETURNED, actor, None)
     session.flush()
@@ -549,7 +557,7 @@ def revoke(rt: Runtime, session: Session, actor: User, loan: Loan, *, reason: st
             reason codes of a bad reason.
     """
     settle(rt, session, user=loan.borrower, loan=loan, actor=actor, ctx=ctx)
-    _lock(session, loan)
+    lock_loan(session, loan)
     reason = (reason or "").strip()
     policy.require(actor, Action.LOAN_REVOKE, loan, reason=reason, audit=targets(loan))
     _close(loan, LoanStatus.REVOKED, actor, reason)
@@ -566,7 +574,7 @@ def withdraw(rt: Runtime, session: Session, actor: User, loan: Loan, *, ctx: Acc
         policy.Denied: `not_your_request` (someone else's), `already_decided_withdraw` (an approval is
             recorded), `invalid_state` (decided, active or ended).
     """
-    _lock(session, loan)
+    lock_loan(session, loan)
     policy.require(actor, Action.LOAN_WITHDRAW, loan, audit=targets(loan))
     _close(loan, LoanStatus.WITHDRAWN, actor, None)
     session.flush()
