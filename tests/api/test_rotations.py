@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
 from tests.support.factories import reach_main_contact
+from tests.support.locks import until_done_or_waiting
 from vault.core import events as domain_events
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
@@ -322,3 +323,38 @@ def test_two_runs_at_once_make_one_proposal_per_customer(rt, users, clock, db_ba
         rows = session.scalars(select(RotationProposal.customer_id).where(
             RotationProposal.status == ProposalStatus.OPEN)).all()
     assert sorted(made) == [0, 4] and len(rows) == len(set(rows)) == 4
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_a_skip_waiting_for_an_approval_finds_the_proposal_decided(api, rt, cast, scene, db_backend):
+    """mia approved a proposal in one tab and skipped it in another. The skip waited for the approval's
+    write to the proposal, then wrote over it with what it had read before the wait (still open): the
+    proposal said "skipped" while its customer had moved. The decision now locks the proposal and reads it
+    again: the skip is refused as decided already, and the proposal stays approved."""
+    acme = next(p for p in api.post("/api/v1/rotations/propose", "mia").get_json()["proposed"]
+                if p["customer"]["name"] == "Acme")
+    outcome: list[object] = []
+
+    def skip() -> None:
+        with rt.db.session() as session:
+            mia = accounts.get_user(session, "mia")
+            proposal = rotation.get_for_decision(session, mia, acme["id"])
+            assert proposal.is_open  # read before the wait, as the page and the API read it
+            try:
+                rotation.skip(rt, session, mia, proposal, reason="Keep it with bob", ctx=AccessContext())
+                outcome.append("skipped")
+            except Exception as exc:
+                outcome.append(getattr(exc, "code", exc))
+
+    with rt.db.session() as session:
+        mia = accounts.get_user(session, "mia")
+        rotation.approve(rt, session, mia, rotation.get_for_decision(session, mia, acme["id"]), ctx=AccessContext())
+        session.flush()
+        other = threading.Thread(target=skip)
+        other.start()
+        until_done_or_waiting(rt, other)
+    other.join(timeout=30)
+    assert outcome == ["already_decided"]
+    with rt.db.session() as session:
+        assert session.get(RotationProposal, acme["id"]).status == ProposalStatus.APPROVED
+    assert _owner(rt, scene["acme"]) == acme["new_owner"]["username"]

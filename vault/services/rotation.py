@@ -50,6 +50,7 @@ from vault.models import (
 from vault.policy.rotation import may_decide_customer
 from vault.policy.visibility import reports_of
 from vault.runtime import Runtime
+from vault.services import quota
 from vault.services.customers import OWNER_ROLES, eligible_owner, move_owner
 from vault.services.departures import revoke_by_system
 from vault.services.records import reached_main_contact
@@ -356,6 +357,21 @@ def _clean_reason(reason: str | None, *, required: bool) -> str:
     return text
 
 
+def _hold(session: Session, proposal: RotationProposal) -> None:
+    """Lock the proposal, its owner (shared) and its customer, and read them again, before deciding.
+
+    Two decisions at once (two tabs, a manager and an approver) otherwise each read the proposal open and
+    the second wrote over the first: a proposal "skipped" whose customer had moved. The owner comes before
+    the customer, in the order a notice takes them (`quota.hold_notice`, then the handover of the customers),
+    so a decision waits for a notice being recorded and sees the owner leaving.
+    """
+    session.execute(select(RotationProposal).where(RotationProposal.id == proposal.id).with_for_update()
+                    .execution_options(populate_existing=True)).scalar_one()
+    quota.hold_notice(session, proposal.from_user)
+    session.execute(select(Customer).where(Customer.id == proposal.customer_id).with_for_update()
+                    .execution_options(populate_existing=True)).scalar_one()
+
+
 def _still_open(proposal: RotationProposal) -> None:
     if not proposal.is_open:
         raise Conflict("already_decided", _l("This proposal has already been decided."))
@@ -393,6 +409,7 @@ def approve(rt: Runtime, session: Session, actor: User, proposal: RotationPropos
     target = to_user or proposal.to_user
     policy.require(actor, Action.ROTATION_DECIDE, proposal, gaining=target,
                    audit={"customer_id": customer.id, "subject_user_id": target.id})
+    _hold(session, proposal)
     _still_open(proposal)
     reason = _clean_reason(reason, required=False)
     eligible_owner(target)
@@ -428,6 +445,7 @@ def skip(rt: Runtime, session: Session, actor: User, proposal: RotationProposal,
     """
     policy.require(actor, Action.ROTATION_DECIDE, proposal, gaining=None,
                    audit={"customer_id": proposal.customer_id, "subject_user_id": proposal.from_user_id})
+    _hold(session, proposal)
     _still_open(proposal)
     reason = _clean_reason(reason, required=True)
     proposal.status = ProposalStatus.SKIPPED
