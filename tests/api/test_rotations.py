@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
 from tests.support.factories import reach_main_contact
-from tests.support.locks import until_done_or_waiting
+from tests.support.locks import meanwhile
 from vault.core import events as domain_events
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
@@ -346,14 +346,11 @@ def test_a_skip_waiting_for_an_approval_finds_the_proposal_decided(api, rt, cast
             except Exception as exc:
                 outcome.append(getattr(exc, "code", exc))
 
-    with rt.db.session() as session:
+    def approve(session: Any) -> None:
         mia = accounts.get_user(session, "mia")
         rotation.approve(rt, session, mia, rotation.get_for_decision(session, mia, acme["id"]), ctx=AccessContext())
-        session.flush()
-        other = threading.Thread(target=skip)
-        other.start()
-        until_done_or_waiting(rt, other)
-    other.join(timeout=30)
+
+    meanwhile(rt, approve, skip)
     assert outcome == ["already_decided"]
     with rt.db.session() as session:
         assert session.get(RotationProposal, acme["id"]).status == ProposalStatus.APPROVED

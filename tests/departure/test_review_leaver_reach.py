@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from tests.departure.conftest import OFFICE, REASON, days_from_today
-from tests.support.locks import until_done_or_waiting
+from tests.support.locks import meanwhile, until_done_or_waiting
 from vault import policy
 from vault.models import Customer, Document, Loan, Role
 from vault.policy import visibility
@@ -218,15 +218,11 @@ def test_an_extension_approved_while_the_notice_is_recorded_is_judged_by_the_not
     (SQLite takes one writer at a time; this is PostgreSQL's case)."""
     document, extension_id = _own_view_spent_and_more_asked(rt, company, "Racing Trading")
     approved: list[Loan] = []
-    with rt.db.session() as notice:
-        departures.start_departure(rt, notice, company.user(notice, "adm"), company.user(notice, "sam"),
-                                   last_day=days_from_today(10), successor=company.user(notice, "sue"), ctx=OFFICE)
-        notice.flush()
-        approval = threading.Thread(target=lambda: approved.append(company.approve(extension_id, "ann")))
-        approval.start()
-        until_done_or_waiting(rt, approval)
-    approval.join(timeout=30)
-    assert not approval.is_alive() and approved
+    meanwhile(rt, lambda notice: departures.start_departure(
+        rt, notice, company.user(notice, "adm"), company.user(notice, "sam"), last_day=days_from_today(10),
+        successor=company.user(notice, "sue"), ctx=OFFICE),
+        lambda: approved.append(company.approve(extension_id, "ann")))
+    assert approved
     with rt.db.session() as session:
         extension = session.get(Loan, extension_id)
         # Judged by the notice's rules: one approval of the two it now needs.

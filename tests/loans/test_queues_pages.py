@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.loans.helpers import loan_rows, one_loan
-from tests.support.locks import until_done_or_waiting
+from tests.support.locks import meanwhile, until_done_or_waiting
 from vault.config.settings import DEFAULT_GRADES
 from vault.core.context import AccessContext
 from vault.models import Document, Loan, LoanStatus, User
@@ -583,15 +583,12 @@ def test_an_approval_waiting_for_a_rejection_sees_the_request_rejected(world, rt
             except Exception as exc:
                 outcome.append(getattr(getattr(exc, "decision", None), "code", exc))
 
-    with rt.db.session() as session:
+    def reject(session) -> None:
         paula = session.scalars(select(User).where(User.username == "paula")).one()
         loans_service.reject(rt, session, paula, session.get(Loan, loan_id), comment="Not for this visit",
                              ctx=AccessContext())
-        session.flush()
-        approval = threading.Thread(target=quinn)
-        approval.start()
-        until_done_or_waiting(rt, approval)
-    approval.join(timeout=30)
+
+    meanwhile(rt, reject, quinn)
     assert outcome == ["invalid_state"]
     assert one_loan(rt, id=loan_id).status == LoanStatus.REJECTED
 
@@ -614,14 +611,11 @@ def test_a_revocation_by_the_system_waiting_for_a_return_sees_the_loan_returned(
             outcome.append(departures.revoke_by_system(rt, session, loan, reason="Suspended", ctx=AccessContext()))
 
     audit = world.audit.mark()
-    with rt.db.session() as session:
+    def give_back(session) -> None:
         ann = session.scalars(select(User).where(User.username == "ann")).one()
         loans_service.return_loan(rt, session, ann, session.get(Loan, loan_id), ctx=AccessContext())
-        session.flush()
-        revocation = threading.Thread(target=revoke)
-        revocation.start()
-        until_done_or_waiting(rt, revocation)
-    revocation.join(timeout=30)
+
+    meanwhile(rt, give_back, revoke)
     assert outcome == [False]
     assert one_loan(rt, id=loan_id).status == LoanStatus.RETURNED
     assert audit.since("loan:revoke") == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -20,3 +21,16 @@ def until_done_or_waiting(rt: Any, thread: threading.Thread, seconds: float = 10
     deadline = time.monotonic() + seconds
     while thread.is_alive() and not waiting_on_a_lock(rt) and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+def meanwhile(rt: Any, act: Callable[[Any], object], other: Callable[[], None]) -> None:
+    """`act(session)` in a transaction that stays open while `other` runs in a thread, until `other` has
+    finished or waits for a lock; then the transaction commits, and `other` must end within 30 s."""
+    with rt.db.session() as session:
+        act(session)
+        session.flush()
+        thread = threading.Thread(target=other)
+        thread.start()
+        until_done_or_waiting(rt, thread)
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the other transaction is still waiting"
