@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event
 
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
 from tests.security.helpers import post_form
+from tests.support.locks import meanwhile
 from vault.core.context import AccessContext
+from vault.core.errors import NotFound
 from vault.models import Role
 from vault.services import accounts, departures, managers, todo
 
@@ -172,3 +175,45 @@ def test_no_manager_is_named_at_or_below_a_person_on_notice(api, rt, users):
     listed = api.get("/api/v1/manager-requests", "adm2").get_json()["manager_requests"]
     assert [r["id"] for r in listed] == [early["id"]]
     assert api.post(f"/api/v1/manager-requests/{early['id']}/refuse", "adm2").get_json()["status"] == "refused"
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("kind", ["role", "manager"])
+def test_a_request_refused_while_another_administrator_approves_it_stays_refused(rt, users, cast, db_backend,
+                                                                                  kind):
+    """adm2 refused a request while adm3 approved it. The approval read the request waiting, waited for the
+    refusal's write, then approved it all the same: the role given (or the manager put in place) that a
+    second person had just refused. The decision now reads the request locked: adm3's is not found, as for
+    any request decided already, and the refusal stands."""
+    for name in ("adm2", "adm3"):
+        users.make(name, Role.ADMIN)
+    users.make("mal", Role.BORROWER)
+    find, decide = {"role": (accounts.get_role_request, accounts.decide_role_request),
+                    "manager": (managers.get_manager_request, managers.decide_manager_request)}[kind]
+    with rt.db.session() as session:
+        adm, bob = accounts.get_user(session, "adm"), accounts.get_user(session, "bob")
+        if kind == "role":
+            asked = accounts.assign_role(rt, session, bob, Role.CUSTODIAN, actor=adm, ctx=AccessContext())
+        else:
+            asked = managers.set_manager(rt, session, bob, accounts.get_user(session, "mal"), actor=adm,
+                                         ctx=AccessContext())
+        assert asked is not None
+        request_id = asked.id
+    outcome: list[object] = []
+
+    def approve() -> None:
+        with rt.db.session() as session:
+            try:
+                decide(rt, session, find(session, request_id), approve=True,
+                       actor=accounts.get_user(session, "adm3"), ctx=AccessContext())
+                outcome.append("approved")
+            except NotFound:
+                outcome.append("not_found")
+
+    meanwhile(rt, lambda session: decide(rt, session, find(session, request_id), approve=False,
+                                         actor=accounts.get_user(session, "adm2"), ctx=AccessContext()), approve)
+    assert outcome == ["not_found"]
+    with rt.db.session() as session:
+        bob = accounts.get_user(session, "bob")
+        assert Role.CUSTODIAN not in bob.role_set and bob.manager_id is None
+    assert events(rt, f"{kind}:approve") == [] and len(events(rt, f"{kind}:refuse")) == 1

@@ -28,6 +28,7 @@ from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.core.passwords import MIN_LENGTH
+from vault.db.locking import locked
 from vault.models import (
     AgreementAcceptance,
     ApiToken,
@@ -273,7 +274,9 @@ def pending_role_requests(session: Session, user: User | None = None) -> list[Ro
 
 
 def get_role_request(session: Session, request_id: int) -> RoleRequest:
-    request = session.get(RoleRequest, request_id)
+    """A request still waiting, locked for its decision (`vault.db.locking`): one decided meanwhile, by another
+    administrator in the same instant, is not found rather than decided again."""
+    request = locked(session, RoleRequest, request_id)
     if request is None or request.status != RequestStatus.PENDING:
         raise NotFound("role request")
     return request

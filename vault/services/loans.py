@@ -25,6 +25,7 @@ from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.db import unit_of_work
+from vault.db.locking import locked
 from vault.models import (
     OPEN_STATUSES,
     SPENT_STATUSES,
@@ -60,14 +61,9 @@ def _record(rt: Runtime, session: Session, action: AuditAction, actor: User | No
 
 def lock_loan(session: Session, loan: Loan) -> Loan:
     """Reload the loan under a row lock (PostgreSQL; SQLite's transaction already holds the database),
-    so two approvers deciding at once count each other's decisions.
-
-    The row is fetched: `populate_existing` refreshes the loaded loan only from rows read, and a lock taken
-    without reading its row left the loan as it was read before the wait (a request rejected meanwhile was
-    still "requested", and one approval made it an active loan)."""
-    session.execute(
-        select(Loan).where(Loan.id == loan.id).with_for_update().execution_options(populate_existing=True)
-    ).scalar_one()
+    so two approvers deciding at once count each other's decisions (`vault.db.locking`: before it read the
+    row it locked, a request rejected meanwhile was still "requested" and one approval made it an active loan)."""
+    locked(session, Loan, loan.id)
     session.expire(loan, ["decisions"])
     return loan
 

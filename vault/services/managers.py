@@ -21,6 +21,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
+from vault.db.locking import locked
 from vault.models import ManagerRequest, RequestStatus, User, utcnow
 from vault.runtime import Runtime
 from vault.services.accounts import link_holders
@@ -118,7 +119,9 @@ def pending_manager_requests(session: Session, user: User | None = None) -> list
 
 
 def get_manager_request(session: Session, request_id: int) -> ManagerRequest:
-    request = session.get(ManagerRequest, request_id)
+    """A request still waiting, locked for its decision (`vault.db.locking`): one decided meanwhile is not
+    found rather than decided again."""
+    request = locked(session, ManagerRequest, request_id)
     if request is None or request.status != RequestStatus.PENDING:
         raise NotFound("manager request")
     return request

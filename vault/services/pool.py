@@ -31,6 +31,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
+from vault.db.locking import locked
 from vault.models import (
     AuditEvent,
     ContactLogEntry,
@@ -133,9 +134,7 @@ def _lock_person(session: Session, user_id: int) -> None:
 
 
 def _lock_customer(session: Session, customer_id: int) -> Customer | None:
-    return session.execute(
-        select(Customer).where(Customer.id == customer_id).with_for_update()
-        .execution_options(populate_existing=True)).scalar_one_or_none()
+    return locked(session, Customer, customer_id)
 
 
 def _not_in_pool(actor: User, customer: Customer) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from vault.config.settings import Settings
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
+from vault.db.locking import locked
 from vault.models import (
     Departure,
     Document,
@@ -90,8 +91,9 @@ def hold_notice(session: Session, person: User, *, recording: bool = False) -> U
     just before a notice committed was stamped after the notice's start with one approver's word, and
     counted above the ceiling. SQLite takes one writer at a time, so the lock is PostgreSQL's.
     """
-    query = select(User).where(User.id == person.id).execution_options(populate_existing=True)
-    return session.execute(query.with_for_update(read=not recording)).scalar_one()
+    held = locked(session, User, person.id, shared=not recording)
+    assert held is not None, "a person with a loan or a notice has a row"
+    return held
 
 
 def notice_since(session: Session, holder: User | None) -> datetime | None:

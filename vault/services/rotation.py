@@ -33,6 +33,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.db.locking import locked
 from vault.models import (
     OPEN_STATUSES,
     Customer,
@@ -365,11 +366,9 @@ def _hold(session: Session, proposal: RotationProposal) -> None:
     the customer, in the order a notice takes them (`quota.hold_notice`, then the handover of the customers),
     so a decision waits for a notice being recorded and sees the owner leaving.
     """
-    session.execute(select(RotationProposal).where(RotationProposal.id == proposal.id).with_for_update()
-                    .execution_options(populate_existing=True)).scalar_one()
+    locked(session, RotationProposal, proposal.id)
     quota.hold_notice(session, proposal.from_user)
-    session.execute(select(Customer).where(Customer.id == proposal.customer_id).with_for_update()
-                    .execution_options(populate_existing=True)).scalar_one()
+    locked(session, Customer, proposal.customer_id)
 
 
 def _still_open(proposal: RotationProposal) -> None:

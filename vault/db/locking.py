@@ -1,0 +1,27 @@
+"""Reading a row for a decision: locked until the transaction ends, and read again.
+
+Two decisions on one row at once (two approvers, two tabs, a person and the system) each read the row
+before writing it. Under PostgreSQL's READ COMMITTED the second one's UPDATE waits for the first, then
+writes over it with what it had read before the wait: a request rejected meanwhile is approved, a proposal
+decided meanwhile is decided again. A decision therefore reads its row with `SELECT ... FOR UPDATE` first,
+and the rows it gets back must replace what the session holds: `populate_existing` refreshes a loaded
+object only from rows actually fetched, so a lock taken without reading its row left the object stale.
+SQLite takes one writer at a time, its transaction holding the database, so there the lock is implied.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+
+def locked(session: Session, model: type[T], key: Any, *, shared: bool = False) -> T | None:
+    """Row `key` of `model`, locked (`shared`: FOR SHARE, which other readers may hold too, and a writer
+    waits for) and read again into the session's object for it; None when there is no such row."""
+    (column,) = inspect(model).primary_key
+    query = select(model).where(column == key).with_for_update(read=shared)
+    return session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
