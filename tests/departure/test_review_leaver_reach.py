@@ -300,3 +300,32 @@ def test_an_approval_and_the_last_day_take_their_locks_in_one_order(rt, company,
     assert not steps[0].is_alive() and failures == []
     with rt.db.session() as session:
         assert session.get(Loan, loan_id).status == "revoked"
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_a_withdrawal_waiting_for_a_completion_finds_the_departure_closed(rt, company, db_backend):
+    """An administrator completed Sam's departure while the operator withdrew it. The withdrawal read the
+    departure open, waited for the completion's writes, then carried on: Sam "active" again and the
+    completed departure deleted, with both records in the log. Every step of a departure now reads it
+    locked: the withdrawal is refused as closed, and Sam stays departed."""
+    departure_id = _notice(rt, company)
+    outcome: list[object] = []
+
+    def withdraw() -> None:
+        with rt.db.session() as session:
+            departure = departures.get_departure(session, departure_id)
+            assert departure.is_open  # read before the wait, as the page reads it
+            try:
+                departures.withdraw(rt, session, None, departure, reason="Sam accepted the counter-offer",
+                                    ctx=OFFICE)
+                outcome.append("withdrawn")
+            except policy.Denied as exc:
+                outcome.append(exc.decision.code)
+
+    meanwhile(rt, lambda session: departures.complete(rt, session, company.user(session, "adm"),
+                                                      departures.get_departure(session, departure_id), ctx=OFFICE),
+              withdraw)
+    assert outcome == ["departure_closed"]
+    with rt.db.session() as session:
+        assert departures.get_departure(session, departure_id).status == "completed"
+        assert company.user(session, "sam").status == "departed"

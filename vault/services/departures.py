@@ -34,6 +34,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.db.locking import locked
 from vault.models import (
     OPEN_STATUSES,
     ApiToken,
@@ -103,6 +104,19 @@ def get_departure(session: Session, departure_id: int) -> Departure:
     if departure is None:
         raise NotFound("departure")
     return departure
+
+
+def _hold(session: Session, departure: Departure) -> None:
+    """Lock the departure and read it, and its handover, again before a step changes them
+    (`vault.db.locking`): two steps at once (a completion and a withdrawal, two confirmations) otherwise
+    each read it open and the second wrote over the first, withdrawing a completed departure.
+
+    Raises:
+        NotFound: withdrawn (deleted) while this step waited.
+    """
+    if locked(session, Departure, departure.id) is None:
+        raise NotFound("departure")
+    session.expire(departure, ["items"])
 
 
 # How many of the leaver's loans, latest first, the departure's page lists beside the handover.
@@ -489,6 +503,7 @@ def update_departure(
             access has ended: the account is re-enabled by an administrator, as for a withdrawal).
         ServiceError: bad dates or successor.
     """
+    _hold(session, departure)
     _decide(actor, Action.DEPARTURE_MANAGE, departure,
             None if departure.is_open else policy.deny("departure_closed"),
             audit={"subject_user_id": departure.user_id})
@@ -552,6 +567,7 @@ def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverIt
         Conflict: `not_leavers` (the customer has since been given to someone outside this handover).
     """
     departure = item.departure
+    _hold(session, departure)
     _decide(actor, Action.DEPARTURE_MANAGE, item, None if departure.is_open else policy.deny("departure_closed"),
             step="hand_over", audit={"subject_user_id": departure.user_id, "customer_id": item.customer_id})
     _check_successor(departure.user, to_user)
@@ -573,6 +589,7 @@ def return_to_pool(rt: Runtime, session: Session, actor: User | None, item: Hand
         Conflict: `not_leavers` (the customer has since been given to someone outside this handover).
     """
     departure = item.departure
+    _hold(session, departure)
     _decide(actor, Action.DEPARTURE_MANAGE, item, None if departure.is_open else policy.deny("departure_closed"),
             step="hand_over", audit={"subject_user_id": departure.user_id, "customer_id": item.customer_id})
     if item.pooled_at is not None:
@@ -604,6 +621,7 @@ def confirm_contact(rt: Runtime, session: Session, actor: User, item: HandoverIt
     """
     note = (note or "").strip()
     departure = item.departure
+    _hold(session, departure)
     logged = reached_main_contact(session, item.customer_id, actor.id, departure.started_at)
     policy.require(actor, Action.HANDOVER_CONFIRM, item, contact_date=contact_date, note=note,
                    today=today(rt.settings), contact_logged=logged, audit={"customer_id": item.customer_id,
@@ -631,6 +649,7 @@ def override(rt: Runtime, session: Session, actor: User, departure: Departure, *
             confirmations), `departure_closed`, `nothing_to_override`, or a bad reason.
     """
     reason = (reason or "").strip()
+    _hold(session, departure)
     policy.require(actor, Action.DEPARTURE_OVERRIDE, departure, reason=reason,
                    audit={"subject_user_id": departure.user_id})
     now = utcnow()
@@ -736,6 +755,7 @@ def complete(rt: Runtime, session: Session, actor: User | None, departure: Depar
             link that nobody contacted them, and no approver waived it since), `customers_unconfirmed`,
             `departure_closed`, `own_departure`.
     """
+    _hold(session, departure)
     if departure.is_open:
         sync_items(rt, session, departure, actor=actor, ctx=ctx)
     _decide(actor, Action.DEPARTURE_MANAGE, departure, rules.completion_problem(departure), step="complete",
@@ -773,6 +793,7 @@ def withdraw(rt: Runtime, session: Session, actor: User | None, departure: Depar
             not by a withdrawal), or a reason too short.
     """
     reason = (reason or "").strip()
+    _hold(session, departure)
     _decide(actor, Action.DEPARTURE_MANAGE, departure, rules.withdrawal_problem(departure, reason),
             step="withdraw", reason=reason, audit={"subject_user_id": departure.user_id})
     user = departure.user
