@@ -27,6 +27,7 @@ from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.dates import parse_day
 from vault.core.errors import NotFound, ServiceError
+from vault.db.locking import locked
 from vault.models import (
     ContactLogEntry,
     Customer,
@@ -514,6 +515,8 @@ def _apply(rt: Runtime, session: Session, actor: User | None, customer: Customer
            ctx: AccessContext) -> CustomerRecordVersion | None:
     changes = clean_changes(values)
     record = ensure_record(rt, session, customer)
+    # Read locked: an edit made meanwhile is built on, not written over under its own version number.
+    locked(session, CustomerRecord, customer.id)
     before = snapshot(rt, record)
     after = {"facts": {**before["facts"], **{k: v for k, v in changes.items() if k in FACTS}},
              "contacts": changes.get("contacts", before["contacts"]),

@@ -1,0 +1,49 @@
+"""Two edits of one customer's record at once (PostgreSQL, where both transactions run side by side)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.support.factories import make_customer
+from tests.support.locks import meanwhile
+from vault.core.context import AccessContext
+from vault.models import Customer, CustomerRecordVersion, Role
+from vault.services import records
+
+CLI = AccessContext.cli()
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_two_edits_at_once_both_stand_one_version_after_the_other(rt: Any, users: Any, db_backend: str) -> None:
+    """One edit set the city while another set the industry. The second read the record before the first
+    committed, waited for it, then wrote its version under the same number (refused by the database: a
+    server error) or, had the number been free, over the first's city. An edit now reads the record locked:
+    the second waits, builds on the first, and the record keeps both as versions 2 and 3."""
+    owner = users.make("bob", Role.BORROWER)
+    with rt.db.session() as session:
+        customer_id = make_customer(session, owner_id=owner.id, name="Nordlicht Handel").id
+        records.edit(rt, session, None, session.get(Customer, customer_id), {"city": "Hamburg"}, ctx=CLI)
+    outcome: list[object] = []
+
+    def industry() -> None:
+        with rt.db.session() as session:
+            customer = session.get(Customer, customer_id)
+            assert records.record_of(session, customer_id).version == 1  # read before the wait
+            try:
+                records.edit(rt, session, None, customer, {"industry": "Steel"}, ctx=CLI)
+                session.commit()
+                outcome.append("edited")
+            except Exception as exc:
+                outcome.append(type(exc).__name__)
+
+    meanwhile(rt, lambda session: records.edit(rt, session, None, session.get(Customer, customer_id),
+                                               {"city": "Berlin"}, ctx=CLI), industry)
+    assert outcome == ["edited"]
+    with rt.db.session() as session:
+        record = records.record_of(session, customer_id)
+        assert (record.version, record.city, record.industry) == (3, "Berlin", "Steel")
+        assert sorted(session.scalars(select(CustomerRecordVersion.number).where(
+            CustomerRecordVersion.customer_id == customer_id))) == [1, 2, 3]
