@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
 from vault.api.serializers import timestamp
+from vault.core.context import AccessContext
 from vault.models import ContactLogEntry, Customer, Role
-from vault.services import accounts, managers, pool
+from vault.services import accounts, managers, pool, records
 
 pytestmark = pytest.mark.parametrize("settings_overrides", [{"policy": {
     "records": {"reveals_key": 2, "owner_reveals_key": 3, "reveals_per_day": 3}}}])
@@ -295,3 +296,31 @@ def test_the_contact_marked_main_is_the_one_a_log_entry_reaches(api, rt, custome
     marked, first = logged("Karl Berger"), logged("Jana Novak")
     stored = _stored_flags(rt, customer)
     assert (stored[marked], stored[first]) == (True, False)
+
+
+def test_an_edit_from_an_older_version_is_refused_and_saves_nothing(api, rt, customer):
+    """An edit may say which version of the record it was made from. Without it, two people editing from the
+    same read each saved over the other unseen; with it, a record changed since answers 409
+    `record_changed` and keeps the other's change, and an edit from the version the record has goes
+    through. Left out, an edit is made over whatever version there is, as before."""
+    path = f"/api/v1/customers/{customer}"
+    version = api.get(path, "bob").get_json()["record"]["version"]
+    # Bob's own save since is his to overwrite (a second tab, a request sent again)...
+    assert api.call("PATCH", path, "bob", json={"city": "Celle", "version": version}).status_code == 200
+    assert api.call("PATCH", path, "bob", json={"city": "Kiel", "version": version}).status_code == 200
+    version += 2
+    # ...another's is not: here the product's own, made without a person.
+    with rt.db.session() as session:
+        records.edit(rt, session, None, session.get(Customer, customer), {"industry": "Shipping"},
+                     ctx=AccessContext.cli())
+    stale = api.call("PATCH", path, "bob", json={"city": "Lübeck", "version": version})
+    assert_error(stale, 409, "record_changed")
+    assert f"now version {version + 1}, by the system" in stale.get_json()["error"]
+    assert api.get(path, "bob").get_json()["record"]["city"] == "Kiel"
+    assert [json.loads(e.detail)["version"] for e in events(rt, "customer:edit")][-1] == version + 1
+    for bad in ("2", -1, 1.5, True, 2**31):
+        assert_error(api.call("PATCH", path, "bob", json={"city": "Lübeck", "version": bad}), 422,
+                     "invalid_request")
+    assert api.call("PATCH", path, "bob", json={"city": "Lübeck", "version": version + 1}).status_code == 200
+    assert api.call("PATCH", path, "bob", json={"city": "Bremen"}).status_code == 200
+    assert api.get(path, "bob").get_json()["record"]["city"] == "Bremen"

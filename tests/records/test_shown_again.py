@@ -4,7 +4,9 @@ recorded where every form refusal is."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -14,7 +16,7 @@ from sqlalchemy import select
 from tests.conftest import login
 from tests.support.factories import make_customer
 from vault.core.context import AccessContext
-from vault.models import AuditEvent, Role, Segment
+from vault.models import AuditEvent, Customer, Role, Segment
 from vault.services import accounts, customers, managers, records
 
 
@@ -118,3 +120,33 @@ def test_a_reveal_refused_for_its_reason_is_recorded_where_every_form_refusal_is
     assert "could not record a refusal" in caplog.text
     assert _request_records(rt, answer.headers["X-Request-ID"]) == [
         ("customer:read", "allowed", None, {"again": True})]
+
+
+def test_a_record_saved_over_a_change_made_since_it_was_opened_is_shown_again_not_saved(client, rt, scene):
+    """Hana opened the customer's page; Bob then changed the city; Hana saved her form, filled from the
+    record before Bob's change. Before, her save wrote over his unseen. Now the form carries the version it
+    was filled from: her save is refused (409) and her form comes back as typed, with who changed the
+    record and its version now, Bob's city kept; saving that form again is made over his change knowingly."""
+    cid = scene["customer"]
+    token = login(client, "hana")
+    page = client.get(f"/customers/{cid}").get_data(as_text=True)
+    assert re.search(r'name="rec-version" type="hidden" value="1"', page), "the form carries its version"
+    with rt.db.session() as session:
+        records.edit(rt, session, accounts.get_user(session, "bob"), session.get(Customer, cid), {"city": "Kiel"},
+                     ctx=AccessContext.cli())
+    form = {"csrf_token": token, "rec-city": "Lübeck", "rec-industry": "Shipping", "rec-version": "1"}
+    refused = client.post(f"/customers/{cid}/record", data=form)
+    assert refused.status_code == 409
+    shown = html.unescape(refused.get_data(as_text=True))
+    assert "The record was changed since you opened it (now version 2, by Bob" in shown
+    assert 'value="Lübeck"' in shown and 'value="Shipping"' in shown
+    assert re.search(r'name="rec-version" type="hidden" value="2"', shown)
+    found = _request_records(rt, refused.headers["X-Request-ID"])
+    assert [(action, outcome) for action, outcome, _code, _detail in found] == [("customer:read", "allowed")]
+    with rt.db.session() as session:
+        record = records.record_of(session, cid)
+        assert (record.version, record.city, record.industry) == (2, "Kiel", "")
+    assert client.post(f"/customers/{cid}/record", data={**form, "rec-version": "2"}).status_code == 302
+    with rt.db.session() as session:
+        record = records.record_of(session, cid)
+        assert (record.version, record.city, record.industry) == (3, "Lübeck", "Shipping")

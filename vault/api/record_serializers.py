@@ -145,6 +145,10 @@ RECORD_EDIT_SCHEMA: dict[str, Any] = {
                   "additionalProperties": {"type": ["string", "number"], "maxLength": 200},
                   "description": "payment, discount, credit_limit, price_list, renewal_date, or any other."},
         "notes": {"type": "string", "maxLength": 4000},
+        "version": {"type": "integer", "minimum": 0, "maximum": 2147483647,
+                    "description": "The record's version the change was made from (as read): when the record "
+                                   "has another version now, 409 `record_changed` and nothing is saved. Left "
+                                   "out, the change is made over whatever version the record has."},
     },
     "additionalProperties": False,
 }

@@ -107,16 +107,21 @@ def reveal(customer_id: int) -> Any:
            description="The owner and co-owners only. Recorded as `customer:edit` with the names of the fields "
                        "changed; the answer is masked like every read. A field left out stays as it is; a group "
                        "given as null (`contacts`, `terms`, `notes`) is emptied, the earlier version staying in "
-                       "the history.")
+                       "the history. With `version`, a record changed since (another version now) is 409 "
+                       "`record_changed` and nothing is saved.")
 def edit(customer_id: int) -> Any:
     values = EDIT.parse()
     session, actor = db_session(), auth.current()
     customer = customer_of(customer_id)
+    expected = values.pop("version", None)
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)
+                                 or not 0 <= expected <= 2_147_483_647):
+        raise invalid({"version": "a whole number from 0: the version the change was made from"})
     try:
         changes = records.clean_changes(values)
     except ServiceError as exc:
         raise _as_fields(exc) from None
-    records.edit(runtime(), session, actor, customer, changes, ctx=access_context())
+    records.edit(runtime(), session, actor, customer, changes, ctx=access_context(), expected_version=expected)
     return jsonify(record_serializers.record(records.masked_view(runtime(), session, customer)))
 
 

@@ -16,7 +16,7 @@ from flask_babel import ngettext
 
 from vault import policy
 from vault.core.actions import Action
-from vault.core.errors import NotFound, ServiceError
+from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.models import Customer, utcnow
 from vault.pages.forms.customers import CoOwnerForm, OwnerForm, RemoveCoOwnerForm
 from vault.pages.forms.documents import choice
@@ -85,7 +85,7 @@ def render_customer(customer: Customer, *, view: RecordView | None = None, revea
         keep_work()
     view = view or records.masked_view(rt, session, customer)
     if edit_form is None and _may(Action.CUSTOMER_EDIT, customer):
-        edit_form = RecordForm(prefix="rec", formdata=None, data=dict(view.facts))
+        edit_form = RecordForm(prefix="rec", formdata=None, data={**view.facts, "version": str(view.version)})
         # The person has paid for these with a reveal: they may edit from them. A group with nothing in it
         # hides nothing, so a new customer's first contacts and terms need no reveal.
         if view.revealed or not view.contacts:
@@ -239,10 +239,21 @@ def edit(customer_id: int) -> Any:
         values["terms"] = dict(kept.value for kept in terms)
     if notes is not None:
         values["notes"] = notes
+    seen = form.version.data or ""
+    # A form from before the field (or one whose field was tampered with) is saved as before, unchecked.
+    expected = int(seen) if seen.isascii() and seen.isdigit() and len(seen) < 10 else None
     try:
-        version = records.edit(runtime(), db_session(), auth.current(), customer, values, ctx=access_context())
+        version = records.edit(runtime(), db_session(), auth.current(), customer, values, ctx=access_context(),
+                               expected_version=expected)
     except NotFound:
         raise
+    except Conflict as exc:
+        # Someone saved since this form was filled: what was typed comes back beside the record as it is
+        # now, and the next save (from this form) is made over that version, knowingly.
+        flash(_(exc.message), "error")
+        current = records.record_of(db_session(), customer.id)
+        form.version.data = str(current.version if current is not None else 0)
+        return shown_again(customer_id, 409, edit_form=form)
     except ServiceError as exc:
         _refusals_beside_rows(form, exc, contacts or [], terms or [])
         return shown_again(customer_id, 400, edit_form=form)

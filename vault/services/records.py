@@ -26,7 +26,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.dates import parse_day
-from vault.core.errors import NotFound, ServiceError
+from vault.core.errors import Conflict, NotFound, ServiceError
 from vault.db.locking import locked
 from vault.models import (
     ContactLogEntry,
@@ -482,20 +482,25 @@ def _changed_groups(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 def edit(rt: Runtime, session: Session, actor: User | None, customer: Customer, values: dict[str, Any], *,
-         ctx: AccessContext) -> CustomerRecordVersion | None:
+         ctx: AccessContext, expected_version: int | None = None) -> CustomerRecordVersion | None:
     """Apply an edit (absent fields unchanged) and keep the result as a new sealed version. Audited as
     `customer:edit` with the names of the fields changed (never values). An edit that changes nothing is
     the owner confirming the record is current: no version, `confirmed_at` set (the cadence restarts),
     audited as `customer:confirm`, and None returned.
     `actor` None is the product itself (demo data, migrations of records).
 
+    `expected_version`: the version the editor saw (the page's form carries it; the API may send it). A
+    record someone else changed since is not written over: the edit is refused, and what was typed is the
+    editor's to compare and send again.
+
     Raises:
         policy.Denied: not the owner or a co-owner (`not_owner`), or not visible.
         ServiceError: `invalid_record`.
+        Conflict: `record_changed` (not the version expected).
     """
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_EDIT, customer, audit={"customer_id": customer.id})
-    return _apply(rt, session, actor, customer, values, ctx=ctx)
+    return _apply(rt, session, actor, customer, values, ctx=ctx, expected_version=expected_version)
 
 
 def first_version(rt: Runtime, session: Session, creator: User | None, customer: Customer, values: dict[str, Any],
@@ -511,12 +516,37 @@ def first_version(rt: Runtime, session: Session, creator: User | None, customer:
     return _apply(rt, session, creator, customer, values, ctx=ctx)
 
 
+def _refuse_others_since(session: Session, actor: User | None, record: CustomerRecord, seen: int) -> None:
+    """Refuse an edit made from version `seen` when someone else saved a version since: theirs would be
+    written over unseen. The editor's own later saves (a second tab, a form sent again) are theirs to
+    overwrite.
+
+    Raises:
+        Conflict: `record_changed`, naming the latest other author and the version now.
+    """
+    authors = session.scalars(
+        select(CustomerRecordVersion.author_id)
+        .where(CustomerRecordVersion.customer_id == record.customer_id, CustomerRecordVersion.number > seen)
+        .order_by(CustomerRecordVersion.number.desc())).all()
+    me = actor.id if actor is not None else None
+    other = next((author for author in authors if author != me), me)
+    if other == me:
+        return
+    by = session.get(User, other) if other is not None else None
+    raise Conflict("record_changed", _l(
+        "The record was changed since you opened it (now version %(n)s, by %(name)s): nothing was saved. "
+        "Compare it with what you typed, then save again.",
+        n=record.version, name=by.display_name if by is not None else _l("the system")))
+
+
 def _apply(rt: Runtime, session: Session, actor: User | None, customer: Customer, values: dict[str, Any], *,
-           ctx: AccessContext) -> CustomerRecordVersion | None:
+           ctx: AccessContext, expected_version: int | None = None) -> CustomerRecordVersion | None:
     changes = clean_changes(values)
     record = ensure_record(rt, session, customer)
     # Read locked: an edit made meanwhile is built on, not written over under its own version number.
     locked(session, CustomerRecord, customer.id)
+    if expected_version is not None and expected_version < record.version:
+        _refuse_others_since(session, actor, record, expected_version)
     before = snapshot(rt, record)
     after = {"facts": {**before["facts"], **{k: v for k, v in changes.items() if k in FACTS}},
              "contacts": changes.get("contacts", before["contacts"]),

@@ -93,6 +93,8 @@ class RecordForm(SafeForm):
     terms_edited = HiddenField()
     notes = TextAreaField(_l("Relationship notes"), validators=[Length(max=4000)])
     notes_edited = HiddenField()
+    # The version of the record the form was filled from: a save over someone else's since is refused.
+    version = HiddenField()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
