@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.departure.conftest import OFFICE, TRUSTED, days_from_today
+from tests.support.locks import meanwhile
 from vault import policy as vault_policy
 from vault.alerts import desk
 from vault.models import Alert
@@ -86,3 +87,57 @@ def test_a_high_alert_with_auto_suspend_stops_every_view_until_it_is_resolved(rt
     company.view(plain)
     with rt.db.session() as session:
         assert session.scalar(select(Alert).where(Alert.id == alert.id)).status == "resolved"
+
+
+@pytest.mark.policy({"working_hours": ALL_HOURS, "alerts": {"auto_suspend": True}})
+def test_acknowledging_a_suspending_alert_records_no_resumption(rt, company):
+    """Acknowledging an alert that suspended Sam's access recorded `access:resume` while his access stayed
+    suspended (only resolving lifts it): the log said access came back when it had not, and said it again at
+    the resolution. Now the one `access:resume` is the resolution's, when access comes back."""
+    plain = company.document(company.customer("Shop"), grade=1)
+    graded = company.document(company.customer("Graded"), grade=2)
+    company.loan(graded)
+    _notice(rt, company)
+    company.view(graded)
+    [alert] = [a for a in company.alerts() if a.severity == "high"]
+    with rt.db.session() as session:
+        desk.acknowledge(rt, session, company.user(session, "ann"), session.get(Alert, alert.id), ctx=OFFICE)
+    assert company.events("access:resume") == []
+    assert _refused(company, plain) == "access_suspended"
+    with rt.db.session() as session:
+        desk.resolve(rt, session, company.user(session, "abe"), session.get(Alert, alert.id),
+                     note="Talked to Sam: visits were planned", ctx=OFFICE)
+    assert [e.actor_name for e in company.events("access:resume")] == ["abe"]
+    company.view(plain)
+
+
+@pytest.mark.policy({"working_hours": ALL_HOURS, "alerts": {"auto_suspend": True}})
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_two_resolutions_at_once_leave_the_first_standing(rt, company, db_backend):
+    """Ann and Abe resolved the same alert at once: the second read it unresolved, waited for the first's
+    write, then wrote its own note over Ann's and recorded a second resolution and a second resumption. The
+    desk now reads the alert locked: Abe's is refused as resolved already."""
+    graded = company.document(company.customer("Graded"), grade=2)
+    company.loan(graded)
+    _notice(rt, company)
+    company.view(graded)
+    [alert] = [a for a in company.alerts() if a.severity == "high"]
+    outcome: list[str] = []
+
+    def abe() -> None:
+        with rt.db.session() as session:
+            found = session.get(Alert, alert.id)
+            assert found.status != "resolved"  # read before the wait
+            try:
+                desk.resolve(rt, session, company.user(session, "abe"), found, note="Abe looked too", ctx=OFFICE)
+                outcome.append("resolved")
+            except vault_policy.Denied as exc:
+                outcome.append(exc.decision.code)
+
+    meanwhile(rt, lambda session: desk.resolve(rt, session, company.user(session, "ann"), session.get(Alert, alert.id),
+                                               note="Talked to Sam: visits were planned", ctx=OFFICE), abe)
+    assert outcome == ["alert_resolved"]
+    assert [e.actor_name for e in company.events("alert:resolve")] == ["ann"]
+    assert [e.actor_name for e in company.events("access:resume")] == ["ann"]
+    with rt.db.session() as session:
+        assert session.get(Alert, alert.id).resolution_note == "Talked to Sam: visits were planned"

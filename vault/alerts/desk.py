@@ -15,6 +15,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
+from vault.db.locking import locked
 from vault.models import SEVERITY_RANK, Alert, AlertStatus, Severity, User, utcnow
 from vault.runtime import Runtime
 
@@ -116,6 +117,7 @@ def acknowledge(rt: Runtime, session: Session, actor: User, alert: Alert, *, ctx
     Raises:
         policy.Denied: `own_alert`, `alert_resolved`, `alert_acknowledged`.
     """
+    locked(session, Alert, alert.id)  # a decision made meanwhile is seen (`vault.db.locking`)
     policy.require(actor, Action.ALERT_MANAGE, alert, step="acknowledge",
                    audit={"subject_user_id": alert.user_id})
     alert.status = AlertStatus.ACKNOWLEDGED
@@ -124,10 +126,8 @@ def acknowledge(rt: Runtime, session: Session, actor: User, alert: Alert, *, ctx
     session.flush()
     rt.audit.record(session, action=AuditAction.ALERT_ACKNOWLEDGE, actor=actor, ctx=ctx, subject_user_id=alert.user_id,
                     detail={"alert_id": alert.id, "rule": alert.rule, "severity": str(alert.severity)})
-    if alert.evidence.get("access_suspended"):
-        # Resolving the alert is what lifts the suspension of content access it caused.
-        rt.audit.record(session, action=AuditAction.ACCESS_RESUME, actor=actor, ctx=ctx, subject_user_id=alert.user_id,
-                        reason_text=alert.resolution_note, detail={"alert_id": alert.id, "rule": alert.rule})
+    # A suspension of content access the alert caused stays (`viewer.access_suspended`): only its resolution
+    # lifts it, and records `access:resume`.
     return alert
 
 
@@ -138,6 +138,7 @@ def resolve(rt: Runtime, session: Session, actor: User, alert: Alert, *, note: s
         policy.Denied: `own_alert`, `alert_resolved`, `note_required`.
     """
     note = (note or "").strip()
+    locked(session, Alert, alert.id)
     policy.require(actor, Action.ALERT_MANAGE, alert, step="resolve", note=note,
                    audit={"subject_user_id": alert.user_id})
     alert.status = AlertStatus.RESOLVED
@@ -163,6 +164,7 @@ def lift_suspension(rt: Runtime, session: Session, actor: User, alert: Alert, *,
     Raises:
         policy.Denied: `own_alert`, `not_permitted` (not an approver), `not_suspended`.
     """
+    locked(session, Alert, alert.id)
     policy.require(actor, Action.ALERT_MANAGE, alert, step="lift", audit={"subject_user_id": alert.user_id})
     person = alert.user
     person.customers_suspended_at = None
