@@ -47,3 +47,31 @@ def test_two_edits_at_once_both_stand_one_version_after_the_other(rt: Any, users
         assert (record.version, record.city, record.industry) == (3, "Berlin", "Steel")
         assert sorted(session.scalars(select(CustomerRecordVersion.number).where(
             CustomerRecordVersion.customer_id == customer_id))) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_two_first_edits_at_once_make_one_record(rt: Any, users: Any, db_backend: str) -> None:
+    """A customer made without notes has no record until its first edit. Two first edits at once each found
+    none and inserted one: the second was refused by the database (a server error). The second now waits
+    for the first's record and builds on it."""
+    owner = users.make("bob", Role.BORROWER)
+    with rt.db.session() as session:
+        customer_id = make_customer(session, owner_id=owner.id, name="Erstkontakt GmbH").id
+    outcome: list[object] = []
+
+    def industry() -> None:
+        with rt.db.session() as session:
+            assert records.record_of(session, customer_id) is None  # read before the wait
+            try:
+                records.edit(rt, session, None, session.get(Customer, customer_id), {"industry": "Steel"}, ctx=CLI)
+                session.commit()
+                outcome.append("edited")
+            except Exception as exc:
+                outcome.append(type(exc).__name__)
+
+    meanwhile(rt, lambda session: records.edit(rt, session, None, session.get(Customer, customer_id),
+                                               {"city": "Berlin"}, ctx=CLI), industry)
+    assert outcome == ["edited"]
+    with rt.db.session() as session:
+        record = records.record_of(session, customer_id)
+        assert (record.version, record.city, record.industry) == (2, "Berlin", "Steel")

@@ -292,6 +292,11 @@ def ensure_record(rt: Runtime, session: Session, customer: Customer) -> Customer
     """The customer's record, made (with a fresh data key) if it has none yet."""
     record = record_of(session, customer.id)
     if record is None:
+        # Two first edits at once: the second waits for the first's record and builds on it, instead of
+        # inserting a second one (refused by the database: a server error).
+        locked(session, Customer, customer.id)
+        record = record_of(session, customer.id)
+    if record is None:
         key_id, wrapped, dek = new_record_key(rt, customer.id)
         # As for an upload's data key: the master key must still be there when the row commits.
         key_id, wrapped = key_use.settle(rt, session, key_id, wrapped, dek, key_context(customer.id))
