@@ -355,3 +355,32 @@ def test_a_skip_waiting_for_an_approval_finds_the_proposal_decided(api, rt, cast
     with rt.db.session() as session:
         assert session.get(RotationProposal, acme["id"]).status == ProposalStatus.APPROVED
     assert _owner(rt, scene["acme"]) == acme["new_owner"]["username"]
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_a_confirmation_sent_twice_at_once_is_recorded_once(api, rt, cast, scene, db_backend):
+    """The new owner's confirmation sent twice (a double click, two tabs): each read the task unconfirmed
+    and both were recorded. The task is now read locked: the second is refused as confirmed already."""
+    made = api.post("/api/v1/rotations/propose", "mia").get_json()["proposed"]
+    acme = next(p for p in made if p["customer"]["name"] == "Acme")
+    assert api.post(f"/api/v1/rotations/{acme['id']}/approve", "mia").status_code == 200
+    receiver = acme["new_owner"]["username"]
+    reach_main_contact(rt, scene["acme"], receiver)
+    outcome: list[object] = []
+
+    def confirm(session: Any, note: str) -> None:
+        new_owner = accounts.get_user(session, receiver)
+        rotation.confirm_contact(rt, session, new_owner, rotation.get_task(session, new_owner, acme["id"]),
+                                 note=note, ctx=AccessContext.cli())
+
+    def again() -> None:
+        with rt.db.session() as session:
+            try:
+                confirm(session, "Met the buyer (sent again)")
+                outcome.append("confirmed")
+            except Denied as exc:
+                outcome.append(exc.decision.code)
+
+    meanwhile(rt, lambda session: confirm(session, "Met the buyer"), again)
+    assert outcome == ["already_confirmed"]
+    assert [e.reason_text for e in events(rt, "rotation:confirm")] == ["Met the buyer"]

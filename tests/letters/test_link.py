@@ -15,6 +15,7 @@ from tests.departure.conftest import OFFICE
 from tests.letters.conftest import COMPANY, CONTACTS, SECRET_NAME, SECRET_TERM, links, write_contacts
 from tests.mail.helpers import send
 from tests.security.helpers import without_csrf
+from tests.support.locks import meanwhile
 from vault import policy
 from vault.core.actions import Action
 from vault.mail.letters import LINK_PATH
@@ -227,3 +228,28 @@ def test_revoking_a_letter_of_a_customer_one_does_not_see_is_the_page_of_a_missi
             letters.revoke(rt, session, company.user(session, "carl"), session.get(CustomerLetter, letter_id),
                            ctx=OFFICE)
         assert seen.value.decision.code == "not_letter_owner"
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_two_revocations_at_once_are_one(rt, company, sent, db_backend):
+    """Tom and an administrator revoked the same letter at once: the second read it open, waited for the
+    first's write, then revoked it again (two `letter:revoke` records). The letter is now read locked: the
+    second is refused as closed."""
+    with rt.db.session() as session:
+        letter_id = session.scalars(select(CustomerLetter.id).order_by(CustomerLetter.id)).first()
+    outcome: list[str] = []
+
+    def administrator() -> None:
+        with rt.db.session() as session:
+            letter = session.get(CustomerLetter, letter_id)
+            assert letter.revoked_at is None  # read before the wait
+            try:
+                letters.revoke(rt, session, company.user(session, "adm"), letter, ctx=OFFICE)
+                outcome.append("revoked")
+            except policy.Denied as exc:
+                outcome.append(exc.decision.code)
+
+    meanwhile(rt, lambda session: letters.revoke(rt, session, company.user(session, "tom"),
+                                                 session.get(CustomerLetter, letter_id), ctx=OFFICE), administrator)
+    assert outcome == ["letter_closed"]
+    assert [e.actor_id for e in _actions(rt, "letter:revoke")] == [company.ids["tom"]]

@@ -33,6 +33,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
+from vault.db.locking import locked
 from vault.models import (
     Customer,
     CustomerLetter,
@@ -473,6 +474,7 @@ def revoke(rt: Runtime, session: Session, actor: User, letter: CustomerLetter, *
     Raises:
         policy.Denied: `not_letter_owner`, `letter_closed`.
     """
+    locked(session, CustomerLetter, letter.id)  # an answer or a revocation made meanwhile is seen
     policy.require(actor, Action.LETTER_REVOKE, letter, audit={"customer_id": letter.customer_id})
     letter.revoked_at = utcnow()
     letter.revoked_by_id = actor.id

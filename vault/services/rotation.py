@@ -469,6 +469,7 @@ def confirm_contact(rt: Runtime, session: Session, actor: User, proposal: Rotati
         ServiceError: `reason_too_long` for the note.
     """
     note = _clean_reason(note, required=False)
+    locked(session, RotationProposal, proposal.id)  # a confirmation sent twice is confirmed once
     since = proposal.decided_at or proposal.created_at
     logged = reached_main_contact(session, proposal.customer_id, actor.id, since)
     policy.require(actor, Action.ROTATION_CONFIRM, proposal, contact_logged=logged,
