@@ -16,7 +16,7 @@ from flask_babel import ngettext
 
 from vault import policy
 from vault.core.actions import Action
-from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.core.errors import NotFound, ServiceError
 from vault.models import Customer, utcnow
 from vault.pages.forms.customers import CoOwnerForm, OwnerForm, RemoveCoOwnerForm
 from vault.pages.forms.documents import choice
@@ -247,12 +247,11 @@ def edit(customer_id: int) -> Any:
                                expected_version=expected)
     except NotFound:
         raise
-    except Conflict as exc:
+    except records.RecordChanged as exc:
         # Someone saved since this form was filled: what was typed comes back beside the record as it is
         # now, and the next save (from this form) is made over that version, knowingly.
         flash(_(exc.message), "error")
-        current = records.record_of(db_session(), customer.id)
-        form.version.data = str(current.version if current is not None else 0)
+        form.version.data = str(exc.version)
         return shown_again(customer_id, 409, edit_form=form)
     except ServiceError as exc:
         _refusals_beside_rows(form, exc, contacts or [], terms or [])

@@ -130,7 +130,7 @@ def open_claims(session: Session, user_id: int, segment: Segment | str) -> int:
 
 
 def _lock_person(session: Session, user_id: int) -> None:
-    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    locked(session, User, user_id)
 
 
 def _lock_customer(session: Session, customer_id: int) -> Customer | None:

@@ -501,7 +501,7 @@ def edit(rt: Runtime, session: Session, actor: User | None, customer: Customer, 
     Raises:
         policy.Denied: not the owner or a co-owner (`not_owner`), or not visible.
         ServiceError: `invalid_record`.
-        Conflict: `record_changed` (not the version expected).
+        RecordChanged: `record_changed` (someone else saved since the version expected).
     """
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_EDIT, customer, audit={"customer_id": customer.id})
@@ -521,24 +521,33 @@ def first_version(rt: Runtime, session: Session, creator: User | None, customer:
     return _apply(rt, session, creator, customer, values, ctx=ctx)
 
 
+class RecordChanged(Conflict):
+    """`record_changed`: someone else saved the record since the version an edit was made from; `version` is
+    the record's version now, the one a form shown again is filled from."""
+
+    def __init__(self, version: int, message: object) -> None:
+        super().__init__("record_changed", message)
+        self.version = version
+
+
 def _refuse_others_since(session: Session, actor: User | None, record: CustomerRecord, seen: int) -> None:
     """Refuse an edit made from version `seen` when someone else saved a version since: theirs would be
     written over unseen. The editor's own later saves (a second tab, a form sent again) are theirs to
     overwrite.
 
     Raises:
-        Conflict: `record_changed`, naming the latest other author and the version now.
+        RecordChanged: naming the latest other author (None: the product itself) and the version now.
     """
-    authors = session.scalars(
-        select(CustomerRecordVersion.author_id)
-        .where(CustomerRecordVersion.customer_id == record.customer_id, CustomerRecordVersion.number > seen)
-        .order_by(CustomerRecordVersion.number.desc())).all()
     me = actor.id if actor is not None else None
-    other = next((author for author in authors if author != me), me)
-    if other == me:
+    other = session.execute(
+        select(CustomerRecordVersion.author_id)
+        .where(CustomerRecordVersion.customer_id == record.customer_id, CustomerRecordVersion.number > seen,
+               CustomerRecordVersion.author_id.is_distinct_from(me))
+        .order_by(CustomerRecordVersion.number.desc()).limit(1)).first()
+    if other is None:
         return
-    by = session.get(User, other) if other is not None else None
-    raise Conflict("record_changed", _l(
+    by = session.get(User, other.author_id) if other.author_id is not None else None
+    raise RecordChanged(record.version, _l(
         "The record was changed since you opened it (now version %(n)s, by %(name)s): nothing was saved. "
         "Compare it with what you typed, then save again.",
         n=record.version, name=by.display_name if by is not None else _l("the system")))
