@@ -10,10 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import login
-from tests.support.factories import make_customer
-from vault.core.context import AccessContext
-from vault.models import Role, Segment
-from vault.services import accounts, managers, records
+from tests.records.scenes import nordlicht
 
 pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 
@@ -22,19 +19,9 @@ PHONE = "+49 170 5550196"
 
 @pytest.fixture
 def scene(rt: Any, users: Any) -> dict[str, int]:
-    bob = users.make("bob", Role.BORROWER)
-    hana = users.make("hana", Role.BORROWER)
-    users.make("bea", Role.BORROWER)
-    with rt.db.session() as session:
-        managers.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
-                             actor=None)
-        customer = make_customer(session, owner_id=bob.id, name="Nordlicht Handel", segment=Segment.VIP)
-        records.edit(rt, session, None, customer, {
-            "city": "Hamburg", "contacts": [{"name": "Jana Novak", "phones": [PHONE],
-                                            "emails": ["jana@nordlicht.example"]}],
-            "terms": {"payment": "30 days net"}}, ctx=AccessContext.cli())
-        session.commit()
-        return {"customer": customer.id, "bob": bob.id, "hana": hana.id}
+    return nordlicht(rt, users, {"city": "Hamburg", "contacts": [{"name": "Jana Novak", "phones": [PHONE],
+                                                                "emails": ["jana@nordlicht.example"]}],
+                                 "terms": {"payment": "30 days net"}})
 
 
 def _form(page: str) -> str:

@@ -14,30 +14,19 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import login
-from tests.support.factories import make_customer
+from tests.records.scenes import nordlicht
 from vault.core.context import AccessContext
-from vault.models import AuditEvent, Customer, Role, Segment
-from vault.services import accounts, customers, managers, records
+from vault.models import AuditEvent, Customer
+from vault.services import accounts, records
 
 
 @pytest.fixture
 def scene(rt: Any, users: Any) -> dict[str, int]:
     """Hana manages Bob, who owns the customer, and co-owns it herself: on its page she may edit the record,
     log a contact, reveal, and decide who works it (the owner and co-owner forms)."""
-    bob = users.make("bob", Role.BORROWER)
-    hana = users.make("hana", Role.BORROWER)
-    users.make("bea", Role.BORROWER)
-    with rt.db.session() as session:
-        managers.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "hana"),
-                             actor=None)
-        customer = make_customer(session, owner_id=bob.id, name="Nordlicht Handel", segment=Segment.VIP)
-        customers.add_co_owner(rt, session, None, customer, accounts.get_user(session, "hana"),
-                               ctx=AccessContext.cli())
-        records.edit(rt, session, None, customer, {
-            "city": "Hamburg", "contacts": [{"name": "Jana Novak", "phones": ["+49 170 5550196"]}]},
-            ctx=AccessContext.cli())
-        session.commit()
-        return {"customer": customer.id, "bob": bob.id, "hana": hana.id}
+    return nordlicht(rt, users, {"city": "Hamburg", "contacts": [{"name": "Jana Novak",
+                                                                "phones": ["+49 170 5550196"]}]},
+                     hana_co_owns=True)
 
 
 def _future() -> str:

@@ -16,6 +16,27 @@ from vault.services import records
 CLI = AccessContext.cli()
 
 
+def _city_and_industry_at_once(rt: Any, customer_id: int, version_read: int | None) -> list[object]:
+    """One edit sets the city while another, which read the record (`version_read`, None: no record yet)
+    before the first committed, sets the industry; how the second ended."""
+    outcome: list[object] = []
+
+    def industry() -> None:
+        with rt.db.session() as session:
+            record = records.record_of(session, customer_id)  # read before the wait
+            assert (record.version if record is not None else None) == version_read
+            try:
+                records.edit(rt, session, None, session.get(Customer, customer_id), {"industry": "Steel"}, ctx=CLI)
+                session.commit()
+                outcome.append("edited")
+            except Exception as exc:
+                outcome.append(type(exc).__name__)
+
+    meanwhile(rt, lambda session: records.edit(rt, session, None, session.get(Customer, customer_id),
+                                               {"city": "Berlin"}, ctx=CLI), industry)
+    return outcome
+
+
 @pytest.mark.parametrize("db_backend", ["postgresql"])
 def test_two_edits_at_once_both_stand_one_version_after_the_other(rt: Any, users: Any, db_backend: str) -> None:
     """One edit set the city while another set the industry. The second read the record before the first
@@ -26,22 +47,7 @@ def test_two_edits_at_once_both_stand_one_version_after_the_other(rt: Any, users
     with rt.db.session() as session:
         customer_id = make_customer(session, owner_id=owner.id, name="Nordlicht Handel").id
         records.edit(rt, session, None, session.get(Customer, customer_id), {"city": "Hamburg"}, ctx=CLI)
-    outcome: list[object] = []
-
-    def industry() -> None:
-        with rt.db.session() as session:
-            customer = session.get(Customer, customer_id)
-            assert records.record_of(session, customer_id).version == 1  # read before the wait
-            try:
-                records.edit(rt, session, None, customer, {"industry": "Steel"}, ctx=CLI)
-                session.commit()
-                outcome.append("edited")
-            except Exception as exc:
-                outcome.append(type(exc).__name__)
-
-    meanwhile(rt, lambda session: records.edit(rt, session, None, session.get(Customer, customer_id),
-                                               {"city": "Berlin"}, ctx=CLI), industry)
-    assert outcome == ["edited"]
+    assert _city_and_industry_at_once(rt, customer_id, 1) == ["edited"]
     with rt.db.session() as session:
         record = records.record_of(session, customer_id)
         assert (record.version, record.city, record.industry) == (3, "Berlin", "Steel")
@@ -57,21 +63,7 @@ def test_two_first_edits_at_once_make_one_record(rt: Any, users: Any, db_backend
     owner = users.make("bob", Role.BORROWER)
     with rt.db.session() as session:
         customer_id = make_customer(session, owner_id=owner.id, name="Erstkontakt GmbH").id
-    outcome: list[object] = []
-
-    def industry() -> None:
-        with rt.db.session() as session:
-            assert records.record_of(session, customer_id) is None  # read before the wait
-            try:
-                records.edit(rt, session, None, session.get(Customer, customer_id), {"industry": "Steel"}, ctx=CLI)
-                session.commit()
-                outcome.append("edited")
-            except Exception as exc:
-                outcome.append(type(exc).__name__)
-
-    meanwhile(rt, lambda session: records.edit(rt, session, None, session.get(Customer, customer_id),
-                                               {"city": "Berlin"}, ctx=CLI), industry)
-    assert outcome == ["edited"]
+    assert _city_and_industry_at_once(rt, customer_id, None) == ["edited"]
     with rt.db.session() as session:
         record = records.record_of(session, customer_id)
         assert (record.version, record.city, record.industry) == (2, "Berlin", "Steel")
