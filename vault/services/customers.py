@@ -22,6 +22,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
+from vault.db.locking import locked
 from vault.models import (
     Customer,
     CustomerAccess,
@@ -34,7 +35,7 @@ from vault.models import (
 )
 from vault.models.customers import name_key
 from vault.runtime import Runtime
-from vault.services import records, reveal_quota
+from vault.services import quota, records, reveal_quota
 
 MAX_NAME = 200
 PAGE_SIZE = 50
@@ -285,6 +286,24 @@ def get_for_assignment(session: Session, actor: User, customer_id: int) -> Custo
     return customer
 
 
+def _hold(session: Session, customer: Customer, *people: User) -> None:
+    """Lock the people a decision about who works `customer` names (shared), then the customer, and read
+    them again before the rules judge it.
+
+    The rules read the customer's owner (whose managers decide), its co-owners (at most three, none twice)
+    and whether a person is on notice. Two decisions at once each read those before the first committed:
+    the second was judged on an owner the customer no longer had and recorded a change from them, or added
+    a fourth co-owner, or the same one twice. The people come first, in the order a notice takes them
+    (`quota.hold_notice`, then the handover of the customers), so a decision waits for a notice being
+    recorded and sees the person leaving.
+    """
+    for person in sorted({person.id: person for person in people}.values(), key=lambda person: person.id):
+        quota.hold_notice(session, person)
+    locked(session, Customer, customer.id)
+    # The owner and the co-owners come with the customer's row, as it now stands.
+    session.expire(customer, ["owner", "co_owners"])
+
+
 def eligible_owner(user: User) -> None:
     """Raise unless `user` may be given a customer (as owner or co-owner): an active account manager
     (compiler or borrower) who is not on notice (their customers are being handed over, as rotation and
@@ -305,6 +324,7 @@ def set_owner(rt: Runtime, session: Session, actor: User | None, customer: Custo
         policy.Denied: `own_gain`, `not_owners_manager` (see `policy.customers`).
         ServiceError: the new owner cannot own customers.
     """
+    _hold(session, customer, owner, *([actor] if actor is not None else []))
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=owner,
                        audit={"customer_id": customer.id, "subject_user_id": owner.id})
@@ -346,6 +366,7 @@ def add_co_owner(rt: Runtime, session: Session, actor: User | None, customer: Cu
         policy.Denied: `own_gain`, `not_owners_manager`, `too_many_co_owners`.
         ServiceError: the person cannot work customers, or already does.
     """
+    _hold(session, customer, person, *([actor] if actor is not None else []))
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=person,
                        co_owners=len(customer.co_owners) + 1,
@@ -369,6 +390,7 @@ def remove_co_owner(rt: Runtime, session: Session, actor: User | None, customer:
         policy.Denied: `not_owners_manager`.
         NotFound: the person is not a co-owner.
     """
+    _hold(session, customer, *([actor] if actor is not None else []))
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=None,
                        audit={"customer_id": customer.id, "subject_user_id": person.id})
