@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -15,7 +16,7 @@ from tests.conftest import login
 from tests.security.helpers import post_form
 from tests.support.locks import meanwhile
 from vault.core.context import AccessContext
-from vault.core.errors import NotFound
+from vault.core.errors import NotFound, ServiceError
 from vault.models import Role
 from vault.services import accounts, departures, managers, todo
 
@@ -217,3 +218,51 @@ def test_a_request_refused_while_another_administrator_approves_it_stays_refused
         bob = accounts.get_user(session, "bob")
         assert Role.CUSTODIAN not in bob.role_set and bob.manager_id is None
     assert events(rt, f"{kind}:approve") == [] and len(events(rt, f"{kind}:refuse")) == 1
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("by", ["approvals", "operator"])
+def test_two_managers_named_over_each_other_at_once_make_no_loop(rt, users, cast, db_backend, by):
+    """Mal named Bob's manager and Bob named Mal's, put in place at the same moment (two administrators
+    approving two requests, or the operator's command line twice). Each checked the chain above the
+    manager it named before the other's change had committed, found no loop, and both went in: Bob above
+    Mal above Bob, a chain that names no one at its top. Changes of the chain now take their turn: the
+    second reads the first's change and is refused `manager_cycle`."""
+    for name in ("adm2", "adm3"):
+        users.make(name, Role.ADMIN)
+    users.make("mal", Role.BORROWER)
+    pairs = (("bob", "mal"), ("mal", "bob"))
+    asked: list[int] = []
+    if by == "approvals":
+        with rt.db.session() as session:
+            adm = accounts.get_user(session, "adm")
+            for person, manager in pairs:
+                request = managers.set_manager(rt, session, accounts.get_user(session, person),
+                                               accounts.get_user(session, manager), actor=adm, ctx=AccessContext())
+                assert request is not None
+                asked.append(request.id)
+
+    def put(session: Any, number: int) -> None:
+        if by == "approvals":
+            managers.decide_manager_request(rt, session, managers.get_manager_request(session, asked[number]),
+                                            approve=True, actor=accounts.get_user(session, f"adm{number + 2}"),
+                                            ctx=AccessContext())
+        else:
+            person, manager = pairs[number]
+            managers.set_manager(rt, session, accounts.get_user(session, person),
+                                 accounts.get_user(session, manager), actor=None)
+
+    outcome: list[object] = []
+
+    def second() -> None:
+        with rt.db.session() as session:
+            try:
+                put(session, 1)
+                outcome.append("done")
+            except ServiceError as exc:
+                outcome.append(exc.code)
+                session.rollback()
+
+    meanwhile(rt, lambda session: put(session, 0), second)
+    assert outcome == ["manager_cycle"]
+    assert (_manager_of(rt, "bob"), _manager_of(rt, "mal")) == ("mal", None)

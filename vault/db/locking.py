@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -25,3 +25,18 @@ def locked(session: Session, model: type[T], key: Any, *, shared: bool = False) 
     (column,) = inspect(model).primary_key
     query = select(model).where(column == key).with_for_update(read=shared)
     return session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def take_turn(session: Session, name: bytes) -> None:
+    """Until this transaction ends, keep every other transaction that takes the turn of `name` waiting.
+
+    For a decision that reads many rows and writes one of them, where locking the rows it reads would
+    deadlock two decisions reading each other's (two changes of the chain of managers, each walking the
+    chain above the other's person). `name` is at most 8 bytes, the advisory lock's 64-bit id (no other
+    lock of the database may use it; `vault.db.key_lock` uses "vaultkek"). Taken again in the same
+    transaction it is already held. SQLite: every transaction already holds the one write lock.
+    """
+    if len(name) > 8:
+        raise ValueError("a turn's name is at most 8 bytes")
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": int.from_bytes(name, "big", signed=True)})

@@ -21,7 +21,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound, ServiceError
-from vault.db.locking import locked
+from vault.db.locking import locked, take_turn
 from vault.models import ManagerRequest, RequestStatus, User, utcnow
 from vault.runtime import Runtime
 from vault.services.accounts import link_holders
@@ -44,7 +44,7 @@ def set_manager(rt: Runtime, session: Session, user: User, manager: User | None,
     else:
         refuse_departing_manager(manager, user=user)
     if manager is not None:
-        _refuse_cycle(user, manager)
+        _refuse_cycle(session, user, manager)
     if actor is not None and manager is not None and manager.id != user.manager_id:
         return _request(rt, session, user, manager, actor=actor, ctx=ctx)
     _apply(rt, session, user, manager, actor=actor, ctx=ctx)
@@ -67,20 +67,31 @@ def refuse_departing_manager(manager: User | None, *, user: User | None) -> None
                             **({"subject_user_id": user.id} if user is not None else {}))
 
 
-def _refuse_cycle(user: User, manager: User) -> None:
-    boss: User | None = manager
+CHAIN_TURN = b"vaultmgr"
+"""Changes of the chain of managers take turns (`take_turn`): each checks the whole chain above the manager
+it names, and two at once (Mal named Bob's manager and Bob Mal's) each found no loop in a chain the other
+was changing, and made one."""
+
+
+def _refuse_cycle(session: Session, user: User, manager: User) -> None:
+    """Refuse `manager` when they report to `user`, directly or further up; the chain is read as it now
+    stands, in this change's turn (changes of the chain committed meanwhile included)."""
+    take_turn(session, CHAIN_TURN)
+    boss: int | None = manager.id
     seen: set[int] = set()
-    while boss is not None and boss.id not in seen:
-        if boss.id == user.id:
+    while boss is not None and boss not in seen:
+        if boss == user.id:
             raise ServiceError("manager_cycle", _l("%(manager)s reports to %(person)s: a chain of managers "
                                                    "cannot loop.",
                                                    manager=manager.display_name, person=user.display_name))
-        seen.add(boss.id)
-        boss = boss.manager
+        seen.add(boss)
+        boss = session.scalar(select(User.manager_id).where(User.id == boss))
 
 
 def _apply(rt: Runtime, session: Session, user: User, manager: User | None, *, actor: User | None,
            ctx: AccessContext, request_id: int | None = None) -> None:
+    take_turn(session, CHAIN_TURN)
+    locked(session, User, user.id)  # the manager it has now, changed meanwhile or not, is the one replaced
     previous = user.manager_id
     user.manager_id = manager.id if manager is not None else None
     user.manager = manager
@@ -158,7 +169,7 @@ def decide_manager_request(rt: Runtime, session: Session, request: ManagerReques
         if not request.manager.can_sign_in:
             raise ServiceError("manager_disabled", _l("%(manager)s can no longer sign in: name another manager.",
                                                       manager=request.manager.display_name))
-        _refuse_cycle(request.user, request.manager)
+        _refuse_cycle(session, request.user, request.manager)
     request.status = RequestStatus.APPROVED if approve else RequestStatus.REFUSED
     request.decided_by_id, request.decided_at = actor.id, utcnow()
     detail = {"request_id": request.id, "to": request.manager_id, "requested_by_id": request.requested_by_id}
