@@ -13,6 +13,7 @@ import pytest
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
 from tests.support.factories import reach_main_contact
+from tests.support.locks import meanwhile
 from vault import policy
 from vault.core.context import AccessContext
 from vault.models import Customer, Departure, Role, User
@@ -321,3 +322,28 @@ def test_a_customer_given_since_to_someone_else_leaves_the_successors_list(api, 
     assert handed.status_code == 200, handed.get_json()
     assert [i["id"] for i in api.get("/api/v1/handover", "tom").get_json()["items"]] == [vip_item]
     assert [i["id"] for i in api.get("/api/v1/handover", "bea").get_json()["items"]] == [plain_item]
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("to", ["tom", "pool"])
+def test_a_handover_step_waiting_for_an_assignment_finds_the_customer_moved(api, rt, cast, tom, db_backend, to):
+    """Ann gave Bob's customer, handed to Bea by his notice, to Carl, while the departure's operator handed it
+    on to Tom (or to the pool). The step read the customer as still Bea's, waited for Ann's change, then
+    wrote over it: Carl's customer went to Tom, recorded as taken from Bea. The step now reads the customer
+    locked: it has left the handover (409 `not_leavers`), and stays Carl's."""
+    acme = api.customer("Acme", owner="bob", shared=False)
+    departure = _notice(api)
+    path = f"/api/v1/departures/{departure['id']}/items/{_item(departure, acme)}/reassign"
+    answers: list[Any] = []
+
+    def assign(session: Any) -> None:
+        ann = accounts.get_user(session, "ann")
+        customers.set_owner(rt, session, ann, customers.get_for_assignment(session, ann, acme),
+                            accounts.get_user(session, "carl"), reason="Direct sales", ctx=AccessContext())
+
+    meanwhile(rt, assign, lambda: answers.append(
+        api.post(path, "adm", json={"to": "tom"} if to == "tom" else {"to_pool": True})))
+    assert_error(answers[0], 409, "not_leavers")
+    assert _owner(rt, acme) == cast["carl"].id
+    assert events(rt, "pool:return") == []
+    assert [json.loads(e.detail)["to_user_id"] for e in events(rt, "customer:handover")] == [cast["bea"].id]

@@ -119,6 +119,23 @@ def _hold(session: Session, departure: Departure) -> None:
     session.expire(departure, ["items"])
 
 
+def _hold_customers(session: Session, *items: HandoverItem) -> None:
+    """Lock the customers of `items` (in the order of their ids) and read them again, after the departure
+    (`_hold`), before a step judges whether they are still in the handover and moves them.
+
+    A manager's assignment, a rotation or a claim from the pool may move one of them at the same moment;
+    a step that read it before waited for that change, then wrote over it, recording it as taken from an
+    owner it no longer had. Those decisions lock the customer too (`customers`, `rotation`, `pool`).
+    """
+    ids = sorted({item.customer_id for item in items})
+    if not ids:
+        return
+    held = session.scalars(select(Customer).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
+                           .execution_options(populate_existing=True)).all()
+    for customer in held:
+        session.expire(customer, ["owner", "co_owners"])
+
+
 # How many of the leaver's loans, latest first, the departure's page lists beside the handover.
 LOANS_SHOWN = 100
 
@@ -430,7 +447,9 @@ def sync_items(rt: Runtime, session: Session, departure: Departure, *, actor: Us
     handing it to the successor at once; refresh which open items are key customers."""
     key_segments = rt.settings.departure.key_segments
     known = {item.customer_id for item in departure.items}
-    owned = session.scalars(select(Customer).where(Customer.owner_id == departure.user_id).order_by(Customer.id))
+    # Locked as read (one the leaver no longer owns once a change committed meanwhile is passed over).
+    owned = session.scalars(select(Customer).where(Customer.owner_id == departure.user_id).order_by(Customer.id)
+                            .with_for_update().execution_options(populate_existing=True)).all()
     added: list[HandoverItem] = []
     for customer in owned:
         if customer.id in known:
@@ -536,6 +555,7 @@ def update_departure(
     rt.audit.record(session, action=AuditAction.DEPARTURE_UPDATE, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"departure_id": departure.id, **changes})
     if "successor_id" in changes and successor is not None:
+        _hold_customers(session, *departure.items)
         for item in departure.items:
             if not item.confirmed and item.pooled_at is None and in_handover(item) and (
                     item.to_user_id is None or item.to_user_id == changes["successor_id"]["from"]):
@@ -570,6 +590,7 @@ def reassign(rt: Runtime, session: Session, actor: User | None, item: HandoverIt
     _hold(session, departure)
     _decide(actor, Action.DEPARTURE_MANAGE, item, None if departure.is_open else policy.deny("departure_closed"),
             step="hand_over", audit={"subject_user_id": departure.user_id, "customer_id": item.customer_id})
+    _hold_customers(session, item)
     _check_successor(departure.user, to_user)
     if item.to_user_id == to_user.id:
         return item
@@ -592,6 +613,7 @@ def return_to_pool(rt: Runtime, session: Session, actor: User | None, item: Hand
     _hold(session, departure)
     _decide(actor, Action.DEPARTURE_MANAGE, item, None if departure.is_open else policy.deny("departure_closed"),
             step="hand_over", audit={"subject_user_id": departure.user_id, "customer_id": item.customer_id})
+    _hold_customers(session, item)
     if item.pooled_at is not None:
         return item
     customer = item.customer
@@ -622,6 +644,7 @@ def confirm_contact(rt: Runtime, session: Session, actor: User, item: HandoverIt
     note = (note or "").strip()
     departure = item.departure
     _hold(session, departure)
+    _hold_customers(session, item)
     logged = reached_main_contact(session, item.customer_id, actor.id, departure.started_at)
     policy.require(actor, Action.HANDOVER_CONFIRM, item, contact_date=contact_date, note=note,
                    today=today(rt.settings), contact_logged=logged, audit={"customer_id": item.customer_id,
