@@ -14,10 +14,10 @@ from sqlalchemy import event
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
 from tests.security.helpers import post_form
-from tests.support.locks import meanwhile
+from tests.support.locks import at_once, meanwhile
 from vault.core.context import AccessContext
-from vault.core.errors import NotFound, ServiceError
-from vault.models import Role
+from vault.core.errors import NotFound
+from vault.models import RequestStatus, Role, RoleRequest, utcnow
 from vault.services import accounts, departures, managers, todo
 
 
@@ -252,17 +252,46 @@ def test_two_managers_named_over_each_other_at_once_make_no_loop(rt, users, cast
             managers.set_manager(rt, session, accounts.get_user(session, person),
                                  accounts.get_user(session, manager), actor=None)
 
-    outcome: list[object] = []
-
-    def second() -> None:
-        with rt.db.session() as session:
-            try:
-                put(session, 1)
-                outcome.append("done")
-            except ServiceError as exc:
-                outcome.append(exc.code)
-                session.rollback()
-
-    meanwhile(rt, lambda session: put(session, 0), second)
-    assert outcome == ["manager_cycle"]
+    assert at_once(rt, lambda session: put(session, 0), lambda session: put(session, 1)) == ["manager_cycle"]
     assert (_manager_of(rt, "bob"), _manager_of(rt, "mal")) == ("mal", None)
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("step", ["asked", "approved"])
+def test_two_conflicting_roles_at_once_do_not_both_stand(rt, users, cast, db_backend, step):
+    """An auditor may not also approve (`role_conflict`). Asked for the same person by two administrators at
+    once, each request read the person's roles and waiting requests before the other's had committed,
+    and both were made; approved at once, by an auditor and an administrator, each read the person's roles
+    before the other's grant, and Mal became auditor and approver: watching his own approvals. The person
+    is now read locked for a role asked or given: the second is refused `role_conflict`."""
+    users.make("adm2", Role.ADMIN)
+    users.make("adm3", Role.ADMIN)
+    users.make("mal", Role.BORROWER)
+    roles = (Role.AUDITOR, Role.APPROVER)
+    asked: list[int] = []
+    if step == "approved":  # two requests that stand together (made before their conflict was caught at once)
+        with rt.db.session() as session:
+            mal, adm = accounts.get_user(session, "mal"), accounts.get_user(session, "adm")
+            for role in roles:
+                request = RoleRequest(user_id=mal.id, role=str(role), status=RequestStatus.PENDING,
+                                      requested_by_id=adm.id, requested_at=utcnow())
+                session.add(request)
+                session.flush()
+                asked.append(request.id)
+
+    def give(session: Any, number: int) -> None:
+        if step == "asked":
+            accounts.assign_role(rt, session, accounts.get_user(session, "mal"), roles[number],
+                                 actor=accounts.get_user(session, ("adm2", "adm3")[number]), ctx=AccessContext())
+        else:
+            accounts.decide_role_request(rt, session, accounts.get_role_request(session, asked[number]), approve=True,
+                                         actor=accounts.get_user(session, ("aud", "adm2")[number]), ctx=AccessContext())
+
+    assert at_once(rt, lambda session: give(session, 0), lambda session: give(session, 1)) == ["role_conflict"]
+    with rt.db.session() as session:
+        mal = accounts.get_user(session, "mal")
+        waiting = {Role(r.role) for r in accounts.pending_role_requests(session, mal)}
+        if step == "asked":
+            assert waiting == {Role.AUDITOR} and mal.role_set == {Role.BORROWER}
+        else:
+            assert mal.role_set == {Role.BORROWER, Role.AUDITOR}

@@ -16,10 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
-from tests.support.locks import meanwhile
+from tests.support.locks import at_once, meanwhile
 from vault.core.context import AccessContext
 from vault.models import Customer, CustomerCoOwner, Role, User
-from vault.policy import Denied
 from vault.services import accounts, managers
 from vault.services import customers as customers_service
 
@@ -41,24 +40,11 @@ def _step(rt: Any, session: Any, actor: str, customer_id: int, step: str, person
         customers_service.remove_co_owner(rt, session, deciding, customer, other, ctx=AccessContext())
 
 
-def _decide(rt: Any, actor: str, customer_id: int, step: str, person: str, outcome: list[object]) -> None:
-    """The second decision, in a session of its own: what came of it goes to `outcome`."""
-    with rt.db.session() as session:
-        try:
-            _step(rt, session, actor, customer_id, step, person)
-            outcome.append("done")
-        except Exception as exc:
-            outcome.append(exc.decision.code if isinstance(exc, Denied) else getattr(exc, "code", exc))
-            session.rollback()
-
-
 def _at_once(rt: Any, customer_id: int, first: tuple[str, str, str], second: tuple[str, str, str]) -> list[object]:
     """Two decisions (actor, step, person) about `customer_id`: the second read the customer while the first
     was not yet committed; what came of the second."""
-    outcome: list[object] = []
-    meanwhile(rt, lambda session: _step(rt, session, first[0], customer_id, first[1], first[2]),
-              lambda: _decide(rt, second[0], customer_id, second[1], second[2], outcome))
-    return outcome
+    return at_once(rt, lambda session: _step(rt, session, first[0], customer_id, first[1], first[2]),
+                   lambda session: _step(rt, session, second[0], customer_id, second[1], second[2]))
 
 
 def _owner(rt: Any, customer_id: int) -> str | None:

@@ -34,3 +34,22 @@ def meanwhile(rt: Any, act: Callable[[Any], object], other: Callable[[], None]) 
         until_done_or_waiting(rt, thread)
     thread.join(timeout=30)
     assert not thread.is_alive(), "the other transaction is still waiting"
+
+
+def at_once(rt: Any, first: Callable[[Any], object], second: Callable[[Any], object]) -> list[object]:
+    """`first(session)` in a transaction left open while `second(session)` runs in one of its own (see
+    `meanwhile`); what came of the second: ["done"], or the code it was refused with (its work rolled back)."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        with rt.db.session() as session:
+            try:
+                second(session)
+                outcome.append("done")
+            except Exception as exc:
+                decision = getattr(exc, "decision", None)
+                outcome.append(getattr(decision, "code", None) or getattr(exc, "code", exc))
+                session.rollback()
+
+    meanwhile(rt, first, run)
+    return outcome

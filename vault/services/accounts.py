@@ -222,6 +222,7 @@ def assign_role(
     (`actor` None) is trusted, as whoever runs it holds the server; it grants at once under the operator's
     name, which is how an installation with a single administrator gives duty roles.
     """
+    _hold_roles(session, user)
     if actor is not None:
         pending = frozenset(Role(r.role) for r in pending_role_requests(session, user))
         policy.require(actor, Action.ROLE_ASSIGN, user, role=role, pending=pending,
@@ -236,6 +237,18 @@ def assign_role(
         return _request_role(rt, session, user, role, actor=actor, ctx=ctx or AccessContext.cli())
     _grant(rt, session, user, role, actor=actor, ctx=ctx or AccessContext.cli())
     return None
+
+
+def _hold_roles(session: Session, user: User) -> None:
+    """Lock `user`'s row and read their roles again before a role is asked for or given to them.
+
+    The static conflicts (`policy.role_conflict`) are judged on the roles a person holds and those waiting
+    for them; two at once (two administrators asking, an auditor and an administrator approving) each read
+    them before the other committed, and an auditor became an approver too. Everything that asks for or
+    gives a role takes this lock first (after the request it decides), so the second reads the first.
+    """
+    locked(session, User, user.id)
+    session.expire(user, ["roles"])
 
 
 def _grant(rt: Runtime, session: Session, user: User, role: Role, *, actor: User | None,
@@ -310,6 +323,7 @@ def decide_role_request(
             `not_permitted` (an auditor role needs an auditor, other roles an admin), `role_conflict`.
     """
     audit = {"subject_user_id": request.user_id}
+    _hold_roles(session, request.user)
     if not (decision := role_decider(session, actor, request)):
         raise policy.Denied(decision, action=Action.ROLE_APPROVE, **audit)
     request.status = RequestStatus.APPROVED if approve else RequestStatus.REFUSED
