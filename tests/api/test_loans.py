@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import func, select
 
 from tests.api.conftest import assert_error, events
-from vault.models import Role
-from vault.services import accounts, quota
+from tests.support.locks import meanwhile
+from vault.core.context import AccessContext
+from vault.models import Document, Loan, Role
+from vault.services import accounts, loans, quota
 
 
 @pytest.fixture
@@ -251,3 +256,28 @@ def test_a_loan_still_needs_its_days(api, rt, document_id, kind):
         422, "invalid_request")
     assert body["fields"] == {"days": "is required for a loan"}
     assert events(rt, "loan:request") == []
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("kind", ["loan", "extension"])
+def test_one_request_sent_twice_at_once_is_one_request(api, rt, document_id, db_backend, kind):
+    """Bob's request sent twice at the same moment (a double click, a client that retries): each looked
+    for an open request of his for the file before the other committed, and both were made. Two extension
+    requests, both approved, would give him his extra views twice. The borrower is now read locked for a
+    request: the second finds the first (`loan_already_open`, `extension_already_open`)."""
+    if kind == "extension":
+        _spent(rt, document_id)
+    body = {"document_id": document_id, "kind": kind, "reason": "Visit on Monday", "category": "other",
+            "place": "Office", **({"extra_views": 2} if kind == "extension" else {"days": 3})}
+    answers: list[Any] = []
+
+    def first(session: Any) -> None:
+        bob = accounts.get_user(session, "bob")
+        loans.request_loan(rt, session, bob, session.get(Document, document_id), kind=kind, reason=body["reason"],
+                           category="other", place="Office", days=body.get("days", 0),
+                           extra_views=body.get("extra_views", 0), ctx=AccessContext())
+
+    meanwhile(rt, first, lambda: answers.append(api.post("/api/v1/loans", "bob", json=body)))
+    assert_error(answers[0], 403, f"{kind}_already_open")
+    with rt.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Loan).where(Loan.document_id == document_id)) == 1
