@@ -7,6 +7,20 @@ decided meanwhile is decided again. A decision therefore reads its row with `SEL
 and the rows it gets back must replace what the session holds: `populate_existing` refreshes a loaded
 object only from rows actually fetched, so a lock taken without reading its row left the object stale.
 SQLite takes one writer at a time, its transaction holding the database, so there the lock is implied.
+
+Two decisions that take the same locks in other orders can each hold what the other waits for, and the
+database then ends one of them. So every decision takes its locks in one order, from the thing decided
+to the people and customers it touches:
+
+- a loan's decisions: the loan (several in the order of their ids), then its borrower, shared
+  (`quota.hold_notice`); the last day's steps and a suspension also take loans before the person;
+- the recording of a notice: the person, exclusive, then the customers they own, in the order of their ids;
+- a rotation proposal's decision: the proposal, its owner (shared), then the customer;
+- who works a customer (owner, co-owners): the people it names and the actor (shared, in id order), then
+  the customer;
+- a departure's steps: the departure, then the customers they move, in the order of their ids;
+- a role or manager request's decision: the request, then the person (a role), or the chain's turn and
+  then the person (a manager: `take_turn`).
 """
 
 from __future__ import annotations
