@@ -5,6 +5,7 @@ what is missing. Each act audited as the page's is, each refusal with the policy
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,9 +14,10 @@ import pytest
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
 from tests.support.factories import reach_main_contact
-from tests.support.locks import meanwhile
+from tests.support.locks import meanwhile, until_done_or_waiting
 from vault import policy
 from vault.core.context import AccessContext
+from vault.db.locking import locked
 from vault.models import Customer, Departure, Role, User
 from vault.services import accounts, customers, departures, records
 
@@ -347,3 +349,33 @@ def test_a_handover_step_waiting_for_an_assignment_finds_the_customer_moved(api,
     assert _owner(rt, acme) == cast["carl"].id
     assert events(rt, "pool:return") == []
     assert [json.loads(e.detail)["to_user_id"] for e in events(rt, "customer:handover")] == [cast["bea"].id]
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("settings_overrides", [{"audit_shards": 1}])
+@pytest.mark.parametrize("change", ["notice", "successor"])
+def test_a_notice_meeting_an_assignment_of_the_leavers_customer_waits_instead_of_deadlocking(
+        api, rt, cast, tom, db_backend, settings_overrides, change):
+    """Ann was giving Bob's customer to Carl (the customer locked, her record not yet written) when Bob's
+    notice was recorded (or his successor changed). The notice wrote its record first, holding the head
+    of its chain, then waited for the customer; Ann's record then waited for that head: each held what
+    the other waited for, and the database ended one (a 503, or Ann's change lost). A departure's step now
+    locks the customers it moves before it writes any record: it waits for Ann, then carries on."""
+    acme = api.customer("Acme", owner="bob", shared=False)
+    departure = _notice(api) if change == "successor" else None
+    answers: list[Any] = []
+    with rt.db.session() as session:
+        customer = locked(session, Customer, acme)  # Ann's change has the customer...
+        other = threading.Thread(target=lambda: answers.append(
+            api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(14),
+                                                         "notice_date": _day(-3), "successor": "bea"})
+            if change == "notice" else
+            api.post(f"/api/v1/departures/{departure['id']}", "adm", json={"successor": "tom"})))
+        other.start()
+        until_done_or_waiting(rt, other)
+        ann = accounts.get_user(session, "ann")  # ...and now writes its record
+        customers.set_owner(rt, session, ann, customer, accounts.get_user(session, "carl"), reason="Direct sales",
+                            ctx=AccessContext())
+    other.join(timeout=30)
+    assert answers[0].status_code in (200, 201), answers[0].get_data()[:300]
+    assert _owner(rt, acme) == cast["carl"].id

@@ -619,3 +619,37 @@ def test_a_revocation_by_the_system_waiting_for_a_return_sees_the_loan_returned(
     assert outcome == [False]
     assert one_loan(rt, id=loan_id).status == LoanStatus.RETURNED
     assert audit.since("loan:revoke") == []
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("settings_overrides", [{"audit_shards": 1}])
+def test_a_batch_meeting_a_single_approval_waits_instead_of_deadlocking(world, rt, db_backend, settings_overrides):
+    """Quinn was approving request b alone (b locked, his record not yet written) when Paula approved a and
+    b in a batch. The batch approved a, writing its record (which holds the head of its chain until the
+    commit), then waited for b; Quinn's record then waited for that head, and the database ended one of
+    them (a 503). A batch now locks every loan it decides before it writes any record: it waits for
+    Quinn, then finds b decided."""
+    first, second = _requests(world, rt, world.document(2), world.document(2))
+    outcomes: list[object] = []
+
+    def batch() -> None:
+        try:
+            with rt.db.session() as session:
+                paula = session.scalars(select(User).where(User.username == "paula")).one()
+                outcome = loans_service.approve_many(rt, session, paula, [first, second], comment="Visits agreed",
+                                                     ctx=AccessContext())
+                outcomes.append(([loan.id for loan in outcome.approved],
+                                 [(loan_id, decision.code) for loan_id, decision in outcome.refused]))
+        except Exception as exc:
+            outcomes.append(exc)
+
+    with rt.db.session() as session:
+        quinn = session.scalars(select(User).where(User.username == "quinn")).one()
+        loan = loans_service.get_loan(session, quinn, second)
+        loans_service.lock_loan(session, loan)
+        other = threading.Thread(target=batch)
+        other.start()
+        until_done_or_waiting(rt, other)
+        loans_service.approve(rt, session, quinn, loan, comment="Visit agreed", ctx=AccessContext())
+    other.join(timeout=30)
+    assert outcomes == [([first], [(second, "invalid_state")])]

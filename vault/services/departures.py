@@ -119,6 +119,13 @@ def _hold(session: Session, departure: Departure) -> None:
     session.expire(departure, ["items"])
 
 
+def _hold_owned(session: Session, user_id: int) -> list[Customer]:
+    """The customers `user_id` owns, locked as they are read, in the order of their ids (one they no longer
+    own once a change committed meanwhile is passed over); see `_hold_customers`."""
+    return list(session.scalars(select(Customer).where(Customer.owner_id == user_id).order_by(Customer.id)
+                                .with_for_update().execution_options(populate_existing=True)))
+
+
 def _hold_customers(session: Session, *items: HandoverItem) -> None:
     """Lock the customers of `items` (in the order of their ids) and read them again, after the departure
     (`_hold`), before a step judges whether they are still in the handover and moves them.
@@ -126,6 +133,10 @@ def _hold_customers(session: Session, *items: HandoverItem) -> None:
     A manager's assignment, a rotation or a claim from the pool may move one of them at the same moment;
     a step that read it before waited for that change, then wrote over it, recording it as taken from an
     owner it no longer had. Those decisions lock the customer too (`customers`, `rotation`, `pool`).
+
+    Before the step writes any record: a record holds the head of its chain until the commit, and a
+    decision holding the customer writes its own record next, perhaps to the same chain; a step that
+    recorded first and then waited for the customer held what that decision waited for (a deadlock).
     """
     ids = sorted({item.customer_id for item in items})
     if not ids:
@@ -416,6 +427,7 @@ def start_departure(
     if last_day < notice_date:
         raise ServiceError("invalid_dates", _l("The last working day cannot be before the notice date."))
     _check_range(current, last_day)
+    _hold_owned(session, user.id)  # before the record (see `_hold_customers`); `sync_items` hands them over
     now = utcnow()
     user.status = UserStatus.DEPARTING
     user.last_day = last_day
@@ -447,9 +459,7 @@ def sync_items(rt: Runtime, session: Session, departure: Departure, *, actor: Us
     handing it to the successor at once; refresh which open items are key customers."""
     key_segments = rt.settings.departure.key_segments
     known = {item.customer_id for item in departure.items}
-    # Locked as read (one the leaver no longer owns once a change committed meanwhile is passed over).
-    owned = session.scalars(select(Customer).where(Customer.owner_id == departure.user_id).order_by(Customer.id)
-                            .with_for_update().execution_options(populate_existing=True)).all()
+    owned = _hold_owned(session, departure.user_id)
     added: list[HandoverItem] = []
     for customer in owned:
         if customer.id in known:
@@ -542,6 +552,7 @@ def update_departure(
     if successor is not None and successor.id != departure.successor_id:
         _decide(actor, Action.DEPARTURE_MANAGE, departure, step="hand_over", audit={"subject_user_id": user.id})
         _check_successor(user, successor)
+        _hold_customers(session, *departure.items)  # before the record: a new successor receives them
         changes["successor_id"] = {"from": departure.successor_id, "to": successor.id}
         departure.successor_id = successor.id
         session.flush()
@@ -555,7 +566,6 @@ def update_departure(
     rt.audit.record(session, action=AuditAction.DEPARTURE_UPDATE, actor=actor, ctx=ctx, subject_user_id=user.id,
                     detail={"departure_id": departure.id, **changes})
     if "successor_id" in changes and successor is not None:
-        _hold_customers(session, *departure.items)
         for item in departure.items:
             if not item.confirmed and item.pooled_at is None and in_handover(item) and (
                     item.to_user_id is None or item.to_user_id == changes["successor_id"]["from"]):

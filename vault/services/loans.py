@@ -437,13 +437,26 @@ def approve_many(rt: Runtime, session: Session, actor: User, loan_ids: list[int]
     anything, so a refusal leaves nothing of its own behind but its record.
     """
     decided: dict[int, Loan | policy.Decision] = {}
-    # Once each, decided in the order of their ids: two batches of the same requests given in other orders
+    # Once each, locked in the order of their ids: two batches of the same requests given in other orders
     # would each lock a loan the other waits for (the database then ends one); in one order the second
-    # waits. The answer keeps the order given.
+    # waits. All of them, and their borrowers after them, before the first record is written: a record
+    # holds the head of its chain until the commit, and an approval holding a later loan of the batch
+    # writes its own record next, perhaps to the same chain. The answer keeps the order given.
+    found: dict[int, Loan] = {}
     for loan_id in sorted(set(loan_ids)):
         try:
-            decided[loan_id] = approve(rt, session, actor, get_loan(session, actor, loan_id), comment=comment,
-                                       ctx=ctx)
+            found[loan_id] = get_loan(session, actor, loan_id)
+        except NotFound:
+            continue
+    for loan in found.values():
+        lock_loan(session, loan)
+    for borrower in sorted({loan.borrower for loan in found.values()}, key=lambda person: person.id):
+        quota.hold_notice(session, borrower)
+    for loan_id in sorted(set(loan_ids)):
+        try:
+            if loan_id not in found:
+                raise NotFound("loan")
+            decided[loan_id] = approve(rt, session, actor, found[loan_id], comment=comment, ctx=ctx)
         except NotFound:
             decided[loan_id] = _refusal(rt, session, actor, ctx, policy.deny("not_found"), loan_id=loan_id)
         except policy.Denied as exc:
