@@ -16,13 +16,13 @@ from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
 from tests.support.factories import reach_main_contact
-from tests.support.locks import meanwhile
+from tests.support.locks import meanwhile, until_done_or_waiting
 from vault.core import events as domain_events
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.models import Customer, Loan, LoanStatus, ProposalStatus, Role, RotationProposal, User
 from vault.policy import Denied
-from vault.services import accounts, departures, managers, rotation
+from vault.services import accounts, departures, loans, managers, rotation
 from vault.services import customers as customers_service
 
 
@@ -384,3 +384,31 @@ def test_a_confirmation_sent_twice_at_once_is_recorded_once(api, rt, cast, scene
     meanwhile(rt, lambda session: confirm(session, "Met the buyer"), again)
     assert outcome == ["already_confirmed"]
     assert [e.reason_text for e in events(rt, "rotation:confirm")] == ["Met the buyer"]
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("settings_overrides", [{"audit_shards": 1}])
+def test_an_approval_meeting_a_return_of_the_old_owners_loan_waits_instead_of_deadlocking(
+        api, rt, cast, scene, db_backend, settings_overrides):
+    """Bob was returning his loan of Acme's file (the loan locked, his record not yet written) when mia
+    approved Acme's rotation. The approval moved the customer, writing its record (which holds the head of
+    its chain until the commit), then waited for the loan to end it; Bob's record waited for that head,
+    and the database ended one of them (a 503). The decision now locks the old owner's open loans on the
+    customer's files with the proposal, before any record: it waits for the return, and ends nothing."""
+    acme = next(p for p in api.post("/api/v1/rotations/propose", "mia").get_json()["proposed"]
+                if p["customer"]["name"] == "Acme")
+    answers: list[Any] = []
+    with rt.db.session() as session:
+        bob = accounts.get_user(session, "bob")
+        loan = session.get(Loan, scene["loan"])
+        loans.lock_loan(session, loan)
+        other = threading.Thread(target=lambda: answers.append(api.post(f"/api/v1/rotations/{acme['id']}/approve",
+                                                                        "mia")))
+        other.start()
+        until_done_or_waiting(rt, other)
+        loans.return_loan(rt, session, bob, loan, ctx=AccessContext())
+    other.join(timeout=30)
+    assert answers[0].status_code == 200, answers[0].get_data()[:300]
+    with rt.db.session() as session:
+        assert session.get(Loan, scene["loan"]).status == LoanStatus.RETURNED
+    assert json.loads(events(rt, "rotation:approve")[0].detail)["loans_ended"] == []

@@ -15,12 +15,18 @@ to the people and customers it touches:
 - a loan's decisions: the loan (several in the order of their ids), then its borrower, shared
   (`quota.hold_notice`); the last day's steps and a suspension also take loans before the person;
 - the recording of a notice: the person, exclusive, then the customers they own, in the order of their ids;
-- a rotation proposal's decision: the proposal, its owner (shared), then the customer;
+- a rotation proposal's decision: the proposal, its owner (shared), the customer, then the owner's open loans
+  on its files;
 - who works a customer (owner, co-owners): the people it names and the actor (shared, in id order), then
   the customer;
 - a departure's steps: the departure, then the customers they move, in the order of their ids;
 - a role or manager request's decision: the request, then the person (a role), or the chain's turn and
   then the person (a manager: `take_turn`).
+
+And all of them before the decision's first audit record: a record holds the head of its chain
+(`vault.audit.log`) until the commit, and another decision holding one of those rows writes its own
+record next, perhaps to the same chain; a decision that recorded and then waited for the row held
+what the other waited for.
 """
 
 from __future__ import annotations

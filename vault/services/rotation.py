@@ -359,7 +359,8 @@ def _clean_reason(reason: str | None, *, required: bool) -> str:
 
 
 def _hold(session: Session, proposal: RotationProposal) -> None:
-    """Lock the proposal, its owner (shared) and its customer, and read them again, before deciding.
+    """Lock the proposal, its owner (shared), its customer and the loans an approval ends, and read them
+    again, before deciding.
 
     Two decisions at once (two tabs, a manager and an approver) otherwise each read the proposal open and
     the second wrote over the first: a proposal "skipped" whose customer had moved. The owner comes before
@@ -369,6 +370,9 @@ def _hold(session: Session, proposal: RotationProposal) -> None:
     locked(session, RotationProposal, proposal.id)
     quota.hold_notice(session, proposal.from_user)
     locked(session, Customer, proposal.customer_id)
+    # The loans an approval ends, before its first record: a record holds the head of its chain until the
+    # commit, and a return (or an approval) of one of them holds the loan and then writes its own record.
+    _previous_owners_loans(session, proposal)
 
 
 def _still_open(proposal: RotationProposal) -> None:
@@ -381,15 +385,20 @@ def _still_open(proposal: RotationProposal) -> None:
         raise Conflict("owner_departing", _l("The owner has given notice: the customer goes with the handover."))
 
 
+def _previous_owners_loans(session: Session, proposal: RotationProposal) -> list[Loan]:
+    """The previous owner's open loans on the customer's files, locked as they are read, in id order."""
+    return list(session.scalars(
+        select(Loan).join(Document, Document.id == Loan.document_id)
+        .where(Document.customer_id == proposal.customer_id, Loan.borrower_id == proposal.from_user_id,
+               Loan.status.in_(OPEN_STATUSES)).order_by(Loan.id)
+        .with_for_update(of=Loan).execution_options(populate_existing=True)))
+
+
 def end_previous_owners_loans(rt: Runtime, session: Session, proposal: RotationProposal, *,
                               ctx: AccessContext) -> list[int]:
     """End every open loan (active, approved, or requested and undecided) of the previous owner on the
     customer's files, with the rotation as the reason; returns their ids."""
-    open_loans = session.scalars(
-        select(Loan).join(Document, Document.id == Loan.document_id)
-        .where(Document.customer_id == proposal.customer_id, Loan.borrower_id == proposal.from_user_id,
-               Loan.status.in_(OPEN_STATUSES)).order_by(Loan.id)).all()
-    return [loan.id for loan in open_loans
+    return [loan.id for loan in _previous_owners_loans(session, proposal)
             if revoke_by_system(rt, session, loan, reason=ROTATION_REASON, ctx=ctx,
                                 detail={"rotation_proposal_id": proposal.id})]
 
