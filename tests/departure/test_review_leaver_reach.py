@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 
 import pytest
 
 from tests.departure.conftest import OFFICE, REASON, days_from_today
 from tests.support.locks import meanwhile, until_done_or_waiting
 from vault import policy
-from vault.models import Customer, Document, Loan, Role
+from vault.models import Customer, Document, Loan, Role, utcnow
 from vault.policy import visibility
 from vault.services import departures, loans, managers, quota, todo
 
@@ -329,3 +330,37 @@ def test_a_withdrawal_waiting_for_a_completion_finds_the_departure_closed(rt, co
     with rt.db.session() as session:
         assert departures.get_departure(session, departure_id).status == "completed"
         assert company.user(session, "sam").status == "departed"
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("settings_overrides", [{"audit_shards": 1}])
+def test_the_last_day_meeting_a_revocation_waits_instead_of_deadlocking(rt, company, db_backend, settings_overrides):
+    """Kim was revoking one of Sam's two loans (the loan locked, her record not yet written) when the sweep
+    ran Sam's last-day steps. The sweep revoked the other loan, writing its record (which holds the head of
+    its chain until the commit), then waited for Kim's; Kim's record waited for that head, and the database
+    ended one of them. The sweep now locks every loan it ends before it writes any record."""
+    account = company.customer("Acme")
+    first, second = (company.loan(company.document(account, grade=2, title=title)) for title in ("Plan", "Prices"))
+    _notice(rt, company)
+    later = utcnow() + timedelta(days=11)
+    outcome: list[object] = []
+
+    def sweep() -> None:
+        try:
+            with rt.db.session() as session:
+                outcome.append([d.user_id for d in departures.run_due(rt, session, ctx=OFFICE, now=later)])
+        except Exception as exc:
+            outcome.append(exc)
+
+    with rt.db.session() as session:
+        loan = session.get(Loan, second)
+        loans.lock_loan(session, loan)
+        other = threading.Thread(target=sweep)
+        other.start()
+        until_done_or_waiting(rt, other)
+        loans.revoke(rt, session, company.user(session, "kim"), loan, reason="The visit was cancelled", ctx=OFFICE)
+    other.join(timeout=30)
+    assert outcome == [[company.ids["sam"]]]
+    with rt.db.session() as session:
+        assert [(session.get(Loan, i).status, session.get(Loan, i).closed_by_id) for i in (first, second)] == [
+            ("revoked", None), ("revoked", company.ids["kim"])]

@@ -13,7 +13,8 @@ database then ends one of them. So every decision takes its locks in one order, 
 to the people and customers it touches:
 
 - a loan's decisions: the loan (several in the order of their ids), then its borrower, shared
-  (`quota.hold_notice`); the last day's steps and a suspension also take loans before the person;
+  (`quota.hold_notice`); the last day's steps (every loan they end, at once) and a suspension also take
+  loans before the person;
 - the recording of a notice: the person, exclusive, then the customers they own, in the order of their ids;
 - a rotation proposal's decision: the proposal, its owner (shared), the customer, then the owner's open loans
   on its files;

@@ -738,8 +738,7 @@ def offboard(rt: Runtime, session: Session, departure: Departure, *, actor: User
     """The last-day steps: every open loan revoked, every token revoked, every session ended, the account
     disabled; each step audited, then one record summing them up. Safe to run again."""
     user = departure.user
-    loans = session.scalars(select(Loan).where(Loan.borrower_id == user.id, Loan.status.in_(OPEN_STATUSES))
-                            .order_by(Loan.id)).all()
+    loans = _hold_open_loans(session, [user.id])
     revoked = sum(revoke_by_system(rt, session, loan, reason=LAST_DAY_REASON, ctx=ctx,
                                    detail={"departure_id": departure.id}, actor=actor) for loan in loans)
     tokens = len(session.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id,
@@ -773,9 +772,20 @@ def run_due(rt: Runtime, session: Session, *, ctx: AccessContext | None = None,
         select(Departure).join(User, User.id == Departure.user_id)
         .where(Departure.offboarded_at.is_(None), User.access_ends_at <= now).order_by(Departure.id)
     ).all()
+    _hold_open_loans(session, [departure.user_id for departure in due])
     for departure in due:
         offboard(rt, session, departure, ctx=ctx or AccessContext.cli())
     return list(due)
+
+
+def _hold_open_loans(session: Session, user_ids: list[int]) -> list[Loan]:
+    """The open loans of these people, locked as they are read, in the order of their ids: the last-day
+    steps take every loan they end before they write any record (`vault.db.locking`), as a revocation or a
+    return holding one of them writes its own record next."""
+    if not user_ids:
+        return []
+    return list(session.scalars(select(Loan).where(Loan.borrower_id.in_(user_ids), Loan.status.in_(OPEN_STATUSES))
+                                .order_by(Loan.id).with_for_update().execution_options(populate_existing=True)))
 
 
 def complete(rt: Runtime, session: Session, actor: User | None, departure: Departure, *,
