@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import login
+from tests.records.scenes import nordlicht
 from tests.support.factories import make_customer
-from tests.support.locks import meanwhile
+from tests.support.locks import meanwhile, until_done_or_waiting
 from vault.core.context import AccessContext
-from vault.models import Customer, CustomerRecordVersion, Role
-from vault.services import records
+from vault.db.locking import locked
+from vault.models import Customer, CustomerRecord, CustomerRecordVersion, Role
+from vault.services import accounts, records
 
 CLI = AccessContext.cli()
 
@@ -67,3 +71,30 @@ def test_two_first_edits_at_once_make_one_record(rt: Any, users: Any, db_backend
     with rt.db.session() as session:
         record = records.record_of(session, customer_id)
         assert (record.version, record.city, record.industry) == (2, "Berlin", "Steel")
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("settings_overrides", [{"audit_shards": 1}])
+def test_a_page_edit_meeting_an_api_edit_waits_instead_of_deadlocking(client: Any, rt: Any, users: Any,
+                                                                      db_backend: str,
+                                                                      settings_overrides: dict[str, Any]) -> None:
+    """Bob was changing the record through the API (the record locked, his record of it not yet written)
+    when Hana saved the page's form. The page recorded its read of the customer first, holding the head of
+    its chain until the commit, then waited for the record; Bob's record waited for that head, and the
+    database ended one of them (a 503). The page now locks the record before it records anything: it waits
+    for Bob's change and shows Hana's form again over it (409)."""
+    cid = nordlicht(rt, users, {"city": "Hamburg"}, hana_co_owns=True)["customer"]
+    token = login(client, "hana")
+    answers: list[Any] = []
+    with rt.db.session() as session:
+        locked(session, CustomerRecord, cid)
+        other = threading.Thread(target=lambda: answers.append(client.post(f"/customers/{cid}/record", data={
+            "csrf_token": token, "rec-city": "Lübeck", "rec-version": "1"})))
+        other.start()
+        until_done_or_waiting(rt, other)
+        records.edit(rt, session, accounts.get_user(session, "bob"), session.get(Customer, cid), {"city": "Kiel"},
+                     ctx=CLI)
+    other.join(timeout=30)
+    assert answers[0].status_code == 409, answers[0].get_data()[:300]
+    with rt.db.session() as session:
+        assert records.record_of(session, cid).city == "Kiel"

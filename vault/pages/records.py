@@ -223,6 +223,7 @@ def reveal(customer_id: int) -> Any:
 @bp.route("/<int:customer_id>/record", methods=["POST"])
 @permission(Action.CUSTOMER_EDIT)
 def edit(customer_id: int) -> Any:
+    records.hold_for_edit(db_session(), customer_id)  # before the read below is recorded
     customer = _customer(customer_id)
     policy.require(auth.current(), Action.CUSTOMER_EDIT, customer, audit={"customer_id": customer.id})
     form = RecordForm(prefix="rec")

@@ -284,6 +284,18 @@ class RecordView:
     log: list[LogLine] = field(default_factory=list)
 
 
+def hold_for_edit(session: Session, customer_id: int) -> None:
+    """Lock what an edit of the customer's record locks (its record, or the customer while it has none),
+    for a caller that writes an audit record before the edit (the page records its read of the customer).
+
+    A record holds the head of its chain until the commit; an edit made meanwhile elsewhere holds the
+    record and writes its own record next, perhaps to the same chain. Taken first, the lock makes the
+    page wait for that edit instead of each holding what the other waits for (`vault.db.locking`).
+    """
+    if locked(session, CustomerRecord, customer_id) is None:
+        locked(session, Customer, customer_id)
+
+
 def record_of(session: Session, customer_id: int) -> CustomerRecord | None:
     return session.get(CustomerRecord, customer_id)
 
