@@ -5,6 +5,7 @@ nor the manager named. Taking a manager away narrows a reach and happens at once
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -14,11 +15,11 @@ from sqlalchemy import event
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
 from tests.security.helpers import post_form
-from tests.support.locks import at_once, meanwhile
+from tests.support.locks import at_once, meanwhile, until_done_or_waiting
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.models import RequestStatus, Role, RoleRequest, utcnow
-from vault.services import accounts, departures, managers, todo
+from vault.services import accounts, departures, managers, quota, todo
 
 
 def _manager_of(rt, username: str) -> str | None:
@@ -295,3 +296,46 @@ def test_two_conflicting_roles_at_once_do_not_both_stand(rt, users, cast, db_bac
             assert waiting == {Role.AUDITOR} and mal.role_set == {Role.BORROWER}
         else:
             assert mal.role_set == {Role.BORROWER, Role.AUDITOR}
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("settings_overrides", [{"audit_shards": 1}])
+def test_a_manager_approved_while_a_notice_is_recorded_waits_instead_of_deadlocking(rt, users, cast, db_backend,
+                                                                                     settings_overrides):
+    """adm3 approved Mal as Bob's manager while Bob's notice was being recorded (Bob's row locked, the
+    notice's record not yet written). The approval wrote its record (which holds the head of its chain until
+    the commit), then waited for Bob's row to change his manager; the notice's record waited for that head,
+    and the database ended one of them. The approval now locks Bob's row before it records anything."""
+    for name in ("adm2", "adm3"):
+        users.make(name, Role.ADMIN)
+    users.make("mal", Role.BORROWER)
+    users.make("sue", Role.BORROWER)
+    with rt.db.session() as session:
+        asked = managers.set_manager(rt, session, accounts.get_user(session, "bob"), accounts.get_user(session, "mal"),
+                                     actor=accounts.get_user(session, "adm"), ctx=AccessContext())
+        assert asked is not None
+        request_id = asked.id
+    outcome: list[object] = []
+
+    def approve() -> None:
+        try:
+            with rt.db.session() as session:
+                managers.decide_manager_request(rt, session, managers.get_manager_request(session, request_id),
+                                                approve=True, actor=accounts.get_user(session, "adm3"),
+                                                ctx=AccessContext())
+            outcome.append("approved")
+        except Exception as exc:
+            outcome.append(getattr(getattr(exc, "decision", None), "code", None) or exc)
+
+    with rt.db.session() as session:
+        bob = accounts.get_user(session, "bob")
+        quota.hold_notice(session, bob, recording=True)
+        other = threading.Thread(target=approve)
+        other.start()
+        until_done_or_waiting(rt, other)
+        departures.start_departure(rt, session, accounts.get_user(session, "adm2"), bob,
+                                   last_day=departures.today(rt.settings) + timedelta(days=20),
+                                   successor=accounts.get_user(session, "sue"), ctx=AccessContext())
+    other.join(timeout=30)
+    assert outcome == ["approved"]
+    assert _manager_of(rt, "bob") == "mal"

@@ -170,6 +170,7 @@ def decide_manager_request(rt: Runtime, session: Session, request: ManagerReques
             raise ServiceError("manager_disabled", _l("%(manager)s can no longer sign in: name another manager.",
                                                       manager=request.manager.display_name))
         _refuse_cycle(session, request.user, request.manager)
+        locked(session, User, request.user_id)  # in the chain's turn, before the record (`vault.db.locking`)
     request.status = RequestStatus.APPROVED if approve else RequestStatus.REFUSED
     request.decided_by_id, request.decided_at = actor.id, utcnow()
     detail = {"request_id": request.id, "to": request.manager_id, "requested_by_id": request.requested_by_id}
