@@ -60,8 +60,10 @@ class Api:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         response = self.client.open(path, method=method, headers=headers, **options)
-        # A bearer token's answer never starts a browser session (a flash, a sign-in step, a language choice).
+        # A bearer token's answer never starts a browser session (a flash, a sign-in step, a language choice),
+        # nor says it would differ with a cookie, which the API never reads.
         assert token is None or "Set-Cookie" not in response.headers, (path, response.headers)
+        assert token is None or "cookie" not in response.headers.get("Vary", "").lower(), (path, response.headers)
         if check:
             self.check(method, path, response)
         return response

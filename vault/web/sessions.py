@@ -26,7 +26,7 @@ from itsdangerous import URLSafeTimedSerializer
 from vault.core.clock import clock
 from vault.models import User, WebSession, utcnow
 from vault.services import agreement, totp
-from vault.web.pipeline import db_session, runtime
+from vault.web.pipeline import db_session, runtime, wants_json
 
 # The step owed → the page that settles it.
 STEP_PAGES = {
@@ -64,6 +64,14 @@ class _SessionInterface(SecureCookieSessionInterface):
         if serializer is not None:
             self._signing = (keys, serializer)
         return serializer
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        # The API never reads the cookie (bearer tokens only, `vault.web.auth`), so its answers neither set
+        # one nor say they vary with one. Flask-Login's after-request hook reads the session of every request,
+        # which Flask would otherwise take for an answer that depends on the cookie (`Vary: Cookie`).
+        if wants_json():
+            return
+        super().save_session(app, session, response)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         configured = bool(app.config.get("SESSION_COOKIE_SECURE"))
