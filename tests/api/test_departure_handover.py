@@ -5,7 +5,6 @@ what is missing. Each act audited as the page's is, each refusal with the policy
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
 from tests.support.factories import reach_main_contact
-from tests.support.locks import meanwhile, until_done_or_waiting
+from tests.support.locks import interleaved, meanwhile
 from vault import policy
 from vault.core.context import AccessContext
 from vault.db.locking import locked
@@ -364,18 +363,15 @@ def test_a_notice_meeting_an_assignment_of_the_leavers_customer_waits_instead_of
     acme = api.customer("Acme", owner="bob", shared=False)
     departure = _notice(api) if change == "successor" else None
     answers: list[Any] = []
-    with rt.db.session() as session:
-        customer = locked(session, Customer, acme)  # Ann's change has the customer...
-        other = threading.Thread(target=lambda: answers.append(
+    interleaved(
+        rt, lambda session: locked(session, Customer, acme),  # Ann's change has the customer...
+        lambda: answers.append(
             api.post("/api/v1/departures", "adm", json={"person": "bob", "last_day": _day(14),
                                                          "notice_date": _day(-3), "successor": "bea"})
             if change == "notice" else
-            api.post(f"/api/v1/departures/{departure['id']}", "adm", json={"successor": "tom"})))
-        other.start()
-        until_done_or_waiting(rt, other)
-        ann = accounts.get_user(session, "ann")  # ...and now writes its record
-        customers.set_owner(rt, session, ann, customer, accounts.get_user(session, "carl"), reason="Direct sales",
-                            ctx=AccessContext())
-    other.join(timeout=30)
+            api.post(f"/api/v1/departures/{departure['id']}", "adm", json={"successor": "tom"})),
+        lambda session, customer: customers.set_owner(  # ...and now writes its record
+            rt, session, accounts.get_user(session, "ann"), customer, accounts.get_user(session, "carl"),
+            reason="Direct sales", ctx=AccessContext()))
     assert answers[0].status_code in (200, 201), answers[0].get_data()[:300]
     assert _owner(rt, acme) == cast["carl"].id

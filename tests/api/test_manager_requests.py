@@ -5,7 +5,6 @@ nor the manager named. Taking a manager away narrows a reach and happens at once
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy import event
 from tests.api.conftest import assert_error, events
 from tests.conftest import login
 from tests.security.helpers import post_form
-from tests.support.locks import at_once, meanwhile, until_done_or_waiting
+from tests.support.locks import at_once, interleaved, meanwhile
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
 from vault.models import RequestStatus, Role, RoleRequest, utcnow
@@ -327,15 +326,11 @@ def test_a_manager_approved_while_a_notice_is_recorded_waits_instead_of_deadlock
         except Exception as exc:
             outcome.append(getattr(getattr(exc, "decision", None), "code", None) or exc)
 
-    with rt.db.session() as session:
-        bob = accounts.get_user(session, "bob")
-        quota.hold_notice(session, bob, recording=True)
-        other = threading.Thread(target=approve)
-        other.start()
-        until_done_or_waiting(rt, other)
-        departures.start_departure(rt, session, accounts.get_user(session, "adm2"), bob,
-                                   last_day=departures.today(rt.settings) + timedelta(days=20),
-                                   successor=accounts.get_user(session, "sue"), ctx=AccessContext())
-    other.join(timeout=30)
+    interleaved(rt, lambda session: quota.hold_notice(session, accounts.get_user(session, "bob"), recording=True),
+                approve,
+                lambda session, bob: departures.start_departure(
+                    rt, session, accounts.get_user(session, "adm2"), bob,
+                    last_day=departures.today(rt.settings) + timedelta(days=20),
+                    successor=accounts.get_user(session, "sue"), ctx=AccessContext()))
     assert outcome == ["approved"]
     assert _manager_of(rt, "bob") == "mal"

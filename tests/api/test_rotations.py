@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from tests.api.conftest import assert_error, events
 from tests.support.factories import reach_main_contact
-from tests.support.locks import meanwhile, until_done_or_waiting
+from tests.support.locks import interleaved, meanwhile
 from vault.core import events as domain_events
 from vault.core.context import AccessContext
 from vault.core.errors import NotFound
@@ -398,16 +398,10 @@ def test_an_approval_meeting_a_return_of_the_old_owners_loan_waits_instead_of_de
     acme = next(p for p in api.post("/api/v1/rotations/propose", "mia").get_json()["proposed"]
                 if p["customer"]["name"] == "Acme")
     answers: list[Any] = []
-    with rt.db.session() as session:
-        bob = accounts.get_user(session, "bob")
-        loan = session.get(Loan, scene["loan"])
-        loans.lock_loan(session, loan)
-        other = threading.Thread(target=lambda: answers.append(api.post(f"/api/v1/rotations/{acme['id']}/approve",
-                                                                        "mia")))
-        other.start()
-        until_done_or_waiting(rt, other)
-        loans.return_loan(rt, session, bob, loan, ctx=AccessContext())
-    other.join(timeout=30)
+    interleaved(rt, lambda session: loans.lock_loan(session, session.get(Loan, scene["loan"])),
+                lambda: answers.append(api.post(f"/api/v1/rotations/{acme['id']}/approve", "mia")),
+                lambda session, loan: loans.return_loan(rt, session, accounts.get_user(session, "bob"), loan,
+                                                        ctx=AccessContext()))
     assert answers[0].status_code == 200, answers[0].get_data()[:300]
     with rt.db.session() as session:
         assert session.get(Loan, scene["loan"]).status == LoanStatus.RETURNED

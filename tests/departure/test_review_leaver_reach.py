@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from tests.departure.conftest import OFFICE, REASON, days_from_today
-from tests.support.locks import meanwhile, until_done_or_waiting
+from tests.support.locks import interleaved, meanwhile, until_done_or_waiting
 from vault import policy
 from vault.models import Customer, Document, Loan, Role, utcnow
 from vault.policy import visibility
@@ -352,15 +353,58 @@ def test_the_last_day_meeting_a_revocation_waits_instead_of_deadlocking(rt, comp
         except Exception as exc:
             outcome.append(exc)
 
-    with rt.db.session() as session:
-        loan = session.get(Loan, second)
-        loans.lock_loan(session, loan)
-        other = threading.Thread(target=sweep)
-        other.start()
-        until_done_or_waiting(rt, other)
-        loans.revoke(rt, session, company.user(session, "kim"), loan, reason="The visit was cancelled", ctx=OFFICE)
-    other.join(timeout=30)
+    interleaved(rt, lambda session: loans.lock_loan(session, session.get(Loan, second)), sweep,
+                lambda session, loan: loans.revoke(rt, session, company.user(session, "kim"), loan,
+                                                   reason="The visit was cancelled", ctx=OFFICE))
     assert outcome == [[company.ids["sam"]]]
     with rt.db.session() as session:
         assert [(session.get(Loan, i).status, session.get(Loan, i).closed_by_id) for i in (first, second)] == [
             ("revoked", None), ("revoked", company.ids["kim"])]
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+@pytest.mark.parametrize("step", ["start", "update"])
+def test_a_last_day_already_past_meeting_an_approval_waits_instead_of_deadlocking(rt, company, db_backend, step):
+    """Ann was approving Sam's request (the loan locked) when Sam's notice was recorded with a last day already
+    past (or his last day moved into the past). The notice locked Sam's row, then its last-day steps waited
+    for the loan to end it; Ann's approval waited for Sam's row to read whether he is leaving: each held
+    what the other waited for. A notice that ends access at once now takes Sam's open loans first, in the
+    order approvals take them (the loan, then the person): it waits for Ann, then ends the loan."""
+    loan_id = company.request(company.document(company.customer("Acme"), grade=2))
+    departure_id = None
+    if step == "update":
+        with rt.db.session() as session:
+            departure_id = departures.start_departure(
+                rt, session, company.user(session, "adm"), company.user(session, "sam"),
+                last_day=days_from_today(10), notice_date=days_from_today(-5),
+                successor=company.user(session, "sue"), ctx=OFFICE).id
+    outcome: list[object] = []
+
+    def late() -> None:
+        try:
+            with rt.db.session() as session:
+                adm, sam = company.user(session, "adm"), company.user(session, "sam")
+                if step == "start":
+                    departures.start_departure(rt, session, adm, sam, last_day=days_from_today(-1),
+                                               notice_date=days_from_today(-5), successor=company.user(session, "sue"),
+                                               ctx=OFFICE)
+                else:
+                    departures.update_departure(rt, session, adm, departures.get_departure(session, departure_id),
+                                                last_day=days_from_today(-1), ctx=OFFICE)
+                departures.run_due(rt, session, ctx=OFFICE)
+            outcome.append("done")
+        except Exception as exc:
+            outcome.append(exc)
+
+    def approve(session: Any, loan: Loan) -> None:
+        try:
+            loans.approve(rt, session, company.user(session, "ann"), loan, comment="fine", ctx=OFFICE)
+            outcome.append("approved")
+        except Exception as exc:
+            outcome.append(exc)
+            session.rollback()
+
+    interleaved(rt, lambda session: loans.lock_loan(session, session.get(Loan, loan_id)), late, approve)
+    assert outcome == ["approved", "done"]
+    with rt.db.session() as session:
+        assert session.get(Loan, loan_id).status == "revoked"

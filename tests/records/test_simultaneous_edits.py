@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy import select
 from tests.conftest import login
 from tests.records.scenes import nordlicht
 from tests.support.factories import make_customer
-from tests.support.locks import meanwhile, until_done_or_waiting
+from tests.support.locks import interleaved, meanwhile
 from vault.core.context import AccessContext
 from vault.db.locking import locked
 from vault.models import Customer, CustomerRecord, CustomerRecordVersion, Role
@@ -86,15 +85,11 @@ def test_a_page_edit_meeting_an_api_edit_waits_instead_of_deadlocking(client: An
     cid = nordlicht(rt, users, {"city": "Hamburg"}, hana_co_owns=True)["customer"]
     token = login(client, "hana")
     answers: list[Any] = []
-    with rt.db.session() as session:
-        locked(session, CustomerRecord, cid)
-        other = threading.Thread(target=lambda: answers.append(client.post(f"/customers/{cid}/record", data={
-            "csrf_token": token, "rec-city": "Lübeck", "rec-version": "1"})))
-        other.start()
-        until_done_or_waiting(rt, other)
-        records.edit(rt, session, accounts.get_user(session, "bob"), session.get(Customer, cid), {"city": "Kiel"},
-                     ctx=CLI)
-    other.join(timeout=30)
+    interleaved(rt, lambda session: locked(session, CustomerRecord, cid),
+                lambda: answers.append(client.post(f"/customers/{cid}/record", data={
+                    "csrf_token": token, "rec-city": "Lübeck", "rec-version": "1"})),
+                lambda session, _record: records.edit(rt, session, accounts.get_user(session, "bob"),
+                                                      session.get(Customer, cid), {"city": "Kiel"}, ctx=CLI))
     assert answers[0].status_code == 409, answers[0].get_data()[:300]
     with rt.db.session() as session:
         assert records.record_of(session, cid).city == "Kiel"

@@ -53,3 +53,18 @@ def at_once(rt: Any, first: Callable[[Any], object], second: Callable[[Any], obj
 
     meanwhile(rt, first, run)
     return outcome
+
+
+def interleaved(rt: Any, hold: Callable[[Any], Any], other: Callable[[], object],
+                then: Callable[[Any, Any], object]) -> None:
+    """`hold(session)` takes its locks; `other` runs in a thread until it finishes or waits for a lock; then
+    `then(session, held)` (`held` what `hold` returned) finishes the first transaction, which commits, and
+    `other` must end within 30 s. For a second act that meets the first between its locks and its record."""
+    with rt.db.session() as session:
+        held = hold(session)
+        thread = threading.Thread(target=other)
+        thread.start()
+        until_done_or_waiting(rt, thread)
+        then(session, held)
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the other transaction is still waiting"

@@ -15,9 +15,10 @@ to the people and customers it touches:
 - a loan's decisions: the loan (several in the order of their ids), then its borrower, shared
   (`quota.hold_notice`); the last day's steps (every loan they end, at once) and a suspension also take
   loans before the person;
-- the recording of a notice: the person, exclusive, then the customers they own, in the order of their ids;
-- a rotation proposal's decision: the proposal, its owner (shared), the customer, then the owner's open loans
-  on its files;
+- the recording of a notice: the person's open loans, the person (exclusive), then the customers they own,
+  in the order of their ids; moving a last day into the past: the departure, the loans, then the person;
+- a rotation proposal's decision: the proposal, the owner's open loans on the customer's files, the owner
+  (shared), then the customer;
 - who works a customer (owner, co-owners): the people it names and the actor (shared, in id order), then
   the customer;
 - a departure's steps: the departure, then the customers they move, in the order of their ids;

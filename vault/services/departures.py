@@ -412,6 +412,9 @@ def start_departure(
     """
     audit = {"subject_user_id": user.id}
     _decide(actor, Action.DEPARTURE_MANAGE, user, step="hand_over" if successor is not None else None, audit=audit)
+    # The person's open loans first, in the order approvals take them (the loan, then the person;
+    # `vault.db.locking`): a notice recorded after its last day ends them in this unit of work.
+    _hold_open_loans(session, [user.id])
     quota.hold_notice(session, user, recording=True)  # approvals under way finish first (see hold_notice)
     if departure_of(session, user) is not None or user.status != UserStatus.ACTIVE:
         raise Conflict("already_departing", _l("%(username)s has already given notice or left.",
@@ -545,6 +548,10 @@ def update_departure(
         if last_day < departure.notice_date:
             raise ServiceError("invalid_dates", _l("The last working day cannot be before the notice date."))
         _check_range(today(rt.settings), last_day)
+        if end_of_day(rt.settings, last_day) <= utcnow():
+            # Access ends at once and the last-day steps follow in this unit of work: the loans before
+            # the person's row, in the order approvals take them (as `start_departure` does).
+            _hold_open_loans(session, [departure.user_id])
         changes["last_day"] = {"from": user.last_day.isoformat() if user.last_day else None,
                                "to": last_day.isoformat()}
         user.last_day = last_day

@@ -359,7 +359,7 @@ def _clean_reason(reason: str | None, *, required: bool) -> str:
 
 
 def _hold(session: Session, proposal: RotationProposal) -> None:
-    """Lock the proposal, its owner (shared), its customer and the loans an approval ends, and read them
+    """Lock the proposal, the loans an approval ends, its owner (shared) and its customer, and read them
     again, before deciding.
 
     Two decisions at once (two tabs, a manager and an approver) otherwise each read the proposal open and
@@ -368,11 +368,12 @@ def _hold(session: Session, proposal: RotationProposal) -> None:
     so a decision waits for a notice being recorded and sees the owner leaving.
     """
     locked(session, RotationProposal, proposal.id)
-    quota.hold_notice(session, proposal.from_user)
-    locked(session, Customer, proposal.customer_id)
     # The loans an approval ends, before its first record: a record holds the head of its chain until the
     # commit, and a return (or an approval) of one of them holds the loan and then writes its own record.
+    # Before the owner, as approvals and a notice take a person's loans before the person.
     _previous_owners_loans(session, proposal)
+    quota.hold_notice(session, proposal.from_user)
+    locked(session, Customer, proposal.customer_id)
 
 
 def _still_open(proposal: RotationProposal) -> None:
