@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Select, inspect, select, text
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -47,6 +47,14 @@ def locked(session: Session, model: type[T], key: Any, *, shared: bool = False) 
     (column,) = inspect(model).primary_key
     query = select(model).where(column == key).with_for_update(read=shared)
     return session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def locked_rows(session: Session, query: Select[tuple[T]], *, of: Any = None) -> list[T]:
+    """The rows `query` selects, each locked as it is read (FOR UPDATE, of `of` when it joins other tables)
+    and read again into the session's objects, in the query's order: several rows locked in one statement,
+    in one order, before anything is recorded."""
+    query = query.with_for_update(of=of).execution_options(populate_existing=True)
+    return list(session.scalars(query))
 
 
 def take_turn(session: Session, name: bytes) -> None:

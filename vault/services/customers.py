@@ -286,7 +286,7 @@ def get_for_assignment(session: Session, actor: User, customer_id: int) -> Custo
     return customer
 
 
-def _hold(session: Session, customer: Customer, *people: User) -> None:
+def _hold(session: Session, customer: Customer, *people: User | None) -> None:
     """Lock the people a decision about who works `customer` names (shared), then the customer, and read
     them again before the rules judge it.
 
@@ -297,7 +297,8 @@ def _hold(session: Session, customer: Customer, *people: User) -> None:
     (`quota.hold_notice`, then the handover of the customers), so a decision waits for a notice being
     recorded and sees the person leaving.
     """
-    for person in sorted({person.id: person for person in people}.values(), key=lambda person: person.id):
+    named = {person.id: person for person in people if person is not None}  # None: the operator, no row
+    for person in sorted(named.values(), key=lambda person: person.id):
         quota.hold_notice(session, person)
     locked(session, Customer, customer.id)
     # The owner and the co-owners come with the customer's row, as it now stands.
@@ -324,7 +325,7 @@ def set_owner(rt: Runtime, session: Session, actor: User | None, customer: Custo
         policy.Denied: `own_gain`, `not_owners_manager` (see `policy.customers`).
         ServiceError: the new owner cannot own customers.
     """
-    _hold(session, customer, owner, *([actor] if actor is not None else []))
+    _hold(session, customer, owner, actor)
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=owner,
                        audit={"customer_id": customer.id, "subject_user_id": owner.id})
@@ -366,7 +367,7 @@ def add_co_owner(rt: Runtime, session: Session, actor: User | None, customer: Cu
         policy.Denied: `own_gain`, `not_owners_manager`, `too_many_co_owners`.
         ServiceError: the person cannot work customers, or already does.
     """
-    _hold(session, customer, person, *([actor] if actor is not None else []))
+    _hold(session, customer, person, actor)
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=person,
                        co_owners=len(customer.co_owners) + 1,
@@ -390,7 +391,7 @@ def remove_co_owner(rt: Runtime, session: Session, actor: User | None, customer:
         policy.Denied: `not_owners_manager`.
         NotFound: the person is not a co-owner.
     """
-    _hold(session, customer, *([actor] if actor is not None else []))
+    _hold(session, customer, actor)
     if actor is not None:
         policy.require(actor, Action.CUSTOMER_ASSIGN, customer, gaining=None,
                        audit={"customer_id": customer.id, "subject_user_id": person.id})

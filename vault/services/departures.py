@@ -34,7 +34,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
-from vault.db.locking import locked
+from vault.db.locking import locked, locked_rows
 from vault.models import (
     OPEN_STATUSES,
     ApiToken,
@@ -122,8 +122,7 @@ def _hold(session: Session, departure: Departure) -> None:
 def _hold_owned(session: Session, user_id: int) -> list[Customer]:
     """The customers `user_id` owns, locked as they are read, in the order of their ids (one they no longer
     own once a change committed meanwhile is passed over); see `_hold_customers`."""
-    return list(session.scalars(select(Customer).where(Customer.owner_id == user_id).order_by(Customer.id)
-                                .with_for_update().execution_options(populate_existing=True)))
+    return locked_rows(session, select(Customer).where(Customer.owner_id == user_id).order_by(Customer.id))
 
 
 def _hold_customers(session: Session, *items: HandoverItem) -> None:
@@ -141,9 +140,7 @@ def _hold_customers(session: Session, *items: HandoverItem) -> None:
     ids = sorted({item.customer_id for item in items})
     if not ids:
         return
-    held = session.scalars(select(Customer).where(Customer.id.in_(ids)).order_by(Customer.id).with_for_update()
-                           .execution_options(populate_existing=True)).all()
-    for customer in held:
+    for customer in locked_rows(session, select(Customer).where(Customer.id.in_(ids)).order_by(Customer.id)):
         session.expire(customer, ["owner", "co_owners"])
 
 
@@ -791,8 +788,8 @@ def _hold_open_loans(session: Session, user_ids: list[int]) -> list[Loan]:
     return holding one of them writes its own record next."""
     if not user_ids:
         return []
-    return list(session.scalars(select(Loan).where(Loan.borrower_id.in_(user_ids), Loan.status.in_(OPEN_STATUSES))
-                                .order_by(Loan.id).with_for_update().execution_options(populate_existing=True)))
+    return locked_rows(session, select(Loan).where(Loan.borrower_id.in_(user_ids), Loan.status.in_(OPEN_STATUSES))
+                       .order_by(Loan.id))
 
 
 def complete(rt: Runtime, session: Session, actor: User | None, departure: Departure, *,

@@ -33,7 +33,7 @@ from vault.core.actions import Action
 from vault.core.audit_actions import AuditAction
 from vault.core.context import AccessContext
 from vault.core.errors import Conflict, NotFound, ServiceError
-from vault.db.locking import locked
+from vault.db.locking import locked, locked_rows
 from vault.models import (
     OPEN_STATUSES,
     Customer,
@@ -388,11 +388,9 @@ def _still_open(proposal: RotationProposal) -> None:
 
 def _previous_owners_loans(session: Session, proposal: RotationProposal) -> list[Loan]:
     """The previous owner's open loans on the customer's files, locked as they are read, in id order."""
-    return list(session.scalars(
-        select(Loan).join(Document, Document.id == Loan.document_id)
-        .where(Document.customer_id == proposal.customer_id, Loan.borrower_id == proposal.from_user_id,
-               Loan.status.in_(OPEN_STATUSES)).order_by(Loan.id)
-        .with_for_update(of=Loan).execution_options(populate_existing=True)))
+    return locked_rows(session, select(Loan).join(Document, Document.id == Loan.document_id)
+                       .where(Document.customer_id == proposal.customer_id, Loan.borrower_id == proposal.from_user_id,
+                              Loan.status.in_(OPEN_STATUSES)).order_by(Loan.id), of=Loan)
 
 
 def end_previous_owners_loans(rt: Runtime, session: Session, proposal: RotationProposal, *,
